@@ -1,0 +1,1 @@
+"""Sub-commands of the ``govshare`` console command (see govshare/cli.py)."""

@@ -1,0 +1,332 @@
+"""Actions on organisations, users, roles and the data-specialist register (SEC-1, SUP-1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.core import audit, crypto
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import Conflict, Forbidden, ValidationFailed
+from govshare.core.models import (
+    Department,
+    Jurisdiction,
+    RoleAssignment,
+    SpecialistAppointment,
+    User,
+)
+from govshare.core.permissions import Action, require, require_object
+from govshare.core.policy import get_profile
+from govshare.core.roles import CENTRE_ROLES, DEPARTMENT_ROLES, INCOMPATIBLE, Capability, Role
+from govshare.core.validators import mask_id_number, normalize_id_number, normalize_uscc
+
+JURISDICTION_FIELDS = ["code", "name", "level", "parent_id", "policy_profile"]
+DEPARTMENT_FIELDS = ["name", "short_name", "uscc", "code", "kind", "jurisdiction_id", "is_active"]
+USER_FIELDS = ["username", "real_name", "email", "phone", "department_id", "is_active", "id_number_masked"]
+
+
+def _required(value: Any, field: str) -> None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValidationFailed("required", _("This field is required."), field=field)
+
+
+def _require_or_bootstrap(actor: Any, capability: str) -> None:
+    """``actor=None`` is the system bootstrap (first install, ``govshare demo``/``createadmin``):
+    allowed only while no active centre administrator exists.  Audit events then name no actor."""
+    if actor is None:
+        if RoleAssignment.objects.filter(role=Role.CENTRE_ADMIN, user__is_active=True).exists():
+            raise Forbidden("bootstrap_closed", _("The platform is set up: log in as a centre administrator."))
+        return
+    require(actor, capability)
+
+
+# ------------------------------------------------------------------ jurisdictions
+
+def _check_profile(name: str) -> None:
+    get_profile(name)  # raises ValidationFailed naming the profile when unknown or invalid
+
+
+@transaction.atomic
+def do_create_jurisdiction(actor: Any, *, code: str, name: str, level: str,
+                           parent: Jurisdiction | None = None, policy_profile: str = "national") -> Jurisdiction:
+    _require_or_bootstrap(actor, Capability.MANAGE_JURISDICTIONS)
+    _required(code, "code")
+    _required(name, "name")
+    if level not in Jurisdiction.Level.values:
+        raise ValidationFailed("invalid_choice", _("Unknown level %(value)s."), value=level, field="level")
+    _check_profile(policy_profile)
+    if Jurisdiction.objects.filter(code=code).exists():
+        raise Conflict("duplicate_code", _("A jurisdiction with code %(code)s already exists."), code=code,
+                       field="code")
+    j = Jurisdiction.objects.create(code=code, name=name, level=level, parent=parent, policy_profile=policy_profile)
+    audit.record(AuditCode.JURISDICTION_CREATED, actor=actor, obj=j,
+                 changes=audit.diff({}, audit.snapshot(j, JURISDICTION_FIELDS)))
+    return j
+
+
+@transaction.atomic
+def do_update_jurisdiction(actor: Any, jurisdiction: Jurisdiction, **changes: Any) -> Jurisdiction:
+    require_object(actor, Action.CHANGE, jurisdiction)
+    before = audit.snapshot(jurisdiction, JURISDICTION_FIELDS)
+    if "policy_profile" in changes:
+        _check_profile(changes["policy_profile"])
+    for field, value in changes.items():
+        if field not in {"name", "policy_profile", "parent"}:
+            raise ValidationFailed("readonly_field", _("This field cannot be changed."), field=field)
+        setattr(jurisdiction, field, value)
+    jurisdiction.save()
+    audit.record(AuditCode.JURISDICTION_UPDATED, actor=actor, obj=jurisdiction,
+                 changes=audit.diff(before, audit.snapshot(jurisdiction, JURISDICTION_FIELDS)))
+    return jurisdiction
+
+
+# ------------------------------------------------------------------ departments
+
+@transaction.atomic
+def do_create_department(actor: Any, *, name: str, short_name: str, uscc: str, code: str,
+                         jurisdiction: Jurisdiction, kind: str = Department.Kind.DEPARTMENT) -> Department:
+    _require_or_bootstrap(actor, Capability.MANAGE_DEPARTMENTS)
+    for field, value in (("name", name), ("short_name", short_name), ("code", code)):
+        _required(value, field)
+    uscc = normalize_uscc(uscc)
+    if kind not in Department.Kind.values:
+        raise ValidationFailed("invalid_choice", _("Unknown kind %(value)s."), value=kind, field="kind")
+    if Department.objects.filter(uscc=uscc).exists():
+        raise Conflict("duplicate_uscc", _("A department with this unified social credit code already exists."),
+                       field="uscc")
+    if Department.objects.filter(code=code).exists():
+        raise Conflict("duplicate_code", _("A department with code %(code)s already exists."), code=code,
+                       field="code")
+    dept = Department.objects.create(name=name.strip(), short_name=short_name.strip(), uscc=uscc,
+                                     code=code.strip(), kind=kind, jurisdiction=jurisdiction)
+    audit.record(AuditCode.DEPARTMENT_CREATED, actor=actor, obj=dept, department=dept,
+                 changes=audit.diff({}, audit.snapshot(dept, DEPARTMENT_FIELDS)))
+    return dept
+
+
+@transaction.atomic
+def do_update_department(actor: Any, department: Department, **changes: Any) -> Department:
+    require_object(actor, Action.CHANGE, department)
+    before = audit.snapshot(department, DEPARTMENT_FIELDS)
+    allowed = {"name", "short_name", "uscc", "is_active"}
+    if not actor.has_role(Role.CENTRE_ADMIN):
+        allowed = {"short_name"}  # a department admin may not rename or re-code their department
+    for field, value in changes.items():
+        if field not in allowed:
+            raise ValidationFailed("readonly_field", _("This field cannot be changed by you."), field=field)
+        if field == "uscc":
+            value = normalize_uscc(value)
+            if Department.objects.filter(uscc=value).exclude(pk=department.pk).exists():
+                raise Conflict("duplicate_uscc",
+                               _("A department with this unified social credit code already exists."),
+                               field="uscc")
+        if field in {"name", "short_name"}:
+            _required(value, field)
+        setattr(department, field, value)
+    department.save()
+    audit.record(AuditCode.DEPARTMENT_UPDATED, actor=actor, obj=department, department=department,
+                 changes=audit.diff(before, audit.snapshot(department, DEPARTMENT_FIELDS)))
+    return department
+
+
+# ------------------------------------------------------------------ users and roles
+
+def _check_manage_user(actor: Any, department: Department | None) -> None:
+    require(actor, Capability.MANAGE_USERS)
+    if actor.has_role(Role.CENTRE_ADMIN):
+        return
+    # a department admin manages the users of their own department only
+    if department is None or department.pk != actor.department_id:
+        raise Forbidden("forbidden_department",
+                        _("You can only manage users of your own department."), field="department")
+
+
+def _set_id_number(user: User, id_number: str | None) -> None:
+    if not id_number:
+        return
+    number = normalize_id_number(id_number)
+    digest = crypto.digest(number)
+    if User.objects.filter(id_number_digest=digest).exclude(pk=user.pk).exists():
+        raise Conflict("duplicate_id_number", _("Another user is registered with this ID number."),
+                       field="id_number")
+    user.id_number_encrypted = crypto.encrypt(number)
+    user.id_number_digest = digest
+    user.id_number_masked = mask_id_number(number)
+
+
+@transaction.atomic
+def do_create_user(actor: Any, *, username: str, real_name: str, password: str | None,
+                   id_number: str | None = None, email: str = "", phone: str = "",
+                   department: Department | None = None, roles: list[str] | tuple[str, ...] = ()) -> User:
+    """Create a real-name user.  ``actor=None``: the bootstrap (see ``_require_or_bootstrap``)."""
+    if actor is None:
+        _require_or_bootstrap(None, Capability.MANAGE_USERS)
+    else:
+        _check_manage_user(actor, department)
+    _required(username, "username")
+    _required(real_name, "real_name")
+    username = username.strip()
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict("duplicate_username", _("The user name %(username)s is taken."), username=username,
+                       field="username")
+    user = User(username=username, real_name=real_name.strip(), email=email.strip(), phone=phone.strip(),
+                department=department)
+    _set_id_number(user, id_number)
+    if password:
+        try:
+            validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise ValidationFailed("weak_password", "%(reasons)s", reasons=" ".join(exc.messages),
+                                   field="password") from exc
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise Conflict("duplicate_user", _("This user already exists."), field="username") from exc
+    audit.record(AuditCode.USER_CREATED, actor=actor, obj=user, department=department,
+                 changes=audit.diff({}, audit.snapshot(user, USER_FIELDS)))
+    for role in roles:
+        do_grant_role(actor, user, role)
+    return user
+
+
+@transaction.atomic
+def do_update_user(actor: Any, user: User, **changes: Any) -> User:
+    require_object(actor, Action.CHANGE, user)
+    before = audit.snapshot(user, USER_FIELDS)
+    self_service = {"email", "phone"}
+    managed = {"real_name", "email", "phone", "id_number", "department", "is_active"}
+    may_manage = actor.pk != user.pk or actor.has_role(Role.CENTRE_ADMIN)
+    allowed = managed if may_manage else self_service
+    for field, value in changes.items():
+        if field not in allowed:
+            raise ValidationFailed("readonly_field", _("This field cannot be changed by you."), field=field)
+        if field == "id_number":
+            _set_id_number(user, value)
+        elif field == "department":
+            if not actor.has_role(Role.CENTRE_ADMIN):
+                raise Forbidden("forbidden_department", _("Only the centre can move a user to another department."),
+                                field="department")
+            user.department = value
+        else:
+            if field == "real_name":
+                _required(value, field)
+            setattr(user, field, value)
+    user.save()
+    audit.record(AuditCode.USER_UPDATED, actor=actor, obj=user, department=user.department,
+                 changes=audit.diff(before, audit.snapshot(user, USER_FIELDS)))
+    return user
+
+
+@transaction.atomic
+def do_deactivate_user(actor: Any, user: User, reason: str = "") -> User:
+    require_object(actor, Action.CHANGE, user)
+    if actor.pk == user.pk:
+        raise ValidationFailed("self_deactivate", _("You cannot deactivate your own account."))
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    audit.record(AuditCode.USER_DEACTIVATED, actor=actor, obj=user, department=user.department,
+                 changes={"is_active": [True, False]}, detail={"reason": reason})
+    return user
+
+
+def _check_role_compatible(user: User, role: str) -> None:
+    held = set(user.role_assignments.values_list("role", flat=True))
+    for have in held:
+        if role in INCOMPATIBLE.get(Role(have), frozenset()) or have in INCOMPATIBLE.get(Role(role), frozenset()):
+            raise ValidationFailed(
+                "separation_of_duties",
+                _("Separation of duties (GB/T 39477): the role %(role)s cannot be combined with %(held)s."),
+                role=Role(role).label, held=Role(have).label, field="role",
+            )
+
+
+@transaction.atomic
+def do_grant_role(actor: Any, user: User, role: str) -> RoleAssignment:
+    if role not in Role.values:
+        raise ValidationFailed("invalid_role", _("Unknown role %(role)s."), role=role, field="role")
+    if actor is None:
+        _require_or_bootstrap(None, Capability.MANAGE_USERS)
+    else:
+        _check_manage_user(actor, user.department)
+        if not actor.has_role(Role.CENTRE_ADMIN) and role not in {Role.DATA_SPECIALIST, Role.DEPT_ADMIN}:
+            raise Forbidden("forbidden_role", _("Only the centre can grant the role %(role)s."),
+                            role=Role(role).label, field="role")
+    if role in DEPARTMENT_ROLES and user.department is None:
+        raise ValidationFailed("role_needs_department", _("The role %(role)s needs a department."),
+                               role=Role(role).label, field="role")
+    if role in CENTRE_ROLES and user.department is not None and not user.department.is_centre:
+        raise ValidationFailed("role_needs_centre",
+                               _("The role %(role)s is only for staff of the data-management centre."),
+                               role=Role(role).label, field="role")
+    _check_role_compatible(user, role)
+    assignment, created = RoleAssignment.objects.get_or_create(user=user, role=role,
+                                                               defaults={"granted_by": actor})
+    if created:
+        audit.record(AuditCode.ROLE_GRANTED, actor=actor, obj=user, department=user.department,
+                     changes={"roles": [None, role]})
+    user.__dict__.pop("_role_cache", None)
+    return assignment
+
+
+@transaction.atomic
+def do_revoke_role(actor: Any, user: User, role: str) -> None:
+    _check_manage_user(actor, user.department)
+    if not actor.has_role(Role.CENTRE_ADMIN) and role not in {Role.DATA_SPECIALIST, Role.DEPT_ADMIN}:
+        raise Forbidden("forbidden_role", _("Only the centre can revoke the role %(role)s."),
+                        role=role, field="role")
+    if actor.pk == user.pk and role in {Role.CENTRE_ADMIN, Role.DEPT_ADMIN}:
+        raise ValidationFailed("self_revoke", _("You cannot remove your own administrator role."), field="role")
+    deleted, _n = RoleAssignment.objects.filter(user=user, role=role).delete()
+    if deleted:
+        audit.record(AuditCode.ROLE_REVOKED, actor=actor, obj=user, department=user.department,
+                     changes={"roles": [role, None]})
+    user.__dict__.pop("_role_cache", None)
+
+
+# ------------------------------------------------------------------ data-specialist register
+
+@transaction.atomic
+def do_appoint_specialist(actor: Any, department: Department, user: User, *, duty: str = "member",
+                          phone: str = "", note: str = "") -> SpecialistAppointment:
+    require_object(actor, Action.CHANGE, department)
+    if user.department_id != department.pk:
+        raise ValidationFailed("specialist_department",
+                               _("A data specialist must be a member of the department."), field="user")
+    if duty not in SpecialistAppointment.Duty.values:
+        raise ValidationFailed("invalid_choice", _("Unknown duty %(value)s."), value=duty, field="duty")
+    if SpecialistAppointment.objects.filter(department=department, user=user, ended_at__isnull=True).exists():
+        raise Conflict("already_appointed", _("%(user)s is already on the register."), user=str(user),
+                       field="user")
+    appointment = SpecialistAppointment.objects.create(department=department, user=user, duty=duty, phone=phone,
+                                                       note=note, appointed_by=actor)
+    if not user.has_role(Role.DATA_SPECIALIST):
+        do_grant_role(actor, user, Role.DATA_SPECIALIST)
+    audit.record(AuditCode.SPECIALIST_APPOINTED, actor=actor, obj=appointment, department=department,
+                 object_repr=f"{department.short_name}: {user}",
+                 changes={"user": [None, user.username], "duty": [None, duty]})
+    return appointment
+
+
+@transaction.atomic
+def do_end_specialist(actor: Any, appointment: SpecialistAppointment, reason: str = "") -> SpecialistAppointment:
+    require_object(actor, Action.CHANGE, appointment)
+    if appointment.ended_at is not None:
+        raise Conflict("already_ended", _("This appointment has already ended."))
+    appointment.ended_at = timezone.now()
+    appointment.ended_by = actor
+    appointment.end_reason = reason
+    appointment.save(update_fields=["ended_at", "ended_by", "end_reason"])
+    audit.record(AuditCode.SPECIALIST_ENDED, actor=actor, obj=appointment, department=appointment.department,
+                 object_repr=f"{appointment.department.short_name}: {appointment.user}",
+                 changes={"ended_at": [None, appointment.ended_at]}, detail={"reason": reason})
+    return appointment

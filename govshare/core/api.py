@@ -1,0 +1,314 @@
+"""Core JSON API: who am I, organisations, users and roles, tokens, policy profiles, jobs.
+
+Calendar and audit endpoints live in ``api_calendar.py`` and ``api_audit.py``.  Every handler is
+thin: parse, call an action or a restricted query, serialise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from govshare.core import actions
+from govshare.core.models import ApiToken, Department, Job, Jurisdiction, SpecialistAppointment, User
+from govshare.core.permissions import Action, get_for, has_capability, restrict
+from govshare.core.policy import available_profiles, get_profile
+from govshare.core.roles import Capability, Role
+
+router = Router()
+
+
+# ------------------------------------------------------------------ schemas
+
+class DepartmentOut(Schema):
+    id: int
+    name: str
+    short_name: str
+    code: str
+    uscc: str
+    kind: str
+    jurisdiction_id: int
+    is_active: bool
+
+
+class DepartmentIn(Schema):
+    name: str
+    short_name: str
+    uscc: str = Field(description="统一社会信用代码, GB 32100 (18 characters with check character)")
+    code: str
+    jurisdiction_id: int
+    kind: str = Department.Kind.DEPARTMENT
+
+
+class DepartmentPatch(Schema):
+    name: str | None = None
+    short_name: str | None = None
+    uscc: str | None = None
+    is_active: bool | None = None
+
+
+class JurisdictionOut(Schema):
+    id: int
+    code: str
+    name: str
+    level: str
+    parent_id: int | None
+    policy_profile: str
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    real_name: str
+    id_number: str = Field(alias="id_number_masked", description="masked; the full number is never returned")
+    email: str
+    phone: str
+    department_id: int | None
+    is_active: bool
+    roles: list[str]
+
+    @staticmethod
+    def resolve_roles(obj: User) -> list[str]:
+        return sorted(obj.role_set())
+
+
+class UserIn(Schema):
+    username: str
+    real_name: str
+    password: str | None = None
+    id_number: str | None = Field(default=None, description="公民身份号码, GB 11643 (stored encrypted)")
+    email: str = ""
+    phone: str = ""
+    department_id: int | None = None
+    roles: list[str] = []
+
+
+class RoleIn(Schema):
+    role: str
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    scope: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+
+class TokenIn(Schema):
+    name: str
+    scope: str = ApiToken.Scope.READ
+    days: int = 90
+
+
+class NewTokenOut(Schema):
+    token: TokenOut
+    secret: str = Field(description="shown once; store it now")
+
+
+class SpecialistOut(Schema):
+    id: int
+    department_id: int
+    user_id: int
+    user_name: str
+    duty: str
+    phone: str
+    appointed_at: dt.datetime
+    ended_at: dt.datetime | None
+    end_reason: str
+
+    @staticmethod
+    def resolve_user_name(obj: SpecialistAppointment) -> str:
+        return obj.user.real_name
+
+
+class SpecialistIn(Schema):
+    user_id: int
+    duty: str = SpecialistAppointment.Duty.MEMBER
+    phone: str = ""
+    note: str = ""
+
+
+class EndIn(Schema):
+    reason: str = ""
+
+
+class JobOut(Schema):
+    id: str
+    kind: str
+    title: str
+    status: str
+    progress_done: int
+    progress_total: int | None
+    percent: int | None
+    message: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    result: dict[str, Any]
+
+    @staticmethod
+    def resolve_id(obj: Job) -> str:
+        return str(obj.pk)
+
+
+class JobDetailOut(JobOut):
+    log: str
+
+
+class MeOut(Schema):
+    user: UserOut
+    capabilities: list[str]
+
+
+# ------------------------------------------------------------------ endpoints
+
+@router.get("/me", response=MeOut, tags=["core"], summary="The authenticated user, roles and capabilities")
+def me(request: HttpRequest) -> dict[str, Any]:
+    user: Any = request.user
+    return {"user": user, "capabilities": [c for c in Capability.values if has_capability(user, c)]}
+
+
+@router.get("/jurisdictions", response=list[JurisdictionOut], tags=["core"])
+def list_jurisdictions(request: HttpRequest) -> Any:
+    return restrict(Jurisdiction, request.user, Action.VIEW).order_by("code")
+
+
+@router.get("/departments", response=list[DepartmentOut], tags=["core"], summary="Departments (SEC-1)")
+def list_departments(request: HttpRequest) -> Any:
+    return restrict(Department, request.user, Action.VIEW).order_by("code")
+
+
+@router.get("/departments/{dept_id}", response=DepartmentOut, tags=["core"])
+def get_department(request: HttpRequest, dept_id: int) -> Any:
+    return get_for(request.user, Action.VIEW, Department, pk=dept_id)
+
+
+@router.post("/departments", response={201: DepartmentOut}, tags=["core"])
+def create_department(request: HttpRequest, payload: DepartmentIn) -> Any:
+    jurisdiction = get_for(request.user, Action.VIEW, Jurisdiction, pk=payload.jurisdiction_id)
+    data = payload.dict(exclude={"jurisdiction_id"})
+    return 201, actions.do_create_department(request.user, jurisdiction=jurisdiction, **data)
+
+
+@router.patch("/departments/{dept_id}", response=DepartmentOut, tags=["core"])
+def update_department(request: HttpRequest, dept_id: int, payload: DepartmentPatch) -> Any:
+    dept = get_for(request.user, Action.CHANGE, Department, pk=dept_id)
+    return actions.do_update_department(request.user, dept, **payload.dict(exclude_unset=True))
+
+
+@router.get("/departments/{dept_id}/specialists", response=list[SpecialistOut], tags=["core"],
+            summary="Data-specialist register with history (SUP-1)")
+def list_specialists(request: HttpRequest, dept_id: int, include_history: bool = False) -> Any:
+    dept = get_for(request.user, Action.VIEW, Department, pk=dept_id)
+    qs = restrict(SpecialistAppointment, request.user, Action.VIEW).filter(department=dept).select_related("user")
+    return qs if include_history else qs.filter(ended_at__isnull=True)
+
+
+@router.post("/departments/{dept_id}/specialists", response={201: SpecialistOut}, tags=["core"])
+def appoint_specialist(request: HttpRequest, dept_id: int, payload: SpecialistIn) -> Any:
+    dept = get_for(request.user, Action.VIEW, Department, pk=dept_id)
+    user = get_for(request.user, Action.VIEW, User, pk=payload.user_id)
+    return 201, actions.do_appoint_specialist(request.user, dept, user, duty=payload.duty, phone=payload.phone,
+                                              note=payload.note)
+
+
+@router.post("/specialists/{appointment_id}/end", response=SpecialistOut, tags=["core"])
+def end_specialist(request: HttpRequest, appointment_id: int, payload: EndIn) -> Any:
+    appointment = get_for(request.user, Action.CHANGE, SpecialistAppointment, pk=appointment_id)
+    return actions.do_end_specialist(request.user, appointment, payload.reason)
+
+
+@router.get("/users", response=list[UserOut], tags=["core"])
+def list_users(request: HttpRequest, department_id: int | None = None) -> Any:
+    qs = restrict(User, request.user, Action.VIEW).prefetch_related("role_assignments")
+    if department_id is not None:
+        qs = qs.filter(department_id=department_id)
+    users = list(qs.order_by("username"))
+    for u in users:  # roles were prefetched: fill the per-instance cache instead of querying again
+        u._role_cache = frozenset(a.role for a in u.role_assignments.all())
+    return users
+
+
+@router.post("/users", response={201: UserOut}, tags=["core"], summary="Create a real-name user (SEC-1)")
+def create_user(request: HttpRequest, payload: UserIn) -> Any:
+    dept = None
+    if payload.department_id is not None:
+        dept = get_for(request.user, Action.VIEW, Department, pk=payload.department_id)
+    data = payload.dict(exclude={"department_id"})
+    return 201, actions.do_create_user(request.user, department=dept, **data)
+
+
+@router.post("/users/{user_id}/roles", response=UserOut, tags=["core"])
+def grant_role(request: HttpRequest, user_id: int, payload: RoleIn) -> Any:
+    user = get_for(request.user, Action.CHANGE, User, pk=user_id)
+    actions.do_grant_role(request.user, user, payload.role)
+    return user
+
+
+@router.delete("/users/{user_id}/roles/{role}", response=UserOut, tags=["core"])
+def revoke_role(request: HttpRequest, user_id: int, role: str) -> Any:
+    user = get_for(request.user, Action.CHANGE, User, pk=user_id)
+    actions.do_revoke_role(request.user, user, role)
+    return user
+
+
+@router.get("/tokens", response=list[TokenOut], tags=["auth"], summary="My API tokens")
+def list_tokens(request: HttpRequest) -> Any:
+    return restrict(ApiToken, request.user, Action.VIEW)
+
+
+@router.post("/tokens", response={201: NewTokenOut}, tags=["auth"],
+             summary="Create a personal API token; the secret is shown once")
+def create_token(request: HttpRequest, payload: TokenIn) -> Any:
+    new = actions.do_create_token(request.user, name=payload.name, scope=payload.scope, days=payload.days)
+    return 201, {"token": new.token, "secret": new.secret}
+
+
+@router.delete("/tokens/{token_id}", response=TokenOut, tags=["auth"], summary="Revoke a token at once")
+def revoke_token(request: HttpRequest, token_id: int) -> Any:
+    token = get_for(request.user, Action.CHANGE, ApiToken, pk=token_id)
+    return actions.do_revoke_token(request.user, token)
+
+
+@router.get("/policies", response=list[str], tags=["policy"], summary="Names of the shipped policy profiles")
+def list_policies(request: HttpRequest) -> list[str]:
+    return available_profiles()
+
+
+@router.get("/policies/{name}", response=dict[str, Any], tags=["policy"],
+            summary="A policy profile: deadlines, retention, lists, each with its source article")
+def show_policy(request: HttpRequest, name: str) -> dict[str, Any]:
+    return get_profile(name).as_dict()
+
+
+@router.get("/jobs", response=list[JobOut], tags=["jobs"])
+def list_jobs(request: HttpRequest, status: str | None = None) -> Any:
+    qs = restrict(Job, request.user, Action.VIEW)
+    if status:
+        qs = qs.filter(status=status)
+    return qs[:200]
+
+
+@router.get("/jobs/{job_id}", response=JobDetailOut, tags=["jobs"])
+def get_job(request: HttpRequest, job_id: str) -> Any:
+    return get_for(request.user, Action.VIEW, Job, pk=job_id)
+
+
+def _include_subrouters() -> None:
+    from govshare.core.api_audit import router as audit_router
+    from govshare.core.api_calendar import router as calendar_router
+
+    router.add_router("/workdays", calendar_router)
+    router.add_router("/audit", audit_router)
+
+
+_include_subrouters()
+
+__all__ = ["router", "Role"]

@@ -1,0 +1,70 @@
+"""Stable numbered audit event codes (SEC-4).
+
+Codes are grouped by domain in blocks of 1000: core 1xxx, catalog 2xxx, sharing 3xxx, exchange 4xxx,
+datastore 5xxx, gateway 6xxx, opendata 7xxx, oversight 8xxx, federation 9xxx.  A code, once used,
+never changes meaning; retired codes stay listed.  docs/audit-codes.md is generated from this file.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class AuditCode(IntEnum):
+    # --- core: authentication 10xx
+    LOGIN_SUCCEEDED = 1001
+    LOGIN_FAILED = 1002
+    LOGOUT = 1003
+    ACCOUNT_LOCKED = 1004
+    PASSWORD_CHANGED = 1005
+    PERMISSION_DENIED = 1010
+    TOKEN_CREATED = 1020
+    TOKEN_REVOKED = 1021
+    TOKEN_USED = 1022
+    TOKEN_REJECTED = 1023
+    # --- core: organisations 11xx
+    JURISDICTION_CREATED = 1100
+    JURISDICTION_UPDATED = 1101
+    DEPARTMENT_CREATED = 1110
+    DEPARTMENT_UPDATED = 1111
+    # --- core: users and roles 12xx
+    USER_CREATED = 1200
+    USER_UPDATED = 1201
+    USER_DEACTIVATED = 1202
+    USER_UNLOCKED = 1203
+    ROLE_GRANTED = 1210
+    ROLE_REVOKED = 1211
+    SPECIALIST_APPOINTED = 1220
+    SPECIALIST_ENDED = 1221
+    # --- core: calendar 13xx
+    CALENDAR_DAY_SET = 1300
+    CALENDAR_DAY_CLEARED = 1301
+    HOLIDAYS_IMPORTED = 1302
+    DEADLINES_RECOMPUTED = 1303
+    # --- core: audit 14xx (the log auditing itself)
+    AUDIT_VIEWED = 1400
+    AUDIT_EXPORTED = 1401
+    AUDIT_VERIFIED = 1402
+    AUDIT_PURGED = 1403
+    # --- core: jobs 15xx
+    JOB_CREATED = 1500
+    JOB_FINISHED = 1501
+    JOB_CANCELLED = 1502
+    JOB_REQUEUED = 1503
+
+
+DOMAINS = {
+    1: "core",
+    2: "catalog",
+    3: "sharing",
+    4: "exchange",
+    5: "datastore",
+    6: "gateway",
+    7: "opendata",
+    8: "oversight",
+    9: "federation",
+}
+
+
+def domain_of(code: int) -> str:
+    return DOMAINS.get(code // 1000, "other")

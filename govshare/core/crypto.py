@@ -1,0 +1,45 @@
+"""Encryption of personal data at rest (SEC-3): Fernet (AES-128-CBC + HMAC-SHA256).
+
+The key is derived with HKDF from ``GOVSHARE_FIELD_KEY`` (default: SECRET_KEY).  A keyed digest
+(HMAC-SHA256) of the normalised value allows uniqueness checks and look-ups without decrypting.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from functools import lru_cache
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+
+
+def _derive(info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"govshare", info=info).derive(
+        settings.GOVSHARE_FIELD_KEY.encode("utf-8")
+    )
+
+
+@lru_cache(maxsize=4)
+def _fernet(key: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_derive(b"field-encryption")))
+
+
+def encrypt(value: str) -> str:
+    return _fernet(settings.GOVSHARE_FIELD_KEY).encrypt(value.encode("utf-8")).decode("ascii")
+
+
+def decrypt(token: str) -> str:
+    return _fernet(settings.GOVSHARE_FIELD_KEY).decrypt(token.encode("ascii")).decode("utf-8")
+
+
+def digest(value: str) -> str:
+    return hmac.new(_derive(b"field-digest"), value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def token_hash(secret: str) -> str:
+    """API-token secrets are 256-bit random strings: a plain SHA-256 is enough (no brute force)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()

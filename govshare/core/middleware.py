@@ -1,0 +1,71 @@
+"""Request id + audit context, and the Content-Security-Policy header (no request leaves the machine)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from govshare.core import context
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,36}$")
+
+CSP = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+
+def client_ip(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+
+
+class RequestIdMiddleware:
+    """Binds request id, client IP and (lazily) the user into the audit context."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        request.request_id = request_id  # type: ignore[attr-defined]
+        with context.bind(ip=client_ip(request), request_id=request_id, user=None):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/v1/docs"):
+            response.setdefault("Content-Security-Policy", CSP)
+        return response
+
+
+class AuditUserMiddleware:
+    """After authentication: put the session user into the audit context."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            context.set_user(user)
+        return self.get_response(request)

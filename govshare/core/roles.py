@@ -1,0 +1,59 @@
+"""Roles and the capabilities they give (SEC-1, SEC-2).
+
+Duties are separated after GB/T 39477 (三员分立): the auditor role cannot be combined with any role
+that changes data, administrators cannot read the audit log, and an auditor can change nothing but
+their own password and tokens.  Object-level rules live in :mod:`govshare.core.permissions`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    CENTRE_ADMIN = "centre_admin", _("Centre administrator")
+    CENTRE_REVIEWER = "centre_reviewer", _("Centre reviewer")
+    DEPT_ADMIN = "dept_admin", _("Department administrator")
+    DATA_SPECIALIST = "data_specialist", _("Data specialist")
+    AUDITOR = "auditor", _("Auditor")
+    PUBLIC = "public", _("Public user")
+
+
+#: roles that only make sense for staff of the data-management centre
+CENTRE_ROLES = frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER})
+#: roles that need a department (a provider/consumer department, or the centre itself)
+DEPARTMENT_ROLES = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER})
+#: pairs that may never be held by one person (GB/T 39477 separation of duties)
+INCOMPATIBLE = {
+    Role.AUDITOR: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER, Role.DEPT_ADMIN, Role.DATA_SPECIALIST,
+                             Role.PUBLIC}),
+    Role.PUBLIC: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER, Role.DEPT_ADMIN, Role.DATA_SPECIALIST,
+                            Role.AUDITOR}),
+}
+
+
+class Capability(models.TextChoices):
+    """Platform-wide capabilities; each is given by a fixed set of roles."""
+
+    MANAGE_JURISDICTIONS = "manage_jurisdictions", _("Manage jurisdictions")
+    MANAGE_DEPARTMENTS = "manage_departments", _("Manage departments")
+    MANAGE_USERS = "manage_users", _("Manage users")
+    MANAGE_CALENDAR = "manage_calendar", _("Maintain the working-day calendar")
+    READ_AUDIT = "read_audit", _("Read and export the audit log")
+    VIEW_JOBS_ALL = "view_jobs_all", _("See every background job")
+    VIEW_POLICY = "view_policy", _("Read policy profiles")
+
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    Capability.MANAGE_JURISDICTIONS: frozenset({Role.CENTRE_ADMIN}),
+    Capability.MANAGE_DEPARTMENTS: frozenset({Role.CENTRE_ADMIN}),
+    # department admins manage the users of their own department (object rule in permissions.py)
+    Capability.MANAGE_USERS: frozenset({Role.CENTRE_ADMIN, Role.DEPT_ADMIN}),
+    Capability.MANAGE_CALENDAR: frozenset({Role.CENTRE_ADMIN}),
+    Capability.READ_AUDIT: frozenset({Role.AUDITOR}),
+    Capability.VIEW_JOBS_ALL: frozenset({Role.CENTRE_ADMIN}),
+    Capability.VIEW_POLICY: frozenset(
+        {Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER, Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.AUDITOR}
+    ),
+}

@@ -1,0 +1,25 @@
+"""Login and logout audit hooks (SEC-4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.dispatch import receiver
+
+from govshare.core import context
+
+
+@receiver(user_logged_in)
+def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    from govshare.core.actions import do_record_login
+
+    context.set_user(user)
+    do_record_login(user)
+
+
+@receiver(user_logged_out)
+def _on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    from govshare.core.actions import do_record_logout
+
+    do_record_logout(user)

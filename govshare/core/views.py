@@ -1,0 +1,103 @@
+"""Home, login/logout and health.  Area pages live in ``core/web/``."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from govshare.core.auth import AccountLocked
+from govshare.core.roles import Role
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    roles = [Role(r).label for r in sorted(user.role_set())]
+    return render(request, "core/home.html", {"roles": roles})
+
+
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    error = ""
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if request.method == "POST":
+        username = request.POST.get("username", "")
+        password = request.POST.get("password", "")
+        try:
+            user = authenticate(request, username=username, password=password)
+        except AccountLocked as exc:
+            until = timezone.localtime(exc.user.locked_until).strftime("%H:%M") if exc.user.locked_until else ""
+            error = _("Too many failed attempts: the account is locked until %(time)s.") % {"time": until}
+        else:
+            if user is None:
+                error = _("Wrong user name or password.")
+            else:
+                login(request, user)
+                if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+                    next_url = ""
+                return redirect(next_url or "core:home")
+    return render(request, "core/login.html", {"error": error, "next": next_url}, status=400 if error else 200)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("core:login")
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database, worker queue and data dir (issue 2 §9).  503 when something is down."""
+    checks: dict[str, Any] = {}
+    ok = True
+    started = time.monotonic()
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+        checks["database"] = {"ok": True, "vendor": connection.vendor,
+                              "ms": round((time.monotonic() - started) * 1000, 1)}
+    except Exception as exc:  # noqa: BLE001 — health must report, not raise
+        ok = False
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        from django_tasks_db.models import DBTaskResult
+
+        pending = DBTaskResult.objects.filter(status="READY").count()
+        running = DBTaskResult.objects.filter(status="RUNNING").count()
+        oldest = (DBTaskResult.objects.filter(status="READY").order_by("enqueued_at")
+                  .values_list("enqueued_at", flat=True).first())
+        lag = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        from govshare.core.jobs import worker_heartbeat_age
+
+        heartbeat = worker_heartbeat_age()
+        checks["queue"] = {"ok": True, "ready": pending, "running": running, "oldest_wait_s": round(lag, 1),
+                           "worker_seen_s_ago": None if heartbeat is None else round(heartbeat, 1)}
+    except Exception as exc:  # noqa: BLE001
+        ok = False
+        checks["queue"] = {"ok": False, "error": type(exc).__name__}
+    data_dir = settings.DATA_DIR
+    try:
+        probe = data_dir / ".healthz"
+        probe.write_text("ok")
+        probe.unlink()
+        free = shutil.disk_usage(data_dir).free
+        checks["data_dir"] = {"ok": True, "free_mb": free // (1024 * 1024)}
+    except OSError as exc:
+        ok = False
+        checks["data_dir"] = {"ok": False, "error": type(exc).__name__}
+    return JsonResponse({"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503)
