@@ -1,0 +1,127 @@
+"""Platform shell (issue 2 §1, §2, §9): configuration, console command, health, CSP, no CDN, i18n."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from govshare.cli import build_parser, main
+from govshare.config import Config, ConfigError
+from tests.conftest import Org
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_debug_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert Config.from_env().debug is False
+    monkeypatch.setenv("DEBUG", "true")
+    assert Config.from_env().debug is True
+
+
+def test_a_bad_environment_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBUG", "maybe")
+    with pytest.raises(ConfigError, match="DEBUG='maybe'"):
+        Config.from_env()
+
+
+def test_database_and_data_dir_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    config = Config.from_env()
+    assert config.database_url == f"sqlite:///{tmp_path / 'govshare.sqlite3'}"
+    assert config.secret_key == (tmp_path / "secret_key").read_text()  # generated once, kept out of the repo
+    assert Config.from_env().secret_key == config.secret_key
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/govshare")
+    assert Config.from_env().database_url == "postgresql://u@db/govshare"
+
+
+def test_every_console_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    names = set(sub.choices)  # type: ignore[attr-defined]
+    assert {"demo", "serve", "worker", "migrate", "createadmin", "workdays", "policy", "audit"} <= names
+    for name in names:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.strip()
+
+
+def test_an_unknown_argument_gets_a_bilingual_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--port", "eighty"])
+    assert exit_info.value.code == 2
+    assert "参数错误 / error" in capsys.readouterr().err
+
+
+def test_demo_without_serving_prepares_data_and_prints_every_role(
+        capsys: pytest.CaptureFixture[str], db: None) -> None:
+    assert main(["demo", "--no-serve"]) == 0
+    out = capsys.readouterr().out
+    for username in ("centre_admin", "centre_reviewer", "police_admin", "market_admin", "police_specialist",
+                     "auditor", "citizen"):
+        assert username in out
+    assert main(["demo", "--no-serve"]) == 0  # idempotent
+
+
+def test_demo_logins_work(db: None, client: Client) -> None:
+    from govshare.core.demo import DEMO_PASSWORD, load_demo
+
+    load_demo()
+    response = client.post("/login/", {"username": "auditor", "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_healthz_reports_database_queue_and_data_dir(db: None, client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] and body["checks"]["queue"]["ok"] and body["checks"]["data_dir"]["ok"]
+
+
+def test_pages_send_a_content_security_policy_and_load_nothing_from_outside(org: Org, client: Client) -> None:
+    client.force_login(org.centre_admin)
+    response = client.get("/")
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    html = response.content.decode()
+    assert not re.search(r"(src|href)=\"(https?:)?//", html), "no CDN or external asset"
+
+
+def test_templates_reference_no_external_assets() -> None:
+    pattern = re.compile(r"(src|href)=[\"'](https?:)?//")
+    offenders = [str(p) for p in (ROOT / "govshare").rglob("*.html") if pattern.search(p.read_text())]
+    assert offenders == []
+
+
+def test_the_interface_speaks_chinese_first_and_english_on_request(org: Org, client: Client) -> None:
+    response = client.get("/login/")
+    assert "登录" in response.content.decode()
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/login/"}, follow=True)
+    assert "Log in" in response.content.decode()
+
+
+def test_openapi_is_served_as_openapi_3_1(db: None, client: Client) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert "/api/v1/me" in spec["paths"]
+    assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_the_api_requires_authentication_with_a_bilingual_error(db: None, client: Client) -> None:
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["message_zh"] and error["message_en"]
+
+
+def test_every_request_gets_a_request_id(db: None, client: Client) -> None:
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="abcdef12-3456")
+    assert response["X-Request-ID"] == "abcdef12-3456"
+    assert len(client.get("/healthz")["X-Request-ID"]) == 36
