@@ -21,3 +21,8 @@ def system_actor() -> Any:
 def fail(message: str) -> int:
     print(message, file=sys.stderr)
     return 2
+
+
+def print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     call_command("migrate", interactive=False, verbosity=0)
     accounts = load_demo()
-    print("演示账号 / demo logins (password / 密码: %s)" % DEMO_PASSWORD)
+    print(f"演示账号 / demo logins (password / 密码: {DEMO_PASSWORD})")
     for username, label in accounts:
         print(f"  {username:<18} {label}")
     if args.no_serve:

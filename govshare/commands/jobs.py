@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from govshare.commands._util import add
+from govshare.commands._util import add, print_help
 
 
 def register(sub: Any) -> None:
@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
     show = inner.add_parser("show", help="显示作业及日志 / show a job and its log")
     show.add_argument("id")
     show.set_defaults(handler=run_show, needs_django=True)
-    p.set_defaults(handler=lambda args: (p.print_help(), 0)[1])
+    p.set_defaults(handler=lambda args: print_help(p))
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from govshare.commands._util import add
+from govshare.commands._util import add, print_help
 
 
 def register(sub: Any) -> None:
@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     check.set_defaults(handler=run_check, needs_django=True)
     lst = inner.add_parser("list", help="列出配置 / list shipped profiles")
     lst.set_defaults(handler=run_list, needs_django=True)
-    p.set_defaults(handler=lambda args: (p.print_help(), 0)[1])
+    p.set_defaults(handler=lambda args: print_help(p))
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ class RequestContext:
     request_id: str = ""
 
 
-_current: ContextVar[RequestContext] = ContextVar("govshare_request_context", default=RequestContext())
+_EMPTY = RequestContext()
+_current: ContextVar[RequestContext] = ContextVar("govshare_request_context", default=_EMPTY)  # noqa: B039 (frozen)
 
 
 def current() -> RequestContext:

@@ -80,7 +80,7 @@ def load_demo() -> list[tuple[str, str]]:
         if not User.objects.filter(username="centre_admin").exists():
             _create()
     labels = []
-    for username, real_name, dept_code, roles, _birth in ACCOUNTS:
+    for username, real_name, _dept, _roles, _birth in ACCOUNTS:
         user = User.objects.get(username=username)
         role_text = "、".join(str(Role(r).label) for r in sorted(user.role_set()))
         dept = user.department.short_name if user.department else "—"
@@ -99,7 +99,7 @@ def _create() -> None:
     centre = do_create_department(None, name="龙南市政务和数据服务中心", short_name="数据服务中心",
                                   uscc=make_uscc(REGION, 1000), code="LNSJZX", kind=Department.Kind.CENTRE,
                                   jurisdiction=county)
-    birth = dict((a[0], a[4]) for a in ACCOUNTS)
+    birth = {a[0]: a[4] for a in ACCOUNTS}
     admin = do_create_user(None, username="centre_admin", real_name="刘建华", password=DEMO_PASSWORD,
                            id_number=make_id_number(REGION, birth["centre_admin"], 11), department=centre,
                            email="centre_admin@longnan.example")

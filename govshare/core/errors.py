@@ -7,6 +7,7 @@ and English at once so that a department system gets both (brief: "in Chinese an
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.utils import translation
@@ -16,9 +17,9 @@ from django.utils.functional import Promise
 class GovshareError(Exception):
     status = 400
 
-    def __init__(self, code: str, message: str | Promise, *, field: str | None = None,
+    def __init__(self, error_code: str, message: str | Promise, /, *, field: str | None = None,
                  row: int | None = None, where: str | None = None, **params: Any) -> None:
-        self.code = code
+        self.code = error_code
         self.message = message
         self.params = params
         self.field = field
@@ -32,10 +33,9 @@ class GovshareError(Exception):
         else:
             with translation.override(language):
                 text = str(self.message)
-        try:
-            text = text % self.params if self.params else text
-        except (KeyError, TypeError, ValueError):
-            pass
+        if self.params:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                text = text % self.params
         prefix = []
         if self.where:
             prefix.append(self.where)

@@ -11,6 +11,7 @@ its handler resumes from the checkpoint.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import traceback
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from govshare.core.errors import GovshareError
 from govshare.core.models import Job, WorkerHeartbeat
 
 log = logging.getLogger("govshare.jobs")
@@ -135,7 +137,7 @@ def execute(job_id: Any, worker_id: str) -> str:
         log.info("job %s was cancelled or taken over", job_id)
         return "cancelled"
     except Exception as exc:  # noqa: BLE001 — a job failure is recorded on the row
-        message = getattr(exc, "bilingual", lambda: str(exc))()
+        message = exc.bilingual() if isinstance(exc, GovshareError) else f"{type(exc).__name__}: {exc}"
         text = (ctx.job.log + f"ERROR: {message}\n{traceback.format_exc(limit=8)}")[-LOG_LIMIT:]
         Job.objects.filter(pk=job.pk, worker_id=worker_id).update(
             status=Job.Status.FAILED, finished_at=timezone.now(), message=message[:300], log=text)
@@ -180,7 +182,7 @@ def recover_stale(now: dt.datetime | None = None) -> int:
 
                 job = Job.objects.get(pk=pk)
                 audit.record(AuditCode.JOB_REQUEUED, actor=None, obj=job, detail={"attempts": attempts})
-                transaction.on_commit(lambda pk=pk: _enqueue(pk))
+                transaction.on_commit(functools.partial(_enqueue, pk))
                 requeued += 1
     return requeued
 

@@ -64,7 +64,7 @@ def get_for(user: Any, action: str, qs: QuerySet[M] | type[M], **lookup: Any) ->
     queryset: QuerySet[M] = qs._default_manager.all() if isinstance(qs, type) else qs  # type: ignore[attr-defined]
     try:
         return restrict(queryset, user, action).get(**lookup)
-    except queryset.model.DoesNotExist:
+    except queryset.model.DoesNotExist:  # type: ignore[attr-defined]
         existing = queryset.filter(**lookup).first()
         if existing is not None:
             _audit_denial(user, action, existing)

@@ -32,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @csrf_protect
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     error = ""
     next_url = request.POST.get("next") or request.GET.get("next") or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -162,7 +163,7 @@ def _set_id_number(user: User, id_number: str | None) -> None:
 @transaction.atomic
 def do_create_user(actor: Any, *, username: str, real_name: str, password: str | None,
                    id_number: str | None = None, email: str = "", phone: str = "",
-                   department: Department | None = None, roles: list[str] | tuple[str, ...] = ()) -> User:
+                   department: Department | None = None, roles: Sequence[str] = ()) -> User:
     """Create a real-name user.  ``actor=None``: the bootstrap (see ``_require_or_bootstrap``)."""
     if actor is None:
         _require_or_bootstrap(None, Capability.MANAGE_USERS)

@@ -105,6 +105,12 @@ def job_progress(request: HttpRequest, pk: Any) -> HttpResponse:
 
 # ------------------------------------------------------------------ policy profiles
 
+UNIT_LABELS = {
+    "working_days": gettext_lazy("working days"),
+    "calendar_days": gettext_lazy("calendar days"),
+    "months": gettext_lazy("months"),
+}
+
 
 @govshare_view
 def policy_list(request: HttpRequest) -> HttpResponse:
@@ -132,8 +138,10 @@ def policy_detail(request: HttpRequest, name: str) -> HttpResponse:
     if name not in available_profiles():
         raise NotFound("policy profile")
     profile = get_profile(name)
-    deadlines = [{"key": k, "period": p, "meaning": DEADLINE_KEYS.get(k, "")} for k, p in profile.deadlines.items()]
-    retention = [{"key": k, "period": p, "meaning": RETENTION_KEYS.get(k, "")} for k, p in profile.retention.items()]
+    deadlines = [{"key": k, "period": p, "unit": UNIT_LABELS.get(p.unit, p.unit), "meaning": DEADLINE_KEYS.get(k, "")}
+                 for k, p in profile.deadlines.items()]
+    retention = [{"key": k, "period": p, "unit": UNIT_LABELS.get(p.unit, p.unit), "meaning": RETENTION_KEYS.get(k, "")}
+                 for k, p in profile.retention.items()]
     lists = [{"key": k, "values": v, "source": profile.list_sources.get(k, ""), "meaning": LIST_KEYS.get(k, "")}
              for k, v in profile.lists.items()]
     jurisdictions = restrict(Jurisdiction, user, Action.VIEW).filter(policy_profile=name).order_by("code")

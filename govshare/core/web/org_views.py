@@ -8,6 +8,7 @@ and shows a :class:`GovshareError` next to the form field it names.  The helpers
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -37,10 +38,8 @@ def error_text(exc: GovshareError) -> str:
     """The message of an error without its place prefix (the form shows the place)."""
     text = str(exc.message)
     if exc.params:
-        try:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
             text = text % exc.params
-        except (KeyError, TypeError, ValueError):
-            pass
     return text
 
 

@@ -1,0 +1,534 @@
+"""Actions on the audit log itself (SEC-4, SEC-2): search, export, verify, purge.
+
+Separation of duties (GB/T 39477, :mod:`govshare.core.roles`): only auditors read and export the
+log (``Capability.READ_AUDIT``); administrators cannot read it; nobody changes it.  Deleting rows
+older than the retention period is an operator duty (``govshare audit purge``), never a web action.
+
+Every read of the log is itself audited: a search (first page of a filter set) records
+``AUDIT_VIEWED`` with the filters, opening one event records ``AUDIT_VIEWED`` naming it, an export
+records ``AUDIT_EXPORTED`` with the filters and the row count, a verification records
+``AUDIT_VERIFIED`` with its result and a purge records ``AUDIT_PURGED``.
+
+Permission checks run *before* the transaction opens, so that the audited denial survives the
+refusal (``audit.record_now`` inside a rolled-back transaction would vanish with it).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import getpass
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.core import audit, exports, jobs
+from govshare.core.audit_codes import DOMAINS, AuditCode, domain_of
+from govshare.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from govshare.core.models import AuditAnchor, AuditEvent, Job, Jurisdiction
+from govshare.core.permissions import Action, get_for, require, restrict
+from govshare.core.policy import available_profiles, get_profile, platform_profile
+from govshare.core.roles import Capability
+
+VERIFY_JOB = "core.audit_verify"
+EXPORT_BATCH = 2000
+#: the baseline profile whose audit retention is the platform floor (SEC-4: at least 6 months)
+FLOOR_PROFILE = "national"
+
+
+# ------------------------------------------------------------------ filters
+
+def _text(data: Mapping[str, Any], key: str, limit: int = 200) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    return str(value).strip()[:limit]
+
+
+def _date(data: Mapping[str, Any], key: str) -> dt.date | None:
+    value = data.get(key)
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationFailed("invalid_date", _("Not a date (use YYYY-MM-DD): %(value)s"), value=str(value)[:40],
+                               field=key) from None
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone())
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What an auditor can filter on.  Dates are calendar days in Asia/Shanghai, both inclusive."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    code: int | None = None
+    domain: str = ""
+    outcome: str = ""
+    actor: str = ""
+    department: str = ""
+    object_type: str = ""
+    object_id: str = ""
+    request_id: str = ""
+    q: str = ""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | None) -> AuditFilters:
+        """Build from query parameters / CLI options; bad values raise an error naming the field."""
+        data = data or {}
+        date_from, date_to = _date(data, "date_from"), _date(data, "date_to")
+        if date_from and date_to and date_from > date_to:
+            raise ValidationFailed("invalid_date_range", _("The end date is before the start date."),
+                                   field="date_to")
+        code: int | None = None
+        raw_code = data.get("code")
+        if raw_code not in (None, ""):
+            try:
+                code = int(str(raw_code).strip())
+            except ValueError:
+                raise ValidationFailed("invalid_code", _("An event code is a number, e.g. 1001: %(value)s"),
+                                       value=str(raw_code)[:20], field="code") from None
+            if code <= 0:
+                raise ValidationFailed("invalid_code", _("An event code is a number, e.g. 1001: %(value)s"),
+                                       value=str(raw_code)[:20], field="code")
+        domain = _text(data, "domain", 20).lower()
+        if domain:
+            if domain.isdigit() and int(domain) in DOMAINS:
+                domain = DOMAINS[int(domain)]
+            if domain not in DOMAINS.values():
+                raise ValidationFailed("invalid_domain", _("Unknown domain %(value)s (known: %(known)s)."),
+                                       value=domain, known=", ".join(DOMAINS.values()), field="domain")
+        outcome = _text(data, "outcome", 20).lower()
+        if outcome and outcome not in AuditEvent.Outcome.values:
+            raise ValidationFailed("invalid_choice", _("Unknown outcome %(value)s (known: %(known)s)."),
+                                   value=outcome, known=", ".join(AuditEvent.Outcome.values), field="outcome")
+        return cls(date_from=date_from, date_to=date_to, code=code, domain=domain, outcome=outcome,
+                   actor=_text(data, "actor", 150), department=_text(data, "department", 200),
+                   object_type=_text(data, "object_type", 60), object_id=_text(data, "object_id", 64),
+                   request_id=_text(data, "request_id", 36), q=_text(data, "q", 200))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set (JSON-safe): recorded in audit details, used in links."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value in (None, ""):
+                continue
+            out[f.name] = value.isoformat() if isinstance(value, dt.date) else value
+        return out
+
+    def querystring(self) -> str:
+        return urlencode(self.as_dict())
+
+    def apply(self, qs: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+        if self.date_from:
+            qs = qs.filter(occurred_at__gte=_local_midnight(self.date_from))
+        if self.date_to:
+            qs = qs.filter(occurred_at__lt=_local_midnight(self.date_to + dt.timedelta(days=1)))
+        if self.code is not None:
+            qs = qs.filter(code=self.code)
+        if self.domain:
+            block = next(n for n, name in DOMAINS.items() if name == self.domain)
+            qs = qs.filter(code__gte=block * 1000, code__lt=(block + 1) * 1000)
+        if self.outcome:
+            qs = qs.filter(outcome=self.outcome)
+        if self.actor:
+            qs = qs.filter(Q(actor_username__icontains=self.actor) | Q(actor_name__icontains=self.actor))
+        if self.department:
+            if self.department.isdigit():
+                qs = qs.filter(department_id=int(self.department))
+            else:
+                qs = qs.filter(department_name__icontains=self.department)
+        if self.object_type:
+            qs = qs.filter(object_type=self.object_type.lower())
+        if self.object_id:
+            qs = qs.filter(object_id=self.object_id)
+        if self.request_id:
+            qs = qs.filter(request_id=self.request_id)
+        if self.q:
+            text = Q(object_repr__icontains=self.q) | Q(actor_name__icontains=self.q) | Q(
+                actor_username__icontains=self.q) | Q(detail__icontains=self.q)
+            escaped = json.dumps(self.q)[1:-1]  # JSON text on SQLite keeps non-ASCII as \uXXXX escapes
+            if escaped != self.q:
+                text |= Q(detail__icontains=escaped)
+            qs = qs.filter(text)
+        return qs
+
+
+# ------------------------------------------------------------------ reading
+
+def _operator_detail() -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 — no login name in some containers
+        user = ""
+    return {"via": "cli", "os_user": user}
+
+
+def _readable(actor: Any) -> QuerySet[AuditEvent]:
+    require(actor, Capability.READ_AUDIT)
+    return restrict(AuditEvent, actor, Action.VIEW)
+
+
+def do_search_audit(actor: Any, filters: AuditFilters | Mapping[str, Any] | None = None, *,
+                    record: bool = True) -> QuerySet[AuditEvent]:
+    """Auditor-only search, newest first.  ``record=False`` for further pages of the same search
+    (the first page already recorded ``AUDIT_VIEWED`` with the filters)."""
+    if not isinstance(filters, AuditFilters):
+        filters = AuditFilters.parse(filters)
+    qs = filters.apply(_readable(actor)).order_by("-id")
+    if record:
+        with transaction.atomic():
+            audit.record(AuditCode.AUDIT_VIEWED, actor=actor, detail={"filters": filters.as_dict()})
+    return qs
+
+
+def do_view_audit_event(actor: Any, event_id: int) -> AuditEvent:
+    """One event: the same 404 for a missing event and for a non-auditor (the denial is audited)."""
+    event = get_for(actor, Action.VIEW, AuditEvent, pk=event_id)
+    with transaction.atomic():
+        audit.record(AuditCode.AUDIT_VIEWED, actor=actor, object_type="core.auditevent", object_id=str(event.pk),
+                     object_repr=f"#{event.pk} {event.code} {event.action}")
+    return event
+
+
+EXPORT_COLUMNS = (
+    ("id", _("ID")),
+    ("occurred_at", _("Time (Asia/Shanghai)")),
+    ("code", _("Code")),
+    ("action", _("Event")),
+    ("domain", _("Domain")),
+    ("outcome", _("Outcome")),
+    ("actor_username", _("User name")),
+    ("actor_name", _("Real name")),
+    ("department_name", _("Department")),
+    ("object_type", _("Object type")),
+    ("object_id", _("Object ID")),
+    ("object_repr", _("Object")),
+    ("ip", _("IP address")),
+    ("request_id", _("Request ID")),
+    ("changes", _("Changes (before, after)")),
+    ("detail", _("Detail")),
+    ("row_hash", _("Row hash")),
+)
+
+
+def export_row(event: AuditEvent) -> list[Any]:
+    values = []
+    for key, _label in EXPORT_COLUMNS:
+        if key == "domain":
+            values.append(domain_of(event.code))
+        else:
+            values.append(getattr(event, key))
+    return values
+
+
+@dataclass
+class AuditExport:
+    """A recorded export: the rows are fixed at the moment of export (ids up to ``max_id``)."""
+
+    fmt: str
+    count: int
+    max_id: int
+    filters: AuditFilters
+    queryset: QuerySet[AuditEvent]
+    filename_stem: str
+
+    def header(self) -> list[str]:
+        return exports.header_texts(label for _key, label in EXPORT_COLUMNS)
+
+    def rows(self) -> Iterator[list[Any]]:
+        """Rows in chain order, read in keyset batches (no long-open cursor, constant memory)."""
+        last = 0
+        while True:
+            batch = list(self.queryset.filter(id__gt=last).order_by("id")[:EXPORT_BATCH])
+            if not batch:
+                return
+            for event in batch:
+                yield export_row(event)
+            last = batch[-1].id
+
+    def response(self) -> Any:
+        return exports.export_response(self.fmt, self.filename_stem, self.header(), self.rows(),
+                                       sheet_title="audit")
+
+    def write(self, out: Any) -> int:
+        return exports.write_file(self.fmt, out, self.header(), self.rows(), sheet_title="audit")
+
+
+def do_export_audit(actor: Any, filters: AuditFilters | Mapping[str, Any] | None, fmt: str, *,
+                    operator: bool = False) -> AuditExport:
+    """Record ``AUDIT_EXPORTED`` (filters, format, row count) and return the export to stream.
+
+    ``operator=True`` is the console (``govshare audit export``): whoever runs it on the server
+    already holds the database credentials; the event then names the OS user instead of an account.
+    """
+    fmt = exports.check_format(fmt)
+    if not isinstance(filters, AuditFilters):
+        filters = AuditFilters.parse(filters)
+    base = AuditEvent.objects.all() if operator else _readable(actor)
+    with transaction.atomic():
+        max_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        qs = filters.apply(base).filter(id__lte=max_id)
+        count = qs.count()
+        detail: dict[str, Any] = {"format": fmt, "filters": filters.as_dict(), "rows": count, "max_id": max_id}
+        if operator:
+            detail.update(_operator_detail())
+        audit.record(AuditCode.AUDIT_EXPORTED, actor=None if operator else actor, detail=detail)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    return AuditExport(fmt=fmt, count=count, max_id=max_id, filters=filters, queryset=qs,
+                       filename_stem=f"audit-{stamp}")
+
+
+# ------------------------------------------------------------------ verification
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    checked: int
+    first_broken_id: int | None = None
+    code: int | None = None
+    action: str = ""
+    occurred_at: dt.datetime | None = None
+    reason: str = ""  # "link", "content", "anchor" or ""
+    error: ValidationFailed | None = field(default=None, repr=False)
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return str(_("The audit chain is intact: %(count)d rows checked.") % {"count": self.checked})
+        return self.error.render() if self.error else ""
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": self.ok, "checked": self.checked, "first_broken_id": self.first_broken_id,
+                                "code": self.code, "action": self.action,
+                                "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+                                "reason": self.reason}
+        if self.error is not None:
+            body["error"] = self.error.as_dict()
+        return body
+
+
+_BROKEN_MESSAGES = {
+    "link": _("Audit row %(row_id)s (code %(code)s %(action)s, %(time)s) is broken: its link to the previous row "
+              "does not match, so a row before it was deleted or rewritten."),
+    "content": _("Audit row %(row_id)s (code %(code)s %(action)s, %(time)s) is broken: its content does not match "
+                 "its hash, so it was changed after it was written."),
+}
+
+
+def _classify(reason: str) -> str:
+    return "link" if reason.startswith("link") else "content"
+
+
+def _check_anchor() -> VerifyReport | None:
+    """After a purge the chain starts at the anchor; the anchor must agree with the newest
+    ``AUDIT_PURGED`` event, which carries the purged row's hash inside the chain itself."""
+    anchor = AuditAnchor.objects.filter(pk=1).first()
+    if anchor is None or not anchor.last_purged_id:
+        return None
+    purge = (AuditEvent.objects.filter(code=AuditCode.AUDIT_PURGED).order_by("-id")
+             .values_list("detail", flat=True).first())
+    if purge is not None and purge.get("last_purged_hash") == anchor.last_purged_hash and int(
+            purge.get("last_purged_id") or 0) == anchor.last_purged_id:
+        return None
+    error = ValidationFailed("audit_anchor_mismatch",
+                             _("The audit chain's starting point (rows up to %(row_id)s removed) does not match "
+                               "the last recorded purge: rows were removed outside `govshare audit purge`."),
+                             row_id=anchor.last_purged_id)
+    return VerifyReport(False, 0, first_broken_id=anchor.last_purged_id, reason="anchor", error=error)
+
+
+def check_chain(progress: Any = None) -> VerifyReport:
+    """Verify the whole chain and describe the first broken row (no audit record; see do_verify_audit)."""
+    result = audit.verify(progress=progress)
+    if result.ok:
+        anchor_problem = _check_anchor()
+        if anchor_problem is not None:
+            anchor_problem.checked = result.checked
+            return anchor_problem
+        return VerifyReport(True, result.checked)
+    row = AuditEvent.objects.filter(pk=result.first_broken_id).first()
+    kind = _classify(result.reason)
+    when = timezone.localtime(row.occurred_at).strftime("%Y-%m-%d %H:%M:%S") if row else "?"
+    error = ValidationFailed("audit_chain_broken", _BROKEN_MESSAGES[kind], row_id=result.first_broken_id,
+                             code=row.code if row else "?", action=row.action if row else "", time=when)
+    return VerifyReport(False, result.checked, first_broken_id=result.first_broken_id,
+                        code=row.code if row else None, action=row.action if row else "",
+                        occurred_at=row.occurred_at if row else None, reason=kind, error=error)
+
+
+def _record_verification(report: VerifyReport, *, actor: Any, extra: dict[str, Any] | None = None) -> None:
+    detail = {"ok": report.ok, "checked": report.checked, "first_broken_id": report.first_broken_id,
+              "reason": report.reason, **(extra or {})}
+    with transaction.atomic():
+        audit.record(AuditCode.AUDIT_VERIFIED, actor=actor, outcome="success" if report.ok else "failure",
+                     detail=detail)
+
+
+def do_verify_audit(actor: Any, *, operator: bool = False) -> VerifyReport:
+    """Check the whole chain now and record ``AUDIT_VERIFIED`` with the result."""
+    if not operator:
+        require(actor, Capability.READ_AUDIT)
+    report = check_chain()
+    _record_verification(report, actor=None if operator else actor, extra=_operator_detail() if operator else None)
+    return report
+
+
+@transaction.atomic
+def _create_verify_job(actor: Any) -> Job:
+    job = jobs.create_job(VERIFY_JOB, str(_("Verify the audit chain")), {}, user=actor)
+    audit.record(AuditCode.JOB_CREATED, actor=actor, obj=job, detail={"kind": VERIFY_JOB})
+    return job
+
+
+def do_start_audit_verify(actor: Any) -> Job:
+    """Verify a long chain in the background; the job shows progress and records the result."""
+    require(actor, Capability.READ_AUDIT)
+    return _create_verify_job(actor)
+
+
+@jobs.handler(VERIFY_JOB)
+def _verify_job(ctx: jobs.JobContext) -> dict[str, Any]:
+    total = AuditEvent.objects.count()
+    ctx.progress(0, total, str(_("Verifying the audit chain")))
+    report = check_chain(progress=lambda done: ctx.progress(done, total))
+    ctx.progress(report.checked, total, report.message)
+    _record_verification(report, actor=ctx.job.created_by, extra={"job": str(ctx.job.pk)})
+    return report.as_dict()
+
+
+# ------------------------------------------------------------------ retention
+
+def _months_before(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same wall-clock time ``months`` calendar months earlier (Asia/Shanghai), day clamped."""
+    local = timezone.localtime(moment)
+    years, month0 = divmod(local.month - 1 - months, 12)
+    year, month = local.year + years, month0 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    naive = local.replace(tzinfo=None).replace(year=year, month=month, day=day)
+    return timezone.make_aware(naive, timezone.get_default_timezone())
+
+
+def _period_cutoff(period: Any, now: dt.datetime) -> dt.datetime:
+    if period.unit == "months":
+        return _months_before(now, period.amount)
+    if period.unit == "calendar_days":
+        return now - dt.timedelta(days=period.amount)
+    # working days: two calendar days per working day is always at least as long (never purges early)
+    return now - dt.timedelta(days=2 * period.amount)
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    cutoff: dt.datetime
+    profile: str
+    amount: int
+    unit: str
+    source: str
+    profiles: tuple[str, ...]
+
+
+def retention_rule(now: dt.datetime | None = None) -> RetentionRule:
+    """The longest audit-log retention among the platform profile, every jurisdiction's profile
+    and the national floor: rows older than ``cutoff`` may go."""
+    now = now or timezone.now()
+    names = {platform_profile().name}
+    names.update(Jurisdiction.objects.values_list("policy_profile", flat=True).distinct())
+    if FLOOR_PROFILE in available_profiles():
+        names.add(FLOOR_PROFILE)
+    best: RetentionRule | None = None
+    for name in sorted(names):
+        profile = get_profile(name)
+        period = profile.retention.get("audit_log")
+        if period is None:
+            raise ValidationFailed("missing_retention", _("The profile %(profile)s does not define an audit-log "
+                                                          "retention."), profile=name,
+                                   where="retention.audit_log")
+        cutoff = _period_cutoff(period, now)
+        if best is None or cutoff < best.cutoff:
+            best = RetentionRule(cutoff, name, period.amount, period.unit, period.source, ())
+    assert best is not None
+    return RetentionRule(best.cutoff, best.profile, best.amount, best.unit, best.source, tuple(sorted(names)))
+
+
+@dataclass
+class PurgeResult:
+    rule: RetentionRule
+    deleted: int
+    last_purged_id: int | None
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cutoff": self.rule.cutoff.isoformat(), "retention": f"{self.rule.amount} {self.rule.unit}",
+                "profile": self.rule.profile, "source": self.rule.source, "profiles": list(self.rule.profiles),
+                "deleted": self.deleted, "last_purged_id": self.last_purged_id, "dry_run": self.dry_run}
+
+
+def do_purge_audit(actor: Any = None, *, operator: bool = False, now: dt.datetime | None = None,
+                   dry_run: bool = False) -> PurgeResult:
+    """Delete audit rows older than the longest retention, oldest first, and move the anchor.
+
+    Only the operator (``govshare audit purge``, a scheduled run) purges: administrators cannot
+    alter the log and auditors change nothing.  Rows are removed as a prefix of the chain — up to
+    the first row that is still inside the retention period — so a row younger than the minimum
+    is never deleted, and ``verify`` starts from the anchor afterwards.  A broken chain is not
+    purged: the evidence would go with it.
+    """
+    if not operator:
+        audit.record_now(AuditCode.PERMISSION_DENIED, actor=actor, outcome="denied",
+                         detail={"action": "audit_purge"})
+        raise Forbidden("audit_purge_operator_only",
+                        _("Only the operator may purge expired audit rows (govshare audit purge)."))
+    now = now or timezone.now()
+    rule = retention_rule(now)
+    report = check_chain()
+    if not report.ok:
+        assert report.error is not None
+        raise Conflict("audit_chain_broken", _("Not purged, the chain must be intact first: %(problem)s"),
+                       problem=report.error.render())
+    with transaction.atomic():
+        audit._lock_chain()  # appends wait until the anchor has moved
+        boundary = (AuditEvent.objects.filter(occurred_at__gte=rule.cutoff).order_by("id")
+                    .values_list("id", flat=True).first())
+        doomed = AuditEvent.objects.all() if boundary is None else AuditEvent.objects.filter(id__lt=boundary)
+        last = doomed.order_by("-id").values("id", "row_hash").first()
+        if last is None:
+            return PurgeResult(rule, 0, None, dry_run)
+        count = doomed.count()
+        if dry_run:
+            return PurgeResult(rule, count, last["id"], True)
+        # QuerySet deletion never calls AuditEvent.delete() (which refuses by design); the raw
+        # delete is one statement and fires no per-row signals.  The DB trigger forbids UPDATE only.
+        doomed._raw_delete(doomed.db)
+        AuditAnchor.objects.update_or_create(pk=1, defaults={
+            "last_purged_id": last["id"], "last_purged_hash": last["row_hash"], "purged_at": now})
+        result = PurgeResult(rule, count, last["id"], False)
+        detail = {**result.as_dict(), "last_purged_hash": last["row_hash"]}
+        if actor is None:
+            detail.update(_operator_detail())
+        audit.record(AuditCode.AUDIT_PURGED, actor=actor, detail=detail)
+    return result
+
+
+def get_event_or_404(actor: Any, event_id: Any) -> AuditEvent:
+    try:
+        pk = int(event_id)
+    except (TypeError, ValueError):
+        raise NotFound("auditevent") from None
+    return do_view_audit_event(actor, pk)
