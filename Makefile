@@ -39,6 +39,7 @@ check: venv
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python scripts/compile_messages.py --check
+	$(BIN)/python scripts/gen_audit_codes.py --check
 
 test-sqlite: venv
 	DATABASE_URL= $(BIN)/pytest $(PYTEST_ARGS)

@@ -55,8 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_django()
         from govshare.core import context
 
+        from govshare.core import audit
+
         with context.bind(ip="cli"):
-            result = args.handler(args)
+            try:
+                result = args.handler(args)
+            finally:
+                audit.flush_pending()
     except ConfigError as exc:
         print(f"配置错误 / configuration error: {exc}", file=sys.stderr)
         return 2

@@ -24,10 +24,20 @@ PASSWORD = "Correct-horse-42"
 
 
 @pytest.fixture(autouse=True)
-def _fast_tasks(settings: Any, tmp_path: Any) -> None:
+def _fast_tasks(settings: Any) -> None:
     """Tasks run in-process unless a test asks for the real database worker."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_audit_context() -> Any:
+    """Each test starts with no bound user and no pending audit events."""
+    from govshare.core import audit, context
+
+    with context.bind(user=None, ip="", request_id=""):
+        yield
+    audit.discard_pending()
 
 
 class Org:

@@ -1,3 +1,150 @@
-from ninja import Router
+"""Audit-log API, mounted at /api/v1/audit (SEC-4).
 
-router = Router()
+Auditors only (``Capability.READ_AUDIT``): anyone else gets 403 on the list, export and verify,
+and 404 on a single event (the same answer as for a missing one).  Handlers are thin: they parse
+the filters and call :mod:`govshare.core.actions.audit`, which records every read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import translation
+from ninja import Field, Query, Router, Schema, Status
+
+from govshare.core.actions import audit as audit_actions
+from govshare.core.audit_codes import domain_of
+from govshare.core.models import AuditEvent
+
+router = Router(tags=["audit"])
+
+MAX_LIMIT = 500
+
+
+class AuditFilterQuery(Schema):
+    date_from: dt.date | None = Field(None, description="first day, Asia/Shanghai (inclusive)")
+    date_to: dt.date | None = Field(None, description="last day, Asia/Shanghai (inclusive)")
+    code: int | None = Field(None, description="event code, see docs/audit-codes.md")
+    domain: str | None = Field(None, description="core, catalog, sharing, exchange, datastore, gateway, ...")
+    outcome: str | None = Field(None, description="success, denied or failure")
+    actor: str | None = Field(None, description="user name or real name contains")
+    department: str | None = Field(None, description="department id, or department name contains")
+    object_type: str | None = Field(None, description="e.g. core.department")
+    object_id: str | None = None
+    request_id: str | None = None
+    q: str | None = Field(None, description="free text in object, actor name or detail")
+
+
+class PageQuery(AuditFilterQuery):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0)
+
+
+class ExportQuery(AuditFilterQuery):
+    format: str = Field("csv", description="csv (UTF-8 with BOM) or xlsx")
+
+
+class AuditEventOut(Schema):
+    id: int
+    occurred_at: dt.datetime
+    code: int
+    action: str
+    domain: str
+    outcome: str
+    actor_id: int | None
+    actor_username: str
+    actor_name: str
+    department_id: int | None
+    department_name: str
+    object_type: str
+    object_id: str
+    object_repr: str
+    ip: str
+    request_id: str
+    changes: dict[str, Any] = Field(description="changed fields: {field: [before, after]}")
+    detail: dict[str, Any]
+
+    @staticmethod
+    def resolve_domain(obj: AuditEvent) -> str:
+        return domain_of(obj.code)
+
+
+class AuditEventDetailOut(AuditEventOut):
+    prev_hash: str
+    row_hash: str
+
+
+class AuditPageOut(Schema):
+    total: int
+    limit: int
+    offset: int
+    items: list[AuditEventOut]
+
+
+class BrokenRowOut(Schema):
+    id: int | None
+    code: int | None
+    action: str
+    occurred_at: dt.datetime | None
+    reason: str
+
+
+class VerifyOut(Schema):
+    ok: bool
+    checked: int
+    message: str
+    message_zh: str
+    message_en: str
+    first_broken: BrokenRowOut | None
+
+
+class VerifyJobOut(Schema):
+    job_id: str
+    status: str
+
+
+def _filters(query: AuditFilterQuery) -> dict[str, Any]:
+    return query.dict(include=set(AuditFilterQuery.model_fields))
+
+
+@router.get("/events", response=AuditPageOut, summary="Search the audit log (auditors only, SEC-4)")
+def list_events(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
+    qs = audit_actions.do_search_audit(request.user, _filters(query), record=query.offset == 0)
+    total = qs.count()
+    items = list(qs[query.offset:query.offset + query.limit])
+    return {"total": total, "limit": query.limit, "offset": query.offset, "items": items}
+
+
+@router.get("/events/{event_id}", response=AuditEventDetailOut, summary="One audit event with its hashes")
+def get_event(request: HttpRequest, event_id: int) -> AuditEvent:
+    return audit_actions.do_view_audit_event(request.user, event_id)
+
+
+@router.get("/verify", response=VerifyOut, summary="Check the whole hash chain now; names the first broken row")
+def verify(request: HttpRequest) -> dict[str, Any]:
+    report = audit_actions.do_verify_audit(request.user)
+    broken = None
+    if not report.ok:
+        broken = {"id": report.first_broken_id, "code": report.code, "action": report.action,
+                  "occurred_at": report.occurred_at, "reason": report.reason}
+    messages = {}
+    for key, language in (("message_zh", "zh-hans"), ("message_en", "en")):
+        with translation.override(language):
+            messages[key] = report.message
+    return {"ok": report.ok, "checked": report.checked, "message": report.message, **messages,
+            "first_broken": broken}
+
+
+@router.post("/verify/jobs", response={202: VerifyJobOut},
+             summary="Verify a long chain in the background (see /api/v1/jobs/{id} for progress)")
+def start_verify_job(request: HttpRequest) -> Any:
+    job = audit_actions.do_start_audit_verify(request.user)
+    return Status(202, {"job_id": str(job.pk), "status": job.status})
+
+
+@router.get("/export", summary="Export the (filtered) audit log as CSV (UTF-8 with BOM) or XLSX")
+def export(request: HttpRequest, query: Query[ExportQuery]) -> Any:
+    result = audit_actions.do_export_audit(request.user, _filters(query), query.format)
+    return result.response()

@@ -9,3 +9,4 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from govshare.core import signals  # noqa: F401  (login/logout audit hooks)
+        from govshare.core.actions import audit, calendar  # noqa: F401  (register job handlers)

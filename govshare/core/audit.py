@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,18 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     return _jsonable({f: getattr(obj, f) for f in fields})
 
 
+class _FromContext:
+    def __repr__(self) -> str:
+        return "<the request's user>"
+
+
+FROM_CONTEXT: Any = _FromContext()
+
+
 def record(
     code: AuditCode,
     *,
-    actor: Any = None,
+    actor: Any = FROM_CONTEXT,
     obj: models.Model | None = None,
     object_type: str = "",
     object_id: str = "",
@@ -79,9 +88,12 @@ def record(
     detail: dict[str, Any] | None = None,
     department: Any = None,
 ) -> AuditEvent:
-    """Append one audit event in the current transaction (call it from inside an action)."""
+    """Append one audit event in the current transaction (call it from inside an action).
+
+    ``actor`` defaults to the user bound to the request/command context; ``actor=None`` records
+    the system (bootstrap, scheduled work) explicitly."""
     ctx = context.current()
-    if actor is None:
+    if actor is FROM_CONTEXT:
         actor = ctx.user
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
@@ -117,11 +129,47 @@ def record(
     return event
 
 
-def record_now(code: AuditCode, **kwargs: Any) -> AuditEvent:
-    """Record in a transaction of its own — for events that must survive the caller's rollback
-    (failed logins, permission denials)."""
-    with transaction.atomic(durable=not connection.in_atomic_block):
+def _in_real_transaction() -> bool:
+    """True inside an atomic block opened by the application (test-case wrappers don't count)."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks) \
+        if connection.in_atomic_block else False
+
+
+_pending: ContextVar[tuple[tuple[AuditCode, dict[str, Any]], ...]] = ContextVar("govshare_pending_audit",
+                                                                                default=())
+
+
+def record_now(code: AuditCode, **kwargs: Any) -> AuditEvent | None:
+    """Record an event that must survive the caller's rollback (failed logins, permission
+    denials).  Outside a transaction it is written at once; inside one — typically an action that
+    is about to fail because of this very denial — it is kept and written by ``flush_pending()``
+    once the transaction is over (the request middleware, the CLI and the job runner call it)."""
+    if _in_real_transaction():
+        if kwargs.get("actor", FROM_CONTEXT) is FROM_CONTEXT:
+            kwargs["actor"] = context.current().user
+        _pending.set((*_pending.get(), (code, kwargs)))
+        return None
+    with transaction.atomic():
         return record(code, **kwargs)
+
+
+def flush_pending() -> int:
+    """Write the events ``record_now`` had to keep while a transaction was open."""
+    items = _pending.get()
+    if not items:
+        return 0
+    _pending.set(())
+    if connection.in_atomic_block and _in_real_transaction():
+        _pending.set(items)  # still inside the application's transaction: try again later
+        return 0
+    with transaction.atomic():
+        for code, kwargs in items:
+            record(code, **kwargs)
+    return len(items)
+
+
+def discard_pending() -> None:
+    _pending.set(())
 
 
 @dataclass

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import PermissionDenied
 
 from govshare.core.models import User
 
 
-class AccountLocked(PermissionDenied):
+class AccountLocked(Exception):  # noqa: N818 — not PermissionDenied: authenticate() would swallow it
     def __init__(self, user: User) -> None:
         super().__init__("account locked")
         self.user = user

@@ -122,6 +122,16 @@ def claim(job_id: Any, worker_id: str) -> Job | None:
 
 
 def execute(job_id: Any, worker_id: str) -> str:
+    from govshare.core import audit, context
+
+    with context.bind(ip="worker"):
+        try:
+            return _execute(job_id, worker_id)
+        finally:
+            audit.flush_pending()
+
+
+def _execute(job_id: Any, worker_id: str) -> str:
     job = claim(job_id, worker_id)
     if job is None:
         return "not-claimed"

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from govshare.core import context
+from govshare.core import audit, context
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,36}$")
 
@@ -42,7 +42,10 @@ class RequestIdMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
         request.request_id = request_id  # type: ignore[attr-defined]
         with context.bind(ip=client_ip(request), request_id=request_id, user=None):
-            response = self.get_response(request)
+            try:
+                response = self.get_response(request)
+            finally:
+                audit.flush_pending()  # denials raised inside a rolled-back action (SEC-4)
         response["X-Request-ID"] = request_id
         return response
 

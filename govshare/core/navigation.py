@@ -40,6 +40,7 @@ register("core:policies", _("Policy profiles"),
 register("core:audit", _("Audit log"), {Role.AUDITOR}, 60)
 register("core:jobs", _("Background jobs"), None, 70)
 register("core:tokens", _("API tokens"), None, 80)
+register("core:password_change", _("Change password"), None, 90)
 
 
 def menu_for(user: Any) -> list[dict[str, Any]]:

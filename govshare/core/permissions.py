@@ -72,7 +72,8 @@ def get_for(user: Any, action: str, qs: QuerySet[M] | type[M], **lookup: Any) ->
 
 
 def can(user: Any, action: str, obj: models.Model) -> bool:
-    return restrict(type(obj)._default_manager.filter(pk=obj.pk), user, action).exists()
+    model = obj._meta.model  # not type(obj): request.user is a lazy wrapper
+    return restrict(model._default_manager.filter(pk=obj.pk), user, action).exists()
 
 
 def require_object(user: Any, action: str, obj: models.Model) -> None:

@@ -14,7 +14,8 @@ from govshare.core import context
 def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     from govshare.core.actions import do_record_login
 
-    context.set_user(user)
+    if context.current().request_id:  # only inside a bound request/command, never leak to the thread
+        context.set_user(user)
     do_record_login(user)
 
 

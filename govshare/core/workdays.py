@@ -23,6 +23,7 @@ one request; the module-level functions make a fresh one otherwise (about two qu
 from __future__ import annotations
 
 import calendar as _stdlib_calendar
+import contextlib
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -227,16 +228,16 @@ class WorkCalendar:
     def add(self, start: dt.date, n: int) -> tuple[dt.date, bool]:
         """The ``n``-th working day after ``start`` (``start`` not counted); negative ``n`` counts
         back (the ``|n|``-th working day before ``start``).  Returns (day, provisional)."""
+        start = as_date(start)
+        _check_date(start, "date")
         _check_amount(n)
         if n == 0:
             return start, False
         step = dt.timedelta(days=1 if n > 0 else -1)
         # a generous guess of the range, so that the overrides load in one query
         reach = dt.timedelta(days=abs(n) * 2 + 45)
-        try:
+        with contextlib.suppress(OverflowError):  # near the end of the supported dates
             self.prefetch(start, start + reach if n > 0 else start - reach)
-        except OverflowError:
-            pass
         provisional = False
         day, left = start, abs(n)
         while left:
@@ -256,6 +257,9 @@ class WorkCalendar:
 
     def between(self, a: dt.date, b: dt.date) -> tuple[int, bool]:
         """Working days after ``a`` up to and including ``b`` (negative when ``b`` is before ``a``)."""
+        a, b = as_date(a), as_date(b)
+        _check_date(a, "a")
+        _check_date(b, "b")
         if b < a:
             count, provisional = self.between(b, a)
             return -count, provisional
@@ -285,6 +289,13 @@ def _check_amount(n: int) -> None:
     if abs(n) > MAX_WORKING_DAYS:
         raise ValidationFailed("amount_too_large", _("At most %(max)d working days can be counted."),
                                max=MAX_WORKING_DAYS, field="n")
+
+
+def as_date(value: dt.date | dt.datetime) -> dt.date:
+    """A date; an aware datetime counts as its day in Asia/Shanghai (a naive one as its own day)."""
+    if isinstance(value, dt.datetime):
+        return (value.astimezone(DEADLINE_TZ) if value.tzinfo else value).date()
+    return value
 
 
 def _check_date(value: dt.date, field: str) -> None:
@@ -319,15 +330,12 @@ def working_due(date: dt.date, n: int, profile: str | Profile | None = None, *,
                 calendar: WorkCalendar | None = None) -> Due:
     """Like :func:`add_working_days`, with the deadline instant and the provisional flag."""
     resolve_profile(profile)
-    _check_date(date, "date")
     due, provisional = (calendar or WorkCalendar()).add(date, n)
     return Due(due, end_of_day(due), provisional)
 
 
 def working_days_between(a: dt.date, b: dt.date, *, calendar: WorkCalendar | None = None) -> int:
     """The number of working days after ``a`` up to and including ``b``."""
-    _check_date(a, "a")
-    _check_date(b, "b")
     return (calendar or WorkCalendar()).between(a, b)[0]
 
 
@@ -349,6 +357,7 @@ def compute_due(start_date: dt.date, period: Period, *, calendar: WorkCalendar |
       was touched);
     * ``calendar_days``: start + n days;  ``months``: start + n months, clamped to the month's end.
     """
+    start_date = as_date(start_date)
     _check_date(start_date, "start_date")
     if period.unit == "working_days":
         return working_due(start_date, period.amount, calendar=calendar)
@@ -375,6 +384,7 @@ def open_deadline(obj: models.Model, kind: str, profile_name: str, start_date: d
     Call it from inside the action that starts the clock (it writes, and that action audits).
     """
     period = get_profile(profile_name).deadline(kind)
+    start_date = as_date(start_date)
     due = compute_due(start_date, period, calendar=calendar)
     return Deadline.objects.create(
         content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk), kind=kind,
@@ -436,6 +446,7 @@ __all__ = [
     "WorkCalendar",
     "add_months",
     "add_working_days",
+    "as_date",
     "compute_due",
     "deadlines_for",
     "end_of_day",

@@ -14,6 +14,11 @@ from govshare.core.actions.auth import (
     do_revoke_token,
     do_unlock_user,
 )
+from govshare.core.actions.calendar import (
+    do_clear_calendar_day,
+    do_import_holidays,
+    do_set_calendar_day,
+)
 from govshare.core.actions.org import (
     do_appoint_specialist,
     do_create_department,
@@ -31,6 +36,7 @@ from govshare.core.actions.org import (
 __all__ = [
     "do_appoint_specialist",
     "do_change_password",
+    "do_clear_calendar_day",
     "do_create_department",
     "do_create_jurisdiction",
     "do_create_token",
@@ -38,11 +44,13 @@ __all__ = [
     "do_deactivate_user",
     "do_end_specialist",
     "do_grant_role",
+    "do_import_holidays",
     "do_record_login",
     "do_record_login_failure",
     "do_record_logout",
     "do_revoke_role",
     "do_revoke_token",
+    "do_set_calendar_day",
     "do_unlock_user",
     "do_update_department",
     "do_update_jurisdiction",

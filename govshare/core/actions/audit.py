@@ -29,7 +29,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from govshare.core import audit, exports, jobs
+from govshare.core import audit, context, exports, jobs
 from govshare.core.audit_codes import DOMAINS, AuditCode, domain_of
 from govshare.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from govshare.core.models import AuditAnchor, AuditEvent, Job, Jurisdiction
@@ -172,6 +172,15 @@ class AuditFilters:
 
 # ------------------------------------------------------------------ reading
 
+def _record_as(operator: bool, code: AuditCode, *, actor: Any, **kwargs: Any) -> None:
+    """Record ``code``; an operator run names no account (not even one left in the request context)."""
+    if operator:
+        with context.bind(user=None):
+            audit.record(code, actor=None, **kwargs)
+    else:
+        audit.record(code, actor=actor, **kwargs)
+
+
 def _operator_detail() -> dict[str, Any]:
     try:
         user = getpass.getuser()
@@ -289,7 +298,7 @@ def do_export_audit(actor: Any, filters: AuditFilters | Mapping[str, Any] | None
         detail: dict[str, Any] = {"format": fmt, "filters": filters.as_dict(), "rows": count, "max_id": max_id}
         if operator:
             detail.update(_operator_detail())
-        audit.record(AuditCode.AUDIT_EXPORTED, actor=None if operator else actor, detail=detail)
+        _record_as(operator, AuditCode.AUDIT_EXPORTED, actor=actor, detail=detail)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     return AuditExport(fmt=fmt, count=count, max_id=max_id, filters=filters, queryset=qs,
                        filename_stem=f"audit-{stamp}")
@@ -363,7 +372,7 @@ def check_chain(progress: Any = None) -> VerifyReport:
             anchor_problem.checked = result.checked
             return anchor_problem
         return VerifyReport(True, result.checked)
-    row = AuditEvent.objects.filter(pk=result.first_broken_id).first()
+    row = AuditEvent.objects.filter(pk=result.first_broken_id or 0).first()
     kind = _classify(result.reason)
     when = timezone.localtime(row.occurred_at).strftime("%Y-%m-%d %H:%M:%S") if row else "?"
     error = ValidationFailed("audit_chain_broken", _BROKEN_MESSAGES[kind], row_id=result.first_broken_id,
@@ -373,12 +382,13 @@ def check_chain(progress: Any = None) -> VerifyReport:
                         occurred_at=row.occurred_at if row else None, reason=kind, error=error)
 
 
-def _record_verification(report: VerifyReport, *, actor: Any, extra: dict[str, Any] | None = None) -> None:
+def _record_verification(report: VerifyReport, *, actor: Any, operator: bool = False,
+                         extra: dict[str, Any] | None = None) -> None:
     detail = {"ok": report.ok, "checked": report.checked, "first_broken_id": report.first_broken_id,
               "reason": report.reason, **(extra or {})}
     with transaction.atomic():
-        audit.record(AuditCode.AUDIT_VERIFIED, actor=actor, outcome="success" if report.ok else "failure",
-                     detail=detail)
+        _record_as(operator, AuditCode.AUDIT_VERIFIED, actor=actor, outcome="success" if report.ok else "failure",
+                   detail=detail)
 
 
 def do_verify_audit(actor: Any, *, operator: bool = False) -> VerifyReport:
@@ -386,7 +396,7 @@ def do_verify_audit(actor: Any, *, operator: bool = False) -> VerifyReport:
     if not operator:
         require(actor, Capability.READ_AUDIT)
     report = check_chain()
-    _record_verification(report, actor=None if operator else actor, extra=_operator_detail() if operator else None)
+    _record_verification(report, actor=actor, operator=operator, extra=_operator_detail() if operator else None)
     return report
 
 
@@ -522,7 +532,7 @@ def do_purge_audit(actor: Any = None, *, operator: bool = False, now: dt.datetim
         detail = {**result.as_dict(), "last_purged_hash": last["row_hash"]}
         if actor is None:
             detail.update(_operator_detail())
-        audit.record(AuditCode.AUDIT_PURGED, actor=actor, detail=detail)
+        _record_as(actor is None, AuditCode.AUDIT_PURGED, actor=actor, detail=detail)
     return result
 
 

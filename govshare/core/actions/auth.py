@@ -93,7 +93,8 @@ class NewToken:
 
 
 def parse_token(raw: str) -> tuple[str, str] | None:
-    parts = raw.strip().split("_")
+    # the secret part is URL-safe base64 and may itself contain "_": split off two parts only
+    parts = raw.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[1]) != 8 or len(parts[2]) < 32:
         return None
     return parts[1], raw.strip()

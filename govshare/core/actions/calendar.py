@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from govshare.core import audit, jobs
+from govshare.core import audit, context, jobs
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Forbidden, NotFound, ValidationFailed
 from govshare.core.holidays import NAME_MAX, Notice, check_year, parse_notice
@@ -85,7 +85,8 @@ def do_import_holidays(actor: Any, year: int, filename: str, content_bytes: byte
     detail = _check_actor(actor, operator)
     check_year(year)
     notice = parse_notice(content_bytes, year, filename)
-    with transaction.atomic():
+    # the operator is no platform user: make sure the audit event names none
+    with context.bind(user=actor), transaction.atomic():
         return _import(actor, notice, detail)
 
 
@@ -170,7 +171,7 @@ def do_clear_calendar_day(actor: Any, date: dt.date) -> None:
 
 def run_recompute(years: list[int] | None, actor: Any = None, *, reason: str = "") -> dict[str, Any]:
     """Recompute the open deadlines touching ``years`` and audit it, in one transaction."""
-    with transaction.atomic():
+    with context.bind(user=actor), transaction.atomic():
         result = recompute(years)
         audit.record(AuditCode.DEADLINES_RECOMPUTED, actor=actor, object_type="core.deadline",
                      object_repr=", ".join(str(y) for y in years) if years else "*",

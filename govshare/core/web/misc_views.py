@@ -119,7 +119,7 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     used_by: dict[str, list[Jurisdiction]] = {}
     for j in restrict(Jurisdiction, user, Action.VIEW).order_by("code"):
         used_by.setdefault(j.policy_profile, []).append(j)
-    profiles = []
+    profiles: list[dict[str, Any]] = []
     for name in available_profiles():
         try:
             profile = get_profile(name)

@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -43,10 +43,12 @@ def error_text(exc: GovshareError) -> str:
     return text
 
 
-def apply_error(form: forms.Form, exc: GovshareError) -> None:
-    """Attach an action's error to the field it names, or to the form as a whole."""
-    if exc.field and exc.field in form.fields:
-        form.add_error(exc.field, error_text(exc))
+def apply_error(form: forms.Form, exc: GovshareError, aliases: dict[str, str] | None = None) -> None:
+    """Attach an action's error to the field it names (``aliases`` maps an action's field name to
+    the form's), or to the form as a whole."""
+    field = (aliases or {}).get(exc.field or "", exc.field)
+    if field and field in form.fields:
+        form.add_error(field, error_text(exc))
     else:
         form.add_error(None, exc.render())
 
@@ -239,7 +241,6 @@ def _jurisdiction_tree(user: Any, departments: list[Department]) -> list[dict[st
 def department_list(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     departments = list(restrict(Department, user, Action.VIEW).select_related("jurisdiction")
-                       .annotate(member_count=Count("members", filter=Q(members__is_active=True)))
                        .order_by("jurisdiction__code", "code"))
     return render(request, "core/org_department_list.html", {
         "tree": _jurisdiction_tree(user, departments),
@@ -356,9 +357,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
                                          email=data["email"], phone=data["phone"], department=data["department"],
                                          roles=data["roles"])
         except GovshareError as exc:
-            apply_error(form, exc)
-            if exc.field == "role":
-                form.add_error("roles", error_text(exc))
+            apply_error(form, exc, {"role": "roles"})
         else:
             messages.success(request, _("User %(name)s created.") % {"name": str(new)})
             return redirect("core:user_detail", pk=new.pk)
@@ -372,7 +371,7 @@ def _user_detail_context(request: HttpRequest, target: User, **forms_: Any) -> d
     held = sorted(target.role_set())
     grantable = [(v, label) for v, label in grantable_roles(user) if v not in held] if manage else []
     role_form = forms_.get("role_form") or RoleForm()
-    role_form.fields["role"].choices = grantable  # type: ignore[attr-defined]
+    role_form.fields["role"].choices = grantable  # type: ignore[union-attr,attr-defined]
     appointments = list(restrict(SpecialistAppointment, user, Action.VIEW).filter(user=target)
                         .select_related("department"))
     return {
@@ -600,13 +599,14 @@ def password_change(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     form = PasswordChangeForm(_post_or_none(request))
     if request.method == "POST" and form.is_valid():
+        me = get_for(user, Action.CHANGE, User, pk=user.pk)  # a model instance, not the lazy request.user
         try:
-            actions.do_change_password(user, user, old_password=form.cleaned_data["old_password"],
+            actions.do_change_password(user, me, old_password=form.cleaned_data["old_password"],
                                        new_password=form.cleaned_data["new_password"])
         except GovshareError as exc:
             apply_error(form, exc)
         else:
-            update_session_auth_hash(request, user)
+            update_session_auth_hash(request, me)
             messages.success(request, _("Your password has been changed."))
             return redirect("core:home")
     return render(request, "core/org_password.html", {"form": form}, status=400 if form.errors else 200)

@@ -1,0 +1,239 @@
+"""Background jobs (issue 2 §8): created by an action, run by the task backend, claimed once,
+recovered after a worker died and resumed from the checkpoint, failures recorded; the job page
+shows progress and polls while the job runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from govshare.core import jobs
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import ValidationFailed
+from govshare.core.models import AuditEvent, Job
+
+# ------------------------------------------------------------------ handlers used by these tests
+
+
+@jobs.handler("test.count")
+def _count(ctx: jobs.JobContext) -> dict[str, Any]:
+    """Counts to ``total``, saving a checkpoint after each item; resumes from the checkpoint."""
+    total = int(ctx.params.get("total", 5))
+    start = int(ctx.checkpoint.get("next", 0))
+    ctx.progress(start, total, message="counting")
+    for i in range(start, total):
+        ctx.save_checkpoint({"next": i + 1}, done=i + 1)
+    ctx.log(f"counted {total - start} items")
+    return {"counted": total, "resumed_from": start}
+
+
+@jobs.handler("test.fail")
+def _fail(ctx: jobs.JobContext) -> None:
+    ctx.progress(1, 3)
+    raise ValidationFailed("bad_row", "row %(row_no)s has no name", row_no=7)
+
+
+@jobs.handler("test.cancelled")
+def _cancelled_midway(ctx: jobs.JobContext) -> None:
+    Job.objects.filter(pk=ctx.job.pk).update(status=Job.Status.CANCELLED)  # someone cancels it meanwhile
+    ctx.progress(1, 2)  # the next heartbeat notices and stops the handler
+    raise AssertionError("not reached")
+
+
+def _create(kind: str, user: Any, **params: Any) -> Job:
+    return jobs.create_job(kind, f"test job {kind}", params, user=user)
+
+
+# ------------------------------------------------------------------ running
+
+
+def test_a_job_created_in_a_transaction_runs_after_commit(org: Any, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = _create("test.count", org.police_specialist, total=4)
+        assert Job.objects.get(pk=job.pk).status == Job.Status.QUEUED  # nothing runs before commit
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert (job.progress_done, job.progress_total, job.percent) == (4, 4, 100)
+    assert job.result == {"counted": 4, "resumed_from": 0}
+    assert "counted 4 items" in job.log
+    assert job.department == org.police
+    finished = AuditEvent.objects.get(code=int(AuditCode.JOB_FINISHED), object_id=str(job.pk))
+    assert finished.outcome == "success" and finished.actor_id == org.police_specialist.pk
+
+
+def test_an_unknown_job_kind_is_refused(org: Any) -> None:
+    with pytest.raises(LookupError):
+        _create("test.nothing", org.police_specialist)
+
+
+def test_claim_is_a_conditional_update_a_second_claim_gets_nothing(org: Any) -> None:
+    job = _create("test.count", org.police_specialist)
+    first = jobs.claim(job.pk, "worker-a")
+    assert first is not None and first.status == Job.Status.RUNNING and first.worker_id == "worker-a"
+    assert jobs.claim(job.pk, "worker-b") is None
+    job.refresh_from_db()
+    assert (job.worker_id, job.attempts) == ("worker-a", 1)
+    assert jobs.execute(job.pk, "worker-b") == "not-claimed"
+
+
+def test_a_failing_handler_marks_the_job_failed_with_its_message(
+        org: Any, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _create("test.fail", org.police_specialist)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "row 7 has no name" in job.message
+    assert "row 7 has no name" in job.log and job.finished_at is not None
+    finished = AuditEvent.objects.get(code=int(AuditCode.JOB_FINISHED), object_id=str(job.pk))
+    assert finished.outcome == "failure"
+
+
+def test_a_job_cancelled_while_running_stops_at_its_next_heartbeat(
+        org: Any, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _create("test.cancelled", org.police_specialist)
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+
+
+# ------------------------------------------------------------------ recovery after a worker died
+
+
+def _die_midway(job: Job, done: int, *, attempts_left_behind: int = 1) -> None:
+    """What a worker that crashed after ``done`` items leaves behind: running, old heartbeat."""
+    jobs.claim(job.pk, "dead-worker")
+    old = timezone.now() - jobs.STALE_AFTER - dt.timedelta(seconds=5)
+    Job.objects.filter(pk=job.pk).update(checkpoint={"next": done}, progress_done=done, progress_total=5,
+                                         heartbeat_at=old, attempts=attempts_left_behind)
+
+
+def test_a_stale_running_job_is_requeued_and_resumes_from_its_checkpoint(
+        org: Any, django_capture_on_commit_callbacks: Any) -> None:
+    job = _create("test.count", org.police_specialist, total=5)
+    _die_midway(job, 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.recover_stale() == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert job.result == {"counted": 5, "resumed_from": 3}
+    assert job.attempts == 2 and job.worker_id != "dead-worker"
+    assert "resuming (attempt 2)" in job.log
+    assert AuditEvent.objects.filter(code=int(AuditCode.JOB_REQUEUED), object_id=str(job.pk)).exists()
+
+
+def test_a_running_job_with_a_fresh_heartbeat_is_left_alone(org: Any) -> None:
+    job = _create("test.count", org.police_specialist)
+    jobs.claim(job.pk, "live-worker")
+    assert jobs.recover_stale() == 0
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and job.worker_id == "live-worker"
+
+
+def test_a_job_that_keeps_dying_is_given_up(org: Any) -> None:
+    job = _create("test.count", org.police_specialist)
+    _die_midway(job, 1, attempts_left_behind=jobs.MAX_ATTEMPTS)
+    assert jobs.recover_stale() == 0
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and "gave up" in job.message
+
+
+def test_the_old_worker_cannot_write_after_the_job_was_taken_over(org: Any) -> None:
+    job = _create("test.count", org.police_specialist)
+    claimed = jobs.claim(job.pk, "slow-worker")
+    assert claimed is not None
+    Job.objects.filter(pk=job.pk).update(worker_id="new-worker")  # recovered and claimed elsewhere
+    with pytest.raises(jobs.JobCancelled):
+        jobs.JobContext(claimed, "slow-worker").progress(2, 5)
+
+
+# ------------------------------------------------------------------ the real django-tasks-db worker
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_worker_processes_a_job(org: Any, settings: Any,
+                                             django_capture_on_commit_callbacks: Any) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _create("test.count", org.police_specialist, total=3)
+    assert DBTaskResult.objects.filter(status="READY").count() == 1
+    assert Job.objects.get(pk=job.pk).status == Job.Status.QUEUED
+    call_command("db_worker", batch=True, queue_name="*", startup_delay=False, reload=False, worker_id="test")
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.result == {"counted": 3, "resumed_from": 0}
+    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+
+
+# ------------------------------------------------------------------ pages
+
+
+def _running(org: Any, done: int = 2, total: int = 4) -> Job:
+    job = _create("test.count", org.police_specialist, total=total)
+    jobs.claim(job.pk, "w")
+    Job.objects.filter(pk=job.pk).update(progress_done=done, progress_total=total, message="counting",
+                                         log="[2026-01-05 10:00:00] started\n")
+    return Job.objects.get(pk=job.pk)
+
+
+def test_the_job_page_shows_progress_and_polls_every_2_seconds_while_running(org: Any, client_for: Any) -> None:
+    job = _running(org)
+    response = client_for(org.police_specialist).get(reverse("core:job_detail", args=[job.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<progress max="100" value="50"' in html and "2 / 4" in html
+    assert f'hx-get="{reverse("core:job_progress", args=[job.pk])}"' in html
+    assert 'hx-trigger="every 2s"' in html
+    assert "started" in html and "counting" in html
+
+
+def test_the_progress_fragment_stops_polling_when_the_job_is_finished(
+        org: Any, client_for: Any, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _create("test.count", org.police_specialist, total=2)
+    client = client_for(org.police_specialist)
+    fragment = client.get(reverse("core:job_progress", args=[job.pk]))
+    assert fragment.status_code == 200
+    html = fragment.content.decode()
+    assert "<html" not in html  # a fragment, not a page
+    assert "hx-trigger" not in html and 'data-finished="true"' in html
+    assert 'value="100"' in html
+
+
+def test_the_progress_fragment_keeps_polling_while_running(org: Any, client_for: Any) -> None:
+    job = _running(org)
+    html = client_for(org.police_specialist).get(reverse("core:job_progress", args=[job.pk])).content.decode()
+    assert 'hx-trigger="every 2s"' in html and 'hx-swap="outerHTML"' in html
+
+
+@pytest.mark.parametrize("who,status", [("police_specialist", 200), ("centre_admin", 200),
+                                        ("police_admin", 404), ("market_specialist", 404), ("auditor", 404)])
+def test_a_job_page_owner_colleague_outsider(org: Any, client_for: Any, who: str, status: int) -> None:
+    job = _running(org)
+    client = client_for(getattr(org, who))
+    assert client.get(reverse("core:job_detail", args=[job.pk])).status_code == status
+    assert client.get(reverse("core:job_progress", args=[job.pk])).status_code == status
+
+
+def test_the_job_list_shows_my_jobs_and_the_centre_admin_sees_all(org: Any, client_for: Any) -> None:
+    mine = _running(org)
+    other = _create("test.count", org.market_specialist)
+    listed = {j.pk for j in client_for(org.police_specialist).get(reverse("core:jobs")).context["jobs"]}
+    assert listed == {mine.pk}
+    listed = {j.pk for j in client_for(org.market_admin).get(reverse("core:jobs")).context["jobs"]}
+    assert listed == set()
+    listed = {j.pk for j in client_for(org.centre_admin).get(reverse("core:jobs")).context["jobs"]}
+    assert listed == {mine.pk, other.pk}
+
+
+def test_the_job_list_filters_by_status(org: Any, client_for: Any) -> None:
+    running = _running(org)
+    _create("test.count", org.police_specialist)
+    response = client_for(org.police_specialist).get(reverse("core:jobs") + "?status=running")
+    assert [j.pk for j in response.context["jobs"]] == [running.pk]
