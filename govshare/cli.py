@@ -53,9 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "needs_django", True):
             setup_django()
-        from govshare.core import context
-
-        from govshare.core import audit
+        from govshare.core import audit, context
 
         with context.bind(ip="cli"):
             try:

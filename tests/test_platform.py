@@ -125,3 +125,11 @@ def test_every_request_gets_a_request_id(db: None, client: Client) -> None:
     response = client.get("/healthz", HTTP_X_REQUEST_ID="abcdef12-3456")
     assert response["X-Request-ID"] == "abcdef12-3456"
     assert len(client.get("/healthz")["X-Request-ID"]) == 36
+
+
+def test_every_message_in_the_catalogue_has_a_chinese_translation() -> None:
+    import polib
+
+    po = polib.pofile(str(ROOT / "govshare/locale/zh_Hans/LC_MESSAGES/django.po"))
+    untranslated = [e.msgid for e in po if not e.translated()]
+    assert untranslated == []

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from govshare.core import actions
 from govshare.core.models import ApiToken, Department, Job, Jurisdiction, SpecialistAppointment, User
@@ -194,7 +194,7 @@ def get_department(request: HttpRequest, dept_id: int) -> Any:
 def create_department(request: HttpRequest, payload: DepartmentIn) -> Any:
     jurisdiction = get_for(request.user, Action.VIEW, Jurisdiction, pk=payload.jurisdiction_id)
     data = payload.dict(exclude={"jurisdiction_id"})
-    return 201, actions.do_create_department(request.user, jurisdiction=jurisdiction, **data)
+    return Status(201, actions.do_create_department(request.user, jurisdiction=jurisdiction, **data))
 
 
 @router.patch("/departments/{dept_id}", response=DepartmentOut, tags=["core"])
@@ -215,8 +215,8 @@ def list_specialists(request: HttpRequest, dept_id: int, include_history: bool =
 def appoint_specialist(request: HttpRequest, dept_id: int, payload: SpecialistIn) -> Any:
     dept = get_for(request.user, Action.VIEW, Department, pk=dept_id)
     user = get_for(request.user, Action.VIEW, User, pk=payload.user_id)
-    return 201, actions.do_appoint_specialist(request.user, dept, user, duty=payload.duty, phone=payload.phone,
-                                              note=payload.note)
+    return Status(201, actions.do_appoint_specialist(request.user, dept, user, duty=payload.duty,
+                                                     phone=payload.phone, note=payload.note))
 
 
 @router.post("/specialists/{appointment_id}/end", response=SpecialistOut, tags=["core"])
@@ -242,7 +242,7 @@ def create_user(request: HttpRequest, payload: UserIn) -> Any:
     if payload.department_id is not None:
         dept = get_for(request.user, Action.VIEW, Department, pk=payload.department_id)
     data = payload.dict(exclude={"department_id"})
-    return 201, actions.do_create_user(request.user, department=dept, **data)
+    return Status(201, actions.do_create_user(request.user, department=dept, **data))
 
 
 @router.post("/users/{user_id}/roles", response=UserOut, tags=["core"])
@@ -268,7 +268,7 @@ def list_tokens(request: HttpRequest) -> Any:
              summary="Create a personal API token; the secret is shown once")
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
     new = actions.do_create_token(request.user, name=payload.name, scope=payload.scope, days=payload.days)
-    return 201, {"token": new.token, "secret": new.secret}
+    return Status(201, {"token": new.token, "secret": new.secret})
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut, tags=["auth"], summary="Revoke a token at once")
