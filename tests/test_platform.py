@@ -133,3 +133,11 @@ def test_every_message_in_the_catalogue_has_a_chinese_translation() -> None:
     po = polib.pofile(str(ROOT / "govshare/locale/zh_Hans/LC_MESSAGES/django.po"))
     untranslated = [e.msgid for e in po if not e.translated()]
     assert untranslated == []
+
+
+def test_the_interactive_api_docs_load_only_local_assets(db: None, client: Client) -> None:
+    response = client.get("/api/v1/docs")
+    html = response.content.decode()
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert "/static/ninja/swagger-ui-bundle.js" in html
+    assert "default-src 'self'" in response["Content-Security-Policy"]
