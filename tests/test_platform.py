@@ -141,3 +141,10 @@ def test_the_interactive_api_docs_load_only_local_assets(db: None, client: Clien
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "default-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_a_browser_asking_for_english_still_gets_chinese_until_the_user_switches(db: None, client: Client) -> None:
+    response = client.get("/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert "登录" in response.content.decode()
+    client.cookies["django_language"] = "en"
+    assert "Log in" in client.get("/login/").content.decode()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
 
 from govshare.core import audit, context
 
@@ -76,3 +77,26 @@ class AuditUserMiddleware:
         if user is not None and user.is_authenticated:
             context.set_user(user)
         return self.get_response(request)
+
+
+class ChineseFirstLocaleMiddleware:
+    """Chinese (zh-hans) unless the user chose another language with the switch (cookie).
+
+    Django's LocaleMiddleware would follow the browser's Accept-Language; a government
+    platform's interface is Chinese first, whatever the browser says."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.conf import settings
+        from django.utils import translation
+
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        patch_vary_headers(response, ("Cookie",))
+        return response
