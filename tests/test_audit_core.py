@@ -65,3 +65,15 @@ def test_audit_codes_are_unique_and_grouped_by_domain() -> None:
     codes = [c.value for c in AuditCode]
     assert len(codes) == len(set(codes))
     assert all(1000 <= c < 10000 for c in codes)
+
+
+def test_every_audit_code_has_a_human_label_in_both_languages() -> None:
+    from django.utils import translation
+
+    from govshare.core.audit_codes import _labels, label
+
+    assert set(_labels()) == set(AuditCode)
+    with translation.override("zh-hans"):
+        assert str(label(AuditCode.LOGIN_FAILED)) == "登录失败"
+    with translation.override("en"):
+        assert str(label(AuditCode.LOGIN_FAILED)) == "Login failed"

@@ -8,6 +8,7 @@ never changes meaning; retired codes stay listed.  docs/audit-codes.md is genera
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class AuditCode(IntEnum):
@@ -68,3 +69,59 @@ DOMAINS = {
 
 def domain_of(code: int) -> str:
     return DOMAINS.get(code // 1000, "other")
+
+
+def _labels() -> dict[int, Any]:
+    from django.utils.translation import gettext_lazy as _
+
+    return {
+        AuditCode.LOGIN_SUCCEEDED: _("Logged in"),
+        AuditCode.LOGIN_FAILED: _("Login failed"),
+        AuditCode.LOGOUT: _("Logged out"),
+        AuditCode.ACCOUNT_LOCKED: _("Account locked"),
+        AuditCode.PASSWORD_CHANGED: _("Password changed"),
+        AuditCode.PERMISSION_DENIED: _("Permission denied"),
+        AuditCode.TOKEN_CREATED: _("API token created"),
+        AuditCode.TOKEN_REVOKED: _("API token revoked"),
+        AuditCode.TOKEN_USED: _("API token used"),
+        AuditCode.TOKEN_REJECTED: _("API token rejected"),
+        AuditCode.JURISDICTION_CREATED: _("Jurisdiction created"),
+        AuditCode.JURISDICTION_UPDATED: _("Jurisdiction changed"),
+        AuditCode.DEPARTMENT_CREATED: _("Department created"),
+        AuditCode.DEPARTMENT_UPDATED: _("Department changed"),
+        AuditCode.USER_CREATED: _("User created"),
+        AuditCode.USER_UPDATED: _("User changed"),
+        AuditCode.USER_DEACTIVATED: _("User deactivated"),
+        AuditCode.USER_UNLOCKED: _("User unlocked"),
+        AuditCode.ROLE_GRANTED: _("Role granted"),
+        AuditCode.ROLE_REVOKED: _("Role revoked"),
+        AuditCode.SPECIALIST_APPOINTED: _("Data specialist appointed"),
+        AuditCode.SPECIALIST_ENDED: _("Data specialist appointment ended"),
+        AuditCode.CALENDAR_DAY_SET: _("Calendar day set"),
+        AuditCode.CALENDAR_DAY_CLEARED: _("Calendar day cleared"),
+        AuditCode.HOLIDAYS_IMPORTED: _("Holiday notice imported"),
+        AuditCode.DEADLINES_RECOMPUTED: _("Deadlines recomputed"),
+        AuditCode.AUDIT_VIEWED: _("Audit log viewed"),
+        AuditCode.AUDIT_EXPORTED: _("Audit log exported"),
+        AuditCode.AUDIT_VERIFIED: _("Audit chain verified"),
+        AuditCode.AUDIT_PURGED: _("Audit log purged (retention)"),
+        AuditCode.JOB_CREATED: _("Job created"),
+        AuditCode.JOB_FINISHED: _("Job finished"),
+        AuditCode.JOB_CANCELLED: _("Job cancelled"),
+        AuditCode.JOB_REQUEUED: _("Job requeued after a worker stopped"),
+    }
+
+
+def label(code: int) -> Any:
+    """A human label for a code (translated); later domains add theirs to ``EXTRA_LABELS``."""
+    found = _labels().get(code) or EXTRA_LABELS.get(code)
+    if found is not None:
+        return found
+    try:
+        return AuditCode(code).name.lower()
+    except ValueError:
+        return str(code)
+
+
+#: labels registered by later apps for their own codes
+EXTRA_LABELS: dict[int, Any] = {}

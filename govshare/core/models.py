@@ -306,6 +306,12 @@ class AuditEvent(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("audit events are append-only; use `govshare audit purge`")
 
+    @property
+    def label(self) -> Any:
+        from govshare.core.audit_codes import label
+
+        return label(self.code)
+
 
 class AuditAnchor(models.Model):
     """Where verification starts after retention purged the oldest rows (single row, id=1)."""
