@@ -126,7 +126,7 @@ def test_a_bad_notice_is_shown_with_its_lines_and_nothing_is_stored(org: Any, cl
                                        "bad.csv")}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400
     html = response.content.decode()
-    assert "row 2" in html and "row 3" in html
+    assert "第 2 行" in html and "第 3 行" in html  # Chinese first
     assert not HolidayYear.objects.exists() and not CalendarDay.objects.exists()
 
 

@@ -237,3 +237,75 @@ def test_the_job_list_filters_by_status(org: Any, client_for: Any) -> None:
     _create("test.count", org.police_specialist)
     response = client_for(org.police_specialist).get(reverse("core:jobs") + "?status=running")
     assert [j.pk for j in response.context["jobs"]] == [running.pk]
+
+
+# ------------------------------------------------------------------ cancelling
+
+
+def _queued(user: Any) -> Job:
+    return Job.objects.create(kind="test.count", title="queued job", params={"total": 3}, created_by=user,
+                              department=user.department)
+
+
+@pytest.mark.parametrize(("who", "allowed"), [
+    ("police_specialist", True),    # owner
+    ("police_admin", False),        # colleague
+    ("market_specialist", False),   # outsider
+    ("centre_admin", True),         # the centre operates the platform
+])
+def test_a_queued_job_is_cancelled_by_its_owner_or_the_centre(org: Any, who: str, allowed: bool) -> None:
+    from django.test import Client
+
+    job = _queued(org.police_specialist)
+    client = Client()
+    client.force_login(getattr(org, who))
+    response = client.post(f"/api/v1/jobs/{job.pk}/cancel")
+    job.refresh_from_db()
+    if allowed:
+        assert response.status_code == 200 and job.status == Job.Status.CANCELLED
+        assert AuditEvent.objects.filter(code=AuditCode.JOB_CANCELLED, object_id=str(job.pk)).exists()
+    else:
+        assert response.status_code == 404 and job.status == Job.Status.QUEUED
+
+
+def test_a_cancelled_job_is_not_run_when_its_task_comes(org: Any) -> None:
+    from govshare.core.actions import do_cancel_job
+
+    job = _queued(org.police_specialist)
+    do_cancel_job(org.police_specialist, job)
+    assert jobs.execute(job.pk, "w1") == "not-claimed"
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED and job.progress_done == 0
+
+
+def test_cancelling_a_finished_job_is_refused_and_changes_nothing(org: Any) -> None:
+    from govshare.core.actions import do_cancel_job
+    from govshare.core.errors import Conflict
+
+    job = _queued(org.police_specialist)
+    jobs.execute(job.pk, "w1")
+    with pytest.raises(Conflict):
+        do_cancel_job(org.police_specialist, Job.objects.get(pk=job.pk))
+    assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+
+
+def test_an_invalid_job_id_is_a_404_not_a_crash(org: Any) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(org.police_specialist)
+    assert client.get("/api/v1/jobs/not-a-uuid").status_code in {404, 422}
+    assert client.get("/jobs/not-a-uuid/").status_code == 404
+
+
+def test_the_job_page_offers_cancel_while_the_job_is_open(org: Any) -> None:
+    from django.test import Client
+
+    job = _queued(org.police_specialist)
+    client = Client()
+    client.force_login(org.police_specialist)
+    page = client.get(reverse("core:job_detail", args=[job.pk])).content.decode()
+    assert reverse("core:job_cancel", args=[job.pk]) in page
+    response = client.post(reverse("core:job_cancel", args=[job.pk]))
+    assert response.status_code == 302
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLED

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from govshare.cli import build_parser, main
 from govshare.config import Config, ConfigError
@@ -148,3 +148,24 @@ def test_a_browser_asking_for_english_still_gets_chinese_until_the_user_switches
     assert "登录" in response.content.decode()
     client.cookies["django_language"] = "en"
     assert "Log in" in client.get("/login/").content.decode()
+
+
+def test_healthz_reports_a_stuck_queue_and_whether_a_worker_is_alive(db: None, client: Client) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from govshare.core import jobs
+
+    assert client.get("/healthz").json()["checks"]["queue"]["worker_alive"] is False
+    jobs.beat("w-test", "host", 1)
+    assert client.get("/healthz").json()["checks"]["queue"]["worker_alive"] is True
+    from govshare.core.tasks import run_job
+
+    with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}):
+        result = run_job.using(backend="default").enqueue("00000000-0000-0000-0000-000000000000")
+    DBTaskResult.objects.filter(pk=result.id).update(enqueued_at=timezone.now() - dt.timedelta(hours=1))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["queue"]["ok"] is False

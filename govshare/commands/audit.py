@@ -37,7 +37,11 @@ def register(sub: Any) -> None:
     p = add(sub, "audit", "审计日志 / audit log", None)
     inner = p.add_subparsers(dest="audit_command", metavar="ACTION")
     verify = inner.add_parser("verify", help="校验哈希链 / check the hash chain, name the first broken row")
+    verify.add_argument("--expect-head", default=None, metavar="ID:HASH",
+                        help="此前记下的链头必须仍在 / a head noted earlier (`audit head`) must still be there")
     verify.set_defaults(handler=run_verify, needs_django=True)
+    head = inner.add_parser("head", help="显示链头, 供审计员另行保存 / print the chain head for auditors to keep")
+    head.set_defaults(handler=run_head, needs_django=True)
     purge = inner.add_parser("purge", help="删除超过保留期限的记录 / delete rows older than the retention period")
     purge.add_argument("--dry-run", action="store_true", help="只显示将删除的数量 / only show what would go")
     purge.set_defaults(handler=run_purge, needs_django=True)
@@ -54,7 +58,7 @@ def register(sub: Any) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     from govshare.core.actions.audit import do_verify_audit
 
-    report = do_verify_audit(None, operator=True)
+    report = do_verify_audit(None, operator=True, expect_head=args.expect_head)
     if report.ok:
         print(f"OK: {report.checked} rows, chain intact / 哈希链完整，共 {report.checked} 条")
         return 0
@@ -64,6 +68,17 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"first broken row / 首个损坏记录: id={report.first_broken_id} code={report.code} "
               f"reason={report.reason}", file=sys.stderr)
     return 1
+
+
+def run_head(args: argparse.Namespace) -> int:
+    from govshare.core import audit
+
+    head = audit.head()
+    if head is None:
+        print("empty / 审计日志为空")
+        return 0
+    print(f"{head[0]}:{head[1]}")
+    return 0
 
 
 def run_purge(args: argparse.Namespace) -> int:

@@ -25,9 +25,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from django.db import transaction
 
-    from govshare.core import audit
     from govshare.core.actions import do_create_user, do_grant_role
-    from govshare.core.audit_codes import AuditCode
     from govshare.core.errors import ValidationFailed
     from govshare.core.models import Department
     from govshare.core.roles import Role
@@ -45,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
     with transaction.atomic():
         user = do_create_user(None, username=args.username, real_name=args.real_name, password=password,
                               id_number=args.id_number, email=args.email, department=dept)
-        do_grant_role(None, user, Role.CENTRE_ADMIN)
-        audit.record(AuditCode.ROLE_GRANTED, actor=None, obj=user, department=dept,
-                     detail={"bootstrap": "govshare createadmin", "os_user": getpass.getuser()})
+        do_grant_role(None, user, Role.CENTRE_ADMIN)  # audited as the system (bootstrap, ip "cli")
     print(f"created centre administrator {user.username} / 已创建中心管理员")
     return 0

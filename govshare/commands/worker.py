@@ -11,8 +11,6 @@ from typing import Any
 
 from govshare.commands._util import add
 
-HEARTBEAT_SECONDS = 15
-
 
 def register(sub: Any) -> None:
     p = add(sub, "worker", "运行后台任务处理进程 / run a background worker", run)
@@ -26,7 +24,7 @@ def _heartbeat_loop(worker_id: str, stop: threading.Event) -> None:
 
     from govshare.core import jobs
 
-    while not stop.wait(HEARTBEAT_SECONDS):
+    while not stop.wait(jobs.HEARTBEAT_SECONDS):
         try:
             jobs.beat(worker_id, socket.gethostname(), os.getpid())
             jobs.recover_stale()

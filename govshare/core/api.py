@@ -7,6 +7,7 @@ thin: parse, call an action or a restricted query, serialise.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django.http import HttpRequest
@@ -297,8 +298,14 @@ def list_jobs(request: HttpRequest, status: str | None = None) -> Any:
 
 
 @router.get("/jobs/{job_id}", response=JobDetailOut, tags=["jobs"])
-def get_job(request: HttpRequest, job_id: str) -> Any:
+def get_job(request: HttpRequest, job_id: uuid.UUID) -> Any:
     return get_for(request.user, Action.VIEW, Job, pk=job_id)
+
+
+@router.post("/jobs/{job_id}/cancel", response=JobDetailOut, tags=["jobs"], summary="Cancel a queued or running job")
+def cancel_job(request: HttpRequest, job_id: uuid.UUID) -> Any:
+    job = get_for(request.user, Action.CHANGE, Job, pk=job_id)
+    return actions.do_cancel_job(request.user, job)
 
 
 def _include_subrouters() -> None:

@@ -1,6 +1,7 @@
 """The audit path (SEC-4): record, verify, purge.
 
-``record()`` appends one hash-chained row inside the caller's transaction, so a write and its audit
+``record()`` appends one hash-chained row (HMAC-SHA256 keyed from ``GOVSHARE_FIELD_KEY``) inside the
+caller's transaction, so a write and its audit
 event commit or roll back together.  Appends are serialised: on PostgreSQL with a transaction-level
 advisory lock, on SQLite by its single writer (transactions start IMMEDIATE, see settings).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -19,7 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from govshare.core import context
+from govshare.core import context, crypto
 from govshare.core.audit_codes import AuditCode
 from govshare.core.models import AuditAnchor, AuditEvent
 
@@ -41,7 +43,7 @@ def row_digest(prev_hash: str, fields: dict[str, Any]) -> str:
     occurred = payload["occurred_at"]
     payload["occurred_at"] = occurred.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     body = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), cls=DjangoJSONEncoder)
-    return hashlib.sha256((prev_hash + "\n" + body).encode("utf-8")).hexdigest()
+    return hmac.new(crypto.audit_chain_key(), (prev_hash + "\n" + body).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _lock_chain() -> None:
@@ -209,3 +211,10 @@ def verify(progress: Any = None) -> VerifyResult:
         if progress is not None and checked % 5000 == 0:
             progress(checked)
     return VerifyResult(True, checked)
+
+
+def head() -> tuple[int, str] | None:
+    """The newest row's id and hash — an auditor notes it (``govshare audit head``) and later checks
+    with ``govshare audit verify --expect-head ID:HASH`` that no row up to it was removed."""
+    row = AuditEvent.objects.order_by("-id").values_list("id", "row_hash").first()
+    return (row[0], row[1]) if row else None

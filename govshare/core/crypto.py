@@ -43,3 +43,14 @@ def digest(value: str) -> str:
 def token_hash(secret: str) -> str:
     """API-token secrets are 256-bit random strings: a plain SHA-256 is enough (no brute force)."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def audit_chain_key() -> bytes:
+    """Key of the audit hash chain (HMAC): someone who can write the database but does not hold
+    the application's key cannot rebuild a consistent chain after tampering (SEC-4)."""
+    return _chain_key(settings.GOVSHARE_FIELD_KEY)
+
+
+@lru_cache(maxsize=4)
+def _chain_key(key: str) -> bytes:
+    return _derive(b"audit-chain")

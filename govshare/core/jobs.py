@@ -28,6 +28,9 @@ from govshare.core.models import Job, WorkerHeartbeat
 log = logging.getLogger("govshare.jobs")
 
 STALE_AFTER = dt.timedelta(seconds=120)
+HEARTBEAT_SECONDS = 15  # a worker refreshes its WorkerHeartbeat row this often
+#: a task still waiting after this long means no worker is taking work (reported by /healthz)
+QUEUE_STUCK_AFTER = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 LOG_LIMIT = 200_000  # characters of log kept on the row
 

@@ -82,10 +82,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
         oldest = (DBTaskResult.objects.filter(status="READY").order_by("enqueued_at")
                   .values_list("enqueued_at", flat=True).first())
         lag = (timezone.now() - oldest).total_seconds() if oldest else 0.0
-        from govshare.core.jobs import worker_heartbeat_age
+        from govshare.core.jobs import HEARTBEAT_SECONDS, QUEUE_STUCK_AFTER, worker_heartbeat_age
 
         heartbeat = worker_heartbeat_age()
-        checks["queue"] = {"ok": True, "ready": pending, "running": running, "oldest_wait_s": round(lag, 1),
+        worker_alive = heartbeat is not None and heartbeat < 3 * HEARTBEAT_SECONDS
+        stuck = pending > 0 and lag > QUEUE_STUCK_AFTER.total_seconds()
+        ok = ok and not stuck
+        checks["queue"] = {"ok": not stuck, "ready": pending, "running": running, "oldest_wait_s": round(lag, 1),
+                           "worker_alive": worker_alive,
                            "worker_seen_s_ago": None if heartbeat is None else round(heartbeat, 1)}
     except Exception as exc:  # noqa: BLE001
         ok = False

@@ -19,6 +19,7 @@ from govshare.core.actions.calendar import (
     do_import_holidays,
     do_set_calendar_day,
 )
+from govshare.core.actions.jobs import do_cancel_job
 from govshare.core.actions.org import (
     do_appoint_specialist,
     do_create_department,
@@ -35,6 +36,7 @@ from govshare.core.actions.org import (
 
 __all__ = [
     "do_appoint_specialist",
+    "do_cancel_job",
     "do_change_password",
     "do_clear_calendar_day",
     "do_create_department",

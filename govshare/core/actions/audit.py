@@ -314,7 +314,7 @@ class VerifyReport:
     code: int | None = None
     action: str = ""
     occurred_at: dt.datetime | None = None
-    reason: str = ""  # "link", "content", "anchor" or ""
+    reason: str = ""  # "link", "content", "anchor", "head" or ""
     error: ValidationFailed | None = field(default=None, repr=False)
 
     @property
@@ -391,11 +391,35 @@ def _record_verification(report: VerifyReport, *, actor: Any, operator: bool = F
                    detail=detail)
 
 
-def do_verify_audit(actor: Any, *, operator: bool = False) -> VerifyReport:
+def check_head(expected: str) -> VerifyReport | None:
+    """``expected`` is ``ID:HASH`` noted earlier from ``govshare audit head``: that row must still be
+    there with that hash — otherwise rows at the end of the chain were removed or rewritten."""
+    row_id, _sep, row_hash = expected.partition(":")
+    if not row_id.isdigit() or len(row_hash) != 64:
+        raise ValidationFailed("invalid_head", _("The expected head must be ID:HASH as printed by "
+                                                 "`govshare audit head`."), field="--expect-head")
+    anchor = AuditAnchor.objects.filter(pk=1).first()
+    if anchor is not None and int(row_id) <= anchor.last_purged_id:
+        return None  # purged by retention since it was noted; the anchor check covers that part
+    found = AuditEvent.objects.filter(pk=int(row_id)).values_list("row_hash", flat=True).first()
+    if found == row_hash:
+        return None
+    error = ValidationFailed("audit_head_missing",
+                             _("Audit row %(row_id)s, noted as the head of the chain, is missing or changed: "
+                               "rows at the end of the log were removed or rewritten."), row_id=row_id)
+    return VerifyReport(False, 0, first_broken_id=int(row_id), reason="head", error=error)
+
+
+def do_verify_audit(actor: Any, *, operator: bool = False, expect_head: str | None = None) -> VerifyReport:
     """Check the whole chain now and record ``AUDIT_VERIFIED`` with the result."""
     if not operator:
         require(actor, Capability.READ_AUDIT)
     report = check_chain()
+    if report.ok and expect_head:
+        head_problem = check_head(expect_head)
+        if head_problem is not None:
+            head_problem.checked = report.checked
+            report = head_problem
     _record_verification(report, actor=actor, operator=operator, extra=_operator_detail() if operator else None)
     return report
 

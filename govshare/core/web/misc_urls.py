@@ -10,6 +10,7 @@ urlpatterns = [
     path("jobs/", v.job_list, name="jobs"),
     path("jobs/<uuid:pk>/", v.job_detail, name="job_detail"),
     path("jobs/<uuid:pk>/progress/", v.job_progress, name="job_progress"),
+    path("jobs/<uuid:pk>/cancel/", v.job_cancel, name="job_cancel"),
     path("policies/", v.policy_list, name="policies"),
     path("policies/<slug:name>/", v.policy_detail, name="policy_detail"),
 ]

@@ -95,6 +95,15 @@ def job_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     return render(request, "core/job_detail.html", {"job": _load_job(request, pk)})
 
 
+@govshare_view
+@require_POST
+def job_cancel(request: HttpRequest, pk: Any) -> HttpResponse:
+    job = get_for(request.user, Action.CHANGE, Job, pk=pk)
+    actions.do_cancel_job(request.user, job)
+    messages.success(request, _("The job is cancelled."))
+    return redirect("core:job_detail", pk=job.pk)
+
+
 @never_cache
 @govshare_view
 def job_progress(request: HttpRequest, pk: Any) -> HttpResponse:
