@@ -309,3 +309,26 @@ def test_revoking_twice_is_harmless(org: Any) -> None:
     do_revoke_token(org.police_specialist, new.token)
     assert ApiToken.objects.get(pk=new.token.pk).revoked_at == first
     assert _events(AuditCode.TOKEN_REVOKED, object_id=str(new.token.pk)).count() == 1
+
+
+def test_an_idle_session_is_logged_out_and_told_why(org: Any, settings: Any) -> None:
+    import time
+
+    from govshare.core.middleware import IdleTimeoutMiddleware
+
+    client = Client()
+    client.force_login(org.police_specialist)
+    assert client.get("/").status_code == 200
+    session = client.session
+    session[IdleTimeoutMiddleware.KEY] = int(time.time()) - settings.GOVSHARE_SESSION_IDLE_SECONDS - 5
+    session.save()
+    response = client.get("/", follow=True)
+    assert response.redirect_chain and "/login/" in response.redirect_chain[-1][0]
+    assert "一段时间" in response.content.decode() or "without activity" in response.content.decode()
+
+
+def test_an_active_session_stays_logged_in(org: Any) -> None:
+    client = Client()
+    client.force_login(org.police_specialist)
+    for _ in range(3):
+        assert client.get("/").status_code == 200

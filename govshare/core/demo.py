@@ -121,3 +121,7 @@ def _create() -> None:
                           phone="0797-3521101", note="负责公安数据共享对接")
     do_appoint_specialist(users["market_admin"], depts["LNSJ"], users["market_admin"], duty="lead",
                           phone="0797-3522202")
+    # a first background job, so that the auditor's job page shows a real run (the worker runs it)
+    from govshare.core.actions.audit import do_start_audit_verify
+
+    do_start_audit_verify(users["auditor"])

@@ -100,3 +100,31 @@ class ChineseFirstLocaleMiddleware:
         response.headers.setdefault("Content-Language", language)
         patch_vary_headers(response, ("Cookie",))
         return response
+
+
+class IdleTimeoutMiddleware:
+    """Log a browser session out after ``GOVSHARE_SESSION_IDLE_MINUTES`` without a request
+    (secure sessions, issue 2 §4).  API calls with a token carry no session and are unaffected."""
+
+    KEY = "govshare_last_seen"
+    RESOLUTION = 60  # seconds: write the session at most once a minute
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        import time
+
+        from django.conf import settings
+        from django.contrib.auth import logout
+
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(self.KEY)
+            if isinstance(last, int) and now - last > settings.GOVSHARE_SESSION_IDLE_SECONDS:
+                logout(request)
+                request.session["govshare_idle_logout"] = True  # the login page says why
+            elif not isinstance(last, int) or now - last >= self.RESOLUTION:
+                request.session[self.KEY] = now
+        return self.get_response(request)

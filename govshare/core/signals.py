@@ -16,6 +16,13 @@ def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
     if context.current().request_id:  # only inside a bound request/command, never leak to the thread
         context.set_user(user)
+    session = getattr(request, "session", None)
+    if session is not None:
+        import time
+
+        from govshare.core.middleware import IdleTimeoutMiddleware
+
+        session[IdleTimeoutMiddleware.KEY] = int(time.time())  # the idle clock starts at login
     do_record_login(user)
 
 

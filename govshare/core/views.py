@@ -35,6 +35,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     error = ""
+    notice = ""
+    if request.session.pop("govshare_idle_logout", False):
+        notice = _("You were logged out after a period without activity. Please log in again.")
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.method == "POST":
         username = request.POST.get("username", "")
@@ -52,7 +55,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
                     next_url = ""
                 return redirect(next_url or "core:home")
-    return render(request, "core/login.html", {"error": error, "next": next_url}, status=400 if error else 200)
+    return render(request, "core/login.html", {"error": error, "notice": notice, "next": next_url},
+                  status=400 if error else 200)
 
 
 @require_POST
