@@ -61,6 +61,7 @@ class Config:
     login_lockout_minutes: int
     session_age_minutes: int
     session_idle_minutes: int
+    max_request_mb: int
     email_host: str
     email_port: int
     email_from: str
@@ -90,6 +91,7 @@ class Config:
             login_lockout_minutes=_int("GOVSHARE_LOGIN_LOCKOUT_MINUTES", 15),
             session_age_minutes=_int("GOVSHARE_SESSION_MINUTES", 480),
             session_idle_minutes=_int("GOVSHARE_SESSION_IDLE_MINUTES", 30),
+            max_request_mb=_int("GOVSHARE_MAX_REQUEST_MB", 100),
             email_host=os.environ.get("EMAIL_HOST", "localhost"),
             email_port=_int("EMAIL_PORT", 25),
             email_from=os.environ.get("EMAIL_FROM", "govshare@localhost"),

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "govshare.core.middleware.RequestSizeLimitMiddleware",
     "govshare.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "govshare.core.middleware.ContentSecurityPolicyMiddleware",
@@ -118,6 +119,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+GOVSHARE_MAX_REQUEST_BYTES = CONFIG.max_request_mb * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -68,10 +68,14 @@ class Org:
     def user(self, username: str, department: Any, role: str | None) -> Any:
         self._seq += 1
         actor = None if role == Role.CENTRE_ADMIN and not hasattr(self, "centre_admin") else self.centre_admin
+        operator = role == Role.AUDITOR  # auditor accounts are the operator's (separation of duties)
+        if operator:
+            actor = None
         user = do_create_user(actor, username=username, real_name=f"测试{username}", password=PASSWORD,
-                              id_number=make_id_number("360783", "19900101", self._seq), department=department)
+                              id_number=make_id_number("360783", "19900101", self._seq), department=department,
+                              operator=operator)
         if role:
-            do_grant_role(actor, user, role)
+            do_grant_role(actor, user, role, operator=operator)
         return user
 
 

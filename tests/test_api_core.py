@@ -152,10 +152,16 @@ def test_granting_a_role_owner_colleague_outsider(org: Any, api: Any, who: str, 
 
 
 def test_separation_of_duties_over_the_api_is_a_400_naming_the_role(org: Any, api: Any) -> None:
-    response = _json(api(org.centre_admin), "post", f"/users/{org.auditor.pk}/roles", {"role": "centre_admin"})
+    response = _json(api(org.centre_admin), "post", f"/users/{org.police_admin.pk}/roles", {"role": "public"})
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "separation_of_duties" and error["field"] == "role"
+
+
+def test_an_administrator_cannot_touch_an_auditor_account_over_the_api(org: Any, api: Any) -> None:
+    response = _json(api(org.centre_admin), "post", f"/users/{org.auditor.pk}/roles", {"role": "centre_admin"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "auditor_account"
 
 
 def test_revoking_a_role_over_the_api(org: Any, api: Any) -> None:

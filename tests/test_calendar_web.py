@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from govshare.core import workdays
+from govshare.core.audit_codes import AuditCode
 from govshare.core.models import AuditEvent, CalendarDay, HolidayYear
 
 D = dt.date.fromisoformat
@@ -251,3 +252,46 @@ def test_api_set_and_clear_a_day(org: Any, client_for: Any) -> None:
     assert client.get("/api/v1/workdays/add", {"date": "2026-09-30", "n": 5}).json()["due_date"] == "2026-10-12"
     assert client.delete("/api/v1/workdays/days/2026-10-11").status_code == 204
     assert client.delete("/api/v1/workdays/days/2026-10-11").status_code == 404
+
+
+# ------------------------------------------------------------------ upload size (review: refuse before reading)
+
+def _too_large() -> SimpleUploadedFile:
+    from govshare.core.api_calendar import MAX_IMPORT_REQUEST_BYTES
+
+    return upload(b"#" * (MAX_IMPORT_REQUEST_BYTES + 1), "huge.csv")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("api", [False, True])
+def test_an_oversized_notice_is_refused_by_its_size_and_nothing_is_stored(org: Any, client_for: Any,
+                                                                         api: bool) -> None:
+    url = "/api/v1/workdays/import" if api else reverse("core:calendar_import")
+    response = client_for(org.centre_admin).post(url, {"year": "2027", "file": _too_large()},
+                                                 HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 413
+    assert "KiB" in response.content.decode()
+    assert not HolidayYear.objects.exists() and not CalendarDay.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["police_admin", "citizen"])
+@pytest.mark.parametrize("api", [False, True])
+def test_an_oversized_upload_by_someone_else_is_refused_for_the_right_first(org: Any, client_for: Any, who: str,
+                                                                           api: bool) -> None:
+    user = getattr(org, who)
+    url = "/api/v1/workdays/import" if api else reverse("core:calendar_import")
+    response = client_for(user).post(url, {"year": "2027", "file": _too_large()})
+    assert response.status_code == 403
+    assert AuditEvent.objects.filter(code=int(AuditCode.PERMISSION_DENIED), actor_id=user.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("body", "field"), [({"file": "x"}, "year"), ({"year": "²⁰²⁷", "file": "x"}, "year"),
+                                             ({"year": "2027"}, "file")])
+def test_api_import_without_a_year_or_file_names_the_field(org: Any, client_for: Any, body: dict[str, Any],
+                                                           field: str) -> None:
+    if body.get("file"):
+        body = {**body, "file": upload()}
+    response = client_for(org.centre_admin).post("/api/v1/workdays/import", body)
+    assert response.status_code == 400 and response.json()["error"]["field"] == field

@@ -48,3 +48,34 @@ def test_createadmin_names_an_unknown_centre_and_a_weak_password(
     assert main(["createadmin", "--username", "boss", "--real-name", "甲", "--department", "CENTRE"]) == 2
     assert "password" in capsys.readouterr().err
     assert not User.objects.filter(username="boss").exists()
+
+
+def test_the_operator_manages_auditor_accounts_at_the_console(
+        centre: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    monkeypatch.setenv("GOVSHARE_AUDITOR_PASSWORD", "Audit-pass-2026!")
+    assert main(["auditor", "create", "--username", "aud", "--real-name", "孙丽", "--department", "CENTRE"]) == 0
+    auditor = User.objects.get(username="aud")
+    assert auditor.role_set() == {Role.AUDITOR} and auditor.check_password("Audit-pass-2026!")
+    User.objects.filter(pk=auditor.pk).update(locked_until=timezone.now() + dt.timedelta(minutes=10))
+    monkeypatch.setenv("GOVSHARE_AUDITOR_PASSWORD", "Second-pass-2026!")
+    assert main(["auditor", "reset-password", "aud"]) == 0
+    auditor.refresh_from_db()
+    assert auditor.check_password("Second-pass-2026!") and auditor.locked_until is None
+    assert main(["auditor", "deactivate", "aud", "--reason", "retired"]) == 0
+    auditor.refresh_from_db()
+    assert not auditor.is_active
+    assert AuditEvent.objects.filter(code=AuditCode.USER_DEACTIVATED, object_id=str(auditor.pk),
+                                     actor_id__isnull=True).exists()
+
+
+def test_the_auditor_command_touches_only_auditor_accounts(
+        centre: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GOVSHARE_ADMIN_PASSWORD", "Strong-pass-2026!")
+    assert main(["createadmin", "--username", "boss", "--real-name", "甲", "--department", "CENTRE"]) == 0
+    monkeypatch.setenv("GOVSHARE_AUDITOR_PASSWORD", "Audit-pass-2026!")
+    assert main(["auditor", "reset-password", "boss"]) == 2
+    assert not User.objects.get(username="boss").check_password("Audit-pass-2026!")

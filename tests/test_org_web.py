@@ -174,8 +174,8 @@ def test_an_invalid_id_number_is_shown_next_to_its_field_and_nothing_is_stored(o
 def test_incompatible_roles_on_the_new_user_form_store_nothing(org: Any, client_for: Any) -> None:
     users = User.objects.count()
     response = client_for(org.centre_admin).post(reverse("core:user_create"), {
-        "username": "both", "real_name": "两者", "department": org.centre.pk,
-        "roles": ["centre_reviewer", "auditor"]})
+        "username": "both", "real_name": "两者", "department": org.police.pk,
+        "roles": ["data_specialist", "public"]})
     assert response.status_code == 400
     assert "GB/T 39477" in _field_error(response, "roles")
     assert User.objects.count() == users

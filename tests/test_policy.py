@@ -124,3 +124,98 @@ def test_unknown_profile_names_the_known_ones() -> None:
 def test_profile_names_cannot_escape_the_profile_directory() -> None:
     with pytest.raises(ValidationFailed):
         get_profile("../../etc/passwd")
+
+
+# ------------------------------------------------------------------ strict files (review finding 18)
+
+def _national_with(tmp_path: Path, extra: str = "", old: str = "", new: str = "") -> Path:
+    from govshare.core.policy import PROFILE_DIR
+
+    text = (PROFILE_DIR / "national.yaml").read_text(encoding="utf-8")
+    if old:
+        assert old in text
+        text = text.replace(old, new)
+    return _write(tmp_path, text + extra)
+
+
+def test_a_key_written_twice_is_refused_naming_the_key_and_its_line(tmp_path: Path) -> None:
+    path = _national_with(tmp_path, "\ntitle: a second title would silently win\n")
+    line = path.read_text(encoding="utf-8").splitlines().index("title: a second title would silently win") + 1
+    with pytest.raises(ValidationFailed) as info:
+        load_file(path)
+    message = info.value.render("en")
+    assert "title" in message and f"local.yaml:{line}:" in message
+
+
+def test_a_deadline_written_twice_in_its_section_is_refused(tmp_path: Path) -> None:
+    text = ("name: twice\nextends: national\ndeadlines:\n"
+            "  share_first_review: {amount: 2, unit: working_days, source: LN-§15}\n"
+            "  share_first_review: {amount: 3, unit: working_days, source: LN-§15}\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_file(_write(tmp_path, text))
+    assert "share_first_review" in info.value.render("en")
+
+
+def test_the_same_key_in_different_sections_is_fine(tmp_path: Path) -> None:
+    text = ("name: mine\nextends: national\ndeadlines:\n"
+            "  share_first_review: {amount: 2, unit: working_days, source: LN-§15, note: one}\n"
+            "  rectification: {amount: 9, unit: working_days, source: LN-§29, note: two}\n")
+    assert load_file(_write(tmp_path, text)).deadline("rectification").amount == 9
+
+
+@pytest.mark.parametrize(("month", "day"), [(2, 30), (2, 31), (4, 31), (6, 31), (9, 31), (11, 31)])
+def test_a_report_date_that_does_not_exist_is_refused_naming_it(tmp_path: Path, month: int, day: int) -> None:
+    path = _national_with(tmp_path, old="    month: 2\n    day: last", new=f"    month: {month}\n    day: {day}")
+    with pytest.raises(ValidationFailed) as info:
+        load_file(path)
+    message = info.value.render("en")
+    assert "reports.yearly_sharing_report.day" in message and str(day) in message
+
+
+@pytest.mark.parametrize(("month", "day"), [(2, 29), (12, 31), (4, 30)])
+def test_a_report_date_that_exists_at_least_in_leap_years_is_accepted(tmp_path: Path, month: int, day: int) -> None:
+    path = _national_with(tmp_path, old="    month: 2\n    day: last", new=f"    month: {month}\n    day: {day}")
+    date = load_file(path).reports["yearly_sharing_report"]
+    assert (date.month, date.day) == (month, day)
+
+
+# ------------------------------------------------------------------ the template is no rule (review finding 19)
+
+def test_the_template_profile_is_shipped_but_marked_as_placeholder() -> None:
+    from govshare.core.policy import assignable_profiles
+
+    template = get_profile("template")
+    assert template.is_placeholder and template.as_dict()["is_placeholder"] is True
+    assert "template" in available_profiles()
+    assert "template" not in assignable_profiles()
+    assert set(assignable_profiles()) == set(SHIPPED) - {"template"}
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n != "template"])
+def test_every_real_profile_may_govern_a_jurisdiction(name: str) -> None:
+    from govshare.core.policy import require_assignable
+
+    assert not get_profile(name).is_placeholder
+    assert require_assignable(name).name == name
+
+
+def test_the_template_profile_may_not_govern_a_jurisdiction() -> None:
+    from govshare.core.policy import require_assignable
+
+    with pytest.raises(ValidationFailed) as info:
+        require_assignable("template")
+    assert (info.value.code, info.value.field) == ("placeholder_profile", "policy_profile")
+    assert "template" in info.value.render("en")
+
+
+def test_a_copy_of_the_template_not_yet_filled_in_is_a_placeholder_too(tmp_path: Path) -> None:
+    from govshare.core.policy import PROFILE_DIR
+
+    text = (PROFILE_DIR / "template.yaml").read_text(encoding="utf-8").replace("name: template", "name: mine")
+    assert load_file(_write(tmp_path, text)).is_placeholder
+    assert not load_file(_write(tmp_path, text.replace("XXXX-§? (replace)", "LN-§15"))).is_placeholder
+
+
+def test_cli_policy_show_template_still_works(capsys: pytest.CaptureFixture[str], db: None) -> None:
+    assert main(["policy", "show", "template"]) == 0
+    assert "XXXX" in capsys.readouterr().out

@@ -140,3 +140,46 @@ def test_a_masked_id_number_shows_only_region_prefix_and_last_four() -> None:
     masked = mask_id_number(number)
     assert masked == number[:4] + "*" * 10 + number[-4:]
     assert number[6:14] not in masked  # the birth date is hidden
+
+
+# ------------------------------------------------------------------ one spelling per code (review finding 3, 20)
+
+def _shift_digits(text: str, zero: str) -> str:
+    return "".join(chr(ord(ch) - ord("0") + ord(zero)) if ch.isdigit() else ch for ch in text)
+
+
+def test_a_full_width_id_number_is_the_same_number_in_ascii() -> None:
+    number = VALID_IDS[1]
+    full_width = _shift_digits(number, "０").replace("X", "Ｘ")
+    assert normalize_id_number(f" {full_width} ") == number
+
+
+@pytest.mark.parametrize("zero", ["٠", "۰", "०"])  # Arabic-Indic, extended Arabic-Indic, Devanagari
+def test_an_id_number_in_other_scripts_digits_is_refused_as_a_format_error(zero: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        normalize_id_number(_shift_digits(VALID_IDS[0][:17], zero) + VALID_IDS[0][17])
+    assert info.value.code == "invalid_id_format" and info.value.field == "id_number"
+
+
+@pytest.mark.parametrize("odd", ["²", "①", "𝟐"])  # superscript, circled, mathematical digit
+def test_an_id_number_with_an_odd_digit_is_a_validation_error_not_a_crash(odd: str) -> None:
+    number = VALID_IDS[0]
+    with pytest.raises(ValidationFailed) as info:
+        normalize_id_number(number[:5] + odd + number[6:])
+    assert info.value.field == "id_number"
+
+
+def test_a_full_width_uscc_is_the_same_code_in_ascii() -> None:
+    code = VALID_USCC[0]
+    full_width = "".join(chr(ord(ch) + 0xFEE0) for ch in code)  # ASCII → full-width forms
+    assert normalize_uscc(full_width) == code
+
+
+@pytest.mark.parametrize("region", ["ABCDEF", "36078A", "A60783"])
+def test_a_uscc_whose_region_code_is_not_six_digits_is_refused_naming_it(region: str) -> None:
+    """GB 32100 §4: characters 3-8 are the administrative-division code (GB/T 2260)."""
+    first17 = "91" + region + "MA3500000"
+    with pytest.raises(ValidationFailed) as info:
+        normalize_uscc(first17 + uscc_check_char(first17))
+    assert info.value.code == "invalid_uscc_region" and info.value.field == "uscc"
+    assert region in info.value.render("en")

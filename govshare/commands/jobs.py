@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from typing import Any
 
 from govshare.commands._util import add, print_help
@@ -36,7 +37,11 @@ def run_show(args: argparse.Namespace) -> int:
     from govshare.core.errors import NotFound
     from govshare.core.models import Job
 
-    job = Job.objects.filter(pk=args.id).first() if len(args.id) == 36 else None
+    try:
+        job_id = uuid.UUID(args.id.strip())
+    except ValueError:
+        raise NotFound("job") from None  # not a job id: the same answer as for a job that does not exist
+    job = Job.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound("job")
     print(f"{job.title}\nstatus: {job.status}  progress: {job.progress_done}/{job.progress_total or '?'}"

@@ -8,21 +8,55 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import ValidationInfo, field_validator
 
-from govshare.core import actions
-from govshare.core.models import ApiToken, Department, Job, Jurisdiction, SpecialistAppointment, User
-from govshare.core.permissions import Action, get_for, has_capability, restrict
+from govshare.core import actions, audit
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import Forbidden
+from govshare.core.models import (
+    ApiToken,
+    AuditEvent,
+    Department,
+    Job,
+    Jurisdiction,
+    SpecialistAppointment,
+    User,
+)
+from govshare.core.permissions import Action, get_for, has_capability, require, restrict
 from govshare.core.policy import available_profiles, get_profile
 from govshare.core.roles import Capability, Role
+from govshare.core.validators import MAX_DB_ID, has_control_characters
 
 router = Router()
 
+#: a password is hashed, never stored: the bound only keeps hashing cheap
+PASSWORD_INPUT_MAX = 1024
+
 
 # ------------------------------------------------------------------ schemas
+
+class InSchema(Schema):
+    """Input bodies: every string is bounded by its model field's ``max_length`` (``Field`` on each
+    field, so an over-long value is a 422 naming the field, not a DataError on PostgreSQL) and may
+    hold no control characters (PostgreSQL refuses NUL)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and has_control_characters(t) for t in texts):
+            raise ValueError("must not contain control characters (such as NUL)")
+        return value
+
+
+#: a row id in a body or query: larger numbers than a BIGINT are refused before they reach a query
+DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+
 
 class DepartmentOut(Schema):
     id: int
@@ -35,19 +69,38 @@ class DepartmentOut(Schema):
     is_active: bool
 
 
-class DepartmentIn(Schema):
-    name: str
-    short_name: str
-    uscc: str = Field(description="统一社会信用代码, GB 32100 (18 characters with check character)")
-    code: str
-    jurisdiction_id: int
-    kind: str = Department.Kind.DEPARTMENT
+# USCC input may carry surrounding spaces or full-width characters; the validator answers its length
+USCC_INPUT_MAX = 40
 
 
-class DepartmentPatch(Schema):
-    name: str | None = None
-    short_name: str | None = None
-    uscc: str | None = None
+class DepartmentIn(InSchema):
+    name: str = Field(max_length=200)
+    short_name: str = Field(max_length=50)
+    uscc: str = Field(max_length=USCC_INPUT_MAX,
+                      description="统一社会信用代码, GB 32100 (18 characters with check character)")
+    code: str = Field(max_length=20)
+    jurisdiction_id: DbId
+    kind: str = Field(Department.Kind.DEPARTMENT, max_length=12)
+
+
+class PatchIn(InSchema):
+    """PATCH bodies: a field left out keeps its value; an explicit ``null`` is a 422 naming the field,
+    except for the fields in ``nullable`` (validators do not run on left-out fields' defaults)."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("leave the field out to keep its value; null is not a value")
+        return value
+
+
+class DepartmentPatch(PatchIn):
+    name: str | None = Field(None, max_length=200)
+    short_name: str | None = Field(None, max_length=50)
+    uscc: str | None = Field(None, max_length=USCC_INPUT_MAX)
     is_active: bool | None = None
 
 
@@ -58,6 +111,22 @@ class JurisdictionOut(Schema):
     level: str
     parent_id: int | None
     policy_profile: str
+
+
+class JurisdictionIn(InSchema):
+    code: str = Field(max_length=12, description="administrative division code (GB/T 2260)")
+    name: str = Field(max_length=100)
+    level: str = Field(max_length=10, description="province, city or county")
+    parent_id: DbId | None = None
+    policy_profile: str = Field("national", max_length=50, description="see /api/v1/policies")
+
+
+class JurisdictionPatch(PatchIn):
+    nullable = frozenset({"parent_id"})
+
+    name: str | None = Field(None, max_length=100)
+    policy_profile: str | None = Field(None, max_length=50)
+    parent_id: DbId | None = Field(None, description="null: the jurisdiction becomes a root")
 
 
 class UserOut(Schema):
@@ -76,19 +145,19 @@ class UserOut(Schema):
         return sorted(obj.role_set())
 
 
-class UserIn(Schema):
-    username: str
-    real_name: str
-    password: str | None = None
-    id_number: str | None = Field(default=None, description="公民身份号码, GB 11643 (stored encrypted)")
-    email: str = ""
-    phone: str = ""
-    department_id: int | None = None
-    roles: list[str] = []
+class UserIn(InSchema):
+    username: str = Field(max_length=150)
+    real_name: str = Field(max_length=100)
+    password: str | None = Field(None, max_length=PASSWORD_INPUT_MAX)
+    id_number: str | None = Field(default=None, max_length=40, description="公民身份号码, GB 11643 (stored encrypted)")
+    email: str = Field("", max_length=254)
+    phone: str = Field("", max_length=20)
+    department_id: DbId | None = None
+    roles: list[Annotated[str, Field(max_length=20)]] = Field([], max_length=len(Role.values))
 
 
-class RoleIn(Schema):
-    role: str
+class RoleIn(InSchema):
+    role: str = Field(max_length=20)
 
 
 class TokenOut(Schema):
@@ -102,9 +171,9 @@ class TokenOut(Schema):
     last_used_at: dt.datetime | None
 
 
-class TokenIn(Schema):
-    name: str
-    scope: str = ApiToken.Scope.READ
+class TokenIn(InSchema):
+    name: str = Field(max_length=100)
+    scope: str = Field(ApiToken.Scope.READ, max_length=5)
     days: int = 90
 
 
@@ -129,15 +198,15 @@ class SpecialistOut(Schema):
         return obj.user.real_name
 
 
-class SpecialistIn(Schema):
-    user_id: int
-    duty: str = SpecialistAppointment.Duty.MEMBER
-    phone: str = ""
-    note: str = ""
+class SpecialistIn(InSchema):
+    user_id: DbId
+    duty: str = Field(SpecialistAppointment.Duty.MEMBER, max_length=10)
+    phone: str = Field("", max_length=20)
+    note: str = Field("", max_length=200)
 
 
-class EndIn(Schema):
-    reason: str = ""
+class EndIn(InSchema):
+    reason: str = Field("", max_length=200)
 
 
 class JobOut(Schema):
@@ -179,6 +248,28 @@ def me(request: HttpRequest) -> dict[str, Any]:
 @router.get("/jurisdictions", response=list[JurisdictionOut], tags=["core"])
 def list_jurisdictions(request: HttpRequest) -> Any:
     return restrict(Jurisdiction, request.user, Action.VIEW).order_by("code")
+
+
+@router.post("/jurisdictions", response={201: JurisdictionOut}, tags=["core"],
+             summary="Add a jurisdiction with its policy profile (centre administrators)")
+def create_jurisdiction(request: HttpRequest, payload: JurisdictionIn) -> Any:
+    parent = None
+    if payload.parent_id is not None:
+        parent = get_for(request.user, Action.VIEW, Jurisdiction, pk=payload.parent_id)
+    data = payload.dict(exclude={"parent_id"})
+    return Status(201, actions.do_create_jurisdiction(request.user, parent=parent, **data))
+
+
+@router.patch("/jurisdictions/{jurisdiction_id}", response=JurisdictionOut, tags=["core"],
+              summary="Rename a jurisdiction, move it in the tree or change its policy profile")
+def update_jurisdiction(request: HttpRequest, jurisdiction_id: int, payload: JurisdictionPatch) -> Any:
+    jurisdiction = get_for(request.user, Action.CHANGE, Jurisdiction, pk=jurisdiction_id)
+    changes = payload.dict(exclude_unset=True)
+    if "parent_id" in changes:
+        parent_id = changes.pop("parent_id")
+        changes["parent"] = None if parent_id is None else get_for(request.user, Action.VIEW, Jurisdiction,
+                                                                   pk=parent_id)
+    return actions.do_update_jurisdiction(request.user, jurisdiction, **changes)
 
 
 @router.get("/departments", response=list[DepartmentOut], tags=["core"], summary="Departments (SEC-1)")
@@ -227,7 +318,7 @@ def end_specialist(request: HttpRequest, appointment_id: int, payload: EndIn) ->
 
 
 @router.get("/users", response=list[UserOut], tags=["core"])
-def list_users(request: HttpRequest, department_id: int | None = None) -> Any:
+def list_users(request: HttpRequest, department_id: int | None = Query(None, ge=1, le=MAX_DB_ID)) -> Any:
     qs = restrict(User, request.user, Action.VIEW).prefetch_related("role_assignments")
     if department_id is not None:
         qs = qs.filter(department_id=department_id)
@@ -260,6 +351,18 @@ def revoke_role(request: HttpRequest, user_id: int, role: str) -> Any:
     return user
 
 
+def _session_only(request: HttpRequest, what: str) -> None:
+    """Tokens are created and revoked in the browser session: a token that could mint tokens would
+    outlive its own expiry and revocation through its children (SEC-2).  The refusal is audited."""
+    api_token = getattr(request, "api_token", None)
+    if api_token is None:
+        return
+    audit.record_now(AuditCode.PERMISSION_DENIED, actor=request.user, obj=api_token,
+                     outcome=AuditEvent.Outcome.DENIED, detail={"action": what, "reason": "token_needs_session"})
+    raise Forbidden("token_needs_session",
+                    _("API tokens are created and revoked in the browser session, not with an API token."))
+
+
 @router.get("/tokens", response=list[TokenOut], tags=["auth"], summary="My API tokens")
 def list_tokens(request: HttpRequest) -> Any:
     return restrict(ApiToken, request.user, Action.VIEW)
@@ -268,24 +371,28 @@ def list_tokens(request: HttpRequest) -> Any:
 @router.post("/tokens", response={201: NewTokenOut}, tags=["auth"],
              summary="Create a personal API token; the secret is shown once")
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
+    _session_only(request, "create_token")
     new = actions.do_create_token(request.user, name=payload.name, scope=payload.scope, days=payload.days)
     return Status(201, {"token": new.token, "secret": new.secret})
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut, tags=["auth"], summary="Revoke a token at once")
 def revoke_token(request: HttpRequest, token_id: int) -> Any:
+    _session_only(request, "revoke_token")
     token = get_for(request.user, Action.CHANGE, ApiToken, pk=token_id)
     return actions.do_revoke_token(request.user, token)
 
 
 @router.get("/policies", response=list[str], tags=["policy"], summary="Names of the shipped policy profiles")
 def list_policies(request: HttpRequest) -> list[str]:
+    require(request.user, Capability.VIEW_POLICY)
     return available_profiles()
 
 
 @router.get("/policies/{name}", response=dict[str, Any], tags=["policy"],
             summary="A policy profile: deadlines, retention, lists, each with its source article")
 def show_policy(request: HttpRequest, name: str) -> dict[str, Any]:
+    require(request.user, Capability.VIEW_POLICY)
     return get_profile(name).as_dict()
 
 

@@ -17,6 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from govshare.core.actions import audit as audit_actions
 from govshare.core.audit_codes import domain_of
 from govshare.core.models import AuditEvent
+from govshare.core.validators import MAX_DB_ID
 
 router = Router(tags=["audit"])
 
@@ -39,7 +40,7 @@ class AuditFilterQuery(Schema):
 
 class PageQuery(AuditFilterQuery):
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_DB_ID - MAX_LIMIT)  # OFFSET + LIMIT stays a 64-bit integer
 
 
 class ExportQuery(AuditFilterQuery):

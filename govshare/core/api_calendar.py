@@ -7,16 +7,56 @@ Everyone authenticated may compute and read; importing a notice and editing a da
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Router, Schema, Status
 
 from govshare.core.actions.calendar import do_clear_calendar_day, do_import_holidays, do_set_calendar_day
+from govshare.core.errors import ValidationFailed
 from govshare.core.holidays import MAX_NOTICE_BYTES
+from govshare.core.permissions import require
+from govshare.core.roles import Capability
 from govshare.core.workdays import WorkCalendar, working_due
 
 router = Router(tags=["calendar"])
+
+#: a notice upload: the file plus its multipart envelope (boundaries, the year, a CSRF token)
+MAX_IMPORT_REQUEST_BYTES = MAX_NOTICE_BYTES + 16 * 1024
+
+
+class UploadTooLarge(ValidationFailed):
+    status = 413
+
+
+def refuse_oversized_import(request: HttpRequest) -> None:
+    """Refuse a notice upload by its declared size, before anything reads the body (the web page
+    and the API call this after the capability check, so that nobody else's upload is read)."""
+    raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
+    length = int(raw) if re.fullmatch(r"[0-9]{1,18}", raw, re.ASCII) else 0
+    if length > MAX_IMPORT_REQUEST_BYTES:
+        raise UploadTooLarge("file_too_large",
+                             _("The file is larger than %(max)d KiB: a holiday notice is much smaller."),
+                             max=MAX_NOTICE_BYTES // 1024, field="file")
+
+
+def import_year(raw: Any) -> int:
+    """The year field of an import form (ASCII digits; the action checks the range)."""
+    text = str(raw or "").strip()
+    if not re.fullmatch(r"[0-9]{1,4}", text, re.ASCII):
+        raise ValidationFailed("invalid_year", _("Enter the year as a number, e.g. 2027."), field="year")
+    return int(text)
+
+
+# the handler reads the multipart body itself, after the permission and size checks: declared
+# File/Form parameters would be parsed before the handler runs
+IMPORT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["year", "file"],
+    "properties": {"year": {"type": "integer", "description": "the year of the notice"},
+                   "file": {"type": "string", "format": "binary",
+                            "description": f"CSV or JSON, at most {MAX_NOTICE_BYTES // 1024} KiB"}}}}}}}
 
 
 class DueOut(Schema):
@@ -77,10 +117,17 @@ def year(request: HttpRequest, year: int) -> Any:
     return {"year": year, "official": cal.is_official(year), "source": cal.year_source(year), "days": days}
 
 
-@router.post("/import", response={201: ImportOut}, summary="Import a year's official holiday notice (CSV or JSON)")
-def import_notice(request: HttpRequest, year: Form[int], file: File[UploadedFile]) -> Any:
+@router.post("/import", response={201: ImportOut}, openapi_extra=IMPORT_BODY,
+             summary="Import a year's official holiday notice (CSV or JSON)")
+def import_notice(request: HttpRequest) -> Any:
+    require(request.user, Capability.MANAGE_CALENDAR)  # refuse (audited) before the upload is read
+    refuse_oversized_import(request)
+    year = import_year(request.POST.get("year"))
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ValidationFailed("required", _("This field is required."), field="file")
     # one byte more than allowed is enough for the parser to refuse a file that is too large
-    result = do_import_holidays(request.user, year, file.name or "", file.read(MAX_NOTICE_BYTES + 1))
+    result = do_import_holidays(request.user, year, upload.name or "", upload.read(MAX_NOTICE_BYTES + 1))
     return Status(201, {"year": result.year, "holidays": result.holidays, "workdays": result.workdays,
                  "replaced_manual": list(result.replaced_manual), "job_id": str(result.job.pk)})
 

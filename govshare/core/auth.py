@@ -26,6 +26,7 @@ class LockoutModelBackend(ModelBackend):
             return None
         user = User.objects.select_related("department").filter(username__iexact=username.strip()).first()
         if user is not None and user.is_locked():
+            User().set_password(password)  # spend the same time as a real check: no timing oracle
             do_record_login_failure(username, user)
             raise AccountLocked(user)
         result = super().authenticate(request, username=user.username if user else username, password=password,

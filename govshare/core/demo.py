@@ -112,10 +112,12 @@ def _create() -> None:
                                            code=code, jurisdiction=county)
     users = {"centre_admin": admin}
     for i, (username, real_name, dept_code, roles, born) in enumerate(ACCOUNTS[1:], start=2):
+        # the auditor's account is the operator's (`govshare auditor create`), not the admin's
+        operator = Role.AUDITOR in roles
         users[username] = do_create_user(
-            admin, username=username, real_name=real_name, password=DEMO_PASSWORD,
+            None if operator else admin, username=username, real_name=real_name, password=DEMO_PASSWORD,
             id_number=make_id_number(REGION, born, 10 + i * 2), department=depts.get(dept_code) if dept_code else None,
-            email=f"{username}@longnan.example", roles=roles,
+            email=f"{username}@longnan.example", roles=roles, operator=operator,
         )
     do_appoint_specialist(users["police_admin"], depts["LNGA"], users["police_specialist"], duty="lead",
                           phone="0797-3521101", note="负责公安数据共享对接")

@@ -128,3 +128,30 @@ class IdleTimeoutMiddleware:
             elif not isinstance(last, int) or now - last >= self.RESOLUTION:
                 request.session[self.KEY] = now
         return self.get_response(request)
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request body larger than ``GOVSHARE_MAX_REQUEST_MB`` before anything reads it
+    (uploads are hostile until checked; the CSRF check would otherwise read the whole body first).
+    Endpoints with smaller limits check their own after the permission check."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.conf import settings
+        from django.http import JsonResponse
+
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.GOVSHARE_MAX_REQUEST_BYTES
+        if length > limit:
+            mb = limit // (1024 * 1024)
+            body = {"error": {"code": "request_too_large",
+                              "message_zh": f"请求过大：上限为 {mb} MB。",
+                              "message_en": f"The request is too large: the limit is {mb} MB."}}
+            body["error"]["message"] = body["error"]["message_zh"]
+            return JsonResponse(body, status=413)
+        return self.get_response(request)

@@ -41,9 +41,12 @@ class Jurisdiction(models.Model):
         return self.name
 
     def ancestors(self) -> list[Jurisdiction]:
-        chain, node = [], self.parent
-        while node is not None:
+        chain: list[Jurisdiction] = []
+        seen = {self.pk}
+        node = self.parent
+        while node is not None and node.pk not in seen:  # the actions forbid cycles; never loop
             chain.append(node)
+            seen.add(node.pk)
             node = node.parent
         return chain
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from django.db import models
 from django.db.models import Q, QuerySet
@@ -97,6 +97,18 @@ def require(user: Any, capability: str) -> None:
                          detail={"capability": str(capability)})
         raise Forbidden("forbidden", _("You do not have the right to do this (%(capability)s)."),
                         capability=str(capability))
+
+
+def deny(user: Any, code: str, message: Any, *, obj: models.Model | None = None, field: str | None = None,
+         **params: Any) -> NoReturn:
+    """Refuse with 403 and record the refusal (PERMISSION_DENIED) — the one way an action says no
+    for a reason other than a missing capability or an invisible object."""
+    from govshare.core import audit
+    from govshare.core.audit_codes import AuditCode
+
+    audit.record_now(AuditCode.PERMISSION_DENIED, actor=user, obj=obj, outcome="denied",
+                     detail={"code": code, **{k: str(v) for k, v in params.items()}})
+    raise Forbidden(code, message, field=field, **params)
 
 
 def _audit_denial(user: Any, action: str, obj: models.Model) -> None:
@@ -191,6 +203,9 @@ def _audit_rule(user: Any, action: str) -> Q | bool:
 def _job_rule(user: Any, action: str) -> Q | bool:
     if _is_anonymous(user):
         return False
+    own = Q(created_by_id=user.pk)
     if user.has_role(Role.CENTRE_ADMIN):
-        return True  # the centre operates the platform: it may see and cancel any job
-    return Q(created_by_id=user.pk)
+        # the centre operates the platform and may see and cancel any job — except the auditors'
+        # jobs on the audit log, whose results describe the log (separation of duties)
+        return own | ~Q(kind__startswith="core.audit_")
+    return own

@@ -11,6 +11,7 @@ Code never writes a statutory number as a literal: it asks ``get_profile(name).d
 
 from __future__ import annotations
 
+import calendar
 import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,6 +42,10 @@ LIST_KEYS = {
     "share_purposes": "purposes a grant may state (SHR-4)",
 }
 UNITS = ("working_days", "calendar_days", "months")
+#: what the template profile (seed 000, "XXXX" rule) writes where a real profile cites its article
+PLACEHOLDER_MARKS = ("XXXX", "(replace)")
+#: a leap year, so that 29 February is a date a yearly report may fall on
+_LEAP_YEAR = 2024
 TOP_LEVEL = {"name", "title", "extends", "description", "deadlines", "retention", "lists", "reports",
              "reminders"}
 
@@ -101,6 +106,17 @@ class Profile:
             raise ProfileError(f"lists.{key}", _("The profile %(profile)s does not define this list."),
                                profile=self.name) from None
 
+    def sources(self) -> tuple[str, ...]:
+        """The article every value cites."""
+        return (*(p.source for p in self.deadlines.values()), *(p.source for p in self.retention.values()),
+                *self.list_sources.values(), *(d.source for d in self.reports.values()))
+
+    @property
+    def is_placeholder(self) -> bool:
+        """A starting point (the ``template`` profile, or a copy not yet filled in) whose values cite
+        no real article: it may be shown and copied, never assigned to a jurisdiction."""
+        return any(mark in source for source in self.sources() for mark in PLACEHOLDER_MARKS)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -114,10 +130,38 @@ class Profile:
             "lists": {k: {"values": list(v), "source": self.list_sources.get(k, "")} for k, v in self.lists.items()},
             "reports": {k: {"month": v.month, "day": v.day, "source": v.source} for k, v in self.reports.items()},
             "reminders": dict(self.reminders),
+            "is_placeholder": self.is_placeholder,
         }
 
 
 # ------------------------------------------------------------------ loading and validation
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, mark: Any) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+        self.mark = mark
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` keeps the last of two equal keys without a word; a profile that says
+    ``title:`` twice (or a deadline twice) is refused, naming the key and its line."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *base" merges are meant to be overridden
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base constructor names that problem
+                continue
+            if duplicate:
+                raise _DuplicateKey(key, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -127,7 +171,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ProfileError(str(path), _("The file is not UTF-8 text.")) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise ProfileError(f"{path.name}:{exc.mark.line + 1}:{exc.mark.column + 1}",
+                           _("The key %(name)s appears twice in the same section."), name=exc.key) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
@@ -223,6 +270,9 @@ def parse_profile(data: dict[str, Any], name: str, *, require_complete: bool = T
         if day != "last" and (isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31):
             raise ProfileError(f"{where}.day", _("must be a day number 1-31 or \"last\", got %(value)r."),
                                value=day)
+        if day != "last" and day > calendar.monthrange(_LEAP_YEAR, month)[1]:
+            raise ProfileError(f"{where}.day", _("there is no day %(day)d in month %(month)d."), day=day,
+                               month=month)
         reports[key] = YearlyDate(key, month, day, _source(raw.get("source"), f"{where}.source"))
     reminders = {}
     for key, raw in _mapping(data.get("reminders", {}), "reminders").items():
@@ -315,6 +365,31 @@ def get_profile(name: str) -> Profile:
 
 def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def require_assignable(name: str) -> Profile:
+    """The profile a jurisdiction may be governed by: it exists, is valid, and cites real articles
+    (not the placeholders of the ``template`` profile).  Raises ValidationFailed on ``policy_profile``."""
+    profile = get_profile(name)
+    if profile.is_placeholder:
+        raise ValidationFailed(
+            "placeholder_profile",
+            _("The policy profile %(name)s is a template whose sources are placeholders (XXXX, \"(replace)\"): "
+              "copy it, cite the local rule's articles, and assign the copy."),
+            name=name, field="policy_profile")
+    return profile
+
+
+def assignable_profiles() -> list[str]:
+    """Names a jurisdiction may be given (choices of the jurisdiction form)."""
+    names = []
+    for name in available_profiles():
+        try:
+            require_assignable(name)
+        except ValidationFailed:
+            continue
+        names.append(name)
+    return names
 
 
 def profile_for_jurisdiction(jurisdiction: Any) -> Profile:

@@ -5,12 +5,17 @@
 * 公民身份号码 (citizen ID number) — GB 11643-1999, 17 digits plus a mod-11 check (0-9 or X), with
   the date of birth in positions 7-14.
 
-Both raise :class:`govshare.core.errors.ValidationFailed` naming what is wrong (SEC-1).
+Both raise :class:`govshare.core.errors.ValidationFailed` naming what is wrong (SEC-1).  Input is
+NFKC-normalised first (full-width ``３６０…`` is the same code as ``360…``) and then checked against
+ASCII patterns only: ``str.isdigit()`` would also accept Arabic-Indic or superscript digits, so one
+person could be registered twice under two spellings of the same number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +26,25 @@ USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 
+#: the largest id a database row can have (a signed 64-bit BIGINT): larger numbers in input are refused
+#: before they reach a query (SQLite raises OverflowError on them)
+MAX_DB_ID = 2**63 - 1
+#: C0 control characters other than tab and line breaks, and DEL: PostgreSQL refuses NUL in text, and
+#: none of them belongs in a name, a code or a note
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+_ID_FORMAT = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
+_USCC_REGION = re.compile(r"[0-9]{6}", re.ASCII)
+
+
+def has_control_characters(value: str) -> bool:
+    return bool(_CONTROL.search(value))
+
+
+def _canonical(value: str | None) -> str:
+    """NFKC (full-width → ASCII), surrounding white space removed, upper case."""
+    return unicodedata.normalize("NFKC", value or "").strip().upper()
+
 
 def uscc_check_char(first17: str) -> str:
     total = sum(USCC_ALPHABET.index(ch) * w for ch, w in zip(first17, USCC_WEIGHTS, strict=True))
@@ -28,7 +52,7 @@ def uscc_check_char(first17: str) -> str:
 
 
 def normalize_uscc(value: str, field: str = "uscc") -> str:
-    code = (value or "").strip().upper()
+    code = _canonical(value)
     if len(code) != 18:
         raise ValidationFailed(
             "invalid_uscc_length",
@@ -42,6 +66,14 @@ def normalize_uscc(value: str, field: str = "uscc") -> str:
             "invalid_uscc_char",
             _("The unified social credit code contains a character not allowed by GB 32100: %(ch)s."),
             ch=bad[0],
+            field=field,
+        )
+    if not _USCC_REGION.fullmatch(code[2:8]):
+        raise ValidationFailed(
+            "invalid_uscc_region",
+            _("Characters 3-8 of the unified social credit code must be the six-digit administrative-division "
+              "code (GB 32100), got %(region)s."),
+            region=code[2:8],
             field=field,
         )
     expected = uscc_check_char(code[:17])
@@ -61,8 +93,8 @@ def id_check_char(first17: str) -> str:
 
 
 def normalize_id_number(value: str, field: str = "id_number") -> str:
-    number = (value or "").strip().upper()
-    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    number = _canonical(value)
+    if not _ID_FORMAT.fullmatch(number):
         raise ValidationFailed(
             "invalid_id_format",
             _("The citizen ID number must be 17 digits followed by a digit or X (GB 11643)."),

@@ -44,17 +44,18 @@ def login_view(request: HttpRequest) -> HttpResponse:
         password = request.POST.get("password", "")
         try:
             user = authenticate(request, username=username, password=password)
-        except AccountLocked as exc:
-            until = timezone.localtime(exc.user.locked_until).strftime("%H:%M") if exc.user.locked_until else ""
-            error = _("Too many failed attempts: the account is locked until %(time)s.") % {"time": until}
+        except AccountLocked:
+            # the same answer as for a wrong password: telling "locked" (or until when) would tell
+            # that the user name exists.  The lock is recorded in the audit log and shown to the
+            # administrators on the user's page, who can unlock it.
+            user = None
+        if user is None:
+            error = _("Wrong user name or password.")
         else:
-            if user is None:
-                error = _("Wrong user name or password.")
-            else:
-                login(request, user)
-                if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-                    next_url = ""
-                return redirect(next_url or "core:home")
+            login(request, user)
+            if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+                next_url = ""
+            return redirect(next_url or "core:home")
     return render(request, "core/login.html", {"error": error, "notice": notice, "next": next_url},
                   status=400 if error else 200)
 

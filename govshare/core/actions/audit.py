@@ -19,6 +19,7 @@ import calendar
 import datetime as dt
 import getpass
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -45,6 +46,15 @@ FLOOR_PROFILE = "national"
 
 # ------------------------------------------------------------------ filters
 
+#: dates an audit filter may name: wide enough for any real event, narrow enough that a day either
+#: side and the Asia/Shanghai → UTC conversion never leave Python's date range (9999-12-31, 0001-01-01)
+FIRST_YEAR, LAST_YEAR = 1990, 2199
+#: numbers in filters are ASCII digits only ("²".isdigit() is true, int("²") fails), short enough
+#: for a database integer
+_CODE = re.compile(r"[0-9]{1,9}", re.ASCII)
+_DB_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
+
+
 def _text(data: Mapping[str, Any], key: str, limit: int = 200) -> str:
     value = data.get(key)
     if value is None:
@@ -57,14 +67,20 @@ def _date(data: Mapping[str, Any], key: str) -> dt.date | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
-        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationFailed("invalid_date", _("Not a date (use YYYY-MM-DD): %(value)s"), value=str(value)[:40],
-                               field=key) from None
+        day = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    elif isinstance(value, dt.date):
+        day = value
+    else:
+        try:
+            day = dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationFailed("invalid_date", _("Not a date (use YYYY-MM-DD): %(value)s"),
+                                   value=str(value)[:40], field=key) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValidationFailed("invalid_date", _("The date must lie between the years %(first)d and %(last)d, "
+                                                 "got %(value)s."),
+                               first=FIRST_YEAR, last=LAST_YEAR, value=day.isoformat(), field=key)
+    return day
 
 
 def _local_midnight(day: dt.date) -> dt.datetime:
@@ -98,17 +114,14 @@ class AuditFilters:
         code: int | None = None
         raw_code = data.get("code")
         if raw_code not in (None, ""):
-            try:
-                code = int(str(raw_code).strip())
-            except ValueError:
+            text = str(raw_code).strip()
+            if not _CODE.fullmatch(text) or int(text) <= 0:
                 raise ValidationFailed("invalid_code", _("An event code is a number, e.g. 1001: %(value)s"),
-                                       value=str(raw_code)[:20], field="code") from None
-            if code <= 0:
-                raise ValidationFailed("invalid_code", _("An event code is a number, e.g. 1001: %(value)s"),
-                                       value=str(raw_code)[:20], field="code")
+                                       value=text[:20], field="code")
+            code = int(text)
         domain = _text(data, "domain", 20).lower()
         if domain:
-            if domain.isdigit() and int(domain) in DOMAINS:
+            if _CODE.fullmatch(domain) and int(domain) in DOMAINS:
                 domain = DOMAINS[int(domain)]
             if domain not in DOMAINS.values():
                 raise ValidationFailed("invalid_domain", _("Unknown domain %(value)s (known: %(known)s)."),
@@ -150,7 +163,7 @@ class AuditFilters:
         if self.actor:
             qs = qs.filter(Q(actor_username__icontains=self.actor) | Q(actor_name__icontains=self.actor))
         if self.department:
-            if self.department.isdigit():
+            if _DB_ID.fullmatch(self.department):
                 qs = qs.filter(department_id=int(self.department))
             else:
                 qs = qs.filter(department_name__icontains=self.department)
@@ -395,7 +408,7 @@ def check_head(expected: str) -> VerifyReport | None:
     """``expected`` is ``ID:HASH`` noted earlier from ``govshare audit head``: that row must still be
     there with that hash — otherwise rows at the end of the chain were removed or rewritten."""
     row_id, _sep, row_hash = expected.partition(":")
-    if not row_id.isdigit() or len(row_hash) != 64:
+    if not _DB_ID.fullmatch(row_id) or len(row_hash) != 64:
         raise ValidationFailed("invalid_head", _("The expected head must be ID:HASH as printed by "
                                                  "`govshare audit head`."), field="--expect-head")
     anchor = AuditAnchor.objects.filter(pk=1).first()

@@ -61,10 +61,12 @@ def do_record_logout(user: Any) -> None:
 
 @transaction.atomic
 def do_unlock_user(actor: Any, user: User) -> User:
-    require_object(actor, Action.CHANGE, user)
+    from govshare.core.actions.org import _guard_target
     from govshare.core.permissions import require
 
+    require_object(actor, Action.CHANGE, user)
     require(actor, Capability.MANAGE_USERS)
+    _guard_target(actor, user)
     User.objects.filter(pk=user.pk).update(locked_until=None, failed_logins=0)
     user.refresh_from_db()
     audit.record(AuditCode.USER_UNLOCKED, actor=actor, obj=user, department=user.department)
@@ -72,9 +74,20 @@ def do_unlock_user(actor: Any, user: User) -> User:
 
 
 @transaction.atomic
-def do_change_password(actor: Any, user: User, *, old_password: str | None, new_password: str) -> None:
-    require_object(actor, Action.CHANGE, user)
-    if actor.pk == user.pk and not user.check_password(old_password or ""):
+def do_change_password(actor: Any, user: User, *, old_password: str | None, new_password: str,
+                       operator: bool = False) -> None:
+    """Change one's own password (the old one is needed), or set another account's as its manager.
+    ``actor=None, operator=True``: the machine operator (``govshare auditor reset-password``),
+    which also lifts a lockout."""
+    from govshare.core.actions.org import _guard_target
+
+    if actor is None:
+        if not operator:
+            raise ValidationFailed("login_required", _("Log in first."))
+    else:
+        require_object(actor, Action.CHANGE, user)
+        _guard_target(actor, user)
+    if actor is not None and actor.pk == user.pk and not user.check_password(old_password or ""):
         raise ValidationFailed("wrong_password", _("The current password is wrong."), field="old_password")
     try:
         validate_password(new_password, user)
@@ -82,7 +95,9 @@ def do_change_password(actor: Any, user: User, *, old_password: str | None, new_
         raise ValidationFailed("weak_password", "%(reasons)s", reasons=" ".join(exc.messages),
                                field="new_password") from exc
     user.set_password(new_password)
-    user.save(update_fields=["password"])
+    if actor is None:
+        user.failed_logins, user.locked_until = 0, None
+    user.save(update_fields=["password", "failed_logins", "locked_until"])
     audit.record(AuditCode.PASSWORD_CHANGED, actor=actor, obj=user, department=user.department)
 
 

@@ -21,8 +21,8 @@ from govshare.core.models import (
     SpecialistAppointment,
     User,
 )
-from govshare.core.permissions import Action, require, require_object
-from govshare.core.policy import get_profile
+from govshare.core.permissions import Action, deny, require, require_object
+from govshare.core.policy import require_assignable
 from govshare.core.roles import CENTRE_ROLES, DEPARTMENT_ROLES, INCOMPATIBLE, Capability, Role
 from govshare.core.validators import mask_id_number, normalize_id_number, normalize_uscc
 
@@ -36,20 +36,72 @@ def _required(value: Any, field: str) -> None:
         raise ValidationFailed("required", _("This field is required."), field=field)
 
 
-def _require_or_bootstrap(actor: Any, capability: str) -> None:
-    """``actor=None`` is the system bootstrap (first install, ``govshare demo``/``createadmin``):
-    allowed only while no active centre administrator exists.  Audit events then name no actor."""
+def _require_or_bootstrap(actor: Any, capability: str, *, operator: bool = False) -> None:
+    """``actor=None`` is the system: the bootstrap (first install, ``govshare demo``/``createadmin``),
+    allowed only while no active centre administrator exists, or — with ``operator=True`` — the
+    machine's operator at the console (``govshare auditor …``).  Audit events then name no actor."""
     if actor is None:
+        if operator:
+            return
         if RoleAssignment.objects.filter(role=Role.CENTRE_ADMIN, user__is_active=True).exists():
-            raise Forbidden("bootstrap_closed", _("The platform is set up: log in as a centre administrator."))
+            deny(None, "bootstrap_closed", _("The platform is set up: log in as a centre administrator."))
         return
     require(actor, capability)
+
+
+#: the roles a department administrator may grant (and so the accounts they may manage)
+DEPT_ADMIN_GRANTABLE = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST})
+
+
+def _fresh_roles(user: User) -> frozenset[str]:
+    user.__dict__.pop("_role_cache", None)
+    return user.role_set()
+
+
+def _guard_target(actor: Any, target: User) -> None:
+    """Who may act on someone else's account (GB/T 39477 separation of duties):
+
+    * an auditor's account only the machine operator manages (``govshare auditor``) — otherwise an
+      administrator could set its password and read the audit log;
+    * a department administrator only accounts whose roles they could grant themselves.
+    """
+    if actor is None or actor.pk == target.pk:
+        return
+    held = _fresh_roles(target) if target.is_active else frozenset(
+        target.role_assignments.values_list("role", flat=True))
+    if Role.AUDITOR in held:
+        deny(actor, "auditor_account", _("Auditor accounts are managed only by the system operator "
+                                         "(`govshare auditor`), to keep duties separate."), obj=target)
+    if not actor.has_role(Role.CENTRE_ADMIN):
+        beyond = sorted(set(held) - DEPT_ADMIN_GRANTABLE)
+        if beyond:
+            deny(actor, "target_roles", _("You cannot manage an account that holds the role %(role)s."),
+                 obj=target, role=Role(beyond[0]).label)
 
 
 # ------------------------------------------------------------------ jurisdictions
 
 def _check_profile(name: str) -> None:
-    get_profile(name)  # raises ValidationFailed naming the profile when unknown or invalid
+    # unknown or invalid → unknown_profile; a placeholder (template) → placeholder_profile
+    require_assignable(name)
+
+
+LEVEL_RANK = {Jurisdiction.Level.PROVINCE: 0, Jurisdiction.Level.CITY: 1, Jurisdiction.Level.COUNTY: 2}
+
+
+def _check_parent(level: str, parent: Jurisdiction | None, *, child: Jurisdiction | None = None) -> None:
+    """The tree runs province → city → county: a parent is of a higher level, and never a descendant."""
+    if parent is None:
+        return
+    if child is not None and (parent.pk == child.pk or child in parent.ancestors()):
+        raise ValidationFailed("jurisdiction_cycle",
+                               _("%(parent)s lies inside %(child)s: a jurisdiction cannot be its own ancestor."),
+                               parent=parent.name, child=child.name, field="parent")
+    if LEVEL_RANK[Jurisdiction.Level(parent.level)] >= LEVEL_RANK[Jurisdiction.Level(level)]:
+        raise ValidationFailed("jurisdiction_level",
+                               _("A %(level)s cannot be placed under a %(parent_level)s."),
+                               level=Jurisdiction.Level(level).label,
+                               parent_level=Jurisdiction.Level(parent.level).label, field="parent")
 
 
 @transaction.atomic
@@ -64,6 +116,7 @@ def do_create_jurisdiction(actor: Any, *, code: str, name: str, level: str,
     if Jurisdiction.objects.filter(code=code).exists():
         raise Conflict("duplicate_code", _("A jurisdiction with code %(code)s already exists."), code=code,
                        field="code")
+    _check_parent(level, parent)
     j = Jurisdiction.objects.create(code=code, name=name, level=level, parent=parent, policy_profile=policy_profile)
     audit.record(AuditCode.JURISDICTION_CREATED, actor=actor, obj=j,
                  changes=audit.diff({}, audit.snapshot(j, JURISDICTION_FIELDS)))
@@ -79,6 +132,10 @@ def do_update_jurisdiction(actor: Any, jurisdiction: Jurisdiction, **changes: An
     for field, value in changes.items():
         if field not in {"name", "policy_profile", "parent"}:
             raise ValidationFailed("readonly_field", _("This field cannot be changed."), field=field)
+        if field == "name":
+            _required(value, field)
+        if field == "parent":
+            _check_parent(jurisdiction.level, value, child=jurisdiction)
         setattr(jurisdiction, field, value)
     jurisdiction.save()
     audit.record(AuditCode.JURISDICTION_UPDATED, actor=actor, obj=jurisdiction,
@@ -143,8 +200,8 @@ def _check_manage_user(actor: Any, department: Department | None) -> None:
         return
     # a department admin manages the users of their own department only
     if department is None or department.pk != actor.department_id:
-        raise Forbidden("forbidden_department",
-                        _("You can only manage users of your own department."), field="department")
+        deny(actor, "forbidden_department", _("You can only manage users of your own department."),
+             field="department")
 
 
 def _set_id_number(user: User, id_number: str | None) -> None:
@@ -163,15 +220,21 @@ def _set_id_number(user: User, id_number: str | None) -> None:
 @transaction.atomic
 def do_create_user(actor: Any, *, username: str, real_name: str, password: str | None,
                    id_number: str | None = None, email: str = "", phone: str = "",
-                   department: Department | None = None, roles: Sequence[str] = ()) -> User:
-    """Create a real-name user.  ``actor=None``: the bootstrap (see ``_require_or_bootstrap``)."""
+                   department: Department | None = None, roles: Sequence[str] = (),
+                   operator: bool = False) -> User:
+    """Create a real-name user.  ``actor=None``: the system (see ``_require_or_bootstrap``)."""
     if actor is None:
-        _require_or_bootstrap(None, Capability.MANAGE_USERS)
+        _require_or_bootstrap(None, Capability.MANAGE_USERS, operator=operator)
     else:
         _check_manage_user(actor, department)
     _required(username, "username")
     _required(real_name, "real_name")
-    username = username.strip()
+    username = _clean_username(username)
+    for field, value in (("real_name", real_name), ("email", email), ("phone", phone)):
+        _no_control_chars(value, field)
+    if department is not None and not department.is_active:
+        raise ValidationFailed("department_inactive", _("The department %(name)s is deactivated."),
+                               name=department.name, field="department")
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict("duplicate_username", _("The user name %(username)s is taken."), username=username,
                        field="username")
@@ -195,48 +258,107 @@ def do_create_user(actor: Any, *, username: str, real_name: str, password: str |
     audit.record(AuditCode.USER_CREATED, actor=actor, obj=user, department=department,
                  changes=audit.diff({}, audit.snapshot(user, USER_FIELDS)))
     for role in roles:
-        do_grant_role(actor, user, role)
+        do_grant_role(actor, user, role, operator=operator)
     return user
+
+
+def _no_control_chars(value: Any, field: str) -> None:
+    if isinstance(value, str) and any(ord(ch) < 32 for ch in value):
+        raise ValidationFailed("control_characters", _("This field contains control characters."), field=field)
+
+
+def _clean_username(raw: str) -> str:
+    """Django's own normalisation (NFKC) and validator: letters, digits and @ . + - _ only; a name
+    that normalises to something else (full-width look-alikes) is refused, not silently changed."""
+    username = raw.strip()
+    normal = User.normalize_username(username)
+    if normal != username:
+        raise ValidationFailed("username_not_normal",
+                               _("The user name contains characters that look like others (full-width or "
+                                 "compatibility forms); type it with ordinary characters."), field="username")
+    try:
+        User.username_validator(username)
+    except DjangoValidationError:
+        raise ValidationFailed("invalid_username",
+                               _("A user name may contain only letters, digits and @ . + - _ characters."),
+                               field="username") from None
+    return username
 
 
 @transaction.atomic
 def do_update_user(actor: Any, user: User, **changes: Any) -> User:
     require_object(actor, Action.CHANGE, user)
+    _guard_target(actor, user)
     before = audit.snapshot(user, USER_FIELDS)
-    self_service = {"email", "phone"}
-    managed = {"real_name", "email", "phone", "id_number", "department", "is_active"}
+    # an auditor changes nothing but their own password and tokens (GB/T 39477)
+    self_service = set() if actor.has_role(Role.AUDITOR) else {"email", "phone"}
+    managed = {"real_name", "email", "phone", "id_number", "department"}  # deactivate: do_deactivate_user
     may_manage = actor.pk != user.pk or actor.has_role(Role.CENTRE_ADMIN)
     allowed = managed if may_manage else self_service
+    moved_from: Department | None = None
     for field, value in changes.items():
         if field not in allowed:
             raise ValidationFailed("readonly_field", _("This field cannot be changed by you."), field=field)
+        _no_control_chars(value, field)
         if field == "id_number":
             _set_id_number(user, value)
         elif field == "department":
             if not actor.has_role(Role.CENTRE_ADMIN):
-                raise Forbidden("forbidden_department", _("Only the centre can move a user to another department."),
-                                field="department")
-            user.department = value
+                deny(actor, "forbidden_department", _("Only the centre can move a user to another department."),
+                     obj=user, field="department")
+            if value != user.department:
+                moved_from = user.department
+                _check_roles_fit(user, value)
+                user.department = value
         else:
             if field == "real_name":
                 _required(value, field)
             setattr(user, field, value)
     user.save()
+    if moved_from is not None:
+        # SUP-1: the old department's register is kept current
+        _end_open_appointments(actor, user, str(_("moved to %(department)s") % {
+            "department": user.department.name if user.department else "—"}), department=moved_from)
     audit.record(AuditCode.USER_UPDATED, actor=actor, obj=user, department=user.department,
                  changes=audit.diff(before, audit.snapshot(user, USER_FIELDS)))
     return user
 
 
+def _check_roles_fit(user: User, department: Department | None) -> None:
+    """The department rules of ``do_grant_role`` hold after a move too."""
+    for role in sorted(_fresh_roles(user)):
+        if role in DEPARTMENT_ROLES and department is None:
+            raise ValidationFailed("role_needs_department", _("The role %(role)s needs a department."),
+                                   role=Role(role).label, field="department")
+        if role in CENTRE_ROLES and department is not None and not department.is_centre:
+            raise ValidationFailed("role_needs_centre",
+                                   _("The role %(role)s is only for staff of the data-management centre."),
+                                   role=Role(role).label, field="department")
+
+
+def _end_open_appointments(actor: Any, user: User, reason: str, *, department: Department | None = None) -> None:
+    open_ones = SpecialistAppointment.objects.filter(user=user, ended_at__isnull=True).select_related("department")
+    if department is not None:
+        open_ones = open_ones.filter(department=department)
+    for appointment in open_ones:
+        _close_appointment(actor, appointment, reason)
+
+
 @transaction.atomic
-def do_deactivate_user(actor: Any, user: User, reason: str = "") -> User:
-    require_object(actor, Action.CHANGE, user)
-    if actor.pk == user.pk:
-        raise ValidationFailed("self_deactivate", _("You cannot deactivate your own account."))
+def do_deactivate_user(actor: Any, user: User, reason: str = "", *, operator: bool = False) -> User:
+    if actor is None and not operator:
+        raise Forbidden("operator_only", _("Only the system operator acts without an account."))
+    if actor is not None:
+        require_object(actor, Action.CHANGE, user)
+        _guard_target(actor, user)
+        if actor.pk == user.pk:
+            raise ValidationFailed("self_deactivate", _("You cannot deactivate your own account."))
     user.is_active = False
     user.save(update_fields=["is_active"])
     user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
     audit.record(AuditCode.USER_DEACTIVATED, actor=actor, obj=user, department=user.department,
                  changes={"is_active": [True, False]}, detail={"reason": reason})
+    _end_open_appointments(actor, user, reason or str(_("account deactivated")))
     return user
 
 
@@ -252,16 +374,20 @@ def _check_role_compatible(user: User, role: str) -> None:
 
 
 @transaction.atomic
-def do_grant_role(actor: Any, user: User, role: str) -> RoleAssignment:
+def do_grant_role(actor: Any, user: User, role: str, *, operator: bool = False) -> RoleAssignment:
     if role not in Role.values:
         raise ValidationFailed("invalid_role", _("Unknown role %(role)s."), role=role, field="role")
     if actor is None:
-        _require_or_bootstrap(None, Capability.MANAGE_USERS)
+        _require_or_bootstrap(None, Capability.MANAGE_USERS, operator=operator)
     else:
         _check_manage_user(actor, user.department)
-        if not actor.has_role(Role.CENTRE_ADMIN) and role not in {Role.DATA_SPECIALIST, Role.DEPT_ADMIN}:
-            raise Forbidden("forbidden_role", _("Only the centre can grant the role %(role)s."),
-                            role=Role(role).label, field="role")
+        if role == Role.AUDITOR:
+            deny(actor, "auditor_role", _("The auditor role is granted only by the system operator "
+                                          "(`govshare auditor`), to keep duties separate."), obj=user, field="role")
+        if not actor.has_role(Role.CENTRE_ADMIN) and role not in DEPT_ADMIN_GRANTABLE:
+            deny(actor, "forbidden_role", _("Only the centre can grant the role %(role)s."), obj=user,
+                 role=Role(role).label, field="role")
+        _guard_target(actor, user)
     if role in DEPARTMENT_ROLES and user.department is None:
         raise ValidationFailed("role_needs_department", _("The role %(role)s needs a department."),
                                role=Role(role).label, field="role")
@@ -281,10 +407,13 @@ def do_grant_role(actor: Any, user: User, role: str) -> RoleAssignment:
 
 @transaction.atomic
 def do_revoke_role(actor: Any, user: User, role: str) -> None:
+    if role not in Role.values:
+        raise ValidationFailed("invalid_role", _("Unknown role %(role)s."), role=role, field="role")
     _check_manage_user(actor, user.department)
-    if not actor.has_role(Role.CENTRE_ADMIN) and role not in {Role.DATA_SPECIALIST, Role.DEPT_ADMIN}:
-        raise Forbidden("forbidden_role", _("Only the centre can revoke the role %(role)s."),
-                        role=role, field="role")
+    if not actor.has_role(Role.CENTRE_ADMIN) and role not in DEPT_ADMIN_GRANTABLE:
+        deny(actor, "forbidden_role", _("Only the centre can revoke the role %(role)s."), obj=user,
+             role=Role(role).label, field="role")
+    _guard_target(actor, user)
     if actor.pk == user.pk and role in {Role.CENTRE_ADMIN, Role.DEPT_ADMIN}:
         raise ValidationFailed("self_revoke", _("You cannot remove your own administrator role."), field="role")
     deleted, _n = RoleAssignment.objects.filter(user=user, role=role).delete()
@@ -300,6 +429,9 @@ def do_revoke_role(actor: Any, user: User, role: str) -> None:
 def do_appoint_specialist(actor: Any, department: Department, user: User, *, duty: str = "member",
                           phone: str = "", note: str = "") -> SpecialistAppointment:
     require_object(actor, Action.CHANGE, department)
+    if not user.is_active:
+        raise ValidationFailed("user_inactive", _("%(user)s is deactivated and cannot be appointed."),
+                               user=str(user), field="user")
     if user.department_id != department.pk:
         raise ValidationFailed("specialist_department",
                                _("A data specialist must be a member of the department."), field="user")
@@ -323,9 +455,13 @@ def do_end_specialist(actor: Any, appointment: SpecialistAppointment, reason: st
     require_object(actor, Action.CHANGE, appointment)
     if appointment.ended_at is not None:
         raise Conflict("already_ended", _("This appointment has already ended."))
+    return _close_appointment(actor, appointment, reason)
+
+
+def _close_appointment(actor: Any, appointment: SpecialistAppointment, reason: str) -> SpecialistAppointment:
     appointment.ended_at = timezone.now()
     appointment.ended_by = actor
-    appointment.end_reason = reason
+    appointment.end_reason = reason[:200]
     appointment.save(update_fields=["ended_at", "ended_by", "end_reason"])
     audit.record(AuditCode.SPECIALIST_ENDED, actor=actor, obj=appointment, department=appointment.department,
                  object_repr=f"{appointment.department.short_name}: {appointment.user}",

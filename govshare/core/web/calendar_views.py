@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from govshare.core.actions.calendar import do_clear_calendar_day, do_import_holidays, do_set_calendar_day
+from govshare.core.api_calendar import refuse_oversized_import
 from govshare.core.errors import GovshareError
 from govshare.core.holidays import MAX_NOTICE_BYTES, NoticeError
 from govshare.core.permissions import has_capability, require
@@ -35,8 +36,8 @@ from govshare.core.workdays import (
 WEEKDAY_LABELS = ("一", "二", "三", "四", "五", "六", "日")
 
 
-def _year_param(request: HttpRequest) -> int:
-    raw = request.GET.get("year") or request.POST.get("year") or ""
+def _year_param(request: HttpRequest, *, read_body: bool = True) -> int:
+    raw = request.GET.get("year") or (request.POST.get("year") if read_body else "") or ""
     try:
         year = int(raw)
     except ValueError:
@@ -133,6 +134,14 @@ def _refused(request: HttpRequest, exc: GovshareError) -> HttpResponse:
 @login_required
 @require_POST
 def calendar_import(request: HttpRequest) -> HttpResponse:
+    try:
+        require(request.user, Capability.MANAGE_CALENDAR)  # refuse (audited) before reading the upload
+        refuse_oversized_import(request)
+    except GovshareError as exc:
+        if exc.status in (403, 404):
+            return _refused(request, exc)
+        return _page(request, status=exc.status, year=_year_param(request, read_body=False),
+                     import_errors=[exc.render()])
     year = _year_param(request)
     upload = request.FILES.get("file")
     try:
@@ -140,7 +149,6 @@ def calendar_import(request: HttpRequest) -> HttpResponse:
     except ValueError:
         raw_year = 0
     try:
-        require(request.user, Capability.MANAGE_CALENDAR)  # refuse (audited) before reading the upload
         if upload is None:
             return _page(request, status=400, year=year, import_errors=[_("Choose the notice file to import.")])
         result = do_import_holidays(request.user, raw_year, upload.name or "", upload.read(MAX_NOTICE_BYTES + 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from govshare.core import actions
 from govshare.core.errors import Forbidden, GovshareError, NotFound
 from govshare.core.models import Department, Jurisdiction, SpecialistAppointment, User
-from govshare.core.permissions import Action, can, get_for, has_capability, require, restrict
+from govshare.core.permissions import Action, can, deny, get_for, has_capability, require, restrict
+from govshare.core.policy import assignable_profiles, get_profile
 from govshare.core.roles import CENTRE_ROLES, Capability, Role
 
 # ------------------------------------------------------------------ shared helpers
@@ -71,15 +73,27 @@ def govshare_view(fn: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return login_required(wrapper)
 
 
-def require_visible(qs: QuerySet[Any]) -> QuerySet[Any]:
-    """A page whose whole content the permission rule hides from this user answers 403."""
+def require_visible(qs: QuerySet[Any], user: Any) -> QuerySet[Any]:
+    """A page whose whole content the permission rule hides from this user answers 403; the
+    refusal is audited like any other (PERMISSION_DENIED)."""
     if qs.query.is_empty():
-        raise Forbidden("forbidden", gettext_lazy("You do not have the right to see this page."))
+        deny(user, "forbidden", gettext_lazy("You do not have the right to see this page."),
+             page=qs.model._meta.label_lower)
     return qs
 
 
 def _post_or_none(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
+
+
+_ID_PARAM = re.compile(r"[0-9]{1,18}", re.ASCII)
+
+
+def id_param(request: HttpRequest, name: str) -> int | None:
+    """A row id from the query string, or None: ASCII digits only ("²".isdigit() is true but
+    int("²") fails) and short enough for a database integer."""
+    raw = request.GET.get(name, "").strip()
+    return int(raw) if _ID_PARAM.fullmatch(raw) else None
 
 
 # ------------------------------------------------------------------ forms
@@ -110,6 +124,34 @@ class DepartmentForm(forms.Form):
             # a department administrator may change the short name of their department only
             for name in ("name", "uscc", "is_active"):
                 del self.fields[name]
+
+
+def _profile_choices() -> list[tuple[str, str]]:
+    """Profiles a jurisdiction may be governed by (not the placeholder template)."""
+    return [(name, f"{name} — {get_profile(name).title}") for name in assignable_profiles()]
+
+
+class JurisdictionForm(forms.Form):
+    code = forms.CharField(label=gettext_lazy("Administrative division code"), max_length=12,
+                           help_text=gettext_lazy("GB/T 2260, e.g. 360783."))
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    level = forms.ChoiceField(label=gettext_lazy("Level"), choices=Jurisdiction.Level.choices)
+    parent = forms.ModelChoiceField(label=gettext_lazy("Parent jurisdiction"), queryset=Jurisdiction.objects.none(),
+                                    required=False,
+                                    help_text=gettext_lazy("Leave empty for a top-level jurisdiction."))
+    policy_profile = forms.ChoiceField(label=gettext_lazy("Policy profile"), choices=(),
+                                       help_text=gettext_lazy("The deadlines, retention and lists of the local "
+                                                              "rule; see the policy profile pages."))
+
+    def __init__(self, *args: Any, user: Any, editing: Jurisdiction | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        parents = restrict(Jurisdiction, user, Action.VIEW).order_by("code")
+        if editing is not None:
+            parents = parents.exclude(pk=editing.pk)
+            # the code and level are fixed once created (departments and resource codes depend on them)
+            del self.fields["code"], self.fields["level"]
+        self.fields["parent"].queryset = parents  # type: ignore[attr-defined]
+        self.fields["policy_profile"].choices = _profile_choices()  # type: ignore[attr-defined]
 
 
 class UserCreateForm(forms.Form):
@@ -205,7 +247,8 @@ def grantable_roles(user: Any) -> list[tuple[str, Any]]:
     """Roles offered in forms: the centre grants every role, a department admin its own two
     (the action enforces the same rule)."""
     if user.has_role(Role.CENTRE_ADMIN):
-        return list(Role.choices)
+        # not the auditor role: auditor accounts are the operator's (`govshare auditor`)
+        return [(value, label) for value, label in Role.choices if value != Role.AUDITOR]
     if user.has_role(Role.DEPT_ADMIN):
         return [(r.value, r.label) for r in (Role.DEPT_ADMIN, Role.DATA_SPECIALIST)]
     return []
@@ -246,6 +289,7 @@ def department_list(request: HttpRequest) -> HttpResponse:
         "tree": _jurisdiction_tree(user, departments),
         "departments": departments,
         "may_create": has_capability(user, Capability.MANAGE_DEPARTMENTS),
+        "may_manage_jurisdictions": has_capability(user, Capability.MANAGE_JURISDICTIONS),
     })
 
 
@@ -315,6 +359,59 @@ def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
                   status=400 if form.errors else 200)
 
 
+# ------------------------------------------------------------------ jurisdictions
+
+
+@govshare_view
+@require_http_methods(["GET", "POST"])
+def jurisdiction_create(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    require(user, Capability.MANAGE_JURISDICTIONS)
+    form = JurisdictionForm(_post_or_none(request), user=user, initial={"policy_profile": "national"})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            node = actions.do_create_jurisdiction(user, code=data["code"], name=data["name"],
+                                                  level=data["level"], parent=data["parent"],
+                                                  policy_profile=data["policy_profile"])
+        except GovshareError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(request, _("Jurisdiction %(name)s created.") % {"name": node.name})
+            return redirect("core:departments")
+    return render(request, "core/org_jurisdiction_form.html", {"form": form, "node": None},
+                  status=400 if form.errors else 200)
+
+
+@govshare_view
+@require_http_methods(["GET", "POST"])
+def jurisdiction_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user: Any = request.user
+    node = get_for(user, Action.CHANGE, Jurisdiction, pk=pk)
+    initial = {"name": node.name, "parent": node.parent_id, "policy_profile": node.policy_profile}
+    form = JurisdictionForm(_post_or_none(request), user=user, editing=node, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        changes: dict[str, Any] = {}
+        if data["name"] != node.name:
+            changes["name"] = data["name"]
+        if data["policy_profile"] != node.policy_profile:
+            changes["policy_profile"] = data["policy_profile"]
+        if (data["parent"].pk if data["parent"] else None) != node.parent_id:
+            changes["parent"] = data["parent"]
+        try:
+            if changes:
+                actions.do_update_jurisdiction(user, node, **changes)
+        except GovshareError as exc:
+            node.refresh_from_db()
+            apply_error(form, exc)
+        else:
+            messages.success(request, _("Jurisdiction %(name)s saved.") % {"name": node.name})
+            return redirect("core:departments")
+    return render(request, "core/org_jurisdiction_form.html", {"form": form, "node": node},
+                  status=400 if form.errors else 200)
+
+
 # ------------------------------------------------------------------ users and roles
 
 
@@ -325,9 +422,9 @@ def user_list(request: HttpRequest) -> HttpResponse:
     qs = (restrict(User, user, Action.VIEW).select_related("department")
           .prefetch_related("role_assignments").order_by("department__code", "username"))
     departments = restrict(Department, user, Action.CHANGE).order_by("code")
-    dept_id = request.GET.get("department", "")
-    if dept_id.isdigit():
-        qs = qs.filter(department_id=int(dept_id))
+    dept_id = id_param(request, "department")
+    if dept_id is not None:
+        qs = qs.filter(department_id=dept_id)
     query = request.GET.get("q", "").strip()
     if query:
         qs = qs.filter(Q(username__icontains=query) | Q(real_name__icontains=query))
@@ -346,8 +443,9 @@ def user_create(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     require(user, Capability.MANAGE_USERS)
     initial = {}
-    if request.GET.get("department", "").isdigit():
-        initial["department"] = int(request.GET["department"])
+    dept_id = id_param(request, "department")
+    if dept_id is not None:
+        initial["department"] = dept_id
     form = UserCreateForm(_post_or_none(request), user=user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -518,7 +616,7 @@ def user_set_password(request: HttpRequest, pk: int) -> HttpResponse:
 def specialist_list(request: HttpRequest) -> HttpResponse:
     """The current register of every visible department (SUP-1)."""
     user: Any = request.user
-    current = require_visible(restrict(SpecialistAppointment, user, Action.VIEW)).filter(
+    current = require_visible(restrict(SpecialistAppointment, user, Action.VIEW), user).filter(
         ended_at__isnull=True).select_related("user").order_by("duty", "appointed_at")
     departments = list(restrict(Department, user, Action.VIEW).filter(is_active=True)
                        .select_related("jurisdiction")
@@ -535,7 +633,7 @@ def specialist_history(request: HttpRequest, pk: int) -> HttpResponse:
     """One department's register: current entries and the full history with who/when/why."""
     user: Any = request.user
     dept = get_for(user, Action.VIEW, Department, pk=pk)
-    rows = list(require_visible(restrict(SpecialistAppointment, user, Action.VIEW)).filter(department=dept)
+    rows = list(require_visible(restrict(SpecialistAppointment, user, Action.VIEW), user).filter(department=dept)
                 .select_related("user", "appointed_by", "ended_by").order_by("-appointed_at", "-pk"))
     changeable = set(restrict(SpecialistAppointment, user, Action.CHANGE).filter(department=dept)
                      .values_list("pk", flat=True))

@@ -1,5 +1,6 @@
-"""Review of issue 2 ("Platform foundation"): each test states what the spec asks for and fails on
-the defect the review found (see the review report for file, line and fix).
+"""Hardening of issue 2 ("Platform foundation") after an adversarial review: each test states what
+the spec asks for and pins the fix of a defect the review found (privilege escalation, separation of
+duties, crashes on bad input, unaudited refusals, organisation invariants).
 
 Clients here answer a crash with a 500 instead of raising it into the test (``_client``), so that a
 crash on bad input shows as "500 is not 400".
