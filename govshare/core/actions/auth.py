@@ -26,6 +26,15 @@ TOKEN_PREFIX = "gs"
 MAX_TOKEN_DAYS = 366
 
 
+def check_password_strength(password: str, user: User, *, field: str) -> None:
+    """Django's password validators (settings.AUTH_PASSWORD_VALIDATORS), as a ValidationFailed."""
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed("weak_password", "%(reasons)s", reasons=" ".join(exc.messages),
+                               field=field) from exc
+
+
 def do_record_login(user: User) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
@@ -89,11 +98,7 @@ def do_change_password(actor: Any, user: User, *, old_password: str | None, new_
         _guard_target(actor, user)
     if actor is not None and actor.pk == user.pk and not user.check_password(old_password or ""):
         raise ValidationFailed("wrong_password", _("The current password is wrong."), field="old_password")
-    try:
-        validate_password(new_password, user)
-    except DjangoValidationError as exc:
-        raise ValidationFailed("weak_password", "%(reasons)s", reasons=" ".join(exc.messages),
-                               field="new_password") from exc
+    check_password_strength(new_password, user, field="new_password")
     user.set_password(new_password)
     if actor is None:
         user.failed_logins, user.locked_until = 0, None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -242,11 +241,9 @@ def do_create_user(actor: Any, *, username: str, real_name: str, password: str |
                 department=department)
     _set_id_number(user, id_number)
     if password:
-        try:
-            validate_password(password, user)
-        except DjangoValidationError as exc:
-            raise ValidationFailed("weak_password", "%(reasons)s", reasons=" ".join(exc.messages),
-                                   field="password") from exc
+        from govshare.core.actions.auth import check_password_strength
+
+        check_password_strength(password, user, field="password")
         user.set_password(password)
     else:
         user.set_unusable_password()
