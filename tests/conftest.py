@@ -95,3 +95,20 @@ def client_for(org: Org) -> Any:
         return login(Client(), user)
 
     return make
+
+
+API = "/api/v1"
+
+
+def crash_client(user: Any = None) -> Client:
+    """A client that answers a crash with a 500 instead of raising it into the test, so that a
+    crash on bad input shows as "500 is not 400"."""
+    client = Client(raise_request_exception=False)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def api_json(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:
+    """Call ``/api/v1`` + ``path`` with a JSON body."""
+    return getattr(client, method)(API + path, body, content_type="application/json", **extra)

@@ -16,20 +16,13 @@ from govshare.core.audit_codes import AuditCode
 from govshare.core.demo import make_uscc
 from govshare.core.models import ApiToken, AuditEvent, Department, User
 from govshare.core.validators import MAX_DB_ID
+from tests.conftest import API, api_json, crash_client
 
-API = "/api/v1"
 HUGE = "9" * 30
 
 
-def _client(user: Any = None) -> Client:
-    client = Client(raise_request_exception=False)
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
-def _json(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:
-    return getattr(client, method)(API + path, body, content_type="application/json", **extra)
+_client = crash_client
+_json = api_json
 
 
 def _field(response: Any) -> str:
@@ -259,7 +252,6 @@ def test_a_citizen_is_refused_policy_profiles_over_the_api_and_it_is_audited(org
 
 
 def test_a_request_body_over_the_platform_limit_is_refused_before_it_is_read(org: Any, settings: Any) -> None:
-    from django.test import Client
 
     settings.GOVSHARE_MAX_REQUEST_BYTES = 1000
     client = Client()

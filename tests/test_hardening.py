@@ -33,21 +33,13 @@ from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.models import AuditEvent, Job, SpecialistAppointment, User
 from govshare.core.roles import Role
 from govshare.core.validators import normalize_uscc, uscc_check_char
+from tests.conftest import API, api_json, crash_client
 
-API = "/api/v1"
 HUGE = "9" * 30
 
 
-def _client(user: Any = None) -> Client:
-    """A client that answers a crash with a 500 instead of raising it into the test."""
-    client = Client(raise_request_exception=False)
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
-def _json(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:
-    return getattr(client, method)(API + path, body, content_type="application/json", **extra)
+_client = crash_client
+_json = api_json
 
 
 def _denials(user: Any) -> int:
