@@ -92,7 +92,7 @@ class Config:
             session_age_minutes=_int("GOVSHARE_SESSION_MINUTES", 480),
             session_idle_minutes=_int("GOVSHARE_SESSION_IDLE_MINUTES", 30),
             max_request_mb=_int("GOVSHARE_MAX_REQUEST_MB", 100),
-            email_host=os.environ.get("EMAIL_HOST", "localhost"),
+            email_host=os.environ.get("EMAIL_HOST", ""),  # empty: in-app inbox only
             email_port=_int("EMAIL_PORT", 25),
             email_from=os.environ.get("EMAIL_FROM", "govshare@localhost"),
             secure_cookies=_bool("GOVSHARE_SECURE_COOKIES", not debug and _bool("GOVSHARE_HTTPS", False)),

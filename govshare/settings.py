@@ -15,6 +15,8 @@ ALLOWED_HOSTS = CONFIG.allowed_hosts
 CSRF_TRUSTED_ORIGINS = CONFIG.csrf_trusted_origins
 DATA_DIR = CONFIG.data_dir
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+#: the catalog search index (tantivy); rebuilt with `govshare catalog reindex`
+GOVSHARE_SEARCH_DIR = DATA_DIR / "search"
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -26,6 +28,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "ninja",
     "govshare.core",
+    "govshare.catalog",
 ]
 
 MIDDLEWARE = [

@@ -31,6 +31,12 @@ def _fast_tasks(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _private_search_index(settings: Any, tmp_path: Any) -> None:
+    """Each test has its own (empty) catalog search index."""
+    settings.GOVSHARE_SEARCH_DIR = tmp_path / "search"
+
+
+@pytest.fixture(autouse=True)
 def _clean_audit_context() -> Any:
     """Each test starts with no bound user and no pending audit events."""
     from govshare.core import audit, context
@@ -112,3 +118,11 @@ def crash_client(user: Any = None) -> Client:
 def api_json(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:
     """Call ``/api/v1`` + ``path`` with a JSON body."""
     return getattr(client, method)(API + path, body, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def cat(org: Org) -> Any:
+    """The test organisation plus department classifications 301 (police), 302 (market), 399 (centre)."""
+    from tests.catalog_helpers import CatalogOrg
+
+    return CatalogOrg(org)

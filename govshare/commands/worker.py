@@ -22,12 +22,13 @@ def register(sub: Any) -> None:
 def _heartbeat_loop(worker_id: str, stop: threading.Event) -> None:
     from django.db import close_old_connections
 
-    from govshare.core import jobs
+    from govshare.core import jobs, periodic
 
     while not stop.wait(jobs.HEARTBEAT_SECONDS):
         try:
             jobs.beat(worker_id, socket.gethostname(), os.getpid())
             jobs.recover_stale()
+            periodic.run_due()
         except Exception:  # noqa: BLE001, S110 — a heartbeat failure must not kill the worker
             pass
         finally:

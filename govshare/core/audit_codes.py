@@ -52,6 +52,44 @@ class AuditCode(IntEnum):
     JOB_FINISHED = 1501
     JOB_CANCELLED = 1502
     JOB_REQUEUED = 1503
+    # --- catalog: classification tree 20xx
+    CLASSIFICATION_CREATED = 2001
+    CLASSIFICATION_UPDATED = 2002
+    # --- catalog: entries and versions 21xx
+    ENTRY_CREATED = 2100
+    ENTRY_DRAFT_UPDATED = 2101
+    ENTRY_VERSION_OPENED = 2102
+    ENTRY_SUBMITTED = 2103
+    ENTRY_RETURNED = 2104
+    ENTRY_APPROVED = 2105
+    ENTRY_PUBLISHED = 2106
+    ENTRY_WITHDRAWAL_REQUESTED = 2107
+    ENTRY_WITHDRAWN = 2108
+    ENTRY_DRAFT_DISCARDED = 2109
+    CHANGE_NOTICE_SENT = 2110
+    ENTRY_SUBSCRIBED = 2111
+    ENTRY_UNSUBSCRIBED = 2112
+    # --- catalog: import and export 22xx
+    CATALOG_IMPORTED = 2200
+    CATALOG_EXPORTED = 2201
+    CATALOG_IMPORT_REJECTED = 2202
+    # --- catalog: update tasks 23xx
+    UPDATE_TASK_OPENED = 2300
+    UPDATE_TASK_COMPLETED = 2301
+    UPDATE_TASK_CANCELLED = 2302
+    # --- catalog: jurisdiction snapshots 24xx
+    SNAPSHOT_PUBLISHED = 2400
+    # --- catalog: IT projects 25xx
+    PROJECT_CREATED = 2500
+    PROJECT_UPDATED = 2501
+    PROJECT_STAGE_CHANGED = 2502
+    # --- catalog: feedback 26xx
+    FEEDBACK_RAISED = 2600
+    FEEDBACK_ANSWERED = 2601
+    FEEDBACK_CLOSED = 2602
+    # --- catalog: search 27xx
+    SYNONYMS_CHANGED = 2700
+    SEARCH_REINDEX_STARTED = 2701
 
 
 DOMAINS = {
@@ -109,6 +147,36 @@ def _labels() -> dict[int, Any]:
         AuditCode.JOB_FINISHED: _("Job finished"),
         AuditCode.JOB_CANCELLED: _("Job cancelled"),
         AuditCode.JOB_REQUEUED: _("Job requeued after a worker stopped"),
+        AuditCode.CLASSIFICATION_CREATED: _("Classification created"),
+        AuditCode.CLASSIFICATION_UPDATED: _("Classification changed"),
+        AuditCode.ENTRY_CREATED: _("Catalog entry created"),
+        AuditCode.ENTRY_DRAFT_UPDATED: _("Catalog draft edited"),
+        AuditCode.ENTRY_VERSION_OPENED: _("New version of a catalog entry opened"),
+        AuditCode.ENTRY_SUBMITTED: _("Catalog entry submitted for review"),
+        AuditCode.ENTRY_RETURNED: _("Catalog entry returned with comments"),
+        AuditCode.ENTRY_APPROVED: _("Catalog entry approved"),
+        AuditCode.ENTRY_PUBLISHED: _("Catalog entry published"),
+        AuditCode.ENTRY_WITHDRAWAL_REQUESTED: _("Withdrawal of a catalog entry requested"),
+        AuditCode.ENTRY_WITHDRAWN: _("Catalog entry withdrawn"),
+        AuditCode.ENTRY_DRAFT_DISCARDED: _("Catalog draft discarded"),
+        AuditCode.CHANGE_NOTICE_SENT: _("Change notice sent to subscribers"),
+        AuditCode.ENTRY_SUBSCRIBED: _("Subscribed to a catalog entry"),
+        AuditCode.ENTRY_UNSUBSCRIBED: _("Unsubscribed from a catalog entry"),
+        AuditCode.CATALOG_IMPORTED: _("Catalog imported"),
+        AuditCode.CATALOG_EXPORTED: _("Catalog exported"),
+        AuditCode.CATALOG_IMPORT_REJECTED: _("Catalog import rejected"),
+        AuditCode.UPDATE_TASK_OPENED: _("Catalog-update task opened"),
+        AuditCode.UPDATE_TASK_COMPLETED: _("Catalog-update task completed"),
+        AuditCode.UPDATE_TASK_CANCELLED: _("Catalog-update task cancelled"),
+        AuditCode.SNAPSHOT_PUBLISHED: _("Jurisdiction catalog snapshot published"),
+        AuditCode.PROJECT_CREATED: _("IT project registered"),
+        AuditCode.PROJECT_UPDATED: _("IT project changed"),
+        AuditCode.PROJECT_STAGE_CHANGED: _("IT project moved to another stage"),
+        AuditCode.FEEDBACK_RAISED: _("Catalog feedback raised"),
+        AuditCode.FEEDBACK_ANSWERED: _("Catalog feedback answered"),
+        AuditCode.FEEDBACK_CLOSED: _("Catalog feedback closed"),
+        AuditCode.SYNONYMS_CHANGED: _("Search synonyms changed"),
+        AuditCode.SEARCH_REINDEX_STARTED: _("Search index rebuild started"),
     }
 
 

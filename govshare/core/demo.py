@@ -7,6 +7,8 @@ Later issues extend ``load_demo`` with catalog, sharing and open-data content.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 
 from govshare.core.actions import (
@@ -74,11 +76,22 @@ ACCOUNTS = [
 ]
 
 
+#: later apps add their demo data here (each loader must be idempotent); called in order
+DEMO_LOADERS: list[Callable[[], None]] = []
+
+
+def register_loader(fn: Callable[[], None]) -> Callable[[], None]:
+    DEMO_LOADERS.append(fn)
+    return fn
+
+
 def load_demo() -> list[tuple[str, str]]:
     """Create the demo organisation and accounts; return (username, description) pairs."""
     with transaction.atomic():
         if not User.objects.filter(username="centre_admin").exists():
             _create()
+    for loader in DEMO_LOADERS:
+        loader()
     labels = []
     for username, real_name, _dept, _roles, _birth in ACCOUNTS:
         user = User.objects.get(username=username)

@@ -87,3 +87,28 @@ class Forbidden(GovshareError):
 
 class Conflict(GovshareError):
     status = 409
+
+
+class ManyProblems(ValidationFailed):
+    """Several problems found at once (an import, a form): each keeps its own place and message.
+
+    ``as_dict()`` adds ``errors``: the list of every problem rendered like a single error."""
+
+    def __init__(self, problems: list[GovshareError], *, where: str | None = None) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else None
+        super().__init__("invalid_input",
+                         _("%(count)s problem(s) found; nothing was saved. First: %(first)s"),
+                         where=where, count=len(self.problems), first=first.render() if first else "")
+
+    def render(self, language: str | None = None) -> str:
+        first = self.problems[0].render(language) if self.problems else ""
+        self.params["first"] = first
+        return super().render(language)
+
+    def as_dict(self) -> dict[str, Any]:
+        body = super().as_dict()
+        body["errors"] = [p.as_dict() for p in self.problems]
+        return body

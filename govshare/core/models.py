@@ -385,3 +385,28 @@ class WorkerHeartbeat(models.Model):
     pid = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(default=timezone.now)
     seen_at = models.DateTimeField(default=timezone.now)
+
+
+class Notification(models.Model):
+    """One message in a user's in-app inbox (and, when SMTP is configured, an e-mail).
+
+    Written by :func:`govshare.core.notify.notify` inside the action that causes it; the e-mail
+    leaves after the commit.  Later issues add digests on top of these rows."""
+
+    recipient = models.ForeignKey("core.User", on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=60)
+    subject = models.CharField(max_length=300)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"])]
+
+    def __str__(self) -> str:
+        return self.subject

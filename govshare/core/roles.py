@@ -43,6 +43,15 @@ class Capability(models.TextChoices):
     READ_AUDIT = "read_audit", _("Read and export the audit log")
     VIEW_JOBS_ALL = "view_jobs_all", _("See every background job")
     VIEW_POLICY = "view_policy", _("Read policy profiles")
+    # catalog (CAT-*)
+    EDIT_CATALOG = "edit_catalog", _("Compile the department's resource catalog")
+    REVIEW_CATALOG = "review_catalog", _("Review catalog entries")
+    MANAGE_CLASSIFICATION = "manage_classification", _("Maintain the classification tree")
+    MANAGE_SYNONYMS = "manage_synonyms", _("Maintain the search synonym list")
+    MANAGE_UPDATE_TASKS = "manage_update_tasks", _("Open catalog-update tasks")
+    PUBLISH_SNAPSHOT = "publish_snapshot", _("Publish jurisdiction catalog snapshots")
+    RAISE_FEEDBACK = "raise_feedback", _("Raise doubts on catalog entries")
+    MANAGE_PROJECTS = "manage_projects", _("Register IT projects and their catalogs")
 
 
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -56,4 +65,15 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Capability.VIEW_POLICY: frozenset(
         {Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER, Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.AUDITOR}
     ),
+    # the provider department compiles its own catalog; the centre compiles the centre's (object rule)
+    Capability.EDIT_CATALOG: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN}),
+    Capability.REVIEW_CATALOG: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER}),
+    Capability.MANAGE_CLASSIFICATION: frozenset({Role.CENTRE_ADMIN}),
+    Capability.MANAGE_SYNONYMS: frozenset({Role.CENTRE_ADMIN}),
+    Capability.MANAGE_UPDATE_TASKS: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER}),
+    Capability.PUBLISH_SNAPSHOT: frozenset({Role.CENTRE_ADMIN}),
+    Capability.RAISE_FEEDBACK: frozenset(
+        {Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER, Role.DEPT_ADMIN, Role.DATA_SPECIALIST}
+    ),
+    Capability.MANAGE_PROJECTS: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN}),
 }

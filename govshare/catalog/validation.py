@@ -1,0 +1,243 @@
+"""The guide's rules for an entry's content (CAT-1, CAT-2, CAT-6), checked in one place.
+
+:func:`check_content` returns *every* problem (imports report them all, row by row); actions raise
+them together as :class:`~govshare.core.errors.ManyProblems`.  The input is a plain dict (the
+shape of :func:`govshare.catalog.models.version_content`); the output is the normalised dict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from govshare.catalog.enums import (
+    DATA_TYPES_WITH_LENGTH,
+    DataType,
+    FormatClass,
+    OpenAttribute,
+    ShareMethod,
+    ShareType,
+    UpdateCycle,
+)
+from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
+
+CODE_RE = re.compile(r"^\d{1,16}/\d{6}$")
+MAX_ITEMS = 500
+MAX_KEYWORDS = 20
+
+
+@dataclass
+class Checked:
+    content: dict[str, Any]
+    items: list[dict[str, Any]]
+    problems: list[GovshareError] = field(default_factory=list)
+
+
+def _p(problems: list[GovshareError], code: str, message: Any, field: str, **params: Any) -> None:
+    problems.append(ValidationFailed(code, message, field=field, **params))
+
+
+def _text(data: dict[str, Any], key: str, max_len: int) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    return str(value).strip()[: max_len + 1]
+
+
+def _str_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        parts = re.split(r"[;；,，、\s]+", value)
+    elif isinstance(value, (list, tuple)):
+        parts = [str(v) for v in value]
+    else:
+        parts = [str(value)]
+    out: list[str] = []
+    for part in parts:
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    return out
+
+
+def check_content(data: dict[str, Any], *, domains: tuple[str, ...] = ()) -> Checked:
+    """Normalise and check one entry's content; ``domains`` is the profile's open-data domain list."""
+    problems: list[GovshareError] = []
+    c: dict[str, Any] = {}
+    c["classification"] = _text(data, "classification", 16)
+    if not c["classification"]:
+        _p(problems, "required", _("This field is required."), "classification")
+    name = _text(data, "name", 200)
+    if not name:
+        _p(problems, "required", _("This field is required."), "name")
+    elif len(name) > 200:
+        _p(problems, "too_long", _("At most %(max)s characters."), "name", max=200)
+    c["name"] = name[:200]
+    c["summary"] = _text(data, "summary", 4000)
+    if not c["summary"]:
+        _p(problems, "required", _("This field is required."), "summary")
+    keywords = _str_list(data.get("keywords"))
+    if len(keywords) > MAX_KEYWORDS:
+        _p(problems, "too_many", _("At most %(max)s keywords."), "keywords", max=MAX_KEYWORDS)
+    c["keywords"] = [k[:40] for k in keywords[:MAX_KEYWORDS]]
+
+    c["format_class"] = _text(data, "format_class", 20)
+    if c["format_class"] not in FormatClass.values:
+        _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
+           "format_class", value=c["format_class"] or "—", choices="/".join(FormatClass.values))
+    c["format"] = _text(data, "format", 60)[:60]
+
+    share_type = _text(data, "share_type", 16)
+    c["share_type"] = share_type
+    if share_type not in ShareType.values:
+        _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
+           "share_type", value=share_type or "—", choices="/".join(ShareType.values))
+    c["share_condition"] = _text(data, "share_condition", 2000)
+    methods = _str_list(data.get("share_methods"))
+    bad = [m for m in methods if m not in ShareMethod.values]
+    if bad:
+        _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
+           "share_methods", value=bad[0], choices="/".join(ShareMethod.values))
+    c["share_methods"] = [m for m in methods if m in ShareMethod.values]
+    c["share_basis"] = _text(data, "share_basis", 2000)
+    # the guide's rules (N51-§10(一), LN-§11)
+    if share_type == ShareType.UNCONDITIONAL and not c["share_methods"]:
+        _p(problems, "share_method_required", _("An unconditionally shared resource needs a share method."),
+           "share_methods")
+    if share_type == ShareType.CONDITIONAL:
+        if not c["share_condition"]:
+            _p(problems, "share_condition_required",
+               _("A conditionally shared resource needs its share condition."), "share_condition")
+        if not c["share_methods"]:
+            _p(problems, "share_method_required", _("A conditionally shared resource needs a share method."),
+               "share_methods")
+        if not c["share_basis"]:
+            _p(problems, "basis_required",
+               _("A conditionally shared resource needs its legal or policy basis (CAT-2)."), "share_basis")
+    if share_type == ShareType.NONE:
+        if not c["share_basis"]:
+            _p(problems, "basis_required",
+               _("A resource that is not shared needs its legal or policy basis (CAT-2)."), "share_basis")
+        c["share_methods"] = []
+
+    open_attr = _text(data, "open_attribute", 16) or OpenAttribute.NOT_OPEN
+    c["open_attribute"] = open_attr
+    if open_attr not in OpenAttribute.values:
+        _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
+           "open_attribute", value=open_attr, choices="/".join(OpenAttribute.values))
+    c["open_condition"] = _text(data, "open_condition", 2000)
+    if open_attr in (OpenAttribute.OPEN, OpenAttribute.ON_APPLICATION) and share_type in ShareType.values \
+            and share_type != ShareType.UNCONDITIONAL:
+        _p(problems, "open_needs_unconditional",
+           _("A resource open to the public must be shared unconditionally (CAT-6, LN-§7)."), "share_type")
+    if open_attr == OpenAttribute.ON_APPLICATION and not c["open_condition"]:
+        _p(problems, "open_condition_required",
+           _("A resource open on application needs its open condition."), "open_condition")
+    domain = _text(data, "domain", 40)
+    c["domain"] = domain
+    if domain and domains and domain not in domains:
+        _p(problems, "unknown_domain", _("%(value)s is not an open-data domain of this profile (%(choices)s)."),
+           "domain", value=domain, choices="、".join(domains))
+    if open_attr in (OpenAttribute.OPEN, OpenAttribute.ON_APPLICATION) and not domain and domains:
+        _p(problems, "domain_required", _("A resource open to the public needs its open-data domain."), "domain")
+
+    c["update_cycle"] = _text(data, "update_cycle", 12)
+    if c["update_cycle"] not in UpdateCycle.values:
+        _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
+           "update_cycle", value=c["update_cycle"] or "—", choices="/".join(UpdateCycle.values))
+    c["update_cycle_note"] = _text(data, "update_cycle_note", 100)[:100]
+    if c["update_cycle"] == UpdateCycle.OTHER and not c["update_cycle_note"]:
+        _p(problems, "update_cycle_note_required", _("Describe the update cycle when it is 'other'."),
+           "update_cycle_note")
+    related = _str_list(data.get("related_codes"))
+    for code in related:
+        if not CODE_RE.match(code):
+            _p(problems, "invalid_code", _("%(value)s is not a resource code (classification/sequence)."),
+               "related_codes", value=code)
+    c["related_codes"] = related
+
+    items = check_items(data.get("items") or [], problems)
+    return Checked(c, items, problems)
+
+
+def check_items(raw_items: Any, problems: list[GovshareError]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    if not isinstance(raw_items, (list, tuple)):
+        _p(problems, "invalid", _("Information items must be a list."), "items")
+        return items
+    if not raw_items:
+        _p(problems, "items_required", _("A resource needs at least one information item."), "items")
+    if len(raw_items) > MAX_ITEMS:
+        _p(problems, "too_many", _("At most %(max)s information items."), "items", max=MAX_ITEMS)
+        raw_items = raw_items[:MAX_ITEMS]
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_items, start=1):
+        where = f"items[{index}]"
+        if not isinstance(raw, dict):
+            _p(problems, "invalid", _("An information item must be an object."), where)
+            continue
+        name = str(raw.get("name") or "").strip()
+        if not name:
+            _p(problems, "required", _("This field is required."), f"{where}.name")
+        elif len(name) > 100:
+            _p(problems, "too_long", _("At most %(max)s characters."), f"{where}.name", max=100)
+        elif name in seen:
+            _p(problems, "duplicate_item", _("The information item %(name)s appears twice."), f"{where}.name",
+               name=name)
+        seen.add(name)
+        data_type = str(raw.get("data_type") or "").strip().upper()
+        if data_type not in DataType.values:
+            _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
+               f"{where}.data_type", value=data_type or "—", choices="/".join(DataType.values))
+        length = raw.get("length")
+        if length in ("", None):
+            length = None
+        else:
+            try:
+                length = int(str(length).strip())
+                if isinstance(raw.get("length"), float) and raw["length"] != int(raw["length"]):
+                    raise ValueError
+                if length <= 0 or length > 1_000_000:
+                    raise ValueError
+            except (TypeError, ValueError):
+                _p(problems, "invalid_length", _("%(value)s is not a valid length (a whole number ≥ 1)."),
+                   f"{where}.length", value=str(raw.get("length")))
+                length = None
+        if length is None and data_type in DATA_TYPES_WITH_LENGTH:
+            _p(problems, "length_required", _("Data type %(type)s needs a length."), f"{where}.length",
+               type=data_type)
+        sensitive = _bool(raw.get("is_sensitive"))
+        masking = str(raw.get("masking_rule") or "").strip()[:200]
+        if sensitive and not masking:
+            _p(problems, "masking_required", _("A sensitive item needs its masking rule."),
+               f"{where}.masking_rule")
+        items.append({
+            "name": name[:100], "data_type": data_type, "length": length,
+            "description": str(raw.get("description") or "").strip()[:500],
+            "is_primary_key": _bool(raw.get("is_primary_key")), "is_sensitive": sensitive,
+            "masking_rule": masking,
+        })
+    return items
+
+
+TRUE_WORDS = {"1", "true", "yes", "y", "是", "√", "✓", "t"}
+FALSE_WORDS = {"", "0", "false", "no", "n", "否", "f", "none"}
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+def raise_problems(problems: list[GovshareError]) -> None:
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ManyProblems(problems)
