@@ -46,7 +46,8 @@ def notify(recipients: Iterable[Any], kind: str, subject: str, body: str = "", *
         ))
     created = Notification.objects.bulk_create(rows)
     ids = [n.pk for n in created if n.pk is not None]
-    if ids and getattr(settings, "EMAIL_HOST", ""):
+    email_host: str = getattr(settings, "EMAIL_HOST", "")
+    if ids and email_host:
         transaction.on_commit(lambda: send_emails(ids))
     return created
 

@@ -73,7 +73,7 @@ def resolve_classification(code: str, provider: Department, *, problems: list[Go
         if top is not None and top.department_id != provider.pk:
             error = ValidationFailed("classification_other_department",
                                      _("Classification %(code)s belongs to %(department)s."),
-                                     field="classification", code=code, department=top.department.name)
+                                     field="classification", code=code, department=str(top.department))
     if error is not None:
         if problems is None:
             raise error
@@ -215,8 +215,9 @@ def do_update_draft(actor: Any, entry: CatalogEntry, content: dict[str, Any], *,
     version = _open_version_for_edit(entry)
     before = version_content(version)
     clean, items, node = checked_content(content, entry.provider)
-    if entry.status == CatalogEntry.Status.PUBLISHED and node.pk != entry.current_version.classification_id \
-            and not entry.code.startswith(f"{node.code}/"):
+    published = entry.current_version
+    if entry.status == CatalogEntry.Status.PUBLISHED and published is not None \
+            and node.pk != published.classification_id and not entry.code.startswith(f"{node.code}/"):
         # the resource code is immutable once published; moving it would need a new code
         raise ValidationFailed("code_immutable",
                                _("%(code)s is published: its classification (and so its code) cannot change."),
@@ -297,7 +298,8 @@ def _start_notice(actor: Any, entry: CatalogEntry, version: EntryVersion, now: d
         what = bilingual(_("%(code)s %(name)s will be withdrawn from the catalog."), code=entry.code,
                          name=version.name)
     else:
-        changed = summarize(diff_content(version_content(entry.current_version), version_content(version)))
+        base = entry.current_version
+        changed = summarize(diff_content(version_content(base) if base else None, version_content(version)))
         what = bilingual(_("%(code)s %(name)s will change: %(fields)s."), code=entry.code, name=version.name,
                          fields=changed or "—")
     ends = timezone.localtime(due.due_at).date().isoformat()

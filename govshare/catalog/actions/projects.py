@@ -54,8 +54,8 @@ def do_move_project(actor: Any, project: Project, *, stage: str) -> Project:
     current = ORDER.index(Project.Stage(project.stage))
     target = ORDER.index(Project.Stage(stage))
     if target != current + 1:
-        raise Conflict("invalid_transition", _("A project moves one stage forward at a time (%(from)s → %(to)s)."),
-                       **{"from": project.get_stage_display(), "to": Project.Stage(stage).label})
+        raise Conflict("invalid_transition", _("A project moves one stage forward at a time (%(current)s → %(target)s)."),
+                       current=project.get_stage_display(), target=str(Project.Stage(stage).label))
     if not project.entries.filter(status=CatalogEntry.Status.PUBLISHED).exists():
         raise Conflict("project_needs_catalog",
                        _("%(project)s has no published catalog entry: register and publish its resource catalog "
