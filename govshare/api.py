@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from govshare.core import context
@@ -96,6 +96,17 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(request, body, status=status)
 
 
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """ninja's own errors (a body that is not JSON, …) in the same bilingual shape as ours."""
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        zh, en, code = "请求体不是有效的 JSON。", "The request body is not valid JSON.", "invalid_json"
+    else:
+        zh, en, code = f"请求无法处理: {exc}", str(exc), "http_error"
+    body = {"error": {"code": code, "message": zh, "message_zh": zh, "message_en": en}}
+    return api.create_response(request, body, status=exc.status_code)
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = []
@@ -112,9 +123,13 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 
 def _register_routers() -> None:
+    from govshare.catalog.api import router as catalog_router
     from govshare.core.api import router as core_router
+    from govshare.core.api_inbox import router as inbox_router
 
     api.add_router("/", core_router)
+    api.add_router("/me/notifications", inbox_router)
+    api.add_router("/catalog", catalog_router)
 
 
 _register_routers()

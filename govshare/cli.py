@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ["demo", "serve", "worker", "migrate", "createadmin", "auditor", "workdays", "policy", "audit", "jobs"]
+COMMANDS = ["demo", "serve", "worker", "migrate", "createadmin", "auditor", "workdays", "policy", "audit", "jobs", "catalog"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -66,6 +66,7 @@ class Config:
     email_port: int
     email_from: str
     secure_cookies: bool
+    public_url: str
 
     @classmethod
     def from_env(cls) -> Config:
@@ -96,6 +97,8 @@ class Config:
             email_port=_int("EMAIL_PORT", 25),
             email_from=os.environ.get("EMAIL_FROM", "govshare@localhost"),
             secure_cookies=_bool("GOVSHARE_SECURE_COOKIES", not debug and _bool("GOVSHARE_HTTPS", False)),
+            # the platform's public address: base of DCAT identifiers and links in e-mails
+            public_url=os.environ.get("GOVSHARE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         )
 
 

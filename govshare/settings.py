@@ -17,6 +17,7 @@ DATA_DIR = CONFIG.data_dir
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 #: the catalog search index (tantivy); rebuilt with `govshare catalog reindex`
 GOVSHARE_SEARCH_DIR = DATA_DIR / "search"
+GOVSHARE_PUBLIC_URL = CONFIG.public_url
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -125,6 +126,8 @@ WHITENOISE_USE_FINDERS = True
 GOVSHARE_MAX_REQUEST_BYTES = CONFIG.max_request_mb * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+#: a catalog entry form carries 7 fields per information item (up to 500 items)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

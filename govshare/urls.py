@@ -7,5 +7,6 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
+    path("catalog/", include("govshare.catalog.urls", namespace="catalog")),
     path("", include("govshare.core.urls")),
 ]

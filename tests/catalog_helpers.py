@@ -6,6 +6,7 @@ from typing import Any
 
 from govshare.catalog.actions import do_approve, do_create_classification, do_create_entry, do_submit
 from govshare.catalog.models import CatalogEntry, Classification
+from govshare.catalog.seed import ensure_defaults
 
 
 def content(**overrides: Any) -> dict[str, Any]:
@@ -43,6 +44,7 @@ def content(**overrides: Any) -> dict[str, Any]:
 class CatalogOrg:
     def __init__(self, org: Any) -> None:
         self.org = org
+        ensure_defaults()  # a transactional test before this one may have flushed the seeded tree
         root = Classification.objects.get(code="3")
         self.police_class = do_create_classification(org.centre_admin, code="301", name="公安局信息资源",
                                                      parent=root, department=org.police)

@@ -318,3 +318,20 @@ def test_every_lifecycle_step_is_audited(cat: Any) -> None:
                 .values_list("code", flat=True))
     assert {AuditCode.ENTRY_CREATED, AuditCode.ENTRY_SUBMITTED, AuditCode.ENTRY_APPROVED,
             AuditCode.ENTRY_PUBLISHED} <= codes
+
+
+def test_one_transaction_sends_all_its_changed_entries_to_one_index_task(
+        cat: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    from django.db import transaction
+
+    from govshare.catalog import search_tasks
+
+    batches: list[list[int]] = []
+    monkeypatch.setattr(search_tasks, "enqueue_index", lambda ids: batches.append(list(ids)))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        first = cat.draft(name="甲")
+        second = cat.draft(name="乙")
+    assert batches == [sorted([first.pk, second.pk])]
+    with django_capture_on_commit_callbacks(execute=True):
+        third = cat.draft(name="丙")
+    assert batches[-1] == [third.pk]

@@ -8,4 +8,4 @@ class CatalogConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from govshare.catalog import hooks, navigation, permissions, search_tasks  # noqa: F401  (registration)
+        from govshare.catalog import demo, hooks, navigation, permissions, search_tasks  # noqa: F401  (registration)

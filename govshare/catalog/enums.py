@@ -65,7 +65,7 @@ class ShareMethod(models.TextChoices):
 
     TABLE = "table", _("Database table")
     FILE = "file", _("File")
-    API = "api", _("Service interface")
+    API = "api", _("Interface (API)")
 
 
 SHARE_METHOD_ZH = {"table": "库表", "file": "文件", "api": "接口"}

@@ -131,6 +131,7 @@ from govshare.core.models import (  # noqa: E402  (rules below need the models; 
     Department,
     Job,
     Jurisdiction,
+    Notification,
     SpecialistAppointment,
     User,
 )
@@ -209,3 +210,11 @@ def _job_rule(user: Any, action: str) -> Q | bool:
         # jobs on the audit log, whose results describe the log (separation of duties)
         return own | ~Q(kind__startswith="core.audit_")
     return own
+
+
+@rule(Notification)
+def _notification_rule(user: Any, action: str) -> Q | bool:
+    # a notification is personal: not even an administrator reads another's inbox
+    if _is_anonymous(user):
+        return False
+    return Q(recipient_id=user.pk)

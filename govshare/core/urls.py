@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from govshare.core import views
+from govshare.core.web import inbox_views
 
 app_name = "core"
 
@@ -14,4 +15,7 @@ urlpatterns = [
     path("", include("govshare.core.web.calendar_urls")),
     path("", include("govshare.core.web.audit_urls")),
     path("", include("govshare.core.web.misc_urls")),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/read/", inbox_views.inbox_read, name="inbox_read"),
+    path("inbox/count/", inbox_views.inbox_count, name="inbox_count"),
 ]

@@ -23,6 +23,7 @@ from govshare.catalog.actions.entries import (
     do_update_draft,
 )
 from govshare.catalog.actions.feedback import do_answer_feedback, do_close_feedback, do_raise_feedback
+from govshare.catalog.actions.imports import do_download_template, do_export_catalog, do_import_catalog
 from govshare.catalog.actions.projects import do_attach_entry, do_create_project, do_move_project
 from govshare.catalog.actions.snapshots import do_publish_snapshot
 from govshare.catalog.actions.update_tasks import (
@@ -45,7 +46,10 @@ __all__ = [
     "do_create_project",
     "do_delete_synonym",
     "do_discard_draft",
+    "do_download_template",
     "do_edit_entry",
+    "do_export_catalog",
+    "do_import_catalog",
     "do_move_project",
     "do_open_update_task",
     "do_open_version",

@@ -36,7 +36,8 @@ def department_editors(department: Department) -> list[Any]:
 def centre_reviewers(department: Department) -> list[Any]:
     """Centre reviewers and administrators of the department's jurisdiction (else of any)."""
     rows = RoleAssignment.objects.filter(user__is_active=True,
-                                         role__in=[Role.CENTRE_REVIEWER, Role.CENTRE_ADMIN]).select_related("user")
+                                         role__in=[Role.CENTRE_REVIEWER, Role.CENTRE_ADMIN]).select_related(
+        "user__department")
     local = [r.user for r in rows if r.user.department and r.user.department.jurisdiction_id
              == department.jurisdiction_id]
     chosen = local or [r.user for r in rows]
@@ -44,14 +45,27 @@ def centre_reviewers(department: Department) -> list[Any]:
 
 
 def reindex_after_commit(entry_ids: list[int]) -> None:
-    """CAT-9: the search index follows every committed change (through a background task)."""
-    ids = sorted(set(entry_ids))
-    if not ids:
+    """CAT-9: the search index follows every committed change (through a background task).
+
+    All the ids touched by one transaction go to a single task: an import or the demo touching
+    hundreds of entries opens the index once, not once per action."""
+    if not entry_ids:
         return
+    conn = transaction.get_connection()
+    pending: set[int] | None = getattr(conn, "_govshare_reindex_ids", None)
+    registered = pending is not None and any(
+        getattr(item[1], "_govshare_reindex", False) for item in conn.run_on_commit)
+    if pending is None or not registered:  # first change in this transaction (or the last one rolled back)
+        pending = set()
+        conn._govshare_reindex_ids = pending  # type: ignore[attr-defined]
 
-    def enqueue() -> None:
-        from govshare.catalog.search_tasks import enqueue_index
+        def enqueue() -> None:
+            from govshare.catalog.search_tasks import enqueue_index
 
-        enqueue_index(ids)
+            ids = sorted(pending)
+            conn._govshare_reindex_ids = None  # type: ignore[attr-defined]
+            enqueue_index(ids)
 
-    transaction.on_commit(enqueue)
+        enqueue._govshare_reindex = True  # type: ignore[attr-defined]
+        transaction.on_commit(enqueue)
+    pending.update(entry_ids)
