@@ -335,3 +335,20 @@ def test_one_transaction_sends_all_its_changed_entries_to_one_index_task(
     with django_capture_on_commit_callbacks(execute=True):
         third = cat.draft(name="丙")
     assert batches[-1] == [third.pk]
+
+
+def test_approval_rechecks_the_rules_in_force(cat: Any) -> None:
+    from govshare.catalog.actions import do_create_classification, do_update_classification
+    from govshare.catalog.models import Classification
+
+    org = cat.org
+    node = do_create_classification(org.centre_admin, code="301001", name="人口管理", parent=cat.police_class)
+    entry = cat.draft(classification="301001")
+    do_submit(org.police_specialist, entry)
+    do_update_classification(org.centre_admin, Classification.objects.get(code="301001"), is_active=False)
+    with pytest.raises(ValidationFailed) as err:
+        do_approve(org.reviewer, entry)
+    assert err.value.field == "classification"
+    entry.refresh_from_db()
+    assert entry.status == CatalogEntry.Status.DRAFT
+    assert node.pk

@@ -164,3 +164,15 @@ def test_errors_are_bilingual(cat: Any, capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert err.startswith("错误 / error:")
 
+
+
+def test_the_operator_publishes_a_snapshot_from_the_console(cat: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from govshare.catalog.models import CatalogSnapshot
+
+    cat.published()
+    assert main(["catalog", "snapshot", "--jurisdiction", "360783", "--title", "月度目录"]) == 0
+    assert "#1" in capsys.readouterr().out
+    snap = CatalogSnapshot.objects.get()
+    assert snap.entry_count == 1 and snap.created_by is None
+    assert main(["catalog", "snapshot", "--jurisdiction", "999999", "--title", "x"]) == 2
+    assert "999999" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
@@ -634,7 +635,7 @@ def download_snapshot(request: HttpRequest, snapshot_id: int = Path(..., ge=1, l
     snap = _snapshot(_user(request), snapshot_id)
     body = json.dumps(snap.content, ensure_ascii=False, sort_keys=True)  # the bytes the sha256 was taken of
     response = HttpResponse(body.encode("utf-8"), content_type="application/json; charset=utf-8")
-    name = f"catalog-{snap.jurisdiction.code}-{snap.number}.json"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    code = re.sub(r"[^A-Za-z0-9._-]", "_", snap.jurisdiction.code)  # a code is no header syntax
+    response["Content-Disposition"] = f'attachment; filename="catalog-{code}-{snap.number}.json"'
     response["X-Content-SHA256"] = snap.sha256
     return response

@@ -158,6 +158,8 @@ class EntryVersion(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     submitted_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     submitted_at = models.DateTimeField(null=True, blank=True)
+    #: everyone who wrote the content of this version (separation of duties: none of them reviews it)
+    edited_by = models.ManyToManyField("core.User", blank=True, related_name="+")
     reviewed_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_comment = models.TextField(_("review comment"), blank=True)
@@ -181,6 +183,14 @@ class EntryVersion(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.state in self.EDITABLE_STATES and self.kind == self.Kind.CONTENT
+
+    def is_own_work(self, user: Any) -> bool:
+        """Whether ``user`` created, edited or submitted this version (and so may not review it)."""
+        if user is None or user.pk is None:
+            return False
+        if user.pk in (self.created_by_id, self.submitted_by_id):
+            return True
+        return any(u.pk == user.pk for u in self.edited_by.all())
 
     @property
     def in_open_catalog(self) -> bool:

@@ -160,6 +160,8 @@ def _feedback_rule(user: Any, action: str) -> Q | bool:
         return False
     if action == Action.VIEW:
         return Q(department_id=dept_of(user)) | Q(entry__provider_id=dept_of(user))
+    if user.has_role(Role.AUDITOR):
+        return False  # an auditor reads feedback of the centre's entries but answers and closes nothing
     return Q(raised_by_id=user.pk) | Q(entry__provider_id=dept_of(user))
 
 

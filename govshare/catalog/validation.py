@@ -8,6 +8,7 @@ shape of :func:`govshare.catalog.models.version_content`); the output is the nor
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +24,9 @@ from govshare.catalog.enums import (
     UpdateCycle,
 )
 from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
+from govshare.core.validators import has_control_characters
 
-CODE_RE = re.compile(r"^\d{1,16}/\d{6}$")
+CODE_RE = re.compile(r"^[0-9]{1,16}/[0-9]{6}$")  # ASCII digits: \d also takes ٣ and ３
 MAX_ITEMS = 500
 MAX_KEYWORDS = 20
 
@@ -45,6 +47,25 @@ def _text(data: dict[str, Any], key: str, max_len: int) -> str:
     if value is None:
         return ""
     return str(value).strip()[: max_len + 1]
+
+
+def _clean_text(problems: list[GovshareError], value: Any, field: str, max_len: int) -> str:
+    """The stripped text of ``value``; an over-long text or one with control characters (NUL …) is
+    reported against ``field``, never cut or stored silently (imports send whatever they like)."""
+    text = "" if value is None else str(value).strip()
+    if has_control_characters(text):
+        _p(problems, "control_characters", _("Remove the control characters (such as NUL) from this text."),
+           field)
+    if len(text) > max_len:
+        _p(problems, "too_long", _("At most %(max)s characters."), field, max=max_len)
+    return text[:max_len]
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same to a reader: full-width and half-width forms (NFKC), white space
+    and invisible format characters (zero-width space …) do not count."""
+    folded = unicodedata.normalize("NFKC", name)
+    return "".join(ch for ch in folded if not ch.isspace() and unicodedata.category(ch) != "Cf")
 
 
 def _str_list(value: Any) -> list[str]:
@@ -71,39 +92,41 @@ def check_content(data: dict[str, Any], *, domains: tuple[str, ...] = ()) -> Che
     c["classification"] = _text(data, "classification", 16)
     if not c["classification"]:
         _p(problems, "required", _("This field is required."), "classification")
-    name = _text(data, "name", 200)
+    name = _clean_text(problems, data.get("name"), "name", 200)
     if not name:
         _p(problems, "required", _("This field is required."), "name")
-    elif len(name) > 200:
-        _p(problems, "too_long", _("At most %(max)s characters."), "name", max=200)
-    c["name"] = name[:200]
-    c["summary"] = _text(data, "summary", 4000)
+    c["name"] = name
+    c["summary"] = _clean_text(problems, data.get("summary"), "summary", 4000)
     if not c["summary"]:
         _p(problems, "required", _("This field is required."), "summary")
     keywords = _str_list(data.get("keywords"))
     if len(keywords) > MAX_KEYWORDS:
         _p(problems, "too_many", _("At most %(max)s keywords."), "keywords", max=MAX_KEYWORDS)
-    c["keywords"] = [k[:40] for k in keywords[:MAX_KEYWORDS]]
+    c["keywords"] = []
+    for keyword in keywords[:MAX_KEYWORDS]:
+        checked = _clean_text(problems, keyword, "keywords", 40)
+        if checked not in c["keywords"]:
+            c["keywords"].append(checked)
 
     c["format_class"] = _text(data, "format_class", 20)
     if c["format_class"] not in FormatClass.values:
         _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
            "format_class", value=c["format_class"] or "—", choices="/".join(FormatClass.values))
-    c["format"] = _text(data, "format", 60)[:60]
+    c["format"] = _clean_text(problems, data.get("format"), "format", 60)
 
     share_type = _text(data, "share_type", 16)
     c["share_type"] = share_type
     if share_type not in ShareType.values:
         _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
            "share_type", value=share_type or "—", choices="/".join(ShareType.values))
-    c["share_condition"] = _text(data, "share_condition", 2000)
+    c["share_condition"] = _clean_text(problems, data.get("share_condition"), "share_condition", 2000)
     methods = _str_list(data.get("share_methods"))
     bad = [m for m in methods if m not in ShareMethod.values]
     if bad:
         _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
            "share_methods", value=bad[0], choices="/".join(ShareMethod.values))
     c["share_methods"] = [m for m in methods if m in ShareMethod.values]
-    c["share_basis"] = _text(data, "share_basis", 2000)
+    c["share_basis"] = _clean_text(problems, data.get("share_basis"), "share_basis", 2000)
     # the guide's rules (N51-§10(一), LN-§11)
     if share_type == ShareType.UNCONDITIONAL and not c["share_methods"]:
         _p(problems, "share_method_required", _("An unconditionally shared resource needs a share method."),
@@ -129,7 +152,7 @@ def check_content(data: dict[str, Any], *, domains: tuple[str, ...] = ()) -> Che
     if open_attr not in OpenAttribute.values:
         _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
            "open_attribute", value=open_attr, choices="/".join(OpenAttribute.values))
-    c["open_condition"] = _text(data, "open_condition", 2000)
+    c["open_condition"] = _clean_text(problems, data.get("open_condition"), "open_condition", 2000)
     if open_attr in (OpenAttribute.OPEN, OpenAttribute.ON_APPLICATION) and share_type in ShareType.values \
             and share_type != ShareType.UNCONDITIONAL:
         _p(problems, "open_needs_unconditional",
@@ -137,7 +160,7 @@ def check_content(data: dict[str, Any], *, domains: tuple[str, ...] = ()) -> Che
     if open_attr == OpenAttribute.ON_APPLICATION and not c["open_condition"]:
         _p(problems, "open_condition_required",
            _("A resource open on application needs its open condition."), "open_condition")
-    domain = _text(data, "domain", 40)
+    domain = _clean_text(problems, data.get("domain"), "domain", 40)
     c["domain"] = domain
     if domain and domains and domain not in domains:
         _p(problems, "unknown_domain", _("%(value)s is not an open-data domain of this profile (%(choices)s)."),
@@ -149,7 +172,7 @@ def check_content(data: dict[str, Any], *, domains: tuple[str, ...] = ()) -> Che
     if c["update_cycle"] not in UpdateCycle.values:
         _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
            "update_cycle", value=c["update_cycle"] or "—", choices="/".join(UpdateCycle.values))
-    c["update_cycle_note"] = _text(data, "update_cycle_note", 100)[:100]
+    c["update_cycle_note"] = _clean_text(problems, data.get("update_cycle_note"), "update_cycle_note", 100)
     if c["update_cycle"] == UpdateCycle.OTHER and not c["update_cycle_note"]:
         _p(problems, "update_cycle_note_required", _("Describe the update cycle when it is 'other'."),
            "update_cycle_note")
@@ -180,15 +203,14 @@ def check_items(raw_items: Any, problems: list[GovshareError]) -> list[dict[str,
         if not isinstance(raw, dict):
             _p(problems, "invalid", _("An information item must be an object."), where)
             continue
-        name = str(raw.get("name") or "").strip()
+        name = _clean_text(problems, raw.get("name") or "", f"{where}.name", 100)
+        key = name_key(name)
         if not name:
             _p(problems, "required", _("This field is required."), f"{where}.name")
-        elif len(name) > 100:
-            _p(problems, "too_long", _("At most %(max)s characters."), f"{where}.name", max=100)
-        elif name in seen:
+        elif key in seen:  # 姓名 and 姓名 with a zero-width space, ＩＤ and ID: the same item to a reader
             _p(problems, "duplicate_item", _("The information item %(name)s appears twice."), f"{where}.name",
                name=name)
-        seen.add(name)
+        seen.add(key)
         data_type = str(raw.get("data_type") or "").strip().upper()
         if data_type not in DataType.values:
             _p(problems, "invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
@@ -211,13 +233,13 @@ def check_items(raw_items: Any, problems: list[GovshareError]) -> list[dict[str,
             _p(problems, "length_required", _("Data type %(type)s needs a length."), f"{where}.length",
                type=data_type)
         sensitive = _bool(raw.get("is_sensitive"))
-        masking = str(raw.get("masking_rule") or "").strip()[:200]
+        masking = _clean_text(problems, raw.get("masking_rule") or "", f"{where}.masking_rule", 200)
         if sensitive and not masking:
             _p(problems, "masking_required", _("A sensitive item needs its masking rule."),
                f"{where}.masking_rule")
         items.append({
             "name": name[:100], "data_type": data_type, "length": length,
-            "description": str(raw.get("description") or "").strip()[:500],
+            "description": _clean_text(problems, raw.get("description") or "", f"{where}.description", 500),
             "is_primary_key": _bool(raw.get("is_primary_key")), "is_sensitive": sensitive,
             "masking_rule": masking,
         })

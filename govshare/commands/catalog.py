@@ -84,6 +84,13 @@ def register(sub: Any) -> None:
                                            "period ended and flag overdue update tasks")
     a.set_defaults(handler=run_apply_due, needs_django=True)
 
+    sn = inner.add_parser("snapshot", help="发布辖区目录快照 (可由 cron 定期执行) / publish a jurisdiction catalog "
+                                           "snapshot (e.g. periodically from cron)")
+    sn.add_argument("--jurisdiction", required=True, help="行政区划代码 / jurisdiction code")
+    sn.add_argument("--title", required=True, help="快照标题 / title")
+    sn.add_argument("--note", default="", help="说明 / note")
+    sn.set_defaults(handler=run_snapshot, needs_django=True)
+
     p.set_defaults(handler=lambda args: print_help(p), needs_django=False)
 
 
@@ -262,4 +269,21 @@ def run_apply_due(args: argparse.Namespace) -> int:
     overdue = notify_overdue()
     print(f"{applied} 项变更已生效 / changes took effect; {overdue} 项逾期更新任务已提醒 / overdue update tasks "
           f"flagged")
+    return 0
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    from django.utils.translation import gettext_lazy as _
+
+    from govshare.catalog.actions import do_publish_snapshot
+    from govshare.core.errors import ValidationFailed
+    from govshare.core.models import Jurisdiction
+
+    jurisdiction = Jurisdiction.objects.filter(code=(args.jurisdiction or "").strip()).first()
+    if jurisdiction is None:
+        raise ValidationFailed("unknown_jurisdiction", _("No jurisdiction with code %(code)s."),
+                               code=args.jurisdiction, field="--jurisdiction")
+    snap = do_publish_snapshot(None, jurisdiction, title=args.title, note=args.note, operator=True)
+    print(f"快照 / snapshot #{snap.number}: {snap.entry_count} 个资源 / entries, "
+          f"{snap.department_count} 个部门 / departments, sha256 {snap.sha256}")
     return 0

@@ -11,12 +11,16 @@ from govshare.core.errors import ValidationFailed
 from govshare.core.models import Department, RoleAssignment
 from govshare.core.policy import Profile, profile_for_jurisdiction
 from govshare.core.roles import Role
+from govshare.core.validators import has_control_characters
 
 
 def required_text(value: Any, field: str, max_len: int = 2000) -> str:
     text = (value or "").strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
     if not text:
         raise ValidationFailed("required", _("This field is required."), field=field)
+    if has_control_characters(text):  # PostgreSQL refuses NUL; no control character belongs in a note
+        raise ValidationFailed("control_characters", _("Remove the control characters (such as NUL) from this text."),
+                               field=field)
     if len(text) > max_len:
         raise ValidationFailed("too_long", _("At most %(max)s characters."), field=field, max=max_len)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from django.db import transaction
@@ -24,7 +25,7 @@ TOP_KINDS = {"1": ClassKind.BASIC, "2": ClassKind.THEME, "3": ClassKind.DEPARTME
 
 def _check_code(code: str, parent: Classification | None) -> int:
     """The level of ``code`` under ``parent``: 类 1 digit, 项 +2, 目 +3, 细目 +1…6 digits."""
-    if not re.fullmatch(r"\d+", code or ""):
+    if not re.fullmatch(r"[0-9]+", code or ""):  # ASCII digits only: \d would take ٣ or full-width ３ too
         raise ValidationFailed("invalid_code", _("A classification code has digits only."), field="code")
     if parent is None:
         if len(code) != 1:
@@ -52,7 +53,7 @@ def do_create_classification(actor: Any, *, code: str, name: str, parent: Classi
                              operator: bool = False) -> Classification:
     if not (actor is None and operator):
         require(actor, Capability.MANAGE_CLASSIFICATION)
-    code = (code or "").strip()
+    code = unicodedata.normalize("NFKC", code or "").strip()  # full-width ３０１ is 301
     name = required_text(name, "name", 100)
     level = _check_code(code, parent)
     if Classification.objects.filter(code=code).exists():

@@ -43,7 +43,7 @@ from govshare.core.errors import Conflict, GovshareError, ValidationFailed
 from govshare.core.models import Department
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, deny, get_for, require, require_object
-from govshare.core.roles import Capability
+from govshare.core.roles import Capability, Role
 from govshare.core.workdays import compute_due
 
 CONTENT_FIELDS = ["name", "summary", "keywords", "format_class", "format", "share_type", "share_condition",
@@ -156,6 +156,7 @@ def do_create_entry(actor: Any, content: dict[str, Any], *, provider: Department
                                         created_at=now, updated_at=now)
     version = EntryVersion(entry=entry, number=1, created_by=actor, classification=node)
     _write_content(version, clean, items, node)
+    version.edited_by.add(actor)
     entry.open_version = version
     entry.save(update_fields=["open_version"])
     audit.record(AuditCode.ENTRY_CREATED, actor=actor, obj=entry,
@@ -231,6 +232,7 @@ def do_update_draft(actor: Any, entry: CatalogEntry, content: dict[str, Any], *,
     if version.state == EntryVersion.State.RETURNED:
         version.state = EntryVersion.State.DRAFT
     version.save()
+    version.edited_by.add(actor)  # whoever writes part of a version may not review it
     entry.updated_at = timezone.now()
     entry.save(update_fields=["code", "sequence", "updated_at"])
     changes = diff_content(before, version_content(version))
@@ -386,7 +388,7 @@ def _reviewable(actor: Any, entry: CatalogEntry) -> EntryVersion:
     if version is None or version.state != EntryVersion.State.SUBMITTED:
         raise Conflict("invalid_transition", _("Only a submitted version can be reviewed (%(code)s is %(state)s)."),
                        code=entry.code, state=version.get_state_display() if version else entry.get_status_display())
-    if actor.pk in (version.created_by_id, version.submitted_by_id):
+    if version.is_own_work(actor):
         deny(actor, "own_submission", _("You cannot review a version you wrote or submitted yourself."), obj=entry)
     return version
 
@@ -395,11 +397,16 @@ def _reviewable(actor: Any, entry: CatalogEntry) -> EntryVersion:
 def do_approve(actor: Any, entry: CatalogEntry, *, comment: str = "") -> EntryVersion:
     entry = _lock(actor, entry)
     version = _reviewable(actor, entry)
+    if version.kind == EntryVersion.Kind.CONTENT:
+        # the rules (tree, profile lists) may have changed since submission: publish only valid content
+        checked_content(version_content(version), entry.provider)
     now = timezone.now()
     version.reviewed_by = actor
     version.reviewed_at = now
     version.review_comment = (comment or "").strip()[:2000]
     version.state = EntryVersion.State.APPROVED
+    # someone may have subscribed while the version was under review: they are told in advance too (CAT-4)
+    _start_notice(actor, entry, version, now)
     audit.record(AuditCode.ENTRY_APPROVED, actor=actor, obj=entry,
                  changes={"state": [EntryVersion.State.SUBMITTED, EntryVersion.State.APPROVED]},
                  detail={"version": version.number, "comment": version.review_comment})
@@ -432,6 +439,10 @@ def do_return(actor: Any, entry: CatalogEntry, *, comment: str) -> EntryVersion:
         entry.save(update_fields=["open_version"])
     else:
         version.state = EntryVersion.State.RETURNED
+    announced = version.notice_started_at is not None
+    # the announced change is off (the subscribers are told below): a resubmission announces afresh
+    # and waits a whole notice period again (CAT-4)
+    version.notice_started_at = version.notice_ends_at = version.effective_at = None
     version.save()
     audit.record(AuditCode.ENTRY_RETURNED, actor=actor, obj=entry,
                  changes={"state": [EntryVersion.State.SUBMITTED, version.state]},
@@ -440,7 +451,7 @@ def do_return(actor: Any, entry: CatalogEntry, *, comment: str) -> EntryVersion:
     notify(recipients + department_editors(entry.provider), "catalog.returned",
            bilingual(_("%(code)s returned by the centre: %(comment)s"), code=entry.code, comment=text[:100]),
            body=text, url=entry_url(entry), obj=entry)
-    if version.notice_started_at is not None:
+    if announced:
         notify([s.user for s in entry.subscriptions.select_related("user")], "catalog.change_cancelled",
                bilingual(_("The announced change of %(code)s will not take effect as announced."), code=entry.code),
                url=entry_url(entry), obj=entry)
@@ -512,6 +523,9 @@ def apply_due_changes(now: dt.datetime | None = None) -> int:
 def do_subscribe(actor: Any, entry: CatalogEntry) -> Subscription:
     if not is_government(actor):
         deny(actor, "government_only", _("Only government users subscribe to catalog changes."), obj=entry)
+    if actor.has_role(Role.AUDITOR):  # separation of duties: an auditor changes nothing (SEC-1)
+        deny(actor, "auditor_read_only", _("An auditor reads the catalog but changes nothing, not even "
+                                           "subscriptions."), obj=entry)
     entry = get_for(actor, Action.VIEW, CatalogEntry, pk=entry.pk)
     if entry.status != CatalogEntry.Status.PUBLISHED:
         raise Conflict("not_published", _("%(code)s is not published."), code=entry.code)

@@ -21,7 +21,7 @@ from pathlib import PurePath
 from typing import IO, Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog import excel, jsonio
@@ -33,7 +33,7 @@ from govshare.catalog.actions.entries import (
     resolve_classification,
 )
 from govshare.catalog.models import CatalogEntry, EntryVersion, version_content
-from govshare.catalog.validation import check_content
+from govshare.catalog.validation import check_content, name_key
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
@@ -143,7 +143,7 @@ def plan_import(actor: Any, department: Department, rows: list[excel.ImportRow])
             "code", "open_version__name", "current_version__name"):
         for name in (open_name, current_name):
             if name:
-                names_in_db.setdefault(name, code)
+                names_in_db.setdefault(name_key(name), code)
     seen_codes: dict[str, str] = {}
     seen_names: dict[str, str] = {}
     nodes: dict[str, tuple[Any, list[GovshareError]]] = {}  # classification code → (node, problems)
@@ -175,13 +175,14 @@ def plan_import(actor: Any, department: Department, rows: list[excel.ImportRow])
                                 code=entry.code)
                     entry = None
         name = str(row.content.get("name") or "").strip()
+        key = name_key(name)  # 户籍人口(常住) and 户籍人口（常住）are one name to a reader
         if name:
-            if name in seen_names:
+            if key in seen_names:
                 row.problem("duplicate_name", _("The resource name %(name)s appears twice in the file (first at "
-                                                "%(first)s)."), "name", name=name[:60], first=seen_names[name])
+                                                "%(first)s)."), "name", name=name[:60], first=seen_names[key])
             else:
-                seen_names[name] = _place_text(row)
-                other = names_in_db.get(name)
+                seen_names[key] = _place_text(row)
+                other = names_in_db.get(key)
                 if other and other != row.code:
                     row.problem("name_exists", _("%(department)s already has a resource named %(name)s (%(code)s); "
                                                  "enter its resource code to update it."), "name",
@@ -352,12 +353,19 @@ def exportable(actor: Any, *, department: Department | None = None, operator: bo
                              "open_version__classification").order_by("code")
 
 
-def entry_pairs(qs: QuerySet[CatalogEntry], *, drafts: bool = False) -> Iterator[tuple[CatalogEntry, EntryVersion]]:
-    """(entry, version) for each entry — the published version, or with ``drafts`` the one in progress —
-    streamed in chunks with their information items prefetched."""
+def entry_pairs(qs: QuerySet[CatalogEntry], *, drafts: bool = False, viewer: Any = None
+                ) -> Iterator[tuple[CatalogEntry, EntryVersion]]:
+    """(entry, version) for each entry — the published version, or with ``drafts`` the one in progress
+    when ``viewer`` may see it (another department's pending change stays private, SEC-2) — streamed
+    in chunks with their information items prefetched."""
     lookups = ["current_version__items"] + (["open_version__items"] if drafts else [])
+    if drafts:
+        visible = restrict(EntryVersion, viewer, Action.VIEW)
+        qs = qs.annotate(open_visible=Exists(visible.filter(pk=OuterRef("open_version_id"))))
     for entry in qs.prefetch_related(*lookups).iterator(chunk_size=500):
-        version = (entry.open_version or entry.current_version) if drafts else entry.current_version
+        version = entry.current_version
+        if drafts and entry.open_version is not None and entry.open_visible:  # type: ignore[attr-defined]
+            version = entry.open_version
         if version is not None:
             yield entry, version
 
@@ -380,7 +388,7 @@ def do_export_catalog(actor: Any, fmt: str, out: IO[bytes], *, department: Depar
     if include_drafts and fmt.startswith("dcat"):
         include_drafts = False  # DCAT describes the published catalog only
     qs = exportable(actor, department=department, operator=operator, include_drafts=include_drafts)
-    pairs = entry_pairs(qs, drafts=include_drafts)
+    pairs = entry_pairs(qs, drafts=include_drafts and not operator, viewer=actor)
     if fmt == "xlsx":
         count = excel.write_workbook(out, pairs, excel.lists_for(department))
     elif fmt == "json":
@@ -410,7 +418,7 @@ def do_download_template(actor: Any, department: Department, out: IO[bytes], *, 
         qs = restrict(CatalogEntry, actor, Action.VIEW).filter(provider=department).exclude(
             status=CatalogEntry.Status.WITHDRAWN).select_related(
             "provider", "project", "current_version__classification", "open_version__classification").order_by("code")
-        pairs = entry_pairs(qs, drafts=True)
+        pairs = entry_pairs(qs, drafts=True, viewer=actor)
     count = excel.write_workbook(out, pairs, excel.lists_for(department))
     with transaction.atomic():
         audit.record(AuditCode.CATALOG_EXPORTED, actor=actor, obj=department,

@@ -29,8 +29,12 @@ def published_entries(jurisdiction: Jurisdiction) -> Any:
 
 
 @transaction.atomic
-def do_publish_snapshot(actor: Any, jurisdiction: Jurisdiction, *, title: str, note: str = "") -> CatalogSnapshot:
-    require(actor, Capability.PUBLISH_SNAPSHOT)
+def do_publish_snapshot(actor: Any, jurisdiction: Jurisdiction, *, title: str, note: str = "",
+                        operator: bool = False) -> CatalogSnapshot:
+    """``operator=True`` with ``actor=None``: the machine's operator (``govshare catalog snapshot``,
+    e.g. from cron for the periodic publication of CAT-7)."""
+    if not (actor is None and operator):
+        require(actor, Capability.PUBLISH_SNAPSHOT)
     title = required_text(title, "title", 200)
     jurisdiction = Jurisdiction.objects.select_for_update().get(pk=jurisdiction.pk)  # one number at a time
     number = (CatalogSnapshot.objects.filter(jurisdiction=jurisdiction).aggregate(m=Max("number"))["m"] or 0) + 1

@@ -44,7 +44,10 @@ def do_open_update_task(actor: Any, *, department: Department, reason: str, titl
         raise ValidationFailed("invalid_department", _("Choose an active provider department."), field="department")
     profile = profile_of(department)
     period = profile.deadline(DEADLINE_KIND)
-    due = compute_due(change_date, period)
+    try:
+        due = compute_due(change_date, period)
+    except ValidationFailed as exc:  # a date outside the working-day calendar: name the field the user filled
+        raise ValidationFailed(exc.code, exc.message, field="change_date", **exc.params) from None
     from django.contrib.contenttypes.models import ContentType
 
     task = UpdateTask(department=department, reason=reason, title=title, description=(description or "").strip(),

@@ -59,7 +59,7 @@ from govshare.core.errors import Conflict, GovshareError, ManyProblems
 from govshare.core.models import Department
 from govshare.core.permissions import Action, can, deny, get_for, has_capability, require, restrict
 from govshare.core.policy import ProfileError
-from govshare.core.roles import Capability
+from govshare.core.roles import Capability, Role
 from govshare.core.web.org_views import id_param
 
 STATE_BADGE: dict[str, str] = {
@@ -201,8 +201,8 @@ def detail_context(request: HttpRequest, entry: CatalogEntry, **extra: Any) -> d
         "can_discard": may_change and open_v is not None and open_v.is_editable,
         "can_withdraw": may_change and published and open_v is None,
         "can_review": has_capability(user, Capability.REVIEW_CATALOG) and submitted,
-        "own_submission": open_v is not None and user.pk in (open_v.created_by_id, open_v.submitted_by_id),
-        "can_subscribe": is_government(user) and published,
+        "own_submission": open_v is not None and open_v.is_own_work(user),
+        "can_subscribe": is_government(user) and not user.has_role(Role.AUDITOR) and published,
         "subscribed": is_government(user) and subscriptions.filter(user_id=user.pk).exists(),
         "subscriber_count": subscriptions.count() if may_change or has_capability(user, Capability.REVIEW_CATALOG)
         else None,

@@ -28,7 +28,7 @@ def _rows(versions: list[EntryVersion], user: Any) -> list[dict[str, Any]]:
     for v in versions:
         kind = _kind(v)
         rows.append({"version": v, "entry": v.entry, "kind": kind, "kind_label": KIND_LABELS[kind],
-                     "own": user.pk in (v.created_by_id, v.submitted_by_id)})
+                     "own": v.is_own_work(user)})
     return rows
 
 
@@ -37,7 +37,8 @@ def _rows(versions: list[EntryVersion], user: Any) -> list[dict[str, Any]]:
 def review_queue(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     require(user, Capability.REVIEW_CATALOG)
-    visible = restrict(EntryVersion, user, Action.VIEW).select_related("entry__provider", "submitted_by")
+    visible = (restrict(EntryVersion, user, Action.VIEW).select_related("entry__provider", "submitted_by")
+               .prefetch_related("edited_by"))
     submitted = list(visible.filter(state=EntryVersion.State.SUBMITTED).order_by("submitted_at", "pk"))
     waiting = list(visible.filter(state=EntryVersion.State.APPROVED).order_by("effective_at", "pk"))
     return render(request, "catalog/review_queue.html", {
