@@ -352,3 +352,19 @@ def test_approval_rechecks_the_rules_in_force(cat: Any) -> None:
     entry.refresh_from_db()
     assert entry.status == CatalogEntry.Status.DRAFT
     assert node.pk
+
+
+def test_renaming_a_department_reindexes_its_entries(
+        cat: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    from govshare.catalog import search_tasks
+    from govshare.core.actions import do_update_department
+
+    batches: list[list[int]] = []
+    monkeypatch.setattr(search_tasks, "enqueue_index", lambda ids: batches.append(list(ids)))
+    with django_capture_on_commit_callbacks(execute=True):
+        entry = cat.draft()
+    with django_capture_on_commit_callbacks(execute=True):
+        do_update_department(cat.org.centre_admin, cat.org.police, short_name="公安局")  # unchanged: nothing to do
+    with django_capture_on_commit_callbacks(execute=True):
+        do_update_department(cat.org.centre_admin, cat.org.police, name="龙南市公安分局")
+    assert batches == [[entry.pk], [entry.pk]]

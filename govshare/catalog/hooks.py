@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from govshare.core import periodic
 
 
@@ -19,3 +21,22 @@ def notify_overdue_update_tasks() -> int:
     from govshare.catalog.actions import notify_overdue
 
     return notify_overdue()
+
+
+def _reindex_department(sender: object, department: Any, changed: list[str], **kwargs: object) -> None:
+    """A renamed or re-coded department: its entries' provider name and code are in the index."""
+    if not {"name", "short_name", "uscc"} & set(changed):
+        return
+    from govshare.catalog.actions._common import reindex_after_commit
+    from govshare.catalog.models import CatalogEntry
+
+    reindex_after_commit(list(CatalogEntry.objects.filter(provider=department).values_list("pk", flat=True)))
+
+
+def connect() -> None:
+    from govshare.core.signals import department_changed
+
+    department_changed.connect(_reindex_department, dispatch_uid="catalog.reindex_department")
+
+
+connect()

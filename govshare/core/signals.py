@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from govshare.core import context
+
+#: sent by ``do_update_department`` inside its transaction, with ``department`` and ``changed``
+#: (the names of the changed fields); later apps react (the catalog reindexes the provider's entries)
+department_changed = Signal()
 
 
 @receiver(user_logged_in)

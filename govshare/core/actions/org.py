@@ -186,8 +186,12 @@ def do_update_department(actor: Any, department: Department, **changes: Any) -> 
             _required(value, field)
         setattr(department, field, value)
     department.save()
-    audit.record(AuditCode.DEPARTMENT_UPDATED, actor=actor, obj=department, department=department,
-                 changes=audit.diff(before, audit.snapshot(department, DEPARTMENT_FIELDS)))
+    diff = audit.diff(before, audit.snapshot(department, DEPARTMENT_FIELDS))
+    audit.record(AuditCode.DEPARTMENT_UPDATED, actor=actor, obj=department, department=department, changes=diff)
+    if diff:
+        from govshare.core.signals import department_changed
+
+        department_changed.send(sender=Department, department=department, changed=sorted(diff))
     return department
 
 
