@@ -34,6 +34,7 @@ def _visible(user: Any, world: dict[str, CatalogEntry]) -> set[str]:
 
 
 def test_the_public_sees_only_the_open_catalog(cat: Any, world: Any) -> None:
+    """CAT-6: entries open to the public form the open catalog; the rest is the share catalog."""
     assert _visible(cat.org.citizen, world) == {"open", "on_app"}
     assert _visible(AnonymousUser(), world) == {"open", "on_app"}
 

@@ -382,15 +382,24 @@ def open_deadline(obj: models.Model, kind: str, profile_name: str, start_date: d
     """Create the :class:`Deadline` of ``kind`` for ``obj``, its period read from the profile.
 
     Call it from inside the action that starts the clock (it writes, and that action audits).
+    An object that needs its deadline before it can be saved (a non-null link to it) is passed
+    unsaved; call :func:`bind_deadline` once it has its primary key.
     """
     period = get_profile(profile_name).deadline(kind)
     start_date = as_date(start_date)
     due = compute_due(start_date, period, calendar=calendar)
     return Deadline.objects.create(
-        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk), kind=kind,
+        content_type=ContentType.objects.get_for_model(obj), object_id="" if obj.pk is None else str(obj.pk),
+        kind=kind,
         profile=profile_name, start_date=start_date, amount=period.amount, unit=period.unit,
         due_date=due.due_date, due_at=due.due_at, provisional=due.provisional,
     )
+
+
+def bind_deadline(deadline: Deadline, obj: models.Model) -> None:
+    """Point a deadline opened for a then unsaved object at that object, now saved."""
+    deadline.object_id = str(obj.pk)
+    Deadline.objects.filter(pk=deadline.pk).update(object_id=deadline.object_id)
 
 
 def deadlines_for(obj: models.Model, *, open_only: bool = True) -> models.QuerySet[Deadline]:
@@ -447,6 +456,7 @@ __all__ = [
     "add_months",
     "add_working_days",
     "as_date",
+    "bind_deadline",
     "compute_due",
     "deadlines_for",
     "end_of_day",

@@ -120,7 +120,7 @@ def make_code(node: Classification, sequence: int) -> str:
     return f"{node.code}/{sequence:06d}"
 
 
-def _check_provider_member(actor: Any, provider: Department) -> None:
+def check_provider_member(actor: Any, provider: Department) -> None:
     require(actor, Capability.EDIT_CATALOG)
     if actor.department_id != provider.pk:
         deny(actor, "other_department", _("You compile only your own department's catalog."), obj=provider)
@@ -142,7 +142,7 @@ def do_create_entry(actor: Any, content: dict[str, Any], *, provider: Department
     provider = provider or getattr(actor, "department", None)
     if provider is None:
         raise ValidationFailed("required", _("This field is required."), field="provider")
-    _check_provider_member(actor, provider)
+    check_provider_member(actor, provider)
     clean, items, node = checked_content(content, provider)
     if project is not None:
         require_object(actor, Action.CHANGE, project)
@@ -170,7 +170,7 @@ def do_create_entry(actor: Any, content: dict[str, Any], *, provider: Department
 def do_open_version(actor: Any, entry: CatalogEntry, *, change_reason: str) -> EntryVersion:
     """Start changing a published entry: a new draft version copied from the published one."""
     entry = _lock(actor, entry)
-    _check_provider_member(actor, entry.provider)
+    check_provider_member(actor, entry.provider)
     reason = required_text(change_reason, "change_reason")
     if entry.status == CatalogEntry.Status.WITHDRAWN:
         raise Conflict("entry_withdrawn", _("%(code)s is withdrawn and can no longer be edited."), code=entry.code)
@@ -210,7 +210,7 @@ def do_update_draft(actor: Any, entry: CatalogEntry, content: dict[str, Any], *,
                     change_reason: str | None = None) -> EntryVersion:
     """Replace the content of the entry's draft (a never-published entry, or a new version)."""
     entry = _lock(actor, entry)
-    _check_provider_member(actor, entry.provider)
+    check_provider_member(actor, entry.provider)
     if entry.status == CatalogEntry.Status.WITHDRAWN:
         raise Conflict("entry_withdrawn", _("%(code)s is withdrawn and can no longer be edited."), code=entry.code)
     version = _open_version_for_edit(entry)
@@ -258,7 +258,7 @@ def do_edit_entry(actor: Any, entry: CatalogEntry, content: dict[str, Any], *, c
 def do_discard_draft(actor: Any, entry: CatalogEntry) -> CatalogEntry | None:
     """Drop the draft in progress; a never-published entry disappears with it (its code is freed)."""
     entry = _lock(actor, entry)
-    _check_provider_member(actor, entry.provider)
+    check_provider_member(actor, entry.provider)
     version = _open_version_for_edit(entry)
     audit.record(AuditCode.ENTRY_DRAFT_DISCARDED, actor=actor, obj=entry,
                  detail={"version": version.number, "code": entry.code})
@@ -319,7 +319,7 @@ def _start_notice(actor: Any, entry: CatalogEntry, version: EntryVersion, now: d
 @transaction.atomic
 def do_submit(actor: Any, entry: CatalogEntry) -> EntryVersion:
     entry = _lock(actor, entry)
-    _check_provider_member(actor, entry.provider)
+    check_provider_member(actor, entry.provider)
     version = entry.open_version
     if version is None or version.state not in (EntryVersion.State.DRAFT, EntryVersion.State.RETURNED):
         raise Conflict("invalid_transition", _("Only a draft can be submitted for review (%(code)s is %(state)s)."),
@@ -348,7 +348,7 @@ def do_submit(actor: Any, entry: CatalogEntry) -> EntryVersion:
 def do_request_withdrawal(actor: Any, entry: CatalogEntry, *, reason: str) -> EntryVersion:
     """Ask to withdraw a published entry; it goes to review like a change (CAT-4)."""
     entry = _lock(actor, entry)
-    _check_provider_member(actor, entry.provider)
+    check_provider_member(actor, entry.provider)
     text = required_text(reason, "reason")
     if entry.status != CatalogEntry.Status.PUBLISHED:
         raise Conflict("invalid_transition", _("Only a published entry can be withdrawn (%(code)s is %(state)s)."),

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from govshare.catalog import excel, jsonio
 from govshare.catalog.actions._common import profile_of
 from govshare.catalog.actions.entries import (
-    _check_provider_member,
+    check_provider_member,
     do_create_entry,
     do_edit_entry,
     resolve_classification,
@@ -248,7 +248,7 @@ def do_import_catalog(actor: Any, file_bytes_or_path: bytes | str | PurePath | I
     """Import a department's catalog from an Excel workbook or a JSON document, all or nothing.
 
     ``dry_run`` checks everything and returns the report without writing (nor auditing)."""
-    _check_provider_member(actor, department)
+    check_provider_member(actor, department)
     name = _display_name(filename)
     fmt = "?"
     try:
@@ -412,7 +412,7 @@ def do_export_catalog(actor: Any, fmt: str, out: IO[bytes], *, department: Depar
 def do_download_template(actor: Any, department: Department, out: IO[bytes], *, prefill: bool = True) -> int:
     """The department's import workbook; ``prefill`` adds its current entries (the draft or the
     version in progress, else the published one) so that editing and re-importing updates them."""
-    _check_provider_member(actor, department)
+    check_provider_member(actor, department)
     pairs: Iterator[tuple[CatalogEntry, EntryVersion]] = iter(())
     if prefill:
         qs = restrict(CatalogEntry, actor, Action.VIEW).filter(provider=department).exclude(

@@ -19,7 +19,7 @@ from govshare.core.models import Deadline, Department
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
-from govshare.core.workdays import compute_due
+from govshare.core.workdays import bind_deadline, open_deadline
 
 DEADLINE_KIND = "catalog_update_after_change"
 
@@ -44,27 +44,21 @@ def do_open_update_task(actor: Any, *, department: Department, reason: str, titl
         raise ValidationFailed("invalid_department", _("Choose an active provider department."), field="department")
     profile = profile_of(department)
     period = profile.deadline(DEADLINE_KIND)
-    try:
-        due = compute_due(change_date, period)
-    except ValidationFailed as exc:  # a date outside the working-day calendar: name the field the user filled
-        raise ValidationFailed(exc.code, exc.message, field="change_date", **exc.params) from None
-    from django.contrib.contenttypes.models import ContentType
-
     task = UpdateTask(department=department, reason=reason, title=title, description=(description or "").strip(),
                       opened_by=actor, change_date=change_date)
     # the Deadline row keeps the due day current when the holiday calendar changes (core.recompute)
-    deadline = Deadline.objects.create(
-        content_type=ContentType.objects.get_for_model(UpdateTask), object_id="", kind=DEADLINE_KIND,
-        profile=profile.name, start_date=change_date, amount=period.amount, unit=period.unit,
-        due_date=due.due_date, due_at=due.due_at, provisional=due.provisional)
+    try:
+        deadline = open_deadline(task, DEADLINE_KIND, profile.name, change_date)
+    except ValidationFailed as exc:  # a date outside the working-day calendar: name the field the user filled
+        raise ValidationFailed(exc.code, exc.message, field="change_date", **exc.params) from None
     task.deadline = deadline
     task.save()
-    Deadline.objects.filter(pk=deadline.pk).update(object_id=str(task.pk))
+    bind_deadline(deadline, task)
     audit.record(AuditCode.UPDATE_TASK_OPENED, actor=actor, obj=task, department=department,
-                 detail={"department": department.code, "due": due.due_date.isoformat(), "source": period.source,
-                         "provisional": due.provisional})
+                 detail={"department": department.code, "due": deadline.due_date.isoformat(), "source": period.source,
+                         "provisional": deadline.provisional})
     notify(department_editors(department), "catalog.update_task",
-           bilingual(_("Update your catalog by %(date)s: %(title)s"), date=due.due_date.isoformat(), title=title),
+           bilingual(_("Update your catalog by %(date)s: %(title)s"), date=deadline.due_date.isoformat(), title=title),
            body=bilingual(_("Within %(period)s of the change (%(source)s)."), period=period.describe(),
                           source=period.source),
            url=task_url(task), obj=task)
