@@ -126,3 +126,17 @@ def cat(org: Org) -> Any:
     from tests.catalog_helpers import CatalogOrg
 
     return CatalogOrg(org)
+
+
+@pytest.fixture(autouse=True)
+def _private_letters(settings: Any, tmp_path: Any) -> None:
+    """Uploaded application letters go to the test's own directory."""
+    settings.GOVSHARE_LETTERS_DIR = tmp_path / "letters"
+
+
+@pytest.fixture
+def share(cat: Any) -> Any:
+    """The catalog organisation plus entries of each share type and registered systems (sharing tests)."""
+    from tests.sharing_helpers import ShareOrg
+
+    return ShareOrg(cat)

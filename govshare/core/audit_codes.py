@@ -90,6 +90,51 @@ class AuditCode(IntEnum):
     # --- catalog: search 27xx
     SYNONYMS_CHANGED = 2700
     SEARCH_REINDEX_STARTED = 2701
+    # --- sharing: consuming systems 30xx
+    SYSTEM_REGISTERED = 3001
+    SYSTEM_UPDATED = 3002
+    # --- sharing: applications 31xx
+    SHARE_APPLIED = 3100
+    SHARE_RESUBMITTED = 3101
+    SHARE_FIRST_REVIEW_PASSED = 3102
+    SHARE_RETURNED = 3103
+    SHARE_REJECTED = 3104
+    SHARE_APPROVED = 3105
+    SHARE_REFUSED = 3106
+    SHARE_WITHDRAWN = 3107
+    SHARE_REMINDED = 3108
+    SHARE_ESCALATED = 3109
+    SHARE_ANSWER_REOPENED = 3110
+    SHARE_LETTER_DOWNLOADED = 3111
+    # --- sharing: grants 32xx
+    GRANT_CREATED = 3200
+    GRANT_REVOKED = 3201
+    ACCESS_DENIED = 3202
+    # --- sharing: coordination 33xx
+    CASE_OPENED = 3300
+    CASE_NOTE_ADDED = 3301
+    CASE_SETTLED = 3302
+    CASE_WITHDRAWN = 3303
+    CASE_ESCALATED = 3304
+    # --- sharing: data requests 34xx
+    DATA_REQUEST_SUBMITTED = 3400
+    DATA_REQUEST_ASSIGNED = 3401
+    DATA_REQUEST_REGISTERED = 3402
+    DATA_REQUEST_DECLINED = 3403
+    DATA_REQUEST_FORWARDED = 3404
+    DATA_REQUEST_UPPER_ANSWERED = 3405
+    DATA_REQUEST_CLOSED = 3406
+    # --- sharing: high-frequency library 35xx
+    HIGH_FREQUENCY_MARKED = 3500
+    HIGH_FREQUENCY_UNMARKED = 3501
+    # --- sharing: data error reports 36xx
+    ERROR_REPORTED = 3600
+    ERROR_ACKNOWLEDGED = 3601
+    ERROR_RESOLVED = 3602
+    ERROR_WITHDRAWN = 3603
+    ERROR_ESCALATED = 3604
+    # --- sharing: notifications 37xx
+    DIGEST_SETTING_CHANGED = 3700
 
 
 DOMAINS = {
@@ -177,6 +222,43 @@ def _labels() -> dict[int, Any]:
         AuditCode.FEEDBACK_CLOSED: _("Catalog feedback closed"),
         AuditCode.SYNONYMS_CHANGED: _("Search synonyms changed"),
         AuditCode.SEARCH_REINDEX_STARTED: _("Search index rebuild started"),
+        AuditCode.SYSTEM_REGISTERED: _("Consuming information system registered"),
+        AuditCode.SYSTEM_UPDATED: _("Consuming information system changed"),
+        AuditCode.SHARE_APPLIED: _("Share application submitted"),
+        AuditCode.SHARE_RESUBMITTED: _("Share application resubmitted after completion"),
+        AuditCode.SHARE_FIRST_REVIEW_PASSED: _("Share application passed the centre's first review"),
+        AuditCode.SHARE_RETURNED: _("Share application returned for completion"),
+        AuditCode.SHARE_REJECTED: _("Share application rejected at first review"),
+        AuditCode.SHARE_APPROVED: _("Share application approved by the provider"),
+        AuditCode.SHARE_REFUSED: _("Share application refused by the provider"),
+        AuditCode.SHARE_WITHDRAWN: _("Share application withdrawn"),
+        AuditCode.SHARE_REMINDED: _("Share deadline reminder sent"),
+        AuditCode.SHARE_ESCALATED: _("Overdue share answer escalated to the centre"),
+        AuditCode.SHARE_ANSWER_REOPENED: _("Provider answer period reopened by the centre"),
+        AuditCode.SHARE_LETTER_DOWNLOADED: _("Stamped application letter downloaded"),
+        AuditCode.GRANT_CREATED: _("Grant created"),
+        AuditCode.GRANT_REVOKED: _("Grant revoked"),
+        AuditCode.ACCESS_DENIED: _("Data access refused by the grant check"),
+        AuditCode.CASE_OPENED: _("Coordination case opened"),
+        AuditCode.CASE_NOTE_ADDED: _("Statement added to a coordination case"),
+        AuditCode.CASE_SETTLED: _("Coordination case settled"),
+        AuditCode.CASE_WITHDRAWN: _("Coordination case withdrawn"),
+        AuditCode.CASE_ESCALATED: _("Overdue coordination case escalated"),
+        AuditCode.DATA_REQUEST_SUBMITTED: _("Data request submitted"),
+        AuditCode.DATA_REQUEST_ASSIGNED: _("Data request assigned to the presumed owner"),
+        AuditCode.DATA_REQUEST_REGISTERED: _("Data request answered with a catalog entry"),
+        AuditCode.DATA_REQUEST_DECLINED: _("Data request declined by the presumed owner"),
+        AuditCode.DATA_REQUEST_FORWARDED: _("Data request forwarded to the upper-level platform"),
+        AuditCode.DATA_REQUEST_UPPER_ANSWERED: _("Upper-level answer to a data request recorded"),
+        AuditCode.DATA_REQUEST_CLOSED: _("Data request closed by the centre"),
+        AuditCode.HIGH_FREQUENCY_MARKED: _("Entry put in the high-frequency shared library"),
+        AuditCode.HIGH_FREQUENCY_UNMARKED: _("Entry taken out of the high-frequency shared library"),
+        AuditCode.ERROR_REPORTED: _("Data error reported"),
+        AuditCode.ERROR_ACKNOWLEDGED: _("Data error report taken up by the provider"),
+        AuditCode.ERROR_RESOLVED: _("Data error report resolved"),
+        AuditCode.ERROR_WITHDRAWN: _("Data error report withdrawn"),
+        AuditCode.ERROR_ESCALATED: _("Overdue data error report escalated"),
+        AuditCode.DIGEST_SETTING_CHANGED: _("Daily digest setting changed"),
     }
 
 

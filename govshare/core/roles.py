@@ -52,6 +52,12 @@ class Capability(models.TextChoices):
     PUBLISH_SNAPSHOT = "publish_snapshot", _("Publish jurisdiction catalog snapshots")
     RAISE_FEEDBACK = "raise_feedback", _("Raise doubts on catalog entries")
     MANAGE_PROJECTS = "manage_projects", _("Register IT projects and their catalogs")
+    # sharing (SHR-*)
+    APPLY_SHARE = "apply_share", _("Apply for shared data for the department")
+    ANSWER_SHARE = "answer_share", _("Answer share applications for the department's entries")
+    REVIEW_SHARE = "review_share", _("Review share applications and mediate for the centre")
+    MANAGE_SYSTEMS = "manage_systems", _("Register the department's consuming information systems")
+    MANAGE_DIGEST = "manage_digest", _("Switch the department's daily digest on or off")
 
 
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -76,4 +82,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
         {Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER, Role.DEPT_ADMIN, Role.DATA_SPECIALIST}
     ),
     Capability.MANAGE_PROJECTS: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN}),
+    # a department applies for and answers on its own behalf (object rules in sharing/permissions.py)
+    Capability.APPLY_SHARE: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST}),
+    Capability.ANSWER_SHARE: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN}),
+    Capability.REVIEW_SHARE: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER}),
+    Capability.MANAGE_SYSTEMS: frozenset({Role.DEPT_ADMIN, Role.CENTRE_ADMIN}),
+    Capability.MANAGE_DIGEST: frozenset({Role.DEPT_ADMIN, Role.CENTRE_ADMIN}),
 }

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class SharingConfig(AppConfig):
+    name = "govshare.sharing"
+    label = "sharing"
+    verbose_name = "Sharing"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from govshare.sharing import hooks, permissions  # noqa: F401  (registration)

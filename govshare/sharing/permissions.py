@@ -1,0 +1,133 @@
+"""Who sees and acts on what in sharing (SHR-*, SEC-2), registered with the core chokepoint.
+
+Actions used with :func:`govshare.core.permissions.restrict`:
+
+* ``view`` — the consumer department, the provider department, the centre and auditors;
+* ``consume`` — the consumer department's admins and data specialists (resubmit, withdraw, report);
+* ``answer`` — the provider department's admins and data specialists (answer, verify, revoke own grants);
+* ``review`` — the centre (first review, mediation, assignment, forwarding);
+* ``change`` — any of the three acting parties (used for notes in a coordination case).
+
+Nobody outside these sees the object at all: "missing" and "forbidden" are the same 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from govshare.catalog.permissions import dept_of, is_centre
+from govshare.core.permissions import _is_anonymous, rule
+from govshare.core.roles import Role
+from govshare.sharing.models import (
+    Application,
+    ConsumingSystem,
+    CoordinationCase,
+    DataRequest,
+    DigestSetting,
+    ErrorReport,
+    Grant,
+    HighFrequencyMark,
+)
+
+VIEW, CONSUME, ANSWER, REVIEW, CHANGE = "view", "consume", "answer", "review", "change"
+DEPT_ACTORS = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST})
+
+
+def is_auditor(user: Any) -> bool:
+    return not _is_anonymous(user) and user.has_role(Role.AUDITOR)
+
+
+def is_dept_actor(user: Any) -> bool:
+    """An admin or data specialist of a (non-centre or centre) department: acts for it."""
+    return not _is_anonymous(user) and bool(user.role_set() & DEPT_ACTORS) and dept_of(user) is not None
+
+
+def _parties(user: Any, action: str, consumer: str, provider: str) -> Q | bool:
+    if _is_anonymous(user):
+        return False
+    if action == VIEW:
+        if is_centre(user) or is_auditor(user):
+            return True
+        if is_dept_actor(user):
+            return Q(**{consumer: dept_of(user)}) | Q(**{provider: dept_of(user)})
+        return False
+    if action == REVIEW:
+        return is_centre(user)
+    if action == CONSUME:
+        return Q(**{consumer: dept_of(user)}) if is_dept_actor(user) else False
+    if action == ANSWER:
+        if is_dept_actor(user) or (user.has_role(Role.CENTRE_ADMIN) and dept_of(user)):
+            return Q(**{provider: dept_of(user)})  # the centre answers for the centre's own entries
+        return False
+    if action == CHANGE:
+        if is_centre(user):
+            return True
+        if is_dept_actor(user):
+            return Q(**{consumer: dept_of(user)}) | Q(**{provider: dept_of(user)})
+        return False
+    return False
+
+
+@rule(Application)
+def _application_rule(user: Any, action: str) -> Q | bool:
+    return _parties(user, action, "consumer_id", "provider_id")
+
+
+@rule(Grant)
+def _grant_rule(user: Any, action: str) -> Q | bool:
+    if action == ANSWER and is_centre(user):
+        return True  # the centre may revoke any grant (sharing authority)
+    return _parties(user, action, "consumer_id", "provider_id")
+
+
+@rule(CoordinationCase)
+def _case_rule(user: Any, action: str) -> Q | bool:
+    return _parties(user, action, "consumer_id", "provider_id")
+
+
+@rule(ErrorReport)
+def _error_rule(user: Any, action: str) -> Q | bool:
+    return _parties(user, action, "reporter_department_id", "provider_id")
+
+
+@rule(DataRequest)
+def _request_rule(user: Any, action: str) -> Q | bool:
+    # the presumed owner answers once the centre has assigned the request to it
+    return _parties(user, action, "requester_id", "owner_id")
+
+
+@rule(ConsumingSystem)
+def _system_rule(user: Any, action: str) -> Q | bool:
+    if _is_anonymous(user):
+        return False
+    if action == VIEW:
+        if is_centre(user) or is_auditor(user):
+            return True
+        return Q(department_id=dept_of(user)) if dept_of(user) else False
+    if user.has_role(Role.CENTRE_ADMIN):
+        return True
+    if user.has_role(Role.DEPT_ADMIN) and dept_of(user):
+        return Q(department_id=dept_of(user))
+    return False
+
+
+@rule(HighFrequencyMark)
+def _hf_rule(user: Any, action: str) -> Q | bool:
+    if _is_anonymous(user) or user.has_role(Role.PUBLIC):
+        return False
+    if action == VIEW:
+        return bool(user.role_set())
+    return is_centre(user)
+
+
+@rule(DigestSetting)
+def _digest_rule(user: Any, action: str) -> Q | bool:
+    if _is_anonymous(user):
+        return False
+    if user.has_role(Role.CENTRE_ADMIN):
+        return True
+    if user.has_role(Role.DEPT_ADMIN) and dept_of(user):
+        return Q(department_id=dept_of(user))
+    return False
