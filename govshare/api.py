@@ -126,10 +126,12 @@ def _register_routers() -> None:
     from govshare.catalog.api import router as catalog_router
     from govshare.core.api import router as core_router
     from govshare.core.api_inbox import router as inbox_router
+    from govshare.sharing.api import router as sharing_router
 
     api.add_router("/", core_router)
     api.add_router("/me/notifications", inbox_router)
     api.add_router("/catalog", catalog_router)
+    api.add_router("/sharing", sharing_router)
 
 
 _register_routers()

@@ -13,7 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ["demo", "serve", "worker", "migrate", "createadmin", "auditor", "workdays", "policy", "audit", "jobs", "catalog"]
+COMMANDS = ["demo", "serve", "worker", "migrate", "createadmin", "auditor", "workdays", "policy", "audit", "jobs", "catalog",
+            "sharing"]
 
 
 class Parser(argparse.ArgumentParser):

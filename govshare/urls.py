@@ -8,5 +8,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("catalog/", include("govshare.catalog.urls", namespace="catalog")),
+    path("sharing/", include("govshare.sharing.urls", namespace="sharing")),
     path("", include("govshare.core.urls")),
 ]

@@ -18,6 +18,7 @@ import time_machine
 
 from govshare.core.errors import Forbidden
 from govshare.core.models import AuditEvent, Notification
+from govshare.sharing.access import check_access
 from govshare.sharing.actions import (
     do_answer,
     do_first_review,
@@ -25,7 +26,6 @@ from govshare.sharing.actions import (
     escalate_overdue,
     send_reminders,
 )
-from govshare.sharing.access import check_access
 from govshare.sharing.models import Application, ApplicationStep, Grant
 from tests.sharing_helpers import at
 

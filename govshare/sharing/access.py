@@ -157,6 +157,9 @@ def _decide(entry: CatalogEntry, *, purpose: str, items: list[str] | None, user:
         if department_id is None:
             return _denied(entry, asked, purpose, _reason("no_department", _("Your account belongs to no "
                                                                             "department.")))
+        if not user.department.is_active:
+            return _denied(entry, asked, purpose, _reason("department_inactive", _("Your department is "
+                                                                                 "deactivated.")))
     if entry.status != CatalogEntry.Status.PUBLISHED or entry.current_version is None:
         return _denied(entry, asked, purpose, _reason("entry_not_published", _("%(code)s is not published in the "
                                                                                "catalog."), code=entry.code))

@@ -8,4 +8,4 @@ class SharingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from govshare.sharing import hooks, permissions  # noqa: F401  (registration)
+        from govshare.sharing import demo, hooks, navigation, permissions  # noqa: F401  (registration)

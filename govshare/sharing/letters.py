@@ -12,6 +12,8 @@ import contextlib
 import hashlib
 import re
 import secrets
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ EXECUTABLE_MAGIC = (
     (b"\xd0\xcf\x11\xe0", "OLE document (may carry macros)"),
 )
 PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFile|RichMedia|OpenAction\s*<<[^>]*?/S\s*/JavaScript)\b")
+PDF_STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.S)
 FIELD = "letter"
 
 
@@ -71,6 +74,27 @@ def _sniff(data: bytes) -> tuple[str, str] | None:
     return None
 
 
+def _unescape_names(data: bytes) -> bytes:
+    """A PDF name may spell a character as #xx (/J#61vaScript is /JavaScript)."""
+    return re.sub(rb"#([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), data)
+
+
+def _pdf_parts(data: bytes, budget: int) -> Iterator[bytes]:
+    """The file itself, then every Flate-compressed stream unpacked (object streams hide dictionaries,
+    and with them /JavaScript or /Launch).  Unpacking stops at ``budget`` bytes: more is refused."""
+    yield data
+    for match in PDF_STREAM.finditer(data):
+        unpacker = zlib.decompressobj()
+        try:
+            part = unpacker.decompress(match.group(1), budget + 1)
+        except zlib.error:
+            continue  # not Flate (an image, say): nothing to unpack
+        budget -= len(part)
+        if budget < 0:
+            raise _refuse("letter_too_large", _("The PDF unpacks to more than %(max)s bytes."), max=4 * max_bytes())
+        yield part
+
+
 def check_letter(name: str, data: bytes) -> Letter:
     """Validate an uploaded letter; raises :class:`ValidationFailed` (field ``letter``) with the reason."""
     size = len(data)
@@ -92,7 +116,7 @@ def check_letter(name: str, data: bytes) -> Letter:
         tail = data[-2048:]
         if b"%%EOF" not in tail:
             raise _refuse("letter_damaged", _("The PDF is incomplete (no end-of-file marker)."))
-        if PDF_ACTIVE.search(data):
+        if any(PDF_ACTIVE.search(_unescape_names(part)) for part in _pdf_parts(data, 4 * limit)):
             raise _refuse("letter_active_content",
                           _("The PDF contains scripts, launch actions or embedded files; print it to a plain PDF."))
     elif ext == "png":

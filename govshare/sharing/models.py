@@ -271,6 +271,7 @@ class CoordinationCase(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
     settled_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     outcome_reason = models.TextField(_("outcome"), blank=True)
+    reminded_deadline_id = models.BigIntegerField(null=True, blank=True)
     escalated_deadline_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:

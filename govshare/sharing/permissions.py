@@ -8,17 +8,20 @@ Actions used with :func:`govshare.core.permissions.restrict`:
 * ``review`` — the centre (first review, mediation, assignment, forwarding);
 * ``change`` — any of the three acting parties (used for notes in a coordination case).
 
-Nobody outside these sees the object at all: "missing" and "forbidden" are the same 404.
+Nobody outside these sees the object at all: "missing" and "forbidden" are the same 404.  Someone
+who sees the object but is not the party that may act on it (the consumer answering its own
+application, the centre withdrawing it, an auditor) is refused with 403 — :func:`get_acting`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Model, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.permissions import dept_of, is_centre
-from govshare.core.permissions import _is_anonymous, rule
+from govshare.core.permissions import _is_anonymous, deny, get_for, restrict, rule
 from govshare.core.roles import Role
 from govshare.sharing.models import (
     Application,
@@ -33,6 +36,22 @@ from govshare.sharing.models import (
 
 VIEW, CONSUME, ANSWER, REVIEW, CHANGE = "view", "consume", "answer", "review", "change"
 DEPT_ACTORS = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST})
+
+WRONG_PARTY = {
+    CONSUME: _("Only the consumer department acts on %(object)s in this way."),
+    ANSWER: _("Only the provider department acts on %(object)s in this way."),
+    REVIEW: _("Only the centre acts on %(object)s in this way."),
+    CHANGE: _("Only the parties (consumer, provider, centre) act on %(object)s."),
+}
+
+
+def get_acting(user: Any, action: str, qs: QuerySet[Any] | type[Model], **lookup: Any) -> Any:
+    """The object ``user`` is about to ``action``: 404 when they do not see it at all (missing and
+    forbidden alike), 403 (audited) when they see it but are not the party that may do this."""
+    obj = get_for(user, VIEW, qs, **lookup)
+    if action != VIEW and not restrict(type(obj)._default_manager.filter(pk=obj.pk), user, action).exists():
+        deny(user, "wrong_party", WRONG_PARTY.get(action, WRONG_PARTY[CHANGE]), obj=obj, object=str(obj))
+    return obj
 
 
 def is_auditor(user: Any) -> bool:

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from govshare.catalog import actions
 from govshare.catalog.actions._common import profile_of
 from govshare.catalog.diff import FIELD_LABELS, ITEM_FIELDS, diff_versions, previous_version
+from govshare.catalog.entry_actions import entry_actions
 from govshare.catalog.forms import (
     BLANK_ITEM_ROWS,
     ENTRY_REQUIRED,
@@ -216,6 +217,7 @@ def detail_context(request: HttpRequest, entry: CatalogEntry, **extra: Any) -> d
         "answer_for": extra.pop("answer_for", None),
         "attach_form": attach_form,
         "action_errors": extra.pop("action_errors", []),
+        "entry_actions": entry_actions(request, entry) if user.is_authenticated else [],
     }
     context.update(extra)
     return context

@@ -45,7 +45,7 @@ from govshare.sharing.actions._common import (
     url,
 )
 from govshare.sharing.models import Application, ApplicationStep, ConsumingSystem, Grant, number_for
-from govshare.sharing.permissions import ANSWER, CONSUME, REVIEW, VIEW
+from govshare.sharing.permissions import ANSWER, CONSUME, REVIEW, VIEW, get_acting
 
 FIRST_REVIEW = "share_first_review"
 PROVIDER_ANSWER = "share_provider_answer"
@@ -161,11 +161,11 @@ def _period(start: Any, end: Any, problems: list[GovshareError], *, end_required
     if not isinstance(end, dt.date):
         problems.append(ValidationFailed("invalid_date", _("Enter a valid date."), field="period_end"))
         return start, None
-    if end < start:
+    if end < today:
+        problems.append(ValidationFailed("period_past", _("The period of use has already ended."), field="period_end"))
+    elif end < start:
         problems.append(ValidationFailed("period_reversed", _("The period of use ends before it starts."),
                                          field="period_end"))
-    elif end < today:
-        problems.append(ValidationFailed("period_past", _("The period of use has already ended."), field="period_end"))
     elif (end - start).days > MAX_PERIOD_DAYS:
         problems.append(ValidationFailed("period_too_long", _("A period of use is at most five years."),
                                          field="period_end"))
@@ -237,10 +237,19 @@ def do_subscribe_entry(actor: Any, entry: CatalogEntry, *, purpose: str, purpose
     if version.share_type != ShareType.UNCONDITIONAL:
         raise Conflict("not_unconditional", _("%(code)s is not shared unconditionally; apply for it instead."),
                        code=entry.code)
+    CatalogEntry.objects.select_for_update().filter(pk=entry.pk).first()  # two subscriptions serialise here
     existing = _active_grant(entry, actor.department_id)
     if existing is not None:
         raise Conflict("already_granted", _("Your department already holds grant %(grant)s for %(code)s."),
                        grant=existing.number, code=entry.code)
+    revoked = Grant.objects.filter(entry=entry, consumer_id=actor.department_id, revoked_at__isnull=False) \
+        .order_by("-revoked_at").first()
+    if revoked is not None and not Grant.objects.filter(entry=entry, consumer_id=actor.department_id,
+                                                        granted_at__gt=revoked.revoked_at).exists():
+        # a revocation holds: subscribing again would undo it (SHR-4); the centre settles a dispute (SHR-3)
+        raise Conflict("grant_revoked", _("Grant %(grant)s for %(code)s was revoked on %(date)s; subscribing again "
+                                          "does not undo that — open a coordination case."), grant=revoked.number,
+                       code=entry.code, date=timezone.localtime(revoked.revoked_at).date().isoformat())
     profile = provider_profile(entry)
     problems: list[GovshareError] = []
     purpose = _collect(problems, check_purpose, profile, purpose)
@@ -390,8 +399,8 @@ def do_apply(actor: Any, entry: CatalogEntry, *, _written: list[str], **data: An
 def do_resubmit(actor: Any, app: Application, *, _written: list[str], **data: Any) -> Application:
     """The consumer completes a returned application; the first-review clock starts again.
     Fields left out keep their values; a new letter replaces the old one."""
-    app = get_for(actor, CONSUME, Application.objects.select_for_update().select_related("entry__current_version",
-                                                                                          "deadline"), pk=app.pk)
+    app = get_acting(actor, CONSUME, Application.objects.select_for_update(of=("self",)).select_related(
+        "entry__current_version", "deadline"), pk=app.pk)
     if app.status != Application.Status.RETURNED:
         raise Conflict("not_returned", _("Application %(number)s is %(status)s; only a returned application is "
                                          "completed and resubmitted."), number=app.number,
@@ -433,7 +442,7 @@ def do_resubmit(actor: Any, app: Application, *, _written: list[str], **data: An
 def do_first_review(actor: Any, app: Application, *, decision: str, comment: str = "") -> Application:
     """The centre's first review (SHR-2 stage 1): ``pass``, ``return`` for completion, or ``reject``."""
     require(actor, Capability.REVIEW_SHARE)
-    app = get_for(actor, REVIEW, Application.objects.select_for_update().select_related("deadline", "entry",
+    app = get_for(actor, REVIEW, Application.objects.select_for_update(of=("self",)).select_related("deadline", "entry",
                                                                                          "consumer"), pk=app.pk)
     if decision not in ("pass", "return", "reject"):
         raise ValidationFailed("invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
@@ -507,7 +516,7 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
     """The provider answers (SHR-2 stage 2): ``approve`` — possibly narrowing the items, adding per-item
     masking, an expiry and conditions — or ``refuse`` with the legal/policy basis and a reason."""
     require(actor, Capability.ANSWER_SHARE)
-    app = get_for(actor, ANSWER, Application.objects.select_for_update().select_related(
+    app = get_acting(actor, ANSWER, Application.objects.select_for_update(of=("self",)).select_related(
         "deadline", "entry__current_version", "consumer", "entry_version"), pk=app.pk)
     if decision not in ("approve", "refuse"):
         raise ValidationFailed("invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
@@ -565,6 +574,10 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
         problems.append(ValidationFailed("expiry_after_period", _("The grant cannot outlast the requested period "
                                                                   "(%(date)s)."), field="expires_on",
                                          date=app.period_end.isoformat()))
+    elif expiry is not None and expiry < app.period_start:
+        problems.append(ValidationFailed("expiry_before_start", _("The grant would end before the requested "
+                                                                  "period starts (%(date)s)."), field="expires_on",
+                                         date=app.period_start.isoformat()))
     if problems:
         raise ManyProblems(problems)
     app.status = Application.Status.APPROVED
@@ -589,7 +602,7 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
 
 @transaction.atomic
 def do_withdraw_application(actor: Any, app: Application, *, reason: str = "") -> Application:
-    app = get_for(actor, CONSUME, Application.objects.select_for_update().select_related("deadline"), pk=app.pk)
+    app = get_acting(actor, CONSUME, Application.objects.select_for_update(of=("self",)).select_related("deadline"), pk=app.pk)
     if not app.is_open:
         raise Conflict("not_open", _("Application %(number)s is %(status)s and cannot be withdrawn."),
                        number=app.number, status=app.get_status_display())
@@ -612,7 +625,7 @@ def do_withdraw_application(actor: Any, app: Application, *, reason: str = "") -
 def do_reopen_answer(actor: Any, app: Application, *, reason: str) -> Application:
     """After the provider let its answer period pass, the centre reopens it (a new clock)."""
     require(actor, Capability.REVIEW_SHARE)
-    app = get_for(actor, REVIEW, Application.objects.select_for_update().select_related("deadline", "entry"),
+    app = get_for(actor, REVIEW, Application.objects.select_for_update(of=("self",)).select_related("deadline", "entry"),
                   pk=app.pk)
     if app.status != Application.Status.PROVIDER_REVIEW or not app.is_overdue:
         raise Conflict("not_overdue", _("Only an overdue answer period can be reopened."))
@@ -635,7 +648,7 @@ def do_reopen_answer(actor: Any, app: Application, *, reason: str) -> Applicatio
 @transaction.atomic
 def do_revoke_grant(actor: Any, grant: Grant, *, reason: str) -> Grant:
     """Revoke a grant with immediate effect (the provider, or the centre as sharing authority)."""
-    grant = get_for(actor, ANSWER, Grant.objects.select_for_update(), pk=grant.pk)
+    grant = get_acting(actor, ANSWER, Grant.objects.select_for_update(), pk=grant.pk)
     if grant.revoked_at is not None:
         raise Conflict("already_revoked", _("Grant %(grant)s was already revoked."), grant=grant.number)
     text = required_text(reason, "reason")

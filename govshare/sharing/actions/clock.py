@@ -87,6 +87,22 @@ def send_reminders(now: dt.datetime | None = None) -> int:
                    bilingual(_("Reminder: data error %(number)s is due on %(date)s"), number=report.number,
                              date=report.deadline.due_date.isoformat()), url=url("error", report.pk), obj=report)
             sent += 1
+    cases = CoordinationCase.objects.filter(status__in=CoordinationCase.OPEN_STATUSES, deadline__closed_at__isnull=True,
+                                            deadline__due_at__gte=now).select_related("deadline", "provider")
+    for case in cases:
+        assert case.deadline is not None
+        if case.reminded_deadline_id == case.deadline_id or \
+                remaining_working_days(case.deadline.due_date, today) > _reminder_days(case.profile):
+            continue
+        with transaction.atomic():
+            if not CoordinationCase.objects.filter(pk=case.pk).exclude(reminded_deadline_id=case.deadline_id).update(
+                    reminded_deadline_id=case.deadline_id):
+                continue
+            notify(centre_reviewers(case.provider), "sharing.reminder",
+                   bilingual(_("Reminder: coordination case %(number)s is to be settled by %(date)s"),
+                             number=case.number, date=case.deadline.due_date.isoformat()),
+                   url=url("case", case.pk), obj=case)
+            sent += 1
     return sent
 
 

@@ -30,9 +30,15 @@ from govshare.sharing.actions._common import (
     start_clock,
     url,
 )
-from govshare.sharing.actions.applications import _collect, _make_grant, _number, default_masking
+from govshare.sharing.actions.applications import (
+    _check_masking,
+    _collect,
+    _make_grant,
+    _number,
+    default_masking,
+)
 from govshare.sharing.models import Application, CaseNote, CoordinationCase, Grant
-from govshare.sharing.permissions import CHANGE, CONSUME, REVIEW, is_centre
+from govshare.sharing.permissions import CHANGE, CONSUME, REVIEW, get_acting, is_centre
 
 SETTLEMENT = "coordination_settlement"
 
@@ -43,8 +49,8 @@ def do_open_case(actor: Any, *, entry: CatalogEntry | None = None, application: 
     """Open a case on a refused application or on an entry that is not shared (SHR-3)."""
     require(actor, Capability.APPLY_SHARE)
     if application is not None:
-        application = get_for(actor, CONSUME, Application.objects.select_related("entry__current_version"),
-                              pk=application.pk)
+        application = get_acting(actor, CONSUME, Application.objects.select_related("entry__current_version"),
+                                 pk=application.pk)
         if application.status not in (Application.Status.REFUSED, Application.Status.REJECTED):
             raise Conflict("not_refused", _("A coordination case is opened on a refused application; %(number)s is "
                                             "%(status)s."), number=application.number,
@@ -60,9 +66,11 @@ def do_open_case(actor: Any, *, entry: CatalogEntry | None = None, application: 
         raise Conflict("not_published", _("%(code)s is not published."), code=entry.code)
     if entry.provider_id == actor.department_id:
         raise Conflict("own_entry", _("%(code)s is your own department's entry."), code=entry.code)
-    if application is None and entry.current_version.share_type != ShareType.NONE:
+    revoked = Grant.objects.filter(entry=entry, consumer_id=actor.department_id, revoked_at__isnull=False).exists()
+    if application is None and entry.current_version.share_type != ShareType.NONE and not revoked:
         raise Conflict("shared_entry", _("%(code)s is shared; apply for it (a case is opened after a refusal)."),
                        code=entry.code)
+    CatalogEntry.objects.select_for_update().filter(pk=entry.pk).first()  # two openings serialise here
     if CoordinationCase.objects.filter(entry=entry, consumer_id=actor.department_id,
                                        status__in=CoordinationCase.OPEN_STATUSES).exists():
         raise Conflict("duplicate_case", _("Your department already has an open coordination case on %(code)s."),
@@ -98,7 +106,7 @@ def _party(actor: Any, case: CoordinationCase) -> str:
 
 @transaction.atomic
 def do_add_case_note(actor: Any, case: CoordinationCase, *, text: str) -> CaseNote:
-    case = get_for(actor, CHANGE, CoordinationCase.objects.select_for_update(), pk=case.pk)
+    case = get_acting(actor, CHANGE, CoordinationCase.objects.select_for_update(), pk=case.pk)
     if not case.is_open:
         raise Conflict("case_closed", _("Case %(number)s is closed."), number=case.number)
     body = required_text(text, "text", 5000)
@@ -123,7 +131,7 @@ def do_settle_case(actor: Any, case: CoordinationCase, *, outcome: str, reason: 
     """The centre settles: ``grant`` (a grant is created on the sharing authority's decision) or
     ``refuse`` (a final refusal with its reason)."""
     require(actor, Capability.REVIEW_SHARE)
-    case = get_for(actor, REVIEW, CoordinationCase.objects.select_for_update().select_related(
+    case = get_for(actor, REVIEW, CoordinationCase.objects.select_for_update(of=("self",)).select_related(
         "entry__current_version", "deadline", "application"), pk=case.pk)
     if outcome not in ("grant", "refuse"):
         raise ValidationFailed("invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
@@ -148,9 +156,7 @@ def do_settle_case(actor: Any, case: CoordinationCase, *, outcome: str, reason: 
                                              field="expires_on"))
         elif expires_on < timezone.localdate():
             problems.append(ValidationFailed("expiry_past", _("The expiry date has passed."), field="expires_on"))
-        mask = {}
-        if chosen and isinstance(masking, dict):
-            mask = {k: optional_text(v, f"masking.{k}", 200) for k, v in masking.items() if k in chosen}
+        mask = _collect(problems, _check_masking, masking, chosen) if chosen else {}
         if problems:
             raise ManyProblems(problems)
         grant = _make_grant(actor, source=Grant.Source.COORDINATION, entry=entry, consumer_id=case.consumer_id,
@@ -174,8 +180,8 @@ def do_settle_case(actor: Any, case: CoordinationCase, *, outcome: str, reason: 
 
 @transaction.atomic
 def do_withdraw_case(actor: Any, case: CoordinationCase, *, reason: str = "") -> CoordinationCase:
-    case = get_for(actor, CONSUME, CoordinationCase.objects.select_for_update().select_related("deadline"),
-                   pk=case.pk)
+    case = get_acting(actor, CONSUME, CoordinationCase.objects.select_for_update(of=("self",)).select_related("deadline"),
+                      pk=case.pk)
     if not case.is_open:
         raise Conflict("case_closed", _("Case %(number)s is closed."), number=case.number)
     now = timezone.now()

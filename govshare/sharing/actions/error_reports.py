@@ -28,7 +28,7 @@ from govshare.sharing.actions._common import (
 )
 from govshare.sharing.actions.applications import _collect, _number
 from govshare.sharing.models import ErrorReport, Grant
-from govshare.sharing.permissions import ANSWER, CONSUME
+from govshare.sharing.permissions import ANSWER, CONSUME, get_acting
 
 CORRECTION = "data_error_correction"
 
@@ -75,7 +75,7 @@ def do_report_error(actor: Any, *, entry: CatalogEntry, record_keys: str, field:
 
 @transaction.atomic
 def do_acknowledge_error(actor: Any, report: ErrorReport) -> ErrorReport:
-    report = get_for(actor, ANSWER, ErrorReport.objects.select_for_update(), pk=report.pk)
+    report = get_acting(actor, ANSWER, ErrorReport.objects.select_for_update(), pk=report.pk)
     if report.status != ErrorReport.Status.REPORTED:
         raise Conflict("not_reported", _("Report %(number)s is %(status)s."), number=report.number,
                        status=report.get_status_display())
@@ -91,8 +91,8 @@ def do_acknowledge_error(actor: Any, report: ErrorReport) -> ErrorReport:
 @transaction.atomic
 def do_resolve_error(actor: Any, report: ErrorReport, *, outcome: str, resolution: str) -> ErrorReport:
     """``corrected`` (the data was fixed) or ``not_an_error`` (checked: the data is right), with an explanation."""
-    report = get_for(actor, ANSWER, ErrorReport.objects.select_for_update().select_related("deadline"),
-                     pk=report.pk)
+    report = get_acting(actor, ANSWER, ErrorReport.objects.select_for_update(of=("self",)).select_related("deadline"),
+                        pk=report.pk)
     if outcome not in ("corrected", "not_an_error"):
         raise ValidationFailed("invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
                                field="outcome", value=outcome, choices="corrected/not_an_error")
@@ -116,8 +116,8 @@ def do_resolve_error(actor: Any, report: ErrorReport, *, outcome: str, resolutio
 
 @transaction.atomic
 def do_withdraw_error(actor: Any, report: ErrorReport) -> ErrorReport:
-    report = get_for(actor, CONSUME, ErrorReport.objects.select_for_update().select_related("deadline"),
-                     pk=report.pk)
+    report = get_acting(actor, CONSUME, ErrorReport.objects.select_for_update(of=("self",)).select_related("deadline"),
+                        pk=report.pk)
     if not report.is_open:
         raise Conflict("report_closed", _("Report %(number)s is %(status)s."), number=report.number,
                        status=report.get_status_display())
@@ -126,4 +126,7 @@ def do_withdraw_error(actor: Any, report: ErrorReport) -> ErrorReport:
     report.resolved_at, report.resolved_by = timezone.now(), actor
     report.save()
     audit.record(AuditCode.ERROR_WITHDRAWN, actor=actor, obj=report)
+    notify(department_editors(report.provider), "sharing.error_withdrawn",  # the provider stops verifying
+           bilingual(_("Report %(number)s withdrawn by the reporter"), number=report.number),
+           url=url("error", report.pk), obj=report)
     return report

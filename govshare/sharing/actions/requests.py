@@ -33,7 +33,7 @@ from govshare.sharing.actions._common import (
 )
 from govshare.sharing.actions.applications import _collect, _number
 from govshare.sharing.models import Application, DataRequest, Grant, HighFrequencyMark
-from govshare.sharing.permissions import ANSWER, REVIEW
+from govshare.sharing.permissions import ANSWER, REVIEW, get_acting
 
 
 @transaction.atomic
@@ -118,7 +118,7 @@ def do_assign_request(actor: Any, req: DataRequest, *, owner: Department, note: 
 @transaction.atomic
 def do_register_for_request(actor: Any, req: DataRequest, *, entry: CatalogEntry) -> DataRequest:
     """The owner answers with a catalog entry of its own (new or existing); the entry records the link."""
-    req = get_for(actor, ANSWER, DataRequest.objects.select_for_update(), pk=req.pk)
+    req = get_acting(actor, ANSWER, DataRequest.objects.select_for_update(), pk=req.pk)
     if req.status != DataRequest.Status.ASSIGNED:
         raise Conflict("not_assigned", _("Request %(number)s is %(status)s."), number=req.number,
                        status=req.get_status_display())
@@ -143,7 +143,7 @@ def do_register_for_request(actor: Any, req: DataRequest, *, entry: CatalogEntry
 
 @transaction.atomic
 def do_decline_request(actor: Any, req: DataRequest, *, reason: str) -> DataRequest:
-    req = get_for(actor, ANSWER, DataRequest.objects.select_for_update(), pk=req.pk)
+    req = get_acting(actor, ANSWER, DataRequest.objects.select_for_update(), pk=req.pk)
     if req.status != DataRequest.Status.ASSIGNED:
         raise Conflict("not_assigned", _("Request %(number)s is %(status)s."), number=req.number,
                        status=req.get_status_display())
