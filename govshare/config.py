@@ -67,6 +67,8 @@ class Config:
     email_from: str
     secure_cookies: bool
     public_url: str
+    letter_max_mb: int
+    digest_hour: int
 
     @classmethod
     def from_env(cls) -> Config:
@@ -99,6 +101,8 @@ class Config:
             secure_cookies=_bool("GOVSHARE_SECURE_COOKIES", not debug and _bool("GOVSHARE_HTTPS", False)),
             # the platform's public address: base of DCAT identifiers and links in e-mails
             public_url=os.environ.get("GOVSHARE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            letter_max_mb=_int("GOVSHARE_LETTER_MAX_MB", 10),  # stamped application letters (SHR-2)
+            digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
         )
 
 

@@ -18,7 +18,8 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 #: the catalog search index (tantivy); rebuilt with `govshare catalog reindex`
 GOVSHARE_SEARCH_DIR = DATA_DIR / "search"
 GOVSHARE_LETTERS_DIR = DATA_DIR / "sharing" / "letters"
-GOVSHARE_LETTER_MAX_BYTES = 10 * 1024 * 1024  # stamped application letters (SHR-2)
+GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
+GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 GOVSHARE_PUBLIC_URL = CONFIG.public_url
 
 INSTALLED_APPS = [
