@@ -2,8 +2,9 @@
 """Catalog search benchmark (issue 3, CAT-9): tantivy + rjieba vs. plain SQL LIKE.
 
 Generates N synthetic catalog entries with realistic Chinese names and summaries, builds the
-tantivy index through the same code path as the application (``govshare.catalog.search.build_document``
-and ``Engine``), then times a fixed mix of queries, each answering the total count, three facets
+tantivy index through the same code path as the application (``govshare.catalog.search_engine``:
+``build_document`` and ``Engine``, segmented with the platform's dictionary of place and department
+names and the shipped word list), then times a fixed mix of queries, each answering the total count, three facets
 (classification, provider, share type) and the first page of hits.  In the same run it loads the
 same rows into SQLite (a temporary file) and PostgreSQL and times the naive alternative: ``LIKE
 '%word%'`` over the text columns with one ``COUNT(*)``, three ``GROUP BY`` queries and the page.
@@ -40,7 +41,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from govshare.catalog import search as engine_mod  # noqa: E402
+from govshare.catalog import search_engine as engine_mod  # noqa: E402
+from govshare.catalog.seed import BASIC as BASIC_NAMES  # noqa: E402
+from govshare.catalog.seed import MORE_SYNONYMS, SEARCH_WORDS  # noqa: E402
+from govshare.catalog.seed import SYNONYMS as SEED_SYNONYMS  # noqa: E402
+from govshare.catalog.seed import THEMES as THEME_NAMES  # noqa: E402
 
 # ---------------------------------------------------------------------------- vocabulary
 
@@ -118,14 +123,17 @@ DOMAINS = ["信用", "交通", "医疗", "卫生", "就业", "社保", "地理",
            "经济", "金融", "安全", "统计", "气象", "企业登记监管"]
 BASIC = ["101", "102", "103", "104", "105"]
 THEMES = [f"2{n:02d}" for n in range(1, 12)]
-# the national migration's default synonyms (govshare/catalog/migrations/0002…)
-SYNONYMS = {
-    "社保": ["社会保险", "社会保障"], "医保": ["医疗保障", "医疗保险"], "公积金": ["住房公积金"],
-    "营业执照": ["市场主体登记", "企业登记", "工商登记"], "身份证": ["居民身份证"], "户口": ["户籍"],
-    "低保": ["最低生活保障"], "驾照": ["机动车驾驶证"], "残疾证": ["残疾人证"], "出生证": ["出生医学证明"],
-    "环评": ["环境影响评价"], "公租房": ["公共租赁住房"], "信用代码": ["统一社会信用代码"],
-    "不动产证": ["不动产权证书", "不动产登记"],
-}
+# the shipped synonyms (govshare/catalog/seed.py)
+SYNONYMS = {**SEED_SYNONYMS, **MORE_SYNONYMS}
+# the platform's dictionary: the jurisdiction chain, every department's name and short name, the
+# shipped word list (what ``govshare.catalog.search.load_dictionary`` reads from the database)
+DICTIONARY = engine_mod.Dictionary(
+    [(name, engine_mod.PLACE) for name in ("江西省", "赣州市", CITY)]
+    + [(name, engine_mod.ORG) for short, full, _code, _subjects in DEPARTMENTS for name in (full, short)]
+    + [(word, engine_mod.WORD) for word in SEARCH_WORDS])
+CLASS_NAMES = {"1": "基础信息资源", "2": "主题信息资源", "3": "部门信息资源", **dict(BASIC_NAMES),
+               **dict(THEME_NAMES),
+               **{f"3{i + 1:02d}": f"{d[0]}信息资源" for i, d in enumerate(DEPARTMENTS)}}
 
 
 def generate(n: int, seed: int = 20261123) -> Iterator[dict[str, Any]]:
@@ -155,10 +163,12 @@ def generate(n: int, seed: int = 20261123) -> Iterator[dict[str, Any]]:
         status = rnd.choices(["published", "draft", "withdrawn"], weights=[90, 7, 3])[0]
         published = (None if status == "draft"
                      else dt.datetime.fromtimestamp(epoch + rnd.randrange(span), tz=dt.UTC))
+        path = [CLASS_NAMES[classification[:n]] for n in (1, 3) if classification[:n] in CLASS_NAMES]
         yield {
             "entry_id": entry_id,
             "code": f"{classification}/{sequences[classification]:06d}",
             "classification": classification,
+            "classification_names": path + ([obj] if len(classification) > 3 else []),  # the 目 named by subject
             "name": f"{CITY}{short}{obj}{kind}",
             "summary": rnd.choice(SUMMARY_TEMPLATES).format(obj=obj, kind=kind, dept=full, i1=items[0], i2=items[1],
                                                             i3=items[2], cycle=CYCLE_ZH[cycle]),
@@ -206,6 +216,9 @@ MIX = [
     Case("synonym 驾照 + filter open", "驾照", PUBLIC, {"open_attribute": ["open"]}),
     Case("broad word 信息", "信息"),
     Case("browse, filter class 301", "", GOV, {"classification": ["301"]}),
+    Case("synonym 法人→市场主体|企业|单位…", "法人"),
+    Case("place + department", "龙南 公安局"),
+    Case("typo (no hit, then one edit)", "户藉人口"),
 ]
 FACETS = ("classification", "provider", "share_type")
 
@@ -239,7 +252,7 @@ def sql_row(src: dict[str, Any]) -> tuple[Any, ...]:
 def sql_where(case: Case, ph: str) -> tuple[str, list[Any]]:
     """The LIKE translation of a case: every query word (or one of its synonyms) in one of the text
     columns; the same visibility and filters as the index."""
-    parsed = engine_mod.parse_query(case.q, SYNONYMS)
+    parsed = engine_mod.parse_query(case.q, SYNONYMS, DICTIONARY)
     clauses: list[str] = []
     params: list[Any] = []
     for word in parsed.words:
@@ -405,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         writer = engine.writer(heap=engine_mod.REBUILD_HEAP, threads=max(1, min(2, os.cpu_count() or 1)))
         assert writer is not None
         for src in sources:
-            writer.add_document(engine_mod.build_document(src))
+            writer.add_document(engine_mod.build_document(src, DICTIONARY))
         writer.commit()
         writer.wait_merging_threads()
         del writer
@@ -419,16 +432,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # ---- tantivy query mix
         expected: dict[int, int] = {}
         for i, case in enumerate(MIX):  # warm-up, and the totals the SQL side must match
-            res = engine.query(case.q, synonyms=SYNONYMS, audience=case.audience, filters=case.filters,
-                               sort=case.sort, facet_keys=FACETS)
+            res = engine.query(case.q, synonyms=SYNONYMS, dictionary=DICTIONARY, audience=case.audience,
+                               filters=case.filters, sort=case.sort, facet_keys=FACETS)
             expected[i] = res.total
         times: list[float] = []
         per_case: dict[int, list[float]] = {}
         for _round in range(args.rounds):
             for i, case in enumerate(MIX):
                 t = time.perf_counter()
-                res = engine.query(case.q, synonyms=SYNONYMS, audience=case.audience, filters=case.filters,
-                                   sort=case.sort, facet_keys=FACETS)
+                res = engine.query(case.q, synonyms=SYNONYMS, dictionary=DICTIONARY, audience=case.audience,
+                                   filters=case.filters, sort=case.sort, facet_keys=FACETS)
                 ms = (time.perf_counter() - t) * 1000
                 times.append(ms)
                 per_case.setdefault(i, []).append(ms)

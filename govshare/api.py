@@ -1,8 +1,13 @@
 """The JSON API (django-ninja, OpenAPI 3.1 at /api/v1/openapi.json, docs at /api/v1/docs).
 
 Authentication: a personal token (``Authorization: Bearer gs_…``) or the browser session (with
-CSRF).  Read-only tokens are refused on writes.  Errors are :class:`GovshareError` rendered with
-``message_zh`` and ``message_en``.  Each app adds its router in ``<app>/api.py``.
+CSRF).  Read-only tokens are refused on writes (403 ``token_read_only``, also when the request has
+no CSRF token: a request with a token is judged by its token alone).  Errors are
+:class:`GovshareError` rendered with ``message_zh`` and ``message_en``.
+
+This file names no app: every app in ``INSTALLED_APPS`` with an ``api.py`` holding a ``router`` is
+mounted at its ``api_prefix`` (default ``/<label>``) — see :mod:`govshare.core.plugins`.  The
+shared pieces (authentication, paging, references) are in :mod:`govshare.core.api_helpers`.
 """
 
 from __future__ import annotations
@@ -10,55 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import APIKeyCookie, HttpBearer
 
-from govshare.core import context
-from govshare.core.errors import GovshareError
+from govshare.core.api_helpers import SAFE_METHODS, OptionalAuth, SessionAuth, TokenAuth, auth_error
+from govshare.core.errors import GovshareError, field_label
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-class TokenAuth(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        from govshare.core.actions.auth import authenticate_token
-
-        user, api_token, reason = authenticate_token(token, write=request.method not in SAFE_METHODS)
-        if user is None:
-            request.auth_rejection = reason  # type: ignore[attr-defined]
-            return None
-        request.user = user
-        request.api_token = api_token  # type: ignore[attr-defined]
-        context.set_user(user)
-        return user
-
-
-class SessionAuth(APIKeyCookie):
-    """The logged-in browser session; CSRF is checked on writes."""
-
-    param_name = "sessionid"
-
-    def __init__(self) -> None:
-        super().__init__(csrf=True)
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            return user
-        return None
-
-
-class OptionalAuth:
-    """For endpoints the public may read: identifies a user when possible, never refuses."""
-
-    def __call__(self, request: HttpRequest) -> Any:
-        header = request.headers.get("Authorization", "")
-        if header.lower().startswith("bearer "):
-            return TokenAuth()(request) or False
-        user = getattr(request, "user", None)
-        return user if user is not None and user.is_authenticated else True
-
+__all__ = ["SAFE_METHODS", "OptionalAuth", "SessionAuth", "TokenAuth", "api"]
 
 api = NinjaAPI(
     title="govshare API",
@@ -79,59 +44,124 @@ def _govshare_error(request: HttpRequest, exc: GovshareError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    reason = getattr(request, "auth_rejection", "") or "missing"
-    messages = {
-        "missing": ("需要登录或提供 API 令牌。", "Authentication required: log in or send an API token."),
-        "malformed": ("API 令牌格式不正确。", "The API token is malformed."),
-        "unknown": ("API 令牌无效。", "The API token is not valid."),
-        "revoked": ("API 令牌已被吊销。", "The API token has been revoked."),
-        "expired": ("API 令牌已过期。", "The API token has expired."),
-        "user_inactive": ("该账号已停用。", "The account is deactivated."),
-        "read_only": ("只读令牌不能执行写操作。", "A read-only token cannot be used to write."),
-    }
-    zh, en = messages.get(reason, messages["unknown"])
-    status = 403 if reason == "read_only" else 401
-    body = {"error": {"code": f"token_{reason}" if reason != "missing" else "auth_required",
-                      "message": zh, "message_zh": zh, "message_en": en}}
+    status, body = auth_error(request)
     return api.create_response(request, body, status=status)
+
+
+#: ninja's CSRF refusal (``SessionAuth`` on a write without a valid CSRF token)
+_NINJA_CSRF_FAILED = "CSRF check Failed"
 
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    """ninja's own errors (a body that is not JSON, …) in the same bilingual shape as ours."""
+    """ninja's own errors (a body that is not JSON, a failed CSRF check, …) in the same bilingual
+    shape as ours: each message in its own language, ninja's English text only in ``detail``."""
     if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
-        zh, en, code = "请求体不是有效的 JSON。", "The request body is not valid JSON.", "invalid_json"
+        error = GovshareError("invalid_json", _("The request body is not valid JSON."))
+    elif exc.status_code == 403 and str(exc) == _NINJA_CSRF_FAILED:
+        error = GovshareError("csrf_failed", _("CSRF check failed: the request has no valid CSRF token. Reload the "
+                                               "page, or send the csrftoken cookie's value in the X-CSRFToken "
+                                               "header (or use an API token)."))
     else:
-        zh, en, code = f"请求无法处理: {exc}", str(exc), "http_error"
-    body = {"error": {"code": code, "message": zh, "message_zh": zh, "message_en": en}}
+        error = GovshareError("http_error", _("The request could not be handled (HTTP status %(status)s)."),
+                              status=exc.status_code)
+    body = {"error": {**error.as_dict(), "detail": str(exc)}}
     return api.create_response(request, body, status=exc.status_code)
 
 
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """Schema errors (pydantic's, English only) with a message in each language per problem: which
+    field and why (the English ``detail`` is pydantic's own text)."""
     errors = []
     for err in exc.errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in {"body", "payload", "query"})
-        errors.append({"field": loc, "message_en": err.get("msg", ""), "type": err.get("type", "")})
-    first = errors[0] if errors else {"field": "", "message_en": "invalid input"}
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in {"body", "payload", "query", "path"})
+        errors.append({"field": loc, "type": err.get("type", ""), "detail": err.get("msg", ""),
+                       "message_zh": _with_field(loc, err, "zh-hans"),
+                       "message_en": _with_field(loc, err, "en")})
+    first = errors[0] if errors else {"field": "", "message_zh": "输入有误。", "message_en": "Invalid input."}
+    zh, en = first["message_zh"], first["message_en"]
+    more = len(errors) - 1
+    if more > 0:
+        with translation.override("zh-hans"):
+            zh += " " + str(_("(and %(n)s more problems: see errors)") % {"n": more})
+        with translation.override("en"):
+            en += " " + str(_("(and %(n)s more problems: see errors)") % {"n": more})
     body = {"error": {"code": "invalid_input", "field": first["field"],
-                      "message": f"输入有误: {first['field']}: {first['message_en']}",
-                      "message_zh": f"输入有误: {first['field']}: {first['message_en']}",
-                      "message_en": f"Invalid input: {first['field']}: {first['message_en']}",
-                      "errors": errors}}
+                      "message": zh if translation.get_language() != "en" else en,
+                      "message_zh": zh, "message_en": en, "errors": errors}}
     return api.create_response(request, body, status=422)
 
 
-def _register_routers() -> None:
-    from govshare.catalog.api import router as catalog_router
-    from govshare.core.api import router as core_router
-    from govshare.core.api_inbox import router as inbox_router
-    from govshare.sharing.api import router as sharing_router
+def _with_field(field: str, err: dict[str, Any], language: str) -> str:
+    with translation.override(language):
+        text = schema_problem(err)
+        return f"{field_label(field)}: {text}" if field else text
 
-    api.add_router("/", core_router)
-    api.add_router("/me/notifications", inbox_router)
-    api.add_router("/catalog", catalog_router)
-    api.add_router("/sharing", sharing_router)
+
+#: pydantic's error types → a message in the reader's language (ctx values are filled in)
+_SCHEMA_MESSAGES: dict[str, Any] = {
+    "missing": _("This field is required."),
+    "string_type": _("Must be text."),
+    "string_too_long": _("At most %(max_length)s characters."),
+    "string_too_short": _("At least %(min_length)s characters."),
+    "string_pattern_mismatch": _("Does not have the required form."),
+    "int_type": _("Must be a whole number."),
+    "int_parsing": _("Must be a whole number."),
+    "int_from_float": _("Must be a whole number."),
+    "float_type": _("Must be a number."),
+    "float_parsing": _("Must be a number."),
+    "decimal_parsing": _("Must be a number."),
+    "bool_type": _("Must be true or false."),
+    "bool_parsing": _("Must be true or false."),
+    "date_type": _("Must be a date (YYYY-MM-DD)."),
+    "date_parsing": _("Must be a date (YYYY-MM-DD)."),
+    "date_from_datetime_parsing": _("Must be a date (YYYY-MM-DD)."),
+    "date_from_datetime_inexact": _("Must be a date (YYYY-MM-DD)."),
+    "datetime_type": _("Must be a date and time (ISO 8601)."),
+    "datetime_parsing": _("Must be a date and time (ISO 8601)."),
+    "datetime_from_date_parsing": _("Must be a date and time (ISO 8601)."),
+    "literal_error": _("Must be one of: %(expected)s."),
+    "enum": _("Must be one of: %(expected)s."),
+    "greater_than": _("Must be greater than %(gt)s."),
+    "greater_than_equal": _("Must be at least %(ge)s."),
+    "less_than": _("Must be less than %(lt)s."),
+    "less_than_equal": _("Must be at most %(le)s."),
+    "list_type": _("Must be a list."),
+    "dict_type": _("Must be an object."),
+    "model_type": _("Must be an object."),
+    "model_attributes_type": _("Must be an object."),
+    "too_long": _("At most %(max_length)s items."),
+    "too_short": _("At least %(min_length)s items."),
+    "json_invalid": _("The request body is not valid JSON."),
+    "json_type": _("Must be JSON."),
+    "uuid_parsing": _("Must be a UUID."),
+    "url_parsing": _("Must be a URL."),
+    "extra_forbidden": _("This field is not allowed here."),
+}
+
+
+def schema_problem(err: dict[str, Any]) -> str:
+    """The message for one pydantic error in the active language, filled from its ctx."""
+    message = _SCHEMA_MESSAGES.get(str(err.get("type", "")))
+    ctx = dict(err.get("ctx") or {})
+    if message is None:
+        reason = ctx.get("error")
+        if isinstance(reason, GovshareError):
+            return str(reason.render())
+        return str(_("The value is not valid."))
+    text = str(message)
+    try:
+        return text % ctx if "%(" in text else text
+    except (KeyError, TypeError, ValueError):
+        return text
+
+
+def _register_routers() -> None:
+    from govshare.core.plugins import api_routers
+
+    for prefix, router in api_routers():
+        api.add_router(prefix, router)  # type: ignore[arg-type]
 
 
 _register_routers()

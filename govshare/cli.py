@@ -1,8 +1,10 @@
 """The ``govshare`` console command.
 
-Each sub-command lives in ``govshare/commands/<name>.py`` with ``register(subparsers)``; its
-handler receives the parsed arguments after Django is set up.  Errors of the platform
-(:class:`GovshareError`) are printed in Chinese and English with exit status 2.
+The platform's sub-commands live in ``govshare/commands/<name>.py``, an app's in
+``govshare/<app>/commands.py`` (found because the app is in ``INSTALLED_APPS``; this file names no
+app, see :mod:`govshare.core.plugins`); each module has ``register(subparsers)``.  A handler receives
+the parsed arguments after Django is set up.  Errors of the platform (:class:`GovshareError`) are
+printed in Chinese and English with exit status 2.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-COMMANDS = ["demo", "serve", "worker", "migrate", "createadmin", "auditor", "workdays", "policy", "audit", "jobs", "catalog",
-            "sharing"]
+#: the order the platform's own commands are listed in ``govshare --help`` (others follow, by name)
+FIRST = ["demo", "serve", "worker", "migrate", "createadmin", "auditor", "workdays", "policy", "audit", "jobs"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,10 +34,26 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="每个子命令都有 --help / every sub-command has --help",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in COMMANDS:
-        module = importlib.import_module(f"govshare.commands.{name}")
+    for module in command_modules():
         module.register(sub)
     return parser
+
+
+def platform_commands() -> list[ModuleType]:
+    """``govshare/commands/*.py`` (not ``_private`` ones), in :data:`FIRST` order, then by name."""
+    import govshare.commands as package
+
+    names = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
+    names.sort(key=lambda n: (FIRST.index(n) if n in FIRST else len(FIRST), n))
+    return [importlib.import_module(f"govshare.commands.{name}") for name in names]
+
+
+def command_modules() -> list[ModuleType]:
+    """The platform's commands, then those of the apps in ``INSTALLED_APPS`` order."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govshare.settings")
+    from govshare.core.plugins import command_modules as app_commands
+
+    return platform_commands() + app_commands()
 
 
 def setup_django() -> None:
@@ -44,13 +64,17 @@ def setup_django() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    from govshare.config import ConfigError
+
+    try:
+        parser = build_parser()  # reads INSTALLED_APPS from the settings, which read the environment
+    except ConfigError as exc:
+        print(f"配置错误 / configuration error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
-    from govshare.config import ConfigError
-
     try:
         if getattr(args, "needs_django", True):
             setup_django()

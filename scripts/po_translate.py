@@ -50,11 +50,15 @@ def main() -> int:
             if "fuzzy" in entry.flags:
                 entry.flags.remove("fuzzy")
                 entry.previous_msgid = None
+                entry.previous_msgid_plural = None  # a lone "#| msgid_plural" breaks msgmerge
             if entry.msgid_plural:
                 forms = msgstr if isinstance(msgstr, list) else [msgstr]
                 entry.msgstr_plural = dict(enumerate(forms))
             else:
                 entry.msgstr = msgstr if isinstance(msgstr, str) else msgstr[0]
+        for entry in po:  # repair lone previous-plural comments left by earlier runs
+            if entry.previous_msgid_plural and not entry.previous_msgid:
+                entry.previous_msgid_plural = None
         po.save(str(PO))
         subprocess.run([sys.executable, str(ROOT / "scripts" / "compile_messages.py")], check=True)
         for msgid in missing:

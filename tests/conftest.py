@@ -2,14 +2,26 @@
 
 Access tests use three parties: the *owner* (acts on their own department's object), a *colleague*
 (same department, fewer rights) and an *outsider* (another department).
+
+``org``, ``cat`` and ``share`` are built once per test process and copied into each test (rows
+written back into the test's transaction, fresh Python objects); the full demo is loaded once per
+test process too (``demo_data`` / ``demo_data_module``).  See :mod:`tests.db_states` and
+docs/decisions/0002-test-fixtures-built-once.md.
 """
 
 from __future__ import annotations
 
+import copy
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.core import mail
+from django.test import Client, override_settings
 
 from govshare.core.actions import (
     do_create_department,
@@ -20,14 +32,21 @@ from govshare.core.actions import (
 from govshare.core.demo import make_id_number, make_uscc
 from govshare.core.roles import Role
 
+pytest_plugins = ["tests.guard_actions"]  # every domain write goes through an action (issue 8)
+
 PASSWORD = "Correct-horse-42"
+
+
+#: what every test runs with (and the shared states are built with)
+FAST = {"TASKS": {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}},
+        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"]}
 
 
 @pytest.fixture(autouse=True)
 def _fast_tasks(settings: Any) -> None:
     """Tasks run in-process unless a test asks for the real database worker."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.TASKS = FAST["TASKS"]
+    settings.PASSWORD_HASHERS = FAST["PASSWORD_HASHERS"]
 
 
 @pytest.fixture(autouse=True)
@@ -86,8 +105,10 @@ class Org:
 
 
 @pytest.fixture
-def org(db: Any) -> Org:
-    return Org()
+def org(db: Any, _shared_states: SharedStates, _copies: dict[int, Any]) -> Org:
+    """The test organisation (built once per test process, copied into this test)."""
+    org: Org = _shared_states.copy_into_test("org", _copies)
+    return org
 
 
 def login(client: Client, user: Any) -> Client:
@@ -121,11 +142,10 @@ def api_json(client: Client, method: str, path: str, body: Any = None, **extra: 
 
 
 @pytest.fixture
-def cat(org: Org) -> Any:
-    """The test organisation plus department classifications 301 (police), 302 (market), 399 (centre)."""
-    from tests.catalog_helpers import CatalogOrg
-
-    return CatalogOrg(org)
+def cat(org: Org, _shared_states: SharedStates, _copies: dict[int, Any]) -> Any:
+    """The test organisation plus department classifications 301 (police), 302 (market), 399 (centre)
+    (a :class:`tests.catalog_helpers.CatalogOrg`; ``cat.org is org``)."""
+    return _shared_states.copy_into_test("cat", _copies)
 
 
 @pytest.fixture(autouse=True)
@@ -135,8 +155,328 @@ def _private_letters(settings: Any, tmp_path: Any) -> None:
 
 
 @pytest.fixture
-def share(cat: Any) -> Any:
-    """The catalog organisation plus entries of each share type and registered systems (sharing tests)."""
-    from tests.sharing_helpers import ShareOrg
+def share(cat: Any, _shared_states: SharedStates, _copies: dict[int, Any]) -> Any:
+    """The catalog organisation plus entries of each share type and registered systems (sharing tests)
+    (a :class:`tests.sharing_helpers.ShareOrg`; ``share.cat is cat``)."""
+    return _shared_states.copy_into_test("share", _copies)
 
-    return ShareOrg(cat)
+
+# ------------------------------------------------------------------ states built once per test process
+
+
+@dataclass
+class Layer:
+    """One built state: the rows it adds to the one below, the Python object the build returned, and
+    what else the build left behind (e-mails in the outbox, audit events waiting for a flush)."""
+
+    rows: Any  # tests.db_states.StateDiff
+    obj: Any = None
+    outbox: list[Any] = field(default_factory=list)
+    pending: tuple[Any, ...] = ()
+
+
+class SharedStates:
+    """The ``org`` → ``cat`` → ``share`` layers (built with the test database) and the demo (built on
+    first use) of this test process, each inside a rolled-back transaction; copied into tests on
+    request."""
+
+    def __init__(self, blocker: Any, tmp: Path) -> None:
+        self.blocker = blocker
+        self.tmp = tmp
+        self.layers: dict[str, Layer] = {}
+        self.demo: Layer | None = None
+        self.demo_search: Path | None = None
+
+    # -- building
+
+    @contextmanager
+    def _building(self, **extra: Any) -> Iterator[None]:
+        """The conditions a test's fixtures run in: fast settings, private directories, no bound user,
+        the database open, a transaction marked like TestCase's (rolled back at the end)."""
+        from govshare.core import audit, context
+        from tests import db_states
+
+        values = {**FAST, "GOVSHARE_SEARCH_DIR": self.tmp / "search", "GOVSHARE_LETTERS_DIR": self.tmp / "letters",
+                  **extra}
+        with self.blocker.unblock(), override_settings(**values), \
+                context.bind(user=None, ip="", request_id=""), db_states.rolled_back_build():
+            try:
+                yield
+            finally:
+                audit.discard_pending()
+
+    def _layer(self, before: Any, build: Callable[[], Any]) -> tuple[Layer, Any]:
+        from govshare.core import audit
+        from tests import db_states
+
+        outbox, pending = len(mail.outbox), len(audit._pending.get())
+        obj = build()
+        after = db_states.snapshot()
+        layer = Layer(db_states.diff(before, after), obj, list(mail.outbox[outbox:]),
+                      tuple(audit._pending.get()[pending:]))  # this layer's own, not the layers below
+        del mail.outbox[outbox:]
+        return layer, after
+
+    def build_org_layers(self) -> None:
+        from tests import db_states
+        from tests.catalog_helpers import CatalogOrg
+        from tests.sharing_helpers import ShareOrg
+
+        with self._building():
+            state = db_states.snapshot()
+            self.layers["org"], state = self._layer(state, Org)
+            self.layers["cat"], state = self._layer(state, lambda: CatalogOrg(self.layers["org"].obj))
+            self.layers["share"], state = self._layer(state, lambda: ShareOrg(self.layers["cat"].obj))
+        with self.blocker.unblock():
+            for layer in self.layers.values():
+                db_states.move_id_counters_past(layer.rows.max_ids())
+
+    def build_demo(self) -> None:
+        from govshare.core.demo import load_demo
+        from tests import db_states
+
+        with self._building(EMAIL_HOST=""):
+            self.demo, _state = self._layer(db_states.snapshot(), load_demo)
+        with self.blocker.unblock():
+            db_states.move_id_counters_past(self.demo.rows.max_ids())
+
+    def demo_search_index(self) -> Path:
+        """The search index of the demo catalog, built once (copy it before use: tests may write)."""
+        if self.demo_search is None:
+            from govshare.catalog import search
+            from tests import db_states
+
+            assert self.demo is not None
+            path = self.tmp / "demo-search"
+            with self._building(GOVSHARE_SEARCH_DIR=path):
+                db_states.apply(self.demo.rows)
+                search.rebuild()
+            self.demo_search = path
+        return self.demo_search
+
+    # -- copying into a test
+
+    def copy_into_test(self, name: str, copies: dict[int, Any]) -> Any:
+        """Write the layer's rows into the current transaction; a deep copy of its object (sharing one
+        memo per test, so that ``share.cat is cat`` and ``cat.org is org`` as when built in the test)."""
+        from tests import db_states
+
+        layer = self.layers[name]
+        db_states.apply(layer.rows)
+        replay_side_effects(layer, copies)
+        return copy.deepcopy(layer.obj, copies)
+
+
+def replay_side_effects(layer: Layer, copies: dict[int, Any]) -> None:
+    from govshare.core import audit
+
+    if layer.outbox:
+        mail.outbox.extend(copy.deepcopy(layer.outbox, copies))
+    if layer.pending:
+        audit._pending.set((*audit._pending.get(), *copy.deepcopy(layer.pending, copies)))
+
+
+class _Shared:
+    """The per-process registry the hooks below reach (pytest hooks cannot request fixtures)."""
+
+    baseline: Any = None  # tests.db_states.Snapshot of the freshly migrated database
+    blocker: Any = None
+    states: SharedStates | None = None
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> None:
+    """pytest-django's test database, plus a snapshot of what the migrations left in it (written back
+    after a test that commits, see :func:`pytest_runtest_teardown`), and the ``org`` / ``cat`` /
+    ``share`` layers, built now — before any test opens a transaction — so that moving the id
+    counters past their ids sticks (a few hundred milliseconds)."""
+    from django.db import connection
+
+    from tests import db_states
+
+    name = str(connection.settings_dict["NAME"])
+    assert "test" in name or "memory" in name, f"refusing to build test states in {name!r}"
+    with django_db_blocker.unblock():
+        _Shared.baseline = db_states.snapshot()
+    _Shared.blocker = django_db_blocker
+    _Shared.states = SharedStates(django_db_blocker, tmp_path_factory.mktemp("shared-states"))
+    _Shared.states.build_org_layers()
+
+
+@pytest.fixture(scope="session")
+def _shared_states(django_db_setup: None) -> SharedStates:
+    assert _Shared.states is not None
+    return _Shared.states
+
+
+@pytest.fixture(scope="session")
+def _demo_state(_shared_states: SharedStates) -> SharedStates:
+    """The demo, loaded once per test process on first use (a session fixture, so before any test's
+    transaction)."""
+    if _shared_states.demo is None:
+        _shared_states.build_demo()
+    return _shared_states
+
+
+@pytest.fixture
+def _copies() -> dict[int, Any]:
+    """One deep-copy memo per test: the objects of ``org``, ``cat`` and ``share`` refer to each other."""
+    return {}
+
+
+def _commits(item: pytest.Item) -> bool:
+    """Does this test commit (and so end with Django's flush of every table)?"""
+    names = set(getattr(item, "fixturenames", ()))
+    if names & {"transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}:
+        return True
+    marker = item.get_closest_marker("django_db")
+    if marker is None:
+        return False
+    return bool(marker.kwargs.get("transaction", marker.args[0] if marker.args else False)
+                or marker.kwargs.get("reset_sequences") or marker.kwargs.get("serialized_rollback"))
+
+
+#: fixtures that read or write the shared states, hence the test database
+STATE_FIXTURES = {"org", "cat", "share", "demo_data", "demo_data_module", "_shared_states", "_demo_state"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker names the groups in the node ids (@demo)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that use the demo run in one xdist worker (``--dist loadgroup`` in pyproject.toml), so
+    that one process, not each, pays for loading it; the tests of the demo site (subprocesses: a demo
+    load of their own, a real server, the browser) form a second group, which xdist starts at the same
+    time on another worker (largest groups first) instead of queueing it behind the first."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & STATE_FIXTURES and item.get_closest_marker("django_db") is None:
+            # pytest-django creates the test database only for the aliases its marked tests use: a
+            # module whose tests use the shared states without ``db`` must still get it (never the
+            # configured database).
+            item.add_marker(pytest.mark.django_db)
+        if {"demo_data", "demo_data_module"} & names:
+            item.add_marker(pytest.mark.xdist_group("demo"))
+        elif "demo_site" in names:
+            item.add_marker(pytest.mark.xdist_group("demo-site"))
+
+
+class _GroupsInNodeIds:
+    """xdist (3.8) names an item's group by appending ``@group`` to ``item._nodeid``; pytest 9.2 reads
+    the node id from ``item._id`` instead, so the groups are silently lost and every worker loads the
+    demo (pytest-dev/pytest-xdist#1386).  Copy the suffix into ``_id`` after xdist's hook has run."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        try:
+            from _pytest.nodeid import NodeId
+        except ImportError:  # pytest before 9.2: ``_nodeid`` is the node id
+            return
+        for item in items:
+            named = getattr(item, "_nodeid", None)
+            if isinstance(named, str) and "@" in named and named != item.nodeid:
+                item._id = NodeId.parse(named)  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("govshare-groups-in-node-ids"):
+        config.pluginmanager.register(_GroupsInNodeIds(), "govshare-groups-in-node-ids")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    result = yield
+    # pytest-django runs the committing tests after the others; the last test's teardown has already
+    # dropped the test database (nextitem is None)
+    if _Shared.baseline is not None and nextitem is not None and _commits(item):
+        from tests import db_states
+
+        with _Shared.blocker.unblock():
+            db_states.restore_baseline(_Shared.baseline)
+    return result
+
+
+# ------------------------------------------------------------------ the demo, loaded once per test process
+
+
+@dataclass
+class DemoData:
+    """The full demo (``load_demo()``: core, catalog and sharing) in the database."""
+
+    search_dir: Path  # a private copy of the demo catalog's search index
+
+
+def _demo(states: SharedStates, where: Path, copies: dict[int, Any]) -> DemoData:
+    from tests import db_states
+
+    assert states.demo is not None
+    db_states.apply(states.demo.rows)
+    replay_side_effects(states.demo, copies)
+    return DemoData(search_dir=where)
+
+
+@pytest.fixture
+def demo_data(db: Any, _demo_state: SharedStates, _copies: dict[int, Any]) -> DemoData:
+    """The full demo, written into this test's transaction (rolled back with it).  The test's own
+    search index directory is left empty (built from the database on first search)."""
+    from django.conf import settings
+
+    return _demo(_demo_state, Path(settings.GOVSHARE_SEARCH_DIR), _copies)
+
+
+@pytest.fixture(scope="module")
+def demo_data_module(_demo_state: SharedStates, django_db_blocker: Any,
+                     tmp_path_factory: Any) -> Iterator[DemoData]:
+    """The full demo for a whole module, in a transaction rolled back after its last test.  Tests only
+    read it; a test that writes asks for ``db`` too and gets its own rollback.  ``search_dir`` is a copy
+    of the demo's search index for the module (point ``settings.GOVSHARE_SEARCH_DIR`` at it)."""
+    from tests import db_states
+
+    with django_db_blocker.unblock():
+        index = _demo_state.demo_search_index()
+    where = tmp_path_factory.mktemp("demo-module") / "search"
+    shutil.copytree(index, where)
+    with django_db_blocker.unblock(), override_settings(**FAST), db_states.rolled_back_build():
+        yield _demo(_demo_state, where, {})
+
+
+# ------------------------------------------------------------------ a demo site for tests that run the real thing
+
+
+@pytest.fixture(scope="session")
+def _demo_site_template(tmp_path_factory: Any) -> Path:
+    """``govshare demo --no-serve`` once per test process into its own SQLite database and data dir."""
+    import subprocess
+    import sys
+
+    base = tmp_path_factory.mktemp("demo-site-template")
+    env = demo_site_env(base)
+    subprocess.run([sys.executable, "-m", "govshare.cli", "demo", "--no-serve"], env=env, check=True,
+                   cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, timeout=900)
+    return base
+
+
+def demo_site_env(base: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
+    env.update({"DATABASE_URL": f"sqlite:///{base / 'db.sqlite3'}", "GOVSHARE_DATA_DIR": str(base / "data"),
+                "DJANGO_SETTINGS_MODULE": "govshare.settings", "EMAIL_HOST": "", "DEBUG": "false",
+                "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+@pytest.fixture(scope="module")
+def demo_site(_demo_site_template: Path, tmp_path_factory: Any) -> dict[str, str]:
+    """The environment of a demo site (``DATABASE_URL`` of a SQLite file, ``GOVSHARE_DATA_DIR``) for
+    subprocesses (``govshare serve``, ``govshare demo``): a private copy, for the module, of the demo
+    loaded once per test process — the tests that use it run in one xdist worker."""
+    import sqlite3
+
+    base = tmp_path_factory.mktemp("demo-site")
+    if (_demo_site_template / "data").exists():
+        shutil.copytree(_demo_site_template / "data", base / "data")
+    source, target = sqlite3.connect(_demo_site_template / "db.sqlite3"), sqlite3.connect(base / "db.sqlite3")
+    with source, target:
+        source.backup(target)
+    source.close()
+    target.close()
+    return demo_site_env(base)

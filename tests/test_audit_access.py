@@ -14,10 +14,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from govshare.core import audit
 from govshare.core.actions.audit import do_export_audit, do_purge_audit, do_search_audit, do_verify_audit
-from govshare.core.audit_codes import AuditCode
+from govshare.core.audit_codes import AuditCode, domain_label, label
 from govshare.core.errors import Forbidden, NotFound
 from govshare.core.models import AuditEvent, Department
 from govshare.core.navigation import menu_for
@@ -172,7 +173,12 @@ def test_the_auditor_sees_the_audit_page_with_filters_export_and_verify(org: Org
     assert reverse("core:audit_export") + "?format=csv&amp;domain=core" in html
     assert reverse("core:audit_export") + "?format=xlsx&amp;domain=core" in html
     assert reverse("core:audit_verify") in html
-    assert "department_created" in html and "龙南市公安局" in html
+    assert "龙南市公安局" in html
+    # codes and outcomes in the reader's language, not as identifiers
+    with translation.override("zh-hans"):
+        assert str(label(AuditCode.DEPARTMENT_CREATED)) in html and str(domain_label("core")) in html
+        assert str(AuditEvent.Outcome.SUCCESS.label) in html
+    assert "department_created" not in html
 
 
 def test_the_audit_page_shows_before_and_after_of_changed_fields(org: Org, client_for: Any) -> None:

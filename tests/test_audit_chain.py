@@ -94,7 +94,7 @@ def test_a_rewritten_row_with_a_recomputed_hash_breaks_the_link_of_the_next_row(
     victim = _middle(org)
     follower = _next_after(victim)
     _lift_update_guard()
-    fields = {name: getattr(victim, name) for name in audit.HASHED_FIELDS}
+    fields = {name: getattr(victim, name) for name in audit.ALL_HASHED_FIELDS}
     fields["object_repr"] = "rewritten"
     AuditEvent.objects.filter(pk=victim.pk).update(object_repr="rewritten",
                                                    row_hash=audit.row_digest(victim.prev_hash, fields))

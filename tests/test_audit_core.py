@@ -20,7 +20,9 @@ def test_an_action_records_who_what_where_and_the_changed_fields(org: Org) -> No
     event = AuditEvent.objects.order_by("-id").first()
     assert event.code == AuditCode.DEPARTMENT_UPDATED
     assert event.actor_username == "admin" and event.actor_id == org.centre_admin.pk
-    assert event.department_name == "龙南市公安局"
+    # 部门 is the actor's department; the object's department has its own column (SEC-4)
+    assert event.department_name == "龙南市政务和数据服务中心" and event.department_id == org.centre.pk
+    assert event.object_department_name == "龙南市公安局" and event.object_department_id == org.police.pk
     assert event.object_type == "core.department" and event.object_id == str(org.police.pk)
     assert event.changes == {"short_name": ["公安局", "龙南公安"]}
     assert (event.ip, event.request_id) == ("10.1.2.3", "req-12345678")

@@ -1,19 +1,17 @@
 """Issue 3 item 9: the catalog demo data (CAT-1 … CAT-10) — ≥ 200 realistic entries of twelve
 departments in every share/open class, taken through the real lifecycle by the actions layer.
 
-The demo is loaded once for the whole module (through ``load_demo()``, which calls the registered
-loaders) inside a transaction that is rolled back at the end; the tests only read.
+The demo is loaded once per test run (through ``load_demo()``, which calls the registered loaders) and
+copied into the database for this module (``demo_data_module`` of tests/conftest.py) inside a
+transaction that is rolled back at the end; the tests only read.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import transaction
-from django.test import override_settings
 from django.utils import timezone
 
 from govshare.catalog import demo
@@ -39,14 +37,8 @@ DEPARTMENT_CODES = {"LNGA", "LNSJ", "LNRS", "LNWJ", "LNMZ", "LNZR", "LNJT", "LNS
 
 
 @pytest.fixture(scope="module")
-def loaded(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
-    """One demo load for the module, rolled back afterwards."""
-    fast = {"PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
-            "TASKS": {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}}
-    with django_db_blocker.unblock(), override_settings(**fast), transaction.atomic():
-        load_demo()
-        yield
-        transaction.set_rollback(True)
+def loaded(demo_data_module: Any) -> None:
+    """The demo for the module (loaded once per test run, see tests/conftest.py), rolled back afterwards."""
 
 
 def published() -> Any:

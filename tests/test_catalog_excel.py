@@ -432,6 +432,14 @@ def test_macros_external_links_and_xml_entities_are_refused(cat: Any) -> None:
     assert places(rejected(org.police_specialist, org.police, hostile))[0][3] == "xml_doctype"
 
 
+def test_a_workbook_with_a_part_named_outside_the_archive_is_refused(cat: Any) -> None:
+    """The shared archive checks (govshare.core.files) apply to the import: no zip slip."""
+    org = cat.org
+    good = workbook([entry_row()], item_rows())
+    slip = _repack(good, extra={"../../xl/evil.xml": b"<evil/>"})
+    assert places(rejected(org.police_specialist, org.police, slip)) == [("catalog.xlsx", None, None, "unsafe_path")]
+
+
 def test_a_file_over_the_size_limit_is_refused(cat: Any, settings: Any) -> None:
     org = cat.org
     settings.GOVSHARE_CATALOG_IMPORT_MAX_BYTES = 1000

@@ -203,11 +203,14 @@ def test_the_public_dcat_export_has_only_the_open_catalog(published: dict[str, A
     assert set(g.subjects(RDF.type, DCAT.Dataset)) == {dataset_uri(BASE, published["opened"].code)}
 
 
-def test_build_graph_without_entries_is_an_empty_catalog() -> None:
+def test_build_graph_without_entries_is_an_empty_catalog_published_by_the_platform(db: None) -> None:
     g = Graph()
     g.parse(data=serialize(build_graph([], base_uri=BASE), "turtle").decode(), format="turtle")
     assert (URIRef(f"{BASE}/catalog"), RDF.type, DCAT.Catalog) in g
     assert not list(g.subjects(RDF.type, DCAT.Dataset))
+    # no data-management centre registered yet: the platform itself is the catalog's publisher (CAT-1)
+    publisher = g.value(URIRef(f"{BASE}/catalog"), DCTERMS.publisher)
+    assert (publisher, RDF.type, FOAF.Agent) in g and g.value(publisher, FOAF.name) is not None
 
 
 def test_an_unknown_export_format_is_named(cat: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from govshare.catalog import search
+from govshare.catalog import search, search_engine
 from govshare.catalog.actions import (
     do_approve,
     do_discard_draft,
@@ -429,7 +429,7 @@ def test_the_engine_counts_and_pages_exactly_across_segments_and_candidate_limit
             for sort, key in orders.items():
                 pages = []
                 for limit in (1000, 3):  # candidates checked, then the restricted fallback
-                    monkeypatch.setattr(search, "MAX_CANDIDATES", limit)
+                    monkeypatch.setattr(search_engine, "MAX_CANDIDATES", limit)
                     result = engine.query(q, synonyms={"社保": ["社会保险"]}, audience=audience, filters=filters,
                                           sort=sort, offset=5, limit=10, facet_keys=("provider", "share_type"))
                     assert result.total == len(expected)

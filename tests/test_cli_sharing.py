@@ -174,13 +174,13 @@ def test_digest_dry_run_prints_the_digests_and_sends_and_marks_nothing(
         assert main(["sharing", "digest", "--dry-run"]) == 0
         out = capsys.readouterr().out
         assert app.number in out and "2026-10-12" in out
-        assert "2 working days left" in out  # Sat 10 (make-up day), Mon 12
+        assert "剩余 2 个工作日" in out  # Sat 10 (make-up day), Mon 12; in the readers' language (Chinese)
         assert "police_admin@longnan.example" in out and "1 份摘要 (未发送) / digests (not sent)" in out
         assert mail.outbox == []
         assert DigestSetting.objects.get(department=org.police).last_sent_on is None
         # another day, and a department whose digest is off (previewed on request)
         assert main(["sharing", "digest", "--dry-run", "--date", "2026-10-12"]) == 0
-        assert "due today" in capsys.readouterr().out
+        assert "今天到期" in capsys.readouterr().out
         assert main(["sharing", "digest", "--dry-run", "--department", "SJ"]) == 0
         out = capsys.readouterr().out
         assert app.number in out and "market_specialist@longnan.example" in out

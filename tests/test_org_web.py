@@ -100,6 +100,16 @@ def test_a_duplicate_uscc_is_shown_next_to_its_field(org: Any, client_for: Any) 
     assert _field_error(response, "uscc")
 
 
+def test_the_new_department_form_shows_every_problem_at_once(org: Any, client_for: Any) -> None:
+    before = Department.objects.count()
+    response = client_for(org.centre_admin).post(reverse("core:department_create"), {
+        "name": "", "short_name": "民政局", "uscc": org.police.uscc, "code": org.police.code, "kind": "department",
+        "jurisdiction": org.county.pk})
+    assert response.status_code == 400
+    assert _field_error(response, "name") and _field_error(response, "uscc") and _field_error(response, "code")
+    assert Department.objects.count() == before
+
+
 def test_the_centre_admin_creates_a_department_on_the_web(org: Any, client_for: Any) -> None:
     response = client_for(org.centre_admin).post(reverse("core:department_create"), {
         "name": "龙南市民政局", "short_name": "民政局", "uscc": make_uscc("360783", 71), "code": "MZ",
@@ -179,6 +189,57 @@ def test_incompatible_roles_on_the_new_user_form_store_nothing(org: Any, client_
     assert response.status_code == 400
     assert "GB/T 39477" in _field_error(response, "roles")
     assert User.objects.count() == users
+
+
+def test_the_new_user_form_shows_every_problem_at_once_and_stores_nothing(org: Any, client_for: Any) -> None:
+    """Five problems, one submission: the form's own (an e-mail that is no address) and the action's
+    (a user name with a space, an impossible ID number, a weak password, incompatible roles)."""
+    users = User.objects.count()
+    response = client_for(org.centre_admin).post(reverse("core:user_create"), {
+        "username": "new comer", "real_name": "新人", "id_number": make_id_number("360783", "19900230", 1),
+        "email": "not-an-address", "department": org.police.pk, "password": "12345678",
+        "roles": ["data_specialist", "public"]})
+    assert response.status_code == 400
+    assert "letters, digits" in _field_error(response, "username")
+    assert "date of birth" in _field_error(response, "id_number")
+    assert _field_error(response, "email")
+    assert _field_error(response, "password")
+    assert "GB/T 39477" in _field_error(response, "roles")
+    assert User.objects.count() == users
+
+
+def test_a_field_the_form_refused_shows_the_form_s_message_only(org: Any, client_for: Any) -> None:
+    response = client_for(org.centre_admin).post(reverse("core:user_create"), {
+        "username": "", "real_name": "新人", "department": org.police.pk, "roles": ["data_specialist", "public"]})
+    assert response.status_code == 400
+    assert len(response.context["form"].errors["username"]) == 1
+    assert "GB/T 39477" in _field_error(response, "roles")
+
+
+def test_creating_a_user_reports_all_problems_together_with_their_fields(org: Any) -> None:
+    from govshare.core.actions import do_create_user
+    from govshare.core.errors import ManyProblems
+
+    with pytest.raises(ManyProblems) as caught:
+        do_create_user(org.centre_admin, username="police_admin", real_name="", password="short",
+                       department=org.police, roles=["centre_reviewer"])
+    found = {(p.code, p.field) for p in caught.value.problems}
+    assert {("duplicate_username", "username"), ("required", "real_name"), ("weak_password", "password"),
+            ("role_needs_centre", "role")} <= found
+    assert caught.value.as_dict()["errors"][0]["field"]
+
+
+def test_permission_is_checked_before_the_input(org: Any) -> None:
+    """An outsider learns nothing about the input (a taken user name) before being refused."""
+    from govshare.core.actions import do_create_user
+    from govshare.core.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        do_create_user(org.market_admin, username="police_admin", real_name="", password=None,
+                       department=org.police)
+    with pytest.raises(Forbidden):
+        do_create_user(org.police_admin, username="police_admin", real_name="", password=None,
+                       department=org.police, roles=["centre_admin"])
 
 
 def test_a_department_admin_creates_a_user_with_an_id_number(org: Any, client_for: Any) -> None:
@@ -422,8 +483,9 @@ def test_a_centre_admin_sees_users_and_no_audit_link(org: Any, client_for: Any) 
 
 def test_a_citizen_sees_only_personal_pages(org: Any, client_for: Any) -> None:
     nav = _nav(client_for, org.citizen)
-    assert {"core:tokens", "core:jobs"} <= nav
-    assert not nav & {"core:users", "core:audit", "core:specialists", "core:policies", "core:departments"}
+    assert {"core:tokens", "core:password_change", "core:inbox"} <= nav
+    assert not nav & {"core:users", "core:audit", "core:specialists", "core:policies", "core:departments",
+                      "core:jobs", "core:calendar"}
 
 
 def test_a_data_specialist_sees_no_users_link(org: Any, client_for: Any) -> None:

@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 
 from govshare.cli import build_parser, main
 from govshare.config import Config, ConfigError
-from tests.conftest import Org
+from tests.conftest import DemoData, Org
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,8 @@ def test_an_unknown_argument_gets_a_bilingual_error(capsys: pytest.CaptureFixtur
 
 
 def test_demo_without_serving_prepares_data_and_prints_every_role(
-        capsys: pytest.CaptureFixture[str], db: None) -> None:
+        capsys: pytest.CaptureFixture[str], demo_data: DemoData) -> None:
+    # the demo is loaded once per test run (tests/conftest.py); here the command finds it in place
     assert main(["demo", "--no-serve"]) == 0
     out = capsys.readouterr().out
     for username in ("centre_admin", "centre_reviewer", "police_admin", "market_admin", "police_specialist",
@@ -69,10 +70,9 @@ def test_demo_without_serving_prepares_data_and_prints_every_role(
     assert main(["demo", "--no-serve"]) == 0  # idempotent
 
 
-def test_demo_logins_work(db: None, client: Client) -> None:
-    from govshare.core.demo import DEMO_PASSWORD, load_demo
+def test_demo_logins_work(demo_data: DemoData, client: Client) -> None:
+    from govshare.core.demo import DEMO_PASSWORD
 
-    load_demo()
     response = client.post("/login/", {"username": "auditor", "password": DEMO_PASSWORD})
     assert response.status_code == 302
     assert client.get("/").status_code == 200

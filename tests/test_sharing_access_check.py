@@ -53,8 +53,11 @@ def _denied_for(decision: Decision, *codes: str) -> None:
     assert [r.code for r in decision.reasons] == list(codes), decision.as_dict()
     for reason in decision.reasons:
         assert reason.message.strip()  # zh / en (identical until the translations are merged)
-        assert reason.as_dict() == {"code": reason.code, "message": reason.message}
-    assert decision.explain() == "; ".join(r.message for r in decision.reasons)
+        assert reason.as_dict() == {"code": reason.code, "message": reason.message,  # 中文 / English, and each alone
+                                    "message_zh": reason.message.render("zh-hans"),
+                                    "message_en": reason.message.render("en")}
+    for language in ("zh-hans", "en"):  # a web page shows the explanation in the reader's language only
+        assert decision.explain().render(language) == "; ".join(r.message.render(language) for r in decision.reasons)
 
 
 # ------------------------------------------------------------------ allowed

@@ -1,8 +1,9 @@
 """Issue 4: the sharing demo data (SHR-1 … SHR-8) — realistic activity among the twelve demo
 departments on the published demo catalog, every workflow in every state, made by the actions.
 
-The demo is loaded once for the module (through ``load_demo()``, which calls the core, catalog and
-sharing loaders in order) inside a transaction that is rolled back at the end; the tests only read.
+The demo is loaded once per test run (through ``load_demo()``, which calls the core, catalog and
+sharing loaders in order) and copied into the database for this module (``demo_data_module`` of
+tests/conftest.py) inside a transaction that is rolled back at the end; the tests only read.
 The module is marked ``django_db`` so that the test database is set up even when it runs alone.
 """
 
@@ -13,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -43,16 +43,12 @@ DEPARTMENT_CODES = {"LNGA", "LNSJ", "LNRS", "LNWJ", "LNMZ", "LNZR", "LNJT", "LNS
 
 
 @pytest.fixture(scope="module")
-def loaded(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[None]:
-    """One demo load for the module, rolled back afterwards (letters go to a temporary directory)."""
-    fast = {"PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
-            "TASKS": {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}},
-            "GOVSHARE_LETTERS_DIR": tmp_path_factory.mktemp("letters"),
-            "GOVSHARE_SEARCH_DIR": tmp_path_factory.mktemp("search"), "EMAIL_HOST": ""}
-    with django_db_blocker.unblock(), override_settings(**fast), transaction.atomic():
-        load_demo()
+def loaded(demo_data_module: Any, tmp_path_factory: Any) -> Iterator[None]:
+    """The demo for the module (loaded once per test run, see tests/conftest.py), rolled back afterwards
+    (letters go to a temporary directory)."""
+    with override_settings(GOVSHARE_LETTERS_DIR=tmp_path_factory.mktemp("letters"),
+                           GOVSHARE_SEARCH_DIR=demo_data_module.search_dir, EMAIL_HOST=""):
         yield
-        transaction.set_rollback(True)
 
 
 def conditional() -> Any:

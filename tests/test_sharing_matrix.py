@@ -19,9 +19,10 @@ denial itself) and the stored letters are compared before and after.
 For the access check a cell is ``ok`` (allowed by a grant), ``own`` (allowed: the department's own
 data) or the code of the first denial reason.
 
-The base organisation is built once per module inside a transaction that is rolled back at the
-end; each test runs in its own savepoint on top of it (pytest-django), so cells do not see each
-other's objects.
+The base organisation is the ``share`` state built once per test process (tests/conftest.py), copied
+once per module into a transaction that is rolled back at the end, plus the outsider department built
+on top of it; each test runs in its own savepoint on top of it (pytest-django), so cells do not see
+each other's objects.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -72,8 +72,8 @@ from govshare.sharing.models import (
     Grant,
     HighFrequencyMark,
 )
-from tests.catalog_helpers import CatalogOrg
-from tests.conftest import Org
+from tests import db_states
+from tests.conftest import FAST
 from tests.sharing_helpers import ShareOrg
 
 pytestmark = pytest.mark.django_db
@@ -213,9 +213,9 @@ CELLS = [(a, s, r) for a in ACTIONS for s in SHARE_TYPES for r in ROLES if VERDI
 # ------------------------------------------------------------------ the organisation (once per module)
 
 class World:
-    def __init__(self) -> None:
-        self.org = org = Org()
-        self.share = share = ShareOrg(CatalogOrg(org))
+    def __init__(self, share: ShareOrg) -> None:
+        self.org = org = share.org
+        self.share = share
         self.education = do_create_department(org.centre_admin, name="龙南市教育局", short_name="教育局",
                                               uscc=make_uscc("360783", 4), code="JY", jurisdiction=org.county)
         self.edu_admin = org.user("edu_admin", self.education, Role.DEPT_ADMIN)
@@ -237,17 +237,15 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[World]:
+def world(_shared_states: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("matrix")
-    fast = {"PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
-            "TASKS": {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}},
-            "GOVSHARE_SEARCH_DIR": tmp / "search", "GOVSHARE_LETTERS_DIR": tmp / "letters"}
-    block = transaction.atomic()
-    block._from_testcase = True  # type: ignore[attr-defined]  # like Django's TestCase wrapper
-    with django_db_blocker.unblock(), override_settings(**fast), block:
-        built = World()
-        yield built
-        transaction.set_rollback(True)
+    fast = {**FAST, "GOVSHARE_SEARCH_DIR": tmp / "search", "GOVSHARE_LETTERS_DIR": tmp / "letters"}
+    # like Django's TestCase wrapper; rolled back after the module's last test
+    with django_db_blocker.unblock(), override_settings(**fast), db_states.rolled_back_build():
+        copies: dict[int, Any] = {}
+        for layer in ("org", "cat"):
+            _shared_states.copy_into_test(layer, copies)
+        yield World(_shared_states.copy_into_test("share", copies))
 
 
 # ------------------------------------------------------------------ building what a cell needs

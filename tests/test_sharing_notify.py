@@ -8,6 +8,7 @@ E-mail leaves after the commit (core.notify), so the steps run inside
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import socket
@@ -22,7 +23,7 @@ from aiosmtpd.controller import Controller
 from django.utils.translation import gettext_lazy as _
 
 from govshare.core.models import Notification, User
-from govshare.core.notify import bilingual
+from govshare.core.notify import message as notice
 from govshare.sharing.actions import (
     do_acknowledge_error,
     do_add_case_note,
@@ -63,6 +64,11 @@ MARKET = {"market_admin", "market_specialist"}  # the consumer's editors
 
 # ------------------------------------------------------------------ a real SMTP server
 
+
+
+def zh(msgid: Any, **params: Any) -> str:
+    """A notice in Chinese, the language of recipients who chose none."""
+    return notice(msgid, **params).render("zh-hans")
 
 @dataclass
 class Mailbox:
@@ -159,11 +165,11 @@ def test_each_step_of_an_application_emails_the_people_who_must_act_or_know(
     with time_machine.travel(at(2026, 9, 29, 10), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
             app = share.apply()
-        assert smtp.to() == {address(u): [bilingual(_("Share application %(number)s to review by %(date)s"),
+        assert smtp.to() == {address(u): [zh(_("Share application %(number)s to review by %(date)s"),
                                                     number=app.number, date="2026-10-08")] for u in CENTRE}
         with django_capture_on_commit_callbacks(execute=True):
             do_first_review(org.reviewer, app, decision="return", comment="请补充加盖公章的申请函。")
-        returned = bilingual(_("Application %(number)s returned for completion"), number=app.number)
+        returned = zh(_("Application %(number)s returned for completion"), number=app.number)
         assert smtp.to() == {address(u): [returned] for u in MARKET}
         with django_capture_on_commit_callbacks(execute=True):
             do_resubmit(org.market_specialist, app, letter=("盖章申请函.pdf", PDF))
@@ -172,37 +178,43 @@ def test_each_step_of_an_application_emails_the_people_who_must_act_or_know(
         with django_capture_on_commit_callbacks(execute=True):
             do_first_review(org.reviewer, app, decision="pass")
         got = smtp.to()
-        answer = bilingual(_("Share application %(number)s to answer by %(date)s"), number=app.number,
+        answer = zh(_("Share application %(number)s to answer by %(date)s"), number=app.number,
                            date="2026-10-13")
         assert {a: s for a, s in got.items() if a != address("market_specialist")} == {
             address(u): [answer] for u in POLICE}
         assert got[address("market_specialist")] == [
-            bilingual(_("Application %(number)s passed the first review"), number=app.number)]
+            zh(_("Application %(number)s passed the first review"), number=app.number)]
     with time_machine.travel(at(2026, 10, 9, 10), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
             do_answer(org.police_specialist, app, decision="approve", items=["姓名"])
         grant = Grant.objects.get(application=app)
-        approved = bilingual(_("Application %(number)s approved: grant %(grant)s"), number=app.number,
+        approved = zh(_("Application %(number)s approved: grant %(grant)s"), number=app.number,
                              grant=grant.number)
         assert smtp.to() == {address(u): [approved] for u in MARKET}
     assert all(n.emailed_at is not None for n in Notification.objects.filter(kind__startswith="sharing."))
 
 
-def test_the_email_carries_chinese_and_english_text_and_the_link(
+def test_the_email_is_in_the_recipients_language_with_the_link(
         mailed: Any, smtp: Mailbox, django_capture_on_commit_callbacks: Any) -> None:
+    """One language per message: Chinese unless the recipient chose English with the switch."""
+    User.objects.filter(username="admin").update(language="en")
     with django_capture_on_commit_callbacks(execute=True):
         app = mailed.apply()
-    (rcpts, message), *_rest = smtp.take()
+    by_address = {rcpts[0]: message for rcpts, message in smtp.take()}
+    chinese, english = by_address[address("reviewer")], by_address[address("admin")]
+    subject = _("Share application %(number)s to review by %(date)s")
+    params = {"number": app.number, "date": app.deadline.due_date.isoformat()}
+    assert subject_of(chinese) == zh(subject, **params) and subject_of(chinese).startswith("共享申请")
+    assert "to review by" not in subject_of(chinese)
+    assert subject_of(english) == notice(subject, **params).render("en") and "共享" not in subject_of(english)
     note = Notification.objects.get(recipient__username="reviewer", kind="sharing.first_review")
-    assert subject_of(message) == note.subject  # encoded for SMTP and decoded intact
-    assert subject_of(message).startswith(bilingual(_("Share application %(number)s to review by %(date)s"),
-                                                        number=app.number, date=app.deadline.due_date.isoformat()))
-    assert subject_of(message).startswith("共享申请")  # Chinese first …
-    assert "to review by" in subject_of(message)  # … and English after it
-    body = message.get_content()
+    assert subject_of(chinese) == note.subject  # encoded for SMTP and decoded intact
+    body = chinese.get_content()
     assert "龙南市市场监督管理局" in body and "违法犯罪人员信息" in body  # Chinese travels intact
+    assert "working day" not in body and "个工作日" in body  # the period in the same language
+    assert "个工作日" not in english.get_content() and "working days" in english.get_content()
     assert f"/sharing/applications/{app.pk}/" in body
-    assert message["from"] == "govshare@longnan.example"
+    assert chinese["from"] == "govshare@longnan.example"
 
 
 def test_without_email_host_only_the_inbox_is_written(mailed: Any, smtp: Mailbox, settings: Any,
@@ -244,6 +256,43 @@ def test_inbox_rows_for_every_step_of_a_conditional_application(share: Any) -> N
         assert inbox.new() == {"sharing.approved": MARKET}
         do_revoke_grant(org.police_admin, Grant.objects.get(application=app), reason="超出用途使用。")
         assert inbox.new() == {"sharing.revoked": MARKET}
+
+
+def _overdue_tasks(obj: Any) -> dict[bool, set[str]]:
+    got: dict[bool, set[str]] = {True: set(), False: set()}
+    for note in Notification.objects.filter(kind="sharing.overdue", object_id=str(obj.pk),
+                                            object_type=obj._meta.label_lower).select_related("recipient"):
+        got[bool(note.task)].add(note.recipient.username)
+    return got
+
+
+def test_an_overdue_notice_is_a_task_only_for_the_party_that_must_act(share: Any) -> None:
+    """The centre is told of an overdue answer or correction and follows it; only the provider has
+    something to do (a reviewer's inbox does not fill with tasks nobody there can close)."""
+    org = share.org
+    with time_machine.travel(at(2026, 9, 29, 10), tick=False):
+        app = share.apply()
+        do_subscribe_entry(org.market_specialist, share.unconditional, purpose="工作参考")
+        report = do_report_error(org.market_specialist, entry=share.unconditional, record_keys="1", field="姓名",
+                                 description="姓名与身份证不符。")
+    with time_machine.travel(at(2026, 9, 30, 9), tick=False):
+        do_first_review(org.reviewer, app, decision="pass")
+    app.refresh_from_db()
+    report.refresh_from_db()
+    after = max(app.deadline.due_date, report.deadline.due_date) + dt.timedelta(days=1)
+    with time_machine.travel(at(after.year, after.month, after.day, 9), tick=False):
+        assert escalate_overdue() == 2
+    assert _overdue_tasks(app) == {True: POLICE, False: CENTRE}
+    assert _overdue_tasks(report) == {True: POLICE, False: CENTRE}
+
+
+def test_an_overdue_first_review_is_the_centres_task(share: Any) -> None:
+    with time_machine.travel(at(2026, 9, 29, 10), tick=False):
+        app = share.apply()
+    after = app.deadline.due_date + dt.timedelta(days=1)
+    with time_machine.travel(at(after.year, after.month, after.day, 9), tick=False):
+        assert escalate_overdue() == 1
+    assert _overdue_tasks(app) == {True: CENTRE, False: set()}
 
 
 def test_inbox_rows_for_refusal_rejection_withdrawal_and_unconditional_sharing(share: Any) -> None:
@@ -376,16 +425,16 @@ def test_the_digest_goes_once_a_day_from_8_to_each_enabled_department(mailed: An
     [(rcpts, message)] = smtp.take()
     assert sorted(rcpts) == [address(u) for u in sorted(POLICE)]
     subject = str(message["subject"])
-    assert "公安局 每日摘要 / daily digest 2026-10-09" in subject and "1 项待办 / 1 to do" in subject
+    assert "公安局 每日摘要 2026-10-09：1 项待办" in subject and "daily digest" not in subject
     body = message.get_content()
-    assert "待答复的共享申请 / Share applications to answer (1)" in body
-    assert f"- {app.number} 龙南市市场监督管理局 · 违法犯罪人员信息 — 2026-10-12 " \
-           "(剩余 2 个工作日 / 2 working days left)" in body
+    assert "待答复的共享申请 (1)" in body
+    assert f"- {app.number} 龙南市市场监督管理局 · 违法犯罪人员信息 — 2026-10-12 (剩余 2 个工作日)" in body
+    assert "working day" not in body and "Share applications" not in body  # one language (issue 8)
     assert DigestSetting.objects.get(department=mailed.org.police).last_sent_on.isoformat() == "2026-10-09"
     with time_machine.travel(at(2026, 10, 10, 8, 30), tick=False):  # the make-up Saturday: the next day
         assert send_daily_digests() == 1
     [(rcpts, message)] = smtp.take()
-    assert "剩余 1 个工作日 / 1 working day left" in message.get_content()
+    assert "剩余 1 个工作日" in message.get_content()
     assert all(address(u) not in rcpts for u in MARKET)
 
 
@@ -400,11 +449,25 @@ def test_the_centres_digest_lists_first_reviews_and_overdue_answers(mailed: Any,
         assert send_daily_digests() == 2  # the centre and the police
     mails = {tuple(sorted(r)): m for r, m in smtp.take()}
     centre = mails[tuple(sorted(address(u) for u in CENTRE))].get_content()
-    assert "待初审的共享申请 / Share applications waiting for the first review (1)" in centre
-    assert f"- {waiting.number} " in centre and "2026-10-15 (剩余 1 个工作日 / 1 working day left)" in centre
-    assert "已逾期的共享申请 / Overdue share applications (1)" in centre
-    assert f"- {late.number} 龙南市公安局 · 违法犯罪人员信息 — 2026-10-12 " \
-           "(已逾期 2 个工作日 / overdue by 2 working days)" in centre
+    assert "待初审的共享申请 (1)" in centre
+    assert f"- {waiting.number} " in centre and "2026-10-15 (剩余 1 个工作日)" in centre
+    assert "已逾期的共享申请 (1)" in centre
+    assert f"- {late.number} 龙南市公安局 · 违法犯罪人员信息 — 2026-10-12 (已逾期 2 个工作日)" in centre
+
+
+def test_a_reader_who_chose_english_gets_the_digest_in_english(mailed: Any, smtp: Mailbox) -> None:
+    app = _waiting_work(mailed)
+    User.objects.filter(username="police_admin").update(language="en")
+    with time_machine.travel(at(2026, 10, 9, 8, 0), tick=False):
+        assert send_daily_digests() == 2  # the police's digest, once per language its readers read
+    mails = {tuple(sorted(r)): m for r, m in smtp.take()}
+    english, chinese = mails[(address("police_admin"),)], mails[(address("police_specialist"),)]
+    assert "daily digest 2026-10-09: 1 to do" in str(english["subject"])
+    body = english.get_content()
+    assert "Share applications to answer (1)" in body
+    assert f"- {app.number} 龙南市市场监督管理局 · 违法犯罪人员信息 — 2026-10-12 (2 working days left)" in body
+    assert "待答复" not in body and "工作日" not in body  # the names are data; the words are English
+    assert "每日摘要" in str(chinese["subject"]) and "待答复的共享申请 (1)" in chinese.get_content()
 
 
 def test_no_digest_without_email_host_and_a_failed_send_is_tried_again(
@@ -422,3 +485,22 @@ def test_no_digest_without_email_host_and_a_failed_send_is_tried_again(
         settings.EMAIL_PORT = port
         assert send_daily_digests() == 1
     assert len(smtp.take()) == 1
+
+
+def test_when_one_languages_digest_fails_only_that_language_is_tried_again(mailed: Any, smtp: Mailbox) -> None:
+    """The police's readers read Chinese and English; the English e-mail cannot be sent (the only
+    English reader's address is refused).  The Chinese digest goes out once, not on every run."""
+    _waiting_work(mailed)
+    User.objects.filter(username="police_admin").update(language="en", email="bad\naddress@longnan.example")
+    for minute in (0, 15, 30):
+        with time_machine.travel(at(2026, 10, 9, 8, minute), tick=False):
+            send_daily_digests()
+    assert [sorted(rcpts) for rcpts, _message in smtp.take()] == [[address("police_specialist")]]
+    setting = DigestSetting.objects.get(department=mailed.org.police)
+    assert setting.last_sent_on is None and setting.delivered == {"2026-10-09": ["zh-hans"]}
+    User.objects.filter(username="police_admin").update(email=address("police_admin"))  # the address is fixed
+    with time_machine.travel(at(2026, 10, 9, 8, 45), tick=False):
+        assert send_daily_digests() == 1  # English only
+    assert [sorted(rcpts) for rcpts, _message in smtp.take()] == [[address("police_admin")]]
+    setting.refresh_from_db()
+    assert setting.last_sent_on.isoformat() == "2026-10-09" and setting.delivered == {}

@@ -316,10 +316,10 @@ def test_cli_between_prints_the_number_of_working_days(capsys: Any) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("argv, field", [
-    (["workdays", "add", "2026-02-30", "5"], "date"),
-    (["workdays", "add", "2026-09-30", "five"], "n"),
-    (["workdays", "add", "2026-09-30", "5", "--profile", "atlantis"], "policy_profile"),
-    (["workdays", "between", "2026-09-30", "tomorrow"], "b"),
+    (["workdays", "add", "2026-02-30", "5"], "日期"),  # the field by its label (issue 8), in both languages
+    (["workdays", "add", "2026-09-30", "five"], "工作日数"),
+    (["workdays", "add", "2026-09-30", "5", "--profile", "atlantis"], "policy profile"),
+    (["workdays", "between", "2026-09-30", "tomorrow"], "end date"),
 ])
 def test_cli_bad_input_exits_2_with_a_bilingual_message(capsys: Any, argv: list[str], field: str) -> None:
     assert cli.main(argv) == 2

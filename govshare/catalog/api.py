@@ -23,7 +23,6 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import register_converter
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from ninja import Field, Path, Query, Router, Schema, Status
 
 from govshare.catalog import actions
@@ -41,9 +40,10 @@ from govshare.catalog.models import (
     UpdateTask,
 )
 from govshare.catalog.permissions import is_centre
-from govshare.core.errors import NotFound, ValidationFailed
+from govshare.core.api_helpers import PUBLIC, known, page_of
+from govshare.core.errors import NotFound
 from govshare.core.models import Department, Jurisdiction
-from govshare.core.permissions import Action, _is_anonymous, can, get_for, require, restrict
+from govshare.core.permissions import Action, can, get_for, is_anonymous, require, restrict
 from govshare.core.roles import Capability
 from govshare.core.validators import MAX_DB_ID
 from govshare.core.workdays import WorkCalendar
@@ -66,17 +66,6 @@ class EntryRefConverter:
 register_converter(EntryRefConverter, "entryref")
 
 
-class PublicRead:
-    """Authentication of the catalog's read endpoints: the public may read, a token or the session
-    identifies the user, a bad token is refused (see ``govshare.api.OptionalAuth``)."""
-
-    def __call__(self, request: HttpRequest) -> Any:
-        from govshare.api import OptionalAuth  # govshare.api registers this router: import at call time
-
-        return OptionalAuth()(request)
-
-
-PUBLIC = [PublicRead()]
 
 
 # ------------------------------------------------------------------ helpers
@@ -100,21 +89,6 @@ def get_entry(user: Any, ref: str) -> CatalogEntry:
     return get_for(user, Action.VIEW, _entry_qs(), pk=pk)
 
 
-def known(user: Any, model: Any, field: str, value: str, **lookup: Any) -> Any:
-    """An object named in a request body: unknown and invisible both answer 400 naming the field."""
-    try:
-        return get_for(user, Action.VIEW, model, **lookup)
-    except NotFound:
-        raise ValidationFailed(f"unknown_{field}", _("Nothing with code %(value)s was found."), field=field,
-                               value=value) from None
-
-
-def page_of(qs: QuerySet[Any], page: int, per_page: int) -> tuple[int, list[Any]]:
-    total = qs.count()
-    start = (page - 1) * per_page
-    return total, list(qs[start:start + per_page]) if start < total else []
-
-
 def with_open_visibility(qs: QuerySet[CatalogEntry], user: Any) -> QuerySet[CatalogEntry]:
     """Annotate ``open_visible``: whether ``user`` may see the version in progress (one query)."""
     visible = restrict(EntryVersion, user, Action.VIEW)
@@ -127,9 +101,9 @@ def entry_detail(user: Any, entry: CatalogEntry) -> dict[str, Any]:
     if open_version is not None and not can(user, Action.VIEW, open_version):
         open_version = None
     subscriber_count = None
-    if not _is_anonymous(user) and (is_centre(user) or can(user, Action.CHANGE, entry)):
+    if not is_anonymous(user) and (is_centre(user) or can(user, Action.CHANGE, entry)):
         subscriber_count = restrict(Subscription, user).filter(entry=entry, user__is_active=True).count()
-    subscribed = (not _is_anonymous(user)
+    subscribed = (not is_anonymous(user)
                   and restrict(Subscription, user).filter(entry=entry, user_id=user.pk).exists())
     provider = entry.provider
     return {
@@ -198,7 +172,7 @@ def list_entries(request: HttpRequest, query: Query[EntryListQuery]) -> dict[str
     if query.project:
         qs = qs.filter(project__code=query.project)
     if query.mine:
-        department_id = None if _is_anonymous(user) else user.department_id
+        department_id = None if is_anonymous(user) else user.department_id
         qs = qs.filter(provider_id=department_id) if department_id else qs.none()
     if query.state:  # only versions in progress the user may see: an outsider learns nothing of a review
         qs = qs.filter(open_version__state__in=query.state,
@@ -439,13 +413,44 @@ def delete_synonym(request: HttpRequest, term: str) -> Any:
     return Status(204, None)
 
 
+# ------------------------------------------------------------------ search word list (CAT-9)
+
+class SearchWordOut(Schema):
+    word: str
+    note: str
+    updated_at: dt.datetime
+
+
+class SearchWordIn(s.InSchema):
+    note: str = Field("", max_length=200, description="why the word is listed")
+
+
+@router.get("/search-words", response=list[SearchWordOut],
+            summary="The words search keeps whole (government users); place and department names are added "
+                    "automatically")
+def list_search_words(request: HttpRequest) -> Any:
+    from govshare.catalog.models import SearchWord
+
+    return restrict(SearchWord, _user(request), Action.VIEW).order_by("word")
+
+
+@router.put("/search-words/{word}", response=SearchWordOut,
+            summary="Add a word search keeps whole (桃江); the search index is rebuilt")
+def set_search_word(request: HttpRequest, word: str, payload: SearchWordIn) -> Any:
+    return actions.do_set_search_word(_user(request), word, payload.note)
+
+
+@router.delete("/search-words/{word}", response={204: None}, summary="Remove a word; the search index is rebuilt")
+def delete_search_word(request: HttpRequest, word: str) -> Any:
+    actions.do_delete_search_word(_user(request), word)
+    return Status(204, None)
+
+
 # ------------------------------------------------------------------ update tasks (CAT-5)
 
 def task_out(task: UpdateTask, calendar: WorkCalendar, today: dt.date) -> dict[str, Any]:
     deadline = task.deadline
-    remaining = None
-    if task.status == UpdateTask.Status.OPEN:  # as UpdateTask.remaining_working_days, one calendar for a page
-        remaining = calendar.between(today, timezone.localtime(deadline.due_at).date())[0]
+    remaining = task.working_days_left(today, calendar=calendar)  # the core clock, one calendar for a page
     return {
         "id": task.pk, "department": s.dept_ref(task.department), "reason": task.reason, "title": task.title,
         "description": task.description, "status": task.status, "opened_at": task.opened_at,

@@ -276,3 +276,9 @@ class SynonymForm(forms.Form):
                            help_text=_("What people type, e.g. 社保."))
     expansions = forms.CharField(label=_("stands for"), required=False, max_length=500,
                                  help_text=_("The full terms, separated by 、 or commas, e.g. 社会保险."))
+
+
+class SearchWordForm(forms.Form):
+    word = forms.CharField(label=_("word"), required=False, max_length=40,
+                           help_text=_("A word search keeps whole, e.g. a place name such as 桃江 or 渡江镇."))
+    note = forms.CharField(label=_("note"), required=False, max_length=200)

@@ -28,6 +28,7 @@ from govshare.catalog.enums import (
     ShareType,
     UpdateCycle,
 )
+from govshare.core.clock import Clocked, ClockedQuerySet
 
 
 class Classification(models.Model):
@@ -233,8 +234,11 @@ class Subscription(models.Model):
         constraints = [models.UniqueConstraint(fields=["entry", "user"], name="catalog_subscription_unique")]
 
 
-class UpdateTask(models.Model):
-    """The centre asks a department to update its catalog after a change (CAT-5, N51-§8)."""
+class UpdateTask(Clocked, models.Model):
+    """The centre asks a department to update its catalog after a change (CAT-5, N51-§8).
+
+    On the working-day clock (:class:`govshare.core.clock.Clocked`): open while ``open``; overdue
+    tasks are escalated once through the core table of clocked kinds (``overdue_notified_at``)."""
 
     class Reason(models.TextChoices):
         LAW = "law", _("Change of law or regulation")
@@ -245,6 +249,8 @@ class UpdateTask(models.Model):
         OPEN = "open", _("Open")
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
+
+    OPEN_STATUSES = (Status.OPEN,)
 
     department = models.ForeignKey("core.Department", on_delete=models.PROTECT, related_name="catalog_update_tasks")
     reason = models.CharField(_("reason"), max_length=12, choices=Reason.choices)
@@ -262,6 +268,8 @@ class UpdateTask(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     completion_note = models.TextField(_("completion note"), blank=True)
 
+    objects = ClockedQuerySet.as_manager()
+
     class Meta:
         ordering = ["status", "deadline__due_at"]
 
@@ -274,20 +282,10 @@ class UpdateTask(models.Model):
 
     @property
     def is_overdue(self) -> bool:
+        """Open and past its due instant, or closed after it (a late completion stays marked)."""
         if self.status == self.Status.OPEN:
-            return timezone.now() > self.due_at
+            return self.overdue_at()
         return self.closed_at is not None and self.closed_at > self.due_at
-
-    def remaining_working_days(self) -> int | None:
-        from govshare.core.workdays import working_days_between
-
-        if self.status != self.Status.OPEN:
-            return None
-        today = timezone.localdate()
-        due = timezone.localtime(self.due_at).date()
-        if due < today:
-            return -working_days_between(due, today)
-        return working_days_between(today, due)
 
 
 class CatalogSnapshot(models.Model):
@@ -383,6 +381,23 @@ class Synonym(models.Model):
 
     def __str__(self) -> str:
         return f"{self.term} → {', '.join(self.expansions)}"
+
+
+class SearchWord(models.Model):
+    """A word of the platform that search keeps whole (CAT-9): jieba does not know local names
+    (龙南市 → 龙 / 南市), so the centre lists them.  Jurisdiction and department names are added
+    automatically; changing this list rebuilds the index."""
+
+    word = models.CharField(_("word"), max_length=40, unique=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["word"]
+
+    def __str__(self) -> str:
+        return self.word
 
 
 class SearchIndexState(models.Model):

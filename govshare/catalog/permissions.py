@@ -22,11 +22,12 @@ from govshare.catalog.models import (
     Feedback,
     InformationItem,
     Project,
+    SearchWord,
     Subscription,
     Synonym,
     UpdateTask,
 )
-from govshare.core.permissions import Action, _is_anonymous, rule
+from govshare.core.permissions import Action, is_anonymous, rule
 from govshare.core.roles import Role
 
 OPEN_VALUES = (OpenAttribute.OPEN, OpenAttribute.ON_APPLICATION)
@@ -36,19 +37,19 @@ EDITOR_ROLES = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADM
 
 
 def is_government(user: Any) -> bool:
-    return not _is_anonymous(user) and bool(user.role_set() & GOVERNMENT_ROLES)
+    return not is_anonymous(user) and bool(user.role_set() & GOVERNMENT_ROLES)
 
 
 def is_centre(user: Any) -> bool:
-    return not _is_anonymous(user) and (user.has_role(Role.CENTRE_ADMIN) or user.has_role(Role.CENTRE_REVIEWER))
+    return not is_anonymous(user) and (user.has_role(Role.CENTRE_ADMIN) or user.has_role(Role.CENTRE_REVIEWER))
 
 
 def dept_of(user: Any) -> int | None:
-    return None if _is_anonymous(user) else getattr(user, "department_id", None)
+    return None if is_anonymous(user) else getattr(user, "department_id", None)
 
 
 def is_editor(user: Any) -> bool:
-    return not _is_anonymous(user) and bool(user.role_set() & EDITOR_ROLES) and dept_of(user) is not None
+    return not is_anonymous(user) and bool(user.role_set() & EDITOR_ROLES) and dept_of(user) is not None
 
 
 def public_entry_q(prefix: str = "") -> Q:
@@ -99,12 +100,12 @@ def _item_rule(user: Any, action: str) -> Q | bool:
 def _classification_rule(user: Any, action: str) -> Q | bool:
     if action == Action.VIEW:
         return True
-    return not _is_anonymous(user) and user.has_role(Role.CENTRE_ADMIN)
+    return not is_anonymous(user) and user.has_role(Role.CENTRE_ADMIN)
 
 
 @rule(Subscription)
 def _subscription_rule(user: Any, action: str) -> Q | bool:
-    if _is_anonymous(user):
+    if is_anonymous(user):
         return False
     own = Q(user_id=user.pk)
     if action == Action.VIEW:
@@ -117,7 +118,7 @@ def _subscription_rule(user: Any, action: str) -> Q | bool:
 
 @rule(UpdateTask)
 def _update_task_rule(user: Any, action: str) -> Q | bool:
-    if _is_anonymous(user):
+    if is_anonymous(user):
         return False
     if is_centre(user):
         return True
@@ -132,12 +133,12 @@ def _update_task_rule(user: Any, action: str) -> Q | bool:
 def _snapshot_rule(user: Any, action: str) -> Q | bool:
     if action == Action.VIEW:
         return is_government(user)
-    return not _is_anonymous(user) and user.has_role(Role.CENTRE_ADMIN)
+    return not is_anonymous(user) and user.has_role(Role.CENTRE_ADMIN)
 
 
 @rule(Project)
 def _project_rule(user: Any, action: str) -> Q | bool:
-    if _is_anonymous(user):
+    if is_anonymous(user):
         return False
     if action == Action.VIEW:
         if is_centre(user) or user.has_role(Role.AUDITOR):
@@ -152,7 +153,7 @@ def _project_rule(user: Any, action: str) -> Q | bool:
 
 @rule(Feedback)
 def _feedback_rule(user: Any, action: str) -> Q | bool:
-    if _is_anonymous(user):
+    if is_anonymous(user):
         return False
     if is_centre(user):
         return True
@@ -166,7 +167,8 @@ def _feedback_rule(user: Any, action: str) -> Q | bool:
 
 
 @rule(Synonym)
+@rule(SearchWord)
 def _synonym_rule(user: Any, action: str) -> Q | bool:
     if action == Action.VIEW:
         return is_government(user)
-    return not _is_anonymous(user) and user.has_role(Role.CENTRE_ADMIN)
+    return not is_anonymous(user) and user.has_role(Role.CENTRE_ADMIN)

@@ -66,4 +66,6 @@ urlpatterns = [
     path("synonyms/new/", admin_views.synonym_create, name="synonym_create"),
     path("synonyms/<int:pk>/edit/", admin_views.synonym_edit, name="synonym_edit"),
     path("synonyms/<int:pk>/delete/", admin_views.synonym_delete, name="synonym_delete"),
+    path("search-words/", admin_views.search_word_list, name="search_words"),
+    path("search-words/<int:pk>/delete/", admin_views.search_word_delete, name="search_word_delete"),
 ]

@@ -29,7 +29,7 @@ def run_list(args: argparse.Namespace) -> int:
         qs = qs.filter(status=args.status)
     for job in qs[:50]:
         pct = f"{job.percent}%" if job.percent is not None else str(job.progress_done)
-        print(f"{job.pk}\t{job.status}\t{pct}\t{job.kind}\t{job.title}")
+        print(f"{job.pk}\t{job.status}\t{pct}\t{job.kind}\t{job.shown_title}")
     return 0
 
 
@@ -44,6 +44,6 @@ def run_show(args: argparse.Namespace) -> int:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound("job")
-    print(f"{job.title}\nstatus: {job.status}  progress: {job.progress_done}/{job.progress_total or '?'}"
+    print(f"{job.shown_title}\nstatus: {job.status}  progress: {job.progress_done}/{job.progress_total or '?'}"
           f"  attempts: {job.attempts}\nmessage: {job.message}\n--- log ---\n{job.log}")
     return 0

@@ -42,12 +42,14 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"{profile.name}: {profile.title}")
     if profile.extends:
         print(f"  extends / 继承: {profile.extends}")
+    from govshare.core.messages import bilingual_text
+
     print("deadlines / 时限:")
     for key, period in profile.deadlines.items():
-        print(f"  {key}: {period.describe()}  — {DEADLINE_KEYS.get(key, '')}")
+        print(f"  {key}: {bilingual_text(period.describe().node)}  — {DEADLINE_KEYS.get(key, '')}")
     print("retention / 保留期限:")
     for key, period in profile.retention.items():
-        print(f"  {key}: {period.describe()}")
+        print(f"  {key}: {bilingual_text(period.describe().node)}")
     print("reports / 报告:")
     for key, date in profile.reports.items():
         print(f"  {key}: month {date.month}, day {date.day} ({date.source})")

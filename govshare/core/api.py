@@ -227,6 +227,10 @@ class JobOut(Schema):
     def resolve_id(obj: Job) -> str:
         return str(obj.pk)
 
+    @staticmethod
+    def resolve_title(obj: Job) -> str:
+        return obj.shown_title  # in the reader's language
+
 
 class JobDetailOut(JobOut):
     log: str
@@ -415,12 +419,18 @@ def cancel_job(request: HttpRequest, job_id: uuid.UUID) -> Any:
     return actions.do_cancel_job(request.user, job)
 
 
+#: core's endpoints sit at the root of ``/api/v1`` (see :mod:`govshare.core.plugins`)
+api_prefix = "/"
+
+
 def _include_subrouters() -> None:
     from govshare.core.api_audit import router as audit_router
     from govshare.core.api_calendar import router as calendar_router
+    from govshare.core.api_inbox import router as inbox_router
 
     router.add_router("/workdays", calendar_router)
     router.add_router("/audit", audit_router)
+    router.add_router("/me/notifications", inbox_router)
 
 
 _include_subrouters()

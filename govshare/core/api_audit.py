@@ -15,7 +15,7 @@ from django.utils import translation
 from ninja import Field, Query, Router, Schema, Status
 
 from govshare.core.actions import audit as audit_actions
-from govshare.core.audit_codes import domain_of
+from govshare.core.audit_codes import domain_label, domain_of
 from govshare.core.models import AuditEvent
 from govshare.core.validators import MAX_DB_ID
 
@@ -31,7 +31,8 @@ class AuditFilterQuery(Schema):
     domain: str | None = Field(None, description="core, catalog, sharing, exchange, datastore, gateway, ...")
     outcome: str | None = Field(None, description="success, denied or failure")
     actor: str | None = Field(None, description="user name or real name contains")
-    department: str | None = Field(None, description="department id, or department name contains")
+    department: str | None = Field(None, description="the acting user's department: id, or name contains")
+    object_department: str | None = Field(None, description="the object's department: id, or name contains")
     object_type: str | None = Field(None, description="e.g. core.department")
     object_id: str | None = None
     request_id: str | None = None
@@ -52,13 +53,21 @@ class AuditEventOut(Schema):
     occurred_at: dt.datetime
     code: int
     action: str
+    label: str = Field(description="what happened, in the reader's language")
     domain: str
+    domain_label: str
     outcome: str
-    actor_id: int | None
+    outcome_label: str
+    actor_id: int | None = Field(description="the person who acted")
     actor_username: str
     actor_name: str
-    department_id: int | None
+    department_id: int | None = Field(description="the acting person's department")
     department_name: str
+    on_behalf_of_id: int | None = Field(description="the person the actor acted for, if any")
+    on_behalf_of_username: str
+    on_behalf_of_name: str
+    object_department_id: int | None = Field(description="the department the object belongs to")
+    object_department_name: str
     object_type: str
     object_id: str
     object_repr: str
@@ -70,6 +79,18 @@ class AuditEventOut(Schema):
     @staticmethod
     def resolve_domain(obj: AuditEvent) -> str:
         return domain_of(obj.code)
+
+    @staticmethod
+    def resolve_label(obj: AuditEvent) -> str:
+        return str(obj.label)
+
+    @staticmethod
+    def resolve_domain_label(obj: AuditEvent) -> str:
+        return str(domain_label(domain_of(obj.code)))
+
+    @staticmethod
+    def resolve_outcome_label(obj: AuditEvent) -> str:
+        return str(obj.get_outcome_display())
 
 
 class AuditEventDetailOut(AuditEventOut):

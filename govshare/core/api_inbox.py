@@ -1,7 +1,10 @@
 """The notification inbox API, mounted at ``/api/v1/me/notifications``.
 
 Notifications are written by :func:`govshare.core.notify.notify` inside the actions that cause
-them; here a user lists their own (unread first) and marks them read.  A notification is personal:
+them; here a user lists their own (what asks for attention first) and marks them read.  Subject and
+body come in the reader's language (the ``Accept-Language``/cookie of the request; ``message``
+holds the stored meaning: msgid + params).  ``task`` notices ask the recipient to act and are
+``resolved`` when the task is done; ``todo`` counts the open ones.  A notification is personal:
 nobody else sees it, not even an administrator (the rule below), and another user's notification
 answers 404 like a missing one.
 """
@@ -11,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 
 from govshare.core.actions.notifications import do_mark_all_notifications_read, do_mark_notification_read
 from govshare.core.models import Notification
+from govshare.core.notify import inbox_counts, inbox_order, inbox_tab
 from govshare.core.permissions import Action, get_for, restrict
 from govshare.core.validators import MAX_DB_ID
 
@@ -28,17 +32,33 @@ router = Router(tags=["notifications"])
 class NotificationOut(Schema):
     id: int
     kind: str
-    subject: str
-    body: str
+    subject: str = Field(description="in the reader's language")
+    body: str = Field(description="in the reader's language")
+    message: dict[str, Any] = Field(description="what the notice means: {subject, body} as msgid + params")
     url: str
     object_type: str
     object_id: str
     created_at: dt.datetime
     read_at: dt.datetime | None
+    task: bool = Field(description="the notice asks the recipient to act on the object")
+    resolved_at: dt.datetime | None = Field(description="when the task was done (task notices only)")
+
+    @staticmethod
+    def resolve_subject(obj: Notification) -> str:
+        return obj.subject_in()
+
+    @staticmethod
+    def resolve_body(obj: Notification) -> str:
+        return obj.body_in()
+
+    @staticmethod
+    def resolve_task(obj: Notification) -> bool:
+        return bool(obj.task)
 
 
 class InboxQuery(Schema):
-    unread: bool = Field(False, description="only unread notifications")
+    unread: bool = Field(False, description="only unread notifications (not counting tasks already done)")
+    todo: bool = Field(False, description="only task notices whose task is not done yet")
     page: int = Field(1, ge=1, le=10_000)
     per_page: int = Field(20, ge=1, le=100)
 
@@ -46,6 +66,8 @@ class InboxQuery(Schema):
 class InboxOut(Schema):
     total: int
     unread: int
+    todo: int = Field(description="open task notices")
+    pending: int = Field(description="what asks for attention: open tasks and unread plain notices")
     page: int
     per_page: int
     items: list[NotificationOut]
@@ -61,17 +83,16 @@ def _mine(request: HttpRequest) -> QuerySet[Notification]:
     return restrict(Notification, request.user, Action.VIEW)
 
 
-@router.get("", response=InboxOut, summary="My notifications: unread first, then newest first")
+@router.get("", response=InboxOut, summary="My notifications: what asks for attention first, then newest first")
 def inbox(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, Any]:
     mine = _mine(request)
-    unread = mine.filter(read_at__isnull=True).count()
-    qs = mine.filter(read_at__isnull=True) if query.unread else mine
-    total = unread if query.unread else qs.count()
-    ordered = qs.annotate(_read=Case(When(read_at__isnull=True, then=Value(0)), default=Value(1),
-                                     output_field=IntegerField())).order_by("_read", "-created_at", "-id")
+    numbers = inbox_counts(mine)
+    qs = inbox_tab(mine, "todo" if query.todo else "unread" if query.unread else "all")
+    total = qs.count()
     start = (query.page - 1) * query.per_page
-    items = list(ordered[start:start + query.per_page]) if start < total else []
-    return {"total": total, "unread": unread, "page": query.page, "per_page": query.per_page, "items": items}
+    items = list(inbox_order(qs)[start:start + query.per_page]) if start < total else []
+    return {"total": total, "unread": numbers["unread"], "todo": numbers["todo"], "pending": numbers["pending"],
+            "page": query.page, "per_page": query.per_page, "items": items}
 
 
 @router.post("/read-all", response=MarkedOut, summary="Mark all my notifications read")

@@ -32,6 +32,14 @@ HASHED_FIELDS = (
     "occurred_at", "code", "action", "outcome", "actor_id", "actor_username", "actor_name", "department_id",
     "department_name", "object_type", "object_id", "object_repr", "ip", "request_id", "changes", "detail",
 )
+#: fields added later (issue 8, SEC-4 attribution): part of the canonical row when they hold a value,
+#: left out when empty — rows written before they existed hash exactly as they did, and emptying or
+#: filling one on any row breaks its hash
+OPTIONAL_HASHED_FIELDS = (
+    "on_behalf_of_id", "on_behalf_of_username", "on_behalf_of_name", "object_department_id",
+    "object_department_name",
+)
+ALL_HASHED_FIELDS = HASHED_FIELDS + OPTIONAL_HASHED_FIELDS
 
 
 def _jsonable(value: Any) -> Any:
@@ -40,6 +48,7 @@ def _jsonable(value: Any) -> Any:
 
 def row_digest(prev_hash: str, fields: dict[str, Any]) -> str:
     payload = {name: fields[name] for name in HASHED_FIELDS}
+    payload.update({name: fields[name] for name in OPTIONAL_HASHED_FIELDS if fields.get(name) not in (None, "")})
     occurred = payload["occurred_at"]
     payload["occurred_at"] = occurred.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     body = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), cls=DjangoJSONEncoder)
@@ -69,6 +78,21 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     return _jsonable({f: getattr(obj, f) for f in fields})
 
 
+def _department_of(obj: models.Model) -> Any:
+    """The department an object belongs to, when it says so plainly (a department itself, or a
+    ``department`` / ``provider`` foreign key); otherwise none."""
+    from govshare.core.models import Department
+
+    if isinstance(obj, Department):
+        return obj
+    names = {f.name: f for f in obj._meta.get_fields()}
+    for name in ("department", "provider"):
+        field = names.get(name)
+        if field is not None and getattr(field, "related_model", None) is Department:
+            return getattr(obj, name, None)
+    return None
+
+
 class _FromContext:
     def __repr__(self) -> str:
         return "<the request's user>"
@@ -89,18 +113,36 @@ def record(
     changes: dict[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
     department: Any = None,
+    object_department: Any = None,
+    on_behalf_of: Any = None,
 ) -> AuditEvent:
     """Append one audit event in the current transaction (call it from inside an action).
 
     ``actor`` defaults to the user bound to the request/command context; ``actor=None`` records
-    the system (bootstrap, scheduled work) explicitly."""
+    the system (bootstrap, scheduled work) explicitly.
+
+    Attribution (SEC-4): the row names the person who acted, and the 部门 columns mean one thing
+    everywhere — ``department_*`` is the *actor's* department, ``object_department_*`` the
+    department the object belongs to (``department=`` is accepted as the older name of
+    ``object_department=``).  ``on_behalf_of`` names the person something was done for; only
+    the action that acts for someone says so (a provider's approval subscribes the applicant:
+    ``do_subscribe(provider, entry, subscriber=applicant)``).  It is never inferred: an explicit
+    ``actor`` is recorded as given, whoever the request's context names (a request authenticated
+    by an API token acts as the token's user, whatever session cookie came along)."""
     ctx = context.current()
     if actor is FROM_CONTEXT:
         actor = ctx.user
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
-    if department is None and actor is not None:
-        department = getattr(actor, "department", None)
+    if on_behalf_of is not None and not getattr(on_behalf_of, "is_authenticated", False):
+        on_behalf_of = None
+    if on_behalf_of is not None and actor is not None and on_behalf_of.pk == actor.pk:
+        on_behalf_of = None
+    if object_department is None:
+        object_department = department
+    department = getattr(actor, "department", None) if actor is not None else None
+    if object_department is None and obj is not None:
+        object_department = _department_of(obj)
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
@@ -115,6 +157,11 @@ def record(
         "actor_name": getattr(actor, "real_name", "") if actor is not None else "",
         "department_id": department.pk if department is not None else None,
         "department_name": department.name if department is not None else "",
+        "on_behalf_of_id": on_behalf_of.pk if on_behalf_of is not None else None,
+        "on_behalf_of_username": on_behalf_of.get_username() if on_behalf_of is not None else "",
+        "on_behalf_of_name": getattr(on_behalf_of, "real_name", "") if on_behalf_of is not None else "",
+        "object_department_id": object_department.pk if object_department is not None else None,
+        "object_department_name": object_department.name if object_department is not None else "",
         "object_type": object_type,
         "object_id": str(object_id),
         "object_repr": object_repr[:200],
@@ -198,7 +245,7 @@ def verify(progress: Any = None) -> VerifyResult:
     expected_prev = anchor.last_purged_hash if anchor else GENESIS
     checked = 0
     for row in _rows():
-        fields = {name: getattr(row, name) for name in HASHED_FIELDS}
+        fields = {name: getattr(row, name) for name in ALL_HASHED_FIELDS}
         if row.prev_hash != expected_prev:
             # ids may have gaps (rolled-back transactions use up sequence values), so only the
             # link tells whether a row before this one was removed or rewritten
@@ -211,6 +258,12 @@ def verify(progress: Any = None) -> VerifyResult:
         if progress is not None and checked % 5000 == 0:
             progress(checked)
     return VerifyResult(True, checked)
+
+
+def actor_department_from_id() -> int | None:
+    """The first row whose ``department_*`` is the actor's department (issue 8); the rows before it
+    hold the object's department there, and stay as written (see ``AuditAnchor``)."""
+    return AuditAnchor.objects.filter(pk=1).values_list("actor_department_from_id", flat=True).first()
 
 
 def head() -> tuple[int, str] | None:

@@ -77,6 +77,7 @@ class AuditCode(IntEnum):
     UPDATE_TASK_OPENED = 2300
     UPDATE_TASK_COMPLETED = 2301
     UPDATE_TASK_CANCELLED = 2302
+    UPDATE_TASK_ESCALATED = 2303
     # --- catalog: jurisdiction snapshots 24xx
     SNAPSHOT_PUBLISHED = 2400
     # --- catalog: IT projects 25xx
@@ -90,6 +91,7 @@ class AuditCode(IntEnum):
     # --- catalog: search 27xx
     SYNONYMS_CHANGED = 2700
     SEARCH_REINDEX_STARTED = 2701
+    SEARCH_WORDS_CHANGED = 2702
     # --- sharing: consuming systems 30xx
     SYSTEM_REGISTERED = 3001
     SYSTEM_UPDATED = 3002
@@ -116,6 +118,7 @@ class AuditCode(IntEnum):
     CASE_SETTLED = 3302
     CASE_WITHDRAWN = 3303
     CASE_ESCALATED = 3304
+    CASE_REMINDED = 3305
     # --- sharing: data requests 34xx
     DATA_REQUEST_SUBMITTED = 3400
     DATA_REQUEST_ASSIGNED = 3401
@@ -133,6 +136,7 @@ class AuditCode(IntEnum):
     ERROR_RESOLVED = 3602
     ERROR_WITHDRAWN = 3603
     ERROR_ESCALATED = 3604
+    ERROR_REMINDED = 3605
     # --- sharing: notifications 37xx
     DIGEST_SETTING_CHANGED = 3700
 
@@ -152,6 +156,19 @@ DOMAINS = {
 
 def domain_of(code: int) -> str:
     return DOMAINS.get(code // 1000, "other")
+
+
+def domain_label(domain: str) -> Any:
+    """A domain's name in the reader's language (lazy); unknown names are shown as they are."""
+    from django.utils.translation import gettext_lazy as _
+
+    labels = {
+        "core": _("Platform core"), "catalog": _("Resource catalog"), "sharing": _("Sharing"),
+        "exchange": _("Data exchange"), "datastore": _("Data store"), "gateway": _("API gateway"),
+        "opendata": _("Open data"), "oversight": _("Oversight"), "federation": _("Federation"),
+        "other": _("Other"),
+    }
+    return labels.get(domain, domain)
 
 
 def _labels() -> dict[int, Any]:
@@ -213,6 +230,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.UPDATE_TASK_OPENED: _("Catalog-update task opened"),
         AuditCode.UPDATE_TASK_COMPLETED: _("Catalog-update task completed"),
         AuditCode.UPDATE_TASK_CANCELLED: _("Catalog-update task cancelled"),
+        AuditCode.UPDATE_TASK_ESCALATED: _("Overdue catalog-update task escalated"),
         AuditCode.SNAPSHOT_PUBLISHED: _("Jurisdiction catalog snapshot published"),
         AuditCode.PROJECT_CREATED: _("IT project registered"),
         AuditCode.PROJECT_UPDATED: _("IT project changed"),
@@ -222,6 +240,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.FEEDBACK_CLOSED: _("Catalog feedback closed"),
         AuditCode.SYNONYMS_CHANGED: _("Search synonyms changed"),
         AuditCode.SEARCH_REINDEX_STARTED: _("Search index rebuild started"),
+        AuditCode.SEARCH_WORDS_CHANGED: _("Search word list changed"),
         AuditCode.SYSTEM_REGISTERED: _("Consuming information system registered"),
         AuditCode.SYSTEM_UPDATED: _("Consuming information system changed"),
         AuditCode.SHARE_APPLIED: _("Share application submitted"),
@@ -244,6 +263,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.CASE_SETTLED: _("Coordination case settled"),
         AuditCode.CASE_WITHDRAWN: _("Coordination case withdrawn"),
         AuditCode.CASE_ESCALATED: _("Overdue coordination case escalated"),
+        AuditCode.CASE_REMINDED: _("Coordination case deadline reminder sent"),
         AuditCode.DATA_REQUEST_SUBMITTED: _("Data request submitted"),
         AuditCode.DATA_REQUEST_ASSIGNED: _("Data request assigned to the presumed owner"),
         AuditCode.DATA_REQUEST_REGISTERED: _("Data request answered with a catalog entry"),
@@ -258,6 +278,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.ERROR_RESOLVED: _("Data error report resolved"),
         AuditCode.ERROR_WITHDRAWN: _("Data error report withdrawn"),
         AuditCode.ERROR_ESCALATED: _("Overdue data error report escalated"),
+        AuditCode.ERROR_REMINDED: _("Data error report deadline reminder sent"),
         AuditCode.DIGEST_SETTING_CHANGED: _("Daily digest setting changed"),
     }
 

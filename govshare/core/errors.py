@@ -3,6 +3,10 @@
 A :class:`GovshareError` carries a stable machine code, a translatable message with parameters and,
 where it applies, the place: field, row, sheet, key.  ``as_dict()`` renders the message in Chinese
 and English at once so that a department system gets both (brief: "in Chinese and English").
+
+One language per screen (issue 8): ``field`` is the machine name (the API's ``field`` key, the form
+field an error is attached to); a rendered message names the field by its label in the reader's
+language (:func:`field_label`), never "entry: 请指明授权或目录。".
 """
 
 from __future__ import annotations
@@ -12,6 +16,111 @@ from typing import Any
 
 from django.utils import translation
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
+
+#: labels of the field names actions and views raise errors about; a name not listed here falls
+#: back to the ``verbose_name`` of a model field of that name (see :func:`field_label`)
+FIELD_LABELS: dict[str, Promise] = {
+    "amount": gettext_lazy("amount"),
+    "b": gettext_lazy("end date"),
+    "change_date": gettext_lazy("date of the change"),
+    "change_reason": gettext_lazy("reason for the change"),
+    "channel": gettext_lazy("share method"),
+    "classification": gettext_lazy("classification"),
+    "code": gettext_lazy("code"),
+    "contact_phone": gettext_lazy("contact phone"),
+    "date": gettext_lazy("date"),
+    "date_from": gettext_lazy("start date"),
+    "date_to": gettext_lazy("end date"),
+    "days": gettext_lazy("days"),
+    "decision": gettext_lazy("decision"),
+    "department": gettext_lazy("department"),
+    "domain": gettext_lazy("audit area"),
+    "duty": gettext_lazy("duty"),
+    "entry": gettext_lazy("catalog entry"),
+    "expansions": gettext_lazy("stands for"),
+    "expires_on": gettext_lazy("expires on"),
+    "field": gettext_lazy("information item"),
+    "field_name": gettext_lazy("information item"),
+    "file": gettext_lazy("file"),
+    "filters": gettext_lazy("filters"),
+    "format": gettext_lazy("format"),
+    "id_number": gettext_lazy("ID card number"),
+    "is_workday": gettext_lazy("working day"),
+    "items": gettext_lazy("information items"),
+    "jurisdiction": gettext_lazy("jurisdiction"),
+    "kind": gettext_lazy("kind"),
+    "language": gettext_lazy("language"),
+    "letter": gettext_lazy("application letter"),
+    "level": gettext_lazy("level"),
+    "masking": gettext_lazy("masking"),
+    "masking_rule": gettext_lazy("masking"),
+    "n": gettext_lazy("number of working days"),
+    "name": gettext_lazy("name"),
+    "new_password": gettext_lazy("new password"),
+    "new_password_again": gettext_lazy("new password again"),
+    "note": gettext_lazy("note"),
+    "old_password": gettext_lazy("current password"),
+    "outcome": gettext_lazy("outcome"),
+    "owner": gettext_lazy("owner department"),
+    "parent": gettext_lazy("parent"),
+    "password": gettext_lazy("password"),
+    "period_end": gettext_lazy("period end"),
+    "period_start": gettext_lazy("period start"),
+    "policy_profile": gettext_lazy("policy profile"),
+    "project": gettext_lazy("IT project"),
+    "provider": gettext_lazy("provider"),
+    "q": gettext_lazy("search words"),
+    "reason": gettext_lazy("reason"),
+    "request_ref": gettext_lazy("data request"),
+    "role": gettext_lazy("role"),
+    "scope": gettext_lazy("scope"),
+    "sort": gettext_lazy("sort order"),
+    "stage": gettext_lazy("stage"),
+    "suggested_owner": gettext_lazy("suggested owner department"),
+    "system": gettext_lazy("consuming system"),
+    "term": gettext_lazy("term"),
+    "unit": gettext_lazy("unit"),
+    "upper_jurisdiction": gettext_lazy("upper jurisdiction"),
+    "upper_resource": gettext_lazy("upper-level resource"),
+    "user": gettext_lazy("user"),
+    "username": gettext_lazy("username"),
+    "uscc": gettext_lazy("unified social credit code"),
+    "word": gettext_lazy("word"),
+    "year": gettext_lazy("year"),
+}
+_model_labels: dict[str, Promise] | None = None
+
+
+def register_field_labels(labels: dict[str, Promise]) -> None:
+    """An app names the fields its errors speak of (without core importing the app)."""
+    FIELD_LABELS.update(labels)
+
+
+def _label_of_model_field(name: str) -> Promise | None:
+    """The translated ``verbose_name`` of a model field called ``name`` (any installed app)."""
+    global _model_labels
+    if _model_labels is None:
+        from django.apps import apps
+
+        if not apps.ready:  # an error raised while Django starts: no models to ask yet
+            return None
+        found: dict[str, Promise] = {}
+        for model in apps.get_models():
+            for f in model._meta.get_fields():
+                verbose = getattr(f, "verbose_name", None)
+                if isinstance(verbose, Promise):
+                    found.setdefault(f.name, verbose)
+        _model_labels = found
+    return _model_labels.get(name)
+
+
+def field_label(name: str) -> str:
+    """The field ``name`` as the reader calls it, in the active language.  What the user wrote
+    is kept as it is: a command-line option (``--entry``), a path into an imported JSON file
+    (``items[0].length``), a column header of a workbook."""
+    label = FIELD_LABELS.get(name) or (_label_of_model_field(name) if name.isidentifier() else None)
+    return name if label is None else str(label)
 
 
 class GovshareError(Exception):
@@ -28,22 +137,20 @@ class GovshareError(Exception):
         super().__init__(self.render())
 
     def render(self, language: str | None = None) -> str:
-        if language is None:
+        # parameters may be translatable too (a file type's name): format inside the language override
+        with translation.override(language) if language is not None else contextlib.nullcontext():
             text = str(self.message)
-        else:
-            with translation.override(language):
-                text = str(self.message)
-        if self.params:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                text = text % self.params
-        prefix = []
-        if self.where:
-            prefix.append(self.where)
-        if self.row is not None:
-            prefix.append(("第 %d 行" if (language or translation.get_language() or "").startswith("zh") else "row %d")
-                          % self.row)
-        if self.field:
-            prefix.append(self.field)
+            if self.params:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    text = text % self.params
+            prefix = []
+            if self.where:
+                prefix.append(self.where)
+            if self.row is not None:
+                prefix.append(("第 %d 行" if (translation.get_language() or "").startswith("zh") else "row %d")
+                              % self.row)
+            if self.field:
+                prefix.append(field_label(self.field))
         return (": ".join([" ".join(prefix), text]) if prefix else text)
 
     def bilingual(self) -> str:
@@ -112,3 +219,10 @@ class ManyProblems(ValidationFailed):
         body = super().as_dict()
         body["errors"] = [p.as_dict() for p in self.problems]
         return body
+
+
+def choice_label(obj: Any, field: str = "status") -> Any:
+    """The label of ``obj``'s choice field as a lazy string (``get_status_display()`` fixes the
+    language when an error is raised; this one renders in the language the error is read in)."""
+    value = getattr(obj, field)
+    return dict(obj._meta.get_field(field).flatchoices).get(value, value)

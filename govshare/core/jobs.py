@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from govshare.core import messages
 from govshare.core.errors import GovshareError
 from govshare.core.models import Job, WorkerHeartbeat
 
@@ -97,12 +98,18 @@ class JobContext:
         self._touch(**fields)
 
 
-def create_job(kind: str, title: str, params: dict[str, Any] | None = None, *, user: Any = None,
+def create_job(kind: str, title: Any, params: dict[str, Any] | None = None, *, user: Any = None,
                department: Any = None) -> Job:
-    """Create a job row and enqueue its task after commit.  Call from inside an action."""
+    """Create a job row and enqueue its task after commit.  Call from inside an action.
+
+    ``title``: a lazy ``_()`` string or a :func:`govshare.core.messages.message` /
+    :func:`~govshare.core.messages.text` with parameters — its meaning is stored and shown in the
+    reader's language (jobs pages, API, ``govshare jobs``); a plain string is kept as written."""
     if kind not in _HANDLERS:
         raise LookupError(f"no job handler for {kind!r}")
-    job = Job.objects.create(kind=kind, title=title[:200], params=params or {}, created_by=user,
+    node = None if type(title) is str else messages.to_node(title)
+    text = title if node is None else messages.render(node, messages.FIRST_LANGUAGE)
+    job = Job.objects.create(kind=kind, title=text[:200], title_message=node, params=params or {}, created_by=user,
                              department=department or getattr(user, "department", None))
     transaction.on_commit(lambda: _enqueue(job.pk))
     return job

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -95,6 +96,9 @@ class User(AbstractUser):
                                    related_name="members", verbose_name=_("department"))
     failed_logins = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    #: the language the user chose with the switch; e-mail is written in it (Chinese when empty)
+    language = models.CharField(_("language"), max_length=10, blank=True, default="",
+                                choices=settings.LANGUAGES)
 
     objects = UserManager()  # type: ignore[misc]
 
@@ -286,8 +290,17 @@ class AuditEvent(models.Model):
     actor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     actor_username = models.CharField(max_length=150, blank=True, default="")
     actor_name = models.CharField(max_length=100, blank=True, default="")
+    #: the acting person's department (the 部门 column means this everywhere)
     department_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     department_name = models.CharField(max_length=200, blank=True, default="")
+    #: when the actor acted for someone else (e.g. a provider's approval subscribes the applicant):
+    #: that person, as a snapshot
+    on_behalf_of_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    on_behalf_of_username = models.CharField(max_length=150, blank=True, default="")
+    on_behalf_of_name = models.CharField(max_length=100, blank=True, default="")
+    #: the department the object belongs to (a grant's consumer, a request's requester …)
+    object_department_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    object_department_name = models.CharField(max_length=200, blank=True, default="")
     object_type = models.CharField(max_length=60, blank=True, default="")
     object_id = models.CharField(max_length=64, blank=True, default="")
     object_repr = models.CharField(max_length=200, blank=True, default="")
@@ -322,6 +335,12 @@ class AuditAnchor(models.Model):
     last_purged_id = models.BigIntegerField(default=0)
     last_purged_hash = models.CharField(max_length=64, default="0" * 64)
     purged_at = models.DateTimeField(null=True, blank=True)
+    #: the first audit row whose 部门 columns have today's meaning (issue 8, SEC-4): from it on
+    #: ``department_*`` is the *actor's* department and ``object_department_*`` the object's; rows
+    #: before it (written before migration core 0005) hold the *object's* department in
+    #: ``department_*``.  Set once by that migration (None: every row has today's meaning); the
+    #: chain forbids rewriting the old rows, so the audit screens show a note on them instead.
+    actor_department_from_id = models.BigIntegerField(null=True, blank=True)
 
 
 class Job(models.Model):
@@ -341,7 +360,11 @@ class Job(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=60)
+    #: the title as written (in Chinese); rows written before ``title_message`` existed show it as is
     title = models.CharField(max_length=200)
+    #: what the title means (a :mod:`govshare.core.messages` node: msgid + params), rendered in the
+    #: reader's language by :attr:`shown_title` — one language per screen
+    title_message = models.JSONField(null=True, blank=True)
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress_done = models.BigIntegerField(default=0)
@@ -364,7 +387,16 @@ class Job(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.title} [{self.status}]"
+        return f"{self.shown_title} [{self.status}]"
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the active language (the stored text on rows written before titles kept their meaning)."""
+        if self.title_message is None:
+            return self.title
+        from govshare.core.messages import render
+
+        return render(self.title_message)
 
     @property
     def percent(self) -> int | None:
@@ -403,10 +435,48 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    #: what the notice means — {"v": 1, "subject": node, "body": node}, nodes of msgid + params
+    #: (see govshare.core.notify); rendered in the reader's language.  Empty on rows written before
+    #: it existed: their ``subject``/``body`` texts are shown as they are.
+    message = models.JSONField(default=dict, blank=True)
+    #: a task notice asks the recipient to act on the object; it is resolved when the object's
+    #: state (``task_state`` when sent) changes.  NULL: written before tasks existed, not yet classified.
+    task = models.BooleanField(null=True, default=False)
+    task_state = models.CharField(max_length=120, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["recipient", "read_at"])]
+        indexes = [models.Index(fields=["recipient", "read_at"]),
+                   models.Index(fields=["object_type", "object_id"], name="core_notif_object"),
+                   models.Index(fields=["recipient", "task", "resolved_at"], name="core_notif_todo")]
 
     def __str__(self) -> str:
         return self.subject
+
+    def subject_in(self, language: str | None = None) -> str:
+        """The subject in ``language`` (default: the active one, i.e. the reader's)."""
+        from govshare.core.notify import render
+
+        if self.message and "subject" in self.message:
+            return render(self.message["subject"], language)[:300]
+        return self.subject
+
+    def body_in(self, language: str | None = None) -> str:
+        from govshare.core.notify import render
+
+        if self.message and "body" in self.message:
+            return render(self.message["body"], language)
+        return self.body
+
+    @property
+    def shown_subject(self) -> str:
+        return self.subject_in()
+
+    @property
+    def shown_body(self) -> str:
+        return self.body_in()
+
+    @property
+    def is_open_task(self) -> bool:
+        return bool(self.task) and self.resolved_at is None

@@ -43,8 +43,12 @@ def rule(model: type[models.Model]) -> Callable[[RuleFn], RuleFn]:
     return register
 
 
-def _is_anonymous(user: Any) -> bool:
+def is_anonymous(user: Any) -> bool:
+    """No user, not logged in, or deactivated: treated as the public."""
     return user is None or not getattr(user, "is_authenticated", False) or not user.is_active
+
+
+_is_anonymous = is_anonymous  # the old private name, for core's own callers
 
 
 def restrict(qs: QuerySet[M] | type[M], user: Any, action: str = Action.VIEW) -> QuerySet[M]:

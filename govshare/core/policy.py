@@ -19,27 +19,29 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from govshare.core.errors import ValidationFailed
+from govshare.core.messages import Text, text
 
 PROFILE_DIR = Path(__file__).resolve().parent / "policies"
 
 #: deadline kinds every complete profile defines (REQUIREMENTS.md, "Deadlines and numbers")
 DEADLINE_KEYS = {
-    "share_first_review": "centre's first review of a conditional share request (SHR-2)",
-    "share_provider_answer": "provider answers a conditional share request (SHR-2)",
-    "open_application_answer": "answer to a public open-data application (OPN-3)",
-    "catalog_change_notice": "notice to consumers before changing/withdrawing a catalog entry (CAT-4)",
-    "catalog_update_after_change": "catalog update after a legal or functional change (CAT-5)",
-    "data_error_correction": "provider verifies and corrects reported data errors (SHR-8, CAT-10)",
-    "coordination_settlement": "sharing authority settles a coordination case (SHR-3)",
-    "rectification": "department rectifies after a notice (SUP-3)",
+    "share_first_review": _("centre's first review of a conditional share request (SHR-2)"),
+    "share_provider_answer": _("provider answers a conditional share request (SHR-2)"),
+    "open_application_answer": _("answer to a public open-data application (OPN-3)"),
+    "catalog_change_notice": _("notice to consumers before changing/withdrawing a catalog entry (CAT-4)"),
+    "catalog_update_after_change": _("catalog update after a legal or functional change (CAT-5)"),
+    "data_error_correction": _("provider verifies and corrects reported data errors (SHR-8, CAT-10)"),
+    "coordination_settlement": _("sharing authority settles a coordination case (SHR-3)"),
+    "rectification": _("department rectifies after a notice (SUP-3)"),
 }
-RETENTION_KEYS = {"audit_log": "audit-log retention (SEC-4)"}
+RETENTION_KEYS = {"audit_log": _("audit-log retention (SEC-4)")}
 LIST_KEYS = {
-    "open_data_domains": "open-data domains (OPN-1, CAT-1)",
-    "share_purposes": "purposes a grant may state (SHR-4)",
+    "open_data_domains": _("open-data domains (OPN-1, CAT-1)"),
+    "share_purposes": _("purposes a grant may state (SHR-4)"),
 }
 UNITS = ("working_days", "calendar_days", "months")
 #: what the template profile (seed 000, "XXXX" rule) writes where a real profile cites its article
@@ -56,6 +58,31 @@ class ProfileError(ValidationFailed):
 
 
 @dataclass(frozen=True)
+class LocalText:
+    """A profile's own text (title, description, note) in Chinese and English, shown in the reader's
+    language (one language per screen, issue 8).  The YAML writes either one string (the same in
+    every language: a name, a quotation of the rule) or ``{zh: …, en: …}``."""
+
+    zh: str
+    en: str = ""
+
+    def render(self, language: str | None = None) -> str:
+        chosen = language or translation.get_language() or "zh-hans"
+        if chosen.startswith("en") and self.en:
+            return self.en
+        return self.zh or self.en
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __bool__(self) -> bool:
+        return bool(self.zh or self.en)
+
+
+NO_TEXT = LocalText("")
+
+
+@dataclass(frozen=True)
 class Period:
     """An amount of time from a rule, with the article it comes from."""
 
@@ -63,12 +90,22 @@ class Period:
     amount: int
     unit: str
     source: str
-    note: str = ""
+    note: LocalText = NO_TEXT
 
-    def describe(self) -> str:
-        unit = {"working_days": "working days / 个工作日", "calendar_days": "days / 日",
-                "months": "months / 个月"}[self.unit]
-        return f"{self.amount} {unit} ({self.source})"
+    def length(self) -> Text:
+        """"2 working days" / "2 个工作日" — in the reader's language when shown."""
+        one = self.amount == 1
+        msgid = {
+            "working_days": _("%(amount)d working day") if one else _("%(amount)d working days"),
+            "calendar_days": _("%(amount)d day") if one else _("%(amount)d days"),
+            "months": _("%(amount)d month") if one else _("%(amount)d months"),
+        }[self.unit]
+        return text(msgid, amount=self.amount)
+
+    def describe(self) -> Text:
+        """The length and the article it comes from, in the reader's language when shown (one
+        language per screen; a notification stores it as msgid + params)."""
+        return text(_("%(length)s (%(source)s)"), length=self.length(), source=self.source)
 
 
 @dataclass(frozen=True)
@@ -82,8 +119,8 @@ class YearlyDate:
 @dataclass(frozen=True)
 class Profile:
     name: str
-    title: str
-    description: str
+    title: LocalText
+    description: LocalText
     extends: str | None
     deadlines: dict[str, Period]
     retention: dict[str, Period]
@@ -120,12 +157,12 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "title": self.title,
-            "description": self.description,
+            "title": str(self.title),
+            "description": str(self.description),
             "extends": self.extends,
-            "deadlines": {k: {"amount": v.amount, "unit": v.unit, "source": v.source, "note": v.note}
+            "deadlines": {k: {"amount": v.amount, "unit": v.unit, "source": v.source, "note": str(v.note)}
                           for k, v in self.deadlines.items()},
-            "retention": {k: {"amount": v.amount, "unit": v.unit, "source": v.source}
+            "retention": {k: {"amount": v.amount, "unit": v.unit, "source": v.source, "note": str(v.note)}
                           for k, v in self.retention.items()},
             "lists": {k: {"values": list(v), "source": self.list_sources.get(k, "")} for k, v in self.lists.items()},
             "reports": {k: {"month": v.month, "day": v.day, "source": v.source} for k, v in self.reports.items()},
@@ -215,6 +252,22 @@ def _mapping(value: Any, key: str) -> dict[str, Any]:
     return value
 
 
+def _local_text(value: Any, key: str) -> LocalText:
+    """One string, or ``{zh: …, en: …}`` (both required: each language renders alone)."""
+    if value is None or value == "":
+        return NO_TEXT
+    if isinstance(value, str):
+        return LocalText(value.strip(), value.strip())
+    value = _mapping(value, key)
+    unknown = set(value) - {"zh", "en"}
+    if unknown:
+        raise ProfileError(f"{key}.{sorted(unknown)[0]}", _("unknown key (allowed: %(allowed)s)."), allowed="en, zh")
+    for language in ("zh", "en"):
+        if not isinstance(value.get(language), str) or not value[language].strip():
+            raise ProfileError(f"{key}.{language}", _("must be a non-empty text."))
+    return LocalText(value["zh"].strip(), value["en"].strip())
+
+
 def _period(key: str, raw: Any) -> Period:
     raw = _mapping(raw, key)
     unknown = set(raw) - {"amount", "unit", "source", "note"}
@@ -226,7 +279,7 @@ def _period(key: str, raw: Any) -> Period:
         raise ProfileError(f"{key}.unit", _("must be one of %(units)s, got %(value)r."),
                            units=", ".join(UNITS), value=unit)
     return Period(key.split(".")[-1], amount, unit, _source(raw.get("source"), f"{key}.source"),
-                  str(raw.get("note") or ""))
+                  _local_text(raw.get("note"), f"{key}.note"))
 
 
 def parse_profile(data: dict[str, Any], name: str, *, require_complete: bool = True) -> Profile:
@@ -279,8 +332,8 @@ def parse_profile(data: dict[str, Any], name: str, *, require_complete: bool = T
         reminders[key] = _positive_int(raw, f"reminders.{key}")
     profile = Profile(
         name=str(data.get("name") or name),
-        title=str(data.get("title") or name),
-        description=str(data.get("description") or ""),
+        title=_local_text(data.get("title"), "title") or LocalText(name, name),
+        description=_local_text(data.get("description"), "description"),
         extends=data.get("extends"),
         deadlines=deadlines,
         retention=retention,

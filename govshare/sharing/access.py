@@ -3,8 +3,10 @@
 Exchange jobs, the data API and the gateway ask :func:`check_access` before they deliver anything:
 *who* (a user, or a registered consuming system), *which entry*, *which information items*, *for
 which purpose* (and optionally over which channel).  The answer is a :class:`Decision`: allowed or
-not, the grant that allows it with the masking to apply, and — when refused — every reason, each in
-Chinese and English, so that the person or system refused knows what to do.
+not, the grant that allows it with the masking to apply, and — when refused — every reason, so that
+the person or system refused knows what to do.  A reason keeps what it means (msgid and parameters):
+the API gives it in Chinese and English (``message_zh``, ``message_en``; ``message`` is both), a web
+page shows :attr:`Reason.text` / :attr:`Decision.explanation` in the reader's language only.
 
 Only grants allow: a data-error report (SHR-8) or anything else never blocks a valid grant.
 """
@@ -19,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.models import CatalogEntry
+from govshare.core.messages import Message
 from govshare.core.notify import bilingual
 from govshare.core.roles import Role
 from govshare.sharing.models import ConsumingSystem, Grant
@@ -27,10 +30,19 @@ from govshare.sharing.models import ConsumingSystem, Grant
 @dataclass(frozen=True)
 class Reason:
     code: str
-    message: str  # 中文 / English
+    message: Message  # str() is 中文 / English; .render(language) one language
+
+    @property
+    def text(self) -> str:
+        """The reason in the reader's (active) language — what a web page shows."""
+        return self.message.render()
+
+    def __str__(self) -> str:
+        return self.text
 
     def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        return {"code": self.code, "message": str(self.message), "message_zh": self.message.render("zh-hans"),
+                "message_en": self.message.render("en")}
 
 
 @dataclass
@@ -44,12 +56,21 @@ class Decision:
     reasons: list[Reason] = field(default_factory=list)
     basis: str = ""  # "grant" or "own_data" when allowed
 
-    def explain(self) -> str:
+    def explain(self) -> Message:
+        """Why (not): ``str()`` is 中文 / English (the command line), ``.render(language)`` one language."""
         if self.allowed and self.grant is not None:
             return bilingual(_("Allowed by grant %(grant)s."), grant=self.grant.number)
         if self.allowed:
             return bilingual(_("Allowed: the department's own data."))
-        return "; ".join(r.message for r in self.reasons)
+        joined: Message | None = None
+        for reason in self.reasons:
+            joined = reason.message if joined is None else joined + "; " + reason.message
+        return joined if joined is not None else Message("")
+
+    @property
+    def explanation(self) -> str:
+        """:meth:`explain` in the reader's (active) language — what a web page shows."""
+        return self.explain().render()
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -22,36 +22,41 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import File, Path, Query, Router, Status, UploadedFile
 
-from govshare.catalog.api import known, page_of
 from govshare.catalog.models import CatalogEntry, EntryVersion
 from govshare.catalog.schemas import dept_ref
+from govshare.core.api_helpers import known, named, own_department_id, page, page_of, user_of
+from govshare.core.clock import Clocks
 from govshare.core.errors import NotFound, ValidationFailed
-from govshare.core.models import Deadline, Department, Jurisdiction
+from govshare.core.models import Department, Jurisdiction
 from govshare.core.permissions import Action, get_for, require, restrict
 from govshare.core.roles import Capability, Role
 from govshare.core.validators import MAX_DB_ID
-from govshare.core.workdays import WorkCalendar
 from govshare.sharing import actions, letters
 from govshare.sharing import schemas as s
 from govshare.sharing.access import check_access
-from govshare.sharing.actions.requests import demand_counts
+from govshare.sharing.actions.high_frequency import demand_counts
 from govshare.sharing.models import (
     Application,
+    ApplicationQuerySet,
     ApplicationStep,
     CaseNote,
+    CaseQuerySet,
     ConsumingSystem,
     CoordinationCase,
     DataRequest,
+    DataRequestQuerySet,
     DigestSetting,
     ErrorReport,
+    ErrorReportQuerySet,
     Grant,
+    GrantQuerySet,
     HighFrequencyMark,
 )
 from govshare.sharing.permissions import VIEW
@@ -67,21 +72,14 @@ LETTER = File(None)
 
 # ------------------------------------------------------------------ helpers
 
-def _user(request: HttpRequest) -> Any:
-    return request.user
+_user = user_of
+_own_department = own_department_id
+_page = page
+_named = named
 
 
 def _name(user: Any) -> str | None:
     return None if user is None else (user.real_name or user.username)
-
-
-def _named(user: Any, qs: Any, field: str, value: Any, **lookup: Any) -> Any:
-    """An object named by id in a request body: unknown and invisible both answer 400 naming the field."""
-    try:
-        return get_for(user, Action.VIEW, qs, **lookup)
-    except NotFound:
-        raise ValidationFailed(f"unknown_{field}", _("Nothing with id %(value)s was found."), field=field,
-                               value=value) from None
 
 
 def _entry(user: Any, entry_id: int) -> CatalogEntry:
@@ -91,15 +89,6 @@ def _entry(user: Any, entry_id: int) -> CatalogEntry:
 
 def _department(user: Any, code: str, field: str) -> Department:
     return known(user, Department, field, code, code=code)
-
-
-def _page(qs: QuerySet[Any], query: Any, row: Any) -> dict[str, Any]:
-    total, rows = page_of(qs, query.page, query.per_page)
-    return {"total": total, "page": query.page, "per_page": query.per_page, "items": [row(r) for r in rows]}
-
-
-def _own_department(user: Any) -> int | None:
-    return getattr(user, "department_id", None)
 
 
 def _entry_ref(entry: CatalogEntry, version: EntryVersion | None = None) -> dict[str, Any]:
@@ -123,24 +112,8 @@ def _system_arg(code: str | None) -> ConsumingSystem | str | None:
     return found if found is not None else UNKNOWN_SYSTEM
 
 
-class Clock:
-    """Working days left for a page of objects: one calendar, so a page costs the same queries as a row."""
-
-    def __init__(self) -> None:
-        self.calendar = WorkCalendar()
-        self.today = timezone.localdate()
-        self.now = timezone.now()
-
-    def left(self, due: dt.date) -> int:
-        # as sharing.models.remaining_working_days, on the shared calendar
-        return self.calendar.between(self.today, due)[0]
-
-    def fields(self, deadline: Deadline | None, running: bool = True) -> dict[str, Any]:
-        if deadline is None or deadline.closed_at is not None or not running:
-            return {"due_date": None, "due_at": None, "provisional": None, "remaining_working_days": None,
-                    "overdue": False}
-        return {"due_date": deadline.due_date, "due_at": deadline.due_at, "provisional": deadline.provisional,
-                "remaining_working_days": self.left(deadline.due_date), "overdue": self.now > deadline.due_at}
+#: working days left for a page of objects: one calendar, so a page costs the same queries as a row
+Clock = Clocks
 
 
 def _centre_box(user: Any) -> None:
@@ -202,7 +175,7 @@ def deactivate_system(request: HttpRequest, system_id: int = ID) -> dict[str, An
 
 # ------------------------------------------------------------------ applications (SHR-1, SHR-2)
 
-def _app_qs() -> QuerySet[Application]:
+def _app_qs() -> ApplicationQuerySet:
     return Application.objects.select_related("entry", "entry_version", "provider", "consumer", "applicant",
                                               "deadline")
 
@@ -218,7 +191,7 @@ def _app_row(app: Application, clock: Clock) -> dict[str, Any]:
         "entry": _entry_ref(app.entry, app.entry_version), "provider": dept_ref(app.provider),
         "consumer": dept_ref(app.consumer), "applicant": _name(app.applicant), "items": list(app.items or []),
         "purpose": app.purpose, "channel": app.channel, "created_at": app.created_at,
-        "submitted_at": app.submitted_at, "decided_at": app.decided_at, **clock.fields(app.deadline),
+        "submitted_at": app.submitted_at, "decided_at": app.decided_at, **clock.fields(app),
     }
 
 
@@ -254,27 +227,27 @@ def _app_detail(pk: int) -> dict[str, Any]:
             summary="Share applications you may see, by role view (box) and status (SHR-2)")
 def list_applications(request: HttpRequest, query: Query[s.ApplicationQuery]) -> dict[str, Any]:
     user = _user(request)
-    qs = restrict(_app_qs(), user, VIEW)
-    order: tuple[str, ...] = ("-created_at", "-pk")
-    dept = _own_department(user)
-    if query.box == "mine":
-        qs = qs.filter(consumer_id=dept) if dept else qs.none()
-    elif query.box == "to_answer":
-        qs = qs.filter(provider_id=dept, status=Application.Status.PROVIDER_REVIEW) if dept else qs.none()
-        order = ("deadline__due_at", "pk")
-    elif query.box == "review":
-        _centre_box(user)
-        qs = qs.filter(status=Application.Status.CENTRE_REVIEW)
-        order = ("deadline__due_at", "pk")
-    elif query.box == "overdue":
-        _centre_box(user)
-        qs = qs.filter(status__in=Application.OPEN_STATUSES, deadline__closed_at__isnull=True,
-                       deadline__due_at__lt=timezone.now())
-        order = ("deadline__due_at", "pk")
+    qs = application_box(user, query.box)
     if query.status:
         qs = qs.filter(status__in=query.status)
     clock = Clock()
-    return _page(qs.order_by(*order), query, lambda app: _app_row(app, clock))
+    return _page(qs, query, lambda app: _app_row(app, clock))
+
+
+def application_box(user: Any, box: str | None) -> ApplicationQuerySet:
+    """The applications of a role view, in its order (the screens list the same queues)."""
+    qs = _app_qs()
+    if box == "mine":
+        return qs.mine(user).order_by("-created_at", "-pk")
+    if box == "to_answer":
+        return qs.to_answer_by(user)
+    if box == "review":
+        _centre_box(user)
+        return qs.to_review_by(user)
+    if box == "overdue":
+        _centre_box(user)
+        return qs.overdue_for(user)
+    return qs.permitted(user, VIEW).order_by("-created_at", "-pk")
 
 
 @router.get("/applications/{application_id}", response={200: s.ApplicationOut, **E},
@@ -388,7 +361,7 @@ def download_letter(request: HttpRequest, application_id: int = ID) -> FileRespo
 
 # ------------------------------------------------------------------ grants (SHR-4)
 
-def _grant_qs() -> QuerySet[Grant]:
+def _grant_qs() -> GrantQuerySet:
     return Grant.objects.select_related("entry__current_version", "provider", "consumer", "system", "granted_by")
 
 
@@ -412,20 +385,18 @@ def _grant(user: Any, grant_id: int) -> Grant:
             summary="Grants: held by my department (mine), given on its entries (given) or all you may see")
 def list_grants(request: HttpRequest, query: Query[s.GrantQuery]) -> dict[str, Any]:
     user = _user(request)
-    qs = restrict(_grant_qs(), user, VIEW)
-    dept = _own_department(user)
+    today = timezone.localdate()
+    qs = _grant_qs()
     if query.box == "mine":
-        qs = qs.filter(consumer_id=dept) if dept else qs.none()
+        qs = qs.held_by(user)
     elif query.box == "given":
-        qs = qs.filter(provider_id=dept) if dept else qs.none()
+        qs = qs.given_by(user)
+    else:
+        qs = qs.permitted(user, VIEW)
     if query.entry_id:
         qs = qs.filter(entry_id=query.entry_id)
     if query.active is not None:
-        today = timezone.localdate()
-        usable = (Q(revoked_at__isnull=True, valid_from__lte=today)
-                  & (Q(expires_on__isnull=True) | Q(expires_on__gte=today)))
-        qs = qs.filter(usable) if query.active else qs.exclude(usable)
-    today = timezone.localdate()
+        qs = qs.usable(today) if query.active else qs.not_usable(today)
     return _page(qs.order_by("-granted_at", "-pk"), query, lambda g: _grant_out(g, today))
 
 
@@ -465,7 +436,7 @@ def access_check(request: HttpRequest, payload: s.AccessCheckIn) -> dict[str, An
 
 # ------------------------------------------------------------------ coordination cases (SHR-3)
 
-def _case_qs() -> QuerySet[CoordinationCase]:
+def _case_qs() -> CaseQuerySet:
     return CoordinationCase.objects.select_related("entry__current_version", "provider", "consumer", "opened_by",
                                                    "mediator", "settled_by", "deadline")
 
@@ -482,7 +453,7 @@ def _case_row(case: CoordinationCase, clock: Clock) -> dict[str, Any]:
         "consumer": dept_ref(case.consumer), "opened_by": _name(case.opened_by), "opened_at": case.opened_at,
         "reason": case.reason, "items": list(case.items or []), "purpose": case.purpose,
         "mediator": _name(case.mediator), "settled_at": case.settled_at, "settled_by": _name(case.settled_by),
-        "outcome_reason": case.outcome_reason, **clock.fields(case.deadline, case.is_open),
+        "outcome_reason": case.outcome_reason, **clock.fields(case),
     }
 
 
@@ -499,22 +470,26 @@ def _case_detail(pk: int) -> dict[str, Any]:
 @router.get("/cases", response={200: s.CasePageOut, **E}, summary="Coordination cases you may see (SHR-3)")
 def list_cases(request: HttpRequest, query: Query[s.CaseQuery]) -> dict[str, Any]:
     user = _user(request)
-    qs = restrict(_case_qs(), user, VIEW)
-    order: tuple[str, ...] = ("-opened_at", "-pk")
-    dept = _own_department(user)
-    if query.box == "mine":
-        qs = qs.filter(consumer_id=dept) if dept else qs.none()
-    elif query.box == "to_answer":
-        qs = qs.filter(provider_id=dept, status__in=CoordinationCase.OPEN_STATUSES) if dept else qs.none()
-        order = ("deadline__due_at", "pk")
-    elif query.box == "review":
-        _centre_box(user)
-        qs = qs.filter(status__in=CoordinationCase.OPEN_STATUSES)
-        order = ("deadline__due_at", "pk")
+    qs = case_box(user, query.box)
     if query.status:
         qs = qs.filter(status__in=query.status)
     clock = Clock()
-    return _page(qs.order_by(*order), query, lambda case: _case_row(case, clock))
+    return _page(qs, query, lambda case: _case_row(case, clock))
+
+
+def case_box(user: Any, box: str | None) -> CaseQuerySet:
+    qs = _case_qs()
+    if box == "mine":
+        return qs.mine(user).order_by("-opened_at", "-pk")
+    if box == "to_answer":
+        return qs.about_data_of(user)
+    if box == "review":
+        _centre_box(user)
+        return qs.to_settle_by(user)
+    if box == "overdue":
+        _centre_box(user)
+        return qs.overdue_for(user)
+    return qs.permitted(user, VIEW).order_by("-opened_at", "-pk")
 
 
 @router.get("/cases/{case_id}", response={200: s.CaseDetailOut, **E}, summary="A case with its statements")
@@ -562,7 +537,7 @@ def withdraw_case(request: HttpRequest, payload: s.ReasonIn, case_id: int = ID) 
 
 # ------------------------------------------------------------------ data requests (SHR-5, SHR-6)
 
-def _request_qs() -> QuerySet[DataRequest]:
+def _request_qs() -> DataRequestQuerySet:
     return DataRequest.objects.select_related("requester", "requested_by", "suggested_owner", "owner", "entry",
                                               "upper_jurisdiction")
 
@@ -597,21 +572,24 @@ def _fresh_request(req: DataRequest) -> dict[str, Any]:
             summary="Requests for data not in the catalog or held upstairs (SHR-5, SHR-6)")
 def list_requests(request: HttpRequest, query: Query[s.DataRequestQuery]) -> dict[str, Any]:
     user = _user(request)
-    qs = restrict(_request_qs(), user, VIEW)
-    dept = _own_department(user)
-    if query.box == "mine":
-        qs = qs.filter(requester_id=dept) if dept else qs.none()
-    elif query.box == "to_answer":
-        qs = qs.filter(owner_id=dept, status=DataRequest.Status.ASSIGNED) if dept else qs.none()
-    elif query.box == "review":
-        _centre_box(user)
-        qs = qs.filter(status__in=(DataRequest.Status.SUBMITTED, DataRequest.Status.DECLINED,
-                                   DataRequest.Status.FORWARDED))
+    qs = request_box(user, query.box)
     if query.scope:
         qs = qs.filter(scope=query.scope)
     if query.status:
         qs = qs.filter(status__in=query.status)
-    return _page(qs.order_by("-requested_at", "-pk"), query, _request_out)
+    return _page(qs, query, _request_out)
+
+
+def request_box(user: Any, box: str | None) -> DataRequestQuerySet:
+    qs = _request_qs()
+    if box == "mine":
+        return qs.mine(user).order_by("-requested_at", "-pk")
+    if box == "to_answer":
+        return qs.to_answer_by(user)
+    if box == "review":
+        _centre_box(user)
+        return qs.to_route_by(user)
+    return qs.permitted(user, VIEW).order_by("-requested_at", "-pk")
 
 
 @router.get("/requests/{request_id}", response={200: s.DataRequestOut, **E})
@@ -742,7 +720,7 @@ def unmark_high_frequency(request: HttpRequest, payload: s.ReasonIn, entry_id: i
 
 # ------------------------------------------------------------------ error reports (SHR-8)
 
-def _error_qs() -> QuerySet[ErrorReport]:
+def _error_qs() -> ErrorReportQuerySet:
     return ErrorReport.objects.select_related("entry__current_version", "provider", "reporter_department",
                                               "reported_by", "resolved_by", "grant", "deadline")
 
@@ -760,7 +738,7 @@ def _error_out(report: ErrorReport, clock: Clock) -> dict[str, Any]:
         "grant": report.grant.number if report.grant else None, "record_keys": report.record_keys,
         "field": report.field, "description": report.description, "acknowledged_at": report.acknowledged_at,
         "resolved_at": report.resolved_at, "resolved_by": _name(report.resolved_by),
-        "resolution": report.resolution, **clock.fields(report.deadline, report.is_open),
+        "resolution": report.resolution, **clock.fields(report),
     }
 
 
@@ -772,18 +750,23 @@ def _fresh_error(report: ErrorReport) -> dict[str, Any]:
             summary="Reports of doubtful or wrong shared data (SHR-8)")
 def list_errors(request: HttpRequest, query: Query[s.ErrorReportQuery]) -> dict[str, Any]:
     user = _user(request)
-    qs = restrict(_error_qs(), user, VIEW)
-    order: tuple[str, ...] = ("-reported_at", "-pk")
-    dept = _own_department(user)
-    if query.box == "mine":
-        qs = qs.filter(reporter_department_id=dept) if dept else qs.none()
-    elif query.box == "to_answer":
-        qs = qs.filter(provider_id=dept, status__in=ErrorReport.OPEN_STATUSES) if dept else qs.none()
-        order = ("deadline__due_at", "pk")
+    qs = error_box(user, query.box)
     if query.status:
         qs = qs.filter(status__in=query.status)
     clock = Clock()
-    return _page(qs.order_by(*order), query, lambda r: _error_out(r, clock))
+    return _page(qs, query, lambda r: _error_out(r, clock))
+
+
+def error_box(user: Any, box: str | None) -> ErrorReportQuerySet:
+    qs = _error_qs()
+    if box == "mine":
+        return qs.mine(user).order_by("-reported_at", "-pk")
+    if box == "to_answer":
+        return qs.to_verify_by(user)
+    if box == "overdue":
+        _centre_box(user)
+        return qs.overdue_for(user)
+    return qs.permitted(user, VIEW).order_by("-reported_at", "-pk")
 
 
 @router.get("/errors/{report_id}", response={200: s.ErrorReportOut, **E})

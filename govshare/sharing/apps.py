@@ -9,3 +9,4 @@ class SharingConfig(AppConfig):
 
     def ready(self) -> None:
         from govshare.sharing import demo, hooks, navigation, permissions  # noqa: F401  (registration)
+        from govshare.sharing.actions import clock  # noqa: F401  (the sharing rows of core's table of clocked kinds)

@@ -33,6 +33,9 @@ escalations are then sent by the real clock functions, as the worker would.
 
 The loader is idempotent: it does nothing once any share application or consuming system exists,
 or when the demo catalog is not there.
+
+The rows of each kind below are package data in ``demo_data/tables.yaml``; the dataclasses say what a
+row means, the loader what is done with it.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, TypeVar
 
+import yaml
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Max
@@ -99,28 +104,21 @@ from govshare.sharing.models import (
 
 T = TypeVar("T")
 
+#: the demo's data tables (package data, next to this module)
+TABLES: dict[str, Any] = yaml.safe_load(
+    (resources.files("govshare.sharing") / "demo_data" / "tables.yaml").read_text(encoding="utf-8"))
+
+
+def _tuples(row: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``row`` with the named list fields as tuples (the dataclasses below are frozen)."""
+    return {**row, **{name: tuple(row[name]) for name in names if name in row}}
+
 # ------------------------------------------------------------------ consuming information systems
 
 #: department → (system name, code, description)
 SYSTEMS: dict[str, list[tuple[str, str, str]]] = {
-    "LNGA": [("警务综合信息平台", "GA-JWZH", "户籍、出入境、治安业务办理和跨部门核验")],
-    "LNSJ": [("市场主体登记注册系统", "SJ-DJZC", "企业和个体工商户设立、变更、注销登记"),
-             ("市场监管综合执法系统", "SJ-ZHZF", "双随机抽查、信用风险分类监管和行政处罚")],
-    "LNRS": [("社会保险经办管理信息系统", "RS-SBJB", "参保登记、缴费核定和待遇发放"),
-             ("劳动保障监察管理系统", "RS-LDJC", "欠薪治理、农民工工资保证金监管")],
-    "LNWJ": [("全民健康信息平台", "WJ-QMJK", "电子健康档案、出生医学证明和医疗机构监管")],
-    "LNMZ": [("社会救助管理信息系统", "MZ-SHJZ", "低保、特困供养和临时救助审核确认"),
-             ("养老服务管理平台", "MZ-YLFW", "养老机构备案和养老服务补贴发放")],
-    "LNZR": [("不动产登记信息管理平台", "ZR-BDCDJ", "不动产登记受理、审核和登簿")],
-    "LNJT": [("道路运输管理信息系统", "JT-DLYS", "道路运输经营许可、车辆营运证和从业资格管理")],
-    "LNST": [("生态环境执法监管平台", "ST-ZFJG", "排污许可、环境执法和环境应急")],
-    "LNJY": [("义务教育招生入学服务平台", "JY-ZSRX", "义务教育新生报名和入学资格审核"),
-             ("学生资助管理系统", "JY-XSZZ", "学生资助对象认定和资金发放")],
-    "LNSW": [("税收征管信息系统", "SW-ZGXT", "税务登记、申报征收和车船税、契税核定")],
-    "LNZJ": [("住房保障管理信息系统", "ZJ-ZFBZ", "公共租赁住房和租赁补贴资格审核"),
-             ("建筑市场监管与诚信信息平台", "ZJ-JZSC", "建筑企业资质审批和信用管理")],
-    "LNYB": [("医疗保障信息平台", "YB-YBXX", "参保登记、医疗救助和待遇结算")],
-}
+    code: [(name, system_code, description) for name, system_code, description in systems]
+    for code, systems in TABLES["systems"].items()}
 
 # ------------------------------------------------------------------ SHR-1: unconditional subscriptions
 
@@ -140,25 +138,7 @@ class Subscribe:
 BUSINESS_LICENCE = "市场主体登记信息（营业执照）"
 HOUSEHOLD = "户籍人口基本信息"
 
-SUBSCRIPTIONS = [
-    Subscribe("LNSW", BUSINESS_LICENCE, "业务协同", "新办纳税人信息确认，与税务登记信息比对。", "SW-ZGXT", "table", 40),
-    Subscribe("LNRS", BUSINESS_LICENCE, "数据校核", "参保单位登记信息与营业执照信息比对。", "RS-SBJB", "api", 35),
-    Subscribe("LNZJ", BUSINESS_LICENCE, "行政依据", "建筑业企业资质审批时核验企业登记状态。", "ZJ-JZSC", "api", 30),
-    Subscribe("LNST", BUSINESS_LICENCE, "工作参考", "排污许可核发时核对排污单位的登记信息。", "ST-ZFJG", "api", 22),
-    Subscribe("LNGA", BUSINESS_LICENCE, "业务协同", "特种行业许可审批时核验申请单位的登记信息。", "GA-JWZH", "api", 18),
-    Subscribe("LNSW", "机动车登记信息", "行政依据", "车船税征收时核定车辆类型和使用性质。", "SW-ZGXT", "table", 38,
-              ("号牌号码", "号牌种类", "车辆类型", "车辆识别代号", "机动车所有人", "使用性质", "初次登记日期",
-               "机动车状态")),
-    Subscribe("LNJT", "机动车登记信息", "业务协同", "营运车辆道路运输证核发时核验车辆登记和检验状态。", "JT-DLYS", "api",
-              25, ("号牌号码", "号牌种类", "车辆类型", "使用性质", "检验有效期截止日期", "机动车状态")),
-    Subscribe("LNSJ", "纳税人登记信息", "数据校核", "企业注销登记前核对清税状态。", "SJ-DJZC", "api", 28),
-    Subscribe("LNWJ", "医保定点医药机构信息", "业务协同", "医疗机构校验与医保定点协议信息联动。", "WJ-QMJK", "api", 15),
-    Subscribe("LNZJ", "严重违法失信名单信息", "行政依据", "招标投标和资质审批中实施信用约束。", "ZJ-JZSC", "api", 20),
-    Subscribe("LNJT", "严重违法失信名单信息", "行政依据", "道路运输经营许可中实施失信联合惩戒。", "JT-DLYS", "table", 12),
-    Subscribe("LNSW", "参保单位信息", "数据校核", "社会保险费征缴单位信息核对。", "SW-ZGXT", "api", 10),
-    Subscribe("LNRS", "建筑工程施工许可信息", "工作参考", "在建项目农民工工资保证金和实名制管理。", "RS-LDJC", "api", 8),
-    Subscribe("LNYB", "养老机构信息", "业务协同", "养老机构内设医疗机构的医保定点评估。", "YB-YBXX", "api", 5),
-]
+SUBSCRIPTIONS = [Subscribe(**_tuples(row, "items")) for row in TABLES["subscriptions"]]
 
 # ------------------------------------------------------------------ SHR-2: conditional applications
 
@@ -188,78 +168,14 @@ class Apply:
     channel: str = "api"
 
 
-PIPL_34 = "《中华人民共和国个人信息保护法》第三十四条（国家机关处理个人信息不得超出履行法定职责所必需的范围和限度）"
+PIPL_34: str = TABLES["pipl_34"]
 
 APPLICATIONS = [
-    Apply("school_property", "LNJY", "不动产登记信息", ("不动产单元号", "权利人名称", "权利人证件号码", "坐落", "用途"),
-          "行政依据", "义务教育新生入学资格审核：核验监护人在学区内的住房情况，一事一申请。", "JY-ZSRX",
-          (Step("apply", 0),)),
-    Apply("medins_death", "LNYB", "死亡人员户口注销信息", ("公民身份号码", "姓名", "死亡日期", "注销日期"),
-          "数据校核", "核查死亡人员的医保参保和待遇状态，及时停保、防止冒用医保卡。", "YB-YBXX",
-          (Step("apply", 1),)),
-    Apply("civil_pension", "LNMZ", "养老保险待遇领取信息", ("公民身份号码", "姓名", "待遇类型", "月待遇金额", "发放状态"),
-          "行政依据", "低保家庭经济状况核对时核实家庭成员的养老金收入。", "MZ-SHJZ",
-          (Step("apply", 4),
-           Step("return", 3, "上传的申请函未加盖单位公章；“用途说明”请写明对应的救助审核事项（低保、特困供养），"
-                             "补充后重新提交。"))),
-    Apply("tax_property", "LNSW", "不动产登记信息",
-          ("不动产单元号", "不动产权证书号", "权利人名称", "权利人证件号码", "坐落", "面积", "登记日期"),
-          "行政依据", "存量房交易契税征收时核验不动产权属和面积。", "SW-ZGXT",
-          (Step("apply", 3), Step("pass", 2, "材料齐全，用途与共享条件相符。"))),
-    Apply("medins_subsistence", "LNYB", "城乡最低生活保障对象信息", ("公民身份号码", "姓名", "保障类型", "批准日期", "所属乡镇"),
-          "行政依据", "医疗救助对象身份认定，低保对象住院费用“一站式”结算。", "YB-YBXX",
-          (Step("apply", 6), Step("pass", 4))),
-    Apply("housing_household", "LNZJ", HOUSEHOLD, ("公民身份号码", "姓名", "性别", "出生日期", "户籍地址", "与户主关系"),
-          "行政依据", "公共租赁住房保障资格审核：核实申请家庭成员的户籍和家庭关系。", "ZJ-ZFBZ",
-          (Step("apply", 10), Step("pass", 8, "材料齐全。"))),
-    Apply("hr_household", "LNRS", HOUSEHOLD,
-          ("公民身份号码", "姓名", "曾用名", "性别", "出生日期", "户籍地址", "户籍登记日期"),
-          "数据校核", "社会保险参保登记时核验参保人的身份信息。", "RS-SBJB",
-          (Step("apply", 14), Step("pass", 13),
-           Step("approve", 10, "仅用于参保登记身份核验，以接口逐条核验，不得批量下载或留存。",
-                items=("公民身份号码", "姓名", "性别", "出生日期"),
-                masking={"公民身份号码": "保留前6位和后4位，其余以*替代"}))),
-    Apply("civil_household", "LNMZ", HOUSEHOLD, ("公民身份号码", "姓名", "户号", "户籍地址", "与户主关系"),
-          "行政依据", "低保、特困供养申请家庭的成员户籍核实。", "MZ-SHJZ",
-          (Step("apply", 20), Step("pass", 19), Step("approve", 16, "仅限社会救助管理信息系统调用。"))),
-    Apply("hr_death", "LNRS", "死亡人员户口注销信息", ("公民身份号码", "姓名", "死亡日期", "注销日期"),
-          "数据校核", "养老保险待遇领取资格认证：死亡人员及时停发待遇。", "RS-SBJB",
-          (Step("apply", 25), Step("pass", 24), Step("approve", 21, "按月比对，比对结果仅用于待遇停发。"))),
-    Apply("edu_migrants", "LNJY", "流动人口居住登记信息", ("公民身份号码", "姓名", "现住址", "居住事由", "登记日期"),
-          "行政依据", "随迁子女义务教育入学资格审核：核验监护人的居住登记。", "JY-ZSRX",
-          (Step("apply", 40), Step("pass", 39), Step("approve", 36, "仅在每年招生报名期间按报名名单核验。"))),
-    Apply("police_birth", "LNGA", "出生医学证明信息",
-          ("出生医学证明编号", "新生儿姓名", "性别", "出生时间", "出生地点", "母亲姓名", "母亲公民身份号码", "父亲姓名",
-           "父亲公民身份号码"),
-          "行政依据", "新生儿出生户口登记时核验出生医学证明（“出生一件事”联办）。", "GA-JWZH",
-          (Step("apply", 12), Step("return", 11, "请在用途说明中补充“出生一件事”联办的工作依据（文件名称和文号）。"),
-           Step("resubmit", 9), Step("pass", 8), Step("approve", 5, "仅用于出生登记核验。"))),
-    Apply("market_tax", "LNSJ", "企业纳税信息", ("纳税人识别号", "纳税人名称", "所属期", "税种", "应纳税额", "已缴税额"),
-          "工作参考", "企业信用风险分类监管：参考企业纳税情况评估经营异常风险。", "SJ-ZHZF",
-          (Step("apply", 14), Step("pass", 13),
-           Step("refuse", 10, "应纳税额、已缴税额属纳税人涉税保密信息，信用风险分类监管不属于法律规定可以提供的情形；"
-                              "可改用“纳税信用A级纳税人名单”“重大税收违法失信主体信息”（无条件共享）。",
-                basis="《中华人民共和国税收征收管理法》第八条；《纳税人涉税保密信息管理暂行办法》第十一条"))),
-    Apply("transport_licence", "LNJT", "机动车驾驶证信息",
-          ("驾驶证档案编号", "公民身份号码", "姓名", "准驾车型", "有效期截止日期", "累积记分", "驾驶证状态"),
-          "行政依据", "网约车驾驶员证核发时核验驾驶证状态和记分情况。", "JT-DLYS",
-          (Step("apply", 30), Step("pass", 29),
-           Step("refuse", 26, "累积记分属交通违法处理信息，网约车驾驶员准入只需核验驾驶证的准驾车型和状态，申请超出"
-                              "最小必要范围。", basis=PIPL_34))),
-    Apply("eco_accidents", "LNST", "道路交通事故认定信息", ("事故编号", "事故发生时间", "事故地点", "事故形态", "当事人姓名"),
-          "工作参考", "交通事故引发环境污染事件的统计分析。", "ST-ZFJG",
-          (Step("apply", 9),
-           Step("reject", 8, "该资源的共享条件限于交通运输、应急管理部门开展事故调查和安全监管，申请用途不符；危险化学品"
-                             "运输事故的环境应急信息请通过应急联动机制获取。"))),
-    Apply("medins_household", "LNYB", HOUSEHOLD, ("公民身份号码", "姓名", "出生日期"),
-          "数据校核", "城乡居民医保参保人身份核验。", "YB-YBXX",
-          (Step("apply", 7),
-           Step("withdraw", 6, "省医疗保障信息平台已通过省级人口库接口核验参保人身份，本申请不再需要。"))),
-]
+    Apply(**{**_tuples(row, "items"), "steps": tuple(Step(**_tuples(step, "items")) for step in row["steps"])})
+    for row in TABLES["applications"]]
 
 #: the approved application whose grant the provider later revokes (SHR-4), working days ago, reason
-REVOKED = ("edu_migrants", 6, "经核查，该授权下的接口调用量远超当年入学报名人数，存在批量留存数据的情况，违反共享条件，"
-                              "撤销授权；如仍需使用，请说明用量后重新申请。")
+REVOKED: tuple[str, int, str] = tuple(TABLES["revoked"])  # type: ignore[assignment]
 
 # ------------------------------------------------------------------ SHR-3: coordination cases
 
@@ -281,32 +197,8 @@ class Case:
     conditions: str = ""
 
 
-CASES = [
-    Case("LNSJ", "信用风险分类监管需要参考企业的纳税情况；数据仅用于企业风险分级，不对外公开，可以接受区间化或标识化"
-                 "提供。", 8, application="market_tax",
-         notes=(("centre", 7, "已组织市场监管局、税务局协调：请税务局说明能否以“是否按期申报”标识或纳税信用等级的方式提供。"),
-                ("provider", 5, "可以提供“近12个月是否按期申报”标识和纳税信用等级；应纳税额、已缴税额属涉税保密信息，不能提供。"),
-                ("consumer", 3, "同意以按期申报标识和纳税信用等级替代金额信息，请中心出具协调意见。"))),
-    Case("LNMZ", "为计划生育特殊家庭老人提供养老服务补贴和优先入住公办养老机构，需要核实扶助对象身份；只需公民身份号码、"
-                 "姓名和扶助类型。", 2, entry="计划生育特殊家庭扶助信息", items=("公民身份号码", "姓名", "扶助类型"),
-         purpose="行政依据"),
-    Case("LNJT", "网约车驾驶员证核发是法定职责，驾驶证状态必须核验；可以不要累积记分。", 24, application="transport_licence",
-         notes=(("centre", 22, "请公安局说明在不含“累积记分”的前提下能否提供。"),
-                ("provider", 20, "同意在不含“累积记分”的前提下，以接口核验方式提供驾驶证状态和准驾车型。")),
-         settle="grant", settle_days_ago=18,
-         outcome="经协调，公安局同意提供不含累积记分的驾驶证信息，用于网约车驾驶员证核发和年度审验。",
-         grant_items=("驾驶证档案编号", "公民身份号码", "姓名", "准驾车型", "有效期截止日期", "驾驶证状态"),
-         conditions="仅用于网约车驾驶员证核发和年度审验，逐条核验，不得留存。"),
-    Case("LNRS", "灵活就业人员社会保险缴费基数核定需要核实其收入情况。", 30, entry="个人所得税纳税记录",
-         items=("纳税人识别号", "姓名", "所得项目", "所属期", "收入额"), purpose="行政依据",
-         notes=(("provider", 28, "个人所得税纳税记录属纳税人涉税保密信息，依据《中华人民共和国税收征收管理法》第八条不能"
-                                 "提供。"),),
-         settle="refuse", settle_days_ago=25,
-         outcome="依据《中华人民共和国税收征收管理法》第八条和《纳税人涉税保密信息管理暂行办法》，个人所得税纳税记录不予共享；"
-                 "缴费基数核定可按单位申请“社会保险费征缴信息”（有条件共享）。"),
-    Case("LNST", "危险化学品运输事故的环境应急处置需要事故地点和事故形态。", 7, application="eco_accidents",
-         settle="withdraw", settle_days_ago=5, outcome="已通过应急联动机制获取所需信息，撤回协调申请。"),
-]
+CASES = [Case(**{**_tuples(row, "items", "grant_items"), "notes": tuple(tuple(n) for n in row.get("notes", ()))})
+         for row in TABLES["cases"]]
 
 # ------------------------------------------------------------------ SHR-5 / SHR-6: data requests
 
@@ -333,56 +225,13 @@ class Request:
 
 
 #: the entry the owner registers to answer the request of the health commission (SHR-5)
-REGISTERED_ENTRY = ("## LNJY\n学生因病缺课监测信息 | 309 | C | 每日 | 库 | 因病缺课 晨午检 传染病 学校卫生 | "
-                    "*记录编号 学校名称 年级 班级 缺课日期 缺课人数 主要症状 报告时间 | "
-                    "中小学校晨午检和因病缺课登记汇总，供卫生健康部门开展学校传染病早期监测预警。")
+REGISTERED_ENTRY: str = TABLES["registered_entry"]
 
-REQUESTS = [
-    Request("LNZJ", "互联网租赁自行车投放和停放数据",
-            "城市管理需要掌握互联网租赁自行车的投放总量和停放秩序，现有目录中没有相关资源。",
-            "运营企业名称、车辆编号、停放位置（经纬度）、停放时间、是否在规定停放区", "业务协同", 1, owner="LNJT"),
-    Request("LNRS", "建筑工地农民工实名制考勤信息",
-            "根治欠薪工作需要按项目掌握农民工实名登记和考勤情况，用于工资支付监管。",
-            "项目名称、施工单位名称、工人姓名、公民身份号码、考勤日期、工种", "行政依据", 6, owner="LNZJ",
-            assign_days_ago=4),
-    Request("LNWJ", "学生因病缺课监测信息",
-            "学校传染病早期监测预警需要中小学校晨午检和因病缺课的每日汇总数据。",
-            "学校名称、年级、班级、缺课日期、缺课人数、主要症状", "业务协同", 15, owner="LNJY", assign_days_ago=14,
-            answer="register", answer_days_ago=10),
-    Request("LNZR", "农村宅基地审批信息",
-            "农村不动产登记需要核对宅基地审批结果，目录中没有该资源。",
-            "申请人姓名、公民身份号码、宅基地位置、批准面积、批准日期", "行政依据", 12, owner="LNZJ", assign_days_ago=11,
-            answer="decline", answer_days_ago=9,
-            answer_text="农村宅基地审批由乡镇人民政府和农业农村部门负责，本局不掌握该数据；建议改派农业农村局。"),
-    Request("LNRS", "江西省社会保险参保信息（省级统筹）",
-            "跨市流动人员社会保险关系转移接续时，需要核实其在省内其他设区市的参保缴费记录。",
-            "公民身份号码、姓名、参保地、险种、缴费起止年月", "行政依据", 5, upper="360000",
-            upper_resource="江西省社会保险参保缴费信息", forward_days_ago=4),
-    Request("LNGA", "赣州市跨县（市、区）户籍迁移信息",
-            "办理户口迁入时需要核实迁出地户籍注销情况。",
-            "公民身份号码、姓名、迁出地、迁入地、迁移日期", "业务协同", 20, upper="360700",
-            upper_resource="赣州市户籍迁移登记信息", forward_days_ago=19, fulfilled=True, answer_days_ago=12,
-            answer_text="赣州市数据共享平台已开通“户籍迁移登记信息”接口，授权龙南市公安局调用。",
-            reference="GZ-SJGX-0318"),
-    Request("LNZR", "全省耕地卫星遥感监测图斑",
-            "耕地保护执法需要省级卫星遥感监测发现的疑似违法占用耕地图斑。",
-            "图斑编号、所在乡镇、图斑面积、监测时相、变化类型", "行政依据", 16, upper="360000",
-            upper_resource="江西省耕地卫星遥感监测成果", forward_days_ago=15, fulfilled=False, answer_days_ago=7,
-            answer_text="该成果属涉密测绘地理信息，不通过共享平台提供；请按涉密测绘成果审批程序向省自然资源厅申领。",
-            reference="JX-SJGX-0412"),
-    Request("LNSW", "个体工商户经营者身份信息",
-            "个体工商户定期定额核定需要核实经营者身份。", "经营者姓名、公民身份号码、经营场所", "行政依据", 9,
-            close_days_ago=8,
-            answer_text="目录中已有“个体工商户登记信息”（市场监管局，有条件共享），含所需信息项，请直接提出共享申请；"
-                        "本需求关闭。"),
-]
+REQUESTS = [Request(**row) for row in TABLES["requests"]]
 
 # ------------------------------------------------------------------ SHR-7: the high-frequency library
 
-HIGH_FREQUENCY = [
-    (HOUSEHOLD, 2, "人社、民政、住建、医保等部门高频申请，纳入高频共享库，优先保障接口稳定和数据时效。"),
-    (BUSINESS_LICENCE, 2, "税务、人社、住建、生态环境、公安等部门共同使用，纳入高频共享库。"),
-]
+HIGH_FREQUENCY: list[tuple[str, int, str]] = [tuple(row) for row in TABLES["high_frequency"]]  # type: ignore[misc]
 
 # ------------------------------------------------------------------ SHR-8: data error reports
 
@@ -409,27 +258,16 @@ def _people(*seqs: int) -> str:
     return "、".join(make_id_number(REGION, "19560312", 400 + seq) for seq in seqs)
 
 
-REPORTS = [
-    Report("LNSW", BUSINESS_LICENCE, "登记状态", _companies(11, 12, 13),
-           "以上3户企业已于本月办结注销登记（见“企业注销登记信息”），共享数据中的“登记状态”仍为“存续”。", 0),
-    Report("LNRS", "死亡人员户口注销信息", "死亡日期", _people(1, 2),
-           "2条记录的死亡日期晚于注销日期，与殡葬火化信息不一致。", 3, acknowledge_days_ago=2),
-    Report("LNSW", "机动车登记信息", "使用性质", "赣BD3K21、赣BF0573",
-           "车辆已办理使用性质变更（营转非），共享数据仍为“营运”，车船税适用税额因此有误。", 12, acknowledge_days_ago=11,
-           outcome="corrected", resolve_days_ago=9,
-           resolution="已核实，系变更登记业务数据同步延迟；已重新推送，本月增量数据已更正。"),
-    Report("LNJT", "严重违法失信名单信息", "列入日期", _companies(21),
-           "列入日期早于企业成立日期，疑似录入错误。", 10, outcome="not_an_error", resolve_days_ago=8,
-           resolution="经核实数据无误：该企业系由原登记地市场监管部门列入，迁入本市后保留原列入日期。"),
-    Report("LNZJ", "严重违法失信名单信息", "列入事由", _companies(31, 32),
-           "2条记录的“列入事由”为空，无法在资质审批中说明信用约束的依据。", 8),
-    Report("LNRS", BUSINESS_LICENCE, "住所", _companies(41),
-           "住所与参保登记的单位地址不一致。", 6, outcome="withdrawn", resolve_days_ago=5,
-           resolution="经核对，是本系统缓存的旧地址未刷新，共享数据无误，撤回。"),
-]
+def _record_keys(keys: str | dict[str, list[int]]) -> str:
+    if isinstance(keys, str):
+        return keys
+    return _companies(*keys["companies"]) if "companies" in keys else _people(*keys["people"])
+
+
+REPORTS = [Report(**{**row, "record_keys": _record_keys(row["record_keys"])}) for row in TABLES["reports"]]
 
 #: departments whose administrators receive the daily digest (the centre included)
-DIGEST_DEPARTMENTS = ["LNSJZX", "LNGA", "LNZR", "LNSW"]
+DIGEST_DEPARTMENTS: list[str] = TABLES["digest_departments"]
 
 # ------------------------------------------------------------------ a letter
 
@@ -785,13 +623,10 @@ class ClockRewrite:
         changed = {old: new for old, new in self.dates.items() if old != new}
         if not changed:
             return
-        notes = Notification.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
-        for note in notes:
-            subject, body = note.subject, note.body
-            for old, new in changed.items():
-                subject, body = subject.replace(old, new), body.replace(old, new)
-            if (subject, body) != (note.subject, note.body):
-                Notification.objects.filter(pk=note.pk).update(subject=subject, body=body)
+        from govshare.core.notify import replace_in_notifications
+
+        replace_in_notifications(Notification.objects.filter(object_type=obj._meta.label_lower,
+                                                             object_id=str(obj.pk)), changed)
 
 
 OPENS = {ApplicationStep.Step.SUBMITTED, ApplicationStep.Step.RESUBMITTED}

@@ -9,13 +9,160 @@ asks — may this user or system receive these items of this entry for this purp
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.enums import ShareMethod
+from govshare.core.clock import Clocked, ClockedQuerySet, PermittedQuerySet
+
+# the permission actions of govshare.sharing.permissions (imported there from here would be a cycle)
+_VIEW, _CONSUME, _ANSWER, _REVIEW = "view", "consume", "answer", "review"
+
+
+def _department_id(user: Any) -> int | None:
+    return getattr(user, "department_id", None)
+
+
+class ApplicationQuerySet(ClockedQuerySet):
+    """The work queues of share applications, defined once for the API, the screens, the CLI and the digest."""
+
+    def mine(self, user: Any) -> Self:
+        """我的申请: the applications of the user's department (as consumer)."""
+        dept = _department_id(user)
+        return self.permitted(user, _VIEW).filter(consumer_id=dept) if dept else self.none()
+
+    def to_answer(self) -> Self:
+        """Waiting for a provider's answer, soonest deadline first."""
+        return self.filter(status=Application.Status.PROVIDER_REVIEW).by_deadline()
+
+    def to_answer_by(self, user: Any) -> Self:
+        """待答复: what the user's department must answer as provider."""
+        dept = _department_id(user)
+        return self.permitted(user, _ANSWER).filter(provider_id=dept).to_answer() if dept else self.none()
+
+    def to_review(self) -> Self:
+        """Waiting for the centre's first review, soonest deadline first."""
+        return self.filter(status=Application.Status.CENTRE_REVIEW).by_deadline()
+
+    def to_review_by(self, user: Any) -> Self:
+        """初审: the centre's first-review queue (nothing for anyone else)."""
+        return self.permitted(user, _REVIEW).to_review()
+
+    def overdue_for(self, user: Any, now: dt.datetime | None = None) -> Self:
+        """The centre's overdue list: running clocks past their due instant, most overdue first."""
+        return self.permitted(user, _REVIEW).overdue(now).by_deadline()
+
+    def provided_in(self, jurisdiction_id: int | None) -> Self:
+        return self.filter(provider__jurisdiction_id=jurisdiction_id)
+
+
+class GrantQuerySet(PermittedQuerySet):
+    """"Usable grant" defined once (SHR-4): not revoked, already valid, not expired — the same as
+    :meth:`Grant.state` ``== "active"``."""
+
+    @staticmethod
+    def usable_q(on: dt.date | None = None) -> Q:
+        day = on or timezone.localdate()
+        return Q(revoked_at__isnull=True, valid_from__lte=day) & (Q(expires_on__isnull=True) | Q(expires_on__gte=day))
+
+    def usable(self, on: dt.date | None = None) -> Self:
+        return self.filter(self.usable_q(on))
+
+    def not_usable(self, on: dt.date | None = None) -> Self:
+        return self.exclude(self.usable_q(on))
+
+    def revoked(self) -> Self:
+        return self.filter(revoked_at__isnull=False)
+
+    def expiring(self, on: dt.date, until: dt.date) -> Self:
+        """Usable on ``on`` and ending by ``until`` (the digest's "expiring soon")."""
+        return self.usable(on).filter(expires_on__isnull=False, expires_on__lte=until)
+
+    def held_by(self, user: Any) -> Self:
+        """我的授权: the grants the user's department holds."""
+        dept = _department_id(user)
+        return self.permitted(user, _VIEW).filter(consumer_id=dept) if dept else self.none()
+
+    def given_by(self, user: Any) -> Self:
+        """The grants on the user's department's entries."""
+        dept = _department_id(user)
+        return self.permitted(user, _VIEW).filter(provider_id=dept) if dept else self.none()
+
+
+class CaseQuerySet(ClockedQuerySet):
+    def mine(self, user: Any) -> Self:
+        dept = _department_id(user)
+        return self.permitted(user, _VIEW).filter(consumer_id=dept) if dept else self.none()
+
+    def about_data_of(self, user: Any) -> Self:
+        """Open cases about the user's department's data (the provider's side), soonest deadline first."""
+        dept = _department_id(user)
+        return self.permitted(user, _VIEW).filter(provider_id=dept).open().by_deadline() if dept else self.none()
+
+    def to_settle(self) -> Self:
+        return self.open().by_deadline()
+
+    def to_settle_by(self, user: Any) -> Self:
+        """The centre's cases to mediate and settle."""
+        return self.permitted(user, _REVIEW).to_settle()
+
+    def overdue_for(self, user: Any, now: dt.datetime | None = None) -> Self:
+        return self.permitted(user, _REVIEW).overdue(now).by_deadline()
+
+    def provided_in(self, jurisdiction_id: int | None) -> Self:
+        return self.filter(provider__jurisdiction_id=jurisdiction_id)
+
+
+class DataRequestQuerySet(PermittedQuerySet):
+    ROUTE_STATUSES = ("submitted", "declined", "forwarded")
+
+    def open(self) -> Self:
+        return self.filter(status__in=DataRequest.OPEN_STATUSES)
+
+    def mine(self, user: Any) -> Self:
+        dept = _department_id(user)
+        return self.permitted(user, _VIEW).filter(requester_id=dept) if dept else self.none()
+
+    def to_answer(self) -> Self:
+        return self.filter(status=DataRequest.Status.ASSIGNED).order_by("assigned_at", "pk")
+
+    def to_answer_by(self, user: Any) -> Self:
+        """Requests the centre assigned to the user's department: register an entry or decline."""
+        dept = _department_id(user)
+        return self.permitted(user, _ANSWER).filter(owner_id=dept).to_answer() if dept else self.none()
+
+    def to_route(self) -> Self:
+        """Waiting for the centre: to assign (submitted, or declined by the presumed owner), or to record
+        the upper level's answer (forwarded)."""
+        return self.filter(status__in=self.ROUTE_STATUSES).order_by("requested_at", "pk")
+
+    def to_route_by(self, user: Any) -> Self:
+        return self.permitted(user, _REVIEW).to_route()
+
+
+class ErrorReportQuerySet(ClockedQuerySet):
+    def mine(self, user: Any) -> Self:
+        """Reports the user's department made."""
+        dept = _department_id(user)
+        return self.permitted(user, _VIEW).filter(reporter_department_id=dept) if dept else self.none()
+
+    def to_verify(self) -> Self:
+        return self.open().by_deadline()
+
+    def to_verify_by(self, user: Any) -> Self:
+        """Open reports about the user's department's data, soonest deadline first."""
+        dept = _department_id(user)
+        return self.permitted(user, _ANSWER).filter(provider_id=dept).to_verify() if dept else self.none()
+
+    def overdue_for(self, user: Any, now: dt.datetime | None = None) -> Self:
+        return self.permitted(user, _REVIEW).overdue(now).by_deadline()
+
+    def provided_in(self, jurisdiction_id: int | None) -> Self:
+        return self.filter(provider__jurisdiction_id=jurisdiction_id)
 
 
 class ConsumingSystem(models.Model):
@@ -41,7 +188,7 @@ class ConsumingSystem(models.Model):
         return self.name
 
 
-class Application(models.Model):
+class Application(Clocked, models.Model):
     """A share application (共享申请) for one catalog entry by one consumer department.
 
     Unconditional entries are granted at once (SHR-1): the application is recorded already approved.
@@ -62,6 +209,8 @@ class Application(models.Model):
         WITHDRAWN = "withdrawn", _("Withdrawn by the applicant")
 
     OPEN_STATUSES = (Status.CENTRE_REVIEW, Status.RETURNED, Status.PROVIDER_REVIEW)
+    #: a returned application waits for the applicant without a clock
+    CLOCKED_STATUSES = (Status.CENTRE_REVIEW, Status.PROVIDER_REVIEW)
 
     number = models.CharField(_("application number"), max_length=20, unique=True, null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
@@ -110,6 +259,8 @@ class Application(models.Model):
     escalated_deadline_id = models.BigIntegerField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ApplicationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("share application")
@@ -119,10 +270,6 @@ class Application(models.Model):
         return self.number or f"#{self.pk}"
 
     @property
-    def is_open(self) -> bool:
-        return self.status in self.OPEN_STATUSES
-
-    @property
     def stage(self) -> str:
         """Who must act next: ``centre``, ``consumer``, ``provider`` or ``""`` once decided."""
         return {self.Status.CENTRE_REVIEW: "centre", self.Status.RETURNED: "consumer",
@@ -130,22 +277,7 @@ class Application(models.Model):
 
     @property
     def is_overdue(self) -> bool:
-        return self.deadline is not None and self.deadline.closed_at is None and timezone.now() > self.deadline.due_at
-
-    def remaining_working_days(self, today: dt.date | None = None) -> int | None:
-        """Working days left on the open clock (0 on the due day, negative once overdue)."""
-        if self.deadline is None or self.deadline.closed_at is not None:
-            return None
-        return remaining_working_days(self.deadline.due_date, today)
-
-
-def remaining_working_days(due: dt.date, today: dt.date | None = None) -> int:
-    from govshare.core.workdays import working_days_between
-
-    today = today or timezone.localdate()
-    if due < today:
-        return -working_days_between(due, today)
-    return working_days_between(today, due)
+        return self.overdue_at()
 
 
 class ApplicationStep(models.Model):
@@ -217,6 +349,8 @@ class Grant(models.Model):
     revoked_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     revoke_reason = models.TextField(_("reason for revoking"), blank=True)
 
+    objects = GrantQuerySet.as_manager()
+
     class Meta:
         ordering = ["-granted_at", "-id"]
         verbose_name = _("grant")
@@ -226,6 +360,7 @@ class Grant(models.Model):
         return self.number or f"#{self.pk}"
 
     def state(self, today: dt.date | None = None) -> str:
+        """``active`` (usable: see :meth:`GrantQuerySet.usable`), ``pending``, ``expired`` or ``revoked``."""
         today = today or timezone.localdate()
         if self.revoked_at is not None:
             return "revoked"
@@ -235,12 +370,15 @@ class Grant(models.Model):
             return "expired"
         return "active"
 
+    def is_usable(self, on: dt.date | None = None) -> bool:
+        return self.state(on) == "active"
+
     @property
     def is_active(self) -> bool:
-        return self.state() == "active"
+        return self.is_usable()
 
 
-class CoordinationCase(models.Model):
+class CoordinationCase(Clocked, models.Model):
     """A coordination case (SHR-3): the consumer asks the sharing authority (the centre) to settle a
     refusal or a 不予共享 entry; the outcome is a grant or a final refusal with reason."""
 
@@ -274,6 +412,8 @@ class CoordinationCase(models.Model):
     reminded_deadline_id = models.BigIntegerField(null=True, blank=True)
     escalated_deadline_id = models.BigIntegerField(null=True, blank=True)
 
+    objects = CaseQuerySet.as_manager()
+
     class Meta:
         ordering = ["-opened_at", "-id"]
         verbose_name = _("coordination case")
@@ -281,14 +421,6 @@ class CoordinationCase(models.Model):
     def __str__(self) -> str:
         return self.number or f"#{self.pk}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in self.OPEN_STATUSES
-
-    def remaining_working_days(self, today: dt.date | None = None) -> int | None:
-        if self.deadline is None or not self.is_open:
-            return None
-        return remaining_working_days(self.deadline.due_date, today)
 
 
 class CaseNote(models.Model):
@@ -359,6 +491,8 @@ class DataRequest(models.Model):
     upper_reference = models.CharField(_("upper-level reference"), max_length=100, blank=True)
     handoff = models.JSONField(default=dict, blank=True)  # the message federation will carry
 
+    objects = DataRequestQuerySet.as_manager()
+
     class Meta:
         ordering = ["-requested_at", "-id"]
         verbose_name = _("data request")
@@ -384,7 +518,7 @@ class HighFrequencyMark(models.Model):
         ordering = ["-marked_at"]
 
 
-class ErrorReport(models.Model):
+class ErrorReport(Clocked, models.Model):
     """Doubtful or wrong shared data (SHR-8): the consumer reports, the provider verifies and corrects
     within the profile's deadline.  Never blocks the consumer: access checks ignore reports."""
 
@@ -418,6 +552,8 @@ class ErrorReport(models.Model):
     reminded_deadline_id = models.BigIntegerField(null=True, blank=True)
     escalated_deadline_id = models.BigIntegerField(null=True, blank=True)
 
+    objects = ErrorReportQuerySet.as_manager()
+
     class Meta:
         ordering = ["-reported_at", "-id"]
         verbose_name = _("data error report")
@@ -425,14 +561,6 @@ class ErrorReport(models.Model):
     def __str__(self) -> str:
         return self.number or f"#{self.pk}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in self.OPEN_STATUSES
-
-    def remaining_working_days(self, today: dt.date | None = None) -> int | None:
-        if self.deadline is None or not self.is_open:
-            return None
-        return remaining_working_days(self.deadline.due_date, today)
 
 
 class DigestSetting(models.Model):
@@ -441,6 +569,9 @@ class DigestSetting(models.Model):
     department = models.OneToOneField("core.Department", on_delete=models.CASCADE, related_name="sharing_digest")
     enabled = models.BooleanField(default=False)
     last_sent_on = models.DateField(null=True, blank=True)
+    #: the languages whose digest went out on a day whose send failed for another language
+    #: (``{"2026-10-09": ["zh-hans"]}``): the retry sends only the languages still missing
+    delivered = models.JSONField(default=dict, blank=True)
     updated_by = models.ForeignKey("core.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     updated_at = models.DateTimeField(default=timezone.now)
 

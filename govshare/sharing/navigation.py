@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from govshare.catalog.entry_actions import register_entry_action
 from govshare.catalog.enums import ShareType
 from govshare.catalog.models import CatalogEntry
-from govshare.core.navigation import register
+from govshare.core.navigation import register, register_group
 from govshare.core.permissions import has_capability, restrict
 from govshare.core.roles import Capability, Role
 from govshare.sharing.models import Application, CoordinationCase, Grant
@@ -26,21 +26,22 @@ CENTRE: set[str] = {Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER}
 PROVIDERS: set[str] = DEPT | {Role.CENTRE_ADMIN}
 PARTIES: set[str] = DEPT | CENTRE | {Role.AUDITOR}
 
-# after the catalog's items (1–8), before the organisation pages (10 …); equal orders keep this order
-ORDER = 9
-register("sharing:my_applications", gettext_lazy("My share applications"), DEPT, ORDER)
-register("sharing:my_grants", gettext_lazy("My grants"), DEPT, ORDER)
-register("sharing:to_answer", gettext_lazy("Share requests to answer"), PROVIDERS, ORDER)
-register("sharing:grants_given", gettext_lazy("Grants given"), PROVIDERS, ORDER)
-register("sharing:review_queue", gettext_lazy("Share first review"), CENTRE, ORDER)
-register("sharing:overdue", gettext_lazy("Overdue sharing items"), CENTRE, ORDER)
-register("sharing:cases", gettext_lazy("Coordination cases"), PARTIES, ORDER)
-register("sharing:requests", gettext_lazy("Data requests"), PARTIES, ORDER)
-register("sharing:errors", gettext_lazy("Data error reports"), PARTIES, ORDER)
-register("sharing:demand", gettext_lazy("Aggregated demand"), CENTRE, ORDER)
-register("sharing:high_frequency", gettext_lazy("High-frequency shared library"), PARTIES, ORDER)
-register("sharing:systems", gettext_lazy("Consuming systems"), DEPT | CENTRE, ORDER)
-register("sharing:digest", gettext_lazy("Daily digest"), {Role.DEPT_ADMIN, Role.CENTRE_ADMIN}, ORDER)
+GROUP = "sharing"
+register_group(GROUP, gettext_lazy("Sharing"), 20, home="sharing:home")
+register("sharing:home", gettext_lazy("My sharing work"), PARTIES, 0, GROUP)
+register("sharing:my_applications", gettext_lazy("My share applications"), DEPT, 10, GROUP)
+register("sharing:my_grants", gettext_lazy("My grants"), DEPT, 11, GROUP)
+register("sharing:to_answer", gettext_lazy("Share requests to answer"), PROVIDERS, 20, GROUP)
+register("sharing:grants_given", gettext_lazy("Grants given"), PROVIDERS, 21, GROUP)
+register("sharing:review_queue", gettext_lazy("Share first review"), CENTRE, 30, GROUP)
+register("sharing:overdue", gettext_lazy("Overdue sharing items"), CENTRE, 31, GROUP)
+register("sharing:cases", gettext_lazy("Coordination cases"), PARTIES, 40, GROUP)
+register("sharing:requests", gettext_lazy("Data requests"), PARTIES, 41, GROUP)
+register("sharing:errors", gettext_lazy("Data error reports"), PARTIES, 42, GROUP)
+register("sharing:demand", gettext_lazy("Aggregated demand"), CENTRE, 50, GROUP)
+register("sharing:high_frequency", gettext_lazy("High-frequency shared library"), PARTIES, 51, GROUP)
+register("sharing:systems", gettext_lazy("Consuming systems"), DEPT | CENTRE, 60, GROUP)
+register("sharing:digest", gettext_lazy("Daily digest"), {Role.DEPT_ADMIN, Role.CENTRE_ADMIN}, 61, GROUP)
 
 
 def entry_links(request: HttpRequest, entry: CatalogEntry) -> list[tuple[str, str]]:

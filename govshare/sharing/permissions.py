@@ -21,7 +21,7 @@ from django.db.models import Model, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.permissions import dept_of, is_centre
-from govshare.core.permissions import _is_anonymous, deny, get_for, restrict, rule
+from govshare.core.permissions import deny, get_for, is_anonymous, restrict, rule
 from govshare.core.roles import Role
 from govshare.sharing.models import (
     Application,
@@ -55,16 +55,16 @@ def get_acting(user: Any, action: str, qs: QuerySet[Any] | type[Model], **lookup
 
 
 def is_auditor(user: Any) -> bool:
-    return not _is_anonymous(user) and user.has_role(Role.AUDITOR)
+    return not is_anonymous(user) and user.has_role(Role.AUDITOR)
 
 
 def is_dept_actor(user: Any) -> bool:
     """An admin or data specialist of a (non-centre or centre) department: acts for it."""
-    return not _is_anonymous(user) and bool(user.role_set() & DEPT_ACTORS) and dept_of(user) is not None
+    return not is_anonymous(user) and bool(user.role_set() & DEPT_ACTORS) and dept_of(user) is not None
 
 
 def _parties(user: Any, action: str, consumer: str, provider: str) -> Q | bool:
-    if _is_anonymous(user):
+    if is_anonymous(user):
         return False
     if action == VIEW:
         if is_centre(user) or is_auditor(user):
@@ -119,7 +119,7 @@ def _request_rule(user: Any, action: str) -> Q | bool:
 
 @rule(ConsumingSystem)
 def _system_rule(user: Any, action: str) -> Q | bool:
-    if _is_anonymous(user):
+    if is_anonymous(user):
         return False
     if action == VIEW:
         if is_centre(user) or is_auditor(user):
@@ -134,19 +134,31 @@ def _system_rule(user: Any, action: str) -> Q | bool:
 
 @rule(HighFrequencyMark)
 def _hf_rule(user: Any, action: str) -> Q | bool:
-    if _is_anonymous(user) or user.has_role(Role.PUBLIC):
+    if is_anonymous(user) or user.has_role(Role.PUBLIC):
         return False
     if action == VIEW:
         return bool(user.role_set())
     return is_centre(user)
 
 
-@rule(DigestSetting)
-def _digest_rule(user: Any, action: str) -> Q | bool:
-    if _is_anonymous(user):
+def _digest_scope(user: Any) -> bool | int:
+    """Whose digest setting ``user`` manages: every department (True), one (its id) or none (False)."""
+    if is_anonymous(user):
         return False
     if user.has_role(Role.CENTRE_ADMIN):
         return True
     if user.has_role(Role.DEPT_ADMIN) and dept_of(user):
-        return Q(department_id=dept_of(user))
+        return int(dept_of(user))  # type: ignore[arg-type]
     return False
+
+
+def may_manage_digest(user: Any, department: Any) -> bool:
+    """The DigestSetting rule asked before the setting exists (the action checks it before any write)."""
+    scope = _digest_scope(user)
+    return scope is True or (scope is not False and scope == department.pk)
+
+
+@rule(DigestSetting)
+def _digest_rule(user: Any, action: str) -> Q | bool:
+    scope = _digest_scope(user)
+    return scope if isinstance(scope, bool) else Q(department_id=scope)

@@ -310,6 +310,8 @@ class AccessCheckIn(InSchema):
 class ReasonOut(Schema):
     code: str
     message: str = Field(description="中文 / English")
+    message_zh: str = Field(description="the reason in Chinese")
+    message_en: str = Field(description="the reason in English")
 
 
 class DecisionOut(Schema):
@@ -366,9 +368,9 @@ class CaseDetailOut(CaseOut):
 
 
 class CaseQuery(PageQuery):
-    box: Literal["mine", "to_answer", "review"] | None = Field(
-        None, description="mine: opened by my department; to_answer: on my department's entries; review: open "
-                          "cases for the centre, soonest deadline first")
+    box: Literal["mine", "to_answer", "review", "overdue"] | None = Field(
+        None, description="mine: opened by my department; to_answer: open cases on my department's entries; review: "
+                          "open cases for the centre, soonest deadline first; overdue: the centre's overdue cases")
     status: list[Str16] = Field([], max_length=5)
 
 
@@ -556,8 +558,9 @@ class ErrorReportPageOut(Schema):
 
 
 class ErrorReportQuery(PageQuery):
-    box: Literal["mine", "to_answer"] | None = Field(
-        None, description="mine: reported by my department; to_answer: on my department's data, soonest first")
+    box: Literal["mine", "to_answer", "overdue"] | None = Field(
+        None, description="mine: reported by my department; to_answer: open reports on my department's data, "
+                          "soonest first; overdue: the centre's overdue reports")
     status: list[Str16] = Field([], max_length=5)
 
 

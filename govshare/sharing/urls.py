@@ -13,6 +13,7 @@ from govshare.sharing.web import (
     centre_views,
     consumer_views,
     error_views,
+    home_views,
     provider_views,
     request_views,
 )
@@ -20,6 +21,8 @@ from govshare.sharing.web import (
 app_name = "sharing"
 
 urlpatterns = [
+    # the area's home page: what is still to do
+    path("", home_views.home, name="home"),
     # consumer
     path("applications/", consumer_views.my_applications, name="my_applications"),
     path("grants/", consumer_views.my_grants, name="my_grants"),

@@ -95,6 +95,9 @@ def do_update_classification(actor: Any, node: Classification, *, name: str | No
     if changes:
         node.save()
         audit.record(AuditCode.CLASSIFICATION_UPDATED, actor=actor, obj=node, changes=changes)
+        from govshare.catalog.signals import classification_changed
+
+        classification_changed.send(sender=Classification, classification=node, changed=sorted(changes))
     return node
 
 

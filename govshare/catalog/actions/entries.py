@@ -39,7 +39,7 @@ from govshare.catalog.permissions import is_government
 from govshare.catalog.validation import check_content, raise_problems
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, GovshareError, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ValidationFailed, choice_label
 from govshare.core.models import Department
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, deny, get_for, require, require_object
@@ -130,7 +130,7 @@ def _open_version_for_edit(entry: CatalogEntry) -> EntryVersion:
     version = entry.open_version
     if version is None or not version.is_editable:
         raise Conflict("not_editable", _("%(code)s has no draft to edit (state: %(state)s)."),
-                       code=entry.code, state=version.get_state_display() if version else entry.get_status_display())
+                       code=entry.code, state=choice_label(version, "state") if version else choice_label(entry))
     return version
 
 
@@ -143,6 +143,9 @@ def do_create_entry(actor: Any, content: dict[str, Any], *, provider: Department
     if provider is None:
         raise ValidationFailed("required", _("This field is required."), field="provider")
     check_provider_member(actor, provider)
+    ref_limit = int(CatalogEntry._meta.get_field("request_ref").max_length or 0)
+    if len(request_ref or "") > ref_limit:  # refused, never cut
+        raise ValidationFailed("too_long", _("At most %(max)s characters."), field="request_ref", max=ref_limit)
     clean, items, node = checked_content(content, provider)
     if project is not None:
         require_object(actor, Action.CHANGE, project)
@@ -152,7 +155,7 @@ def do_create_entry(actor: Any, content: dict[str, Any], *, provider: Department
     sequence = next_sequence(node)
     now = timezone.now()
     entry = CatalogEntry.objects.create(code=make_code(node, sequence), sequence=sequence, provider=provider,
-                                        project=project, request_ref=request_ref[:64], created_by=actor,
+                                        project=project, request_ref=request_ref, created_by=actor,
                                         created_at=now, updated_at=now)
     version = EntryVersion(entry=entry, number=1, created_by=actor, classification=node)
     _write_content(version, clean, items, node)
@@ -177,7 +180,7 @@ def do_open_version(actor: Any, entry: CatalogEntry, *, change_reason: str) -> E
     if entry.open_version is not None:
         raise Conflict("version_in_progress", _("Version %(number)s of %(code)s is already in progress (%(state)s)."),
                        code=entry.code, number=entry.open_version.number,
-                       state=entry.open_version.get_state_display())
+                       state=choice_label(entry.open_version, "state"))
     if entry.current_version is None:
         raise Conflict("not_published", _("%(code)s is not published yet: edit its draft."), code=entry.code)
     base = entry.current_version
@@ -323,7 +326,7 @@ def do_submit(actor: Any, entry: CatalogEntry) -> EntryVersion:
     version = entry.open_version
     if version is None or version.state not in (EntryVersion.State.DRAFT, EntryVersion.State.RETURNED):
         raise Conflict("invalid_transition", _("Only a draft can be submitted for review (%(code)s is %(state)s)."),
-                       code=entry.code, state=version.get_state_display() if version else entry.get_status_display())
+                       code=entry.code, state=choice_label(version, "state") if version else choice_label(entry))
     checked_content(version_content(version), entry.provider)  # the rules may have changed since it was saved
     if entry.status == CatalogEntry.Status.PUBLISHED and not version.change_reason:
         raise ValidationFailed("required", _("This field is required."), field="change_reason")
@@ -352,7 +355,7 @@ def do_request_withdrawal(actor: Any, entry: CatalogEntry, *, reason: str) -> En
     text = required_text(reason, "reason")
     if entry.status != CatalogEntry.Status.PUBLISHED:
         raise Conflict("invalid_transition", _("Only a published entry can be withdrawn (%(code)s is %(state)s)."),
-                       code=entry.code, state=entry.get_status_display())
+                       code=entry.code, state=choice_label(entry))
     pending = entry.open_version
     if pending is not None:
         if pending.notice_started_at is not None:
@@ -362,7 +365,7 @@ def do_request_withdrawal(actor: Any, entry: CatalogEntry, *, reason: str) -> En
                            code=entry.code,
                            date=timezone.localtime(pending.notice_ends_at).date().isoformat())
         raise Conflict("version_in_progress", _("Version %(number)s of %(code)s is already in progress (%(state)s)."),
-                       code=entry.code, number=pending.number, state=pending.get_state_display())
+                       code=entry.code, number=pending.number, state=choice_label(pending, "state"))
     assert entry.current_version is not None
     version = _copy_version(entry.current_version, actor, kind=EntryVersion.Kind.WITHDRAWAL, reason=text)
     now = timezone.now()
@@ -387,7 +390,7 @@ def _reviewable(actor: Any, entry: CatalogEntry) -> EntryVersion:
     version = entry.open_version
     if version is None or version.state != EntryVersion.State.SUBMITTED:
         raise Conflict("invalid_transition", _("Only a submitted version can be reviewed (%(code)s is %(state)s)."),
-                       code=entry.code, state=version.get_state_display() if version else entry.get_status_display())
+                       code=entry.code, state=choice_label(version, "state") if version else choice_label(entry))
     if version.is_own_work(actor):
         deny(actor, "own_submission", _("You cannot review a version you wrote or submitted yourself."), obj=entry)
     return version
@@ -403,7 +406,7 @@ def do_approve(actor: Any, entry: CatalogEntry, *, comment: str = "") -> EntryVe
     now = timezone.now()
     version.reviewed_by = actor
     version.reviewed_at = now
-    version.review_comment = (comment or "").strip()[:2000]
+    version.review_comment = required_text(comment, "comment") if (comment or "").strip() else ""
     version.state = EntryVersion.State.APPROVED
     # someone may have subscribed while the version was under review: they are told in advance too (CAT-4)
     _start_notice(actor, entry, version, now)
@@ -520,18 +523,23 @@ def apply_due_changes(now: dt.datetime | None = None) -> int:
 # ------------------------------------------------------------------ subscriptions
 
 @transaction.atomic
-def do_subscribe(actor: Any, entry: CatalogEntry) -> Subscription:
-    if not is_government(actor):
-        deny(actor, "government_only", _("Only government users subscribe to catalog changes."), obj=entry)
-    if actor.has_role(Role.AUDITOR):  # separation of duties: an auditor changes nothing (SEC-1)
-        deny(actor, "auditor_read_only", _("An auditor reads the catalog but changes nothing, not even "
-                                           "subscriptions."), obj=entry)
-    entry = get_for(actor, Action.VIEW, CatalogEntry, pk=entry.pk)
+def do_subscribe(actor: Any, entry: CatalogEntry, *, subscriber: Any = None) -> Subscription:
+    """Follow an entry's change notices.  ``subscriber``: someone the actor subscribes (a sharing
+    action's approval subscribes the applicant); the audit row names the actor and, in its own
+    field, the person it was done for (SEC-4)."""
+    subscriber = subscriber or actor
+    if not is_government(subscriber):
+        deny(subscriber, "government_only", _("Only government users subscribe to catalog changes."), obj=entry)
+    if subscriber.has_role(Role.AUDITOR):  # separation of duties: an auditor changes nothing (SEC-1)
+        deny(subscriber, "auditor_read_only", _("An auditor reads the catalog but changes nothing, not even "
+                                                "subscriptions."), obj=entry)
+    entry = get_for(subscriber, Action.VIEW, CatalogEntry, pk=entry.pk)
     if entry.status != CatalogEntry.Status.PUBLISHED:
         raise Conflict("not_published", _("%(code)s is not published."), code=entry.code)
-    sub, created = Subscription.objects.get_or_create(entry=entry, user=actor)
+    sub, created = Subscription.objects.get_or_create(entry=entry, user=subscriber)
     if created:
-        audit.record(AuditCode.ENTRY_SUBSCRIBED, actor=actor, obj=entry)
+        audit.record(AuditCode.ENTRY_SUBSCRIBED, actor=actor, obj=entry,
+                     on_behalf_of=subscriber if subscriber.pk != actor.pk else None)
     return sub
 
 

@@ -36,7 +36,7 @@ from govshare.catalog.models import CatalogEntry, EntryVersion, version_content
 from govshare.catalog.validation import check_content, name_key
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
+from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed, choice_label
 from govshare.core.models import Department, Job
 from govshare.core.permissions import Action, require, restrict
 from govshare.core.roles import Capability
@@ -220,7 +220,7 @@ def _decide(row: excel.ImportRow, entry: CatalogEntry | None, target: dict[str, 
     if pending is not None and not pending.is_editable:
         row.problem("under_review", _("%(code)s is being reviewed (%(state)s); it can be changed again once the "
                                       "centre has decided."), "code", code=entry.code,
-                    state=pending.get_state_display())
+                    state=choice_label(pending, "state"))
         return None
     if entry.status == CatalogEntry.Status.PUBLISHED:
         if not entry.code.startswith(f"{target['classification']}/"):
@@ -437,7 +437,7 @@ def do_start_reindex(actor: Any, *, operator: bool = False) -> Job:
 
     if not operator:
         require(actor, Capability.MANAGE_SYNONYMS)
-    job = jobs.create_job("catalog.reindex", "重建目录搜索索引 / rebuild the catalog search index", {},
+    job = jobs.create_job("catalog.reindex", _("Rebuild the catalog search index"), {},
                           user=None if operator else actor)
     detail = {"kind": "catalog.reindex", "job": str(job.pk)}
     if operator:

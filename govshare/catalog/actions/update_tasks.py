@@ -14,7 +14,8 @@ from govshare.catalog.actions._common import centre_reviewers, department_editor
 from govshare.catalog.models import UpdateTask
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, ValidationFailed
+from govshare.core.clock import ClockedKind, escalate_all, register_kind
+from govshare.core.errors import Conflict, ValidationFailed, choice_label
 from govshare.core.models import Deadline, Department
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, get_for, require
@@ -67,7 +68,7 @@ def do_open_update_task(actor: Any, *, department: Department, reason: str, titl
 
 def _close(actor: Any, task: UpdateTask, status: str, note: str, code: AuditCode) -> UpdateTask:
     if task.status != UpdateTask.Status.OPEN:
-        raise Conflict("task_closed", _("This task is already %(status)s."), status=task.get_status_display())
+        raise Conflict("task_closed", _("This task is already %(status)s."), status=choice_label(task))
     now = timezone.now()
     task.status = status
     task.closed_by = actor
@@ -106,21 +107,29 @@ def do_cancel_update_task(actor: Any, task: UpdateTask, *, reason: str) -> Updat
     return task
 
 
+def _escalate(task: UpdateTask, now: dt.datetime) -> None:
+    audit.record(AuditCode.UPDATE_TASK_ESCALATED, obj=task, department=task.department,
+                 detail={"due": task.deadline.due_date.isoformat()})
+    notify(department_editors(task.department) + centre_reviewers(task.department), "catalog.update_task_overdue",
+           bilingual(_("Overdue catalog update (%(department)s): %(title)s"),
+                     department=task.department.name, title=task.title),
+           url=task_url(task), obj=task)
+
+
+def _claim_escalation(task: UpdateTask, now: dt.datetime) -> bool:
+    return bool(UpdateTask.objects.filter(pk=task.pk, overdue_notified_at__isnull=True).update(overdue_notified_at=now))
+
+
+#: catalog's row in the core table of clocked kinds (escalation only: the task's notice is its reminder)
+CLOCKED_KIND = register_kind(ClockedKind(
+    name="catalog.update_task",
+    queryset=lambda: UpdateTask.objects.select_related("department", "deadline"),
+    already_escalated=lambda task: task.overdue_notified_at is not None,
+    claim_escalation=_claim_escalation,
+    escalate=_escalate,
+))
+
+
 def notify_overdue(now: dt.datetime | None = None) -> int:
-    """Tell the department and the centre once when a task passes its deadline (worker hook)."""
-    now = now or timezone.now()
-    count = 0
-    ids = list(UpdateTask.objects.filter(status=UpdateTask.Status.OPEN, overdue_notified_at__isnull=True,
-                                         deadline__due_at__lt=now).values_list("pk", flat=True))
-    for task_id in ids:
-        with transaction.atomic():
-            if not UpdateTask.objects.filter(pk=task_id, overdue_notified_at__isnull=True).update(
-                    overdue_notified_at=now):
-                continue  # another worker did it
-            task = UpdateTask.objects.select_related("department", "deadline").get(pk=task_id)
-            notify(department_editors(task.department) + centre_reviewers(task.department), "catalog.update_task_overdue",
-                   bilingual(_("Overdue catalog update (%(department)s): %(title)s"),
-                             department=task.department.name, title=task.title),
-                   url=task_url(task), obj=task)
-            count += 1
-    return count
+    """Tell the department and the centre once when a task passes its deadline (worker hook), audited."""
+    return escalate_all(now, only=[CLOCKED_KIND.name])

@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from govshare.catalog import actions
-from govshare.catalog.forms import ClassificationEditForm, ClassificationForm, SynonymForm
-from govshare.catalog.models import CatalogEntry, Classification, Synonym
+from govshare.catalog.forms import ClassificationEditForm, ClassificationForm, SearchWordForm, SynonymForm
+from govshare.catalog.models import CatalogEntry, Classification, SearchWord, Synonym
 from govshare.catalog.web.common import apply_errors, catalog_view, form_status, require_government
 from govshare.core.errors import GovshareError
 from govshare.core.models import Department
@@ -164,3 +164,43 @@ def synonym_delete(request: HttpRequest, pk: int) -> HttpResponse:
     actions.do_delete_synonym(user, syn.term)
     messages.success(request, _("Synonym %(term)s deleted.") % {"term": syn.term})
     return redirect("catalog:synonyms")
+
+
+# ------------------------------------------------------------------ search word list
+
+
+@catalog_view
+@require_http_methods(["GET", "POST"])
+def search_word_list(request: HttpRequest) -> HttpResponse:
+    """The words segmentation keeps whole (CAT-9); centre administrators add words here."""
+    user: Any = request.user
+    words = require_visible(restrict(SearchWord, user, Action.VIEW), user).select_related("updated_by")
+    may_manage = has_capability(user, Capability.MANAGE_SYNONYMS)
+    form = SearchWordForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        require(user, Capability.MANAGE_SYNONYMS)
+        if form.is_valid():
+            try:
+                word = actions.do_set_search_word(user, form.cleaned_data["word"], form.cleaned_data["note"])
+            except GovshareError as exc:
+                if exc.status == 404:
+                    raise
+                apply_errors(form, exc)
+            else:
+                messages.success(request, _("Search word %(word)s saved; the search index is being rebuilt.")
+                                 % {"word": word.word})
+                return redirect("catalog:search_words")
+    return render(request, "catalog/search_word_list.html", {
+        "words": list(words.order_by("word")), "may_manage": may_manage, "form": form},
+        status=form_status(form) if request.method == "POST" else 200)
+
+
+@catalog_view
+@require_POST
+def search_word_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    user: Any = request.user
+    word = get_for(user, Action.CHANGE, SearchWord, pk=pk)
+    actions.do_delete_search_word(user, word.word)
+    messages.success(request, _("Search word %(word)s deleted; the search index is being rebuilt.")
+                     % {"word": word.word})
+    return redirect("catalog:search_words")

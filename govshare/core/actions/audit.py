@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from govshare.core import audit, context, exports, jobs
-from govshare.core.audit_codes import DOMAINS, AuditCode, domain_of
+from govshare.core.audit_codes import DOMAINS, AuditCode, domain_label, domain_of
 from govshare.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from govshare.core.models import AuditAnchor, AuditEvent, Job, Jurisdiction
 from govshare.core.permissions import Action, get_for, require, restrict
@@ -98,6 +98,7 @@ class AuditFilters:
     outcome: str = ""
     actor: str = ""
     department: str = ""
+    object_department: str = ""
     object_type: str = ""
     object_id: str = ""
     request_id: str = ""
@@ -132,6 +133,7 @@ class AuditFilters:
                                    value=outcome, known=", ".join(AuditEvent.Outcome.values), field="outcome")
         return cls(date_from=date_from, date_to=date_to, code=code, domain=domain, outcome=outcome,
                    actor=_text(data, "actor", 150), department=_text(data, "department", 200),
+                   object_department=_text(data, "object_department", 200),
                    object_type=_text(data, "object_type", 60), object_id=_text(data, "object_id", 64),
                    request_id=_text(data, "request_id", 36), q=_text(data, "q", 200))
 
@@ -162,11 +164,16 @@ class AuditFilters:
             qs = qs.filter(outcome=self.outcome)
         if self.actor:
             qs = qs.filter(Q(actor_username__icontains=self.actor) | Q(actor_name__icontains=self.actor))
-        if self.department:
+        if self.department:  # the actor's department
             if _DB_ID.fullmatch(self.department):
                 qs = qs.filter(department_id=int(self.department))
             else:
                 qs = qs.filter(department_name__icontains=self.department)
+        if self.object_department:  # the department the object belongs to
+            if _DB_ID.fullmatch(self.object_department):
+                qs = qs.filter(object_department_id=int(self.object_department))
+            else:
+                qs = qs.filter(object_department_name__icontains=self.object_department)
         if self.object_type:
             qs = qs.filter(object_type=self.object_type.lower())
         if self.object_id:
@@ -175,7 +182,8 @@ class AuditFilters:
             qs = qs.filter(request_id=self.request_id)
         if self.q:
             text = Q(object_repr__icontains=self.q) | Q(actor_name__icontains=self.q) | Q(
-                actor_username__icontains=self.q) | Q(detail__icontains=self.q)
+                actor_username__icontains=self.q) | Q(detail__icontains=self.q) | Q(
+                on_behalf_of_name__icontains=self.q) | Q(on_behalf_of_username__icontains=self.q)
             escaped = json.dumps(self.q)[1:-1]  # JSON text on SQLite keeps non-ASCII as \uXXXX escapes
             if escaped != self.q:
                 text |= Q(detail__icontains=escaped)
@@ -233,12 +241,16 @@ EXPORT_COLUMNS = (
     ("id", _("ID")),
     ("occurred_at", _("Time (Asia/Shanghai)")),
     ("code", _("Code")),
-    ("action", _("Event")),
+    ("label", _("Event")),
+    ("action", _("Event identifier")),
     ("domain", _("Domain")),
     ("outcome", _("Outcome")),
     ("actor_username", _("User name")),
     ("actor_name", _("Real name")),
-    ("department_name", _("Department")),
+    ("department_name", _("Department (of the user)")),
+    ("on_behalf_of_username", _("On behalf of (user name)")),
+    ("on_behalf_of_name", _("On behalf of (real name)")),
+    ("object_department_name", _("Department of the object")),
     ("object_type", _("Object type")),
     ("object_id", _("Object ID")),
     ("object_repr", _("Object")),
@@ -254,7 +266,11 @@ def export_row(event: AuditEvent) -> list[Any]:
     values = []
     for key, _label in EXPORT_COLUMNS:
         if key == "domain":
-            values.append(domain_of(event.code))
+            values.append(str(domain_label(domain_of(event.code))))
+        elif key == "label":
+            values.append(str(event.label))
+        elif key == "outcome":
+            values.append(str(event.get_outcome_display()))
         else:
             values.append(getattr(event, key))
     return values
@@ -439,7 +455,7 @@ def do_verify_audit(actor: Any, *, operator: bool = False, expect_head: str | No
 
 @transaction.atomic
 def _create_verify_job(actor: Any) -> Job:
-    job = jobs.create_job(VERIFY_JOB, str(_("Verify the audit chain")), {}, user=actor)
+    job = jobs.create_job(VERIFY_JOB, _("Verify the audit chain"), {}, user=actor)
     audit.record(AuditCode.JOB_CREATED, actor=actor, obj=job, detail={"kind": VERIFY_JOB})
     return job
 

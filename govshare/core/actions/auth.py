@@ -28,10 +28,13 @@ MAX_TOKEN_DAYS = 366
 
 def check_password_strength(password: str, user: User, *, field: str) -> None:
     """Django's password validators (settings.AUTH_PASSWORD_VALIDATORS), as a ValidationFailed."""
+    from govshare.core.passwords import Reasons
+
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
-        raise ValidationFailed("weak_password", "%(reasons)s", reasons=" ".join(exc.messages),
+        # the reasons stay lazy: rendered in the reader's language when the error is shown
+        raise ValidationFailed("weak_password", "%(reasons)s", reasons=Reasons(exc.error_list),
                                field=field) from exc
 
 

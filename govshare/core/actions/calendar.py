@@ -23,6 +23,7 @@ from govshare.core import audit, context, jobs
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Forbidden, NotFound, ValidationFailed
 from govshare.core.holidays import NAME_MAX, Notice, check_year, parse_notice
+from govshare.core.messages import text
 from govshare.core.models import CalendarDay, HolidayYear, Job
 from govshare.core.permissions import require
 from govshare.core.roles import Capability
@@ -59,8 +60,14 @@ def _check_actor(actor: Any, operator: bool) -> dict[str, Any]:
     return {}
 
 
+#: why deadlines are recomputed (kept in English in the job's params; shown in the reader's language)
+_RECOMPUTE_REASONS = {"holidays imported": _("holidays imported"), "day edited": _("day edited"),
+                      "day cleared": _("day cleared")}
+
+
 def _queue_recompute(actor: Any, years: list[int], reason: str) -> Job:
-    title = f"重算期限 / recompute deadlines {', '.join(str(y) for y in years)} ({reason})"
+    title = text(_("Recompute deadlines %(years)s (%(reason)s)"), years=", ".join(str(y) for y in years),
+                 reason=_RECOMPUTE_REASONS.get(reason, reason))
     return jobs.create_job(RECOMPUTE_JOB, title, {"years": years, "reason": reason}, user=actor)
 
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict
+from govshare.core.errors import Conflict, choice_label
 from govshare.core.models import Job
 from govshare.core.permissions import Action, require_object
 
@@ -26,7 +26,7 @@ def do_cancel_job(actor: Any, job: Job) -> Job:
     if not moved:
         job.refresh_from_db()
         raise Conflict("job_finished", _("The job has already finished (%(status)s)."),
-                       status=job.get_status_display())
+                       status=choice_label(job))
     job.refresh_from_db()
     audit.record(AuditCode.JOB_CANCELLED, actor=actor, obj=job, department=job.department,
                  changes={"status": ["running/queued", job.status]}, detail={"kind": job.kind})

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.core import audit, crypto
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, Forbidden, ValidationFailed
+from govshare.core.errors import Conflict, Forbidden, GovshareError, ManyProblems, ValidationFailed
 from govshare.core.models import (
     Department,
     Jurisdiction,
@@ -144,22 +144,45 @@ def do_update_jurisdiction(actor: Any, jurisdiction: Jurisdiction, **changes: An
 
 # ------------------------------------------------------------------ departments
 
+def department_problems(*, name: str | None, short_name: str | None, uscc: str | None, code: str | None,
+                        kind: str | None = Department.Kind.DEPARTMENT) -> list[GovshareError]:
+    """Every problem of a new department at once, each naming its field (nothing is written);
+    ``None``: not given / already refused by the form."""
+    problems: list[GovshareError] = []
+    for field, value in (("name", name), ("short_name", short_name), ("code", code)):
+        if value is None:
+            continue
+        try:
+            _required(value, field)
+            _no_control_chars(value, field)
+            _max_length(value, field, _model_max(Department, field))
+        except ValidationFailed as exc:
+            problems.append(exc)
+    if uscc is not None:
+        try:
+            normal = normalize_uscc(uscc)
+        except ValidationFailed as exc:
+            problems.append(exc)
+        else:
+            if Department.objects.filter(uscc=normal).exists():
+                problems.append(Conflict("duplicate_uscc",
+                                         _("A department with this unified social credit code already exists."),
+                                         field="uscc"))
+    if kind is not None and kind not in Department.Kind.values:
+        problems.append(ValidationFailed("invalid_choice", _("Unknown kind %(value)s."), value=kind, field="kind"))
+    if code and code.strip() and Department.objects.filter(code=code.strip()).exists():
+        problems.append(Conflict("duplicate_code", _("A department with code %(code)s already exists."),
+                                 code=code.strip(), field="code"))
+    return problems
+
+
 @transaction.atomic
 def do_create_department(actor: Any, *, name: str, short_name: str, uscc: str, code: str,
                          jurisdiction: Jurisdiction, kind: str = Department.Kind.DEPARTMENT) -> Department:
+    """Permission first; then every problem of the input at once (:func:`department_problems`)."""
     _require_or_bootstrap(actor, Capability.MANAGE_DEPARTMENTS)
-    for field, value in (("name", name), ("short_name", short_name), ("code", code)):
-        _required(value, field)
-    uscc = normalize_uscc(uscc)
-    if kind not in Department.Kind.values:
-        raise ValidationFailed("invalid_choice", _("Unknown kind %(value)s."), value=kind, field="kind")
-    if Department.objects.filter(uscc=uscc).exists():
-        raise Conflict("duplicate_uscc", _("A department with this unified social credit code already exists."),
-                       field="uscc")
-    if Department.objects.filter(code=code).exists():
-        raise Conflict("duplicate_code", _("A department with code %(code)s already exists."), code=code,
-                       field="code")
-    dept = Department.objects.create(name=name.strip(), short_name=short_name.strip(), uscc=uscc,
+    raise_problems(department_problems(name=name, short_name=short_name, uscc=uscc, code=code, kind=kind))
+    dept = Department.objects.create(name=name.strip(), short_name=short_name.strip(), uscc=normalize_uscc(uscc),
                                      code=code.strip(), kind=kind, jurisdiction=jurisdiction)
     audit.record(AuditCode.DEPARTMENT_CREATED, actor=actor, obj=dept, department=dept,
                  changes=audit.diff({}, audit.snapshot(dept, DEPARTMENT_FIELDS)))
@@ -207,17 +230,124 @@ def _check_manage_user(actor: Any, department: Department | None) -> None:
              field="department")
 
 
+def _check_id_number(id_number: str, user: User | None = None) -> str:
+    """The normalised number (GB 11643 checked), refused when another user holds it."""
+    number = normalize_id_number(id_number)
+    others = User.objects.filter(id_number_digest=crypto.digest(number))
+    if user is not None and user.pk is not None:
+        others = others.exclude(pk=user.pk)
+    if others.exists():
+        raise Conflict("duplicate_id_number", _("Another user is registered with this ID number."),
+                       field="id_number")
+    return number
+
+
 def _set_id_number(user: User, id_number: str | None) -> None:
     if not id_number:
         return
-    number = normalize_id_number(id_number)
-    digest = crypto.digest(number)
-    if User.objects.filter(id_number_digest=digest).exclude(pk=user.pk).exists():
-        raise Conflict("duplicate_id_number", _("Another user is registered with this ID number."),
-                       field="id_number")
+    number = _check_id_number(id_number, user)
     user.id_number_encrypted = crypto.encrypt(number)
-    user.id_number_digest = digest
+    user.id_number_digest = crypto.digest(number)
     user.id_number_masked = mask_id_number(number)
+
+
+def _check_create_permission(actor: Any, department: Department | None, roles: Sequence[str],
+                             operator: bool) -> None:
+    """Who may create this account with these roles: checked before anything else (and before any write)."""
+    if actor is None:
+        _require_or_bootstrap(None, Capability.MANAGE_USERS, operator=operator)
+        return
+    _check_manage_user(actor, department)
+    for role in roles:
+        if role == Role.AUDITOR:
+            deny(actor, "auditor_role", _("The auditor role is granted only by the system operator "
+                                          "(`govshare auditor`), to keep duties separate."), field="role")
+        if role in Role.values and not actor.has_role(Role.CENTRE_ADMIN) and role not in DEPT_ADMIN_GRANTABLE:
+            deny(actor, "forbidden_role", _("Only the centre can grant the role %(role)s."),
+                 role=Role(role).label, field="role")
+
+
+def _role_problems(roles: Sequence[str], department: Department | None) -> list[GovshareError]:
+    """Every reason the roles cannot be held together in this department (the rules of ``do_grant_role``)."""
+    problems: list[GovshareError] = []
+    valid = []
+    for role in roles:
+        if role not in Role.values:
+            problems.append(ValidationFailed("invalid_role", _("Unknown role %(role)s."), role=role, field="role"))
+            continue
+        valid.append(role)
+        if role in DEPARTMENT_ROLES and department is None:
+            problems.append(ValidationFailed("role_needs_department", _("The role %(role)s needs a department."),
+                                             role=Role(role).label, field="role"))
+        elif role in CENTRE_ROLES and department is not None and not department.is_centre:
+            problems.append(ValidationFailed(
+                "role_needs_centre", _("The role %(role)s is only for staff of the data-management centre."),
+                role=Role(role).label, field="role"))
+    for i, role in enumerate(valid):
+        for have in valid[:i]:
+            if role in INCOMPATIBLE.get(Role(have), frozenset()) or have in INCOMPATIBLE.get(Role(role), frozenset()):
+                problems.append(ValidationFailed(
+                    "separation_of_duties",
+                    _("Separation of duties (GB/T 39477): the role %(role)s cannot be combined with %(held)s."),
+                    role=Role(role).label, held=Role(have).label, field="role"))
+    return problems
+
+
+def user_problems(*, username: str | None, real_name: str | None, password: str | None = None,
+                  id_number: str | None = None, email: str | None = "", phone: str | None = "",
+                  department: Department | None = None, roles: Sequence[str] = ()) -> list[GovshareError]:
+    """Every problem of a new account at once, each naming its field (nothing is written).
+
+    ``None`` for a value means "not given / already refused by the form": it is not checked again.
+    Used by :func:`do_create_user` (after its permission check) and by forms that show the action's
+    problems together with their own."""
+    problems: list[GovshareError] = []
+
+    def check(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (ValidationFailed, Conflict) as exc:
+            problems.append(exc)
+            return None
+
+    clean_name = None
+    if username is not None:
+        if len(username.strip()) > _model_max(User, "username"):
+            check(_max_length, username, "username", _model_max(User, "username"))
+        elif username.strip():
+            clean_name = check(_clean_username, username)
+        else:
+            check(_required, username, "username")
+        if clean_name and User.objects.filter(username__iexact=clean_name).exists():
+            problems.append(Conflict("duplicate_username", _("The user name %(username)s is taken."),
+                                     username=clean_name, field="username"))
+    if real_name is not None:
+        check(_required, real_name, "real_name")
+    for field, value in (("real_name", real_name), ("email", email), ("phone", phone)):
+        if value is not None:
+            check(_no_control_chars, value, field)
+            check(_max_length, value, field, _model_max(User, field))
+    if department is not None and not department.is_active:
+        problems.append(ValidationFailed("department_inactive", _("The department %(name)s is deactivated."),
+                                         name=department.name, field="department"))
+    if id_number:
+        check(_check_id_number, id_number)
+    if password:
+        from govshare.core.actions.auth import check_password_strength
+
+        probe = User(username=clean_name or (username or ""), real_name=(real_name or "").strip(),
+                     email=(email or "").strip())
+        check(lambda: check_password_strength(password, probe, field="password"))
+    problems.extend(_role_problems(roles, department))
+    return problems
+
+
+def raise_problems(problems: list[GovshareError]) -> None:
+    """One problem as itself (its own code and status), several as :class:`ManyProblems`."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ManyProblems(problems)
 
 
 @transaction.atomic
@@ -225,29 +355,18 @@ def do_create_user(actor: Any, *, username: str, real_name: str, password: str |
                    id_number: str | None = None, email: str = "", phone: str = "",
                    department: Department | None = None, roles: Sequence[str] = (),
                    operator: bool = False) -> User:
-    """Create a real-name user.  ``actor=None``: the system (see ``_require_or_bootstrap``)."""
-    if actor is None:
-        _require_or_bootstrap(None, Capability.MANAGE_USERS, operator=operator)
-    else:
-        _check_manage_user(actor, department)
-    _required(username, "username")
-    _required(real_name, "real_name")
+    """Create a real-name user.  ``actor=None``: the system (see ``_require_or_bootstrap``).
+
+    Permission first; then every problem of the input is reported at once (:func:`user_problems`,
+    a :class:`ManyProblems` when there are several) and nothing is written."""
+    _check_create_permission(actor, department, roles, operator)
+    raise_problems(user_problems(username=username, real_name=real_name, password=password, id_number=id_number,
+                                 email=email, phone=phone, department=department, roles=roles))
     username = _clean_username(username)
-    for field, value in (("real_name", real_name), ("email", email), ("phone", phone)):
-        _no_control_chars(value, field)
-    if department is not None and not department.is_active:
-        raise ValidationFailed("department_inactive", _("The department %(name)s is deactivated."),
-                               name=department.name, field="department")
-    if User.objects.filter(username__iexact=username).exists():
-        raise Conflict("duplicate_username", _("The user name %(username)s is taken."), username=username,
-                       field="username")
     user = User(username=username, real_name=real_name.strip(), email=email.strip(), phone=phone.strip(),
                 department=department)
     _set_id_number(user, id_number)
     if password:
-        from govshare.core.actions.auth import check_password_strength
-
-        check_password_strength(password, user, field="password")
         user.set_password(password)
     else:
         user.set_unusable_password()
@@ -261,6 +380,16 @@ def do_create_user(actor: Any, *, username: str, real_name: str, password: str |
     for role in roles:
         do_grant_role(actor, user, role, operator=operator)
     return user
+
+
+def _max_length(value: Any, field: str, limit: int) -> None:
+    """Too long is refused, never cut (issue 8: no silent truncation)."""
+    if isinstance(value, str) and len(value.strip()) > limit:
+        raise ValidationFailed("too_long", _("At most %(max)s characters."), field=field, max=limit)
+
+
+def _model_max(model: Any, field: str) -> int:
+    return int(model._meta.get_field(field).max_length)
 
 
 def _no_control_chars(value: Any, field: str) -> None:
@@ -301,6 +430,8 @@ def do_update_user(actor: Any, user: User, **changes: Any) -> User:
         if field not in allowed:
             raise ValidationFailed("readonly_field", _("This field cannot be changed by you."), field=field)
         _no_control_chars(value, field)
+        if field in {"real_name", "email", "phone"}:
+            _max_length(value, field, _model_max(User, field))
         if field == "id_number":
             _set_id_number(user, value)
         elif field == "department":
@@ -354,6 +485,7 @@ def do_deactivate_user(actor: Any, user: User, reason: str = "", *, operator: bo
         _guard_target(actor, user)
         if actor.pk == user.pk:
             raise ValidationFailed("self_deactivate", _("You cannot deactivate your own account."))
+    _max_length(reason, "reason", _model_max(SpecialistAppointment, "end_reason"))
     user.is_active = False
     user.save(update_fields=["is_active"])
     user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
@@ -438,6 +570,9 @@ def do_appoint_specialist(actor: Any, department: Department, user: User, *, dut
                                _("A data specialist must be a member of the department."), field="user")
     if duty not in SpecialistAppointment.Duty.values:
         raise ValidationFailed("invalid_choice", _("Unknown duty %(value)s."), value=duty, field="duty")
+    for field, value in (("phone", phone), ("note", note)):
+        _no_control_chars(value, field)
+        _max_length(value, field, _model_max(SpecialistAppointment, field))
     if SpecialistAppointment.objects.filter(department=department, user=user, ended_at__isnull=True).exists():
         raise Conflict("already_appointed", _("%(user)s is already on the register."), user=str(user),
                        field="user")
@@ -454,6 +589,7 @@ def do_appoint_specialist(actor: Any, department: Department, user: User, *, dut
 @transaction.atomic
 def do_end_specialist(actor: Any, appointment: SpecialistAppointment, reason: str = "") -> SpecialistAppointment:
     require_object(actor, Action.CHANGE, appointment)
+    _max_length(reason, "reason", _model_max(SpecialistAppointment, "end_reason"))
     if appointment.ended_at is not None:
         raise Conflict("already_ended", _("This appointment has already ended."))
     return _close_appointment(actor, appointment, reason)
@@ -462,7 +598,9 @@ def do_end_specialist(actor: Any, appointment: SpecialistAppointment, reason: st
 def _close_appointment(actor: Any, appointment: SpecialistAppointment, reason: str) -> SpecialistAppointment:
     appointment.ended_at = timezone.now()
     appointment.ended_by = actor
-    appointment.end_reason = reason[:200]
+    # a reason typed by a person is checked by the action (too long is refused); one the platform
+    # writes ("moved to <department>") is shortened to the column
+    appointment.end_reason = reason[:_model_max(SpecialistAppointment, "end_reason")]
     appointment.save(update_fields=["ended_at", "ended_by", "end_reason"])
     audit.record(AuditCode.SPECIALIST_ENDED, actor=actor, obj=appointment, department=appointment.department,
                  object_repr=f"{appointment.department.short_name}: {appointment.user}",

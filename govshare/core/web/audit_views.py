@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -18,8 +19,9 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from govshare.core import audit
 from govshare.core.actions import audit as audit_actions
-from govshare.core.audit_codes import DOMAINS, AuditCode, domain_of
+from govshare.core.audit_codes import DOMAINS, AuditCode, domain_label, domain_of, label
 from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.models import AuditEvent, Department
 from govshare.core.permissions import Action, restrict
@@ -57,11 +59,26 @@ def _changes(event: AuditEvent) -> list[dict[str, str]]:
     return rows
 
 
+def object_label(object_type: str) -> Any:
+    """The kind of object in the reader's language (the model's translated name), or ``None`` when
+    the model names itself only in English (the identifier is shown then, as data)."""
+    try:
+        model = django_apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+    return model._meta.verbose_name if "verbose_name" in model._meta.original_attrs else None
+
+
 def _decorate(events: list[AuditEvent]) -> list[AuditEvent]:
+    new_meaning_from = audit.actor_department_from_id()  # rows before it hold the object's department
     for event in events:
+        event.department_is_objects = (  # type: ignore[attr-defined]
+            new_meaning_from is not None and event.id < new_meaning_from)
+        event.object_label = object_label(event.object_type) if event.object_type else None  # type: ignore[attr-defined]
         event.badge = OUTCOME_BADGES.get(event.outcome, "")  # type: ignore[attr-defined]
         event.change_rows = _changes(event)  # type: ignore[attr-defined]
         event.domain = domain_of(event.code)  # type: ignore[attr-defined]
+        event.domain_label = domain_label(event.domain)  # type: ignore[attr-defined]
     return events
 
 
@@ -75,10 +92,12 @@ def _jobs_url() -> str:
 def _form_context(request: HttpRequest) -> dict[str, Any]:
     return {
         "form": request.GET,
-        "codes": [(int(c), c.name.lower()) for c in AuditCode],
-        "domains": list(DOMAINS.values()),
+        "codes": [(int(c), label(c)) for c in AuditCode],
+        "domains": [(name, domain_label(name)) for name in DOMAINS.values()],
         "outcomes": AuditEvent.Outcome.choices,
         "departments": restrict(Department, request.user, Action.VIEW).only("id", "name"),
+        "object_types": [(m._meta.label_lower, object_label(m._meta.label_lower) or "")
+                         for m in django_apps.get_models() if m.__module__.startswith("govshare.")],
     }
 
 

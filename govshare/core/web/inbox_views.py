@@ -1,5 +1,10 @@
-"""The in-app inbox: the user's notifications (:class:`govshare.core.models.Notification`), unread
-first, with "mark read" (one or all) and the unread count shown in the page header.
+"""The in-app inbox: the user's notifications (:class:`govshare.core.models.Notification`).
+
+Three tabs: *to do* (task notices whose task is not done yet), *unread* and *all*.  The header's
+badge counts what still asks for attention — open tasks and unread notices that are not tasks —
+so notices about work already done (an entry another reviewer decided, an application answered)
+stop counting as soon as their task is done, while staying readable under *all*.  Each notice is
+rendered in the reader's language (``Notification.message``).
 
 Reads go through the permission chokepoint (the rule and the mark-read actions live with the inbox
 API in :mod:`govshare.core.api_inbox`): a notification is seen and changed by its recipient only.
@@ -10,13 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db.models import Case, Value, When
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from govshare.core.actions.notifications import do_mark_all_notifications_read, do_mark_notification_read
 from govshare.core.models import Notification
+from govshare.core.notify import INBOX_TABS, inbox_counts, inbox_order, inbox_tab, pending
 from govshare.core.permissions import Action, get_for, restrict
 from govshare.core.web.org_views import govshare_view
 
@@ -24,26 +30,35 @@ PAGE_SIZE = 50
 MAX_IDS = 500
 
 
+def _mine(user: Any) -> QuerySet[Notification]:
+    return restrict(Notification, user, Action.VIEW)
+
+
 def unread_count(user: Any) -> int:
-    return restrict(Notification, user, Action.VIEW).filter(read_at__isnull=True).count()
+    """What still asks for attention (the header's badge): open tasks and unread plain notices."""
+    return pending(_mine(user)).count()
+
+
+def _tab(request: HttpRequest) -> str:
+    tab = request.GET.get("show", "")
+    if request.GET.get("unread") == "1":  # the older link
+        tab = "unread"
+    return tab if tab in INBOX_TABS else "all"
 
 
 @govshare_view
 @require_safe
 def inbox(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
-    unread_first = Case(When(read_at__isnull=True, then=Value(0)), default=Value(1))
-    qs = restrict(Notification, user, Action.VIEW).order_by(unread_first, "-created_at", "-pk")
-    only_unread = request.GET.get("unread") == "1"
-    if only_unread:
-        qs = qs.filter(read_at__isnull=True)
+    tab = _tab(request)
     try:
         number = max(1, int(request.GET.get("page", "1")))
     except ValueError:
         number = 1
-    page = Paginator(qs, PAGE_SIZE).get_page(number)
+    page = Paginator(inbox_order(inbox_tab(_mine(user), tab)), PAGE_SIZE).get_page(number)
+    numbers = inbox_counts(_mine(user))
     return render(request, "core/inbox.html", {
-        "page": page, "unread": unread_count(user), "only_unread": only_unread,
+        "page": page, "tab": tab, "counts": numbers, "unread": numbers["unread"], "only_unread": tab == "unread",
     })
 
 
@@ -68,7 +83,7 @@ def inbox_read(request: HttpRequest) -> HttpResponse:
 @govshare_view
 @require_safe
 def inbox_count(request: HttpRequest) -> HttpResponse:
-    """The header's inbox link text with the unread count (an htmx fragment)."""
+    """The header's inbox link text with the count of what asks for attention (an htmx fragment)."""
     response = render(request, "core/inbox_count.html", {"unread": unread_count(request.user)})
     response["Cache-Control"] = "no-store"
     return response

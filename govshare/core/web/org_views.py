@@ -27,7 +27,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from govshare.core import actions
-from govshare.core.errors import Forbidden, GovshareError, NotFound
+from govshare.core.actions.org import department_problems, raise_problems, user_problems
+from govshare.core.errors import Forbidden, GovshareError, ManyProblems, NotFound
 from govshare.core.models import Department, Jurisdiction, SpecialistAppointment, User
 from govshare.core.permissions import Action, can, deny, get_for, has_capability, require, restrict
 from govshare.core.policy import assignable_profiles, get_profile
@@ -53,6 +54,17 @@ def apply_error(form: forms.Form, exc: GovshareError, aliases: dict[str, str] | 
         form.add_error(field, error_text(exc))
     else:
         form.add_error(None, exc.render())
+
+
+def apply_errors(form: forms.Form, exc: GovshareError, aliases: dict[str, str] | None = None) -> None:
+    """Attach one error, or each of several (:class:`ManyProblems`), to the field it names; a field
+    the form itself already refused keeps the form's message only."""
+    refused = set(form.errors) if form.is_bound else set()
+    for problem in exc.problems if isinstance(exc, ManyProblems) else [exc]:
+        field = (aliases or {}).get(problem.field or "", problem.field)
+        if field and field in refused:
+            continue
+        apply_error(form, problem, aliases)
 
 
 def error_page(request: HttpRequest, exc: GovshareError) -> HttpResponse:
@@ -322,17 +334,21 @@ def department_create(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     require(user, Capability.MANAGE_DEPARTMENTS)
     form = DepartmentForm(_post_or_none(request), user=user)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
+        valid = form.is_valid()
         data = form.cleaned_data
         try:
-            dept = actions.do_create_department(user, name=data["name"], short_name=data["short_name"],
-                                                uscc=data["uscc"], code=data["code"], kind=data["kind"],
-                                                jurisdiction=data["jurisdiction"])
+            if valid:
+                dept = actions.do_create_department(user, name=data["name"], short_name=data["short_name"],
+                                                    uscc=data["uscc"], code=data["code"], kind=data["kind"],
+                                                    jurisdiction=data["jurisdiction"])
+                messages.success(request, _("Department %(name)s created.") % {"name": dept.name})
+                return redirect("core:department_detail", pk=dept.pk)
+            # the form refused some fields: check the others too, so that every problem shows at once
+            raise_problems(department_problems(name=data.get("name"), short_name=data.get("short_name"),
+                                               uscc=data.get("uscc"), code=data.get("code"), kind=data.get("kind")))
         except GovshareError as exc:
-            apply_error(form, exc)
-        else:
-            messages.success(request, _("Department %(name)s created.") % {"name": dept.name})
-            return redirect("core:department_detail", pk=dept.pk)
+            apply_errors(form, exc)
     return render(request, "core/org_department_form.html", {"form": form, "dept": None},
                   status=400 if form.errors else 200)
 
@@ -447,18 +463,25 @@ def user_create(request: HttpRequest) -> HttpResponse:
     if dept_id is not None:
         initial["department"] = dept_id
     form = UserCreateForm(_post_or_none(request), user=user, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
+        valid = form.is_valid()
         data = form.cleaned_data
         try:
-            new = actions.do_create_user(user, username=data["username"], real_name=data["real_name"],
-                                         password=data["password"] or None, id_number=data["id_number"] or None,
-                                         email=data["email"], phone=data["phone"], department=data["department"],
-                                         roles=data["roles"])
+            if valid:
+                new = actions.do_create_user(user, username=data["username"], real_name=data["real_name"],
+                                             password=data["password"] or None,
+                                             id_number=data["id_number"] or None, email=data["email"],
+                                             phone=data["phone"], department=data["department"],
+                                             roles=data["roles"])
+                messages.success(request, _("User %(name)s created.") % {"name": str(new)})
+                return redirect("core:user_detail", pk=new.pk)
+            # the form refused some fields: check the others too, so that every problem shows at once
+            raise_problems(user_problems(
+                username=data.get("username"), real_name=data.get("real_name"), password=data.get("password"),
+                id_number=data.get("id_number"), email=data.get("email"), phone=data.get("phone"),
+                department=data.get("department"), roles=data.get("roles", ())))
         except GovshareError as exc:
-            apply_error(form, exc, {"role": "roles"})
-        else:
-            messages.success(request, _("User %(name)s created.") % {"name": str(new)})
-            return redirect("core:user_detail", pk=new.pk)
+            apply_errors(form, exc, {"role": "roles"})
     return render(request, "core/org_user_form.html", {"form": form, "target": None},
                   status=400 if form.errors else 200)
 

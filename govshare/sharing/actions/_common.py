@@ -9,16 +9,17 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from govshare.catalog.actions._common import centre_reviewers, department_editors, profile_of, required_text
+from govshare.catalog.actions import centre_reviewers, department_editors, profile_of, required_text
 from govshare.catalog.models import CatalogEntry, EntryVersion
-from govshare.core.errors import ManyProblems, ValidationFailed
+from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
 from govshare.core.models import Deadline, Department
 from govshare.core.policy import Profile
 from govshare.core.validators import has_control_characters
 from govshare.core.workdays import bind_deadline, open_deadline, working_days_between
 
 __all__ = ["centre_reviewers", "department_editors", "profile_of", "required_text", "optional_text", "check_items",
-           "check_purpose", "start_clock", "close_clock", "clock_usage", "entry_items", "URLS", "ManyProblems"]
+           "check_purpose", "start_clock", "close_clock", "clock_usage", "entry_items", "URLS", "ManyProblems",
+           "collect", "assign_number"]
 
 URLS = {
     "application": "/sharing/applications/{pk}/",
@@ -113,3 +114,20 @@ def deadline_ct(model: Any) -> ContentType:
 
 def dept_users(department: Department) -> list[Any]:
     return department_editors(department)
+
+
+def collect(problems: list[GovshareError], fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a check; a :class:`ValidationFailed` joins ``problems`` (every problem of a form at once)."""
+    try:
+        return fn(*args, **kwargs)
+    except ValidationFailed as exc:
+        problems.append(exc)
+        return None
+
+
+def assign_number(obj: Any, prefix: str) -> None:
+    """Give a saved object its readable number (``GX2026-000042``)."""
+    from govshare.sharing.models import number_for
+
+    obj.number = number_for(prefix, obj)
+    type(obj).objects.filter(pk=obj.pk).update(number=obj.number)

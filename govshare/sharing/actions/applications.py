@@ -1,11 +1,10 @@
-"""Share applications and grants (SHR-1, SHR-2, SHR-4).
+"""Share applications (SHR-1, SHR-2); grants are in :mod:`.grants`, consuming systems in :mod:`.systems`.
 
 * :func:`do_subscribe_entry` — 无条件共享: a department gets a grant at once (SHR-1);
 * :func:`do_apply` → :func:`do_first_review` (centre, ``share_first_review`` working days) →
   :func:`do_answer` (provider, ``share_provider_answer`` working days) — 有条件共享 (SHR-2);
 * :func:`do_resubmit` after a return for completion, :func:`do_withdraw_application`;
-* :func:`do_reopen_answer` — after an escalation the centre reopens the provider's answer period;
-* :func:`do_revoke_grant` — immediate effect (SHR-4).
+* :func:`do_reopen_answer` — after an escalation the centre reopens the provider's answer period.
 
 Every step writes an :class:`ApplicationStep` with the working days its clock ran, for evaluation.
 """
@@ -24,7 +23,7 @@ from govshare.catalog.enums import ShareType
 from govshare.catalog.models import CatalogEntry, Subscription
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed, choice_label
 from govshare.core.models import Deadline
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, deny, get_for, require
@@ -32,11 +31,13 @@ from govshare.core.roles import Capability
 from govshare.core.validators import has_control_characters
 from govshare.sharing import letters
 from govshare.sharing.actions._common import (
+    assign_number,
     centre_reviewers,
     check_items,
     check_purpose,
     clock_usage,
     close_clock,
+    collect,
     department_editors,
     optional_text,
     provider_profile,
@@ -44,51 +45,13 @@ from govshare.sharing.actions._common import (
     start_clock,
     url,
 )
-from govshare.sharing.models import Application, ApplicationStep, ConsumingSystem, Grant, number_for
+from govshare.sharing.actions.grants import active_grant, check_masking, default_masking, make_grant
+from govshare.sharing.models import Application, ApplicationStep, ConsumingSystem, Grant
 from govshare.sharing.permissions import ANSWER, CONSUME, REVIEW, VIEW, get_acting
 
 FIRST_REVIEW = "share_first_review"
 PROVIDER_ANSWER = "share_provider_answer"
 MAX_PERIOD_DAYS = 366 * 5
-
-
-# ------------------------------------------------------------------ consuming systems
-
-@transaction.atomic
-def do_register_system(actor: Any, *, name: str, code: str, description: str = "",
-                       department: Any = None) -> ConsumingSystem:
-    """Register a consuming information system of the actor's department (or, for the centre
-    administrator, of ``department``)."""
-    require(actor, Capability.MANAGE_SYSTEMS)
-    dept = department if department is not None and actor.has_role("centre_admin") else actor.department
-    if dept is None:
-        raise ValidationFailed("no_department", _("Your account belongs to no department."), field="department")
-    name = required_text(name, "name", 200)
-    code = required_text(code, "code", 40)
-    if not all(ch.isalnum() or ch in "-_." for ch in code) or not code.isascii():
-        raise ValidationFailed("invalid_code", _("Use letters, digits, '-', '_' and '.' only."), field="code")
-    if ConsumingSystem.objects.filter(code__iexact=code).exists():
-        raise Conflict("duplicate_code", _("A system with the code %(code)s exists already."), field="code", code=code)
-    if ConsumingSystem.objects.filter(department=dept, name=name).exists():
-        raise Conflict("duplicate_name", _("Your department has a system named %(name)s already."), field="name",
-                       name=name)
-    system = ConsumingSystem.objects.create(department=dept, name=name, code=code,
-                                            description=optional_text(description, "description", 500),
-                                            created_by=actor)
-    audit.record(AuditCode.SYSTEM_REGISTERED, actor=actor, obj=system, department=dept,
-                 detail={"code": code, "name": name})
-    return system
-
-
-@transaction.atomic
-def do_set_system_active(actor: Any, system: ConsumingSystem, active: bool) -> ConsumingSystem:
-    system = get_for(actor, Action.CHANGE, ConsumingSystem.objects.select_for_update(), pk=system.pk)
-    if system.is_active != active:
-        system.is_active = active
-        system.save(update_fields=["is_active"])
-        audit.record(AuditCode.SYSTEM_UPDATED, actor=actor, obj=system, department=system.department,
-                     changes={"is_active": [not active, active]})
-    return system
 
 
 # ------------------------------------------------------------------ helpers
@@ -97,7 +60,7 @@ def _step(app: Application, step: str, actor: Any, *, note: str = "", deadline: 
           stage: str = "", at: dt.datetime | None = None) -> ApplicationStep:
     at = at or timezone.now()
     used, on_time = clock_usage(deadline, at)
-    return ApplicationStep.objects.create(application=app, step=step, at=at, actor=actor, note=note[:2000],
+    return ApplicationStep.objects.create(application=app, step=step, at=at, actor=actor, note=note,
                                           stage=stage, due_date=deadline.due_date if deadline else None,
                                           working_days_used=used, on_time=on_time)
 
@@ -140,14 +103,6 @@ def _channel(entry: CatalogEntry, channel: Any, problems: list[GovshareError]) -
     return value
 
 
-def _collect(problems: list[GovshareError], fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except ValidationFailed as exc:
-        problems.append(exc)
-        return None
-
-
 def _period(start: Any, end: Any, problems: list[GovshareError], *, end_required: bool) -> tuple[Any, Any]:
     today = timezone.localdate()
     start = start or today
@@ -180,47 +135,11 @@ def _open_application(entry: CatalogEntry, consumer_id: int) -> Application | No
                                       status__in=Application.OPEN_STATUSES).first()
 
 
-def _active_grant(entry: CatalogEntry, consumer_id: int) -> Grant | None:
-    today = timezone.localdate()
-    for grant in Grant.objects.filter(entry=entry, consumer_id=consumer_id, revoked_at__isnull=True):
-        if grant.state(today) == "active":
-            return grant
-    return None
-
-
-def _number(obj: Any, prefix: str) -> None:
-    obj.number = number_for(prefix, obj)
-    type(obj).objects.filter(pk=obj.pk).update(number=obj.number)
-
-
-def _make_grant(actor: Any, *, source: str, entry: CatalogEntry, consumer_id: int, items: list[str],
-                masking: dict[str, str], purpose: str, purpose_detail: str, channel: str, system: Any,
-                expires_on: dt.date | None, conditions: str = "", application: Application | None = None,
-                case: Any = None, valid_from: dt.date | None = None) -> Grant:
-    grant = Grant.objects.create(
-        source=source, application=application, case=case, entry=entry, provider_id=entry.provider_id,
-        consumer_id=consumer_id, system=system, items=items, masking=masking, purpose=purpose,
-        purpose_detail=purpose_detail, channel=channel, conditions=conditions,
-        valid_from=valid_from or timezone.localdate(), expires_on=expires_on, granted_by=actor)
-    _number(grant, "SQ")
-    audit.record(AuditCode.GRANT_CREATED, actor=actor, obj=grant, department=grant.consumer,
-                 detail={"entry": entry.code, "source": source, "items": items, "purpose": purpose,
-                         "channel": channel, "expires_on": expires_on.isoformat() if expires_on else None,
-                         "masking": masking, "system": system.code if system else None})
-    return grant
-
-
-def default_masking(entry: CatalogEntry, items: list[str]) -> dict[str, str]:
-    """The catalog's masking rules for the sensitive items among ``items`` (a grant's default)."""
-    assert entry.current_version is not None
-    return {i.name: i.masking_rule for i in entry.current_version.items.all()
-            if i.name in items and i.is_sensitive and i.masking_rule}
-
-
-def _subscribe_quietly(actor: Any, entry: CatalogEntry) -> None:
-    """The consumer hears of later changes to the entry (CAT-4 change notices)."""
-    if not Subscription.objects.filter(entry=entry, user=actor).exists():
-        do_subscribe(actor, entry)
+def _subscribe_quietly(actor: Any, entry: CatalogEntry, subscriber: Any = None) -> None:
+    """The consumer hears of later changes to the entry (CAT-4 change notices); ``subscriber``
+    when the actor subscribes someone else (audited as done on their behalf, SEC-4)."""
+    if not Subscription.objects.filter(entry=entry, user=subscriber or actor).exists():
+        do_subscribe(actor, entry, subscriber=subscriber)
 
 
 # ------------------------------------------------------------------ SHR-1
@@ -238,7 +157,7 @@ def do_subscribe_entry(actor: Any, entry: CatalogEntry, *, purpose: str, purpose
         raise Conflict("not_unconditional", _("%(code)s is not shared unconditionally; apply for it instead."),
                        code=entry.code)
     CatalogEntry.objects.select_for_update().filter(pk=entry.pk).first()  # two subscriptions serialise here
-    existing = _active_grant(entry, actor.department_id)
+    existing = active_grant(entry, actor.department_id)
     if existing is not None:
         raise Conflict("already_granted", _("Your department already holds grant %(grant)s for %(code)s."),
                        grant=existing.number, code=entry.code)
@@ -252,9 +171,9 @@ def do_subscribe_entry(actor: Any, entry: CatalogEntry, *, purpose: str, purpose
                        code=entry.code, date=timezone.localtime(revoked.revoked_at).date().isoformat())
     profile = provider_profile(entry)
     problems: list[GovshareError] = []
-    purpose = _collect(problems, check_purpose, profile, purpose)
-    detail = _collect(problems, optional_text, purpose_detail, "purpose_detail")
-    chosen = _collect(problems, check_items, version, items) if items else \
+    purpose = collect(problems, check_purpose, profile, purpose)
+    detail = collect(problems, optional_text, purpose_detail, "purpose_detail")
+    chosen = collect(problems, check_items, version, items) if items else \
         check_items(version, [i.name for i in version.items.all()])
     chan = _channel(entry, channel or (version.share_methods or ["table"])[0], problems)
     sys = _system_of(actor, system, problems)
@@ -267,8 +186,8 @@ def do_subscribe_entry(actor: Any, entry: CatalogEntry, *, purpose: str, purpose
         provider_id=entry.provider_id, consumer_id=actor.department_id, applicant=actor, items=chosen,
         purpose=purpose, purpose_detail=detail or "", system=sys, period_start=start, period_end=end, channel=chan,
         profile=profile.name, submitted_at=now, decided_at=now)
-    _number(app, "GX")
-    grant = _make_grant(actor, source=Grant.Source.UNCONDITIONAL, entry=entry, consumer_id=actor.department_id,
+    assign_number(app, "GX")
+    grant = make_grant(actor, source=Grant.Source.UNCONDITIONAL, entry=entry, consumer_id=actor.department_id,
                         items=chosen, masking=default_masking(entry, chosen), purpose=purpose,
                         purpose_detail=detail or "", channel=chan, system=sys, expires_on=end, application=app)
     _step(app, ApplicationStep.Step.GRANTED, actor, note=grant.number or "")
@@ -292,9 +211,9 @@ def _validate_application(actor: Any, entry: CatalogEntry, data: dict[str, Any],
     profile = provider_profile(entry)
     problems: list[GovshareError] = []
     clean: dict[str, Any] = {}
-    clean["items"] = _collect(problems, check_items, version, data.get("items"))
-    clean["purpose"] = _collect(problems, check_purpose, profile, data.get("purpose"))
-    clean["purpose_detail"] = _collect(problems, optional_text, data.get("purpose_detail"), "purpose_detail")
+    clean["items"] = collect(problems, check_items, version, data.get("items"))
+    clean["purpose"] = collect(problems, check_purpose, profile, data.get("purpose"))
+    clean["purpose_detail"] = collect(problems, optional_text, data.get("purpose_detail"), "purpose_detail")
     clean["system"] = _system_of(actor, data.get("system"), problems)
     if clean["system"] is None and not any(getattr(p, "field", "") == "system" for p in problems):
         problems.append(ValidationFailed("required", _("Name the consuming information system (register it "
@@ -302,8 +221,8 @@ def _validate_application(actor: Any, entry: CatalogEntry, data: dict[str, Any],
     clean["channel"] = _channel(entry, data.get("channel"), problems)
     clean["period_start"], clean["period_end"] = _period(data.get("period_start"), data.get("period_end"), problems,
                                                          end_required=True)
-    clean["contact_name"] = _collect(problems, required_text, data.get("contact_name"), "contact_name", 50)
-    phone = _collect(problems, required_text, data.get("contact_phone"), "contact_phone", 30)
+    clean["contact_name"] = collect(problems, required_text, data.get("contact_name"), "contact_name", 50)
+    phone = collect(problems, required_text, data.get("contact_phone"), "contact_phone", 30)
     if phone and not all(ch.isdigit() or ch in "-+ ()转" for ch in phone):
         problems.append(ValidationFailed("invalid_phone", _("Enter a telephone number (digits, '-', '+')."),
                                          field="contact_phone"))
@@ -314,7 +233,7 @@ def _validate_application(actor: Any, entry: CatalogEntry, data: dict[str, Any],
         name, content = raw
         if has_control_characters(name or ""):
             name = "letter"
-        letter = _collect(problems, letters.check_letter, name, content)
+        letter = collect(problems, letters.check_letter, name, content)
     elif letter_required:
         problems.append(ValidationFailed("letter_required", _("Upload the stamped application letter "
                                                               "(加盖公章的申请函) as a PDF or image."), field="letter"))
@@ -377,7 +296,7 @@ def do_apply(actor: Any, entry: CatalogEntry, *, _written: list[str], **data: An
                       applicant=actor, profile=profile.name, submitted_at=now, **clean)
     _written.append(_attach_letter(app, letter))
     app.save()
-    _number(app, "GX")
+    assign_number(app, "GX")
     app.deadline = start_clock(app, FIRST_REVIEW, profile, now)
     app.save(update_fields=["deadline"])
     _step(app, ApplicationStep.Step.SUBMITTED, actor, deadline=app.deadline, stage="centre")
@@ -404,7 +323,7 @@ def do_resubmit(actor: Any, app: Application, *, _written: list[str], **data: An
     if app.status != Application.Status.RETURNED:
         raise Conflict("not_returned", _("Application %(number)s is %(status)s; only a returned application is "
                                          "completed and resubmitted."), number=app.number,
-                       status=app.get_status_display())
+                       status=choice_label(app))
     entry = _consumer_checks(actor, app.entry)
     merged = {"items": app.items, "purpose": app.purpose, "purpose_detail": app.purpose_detail,
               "system": app.system_id, "channel": app.channel, "period_start": app.period_start,
@@ -449,7 +368,7 @@ def do_first_review(actor: Any, app: Application, *, decision: str, comment: str
                                field="decision", value=decision, choices="pass/return/reject")
     if app.status != Application.Status.CENTRE_REVIEW:
         raise Conflict("not_in_first_review", _("Application %(number)s is %(status)s; it is not waiting for the "
-                                                "first review."), number=app.number, status=app.get_status_display())
+                                                "first review."), number=app.number, status=choice_label(app))
     text = required_text(comment, "comment") if decision != "pass" else optional_text(comment, "comment")
     now = timezone.now()
     clock = app.deadline
@@ -493,22 +412,6 @@ def do_first_review(actor: Any, app: Application, *, decision: str, comment: str
     return app
 
 
-def _check_masking(masking: Any, items: list[str]) -> dict[str, str]:
-    if masking in (None, ""):
-        return {}
-    if not isinstance(masking, dict):
-        raise ValidationFailed("invalid", _("Give the masking as item name → rule."), field="masking")
-    clean: dict[str, str] = {}
-    for name, rule in masking.items():
-        if name not in items:
-            raise ValidationFailed("masking_item_not_granted", _("%(item)s is not among the approved items."),
-                                   field="masking", item=name)
-        text = optional_text(rule, f"masking.{name}", 200)
-        if text:
-            clean[name] = text
-    return clean
-
-
 @transaction.atomic
 def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] | None = None,
               masking: dict[str, str] | None = None, expires_on: dt.date | None = None, conditions: str = "",
@@ -524,7 +427,7 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
     if app.status != Application.Status.PROVIDER_REVIEW:
         raise Conflict("not_waiting_for_answer", _("Application %(number)s is %(status)s; it is not waiting for "
                                                    "your answer."), number=app.number,
-                       status=app.get_status_display())
+                       status=choice_label(app))
     now = timezone.now()
     clock = app.deadline
     if clock is not None and now > clock.due_at:
@@ -542,8 +445,8 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
     app.answered_at, app.answered_by, app.decided_at = now, actor, now
     if decision == "refuse":
         problems: list[GovshareError] = []
-        basis_text = _collect(problems, required_text, basis, "basis")
-        reason_text = _collect(problems, required_text, reason, "reason")
+        basis_text = collect(problems, required_text, basis, "basis")
+        reason_text = collect(problems, required_text, reason, "reason")
         if problems:
             raise ManyProblems(problems)
         app.status = Application.Status.REFUSED
@@ -563,10 +466,10 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
     version = app.entry.current_version
     assert version is not None
     problems = []
-    chosen = _collect(problems, check_items, version, items if items is not None else app.items,
+    chosen = collect(problems, check_items, version, items if items is not None else app.items,
                       allowed=app.items)
-    mask = _collect(problems, _check_masking, masking, chosen or []) if chosen else {}
-    cond = _collect(problems, optional_text, conditions, "conditions")
+    mask = collect(problems, check_masking, masking, chosen or []) if chosen else {}
+    cond = collect(problems, optional_text, conditions, "conditions")
     expiry = expires_on or app.period_end
     if expiry is not None and expiry < today:
         problems.append(ValidationFailed("expiry_past", _("The expiry date has passed."), field="expires_on"))
@@ -583,7 +486,7 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
     app.status = Application.Status.APPROVED
     app.deadline = None
     app.save()
-    grant = _make_grant(actor, source=Grant.Source.APPLICATION, entry=app.entry, consumer_id=app.consumer_id,
+    grant = make_grant(actor, source=Grant.Source.APPLICATION, entry=app.entry, consumer_id=app.consumer_id,
                         items=chosen, masking={**default_masking(app.entry, chosen), **(mask or {})},
                         purpose=app.purpose, purpose_detail=app.purpose_detail, channel=app.channel,
                         system=app.system, expires_on=expiry, conditions=cond or "", application=app,
@@ -591,7 +494,7 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
     _step(app, ApplicationStep.Step.APPROVED, actor, note=grant.number or "", deadline=clock, stage="provider", at=now)
     audit.record(AuditCode.SHARE_APPROVED, actor=actor, obj=app, department=app.consumer,
                  detail={"grant": grant.number, "items": chosen, "narrowed": chosen != app.items})
-    _subscribe_quietly(app.applicant, app.entry) if app.applicant.is_active else None
+    _subscribe_quietly(actor, app.entry, app.applicant) if app.applicant.is_active else None
     notify([app.applicant, *department_editors(app.consumer)], "sharing.approved",
            bilingual(_("Application %(number)s approved: grant %(grant)s"), number=app.number, grant=grant.number),
            body=bilingual(_("Items: %(items)s. Valid until %(date)s."), items="、".join(chosen),
@@ -605,7 +508,7 @@ def do_withdraw_application(actor: Any, app: Application, *, reason: str = "") -
     app = get_acting(actor, CONSUME, Application.objects.select_for_update(of=("self",)).select_related("deadline"), pk=app.pk)
     if not app.is_open:
         raise Conflict("not_open", _("Application %(number)s is %(status)s and cannot be withdrawn."),
-                       number=app.number, status=app.get_status_display())
+                       number=app.number, status=choice_label(app))
     text = optional_text(reason, "reason")
     now = timezone.now()
     clock = app.deadline
@@ -643,23 +546,6 @@ def do_reopen_answer(actor: Any, app: Application, *, reason: str) -> Applicatio
            bilingual(_("Answer period of %(number)s reopened: answer by %(date)s"), number=app.number,
                      date=app.deadline.due_date.isoformat()), body=text, url=url("application", app.pk), obj=app)
     return app
-
-
-@transaction.atomic
-def do_revoke_grant(actor: Any, grant: Grant, *, reason: str) -> Grant:
-    """Revoke a grant with immediate effect (the provider, or the centre as sharing authority)."""
-    grant = get_acting(actor, ANSWER, Grant.objects.select_for_update(), pk=grant.pk)
-    if grant.revoked_at is not None:
-        raise Conflict("already_revoked", _("Grant %(grant)s was already revoked."), grant=grant.number)
-    text = required_text(reason, "reason")
-    grant.revoked_at, grant.revoked_by, grant.revoke_reason = timezone.now(), actor, text
-    grant.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
-    audit.record(AuditCode.GRANT_REVOKED, actor=actor, obj=grant, department=grant.consumer,
-                 detail={"reason": text[:500], "entry_id": grant.entry_id})
-    notify(department_editors(grant.consumer), "sharing.revoked",
-           bilingual(_("Grant %(grant)s revoked"), grant=grant.number), body=text, url=url("grant", grant.pk),
-           obj=grant)
-    return grant
 
 
 def letter_for_download(actor: Any, app: Application) -> tuple[Any, Application]:

@@ -14,15 +14,17 @@ from govshare.catalog.enums import ShareType
 from govshare.catalog.models import CatalogEntry
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed, choice_label
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.sharing.actions._common import (
+    assign_number,
     centre_reviewers,
     check_items,
     check_purpose,
     close_clock,
+    collect,
     department_editors,
     optional_text,
     provider_profile,
@@ -30,13 +32,7 @@ from govshare.sharing.actions._common import (
     start_clock,
     url,
 )
-from govshare.sharing.actions.applications import (
-    _check_masking,
-    _collect,
-    _make_grant,
-    _number,
-    default_masking,
-)
+from govshare.sharing.actions.grants import check_masking, default_masking, make_grant
 from govshare.sharing.models import Application, CaseNote, CoordinationCase, Grant
 from govshare.sharing.permissions import CHANGE, CONSUME, REVIEW, get_acting, is_centre
 
@@ -54,7 +50,7 @@ def do_open_case(actor: Any, *, entry: CatalogEntry | None = None, application: 
         if application.status not in (Application.Status.REFUSED, Application.Status.REJECTED):
             raise Conflict("not_refused", _("A coordination case is opened on a refused application; %(number)s is "
                                             "%(status)s."), number=application.number,
-                           status=application.get_status_display())
+                           status=choice_label(application))
         entry = application.entry
         items = items or application.items
         purpose = purpose or application.purpose
@@ -77,15 +73,15 @@ def do_open_case(actor: Any, *, entry: CatalogEntry | None = None, application: 
                        code=entry.code)
     profile = provider_profile(entry)
     problems: list[GovshareError] = []
-    text = _collect(problems, required_text, reason, "reason")
-    chosen = _collect(problems, check_items, entry.current_version, items)
-    purpose = _collect(problems, check_purpose, profile, purpose)
+    text = collect(problems, required_text, reason, "reason")
+    chosen = collect(problems, check_items, entry.current_version, items)
+    purpose = collect(problems, check_purpose, profile, purpose)
     if problems:
         raise ManyProblems(problems)
     case = CoordinationCase.objects.create(entry=entry, application=application, provider_id=entry.provider_id,
                                            consumer_id=actor.department_id, opened_by=actor, reason=text,
                                            items=chosen, purpose=purpose, profile=profile.name)
-    _number(case, "XT")
+    assign_number(case, "XT")
     case.deadline = start_clock(case, SETTLEMENT, profile)
     case.save(update_fields=["deadline"])
     audit.record(AuditCode.CASE_OPENED, actor=actor, obj=case, department=actor.department,
@@ -147,7 +143,7 @@ def do_settle_case(actor: Any, case: CoordinationCase, *, outcome: str, reason: 
         if entry.status != CatalogEntry.Status.PUBLISHED or version is None:
             raise Conflict("not_published", _("%(code)s is no longer published."), code=entry.code)
         problems: list[GovshareError] = []
-        chosen = _collect(problems, check_items, version, items or case.items)
+        chosen = collect(problems, check_items, version, items or case.items)
         chan = channel or (case.application.channel if case.application else (version.share_methods or ["table"])[0])
         if chan not in ("table", "file", "api"):
             problems.append(ValidationFailed("invalid_channel", _("Choose table, file or api."), field="channel"))
@@ -156,10 +152,10 @@ def do_settle_case(actor: Any, case: CoordinationCase, *, outcome: str, reason: 
                                              field="expires_on"))
         elif expires_on < timezone.localdate():
             problems.append(ValidationFailed("expiry_past", _("The expiry date has passed."), field="expires_on"))
-        mask = _collect(problems, _check_masking, masking, chosen) if chosen else {}
+        mask = collect(problems, check_masking, masking, chosen) if chosen else {}
         if problems:
             raise ManyProblems(problems)
-        grant = _make_grant(actor, source=Grant.Source.COORDINATION, entry=entry, consumer_id=case.consumer_id,
+        grant = make_grant(actor, source=Grant.Source.COORDINATION, entry=entry, consumer_id=case.consumer_id,
                             items=chosen, masking={**default_masking(entry, chosen), **mask}, purpose=case.purpose,
                             purpose_detail=case.reason, channel=chan,
                             system=case.application.system if case.application else None, expires_on=expires_on,
@@ -174,7 +170,7 @@ def do_settle_case(actor: Any, case: CoordinationCase, *, outcome: str, reason: 
     notify([*department_editors(case.consumer), *department_editors(case.provider), case.opened_by],
            "sharing.case_settled",
            bilingual(_("Case %(number)s settled: %(outcome)s"), number=case.number,
-                     outcome=case.get_status_display()), body=text, url=url("case", case.pk), obj=case)
+                     outcome=CoordinationCase.Status(case.status).label), body=text, url=url("case", case.pk), obj=case)
     return case
 
 

@@ -13,12 +13,14 @@ from django.utils.translation import gettext_lazy as _
 from govshare.catalog.models import CatalogEntry
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed, choice_label
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.sharing.actions._common import (
+    assign_number,
     close_clock,
+    collect,
     department_editors,
     entry_items,
     provider_profile,
@@ -26,7 +28,6 @@ from govshare.sharing.actions._common import (
     start_clock,
     url,
 )
-from govshare.sharing.actions.applications import _collect, _number
 from govshare.sharing.models import ErrorReport, Grant
 from govshare.sharing.permissions import ANSWER, CONSUME, get_acting
 
@@ -47,8 +48,8 @@ def do_report_error(actor: Any, *, entry: CatalogEntry, record_keys: str, field:
     if grant is None:
         raise Conflict("no_grant", _("Your department has received no data of %(code)s."), code=entry.code)
     problems: list[GovshareError] = []
-    keys = _collect(problems, required_text, record_keys, "record_keys", 2000)
-    text = _collect(problems, required_text, description, "description", 5000)
+    keys = collect(problems, required_text, record_keys, "record_keys", 2000)
+    text = collect(problems, required_text, description, "description", 5000)
     name = (field or "").strip() if isinstance(field, str) else ""
     if not name:
         problems.append(ValidationFailed("required", _("This field is required."), field="field"))
@@ -61,7 +62,7 @@ def do_report_error(actor: Any, *, entry: CatalogEntry, record_keys: str, field:
     report = ErrorReport.objects.create(entry=entry, grant=grant, provider_id=entry.provider_id,
                                         reporter_department_id=actor.department_id, reported_by=actor,
                                         record_keys=keys, field=name, description=text, profile=profile.name)
-    _number(report, "JC")
+    assign_number(report, "JC")
     report.deadline = start_clock(report, CORRECTION, profile)
     report.save(update_fields=["deadline"])
     audit.record(AuditCode.ERROR_REPORTED, actor=actor, obj=report, department=entry.provider,
@@ -78,7 +79,7 @@ def do_acknowledge_error(actor: Any, report: ErrorReport) -> ErrorReport:
     report = get_acting(actor, ANSWER, ErrorReport.objects.select_for_update(), pk=report.pk)
     if report.status != ErrorReport.Status.REPORTED:
         raise Conflict("not_reported", _("Report %(number)s is %(status)s."), number=report.number,
-                       status=report.get_status_display())
+                       status=choice_label(report))
     report.status, report.acknowledged_at = ErrorReport.Status.VERIFYING, timezone.now()
     report.save(update_fields=["status", "acknowledged_at"])
     audit.record(AuditCode.ERROR_ACKNOWLEDGED, actor=actor, obj=report)
@@ -98,7 +99,7 @@ def do_resolve_error(actor: Any, report: ErrorReport, *, outcome: str, resolutio
                                field="outcome", value=outcome, choices="corrected/not_an_error")
     if not report.is_open:
         raise Conflict("report_closed", _("Report %(number)s is %(status)s."), number=report.number,
-                       status=report.get_status_display())
+                       status=choice_label(report))
     text = required_text(resolution, "resolution")
     now = timezone.now()
     close_clock(report.deadline, now)
@@ -109,7 +110,7 @@ def do_resolve_error(actor: Any, report: ErrorReport, *, outcome: str, resolutio
     audit.record(AuditCode.ERROR_RESOLVED, actor=actor, obj=report,
                  detail={"outcome": outcome, "on_time": report.deadline is None or now <= report.deadline.due_at})
     notify([report.reported_by], "sharing.error_resolved",
-           bilingual(_("Report %(number)s: %(status)s"), number=report.number, status=report.get_status_display()),
+           bilingual(_("Report %(number)s: %(status)s"), number=report.number, status=ErrorReport.Status(report.status).label),
            body=text, url=url("error", report.pk), obj=report)
     return report
 
@@ -120,7 +121,7 @@ def do_withdraw_error(actor: Any, report: ErrorReport) -> ErrorReport:
                         pk=report.pk)
     if not report.is_open:
         raise Conflict("report_closed", _("Report %(number)s is %(status)s."), number=report.number,
-                       status=report.get_status_display())
+                       status=choice_label(report))
     close_clock(report.deadline)
     report.status = ErrorReport.Status.WITHDRAWN
     report.resolved_at, report.resolved_by = timezone.now(), actor

@@ -1,4 +1,4 @@
-"""Data requests (SHR-5, SHR-6) and the high-frequency shared library (SHR-7).
+"""Data requests (SHR-5, SHR-6); the high-frequency shared library (SHR-7) is in :mod:`.high_frequency`.
 
 * local: the centre assigns a request for data not in the catalog to its presumed owner, who
   registers an entry (``CatalogEntry.request_ref`` = the request number) or declines with a reason;
@@ -17,22 +17,23 @@ from django.utils.translation import gettext_lazy as _
 from govshare.catalog.models import CatalogEntry
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed, choice_label
 from govshare.core.models import Department, Jurisdiction
 from govshare.core.notify import bilingual, notify
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.sharing.actions._common import (
+    assign_number,
     centre_reviewers,
     check_purpose,
+    collect,
     department_editors,
     optional_text,
     profile_of,
     required_text,
     url,
 )
-from govshare.sharing.actions.applications import _collect, _number
-from govshare.sharing.models import Application, DataRequest, Grant, HighFrequencyMark
+from govshare.sharing.models import DataRequest
 from govshare.sharing.permissions import ANSWER, REVIEW, get_acting
 
 
@@ -46,11 +47,11 @@ def do_submit_request(actor: Any, *, scope: str = DataRequest.Scope.LOCAL, title
     if scope not in DataRequest.Scope.values:
         problems.append(ValidationFailed("invalid_choice", _("Unknown value %(value)s; expected one of %(choices)s."),
                                          field="scope", value=scope, choices="/".join(DataRequest.Scope.values)))
-    title = _collect(problems, required_text, title, "title", 200)
-    description = _collect(problems, required_text, description, "description", 5000)
-    wanted = _collect(problems, optional_text, wanted_items, "wanted_items", 5000)
-    purpose = _collect(problems, check_purpose, profile_of(dept), purpose)
-    upper = _collect(problems, optional_text, upper_resource, "upper_resource", 200)
+    title = collect(problems, required_text, title, "title", 200)
+    description = collect(problems, required_text, description, "description", 5000)
+    wanted = collect(problems, optional_text, wanted_items, "wanted_items", 5000)
+    purpose = collect(problems, check_purpose, profile_of(dept), purpose)
+    upper = collect(problems, optional_text, upper_resource, "upper_resource", 200)
     if scope == DataRequest.Scope.UPPER:
         ancestors = [j.pk for j in dept.jurisdiction.ancestors()]
         if upper_jurisdiction is None:
@@ -73,7 +74,7 @@ def do_submit_request(actor: Any, *, scope: str = DataRequest.Scope.LOCAL, title
         suggested_owner=suggested_owner if scope == DataRequest.Scope.LOCAL else None,
         upper_jurisdiction=upper_jurisdiction if scope == DataRequest.Scope.UPPER else None,
         upper_resource=upper or "")
-    _number(req, "XQ")
+    assign_number(req, "XQ")
     audit.record(AuditCode.DATA_REQUEST_SUBMITTED, actor=actor, obj=req, department=dept,
                  detail={"scope": scope, "title": title})
     notify(centre_reviewers(dept), "sharing.request",
@@ -95,7 +96,7 @@ def do_assign_request(actor: Any, req: DataRequest, *, owner: Department, note: 
         raise Conflict("upper_request", _("A request for upper-level data is forwarded, not assigned."))
     if req.status not in (DataRequest.Status.SUBMITTED, DataRequest.Status.ASSIGNED, DataRequest.Status.DECLINED):
         raise Conflict("request_closed", _("Request %(number)s is %(status)s."), number=req.number,
-                       status=req.get_status_display())
+                       status=choice_label(req))
     if owner.is_centre or not owner.is_active or owner.pk == req.requester_id:
         raise ValidationFailed("invalid_department", _("Choose an active provider department other than the "
                                                        "requester."), field="owner")
@@ -121,7 +122,7 @@ def do_register_for_request(actor: Any, req: DataRequest, *, entry: CatalogEntry
     req = get_acting(actor, ANSWER, DataRequest.objects.select_for_update(), pk=req.pk)
     if req.status != DataRequest.Status.ASSIGNED:
         raise Conflict("not_assigned", _("Request %(number)s is %(status)s."), number=req.number,
-                       status=req.get_status_display())
+                       status=choice_label(req))
     entry = get_for(actor, Action.CHANGE, CatalogEntry.objects.select_for_update(), pk=entry.pk)
     if entry.status == CatalogEntry.Status.WITHDRAWN:
         raise Conflict("withdrawn", _("%(code)s is withdrawn."), code=entry.code)
@@ -146,7 +147,7 @@ def do_decline_request(actor: Any, req: DataRequest, *, reason: str) -> DataRequ
     req = get_acting(actor, ANSWER, DataRequest.objects.select_for_update(), pk=req.pk)
     if req.status != DataRequest.Status.ASSIGNED:
         raise Conflict("not_assigned", _("Request %(number)s is %(status)s."), number=req.number,
-                       status=req.get_status_display())
+                       status=choice_label(req))
     text = required_text(reason, "reason")
     req.status, req.answer, req.answered_by, req.answered_at = DataRequest.Status.DECLINED, text, actor, timezone.now()
     req.save()
@@ -166,7 +167,7 @@ def do_forward_request(actor: Any, req: DataRequest, *, note: str = "") -> DataR
         raise Conflict("local_request", _("Only a request for upper-level data is forwarded."))
     if req.status != DataRequest.Status.SUBMITTED:
         raise Conflict("request_closed", _("Request %(number)s is %(status)s."), number=req.number,
-                       status=req.get_status_display())
+                       status=choice_label(req))
     now = timezone.now()
     req.status, req.forwarded_at, req.forwarded_by = DataRequest.Status.FORWARDED, now, actor
     req.handoff = {
@@ -202,7 +203,7 @@ def do_record_upper_answer(actor: Any, req: DataRequest, *, fulfilled: bool, ans
                  detail={"fulfilled": fulfilled, "reference": req.upper_reference})
     notify([req.requested_by], "sharing.request_answered",
            bilingual(_("Upper-level answer to request %(number)s: %(status)s"), number=req.number,
-                     status=req.get_status_display()), body=text, url=url("request", req.pk), obj=req)
+                     status=DataRequest.Status(req.status).label), body=text, url=url("request", req.pk), obj=req)
     return req
 
 
@@ -212,7 +213,7 @@ def do_close_request(actor: Any, req: DataRequest, *, reason: str) -> DataReques
     if req.status in (DataRequest.Status.CLOSED, DataRequest.Status.FULFILLED, DataRequest.Status.UPPER_REFUSED,
                       DataRequest.Status.REGISTERED):
         raise Conflict("request_closed", _("Request %(number)s is %(status)s."), number=req.number,
-                       status=req.get_status_display())
+                       status=choice_label(req))
     text = required_text(reason, "reason")
     req.status, req.answer, req.answered_by, req.answered_at = DataRequest.Status.CLOSED, text, actor, timezone.now()
     req.save()
@@ -221,65 +222,3 @@ def do_close_request(actor: Any, req: DataRequest, *, reason: str) -> DataReques
     notify([req.requested_by], "sharing.request_closed", bilingual(_("Request %(number)s closed"), number=req.number),
            body=text, url=url("request", req.pk), obj=req)
     return req
-
-
-# ------------------------------------------------------------------ SHR-7
-
-def aggregated_demand(*, min_departments: int = 2) -> list[CatalogEntry]:
-    """Published entries asked for by at least ``min_departments`` distinct consumer departments
-    (applications of any outcome, and grants), most demanded first; each carries ``demand`` and
-    ``high_frequency_mark`` (or None)."""
-    pairs = set(Application.objects.values_list("entry_id", "consumer_id"))
-    pairs |= set(Grant.objects.values_list("entry_id", "consumer_id"))
-    counts: dict[int, int] = {}
-    for entry_id, _consumer in pairs:
-        counts[entry_id] = counts.get(entry_id, 0) + 1
-    wanted = [pk for pk, n in counts.items() if n >= max(1, min_departments)]
-    marks = {m.entry_id: m for m in HighFrequencyMark.objects.filter(entry_id__in=wanted)}
-    entries = list(CatalogEntry.objects.filter(pk__in=wanted, status=CatalogEntry.Status.PUBLISHED)
-                   .select_related("current_version", "provider"))
-    for entry in entries:
-        entry.demand = counts[entry.pk]  # type: ignore[attr-defined]
-        entry.high_frequency_mark = marks.get(entry.pk)  # type: ignore[attr-defined]
-    entries.sort(key=lambda e: (-e.demand, e.code))  # type: ignore[attr-defined]
-    return entries
-
-
-def demand_counts(entry_ids: list[int]) -> dict[int, int]:
-    pairs = set(Application.objects.filter(entry_id__in=entry_ids).values_list("entry_id", "consumer_id"))
-    pairs |= set(Grant.objects.filter(entry_id__in=entry_ids).values_list("entry_id", "consumer_id"))
-    counts: dict[int, int] = {}
-    for entry_id, _consumer in pairs:
-        counts[entry_id] = counts.get(entry_id, 0) + 1
-    return counts
-
-
-@transaction.atomic
-def do_mark_high_frequency(actor: Any, entry: CatalogEntry, *, note: str = "") -> HighFrequencyMark:
-    require(actor, Capability.REVIEW_SHARE)
-    entry = get_for(actor, Action.VIEW, CatalogEntry, pk=entry.pk)
-    if entry.status != CatalogEntry.Status.PUBLISHED:
-        raise Conflict("not_published", _("%(code)s is not published."), code=entry.code)
-    if HighFrequencyMark.objects.filter(entry=entry).exists():
-        raise Conflict("already_marked", _("%(code)s is already in the high-frequency library."), code=entry.code)
-    demand = demand_counts([entry.pk]).get(entry.pk, 0)
-    mark = HighFrequencyMark.objects.create(entry=entry, marked_by=actor, note=optional_text(note, "note"),
-                                            demand=demand)
-    audit.record(AuditCode.HIGH_FREQUENCY_MARKED, actor=actor, obj=entry, department=entry.provider,
-                 detail={"demand": demand, "note": mark.note})
-    notify(department_editors(entry.provider), "sharing.high_frequency",
-           bilingual(_("%(code)s is now in the high-frequency shared library"), code=entry.code),
-           body=mark.note, url=f"/catalog/entries/{entry.pk}/", obj=entry)
-    return mark
-
-
-@transaction.atomic
-def do_unmark_high_frequency(actor: Any, entry: CatalogEntry, *, reason: str) -> None:
-    require(actor, Capability.REVIEW_SHARE)
-    mark = HighFrequencyMark.objects.filter(entry_id=entry.pk).first()
-    if mark is None:
-        raise Conflict("not_marked", _("%(code)s is not in the high-frequency library."), code=entry.code)
-    text = required_text(reason, "reason")
-    mark.delete()
-    audit.record(AuditCode.HIGH_FREQUENCY_UNMARKED, actor=actor, obj=entry, department=entry.provider,
-                 detail={"reason": text[:500]})

@@ -47,7 +47,7 @@ def detail_context(request: HttpRequest, app: Application, **extra: Any) -> dict
         "entry__current_version", "entry__provider", "entry_version", "provider", "consumer", "applicant", "system",
         "deadline", "first_reviewer", "answered_by").get(pk=app.pk)
     status = app.status
-    clock = Clocks().of(app.deadline, app.is_open)
+    clock = Clocks().of(app)
     consumer = can(user, CONSUME, app)
     provider = can(user, ANSWER, app) and has_capability(user, Capability.ANSWER_SHARE)
     centre = has_capability(user, Capability.REVIEW_SHARE) and can(user, REVIEW, app)

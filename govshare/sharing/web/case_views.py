@@ -109,7 +109,7 @@ def _case_page(request: HttpRequest, case: CoordinationCase, status: int = 200, 
     version = case.entry.current_version
     may_settle = case.is_open and has_capability(user, Capability.REVIEW_SHARE) and can(user, REVIEW, case)
     context: dict[str, Any] = {
-        "case": case, "version": version, "clock": Clocks().of(case.deadline, case.is_open),
+        "case": case, "version": version, "clock": Clocks().of(case),
         "notes": list(case.notes.select_related("author")),
         "grants": list(restrict(Grant, user, Action.VIEW).filter(case=case)),
         "may_note": case.is_open and can(user, CHANGE, case),

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
@@ -20,7 +19,6 @@ from govshare.core.web.org_views import require_visible
 from govshare.sharing import actions
 from govshare.sharing.forms import NoteForm, ReasonForm
 from govshare.sharing.models import Application, CoordinationCase, ErrorReport, HighFrequencyMark
-from govshare.sharing.permissions import REVIEW
 from govshare.sharing.web.common import (
     STAGE_LABEL,
     Clocks,
@@ -39,9 +37,8 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     """初审: applications waiting for the centre's first review, soonest deadline first."""
     user: Any = request.user
     require(user, Capability.REVIEW_SHARE)
-    rows: list[Any] = list(restrict(Application, user, REVIEW).filter(status=Application.Status.CENTRE_REVIEW)
-                .select_related("entry", "entry_version", "provider", "consumer", "deadline", "applicant")
-                .order_by("deadline__due_at", "pk")[:500])
+    rows: list[Any] = list(Application.objects.to_review_by(user).select_related(
+        "entry", "entry_version", "provider", "consumer", "deadline", "applicant")[:500])
     Clocks().decorate(rows)
     return render(request, "sharing/review_queue.html", {
         "rows": rows, "overdue_count": sum(1 for r in rows if r.clock and r.clock.overdue),
@@ -54,22 +51,15 @@ def overdue(request: HttpRequest) -> HttpResponse:
     """Everything past its due day: whose clock ran out and by how many working days."""
     user: Any = request.user
     require(user, Capability.REVIEW_SHARE)
-    now = timezone.now()
-    late = {"deadline__closed_at__isnull": True, "deadline__due_at__lt": now}
     clocks = Clocks()
-    apps = clocks.decorate(list(
-        restrict(Application, user, REVIEW).filter(status__in=[Application.Status.CENTRE_REVIEW,
-                                                               Application.Status.PROVIDER_REVIEW], **late)
-        .select_related("entry", "entry_version", "provider", "consumer", "deadline").order_by("deadline__due_at")[:500]))
+    apps = clocks.decorate(Application.objects.overdue_for(user, clocks.now).select_related(
+        "entry", "entry_version", "provider", "consumer", "deadline")[:500])
     for app in apps:
         app.stage_label = STAGE_LABEL.get(app.stage, "")
-    cases = clocks.decorate(list(
-        restrict(CoordinationCase, user, REVIEW).filter(status__in=CoordinationCase.OPEN_STATUSES, **late)
-        .select_related("entry__current_version", "provider", "consumer", "deadline").order_by("deadline__due_at")[:500]))
-    reports = clocks.decorate(list(
-        restrict(ErrorReport, user, REVIEW).filter(status__in=ErrorReport.OPEN_STATUSES, **late)
-        .select_related("entry__current_version", "provider", "reporter_department", "deadline")
-        .order_by("deadline__due_at")[:500]))
+    cases = clocks.decorate(CoordinationCase.objects.overdue_for(user, clocks.now).select_related(
+        "entry__current_version", "provider", "consumer", "deadline")[:500])
+    reports = clocks.decorate(ErrorReport.objects.overdue_for(user, clocks.now).select_related(
+        "entry__current_version", "provider", "reporter_department", "deadline")[:500])
     return render(request, "sharing/overdue.html", {"apps": apps, "cases": cases, "reports": reports})
 
 

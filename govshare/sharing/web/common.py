@@ -1,10 +1,8 @@
-"""Helpers shared by the sharing pages: the working-day clock of an open item, status badges,
+"""Helpers shared by the sharing pages: the working-day clock of an open item (core.clock), status badges,
 choices read from the user's department, error placement and the "after a POST" redirect."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -17,10 +15,10 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.web.common import apply_errors, catalog_view, form_status, label
+from govshare.core.clock import Clocks, ClockState
 from govshare.core.errors import GovshareError, ManyProblems
-from govshare.core.models import Deadline, Department
+from govshare.core.models import Department
 from govshare.core.permissions import Action, deny, restrict
-from govshare.core.workdays import WorkCalendar, working_days_between
 from govshare.sharing.models import (
     Application,
     ConsumingSystem,
@@ -58,53 +56,15 @@ STAGE_LABEL: dict[str, Any] = {"centre": _("the centre's first review"), "provid
 sharing_view = catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404, 400, 409)
 
 
-@dataclass(frozen=True)
-class Clock:
-    """The open working-day clock of an item as every screen shows it."""
-
-    due_date: dt.date
-    due_at: dt.datetime
-    days_left: int  # 0 on the due day, negative once working days have passed
-    overdue: bool
-    provisional: bool
-
-    @property
-    def late(self) -> int:
-        """Working days past the due day (0 while on time, and on a day off right after it)."""
-        return max(0, -self.days_left)
-
-
-class Clocks:
-    """Computes many clocks with one working-day calendar (its holidays read once per request).
-
-    Same counting as :func:`govshare.sharing.models.remaining_working_days`."""
-
-    def __init__(self) -> None:
-        self.calendar = WorkCalendar()
-        self.now = timezone.now()
-        self.today = timezone.localdate(self.now)
-
-    def of(self, deadline: Deadline | None, is_open: bool = True) -> Clock | None:
-        if deadline is None or deadline.closed_at is not None or not is_open:
-            return None
-        due = deadline.due_date
-        if due < self.today:
-            left = -working_days_between(due, self.today, calendar=self.calendar)
-        else:
-            left = working_days_between(self.today, due, calendar=self.calendar)
-        return Clock(due, deadline.due_at, left, self.now > deadline.due_at, deadline.provisional)
-
-    def decorate(self, rows: list[Any]) -> list[Any]:
-        """Set ``row.clock`` (None when closed) on applications, cases and error reports."""
-        for row in rows:
-            row.clock = self.of(row.deadline, row.is_open)
-        return rows
+# the open working-day clock of an item as every screen shows it, and many of them on one calendar (defined
+# once in core: the API, the digest and the reminders count the same way)
+Clock = ClockState
 
 
 def decorate_grants(rows: list[Any]) -> list[Any]:
     """Set the state (active, not yet valid, expired, revoked), its badge and the channel label."""
     today = timezone.localdate()
-    for grant in rows:
+    for grant in rows:  # the state is Grant.state: "active" is GrantQuerySet.usable
         state = grant.state(today)
         grant.state_code, grant.state_label, grant.badge = state, GRANT_STATE[state], GRANT_BADGE[state]
         grant.channel_label = label("share_methods", grant.channel)

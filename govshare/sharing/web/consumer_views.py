@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from govshare.catalog.enums import ShareType
 from govshare.catalog.models import CatalogEntry
-from govshare.core.errors import Conflict, GovshareError, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ValidationFailed, choice_label
 from govshare.core.permissions import Action, get_for, require, restrict
 from govshare.core.roles import Capability
 from govshare.sharing import actions, letters
@@ -64,13 +64,13 @@ def my_applications(request: HttpRequest) -> HttpResponse:
     """我的申请: the department's applications, open ones with their clock."""
     user: Any = request.user
     require(user, Capability.APPLY_SHARE)
-    qs = restrict(Application, user, CONSUME).select_related("entry", "entry_version", "provider", "deadline",
-                                                             "applicant")
+    qs = Application.objects.mine(user).select_related("entry", "entry_version", "provider", "deadline",
+                                                       "applicant")
     show = request.GET.get("show", "")
     if show == "open":
-        qs = qs.filter(status__in=Application.OPEN_STATUSES)
+        qs = qs.open()
     elif show == "closed":
-        qs = qs.exclude(status__in=Application.OPEN_STATUSES)
+        qs = qs.closed()
     page = paginate(request, qs.order_by("-created_at", "-pk"))
     rows = Clocks().decorate(list(page.object_list))
     for app in rows:
@@ -86,7 +86,7 @@ def my_grants(request: HttpRequest) -> HttpResponse:
     """我的授权: the grants the department holds, with state and expiry."""
     user: Any = request.user
     require(user, Capability.APPLY_SHARE)
-    qs = restrict(Grant, user, CONSUME).select_related("entry__current_version", "provider", "system")
+    qs = Grant.objects.held_by(user).select_related("entry__current_version", "provider", "system")
     page = paginate(request, qs.order_by("-granted_at", "-pk"))
     rows = decorate_grants(list(page.object_list))
     return render(request, "sharing/my_grants.html", {"page": page, "rows": rows,
@@ -208,7 +208,7 @@ def resubmit(request: HttpRequest, pk: int) -> HttpResponse:
     if app.status != Application.Status.RETURNED:
         raise Conflict("not_returned", gettext_lazy("Application %(number)s is %(status)s; only a returned "
                                                     "application is completed and resubmitted."),
-                       number=app.number, status=app.get_status_display())
+                       number=app.number, status=choice_label(app))
     entry = app.entry
     initial = {"items": app.items, "purpose": app.purpose, "purpose_detail": app.purpose_detail,
                "system": str(app.system_id or ""), "period_start": max(app.period_start, timezone.localdate()),

@@ -62,11 +62,14 @@ def error_list(request: HttpRequest) -> HttpResponse:
         page = paginate(request, visible.order_by("-reported_at", "-pk"))
         context.update(page=page, rows=_decorate(list(page.object_list), clocks), query=query_without_page(request))
     else:
-        dept = user.department_id
-        context["ours"] = _decorate(list(visible.filter(reporter_department_id=dept).order_by("-reported_at")[:200]),
-                                    clocks)
-        context["to_verify"] = _decorate(list(visible.filter(provider_id=dept).order_by(
-            "status", "deadline__due_at")[:200]), clocks)
+        related = ("entry__current_version", "provider", "reporter_department", "deadline")
+        ours = ErrorReport.objects.mine(user).select_related(*related)
+        if show == "open":
+            ours = ours.open()
+        context["ours"] = _decorate(list(ours.order_by("-reported_at", "-pk")[:200]), clocks)
+        # the provider's queue, as the API's box=to_answer and the digest: open reports, soonest deadline first
+        context["to_verify"] = _decorate(list(ErrorReport.objects.to_verify_by(user).select_related(*related)[:200]),
+                                         clocks)
     return render(request, "sharing/error_list.html", context)
 
 
@@ -111,7 +114,7 @@ def _error_page(request: HttpRequest, report: ErrorReport, status: int = 200, **
     report.badge = ERROR_BADGE.get(report.status, "")  # type: ignore[attr-defined]
     provider = report.is_open and can(user, ANSWER, report)
     context: dict[str, Any] = {
-        "report": report, "clock": Clocks().of(report.deadline, report.is_open),
+        "report": report, "clock": Clocks().of(report),
         "may_acknowledge": provider and report.status == ErrorReport.Status.REPORTED,
         "may_resolve": provider,
         "may_withdraw": report.is_open and can(user, CONSUME, report),

@@ -39,9 +39,8 @@ def to_answer(request: HttpRequest) -> HttpResponse:
     """待答复: the applications waiting for our answer, soonest deadline first."""
     user: Any = request.user
     require(user, Capability.ANSWER_SHARE)
-    rows: list[Any] = list(restrict(Application, user, ANSWER).filter(status=Application.Status.PROVIDER_REVIEW)
-                .select_related("entry", "entry_version", "consumer", "deadline", "system")
-                .order_by("deadline__due_at", "pk")[:500])
+    rows: list[Any] = list(Application.objects.to_answer_by(user)
+                           .select_related("entry", "entry_version", "consumer", "deadline", "system")[:500])
     Clocks().decorate(rows)
     return render(request, "sharing/to_answer.html", {
         "rows": rows, "overdue_count": sum(1 for r in rows if r.clock and r.clock.overdue),
@@ -54,17 +53,16 @@ def grants_given(request: HttpRequest) -> HttpResponse:
     """The grants on our department's entries (the centre sees all of them)."""
     user: Any = request.user
     require(user, Capability.ANSWER_SHARE)
-    qs = restrict(Grant, user, ANSWER).select_related("entry__current_version", "consumer", "system")
+    qs = Grant.objects.permitted(user, ANSWER).select_related("entry__current_version", "consumer", "system")
     may_see_all = user.has_role(Role.CENTRE_ADMIN)  # the sharing authority revokes any grant
     see_all = may_see_all and request.GET.get("all") == "1"
     if not see_all:
         qs = qs.filter(provider_id=own_department(user).pk)
     state = request.GET.get("state", "")
-    today = timezone.localdate()
     if state == "revoked":
-        qs = qs.filter(revoked_at__isnull=False)
+        qs = qs.revoked()
     elif state == "active":
-        qs = qs.filter(revoked_at__isnull=True, valid_from__lte=today).exclude(expires_on__lt=today)
+        qs = qs.usable(timezone.localdate())
     page = paginate(request, qs.order_by("-granted_at", "-pk"))
     return render(request, "sharing/grants_given.html", {
         "page": page, "rows": decorate_grants(list(page.object_list)), "state": state,

@@ -221,8 +221,10 @@ def run_grants(args: argparse.Namespace) -> int:
     dept = _department(args.department)
     today = timezone.localdate()
     qs = Grant.objects.filter(provider=dept) if args.given else Grant.objects.filter(consumer=dept)
-    grants = [g for g in qs.select_related("entry__current_version", "consumer", "provider", "system")
-              .order_by("-granted_at", "-id") if not args.active or g.state(today) == "active"]
+    if args.active:
+        qs = qs.usable(today)  # the one definition of a usable grant (SHR-4)
+    grants = list(qs.select_related("entry__current_version", "consumer", "provider", "system")
+                  .order_by("-granted_at", "-id"))
     if args.json:
         print(json.dumps([_grant_dict(g, today) for g in grants], ensure_ascii=False, indent=2))
         return 0

@@ -1,0 +1,168 @@
+"""A test-time guard: every write of a domain model goes through an action (brief; issue 8).
+
+Registered from tests/conftest.py (``pytest_plugins``).  While a test runs, each write of a model of a
+govshare app — ``save()`` and ``delete()`` (pre_save / pre_delete signals) and the QuerySet's
+``update()``, ``bulk_create()`` and ``delete()`` — looks at the call stack: walking outwards from the
+write, the repository frames (govshare/ and tests/) must reach
+
+* an action module (``govshare/<app>/actions/``), or
+* core infrastructure that is itself the writer: the audit log, notifications, jobs and periodic
+  bookkeeping, the working-day clock's deadlines, demo loaders, migrations (and Django's own
+  ``last_login`` update on login),
+
+before they reach the test.  A write whose first repository frame is the test itself (fixtures
+building data, a test arranging a state) is allowed.  Anything else — a view, an API handler, a
+command writing on its own — is recorded, and the test fails after its body ran, naming the model,
+the operation and the frame that wrote.
+
+``GOVSHARE_GUARD_ACTIONS=0`` switches the guard off (e.g. to profile the suite).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GOVSHARE = REPO / "govshare"
+TESTS = REPO / "tests"
+THIS = Path(__file__).resolve()
+
+#: modules (relative to govshare/) that are themselves the writer of their rows
+INFRASTRUCTURE = (
+    "core/audit.py",  # the audit log (hash chain, pending denials)
+    "core/notify.py",  # inbox rows
+    "core/jobs.py",  # job rows, heartbeats, checkpoints
+    "core/periodic.py",
+    "core/workdays.py",  # Deadline rows opened, bound and recomputed for the actions that own them
+    "core/demo.py",
+    "core/signals.py",  # login/logout bookkeeping
+)
+INFRASTRUCTURE_PARTS = ("/actions/", "/migrations/", "/demo.py", "/demo/", "/hooks.py", "/management/")
+
+#: apps whose models are not domain models
+EXCLUDED_APPS: set[str] = set()
+
+_state: dict[str, Any] = {"active": False, "violations": []}
+
+
+def _enabled() -> bool:
+    return os.environ.get("GOVSHARE_GUARD_ACTIONS", "1") != "0"
+
+
+def _is_domain_model(model: Any) -> bool:
+    meta = getattr(model, "_meta", None)
+    if meta is None or meta.app_config is None:
+        return False
+    return meta.app_config.name.startswith("govshare.") and meta.app_label not in EXCLUDED_APPS
+
+
+def _repo_frames() -> Iterator[Path]:
+    """The files of the repository frames on the stack, innermost first (this module left out)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.is_absolute() and path != THIS and (path.is_relative_to(GOVSHARE) or path.is_relative_to(TESTS)):
+            yield path
+        frame = frame.f_back  # type: ignore[assignment]
+
+
+def _allowed_writer(path: Path) -> bool:
+    rel = path.relative_to(GOVSHARE).as_posix()
+    return rel in INFRASTRUCTURE or any(part in f"/{rel}" for part in INFRASTRUCTURE_PARTS)
+
+
+#: Django's own bookkeeping writing a govshare model (``last_login`` on login)
+FRAMEWORK_WRITERS = {("django/contrib/auth/models.py", "update_last_login")}
+
+
+def _framework_writer() -> bool:
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename.replace("\\", "/")
+        if any(name.endswith(f) and frame.f_code.co_name == fn for f, fn in FRAMEWORK_WRITERS):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def writer() -> str | None:
+    """None when the write on the stack is allowed, else the repository file that wrote."""
+    if _framework_writer():
+        return None
+    first: Path | None = None
+    for path in _repo_frames():
+        if path.is_relative_to(TESTS):
+            return None if first is None else str(first.relative_to(REPO))
+        if first is None:
+            first = path
+        if _allowed_writer(path):
+            return None
+    return None if first is None else str(first.relative_to(REPO))
+
+
+def check(model: Any, operation: str) -> None:
+    if not _state["active"] or not _is_domain_model(model):
+        return
+    culprit = writer()
+    if culprit is not None:
+        _state["violations"].append(f"{model._meta.label}.{operation} by {culprit}")
+
+
+def _pre_save(sender: Any, **kwargs: Any) -> None:
+    if not kwargs.get("raw"):
+        check(sender, "save")
+
+
+def _pre_delete(sender: Any, **kwargs: Any) -> None:
+    check(sender, "delete")
+
+
+def _patch_querysets() -> None:
+    from django.db.models.query import QuerySet
+
+    if getattr(QuerySet, "_govshare_guarded", False):
+        return
+    for name in ("update", "bulk_create", "bulk_update", "_raw_delete"):
+        original = getattr(QuerySet, name)
+
+        def guarded(self: Any, *args: Any, __original: Any = original, __name: str = name, **kwargs: Any) -> Any:
+            check(self.model, __name.lstrip("_"))
+            return __original(self, *args, **kwargs)
+
+        guarded.__wrapped__ = original  # type: ignore[attr-defined]
+        setattr(QuerySet, name, guarded)
+    QuerySet._govshare_guarded = True  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "writes_outside_actions: the test is exempt from the actions guard")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _enabled():
+        from django.db.models.signals import pre_delete, pre_save
+
+        pre_save.connect(_pre_save, dispatch_uid="govshare_guard_actions_save")
+        pre_delete.connect(_pre_delete, dispatch_uid="govshare_guard_actions_delete")
+        _patch_querysets()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    exempt = item.get_closest_marker("writes_outside_actions") is not None
+    _state["active"], _state["violations"] = _enabled() and not exempt, []
+    try:
+        result = yield
+    finally:
+        _state["active"] = False
+    found = list(dict.fromkeys(_state["violations"]))
+    if found:
+        raise AssertionError("domain models written outside an action (govshare/<app>/actions/):\n  "
+                             + "\n  ".join(found))
+    return result

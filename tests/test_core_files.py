@@ -1,0 +1,279 @@
+"""Issue 8: the hostile-file checks every upload channel shares (``govshare.core.files``, SEC-7).
+
+One test per hostile kind, each naming the refusal's stable code.  No database: the checks are pure.
+The catalog import (tests/test_catalog_excel.py) and the stamped letter (tests/test_sharing_bad_input.py)
+go through the same checks with their own codes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+import zlib
+from typing import Any
+
+import pytest
+
+from govshare.core import files
+from govshare.core.files import FileRefused, ZipLimits
+
+PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n"
+       b"%%EOF\n")
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20 + b"\xff\xd9"
+LETTER_TYPES = (files.PDF, files.PNG, files.JPEG)
+LIMITS = ZipLimits(max_parts=20, max_unpacked=8 * files.MB, max_ratio=100)
+
+
+def refusal(fn: Any, *args: Any, **kwargs: Any) -> FileRefused:
+    with pytest.raises(FileRefused) as caught:
+        fn(*args, **kwargs)
+    error = caught.value
+    assert error.render("zh-hans").strip() and error.render("en").strip()
+    return error
+
+
+def archive(members: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED,
+            infos: list[tuple[zipfile.ZipInfo, bytes]] | None = None) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as zf:
+        for name, body in members.items():
+            zf.writestr(name, body)
+        for info, body in infos or []:
+            zf.writestr(info, body)
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------ size
+
+
+def test_an_empty_file_is_refused() -> None:
+    assert refusal(files.check_size, 0, 100).code == "empty_file"
+    assert refusal(files.read_limited, b"", 100).code == "empty_file"
+
+
+def test_a_file_over_the_limit_is_refused_and_the_message_gives_both_sizes() -> None:
+    error = refusal(files.check_size, 101, 100, field="upload")
+    assert (error.code, error.field) == ("file_too_large", "upload")
+    assert "101" in error.render("en") and "100" in error.render("en")
+
+
+def test_a_large_stream_or_file_is_refused_without_being_read_whole(tmp_path: Any) -> None:
+    class Stream(io.BytesIO):
+        asked: list[int] = []
+
+        def read(self, size: int | None = -1) -> bytes:
+            self.asked.append(size if size is not None else -1)
+            return super().read(size)
+
+    stream = Stream(b"x" * 10_000)
+    assert refusal(files.read_limited, stream, 100).code == "file_too_large"
+    assert stream.asked == [101]
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 10_000)
+    assert refusal(files.read_limited, big, 100).code == "file_too_large"
+    assert refusal(files.read_limited, tmp_path / "missing.bin", 100).code == "file_unreadable"
+    assert files.read_limited(big, 10_000) == b"x" * 10_000
+
+
+# ------------------------------------------------------------------ type by content, not by name
+
+
+DISGUISED = [
+    (b"MZ\x90\x00" + b"\x00" * 60 + PDF, "Windows executable"),
+    (b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56, "Linux executable (ELF)"),
+    (b"\xcf\xfa\xed\xfe" + b"\x00" * 60, "macOS executable (Mach-O)"),
+    (b"\xca\xfe\xba\xbe" + b"\x00" * 60, "macOS universal executable or Java class file"),
+    (b"#!/bin/sh\nrm -rf /\n" + PDF, "script"),
+    (b"PK\x03\x04\x14\x00" + b"\x00" * 40, "ZIP archive"),
+    (b"Rar!\x1a\x07\x01\x00" + b"\x00" * 40, "RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c" + b"\x00" * 40, "7-Zip archive"),
+    (b"\x1f\x8b\x08\x00" + b"\x00" * 40, "gzip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 40, "Office 97-2003 document (may carry macros)"),
+]
+
+
+@pytest.mark.parametrize(("content", "what"), DISGUISED, ids=[what for _content, what in DISGUISED])
+def test_an_executable_script_or_archive_under_any_name_is_refused_as_disguised(content: bytes, what: str) -> None:
+    error = refusal(files.require_type, content, LETTER_TYPES, field="letter")
+    assert (error.code, error.field) == ("disguised_file", "letter")
+    assert what in error.render("en")
+
+
+def test_a_known_but_unexpected_type_is_named_and_unknown_content_is_refused() -> None:
+    error = refusal(files.require_type, b"GIF89a" + b"\x00" * 20, LETTER_TYPES)
+    assert error.code == "wrong_file_type" and "GIF image" in error.render("en")
+    for content in ("我局申请共享。".encode(), b"<!DOCTYPE html><script>alert(1)</script>", b"\x00\x01\x02"):
+        assert refusal(files.require_type, content, LETTER_TYPES).code == "wrong_file_type"
+    assert files.require_type(PDF, LETTER_TYPES) is files.PDF
+    assert files.require_type(b"PK\x03\x04rest", [files.ZIP]) is files.ZIP  # expected, so not disguised
+
+
+def test_a_refusal_names_the_file_type_in_the_readers_language() -> None:
+    """One language per screen: no English type name inside a Chinese sentence (issue 8)."""
+    error = refusal(files.require_type, b"MZ\x90\x00" + b"\x00" * 60, LETTER_TYPES)
+    zh, en = error.render("zh-hans"), error.render("en")
+    assert "Windows 可执行文件" in zh and "executable" not in zh and "PDF 文档、PNG 图片或JPEG 图片" in zh
+    assert "Windows executable" in en and "not a PDF document, PNG image or JPEG image" in en
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in en)
+
+
+# ------------------------------------------------------------------ archives
+
+
+def test_something_that_is_not_a_zip_or_a_damaged_zip_is_refused() -> None:
+    assert refusal(files.open_zip, b"plain text", LIMITS).code == "not_zip"
+    assert refusal(files.open_zip, b"PK\x03\x04garbage", LIMITS).code == "damaged_zip"
+
+
+def test_an_archive_with_too_many_parts_is_refused() -> None:
+    data = archive({f"part{n}.txt": b"x" for n in range(21)})
+    error = refusal(files.open_zip, data, LIMITS)
+    assert error.code == "too_many_parts" and "21" in error.render("en")
+
+
+def test_a_part_compressed_beyond_the_ratio_is_refused_as_a_zip_bomb_without_unpacking_it() -> None:
+    data = archive({"bomb.bin": b"\0" * (4 * files.MB)})
+    assert len(data) < 100_000
+    error = refusal(files.open_zip, data, LIMITS)
+    assert error.code == "zip_bomb" and "bomb.bin" in error.render("en")
+
+
+def test_parts_that_unpack_beyond_the_total_are_refused_as_a_zip_bomb() -> None:
+    data = archive({f"p{n}.bin": bytes(range(256)) * 4096 for n in range(3)}, method=zipfile.ZIP_STORED)
+    assert refusal(files.open_zip, data, ZipLimits(max_unpacked=2 * files.MB)).code == "zip_bomb"
+
+
+@pytest.mark.parametrize("name", ["../evil.sh", "docs/../../evil.sh", "/etc/cron.d/evil", "C:/Windows/evil.dll",
+                                  "..\\evil.bat", "a\\b.xml"])
+def test_a_member_whose_name_escapes_the_archive_is_refused(name: str) -> None:
+    error = refusal(files.open_zip, archive({"ok.txt": b"x", name: b"x"}), LIMITS)
+    assert error.code == "unsafe_path"
+
+
+def test_a_symbolic_link_in_an_archive_is_refused() -> None:
+    link = zipfile.ZipInfo("data/link")
+    link.external_attr = 0o120777 << 16
+    assert refusal(files.open_zip, archive({}, infos=[(link, b"/etc/passwd")]), LIMITS).code == "unsafe_path"
+
+
+def test_an_archive_holding_a_name_twice_is_refused() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate it is asked to write
+        data = archive({}, infos=[(zipfile.ZipInfo("a.xml"), b"<a/>"), (zipfile.ZipInfo("a.xml"), b"<b/>")])
+    assert refusal(files.open_zip, data, LIMITS).code == "duplicate_part"
+
+
+def test_an_encrypted_archive_is_refused() -> None:
+    data = bytearray(archive({"secret.txt": b"x"}))
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 0x1  # the "encrypted" flag of the central directory entry
+    assert refusal(files.open_zip, bytes(data), LIMITS).code == "encrypted_zip"
+
+
+def test_a_clean_archive_opens() -> None:
+    zf = files.open_zip(archive({"a/b.txt": b"x", "c.xml": b"<c/>"}), LIMITS)
+    assert sorted(zf.namelist()) == ["a/b.txt", "c.xml"]
+
+
+# ------------------------------------------------------------------ office packages
+
+
+@pytest.mark.parametrize(("extra", "code"), [
+    ({"xl/vbaProject.bin": b"VBA"}, "macros"),
+    ({"word/vbaProject.bin": b"VBA"}, "macros"),
+    ({"[Content_Types].xml": b'<Types><Override ContentType="application/vnd.ms-excel.sheet.macroEnabled.main+xml"/>'
+                             b"</Types>"}, "macros"),
+    ({"xl/externalLinks/externalLink1.xml": b"<externalLink/>"}, "external_links"),
+    ({"xl/connections.xml": b"<connections/>"}, "external_links"),
+    ({"xl/embeddings/oleObject1.bin": b"OLE"}, "embedded_objects"),
+    ({"word/embeddings/package.docx": b"PK"}, "embedded_objects"),
+    ({"xl/activeX/activeX1.xml": b"<ax/>"}, "embedded_objects"),
+])
+def test_an_office_package_with_macros_links_or_embedded_objects_is_refused(extra: dict[str, bytes],
+                                                                           code: str) -> None:
+    members = {"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>", **extra}
+    zf = files.open_zip(archive(members), LIMITS)
+    assert refusal(files.check_office_package, zf, where="book.xlsx").code == code
+
+
+# ------------------------------------------------------------------ XML
+
+
+def test_an_xml_part_declaring_a_document_type_is_refused_xxe() -> None:
+    body = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'
+    zf = files.open_zip(archive({"xl/worksheets/sheet1.xml": body}), LIMITS)
+    error = refusal(files.scan_xml_parts, zf)
+    assert error.code == "xml_doctype" and "sheet1.xml" in error.render("en")
+
+
+def test_an_entity_declaration_split_across_read_chunks_is_still_found() -> None:
+    head = b"<r>" + b" " * (files.SCAN_CHUNK - 5)
+    body = head + b"<!ENTITY a 'aaaa'></r>"
+    assert body.index(b"<!ENTITY") < files.SCAN_CHUNK < body.index(b"<!ENTITY") + 8
+    zf = files.open_zip(archive({"x/_rels/a.rels": body}), LIMITS)
+    assert refusal(files.scan_xml_parts, zf).code == "xml_doctype"
+
+
+def test_an_xml_part_that_is_not_utf8_is_refused() -> None:
+    zf = files.open_zip(archive({"a.xml": "<r/>".encode("utf-16")}), LIMITS)
+    assert refusal(files.scan_xml_parts, zf).code == "xml_encoding"
+
+
+def test_the_streaming_parser_refuses_entities_and_reads_plain_xml() -> None:
+    seen: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        seen.append(name)
+
+    with pytest.raises(files.ForbiddenXml):
+        files.expat_parse(io.BytesIO(b'<!DOCTYPE r [<!ENTITY a "aa">]><r>&a;</r>'), start)
+    with pytest.raises(files.ForbiddenXml):
+        files.expat_parse(io.BytesIO(b'<!DOCTYPE r SYSTEM "http://evil.example/r.dtd"><r/>'), start)
+    files.expat_parse(io.BytesIO(b'<r xmlns="urn:x"><c/></r>'), start)
+    assert seen[-2:] == ["urn:x}r", "urn:x}c"]
+
+
+# ------------------------------------------------------------------ PDF and images
+
+
+@pytest.mark.parametrize("pdf", [
+    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert(1)) >>"),
+    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction << /S /Launch /F (cmd.exe) >>"),
+    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /Names << /EmbeddedFiles << >> >> /EmbeddedFile"),
+    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /AA << /O << /S /J#61vaScript >> >>"),
+    PDF.replace(b"trailer", b"2 0 obj\n<< /Type /ObjStm /Filter /FlateDecode >>\nstream\n"
+                + zlib.compress(b"<< /S /JavaScript /JS (this.exportDataObject()) >>") + b"\nendstream\nendobj\ntrailer"),
+], ids=["javascript", "launch", "embedded-file", "hex-escaped-name", "compressed-object-stream"])
+def test_a_pdf_with_active_content_is_refused(pdf: bytes) -> None:
+    assert refusal(files.check_pdf, pdf, unpack_budget=1_000_000).code == "active_content"
+
+
+def test_a_pdf_that_unpacks_beyond_the_budget_is_refused() -> None:
+    bomb = PDF.replace(b"trailer", b"2 0 obj\n<< /Filter /FlateDecode >>\nstream\n" + zlib.compress(b"0" * 90_000)
+                       + b"\nendstream\nendobj\ntrailer")
+    error = refusal(files.check_pdf, bomb, unpack_budget=10_000)
+    assert error.code == "file_too_large" and "10000" in error.render("en")
+
+
+def test_a_truncated_pdf_png_or_jpeg_is_refused_as_damaged() -> None:
+    assert refusal(files.check_pdf, PDF[: PDF.index(b"%%EOF")], unpack_budget=1000).code == "damaged_file"
+    assert refusal(files.check_image, PNG[:40], files.PNG).code == "damaged_file"
+    assert refusal(files.check_image, JPEG[:-2], files.JPEG).code == "damaged_file"
+    files.check_pdf(PDF, unpack_budget=1000)
+    files.check_image(PNG, files.PNG)
+    files.check_image(JPEG, files.JPEG)
+
+
+def test_a_user_file_name_is_kept_only_as_a_label() -> None:
+    assert files.clean_name("../../etc/申请函.pdf") == "申请函.pdf"
+    assert files.clean_name("C:\\Users\\x\\scan\x00.png") == "scan.png"
+    assert files.clean_name("/", "letter") == "letter"
+
+
+def test_a_channel_renames_a_refusal_and_keeps_its_message() -> None:
+    error = refusal(files.check_size, 0, 10)
+    renamed = error.renamed("letter_empty", field="letter")
+    assert (renamed.code, renamed.field, renamed.render("en")) == ("letter_empty", "letter",
+                                                                   "application letter: " + error.render("en"))

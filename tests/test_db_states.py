@@ -1,0 +1,82 @@
+"""Issue 8, suite speed: ``org`` / ``cat`` / ``share`` and the demo are built once per test process and
+copied into each test (tests/db_states.py).  A copy must be indistinguishable from a build in the
+test: the same rows, an audit chain that verifies and continues, fresh Python objects that refer to
+each other as built, ids that new rows never take, and a database that a committing test leaves as
+the migrations did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from govshare.core import audit
+from govshare.core.actions import do_create_department
+from govshare.core.demo import make_uscc
+from govshare.core.models import AuditEvent, Department, User
+from tests import db_states
+from tests.conftest import Org
+
+
+def test_a_copied_state_has_exactly_the_rows_the_build_wrote(db: None, _shared_states: Any, _copies: Any) -> None:
+    before = db_states.snapshot()
+    _shared_states.copy_into_test("org", _copies)
+    _shared_states.copy_into_test("cat", _copies)
+    after_cat = db_states.snapshot()
+    _shared_states.copy_into_test("share", _copies)
+    copied = db_states.diff(after_cat, db_states.snapshot())
+    assert copied == _shared_states.layers["share"].rows
+    assert db_states.diff(before, after_cat).row_count == sum(
+        _shared_states.layers[name].rows.row_count for name in ("org", "cat"))
+
+
+def test_the_audit_chain_of_a_copy_verifies_and_continues(share: Any) -> None:
+    assert AuditEvent.objects.count() == 38
+    assert audit.verify().ok
+    org = share.org
+    do_create_department(org.centre_admin, name="龙南市教育局", short_name="教育局", uscc=make_uscc("360783", 4),
+                         code="JY", jurisdiction=org.county)
+    result = audit.verify()
+    assert result.ok and result.checked == 39
+
+
+def test_the_objects_are_fresh_copies_that_refer_to_each_other_as_built(share: Any, _shared_states: Any) -> None:
+    built = _shared_states.layers["share"].obj
+    assert share is not built and share.org is not built.org
+    assert share.cat.org is share.org
+    assert share.org.police is not built.org.police and share.org.police.pk == built.org.police.pk
+    assert share.org._seq == built.org._seq
+    share.org.police.name = "改名"
+    assert built.org.police.name == "龙南市公安局"
+
+
+def test_rows_a_test_creates_never_take_a_copied_id(org: Org) -> None:
+    user = org.user("newcomer", org.police, None)
+    assert user.pk > max(User.objects.exclude(pk=user.pk).values_list("pk", flat=True))
+    dept = do_create_department(org.centre_admin, name="龙南市教育局", short_name="教育局",
+                                uscc=make_uscc("360783", 4), code="JY", jurisdiction=org.county)
+    assert dept.pk > max(Department.objects.exclude(pk=dept.pk).values_list("pk", flat=True))
+
+
+def test_restoring_the_baseline_undoes_a_flush(db: None) -> None:
+    from tests.conftest import _Shared
+
+    baseline = _Shared.baseline
+    assert baseline is not None
+    Org()
+    db_states.restore_baseline(baseline)
+    assert db_states.diff(baseline, db_states.snapshot()).row_count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committing_test_may_use_the_organisation_too(org: Org) -> None:
+    assert User.objects.filter(username="police_admin").exists()
+    assert audit.verify().ok
+
+
+def test_the_demo_copy_is_the_whole_demo(demo_data: Any) -> None:
+    from govshare.catalog.models import CatalogEntry
+
+    assert CatalogEntry.objects.count() >= 200
+    assert User.objects.filter(username="centre_admin").exists()
+    assert audit.verify().ok
