@@ -675,6 +675,7 @@ def test_search_passes_repeated_filters_as_or_lists_and_renders_the_result(cat: 
     assert data["facets"] == {"provider": [{"value": "GA", "label": "龙南市公安局", "count": 41}]}
     assert data["results"][0]["code"] == "301/000001" and data["results"][0]["provider_code"] == "GA"
     assert data["query_terms"] == ["人口"] and data["pages"] == 9 and data["expansions"] == {}
+    assert "score" not in data["results"][0]  # scores count hidden entries too (SEC-2): the order is the rank
 
 
 def test_search_without_filters_passes_none_and_the_anonymous_user(db: Any, fake_engine: Any) -> None:

@@ -406,7 +406,8 @@ class HitOut(Schema):
     domain: str
     status: str
     published_at: dt.datetime | None
-    score: float
+    # no relevance score: tantivy computes it over the whole index, hidden entries included, so it
+    # would tell a reader how many entries they may not see contain a word (SEC-2); the order is the rank
 
 
 class SearchOut(Schema):

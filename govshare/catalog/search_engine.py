@@ -42,7 +42,8 @@ decides *which* documents a query returns — the total, the facet counts, wheth
 so whether the typo fallback runs) — is computed within the user's visibility (SEC-2): the answer is
 the same whether or not documents the user cannot see exist, so a search can neither reveal a draft
 nor be switched off by one.  Whole-index counts (``doc_freq``) are only used where they cannot change
-that answer (a word absent from the index is absent from what anyone sees).  Not so the relevance
+that answer (a word absent from the index is absent from what anyone sees; one counted in more
+documents than can be deleted or invisible is in a visible one — see ``Engine._slack``).  Not so the relevance
 *scores*: BM25's statistics (document frequencies, document count, average lengths) and the
 :data:`BROAD_WORD_DOCS` cut are index-wide — tantivy offers no per-query statistics — so a score
 (and the order of hits of unequal score) can shift slightly with invisible documents.
