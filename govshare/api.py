@@ -21,7 +21,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from govshare.core.api_helpers import SAFE_METHODS, OptionalAuth, SessionAuth, TokenAuth, auth_error
-from govshare.core.errors import GovshareError, field_label
+from govshare.core.errors import GovshareError, SchemaValueError, field_label, schema_message
 
 __all__ = ["SAFE_METHODS", "OptionalAuth", "SessionAuth", "TokenAuth", "api"]
 
@@ -147,6 +147,10 @@ def schema_problem(err: dict[str, Any]) -> str:
     ctx = dict(err.get("ctx") or {})
     if message is None:
         reason = ctx.get("error")
+        if isinstance(reason, SchemaValueError):
+            return str(reason.message)
+        if isinstance(reason, str) and (known := schema_message(reason)) is not None:
+            return str(known)
         if isinstance(reason, GovshareError):
             return str(reason.render())
         return str(_("The value is not valid."))

@@ -51,6 +51,7 @@ def test_a_nul_character_is_a_422_naming_the_field(org: Any, field: str) -> None
     response = _json(_client(org.centre_admin), "post", "/users", body)
     assert response.status_code == 422 and _field(response) == field
     assert "control characters" in response.json()["error"]["message_en"]
+    assert "控制字符" in response.json()["error"]["message_zh"]  # one language per message
     assert not User.objects.filter(username="newbie").exists()
 
 

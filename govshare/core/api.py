@@ -17,7 +17,7 @@ from pydantic import ValidationInfo, field_validator
 
 from govshare.core import actions, audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Forbidden
+from govshare.core.errors import Forbidden, SchemaValueError
 from govshare.core.models import (
     ApiToken,
     AuditEvent,
@@ -50,7 +50,7 @@ class InSchema(Schema):
     def _no_control_characters(cls, value: Any) -> Any:
         texts = value if isinstance(value, list) else [value]
         if any(isinstance(t, str) and has_control_characters(t) for t in texts):
-            raise ValueError("must not contain control characters (such as NUL)")
+            raise SchemaValueError(_("This field contains control characters (such as NUL)."))
         return value
 
 
@@ -93,7 +93,7 @@ class PatchIn(InSchema):
     @classmethod
     def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None and info.field_name not in cls.nullable:
-            raise ValueError("leave the field out to keep its value; null is not a value")
+            raise SchemaValueError(_("Leave the field out to keep its value; null is not a value."))
         return value
 
 

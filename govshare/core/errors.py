@@ -226,3 +226,25 @@ def choice_label(obj: Any, field: str = "status") -> Any:
     language when an error is raised; this one renders in the language the error is read in)."""
     value = getattr(obj, field)
     return dict(obj._meta.get_field(field).flatchoices).get(value, value)
+
+
+class SchemaValueError(ValueError):
+    """A schema validator's refusal that reads in the reader's language: pydantic keeps it in the
+    error's ``ctx`` and the API's validation handler renders ``message`` (a lazy string) per language."""
+
+    def __init__(self, message: Any) -> None:
+        from django.utils import translation
+
+        with translation.override("en"):
+            text = str(message)
+        super().__init__(text)
+        self.message = message
+        _SCHEMA_MESSAGES[text] = message  # ninja hands the handler str(error): find the message again
+
+
+_SCHEMA_MESSAGES: dict[str, Any] = {}
+
+
+def schema_message(text: str) -> Any:
+    """The lazy message of a :class:`SchemaValueError` from its English text (``None`` if unknown)."""
+    return _SCHEMA_MESSAGES.get(text)
