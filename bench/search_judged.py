@@ -27,26 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-JUDGED = ROOT / "tests" / "data" / "search_judged.yaml"
 
-
-def load_judged(path: Path = JUDGED) -> dict[str, Any]:
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def judge(case: dict[str, Any], hits: list[Any]) -> list[str]:
-    """What is wrong with ``hits`` (the search hits, best first) for a judged ``case`` (empty: right)."""
-    top = hits[:3]
-    names = [h.name for h in top]
-    problems = [f"{name} not in the top 3" for name in case.get("expect", []) if name not in names]
-    if "classification" in case and (not top or any(not h.classification.startswith(str(case["classification"]))
-                                                      for h in top)):
-        problems.append(f"top 3 not all under {case['classification']}")
-    if "provider" in case and (not top or any(h.provider_code != case["provider"] for h in top)):
-        problems.append(f"top 3 not all from {case['provider']}")
-    return problems
+from tests.search_judging import judge, load_judged  # noqa: E402 — the judging the test uses
 
 
 def run(judged: dict[str, Any], verbose: bool = False) -> tuple[float, list[tuple[dict[str, Any], list[str], list[str]]]]:

@@ -20,6 +20,7 @@ the operation and the frame that wrote.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -62,14 +63,19 @@ def _is_domain_model(model: Any) -> bool:
     return meta.app_config.name.startswith("govshare.") and meta.app_label not in EXCLUDED_APPS
 
 
-def _repo_frames() -> Iterator[Path]:
-    """The files of the repository frames on the stack, innermost first (this module left out)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if path.is_absolute() and path != THIS and (path.is_relative_to(GOVSHARE) or path.is_relative_to(TESTS)):
-            yield path
-        frame = frame.f_back  # type: ignore[assignment]
+@functools.cache
+def _where(filename: str) -> tuple[str, str]:
+    """What a code file is to the guard, once per file: ``("", "")`` outside the repository (and this
+    module), else ``(kind, path relative to the repository)`` with kind ``tests``, ``allowed`` (an action
+    or infrastructure that is itself the writer) or ``govshare``."""
+    path = Path(filename)
+    if not path.is_absolute() or path == THIS:
+        return "", ""
+    if path.is_relative_to(TESTS):
+        return "tests", str(path.relative_to(REPO))
+    if path.is_relative_to(GOVSHARE):
+        return ("allowed" if _allowed_writer(path) else "govshare"), str(path.relative_to(REPO))
+    return "", ""
 
 
 def _allowed_writer(path: Path) -> bool:
@@ -79,31 +85,34 @@ def _allowed_writer(path: Path) -> bool:
 
 #: Django's own bookkeeping writing a govshare model (``last_login`` on login)
 FRAMEWORK_WRITERS = {("django/contrib/auth/models.py", "update_last_login")}
-
-
-def _framework_writer() -> bool:
-    frame = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_code.co_filename.replace("\\", "/")
-        if any(name.endswith(f) and frame.f_code.co_name == fn for f, fn in FRAMEWORK_WRITERS):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
+_FRAMEWORK_NAMES = {fn for _f, fn in FRAMEWORK_WRITERS}
 
 
 def writer() -> str | None:
-    """None when the write on the stack is allowed, else the repository file that wrote."""
-    if _framework_writer():
-        return None
-    first: Path | None = None
-    for path in _repo_frames():
-        if path.is_relative_to(TESTS):
-            return None if first is None else str(first.relative_to(REPO))
-        if first is None:
-            first = path
-        if _allowed_writer(path):
-            return None
-    return None if first is None else str(first.relative_to(REPO))
+    """None when the write on the stack is allowed, else the repository file that wrote.
+
+    One walk outwards from the write: a framework writer anywhere on the stack allows it; otherwise
+    the repository frames decide — the test reached first (or before any other repository frame),
+    or an action/infrastructure frame, allows it; else the innermost repository frame wrote."""
+    first: str | None = None
+    decided, verdict = False, None
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in _FRAMEWORK_NAMES:
+            name = code.co_filename.replace("\\", "/")
+            if any(name.endswith(f) and code.co_name == fn for f, fn in FRAMEWORK_WRITERS):
+                return None
+        if not decided:
+            kind, rel = _where(code.co_filename)
+            if kind == "tests":
+                decided, verdict = True, first
+            elif kind:
+                first = first if first is not None else rel
+                if kind == "allowed":
+                    decided, verdict = True, None
+        frame = frame.f_back  # type: ignore[assignment]
+    return verdict if decided else first
 
 
 def check(model: Any, operation: str) -> None:

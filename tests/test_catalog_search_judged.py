@@ -10,35 +10,16 @@ with the demo entries that must appear in the top 3.  The demo is loaded and ind
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from govshare.catalog import search
 from govshare.catalog.models import CatalogEntry
 from govshare.core.models import User
+from tests.search_judging import judge, load_judged
 
-JUDGED = Path(__file__).parent / "data" / "search_judged.yaml"
 TARGET_SHARE = 0.95
-
-
-def load_judged() -> dict[str, Any]:
-    return yaml.safe_load(JUDGED.read_text(encoding="utf-8"))
-
-
-def judge(case: dict[str, Any], hits: list[search.Hit]) -> list[str]:
-    """What is wrong with ``hits`` (best first) for the judged ``case`` (empty: nothing)."""
-    top = hits[:3]
-    names = [h.name for h in top]
-    problems = [f"{name} not in the top 3" for name in case.get("expect", []) if name not in names]
-    if "classification" in case and (not top or any(not h.classification.startswith(str(case["classification"]))
-                                                      for h in top)):
-        problems.append(f"top 3 not all under {case['classification']}")
-    if "provider" in case and (not top or any(h.provider_code != case["provider"] for h in top)):
-        problems.append(f"top 3 not all from {case['provider']}")
-    return problems
 
 
 @pytest.fixture

@@ -148,22 +148,21 @@ def page(qs: QuerySet[Any], query: Any, row: Callable[[Any], Any]) -> dict[str, 
     return {"total": total, "page": query.page, "per_page": query.per_page, "items": [row(r) for r in rows]}
 
 
-def known(user: Any, model: Any, field: str, value: Any, **lookup: Any) -> Any:
-    """An object named by code in a request body: unknown and invisible both answer 400 naming the field."""
+def _in_body(message: Any, user: Any, model: Any, field: str, value: Any, lookup: dict[str, Any]) -> Any:
     try:
         return get_for(user, Action.VIEW, model, **lookup)
     except NotFound:
-        raise ValidationFailed(f"unknown_{field}", _("Nothing with code %(value)s was found."), field=field,
-                               value=value) from None
+        raise ValidationFailed(f"unknown_{field}", message, field=field, value=value) from None
+
+
+def known(user: Any, model: Any, field: str, value: Any, **lookup: Any) -> Any:
+    """An object named by code in a request body: unknown and invisible both answer 400 naming the field."""
+    return _in_body(_("Nothing with code %(value)s was found."), user, model, field, value, lookup)
 
 
 def named(user: Any, model: Any, field: str, value: Any, **lookup: Any) -> Any:
     """An object named by id in a request body: unknown and invisible both answer 400 naming the field."""
-    try:
-        return get_for(user, Action.VIEW, model, **lookup)
-    except NotFound:
-        raise ValidationFailed(f"unknown_{field}", _("Nothing with id %(value)s was found."), field=field,
-                               value=value) from None
+    return _in_body(_("Nothing with id %(value)s was found."), user, model, field, value, lookup)
 
 
 __all__ = ["OptionalAuth", "PUBLIC", "SAFE_METHODS", "SessionAuth", "TOKEN_REJECTIONS", "TokenAuth", "auth_error",

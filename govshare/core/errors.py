@@ -92,11 +92,6 @@ FIELD_LABELS: dict[str, Promise] = {
 _model_labels: dict[str, Promise] | None = None
 
 
-def register_field_labels(labels: dict[str, Promise]) -> None:
-    """An app names the fields its errors speak of (without core importing the app)."""
-    FIELD_LABELS.update(labels)
-
-
 def _label_of_model_field(name: str) -> Promise | None:
     """The translated ``verbose_name`` of a model field called ``name`` (any installed app)."""
     global _model_labels

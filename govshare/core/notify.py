@@ -83,13 +83,9 @@ def register_task_resolver(model: type[models.Model], kinds: Iterable[str], stat
         if key in _WATCHED:
             continue
         _WATCHED.add(key)
-        post_save.connect(_saved_handler(model, to_obj), sender=sender, weak=False,
+        post_save.connect(_saved_handler(model, to_obj, own=sender is model), sender=sender, weak=False,
                           dispatch_uid=f"govshare.notify.tasks:{sender._meta.label_lower}:{label}")
     return rule
-
-
-def task_rules() -> dict[str, list[TaskRule]]:
-    return {label: list(rules) for label, rules in _RULES.items()}
 
 
 def _rule_for(label: str, kind: str) -> TaskRule | None:
@@ -101,9 +97,10 @@ def _state(rule: TaskRule, obj: Any) -> str | None:
     return None if value is None else str(value)[:120]
 
 
-def _saved_handler(model: type[models.Model], to_obj: Callable[[Any], Any]) -> Callable[..., None]:
-    def handler(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
-        if raw:
+def _saved_handler(model: type[models.Model], to_obj: Callable[[Any], Any], *, own: bool) -> Callable[..., None]:
+    """``own``: the saved row is the object itself — a row just created has no notices yet (no query)."""
+    def handler(sender: Any, instance: Any, raw: bool = False, created: bool = False, **kwargs: Any) -> None:
+        if raw or (own and created):
             return
         target = to_obj(instance)  # the object, or its primary key
         pk = target.pk if isinstance(target, models.Model) else target
@@ -163,10 +160,13 @@ def classify_old_notices() -> int:
                                                            resolved_at=now if state is None else None)
 
 
+#: what still asks for attention: open tasks, and unread notices that are not tasks
+ATTENTION = models.Q(task=True, resolved_at__isnull=True) | (models.Q(read_at__isnull=True) & ~models.Q(task=True))
+
+
 def pending(qs: models.QuerySet[Notification]) -> models.QuerySet[Notification]:
     """What still asks for attention: open tasks, and unread notices that are not tasks."""
-    return qs.filter(models.Q(task=True, resolved_at__isnull=True) | (models.Q(read_at__isnull=True) & ~models.Q(
-        task=True)))
+    return qs.filter(ATTENTION)
 
 
 def todo(qs: models.QuerySet[Notification]) -> models.QuerySet[Notification]:
@@ -197,8 +197,7 @@ def inbox_counts(qs: models.QuerySet[Notification]) -> dict[str, int]:
 
 def inbox_order(qs: models.QuerySet[Notification]) -> models.QuerySet[Notification]:
     """What asks for attention first, then newest first."""
-    attention = models.Q(task=True, resolved_at__isnull=True) | (models.Q(read_at__isnull=True) & ~models.Q(task=True))
-    return qs.annotate(_first=models.Case(models.When(attention, then=models.Value(0)), default=models.Value(1),
+    return qs.annotate(_first=models.Case(models.When(ATTENTION, then=models.Value(0)), default=models.Value(1),
                                           output_field=models.IntegerField())).order_by("_first", "-created_at", "-pk")
 
 

@@ -111,49 +111,38 @@ def synonym_list(request: HttpRequest) -> HttpResponse:
         "synonyms": list(synonyms.order_by("term")), "may_manage": may_manage})
 
 
-def _synonym_page(request: HttpRequest, form: SynonymForm, synonym: Synonym | None, status: int = 200
-                  ) -> HttpResponse:
-    return render(request, "catalog/synonym_form.html", {"form": form, "synonym": synonym}, status=status)
+def _synonym_form(request: HttpRequest, syn: Synonym | None) -> HttpResponse:
+    """Add a synonym (``syn`` None) or change the expansions of ``syn``; the term is the key."""
+    user: Any = request.user
+    form = SynonymForm(request.POST if request.method == "POST" else None,
+                       initial={"term": syn.term, "expansions": "、".join(syn.expansions)} if syn else None)
+    if syn is not None:
+        form.fields["term"].disabled = True  # the term is the key; delete and add to rename it
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = actions.do_set_synonym(user, syn.term if syn else form.cleaned_data["term"],
+                                           form.cleaned_data["expansions"])
+        except GovshareError as exc:
+            if exc.status == 404:
+                raise
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Synonym %(term)s saved; searches use it at once.") % {"term": saved.term})
+            return redirect("catalog:synonyms")
+    return render(request, "catalog/synonym_form.html", {"form": form, "synonym": syn}, status=form_status(form))
 
 
 @catalog_view
 @require_http_methods(["GET", "POST"])
 def synonym_create(request: HttpRequest) -> HttpResponse:
-    user: Any = request.user
-    require(user, Capability.MANAGE_SYNONYMS)
-    form = SynonymForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            syn = actions.do_set_synonym(user, form.cleaned_data["term"], form.cleaned_data["expansions"])
-        except GovshareError as exc:
-            if exc.status == 404:
-                raise
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("Synonym %(term)s saved; searches use it at once.") % {"term": syn.term})
-            return redirect("catalog:synonyms")
-    return _synonym_page(request, form, None, status=form_status(form))
+    require(request.user, Capability.MANAGE_SYNONYMS)
+    return _synonym_form(request, None)
 
 
 @catalog_view
 @require_http_methods(["GET", "POST"])
 def synonym_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user: Any = request.user
-    syn = get_for(user, Action.CHANGE, Synonym, pk=pk)
-    form = SynonymForm(request.POST if request.method == "POST" else None,
-                       initial={"term": syn.term, "expansions": "、".join(syn.expansions)})
-    form.fields["term"].disabled = True  # the term is the key; delete and add to rename it
-    if request.method == "POST" and form.is_valid():
-        try:
-            actions.do_set_synonym(user, syn.term, form.cleaned_data["expansions"])
-        except GovshareError as exc:
-            if exc.status == 404:
-                raise
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("Synonym %(term)s saved; searches use it at once.") % {"term": syn.term})
-            return redirect("catalog:synonyms")
-    return _synonym_page(request, form, syn, status=form_status(form))
+    return _synonym_form(request, get_for(request.user, Action.CHANGE, Synonym, pk=pk))
 
 
 @catalog_view

@@ -15,6 +15,7 @@ Each send is claimed with a conditional UPDATE on the object (``reminded_deadlin
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -42,6 +43,11 @@ def _claim(model: Any, column: str, **extra: Any) -> Any:
         return bool(model.objects.filter(pk=obj.pk, deadline_id=obj.deadline_id).exclude(**{column: obj.deadline_id})
                     .update(**values))
     return claim
+
+
+def _sent(column: str) -> Callable[[Any], bool]:
+    """Whether the send marked in ``column`` was for the object's current deadline (skip it before claiming)."""
+    return lambda obj: getattr(obj, column) == obj.deadline_id
 
 
 def _due(obj: Any) -> str:
@@ -123,10 +129,10 @@ register_kind(ClockedKind(
     name="sharing.application",
     queryset=lambda: Application.objects.select_related("deadline", "provider", "consumer", "entry_version"),
     reminder_days=_reminder_days,
-    already_reminded=lambda app: app.reminded_deadline_id == app.deadline_id,
+    already_reminded=_sent("reminded_deadline_id"),
     claim_reminder=_claim(Application, "reminded_deadline_id"),
     remind=_remind_application,
-    already_escalated=lambda app: app.escalated_deadline_id == app.deadline_id,
+    already_escalated=_sent("escalated_deadline_id"),
     claim_escalation=_claim(Application, "escalated_deadline_id", escalated_at="now"),
     escalate=_escalate_application,
 ))
@@ -134,10 +140,10 @@ register_kind(ClockedKind(
     name="sharing.case",
     queryset=lambda: CoordinationCase.objects.select_related("deadline", "provider"),
     reminder_days=_reminder_days,
-    already_reminded=lambda case: case.reminded_deadline_id == case.deadline_id,
+    already_reminded=_sent("reminded_deadline_id"),
     claim_reminder=_claim(CoordinationCase, "reminded_deadline_id"),
     remind=_remind_case,
-    already_escalated=lambda case: case.escalated_deadline_id == case.deadline_id,
+    already_escalated=_sent("escalated_deadline_id"),
     claim_escalation=_claim(CoordinationCase, "escalated_deadline_id"),
     escalate=_escalate_case,
 ))
@@ -145,10 +151,10 @@ register_kind(ClockedKind(
     name="sharing.error_report",
     queryset=lambda: ErrorReport.objects.select_related("deadline", "provider"),
     reminder_days=_reminder_days,
-    already_reminded=lambda report: report.reminded_deadline_id == report.deadline_id,
+    already_reminded=_sent("reminded_deadline_id"),
     claim_reminder=_claim(ErrorReport, "reminded_deadline_id"),
     remind=_remind_error,
-    already_escalated=lambda report: report.escalated_deadline_id == report.deadline_id,
+    already_escalated=_sent("escalated_deadline_id"),
     claim_escalation=_claim(ErrorReport, "escalated_deadline_id"),
     escalate=_escalate_error,
 ))
