@@ -20,12 +20,43 @@ from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from govshare.core.api_helpers import SAFE_METHODS, OptionalAuth, SessionAuth, TokenAuth, auth_error
+from govshare.core.api_helpers import (
+    SAFE_METHODS,
+    OptionalAuth,
+    SessionAuth,
+    TokenAuth,
+    auth_error,
+    declare_error_answers,
+    install_permission_gates,
+)
 from govshare.core.errors import GovshareError, SchemaValueError, field_label, schema_message
 
-__all__ = ["SAFE_METHODS", "OptionalAuth", "SessionAuth", "TokenAuth", "api"]
+__all__ = ["SAFE_METHODS", "GovshareAPI", "OptionalAuth", "SessionAuth", "TokenAuth", "api"]
 
-api = NinjaAPI(
+
+class GovshareAPI(NinjaAPI):
+    """The API whose OpenAPI document declares every answer an operation can give (issue 9): the error
+    statuses are added to each operation, with the one ``Error`` schema, when the document is built
+    (:func:`govshare.core.api_helpers.error_answers` says which); and a write whose input is refused is
+    first judged by permission (:func:`govshare.core.api_helpers.permission_gate`).  Both hook into
+    ninja 1.7's binding of routers and its input reading (``_get_bound_routers``,
+    ``Operation._get_values``): ``tests/test_api_contract.py`` fails if a ninja upgrade moves them."""
+
+    def _get_bound_routers(self) -> Any:
+        first = self._bound_routers_cache is None
+        routers = super()._get_bound_routers()
+        if first:  # ninja binds the routers once, when the URLs are first built
+            install_permission_gates(self)
+        return routers
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None,
+                           path_params: dict[str, Any] | None = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        declare_error_answers(self, schema)
+        return schema
+
+
+api = GovshareAPI(
     title="govshare API",
     version="1",
     description="政务信息资源共享与开放平台 — JSON API. Requirement IDs (CAT, SHR, EXC, OPN, SEC, SUP, WEB) "

@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "needs_django", True):
             setup_django()
+            if getattr(args, "checks_key", True):
+                from govshare.core.keys import require_key
+
+                require_key()  # the key is the one the data was written with (SEC-5), before anything runs
         from govshare.core import audit, context
 
         with context.bind(ip="cli"):

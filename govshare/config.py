@@ -47,12 +47,39 @@ def _list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def _header(name: str) -> str:
+    """An HTTP header name such as ``X-Forwarded-Proto`` (empty: none)."""
+    raw = os.environ.get(name, "").strip()
+    if raw and not all(c.isalnum() or c == "-" for c in raw):
+        raise ConfigError(f"{name}={raw!r}: expected an HTTP header name such as X-Forwarded-Proto / "
+                          "应为 HTTP 头名称，如 X-Forwarded-Proto")
+    return raw
+
+
+def _networks(name: str) -> list[str]:
+    """IP addresses or CIDR networks, comma-separated, checked at start-up."""
+    import ipaddress
+
+    values = _list(name, [])
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {value!r} is not an IP address or network / 不是 IP 地址或网段") from exc
+    return values
+
+
 @dataclass(frozen=True)
 class Config:
     debug: bool
     data_dir: Path
     database_url: str
     secret_key: str
+    #: no SECRET_KEY and no ``secret_key`` file in the data dir: this process generated a new key (SEC-5,
+    #: :mod:`govshare.core.keys` refuses to run on a database written with another one)
+    secret_key_generated: bool
+    #: where `govshare backup` writes and `govshare drill` looks for the newest backup (SEC-5)
+    backup_dir: Path
     allowed_hosts: list[str]
     csrf_trusted_origins: list[str]
     field_key: str
@@ -69,6 +96,19 @@ class Config:
     public_url: str
     letter_max_mb: int
     digest_hour: int
+    worker_stale_seconds: int
+    # --- HTTPS, proxies and login protection (issue 9)
+    https: bool
+    hsts_seconds: int
+    hsts_preload: bool
+    proxy_ssl_header: str
+    trusted_proxies: list[str]
+    login_throttle_free: int
+    login_throttle_ip_free: int
+    login_throttle_base_seconds: int
+    login_throttle_max_seconds: int
+    login_throttle_window_minutes: int
+    login_known_address_days: int
 
     @classmethod
     def from_env(cls) -> Config:
@@ -76,19 +116,23 @@ class Config:
         data_dir = Path(os.environ.get("GOVSHARE_DATA_DIR") or BASE_DIR / "var").resolve()
         database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'govshare.sqlite3'}"
         secret_key = os.environ.get("SECRET_KEY", "")
+        generated = False
         if not secret_key:
-            secret_key = _local_secret(data_dir)
+            secret_key, generated = _local_secret(data_dir)
         return cls(
             debug=debug,
             data_dir=data_dir,
             database_url=database_url,
             secret_key=secret_key,
+            secret_key_generated=generated,
+            backup_dir=Path(os.environ.get("GOVSHARE_BACKUP_DIR") or data_dir / "backups").resolve(),
             allowed_hosts=_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"]),
             csrf_trusted_origins=_list("CSRF_TRUSTED_ORIGINS", []),
             # Key for encrypting personal data (ID numbers) at rest; defaults to one derived
             # from SECRET_KEY.  Rotating SECRET_KEY without setting this makes stored ID
-            # numbers unreadable — see README "Environment".
-            field_key=os.environ.get("GOVSHARE_FIELD_KEY", "") or secret_key,
+            # numbers unreadable — see README "Environment".  A ``field_key`` file in the data dir
+            # (written by `govshare restore` from a backup with keys) stands for the variable.
+            field_key=os.environ.get("GOVSHARE_FIELD_KEY", "") or _key_file(data_dir / "field_key") or secret_key,
             default_profile=os.environ.get("GOVSHARE_DEFAULT_PROFILE", "national"),
             login_max_failures=_int("GOVSHARE_LOGIN_MAX_FAILURES", 5),
             login_lockout_minutes=_int("GOVSHARE_LOGIN_LOCKOUT_MINUTES", 15),
@@ -103,21 +147,53 @@ class Config:
             public_url=os.environ.get("GOVSHARE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
             letter_max_mb=_int("GOVSHARE_LETTER_MAX_MB", 10),  # stamped application letters (SHR-2)
             digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
+            # a running job whose worker has not sent a heartbeat for this long is resumed elsewhere (issue 9);
+            # with a beat every sixth of it, a dead worker is found within 25 + 25/6 < 30 s
+            worker_stale_seconds=max(1, _int("GOVSHARE_WORKER_STALE_SECONDS", 25)),
+            # HTTPS: HSTS + redirect + secure cookies; behind a TLS-terminating proxy name the header
+            # it sets (X-Forwarded-Proto) — only a trusted proxy may set it (see docs/security.md)
+            https=_bool("GOVSHARE_HTTPS", False),
+            hsts_seconds=_int("GOVSHARE_HSTS_SECONDS", 365 * 24 * 3600),
+            hsts_preload=_bool("GOVSHARE_HSTS_PRELOAD", True),
+            proxy_ssl_header=_header("GOVSHARE_PROXY_SSL_HEADER"),
+            # proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: REMOTE_ADDR is the client
+            trusted_proxies=_networks("GOVSHARE_TRUSTED_PROXIES"),
+            # login protection: free failures per (account, address) and per address, then a delay of
+            # base·2^k seconds (capped) before the next attempt; failures older than the window are forgotten
+            login_throttle_free=_int("GOVSHARE_LOGIN_THROTTLE_FREE", 3),
+            login_throttle_ip_free=_int("GOVSHARE_LOGIN_THROTTLE_IP_FREE", 20),
+            login_throttle_base_seconds=_int("GOVSHARE_LOGIN_THROTTLE_BASE_SECONDS", 2),
+            login_throttle_max_seconds=_int("GOVSHARE_LOGIN_THROTTLE_MAX_SECONDS", 900),
+            login_throttle_window_minutes=_int("GOVSHARE_LOGIN_THROTTLE_WINDOW_MINUTES", 60),
+            # an address an account logged in from within this many days is "known": the account lock
+            # does not apply there
+            login_known_address_days=_int("GOVSHARE_LOGIN_KNOWN_ADDRESS_DAYS", 90),
         )
 
 
-def _local_secret(data_dir: Path) -> str:
-    """No SECRET_KEY in the environment: keep a random one in the data dir (never in the repo)."""
-    path = data_dir / "secret_key"
+def _key_file(path: Path) -> str:
     try:
         return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _local_secret(data_dir: Path) -> tuple[str, bool]:
+    """No SECRET_KEY in the environment: keep a random one in the data dir (never in the repo).
+
+    Returns the key and whether this process generated it.  A new key is right for a new instance
+    only: on a database written with another key :mod:`govshare.core.keys` refuses to start and
+    removes the generated file again (SEC-5)."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip(), False
     except FileNotFoundError:
         data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(50)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process won the race
-            return path.read_text().strip()
+            return path.read_text().strip(), False
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
-        return key
+        return key, True

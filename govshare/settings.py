@@ -20,6 +20,8 @@ GOVSHARE_SEARCH_DIR = DATA_DIR / "search"
 GOVSHARE_LETTERS_DIR = DATA_DIR / "sharing" / "letters"
 GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
 GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
+#: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)
+GOVSHARE_WORKER_STALE_SECONDS = CONFIG.worker_stale_seconds
 GOVSHARE_PUBLIC_URL = CONFIG.public_url
 
 INSTALLED_APPS = [
@@ -112,6 +114,29 @@ CSRF_COOKIE_SECURE = CONFIG.secure_cookies
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# the CSRF token reaches htmx through the page (base.html), never through JavaScript reading the cookie
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = CONFIG.secure_cookies
+
+# HTTPS (issue 9): with GOVSHARE_HTTPS=true every answer carries HSTS and plain HTTP is redirected,
+# except /healthz (probed over plain HTTP on the machine itself).  Behind a TLS-terminating proxy,
+# GOVSHARE_PROXY_SSL_HEADER names the header it sets ("X-Forwarded-Proto: https").
+SECURE_SSL_REDIRECT = CONFIG.https
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = CONFIG.hsts_seconds if CONFIG.https else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = CONFIG.https
+SECURE_HSTS_PRELOAD = CONFIG.https and CONFIG.hsts_preload
+if CONFIG.proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + CONFIG.proxy_ssl_header.upper().replace("-", "_"), "https")
+if CONFIG.https and CONFIG.public_url.startswith("https://") and CONFIG.public_url not in CSRF_TRUSTED_ORIGINS:
+    CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, CONFIG.public_url]
+# an operator who turns preload off (GOVSHARE_HSTS_PRELOAD=false) has decided against it
+SILENCED_SYSTEM_CHECKS = ["security.W021"] if CONFIG.https and not CONFIG.hsts_preload else []
+#: proxies whose X-Forwarded-For names the client (core.middleware.client_ip)
+GOVSHARE_TRUSTED_PROXIES = CONFIG.trusted_proxies
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -144,6 +169,13 @@ DEFAULT_FROM_EMAIL = CONFIG.email_from
 GOVSHARE_DEFAULT_PROFILE = CONFIG.default_profile
 GOVSHARE_LOGIN_MAX_FAILURES = CONFIG.login_max_failures
 GOVSHARE_LOGIN_LOCKOUT_MINUTES = CONFIG.login_lockout_minutes
+# login protection (issue 9, docs/security.md § "Login protection")
+GOVSHARE_LOGIN_THROTTLE_FREE = CONFIG.login_throttle_free
+GOVSHARE_LOGIN_THROTTLE_IP_FREE = CONFIG.login_throttle_ip_free
+GOVSHARE_LOGIN_THROTTLE_BASE_SECONDS = CONFIG.login_throttle_base_seconds
+GOVSHARE_LOGIN_THROTTLE_MAX_SECONDS = CONFIG.login_throttle_max_seconds
+GOVSHARE_LOGIN_THROTTLE_WINDOW_MINUTES = CONFIG.login_throttle_window_minutes
+GOVSHARE_LOGIN_KNOWN_ADDRESS_DAYS = CONFIG.login_known_address_days
 GOVSHARE_FIELD_KEY = CONFIG.field_key
 
 LOGGING = {

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.test import Client, override_settings
 
 from govshare.core.actions import (
@@ -134,6 +135,17 @@ def crash_client(user: Any = None) -> Client:
     if user is not None:
         client.force_login(user)
     return client
+
+
+@contextmanager
+def undone() -> Iterator[None]:
+    """Run the block inside a savepoint that is rolled back after it, whatever happened: several
+    parties try the same object as it was built, instead of building it once per party."""
+    sid = transaction.savepoint()
+    try:
+        yield
+    finally:
+        transaction.savepoint_rollback(sid)
 
 
 def api_json(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:

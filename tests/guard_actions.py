@@ -43,6 +43,7 @@ INFRASTRUCTURE = (
     "core/workdays.py",  # Deadline rows opened, bound and recomputed for the actions that own them
     "core/demo.py",
     "core/signals.py",  # login/logout bookkeeping
+    "core/keys.py",  # the key's fingerprint, stored the first time (SEC-5)
 )
 INFRASTRUCTURE_PARTS = ("/actions/", "/migrations/", "/demo.py", "/demo/", "/hooks.py", "/management/")
 

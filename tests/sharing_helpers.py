@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,11 +11,12 @@ from govshare.sharing.actions import do_apply, do_register_system
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-#: the smallest PDF the letter check accepts (header + end-of-file marker)
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\x0bIDATx\x9cc\xf8\x0f\x00\x01\x01\x01\x00\x18\xdd\x8d\xb4\x00\x00\x00\x00IEND\xaeB`\x82")
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+#: well-formed letters the letter check accepts (the benign files of the hostile-letter corpus, SHR-2):
+#: a one-page PDF, a PNG and a JPEG that decode completely
+LETTERS = Path(__file__).resolve().parent / "data" / "hostile_letters"
+PDF = (LETTERS / "ok_plain_letter.pdf").read_bytes()
+PNG = (LETTERS / "ok_scanned_letter.png").read_bytes()
+JPEG = (LETTERS / "ok_scanned_letter.jpg").read_bytes()
 
 
 def at(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> dt.datetime:

@@ -161,28 +161,25 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def _context(browser: Any, server: str, username: str | None) -> Any:
+def _context(browser: Any) -> Any:
     context = browser.new_context(locale="zh-CN", viewport={"width": WIDTHS[-1], "height": 900})
     context.set_default_timeout(15000)
-    if username is not None:
-        page = context.new_page()
-        page.goto(f"{server}/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        with page.expect_navigation():
-            page.click("main button[type=submit]")
-        assert "/login/" not in page.url, f"{username} could not log in"
-        page.close()
     return context
 
 
-def _entry_url(context: Any, server: str) -> str:
+def _log_in(page: Any, server: str, username: str) -> None:
+    page.goto(f"{server}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
+    assert "/login/" not in page.url, f"{username} could not log in"
+
+
+def _entry_url(page: Any, server: str) -> str:
     """A published entry any visitor may open (the first result of the open catalog)."""
-    page = context.new_page()
     page.goto(f"{server}/catalog/")
-    href = page.locator("a[href*='/catalog/entries/']").first.get_attribute("href")
-    page.close()
-    return str(href)
+    return str(page.locator("a[href*='/catalog/entries/']").first.get_attribute("href"))
 
 
 def english_words(texts: list[str]) -> list[str]:
@@ -196,32 +193,39 @@ def english_words(texts: list[str]) -> list[str]:
     return found
 
 
-def check_page(context: Any, url: str, *, menu: bool = False) -> list[str]:
-    """Open ``url`` at each width; the problems found, each naming width and what."""
-    problems: list[str] = []
-    errors: list[str] = []
-    page = context.new_page()
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_viewport_size({"width": WIDTHS[-1], "height": 900})
-    answer = page.goto(url, wait_until="load")
-    if answer is None or answer.status >= 400:
-        problems.append(f"answered {answer.status if answer else 'nothing'}")
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-        if scroll > inner:
-            wide = page.evaluate("""(inner) => [...document.querySelectorAll('body *')]
-                .filter(e => e.getBoundingClientRect().right > inner + 1 && !e.closest('.table-wrap'))
-                .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))""", inner)
-            problems.append(f"{width} px: page scrolls sideways ({scroll} > {inner}): {wide}")
-        if width == WIDTHS[-1]:
-            problems.extend(f"untranslated: {w}" for w in english_words(page.evaluate(VISIBLE_TEXT_JS))[:5])
-    if menu:
-        problems.extend(check_menu_button(page))
-    problems.extend(f"console: {e}" for e in errors)
-    page.close()
-    return problems
+class Tab:
+    """One tab per role, reused from page to page (a new tab per page costs a renderer process each:
+    about twice the time); the console errors are collected per page."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def check(self, url: str, *, menu: bool = False) -> list[str]:
+        """Open ``url`` and look at it at each width; the problems found, each naming width and what."""
+        page, problems = self.page, []
+        self.errors.clear()
+        page.set_viewport_size({"width": WIDTHS[-1], "height": 900})
+        answer = page.goto(url, wait_until="load")
+        if answer is None or answer.status >= 400:
+            problems.append(f"answered {answer.status if answer else 'nothing'}")
+        for width in sorted(WIDTHS, reverse=True):
+            page.set_viewport_size({"width": width, "height": 900})
+            scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+            if scroll > inner:
+                wide = page.evaluate("""(inner) => [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > inner + 1 && !e.closest('.table-wrap'))
+                    .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))""",
+                                     inner)
+                problems.append(f"{width} px: page scrolls sideways ({scroll} > {inner}): {wide}")
+            if width == WIDTHS[-1]:
+                problems.extend(f"untranslated: {w}" for w in english_words(page.evaluate(VISIBLE_TEXT_JS))[:5])
+        if menu:
+            problems.extend(check_menu_button(page))
+        problems.extend(f"console: {e}" for e in self.errors)
+        return problems
 
 
 def check_menu_button(page: Any) -> list[str]:
@@ -250,14 +254,17 @@ def test_the_main_pages_of_every_role_fit_a_phone_and_a_laptop_speak_chinese_and
     problems: list[str] = []
     entry = ""
     for username, paths in PAGES.items():
-        context = _context(browser, server, username)
+        context = _context(browser)
         try:
+            tab = Tab(context)
+            if username is not None:
+                _log_in(tab.page, server, username)
             if not entry:
-                entry = _entry_url(context, server)
+                entry = _entry_url(tab.page, server)
             for path in paths:
                 url = server + (entry if path == "{entry}" else path)
                 problems.extend(f"{username or 'anonymous'} {url.removeprefix(server)}: {p}"
-                                for p in check_page(context, url, menu=path == "/"))
+                                for p in tab.check(url, menu=path == "/"))
         finally:
             context.close()
     assert not problems, "\n".join(problems)

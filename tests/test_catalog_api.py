@@ -517,7 +517,8 @@ def test_the_entry_list_uses_the_same_number_of_queries_for_3_and_13_entries(
             counts[who].append(len(captured))
     assert all(first == second for first, second in counts.values()), counts
     client = crash_client(cat.org.reviewer)
-    with django_assert_max_num_queries(5):  # session, user, roles; count, page
+    # session, user, roles; count, page; the access log (issue 9): the chain head on a first read, the row
+    with django_assert_max_num_queries(7):
         assert len(client.get(API + "/catalog/entries", {"per_page": 100}).json()["items"]) == 13
 
 
@@ -582,7 +583,7 @@ def test_list_endpoints_use_the_same_number_of_queries_for_3_and_13_rows(
     for n in (3, 10):
         add(cat, n)
         counts.append(_queries(crash_client(getattr(cat.org, who)), API + url))
-    assert counts[0] == counts[1] <= 7
+    assert counts[0] == counts[1] <= 8  # 7, and the access log's row (issue 9: one INSERT per recorded read)
 
 
 def test_a_projects_entries_use_a_fixed_number_of_queries(cat: Any) -> None:
@@ -831,12 +832,14 @@ def test_the_centre_opens_an_update_task_with_a_working_day_deadline(cat: Any) -
     assert cat.org.police_specialist.notifications.filter(kind="catalog.update_task").exists()
 
 
-@pytest.mark.parametrize(("override", "field"), [({"department": "NOPE"}, "department"), ({"reason": "whim"}, "reason"),
-                                                ({"title": ""}, "title"), ({"department": "CENTRE"}, "department"),
-                                                ({"change_date": "2099-01-01"}, "change_date")])
-def test_bad_update_tasks_are_a_400_naming_the_field(cat: Any, override: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(("override", "field", "status"), [
+    ({"department": "NOPE"}, "department", 400), ({"reason": "whim"}, "reason", 422),  # the schema states the reasons
+    ({"title": ""}, "title", 400), ({"department": "CENTRE"}, "department", 400),
+    ({"change_date": "2099-01-01"}, "change_date", 400)])
+def test_bad_update_tasks_are_refused_naming_the_field(cat: Any, override: dict[str, Any], field: str,
+                                                      status: int) -> None:
     response = call(cat.org.reviewer, "post", "/update-tasks", _task_body(**override))
-    assert response.status_code == 400 and error(response)["field"] == field
+    assert response.status_code == status and error(response)["field"] == field
     assert not UpdateTask.objects.exists()
 
 
@@ -1005,12 +1008,12 @@ def test_the_feedback_box_separates_my_entries_and_my_reports(cat: Any) -> None:
     assert call(org.police_admin, "get", "/feedback", status="closed").json()["total"] == 0
 
 
-@pytest.mark.parametrize(("body", "field"), [({"kind": "rant", "description": "x"}, "kind"),
-                                             ({"kind": "doubt", "description": " "}, "description")])
-def test_bad_feedback_names_the_field(cat: Any, body: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(("body", "field", "status"), [({"kind": "rant", "description": "x"}, "kind", 422),
+                                                       ({"kind": "doubt", "description": " "}, "description", 400)])
+def test_bad_feedback_names_the_field(cat: Any, body: dict[str, Any], field: str, status: int) -> None:
     entry = cat.published()
     response = call(cat.org.market_specialist, "post", f"/entries/{entry.pk}/feedback", body)
-    assert response.status_code == 400 and error(response)["field"] == field
+    assert response.status_code == status and error(response)["field"] == field
     assert not Feedback.objects.exists()
 
 

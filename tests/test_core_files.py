@@ -11,6 +11,7 @@ import io
 import warnings
 import zipfile
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +19,10 @@ import pytest
 from govshare.core import files
 from govshare.core.files import FileRefused, ZipLimits
 
-PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n"
-       b"%%EOF\n")
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20 + b"\xff\xd9"
+CORPUS = Path(__file__).resolve().parent / "data" / "hostile_letters"
+PDF = (CORPUS / "ok_plain_letter.pdf").read_bytes()
+PNG = (CORPUS / "ok_scanned_letter.png").read_bytes()
+JPEG = (CORPUS / "ok_scanned_letter.jpg").read_bytes()
 LETTER_TYPES = (files.PDF, files.PNG, files.JPEG)
 LIMITS = ZipLimits(max_parts=20, max_unpacked=8 * files.MB, max_ratio=100)
 
@@ -238,32 +239,66 @@ def test_the_streaming_parser_refuses_entities_and_reads_plain_xml() -> None:
 # ------------------------------------------------------------------ PDF and images
 
 
-@pytest.mark.parametrize("pdf", [
-    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert(1)) >>"),
-    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction << /S /Launch /F (cmd.exe) >>"),
-    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /Names << /EmbeddedFiles << >> >> /EmbeddedFile"),
-    PDF.replace(b"/Type /Catalog", b"/Type /Catalog /AA << /O << /S /J#61vaScript >> >>"),
-    PDF.replace(b"trailer", b"2 0 obj\n<< /Type /ObjStm /Filter /FlateDecode >>\nstream\n"
-                + zlib.compress(b"<< /S /JavaScript /JS (this.exportDataObject()) >>") + b"\nendstream\nendobj\ntrailer"),
-], ids=["javascript", "launch", "embedded-file", "hex-escaped-name", "compressed-object-stream"])
-def test_a_pdf_with_active_content_is_refused(pdf: bytes) -> None:
-    assert refusal(files.check_pdf, pdf, unpack_budget=1_000_000).code == "active_content"
+# The hostile corpus (JavaScript however packed, actions, polyglots, bombs …) is tests/test_hostile_letters.py.
+
+
+def with_stream(pdf: bytes, body: bytes) -> bytes:
+    """``pdf`` with one more Flate stream object (the offsets no longer match: qpdf must repair)."""
+    packed = zlib.compress(body)
+    return pdf.replace(b"endobj\n", b"endobj\n9 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed)
+                       + packed + b"\nendstream\nendobj\n", 1)
+
+
+def test_a_pdf_with_javascript_is_refused_naming_the_object_in_the_readers_language() -> None:
+    error = refusal(files.check_pdf, PDF.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction 6 0 R")
+                    .replace(b"\nxref\n", b"\n6 0 obj\n<< /S /JavaScript /JS (app.alert(1)) >>\nendobj\nxref\n"),
+                    unpack_budget=1_000_000)
+    assert (error.code, error.specific) == ("active_content", "pdf_javascript")
+    assert "JavaScript（对象 6 0 R）" in error.render("zh-hans") and "(object 6 0 R)" in error.render("en")
 
 
 def test_a_pdf_that_unpacks_beyond_the_budget_is_refused() -> None:
-    bomb = PDF.replace(b"trailer", b"2 0 obj\n<< /Filter /FlateDecode >>\nstream\n" + zlib.compress(b"0" * 90_000)
-                       + b"\nendstream\nendobj\ntrailer")
-    error = refusal(files.check_pdf, bomb, unpack_budget=10_000)
-    assert error.code == "file_too_large" and "10000" in error.render("en")
+    error = refusal(files.check_pdf, with_stream(PDF, b"0" * 90_000), unpack_budget=10_000)
+    assert (error.code, error.specific) == ("file_too_large", "pdf_bomb") and "10000" in error.render("en")
+
+
+def test_the_budget_counts_every_stream_together() -> None:
+    files.check_pdf(PDF, unpack_budget=1000)
+    bigger = with_stream(PDF, bytes(range(256)) * 3)  # 768 more bytes unpacked
+    assert refusal(files.check_pdf, bigger, unpack_budget=800).specific == "pdf_bomb"
+
+
+def test_a_pdf_of_more_objects_than_a_letter_has_is_refused(monkeypatch: Any) -> None:
+    monkeypatch.setattr(files, "PDF_MAX_OBJECTS", 3)  # the plain letter has six
+    error = refusal(files.check_pdf, PDF, unpack_budget=100_000)
+    assert (error.code, error.specific) == ("file_too_large", "pdf_too_many_objects")
+
+
+def test_a_name_inside_a_string_is_text_not_active_content() -> None:
+    quoted = PDF.replace(b"/Type /Catalog", b"/Type /Catalog /Lang (see /JS and /OpenAction \\(1\\))")
+    with pytest.raises(FileRefused) as caught:
+        files.check_pdf(quoted, unpack_budget=100_000)
+    assert caught.value.specific == "pdf_repaired"  # the offsets moved; nothing active was found first
+
+
+def test_a_pdf_that_reads_only_after_repair_is_refused_and_a_clean_one_passes() -> None:
+    assert refusal(files.check_pdf, with_stream(PDF, b"q Q"), unpack_budget=100_000).specific == "pdf_repaired"
+    files.check_pdf(PDF, unpack_budget=100_000)
 
 
 def test_a_truncated_pdf_png_or_jpeg_is_refused_as_damaged() -> None:
     assert refusal(files.check_pdf, PDF[: PDF.index(b"%%EOF")], unpack_budget=1000).code == "damaged_file"
     assert refusal(files.check_image, PNG[:40], files.PNG).code == "damaged_file"
     assert refusal(files.check_image, JPEG[:-2], files.JPEG).code == "damaged_file"
-    files.check_pdf(PDF, unpack_budget=1000)
     files.check_image(PNG, files.PNG)
     files.check_image(JPEG, files.JPEG)
+
+
+def test_an_image_header_claiming_too_many_pixels_is_refused_before_decoding() -> None:
+    bomb = (CORPUS / "png_pixel_bomb.png").read_bytes()
+    error = refusal(files.check_image, bomb, files.PNG)
+    assert (error.code, error.specific) == ("file_too_large", "image_bomb")
+    assert "60000 × 60000" in error.render("en")
 
 
 def test_a_user_file_name_is_kept_only_as_a_label() -> None:
@@ -277,3 +312,6 @@ def test_a_channel_renames_a_refusal_and_keeps_its_message() -> None:
     renamed = error.renamed("letter_empty", field="letter")
     assert (renamed.code, renamed.field, renamed.render("en")) == ("letter_empty", "letter",
                                                                    "application letter: " + error.render("en"))
+    assert renamed.specific == "empty_file"
+    active = refusal(files.check_image, PNG + b"<html>", files.PNG).renamed("letter_active_content")
+    assert (active.code, active.specific) == ("letter_active_content", "image_trailing_data")

@@ -108,7 +108,7 @@ def test_a_job_cancelled_while_running_stops_at_its_next_heartbeat(
 def _die_midway(job: Job, done: int, *, attempts_left_behind: int = 1) -> None:
     """What a worker that crashed after ``done`` items leaves behind: running, old heartbeat."""
     jobs.claim(job.pk, "dead-worker")
-    old = timezone.now() - jobs.STALE_AFTER - dt.timedelta(seconds=5)
+    old = timezone.now() - jobs.stale_after() - dt.timedelta(seconds=5)
     Job.objects.filter(pk=job.pk).update(checkpoint={"next": done}, progress_done=done, progress_total=5,
                                          heartbeat_at=old, attempts=attempts_left_behind)
 
@@ -125,6 +125,30 @@ def test_a_stale_running_job_is_requeued_and_resumes_from_its_checkpoint(
     assert job.attempts == 2 and job.worker_id != "dead-worker"
     assert "resuming (attempt 2)" in job.log
     assert AuditEvent.objects.filter(code=int(AuditCode.JOB_REQUEUED), object_id=str(job.pk)).exists()
+
+
+def test_the_deadline_recompute_job_resumes_after_its_last_committed_batch(
+        org: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any) -> None:
+    from govshare.core.actions import calendar
+    from govshare.core.models import Deadline
+    from govshare.core.workdays import open_deadline
+
+    monkeypatch.setattr(calendar, "RECOMPUTE_BATCH", 1)
+    first, second, _third = (open_deadline(org.police, "share_provider_answer", "longnan", dt.date(2026, 9, day))
+                            for day in (1, 2, 3))
+    job = jobs.create_job(calendar.RECOMPUTE_JOB, "recompute", {"years": None, "reason": "test"})
+    jobs.claim(job.pk, "dead-worker")  # it died after committing the batch of the first deadline
+    Job.objects.filter(pk=job.pk).update(checkpoint={"after_id": first.pk, "checked": 1, "changed": 0},
+                                         heartbeat_at=timezone.now() - jobs.stale_after() - dt.timedelta(seconds=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.recover_stale() == 1
+    job.refresh_from_db()
+    later = Deadline.objects.filter(closed_at__isnull=True, unit="working_days", pk__gt=first.pk).count()
+    assert job.status == Job.Status.SUCCEEDED and job.result["checked"] == 1 + later
+    batches = AuditEvent.objects.filter(code=int(AuditCode.DEADLINES_RECOMPUTED), detail__job=str(job.pk))
+    starts = sorted(e.detail["after_id"] for e in batches)
+    # one committed batch per deadline after the checkpoint — none from zero, the first one not again
+    assert starts[:2] == [first.pk, second.pk] and len(starts) == later and 0 not in starts
 
 
 def test_a_running_job_with_a_fresh_heartbeat_is_left_alone(org: Any) -> None:
@@ -150,6 +174,81 @@ def test_the_old_worker_cannot_write_after_the_job_was_taken_over(org: Any) -> N
     Job.objects.filter(pk=job.pk).update(worker_id="new-worker")  # recovered and claimed elsewhere
     with pytest.raises(jobs.JobCancelled):
         jobs.JobContext(claimed, "slow-worker").progress(2, 5)
+
+
+def test_a_live_worker_keeps_its_jobs_alive_while_a_handler_is_busy_in_one_long_step(org: Any) -> None:
+    job = _create("test.count", org.police_specialist)
+    jobs.claim(job.pk, "busy-worker")
+    old = timezone.now() - jobs.stale_after() - dt.timedelta(seconds=5)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=old)  # the handler has not touched the job for long
+    jobs.beat("busy-worker", "host", 1)  # ... but the worker's heartbeat thread beats
+    assert jobs.recover_stale() == 0
+    assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
+
+
+@pytest.mark.parametrize(("limit", "requeued"), [(5, 1), (30, 0)])
+def test_the_stale_limit_comes_from_the_settings(org: Any, settings: Any, limit: int, requeued: int) -> None:
+    settings.GOVSHARE_WORKER_STALE_SECONDS = limit
+    job = _create("test.count", org.police_specialist)
+    jobs.claim(job.pk, "quiet-worker")
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - dt.timedelta(seconds=10))
+    assert jobs.recover_stale() == requeued
+    assert jobs.heartbeat_seconds() <= limit / 3  # several beats within the limit
+
+
+def test_by_default_a_dead_worker_is_found_within_30_seconds(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from govshare.config import Config
+
+    monkeypatch.delenv("GOVSHARE_WORKER_STALE_SECONDS", raising=False)
+    settings.GOVSHARE_WORKER_STALE_SECONDS = Config.from_env().worker_stale_seconds  # the default
+    # dead right after a beat: silent for the limit, then found at the next beat of a live worker
+    assert jobs.stale_after().total_seconds() + jobs.heartbeat_seconds() < 30
+
+
+def _task_row(status: str, worker: str) -> Any:
+    from django.test import override_settings
+    from django_tasks_db.models import DBTaskResult
+
+    from govshare.core.tasks import run_job
+
+    with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}):
+        result = run_job.using(backend="default").enqueue("00000000-0000-0000-0000-000000000000")
+    DBTaskResult.objects.filter(pk=result.id).update(status=status, worker_ids=[worker], started_at=timezone.now())
+    return DBTaskResult.objects.get(pk=result.id)
+
+
+def test_the_task_row_of_a_dead_worker_is_failed_and_the_loss_audited(db: None, client: Any) -> None:
+    from govshare.core.models import WorkerHeartbeat
+
+    jobs.beat("dead-worker", "host-a", 11)
+    jobs.beat("live-worker", "host-b", 22)
+    WorkerHeartbeat.objects.filter(worker_id="dead-worker").update(
+        seen_at=timezone.now() - jobs.stale_after() - dt.timedelta(seconds=1))
+    orphan, held = _task_row("RUNNING", "dead-worker"), _task_row("RUNNING", "live-worker")
+    queue = client.get("/healthz").json()["checks"]["queue"]
+    assert (queue["running"], queue["orphaned"]) == (1, 1)  # /healthz does not count the orphan as running
+
+    jobs.recover_stale()
+    orphan.refresh_from_db()
+    held.refresh_from_db()
+    assert orphan.status == "FAILED" and orphan.exception_class_path == "govshare.core.jobs.WorkerLost"
+    assert "dead-worker" in orphan.traceback and orphan.finished_at is not None
+    assert held.status == "RUNNING"
+    assert list(WorkerHeartbeat.objects.values_list("worker_id", flat=True)) == ["live-worker"]
+    lost = AuditEvent.objects.get(code=int(AuditCode.WORKER_LOST))
+    assert lost.object_id == "dead-worker" and lost.detail["task_rows_failed"] == 1 and lost.detail["pid"] == 11
+    queue = client.get("/healthz").json()["checks"]["queue"]
+    assert (queue["running"], queue["orphaned"], queue["workers"]) == (1, 0, 1)
+    jobs.recover_stale()  # a second pass (or another worker) finds nothing more to do
+    assert AuditEvent.objects.filter(code=int(AuditCode.WORKER_LOST)).count() == 1
+
+
+def test_a_worker_that_stops_in_order_removes_its_heartbeat_row(db: None) -> None:
+    from govshare.core.models import WorkerHeartbeat
+
+    jobs.beat("w", "host", 1)
+    jobs.stopped("w")
+    assert not WorkerHeartbeat.objects.exists()
 
 
 # ------------------------------------------------------------------ the real django-tasks-db worker

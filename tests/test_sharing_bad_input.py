@@ -37,7 +37,7 @@ from govshare.sharing.models import (
     ErrorReport,
     Grant,
 )
-from tests.sharing_helpers import JPEG, PDF, PNG, at
+from tests.sharing_helpers import JPEG, LETTERS, PDF, PNG, at
 
 pytestmark = pytest.mark.django_db
 
@@ -126,11 +126,8 @@ def test_a_return_or_rejection_at_first_review_needs_a_comment(share: Any) -> No
 
 # ------------------------------------------------------------------ the stamped letter
 
-JS_PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>\n"
-          b"endobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
-OBJSTM_PDF = (b"%PDF-1.5\n1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode >>\nstream\n"
-              + zlib.compress(b"2 0 << /Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>")
-              + b"\nendstream\nendobj\ntrailer\n<< /Root 2 0 R >>\n%%EOF\n")
+JS_PDF = PDF.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert(1)) >>")
+OBJSTM_PDF = (LETTERS / "js_objstm_flate.pdf").read_bytes()  # more in tests/test_hostile_letters.py
 BAD_LETTERS = {
     "plain text": ("申请函.txt", "我局申请共享违法犯罪人员信息。".encode(), "letter_type"),
     "HTML": ("申请函.html", b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>", "letter_type"),
@@ -176,16 +173,15 @@ def test_a_letter_over_the_configured_size_is_refused(share: Any, settings: Any)
 
 def test_a_pdf_that_unpacks_to_far_more_than_the_size_limit_is_refused(share: Any, settings: Any) -> None:
     settings.GOVSHARE_LETTER_MAX_BYTES = 2000
-    bomb = PDF.replace(b"trailer", b"2 0 obj\n<< /Filter /FlateDecode >>\nstream\n" + zlib.compress(b"0" * 9000)
-                       + b"\nendstream\nendobj\ntrailer")
+    packed = zlib.compress(b"0" * 9000)
+    bomb = PDF.replace(b"endobj\n", b"endobj\n9 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed)
+                       + packed + b"\nendstream\nendobj\n", 1)
     assert len(bomb) < 2000
     refused(lambda: share.apply(letter=("申请函.pdf", bomb)), ValidationFailed, "letter_too_large", "letter")
 
 
 def test_a_pdf_with_ordinary_compressed_content_is_accepted(share: Any) -> None:
-    content = PDF.replace(b"trailer", b"2 0 obj\n<< /Filter /FlateDecode >>\nstream\n"
-                          + zlib.compress(b"BT /F1 12 Tf 72 712 Td (Shen Qing Han) Tj ET") + b"\nendstream\nendobj\n"
-                          b"3 0 obj\n<< /Filter /DCTDecode >>\nstream\n" + JPEG + b"\nendstream\nendobj\ntrailer")
+    content = (LETTERS / "ok_scanned_letter.pdf").read_bytes()  # a Flate text stream and a JPEG image
     assert share.apply(letter=("申请函.pdf", content)).letter_size == len(content)
 
 

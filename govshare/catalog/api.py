@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -40,7 +40,9 @@ from govshare.catalog.models import (
     UpdateTask,
 )
 from govshare.catalog.permissions import is_centre
+from govshare.core import access_log
 from govshare.core.api_helpers import PUBLIC, known, page_of
+from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import NotFound
 from govshare.core.models import Department, Jurisdiction
 from govshare.core.permissions import Action, can, get_for, is_anonymous, require, restrict
@@ -64,6 +66,10 @@ class EntryRefConverter:
 
 
 register_converter(EntryRefConverter, "entryref")
+
+#: the entry in a path, as the document states it (issue 9): what the converter above accepts
+EntryRefPath = Annotated[str, Path(pattern=rf"^{EntryRefConverter.regex}$",
+                                   description="the entry's id (42) or resource code (301/000001)")]
 
 
 
@@ -136,6 +142,8 @@ def search(request: HttpRequest, query: Query[s.SearchQuery]) -> dict[str, Any]:
     result = engine.search(_user(request), query.q, filters=filters or None, sort=query.sort, page=query.page,
                            per_page=query.per_page)
     pages = max(1, -(-result.total // result.per_page))
+    access_log.note(request, AuditCode.READ_SEARCH, query={"q": query.q, "filters": filters, "sort": query.sort,
+                                                           "page": query.page}, results=result.total)
     return {
         "total": result.total, "page": result.page, "per_page": result.per_page,
         "pages": getattr(result, "pages", pages),
@@ -194,14 +202,16 @@ def create_entry(request: HttpRequest, payload: s.EntryCreateIn) -> Any:
 
 @router.get("/entries/{entryref:ref}", response=s.EntryDetailOut, auth=PUBLIC,
             summary="One entry: its published version with items, the version in progress if yours")
-def get_entry_detail(request: HttpRequest, ref: str) -> dict[str, Any]:
+def get_entry_detail(request: HttpRequest, ref: EntryRefPath) -> dict[str, Any]:
     user = _user(request)
-    return entry_detail(user, get_entry(user, ref))
+    entry = get_entry(user, ref)
+    access_log.note(request, AuditCode.READ_ENTRY, entry)
+    return entry_detail(user, entry)
 
 
 @router.put("/entries/{entryref:ref}/draft", response=s.EntryDetailOut,
             summary="Edit the draft; for a published entry this opens a new version (CAT-3)")
-def edit_entry(request: HttpRequest, ref: str, payload: s.EntryEditIn) -> dict[str, Any]:
+def edit_entry(request: HttpRequest, ref: EntryRefPath, payload: s.EntryEditIn) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
     actions.do_edit_entry(user, entry, payload.content(), change_reason=payload.change_reason)
@@ -209,7 +219,7 @@ def edit_entry(request: HttpRequest, ref: str, payload: s.EntryEditIn) -> dict[s
 
 
 @router.post("/entries/{entryref:ref}/submit", response=s.EntryDetailOut, summary="Submit the draft for review")
-def submit_entry(request: HttpRequest, ref: str) -> dict[str, Any]:
+def submit_entry(request: HttpRequest, ref: EntryRefPath) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
     actions.do_submit(user, entry)
@@ -218,7 +228,7 @@ def submit_entry(request: HttpRequest, ref: str) -> dict[str, Any]:
 
 @router.post("/entries/{entryref:ref}/approve", response=s.EntryDetailOut,
              summary="Approve the submitted version (centre); with subscribers it waits for the notice (CAT-4)")
-def approve_entry(request: HttpRequest, ref: str, payload: s.CommentIn | None = None) -> dict[str, Any]:
+def approve_entry(request: HttpRequest, ref: EntryRefPath, payload: s.CommentIn | None = None) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
     actions.do_approve(user, entry, comment=payload.comment if payload else "")
@@ -227,7 +237,7 @@ def approve_entry(request: HttpRequest, ref: str, payload: s.CommentIn | None = 
 
 @router.post("/entries/{entryref:ref}/return", response=s.EntryDetailOut,
              summary="Return the submitted version with comments (centre)")
-def return_entry(request: HttpRequest, ref: str, payload: s.CommentIn) -> dict[str, Any]:
+def return_entry(request: HttpRequest, ref: EntryRefPath, payload: s.CommentIn) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
     actions.do_return(user, entry, comment=payload.comment)
@@ -236,7 +246,7 @@ def return_entry(request: HttpRequest, ref: str, payload: s.CommentIn) -> dict[s
 
 @router.post("/entries/{entryref:ref}/withdraw", response=s.EntryDetailOut,
              summary="Ask to withdraw a published entry; it goes to review like a change (CAT-4)")
-def withdraw_entry(request: HttpRequest, ref: str, payload: s.ReasonIn) -> dict[str, Any]:
+def withdraw_entry(request: HttpRequest, ref: EntryRefPath, payload: s.ReasonIn) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
     actions.do_request_withdrawal(user, entry, reason=payload.reason)
@@ -245,7 +255,7 @@ def withdraw_entry(request: HttpRequest, ref: str, payload: s.ReasonIn) -> dict[
 
 @router.post("/entries/{entryref:ref}/discard", response={200: s.EntryDetailOut, 204: None},
              summary="Drop the draft in progress; a never-published entry disappears (204)")
-def discard_entry(request: HttpRequest, ref: str) -> Any:
+def discard_entry(request: HttpRequest, ref: EntryRefPath) -> Any:
     user = _user(request)
     entry = get_entry(user, ref)
     kept = actions.do_discard_draft(user, entry)
@@ -256,14 +266,14 @@ def discard_entry(request: HttpRequest, ref: str) -> Any:
 
 @router.post("/entries/{entryref:ref}/subscribe", response={201: s.SubscriptionOut},
              summary="Get this entry's change notices (government users, CAT-4)")
-def subscribe(request: HttpRequest, ref: str) -> Any:
+def subscribe(request: HttpRequest, ref: EntryRefPath) -> Any:
     user = _user(request)
     sub = actions.do_subscribe(user, get_entry(user, ref))
     return Status(201, s.SubscriptionOut.from_subscription(sub))
 
 
 @router.delete("/entries/{entryref:ref}/subscribe", response={204: None}, summary="Stop the change notices")
-def unsubscribe(request: HttpRequest, ref: str) -> Any:
+def unsubscribe(request: HttpRequest, ref: EntryRefPath) -> Any:
     user = _user(request)
     actions.do_unsubscribe(user, get_entry(user, ref))
     return Status(204, None)
@@ -271,7 +281,7 @@ def unsubscribe(request: HttpRequest, ref: str) -> Any:
 
 @router.post("/entries/{entryref:ref}/project", response=s.EntryDetailOut,
              summary="Put the entry under an IT project of its department, or take it out (CAT-8)")
-def attach_to_project(request: HttpRequest, ref: str, payload: s.AttachIn) -> dict[str, Any]:
+def attach_to_project(request: HttpRequest, ref: EntryRefPath, payload: s.AttachIn) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
     project = known(user, Project, "project", payload.project, code=payload.project) if payload.project else None
@@ -283,7 +293,7 @@ def attach_to_project(request: HttpRequest, ref: str, payload: s.AttachIn) -> di
 
 @router.get("/entries/{entryref:ref}/versions", response=s.VersionPageOut, auth=PUBLIC,
             summary="The versions of an entry you may see, newest first")
-def list_versions(request: HttpRequest, ref: str) -> dict[str, Any]:
+def list_versions(request: HttpRequest, ref: EntryRefPath) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
     items = list(restrict(EntryVersion, user, Action.VIEW).filter(entry=entry).order_by("-number"))
@@ -292,14 +302,14 @@ def list_versions(request: HttpRequest, ref: str) -> dict[str, Any]:
 
 @router.get("/entries/{entryref:ref}/versions/{number}", response=s.VersionOut, auth=PUBLIC,
             summary="One version's content with its information items")
-def get_version(request: HttpRequest, ref: str, number: int = Path(..., ge=1, le=MAX_DB_ID)) -> EntryVersion:
+def get_version(request: HttpRequest, ref: EntryRefPath, number: int = Path(..., ge=1, le=MAX_DB_ID)) -> EntryVersion:
     user = _user(request)
     return _version(user, get_entry(user, ref), number)
 
 
 @router.get("/entries/{entryref:ref}/versions/{number}/diff", response=s.DiffOut, auth=PUBLIC,
             summary="Field-by-field changes against the previous version, or ?against=n (CAT-3)")
-def diff_version(request: HttpRequest, ref: str, number: int = Path(..., ge=1, le=MAX_DB_ID),
+def diff_version(request: HttpRequest, ref: EntryRefPath, number: int = Path(..., ge=1, le=MAX_DB_ID),
                  against: int | None = Query(None, ge=1, le=MAX_DB_ID)) -> dict[str, Any]:
     user = _user(request)
     entry = get_entry(user, ref)
@@ -562,14 +572,14 @@ def _feedback_qs(user: Any) -> QuerySet[Feedback]:
 
 @router.get("/entries/{entryref:ref}/feedback", response=list[s.FeedbackOut],
             summary="Doubts and errors reported on an entry (CAT-10)")
-def list_entry_feedback(request: HttpRequest, ref: str) -> Any:
+def list_entry_feedback(request: HttpRequest, ref: EntryRefPath) -> Any:
     user = _user(request)
     return _feedback_qs(user).filter(entry=get_entry(user, ref)).order_by("-raised_at", "-pk")
 
 
 @router.post("/entries/{entryref:ref}/feedback", response={201: s.FeedbackOut},
              summary="Report a doubt or an error on a published entry (CAT-10)")
-def raise_feedback(request: HttpRequest, ref: str, payload: s.FeedbackIn) -> Any:
+def raise_feedback(request: HttpRequest, ref: EntryRefPath, payload: s.FeedbackIn) -> Any:
     user = _user(request)
     fb = actions.do_raise_feedback(user, get_entry(user, ref), kind=payload.kind, description=payload.description,
                                    field_name=payload.field_name)

@@ -57,7 +57,7 @@ from govshare.catalog.models import CatalogEntry, Classification, Project, Updat
 from govshare.catalog.seed import ensure_defaults
 from govshare.core import context
 from govshare.core.actions import do_appoint_specialist, do_create_user
-from govshare.core.demo import DEMO_PASSWORD, REGION, make_id_number, register_loader
+from govshare.core.demo import DEMO_PASSWORD, REGION, demo_password_hash, make_id_number, register_loader
 from govshare.core.models import Department, Jurisdiction, RoleAssignment, User
 from govshare.core.policy import profile_for_jurisdiction
 from govshare.core.roles import Role
@@ -445,7 +445,8 @@ class _Loader:
                 user = self._existing_specialist(dept)
             if user is None:
                 user = act(self.admin, do_create_user, username=username, real_name=real_name,
-                           password=DEMO_PASSWORD, id_number=make_id_number(REGION, birth, seq), department=dept,
+                           password=DEMO_PASSWORD, password_hash=demo_password_hash(),
+                           id_number=make_id_number(REGION, birth, seq), department=dept,
                            email=f"{username}@longnan.example", roles=[Role.DATA_SPECIALIST])
                 act(self.admin, do_appoint_specialist, dept, user, duty="lead", phone=phone,
                     note=f"负责{dept.short_name}政务信息资源目录编制")

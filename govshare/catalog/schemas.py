@@ -23,9 +23,10 @@ from govshare.catalog.models import (
     Feedback,
     Project,
     Subscription,
+    UpdateTask,
 )
 from govshare.catalog.validation import MAX_ITEMS
-from govshare.core.api import InSchema, PatchIn
+from govshare.core.api import InSchema, PatchIn, choice_of
 
 #: the most rows one page of a list answers
 MAX_PER_PAGE = 100
@@ -502,7 +503,7 @@ class UpdateTaskOut(Schema):
 
 class UpdateTaskIn(InSchema):
     department: str = Field(max_length=20, description="department code")
-    reason: str = Field(max_length=12, description="law, function or other")
+    reason: choice_of(UpdateTask.Reason.values) = Field(description="law, function or other")  # type: ignore[valid-type]
     title: str = Field(max_length=200)
     change_date: dt.date
     description: str = Field("", max_length=4000)
@@ -555,7 +556,8 @@ class ProjectIn(InSchema):
 
 
 class StageIn(InSchema):
-    stage: str = Field(max_length=16, description="application → construction → acceptance")
+    stage: choice_of(Project.Stage.values) = Field(  # type: ignore[valid-type]
+        description="application → construction → acceptance")
 
 
 class AttachIn(InSchema):
@@ -594,7 +596,7 @@ class FeedbackOut(Schema):
 
 
 class FeedbackIn(InSchema):
-    kind: str = Field(max_length=8, description="doubt or error")
+    kind: choice_of(Feedback.Kind.values) = Field(description="doubt or error")  # type: ignore[valid-type]
     description: str = Field(max_length=4000)
     field_name: str = Field("", max_length=100, description="the field or information item concerned")
 

@@ -31,6 +31,7 @@ FILTER_OPTIONS = (
     ("--object-id", "object_id", "对象 ID / object id"),
     ("--request-id", "request_id", "请求 ID / request id"),
     ("--text", "q", "全文 / free text in object, actor name or detail"),
+    ("--log", "log", "读写 / writes (the audit log, default), reads (the access log) or both"),
 )
 
 
@@ -61,12 +62,14 @@ def run_verify(args: argparse.Namespace) -> int:
 
     report = do_verify_audit(None, operator=True, expect_head=args.expect_head)
     if report.ok:
-        print(f"OK: {report.checked} rows, chain intact / 哈希链完整，共 {report.checked} 条")
+        print(f"OK: {report.checked} rows, chain intact / 哈希链完整，共 {report.checked} 条; "
+              f"access log / 访问日志: {report.reads_checked} rows / 条")
         return 0
     assert report.error is not None
     print(f"BROKEN / 哈希链已被破坏: {report.error.bilingual()}", file=sys.stderr)
     if report.first_broken_id is not None:
-        print(f"first broken row / 首个损坏记录: id={report.first_broken_id} code={report.code} "
+        log = "access log / 访问日志" if report.chain == "access" else "audit log / 审计日志"
+        print(f"first broken row / 首个损坏记录 ({log}): id={report.first_broken_id} code={report.code} "
               f"reason={report.reason}", file=sys.stderr)
     return 1
 

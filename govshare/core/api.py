@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import ValidationInfo, field_validator
 
-from govshare.core import actions, audit
+from govshare.core import access_log, actions, audit
+from govshare.core.actions.auth import MAX_TOKEN_DAYS
+from govshare.core.api_helpers import personal
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Forbidden, SchemaValueError
+from govshare.core.errors import Forbidden, NotFound, SchemaValueError
 from govshare.core.models import (
     ApiToken,
     AuditEvent,
@@ -58,6 +60,15 @@ class InSchema(Schema):
 DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
 
 
+def choice_of(values: Any) -> Any:
+    """The schema type of a model field with choices: what the rules accept is what the document
+    states (issue 9), from the model's own ``choices``."""
+    return Literal[tuple(str(v) for v in values)]
+
+
+RoleName = choice_of(Role.values)
+
+
 class DepartmentOut(Schema):
     id: int
     name: str
@@ -80,7 +91,7 @@ class DepartmentIn(InSchema):
                       description="统一社会信用代码, GB 32100 (18 characters with check character)")
     code: str = Field(max_length=20)
     jurisdiction_id: DbId
-    kind: str = Field(Department.Kind.DEPARTMENT, max_length=12)
+    kind: choice_of(Department.Kind.values) = Department.Kind.DEPARTMENT  # type: ignore[valid-type]
 
 
 class PatchIn(InSchema):
@@ -116,7 +127,8 @@ class JurisdictionOut(Schema):
 class JurisdictionIn(InSchema):
     code: str = Field(max_length=12, description="administrative division code (GB/T 2260)")
     name: str = Field(max_length=100)
-    level: str = Field(max_length=10, description="province, city or county")
+    level: choice_of(Jurisdiction.Level.values) = Field(  # type: ignore[valid-type]
+        description="province, city or county")
     parent_id: DbId | None = None
     policy_profile: str = Field("national", max_length=50, description="see /api/v1/policies")
 
@@ -139,10 +151,16 @@ class UserOut(Schema):
     department_id: int | None
     is_active: bool
     roles: list[str]
+    locked_until: dt.datetime | None = Field(None, description="locked for addresses it never logged in from "
+                                                               "until then (issue 9); null: not locked")
 
     @staticmethod
     def resolve_roles(obj: User) -> list[str]:
         return sorted(obj.role_set())
+
+    @staticmethod
+    def resolve_locked_until(obj: User) -> dt.datetime | None:
+        return obj.locked_until if obj.is_locked() else None
 
 
 class UserIn(InSchema):
@@ -153,11 +171,11 @@ class UserIn(InSchema):
     email: str = Field("", max_length=254)
     phone: str = Field("", max_length=20)
     department_id: DbId | None = None
-    roles: list[Annotated[str, Field(max_length=20)]] = Field([], max_length=len(Role.values))
+    roles: list[RoleName] = Field([], max_length=len(Role.values))  # type: ignore[valid-type]
 
 
 class RoleIn(InSchema):
-    role: str = Field(max_length=20)
+    role: RoleName  # type: ignore[valid-type]
 
 
 class TokenOut(Schema):
@@ -173,8 +191,8 @@ class TokenOut(Schema):
 
 class TokenIn(InSchema):
     name: str = Field(max_length=100)
-    scope: str = Field(ApiToken.Scope.READ, max_length=5)
-    days: int = 90
+    scope: choice_of(ApiToken.Scope.values) = ApiToken.Scope.READ  # type: ignore[valid-type]
+    days: int = Field(90, ge=1, le=MAX_TOKEN_DAYS)
 
 
 class NewTokenOut(Schema):
@@ -200,7 +218,7 @@ class SpecialistOut(Schema):
 
 class SpecialistIn(InSchema):
     user_id: DbId
-    duty: str = Field(SpecialistAppointment.Duty.MEMBER, max_length=10)
+    duty: choice_of(SpecialistAppointment.Duty.values) = SpecialistAppointment.Duty.MEMBER  # type: ignore[valid-type]
     phone: str = Field("", max_length=20)
     note: str = Field("", max_length=200)
 
@@ -329,6 +347,8 @@ def list_users(request: HttpRequest, department_id: int | None = Query(None, ge=
     users = list(qs.order_by("username"))
     for u in users:  # roles were prefetched: fill the per-instance cache instead of querying again
         u._role_cache = frozenset(a.role for a in u.role_assignments.all())
+    access_log.note(request, AuditCode.READ_USER, object_type="core.user", query={"department_id": department_id},
+                    results=len(users))
     return users
 
 
@@ -349,10 +369,18 @@ def grant_role(request: HttpRequest, user_id: int, payload: RoleIn) -> Any:
 
 
 @router.delete("/users/{user_id}/roles/{role}", response=UserOut, tags=["core"])
-def revoke_role(request: HttpRequest, user_id: int, role: str) -> Any:
+def revoke_role(request: HttpRequest, role: RoleName,  # type: ignore[valid-type]
+                user_id: int = Path(..., ge=1, le=MAX_DB_ID)) -> Any:
     user = get_for(request.user, Action.CHANGE, User, pk=user_id)
     actions.do_revoke_role(request.user, user, role)
     return user
+
+
+@router.post("/users/{user_id}/unlock", response=UserOut, tags=["core"],
+             summary="Lift an account's login lock and login delays (department admin or centre; issue 9)")
+def unlock_user(request: HttpRequest, user_id: int) -> Any:
+    user = get_for(request.user, Action.CHANGE, User, pk=user_id)
+    return actions.do_unlock_user(request.user, user)
 
 
 def _session_only(request: HttpRequest, what: str) -> None:
@@ -374,6 +402,7 @@ def list_tokens(request: HttpRequest) -> Any:
 
 @router.post("/tokens", response={201: NewTokenOut}, tags=["auth"],
              summary="Create a personal API token; the secret is shown once")
+@personal
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
     _session_only(request, "create_token")
     new = actions.do_create_token(request.user, name=payload.name, scope=payload.scope, days=payload.days)
@@ -381,6 +410,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Any:
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut, tags=["auth"], summary="Revoke a token at once")
+@personal
 def revoke_token(request: HttpRequest, token_id: int) -> Any:
     _session_only(request, "revoke_token")
     token = get_for(request.user, Action.CHANGE, ApiToken, pk=token_id)
@@ -395,13 +425,16 @@ def list_policies(request: HttpRequest) -> list[str]:
 
 @router.get("/policies/{name}", response=dict[str, Any], tags=["policy"],
             summary="A policy profile: deadlines, retention, lists, each with its source article")
-def show_policy(request: HttpRequest, name: str) -> dict[str, Any]:
+def show_policy(request: HttpRequest, name: str = Path(..., max_length=50)) -> dict[str, Any]:
     require(request.user, Capability.VIEW_POLICY)
+    if name not in available_profiles():  # a profile is named in the path: an unknown one is not found
+        raise NotFound("policy")
     return get_profile(name).as_dict()
 
 
 @router.get("/jobs", response=list[JobOut], tags=["jobs"])
-def list_jobs(request: HttpRequest, status: str | None = None) -> Any:
+def list_jobs(request: HttpRequest,
+              status: choice_of(Job.Status.values) | None = None) -> Any:  # type: ignore[valid-type]
     qs = restrict(Job, request.user, Action.VIEW)
     if status:
         qs = qs.filter(status=status)
@@ -414,6 +447,7 @@ def get_job(request: HttpRequest, job_id: uuid.UUID) -> Any:
 
 
 @router.post("/jobs/{job_id}/cancel", response=JobDetailOut, tags=["jobs"], summary="Cancel a queued or running job")
+@personal
 def cancel_job(request: HttpRequest, job_id: uuid.UUID) -> Any:
     job = get_for(request.user, Action.CHANGE, Job, pk=job_id)
     return actions.do_cancel_job(request.user, job)

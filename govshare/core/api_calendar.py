@@ -12,14 +12,15 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Path, Router, Schema, Status
 
 from govshare.core.actions.calendar import do_clear_calendar_day, do_import_holidays, do_set_calendar_day
+from govshare.core.api_helpers import answers
 from govshare.core.errors import ValidationFailed
 from govshare.core.holidays import MAX_NOTICE_BYTES
 from govshare.core.permissions import require
 from govshare.core.roles import Capability
-from govshare.core.workdays import WorkCalendar, working_due
+from govshare.core.workdays import MAX_YEAR, MIN_YEAR, WorkCalendar, working_due
 
 router = Router(tags=["calendar"])
 
@@ -100,6 +101,7 @@ class ImportOut(Schema):
 
 
 @router.get("/add", response=DueOut, summary="The n-th working day after a date (the date not counted)")
+@answers(400)  # a date, or a due day, outside the calendar's years; an unknown profile
 def add(request: HttpRequest, date: dt.date, n: int, profile: str | None = None) -> Any:
     return working_due(date, n, profile)
 
@@ -111,7 +113,7 @@ def between(request: HttpRequest, a: dt.date, b: dt.date) -> Any:
 
 
 @router.get("/year/{year}", response=YearOut, summary="A year's holidays and make-up workdays")
-def year(request: HttpRequest, year: int) -> Any:
+def year(request: HttpRequest, year: int = Path(..., ge=MIN_YEAR, le=MAX_YEAR)) -> Any:
     cal = WorkCalendar()
     days = [d for d in cal.year_days(year) if d.is_special]
     return {"year": year, "official": cal.is_official(year), "source": cal.year_source(year), "days": days}

@@ -11,18 +11,33 @@
   and invisible both answer 400 naming the field; an object in a *path* answers 404 through
   ``get_for``.
 
+* The contract (issue 9) — the one :class:`Error` schema of every 4xx answer, the error answers each
+  operation declares (:func:`error_answers`, added to the document by :func:`declare_error_answers`),
+  and permission before input (:func:`permission_gate`, :func:`install_permission_gates`); see
+  docs/api-contract.md.
+
 These live in core so that app APIs import them from here and never from each other (catalog and
 sharing used to import each other's helpers, a cycle through ``govshare/api.py``).
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
+import contextlib
+import functools
+import importlib
+import inspect
+import textwrap
+import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from ninja import Field, Schema
 from ninja.security import APIKeyCookie, HttpBearer
 
 from govshare.core import context
@@ -43,7 +58,7 @@ class TokenAuth(HttpBearer):
 
     A request that sends a token acts as the token's user, whatever session cookie came along:
     the session user is taken out of the audit context *before* the token is checked (its
-    TOKEN_USED / TOKEN_REJECTED rows name the token's user, never the session's), and the token's
+    TOKEN_REJECTED and access-log rows name the token's user, never the session's), and the token's
     user is bound once it is accepted (SEC-4)."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
@@ -165,5 +180,301 @@ def named(user: Any, model: Any, field: str, value: Any, **lookup: Any) -> Any:
     return _in_body(_("Nothing with id %(value)s was found."), user, model, field, value, lookup)
 
 
-__all__ = ["OptionalAuth", "PUBLIC", "SAFE_METHODS", "SessionAuth", "TOKEN_REJECTIONS", "TokenAuth", "auth_error",
-           "known", "named", "own_department_id", "page", "page_of", "sent_a_token", "user_of"]
+# ------------------------------------------------------------------ the error answers (issue 9, API contract)
+
+class ErrorProblem(Schema):
+    """One problem of an error answer (the error itself, or one entry of its ``errors``)."""
+
+    code: str | None = Field(None, description="stable machine code, e.g. not_found, invalid_input, forbidden")
+    message: str | None = Field(None, description="in the reader's language")
+    message_zh: str | None = None
+    message_en: str | None = None
+    field: str | None = Field(None, description="the input field concerned")
+    row: int | None = None
+    where: str | None = None
+    type: str | None = Field(None, description="422 only: the kind of input error")
+    detail: str | None = Field(None, description="the framework's own English text, when it has one")
+
+
+class ErrorBody(ErrorProblem):
+    errors: list[ErrorProblem] | None = Field(None, description="every problem, when several were found at once")
+
+
+class Error(Schema):
+    """Every 4xx answer of the API: ``{"error": {"code", "message", "message_zh", "message_en", "field"?,
+    "errors"?}}``.  A missing object and one you may not see answer the same 404 ``not_found``."""
+
+    error: ErrorBody
+
+
+#: what each error status means, for the OpenAPI document
+ERROR_STATUSES: dict[int, str] = {
+    400: "the input is refused by the rules (which field and why), or the body is not JSON",
+    401: "not authenticated, or the API token is unknown, expired or revoked",
+    403: "not allowed: the role lacks the capability, a read-only token on a write, a failed CSRF check",
+    404: "not found — missing and not visible to you answer the same",
+    409: "the object is not in a state that allows this (e.g. already submitted)",
+    413: "the upload is too large",
+    422: "the input does not match the schema (which field and why)",
+}
+
+
+def _callee(node: ast.expr, namespace: dict[str, Any]) -> Any:
+    """The object an expression names (``do_x``, ``actions.do_x``, ``s.Out.method``), or None."""
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id, getattr(builtins, node.id, None))
+    if isinstance(node, ast.Attribute):
+        owner = _callee(node.value, namespace)
+        if inspect.ismodule(owner) or inspect.isclass(owner):
+            try:
+                return getattr(owner, node.attr, None)
+            except Exception:  # noqa: BLE001 — a descriptor that needs an instance
+                return None
+    if isinstance(node, ast.Call):
+        return _callee(node.func, namespace)
+    return None
+
+
+class _Facts:
+    """What a handler may do, read from its source and that of every govshare function it calls by
+    name (transitively): the exception classes it raises (minus those caught on the way) and the
+    capabilities it requires (``require(user, Capability.X)``)."""
+
+    def __init__(self) -> None:
+        self.raises: set[type[BaseException]] = set()
+        self.requires: set[str] = set()
+
+    def add(self, other: _Facts) -> None:
+        self.raises |= other.raises
+        self.requires |= other.requires
+
+
+_FACTS: dict[Any, _Facts] = {}
+
+
+_FACTS_LOCK = threading.RLock()  # a half-read function is never seen by another request's thread
+
+
+def handler_facts(func: Any) -> _Facts:
+    """:class:`_Facts` of ``func``.  Methods of objects (``qs.mine(user)``) are not followed; the
+    schemathesis run of the suite finds an answer this misses."""
+    with _FACTS_LOCK:
+        return _handler_facts(func)
+
+
+def _handler_facts(func: Any) -> _Facts:
+    if isinstance(func, staticmethod | classmethod):
+        func = func.__func__
+    func = inspect.unwrap(func)
+    if not inspect.isfunction(func) or not func.__module__.startswith("govshare."):
+        return _Facts()
+    if func in _FACTS:
+        return _FACTS[func]
+    facts = _FACTS[func] = _Facts()  # a cycle adds nothing more
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        return facts
+    namespace = dict(func.__globals__)
+    if func.__closure__:
+        namespace.update(inspect.getclosurevars(func).nonlocals)
+    for node in ast.walk(tree):  # imports inside the function
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            with contextlib.suppress(ImportError):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    namespace[alias.asname or alias.name] = getattr(module, alias.name, None)
+    facts.add(_scan(tree, namespace))
+    return facts
+
+
+def raised_errors(func: Any) -> frozenset[type[BaseException]]:
+    return frozenset(handler_facts(func).raises)
+
+
+def required_capabilities(func: Any) -> frozenset[str]:
+    return frozenset(handler_facts(func).requires)
+
+
+def _exception_class(obj: Any) -> type[BaseException] | None:
+    return obj if inspect.isclass(obj) and issubclass(obj, BaseException) else None
+
+
+def _scan(node: ast.AST, namespace: dict[str, Any]) -> _Facts:
+    from govshare.core.permissions import require
+    from govshare.core.roles import Capability
+
+    found = _Facts()
+    if isinstance(node, ast.Try | ast.TryStar):
+        inner = _Facts()
+        for child in node.body:
+            inner.add(_scan(child, namespace))
+        for handler in node.handlers:
+            kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+            caught = [_exception_class(_callee(k, namespace)) if k is not None else Exception for k in kinds]
+            reraises = any(isinstance(n, ast.Raise) and n.exc is None for n in ast.walk(handler))
+            if not reraises:
+                inner.raises = {e for e in inner.raises if not any(c is not None and issubclass(e, c) for c in caught)}
+            for child in handler.body:
+                found.add(_scan(child, namespace))
+        found.add(inner)
+        for child in [*node.orelse, *node.finalbody]:
+            found.add(_scan(child, namespace))
+        return found
+    if isinstance(node, ast.Raise) and node.exc is not None:
+        if (cls := _exception_class(_callee(node.exc, namespace))) is not None:
+            found.raises.add(cls)
+    elif isinstance(node, ast.Call):
+        target = _callee(node.func, namespace)
+        if target is require or (inspect.isfunction(target) and "require" in target.__name__):
+            for argument in node.args:  # require(user, Capability.X), _require_or_bootstrap(actor, Capability.X)
+                if isinstance(capability := _callee(argument, namespace), Capability):
+                    found.requires.add(str(capability))
+        if inspect.isfunction(target) or isinstance(target, staticmethod | classmethod):
+            found.add(handler_facts(target))
+    for part in ast.iter_child_nodes(node):
+        found.add(_scan(part, namespace))
+    return found
+
+
+def error_answers(operation: Any) -> set[int]:
+    """The error statuses an API operation can answer, from what it is:
+
+    * 401 — always: a protected operation without credentials, and a public one sent a bad token;
+    * 403 — every write (a read-only token, a failed CSRF check), and wherever a capability is required;
+    * 400 — a JSON body that is not JSON, and wherever an error of the rules (``ValidationFailed``) is raised;
+    * 404 — an object named in the path, and wherever ``get_for`` may not find one;
+    * 422 — any parameter or body (the schema is checked);
+    * 409, 413 … — the status of every :class:`GovshareError` the handler may raise (:func:`raised_errors`).
+    """
+    from govshare.core.errors import GovshareError
+
+    sources = {m.__ninja_param_source__ for m in operation.models}
+    codes = {401}
+    if set(operation.methods) - SAFE_METHODS:
+        codes.add(403)
+    if sources & {"body", "form", "file"}:
+        codes.add(400)
+    if "path" in sources:
+        codes.add(404)
+    if sources or getattr(operation.view_func, "reads_body_itself", False):
+        codes.add(422)
+    for cls in raised_errors(operation.view_func):
+        if issubclass(cls, GovshareError):
+            codes.add(int(cls.status))
+    codes.update(getattr(operation.view_func, "extra_answers", ()))
+    return codes
+
+
+def answers(*codes: int) -> Callable[[Any], Any]:
+    """Declare error statuses a handler answers that :func:`error_answers` cannot see (put it *below*
+    the router decorator)."""
+    def mark(func: Any) -> Any:
+        func.extra_answers = frozenset(codes)
+        return func
+    return mark
+
+
+def personal(func: Any) -> Any:
+    """Mark a write that any signed-in user makes on their own things (tokens, inbox, jobs): the
+    permission gate lets it through; the handler's object rules decide (put it below the router decorator)."""
+    func.personal = True
+    return func
+
+
+def permission_gate(operation: Any, user: Any) -> None:
+    """Refuse a write the user can never make (403, audited), whatever its input.
+
+    The capabilities are the handler's own: those its code passes to ``require`` (read from the
+    source, :func:`required_capabilities`) — holding none of them answers what ``require`` answers.
+    A write that requires no capability by name is decided by object rules; it is still refused to
+    a user who holds no capability at all (a citizen), unless marked :func:`personal`."""
+    from govshare.core.permissions import deny, has_capability, require
+    from govshare.core.roles import Capability
+
+    needed = required_capabilities(operation.view_func)
+    if needed:
+        if not any(has_capability(user, c) for c in needed):
+            require(user, sorted(needed)[0])
+        return
+    if getattr(operation.view_func, "personal", False):
+        return
+    if not any(has_capability(user, c) for c in Capability.values):
+        deny(user, "forbidden", _("You do not have the right to do this: it is work of a government department."))
+
+
+#: the answers that judge the input: a user who may not make the write at all gets 403 instead
+_INPUT_STATUSES = frozenset({400, 413, 422})
+
+
+def install_permission_gates(api: Any) -> None:
+    """Permission before input (issue 9): a write whose input is refused — by the schema (422), as
+    a body that is not JSON (400) or by the rules (400) — is first judged by :func:`permission_gate`,
+    so that a citizen gets 403, never a lesson on what the input should have been.  With acceptable
+    input the handler's own order holds (an object you may not see answers 404 before anything else)."""
+    from ninja.errors import HttpError
+    from ninja.errors import ValidationError as SchemaError
+
+    from govshare.core.errors import GovshareError
+
+    for bound_router in api._get_bound_routers():
+        for path_view in bound_router.path_operations.values():
+            for operation in path_view.operations:
+                if not set(operation.methods) - SAFE_METHODS or getattr(operation, "gated", False):
+                    continue
+
+                def get_values(request: HttpRequest, *args: Any, _op: Any = operation,
+                               _original: Any = operation._get_values) -> Any:
+                    try:
+                        return _original(request, *args)
+                    except (SchemaError, HttpError) as exc:
+                        if getattr(exc, "status_code", 422) in _INPUT_STATUSES:
+                            permission_gate(_op, request.user)
+                        raise
+
+                def view(request: HttpRequest, *args: Any, _op: Any = operation, _view: Any = operation.view_func,
+                         **kwargs: Any) -> Any:
+                    try:
+                        return _view(request, *args, **kwargs)
+                    except GovshareError as exc:
+                        if exc.status in _INPUT_STATUSES:
+                            permission_gate(_op, request.user)
+                        raise
+
+                operation._get_values = get_values
+                operation.view_func = functools.wraps(operation.view_func)(view)
+                operation.gated = True
+
+
+def api_operations(api: Any) -> dict[str, Any]:
+    """Every operation of ``api`` by its OpenAPI ``operationId``."""
+    return {api.get_openapi_operation_id(operation): operation
+            for bound_router in api._get_bound_routers()
+            for path_view in bound_router.path_operations.values()
+            for operation in path_view.operations}
+
+
+def declare_error_answers(api: Any, document: dict[str, Any]) -> None:
+    """Add to each operation of the OpenAPI ``document`` the error answers it can give
+    (:func:`error_answers`), each with the one ``Error`` schema, described by :data:`ERROR_STATUSES`.
+    (Added to the document rather than to ninja's response models: a schema per operation and status
+    would make the document several times slower to build.)"""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = Error.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(error_schema.pop("$defs", {}))
+    components["Error"] = error_schema
+    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    operations = api_operations(api)
+    for item in document["paths"].values():
+        for entry in item.values():
+            operation = operations[entry["operationId"]]
+            responses = entry.setdefault("responses", {})
+            for code in sorted(error_answers(operation)):
+                description = ERROR_STATUSES.get(code) or HTTPStatus(code).phrase
+                responses[code] = {"description": description, "content": reference}
+
+
+__all__ = ["ERROR_STATUSES", "Error", "ErrorBody", "ErrorProblem", "OptionalAuth", "PUBLIC", "SAFE_METHODS",
+           "SessionAuth", "TOKEN_REJECTIONS", "TokenAuth", "answers", "api_operations", "auth_error", "declare_error_answers",
+           "error_answers", "install_permission_gates", "known", "named", "own_department_id", "page", "page_of", "permission_gate", "personal", "raised_errors", "required_capabilities",
+           "sent_a_token", "user_of"]

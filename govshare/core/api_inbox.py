@@ -18,7 +18,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 
+from govshare.core import access_log
 from govshare.core.actions.notifications import do_mark_all_notifications_read, do_mark_notification_read
+from govshare.core.api_helpers import personal
+from govshare.core.audit_codes import AuditCode
 from govshare.core.models import Notification
 from govshare.core.notify import inbox_counts, inbox_order, inbox_tab
 from govshare.core.permissions import Action, get_for, restrict
@@ -91,16 +94,20 @@ def inbox(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, Any]:
     total = qs.count()
     start = (query.page - 1) * query.per_page
     items = list(inbox_order(qs)[start:start + query.per_page]) if start < total else []
+    access_log.note(request, AuditCode.READ_INBOX, query={"todo": query.todo, "unread": query.unread,
+                                                          "page": query.page}, results=total)
     return {"total": total, "unread": numbers["unread"], "todo": numbers["todo"], "pending": numbers["pending"],
             "page": query.page, "per_page": query.per_page, "items": items}
 
 
 @router.post("/read-all", response=MarkedOut, summary="Mark all my notifications read")
+@personal
 def read_all(request: HttpRequest) -> dict[str, int]:
     return {"marked": do_mark_all_notifications_read(request.user)}
 
 
 @router.post("/{notification_id}/read", response=NotificationOut, summary="Mark one notification read")
+@personal
 def read_one(request: HttpRequest, notification_id: int = Path(..., ge=1, le=MAX_DB_ID)) -> Notification:
     note = get_for(request.user, Action.VIEW, Notification, pk=notification_id)
     return do_mark_notification_read(request.user, note)

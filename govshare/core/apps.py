@@ -8,11 +8,14 @@ class CoreConfig(AppConfig):
     verbose_name = _("Platform core")
 
     def ready(self) -> None:
+        from django.core import checks
         from django.db.models.signals import post_migrate
 
         from govshare.core import signals  # noqa: F401  (login/logout audit hooks)
         from govshare.core.actions import audit, calendar  # noqa: F401  (register job handlers)
+        from govshare.core.keys import system_check
 
+        checks.register(system_check, "govshare")  # the key fits the database (SEC-5)
         post_migrate.connect(_classify_old_notices, sender=self, dispatch_uid="govshare.core.classify_notices")
 
 

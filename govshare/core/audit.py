@@ -21,7 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from govshare.core import context, crypto
+from govshare.core import context, crypto, keys
 from govshare.core.audit_codes import AuditCode
 from govshare.core.models import AuditAnchor, AuditEvent
 
@@ -171,6 +171,7 @@ def record(
         "detail": _jsonable(detail or {}),
     }
     with transaction.atomic():
+        keys.require_key()  # never sign a row with a key the chain was not written with (SEC-5); once per process
         _lock_chain()
         prev = _last_hash()
         event = AuditEvent(**fields, prev_hash=prev, row_hash=row_digest(prev, fields))

@@ -21,8 +21,10 @@ class AuditCode(IntEnum):
     PERMISSION_DENIED = 1010
     TOKEN_CREATED = 1020
     TOKEN_REVOKED = 1021
-    TOKEN_USED = 1022
+    TOKEN_USED = 1022  # retired (issue 9): each request with a token leaves an access-log row instead
     TOKEN_REJECTED = 1023
+    LOGIN_THROTTLED = 1030  # an attempt refused before its password was checked (delay or account lock)
+    LOGIN_DELAY_STARTED = 1031  # a failure made the next attempts from an address wait
     # --- core: organisations 11xx
     JURISDICTION_CREATED = 1100
     JURISDICTION_UPDATED = 1101
@@ -52,6 +54,24 @@ class AuditCode(IntEnum):
     JOB_FINISHED = 1501
     JOB_CANCELLED = 1502
     JOB_REQUEUED = 1503
+    # --- core: reads, queries, downloads and access checks 16xx (the access log, LN-§23)
+    READ_SEARCH = 1600
+    READ_ENTRY = 1601
+    READ_APPLICATION = 1602
+    READ_USER = 1603
+    READ_INBOX = 1604
+    READ_DOWNLOAD = 1605
+    READ_EXPORT = 1606
+    READ_ACCESS_CHECK = 1607
+    API_REQUEST = 1608
+    READ_REFUSED = 1609
+    READ_PAGE = 1610
+    WORKER_LOST = 1510  # a worker stopped sending heartbeats: its task rows failed, its jobs requeued
+    # --- core: backup, restore and the emergency drill 17xx (SEC-5, LN-§23)
+    BACKUP_CREATED = 1700
+    BACKUP_RESTORED = 1701
+    RESTORE_DRILL_RUN = 1702
+    KEYS_RESTORED = 1703
     # --- catalog: classification tree 20xx
     CLASSIFICATION_CREATED = 2001
     CLASSIFICATION_UPDATED = 2002
@@ -185,6 +205,8 @@ def _labels() -> dict[int, Any]:
         AuditCode.TOKEN_REVOKED: _("API token revoked"),
         AuditCode.TOKEN_USED: _("API token used"),
         AuditCode.TOKEN_REJECTED: _("API token rejected"),
+        AuditCode.LOGIN_THROTTLED: _("Login attempt refused (too many failures)"),
+        AuditCode.LOGIN_DELAY_STARTED: _("Login attempts delayed after repeated failures"),
         AuditCode.JURISDICTION_CREATED: _("Jurisdiction created"),
         AuditCode.JURISDICTION_UPDATED: _("Jurisdiction changed"),
         AuditCode.DEPARTMENT_CREATED: _("Department created"),
@@ -209,6 +231,22 @@ def _labels() -> dict[int, Any]:
         AuditCode.JOB_FINISHED: _("Job finished"),
         AuditCode.JOB_CANCELLED: _("Job cancelled"),
         AuditCode.JOB_REQUEUED: _("Job requeued after a worker stopped"),
+        AuditCode.BACKUP_CREATED: _("Backup written"),
+        AuditCode.BACKUP_RESTORED: _("Backup restored onto an empty instance"),
+        AuditCode.RESTORE_DRILL_RUN: _("Restore drill run"),
+        AuditCode.KEYS_RESTORED: _("Keys restored from a backup"),
+        AuditCode.READ_SEARCH: _("Catalog searched"),
+        AuditCode.READ_ENTRY: _("Catalog entry read"),
+        AuditCode.READ_APPLICATION: _("Share application read"),
+        AuditCode.READ_USER: _("User's personal data read"),
+        AuditCode.READ_INBOX: _("Inbox read"),
+        AuditCode.READ_DOWNLOAD: _("File downloaded"),
+        AuditCode.READ_EXPORT: _("Data exported"),
+        AuditCode.READ_ACCESS_CHECK: _("Data access checked"),
+        AuditCode.API_REQUEST: _("Request made with an API token"),
+        AuditCode.READ_REFUSED: _("Read refused (not found or not allowed)"),
+        AuditCode.READ_PAGE: _("Page or list read"),
+        AuditCode.WORKER_LOST: _("Background worker lost"),
         AuditCode.CLASSIFICATION_CREATED: _("Classification created"),
         AuditCode.CLASSIFICATION_UPDATED: _("Classification changed"),
         AuditCode.ENTRY_CREATED: _("Catalog entry created"),

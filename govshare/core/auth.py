@@ -1,4 +1,11 @@
-"""Authentication backend with lockout (issue 2 §4).  Password hashing is argon2 (settings)."""
+"""Authentication backend with login protection (issue 2 §4, issue 9).  Password hashing is argon2 (settings).
+
+Before a password is checked, :func:`~govshare.core.actions.auth.login_refusal` asks whether the attempt
+must wait (too many failures from this address, or for this user name from this address) or whether the
+account is locked for this address; a refused attempt spends the time of a password check and gets the
+same answer as a wrong password, so neither the answer nor its timing tells whether the name exists or
+the password was right.  docs/security.md § "Login protection".
+"""
 
 from __future__ import annotations
 
@@ -10,27 +17,55 @@ from govshare.core.models import User
 
 
 class AccountLocked(Exception):  # noqa: N818 — not PermissionDenied: authenticate() would swallow it
-    def __init__(self, user: User) -> None:
-        super().__init__("account locked")
+    """The attempt was refused before its password was checked (a delay or the account lock)."""
+
+    def __init__(self, user: User | None, reason: str = "account_locked") -> None:
+        super().__init__(reason)
         self.user = user
+        self.reason = reason
+
+
+#: the same exception, by the name that says what it covers
+LoginRefused = AccountLocked
 
 
 class LockoutModelBackend(ModelBackend):
-    """Refuses a locked account before checking its password, and counts failures."""
+    """Refuses a throttled attempt or a locked account before checking its password, and counts failures."""
 
     def authenticate(self, request: Any, username: str | None = None, password: str | None = None,
                      **kwargs: Any) -> User | None:
-        from govshare.core.actions import do_record_login_failure
+        from govshare.core.actions.auth import do_record_login_failure, do_record_login_refused, login_refusal
+        from govshare.core.middleware import client_ip
 
         if username is None or password is None:
             return None
+        ip = client_ip(request) if request is not None else ""
         user = User.objects.select_related("department").filter(username__iexact=username.strip()).first()
-        if user is not None and user.is_locked():
+        refusal = login_refusal(username, user, ip)
+        if refusal is not None:
             User().set_password(password)  # spend the same time as a real check: no timing oracle
-            do_record_login_failure(username, user)
-            raise AccountLocked(user)
+            do_record_login_refused(username, user, refusal)
+            raise LoginRefused(user, refusal.reason)
         result = super().authenticate(request, username=user.username if user else username, password=password,
                                       **kwargs)
         if result is None:
-            do_record_login_failure(username, user)
+            do_record_login_failure(username, user, ip)
         return result  # type: ignore[return-value]
+
+    def get_user(self, user_id: Any) -> Any:
+        """The session's user with their department in the same query: every audit and access-log row
+        names the reader's department (issue 9), without a query of its own."""
+        user = User.objects.select_related("department").filter(pk=user_id).first()
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def active_login_delays(user: User) -> int:
+    """How many addresses must currently wait before trying this user's name again (the user page)."""
+    from django.utils import timezone
+
+    from govshare.core.actions.auth import login_key
+    from govshare.core.models import LoginThrottle
+
+    return LoginThrottle.objects.filter(scope=LoginThrottle.Scope.ACCOUNT_ADDRESS,
+                                        key__startswith=login_key(user.get_username(), ""),
+                                        blocked_until__gt=timezone.now()).count()

@@ -59,6 +59,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "name": gettext_lazy("name"),
     "new_password": gettext_lazy("new password"),
     "new_password_again": gettext_lazy("new password again"),
+    "log": gettext_lazy("reads or writes"),
     "note": gettext_lazy("note"),
     "old_password": gettext_lazy("current password"),
     "outcome": gettext_lazy("outcome"),

@@ -13,8 +13,12 @@ application letter, and the exchange files and open-data uploads to come):
 * **office packages** — :func:`check_office_package`: no macros, external links or embedded objects;
 * **XML** — :func:`scan_xml_parts` and :func:`expat_parse` refuse document type and entity declarations
   (XXE, "billion laughs") and non-UTF-8 parts, streaming, without building a tree;
-* **PDF** — :func:`pdf_active_content`: JavaScript, launch actions, embedded files, also inside
-  compressed object streams, with an unpacking budget.
+* **PDF** — :func:`check_pdf`: parsed by qpdf (pikepdf), every filter chain and object stream resolved;
+  JavaScript, launch actions, embedded files, rich media, XFA and actions that leave the file by themselves
+  are refused, and so are encrypted or damaged files and anything before the header or after the end,
+  with an unpacking budget;
+* **images** — :func:`check_image`: a PNG or JPEG decodes completely (Pillow, a pixel limit) and is
+  nothing else — no bytes after its end, no web page, script, PDF or ZIP in its metadata.
 
 Every refusal is a :class:`FileRefused` (a :class:`~govshare.core.errors.ValidationFailed`) with a
 stable code; a channel may rename the code for its own API (:meth:`FileRefused.renamed`).  The module
@@ -26,9 +30,10 @@ from __future__ import annotations
 import io
 import re
 import stat
+import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any, NoReturn
@@ -43,18 +48,28 @@ SCAN_CHUNK = 64 * 1024
 
 
 class FileRefused(ValidationFailed):
-    """A file refused by one of the checks of this module."""
+    """A file refused by one of the checks of this module.
+
+    ``code`` is the family a channel maps to its own stable code (``active_content``, ``damaged_file``,
+    ``file_too_large`` …); ``specific`` names exactly what was found (``pdf_javascript``,
+    ``image_trailing_data`` …, the code itself when there is nothing more to say)."""
+
+    def __init__(self, error_code: str, message: Any, /, *, specific: str | None = None, **kwargs: Any) -> None:
+        super().__init__(error_code, message, **kwargs)
+        self.specific = specific or error_code
 
     def renamed(self, code: str | None = None, *, field: str | None = None,
                 where: str | None = None) -> FileRefused:
-        """The same refusal under a channel's own code, field or place (message and parameters kept)."""
-        return FileRefused(code or self.code, self.message, field=field if field is not None else self.field,
-                           row=self.row, where=where if where is not None else self.where, **self.params)
+        """The same refusal under a channel's own code, field or place (message, parameters and
+        ``specific`` kept)."""
+        return FileRefused(code or self.code, self.message, specific=self.specific,
+                           field=field if field is not None else self.field, row=self.row,
+                           where=where if where is not None else self.where, **self.params)
 
 
 def refuse(code: str, message: Any, *, where: str | None = None, field: str | None = None,
-           **params: Any) -> FileRefused:
-    return FileRefused(code, message, where=where, field=field, **params)
+           specific: str | None = None, **params: Any) -> FileRefused:
+    return FileRefused(code, message, where=where, field=field, specific=specific, **params)
 
 
 # ------------------------------------------------------------------ size
@@ -195,6 +210,8 @@ def require_type(data: bytes, accepted: Iterable[FileType], *, where: str | None
     if kind is not None:
         raise refuse("wrong_file_type", _("The file must be a %(expected)s; its content is of type %(what)s."),
                      where=where, field=field, what=kind.label, expected=expected)
+    if PDF in accepted and b"%PDF-" in data[:1024]:
+        raise leading_bytes(data, where=where, field=field)
     raise refuse("wrong_file_type", _("The file must be a %(expected)s; its content is none of these."),
                  where=where, field=field, expected=expected)
 
@@ -365,52 +382,414 @@ def expat_parse(source: IO[bytes], on_start: Callable[[str, dict[str, str]], Non
     parser.Parse(b"", True)
 
 
-# ------------------------------------------------------------------ PDF
+# ------------------------------------------------------------------ PDF (SHR-2, issue 9)
+#
+# A PDF is read by a real parser (pikepdf, i.e. qpdf): it resolves every filter chain and every object
+# stream, so nothing a viewer would see escapes the check — neither /ASCIIHexDecode nor a Flate stream
+# compressed twice nor a dictionary inside an object stream, and a name spelt /J#61vaScript is the name
+# /JavaScript.  A file qpdf can only read by repairing it is refused: a viewer may repair it differently
+# and show something other than what was checked.
 
-PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFile|RichMedia|OpenAction\s*<<[^>]*?/S\s*/JavaScript)\b")
-PDF_STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.S)
+#: filters qpdf decodes at its "generalized" level: each unpacked stream counts against the budget
+PDF_GENERAL_FILTERS = frozenset({"/FlateDecode", "/Fl", "/ASCIIHexDecode", "/AHx", "/ASCII85Decode", "/A85",
+                                 "/RunLengthDecode", "/RL"})
+#: image codecs: left packed (a viewer decodes them into pixels, never into PDF objects)
+PDF_IMAGE_FILTERS = frozenset({"/DCTDecode", "/DCT", "/JPXDecode", "/CCITTFaxDecode", "/CCF", "/JBIG2Decode"})
+#: LZW: refused, qpdf unpacks it without a memory limit (an archive bomb no budget could stop)
+PDF_REFUSED_FILTERS = frozenset({"/LZWDecode", "/LZW"})
+#: what an /OpenAction or an /AA (additional action) may not do by itself, without the reader's click
+PDF_AUTO_ACTIONS: dict[str, Promise] = {
+    "/URI": _("open a web address"),
+    "/SubmitForm": _("send form data to a server"),
+    "/ImportData": _("import form data from a file"),
+    "/GoToR": _("open another PDF file"),
+    "/GoToE": _("open an embedded document"),
+}
+PDF_TRIGGERS: dict[str, Promise] = {
+    "/OpenAction": _("when the file is opened"),
+    "/AA": _("when a page, an annotation or a form field is shown or used"),
+}
+PDF_MAX_WARNINGS = 50
+#: a letter has hundreds of objects; a hundred thousand take the check most of a second
+PDF_MAX_OBJECTS = 100_000
+#: values walked in one object that looks suspect (an annotation with /AA has a few dozen)
+PDF_MAX_NODES = 20_000
+#: names that make an object worth the structured walk, in qpdf's canonical form of the object (names
+#: unescaped, parentheses inside strings escaped: a string is removed before searching)
+PDF_SUSPECT = re.compile(rb"/(?:JS|JavaScript|Launch|EmbeddedFiles?|EF|FileAttachment|RichMedia\w*|XFA|"
+                         rb"OpenAction|AA)(?=[\s/<>\[\]()%{}]|$)")
+PDF_STRING = re.compile(rb"\((?:\\.|[^\\()])*\)", re.S)
+PLAIN = _("print it to a plain PDF and try again")
+SAVE_AGAIN = _("save or print it again as a PDF and upload the new file")
+SAVE_AGAIN_SENTENCE = _("Save or print it again as a PDF and upload the new file")
 
 
-def _unescape_names(data: bytes) -> bytes:
-    """A PDF name may spell a character as #xx (/J#61vaScript is /JavaScript)."""
-    return re.sub(rb"#([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), data)
+def _ref(obj: Any) -> str:
+    num, gen = obj.objgen
+    return f"{num} {gen} R"
 
 
-def _pdf_parts(data: bytes, budget: int, where: str | None, field: str | None) -> Iterator[bytes]:
-    """The file itself, then every Flate-compressed stream unpacked (object streams hide dictionaries,
-    and with them /JavaScript or /Launch).  Unpacking stops at ``budget`` bytes: more is refused."""
-    yield data
-    limit = budget
-    for match in PDF_STREAM.finditer(data):
-        unpacker = zlib.decompressobj()
+class _PdfScan:
+    """One pass over every object of an opened PDF: each is searched in qpdf's canonical form for the
+    names of active content, and one that has any is walked (nested direct objects included) to find
+    what exactly it does; every stream is unpacked within the budget."""
+
+    def __init__(self, pdf: Any, budget: int, where: str | None, field: str | None) -> None:
+        import pikepdf
+
+        self.pk = pikepdf
+        self.pdf = pdf
+        self.limit = self.budget = budget
+        self.where, self.field = where, field
+
+    def refuse(self, specific: str, message: Any, code: str = "active_content", **params: Any) -> FileRefused:
+        return refuse(code, message, where=self.where, field=self.field, specific=specific, **params)
+
+    def run(self) -> None:
+        pk = self.pk
+        size = self.pdf.trailer.get("/Size")
+        if isinstance(size, int) and size > PDF_MAX_OBJECTS:
+            raise self.too_many(PDF_MAX_OBJECTS)
+        for count, obj in enumerate(self.pdf.objects):
+            if count >= PDF_MAX_OBJECTS:
+                raise self.too_many(PDF_MAX_OBJECTS)
+            stream = isinstance(obj, pk.Stream)
+            if stream or isinstance(obj, pk.Dictionary | pk.Array):
+                text = (obj.stream_dict if stream else obj).unparse(resolved=True)
+                if PDF_SUSPECT.search(PDF_STRING.sub(b"()", text)):
+                    self.walk(obj, _ref(obj))
+            if stream:
+                self.unpack(obj, _ref(obj))
+
+    def too_many(self, limit: int) -> FileRefused:
+        return self.refuse("pdf_too_many_objects", _("The PDF is made of more than %(max)s objects and values; a "
+                                                     "letter has far fewer. %(fix)s."), "file_too_large", max=limit,
+                           fix=SAVE_AGAIN_SENTENCE)
+
+    def walk(self, top: Any, ref: str) -> None:
+        pk = self.pk
+        stack = [top]
+        nodes = 0
+        while stack:
+            node = stack.pop()
+            nodes += 1
+            if nodes > PDF_MAX_NODES:
+                raise self.too_many(PDF_MAX_NODES)
+            if isinstance(node, pk.Array):
+                children = list(node)
+            else:
+                self.check_dict(node, ref)
+                children = [node[key] for key in node]
+            # an indirect child is an object of its own: walked when ``pdf.objects`` reaches it
+            stack.extend(child for child in children if isinstance(child, pk.Dictionary | pk.Array)
+                         and not isinstance(child, pk.Stream) and not child.is_indirect)
+
+    def name(self, node: Any, key: str) -> str:
+        value = node.get(key)
+        return str(value) if isinstance(value, self.pk.Name) else ""
+
+    def check_dict(self, node: Any, ref: str) -> None:
+        keys = {str(key) for key in node}
+        action = self.name(node, "/S")
+        kinds = {self.name(node, "/Type"), self.name(node, "/Subtype")}
+        if keys & {"/JS", "/JavaScript"} or action == "/JavaScript":
+            raise self.refuse("pdf_javascript", _("The PDF contains JavaScript (object %(obj)s); %(fix)s."),
+                              obj=ref, fix=PLAIN)
+        if action == "/Launch":
+            raise self.refuse("pdf_launch", _("The PDF contains an action that starts a program (object %(obj)s); "
+                                              "%(fix)s."), obj=ref, fix=PLAIN)
+        if keys & {"/EmbeddedFiles", "/EF"} or kinds & {"/EmbeddedFile", "/FileAttachment"}:
+            raise self.refuse("pdf_embedded_file", _("The PDF carries an embedded file (object %(obj)s); %(fix)s."),
+                              obj=ref, fix=PLAIN)
+        if any(key.startswith("/RichMedia") for key in keys) or any(k.startswith("/RichMedia") for k in kinds):
+            raise self.refuse("pdf_rich_media", _("The PDF contains rich media such as Flash or video (object "
+                                                  "%(obj)s); %(fix)s."), obj=ref, fix=PLAIN)
+        if "/XFA" in keys:
+            raise self.refuse("pdf_xfa", _("The PDF contains an XFA form, which can run scripts (object %(obj)s); "
+                                           "%(fix)s."), obj=ref, fix=PLAIN)
+        if "/OpenAction" in keys:
+            self.automatic(node["/OpenAction"], "/OpenAction", ref)
+        if "/AA" in keys and isinstance(node["/AA"], self.pk.Dictionary):
+            additional: Any = node["/AA"]
+            for event in additional:
+                self.automatic(additional[event], "/AA", ref)
+
+    def automatic(self, first: Any, trigger: str, ref: str) -> None:
+        """An action run without a click, followed along its /Next chain: none may leave the letter."""
+        pk = self.pk
+        stack: list[Any] = [first]
+        seen: set[str] = set()
+        while stack and len(seen) < 1000:
+            action = stack.pop()
+            if not isinstance(action, pk.Dictionary):
+                continue  # a destination array: go to a page of this file
+            where = _ref(action) if action.is_indirect else ref
+            if where in seen and action.is_indirect:
+                continue
+            seen.add(where if action.is_indirect else str(len(seen)))
+            kind = self.name(action, "/S")
+            if kind == "/JavaScript" or kind == "/Launch":
+                self.check_dict(action, where)
+            if kind in PDF_AUTO_ACTIONS:
+                raise self.refuse("pdf_auto_action", _("The PDF would %(action)s by itself, %(trigger)s (object "
+                                                       "%(obj)s); %(fix)s."), action=PDF_AUTO_ACTIONS[kind],
+                                  trigger=PDF_TRIGGERS[trigger], obj=where, fix=PLAIN)
+            after = action.get("/Next")
+            if isinstance(after, pk.Array):
+                stack.extend(after)
+            elif after is not None:
+                stack.append(after)
+
+    def unpack(self, stream: Any, ref: str) -> None:
+        """Unpack a stream's generalized filters, counting the bytes against the budget."""
+        pk = self.pk
+        chain = stream.get("/Filter")
+        filters = [str(f) for f in chain] if isinstance(chain, pk.Array) else [str(chain)] if chain is not None else []
+        if set(filters) & PDF_REFUSED_FILTERS:
+            raise self.refuse("pdf_lzw", _("The PDF uses LZW compression (object %(obj)s), which is not accepted; "
+                                           "%(fix)s."), "damaged_file", obj=ref, fix=SAVE_AGAIN)
+        unknown = [f for f in filters if f not in PDF_GENERAL_FILTERS | PDF_IMAGE_FILTERS]
+        if unknown:
+            raise self.refuse("pdf_damaged_stream", _("A part of the PDF (object %(obj)s) is packed in a way no "
+                                                      "viewer knows; %(fix)s."), "damaged_file", obj=ref,
+                              fix=SAVE_AGAIN)
+        if any(f in PDF_IMAGE_FILTERS for f in filters):
+            return  # an image: pixels, never objects
         try:
-            part = unpacker.decompress(match.group(1), budget + 1)
-        except zlib.error:
-            continue  # not Flate (an image, say): nothing to unpack
-        budget -= len(part)
-        if budget < 0:
-            raise refuse("file_too_large", _("The PDF unpacks to more than %(max)s bytes."), where=where, field=field,
-                         max=limit)
-        yield part
+            size = len(stream.read_bytes())
+        except pk.PdfError as exc:
+            if "memory limit" in str(exc):
+                raise self.bomb() from None
+            raise self.refuse("pdf_damaged_stream", _("A part of the PDF (object %(obj)s) cannot be unpacked; "
+                                                      "%(fix)s."), "damaged_file", obj=ref, fix=SAVE_AGAIN) from None
+        self.budget -= size
+        if self.budget < 0:
+            raise self.bomb()
+
+    def bomb(self) -> FileRefused:
+        return self.refuse("pdf_bomb", _("The PDF unpacks to more than %(max)s bytes."), "file_too_large",
+                           max=self.limit)
 
 
 def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, field: str | None = None) -> None:
-    """Refuse an incomplete PDF and one with active content (scripts, launch actions, embedded files),
-    looking into compressed streams up to ``unpack_budget`` unpacked bytes."""
-    if b"%%EOF" not in data[-2048:]:
-        raise refuse("damaged_file", _("The PDF is incomplete (no end-of-file marker)."), where=where, field=field)
-    for part in _pdf_parts(data, unpack_budget, where, field):
-        if PDF_ACTIVE.search(_unescape_names(part)):
-            raise refuse("active_content", _("The PDF contains scripts, launch actions or embedded files; print it "
-                                             "to a plain PDF."), where=where, field=field)
+    """Refuse a PDF that is not exactly one intact, unencrypted PDF, or that carries active content:
+    JavaScript, launch actions, embedded files, rich media, XFA forms, or an /OpenAction or /AA that
+    would open a web address, send or import form data or open another file by itself.  Every stream
+    is unpacked (filter chains, object streams) within ``unpack_budget`` bytes in all."""
+    import pikepdf
+    from pikepdf import settings as qpdf
+
+    def refused(specific: str, message: Any, code: str = "damaged_file", **params: Any) -> FileRefused:
+        return refuse(code, message, where=where, field=field, specific=specific, **params)
+
+    if not data.startswith(b"%PDF-"):
+        raise leading_bytes(data, where=where, field=field)
+    end = data.rfind(b"%%EOF")
+    if end < 0 or end < len(data) - 2048:
+        raise refused("pdf_truncated", _("The PDF is incomplete (no end-of-file marker)."))
+    trailing = len(data[end + 5:].strip(b"\r\n\t\f \x00"))
+    if trailing:
+        raise refused("pdf_trailing_data", _("The PDF has %(count)s bytes of other content after its end (another "
+                                             "file may hide there); such files are refused."), "active_content",
+                      count=trailing)
+    # qpdf unpacks object streams while it parses: cap each stream's unpacking before it starts
+    qpdf.set_qpdf_limits(flate_max_memory=unpack_budget + 1, run_length_max_memory=unpack_budget + 1,
+                         png_max_memory=unpack_budget + 1, tiff_max_memory=unpack_budget + 1,
+                         doc_max_warnings=PDF_MAX_WARNINGS)
+    try:
+        pdf = pikepdf.open(io.BytesIO(data), inherit_page_attributes=False, suppress_warnings=True)
+    except pikepdf.PasswordError:
+        raise refused("pdf_encrypted", _("The PDF is encrypted or password-protected; remove the protection and "
+                                         "try again.")) from None
+    except (pikepdf.PdfError, ValueError, RuntimeError) as exc:
+        if "memory limit" in str(exc):
+            raise refused("pdf_bomb", _("The PDF unpacks to more than %(max)s bytes."), "file_too_large",
+                          max=unpack_budget) from None
+        raise refused("pdf_unreadable", _("The PDF cannot be read: its structure is damaged; %(fix)s."),
+                      fix=SAVE_AGAIN) from None
+    with pdf:
+        if pdf.is_encrypted:
+            raise refused("pdf_encrypted", _("The PDF is encrypted or password-protected; remove the protection "
+                                             "and try again."))
+        try:
+            _PdfScan(pdf, unpack_budget, where, field).run()
+        except FileRefused:
+            raise
+        except (pikepdf.PdfError, ValueError, RuntimeError) as exc:
+            if "memory limit" in str(exc):
+                raise refused("pdf_bomb", _("The PDF unpacks to more than %(max)s bytes."), "file_too_large",
+                              max=unpack_budget) from None
+            raise refused("pdf_unreadable", _("The PDF cannot be read: its structure is damaged; %(fix)s."),
+                          fix=SAVE_AGAIN) from None
+        if pdf.get_warnings():
+            raise refused("pdf_repaired", _("The PDF is damaged: it can only be read after repairing its structure, "
+                                            "and a viewer might then show something other than what was checked; "
+                                            "%(fix)s."), fix=SAVE_AGAIN)
+
+
+def leading_bytes(data: bytes, *, where: str | None = None, field: str | None = None) -> FileRefused:
+    """A PDF behind other content (viewers look for the header in the first kilobyte: a web page may
+    come first)."""
+    return refuse("wrong_file_type", _("The file has %(count)s bytes of other content (such as a web page) before "
+                                       "its PDF header; such files are refused."), where=where, field=field,
+                  specific="pdf_leading_bytes", count=max(data.find(b"%PDF-"), 0))
+
+
+# ------------------------------------------------------------------ images (SHR-2, issue 9)
+
+#: the largest image decoded: a page of A4 scanned at 600 dpi is about 35 million pixels
+IMAGE_MAX_PIXELS = 40_000_000
+#: what a picture's metadata must not carry: a web page or script, a PDF, a ZIP (the GIFAR trick)
+IMAGE_HIDDEN = re.compile(rb"<\s*(?:script|html|body|head|iframe|svg|object|embed|meta|img|a\s|!doctype)|"
+                          rb"javascript:|<\?php|%PDF-|PK\x03\x04", re.I)
+_TEXT_CHUNKS = {b"zTXt": 1, b"iTXt": 2}
+#: start-of-frame markers (baseline, progressive, lossless …; not DHT C4, JPG C8, DAC CC)
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def check_image(data: bytes, kind: FileType, *, where: str | None = None, field: str | None = None) -> None:
-    """Refuse a truncated or damaged PNG or JPEG."""
-    if kind is PNG and (len(data) < 33 or data[12:16] != b"IHDR" or b"IEND" not in data[-12:]):
-        raise refuse("damaged_file", _("The PNG image is damaged or incomplete."), where=where, field=field)
-    if kind is JPEG and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        raise refuse("damaged_file", _("The JPEG image is damaged or incomplete."), where=where, field=field)
+    """Refuse a PNG or JPEG that does not decode completely or is something else too: bytes after its
+    end, a web page, script, PDF or ZIP in its metadata, or more than :data:`IMAGE_MAX_PIXELS` pixels."""
+    damaged = (_("The PNG image is damaged or incomplete.") if kind is PNG
+               else _("The JPEG image is damaged or incomplete."))
+
+    def refused(specific: str, message: Any, code: str = "damaged_file", **params: Any) -> FileRefused:
+        return refuse(code, message, where=where, field=field, specific=specific, **params)
+
+    try:
+        parts, end, (width, height) = _png_parts(data) if kind is PNG else _jpeg_parts(data)
+    except ValueError:
+        raise refused("image_damaged", damaged) from None
+    if width * height > IMAGE_MAX_PIXELS:
+        raise _image_bomb(refused, width, height)
+    if end < len(data):
+        raise refused("image_trailing_data", _("The image has %(count)s bytes of other content after its end "
+                                               "(another file may hide there); such files are refused."),
+                      "active_content", count=len(data) - end)
+    for part in parts:
+        found = IMAGE_HIDDEN.search(part)
+        if found:
+            what = (_("a PDF document") if found.group().startswith(b"%PDF") else
+                    _("a ZIP archive") if found.group().startswith(b"PK") else _("a web page or script"))
+            raise refused("image_hidden_content", _("The image carries %(what)s in its metadata; such files are "
+                                                    "refused."), "active_content", what=what)
+    _decode_image(data, kind, (width, height), refused, damaged)
+
+
+def _png_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
+    """The non-pixel chunks of a PNG (text unpacked, at most a megabyte each), where IEND ends and the
+    size in pixels; ValueError when a chunk is cut short, its checksum is wrong or IEND is missing."""
+    parts: list[bytes] = []
+    pos = 8
+    while True:
+        if pos + 12 > len(data):
+            raise ValueError("truncated")
+        length, name = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise ValueError("truncated")
+        body = data[pos + 8:end - 4]
+        if zlib.crc32(name + body) != int.from_bytes(data[end - 4:end], "big"):
+            raise ValueError("checksum")
+        if name != b"IDAT":
+            parts.append(body)
+            if name in _TEXT_CHUNKS:
+                parts.append(_png_text(body, _TEXT_CHUNKS[name]))
+        pos = end
+        if name == b"IEND":
+            if data[12:16] != b"IHDR":
+                raise ValueError("header")
+            width, height = struct.unpack(">II", data[16:24])
+            return parts, pos, (width, height)
+
+
+def _png_text(body: bytes, kind: int) -> bytes:
+    """The unpacked text of a zTXt or compressed iTXt chunk (at most a megabyte)."""
+    _keyword, _sep, rest = body.partition(b"\x00")
+    if kind == 2:  # iTXt: flag, method, language \0, translated keyword \0, text
+        if rest[:1] != b"\x01":
+            return b""
+        rest = rest[2:].split(b"\x00", 2)[-1]
+    else:  # zTXt: method, compressed text
+        rest = rest[1:]
+    try:
+        return zlib.decompressobj().decompress(rest, MB)
+    except zlib.error:
+        raise ValueError("text") from None
+
+
+def _jpeg_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
+    """The application and comment segments of a JPEG, where its end-of-image marker ends and the size
+    in pixels (of its first frame); ValueError when the structure is cut short or broken."""
+    parts: list[bytes] = []
+    size = (0, 0)
+    pos, n = 2, len(data)
+    while pos + 1 < n:
+        if data[pos] != 0xFF:
+            raise ValueError("marker")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:  # end of image
+            return parts, pos + 2, size
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        if pos + 4 > n:
+            raise ValueError("truncated")
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2 or pos + 2 + length > n:
+            raise ValueError("truncated")
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            parts.append(data[pos + 4:pos + 2 + length])
+        elif marker in _JPEG_FRAMES and size == (0, 0) and length >= 7:
+            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            size = (width, height)
+        pos += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= n:
+                    raise ValueError("truncated")
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    pos += 2
+                    continue
+                if following == 0xFF:
+                    pos += 1
+                    continue
+                break
+    raise ValueError("truncated")
+
+
+def _image_bomb(refused: Callable[..., FileRefused], width: int, height: int) -> FileRefused:
+    return refused("image_bomb", _("The image is %(width)s × %(height)s pixels; at most %(max)s million pixels are "
+                                   "accepted."), "file_too_large", width=width, height=height,
+                   max=IMAGE_MAX_PIXELS // 1_000_000)
+
+
+def _decode_image(data: bytes, kind: FileType, size: tuple[int, int], refused: Callable[..., FileRefused],
+                  damaged: Any) -> None:
+    """Decode every pixel (Pillow); Pillow's own decompression-bomb warning is a refusal too."""
+    import warnings
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = IMAGE_MAX_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=["PNG" if kind is PNG else "JPEG"]) as image:
+                if image.width * image.height > IMAGE_MAX_PIXELS:  # a frame larger than the header said
+                    raise _image_bomb(refused, image.width, image.height)
+                image.load()
+        except FileRefused:
+            raise
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise _image_bomb(refused, *size) from None
+        except Exception:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, struct.error …)
+            raise refused("image_damaged", damaged) from None
 
 
 def clean_name(name: str, default: str = "file") -> str:

@@ -1,11 +1,19 @@
-"""Long-running jobs on top of django-tasks (issue 2 §8).
+"""Long-running jobs on top of django-tasks (issue 2 §8, issue 9 "background work that recovers fast").
 
 A :class:`~govshare.core.models.Job` row holds status, progress, log and a checkpoint.  The task
 ``run_job`` claims it with a conditional UPDATE (queued → running), so exactly one worker runs it.
-Handlers call ``ctx.progress()`` / ``ctx.log()`` / ``ctx.save_checkpoint()``; each refreshes the
-heartbeat.  A job whose heartbeat is older than ``STALE_AFTER`` (its worker died) is put back in
-the queue by ``recover_stale()`` — which every worker runs at start and then periodically — and
-its handler resumes from the checkpoint.
+Handlers call ``ctx.progress()`` / ``ctx.log()`` / ``ctx.save_checkpoint()`` and read ``ctx.checkpoint``
+to resume.
+
+Every ``govshare worker`` beats from a thread of its own (:func:`beat`, every
+:func:`heartbeat_seconds`): its :class:`~govshare.core.models.WorkerHeartbeat` row and the heartbeat
+of the jobs it runs are refreshed even while a handler is busy in one long step.  A worker silent
+for :func:`stale_after` (``GOVSHARE_WORKER_STALE_SECONDS``, 25 s by default; with a beat every sixth
+of it a dead worker is found within 30 s) is presumed dead (``kill -9``, out of memory, power):
+:func:`recover_stale` — run by every live worker at each beat, and as a periodic hook — puts its
+jobs back in the queue, where the next worker resumes them from their checkpoint, marks the
+django-tasks-db task rows it left RUNNING as failed (so ``/healthz`` does not count them as
+running) and records ``WORKER_LOST`` / ``JOB_REQUEUED`` in the audit log.
 """
 
 from __future__ import annotations
@@ -18,22 +26,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from govshare.core import messages
+from govshare.core import messages, periodic
 from govshare.core.errors import GovshareError
-from govshare.core.models import Job, WorkerHeartbeat
+from govshare.core.models import AuditEvent, Job, WorkerHeartbeat
 
 log = logging.getLogger("govshare.jobs")
 
-STALE_AFTER = dt.timedelta(seconds=120)
-HEARTBEAT_SECONDS = 15  # a worker refreshes its WorkerHeartbeat row this often
 #: a task still waiting after this long means no worker is taking work (reported by /healthz)
 QUEUE_STUCK_AFTER = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 LOG_LIMIT = 200_000  # characters of log kept on the row
+
+
+def stale_after() -> dt.timedelta:
+    """A worker silent this long is presumed dead (``GOVSHARE_WORKER_STALE_SECONDS``)."""
+    return dt.timedelta(seconds=settings.GOVSHARE_WORKER_STALE_SECONDS)
+
+
+def heartbeat_seconds() -> float:
+    """How often a worker beats: six beats per stale limit, so a few lost beats (a busy database)
+    do not make a live worker look dead; at most every 5 s, at least every 0.2 s."""
+    return min(5.0, max(0.2, settings.GOVSHARE_WORKER_STALE_SECONDS / 6))
+
+
+class WorkerLost(Exception):
+    """Stored as the exception of a task row whose worker died while running it."""
+
 
 Handler = Callable[["JobContext"], dict[str, Any] | None]
 _HANDLERS: dict[str, Handler] = {}
@@ -182,36 +205,99 @@ def _audit_finish(job_id: Any) -> None:
 
 
 def recover_stale(now: dt.datetime | None = None) -> int:
-    """Requeue running jobs whose worker stopped sending heartbeats; fail those retried too often."""
-    now = now or timezone.now()
-    cutoff = now - STALE_AFTER
-    stale = list(Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", "attempts"))
-    requeued = 0
-    for pk, attempts in stale:
-        if attempts >= MAX_ATTEMPTS:
-            Job.objects.filter(pk=pk, status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).update(
-                status=Job.Status.FAILED, finished_at=now,
-                message=f"gave up after {attempts} attempts / 重试 {attempts} 次后放弃")
-            continue
-        with transaction.atomic():
-            moved = Job.objects.filter(pk=pk, status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).update(
-                status=Job.Status.QUEUED, worker_id="")
-            if moved:
-                from govshare.core import audit
-                from govshare.core.audit_codes import AuditCode
+    """Requeue the running jobs of workers that stopped beating (they resume from their checkpoint),
+    fail those retried too often, and clean up after the dead workers; returns the jobs requeued.
 
-                job = Job.objects.get(pk=pk)
-                audit.record(AuditCode.JOB_REQUEUED, actor=None, obj=job, detail={"attempts": attempts})
-                transaction.on_commit(functools.partial(_enqueue, pk))
-                requeued += 1
+    Any number of workers may run it at once: every change is a conditional UPDATE / DELETE."""
+    now = now or timezone.now()
+    cutoff = now - stale_after()
+    live = set(WorkerHeartbeat.objects.filter(seen_at__gte=cutoff).values_list("worker_id", flat=True))
+    stale = list(Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
+                 .exclude(worker_id__in=live).values_list("pk", "attempts", "worker_id"))
+    _forget_dead_workers(now, cutoff)  # first: their task rows are failed before the jobs run again
+    requeued = 0
+    for pk, attempts, worker_id in stale:
+        if _requeue(pk, attempts, worker_id, now, cutoff):
+            requeued += 1
     return requeued
 
 
+def _requeue(pk: Any, attempts: int, worker_id: str, now: dt.datetime, cutoff: dt.datetime) -> bool:
+    from govshare.core import audit
+    from govshare.core.audit_codes import AuditCode
+
+    still_stale = Job.objects.filter(pk=pk, status=Job.Status.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff)
+    with transaction.atomic():
+        if attempts >= MAX_ATTEMPTS:
+            if still_stale.update(status=Job.Status.FAILED, finished_at=now,
+                                  message=f"gave up after {attempts} attempts / 重试 {attempts} 次后放弃"):
+                transaction.on_commit(functools.partial(_audit_finish, pk))
+            return False
+        if not still_stale.update(status=Job.Status.QUEUED, worker_id=""):
+            return False  # another worker recovered it first, or its worker came back
+        job = Job.objects.select_related("department").get(pk=pk)
+        audit.record(AuditCode.JOB_REQUEUED, actor=None, obj=job, object_department=job.department,
+                     detail={"attempts": attempts, "worker": worker_id, "kind": job.kind,
+                             "checkpoint": bool(job.checkpoint), "progress_done": job.progress_done})
+        transaction.on_commit(functools.partial(_enqueue, pk))
+    log.warning("job %s of silent worker %s requeued (attempt %s done)", pk, worker_id, attempts)
+    return True
+
+
+def _forget_dead_workers(now: dt.datetime, cutoff: dt.datetime) -> None:
+    """A worker that stopped beating leaves its row and, when it died in a task, a task row RUNNING
+    for ever: fail those task rows (their jobs are requeued next) and drop the worker's row."""
+    from django_tasks_db.models import DBTaskResult
+
+    from govshare.core import audit
+    from govshare.core.audit_codes import AuditCode
+
+    for dead in WorkerHeartbeat.objects.filter(seen_at__lt=cutoff):
+        with transaction.atomic():
+            if not WorkerHeartbeat.objects.filter(pk=dead.pk, seen_at__lt=cutoff).delete()[0]:
+                continue  # another worker got there first, or it beat again
+            running = DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
+            orphans = [pk for pk, workers in running if workers and workers[-1] == dead.worker_id]
+            seen = timezone.localtime(dead.seen_at).strftime("%Y-%m-%d %H:%M:%S")
+            failed = DBTaskResult.objects.filter(pk__in=orphans, status="RUNNING").update(
+                status="FAILED", finished_at=now, return_value=None,
+                exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+                traceback=f"WorkerLost: worker {dead.worker_id} (pid {dead.pid} on {dead.hostname}) stopped "
+                          f"sending heartbeats at {seen}; its jobs were requeued / 工作进程失联，任务已重新排队\n")
+            audit.record(AuditCode.WORKER_LOST, actor=None, object_type="core.workerheartbeat",
+                         object_id=dead.worker_id[:64], object_repr=f"{dead.hostname} pid {dead.pid}",
+                         outcome=AuditEvent.Outcome.FAILURE,
+                         detail={"worker": dead.worker_id, "hostname": dead.hostname, "pid": dead.pid,
+                                 "last_seen": dead.seen_at.isoformat(), "task_rows_failed": failed})
+        log.warning("worker %s presumed dead (last beat %s); %s task row(s) marked failed", dead.worker_id, seen,
+                    failed)
+
+
+@periodic.register("core.recover_stale_jobs", every_seconds=settings.GOVSHARE_WORKER_STALE_SECONDS)
+def _recover_periodically() -> int:
+    """A backstop to the check at each beat, run by the workers' housekeeping threads (and by
+    anything that runs the periodic hooks)."""
+    return recover_stale()
+
+
 def beat(worker_id: str, hostname: str, pid: int) -> None:
+    """The worker is alive: refresh its row and the heartbeat of the jobs it is running."""
+    now = timezone.now()
     WorkerHeartbeat.objects.update_or_create(worker_id=worker_id, defaults={
-        "hostname": hostname[:100], "pid": pid, "seen_at": timezone.now()})
+        "hostname": hostname[:100], "pid": pid, "seen_at": now})
+    Job.objects.filter(status=Job.Status.RUNNING, worker_id=worker_id).update(heartbeat_at=now)
+
+
+def stopped(worker_id: str) -> None:
+    """A worker that stops in order removes its row (a row left behind means a worker died)."""
+    WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
 
 
 def worker_heartbeat_age() -> float | None:
     seen = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
     return None if seen is None else (timezone.now() - seen).total_seconds()
+
+
+def live_workers() -> set[str]:
+    cutoff = timezone.now() - stale_after()
+    return set(WorkerHeartbeat.objects.filter(seen_at__gte=cutoff).values_list("worker_id", flat=True))

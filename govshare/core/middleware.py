@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 
-from govshare.core import audit, context
+from govshare.core import access_log, audit, context
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,36}$")
 
@@ -31,8 +33,53 @@ CSP = "; ".join([
 DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
+@functools.lru_cache(maxsize=8)
+def _trusted_networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as proxies write it: ``1.2.3.4``, ``1.2.3.4:5678``, ``::1``, ``[::1]:80``; None if not one."""
+    value = value.strip().strip('"')
+    if value.startswith("["):
+        value = value[1:].split("]", 1)[0]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
 def client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+    """The client's address, for audit rows, the request context and login protection (issue 9).
+
+    ``REMOTE_ADDR`` unless it is one of ``GOVSHARE_TRUSTED_PROXIES`` (IPs or CIDRs): then
+    ``X-Forwarded-For`` is read from the right, skipping trusted hops, and the first address not
+    trusted is the client.  A client can put anything at the left of the header, so nothing left of
+    that address is believed; without a trusted proxy the header is ignored altogether."""
+    cached = getattr(request, "_govshare_client_ip", None)
+    if cached is not None:
+        return str(cached)
+    from django.conf import settings
+
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    result = remote[:45]
+    trusted = _trusted_networks(tuple(getattr(settings, "GOVSHARE_TRUSTED_PROXIES", ())))
+    peer = _address(remote) if trusted else None
+    if peer is not None and any(peer in net for net in trusted):
+        result = str(peer)
+        for hop in reversed(str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")):
+            address = _address(hop)
+            if address is None:
+                break  # garbage: keep the last hop a trusted proxy vouched for
+            result = str(address)
+            if not any(address in net for net in trusted):
+                break
+    request._govshare_client_ip = result  # type: ignore[attr-defined]
+    return result
 
 
 class RequestIdMiddleware:
@@ -50,6 +97,7 @@ class RequestIdMiddleware:
                 response = self.get_response(request)
             finally:
                 audit.flush_pending()  # denials raised inside a rolled-back action (SEC-4)
+            access_log.flush(request, response)  # the request's reads, one statement (SEC-4, LN-§23)
         response["X-Request-ID"] = request_id
         return response
 

@@ -480,3 +480,121 @@ class Notification(models.Model):
     @property
     def is_open_task(self) -> bool:
         return bool(self.task) and self.resolved_at is None
+
+
+class AccessEvent(models.Model):
+    """One row of the append-only, hash-chained access log (SEC-4, LN-§23): a read, query, download,
+    export or access check — who, what object or query, how many results, request id, IP.
+
+    Kept apart from :class:`AuditEvent` (the writes) so that reading never waits for the audit
+    chain: a request's rows are chained and written at its end in one statement (see
+    :mod:`govshare.core.access_log`).  The columns the auditor filters on have the audit log's
+    names, so one filter serves both logs.
+    """
+
+    occurred_at = models.DateTimeField(db_index=True)
+    code = models.PositiveIntegerField()
+    action = models.CharField(max_length=60)
+    outcome = models.CharField(max_length=10, choices=AuditEvent.Outcome.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_username = models.CharField(max_length=150, blank=True, default="")
+    actor_name = models.CharField(max_length=100, blank=True, default="")
+    #: the reader's department
+    department_id = models.BigIntegerField(null=True, blank=True)
+    department_name = models.CharField(max_length=200, blank=True, default="")
+    #: the API token the request came with (reads through a token name it)
+    token_id = models.BigIntegerField(null=True, blank=True)
+    object_department_id = models.BigIntegerField(null=True, blank=True)
+    object_department_name = models.CharField(max_length=200, blank=True, default="")
+    object_type = models.CharField(max_length=60, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    object_repr = models.CharField(max_length=200, blank=True, default="")
+    #: the query text and filters of a search, the format of an export …
+    detail = models.JSONField(default=dict, blank=True)
+    #: how many results the reader received (a search's total, an export's rows)
+    results = models.IntegerField(null=True, blank=True)
+    ip = models.CharField(max_length=45, blank=True, default="")
+    request_id = models.CharField(max_length=36, blank=True, default="", db_index=True)
+    method = models.CharField(max_length=8, blank=True, default="")
+    path = models.CharField(max_length=300, blank=True, default="")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: unique: two rows can never claim the same predecessor, so concurrent writers cannot fork the chain
+    prev_hash = models.CharField(max_length=64, unique=True)
+    row_hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("access events are written by govshare.core.access_log only")
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("access events are append-only")
+
+    @property
+    def label(self) -> Any:
+        from govshare.core.audit_codes import label
+
+        return label(self.code)
+
+
+class AccessAnchor(models.Model):
+    """Where verification of the access chain starts after retention removed its oldest rows (id=1)."""
+
+    last_purged_id = models.BigIntegerField(default=0)
+    last_purged_hash = models.CharField(max_length=64, default="0" * 64)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+
+class KeyFingerprint(models.Model):
+    """Which key the database's audit chain and encrypted personal data were written with (SEC-5):
+    an HMAC of a fixed label under ``GOVSHARE_FIELD_KEY`` — never the key.  One row (id=1), written
+    the first time; :mod:`govshare.core.keys` refuses to run with a missing or different key."""
+
+    fingerprint = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+
+# ------------------------------------------------------------------ login protection (issue 9)
+
+
+class LoginThrottle(models.Model):
+    """Recent failed logins of one client address, or of one (user name, address) pair.
+
+    After ``GOVSHARE_LOGIN_THROTTLE_FREE`` (pair) or ``…_IP_FREE`` (address) failures within the
+    window, each further failure refuses the next attempt until ``blocked_until`` = now + base·2^k
+    (capped).  Counted with conditional UPDATEs, so that it holds across server processes.  The
+    key holds the user name as typed (lower-cased), so unknown names are throttled the same way."""
+
+    class Scope(models.TextChoices):
+        ADDRESS = "address", _("client address")
+        ACCOUNT_ADDRESS = "account_address", _("user name and client address")
+
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    key = models.CharField(max_length=200)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="login_throttle_scope_key")]
+        indexes = [models.Index(fields=["last_failure_at"], name="login_throttle_last_failure")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"
+
+
+class LoginAddress(models.Model):
+    """An address a user logged in from with the right password: the account lock, which failures
+    from other addresses set, does not apply here (issue 9, docs/security.md)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_addresses")
+    ip = models.CharField(max_length=45)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ip"], name="login_address_user_ip")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.ip}"

@@ -130,6 +130,7 @@ def _dept_id(user: Any) -> int | None:
 
 
 from govshare.core.models import (  # noqa: E402  (rules below need the models; models need nothing here)
+    AccessEvent,
     ApiToken,
     AuditEvent,
     Department,
@@ -202,6 +203,9 @@ def _token_rule(user: Any, action: str) -> Q | bool:
 def _audit_rule(user: Any, action: str) -> Q | bool:
     # separation of duties: only auditors read; nobody changes
     return action == Action.VIEW and not _is_anonymous(user) and user.has_role(Role.AUDITOR)
+
+
+rule(AccessEvent)(_audit_rule)  # the access log (reads, issue 9): the same rule as the audit log
 
 
 @rule(Job)

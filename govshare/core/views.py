@@ -82,19 +82,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
     try:
         from django_tasks_db.models import DBTaskResult
 
+        from govshare.core.jobs import QUEUE_STUCK_AFTER, live_workers, stale_after, worker_heartbeat_age
+
         pending = DBTaskResult.objects.filter(status="READY").count()
-        running = DBTaskResult.objects.filter(status="RUNNING").count()
+        # a task row counts as running only while the worker holding it beats; one whose worker died
+        # is "orphaned" until a live worker (or `govshare tick`) fails it and requeues its job (issue 9)
+        live = live_workers()
+        holders = [ids[-1] if ids else "" for ids in
+                   DBTaskResult.objects.filter(status="RUNNING").values_list("worker_ids", flat=True)]
+        running = sum(1 for holder in holders if holder in live)
         oldest = (DBTaskResult.objects.filter(status="READY").order_by("enqueued_at")
                   .values_list("enqueued_at", flat=True).first())
         lag = (timezone.now() - oldest).total_seconds() if oldest else 0.0
-        from govshare.core.jobs import HEARTBEAT_SECONDS, QUEUE_STUCK_AFTER, worker_heartbeat_age
-
         heartbeat = worker_heartbeat_age()
-        worker_alive = heartbeat is not None and heartbeat < 3 * HEARTBEAT_SECONDS
+        worker_alive = heartbeat is not None and heartbeat < stale_after().total_seconds()
         stuck = pending > 0 and lag > QUEUE_STUCK_AFTER.total_seconds()
         ok = ok and not stuck
-        checks["queue"] = {"ok": not stuck, "ready": pending, "running": running, "oldest_wait_s": round(lag, 1),
-                           "worker_alive": worker_alive,
+        checks["queue"] = {"ok": not stuck, "ready": pending, "running": running,
+                           "orphaned": len(holders) - running, "oldest_wait_s": round(lag, 1),
+                           "worker_alive": worker_alive, "workers": len(live),
                            "worker_seen_s_ago": None if heartbeat is None else round(heartbeat, 1)}
     except Exception as exc:  # noqa: BLE001
         ok = False

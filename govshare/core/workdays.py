@@ -424,21 +424,26 @@ class RecomputeResult:
     checked: int
     changed: int
     changed_ids: tuple[int, ...]
+    last_id: int = 0  # the id of the last deadline checked (0: none) — where a next batch starts
 
 
-def recompute(years: Iterable[int] | None = None, *, calendar: WorkCalendar | None = None) -> RecomputeResult:
-    """Recompute the open working-day deadlines touching ``years`` (all when ``None``)."""
+def recompute(years: Iterable[int] | None = None, *, calendar: WorkCalendar | None = None, after_id: int = 0,
+              limit: int | None = None) -> RecomputeResult:
+    """Recompute the open working-day deadlines touching ``years`` (all when ``None``); with
+    ``after_id`` / ``limit`` only the next ``limit`` of them by id (a batch of the resumable job)."""
     cal = calendar or WorkCalendar()
-    checked, changed = 0, []
-    for deadline in _touching(years).order_by("id").iterator(chunk_size=500):
+    checked, changed, last_id = 0, [], 0
+    rows = _touching(years).filter(id__gt=after_id).order_by("id")
+    for deadline in (rows[:limit] if limit else rows).iterator(chunk_size=500):
         checked += 1
+        last_id = deadline.pk
         due = working_due(deadline.start_date, deadline.amount, calendar=cal)
         if (due.due_date, due.due_at, due.provisional) != (deadline.due_date, deadline.due_at,
                                                            deadline.provisional):
             deadline.due_date, deadline.due_at, deadline.provisional = due.due_date, due.due_at, due.provisional
             changed.append(deadline)
     Deadline.objects.bulk_update(changed, ["due_date", "due_at", "provisional"], batch_size=500)
-    return RecomputeResult(checked, len(changed), tuple(d.pk for d in changed))
+    return RecomputeResult(checked, len(changed), tuple(d.pk for d in changed), last_id)
 
 
 def recompute_open_deadlines(years: Iterable[int] | None = None) -> int:

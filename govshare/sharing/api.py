@@ -31,7 +31,9 @@ from ninja import File, Path, Query, Router, Status, UploadedFile
 
 from govshare.catalog.models import CatalogEntry, EntryVersion
 from govshare.catalog.schemas import dept_ref
+from govshare.core import access_log
 from govshare.core.api_helpers import known, named, own_department_id, page, page_of, user_of
+from govshare.core.audit_codes import AuditCode
 from govshare.core.clock import Clocks
 from govshare.core.errors import NotFound, ValidationFailed
 from govshare.core.models import Department, Jurisdiction
@@ -63,7 +65,6 @@ from govshare.sharing.permissions import VIEW
 
 router = Router(tags=["sharing"])
 
-E = s.ERRORS
 ID = Path(..., ge=1, le=MAX_DB_ID)
 #: the stamped letter: a file part, optional at this level so that its absence is reported with the form's other
 #: problems (400 ``letter_required``)
@@ -132,7 +133,7 @@ def _system(user: Any, system_id: int) -> ConsumingSystem:
     return get_for(user, VIEW, ConsumingSystem.objects.select_related("department"), pk=system_id)
 
 
-@router.get("/systems", response={200: s.SystemPageOut, **E},
+@router.get("/systems", response={200: s.SystemPageOut},
             summary="Consuming information systems: your department's (the centre and auditors: all)")
 def list_systems(request: HttpRequest, query: Query[s.SystemQuery]) -> dict[str, Any]:
     qs = restrict(ConsumingSystem.objects.select_related("department"), _user(request), VIEW)
@@ -143,12 +144,12 @@ def list_systems(request: HttpRequest, query: Query[s.SystemQuery]) -> dict[str,
     return _page(qs.order_by("department__code", "name", "pk"), query, _system_out)
 
 
-@router.get("/systems/{system_id}", response={200: s.SystemOut, **E})
+@router.get("/systems/{system_id}", response={200: s.SystemOut})
 def get_system(request: HttpRequest, system_id: int = ID) -> dict[str, Any]:
     return _system_out(_system(_user(request), system_id))
 
 
-@router.post("/systems", response={201: s.SystemOut, **E},
+@router.post("/systems", response={201: s.SystemOut},
              summary="Register a consuming information system (department administrators)")
 def register_system(request: HttpRequest, payload: s.SystemIn) -> Any:
     user = _user(request)
@@ -158,14 +159,14 @@ def register_system(request: HttpRequest, payload: s.SystemIn) -> Any:
     return Status(201, _system_out(_system(user, system.pk)))
 
 
-@router.post("/systems/{system_id}/activate", response={200: s.SystemOut, **E})
+@router.post("/systems/{system_id}/activate", response={200: s.SystemOut})
 def activate_system(request: HttpRequest, system_id: int = ID) -> dict[str, Any]:
     user = _user(request)
     system = actions.do_set_system_active(user, _system(user, system_id), True)
     return _system_out(_system(user, system.pk))
 
 
-@router.post("/systems/{system_id}/deactivate", response={200: s.SystemOut, **E},
+@router.post("/systems/{system_id}/deactivate", response={200: s.SystemOut},
              summary="Deactivate a system: access checks for it answer no at once")
 def deactivate_system(request: HttpRequest, system_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -223,7 +224,7 @@ def _app_detail(pk: int) -> dict[str, Any]:
     }
 
 
-@router.get("/applications", response={200: s.ApplicationPageOut, **E},
+@router.get("/applications", response={200: s.ApplicationPageOut},
             summary="Share applications you may see, by role view (box) and status (SHR-2)")
 def list_applications(request: HttpRequest, query: Query[s.ApplicationQuery]) -> dict[str, Any]:
     user = _user(request)
@@ -250,10 +251,12 @@ def application_box(user: Any, box: str | None) -> ApplicationQuerySet:
     return qs.permitted(user, VIEW).order_by("-created_at", "-pk")
 
 
-@router.get("/applications/{application_id}", response={200: s.ApplicationOut, **E},
+@router.get("/applications/{application_id}", response={200: s.ApplicationOut},
             summary="An application with its timeline, the clock that runs and the letter's metadata")
 def get_application(request: HttpRequest, application_id: int = ID) -> dict[str, Any]:
-    return _app_detail(_app(_user(request), application_id).pk)
+    app = _app(_user(request), application_id)
+    access_log.note(request, AuditCode.READ_APPLICATION, app)
+    return _app_detail(app.pk)
 
 
 def _read_letter(upload: UploadedFile) -> tuple[str, bytes]:
@@ -270,7 +273,7 @@ def _read_letter(upload: UploadedFile) -> tuple[str, bytes]:
     return upload.name or "letter", data
 
 
-@router.post("/subscribe", response={201: s.GrantOut, **E},
+@router.post("/subscribe", response={201: s.GrantOut},
              summary="Use an unconditionally shared entry: a grant at once, no approval (SHR-1)")
 def subscribe(request: HttpRequest, payload: s.SubscribeIn) -> Any:
     user = _user(request)
@@ -281,7 +284,7 @@ def subscribe(request: HttpRequest, payload: s.SubscribeIn) -> Any:
     return Status(201, _grant_out(_grant_qs().get(pk=grant.pk)))
 
 
-@router.post("/applications", response={201: s.ApplicationOut, **E},
+@router.post("/applications", response={201: s.ApplicationOut},
              summary="Apply for a conditionally shared entry with the stamped letter (multipart, SHR-2)")
 def apply(request: HttpRequest, payload: s.ApplicationIn, letter: UploadedFile | None = LETTER) -> Any:
     """``multipart/form-data``: the part ``payload`` holds the JSON fields, the part ``letter`` the
@@ -296,7 +299,7 @@ def apply(request: HttpRequest, payload: s.ApplicationIn, letter: UploadedFile |
     return Status(201, _app_detail(app.pk))
 
 
-@router.post("/applications/{application_id}/resubmit", response={200: s.ApplicationOut, **E},
+@router.post("/applications/{application_id}/resubmit", response={200: s.ApplicationOut},
              summary="Complete a returned application (multipart; fields left out and the letter are kept)")
 def resubmit(request: HttpRequest, application_id: int = ID, payload: s.ResubmitIn | None = None,
              letter: UploadedFile | None = LETTER) -> dict[str, Any]:
@@ -311,7 +314,7 @@ def resubmit(request: HttpRequest, application_id: int = ID, payload: s.Resubmit
     return _app_detail(app.pk)
 
 
-@router.post("/applications/{application_id}/first-review", response={200: s.ApplicationOut, **E},
+@router.post("/applications/{application_id}/first-review", response={200: s.ApplicationOut},
              summary="The centre's first review: pass, return for completion or reject (SHR-2 stage 1)")
 def first_review(request: HttpRequest, payload: s.FirstReviewIn, application_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -320,7 +323,7 @@ def first_review(request: HttpRequest, payload: s.FirstReviewIn, application_id:
     return _app_detail(app.pk)
 
 
-@router.post("/applications/{application_id}/answer", response={200: s.ApplicationOut, **E},
+@router.post("/applications/{application_id}/answer", response={200: s.ApplicationOut},
              summary="The provider approves (scope, masking, expiry, conditions) or refuses with its basis")
 def answer(request: HttpRequest, payload: s.AnswerIn, application_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -330,7 +333,7 @@ def answer(request: HttpRequest, payload: s.AnswerIn, application_id: int = ID) 
     return _app_detail(app.pk)
 
 
-@router.post("/applications/{application_id}/withdraw", response={200: s.ApplicationOut, **E},
+@router.post("/applications/{application_id}/withdraw", response={200: s.ApplicationOut},
              summary="The applying department withdraws an open application")
 def withdraw_application(request: HttpRequest, payload: s.ReasonIn, application_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -338,7 +341,7 @@ def withdraw_application(request: HttpRequest, payload: s.ReasonIn, application_
     return _app_detail(app.pk)
 
 
-@router.post("/applications/{application_id}/reopen-answer", response={200: s.ApplicationOut, **E},
+@router.post("/applications/{application_id}/reopen-answer", response={200: s.ApplicationOut},
              summary="The centre reopens an overdue answer period (a new clock)")
 def reopen_answer(request: HttpRequest, payload: s.ReasonIn, application_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -346,13 +349,14 @@ def reopen_answer(request: HttpRequest, payload: s.ReasonIn, application_id: int
     return _app_detail(app.pk)
 
 
-@router.get("/applications/{application_id}/letter", response=E, url_name="sharing_application_letter",
+@router.get("/applications/{application_id}/letter", url_name="sharing_application_letter",
             summary="Download the stamped letter (audited)",
-            openapi_extra={"responses": {"200": {"description": "the letter as an attachment", "content": {
+            openapi_extra={"responses": {200: {"description": "the letter as an attachment", "content": {
                 t: {"schema": {"type": "string", "format": "binary"}}
                 for t in ("application/pdf", "image/png", "image/jpeg")}}}})
 def download_letter(request: HttpRequest, application_id: int = ID) -> FileResponse:
     path, app = actions.letter_for_download(_user(request), Application(pk=application_id))
+    access_log.note(request, AuditCode.READ_DOWNLOAD, app, file=app.letter_name, sha256=app.letter_sha256)
     response = FileResponse(path.open("rb"), as_attachment=True, filename=app.letter_name or path.name,
                             content_type=app.letter_type or "application/octet-stream")
     response["X-Content-Type-Options"] = "nosniff"
@@ -381,7 +385,7 @@ def _grant(user: Any, grant_id: int) -> Grant:
     return get_for(user, VIEW, _grant_qs(), pk=grant_id)
 
 
-@router.get("/grants", response={200: s.GrantPageOut, **E},
+@router.get("/grants", response={200: s.GrantPageOut},
             summary="Grants: held by my department (mine), given on its entries (given) or all you may see")
 def list_grants(request: HttpRequest, query: Query[s.GrantQuery]) -> dict[str, Any]:
     user = _user(request)
@@ -400,12 +404,12 @@ def list_grants(request: HttpRequest, query: Query[s.GrantQuery]) -> dict[str, A
     return _page(qs.order_by("-granted_at", "-pk"), query, lambda g: _grant_out(g, today))
 
 
-@router.get("/grants/{grant_id}", response={200: s.GrantOut, **E})
+@router.get("/grants/{grant_id}", response={200: s.GrantOut})
 def get_grant(request: HttpRequest, grant_id: int = ID) -> dict[str, Any]:
     return _grant_out(_grant(_user(request), grant_id))
 
 
-@router.post("/grants/{grant_id}/revoke", response={200: s.GrantOut, **E},
+@router.post("/grants/{grant_id}/revoke", response={200: s.GrantOut},
              summary="Revoke a grant with immediate effect (the provider, or the centre)")
 def revoke_grant(request: HttpRequest, payload: s.ReasonIn, grant_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -415,7 +419,7 @@ def revoke_grant(request: HttpRequest, payload: s.ReasonIn, grant_id: int = ID) 
 
 # ------------------------------------------------------------------ the access check (SHR-4)
 
-@router.post("/access-check", response={200: s.DecisionOut, **E},
+@router.post("/access-check", response={200: s.DecisionOut},
              summary="May I (or one of my department's systems) receive these items for this purpose?")
 def access_check(request: HttpRequest, payload: s.AccessCheckIn) -> dict[str, Any]:
     """The same check every delivery channel calls; a refusal lists every reason (code, 中文 / English).
@@ -431,6 +435,8 @@ def access_check(request: HttpRequest, payload: s.AccessCheckIn) -> dict[str, An
     decision = check_access(entry=entry, purpose=payload.purpose, items=payload.items,
                             user=None if system is not None else user, system=system,
                             channel=payload.channel or None)
+    access_log.note(request, AuditCode.READ_ACCESS_CHECK, entry, purpose=payload.purpose, items=payload.items,
+                    system=system.code if system is not None else "", allowed=decision.allowed)
     return decision.as_dict()
 
 
@@ -467,7 +473,7 @@ def _case_detail(pk: int) -> dict[str, Any]:
             "grants": [{"id": g.pk, "number": g.number} for g in case.grants.all()]}
 
 
-@router.get("/cases", response={200: s.CasePageOut, **E}, summary="Coordination cases you may see (SHR-3)")
+@router.get("/cases", response={200: s.CasePageOut}, summary="Coordination cases you may see (SHR-3)")
 def list_cases(request: HttpRequest, query: Query[s.CaseQuery]) -> dict[str, Any]:
     user = _user(request)
     qs = case_box(user, query.box)
@@ -492,12 +498,12 @@ def case_box(user: Any, box: str | None) -> CaseQuerySet:
     return qs.permitted(user, VIEW).order_by("-opened_at", "-pk")
 
 
-@router.get("/cases/{case_id}", response={200: s.CaseDetailOut, **E}, summary="A case with its statements")
+@router.get("/cases/{case_id}", response={200: s.CaseDetailOut}, summary="A case with its statements")
 def get_case(request: HttpRequest, case_id: int = ID) -> dict[str, Any]:
     return _case_detail(_case(_user(request), case_id).pk)
 
 
-@router.post("/cases", response={201: s.CaseDetailOut, **E},
+@router.post("/cases", response={201: s.CaseDetailOut},
              summary="Open a coordination case on a refused application or a 不予共享 entry (SHR-3)")
 def open_case(request: HttpRequest, payload: s.CaseIn) -> Any:
     user = _user(request)
@@ -509,7 +515,7 @@ def open_case(request: HttpRequest, payload: s.CaseIn) -> Any:
     return Status(201, _case_detail(case.pk))
 
 
-@router.post("/cases/{case_id}/notes", response={201: s.CaseDetailOut, **E},
+@router.post("/cases/{case_id}/notes", response={201: s.CaseDetailOut},
              summary="Add a statement (consumer, provider or centre; the centre's first statement starts mediation)")
 def add_case_note(request: HttpRequest, payload: s.CaseNoteIn, case_id: int = ID) -> Any:
     user = _user(request)
@@ -517,7 +523,7 @@ def add_case_note(request: HttpRequest, payload: s.CaseNoteIn, case_id: int = ID
     return Status(201, _case_detail(note.case_id))
 
 
-@router.post("/cases/{case_id}/settle", response={200: s.CaseDetailOut, **E},
+@router.post("/cases/{case_id}/settle", response={200: s.CaseDetailOut},
              summary="The centre settles: grant (with expiry) or a final refusal with its reason")
 def settle_case(request: HttpRequest, payload: s.SettleIn, case_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -527,7 +533,7 @@ def settle_case(request: HttpRequest, payload: s.SettleIn, case_id: int = ID) ->
     return _case_detail(case.pk)
 
 
-@router.post("/cases/{case_id}/withdraw", response={200: s.CaseDetailOut, **E},
+@router.post("/cases/{case_id}/withdraw", response={200: s.CaseDetailOut},
              summary="The consumer withdraws its case")
 def withdraw_case(request: HttpRequest, payload: s.ReasonIn, case_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -568,7 +574,7 @@ def _fresh_request(req: DataRequest) -> dict[str, Any]:
     return _request_out(_request_qs().get(pk=req.pk))
 
 
-@router.get("/requests", response={200: s.DataRequestPageOut, **E},
+@router.get("/requests", response={200: s.DataRequestPageOut},
             summary="Requests for data not in the catalog or held upstairs (SHR-5, SHR-6)")
 def list_requests(request: HttpRequest, query: Query[s.DataRequestQuery]) -> dict[str, Any]:
     user = _user(request)
@@ -592,12 +598,12 @@ def request_box(user: Any, box: str | None) -> DataRequestQuerySet:
     return qs.permitted(user, VIEW).order_by("-requested_at", "-pk")
 
 
-@router.get("/requests/{request_id}", response={200: s.DataRequestOut, **E})
+@router.get("/requests/{request_id}", response={200: s.DataRequestOut})
 def get_request(request: HttpRequest, request_id: int = ID) -> dict[str, Any]:
     return _request_out(_request(_user(request), request_id))
 
 
-@router.post("/requests", response={201: s.DataRequestOut, **E},
+@router.post("/requests", response={201: s.DataRequestOut},
              summary="Ask for data that is not in the catalog (local) or that an upper level holds (upper)")
 def submit_request(request: HttpRequest, payload: s.DataRequestIn) -> Any:
     user = _user(request)
@@ -611,7 +617,7 @@ def submit_request(request: HttpRequest, payload: s.DataRequestIn) -> Any:
     return Status(201, _fresh_request(req))
 
 
-@router.post("/requests/{request_id}/assign", response={200: s.DataRequestOut, **E},
+@router.post("/requests/{request_id}/assign", response={200: s.DataRequestOut},
              summary="The centre asks the presumed owner to register the data (SHR-5)")
 def assign_request(request: HttpRequest, payload: s.AssignIn, request_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -620,7 +626,7 @@ def assign_request(request: HttpRequest, payload: s.AssignIn, request_id: int = 
     return _fresh_request(actions.do_assign_request(user, req, owner=owner, note=payload.note))
 
 
-@router.post("/requests/{request_id}/register", response={200: s.DataRequestOut, **E},
+@router.post("/requests/{request_id}/register", response={200: s.DataRequestOut},
              summary="The owner answers with one of its catalog entries (linked by request_ref)")
 def register_for_request(request: HttpRequest, payload: s.RegisterIn, request_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -629,21 +635,21 @@ def register_for_request(request: HttpRequest, payload: s.RegisterIn, request_id
     return _fresh_request(actions.do_register_for_request(user, req, entry=entry))
 
 
-@router.post("/requests/{request_id}/decline", response={200: s.DataRequestOut, **E},
+@router.post("/requests/{request_id}/decline", response={200: s.DataRequestOut},
              summary="The presumed owner declines with a reason (the centre may reassign)")
 def decline_request(request: HttpRequest, payload: s.ReasonIn, request_id: int = ID) -> dict[str, Any]:
     user = _user(request)
     return _fresh_request(actions.do_decline_request(user, _request(user, request_id), reason=payload.reason))
 
 
-@router.post("/requests/{request_id}/forward", response={200: s.DataRequestOut, **E},
+@router.post("/requests/{request_id}/forward", response={200: s.DataRequestOut},
              summary="The centre forwards an upper-level request (SHR-6)")
 def forward_request(request: HttpRequest, payload: s.NoteIn, request_id: int = ID) -> dict[str, Any]:
     user = _user(request)
     return _fresh_request(actions.do_forward_request(user, _request(user, request_id), note=payload.note))
 
 
-@router.post("/requests/{request_id}/upper-answer", response={200: s.DataRequestOut, **E},
+@router.post("/requests/{request_id}/upper-answer", response={200: s.DataRequestOut},
              summary="The centre records the upper level's answer")
 def upper_answer(request: HttpRequest, payload: s.UpperAnswerIn, request_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -652,7 +658,7 @@ def upper_answer(request: HttpRequest, payload: s.UpperAnswerIn, request_id: int
     return _fresh_request(req)
 
 
-@router.post("/requests/{request_id}/close", response={200: s.DataRequestOut, **E},
+@router.post("/requests/{request_id}/close", response={200: s.DataRequestOut},
              summary="The centre closes a request with a reason")
 def close_request(request: HttpRequest, payload: s.ReasonIn, request_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -667,7 +673,7 @@ def _mark_out(mark: HighFrequencyMark | None) -> dict[str, Any] | None:
     return {"marked_at": mark.marked_at, "note": mark.note, "demand": mark.demand}
 
 
-@router.get("/demand", response={200: s.DemandPageOut, **E},
+@router.get("/demand", response={200: s.DemandPageOut},
             summary="Entries asked for by several departments, most demanded first (the centre, SHR-7)")
 def demand(request: HttpRequest, query: Query[s.DemandQuery]) -> dict[str, Any]:
     require(_user(request), Capability.REVIEW_SHARE)
@@ -691,7 +697,7 @@ def _hf_out(mark: HighFrequencyMark, counts: dict[int, int]) -> dict[str, Any]:
             "demand": counts.get(mark.entry_id, 0)}
 
 
-@router.get("/high-frequency", response={200: s.HighFrequencyPageOut, **E},
+@router.get("/high-frequency", response={200: s.HighFrequencyPageOut},
             summary="The high-frequency shared library (高频共享库, government users)")
 def list_high_frequency(request: HttpRequest, query: Query[s.PageQuery]) -> dict[str, Any]:
     total, marks = page_of(_hf_qs(_user(request)).order_by("-marked_at", "-pk"), query.page, query.per_page)
@@ -700,7 +706,7 @@ def list_high_frequency(request: HttpRequest, query: Query[s.PageQuery]) -> dict
             "items": [_hf_out(m, counts) for m in marks]}
 
 
-@router.post("/high-frequency", response={201: s.HighFrequencyOut, **E},
+@router.post("/high-frequency", response={201: s.HighFrequencyOut},
              summary="Put an entry in the high-frequency library (the centre)")
 def mark_high_frequency(request: HttpRequest, payload: s.MarkIn) -> Any:
     user = _user(request)
@@ -709,7 +715,7 @@ def mark_high_frequency(request: HttpRequest, payload: s.MarkIn) -> Any:
     return Status(201, _hf_out(fresh, demand_counts([fresh.entry_id])))
 
 
-@router.post("/high-frequency/{entry_id}/unmark", response={204: None, **E},
+@router.post("/high-frequency/{entry_id}/unmark", response={204: None},
              summary="Take an entry out of the high-frequency library (the centre)")
 def unmark_high_frequency(request: HttpRequest, payload: s.ReasonIn, entry_id: int = ID) -> Any:
     user = _user(request)
@@ -746,7 +752,7 @@ def _fresh_error(report: ErrorReport) -> dict[str, Any]:
     return _error_out(_error_qs().get(pk=report.pk), Clock())
 
 
-@router.get("/errors", response={200: s.ErrorReportPageOut, **E},
+@router.get("/errors", response={200: s.ErrorReportPageOut},
             summary="Reports of doubtful or wrong shared data (SHR-8)")
 def list_errors(request: HttpRequest, query: Query[s.ErrorReportQuery]) -> dict[str, Any]:
     user = _user(request)
@@ -769,12 +775,12 @@ def error_box(user: Any, box: str | None) -> ErrorReportQuerySet:
     return qs.permitted(user, VIEW).order_by("-reported_at", "-pk")
 
 
-@router.get("/errors/{report_id}", response={200: s.ErrorReportOut, **E})
+@router.get("/errors/{report_id}", response={200: s.ErrorReportOut})
 def get_error(request: HttpRequest, report_id: int = ID) -> dict[str, Any]:
     return _error_out(_error(_user(request), report_id), Clock())
 
 
-@router.post("/errors", response={201: s.ErrorReportOut, **E},
+@router.post("/errors", response={201: s.ErrorReportOut},
              summary="Report doubtful or wrong data received under a grant; access is never blocked")
 def report_error(request: HttpRequest, payload: s.ErrorReportIn) -> Any:
     user = _user(request)
@@ -783,14 +789,14 @@ def report_error(request: HttpRequest, payload: s.ErrorReportIn) -> Any:
     return Status(201, _fresh_error(report))
 
 
-@router.post("/errors/{report_id}/acknowledge", response={200: s.ErrorReportOut, **E},
+@router.post("/errors/{report_id}/acknowledge", response={200: s.ErrorReportOut},
              summary="The provider starts verifying")
 def acknowledge_error(request: HttpRequest, report_id: int = ID) -> dict[str, Any]:
     user = _user(request)
     return _fresh_error(actions.do_acknowledge_error(user, _error(user, report_id)))
 
 
-@router.post("/errors/{report_id}/resolve", response={200: s.ErrorReportOut, **E},
+@router.post("/errors/{report_id}/resolve", response={200: s.ErrorReportOut},
              summary="The provider answers: corrected, or not an error, with an explanation")
 def resolve_error(request: HttpRequest, payload: s.ResolveIn, report_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -799,7 +805,7 @@ def resolve_error(request: HttpRequest, payload: s.ResolveIn, report_id: int = I
     return _fresh_error(report)
 
 
-@router.post("/errors/{report_id}/withdraw", response={200: s.ErrorReportOut, **E},
+@router.post("/errors/{report_id}/withdraw", response={200: s.ErrorReportOut},
              summary="The reporting department withdraws its report")
 def withdraw_error(request: HttpRequest, report_id: int = ID) -> dict[str, Any]:
     user = _user(request)
@@ -827,13 +833,13 @@ def _digest_out(department: Department) -> dict[str, Any]:
             "updated_by": _name(setting.updated_by) if setting else None}
 
 
-@router.get("/digest", response={200: s.DigestOut, **E},
+@router.get("/digest", response={200: s.DigestOut},
             summary="The department's daily digest e-mail setting (department or centre administrators)")
 def get_digest(request: HttpRequest, query: Query[s.DigestQuery]) -> dict[str, Any]:
     return _digest_out(_digest_department(_user(request), query.department))
 
 
-@router.put("/digest", response={200: s.DigestOut, **E}, summary="Switch the daily digest on or off")
+@router.put("/digest", response={200: s.DigestOut}, summary="Switch the daily digest on or off")
 def set_digest(request: HttpRequest, payload: s.DigestIn, query: Query[s.DigestQuery]) -> dict[str, Any]:
     user = _user(request)
     department = _digest_department(user, query.department)

@@ -4,7 +4,7 @@ Input bodies bound every string by its model field's length (a longer value is a
 field) and refuse control characters (:class:`govshare.core.api.InSchema`).  Everything else —
 purposes of the policy profile, information items of the entry, transitions, the letter — is
 checked by the actions, which answer 400/403/404/409 in the house error body
-(:class:`ErrorOut`): a stable ``code``, ``message_zh`` and ``message_en``, the ``field`` where it
+(:class:`govshare.core.api_helpers.Error`): a stable ``code``, ``message_zh`` and ``message_en``, the ``field`` where it
 applies, and ``errors`` listing every problem when there are several.  Content fields default to
 empty so that one request reports every problem at once.  Dates and times are ISO 8601 strings.
 """
@@ -18,44 +18,26 @@ from ninja import Field, Schema
 
 from govshare.catalog.schemas import DepartmentRef, PageQuery
 from govshare.core.api import DbId, InSchema
+from govshare.core.api_helpers import Error
 
 Str8 = Annotated[str, Field(max_length=8)]
 Str16 = Annotated[str, Field(max_length=16)]
 ItemName = Annotated[str, Field(max_length=100)]
 MaskRule = Annotated[str, Field(max_length=200)]
 
+def _choices(*values: str) -> dict[str, Any]:
+    """The choices of a field the rules check (a 400 naming the field, reported with the form's other
+    problems), stated in the document (issue 9); empty: not given, the rules say it is required."""
+    return {"enum": ["", *values]}
+
+
 #: the most information items a request names (an entry has at most a few hundred)
 MAX_ITEMS = 500
 
 
-# ------------------------------------------------------------------ the house error body
-
-class ProblemOut(Schema):
-    code: str | None = None
-    message: str | None = None
-    message_zh: str | None = None
-    message_en: str | None = None
-    field: str | None = Field(None, description="the input field concerned")
-    row: int | None = None
-    where: str | None = None
-    type: str | None = Field(None, description="422 only: the kind of input error")
-
-
-class ErrorBodyOut(ProblemOut):
-    errors: list[ProblemOut] | None = Field(None, description="every problem, when several were found at once")
-
-
-class ErrorOut(Schema):
-    """Every 4xx answer: ``{"error": {"code", "message_zh", "message_en", "field"?, "errors"?}}``.
-    A missing object and one you may not see answer the same 404 ``not_found``."""
-
-    error: ErrorBodyOut
-
-
-#: the error answers every operation documents
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
-                          422: ErrorOut}
-
+# the house error body is the API's one ``Error`` schema (govshare.core.api_helpers), declared on every
+# operation with the statuses it can answer (issue 9)
+ErrorOut = Error
 
 # ------------------------------------------------------------------ shared pieces
 
@@ -235,12 +217,14 @@ class ResubmitIn(InSchema):
 
 
 class FirstReviewIn(InSchema):
-    decision: str = Field("", max_length=8, description="pass, return (for completion) or reject")
+    decision: str = Field("", max_length=8, description="pass, return (for completion) or reject",
+                          json_schema_extra=_choices("pass", "return", "reject"))
     comment: str = Field("", max_length=2000, description="required to return or reject")
 
 
 class AnswerIn(InSchema):
-    decision: str = Field("", max_length=8, description="approve or refuse")
+    decision: str = Field("", max_length=8, description="approve or refuse",
+                          json_schema_extra=_choices("approve", "refuse"))
     items: list[ItemName] | None = Field(None, max_length=MAX_ITEMS,
                                          description="approve: narrow the requested items (default: all)")
     masking: dict[ItemName, MaskRule] | None = Field(None, description="approve: item → masking rule")
@@ -387,7 +371,7 @@ class CaseNoteIn(InSchema):
 
 
 class SettleIn(InSchema):
-    outcome: str = Field("", max_length=8, description="grant or refuse")
+    outcome: str = Field("", max_length=8, description="grant or refuse", json_schema_extra=_choices("grant", "refuse"))
     reason: str = Field("", max_length=2000)
     items: list[ItemName] | None = Field(None, max_length=MAX_ITEMS)
     masking: dict[ItemName, MaskRule] | None = None
@@ -451,7 +435,7 @@ class DataRequestQuery(PageQuery):
 
 
 class DataRequestIn(InSchema):
-    scope: str = Field("local", max_length=8, description="local or upper")
+    scope: Literal["local", "upper"] = Field("local", description="local or upper")
     title: str = Field("", max_length=200)
     description: str = Field("", max_length=5000)
     purpose: str = Field("", max_length=40)
@@ -572,7 +556,8 @@ class ErrorReportIn(InSchema):
 
 
 class ResolveIn(InSchema):
-    outcome: str = Field("", max_length=14, description="corrected or not_an_error")
+    outcome: str = Field("", max_length=14, description="corrected or not_an_error",
+                         json_schema_extra=_choices("corrected", "not_an_error"))
     resolution: str = Field("", max_length=2000)
 
 

@@ -56,6 +56,8 @@ from govshare.catalog.web.common import (
     public_view,
     split_item_errors,
 )
+from govshare.core import access_log
+from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, GovshareError, ManyProblems
 from govshare.core.models import Department
 from govshare.core.permissions import Action, can, deny, get_for, has_capability, require, restrict
@@ -232,6 +234,7 @@ def _entry_page(request: HttpRequest, entry: CatalogEntry, status: int = 200, **
 @require_safe
 def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_for(request.user, Action.VIEW, entry_queryset(), pk=pk)
+    access_log.note(request, AuditCode.READ_ENTRY, entry)
     return _entry_page(request, entry)
 
 

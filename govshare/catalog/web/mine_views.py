@@ -23,6 +23,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 from govshare.catalog.forms import ImportForm
 from govshare.catalog.models import CatalogEntry, EntryVersion, UpdateTask
 from govshare.catalog.web.common import catalog_view, error_text, require_government
+from govshare.core import access_log
+from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.models import Department
 from govshare.core.permissions import Action, deny, require, restrict
@@ -155,10 +157,12 @@ def catalog_export(request: HttpRequest) -> FileResponse:
     department = user.department if request.GET.get("scope") == "mine" else None
     out = tempfile.TemporaryFile()  # noqa: SIM115 — FileResponse closes it when the response is sent
     try:
-        do_export_catalog(user, fmt, out, department=department)
+        count = do_export_catalog(user, fmt, out, department=department)
     except BaseException:
         out.close()
         raise
     stamp = timezone.localdate().isoformat()
     name = f"catalog-{department.code if department else 'all'}-{stamp}.{EXTENSIONS[fmt]}"
+    access_log.note(request, AuditCode.READ_EXPORT, department, object_type="catalog.catalogentry",
+                    query={"format": fmt, "scope": request.GET.get("scope", "")}, results=count, file=name)
     return _file(out, CONTENT_TYPES[fmt], name)

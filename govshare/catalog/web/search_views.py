@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from govshare.catalog.web.common import OPEN_BADGE, SHARE_BADGE, is_htmx, label, public_view
+from govshare.core import access_log
+from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError
 
 PER_PAGE = 20
@@ -166,6 +168,8 @@ def search_context(user: Any, q: str, filters: dict[str, list[str]], sort: str, 
 def search_page(request: HttpRequest) -> HttpResponse:
     q, filters, sort, page = parse_params(request.GET)
     context = search_context(request.user, q, filters, sort, page)
+    access_log.note(request, AuditCode.READ_SEARCH, query={"q": q, "filters": filters, "sort": sort, "page": page},
+                    results=context["total"])
     template = "catalog/search_panel.html" if is_htmx(request) else "catalog/search.html"
     response = render(request, template, context, status=400 if context["error"] else 200)
     response["Vary"] = "HX-Request"

@@ -18,6 +18,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import getpass
+import heapq
+import itertools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -30,10 +32,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from govshare.core import audit, context, exports, jobs
+from govshare.core import access_log, audit, context, exports, jobs
 from govshare.core.audit_codes import DOMAINS, AuditCode, domain_label, domain_of
 from govshare.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from govshare.core.models import AuditAnchor, AuditEvent, Job, Jurisdiction
+from govshare.core.models import AccessEvent, AuditAnchor, AuditEvent, Job, Jurisdiction
 from govshare.core.permissions import Action, get_for, require, restrict
 from govshare.core.policy import available_profiles, get_profile, platform_profile
 from govshare.core.roles import Capability
@@ -45,6 +47,9 @@ FLOOR_PROFILE = "national"
 
 
 # ------------------------------------------------------------------ filters
+
+#: the 读写 filter: the audit log of writes, the access log of reads (issue 9), or both together
+LOGS = ("writes", "reads", "both")
 
 #: dates an audit filter may name: wide enough for any real event, narrow enough that a day either
 #: side and the Asia/Shanghai → UTC conversion never leave Python's date range (9999-12-31, 0001-01-01)
@@ -103,6 +108,8 @@ class AuditFilters:
     object_id: str = ""
     request_id: str = ""
     q: str = ""
+    #: 读写: "writes" (the audit log, the default), "reads" (the access log, issue 9) or "both"
+    log: str = ""
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | None) -> AuditFilters:
@@ -131,7 +138,11 @@ class AuditFilters:
         if outcome and outcome not in AuditEvent.Outcome.values:
             raise ValidationFailed("invalid_choice", _("Unknown outcome %(value)s (known: %(known)s)."),
                                    value=outcome, known=", ".join(AuditEvent.Outcome.values), field="outcome")
-        return cls(date_from=date_from, date_to=date_to, code=code, domain=domain, outcome=outcome,
+        log = _text(data, "log", 10).lower()
+        if log and log not in LOGS:
+            raise ValidationFailed("invalid_choice", _("Unknown log %(value)s (known: %(known)s)."),
+                                   value=log, known=", ".join(LOGS), field="log")
+        return cls(date_from=date_from, date_to=date_to, code=code, domain=domain, outcome=outcome, log=log,
                    actor=_text(data, "actor", 150), department=_text(data, "department", 200),
                    object_department=_text(data, "object_department", 200),
                    object_type=_text(data, "object_type", 60), object_id=_text(data, "object_id", 64),
@@ -150,7 +161,15 @@ class AuditFilters:
     def querystring(self) -> str:
         return urlencode(self.as_dict())
 
-    def apply(self, qs: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    @property
+    def reads(self) -> bool:
+        return self.log in ("reads", "both")
+
+    @property
+    def writes(self) -> bool:
+        return self.log != "reads"
+
+    def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:
         if self.date_from:
             qs = qs.filter(occurred_at__gte=_local_midnight(self.date_from))
         if self.date_to:
@@ -182,8 +201,11 @@ class AuditFilters:
             qs = qs.filter(request_id=self.request_id)
         if self.q:
             text = Q(object_repr__icontains=self.q) | Q(actor_name__icontains=self.q) | Q(
-                actor_username__icontains=self.q) | Q(detail__icontains=self.q) | Q(
-                on_behalf_of_name__icontains=self.q) | Q(on_behalf_of_username__icontains=self.q)
+                actor_username__icontains=self.q) | Q(detail__icontains=self.q)
+            if qs.model is AuditEvent:
+                text |= Q(on_behalf_of_name__icontains=self.q) | Q(on_behalf_of_username__icontains=self.q)
+            else:  # a read: the path it came through
+                text |= Q(path__icontains=self.q)
             escaped = json.dumps(self.q)[1:-1]  # JSON text on SQLite keeps non-ASCII as \uXXXX escapes
             if escaped != self.q:
                 text |= Q(detail__icontains=escaped)
@@ -215,13 +237,45 @@ def _readable(actor: Any) -> QuerySet[AuditEvent]:
     return restrict(AuditEvent, actor, Action.VIEW)
 
 
+class BothLogs:
+    """Writes and reads together, newest first; counts and slices like a queryset (for paging)."""
+
+    def __init__(self, writes: QuerySet[AuditEvent], reads: QuerySet[AccessEvent]) -> None:
+        self.writes, self.reads = writes, reads
+
+    def count(self) -> int:
+        return self.writes.count() + self.reads.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[Any]:
+        start, stop = index.start or 0, index.stop
+        assert stop is not None, "page through both logs with a bounded slice"
+        writes: list[Any] = list(self.writes.order_by("-occurred_at", "-id")[:stop])
+        reads: list[Any] = list(self.reads.order_by("-occurred_at", "-id")[:stop])
+        merged = heapq.merge(writes, reads, key=lambda e: e.occurred_at, reverse=True)
+        return list(itertools.islice(merged, start, stop))
+
+
+def _readable_reads(actor: Any) -> QuerySet[AccessEvent]:
+    require(actor, Capability.READ_AUDIT)
+    return restrict(AccessEvent, actor, Action.VIEW)
+
+
 def do_search_audit(actor: Any, filters: AuditFilters | Mapping[str, Any] | None = None, *,
-                    record: bool = True) -> QuerySet[AuditEvent]:
+                    record: bool = True) -> Any:
     """Auditor-only search, newest first.  ``record=False`` for further pages of the same search
-    (the first page already recorded ``AUDIT_VIEWED`` with the filters)."""
+    (the first page already recorded ``AUDIT_VIEWED`` with the filters).
+
+    The 读写 filter (``log``) chooses the writes (a queryset of audit events, the default), the reads
+    (of access events) or both (:class:`BothLogs`, rows of both kinds; a read has ``is_read``)."""
     if not isinstance(filters, AuditFilters):
         filters = AuditFilters.parse(filters)
-    qs = filters.apply(_readable(actor)).order_by("-id")
+    qs: Any = filters.apply(_readable(actor)).order_by("-id")
+    if filters.reads:
+        reads = filters.apply(_readable_reads(actor)).order_by("-id")
+        qs = reads if filters.log == "reads" else BothLogs(qs, reads)
     if record:
         with transaction.atomic():
             audit.record(AuditCode.AUDIT_VIEWED, actor=actor, detail={"filters": filters.as_dict()})
@@ -262,7 +316,18 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_row(event: AuditEvent) -> list[Any]:
+#: columns added when the export includes reads (the 读写 filter, issue 9)
+READ_COLUMNS = (
+    ("log", _("Read or write")),
+    ("method", _("Method")),
+    ("path", _("Path")),
+    ("status", _("Status")),
+    ("results", _("Results")),
+    ("token_id", _("API token")),
+)
+
+
+def export_row(event: AuditEvent | AccessEvent, *, with_reads: bool = False) -> list[Any]:
     values = []
     for key, _label in EXPORT_COLUMNS:
         if key == "domain":
@@ -272,7 +337,11 @@ def export_row(event: AuditEvent) -> list[Any]:
         elif key == "outcome":
             values.append(str(event.get_outcome_display()))
         else:
-            values.append(getattr(event, key))
+            values.append(getattr(event, key, ""))  # a read has no changes and acts for no one
+    if with_reads:
+        is_read = isinstance(event, AccessEvent)
+        values.append(str(_("Read") if is_read else _("Write")))
+        values.extend(getattr(event, key) if is_read else "" for key, _label in READ_COLUMNS[1:])
     return values
 
 
@@ -284,22 +353,31 @@ class AuditExport:
     count: int
     max_id: int
     filters: AuditFilters
-    queryset: QuerySet[AuditEvent]
+    queryset: QuerySet[AuditEvent] | None
     filename_stem: str
+    #: the reads asked for with the 读写 filter (issue 9), after the writes
+    reads: QuerySet[AccessEvent] | None = None
 
     def header(self) -> list[str]:
-        return exports.header_texts(label for _key, label in EXPORT_COLUMNS)
+        columns = EXPORT_COLUMNS + (READ_COLUMNS if self.reads is not None else ())
+        return exports.header_texts(label for _key, label in columns)
 
     def rows(self) -> Iterator[list[Any]]:
-        """Rows in chain order, read in keyset batches (no long-open cursor, constant memory)."""
-        last = 0
-        while True:
-            batch = list(self.queryset.filter(id__gt=last).order_by("id")[:EXPORT_BATCH])
-            if not batch:
-                return
-            for event in batch:
-                yield export_row(event)
-            last = batch[-1].id
+        """Rows in chain order (the writes, then the reads), read in keyset batches (no long-open
+        cursor, constant memory)."""
+        with_reads = self.reads is not None
+        sources: tuple[QuerySet[Any] | None, ...] = (self.queryset, self.reads)
+        for qs in sources:
+            if qs is None:
+                continue
+            last = 0
+            while True:
+                batch = list(qs.filter(id__gt=last).order_by("id")[:EXPORT_BATCH])
+                if not batch:
+                    break
+                for event in batch:
+                    yield export_row(event, with_reads=with_reads)
+                last = batch[-1].id
 
     def response(self) -> Any:
         return exports.export_response(self.fmt, self.filename_stem, self.header(), self.rows(),
@@ -320,17 +398,26 @@ def do_export_audit(actor: Any, filters: AuditFilters | Mapping[str, Any] | None
     if not isinstance(filters, AuditFilters):
         filters = AuditFilters.parse(filters)
     base = AuditEvent.objects.all() if operator else _readable(actor)
+    reads: QuerySet[AccessEvent] | None = None
+    if filters.reads:
+        reads = AccessEvent.objects.all() if operator else _readable_reads(actor)
     with transaction.atomic():
         max_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-        qs = filters.apply(base).filter(id__lte=max_id)
-        count = qs.count()
+        qs: QuerySet[AuditEvent] | None = filters.apply(base).filter(id__lte=max_id) if filters.writes else None
+        count = qs.count() if qs is not None else 0
         detail: dict[str, Any] = {"format": fmt, "filters": filters.as_dict(), "rows": count, "max_id": max_id}
+        if reads is not None:
+            max_read = AccessEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            reads = filters.apply(reads).filter(id__lte=max_read)
+            read_count = reads.count()
+            count += read_count
+            detail.update(rows=count, reads=read_count, max_read_id=max_read)
         if operator:
             detail.update(_operator_detail())
         _record_as(operator, AuditCode.AUDIT_EXPORTED, actor=actor, detail=detail)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     return AuditExport(fmt=fmt, count=count, max_id=max_id, filters=filters, queryset=qs,
-                       filename_stem=f"audit-{stamp}")
+                       filename_stem=f"audit-{stamp}", reads=reads)
 
 
 # ------------------------------------------------------------------ verification
@@ -345,9 +432,15 @@ class VerifyReport:
     occurred_at: dt.datetime | None = None
     reason: str = ""  # "link", "content", "anchor", "head" or ""
     error: ValidationFailed | None = field(default=None, repr=False)
+    #: rows of the access log (reads, issue 9) checked; ``chain`` names the broken chain: "audit" or "access"
+    reads_checked: int = 0
+    chain: str = "audit"
 
     @property
     def message(self) -> str:
+        if self.ok and self.reads_checked:
+            return str(_("The audit chain is intact: %(count)d rows checked, and the access log's chain: "
+                         "%(reads)d rows.") % {"count": self.checked, "reads": self.reads_checked})
         if self.ok:
             return str(_("The audit chain is intact: %(count)d rows checked.") % {"count": self.checked})
         return self.error.render() if self.error else ""
@@ -356,7 +449,7 @@ class VerifyReport:
         body: dict[str, Any] = {"ok": self.ok, "checked": self.checked, "first_broken_id": self.first_broken_id,
                                 "code": self.code, "action": self.action,
                                 "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
-                                "reason": self.reason}
+                                "reason": self.reason, "reads_checked": self.reads_checked, "chain": self.chain}
         if self.error is not None:
             body["error"] = self.error.as_dict()
         return body
@@ -368,6 +461,29 @@ _BROKEN_MESSAGES = {
     "content": _("Audit row %(row_id)s (code %(code)s %(action)s, %(time)s) is broken: its content does not match "
                  "its hash, so it was changed after it was written."),
 }
+
+
+_BROKEN_ACCESS_MESSAGES = {
+    "link": _("Access-log row %(row_id)s (code %(code)s %(action)s, %(time)s) is broken: its link to the previous "
+              "row does not match, so a row before it was deleted or rewritten."),
+    "content": _("Access-log row %(row_id)s (code %(code)s %(action)s, %(time)s) is broken: its content does not "
+                 "match its hash, so it was changed after it was written."),
+}
+
+
+def _check_access_chain(checked: int, progress: Any = None) -> VerifyReport:
+    """The access log's own chain (reads, issue 9: SEC-4, LN-§23), after the audit chain held."""
+    result = access_log.verify(progress=progress)
+    if result.ok:
+        return VerifyReport(True, checked, reads_checked=result.checked)
+    row = AccessEvent.objects.filter(pk=result.first_broken_id or 0).first()
+    kind = _classify(result.reason)
+    when = timezone.localtime(row.occurred_at).strftime("%Y-%m-%d %H:%M:%S") if row else "?"
+    error = ValidationFailed("access_chain_broken", _BROKEN_ACCESS_MESSAGES[kind], row_id=result.first_broken_id,
+                             code=row.code if row else "?", action=row.action if row else "", time=when)
+    return VerifyReport(False, checked, first_broken_id=result.first_broken_id, code=row.code if row else None,
+                        action=row.action if row else "", occurred_at=row.occurred_at if row else None,
+                        reason=kind, error=error, reads_checked=result.checked, chain="access")
 
 
 def _classify(reason: str) -> str:
@@ -400,7 +516,7 @@ def check_chain(progress: Any = None) -> VerifyReport:
         if anchor_problem is not None:
             anchor_problem.checked = result.checked
             return anchor_problem
-        return VerifyReport(True, result.checked)
+        return _check_access_chain(result.checked)
     row = AuditEvent.objects.filter(pk=result.first_broken_id or 0).first()
     kind = _classify(result.reason)
     when = timezone.localtime(row.occurred_at).strftime("%Y-%m-%d %H:%M:%S") if row else "?"
@@ -415,6 +531,8 @@ def _record_verification(report: VerifyReport, *, actor: Any, operator: bool = F
                          extra: dict[str, Any] | None = None) -> None:
     detail = {"ok": report.ok, "checked": report.checked, "first_broken_id": report.first_broken_id,
               "reason": report.reason, **(extra or {})}
+    if report.reads_checked or report.chain != "audit":
+        detail.update(reads_checked=report.reads_checked, chain=report.chain)
     with transaction.atomic():
         _record_as(operator, AuditCode.AUDIT_VERIFIED, actor=actor, outcome="success" if report.ok else "failure",
                    detail=detail)

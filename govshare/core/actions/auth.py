@@ -1,4 +1,4 @@
-"""Actions on authentication: login records and lockout, passwords, personal API tokens."""
+"""Actions on authentication: login records, login protection (throttles and lock), passwords, personal API tokens."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from govshare.core import audit, crypto
+from govshare.core import audit, context, crypto, periodic
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, ValidationFailed
-from govshare.core.models import ApiToken, User
+from govshare.core.models import ApiToken, LoginAddress, LoginThrottle, User
 from govshare.core.permissions import Action, require_object
 from govshare.core.roles import Capability
 
@@ -38,31 +38,155 @@ def check_password_strength(password: str, user: User, *, field: str) -> None:
                                field=field) from exc
 
 
-def do_record_login(user: User) -> None:
+# ------------------------------------------------------------------ login protection (issue 9)
+#
+# Three counters, all in the database (several server processes share them), all numbers from settings:
+# * per (user name, address): after GOVSHARE_LOGIN_THROTTLE_FREE failures each failure makes the next
+#   attempt from that address for that name wait base·2^k seconds (capped);
+# * per address: the same after GOVSHARE_LOGIN_THROTTLE_IP_FREE failures over any names — one address
+#   trying many accounts is slowed — except for accounts that have logged in from that address before;
+# * per account, failures from addresses it has never logged in from: GOVSHARE_LOGIN_MAX_FAILURES of them
+#   lock the account for GOVSHARE_LOGIN_LOCKOUT_MINUTES — for such addresses only.  An attacker
+#   elsewhere can lock himself out, never the user at an address the user has logged in from.
+# docs/security.md § "Login protection" explains the design.
+
+
+def login_key(username: str, ip: str) -> str:
+    """The (user name, address) throttle key: the name as typed, so unknown names behave the same."""
+    return f"{username.strip().lower()[:150]}|{ip}"
+
+
+def is_known_address(user: User | None, ip: str, now: dt.datetime | None = None) -> bool:
+    """The user logged in from ``ip`` with the right password within GOVSHARE_LOGIN_KNOWN_ADDRESS_DAYS."""
+    if user is None or not ip:
+        return False
+    since = (now or timezone.now()) - dt.timedelta(days=settings.GOVSHARE_LOGIN_KNOWN_ADDRESS_DAYS)
+    return LoginAddress.objects.filter(user=user, ip=ip, last_seen_at__gte=since).exists()
+
+
+@dataclass(frozen=True)
+class LoginRefusal:
+    reason: str  # "account_address", "address" or "account_locked"
+    until: dt.datetime
+
+
+def login_refusal(username: str, user: User | None, ip: str, now: dt.datetime | None = None) \
+        -> LoginRefusal | None:
+    """Why an attempt must be refused before its password is checked, or None (reads only)."""
+    now = now or timezone.now()
+    known = is_known_address(user, ip, now)
+    keys = [(LoginThrottle.Scope.ACCOUNT_ADDRESS, login_key(username, ip))]
+    if not known:
+        keys.append((LoginThrottle.Scope.ADDRESS, ip))
+    condition = Q()
+    for scope, key in keys:
+        condition |= Q(scope=scope, key=key)
+    blocked = (LoginThrottle.objects.filter(condition, blocked_until__gt=now)
+               .order_by("-blocked_until").values_list("scope", "blocked_until").first())
+    if blocked is not None and blocked[1] is not None:
+        return LoginRefusal(str(blocked[0]), blocked[1])
+    if user is not None and user.is_locked(now) and not known:
+        assert user.locked_until is not None
+        return LoginRefusal("account_locked", user.locked_until)
+    return None
+
+
+def _count_failure(scope: str, key: str, free: int, now: dt.datetime) -> LoginThrottle | None:
+    """One more failure on a throttle row (created on first use); returns the row when this failure
+    starts a delay.  Conditional UPDATEs: concurrent failures are all counted."""
+    window = now - dt.timedelta(minutes=settings.GOVSHARE_LOGIN_THROTTLE_WINDOW_MINUTES)
+    rows = LoginThrottle.objects.filter(scope=scope, key=key)
+    rows.filter(last_failure_at__lt=window).update(failures=0)  # old failures are forgotten
+    if not rows.update(failures=F("failures") + 1, last_failure_at=now):
+        try:
+            with transaction.atomic():
+                LoginThrottle.objects.create(scope=scope, key=key, failures=1, last_failure_at=now)
+        except IntegrityError:  # another process created it first
+            rows.update(failures=F("failures") + 1, last_failure_at=now)
+    row = rows.get()
+    if row.failures < free:
+        return None
+    exponent = min(row.failures - free, 30)
+    delay = min(settings.GOVSHARE_LOGIN_THROTTLE_MAX_SECONDS,
+                settings.GOVSHARE_LOGIN_THROTTLE_BASE_SECONDS * 2 ** exponent)
+    row.blocked_until = now + dt.timedelta(seconds=delay)
+    rows.update(blocked_until=row.blocked_until)
+    return row
+
+
+def do_record_login(user: User, ip: str | None = None) -> None:
+    """A login with the right password: clear the (name, address) delay and the account's failure
+    count, remember the address.  The address delay and an account lock stay: they are about others."""
+    ip = context.current().ip if ip is None else ip
+    now = timezone.now()
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
-        audit.record(AuditCode.LOGIN_SUCCEEDED, actor=user, obj=user)
+        User.objects.filter(pk=user.pk).update(failed_logins=0)
+        new_address = False
+        if ip:
+            LoginThrottle.objects.filter(scope=LoginThrottle.Scope.ACCOUNT_ADDRESS,
+                                         key=login_key(user.get_username(), ip)).delete()
+            if not LoginAddress.objects.filter(user=user, ip=ip).update(last_seen_at=now):
+                _, new_address = LoginAddress.objects.get_or_create(
+                    user=user, ip=ip, defaults={"first_seen_at": now, "last_seen_at": now})
+        audit.record(AuditCode.LOGIN_SUCCEEDED, actor=user, obj=user,
+                     detail={"new_address": True} if new_address else None)
 
 
-def do_record_login_failure(username: str, user: User | None) -> None:
-    """Count a failed login; lock the account after the configured number of failures.
-
-    Recorded in its own transaction so that the failure survives whatever the caller does next.
-    """
+def do_record_login_refused(username: str, user: User | None, refusal: LoginRefusal) -> None:
+    """An attempt refused by a delay or a lock (its password was not checked)."""
     with transaction.atomic(durable=False):
-        if user is None:
-            audit.record_now(AuditCode.LOGIN_FAILED, outcome="failure", detail={"username": username[:150]})
-            return
-        User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
-        user.refresh_from_db(fields=["failed_logins", "locked_until"])
-        audit.record(AuditCode.LOGIN_FAILED, actor=None, obj=user, outcome="failure",
-                     department=user.department, detail={"username": username[:150],
-                                                         "failed_logins": user.failed_logins})
-        if user.failed_logins >= settings.GOVSHARE_LOGIN_MAX_FAILURES:
-            until = timezone.now() + dt.timedelta(minutes=settings.GOVSHARE_LOGIN_LOCKOUT_MINUTES)
-            User.objects.filter(pk=user.pk).update(locked_until=until, failed_logins=0)
-            audit.record(AuditCode.ACCOUNT_LOCKED, actor=None, obj=user, outcome="denied",
-                         department=user.department, detail={"locked_until": until})
+        audit.record(AuditCode.LOGIN_THROTTLED, actor=None, obj=user, outcome="denied",
+                     department=user.department if user else None,
+                     detail={"username": username[:150], "reason": refusal.reason, "until": refusal.until})
+
+
+def do_record_login_failure(username: str, user: User | None, ip: str | None = None) -> None:
+    """Count a failed login on the throttles, and on the account when the address is not one it has
+    logged in from; lock it (for such addresses) after the configured number of failures.
+
+    Recorded in its own transaction so that the failure survives whatever the caller does next."""
+    ip = context.current().ip if ip is None else ip
+    now = timezone.now()
+    with transaction.atomic(durable=False):
+        department = user.department if user is not None else None
+        known = is_known_address(user, ip, now)
+        started = [_count_failure(LoginThrottle.Scope.ACCOUNT_ADDRESS, login_key(username, ip),
+                                  settings.GOVSHARE_LOGIN_THROTTLE_FREE, now)]
+        if ip:
+            started.append(_count_failure(LoginThrottle.Scope.ADDRESS, ip,
+                                          settings.GOVSHARE_LOGIN_THROTTLE_IP_FREE, now))
+        detail: dict[str, Any] = {"username": username[:150], "known_address": known}
+        locked_until = None
+        if user is not None and not known:
+            User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
+            user.refresh_from_db(fields=["failed_logins", "locked_until"])
+            detail["failed_logins"] = user.failed_logins
+            until = now + dt.timedelta(minutes=settings.GOVSHARE_LOGIN_LOCKOUT_MINUTES)
+            # one of several concurrent failures wins the lock (and its audit row)
+            if User.objects.filter(pk=user.pk, failed_logins__gte=settings.GOVSHARE_LOGIN_MAX_FAILURES) \
+                    .update(locked_until=until, failed_logins=0):
+                locked_until = user.locked_until = until
+        audit.record(AuditCode.LOGIN_FAILED, actor=None, obj=user, outcome="failure", department=department,
+                     detail=detail)
+        for row in started:
+            if row is not None:
+                audit.record(AuditCode.LOGIN_DELAY_STARTED, actor=None, obj=user if row.scope != "address" else None,
+                             outcome="denied", department=department if row.scope != "address" else None,
+                             detail={"scope": row.scope, "username": username[:150], "failures": row.failures,
+                                     "until": row.blocked_until})
+        if locked_until is not None:
+            audit.record(AuditCode.ACCOUNT_LOCKED, actor=None, obj=user, outcome="denied", department=department,
+                         detail={"locked_until": locked_until, "applies_to": "unknown_addresses"})
+
+
+@periodic.register("core.prune_login_throttles", every_seconds=3600)
+def prune_login_throttles(now: dt.datetime | None = None) -> int:
+    """Forget throttle rows whose failures are older than the window and whose delay is over."""
+    now = now or timezone.now()
+    window = now - dt.timedelta(minutes=settings.GOVSHARE_LOGIN_THROTTLE_WINDOW_MINUTES)
+    deleted, _ = (LoginThrottle.objects.filter(last_failure_at__lt=window)
+                  .filter(Q(blocked_until__isnull=True) | Q(blocked_until__lt=now)).delete())
+    return deleted
 
 
 def do_record_logout(user: Any) -> None:
@@ -79,9 +203,16 @@ def do_unlock_user(actor: Any, user: User) -> User:
     require_object(actor, Action.CHANGE, user)
     require(actor, Capability.MANAGE_USERS)
     _guard_target(actor, user)
+    was_locked = user.is_locked()
     User.objects.filter(pk=user.pk).update(locked_until=None, failed_logins=0)
+    # the delays on this user name (from any address) end too, and its failures are forgotten
+    throttles = LoginThrottle.objects.filter(scope=LoginThrottle.Scope.ACCOUNT_ADDRESS,
+                                             key__startswith=login_key(user.get_username(), ""))
+    lifted = throttles.filter(blocked_until__gt=timezone.now()).count()
+    throttles.delete()
     user.refresh_from_db()
-    audit.record(AuditCode.USER_UNLOCKED, actor=actor, obj=user, department=user.department)
+    audit.record(AuditCode.USER_UNLOCKED, actor=actor, obj=user, department=user.department,
+                 detail={"was_locked": was_locked, "delays_lifted": lifted})
     return user
 
 
@@ -183,5 +314,6 @@ def authenticate_token(raw: str, *, write: bool) -> tuple[User | None, ApiToken 
             return None, token, reason
         assert token is not None
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        audit.record(AuditCode.TOKEN_USED, actor=token.user, obj=token, detail={"write": write})
+        # the use is traced by the access log (issue 9): each request with a token leaves a row there
+        # naming the token, the path and the object (TOKEN_USED is no longer written)
     return token.user, token, ""

@@ -187,14 +187,35 @@ def run_recompute(years: list[int] | None, actor: Any = None, *, reason: str = "
     return {"years": years, "checked": result.checked, "changed": result.changed}
 
 
+#: open deadlines recomputed per transaction by the job (issue 9: each batch commits with its audit
+#: row and the job's checkpoint, so a job whose worker died resumes after the last committed batch)
+RECOMPUTE_BATCH = 2000
+
+
 @jobs.handler(RECOMPUTE_JOB)
 def _recompute_job(ctx: jobs.JobContext) -> dict[str, Any]:
     years = ctx.params.get("years")
-    ctx.progress(0, 1, "recomputing open deadlines / 正在重算未结期限")
-    result = run_recompute(years, ctx.job.created_by, reason=str(ctx.params.get("reason", "")))
-    ctx.log(f"checked {result['checked']} open deadlines, {result['changed']} changed")
-    ctx.progress(1, 1)
-    return result
+    reason = str(ctx.params.get("reason", ""))
+    actor = ctx.job.created_by
+    done = {"after_id": 0, "checked": 0, "changed": 0, **ctx.checkpoint}
+    ctx.progress(done["checked"], message="recomputing open deadlines / 正在重算未结期限")
+    while True:
+        with context.bind(user=actor), transaction.atomic():
+            batch = recompute(years, after_id=done["after_id"], limit=RECOMPUTE_BATCH)
+            if batch.checked or not done["checked"]:  # one row per batch; one row when there is nothing
+                audit.record(AuditCode.DEADLINES_RECOMPUTED, actor=actor, object_type="core.deadline",
+                             object_repr=", ".join(str(y) for y in years) if years else "*",
+                             detail={"years": years, "reason": reason, "checked": batch.checked,
+                                     "changed": batch.changed, "changed_ids": list(batch.changed_ids[:500]),
+                                     "after_id": done["after_id"], "job": str(ctx.job.pk)})
+            done = {"after_id": batch.last_id or done["after_id"], "checked": done["checked"] + batch.checked,
+                    "changed": done["changed"] + batch.changed}
+            ctx.save_checkpoint(done, done=done["checked"])  # in the batch's transaction: all or nothing
+        if batch.checked < RECOMPUTE_BATCH:
+            break
+    ctx.log(f"checked {done['checked']} open deadlines, {done['changed']} changed")
+    ctx.progress(done["checked"], max(done["checked"], 1))
+    return {"years": years, "checked": done["checked"], "changed": done["changed"]}
 
 
 __all__ = [

@@ -354,8 +354,11 @@ def raise_problems(problems: list[GovshareError]) -> None:
 def do_create_user(actor: Any, *, username: str, real_name: str, password: str | None,
                    id_number: str | None = None, email: str = "", phone: str = "",
                    department: Department | None = None, roles: Sequence[str] = (),
-                   operator: bool = False) -> User:
+                   operator: bool = False, password_hash: str | None = None) -> User:
     """Create a real-name user.  ``actor=None``: the system (see ``_require_or_bootstrap``).
+
+    ``password_hash``: ``password`` already hashed with ``make_password`` (the demo loaders hash their
+    one password once instead of once per account); ``password`` is still checked against the rules.
 
     Permission first; then every problem of the input is reported at once (:func:`user_problems`,
     a :class:`ManyProblems` when there are several) and nothing is written."""
@@ -366,7 +369,9 @@ def do_create_user(actor: Any, *, username: str, real_name: str, password: str |
     user = User(username=username, real_name=real_name.strip(), email=email.strip(), phone=phone.strip(),
                 department=department)
     _set_id_number(user, id_number)
-    if password:
+    if password and password_hash:
+        user.password = password_hash
+    elif password:
         user.set_password(password)
     else:
         user.set_unusable_password()

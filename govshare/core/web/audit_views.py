@@ -17,13 +17,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST, require_safe
 
-from govshare.core import audit
+from govshare.core import access_log, audit
 from govshare.core.actions import audit as audit_actions
 from govshare.core.audit_codes import DOMAINS, AuditCode, domain_label, domain_of, label
 from govshare.core.errors import GovshareError, ValidationFailed
-from govshare.core.models import AuditEvent, Department
+from govshare.core.models import AccessEvent, AuditEvent, Department
 from govshare.core.permissions import Action, restrict
 
 PAGE_SIZE = 50
@@ -69,14 +70,17 @@ def object_label(object_type: str) -> Any:
     return model._meta.verbose_name if "verbose_name" in model._meta.original_attrs else None
 
 
-def _decorate(events: list[AuditEvent]) -> list[AuditEvent]:
+def _decorate(events: list[Any]) -> list[Any]:
+    """Audit events (writes) and access events (reads, issue 9) for the table."""
     new_meaning_from = audit.actor_department_from_id()  # rows before it hold the object's department
     for event in events:
-        event.department_is_objects = (  # type: ignore[attr-defined]
-            new_meaning_from is not None and event.id < new_meaning_from)
-        event.object_label = object_label(event.object_type) if event.object_type else None  # type: ignore[attr-defined]
-        event.badge = OUTCOME_BADGES.get(event.outcome, "")  # type: ignore[attr-defined]
-        event.change_rows = _changes(event)  # type: ignore[attr-defined]
+        event.is_read = isinstance(event, AccessEvent)
+        event.department_is_objects = (
+            not event.is_read and new_meaning_from is not None and event.id < new_meaning_from)
+        event.object_label = object_label(event.object_type) if event.object_type else None
+        event.badge = OUTCOME_BADGES.get(event.outcome, "")
+        event.change_rows = [] if event.is_read else _changes(event)
+        event.query_text = _value_text(event.detail.get("query")) if event.is_read and event.detail.get("query") else ""
         event.domain = domain_of(event.code)  # type: ignore[attr-defined]
         event.domain_label = domain_label(event.domain)  # type: ignore[attr-defined]
     return events
@@ -95,6 +99,7 @@ def _form_context(request: HttpRequest) -> dict[str, Any]:
         "codes": [(int(c), label(c)) for c in AuditCode],
         "domains": [(name, domain_label(name)) for name in DOMAINS.values()],
         "outcomes": AuditEvent.Outcome.choices,
+        "logs": [("writes", _("Writes")), ("reads", _("Reads")), ("both", _("Reads and writes"))],
         "departments": restrict(Department, request.user, Action.VIEW).only("id", "name"),
         "object_types": [(m._meta.label_lower, object_label(m._meta.label_lower) or "")
                          for m in django_apps.get_models() if m.__module__.startswith("govshare.")],
@@ -142,6 +147,8 @@ def audit_event(request: HttpRequest, event_id: int) -> HttpResponse:
 @_renders_errors
 def audit_export(request: HttpRequest) -> HttpResponse:
     result = audit_actions.do_export_audit(request.user, request.GET, request.GET.get("format", "csv"))
+    access_log.note(request, AuditCode.READ_EXPORT, object_type="core.auditevent", query=result.filters.as_dict(),
+                    results=result.count, format=result.fmt)
     return result.response()
 
 

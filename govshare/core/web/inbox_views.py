@@ -20,7 +20,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from govshare.core import access_log
 from govshare.core.actions.notifications import do_mark_all_notifications_read, do_mark_notification_read
+from govshare.core.audit_codes import AuditCode
 from govshare.core.models import Notification
 from govshare.core.notify import INBOX_TABS, inbox_counts, inbox_order, inbox_tab, pending
 from govshare.core.permissions import Action, get_for, restrict
@@ -57,6 +59,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         number = 1
     page = Paginator(inbox_order(inbox_tab(_mine(user), tab)), PAGE_SIZE).get_page(number)
     numbers = inbox_counts(_mine(user))
+    access_log.note(request, AuditCode.READ_INBOX, query={"show": tab, "page": number}, results=page.paginator.count)
     return render(request, "core/inbox.html", {
         "page": page, "tab": tab, "counts": numbers, "unread": numbers["unread"], "only_unread": tab == "unread",
     })

@@ -26,8 +26,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from govshare.core import actions
+from govshare.core import access_log, actions
 from govshare.core.actions.org import department_problems, raise_problems, user_problems
+from govshare.core.audit_codes import AuditCode
+from govshare.core.auth import active_login_delays
 from govshare.core.errors import Forbidden, GovshareError, ManyProblems, NotFound
 from govshare.core.models import Department, Jurisdiction, SpecialistAppointment, User
 from govshare.core.permissions import Action, can, deny, get_for, has_capability, require, restrict
@@ -506,6 +508,7 @@ def _user_detail_context(request: HttpRequest, target: User, **forms_: Any) -> d
         "may_edit": can(user, Action.CHANGE, target),
         "is_self": user.pk == target.pk,
         "locked": target.is_locked(),
+        "login_delays": active_login_delays(target) if manage else 0,  # issue 9
         "role_form": role_form,
         "deactivate_form": forms_.get("deactivate_form") or ReasonForm(),
         "password_form": forms_.get("password_form") or SetPasswordForm(),
@@ -521,6 +524,7 @@ def _load_user(request: HttpRequest, pk: int, action: str) -> User:
 @govshare_view
 def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     target = _load_user(request, pk, Action.VIEW)
+    access_log.note(request, AuditCode.READ_USER, target)
     return render(request, "core/org_user_detail.html", _user_detail_context(request, target))
 
 

@@ -16,6 +16,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from govshare.core import access_log
+from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.permissions import Action, can, get_for, has_capability, restrict
 from govshare.core.roles import Capability
@@ -110,7 +112,9 @@ def _failed(request: HttpRequest, app: Application, exc: GovshareError, key: str
 @sharing_view
 @require_safe
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _page(request, _visible(request, pk))
+    app = _visible(request, pk)
+    access_log.note(request, AuditCode.READ_APPLICATION, app)
+    return _page(request, app)
 
 
 @sharing_view
@@ -118,6 +122,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def letter(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The stamped letter, as an attachment that the browser must not sniff (audited)."""
     path, app = actions.letter_for_download(request.user, _visible(request, pk))
+    access_log.note(request, AuditCode.READ_DOWNLOAD, app, file=app.letter_name, sha256=app.letter_sha256)
     try:
         handle = path.open("rb")
     except OSError:

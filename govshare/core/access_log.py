@@ -1,0 +1,387 @@
+"""The access log (SEC-4, LN-§23): every read of non-public information, every query, download,
+export and access check leaves a hash-chained row — who, which object or which query and filters,
+how many results, request id, client IP, path and the answer's status.
+
+How it is used — one call in the view or API operation, nothing else::
+
+    access_log.note(request, AuditCode.READ_ENTRY, entry)
+    access_log.note(request, AuditCode.READ_SEARCH, query={"q": q, "filters": …}, results=total)
+
+``note`` only collects (no query); :class:`govshare.core.middleware.RequestIdMiddleware` calls
+:func:`flush` when the answer is ready, which fills in the status and writes the request's rows.
+Besides the noted rows the flush adds, on its own:
+
+* an ``API_REQUEST`` row for a request that came with an API token and noted nothing (method, path,
+  token id) — it replaces the audit log's generic ``TOKEN_USED`` row;
+* a ``READ_PAGE`` row for any other page or list a logged-in user read (GET, answered < 400: a
+  list of applications, grants, cases …) with the view's name and the query parameters — so every
+  read of non-public information is traceable, not only the ones a view notes;
+* a ``READ_REFUSED`` row when a logged-in user's read (GET) of a page or operation that exists was
+  answered 403/404 and nothing was noted — an outsider probing for another department's objects
+  leaves a trace (the path's ids name the object).
+
+Reads of public information by anonymous visitors are not recorded (no person to trace).
+
+Why a separate log, and why this write path (issue 9: reads must not slow the platform): the audit
+chain (:mod:`govshare.core.audit`) takes a lock and reads the chain head in every writing
+transaction.  Reads are far more frequent than writes, so their rows go to their own table and
+chain, written once per request in **one statement**, outside any transaction:
+
+* the process keeps the chain head it last wrote; the rows are chained onto it in Python (HMAC with
+  a key derived from the audit key) and inserted with one ``INSERT … SELECT … WHERE <head is still
+  what we think>``: the statement inserts all rows or none;
+* ``prev_hash`` is unique, so two processes can never both append to the same head (PostgreSQL
+  makes the second wait and fail); a statement that inserted nothing or failed tries again on the
+  current head (on PostgreSQL the statement answers the head it saw; on SQLite it is read).  In the
+  common case (one process appends, or it appended last) a request costs exactly one query.
+
+Rows are written before the answer leaves the server: a read that could not be recorded fails
+instead of going unrecorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from govshare.core import crypto
+from govshare.core.audit_codes import AuditCode
+from govshare.core.models import AccessAnchor, AccessEvent
+
+GENESIS = "0" * 64
+#: the columns a row's hash covers (everything but id and the two hashes)
+HASHED_FIELDS = (
+    "occurred_at", "code", "action", "outcome", "actor_id", "actor_username", "actor_name", "department_id",
+    "department_name", "token_id", "object_department_id", "object_department_name", "object_type", "object_id",
+    "object_repr", "detail", "results", "ip", "request_id", "method", "path", "status",
+)
+_COLUMNS = (*HASHED_FIELDS, "prev_hash", "row_hash")
+_ATTEMPTS = 8
+_NOTES = "_govshare_access_notes"
+
+
+@dataclass
+class Note:
+    code: AuditCode
+    occurred_at: dt.datetime
+    object_type: str = ""
+    object_id: str = ""
+    object_repr: str = ""
+    object_department_id: int | None = None
+    object_department_name: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    results: int | None = None
+
+
+def _department_of(obj: models.Model) -> tuple[int | None, str]:
+    """The object's department without a query: the id of a ``department``/``provider`` key (or the
+    department itself), its name only when the related row is already loaded."""
+    from govshare.core.models import Department
+
+    if isinstance(obj, Department):
+        return obj.pk, obj.name
+    for name in ("department", "provider"):
+        try:
+            fk = obj._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if getattr(fk, "related_model", None) is not Department:
+            continue
+        pk = getattr(obj, f"{name}_id", None)
+        cached = fk.is_cached(obj) if hasattr(fk, "is_cached") else False
+        return pk, (getattr(obj, name).name if cached and pk is not None else "")
+    return None, ""
+
+
+def _recorded(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return user is not None and user.is_authenticated
+
+
+def note(request: HttpRequest, code: AuditCode, obj: models.Model | None = None, *, object_type: str = "",
+         object_id: Any = "", object_repr: str = "", query: dict[str, Any] | None = None,
+         results: int | None = None, **detail: Any) -> None:
+    """Note one read of this request (written by :func:`flush` at its end, with the status).
+
+    ``obj`` names the object read (its type, id, text and department are taken from it), or
+    ``object_type``/``object_id`` when it is not loaded (yet); ``query`` the query text and filters,
+    ``results`` how many results were given; further keywords go into the row's detail."""
+    if not _recorded(request):
+        return
+    row = Note(code=code, occurred_at=timezone.now(), object_type=object_type, object_id=str(object_id or ""),
+               object_repr=object_repr)
+    if obj is not None:
+        row.object_type = row.object_type or obj._meta.label_lower
+        row.object_id = row.object_id or str(obj.pk)
+        row.object_repr = row.object_repr or str(obj)[:200]
+        row.object_department_id, row.object_department_name = _department_of(obj)
+    if query is not None:
+        detail["query"] = {k: v for k, v in query.items() if v not in (None, "", [], {})}
+    row.detail = _jsonable(detail)
+    row.results = results
+    notes = getattr(request, _NOTES, None)
+    if notes is None:
+        notes = []
+        setattr(request, _NOTES, notes)
+    notes.append(row)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False))
+
+
+def _outcome(status: int | None) -> str:
+    if status is None or status >= 500:
+        return "failure"
+    if status in (401, 403, 404):
+        return "denied"
+    return "success" if status < 400 else "failure"
+
+
+def _path_object(request: HttpRequest) -> tuple[str, str]:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "", ""
+    values = [str(v) for v in match.kwargs.values()]
+    return (match.view_name or "")[:60], ",".join(values)[:64]
+
+
+def _department_name(user: Any, department_id: int | None) -> str:
+    """The reader's department name: loaded with the user (the session backend and the token check
+    both select it), so no query of its own."""
+    if department_id is None:
+        return ""
+    return str(user.department.name)
+
+
+#: pages that show nothing worth a row: the unread counter the browser polls, the API's own
+#: documentation, the health check, the language switch
+UNRECORDED_VIEWS = frozenset({"core:inbox_count", "api-v1:openapi-json", "api-v1:openapi-view", "healthz",
+                              "set_language"})
+
+
+def _page_detail(request: HttpRequest, view_name: str) -> dict[str, Any]:
+    """A page's or list's name and its query parameters (the filters of a list, the page number)."""
+    detail: dict[str, Any] = {"view": view_name}
+    params = {key: [v[:200] for v in request.GET.getlist(key)[:10]] for key in list(request.GET)[:20]}
+    if params:
+        detail["query"] = {key: values[0] if len(values) == 1 else values for key, values in params.items()}
+    return detail
+
+
+def rows_for(request: HttpRequest, response: HttpResponse | None) -> list[dict[str, Any]]:
+    """The request's rows as column values (without the hashes)."""
+    from govshare.core.middleware import client_ip
+
+    notes: list[Note] = list(getattr(request, _NOTES, None) or [])
+    status = response.status_code if response is not None else None
+    token = getattr(request, "api_token", None)
+    if not notes and _recorded(request):
+        reading = request.method in ("GET", "HEAD") and getattr(request, "resolver_match", None) is not None
+        if token is not None:
+            notes.append(Note(AuditCode.API_REQUEST, timezone.now()))
+        elif reading and status in (403, 404):
+            view_name, ids = _path_object(request)
+            notes.append(Note(AuditCode.READ_REFUSED, timezone.now(), object_id=ids,
+                              detail={"view": view_name} if view_name else {}))
+        elif reading and status is not None and status < 400:
+            view_name, ids = _path_object(request)
+            if view_name not in UNRECORDED_VIEWS:
+                notes.append(Note(AuditCode.READ_PAGE, timezone.now(), object_id=ids,
+                                  detail=_page_detail(request, view_name)))
+    if not notes:
+        return []
+    user = request.user
+    department_id = getattr(user, "department_id", None)
+    common = {
+        "outcome": _outcome(status), "actor_id": user.pk, "actor_username": user.get_username(),
+        "actor_name": getattr(user, "real_name", ""), "department_id": department_id,
+        "department_name": _department_name(user, department_id), "token_id": getattr(token, "pk", None),
+        "ip": client_ip(request), "request_id": str(getattr(request, "request_id", ""))[:36],
+        "method": str(request.method or "")[:8], "path": request.path[:300], "status": status,
+    }
+    return [{**common, "occurred_at": n.occurred_at, "code": int(n.code), "action": n.code.name.lower(),
+             "object_department_id": n.object_department_id, "object_department_name": n.object_department_name,
+             "object_type": n.object_type, "object_id": n.object_id[:64], "object_repr": n.object_repr[:200],
+             "detail": n.detail, "results": n.results} for n in notes]
+
+
+def flush(request: HttpRequest, response: HttpResponse | None) -> int:
+    """Write the request's rows (called by the request middleware once the answer is ready)."""
+    rows = rows_for(request, response)
+    if rows:
+        write(rows)
+    setattr(request, _NOTES, None)
+    return len(rows)
+
+
+# ------------------------------------------------------------------ the chain
+
+@lru_cache(maxsize=4)
+def _key_from(audit_key: bytes) -> bytes:
+    return hmac.new(audit_key, b"govshare access log", hashlib.sha256).digest()
+
+
+def chain_key() -> bytes:
+    """The access chain's HMAC key, derived from the audit chain's key (one secret to keep)."""
+    return _key_from(crypto.audit_chain_key())
+
+
+def row_digest(prev_hash: str, fields: dict[str, Any]) -> str:
+    payload = {name: fields[name] for name in HASHED_FIELDS}
+    payload["occurred_at"] = fields["occurred_at"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hmac.new(chain_key(), (prev_hash + "\n" + body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_lock = threading.Lock()
+#: (database alias, database name, outermost transaction or 0) → the chain head this process wrote last
+_heads: dict[tuple[str, str, int], str] = {}
+
+
+def _table(name: str, connection: Any) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _head_sql(connection: Any) -> str:
+    events, anchor = _table(AccessEvent._meta.db_table, connection), _table(AccessAnchor._meta.db_table, connection)
+    return (f"COALESCE((SELECT row_hash FROM {events} ORDER BY id DESC LIMIT 1), "  # noqa: S608 — model tables
+            f"(SELECT last_purged_hash FROM {anchor} WHERE id = 1), '{GENESIS}')")
+
+
+def current_head(using: str = DEFAULT_DB_ALIAS) -> str:
+    connection = connections[using]
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {_head_sql(connection)}")  # noqa: S608 — table names from the models
+        return str(cur.fetchone()[0])
+
+
+def _insert_if_head(connection: Any, rows: list[dict[str, Any]], head: str) -> tuple[int, str | None]:
+    """One statement: insert every row when the chain head is still ``head``, else none.  Returns the
+    number inserted and, on PostgreSQL, the head the statement saw (a miss then needs no extra read)."""
+    fields: list[Any] = [AccessEvent._meta.get_field(name) for name in _COLUMNS]
+    cast = connection.vendor == "postgresql"
+    placeholders = ", ".join(f"CAST(%s AS {f.db_type(connection)})" if cast else "%s" for f in fields)
+    values = ", ".join(f"({placeholders})" for _ in rows)
+    params: list[Any] = []
+    for row in rows:
+        params.extend(f.get_db_prep_save(row[f.name], connection) for f in fields)
+    params.append(head)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = _table(AccessEvent._meta.db_table, connection)
+    if cast:  # PostgreSQL: a data-modifying CTE answers the head it saw along with the rows it inserted
+        sql = (f"WITH h AS (SELECT {_head_sql(connection)} AS head), "  # noqa: S608 — placeholders
+               f"ins AS (INSERT INTO {table} ({columns}) SELECT v.* FROM (VALUES {values}) AS v CROSS JOIN h "
+               f"WHERE h.head = %s RETURNING 1) SELECT (SELECT head FROM h), (SELECT count(*) FROM ins)")
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            seen, inserted = cur.fetchone()
+            return int(inserted), str(seen)
+    sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608 — placeholders
+           f"SELECT * FROM (VALUES {values}) AS v WHERE {_head_sql(connection)} = %s")
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return int(cur.rowcount), None
+
+
+def _chained(rows: list[dict[str, Any]], head: str) -> tuple[list[dict[str, Any]], str]:
+    out = []
+    prev = head
+    for row in rows:
+        row = {**row, "detail": _jsonable(row["detail"])}
+        digest = row_digest(prev, row)
+        out.append({**row, "prev_hash": prev, "row_hash": digest})
+        prev = digest
+    return out, prev
+
+
+def write(rows: list[dict[str, Any]], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Append ``rows`` to the chain in one statement (retried when another process appended)."""
+    from govshare.core import keys
+
+    keys.require_key()  # never sign a row with a key the data was not written with (SEC-5); once per process
+    connection = connections[using]
+    # inside a transaction (a test's, or a caller's) the cached head is good for that transaction only:
+    # a rollback takes the rows it chained onto with it
+    outer = id(connection.atomic_blocks[0]) if connection.in_atomic_block and connection.atomic_blocks else 0
+    key = (using, str(connection.settings_dict.get("NAME")), outer)
+    with _lock:
+        head = _heads.get(key)
+        for _attempt in range(_ATTEMPTS):
+            if head is None:
+                head = current_head(using)
+            chained, last = _chained(rows, head)
+            seen: str | None = None
+            try:
+                if _in_real_transaction(connection):
+                    with transaction.atomic(using=using):  # a savepoint: a refused insert leaves the outer one usable
+                        inserted, seen = _insert_if_head(connection, chained, head)
+                else:
+                    inserted, seen = _insert_if_head(connection, chained, head)
+            except IntegrityError:  # another process appended to the same head at the same moment
+                inserted = 0
+            if inserted == len(chained):
+                if len(_heads) > 64:  # heads of transactions long over (tests)
+                    _heads.clear()
+                _heads[key] = last
+                return
+            head = seen if seen != head else None
+        raise RuntimeError("the access log could not be appended to: the chain head keeps moving")
+
+
+def _in_real_transaction(connection: Any) -> bool:
+    """Inside an atomic block the application opened (the request's rows are written after the view,
+    outside any: one statement in autocommit; test-case wrappers don't count)."""
+    return connection.in_atomic_block and any(not getattr(block, "_from_testcase", False)
+                                               for block in connection.atomic_blocks)
+
+
+def forget_head() -> None:
+    """Forget the cached chain heads (after a restore or a purge, and in tests)."""
+    with _lock:
+        _heads.clear()
+
+
+# ------------------------------------------------------------------ verification
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_broken_id: int | None = None
+    reason: str = ""
+
+
+def verify(progress: Any = None, batch: int = 2000) -> VerifyResult:
+    """Walk the access chain from its anchor; name the first row whose hash or link does not match."""
+    anchor = AccessAnchor.objects.filter(pk=1).first()
+    expected_prev = anchor.last_purged_hash if anchor else GENESIS
+    checked, last = 0, 0
+    while True:
+        chunk = list(AccessEvent.objects.filter(id__gt=last).order_by("id")[:batch])
+        if not chunk:
+            return VerifyResult(True, checked)
+        for row in chunk:
+            fields = {name: getattr(row, name) for name in HASHED_FIELDS}
+            if row.prev_hash != expected_prev:
+                return VerifyResult(False, checked, row.id, "link to the previous row is broken "
+                                    "(a row before it was deleted or rewritten)")
+            if row_digest(row.prev_hash, fields) != row.row_hash:
+                return VerifyResult(False, checked, row.id, "row content does not match its hash")
+            expected_prev = row.row_hash
+            checked += 1
+            if progress is not None and checked % 5000 == 0:
+                progress(checked)
+        last = chunk[-1].id

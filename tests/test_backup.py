@@ -1,0 +1,254 @@
+"""Backup, restore onto an empty instance and the yearly drill (SEC-5, LN-§23), for real: ``govshare
+backup|restore|drill`` run as subprocesses against the demo site (``demo_site``: its own SQLite file
+and data dir with stamped letters, audit rows and encrypted ID numbers).  On a PostgreSQL run, the
+same round trip through ``pg_dump``/``pg_restore`` on scratch databases of the test server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from govshare.core import backup
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSPHRASE = "a long passphrase for the drill"
+#: tables a restore itself writes to: its audit row and the queued search-index rebuild
+WRITTEN_BY_RESTORE = {"core_auditevent", "core_accessevent", "core_job", "django_tasks_database_dbtaskresult"}
+
+
+def _run(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "govshare.cli", *argv], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _db(env: dict[str, str]) -> Path:
+    return Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
+
+
+def _counts(path: Path) -> dict[str, int]:
+    return backup.sqlite_counts(path)
+
+
+def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(path)
+    try:
+        return list(con.execute(sql))
+    finally:
+        con.close()
+
+
+def _files(data_dir: Path) -> dict[str, str]:
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in backup.data_files(data_dir)}
+
+
+def _fresh(tmp: Path) -> dict[str, str]:
+    """An empty instance: a new SQLite file and data dir, no key (it comes from the backup)."""
+    from tests.conftest import demo_site_env
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    return demo_site_env(tmp)
+
+
+@pytest.fixture(scope="module")
+def archive(demo_site: dict[str, str], tmp_path_factory: Any) -> Path:
+    """A backup of the demo site with its keys, encrypted with a passphrase."""
+    folder = tmp_path_factory.mktemp("backups")
+    (folder / "pass").write_text(PASSPHRASE + "\n")
+    out = folder / "site.tar.gz"
+    result = _run(demo_site, "backup", "-o", str(out), "--with-keys", "--passphrase-file", str(folder / "pass"))
+    assert result.returncode == 0, result.stderr
+    assert "keys encrypted" in result.stdout
+    return out
+
+
+def test_a_backup_restores_onto_an_empty_instance_with_the_same_rows_files_and_audit_chain(
+        demo_site: dict[str, str], archive: Path, tmp_path: Path) -> None:
+    target = _fresh(tmp_path / "restored")
+    (tmp_path / "pass").write_text(PASSPHRASE)
+    result = _run(target, "restore", str(archive), "--passphrase-file", str(tmp_path / "pass"))
+    assert result.returncode == 0, result.stderr
+    assert "audit chain / 审计链: OK" in result.stdout
+
+    source_counts, restored_counts = _counts(_db(demo_site)), _counts(_db(target))
+    same = {t for t in source_counts if t not in WRITTEN_BY_RESTORE}
+    assert {t: restored_counts[t] for t in same} == {t: source_counts[t] for t in same}
+    users = "SELECT username, real_name, id_number_encrypted, password FROM core_user ORDER BY id"
+    assert _query(_db(target), users) == _query(_db(demo_site), users)
+    source_files = _files(Path(demo_site["GOVSHARE_DATA_DIR"]))
+    assert any("letters" in name for name in source_files)  # the demo's stamped letters are in the backup
+    assert _files(Path(target["GOVSHARE_DATA_DIR"])) == source_files
+    # the key came from the backup: the restored site verifies its chain and reads its ID numbers
+    assert (Path(target["GOVSHARE_DATA_DIR"]) / "secret_key").read_text() == \
+        (Path(demo_site["GOVSHARE_DATA_DIR"]) / "secret_key").read_text()
+    # the restored chain was verified by a fresh process holding the restored key, which then recorded the restore
+    assert _query(_db(target), "SELECT COUNT(*) FROM core_auditevent WHERE code = 1701")[0][0] == 1
+
+
+def _tampered(archive: Path, out: Path) -> Path:
+    """The same archive with one stamped letter changed and the manifest left as it was."""
+    with tarfile.open(archive) as src, tarfile.open(out, "w:gz") as dst:
+        changed = False
+        for member in src:
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if not changed and member.name.startswith("data/") and "letters" in member.name:
+                data, changed = data + b"\n%tampered", True
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    assert changed
+    return out
+
+
+def test_a_tampered_or_damaged_archive_is_refused_before_anything_is_written(archive: Path, tmp_path: Path) -> None:
+    target = _fresh(tmp_path / "target")
+    result = _run(target, "restore", str(_tampered(archive, tmp_path / "tampered.tar.gz")))
+    assert result.returncode == 1
+    assert "校验和不符" in result.stderr and "checksum mismatch" in result.stderr and "letters" in result.stderr
+    assert not _db(target).exists() or not backup.sqlite_tables(_db(target))
+    assert _files(Path(target["GOVSHARE_DATA_DIR"])) == {}
+
+    damaged = tmp_path / "damaged.tar.gz"
+    raw = bytearray(archive.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(backup.BackupError, match="damaged|checksum|损坏"):
+        backup.verify(damaged)
+
+
+def test_restore_refuses_an_instance_that_is_not_empty(demo_site: dict[str, str], archive: Path) -> None:
+    before = _counts(_db(demo_site))
+    result = _run(demo_site, "restore", str(archive))
+    assert result.returncode == 1
+    assert "目标数据库不是空的" in result.stderr and "The target database is not empty" in result.stderr
+    assert _counts(_db(demo_site)) == before
+
+
+def test_the_keys_are_in_the_archive_only_encrypted(demo_site: dict[str, str], archive: Path) -> None:
+    key = (Path(demo_site["GOVSHARE_DATA_DIR"]) / "secret_key").read_text().strip()
+    with tarfile.open(archive) as tar:
+        contents = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
+    assert backup.KEYS_MEMBER in contents
+    for name, data in contents.items():
+        assert key.encode() not in data, name
+    manifest = json.loads(contents[backup.MANIFEST])
+    assert manifest["keys_included"] and len(manifest["key_fingerprint"]) == 64
+    assert backup.decrypt_keys(contents[backup.KEYS_MEMBER], PASSPHRASE)["secret_key"] == key
+    with pytest.raises(backup.BackupError, match="wrong passphrase"):
+        backup.decrypt_keys(contents[backup.KEYS_MEMBER], "not the passphrase")
+
+
+def test_the_drill_passes_on_the_newest_backup_and_fails_on_a_damaged_one(demo_site: dict[str, str], archive: Path,
+                                                                         tmp_path: Path) -> None:
+    backups = Path(demo_site["GOVSHARE_DATA_DIR"]) / "backups"  # GOVSHARE_BACKUP_DIR's default
+    backups.mkdir(exist_ok=True)
+    shutil.copy(archive, backups / "govshare-20260101-013000.tar.gz")
+    drill = _run(demo_site, "drill")  # the newest there; no passphrase: the live key restores it
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    lines = drill.stdout.splitlines()
+    for step in ("archive checksums", "restore into a scratch instance", "the key fits", "audit verify",
+                 "decrypt a sample of ID numbers", "file checksums", "row counts"):
+        assert any(line.startswith("[OK  ]") and step in line for line in lines), (step, drill.stdout)
+    assert "PASSED / 演练通过" in drill.stdout and "total / 总用时" in drill.stdout
+
+    newest = backup.newest(Path(demo_site["GOVSHARE_DATA_DIR"]) / "backups")
+    assert newest is not None
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    failed = _run(demo_site, "drill", str(broken))
+    assert failed.returncode == 1
+    assert "[FAIL] 校验备份文件 / archive checksums" in failed.stdout and "FAILED / 演练未通过" in failed.stdout
+    outcomes = _query(_db(demo_site), "SELECT outcome FROM core_auditevent WHERE code = 1702 ORDER BY id")
+    assert outcomes[-2:] == [("success",), ("failure",)]
+
+
+def test_a_lost_secret_key_comes_back_from_a_backup_with_keys(demo_site: dict[str, str], archive: Path,
+                                                               tmp_path: Path) -> None:
+    key_file = Path(demo_site["GOVSHARE_DATA_DIR"]) / "secret_key"
+    original = key_file.read_text()
+    key_file.unlink()
+    (tmp_path / "pass").write_text(PASSPHRASE)
+    result = _run(demo_site, "restore", str(archive), "--keys-only", "--passphrase-file", str(tmp_path / "pass"))
+    assert result.returncode == 0, result.stderr
+    assert key_file.read_text() == original
+    assert "secret_key" in result.stdout and "audit chain / 审计链: OK" in result.stdout
+    # a fresh process with the key put back verified it and recorded the event: the chain is whole
+    assert _query(_db(demo_site), "SELECT COUNT(*) FROM core_auditevent WHERE code = 1703")[0][0] == 1
+
+
+# ------------------------------------------------------------------ PostgreSQL: pg_dump / pg_restore
+
+
+def _pg(database: backup.Database, sql: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(host=database.host or "localhost", port=database.port or "5432", user=database.user,
+                         password=database.password or None, dbname=database.name, autocommit=True) as con:
+        cur = con.execute(sql)
+        return list(cur.fetchall()) if cur.description else []
+
+
+def _pg_counts(database: backup.Database) -> dict[str, int]:
+    tables = [r[0] for r in _pg(database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    return {t: int(_pg(database, f'SELECT COUNT(*) FROM "{t}"')[0][0]) for t in tables}  # noqa: S608
+
+
+def test_on_postgresql_a_backup_round_trips_through_pg_dump_and_the_drill_passes(
+        db: Any, tmp_path: Path) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("runs when the suite runs on PostgreSQL (scripts/with_postgres.py)")
+    test_db = backup.Database.from_settings(connection.settings_dict)
+    source = backup.Database("postgresql", f"{test_db.name}_bk_src"[:63], test_db.user, test_db.password,
+                             test_db.host, test_db.port)
+    target = backup.Database("postgresql", f"{test_db.name}_bk_dst"[:63], test_db.user, test_db.password,
+                             test_db.host, test_db.port)
+    keys = {"SECRET_KEY": settings.SECRET_KEY, "GOVSHARE_FIELD_KEY": settings.GOVSHARE_FIELD_KEY}
+    from govshare.core.actions.backup import instance_env
+
+    dump = tmp_path / "test.pgdump"
+    try:
+        for db in (source, target):
+            _pg(test_db, f'CREATE DATABASE "{db.name}"')
+        # the source instance: the migrated test database, copied, plus a stamped letter
+        subprocess.run([backup.pg_tool("pg_dump"), "-Fc", "--no-owner", "-f", str(dump)], env=test_db.pg_env(),
+                       check=True)
+        subprocess.run([backup.pg_tool("pg_restore"), "--no-owner", "-d", source.name, str(dump)],
+                       env=test_db.pg_env(), check=True)
+        src_env = {**instance_env(source, tmp_path / "src-data", env_keys=True), **keys}
+        letters = tmp_path / "src-data" / "sharing" / "letters"
+        letters.mkdir(parents=True)
+        (letters / "letter.pdf").write_bytes(b"%PDF-1.4 stamped letter")
+        out = tmp_path / "pg.tar.gz"
+        made = _run(src_env, "backup", "-o", str(out))
+        assert made.returncode == 0, made.stderr
+        assert backup.read_manifest(out).body["database"]["member"] == backup.PG_MEMBER
+
+        dst_env = {**instance_env(target, tmp_path / "dst-data", env_keys=True), **keys}
+        restored = _run(dst_env, "restore", str(out), "--no-reindex")
+        assert restored.returncode == 0, restored.stderr
+        assert "audit chain / 审计链: OK" in restored.stdout
+        source_counts, target_counts = _pg_counts(source), _pg_counts(target)
+        same = {t for t in source_counts if t not in WRITTEN_BY_RESTORE}
+        assert {t: target_counts[t] for t in same} == {t: source_counts[t] for t in same}
+        assert (tmp_path / "dst-data" / "sharing" / "letters" / "letter.pdf").read_bytes() == b"%PDF-1.4 stamped letter"
+        again = _run(dst_env, "restore", str(out), "--no-reindex")
+        assert again.returncode == 1 and "The target database is not empty" in again.stderr
+
+        drill = _run(src_env, "drill", str(out))
+        assert drill.returncode == 0, drill.stdout + drill.stderr
+        assert "PASSED" in drill.stdout
+    finally:
+        for db in (source, target):
+            _pg(test_db, f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
