@@ -12,6 +12,7 @@ docs/decisions/0002-test-fixtures-built-once.md.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -348,6 +349,9 @@ def _commits(item: pytest.Item) -> bool:
                 or marker.kwargs.get("reset_sequences") or marker.kwargs.get("serialized_rollback"))
 
 
+#: the PostgreSQL pass of ``make test`` (scripts/with_postgres.py)
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+
 #: fixtures that read or write the shared states, hence the test database
 STATE_FIXTURES = {"org", "cat", "share", "demo_data", "demo_data_module", "_shared_states", "_demo_state"}
 
@@ -369,6 +373,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("demo"))
         elif "demo_site" in names:
             item.add_marker(pytest.mark.xdist_group("demo-site"))
+            if ON_POSTGRES:
+                item.add_marker(pytest.mark.skip(reason="runs once, in the SQLite pass: the demo site is its "
+                                                        "own SQLite database, whatever the run's"))
 
 
 class _GroupsInNodeIds:
