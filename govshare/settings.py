@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "govshare.core.middleware.RequestSizeLimitMiddleware",
+    "govshare.core.middleware.NulCharacterMiddleware",
     "govshare.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "govshare.core.middleware.ContentSecurityPolicyMiddleware",

@@ -99,6 +99,7 @@ def test_an_entry_page_is_recorded_for_owner_and_colleague_and_an_outsiders_404_
     assert (refused.code, refused.status, refused.outcome, refused.object_id) == (
         AuditCode.READ_REFUSED, 404, "denied", str(draft.pk))
     assert refused.actor_username == "market_specialist" and refused.path == f"/catalog/entries/{draft.pk}/"
+    assert refused.object_type == "catalog.catalogentry"  # the auditor finds the probe by object
 
 
 def test_a_read_through_a_token_names_the_token_path_and_object_and_writes_no_token_used_row(share: Any) -> None:
@@ -169,6 +170,7 @@ def test_any_other_page_or_list_a_logged_in_user_reads_is_recorded_with_its_filt
     assert response.status_code == 200
     assert (row.code, row.detail) == (AuditCode.READ_PAGE, {"view": "sharing:my_applications",
                                                             "query": {"page": "2"}})
+    assert row.object_type == "sharing.application"
     response, rows = _get(share.org.market_specialist, "/inbox/count/")  # the counter the browser polls
     assert response.status_code == 200 and rows == []
 
@@ -271,3 +273,137 @@ def test_only_auditors_read_the_access_log(share: Any) -> None:
     for user in (share.org.centre_admin, share.org.police_specialist):
         response = login(Client(), user).get(f"{API}/audit/events", {"log": "reads"})
         assert response.status_code == 403
+
+
+# ------------------------------------------------------------------ hostile input (review of issue 9)
+
+
+def test_a_nul_in_the_address_is_refused_before_any_read_and_recorded_text_is_storable(share: Any) -> None:
+    client = login(Client(), share.org.market_specialist)
+    before = _last_id()
+    # PostgreSQL refuses NUL in text and jsonb: such a request is refused before any view runs
+    # (core.middleware.NulCharacterMiddleware), so it neither reads nor fails on its row
+    for response in (client.get("/sharing/applications/", {"x": "a\x00b"}), client.get(f"{API}/policies/a%00b")):
+        assert response.status_code == 400 and response.json()["error"]["code"] == "nul_character"
+    assert _new_rows(before) == []
+    # and whatever text a row records is made storable first (NUL, lone surrogates: U+FFFD)
+    assert access_log.clean({"k\ud800": ["\x00", 3, None]}) == {"k\ufffd": ["\ufffd", 3, None]}
+    assert check_chain().ok
+
+
+def test_a_client_cannot_choose_the_request_id_its_rows_are_filed_under(share: Any) -> None:
+    from django.test import override_settings
+
+    org = share.org
+    victim = login(Client(), org.police_specialist).get("/inbox/")["X-Request-ID"]
+    response, [row] = _get(org.market_specialist, "/sharing/applications/", HTTP_X_REQUEST_ID=victim)
+    assert response["X-Request-ID"] != victim and row.request_id == response["X-Request-ID"]
+    assert row.detail["client_request_id"] == victim  # kept, but only as what the client said
+    assert [r.actor_username for r in _rows(request_id=victim)] == ["police_specialist"]
+    with override_settings(GOVSHARE_TRUSTED_PROXIES=["127.0.0.1"]):  # the same setting client_ip trusts
+        response, [proxied] = _get(org.market_specialist, "/sharing/applications/",
+                                   HTTP_X_REQUEST_ID="proxy-0001-abcd")
+    assert response["X-Request-ID"] == proxied.request_id == "proxy-0001-abcd"
+
+
+# ------------------------------------------------------------------ objects of unnoted reads
+
+
+def test_a_token_read_nobody_noted_names_its_object_and_query_like_a_page(share: Any) -> None:
+    org = share.org
+    draft = share.cat.draft(org.police_specialist, name="重点人员信息")
+    token = do_create_token(org.police_specialist, name="t")
+    bearer = {"Authorization": f"Bearer {token.secret}"}
+    response, [row] = _get(None, f"{API}/catalog/entries/{draft.pk}/versions", headers=bearer)
+    assert response.status_code == 200
+    assert (row.code, row.token_id, row.object_type, row.object_id) == (
+        AuditCode.API_REQUEST, token.token.pk, "catalog.catalogentry", str(draft.pk))
+    response, [listing] = _get(None, f"{API}/sharing/applications?status=submitted&q=人口", headers=bearer)
+    assert (listing.object_type, listing.detail["query"]) == ("sharing.application",
+                                                             {"status": "submitted", "q": "人口"})
+    assert listing.results == response.json()["total"]
+    found = login(Client(), org.auditor).get(f"{API}/audit/events", {
+        "log": "reads", "object_type": "catalog.catalogentry", "object_id": str(draft.pk)}).json()
+    assert row.id in [i["id"] for i in found["items"]]
+
+
+def test_every_route_with_an_id_in_its_path_names_a_model_for_the_auditors_object_filter() -> None:
+    from django.urls import URLResolver, get_resolver
+
+    def routes(patterns: list[Any], prefix: str = "") -> Any:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from routes(p.url_patterns, prefix + str(p.pattern))
+            else:
+                yield prefix + str(p.pattern)
+
+    public = ("api/v1/policies/", "api/v1/workdays/", "policies/", "areas/")  # configuration, no one's data
+    unnamed = [r for r in routes(get_resolver().url_patterns)
+               if "<" in r and not r.startswith(public) and not access_log.object_type_of(r)]
+    assert unnamed == []
+    assert access_log.object_type_of("sharing/grants/<int:pk>/") == "sharing.grant"
+    assert access_log.object_type_of("api/v1/jobs/<job_id>") == "core.job"
+    assert access_log.object_type_of("sharing/errors/") == "sharing.errorreport"
+
+
+def test_snapshot_downloads_on_the_web_and_the_api_are_recorded_as_downloads(cat: Any) -> None:
+    from govshare.catalog.actions import do_publish_snapshot
+
+    org = cat.org
+    cat.published()
+    snap = do_publish_snapshot(org.centre_admin, org.county, title="第一期")
+    for path in (f"/catalog/snapshots/{snap.pk}/download/", f"{API}/catalog/snapshots/{snap.pk}/download"):
+        response, [row] = _get(org.market_specialist, path)
+        assert response.status_code == 200, path
+        assert (row.code, row.object_type, row.object_id) == (AuditCode.READ_DOWNLOAD, "catalog.catalogsnapshot",
+                                                              str(snap.pk))
+        assert row.detail["file"].startswith("catalog-")
+
+
+def test_the_operators_access_check_on_the_console_is_recorded(share: Any, capsys: Any) -> None:
+    before = _last_id()
+    code = cli(["sharing", "check-access", "--entry", share.unconditional.code, "--user", "market_specialist",
+                "--purpose", "工作参考"])
+    capsys.readouterr()
+    [row] = _new_rows(before)
+    assert (row.code, row.object_type, row.object_id) == (AuditCode.READ_ACCESS_CHECK, "catalog.catalogentry",
+                                                          str(share.unconditional.pk))
+    assert row.actor_id is None and row.request_id == "" and row.detail["via"] == "cli"
+    assert row.detail["user"] == "market_specialist" and row.detail["allowed"] is (code == 0)
+    assert check_chain().ok
+
+
+# ------------------------------------------------------------------ both chains' heads and anchors
+
+
+def test_audit_head_names_both_chains_and_verify_notices_access_rows_removed_from_the_end(
+        org: Any, capsys: Any) -> None:
+    rows = _three_reads(org)
+    assert cli(["audit", "head"]) == 0
+    head = capsys.readouterr().out.strip()
+    assert head == (f"audit={AuditEvent.objects.latest('id').pk}:{AuditEvent.objects.latest('id').row_hash} "
+                    f"access={rows[2].id}:{rows[2].row_hash}")
+    assert cli(["audit", "verify", "--expect-head", head]) == 0
+    capsys.readouterr()
+    AccessEvent.objects.filter(pk__in=[rows[1].pk, rows[2].pk])._raw_delete(connection.alias)
+    access_log.forget_head()
+    assert cli(["audit", "verify"]) == 0  # the chain that remains is consistent: only the head can tell
+    capsys.readouterr()
+    assert cli(["audit", "verify", "--expect-head", head]) == 1
+    err = capsys.readouterr().err
+    assert str(rows[2].id) in err and "access log" in err.lower()
+
+
+def test_an_access_anchor_no_recorded_purge_explains_is_reported(org: Any, capsys: Any) -> None:
+    from govshare.core.models import AccessAnchor
+
+    rows = _three_reads(org)
+    before = list(AccessEvent.objects.filter(id__lte=rows[1].pk).values_list("id", flat=True))
+    AccessEvent.objects.filter(id__in=before)._raw_delete(connection.alias)
+    for last_purged_id in (rows[1].pk, 0):  # an anchor that moved, or only its hash
+        AccessAnchor.objects.update_or_create(pk=1, defaults={"last_purged_id": last_purged_id,
+                                                              "last_purged_hash": rows[2].prev_hash})
+        report = check_chain()
+        assert (report.ok, report.chain, report.reason) == (False, "access", "anchor")
+    assert cli(["audit", "verify"]) == 1
+    assert "audit purge" in capsys.readouterr().err

@@ -139,13 +139,28 @@ WRITE_OPERATIONS = [(m, p) for m, p, _op in _operations()
                     if m in WRITES and not getattr(_bound_operations()[(m, p)].view_func, "personal", False)]
 
 
-@pytest.mark.parametrize(("method", "path"), WRITE_OPERATIONS, ids=[f"{m} {p}" for m, p in WRITE_OPERATIONS])
-def test_a_citizen_with_bad_input_is_refused_before_the_input_is_judged(org: Any, method: str, path: str) -> None:
-    """Whatever the input, a citizen's write is a 403 (or 404 for an object they cannot see), never
-    400/422: what a valid request looks like is not explained to someone who may not make it."""
+#: the writes of WRITE_OPERATIONS an auditor may make (separation of duties: nothing but the audit's own work)
+AUDITOR_WRITES = {("post", API + "/audit/verify/jobs")}
+#: writes a department administrator can never make: the centre's work, and an object rule that never
+#: lets them change the object (a jurisdiction) although their role holds capabilities of its router
+DEPT_ADMIN_NEVER = [("patch", API + "/jurisdictions/{jurisdiction_id}"), ("post", API + "/jurisdictions"),
+                    ("post", API + "/catalog/entries/{ref}/approve"), ("post", API + "/catalog/classifications"),
+                    ("post", API + "/sharing/applications/{application_id}/first-review"),
+                    ("put", API + "/workdays/days/{date}"), ("post", API + "/audit/verify/jobs")]
+REFUSED = ([("citizen", m, p) for m, p in WRITE_OPERATIONS]
+           + [("auditor", m, p) for m, p in WRITE_OPERATIONS if (m, p) not in AUDITOR_WRITES]
+           + [("police_admin", m, p) for m, p in DEPT_ADMIN_NEVER])
+
+
+@pytest.mark.parametrize(("who", "method", "path"), REFUSED, ids=[f"{w} {m} {p}" for w, m, p in REFUSED])
+def test_a_user_who_can_never_make_a_write_is_refused_before_the_input_is_judged(
+        org: Any, who: str, method: str, path: str) -> None:
+    """Whatever the input, the write of someone who may never make it — a citizen, an auditor (who
+    changes nothing), a department admin on the centre's work — is a 403 (or 404 for an object they
+    cannot see), never 400/422: what a valid request looks like is not explained to them."""
     op = _operations_by_key()[(method, path)]
     client = Client()
-    client.force_login(org.citizen)
+    client.force_login(getattr(org, who))
     url = _fill(path, "1")
     for body, kind in _bad_inputs(op):
         if kind == "multipart":
@@ -153,6 +168,17 @@ def test_a_citizen_with_bad_input_is_refused_before_the_input_is_judged(org: Any
         else:
             response = client.generic(method.upper(), url, json.dumps(body), content_type="application/json")
         assert response.status_code in {403, 404}, (body, response.status_code, response.content[:300])
+
+
+def test_the_gate_does_not_refuse_a_write_the_user_may_make(share: Any) -> None:
+    """The owner department's admin sends bad input to a write of its own: the input is judged (422/400),
+    not a refusal — the gate refuses only those who can never make the write."""
+    org = share.cat.org
+    client = Client()
+    client.force_login(org.police_admin)
+    for path in (f"/catalog/entries/{share.unconditional.code}/project", "/sharing/requests/1/register"):
+        response = client.post(API + path, [1], content_type="application/json")
+        assert response.status_code == 422, (path, response.content[:300])
 
 
 def test_the_writes_a_citizen_may_make_are_few_and_personal() -> None:

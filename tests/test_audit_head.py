@@ -37,12 +37,14 @@ def test_rewriting_a_row_and_recomputing_an_unkeyed_hash_is_detected(org: Org) -
     assert not result.ok and result.first_broken_id == last.pk
 
 
-def test_audit_head_prints_the_newest_row(org: Org, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_head_prints_the_newest_row_of_each_chain(org: Org, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "head"]) == 0
-    row_id, row_hash = capsys.readouterr().out.strip().split(":")
+    heads = dict(part.split("=") for part in capsys.readouterr().out.split())
+    row_id, row_hash = heads["audit"].split(":")
     newest = AuditEvent.objects.order_by("-id").first()
     # `audit head` itself records nothing, so the noted head is the newest row
     assert (int(row_id), row_hash) == (newest.pk, newest.row_hash)
+    assert heads["access"] == "0:" + "0" * 64  # no read recorded yet
 
 
 def test_verify_with_a_noted_head_detects_rows_removed_from_the_end(
@@ -59,5 +61,6 @@ def test_verify_with_a_noted_head_detects_rows_removed_from_the_end(
 
 
 def test_a_malformed_expected_head_is_named(org: Org, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit", "verify", "--expect-head", "twelve"]) == 2
-    assert "--expect-head" in capsys.readouterr().err
+    for noted in ("twelve", "audit=1:" + "g" * 64, "reads=1:" + "0" * 64, "audit=1:" + "0" * 64 + " audit=2:" + "0" * 64):
+        assert main(["audit", "verify", "--expect-head", noted]) == 2, noted
+        assert "--expect-head" in capsys.readouterr().err

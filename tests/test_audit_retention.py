@@ -12,12 +12,12 @@ import pytest
 from django.utils import timezone
 
 from govshare.cli import main as cli
-from govshare.core import audit
+from govshare.core import access_log, audit
 from govshare.core.actions import audit as audit_actions
 from govshare.core.actions.audit import _months_before, check_chain, do_purge_audit, retention_rule
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict
-from govshare.core.models import AuditAnchor, AuditEvent
+from govshare.core.models import AccessAnchor, AccessEvent, AuditAnchor, AuditEvent
 from govshare.core.policy import Period, get_profile, platform_profile
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -150,6 +150,51 @@ def test_the_console_purge_dry_run_reports_the_rule_and_the_count(db: Any, capsy
     out = capsys.readouterr().out
     assert "6 months" in out and "0 rows would be deleted" in out
     assert AuditEvent.objects.count() == 1
+
+
+# ------------------------------------------------------------------ the access log (reads, issue 9)
+
+
+def _read_at(monkeypatch: Any, when: dt.datetime, label: str) -> AccessEvent:
+    with monkeypatch.context() as m:
+        m.setattr(timezone, "now", lambda: when)
+        access_log.record(AuditCode.READ_ACCESS_CHECK, object_type="catalog.catalogentry", object_repr=label)
+    return AccessEvent.objects.latest("id")
+
+
+def test_purge_removes_expired_access_rows_moves_their_anchor_and_records_it(db: Any, monkeypatch: Any,
+                                                                            capsys: Any) -> None:
+    old = [_read_at(monkeypatch, NOW - dt.timedelta(days=300 - i), f"old read {i}") for i in range(2)]
+    _read_at(monkeypatch, NOW - dt.timedelta(days=2), "recent read")
+    _at(monkeypatch, NOW - dt.timedelta(days=1), "recent write")  # no audit row is old: only reads go
+    result = do_purge_audit(operator=True, now=NOW)
+    assert (result.deleted, result.reads_deleted, result.reads_last_purged_id) == (0, 2, old[-1].pk)
+    assert list(AccessEvent.objects.values_list("object_repr", flat=True)) == ["recent read"]
+    anchor = AccessAnchor.objects.get(pk=1)
+    assert (anchor.last_purged_id, anchor.last_purged_hash) == (old[-1].pk, old[-1].row_hash)
+    purge = AuditEvent.objects.filter(code=AuditCode.AUDIT_PURGED).get()
+    assert (purge.detail["access_last_purged_id"], purge.detail["access_last_purged_hash"]) == (
+        old[-1].pk, old[-1].row_hash)
+    _read_at(monkeypatch, NOW, "a read after the purge")
+    report = check_chain()
+    assert report.ok and report.reads_checked == 2
+    # a later purge that removes only audit rows carries the access anchor on, so it still verifies
+    _at(monkeypatch, NOW + dt.timedelta(days=1), "later write")
+    assert do_purge_audit(operator=True, now=NOW + dt.timedelta(days=365)).reads_deleted == 2
+    assert check_chain().ok
+    assert cli(["audit", "purge", "--dry-run"]) == 0
+    assert "access log" in capsys.readouterr().out
+
+
+def test_access_rows_removed_beyond_the_recorded_anchor_are_reported(db: Any, monkeypatch: Any) -> None:
+    reads = [_read_at(monkeypatch, dt.datetime(2025, 3, 1 + 2 * i, 9, 0, tzinfo=SHANGHAI), f"read {i}")
+             for i in range(3)]
+    result = do_purge_audit(operator=True, now=dt.datetime(2025, 9, 2, 10, 0, tzinfo=SHANGHAI))
+    assert result.reads_deleted == 1 and check_chain().ok  # the first read went by retention
+    AccessEvent.objects.filter(pk=reads[1].pk)._raw_delete(AccessEvent.objects.db)  # and one more, by hand
+    AccessAnchor.objects.filter(pk=1).update(last_purged_id=reads[1].pk, last_purged_hash=reads[1].row_hash)
+    report = check_chain()
+    assert (report.ok, report.chain, report.reason) == (False, "access", "anchor")
 
 
 @pytest.mark.parametrize(("moment", "months", "expected"), [

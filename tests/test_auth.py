@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from govshare.core.actions import do_create_token, do_revoke_token
 from govshare.core.audit_codes import AuditCode
-from govshare.core.models import ApiToken, AuditEvent, User
+from govshare.core.models import ApiToken, AuditEvent, LoginAddress, User
 from tests.conftest import PASSWORD
 
 LOGIN = "/login/"
@@ -30,7 +30,15 @@ def _english(settings: Any) -> None:
 
 
 @pytest.fixture
-def max_failures(settings: Any) -> int:
+def known_elsewhere(org: Any) -> None:
+    """police_specialist logged in at the office before: failures from elsewhere (the test client's
+    127.0.0.1) count towards the lock — an account with no known address is never locked (issue 9)."""
+    now = timezone.now()
+    LoginAddress.objects.create(user=org.police_specialist, ip="10.20.0.8", first_seen_at=now, last_seen_at=now)
+
+
+@pytest.fixture
+def max_failures(settings: Any, known_elsewhere: None) -> int:
     settings.GOVSHARE_LOGIN_MAX_FAILURES = 3
     settings.GOVSHARE_LOGIN_LOCKOUT_MINUTES = 15
     # the delays per address (test_login_protection.py) out of the way: these tests are about the lock
@@ -66,7 +74,8 @@ def test_a_successful_login_is_audited_and_clears_the_failure_count(org: Any, ma
     assert _events(AuditCode.LOGIN_SUCCEEDED, actor_id=user.pk).exists()
 
 
-def test_a_wrong_password_is_refused_and_audited_without_revealing_which_part_was_wrong(org: Any) -> None:
+def test_a_wrong_password_is_refused_and_audited_without_revealing_which_part_was_wrong(org: Any,
+                                                                                         known_elsewhere: None) -> None:
     response = _login(Client(), "police_specialist", "not-my-password")
     assert response.status_code == 400
     assert "Wrong user name or password" in response.content.decode()

@@ -185,6 +185,108 @@ def test_a_lost_secret_key_comes_back_from_a_backup_with_keys(demo_site: dict[st
     assert _query(_db(demo_site), "SELECT COUNT(*) FROM core_auditevent WHERE code = 1703")[0][0] == 1
 
 
+# ------------------------------------------------------------------ hostile archives (pure functions, no subprocess)
+
+
+def _archive(path: Path, manifest: Any, members: dict[str, bytes] | None = None) -> Path:
+    """A tar holding ``members`` and, last, ``manifest`` as its manifest.json (any JSON value)."""
+    with tarfile.open(path, "w") as tar:
+        for name, data in {**(members or {}), backup.MANIFEST: json.dumps(manifest).encode()}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _listed(members: dict[str, bytes]) -> dict[str, Any]:
+    return {"format": backup.FORMAT, "format_version": 1, "database": {"vendor": "sqlite"},
+            "members": {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in members.items()}}
+
+
+@pytest.mark.parametrize(("manifest", "says"), [
+    (["a"], "not valid: a JSON object is expected, not list"),
+    ("text", "not valid: a JSON object is expected, not str"),
+    ({"format": backup.FORMAT, "format_version": "x"}, "unsupported backup format"),
+    ({"format": backup.FORMAT, "format_version": 1.5}, "unsupported backup format"),
+    ({"format": backup.FORMAT, "format_version": 99}, "unsupported backup format"),
+    ({"format": "zip", "format_version": 1}, "unsupported backup format"),
+    ({"format": backup.FORMAT, "format_version": 1, "members": ["data/x"]}, "members must be an object, not list"),
+    ({"format": backup.FORMAT, "format_version": 1, "members": {"data/x": "abc"}}, "an object with sha256 and size"),
+    ({"format": backup.FORMAT, "format_version": 1, "members": {"data/x": {"sha256": "zz", "size": 1}}},
+     "sha256 must be 64 hexadecimal digits"),
+    ({"format": backup.FORMAT, "format_version": 1, "members": {"data/x": {"sha256": "0" * 64, "size": "1"}}},
+     "size must be a whole number"),
+    ({"format": backup.FORMAT, "format_version": 1, "members": {"../etc/passwd": {"sha256": "0" * 64, "size": 1}}},
+     "member name not allowed"),
+    ({"format": backup.FORMAT, "format_version": 1, "members": {}, "database": "sqlite"}, "database must be an object"),
+])
+def test_a_hostile_manifest_is_refused_with_a_message_naming_the_problem(tmp_path: Path, manifest: Any,
+                                                                         says: str) -> None:
+    path = _archive(tmp_path / "hostile.tar", manifest)
+    with pytest.raises(backup.BackupError, match=says) as refused:
+        backup.verify(path)
+    assert " / " in str(refused.value)  # Chinese / English, like every other refusal
+
+
+def _keys_member(**fields: Any) -> bytes:
+    sealed = json.loads(backup.encrypt_keys({"secret_key": "k" * 50}, PASSPHRASE))
+    return json.dumps({**sealed, **fields}).encode()
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"n": 2**24, "r": 64}, "key-derivation parameters this version does not accept"),  # 128 GiB: refused unread
+    ({"n": 2**15, "r": 8, "p": 64}, "key-derivation parameters"),
+    ({"n": "32768"}, "key-derivation parameters"),
+    ({"n": 2**15 + 1}, "key-derivation parameters"),
+    ({"kdf": "pbkdf2"}, "key-derivation parameters"),
+    ({"salt": 5}, "salt, nonce and ciphertext must be text"),
+    ({"nonce": "AAAA"}, "salt or nonce of the wrong size"),
+    ({"ciphertext": "not base64!"}, "damaged"),
+])
+def test_hostile_key_derivation_parameters_are_refused_before_any_work(tmp_path: Path, fields: dict[str, Any],
+                                                                        says: str) -> None:
+    blob = _keys_member(**fields)
+    path = _archive(tmp_path / "keys.tar", _listed({backup.KEYS_MEMBER: blob}), {backup.KEYS_MEMBER: blob})
+    assert backup.verify(path).has_keys
+    with pytest.raises(backup.BackupError, match=says):
+        backup.read_keys(path, PASSPHRASE)
+
+
+def test_keys_written_by_this_version_still_decrypt_and_a_list_is_not_keys(tmp_path: Path) -> None:
+    blob = _keys_member()
+    path = _archive(tmp_path / "keys.tar", _listed({backup.KEYS_MEMBER: blob}), {backup.KEYS_MEMBER: blob})
+    assert backup.read_keys(path, PASSPHRASE) == {"secret_key": "k" * 50}
+    for body in ([1, 2], "text"):
+        with pytest.raises(backup.BackupError, match="damaged"):
+            backup.decrypt_keys(json.dumps(body).encode(), PASSPHRASE)
+    without = _archive(tmp_path / "nokeys.tar", _listed({}))
+    with pytest.raises(backup.BackupError, match="holds no keys"):
+        backup.read_keys(without, PASSPHRASE)
+
+
+def test_a_member_twice_in_the_archive_is_refused(tmp_path: Path) -> None:
+    data = b"letter"
+    path = tmp_path / "twice.tar"
+    with tarfile.open(path, "w") as tar:
+        for name, body in (("data/a", data), ("data/a", data),
+                           (backup.MANIFEST, json.dumps(_listed({"data/a": data})).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    with pytest.raises(backup.BackupError, match="appears twice"):
+        backup.verify(path)
+
+
+def test_no_key_material_of_the_data_dir_root_is_backed_up_not_even_a_replaced_copy(tmp_path: Path) -> None:
+    """``restore --keys-only`` keeps the key it replaces as ``secret_key.replaced``: that copy is key
+    material too, and never goes into an archive in clear (a letter named like a key in a folder does)."""
+    for name in ("secret_key", "secret_key.replaced", "field_key", "field_key.replaced", "letter.pdf"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "letters").mkdir()
+    (tmp_path / "letters" / "secret_key.pdf").write_text("a letter")
+    assert [name for name, _path in backup.data_files(tmp_path)] == ["data/letter.pdf", "data/letters/secret_key.pdf"]
+
+
 # ------------------------------------------------------------------ PostgreSQL: pg_dump / pg_restore
 
 

@@ -260,3 +260,17 @@ def test_a_request_body_over_the_platform_limit_is_refused_before_it_is_read(org
     response = client.post("/api/v1/departments", data="x" * 2000, content_type="application/json")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/catalog/synonyms/a%00b",        # a text id looked up in the database
+    "/sharing/applications/?status=%00",     # a query value
+    "/catalog/?q=ab%00c",                    # a search
+    "/api/v1/catalog/entries?%00=1",         # a query key
+])
+def test_a_nul_character_in_the_address_is_refused_with_400_on_every_backend(org: Any, path: str) -> None:
+    """PostgreSQL cannot store or compare a NUL in text: the request is refused before any view, lookup
+    or access-log row would try (a 500 before issue 9's review)."""
+    answer = crash_client(org.police_specialist).get(path)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "nul_character"

@@ -193,6 +193,17 @@ def english_words(texts: list[str]) -> list[str]:
     return found
 
 
+#: resolves after the next rendering step: the resize event (charts follow it) has been handled by then
+AFTER_RENDERING = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def resize(page: Any, width: int, height: int) -> None:
+    """Change the viewport and wait until the page has seen the change (its resize event is
+    dispatched in the next rendering step, not at once)."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.evaluate(AFTER_RENDERING)
+
+
 class Tab:
     """One tab per role, reused from page to page (a new tab per page costs a renderer process each:
     about twice the time); the console errors are collected per page."""
@@ -212,7 +223,7 @@ class Tab:
         if answer is None or answer.status >= 400:
             problems.append(f"answered {answer.status if answer else 'nothing'}")
         for width in sorted(WIDTHS, reverse=True):
-            page.set_viewport_size({"width": width, "height": 900})
+            resize(page, width, 900)
             scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
             if scroll > inner:
                 wide = page.evaluate("""(inner) => [...document.querySelectorAll('body *')]
@@ -230,7 +241,7 @@ class Tab:
 
 def check_menu_button(page: Any) -> list[str]:
     """On a phone the menu hides behind its button; the button opens and closes it."""
-    page.set_viewport_size({"width": 390, "height": 800})
+    resize(page, 390, 800)
     menu, button = page.locator("#sidenav"), page.locator("[data-nav-toggle]")
     if not button.count():
         return []
@@ -243,7 +254,7 @@ def check_menu_button(page: Any) -> list[str]:
     button.click()
     if menu.is_visible():
         problems.append("390 px: the menu button does not close the menu")
-    page.set_viewport_size({"width": 1366, "height": 900})
+    resize(page, 1366, 900)
     if not menu.is_visible() or button.is_visible():
         problems.append("1366 px: the menu is not shown beside the page")
     return problems

@@ -315,3 +315,63 @@ def test_a_channel_renames_a_refusal_and_keeps_its_message() -> None:
     assert renamed.specific == "empty_file"
     active = refusal(files.check_image, PNG + b"<html>", files.PNG).renamed("letter_active_content")
     assert (active.code, active.specific) == ("letter_active_content", "image_trailing_data")
+
+
+# ------------------------------------------------------------------ markers of other files (review 2)
+
+
+def photo_with_exif_thumbnail(seed: int) -> tuple[bytes, bytes]:
+    """A grey photo with an EXIF thumbnail of JPEG-compressed noise (as tests/data/hostile_letters/
+    make_corpus.py builds ok_exif_thumbnail.jpg), and its EXIF segment."""
+    import random
+    import struct
+
+    from PIL import Image
+
+    noise = Image.frombytes("RGB", (96, 72), random.Random(seed).randbytes(96 * 72 * 3))
+    out = io.BytesIO()
+    noise.save(out, "JPEG", quality=90)
+    thumb = out.getvalue()
+    start = 8 + 6 + 2 + 24 + 4
+    tiff = (b"II*\x00" + struct.pack("<IHIH", 8, 0, 14, 2) + struct.pack("<HHII", 0x0201, 4, 1, start)
+            + struct.pack("<HHII", 0x0202, 4, 1, len(thumb)) + struct.pack("<I", 0) + thumb)
+    exif = b"Exif\x00\x00" + tiff
+    base = io.BytesIO()
+    Image.new("L", (120, 90), 200).save(base, "JPEG")
+    photo = base.getvalue()
+    return photo[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + photo[2:], exif
+
+
+#: seeds whose thumbnails hold a short pattern (``<a ``, ``<img`` …) by chance (2 in the first 400), and
+#: three that do not
+SHORT_PATTERN_SEEDS = (336, 392)
+PHOTO_SEEDS = (*SHORT_PATTERN_SEEDS, 0, 1, 2)
+
+
+def test_photos_whose_binary_thumbnail_holds_a_short_tag_by_chance_pass() -> None:
+    photos = [photo_with_exif_thumbnail(seed) for seed in PHOTO_SEEDS]
+    by_chance = [seed for seed, (_photo, exif) in zip(PHOTO_SEEDS, photos, strict=True) if files.IMAGE_HIDDEN.search(exif)]
+    assert set(SHORT_PATTERN_SEEDS) <= set(by_chance)  # the old check refused these
+    for photo, _exif in photos:
+        files.check_image(photo, files.JPEG)
+
+
+def test_a_short_tag_in_a_jpeg_comment_is_refused_and_a_long_marker_anywhere() -> None:
+    comment = JPEG[:2] + b"\xff\xfe\x00\x0c<a href=x>" + JPEG[2:]
+    assert refusal(files.check_image, comment, files.JPEG).specific == "image_hidden_content"
+    binary = b"\x00\x01<a href=x><img src=x>\x02"
+    app2 = JPEG[:2] + b"\xff\xe2" + (len(binary) + 2).to_bytes(2, "big") + binary + JPEG[2:]
+    files.check_image(app2, files.JPEG)  # short tags in a binary segment: chance, not a page
+    svg = b"\x00<svg/onload=alert(1)>\x00"
+    app2 = JPEG[:2] + b"\xff\xe2" + (len(svg) + 2).to_bytes(2, "big") + svg + JPEG[2:]
+    error = refusal(files.check_image, app2, files.JPEG)
+    assert (error.specific, error.params["offset"]) == ("image_hidden_content", 7)
+    assert "web page or script" in error.render("en")
+
+
+def test_a_zip_end_record_counts_only_where_a_reader_would_find_its_directory() -> None:
+    stray = b"%PDF-1.7 " + b"PK\x05\x06" + bytes(18) + b" noise"
+    assert files.zip_record(stray) is None
+    real = archive({"a.html": b"<b>x</b>"})
+    assert files.zip_record(b"x" * 50 + real, headers=False) == 50 + real.index(b"PK\x05\x06")
+    assert files.zip_record(b"x" * 50 + real) == 50

@@ -72,6 +72,15 @@ def test_the_corpus_holds_the_hostile_files_the_issue_names_and_nothing_unlisted
     expected = {row["expected"] for row in HOSTILE}
     assert {"pdf_javascript", "pdf_auto_action", "pdf_launch", "pdf_embedded_file", "pdf_rich_media", "pdf_xfa",
             "pdf_encrypted", "image_hidden_content", "image_trailing_data", "image_bomb"} <= expected
+    # the second review: a catalog in the trailer, a chain past the limit, actions written as streams,
+    # polyglots after the real end or where no viewer looks, web pages and ZIPs in pixel data
+    review = {"direct_root_js.pdf", "direct_root_names_xfa.pdf", "uri_after_long_next_chain.pdf",
+              "uri_openaction_stream.pdf", "submitform_aa_stream.pdf", "pdf_zip_polyglot.pdf",
+              "pdf_trailing_html_then_eof.pdf", "pdf_zip_in_stream.pdf", "pdf_html_in_comment.pdf",
+              "png_html_in_idat.png", "png_zip_in_idat.png", "jpeg_html_in_dqt.jpg", "png_ztxt_over_limit.png",
+              "ok_exif_thumbnail.jpg", "ok_linearized.pdf", "ok_incremental_update.pdf", "ok_html_words_in_page.pdf"}
+    assert review <= listed
+    assert {"pdf_action_chain", "pdf_hidden_content", "pdf_trailing_data", "image_text_too_large"} <= expected
 
 
 def test_the_security_document_reports_every_corpus_file() -> None:

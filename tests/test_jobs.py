@@ -45,6 +45,16 @@ def _cancelled_midway(ctx: jobs.JobContext) -> None:
     raise AssertionError("not reached")
 
 
+@jobs.handler("test.taken_over")
+def _taken_over(ctx: jobs.JobContext) -> dict[str, Any]:
+    """Finishes its work after another worker took the job over (this one was presumed dead), without
+    touching the job on the way, so nothing stopped it."""
+    Job.objects.filter(pk=ctx.job.pk).update(worker_id="new-worker")
+    if ctx.params.get("fail"):
+        raise ValueError("the old worker's late failure")
+    return {"from": "the old worker"}
+
+
 def _create(kind: str, user: Any, **params: Any) -> Job:
     return jobs.create_job(kind, f"test job {kind}", params, user=user)
 
@@ -184,6 +194,35 @@ def test_a_live_worker_keeps_its_jobs_alive_while_a_handler_is_busy_in_one_long_
     jobs.beat("busy-worker", "host", 1)  # ... but the worker's heartbeat thread beats
     assert jobs.recover_stale() == 0
     assert Job.objects.get(pk=job.pk).status == Job.Status.RUNNING
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_an_old_worker_finishing_a_job_taken_over_records_nothing(org: Any, fail: bool) -> None:
+    """The job's end is recorded once, by the worker that holds it: the old worker's late success (or
+    failure) changes neither the row nor the audit log (no second JOB_FINISHED)."""
+    job = _create("test.taken_over", org.police_specialist, fail=fail)
+    assert jobs.execute(job.pk, "old-worker") == "taken-over"
+    job.refresh_from_db()
+    assert (job.status, job.worker_id, job.result, job.finished_at) == (Job.Status.RUNNING, "new-worker", {}, None)
+    assert not AuditEvent.objects.filter(code=int(AuditCode.JOB_FINISHED), object_id=str(job.pk)).exists()
+
+
+def test_a_host_whose_clock_runs_ahead_cannot_requeue_a_live_workers_job(
+        org: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heartbeats are stamped and judged by the database's clock: a worker host an hour ahead that runs
+    the recovery sees the live worker as live, and a host an hour behind beats as fresh as any."""
+    job = _create("test.count", org.police_specialist)
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() - dt.timedelta(hours=1))
+    jobs.claim(job.pk, "slow-clock-worker")
+    jobs.beat("slow-clock-worker", "host-behind", 1)
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + dt.timedelta(hours=1))
+    assert jobs.recover_stale() == 0
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and job.worker_id == "slow-clock-worker"
+    assert jobs.live_workers() == {"slow-clock-worker"}
+    age = jobs.worker_heartbeat_age()
+    assert age is not None and age < jobs.stale_after().total_seconds()
 
 
 @pytest.mark.parametrize(("limit", "requeued"), [(5, 1), (30, 0)])

@@ -54,6 +54,12 @@ def _throttle(username: str, ip: str) -> LoginThrottle:
     return LoginThrottle.objects.get(scope="account_address", key=f"{username}|{ip}")
 
 
+def _known_at(user: Any, ip: str, days_ago: int = 0) -> None:
+    """``user`` logged in from ``ip`` (``days_ago`` days ago) with the right password."""
+    seen = timezone.now() - dt.timedelta(days=days_ago)
+    LoginAddress.objects.create(user=user, ip=ip, first_seen_at=seen, last_seen_at=seen)
+
+
 # ------------------------------------------------------------------ the account lock
 
 
@@ -68,6 +74,7 @@ def test_an_attacker_elsewhere_cannot_lock_the_user_out_of_an_address_they_logge
 
 
 def test_a_locked_account_refuses_new_addresses_even_with_the_right_password(org: Any) -> None:
+    _known_at(org.police_specialist, OFFICE)
     for n in range(5):
         _login(f"198.51.100.{n}", "police_specialist", WRONG)
     response = _login(ATTACKER, "police_specialist", PASSWORD)
@@ -85,11 +92,25 @@ def test_failures_from_a_known_address_do_not_count_towards_the_lock(org: Any) -
 
 
 def test_a_known_address_is_forgotten_after_the_configured_days(org: Any, settings: Any) -> None:
-    assert _ok(_login(OFFICE, "police_specialist", PASSWORD))
-    LoginAddress.objects.filter(ip=OFFICE).update(last_seen_at=timezone.now() - dt.timedelta(days=91))
+    home = "192.0.2.44"
+    _known_at(org.police_specialist, OFFICE)
+    _known_at(org.police_specialist, home, days_ago=91)
     for n in range(5):
         _login(f"198.51.100.{n}", "police_specialist", WRONG)
-    assert not _ok(_login(OFFICE, "police_specialist", PASSWORD))
+    assert not _ok(_login(home, "police_specialist", PASSWORD))
+    assert _ok(_login(OFFICE, "police_specialist", PASSWORD))
+
+
+@pytest.mark.parametrize("days_ago", [None, 91])  # a new account; a user absent longer than the known days
+def test_an_attacker_alone_cannot_lock_an_account_with_no_known_address(org: Any, days_ago: int | None) -> None:
+    """Nobody could log in from anywhere then: the two delays slow the guessing instead."""
+    if days_ago is not None:
+        _known_at(org.police_specialist, OFFICE, days_ago=days_ago)
+    for n in range(7):  # a botnet, one try per address
+        assert _login(f"198.51.100.{n}", "police_specialist", WRONG).status_code == 400
+    assert not User.objects.get(pk=org.police_specialist.pk).is_locked()
+    assert not _events(AuditCode.ACCOUNT_LOCKED).exists()
+    assert _ok(_login("192.0.2.7", "police_specialist", PASSWORD))  # the user, from a new address
 
 
 # ------------------------------------------------------------------ growing delays
@@ -140,13 +161,25 @@ def test_one_address_trying_many_accounts_is_slowed(org: Any) -> None:
     assert _ok(_login(OFFICE, "market_specialist", PASSWORD))
 
 
-def test_the_address_delay_does_not_keep_out_a_user_who_logged_in_from_there_before(org: Any) -> None:
-    """Colleagues behind one NAT address share it: a sprayer among them must not lock them all out."""
-    assert _ok(_login(OFFICE, "police_specialist", PASSWORD))
-    for n in range(6):
-        _login(OFFICE, f"guess{n}", WRONG)
-    assert not _ok(_login(OFFICE, "market_specialist", PASSWORD))
-    assert _ok(_login(OFFICE, "police_specialist", PASSWORD))
+def test_a_password_sprayer_behind_a_shared_address_is_slowed_on_accounts_known_there_too(org: Any) -> None:
+    """Colleagues behind one NAT address share it: the address delay applies to every account (only that
+    address can start it), and the known-address exemption is the account lock's alone."""
+    names = ["police_specialist", "police_admin", "market_specialist"]
+    for name in names:
+        assert _ok(_login(OFFICE, name, PASSWORD))
+    for name in names:  # two tries each: no per-name delay
+        for _ in range(2):
+            _login(OFFICE, name, WRONG)
+    row = LoginThrottle.objects.get(scope="address", key=OFFICE)
+    assert row.failures == 6 and row.blocked_until is not None
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=1), tick=False):
+        before = _events(AuditCode.LOGIN_FAILED).count()
+        for name in names:
+            assert not _ok(_login(OFFICE, name, PASSWORD))  # refused unchecked, known address or not
+        assert _events(AuditCode.LOGIN_FAILED).count() == before
+        assert _events(AuditCode.LOGIN_THROTTLED, detail__reason="address").count() == len(names)
+    assert not User.objects.filter(username__in=names, locked_until__isnull=False).exists()
+    assert _ok(_login(ATTACKER, "market_specialist", PASSWORD))  # another address is not delayed
 
 
 def test_a_refused_attempt_gets_the_same_answer_as_a_wrong_password(org: Any) -> None:
@@ -171,10 +204,24 @@ def test_a_success_clears_the_delay_of_its_own_name_and_address_only(org: Any) -
     assert success.detail == {"new_address": True} and success.ip == OFFICE
 
 
+def test_a_right_password_gives_its_counted_attempt_back(org: Any) -> None:
+    """Every attempt is counted before its password is checked; the right one neither stays counted on the
+    address, nor starts its delay (the sixth attempt here), nor keeps its older failures in the window."""
+    for n in range(5):
+        _login(OFFICE, f"guess{n}", WRONG)
+    before = LoginThrottle.objects.get(scope="address", key=OFFICE)
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=30), tick=False):
+        assert _ok(_login(OFFICE, "police_specialist", PASSWORD))
+    after = LoginThrottle.objects.get(scope="address", key=OFFICE)
+    assert (after.failures, after.blocked_until, after.last_failure_at) == (5, None, before.last_failure_at)
+    assert _ok(_login(OFFICE, "market_specialist", PASSWORD))
+
+
 # ------------------------------------------------------------------ unlock
 
 
 def _lock_out(user: Any) -> None:
+    _known_at(user, OFFICE)
     for _ in range(3):  # the third failure from one address starts a delay there
         _login(ATTACKER, user.username, WRONG)
     for n in range(2):  # the fifth from addresses the user never logged in from locks the account
@@ -236,32 +283,120 @@ def test_old_throttle_rows_are_pruned(org: Any) -> None:
                     reason="threads need a database server (make test-postgres)")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_failures_are_all_counted() -> None:
-    """The counters are conditional UPDATEs in the database: failures arriving at once (several gunicorn
+    """The counters are conditional UPDATEs in the database: attempts arriving at once (several gunicorn
     workers) are neither lost nor double-counted."""
+    from govshare.core.actions.auth import LoginReservation, do_record_login_failure, reserve_login_attempt
+
+    def fail(n: int) -> None:
+        reservation = reserve_login_attempt("Someone", None, f"198.51.100.{n}")
+        assert isinstance(reservation, LoginReservation)
+        do_record_login_failure("Someone", None, reservation)
+
+    assert not _in_parallel(6, fail)
+    assert LoginThrottle.objects.filter(scope="account_address", key__startswith="someone|", failures=1).count() == 6
+    assert AuditEvent.objects.filter(code=int(AuditCode.LOGIN_FAILED)).count() == 6
+
+
+def _in_parallel(count: int, work: Any) -> list[BaseException]:
+    """Run ``work(n)`` for n < count in threads released at once (each with its own connection)."""
     import threading
 
     from django.db import connection
 
-    from govshare.core.actions.auth import do_record_login_failure
-
-    start = threading.Barrier(6)
+    start = threading.Barrier(count)
     errors: list[BaseException] = []
 
-    def fail() -> None:
+    def run(n: int) -> None:
         try:
             start.wait()
-            do_record_login_failure("Someone", None, ATTACKER)
-        except BaseException as exc:  # noqa: BLE001 — reported below
+            work(n)
+        except BaseException as exc:  # noqa: BLE001 — reported by the caller
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=fail) for _ in range(6)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors
-    assert _throttle("someone", ATTACKER).failures == 6
-    assert LoginThrottle.objects.get(scope="address", key=ATTACKER).failures == 6
-    assert AuditEvent.objects.filter(code=int(AuditCode.LOGIN_FAILED)).count() == 6
+    return errors
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="threads need a database server (make test-postgres)")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("botnet", [False, True])
+def test_parallel_wrong_passwords_get_no_more_checks_than_the_limits_allow(settings: Any, botnet: bool) -> None:
+    """Each attempt is counted before its password is checked, atomically: a burst of parallel attempts
+    from one address gets GOVSHARE_LOGIN_THROTTLE_FREE checks, one from a botnet (one address each) on an
+    account with a known address GOVSHARE_LOGIN_MAX_FAILURES; every other attempt is refused unchecked."""
+    user = User.objects.create_user(username="victim", password=PASSWORD)
+    _known_at(user, OFFICE)
+    burst = 8
+    assert not _in_parallel(burst, lambda n: _login(f"198.51.100.{n}" if botnet else ATTACKER, "victim", WRONG))
+    allowed = settings.GOVSHARE_LOGIN_MAX_FAILURES if botnet else settings.GOVSHARE_LOGIN_THROTTLE_FREE
+    assert _events(AuditCode.LOGIN_FAILED).count() == allowed
+    assert _events(AuditCode.LOGIN_THROTTLED).count() == burst - allowed
+    if botnet:
+        assert User.objects.get(pk=user.pk).is_locked() and _events(AuditCode.ACCOUNT_LOCKED).count() == 1
+    else:
+        assert _throttle("victim", ATTACKER).failures == allowed
+    assert _ok(_login(OFFICE, "victim", PASSWORD))
+
+
+# ------------------------------------------------------------------ the user name, IPv6, the password page
+
+
+@pytest.mark.parametrize("name", ["police\x00specialist", "police_specialist\x00", "police\x1bspecialist"])
+def test_a_user_name_with_a_control_character_gets_the_answer_of_a_wrong_password(org: Any, name: str) -> None:
+    """Refused before any query (PostgreSQL refuses a NUL in text: it was a 500)."""
+    events = AuditEvent.objects.count()
+    response = _login(ATTACKER, name, PASSWORD)
+    assert not LoginThrottle.objects.exists() and AuditEvent.objects.count() == events
+    wrong = _login(ATTACKER, "police_specialist", WRONG)
+    assert response.status_code == wrong.status_code == 400
+    assert response.context["error"] == wrong.context["error"]
+
+
+def test_an_ipv6_client_is_counted_by_its_64_network(org: Any) -> None:
+    """One IPv6 host holds a whole /64: changing its last 64 bits does not escape a delay."""
+    for host in range(3):
+        _login(f"2001:db8:1:2::{host + 1}", "police_specialist", WRONG)
+    row = _throttle("police_specialist", "2001:db8:1:2::/64")
+    assert row.failures == 3 and row.blocked_until is not None
+    assert LoginThrottle.objects.get(scope="address", key="2001:db8:1:2::/64").failures == 3
+    assert not _ok(_login("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "police_specialist", PASSWORD))
+    assert _ok(_login("2001:db8:1:3::1", "police_specialist", PASSWORD))  # the next /64 is another network
+
+
+def test_an_ipv4_client_is_counted_by_its_address() -> None:
+    from govshare.core.actions.auth import throttle_address
+
+    assert throttle_address("203.0.113.66") == "203.0.113.66"
+    assert throttle_address("::ffff:203.0.113.66") == "203.0.113.66"
+
+
+def _change_password(client: Any, old: str) -> Any:
+    return client.post(reverse("core:password_change"), {
+        "old_password": old, "new_password": "Another-horse-43", "new_password_again": "Another-horse-43"})
+
+
+def test_the_current_password_on_the_password_page_is_throttled_and_audited(org: Any, client_for: Any) -> None:
+    """A stolen session cannot guess the password there unslowed (issue 9)."""
+    client = client_for(org.police_specialist)
+    client.defaults["REMOTE_ADDR"] = ATTACKER
+    for _ in range(3):
+        assert _change_password(client, WRONG).status_code == 400
+    failed = _events(AuditCode.LOGIN_FAILED, object_id=str(org.police_specialist.pk))
+    assert failed.count() == 3 and {e.detail["purpose"] for e in failed} == {"password_change"}
+    assert failed.filter(actor_id=org.police_specialist.pk, ip=ATTACKER).count() == 3
+    assert _throttle("police_specialist", ATTACKER).blocked_until is not None
+    assert _change_password(client, PASSWORD).status_code == 400  # refused, the password not even checked
+    assert _events(AuditCode.LOGIN_THROTTLED, detail__reason="account_address").count() == 1
+    assert not _ok(_login(ATTACKER, "police_specialist", PASSWORD))  # the login's throttle too
+    assert not _events(AuditCode.PASSWORD_CHANGED).exists()
+    with time_machine.travel(_throttle("police_specialist", ATTACKER).blocked_until + dt.timedelta(seconds=1),
+                             tick=False):
+        assert _change_password(client, PASSWORD).status_code == 302
+    assert not LoginThrottle.objects.filter(scope="account_address").exists()

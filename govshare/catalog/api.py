@@ -653,4 +653,5 @@ def download_snapshot(request: HttpRequest, snapshot_id: int = Path(..., ge=1, l
     code = re.sub(r"[^A-Za-z0-9._-]", "_", snap.jurisdiction.code)  # a code is no header syntax
     response["Content-Disposition"] = f'attachment; filename="catalog-{code}-{snap.number}.json"'
     response["X-Content-SHA256"] = snap.sha256
+    access_log.note(request, AuditCode.READ_DOWNLOAD, snap, file=f"catalog-{code}-{snap.number}.json")  # SEC-4
     return response

@@ -1,9 +1,17 @@
 """``govshare audit verify|purge|export`` — the audit log for operators (SEC-4).
 
-* ``verify`` walks the hash chain: prints OK with the number of rows, or names the first broken
-  row (id, code, time, reason) and exits 1.
-* ``purge [--dry-run]`` deletes rows older than the longest audit-log retention of the policy
-  profiles in use (never younger than the national floor of 6 months).
+* ``verify [--expect-head HEADS]`` walks the hash chains (the audit log and the access log of reads):
+  prints OK with the number of rows, or names the first broken row (id, code, time, reason) and
+  exits 1.  ``--expect-head`` takes what ``head`` printed earlier; each named row must still be there.
+* ``head`` prints both chains' heads on one line, for auditors to keep outside the system::
+
+      audit=ID:HASH access=ID:HASH
+
+  (``ID`` the newest row's id, ``HASH`` its 64 hex digits; ``0:000…0`` for a chain still empty).
+  Pass the whole line, quoted, to ``verify --expect-head``; a bare ``ID:HASH`` noted by an older
+  version names the audit chain alone.
+* ``purge [--dry-run]`` deletes rows of both logs older than the longest audit-log retention of the
+  policy profiles in use (never younger than the national floor of 6 months).
 * ``export --format csv|xlsx -o FILE [filters]`` writes the (filtered) log to a file.
 
 Each run is itself recorded in the audit log, naming the operating-system user.
@@ -39,10 +47,11 @@ def register(sub: Any) -> None:
     p = add(sub, "audit", "审计日志 / audit log", None)
     inner = p.add_subparsers(dest="audit_command", metavar="ACTION")
     verify = inner.add_parser("verify", help="校验哈希链 / check the hash chain, name the first broken row")
-    verify.add_argument("--expect-head", default=None, metavar="ID:HASH",
-                        help="此前记下的链头必须仍在 / a head noted earlier (`audit head`) must still be there")
+    verify.add_argument("--expect-head", default=None, metavar="'audit=ID:HASH access=ID:HASH'",
+                        help="此前记下的链头必须仍在 / the heads noted earlier (`audit head`) must still be there")
     verify.set_defaults(handler=run_verify, needs_django=True)
-    head = inner.add_parser("head", help="显示链头, 供审计员另行保存 / print the chain head for auditors to keep")
+    head = inner.add_parser("head", help="显示审计日志和访问日志的链头, 供审计员另行保存 / print both chains' heads "
+                                         "(audit=ID:HASH access=ID:HASH) for auditors to keep")
     head.set_defaults(handler=run_head, needs_django=True)
     purge = inner.add_parser("purge", help="删除超过保留期限的记录 / delete rows older than the retention period")
     purge.add_argument("--dry-run", action="store_true", help="只显示将删除的数量 / only show what would go")
@@ -75,13 +84,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_head(args: argparse.Namespace) -> int:
-    from govshare.core import audit
+    from govshare.core.actions.audit import format_heads
 
-    head = audit.head()
-    if head is None:
-        print("empty / 审计日志为空")
-        return 0
-    print(f"{head[0]}:{head[1]}")
+    print(format_heads())  # one line: audit=ID:HASH access=ID:HASH
     return 0
 
 
@@ -96,12 +101,13 @@ def run_purge(args: argparse.Namespace) -> int:
     print(f"retention / 保留期限: {rule.amount} {rule.unit} ({rule.profile}, {rule.source}); "
           f"profiles in use / 使用中的配置: {', '.join(rule.profiles)}")
     print(f"cutoff / 截止时间: {cutoff} (Asia/Shanghai)")
-    if args.dry_run:
-        print(f"dry run / 试运行: {result.deleted} rows would be deleted / 将删除 {result.deleted} 条"
-              + (f" (ids ≤ {result.last_purged_id})" if result.last_purged_id else ""))
-    else:
-        print(f"deleted / 已删除: {result.deleted} rows / 条"
-              + (f" (ids ≤ {result.last_purged_id})" if result.last_purged_id else ""))
+    for log, deleted, last in (("audit log / 审计日志", result.deleted, result.last_purged_id),
+                               ("access log / 访问日志", result.reads_deleted, result.reads_last_purged_id)):
+        ids = f" (ids ≤ {last})" if last else ""
+        if args.dry_run:
+            print(f"dry run / 试运行, {log}: {deleted} rows would be deleted / 将删除 {deleted} 条{ids}")
+        else:
+            print(f"deleted / 已删除, {log}: {deleted} rows / 条{ids}")
     return 0
 
 

@@ -12,13 +12,27 @@ How it is used — one call in the view or API operation, nothing else::
 Besides the noted rows the flush adds, on its own:
 
 * an ``API_REQUEST`` row for a request that came with an API token and noted nothing (method, path,
-  token id) — it replaces the audit log's generic ``TOKEN_USED`` row;
+  token id, and like ``READ_PAGE`` the object, the query parameters and, for an API list answering
+  ``{"total": N, …}``, N as the result count) — it replaces the audit log's generic ``TOKEN_USED`` row;
 * a ``READ_PAGE`` row for any other page or list a logged-in user read (GET, answered < 400: a
   list of applications, grants, cases …) with the view's name and the query parameters — so every
   read of non-public information is traceable, not only the ones a view notes;
 * a ``READ_REFUSED`` row when a logged-in user's read (GET) of a page or operation that exists was
   answered 403/404 and nothing was noted — an outsider probing for another department's objects
   leaves a trace (the path's ids name the object).
+
+These three rows name their object from the route: :data:`ROUTE_OBJECTS` maps the path's collection
+(``sharing/grants``, ``jobs`` …) to the model label in ``object_type`` and the path's first id is the
+``object_id`` (further path values go into the detail as ``args``), so the auditor's filter by object
+type and id finds them beside the noted rows.
+
+Outside a request (the operator's ``govshare sharing check-access``) :func:`record` writes a row at
+once, with no request id, IP or path and the operating-system user in its detail.
+
+Every text a row records — query values and paths are the client's — has NUL and lone surrogates
+(which PostgreSQL's text and jsonb refuse) replaced by U+FFFD before it is hashed (:func:`clean`).
+The request id is ours unless a trusted proxy (``GOVSHARE_TRUSTED_PROXIES``) sent one; a client's own
+``X-Request-ID`` is kept in the detail as ``client_request_id``.
 
 Reads of public information by anonymous visitors are not recorded (no person to trace).
 
@@ -37,6 +51,11 @@ chain, written once per request in **one statement**, outside any transaction:
 
 Rows are written before the answer leaves the server: a read that could not be recorded fails
 instead of going unrecorded.
+
+Tamper evidence as for the audit log: ``govshare audit head`` prints both chains' heads
+(:func:`head`) and ``verify --expect-head`` checks both; retention (``govshare audit purge``) deletes
+the oldest rows and moves :class:`~govshare.core.models.AccessAnchor`, and the ``AUDIT_PURGED`` event
+in the (keyed) audit chain carries the anchor, so an anchor moved by anyone else is reported.
 """
 
 from __future__ import annotations
@@ -45,6 +64,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -142,6 +162,23 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False))
 
 
+#: characters PostgreSQL's text and jsonb refuse (NUL) or UTF-8 cannot carry (lone surrogates)
+_REFUSED = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean(value: Any) -> Any:
+    """``value`` with NUL and lone surrogates replaced by U+FFFD in every string, keys included (the
+    query values and paths a row records are the client's; one refused character would fail the
+    request on PostgreSQL).  Lengths do not change."""
+    if isinstance(value, str):
+        return _REFUSED.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
 def _outcome(status: int | None) -> str:
     if status is None or status >= 500:
         return "failure"
@@ -150,12 +187,87 @@ def _outcome(status: int | None) -> str:
     return "success" if status < 400 else "failure"
 
 
-def _path_object(request: HttpRequest) -> tuple[str, str]:
+#: the collection a route names → the model label of ``object_type`` (longest prefix of the route's
+#: literal segments, ``api/v1/`` left out), so reads the views do not note can be found by object
+ROUTE_OBJECTS: dict[str, str] = {
+    "catalog": "catalog.catalogentry",  # the search page
+    "catalog/entries": "catalog.catalogentry",
+    "catalog/mine": "catalog.catalogentry",
+    "catalog/export": "catalog.catalogentry",
+    "catalog/review": "catalog.catalogentry",
+    "catalog/review-queue": "catalog.catalogentry",
+    "catalog/search": "catalog.catalogentry",
+    "catalog/snapshots": "catalog.catalogsnapshot",
+    "catalog/overview": "catalog.catalogsnapshot",
+    "catalog/classifications": "catalog.classification",
+    "catalog/projects": "catalog.project",
+    "catalog/feedback": "catalog.feedback",
+    "catalog/update-tasks": "catalog.updatetask",
+    "catalog/synonyms": "catalog.synonym",
+    "catalog/search-words": "catalog.searchword",
+    "sharing/applications": "sharing.application",
+    "sharing/review": "sharing.application",
+    "sharing/to-answer": "sharing.application",
+    "sharing/overdue": "sharing.application",
+    "sharing/entries": "catalog.catalogentry",
+    "sharing/demand": "catalog.catalogentry",
+    "sharing/high-frequency": "catalog.catalogentry",
+    "sharing/grants": "sharing.grant",
+    "sharing/cases": "sharing.coordinationcase",
+    "sharing/requests": "sharing.datarequest",
+    "sharing/errors": "sharing.errorreport",
+    "sharing/systems": "sharing.consumingsystem",
+    "sharing/digest": "sharing.digestsetting",
+    "departments": "core.department",
+    "specialists": "core.specialistappointment",
+    "users": "core.user",
+    "account": "core.user",
+    "me": "core.user",
+    "jurisdictions": "core.jurisdiction",
+    "jobs": "core.job",
+    "tokens": "core.apitoken",
+    "me/notifications": "core.notification",
+    "inbox": "core.notification",
+    "audit": "core.auditevent",
+    "audit/events": "core.auditevent",
+}
+_API_PREFIX = "api/v1/"
+
+
+@dataclass(frozen=True)
+class PathObject:
+    view: str = ""
+    object_type: str = ""
+    object_id: str = ""
+    #: further values of the path (a version number, a role …)
+    args: dict[str, str] = field(default_factory=dict)
+
+
+def _path_object(request: HttpRequest) -> PathObject:
+    """The view's name and the object the path names: its model label from :data:`ROUTE_OBJECTS`,
+    its first path value as the id."""
     match = getattr(request, "resolver_match", None)
     if match is None:
-        return "", ""
-    values = [str(v) for v in match.kwargs.values()]
-    return (match.view_name or "")[:60], ",".join(values)[:64]
+        return PathObject()
+    values = [(str(k), str(v)) for k, v in match.kwargs.items()]
+    object_id = values[0][1][:64] if values else ""
+    args = {k: v[:64] for k, v in values[1:]}
+    return PathObject((match.view_name or "")[:60], object_type_of(str(match.route or "")), object_id, args)
+
+
+def object_type_of(route: str) -> str:
+    """The model label a route (``sharing/grants/<int:pk>/``, ``api/v1/jobs/<job_id>``) names: the
+    longest prefix of its literal segments before the first path value in :data:`ROUTE_OBJECTS`."""
+    literal: list[str] = []
+    for segment in route.removeprefix(_API_PREFIX).strip("/").split("/"):
+        if "<" in segment or not segment:
+            break
+        literal.append(segment)
+    for end in range(len(literal), 0, -1):
+        object_type = ROUTE_OBJECTS.get("/".join(literal[:end]))
+        if object_type:
+            return object_type
+    return ""
 
 
 def _department_name(user: Any, department_id: int | None) -> str:
@@ -172,13 +284,30 @@ UNRECORDED_VIEWS = frozenset({"core:inbox_count", "api-v1:openapi-json", "api-v1
                               "set_language"})
 
 
-def _page_detail(request: HttpRequest, view_name: str) -> dict[str, Any]:
-    """A page's or list's name and its query parameters (the filters of a list, the page number)."""
-    detail: dict[str, Any] = {"view": view_name}
+def _page_detail(request: HttpRequest, view_name: str, args: dict[str, str] | None = None) -> dict[str, Any]:
+    """A page's or list's name, further path values and its query parameters (the filters of a
+    list, the page number)."""
+    detail: dict[str, Any] = {"view": view_name} if view_name else {}
+    if args:
+        detail["args"] = args
     params = {key: [v[:200] for v in request.GET.getlist(key)[:10]] for key in list(request.GET)[:20]}
     if params:
         detail["query"] = {key: values[0] if len(values) == 1 else values for key, values in params.items()}
     return detail
+
+
+#: an API list answers ``{"total": N, …}`` (the key first): N is how many results the reader got
+_TOTAL = re.compile(rb'\A\{"total": ?([0-9]{1,12})[,}]')
+
+
+def _listed_total(response: HttpResponse | None) -> int | None:
+    """The ``total`` an API list answered, read from the first bytes of its JSON (no parsing)."""
+    if response is None or getattr(response, "streaming", False):
+        return None
+    if not str(response.get("Content-Type", "")).startswith("application/json"):
+        return None
+    found = _TOTAL.match(response.content[:40])
+    return int(found.group(1)) if found else None
 
 
 def rows_for(request: HttpRequest, response: HttpResponse | None) -> list[dict[str, Any]]:
@@ -190,19 +319,24 @@ def rows_for(request: HttpRequest, response: HttpResponse | None) -> list[dict[s
     token = getattr(request, "api_token", None)
     if not notes and _recorded(request):
         reading = request.method in ("GET", "HEAD") and getattr(request, "resolver_match", None) is not None
+        where = _path_object(request)
+        code: AuditCode | None = None
         if token is not None:
-            notes.append(Note(AuditCode.API_REQUEST, timezone.now()))
+            code = AuditCode.API_REQUEST
         elif reading and status in (403, 404):
-            view_name, ids = _path_object(request)
-            notes.append(Note(AuditCode.READ_REFUSED, timezone.now(), object_id=ids,
-                              detail={"view": view_name} if view_name else {}))
-        elif reading and status is not None and status < 400:
-            view_name, ids = _path_object(request)
-            if view_name not in UNRECORDED_VIEWS:
-                notes.append(Note(AuditCode.READ_PAGE, timezone.now(), object_id=ids,
-                                  detail=_page_detail(request, view_name)))
+            code = AuditCode.READ_REFUSED
+        elif reading and status is not None and status < 400 and where.view not in UNRECORDED_VIEWS:
+            code = AuditCode.READ_PAGE
+        if code is not None:
+            notes.append(Note(code, timezone.now(), object_type=where.object_type, object_id=where.object_id,
+                              detail=_page_detail(request, where.view, where.args),
+                              results=_listed_total(response) if code != AuditCode.READ_REFUSED else None))
     if not notes:
         return []
+    incoming = getattr(request, "client_request_id", "")
+    if incoming:  # the id the client sent, not trusted as the request id (SEC-4)
+        for n in notes:
+            n.detail = {**n.detail, "client_request_id": str(incoming)[:100]}
     user = request.user
     department_id = getattr(user, "department_id", None)
     common = {
@@ -300,7 +434,7 @@ def _chained(rows: list[dict[str, Any]], head: str) -> tuple[list[dict[str, Any]
     out = []
     prev = head
     for row in rows:
-        row = {**row, "detail": _jsonable(row["detail"])}
+        row = clean({**row, "detail": _jsonable(row["detail"])})
         digest = row_digest(prev, row)
         out.append({**row, "prev_hash": prev, "row_hash": digest})
         prev = digest
@@ -346,6 +480,52 @@ def _in_real_transaction(connection: Any) -> bool:
     outside any: one statement in autocommit; test-case wrappers don't count)."""
     return connection.in_atomic_block and any(not getattr(block, "_from_testcase", False)
                                                for block in connection.atomic_blocks)
+
+
+def head(using: str = DEFAULT_DB_ALIAS) -> tuple[int, str]:
+    """The access chain's newest row as (id, hash) for ``govshare audit head``; after a purge that
+    left no row, the anchor's; (0, GENESIS) while the log is empty."""
+    row = AccessEvent.objects.using(using).order_by("-id").values_list("id", "row_hash").first()
+    if row is not None:
+        return int(row[0]), str(row[1])
+    anchor = AccessAnchor.objects.using(using).filter(pk=1).values_list("last_purged_id", "last_purged_hash").first()
+    if anchor is not None and anchor[0]:
+        return int(anchor[0]), str(anchor[1])
+    return 0, GENESIS
+
+
+def record(code: AuditCode, obj: models.Model | None = None, *, actor: Any = None, object_type: str = "", object_id: Any = "", object_repr: str = "", results: int | None = None,
+           **detail: Any) -> None:
+    """Write one row at once, outside any request — the operator's console (``govshare sharing
+    check-access``): no request id, IP or path; ``actor`` None means the operating-system user, named
+    in the detail.  Like the request's rows, it fails loudly rather than leave the read unrecorded."""
+    import getpass
+
+    row = Note(code=code, occurred_at=timezone.now(), object_type=object_type, object_id=str(object_id or ""),
+               object_repr=object_repr, results=results)
+    if obj is not None:
+        row.object_type = row.object_type or obj._meta.label_lower
+        row.object_id = row.object_id or str(obj.pk)
+        row.object_repr = row.object_repr or str(obj)[:200]
+        row.object_department_id, row.object_department_name = _department_of(obj)
+    if actor is None:
+        try:
+            os_user = getpass.getuser()
+        except Exception:  # noqa: BLE001 — no login name in some containers
+            os_user = ""
+        detail = {"via": "cli", "os_user": os_user, **detail}
+    department_id = getattr(actor, "department_id", None) if actor is not None else None
+    write([{
+        "occurred_at": row.occurred_at, "code": int(code), "action": code.name.lower(),
+        "outcome": "success",
+        "actor_id": getattr(actor, "pk", None), "actor_username": actor.get_username() if actor is not None else "",
+        "actor_name": getattr(actor, "real_name", "") if actor is not None else "", "department_id": department_id,
+        "department_name": _department_name(actor, department_id), "token_id": None,
+        "object_department_id": row.object_department_id, "object_department_name": row.object_department_name,
+        "object_type": row.object_type[:60], "object_id": row.object_id[:64], "object_repr": row.object_repr[:200],
+        "detail": _jsonable(detail), "results": results, "ip": "", "request_id": "", "method": "", "path": "",
+        "status": None,
+    }])
 
 
 def forget_head() -> None:

@@ -243,10 +243,14 @@ class _Facts:
     def __init__(self) -> None:
         self.raises: set[type[BaseException]] = set()
         self.requires: set[str] = set()
+        #: (model, action) of every object the code looks up to act on it other than to view it
+        #: (``get_for(user, Action.CHANGE, Model…)``, ``get_acting(user, ANSWER, Model…)``)
+        self.acts_on: set[tuple[type[Any], str]] = set()
 
     def add(self, other: _Facts) -> None:
         self.raises |= other.raises
         self.requires |= other.requires
+        self.acts_on |= other.acts_on
 
 
 _FACTS: dict[Any, _Facts] = {}
@@ -296,8 +300,38 @@ def required_capabilities(func: Any) -> frozenset[str]:
     return frozenset(handler_facts(func).requires)
 
 
+def acted_on(func: Any) -> frozenset[tuple[type[Any], str]]:
+    return frozenset(handler_facts(func).acts_on)
+
+
 def _exception_class(obj: Any) -> type[BaseException] | None:
     return obj if inspect.isclass(obj) and issubclass(obj, BaseException) else None
+
+
+#: the permission look-ups whose action and model :func:`_scan` reads (``get_for``, ``restrict`` …)
+_LOOKUPS = frozenset({"get_for", "get_acting", "restrict"})
+
+
+def _model_class(node: ast.expr, namespace: dict[str, Any]) -> Any:
+    """The model class an expression starts from (``Project``, ``Project.objects.select_for_update()``)."""
+    from django.db.models import Model
+
+    while isinstance(node, ast.Attribute | ast.Call):
+        node = node.value if isinstance(node, ast.Attribute) else node.func
+    if isinstance(node, ast.Name):
+        obj = namespace.get(node.id)
+        if inspect.isclass(obj) and issubclass(obj, Model):
+            return obj
+    return None
+
+
+def _lookup_target(node: ast.Call, namespace: dict[str, Any]) -> tuple[type[Any], str] | None:
+    """(model, action) of a permission look-up other than a view, or None."""
+    actions = [a for a in (_callee(n, namespace) for n in node.args) if isinstance(a, str)]
+    models = [m for m in (_model_class(n, namespace) for n in node.args) if m is not None]
+    if actions and models and str(actions[0]) != "view":
+        return models[0], str(actions[0])
+    return None
 
 
 def _scan(node: ast.AST, namespace: dict[str, Any]) -> _Facts:
@@ -330,6 +364,9 @@ def _scan(node: ast.AST, namespace: dict[str, Any]) -> _Facts:
             for argument in node.args:  # require(user, Capability.X), _require_or_bootstrap(actor, Capability.X)
                 if isinstance(capability := _callee(argument, namespace), Capability):
                     found.requires.add(str(capability))
+        if inspect.isfunction(target) and target.__name__ in _LOOKUPS \
+                and (acted := _lookup_target(node, namespace)) is not None:
+            found.acts_on.add(acted)
         if inspect.isfunction(target) or isinstance(target, staticmethod | classmethod):
             found.add(handler_facts(target))
     for part in ast.iter_child_nodes(node):
@@ -342,7 +379,9 @@ def error_answers(operation: Any) -> set[int]:
 
     * 401 — always: a protected operation without credentials, and a public one sent a bad token;
     * 403 — every write (a read-only token, a failed CSRF check), and wherever a capability is required;
-    * 400 — a JSON body that is not JSON, and wherever an error of the rules (``ValidationFailed``) is raised;
+    * 400 — a JSON body that is not JSON, a NUL character in a path or query parameter
+      (``core.middleware.NulCharacterMiddleware``), and wherever an error of the rules
+      (``ValidationFailed``) is raised;
     * 404 — an object named in the path, and wherever ``get_for`` may not find one;
     * 422 — any parameter or body (the schema is checked);
     * 409, 413 … — the status of every :class:`GovshareError` the handler may raise (:func:`raised_errors`).
@@ -353,7 +392,7 @@ def error_answers(operation: Any) -> set[int]:
     codes = {401}
     if set(operation.methods) - SAFE_METHODS:
         codes.add(403)
-    if sources & {"body", "form", "file"}:
+    if sources & {"body", "form", "file", "path", "query"}:
         codes.add(400)
     if "path" in sources:
         codes.add(404)
@@ -385,11 +424,18 @@ def personal(func: Any) -> Any:
 def permission_gate(operation: Any, user: Any) -> None:
     """Refuse a write the user can never make (403, audited), whatever its input.
 
-    The capabilities are the handler's own: those its code passes to ``require`` (read from the
-    source, :func:`required_capabilities`) — holding none of them answers what ``require`` answers.
-    A write that requires no capability by name is decided by object rules; it is still refused to
-    a user who holds no capability at all (a citizen), unless marked :func:`personal`."""
-    from govshare.core.permissions import deny, has_capability, require
+    * The capabilities are the handler's own: those its code passes to ``require`` (read from the
+      source, :func:`required_capabilities`) — holding none of them answers what ``require`` answers.
+    * A write that requires no capability by name belongs to the family of its router: the
+      capabilities the router's other writes require (:func:`router_family`; e.g. every catalog
+      write is work of someone who holds a catalog capability).  Holding none of them — an auditor,
+      a citizen — is a refusal.
+    * The objects it acts on: when the permission rule of every model the handler looks up to act on
+      (``get_for(user, Action.CHANGE, Model…)``, :func:`acted_on`) answers "none" for this user, the
+      write can never succeed (a department admin on a jurisdiction): refused.
+    * A write marked :func:`personal` (tokens, inbox, own jobs) is left to its object rules; a
+      user who holds no capability at all (a citizen) is refused any other write."""
+    from govshare.core.permissions import _RULES, deny, has_capability, require
     from govshare.core.roles import Capability
 
     needed = required_capabilities(operation.view_func)
@@ -401,6 +447,25 @@ def permission_gate(operation: Any, user: Any) -> None:
         return
     if not any(has_capability(user, c) for c in Capability.values):
         deny(user, "forbidden", _("You do not have the right to do this: it is work of a government department."))
+    family = router_family(operation)
+    if family and not any(has_capability(user, c) for c in family):
+        deny(user, "forbidden", _("You do not have the right to do this: your roles give none of the rights "
+                                  "this work needs (%(capabilities)s)."), capabilities=", ".join(sorted(family)))
+    verdicts = [_RULES[model](user, action) for model, action in acted_on(operation.view_func) if model in _RULES]
+    if verdicts and all(verdict is False for verdict in verdicts):
+        deny(user, "forbidden", _("You do not have the right to do this: your roles never allow changing "
+                                  "such objects."))
+
+
+def router_family(operation: Any) -> frozenset[str]:
+    """The capabilities the writes of ``operation``'s router require by name (see :func:`permission_gate`);
+    set up by :func:`install_permission_gates`, computed once."""
+    family = getattr(operation, "gate_family", None)
+    if family is None:
+        siblings = getattr(operation, "gate_siblings", ())
+        family = frozenset().union(*(required_capabilities(op.view_func) for op in siblings))
+        operation.gate_family = family
+    return family
 
 
 #: the answers that judge the input: a user who may not make the write at all gets 403 instead
@@ -418,6 +483,10 @@ def install_permission_gates(api: Any) -> None:
     from govshare.core.errors import GovshareError
 
     for bound_router in api._get_bound_routers():
+        writes = [operation for path_view in bound_router.path_operations.values()
+                  for operation in path_view.operations if set(operation.methods) - SAFE_METHODS]
+        for operation in writes:
+            operation.gate_siblings = writes  # the router's family of writes (router_family)
         for path_view in bound_router.path_operations.values():
             for operation in path_view.operations:
                 if not set(operation.methods) - SAFE_METHODS or getattr(operation, "gated", False):
@@ -476,5 +545,6 @@ def declare_error_answers(api: Any, document: dict[str, Any]) -> None:
 
 __all__ = ["ERROR_STATUSES", "Error", "ErrorBody", "ErrorProblem", "OptionalAuth", "PUBLIC", "SAFE_METHODS",
            "SessionAuth", "TOKEN_REJECTIONS", "TokenAuth", "answers", "api_operations", "auth_error", "declare_error_answers",
-           "error_answers", "install_permission_gates", "known", "named", "own_department_id", "page", "page_of", "permission_gate", "personal", "raised_errors", "required_capabilities",
+           "acted_on", "error_answers", "install_permission_gates", "known", "named", "own_department_id", "page", "page_of",
+           "permission_gate", "personal", "raised_errors", "required_capabilities", "router_family",
            "sent_a_token", "user_of"]

@@ -1,10 +1,12 @@
 """Authentication backend with login protection (issue 2 §4, issue 9).  Password hashing is argon2 (settings).
 
-Before a password is checked, :func:`~govshare.core.actions.auth.login_refusal` asks whether the attempt
-must wait (too many failures from this address, or for this user name from this address) or whether the
-account is locked for this address; a refused attempt spends the time of a password check and gets the
-same answer as a wrong password, so neither the answer nor its timing tells whether the name exists or
-the password was right.  docs/security.md § "Login protection".
+Before a password is checked, :func:`~govshare.core.actions.auth.reserve_login_attempt` counts the attempt
+as a failure — atomically, so parallel attempts cannot slip past — or refuses it when it must wait (too
+many failures from this address, or for this user name from this address) or the account is locked for
+this address; the right password gives the reservation back.  A refused attempt, or a user name with a
+control character (refused before any query), spends the time of a password check and gets the same
+answer as a wrong password, so neither the answer nor its timing tells whether the name exists or the
+password was right.  docs/security.md § "Login protection".
 """
 
 from __future__ import annotations
@@ -34,22 +36,34 @@ class LockoutModelBackend(ModelBackend):
 
     def authenticate(self, request: Any, username: str | None = None, password: str | None = None,
                      **kwargs: Any) -> User | None:
-        from govshare.core.actions.auth import do_record_login_failure, do_record_login_refused, login_refusal
+        from govshare.core.actions.auth import (
+            LoginRefusal,
+            do_record_login_failure,
+            do_record_login_refused,
+            do_release_login_attempt,
+            is_clean_username,
+            reserve_login_attempt,
+        )
         from govshare.core.middleware import client_ip
 
         if username is None or password is None:
             return None
+        if not is_clean_username(username):  # a NUL would fail the query on PostgreSQL: no query at all
+            User().set_password(password)
+            raise LoginRefused(None, "malformed_username")
         ip = client_ip(request) if request is not None else ""
         user = User.objects.select_related("department").filter(username__iexact=username.strip()).first()
-        refusal = login_refusal(username, user, ip)
-        if refusal is not None:
+        reservation = reserve_login_attempt(username, user, ip)
+        if isinstance(reservation, LoginRefusal):
             User().set_password(password)  # spend the same time as a real check: no timing oracle
-            do_record_login_refused(username, user, refusal)
-            raise LoginRefused(user, refusal.reason)
+            do_record_login_refused(username, user, reservation)
+            raise LoginRefused(user, reservation.reason)
         result = super().authenticate(request, username=user.username if user else username, password=password,
                                       **kwargs)
         if result is None:
-            do_record_login_failure(username, user, ip)
+            do_record_login_failure(username, user, reservation)
+        else:
+            do_release_login_attempt(reservation)
         return result  # type: ignore[return-value]
 
     def get_user(self, user_id: Any) -> Any:

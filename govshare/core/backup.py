@@ -42,12 +42,23 @@ KEYS_MEMBER = "keys.enc"
 SQLITE_MEMBER = "database/db.sqlite3"
 PG_MEMBER = "database/db.pgdump"
 DATA_PREFIX = "data/"
-#: files and folders of the data dir that are not backed up (keys: only encrypted; the rest is rebuilt)
+#: files and folders of the data dir that are not backed up (keys: only encrypted; the rest is rebuilt).
+#: Every file at the data dir's root whose name starts with a key file's name is key material
+#: (``secret_key.replaced`` kept by ``restore --keys-only``, an editor's ``secret_key~``) and is skipped.
 KEY_FILES = ("secret_key", "field_key")
 SKIPPED_DIRS = ("static", "search", "backups")
 SEARCH_NOTE = "not included: rebuilt on restore (govshare catalog reindex) / 不含搜索索引：恢复后重建"
 _AAD = b"govshare-backup-keys-v1"
 _CHUNK = 1 << 20
+#: the scrypt parameters a keys member may name (read from the archive, so bounded: a hostile n or r
+#: would take gigabytes of memory).  Writing uses n=2**15, r=8, p=1.
+SCRYPT_N = frozenset({2**14, 2**15, 2**16, 2**17})
+SCRYPT_R = frozenset({8})
+SCRYPT_P = frozenset({1, 2})
+#: the largest keys member read (a few hundred bytes in practice)
+MAX_KEYS_MEMBER = 64 * 1024
+#: the largest manifest read (a checksum line per file: megabytes for a very large data dir)
+MAX_MANIFEST = 256 * 1024 * 1024
 
 
 class BackupError(Exception):
@@ -134,17 +145,39 @@ def decrypt_keys(blob: bytes, passphrase: str) -> dict[str, str]:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+    damaged = "备份中的密钥文件已损坏 / the keys member of the backup is damaged"
+    if len(blob) > MAX_KEYS_MEMBER:
+        raise BackupError(f"{damaged}: {len(blob)} bytes")
     try:
         box = json.loads(blob)
-        salt, nonce, sealed = (base64.b64decode(box[k]) for k in ("salt", "nonce", "ciphertext"))
-        key = Scrypt(salt=salt, length=32, n=int(box["n"]), r=int(box["r"]), p=int(box["p"])).derive(
-            passphrase.encode("utf-8"))
-        return dict(json.loads(AESGCM(key).decrypt(nonce, sealed, _AAD)))
+        if not isinstance(box, dict):
+            raise BackupError(f"{damaged}: not a JSON object")
+        n, r, p = box.get("n"), box.get("r"), box.get("p")
+        if box.get("kdf") != "scrypt" or box.get("cipher", "AES-256-GCM") != "AES-256-GCM" \
+                or not all(type(v) is int for v in (n, r, p)) \
+                or n not in SCRYPT_N or r not in SCRYPT_R or p not in SCRYPT_P:
+            raise BackupError(
+                f"备份中的密钥使用了不支持的密钥派生参数 / the keys member names key-derivation parameters this "
+                f"version does not accept: kdf={str(box.get('kdf'))[:20]!r} n={str(n)[:20]} r={str(r)[:20]} "
+                f"p={str(p)[:20]} (scrypt with n in 2^14…2^17, r=8, p≤2)")
+        parts = [box.get(k) for k in ("salt", "nonce", "ciphertext")]
+        if not all(isinstance(v, str) for v in parts):
+            raise BackupError(f"{damaged}: salt, nonce and ciphertext must be text")
+        salt, nonce, sealed = (base64.b64decode(str(v), validate=True) for v in parts)
+        if len(salt) < 8 or len(nonce) != 12:
+            raise BackupError(f"{damaged}: salt or nonce of the wrong size")
+        key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+        found = json.loads(AESGCM(key).decrypt(nonce, sealed, _AAD))
+    except BackupError:
+        raise
     except InvalidTag:
         raise BackupError("口令错误，无法解密备份中的密钥 / wrong passphrase: the keys in the backup do not "
                           "decrypt") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BackupError(f"备份中的密钥文件已损坏 / the keys member of the backup is damaged: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 — whatever a hostile member provokes is a damaged member
+        raise BackupError(f"{damaged}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if not isinstance(found, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        raise BackupError(f"{damaged}: the keys are not a mapping of names to text")
+    return found
 
 
 # ------------------------------------------------------------------ PostgreSQL tools
@@ -194,8 +227,8 @@ def data_files(data_dir: Path, skip: tuple[Path, ...] = ()) -> Iterator[tuple[st
                          and not d.startswith(".restore-") and (here / d).resolve() not in skip_resolved)
         for name in sorted(files):
             path = here / name
-            if rel_root == Path(".") and name in KEY_FILES:
-                continue
+            if rel_root == Path(".") and name.startswith(KEY_FILES):
+                continue  # secret_key, field_key and any copy of them (secret_key.replaced …): never in clear
             if name.endswith((".part", "-wal", "-shm", "-journal")) or path.resolve() in skip_resolved \
                     or not path.is_file() or path.is_symlink():
                 continue
@@ -316,18 +349,57 @@ def read_manifest(path: Path) -> Manifest:
     try:
         with _open_read(path) as tar:
             member = tar.getmember(MANIFEST)
+            if not member.isfile() or member.size > MAX_MANIFEST:
+                raise BackupError(f"备份清单无效 / the backup's manifest is not valid: not a file of at most "
+                                  f"{MAX_MANIFEST} bytes")
             handle = tar.extractfile(member)
             assert handle is not None
             body = json.loads(handle.read())
+    except BackupError:
+        raise
     except KeyError:
         raise BackupError(f"{path} 不是 govshare 备份（缺少 manifest.json） / {path} is not a govshare backup "
                           "(no manifest.json)") from None
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise BackupError(f"备份文件已损坏 / the backup is damaged: {exc}") from None
-    if body.get("format") != FORMAT or int(body.get("format_version", 0)) > FORMAT_VERSION:
-        raise BackupError(f"不支持的备份格式 / unsupported backup format: {body.get('format')} "
-                          f"v{body.get('format_version')}")
+    except Exception as exc:  # noqa: BLE001 — tar, zlib, JSON (RecursionError …): a damaged archive
+        raise BackupError(f"备份文件已损坏 / the backup is damaged: {type(exc).__name__}: {str(exc)[:200]}") from None
+    check_manifest(body)
     return Manifest(body)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def check_manifest(body: Any) -> None:
+    """The manifest is the one this version writes: a JSON object of the right format and version,
+    ``members`` mapping safe names to ``{sha256, size}``, ``database`` naming its vendor.  Read from
+    the archive, so nothing is assumed before it is checked (BackupError naming the problem)."""
+    def bad(problem: str) -> BackupError:
+        return BackupError(f"备份清单无效 / the backup's manifest is not valid: {problem}")
+
+    if not isinstance(body, dict):
+        raise bad(f"a JSON object is expected, not {type(body).__name__}")
+    version = body.get("format_version")
+    if body.get("format") != FORMAT or type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+        raise BackupError(f"不支持的备份格式 / unsupported backup format: {str(body.get('format'))[:40]!r} "
+                          f"v{str(version)[:20]} (this version reads {FORMAT} v1…v{FORMAT_VERSION})")
+    members = body.get("members")
+    if not isinstance(members, dict):
+        raise bad(f"members must be an object, not {type(members).__name__}")
+    for name, want in members.items():
+        if not _safe_name(name) or name == MANIFEST:
+            raise bad(f"member name not allowed: {name[:100]!r}")
+        if not isinstance(want, dict):
+            raise bad(f"{name[:100]}: an object with sha256 and size is expected")
+        sha, size = want.get("sha256"), want.get("size")
+        if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX:
+            raise bad(f"{name[:100]}: sha256 must be 64 hexadecimal digits")
+        if type(size) is not int or size < 0:
+            raise bad(f"{name[:100]}: size must be a whole number ≥ 0")
+    database = body.get("database")
+    if not isinstance(database, dict) or not isinstance(database.get("vendor"), str):
+        raise bad("database must be an object naming its vendor")
+    if not isinstance(body.get("key_fingerprint", ""), str):
+        raise bad("key_fingerprint must be text")
 
 
 def verify(path: Path) -> Manifest:
@@ -342,6 +414,8 @@ def verify(path: Path) -> Manifest:
                     continue
                 if not member.isfile() or not _safe_name(member.name):
                     raise BackupError(f"备份中有不允许的条目 / the backup holds a member it may not: {member.name!r}")
+                if member.name in seen:
+                    raise BackupError(f"条目重复 / member appears twice in the backup: {member.name}")
                 want = expected.get(member.name)
                 if want is None:
                     raise BackupError(f"条目不在清单中 / member not in the manifest: {member.name}")
@@ -368,10 +442,23 @@ def verify(path: Path) -> Manifest:
 
 
 def read_keys(path: Path, passphrase: str) -> dict[str, str]:
-    with _open_read(path) as tar:
-        handle = tar.extractfile(KEYS_MEMBER)
-        assert handle is not None
-        return decrypt_keys(handle.read(), passphrase)
+    """The keys of the archive (decrypted with ``passphrase``); every failure is a BackupError."""
+    try:
+        with _open_read(path) as tar:
+            member = tar.getmember(KEYS_MEMBER)
+            if not member.isfile() or member.size > MAX_KEYS_MEMBER:
+                raise BackupError(f"备份中的密钥文件已损坏 / the keys member of the backup is damaged: not a file "
+                                  f"of at most {MAX_KEYS_MEMBER} bytes")
+            handle = tar.extractfile(member)
+            assert handle is not None
+            blob = handle.read()
+    except BackupError:
+        raise
+    except KeyError:
+        raise BackupError("该备份不含密钥 / the backup holds no keys (it was written without --with-keys)") from None
+    except Exception as exc:  # noqa: BLE001 — tar, zlib …: a damaged archive
+        raise BackupError(f"备份文件已损坏 / the backup is damaged: {type(exc).__name__}: {str(exc)[:200]}") from None
+    return decrypt_keys(blob, passphrase)
 
 
 # ------------------------------------------------------------------ restore

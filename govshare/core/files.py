@@ -13,12 +13,14 @@ application letter, and the exchange files and open-data uploads to come):
 * **office packages** — :func:`check_office_package`: no macros, external links or embedded objects;
 * **XML** — :func:`scan_xml_parts` and :func:`expat_parse` refuse document type and entity declarations
   (XXE, "billion laughs") and non-UTF-8 parts, streaming, without building a tree;
-* **PDF** — :func:`check_pdf`: parsed by qpdf (pikepdf), every filter chain and object stream resolved;
-  JavaScript, launch actions, embedded files, rich media, XFA and actions that leave the file by themselves
-  are refused, and so are encrypted or damaged files and anything before the header or after the end,
-  with an unpacking budget;
+* **PDF** — :func:`check_pdf`: parsed by qpdf (pikepdf), every filter chain and object stream resolved,
+  the trailer walked too; JavaScript, launch actions, embedded files, rich media, XFA and actions that leave
+  the file by themselves (stream dictionaries read like dictionaries) are refused, and so are encrypted or
+  damaged files, anything before the header or after the real end (the last cross-reference section qpdf
+  reads), a ZIP anywhere and a web page outside the streams, with an unpacking budget; every limit refuses;
 * **images** — :func:`check_image`: a PNG or JPEG decodes completely (Pillow, a pixel limit) and is
-  nothing else — no bytes after its end, no web page, script, PDF or ZIP in its metadata.
+  nothing else — no bytes after its end, no web page, script, PDF or ZIP in its text, and no long marker
+  of one (or ZIP record) anywhere in it, pixel data included.
 
 Every refusal is a :class:`FileRefused` (a :class:`~govshare.core.errors.ValidationFailed`) with a
 stable code; a channel may rename the code for its own API (:meth:`FileRefused.renamed`).  The module
@@ -27,6 +29,7 @@ depends on Django only for settings-free translation and the error class.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import stat
@@ -382,6 +385,13 @@ def expat_parse(source: IO[bytes], on_start: Callable[[str, dict[str, str]], Non
     parser.Parse(b"", True)
 
 
+# ------------------------------------------------------------------ markers of other files (SHR-2, issue 9)
+
+#: (marker in lower case, the bytes one of which must follow it — empty: anything)
+Markers = tuple[tuple[bytes, bytes], ...]
+_SPACE_OR = b"\x00\t\n\x0b\x0c\r "
+
+
 # ------------------------------------------------------------------ PDF (SHR-2, issue 9)
 #
 # A PDF is read by a real parser (pikepdf, i.e. qpdf): it resolves every filter chain and every object
@@ -414,6 +424,10 @@ PDF_MAX_WARNINGS = 50
 PDF_MAX_OBJECTS = 100_000
 #: values walked in one object that looks suspect (an annotation with /AA has a few dozen)
 PDF_MAX_NODES = 20_000
+#: actions one /OpenAction or /AA may chain (/Next); a letter has one or two
+PDF_MAX_ACTIONS = 1000
+#: cross-reference sections (the file and its incremental updates) followed from the end of the file
+PDF_MAX_SECTIONS = 1000
 #: names that make an object worth the structured walk, in qpdf's canonical form of the object (names
 #: unescaped, parentheses inside strings escaped: a string is removed before searching)
 PDF_SUSPECT = re.compile(rb"/(?:JS|JavaScript|Launch|EmbeddedFiles?|EF|FileAttachment|RichMedia\w*|XFA|"
@@ -441,6 +455,7 @@ class _PdfScan:
         self.pdf = pdf
         self.limit = self.budget = budget
         self.where, self.field = where, field
+        self.actions_seen: set[tuple[int, int]] = set()
 
     def refuse(self, specific: str, message: Any, code: str = "active_content", **params: Any) -> FileRefused:
         return refuse(code, message, where=self.where, field=self.field, specific=specific, **params)
@@ -460,11 +475,19 @@ class _PdfScan:
                     self.walk(obj, _ref(obj))
             if stream:
                 self.unpack(obj, _ref(obj))
+        # the trailer is no object of its own: a catalog (or anything else) written directly in it is walked here
+        self.walk(self.pdf.trailer, "trailer")
 
-    def too_many(self, limit: int) -> FileRefused:
-        return self.refuse("pdf_too_many_objects", _("The PDF is made of more than %(max)s objects and values; a "
-                                                     "letter has far fewer. %(fix)s."), "file_too_large", max=limit,
-                           fix=SAVE_AGAIN_SENTENCE)
+    def too_many(self, limit: int, specific: str = "pdf_too_many_objects") -> FileRefused:
+        return self.refuse(specific, _("The PDF is made of more than %(max)s objects and values; a letter has far "
+                                       "fewer. %(fix)s."), "file_too_large", max=limit, fix=SAVE_AGAIN_SENTENCE)
+
+    def dictionary(self, obj: Any) -> Any:
+        """The dictionary of ``obj`` — a stream's dictionary is read like any other (an action, a name tree
+        or an /AA may be written as a stream) — or None when it has none."""
+        if isinstance(obj, self.pk.Stream):
+            return obj.stream_dict
+        return obj if isinstance(obj, self.pk.Dictionary) else None
 
     def walk(self, top: Any, ref: str) -> None:
         pk = self.pk
@@ -478,6 +501,7 @@ class _PdfScan:
             if isinstance(node, pk.Array):
                 children = list(node)
             else:
+                node = self.dictionary(node)
                 self.check_dict(node, ref)
                 children = [node[key] for key in node]
             # an indirect child is an object of its own: walked when ``pdf.objects`` reaches it
@@ -509,24 +533,33 @@ class _PdfScan:
                                            "%(fix)s."), obj=ref, fix=PLAIN)
         if "/OpenAction" in keys:
             self.automatic(node["/OpenAction"], "/OpenAction", ref)
-        if "/AA" in keys and isinstance(node["/AA"], self.pk.Dictionary):
-            additional: Any = node["/AA"]
+        additional = self.dictionary(node["/AA"]) if "/AA" in keys else None
+        if additional is not None:
             for event in additional:
                 self.automatic(additional[event], "/AA", ref)
 
     def automatic(self, first: Any, trigger: str, ref: str) -> None:
-        """An action run without a click, followed along its /Next chain: none may leave the letter."""
+        """An action run without a click, followed along its /Next chain: none may leave the letter.  An
+        action object already followed (from any trigger) is not followed again; a chain longer than
+        :data:`PDF_MAX_ACTIONS` is refused, never taken for clean."""
         pk = self.pk
         stack: list[Any] = [first]
-        seen: set[str] = set()
-        while stack and len(seen) < 1000:
-            action = stack.pop()
-            if not isinstance(action, pk.Dictionary):
+        steps = 0
+        while stack:
+            node = stack.pop()
+            action = self.dictionary(node)
+            if action is None:
                 continue  # a destination array: go to a page of this file
-            where = _ref(action) if action.is_indirect else ref
-            if where in seen and action.is_indirect:
-                continue
-            seen.add(where if action.is_indirect else str(len(seen)))
+            where = _ref(node) if node.is_indirect else ref
+            if node.is_indirect:
+                if node.objgen in self.actions_seen:
+                    continue
+                self.actions_seen.add(node.objgen)
+            steps += 1
+            if steps > PDF_MAX_ACTIONS:
+                raise self.refuse("pdf_action_chain", _("The PDF chains more than %(max)s actions one after another "
+                                                        "(object %(obj)s); %(fix)s."), max=PDF_MAX_ACTIONS,
+                                  obj=ref, fix=PLAIN)
             kind = self.name(action, "/S")
             if kind == "/JavaScript" or kind == "/Launch":
                 self.check_dict(action, where)
@@ -574,8 +607,10 @@ class _PdfScan:
 def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, field: str | None = None) -> None:
     """Refuse a PDF that is not exactly one intact, unencrypted PDF, or that carries active content:
     JavaScript, launch actions, embedded files, rich media, XFA forms, or an /OpenAction or /AA that
-    would open a web address, send or import form data or open another file by itself.  Every stream
-    is unpacked (filter chains, object streams) within ``unpack_budget`` bytes in all."""
+    would open a web address, send or import form data or open another file by itself; or that is
+    another file too: anything after its real end (:func:`_pdf_check_end`), a ZIP anywhere
+    (:func:`zip_record`), a web page or script outside its streams.  Every stream is unpacked (filter
+    chains, object streams) within ``unpack_budget`` bytes in all."""
     import pikepdf
     from pikepdf import settings as qpdf
 
@@ -584,14 +619,10 @@ def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, fiel
 
     if not data.startswith(b"%PDF-"):
         raise leading_bytes(data, where=where, field=field)
-    end = data.rfind(b"%%EOF")
-    if end < 0 or end < len(data) - 2048:
-        raise refused("pdf_truncated", _("The PDF is incomplete (no end-of-file marker)."))
-    trailing = len(data[end + 5:].strip(b"\r\n\t\f \x00"))
-    if trailing:
-        raise refused("pdf_trailing_data", _("The PDF has %(count)s bytes of other content after its end (another "
-                                             "file may hide there); such files are refused."), "active_content",
-                      count=trailing)
+    misplaced = _pdf_check_end(data, refused)
+    hidden_zip = zip_record(data, headers=False)
+    if hidden_zip is not None:
+        raise _pdf_hidden(refused, _("a ZIP archive"), hidden_zip)
     # qpdf unpacks object streams while it parses: cap each stream's unpacking before it starts
     qpdf.set_qpdf_limits(flate_max_memory=unpack_budget + 1, run_length_max_memory=unpack_budget + 1,
                          png_max_memory=unpack_budget + 1, tiff_max_memory=unpack_budget + 1,
@@ -613,6 +644,9 @@ def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, fiel
                                              "and try again."))
         try:
             _PdfScan(pdf, unpack_budget, where, field).run()
+            if misplaced or pdf.get_warnings():
+                raise _pdf_repaired(refused)
+            markup = _pdf_markup_outside_streams(data, pdf)
         except FileRefused:
             raise
         except (pikepdf.PdfError, ValueError, RuntimeError) as exc:
@@ -621,10 +655,234 @@ def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, fiel
                               max=unpack_budget) from None
             raise refused("pdf_unreadable", _("The PDF cannot be read: its structure is damaged; %(fix)s."),
                           fix=SAVE_AGAIN) from None
-        if pdf.get_warnings():
-            raise refused("pdf_repaired", _("The PDF is damaged: it can only be read after repairing its structure, "
-                                            "and a viewer might then show something other than what was checked; "
-                                            "%(fix)s."), fix=SAVE_AGAIN)
+        if markup is not None:
+            raise _pdf_hidden(refused, _("a web page or script"), markup)
+
+
+def _pdf_repaired(refused: Callable[..., FileRefused]) -> FileRefused:
+    return refused("pdf_repaired", _("The PDF is damaged: it can only be read after repairing its structure, and a "
+                                     "viewer might then show something other than what was checked; %(fix)s."),
+                   fix=SAVE_AGAIN)
+
+
+def _pdf_hidden(refused: Callable[..., FileRefused], what: Any, offset: int) -> FileRefused:
+    return refused("pdf_hidden_content", _("The PDF also carries %(what)s (at byte %(offset)s), which another program "
+                                           "could open; such files are refused."), "active_content", what=what,
+                   offset=offset)
+
+
+# The real end of a PDF, as qpdf finds it: the last ``startxref`` gives the offset of the newest
+# cross-reference section; qpdf reads it and the older ones its /Prev (and /XRefStm) name.  The last of
+# those sections in the file must be followed by nothing but that ``startxref … %%EOF``: anything else
+# after the end (a ZIP whose comment repeats the ``startxref``, a web page followed by a second
+# ``%%EOF``) is another file riding along.  A linearized file's last ``startxref`` names its first-page
+# section at the top, whose /Prev is the main section at the bottom: still the last in the file.
+
+_PDF_WS = b"\x00\t\n\x0c\r "
+_PDF_SPACE = re.compile(rb"(?:[\x00\t\n\x0c\r ]+|%[^\r\n]*)*")
+_PDF_STARTXREF = re.compile(rb"startxref[\x00\t\n\x0c\r ]+(\d{1,15})[\x00\t\n\x0c\r ]+%%EOF")
+_PDF_XREF_TABLE = re.compile(rb"xref[0-9fn\x00\t\n\x0c\r ]*trailer")
+_PDF_OBJ_HEADER = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj")
+_PDF_STREAM_START = re.compile(rb"[\x00\t\n\x0c\r ]*stream(?:\r\n|\n|\r)")
+_PDF_STREAM_END = re.compile(rb"[\x00\t\n\x0c\r ]*endstream[\x00\t\n\x0c\r ]*endobj")
+_PDF_REGULAR = re.compile(rb"/?[^\x00\t\n\x0c\r ()<>\[\]{}/%]*")
+_PDF_STRING_PART = re.compile(rb"\\.|[()]", re.S)
+#: a web page or script where no viewer looks but a browser might (outside the data of every stream)
+PDF_MARKUP: Markers = ((b"<script", b""), (b"<html", _SPACE_OR + b">"), (b"<!doctype", b""), (b"<iframe", b""),
+                       (b"<svg", _SPACE_OR + b"/>"), (b"<body", _SPACE_OR + b">"), (b"<object", b""),
+                       (b"<embed", b""), (b"javascript:", b""))
+
+
+class _PdfCap(Exception):
+    """A limit of the raw structure walk was reached: refused, never taken for clean."""
+
+
+def _pdf_check_end(data: bytes, refused: Callable[..., FileRefused]) -> bool:
+    """Refuse a PDF with anything after its real end (see above), or without one.  True when a
+    cross-reference section is not where the file says: qpdf will read it only by repairing it (refused
+    after the objects are checked, so that what they hide is named first)."""
+    last = None
+    for match in _PDF_STARTXREF.finditer(data):
+        last = match
+    if last is None:
+        if b"%%EOF" not in data:
+            raise refused("pdf_truncated", _("The PDF is incomplete (no end-of-file marker)."))
+        raise refused("pdf_unreadable", _("The PDF cannot be read: its structure is damaged; %(fix)s."),
+                      fix=SAVE_AGAIN)
+    trailing = len(data[last.end():].strip(_PDF_WS))
+    if not trailing:
+        try:
+            end = _pdf_sections_end(data, int(last.group(1)))
+        except ValueError:
+            return True
+        except _PdfCap:
+            raise refused("pdf_too_many_sections", _("The PDF was updated more than %(max)s times; %(fix)s."),
+                          "file_too_large", max=PDF_MAX_SECTIONS, fix=SAVE_AGAIN) from None
+        if end > last.start():
+            return True
+        trailing = len(data[end:last.start()].strip(_PDF_WS))
+    if trailing:
+        raise refused("pdf_trailing_data", _("The PDF has %(count)s bytes of other content after its end (another "
+                                             "file may hide there); such files are refused."), "active_content",
+                      count=trailing)
+    return False
+
+
+def _pdf_sections_end(data: bytes, first: int) -> int:
+    """Where the last (in the file) of the cross-reference sections reached from ``first`` ends;
+    ValueError when one is not where it is said to be."""
+    todo, ends = [first], []
+    seen: set[int] = set()
+    while todo:
+        offset = todo.pop()
+        if offset in seen:
+            continue
+        if len(seen) >= PDF_MAX_SECTIONS:
+            raise _PdfCap
+        seen.add(offset)
+        end, entries = _pdf_section(data, offset)
+        ends.append(end)
+        for key in (b"/Prev", b"/XRefStm"):
+            value = entries.get(key)
+            if value is not None:
+                if not value.isdigit():
+                    raise ValueError("offset")
+                todo.append(int(value))
+    return max(ends)
+
+
+def _pdf_section(data: bytes, offset: int) -> tuple[int, dict[bytes, bytes | None]]:
+    """The end of the cross-reference section (a table and its trailer, or a cross-reference stream)
+    at ``offset``, and its dictionary's top-level entries."""
+    if not 0 <= offset < len(data):
+        raise ValueError("offset")
+    pos = _PDF_SPACE.match(data, offset).end()  # type: ignore[union-attr]
+    table = _PDF_XREF_TABLE.match(data, pos)
+    if table:
+        return _pdf_dict(data, _PDF_SPACE.match(data, table.end()).end())  # type: ignore[union-attr]
+    header = _PDF_OBJ_HEADER.match(data, pos)
+    if not header:
+        raise ValueError("section")
+    end, entries = _pdf_dict(data, _PDF_SPACE.match(data, header.end()).end())  # type: ignore[union-attr]
+    length = entries.get(b"/Length")
+    start = _PDF_STREAM_START.match(data, end)
+    if entries.get(b"/Type") != b"/XRef" or length is None or not length.isdigit() or not start:
+        raise ValueError("xref stream")
+    close = _PDF_STREAM_END.match(data, start.end() + int(length))
+    if not close:
+        raise ValueError("xref stream")
+    return close.end(), entries
+
+
+def _pdf_dict(data: bytes, pos: int) -> tuple[int, dict[bytes, bytes | None]]:
+    """Where the dictionary starting at ``pos`` ends, and its top-level entries: a name or number as
+    written, None for a reference, an array, a dictionary or a string.  ValueError when it is not a
+    well-formed dictionary."""
+    if not data.startswith(b"<<", pos):
+        raise ValueError("dictionary")
+    closing: list[bytes] = []
+    tokens: list[bytes | None] = []
+    n = len(data)
+    while True:
+        pos = _PDF_SPACE.match(data, pos).end()  # type: ignore[union-attr]
+        if pos >= n:
+            raise ValueError("unterminated")
+        top = len(closing) == 1
+        if data.startswith(b"<<", pos) or data[pos:pos + 1] == b"[":
+            if top:
+                tokens.append(None)
+            opener = data[pos:pos + 1]
+            closing.append(b">>" if opener == b"<" else b"]")
+            pos += 2 if opener == b"<" else 1
+        elif data.startswith(b">>", pos) or data[pos:pos + 1] == b"]":
+            token = b">>" if data[pos:pos + 1] == b">" else b"]"
+            if not closing or closing.pop() != token:
+                raise ValueError("nesting")
+            pos += len(token)
+            if not closing:
+                break
+        elif data[pos:pos + 1] == b"(":
+            pos = _pdf_string_end(data, pos)
+            if top:
+                tokens.append(None)
+        elif data[pos:pos + 1] == b"<":
+            close = data.find(b">", pos)
+            if close < 0:
+                raise ValueError("hex string")
+            pos = close + 1
+            if top:
+                tokens.append(None)
+        else:
+            word = _PDF_REGULAR.match(data, pos).group()  # type: ignore[union-attr]
+            if not word.strip(b"/") and word != b"/":
+                raise ValueError("token")
+            pos += len(word)
+            if top:
+                tokens.append(word)
+    entries: dict[bytes, bytes | None] = {}
+    i = 0
+    while i < len(tokens):
+        key = tokens[i]
+        if key is None or not key.startswith(b"/") or i + 1 >= len(tokens):
+            raise ValueError("entry")
+        value = tokens[i + 1]
+        if (i + 3 < len(tokens) and tokens[i + 3] == b"R" and value is not None and value.isdigit()
+                and (tokens[i + 2] or b"").isdigit()):
+            entries[key] = None
+            i += 4
+        else:
+            entries[key] = value
+            i += 2
+    return pos, entries
+
+
+def _pdf_string_end(data: bytes, pos: int) -> int:
+    """Where the literal string opening at ``pos`` ends (balanced parentheses, backslash escapes)."""
+    depth = 0
+    for part in _PDF_STRING_PART.finditer(data, pos):
+        if part.group() == b"(":
+            depth += 1
+        elif part.group() == b")":
+            depth -= 1
+            if depth == 0:
+                return part.end()
+    raise ValueError("string")
+
+
+def _pdf_markup_outside_streams(data: bytes, pdf: Any) -> int | None:
+    """The offset of the first web-page or script marker outside the data of every stream qpdf reads (in a
+    comment, a string, between objects, in an object no cross-reference names), or None."""
+    import bisect
+
+    import pikepdf
+
+    hits = sorted(pos for pos, _marker in find_markers(data, PDF_MARKUP))
+    if not hits:
+        return None
+    regions: list[tuple[int, int]] = []
+    for (num, gen), entry in pdf.get_xref_table().items():
+        if entry.type != 1:
+            continue
+        obj = pdf.get_object(num, gen)
+        if not isinstance(obj, pikepdf.Stream):
+            continue
+        header = _PDF_OBJ_HEADER.match(data, entry.offset)
+        try:
+            if not header:
+                continue
+            end, _entries = _pdf_dict(data, _PDF_SPACE.match(data, header.end()).end())  # type: ignore[union-attr]
+        except ValueError:
+            continue
+        start = _PDF_STREAM_START.match(data, end)
+        if start:
+            regions.append((start.end(), start.end() + len(obj.read_raw_bytes())))
+    regions.sort()
+    starts = [start for start, _end in regions]
+    for hit in hits:
+        at = bisect.bisect_right(starts, hit) - 1
+        if at < 0 or hit >= regions[at][1]:
+            return hit
+    return None
 
 
 def leading_bytes(data: bytes, *, where: str | None = None, field: str | None = None) -> FileRefused:
@@ -639,17 +897,79 @@ def leading_bytes(data: bytes, *, where: str | None = None, field: str | None = 
 
 #: the largest image decoded: a page of A4 scanned at 600 dpi is about 35 million pixels
 IMAGE_MAX_PIXELS = 40_000_000
-#: what a picture's metadata must not carry: a web page or script, a PDF, a ZIP (the GIFAR trick)
+#: what the text an image keeps (JPEG comments and XMP, PNG text chunks) must not carry: a web page or
+#: script, a PDF, a ZIP (the GIFAR trick).  Some of these patterns are short (``<a ``, ``<img``): they turn
+#: up by chance in compressed bytes — in about 2 % of photos with an EXIF thumbnail — so they are searched
+#: in text only, never in binary segments
 IMAGE_HIDDEN = re.compile(rb"<\s*(?:script|html|body|head|iframe|svg|object|embed|meta|img|a\s|!doctype)|"
                           rb"javascript:|<\?php|%PDF-|PK\x03\x04", re.I)
-_TEXT_CHUNKS = {b"zTXt": 1, b"iTXt": 2}
+#: markers long enough (about 2^-34 per byte or less in random bytes) to be searched in the whole file —
+#: pixel data, thumbnails, colour profiles and all: a web page stored uncompressed in a PNG's pixels or in
+#: a JPEG's quantization tables is still a web page to a browser
+IMAGE_MARKERS: Markers = ((b"<script", b""), (b"<html", _SPACE_OR + b">"), (b"<!doctype", b""), (b"<iframe", b""),
+                          (b"<svg", _SPACE_OR + b"/>"), (b"<object", b""), (b"<embed", b""), (b"<?php", b""),
+                          (b"javascript:", b""), (b"%pdf-", b""))
+#: a PNG text chunk unpacks to at most this (Pillow's own limit for one text chunk)
+IMAGE_MAX_TEXT = MB
+_TEXT_CHUNKS = {b"tEXt": 0, b"zTXt": 1, b"iTXt": 2}
+#: application segments of a JPEG that hold text: XMP and extended XMP
+_XMP_PREFIXES = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 #: start-of-frame markers (baseline, progressive, lossless …; not DHT C4, JPG C8, DAC CC)
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_ZIP_RECORD = re.compile(rb"PK(?:\x03\x04|\x01\x02|\x05\x06)")
+
+
+def find_markers(data: bytes, markers: Markers, *, first: bool = False) -> list[tuple[int, bytes]]:
+    """Where ``markers`` occur in ``data``, case aside: (offset, marker) pairs, only the first one with
+    ``first``.  One case-sensitive expression over the lower-cased file (``re.I`` takes four times longer:
+    a third of a second on a 10 MB image)."""
+    pattern = _marker_pattern(markers)
+    lowered = data.lower()
+    found = [pattern.search(lowered)] if first else pattern.finditer(lowered)
+    return [(m.start(), m.group()) for m in found if m is not None]
+
+
+@functools.cache
+def _marker_pattern(markers: Markers) -> re.Pattern[bytes]:
+    return re.compile(b"|".join(re.escape(literal) + (b"(?=[" + re.escape(follow) + b"])" if follow else b"")
+                                for literal, follow in markers))
+
+
+def zip_record(data: bytes, *, headers: bool = True) -> int | None:
+    """The offset of the first ZIP record in ``data`` (the GIFAR or PDF/ZIP polyglot), or None.
+
+    An end-of-central-directory record counts when a ZIP reader would find its central directory right
+    before it (or where it says, or a ZIP64 locator before it): that is how every reader opens an archive,
+    and four bytes ``PK\\x05\\x06`` alone turn up by chance in one 10 MB file in 400.  With ``headers``,
+    a local or central file header (its "version needed" below 6.4) counts too."""
+    n = len(data)
+    for found in _ZIP_RECORD.finditer(data):
+        pos = found.start()
+        kind = data[pos + 2]
+        if kind == 3 and headers:
+            if data[pos + 4:pos + 6] and data[pos + 4] < 64 and data[pos + 5:pos + 6] == b"\x00":
+                return pos
+        elif kind == 1 and headers:
+            if data[pos + 6:pos + 8] and data[pos + 6] < 64 and data[pos + 7:pos + 8] == b"\x00":
+                return pos
+        elif kind == 5 and pos + 22 <= n:
+            size, offset = struct.unpack_from("<II", data, pos + 12)
+            directory = pos - size
+            if ((0 <= directory < pos and data.startswith(b"PK\x01\x02", directory))
+                    or (offset < n and data.startswith(b"PK\x01\x02", offset))
+                    or (pos >= 20 and data.startswith(b"PK\x06\x07", pos - 20))):
+                return pos
+    return None
+
+
+class _TooMuchText(ValueError):
+    """A PNG text chunk that unpacks beyond :data:`IMAGE_MAX_TEXT`."""
 
 
 def check_image(data: bytes, kind: FileType, *, where: str | None = None, field: str | None = None) -> None:
     """Refuse a PNG or JPEG that does not decode completely or is something else too: bytes after its
-    end, a web page, script, PDF or ZIP in its metadata, or more than :data:`IMAGE_MAX_PIXELS` pixels."""
+    end, a web page, script, PDF or ZIP in its text (:data:`IMAGE_HIDDEN`) or anywhere in it
+    (:data:`IMAGE_MARKERS`, :func:`zip_record`), or more than :data:`IMAGE_MAX_PIXELS` pixels."""
     damaged = (_("The PNG image is damaged or incomplete.") if kind is PNG
                else _("The JPEG image is damaged or incomplete."))
 
@@ -657,7 +977,11 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
         return refuse(code, message, where=where, field=field, specific=specific, **params)
 
     try:
-        parts, end, (width, height) = _png_parts(data) if kind is PNG else _jpeg_parts(data)
+        texts, end, (width, height) = _png_parts(data) if kind is PNG else _jpeg_parts(data)
+    except _TooMuchText:
+        raise refused("image_text_too_large", _("A text chunk of the image unpacks to more than %(max)s MB; such "
+                                                "files are refused."), "file_too_large",
+                      max=IMAGE_MAX_TEXT // MB) from None
     except ValueError:
         raise refused("image_damaged", damaged) from None
     if width * height > IMAGE_MAX_PIXELS:
@@ -666,20 +990,35 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
         raise refused("image_trailing_data", _("The image has %(count)s bytes of other content after its end "
                                                "(another file may hide there); such files are refused."),
                       "active_content", count=len(data) - end)
-    for part in parts:
-        found = IMAGE_HIDDEN.search(part)
+    for text in texts:
+        found = IMAGE_HIDDEN.search(text)
         if found:
-            what = (_("a PDF document") if found.group().startswith(b"%PDF") else
-                    _("a ZIP archive") if found.group().startswith(b"PK") else _("a web page or script"))
             raise refused("image_hidden_content", _("The image carries %(what)s in its metadata; such files are "
-                                                    "refused."), "active_content", what=what)
+                                                    "refused."), "active_content", what=_hidden_what(found.group()))
+    markers = find_markers(data, IMAGE_MARKERS, first=True)
+    at = zip_record(data, headers=True)
+    if markers and (at is None or markers[0][0] < at):
+        at, what = markers[0][0], _hidden_what(markers[0][1].upper())
+    else:
+        what = _hidden_what(b"PK")
+    if at is not None:
+        raise refused("image_hidden_content", _("The image carries %(what)s hidden in its data (at byte "
+                                                "%(offset)s); such files are refused."), "active_content", what=what,
+                      offset=at)
     _decode_image(data, kind, (width, height), refused, damaged)
 
 
+def _hidden_what(found: bytes) -> Any:
+    return (_("a PDF document") if found.startswith(b"%PDF") else _("a ZIP archive") if found.startswith(b"PK")
+            else _("a web page or script"))
+
+
 def _png_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
-    """The non-pixel chunks of a PNG (text unpacked, at most a megabyte each), where IEND ends and the
-    size in pixels; ValueError when a chunk is cut short, its checksum is wrong or IEND is missing."""
-    parts: list[bytes] = []
+    """The text of a PNG's text chunks (unpacked), where IEND ends and the size in pixels; ValueError
+    when a chunk is cut short, its checksum is wrong or IEND is missing."""
+    if data[12:16] != b"IHDR" or len(data) < 24:
+        raise ValueError("header")
+    texts: list[bytes] = []
     pos = 8
     while True:
         if pos + 12 > len(data):
@@ -691,37 +1030,43 @@ def _png_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
         body = data[pos + 8:end - 4]
         if zlib.crc32(name + body) != int.from_bytes(data[end - 4:end], "big"):
             raise ValueError("checksum")
-        if name != b"IDAT":
-            parts.append(body)
-            if name in _TEXT_CHUNKS:
-                parts.append(_png_text(body, _TEXT_CHUNKS[name]))
+        if name in _TEXT_CHUNKS:
+            texts.extend(_png_text(body, _TEXT_CHUNKS[name]))
         pos = end
         if name == b"IEND":
-            if data[12:16] != b"IHDR":
-                raise ValueError("header")
             width, height = struct.unpack(">II", data[16:24])
-            return parts, pos, (width, height)
+            return texts, pos, (width, height)
 
 
-def _png_text(body: bytes, kind: int) -> bytes:
-    """The unpacked text of a zTXt or compressed iTXt chunk (at most a megabyte)."""
-    _keyword, _sep, rest = body.partition(b"\x00")
+def _png_text(body: bytes, kind: int) -> list[bytes]:
+    """The text of a tEXt, zTXt or iTXt chunk: its keyword and the text, unpacked (at most
+    :data:`IMAGE_MAX_TEXT`; more is :class:`_TooMuchText`)."""
+    keyword, _sep, rest = body.partition(b"\x00")
+    if kind == 0:  # tEXt: keyword \0 text
+        return [body]
     if kind == 2:  # iTXt: flag, method, language \0, translated keyword \0, text
-        if rest[:1] != b"\x01":
-            return b""
-        rest = rest[2:].split(b"\x00", 2)[-1]
+        flag = rest[:1]
+        language, _sep, rest = rest[2:].partition(b"\x00")
+        translated, _sep, rest = rest.partition(b"\x00")
+        keyword += b"\x00" + language + b"\x00" + translated
+        if flag != b"\x01":
+            return [keyword, rest]
     else:  # zTXt: method, compressed text
         rest = rest[1:]
+    unpack = zlib.decompressobj()
     try:
-        return zlib.decompressobj().decompress(rest, MB)
+        text = unpack.decompress(rest, IMAGE_MAX_TEXT)
     except zlib.error:
         raise ValueError("text") from None
+    if unpack.unconsumed_tail:
+        raise _TooMuchText
+    return [keyword, text]
 
 
 def _jpeg_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
-    """The application and comment segments of a JPEG, where its end-of-image marker ends and the size
-    in pixels (of its first frame); ValueError when the structure is cut short or broken."""
-    parts: list[bytes] = []
+    """The text segments of a JPEG (comments, XMP), where its end-of-image marker ends and the size in
+    pixels (of its first frame); ValueError when the structure is cut short or broken."""
+    texts: list[bytes] = []
     size = (0, 0)
     pos, n = 2, len(data)
     while pos + 1 < n:
@@ -732,7 +1077,7 @@ def _jpeg_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
             pos += 1
             continue
         if marker == 0xD9:  # end of image
-            return parts, pos + 2, size
+            return texts, pos + 2, size
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
             pos += 2
             continue
@@ -741,8 +1086,9 @@ def _jpeg_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         if length < 2 or pos + 2 + length > n:
             raise ValueError("truncated")
-        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
-            parts.append(data[pos + 4:pos + 2 + length])
+        body = data[pos + 4:pos + 2 + length]
+        if marker == 0xFE or (marker == 0xE1 and body.startswith(_XMP_PREFIXES)):
+            texts.append(body)
         elif marker in _JPEG_FRAMES and size == (0, 0) and length >= 7:
             height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
             size = (width, height)

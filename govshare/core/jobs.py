@@ -14,6 +14,12 @@ of it a dead worker is found within 30 s) is presumed dead (``kill -9``, out of 
 jobs back in the queue, where the next worker resumes them from their checkpoint, marks the
 django-tasks-db task rows it left RUNNING as failed (so ``/healthz`` does not count them as
 running) and records ``WORKER_LOST`` / ``JOB_REQUEUED`` in the audit log.
+
+Every heartbeat is stamped with the database's clock (``Now()``) and every "silent since" is compared
+in SQL against the database's clock too: the hosts of the workers need not agree on the time, and a
+host whose clock runs ahead cannot take a live worker's jobs.  A worker that finishes a job it no
+longer holds (it was presumed dead and another worker took the job over) writes nothing: the job's
+end is recorded once, by the worker that holds it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from govshare.core import messages, periodic
@@ -46,6 +53,13 @@ LOG_LIMIT = 200_000  # characters of log kept on the row
 def stale_after() -> dt.timedelta:
     """A worker silent this long is presumed dead (``GOVSHARE_WORKER_STALE_SECONDS``)."""
     return dt.timedelta(seconds=settings.GOVSHARE_WORKER_STALE_SECONDS)
+
+
+def silent_since() -> ExpressionWrapper:
+    """The database's "now minus :func:`stale_after`", evaluated in SQL: a heartbeat older than this
+    is stale, whatever the clock of the host that asks."""
+    return ExpressionWrapper(Now() - Value(stale_after(), output_field=DurationField()),
+                             output_field=DateTimeField())
 
 
 def heartbeat_seconds() -> float:
@@ -92,7 +106,7 @@ class JobContext:
         return self.job.checkpoint
 
     def _touch(self, **fields: Any) -> None:
-        fields["heartbeat_at"] = timezone.now()
+        fields["heartbeat_at"] = Now()
         updated = Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING, worker_id=self.worker_id).update(
             **fields)
         if not updated:
@@ -146,10 +160,9 @@ def _enqueue(job_id: Any) -> None:
 
 def claim(job_id: Any, worker_id: str) -> Job | None:
     """Conditional UPDATE: only one worker can move the job from queued to running."""
-    now = timezone.now()
     claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING, worker_id=worker_id, heartbeat_at=now, attempts=F("attempts") + 1,
-        started_at=now,
+        status=Job.Status.RUNNING, worker_id=worker_id, heartbeat_at=Now(), attempts=F("attempts") + 1,
+        started_at=Now(),
     )
     return Job.objects.get(pk=job_id) if claimed else None
 
@@ -182,15 +195,24 @@ def _execute(job_id: Any, worker_id: str) -> str:
     except Exception as exc:  # noqa: BLE001 — a job failure is recorded on the row
         message = exc.bilingual() if isinstance(exc, GovshareError) else f"{type(exc).__name__}: {exc}"
         text = (ctx.job.log + f"ERROR: {message}\n{traceback.format_exc(limit=8)}")[-LOG_LIMIT:]
-        Job.objects.filter(pk=job.pk, worker_id=worker_id).update(
-            status=Job.Status.FAILED, finished_at=timezone.now(), message=message[:300], log=text)
+        # only while this worker still holds the job: taken over or cancelled meanwhile, it writes nothing
+        if not _holding(job.pk, worker_id).update(
+                status=Job.Status.FAILED, finished_at=Now(), message=message[:300], log=text):
+            return "taken-over"
         _audit_finish(job.pk)
         return "failed"
-    Job.objects.filter(pk=job.pk, worker_id=worker_id, status=Job.Status.RUNNING).update(
-        status=Job.Status.SUCCEEDED, finished_at=timezone.now(), result=result,
-        progress_done=F("progress_total") if job.progress_total else F("progress_done"))
+    if not _holding(job.pk, worker_id).update(
+            status=Job.Status.SUCCEEDED, finished_at=Now(), result=result,
+            progress_done=F("progress_total") if job.progress_total else F("progress_done")):
+        log.info("job %s finished on worker %s, which no longer holds it: nothing recorded", job_id, worker_id)
+        return "taken-over"
     _audit_finish(job.pk)
     return "succeeded"
+
+
+def _holding(job_id: Any, worker_id: str) -> Any:
+    """The job, while ``worker_id`` still runs it (a conditional UPDATE's filter)."""
+    return Job.objects.filter(pk=job_id, worker_id=worker_id, status=Job.Status.RUNNING)
 
 
 def _audit_finish(job_id: Any) -> None:
@@ -204,32 +226,32 @@ def _audit_finish(job_id: Any) -> None:
                      detail={"kind": job.kind, "status": job.status, "message": job.message})
 
 
-def recover_stale(now: dt.datetime | None = None) -> int:
+def recover_stale() -> int:
     """Requeue the running jobs of workers that stopped beating (they resume from their checkpoint),
     fail those retried too often, and clean up after the dead workers; returns the jobs requeued.
 
-    Any number of workers may run it at once: every change is a conditional UPDATE / DELETE."""
-    now = now or timezone.now()
-    cutoff = now - stale_after()
-    live = set(WorkerHeartbeat.objects.filter(seen_at__gte=cutoff).values_list("worker_id", flat=True))
+    Any number of workers may run it at once: every change is a conditional UPDATE / DELETE.  "Stopped
+    beating" is judged by the database's clock (:func:`silent_since`), never this host's."""
+    cutoff = silent_since()
+    live = WorkerHeartbeat.objects.filter(seen_at__gte=cutoff).values("worker_id")
     stale = list(Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
                  .exclude(worker_id__in=live).values_list("pk", "attempts", "worker_id"))
-    _forget_dead_workers(now, cutoff)  # first: their task rows are failed before the jobs run again
+    _forget_dead_workers(cutoff)  # first: their task rows are failed before the jobs run again
     requeued = 0
     for pk, attempts, worker_id in stale:
-        if _requeue(pk, attempts, worker_id, now, cutoff):
+        if _requeue(pk, attempts, worker_id, cutoff):
             requeued += 1
     return requeued
 
 
-def _requeue(pk: Any, attempts: int, worker_id: str, now: dt.datetime, cutoff: dt.datetime) -> bool:
+def _requeue(pk: Any, attempts: int, worker_id: str, cutoff: Any) -> bool:
     from govshare.core import audit
     from govshare.core.audit_codes import AuditCode
 
     still_stale = Job.objects.filter(pk=pk, status=Job.Status.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff)
     with transaction.atomic():
         if attempts >= MAX_ATTEMPTS:
-            if still_stale.update(status=Job.Status.FAILED, finished_at=now,
+            if still_stale.update(status=Job.Status.FAILED, finished_at=Now(),
                                   message=f"gave up after {attempts} attempts / 重试 {attempts} 次后放弃"):
                 transaction.on_commit(functools.partial(_audit_finish, pk))
             return False
@@ -244,7 +266,7 @@ def _requeue(pk: Any, attempts: int, worker_id: str, now: dt.datetime, cutoff: d
     return True
 
 
-def _forget_dead_workers(now: dt.datetime, cutoff: dt.datetime) -> None:
+def _forget_dead_workers(cutoff: Any) -> None:
     """A worker that stopped beating leaves its row and, when it died in a task, a task row RUNNING
     for ever: fail those task rows (their jobs are requeued next) and drop the worker's row."""
     from django_tasks_db.models import DBTaskResult
@@ -260,7 +282,7 @@ def _forget_dead_workers(now: dt.datetime, cutoff: dt.datetime) -> None:
             orphans = [pk for pk, workers in running if workers and workers[-1] == dead.worker_id]
             seen = timezone.localtime(dead.seen_at).strftime("%Y-%m-%d %H:%M:%S")
             failed = DBTaskResult.objects.filter(pk__in=orphans, status="RUNNING").update(
-                status="FAILED", finished_at=now, return_value=None,
+                status="FAILED", finished_at=Now(), return_value=None,
                 exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
                 traceback=f"WorkerLost: worker {dead.worker_id} (pid {dead.pid} on {dead.hostname}) stopped "
                           f"sending heartbeats at {seen}; its jobs were requeued / 工作进程失联，任务已重新排队\n")
@@ -281,11 +303,12 @@ def _recover_periodically() -> int:
 
 
 def beat(worker_id: str, hostname: str, pid: int) -> None:
-    """The worker is alive: refresh its row and the heartbeat of the jobs it is running."""
-    now = timezone.now()
-    WorkerHeartbeat.objects.update_or_create(worker_id=worker_id, defaults={
-        "hostname": hostname[:100], "pid": pid, "seen_at": now})
-    Job.objects.filter(status=Job.Status.RUNNING, worker_id=worker_id).update(heartbeat_at=now)
+    """The worker is alive: refresh its row and the heartbeat of the jobs it is running — stamped with
+    the database's clock (``Now()``), like every comparison with them."""
+    fields = {"hostname": hostname[:100], "pid": pid, "seen_at": Now()}
+    if not WorkerHeartbeat.objects.filter(worker_id=worker_id).update(**fields):
+        WorkerHeartbeat.objects.get_or_create(worker_id=worker_id, defaults={**fields, "started_at": Now()})
+    Job.objects.filter(status=Job.Status.RUNNING, worker_id=worker_id).update(heartbeat_at=Now())
 
 
 def stopped(worker_id: str) -> None:
@@ -294,10 +317,12 @@ def stopped(worker_id: str) -> None:
 
 
 def worker_heartbeat_age() -> float | None:
-    seen = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
-    return None if seen is None else (timezone.now() - seen).total_seconds()
+    """Seconds since the freshest worker's beat, by the database's clock."""
+    age = (WorkerHeartbeat.objects.order_by("-seen_at")
+           .annotate(age=ExpressionWrapper(Now() - F("seen_at"), output_field=DurationField()))
+           .values_list("age", flat=True).first())
+    return None if age is None else max(0.0, age.total_seconds())
 
 
 def live_workers() -> set[str]:
-    cutoff = timezone.now() - stale_after()
-    return set(WorkerHeartbeat.objects.filter(seen_at__gte=cutoff).values_list("worker_id", flat=True))
+    return set(WorkerHeartbeat.objects.filter(seen_at__gte=silent_since()).values_list("worker_id", flat=True))

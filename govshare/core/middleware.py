@@ -82,15 +82,33 @@ def client_ip(request: HttpRequest) -> str:
     return result
 
 
+def _from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the peer (``REMOTE_ADDR``) is one of ``GOVSHARE_TRUSTED_PROXIES`` — as for :func:`client_ip`."""
+    from django.conf import settings
+
+    trusted = _trusted_networks(tuple(getattr(settings, "GOVSHARE_TRUSTED_PROXIES", ())))
+    peer = _address(str(request.META.get("REMOTE_ADDR", ""))) if trusted else None
+    return peer is not None and any(peer in net for net in trusted)
+
+
 class RequestIdMiddleware:
-    """Binds request id, client IP and (lazily) the user into the audit context."""
+    """Binds request id, client IP and (lazily) the user into the audit context.
+
+    The request id is ours (a UUID) unless the peer is a trusted proxy (``GOVSHARE_TRUSTED_PROXIES``,
+    the setting :func:`client_ip` trusts) that sent ``X-Request-ID``: a client could otherwise give
+    its request another user's id and mix its rows into theirs (SEC-4)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        if incoming and _REQUEST_ID.match(incoming) and _from_trusted_proxy(request):
+            request_id = incoming  # the proxy's id ties its log to ours
+        else:
+            request_id = str(uuid.uuid4())
+            if incoming:  # a client's own id: kept in the access log's detail, never the row's request id
+                request.client_request_id = incoming[:100]  # type: ignore[attr-defined]
         request.request_id = request_id  # type: ignore[attr-defined]
         with context.bind(ip=client_ip(request), request_id=request_id, user=None):
             try:
@@ -202,4 +220,25 @@ class RequestSizeLimitMiddleware:
                               "message_en": f"The request is too large: the limit is {mb} MB."}}
             body["error"]["message"] = body["error"]["message_zh"]
             return JsonResponse(body, status=413)
+        return self.get_response(request)
+
+
+class NulCharacterMiddleware:
+    """Refuse a path or query parameter holding a NUL character with 400 before any view runs: no
+    text column can store it (PostgreSQL refuses it outright), so a lookup, a filter or the access
+    log would otherwise fail with a server error.  Bodies are checked by the forms and schemas."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.http import JsonResponse
+
+        if "\x00" in request.path or any("\x00" in key or any("\x00" in v for v in values)
+                                         for key, values in request.GET.lists()):
+            body = {"error": {"code": "nul_character",
+                              "message_zh": "地址或查询参数中含有空字符（NUL），无法处理。",
+                              "message_en": "The address or a query parameter holds a NUL character."}}
+            body["error"]["message"] = body["error"]["message_zh"]
+            return JsonResponse(body, status=400)
         return self.get_response(request)

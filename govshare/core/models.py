@@ -563,8 +563,10 @@ class LoginThrottle(models.Model):
 
     After ``GOVSHARE_LOGIN_THROTTLE_FREE`` (pair) or ``…_IP_FREE`` (address) failures within the
     window, each further failure refuses the next attempt until ``blocked_until`` = now + base·2^k
-    (capped).  Counted with conditional UPDATEs, so that it holds across server processes.  The
-    key holds the user name as typed (lower-cased), so unknown names are throttled the same way."""
+    (capped).  Each attempt is counted before its password is checked, by one conditional UPDATE that
+    matches nothing while a delay runs, so that it holds across server processes and parallel attempts;
+    the right password gives the attempt back.  The key holds the user name as typed (lower-cased), so
+    unknown names are throttled the same way, and the address — an IPv6 one as its /64 network."""
 
     class Scope(models.TextChoices):
         ADDRESS = "address", _("client address")

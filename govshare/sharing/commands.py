@@ -166,6 +166,8 @@ def run_check_access(args: argparse.Namespace) -> int:
     from django.utils.translation import gettext_lazy as _
 
     from govshare.catalog.models import CatalogEntry
+    from govshare.core import access_log
+    from govshare.core.audit_codes import AuditCode
     from govshare.core.errors import ValidationFailed
     from govshare.core.models import User
     from govshare.sharing.access import check_access
@@ -188,6 +190,10 @@ def run_check_access(args: argparse.Namespace) -> int:
     items = [i.strip() for i in args.items.replace("，", ",").split(",") if i.strip()] if args.items else None
     decision = check_access(entry=entry, purpose=args.purpose.strip(), items=items, user=user, system=system,
                             channel=args.channel)
+    # every access check leaves an access-log row (SEC-4, LN-§23): no request, the OS user as operator
+    access_log.record(AuditCode.READ_ACCESS_CHECK, entry, purpose=decision.purpose, items=list(decision.items),
+                      allowed=decision.allowed, channel=args.channel, system=system.code if system else None,
+                      user=user.username if user else None)
     if args.json:
         print(json.dumps(decision.as_dict(), ensure_ascii=False, indent=2))
         return 0 if decision.allowed else DENIED

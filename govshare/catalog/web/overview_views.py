@@ -21,6 +21,8 @@ from govshare.catalog.models import CatalogEntry, CatalogSnapshot, EntryVersion
 from govshare.catalog.permissions import OPEN_VALUES
 from govshare.catalog.web.common import apply_errors, catalog_view, form_status, require_government
 from govshare.catalog.web.mine_views import XLSX, _download
+from govshare.core import access_log
+from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.models import Department, Jurisdiction
 from govshare.core.permissions import Action, get_for, has_capability, restrict
@@ -135,6 +137,7 @@ def snapshot_download(request: HttpRequest, pk: int) -> HttpResponse:
     snap = get_for(request.user, Action.VIEW, CatalogSnapshot.objects.select_related("jurisdiction"), pk=pk)
     fmt = request.GET.get("format", "json")
     name = f"catalog-snapshot-{snap.jurisdiction.code}-{snap.number}"
+    access_log.note(request, AuditCode.READ_DOWNLOAD, snap, file=name, format=fmt[:20])  # SEC-4, LN-§23
     if fmt == "xlsx":
         writer = _snapshot_workbook()
         if writer is None:

@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from govshare.core import access_log, audit, context, exports, jobs
 from govshare.core.audit_codes import DOMAINS, AuditCode, domain_label, domain_of
 from govshare.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from govshare.core.models import AccessEvent, AuditAnchor, AuditEvent, Job, Jurisdiction
+from govshare.core.models import AccessAnchor, AccessEvent, AuditAnchor, AuditEvent, Job, Jurisdiction
 from govshare.core.permissions import Action, get_for, require, restrict
 from govshare.core.policy import available_profiles, get_profile, platform_profile
 from govshare.core.roles import Capability
@@ -490,17 +490,25 @@ def _classify(reason: str) -> str:
     return "link" if reason.startswith("link") else "content"
 
 
+def _anchor_explained(anchor: AuditAnchor | AccessAnchor | None, prefix: str) -> bool:
+    """Whether a chain's anchor is the genesis or the one the newest ``AUDIT_PURGED`` event (inside
+    the keyed audit chain) recorded — ``prefix`` "" for the audit chain's, "access_" for the access
+    log's.  An anchor nobody purged to is how removed oldest rows would be hidden."""
+    if anchor is None or (not anchor.last_purged_id and anchor.last_purged_hash == audit.GENESIS):
+        return True
+    purge = (AuditEvent.objects.filter(code=AuditCode.AUDIT_PURGED).order_by("-id")
+             .values_list("detail", flat=True).first())
+    return purge is not None and purge.get(f"{prefix}last_purged_hash") == anchor.last_purged_hash and int(
+        purge.get(f"{prefix}last_purged_id") or 0) == anchor.last_purged_id
+
+
 def _check_anchor() -> VerifyReport | None:
     """After a purge the chain starts at the anchor; the anchor must agree with the newest
     ``AUDIT_PURGED`` event, which carries the purged row's hash inside the chain itself."""
     anchor = AuditAnchor.objects.filter(pk=1).first()
-    if anchor is None or not anchor.last_purged_id:
+    if _anchor_explained(anchor, ""):
         return None
-    purge = (AuditEvent.objects.filter(code=AuditCode.AUDIT_PURGED).order_by("-id")
-             .values_list("detail", flat=True).first())
-    if purge is not None and purge.get("last_purged_hash") == anchor.last_purged_hash and int(
-            purge.get("last_purged_id") or 0) == anchor.last_purged_id:
-        return None
+    assert anchor is not None
     error = ValidationFailed("audit_anchor_mismatch",
                              _("The audit chain's starting point (rows up to %(row_id)s removed) does not match "
                                "the last recorded purge: rows were removed outside `govshare audit purge`."),
@@ -508,11 +516,26 @@ def _check_anchor() -> VerifyReport | None:
     return VerifyReport(False, 0, first_broken_id=anchor.last_purged_id, reason="anchor", error=error)
 
 
+def _check_access_anchor() -> VerifyReport | None:
+    """The access log's anchor, cross-checked the same way: the newest ``AUDIT_PURGED`` event carries
+    it as ``access_last_purged_id``/``access_last_purged_hash`` (issue 9)."""
+    anchor = AccessAnchor.objects.filter(pk=1).first()
+    if _anchor_explained(anchor, "access_"):
+        return None
+    assert anchor is not None
+    error = ValidationFailed("access_anchor_mismatch",
+                             _("The access log's starting point (rows up to %(row_id)s removed) does not match "
+                               "the last recorded purge: rows were removed outside `govshare audit purge`."),
+                             row_id=anchor.last_purged_id)
+    return VerifyReport(False, 0, first_broken_id=anchor.last_purged_id, reason="anchor", error=error,
+                        chain="access")
+
+
 def check_chain(progress: Any = None) -> VerifyReport:
     """Verify the whole chain and describe the first broken row (no audit record; see do_verify_audit)."""
     result = audit.verify(progress=progress)
     if result.ok:
-        anchor_problem = _check_anchor()
+        anchor_problem = _check_anchor() or _check_access_anchor()
         if anchor_problem is not None:
             anchor_problem.checked = result.checked
             return anchor_problem
@@ -538,23 +561,63 @@ def _record_verification(report: VerifyReport, *, actor: Any, operator: bool = F
                    detail=detail)
 
 
+_HASH = re.compile(r"[0-9a-f]{64}", re.ASCII)
+#: the chains ``govshare audit head`` names: the audit log (writes) and the access log (reads, issue 9)
+HEAD_CHAINS = ("audit", "access")
+
+
+def format_heads() -> str:
+    """Both chains' heads on one line, ``audit=ID:HASH access=ID:HASH`` — what ``govshare audit head``
+    prints and ``verify --expect-head`` reads back (an empty chain is ``0:000…``)."""
+    audit_head = audit.head() or (0, audit.GENESIS)
+    access_head = access_log.head()
+    return f"audit={audit_head[0]}:{audit_head[1]} access={access_head[0]}:{access_head[1]}"
+
+
+def parse_heads(expected: str) -> dict[str, tuple[int, str]]:
+    """``audit=ID:HASH access=ID:HASH`` (either may be left out); a bare ``ID:HASH`` — noted before the
+    access log existed — is the audit chain's."""
+    heads: dict[str, tuple[int, str]] = {}
+    for token in expected.replace(",", " ").split():
+        name, sep, value = token.partition("=")
+        if not sep:
+            name, value = "audit", token
+        row_id, _sep, row_hash = value.partition(":")
+        if name not in HEAD_CHAINS or name in heads or not _DB_ID.fullmatch(row_id) or not _HASH.fullmatch(row_hash):
+            heads.clear()
+            break
+        heads[name] = (int(row_id), row_hash)
+    if not heads:
+        raise ValidationFailed("invalid_head", _("The expected head must be as printed by `govshare audit head`: "
+                                                 "audit=ID:HASH access=ID:HASH."), field="--expect-head")
+    return heads
+
+
 def check_head(expected: str) -> VerifyReport | None:
-    """``expected`` is ``ID:HASH`` noted earlier from ``govshare audit head``: that row must still be
-    there with that hash — otherwise rows at the end of the chain were removed or rewritten."""
-    row_id, _sep, row_hash = expected.partition(":")
-    if not _DB_ID.fullmatch(row_id) or len(row_hash) != 64:
-        raise ValidationFailed("invalid_head", _("The expected head must be ID:HASH as printed by "
-                                                 "`govshare audit head`."), field="--expect-head")
-    anchor = AuditAnchor.objects.filter(pk=1).first()
-    if anchor is not None and int(row_id) <= anchor.last_purged_id:
-        return None  # purged by retention since it was noted; the anchor check covers that part
-    found = AuditEvent.objects.filter(pk=int(row_id)).values_list("row_hash", flat=True).first()
-    if found == row_hash:
-        return None
-    error = ValidationFailed("audit_head_missing",
-                             _("Audit row %(row_id)s, noted as the head of the chain, is missing or changed: "
-                               "rows at the end of the log were removed or rewritten."), row_id=row_id)
-    return VerifyReport(False, 0, first_broken_id=int(row_id), reason="head", error=error)
+    """``expected`` was noted earlier from ``govshare audit head``: each named row must still be there
+    with that hash — otherwise rows at the end of that chain were removed or rewritten."""
+    heads = parse_heads(expected)
+    if "audit" in heads:
+        row_id, row_hash = heads["audit"]
+        anchor = AuditAnchor.objects.filter(pk=1).first()
+        purged = row_id == 0 or (anchor is not None and row_id <= anchor.last_purged_id)
+        # purged by retention since it was noted: the anchor check covers that part
+        if not purged and AuditEvent.objects.filter(pk=row_id).values_list("row_hash", flat=True).first() != row_hash:
+            error = ValidationFailed("audit_head_missing",
+                                     _("Audit row %(row_id)s, noted as the head of the chain, is missing or changed: "
+                                       "rows at the end of the log were removed or rewritten."), row_id=row_id)
+            return VerifyReport(False, 0, first_broken_id=row_id, reason="head", error=error)
+    if "access" in heads:
+        row_id, row_hash = heads["access"]
+        access_anchor = AccessAnchor.objects.filter(pk=1).first()
+        purged = row_id == 0 or (access_anchor is not None and row_id <= access_anchor.last_purged_id)
+        if not purged and AccessEvent.objects.filter(pk=row_id).values_list("row_hash", flat=True).first() != row_hash:
+            error = ValidationFailed("access_head_missing",
+                                     _("Access-log row %(row_id)s, noted as the head of the access log, is missing or "
+                                       "changed: rows at the end of the access log were removed or rewritten."),
+                                     row_id=row_id)
+            return VerifyReport(False, 0, first_broken_id=row_id, reason="head", error=error, chain="access")
+    return None
 
 
 def do_verify_audit(actor: Any, *, operator: bool = False, expect_head: str | None = None) -> VerifyReport:
@@ -565,7 +628,7 @@ def do_verify_audit(actor: Any, *, operator: bool = False, expect_head: str | No
     if report.ok and expect_head:
         head_problem = check_head(expect_head)
         if head_problem is not None:
-            head_problem.checked = report.checked
+            head_problem.checked, head_problem.reads_checked = report.checked, report.reads_checked
             report = head_problem
     _record_verification(report, actor=actor, operator=operator, extra=_operator_detail() if operator else None)
     return report
@@ -654,22 +717,42 @@ class PurgeResult:
     deleted: int
     last_purged_id: int | None
     dry_run: bool
+    #: the access log's rows (reads, issue 9) deleted under the same rule, and the newest of them
+    reads_deleted: int = 0
+    reads_last_purged_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"cutoff": self.rule.cutoff.isoformat(), "retention": f"{self.rule.amount} {self.rule.unit}",
                 "profile": self.rule.profile, "source": self.rule.source, "profiles": list(self.rule.profiles),
-                "deleted": self.deleted, "last_purged_id": self.last_purged_id, "dry_run": self.dry_run}
+                "deleted": self.deleted, "last_purged_id": self.last_purged_id, "dry_run": self.dry_run,
+                "reads_deleted": self.reads_deleted, "reads_last_purged_id": self.reads_last_purged_id}
+
+
+def _expired(model: type[AuditEvent] | type[AccessEvent], cutoff: dt.datetime) -> tuple[Any, dict[str, Any] | None]:
+    """The chain's prefix older than ``cutoff`` — up to the first row still inside the retention
+    period — as (rows, newest of them); the newest row is named by id, so a row appended meanwhile
+    is never part of it."""
+    boundary = (model.objects.filter(occurred_at__gte=cutoff).order_by("id")
+                .values_list("id", flat=True).first())
+    candidates = model.objects.all() if boundary is None else model.objects.filter(id__lt=boundary)
+    last = candidates.order_by("-id").values("id", "row_hash").first()
+    if last is None:
+        return model.objects.none(), None
+    return model.objects.filter(id__lte=last["id"]), {"id": last["id"], "row_hash": last["row_hash"]}
 
 
 def do_purge_audit(actor: Any = None, *, operator: bool = False, now: dt.datetime | None = None,
                    dry_run: bool = False) -> PurgeResult:
-    """Delete audit rows older than the longest retention, oldest first, and move the anchor.
+    """Delete audit rows and access-log rows older than the longest retention, oldest first, and
+    move each chain's anchor.
 
     Only the operator (``govshare audit purge``, a scheduled run) purges: administrators cannot
     alter the log and auditors change nothing.  Rows are removed as a prefix of the chain — up to
     the first row that is still inside the retention period — so a row younger than the minimum
     is never deleted, and ``verify`` starts from the anchor afterwards.  A broken chain is not
-    purged: the evidence would go with it.
+    purged: the evidence would go with it.  The ``AUDIT_PURGED`` event carries both anchors (the
+    audit chain's as ``last_purged_id``/``last_purged_hash``, the access log's with the prefix
+    ``access_``), so ``verify`` can tell an anchor moved by anyone else.
     """
     if not operator:
         audit.record_now(AuditCode.PERMISSION_DENIED, actor=actor, outcome="denied",
@@ -685,25 +768,39 @@ def do_purge_audit(actor: Any = None, *, operator: bool = False, now: dt.datetim
                        problem=report.error.render())
     with transaction.atomic():
         audit._lock_chain()  # appends wait until the anchor has moved
-        boundary = (AuditEvent.objects.filter(occurred_at__gte=rule.cutoff).order_by("id")
-                    .values_list("id", flat=True).first())
-        doomed = AuditEvent.objects.all() if boundary is None else AuditEvent.objects.filter(id__lt=boundary)
-        last = doomed.order_by("-id").values("id", "row_hash").first()
-        if last is None:
+        doomed, last = _expired(AuditEvent, rule.cutoff)
+        doomed_reads, last_read = _expired(AccessEvent, rule.cutoff)
+        if last is None and last_read is None:
             return PurgeResult(rule, 0, None, dry_run)
-        count = doomed.count()
+        result = PurgeResult(rule, doomed.count() if last else 0, last["id"] if last else None, dry_run,
+                             reads_deleted=doomed_reads.count() if last_read else 0,
+                             reads_last_purged_id=last_read["id"] if last_read else None)
         if dry_run:
-            return PurgeResult(rule, count, last["id"], True)
-        # QuerySet deletion never calls AuditEvent.delete() (which refuses by design); the raw
-        # delete is one statement and fires no per-row signals.  The DB trigger forbids UPDATE only.
-        doomed._raw_delete(doomed.db)
-        AuditAnchor.objects.update_or_create(pk=1, defaults={
-            "last_purged_id": last["id"], "last_purged_hash": last["row_hash"], "purged_at": now})
-        result = PurgeResult(rule, count, last["id"], False)
-        detail = {**result.as_dict(), "last_purged_hash": last["row_hash"]}
+            return result
+        # QuerySet deletion never calls AuditEvent.delete() / AccessEvent.delete() (which refuse by
+        # design); the raw delete is one statement and fires no per-row signals.  The DB triggers
+        # forbid UPDATE only.  Access rows are appended without the audit lock: deleting a prefix
+        # named by id never touches the head they chain onto (an emptied log's head is the anchor).
+        if last is not None:
+            doomed._raw_delete(doomed.db)
+            AuditAnchor.objects.update_or_create(pk=1, defaults={
+                "last_purged_id": last["id"], "last_purged_hash": last["row_hash"], "purged_at": now})
+        if last_read is not None:
+            doomed_reads._raw_delete(doomed_reads.db)
+            AccessAnchor.objects.update_or_create(pk=1, defaults={
+                "last_purged_id": last_read["id"], "last_purged_hash": last_read["row_hash"], "purged_at": now})
+        anchor = AuditAnchor.objects.filter(pk=1).values("last_purged_id", "last_purged_hash").first() or {
+            "last_purged_id": 0, "last_purged_hash": audit.GENESIS}
+        access_anchor = AccessAnchor.objects.filter(pk=1).values("last_purged_id", "last_purged_hash").first() or {
+            "last_purged_id": 0, "last_purged_hash": access_log.GENESIS}
+        detail = {**result.as_dict(), "last_purged_id": anchor["last_purged_id"],
+                  "last_purged_hash": anchor["last_purged_hash"],
+                  "access_last_purged_id": access_anchor["last_purged_id"],
+                  "access_last_purged_hash": access_anchor["last_purged_hash"]}
         if actor is None:
             detail.update(_operator_detail())
         _record_as(actor is None, AuditCode.AUDIT_PURGED, actor=actor, detail=detail)
+    access_log.forget_head()
     return result
 
 

