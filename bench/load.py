@@ -180,7 +180,7 @@ class Result:
         return sum(len(v) for v in self.samples.values()) + sum(self.errors.values())
 
 
-def drive(port: int, clients: int, duration: float, label: str, backend: str) -> Result:
+def drive(port: int, clients: int, duration: float, label: str, backend: str, think: float = 0.0) -> Result:
     users = [Client(port, USERS[i % len(USERS)]) for i in range(clients)]
     anonymous = Client(port, "")
     status, listing = anonymous.json("GET", "/api/v1/catalog/entries?status=published&per_page=100")
@@ -219,6 +219,8 @@ def drive(port: int, clients: int, duration: float, label: str, backend: str) ->
                 errors[f"{kind} {status}"] = errors.get(f"{kind} {status}", 0) + 1
                 if status != -1 and len(examples) < 5:
                     examples.append(f"{kind}: {status} (expected {expected})")
+            if think:  # a person reads the page before the next click: 0.5–1.5 × the mean, seeded per client
+                time.sleep(min(user.rng.uniform(0.5, 1.5) * think, max(0.0, stop_at[0] - time.monotonic())))
         with lock:
             for kind, values in local.items():
                 result.samples.setdefault(kind, []).extend(values)
@@ -412,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", "-d", type=float, default=120.0, help="seconds of load per run (120)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--ref", help="also serve this git ref (a worktree) and print working tree / ref ratios")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds a client pauses between requests (0: none, the machine saturates)")
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
     parser.add_argument("--port", type=int, help="drive a demo already served on this port instead (its data "
                                                   "changes; --backend and --ref are then ignored)")
@@ -427,14 +431,15 @@ def main(argv: list[str] | None = None) -> int:
     trees.append(("working tree", ROOT))
     results: list[Result] = []
     if args.port:
-        results.append(drive(args.port, args.clients, args.duration, "served", f"port {args.port}"))
+        results.append(drive(args.port, args.clients, args.duration, "served", f"port {args.port}", args.think))
         trees = []
     try:
         for backend in backends:
             for label, tree in trees:
                 with served_demo(tree, backend, label) as port:
-                    print(f"[{label} / {backend}] {args.clients} clients for {args.duration:.0f} s", flush=True)
-                    results.append(drive(port, args.clients, args.duration, label, backend))
+                    print(f"[{label} / {backend}] {args.clients} clients for {args.duration:.0f} s, "
+                          f"think time {args.think:g} s", flush=True)
+                    results.append(drive(port, args.clients, args.duration, label, backend, args.think))
     finally:
         if worktree is not None:
             remove_worktree(worktree)
