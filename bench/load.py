@@ -35,7 +35,6 @@ import http.client
 import importlib.util
 import json
 import os
-import pwd
 import random
 import shutil
 import signal
@@ -259,38 +258,9 @@ def _with_postgres_module() -> Any:
     return module
 
 
-@contextlib.contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A private PostgreSQL server, started the way ``scripts/with_postgres.py`` starts one."""
-    wp = _with_postgres_module()
-    bindir = wp.find_bindir()
-    root = os.geteuid() == 0
-    tmp = Path(tempfile.mkdtemp(prefix="govshare-load-pg-"))
-    data, sock = tmp / "data", tmp / "sock"
-    sock.mkdir()
-    prefix: list[str] = []
-    if root:
-        pg = pwd.getpwnam("postgres")
-        os.chown(tmp, pg.pw_uid, pg.pw_gid)
-        os.chown(sock, pg.pw_uid, pg.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = wp.free_port()
-    log = tmp / "server.log"
-    try:
-        subprocess.run(prefix + [str(bindir / "initdb"), "-D", str(data), "-U", "govshare", "-A", "trust", "-E",
-                                 "UTF8", "--locale=C.UTF-8", "--no-sync"], check=True, stdout=subprocess.DEVNULL)
-        opts = (f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off -c max_connections=100")
-        if root:
-            log.touch()
-            os.chown(log, pwd.getpwnam("postgres").pw_uid, -1)
-        subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "-t",
-                                 "60", "start"], check=True, stdout=subprocess.DEVNULL)
-        yield f"postgresql://govshare@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
+def throwaway_postgres() -> contextlib.AbstractContextManager[str]:
+    """A private PostgreSQL server (``scripts/with_postgres.py``'s), for the bench."""
+    return _with_postgres_module().throwaway_server("-c max_connections=100", prefix="govshare-load-pg-")
 
 
 def add_worktree(ref: str) -> Path:
