@@ -76,11 +76,11 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, tra
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from govshare.core import crypto
+from govshare.core import audit, crypto
 from govshare.core.audit_codes import AuditCode
 from govshare.core.models import AccessAnchor, AccessEvent
 
-GENESIS = "0" * 64
+GENESIS = audit.GENESIS
 #: the columns a row's hash covers (everything but id and the two hashes)
 HASHED_FIELDS = (
     "occurred_at", "code", "action", "outcome", "actor_id", "actor_username", "actor_name", "department_id",
@@ -536,32 +536,6 @@ def forget_head() -> None:
 
 # ------------------------------------------------------------------ verification
 
-@dataclass
-class VerifyResult:
-    ok: bool
-    checked: int
-    first_broken_id: int | None = None
-    reason: str = ""
-
-
-def verify(progress: Any = None, batch: int = 2000) -> VerifyResult:
+def verify(progress: Any = None) -> audit.VerifyResult:
     """Walk the access chain from its anchor; name the first row whose hash or link does not match."""
-    anchor = AccessAnchor.objects.filter(pk=1).first()
-    expected_prev = anchor.last_purged_hash if anchor else GENESIS
-    checked, last = 0, 0
-    while True:
-        chunk = list(AccessEvent.objects.filter(id__gt=last).order_by("id")[:batch])
-        if not chunk:
-            return VerifyResult(True, checked)
-        for row in chunk:
-            fields = {name: getattr(row, name) for name in HASHED_FIELDS}
-            if row.prev_hash != expected_prev:
-                return VerifyResult(False, checked, row.id, "link to the previous row is broken "
-                                    "(a row before it was deleted or rewritten)")
-            if row_digest(row.prev_hash, fields) != row.row_hash:
-                return VerifyResult(False, checked, row.id, "row content does not match its hash")
-            expected_prev = row.row_hash
-            checked += 1
-            if progress is not None and checked % 5000 == 0:
-                progress(checked)
-        last = chunk[-1].id
+    return audit.walk_chain(AccessEvent, AccessAnchor, HASHED_FIELDS, row_digest, progress)

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -230,35 +229,35 @@ class VerifyResult:
     reason: str = ""
 
 
-def _rows(batch: int = 2000) -> Iterator[AuditEvent]:
-    last = 0
+def walk_chain(model: type[models.Model], anchor_model: type[models.Model], hashed_fields: tuple[str, ...],
+               digest: Any, progress: Any = None, batch: int = 2000) -> VerifyResult:
+    """Walk a hash chain (the audit log's, or the access log's) from its anchor in id order and name
+    the first row whose link or hash does not match."""
+    anchor = anchor_model.objects.filter(pk=1).first()  # type: ignore[attr-defined]
+    expected_prev = anchor.last_purged_hash if anchor else GENESIS
+    checked, last = 0, 0
     while True:
-        chunk = list(AuditEvent.objects.filter(id__gt=last).order_by("id")[:batch])
+        chunk = list(model.objects.filter(id__gt=last).order_by("id")[:batch])  # type: ignore[attr-defined]
         if not chunk:
-            return
-        yield from chunk
+            return VerifyResult(True, checked)
+        for row in chunk:
+            if row.prev_hash != expected_prev:
+                # ids may have gaps (rolled-back transactions use up sequence values), so only the
+                # link tells whether a row before this one was removed or rewritten
+                return VerifyResult(False, checked, row.id, "link to the previous row is broken "
+                                    "(a row before it was deleted or rewritten)")
+            if digest(row.prev_hash, {name: getattr(row, name) for name in hashed_fields}) != row.row_hash:
+                return VerifyResult(False, checked, row.id, "row content does not match its hash")
+            expected_prev = row.row_hash
+            checked += 1
+            if progress is not None and checked % 5000 == 0:
+                progress(checked)
         last = chunk[-1].id
 
 
 def verify(progress: Any = None) -> VerifyResult:
-    """Walk the chain from the anchor and name the first row whose hash or link does not match."""
-    anchor = AuditAnchor.objects.filter(pk=1).first()
-    expected_prev = anchor.last_purged_hash if anchor else GENESIS
-    checked = 0
-    for row in _rows():
-        fields = {name: getattr(row, name) for name in ALL_HASHED_FIELDS}
-        if row.prev_hash != expected_prev:
-            # ids may have gaps (rolled-back transactions use up sequence values), so only the
-            # link tells whether a row before this one was removed or rewritten
-            return VerifyResult(False, checked, row.id, "link to the previous row is broken "
-                                "(a row before it was deleted or rewritten)")
-        if row_digest(row.prev_hash, fields) != row.row_hash:
-            return VerifyResult(False, checked, row.id, "row content does not match its hash")
-        expected_prev = row.row_hash
-        checked += 1
-        if progress is not None and checked % 5000 == 0:
-            progress(checked)
-    return VerifyResult(True, checked)
+    """Walk the audit chain from the anchor and name the first row whose hash or link does not match."""
+    return walk_chain(AuditEvent, AuditAnchor, ALL_HASHED_FIELDS, row_digest, progress)
 
 
 def actor_department_from_id() -> int | None:

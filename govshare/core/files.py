@@ -604,6 +604,16 @@ class _PdfScan:
                            max=self.limit)
 
 
+def _pdf_unreadable(refused: Any, exc: Exception, unpack_budget: int) -> FileRefused:
+    """What qpdf's failure to read a PDF means for the sender: a decompression bomb stopped by the
+    memory limits, or a damaged structure."""
+    if "memory limit" in str(exc):
+        return refused("pdf_bomb", _("The PDF unpacks to more than %(max)s bytes."), "file_too_large",
+                       max=unpack_budget)
+    return refused("pdf_unreadable", _("The PDF cannot be read: its structure is damaged; %(fix)s."),
+                   fix=SAVE_AGAIN)
+
+
 def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, field: str | None = None) -> None:
     """Refuse a PDF that is not exactly one intact, unencrypted PDF, or that carries active content:
     JavaScript, launch actions, embedded files, rich media, XFA forms, or an /OpenAction or /AA that
@@ -633,11 +643,7 @@ def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, fiel
         raise refused("pdf_encrypted", _("The PDF is encrypted or password-protected; remove the protection and "
                                          "try again.")) from None
     except (pikepdf.PdfError, ValueError, RuntimeError) as exc:
-        if "memory limit" in str(exc):
-            raise refused("pdf_bomb", _("The PDF unpacks to more than %(max)s bytes."), "file_too_large",
-                          max=unpack_budget) from None
-        raise refused("pdf_unreadable", _("The PDF cannot be read: its structure is damaged; %(fix)s."),
-                      fix=SAVE_AGAIN) from None
+        raise _pdf_unreadable(refused, exc, unpack_budget) from None
     with pdf:
         if pdf.is_encrypted:
             raise refused("pdf_encrypted", _("The PDF is encrypted or password-protected; remove the protection "
@@ -650,11 +656,7 @@ def check_pdf(data: bytes, *, unpack_budget: int, where: str | None = None, fiel
         except FileRefused:
             raise
         except (pikepdf.PdfError, ValueError, RuntimeError) as exc:
-            if "memory limit" in str(exc):
-                raise refused("pdf_bomb", _("The PDF unpacks to more than %(max)s bytes."), "file_too_large",
-                              max=unpack_budget) from None
-            raise refused("pdf_unreadable", _("The PDF cannot be read: its structure is damaged; %(fix)s."),
-                          fix=SAVE_AGAIN) from None
+            raise _pdf_unreadable(refused, exc, unpack_budget) from None
         if markup is not None:
             raise _pdf_hidden(refused, _("a web page or script"), markup)
 
