@@ -1,4 +1,4 @@
-"""HTTPS and sessions (issue 9): with GOVSHARE_HTTPS=true every answer carries HSTS, plain HTTP is
+"""HTTPS and sessions (issue 9; SEC-3 access authentication): with GOVSHARE_HTTPS=true every answer carries HSTS, plain HTTP is
 redirected, cookies are Secure + HttpOnly + SameSite; GOVSHARE_PROXY_SSL_HEADER trusts a TLS-terminating
 proxy's header; ``manage.py check --deploy`` passes with production settings."""
 

@@ -1,4 +1,4 @@
-"""Login protection (issue 9): growing delays per (user name, address) and per address, an account lock that
+"""Login protection (issue 9; SEC-3 access authentication): growing delays per (user name, address) and per address, an account lock that
 an attacker elsewhere cannot turn against the user, unlock by the department admin or the centre, all audited.
 
 Design: docs/security.md § "Login protection".  Time moves with time_machine, never by sleeping.
