@@ -74,6 +74,8 @@ class Config:
     debug: bool
     data_dir: Path
     database_url: str
+    #: PostgreSQL: server-side binding and prepared statements (off behind a transaction-mode pooler)
+    pg_prepared_statements: bool
     secret_key: str
     #: no SECRET_KEY and no ``secret_key`` file in the data dir: this process generated a new key (SEC-5,
     #: :mod:`govshare.core.keys` refuses to run on a database written with another one)
@@ -123,6 +125,7 @@ class Config:
             debug=debug,
             data_dir=data_dir,
             database_url=database_url,
+            pg_prepared_statements=_bool("GOVSHARE_PG_PREPARED_STATEMENTS", True),
             secret_key=secret_key,
             secret_key_generated=generated,
             backup_dir=Path(os.environ.get("GOVSHARE_BACKUP_DIR") or data_dir / "backups").resolve(),

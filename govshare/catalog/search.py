@@ -434,6 +434,11 @@ def _check(q: str, filters: Mapping[str, Sequence[str]] | None, sort: str) -> No
         raise ValidationFailed("too_long", _("At most %(max)s characters."), field="q", max=MAX_QUERY_CHARS)
 
 
+#: what a hit shows of the entry's version (current, else the one being worked on)
+_HIT_VERSION_FIELDS = ("name", "summary", "classification__code", "share_type", "open_attribute", "format_class",
+                       "update_cycle", "domain")
+
+
 def search(user: Any, q: str = "", *, filters: Mapping[str, Sequence[str]] | None = None,
            sort: str = "relevance", page: int = 1, per_page: int = 20,
            facet_keys: Sequence[str] | None = None) -> SearchResult:
@@ -448,8 +453,8 @@ def search(user: Any, q: str = "", *, filters: Mapping[str, Sequence[str]] | Non
     page = max(1, int(page or 1))
     per_page = max(1, min(100, int(per_page or 20)))
     keys = [k for k in (facet_keys if facet_keys is not None else FACET_KEYS) if k in FACET_FIELDS]
-    departments = {d.pk: d for d in Department.objects.all()}
-    by_code = {d.code.lower(): d.pk for d in departments.values()}
+    departments = {pk: (code, name) for pk, code, name in Department.objects.values_list("pk", "code", "name")}
+    by_code = {code.lower(): pk for pk, (code, _name) in departments.items()}
     engine_filters: dict[str, list[str]] = {}
     for key, values in (filters or {}).items():
         values = [str(v).strip() for v in (values if isinstance(values, list | tuple | set) else [values])]
@@ -463,22 +468,27 @@ def search(user: Any, q: str = "", *, filters: Mapping[str, Sequence[str]] | Non
                              audience=audience_for(user),
                              filters=engine_filters, sort=sort, offset=(page - 1) * per_page, limit=per_page,
                              facet_keys=keys)
-    # hits: re-read through the permission chokepoint (a stale index never shows an invisible row)
+    # hits: re-read through the permission chokepoint (a stale index never shows an invisible row);
+    # plain values, not model instances: a page of 20 hits is read on every search
     ids = [entry_id for entry_id, _score in raw.hits]
-    rows = {e.pk: e for e in restrict(CatalogEntry, user, "view").filter(pk__in=ids).select_related(
-        "provider", "current_version__classification", "open_version__classification")}
+    rows = {row["pk"]: row for row in restrict(CatalogEntry, user, "view").filter(pk__in=ids).values(
+        "pk", "code", "status", "published_at", "provider__code", "provider__name", "current_version_id",
+        *(f"{version}__{name}" for version in ("current_version", "open_version") for name in _HIT_VERSION_FIELDS))}
     hits = []
     for entry_id, score in raw.hits:
-        entry = rows.get(entry_id)
-        version = (entry.current_version or entry.open_version) if entry is not None else None
-        if entry is None or version is None:
+        row = rows.get(entry_id)
+        if row is None:
             continue
-        hits.append(Hit(entry_id=entry.pk, code=entry.code, name=version.name, summary=version.summary,
-                        provider_code=entry.provider.code, provider_name=entry.provider.name,
-                        classification=version.classification.code, share_type=version.share_type,
-                        open_attribute=version.open_attribute, format_class=version.format_class,
-                        update_cycle=version.update_cycle, domain=version.domain, status=entry.status,
-                        published_at=entry.published_at, score=score))
+        version = "current_version" if row["current_version_id"] is not None else "open_version"
+        v = {name: row[f"{version}__{name}"] for name in _HIT_VERSION_FIELDS}
+        if v["name"] is None:  # no version at all
+            continue
+        hits.append(Hit(entry_id=entry_id, code=row["code"], name=v["name"], summary=v["summary"],
+                        provider_code=row["provider__code"], provider_name=row["provider__name"],
+                        classification=v["classification__code"], share_type=v["share_type"],
+                        open_attribute=v["open_attribute"], format_class=v["format_class"],
+                        update_cycle=v["update_cycle"], domain=v["domain"], status=row["status"],
+                        published_at=row["published_at"], score=score))
     labels = _enum_labels()
     cls_values = [v for v, _n in raw.facets.get("classification", [])]
     cls_names = dict(Classification.objects.filter(code__in=cls_values).values_list("code", "name"))
@@ -490,7 +500,7 @@ def search(user: Any, q: str = "", *, filters: Mapping[str, Sequence[str]] | Non
                 dept = departments.get(int(value)) if value.isdigit() else None
                 if dept is None:
                     continue
-                out.append(FacetValue(dept.code, dept.name, count))
+                out.append(FacetValue(dept[0], dept[1], count))
             elif key == "classification":
                 out.append(FacetValue(value, cls_names.get(value, value), count))
             else:

@@ -225,8 +225,10 @@ def detail_context(request: HttpRequest, entry: CatalogEntry, **extra: Any) -> d
     return context
 
 
-def _entry_page(request: HttpRequest, entry: CatalogEntry, status: int = 200, **extra: Any) -> HttpResponse:
-    entry = entry_queryset().get(pk=entry.pk)  # fresh after a failed action
+def _entry_page(request: HttpRequest, entry: CatalogEntry, status: int = 200, *, fresh: bool = False,
+                **extra: Any) -> HttpResponse:
+    if not fresh:
+        entry = entry_queryset().get(pk=entry.pk)  # fresh after a failed action
     return render(request, "catalog/entry_detail.html", detail_context(request, entry, **extra), status=status)
 
 
@@ -235,7 +237,7 @@ def _entry_page(request: HttpRequest, entry: CatalogEntry, status: int = 200, **
 def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_for(request.user, Action.VIEW, entry_queryset(), pk=pk)
     access_log.note(request, AuditCode.READ_ENTRY, entry)
-    return _entry_page(request, entry)
+    return _entry_page(request, entry, fresh=True)  # just read with entry_queryset()
 
 
 def _visible_entry(request: HttpRequest, pk: int) -> CatalogEntry:
