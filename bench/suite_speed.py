@@ -5,7 +5,10 @@ Runs the SQLite run (``DATABASE_URL= pytest -n auto``) and the PostgreSQL run
 (``scripts/with_postgres.py -- pytest -n auto``) of ``make test`` first for a git ref — checked out
 with ``git worktree add`` into a temporary directory and run with this repository's ``.venv`` — then
 for the working tree, one after the other on the same machine, and prints wall-clock seconds, test
-counts and the working tree / ref ratio.  Run it on an otherwise idle machine.
+counts and the working tree / ref ratio.  Run it on an otherwise idle machine.  Each tree starts
+without compiled modules (as a fresh clone), and its runs get the variables its Makefile's
+``TEST_ENV`` gives ``make test`` (bytecode written even where ``PYTHONDONTWRITEBYTECODE`` is set;
+the ref before issue 8 has no such line).
 
     .venv/bin/python bench/suite_speed.py                         # ref 4c3bc5c (before issue 8) vs. working tree
     .venv/bin/python bench/suite_speed.py --ref HEAD~3 --backends sqlite
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,9 +62,27 @@ def imported_from(tree: Path) -> str:
     return out.stdout.strip()
 
 
+def make_test_env(tree: Path) -> dict[str, str]:
+    """The variables the tree's ``make test`` sets for its pytest runs (``TEST_ENV := NAME=value …`` in
+    its Makefile; none before that line existed)."""
+    makefile = tree / "Makefile"
+    for line in makefile.read_text(encoding="utf-8").splitlines() if makefile.exists() else []:
+        if line.startswith("TEST_ENV") and ":=" in line:
+            return dict(word.split("=", 1) for word in line.split(":=", 1)[1].split() if "=" in word)
+    return {}
+
+
+def fresh_bytecode(tree: Path) -> None:
+    """Remove the tree's compiled modules (not the virtualenv's): each tree starts as a fresh clone."""
+    for cache in tree.rglob("__pycache__"):
+        if ".venv" not in cache.relative_to(tree).parts and cache.is_dir():
+            shutil.rmtree(cache, ignore_errors=True)
+
+
 def env_for(tree: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(tree))
     env.pop("DATABASE_URL", None)
+    env.update(make_test_env(tree))
     env.update(extra)
     return env
 
@@ -145,11 +167,13 @@ def main() -> int:
             print(f"{args.ref}: worktree {tree}, imports govshare from {where}")
             if not where.startswith(str(tree)):
                 sys.exit(f"the worktree's runs would import {where}, not the worktree's code")
+            fresh_bytecode(tree)
             for backend in backends:
                 runs.append(run_suite(args.ref, tree, backend, args))
         finally:
             remove_worktree(tree)
     print(f"working tree: {ROOT}, imports govshare from {imported_from(ROOT)}")
+    fresh_bytecode(ROOT)
     for backend in backends:
         runs.append(run_suite("working tree", ROOT, backend, args))
     report(runs, backends)
