@@ -212,7 +212,12 @@ def _copy_version(base: EntryVersion, actor: Any, *, kind: str, reason: str) -> 
 def do_update_draft(actor: Any, entry: CatalogEntry, content: dict[str, Any], *,
                     change_reason: str | None = None) -> EntryVersion:
     """Replace the content of the entry's draft (a never-published entry, or a new version)."""
-    entry = _lock(actor, entry)
+    return _update_draft(actor, _lock(actor, entry), content, change_reason=change_reason)
+
+
+def _update_draft(actor: Any, entry: CatalogEntry, content: dict[str, Any], *,
+                  change_reason: str | None) -> EntryVersion:
+    """:func:`do_update_draft` on an entry already locked (inside the caller's transaction)."""
     check_provider_member(actor, entry.provider)
     if entry.status == CatalogEntry.Status.WITHDRAWN:
         raise Conflict("entry_withdrawn", _("%(code)s is withdrawn and can no longer be edited."), code=entry.code)
@@ -229,12 +234,11 @@ def do_update_draft(actor: Any, entry: CatalogEntry, content: dict[str, Any], *,
     if entry.status == CatalogEntry.Status.DRAFT and not entry.code.startswith(f"{node.code}/"):
         entry.sequence = next_sequence(node)
         entry.code = make_code(node, entry.sequence)
-    _write_content(version, clean, items, node)
     if change_reason is not None and entry.status == CatalogEntry.Status.PUBLISHED:
         version.change_reason = required_text(change_reason, "change_reason")
     if version.state == EntryVersion.State.RETURNED:
         version.state = EntryVersion.State.DRAFT
-    version.save()
+    _write_content(version, clean, items, node)  # saves the version (once)
     version.edited_by.add(actor)  # whoever writes part of a version may not review it
     entry.updated_at = timezone.now()
     entry.save(update_fields=["code", "sequence", "updated_at"])
@@ -254,7 +258,7 @@ def do_edit_entry(actor: Any, entry: CatalogEntry, content: dict[str, Any], *, c
     if entry.status == CatalogEntry.Status.PUBLISHED and entry.open_version is None:
         do_open_version(actor, entry, change_reason=change_reason)
         entry.refresh_from_db()
-    return do_update_draft(actor, entry, content, change_reason=change_reason or None)
+    return _update_draft(actor, entry, content, change_reason=change_reason or None)  # locked above
 
 
 @transaction.atomic
