@@ -88,7 +88,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and CONFIG.pg_prepared_statements:
     # Server-side parameters and prepared statements: a query run a few times on a connection is
     # planned once (the entry page's joins cost ~3 ms of planning each time otherwise; issue 9 load).
+    # Our backend runs a statement with more parameters than the server can bind on the client instead.
     # Off behind a pooler in transaction mode (GOVSHARE_PG_PREPARED_STATEMENTS=false, docs/operations.md).
+    DATABASES["default"]["ENGINE"] = "govshare.core.db.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

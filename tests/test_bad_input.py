@@ -274,3 +274,24 @@ def test_a_nul_character_in_the_address_is_refused_with_400_on_every_backend(org
     answer = crash_client(org.police_specialist).get(path)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "nul_character"
+
+
+@pytest.mark.django_db
+def test_a_field_called_domain_is_named_for_what_it_means_where_the_error_is_raised(cat: Any) -> None:
+    """An entry's ``domain`` is its open-data domain, the audit filter's ``domain`` an audit area: the
+    same field name, two labels (an entry form once said "审计范围" about the open-data domain)."""
+    from django.utils import translation
+
+    from govshare.catalog.actions import do_create_entry
+    from govshare.core.actions.audit import AuditFilters
+    from govshare.core.errors import GovshareError
+    from tests.catalog_helpers import content
+
+    org = cat.org
+    with translation.override("zh-hans"):
+        with pytest.raises(GovshareError) as entry_error:
+            do_create_entry(org.police_specialist, content(open_attribute="open", domain=""))
+        with pytest.raises(GovshareError) as audit_error:
+            AuditFilters.parse({"domain": "weather"})
+    assert "开放领域" in str(entry_error.value) and "审计范围" not in str(entry_error.value)
+    assert str(audit_error.value).startswith("审计范围")

@@ -244,6 +244,23 @@ def test_a_hit_carries_the_shown_version(catalog: Catalog) -> None:
     assert hit.published_at == catalog.food.published_at
 
 
+def test_a_hit_shows_the_published_version_while_a_new_one_is_drafted_and_a_draft_shows_itself(
+        catalog: Catalog) -> None:
+    from govshare.catalog.actions import do_edit_entry
+    from tests.catalog_helpers import content
+
+    org = catalog.org
+    do_edit_entry(org.market_specialist, catalog.food, content(
+        name="食品经营许可信息（修订中）", classification="302", domain="企业登记监管", summary="食品经营许可证的许可项目和有效期。", keywords=["食品"],
+        update_cycle="daily", open_attribute="on_application", open_condition="实名申请"), change_reason="更新频度调整")
+    for viewer in (org.market_specialist, org.citizen):  # the provider sees its draft on the entry page only
+        (hit,) = [h for h in search.search(viewer, "食品").hits if h.entry_id == catalog.food.pk]
+        assert (hit.name, hit.update_cycle, hit.status) == ("食品经营许可信息", "monthly", "published")
+    (draft,) = search.search(org.market_specialist, "特种设备").hits
+    assert (draft.entry_id, draft.name, draft.status, draft.published_at) == (
+        catalog.market_draft.pk, "特种设备登记信息", "draft", None)
+
+
 # ------------------------------------------------------------------ visibility
 
 VIEWERS = ["citizen", "anonymous", "market_specialist", "police_specialist", "police_admin", "auditor",

@@ -197,9 +197,12 @@ def test_on_postgresql_queries_use_server_side_parameters_and_prepared_statement
     options = _settings_under(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare").DATABASES[
         "default"]["OPTIONS"]
     assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+    assert _settings_under(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare").DATABASES[
+        "default"]["ENGINE"] == "govshare.core.db.postgresql"  # binds too long a statement on the client
     off = _settings_under(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare",
                           GOVSHARE_PG_PREPARED_STATEMENTS="false").DATABASES["default"]
     assert "server_side_binding" not in off.get("OPTIONS", {})  # behind a transaction-mode pooler
+    assert off["ENGINE"] == "django.db.backends.postgresql"
     sqlite = _settings_under(monkeypatch, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
     assert "server_side_binding" not in sqlite.DATABASES["default"]["OPTIONS"]
 
@@ -210,11 +213,29 @@ def test_on_postgresql_a_query_repeated_on_a_connection_is_prepared_once(org: Or
 
     from govshare.core.models import Department
 
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only (the PostgreSQL pass of make test)")
+    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("server_side_binding"):
+        pytest.skip("PostgreSQL with prepared statements only (the PostgreSQL pass of make test)")
     for _ in range(6):
         list(Department.objects.filter(code="zz-none"))
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert any('"core_department"' in sql and "code" in sql for sql in prepared), prepared
+
+
+@pytest.mark.django_db
+def test_on_postgresql_a_statement_with_more_parameters_than_the_server_binds_still_runs(org: Org) -> None:
+    """Server-side binding allows 65 535 parameters: a longer ``pk__in`` list (re-indexing a renamed
+    department's entries, a cascade) runs on a client-side-binding cursor instead, plain or streamed."""
+    from django.db import connection
+
+    from govshare.core.db.postgresql.base import MAX_SERVER_PARAMETERS
+    from govshare.core.models import Department
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only (the PostgreSQL pass of make test)")
+    ids = [org.police.pk, *range(10**9, 10**9 + MAX_SERVER_PARAMETERS + 10)]
+    assert list(Department.objects.filter(pk__in=ids).values_list("pk", flat=True)) == [org.police.pk]
+    assert [d.pk for d in Department.objects.filter(pk__in=ids).iterator(chunk_size=10)] == [org.police.pk]
+    assert Department.objects.filter(pk__in=ids[1:]).update(name="x") == 0
+    assert Department.objects.filter(pk__in=ids[:3]).count() == 1  # the next statements bind on the server again

@@ -35,7 +35,6 @@ FIELD_LABELS: dict[str, Promise] = {
     "days": gettext_lazy("days"),
     "decision": gettext_lazy("decision"),
     "department": gettext_lazy("department"),
-    "domain": gettext_lazy("audit area"),
     "duty": gettext_lazy("duty"),
     "entry": gettext_lazy("catalog entry"),
     "expansions": gettext_lazy("stands for"),
@@ -123,11 +122,15 @@ class GovshareError(Exception):
     status = 400
 
     def __init__(self, error_code: str, message: str | Promise, /, *, field: str | None = None,
-                 row: int | None = None, where: str | None = None, **params: Any) -> None:
+                 row: int | None = None, where: str | None = None, label: str | Promise | None = None,
+                 **params: Any) -> None:
         self.code = error_code
         self.message = message
         self.params = params
         self.field = field
+        #: how the reader calls the field where its name means different things (the audit filter's
+        #: ``domain`` is an audit area, an entry's ``domain`` its open-data domain); else FIELD_LABELS
+        self.label = label
         self.row = row
         self.where = where
         super().__init__(self.render())
@@ -146,7 +149,7 @@ class GovshareError(Exception):
                 prefix.append(("第 %d 行" if (translation.get_language() or "").startswith("zh") else "row %d")
                               % self.row)
             if self.field:
-                prefix.append(field_label(self.field))
+                prefix.append(str(self.label) if self.label is not None else field_label(self.field))
         return (": ".join([" ".join(prefix), text]) if prefix else text)
 
     def bilingual(self) -> str:

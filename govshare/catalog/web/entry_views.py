@@ -75,9 +75,9 @@ STATUS_BADGE: dict[str, str] = {CatalogEntry.Status.DRAFT: "", CatalogEntry.Stat
 
 
 def entry_queryset() -> Any:
+    # what the pages read of the entry itself; the versions' people come with the version list
     return CatalogEntry.objects.select_related("provider", "project", "current_version__classification",
-                                               "open_version__classification", "open_version__created_by",
-                                               "open_version__submitted_by")
+                                               "open_version__classification")
 
 
 def _problems(exc: GovshareError) -> list[str]:

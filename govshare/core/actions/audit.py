@@ -133,7 +133,8 @@ class AuditFilters:
                 domain = DOMAINS[int(domain)]
             if domain not in DOMAINS.values():
                 raise ValidationFailed("invalid_domain", _("Unknown domain %(value)s (known: %(known)s)."),
-                                       value=domain, known=", ".join(DOMAINS.values()), field="domain")
+                                       value=domain, known=", ".join(DOMAINS.values()), field="domain",
+                                       label=_("audit area"))
         outcome = _text(data, "outcome", 20).lower()
         if outcome and outcome not in AuditEvent.Outcome.values:
             raise ValidationFailed("invalid_choice", _("Unknown outcome %(value)s (known: %(known)s)."),

@@ -1,0 +1,1 @@
+"""Database backends of govshare (Django ``ENGINE`` paths)."""
