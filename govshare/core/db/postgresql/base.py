@@ -16,6 +16,9 @@ from typing import Any
 from django.db.backends import utils
 from django.db.backends.postgresql import base as postgresql
 
+#: Django's module as psycopg 3 fills it (its stubs describe the psycopg 2 names)
+_pg: Any = postgresql
+
 #: the largest number of parameters a statement can bind on the server (16-bit count in the protocol)
 MAX_SERVER_PARAMETERS = 65535
 
@@ -72,11 +75,10 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         connection = self.connection
         assert connection is not None
         if name:
-            cursor = postgresql.ServerSideCursor(connection, name=name, scrollable=False,
-                                                 withhold=connection.autocommit)
+            cursor = _pg.ServerSideCursor(connection, name=name, scrollable=False, withhold=connection.autocommit)
         else:
-            cursor = postgresql.Cursor(connection)
-        loader = connection.adapters.get_loader(postgresql.TIMESTAMPTZ_OID, postgresql.Format.TEXT)
+            cursor = _pg.Cursor(connection)
+        loader = connection.adapters.get_loader(_pg.TIMESTAMPTZ_OID, _pg.Format.TEXT)
         if self.timezone != loader.timezone:  # as create_cursor does
-            postgresql.register_tzloader(self.timezone, cursor)
+            _pg.register_tzloader(self.timezone, cursor)
         return cursor
