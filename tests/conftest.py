@@ -149,6 +149,26 @@ def undone() -> Iterator[None]:
         transaction.savepoint_rollback(sid)
 
 
+def project_settings(monkeypatch: Any, tmp_path: Path, *, unset: tuple[str, ...] = (), **env: str) -> Any:
+    """govshare/settings.py evaluated afresh under ``env`` (with ``unset`` removed), as a separate module:
+    the running settings stay."""
+    import importlib.util
+    import secrets
+
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", secrets.token_urlsafe(50))
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("_govshare_settings_probe", root / "govshare" / "settings.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def api_json(client: Client, method: str, path: str, body: Any = None, **extra: Any) -> Any:
     """Call ``/api/v1`` + ``path`` with a JSON body."""
     return getattr(client, method)(API + path, body, content_type="application/json", **extra)

@@ -4,7 +4,6 @@ proxy's header; ``manage.py check --deploy`` passes with production settings."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import subprocess
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, project_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the settings govshare.settings derives from GOVSHARE_HTTPS and GOVSHARE_PROXY_SSL_HEADER
@@ -26,18 +25,11 @@ DERIVED = ["SECURE_SSL_REDIRECT", "SECURE_REDIRECT_EXEMPT", "SECURE_HSTS_SECONDS
 
 
 def _project_settings(monkeypatch: Any, tmp_path: Path, **env: str) -> types.ModuleType:
-    """govshare/settings.py evaluated afresh under ``env`` (a separate module: the running settings stay)."""
-    for name in ("GOVSHARE_HTTPS", "GOVSHARE_PROXY_SSL_HEADER", "GOVSHARE_SECURE_COOKIES", "GOVSHARE_HSTS_SECONDS",
-                 "GOVSHARE_HSTS_PRELOAD", "CSRF_TRUSTED_ORIGINS", "GOVSHARE_PUBLIC_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SECRET_KEY", secrets.token_urlsafe(50))
-    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("_govshare_settings_probe", ROOT / "govshare" / "settings.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """govshare/settings.py evaluated afresh under ``env``, without the HTTPS variables of this machine."""
+    module: types.ModuleType = project_settings(
+        monkeypatch, tmp_path, unset=("GOVSHARE_HTTPS", "GOVSHARE_PROXY_SSL_HEADER", "GOVSHARE_SECURE_COOKIES",
+                                      "GOVSHARE_HSTS_SECONDS", "GOVSHARE_HSTS_PRELOAD", "CSRF_TRUSTED_ORIGINS",
+                                      "GOVSHARE_PUBLIC_URL"), **env)
     return module
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.test import Client, override_settings
 
 from govshare.cli import build_parser, main
 from govshare.config import Config, ConfigError
-from tests.conftest import DemoData, Org
+from tests.conftest import DemoData, Org, project_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -175,35 +174,19 @@ def test_healthz_reports_a_stuck_queue_and_whether_a_worker_is_alive(db: None, c
     assert response.json()["checks"]["queue"]["ok"] is False
 
 
-def _settings_under(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> Any:
-    """govshare/settings.py evaluated afresh under ``env`` (a separate module: the running settings stay)."""
-    import importlib.util
-    import secrets
-
-    monkeypatch.setenv("SECRET_KEY", secrets.token_urlsafe(50))
-    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("_govshare_settings_db_probe", ROOT / "govshare" / "settings.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_on_postgresql_queries_use_server_side_parameters_and_prepared_statements_unless_turned_off(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("GOVSHARE_PG_PREPARED_STATEMENTS", raising=False)
-    options = _settings_under(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare").DATABASES[
+    options = project_settings(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare").DATABASES[
         "default"]["OPTIONS"]
     assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
-    assert _settings_under(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare").DATABASES[
+    assert project_settings(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare").DATABASES[
         "default"]["ENGINE"] == "govshare.core.db.postgresql"  # binds too long a statement on the client
-    off = _settings_under(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare",
+    off = project_settings(monkeypatch, tmp_path, DATABASE_URL="postgresql://u@db/govshare",
                           GOVSHARE_PG_PREPARED_STATEMENTS="false").DATABASES["default"]
     assert "server_side_binding" not in off.get("OPTIONS", {})  # behind a transaction-mode pooler
     assert off["ENGINE"] == "django.db.backends.postgresql"
-    sqlite = _settings_under(monkeypatch, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    sqlite = project_settings(monkeypatch, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
     assert "server_side_binding" not in sqlite.DATABASES["default"]["OPTIONS"]
 
 
