@@ -12,6 +12,8 @@ shared pieces (authentication, paging, references) are in :mod:`govshare.core.ap
 
 from __future__ import annotations
 
+import copy
+import threading
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -42,6 +44,13 @@ class GovshareAPI(NinjaAPI):
     ninja 1.7's binding of routers and its input reading (``_get_bound_routers``,
     ``Operation._get_values``): ``tests/test_api_contract.py`` fails if a ninja upgrade moves them."""
 
+    _documents: dict[Any, Any]
+    _documents_lock = threading.Lock()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._documents = {}
+
     def _get_bound_routers(self) -> Any:
         first = self._bound_routers_cache is None
         routers = super()._get_bound_routers()
@@ -51,9 +60,16 @@ class GovshareAPI(NinjaAPI):
 
     def get_openapi_schema(self, *, path_prefix: str | None = None,
                            path_params: dict[str, Any] | None = None) -> Any:
-        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        declare_error_answers(self, schema)
-        return schema
+        """The document, built once per process for each prefix and language (building it takes about
+        half a second: every handler is read for the errors it raises); a copy, so that a caller may
+        change it."""
+        key = (len(self._routers), path_prefix, tuple(sorted((path_params or {}).items())), translation.get_language())
+        with self._documents_lock:
+            if key not in self._documents:
+                schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+                declare_error_answers(self, schema)
+                self._documents[key] = schema
+            return copy.deepcopy(self._documents[key])
 
 
 api = GovshareAPI(
