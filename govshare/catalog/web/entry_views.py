@@ -225,9 +225,9 @@ def detail_context(request: HttpRequest, entry: CatalogEntry, **extra: Any) -> d
     return context
 
 
-def _entry_page(request: HttpRequest, entry: CatalogEntry, status: int = 200, *, fresh: bool = False,
+def _entry_page(request: HttpRequest, entry: CatalogEntry, status: int = 200, *, reread: bool = True,
                 **extra: Any) -> HttpResponse:
-    if not fresh:
+    if reread:
         entry = entry_queryset().get(pk=entry.pk)  # fresh after a failed action
     return render(request, "catalog/entry_detail.html", detail_context(request, entry, **extra), status=status)
 
@@ -237,7 +237,7 @@ def _entry_page(request: HttpRequest, entry: CatalogEntry, status: int = 200, *,
 def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_for(request.user, Action.VIEW, entry_queryset(), pk=pk)
     access_log.note(request, AuditCode.READ_ENTRY, entry)
-    return _entry_page(request, entry, fresh=True)  # just read with entry_queryset()
+    return _entry_page(request, entry, reread=False)  # just read with entry_queryset()
 
 
 def _visible_entry(request: HttpRequest, pk: int) -> CatalogEntry:
