@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.util
 import os
 import random
 import shutil
@@ -38,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402 — bench/, importable however this script is loaded
+
 sys.path.insert(0, str(ROOT))
 
 from govshare.catalog import search_engine as engine_mod  # noqa: E402
@@ -343,17 +345,10 @@ def load_pg(dsn: str, rows: Sequence[tuple[Any, ...]]) -> tuple[Any, float]:
     return conn, time.perf_counter() - t0
 
 
-def _with_postgres_module() -> Any:
-    spec = importlib.util.spec_from_file_location("with_postgres", ROOT / "scripts" / "with_postgres.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def throwaway_postgres() -> contextlib.AbstractContextManager[str]:
     """A private PostgreSQL server (``scripts/with_postgres.py``'s), for the bench."""
-    return _with_postgres_module().throwaway_server("-c shared_buffers=1GB -c work_mem=64MB -c maintenance_work_mem=512MB", prefix="govshare-bench-pg-")
+    return bench_common.throwaway_postgres("-c shared_buffers=1GB -c work_mem=64MB -c maintenance_work_mem=512MB",
+                                           prefix="govshare-bench-pg-")
 
 
 # ---------------------------------------------------------------------------- main

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import random
@@ -50,6 +49,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402 — bench/, importable however this script is loaded
+
 PYTHON = ROOT / ".venv" / "bin" / "python"
 PASSWORD = "Longnan-demo-2026"  # the demo's (README "Demo logins")
 #: the demo's data specialists (one per department): client i logs in as USERS[i % len(USERS)]
@@ -60,7 +62,6 @@ TERMS = ["人口", "企业", "社保", "医疗", "车辆", "户籍", "营业执�
          "环境监测", "道路", "婚姻登记"]
 MIX = [("search", 30), ("entry", 30), ("lists", 20), ("draft", 10), ("feedback", 10)]
 LISTS = ["/sharing/applications/", "/sharing/to-answer/", "/sharing/grants/"]
-UNTRACKED_NEEDED = ["govshare/static/vendor"]  # made by `make frontend`, linked into a worktree
 START_LIMIT = 900.0  # a demo load on a busy machine
 
 
@@ -250,35 +251,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _with_postgres_module() -> Any:
-    spec = importlib.util.spec_from_file_location("with_postgres", ROOT / "scripts" / "with_postgres.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def throwaway_postgres() -> contextlib.AbstractContextManager[str]:
     """A private PostgreSQL server (``scripts/with_postgres.py``'s), for the bench."""
-    return _with_postgres_module().throwaway_server("-c max_connections=100", prefix="govshare-load-pg-")
+    return bench_common.throwaway_postgres("-c max_connections=100", prefix="govshare-load-pg-")
 
 
 def add_worktree(ref: str) -> Path:
-    tree = Path(tempfile.mkdtemp(prefix="govshare-load-")) / "tree"
-    added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), ref])
-    if added.returncode:
-        shutil.rmtree(tree.parent, ignore_errors=True)
-        raise Failed(f"git worktree add {ref} failed")
-    for rel in UNTRACKED_NEEDED:
-        src, dst = ROOT / rel, tree / rel
-        if src.exists() and not dst.exists():
-            dst.symlink_to(src, target_is_directory=src.is_dir())
-    return tree
+    try:
+        return bench_common.add_worktree(ref, prefix="govshare-load-")
+    except RuntimeError as exc:
+        raise Failed(str(exc)) from None
 
 
-def remove_worktree(tree: Path) -> None:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
-    shutil.rmtree(tree.parent, ignore_errors=True)
+remove_worktree = bench_common.remove_worktree
 
 
 @contextlib.contextmanager

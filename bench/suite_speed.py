@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402 — bench/, importable however this script is loaded
+
 PYTHON = ROOT / ".venv" / "bin" / "python"
 DEFAULT_REF = "4c3bc5c"  # the commit before issue 8's work
-#: untracked files the suite needs (made by `make frontend`), linked into the worktree
-UNTRACKED_NEEDED = ["govshare/static/vendor"]
 
 
 @dataclass
@@ -117,17 +118,10 @@ def junit_counts(path: Path) -> dict[str, int]:
 
 
 def add_worktree(ref: str) -> Path:
-    tree = Path(tempfile.mkdtemp(prefix="govshare-suite-")) / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), ref], check=True)
-    for rel in UNTRACKED_NEEDED:
-        src, dst = ROOT / rel, tree / rel
-        if src.exists() and not dst.exists():
-            dst.symlink_to(src, target_is_directory=src.is_dir())
-    return tree
+    return bench_common.add_worktree(ref, prefix="govshare-suite-")
 
 
-def remove_worktree(tree: Path) -> None:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+remove_worktree = bench_common.remove_worktree
 
 
 def report(runs: list[Run], backends: list[str]) -> None:
