@@ -345,23 +345,40 @@ def _open_read(path: Path) -> tarfile.TarFile:
         raise BackupError(f"无法读取备份文件 {path} / cannot read the backup {path}: {exc}") from None
 
 
-def read_manifest(path: Path) -> Manifest:
+def _damaged(exc: BaseException) -> BackupError:
+    return BackupError(f"备份文件已损坏 / the backup is damaged: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _small_member(path: Path, name: str, limit: int, *, not_valid: str, missing: str) -> bytes:
+    """The bytes of one small member of the archive (the manifest, the keys); every failure is a
+    BackupError: ``missing`` when there is no such member, ``not_valid`` when it is not a file of at
+    most ``limit`` bytes, "damaged" for anything tar or zlib raise."""
     try:
         with _open_read(path) as tar:
-            member = tar.getmember(MANIFEST)
-            if not member.isfile() or member.size > MAX_MANIFEST:
-                raise BackupError(f"备份清单无效 / the backup's manifest is not valid: not a file of at most "
-                                  f"{MAX_MANIFEST} bytes")
+            member = tar.getmember(name)
+            if not member.isfile() or member.size > limit:
+                raise BackupError(not_valid)
             handle = tar.extractfile(member)
             assert handle is not None
-            body = json.loads(handle.read())
+            return handle.read()
     except BackupError:
         raise
     except KeyError:
-        raise BackupError(f"{path} 不是 govshare 备份（缺少 manifest.json） / {path} is not a govshare backup "
-                          "(no manifest.json)") from None
-    except Exception as exc:  # noqa: BLE001 — tar, zlib, JSON (RecursionError …): a damaged archive
-        raise BackupError(f"备份文件已损坏 / the backup is damaged: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise BackupError(missing) from None
+    except Exception as exc:  # noqa: BLE001 — tar, zlib …: a damaged archive
+        raise _damaged(exc) from None
+
+
+def read_manifest(path: Path) -> Manifest:
+    raw = _small_member(path, MANIFEST, MAX_MANIFEST,
+                        not_valid=f"备份清单无效 / the backup's manifest is not valid: not a file of at most "
+                                  f"{MAX_MANIFEST} bytes",
+                        missing=f"{path} 不是 govshare 备份（缺少 manifest.json） / {path} is not a govshare backup "
+                                "(no manifest.json)")
+    try:
+        body = json.loads(raw)
+    except Exception as exc:  # noqa: BLE001 — JSON (RecursionError …): a damaged archive
+        raise _damaged(exc) from None
     check_manifest(body)
     return Manifest(body)
 
@@ -443,21 +460,10 @@ def verify(path: Path) -> Manifest:
 
 def read_keys(path: Path, passphrase: str) -> dict[str, str]:
     """The keys of the archive (decrypted with ``passphrase``); every failure is a BackupError."""
-    try:
-        with _open_read(path) as tar:
-            member = tar.getmember(KEYS_MEMBER)
-            if not member.isfile() or member.size > MAX_KEYS_MEMBER:
-                raise BackupError(f"备份中的密钥文件已损坏 / the keys member of the backup is damaged: not a file "
-                                  f"of at most {MAX_KEYS_MEMBER} bytes")
-            handle = tar.extractfile(member)
-            assert handle is not None
-            blob = handle.read()
-    except BackupError:
-        raise
-    except KeyError:
-        raise BackupError("该备份不含密钥 / the backup holds no keys (it was written without --with-keys)") from None
-    except Exception as exc:  # noqa: BLE001 — tar, zlib …: a damaged archive
-        raise BackupError(f"备份文件已损坏 / the backup is damaged: {type(exc).__name__}: {str(exc)[:200]}") from None
+    blob = _small_member(path, KEYS_MEMBER, MAX_KEYS_MEMBER,
+                         not_valid=f"备份中的密钥文件已损坏 / the keys member of the backup is damaged: not a file "
+                                   f"of at most {MAX_KEYS_MEMBER} bytes",
+                         missing="该备份不含密钥 / the backup holds no keys (it was written without --with-keys)")
     return decrypt_keys(blob, passphrase)
 
 
