@@ -114,7 +114,32 @@ def org(db: Any, _shared_states: SharedStates, _copies: dict[int, Any]) -> Org:
 
 
 def login(client: Client, user: Any) -> Client:
-    client.force_login(user)
+    """Log ``user`` in on ``client``: the session ``force_login`` would leave (user, backend, password
+    hash, the idle clock's start), written with one INSERT.  The login's own bookkeeping (its audit row,
+    the failure counters, ``last_login``) is left out: the tests of the login form cover it
+    (tests/test_auth.py, tests/test_login_protection.py), and the rest of the suite logs in thousands
+    of times (issue 8, suite speed)."""
+    import time
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+    from django.utils.crypto import get_random_string
+
+    from govshare.core.middleware import IdleTimeoutMiddleware
+
+    backend = settings.AUTHENTICATION_BACKENDS[0]
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store.update({SESSION_KEY: user._meta.pk.value_to_string(user), BACKEND_SESSION_KEY: backend,
+                  HASH_SESSION_KEY: user.get_session_auth_hash(), IdleTimeoutMiddleware.KEY: int(time.time())})
+    store._session_key = get_random_string(32, VALID_KEY_CHARS)
+    store.save(must_create=True)
+    user.backend = backend
+    name = settings.SESSION_COOKIE_NAME
+    client.cookies[name] = store.session_key
+    client.cookies[name].update({"max-age": None, "path": "/", "domain": settings.SESSION_COOKIE_DOMAIN,
+                                 "secure": settings.SESSION_COOKIE_SECURE or None, "expires": None})
     return client
 
 
@@ -134,7 +159,7 @@ def crash_client(user: Any = None) -> Client:
     crash on bad input shows as "500 is not 400"."""
     client = Client(raise_request_exception=False)
     if user is not None:
-        client.force_login(user)
+        login(client, user)
     return client
 
 
