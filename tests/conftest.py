@@ -320,9 +320,114 @@ class SharedStates:
         from tests import db_states
 
         layer = self.layers[name]
-        db_states.apply(layer.rows)
+        if name not in _Held.layers:  # else already written, in the transaction the test runs inside
+            db_states.apply(layer.rows)
         replay_side_effects(layer, copies)
         return copy.deepcopy(layer.obj, copies)
+
+    def layer_rows(self, name: str) -> Any:
+        return self.demo.rows if name == "demo" and self.demo is not None else self.layers[name].rows
+
+
+# ------------------------------------------------------------------ a state held open for a run of tests
+
+
+class _Held:
+    """The shared layers a run of tests uses, written once into a transaction that stays open while
+    consecutive tests ask for the same layers: each test's own transaction (``db``) is then a savepoint
+    inside it, and rolling it back leaves the layers as written — instead of writing them again for
+    every test (hundreds of rows; on PostgreSQL 6–16 ms a test, issue 8).  The tests of a module are
+    ordered by the layers they use (:func:`pytest_collection_modifyitems`), so the transaction changes
+    a few times per module.  It is opened only when no other transaction is open (a module fixture
+    that holds its own, like ``demo_data_module``, keeps working as before: its tests copy the rows)
+    and closed before a test that asks for other layers, none, or commits."""
+
+    layers: tuple[str, ...] = ()
+    block: Any = None
+
+    @classmethod
+    def close(cls) -> None:
+        if cls.block is None:
+            return
+        from django.db import connection
+
+        block, cls.block, cls.layers = cls.block, None, ()
+        assert connection.atomic_blocks and connection.atomic_blocks[-1] is block, \
+            "a transaction opened inside the held state was left open"
+        with _Shared.blocker.unblock():
+            transaction.set_rollback(True)
+            block.__exit__(None, None, None)
+
+    @classmethod
+    def hold(cls, layers: tuple[str, ...]) -> None:
+        """Hold ``layers`` for the next test (or nothing, where they cannot be held)."""
+        if layers == cls.layers:
+            return
+        cls.close()
+        states = _Shared.states
+        if not layers or states is None:  # the states are built with the first database test
+            return
+        from django.db import connection
+
+        from tests import db_states
+
+        if connection.atomic_blocks:
+            return
+        if "demo" in layers and states.demo is None:
+            states.build_demo()
+        with _Shared.blocker.unblock():
+            block = transaction.atomic()
+            block._from_testcase = True  # type: ignore[attr-defined]  # like TestCase's: durable blocks may open inside
+            block.__enter__()
+            try:
+                for name in layers:
+                    db_states.apply(states.layer_rows(name))
+            except BaseException:
+                transaction.set_rollback(True)
+                block.__exit__(None, None, None)
+                raise
+        cls.block, cls.layers = block, layers
+
+
+#: the layers a test's fixtures write, in the order they are written
+_LAYERS_OF = (("org", {"org", "cat", "share"}), ("cat", {"cat", "share"}), ("share", {"share"}),
+              ("demo", {"demo_data"}))
+
+
+def _wanted_layers(item: pytest.Item) -> tuple[str, ...]:
+    names = set(getattr(item, "fixturenames", ()))
+    if not names & {"org", "cat", "share", "demo_data"} or _commits(item) or _holds_a_wider_transaction(item):
+        return ()
+    return tuple(layer for layer, asked_by in _LAYERS_OF if names & asked_by)
+
+
+def _holds_a_wider_transaction(item: pytest.Item) -> bool:
+    """Does the test use a module- or class-wide fixture of ours that reaches the database (and may keep
+    its own transaction open across tests, like ``demo_data_module``)?"""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    defs = info.name2fixturedefs
+
+    def reaches_database(name: str, seen: set[str]) -> bool:
+        if name == "django_db_blocker":
+            return True
+        if name in seen or not defs.get(name):
+            return False
+        seen.add(name)
+        return any(reaches_database(arg, seen) for arg in defs[name][-1].argnames)
+
+    return any(defs.get(name) and defs[name][-1].scope in ("module", "class", "package")
+               and str(getattr(defs[name][-1].func, "__module__", "")).startswith("tests")  # not pytest-django's
+               and reaches_database(name, set()) for name in item.fixturenames)
+
+
+def _state_rank(item: pytest.Item) -> int:
+    names = set(getattr(item, "fixturenames", ()))
+    for rank, fixture in enumerate(("share", "cat", "org", "demo_data")):
+        if fixture in names:
+            return rank
+    return 4
 
 
 def replay_side_effects(layer: Layer, copies: dict[int, Any]) -> None:
@@ -343,7 +448,7 @@ class _Shared:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> None:
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[None]:
     """pytest-django's test database, plus a snapshot of what the migrations left in it (written back
     after a test that commits, see :func:`pytest_runtest_teardown`), and the ``org`` / ``cat`` /
     ``share`` layers, built now — before any test opens a transaction — so that moving the id
@@ -359,6 +464,8 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any, tmp_path_facto
     _Shared.blocker = django_db_blocker
     _Shared.states = SharedStates(django_db_blocker, tmp_path_factory.mktemp("shared-states"))
     _Shared.states.build_org_layers()
+    yield
+    _Held.close()  # before pytest-django drops the test database
 
 
 @pytest.fixture(scope="session")
@@ -421,6 +528,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if ON_POSTGRES:
                 item.add_marker(pytest.mark.skip(reason="runs once, in the SQLite pass: the demo site is its "
                                                         "own SQLite database, whatever the run's"))
+    # within each module (and class), the tests that use the same shared layers run one after the other,
+    # so that the layers are held across them (:class:`_Held`)
+    first_seen: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.parent, index)
+    order = {id(item): (first_seen[item.parent], _state_rank(item), index) for index, item in enumerate(items)}
+    items.sort(key=lambda item: order[id(item)])
 
 
 class _GroupsInNodeIds:
@@ -443,6 +557,12 @@ class _GroupsInNodeIds:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("govshare-groups-in-node-ids"):
         config.pluginmanager.register(_GroupsInNodeIds(), "govshare-groups-in-node-ids")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the test's fixtures: hold the shared layers it uses (or close those held)."""
+    _Held.hold(_wanted_layers(item))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -472,7 +592,8 @@ def _demo(states: SharedStates, where: Path, copies: dict[int, Any]) -> DemoData
     from tests import db_states
 
     assert states.demo is not None
-    db_states.apply(states.demo.rows)
+    if "demo" not in _Held.layers:
+        db_states.apply(states.demo.rows)
     replay_side_effects(states.demo, copies)
     return DemoData(search_dir=where)
 

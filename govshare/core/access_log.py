@@ -382,7 +382,7 @@ def row_digest(prev_hash: str, fields: dict[str, Any]) -> str:
 
 _lock = threading.Lock()
 #: (database alias, database name, outermost transaction or 0) → the chain head this process wrote last
-_heads: dict[tuple[str, str, int], str] = {}
+_heads: dict[tuple[str, str, tuple[int, ...]], str] = {}
 
 
 def _table(name: str, connection: Any) -> str:
@@ -447,10 +447,11 @@ def write(rows: list[dict[str, Any]], using: str = DEFAULT_DB_ALIAS) -> None:
 
     keys.require_key()  # never sign a row with a key the data was not written with (SEC-5); once per process
     connection = connections[using]
-    # inside a transaction (a test's, or a caller's) the cached head is good for that transaction only:
-    # a rollback takes the rows it chained onto with it
-    outer = id(connection.atomic_blocks[0]) if connection.in_atomic_block and connection.atomic_blocks else 0
-    key = (using, str(connection.settings_dict.get("NAME")), outer)
+    # inside a transaction (a test's, or a caller's) the cached head is good for that transaction and its
+    # savepoints only: a rollback of any of them takes the rows it chained onto with it (a stale head
+    # costs one more statement, never a wrong chain: the insert is conditional on the head)
+    blocks = tuple(id(block) for block in connection.atomic_blocks) if connection.in_atomic_block else ()
+    key = (using, str(connection.settings_dict.get("NAME")), blocks)
     with _lock:
         head = _heads.get(key)
         for _attempt in range(_ATTEMPTS):
