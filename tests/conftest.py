@@ -118,7 +118,7 @@ def login(client: Client, user: Any) -> Client:
     hash, the idle clock's start), written with one INSERT.  The login's own bookkeeping (its audit row,
     the failure counters, ``last_login``) is left out: the tests of the login form cover it
     (tests/test_auth.py, tests/test_login_protection.py), and the rest of the suite logs in thousands
-    of times (issue 8, suite speed)."""
+    of times (issue 8, suite speed).  Only for the database session engine (settings.py)."""
     import time
     from importlib import import_module
 
@@ -131,13 +131,14 @@ def login(client: Client, user: Any) -> Client:
 
     backend = settings.AUTHENTICATION_BACKENDS[0]
     store = import_module(settings.SESSION_ENGINE).SessionStore()
-    store.update({SESSION_KEY: user._meta.pk.value_to_string(user), BACKEND_SESSION_KEY: backend,
-                  HASH_SESSION_KEY: user.get_session_auth_hash(), IdleTimeoutMiddleware.KEY: int(time.time())})
-    store._session_key = get_random_string(32, VALID_KEY_CHARS)
-    store.save(must_create=True)
+    data = {SESSION_KEY: user._meta.pk.value_to_string(user), BACKEND_SESSION_KEY: backend,
+            HASH_SESSION_KEY: user.get_session_auth_hash(), IdleTimeoutMiddleware.KEY: int(time.time())}
+    key = get_random_string(32, VALID_KEY_CHARS)
+    store.model(session_key=key, session_data=store.encode(data), expire_date=store.get_expiry_date()).save(
+        force_insert=True)  # the row SessionStore.save() writes, without its savepoint
     user.backend = backend
     name = settings.SESSION_COOKIE_NAME
-    client.cookies[name] = store.session_key
+    client.cookies[name] = key
     client.cookies[name].update({"max-age": None, "path": "/", "domain": settings.SESSION_COOKIE_DOMAIN,
                                  "secure": settings.SESSION_COOKIE_SECURE or None, "expires": None})
     return client
