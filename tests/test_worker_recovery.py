@@ -32,8 +32,13 @@ from tests.conftest import ON_POSTGRES
 
 #: the workers run on a SQLite file of their own whatever the pass, so the PostgreSQL pass would repeat
 #: the same run; dead-worker detection on PostgreSQL is covered in-process by tests/test_jobs.py
-pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="runs once, in the SQLite pass: its workers use their own "
-                                                    "SQLite file, whatever the pass")
+pytestmark = [
+    pytest.mark.skipif(ON_POSTGRES, reason="runs once, in the SQLite pass: its workers use their own "
+                                           "SQLite file, whatever the pass"),
+    # one long test: run first (tests/conftest.py), not last as its file name says, where the other
+    # worker sat idle for its ~8 s
+    pytest.mark.run_first,
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the stale limit of the workers in this test (``GOVSHARE_WORKER_STALE_SECONDS``); they beat every third of a second
