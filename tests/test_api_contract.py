@@ -136,8 +136,8 @@ def _fill(path: str, value: str) -> str:
 
 
 #: every write of the document but those a citizen may make on their own things (tokens, inbox, jobs)
-WRITE_OPERATIONS = [(m, p) for m, p, _op in _operations()
-                    if m in WRITES and not getattr(_bound_operations()[(m, p)].view_func, "personal", False)]
+WRITE_OPERATIONS = [(m, p) for (m, p), bound in _bound_operations().items()
+                    if m in WRITES and not getattr(bound.view_func, "personal", False)]
 
 
 #: the writes of WRITE_OPERATIONS an auditor may make (separation of duties: nothing but the audit's own work)
