@@ -19,7 +19,7 @@ from the same database as the first one did.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +139,25 @@ def apply(state: StateDiff) -> None:
                                 [*values, row[t.pk_index]])
             if t.inserts:
                 _insert(cur, t.table, t.columns, t.inserts)
+
+
+def built_once(cache: dict[Any, tuple[StateDiff, Any]], key: Any, build: Callable[[], Any]) -> Any:
+    """Write into the current transaction the rows ``build()`` writes, and return what it returned the
+    first time: it runs through the actions once (in a savepoint rolled back at once, keeping the rows
+    it wrote) and its rows are written back every next time.  The caller turns the value (ids, not
+    model objects: those belong to the first test) into fresh objects.  The rows must not depend on
+    anything but the state below them, the same in every test that asks."""
+    if key not in cache:
+        sid = transaction.savepoint()
+        try:
+            before = snapshot()
+            value = build()
+            cache[key] = (diff(before, snapshot()), value)
+        finally:
+            transaction.savepoint_rollback(sid)
+    rows, value = cache[key]
+    apply(rows)
+    return value
 
 
 def move_id_counters_past(max_ids: dict[str, int]) -> None:

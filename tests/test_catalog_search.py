@@ -25,6 +25,7 @@ from govshare.catalog.enums import ShareType
 from govshare.catalog.models import CatalogEntry, SearchIndexState
 from govshare.core.errors import ValidationFailed
 from govshare.core.permissions import restrict
+from tests import db_states
 from tests.catalog_helpers import content
 
 
@@ -67,9 +68,25 @@ class Catalog:
                     self.market_draft, self.insurance]
 
 
+#: the catalog's rows, built once per test process (:func:`tests.db_states.built_once`)
+_BUILT: dict[Any, Any] = {}
+
+
 @pytest.fixture
 def catalog(cat: Any) -> Catalog:
-    built = Catalog(cat)
+    """The catalog, built through the actions for the first test and written back for the others, its
+    entries read afresh; the test's own search index is built from it."""
+    def build() -> list[tuple[str, int]]:
+        made = Catalog(cat)
+        return [(name, value.pk) for name, value in vars(made).items() if isinstance(value, CatalogEntry)]
+
+    names = db_states.built_once(_BUILT, "catalog", build)
+    entries = CatalogEntry.objects.in_bulk([pk for _name, pk in names])
+    built = Catalog.__new__(Catalog)
+    built.org, built.cat = cat.org, cat
+    for name, pk in names:
+        setattr(built, name, entries[pk])
+    built.all = [entries[pk] for _name, pk in names]
     search.rebuild()
     return built
 

@@ -73,7 +73,7 @@ from govshare.sharing.models import (
     HighFrequencyMark,
 )
 from tests import db_states
-from tests.conftest import FAST, undone
+from tests.conftest import FAST
 from tests.sharing_helpers import ShareOrg
 
 pytestmark = pytest.mark.django_db
@@ -231,23 +231,19 @@ class World:
             "anonymous": None,
         }
 
-        #: what a cell acts on, built once per module: (rows it wrote, letters it stored, its model, its id)
-        self.prepared: dict[tuple[str, str], tuple[db_states.StateDiff, dict[str, bytes], type[Any], Any]] = {}
+        #: what a cell acts on, built once per module (:func:`tests.db_states.built_once`)
+        self.prepared: dict[Any, Any] = {}
 
     def prepare(self, what: str, share_type: str, build: Callable[[World, str], Any]) -> Any:
-        """The object a cell acts on, built through the actions the first time — in a savepoint rolled
-        back at once, keeping the rows it wrote and the letters it stored — and written back for every
-        other cell that needs it (the roles of a row try the same object: a few INSERTs instead of a
-        dozen actions)."""
-        key = (what, share_type)
-        if key not in self.prepared:
-            with undone():
-                before, stored = db_states.snapshot(), _letters()
-                target = build(self, share_type)
-                new = {name: data for name, data in _letters().items() if name not in stored}
-                self.prepared[key] = (db_states.diff(before, db_states.snapshot()), new, type(target), target.pk)
-        rows, files, model, pk = self.prepared[key]
-        db_states.apply(rows)
+        """The object a cell acts on, built through the actions for the first cell that needs it and
+        written back — rows and stored letters — for the others (the roles of a row try the same
+        object: a few INSERTs instead of a dozen actions)."""
+        def run() -> tuple[type[Any], Any, dict[str, bytes]]:
+            stored = _letters()
+            target = build(self, share_type)
+            return type(target), target.pk, {name: data for name, data in _letters().items() if name not in stored}
+
+        model, pk, files = db_states.built_once(self.prepared, (what, share_type), run)
         folder = letters.letters_dir()  # each test has its own
         for name, data in files.items():
             folder.mkdir(parents=True, exist_ok=True)
