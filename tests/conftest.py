@@ -529,11 +529,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if ON_POSTGRES:
                 item.add_marker(pytest.mark.skip(reason="runs once, in the SQLite pass: the demo site is its "
                                                         "own SQLite database, whatever the run's"))
-    # long single tests go first: ``--dist loadgroup`` hands out work in this order, and one at the end
-    # keeps the other worker idle while it runs
+    order_for_speed(items)
+
+
+def order_for_speed(items: list[Any]) -> None:
+    """Long single tests first: ``--dist loadgroup`` hands out work in this order, and one at the end
+    keeps the other worker idle while it runs.  Within each module (and class), the tests that use the
+    same shared layers one after the other, so that the layers are held across them (:class:`_Held`)."""
     items.sort(key=lambda item: item.get_closest_marker("run_first") is None)
-    # within each module (and class), the tests that use the same shared layers run one after the other,
-    # so that the layers are held across them (:class:`_Held`)
     first_seen: dict[Any, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(item.parent, index)

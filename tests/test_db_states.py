@@ -80,3 +80,66 @@ def test_the_demo_copy_is_the_whole_demo(demo_data: Any) -> None:
     assert CatalogEntry.objects.count() >= 200
     assert User.objects.filter(username="centre_admin").exists()
     assert audit.verify().ok
+
+
+def test_a_test_that_asks_for_a_layer_sees_exactly_its_rows_held_or_copied(share: Any) -> None:
+    from tests.conftest import _Held, _Shared
+
+    assert _Shared.baseline is not None and _Shared.states is not None
+    expected: dict[tuple[str, Any], Any] = {}  # (table, id) -> the row as the last layer left it
+    for name in ("org", "cat", "share"):
+        for table in _Shared.states.layers[name].rows.tables:
+            for row in [*table.inserts, *table.updates]:
+                expected[(table.table, row[table.pk_index])] = row
+            for pk in table.deletes:
+                expected[(table.table, pk)] = None
+    now = db_states.snapshot()
+    for (table, pk), row in expected.items():
+        assert now[table].rows.get(pk) == row, (table, pk)
+    changed = db_states.diff(_Shared.baseline, now)  # and nothing else changed since the migrations
+    assert {(t.table, r[t.pk_index]) for t in changed.tables for r in [*t.inserts, *t.updates]} <= set(expected)
+    assert _Held.layers in ((), ("org", "cat", "share"))  # held for this test, or copied into it
+
+
+def test_the_tests_of_a_module_run_grouped_by_the_layers_they_use_long_ones_first() -> None:
+    from dataclasses import dataclass
+
+    from tests.conftest import order_for_speed
+
+    @dataclass(eq=False)
+    class Item:
+        name: str
+        parent: str
+        fixturenames: tuple[str, ...]
+        first: bool = False
+
+        def get_closest_marker(self, name: str) -> Any:
+            return self.first if name == "run_first" and self.first else None
+
+    items = [Item("a1", "a", ("db",)), Item("a2", "a", ("org",)), Item("a3", "a", ()),
+             Item("a4", "a", ("share", "cat", "org")), Item("a5", "a", ("org",)), Item("b1", "b", ("cat", "org")),
+             Item("b2", "b", ("db",)), Item("c1", "c", (), first=True)]
+    order_for_speed(items)
+    assert [i.name for i in items] == ["c1", "a4", "a2", "a5", "a1", "a3", "b1", "b2"]
+
+
+def test_a_scenario_built_once_is_written_back_as_built(org: Org) -> None:
+    from tests.conftest import undone
+
+    calls: list[int] = []
+    cache: dict[Any, Any] = {}
+
+    def build() -> int:
+        calls.append(1)
+        return do_create_department(org.centre_admin, name="龙南市教育局", short_name="教育局",
+                                    uscc=make_uscc("360783", 4), code="JY", jurisdiction=org.county).pk
+
+    rows = []
+    for _ in range(2):
+        with undone():
+            pk = db_states.built_once(cache, "education", build)
+            rows.append((Department.objects.filter(pk=pk).values().get(),
+                         list(AuditEvent.objects.order_by("pk").values_list("pk", "row_hash"))))
+            assert audit.verify().ok
+        assert not Department.objects.filter(pk=pk).exists()  # rolled back with the savepoint
+    assert calls == [1] and rows[0] == rows[1]
