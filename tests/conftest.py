@@ -131,13 +131,15 @@ def login(client: Client, user: Any) -> Client:
 
     backend = settings.AUTHENTICATION_BACKENDS[0]
     store = import_module(settings.SESSION_ENGINE).SessionStore()
+    name = settings.SESSION_COOKIE_NAME
+    if name in client.cookies:  # a client logged in before: that session ends, as force_login's would
+        store.model.objects.filter(session_key=client.cookies[name].value).delete()
     data = {SESSION_KEY: user._meta.pk.value_to_string(user), BACKEND_SESSION_KEY: backend,
             HASH_SESSION_KEY: user.get_session_auth_hash(), IdleTimeoutMiddleware.KEY: int(time.time())}
     key = get_random_string(32, VALID_KEY_CHARS)
     store.model(session_key=key, session_data=store.encode(data), expire_date=store.get_expiry_date()).save(
         force_insert=True)  # the row SessionStore.save() writes, without its savepoint
     user.backend = backend
-    name = settings.SESSION_COOKIE_NAME
     client.cookies[name] = key
     client.cookies[name].update({"max-age": None, "path": "/", "domain": settings.SESSION_COOKIE_DOMAIN,
                                  "secure": settings.SESSION_COOKIE_SECURE or None, "expires": None})
@@ -362,14 +364,14 @@ class _Held:
     @classmethod
     def hold(cls, layers: tuple[str, ...]) -> None:
         """Hold ``layers`` for the next test (or nothing, where they cannot be held)."""
-        if layers == cls.layers:
+        from django.db import connection
+
+        if layers == cls.layers and not connection.needs_rollback:
             return
         cls.close()
         states = _Shared.states
         if not layers or states is None:  # the states are built with the first database test
             return
-        from django.db import connection
-
         from tests import db_states
 
         if connection.atomic_blocks:
@@ -529,19 +531,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if ON_POSTGRES:
                 item.add_marker(pytest.mark.skip(reason="runs once, in the SQLite pass: the demo site is its "
                                                         "own SQLite database, whatever the run's"))
-    order_for_speed(items)
+    order_by_layers(items)
 
 
-def order_for_speed(items: list[Any]) -> None:
-    """Long single tests first: ``--dist loadgroup`` hands out work in this order, and one at the end
-    keeps the other worker idle while it runs.  Within each module (and class), the tests that use the
-    same shared layers one after the other, so that the layers are held across them (:class:`_Held`)."""
-    items.sort(key=lambda item: item.get_closest_marker("run_first") is None)
+def order_by_layers(items: list[Any]) -> None:
+    """Within each module (and class), the tests that use the same shared layers one after the other,
+    so that the layers are held across them (:class:`_Held`).  pytest-django's reordering, which
+    follows, keeps this order within each of its kinds of test."""
     first_seen: dict[Any, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(item.parent, index)
     order = {id(item): (first_seen[item.parent], _state_rank(item), index) for index, item in enumerate(items)}
     items.sort(key=lambda item: order[id(item)])
+
+
+class _LongTestsFirst:
+    """Long single tests first (``pytest.mark.run_first``): ``--dist loadgroup`` hands out work in the
+    order of the items, and one at the end keeps the other worker idle while it runs.  After
+    pytest-django's reordering, which moves the tests without the database to the end."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        move_long_tests_first(items)
+
+
+def move_long_tests_first(items: list[Any]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("run_first") is None)
 
 
 class _GroupsInNodeIds:
@@ -564,6 +579,8 @@ class _GroupsInNodeIds:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("govshare-groups-in-node-ids"):
         config.pluginmanager.register(_GroupsInNodeIds(), "govshare-groups-in-node-ids")
+    if not config.pluginmanager.has_plugin("govshare-long-tests-first"):
+        config.pluginmanager.register(_LongTestsFirst(), "govshare-long-tests-first")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -141,23 +141,58 @@ def apply(state: StateDiff) -> None:
                 _insert(cur, t.table, t.columns, t.inserts)
 
 
-def built_once(cache: dict[Any, tuple[StateDiff, Any]], key: Any, build: Callable[[], Any]) -> Any:
+def built_once(cache: dict[Any, tuple[StateDiff, Any, Any]], key: Any, build: Callable[[], Any]) -> Any:
     """Write into the current transaction the rows ``build()`` writes, and return what it returned the
     first time: it runs through the actions once (in a savepoint rolled back at once, keeping the rows
     it wrote) and its rows are written back every next time.  The caller turns the value (ids, not
-    model objects: those belong to the first test) into fresh objects.  The rows must not depend on
-    anything but the state below them, the same in every test that asks."""
+    model objects: those belong to the first test) into fresh objects.
+
+    The rows fit only the state they were built on: the same ids free, the same audit-chain head to
+    continue.  So it must be called before the test writes anything (the fixtures below it are the
+    same in every test); a call on another state fails at once, naming the difference.  Only the rows
+    are kept: e-mails, pending audit events and on-commit callbacks of the build are not replayed."""
     if key not in cache:
         sid = transaction.savepoint()
         try:
             before = snapshot()
             value = build()
-            cache[key] = (diff(before, snapshot()), value)
+            rows = diff(before, snapshot())
+            cache[key] = (rows, value, _marks_in(before, _inserted_into(rows)))
         finally:
             transaction.savepoint_rollback(sid)
-    rows, value = cache[key]
+    rows, value, marks = cache[key]
+    now = _marks_now(_inserted_into(rows))
+    assert now == marks, (f"built_once({key!r}): the database is not in the state the rows were built on "
+                          f"(largest ids and audit head then {marks}, now {now}); call it before writing")
     apply(rows)
     return value
+
+
+def _inserted_into(rows: StateDiff) -> list[str]:
+    return sorted({t.table for t in rows.tables if t.inserts} | {"core_auditevent"})
+
+
+def _marks_in(state: Snapshot, tables: list[str]) -> tuple[tuple[str, Any], ...]:
+    """The largest id of each of ``tables`` and the audit chain's newest hash, in a snapshot."""
+    largest = {t: max(state[t].rows, default=None) for t in tables}
+    audit = state["core_auditevent"]
+    newest = audit.rows[largest["core_auditevent"]] if largest["core_auditevent"] is not None else None
+    head = newest[audit.columns.index("row_hash")] if newest is not None else None
+    return (*sorted((t, None if v is None else str(v)) for t, v in largest.items()), ("audit head", head))
+
+
+def _marks_now(tables: list[str]) -> tuple[tuple[str, Any], ...]:
+    """The same, read from the database in two statements."""
+    qn = connection.ops.quote_name
+    pks = _pk_columns()
+    sql = " UNION ALL ".join(f"SELECT '{t}', CAST(MAX({qn(pks[t])}) AS TEXT) FROM {qn(t)}"  # noqa: S608
+                             for t in tables)
+    with connection.cursor() as cur:
+        cur.execute(sql)
+        largest = dict(cur.fetchall())
+        cur.execute("SELECT row_hash FROM core_auditevent ORDER BY id DESC LIMIT 1")
+        head = cur.fetchone()
+    return (*sorted(largest.items()), ("audit head", head[0] if head else None))
 
 
 def move_id_counters_past(max_ids: dict[str, int]) -> None:

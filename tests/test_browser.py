@@ -219,6 +219,8 @@ class Tab:
         page, problems = self.page, []
         self.errors.clear()
         page.set_viewport_size({"width": WIDTHS[-1], "height": 900})
+        # at the widest width the page is measured as opened: reading scrollWidth lays out the document
+        # as the scripts left it at "load" (waiting two more frames per page cost ~3 s in all)
         answer = page.goto(url, wait_until="load")
         if answer is None or answer.status >= 400:
             problems.append(f"answered {answer.status if answer else 'nothing'}")

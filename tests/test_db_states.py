@@ -104,7 +104,7 @@ def test_a_test_that_asks_for_a_layer_sees_exactly_its_rows_held_or_copied(share
 def test_the_tests_of_a_module_run_grouped_by_the_layers_they_use_long_ones_first() -> None:
     from dataclasses import dataclass
 
-    from tests.conftest import order_for_speed
+    from tests.conftest import move_long_tests_first, order_by_layers
 
     @dataclass(eq=False)
     class Item:
@@ -119,8 +119,18 @@ def test_the_tests_of_a_module_run_grouped_by_the_layers_they_use_long_ones_firs
     items = [Item("a1", "a", ("db",)), Item("a2", "a", ("org",)), Item("a3", "a", ()),
              Item("a4", "a", ("share", "cat", "org")), Item("a5", "a", ("org",)), Item("b1", "b", ("cat", "org")),
              Item("b2", "b", ("db",)), Item("c1", "c", (), first=True)]
-    order_for_speed(items)
+    order_by_layers(items)
+    assert [i.name for i in items] == ["a4", "a2", "a5", "a1", "a3", "b1", "b2", "c1"]
+    move_long_tests_first(items)
     assert [i.name for i in items] == ["c1", "a4", "a2", "a5", "a1", "a3", "b1", "b2"]
+
+
+def test_long_tests_are_moved_first_after_pytest_djangos_reordering(request: pytest.FixtureRequest) -> None:
+    """pytest-django moves the tests without the database (the worker kill is one) to the end; the
+    long tests are moved to the front after it."""
+    impls = request.config.hook.pytest_collection_modifyitems.get_hookimpls()
+    called = [impl.plugin_name for impl in reversed(impls)]  # pluggy calls the last registered first
+    assert called.index("govshare-long-tests-first") > called.index("django")
 
 
 def test_a_scenario_built_once_is_written_back_as_built(org: Org) -> None:
@@ -143,3 +153,16 @@ def test_a_scenario_built_once_is_written_back_as_built(org: Org) -> None:
             assert audit.verify().ok
         assert not Department.objects.filter(pk=pk).exists()  # rolled back with the savepoint
     assert calls == [1] and rows[0] == rows[1]
+
+
+def test_a_scenario_built_once_refuses_a_database_in_another_state(org: Org) -> None:
+    from tests.conftest import undone
+
+    cache: dict[Any, Any] = {}
+    with undone():
+        db_states.built_once(cache, "education", lambda: do_create_department(
+            org.centre_admin, name="龙南市教育局", short_name="教育局", uscc=make_uscc("360783", 4), code="JY",
+            jurisdiction=org.county).pk)
+    org.user("newcomer", org.police, None)  # takes the ids (and the audit head) the rows were built on
+    with pytest.raises(AssertionError, match="not in the state the rows were built on"):
+        db_states.built_once(cache, "education", lambda: pytest.fail("built twice"))

@@ -381,7 +381,7 @@ def row_digest(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 _lock = threading.Lock()
-#: (database alias, database name, outermost transaction or 0) → the chain head this process wrote last
+#: (database alias, database name, the open atomic blocks or none) → the chain head this process wrote last
 _heads: dict[tuple[str, str, tuple[int, ...]], str] = {}
 
 

@@ -170,9 +170,9 @@ def record(
         "detail": _jsonable(detail or {}),
     }
     keys.require_key()  # never sign a row with a key the chain was not written with (SEC-5); once per process
-    # the lock, the head and the row in one transaction; inside the caller's no savepoint is needed (a
-    # failure here fails the caller's transaction anyway), which saves two statements per event
-    with transaction.atomic(savepoint=False):
+    # the lock, the head and the row in one transaction (a savepoint inside the caller's: a caller that
+    # catches a failure here, like the job runner, can still write in its own transaction)
+    with transaction.atomic():
         _lock_chain()
         prev = _last_hash()
         event = AuditEvent(**fields, prev_hash=prev, row_hash=row_digest(prev, fields))
