@@ -320,16 +320,21 @@ class SharedStates:
     def copy_into_test(self, name: str, copies: dict[int, Any]) -> Any:
         """Write the layer's rows into the current transaction; a deep copy of its object (sharing one
         memo per test, so that ``share.cat is cat`` and ``cat.org is org`` as when built in the test)."""
-        from tests import db_states
 
         layer = self.layers[name]
-        if name not in _Held.layers:  # else already written, in the transaction the test runs inside
-            db_states.apply(layer.rows)
+        self.write(name)
         replay_side_effects(layer, copies)
         return copy.deepcopy(layer.obj, copies)
 
     def layer_rows(self, name: str) -> Any:
         return self.demo.rows if name == "demo" and self.demo is not None else self.layers[name].rows
+
+    def write(self, name: str) -> None:
+        """Write the layer's rows into the current transaction, unless they are held below it."""
+        from tests import db_states
+
+        if name not in _Held.layers:
+            db_states.apply(self.layer_rows(name))
 
 
 # ------------------------------------------------------------------ a state held open for a run of tests
@@ -613,11 +618,9 @@ class DemoData:
 
 
 def _demo(states: SharedStates, where: Path, copies: dict[int, Any]) -> DemoData:
-    from tests import db_states
 
     assert states.demo is not None
-    if "demo" not in _Held.layers:
-        db_states.apply(states.demo.rows)
+    states.write("demo")
     replay_side_effects(states.demo, copies)
     return DemoData(search_dir=where)
 

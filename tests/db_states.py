@@ -154,39 +154,39 @@ def built_once(cache: dict[Any, tuple[StateDiff, Any, Any]], key: Any, build: Ca
     if key not in cache:
         sid = transaction.savepoint()
         try:
-            before = snapshot()
+            before, marks = snapshot(), _marks(table_names())
             value = build()
             rows = diff(before, snapshot())
-            cache[key] = (rows, value, _marks_in(before, _inserted_into(rows)))
+            inserted = _inserted_into(rows)
+            cache[key] = (rows, value, tuple(mark for mark in marks if mark[0] in inserted))
         finally:
             transaction.savepoint_rollback(sid)
     rows, value, marks = cache[key]
-    now = _marks_now(_inserted_into(rows))
+    now = _marks(_inserted_into(rows))
     assert now == marks, (f"built_once({key!r}): the database is not in the state the rows were built on "
                           f"(largest ids and audit head then {marks}, now {now}); call it before writing")
     apply(rows)
     return value
 
 
-def _inserted_into(rows: StateDiff) -> list[str]:
-    return sorted({t.table for t in rows.tables if t.inserts} | {"core_auditevent"})
+def _inserted_into(rows: StateDiff) -> set[str]:
+    return {t.table for t in rows.tables if t.inserts} | {"core_auditevent", "audit head"}
 
 
-def _marks_in(state: Snapshot, tables: list[str]) -> tuple[tuple[str, Any], ...]:
-    """The largest id of each of ``tables`` and the audit chain's newest hash, in a snapshot."""
-    largest = {t: max(state[t].rows, default=None) for t in tables}
-    audit = state["core_auditevent"]
-    newest = audit.rows[largest["core_auditevent"]] if largest["core_auditevent"] is not None else None
-    head = newest[audit.columns.index("row_hash")] if newest is not None else None
-    return (*sorted((t, None if v is None else str(v)) for t, v in largest.items()), ("audit head", head))
+def _counted_tables() -> dict[str, str]:
+    """The tables whose ids come from a counter (others, with random ids, cannot collide), by their id column."""
+    return {m._meta.db_table: m._meta.pk.column for m in apps.get_models(include_auto_created=True)
+            if m._meta.managed and not m._meta.proxy
+            and m._meta.pk.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField")}
 
 
-def _marks_now(tables: list[str]) -> tuple[tuple[str, Any], ...]:
-    """The same, read from the database in two statements."""
+def _marks(tables: Iterable[str]) -> tuple[tuple[str, Any], ...]:
+    """The largest id of each of ``tables`` that counts its ids, and the audit chain's newest hash
+    ("audit head"), read in two statements."""
     qn = connection.ops.quote_name
-    pks = _pk_columns()
+    pks = _counted_tables()
     sql = " UNION ALL ".join(f"SELECT '{t}', CAST(MAX({qn(pks[t])}) AS TEXT) FROM {qn(t)}"  # noqa: S608
-                             for t in tables)
+                             for t in sorted(set(tables) & set(pks)))
     with connection.cursor() as cur:
         cur.execute(sql)
         largest = dict(cur.fetchall())

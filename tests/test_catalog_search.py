@@ -17,6 +17,7 @@ from govshare.catalog import search, search_engine
 from govshare.catalog.actions import (
     do_approve,
     do_discard_draft,
+    do_edit_entry,
     do_request_withdrawal,
     do_set_synonym,
     do_update_draft,
@@ -263,9 +264,6 @@ def test_a_hit_carries_the_shown_version(catalog: Catalog) -> None:
 
 def test_a_hit_shows_the_published_version_while_a_new_one_is_drafted_and_a_draft_shows_itself(
         catalog: Catalog) -> None:
-    from govshare.catalog.actions import do_edit_entry
-    from tests.catalog_helpers import content
-
     org = catalog.org
     do_edit_entry(org.market_specialist, catalog.food, content(
         name="食品经营许可信息（修订中）", classification="302", domain="企业登记监管", summary="食品经营许可证的许可项目和有效期。", keywords=["食品"],

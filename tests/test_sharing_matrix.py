@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -239,9 +240,10 @@ class World:
         written back — rows and stored letters — for the others (the roles of a row try the same
         object: a few INSERTs instead of a dozen actions)."""
         def run() -> tuple[type[Any], Any, dict[str, bytes]]:
-            stored = _letters()
+            stored = set(_letters())
             target = build(self, share_type)
-            return type(target), target.pk, {name: data for name, data in _letters().items() if name not in stored}
+            return type(target), target.pk, {p.name: p.read_bytes() for p in _letters().values()
+                                             if p.name not in stored}
 
         model, pk, files = db_states.built_once(self.prepared, (what, share_type), run)
         folder = letters.letters_dir()  # each test has its own
@@ -255,9 +257,9 @@ class World:
         return self.edu_system if dept == self.education.pk else self.share.market_system
 
 
-def _letters() -> dict[str, bytes]:
+def _letters() -> dict[str, Path]:
     folder = letters.letters_dir()
-    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else {}
+    return {p.name: p for p in folder.iterdir()} if folder.exists() else {}
 
 
 @pytest.fixture(scope="module")
