@@ -186,17 +186,42 @@ def _local_secret(data_dir: Path) -> tuple[str, bool]:
 
     Returns the key and whether this process generated it.  A new key is right for a new instance
     only: on a database written with another key :mod:`govshare.core.keys` refuses to start and
-    removes the generated file again (SEC-5)."""
+    removes the generated file again (SEC-5).
+
+    Processes that start together on a new data dir (``govshare serve`` and ``govshare worker`` on a
+    first boot) all end up with the same key: the key is written whole to a file of this process's own
+    and then hard-linked into place, which only one of them can do; the others read the winner's
+    complete file.  (Created in place, a loser could read the file between its creation and its
+    content, and run with another key than the one the database is written with.)"""
     path = data_dir / "secret_key"
     try:
-        return path.read_text().strip(), False
+        return _read_secret(path), False
     except FileNotFoundError:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(50)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process won the race
-            return path.read_text().strip(), False
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    own = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
-        return key, True
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(own, path)
+        except FileExistsError:  # another process won the race; its file is complete
+            return _read_secret(path), False
+        except OSError as exc:  # a file system without hard links
+            raise ConfigError(f"cannot create {path} ({exc}): set SECRET_KEY, or write the key to that file "
+                              f"yourself / 无法创建 {path}（{exc}）：请设置 SECRET_KEY，或自行写入该文件") from exc
+    finally:
+        own.unlink(missing_ok=True)
+    return key, True
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: put the original secret_key file back, or remove the empty file "
+                          f"on a new installation / {path} 为空：请放回原来的 secret_key 文件；新安装可删除此空文件")
+    return key

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client, override_settings
@@ -38,6 +40,38 @@ def test_database_and_data_dir_come_from_the_environment(monkeypatch: pytest.Mon
     assert Config.from_env().secret_key == config.secret_key
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/govshare")
     assert Config.from_env().database_url == "postgresql://u@db/govshare"
+
+
+def _secret_at_once(data_dir: str, barrier: Any, out: Any) -> None:
+    from govshare.config import _local_secret
+
+    barrier.wait()
+    out.put(_local_secret(Path(data_dir)))
+
+
+def test_processes_starting_together_on_a_new_data_dir_share_one_key(tmp_path: Path) -> None:
+    """`govshare serve` and `govshare worker` on a first boot (and the worker test's three processes):
+    none may run with a key of its own, or with the empty key of a file read before its content."""
+    context = multiprocessing.get_context("fork")
+    barrier, out = context.Barrier(8), context.Queue()
+    procs = [context.Process(target=_secret_at_once, args=(str(tmp_path / "data"), barrier, out)) for _ in range(8)]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    stored = (tmp_path / "data" / "secret_key").read_text()
+    assert len(stored) > 40 and {key for key, _generated in results} == {stored}
+    assert sum(generated for _key, generated in results) == 1
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["secret_key"]  # no half-written leftovers
+
+
+def test_an_empty_key_file_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    (tmp_path / "secret_key").write_text("\n")
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'secret_key'} is empty"):
+        Config.from_env()
 
 
 def test_every_console_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -144,9 +144,11 @@ def processes(site: dict[str, str], tmp_path: Path) -> Iterator[dict[str, subpro
         started[name] = subprocess.Popen([sys.executable, "-c", BOOT, name], env=site, cwd=ROOT,
                                          stdout=subprocess.PIPE if name == "probe" else logs[-1],
                                          stderr=logs[-1])
+    _DIAGNOSE.append(lambda: _report(started, tmp_path))
     try:
         yield started
     finally:
+        _DIAGNOSE.clear()
         for proc in started.values():  # what is left (the survivor): nothing more to learn from it
             if proc.poll() is None:
                 proc.kill()
@@ -164,6 +166,10 @@ def _row(db: Path, sql: str, *params: Any) -> Any:
         return None
 
 
+#: set by the ``processes`` fixture: what a failed wait reports (exit codes, the end of each log)
+_DIAGNOSE: list[Any] = []
+
+
 def _wait_for(what: str, check: Any, limit: float = START_LIMIT) -> Any:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -171,7 +177,16 @@ def _wait_for(what: str, check: Any, limit: float = START_LIMIT) -> Any:
         if found:
             return found
         time.sleep(0.1)
-    pytest.fail(f"waited {limit:.0f} s for {what}")
+    pytest.fail(f"waited {limit:.0f} s for {what}\n" + "".join(report() for report in _DIAGNOSE))
+
+
+def _report(started: dict[str, subprocess.Popen[bytes]], tmp_path: Path) -> str:
+    lines = []
+    for name, proc in started.items():
+        log = tmp_path / f"{name}.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        lines.append(f"--- {name} (pid {proc.pid}, exit code {proc.poll()}):\n{tail}\n")
+    return "".join(lines)
 
 
 # ------------------------------------------------------------------ the test
