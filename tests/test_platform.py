@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,24 @@ def test_healthz_reports_database_queue_and_data_dir(db: None, client: Client) -
     body = response.json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] and body["checks"]["queue"]["ok"] and body["checks"]["data_dir"]["ok"]
+
+
+def test_the_data_dir_check_holds_when_many_processes_probe_at_once(tmp_path: Path) -> None:
+    """Two server processes answering /healthz at once used to share one probe file: one removed the
+    other's, which then answered 503 with FileNotFoundError."""
+    from govshare.core.views import data_dir_check
+
+    def probe_many(_: int) -> list[dict[str, Any]]:
+        return [data_dir_check(tmp_path) for _ in range(200)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [result for batch in pool.map(probe_many, range(8)) for result in batch]
+    assert [r for r in results if not r["ok"]] == []
+    assert list(tmp_path.iterdir()) == []  # no probe left behind
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        assert data_dir_check(tmp_path / "ro") == {"ok": False, "error": "PermissionError"}
+    assert data_dir_check(tmp_path / "missing") == {"ok": False, "error": "FileNotFoundError"}
 
 
 def test_pages_send_a_content_security_policy_and_load_nothing_from_outside(org: Org, client: Client) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -66,6 +68,18 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("core:login")
 
 
+def data_dir_check(data_dir: Path) -> dict[str, Any]:
+    """The data dir takes a write.  The probe is a file of this call's own: server processes (and
+    threads) probing at once must not remove each other's file and answer a false 503."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".healthz-") as probe:
+            probe.write(b"ok")
+            probe.flush()
+        return {"ok": True, "free_mb": shutil.disk_usage(data_dir).free // (1024 * 1024)}
+    except OSError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     """Database, worker queue and data dir (issue 2 §9).  503 when something is down."""
     checks: dict[str, Any] = {}
@@ -105,14 +119,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # noqa: BLE001
         ok = False
         checks["queue"] = {"ok": False, "error": type(exc).__name__}
-    data_dir = settings.DATA_DIR
-    try:
-        probe = data_dir / ".healthz"
-        probe.write_text("ok")
-        probe.unlink()
-        free = shutil.disk_usage(data_dir).free
-        checks["data_dir"] = {"ok": True, "free_mb": free // (1024 * 1024)}
-    except OSError as exc:
-        ok = False
-        checks["data_dir"] = {"ok": False, "error": type(exc).__name__}
+    checks["data_dir"] = data_dir_check(settings.DATA_DIR)
+    ok = ok and checks["data_dir"]["ok"]
     return JsonResponse({"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503)
