@@ -282,6 +282,51 @@ def test_the_task_row_of_a_dead_worker_is_failed_and_the_loss_audited(db: None, 
     assert AuditEvent.objects.filter(code=int(AuditCode.WORKER_LOST)).count() == 1
 
 
+def test_with_no_worker_alive_govshare_tick_requeues_a_dead_workers_job_and_fails_its_task_row(
+        org: Any, client: Any, capsys: pytest.CaptureFixture[str], django_capture_on_commit_callbacks: Any) -> None:
+    from govshare.cli import main
+    from govshare.core import periodic
+    from govshare.core.models import WorkerHeartbeat
+
+    jobs.beat("dead-worker", "host-a", 11)
+    WorkerHeartbeat.objects.filter(worker_id="dead-worker").update(
+        seen_at=timezone.now() - jobs.stale_after() - dt.timedelta(seconds=1))
+    job = _create("test.count", org.police_specialist, total=5)
+    _die_midway(job, 2)
+    orphan = _task_row("RUNNING", "dead-worker")
+    assert client.get("/healthz").json()["checks"]["queue"]["orphaned"] == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert main(["tick", "--only", "core.recover_stale_jobs"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["core.recover_stale_jobs\t1"]  # one job requeued
+    orphan.refresh_from_db()
+    job.refresh_from_db()
+    assert orphan.status == "FAILED" and "dead-worker" in orphan.traceback
+    assert job.status == Job.Status.SUCCEEDED and job.result == {"counted": 5, "resumed_from": 2}
+    assert client.get("/healthz").json()["checks"]["queue"]["orphaned"] == 0
+
+    # every hook once, each named with its result; an unknown hook is refused by name
+    assert main(["tick"]) == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == periodic.hooks()
+    assert main(["tick", "--only", "no.such_hook"]) == 2
+    assert "no such hook: no.such_hook" in capsys.readouterr().err
+
+
+def test_a_failing_hook_makes_tick_exit_1_and_the_others_still_run(
+        db: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from govshare.cli import main
+    from govshare.core import periodic
+
+    def broken() -> None:
+        raise RuntimeError("mail server gone")
+
+    monkeypatch.setitem(periodic._HOOKS, "aa.broken", periodic._Hook("aa.broken", broken, 60))
+    assert main(["tick"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "aa.broken\t失败 / failed: RuntimeError: mail server gone"
+    assert len(out) == len(periodic.hooks())  # the others ran
+
+
 def test_a_worker_that_stops_in_order_removes_its_heartbeat_row(db: None) -> None:
     from govshare.core.models import WorkerHeartbeat
 
