@@ -6,8 +6,10 @@ README.md, ``govshare --help`` and settings.py agree.  DEBUG is off unless asked
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,9 +178,19 @@ class Config:
 
 def _key_file(path: Path) -> str:
     try:
-        return path.read_text().strip()
+        key = path.read_text().strip()
     except FileNotFoundError:
         return ""
+    if not key:
+        raise ConfigError(f"{path} is empty: put the original key file back (govshare restore FILE --keys-only) "
+                          f"or remove the empty file / {path} 为空：请放回原来的密钥文件，或删除此空文件")
+    return key
+
+
+#: how long a process waits for a key file that another process is still writing in place (file
+#: systems without hard links); an empty file still empty after it is refused
+KEY_FILE_WAIT = 5.0
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
 
 def _local_secret(data_dir: Path) -> tuple[str, bool]:
@@ -190,38 +202,67 @@ def _local_secret(data_dir: Path) -> tuple[str, bool]:
 
     Processes that start together on a new data dir (``govshare serve`` and ``govshare worker`` on a
     first boot) all end up with the same key: the key is written whole to a file of this process's own
-    and then hard-linked into place, which only one of them can do; the others read the winner's
-    complete file.  (Created in place, a loser could read the file between its creation and its
-    content, and run with another key than the one the database is written with.)"""
+    (``secret_key.<pid>.<random>.part``, which backups skip like the key) and then hard-linked into
+    place, which only one of them can do; the others read the winner's complete file.  (Created in
+    place, a loser could read the file between its creation and its content, and run with another
+    key than the one the database is written with.)  On a file system without hard links the key is
+    created in place and a reader that finds the file empty waits up to :data:`KEY_FILE_WAIT`."""
     path = data_dir / "secret_key"
-    try:
-        return _read_secret(path), False
-    except FileNotFoundError:
-        pass
+    deadline = time.monotonic() + KEY_FILE_WAIT
+    while True:
+        try:
+            key = path.read_text().strip()
+        except FileNotFoundError:
+            key = None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path} ({exc}) / 无法读取 {path}（{exc}）") from exc
+        if key:
+            return key, False
+        if key is None:
+            try:
+                return _create_key(data_dir, path), True
+            except FileExistsError:
+                pass  # another process won the race: read its key
+            except OSError as exc:
+                raise ConfigError(f"cannot create {path} ({exc}): set SECRET_KEY, or give the data dir to the "
+                                  f"user govshare runs as / 无法创建 {path}（{exc}）：请设置 SECRET_KEY，或让运行"
+                                  f"用户可写数据目录") from exc
+        if time.monotonic() > deadline:
+            raise ConfigError(f"{path} is empty: put the original secret_key file back, or remove the empty file "
+                              f"on a new installation / {path} 为空：请放回原来的 secret_key 文件；新安装可删除此空文件")
+        time.sleep(0.05)
+
+
+def _create_key(data_dir: Path, path: Path) -> str:
+    """A new key at ``path``, complete before anyone can read it; ``FileExistsError`` when another
+    process put one there first."""
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
-    own = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
-    fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    own = data_dir / f"secret_key.{os.getpid()}.{secrets.token_hex(4)}.part"
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write_new(own, key)
         try:
-            os.link(own, path)
-        except FileExistsError:  # another process won the race; its file is complete
-            return _read_secret(path), False
-        except OSError as exc:  # a file system without hard links
-            raise ConfigError(f"cannot create {path} ({exc}): set SECRET_KEY, or write the key to that file "
-                              f"yourself / 无法创建 {path}（{exc}）：请设置 SECRET_KEY，或自行写入该文件") from exc
+            os.link(own, path)  # FileExistsError: another process was first
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or exc.errno not in _NO_HARD_LINKS:
+                raise
+            _write_new(path, key)  # no hard links here: in place (readers of an empty file wait)
     finally:
         own.unlink(missing_ok=True)
-    return key, True
-
-
-def _read_secret(path: Path) -> str:
-    key = path.read_text().strip()
-    if not key:
-        raise ConfigError(f"{path} is empty: put the original secret_key file back, or remove the empty file "
-                          f"on a new installation / {path} 为空：请放回原来的 secret_key 文件；新安装可删除此空文件")
+    try:  # the new name survives a power cut along with what the database was written with
+        directory = os.open(data_dir, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError:
+        pass
     return key
+
+
+def _write_new(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -335,6 +335,32 @@ def test_a_worker_that_stops_in_order_removes_its_heartbeat_row(db: None) -> Non
     assert not WorkerHeartbeat.objects.exists()
 
 
+def test_a_worker_stopped_in_the_middle_of_a_task_fails_its_task_row_and_leaves_no_orphan(
+        org: Any, client: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """A second Ctrl-C stops django-tasks-db's loop inside a task; the heartbeat row goes with the
+    worker, so no later recovery could tell whose the RUNNING task row was."""
+    jobs.beat("stopped-worker", "host-a", 11)
+    jobs.beat("other-worker", "host-b", 22)
+    job = _create("test.count", org.police_specialist, total=5)
+    jobs.claim(job.pk, "stopped-worker")
+    mine, theirs = _task_row("RUNNING", "stopped-worker"), _task_row("RUNNING", "other-worker")
+
+    jobs.stopped("stopped-worker")
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.status == "FAILED" and mine.exception_class_path == "govshare.core.jobs.WorkerLost"
+    assert "stopped-worker" in mine.traceback and theirs.status == "RUNNING"
+    queue = client.get("/healthz").json()["checks"]["queue"]
+    assert (queue["running"], queue["orphaned"]) == (1, 0)
+
+    # its job, left running without a heartbeat, is requeued by the next recovery and finishes
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - jobs.stale_after() - dt.timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.recover_stale() == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+
+
 # ------------------------------------------------------------------ the real django-tasks-db worker
 
 

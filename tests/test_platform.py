@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import re
+import stat
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,35 +48,72 @@ def test_database_and_data_dir_come_from_the_environment(monkeypatch: pytest.Mon
     assert Config.from_env().database_url == "postgresql://u@db/govshare"
 
 
-def _secret_at_once(data_dir: str, barrier: Any, out: Any) -> None:
-    from govshare.config import _local_secret
+#: one process of the key race: imports the config, says it is ready, waits for the start signal
+#: (a file), then asks for the data dir's key; "no-links" plays a file system without hard links
+_KEY_RACER = """
+import errno, json, os, sys, time
+from pathlib import Path
+if sys.argv[3] == "no-links":
+    def no_link(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+    os.link = no_link
+from govshare.config import _local_secret
+go, data_dir = Path(sys.argv[1]), Path(sys.argv[2])
+(go.parent / f"ready-{os.getpid()}").touch()
+while not go.exists():
+    time.sleep(0.001)
+print(json.dumps(_local_secret(data_dir)))
+"""
 
-    barrier.wait()
-    out.put(_local_secret(Path(data_dir)))
 
-
-def test_processes_starting_together_on_a_new_data_dir_share_one_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("links", ["links", "no-links"])
+def test_processes_starting_together_on_a_new_data_dir_share_one_key(tmp_path: Path, links: str) -> None:
     """`govshare serve` and `govshare worker` on a first boot (and the worker test's three processes):
     none may run with a key of its own, or with the empty key of a file read before its content."""
-    context = multiprocessing.get_context("fork")
-    barrier, out = context.Barrier(8), context.Queue()
-    procs = [context.Process(target=_secret_at_once, args=(str(tmp_path / "data"), barrier, out)) for _ in range(8)]
-    for proc in procs:
-        proc.start()
-    results = [out.get(timeout=60) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-    stored = (tmp_path / "data" / "secret_key").read_text()
+    (tmp_path / "start").mkdir()
+    go, data_dir = tmp_path / "start" / "go", tmp_path / "data"
+    procs = [subprocess.Popen([sys.executable, "-c", _KEY_RACER, str(go), str(data_dir), links], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(8)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((tmp_path / "start").glob("ready-*"))) < len(procs) and time.monotonic() < deadline:
+            assert all(proc.poll() is None for proc in procs), [proc.communicate() for proc in procs]
+            time.sleep(0.01)
+        go.touch()
+        outputs = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert [proc.returncode for proc in procs] == [0] * 8, [err.decode() for _out, err in outputs]
+    results = [json.loads(out) for out, _err in outputs]
+    stored = (data_dir / "secret_key").read_text()
     assert len(stored) > 40 and {key for key, _generated in results} == {stored}
     assert sum(generated for _key, generated in results) == 1
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["secret_key"]  # no half-written leftovers
+    assert stat.S_IMODE((data_dir / "secret_key").stat().st_mode) == 0o600
+    assert sorted(p.name for p in data_dir.iterdir()) == ["secret_key"]  # no half-written leftovers
 
 
 def test_an_empty_key_file_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import govshare.config
+
+    monkeypatch.setattr(govshare.config, "KEY_FILE_WAIT", 0.2)  # no other process is writing it
     monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SECRET_KEY", raising=False)
     (tmp_path / "secret_key").write_text("\n")
     with pytest.raises(ConfigError, match=f"{tmp_path / 'secret_key'} is empty"):
+        Config.from_env()
+    (tmp_path / "secret_key").write_text("the-original-key")
+    (tmp_path / "field_key").write_text("")
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'field_key'} is empty"):
+        Config.from_env()
+
+
+def test_a_data_dir_where_no_key_can_be_written_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path / "a-file" / "data"))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="secret_key"):
         Config.from_env()
 
 

@@ -312,7 +312,23 @@ def beat(worker_id: str, hostname: str, pid: int) -> None:
 
 
 def stopped(worker_id: str) -> None:
-    """A worker that stops in order removes its row (a row left behind means a worker died)."""
+    """A worker that stops in order removes its row (a row left behind means a worker died).
+
+    A task row it still holds RUNNING — a second Ctrl-C / SIGTERM stops django-tasks-db's loop in the
+    middle of a task — is failed first: nothing runs it any more, and once the row is gone no other
+    worker could tell whose it was (``/healthz`` would count it orphaned for ever).  Its job, left
+    running without a heartbeat, is requeued by the next recovery (a live worker, ``govshare tick``)."""
+    from django_tasks_db.models import DBTaskResult
+
+    running = DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
+    held = [pk for pk, workers in running if workers and workers[-1] == worker_id]
+    if held:
+        failed = DBTaskResult.objects.filter(pk__in=held, status="RUNNING").update(
+            status="FAILED", finished_at=Now(), return_value=None,
+            exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+            traceback=f"WorkerLost: worker {worker_id} was stopped in the middle of this task; its job is "
+                      f"requeued / 工作进程在任务中途被停止，任务将重新排队\n")
+        log.warning("worker %s stopped while holding %s task row(s): marked failed", worker_id, failed)
     WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
 
 

@@ -70,9 +70,10 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 def data_dir_check(data_dir: Path) -> dict[str, Any]:
     """The data dir takes a write.  The probe is a file of this call's own: server processes (and
-    threads) probing at once must not remove each other's file and answer a false 503."""
+    threads) probing at once must not remove each other's file and answer a false 503.  A probe left
+    by a killed process ends in ``.part``, which backups skip."""
     try:
-        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".healthz-") as probe:
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".healthz-", suffix=".part") as probe:
             probe.write(b"ok")
             probe.flush()
         return {"ok": True, "free_mb": shutil.disk_usage(data_dir).free // (1024 * 1024)}
