@@ -16,9 +16,10 @@ import copy
 import threading
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -216,3 +217,14 @@ def _register_routers() -> None:
 
 
 _register_routers()
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """An address under ``/api/v1/`` that names no endpoint: the API's own 404 (JSON, both languages),
+    not the HTML page a browser gets; any method, no CSRF check (nothing is done)."""
+    error = GovshareError("no_such_endpoint", _("There is no API endpoint at this address; see %(docs)s."),
+                          docs="/api/v1/docs")
+    body = {"error": {**error.as_dict(), "path": request.path}}
+    return JsonResponse(body, status=404, json_dumps_params={"ensure_ascii": False})
+

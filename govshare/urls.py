@@ -2,9 +2,9 @@
 is mounted at its ``url_prefix`` (default ``<label>/``) in its ``app_name`` namespace; apps with the
 empty prefix come last (see :mod:`govshare.core.plugins`)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from govshare.api import api
+from govshare.api import api, not_found
 from govshare.core.plugins import url_includes
 from govshare.core.views import healthz
 from govshare.core.web.language_views import set_language
@@ -14,5 +14,6 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),  # remembers a signed-in user's choice
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
+    re_path(r"^api/v1/", not_found),  # an address that names no endpoint: the API's JSON 404, not HTML
     *[path(prefix, include(module, namespace=namespace)) for prefix, module, namespace in url_includes()],
 ]

@@ -307,3 +307,25 @@ def test_a_token_authenticated_list_uses_a_fixed_number_of_queries(
     with django_assert_max_num_queries(12):  # token look-up, last-used update, audit event (+ advisory lock on PG)
         response = client.get(f"{API}/users", headers={"Authorization": f"Bearer {new.secret}"})
     assert response.status_code == 200 and len(response.json()) == 14
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/api/v1/catalog/entries/abc"),  # not an id: no route matches
+    ("get", "/api/v1/no-such-thing"),
+    ("post", "/api/v1/no-such-thing"),  # a write without a CSRF token still gets the API's answer
+    ("delete", "/api/v1/catalog/entries/1/nothing-here"),
+])
+def test_an_address_under_the_api_that_names_no_endpoint_gets_a_json_404_in_both_languages(
+        db: None, method: str, path: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == "no_such_endpoint" and error["path"] == path
+    assert "/api/v1/docs" in error["message_zh"] and "/api/v1/docs" in error["message_en"]
+    assert "没有" in error["message_zh"] and "no API endpoint" in error["message_en"]
+
+
+def test_pages_outside_the_api_keep_the_html_404(db: None, client: Client) -> None:
+    response = client.get("/catalog/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
