@@ -147,4 +147,10 @@ def test_a_different_secret_key_is_refused(demo_site: dict[str, str]) -> None:
     result = _run(env, "audit", "purge", "--dry-run")
     assert result.returncode == 2
     assert "The key differs from the one this database was written with" in result.stderr
+    # gunicorn started on the WSGI application directly (not through `govshare serve`) cannot boot
+    # with it either: loading the application checks the key, as gunicorn's workers do
+    wsgi = subprocess.run([sys.executable, "-c", "import govshare.wsgi"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert wsgi.returncode != 0 and "KeyRefused" in wsgi.stderr
+    assert "The key differs from the one this database was written with" in wsgi.stderr
     assert _audit_rows(env) == rows
