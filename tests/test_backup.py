@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from govshare.core import backup
+from govshare.core import keys as govshare_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSPHRASE = "a long passphrase for the drill"
@@ -336,6 +338,24 @@ def test_on_postgresql_a_backup_round_trips_through_pg_dump_and_the_drill_passes
         made = _run(src_env, "backup", "-o", str(out))
         assert made.returncode == 0, made.stderr
         assert backup.read_manifest(out).body["database"]["member"] == backup.PG_MEMBER
+
+        # a restore that fails after pg_restore committed (moving the files) leaves the database empty
+        # again, as on SQLite: the next restore onto it is not refused as "not empty"
+        failing = tmp_path / "failing-data"
+
+        def replace_but_not_there(src: Any, dest: Any) -> None:
+            if str(dest).startswith(str(failing)):
+                raise OSError(28, "No space left on device")
+            real_replace(src, dest)
+
+        real_replace = os.replace
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "replace", replace_but_not_there)
+            with pytest.raises(OSError, match="No space left"):
+                backup.restore(out, database=target, data_dir=failing, current_fingerprint=govshare_keys.fingerprint())
+        assert backup.postgres_tables(target) == [] and _pg(target, "SELECT count(*) FROM pg_sequences "
+                                                                    "WHERE schemaname = 'public'") == [(0,)]
+        assert [p for p in failing.rglob("*") if p.is_file()] == []
 
         dst_env = {**instance_env(target, tmp_path / "dst-data", env_keys=True), **keys}
         restored = _run(dst_env, "restore", str(out), "--no-reindex")

@@ -23,6 +23,7 @@ import datetime as dt
 import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -34,6 +35,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+logger = logging.getLogger("govshare.backup")
 
 FORMAT = "govshare-backup"
 FORMAT_VERSION = 1
@@ -490,6 +493,30 @@ def postgres_tables(database: Database) -> list[str]:
     return [r[0] for r in rows]
 
 
+def empty_postgres(database: Database) -> None:
+    """Drop what a restore created in a database that was empty before it (:func:`check_empty`):
+    every table, view, sequence and function outside the system schemas (not those of extensions),
+    in one transaction."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=database.host or "localhost", port=database.port or "5432", user=database.user,
+                         password=database.password or None, dbname=database.name) as con:
+        for kind, relation, column in (("VIEW", "pg_views", "viewname"), ("TABLE", "pg_tables", "tablename"),
+                                       ("SEQUENCE", "pg_sequences", "sequencename")):
+            found = con.execute(sql.SQL("SELECT schemaname, {} FROM {} WHERE schemaname NOT IN ('pg_catalog', "
+                                        "'information_schema') AND schemaname NOT LIKE 'pg_toast%%'").format(
+                sql.Identifier(column), sql.Identifier(relation))).fetchall()
+            for schema, name in found:
+                con.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(kind), sql.Identifier(schema, name)))
+        # functions the dump created (the append-only triggers' functions), not those of extensions
+        routines = con.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+                               "p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT "
+                               "EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')").fetchall()
+        for (signature,) in routines:  # regprocedure's text is quoted and qualified as needed
+            con.execute(sql.SQL("DROP ROUTINE IF EXISTS {} CASCADE").format(sql.SQL(signature)))
+
+
 def leftover_files(data_dir: Path, database: Database) -> list[str]:
     """Files in the target data dir that a restore would not expect (keys, static files and the
     SQLite file itself are allowed)."""
@@ -598,11 +625,17 @@ def restore(path: Path, *, database: Database, data_dir: Path, current_fingerpri
                 write_key_file(data_dir / name, value)
                 written.append(name)
         return RestoreResult(manifest, count, written)
-    except BaseException:  # leave the target as empty as it was (a PostgreSQL restore is one transaction)
+    except BaseException:  # leave the target as empty as it was
         for dest in moved:
             dest.unlink(missing_ok=True)
         if database.vendor == "sqlite" and db_written:
             Path(database.name).unlink(missing_ok=True)
+        elif db_written:  # pg_restore committed (one transaction) before a later step failed
+            try:
+                empty_postgres(database)
+            except Exception:  # noqa: BLE001 — report the first failure; say what is left
+                logger.exception("the restored tables could not be dropped again from %s: drop the database "
+                                 "and create it anew before the next restore", database.name)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
