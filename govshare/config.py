@@ -181,9 +181,12 @@ def _key_file(path: Path) -> str:
         key = path.read_text().strip()
     except FileNotFoundError:
         return ""
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({exc}) / 无法读取 {path}（{exc}）") from exc
     if not key:
-        raise ConfigError(f"{path} is empty: put the original key file back (govshare restore FILE --keys-only) "
-                          f"or remove the empty file / {path} 为空：请放回原来的密钥文件，或删除此空文件")
+        raise ConfigError(f"{path} is empty: remove the empty file, then put the original key back (govshare "
+                          f"restore FILE --keys-only) / {path} 为空：请删除此空文件，再放回原来的密钥"
+                          f"（govshare restore FILE --keys-only）")
     return key
 
 
@@ -213,10 +216,14 @@ def _local_secret(data_dir: Path) -> tuple[str, bool]:
         try:
             key = path.read_text().strip()
         except FileNotFoundError:
+            if path.is_symlink() and not path.exists():  # (a file linked in since the read is another's key)
+                raise ConfigError(f"{path} is a link to nothing: put the original secret_key file there / "
+                                  f"{path} 指向不存在的文件：请放回原来的 secret_key 文件") from None
             key = None
         except OSError as exc:
             raise ConfigError(f"cannot read {path} ({exc}) / 无法读取 {path}（{exc}）") from exc
         if key:
+            _remove_stale_parts(data_dir)
             return key, False
         if key is None:
             try:
@@ -231,6 +238,17 @@ def _local_secret(data_dir: Path) -> tuple[str, bool]:
             raise ConfigError(f"{path} is empty: put the original secret_key file back, or remove the empty file "
                               f"on a new installation / {path} 为空：请放回原来的 secret_key 文件；新安装可删除此空文件")
         time.sleep(0.05)
+
+
+def _remove_stale_parts(data_dir: Path) -> None:
+    """A process killed while creating the key leaves its ``secret_key.*.part`` (a key in clear, never
+    used): remove those older than a minute (a younger one may be another process's, at work)."""
+    for part in data_dir.glob("secret_key.*.part"):
+        try:
+            if time.time() - part.lstat().st_mtime > 60:
+                part.unlink()
+        except OSError:
+            pass
 
 
 def _create_key(data_dir: Path, path: Path) -> str:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),  # remembers a signed-in user's choice
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
-    re_path(r"^api/v1/", not_found),  # an address that names no endpoint: the API's JSON 404, not HTML
     *[path(prefix, include(module, namespace=namespace)) for prefix, module, namespace in url_includes()],
+    # last: an address under the API that names no endpoint gets the API's JSON 404, not the HTML page
+    re_path(r"^api/v1/", not_found, name="api_not_found"),
 ]

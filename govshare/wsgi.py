@@ -16,7 +16,7 @@ application = get_wsgi_application()
 
 
 def _check_key() -> None:
-    from django.db import DatabaseError
+    from django.db import DatabaseError, connection
 
     from govshare.core.keys import require_key
 
@@ -24,6 +24,8 @@ def _check_key() -> None:
         require_key()
     except DatabaseError as exc:
         logging.getLogger("govshare.keys").warning("key not checked at start, the database is unreachable: %s", exc)
+    finally:
+        connection.close()  # not kept by the loading thread (nor shared by workers forked after --preload)
 
 
 _check_key()

@@ -102,6 +102,12 @@ def test_an_entry_page_is_recorded_for_owner_and_colleague_and_an_outsiders_404_
     assert refused.object_type == "catalog.catalogentry"  # the auditor finds the probe by object
 
 
+def test_an_api_address_that_names_nothing_leaves_no_row_like_an_unknown_page(share: Any) -> None:
+    for path in (f"{API}/catalog/entries/abc", f"{API}/no-such-thing", "/catalog/no-such-page/"):
+        response, rows = _get(share.org.market_specialist, path)
+        assert response.status_code == 404 and rows == [], path
+
+
 def test_a_read_through_a_token_names_the_token_path_and_object_and_writes_no_token_used_row(share: Any) -> None:
     token = do_create_token(share.org.market_specialist, name="t")
     audit_before = AuditEvent.objects.count()

@@ -349,12 +349,19 @@ def test_on_postgresql_a_backup_round_trips_through_pg_dump_and_the_drill_passes
             real_replace(src, dest)
 
         real_replace = os.replace
+        # what the operator had in the empty database (a pooler's function, a sequence, a view) stays
+        _pg(target, "CREATE FUNCTION pooler_auth() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        _pg(target, "CREATE SEQUENCE operator_counter")
+        _pg(target, "CREATE VIEW server_version AS SELECT version()")
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(os, "replace", replace_but_not_there)
             with pytest.raises(OSError, match="No space left"):
                 backup.restore(out, database=target, data_dir=failing, current_fingerprint=govshare_keys.fingerprint())
-        assert backup.postgres_tables(target) == [] and _pg(target, "SELECT count(*) FROM pg_sequences "
-                                                                    "WHERE schemaname = 'public'") == [(0,)]
+        assert backup.postgres_tables(target) == []
+        assert _pg(target, "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'") == [("operator_counter",)]
+        assert _pg(target, "SELECT viewname FROM pg_views WHERE schemaname = 'public'") == [("server_version",)]
+        assert _pg(target, "SELECT proname FROM pg_proc JOIN pg_namespace n ON n.oid = pronamespace "
+                           "WHERE nspname = 'public'") == [("pooler_auth",)]
         assert [p for p in failing.rglob("*") if p.is_file()] == []
 
         dst_env = {**instance_env(target, tmp_path / "dst-data", env_keys=True), **keys}

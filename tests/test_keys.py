@@ -70,6 +70,30 @@ def test_the_access_log_signs_nothing_with_a_different_key_either(settings: Any)
 
 
 @pytest.mark.django_db
+def test_a_database_unreachable_at_the_check_is_checked_again_at_the_first_write(
+        settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`govshare serve` started before PostgreSQL accepts connections: the check at start cannot read
+    the fingerprint, and must not count as passed (the rows would be signed with a wrong key)."""
+    from django.db import DatabaseError, OperationalError, connection
+
+    keys.require_key()  # the right key's fingerprint is stored
+    keys.forget_checks()
+    settings.GOVSHARE_FIELD_KEY = "a different key"
+
+    def down(*args: Any, **kwargs: Any) -> list[str]:
+        raise OperationalError("connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(connection.introspection, "table_names", down)
+        with pytest.raises(DatabaseError):
+            keys.require_key()
+    before = AuditEvent.objects.count()
+    with pytest.raises(keys.KeyRefused):
+        _write_row()
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.django_db
 def test_without_a_stored_fingerprint_the_newest_audit_row_decides(settings: Any) -> None:
     """A database written before the fingerprint existed: the key must verify its newest audit row."""
     _write_row()

@@ -109,12 +109,46 @@ def test_an_empty_key_file_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, t
         Config.from_env()
 
 
-def test_a_data_dir_where_no_key_can_be_written_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_data_dir_where_no_key_can_be_written_or_read_is_named(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    import govshare.config
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
     (tmp_path / "a-file").write_text("not a directory")
     monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path / "a-file" / "data"))
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    with pytest.raises(ConfigError, match="secret_key"):
+    with pytest.raises(ConfigError, match="cannot read .*secret_key"):
         Config.from_env()
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied")  # a read-only mount (as root, chmod would not stop us)
+
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path / "data"))
+    with monkeypatch.context() as patch:
+        patch.setattr(govshare.config, "_write_new", refused)
+        with pytest.raises(ConfigError, match="cannot create .*secret_key.*Permission denied.*set SECRET_KEY"):
+            Config.from_env()
+    assert [p.name for p in (tmp_path / "data").iterdir()] == []
+
+    (tmp_path / "data" / "secret_key").symlink_to(tmp_path / "gone")
+    with pytest.raises(ConfigError, match="is a link to nothing"):
+        Config.from_env()
+    (tmp_path / "data" / "secret_key").unlink()
+    (tmp_path / "data" / "field_key").mkdir()
+    with pytest.raises(ConfigError, match="cannot read .*field_key"):
+        Config.from_env()
+
+
+def test_a_key_file_left_half_made_by_a_killed_process_is_removed_at_the_next_start(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
+    old, young = tmp_path / "secret_key.111.aaaa.part", tmp_path / "secret_key.222.bbbb.part"
+    old.write_text("a key that was never used")
+    young.write_text("another process, at work")
+    os.utime(old, (time.time() - 600, time.time() - 600))
+    Config.from_env()  # creates the key
+    Config.from_env()  # reads it, and tidies up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key", young.name]
 
 
 def test_every_console_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -280,6 +280,8 @@ def _department_name(user: Any, department_id: int | None) -> str:
 
 #: pages that show nothing worth a row: the unread counter the browser polls, the API's own
 #: documentation, the health check, the language switch
+#: views that answer for an address that names nothing (like an unmatched URL, no row)
+NO_SUCH_ADDRESS_VIEWS = frozenset({"api_not_found"})
 UNRECORDED_VIEWS = frozenset({"core:inbox_count", "api-v1:openapi-json", "api-v1:openapi-view", "healthz",
                               "set_language"})
 
@@ -323,7 +325,7 @@ def rows_for(request: HttpRequest, response: HttpResponse | None) -> list[dict[s
         code: AuditCode | None = None
         if token is not None:
             code = AuditCode.API_REQUEST
-        elif reading and status in (403, 404):
+        elif reading and status in (403, 404) and where.view not in NO_SUCH_ADDRESS_VIEWS:
             code = AuditCode.READ_REFUSED
         elif reading and status is not None and status < 400 and where.view not in UNRECORDED_VIEWS:
             code = AuditCode.READ_PAGE

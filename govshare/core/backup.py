@@ -493,28 +493,47 @@ def postgres_tables(database: Database) -> list[str]:
     return [r[0] for r in rows]
 
 
-def empty_postgres(database: Database) -> None:
-    """Drop what a restore created in a database that was empty before it (:func:`check_empty`):
-    every table, view, sequence and function outside the system schemas (not those of extensions),
-    in one transaction."""
+def _pg_connect(database: Database) -> Any:
     import psycopg
+
+    return psycopg.connect(host=database.host or "localhost", port=database.port or "5432", user=database.user,
+                           password=database.password or None, dbname=database.name)
+
+
+def _pg_objects(con: Any) -> list[tuple[str, str]]:
+    """(kind, name to drop it by) of every view, table, sequence and function outside the system
+    schemas that no extension owns, in the order they can be dropped."""
     from psycopg import sql
 
-    with psycopg.connect(host=database.host or "localhost", port=database.port or "5432", user=database.user,
-                         password=database.password or None, dbname=database.name) as con:
-        for kind, relation, column in (("VIEW", "pg_views", "viewname"), ("TABLE", "pg_tables", "tablename"),
-                                       ("SEQUENCE", "pg_sequences", "sequencename")):
-            found = con.execute(sql.SQL("SELECT schemaname, {} FROM {} WHERE schemaname NOT IN ('pg_catalog', "
-                                        "'information_schema') AND schemaname NOT LIKE 'pg_toast%%'").format(
-                sql.Identifier(column), sql.Identifier(relation))).fetchall()
-            for schema, name in found:
-                con.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(kind), sql.Identifier(schema, name)))
-        # functions the dump created (the append-only triggers' functions), not those of extensions
-        routines = con.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = "
-                               "p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT "
-                               "EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')").fetchall()
-        for (signature,) in routines:  # regprocedure's text is quoted and qualified as needed
-            con.execute(sql.SQL("DROP ROUTINE IF EXISTS {} CASCADE").format(sql.SQL(signature)))
+    found: list[tuple[str, str]] = []
+    for kind, relation, column in (("VIEW", "pg_views", "viewname"), ("TABLE", "pg_tables", "tablename"),
+                                   ("SEQUENCE", "pg_sequences", "sequencename")):
+        rows = con.execute(sql.SQL("SELECT schemaname, {} FROM {} WHERE schemaname NOT IN ('pg_catalog', "
+                                   "'information_schema') AND schemaname NOT LIKE 'pg_toast%%'").format(
+            sql.Identifier(column), sql.Identifier(relation))).fetchall()
+        found += [(kind, sql.Identifier(schema, name).as_string(con)) for schema, name in rows]
+    rows = con.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+                       "p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT "
+                       "EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')").fetchall()
+    return found + [("ROUTINE", signature) for (signature,) in rows]  # regprocedure's text is quoted as needed
+
+
+def postgres_objects(database: Database) -> set[tuple[str, str]]:
+    """What :func:`empty_postgres` must leave alone: the database's objects before a restore."""
+    with _pg_connect(database) as con:
+        return set(_pg_objects(con))
+
+
+def empty_postgres(database: Database, keep: set[tuple[str, str]]) -> None:
+    """Drop, in one transaction, what a failed restore created: every view, table, sequence and
+    function outside the system schemas that is not in ``keep`` (:func:`postgres_objects` before
+    ``pg_restore``; a pooler's function or the operator's own objects stay)."""
+    from psycopg import sql
+
+    with _pg_connect(database) as con:
+        for kind, name in _pg_objects(con):
+            if (kind, name) not in keep:
+                con.execute(sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(kind), sql.SQL(name)))
 
 
 def leftover_files(data_dir: Path, database: Database) -> list[str]:
@@ -579,6 +598,7 @@ def restore(path: Path, *, database: Database, data_dir: Path, current_fingerpri
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
     db_written = False
+    before: set[tuple[str, str]] = set()
     moved: list[Path] = []
     try:
         count = 0
@@ -608,6 +628,7 @@ def restore(path: Path, *, database: Database, data_dir: Path, current_fingerpri
             os.replace(staging / SQLITE_MEMBER, db_file)
         else:
             tool = pg_tool("pg_restore", server_major)
+            before = postgres_objects(database)
             _run([tool, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
                   "-d", database.name, str(staging / PG_MEMBER)], database.pg_env(), "pg_restore")
         db_written = True
@@ -632,7 +653,7 @@ def restore(path: Path, *, database: Database, data_dir: Path, current_fingerpri
             Path(database.name).unlink(missing_ok=True)
         elif db_written:  # pg_restore committed (one transaction) before a later step failed
             try:
-                empty_postgres(database)
+                empty_postgres(database, keep=before)
             except Exception:  # noqa: BLE001 — report the first failure; say what is left
                 logger.exception("the restored tables could not be dropped again from %s: drop the database "
                                  "and create it anew before the next restore", database.name)

@@ -314,10 +314,11 @@ def beat(worker_id: str, hostname: str, pid: int) -> None:
 def stopped(worker_id: str) -> None:
     """A worker that stops in order removes its row (a row left behind means a worker died).
 
-    A task row it still holds RUNNING — a second Ctrl-C / SIGTERM stops django-tasks-db's loop in the
-    middle of a task — is failed first: nothing runs it any more, and once the row is gone no other
-    worker could tell whose it was (``/healthz`` would count it orphaned for ever).  Its job, left
-    running without a heartbeat, is requeued by the next recovery (a live worker, ``govshare tick``)."""
+    A task row it still holds RUNNING is failed first: nothing runs it any more, and once the row is
+    gone no other worker could tell whose it was (``/healthz`` would count it orphaned for ever).
+    django-tasks-db fails a task interrupted inside its run itself; this covers a stop between
+    claiming a task row and running it.  Its job, left running without a heartbeat, is requeued by
+    the next recovery (a live worker, ``govshare tick``)."""
     from django_tasks_db.models import DBTaskResult
 
     running = DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")

@@ -47,13 +47,12 @@ def _database() -> str:
 
 
 def _table_exists() -> bool:
+    """The fingerprint's table is there (the database is migrated); an unreachable database raises
+    ``DatabaseError`` — it is never taken for one that was not migrated yet."""
     from govshare.core.models import KeyFingerprint
 
-    try:
-        with connection.cursor() as cur:
-            return KeyFingerprint._meta.db_table in connection.introspection.table_names(cur)
-    except DatabaseError:
-        return False
+    with connection.cursor() as cur:
+        return KeyFingerprint._meta.db_table in connection.introspection.table_names(cur)
 
 
 def _key_was_generated() -> bool:
@@ -138,11 +137,13 @@ def require_key() -> None:
     marker = (_database(), fingerprint())
     if marker in _verified:
         return
+    if not _table_exists():
+        return  # not migrated yet: nothing was written with any key; checked again at the next call
     reason = problem(record=True)
     if reason:
         _forget_generated_key()
         raise _refusal(reason)
-    _verified.add(marker)
+    _verified.add(marker)  # only a database whose fingerprint was read (an unreachable one raised)
 
 
 def _forget_generated_key() -> None:
