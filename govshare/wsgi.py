@@ -25,7 +25,8 @@ def _check_key() -> None:
     except DatabaseError as exc:
         logging.getLogger("govshare.keys").warning("key not checked at start, the database is unreachable: %s", exc)
     finally:
-        connection.close()  # not kept by the loading thread (nor shared by workers forked after --preload)
+        if not connection.in_atomic_block:  # (an importer inside a transaction keeps its connection)
+            connection.close()  # not kept by the loading thread (nor shared by workers forked after --preload)
 
 
 _check_key()
