@@ -375,3 +375,71 @@ def test_a_zip_end_record_counts_only_where_a_reader_would_find_its_directory() 
     real = archive({"a.html": b"<b>x</b>"})
     assert files.zip_record(b"x" * 50 + real, headers=False) == 50 + real.index(b"PK\x05\x06")
     assert files.zip_record(b"x" * 50 + real) == 50
+
+
+# ------------------------------------------------------------------ multi-picture JPEGs (phone photos)
+
+
+def multi_picture(*further: Any) -> bytes:
+    """The scanned letter photographed with further pictures after it, as phones write HDR gain maps
+    and depth maps (Pillow's MPO writer: an APP2 "MPF" index in the first picture, the others appended)."""
+    from PIL import Image
+
+    photo = Image.open(io.BytesIO(JPEG)).convert("RGB")
+    out = io.BytesIO()
+    photo.save(out, format="MPO", save_all=True, append_images=list(further))
+    return out.getvalue()
+
+
+def _gain_map() -> Any:
+    from PIL import Image
+
+    return Image.new("RGB", (80, 60), (128, 128, 128))
+
+
+def test_a_phone_photo_with_a_gain_map_after_it_passes_as_a_letter() -> None:
+    data = multi_picture(_gain_map(), _gain_map())
+    files.check_image(data, files.JPEG)  # two further pictures after the photo: accepted
+    assert data.count(b"\xff\xd8") >= 3 and b"MPF\x00" in data
+
+
+@pytest.mark.parametrize("after, specific", [
+    (b"<html><script>alert(1)</script></html>", "image_trailing_data"),  # a page after the last picture
+    (b"\x00" * 16, "image_trailing_data"),  # padding is not a picture
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image_trailing_data"),  # a picture cut short
+])
+def test_anything_but_whole_pictures_after_a_multi_picture_jpeg_is_refused(after: bytes, specific: str) -> None:
+    error = refusal(files.check_image, multi_picture(_gain_map()) + after, files.JPEG)
+    assert error.specific == specific
+
+
+def test_a_further_picture_without_the_first_declaring_it_is_refused() -> None:
+    """Appending a JPEG to a plain JPEG is still "content after its end": only a picture whose header
+    declares further pictures (MPF) may have them."""
+    from PIL import Image
+
+    second = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(second, format="JPEG")
+    assert b"MPF\x00" not in JPEG
+    assert refusal(files.check_image, JPEG + second.getvalue(), files.JPEG).specific == "image_trailing_data"
+
+
+def test_a_further_picture_is_checked_like_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    hidden = multi_picture(_gain_map(), _gain_map())
+    # a script in a further picture's comment segment
+    at = hidden.rindex(b"\xff\xd8")
+    comment = b"<script>alert(1)</script>"
+    segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+    scripted = hidden[:at + 2] + segment + hidden[at + 2:]
+    assert refusal(files.check_image, scripted, files.JPEG).specific == "image_hidden_content"
+    # more further pictures than a phone writes
+    many = multi_picture(*[_gain_map() for _ in range(files.JPEG_MAX_FURTHER_PICTURES + 1)])
+    assert refusal(files.check_image, many, files.JPEG).specific == "image_trailing_data"
+    # a further picture with more pixels than allowed, after a first one within the limit
+    from PIL import Image
+
+    width, height = Image.open(io.BytesIO(JPEG)).size
+    larger = multi_picture(Image.new("RGB", (width + 8, height + 8), (128, 128, 128)))
+    monkeypatch.setattr(files, "IMAGE_MAX_PIXELS", width * height)
+    assert refusal(files.check_image, larger, files.JPEG).specific == "image_bomb"
+    files.check_image(multi_picture(Image.new("RGB", (8, 8))), files.JPEG)  # the same limit, a small one

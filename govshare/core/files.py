@@ -918,6 +918,9 @@ _TEXT_CHUNKS = {b"tEXt": 0, b"zTXt": 1, b"iTXt": 2}
 _XMP_PREFIXES = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 #: start-of-frame markers (baseline, progressive, lossless …; not DHT C4, JPG C8, DAC CC)
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+#: further pictures a multi-picture JPEG (CIPA DC-007 "MPF": phones' HDR gain maps and depth maps,
+#: stereo cameras) may carry after its first one's end
+JPEG_MAX_FURTHER_PICTURES = 4
 _ZIP_RECORD = re.compile(rb"PK(?:\x03\x04|\x01\x02|\x05\x06)")
 
 
@@ -971,7 +974,11 @@ class _TooMuchText(ValueError):
 def check_image(data: bytes, kind: FileType, *, where: str | None = None, field: str | None = None) -> None:
     """Refuse a PNG or JPEG that does not decode completely or is something else too: bytes after its
     end, a web page, script, PDF or ZIP in its text (:data:`IMAGE_HIDDEN`) or anywhere in it
-    (:data:`IMAGE_MARKERS`, :func:`zip_record`), or more than :data:`IMAGE_MAX_PIXELS` pixels."""
+    (:data:`IMAGE_MARKERS`, :func:`zip_record`), or more than :data:`IMAGE_MAX_PIXELS` pixels.
+
+    A multi-picture JPEG (a phone photo with an HDR gain map or a depth map after the photo) passes
+    when everything after the first picture is further complete pictures, each checked like the
+    first (:func:`_further_pictures`)."""
     damaged = (_("The PNG image is damaged or incomplete.") if kind is PNG
                else _("The JPEG image is damaged or incomplete."))
 
@@ -979,7 +986,8 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
         return refuse(code, message, where=where, field=field, specific=specific, **params)
 
     try:
-        texts, end, (width, height) = _png_parts(data) if kind is PNG else _jpeg_parts(data)
+        texts, end, size_of_first = _png_parts(data) if kind is PNG else _jpeg_parts(data)
+        width, height = size_of_first
     except _TooMuchText:
         raise refused("image_text_too_large", _("A text chunk of the image unpacks to more than %(max)s MB; such "
                                                 "files are refused."), "file_too_large",
@@ -988,10 +996,19 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
         raise refused("image_damaged", damaged) from None
     if width * height > IMAGE_MAX_PIXELS:
         raise _image_bomb(refused, width, height)
-    if end < len(data):
+    further = [] if end == len(data) else None if kind is PNG else _further_pictures(data, end)
+    if further is None:
         raise refused("image_trailing_data", _("The image has %(count)s bytes of other content after its end "
                                                "(another file may hide there); such files are refused."),
                       "active_content", count=len(data) - end)
+    for start, stop in further:  # each further picture is checked as the first one is
+        try:
+            more, _end, (width, height) = _jpeg_parts(data[start:stop])
+        except ValueError:
+            raise refused("image_damaged", damaged) from None
+        if width * height > IMAGE_MAX_PIXELS:
+            raise _image_bomb(refused, width, height)
+        texts = texts + more
     for text in texts:
         found = IMAGE_HIDDEN.search(text)
         if found:
@@ -1007,7 +1024,47 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
         raise refused("image_hidden_content", _("The image carries %(what)s hidden in its data (at byte "
                                                 "%(offset)s); such files are refused."), "active_content", what=what,
                       offset=at)
-    _decode_image(data, kind, (width, height), refused, damaged)
+    _decode_image(data[:end], kind, size_of_first, refused, damaged)
+    for start, stop in further:
+        _decode_image(data[start:stop], kind, (0, 0), refused, damaged)
+
+
+def _further_pictures(data: bytes, end: int) -> list[tuple[int, int]] | None:
+    """Where the further pictures of a multi-picture JPEG lie after its first one's ``end``; None when
+    what follows is anything else: the first picture must declare itself one (an APP2 ``MPF``
+    segment) and every byte after it must belong to a complete JPEG of its own (at most
+    :data:`JPEG_MAX_FURTHER_PICTURES`).  A ZIP, a web page or padding there is refused as before."""
+    if not _declares_multi_picture(data):
+        return None
+    pictures: list[tuple[int, int]] = []
+    pos = end
+    while pos < len(data):
+        if len(pictures) == JPEG_MAX_FURTHER_PICTURES or data[pos:pos + 2] != b"\xff\xd8":
+            return None
+        try:
+            _texts, length, _size = _jpeg_parts(data[pos:])
+        except ValueError:
+            return None
+        pictures.append((pos, pos + length))
+        pos += length
+    return pictures
+
+
+def _declares_multi_picture(data: bytes) -> bool:
+    """The first picture's header (the segments before its first scan) has an APP2 ``MPF`` segment."""
+    pos, n = 2, len(data)
+    while pos + 4 <= n and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:
+            return False
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xE2 and data[pos + 4:pos + 8] == b"MPF\x00":
+            return True
+        pos += 2 + length
+    return False
 
 
 def _hidden_what(found: bytes) -> Any:

@@ -144,6 +144,14 @@ def jpeg_bytes(size: tuple[int, int] = (64, 48), **save: Any) -> bytes:
     return out.getvalue()
 
 
+def multi_picture_photo(*further: Any) -> bytes:
+    """A photo with further pictures after it, as phones write HDR gain maps and depth maps: Pillow's
+    MPO writer puts an APP2 "MPF" index in the first picture and appends the others."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 190, 170)).save(out, format="MPO", save_all=True, append_images=list(further))
+    return out.getvalue()
+
+
 def png_bytes(size: tuple[int, int] = (64, 48), **save: Any) -> bytes:
     image = Image.new("L", size, 250)
     for x in range(8, size[0] - 8):
@@ -446,6 +454,14 @@ def build() -> None:
         "nothing: the words `<html>` and `<script>` in the text of a page (inside a stream)", None, None)
     add("ok_exif_thumbnail.jpg", exif_photo(64),
         "nothing: a photo whose binary EXIF thumbnail holds `<a` by chance (refused before review 2)", None, None)
+    add("ok_phone_photo_gain_map.jpg", multi_picture_photo(Image.new("RGB", (32, 24), (120, 120, 120))),
+        "nothing: a phone photo with an HDR gain map after it (a multi-picture JPEG, refused before 2026-12-06)",
+        None, None)
+    add("mpo_trailing_zip.jpg", multi_picture_photo(Image.new("RGB", (32, 24))) + zip_bytes(),
+        "a ZIP archive after the last picture of a multi-picture JPEG", "image_trailing_data", "active_content")
+    add("jpeg_undeclared_second_picture.jpg", jpeg_bytes() + jpeg_bytes((16, 16)),
+        "a second JPEG after a photo that declares no further pictures (no MPF index)", "image_trailing_data",
+        "active_content")
     add("ok_scanned_letter.png", png_bytes((300, 200), pnginfo=_pnginfo()),
         "nothing: a scanned letter as PNG (with a text chunk)", None, None)
     xmp = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
