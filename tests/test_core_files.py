@@ -394,7 +394,7 @@ def multi_picture(*further: Any) -> bytes:
 def _gain_map() -> Any:
     from PIL import Image
 
-    return Image.new("RGB", (80, 60), (128, 128, 128))
+    return Image.new("RGB", (16, 12), (128, 128, 128))
 
 
 def test_a_phone_photo_with_a_gain_map_after_it_passes_as_a_letter() -> None:
@@ -443,3 +443,40 @@ def test_a_further_picture_is_checked_like_the_first(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(files, "IMAGE_MAX_PIXELS", width * height)
     assert refusal(files.check_image, larger, files.JPEG).specific == "image_bomb"
     files.check_image(multi_picture(Image.new("RGB", (8, 8))), files.JPEG)  # the same limit, a small one
+
+
+def test_a_further_picture_is_read_for_what_only_its_own_checks_find() -> None:
+    from PIL import Image
+
+    data = multi_picture(_gain_map())
+    end = files._jpeg_parts(data)[1]
+    # a link in a further picture's comment: found by the text check, not by the whole-file markers
+    comment = b'<a href="http://evil.example/">'
+    linked = data[:end + 2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[end + 2:]
+    assert refusal(files.check_image, linked, files.JPEG).specific == "image_hidden_content"
+    # a "picture" with no frame at all where the index says one starts: it does not decode
+    frameless = data[:end] + b"\xff\xd8\xff\xfe\x00\x04ab\xff\xd9"
+    assert refusal(files.check_image, frameless, files.JPEG).specific == "image_damaged"
+    # two further pictures, each smaller than the photo, together larger: more decoding than a phone asks for
+    width, height = Image.open(io.BytesIO(JPEG)).size
+    half = Image.new("RGB", (width, height // 2 + 4))
+    assert refusal(files.check_image, multi_picture(half, half), files.JPEG).specific == "image_bomb"
+
+
+def test_the_pictures_after_the_first_must_be_those_its_index_names() -> None:
+    one = multi_picture(_gain_map())
+    end = files._jpeg_parts(one)[1]
+    extra = one[end:]  # a complete JPEG the index does not name
+    assert refusal(files.check_image, one + extra, files.JPEG).specific == "image_trailing_data"
+    # an APP2 "MPF" segment with no index in it does not declare anything
+    segment = b"\xff\xe2\x00\x06MPF\x00"
+    bare = JPEG[:2] + segment + JPEG[2:] + extra
+    assert refusal(files.check_image, bare, files.JPEG).specific == "image_trailing_data"
+    # an index that names a picture elsewhere than where one starts
+    mpf = one.index(b"MPF\x00") + 4
+    shifted = bytearray(one)
+    entries = files._mpf_pictures(one)
+    assert entries == [(end, entries[0][1])]
+    at = one.index((end - mpf).to_bytes(4, "little"), mpf)  # the second entry's offset (little-endian index)
+    shifted[at:at + 4] = (end - mpf + 1).to_bytes(4, "little")
+    assert refusal(files.check_image, bytes(shifted), files.JPEG).specific == "image_trailing_data"

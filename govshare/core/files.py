@@ -977,8 +977,8 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
     (:data:`IMAGE_MARKERS`, :func:`zip_record`), or more than :data:`IMAGE_MAX_PIXELS` pixels.
 
     A multi-picture JPEG (a phone photo with an HDR gain map or a depth map after the photo) passes
-    when everything after the first picture is further complete pictures, each checked like the
-    first (:func:`_further_pictures`)."""
+    when everything after the first picture is the further pictures its MPF index names, each a
+    complete JPEG checked like the first, together no larger than the first (:func:`_further_pictures`)."""
     damaged = (_("The PNG image is damaged or incomplete.") if kind is PNG
                else _("The JPEG image is damaged or incomplete."))
 
@@ -1001,13 +1001,18 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
         raise refused("image_trailing_data", _("The image has %(count)s bytes of other content after its end "
                                                "(another file may hide there); such files are refused."),
                       "active_content", count=len(data) - end)
+    sizes: list[tuple[int, int]] = []
     for start, stop in further:  # each further picture is checked as the first one is
         try:
             more, _end, (width, height) = _jpeg_parts(data[start:stop])
         except ValueError:
             raise refused("image_damaged", damaged) from None
-        if width * height > IMAGE_MAX_PIXELS:
+        # together no more pixels than the first picture (a gain map or depth map is smaller): at most
+        # twice the first picture's decoding work
+        if width * height > IMAGE_MAX_PIXELS or \
+                sum(w * h for w, h in sizes) + width * height > size_of_first[0] * size_of_first[1]:
             raise _image_bomb(refused, width, height)
+        sizes.append((width, height))
         texts = texts + more
     for text in texts:
         found = IMAGE_HIDDEN.search(text)
@@ -1025,46 +1030,80 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
                                                 "%(offset)s); such files are refused."), "active_content", what=what,
                       offset=at)
     _decode_image(data[:end], kind, size_of_first, refused, damaged)
-    for start, stop in further:
-        _decode_image(data[start:stop], kind, (0, 0), refused, damaged)
+    for (start, stop), size in zip(further, sizes, strict=True):
+        _decode_image(data[start:stop], kind, size, refused, damaged)
 
 
 def _further_pictures(data: bytes, end: int) -> list[tuple[int, int]] | None:
     """Where the further pictures of a multi-picture JPEG lie after its first one's ``end``; None when
-    what follows is anything else: the first picture must declare itself one (an APP2 ``MPF``
-    segment) and every byte after it must belong to a complete JPEG of its own (at most
-    :data:`JPEG_MAX_FURTHER_PICTURES`).  A ZIP, a web page or padding there is refused as before."""
-    if not _declares_multi_picture(data):
+    what follows is anything else.  The first picture must declare them (CIPA DC-007: an APP2 ``MPF``
+    index) and every byte after it must be the pictures its index names, starting where it says, one
+    after the other, each a complete JPEG of its own, at most :data:`JPEG_MAX_FURTHER_PICTURES`.  A ZIP,
+    a web page or padding there is refused."""
+    declared = _mpf_pictures(data)
+    if not declared or len(declared) > JPEG_MAX_FURTHER_PICTURES:
         return None
     pictures: list[tuple[int, int]] = []
     pos = end
-    while pos < len(data):
-        if len(pictures) == JPEG_MAX_FURTHER_PICTURES or data[pos:pos + 2] != b"\xff\xd8":
+    for start, _size in declared:  # where each starts (the sizes some writers get wrong: read them here)
+        if start != pos or data[pos:pos + 2] != b"\xff\xd8":
             return None
         try:
-            _texts, length, _size = _jpeg_parts(data[pos:])
+            _texts, length, _size_px = _jpeg_parts(data[pos:])
         except ValueError:
             return None
         pictures.append((pos, pos + length))
         pos += length
-    return pictures
+    return pictures if pos == len(data) else None
 
 
-def _declares_multi_picture(data: bytes) -> bool:
-    """The first picture's header (the segments before its first scan) has an APP2 ``MPF`` segment."""
+def _mpf_pictures(data: bytes) -> list[tuple[int, int]] | None:
+    """(offset in the file, size) of the pictures after the first that the first picture's MPF index
+    names, in file order; None without a readable index (none, or one that does not add up)."""
     pos, n = 2, len(data)
     while pos + 4 <= n and data[pos] == 0xFF:
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker == 0xDA or marker == 0xD9:
-            return False
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers: no length
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):  # the index comes before the first scan
+            return None
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2:
+            return None
         if marker == 0xE2 and data[pos + 4:pos + 8] == b"MPF\x00":
-            return True
+            return _mpf_index(data, pos + 8, data[pos + 8:pos + 2 + length])
         pos += 2 + length
-    return False
+    return None
+
+
+def _mpf_index(data: bytes, base: int, header: bytes) -> list[tuple[int, int]] | None:
+    """The MP Index IFD of an MPF segment (``header``: from its byte-order mark; offsets in it count
+    from ``base``, its place in the file): the further pictures' (offset in the file, size)."""
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(header[:4])
+    if order is None or len(header) < 10:
+        return None
+    try:
+        ifd = struct.unpack_from(order + "I", header, 4)[0]
+        (count,) = struct.unpack_from(order + "H", header, ifd)
+        tags = {}
+        for i in range(min(count, 64)):
+            tag, _type, number, value = struct.unpack_from(order + "HHII", header, ifd + 2 + 12 * i)
+            tags[tag] = (number, value)
+        images = tags[0xB001][1]  # NumberOfImages
+        number, at = tags[0xB002]  # MPEntry: 16 bytes a picture
+        if not 2 <= images <= JPEG_MAX_FURTHER_PICTURES + 1 or number != 16 * images:
+            return None
+        entries = [struct.unpack_from(order + "IIIHH", header, at + 16 * i) for i in range(images)]
+    except (struct.error, KeyError):
+        return None
+    if entries[0][2] != 0:  # the first picture is the one read
+        return None
+    further = sorted((base + offset, size) for _attr, size, offset, _d1, _d2 in entries[1:])
+    return further if all(size > 0 and offset > 0 for _attr, size, offset, _d1, _d2 in entries[1:]) else None
 
 
 def _hidden_what(found: bytes) -> Any:
