@@ -220,7 +220,7 @@ _register_routers()
 
 
 @csrf_exempt
-def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+def not_found(request: HttpRequest) -> HttpResponse:
     """An address under ``/api/v1/`` that names no endpoint: the API's own 404 (JSON, both languages),
     not the HTML page a browser gets; any method, no CSRF check (nothing is done)."""
     error = GovshareError("no_such_endpoint", _("There is no API endpoint at this address; see %(docs)s."),

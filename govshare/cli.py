@@ -10,7 +10,6 @@ printed in Chinese and English with exit status 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import pkgutil
@@ -81,14 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "needs_django", True):
             setup_django()
             if getattr(args, "checks_key", True):
-                from django.db import DatabaseError
+                from govshare.core.keys import check_at_start
 
-                from govshare.core.keys import require_key
-
-                # the key is the one the data was written with (SEC-5), before anything runs; a database
-                # unreachable now is the command's to meet, and the first audit write checks the key
-                with contextlib.suppress(DatabaseError):
-                    require_key()
+                check_at_start()  # the key is the one the data was written with (SEC-5), before anything runs
         from govshare.core import audit, context
 
         with context.bind(ip="cli"):

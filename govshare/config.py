@@ -176,13 +176,20 @@ class Config:
         )
 
 
-def _key_file(path: Path) -> str:
+def _read_key(path: Path) -> str | None:
+    """A key file's text (None when there is none); any other failure to read it is named."""
     try:
-        key = path.read_text().strip()
+        return path.read_text().strip()
     except FileNotFoundError:
-        return ""
+        return None
     except OSError as exc:
         raise ConfigError(f"cannot read {path} ({exc}) / 无法读取 {path}（{exc}）") from exc
+
+
+def _key_file(path: Path) -> str:
+    key = _read_key(path)
+    if key is None:
+        return ""
     if not key:
         raise ConfigError(f"{path} is empty: remove the empty file, then put the original key back (govshare "
                           f"restore FILE --keys-only) / {path} 为空：请删除此空文件，再放回原来的密钥"
@@ -213,15 +220,10 @@ def _local_secret(data_dir: Path) -> tuple[str, bool]:
     path = data_dir / "secret_key"
     deadline = time.monotonic() + KEY_FILE_WAIT
     while True:
-        try:
-            key = path.read_text().strip()
-        except FileNotFoundError:
-            if path.is_symlink() and not path.exists():  # (a file linked in since the read is another's key)
-                raise ConfigError(f"{path} is a link to nothing: put the original secret_key file there / "
-                                  f"{path} 指向不存在的文件：请放回原来的 secret_key 文件") from None
-            key = None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path} ({exc}) / 无法读取 {path}（{exc}）") from exc
+        key = _read_key(path)
+        if key is None and path.is_symlink() and not path.exists():  # (a file linked in since: another's key)
+            raise ConfigError(f"{path} is a link to nothing: put the original secret_key file there / "
+                              f"{path} 指向不存在的文件：请放回原来的 secret_key 文件")
         if key:
             _remove_stale_parts(data_dir)
             return key, False

@@ -6,7 +6,6 @@ instead of answering HTTP 500 at the first write.  A database that cannot be rea
 left to ``/healthz`` (503) and checked again at the first audit write.
 """
 
-import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -16,14 +15,12 @@ application = get_wsgi_application()
 
 
 def _check_key() -> None:
-    from django.db import DatabaseError, connection
+    from django.db import connection
 
-    from govshare.core.keys import require_key
+    from govshare.core.keys import check_at_start
 
     try:
-        require_key()
-    except DatabaseError as exc:
-        logging.getLogger("govshare.keys").warning("key not checked at start, the database is unreachable: %s", exc)
+        check_at_start()
     finally:
         if not connection.in_atomic_block:  # (an importer inside a transaction keeps its connection)
             connection.close()  # not kept by the loading thread (nor shared by workers forked after --preload)

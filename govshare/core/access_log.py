@@ -278,10 +278,10 @@ def _department_name(user: Any, department_id: int | None) -> str:
     return str(user.department.name)
 
 
-#: pages that show nothing worth a row: the unread counter the browser polls, the API's own
-#: documentation, the health check, the language switch
 #: views that answer for an address that names nothing (like an unmatched URL, no row)
 NO_SUCH_ADDRESS_VIEWS = frozenset({"api_not_found"})
+#: pages that show nothing worth a row: the unread counter the browser polls, the API's own
+#: documentation, the health check, the language switch
 UNRECORDED_VIEWS = frozenset({"core:inbox_count", "api-v1:openapi-json", "api-v1:openapi-view", "healthz",
                               "set_language"})
 

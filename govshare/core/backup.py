@@ -484,10 +484,7 @@ def sqlite_tables(path: Path) -> list[str]:
 
 
 def postgres_tables(database: Database) -> list[str]:
-    import psycopg
-
-    with psycopg.connect(host=database.host or "localhost", port=database.port or "5432", user=database.user,
-                         password=database.password or None, dbname=database.name) as con:
+    with _pg_connect(database) as con:
         rows = con.execute("SELECT tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
                            "'information_schema')").fetchall()
     return [r[0] for r in rows]

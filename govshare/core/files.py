@@ -1001,18 +1001,13 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
         raise refused("image_trailing_data", _("The image has %(count)s bytes of other content after its end "
                                                "(another file may hide there); such files are refused."),
                       "active_content", count=len(data) - end)
-    sizes: list[tuple[int, int]] = []
-    for start, stop in further:  # each further picture is checked as the first one is
-        try:
-            more, _end, (width, height) = _jpeg_parts(data[start:stop])
-        except ValueError:
-            raise refused("image_damaged", damaged) from None
+    further_pixels = 0
+    for _start, _stop, more, (width, height) in further:  # each further picture is checked as the first one is
         # together no more pixels than the first picture (a gain map or depth map is smaller): at most
         # twice the first picture's decoding work
-        if width * height > IMAGE_MAX_PIXELS or \
-                sum(w * h for w, h in sizes) + width * height > size_of_first[0] * size_of_first[1]:
+        further_pixels += width * height
+        if width * height > IMAGE_MAX_PIXELS or further_pixels > size_of_first[0] * size_of_first[1]:
             raise _image_bomb(refused, width, height)
-        sizes.append((width, height))
         texts = texts + more
     for text in texts:
         found = IMAGE_HIDDEN.search(text)
@@ -1030,29 +1025,29 @@ def check_image(data: bytes, kind: FileType, *, where: str | None = None, field:
                                                 "%(offset)s); such files are refused."), "active_content", what=what,
                       offset=at)
     _decode_image(data[:end], kind, size_of_first, refused, damaged)
-    for (start, stop), size in zip(further, sizes, strict=True):
+    for start, stop, _texts, size in further:
         _decode_image(data[start:stop], kind, size, refused, damaged)
 
 
-def _further_pictures(data: bytes, end: int) -> list[tuple[int, int]] | None:
-    """Where the further pictures of a multi-picture JPEG lie after its first one's ``end``; None when
-    what follows is anything else.  The first picture must declare them (CIPA DC-007: an APP2 ``MPF``
+def _further_pictures(data: bytes, end: int) -> list[tuple[int, int, list[bytes], tuple[int, int]]] | None:
+    """The further pictures of a multi-picture JPEG after its first one's ``end`` — where each starts
+    and ends, its text segments and its size in pixels; None when what follows is anything else.  The first picture must declare them (CIPA DC-007: an APP2 ``MPF``
     index) and every byte after it must be the pictures its index names, starting where it says, one
     after the other, each a complete JPEG of its own, at most :data:`JPEG_MAX_FURTHER_PICTURES`.  A ZIP,
     a web page or padding there is refused."""
     declared = _mpf_pictures(data)
     if not declared or len(declared) > JPEG_MAX_FURTHER_PICTURES:
         return None
-    pictures: list[tuple[int, int]] = []
+    pictures: list[tuple[int, int, list[bytes], tuple[int, int]]] = []
     pos = end
     for start, _size in declared:  # where each starts (the sizes some writers get wrong: read them here)
         if start != pos or data[pos:pos + 2] != b"\xff\xd8":
             return None
         try:
-            _texts, length, _size_px = _jpeg_parts(data[pos:])
+            texts, length, pixels = _jpeg_parts(data[pos:])
         except ValueError:
             return None
-        pictures.append((pos, pos + length))
+        pictures.append((pos, pos + length, texts, pixels))
         pos += length
     return pictures if pos == len(data) else None
 
@@ -1060,27 +1055,15 @@ def _further_pictures(data: bytes, end: int) -> list[tuple[int, int]] | None:
 def _mpf_pictures(data: bytes) -> list[tuple[int, int]] | None:
     """(offset in the file, size) of the pictures after the first that the first picture's MPF index
     names, in file order; None without a readable index (none, or one that does not add up)."""
-    pos, n = 2, len(data)
-    while pos + 4 <= n and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers: no length
-            pos += 2
-            continue
-        if marker in (0xDA, 0xD9):  # the index comes before the first scan
-            return None
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        if length < 2:
-            return None
-        if marker == 0xE2 and data[pos + 4:pos + 8] == b"MPF\x00":
-            return _mpf_index(data, pos + 8, data[pos + 8:pos + 2 + length])
-        pos += 2 + length
-    return None
+    found: list[tuple[int, int]] = []
+    try:
+        _jpeg_parts(data, mpf=found)
+    except ValueError:
+        return None
+    return _mpf_index(found[0][0], data[found[0][0]:found[0][1]]) if found else None
 
 
-def _mpf_index(data: bytes, base: int, header: bytes) -> list[tuple[int, int]] | None:
+def _mpf_index(base: int, header: bytes) -> list[tuple[int, int]] | None:
     """The MP Index IFD of an MPF segment (``header``: from its byte-order mark; offsets in it count
     from ``base``, its place in the file): the further pictures' (offset in the file, size)."""
     order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(header[:4])
@@ -1161,11 +1144,13 @@ def _png_text(body: bytes, kind: int) -> list[bytes]:
     return [keyword, text]
 
 
-def _jpeg_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
+def _jpeg_parts(data: bytes, mpf: list[tuple[int, int]] | None = None) -> tuple[list[bytes], int, tuple[int, int]]:
     """The text segments of a JPEG (comments, XMP), where its end-of-image marker ends and the size in
-    pixels (of its first frame); ValueError when the structure is cut short or broken."""
+    pixels (of its first frame); ValueError when the structure is cut short or broken.  ``mpf``: gets
+    where the MP index of an APP2 ``MPF`` segment before the first scan starts and ends."""
     texts: list[bytes] = []
     size = (0, 0)
+    scanned = False
     pos, n = 2, len(data)
     while pos + 1 < n:
         if data[pos] != 0xFF:
@@ -1190,8 +1175,11 @@ def _jpeg_parts(data: bytes) -> tuple[list[bytes], int, tuple[int, int]]:
         elif marker in _JPEG_FRAMES and size == (0, 0) and length >= 7:
             height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
             size = (width, height)
+        elif marker == 0xE2 and mpf is not None and not mpf and not scanned and body.startswith(b"MPF\x00"):
+            mpf.append((pos + 8, pos + 2 + length))
         pos += 2 + length
         if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            scanned = True
             while True:
                 pos = data.find(b"\xff", pos)
                 if pos < 0 or pos + 1 >= n:

@@ -269,8 +269,6 @@ def _requeue(pk: Any, attempts: int, worker_id: str, cutoff: Any) -> bool:
 def _forget_dead_workers(cutoff: Any) -> None:
     """A worker that stopped beating leaves its row and, when it died in a task, a task row RUNNING
     for ever: fail those task rows (their jobs are requeued next) and drop the worker's row."""
-    from django_tasks_db.models import DBTaskResult
-
     from govshare.core import audit
     from govshare.core.audit_codes import AuditCode
 
@@ -278,14 +276,10 @@ def _forget_dead_workers(cutoff: Any) -> None:
         with transaction.atomic():
             if not WorkerHeartbeat.objects.filter(pk=dead.pk, seen_at__lt=cutoff).delete()[0]:
                 continue  # another worker got there first, or it beat again
-            running = DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
-            orphans = [pk for pk, workers in running if workers and workers[-1] == dead.worker_id]
             seen = timezone.localtime(dead.seen_at).strftime("%Y-%m-%d %H:%M:%S")
-            failed = DBTaskResult.objects.filter(pk__in=orphans, status="RUNNING").update(
-                status="FAILED", finished_at=Now(), return_value=None,
-                exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
-                traceback=f"WorkerLost: worker {dead.worker_id} (pid {dead.pid} on {dead.hostname}) stopped "
-                          f"sending heartbeats at {seen}; its jobs were requeued / 工作进程失联，任务已重新排队\n")
+            failed = _fail_task_rows(dead.worker_id, f"worker {dead.worker_id} (pid {dead.pid} on {dead.hostname}) "
+                                                     f"stopped sending heartbeats at {seen}; its jobs were requeued "
+                                                     f"/ 工作进程失联，任务已重新排队")
             audit.record(AuditCode.WORKER_LOST, actor=None, object_type="core.workerheartbeat",
                          object_id=dead.worker_id[:64], object_repr=f"{dead.hostname} pid {dead.pid}",
                          outcome=AuditEvent.Outcome.FAILURE,
@@ -293,6 +287,20 @@ def _forget_dead_workers(cutoff: Any) -> None:
                                  "last_seen": dead.seen_at.isoformat(), "task_rows_failed": failed})
         log.warning("worker %s presumed dead (last beat %s); %s task row(s) marked failed", dead.worker_id, seen,
                     failed)
+
+
+def _fail_task_rows(worker_id: str, why: str) -> int:
+    """Fail the django-tasks-db rows ``worker_id`` still holds RUNNING (nothing runs them any more);
+    returns how many.  ``why`` goes into their traceback after ``WorkerLost:``."""
+    from django_tasks_db.models import DBTaskResult
+
+    running = DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
+    held = [pk for pk, workers in running if workers and workers[-1] == worker_id]
+    if not held:
+        return 0
+    return DBTaskResult.objects.filter(pk__in=held, status="RUNNING").update(
+        status="FAILED", finished_at=Now(), return_value=None,
+        exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}", traceback=f"WorkerLost: {why}\n")
 
 
 @periodic.register("core.recover_stale_jobs", every_seconds=settings.GOVSHARE_WORKER_STALE_SECONDS)
@@ -319,16 +327,9 @@ def stopped(worker_id: str) -> None:
     django-tasks-db fails a task interrupted inside its run itself; this covers a stop between
     claiming a task row and running it.  Its job, left running without a heartbeat, is requeued by
     the next recovery (a live worker, ``govshare tick``)."""
-    from django_tasks_db.models import DBTaskResult
-
-    running = DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
-    held = [pk for pk, workers in running if workers and workers[-1] == worker_id]
-    if held:
-        failed = DBTaskResult.objects.filter(pk__in=held, status="RUNNING").update(
-            status="FAILED", finished_at=Now(), return_value=None,
-            exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
-            traceback=f"WorkerLost: worker {worker_id} was stopped in the middle of this task; its job is "
-                      f"requeued / 工作进程在任务中途被停止，任务将重新排队\n")
+    failed = _fail_task_rows(worker_id, f"worker {worker_id} was stopped in the middle of this task; its job is "
+                                        f"requeued / 工作进程在任务中途被停止，任务将重新排队")
+    if failed:
         log.warning("worker %s stopped while holding %s task row(s): marked failed", worker_id, failed)
     WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
 

@@ -146,6 +146,16 @@ def require_key() -> None:
     _verified.add(marker)  # only a database whose fingerprint was read (an unreachable one raised)
 
 
+def check_at_start() -> None:
+    """:func:`require_key` before a process starts its work (every ``govshare`` command, the WSGI
+    application).  A database unreachable now is left to the work itself (and ``/healthz``): the
+    key is then checked at the first audit write."""
+    try:
+        require_key()
+    except DatabaseError as exc:
+        logger.warning("key not checked at start, the database is unreachable: %s", exc)
+
+
 def _forget_generated_key() -> None:
     """A key this process generated protects nothing yet: remove it so that the next start does not
     keep it (the operator puts the original one back)."""

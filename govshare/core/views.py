@@ -101,7 +101,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
         pending = DBTaskResult.objects.filter(status="READY").count()
         # a task row counts as running only while the worker holding it beats; one whose worker died
-        # is "orphaned" until a live worker (or `govshare tick`, run by hand or cron) fails it and requeues its job (issue 9)
+        # is "orphaned" until a live worker (or `govshare tick`, by hand or cron) fails it and requeues
+        # its job (issue 9)
         live = live_workers()
         holders = [ids[-1] if ids else "" for ids in
                    DBTaskResult.objects.filter(status="RUNNING").values_list("worker_ids", flat=True)]
