@@ -398,6 +398,7 @@ def _gain_map() -> Any:
 
 
 def test_a_phone_photo_with_a_gain_map_after_it_passes_as_a_letter() -> None:
+    """SHR-2: departments photograph their stamped application letters with phones."""
     data = multi_picture(_gain_map(), _gain_map())
     files.check_image(data, files.JPEG)  # two further pictures after the photo: accepted
     assert data.count(b"\xff\xd8") >= 3 and b"MPF\x00" in data

@@ -282,6 +282,7 @@ def test_the_task_row_of_a_dead_worker_is_failed_and_the_loss_audited(db: None, 
     assert AuditEvent.objects.filter(code=int(AuditCode.WORKER_LOST)).count() == 1
 
 
+# SEC-5 (recovery): `govshare tick` does the workers' housekeeping when none is alive
 def test_with_no_worker_alive_govshare_tick_requeues_a_dead_workers_job_and_fails_its_task_row(
         org: Any, client: Any, capsys: pytest.CaptureFixture[str], django_capture_on_commit_callbacks: Any) -> None:
     from govshare.cli import main

@@ -68,8 +68,9 @@ print(json.dumps(_local_secret(data_dir)))
 
 @pytest.mark.parametrize("links", ["links", "no-links"])
 def test_processes_starting_together_on_a_new_data_dir_share_one_key(tmp_path: Path, links: str) -> None:
-    """`govshare serve` and `govshare worker` on a first boot (and the worker test's three processes):
-    none may run with a key of its own, or with the empty key of a file read before its content."""
+    """SEC-5: `govshare serve` and `govshare worker` on a first boot (and the worker test's three
+    processes): none may run with a key of its own, or with the empty key of a file read before its
+    content."""
     (tmp_path / "start").mkdir()
     go, data_dir = tmp_path / "start" / "go", tmp_path / "data"
     procs = [subprocess.Popen([sys.executable, "-c", _KEY_RACER, str(go), str(data_dir), links], cwd=ROOT,
