@@ -113,6 +113,11 @@ class Config:
     login_throttle_max_seconds: int
     login_throttle_window_minutes: int
     login_known_address_days: int
+    # --- front-end databases (issue 10, EXC-6): where SQLite sources may lie, which addresses may be reached
+    source_dir: Path
+    source_allow_loopback: bool
+    source_allow_networks: list[str]
+    source_deny_networks: list[str]
 
     @classmethod
     def from_env(cls) -> Config:
@@ -173,6 +178,15 @@ class Config:
             # an address an account logged in from within this many days is "known": the account lock
             # does not apply there
             login_known_address_days=_int("GOVSHARE_LOGIN_KNOWN_ADDRESS_DAYS", 90),
+            # SQLite front-end databases are files in this folder (nothing outside it is ever opened)
+            source_dir=Path(os.environ.get("GOVSHARE_SOURCE_DIR") or data_dir / "sources").resolve(),
+            # a front-end database on this machine's loopback: off in production (it would be the
+            # platform's own host); the test suite and single-machine trials switch it on
+            source_allow_loopback=_bool("GOVSHARE_SOURCE_ALLOW_LOOPBACK", False),
+            # when set, front-end databases only in these networks; always refused besides: link-local and
+            # cloud metadata addresses, the platform's own databases, and GOVSHARE_SOURCE_DENY_NETWORKS
+            source_allow_networks=_networks("GOVSHARE_SOURCE_ALLOW_NETWORKS"),
+            source_deny_networks=_networks("GOVSHARE_SOURCE_DENY_NETWORKS"),
         )
 
 

@@ -23,6 +23,11 @@ GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 #: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)
 GOVSHARE_WORKER_STALE_SECONDS = CONFIG.worker_stale_seconds
 GOVSHARE_PUBLIC_URL = CONFIG.public_url
+#: front-end databases (exchange, EXC-6): the folder of SQLite sources and the addresses sources may have
+GOVSHARE_SOURCE_DIR = CONFIG.source_dir
+GOVSHARE_SOURCE_ALLOW_LOOPBACK = CONFIG.source_allow_loopback
+GOVSHARE_SOURCE_ALLOW_NETWORKS = CONFIG.source_allow_networks
+GOVSHARE_SOURCE_DENY_NETWORKS = CONFIG.source_deny_networks
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -36,6 +41,7 @@ INSTALLED_APPS = [
     "govshare.core",
     "govshare.catalog",
     "govshare.sharing",
+    "govshare.exchange",
 ]
 
 MIDDLEWARE = [

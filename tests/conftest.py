@@ -34,7 +34,8 @@ from govshare.core.actions import (
 from govshare.core.demo import make_id_number, make_uscc
 from govshare.core.roles import Role
 
-pytest_plugins = ["tests.guard_actions"]  # every domain write goes through an action (issue 8)
+pytest_plugins = ["tests.guard_actions",  # every domain write goes through an action (issue 8)
+                  "tests.source_servers"]  # the exchange tests' PostgreSQL and MariaDB source servers (issue 10)
 
 PASSWORD = "Correct-horse-42"
 
@@ -55,6 +56,46 @@ def _fast_tasks(settings: Any) -> None:
 def _private_search_index(settings: Any, tmp_path: Any) -> None:
     """Each test has its own (empty) catalog search index."""
     settings.GOVSHARE_SEARCH_DIR = tmp_path / "search"
+
+
+class _OneMiddlewareChain:
+    """A server builds its middleware chain once per process; Django's test client builds it once per
+    client, that is several times per test, and WhiteNoise then walks every static file again (6 ms
+    each time, a tenth of a request-heavy test).  The tests share one chain, as a server's requests
+    do, built again when a setting read while building it changes (``setting_changed``)."""
+
+    #: settings a middleware reads when it is built (Django's security and session middleware,
+    #: WhiteNoise); govshare's own middleware read theirs per request
+    READ_AT_BUILD = ("MIDDLEWARE", "SECURE_", "SESSION_", "STATIC", "WHITENOISE_", "DEBUG", "FORCE_SCRIPT_NAME")
+    ATTRIBUTES = ("_view_middleware", "_template_response_middleware", "_exception_middleware",
+                  "_middleware_chain")
+    built: dict[bool, tuple[Any, ...]] = {}
+
+    @classmethod
+    def install(cls) -> None:
+        from django.core.signals import setting_changed
+        from django.test.client import ClientHandler
+
+        build = ClientHandler.load_middleware
+
+        def load_middleware(handler: Any, is_async: bool = False) -> None:
+            chain = cls.built.get(is_async)
+            if chain is None:
+                build(handler, is_async)
+                cls.built[is_async] = tuple(getattr(handler, name) for name in cls.ATTRIBUTES)
+            else:
+                for name, value in zip(cls.ATTRIBUTES, chain, strict=True):
+                    setattr(handler, name, value)
+
+        def forget(*, setting: str, **_: Any) -> None:
+            if setting.startswith(cls.READ_AT_BUILD):
+                cls.built.clear()
+
+        ClientHandler.load_middleware = load_middleware  # type: ignore[method-assign]
+        setting_changed.connect(forget, weak=False)
+
+
+_OneMiddlewareChain.install()
 
 
 @pytest.fixture(autouse=True)
@@ -207,6 +248,14 @@ def cat(org: Org, _shared_states: SharedStates, _copies: dict[int, Any]) -> Any:
     """The test organisation plus department classifications 301 (police), 302 (market), 399 (centre)
     (a :class:`tests.catalog_helpers.CatalogOrg`; ``cat.org is org``)."""
     return _shared_states.copy_into_test("cat", _copies)
+
+
+@pytest.fixture(autouse=True)
+def _private_sources(settings: Any, tmp_path: Any) -> None:
+    """Each test has its own folder of SQLite front-end databases; sources on loopback are allowed (the
+    suite's database servers listen there), as ``GOVSHARE_SOURCE_ALLOW_LOOPBACK`` would allow them."""
+    settings.GOVSHARE_SOURCE_DIR = tmp_path / "sources"
+    settings.GOVSHARE_SOURCE_ALLOW_LOOPBACK = True
 
 
 @pytest.fixture(autouse=True)
@@ -536,6 +585,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if ON_POSTGRES:
                 item.add_marker(pytest.mark.skip(reason="runs once, in the SQLite pass: the demo site is its "
                                                         "own SQLite database, whatever the run's"))
+        elif {"pg_source_url", "mysql_source_url"} & names:
+            # one worker starts the source servers, not each (tests/source_servers.py)
+            item.add_marker(pytest.mark.xdist_group("sources"))
+        if ON_POSTGRES and item.get_closest_marker("once"):
+            item.add_marker(pytest.mark.skip(reason="independent of the platform's database: runs once, in the "
+                                                    "SQLite pass"))
     order_by_layers(items)
 
 

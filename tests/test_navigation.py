@@ -31,7 +31,7 @@ def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_menu_is_grouped_by_area_in_a_fixed_order(org: Any) -> None:
     groups = [g["key"] for g in menu_groups_for(org.centre_admin)]
-    assert groups == ["", "catalog", "sharing", "admin", "account"]
+    assert groups == ["", "catalog", "sharing", "exchange", "admin", "account"]
     assert _groups(org.centre_admin)[""] == ["core:home"]
 
 
@@ -84,12 +84,12 @@ def test_the_flat_menu_keeps_group_order(org: Any) -> None:
 # ------------------------------------------------------------------ the registry
 
 def test_an_app_registers_its_own_group_and_items(org: Any, scratch_registry: None) -> None:
-    register_group("exchange", "数据交换", 30, home="core:home")
-    register("core:jobs", "交换任务", {"centre_admin"}, 1, "exchange")
+    register_group("federation", "级联", 80, home="core:home")
+    register("core:jobs", "级联任务", {"centre_admin"}, 1, "federation")
     groups = {g["key"]: g for g in menu_groups_for(org.centre_admin)}
-    assert [i["label"] for i in groups["exchange"]["items"]] == ["交换任务"]
-    assert groups["exchange"]["url"] == reverse("core:home")
-    assert "exchange" not in _groups(org.police_specialist)  # nothing in it for this role: no group
+    assert [i["label"] for i in groups["federation"]["items"]] == ["级联任务"]
+    assert groups["federation"]["url"] == reverse("core:home")
+    assert "federation" not in _groups(org.police_specialist)  # nothing in it for this role: no group
 
 
 def test_an_item_of_an_unregistered_group_is_shown_under_more(org: Any, scratch_registry: None) -> None:

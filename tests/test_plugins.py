@@ -16,7 +16,7 @@ def test_each_installed_app_brings_its_console_commands_and_an_app_left_out_brin
     found = [m.__name__ for m in plugins.command_modules(["govshare.core", "govshare.catalog", "django.contrib.auth"])]
     assert found == ["govshare.catalog.commands"]
     everything = [m.__name__ for m in plugins.command_modules()]
-    assert everything == ["govshare.catalog.commands", "govshare.sharing.commands"]
+    assert everything == ["govshare.catalog.commands", "govshare.sharing.commands", "govshare.exchange.commands"]
 
 
 def test_the_console_lists_the_platforms_commands_then_the_apps(capsys: Any) -> None:
@@ -29,12 +29,13 @@ def test_the_console_lists_the_platforms_commands_then_the_apps(capsys: Any) -> 
 
 def test_each_installed_app_mounts_its_router_at_its_label() -> None:
     prefixes = [prefix for prefix, _router in plugins.api_routers()]
-    assert prefixes == ["/", "/catalog", "/sharing"]  # core at the root of /api/v1, then INSTALLED_APPS order
+    assert prefixes == ["/", "/catalog", "/sharing", "/exchange"]  # core at the root of /api/v1, then INSTALLED_APPS order
 
 
 def test_each_installed_app_mounts_its_pages_and_the_root_app_comes_last() -> None:
     includes = plugins.url_includes()
-    assert [(p, ns) for p, _module, ns in includes] == [("catalog/", "catalog"), ("sharing/", "sharing"), ("", "core")]
+    assert [(p, ns) for p, _module, ns in includes] == [("catalog/", "catalog"), ("sharing/", "sharing"),
+                                                             ("exchange/", "exchange"), ("", "core")]
 
 
 @pytest.mark.django_db

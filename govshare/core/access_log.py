@@ -234,6 +234,11 @@ ROUTE_OBJECTS: dict[str, str] = {
 _API_PREFIX = "api/v1/"
 
 
+def register_route_objects(routes: dict[str, str]) -> None:
+    """An app names the models its routes read (from its ``AppConfig.ready()``), as sharing's are above."""
+    ROUTE_OBJECTS.update(routes)
+
+
 @dataclass(frozen=True)
 class PathObject:
     view: str = ""

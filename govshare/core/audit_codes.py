@@ -159,6 +159,18 @@ class AuditCode(IntEnum):
     ERROR_REMINDED = 3605
     # --- sharing: notifications 37xx
     DIGEST_SETTING_CHANGED = 3700
+    # --- exchange: front-end databases (data sources) 40xx
+    SOURCE_REGISTERED = 4000
+    SOURCE_CHANGED = 4001
+    SOURCE_TESTED = 4002  # "test connection": outcome success or failure, the reason's code in detail
+    SOURCE_ACTIVATED = 4003
+    SOURCE_DEACTIVATED = 4004
+    SOURCE_REFUSED = 4005  # an address or path refused before any connection (SSRF guard, outside the folder)
+    # --- exchange: table bindings 41xx
+    BINDING_CREATED = 4100
+    BINDING_CHANGED = 4101
+    BINDING_PAUSED = 4102
+    BINDING_RESUMED = 4103
 
 
 DOMAINS = {
@@ -318,6 +330,16 @@ def _labels() -> dict[int, Any]:
         AuditCode.ERROR_ESCALATED: _("Overdue data error report escalated"),
         AuditCode.ERROR_REMINDED: _("Data error report deadline reminder sent"),
         AuditCode.DIGEST_SETTING_CHANGED: _("Daily digest setting changed"),
+        AuditCode.SOURCE_REGISTERED: _("Front-end database registered"),
+        AuditCode.SOURCE_CHANGED: _("Front-end database changed"),
+        AuditCode.SOURCE_TESTED: _("Front-end database connection tested"),
+        AuditCode.SOURCE_ACTIVATED: _("Front-end database reactivated"),
+        AuditCode.SOURCE_DEACTIVATED: _("Front-end database deactivated"),
+        AuditCode.SOURCE_REFUSED: _("Front-end database address or path refused"),
+        AuditCode.BINDING_CREATED: _("Table bound to a catalog entry"),
+        AuditCode.BINDING_CHANGED: _("Table binding changed"),
+        AuditCode.BINDING_PAUSED: _("Table binding paused"),
+        AuditCode.BINDING_RESUMED: _("Table binding resumed"),
     }
 
 

@@ -27,6 +27,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "change_reason": gettext_lazy("reason for the change"),
     "channel": gettext_lazy("share method"),
     "classification": gettext_lazy("classification"),
+    "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
     "code": gettext_lazy("code"),
     "contact_phone": gettext_lazy("contact phone"),
     "date": gettext_lazy("date"),

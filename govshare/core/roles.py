@@ -58,6 +58,9 @@ class Capability(models.TextChoices):
     REVIEW_SHARE = "review_share", _("Review share applications and mediate for the centre")
     MANAGE_SYSTEMS = "manage_systems", _("Register the department's consuming information systems")
     MANAGE_DIGEST = "manage_digest", _("Switch the department's daily digest on or off")
+    # exchange (EXC-*)
+    MANAGE_SOURCES = "manage_sources", _("Register the department's front-end databases")
+    BIND_TABLES = "bind_tables", _("Bind front-end tables to the department's catalog entries")
 
 
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -88,4 +91,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Capability.REVIEW_SHARE: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER}),
     Capability.MANAGE_SYSTEMS: frozenset({Role.DEPT_ADMIN, Role.CENTRE_ADMIN}),
     Capability.MANAGE_DIGEST: frozenset({Role.DEPT_ADMIN, Role.CENTRE_ADMIN}),
+    # a department docks its own front-end databases; the centre administrator may do it for one (EXC-6)
+    Capability.MANAGE_SOURCES: frozenset({Role.DEPT_ADMIN, Role.CENTRE_ADMIN}),
+    # the provider's staff say which column holds each item of their entries (issue 10)
+    Capability.BIND_TABLES: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN}),
 }

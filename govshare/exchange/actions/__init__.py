@@ -1,0 +1,14 @@
+"""The exchange actions layer: every write in exchange goes through a ``do_*`` function here (transaction,
+permission check first, write and audit event together).  One module per noun: ``sources``, ``bindings``."""
+
+from govshare.exchange.actions.bindings import bindable, do_bind_table, do_set_binding_active
+from govshare.exchange.actions.sources import (
+    SourceTest,
+    do_change_source,
+    do_register_source,
+    do_set_source_active,
+    do_test_source,
+)
+
+__all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_register_source",
+           "do_set_binding_active", "do_set_source_active", "do_test_source"]

@@ -1,0 +1,128 @@
+"""Table bindings (issue 10 item 2): the provider binds a table or view of its front-end database to a
+published 库表 entry — a column for every information item, and a key.
+
+``do_bind_table`` reads the table's shape from the source (outside the transaction, like a connection
+test), judges the mapping (:func:`govshare.exchange.bindings.check`: every problem at once, naming the
+item and the column), then saves the binding — new or replacing the entry's binding — and its audit event
+in one transaction.  Warnings (values that may not fit an item) are kept with the binding and shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.catalog.enums import ShareMethod
+from govshare.catalog.models import CatalogEntry
+from govshare.core import audit
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import ManyProblems, ValidationFailed
+from govshare.core.permissions import Action, get_for, require
+from govshare.core.roles import Capability
+from govshare.exchange import bindings, guard
+from govshare.exchange.engine import sources as engine
+from govshare.exchange.models import DataSource, TableBinding
+from govshare.exchange.permissions import CHANGE, USE
+from govshare.exchange.sources import explain, spec_for
+
+
+#: how the reader calls the ``table`` field of a binding
+TABLE = _("table or view")
+
+
+def bindable(entry: CatalogEntry) -> ValidationFailed | None:
+    """Why an entry cannot be bound (None: it can): published, shared as a 库表."""
+    version = entry.current_version
+    if entry.status != CatalogEntry.Status.PUBLISHED or version is None:
+        return ValidationFailed("entry_not_published", _("Only a published entry can be bound."), field="entry")
+    if ShareMethod.TABLE not in (version.share_methods or []):
+        return ValidationFailed("entry_not_a_table", _("Entry %(code)s is not shared as a database table (库表)."),
+                                field="entry", code=entry.code)
+    return None
+
+
+def _shape(actor: Any, source: DataSource, schema: str, table: str) -> engine.TableShape:
+    try:
+        return engine.describe_table(spec_for(source), schema, table)
+    except guard.AddressRefused as exc:
+        audit.record_now(AuditCode.SOURCE_REFUSED, actor=actor, obj=source, outcome="denied",
+                         object_department=source.department, detail={"reason": exc.reason})
+        raise
+    except engine.SourceError as exc:
+        error = explain(exc, source, table=f"{schema}.{table}" if schema else table)
+        if exc.code == "not_found":
+            raise ValidationFailed(error.code, error.message, field="table", label=TABLE, **error.params) from None
+        raise error from None
+
+
+def do_bind_table(actor: Any, entry: CatalogEntry, *, source: DataSource, schema: str, table: str,
+                  mapping: dict[str, str], key_columns: list[str] | None = None) -> TableBinding:
+    """Bind (or bind again) ``entry`` to ``schema.table`` of ``source``.  ``key_columns`` None: the key the
+    table declares."""
+    require(actor, Capability.BIND_TABLES)
+    entry = get_for(actor, Action.CHANGE, CatalogEntry.objects.select_related("current_version", "provider"),
+                    pk=entry.pk)
+    source = get_for(actor, USE, DataSource.objects.select_related("department"), pk=source.pk)
+    problem = bindable(entry)
+    if problem is not None:
+        raise problem
+    if source.department_id != entry.provider_id:
+        raise ValidationFailed("source_of_another_department", _("Bind a front-end database of the entry's "
+                                                                 "provider (%(department)s)."),
+                               field="source", department=entry.provider.name)
+    if not source.is_active:
+        raise ValidationFailed("source_inactive", _("Front-end database %(name)s is deactivated."), field="source",
+                               name=source.name)
+    schema, table = (schema or "").strip(), (table or "").strip()
+    if not table:
+        raise ValidationFailed("required", _("Choose a table or view."), field="table", label=TABLE)
+    shape = _shape(actor, source, schema, table)
+    keys = list(shape.primary_key) if key_columns is None else [k.strip() for k in key_columns if k.strip()]
+    version = entry.current_version
+    assert version is not None
+    judgement = bindings.check(version, shape, {k: (v or "") for k, v in mapping.items()}, keys)
+    if judgement.problems:
+        raise judgement.problems[0] if len(judgement.problems) == 1 else ManyProblems(judgement.problems)
+    rows = [{"item": item.name, "column": mapping[item.name].strip()} for item in bindings.items_of(version)]
+    warnings = [{"code": w.code, "field": w.field, "message_zh": w.render("zh-hans"), "message_en": w.render("en")}
+                for w in judgement.warnings]
+    with transaction.atomic():
+        existing = TableBinding.objects.select_for_update().filter(entry=entry).first()
+        values = {"version": version, "source": source, "schema_name": shape.schema if schema else "",
+                  "table_name": shape.name, "mapping": rows, "key_columns": keys,
+                  "key_chosen": keys != list(shape.primary_key), "warnings": warnings}
+        if existing is None:
+            binding = TableBinding.objects.create(entry=entry, created_by=actor, **values)
+            audit.record(AuditCode.BINDING_CREATED, actor=actor, obj=binding, object_department=entry.provider,
+                         detail={"entry": entry.code, "source": source.code, "table": binding.table_text(),
+                                 "key": keys, "warnings": len(warnings)})
+            return binding
+        get_for(actor, CHANGE, TableBinding.objects.all(), pk=existing.pk)
+        before = {"source": existing.source.code, "table": existing.table_text(), "mapping": existing.mapping,
+                  "key_columns": existing.key_columns}
+        for name, value in values.items():
+            setattr(existing, name, value)
+        existing.updated_at = timezone.now()
+        existing.save()
+        after = {"source": source.code, "table": existing.table_text(), "mapping": rows, "key_columns": keys}
+        audit.record(AuditCode.BINDING_CHANGED, actor=actor, obj=existing, object_department=entry.provider,
+                     changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
+                     detail={"entry": entry.code, "version": version.number})
+        return existing
+
+
+@transaction.atomic
+def do_set_binding_active(actor: Any, binding: TableBinding, active: bool) -> TableBinding:
+    """Pause (``active`` False) or resume a binding: a paused binding is not run."""
+    require(actor, Capability.BIND_TABLES)
+    binding = get_for(actor, CHANGE, TableBinding.objects.select_for_update().select_related("entry__provider"),
+                      pk=binding.pk)
+    if binding.is_active != active:
+        binding.is_active = active
+        binding.updated_at = timezone.now()
+        binding.save(update_fields=["is_active", "updated_at"])
+        audit.record(AuditCode.BINDING_RESUMED if active else AuditCode.BINDING_PAUSED, actor=actor, obj=binding,
+                     object_department=binding.entry.provider)
+    return binding

@@ -1,0 +1,234 @@
+"""Exchange JSON API, mounted at ``/api/v1/exchange`` (EXC-6 system docking; issue 10).
+
+Front-end databases (前置库): list, read, register, change, activate/deactivate, test the connection,
+list a source's tables and describe one.  Table bindings: propose a mapping, bind, check, pause/resume.  Thin handlers: the permission chokepoint for reads, the actions
+for writes.  A failed connection test is an answer (200, ``ok`` false, the reason in words); reading
+the tables of a source that cannot be reached answers 502 with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Path, Query, Router, Status
+
+from govshare.catalog.models import CatalogEntry
+from govshare.catalog.schemas import dept_ref
+from govshare.core.api_helpers import known, named, page, user_of
+from govshare.core.errors import GovshareError
+from govshare.core.models import Department
+from govshare.core.permissions import get_for, restrict
+from govshare.core.validators import MAX_DB_ID
+from govshare.exchange import actions, bindings
+from govshare.exchange import schemas as s
+from govshare.exchange.models import DataSource, TableBinding
+from govshare.exchange.permissions import CHANGE as USE_BINDING
+from govshare.exchange.permissions import VIEW
+from govshare.exchange.sources import propose_for, shape_of, tables_of
+
+router = Router(tags=["exchange"])
+
+ID = Path(..., ge=1, le=MAX_DB_ID)
+
+
+def source_out(source: DataSource) -> dict[str, Any]:
+    return {
+        "id": source.pk, "code": source.code, "name": source.name, "description": source.description,
+        "department": dept_ref(source.department), "kind": source.kind, "host": source.host, "port": source.port,
+        "database": source.database, "username": source.username, "has_password": source.has_password,
+        "tls": source.tls, "connect_timeout": source.connect_timeout, "statement_timeout": source.statement_timeout,
+        "is_active": source.is_active,
+        "last_test": {"at": source.last_test_at, "ok": source.last_test_ok, "code": source.last_test_code,
+                      "server_version": source.last_test_version, "tables": source.last_test_tables,
+                      "elapsed_ms": source.last_test_ms},
+        "created_at": source.created_at, "updated_at": source.updated_at,
+    }
+
+
+def _source(user: Any, source_id: int) -> DataSource:
+    return get_for(user, VIEW, DataSource.objects.select_related("department"), pk=source_id)
+
+
+@router.get("/sources", response={200: s.SourcePageOut},
+            summary="Front-end databases: your department's (the centre and auditors: all)")
+def list_sources(request: HttpRequest, query: Query[s.SourceQuery]) -> dict[str, Any]:
+    qs = restrict(DataSource.objects.select_related("department"), user_of(request), VIEW)
+    if query.department:
+        qs = qs.filter(department__code=query.department)
+    if query.kind:
+        qs = qs.filter(kind=query.kind)
+    if query.active is not None:
+        qs = qs.filter(is_active=query.active)
+    return page(qs.order_by("department__code", "name", "pk"), query, source_out)
+
+
+@router.get("/sources/{source_id}", response={200: s.SourceOut})
+def get_source(request: HttpRequest, source_id: int = ID) -> dict[str, Any]:
+    return source_out(_source(user_of(request), source_id))
+
+
+@router.post("/sources", response={201: s.SourceOut},
+             summary="Register a front-end database (department administrators; EXC-6)")
+def register_source(request: HttpRequest, payload: s.SourceIn) -> Any:
+    user = user_of(request)
+    data = payload.dict()
+    code = data.pop("department")
+    department = known(user, Department, "department", code, code=code) if code else None
+    source = actions.do_register_source(user, department=department, **data)
+    return Status(201, source_out(_source(user, source.pk)))
+
+
+@router.patch("/sources/{source_id}", response={200: s.SourceOut},
+              summary="Change a front-end database (only the fields given; the code never changes)")
+def change_source(request: HttpRequest, payload: s.SourceChangeIn, source_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    changes = payload.dict(exclude_unset=True)
+    password = changes.pop("password", None)
+    source = actions.do_change_source(user, _source(user, source_id), password=password, **changes)
+    return source_out(_source(user, source.pk))
+
+
+@router.post("/sources/{source_id}/activate", response={200: s.SourceOut})
+def activate_source(request: HttpRequest, source_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    source = actions.do_set_source_active(user, _source(user, source_id), True)
+    return source_out(_source(user, source.pk))
+
+
+@router.post("/sources/{source_id}/deactivate", response={200: s.SourceOut},
+             summary="Deactivate a front-end database: nothing is read from it until it is reactivated")
+def deactivate_source(request: HttpRequest, source_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    source = actions.do_set_source_active(user, _source(user, source_id), False)
+    return source_out(_source(user, source.pk))
+
+
+@router.post("/sources/{source_id}/test", response={200: s.TestOut},
+             summary="Test the connection: connect read-only, read the version, count the visible tables")
+def test_source(request: HttpRequest, source_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    result = actions.do_test_source(user, _source(user, source_id))
+    error = result.error
+    return {
+        "ok": result.ok, "code": result.code,
+        "message": error.render() if error else "", "message_zh": error.render("zh-hans") if error else "",
+        "message_en": error.render("en") if error else "",
+        "server_version": result.report.server_version if result.report else "",
+        "tables": result.report.tables if result.report else None, "elapsed_ms": result.elapsed_ms,
+        "source": source_out(result.source),
+    }
+
+
+@router.get("/sources/{source_id}/tables", response={200: list[s.TableOut]}, by_alias=True,
+            summary="The tables and views the source's user can see")
+def list_source_tables(request: HttpRequest, source_id: int = ID) -> list[dict[str, Any]]:
+    _, tables = tables_of(user_of(request), source_id)
+    return [{"schema": t.schema, "name": t.name, "kind": t.kind, "estimated_rows": t.estimated_rows} for t in tables]
+
+
+@router.get("/sources/{source_id}/tables/{schema_name}/{table_name}", response={200: s.TableShapeOut}, by_alias=True,
+            summary="One table's columns and primary key, as the source declares them (SQLite: schema main)")
+def describe_source_table(request: HttpRequest, schema_name: str = Path(..., max_length=128),
+                          table_name: str = Path(..., max_length=128), source_id: int = ID) -> dict[str, Any]:
+    _, shape = shape_of(user_of(request), source_id, schema_name, table_name)
+    return {"schema": shape.schema, "name": shape.name, "kind": shape.kind,
+            "columns": [vars(c) for c in shape.columns], "primary_key": list(shape.primary_key)}
+
+
+# ------------------------------------------------------------------ table bindings (issue 10 item 2)
+
+def binding_out(binding: TableBinding) -> dict[str, Any]:
+    entry, version = binding.entry, binding.version
+    return {
+        "id": binding.pk, "entry": {"id": entry.pk, "code": entry.code, "name": version.name},
+        "version": version.number,
+        "source": {"id": binding.source.pk, "code": binding.source.code, "name": binding.source.name},
+        "schema": binding.schema_name, "table": binding.table_name, "mapping": binding.mapping,
+        "key_columns": binding.key_columns, "key_chosen": binding.key_chosen, "warnings": binding.warnings,
+        "is_active": binding.is_active, "created_at": binding.created_at, "updated_at": binding.updated_at,
+    }
+
+
+def _binding_qs() -> Any:
+    return TableBinding.objects.select_related("entry", "version", "source")
+
+
+def _binding(user: Any, binding_id: int) -> TableBinding:
+    return get_for(user, VIEW, _binding_qs(), pk=binding_id)
+
+
+def _problem_out(error: GovshareError) -> dict[str, Any]:
+    return {"code": error.code, "field": error.field, "message_zh": error.render("zh-hans"),
+            "message_en": error.render("en")}
+
+
+@router.get("/bindings", response={200: s.BindingPageOut}, by_alias=True,
+            summary="Table bindings: your department's (the centre and auditors: all)")
+def list_bindings(request: HttpRequest, query: Query[s.BindingQuery]) -> dict[str, Any]:
+    qs = restrict(_binding_qs(), user_of(request), VIEW)
+    if query.department:
+        qs = qs.filter(entry__provider__code=query.department)
+    if query.source_id:
+        qs = qs.filter(source_id=query.source_id)
+    if query.active is not None:
+        qs = qs.filter(is_active=query.active)
+    return page(qs.order_by("entry__code", "pk"), query, binding_out)
+
+
+@router.get("/bindings/{binding_id}", response={200: s.BindingOut}, by_alias=True)
+def get_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
+    return binding_out(_binding(user_of(request), binding_id))
+
+
+def _bind_targets(user: Any, payload: s.ProposeIn) -> tuple[CatalogEntry, DataSource]:
+    entry = named(user, CatalogEntry.objects.select_related("current_version"), "entry_id", payload.entry_id,
+                  pk=payload.entry_id)
+    source = named(user, DataSource, "source_id", payload.source_id, pk=payload.source_id)
+    return entry, source
+
+
+@router.post("/binding-proposals", response={200: s.ProposalOut}, by_alias=True,
+             summary="Read a table's shape and propose a column for each item of the entry (nothing is saved)")
+def propose_binding(request: HttpRequest, payload: s.ProposeIn) -> dict[str, Any]:
+    user = user_of(request)
+    entry, source = _bind_targets(user, payload)
+    proposal = propose_for(user, entry, source, payload.schema_name, payload.table)
+    shape = proposal.shape
+    return {"table": {"schema": shape.schema, "name": shape.name, "kind": shape.kind,
+                      "columns": [vars(c) for c in shape.columns], "primary_key": list(shape.primary_key)},
+            "mapping": proposal.mapping, "key_columns": proposal.key_columns, "key_declared": proposal.key_declared}
+
+
+@router.post("/bindings", response={201: s.BindingOut}, by_alias=True,
+             summary="Bind a table or view of the provider's front-end database to a published 库表 entry "
+                     "(again: replaces the entry's binding)")
+def bind_table(request: HttpRequest, payload: s.BindIn) -> Any:
+    user = user_of(request)
+    entry, source = _bind_targets(user, payload)
+    binding = actions.do_bind_table(user, entry, source=source, schema=payload.schema_name, table=payload.table,
+                                    mapping=payload.mapping, key_columns=payload.key_columns)
+    return Status(201, binding_out(_binding(user, binding.pk)))
+
+
+@router.post("/bindings/{binding_id}/check", response={200: s.CheckOut},
+             summary="Check a binding against the entry's current version and the table as it is now")
+def check_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
+    binding = get_for(user_of(request), USE_BINDING, _binding_qs(), pk=binding_id)
+    judgement = bindings.verify(binding)
+    return {"ok": judgement.ok, "problems": [_problem_out(p) for p in judgement.problems],
+            "warnings": [_problem_out(w) for w in judgement.warnings]}
+
+
+@router.post("/bindings/{binding_id}/pause", response={200: s.BindingOut}, by_alias=True,
+             summary="Pause a binding: it is not run until resumed")
+def pause_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    binding = actions.do_set_binding_active(user, _binding(user, binding_id), False)
+    return binding_out(_binding(user, binding.pk))
+
+
+@router.post("/bindings/{binding_id}/resume", response={200: s.BindingOut}, by_alias=True)
+def resume_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    binding = actions.do_set_binding_active(user, _binding(user, binding_id), True)
+    return binding_out(_binding(user, binding.pk))

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class ExchangeConfig(AppConfig):
+    name = "govshare.exchange"
+    label = "exchange"
+    verbose_name = "Exchange"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from govshare.core.access_log import register_route_objects
+        from govshare.exchange import demo, navigation, permissions  # noqa: F401  (registration)
+
+        # reads of a front-end database's settings and tables are found by the auditors' object filter
+        register_route_objects({"exchange": "exchange.datasource", "exchange/sources": "exchange.datasource",
+                                "exchange/bindings": "exchange.tablebinding"})

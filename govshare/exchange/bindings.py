@@ -1,0 +1,162 @@
+"""Table bindings (issue 10 item 2): which column of a source table holds each information item of a
+published 库表 entry, and the key of a row.
+
+* :func:`propose` suggests a column for every item: the same name (case and ``_`` ignored), the item's
+  pinyin (``faren``) or its pinyin initials (``tyshxydm`` for 统一社会信用代码, the usual naming in front-end
+  databases); and the key the source declares, else the columns of the items marked as primary key.
+* :func:`check` judges a mapping against the entry version's items and the table's shape: every item
+  mapped to an existing column, no column twice, each column's type one the item's data type accepts
+  (:mod:`govshare.exchange.engine.types`), a key of mapped columns.  Blocking problems name the item and
+  the column; warnings (a column that can hold longer values than the item) are kept with the binding.
+* :func:`verify` reads the table's shape again and checks a saved binding against the entry's current
+  version: what every run asks first (a binding that no longer matches cannot run).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from pypinyin import Style, lazy_pinyin
+
+from govshare.catalog.models import EntryVersion, InformationItem
+from govshare.core.errors import GovshareError, ValidationFailed
+from govshare.exchange.engine import sources as engine
+from govshare.exchange.engine import types
+
+#: how each compatibility problem of the engine reads
+WORDS: dict[str, Any] = {
+    "type": _("Item %(item)s (%(letter)s) cannot take column %(column)s of type %(type)s."),
+    "too_long": _("Column %(column)s holds up to %(column_length)s characters, the item at most %(length)s: "
+                  "longer values will be quarantined."),
+    "too_many_digits": _("Column %(column)s holds up to %(digits)s digits, the item at most %(length)s: larger "
+                         "values will be quarantined."),
+    "not_whole": _("Column %(column)s has %(scale)s decimal places and the item is an integer: values with "
+                   "a fraction will be quarantined."),
+}
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[\s_\-]+", "", text).casefold()
+
+
+def _spellings(name: str) -> set[str]:
+    """The item's name as a column may spell it: itself, its pinyin, its pinyin initials."""
+    found = {_plain(name)}
+    if any("\u4e00" <= ch <= "\u9fff" for ch in name):
+        found.add(_plain("".join(lazy_pinyin(name))))
+        found.add(_plain("".join(lazy_pinyin(name, style=Style.FIRST_LETTER))))
+    return found
+
+
+@dataclass
+class Proposal:
+    shape: engine.TableShape
+    mapping: dict[str, str | None]  # item → column (None: nothing found)
+    key_columns: list[str]
+    key_declared: bool
+
+
+def items_of(version: EntryVersion) -> list[InformationItem]:
+    return list(version.items.order_by("position"))
+
+
+def propose(version: EntryVersion, shape: engine.TableShape) -> Proposal:
+    columns = {_plain(c.name): c.name for c in shape.columns}
+    taken: set[str] = set()
+    mapping: dict[str, str | None] = {}
+    for item in items_of(version):
+        match = next((columns[s] for s in _spellings(item.name) if s in columns and columns[s] not in taken), None)
+        mapping[item.name] = match
+        if match:
+            taken.add(match)
+    if shape.primary_key:
+        return Proposal(shape, mapping, list(shape.primary_key), True)
+    key = [mapping[i.name] for i in items_of(version) if i.is_primary_key and mapping.get(i.name)]
+    return Proposal(shape, mapping, [k for k in key if k], False)
+
+
+@dataclass
+class Judgement:
+    problems: list[GovshareError] = field(default_factory=list)  # blocking
+    warnings: list[GovshareError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(version: EntryVersion, shape: engine.TableShape, mapping: dict[str, str],
+          key_columns: list[str]) -> Judgement:
+    """Every problem of a mapping at once (``field`` is ``mapping.<item>`` or ``key_columns``)."""
+    out = Judgement()
+    columns = {c.name: c for c in shape.columns}
+    items = items_of(version)
+    names = {i.name for i in items}
+    for name in sorted(set(mapping) - names):
+        out.problems.append(ValidationFailed("unknown_item", _("The entry has no item %(item)s."),
+                                             field=f"mapping.{name}", label=name, item=name))
+    used: dict[str, str] = {}
+    for item in items:
+        column = (mapping.get(item.name) or "").strip()
+        where = f"mapping.{item.name}"
+        if not column:
+            out.problems.append(ValidationFailed("item_unmapped", _("Choose the column that holds item %(item)s."),
+                                                 field=where, label=item.name, item=item.name))
+            continue
+        info = columns.get(column)
+        if info is None:
+            out.problems.append(ValidationFailed(
+                "no_such_column", _("Table %(table)s has no column %(column)s (item %(item)s)."), field=where,
+                label=item.name, table=shape.name, column=column, item=item.name))
+            continue
+        if column in used:
+            out.problems.append(ValidationFailed(
+                "column_twice", _("Column %(column)s is chosen for both %(first)s and %(item)s."), field=where,
+                label=item.name, column=column, first=used[column], item=item.name))
+            continue
+        used[column] = item.name
+        for problem in types.problems(item.data_type, item.length, info.data_type, column_length=info.length,
+                                      precision=info.precision, scale=info.scale):
+            params: dict[str, Any] = {"item": item.name, "column": column, **problem.params}
+            error = ValidationFailed(f"column_{problem.code}", WORDS[problem.code], field=where, label=item.name,
+                                     **params)
+            (out.problems if problem.blocking else out.warnings).append(error)
+    if not key_columns:
+        out.problems.append(ValidationFailed(
+            "key_required", _("Table %(table)s declares no primary key: choose the columns that identify a row."),
+            field="key_columns", table=shape.name))
+    for column in key_columns:
+        if column not in used:
+            out.problems.append(ValidationFailed(
+                "key_not_mapped", _("Key column %(column)s must hold one of the entry's items."),
+                field="key_columns", column=column))
+        elif columns[column].nullable and column not in shape.primary_key:
+            out.warnings.append(ValidationFailed(
+                "key_nullable", _("Key column %(column)s may be empty in the source: rows without a key will be "
+                                  "quarantined."), field="key_columns", column=column))
+    if len(set(key_columns)) != len(key_columns):
+        out.problems.append(ValidationFailed("key_twice", _("A key column is named twice."), field="key_columns"))
+    return out
+
+
+def verify(binding: Any, *, shape: engine.TableShape | None = None) -> Judgement:
+    """Check a saved binding against its entry's current version and the table as it is now (one read of
+    the source's catalog).  The entry's new version must still be a published 库表 entry."""
+    from govshare.exchange.sources import explain, spec_for
+
+    entry = binding.entry
+    version = entry.current_version
+    if version is None:
+        return Judgement([ValidationFailed("entry_not_published", _("The entry has no published version."),
+                                           field="entry")])
+    if shape is None:
+        try:
+            shape = engine.describe_table(spec_for(binding.source), binding.schema_name, binding.table_name)
+        except engine.SourceError as exc:
+            return Judgement([explain(exc, binding.source, table=binding.table_text())])
+        except ValidationFailed as exc:  # the guard refused the address or the file
+            return Judgement([exc])
+    return check(version, shape, binding.column_of(), list(binding.key_columns))

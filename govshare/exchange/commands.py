@@ -1,0 +1,119 @@
+"""``govshare exchange sources|test|tables`` — front-end databases at the console (issue 10; EXC-6).
+
+The machine operator's work, like the other console commands: it sees every department's sources;
+``test`` records its answer and an audit row naming no user (ip "cli").
+
+    govshare exchange sources [--department SJ] [--json]
+    govshare exchange test CODE [--json]
+    govshare exchange tables CODE [--table SCHEMA.NAME] [--json]
+
+Exit status: 0 done, 1 the source could not be reached or read (the reason printed in words), 2 an error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from govshare.commands._util import add, fail
+
+
+def register(sub: Any) -> None:
+    p = add(sub, "exchange", "数据交换: 前置库 / exchange: front-end databases", None)
+    inner = p.add_subparsers(dest="exchange_command", metavar="ACTION")
+    s = inner.add_parser("sources", help="列出前置库 / list the front-end databases")
+    s.add_argument("--department", default=None, help="部门代码 / department code")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(handler=_sources, needs_django=True)
+    t = inner.add_parser("test", help="测试前置库连接 / test a front-end database's connection")
+    t.add_argument("code", help="前置库代码 / the source's code")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(handler=_test, needs_django=True)
+    b = inner.add_parser("tables", help="列出前置库的表, 或一张表的字段 / list a source's tables, or one table's columns")
+    b.add_argument("code", help="前置库代码 / the source's code")
+    b.add_argument("--table", default=None, help="SCHEMA.NAME (SQLite: main.NAME)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=_tables, needs_django=True)
+
+
+def _source(code: str) -> Any:
+    from govshare.exchange.models import DataSource
+
+    return DataSource.objects.select_related("department").filter(code__iexact=code.strip()).first()
+
+
+def _sources(args: Any) -> int:
+    from govshare.exchange.api import source_out
+    from govshare.exchange.models import DataSource
+
+    qs = DataSource.objects.select_related("department").order_by("department__code", "name")
+    if args.department:
+        qs = qs.filter(department__code=args.department)
+    rows = list(qs)
+    if args.json:
+        print(json.dumps([source_out(s) for s in rows], ensure_ascii=False, default=str, indent=1))
+        return 0
+    for s in rows:
+        test = "—" if s.last_test_ok is None else ("ok" if s.last_test_ok else s.last_test_code)
+        state = "" if s.is_active else "  (停用 / deactivated)"
+        print(f"{s.code:<16} {s.department.code:<8} {s.kind:<10} {s.address_text():<40} {test}{state}  {s.name}")
+    if not rows:
+        print("没有前置库 / no front-end database")
+    return 0
+
+
+def _test(args: Any) -> int:
+    from govshare.exchange.actions import do_test_source
+
+    source = _source(args.code)
+    if source is None:
+        return fail(f"没有代码为 {args.code} 的前置库 / no front-end database with the code {args.code}")
+    result = do_test_source(None, source, operator=True)
+    if args.json:
+        print(json.dumps({"ok": result.ok, "code": result.code, "elapsed_ms": result.elapsed_ms,
+                          "server_version": result.report.server_version if result.report else "",
+                          "tables": result.report.tables if result.report else None,
+                          "message": result.error.bilingual() if result.error else ""}, ensure_ascii=False))
+    elif result.ok and result.report is not None:
+        print(f"连接成功 / connected: {result.report.server_version}; {result.report.tables} 张表和视图 / tables "
+              f"and views; {result.elapsed_ms} ms")
+    else:
+        print(result.error.bilingual() if result.error else result.code, file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _tables(args: Any) -> int:
+    from govshare.core.errors import GovshareError
+    from govshare.exchange.sources import shape_of, tables_of
+
+    source = _source(args.code)
+    if source is None:
+        return fail(f"没有代码为 {args.code} 的前置库 / no front-end database with the code {args.code}")
+    try:
+        if args.table:
+            schema, _, name = args.table.rpartition(".")
+            _, shape = shape_of(None, source.pk, schema or "main", name, operator=True)
+            if args.json:
+                print(json.dumps({"schema": shape.schema, "name": shape.name, "kind": shape.kind,
+                                  "primary_key": list(shape.primary_key),
+                                  "columns": [vars(c) for c in shape.columns]}, ensure_ascii=False))
+                return 0
+            print(f"{shape.schema}.{shape.name} ({shape.kind}) 主键 / primary key: "
+                  f"{', '.join(shape.primary_key) or '—'}")
+            for c in shape.columns:
+                size = c.length if c.length is not None else (f"{c.precision},{c.scale}" if c.precision else "")
+                print(f"  {c.ordinal:>3} {c.name:<30} {c.data_type}{f'({size})' if size else ''}"
+                      f"{'' if c.nullable else ' NOT NULL'}")
+            return 0
+        _, tables = tables_of(None, source.pk, operator=True)
+    except GovshareError as exc:
+        print(exc.bilingual(), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([vars(t) for t in tables], ensure_ascii=False))
+        return 0
+    for t in tables:
+        rows = "" if t.estimated_rows is None else f"~{t.estimated_rows}"
+        print(f"{t.schema}.{t.name:<40} {t.kind:<6} {rows}")
+    return 0

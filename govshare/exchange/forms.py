@@ -1,0 +1,47 @@
+"""Forms of the exchange pages: they carry what the person typed; the actions check it (every problem at once)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from govshare.exchange.models import DataSource
+
+
+class SourceForm(forms.Form):
+    """Register (``code`` shown) or change (``code`` fixed) a front-end database."""
+
+    required_fields = frozenset({"name", "code", "kind", "host", "database", "username"})
+
+    name = forms.CharField(label=_("source name"), required=False, max_length=200)
+    code = forms.CharField(label=_("source code"), required=False, max_length=40,
+                           help_text=_("Letters, digits, '-', '_' and '.'; unique on the platform; never changes."))
+    kind = forms.ChoiceField(label=_("database kind"), required=False,
+                             choices=[("", "—"), *DataSource.Kind.choices])
+    host = forms.CharField(label=_("host"), required=False, max_length=253,
+                           help_text=_("Name or IP address of the front-end database server (not for SQLite)."))
+    port = forms.IntegerField(label=_("port"), required=False, min_value=1, max_value=65535,
+                              help_text=_("Empty: 5432 for PostgreSQL, 3306 for MySQL."))
+    database = forms.CharField(label=_("database"), required=False, max_length=255,
+                               help_text=_("The database name; for SQLite the file's path inside the folder the "
+                                           "operator set for SQLite sources."))
+    username = forms.CharField(label=_("user name"), required=False, max_length=120,
+                               help_text=_("A user with SELECT only: the platform never writes to a source."))
+    password = forms.CharField(label=_("password"), required=False, max_length=200,
+                               widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                               help_text=_("Stored encrypted and never shown again."))
+    tls = forms.ChoiceField(label=_("TLS"), required=False, choices=DataSource.Tls.choices,
+                            initial=DataSource.Tls.PREFER)
+    connect_timeout = forms.IntegerField(label=_("connect timeout (seconds)"), required=False, initial=10)
+    statement_timeout = forms.IntegerField(label=_("statement timeout (seconds)"), required=False, initial=600)
+    description = forms.CharField(label=_("description"), required=False, max_length=500)
+
+
+class SourceChangeForm(SourceForm):
+    required_fields = SourceForm.required_fields - {"code"}
+    remove_password = forms.BooleanField(label=_("Remove the stored password"), required=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        del self.fields["code"]
+        self.fields["password"].help_text = _("Leave empty to keep the stored password.")

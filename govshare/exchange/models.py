@@ -1,0 +1,126 @@
+"""A department's front-end database (前置库, EXC-6 "system docking"): where the centre reads the tables
+the department shares.  Only SELECT is ever run on it (the engine opens read-only sessions)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.core import crypto
+
+
+class DataSource(models.Model):
+    class Kind(models.TextChoices):
+        POSTGRESQL = "postgresql", _("PostgreSQL (and servers that speak its protocol)")
+        MYSQL = "mysql", _("MySQL / MariaDB")
+        SQLITE = "sqlite", _("SQLite file")
+
+    class Tls(models.TextChoices):
+        DISABLE = "disable", _("No TLS")
+        PREFER = "prefer", _("TLS when the server offers it")
+        REQUIRE = "require", _("TLS required")
+        VERIFY_FULL = "verify-full", _("TLS required, certificate and host name checked")
+
+    department = models.ForeignKey("core.Department", on_delete=models.PROTECT, related_name="data_sources",
+                                   verbose_name=_("department"))
+    name = models.CharField(_("source name"), max_length=200)
+    code = models.CharField(_("source code"), max_length=40, unique=True)
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    kind = models.CharField(_("database kind"), max_length=20, choices=Kind.choices)
+    host = models.CharField(_("host"), max_length=253, blank=True)
+    port = models.PositiveIntegerField(_("port"), null=True, blank=True)
+    #: server sources: the database name; SQLite: the file's path inside GOVSHARE_SOURCE_DIR
+    database = models.CharField(_("database"), max_length=255)
+    username = models.CharField(_("user name"), max_length=120, blank=True)
+    #: Fernet-encrypted like ID numbers (SEC-3); never shown again once saved
+    password_encrypted = models.TextField(blank=True, default="")
+    tls = models.CharField(_("TLS"), max_length=20, choices=Tls.choices, default=Tls.PREFER)
+    connect_timeout = models.PositiveIntegerField(_("connect timeout (seconds)"), default=10)
+    statement_timeout = models.PositiveIntegerField(_("statement timeout (seconds)"), default=600)
+    is_active = models.BooleanField(_("active"), default=True)
+    # the last "test connection": when, whether it worked, why not (the engine's code), what it saw
+    last_test_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
+    last_test_code = models.CharField(max_length=40, blank=True)
+    last_test_version = models.CharField(max_length=200, blank=True)
+    last_test_tables = models.PositiveIntegerField(null=True, blank=True)
+    last_test_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["department_id", "name"]
+        verbose_name = _("front-end database")
+        constraints = [
+            models.UniqueConstraint(fields=["department", "name"], name="exchange_source_unique_name"),
+            models.CheckConstraint(condition=models.Q(kind__in=["postgresql", "mysql", "sqlite"]),
+                                   name="exchange_source_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_server(self) -> bool:
+        return self.kind != self.Kind.SQLITE
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
+
+    def set_password(self, password: str) -> None:
+        self.password_encrypted = crypto.encrypt(password) if password else ""
+
+    def password(self) -> str:
+        return crypto.decrypt(self.password_encrypted) if self.password_encrypted else ""
+
+    def address_text(self) -> str:
+        """How a person names the source: host:port/database, or the SQLite file."""
+        if not self.is_server:
+            return self.database
+        port = f":{self.port}" if self.port else ""
+        return f"{self.host}{port}/{self.database}"
+
+
+class TableBinding(models.Model):
+    """A published 库表 catalog entry fed from one table or view of its provider's front-end database
+    (issue 10 item 2): which column holds each information item, and the key that identifies a row.
+
+    ``mapping`` lists ``{"item": name, "column": column}`` in the items' order, for the entry version it
+    was made against (``version``).  When the entry publishes a new version or the source changes, the
+    binding is checked again before any run (:mod:`govshare.exchange.bindings`); a binding that no longer
+    matches cannot run, and the reason names the item and the column."""
+
+    entry = models.OneToOneField("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="table_binding",
+                                 verbose_name=_("catalog entry"))
+    version = models.ForeignKey("catalog.EntryVersion", on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("entry version"))
+    source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="bindings",
+                               verbose_name=_("front-end database"))
+    schema_name = models.CharField(_("schema"), max_length=128, blank=True)
+    table_name = models.CharField(_("table or view"), max_length=128)
+    mapping = models.JSONField(_("column of each item"), default=list)
+    key_columns = models.JSONField(_("key columns"), default=list)
+    #: the key was chosen by the provider (the source declares none, or another one)
+    key_chosen = models.BooleanField(default=False)
+    #: warnings accepted when the binding was saved (lengths, digits): values that do not fit are quarantined
+    warnings = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["entry_id"]
+        verbose_name = _("table binding")
+
+    def __str__(self) -> str:
+        return f"{self.entry} ← {self.source.code}:{self.table_text()}"
+
+    def table_text(self) -> str:
+        return f"{self.schema_name}.{self.table_name}" if self.schema_name else self.table_name
+
+    def column_of(self) -> dict[str, str]:
+        return {row["item"]: row["column"] for row in self.mapping}

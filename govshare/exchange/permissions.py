@@ -1,0 +1,55 @@
+"""Who sees and uses a front-end database (SEC-2; the one chokepoint, :mod:`govshare.core.permissions`).
+
+* view: the department's administrators and data specialists; the centre and auditors see every one;
+* use (test the connection, list and describe its tables, later bind them): the department's
+  administrators and data specialists, and the centre administrator;
+* change (edit, deactivate): the department's administrators and the centre administrator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from govshare.catalog.permissions import dept_of, is_centre
+from govshare.core.permissions import is_anonymous, rule
+from govshare.core.roles import Role
+from govshare.exchange.models import DataSource, TableBinding
+
+VIEW, USE, CHANGE = "view", "use", "change"
+DEPT_STAFF = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST})
+
+
+@rule(DataSource)
+def _source_rule(user: Any, action: str) -> Q | bool:
+    if is_anonymous(user):
+        return False
+    if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
+        return True
+    if user.has_role(Role.CENTRE_ADMIN):
+        return True
+    dept = dept_of(user)
+    if dept is None:
+        return False
+    if action in (VIEW, USE) and user.role_set() & DEPT_STAFF:
+        return Q(department_id=dept)
+    if action == CHANGE and user.has_role(Role.DEPT_ADMIN):
+        return Q(department_id=dept)
+    return False
+
+
+@rule(TableBinding)
+def _binding_rule(user: Any, action: str) -> Q | bool:
+    """Bindings are the provider's: its administrators and data specialists bind and pause them; the centre
+    and auditors see every one (the centre administrator may also change them)."""
+    if is_anonymous(user):
+        return False
+    if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
+        return True
+    if user.has_role(Role.CENTRE_ADMIN):
+        return True
+    dept = dept_of(user)
+    if dept is not None and user.role_set() & DEPT_STAFF:
+        return Q(entry__provider_id=dept)
+    return False

@@ -1,0 +1,215 @@
+"""Request and response shapes of the exchange JSON API (EXC-6), see :mod:`govshare.exchange.api`.
+
+Input strings are bounded by their model fields (422 naming the field) and refuse control characters;
+everything else — kinds, TLS modes, timeouts, hosts, SQLite paths — is checked by the actions, which answer
+400/403/404/409 in the house error body (every problem of a form at once)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ninja import Field, Schema
+
+from govshare.catalog.schemas import DepartmentRef, PageQuery
+from govshare.core.api import InSchema
+
+KINDS = ["postgresql", "mysql", "sqlite"]
+TLS_MODES = ["disable", "prefer", "require", "verify-full"]
+
+
+def _choices(*values: str) -> dict[str, Any]:
+    return {"enum": ["", *values]}
+
+
+class LastTestOut(Schema):
+    at: dt.datetime | None
+    ok: bool | None = Field(description="null: never tested since the connection settings last changed")
+    code: str = Field(description="ok, or why not (source_auth, source_unreachable, source_address_refused …)")
+    server_version: str
+    tables: int | None
+    elapsed_ms: int | None
+
+
+class SourceOut(Schema):
+    id: int
+    code: str
+    name: str
+    description: str
+    department: DepartmentRef
+    kind: str = Field(description="postgresql, mysql or sqlite")
+    host: str
+    port: int | None
+    database: str = Field(description="the database name; SQLite: the file's path inside GOVSHARE_SOURCE_DIR")
+    username: str
+    has_password: bool = Field(description="a password is stored (it is never shown)")
+    tls: str
+    connect_timeout: int
+    statement_timeout: int
+    is_active: bool
+    last_test: LastTestOut
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SourcePageOut(Schema):
+    total: int
+    page: int
+    per_page: int
+    items: list[SourceOut]
+
+
+class SourceQuery(PageQuery):
+    department: str | None = Field(None, max_length=20, description="department code")
+    kind: str | None = Field(None, max_length=20, json_schema_extra=_choices(*KINDS))
+    active: bool | None = None
+
+
+class SourceIn(InSchema):
+    name: str = Field("", max_length=200)
+    code: str = Field("", max_length=40, description="letters, digits, '-', '_', '.'; unique")
+    description: str = Field("", max_length=500)
+    kind: str = Field("", max_length=20, json_schema_extra=_choices(*KINDS))
+    host: str = Field("", max_length=253)
+    port: int | None = Field(None, ge=1, le=65535, description="default 5432 (PostgreSQL), 3306 (MySQL)")
+    database: str = Field("", max_length=255)
+    username: str = Field("", max_length=120)
+    password: str = Field("", max_length=200, description="stored encrypted, never shown again")
+    tls: str = Field("prefer", max_length=20, json_schema_extra=_choices(*TLS_MODES))
+    connect_timeout: int = Field(10, ge=1, le=120)
+    statement_timeout: int = Field(600, ge=1, le=86400)
+    department: str | None = Field(None, max_length=20,
+                                   description="department code (centre administrators); default: yours")
+
+
+class SourceChangeIn(InSchema):
+    """Only the fields given change.  ``password``: absent keeps the stored one, "" removes it."""
+
+    name: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=500)
+    kind: str | None = Field(None, max_length=20, json_schema_extra=_choices(*KINDS))
+    host: str | None = Field(None, max_length=253)
+    port: int | None = Field(None, ge=1, le=65535)
+    database: str | None = Field(None, max_length=255)
+    username: str | None = Field(None, max_length=120)
+    password: str | None = Field(None, max_length=200)
+    tls: str | None = Field(None, max_length=20, json_schema_extra=_choices(*TLS_MODES))
+    connect_timeout: int | None = Field(None, ge=1, le=120)
+    statement_timeout: int | None = Field(None, ge=1, le=86400)
+
+
+class TestOut(Schema):
+    ok: bool
+    code: str = Field(description="ok, or the reason's code")
+    message: str = Field(description="what happened, in the reader's language")
+    message_zh: str
+    message_en: str
+    server_version: str
+    tables: int | None
+    elapsed_ms: int
+    source: SourceOut
+
+
+class TableOut(Schema):
+    schema_name: str = Field(alias="schema")
+    name: str
+    kind: str = Field(description="table or view")
+    estimated_rows: int | None
+
+
+class ColumnOut(Schema):
+    name: str
+    data_type: str = Field(description="the source's own type name")
+    nullable: bool
+    length: int | None
+    precision: int | None
+    scale: int | None
+    ordinal: int
+
+
+class TableShapeOut(Schema):
+    schema_name: str = Field(alias="schema")
+    name: str
+    kind: str
+    columns: list[ColumnOut]
+    primary_key: list[str]
+
+
+# ------------------------------------------------------------------ table bindings (issue 10 item 2)
+
+class EntryRef(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class SourceRef(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class MappingRow(Schema):
+    item: str
+    column: str
+
+
+class WarningOut(Schema):
+    code: str
+    field: str | None
+    message_zh: str
+    message_en: str
+
+
+class BindingOut(Schema):
+    id: int
+    entry: EntryRef
+    version: int = Field(description="the entry version the mapping was made against")
+    source: SourceRef
+    schema_name: str = Field(alias="schema")
+    table: str
+    mapping: list[MappingRow]
+    key_columns: list[str]
+    key_chosen: bool = Field(description="the provider chose the key (the table declares none, or another)")
+    warnings: list[WarningOut]
+    is_active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BindingPageOut(Schema):
+    total: int
+    page: int
+    per_page: int
+    items: list[BindingOut]
+
+
+class BindingQuery(PageQuery):
+    department: str | None = Field(None, max_length=20, description="the provider's department code")
+    source_id: int | None = Field(None, ge=1)
+    active: bool | None = None
+
+
+class ProposeIn(InSchema):
+    entry_id: int = Field(..., ge=1)
+    source_id: int = Field(..., ge=1)
+    schema_name: str = Field("", alias="schema", max_length=128, description="SQLite: main")
+    table: str = Field("", max_length=128)
+
+
+class ProposalOut(Schema):
+    table: TableShapeOut
+    mapping: dict[str, str | None] = Field(description="item → proposed column (null: none found)")
+    key_columns: list[str]
+    key_declared: bool = Field(description="the key is the table's declared primary key")
+
+
+class BindIn(ProposeIn):
+    mapping: dict[str, str] = Field(..., description="item → column, for every item of the entry")
+    key_columns: list[str] | None = Field(None, description="absent: the key the table declares")
+
+
+class CheckOut(Schema):
+    ok: bool
+    problems: list[WarningOut]
+    warnings: list[WarningOut]

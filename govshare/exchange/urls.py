@@ -1,0 +1,19 @@
+"""Web pages of exchange (namespace ``exchange``, under ``/exchange/``)."""
+
+from django.urls import path
+
+from govshare.exchange.web import views
+
+app_name = "exchange"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sources/<int:pk>/", views.source_detail, name="source_detail"),
+    path("sources/<int:pk>/test/", views.source_test, name="source_test"),
+    path("sources/<int:pk>/active/", views.source_active, name="source_active"),
+    path("bindings/", views.bindings_list, name="bindings"),
+    path("bindings/new/", views.binding_new, name="binding_new"),
+    path("bindings/<int:pk>/", views.binding_detail, name="binding_detail"),
+    path("bindings/<int:pk>/check/", views.binding_check, name="binding_check"),
+    path("bindings/<int:pk>/active/", views.binding_active, name="binding_active"),
+]

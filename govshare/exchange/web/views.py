@@ -1,0 +1,268 @@
+"""Pages of the exchange area (``/exchange/``): the front-end databases (EXC-6).
+
+* ``home`` — the sources the user sees; department administrators register new ones here;
+* ``source_detail`` — one source: its settings (never the password), the last connection test, "test
+  connection" (its answer in words), the tables the source's user sees and one table's columns;
+  administrators change it or deactivate it here;
+* ``bindings_list``, ``binding_new``, ``binding_detail`` — table bindings: which column holds each item
+  of a published 库表 entry (proposed, corrected, checked), paused and resumed.
+Writes go through :mod:`govshare.exchange.actions`; reads through the permission chokepoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from govshare.catalog.models import CatalogEntry
+from govshare.catalog.web.common import apply_errors, catalog_view, form_status, require_government
+from govshare.core.errors import GovshareError, ManyProblems
+from govshare.core.permissions import Action, get_for, has_capability, restrict
+from govshare.core.roles import Capability
+from govshare.exchange import actions, bindings
+from govshare.exchange.forms import SourceChangeForm, SourceForm
+from govshare.exchange.models import DataSource, TableBinding
+from govshare.exchange.permissions import CHANGE, USE, VIEW
+from govshare.exchange.sources import propose_for, shape_of, tables_of
+from govshare.sharing.web.common import after, digits
+
+exchange_view = catalog_view  # login required; an uncaught GovshareError becomes its page
+
+
+def _fields(form: SourceForm) -> dict[str, Any]:
+    data = dict(form.cleaned_data)
+    data.pop("remove_password", None)
+    return {k: v for k, v in data.items() if v is not None or k == "port"}
+
+
+def _home_page(request: HttpRequest, form: SourceForm | None = None, status: int = 200) -> HttpResponse:
+    user: Any = request.user
+    sources = list(restrict(DataSource.objects.select_related("department"), user, VIEW)
+                   .order_by("department__code", "name", "pk"))
+    may_register = has_capability(user, Capability.MANAGE_SOURCES) and user.department_id is not None
+    return render(request, "exchange/home.html", {
+        "sources": sources, "may_register": may_register, "form": form or SourceForm(),
+    }, status=status)
+
+
+@exchange_view
+@require_http_methods(["GET", "POST"])
+def home(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    require_government(user)
+    if request.method == "GET":
+        return _home_page(request)
+    form = SourceForm(request.POST)
+    if form.is_valid():
+        try:
+            source = actions.do_register_source(user, **_fields(form))
+        except GovshareError as exc:
+            if exc.status in (403, 404):
+                raise
+            apply_errors(form, exc)
+        else:
+            return after(request, _("Front-end database %(name)s is registered. Test its connection now.")
+                         % {"name": source.name}, "exchange:source_detail", source.pk)
+    return _home_page(request, form, status=form_status(form))
+
+
+def _detail_page(request: HttpRequest, source: DataSource, *, form: SourceForm | None = None, status: int = 200,
+                 **extra: Any) -> HttpResponse:
+    user: Any = request.user
+    may_change = restrict(DataSource, user, CHANGE).filter(pk=source.pk).exists()
+    may_use = may_change or restrict(DataSource, user, USE).filter(pk=source.pk).exists()
+    if form is None and may_change:
+        form = SourceChangeForm(initial={name: getattr(source, name) for name in actions.sources.EDITABLE})
+    return render(request, "exchange/source_detail.html", {
+        "source": source, "may_change": may_change, "may_use": may_use, "form": form, **extra,
+    }, status=status)
+
+
+def _visible(request: HttpRequest, pk: int) -> DataSource:
+    return get_for(request.user, Action.VIEW, DataSource.objects.select_related("department", "created_by"), pk=pk)
+
+
+@exchange_view
+@require_http_methods(["GET", "POST"])
+def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the source (``?tables=1`` also lists its tables; ``?schema=…&table=…`` describes one).
+    POST: change it (administrators)."""
+    user: Any = request.user
+    source = _visible(request, pk)
+    if request.method == "POST":
+        form = SourceChangeForm(request.POST)
+        if form.is_valid():
+            data = _fields(form)
+            password = data.pop("password", "") or None
+            if form.cleaned_data.get("remove_password"):
+                password = ""
+            try:
+                actions.do_change_source(user, source, password=password, **data)
+            except GovshareError as exc:
+                if exc.status == 404:
+                    raise
+                apply_errors(form, exc)
+            else:
+                return after(request, _("Front-end database %(name)s is changed.") % {"name": source.name},
+                             "exchange:source_detail", source.pk)
+        return _detail_page(request, source, form=form, status=form_status(form))
+    extra: dict[str, Any] = {}
+    status = 200
+    try:
+        if request.GET.get("table"):
+            extra["shape"] = shape_of(user, source.pk, request.GET.get("schema", ""), request.GET["table"])[1]
+        elif request.GET.get("tables"):
+            extra["tables"] = tables_of(user, source.pk)[1]
+    except GovshareError as exc:
+        if exc.status == 404 and exc.code == "not_found":
+            raise
+        extra["read_error"] = exc.render()
+        status = exc.status
+    return _detail_page(request, source, status=status, **extra)
+
+
+@exchange_view
+@require_POST
+def source_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """Test the connection and show the answer on the source's page."""
+    source = _visible(request, pk)
+    result = actions.do_test_source(request.user, source)
+    return _detail_page(request, result.source, test=result,
+                        test_message=result.error.render() if result.error else "")
+
+
+@exchange_view
+@require_POST
+def source_active(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deactivate (``active=0``) or reactivate (``active=1``) a source."""
+    source = _visible(request, pk)
+    active = request.POST.get("active") == "1"
+    actions.do_set_source_active(request.user, source, active)
+    done = _("%(name)s is active again.") if active else _("%(name)s is deactivated: nothing is read from it.")
+    return after(request, done % {"name": source.name}, "exchange:source_detail", source.pk)
+
+
+# ------------------------------------------------------------------ table bindings (issue 10 item 2)
+
+def _binding_qs() -> Any:
+    return TableBinding.objects.select_related("entry", "version", "source", "entry__provider")
+
+
+@exchange_view
+@require_safe
+def bindings_list(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    require_government(user)
+    rows = list(restrict(_binding_qs(), user, VIEW).order_by("entry__code", "pk"))
+    return render(request, "exchange/bindings.html", {
+        "bindings": rows, "may_bind": has_capability(user, Capability.EDIT_CATALOG) and user.department_id,
+    })
+
+
+def _own_choices(user: Any) -> tuple[list[Any], list[DataSource]]:
+    """The entries the user may bind (own, published, shared as a table) and the sources they may use."""
+    entries = [e for e in restrict(CatalogEntry.objects.select_related("current_version"), user, Action.CHANGE)
+               .filter(status=CatalogEntry.Status.PUBLISHED).order_by("code") if actions.bindable(e) is None]
+    sources = list(restrict(DataSource.objects.select_related("department"), user, USE)
+                   .filter(is_active=True).order_by("name"))
+    return entries, sources
+
+
+@exchange_view
+@require_http_methods(["GET", "POST"])
+def binding_new(request: HttpRequest) -> HttpResponse:
+    """Step 1 (GET): the entry, the source, the table.  Step 2 (GET with all three): the proposed column of
+    each item and the key, to correct.  POST: bind."""
+    user: Any = request.user
+    require_government(user)
+    params = request.POST if request.method == "POST" else request.GET
+    entries, sources = _own_choices(user)
+    context: dict[str, Any] = {"entries": entries, "sources": sources, "chosen": params, "errors": {}}
+    entry_id, source_id, table = digits(params.get("entry")), digits(params.get("source")), params.get("table", "")
+    if not (entry_id and source_id and table):
+        return render(request, "exchange/binding_new.html", context)
+    schema, _dot, name = table.rpartition(".")
+    entry = get_for(user, Action.VIEW, CatalogEntry.objects.select_related("current_version"), pk=entry_id)
+    source = get_for(user, VIEW, DataSource, pk=source_id)
+    status = 200
+    if request.method == "POST":
+        mapping = {key.removeprefix("item:"): str(request.POST.get(key, "")) for key in request.POST
+                   if key.startswith("item:")}
+        keys = request.POST.getlist("key")
+        try:
+            binding = actions.do_bind_table(user, entry, source=source, schema=schema, table=name, mapping=mapping,
+                                            key_columns=keys)
+        except GovshareError as exc:
+            if exc.status == 404:
+                raise
+            context["errors"] = _by_field(exc)
+            context["posted"] = {"mapping": mapping, "keys": keys}
+            status = exc.status
+        else:
+            return after(request, _("Table %(table)s is bound to %(entry)s.")
+                         % {"table": binding.table_text(), "entry": entry.code}, "exchange:binding_detail",
+                         binding.pk)
+    try:
+        proposal = propose_for(user, entry, source, schema, name)
+    except GovshareError as exc:
+        if exc.status == 404 and exc.code == "not_found":
+            raise
+        context["errors"] = {**context["errors"], "": [exc.render()]}
+        return render(request, "exchange/binding_new.html", context, status=exc.status if status == 200 else status)
+    posted = context.get("posted")
+    chosen_map = posted["mapping"] if posted else {k: v or "" for k, v in proposal.mapping.items()}
+    chosen_keys = posted["keys"] if posted else proposal.key_columns
+    rows = []
+    version = entry.current_version
+    assert version is not None  # propose_for answered: the entry is published
+    for item in bindings.items_of(version):
+        rows.append({"item": item, "column": chosen_map.get(item.name, ""),
+                     "errors": context["errors"].get(f"mapping.{item.name}", [])})
+    context.update(entry=entry, source=source, table=table, proposal=proposal, rows=rows, keys=chosen_keys)
+    return render(request, "exchange/binding_new.html", context, status=status)
+
+
+def _by_field(exc: GovshareError) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for problem in exc.problems if isinstance(exc, ManyProblems) else [exc]:
+        found.setdefault(problem.field or "", []).append(problem.render())
+    return found
+
+
+@exchange_view
+@require_safe
+def binding_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    return _binding_page(request, binding)
+
+
+def _binding_page(request: HttpRequest, binding: TableBinding, **extra: Any) -> HttpResponse:
+    user: Any = request.user
+    may_change = restrict(TableBinding, user, CHANGE).filter(pk=binding.pk).exists()
+    return render(request, "exchange/binding_detail.html", {
+        "binding": binding, "may_change": may_change,
+        "stale": binding.entry.current_version_id != binding.version_id, **extra})
+
+
+@exchange_view
+@require_POST
+def binding_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """Check the binding against the entry's current version and the table as it is now."""
+    binding = get_for(request.user, CHANGE, _binding_qs(), pk=pk)
+    judgement = bindings.verify(binding)
+    return _binding_page(request, binding, judgement=judgement,
+                         problems=[p.render() for p in judgement.problems],
+                         warnings=[w.render() for w in judgement.warnings])
+
+
+@exchange_view
+@require_POST
+def binding_active(request: HttpRequest, pk: int) -> HttpResponse:
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    active = request.POST.get("active") == "1"
+    actions.do_set_binding_active(request.user, binding, active)
+    done = _("The binding runs again.") if active else _("The binding is paused: it is not run until resumed.")
+    return after(request, done, "exchange:binding_detail", binding.pk)

@@ -1,0 +1,215 @@
+"""Real source servers for the exchange tests (EXC-6): a throwaway PostgreSQL of its own (not the suite's
+``DATABASE_URL`` server) and a throwaway MariaDB, each started once per test process, on first use.
+
+* ``pg_source_url``: ``postgresql://govshare@127.0.0.1:PORT/postgres`` — ``govshare`` is a superuser
+  without a password (trust), every other account needs its password over TCP (scram-sha-256); the server
+  offers TLS with a self-signed certificate for ``localhost``; members of the role ``tls_only`` are turned
+  away without TLS (``hostnossl ... reject``).
+* ``mysql_source_url``: ``mysql://root:PASSWORD@127.0.0.1:PORT/`` — no TLS.
+
+:func:`make_pg_database` and :func:`make_mysql_database` make a database from a SQL script with two
+accounts, ``<name>_reader`` (SELECT on everything in it) and ``<name>_nobody`` (may connect, nothing more),
+and return the reader's connection settings as keyword arguments of ``SourceSpec``; :func:`as_nobody`
+turns them into the other account's.  A missing server binary fails the test with the package to install
+(``.ci/run`` installs both); nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.util
+import ipaddress
+import os
+import pwd
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+import pymysql
+import pytest
+from pymysql.constants import CLIENT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: the role whose members the PostgreSQL source refuses without TLS
+TLS_ONLY_ROLE = "tls_only"
+
+#: the client authentication of the PostgreSQL source (replaces initdb's trust-everyone file)
+PG_HBA = f"""\
+local all all trust
+host all govshare 127.0.0.1/32 trust
+hostnossl all +{TLS_ONLY_ROLE} 127.0.0.1/32 reject
+host all all 127.0.0.1/32 scram-sha-256
+"""
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"govshare_{name}", ROOT / "scripts" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for ``localhost`` / 127.0.0.1 that no system store trusts, and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "server.crt", directory / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    if os.geteuid() == 0:  # the server runs as postgres and must own its key
+        postgres = pwd.getpwnam("postgres")
+        for path in (directory, cert_file, key_file):
+            os.chown(path, postgres.pw_uid, postgres.pw_gid)
+    return cert_file, key_file
+
+
+@pytest.fixture(scope="session")
+def pg_source_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server playing a department's front-end database."""
+    with_postgres = _script("with_postgres")
+    try:
+        with_postgres.find_bindir()
+    except SystemExit as exc:
+        pytest.fail(f"the exchange tests need a PostgreSQL source server: {exc.code} (.ci/run installs it)")
+    with tempfile.TemporaryDirectory(prefix="govshare-pgsrc-tls-") as tls_dir:
+        cert, key = _self_signed(Path(tls_dir))
+        settings = f"-c max_connections=40 -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
+        with with_postgres.throwaway_server(settings=settings, prefix="govshare-pgsrc-") as url:
+            with psycopg.connect(url, autocommit=True) as conn:
+                (hba_file,) = conn.execute("SHOW hba_file").fetchone()  # type: ignore[misc]
+                Path(hba_file).write_text(PG_HBA, encoding="utf-8")
+                conn.execute(f"CREATE ROLE {TLS_ONLY_ROLE} NOLOGIN")
+                conn.execute("SELECT pg_reload_conf()")
+            yield url
+
+
+@pytest.fixture(scope="session")
+def mysql_source_url() -> Iterator[str]:
+    """A throwaway MariaDB server playing a department's front-end database."""
+    with_mariadb = _script("with_mariadb")
+    try:
+        with_mariadb.find_binaries()
+    except with_mariadb.ServerMissing as exc:
+        pytest.fail(f"the exchange tests need a MariaDB source server: {exc} (.ci/run installs it)")
+    with with_mariadb.throwaway_server(prefix="govshare-mariadb-src-") as url:
+        yield url
+
+
+def _parts(url: str) -> tuple[str, int, str, str]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", int(parts.port or 0), unquote(parts.username or ""), \
+        unquote(parts.password or "")
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def pg_admin(url: str, database: str = "postgres") -> Iterator[psycopg.Connection[Any]]:
+    """The superuser's connection (autocommit) to ``database`` of the PostgreSQL source."""
+    host, port, user, _ = _parts(url)
+    with psycopg.connect(host=host, port=port, user=user, dbname=database, autocommit=True) as conn:
+        yield conn
+
+
+def make_pg_database(url: str, name: str, sql: str) -> dict[str, Any]:
+    """A fresh database ``name`` on the PostgreSQL source, made by ``sql`` (run by the superuser), with the
+    accounts ``<name>_reader`` (USAGE on every schema, SELECT on every table and view) and ``<name>_nobody``;
+    returns the reader's settings."""
+    password = secrets.token_hex(12)
+    reader, nobody = f"{name}_reader", f"{name}_nobody"
+    with pg_admin(url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in (reader, nobody):
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+            admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with pg_admin(url, name) as admin:
+        if sql.strip():
+            admin.execute(sql.encode())  # several statements: the simple query protocol
+        schemas = [row[0] for row in admin.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname !~ '^pg_'")]
+        for schema in schemas:
+            admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{reader}"')
+            admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{reader}"')
+    host, port, _, _ = _parts(url)
+    return {"kind": "postgresql", "host": "localhost", "address": host, "port": port, "database": name,
+            "user": reader, "password": password, "tls": "prefer", "connect_timeout": 5.0,
+            "statement_timeout": 10.0}
+
+
+# -- MariaDB -----------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def mysql_admin(url: str, database: str | None = None) -> Iterator[Any]:
+    """root's connection (autocommit, several statements per call) to the MariaDB source."""
+    host, port, user, password = _parts(url)
+    conn = pymysql.connect(host=host, port=port, user=user, password=password, database=database,
+                           charset="utf8mb4", autocommit=True, client_flag=CLIENT.MULTI_STATEMENTS)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def mysql_script(conn: Any, sql: str) -> None:
+    """Run a script of several statements, reading every result."""
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+        while cursor.nextset():
+            pass
+
+
+def make_mysql_database(url: str, name: str, sql: str) -> dict[str, Any]:
+    """A fresh database ``name`` (utf8mb4) on the MariaDB source, made by ``sql`` (run by root), with the
+    accounts ``<name>_reader`` (SELECT on the database) and ``<name>_nobody`` (no privilege); returns the
+    reader's settings."""
+    password = secrets.token_hex(12)
+    reader, nobody = f"{name}_reader", f"{name}_nobody"
+    with mysql_admin(url) as admin:
+        mysql_script(admin, f"DROP DATABASE IF EXISTS `{name}`; "
+                            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; "
+                            f"DROP USER IF EXISTS '{reader}'@'%', '{nobody}'@'%'; "
+                            f"CREATE USER '{reader}'@'%' IDENTIFIED BY '{password}'; "
+                            f"CREATE USER '{nobody}'@'%' IDENTIFIED BY '{password}'; "
+                            f"GRANT SELECT ON `{name}`.* TO '{reader}'@'%'")
+    if sql.strip():
+        with mysql_admin(url, name) as admin:
+            mysql_script(admin, sql)
+    host, port, _, _ = _parts(url)
+    return {"kind": "mysql", "host": "localhost", "address": host, "port": port, "database": name,
+            "user": reader, "password": password, "tls": "prefer", "connect_timeout": 5.0,
+            "statement_timeout": 10.0}
+
+
+def as_nobody(spec: dict[str, Any]) -> dict[str, Any]:
+    """The same database, as the account without privileges (same password)."""
+    return {**spec, "user": f"{spec['database']}_nobody"}
+
+
+def as_admin(spec: dict[str, Any], url: str) -> dict[str, Any]:
+    """The same database, as the server's administrator (the URL's account)."""
+    _, _, user, password = _parts(url)
+    return {**spec, "user": user, "password": password}
