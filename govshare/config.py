@@ -118,6 +118,8 @@ class Config:
     source_allow_loopback: bool
     source_allow_networks: list[str]
     source_deny_networks: list[str]
+    #: the data resource centre's own database (issue 10): never the metadata database
+    datastore_url: str
 
     @classmethod
     def from_env(cls) -> Config:
@@ -187,7 +189,21 @@ class Config:
             # cloud metadata addresses, the platform's own databases, and GOVSHARE_SOURCE_DENY_NETWORKS
             source_allow_networks=_networks("GOVSHARE_SOURCE_ALLOW_NETWORKS"),
             source_deny_networks=_networks("GOVSHARE_SOURCE_DENY_NETWORKS"),
+            datastore_url=_datastore_url(data_dir, database_url),
         )
+
+
+def _datastore_url(data_dir: Path, database_url: str) -> str:
+    """``GOVSHARE_DATASTORE_URL`` (default: an embedded SQLite file in the data dir); the metadata database
+    itself is refused — the centre's copies of departments' tables never mix with the platform's rows."""
+    url = os.environ.get("GOVSHARE_DATASTORE_URL") or f"sqlite:///{data_dir / 'datastore.sqlite3'}"
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(f"GOVSHARE_DATASTORE_URL: {url.split(':', 1)[0]}: is not sqlite:/// or postgresql:// "
+                          "/ 只支持 sqlite:/// 或 postgresql://")
+    if url.rstrip("/") == database_url.rstrip("/"):
+        raise ConfigError("GOVSHARE_DATASTORE_URL is DATABASE_URL: the data resource centre needs a database of "
+                          "its own / 数据资源中心须使用独立的数据库")
+    return url
 
 
 def _read_key(path: Path) -> str | None:

@@ -28,6 +28,8 @@ GOVSHARE_SOURCE_DIR = CONFIG.source_dir
 GOVSHARE_SOURCE_ALLOW_LOOPBACK = CONFIG.source_allow_loopback
 GOVSHARE_SOURCE_ALLOW_NETWORKS = CONFIG.source_allow_networks
 GOVSHARE_SOURCE_DENY_NETWORKS = CONFIG.source_deny_networks
+#: the data resource centre (数据资源中心): its own database, SQLite file by default (issue 10)
+GOVSHARE_DATASTORE_URL = CONFIG.datastore_url
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -41,6 +43,7 @@ INSTALLED_APPS = [
     "govshare.core",
     "govshare.catalog",
     "govshare.sharing",
+    "govshare.datastore",
     "govshare.exchange",
 ]
 

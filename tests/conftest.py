@@ -252,10 +252,12 @@ def cat(org: Org, _shared_states: SharedStates, _copies: dict[int, Any]) -> Any:
 
 @pytest.fixture(autouse=True)
 def _private_sources(settings: Any, tmp_path: Any) -> None:
-    """Each test has its own folder of SQLite front-end databases; sources on loopback are allowed (the
-    suite's database servers listen there), as ``GOVSHARE_SOURCE_ALLOW_LOOPBACK`` would allow them."""
+    """Each test has its own folder of SQLite front-end databases and its own data resource centre (a SQLite
+    file, created on first use); sources on loopback are allowed (the suite's database servers listen
+    there), as ``GOVSHARE_SOURCE_ALLOW_LOOPBACK`` would allow them."""
     settings.GOVSHARE_SOURCE_DIR = tmp_path / "sources"
     settings.GOVSHARE_SOURCE_ALLOW_LOOPBACK = True
+    settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{tmp_path / 'datastore.sqlite3'}"  # the centre's own database
 
 
 @pytest.fixture(autouse=True)

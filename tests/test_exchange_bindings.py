@@ -290,3 +290,43 @@ def test_the_binding_page_shows_each_problem_next_to_its_item(setup: Any) -> Non
                                                             "item:出生日期": "csrq", "key": "gmsfhm"})
     assert answer.status_code == 400
     assert 'data-field="mapping.出生日期"' in answer.content.decode()
+
+
+# ------------------------------------------------------------------ review findings
+
+def test_a_binding_of_a_withdrawn_entry_or_one_no_longer_shared_as_a_table_cannot_run(setup: Any) -> None:
+    binding = bind(setup)
+    do_edit_entry(setup.org.police_specialist, setup.entry, content(share_methods=["file"]), change_reason="改为文件")
+    setup.publish(setup.entry)
+    binding.refresh_from_db()
+    (problem,) = bindings.verify(binding).problems
+    assert problem.code == "entry_not_a_table"
+
+
+def test_a_views_computed_column_binds_with_a_warning_not_a_refusal(setup: Any) -> None:
+    front_end("CREATE TABLE base (gmsfhm VARCHAR(18) PRIMARY KEY, xm VARCHAR(50), csrq DATE);"
+              "CREATE VIEW v AS SELECT gmsfhm, upper(xm) AS xm, csrq FROM base;")
+    binding = bind(setup, table="v", keys=["gmsfhm"])
+    assert "column_untyped" in [w["code"] for w in binding.warnings]
+
+
+@pytest.mark.parametrize("letter, data_type, length, blocked", [
+    ("L", "bit", 8, True),  # bit(8) is binary, not a boolean
+    ("D", "json", None, True), ("G", "uuid", None, True), ("C", "json", None, False),
+    ("C", "mood", None, False),  # a PostgreSQL enum: its text form
+    ("I", "mood", None, True),
+])
+def test_unusual_server_types_are_sorted_as_their_values_are(letter: str, data_type: str, length: int | None,
+                                                            blocked: bool) -> None:
+    found = types.problems(letter, None, data_type, column_length=length, kind="postgresql")
+    assert any(p.blocking for p in found) is blocked
+
+
+def test_the_centre_admin_sees_every_binding_but_binds_only_the_centres_own_entries(setup: Any) -> None:
+    binding = bind(setup)
+    with pytest.raises(NotFound):
+        do_set_binding_active(setup.org.centre_admin, binding, False)
+    from govshare.core.permissions import restrict
+    from govshare.exchange.permissions import VIEW
+
+    assert restrict(TableBinding, setup.org.centre_admin, VIEW).filter(pk=binding.pk).exists()

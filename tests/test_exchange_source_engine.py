@@ -10,6 +10,7 @@ it through ``connect()`` is ``no_privilege``.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import socket
 import sqlite3
@@ -844,14 +845,16 @@ def test_a_source_error_keeps_its_code_through_pickling_and_a_spec_hides_its_pas
 
 
 def test_the_engine_imports_nothing_of_django_or_the_platform() -> None:
-    """The engine is Django-free: it runs in a worker or a script without settings."""
+    """The engine is Django-free: it runs in a worker or a script without settings (it may use the data
+    resource centre's engine, Django-free too)."""
     root = Path(engine.__file__).parent
     for path in root.glob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "import django" not in text and "from django" not in text, path
         for line in text.splitlines():
             if line.startswith(("import govshare", "from govshare")):
-                assert line.startswith("from govshare.exchange.engine"), (path, line)
+                assert line.startswith(("from govshare.exchange.engine", "from govshare.datastore.engine")), \
+                    (path, line)
 
 
 def test_the_environment_does_not_leak_into_a_postgresql_connection(postgresql_sample: dict[str, Any],
@@ -863,3 +866,74 @@ def test_the_environment_does_not_leak_into_a_postgresql_connection(postgresql_s
     error, _ = failure(lambda: engine.test_connection(spec(postgresql_sample, password="")))
     assert error.code == "auth", error.detail
     assert engine.test_connection(spec(postgresql_sample)).tls_in_use is True
+
+
+# ------------------------------------------------------------------ slow senders and borrowed keys (review)
+
+def _mysql_trickles(conn: socket.socket, server: Any) -> None:
+    """Logs in, answers SET, then answers the first query with one byte every 0.5 s, for ever."""
+    conn.sendall(mysql_greeting())
+    mysql_read(conn, server)
+    conn.sendall(mysql_packet(2, MYSQL_OK))
+    while True:
+        command = mysql_read(conn, server)
+        if command.startswith(b"\x03SET"):
+            conn.sendall(mysql_packet(1, MYSQL_OK))
+            continue
+        conn.sendall(b"\xff\xff\xff\x01")  # a 16 MB packet's header
+        while not server.stopped.is_set():
+            conn.sendall(b"A")
+            time.sleep(0.5)
+        return
+
+
+def test_a_mysql_server_that_answers_one_byte_at_a_time_is_cut_off_at_the_statement_deadline(
+        fake_server: Any) -> None:
+    """SEC (hostile source): the per-read timeout alone let such a server hold the caller for ever."""
+    server = fake_server(_mysql_trickles)
+    spec = fake_spec("mysql", server.port, statement_timeout=1.0, connect_timeout=2.0, password="", tls="disable")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as caught:
+        engine.test_connection(spec)
+    assert caught.value.code == "timeout" and time.monotonic() - started < 6
+
+
+def _mysql_borrowed_key(conn: socket.socket, server: Any) -> None:
+    """Switches to sha256_password and hands over its own RSA key: whoever answers would read the password."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    conn.sendall(mysql_greeting())
+    mysql_read(conn, server)
+    salt = b"0123456789abcdefghij"
+    conn.sendall(mysql_packet(2, b"\xfesha256_password\0" + salt + b"\0"))
+    mysql_read(conn, server)
+    conn.sendall(mysql_packet(4, b"\x01" + pem))
+    with contextlib.suppress(Exception):
+        blob = mysql_read(conn, server)
+        plain = key.decrypt(blob, padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(),
+                                               label=None))
+        server.stolen = bytes(a ^ salt[i % len(salt)] for i, a in enumerate(plain)).rstrip(b"\0")
+    conn.sendall(mysql_packet(6, b"\xff\x15\x04#28000Access denied"))
+
+
+@pytest.mark.parametrize("tls", ["disable", "prefer"])
+def test_a_mysql_server_that_offers_its_own_rsa_key_outside_tls_never_gets_the_password(
+        fake_server: Any, tls: str) -> None:
+    server = fake_server(_mysql_borrowed_key)
+    spec = fake_spec("mysql", server.port, tls=tls)
+    with pytest.raises(SourceError) as caught:
+        engine.test_connection(spec)
+    assert caught.value.code == "tls" and getattr(server, "stolen", None) is None
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_mysql_password_with_chinese_characters_is_sent_as_utf8(request: Any) -> None:
+    url = request.getfixturevalue("mysql_source_url")
+    spec = make_mysql_database(url, "utf8pw", "CREATE TABLE t (id INT PRIMARY KEY)")
+    with mysql_admin(url) as admin:
+        mysql_script(admin, "ALTER USER 'utf8pw_reader'@'%' IDENTIFIED BY '密码Secret'")
+    report = engine.test_connection(SourceSpec(**{**spec, "password": "密码Secret"}))
+    assert report.tables == 1

@@ -530,3 +530,71 @@ def test_reading_the_tables_of_a_source_that_refuses_answers_502_with_the_reason
     answer = client_for(org.police_admin).get(f"/api/v1/exchange/sources/{source.pk}/tables")
     assert answer.status_code == 502
     assert answer.json()["error"]["code"] in ("source_no_database", "source_auth", "source_no_privilege")
+
+
+# ------------------------------------------------------------------ review findings (issue 10, adversarial review)
+
+def _own_non_loopback_address() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=False, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[2] in ("inet", "inet6"):
+            address = ipaddress.ip_address(parts[3].split("/")[0])
+            if not address.is_loopback and not address.is_link_local:
+                return str(address)
+    return None
+
+
+def test_this_machines_own_network_address_counts_as_this_machine(org: Any, settings: Any) -> None:
+    own = _own_non_loopback_address()
+    if own is None:
+        pytest.skip("this machine has no network address besides loopback")
+    assert guard.is_this_machine(ipaddress.ip_address(own)) and not guard.is_this_machine(
+        ipaddress.ip_address("10.36.7.21"))
+    settings.GOVSHARE_SOURCE_ALLOW_LOOPBACK = False
+    with pytest.raises(guard.AddressRefused) as caught:
+        do_register_source(org.police_admin, **server_fields(host=own))
+    assert caught.value.reason == "loopback"
+
+
+def test_the_platforms_own_sqlite_databases_are_never_a_source(org: Any, settings: Any, tmp_path: Path) -> None:
+    settings.GOVSHARE_SOURCE_DIR = tmp_path  # an operator who put the sources folder over the data dir
+    centre = tmp_path / "datastore.sqlite3"
+    sqlite3.connect(centre).close()
+    settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{centre}"
+    with pytest.raises(guard.AddressRefused) as caught:
+        register_sqlite(org, database="datastore.sqlite3")
+    assert caught.value.reason == "platform"
+
+
+def test_a_deactivated_source_is_not_read_but_may_still_be_tested(org: Any, client_for: Any) -> None:
+    source = register_sqlite(org)
+    do_set_source_active(org.market_admin, source, False)
+    client = client_for(org.market_admin)
+    answer = client.get(f"/api/v1/exchange/sources/{source.pk}/tables")
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "source_inactive"
+    assert client.post(f"/api/v1/exchange/sources/{source.pk}/test").json()["ok"] is True
+
+
+def test_a_password_keeps_its_spaces(org: Any) -> None:
+    source = do_register_source(org.police_admin, **server_fields(password="  spaced out  "))
+    assert source.password() == "  spaced out  "
+
+
+def test_the_registration_page_reports_a_bad_port_with_every_other_problem(org: Any) -> None:
+    page = login(Client(), org.police_admin).post("/exchange/", {"kind": "postgresql", "port": "abc",
+                                                                "code": "bad code!", "tls": "prefer"})
+    assert page.status_code == 400
+    text = page.content.decode()
+    for field in ("name", "code", "host", "database", "username", "port"):
+        assert f'data-field="{field}"' in text, field
+
+
+def test_an_oversized_id_in_a_query_is_refused_not_a_server_error(org: Any, client_for: Any) -> None:
+    answer = client_for(org.police_admin).get("/api/v1/exchange/bindings", {"source_id": 10 ** 25})
+    assert answer.status_code == 422

@@ -171,6 +171,11 @@ class AuditCode(IntEnum):
     BINDING_CHANGED = 4101
     BINDING_PAUSED = 4102
     BINDING_RESUMED = 4103
+    # --- exchange: runs (copies into the data resource centre) 42xx
+    RUN_STARTED = 4200
+    RUN_FINISHED = 4201
+    RUN_FAILED = 4202
+    RUN_STOPPED = 4203
 
 
 DOMAINS = {
@@ -340,6 +345,10 @@ def _labels() -> dict[int, Any]:
         AuditCode.BINDING_CHANGED: _("Table binding changed"),
         AuditCode.BINDING_PAUSED: _("Table binding paused"),
         AuditCode.BINDING_RESUMED: _("Table binding resumed"),
+        AuditCode.RUN_STARTED: _("Copy into the data resource centre started"),
+        AuditCode.RUN_FINISHED: _("Copy into the data resource centre finished"),
+        AuditCode.RUN_FAILED: _("Copy into the data resource centre failed"),
+        AuditCode.RUN_STOPPED: _("Copy into the data resource centre stopped"),
     }
 
 

@@ -5,8 +5,10 @@ data dir, the key fingerprint and the keys.  One archive is a tar (gzip unless i
 
 * ``database/db.sqlite3`` — SQLite's online backup API (a consistent copy while the platform runs), or
   ``database/db.pgdump`` — ``pg_dump -Fc`` of the same major version as the server;
-* ``data/…`` — the files under the data dir (stamped letters, uploads), without the keys, the static
-  files (collected again) and the search index (rebuilt on restore: ``govshare catalog reindex``);
+* ``data/…`` — the files under the data dir (stamped letters, uploads; the SQLite databases there — the
+  data resource centre's embedded store, SQLite front-end databases — by the online backup API), without
+  the keys, the static files (collected again) and the search index (rebuilt on restore:
+  ``govshare catalog reindex``); a PostgreSQL data resource centre is backed up with its own server's tools;
 * ``keys.enc`` — only when asked: ``secret_key`` / the field key, encrypted with a passphrase
   (scrypt → AES-256-GCM); the keys are never in the archive in clear;
 * ``manifest.json`` (last) — SHA-256 and size of every other member, versions, migration state, the
@@ -238,6 +240,17 @@ def data_files(data_dir: Path, skip: tuple[Path, ...] = ()) -> Iterator[tuple[st
             yield DATA_PREFIX + path.relative_to(data_dir).as_posix(), path
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_sqlite_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
 def sqlite_copy(source: str, target: Path) -> None:
     """A consistent copy of a live SQLite database (the online backup API)."""
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
@@ -316,7 +329,16 @@ def create(out: Path, *, database: Database, data_dir: Path, fingerprint: str, i
                 raise BackupError(f"不支持的数据库 / unsupported database: {database.vendor}")
             skip_all = (*skip, out.parent, Path(database.name)) if database.vendor == "sqlite" else (*skip, out.parent)
             for name, path in data_files(data_dir, skip_all):
-                _add_file(tar, name, path, members)
+                if is_sqlite_file(path):
+                    # a live SQLite database under the data dir (the data resource centre's embedded store, a
+                    # department's SQLite front-end database): its online backup, not its bytes — a plain copy
+                    # would miss what is still in its write-ahead log, or catch a page half written
+                    snapshot = Path(tmp) / "member.sqlite3"
+                    sqlite_copy(str(path), snapshot)
+                    _add_file(tar, name, snapshot, members)
+                    snapshot.unlink()
+                else:
+                    _add_file(tar, name, path, members)
             if keys is not None:
                 assert passphrase is not None
                 _add_bytes(tar, KEYS_MEMBER, encrypt_keys(keys, passphrase), members)

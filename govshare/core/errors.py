@@ -28,6 +28,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "channel": gettext_lazy("share method"),
     "classification": gettext_lazy("classification"),
     "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
+    "binding": gettext_lazy("table binding"),
     "code": gettext_lazy("code"),
     "contact_phone": gettext_lazy("contact phone"),
     "date": gettext_lazy("date"),

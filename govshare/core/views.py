@@ -81,6 +81,14 @@ def data_dir_check(data_dir: Path) -> dict[str, Any]:
         return {"ok": False, "error": type(exc).__name__}
 
 
+#: checks later apps add to /healthz (name → a function returning {"ok": bool, …}; it must not raise)
+HEALTH_CHECKS: dict[str, Any] = {}
+
+
+def register_health_check(name: str, check: Any) -> None:
+    HEALTH_CHECKS[name] = check
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     """Database, worker queue and data dir (issue 2 §9).  503 when something is down."""
     checks: dict[str, Any] = {}
@@ -122,5 +130,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
         ok = False
         checks["queue"] = {"ok": False, "error": type(exc).__name__}
     checks["data_dir"] = data_dir_check(settings.DATA_DIR)
-    ok = ok and checks["data_dir"]["ok"]
+    for name, check in HEALTH_CHECKS.items():
+        try:
+            checks[name] = check()
+        except Exception as exc:  # noqa: BLE001 — health must report, not raise
+            checks[name] = {"ok": False, "error": type(exc).__name__}
+    ok = ok and all(check.get("ok", False) for name, check in checks.items() if name in HEALTH_CHECKS) \
+        and checks["data_dir"]["ok"]
     return JsonResponse({"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503)

@@ -1,7 +1,8 @@
 """Exchange JSON API, mounted at ``/api/v1/exchange`` (EXC-6 system docking; issue 10).
 
 Front-end databases (前置库): list, read, register, change, activate/deactivate, test the connection,
-list a source's tables and describe one.  Table bindings: propose a mapping, bind, check, pause/resume.  Thin handlers: the permission chokepoint for reads, the actions
+list a source's tables and describe one.  Table bindings: propose a mapping, bind, check, pause/resume.
+Runs: queue a full copy, follow it, read its receipts and what it quarantined.  Thin handlers: the permission chokepoint for reads, the actions
 for writes.  A failed connection test is an answer (200, ``ok`` false, the reason in words); reading
 the tables of a source that cannot be reached answers 502 with the reason."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Path, Query, Router, Status
 
 from govshare.catalog.models import CatalogEntry
@@ -21,9 +23,10 @@ from govshare.core.permissions import get_for, restrict
 from govshare.core.validators import MAX_DB_ID
 from govshare.exchange import actions, bindings
 from govshare.exchange import schemas as s
-from govshare.exchange.models import DataSource, TableBinding
+from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
 from govshare.exchange.permissions import CHANGE as USE_BINDING
 from govshare.exchange.permissions import VIEW
+from govshare.exchange.runs import run_receipts
 from govshare.exchange.sources import propose_for, shape_of, tables_of
 
 router = Router(tags=["exchange"])
@@ -232,3 +235,56 @@ def resume_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]
     user = user_of(request)
     binding = actions.do_set_binding_active(user, _binding(user, binding_id), True)
     return binding_out(_binding(user, binding.pk))
+
+
+# ------------------------------------------------------------------ runs (copies into the centre)
+
+def run_out(run: ExchangeRun) -> dict[str, Any]:
+    entry = run.binding.entry
+    seconds = (run.finished_at or timezone.now()) - run.started_at if run.started_at else None
+    job = run.job
+    return {
+        "id": run.pk, "binding_id": run.binding_id,
+        "entry": {"id": entry.pk, "code": entry.code, "name": run.binding.version.name},
+        "kind": run.kind, "status": run.status, "target": run.target, "batches": run.batches,
+        "rows_read": run.rows_read, "inserted": run.inserted, "updated": run.updated, "unchanged": run.unchanged,
+        "rejected": run.rejected, "content_hash": run.content_hash,
+        "rows_per_second": round(run.rows_read / seconds.total_seconds(), 1)
+        if seconds and seconds.total_seconds() > 0 else None,
+        "error": {"code": run.error_code, "message_zh": (run.error_message or {}).get("zh", ""),
+                  "message_en": (run.error_message or {}).get("en", "")} if run.error_code else None,
+        "job": {"id": str(job.pk), "status": job.status, "progress_done": job.progress_done,
+                "message": job.message} if job else None,
+        "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
+    }
+
+
+def _run_qs() -> Any:
+    return ExchangeRun.objects.select_related("binding__entry", "binding__version", "job")
+
+
+@router.post("/bindings/{binding_id}/runs", response={201: s.RunOut},
+             summary="Queue a full copy of the bound table into the data resource centre (the binding is checked "
+                     "first)")
+def start_run(request: HttpRequest, binding_id: int = ID) -> Any:
+    user = user_of(request)
+    run = actions.do_start_run(user, _binding(user, binding_id))
+    return Status(201, run_out(get_for(user, VIEW, _run_qs(), pk=run.pk)))
+
+
+@router.get("/runs", response={200: s.RunPageOut}, summary="Copies into the centre, newest first")
+def list_runs(request: HttpRequest, query: Query[s.RunQuery]) -> dict[str, Any]:
+    qs = restrict(_run_qs(), user_of(request), VIEW)
+    if query.binding_id:
+        qs = qs.filter(binding_id=query.binding_id)
+    if query.status:
+        qs = qs.filter(status=query.status)
+    return page(qs.order_by("-created_at", "-pk"), query, run_out)
+
+
+@router.get("/runs/{run_id}", response={200: s.RunDetailOut},
+            summary="One copy: its totals, its receipt per batch and what it quarantined")
+def get_run(request: HttpRequest, run_id: int = ID) -> dict[str, Any]:
+    run = get_for(user_of(request), VIEW, _run_qs(), pk=run_id)
+    receipts, quarantine = run_receipts(run)
+    return {**run_out(run), "receipts": receipts, "quarantine": quarantine}

@@ -21,7 +21,8 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
 
-from govshare.catalog.models import EntryVersion, InformationItem
+from govshare.catalog.enums import ShareMethod
+from govshare.catalog.models import CatalogEntry, EntryVersion, InformationItem
 from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.exchange.engine import sources as engine
 from govshare.exchange.engine import types
@@ -33,6 +34,8 @@ WORDS: dict[str, Any] = {
                   "longer values will be quarantined."),
     "too_many_digits": _("Column %(column)s holds up to %(digits)s digits, the item at most %(length)s: larger "
                          "values will be quarantined."),
+    "untyped": _("Column %(column)s declares no type: each value is checked on the way in, and one the item "
+                 "cannot take will be quarantined."),
     "not_whole": _("Column %(column)s has %(scale)s decimal places and the item is an integer: values with "
                    "a fraction will be quarantined."),
 }
@@ -57,6 +60,17 @@ class Proposal:
     mapping: dict[str, str | None]  # item → column (None: nothing found)
     key_columns: list[str]
     key_declared: bool
+
+
+def bindable(entry: CatalogEntry) -> ValidationFailed | None:
+    """Why an entry cannot be bound (None: it can): published, shared as a 库表."""
+    version = entry.current_version
+    if entry.status != CatalogEntry.Status.PUBLISHED or version is None:
+        return ValidationFailed("entry_not_published", _("Only a published entry can be bound."), field="entry")
+    if ShareMethod.TABLE not in (version.share_methods or []):
+        return ValidationFailed("entry_not_a_table", _("Entry %(code)s is not shared as a database table (库表)."),
+                                field="entry", code=entry.code)
+    return None
 
 
 def items_of(version: EntryVersion) -> list[InformationItem]:
@@ -89,7 +103,7 @@ class Judgement:
 
 
 def check(version: EntryVersion, shape: engine.TableShape, mapping: dict[str, str],
-          key_columns: list[str]) -> Judgement:
+          key_columns: list[str], *, kind: str = "") -> Judgement:
     """Every problem of a mapping at once (``field`` is ``mapping.<item>`` or ``key_columns``)."""
     out = Judgement()
     columns = {c.name: c for c in shape.columns}
@@ -119,7 +133,7 @@ def check(version: EntryVersion, shape: engine.TableShape, mapping: dict[str, st
             continue
         used[column] = item.name
         for problem in types.problems(item.data_type, item.length, info.data_type, column_length=info.length,
-                                      precision=info.precision, scale=info.scale):
+                                      precision=info.precision, scale=info.scale, kind=kind):
             params: dict[str, Any] = {"item": item.name, "column": column, **problem.params}
             error = ValidationFailed(f"column_{problem.code}", WORDS[problem.code], field=where, label=item.name,
                                      **params)
@@ -145,18 +159,26 @@ def check(version: EntryVersion, shape: engine.TableShape, mapping: dict[str, st
 def verify(binding: Any, *, shape: engine.TableShape | None = None) -> Judgement:
     """Check a saved binding against its entry's current version and the table as it is now (one read of
     the source's catalog).  The entry's new version must still be a published 库表 entry."""
+    from govshare.core import audit
+    from govshare.core.audit_codes import AuditCode
+    from govshare.exchange import guard
     from govshare.exchange.sources import explain, spec_for
 
     entry = binding.entry
     version = entry.current_version
-    if version is None:
-        return Judgement([ValidationFailed("entry_not_published", _("The entry has no published version."),
-                                           field="entry")])
+    problem = bindable(entry)  # withdrawn, or its new version no longer shared as a table
+    if problem is not None or version is None:
+        return Judgement([problem or ValidationFailed("entry_not_published", _("The entry has no published "
+                                                                                "version."), field="entry")])
     if shape is None:
         try:
             shape = engine.describe_table(spec_for(binding.source), binding.schema_name, binding.table_name)
         except engine.SourceError as exc:
             return Judgement([explain(exc, binding.source, table=binding.table_text())])
-        except ValidationFailed as exc:  # the guard refused the address or the file
+        except guard.AddressRefused as exc:
+            audit.record_now(AuditCode.SOURCE_REFUSED, obj=binding.source, outcome="denied",
+                             object_department=binding.source.department, detail={"reason": exc.reason})
             return Judgement([exc])
-    return check(version, shape, binding.column_of(), list(binding.key_columns))
+        except ValidationFailed as exc:  # a host that no longer resolves, a file that is gone
+            return Judgement([exc])
+    return check(version, shape, binding.column_of(), list(binding.key_columns), kind=binding.source.kind)

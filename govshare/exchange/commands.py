@@ -6,6 +6,8 @@ The machine operator's work, like the other console commands: it sees every depa
     govshare exchange sources [--department SJ] [--json]
     govshare exchange test CODE [--json]
     govshare exchange tables CODE [--table SCHEMA.NAME] [--json]
+    govshare exchange run ENTRY [--here]       # queue a full copy of the entry's bound table (--here: run it now)
+    govshare exchange status [ENTRY] [--json]  # the latest copies
 
 Exit status: 0 done, 1 the source could not be reached or read (the reason printed in words), 2 an error.
 """
@@ -35,6 +37,15 @@ def register(sub: Any) -> None:
     b.add_argument("--table", default=None, help="SCHEMA.NAME (SQLite: main.NAME)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=_tables, needs_django=True)
+    r = inner.add_parser("run", help="全量拷贝到数据资源中心 / full copy of an entry's bound table into the centre")
+    r.add_argument("entry", help="资源代码 / resource code, e.g. 102001/000001")
+    r.add_argument("--here", action="store_true",
+                   help="在本进程中立即执行, 不经后台工作进程 / run it in this process now, not on a worker")
+    r.set_defaults(handler=_run, needs_django=True)
+    st = inner.add_parser("status", help="最近的拷贝 / the latest copies")
+    st.add_argument("entry", nargs="?", default=None, help="资源代码 / resource code")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(handler=_status, needs_django=True)
 
 
 def _source(code: str) -> Any:
@@ -93,7 +104,7 @@ def _tables(args: Any) -> int:
     try:
         if args.table:
             schema, _, name = args.table.rpartition(".")
-            _, shape = shape_of(None, source.pk, schema or "main", name, operator=True)
+            _, shape = shape_of(None, source.pk, schema, name, operator=True)  # no schema: the source's default
             if args.json:
                 print(json.dumps({"schema": shape.schema, "name": shape.name, "kind": shape.kind,
                                   "primary_key": list(shape.primary_key),
@@ -116,4 +127,51 @@ def _tables(args: Any) -> int:
     for t in tables:
         rows = "" if t.estimated_rows is None else f"~{t.estimated_rows}"
         print(f"{t.schema}.{t.name:<40} {t.kind:<6} {rows}")
+    return 0
+
+
+def _binding(code: str) -> Any:
+    from govshare.exchange.models import TableBinding
+
+    return TableBinding.objects.select_related("entry", "source").filter(entry__code=code.strip()).first()
+
+
+def _run(args: Any) -> int:
+    from govshare.core import jobs
+    from govshare.exchange.actions import do_start_run
+    from govshare.exchange.models import ExchangeRun
+
+    binding = _binding(args.entry)
+    if binding is None:
+        return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
+    run = do_start_run(None, binding, operator=True)
+    print(f"已排队 / queued: run {run.pk} ({run.run_id}) -> {run.target}")
+    if not args.here:
+        return 0
+    assert run.job is not None
+    jobs.execute(run.job.pk, "cli")
+    run = ExchangeRun.objects.get(pk=run.pk)
+    print(f"{run.status}: {run.rows_read} 行读取 / rows read, {run.inserted} 新增 / new, {run.updated} 更新 / changed, "
+          f"{run.unchanged} 未变 / unchanged, {run.rejected} 隔离 / quarantined")
+    if run.error_message:
+        print(f"{run.error_message.get('zh', '')} / {run.error_message.get('en', '')}", file=sys.stderr)
+    return 0 if run.status == ExchangeRun.Status.SUCCEEDED else 1
+
+
+def _status(args: Any) -> int:
+    from govshare.exchange.api import run_out
+    from govshare.exchange.models import ExchangeRun
+
+    qs = ExchangeRun.objects.select_related("binding__entry", "binding__version", "job").order_by("-created_at")
+    if args.entry:
+        qs = qs.filter(binding__entry__code=args.entry.strip())
+    rows = list(qs[:50])
+    if args.json:
+        print(json.dumps([run_out(r) for r in rows], ensure_ascii=False, default=str, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r.pk:>5} {r.binding.entry.code:<16} {r.kind:<5} {r.status:<10} {r.rows_read:>10} "
+              f"+{r.inserted} ~{r.updated} ={r.unchanged} !{r.rejected}  {r.created_at:%Y-%m-%d %H:%M}")
+    if not rows:
+        print("没有拷贝记录 / no copies yet")
     return 0

@@ -6,7 +6,7 @@
 * 公安局 registers its PostgreSQL front-end database on the government network (10.36.7.21), not yet tested
   (the demo machine cannot reach it: testing it shows how a failure is explained);
 * 市场监管局's data specialist binds the table to its published entry 市场主体登记信息（营业执照）, with the
-  columns proposed from their pinyin initials.
+  columns proposed from their pinyin initials, and copies it into the data resource centre.
 """
 
 from __future__ import annotations
@@ -122,5 +122,16 @@ def _bind_market_table(source: Any) -> None:
     if specialist is None or entry is None:
         return
     proposal = propose_for(specialist, entry, source, "main", "scztdjxx")
-    do_bind_table(specialist, entry, source=source, schema="main", table="scztdjxx",
-                  mapping={item: column or "" for item, column in proposal.mapping.items()})
+    binding = do_bind_table(specialist, entry, source=source, schema="main", table="scztdjxx",
+                            mapping={item: column or "" for item, column in proposal.mapping.items()})
+    _copy_now(specialist, binding)
+
+
+def _copy_now(user: Any, binding: Any) -> None:
+    """The first full copy, run here rather than left to the worker: the demo opens with it done."""
+    from govshare.core import jobs
+    from govshare.exchange.actions import do_start_run
+
+    run = do_start_run(user, binding)
+    if run.job is not None:
+        jobs.execute(run.job.pk, "demo")

@@ -20,20 +20,22 @@ class SourceForm(forms.Form):
                              choices=[("", "—"), *DataSource.Kind.choices])
     host = forms.CharField(label=_("host"), required=False, max_length=253,
                            help_text=_("Name or IP address of the front-end database server (not for SQLite)."))
-    port = forms.IntegerField(label=_("port"), required=False, min_value=1, max_value=65535,
-                              help_text=_("Empty: 5432 for PostgreSQL, 3306 for MySQL."))
+    # numbers as text: the action judges them with the form's other problems (every problem at once)
+    port = forms.CharField(label=_("port"), required=False, max_length=10,
+                           help_text=_("Empty: 5432 for PostgreSQL, 3306 for MySQL."))
     database = forms.CharField(label=_("database"), required=False, max_length=255,
                                help_text=_("The database name; for SQLite the file's path inside the folder the "
                                            "operator set for SQLite sources."))
     username = forms.CharField(label=_("user name"), required=False, max_length=120,
                                help_text=_("A user with SELECT only: the platform never writes to a source."))
-    password = forms.CharField(label=_("password"), required=False, max_length=200,
+    password = forms.CharField(label=_("password"), required=False, max_length=200, strip=False,
                                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
                                help_text=_("Stored encrypted and never shown again."))
     tls = forms.ChoiceField(label=_("TLS"), required=False, choices=DataSource.Tls.choices,
                             initial=DataSource.Tls.PREFER)
-    connect_timeout = forms.IntegerField(label=_("connect timeout (seconds)"), required=False, initial=10)
-    statement_timeout = forms.IntegerField(label=_("statement timeout (seconds)"), required=False, initial=600)
+    connect_timeout = forms.CharField(label=_("connect timeout (seconds)"), required=False, max_length=10, initial=10)
+    statement_timeout = forms.CharField(label=_("statement timeout (seconds)"), required=False, max_length=10,
+                                        initial=600)
     description = forms.CharField(label=_("description"), required=False, max_length=500)
 
 

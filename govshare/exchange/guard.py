@@ -4,8 +4,8 @@ source goes through — registering it, testing it, reading its tables, copying 
 * A server source's host is resolved **once** here; the engine connects to the address that was checked,
   never to the name again (a DNS answer that changes between check and connect — rebinding — cannot
   steer it elsewhere).  Refused: link-local and cloud-metadata addresses, unspecified, multicast and
-  broadcast addresses, this machine's loopback (unless ``GOVSHARE_SOURCE_ALLOW_LOOPBACK``), the
-  platform's own databases, ``GOVSHARE_SOURCE_DENY_NETWORKS``, and — when
+  broadcast addresses, this machine — loopback and its own interfaces' addresses — (unless
+  ``GOVSHARE_SOURCE_ALLOW_LOOPBACK``), the platform's own databases (also when they cannot be resolved: fail closed), ``GOVSHARE_SOURCE_DENY_NETWORKS``, and — when
   ``GOVSHARE_SOURCE_ALLOW_NETWORKS`` is set — everything outside it.
 * A SQLite source is a file inside ``GOVSHARE_SOURCE_DIR``; its real path (links followed) must stay
   there.
@@ -36,7 +36,7 @@ METADATA = [ipaddress.ip_network(n) for n in ("169.254.0.0/16", "100.100.100.200
 
 REASONS: dict[str, Any] = {
     "metadata": _("a link-local or cloud metadata address"),
-    "loopback": _("this machine's loopback address"),
+    "loopback": _("this machine (loopback or one of its own addresses)"),
     "unspecified": _("an unspecified, multicast, broadcast or reserved address"),
     "platform": _("the platform's own database"),
     "denied": _("a network the operator has closed to sources (GOVSHARE_SOURCE_DENY_NETWORKS)"),
@@ -84,6 +84,22 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return found
 
 
+def is_this_machine(address: IPAddress) -> bool:
+    """Loopback, or an address of one of this machine's own interfaces (a socket can be bound to it): a
+    service listening on all interfaces is reached through those as well as through 127.0.0.1."""
+    if address.is_loopback:
+        return True
+    if address.is_unspecified or address.is_multicast or address.is_reserved:  # (255.255.255.255 binds too)
+        return False
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((str(address), 0))
+    except OSError:
+        return False
+    return True
+
+
 def _own_databases() -> list[tuple[set[IPAddress], int, bool]]:
     """(addresses, port, on loopback) of the databases the platform itself uses."""
     own: list[tuple[set[IPAddress], int, bool]] = []
@@ -104,9 +120,12 @@ def _own_databases() -> list[tuple[set[IPAddress], int, bool]]:
             continue
         try:
             addresses = set(resolve(host, number))
-        except ValidationFailed:
-            continue
-        own.append((addresses, number, any(a.is_loopback for a in addresses)))
+        except ValidationFailed:  # fail closed: a platform database we cannot place could be any address
+            raise ValidationFailed("platform_unresolved", _("The platform's own database host %(host)s cannot be "
+                                                             "resolved now, so no source address can be checked "
+                                                             "against it; try again."), field="host",
+                                   host=host) from None
+        own.append((addresses, number, any(is_this_machine(a) for a in addresses)))
     return own
 
 
@@ -115,10 +134,11 @@ def refusal(address: IPAddress, port: int) -> str | None:
     address = _plain(address)
     if any(address in net for net in METADATA if net.version == address.version):
         return "metadata"
-    for addresses, own_port, on_loopback in _own_databases():
-        if port == own_port and (address in addresses or (on_loopback and address.is_loopback)):
+    local = is_this_machine(address)
+    for addresses, own_port, on_this_machine in _own_databases():
+        if port == own_port and (address in addresses or (on_this_machine and local)):
             return "platform"
-    if address.is_loopback:  # (::1 is also "reserved")
+    if local:  # loopback or this machine's own address (::1 is also "reserved")
         return None if settings.GOVSHARE_SOURCE_ALLOW_LOOPBACK else "loopback"
     if address.is_unspecified or address.is_multicast or address.is_reserved or (
             isinstance(address, ipaddress.IPv4Address) and address == ipaddress.IPv4Address("255.255.255.255")):
@@ -146,6 +166,22 @@ def checked_address(kind: str, host: str, port: int | None) -> str:
     return str(addresses[0])
 
 
+def _platform_files() -> set[Path]:
+    """The real paths of the platform's own SQLite databases (metadata, data resource centre) and their
+    journals: never a source, whatever folder the operator chose for sources."""
+    paths = [str(conf.get("NAME", "")) for conf in settings.DATABASES.values()
+             if "sqlite" in str(conf.get("ENGINE", ""))]
+    datastore = str(getattr(settings, "GOVSHARE_DATASTORE_URL", ""))
+    if datastore.startswith("sqlite:///"):
+        paths.append(datastore.removeprefix("sqlite:///"))
+    found: set[Path] = set()
+    for path in paths:
+        if path and path != ":memory:":
+            real = Path(path).resolve()
+            found |= {real, *(real.with_name(real.name + suffix) for suffix in ("-wal", "-shm", "-journal"))}
+    return found
+
+
 def source_dir() -> Path:
     return Path(settings.GOVSHARE_SOURCE_DIR)
 
@@ -162,6 +198,9 @@ def checked_sqlite_path(path: str) -> Path:
     if real != folder and folder not in real.parents:
         raise AddressRefused("outside_folder", _("%(path)s is outside the folder for SQLite sources (%(folder)s)."),
                              field="database", path=text, folder=str(folder))
+    if real in _platform_files():
+        raise AddressRefused("platform", _("%(path)s is one of the platform's own databases."), field="database",
+                             path=text)
     if not real.exists():
         raise ValidationFailed("no_such_file", _("There is no file %(path)s in %(folder)s."), field="database",
                                path=text, folder=str(folder))

@@ -124,3 +124,64 @@ class TableBinding(models.Model):
 
     def column_of(self) -> dict[str, str]:
         return {row["item"]: row["column"] for row in self.mapping}
+
+
+class ExchangeRun(models.Model):
+    """One copy of a bound table into the data resource centre (issue 10): a full copy (存量) for now.
+
+    The work is a core :class:`~govshare.core.models.Job` (status, progress, log; resumed by another worker
+    after a crash).  The authoritative position is in the centre's database, committed with each batch's
+    rows (:meth:`govshare.datastore.engine.store.Store.apply`); this row mirrors the totals for lists and
+    the API, and keeps the outcome in words."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", _("Full copy")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped")
+
+    OPEN_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    binding = models.ForeignKey(TableBinding, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.FULL)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED,
+                              db_index=True)
+    job = models.OneToOneField("core.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    #: the store table written (e_<resource code>)
+    target = models.CharField(max_length=63)
+    batches = models.PositiveIntegerField(default=0)
+    rows_read = models.BigIntegerField(default=0)
+    inserted = models.BigIntegerField(default=0)
+    updated = models.BigIntegerField(default=0)
+    unchanged = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    #: the order-independent content hash of the entry's table in the centre after the run (receipts: per batch)
+    content_hash = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.JSONField(null=True, blank=True)  # {"zh": …, "en": …}
+    started_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("exchange run")
+        constraints = [
+            # one open run per binding: starting another while one runs is refused, and two requests at once
+            # cannot both succeed
+            models.UniqueConstraint(fields=["binding"], condition=models.Q(status__in=["queued", "running"]),
+                                    name="exchange_one_open_run_per_binding"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.binding.entry.code} {self.kind} #{self.pk}"
+
+    @property
+    def run_id(self) -> str:
+        """The run's name in the centre's database (receipts, checkpoints)."""
+        return f"run-{self.pk}"

@@ -15,7 +15,7 @@ from django.db.models import Q
 from govshare.catalog.permissions import dept_of, is_centre
 from govshare.core.permissions import is_anonymous, rule
 from govshare.core.roles import Role
-from govshare.exchange.models import DataSource, TableBinding
+from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
 
 VIEW, USE, CHANGE = "view", "use", "change"
 DEPT_STAFF = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST})
@@ -41,15 +41,23 @@ def _source_rule(user: Any, action: str) -> Q | bool:
 
 @rule(TableBinding)
 def _binding_rule(user: Any, action: str) -> Q | bool:
-    """Bindings are the provider's: its administrators and data specialists bind and pause them; the centre
-    and auditors see every one (the centre administrator may also change them)."""
+    """Bindings are the provider's: its administrators and data specialists bind and pause them (the centre
+    administrator those of the centre's own entries, as it edits only those); the centre and auditors see
+    every one."""
     if is_anonymous(user):
         return False
     if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
         return True
-    if user.has_role(Role.CENTRE_ADMIN):
-        return True
     dept = dept_of(user)
-    if dept is not None and user.role_set() & DEPT_STAFF:
+    if dept is not None and user.role_set() & (DEPT_STAFF | {Role.CENTRE_ADMIN}):
         return Q(entry__provider_id=dept)
     return False
+
+
+@rule(ExchangeRun)
+def _run_rule(user: Any, action: str) -> Q | bool:
+    """A run is seen by whoever sees its binding; nobody changes one (the worker does)."""
+    if action != VIEW:
+        return False
+    verdict = _binding_rule(user, VIEW)
+    return verdict if isinstance(verdict, bool) else Q(binding__in=TableBinding.objects.filter(verdict).values("pk"))

@@ -13,6 +13,7 @@ from ninja import Field, Schema
 
 from govshare.catalog.schemas import DepartmentRef, PageQuery
 from govshare.core.api import InSchema
+from govshare.core.validators import MAX_DB_ID
 
 KINDS = ["postgresql", "mysql", "sqlite"]
 TLS_MODES = ["disable", "prefer", "require", "verify-full"]
@@ -71,13 +72,13 @@ class SourceIn(InSchema):
     description: str = Field("", max_length=500)
     kind: str = Field("", max_length=20, json_schema_extra=_choices(*KINDS))
     host: str = Field("", max_length=253)
-    port: int | None = Field(None, ge=1, le=65535, description="default 5432 (PostgreSQL), 3306 (MySQL)")
+    port: int | None = Field(None, description="1–65535; default 5432 (PostgreSQL), 3306 (MySQL)")
     database: str = Field("", max_length=255)
     username: str = Field("", max_length=120)
     password: str = Field("", max_length=200, description="stored encrypted, never shown again")
     tls: str = Field("prefer", max_length=20, json_schema_extra=_choices(*TLS_MODES))
-    connect_timeout: int = Field(10, ge=1, le=120)
-    statement_timeout: int = Field(600, ge=1, le=86400)
+    connect_timeout: int = Field(10, description="seconds, 1–120")
+    statement_timeout: int = Field(600, description="seconds, 1–86400")
     department: str | None = Field(None, max_length=20,
                                    description="department code (centre administrators); default: yours")
 
@@ -89,13 +90,13 @@ class SourceChangeIn(InSchema):
     description: str | None = Field(None, max_length=500)
     kind: str | None = Field(None, max_length=20, json_schema_extra=_choices(*KINDS))
     host: str | None = Field(None, max_length=253)
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = Field(None, description="1–65535")
     database: str | None = Field(None, max_length=255)
     username: str | None = Field(None, max_length=120)
     password: str | None = Field(None, max_length=200)
     tls: str | None = Field(None, max_length=20, json_schema_extra=_choices(*TLS_MODES))
-    connect_timeout: int | None = Field(None, ge=1, le=120)
-    statement_timeout: int | None = Field(None, ge=1, le=86400)
+    connect_timeout: int | None = Field(None, description="seconds, 1–120")
+    statement_timeout: int | None = Field(None, description="seconds, 1–86400")
 
 
 class TestOut(Schema):
@@ -186,13 +187,13 @@ class BindingPageOut(Schema):
 
 class BindingQuery(PageQuery):
     department: str | None = Field(None, max_length=20, description="the provider's department code")
-    source_id: int | None = Field(None, ge=1)
+    source_id: int | None = Field(None, ge=1, le=MAX_DB_ID)
     active: bool | None = None
 
 
 class ProposeIn(InSchema):
-    entry_id: int = Field(..., ge=1)
-    source_id: int = Field(..., ge=1)
+    entry_id: int = Field(..., ge=1, le=MAX_DB_ID)
+    source_id: int = Field(..., ge=1, le=MAX_DB_ID)
     schema_name: str = Field("", alias="schema", max_length=128, description="SQLite: main")
     table: str = Field("", max_length=128)
 
@@ -213,3 +214,76 @@ class CheckOut(Schema):
     ok: bool
     problems: list[WarningOut]
     warnings: list[WarningOut]
+
+
+# ------------------------------------------------------------------ runs (copies into the centre)
+
+class RunError(Schema):
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class RunJob(Schema):
+    id: str
+    status: str
+    progress_done: int
+    message: str
+
+
+class ReceiptOut(Schema):
+    batch: int
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    read_hash: str
+    written_hash: str
+    at: str
+
+
+class QuarantineOut(Schema):
+    key: str
+    item: str
+    reason: str
+
+
+class RunOut(Schema):
+    id: int
+    binding_id: int
+    entry: EntryRef
+    kind: str
+    status: str = Field(description="queued, running, succeeded, failed, stopped")
+    target: str = Field(description="the entry's table in the data resource centre")
+    batches: int
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int = Field(description="rows read that were already in the centre as they are (not rewritten)")
+    rejected: int = Field(description="rows quarantined with a reason, not applied")
+    rows_per_second: float | None
+    content_hash: str = Field(description="order-independent hash of the entry's table in the centre afterwards")
+    error: RunError | None
+    job: RunJob | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class RunDetailOut(RunOut):
+    receipts: list[ReceiptOut] = Field(description="one per batch, from the centre's database")
+    quarantine: list[QuarantineOut] = Field(description="the first 200 quarantined values of this run")
+
+
+class RunPageOut(Schema):
+    total: int
+    page: int
+    per_page: int
+    items: list[RunOut]
+
+
+class RunQuery(PageQuery):
+    binding_id: int | None = Field(None, ge=1, le=MAX_DB_ID)
+    status: str | None = Field(None, max_length=12,
+                               json_schema_extra=_choices("queued", "running", "succeeded", "failed", "stopped"))

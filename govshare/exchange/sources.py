@@ -64,8 +64,15 @@ def _usable(user: Any, source_id: int, operator: bool = False) -> DataSource:
     from govshare.exchange.permissions import USE
 
     if operator:  # the machine operator at the console
-        return DataSource.objects.select_related("department").get(pk=source_id)
-    return get_for(user, USE, DataSource.objects.select_related("department"), pk=source_id)
+        source = DataSource.objects.select_related("department").get(pk=source_id)
+    else:
+        source = get_for(user, USE, DataSource.objects.select_related("department"), pk=source_id)
+    if not source.is_active:
+        from govshare.core.errors import Conflict
+
+        raise Conflict("source_inactive", _("Front-end database %(name)s is deactivated: nothing is read from it "
+                                            "until it is reactivated."), name=source.name)
+    return source
 
 
 def _read(user: Any, source: DataSource, fn: Any, *args: Any, table: str = "") -> Any:

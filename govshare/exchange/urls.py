@@ -16,4 +16,6 @@ urlpatterns = [
     path("bindings/<int:pk>/", views.binding_detail, name="binding_detail"),
     path("bindings/<int:pk>/check/", views.binding_check, name="binding_check"),
     path("bindings/<int:pk>/active/", views.binding_active, name="binding_active"),
+    path("bindings/<int:pk>/run/", views.binding_run, name="binding_run"),
+    path("runs/<int:pk>/", views.run_detail, name="run_detail"),
 ]

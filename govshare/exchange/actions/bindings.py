@@ -14,7 +14,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from govshare.catalog.enums import ShareMethod
 from govshare.catalog.models import CatalogEntry
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
@@ -22,25 +21,14 @@ from govshare.core.errors import ManyProblems, ValidationFailed
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.exchange import bindings, guard
+from govshare.exchange.bindings import bindable
 from govshare.exchange.engine import sources as engine
 from govshare.exchange.models import DataSource, TableBinding
 from govshare.exchange.permissions import CHANGE, USE
 from govshare.exchange.sources import explain, spec_for
 
-
 #: how the reader calls the ``table`` field of a binding
 TABLE = _("table or view")
-
-
-def bindable(entry: CatalogEntry) -> ValidationFailed | None:
-    """Why an entry cannot be bound (None: it can): published, shared as a 库表."""
-    version = entry.current_version
-    if entry.status != CatalogEntry.Status.PUBLISHED or version is None:
-        return ValidationFailed("entry_not_published", _("Only a published entry can be bound."), field="entry")
-    if ShareMethod.TABLE not in (version.share_methods or []):
-        return ValidationFailed("entry_not_a_table", _("Entry %(code)s is not shared as a database table (库表)."),
-                                field="entry", code=entry.code)
-    return None
 
 
 def _shape(actor: Any, source: DataSource, schema: str, table: str) -> engine.TableShape:
@@ -82,7 +70,7 @@ def do_bind_table(actor: Any, entry: CatalogEntry, *, source: DataSource, schema
     keys = list(shape.primary_key) if key_columns is None else [k.strip() for k in key_columns if k.strip()]
     version = entry.current_version
     assert version is not None
-    judgement = bindings.check(version, shape, {k: (v or "") for k, v in mapping.items()}, keys)
+    judgement = bindings.check(version, shape, {k: (v or "") for k, v in mapping.items()}, keys, kind=source.kind)
     if judgement.problems:
         raise judgement.problems[0] if len(judgement.problems) == 1 else ManyProblems(judgement.problems)
     rows = [{"item": item.name, "column": mapping[item.name].strip()} for item in bindings.items_of(version)]

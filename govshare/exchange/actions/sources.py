@@ -48,6 +48,17 @@ def _text(value: Any, field: str, max_len: int, *, required: bool = False) -> st
     return text
 
 
+def _password(value: Any) -> str:
+    """A password as typed (spaces kept: they are part of it); no NUL, at most 200 characters."""
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        raise ValidationFailed("control_characters", _("Remove the control characters (such as NUL) from this text."),
+                               field="password")
+    if len(text) > 200:
+        raise ValidationFailed("too_long", _("At most %(max)s characters."), field="password", max=200)
+    return text
+
+
 def _number(value: Any, field: str, bounds: tuple[int, int], *, optional: bool = False) -> int | None:
     if value in (None, "") and optional:
         return None
@@ -116,7 +127,7 @@ def _check(fields: dict[str, Any], *, actor: Any, department: Any, current: Data
             _address(out, actor, department, guard.checked_address, kind, host, port, field="host")
     password = fields.get("password")
     if password is not None and kind != DataSource.Kind.SQLITE:
-        out.take("password", _text, password, "password", 200)
+        out.take("password", _password, password)
     if code and not any(p.field == "code" for p in out.problems):
         same = DataSource.objects.filter(code__iexact=code)
         if current is not None:

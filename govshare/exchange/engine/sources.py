@@ -431,6 +431,44 @@ class _ClearTextRefused:
         return self.conn._read_packet()
 
 
+class _Sha256OutsideTlsRefused:
+    """``sha256_password`` outside TLS sends the password encrypted with an RSA key the server itself hands
+    over: whoever answers at the address (a fake server, a man in the middle) reads it.  Only inside TLS."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def authenticate(self, packet: Any) -> Any:
+        if not isinstance(self.conn._sock, ssl.SSLSocket):
+            raise SourceError("tls", "the server asked for the password under its own RSA key outside TLS")
+        return pymysql._auth.sha256_password_auth(self.conn, packet)
+
+
+class _CachingSha2OutsideTls:
+    """``caching_sha2_password`` (MySQL 8's default): the fast path proves the password without sending it, so
+    it is kept outside TLS; the full path would send it under a key the server hands over — only inside TLS."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def authenticate(self, packet: Any) -> Any:
+        conn = self.conn
+        if isinstance(conn._sock, ssl.SSLSocket) or not conn.password:
+            return pymysql._auth.caching_sha2_password_auth(conn, packet)
+        if packet.is_auth_switch_request():
+            conn.salt = packet.read_all().removesuffix(b"\0")
+            packet = pymysql._auth._roundtrip(conn, pymysql._auth.scramble_caching_sha2(conn.password, conn.salt))
+        if not packet.is_extra_auth_data():
+            raise SourceError("protocol", "an unknown answer to the caching_sha2 fast authentication")
+        packet.advance(1)
+        if packet.read_uint8() != 3:  # 3: the fast path succeeded; 2, 4: the server wants the password itself
+            raise SourceError("tls", "the server asked for the full password exchange outside TLS (the account's "
+                                     "password is not in its cache): use TLS for this source")
+        answer = conn._read_packet()
+        answer.check_error()
+        return answer
+
+
 @functools.cache
 def _tls_context(verify: bool) -> ssl.SSLContext:
     """verify: the system's CAs and the host name (loaded once: 25 ms); else encryption only."""
@@ -451,20 +489,41 @@ def _mysql_tls(mode: str) -> dict[str, Any]:
 
 
 class _MySQLConnection(pymysql.connections.Connection):
+    #: the whole answer to one statement must arrive within this (seconds; None during the handshake): the
+    #: per-read socket timeout alone lets a server that sends one byte at a time hold the caller for ever
+    statement_deadline: float | None = None
+
     def _create_ssl_ctx(self, sslp: Any) -> Any:
         """For "prefer", PyMySQL would load the system's CAs at each connection, and not use them."""
         return _tls_context(False) if sslp == {} else super()._create_ssl_ctx(sslp)
+
+    def query(self, sql: Any, unbuffered: bool = False) -> int:
+        sock = self._sock
+        if self.statement_deadline is None or sock is None:
+            return int(super().query(sql, unbuffered))
+        deadline = _Deadline(sock.fileno(), self.statement_deadline)
+        try:
+            with deadline:
+                return int(super().query(sql, unbuffered))
+        except Exception as exc:
+            if deadline.fired:  # 3024: MySQL's own "maximum statement execution time exceeded" → timeout
+                raise pymysql.err.OperationalError(
+                    3024, f"no complete answer within {self.statement_deadline:g} s") from exc
+            raise
 
 
 def _open_mysql(spec: SourceSpec) -> Any:
     port = spec.port or DEFAULT_PORTS["mysql"]
     try:
         conn = _MySQLConnection(
-            host=spec.host or spec.address, port=port, user=spec.user, password=spec.password,
+            # bytes: PyMySQL would encode a str password as Latin-1 (a Chinese password could never log in)
+            host=spec.host or spec.address, port=port, user=spec.user, password=spec.password.encode("utf-8"),
             database=spec.database, charset="utf8mb4", autocommit=True, local_infile=False, defer_connect=True,
             connect_timeout=spec.connect_timeout, read_timeout=spec.connect_timeout,
             write_timeout=spec.connect_timeout, program_name=APPLICATION_NAME,
-            auth_plugin_map={"mysql_clear_password": _ClearTextRefused, "dialog": _ClearTextRefused},
+            auth_plugin_map={"mysql_clear_password": _ClearTextRefused, "dialog": _ClearTextRefused,
+                             "sha256_password": _Sha256OutsideTlsRefused,
+                             "caching_sha2_password": _CachingSha2OutsideTls},
             **_mysql_tls(spec.tls))
     except Exception as exc:
         raise SourceError("other", _message(exc)) from exc
@@ -491,6 +550,7 @@ def _open_mysql(spec: SourceSpec) -> Any:
         raise _mysql_error(exc, connecting=True) from exc
     # from now on a read or write may last as long as a statement (PyMySQL reads these before each call)
     conn._read_timeout = conn._write_timeout = _guard_seconds(spec)
+    conn.statement_deadline = _guard_seconds(spec)
     try:
         with conn.cursor() as cursor:
             cursor.execute("SET SESSION TRANSACTION READ ONLY")

@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-TEXT, INTEGER, DECIMAL, FLOAT, DATE, DATETIME, TIME, BOOLEAN, BINARY, OTHER = (
-    "text", "integer", "decimal", "float", "date", "datetime", "time", "boolean", "binary", "other")
+TEXT, STRUCTURED, INTEGER, DECIMAL, FLOAT, DATE, DATETIME, TIME, BOOLEAN, BINARY, ANY, OTHER = (
+    "text", "structured", "integer", "decimal", "float", "date", "datetime", "time", "boolean", "binary", "any",
+    "other")
 
 _FAMILIES: list[tuple[str, str]] = [
     (r"^(tinyint\(1\)|bool|boolean|bit\(1\)|bit)$", BOOLEAN),
@@ -32,13 +33,31 @@ _FAMILIES: list[tuple[str, str]] = [
     (r"^time( ?\(\d\))?( with(out)? time zone)?$|^timetz$", TIME),
     (r"^(bytea|(tiny|medium|long)?blob|(var)?binary|bit varying|varbit|bit)$", BINARY),
     (r"^(character varying|varchar|nvarchar|character|char|nchar|bpchar|(tiny|medium|long)?text|clob|string|"
-     r"uuid|json|jsonb|xml|enum|set|citext|name|year|interval|inet|cidr|macaddr)$", TEXT),
+     r"citext|name|varying character|native character|nvarchar2|varchar2)$", TEXT),
+    # values with a text form that is not free text: a C or M item takes them, a date or binary item does not
+    (r"^(uuid|json|jsonb|xml|enum|set|year|interval|inet|cidr|macaddr|tsvector)$", STRUCTURED),
 ]
+
+
+def _sqlite_affinity(name: str) -> str:
+    """SQLite's own rules for a declared type it does not know by name (sqlite.org/datatype3.html §3.1): an
+    empty type (a view's computed column) takes any value."""
+    if not name:
+        return ANY
+    if "int" in name:
+        return INTEGER
+    if any(part in name for part in ("char", "clob", "text")):
+        return TEXT
+    if "blob" in name:
+        return BINARY
+    if any(part in name for part in ("real", "floa", "doub")):
+        return FLOAT
+    return DECIMAL
 
 #: families each guide letter accepts
 ACCEPTS: dict[str, frozenset[str]] = {
-    "C": frozenset({TEXT, INTEGER, DECIMAL, FLOAT, DATE, DATETIME, TIME, BOOLEAN}),
-    "M": frozenset({TEXT}),
+    "C": frozenset({TEXT, STRUCTURED, INTEGER, DECIMAL, FLOAT, DATE, DATETIME, TIME, BOOLEAN}),
+    "M": frozenset({TEXT, STRUCTURED}),
     "N": frozenset({INTEGER, DECIMAL, FLOAT}),
     "Y": frozenset({INTEGER, DECIMAL}),
     "I": frozenset({INTEGER, DECIMAL}),  # a decimal only with scale 0
@@ -59,7 +78,7 @@ _INT_DIGITS = {"tinyint": 3, "smallint": 5, "int2": 5, "mediumint": 8, "int": 10
 class Problem:
     """Why a column cannot hold an item: ``code`` with its parameters."""
 
-    code: str  # "type" | "too_long" | "too_many_digits" | "not_whole"
+    code: str  # "type" | "untyped" | "too_long" | "too_many_digits" | "not_whole"
     params: dict[str, object]
     #: a type the item cannot take at all; the others are warnings (values that do not fit are quarantined)
     blocking: bool = False
@@ -73,19 +92,31 @@ def base_type(data_type: str) -> str:
     return re.sub(r"\s*\([^)]*\)", "", text).strip()
 
 
-def family(data_type: str) -> str:
+def family(data_type: str, *, column_length: int | None = None, kind: str = "") -> str:
+    """The family of a source type.  A ``bit(n)`` of more than one bit is binary, not a boolean; an array is
+    structured text.  A name the lists do not know: on SQLite by its affinity rules (an empty type takes any
+    value); elsewhere (a PostgreSQL enum or domain) structured text — a C or M item can take its text form."""
     name = base_type(data_type)
+    if "." in name:  # schema-qualified: public.citext
+        name = name.rsplit(".", 1)[1]
+    if name.endswith("[]"):
+        return STRUCTURED
+    if name == "bit" and column_length not in (None, 1):
+        return BINARY
     for pattern, found in _FAMILIES:
         if re.match(pattern, name):
             return found
-    return OTHER
+    return _sqlite_affinity(name) if kind == "sqlite" or not name else STRUCTURED
 
 
 def problems(letter: str, length: int | None, data_type: str, *, column_length: int | None = None,
-             precision: int | None = None, scale: int | None = None) -> list[Problem]:
+             precision: int | None = None, scale: int | None = None, kind: str = "") -> list[Problem]:
     """Why a column of ``data_type`` (its length, precision, scale) cannot feed an item of ``letter`` and
     ``length``; empty when it can."""
-    kind = family(data_type)
+    source_kind = kind
+    kind = family(data_type, column_length=column_length, kind=source_kind)
+    if kind == ANY:  # no declared type (a SQLite view's computed column): any value may come
+        return [Problem("untyped", {"type": data_type or "—", "letter": letter})]
     if kind not in ACCEPTS.get(letter, frozenset()):
         return [Problem("type", {"type": data_type, "letter": letter}, blocking=True)]
     found: list[Problem] = []

@@ -5,7 +5,8 @@
   connection" (its answer in words), the tables the source's user sees and one table's columns;
   administrators change it or deactivate it here;
 * ``bindings_list``, ``binding_new``, ``binding_detail`` — table bindings: which column holds each item
-  of a published 库表 entry (proposed, corrected, checked), paused and resumed.
+  of a published 库表 entry (proposed, corrected, checked), paused and resumed; its copies (runs);
+* ``run_detail`` — one copy into the centre: progress while it runs, totals, receipts, quarantined values.
 Writes go through :mod:`govshare.exchange.actions`; reads through the permission chokepoint."""
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.exchange import actions, bindings
+from govshare.exchange.api import run_out
 from govshare.exchange.forms import SourceChangeForm, SourceForm
-from govshare.exchange.models import DataSource, TableBinding
+from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
 from govshare.exchange.permissions import CHANGE, USE, VIEW
+from govshare.exchange.runs import run_receipts
 from govshare.exchange.sources import propose_for, shape_of, tables_of
 from govshare.sharing.web.common import after, digits
 
@@ -35,7 +38,10 @@ exchange_view = catalog_view  # login required; an uncaught GovshareError become
 def _fields(form: SourceForm) -> dict[str, Any]:
     data = dict(form.cleaned_data)
     data.pop("remove_password", None)
-    return {k: v for k, v in data.items() if v is not None or k == "port"}
+    for name in ("connect_timeout", "statement_timeout"):  # empty: the default
+        if data.get(name) in ("", None):
+            data.pop(name, None)
+    return data
 
 
 def _home_page(request: HttpRequest, form: SourceForm | None = None, status: int = 200) -> HttpResponse:
@@ -239,12 +245,14 @@ def binding_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _binding_page(request, binding)
 
 
-def _binding_page(request: HttpRequest, binding: TableBinding, **extra: Any) -> HttpResponse:
+def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 200, **extra: Any) -> HttpResponse:
     user: Any = request.user
     may_change = restrict(TableBinding, user, CHANGE).filter(pk=binding.pk).exists()
+    runs = list(restrict(ExchangeRun.objects.select_related("job"), user, VIEW).filter(binding=binding)
+                .order_by("-created_at", "-pk")[:20])
     return render(request, "exchange/binding_detail.html", {
-        "binding": binding, "may_change": may_change,
-        "stale": binding.entry.current_version_id != binding.version_id, **extra})
+        "binding": binding, "may_change": may_change, "runs": runs,
+        "stale": binding.entry.current_version_id != binding.version_id, **extra}, status=status)
 
 
 @exchange_view
@@ -266,3 +274,35 @@ def binding_active(request: HttpRequest, pk: int) -> HttpResponse:
     actions.do_set_binding_active(request.user, binding, active)
     done = _("The binding runs again.") if active else _("The binding is paused: it is not run until resumed.")
     return after(request, done, "exchange:binding_detail", binding.pk)
+
+
+# ------------------------------------------------------------------ runs (copies into the centre)
+
+@exchange_view
+@require_POST
+def binding_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue a full copy; the run's page follows it."""
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    try:
+        run = actions.do_start_run(request.user, binding)
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        return _binding_page(request, binding, start_errors=[p.render() for p in (
+            exc.problems if isinstance(exc, ManyProblems) else [exc])], status=exc.status)
+    return after(request, _("The copy is queued: a worker runs it now."), "exchange:run_detail", run.pk)
+
+
+@exchange_view
+@require_safe
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A run: totals, progress (the page refreshes itself while it runs), receipts, quarantined values.
+    ``?part=progress``: only the progress block (htmx)."""
+    run = get_for(request.user, VIEW, ExchangeRun.objects.select_related(
+        "binding__entry", "binding__version", "binding__source", "job"), pk=pk)
+    data = run_out(run)
+    if request.GET.get("part") == "progress":
+        return render(request, "exchange/_run_progress.html", {"run": run, "data": data})
+    receipts, quarantine = run_receipts(run)
+    return render(request, "exchange/run_detail.html", {"run": run, "data": data, "receipts": receipts,
+                                                        "quarantine": quarantine})

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class DatastoreConfig(AppConfig):
+    name = "govshare.datastore"
+    label = "datastore"
+    verbose_name = "Data resource centre"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from govshare.core.views import register_health_check
+        from govshare.datastore.centre import health
+
+        register_health_check("datastore", health)

@@ -1,0 +1,170 @@
+"""Copies of bound tables into the data resource centre (issue 10 items 4, 6, 7; EXC-1): the job that runs
+them, on the worker.
+
+A run is a core job (``exchange.copy``): a worker claims it, it streams the source table in keyed batches
+into the entry's table in the centre (:func:`govshare.exchange.engine.copy.full_copy`), each batch's rows,
+position and receipt committed together in the centre's database.  A worker killed at any moment leaves
+the job to another worker (core.jobs), which resumes after the last committed batch: the run id is the
+same, so no batch is applied twice.  The binding is checked first (:func:`govshare.exchange.bindings.verify`):
+a binding that no longer matches the entry or the table fails the run with the item and the column named.
+
+The run row mirrors the totals (from the receipts, which are authoritative) and the outcome in words; the
+end is audited (RUN_FINISHED / RUN_FAILED / RUN_STOPPED) and a failure is sent to the provider's data
+specialists and administrators and to the centre's administrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.catalog.models import CatalogEntry
+from govshare.core import audit, jobs, messages
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import GovshareError, ValidationFailed
+from govshare.core.models import User
+from govshare.core.notify import notify
+from govshare.core.roles import Role
+from govshare.datastore.centre import open_store
+from govshare.datastore.engine.store import StoreColumn, StoreError
+from govshare.exchange import bindings
+from govshare.exchange.engine import copy
+from govshare.exchange.engine import sources as engine
+from govshare.exchange.models import ExchangeRun, TableBinding
+from govshare.exchange.sources import explain, spec_for
+
+RUN_JOB = "exchange.copy"
+
+STORE_WORDS: dict[str, Any] = {
+    "unavailable": _("The data resource centre's database cannot be reached (%(detail)s)."),
+    "shape_changed": _("The centre's table of this entry has other columns than the binding now gives "
+                       "(%(detail)s): the entry's items changed since the last copy."),
+    "full": _("The data resource centre's disk is full (%(detail)s)."),
+    "other": _("The data resource centre's database refused the copy (%(detail)s)."),
+}
+
+
+def plan_for(binding: TableBinding, *, batch_rows: int = 5000) -> copy.CopyPlan:
+    """What to copy: the source column of each item of the entry's current version, the key, the target."""
+    from govshare.datastore.centre import table_for
+
+    entry: CatalogEntry = binding.entry
+    version = entry.current_version
+    assert version is not None
+    column_of = binding.column_of()
+    items = bindings.items_of(version)
+    return copy.CopyPlan(
+        source=spec_for(binding.source), schema=binding.schema_name, table=binding.table_name,
+        columns=tuple(column_of[i.name] for i in items),
+        items=tuple(StoreColumn(i.name, i.data_type, i.length) for i in items),
+        key=tuple(binding.key_columns), target=table_for(entry), batch_rows=batch_rows)
+
+
+def _totals(run: ExchangeRun) -> dict[str, Any]:
+    """The run's totals from the centre's receipts (authoritative: a batch committed just before a crash
+    counts, though its progress update was lost), and the content hash of the entry's table after it."""
+    with open_store() as store:
+        receipts = store.receipts(run.target, run.run_id)
+        summary = store.summary(run.target) if receipts else None
+    return {"batches": len(receipts), "rows_read": sum(r.rows_read for r in receipts),
+            "inserted": sum(r.inserted for r in receipts), "updated": sum(r.updated for r in receipts),
+            "unchanged": sum(r.unchanged for r in receipts), "rejected": sum(r.rejected for r in receipts),
+            "content_hash": summary.content_hash if summary else ""}
+
+
+@jobs.handler(RUN_JOB)
+def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
+    run = ExchangeRun.objects.select_related("binding__source__department", "binding__entry__current_version",
+                                            "binding__entry__provider").get(pk=ctx.params["run"])
+    ExchangeRun.objects.filter(pk=run.pk).update(status=ExchangeRun.Status.RUNNING,
+                                                 started_at=run.started_at or timezone.now())
+    binding = run.binding
+    try:
+        judgement = bindings.verify(binding)
+        if not judgement.ok:
+            raise judgement.problems[0]
+        plan = plan_for(binding)
+        ctx.log(f"copy {binding.source.code}:{binding.table_text()} -> {run.target} ({run.run_id})")
+
+        def on_batch(receipt: Any) -> None:
+            ExchangeRun.objects.filter(pk=run.pk).update(
+                batches=F("batches") + 1, rows_read=F("rows_read") + receipt.rows_read,
+                inserted=F("inserted") + receipt.inserted, updated=F("updated") + receipt.updated,
+                unchanged=F("unchanged") + receipt.unchanged, rejected=F("rejected") + receipt.rejected)
+            run.rows_read += receipt.rows_read
+            ctx.progress(run.rows_read, message=f"batch {receipt.batch}")  # raises JobCancelled when stopped
+
+        with open_store() as store:
+            result = copy.full_copy(plan, store, run_id=run.run_id, on_batch=on_batch)
+        ctx.log(f"done: {result.rows_read} rows read, {result.inserted} inserted, {result.updated} updated, "
+                f"{result.unchanged} unchanged, {result.rejected} quarantined")
+    except jobs.JobCancelled:
+        _finish(run, ExchangeRun.Status.STOPPED)
+        raise
+    except engine.SourceError as exc:
+        unusable = explain(exc, binding.source, table=binding.table_text())
+        _finish(run, ExchangeRun.Status.FAILED, unusable)
+        raise unusable from None
+    except StoreError as exc:
+        refused = GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
+                                detail=exc.detail[:300])
+        _finish(run, ExchangeRun.Status.FAILED, refused)
+        raise refused from None
+    except (GovshareError, ValidationFailed) as exc:
+        _finish(run, ExchangeRun.Status.FAILED, exc)
+        raise
+    totals = _finish(run, ExchangeRun.Status.SUCCEEDED)
+    return {"run": run.pk, **totals}
+
+
+def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None) -> dict[str, Any]:
+    try:
+        totals = _totals(run)
+    except StoreError:
+        totals = {}
+    code: dict[str, AuditCode] = {ExchangeRun.Status.SUCCEEDED: AuditCode.RUN_FINISHED,
+                                  ExchangeRun.Status.STOPPED: AuditCode.RUN_STOPPED}
+    with transaction.atomic():
+        ExchangeRun.objects.filter(pk=run.pk).update(
+            status=status, finished_at=timezone.now(), error_code=error.code if error else "",
+            error_message={"zh": error.render("zh-hans"), "en": error.render("en")} if error else None, **totals)
+        run.refresh_from_db()
+        entry = run.binding.entry
+        audit.record(code.get(status, AuditCode.RUN_FAILED), actor=None, obj=run,
+                     object_department=entry.provider,
+                     outcome="success" if status == ExchangeRun.Status.SUCCEEDED else "failure",
+                     detail={"entry": entry.code, "run": run.run_id, "status": status,
+                             **({"error": error.code} if error else {}), **totals})
+        if status == ExchangeRun.Status.FAILED:
+            _tell_failure(run, error)
+    return totals
+
+
+def _tell_failure(run: ExchangeRun, error: GovshareError | None) -> None:
+    entry = run.binding.entry
+    provider_staff = User.objects.filter(department_id=entry.provider_id, is_active=True,
+                                         role_assignments__role__in=[Role.DATA_SPECIALIST, Role.DEPT_ADMIN])
+    centre = User.objects.filter(is_active=True, role_assignments__role=Role.CENTRE_ADMIN)
+    subject = messages.message(_("Copy of %(entry)s into the data resource centre failed"), entry=entry.code)
+    body = messages.message(error.message, **error.params) if error else ""
+    transaction.on_commit(lambda: notify([*provider_staff.distinct(), *centre.distinct()], "exchange.run_failed",
+                                         subject, body, url=f"/exchange/runs/{run.pk}/", obj=run))
+
+
+def run_receipts(run: ExchangeRun, *, quarantine_limit: int = 200) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run's receipts (one per batch) and the first quarantined values, from the centre's database;
+    empty when the centre cannot be read (the page says the totals only)."""
+    try:
+        with open_store() as store:
+            receipts = store.receipts(run.target, run.run_id)
+            held = store.quarantine(run.target, run.run_id, limit=quarantine_limit)
+    except StoreError:
+        return [], []
+    return ([{"batch": r.batch, "rows_read": r.rows_read, "inserted": r.inserted, "updated": r.updated,
+              "unchanged": r.unchanged, "rejected": r.rejected, "read_hash": r.read_hash,
+              "written_hash": r.written_hash, "at": r.at} for r in receipts],
+            [{"key": str(q.get("key", "")), "item": str(q.get("item", "")), "reason": str(q.get("reason", ""))}
+             for q in held])

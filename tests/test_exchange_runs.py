@@ -1,0 +1,244 @@
+"""Copies of bound tables into the data resource centre (issue 10 items 3, 4, 6, 7, 8; EXC-1, EXC-5, EXC-7):
+a run is queued, a worker copies the table in keyed batches into the entry's table in the centre's own
+database, each batch with its receipt; values that cannot be stored are quarantined with their reason; a
+failure is explained and sent to the provider and the centre.  The engines' own tests (resume, kill -9,
+constant memory, each source and store kind): tests/test_exchange_copy.py, tests/test_datastore_store.py."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from govshare.cli import main as cli
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import Conflict, ValidationFailed
+from govshare.core.models import AuditEvent, Notification
+from govshare.datastore.centre import open_store, table_for
+from govshare.exchange.actions import do_bind_table, do_register_source, do_start_run
+from govshare.exchange.models import ExchangeRun
+from tests.conftest import login
+
+pytestmark = pytest.mark.django_db
+
+ROWS = [(f"36078319900101{i:03d}{i % 10}", f"张{i}", f"1990-01-{1 + i % 28:02d}") for i in range(120)]
+
+
+def front_end(rows: list[tuple[Any, ...]] = ROWS) -> Path:
+    folder = Path(settings.GOVSHARE_SOURCE_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ga.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS rkxx (gmsfhm VARCHAR(18) PRIMARY KEY, xm VARCHAR(50) NOT NULL, "
+                   "csrq VARCHAR(10))")
+        db.execute("DELETE FROM rkxx")
+        db.executemany("INSERT INTO rkxx VALUES (?,?,?)", rows)
+    db.close()
+    return path
+
+
+@pytest.fixture
+def bound(cat: Any) -> Any:
+    """The police's published 库表 entry bound to its SQLite front-end database (120 people)."""
+    front_end()
+    cat.entry = cat.published()
+    cat.source = do_register_source(cat.org.police_admin, name="公安前置库", code="GA-QZK", kind="sqlite",
+                                    database="ga.sqlite3")
+    cat.binding = do_bind_table(cat.org.police_specialist, cat.entry, source=cat.source, schema="main",
+                                table="rkxx", mapping={"公民身份号码": "gmsfhm", "姓名": "xm", "出生日期": "csrq"})
+    return cat
+
+
+@pytest.fixture
+def start(django_capture_on_commit_callbacks: Any) -> Any:
+    """Start a run as the action would, its job running when the transaction commits (the test's own
+    transaction never commits: the callbacks are run by hand, as the commit would)."""
+    def go(user: Any, binding: Any) -> ExchangeRun:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = do_start_run(user, binding)
+        run.refresh_from_db()
+        return run
+
+    return go
+
+
+def centre_rows(entry: Any) -> list[tuple[Any, ...]]:
+    with open_store() as store:
+        return store.changes_since(table_for(entry), 0, 10_000)
+
+
+# ------------------------------------------------------------------ a full copy
+
+def test_a_full_copy_fills_the_entrys_table_in_the_centre_with_receipts(bound: Any, start: Any) -> None:
+    run = start(bound.org.police_specialist, bound.binding)
+    assert run.status == ExchangeRun.Status.SUCCEEDED, run.error_message
+    assert (run.rows_read, run.inserted, run.updated, run.rejected) == (120, 120, 0, 0)
+    assert run.target == table_for(bound.entry) and len(centre_rows(bound.entry)) == 120
+    with open_store() as store:
+        receipts = store.receipts(run.target, run.run_id)
+        assert sum(r.rows_read for r in receipts) == 120 and run.content_hash == store.summary(run.target).content_hash
+    codes = list(AuditEvent.objects.filter(object_type="exchange.exchangerun", object_id=str(run.pk))
+                 .order_by("pk").values_list("code", flat=True))
+    assert codes == [AuditCode.RUN_STARTED, AuditCode.RUN_FINISHED]
+
+
+def test_a_second_copy_of_an_unchanged_source_rewrites_nothing(bound: Any, start: Any) -> None:
+    first = start(bound.org.police_specialist, bound.binding)
+    before = centre_rows(bound.entry)
+    changed = list(ROWS)
+    changed[5] = (changed[5][0], "李四", changed[5][2])
+    front_end(changed)
+    second = start(bound.org.police_specialist, bound.binding)
+    assert (second.inserted, second.updated, second.unchanged) == (0, 1, 119)
+    after = centre_rows(bound.entry)
+    assert len(after) == 121 or len(after) == 120  # changes_since lists each row once, at its last change
+    seqs_before = {r[0]: r[-2] for r in before}
+    moved = [r for r in after if seqs_before.get(r[0]) != r[-2]]
+    assert [r[1] for r in moved] == ["李四"]
+    assert first.pk != second.pk
+
+
+def test_values_that_cannot_be_stored_are_quarantined_with_their_reason_not_dropped(bound: Any, start: Any,
+                                                                                   client_for: Any) -> None:
+    rows = list(ROWS)
+    rows[3] = (rows[3][0], rows[3][1], "2023-02-30")  # a day that does not exist
+    rows[4] = (rows[4][0], "名" * 60, rows[4][2])  # longer than the item's 50 characters
+    front_end(rows)
+    run = start(bound.org.police_specialist, bound.binding)
+    assert run.status == ExchangeRun.Status.SUCCEEDED and run.rejected == 2 and run.inserted == 118
+    body = client_for(bound.org.police_specialist).get(f"/api/v1/exchange/runs/{run.pk}").json()
+    held = {q["item"]: q for q in body["quarantine"]}
+    assert set(held) == {"出生日期", "姓名"} and rows[3][0] in held["出生日期"]["key"]
+    assert all(q["reason"] for q in body["quarantine"])
+
+
+# ------------------------------------------------------------------ refused before it starts, failing while it runs
+
+def test_a_binding_that_no_longer_matches_the_table_cannot_start_and_names_the_column(bound: Any) -> None:
+    with sqlite3.connect(Path(settings.GOVSHARE_SOURCE_DIR) / "ga.sqlite3") as db:
+        db.execute("ALTER TABLE rkxx RENAME COLUMN csrq TO birth")
+    db.close()
+    with pytest.raises(ValidationFailed) as caught:
+        do_start_run(bound.org.police_specialist, bound.binding)
+    assert caught.value.field == "mapping.出生日期" and "csrq" in caught.value.render("en")
+    assert not ExchangeRun.objects.exists()
+
+
+def test_a_paused_binding_or_a_deactivated_source_does_not_start(bound: Any) -> None:
+    from govshare.exchange.actions import do_set_binding_active, do_set_source_active
+
+    do_set_binding_active(bound.org.police_specialist, bound.binding, False)
+    with pytest.raises(ValidationFailed) as caught:
+        do_start_run(bound.org.police_specialist, bound.binding)
+    assert caught.value.code == "binding_paused"
+    do_set_binding_active(bound.org.police_specialist, bound.binding, True)
+    do_set_source_active(bound.org.police_admin, bound.source, False)
+    with pytest.raises(ValidationFailed) as caught:
+        do_start_run(bound.org.police_specialist, bound.binding)
+    assert caught.value.code == "source_inactive"
+
+
+def test_only_one_copy_of_a_binding_is_queued_at_a_time(bound: Any, settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}  # queued for a worker
+    first = do_start_run(bound.org.police_specialist, bound.binding)
+    assert first.status == ExchangeRun.Status.QUEUED
+    with pytest.raises(Conflict) as caught:
+        do_start_run(bound.org.police_admin, bound.binding)
+    assert caught.value.code == "run_open"
+
+
+def test_a_centre_that_cannot_be_written_fails_the_run_in_words_and_tells_the_provider_and_the_centre(
+        bound: Any, settings: Any, tmp_path: Path, start: Any) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{blocker / 'datastore.sqlite3'}"
+    run = start(bound.org.police_specialist, bound.binding)
+    assert run.status == ExchangeRun.Status.FAILED and run.error_code == "store_unavailable"
+    assert run.error_message["zh"] != run.error_message["en"]
+    told = set(Notification.objects.filter(kind="exchange.run_failed").values_list("recipient__username", flat=True))
+    assert {"police_specialist", "police_admin", "admin"} <= told and "market_admin" not in told
+    assert AuditEvent.objects.get(code=AuditCode.RUN_FAILED).outcome == "failure"
+
+
+# ------------------------------------------------------------------ a PostgreSQL centre (production's)
+
+def test_a_full_copy_into_a_postgresql_centre(bound: Any, settings: Any, pg_source_url: str, start: Any) -> None:
+    """The centre on a PostgreSQL server of its own (here a database on the suite's source server)."""
+    from tests.source_servers import pg_admin
+
+    with pg_admin(pg_source_url) as admin:
+        admin.execute("DROP DATABASE IF EXISTS centre_store WITH (FORCE)")
+        admin.execute("CREATE DATABASE centre_store")
+    settings.GOVSHARE_DATASTORE_URL = pg_source_url.rsplit("/", 1)[0] + "/centre_store"
+    run = start(bound.org.police_specialist, bound.binding)
+    assert run.status == ExchangeRun.Status.SUCCEEDED and run.inserted == 120
+    with open_store() as store:
+        assert store.kind == "postgresql" and store.summary(run.target).live_rows == 120
+
+
+# ------------------------------------------------------------------ who, and every channel
+
+def test_the_provider_starts_a_copy_through_the_api_and_another_department_sees_nothing(
+        bound: Any, client_for: Any, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client_for(bound.org.police_specialist).post(f"/api/v1/exchange/bindings/{bound.binding.pk}/runs")
+    assert answer.status_code == 201, answer.content
+    run_id = answer.json()["id"]
+    body = client_for(bound.org.police_specialist).get(f"/api/v1/exchange/runs/{run_id}").json()
+    assert body["status"] == "succeeded" and len(body["receipts"]) == body["batches"] >= 1
+    outsider = client_for(bound.org.market_admin)
+    assert outsider.get(f"/api/v1/exchange/runs/{run_id}").status_code == 404
+    assert outsider.post(f"/api/v1/exchange/bindings/{bound.binding.pk}/runs").status_code == 404
+    assert outsider.get("/api/v1/exchange/runs").json()["total"] == 0
+    assert client_for(bound.org.auditor).get(f"/api/v1/exchange/runs/{run_id}").status_code == 200
+
+
+def test_the_pages_start_a_copy_and_show_its_receipts(bound: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), bound.org.police_specialist)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/exchange/bindings/{bound.binding.pk}/run/")
+    assert answer.status_code == 302
+    page = client.get(answer["Location"]).content.decode()
+    assert 'data-status="succeeded"' in page and 'id="receipts"' in page
+    page = client.get(f"/exchange/bindings/{bound.binding.pk}/").content.decode()
+    assert 'data-run="' in page
+
+
+def test_the_console_runs_a_copy_here_and_lists_it(bound: Any, capsys: Any, settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}  # no worker: --here runs it
+    assert cli(["exchange", "run", bound.entry.code, "--here"]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    assert cli(["exchange", "status", bound.entry.code]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    assert cli(["exchange", "run", "999999/000001"]) == 2
+
+
+# ------------------------------------------------------------------ the centre's own database (settings)
+
+def test_the_centre_defaults_to_a_sqlite_file_in_the_data_dir_and_never_shares_the_platforms_database(
+        monkeypatch: Any, tmp_path: Path) -> None:
+    from govshare.config import ConfigError
+    from tests.conftest import project_settings
+
+    module = project_settings(monkeypatch, tmp_path, unset=("GOVSHARE_DATASTORE_URL",))
+    assert f"sqlite:///{tmp_path.resolve() / 'datastore.sqlite3'}" == module.GOVSHARE_DATASTORE_URL
+    same = "postgresql://u@db:5432/govshare"
+    with pytest.raises(ConfigError, match="GOVSHARE_DATASTORE_URL is DATABASE_URL"):
+        project_settings(monkeypatch, tmp_path, DATABASE_URL=same, GOVSHARE_DATASTORE_URL=same)
+    with pytest.raises(ConfigError, match="sqlite:/// or postgresql://"):
+        project_settings(monkeypatch, tmp_path, GOVSHARE_DATASTORE_URL="mysql://u@db/centre")
+
+
+def test_healthz_reports_the_centres_database(client: Client, settings: Any, tmp_path: Path) -> None:
+    body = client.get("/healthz").json()
+    assert body["checks"]["datastore"]["ok"] is True and body["checks"]["datastore"]["kind"] == "sqlite"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{blocker / 'centre.sqlite3'}"
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["checks"]["datastore"] == {"ok": False,
+                                                                                  "error": "unavailable"}
