@@ -394,3 +394,32 @@ def test_on_postgresql_a_backup_round_trips_through_pg_dump_and_the_drill_passes
     finally:
         for db in (source, target):
             _pg(test_db, f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+
+
+def test_sqlite_databases_under_the_data_dir_are_backed_up_live_and_a_damaged_one_as_its_bytes(
+        tmp_path: Path) -> None:
+    """SEC-5 / issue 10: the data resource centre's embedded store is copied with SQLite's online backup — what
+    is still in its write-ahead log is in the archive — and a file that only looks like a database (damaged,
+    half copied in) does not stop the backup."""
+    data = tmp_path / "data"
+    (data / "sources").mkdir(parents=True)
+    platform = tmp_path / "platform.sqlite3"
+    sqlite3.connect(platform).close()
+    centre = sqlite3.connect(data / "datastore.sqlite3")
+    centre.execute("PRAGMA journal_mode=WAL")
+    centre.execute("PRAGMA wal_autocheckpoint=0")  # the rows stay in the WAL, not in the main file
+    centre.execute("CREATE TABLE e (id INTEGER PRIMARY KEY, v TEXT)")
+    centre.executemany("INSERT INTO e VALUES (?, ?)", [(i, f"v{i}") for i in range(500)])
+    centre.commit()
+    (data / "sources" / "broken.sqlite3").write_bytes(backup.SQLITE_HEADER + b"\x00" * 200)
+    out = tmp_path / "b.tar.gz"
+    backup.create(out, database=backup.Database("sqlite", str(platform)), data_dir=data, fingerprint="f", info={})
+    centre.close()
+    with tarfile.open(out) as tar:
+        restored = tmp_path / "restored.sqlite3"
+        restored.write_bytes(tar.extractfile("data/datastore.sqlite3").read())  # type: ignore[union-attr]
+        broken = tar.extractfile("data/sources/broken.sqlite3").read()  # type: ignore[union-attr]
+    con = sqlite3.connect(restored)
+    assert con.execute("SELECT COUNT(*) FROM e").fetchone()[0] == 500
+    con.close()
+    assert broken == backup.SQLITE_HEADER + b"\x00" * 200

@@ -684,3 +684,35 @@ def test_positions_round_trip_every_key_type_exactly() -> None:
     assert str(back[1]) == "1.50" and back[6].utcoffset() == dt.timedelta(hours=8)
     with pytest.raises(SourceError):
         encode_key([object()])
+
+
+def test_a_worker_that_finds_its_batch_committed_by_another_goes_on_from_the_committed_position(
+        make_source: Any, make_store: Any) -> None:
+    """EXC-1 (review): two workers on one run — the second, presumed dead but still running, must continue from
+    what the first committed, not from its own page: no row is lost."""
+    src = make_source("sqlite", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);"
+                      "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n WHERE x<9) "
+                      "INSERT INTO t SELECT x, 'v'||x FROM n;")
+    a = make_store("sqlite")
+    url = f"sqlite:///{a._conn.execute('PRAGMA database_list').fetchone()[2]}"
+    plan = src.plan("t", [("id", StoreColumn("编号", "I")), ("v", StoreColumn("值", "C", 20))], ("id",),
+                    batch_rows=3)
+
+    class Late(Store):  # asked for the last batch before the other worker committed batch 1
+        first = True
+
+        def last_batch(self, table: str, run_id: str) -> int:
+            if self.first:
+                self.first = False
+                return 0
+            return super().last_batch(table, run_id)
+
+    def on_batch(receipt: Any) -> None:
+        if receipt.batch == 1:
+            src.admin("DELETE FROM t WHERE id = 2;")  # deleted at the source meanwhile
+            full_copy(plan, Late("sqlite", Store.open(url)._conn), run_id="r1")
+
+    full_copy(plan, a, run_id="r1", on_batch=on_batch)
+    assert sorted(live(a)) == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # 2 was copied before it went; 4 is not lost
+    done = [r.batch for r in a.receipts("e_copy", "r1") if r.position.get("done")]
+    assert len(done) == 1

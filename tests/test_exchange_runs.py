@@ -114,6 +114,9 @@ def test_values_that_cannot_be_stored_are_quarantined_with_their_reason_not_drop
     held = {q["item"]: q for q in body["quarantine"]}
     assert set(held) == {"出生日期", "姓名"} and rows[3][0] in held["出生日期"]["key"]
     assert all(q["reason"] for q in body["quarantine"])
+    # the values are the provider's data as it came (ID numbers): the auditor sees the counts, not them
+    seen = client_for(bound.org.auditor).get(f"/api/v1/exchange/runs/{run.pk}").json()
+    assert seen["rejected"] == 2 and seen["quarantine"] == []
 
 
 # ------------------------------------------------------------------ refused before it starts, failing while it runs
@@ -242,3 +245,34 @@ def test_healthz_reports_the_centres_database(client: Client, settings: Any, tmp
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json()["checks"]["datastore"] == {"ok": False,
                                                                                   "error": "unavailable"}
+
+
+# ------------------------------------------------------------------ stopping, and runs whose job ended without them
+
+def test_a_queued_copy_is_stopped_and_the_next_one_may_start(bound: Any, settings: Any, client_for: Any) -> None:
+    from govshare.core.models import Job
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}  # queued for a worker
+    run = do_start_run(bound.org.police_specialist, bound.binding)
+    outsider = client_for(bound.org.market_admin)
+    assert outsider.post(f"/api/v1/exchange/runs/{run.pk}/stop").status_code == 404
+    answer = client_for(bound.org.police_admin).post(f"/api/v1/exchange/runs/{run.pk}/stop")
+    assert answer.status_code == 200 and answer.json()["status"] == "stopped"
+    assert Job.objects.get(pk=run.job_id).status == Job.Status.CANCELLED
+    assert AuditEvent.objects.filter(code=AuditCode.RUN_STOPPED, object_id=str(run.pk)).exists()
+    again = client_for(bound.org.police_admin).post(f"/api/v1/exchange/runs/{run.pk}/stop")
+    assert again.status_code == 409
+    assert do_start_run(bound.org.police_specialist, bound.binding).status == ExchangeRun.Status.QUEUED
+
+
+def test_a_run_whose_job_failed_for_good_is_ended_and_does_not_block_the_next(bound: Any, settings: Any) -> None:
+    from govshare.core.models import Job
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    run = do_start_run(bound.org.police_specialist, bound.binding)
+    # its workers died too often: core.jobs.recover_stale gave the job up (arranged here)
+    Job.objects.filter(pk=run.job_id).update(status=Job.Status.FAILED, message="worker lost 5 times")
+    second = do_start_run(bound.org.police_specialist, bound.binding)
+    run.refresh_from_db()
+    assert run.status == ExchangeRun.Status.FAILED and "worker lost" in run.error_message["en"]
+    assert second.status == ExchangeRun.Status.QUEUED

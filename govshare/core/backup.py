@@ -334,7 +334,12 @@ def create(out: Path, *, database: Database, data_dir: Path, fingerprint: str, i
                     # department's SQLite front-end database): its online backup, not its bytes — a plain copy
                     # would miss what is still in its write-ahead log, or catch a page half written
                     snapshot = Path(tmp) / "member.sqlite3"
-                    sqlite_copy(str(path), snapshot)
+                    try:
+                        sqlite_copy(str(path), snapshot)
+                    except sqlite3.Error:  # not a readable database after all (damaged, half copied in): its bytes
+                        snapshot.unlink(missing_ok=True)
+                        _add_file(tar, name, path, members)
+                        continue
                     _add_file(tar, name, snapshot, members)
                     snapshot.unlink()
                 else:

@@ -21,7 +21,7 @@ from govshare.core.errors import GovshareError
 from govshare.core.models import Department
 from govshare.core.permissions import get_for, restrict
 from govshare.core.validators import MAX_DB_ID
-from govshare.exchange import actions, bindings
+from govshare.exchange import actions, bindings, schedule
 from govshare.exchange import schemas as s
 from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
 from govshare.exchange.permissions import CHANGE as USE_BINDING
@@ -148,12 +148,15 @@ def binding_out(binding: TableBinding) -> dict[str, Any]:
         "source": {"id": binding.source.pk, "code": binding.source.code, "name": binding.source.name},
         "schema": binding.schema_name, "table": binding.table_name, "mapping": binding.mapping,
         "key_columns": binding.key_columns, "key_chosen": binding.key_chosen, "warnings": binding.warnings,
-        "is_active": binding.is_active, "created_at": binding.created_at, "updated_at": binding.updated_at,
+        "is_active": binding.is_active, "schedule": binding.schedule,
+        "last_success_at": schedule.last_success(binding), "stale": schedule.is_stale(binding),
+        "created_at": binding.created_at, "updated_at": binding.updated_at,
     }
 
 
 def _binding_qs() -> Any:
-    return TableBinding.objects.select_related("entry", "version", "source")
+    return schedule.with_last_success(TableBinding.objects.select_related("entry__current_version", "version",
+                                                                          "source"))
 
 
 def _binding(user: Any, binding_id: int) -> TableBinding:
@@ -230,6 +233,14 @@ def pause_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
     return binding_out(_binding(user, binding.pk))
 
 
+@router.post("/bindings/{binding_id}/schedule", response={200: s.BindingOut}, by_alias=True,
+             summary="Copy by itself at the entry's update cycle (cycle) or only by hand (manual)")
+def set_binding_schedule(request: HttpRequest, payload: s.ScheduleIn, binding_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    binding = actions.do_set_binding_schedule(user, _binding(user, binding_id), payload.schedule)
+    return binding_out(_binding(user, binding.pk))
+
+
 @router.post("/bindings/{binding_id}/resume", response={200: s.BindingOut}, by_alias=True)
 def resume_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
     user = user_of(request)
@@ -272,6 +283,14 @@ def start_run(request: HttpRequest, binding_id: int = ID) -> Any:
     return Status(201, run_out(get_for(user, VIEW, _run_qs(), pk=run.pk)))
 
 
+@router.post("/runs/{run_id}/stop", response={200: s.RunOut},
+             summary="Stop a queued or running copy (what was committed stays; a later copy goes on from there)")
+def stop_run(request: HttpRequest, run_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    run = actions.do_stop_run(user, get_for(user, VIEW, _run_qs(), pk=run_id))
+    return run_out(get_for(user, VIEW, _run_qs(), pk=run.pk))
+
+
 @router.get("/runs", response={200: s.RunPageOut}, summary="Copies into the centre, newest first")
 def list_runs(request: HttpRequest, query: Query[s.RunQuery]) -> dict[str, Any]:
     qs = restrict(_run_qs(), user_of(request), VIEW)
@@ -285,6 +304,10 @@ def list_runs(request: HttpRequest, query: Query[s.RunQuery]) -> dict[str, Any]:
 @router.get("/runs/{run_id}", response={200: s.RunDetailOut},
             summary="One copy: its totals, its receipt per batch and what it quarantined")
 def get_run(request: HttpRequest, run_id: int = ID) -> dict[str, Any]:
-    run = get_for(user_of(request), VIEW, _run_qs(), pk=run_id)
+    user = user_of(request)
+    run = get_for(user, VIEW, _run_qs(), pk=run_id)
     receipts, quarantine = run_receipts(run)
+    # the quarantined values are the provider's data as it came (ID numbers, names): only its own staff see them
+    if not restrict(TableBinding, user, USE_BINDING).filter(pk=run.binding_id).exists():
+        quarantine = []
     return {**run_out(run), "receipts": receipts, "quarantine": quarantine}

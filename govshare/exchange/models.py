@@ -3,6 +3,8 @@ the department shares.  Only SELECT is ever run on it (the engine opens read-onl
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -108,6 +110,12 @@ class TableBinding(models.Model):
     #: warnings accepted when the binding was saved (lengths, digits): values that do not fit are quarantined
     warnings = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+
+    class Schedule(models.TextChoices):
+        CYCLE = "cycle", _("Follow the entry's update cycle")
+        MANUAL = "manual", _("Only when started by hand")
+
+    schedule = models.CharField(_("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.CYCLE)
     created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -147,6 +155,9 @@ class ExchangeRun(models.Model):
     OPEN_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     binding = models.ForeignKey(TableBinding, on_delete=models.PROTECT, related_name="runs")
+    #: the run's name in the centre's database: never reused, even if the platform's database is restored to
+    #: an earlier point (a primary key would be, and a reused name would find its old "done" receipt)
+    token = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.FULL)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED,
                               db_index=True)
@@ -184,4 +195,4 @@ class ExchangeRun(models.Model):
     @property
     def run_id(self) -> str:
         """The run's name in the centre's database (receipts, checkpoints)."""
-        return f"run-{self.pk}"
+        return f"run-{self.token}"

@@ -25,7 +25,7 @@ from govshare.catalog.models import CatalogEntry
 from govshare.core import audit, jobs, messages
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ValidationFailed
-from govshare.core.models import User
+from govshare.core.models import Job, User
 from govshare.core.notify import notify
 from govshare.core.roles import Role
 from govshare.datastore.centre import open_store
@@ -79,8 +79,13 @@ def _totals(run: ExchangeRun) -> dict[str, Any]:
 def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
     run = ExchangeRun.objects.select_related("binding__source__department", "binding__entry__current_version",
                                             "binding__entry__provider").get(pk=ctx.params["run"])
-    ExchangeRun.objects.filter(pk=run.pk).update(status=ExchangeRun.Status.RUNNING,
-                                                 started_at=run.started_at or timezone.now())
+    if run.status not in ExchangeRun.OPEN_STATUSES:
+        # ended already (its end committed, then the worker died before the job row said so): nothing again —
+        # no second audit row, no second notice, no finished run turned back into a running one
+        ctx.log(f"run {run.run_id} has already ended ({run.status})")
+        return {"run": run.pk, "status": run.status}
+    ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
+        status=ExchangeRun.Status.RUNNING, started_at=run.started_at or timezone.now())
     binding = run.binding
     try:
         judgement = bindings.verify(binding)
@@ -102,7 +107,10 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
         ctx.log(f"done: {result.rows_read} rows read, {result.inserted} inserted, {result.updated} updated, "
                 f"{result.unchanged} unchanged, {result.rejected} quarantined")
     except jobs.JobCancelled:
-        _finish(run, ExchangeRun.Status.STOPPED)
+        # cancelled — or taken over by another worker after this one was presumed dead: then that worker
+        # carries on with the run, and nothing is recorded here
+        if Job.objects.filter(pk=ctx.job.pk, status=Job.Status.CANCELLED).exists():
+            _finish(run, ExchangeRun.Status.STOPPED)
         raise
     except engine.SourceError as exc:
         unusable = explain(exc, binding.source, table=binding.table_text())
@@ -116,11 +124,17 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
     except (GovshareError, ValidationFailed) as exc:
         _finish(run, ExchangeRun.Status.FAILED, exc)
         raise
+    except Exception as exc:  # anything else (the platform's own database failing …): the run ends too
+        unexpected = GovshareError("run_error", _("The copy stopped on an unexpected error: %(detail)s"),
+                                   detail=f"{type(exc).__name__}: {exc}"[:300])
+        _finish(run, ExchangeRun.Status.FAILED, unexpected)
+        raise
     totals = _finish(run, ExchangeRun.Status.SUCCEEDED)
     return {"run": run.pk, **totals}
 
 
 def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None) -> dict[str, Any]:
+    """Record the run's end once: a conditional UPDATE from an open status (a second call writes nothing)."""
     try:
         totals = _totals(run)
     except StoreError:
@@ -128,10 +142,12 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None) -
     code: dict[str, AuditCode] = {ExchangeRun.Status.SUCCEEDED: AuditCode.RUN_FINISHED,
                                   ExchangeRun.Status.STOPPED: AuditCode.RUN_STOPPED}
     with transaction.atomic():
-        ExchangeRun.objects.filter(pk=run.pk).update(
+        moved = ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
             status=status, finished_at=timezone.now(), error_code=error.code if error else "",
             error_message={"zh": error.render("zh-hans"), "en": error.render("en")} if error else None, **totals)
         run.refresh_from_db()
+        if not moved:
+            return totals
         entry = run.binding.entry
         audit.record(code.get(status, AuditCode.RUN_FAILED), actor=None, obj=run,
                      object_department=entry.provider,
@@ -139,11 +155,11 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None) -
                      detail={"entry": entry.code, "run": run.run_id, "status": status,
                              **({"error": error.code} if error else {}), **totals})
         if status == ExchangeRun.Status.FAILED:
-            _tell_failure(run, error)
+            tell_failure(run, error)
     return totals
 
 
-def _tell_failure(run: ExchangeRun, error: GovshareError | None) -> None:
+def tell_failure(run: ExchangeRun, error: GovshareError | None) -> None:
     entry = run.binding.entry
     provider_staff = User.objects.filter(department_id=entry.provider_id, is_active=True,
                                          role_assignments__role__in=[Role.DATA_SPECIALIST, Role.DEPT_ADMIN])

@@ -174,8 +174,15 @@ class BindingOut(Schema):
     key_chosen: bool = Field(description="the provider chose the key (the table declares none, or another)")
     warnings: list[WarningOut]
     is_active: bool
+    schedule: str = Field(description="cycle: copied by itself at the entry's update cycle; manual: only by hand")
+    last_success_at: dt.datetime | None = Field(description="end of the last successful copy into the centre")
+    stale: bool = Field(description="never copied, or the last successful copy is older than the update cycle")
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ScheduleIn(InSchema):
+    schedule: str = Field("", max_length=10, json_schema_extra=_choices("cycle", "manual"))
 
 
 class BindingPageOut(Schema):
@@ -273,7 +280,8 @@ class RunOut(Schema):
 
 class RunDetailOut(RunOut):
     receipts: list[ReceiptOut] = Field(description="one per batch, from the centre's database")
-    quarantine: list[QuarantineOut] = Field(description="the first 200 quarantined values of this run")
+    quarantine: list[QuarantineOut] = Field(description="the first 200 quarantined values of this run (the "
+                                                        "provider's staff only: they are its data as it came)")
 
 
 class RunPageOut(Schema):

@@ -17,5 +17,7 @@ urlpatterns = [
     path("bindings/<int:pk>/check/", views.binding_check, name="binding_check"),
     path("bindings/<int:pk>/active/", views.binding_active, name="binding_active"),
     path("bindings/<int:pk>/run/", views.binding_run, name="binding_run"),
+    path("bindings/<int:pk>/schedule/", views.binding_schedule, name="binding_schedule"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("runs/<int:pk>/stop/", views.run_stop, name="run_stop"),
 ]

@@ -1,8 +1,13 @@
 """The exchange actions layer: every write in exchange goes through a ``do_*`` function here (transaction,
 permission check first, write and audit event together).  One module per noun: ``sources``, ``bindings``, ``runs``."""
 
-from govshare.exchange.actions.bindings import bindable, do_bind_table, do_set_binding_active
-from govshare.exchange.actions.runs import do_start_run
+from govshare.exchange.actions.bindings import (
+    bindable,
+    do_bind_table,
+    do_set_binding_active,
+    do_set_binding_schedule,
+)
+from govshare.exchange.actions.runs import do_start_run, do_stop_run
 from govshare.exchange.actions.sources import (
     SourceTest,
     do_change_source,
@@ -12,4 +17,5 @@ from govshare.exchange.actions.sources import (
 )
 
 __all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_register_source",
-           "do_set_binding_active", "do_set_source_active", "do_start_run", "do_test_source"]
+           "do_set_binding_active", "do_set_binding_schedule", "do_set_source_active", "do_start_run",
+           "do_stop_run", "do_test_source"]

@@ -114,3 +114,21 @@ def do_set_binding_active(actor: Any, binding: TableBinding, active: bool) -> Ta
         audit.record(AuditCode.BINDING_RESUMED if active else AuditCode.BINDING_PAUSED, actor=actor, obj=binding,
                      object_department=binding.entry.provider)
     return binding
+
+
+@transaction.atomic
+def do_set_binding_schedule(actor: Any, binding: TableBinding, schedule: str) -> TableBinding:
+    """Follow the entry's update cycle (``cycle``) or copy only when started by hand (``manual``)."""
+    require(actor, Capability.BIND_TABLES)
+    binding = get_for(actor, CHANGE, TableBinding.objects.select_for_update().select_related("entry__provider"),
+                      pk=binding.pk)
+    if schedule not in TableBinding.Schedule.values:
+        raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="schedule",
+                               choices=", ".join(TableBinding.Schedule.values))
+    if binding.schedule != schedule:
+        audit.record(AuditCode.BINDING_CHANGED, actor=actor, obj=binding, object_department=binding.entry.provider,
+                     changes={"schedule": [binding.schedule, schedule]})
+        binding.schedule = schedule
+        binding.updated_at = timezone.now()
+        binding.save(update_fields=["schedule", "updated_at"])
+    return binding

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.core import audit, jobs, messages
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, ManyProblems, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
 from govshare.core.permissions import get_for, require
 from govshare.core.roles import Capability
 from govshare.datastore.centre import table_for
@@ -34,6 +34,7 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False) -
         require(actor, Capability.BIND_TABLES)
         binding = get_for(actor, CHANGE, TableBinding.objects.select_related(
             "entry__provider", "entry__current_version", "source"), pk=binding.pk)
+    settle_orphaned_runs()  # a run whose job ended without it must not block this one
     if not binding.is_active:
         raise ValidationFailed("binding_paused", _("The binding is paused: resume it first."), field="binding")
     if not binding.source.is_active:
@@ -59,3 +60,78 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False) -
         raise Conflict("run_open", _("A copy of %(entry)s is already queued or running."), field="binding",
                        entry=entry.code) from None
     return run
+
+
+def record_unstartable(binding: TableBinding, error: GovshareError) -> ExchangeRun:
+    """A scheduled copy that could not start (the binding no longer matches, the source refuses): recorded as
+    a failed run — its page and the notice say why, and the next try waits (exchange.schedule backs off)."""
+    from django.utils import timezone
+
+    from govshare.exchange.runs import tell_failure
+
+    with transaction.atomic():
+        run = ExchangeRun.objects.create(
+            binding=binding, kind=ExchangeRun.Kind.FULL, target=table_for(binding.entry),
+            status=ExchangeRun.Status.FAILED, finished_at=timezone.now(), error_code=error.code,
+            error_message={"zh": error.render("zh-hans"), "en": error.render("en")})
+        audit.record(AuditCode.RUN_FAILED, actor=None, obj=run, object_department=binding.entry.provider,
+                     outcome="failure", detail={"entry": binding.entry.code, "run": run.run_id, "status": run.status,
+                                                "error": error.code, "scheduled": True})
+        tell_failure(run, error)
+    return run
+
+
+def do_stop_run(actor: Any, run: ExchangeRun) -> ExchangeRun:
+    """Stop a queued or running copy.  Its job is cancelled (a conditional UPDATE); a running copy stops after
+    the batch in hand — everything committed so far stays, a later copy goes on from the centre's state — and
+    its end is recorded by the worker; a queued one is recorded as stopped here."""
+    from django.utils import timezone
+
+    from govshare.core.models import Job
+
+    require(actor, Capability.BIND_TABLES)
+    with transaction.atomic():
+        binding = get_for(actor, CHANGE, TableBinding.objects.select_related("entry__provider"), pk=run.binding_id)
+        run = ExchangeRun.objects.select_for_update().get(pk=run.pk, binding=binding)
+        if run.status not in ExchangeRun.OPEN_STATUSES:
+            raise Conflict("run_finished", _("This copy has already ended."))
+        if run.job_id is not None:
+            Job.objects.filter(pk=run.job_id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
+                status=Job.Status.CANCELLED, finished_at=timezone.now(), message="stopped / 已停止")
+        if run.status == ExchangeRun.Status.QUEUED:
+            run.status = ExchangeRun.Status.STOPPED
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "finished_at"])
+            audit.record(AuditCode.RUN_STOPPED, actor=actor, obj=run, object_department=binding.entry.provider,
+                         detail={"entry": binding.entry.code, "run": run.run_id, "status": run.status})
+    return run
+
+
+def settle_orphaned_runs() -> int:
+    """Runs whose job ended without them (cancelled while queued, failed for good after its workers died):
+    ended to match, so none stays "running" for ever or blocks the next copy.  Returns how many."""
+    from django.utils import timezone
+
+    from govshare.core.models import Job
+
+    ended: dict[str, str] = {Job.Status.CANCELLED: ExchangeRun.Status.STOPPED,
+                             Job.Status.FAILED: ExchangeRun.Status.FAILED,
+                             Job.Status.SUCCEEDED: ExchangeRun.Status.FAILED}
+    count = 0
+    for run in ExchangeRun.objects.filter(status__in=ExchangeRun.OPEN_STATUSES,
+                                          job__status__in=list(ended)).select_related("job", "binding__entry"):
+        assert run.job is not None
+        status = ended[run.job.status]
+        with transaction.atomic():
+            moved = ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
+                status=status, finished_at=timezone.now(), error_code="" if status == "stopped" else "job_ended",
+                error_message=None if status == "stopped" else {
+                    "zh": f"后台任务已结束（{run.job.status}）：{run.job.message}",
+                    "en": f"The background job ended ({run.job.status}): {run.job.message}"})
+            if moved:
+                count += 1
+                audit.record(AuditCode.RUN_STOPPED if status == "stopped" else AuditCode.RUN_FAILED, actor=None,
+                             obj=run, object_department=run.binding.entry.provider, outcome="failure",
+                             detail={"entry": run.binding.entry.code, "run": run.run_id, "status": status,
+                                     "job": str(run.job_id)})
+    return count

@@ -589,10 +589,17 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                     rows_read += int(empty)
                     rejects.append(("", key_items, f"empty_key: {empty} rows without a value in the key"))
             batch += 1
-            receipt = store.apply(
-                plan.target, accepted, run_id=run_id, batch=batch,
-                position={"after": None if last is None else encode_key(last), "done": not full},
-                rows_read=rows_read, read_hash=combine(hashes), rejects=rejects)
+            sent = {"after": None if last is None else encode_key(last), "done": not full}
+            receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
+                                  rows_read=rows_read, read_hash=combine(hashes), rejects=rejects)
+            if receipt.position != sent:
+                # another worker committed this batch first (this one was presumed dead and taken over): what
+                # it committed is the truth — go on after *its* position, never after this page's
+                if receipt.position.get("done"):
+                    return _result(store, plan, run_id, resumed, started, True)
+                stored = receipt.position.get("after")
+                after = decode_key(stored) if stored is not None else None
+                continue
             if on_batch is not None:
                 on_batch(receipt)
             if not full:

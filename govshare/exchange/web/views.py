@@ -23,7 +23,7 @@ from govshare.catalog.web.common import apply_errors, catalog_view, form_status,
 from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
-from govshare.exchange import actions, bindings
+from govshare.exchange import actions, bindings, schedule
 from govshare.exchange.api import run_out
 from govshare.exchange.forms import SourceChangeForm, SourceForm
 from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
@@ -154,7 +154,8 @@ def source_active(request: HttpRequest, pk: int) -> HttpResponse:
 # ------------------------------------------------------------------ table bindings (issue 10 item 2)
 
 def _binding_qs() -> Any:
-    return TableBinding.objects.select_related("entry", "version", "source", "entry__provider")
+    return schedule.with_last_success(TableBinding.objects.select_related(
+        "entry__current_version", "version", "source", "entry__provider"))
 
 
 @exchange_view
@@ -163,6 +164,8 @@ def bindings_list(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     require_government(user)
     rows = list(restrict(_binding_qs(), user, VIEW).order_by("entry__code", "pk"))
+    for row in rows:
+        row.stale = schedule.is_stale(row)
     return render(request, "exchange/bindings.html", {
         "bindings": rows, "may_bind": has_capability(user, Capability.EDIT_CATALOG) and user.department_id,
     })
@@ -251,7 +254,8 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
     runs = list(restrict(ExchangeRun.objects.select_related("job"), user, VIEW).filter(binding=binding)
                 .order_by("-created_at", "-pk")[:20])
     return render(request, "exchange/binding_detail.html", {
-        "binding": binding, "may_change": may_change, "runs": runs,
+        "binding": binding, "may_change": may_change, "runs": runs, "stale_copy": schedule.is_stale(binding),
+        "last_success": schedule.last_success(binding), "interval": schedule.interval_of(binding),
         "stale": binding.entry.current_version_id != binding.version_id, **extra}, status=status)
 
 
@@ -304,5 +308,30 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.GET.get("part") == "progress":
         return render(request, "exchange/_run_progress.html", {"run": run, "data": data})
     receipts, quarantine = run_receipts(run)
+    provider = restrict(TableBinding, request.user, CHANGE).filter(pk=run.binding_id).exists()
+    may_stop = run.status in ExchangeRun.OPEN_STATUSES and provider
+    if not provider:  # quarantined values are the provider's data as it came (ID numbers, names)
+        quarantine = []
     return render(request, "exchange/run_detail.html", {"run": run, "data": data, "receipts": receipts,
-                                                        "quarantine": quarantine})
+                                                        "quarantine": quarantine, "may_stop": may_stop})
+
+
+@exchange_view
+@require_POST
+def binding_schedule(request: HttpRequest, pk: int) -> HttpResponse:
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    try:
+        actions.do_set_binding_schedule(request.user, binding, request.POST.get("schedule", ""))
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        return _binding_page(request, binding, start_errors=[exc.render()], status=exc.status)
+    return after(request, _("The schedule is saved."), "exchange:binding_detail", binding.pk)
+
+
+@exchange_view
+@require_POST
+def run_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_for(request.user, VIEW, ExchangeRun, pk=pk)
+    actions.do_stop_run(request.user, run)
+    return after(request, _("The copy is stopping: what was committed stays."), "exchange:run_detail", run.pk)

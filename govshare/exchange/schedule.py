@@ -1,0 +1,125 @@
+"""When a bound table is copied by itself, and when its copy in the centre is stale (issue 10 items 8, 9;
+EXC-1 "增量数据动态更新", EXC-7 timeliness).
+
+* The interval of each update cycle (更新周期) of the catalog: a daily entry is copied once a day, a weekly
+  one once a week …  实时 (real time) entries are copied hourly until log-based copies exist; "other" is
+  treated as monthly.
+* A binding that follows its entry's cycle (``TableBinding.schedule``) is due when its last successful copy
+  is older than the interval (or there was none), no copy of it is queued or running, it and its source are
+  active.  After a failure the next try waits 5 minutes, then 10, 20 … (doubling, at most the interval):
+  a source that is down is not hammered, and one that comes back is caught soon.
+* A copy in the centre is **stale** when its last successful copy is older than the interval plus a grace of
+  a tenth of it (a daily copy that ran at 02:10 yesterday is not stale at 02:15 today).
+
+The worker runs :func:`start_due` every minute (``exchange.schedule``); ``govshare tick`` runs it by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from govshare.catalog.enums import UpdateCycle
+from govshare.catalog.models import CatalogEntry
+from govshare.core import periodic
+from govshare.core.errors import GovshareError
+from govshare.exchange.models import ExchangeRun, TableBinding
+
+log = logging.getLogger("govshare.exchange")
+
+INTERVALS: dict[str, dt.timedelta] = {
+    UpdateCycle.REALTIME: dt.timedelta(hours=1),
+    UpdateCycle.DAILY: dt.timedelta(days=1),
+    UpdateCycle.WEEKLY: dt.timedelta(weeks=1),
+    UpdateCycle.MONTHLY: dt.timedelta(days=30),
+    UpdateCycle.QUARTERLY: dt.timedelta(days=91),
+    UpdateCycle.HALF_YEARLY: dt.timedelta(days=182),
+    UpdateCycle.YEARLY: dt.timedelta(days=365),
+    UpdateCycle.OTHER: dt.timedelta(days=30),
+}
+FIRST_RETRY = dt.timedelta(minutes=5)
+
+
+def interval_of(binding: TableBinding) -> dt.timedelta:
+    version = binding.entry.current_version
+    return INTERVALS.get(version.update_cycle if version else "", INTERVALS[UpdateCycle.OTHER])
+
+
+def last_success(binding: TableBinding) -> dt.datetime | None:
+    found = getattr(binding, "last_success_at", None)  # annotated by with_last_success()
+    if found is not None or hasattr(binding, "last_success_at"):
+        return found
+    return (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED).aggregate(at=Max("finished_at"))["at"])
+
+
+def with_last_success(qs: Any) -> Any:
+    """Bindings with ``last_success_at`` (one query for a list)."""
+    return qs.annotate(last_success_at=Max("runs__finished_at", filter=Q(runs__status=ExchangeRun.Status.SUCCEEDED)))
+
+
+def is_stale(binding: TableBinding, now: dt.datetime | None = None) -> bool:
+    """Never copied, or the last successful copy is older than the cycle (plus a tenth of it)."""
+    at = last_success(binding)
+    if at is None:
+        return True
+    interval = interval_of(binding)
+    return (now or timezone.now()) - at > interval + interval / 10
+
+
+def _consecutive_failures(binding: TableBinding, since: dt.datetime | None) -> tuple[int, dt.datetime | None]:
+    failed = binding.runs.filter(status=ExchangeRun.Status.FAILED)
+    if since is not None:
+        failed = failed.filter(finished_at__gt=since)
+    latest = failed.aggregate(at=Max("finished_at"))["at"]
+    return failed.count(), latest
+
+
+def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    interval = interval_of(binding)
+    success = last_success(binding)
+    if success is not None and now - success < interval:
+        return False
+    failures, last_failure = _consecutive_failures(binding, success)
+    if failures and last_failure is not None:
+        wait = min(FIRST_RETRY * 2 ** min(failures - 1, 16), interval)
+        if now - last_failure < wait:
+            return False
+    return True
+
+
+def due_bindings(now: dt.datetime | None = None) -> list[TableBinding]:
+    candidates = with_last_success(
+        TableBinding.objects.select_related("entry__current_version", "source")
+        .filter(schedule=TableBinding.Schedule.CYCLE, is_active=True, source__is_active=True,
+                entry__status=CatalogEntry.Status.PUBLISHED)
+        .exclude(runs__status__in=ExchangeRun.OPEN_STATUSES))
+    return [b for b in candidates if is_due(b, now)]
+
+
+@periodic.register("exchange.schedule", every_seconds=60)
+def start_due(now: dt.datetime | None = None) -> dict[str, int]:
+    """Queue a copy of every binding that is due.  One that cannot start (it no longer matches the entry or
+    the table, its source refuses) is recorded as a failed run with the reason and notified, so the next
+    try backs off like after any failure."""
+    from govshare.exchange.actions import do_start_run
+    from govshare.exchange.actions.runs import record_unstartable, settle_orphaned_runs
+
+    settle_orphaned_runs()
+    started = refused = 0
+    for binding in due_bindings(now):
+        try:
+            do_start_run(None, binding, operator=True)
+        except GovshareError as exc:
+            if exc.code == "run_open":  # another worker's pass started it meanwhile
+                continue
+            refused += 1
+            log.info("binding %s not started: %s", binding.pk, exc.render("en"))
+            record_unstartable(binding, exc)
+        else:
+            started += 1
+    return {"started": started, "not_started": refused}
