@@ -716,3 +716,22 @@ def test_a_worker_that_finds_its_batch_committed_by_another_goes_on_from_the_com
     assert sorted(live(a)) == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # 2 was copied before it went; 4 is not lost
     done = [r.batch for r in a.receipts("e_copy", "r1") if r.position.get("done")]
     assert len(done) == 1
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.xdist_group("sources"))])
+def test_keys_that_become_equal_on_conversion_in_different_batches_are_quarantined_not_overwritten(
+        make_source: Any, make_store: Any, store_kind: str) -> None:
+    """EXC-7 (review): '2024-01-31' and '2024/01/31' are one date: the second row must not silently replace the
+    first — it is quarantined with the reason, the first stays."""
+    src = make_source("sqlite", "CREATE TABLE t (day TEXT PRIMARY KEY, v TEXT);"
+                      "INSERT INTO t VALUES ('2024-01-31','first'),('2024/01/31','second');")
+    store = make_store(store_kind)
+    plan = src.plan("t", [("day", StoreColumn("日期", "D")), ("v", StoreColumn("值", "C", 20))], ("day",),
+                    batch_rows=1)
+    result = full_copy(plan, store, run_id="r1")
+    assert (result.rows_read, result.inserted, result.updated, result.rejected) == (2, 1, 0, 1)
+    assert [row[1] for row in live(store).values()] == ["first"]
+    (held,) = store.quarantine("e_copy")
+    assert held["reason"].startswith("duplicate_key") and "2024-01-31" in held["key"]
+    again = full_copy(plan, store, run_id="r2")  # the next copy: the first row unchanged, the second held again
+    assert (again.unchanged, again.rejected, again.updated) == (1, 1, 0)

@@ -635,6 +635,20 @@ class Store:
                                "ON COMMIT DELETE ROWS")
         return name
 
+    def _seen(self, table: str, shape: _Shape) -> str:
+        """The connection's temporary table of the keys each run has read from ``table`` (see :meth:`apply`)."""
+        name = "_gs_s_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+        columns = shape.key_columns
+        if self.kind == "sqlite":
+            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (run_id TEXT, {', '.join(columns)})")
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS temp.{name}_k ON {name} (run_id, {', '.join(columns)})")
+        else:
+            typed = ", ".join(f"{c} {_PG_TYPES[shape.columns[i].letter]}" for c, i in zip(columns, shape.key_index,
+                                                                                          strict=True))
+            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (run_id TEXT, {typed})")
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_k ON {name} (run_id, {', '.join(columns)})")
+        return name
+
     def _load(self, scratch: str, names: list[str], rows: Iterable[Sequence[Any]]) -> None:
         if self.kind == "sqlite":
             marks = ", ".join("?" * len(names))
@@ -728,6 +742,27 @@ class Store:
             else:
                 loaded = ((n, *values, hashes[n]) for n, values in enumerate(normal))
             self._load(scratch, ["n", *names, "_hash"], loaded)
+            # a key this same run already wrote in an earlier batch: two source rows whose keys became equal on
+            # conversion ('2024-01-31' and '2024/01/31' for a date, '7' and '07' for an integer) — neither may
+            # silently overwrite the other: the later one is quarantined
+            seen = self._seen(table, shape)
+            seen_join = " AND ".join(f"x.{k} = b.{k}" for k in keys)
+            # the batch drives both look-ups (its rows are few; the table and the seen keys are indexed by key):
+            # SQLite must be told — it would otherwise scan the whole table for each batch
+            cross = "CROSS JOIN" if self.kind == "sqlite" else "JOIN"
+            on = "WHERE" if self.kind == "sqlite" else "ON"
+            and_ = "AND" if self.kind == "sqlite" else "WHERE"
+            collided = sorted({int(n) for (n,) in self._run(
+                f'SELECT b.n FROM {scratch} b {cross} "{table}" s {on} {join} '  # noqa: S608 — names made here
+                f"{and_} s._run = ? AND NOT s._deleted", (run_id,))} | {int(n) for (n,) in self._run(
+                f"SELECT b.n FROM {scratch} b {cross} {seen} x {on} {seen_join} {and_} x.run_id = ?",  # noqa: S608
+                (run_id,))})
+            if collided:
+                self._run(f"DELETE FROM {scratch} WHERE n IN ({', '.join(map(str, collided))})")  # noqa: S608
+                key_names = ", ".join(shape.key)
+                rejects = [*rejects, *((", ".join(str(normal[n][i]) for i in shape.key_index), key_names,
+                                        "duplicate_key: another row of this copy has the same key after "
+                                        "conversion") for n in collided)]
             sql = f"SELECT b.n, s.{keys[0]} IS NULL FROM {scratch} {changed_rows} ORDER BY b.n"  # noqa: S608
             changed = [(int(n), bool(new)) for n, new in self._conn.execute(sql)]
             if changed:
@@ -743,11 +778,16 @@ class Store:
                     raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
                 self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
                           (base + len(changed), table))
+            # the keys this run has seen, also those it left unchanged (kept for this connection, i.e. this run's
+            # process: a run resumed elsewhere after a crash checks its later batches against what it wrote)
+            self._run(f"INSERT INTO {seen} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
+                      f"SELECT ?, {', '.join('b.' + k for k in keys)} FROM {scratch} b", (run_id,))
             inserted = sum(1 for _, new in changed if new)
+            applied = len(normal) - len(collided)
             receipt = BatchReceipt(
                 run_id=run_id, batch=batch, rows_read=rows_read, inserted=inserted,
-                updated=len(changed) - inserted, unchanged=len(normal) - len(changed),
-                rejected=rows_read - len(normal), read_hash=str(read_hash),
+                updated=len(changed) - inserted, unchanged=applied - len(changed),
+                rejected=rows_read - applied, read_hash=str(read_hash),
                 written_hash=combine(hashes[n] for n, _ in changed), position=position, at=_now())
             self._record(table, receipt, rejects)
         return receipt
