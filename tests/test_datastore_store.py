@@ -167,16 +167,15 @@ def test_hostile_table_names_are_refused_and_item_names_never_reach_sql(store: S
 
 
 def test_same_shape_is_a_no_op_another_is_shape_changed_and_nothing_is_altered(store: Store) -> None:
-    """EXC-1: ensure_table is idempotent for the same items and key; another type, length, item set or key is
-    ``shape_changed`` naming what differs, and the table keeps its columns and rows; a table the store did not
-    make is never adopted."""
+    """EXC-1: ensure_table is idempotent for the same items and key; another type, item order, a removed item or
+    another key is ``shape_changed`` naming what differs, and the table keeps its columns and rows; a table the
+    store did not make is never adopted.  (A table that only grows takes the change: the next test.)"""
     store.ensure_table("e_1", ITEMS, KEY)
     apply(store, [["a", Decimal(1), None]])
     store.ensure_table("e_1", ITEMS, KEY)
     changes = {
         "'金额': N → I": ([ITEMS[0], StoreColumn("金额", "I"), ITEMS[2]], KEY),
-        "'编号': C(18) → C(20)": ([StoreColumn("编号", "C", 20), *ITEMS[1:]], KEY),
-        "'备注' added": ([*ITEMS, StoreColumn("备注", "M")], KEY),
+        "'备注' added": ([StoreColumn("备注", "M"), *ITEMS], KEY),  # added, but not at the end
         "'日期' removed": (ITEMS[:2], KEY),
         "key (编号) → (编号, 日期)": (ITEMS, ["编号", "日期"]),
         "another order": ([ITEMS[1], ITEMS[0], ITEMS[2]], KEY),
@@ -191,6 +190,23 @@ def test_same_shape_is_a_no_op_another_is_shape_changed_and_nothing_is_altered(s
     with pytest.raises(StoreError) as caught:
         store.ensure_table("e_foreign", ITEMS, KEY)
     assert caught.value.code == "shape_changed"
+
+
+def test_a_table_takes_an_entry_version_that_only_grows_lengths_changed_and_items_added_at_the_end(
+        store: Store) -> None:
+    """EXC-1 (review): a new version of the entry with a longer item and a new item must not stop every later
+    copy: the table takes it — rows already there keep their values, the new column is empty until the next
+    copy fills it."""
+    store.ensure_table("e_1", ITEMS, KEY)
+    apply(store, [["a", Decimal(1), None]])
+    grown = [StoreColumn("编号", "C", 20), *ITEMS[1:], StoreColumn("备注", "M")]
+    store.ensure_table("e_1", grown, KEY)
+    store.ensure_table("e_1", grown, KEY)  # and it is then the table's shape
+    assert sorted(c for c in declared(store, "e_1") if c.startswith("c")) == ["c1", "c2", "c3", "c4"]
+    assert [row[:4] for row in store.changes_since("e_1", 0, 10)] == [("a", Decimal(1), None, None)]
+    receipt = store.apply("e_1", [["a", Decimal(1), None, "补充"]], run_id="r2", batch=1, position={},
+                          rows_read=1, read_hash="")
+    assert receipt.updated == 1 and store.changes_since("e_1", 1, 10)[0][3] == "补充"
 
 
 # -- batches -----------------------------------------------------------------------------------------------

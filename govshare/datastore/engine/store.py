@@ -421,6 +421,15 @@ def _describe(column: StoreColumn) -> str:
     return f"{column.letter}({column.length})" if column.length else column.letter
 
 
+def _grows(old: _Shape, new: _Shape) -> bool:
+    """A change the table takes as it is: the same key, the old items first with their data types (a length
+    is only a bound the copy checks: the columns' types do not depend on it), new items added at the end (new
+    columns, empty in the rows already there — which the next copy fills)."""
+    if old.key != new.key or len(new.columns) < len(old.columns):
+        return False
+    return all(a.name == b.name and a.letter == b.letter for a, b in zip(old.columns, new.columns, strict=False))
+
+
 def _differences(old: _Shape, new: _Shape) -> list[str]:
     before = {c.name: c for c in old.columns}
     after = {c.name: c for c in new.columns}
@@ -559,7 +568,9 @@ class Store:
 
     def ensure_table(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str]) -> None:
         """Create ``table`` for these items (``key``: item names) unless it exists with the same items and
-        key; ``shape_changed`` (naming what differs, nothing altered) when it exists with others."""
+        key.  A table made for an earlier version of the entry takes the new one when it only grows (lengths
+        changed, items added at the end: :func:`_grows`); any other change is ``shape_changed``, naming what
+        differs, nothing altered."""
         _check_table(table)
         shape = _check_shape(columns, key)
         columns_json, key_json = _shape_json(shape)
@@ -570,11 +581,20 @@ class Store:
                               (table,)).fetchone()
             exists = self._table_exists(table)
             if found is not None:
-                differences = _differences(_shape_from_json(*found), shape)
-                if differences:
+                old = _shape_from_json(*found)
+                differences = _differences(old, shape)
+                if differences and not _grows(old, shape):
                     raise StoreError("shape_changed", f"{table}: " + "; ".join(differences))
                 if not exists:
                     raise StoreError("other", f"{table} is recorded in _gs_tables but missing")
+                if differences:  # the entry's new version: longer or shorter items, items added at the end
+                    types = _SQLITE_TYPES if self.kind == "sqlite" else _PG_TYPES
+                    for index in range(len(old.columns), len(shape.columns)):
+                        letter = shape.columns[index].letter
+                        self._conn.execute(f'ALTER TABLE "{table}" ADD COLUMN c{index + 1} {types[letter]}')
+                    self._run("UPDATE _gs_tables SET columns = ? WHERE table_name = ?", (columns_json, table))
+                    scratch = "_gs_b_" + hashlib.sha256(table.encode()).hexdigest()[:16]  # made again with them
+                    self._conn.execute(f"DROP TABLE IF EXISTS {'temp.' if self.kind == 'sqlite' else ''}{scratch}")
                 self._shapes[table] = shape
                 return
             if exists:
