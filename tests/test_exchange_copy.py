@@ -735,3 +735,27 @@ def test_keys_that_become_equal_on_conversion_in_different_batches_are_quarantin
     assert held["reason"].startswith("duplicate_key") and "2024-01-31" in held["key"]
     again = full_copy(plan, store, run_id="r2")  # the next copy: the first row unchanged, the second held again
     assert (again.unchanged, again.rejected, again.updated) == (1, 1, 0)
+
+
+# ------------------------------------------------------------------ reconciliation (issue 10 item 7)
+
+def test_reconciliation_finds_an_unchanged_copy_equal_and_names_missing_extra_and_different_keys(
+        make_source: Any, make_store: Any) -> None:
+    """EXC-7: source and centre compared by count and content hash; when they differ, the keys are named."""
+    from govshare.exchange.engine.copy import reconcile
+
+    src = make_source("sqlite", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, d TEXT);"
+                      "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n WHERE x<500) "
+                      "INSERT INTO t SELECT x, 'v'||x, '2024-01-02' FROM n;")
+    store = make_store("sqlite")
+    plan = src.plan("t", [("id", StoreColumn("编号", "I")), ("v", StoreColumn("值", "C", 20)),
+                          ("d", StoreColumn("日期", "D"))], ("id",), batch_rows=100)
+    full_copy(plan, store, run_id="r1")
+    same = reconcile(plan, store)
+    assert same.equal and same.source_rows == same.centre_rows == 500 and same.buckets_differing == 0
+    src.admin("DELETE FROM t WHERE id = 7; UPDATE t SET v = 'changed' WHERE id = 250;"
+              "INSERT INTO t VALUES (501, 'new', '2024-01-03'), (502, 'bad', '2024-02-30');")
+    report = reconcile(plan, store)
+    assert not report.equal and report.source_unstorable == 1
+    assert (report.missing_in_centre, report.extra_in_centre, report.different) == (["501"], ["7"], ["250"])
+    assert report.source_rows == 500 and report.centre_rows == 500

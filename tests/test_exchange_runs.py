@@ -276,3 +276,24 @@ def test_a_run_whose_job_failed_for_good_is_ended_and_does_not_block_the_next(bo
     run.refresh_from_db()
     assert run.status == ExchangeRun.Status.FAILED and "worker lost" in run.error_message["en"]
     assert second.status == ExchangeRun.Status.QUEUED
+
+
+# ------------------------------------------------------------------ reconciliation
+
+def test_reconciliation_at_the_console_and_through_the_api_names_what_differs(
+        bound: Any, start: Any, capsys: Any, client_for: Any) -> None:
+    start(bound.org.police_specialist, bound.binding)
+    assert cli(["exchange", "reconcile", bound.entry.code]) == 0
+    assert "equal" in capsys.readouterr().out
+    rows = list(ROWS)
+    rows[10] = (rows[10][0], "王五", rows[10][2])
+    front_end(rows[:-1])  # one row gone at the source, one changed
+    assert cli(["exchange", "reconcile", bound.entry.code]) == 1
+    out = capsys.readouterr().out
+    assert ROWS[-1][0] in out and ROWS[10][0] in out
+    body = client_for(bound.org.police_specialist).post(
+        f"/api/v1/exchange/bindings/{bound.binding.pk}/reconcile").json()
+    assert body["equal"] is False and body["extra_in_centre"] == [ROWS[-1][0]] and body["different"] == [ROWS[10][0]]
+    assert client_for(bound.org.market_admin).post(
+        f"/api/v1/exchange/bindings/{bound.binding.pk}/reconcile").status_code == 404
+    assert AuditEvent.objects.filter(code=AuditCode.RECONCILED, outcome="failure").count() == 2

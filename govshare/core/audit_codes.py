@@ -176,6 +176,7 @@ class AuditCode(IntEnum):
     RUN_FINISHED = 4201
     RUN_FAILED = 4202
     RUN_STOPPED = 4203
+    RECONCILED = 4204  # source and centre compared (counts, hashes, differing keys)
 
 
 DOMAINS = {
@@ -349,6 +350,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.RUN_FINISHED: _("Copy into the data resource centre finished"),
         AuditCode.RUN_FAILED: _("Copy into the data resource centre failed"),
         AuditCode.RUN_STOPPED: _("Copy into the data resource centre stopped"),
+        AuditCode.RECONCILED: _("Source and data resource centre reconciled"),
     }
 
 

@@ -225,6 +225,19 @@ def check_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
             "warnings": [_problem_out(w) for w in judgement.warnings]}
 
 
+@router.post("/bindings/{binding_id}/reconcile", response={200: s.ReconciliationOut},
+             summary="Compare the source table and the centre's copy: counts, content hashes and the differing "
+                     "keys (reads both whole)")
+def reconcile(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from govshare.exchange.runs import reconcile_binding
+
+    user = user_of(request)
+    report = reconcile_binding(user, _binding(user, binding_id))
+    return {**asdict(report), "equal": report.equal}
+
+
 @router.post("/bindings/{binding_id}/pause", response={200: s.BindingOut}, by_alias=True,
              summary="Pause a binding: it is not run until resumed")
 def pause_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:

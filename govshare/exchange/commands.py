@@ -8,6 +8,7 @@ The machine operator's work, like the other console commands: it sees every depa
     govshare exchange tables CODE [--table SCHEMA.NAME] [--json]
     govshare exchange run ENTRY [--here]       # queue a full copy of the entry's bound table (--here: run it now)
     govshare exchange status [ENTRY] [--json]  # the latest copies
+    govshare exchange reconcile ENTRY [--json] # compare the source table and the centre's copy (exit 1: differ)
 
 Exit status: 0 done, 1 the source could not be reached or read (the reason printed in words), 2 an error.
 """
@@ -46,6 +47,11 @@ def register(sub: Any) -> None:
     st.add_argument("entry", nargs="?", default=None, help="资源代码 / resource code")
     st.add_argument("--json", action="store_true")
     st.set_defaults(handler=_status, needs_django=True)
+    rc = inner.add_parser("reconcile", help="核对前置库与数据资源中心 (行数、内容哈希、差异主键) / compare the source and "
+                                            "the centre's copy (counts, hashes, differing keys); exit 1 when they differ")
+    rc.add_argument("entry", help="资源代码 / resource code")
+    rc.add_argument("--json", action="store_true")
+    rc.set_defaults(handler=_reconcile, needs_django=True)
 
 
 def _source(code: str) -> Any:
@@ -175,3 +181,27 @@ def _status(args: Any) -> int:
     if not rows:
         print("没有拷贝记录 / no copies yet")
     return 0
+
+
+def _reconcile(args: Any) -> int:
+    from dataclasses import asdict
+
+    from govshare.exchange.runs import reconcile_binding
+
+    binding = _binding(args.entry)
+    if binding is None:
+        return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
+    report = reconcile_binding(None, binding, operator=True)
+    if args.json:
+        print(json.dumps({**asdict(report), "equal": report.equal}, ensure_ascii=False, indent=1))
+        return 0 if report.equal else 1
+    verdict = "一致 / equal" if report.equal else "不一致 / they differ"
+    print(f"{verdict}: 前置库 / source {report.source_rows} 行 rows {report.source_hash}; "
+          f"中心 / centre {report.centre_rows} 行 rows {report.centre_hash}; "
+          f"无法入库 / not storable {report.source_unstorable}; {report.seconds:.1f} s")
+    for label, keys in (("中心缺少 / missing in the centre", report.missing_in_centre),
+                        ("中心多出 / extra in the centre", report.extra_in_centre),
+                        ("内容不同 / different values", report.different)):
+        if keys:
+            print(f"  {label}: {', '.join(keys)}")
+    return 0 if report.equal else 1

@@ -295,3 +295,17 @@ class RunQuery(PageQuery):
     binding_id: int | None = Field(None, ge=1, le=MAX_DB_ID)
     status: str | None = Field(None, max_length=12,
                                json_schema_extra=_choices("queued", "running", "succeeded", "failed", "stopped"))
+
+
+class ReconciliationOut(Schema):
+    equal: bool
+    source_rows: int = Field(description="rows of the source table the centre can store")
+    source_hash: str
+    source_unstorable: int = Field(description="source rows with a value the centre cannot store (quarantined)")
+    centre_rows: int
+    centre_hash: str
+    missing_in_centre: list[str] = Field(description="keys the source has and the centre has not (at most 100)")
+    extra_in_centre: list[str] = Field(description="keys the centre has and the source has not (at most 100)")
+    different: list[str] = Field(description="keys whose values differ (at most 100)")
+    buckets_differing: int
+    seconds: float

@@ -41,7 +41,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -605,3 +605,116 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             if not full:
                 return _result(store, plan, run_id, resumed, started, True)
             after = last
+
+
+# ------------------------------------------------------------------ reconciliation (issue 10 item 7)
+
+BUCKETS = 256
+DETAIL_LIMIT = 100
+
+
+@dataclass
+class Reconciliation:
+    """Source and centre compared (EXC-7): counts and order-independent content hashes of the rows the source
+    holds as the centre would store them (``source_*``; values that cannot be stored are counted in
+    ``source_unstorable``, they are never in the centre) and of the centre's live rows.  When they differ,
+    the differing keys, up to :data:`DETAIL_LIMIT` of each kind."""
+
+    source_rows: int
+    source_hash: str
+    source_unstorable: int
+    centre_rows: int
+    centre_hash: str
+    missing_in_centre: list[str]  # keys the source has and the centre has not
+    extra_in_centre: list[str]  # keys the centre has (live) and the source has not
+    different: list[str]  # keys both have, with other values
+    buckets_differing: int
+    seconds: float
+
+    @property
+    def equal(self) -> bool:
+        return self.source_rows == self.centre_rows and self.source_hash == self.centre_hash
+
+
+def _bucket(key: tuple[Any, ...]) -> int:
+    return row_hash(key)[0] % BUCKETS
+
+
+def _source_rows(plan: CopyPlan, key_at: list[int]) -> Iterator[tuple[tuple[Any, ...] | None, bytes | None]]:
+    """(key, row hash) of each source row as the centre would store it; (None, None) for one it cannot."""
+    reader = _Reader(plan)
+    after: tuple[Any, ...] | None = None
+    with sources.connect(plan.source) as conn:
+        while True:
+            raw_rows = _fetch(conn, *reader.page(after))
+            for raw in raw_rows:
+                try:
+                    values = [convert(value, item) for item, value in zip(plan.items, raw, strict=True)]
+                except ValueError:
+                    yield None, None
+                    continue
+                yield tuple(values[i] for i in key_at), row_hash(values)
+            if len(raw_rows) < plan.batch_rows:
+                return
+            after = tuple(raw_rows[-1][i] for i in key_at)
+
+
+def _centre_rows(store: Store, table: str, key_at: list[int], width: int
+                 ) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+    seq = 0
+    while True:
+        rows = store.changes_since(table, seq, 10_000)
+        for row in rows:
+            values, deleted = row[:width], row[width + 1]
+            if not deleted:
+                yield tuple(values[i] for i in key_at), row_hash(values)
+        if len(rows) < 10_000:
+            return
+        seq = int(rows[-1][width])
+
+
+def _hex(total: int) -> str:
+    """An order-independent hash as :func:`combine` writes it (a sum of row hashes modulo 2**128)."""
+    return f"{total % (1 << 128):032x}"
+
+
+def reconcile(plan: CopyPlan, store: Store) -> Reconciliation:
+    """Read the source table and the centre's copy and compare them: per hash bucket of the key first (constant
+    memory: a count and a running sum per bucket), then, for the buckets that differ only, key by key.
+    Nothing is written."""
+    started = time.monotonic()
+    key_at = _check(plan)
+    width = len(plan.items)
+    source_count, source_sum, unstorable = [0] * BUCKETS, [0] * BUCKETS, 0
+    for key, digest in _source_rows(plan, key_at):
+        if key is None or digest is None:
+            unstorable += 1
+            continue
+        bucket = _bucket(key)
+        source_count[bucket] += 1
+        source_sum[bucket] += int.from_bytes(digest, "big")
+    centre_count, centre_sum = [0] * BUCKETS, [0] * BUCKETS
+    for key, digest in _centre_rows(store, plan.target, key_at, width):
+        bucket = _bucket(key)
+        centre_count[bucket] += 1
+        centre_sum[bucket] += int.from_bytes(digest, "big")
+    differing = {b for b in range(BUCKETS) if source_count[b] != centre_count[b]
+                 or _hex(source_sum[b]) != _hex(centre_sum[b])}
+    found: dict[str, list[str]] = {"missing": [], "extra": [], "different": []}
+    if differing:  # second pass, only the rows of the differing buckets kept
+        here = {key: digest for key, digest in _source_rows(plan, key_at)
+                if key is not None and digest is not None and _bucket(key) in differing}
+        there = {key: digest for key, digest in _centre_rows(store, plan.target, key_at, width)
+                 if _bucket(key) in differing}
+        for key in sorted(set(here) | set(there), key=_sortable):
+            kind = "missing" if key not in there else "extra" if key not in here else \
+                "different" if here[key] != there[key] else ""
+            if kind and len(found[kind]) < DETAIL_LIMIT:
+                found[kind].append(_key_text(list(key)))
+    return Reconciliation(sum(source_count), _hex(sum(source_sum)), unstorable, sum(centre_count),
+                          _hex(sum(centre_sum)), found["missing"], found["extra"], found["different"],
+                          len(differing), time.monotonic() - started)
+
+
+def _sortable(key: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(part) for part in key)
