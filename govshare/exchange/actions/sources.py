@@ -18,12 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from govshare.catalog.actions import required_text
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability, Role
-from govshare.core.validators import has_control_characters
 from govshare.exchange import guard
 from govshare.exchange.engine import sources as engine
 from govshare.exchange.models import DataSource
@@ -37,15 +37,10 @@ HOST_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 
 def _text(value: Any, field: str, max_len: int, *, required: bool = False) -> str:
-    text = value.strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
-    if required and not text:
-        raise ValidationFailed("required", _("This field is required."), field=field)
-    if has_control_characters(text):
-        raise ValidationFailed("control_characters", _("Remove the control characters (such as NUL) from this text."),
-                               field=field)
-    if len(text) > max_len:
-        raise ValidationFailed("too_long", _("At most %(max)s characters."), field=field, max=max_len)
-    return text
+    """The catalog's text rule (trimmed, no control characters, bounded); empty allowed unless ``required``."""
+    if not required and (value is None or (isinstance(value, str) and not value.strip())):
+        return ""
+    return required_text(value, field, max_len)
 
 
 def _password(value: Any) -> str:
