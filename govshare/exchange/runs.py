@@ -182,8 +182,38 @@ def run_receipts(run: ExchangeRun, *, quarantine_limit: int = 200) -> tuple[list
     return ([{"batch": r.batch, "rows_read": r.rows_read, "inserted": r.inserted, "updated": r.updated,
               "unchanged": r.unchanged, "rejected": r.rejected, "read_hash": r.read_hash,
               "written_hash": r.written_hash, "at": r.at} for r in receipts],
-            [{"key": str(q.get("key", "")), "item": str(q.get("item", "")), "reason": str(q.get("reason", ""))}
-             for q in held])
+            [_held(q) for q in held])
+
+
+#: why a value was quarantined (the copy engine's reason codes), in the reader's language
+REASONS: dict[str, Any] = {
+    "not_text": _("not text (bytes that are not UTF-8)"),
+    "nul_character": _("text with a NUL character"),
+    "too_long": _("longer than the item allows"),
+    "not_a_number": _("not a number"),
+    "not_finite": _("not a finite number"),
+    "too_many_digits": _("more digits than the item allows"),
+    "not_whole": _("not a whole number"),
+    "out_of_range": _("out of the range the item can hold"),
+    "no_such_date": _("a date that does not exist"),
+    "has_time": _("a date and time where a date is wanted"),
+    "not_a_date": _("not a date"),
+    "not_a_datetime": _("not a date and time"),
+    "not_logical": _("not a yes/no value (0/1, true/false, 是/否)"),
+    "not_binary": _("not binary data"),
+    "type": _("a value of a type the item cannot take"),
+    "duplicate_key": _("a key another row of this copy already has"),
+    "empty_key": _("a row without a value in its key"),
+}
+
+
+def _held(entry: dict[str, Any]) -> dict[str, Any]:
+    """A quarantined value as the pages and the API show it: the reason in words, its code, the engine's detail."""
+    code, _sep, detail = str(entry.get("reason", "")).partition(": ")
+    words = REASONS.get(code)
+    return {"key": str(entry.get("key", "")), "item": str(entry.get("item", "")),
+            "reason": str(words) if words is not None else str(entry.get("reason", "")),
+            "code": code if words is not None else "", "detail": detail if words is not None else ""}
 
 
 def reconcile_binding(actor: Any, binding: TableBinding, *, operator: bool = False) -> copy.Reconciliation:

@@ -253,7 +253,9 @@ class ReceiptOut(Schema):
 class QuarantineOut(Schema):
     key: str
     item: str
-    reason: str
+    reason: str = Field(description="why, in the reader's language")
+    code: str = Field(description="the reason's code (too_long, no_such_date, duplicate_key …)")
+    detail: str = Field(description="the engine's detail (the value as read, shortened)")
 
 
 class RunOut(Schema):
