@@ -937,3 +937,19 @@ def test_a_mysql_password_with_chinese_characters_is_sent_as_utf8(request: Any) 
         mysql_script(admin, "ALTER USER 'utf8pw_reader'@'%' IDENTIFIED BY '密码Secret'")
     report = engine.test_connection(SourceSpec(**{**spec, "password": "密码Secret"}))
     assert report.tables == 1
+
+
+@pytest.mark.xdist_group("sources")
+def test_mysql_booleans_and_unsigned_integers_are_described_as_such(request: Any) -> None:
+    """Review: DATA_TYPE alone says tinyint and bigint; COLUMN_TYPE says tinyint(1) (MySQL's boolean) and
+    unsigned (a bigint unsigned has 20 digits) — the binding's type check needs both."""
+    from govshare.exchange.engine import types
+
+    url = request.getfixturevalue("mysql_source_url")
+    spec = make_mysql_database(url, "mytypes", "CREATE TABLE t (id BIGINT UNSIGNED PRIMARY KEY, ok TINYINT(1), "
+                                               "n INT UNSIGNED)")
+    shape = engine.describe_table(SourceSpec(**spec), "", "t")
+    assert [c.data_type for c in shape.columns] == ["bigint unsigned", "tinyint(1)", "int unsigned"]
+    assert types.family("tinyint(1)") == types.BOOLEAN
+    (digits,) = types.problems("N", 19, "bigint unsigned")
+    assert digits.code == "too_many_digits" and digits.params["digits"] == 20

@@ -598,3 +598,13 @@ def test_the_registration_page_reports_a_bad_port_with_every_other_problem(org: 
 def test_an_oversized_id_in_a_query_is_refused_not_a_server_error(org: Any, client_for: Any) -> None:
     answer = client_for(org.police_admin).get("/api/v1/exchange/bindings", {"source_id": 10 ** 25})
     assert answer.status_code == 422
+
+
+def test_a_person_waits_at_most_30_seconds_on_a_source_a_copy_as_long_as_the_source_allows(org: Any) -> None:
+    """Review: interactive reads (test, tables, describe, check) are bounded whatever the source's statement
+    timeout, which is meant for copies."""
+    from govshare.exchange.sources import INTERACTIVE_SECONDS, spec_for
+
+    source = register_sqlite(org, statement_timeout=7200)
+    assert spec_for(source).statement_timeout == INTERACTIVE_SECONDS == 30
+    assert spec_for(source, interactive=False).statement_timeout == 7200

@@ -57,7 +57,7 @@ def plan_for(binding: TableBinding, *, batch_rows: int = 5000) -> copy.CopyPlan:
     column_of = binding.column_of()
     items = bindings.items_of(version)
     return copy.CopyPlan(
-        source=spec_for(binding.source), schema=binding.schema_name, table=binding.table_name,
+        source=spec_for(binding.source, interactive=False), schema=binding.schema_name, table=binding.table_name,
         columns=tuple(column_of[i.name] for i in items),
         items=tuple(StoreColumn(i.name, i.data_type, i.length) for i in items),
         key=tuple(binding.key_columns), target=table_for(entry), batch_rows=batch_rows)

@@ -35,17 +35,25 @@ class SourceUnusable(GovshareError):
     status = 502
 
 
-def spec_for(source: DataSource, *, password: str | None = None) -> engine.SourceSpec:
-    """The engine's connection settings, the host resolved and checked, the SQLite path checked."""
+#: the longest a statement may run for a person waiting on a page or an API call (testing a connection, listing
+#: tables, describing one, checking a binding): a source's own statement timeout, meant for copies, may be hours
+INTERACTIVE_SECONDS = 30.0
+
+
+def spec_for(source: DataSource, *, password: str | None = None, interactive: bool = True) -> engine.SourceSpec:
+    """The engine's connection settings, the host resolved and checked, the SQLite path checked.  ``interactive``
+    (the default): statements bounded by :data:`INTERACTIVE_SECONDS` too; copies pass False."""
+    seconds = float(source.statement_timeout)
+    if interactive:
+        seconds = min(seconds, INTERACTIVE_SECONDS)
     if source.kind == DataSource.Kind.SQLITE:
         return engine.SourceSpec(kind="sqlite", database=str(guard.checked_sqlite_path(source.database)),
-                                 connect_timeout=float(source.connect_timeout),
-                                 statement_timeout=float(source.statement_timeout))
+                                 connect_timeout=float(source.connect_timeout), statement_timeout=seconds)
     address = guard.checked_address(source.kind, source.host, source.port)
     return engine.SourceSpec(
         kind=source.kind, host=source.host, address=address, port=source.port, database=source.database,
         user=source.username, password=source.password() if password is None else password, tls=source.tls,
-        connect_timeout=float(source.connect_timeout), statement_timeout=float(source.statement_timeout))
+        connect_timeout=float(source.connect_timeout), statement_timeout=seconds)
 
 
 def explain(exc: engine.SourceError, source: DataSource, *, table: str = "") -> SourceUnusable:

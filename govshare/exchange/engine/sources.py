@@ -613,7 +613,7 @@ def _mysql_describe(conn: Any, database: str, schema: str, name: str) -> TableSh
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, "
-            "NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION FROM information_schema.COLUMNS "
+            "NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, COLUMN_TYPE FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (database, name))
         column_rows = cursor.fetchall()
         cursor.execute(
@@ -627,6 +627,11 @@ def _mysql_describe(conn: Any, database: str, schema: str, name: str) -> TableSh
             continue
         data_type = _text(row[3]).lower()
         length = int(row[5]) if data_type in _MYSQL_LENGTHS and row[5] is not None else None
+        column_type = _text(row[9]).lower()
+        if column_type.startswith("tinyint(1)"):  # MySQL's boolean: DATA_TYPE alone says tinyint
+            data_type = "tinyint(1)"
+        elif "unsigned" in column_type:  # a bigint unsigned holds 20 digits, not 19
+            data_type += " unsigned"
         decimal = data_type in _DECIMALS
         precision = int(row[6]) if decimal and row[6] is not None else None
         scale = int(row[7]) if decimal and row[7] is not None else None

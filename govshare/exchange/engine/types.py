@@ -124,7 +124,10 @@ def problems(letter: str, length: int | None, data_type: str, *, column_length: 
         found.append(Problem("too_long", {"column_length": column_length if column_length else "∞",
                                           "length": length}))
     if letter == "N" and length:
-        digits = precision if kind == DECIMAL else _INT_DIGITS.get(base_type(data_type).replace(" unsigned", ""))
+        base = base_type(data_type)
+        digits = precision if kind == DECIMAL else _INT_DIGITS.get(base.replace(" unsigned", ""))
+        if digits is not None and kind == INTEGER and base.endswith(" unsigned") and base.startswith("bigint"):
+            digits = 20  # 18 446 744 073 709 551 615
         if kind == FLOAT or digits is None or digits > length:
             found.append(Problem("too_many_digits", {"digits": digits if digits else "∞", "length": length}))
     if letter == "I" and kind == DECIMAL and (scale is None or scale > 0):
