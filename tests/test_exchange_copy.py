@@ -759,3 +759,20 @@ def test_reconciliation_finds_an_unchanged_copy_equal_and_names_missing_extra_an
     assert not report.equal and report.source_unstorable == 1
     assert (report.missing_in_centre, report.extra_in_centre, report.different) == (["501"], ["7"], ["250"])
     assert report.source_rows == 500 and report.centre_rows == 500
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_postgresql_infinity_date_is_quarantined_not_the_end_of_the_copy(make_source: Any, make_store: Any) -> None:
+    """EXC-7 (review): a value Python cannot hold (PostgreSQL's infinity, a date before year 1) is one quarantined
+    value; the other rows are copied."""
+    src = make_source("postgresql", "CREATE TABLE t (id int PRIMARY KEY, d date, ts timestamptz);"
+                      "INSERT INTO t SELECT g, DATE '2020-01-01', TIMESTAMPTZ '2020-01-01 08:00+08' "
+                      "FROM generate_series(1, 10) g;"
+                      "UPDATE t SET d = 'infinity' WHERE id = 7; UPDATE t SET ts = '-infinity' WHERE id = 8;")
+    store = make_store("sqlite")
+    plan = src.plan("t", [("id", StoreColumn("编号", "I")), ("d", StoreColumn("日期", "D")),
+                          ("ts", StoreColumn("时间", "T"))], ("id",))
+    result = full_copy(plan, store, run_id="r1")
+    assert (result.rows_read, result.inserted, result.rejected) == (10, 8, 2)
+    reasons = {q["key"]: q["reason"] for q in store.quarantine("e_copy")}
+    assert set(reasons) == {"7", "8"} and "infinity" in reasons["7"]

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.types.datetime
 import pymysql
 from psycopg import pq
 
@@ -303,7 +304,28 @@ def _open_pg(spec: SourceSpec) -> _PgConnection:
     except Exception as exc:
         raise _pg_error(exc) from exc
     conn.guard_seconds = _guard_seconds(spec)
+    for type_name, loader in (("date", _DateOrText), ("timestamp", _TimestampOrText),
+                              ("timestamptz", _TimestamptzOrText)):
+        conn.adapters.register_loader(type_name, loader)
     return conn
+
+
+def _or_text(base: type) -> type:
+    """A loader that gives a value Python cannot hold (PostgreSQL's ``infinity``, a date before year 1) as the
+    server's text instead of failing the whole read: the copy then quarantines that one value."""
+    class OrText(base):  # type: ignore[misc, valid-type]
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except psycopg.DataError:
+                return bytes(data).decode("utf-8", "replace")
+
+    return OrText
+
+
+_DateOrText = _or_text(psycopg.types.datetime.DateLoader)
+_TimestampOrText = _or_text(psycopg.types.datetime.TimestampLoader)
+_TimestamptzOrText = _or_text(psycopg.types.datetime.TimestamptzLoader)
 
 
 _PG_RELATIONS = """
