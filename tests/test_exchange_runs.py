@@ -298,3 +298,13 @@ def test_reconciliation_at_the_console_and_through_the_api_names_what_differs(
     assert client_for(bound.org.market_admin).post(
         f"/api/v1/exchange/bindings/{bound.binding.pk}/reconcile").status_code == 404
     assert AuditEvent.objects.filter(code=AuditCode.RECONCILED, outcome="failure").count() == 2
+
+
+def test_the_binding_page_reconciles_and_says_what_differs(bound: Any, start: Any) -> None:
+    start(bound.org.police_specialist, bound.binding)
+    front_end(ROWS[:-1])
+    client = login(Client(), bound.org.police_specialist)
+    page = client.post(f"/exchange/bindings/{bound.binding.pk}/reconcile/").content.decode()
+    assert 'data-equal="0"' in page and ROWS[-1][0] in page
+    assert login(Client(), bound.org.market_admin).post(
+        f"/exchange/bindings/{bound.binding.pk}/reconcile/").status_code == 404

@@ -18,6 +18,7 @@ urlpatterns = [
     path("bindings/<int:pk>/active/", views.binding_active, name="binding_active"),
     path("bindings/<int:pk>/run/", views.binding_run, name="binding_run"),
     path("bindings/<int:pk>/schedule/", views.binding_schedule, name="binding_schedule"),
+    path("bindings/<int:pk>/reconcile/", views.binding_reconcile, name="binding_reconcile"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/stop/", views.run_stop, name="run_stop"),
 ]

@@ -335,3 +335,19 @@ def run_stop(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_for(request.user, VIEW, ExchangeRun, pk=pk)
     actions.do_stop_run(request.user, run)
     return after(request, _("The copy is stopping: what was committed stays."), "exchange:run_detail", run.pk)
+
+
+@exchange_view
+@require_POST
+def binding_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
+    """Compare the source table and the centre's copy now; the report on the binding's page."""
+    from govshare.exchange.runs import reconcile_binding
+
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    try:
+        report = reconcile_binding(request.user, binding)
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        return _binding_page(request, binding, start_errors=[exc.render()], status=exc.status)
+    return _binding_page(request, binding, report=report)
