@@ -154,9 +154,7 @@ def binding_out(binding: TableBinding) -> dict[str, Any]:
     }
 
 
-def _binding_qs() -> Any:
-    return schedule.with_last_success(TableBinding.objects.select_related("entry__current_version", "version",
-                                                                          "source"))
+_binding_qs = schedule.bindings_shown
 
 
 def _binding(user: Any, binding_id: int) -> TableBinding:
@@ -231,10 +229,8 @@ def check_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
 def reconcile(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from govshare.exchange.runs import reconcile_binding
-
     user = user_of(request)
-    report = reconcile_binding(user, _binding(user, binding_id))
+    report = actions.do_reconcile(user, _binding(user, binding_id))
     return {**asdict(report), "equal": report.equal}
 
 

@@ -186,12 +186,12 @@ def _status(args: Any) -> int:
 def _reconcile(args: Any) -> int:
     from dataclasses import asdict
 
-    from govshare.exchange.runs import reconcile_binding
+    from govshare.exchange.actions import do_reconcile
 
     binding = _binding(args.entry)
     if binding is None:
         return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
-    report = reconcile_binding(None, binding, operator=True)
+    report = do_reconcile(None, binding, operator=True)
     if args.json:
         print(json.dumps({**asdict(report), "equal": report.equal}, ensure_ascii=False, indent=1))
         return 0 if report.equal else 1

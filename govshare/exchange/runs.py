@@ -214,35 +214,3 @@ def _held(entry: dict[str, Any]) -> dict[str, Any]:
     return {"key": str(entry.get("key", "")), "item": str(entry.get("item", "")),
             "reason": str(words) if words is not None else str(entry.get("reason", "")),
             "code": code if words is not None else "", "detail": detail if words is not None else ""}
-
-
-def reconcile_binding(actor: Any, binding: TableBinding, *, operator: bool = False) -> copy.Reconciliation:
-    """Compare the bound table with the entry's table in the centre (issue 10 item 7): counts, content hashes,
-    the differing keys.  Reads both whole — for the console and the API; recorded in the audit log
-    (RECONCILED, outcome success when equal)."""
-    from govshare.core.permissions import get_for
-    from govshare.exchange.permissions import CHANGE
-
-    if not operator:
-        binding = get_for(actor, CHANGE, TableBinding.objects.select_related(
-            "entry__current_version", "entry__provider", "source"), pk=binding.pk)
-    judgement = bindings.verify(binding)
-    if not judgement.ok:
-        raise judgement.problems[0]
-    plan = plan_for(binding)
-    try:
-        with open_store() as store:
-            report = copy.reconcile(plan, store)
-    except engine.SourceError as exc:
-        raise explain(exc, binding.source, table=binding.table_text()) from None
-    except StoreError as exc:
-        raise GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
-                            detail=exc.detail[:300]) from None
-    with transaction.atomic():
-        audit.record(AuditCode.RECONCILED, actor=None if operator else actor, obj=binding,
-                     object_department=binding.entry.provider, outcome="success" if report.equal else "failure",
-                     detail={"entry": binding.entry.code, "source_rows": report.source_rows,
-                             "centre_rows": report.centre_rows, "unstorable": report.source_unstorable,
-                             "missing": len(report.missing_in_centre), "extra": len(report.extra_in_centre),
-                             "different": len(report.different)})
-    return report

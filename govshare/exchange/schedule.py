@@ -61,6 +61,12 @@ def with_last_success(qs: Any) -> Any:
     return qs.annotate(last_success_at=Max("runs__finished_at", filter=Q(runs__status=ExchangeRun.Status.SUCCEEDED)))
 
 
+def bindings_shown() -> Any:
+    """Bindings as the lists and pages show them: entry, version, source, provider, and ``last_success_at``."""
+    return with_last_success(TableBinding.objects.select_related("entry__current_version", "entry__provider",
+                                                                 "version", "source"))
+
+
 def is_stale(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     """Never copied, or the last successful copy is older than the cycle (plus a tenth of it)."""
     at = last_success(binding)

@@ -7,7 +7,7 @@ from govshare.exchange.actions.bindings import (
     do_set_binding_active,
     do_set_binding_schedule,
 )
-from govshare.exchange.actions.runs import do_start_run, do_stop_run
+from govshare.exchange.actions.runs import do_reconcile, do_start_run, do_stop_run
 from govshare.exchange.actions.sources import (
     SourceTest,
     do_change_source,
@@ -17,5 +17,5 @@ from govshare.exchange.actions.sources import (
 )
 
 __all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_register_source",
-           "do_set_binding_active", "do_set_binding_schedule", "do_set_source_active", "do_start_run",
+           "do_set_binding_active", "do_set_binding_schedule", "do_set_source_active", "do_reconcile", "do_start_run",
            "do_stop_run", "do_test_source"]

@@ -153,9 +153,7 @@ def source_active(request: HttpRequest, pk: int) -> HttpResponse:
 
 # ------------------------------------------------------------------ table bindings (issue 10 item 2)
 
-def _binding_qs() -> Any:
-    return schedule.with_last_success(TableBinding.objects.select_related(
-        "entry__current_version", "version", "source", "entry__provider"))
+_binding_qs = schedule.bindings_shown
 
 
 @exchange_view
@@ -341,11 +339,9 @@ def run_stop(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def binding_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
     """Compare the source table and the centre's copy now; the report on the binding's page."""
-    from govshare.exchange.runs import reconcile_binding
-
     binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
     try:
-        report = reconcile_binding(request.user, binding)
+        report = actions.do_reconcile(request.user, binding)
     except GovshareError as exc:
         if exc.status == 404:
             raise
