@@ -245,7 +245,7 @@ def test_a_stopped_copy_resumes_after_its_last_committed_batch(
     stopped = full_copy(plan, store, run_id="r1", on_batch=on_batch, should_stop=should_stop)
     assert (stopped.complete, stopped.batches, stopped.rows_read, stopped.resumed_from_batch) == (
         False, 2, 10, 0)
-    assert store.position("e_copy", "r1") == {"after": [["int", "10"]], "done": False}
+    assert store.position("e_copy", "r1") == {"phase": "rows", "after": [["int", "10"]], "done": False, "mark": None}
     assert store.summary("e_copy").live_rows == 10
     seen: list[int] = []
     resumed = full_copy(plan, store, run_id="r1", on_batch=lambda receipt: seen.append(receipt.batch))

@@ -189,14 +189,16 @@ def test_a_full_copy_into_a_postgresql_centre(bound: Any, settings: Any, pg_sour
 def test_the_provider_starts_a_copy_through_the_api_and_another_department_sees_nothing(
         bound: Any, client_for: Any, django_capture_on_commit_callbacks: Any) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        answer = client_for(bound.org.police_specialist).post(f"/api/v1/exchange/bindings/{bound.binding.pk}/runs")
+        answer = client_for(bound.org.police_specialist).generic(  # no body: the binding's mode decides
+            "POST", f"/api/v1/exchange/bindings/{bound.binding.pk}/runs")
     assert answer.status_code == 201, answer.content
     run_id = answer.json()["id"]
     body = client_for(bound.org.police_specialist).get(f"/api/v1/exchange/runs/{run_id}").json()
     assert body["status"] == "succeeded" and len(body["receipts"]) == body["batches"] >= 1
     outsider = client_for(bound.org.market_admin)
     assert outsider.get(f"/api/v1/exchange/runs/{run_id}").status_code == 404
-    assert outsider.post(f"/api/v1/exchange/bindings/{bound.binding.pk}/runs").status_code == 404
+    assert outsider.post(f"/api/v1/exchange/bindings/{bound.binding.pk}/runs", {"kind": "full"},
+                         content_type="application/json").status_code == 404
     assert outsider.get("/api/v1/exchange/runs").json()["total"] == 0
     assert client_for(bound.org.auditor).get(f"/api/v1/exchange/runs/{run_id}").status_code == 200
 

@@ -177,6 +177,9 @@ class AuditCode(IntEnum):
     RUN_FAILED = 4202
     RUN_STOPPED = 4203
     RECONCILED = 4204  # source and centre compared (counts, hashes, differing keys)
+    DELETES_HELD = 4205  # the mass-delete guard held a run's deletions for a person to confirm
+    DELETES_CONFIRMED = 4206  # a person confirmed held deletions (the run goes on and deletes them)
+    DELETES_REFUSED = 4207  # a person refused held deletions (the run ends without deleting)
 
 
 DOMAINS = {
@@ -351,6 +354,9 @@ def _labels() -> dict[int, Any]:
         AuditCode.RUN_FAILED: _("Copy into the data resource centre failed"),
         AuditCode.RUN_STOPPED: _("Copy into the data resource centre stopped"),
         AuditCode.RECONCILED: _("Source and data resource centre reconciled"),
+        AuditCode.DELETES_HELD: _("Mass-delete guard held a copy's deletions"),
+        AuditCode.DELETES_CONFIRMED: _("Held deletions confirmed"),
+        AuditCode.DELETES_REFUSED: _("Held deletions refused"),
     }
 
 

@@ -9,22 +9,27 @@ Both raise :class:`govshare.core.errors.ValidationFailed` naming what is wrong (
 NFKC-normalised first (full-width ``３６０…`` is the same code as ``360…``) and then checked against
 ASCII patterns only: ``str.isdigit()`` would also accept Arabic-Indic or superscript digits, so one
 person could be registered twice under two spellings of the same number.
+
+The check arithmetic, the birth-date bounds and the masking live in :mod:`govshare.core.idcodes` (Django-free,
+shared with the exchange's value rules); their names are re-exported here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import unicodedata
 
 from django.utils.translation import gettext_lazy as _
 
 from govshare.core.errors import ValidationFailed
-
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
+from govshare.core.idcodes import ID_CHECK as ID_CHECK  # the arithmetic's one home, re-exported
+from govshare.core.idcodes import ID_WEIGHTS as ID_WEIGHTS
+from govshare.core.idcodes import USCC_ALPHABET as USCC_ALPHABET
+from govshare.core.idcodes import USCC_WEIGHTS as USCC_WEIGHTS
+from govshare.core.idcodes import id_birth_date
+from govshare.core.idcodes import id_check_char as id_check_char
+from govshare.core.idcodes import mask_id_number as mask_id_number
+from govshare.core.idcodes import uscc_check_char as uscc_check_char
 
 #: the largest id a database row can have (a signed 64-bit BIGINT): larger numbers in input are refused
 #: before they reach a query (SQLite raises OverflowError on them)
@@ -44,11 +49,6 @@ def has_control_characters(value: str) -> bool:
 def _canonical(value: str | None) -> str:
     """NFKC (full-width → ASCII), surrounding white space removed, upper case."""
     return unicodedata.normalize("NFKC", value or "").strip().upper()
-
-
-def uscc_check_char(first17: str) -> str:
-    total = sum(USCC_ALPHABET.index(ch) * w for ch, w in zip(first17, USCC_WEIGHTS, strict=True))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
 def normalize_uscc(value: str, field: str = "uscc") -> str:
@@ -88,10 +88,6 @@ def normalize_uscc(value: str, field: str = "uscc") -> str:
     return code
 
 
-def id_check_char(first17: str) -> str:
-    return ID_CHECK[sum(int(ch) * w for ch, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
-
-
 def normalize_id_number(value: str, field: str = "id_number") -> str:
     number = _canonical(value)
     if not _ID_FORMAT.fullmatch(number):
@@ -100,11 +96,7 @@ def normalize_id_number(value: str, field: str = "id_number") -> str:
             _("The citizen ID number must be 17 digits followed by a digit or X (GB 11643)."),
             field=field,
         )
-    try:
-        birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        birth = None
-    if birth is None or birth.year < 1900 or birth > dt.date.today():
+    if id_birth_date(number) is None:
         raise ValidationFailed(
             "invalid_id_birthdate",
             _("The date of birth in the citizen ID number (positions 7-14) is not a valid date."),
@@ -120,10 +112,3 @@ def normalize_id_number(value: str, field: str = "id_number") -> str:
             field=field,
         )
     return number
-
-
-def mask_id_number(number: str) -> str:
-    """Show the region prefix and the last four characters only: 3607**********123X."""
-    if len(number) < 8:
-        return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 8) + number[-4:]

@@ -148,7 +148,9 @@ def binding_out(binding: TableBinding) -> dict[str, Any]:
         "source": {"id": binding.source.pk, "code": binding.source.code, "name": binding.source.name},
         "schema": binding.schema_name, "table": binding.table_name, "mapping": binding.mapping,
         "key_columns": binding.key_columns, "key_chosen": binding.key_chosen, "warnings": binding.warnings,
-        "is_active": binding.is_active, "schedule": binding.schedule,
+        "is_active": binding.is_active, "schedule": binding.schedule, "mode": binding.mode,
+        "update_column": binding.update_column, "overlap_seconds": binding.overlap_seconds,
+        "sweep_hours": binding.sweep_hours, "delete_guard_percent": binding.delete_guard_percent,
         "last_success_at": schedule.last_success(binding), "stale": schedule.is_stale(binding),
         "created_at": binding.created_at, "updated_at": binding.updated_at,
     }
@@ -250,6 +252,18 @@ def set_binding_schedule(request: HttpRequest, payload: s.ScheduleIn, binding_id
     return binding_out(_binding(user, binding.pk))
 
 
+@router.post("/bindings/{binding_id}/mode", response={200: s.BindingOut}, by_alias=True,
+             summary="How copies read the source: a full copy each time, or the changed rows by an update-time "
+                     "column (with its overlap window and the check for deleted rows), and the mass-delete guard")
+def set_binding_mode(request: HttpRequest, payload: s.ModeIn, binding_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    binding = actions.do_set_binding_mode(user, _binding(user, binding_id), mode=payload.mode,
+                                          update_column=payload.update_column,
+                                          overlap_seconds=payload.overlap_seconds, sweep_hours=payload.sweep_hours,
+                                          delete_guard_percent=payload.delete_guard_percent)
+    return binding_out(_binding(user, binding.pk))
+
+
 @router.post("/bindings/{binding_id}/resume", response={200: s.BindingOut}, by_alias=True)
 def resume_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
     user = user_of(request)
@@ -268,7 +282,10 @@ def run_out(run: ExchangeRun) -> dict[str, Any]:
         "entry": {"id": entry.pk, "code": entry.code, "name": run.binding.version.name},
         "kind": run.kind, "status": run.status, "target": run.target, "batches": run.batches,
         "rows_read": run.rows_read, "inserted": run.inserted, "updated": run.updated, "unchanged": run.unchanged,
-        "rejected": run.rejected, "content_hash": run.content_hash,
+        "rejected": run.rejected, "content_hash": run.content_hash, "checks_deletes": run.checks_deletes,
+        "keys_read": run.keys_read, "deleted": run.deleted, "pending_deletes": run.pending_deletes,
+        "live_rows": run.live_rows, "confirmed_deletes": run.confirmed_deletes, "since": run.since,
+        "watermark": run.watermark,
         "rows_per_second": round(run.rows_read / seconds.total_seconds(), 1)
         if seconds and seconds.total_seconds() > 0 else None,
         "error": {"code": run.error_code, "message_zh": (run.error_message or {}).get("zh", ""),
@@ -284,12 +301,29 @@ def _run_qs() -> Any:
 
 
 @router.post("/bindings/{binding_id}/runs", response={201: s.RunOut},
-             summary="Queue a full copy of the bound table into the data resource centre (the binding is checked "
-                     "first)")
-def start_run(request: HttpRequest, binding_id: int = ID) -> Any:
+             summary="Queue a copy of the bound table into the data resource centre — full or incremental, as the "
+                     "binding's mode says or as asked (the binding is checked first)")
+def start_run(request: HttpRequest, binding_id: int = ID, payload: s.StartIn | None = None) -> Any:
     user = user_of(request)
-    run = actions.do_start_run(user, _binding(user, binding_id))
+    run = actions.do_start_run(user, _binding(user, binding_id), kind=payload.kind if payload else "")
     return Status(201, run_out(get_for(user, VIEW, _run_qs(), pk=run.pk)))
+
+
+@router.post("/runs/{run_id}/confirm-deletes", response={200: s.RunOut},
+             summary="Confirm the deletions the mass-delete guard held: the copy goes on and tombstones them")
+def confirm_deletes(request: HttpRequest, payload: s.ConfirmIn | None = None, run_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    run = actions.do_confirm_deletes(user, get_for(user, VIEW, _run_qs(), pk=run_id),
+                                     pending=payload.pending if payload else None)
+    return run_out(get_for(user, VIEW, _run_qs(), pk=run.pk))
+
+
+@router.post("/runs/{run_id}/refuse-deletes", response={200: s.RunOut},
+             summary="Refuse the deletions the mass-delete guard held: the copy ends without deleting")
+def refuse_deletes(request: HttpRequest, run_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    run = actions.do_refuse_deletes(user, get_for(user, VIEW, _run_qs(), pk=run_id))
+    return run_out(get_for(user, VIEW, _run_qs(), pk=run.pk))
 
 
 @router.post("/runs/{run_id}/stop", response={200: s.RunOut},

@@ -102,10 +102,33 @@ class Judgement:
         return not self.problems
 
 
+#: column families an update-time column may have (watermark mode): values the source orders as times
+UPDATE_FAMILIES = frozenset({types.DATETIME, types.DATE, types.INTEGER, types.DECIMAL, types.TEXT, types.ANY})
+
+
+def update_column_problem(shape: engine.TableShape, column: str, *, kind: str = "") -> ValidationFailed | None:
+    """Why ``column`` cannot be the update-time column of watermark mode (None: it can)."""
+    info = next((c for c in shape.columns if c.name == column), None)
+    if info is None:
+        return ValidationFailed("no_such_update_column", _("Table %(table)s has no column %(column)s (the update-time "
+                                                           "column)."), field="update_column", table=shape.name,
+                                column=column)
+    if types.family(info.data_type, column_length=info.length, kind=kind) not in UPDATE_FAMILIES:
+        return ValidationFailed("update_column_type", _("Column %(column)s (%(type)s) cannot be an update time: "
+                                                        "choose a date and time, date or number column."),
+                                field="update_column", column=column, type=info.data_type)
+    return None
+
+
 def check(version: EntryVersion, shape: engine.TableShape, mapping: dict[str, str],
-          key_columns: list[str], *, kind: str = "") -> Judgement:
-    """Every problem of a mapping at once (``field`` is ``mapping.<item>`` or ``key_columns``)."""
+          key_columns: list[str], *, kind: str = "", update_column: str = "") -> Judgement:
+    """Every problem of a mapping at once (``field`` is ``mapping.<item>``, ``key_columns`` or
+    ``update_column``)."""
     out = Judgement()
+    if update_column:
+        bad = update_column_problem(shape, update_column, kind=kind)
+        if bad is not None:
+            out.problems.append(bad)
     columns = {c.name: c for c in shape.columns}
     items = items_of(version)
     names = {i.name for i in items}
@@ -181,4 +204,5 @@ def verify(binding: Any, *, shape: engine.TableShape | None = None) -> Judgement
             return Judgement([exc])
         except ValidationFailed as exc:  # a host that no longer resolves, a file that is gone
             return Judgement([exc])
-    return check(version, shape, binding.column_of(), list(binding.key_columns), kind=binding.source.kind)
+    return check(version, shape, binding.column_of(), list(binding.key_columns), kind=binding.source.kind,
+                 update_column=binding.update_column if binding.mode == binding.Mode.WATERMARK else "")

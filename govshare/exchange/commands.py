@@ -38,11 +38,28 @@ def register(sub: Any) -> None:
     b.add_argument("--table", default=None, help="SCHEMA.NAME (SQLite: main.NAME)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=_tables, needs_django=True)
-    r = inner.add_parser("run", help="全量拷贝到数据资源中心 / full copy of an entry's bound table into the centre")
+    bl = inner.add_parser("bindings", help="挂接的库表 (模式、最近成功拷贝、是否过期) / the bound tables (mode, last "
+                                           "successful copy, stale)")
+    bl.add_argument("--department", default=None, help="部门代码 / department code")
+    bl.add_argument("--json", action="store_true")
+    bl.set_defaults(handler=_bindings, needs_django=True)
+    r = inner.add_parser("run", help="拷贝到数据资源中心 (全量或增量) / copy an entry's bound table into the centre "
+                                     "(full or incremental)")
     r.add_argument("entry", help="资源代码 / resource code, e.g. 102001/000001")
+    r.add_argument("--kind", choices=["auto", "full", "incremental"], default="auto",
+                   help="auto: 按挂接的模式 / as the binding's mode says (the first copy is full)")
     r.add_argument("--here", action="store_true",
                    help="在本进程中立即执行, 不经后台工作进程 / run it in this process now, not on a worker")
     r.set_defaults(handler=_run, needs_django=True)
+    cf = inner.add_parser("confirm-deletes", help="确认被批量删除保护拦下的删除 / confirm the deletions the "
+                                                  "mass-delete guard held")
+    cf.add_argument("run", type=int, help="拷贝编号 / the run's number")
+    cf.add_argument("--pending", type=int, default=None, help="您确认的删除行数 / the number of deletions you confirm")
+    cf.add_argument("--here", action="store_true", help="在本进程中立即执行 / run it in this process now")
+    cf.set_defaults(handler=_confirm, needs_django=True)
+    rf = inner.add_parser("refuse-deletes", help="拒绝被拦下的删除 / refuse the deletions the guard held")
+    rf.add_argument("run", type=int, help="拷贝编号 / the run's number")
+    rf.set_defaults(handler=_refuse, needs_django=True)
     st = inner.add_parser("status", help="最近的拷贝 / the latest copies")
     st.add_argument("entry", nargs="?", default=None, help="资源代码 / resource code")
     st.add_argument("--json", action="store_true")
@@ -150,18 +167,78 @@ def _run(args: Any) -> int:
     binding = _binding(args.entry)
     if binding is None:
         return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
-    run = do_start_run(None, binding, operator=True)
-    print(f"已排队 / queued: run {run.pk} ({run.run_id}) -> {run.target}")
+    run = do_start_run(None, binding, operator=True, kind=args.kind)
+    print(f"已排队 / queued: {run.kind} run {run.pk} ({run.run_id}) -> {run.target}")
     if not args.here:
         return 0
     assert run.job is not None
     jobs.execute(run.job.pk, "cli")
-    run = ExchangeRun.objects.get(pk=run.pk)
+    return _outcome(ExchangeRun.objects.get(pk=run.pk))
+
+
+def _outcome(run: Any) -> int:
+    from govshare.exchange.models import ExchangeRun
+
     print(f"{run.status}: {run.rows_read} 行读取 / rows read, {run.inserted} 新增 / new, {run.updated} 更新 / changed, "
-          f"{run.unchanged} 未变 / unchanged, {run.rejected} 隔离 / quarantined")
+          f"{run.unchanged} 未变 / unchanged, {run.rejected} 隔离 / quarantined, {run.deleted} 删除 / deleted")
+    if run.status == ExchangeRun.Status.HELD:
+        print(f"批量删除保护: {run.pending_deletes}/{run.live_rows} 行待确认 — govshare exchange confirm-deletes {run.pk} "
+              f"/ mass-delete guard: {run.pending_deletes} of {run.live_rows} rows wait for confirmation",
+              file=sys.stderr)
     if run.error_message:
         print(f"{run.error_message.get('zh', '')} / {run.error_message.get('en', '')}", file=sys.stderr)
     return 0 if run.status == ExchangeRun.Status.SUCCEEDED else 1
+
+
+def _bindings(args: Any) -> int:
+    from govshare.exchange import schedule
+
+    qs = schedule.bindings_shown().order_by("entry__code")
+    if args.department:
+        qs = qs.filter(entry__provider__code=args.department.strip())
+    rows = list(qs)
+    if args.json:
+        from govshare.exchange.api import binding_out
+
+        print(json.dumps([binding_out(b) for b in rows], ensure_ascii=False, default=str, indent=1))
+        return 0
+    for b in rows:
+        last = f"{b.last_success_at:%Y-%m-%d %H:%M}" if b.last_success_at else "-"
+        flags = " ".join(f for f, on in (("过期/stale", schedule.is_stale(b)), ("暂停/paused", not b.is_active)) if on)
+        mode = f"{b.mode}({b.update_column})" if b.update_column else b.mode
+        print(f"{b.entry.code:<16} {b.source.code}:{b.table_text():<24} {mode:<24} {b.schedule:<7} {last:<16} {flags}")
+    if not rows:
+        print("没有挂接的库表 / no bound tables")
+    return 0
+
+
+def _confirm(args: Any) -> int:
+    from govshare.core import jobs
+    from govshare.exchange.actions import do_confirm_deletes
+    from govshare.exchange.models import ExchangeRun
+
+    run = ExchangeRun.objects.filter(pk=args.run).first()
+    if run is None:
+        return fail(f"没有拷贝 {args.run} / no run {args.run}")
+    run = do_confirm_deletes(None, run, pending=args.pending, operator=True)
+    print(f"已确认 / confirmed: {run.confirmed_deletes} 行 / rows, run {run.pk}")
+    if not args.here:
+        return 0
+    assert run.job is not None
+    jobs.execute(run.job.pk, "cli")
+    return _outcome(ExchangeRun.objects.get(pk=run.pk))
+
+
+def _refuse(args: Any) -> int:
+    from govshare.exchange.actions import do_refuse_deletes
+    from govshare.exchange.models import ExchangeRun
+
+    run = ExchangeRun.objects.filter(pk=args.run).first()
+    if run is None:
+        return fail(f"没有拷贝 {args.run} / no run {args.run}")
+    run = do_refuse_deletes(None, run, operator=True)
+    print(f"已拒绝 / refused: run {run.pk} {run.status}")
+    return 0
 
 
 def _status(args: Any) -> int:
@@ -176,8 +253,8 @@ def _status(args: Any) -> int:
         print(json.dumps([run_out(r) for r in rows], ensure_ascii=False, default=str, indent=1))
         return 0
     for r in rows:
-        print(f"{r.pk:>5} {r.binding.entry.code:<16} {r.kind:<5} {r.status:<10} {r.rows_read:>10} "
-              f"+{r.inserted} ~{r.updated} ={r.unchanged} !{r.rejected}  {r.created_at:%Y-%m-%d %H:%M}")
+        print(f"{r.pk:>5} {r.binding.entry.code:<16} {r.kind:<11} {r.status:<10} {r.rows_read:>10} "
+              f"+{r.inserted} ~{r.updated} ={r.unchanged} !{r.rejected} -{r.deleted}  {r.created_at:%Y-%m-%d %H:%M}")
     if not rows:
         print("没有拷贝记录 / no copies yet")
     return 0

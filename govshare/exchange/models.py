@@ -116,6 +116,21 @@ class TableBinding(models.Model):
         MANUAL = "manual", _("Only when started by hand")
 
     schedule = models.CharField(_("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.CYCLE)
+
+    class Mode(models.TextChoices):
+        FULL = "full", _("Full copy each time")
+        WATERMARK = "watermark", _("Changed rows by an update-time column")
+
+    #: how each scheduled copy reads the source (issue 10 item 5); the first copy is always a full one
+    mode = models.CharField(_("copy mode"), max_length=12, choices=Mode.choices, default=Mode.FULL)
+    #: watermark mode: the source column holding each row's last update time
+    update_column = models.CharField(_("update-time column"), max_length=128, blank=True)
+    #: watermark mode: how far back before the last run's end each run reads again (late commits, clocks)
+    overlap_seconds = models.PositiveIntegerField(_("overlap window (seconds)"), default=300)
+    #: watermark mode: how often a run also reads every key to find the rows deleted at the source; 0: each run
+    sweep_hours = models.PositiveIntegerField(_("check for deleted rows every (hours)"), default=24)
+    #: the mass-delete guard: a run that would delete more than this share of the table waits for a person
+    delete_guard_percent = models.PositiveSmallIntegerField(_("mass-delete guard (% of the table)"), default=10)
     created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -123,6 +138,12 @@ class TableBinding(models.Model):
     class Meta:
         ordering = ["entry_id"]
         verbose_name = _("table binding")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(delete_guard_percent__gte=1, delete_guard_percent__lte=100),
+                                   name="exchange_binding_guard_percent"),
+            models.CheckConstraint(condition=models.Q(mode="full") | ~models.Q(update_column=""),
+                                   name="exchange_binding_watermark_has_column"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.entry} ← {self.source.code}:{self.table_text()}"
@@ -135,7 +156,10 @@ class TableBinding(models.Model):
 
 
 class ExchangeRun(models.Model):
-    """One copy of a bound table into the data resource centre (issue 10): a full copy (存量) for now.
+    """One copy of a bound table into the data resource centre (issue 10): a full copy (存量) or an
+    incremental one (增量: the rows changed since the last run, by an update-time column), each followed by the
+    deletions it found when it read every key (a full copy always; an incremental one when its key check is
+    due) — unless the mass-delete guard holds them for a person to confirm.
 
     The work is a core :class:`~govshare.core.models.Job` (status, progress, log; resumed by another worker
     after a crash).  The authoritative position is in the centre's database, committed with each batch's
@@ -144,6 +168,7 @@ class ExchangeRun(models.Model):
 
     class Kind(models.TextChoices):
         FULL = "full", _("Full copy")
+        INCREMENTAL = "incremental", _("Incremental copy")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -151,8 +176,12 @@ class ExchangeRun(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         STOPPED = "stopped", _("Stopped")
+        HELD = "held", _("Deletions waiting for confirmation")
 
+    #: a worker has it or will take it
     OPEN_STATUSES = (Status.QUEUED, Status.RUNNING)
+    #: no other copy of the binding may start meanwhile (a held run waits for a person's decision)
+    BLOCKING_STATUSES = (Status.QUEUED, Status.RUNNING, Status.HELD)
 
     binding = models.ForeignKey(TableBinding, on_delete=models.PROTECT, related_name="runs")
     #: the run's name in the centre's database: never reused, even if the platform's database is restored to
@@ -170,6 +199,20 @@ class ExchangeRun(models.Model):
     updated = models.BigIntegerField(default=0)
     unchanged = models.BigIntegerField(default=0)
     rejected = models.BigIntegerField(default=0)
+    #: rows tombstoned because the source no longer has them; keys read by the key check
+    deleted = models.BigIntegerField(default=0)
+    keys_read = models.BigIntegerField(default=0)
+    #: this run reads every key of the source to find deleted rows (full copies always do)
+    checks_deletes = models.BooleanField(default=False)
+    #: the mass-delete guard held the run: the rows it would delete, of the live rows; what a person confirmed
+    pending_deletes = models.BigIntegerField(null=True, blank=True)
+    live_rows = models.BigIntegerField(null=True, blank=True)
+    confirmed_deletes = models.BigIntegerField(null=True, blank=True)
+    confirmed_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    #: watermark mode: the update time the run read from (the last run's end) and up to (where the next starts),
+    #: as the copy engine encodes source values
+    since = models.JSONField(null=True, blank=True)
+    watermark = models.JSONField(null=True, blank=True)
     #: the order-independent content hash of the entry's table in the centre after the run (receipts: per batch)
     content_hash = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
@@ -185,7 +228,8 @@ class ExchangeRun(models.Model):
         constraints = [
             # one open run per binding: starting another while one runs is refused, and two requests at once
             # cannot both succeed
-            models.UniqueConstraint(fields=["binding"], condition=models.Q(status__in=["queued", "running"]),
+            models.UniqueConstraint(fields=["binding"],
+                                    condition=models.Q(status__in=["queued", "running", "held"]),
                                     name="exchange_one_open_run_per_binding"),
         ]
 

@@ -14,6 +14,7 @@ specialists and administrators and to the centre's administrators."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -37,6 +38,7 @@ from govshare.exchange.models import ExchangeRun, TableBinding
 from govshare.exchange.sources import explain, spec_for
 
 RUN_JOB = "exchange.copy"
+log = logging.getLogger("govshare.exchange")
 
 STORE_WORDS: dict[str, Any] = {
     "unavailable": _("The data resource centre's database cannot be reached (%(detail)s)."),
@@ -48,7 +50,8 @@ STORE_WORDS: dict[str, Any] = {
 
 
 def plan_for(binding: TableBinding, *, batch_rows: int = 5000) -> copy.CopyPlan:
-    """What to copy: the source column of each item of the entry's current version, the key, the target."""
+    """What to copy: the source column of each item of the entry's current version, the key, the target, the
+    update-time column in watermark mode."""
     from govshare.datastore.centre import table_for
 
     entry: CatalogEntry = binding.entry
@@ -60,7 +63,8 @@ def plan_for(binding: TableBinding, *, batch_rows: int = 5000) -> copy.CopyPlan:
         source=spec_for(binding.source, interactive=False), schema=binding.schema_name, table=binding.table_name,
         columns=tuple(column_of[i.name] for i in items),
         items=tuple(StoreColumn(i.name, i.data_type, i.length) for i in items),
-        key=tuple(binding.key_columns), target=table_for(entry), batch_rows=batch_rows)
+        key=tuple(binding.key_columns), target=table_for(entry), batch_rows=batch_rows,
+        watermark=binding.update_column if binding.mode == TableBinding.Mode.WATERMARK else "")
 
 
 def _totals(run: ExchangeRun) -> dict[str, Any]:
@@ -69,9 +73,12 @@ def _totals(run: ExchangeRun) -> dict[str, Any]:
     with open_store() as store:
         receipts = store.receipts(run.target, run.run_id)
         summary = store.summary(run.target) if receipts else None
-    return {"batches": len(receipts), "rows_read": sum(r.rows_read for r in receipts),
-            "inserted": sum(r.inserted for r in receipts), "updated": sum(r.updated for r in receipts),
-            "unchanged": sum(r.unchanged for r in receipts), "rejected": sum(r.rejected for r in receipts),
+    rows = [r for r in receipts if copy.phase_of(r.position) == "rows"]
+    keys = [r for r in receipts if copy.phase_of(r.position) == "keys"]
+    return {"batches": len(receipts), "rows_read": sum(r.rows_read for r in rows),
+            "inserted": sum(r.inserted for r in rows), "updated": sum(r.updated for r in rows),
+            "unchanged": sum(r.unchanged for r in rows), "rejected": sum(r.rejected for r in receipts),
+            "keys_read": sum(r.rows_read for r in keys), "deleted": sum(r.deleted for r in receipts),
             "content_hash": summary.content_hash if summary else ""}
 
 
@@ -87,25 +94,52 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
     ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
         status=ExchangeRun.Status.RUNNING, started_at=run.started_at or timezone.now())
     binding = run.binding
+    confirmed = ctx.params.get("confirmed")
     try:
         judgement = bindings.verify(binding)
         if not judgement.ok:
             raise judgement.problems[0]
         plan = plan_for(binding)
-        ctx.log(f"copy {binding.source.code}:{binding.table_text()} -> {run.target} ({run.run_id})")
+        ctx.log(f"{run.kind} copy {binding.source.code}:{binding.table_text()} -> {run.target} ({run.run_id})")
 
         def on_batch(receipt: Any) -> None:
-            ExchangeRun.objects.filter(pk=run.pk).update(
-                batches=F("batches") + 1, rows_read=F("rows_read") + receipt.rows_read,
-                inserted=F("inserted") + receipt.inserted, updated=F("updated") + receipt.updated,
-                unchanged=F("unchanged") + receipt.unchanged, rejected=F("rejected") + receipt.rejected)
-            run.rows_read += receipt.rows_read
-            ctx.progress(run.rows_read, message=f"batch {receipt.batch}")  # raises JobCancelled when stopped
+            phase = copy.phase_of(receipt.position)
+            counted = {"rows": {"rows_read": F("rows_read") + receipt.rows_read,
+                                "inserted": F("inserted") + receipt.inserted,
+                                "updated": F("updated") + receipt.updated,
+                                "unchanged": F("unchanged") + receipt.unchanged},
+                       "keys": {"keys_read": F("keys_read") + receipt.rows_read},
+                       "deletes": {"deleted": F("deleted") + receipt.deleted}}[phase]
+            ExchangeRun.objects.filter(pk=run.pk).update(batches=F("batches") + 1,
+                                                         rejected=F("rejected") + receipt.rejected, **counted)
+            run.rows_read += receipt.rows_read if phase == "rows" else 0
+            ctx.progress(run.rows_read, message=f"batch {receipt.batch} ({phase})")  # JobCancelled when stopped
 
         with open_store() as store:
-            result = copy.full_copy(plan, store, run_id=run.run_id, on_batch=on_batch)
-        ctx.log(f"done: {result.rows_read} rows read, {result.inserted} inserted, {result.updated} updated, "
-                f"{result.unchanged} unchanged, {result.rejected} quarantined")
+            if run.kind == ExchangeRun.Kind.INCREMENTAL:
+                since = (run.since or {}).get("value")
+                result = copy.watermark_copy(plan, store, run_id=run.run_id, since=since,
+                                             overlap_seconds=binding.overlap_seconds, on_batch=on_batch)
+                if run.checks_deletes:
+                    copy.key_scan(plan, store, run_id=run.run_id, on_batch=on_batch)
+            else:
+                result = copy.full_copy(plan, store, run_id=run.run_id, on_batch=on_batch)
+            ctx.log(f"rows: {result.rows_read} read, {result.inserted} inserted, {result.updated} updated, "
+                    f"{result.unchanged} unchanged, {result.rejected} quarantined")
+            if run.checks_deletes:
+                outcome = copy.delete_unseen(plan, store, run_id=run.run_id,
+                                             guard_share=binding.delete_guard_percent / 100,
+                                             confirmed=None if confirmed is None else int(confirmed),
+                                             on_batch=on_batch)
+                if outcome.held:
+                    ctx.log(f"held: {outcome.pending} of {outcome.live} rows would be deleted "
+                            f"(guard {binding.delete_guard_percent}%)")
+                    _hold(run, outcome)
+                    return {"run": run.pk, "status": ExchangeRun.Status.HELD, "pending_deletes": outcome.pending}
+                ctx.log(f"deletions: {outcome.deleted} rows the source no longer has")
+        watermark = None
+        if plan.watermark and result.watermark is not None:
+            watermark = {"column": plan.watermark, "value": result.watermark}
     except jobs.JobCancelled:
         # cancelled — or taken over by another worker after this one was presumed dead: then that worker
         # carries on with the run, and nothing is recorded here
@@ -129,11 +163,51 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                                    detail=f"{type(exc).__name__}: {exc}"[:300])
         _finish(run, ExchangeRun.Status.FAILED, unexpected)
         raise
-    totals = _finish(run, ExchangeRun.Status.SUCCEEDED)
+    totals = _finish(run, ExchangeRun.Status.SUCCEEDED, watermark=watermark)
     return {"run": run.pk, **totals}
 
 
-def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None) -> dict[str, Any]:
+def _hold(run: ExchangeRun, outcome: copy.Deletions) -> None:
+    """The mass-delete guard tripped: the run waits (HELD) with what it would delete; the provider's staff and
+    the centre are told.  The run's key list stays in the centre for the confirmation."""
+    try:
+        totals = _totals(run)
+    except StoreError:
+        totals = {}
+    with transaction.atomic():
+        moved = ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
+            status=ExchangeRun.Status.HELD, pending_deletes=outcome.pending, live_rows=outcome.live, **totals)
+        if not moved:
+            return
+        run.refresh_from_db()
+        entry = run.binding.entry
+        percent = run.binding.delete_guard_percent
+        audit.record(AuditCode.DELETES_HELD, actor=None, obj=run, object_department=entry.provider,
+                     outcome="failure", detail={"entry": entry.code, "run": run.run_id, "pending": outcome.pending,
+                                                "live": outcome.live, "guard_percent": percent})
+        subject = messages.message(_("Copy of %(entry)s: %(pending)s deletions wait for confirmation"),
+                                   entry=entry.code, pending=outcome.pending)
+        body = messages.message(_("The copy found %(pending)s of the %(live)s rows in the data resource centre "
+                                  "missing at the source — more than the %(percent)s%% the binding allows. A "
+                                  "half-read or emptied source looks like this. Nothing was deleted: confirm the "
+                                  "deletions or refuse them on the run's page."),
+                                pending=outcome.pending, live=outcome.live, percent=percent)
+        recipients = [*_provider_staff(run), *_centre_staff()]
+        transaction.on_commit(lambda: notify(recipients, "exchange.deletes_held", subject, body,
+                                             url=f"/exchange/runs/{run.pk}/", obj=run))
+
+
+def forget_keys(run: ExchangeRun) -> None:
+    """The run's key list in the centre, no longer needed once the run has ended (best effort)."""
+    try:
+        with open_store() as store:
+            store.forget(run.target, run.run_id)
+    except StoreError:
+        log.warning("could not drop the key list of run %s", run.run_id)
+
+
+def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None,
+            watermark: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record the run's end once: a conditional UPDATE from an open status (a second call writes nothing)."""
     try:
         totals = _totals(run)
@@ -144,7 +218,8 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None) -
     with transaction.atomic():
         moved = ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
             status=status, finished_at=timezone.now(), error_code=error.code if error else "",
-            error_message={"zh": error.render("zh-hans"), "en": error.render("en")} if error else None, **totals)
+            error_message={"zh": error.render("zh-hans"), "en": error.render("en")} if error else None,
+            watermark=watermark, **totals)
         run.refresh_from_db()
         if not moved:
             return totals
@@ -156,18 +231,27 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None) -
                              **({"error": error.code} if error else {}), **totals})
         if status == ExchangeRun.Status.FAILED:
             tell_failure(run, error)
+    forget_keys(run)
     return totals
+
+
+def _provider_staff(run: ExchangeRun) -> list[User]:
+    entry = run.binding.entry
+    return list(User.objects.filter(department_id=entry.provider_id, is_active=True,
+                                    role_assignments__role__in=[Role.DATA_SPECIALIST, Role.DEPT_ADMIN]).distinct())
+
+
+def _centre_staff() -> list[User]:
+    return list(User.objects.filter(is_active=True, role_assignments__role=Role.CENTRE_ADMIN).distinct())
 
 
 def tell_failure(run: ExchangeRun, error: GovshareError | None) -> None:
     entry = run.binding.entry
-    provider_staff = User.objects.filter(department_id=entry.provider_id, is_active=True,
-                                         role_assignments__role__in=[Role.DATA_SPECIALIST, Role.DEPT_ADMIN])
-    centre = User.objects.filter(is_active=True, role_assignments__role=Role.CENTRE_ADMIN)
+    recipients = [*_provider_staff(run), *_centre_staff()]
     subject = messages.message(_("Copy of %(entry)s into the data resource centre failed"), entry=entry.code)
     body = messages.message(error.message, **error.params) if error else ""
-    transaction.on_commit(lambda: notify([*provider_staff.distinct(), *centre.distinct()], "exchange.run_failed",
-                                         subject, body, url=f"/exchange/runs/{run.pk}/", obj=run))
+    transaction.on_commit(lambda: notify(recipients, "exchange.run_failed", subject, body,
+                                         url=f"/exchange/runs/{run.pk}/", obj=run))
 
 
 def run_receipts(run: ExchangeRun, *, quarantine_limit: int = 200) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -179,9 +263,10 @@ def run_receipts(run: ExchangeRun, *, quarantine_limit: int = 200) -> tuple[list
             held = store.quarantine(run.target, run.run_id, limit=quarantine_limit)
     except StoreError:
         return [], []
-    return ([{"batch": r.batch, "rows_read": r.rows_read, "inserted": r.inserted, "updated": r.updated,
-              "unchanged": r.unchanged, "rejected": r.rejected, "read_hash": r.read_hash,
-              "written_hash": r.written_hash, "at": r.at} for r in receipts],
+    return ([{"batch": r.batch, "phase": copy.phase_of(r.position), "rows_read": r.rows_read,
+              "inserted": r.inserted, "updated": r.updated, "unchanged": r.unchanged, "rejected": r.rejected,
+              "deleted": r.deleted, "read_hash": r.read_hash, "written_hash": r.written_hash, "at": r.at}
+             for r in receipts],
             [_held(q) for q in held])
 
 

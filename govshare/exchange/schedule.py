@@ -8,6 +8,10 @@ EXC-1 "增量数据动态更新", EXC-7 timeliness).
   is older than the interval (or there was none), no copy of it is queued or running, it and its source are
   active.  After a failure the next try waits 5 minutes, then 10, 20 … (doubling, at most the interval):
   a source that is down is not hammered, and one that comes back is caught soon.
+* What a due copy is — full, or incremental with or without the key check that finds deleted rows — the
+  binding's mode decides (:func:`govshare.exchange.actions.runs.choose_kind`).  A binding whose run holds
+  deletions for confirmation (the mass-delete guard) is not copied until a person decides; after they refuse
+  them the next copy waits a whole cycle.
 * A copy in the centre is **stale** when its last successful copy is older than the interval plus a grace of
   a tenth of it (a daily copy that ran at 02:10 yesterday is not stale at 02:15 today).
 
@@ -90,6 +94,9 @@ def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     success = last_success(binding)
     if success is not None and now - success < interval:
         return False
+    # deletions a person refused: the source is being looked at — the next copy waits a whole cycle
+    if binding.runs.filter(error_code="deletes_refused", finished_at__gt=now - interval).exists():
+        return False
     failures, last_failure = _consecutive_failures(binding, success)
     if failures and last_failure is not None:
         wait = min(FIRST_RETRY * 2 ** min(failures - 1, 16), interval)
@@ -103,7 +110,7 @@ def due_bindings(now: dt.datetime | None = None) -> list[TableBinding]:
         TableBinding.objects.select_related("entry__current_version", "source")
         .filter(schedule=TableBinding.Schedule.CYCLE, is_active=True, source__is_active=True,
                 entry__status=CatalogEntry.Status.PUBLISHED)
-        .exclude(runs__status__in=ExchangeRun.OPEN_STATUSES))
+        .exclude(runs__status__in=ExchangeRun.BLOCKING_STATUSES))
     return [b for b in candidates if is_due(b, now)]
 
 

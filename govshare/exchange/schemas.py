@@ -175,6 +175,15 @@ class BindingOut(Schema):
     warnings: list[WarningOut]
     is_active: bool
     schedule: str = Field(description="cycle: copied by itself at the entry's update cycle; manual: only by hand")
+    mode: str = Field(description="full: a full copy each time; watermark: the rows changed since the last copy, by "
+                                  "update_column")
+    update_column: str = Field(description="watermark mode: the source column with each row's last update time")
+    overlap_seconds: int = Field(description="watermark mode: how far back before the last copy's end each copy "
+                                             "reads again (late commits, clocks that differ)")
+    sweep_hours: int = Field(description="watermark mode: how often a copy also reads every key to find rows "
+                                         "deleted at the source (0: every copy)")
+    delete_guard_percent: int = Field(description="mass-delete guard: a copy that would delete more than this share "
+                                                  "of the table waits for a person to confirm")
     last_success_at: dt.datetime | None = Field(description="end of the last successful copy into the centre")
     stale: bool = Field(description="never copied, or the last successful copy is older than the update cycle")
     created_at: dt.datetime
@@ -183,6 +192,24 @@ class BindingOut(Schema):
 
 class ScheduleIn(InSchema):
     schedule: str = Field("", max_length=10, json_schema_extra=_choices("cycle", "manual"))
+
+
+class ModeIn(InSchema):
+    mode: str = Field(..., max_length=12, json_schema_extra=_choices("full", "watermark"))
+    update_column: str = Field("", max_length=128, description="watermark mode: the update-time column")
+    overlap_seconds: int | None = Field(None, ge=0, le=MAX_DB_ID, description="absent: unchanged")
+    sweep_hours: int | None = Field(None, ge=0, le=MAX_DB_ID, description="absent: unchanged")
+    delete_guard_percent: int | None = Field(None, ge=0, le=MAX_DB_ID, description="absent: unchanged")
+
+
+class StartIn(InSchema):
+    kind: str = Field("auto", max_length=12, json_schema_extra=_choices("auto", "full", "incremental"),
+                      description="auto: what the binding's mode says (a first copy is always full)")
+
+
+class ConfirmIn(InSchema):
+    pending: int | None = Field(None, ge=0, le=MAX_DB_ID, description="the number of deletions you saw and "
+                                                                       "confirm (absent: the run's count)")
 
 
 class BindingPageOut(Schema):
@@ -240,11 +267,13 @@ class RunJob(Schema):
 
 class ReceiptOut(Schema):
     batch: int
+    phase: str = Field(description="rows (rows read and applied), keys (keys read to find deletions), deletes")
     rows_read: int
     inserted: int
     updated: int
     unchanged: int
     rejected: int
+    deleted: int
     read_hash: str
     written_hash: str
     at: str
@@ -263,7 +292,8 @@ class RunOut(Schema):
     binding_id: int
     entry: EntryRef
     kind: str
-    status: str = Field(description="queued, running, succeeded, failed, stopped")
+    status: str = Field(description="queued, running, held (deletions wait for confirmation), succeeded, failed, "
+                                    "stopped")
     target: str = Field(description="the entry's table in the data resource centre")
     batches: int
     rows_read: int
@@ -271,6 +301,14 @@ class RunOut(Schema):
     updated: int
     unchanged: int = Field(description="rows read that were already in the centre as they are (not rewritten)")
     rejected: int = Field(description="rows quarantined with a reason, not applied")
+    checks_deletes: bool = Field(description="the copy reads every key of the source to find deleted rows")
+    keys_read: int = Field(description="keys read by the check for deleted rows (incremental copies)")
+    deleted: int = Field(description="rows tombstoned because the source no longer has them")
+    pending_deletes: int | None = Field(description="held: the rows the copy would delete (the mass-delete guard)")
+    live_rows: int | None = Field(description="held: the live rows of the entry's table in the centre")
+    confirmed_deletes: int | None = Field(description="the deletions a person confirmed")
+    since: dict[str, Any] | None = Field(description="incremental: the update time the copy read from")
+    watermark: dict[str, Any] | None = Field(description="the update time the next incremental copy reads from")
     rows_per_second: float | None
     content_hash: str = Field(description="order-independent hash of the entry's table in the centre afterwards")
     error: RunError | None
@@ -296,7 +334,8 @@ class RunPageOut(Schema):
 class RunQuery(PageQuery):
     binding_id: int | None = Field(None, ge=1, le=MAX_DB_ID)
     status: str | None = Field(None, max_length=12,
-                               json_schema_extra=_choices("queued", "running", "succeeded", "failed", "stopped"))
+                               json_schema_extra=_choices("queued", "running", "held", "succeeded", "failed",
+                                                          "stopped"))
 
 
 class ReconciliationOut(Schema):

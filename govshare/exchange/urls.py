@@ -21,4 +21,7 @@ urlpatterns = [
     path("bindings/<int:pk>/reconcile/", views.binding_reconcile, name="binding_reconcile"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/stop/", views.run_stop, name="run_stop"),
+    path("runs/<int:pk>/confirm-deletes/", views.run_confirm, name="run_confirm"),
+    path("runs/<int:pk>/refuse-deletes/", views.run_refuse, name="run_refuse"),
+    path("bindings/<int:pk>/mode/", views.binding_mode, name="binding_mode"),
 ]

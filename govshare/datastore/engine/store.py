@@ -453,6 +453,7 @@ class Store:
         self.kind = kind
         self._conn = conn
         self._shapes: dict[str, _Shape] = {}
+        self._key_tables: set[str] = set()
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -655,18 +656,21 @@ class Store:
                                "ON COMMIT DELETE ROWS")
         return name
 
-    def _seen(self, table: str, shape: _Shape) -> str:
-        """The connection's temporary table of the keys each run has read from ``table`` (see :meth:`apply`)."""
-        name = "_gs_s_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+    def _keys(self, table: str, shape: _Shape) -> str:
+        """The table's list of the keys each open run has read from its source (:meth:`apply`, :meth:`remember`):
+        a table of the centre's database, so that a run resumed in another process after a crash still knows
+        every key it read before — to catch keys that became equal on conversion, and to find the rows the
+        source no longer has (:meth:`unseen`).  Emptied for a run by :meth:`forget`."""
+        name = "_gs_k_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+        if name in self._key_tables:
+            return name
         columns = shape.key_columns
-        if self.kind == "sqlite":
-            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (run_id TEXT, {', '.join(columns)})")
-            self._conn.execute(f"CREATE INDEX IF NOT EXISTS temp.{name}_k ON {name} (run_id, {', '.join(columns)})")
-        else:
-            typed = ", ".join(f"{c} {_PG_TYPES[shape.columns[i].letter]}" for c, i in zip(columns, shape.key_index,
-                                                                                          strict=True))
-            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (run_id TEXT, {typed})")
-            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_k ON {name} (run_id, {', '.join(columns)})")
+        types = _SQLITE_TYPES if self.kind == "sqlite" else _PG_TYPES
+        typed = ", ".join(f"{c} {types[shape.columns[i].letter]}" for c, i in zip(columns, shape.key_index,
+                                                                                 strict=True))
+        self._conn.execute(f"CREATE TABLE IF NOT EXISTS {name} (run_id TEXT NOT NULL, {typed}, "
+                           f"PRIMARY KEY (run_id, {', '.join(columns)}))")
+        self._key_tables.add(name)
         return name
 
     def _load(self, scratch: str, names: list[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -728,15 +732,28 @@ class Store:
 
     def apply(self, table: str, rows: Sequence[Sequence[Any]], *, run_id: str, batch: int,
               position: dict[str, Any], rows_read: int, read_hash: str,
-              rejects: Sequence[tuple[str, str, str]] = ()) -> BatchReceipt:
+              rejects: Sequence[tuple[str, str, str]] = (), remember: bool = True,
+              seen: Sequence[Sequence[Any]] = ()) -> BatchReceipt:
         """Upsert a batch of converted rows (values in item order) by key, in one transaction with its receipt
         and its quarantined values (``rejects``: (row key, item, reason)).  Unchanged rows (same hash, not
         tombstoned) are not rewritten; new, changed and revived rows get the next ``_seq`` in row order.
         ``rows_read`` counts the rows read for this batch: those not in ``rows`` were rejected (each rejection
-        needs its reason in ``rejects``).  A batch already committed for (table, run) returns its receipt."""
+        needs its reason in ``rejects``).  A batch already committed for (table, run) returns its receipt.
+
+        ``remember`` (a run that reads the whole table, each key once): the batch's keys join the run's key
+        list, and a row whose key the run already read (in an earlier batch: two source rows whose keys became
+        equal on conversion) is quarantined instead of overwriting the other; ``seen``: keys of rows read but
+        rejected, remembered too (the source has them: they must not look deleted).  Without ``remember`` (a
+        run that reads changed rows, where a row changed again during the run is read twice) the later read
+        wins."""
         shape = self._shape(table)
         self._check_batch(run_id, batch, position)
         normal = self._keyed(rows, shape.columns, shape.key_index)
+        key_columns = [shape.columns[i] for i in shape.key_index]
+        seen_keys = self._keyed(seen, key_columns, range(len(key_columns))) if seen else []
+        if remember:
+            with _errors():
+                key_list = self._keys(table, shape)
         if isinstance(rows_read, bool) or not isinstance(rows_read, int) or rows_read < len(normal):
             raise StoreError("other", f"rows_read {rows_read!r} is less than the {len(normal)} rows given")
         rejects = [(str(key), str(item), str(reason)) for key, item, reason in rejects]
@@ -762,21 +779,18 @@ class Store:
             else:
                 loaded = ((n, *values, hashes[n]) for n, values in enumerate(normal))
             self._load(scratch, ["n", *names, "_hash"], loaded)
-            # a key this same run already wrote in an earlier batch: two source rows whose keys became equal on
-            # conversion ('2024-01-31' and '2024/01/31' for a date, '7' and '07' for an integer) — neither may
-            # silently overwrite the other: the later one is quarantined
-            seen = self._seen(table, shape)
-            seen_join = " AND ".join(f"x.{k} = b.{k}" for k in keys)
-            # the batch drives both look-ups (its rows are few; the table and the seen keys are indexed by key):
-            # SQLite must be told — it would otherwise scan the whole table for each batch
-            cross = "CROSS JOIN" if self.kind == "sqlite" else "JOIN"
-            on = "WHERE" if self.kind == "sqlite" else "ON"
-            and_ = "AND" if self.kind == "sqlite" else "WHERE"
-            collided = sorted({int(n) for (n,) in self._run(
-                f'SELECT b.n FROM {scratch} b {cross} "{table}" s {on} {join} '  # noqa: S608 — names made here
-                f"{and_} s._run = ? AND NOT s._deleted", (run_id,))} | {int(n) for (n,) in self._run(
-                f"SELECT b.n FROM {scratch} b {cross} {seen} x {on} {seen_join} {and_} x.run_id = ?",  # noqa: S608
-                (run_id,))})
+            collided: list[int] = []
+            if remember:
+                # a key this same run already read in an earlier batch: two source rows whose keys became equal on
+                # conversion ('2024-01-31' and '2024/01/31' for a date, '7' and '07' for an integer) — neither may
+                # silently overwrite the other: the later one is quarantined.  The batch drives the look-up (its
+                # rows are few; the key list is indexed by key): SQLite must be told — it would otherwise scan
+                # the whole list for each batch
+                seen_join = " AND ".join(f"x.{k} = b.{k}" for k in keys)
+                cross, on = ("CROSS JOIN", "WHERE") if self.kind == "sqlite" else ("JOIN", "ON")
+                collided = sorted({int(n) for (n,) in self._run(
+                    f"SELECT b.n FROM {scratch} b {cross} {key_list} x {on} x.run_id = ? "  # noqa: S608
+                    f"AND {seen_join}", (run_id,))})
             if collided:
                 self._run(f"DELETE FROM {scratch} WHERE n IN ({', '.join(map(str, collided))})")  # noqa: S608
                 key_names = ", ".join(shape.key)
@@ -798,10 +812,11 @@ class Store:
                     raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
                 self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
                           (base + len(changed), table))
-            # the keys this run has seen, also those it left unchanged (kept for this connection, i.e. this run's
-            # process: a run resumed elsewhere after a crash checks its later batches against what it wrote)
-            self._run(f"INSERT INTO {seen} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
-                      f"SELECT ?, {', '.join('b.' + k for k in keys)} FROM {scratch} b", (run_id,))
+            if remember:  # the keys this run has read, also those it left unchanged or had to reject
+                self._run(f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
+                          f"SELECT ?, {', '.join('b.' + k for k in keys)} FROM {scratch} b", (run_id,))
+                if seen_keys:
+                    self._remember(key_list, shape, run_id, seen_keys)
             inserted = sum(1 for _, new in changed if new)
             applied = len(normal) - len(collided)
             receipt = BatchReceipt(
@@ -857,6 +872,93 @@ class Store:
                 written_hash=combine(h for _, h in found), position=position, at=_now(), deleted=len(found))
             self._record(table, receipt, ())
         return receipt
+
+    def _remember(self, key_list: str, shape: _Shape, run_id: str, keys: Sequence[Sequence[Any]]) -> None:
+        columns = shape.key_columns
+        letters = [shape.columns[i].letter for i in shape.key_index]
+        marks = ", ".join("?" * (len(columns) + 1))
+        rows: Iterable[Sequence[Any]] = (
+            (run_id, *(map(_to_sqlite, letters, key) if self.kind == "sqlite" else key)) for key in keys)
+        self._many(f"INSERT INTO {key_list} (run_id, {', '.join(columns)}) VALUES ({marks}) "  # noqa: S608
+                   "ON CONFLICT DO NOTHING", rows)
+
+    def remember(self, table: str, keys: Sequence[Sequence[Any]], *, run_id: str, batch: int,
+                 position: dict[str, Any], rows_read: int | None = None,
+                 rejects: Sequence[tuple[str, str, str]] = ()) -> BatchReceipt:
+        """A batch of keys read from the source (a key scan: values of the key items, in key order) added to
+        the run's key list, with its receipt (``rows_read`` keys — more when some could not be converted, each
+        with its reason in ``rejects``; nothing written to the table: ``unchanged``).  Same transaction and
+        receipt rules as :meth:`apply`; a key read twice counts once."""
+        shape = self._shape(table)
+        self._check_batch(run_id, batch, position)
+        key_columns = [shape.columns[i] for i in shape.key_index]
+        normal = self._keyed_loosely(keys, key_columns)
+        read = len(normal) if rows_read is None else rows_read
+        if isinstance(read, bool) or not isinstance(read, int) or read < len(normal):
+            raise StoreError("other", f"rows_read {read!r} is less than the {len(normal)} keys given")
+        with _errors():
+            key_list = self._keys(table, shape)
+        with _errors(), self._transaction():
+            self._lock(table)
+            stored = self._committed(table, run_id, batch)
+            if stored is not None:
+                return stored
+            self._remember(key_list, shape, run_id, normal)
+            receipt = BatchReceipt(
+                run_id=run_id, batch=batch, rows_read=read, inserted=0, updated=0, unchanged=len(normal),
+                rejected=read - len(normal), read_hash=combine(row_hash(key) for key in normal),
+                written_hash=EMPTY_HASH, position=position, at=_now())
+            self._record(table, receipt, [(str(k), str(i), str(r)) for k, i, r in rejects])
+        return receipt
+
+    @staticmethod
+    def _keyed_loosely(keys: Sequence[Sequence[Any]], columns: Sequence[StoreColumn]) -> list[list[Any]]:
+        """Keys normalised; a NULL part is the caller's error, a repeated key is not."""
+        normal: list[list[Any]] = []
+        for key in keys:
+            if len(key) != len(columns):
+                raise StoreError("other", f"a key of {len(key)} values for {len(columns)} key items")
+            values = [_normal(column, value) for column, value in zip(columns, key, strict=True)]
+            if any(part is None for part in values):
+                raise StoreError("other", f"a key with an empty part: {values!r}")
+            normal.append(values)
+        return normal
+
+    def _unseen_sql(self, table: str, shape: _Shape, select: str) -> str:
+        keys = shape.key_columns
+        key_list = self._keys(table, shape)
+        match = " AND ".join(f"x.{k} = s.{k}" for k in keys)
+        return (f'SELECT {select} FROM "{table}" s WHERE NOT s._deleted AND NOT EXISTS '  # noqa: S608
+                f"(SELECT 1 FROM {key_list} x WHERE x.run_id = ? AND {match})")
+
+    def count_unseen(self, table: str, run_id: str) -> tuple[int, int]:
+        """(live rows of the table whose key the run has not read, live rows): after a run has read every key
+        of its source, the rows the source no longer has."""
+        shape = self._shape(table)
+        with _errors():
+            (unseen,) = self._run(self._unseen_sql(table, shape, "count(*)"), (run_id,)).fetchone()
+            (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
+        return int(unseen), int(live)
+
+    def unseen(self, table: str, run_id: str, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` keys (values of the key items) of live rows the run has not read, oldest change
+        first."""
+        shape = self._shape(table)
+        letters = [shape.columns[i].letter for i in shape.key_index]
+        select = ", ".join(f"s.{k}" for k in shape.key_columns)
+        with _errors():
+            rows = self._run(self._unseen_sql(table, shape, select) + " ORDER BY s._seq LIMIT ?",
+                             (run_id, int(limit))).fetchall()
+        if self.kind == "sqlite":
+            return [tuple(_from_sqlite(letter, v) for letter, v in zip(letters, row, strict=True)) for row in rows]
+        return [tuple(row) for row in rows]
+
+    def forget(self, table: str, run_id: str) -> None:
+        """Drop the run's key list (the run has ended: a later run is another run)."""
+        shape = self._shape(table)
+        with _errors():
+            key_list = self._keys(table, shape)
+            self._run(f"DELETE FROM {key_list} WHERE run_id = ?", (run_id,))  # noqa: S608 — a name made here
 
     # -- reading -------------------------------------------------------------------------------------------
 

@@ -5,9 +5,16 @@ from govshare.exchange.actions.bindings import (
     bindable,
     do_bind_table,
     do_set_binding_active,
+    do_set_binding_mode,
     do_set_binding_schedule,
 )
-from govshare.exchange.actions.runs import do_reconcile, do_start_run, do_stop_run
+from govshare.exchange.actions.runs import (
+    do_confirm_deletes,
+    do_reconcile,
+    do_refuse_deletes,
+    do_start_run,
+    do_stop_run,
+)
 from govshare.exchange.actions.sources import (
     SourceTest,
     do_change_source,
@@ -16,6 +23,6 @@ from govshare.exchange.actions.sources import (
     do_test_source,
 )
 
-__all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_register_source",
-           "do_set_binding_active", "do_set_binding_schedule", "do_set_source_active", "do_reconcile", "do_start_run",
+__all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_confirm_deletes", "do_refuse_deletes",
+           "do_register_source", "do_set_binding_active", "do_set_binding_mode", "do_set_binding_schedule", "do_set_source_active", "do_reconcile", "do_start_run",
            "do_stop_run", "do_test_source"]

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from govshare.catalog.models import CatalogEntry
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import ManyProblems, ValidationFailed
+from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.exchange import bindings, guard
@@ -131,4 +131,57 @@ def do_set_binding_schedule(actor: Any, binding: TableBinding, schedule: str) ->
         binding.schedule = schedule
         binding.updated_at = timezone.now()
         binding.save(update_fields=["schedule", "updated_at"])
+    return binding
+
+
+def do_set_binding_mode(actor: Any, binding: TableBinding, *, mode: str, update_column: str = "",
+                        overlap_seconds: int | None = None, sweep_hours: int | None = None,
+                        delete_guard_percent: int | None = None) -> TableBinding:
+    """How the binding's copies read the source (issue 10 item 5): ``full`` (a full copy each time) or
+    ``watermark`` (the rows changed since the last run, by ``update_column``, read again over
+    ``overlap_seconds``; every ``sweep_hours`` a run also reads every key to find deleted rows), and the
+    mass-delete guard (``delete_guard_percent`` of the table).  The update-time column is checked against the
+    table as it is now (a read of the source, outside the transaction)."""
+    require(actor, Capability.BIND_TABLES)
+    binding = get_for(actor, CHANGE, TableBinding.objects.select_related("entry__provider", "source"), pk=binding.pk)
+    if mode not in TableBinding.Mode.values:
+        raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="mode",
+                               choices=", ".join(TableBinding.Mode.values))
+    update_column = (update_column or "").strip()
+    problems: list[GovshareError] = []
+    numbers = {"overlap_seconds": (overlap_seconds, binding.overlap_seconds, 0, 7 * 86400),
+               "sweep_hours": (sweep_hours, binding.sweep_hours, 0, 24 * 366),
+               "delete_guard_percent": (delete_guard_percent, binding.delete_guard_percent, 1, 100)}
+    values: dict[str, Any] = {}
+    for name, (given, current, low, high) in numbers.items():
+        value = current if given is None else given
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            problems.append(ValidationFailed("out_of_range", _("Enter a whole number from %(low)s to %(high)s."),
+                                             field=name, low=low, high=high))
+        values[name] = value
+    if mode == TableBinding.Mode.WATERMARK:
+        if not update_column:
+            problems.append(ValidationFailed("required", _("Choose the column that holds each row's last update "
+                                                           "time."), field="update_column"))
+        else:
+            shape = _shape(actor, binding.source, binding.schema_name, binding.table_name)
+            problem = bindings.update_column_problem(shape, update_column, kind=binding.source.kind)
+            if problem is not None:
+                problems.append(problem)
+    else:
+        update_column = ""
+    if problems:
+        raise problems[0] if len(problems) == 1 else ManyProblems(problems)
+    values.update(mode=mode, update_column=update_column)
+    with transaction.atomic():
+        binding = TableBinding.objects.select_for_update().select_related("entry__provider").get(pk=binding.pk)
+        changes = {name: [getattr(binding, name), value] for name, value in values.items()
+                   if getattr(binding, name) != value}
+        if changes:
+            for name, value in values.items():
+                setattr(binding, name, value)
+            binding.updated_at = timezone.now()
+            binding.save(update_fields=[*values, "updated_at"])
+            audit.record(AuditCode.BINDING_CHANGED, actor=actor, obj=binding, object_department=binding.entry.provider,
+                         changes=changes, detail={"entry": binding.entry.code})
     return binding

@@ -28,8 +28,41 @@ from govshare.exchange.runs import RUN_JOB, STORE_WORDS, plan_for
 from govshare.exchange.sources import explain
 
 
-def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False) -> ExchangeRun:
-    """Queue a full copy of ``binding``'s table.  ``operator``: the machine operator at the console."""
+def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, dict[str, Any] | None]:
+    """What the next copy of ``binding`` is: (kind, whether it reads every key to find deleted rows, the
+    watermark it starts from).  Full mode, a first copy, an update-time column changed since the last copy,
+    or ``requested`` "full": a full copy (it always finds deletions).  Otherwise an incremental copy from
+    the last successful copy's watermark, which also checks for deletions when the last check is older than
+    the binding's ``sweep_hours`` (0: every run)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    if requested not in ("", "auto", ExchangeRun.Kind.FULL, ExchangeRun.Kind.INCREMENTAL):
+        raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="kind",
+                               choices="auto, full, incremental")
+    if requested == ExchangeRun.Kind.FULL or binding.mode != TableBinding.Mode.WATERMARK:
+        if requested == ExchangeRun.Kind.INCREMENTAL:
+            raise ValidationFailed("not_incremental", _("The binding copies the whole table each time: set an "
+                                                        "update-time column first."), field="kind")
+        return ExchangeRun.Kind.FULL, True, None
+    last = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False)
+            .order_by("-finished_at", "-pk").first())
+    if last is None or not isinstance(last.watermark, dict) or last.watermark.get("column") != binding.update_column:
+        if requested == ExchangeRun.Kind.INCREMENTAL:
+            raise ValidationFailed("no_watermark", _("No copy by update-time column %(column)s has finished yet: "
+                                                     "the first copy is a full one."), field="kind",
+                                   column=binding.update_column)
+        return ExchangeRun.Kind.FULL, True, None
+    recent = timezone.now() - timedelta(hours=binding.sweep_hours)
+    checked = binding.sweep_hours and binding.runs.filter(
+        status=ExchangeRun.Status.SUCCEEDED, checks_deletes=True, finished_at__gte=recent).exists()
+    return ExchangeRun.Kind.INCREMENTAL, not checked, last.watermark
+
+
+def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, kind: str = "") -> ExchangeRun:
+    """Queue a copy of ``binding``'s table (``kind``: "full", "incremental", or chosen by the binding's mode:
+    :func:`choose_kind`).  ``operator``: the machine operator at the console."""
     if operator:
         actor = None
         binding = TableBinding.objects.select_related("entry__provider", "entry__current_version",
@@ -39,30 +72,94 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False) -
         binding = get_for(actor, CHANGE, TableBinding.objects.select_related(
             "entry__provider", "entry__current_version", "source"), pk=binding.pk)
     settle_orphaned_runs()  # a run whose job ended without it must not block this one
+    entry = binding.entry
+    if binding.runs.filter(status=ExchangeRun.Status.HELD).exists():
+        raise Conflict("run_held", _("A copy of %(entry)s has deletions waiting for confirmation: confirm or refuse "
+                                     "them first."), field="binding", entry=entry.code)
     if not binding.is_active:
         raise ValidationFailed("binding_paused", _("The binding is paused: resume it first."), field="binding")
     if not binding.source.is_active:
         raise ValidationFailed("source_inactive", _("Front-end database %(name)s is deactivated."), field="binding",
                                name=binding.source.name)
+    run_kind, checks_deletes, since = choose_kind(binding, kind)
     judgement = bindings.verify(binding)
     if not judgement.ok:
         raise judgement.problems[0] if len(judgement.problems) == 1 else ManyProblems(judgement.problems)
-    entry = binding.entry
+    title = (_("Incremental copy of %(entry)s into the data resource centre")
+             if run_kind == ExchangeRun.Kind.INCREMENTAL else _("Full copy of %(entry)s into the data resource centre"))
     try:
         with transaction.atomic():
-            run = ExchangeRun.objects.create(binding=binding, kind=ExchangeRun.Kind.FULL, target=table_for(entry),
-                                             started_by=actor)
-            job = jobs.create_job(RUN_JOB, messages.message(_("Full copy of %(entry)s into the data resource "
-                                                              "centre"), entry=entry.code),
+            run = ExchangeRun.objects.create(binding=binding, kind=run_kind, target=table_for(entry),
+                                             started_by=actor, checks_deletes=checks_deletes, since=since)
+            job = jobs.create_job(RUN_JOB, messages.message(title, entry=entry.code),
                                   {"run": run.pk}, user=actor, department=entry.provider)
             ExchangeRun.objects.filter(pk=run.pk).update(job=job)
             run.job = job
             audit.record(AuditCode.RUN_STARTED, actor=actor, obj=run, object_department=entry.provider,
                          detail={"entry": entry.code, "run": run.run_id, "kind": run.kind,
-                                 "source": binding.source.code, "table": binding.table_text()})
+                                 "checks_deletes": checks_deletes, "source": binding.source.code,
+                                 "table": binding.table_text()})
     except IntegrityError:
         raise Conflict("run_open", _("A copy of %(entry)s is already queued or running."), field="binding",
                        entry=entry.code) from None
+    return run
+
+
+def _held_run(actor: Any, run: ExchangeRun, operator: bool) -> tuple[TableBinding, ExchangeRun]:
+    if operator:  # the machine operator at the console
+        binding = TableBinding.objects.select_related("entry__provider").get(pk=run.binding_id)
+    else:
+        require(actor, Capability.BIND_TABLES)
+        binding = get_for(actor, CHANGE, TableBinding.objects.select_related("entry__provider"), pk=run.binding_id)
+    run = ExchangeRun.objects.select_for_update().get(pk=run.pk, binding=binding)
+    if run.status != ExchangeRun.Status.HELD:
+        raise Conflict("run_not_held", _("This copy has no deletions waiting for confirmation."))
+    return binding, run
+
+
+def do_confirm_deletes(actor: Any, run: ExchangeRun, *, pending: int | None = None,
+                       operator: bool = False) -> ExchangeRun:
+    """Confirm the deletions the mass-delete guard held (issue 10 item 5): the run goes on (a new job, the same
+    run) and tombstones the rows the source no longer has — as long as they are no more than the number the
+    person saw (``pending``, the run's count when not given: a source that lost more rows meanwhile is held
+    again)."""
+    with transaction.atomic():
+        binding, run = _held_run(actor, run, operator)
+        actor = None if operator else actor
+        seen = run.pending_deletes if pending is None else pending
+        if isinstance(seen, bool) or not isinstance(seen, int) or seen < 0:
+            raise ValidationFailed("invalid", _("Enter the number of deletions you confirm."), field="pending")
+        job = jobs.create_job(RUN_JOB, messages.message(_("Deletions confirmed in %(entry)s"), entry=binding.entry.code),
+                              {"run": run.pk, "confirmed": seen}, user=actor, department=binding.entry.provider)
+        ExchangeRun.objects.filter(pk=run.pk).update(status=ExchangeRun.Status.QUEUED, job=job, confirmed_deletes=seen,
+                                                     confirmed_by=actor)
+        audit.record(AuditCode.DELETES_CONFIRMED, actor=actor, obj=run, object_department=binding.entry.provider,
+                     detail={"entry": binding.entry.code, "run": run.run_id, "confirmed": seen,
+                             "pending": run.pending_deletes, "live": run.live_rows})
+    run.refresh_from_db()
+    return run
+
+
+def do_refuse_deletes(actor: Any, run: ExchangeRun, *, operator: bool = False) -> ExchangeRun:
+    """Refuse the held deletions: the run ends (stopped) without deleting anything; the rows it copied stay.
+    The next scheduled copy waits a whole cycle (the source is presumably being repaired) and is held again
+    if the rows are still missing."""
+    from django.utils import timezone
+
+    from govshare.exchange.runs import forget_keys
+
+    with transaction.atomic():
+        binding, run = _held_run(actor, run, operator)
+        actor = None if operator else actor
+        error = GovshareError("deletes_refused", _("The %(pending)s deletions the copy found were refused: nothing "
+                                                   "was deleted."), pending=run.pending_deletes)
+        ExchangeRun.objects.filter(pk=run.pk).update(
+            status=ExchangeRun.Status.STOPPED, finished_at=timezone.now(), error_code=error.code,
+            error_message={"zh": error.render("zh-hans"), "en": error.render("en")})
+        audit.record(AuditCode.DELETES_REFUSED, actor=actor, obj=run, object_department=binding.entry.provider,
+                     detail={"entry": binding.entry.code, "run": run.run_id, "pending": run.pending_deletes})
+    run.refresh_from_db()
+    forget_keys(run)
     return run
 
 
@@ -75,7 +172,7 @@ def record_unstartable(binding: TableBinding, error: GovshareError) -> ExchangeR
 
     with transaction.atomic():
         run = ExchangeRun.objects.create(
-            binding=binding, kind=ExchangeRun.Kind.FULL, target=table_for(binding.entry),
+            binding=binding, kind=choose_kind(binding)[0], target=table_for(binding.entry),
             status=ExchangeRun.Status.FAILED, finished_at=timezone.now(), error_code=error.code,
             error_message={"zh": error.render("zh-hans"), "en": error.render("en")})
         audit.record(AuditCode.RUN_FAILED, actor=None, obj=run, object_department=binding.entry.provider,

@@ -76,6 +76,8 @@ class CopyPlan:
     key: tuple[str, ...]
     target: str
     batch_rows: int = 5000
+    #: the source's update-time column (watermark mode; may or may not feed an item)
+    watermark: str = ""
 
 
 @dataclass
@@ -95,6 +97,11 @@ class CopyResult:
     resumed_from_batch: int
     seconds: float
     complete: bool = False
+    #: keys read by a key scan (phase "keys"), rows tombstoned (phase "deletes")
+    keys_read: int = 0
+    deleted: int = 0
+    #: the update-time column's value the next incremental run starts from (encoded: :func:`encode_key`)
+    watermark: list[list[Any]] | None = None
 
 
 # -- values ------------------------------------------------------------------------------------------------
@@ -427,22 +434,31 @@ class _Reader:
     """The statements of a plan in the source's dialect: identifiers quoted by its rules (and ``%`` doubled
     where the driver formats parameters), every value a parameter."""
 
-    def __init__(self, plan: CopyPlan) -> None:
+    def __init__(self, plan: CopyPlan, *, columns: Sequence[str] | None = None,
+                 order: Sequence[str] | None = None, upper: Any = None) -> None:
+        """``columns``: what to select (the plan's columns); ``order``: the keyset's columns (the plan's key);
+        ``upper``: an inclusive upper bound of the first order column (watermark mode)."""
         kind = plan.source.kind
         self.kind = kind
         self.mark = "?" if kind == "sqlite" else "%s"
-        columns = ", ".join(self.quote(c) for c in plan.columns)
+        selected = ", ".join(self.quote(c) for c in (plan.columns if columns is None else columns))
         table = self.quote(plan.table)
         if plan.schema:
             table = f"{self.quote(plan.schema)}.{table}"
-        self.keys = [self.quote(k) for k in plan.key]
+        self.table = table
+        self.keys = [self.quote(k) for k in (plan.key if order is None else order)]
         not_null = " AND ".join(f"{k} IS NOT NULL" for k in self.keys)
-        self.select = f"SELECT {columns} FROM {table} WHERE {not_null}"  # noqa: S608 — quoted names
+        self.select = f"SELECT {selected} FROM {table} WHERE {not_null}"  # noqa: S608 — quoted names
+        self.fixed: tuple[Any, ...] = ()
+        if upper is not None:
+            self.select += f" AND {self.keys[0]} <= {self.mark}"
+            self.fixed = (upper,)
         self.order = f" ORDER BY {', '.join(self.keys)} LIMIT {int(plan.batch_rows)}"
+        plan_keys = [self.quote(k) for k in plan.key]
         self.count_key = (f"SELECT count(*) FROM {table} WHERE "  # noqa: S608 — quoted names
-                          + " AND ".join(f"{k} = {self.mark}" for k in self.keys))
+                          + " AND ".join(f"{k} = {self.mark}" for k in plan_keys))
         self.count_empty = (f"SELECT count(*) FROM {table} WHERE "  # noqa: S608 — quoted names
-                            + " OR ".join(f"{k} IS NULL" for k in self.keys))
+                            + " OR ".join(f"{k} IS NULL" for k in plan_keys))
 
     def quote(self, name: str) -> str:
         """PostgreSQL: double quotes; MySQL and SQLite: backticks — SQLite reads a double-quoted name that
@@ -455,15 +471,19 @@ class _Reader:
             return ("`" + name.replace("`", "``") + "`").replace("%", "%%")
         return ('"' + name.replace('"', '""') + '"').replace("%", "%%")
 
-    def page(self, after: tuple[Any, ...] | None) -> tuple[str, tuple[Any, ...]]:
-        """The next page after the key ``after`` (None: the first page)."""
+    def page(self, after: tuple[Any, ...] | None, lower: Any = None) -> tuple[str, tuple[Any, ...]]:
+        """The next page after the key ``after`` (None: the first page — from ``lower`` on, inclusive, in
+        the first order column when given)."""
         if after is None:
-            return self.select + self.order, ()
+            if lower is not None:
+                return f"{self.select} AND {self.keys[0]} >= {self.mark}{self.order}", (*self.fixed, lower)
+            return self.select + self.order, self.fixed
         if self.kind != "mysql":  # row values: PostgreSQL, SQLite ≥ 3.15 (both use the key's index)
             if len(self.keys) == 1:
-                return f"{self.select} AND {self.keys[0]} > {self.mark}{self.order}", after
+                return f"{self.select} AND {self.keys[0]} > {self.mark}{self.order}", (*self.fixed, *after)
             row = ", ".join([self.mark] * len(self.keys))
-            return f"{self.select} AND ({', '.join(self.keys)}) > ({row}){self.order}", after
+            return (f"{self.select} AND ({', '.join(self.keys)}) > ({row}){self.order}",
+                    (*self.fixed, *after))
         # MariaDB (10.11) reads the index from its start for a row-value comparison (measured: 10 105 index
         # reads for a page of 100 rows); it ranges over k1 >= a AND (k1 > a OR (k1 = a AND k2 > b)): 100 reads
         condition, params = f"{self.keys[-1]} > {self.mark}", [after[-1]]
@@ -472,7 +492,11 @@ class _Reader:
             params = [value, value, *params]
         if len(self.keys) > 1:
             condition, params = f"{self.keys[0]} >= {self.mark} AND {condition}", [after[0], *params]
-        return f"{self.select} AND {condition}{self.order}", tuple(params)
+        return f"{self.select} AND {condition}{self.order}", (*self.fixed, *params)
+
+    def highest(self, column: str) -> tuple[str, tuple[Any, ...]]:
+        """The largest value of ``column`` (the update-time column) in the table."""
+        return f"SELECT max({self.quote(column)}) FROM {self.table}", ()  # noqa: S608 — quoted names
 
 
 def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -500,45 +524,67 @@ def _check(plan: CopyPlan) -> list[int]:
     return [plan.columns.index(k) for k in plan.key]
 
 
+def phase_of(position: dict[str, Any] | None) -> str:
+    """The phase a run's last committed batch belongs to: ``rows`` (reading rows: a full or incremental copy),
+    ``keys`` (reading the source's keys: a key scan), ``deletes`` (tombstoning the rows the source no longer
+    has); a run with no batch yet: ``""``."""
+    return "" if position is None else str(position.get("phase", "rows"))
+
+
+_PHASES = ("", "rows", "keys", "deletes")
+
+
 def _result(store: Store, plan: CopyPlan, run_id: str, resumed: int, started: float,
             complete: bool) -> CopyResult:
     receipts = store.receipts(plan.target, run_id)
+    rows = [r for r in receipts if phase_of(r.position) == "rows"]
+    keys = [r for r in receipts if phase_of(r.position) == "keys"]
+    mark = receipts[-1].position.get("mark") if receipts else None
     return CopyResult(
-        run_id=run_id, batches=len(receipts), rows_read=sum(r.rows_read for r in receipts),
-        inserted=sum(r.inserted for r in receipts), updated=sum(r.updated for r in receipts),
-        unchanged=sum(r.unchanged for r in receipts), rejected=sum(r.rejected for r in receipts),
-        read_hash=merge(r.read_hash for r in receipts), resumed_from_batch=resumed,
-        seconds=round(time.monotonic() - started, 3), complete=complete)
+        run_id=run_id, batches=len(receipts), rows_read=sum(r.rows_read for r in rows),
+        inserted=sum(r.inserted for r in rows), updated=sum(r.updated for r in rows),
+        unchanged=sum(r.unchanged for r in rows), rejected=sum(r.rejected for r in receipts),
+        read_hash=merge(r.read_hash for r in rows), resumed_from_batch=resumed,
+        seconds=round(time.monotonic() - started, 3), complete=complete,
+        keys_read=sum(r.rows_read for r in keys), deleted=sum(r.deleted for r in receipts), watermark=mark)
 
 
 def _convert_page(plan: CopyPlan, key_at: list[int], raw_rows: list[tuple[Any, ...]]
-                  ) -> tuple[list[list[Any]], list[bytes], list[tuple[str, str, str]]]:
-    """The page's rows converted, their hashes, and the quarantine entries (row key, item, reason) of the rows
-    that cannot be applied: a value that does not convert, a key already in the page."""
+                  ) -> tuple[list[list[Any]], list[bytes], list[tuple[str, str, str]], list[list[Any]]]:
+    """The page's rows converted, their hashes, the quarantine entries (row key, item, reason) of the rows
+    that cannot be applied (a value that does not convert, a key already in the page), and the keys of those
+    rows as converted, where their key converts (the source has these rows: they must not look deleted)."""
     accepted: list[list[Any]] = []
     hashes: list[bytes] = []
     rejects: list[tuple[str, str, str]] = []
+    rejected_keys: list[list[Any]] = []
     seen: set[tuple[Any, ...]] = set()
     for raw in raw_rows:
         values: list[Any] = []
         problems: list[tuple[str, str]] = []
-        for item, value in zip(plan.items, raw, strict=True):
+        for item, value in zip(plan.items, raw, strict=False):
             try:
                 values.append(convert(value, item))
             except ValueError as exc:
+                values.append(_FAILED)
                 problems.append((item.name, str(exc)))
+        key = tuple(values[i] for i in key_at)
         if not problems:
-            key = tuple(values[i] for i in key_at)
             if key in seen:
                 problems.append((_key_items(plan, key_at), "duplicate_key: the key of an earlier row"))
             seen.add(key)
         if problems:
             text = _key_text([raw[i] for i in key_at])
             rejects.extend((text, name, reason) for name, reason in problems)
+            if not any(part is _FAILED or part is None for part in key):
+                rejected_keys.append(list(key))
             continue
         accepted.append(values)
         hashes.append(row_hash(values))
-    return accepted, hashes, rejects
+    return accepted, hashes, rejects, rejected_keys
+
+
+_FAILED = object()
 
 
 def _key_items(plan: CopyPlan, key_at: list[int]) -> str:
@@ -553,25 +599,31 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
     batch.  ``on_batch`` is called with each receipt after its commit; ``should_stop`` before each page (True:
     return now, ``complete`` False; the next call resumes).  The last batch, committed once the table is
     read, also counts and quarantines the rows with an empty key; a run that has it is done (calling again
-    changes nothing).  Errors: :class:`SourceError` from the source (unreachable, a column gone: as the source
-    says it), :class:`StoreError` from the store; the committed batches stay.  Deletions at the source are not
-    detected (see the module's docstring)."""
+    changes nothing).  Every key read joins the run's key list, so that :func:`delete_unseen` then finds the
+    rows the source no longer has.  With ``plan.watermark``, the column's largest value when the copy
+    started is kept with every batch (``mark``) and returned as ``watermark``: where the next incremental run
+    starts.  Errors: :class:`SourceError` from the source (unreachable, a column gone: as the source says
+    it), :class:`StoreError` from the store; the committed batches stay."""
     started = time.monotonic()
     key_at = _check(plan)
     store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in key_at])
     batch = resumed = store.last_batch(plan.target, run_id)
     position = store.position(plan.target, run_id) if batch else None
-    if position and position.get("done"):
+    if position and (position.get("done") or phase_of(position) != "rows"):
         return _result(store, plan, run_id, resumed, started, True)
     after = decode_key(position["after"]) if position and position.get("after") is not None else None
     reader = _Reader(plan)
     key_items = _key_items(plan, key_at)
     with sources.connect(plan.source) as conn:
+        mark = position.get("mark") if position else None
+        if plan.watermark and position is None:
+            (highest,) = _fetch(conn, *reader.highest(plan.watermark))[0]
+            mark = None if highest is None else encode_key([highest])
         while True:
             if should_stop is not None and should_stop():
                 return _result(store, plan, run_id, resumed, started, False)
             raw_rows = _fetch(conn, *reader.page(after))
-            accepted, hashes, rejects = _convert_page(plan, key_at, raw_rows)
+            accepted, hashes, rejects, rejected_keys = _convert_page(plan, key_at, raw_rows)
             rows_read = len(raw_rows)
             full = len(raw_rows) == plan.batch_rows
             last = tuple(raw_rows[-1][i] for i in key_at) if raw_rows else after
@@ -589,12 +641,126 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                     rows_read += int(empty)
                     rejects.append(("", key_items, f"empty_key: {empty} rows without a value in the key"))
             batch += 1
-            sent = {"after": None if last is None else encode_key(last), "done": not full}
+            sent = {"phase": "rows", "after": None if last is None else encode_key(last), "done": not full,
+                    "mark": mark}
             receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
-                                  rows_read=rows_read, read_hash=combine(hashes), rejects=rejects)
+                                  rows_read=rows_read, read_hash=combine(hashes), rejects=rejects,
+                                  seen=rejected_keys)
             if receipt.position != sent:
                 # another worker committed this batch first (this one was presumed dead and taken over): what
                 # it committed is the truth — go on after *its* position, never after this page's
+                if receipt.position.get("done"):
+                    return _result(store, plan, run_id, resumed, started, True)
+                stored = receipt.position.get("after")
+                after = decode_key(stored) if stored is not None else None
+                mark = receipt.position.get("mark")
+                continue
+            if on_batch is not None:
+                on_batch(receipt)
+            if not full:
+                return _result(store, plan, run_id, resumed, started, True)
+            after = last
+
+
+# ------------------------------------------------------------------ incremental: watermark (issue 10 item 5)
+
+def earlier(value: Any, seconds: int) -> Any:
+    """An update-time value moved ``seconds`` back (the overlap window), in the value's own type and
+    precision: a date and time (aware or not) by the seconds; a date by whole days (at least one: a column
+    that keeps days only is read again from the day before); a number (epoch seconds, a row version) by the
+    number; a text time (SQLite keeps them as text) parsed and written back the way it was written."""
+    if seconds <= 0:
+        return value
+    if isinstance(value, dt.datetime):
+        return value - dt.timedelta(seconds=seconds)
+    if isinstance(value, dt.date):
+        return value - dt.timedelta(days=max(1, math.ceil(seconds / 86400)))
+    if isinstance(value, bool):
+        raise SourceError("other", "a yes/no column cannot be an update time")
+    if isinstance(value, (int, Decimal)):
+        return value - seconds
+    if isinstance(value, float):
+        return value - float(seconds)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise SourceError("other", f"the update time {_shown(value)} is not a date and time") from None
+        moment -= dt.timedelta(seconds=seconds)
+        if len(text) == 10:  # a date only
+            return moment.date().isoformat()
+        written = moment.isoformat(sep="T" if "T" in text else " ")
+        fraction = re.search(r"\.(\d+)", text)
+        digits = len(fraction.group(1)) if fraction else 0
+        main = written.split(".")[0].split("+")[0]
+        if moment.tzinfo is not None:
+            main = main[:19]
+        zone = text[len(text) - 6:] if moment.tzinfo is not None and text[-6] in "+-" else \
+            ("Z" if text.endswith("Z") else "")
+        return main[:19] + (f".{moment.microsecond:06d}"[:digits + 1] if digits else "") + zone
+    raise SourceError("other", f"a {type(value).__name__} column cannot be an update time")
+
+
+def watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[list[Any]] | None,
+                   overlap_seconds: int, on_batch: Callable[[BatchReceipt], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> CopyResult:
+    """Copy the rows changed since ``since`` (the update-time column's value where the last run ended, as
+    :func:`encode_key` wrote it; None: all rows) — "增量数据动态更新" by an update-time column.
+
+    The position is the (update time, key) pair at the column's own precision (the values as the source gives
+    them, compared by the source): pages are read in that order, so rows sharing one update time are never
+    skipped or read twice within a run.  The run reads from ``since`` minus the overlap window (rows written
+    by transactions that committed late, clocks that differ between the source's writers) up to the column's
+    largest value when the run started (a table changed all the time still ends its run); the rows read again
+    from the overlap are unchanged and not rewritten.  That largest value is the run's ``watermark``: the next
+    run starts there.  Rows without an update time are never read by this mode (a full copy reads them).
+    Deletions are not seen here (:func:`key_scan`, :func:`delete_unseen`).  Resumes after the last committed
+    batch like :func:`full_copy`; a row changed again during the run is read again and its later read wins."""
+    started = time.monotonic()
+    key_at = _check(plan)
+    if not plan.watermark:
+        raise ValueError("a watermark copy needs the plan's update-time column")
+    store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in key_at])
+    batch = resumed = store.last_batch(plan.target, run_id)
+    position = store.position(plan.target, run_id) if batch else None
+    if position and (position.get("done") or phase_of(position) != "rows"):
+        return _result(store, plan, run_id, resumed, started, True)
+    columns = list(plan.columns)
+    if plan.watermark not in columns:
+        columns.append(plan.watermark)
+    at = columns.index(plan.watermark)
+    order = (plan.watermark, *[k for k in plan.key if k != plan.watermark])
+    order_at = [columns.index(name) for name in order]
+    with sources.connect(plan.source) as conn:
+        if position is None:
+            (highest,) = _fetch(conn, *_Reader(plan).highest(plan.watermark))[0]
+            mark = None if highest is None else encode_key([highest])
+            lower = None if since is None else earlier(decode_key(since)[0], overlap_seconds)
+            after = None
+        else:
+            mark = position.get("mark")
+            lower = None if position.get("lower") is None else decode_key(position["lower"])[0]
+            after = decode_key(position["after"]) if position.get("after") is not None else None
+        if mark is None:  # no row has an update time: nothing to read; the watermark stays
+            store.apply(plan.target, [], run_id=run_id, batch=batch + 1, rows_read=0, read_hash=combine(()),
+                        position={"phase": "rows", "after": None, "done": True, "mark": since}, remember=False)
+            return _result(store, plan, run_id, resumed, started, True)
+        reader = _Reader(plan, columns=columns, order=order, upper=decode_key(mark)[0])
+        while True:
+            if should_stop is not None and should_stop():
+                return _result(store, plan, run_id, resumed, started, False)
+            raw_rows = _fetch(conn, *reader.page(after, lower=lower))
+            accepted, hashes, rejects, _keys = _convert_page(plan, key_at, raw_rows)
+            full = len(raw_rows) == plan.batch_rows
+            last = tuple(raw_rows[-1][i] for i in order_at) if raw_rows else after
+            batch += 1
+            sent = {"phase": "rows", "after": None if last is None else encode_key(last), "done": not full,
+                    "mark": mark, "lower": None if lower is None else encode_key([lower]), "update_at": at}
+            receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
+                                  rows_read=len(raw_rows), read_hash=combine(hashes), rejects=rejects,
+                                  remember=False)
+            if receipt.position != sent:  # taken over: go on from what the other worker committed
                 if receipt.position.get("done"):
                     return _result(store, plan, run_id, resumed, started, True)
                 stored = receipt.position.get("after")
@@ -605,6 +771,109 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             if not full:
                 return _result(store, plan, run_id, resumed, started, True)
             after = last
+
+
+# ------------------------------------------------------------------ deletions (issue 10 item 5)
+
+def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[BatchReceipt], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> CopyResult:
+    """Read every key of the source table (the key columns only, in keyed pages) into the run's key list —
+    the scheduled key reconciliation of watermark mode, after which :func:`delete_unseen` finds the rows the
+    source no longer has.  Phase ``keys``, after the run's ``rows`` phase; resumable like the copies.  A key
+    that does not convert is quarantined (its row cannot be in the centre)."""
+    started = time.monotonic()
+    key_at = _check(plan)
+    batch = resumed = store.last_batch(plan.target, run_id)
+    position = store.position(plan.target, run_id) if batch else None
+    phase = phase_of(position)
+    if phase == "deletes" or (phase == "keys" and position and position.get("done")):
+        return _result(store, plan, run_id, resumed, started, True)
+    after = decode_key(position["after"]) if phase == "keys" and position and position.get("after") is not None         else None
+    mark = position.get("mark") if position else None
+    key_items = [plan.items[i] for i in key_at]
+    reader = _Reader(plan, columns=plan.key)
+    with sources.connect(plan.source) as conn:
+        while True:
+            if should_stop is not None and should_stop():
+                return _result(store, plan, run_id, resumed, started, False)
+            raw_keys = _fetch(conn, *reader.page(after))
+            keys: list[list[Any]] = []
+            rejects: list[tuple[str, str, str]] = []
+            for raw in raw_keys:
+                try:
+                    keys.append([convert(value, item) for item, value in zip(key_items, raw, strict=True)])
+                except ValueError as exc:
+                    rejects.append((_key_text(list(raw)), _key_items(plan, key_at), str(exc)))
+            full = len(raw_keys) == plan.batch_rows
+            last = tuple(raw_keys[-1]) if raw_keys else after
+            batch += 1
+            sent = {"phase": "keys", "after": None if last is None else encode_key(last), "done": not full,
+                    "mark": mark}
+            receipt = store.remember(plan.target, keys, run_id=run_id, batch=batch, position=sent,
+                                     rows_read=len(raw_keys), rejects=rejects)
+            if receipt.position != sent:
+                if receipt.position.get("done") or phase_of(receipt.position) != "keys":
+                    return _result(store, plan, run_id, resumed, started, True)
+                stored = receipt.position.get("after")
+                after = decode_key(stored) if stored is not None else None
+                continue
+            if on_batch is not None:
+                on_batch(receipt)
+            if not full:
+                return _result(store, plan, run_id, resumed, started, True)
+            after = last
+
+
+@dataclass
+class Deletions:
+    """The rows of the centre's table that the run did not find at the source (``pending``, of ``live`` live
+    rows), how many it tombstoned, and whether the mass-delete guard held them back for a person to
+    confirm."""
+
+    pending: int
+    live: int
+    deleted: int
+    held: bool
+
+    @property
+    def share(self) -> float:
+        return self.pending / self.live if self.live else 0.0
+
+
+def delete_unseen(plan: CopyPlan, store: Store, *, run_id: str, guard_share: float, confirmed: int | None = None,
+                  on_batch: Callable[[BatchReceipt], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Deletions:
+    """Tombstone the live rows whose key the run did not read — after a run has read every key of its source
+    (a full copy, or a key scan): the rows the source no longer has.  **Mass-delete guard**: when they are
+    more than ``guard_share`` of the table's live rows (a half-read source, a table emptied by mistake, looks
+    like a mass delete), nothing is deleted and the result says ``held``, until a person confirms: called again
+    with ``confirmed`` = the number they saw, it deletes as long as there are no more than that.  Phase
+    ``deletes``, batches of ``plan.batch_rows`` keys, each committed with its tombstones; resumable (a resumed
+    run that had begun deleting goes on without asking again)."""
+    if not 0 < guard_share <= 1:
+        raise ValueError("guard_share: more than 0, at most 1")
+    batch = store.last_batch(plan.target, run_id)
+    position = store.position(plan.target, run_id) if batch else None
+    mark = position.get("mark") if position else None
+    pending, live = store.count_unseen(plan.target, run_id)
+    begun = phase_of(position) == "deletes"
+    deleted = sum(r.deleted for r in store.receipts(plan.target, run_id)) if begun else 0
+    if begun and position and position.get("done"):
+        return Deletions(pending + deleted, live + deleted, deleted, False)
+    if not begun and pending and pending > guard_share * live and (confirmed is None or pending > confirmed):
+        return Deletions(pending, live, 0, True)
+    while True:
+        if should_stop is not None and should_stop():
+            return Deletions(pending, live, deleted, False)
+        keys = store.unseen(plan.target, run_id, plan.batch_rows)
+        batch += 1
+        sent = {"phase": "deletes", "done": len(keys) < plan.batch_rows, "mark": mark}
+        receipt = store.tombstone(plan.target, keys, run_id=run_id, batch=batch, position=sent)
+        deleted += receipt.deleted
+        if on_batch is not None and receipt.position == sent:
+            on_batch(receipt)
+        if receipt.position.get("done"):
+            return Deletions(pending, live, deleted, False)
 
 
 # ------------------------------------------------------------------ reconciliation (issue 10 item 7)

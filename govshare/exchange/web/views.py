@@ -11,6 +11,7 @@ Writes go through :mod:`govshare.exchange.actions`; reads through the permission
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +26,7 @@ from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.exchange import actions, bindings, schedule
 from govshare.exchange.api import run_out
+from govshare.exchange.engine.copy import decode_key
 from govshare.exchange.forms import SourceChangeForm, SourceForm
 from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
 from govshare.exchange.permissions import CHANGE, USE, VIEW
@@ -251,8 +253,13 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
     may_change = restrict(TableBinding, user, CHANGE).filter(pk=binding.pk).exists()
     runs = list(restrict(ExchangeRun.objects.select_related("job"), user, VIEW).filter(binding=binding)
                 .order_by("-created_at", "-pk")[:20])
+    mode_form = extra.pop("mode_form", None) or {
+        "mode": binding.mode, "update_column": binding.update_column, "overlap_seconds": binding.overlap_seconds,
+        "sweep_hours": binding.sweep_hours, "delete_guard_percent": binding.delete_guard_percent}
+    held_run = next((r for r in runs if r.status == ExchangeRun.Status.HELD), None)
     return render(request, "exchange/binding_detail.html", {
         "binding": binding, "may_change": may_change, "runs": runs, "stale_copy": schedule.is_stale(binding),
+        "mode_form": mode_form, "held_run": held_run,
         "last_success": schedule.last_success(binding), "interval": schedule.interval_of(binding),
         "stale": binding.entry.current_version_id != binding.version_id, **extra}, status=status)
 
@@ -286,7 +293,7 @@ def binding_run(request: HttpRequest, pk: int) -> HttpResponse:
     """Queue a full copy; the run's page follows it."""
     binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
     try:
-        run = actions.do_start_run(request.user, binding)
+        run = actions.do_start_run(request.user, binding, kind=request.POST.get("kind", ""))
     except GovshareError as exc:
         if exc.status == 404:
             raise
@@ -308,10 +315,68 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     receipts, quarantine = run_receipts(run)
     provider = restrict(TableBinding, request.user, CHANGE).filter(pk=run.binding_id).exists()
     may_stop = run.status in ExchangeRun.OPEN_STATUSES and provider
+    may_decide = run.status == ExchangeRun.Status.HELD and provider
     if not provider:  # quarantined values are the provider's data as it came (ID numbers, names)
         quarantine = []
+    since_text = ""
+    if isinstance(run.since, dict) and run.since.get("value"):
+        with contextlib.suppress(Exception):
+            since_text = str(decode_key(run.since["value"])[0])
     return render(request, "exchange/run_detail.html", {"run": run, "data": data, "receipts": receipts,
-                                                        "quarantine": quarantine, "may_stop": may_stop})
+                                                        "quarantine": quarantine, "may_stop": may_stop,
+                                                        "may_decide": may_decide, "since_text": since_text})
+
+
+def _whole(value: str | None) -> int | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return -1  # out of every range: the action words it
+
+
+@exchange_view
+@require_POST
+def binding_mode(request: HttpRequest, pk: int) -> HttpResponse:
+    """How copies read the source (full, or by an update-time column) and the mass-delete guard."""
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    post = request.POST
+    try:
+        actions.do_set_binding_mode(request.user, binding, mode=post.get("mode", ""),
+                                    update_column=post.get("update_column", ""),
+                                    overlap_seconds=_whole(post.get("overlap_seconds")),
+                                    sweep_hours=_whole(post.get("sweep_hours")),
+                                    delete_guard_percent=_whole(post.get("delete_guard_percent")))
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        errors = _by_field(exc)
+        known = {"mode", "update_column", "overlap_seconds", "sweep_hours", "delete_guard_percent"}
+        errors["other"] = [m for field, messages in errors.items() if field not in known for m in messages]
+        form = {name: post.get(name, "") for name in known}
+        return _binding_page(request, binding, mode_form=form, mode_errors=errors, status=exc.status)
+    return after(request, _("The copy mode is saved."), "exchange:binding_detail", binding.pk)
+
+
+@exchange_view
+@require_POST
+def run_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm the deletions the mass-delete guard held (the number the person saw)."""
+    run = get_for(request.user, VIEW, ExchangeRun, pk=pk)
+    seen = _whole(request.POST.get("pending"))
+    actions.do_confirm_deletes(request.user, run, pending=seen)
+    return after(request, _("Confirmed: the copy goes on and deletes those rows."), "exchange:run_detail", run.pk)
+
+
+@exchange_view
+@require_POST
+def run_refuse(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_for(request.user, VIEW, ExchangeRun, pk=pk)
+    actions.do_refuse_deletes(request.user, run)
+    return after(request, _("Refused: nothing was deleted. The next copy waits a whole cycle."),
+                 "exchange:run_detail", run.pk)
 
 
 @exchange_view

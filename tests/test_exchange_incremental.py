@@ -1,0 +1,227 @@
+"""Incremental copies and deletions (govshare/exchange/engine/copy.py; issue 10 item 5, EXC-1 "增量数据动态更新")
+from real front-end databases — SQLite files, the session's throwaway PostgreSQL and MariaDB — into the centre's
+store on SQLite and PostgreSQL: the watermark mode's (update time, key) position at the column's own precision
+with its overlap window, the key scan that finds rows deleted at the source, tombstones, and the mass-delete
+guard that holds a run until a person confirms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from govshare.datastore.engine.store import Store, StoreColumn
+from govshare.exchange.engine.copy import (
+    CopyPlan,
+    decode_key,
+    delete_unseen,
+    earlier,
+    encode_key,
+    full_copy,
+    key_scan,
+    watermark_copy,
+)
+from tests.test_exchange_copy import (  # noqa: F401 — fixtures
+    Source,
+    cases,
+    live,
+    make_source,
+    make_store,
+    reconciles,
+    sequence_numbers,
+    stop_after,
+)
+
+pytestmark = pytest.mark.once
+
+ITEMS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 10)),
+         ("amount", StoreColumn("金额", "N"))]
+#: the update-time column's type on each kind of source, at its finest precision
+STAMP = {"sqlite": "TEXT", "postgresql": "timestamp(6)", "mysql": "datetime(6)"}
+T0 = "2024-03-01 08:00:00.000001"
+T1 = "2024-03-01 08:00:00.000002"  # a microsecond later: the column's own precision tells them apart
+T2 = "2024-03-01 09:00:00"
+
+
+def table_sql(kind: str, rows: list[tuple[int, str, str]]) -> str:
+    values = ", ".join(f"({n}, '物品{n}', {n}.5, '{stamp}')" for n, _name, stamp in rows)
+    return (f"CREATE TABLE goods (id integer PRIMARY KEY, name varchar(40), amount numeric(10, 2), "
+            f"updated_at {STAMP[kind]});\nINSERT INTO goods VALUES {values};")
+
+
+def plan_of(source: Source, *, batch_rows: int = 4, watermark: str = "updated_at") -> CopyPlan:
+    plan = source.plan("goods", ITEMS, ("id",), batch_rows=batch_rows)
+    return CopyPlan(**{**plan.__dict__, "watermark": watermark})
+
+
+def stamp_of(result: Any) -> str:
+    value = decode_key(result.watermark)[0]
+    return value if isinstance(value, str) else value.isoformat(sep=" ", timespec="microseconds")
+
+
+# -- watermark ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(
+    ("sqlite", "sqlite"), ("postgresql", "postgresql"), ("mysql", "sqlite")))
+def test_a_watermark_copy_reads_only_changed_rows_and_never_skips_rows_sharing_one_update_time(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """Ten rows share one update time across pages of four: a full copy records the column's largest value
+    (to the microsecond) as its watermark; the next incremental run reads from there — the rows at that very
+    time again (unchanged, not rewritten), the three changed and two new rows once each — and ends at the new
+    largest value."""
+    rows = [(n, "", T0) for n in range(1, 11)] + [(11, "", T1), (12, "", T1)]
+    source = make_source(source_kind, table_sql(source_kind, rows))
+    store = make_store(store_kind)
+    plan = plan_of(source)
+    first = full_copy(plan, store, run_id="r1")
+    assert first.inserted == 12 and stamp_of(first) == T1
+    before = sequence_numbers(store)
+    source.admin(f"UPDATE goods SET amount = 0, updated_at = '{T2}' WHERE id IN (2, 5, 11);"
+                 f"INSERT INTO goods VALUES (13, '新', 1, '{T2}'), (14, '新', 2, '{T2}');")
+    second = watermark_copy(plan, store, run_id="r2", since=first.watermark, overlap_seconds=0)
+    assert (second.rows_read, second.inserted, second.updated, second.unchanged) == (6, 2, 3, 1)
+    assert stamp_of(second).startswith(T2)
+    moved = {key for key, seq in sequence_numbers(store).items() if before.get(key) != seq}
+    assert moved == {2, 5, 11, 13, 14} and live(store)[5] == (5, "物品5", Decimal(0))
+    third = watermark_copy(plan, store, run_id="r3", since=second.watermark, overlap_seconds=0)
+    assert (third.rows_read, third.inserted, third.updated) == (5, 0, 0)  # only the rows at T2, unchanged
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(("sqlite", "sqlite"), ("postgresql", "sqlite"),
+                                                              ("mysql", "postgresql")))
+def test_the_overlap_window_catches_a_row_committed_late_with_an_earlier_update_time(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """A writer's transaction that commits after the run has read past its time (or a writer whose clock is
+    behind) leaves a row older than the watermark: without an overlap it is missed, with a window of five
+    minutes the next run reads it."""
+    source = make_source(source_kind, table_sql(source_kind, [(1, "", T2), (2, "", T2)]))
+    store = make_store(store_kind)
+    plan = plan_of(source)
+    first = full_copy(plan, store, run_id="r1")
+    source.admin("INSERT INTO goods VALUES (3, '晚到', 3, '2024-03-01 08:58:00');")
+    blind = watermark_copy(plan, store, run_id="r2", since=first.watermark, overlap_seconds=0)
+    assert blind.inserted == 0 and 3 not in live(store)
+    caught = watermark_copy(plan, store, run_id="r3", since=first.watermark, overlap_seconds=300)
+    assert caught.inserted == 1 and live(store)[3] == (3, "晚到", Decimal(3))
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(("sqlite", "sqlite"), ("postgresql", "postgresql")))
+def test_a_stopped_watermark_copy_resumes_after_its_last_committed_batch_with_the_same_bounds(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """The run's lower and upper bounds are committed with each batch: a run resumed after a stop reads on from
+    its position within the same bounds, even when the table changed meanwhile (a row changed after the run
+    started is the next run's)."""
+    rows = [(n, "", f"2024-03-01 08:00:{n:02d}") for n in range(1, 13)]
+    source = make_source(source_kind, table_sql(source_kind, rows))
+    store = make_store(store_kind)
+    plan = plan_of(source)
+    full_copy(plan, store, run_id="r1")
+    source.admin("UPDATE goods SET amount = 7, updated_at = '2024-03-01 10:00:00' WHERE id BETWEEN 1 AND 10;")
+    on_batch, should_stop = stop_after(1)
+    since = encode_key(["2024-03-01 08:00:30"] if source_kind == "sqlite" else [dt.datetime(2024, 3, 1, 8, 0, 30)])
+    stopped = watermark_copy(plan, store, run_id="r2", since=since, overlap_seconds=0, on_batch=on_batch,
+                             should_stop=should_stop)
+    assert (stopped.complete, stopped.rows_read) == (False, 4)
+    source.admin("UPDATE goods SET amount = 8, updated_at = '2024-03-01 11:00:00' WHERE id = 12;")
+    resumed = watermark_copy(plan, store, run_id="r2", since=since, overlap_seconds=0)
+    assert (resumed.complete, resumed.rows_read, resumed.updated, resumed.resumed_from_batch) == (True, 10, 10, 1)
+    assert live(store)[12][2] == Decimal("12.5")  # changed after the run began: not this run's
+    assert stamp_of(resumed).startswith("2024-03-01 10:00:00")
+
+
+def test_earlier_moves_an_update_time_back_in_its_own_type_and_precision() -> None:
+    assert earlier(dt.datetime(2024, 3, 1, 0, 2), 300) == dt.datetime(2024, 2, 29, 23, 57)
+    aware = dt.datetime(2024, 3, 1, 0, 2, tzinfo=dt.UTC)
+    assert earlier(aware, 60) == dt.datetime(2024, 3, 1, 0, 1, tzinfo=dt.UTC)
+    assert earlier(dt.date(2024, 3, 1), 300) == dt.date(2024, 2, 29)  # a day, at least
+    assert earlier(1_700_000_000, 300) == 1_699_999_700 and earlier(Decimal("10.5"), 5) == Decimal("5.5")
+    assert earlier("2024-03-01 00:02:00", 300) == "2024-02-29 23:57:00"
+    assert earlier("2024-03-01T00:02:00.123", 300) == "2024-02-29T23:57:00.123"
+    assert earlier("2024-03-01 00:02:00.123456+08:00", 300) == "2024-02-29 23:57:00.123456+08:00"
+    assert earlier("2024-03-01", 300) == "2024-02-29"
+    assert earlier("2024-03-01 00:02:00", 0) == "2024-03-01 00:02:00"
+
+
+# -- deletions ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(
+    ("sqlite", "sqlite"), ("postgresql", "postgresql"), ("mysql", "sqlite")))
+def test_a_full_copy_tombstones_the_rows_the_source_no_longer_has_but_not_those_it_quarantined(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """A row deleted at the source gets a tombstone with the next sequence number (every consumer sees the
+    deletion from its own position); a row whose new value cannot be stored is quarantined but still exists at
+    the source — its last good copy stays live."""
+    source = make_source(source_kind, table_sql(source_kind, [(n, "", T0) for n in range(1, 21)]))
+    store = make_store(store_kind)
+    plan = plan_of(source, watermark="")
+    full_copy(plan, store, run_id="r1")
+    source.admin("DELETE FROM goods WHERE id = 7; UPDATE goods SET name = '一个超过十个字符的很长的名称' "
+                 "WHERE id = 8;")
+    result = full_copy(plan, store, run_id="r2")
+    assert result.rejected == 1
+    outcome = delete_unseen(plan, store, run_id="r2", guard_share=0.1)
+    assert (outcome.pending, outcome.live, outcome.deleted, outcome.held) == (1, 20, 1, False)
+    rows = {row[0]: row for row in store.changes_since("e_copy", 0, 100)}
+    assert rows[7][-1] is True and rows[7][-2] == 21 and rows[8][-1] is False
+    assert sorted(live(store)) == [n for n in range(1, 21) if n != 7]
+    summary = store.summary("e_copy")
+    assert (summary.live_rows, summary.deleted_rows) == (19, 1)
+    again = delete_unseen(plan, store, run_id="r2", guard_share=0.1)  # done: nothing twice
+    assert (again.deleted, again.held) == (1, False) and store.summary("e_copy").last_seq == 21
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(("sqlite", "sqlite"), ("postgresql", "postgresql")))
+def test_the_mass_delete_guard_holds_a_run_until_a_person_confirms_what_they_saw(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """A half-read or emptied source looks like a mass delete: 15 of 20 rows missing is more than the 10 %
+    allowed, so nothing is deleted and the run is held.  Confirming fewer than are missing deletes nothing; the
+    number the person saw deletes them, in batches; the run's totals are the receipts'."""
+    source = make_source(source_kind, table_sql(source_kind, [(n, "", T0) for n in range(1, 21)]))
+    store = make_store(store_kind)
+    plan = plan_of(source, watermark="")
+    full_copy(plan, store, run_id="r1")
+    source.admin("DELETE FROM goods WHERE id > 5;")
+    full_copy(plan, store, run_id="r2")
+    held = delete_unseen(plan, store, run_id="r2", guard_share=0.1)
+    assert (held.pending, held.live, held.deleted, held.held, round(held.share, 2)) == (15, 20, 0, True, 0.75)
+    assert store.summary("e_copy").live_rows == 20
+    assert delete_unseen(plan, store, run_id="r2", guard_share=0.1, confirmed=10).held
+    done = delete_unseen(plan, store, run_id="r2", guard_share=0.1, confirmed=15)
+    assert (done.deleted, done.held) == (15, False) and sorted(live(store)) == [1, 2, 3, 4, 5]
+    assert [r.deleted for r in store.receipts("e_copy", "r2") if r.deleted] == [4, 4, 4, 3]
+    assert delete_unseen(plan, store, run_id="r2", guard_share=0.1).deleted == 15
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(("sqlite", "postgresql"), ("mysql", "sqlite")))
+def test_a_key_scan_finds_rows_deleted_at_the_source_that_a_watermark_copy_cannot_see(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """Watermark mode sees changed rows, not deleted ones: the scheduled key reconciliation reads every key (the
+    key columns only) into the run's key list after the changes, and the rows missing from it are tombstoned;
+    a row deleted and then written again at the source comes back to life with a new sequence number."""
+    source = make_source(source_kind, table_sql(source_kind, [(n, "", T0) for n in range(1, 21)]))
+    store = make_store(store_kind)
+    plan = plan_of(source)
+    first = full_copy(plan, store, run_id="r1")
+    source.admin(f"DELETE FROM goods WHERE id IN (3, 4); UPDATE goods SET amount = 1, updated_at = '{T2}' "
+                 "WHERE id = 9;")
+    changes = watermark_copy(plan, store, run_id="r2", since=first.watermark, overlap_seconds=0)
+    assert (changes.updated, store.summary("e_copy").live_rows) == (1, 20)
+    keys = key_scan(plan, store, run_id="r2")
+    assert (keys.keys_read, keys.rows_read) == (18, changes.rows_read)
+    outcome = delete_unseen(plan, store, run_id="r2", guard_share=0.2)
+    assert (outcome.deleted, sorted(set(range(1, 21)) - set(live(store)))) == (2, [3, 4])
+    store.forget("e_copy", "r2")
+    source.admin(f"INSERT INTO goods VALUES (3, '回来', 3, '{T2}');")
+    back = watermark_copy(plan, store, run_id="r3", since=changes.watermark, overlap_seconds=0)
+    assert back.inserted == 0 and back.updated == 1 and live(store)[3][1] == "回来"
+    assert sequence_numbers(store)[3] == store.summary("e_copy").last_seq
+    assert reconciles(store, full_copy(plan, store, run_id="r4"))
