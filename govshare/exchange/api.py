@@ -151,6 +151,7 @@ def binding_out(binding: TableBinding) -> dict[str, Any]:
         "is_active": binding.is_active, "schedule": binding.schedule, "mode": binding.mode,
         "update_column": binding.update_column, "overlap_seconds": binding.overlap_seconds,
         "sweep_hours": binding.sweep_hours, "delete_guard_percent": binding.delete_guard_percent,
+        "rules": binding.rules, "reject_limit_percent": binding.reject_limit_percent,
         "last_success_at": schedule.last_success(binding), "stale": schedule.is_stale(binding),
         "created_at": binding.created_at, "updated_at": binding.updated_at,
     }
@@ -261,6 +262,17 @@ def set_binding_mode(request: HttpRequest, payload: s.ModeIn, binding_id: int = 
                                           update_column=payload.update_column,
                                           overlap_seconds=payload.overlap_seconds, sweep_hours=payload.sweep_hours,
                                           delete_guard_percent=payload.delete_guard_percent)
+    return binding_out(_binding(user, binding.pk))
+
+
+@router.post("/bindings/{binding_id}/rules", response={200: s.BindingOut}, by_alias=True,
+             summary="The provider's value rules per item (GB 11643 ID number, GB 32100 USCC, phone, allowed values, "
+                     "range, pattern) and the share of a batch that may be quarantined")
+def set_binding_rules(request: HttpRequest, payload: s.RulesIn, binding_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    binding = actions.do_set_binding_rules(user, _binding(user, binding_id),
+                                           rules=[row.model_dump() for row in payload.rules],
+                                           reject_limit_percent=payload.reject_limit_percent)
     return binding_out(_binding(user, binding.pk))
 
 

@@ -204,5 +204,57 @@ def verify(binding: Any, *, shape: engine.TableShape | None = None) -> Judgement
             return Judgement([exc])
         except ValidationFailed as exc:  # a host that no longer resolves, a file that is gone
             return Judgement([exc])
-    return check(version, shape, binding.column_of(), list(binding.key_columns), kind=binding.source.kind,
-                 update_column=binding.update_column if binding.mode == binding.Mode.WATERMARK else "")
+    judgement = check(version, shape, binding.column_of(), list(binding.key_columns), kind=binding.source.kind,
+                      update_column=binding.update_column if binding.mode == binding.Mode.WATERMARK else "")
+    judgement.problems.extend(parse_rules(version, binding.rules)[1])  # an item gone, or of another type now
+    return judgement
+
+
+# ------------------------------------------------------------------ value rules (issue 10 item 9, EXC-7)
+
+#: why a value rule cannot be used, by :class:`govshare.exchange.engine.rules.RuleError` code
+RULE_WORDS: dict[str, Any] = {
+    "rule_invalid": _("Item %(item)s: a rule is an object with a kind."),
+    "rule_unknown": _("Item %(item)s: choose a rule kind (ID number, USCC, phone, list of values, range, pattern)."),
+    "rule_not_for_type": _("Item %(item)s (%(letter)s): this kind of rule does not fit the item's data type."),
+    "rule_extra_field": _("Item %(item)s: this kind of rule takes no %(detail)s."),
+    "enum_empty": _("Item %(item)s: give at least one allowed value."),
+    "enum_too_many": _("Item %(item)s: at most 1000 allowed values."),
+    "enum_bad_value": _("Item %(item)s: an allowed value does not fit the item's data type (%(detail)s)."),
+    "range_empty": _("Item %(item)s: give a lowest or a highest value, or both."),
+    "range_bad_bound": _("Item %(item)s: a bound is not a value of the item's data type (%(detail)s)."),
+    "range_inverted": _("Item %(item)s: the lowest value is above the highest."),
+    "regex_too_long": _("Item %(item)s: a pattern has at most 500 characters."),
+    "regex_invalid": _("Item %(item)s: the pattern is not valid (%(detail)s)."),
+    "rule_item_unknown": _("The entry has no item %(item)s for a value rule."),
+}
+
+
+def parse_rules(version: EntryVersion, data: Any) -> tuple[dict[int, list[Any]], list[GovshareError]]:
+    """The binding's value rules (``[{"item": name, "rule": {…}}]``) checked against the entry's items: the
+    rules by item position, and every problem (``field`` ``rules.<n>.<field>``), naming the item."""
+    from govshare.exchange.engine.rules import RuleError, parse_rule
+
+    items = items_of(version)
+    position = {item.name: n for n, item in enumerate(items)}
+    found: dict[int, list[Any]] = {}
+    problems: list[GovshareError] = []
+    if not isinstance(data, list):
+        return {}, [ValidationFailed("rule_invalid", RULE_WORDS["rule_invalid"], field="rules", item="")]
+    for n, row in enumerate(data):
+        name = str(row.get("item", "")) if isinstance(row, dict) else ""
+        if name not in position:
+            problems.append(ValidationFailed("rule_item_unknown", RULE_WORDS["rule_item_unknown"],
+                                             field=f"rules.{n}.item", item=name))
+            continue
+        item = items[position[name]]
+        try:
+            rule = parse_rule(row.get("rule"), item.data_type)
+        except RuleError as exc:
+            where = f"rules.{n}.{exc.field}" if exc.field else f"rules.{n}"
+            problems.append(ValidationFailed(exc.code, RULE_WORDS.get(exc.code, RULE_WORDS["rule_invalid"]),
+                                             field=where, label=name, item=name, letter=item.data_type,
+                                             detail=exc.detail[:200]))
+            continue
+        found.setdefault(position[name], []).append(rule)
+    return found, problems

@@ -131,6 +131,11 @@ class TableBinding(models.Model):
     sweep_hours = models.PositiveIntegerField(_("check for deleted rows every (hours)"), default=24)
     #: the mass-delete guard: a run that would delete more than this share of the table waits for a person
     delete_guard_percent = models.PositiveSmallIntegerField(_("mass-delete guard (% of the table)"), default=10)
+    #: the provider's value rules (EXC-7): ``[{"item": name, "rule": {"kind": …, …}}]``
+    #: (:mod:`govshare.exchange.engine.rules`); a row that breaks one is quarantined with the reason
+    rules = models.JSONField(_("value rules"), default=list, blank=True)
+    #: a batch with more quarantined rows than this share fails the copy (nothing of it applied)
+    reject_limit_percent = models.PositiveSmallIntegerField(_("quarantine limit (% of a batch)"), default=10)
     created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -143,6 +148,8 @@ class TableBinding(models.Model):
                                    name="exchange_binding_guard_percent"),
             models.CheckConstraint(condition=models.Q(mode="full") | ~models.Q(update_column=""),
                                    name="exchange_binding_watermark_has_column"),
+            models.CheckConstraint(condition=models.Q(reject_limit_percent__gte=1, reject_limit_percent__lte=100),
+                                   name="exchange_binding_reject_limit"),
         ]
 
     def __str__(self) -> str:

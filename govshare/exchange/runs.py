@@ -34,6 +34,7 @@ from govshare.datastore.engine.store import StoreColumn, StoreError
 from govshare.exchange import bindings
 from govshare.exchange.engine import copy
 from govshare.exchange.engine import sources as engine
+from govshare.exchange.engine.rules import RuleSet
 from govshare.exchange.models import ExchangeRun, TableBinding
 from govshare.exchange.sources import explain, spec_for
 
@@ -59,12 +60,14 @@ def plan_for(binding: TableBinding, *, batch_rows: int = 5000) -> copy.CopyPlan:
     assert version is not None
     column_of = binding.column_of()
     items = bindings.items_of(version)
+    rules, _problems = bindings.parse_rules(version, binding.rules)  # verify() refuses a binding with problems
     return copy.CopyPlan(
         source=spec_for(binding.source, interactive=False), schema=binding.schema_name, table=binding.table_name,
         columns=tuple(column_of[i.name] for i in items),
         items=tuple(StoreColumn(i.name, i.data_type, i.length) for i in items),
         key=tuple(binding.key_columns), target=table_for(entry), batch_rows=batch_rows,
-        watermark=binding.update_column if binding.mode == TableBinding.Mode.WATERMARK else "")
+        watermark=binding.update_column if binding.mode == TableBinding.Mode.WATERMARK else "",
+        rules=RuleSet(rules) if rules else None, reject_limit=binding.reject_limit_percent / 100)
 
 
 def _totals(run: ExchangeRun) -> dict[str, Any]:
@@ -150,6 +153,17 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
         unusable = explain(exc, binding.source, table=binding.table_text())
         _finish(run, ExchangeRun.Status.FAILED, unusable)
         raise unusable from None
+    except copy.BatchRefused as exc:
+        # items and reasons only: row keys may be ID numbers, and the error is shown beyond the provider
+        reasons = "; ".join(dict.fromkeys(f"{item}: {held_words(reason)}" for _key, item, reason in exc.reasons))
+        refused = GovshareError(
+            "quality_limit", _("Batch %(batch)s: %(rejected)s of its %(rows)s rows broke the rules, more than the "
+                               "%(limit)s%% the binding allows — nothing of this batch was applied and the copy "
+                               "stopped. First reasons: %(reasons)s"),
+            batch=exc.batch, rejected=exc.rejected, rows=exc.rows_read, limit=round(exc.limit * 100),
+            reasons=reasons)
+        _finish(run, ExchangeRun.Status.FAILED, refused)
+        raise refused from None
     except StoreError as exc:
         refused = GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
                                 detail=exc.detail[:300])
@@ -289,7 +303,26 @@ REASONS: dict[str, Any] = {
     "type": _("a value of a type the item cannot take"),
     "duplicate_key": _("a key another row of this copy already has"),
     "empty_key": _("a row without a value in its key"),
+    # the provider's value rules (govshare.exchange.engine.rules)
+    "bad_id_number": _("not a citizen ID number (18 characters, GB 11643)"),
+    "id_number_legacy": _("a 15-digit ID number of the first-generation cards"),
+    "bad_id_birth_date": _("an ID number whose date of birth does not exist or lies ahead"),
+    "bad_id_check": _("an ID number whose check digit is wrong"),
+    "bad_uscc": _("not a unified social credit code (18 characters, GB 32100)"),
+    "bad_uscc_check": _("a unified social credit code whose check character is wrong"),
+    "bad_phone": _("not a telephone number"),
+    "not_in_enum": _("not one of the allowed values"),
+    "below_min": _("below the lowest value allowed"),
+    "above_max": _("above the highest value allowed"),
+    "no_match": _("does not match the item's pattern"),
 }
+
+
+def held_words(reason: str) -> str:
+    """A quarantine reason (``code: detail``) in the reader's language when its code is known."""
+    code, _sep, _detail = str(reason).partition(": ")
+    words = REASONS.get(code)
+    return str(words) if words is not None else str(reason)
 
 
 def _held(entry: dict[str, Any]) -> dict[str, Any]:

@@ -162,6 +162,12 @@ class WarningOut(Schema):
     message_en: str
 
 
+class RuleRow(Schema):
+    item: str = Field(..., max_length=200, description="the information item's name")
+    rule: dict[str, Any] = Field(..., description='{"kind": "id_number" | "uscc" | "phone" | "enum" (values) | '
+                                                  '"range" (min, max) | "regex" (pattern)}')
+
+
 class BindingOut(Schema):
     id: int
     entry: EntryRef
@@ -184,6 +190,9 @@ class BindingOut(Schema):
                                          "deleted at the source (0: every copy)")
     delete_guard_percent: int = Field(description="mass-delete guard: a copy that would delete more than this share "
                                                   "of the table waits for a person to confirm")
+    rules: list[RuleRow] = Field(description="the provider's value rules per item (EXC-7)")
+    reject_limit_percent: int = Field(description="a batch with more quarantined rows than this share fails the "
+                                                  "copy")
     last_success_at: dt.datetime | None = Field(description="end of the last successful copy into the centre")
     stale: bool = Field(description="never copied, or the last successful copy is older than the update cycle")
     created_at: dt.datetime
@@ -192,6 +201,11 @@ class BindingOut(Schema):
 
 class ScheduleIn(InSchema):
     schedule: str = Field("", max_length=10, json_schema_extra=_choices("cycle", "manual"))
+
+
+class RulesIn(InSchema):
+    rules: list[RuleRow] = Field(..., max_length=200, description="replaces the binding's value rules")
+    reject_limit_percent: int | None = Field(None, ge=0, le=MAX_DB_ID, description="absent: unchanged")
 
 
 class ModeIn(InSchema):

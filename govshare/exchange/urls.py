@@ -24,4 +24,5 @@ urlpatterns = [
     path("runs/<int:pk>/confirm-deletes/", views.run_confirm, name="run_confirm"),
     path("runs/<int:pk>/refuse-deletes/", views.run_refuse, name="run_refuse"),
     path("bindings/<int:pk>/mode/", views.binding_mode, name="binding_mode"),
+    path("bindings/<int:pk>/rules/", views.binding_rules, name="binding_rules"),
 ]

@@ -6,6 +6,7 @@ from govshare.exchange.actions.bindings import (
     do_bind_table,
     do_set_binding_active,
     do_set_binding_mode,
+    do_set_binding_rules,
     do_set_binding_schedule,
 )
 from govshare.exchange.actions.runs import (
@@ -24,5 +25,5 @@ from govshare.exchange.actions.sources import (
 )
 
 __all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_confirm_deletes", "do_refuse_deletes",
-           "do_register_source", "do_set_binding_active", "do_set_binding_mode", "do_set_binding_schedule", "do_set_source_active", "do_reconcile", "do_start_run",
+           "do_register_source", "do_set_binding_active", "do_set_binding_mode", "do_set_binding_rules", "do_set_binding_schedule", "do_set_source_active", "do_reconcile", "do_start_run",
            "do_stop_run", "do_test_source"]

@@ -185,3 +185,41 @@ def do_set_binding_mode(actor: Any, binding: TableBinding, *, mode: str, update_
             audit.record(AuditCode.BINDING_CHANGED, actor=actor, obj=binding, object_department=binding.entry.provider,
                          changes=changes, detail={"entry": binding.entry.code})
     return binding
+
+
+def do_set_binding_rules(actor: Any, binding: TableBinding, *, rules: list[dict[str, Any]],
+                         reject_limit_percent: int | None = None) -> TableBinding:
+    """The provider's value rules for the binding's items (EXC-7; ``[{"item": name, "rule": {"kind": …}}]``,
+    :mod:`govshare.exchange.engine.rules`), replacing the ones before, and the share of a batch that may be
+    quarantined before the batch fails.  Every problem at once, naming the item."""
+    require(actor, Capability.BIND_TABLES)
+    binding = get_for(actor, CHANGE, TableBinding.objects.select_related("entry__provider", "entry__current_version"),
+                      pk=binding.pk)
+    version = binding.entry.current_version
+    assert version is not None
+    problems: list[GovshareError] = []
+    if not isinstance(rules, list) or len(rules) > 200:
+        problems.append(ValidationFailed("too_many_rules", _("At most 200 value rules."), field="rules"))
+        rules = []
+    parsed, found = bindings.parse_rules(version, rules)
+    problems.extend(found)
+    limit = binding.reject_limit_percent if reject_limit_percent is None else reject_limit_percent
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+        problems.append(ValidationFailed("out_of_range", _("Enter a whole number from %(low)s to %(high)s."),
+                                         field="reject_limit_percent", low=1, high=100))
+    if problems:
+        raise problems[0] if len(problems) == 1 else ManyProblems(problems)
+    items = bindings.items_of(version)
+    stored = [{"item": items[position].name, "rule": rule.as_data()} for position in sorted(parsed)
+              for rule in parsed[position]]
+    with transaction.atomic():
+        binding = TableBinding.objects.select_for_update().select_related("entry__provider").get(pk=binding.pk)
+        changes = {name: [getattr(binding, name), value] for name, value in
+                   (("rules", stored), ("reject_limit_percent", limit)) if getattr(binding, name) != value}
+        if changes:
+            binding.rules, binding.reject_limit_percent = stored, limit
+            binding.updated_at = timezone.now()
+            binding.save(update_fields=["rules", "reject_limit_percent", "updated_at"])
+            audit.record(AuditCode.BINDING_CHANGED, actor=actor, obj=binding, object_department=binding.entry.provider,
+                         changes=changes, detail={"entry": binding.entry.code, "rules": len(stored)})
+    return binding

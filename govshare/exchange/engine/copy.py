@@ -48,6 +48,7 @@ from typing import Any
 
 from govshare.datastore.engine.store import BatchReceipt, Store, StoreColumn, combine, merge, row_hash
 from govshare.exchange.engine import sources
+from govshare.exchange.engine.rules import RuleSet
 from govshare.exchange.engine.sources import SourceError, SourceSpec
 
 #: most rows a batch may have
@@ -78,6 +79,28 @@ class CopyPlan:
     batch_rows: int = 5000
     #: the source's update-time column (watermark mode; may or may not feed an item)
     watermark: str = ""
+    #: the provider's value rules per item (EXC-7): a row that breaks one is quarantined with the reason
+    rules: RuleSet | None = None
+    #: the share of a batch's rows that may be quarantined before the batch fails (1: never)
+    reject_limit: float = 1.0
+
+
+class BatchRefused(Exception):
+    """More of a batch's rows were quarantined than the plan allows (EXC-7 "a batch fails when they exceed a
+    set share"): nothing of the batch was applied; the run stops here, the batches before it stay."""
+
+    def __init__(self, batch: int, rows_read: int, rejected: int, limit: float,
+                 reasons: list[tuple[str, str, str]]) -> None:
+        super().__init__(f"batch {batch}: {rejected} of {rows_read} rows quarantined, more than {limit:.0%}")
+        self.batch, self.rows_read, self.rejected, self.limit = batch, rows_read, rejected, limit
+        self.reasons = reasons[:5]
+
+
+def _limit(plan: CopyPlan, batch: int, rows_read: int, accepted: int,
+           rejects: list[tuple[str, str, str]]) -> None:
+    rejected = rows_read - accepted
+    if rejected and plan.reject_limit < 1 and rejected > plan.reject_limit * rows_read:
+        raise BatchRefused(batch, rows_read, rejected, plan.reject_limit, rejects)
 
 
 @dataclass
@@ -569,6 +592,8 @@ def _convert_page(plan: CopyPlan, key_at: list[int], raw_rows: list[tuple[Any, .
                 values.append(_FAILED)
                 problems.append((item.name, str(exc)))
         key = tuple(values[i] for i in key_at)
+        if not problems and plan.rules is not None:
+            problems.extend((plan.items[index].name, reason) for index, reason in plan.rules.check_row(values))
         if not problems:
             if key in seen:
                 problems.append((_key_items(plan, key_at), "duplicate_key: the key of an earlier row"))
@@ -641,6 +666,7 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                     rows_read += int(empty)
                     rejects.append(("", key_items, f"empty_key: {empty} rows without a value in the key"))
             batch += 1
+            _limit(plan, batch, rows_read, len(accepted), rejects)
             sent = {"phase": "rows", "after": None if last is None else encode_key(last), "done": not full,
                     "mark": mark}
             receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
@@ -755,6 +781,7 @@ def watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[lis
             full = len(raw_rows) == plan.batch_rows
             last = tuple(raw_rows[-1][i] for i in order_at) if raw_rows else after
             batch += 1
+            _limit(plan, batch, len(raw_rows), len(accepted), rejects)
             sent = {"phase": "rows", "after": None if last is None else encode_key(last), "done": not full,
                     "mark": mark, "lower": None if lower is None else encode_key([lower]), "update_at": at}
             receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
@@ -920,6 +947,9 @@ def _source_rows(plan: CopyPlan, key_at: list[int]) -> Iterator[tuple[tuple[Any,
                 try:
                     values = [convert(value, item) for item, value in zip(plan.items, raw, strict=True)]
                 except ValueError:
+                    yield None, None
+                    continue
+                if plan.rules is not None and plan.rules.check_row(values):  # quarantined by a value rule
                     yield None, None
                     continue
                 yield tuple(values[i] for i in key_at), row_hash(values)

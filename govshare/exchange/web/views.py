@@ -17,6 +17,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from govshare.catalog.models import CatalogEntry
@@ -257,9 +258,11 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
         "mode": binding.mode, "update_column": binding.update_column, "overlap_seconds": binding.overlap_seconds,
         "sweep_hours": binding.sweep_hours, "delete_guard_percent": binding.delete_guard_percent}
     held_run = next((r for r in runs if r.status == ExchangeRun.Status.HELD), None)
+    version = binding.entry.current_version
+    items = bindings.items_of(version) if version is not None else []
     return render(request, "exchange/binding_detail.html", {
         "binding": binding, "may_change": may_change, "runs": runs, "stale_copy": schedule.is_stale(binding),
-        "mode_form": mode_form, "held_run": held_run,
+        "mode_form": mode_form, "held_run": held_run, "items": items, "rule_kinds": RULE_KINDS,
         "last_success": schedule.last_success(binding), "interval": schedule.interval_of(binding),
         "stale": binding.entry.current_version_id != binding.version_id, **extra}, status=status)
 
@@ -358,6 +361,49 @@ def binding_mode(request: HttpRequest, pk: int) -> HttpResponse:
         form = {name: post.get(name, "") for name in known}
         return _binding_page(request, binding, mode_form=form, mode_errors=errors, status=exc.status)
     return after(request, _("The copy mode is saved."), "exchange:binding_detail", binding.pk)
+
+
+RULE_KINDS = [("id_number", _lazy("Citizen ID number (GB 11643)")), ("uscc", _lazy("Unified social credit code (GB 32100)")),
+              ("phone", _lazy("Telephone number")), ("enum", _lazy("One of these values")),
+              ("range", _lazy("Within a range")), ("regex", _lazy("Matches a pattern"))]
+
+
+def _rule_from(post: Any) -> dict[str, Any]:
+    """A value rule as the page's form gives it (values one per line)."""
+    kind = post.get("kind", "")
+    rule: dict[str, Any] = {"kind": kind}
+    if kind == "enum":
+        rule["values"] = [line.strip() for line in post.get("values", "").splitlines() if line.strip()]
+    elif kind == "range":
+        for bound in ("min", "max"):
+            if post.get(bound, "").strip():
+                rule[bound] = post.get(bound).strip()
+    elif kind == "regex":
+        rule["pattern"] = post.get("pattern", "")
+    return rule
+
+
+@exchange_view
+@require_POST
+def binding_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a value rule (``item``, ``kind`` and its fields), remove one (``remove``: its position), or set the
+    quarantine limit (``reject_limit_percent``)."""
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    post = request.POST
+    rules = list(binding.rules)
+    if post.get("remove", "").isdigit() and int(post["remove"]) < len(rules):
+        del rules[int(post["remove"])]
+    elif post.get("action") == "add":
+        rules.append({"item": post.get("item", ""), "rule": _rule_from(post)})
+    try:
+        actions.do_set_binding_rules(request.user, binding, rules=rules,
+                                     reject_limit_percent=_whole(post.get("reject_limit_percent")))
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        return _binding_page(request, binding, rule_errors=[p.render() for p in (
+            exc.problems if isinstance(exc, ManyProblems) else [exc])], rule_form=post, status=exc.status)
+    return after(request, _("The value rules are saved."), "exchange:binding_detail", binding.pk)
 
 
 @exchange_view
