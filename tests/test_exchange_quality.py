@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from govshare.cli import main as cli
 from govshare.core.errors import ManyProblems, ValidationFailed
 from govshare.core.idcodes import id_check_char
 from govshare.exchange.actions import do_set_binding_rules
@@ -92,3 +93,144 @@ def test_only_the_providers_staff_set_rules_on_the_page_and_the_api(bound: Any, 
     removed = page.post(f"/exchange/bindings/{bound.binding.pk}/rules/", {"remove": "0", "reject_limit_percent": "5"})
     assert removed.status_code == 302
     assert [r["rule"]["kind"] for r in TableBinding.objects.get(pk=bound.binding.pk).rules] == ["enum"]
+
+
+# ------------------------------------------------------------------ the score (EXC-7)
+
+def test_a_successful_copy_leaves_its_quality_and_the_score_is_shown_to_those_who_may_see_it(
+        bound: Any, start: Any, client_for: Any) -> None:  # noqa: F811
+    import datetime as dt
+
+    from govshare.sharing.models import Grant
+
+    rows = list(ROWS)
+    for n in range(0, 120, 4):  # a quarter of the births unknown
+        rows[n] = (rows[n][0], rows[n][1], None)
+    rows[5] = (rows[5][0], rows[5][1], "2023-02-30")  # quarantined: no such day
+    front_end(rows)
+    run = start(bound.org.police_specialist, bound.binding)
+    assert run.quality["items"]["出生日期"] == round(89 / 119, 4) and run.quality["items"]["姓名"] == 1.0
+    assert run.quality["validity"] == round(1 - 1 / 120, 4)
+    url = f"/api/v1/exchange/quality/{bound.entry.pk}"
+    body = client_for(bound.org.police_specialist).get(url).json()
+    assert (body["timeliness"], body["consistency"], body["stale"]) == (1.0, None, False)
+    expected = round(100 * (run.quality["completeness"] + run.quality["validity"] + 1.0) / 3)
+    assert body["score"] == expected and body["live_rows"] == 119
+    assert client_for(bound.org.centre_admin).get(url).status_code == 200
+    assert client_for(bound.org.auditor).get(url).status_code == 200
+    market = client_for(bound.org.market_admin)
+    assert market.get(url).status_code == 404  # not the provider, no grant
+    Grant.objects.create(source="unconditional", entry=bound.entry, provider=bound.entry.provider,
+                         consumer=bound.org.market, items=["姓名"], purpose="行政依据", channel="table",
+                         valid_from=dt.date(2020, 1, 1))
+    assert market.get(url).status_code == 200  # a consumer sees the quality of what it receives
+    page = login(Client(), bound.org.police_specialist).get(f"/exchange/quality/{bound.entry.pk}/").content.decode()
+    assert f'data-score="{expected}"' in page and 'id="item-fill"' in page
+    entry_page = login(Client(), bound.org.police_specialist).get(f"/catalog/entries/{bound.entry.pk}/")
+    assert f"/exchange/quality/{bound.entry.pk}/" in entry_page.content.decode()
+
+
+# ------------------------------------------------------------------ 一数一源 cross-source checks
+
+def market_register(cat: Any, names: dict[int, str]) -> Any:
+    """The market regulator's own register of the same people (another provider), bound and copied."""
+    import sqlite3
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from govshare.exchange.actions import do_bind_table, do_register_source
+
+    path = Path(settings.GOVSHARE_SOURCE_DIR) / "sj.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS ryxx (sfzh VARCHAR(18) PRIMARY KEY, xm VARCHAR(50), csrq VARCHAR(10))")
+        db.executemany("INSERT INTO ryxx VALUES (?,?,?)",
+                       [(number, names.get(n, name), born) for n, (number, name, born) in enumerate(ROWS[:100])])
+    db.close()
+    entry = cat.published(cat.org.market_specialist)
+    source = do_register_source(cat.org.market_admin, name="市场前置库", code="SJ-QZK", kind="sqlite",
+                                database="sj.sqlite3")
+    binding = do_bind_table(cat.org.market_specialist, entry, source=source, schema="main", table="ryxx",
+                            mapping={"公民身份号码": "sfzh", "姓名": "xm", "出生日期": "csrq"})
+    return entry, binding
+
+
+def test_the_centre_compares_two_providers_values_and_tells_both_when_they_differ(
+        bound: Any, start: Any, client_for: Any, django_capture_on_commit_callbacks: Any) -> None:  # noqa: F811
+    from govshare.core.audit_codes import AuditCode
+    from govshare.core.models import AuditEvent, Notification
+    from govshare.exchange.actions import do_declare_cross_check, do_run_cross_check
+    from govshare.exchange.models import CrossCheck
+
+    start(bound.org.police_specialist, bound.binding)
+    market_entry, market_binding = market_register(bound, {3: "张三丰", 9: "李九"})
+    with pytest.raises(ValidationFailed) as caught:  # the same provider twice is not one datum, two sources
+        do_declare_cross_check(bound.org.centre_admin, name="姓名", left_entry=bound.entry, left_key="公民身份号码",
+                               left_item="姓名", right_entry=bound.entry, right_key="公民身份号码", right_item="姓名")
+    assert caught.value.code == "same_provider"
+    with pytest.raises(ManyProblems) as many:
+        do_declare_cross_check(bound.org.centre_admin, name="姓名", left_entry=bound.entry, left_key="身份证",
+                               left_item="姓名", right_entry=market_entry, right_key="公民身份号码",
+                               right_item="出生日期")
+    assert {p.code for p in many.value.problems} == {"no_such_item", "types_differ"}
+    with pytest.raises(Exception) as refused:  # a department cannot declare one
+        do_declare_cross_check(bound.org.police_admin, name="x", left_entry=bound.entry, left_key="公民身份号码",
+                               left_item="姓名", right_entry=market_entry, right_key="公民身份号码", right_item="姓名")
+    assert getattr(refused.value, "status", None) == 403
+    check = do_declare_cross_check(bound.org.centre_admin, name="人员姓名一致性", left_entry=bound.entry,
+                                   left_key="公民身份号码", left_item="姓名", right_entry=market_entry,
+                                   right_key="公民身份号码", right_item="姓名")
+    not_yet = do_run_cross_check(bound.org.centre_admin, check)
+    assert not_yet.error and not_yet.compared is None  # the market's table is not copied yet
+    start(bound.org.market_specialist, market_binding)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = do_run_cross_check(bound.org.reviewer, check)
+    assert (done.compared, done.differing, done.left_only, done.right_only) == (100, 2, 20, 0)
+    assert {d["right"] for d in done.sample} == {"张三丰", "李九"} and done.consistency == 0.98
+    told = set(Notification.objects.filter(kind="exchange.cross_check").values_list("recipient__username", flat=True))
+    assert {"police_specialist", "police_admin", "market_specialist", "market_admin"} <= told
+    assert AuditEvent.objects.filter(code=AuditCode.CROSS_CHECKED, outcome="failure").count() == 2
+    # both providers see the values; the quality of each entry counts the check
+    body = client_for(bound.org.market_specialist).get(f"/api/v1/exchange/cross-checks/{check.pk}").json()
+    assert body["differing"] == 2 and len(body["sample"]) == 2
+    assert client_for(bound.org.auditor).get(f"/api/v1/exchange/cross-checks/{check.pk}").status_code == 200
+    assert client_for(bound.org.police_specialist).get(f"/api/v1/exchange/quality/{bound.entry.pk}").json()[
+        "consistency"] == 0.98
+    assert cli(["exchange", "cross-check"]) == 1
+    page = login(Client(), bound.org.centre_admin).get(f"/exchange/cross-checks/{check.pk}/").content.decode()
+    assert 'data-differing="2"' in page and 'id="differences"' in page
+    assert CrossCheck.objects.get(pk=check.pk).checked_at is not None
+
+
+def test_the_cross_check_list_and_form_are_the_centres(bound: Any, start: Any) -> None:  # noqa: F811
+    market_entry, _binding = market_register(bound, {})
+    centre = login(Client(), bound.org.centre_admin)
+    page = centre.get("/exchange/cross-checks/").content.decode()
+    assert 'id="check-form"' in page
+    wrong = centre.post("/exchange/cross-checks/", {"name": "x", "left_entry": bound.entry.code, "left_key": "无",
+                                                    "left_item": "姓名", "right_entry": market_entry.code,
+                                                    "right_key": "公民身份号码", "right_item": "姓名"})
+    assert wrong.status_code == 400 and 'id="check-errors"' in wrong.content.decode()
+    made = centre.post("/exchange/cross-checks/", {"name": "姓名", "left_entry": bound.entry.code,
+                                                   "left_key": "公民身份号码", "left_item": "姓名",
+                                                   "right_entry": market_entry.code, "right_key": "公民身份号码",
+                                                   "right_item": "姓名"})
+    assert made.status_code == 302
+    police = login(Client(), bound.org.police_specialist).get("/exchange/cross-checks/").content.decode()
+    assert 'id="check-form"' not in police and "姓名" in police
+    other = login(Client(), bound.org.market_admin)
+    assert other.get("/exchange/cross-checks/").status_code == 200
+
+
+# ------------------------------------------------------------------ base libraries (EXC-8)
+
+def test_the_base_libraries_show_what_keeps_each_entry_from_its_consumers(cat: Any, client_for: Any) -> None:
+    population = cat.published(classification="101")
+    body = client_for(cat.org.centre_admin).get("/api/v1/exchange/base-libraries").json()
+    assert [(row["entry"]["code"], row["problems"]) for row in body] == [(population.code, ["not_bound"])]
+    assert client_for(cat.org.police_specialist).get("/api/v1/exchange/base-libraries").json()[0]["entry"][
+        "code"] == population.code
+    assert client_for(cat.org.market_specialist).get("/api/v1/exchange/base-libraries").json() == []
+    page = login(Client(), cat.org.auditor).get("/exchange/base/").content.decode()
+    assert f'data-entry="{population.code}"' in page and 'data-problems="not_bound"' in page
+    assert cli(["exchange", "base"]) == 1

@@ -61,6 +61,7 @@ class Capability(models.TextChoices):
     # exchange (EXC-*)
     MANAGE_SOURCES = "manage_sources", _("Register the department's front-end databases")
     BIND_TABLES = "bind_tables", _("Bind front-end tables to the department's catalog entries")
+    SUPERVISE_QUALITY = "supervise_quality", _("Declare and run cross-source checks of the shared data (一数一源)")
 
 
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -95,4 +96,5 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Capability.MANAGE_SOURCES: frozenset({Role.DEPT_ADMIN, Role.CENTRE_ADMIN}),
     # the provider's staff say which column holds each item of their entries (issue 10)
     Capability.BIND_TABLES: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN}),
+    Capability.SUPERVISE_QUALITY: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER}),
 }

@@ -15,15 +15,17 @@ from django.utils import timezone
 from ninja import Path, Query, Router, Status
 
 from govshare.catalog.models import CatalogEntry
+from govshare.catalog.permissions import dept_of, is_centre
 from govshare.catalog.schemas import dept_ref
 from govshare.core.api_helpers import known, named, page, user_of
-from govshare.core.errors import GovshareError
+from govshare.core.errors import GovshareError, NotFound
 from govshare.core.models import Department
-from govshare.core.permissions import get_for, restrict
+from govshare.core.permissions import get_for, is_anonymous, restrict
+from govshare.core.roles import Role
 from govshare.core.validators import MAX_DB_ID
-from govshare.exchange import actions, bindings, schedule
+from govshare.exchange import actions, bindings, quality, schedule
 from govshare.exchange import schemas as s
-from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
+from govshare.exchange.models import CrossCheck, DataSource, ExchangeRun, TableBinding
 from govshare.exchange.permissions import CHANGE as USE_BINDING
 from govshare.exchange.permissions import VIEW
 from govshare.exchange.runs import run_receipts
@@ -366,3 +368,81 @@ def get_run(request: HttpRequest, run_id: int = ID) -> dict[str, Any]:
     if not restrict(TableBinding, user, USE_BINDING).filter(pk=run.binding_id).exists():
         quarantine = []
     return {**run_out(run), "receipts": receipts, "quarantine": quarantine}
+
+
+# ------------------------------------------------------------------ quality (EXC-7) and base libraries (EXC-8)
+
+@router.get("/quality/{entry_id}", response={200: s.QualityOut},
+            summary="An entry's data quality: completeness, validity, timeliness, consistency and the score (its "
+                    "provider, the centre, auditors and departments with a usable grant)")
+def entry_quality(request: HttpRequest, entry_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    binding = TableBinding.objects.filter(entry_id=entry_id).select_related("entry__current_version").first()
+    if binding is None or not quality.may_see(user, binding.entry):
+        raise NotFound()
+    version = binding.entry.current_version
+    return {"entry": {"id": binding.entry_id, "code": binding.entry.code, "name": version.name if version else ""},
+            **quality.score_of(binding).as_dict()}
+
+
+@router.get("/base-libraries", response={200: list[s.BaseLibraryRow]},
+            summary="EXC-8: the published 基础信息资源 entries (unconditionally shared), with what keeps each from "
+                    "reaching consumers: not unconditional, not a table, not bound, paused, stale")
+def base_libraries(request: HttpRequest) -> list[dict[str, Any]]:
+    return [{"entry": {"id": row["entry"].pk, "code": row["entry"].code, "name": row["version"].name},
+             "classification": row["version"].classification.code, "provider": row["entry"].provider.name,
+             "share_type": row["version"].share_type, "binding_id": row["binding"].pk if row["binding"] else None,
+             "score": row["score"].score if row["score"] else None,
+             "last_success_at": row["score"].last_success_at if row["score"] else None, "problems": row["problems"]}
+            for row in quality.base_libraries(user_of(request))]
+
+
+def cross_check_out(check: CrossCheck, user: Any) -> dict[str, Any]:
+    sees_values = is_centre(user) or (user.has_role(Role.AUDITOR) if not is_anonymous(user) else False) or \
+        dept_of(user) in (check.left_entry.provider_id, check.right_entry.provider_id)
+    return {"id": check.pk, "name": check.name, "is_active": check.is_active, "checked_at": check.checked_at,
+            "left": {"entry": {"id": check.left_entry_id, "code": check.left_entry.code}, "key": check.left_key,
+                     "item": check.left_item},
+            "right": {"entry": {"id": check.right_entry_id, "code": check.right_entry.code}, "key": check.right_key,
+                      "item": check.right_item},
+            "compared": check.compared, "differing": check.differing, "left_only": check.left_only,
+            "right_only": check.right_only, "consistency": check.consistency,
+            "sample": check.sample if sees_values else [], "error": check.error}
+
+
+def _checks() -> Any:
+    return CrossCheck.objects.select_related("left_entry", "right_entry")
+
+
+@router.get("/cross-checks", response={200: list[s.CrossCheckOut]},
+            summary="一数一源 cross-source checks you may see, with their last result")
+def list_cross_checks(request: HttpRequest) -> list[dict[str, Any]]:
+    user = user_of(request)
+    return [cross_check_out(c, user) for c in restrict(_checks(), user, VIEW)[:500]]
+
+
+@router.post("/cross-checks", response={201: s.CrossCheckOut},
+             summary="Declare that two entries of different providers hold the same item for the same key (the centre)")
+def declare_cross_check(request: HttpRequest, payload: s.CrossCheckIn) -> Any:
+    user = user_of(request)
+    left = named(user, CatalogEntry.objects.all(), "left_entry_id", payload.left_entry_id, pk=payload.left_entry_id)
+    right = named(user, CatalogEntry.objects.all(), "right_entry_id", payload.right_entry_id,
+                  pk=payload.right_entry_id)
+    check = actions.do_declare_cross_check(user, name=payload.name, left_entry=left, left_key=payload.left_key,
+                                           left_item=payload.left_item, right_entry=right, right_key=payload.right_key,
+                                           right_item=payload.right_item)
+    return Status(201, cross_check_out(get_for(user, VIEW, _checks(), pk=check.pk), user))
+
+
+@router.get("/cross-checks/{check_id}", response={200: s.CrossCheckOut})
+def get_cross_check(request: HttpRequest, check_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    return cross_check_out(get_for(user, VIEW, _checks(), pk=check_id), user)
+
+
+@router.post("/cross-checks/{check_id}/run", response={200: s.CrossCheckOut},
+             summary="Compare the two entries in the data resource centre now")
+def run_cross_check(request: HttpRequest, check_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    check = actions.do_run_cross_check(user, get_for(user, VIEW, _checks(), pk=check_id))
+    return cross_check_out(get_for(user, VIEW, _checks(), pk=check.pk), user)

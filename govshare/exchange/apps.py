@@ -10,7 +10,9 @@ class ExchangeConfig(AppConfig):
     def ready(self) -> None:
         from govshare.core.access_log import register_route_objects
         from govshare.exchange import demo, navigation, permissions, runs, schedule  # noqa: F401  (registration)
+        from govshare.exchange.actions import checks  # noqa: F401  (the daily cross-source checks)
 
         # reads of a front-end database's settings and tables are found by the auditors' object filter
         register_route_objects({"exchange": "exchange.datasource", "exchange/sources": "exchange.datasource",
-                                "exchange/bindings": "exchange.tablebinding", "exchange/runs": "exchange.exchangerun"})
+                                "exchange/bindings": "exchange.tablebinding", "exchange/runs": "exchange.exchangerun",
+                                "exchange/cross-checks": "exchange.crosscheck"})

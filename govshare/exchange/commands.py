@@ -60,6 +60,14 @@ def register(sub: Any) -> None:
     rf = inner.add_parser("refuse-deletes", help="拒绝被拦下的删除 / refuse the deletions the guard held")
     rf.add_argument("run", type=int, help="拷贝编号 / the run's number")
     rf.set_defaults(handler=_refuse, needs_django=True)
+    cc = inner.add_parser("cross-check", help="一数一源核查: 比对两个提供方的同一数据 / run the cross-source checks "
+                                             "(all active ones, or one); exit 1 when values differ")
+    cc.add_argument("check", nargs="?", type=int, default=None, help="核查编号 / the check's number")
+    cc.set_defaults(handler=_cross_check, needs_django=True)
+    bs = inner.add_parser("base", help="基础库: 无条件共享的基础信息资源及其状态 / the base libraries (EXC-8) and what "
+                                       "keeps each from its consumers")
+    bs.add_argument("--json", action="store_true")
+    bs.set_defaults(handler=_base, needs_django=True)
     st = inner.add_parser("status", help="最近的拷贝 / the latest copies")
     st.add_argument("entry", nargs="?", default=None, help="资源代码 / resource code")
     st.add_argument("--json", action="store_true")
@@ -282,3 +290,40 @@ def _reconcile(args: Any) -> int:
         if keys:
             print(f"  {label}: {', '.join(keys)}")
     return 0 if report.equal else 1
+
+
+def _cross_check(args: Any) -> int:
+    from govshare.exchange.actions import do_run_cross_check
+    from govshare.exchange.models import CrossCheck
+
+    checks = CrossCheck.objects.filter(pk=args.check) if args.check else CrossCheck.objects.filter(is_active=True)
+    if args.check and not checks.exists():
+        return fail(f"没有核查 {args.check} / no check {args.check}")
+    differ = False
+    for check in checks:
+        done = do_run_cross_check(None, check, operator=True)
+        if done.error:
+            print(f"{done.pk:>4} {done.name}: {done.error.get('zh', '')} / {done.error.get('en', '')}", file=sys.stderr)
+            differ = True
+            continue
+        differ = differ or bool(done.differing)
+        print(f"{done.pk:>4} {done.name}: {done.compared} 共有主键 / shared keys, {done.differing} 不一致 / differ, "
+              f"{done.left_only} / {done.right_only} 仅一方有 / on one side only")
+    return 1 if differ else 0
+
+
+def _base(args: Any) -> int:
+    from govshare.exchange.quality import base_libraries
+
+    rows = base_libraries(None)
+    if args.json:
+        print(json.dumps([{"entry": r["entry"].code, "name": r["version"].name, "provider": r["entry"].provider.name,
+                           "score": r["score"].score if r["score"] else None, "problems": r["problems"]}
+                          for r in rows], ensure_ascii=False, indent=1))
+    else:
+        for r in rows:
+            score = r["score"].score if r["score"] and r["score"].score is not None else "-"
+            print(f"{r['entry'].code:<16} {r['version'].name:<24} {score!s:>4}  {' '.join(r['problems']) or 'ok'}")
+        if not rows:
+            print("没有已发布的基础信息资源 / no published base information resource")
+    return 1 if any(r["problems"] for r in rows) else 0

@@ -220,6 +220,9 @@ class ExchangeRun(models.Model):
     #: as the copy engine encodes source values
     since = models.JSONField(null=True, blank=True)
     watermark = models.JSONField(null=True, blank=True)
+    #: EXC-7, measured when the run succeeded: {"completeness": share of values present in the centre's table,
+    #: "items": {item: share}, "validity": share of the rows read that were not quarantined}
+    quality = models.JSONField(null=True, blank=True)
     #: the order-independent content hash of the entry's table in the centre after the run (receipts: per batch)
     content_hash = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
@@ -247,3 +250,48 @@ class ExchangeRun(models.Model):
     def run_id(self) -> str:
         """The run's name in the centre's database (receipts, checkpoints)."""
         return f"run-{self.token}"
+
+
+class CrossCheck(models.Model):
+    """一数一源、多元校核 (EXC-7; issue 10 item 9): two entries of different providers that hold the same datum
+    for the same key — e.g. 企业名称 by 统一社会信用代码 in the market regulator's register and in the tax
+    bureau's — declared by the centre and compared in the data resource centre.  The last result is kept here
+    (every run is in the audit log); mismatches are sent to both providers."""
+
+    name = models.CharField(_("name"), max_length=200)
+    left_entry = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("first entry"))
+    left_key = models.CharField(_("key item of the first entry"), max_length=200)
+    left_item = models.CharField(_("compared item of the first entry"), max_length=200)
+    right_entry = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("second entry"))
+    right_key = models.CharField(_("key item of the second entry"), max_length=200)
+    right_item = models.CharField(_("compared item of the second entry"), max_length=200)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    # the last run
+    checked_at = models.DateTimeField(null=True, blank=True)
+    compared = models.BigIntegerField(null=True, blank=True)
+    differing = models.BigIntegerField(null=True, blank=True)
+    left_only = models.BigIntegerField(null=True, blank=True)
+    right_only = models.BigIntegerField(null=True, blank=True)
+    sample = models.JSONField(default=list, blank=True)  # [{"key", "left", "right"}], the first 200
+    error = models.JSONField(null=True, blank=True)  # {"zh", "en"} when the last run could not compare
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = _("cross-source check")
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(left_entry=models.F("right_entry")),
+                                   name="exchange_crosscheck_two_entries"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def consistency(self) -> float | None:
+        if not self.compared:
+            return None
+        return 1 - (self.differing or 0) / self.compared

@@ -13,9 +13,9 @@ from typing import Any
 from django.db.models import Q
 
 from govshare.catalog.permissions import dept_of, is_centre
-from govshare.core.permissions import is_anonymous, rule
-from govshare.core.roles import Role
-from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
+from govshare.core.permissions import has_capability, is_anonymous, rule
+from govshare.core.roles import Capability, Role
+from govshare.exchange.models import CrossCheck, DataSource, ExchangeRun, TableBinding
 
 VIEW, USE, CHANGE = "view", "use", "change"
 DEPT_STAFF = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST})
@@ -61,3 +61,19 @@ def _run_rule(user: Any, action: str) -> Q | bool:
         return False
     verdict = _binding_rule(user, VIEW)
     return verdict if isinstance(verdict, bool) else Q(binding__in=TableBinding.objects.filter(verdict).values("pk"))
+
+
+@rule(CrossCheck)
+def _cross_check_rule(user: Any, action: str) -> Q | bool:
+    """Cross-source checks are the centre's: it declares and runs them (SUPERVISE_QUALITY); the centre and
+    auditors see every one, the staff of either entry's provider theirs (the differing values are their data)."""
+    if is_anonymous(user):
+        return False
+    if has_capability(user, Capability.SUPERVISE_QUALITY):
+        return True
+    if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
+        return True
+    dept = dept_of(user)
+    if action == VIEW and dept is not None and user.role_set() & DEPT_STAFF:
+        return Q(left_entry__provider_id=dept) | Q(right_entry__provider_id=dept)
+    return False

@@ -227,6 +227,14 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None,
         totals = _totals(run)
     except StoreError:
         totals = {}
+    if status == ExchangeRun.Status.SUCCEEDED and totals:
+        from govshare.exchange.quality import measure
+
+        try:
+            with open_store() as store:
+                totals["quality"] = measure(store, run.target, totals["rows_read"], totals["rejected"])
+        except StoreError:
+            log.warning("could not measure the quality of run %s", run.run_id)
     code: dict[str, AuditCode] = {ExchangeRun.Status.SUCCEEDED: AuditCode.RUN_FINISHED,
                                   ExchangeRun.Status.STOPPED: AuditCode.RUN_STOPPED}
     with transaction.atomic():
@@ -242,7 +250,8 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None,
                      object_department=entry.provider,
                      outcome="success" if status == ExchangeRun.Status.SUCCEEDED else "failure",
                      detail={"entry": entry.code, "run": run.run_id, "status": status,
-                             **({"error": error.code} if error else {}), **totals})
+                             **({"error": error.code} if error else {}),
+                             **{k: v for k, v in totals.items() if k != "quality"}})
         if status == ExchangeRun.Status.FAILED:
             tell_failure(run, error)
     forget_keys(run)

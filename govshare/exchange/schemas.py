@@ -364,3 +364,54 @@ class ReconciliationOut(Schema):
     different: list[str] = Field(description="keys whose values differ (at most 100)")
     buckets_differing: int
     seconds: float
+
+
+class QualityOut(Schema):
+    entry: EntryRef
+    score: int | None = Field(description="mean of the measured shares × 100 (EXC-7)")
+    completeness: float | None = Field(description="share of the values present in the centre's copy")
+    validity: float | None = Field(description="share of the rows the last copy read that were not quarantined")
+    timeliness: float | None = Field(description="1 while fresh; the update cycle ÷ the copy's age once stale")
+    consistency: float | None = Field(description="share of keys shared with other sources whose values agree")
+    items: dict[str, float | None] = Field(description="completeness per item")
+    live_rows: int | None
+    last_success_at: dt.datetime | None
+    stale: bool
+
+
+class BaseLibraryRow(Schema):
+    entry: EntryRef
+    classification: str
+    provider: str
+    share_type: str
+    binding_id: int | None
+    score: int | None
+    last_success_at: dt.datetime | None
+    problems: list[str] = Field(description="not_unconditional, not_a_table, not_bound, paused, stale")
+
+
+class CrossCheckIn(InSchema):
+    name: str = Field(..., max_length=200)
+    left_entry_id: int = Field(..., ge=1, le=MAX_DB_ID)
+    left_key: str = Field(..., max_length=200)
+    left_item: str = Field(..., max_length=200)
+    right_entry_id: int = Field(..., ge=1, le=MAX_DB_ID)
+    right_key: str = Field(..., max_length=200)
+    right_item: str = Field(..., max_length=200)
+
+
+class CrossCheckOut(Schema):
+    id: int
+    name: str
+    left: dict[str, Any] = Field(description="entry (id, code), key item, compared item")
+    right: dict[str, Any]
+    is_active: bool
+    checked_at: dt.datetime | None
+    compared: int | None = Field(description="keys both entries have")
+    differing: int | None = Field(description="of those, with different values")
+    left_only: int | None
+    right_only: int | None
+    consistency: float | None
+    sample: list[dict[str, Any]] = Field(description="the first differing keys with both values (the two providers, "
+                                                     "the centre and auditors only)")
+    error: dict[str, str] | None

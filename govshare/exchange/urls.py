@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from govshare.exchange.web import views
+from govshare.exchange.web import quality, views
 
 app_name = "exchange"
 
@@ -25,4 +25,9 @@ urlpatterns = [
     path("runs/<int:pk>/refuse-deletes/", views.run_refuse, name="run_refuse"),
     path("bindings/<int:pk>/mode/", views.binding_mode, name="binding_mode"),
     path("bindings/<int:pk>/rules/", views.binding_rules, name="binding_rules"),
+    path("quality/<int:entry_id>/", quality.entry_quality, name="quality"),
+    path("base/", quality.base_libraries, name="base_libraries"),
+    path("cross-checks/", quality.cross_checks, name="cross_checks"),
+    path("cross-checks/<int:pk>/", quality.cross_check, name="cross_check"),
+    path("cross-checks/<int:pk>/run/", quality.cross_check_run, name="cross_check_run"),
 ]

@@ -9,6 +9,11 @@ from govshare.exchange.actions.bindings import (
     do_set_binding_rules,
     do_set_binding_schedule,
 )
+from govshare.exchange.actions.checks import (
+    do_declare_cross_check,
+    do_run_cross_check,
+    do_set_cross_check_active,
+)
 from govshare.exchange.actions.runs import (
     do_confirm_deletes,
     do_reconcile,
@@ -24,6 +29,7 @@ from govshare.exchange.actions.sources import (
     do_test_source,
 )
 
-__all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_confirm_deletes", "do_refuse_deletes",
+__all__ = ["SourceTest", "bindable", "do_bind_table", "do_change_source", "do_confirm_deletes", "do_declare_cross_check",
+           "do_run_cross_check", "do_set_cross_check_active", "do_refuse_deletes",
            "do_register_source", "do_set_binding_active", "do_set_binding_mode", "do_set_binding_rules", "do_set_binding_schedule", "do_set_source_active", "do_reconcile", "do_start_run",
            "do_stop_run", "do_test_source"]
