@@ -81,6 +81,7 @@ ACCOUNTS = [
     ("police_admin", "王立新", "LNGA", [Role.DEPT_ADMIN], "19800521"),
     ("market_admin", "赵敏", "LNSJ", [Role.DEPT_ADMIN], "19870214"),
     ("police_specialist", "李晓峰", "LNGA", [], "19910630"),  # appointed below → data_specialist
+    ("tax_admin", "黄海燕", "LNSW", [Role.DEPT_ADMIN], "19890415"),
     ("auditor", "孙丽", "LNSJZX", [Role.AUDITOR], "19830118"),
     ("citizen", "周明", None, [Role.PUBLIC], "19950808"),
 ]

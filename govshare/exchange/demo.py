@@ -6,7 +6,13 @@
 * 公安局 registers its PostgreSQL front-end database on the government network (10.36.7.21), not yet tested
   (the demo machine cannot reach it: testing it shows how a failure is explained);
 * 市场监管局's data specialist binds the table to its published entry 市场主体登记信息（营业执照）, with the
-  columns proposed from their pinyin initials, and copies it into the data resource centre.
+  columns proposed from their pinyin initials, copies by its update-time column (gxsj), and picks value
+  rules (GB 32100 credit codes, the registration states): three rows with a broken credit code are quarantined.
+  The history: a full copy two days ago, an incremental one yesterday, one today;
+* 税务局 docks its own front-end database with 纳税人登记信息 (the same enterprises, four under another name),
+  binds and copies it — three days ago: its copy is **stale** (a daily entry);
+* the centre declares the 一数一源 check 企业名称 (market) ↔ 纳税人名称 (tax) by credit code and runs it: four
+  names differ, and both providers are told.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ def write_market_database(path: Path, *, seed: int = 42) -> int:
         """)
         rows = []
         start = dt.date(2003, 1, 1)
+        latest = dt.datetime.now().replace(microsecond=0) - dt.timedelta(days=3)
         for i in range(ENTITIES):
             founded = start + dt.timedelta(days=rng.randrange(0, 8000))
             approved = founded + dt.timedelta(days=rng.randrange(0, 900))
@@ -70,6 +77,7 @@ def write_market_database(path: Path, *, seed: int = 42) -> int:
             name = f"龙南市{rng.choice(_TRADES)}{rng.choice(_SUFFIX)}{'有限公司' if i % 7 else '专业合作社'}"
             name = f"{name[:3]}{town[:2]}{name[3:]}" if i % 3 == 0 else f"{name}（{i + 1:04d}）"
             updated = dt.datetime.combine(approved, dt.time(9)) + dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 400))
+            updated = min(updated, latest - dt.timedelta(minutes=i))  # no update time lies ahead
             rows.append((
                 make_uscc(REGION, 20000 + i, kind="91"), name, rng.choice(_KINDS),
                 rng.choice(_SURNAMES) + rng.choice(_GIVEN), round(rng.choice([10, 50, 100, 200, 500, 1000, 3000])
@@ -109,11 +117,24 @@ def load_exchange_demo() -> None:
                 tls="require", description="常住人口、户籍迁移信息；政务外网，只读账号")
         do_test_source(market_admin, market)
         _bind_market_table(market)
+        _tax_register()
+        _cross_check()
+
+
+def _backdate(run: Any, days: float) -> None:
+    """A demo run as if it had run ``days`` ago (the history a real centre would have)."""
+    from govshare.exchange.models import ExchangeRun
+
+    shift = dt.timedelta(days=days)
+    run = ExchangeRun.objects.get(pk=run.pk)
+    ExchangeRun.objects.filter(pk=run.pk).update(
+        created_at=run.created_at - shift, started_at=run.started_at - shift if run.started_at else None,
+        finished_at=run.finished_at - shift if run.finished_at else None)
 
 
 def _bind_market_table(source: Any) -> None:
     from govshare.catalog.models import CatalogEntry
-    from govshare.exchange.actions import do_bind_table
+    from govshare.exchange.actions import do_bind_table, do_set_binding_mode, do_set_binding_rules
     from govshare.exchange.sources import propose_for
 
     specialist = User.objects.filter(department__code="LNSJ", role_assignments__role="data_specialist").first()
@@ -124,14 +145,96 @@ def _bind_market_table(source: Any) -> None:
     proposal = propose_for(specialist, entry, source, "main", "scztdjxx")
     binding = do_bind_table(specialist, entry, source=source, schema="main", table="scztdjxx",
                             mapping={item: column or "" for item, column in proposal.mapping.items()})
+    binding = do_set_binding_mode(specialist, binding, mode="watermark", update_column="gxsj", overlap_seconds=300)
+    binding = do_set_binding_rules(specialist, binding, rules=[
+        {"item": "统一社会信用代码", "rule": {"kind": "uscc"}},
+        {"item": "登记状态", "rule": {"kind": "enum", "values": ["存续", "在业", "注销", "吊销", "迁出"]}}])
+    path = Path(settings.GOVSHARE_SOURCE_DIR) / MARKET_FILE
+    with sqlite3.connect(path) as db:  # three registrations whose credit code lost its check character
+        db.executemany("INSERT INTO scztdjxx SELECT substr(tyshxydm, 1, 17) || ?, qymc || '（补录）', scztlx, fddbrxm, "
+                       "zczb, clrq, zs, jyfw, djjg, djzt, hzrq, gxsj FROM scztdjxx WHERE rowid = ?",
+                       [("0" if n % 2 else "1", 100 + n * 37) for n in range(3)])
+    db.close()
+    _backdate(_copy_now(specialist, binding), 2)
+    now = dt.datetime.now()
+    with sqlite3.connect(path) as db:  # yesterday's work at the registration counter
+        db.execute("UPDATE scztdjxx SET djzt = '注销', gxsj = ? WHERE rowid IN (11, 23, 35, 47, 59)",
+                   ((now - dt.timedelta(days=1)).isoformat(sep=" ", timespec="seconds"),))
+        db.execute("UPDATE scztdjxx SET zs = zs || '（迁址）', gxsj = ? WHERE rowid BETWEEN 200 AND 207",
+                   ((now - dt.timedelta(days=1, hours=2)).isoformat(sep=" ", timespec="seconds"),))
+    db.close()
+    _backdate(_copy_now(specialist, binding), 1)
+    with sqlite3.connect(path) as db:  # today's
+        db.execute("UPDATE scztdjxx SET fddbrxm = '钟立华', gxsj = ? WHERE rowid IN (5, 6)",
+                   (now.isoformat(sep=" ", timespec="seconds"),))
+    db.close()
     _copy_now(specialist, binding)
 
 
-def _copy_now(user: Any, binding: Any) -> None:
-    """The first full copy, run here rather than left to the worker: the demo opens with it done."""
+TAX_FILE = Path("LNSW") / "qianzhiku.sqlite3"
+
+
+def _tax_register() -> None:
+    """税务局's front-end database: the taxpayer register of the same enterprises (480 of them), four of them
+    under another name than the market register's — bound, copied three days ago (stale now)."""
+    from govshare.catalog.models import CatalogEntry
+    from govshare.exchange.actions import do_bind_table, do_register_source, do_test_source
+
+    admin = User.objects.filter(username="tax_admin").first()
+    entry = CatalogEntry.objects.filter(provider__code="LNSW", status=CatalogEntry.Status.PUBLISHED,
+                                        current_version__name="纳税人登记信息").first()
+    if admin is None or entry is None:
+        return
+    market = Path(settings.GOVSHARE_SOURCE_DIR) / MARKET_FILE
+    with sqlite3.connect(market) as db:
+        rows = db.execute("SELECT tyshxydm, qymc, scztlx, fddbrxm, zs, hzrq FROM scztdjxx ORDER BY rowid "
+                          "LIMIT 480").fetchall()
+    db.close()
+    path = Path(settings.GOVSHARE_SOURCE_DIR) / TAX_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    renamed = {17: "有限责任公司", 120: "（普通合伙）", 301: "分公司", 444: "（个人独资）"}
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE nsrdjxx (nsrsbh VARCHAR(20) PRIMARY KEY, nsrmc VARCHAR(200) NOT NULL, "
+                   "djzclx VARCHAR(60), fddbrxm VARCHAR(50), scjydz VARCHAR(300), zgswjg VARCHAR(100), djrq DATE, "
+                   "nsrzt VARCHAR(20))")
+        db.executemany("INSERT INTO nsrdjxx VALUES (?,?,?,?,?,?,?,?)", [
+            (code, name.replace("有限公司", renamed[n]) if n in renamed and "有限公司" in name else
+             name + renamed[n] if n in renamed else name, kind, person, address, "国家税务总局龙南市税务局第一税务所",
+             approved, "正常") for n, (code, name, kind, person, address, approved) in enumerate(rows)])
+    db.close()
+    with context.bind(ip="demo"):
+        source = do_register_source(admin, name="税务局前置库", code="LNSW-QZK", kind="sqlite", database=str(TAX_FILE),
+                                    description="单位纳税人税务登记信息，每日从征管系统导出")
+        do_test_source(admin, source)
+        binding = do_bind_table(admin, entry, source=source, schema="main", table="nsrdjxx", mapping={
+            "纳税人识别号": "nsrsbh", "纳税人名称": "nsrmc", "登记注册类型": "djzclx", "法定代表人姓名": "fddbrxm",
+            "生产经营地址": "scjydz", "主管税务所": "zgswjg", "登记日期": "djrq", "纳税人状态": "nsrzt"})
+        _backdate(_copy_now(admin, binding), 3)
+
+
+def _cross_check() -> None:
+    from govshare.catalog.models import CatalogEntry
+    from govshare.exchange.actions import do_declare_cross_check, do_run_cross_check
+
+    centre = User.objects.filter(username="centre_admin").first()
+    market = CatalogEntry.objects.filter(provider__code="LNSJ", current_version__name="市场主体登记信息（营业执照）").first()
+    tax = CatalogEntry.objects.filter(provider__code="LNSW", current_version__name="纳税人登记信息").first()
+    if centre is None or market is None or tax is None:
+        return
+    with context.bind(ip="demo"):
+        check = do_declare_cross_check(centre, name="企业名称一数一源核查（市场监管 ↔ 税务）", left_entry=market,
+                                       left_key="统一社会信用代码", left_item="企业名称", right_entry=tax,
+                                       right_key="纳税人识别号", right_item="纳税人名称")
+        do_run_cross_check(centre, check)
+
+
+def _copy_now(user: Any, binding: Any) -> Any:
+    """A copy run here rather than left to the worker: the demo opens with it done."""
     from govshare.core import jobs
     from govshare.exchange.actions import do_start_run
 
     run = do_start_run(user, binding)
     if run.job is not None:
         jobs.execute(run.job.pk, "demo")
+    return run
