@@ -225,3 +225,16 @@ def test_a_key_scan_finds_rows_deleted_at_the_source_that_a_watermark_copy_canno
     assert back.inserted == 0 and back.updated == 1 and live(store)[3][1] == "回来"
     assert sequence_numbers(store)[3] == store.summary("e_copy").last_seq
     assert reconciles(store, full_copy(plan, store, run_id="r4"))
+
+
+@pytest.mark.parametrize("source_kind", cases(("sqlite",), ("postgresql",), ("mysql",)))
+def test_a_full_copy_knows_about_how_many_rows_to_expect(source_kind: str,
+                                                         make_source: Callable[[str, str], Source]) -> None:
+    """The progress bar's total and its ETA: the source's own estimate (PostgreSQL after ANALYZE, MySQL's
+    TABLE_ROWS, SQLite's count); a view has none."""
+    from govshare.exchange.engine.copy import estimate_rows
+
+    source = make_source(source_kind, table_sql(source_kind, [(n, "", T0) for n in range(1, 31)]) + (
+        "\nANALYZE goods;" if source_kind == "postgresql" else "\nANALYZE TABLE goods;" if source_kind == "mysql" else ""))
+    expected = estimate_rows(plan_of(source))
+    assert expected == 30 if source_kind != "mysql" else expected is not None and 20 <= expected <= 40

@@ -76,7 +76,7 @@ def centre_rows(entry: Any) -> list[tuple[Any, ...]]:
 def test_a_full_copy_fills_the_entrys_table_in_the_centre_with_receipts(bound: Any, start: Any) -> None:
     run = start(bound.org.police_specialist, bound.binding)
     assert run.status == ExchangeRun.Status.SUCCEEDED, run.error_message
-    assert (run.rows_read, run.inserted, run.updated, run.rejected) == (120, 120, 0, 0)
+    assert (run.rows_read, run.inserted, run.updated, run.rejected, run.rows_expected) == (120, 120, 0, 0, 120)
     assert run.target == table_for(bound.entry) and len(centre_rows(bound.entry)) == 120
     with open_store() as store:
         receipts = store.receipts(run.target, run.run_id)

@@ -290,6 +290,7 @@ def resume_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]
 def run_out(run: ExchangeRun) -> dict[str, Any]:
     entry = run.binding.entry
     seconds = (run.finished_at or timezone.now()) - run.started_at if run.started_at else None
+    rate = round(run.rows_read / seconds.total_seconds(), 1) if seconds and seconds.total_seconds() > 0 else None
     job = run.job
     return {
         "id": run.pk, "binding_id": run.binding_id,
@@ -300,8 +301,10 @@ def run_out(run: ExchangeRun) -> dict[str, Any]:
         "keys_read": run.keys_read, "deleted": run.deleted, "pending_deletes": run.pending_deletes,
         "live_rows": run.live_rows, "confirmed_deletes": run.confirmed_deletes, "since": run.since,
         "watermark": run.watermark,
-        "rows_per_second": round(run.rows_read / seconds.total_seconds(), 1)
-        if seconds and seconds.total_seconds() > 0 else None,
+        "rows_per_second": rate, "rows_expected": run.rows_expected,
+        "eta_seconds": round((run.rows_expected - run.rows_read) / rate)
+        if rate and run.rows_expected and run.status == ExchangeRun.Status.RUNNING
+        and run.rows_expected > run.rows_read else None,
         "error": {"code": run.error_code, "message_zh": (run.error_message or {}).get("zh", ""),
                   "message_en": (run.error_message or {}).get("en", "")} if run.error_code else None,
         "job": {"id": str(job.pk), "status": job.status, "progress_done": job.progress_done,

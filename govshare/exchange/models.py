@@ -201,6 +201,8 @@ class ExchangeRun(models.Model):
     #: the store table written (e_<resource code>)
     target = models.CharField(max_length=63)
     batches = models.PositiveIntegerField(default=0)
+    #: about how many rows the source table had when a full copy started (the source's estimate), for the ETA
+    rows_expected = models.BigIntegerField(null=True, blank=True)
     rows_read = models.BigIntegerField(default=0)
     inserted = models.BigIntegerField(default=0)
     updated = models.BigIntegerField(default=0)

@@ -104,6 +104,14 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
             raise judgement.problems[0]
         plan = plan_for(binding)
         ctx.log(f"{run.kind} copy {binding.source.code}:{binding.table_text()} -> {run.target} ({run.run_id})")
+        expected = None
+        if run.kind == ExchangeRun.Kind.FULL:
+            try:  # the progress bar's total (an estimate): a source that cannot say leaves it open
+                expected = copy.estimate_rows(plan)
+            except engine.SourceError:
+                expected = None
+            if expected is not None:
+                ExchangeRun.objects.filter(pk=run.pk).update(rows_expected=expected)
 
         def on_batch(receipt: Any) -> None:
             phase = copy.phase_of(receipt.position)
@@ -116,7 +124,8 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
             ExchangeRun.objects.filter(pk=run.pk).update(batches=F("batches") + 1,
                                                          rejected=F("rejected") + receipt.rejected, **counted)
             run.rows_read += receipt.rows_read if phase == "rows" else 0
-            ctx.progress(run.rows_read, message=f"batch {receipt.batch} ({phase})")  # JobCancelled when stopped
+            ctx.progress(run.rows_read, total=expected,  # raises JobCancelled when stopped
+                         message=f"batch {receipt.batch} ({phase})")
 
         with open_store() as store:
             if run.kind == ExchangeRun.Kind.INCREMENTAL:

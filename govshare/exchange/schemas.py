@@ -324,6 +324,9 @@ class RunOut(Schema):
     since: dict[str, Any] | None = Field(description="incremental: the update time the copy read from")
     watermark: dict[str, Any] | None = Field(description="the update time the next incremental copy reads from")
     rows_per_second: float | None
+    rows_expected: int | None = Field(description="full copies: about how many rows the source table has (its own "
+                                                  "estimate)")
+    eta_seconds: int | None = Field(description="while running: the time left at the current rate")
     content_hash: str = Field(description="order-independent hash of the entry's table in the centre afterwards")
     error: RunError | None
     job: RunJob | None

@@ -688,6 +688,26 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             after = last
 
 
+def estimate_rows(plan: CopyPlan) -> int | None:
+    """About how many rows the source table has, cheaply (for a progress bar's total and its ETA):
+    PostgreSQL's planner estimate, MySQL's ``TABLE_ROWS``, SQLite's count; None when the source cannot say
+    (a view, a table never analysed)."""
+    reader = _Reader(plan)
+    with sources.connect(plan.source) as conn:
+        if plan.source.kind == "postgresql":
+            rows = _fetch(conn, "SELECT c.reltuples FROM pg_catalog.pg_class c WHERE c.oid = to_regclass(%s) "
+                                "AND c.relkind IN ('r', 'p', 'm')", (reader.table.replace("%%", "%"),))
+        elif plan.source.kind == "mysql":
+            rows = _fetch(conn, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                "AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'",
+                          (plan.schema or plan.source.database, plan.table))
+        else:
+            rows = _fetch(conn, f"SELECT count(*) FROM {reader.table}", ())  # noqa: S608 — a quoted name
+    if not rows or rows[0][0] is None or float(rows[0][0]) < 0:
+        return None
+    return int(rows[0][0])
+
+
 # ------------------------------------------------------------------ incremental: watermark (issue 10 item 5)
 
 def earlier(value: Any, seconds: int) -> Any:
