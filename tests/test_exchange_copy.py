@@ -9,13 +9,9 @@ import contextlib
 import datetime as dt
 import itertools
 import json
-import os
-import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -479,13 +475,6 @@ BIG_COLUMNS = (("id", "name", "amount", "day"),
                 StoreColumn("日期", "D")))
 
 
-def source_hash(path: Path) -> str:
-    """The big table's hash read directly (the same conversion), independent of the copy's paging."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        rows = conn.execute("SELECT id, name, amount, day FROM big")
-        return combine(row_hash(map(convert, row, BIG_COLUMNS[1])) for row in rows)
-
-
 MEASURED_COPY = """
 import sys
 from govshare.datastore.engine.store import Store, StoreColumn
@@ -524,71 +513,7 @@ def test_a_full_copy_streams_in_constant_memory(tmp_path: Path) -> None:
     assert int(growth_kib) < 30 * 1024, f"peak memory grew by {int(growth_kib) / 1024:.1f} MB"
 
 
-KILLED_COPY = """
-import sys
-from govshare.datastore.engine.store import Store, StoreColumn
-from govshare.exchange.engine.copy import CopyPlan, full_copy
-from govshare.exchange.engine.sources import SourceSpec
-plan = CopyPlan(SourceSpec(kind="sqlite", database=sys.argv[1]), "main", "big",
-                ("id", "name", "amount", "day"), (StoreColumn("编号", "I"), StoreColumn("名称", "C", 100),
-                StoreColumn("金额", "N"), StoreColumn("日期", "D")), ("id",), "e_big", batch_rows=250)
-with Store.open("sqlite:///" + sys.argv[2]) as store:
-    print("ready", flush=True)
-    result = full_copy(plan, store, run_id="killed")
-    print("done", result.batches, flush=True)
-"""
-
-
-def committed_batches(centre: Path) -> int:
-    """The killed run's last committed batch, read beside the copying process (WAL: readers do not block)."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{centre}?mode=ro", uri=True, timeout=5)) as conn:
-            (last,) = conn.execute("SELECT coalesce(max(batch), 0) FROM _gs_receipts WHERE run_id = 'killed'"
-                                   ).fetchone()
-            return int(last)
-    except sqlite3.OperationalError:  # not made yet
-        return 0
-
-
-def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    """EXC-1 checkpoints: a copying process killed with SIGKILL five times — each time once it has committed a
-    random number of further batches, plus a random fraction of a batch's time, so the kills land anywhere in
-    reading, converting, writing or committing — then run to the end: no row lost, none applied twice
-    (inserted = rows read = the table's rows, nothing updated or unchanged), receipts numbered without a
-    gap, and the store's content hash equals the source's."""
-    source = tmp_path / "big.db"
-    big_source(source, 50_000)
-    centre = tmp_path / "centre.sqlite3"
-    seed = int.from_bytes(os.urandom(4), "big")
-    chance = random.Random(seed)
-    progress: list[int] = []
-    for _ in range(5):
-        target = (progress[-1] if progress else 0) + chance.randint(3, 35)
-        child = subprocess.Popen([sys.executable, "-c", KILLED_COPY, str(source), str(centre)], cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True)
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 30
-        while committed_batches(centre) < target and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.002)
-        time.sleep(chance.uniform(0, 0.01))
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-        child.stdout.close()
-        assert child.returncode == -signal.SIGKILL, f"seed {seed}: the copy ended before it was killed"
-        progress.append(committed_batches(centre))
-    assert progress == sorted(progress) and 0 < progress[-1] < 200, f"seed {seed}: {progress}"
-    with Store.open(f"sqlite:///{centre}") as store:
-        plan = CopyPlan(SourceSpec(kind="sqlite", database=str(source)), "main", "big", BIG_COLUMNS[0],
-                        BIG_COLUMNS[1], ("id",), "e_big", batch_rows=250)
-        result = full_copy(plan, store, run_id="killed")
-        receipts = store.receipts("e_big", "killed")
-        summary = store.summary("e_big")
-        assert store._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert result.resumed_from_batch == progress[-1], f"seed {seed}: {progress}"
-    assert [r.batch for r in receipts] == list(range(1, 202)), f"seed {seed}"
-    assert (result.rows_read, result.inserted, result.updated, result.unchanged) == (50_000, 50_000, 0, 0)
-    assert (summary.live_rows, summary.last_seq) == (50_000, 50_000)
-    assert summary.content_hash == result.read_hash == source_hash(source), f"seed {seed}"
+# the kill -9 test (20 moments of a full copy, 20 of an incremental run): tests/test_exchange_incremental.py
 
 
 # -- conversion and positions ------------------------------------------------------------------------------
