@@ -17,7 +17,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from govshare.catalog.models import CatalogEntry
@@ -263,6 +263,7 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
     return render(request, "exchange/binding_detail.html", {
         "binding": binding, "may_change": may_change, "runs": runs, "stale_copy": schedule.is_stale(binding),
         "mode_form": mode_form, "held_run": held_run, "items": items, "rule_kinds": RULE_KINDS,
+        "rules_shown": [_rule_shown(row) for row in binding.rules if isinstance(row, dict)],
         "last_success": schedule.last_success(binding), "interval": schedule.interval_of(binding),
         "stale": binding.entry.current_version_id != binding.version_id, **extra}, status=status)
 
@@ -363,9 +364,19 @@ def binding_mode(request: HttpRequest, pk: int) -> HttpResponse:
     return after(request, _("The copy mode is saved."), "exchange:binding_detail", binding.pk)
 
 
-RULE_KINDS = [("id_number", _lazy("Citizen ID number (GB 11643)")), ("uscc", _lazy("Unified social credit code (GB 32100)")),
-              ("phone", _lazy("Telephone number")), ("enum", _lazy("One of these values")),
-              ("range", _lazy("Within a range")), ("regex", _lazy("Matches a pattern"))]
+RULE_KINDS = [("id_number", gettext_lazy("Citizen ID number (GB 11643)")), ("uscc", gettext_lazy("Unified social credit code (GB 32100)")),
+              ("phone", gettext_lazy("Telephone number")), ("enum", gettext_lazy("One of these values")),
+              ("range", gettext_lazy("Within a range")), ("regex", gettext_lazy("Matches a pattern"))]
+
+
+def _rule_shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored rule as the page lists it (a template must not look up ``values`` on a dict: that is its
+    method)."""
+    rule = row.get("rule") if isinstance(row.get("rule"), dict) else {}
+    return {"item": row.get("item", ""), "kind": rule.get("kind", ""),
+            "label": dict(RULE_KINDS).get(str(rule.get("kind")), rule.get("kind", "")),
+            "allowed": ", ".join(map(str, rule.get("values") or [])), "min": rule.get("min"), "max": rule.get("max"),
+            "pattern": rule.get("pattern", "")}
 
 
 def _rule_from(post: Any) -> dict[str, Any]:
