@@ -284,7 +284,7 @@ def test_a_run_whose_job_failed_for_good_is_ended_and_does_not_block_the_next(bo
 # ------------------------------------------------------------------ reconciliation
 
 def test_reconciliation_at_the_console_and_through_the_api_names_what_differs(
-        bound: Any, start: Any, capsys: Any, client_for: Any) -> None:
+        bound: Any, start: Any, capsys: Any, client_for: Any, django_capture_on_commit_callbacks: Any) -> None:
     start(bound.org.police_specialist, bound.binding)
     assert cli(["exchange", "reconcile", bound.entry.code]) == 0
     assert "equal" in capsys.readouterr().out
@@ -294,19 +294,33 @@ def test_reconciliation_at_the_console_and_through_the_api_names_what_differs(
     assert cli(["exchange", "reconcile", bound.entry.code]) == 1
     out = capsys.readouterr().out
     assert ROWS[-1][0] in out and ROWS[10][0] in out
-    body = client_for(bound.org.police_specialist).post(
-        f"/api/v1/exchange/bindings/{bound.binding.pk}/reconcile").json()
+    provider = client_for(bound.org.police_specialist)
+    with django_capture_on_commit_callbacks(execute=True):  # a background job: it reads both tables whole
+        queued = provider.generic("POST", f"/api/v1/exchange/bindings/{bound.binding.pk}/reconcile")
+    assert queued.status_code == 202 and queued.json()["status"] == "queued"
+    body = provider.get(f"/api/v1/exchange/reconciliations/{queued.json()['id']}").json()
+    assert body["status"] == "succeeded"
     assert body["equal"] is False and body["extra_in_centre"] == [ROWS[-1][0]] and body["different"] == [ROWS[10][0]]
-    assert client_for(bound.org.market_admin).post(
-        f"/api/v1/exchange/bindings/{bound.binding.pk}/reconcile").status_code == 404
+    assert client_for(bound.org.market_admin).generic(
+        "POST", f"/api/v1/exchange/bindings/{bound.binding.pk}/reconcile").status_code == 404
+    assert client_for(bound.org.market_admin).get(
+        f"/api/v1/exchange/reconciliations/{queued.json()['id']}").status_code == 404
+    assert client_for(bound.org.auditor).get(
+        f"/api/v1/exchange/reconciliations/{queued.json()['id']}").status_code == 200
     assert AuditEvent.objects.filter(code=AuditCode.RECONCILED, outcome="failure").count() == 2
 
 
-def test_the_binding_page_reconciles_and_says_what_differs(bound: Any, start: Any) -> None:
+def test_the_binding_page_reconciles_and_says_what_differs(bound: Any, start: Any,
+                                                          django_capture_on_commit_callbacks: Any) -> None:
     start(bound.org.police_specialist, bound.binding)
     front_end(ROWS[:-1])
     client = login(Client(), bound.org.police_specialist)
-    page = client.post(f"/exchange/bindings/{bound.binding.pk}/reconcile/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/exchange/bindings/{bound.binding.pk}/reconcile/")
+    assert answer.status_code == 302
+    page = client.get(answer["Location"]).content.decode()
     assert 'data-equal="0"' in page and ROWS[-1][0] in page
+    block = client.get(f"/exchange/bindings/{bound.binding.pk}/?part=reconciliation").content.decode()
+    assert 'id="reconcile-block"' in block and "<html" not in block
     assert login(Client(), bound.org.market_admin).post(
         f"/exchange/bindings/{bound.binding.pk}/reconcile/").status_code == 404

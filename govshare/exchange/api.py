@@ -25,7 +25,7 @@ from govshare.core.roles import Role
 from govshare.core.validators import MAX_DB_ID
 from govshare.exchange import actions, bindings, quality, schedule
 from govshare.exchange import schemas as s
-from govshare.exchange.models import CrossCheck, DataSource, ExchangeRun, TableBinding
+from govshare.exchange.models import CrossCheck, DataSource, ExchangeRun, Reconciliation, TableBinding
 from govshare.exchange.permissions import CHANGE as USE_BINDING
 from govshare.exchange.permissions import VIEW
 from govshare.exchange.runs import run_receipts
@@ -228,15 +228,34 @@ def check_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
             "warnings": [_problem_out(w) for w in judgement.warnings]}
 
 
-@router.post("/bindings/{binding_id}/reconcile", response={200: s.ReconciliationOut},
-             summary="Compare the source table and the centre's copy: counts, content hashes and the differing "
-                     "keys (reads both whole)")
-def reconcile(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
-    from dataclasses import asdict
+def reconciliation_out(rec: Reconciliation) -> dict[str, Any]:
+    return {"id": rec.pk, "binding_id": rec.binding_id, "status": rec.status, "equal": rec.equal,
+            "source_rows": rec.source_rows, "source_hash": rec.source_hash, "source_unstorable": rec.source_unstorable,
+            "centre_rows": rec.centre_rows, "centre_hash": rec.centre_hash,
+            "missing_in_centre": rec.missing_in_centre, "extra_in_centre": rec.extra_in_centre,
+            "different": rec.different, "buckets_differing": rec.buckets_differing, "seconds": rec.seconds,
+            "error": {"code": rec.error_code, "message_zh": (rec.error_message or {}).get("zh", ""),
+                      "message_en": (rec.error_message or {}).get("en", "")} if rec.error_code else None,
+            "created_at": rec.created_at, "finished_at": rec.finished_at}
 
+
+@router.post("/bindings/{binding_id}/reconcile", response={202: s.ReconciliationOut},
+             summary="Queue a comparison of the source table and the centre's copy: counts, content hashes and the "
+                     "differing keys (a background job: it reads both whole)")
+def reconcile(request: HttpRequest, binding_id: int = ID) -> Any:
     user = user_of(request)
-    report = actions.do_reconcile(user, _binding(user, binding_id))
-    return {**asdict(report), "equal": report.equal}
+    rec = actions.do_reconcile(user, _binding(user, binding_id))
+    return Status(202, reconciliation_out(Reconciliation.objects.get(pk=rec.pk)))
+
+
+@router.get("/reconciliations/{reconciliation_id}", response={200: s.ReconciliationOut},
+            summary="A comparison of the source and the centre: its state and, once done, what differs")
+def get_reconciliation(request: HttpRequest, reconciliation_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    rec = Reconciliation.objects.filter(pk=reconciliation_id).first()
+    if rec is None or not restrict(TableBinding, user, VIEW).filter(pk=rec.binding_id).exists():
+        raise NotFound()
+    return reconciliation_out(rec)
 
 
 @router.post("/bindings/{binding_id}/pause", response={200: s.BindingOut}, by_alias=True,

@@ -15,4 +15,6 @@ class ExchangeConfig(AppConfig):
         # reads of a front-end database's settings and tables are found by the auditors' object filter
         register_route_objects({"exchange": "exchange.datasource", "exchange/sources": "exchange.datasource",
                                 "exchange/bindings": "exchange.tablebinding", "exchange/runs": "exchange.exchangerun",
-                                "exchange/cross-checks": "exchange.crosscheck"})
+                                "exchange/cross-checks": "exchange.crosscheck",
+                                "exchange/reconciliations": "exchange.reconciliation",
+                                "exchange/quality": "catalog.catalogentry"})

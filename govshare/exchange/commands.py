@@ -269,27 +269,29 @@ def _status(args: Any) -> int:
 
 
 def _reconcile(args: Any) -> int:
-    from dataclasses import asdict
-
     from govshare.exchange.actions import do_reconcile
+    from govshare.exchange.api import reconciliation_out
 
     binding = _binding(args.entry)
     if binding is None:
         return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
-    report = do_reconcile(None, binding, operator=True)
+    rec = do_reconcile(None, binding, operator=True)
     if args.json:
-        print(json.dumps({**asdict(report), "equal": report.equal}, ensure_ascii=False, indent=1))
-        return 0 if report.equal else 1
-    verdict = "一致 / equal" if report.equal else "不一致 / they differ"
-    print(f"{verdict}: 前置库 / source {report.source_rows} 行 rows {report.source_hash}; "
-          f"中心 / centre {report.centre_rows} 行 rows {report.centre_hash}; "
-          f"无法入库 / not storable {report.source_unstorable}; {report.seconds:.1f} s")
-    for label, keys in (("中心缺少 / missing in the centre", report.missing_in_centre),
-                        ("中心多出 / extra in the centre", report.extra_in_centre),
-                        ("内容不同 / different values", report.different)):
+        print(json.dumps(reconciliation_out(rec), ensure_ascii=False, indent=1, default=str))
+        return 0 if rec.equal else 1
+    if rec.error_message:
+        print(f"{rec.error_message.get('zh', '')} / {rec.error_message.get('en', '')}", file=sys.stderr)
+        return 1
+    verdict = "一致 / equal" if rec.equal else "不一致 / they differ"
+    print(f"{verdict}: 前置库 / source {rec.source_rows} 行 rows {rec.source_hash}; "
+          f"中心 / centre {rec.centre_rows} 行 rows {rec.centre_hash}; "
+          f"无法入库 / not storable {rec.source_unstorable}; {rec.seconds or 0:.1f} s")
+    for label, keys in (("中心缺少 / missing in the centre", rec.missing_in_centre),
+                        ("中心多出 / extra in the centre", rec.extra_in_centre),
+                        ("内容不同 / different values", rec.different)):
         if keys:
             print(f"  {label}: {', '.join(keys)}")
-    return 0 if report.equal else 1
+    return 0 if rec.equal else 1
 
 
 def _cross_check(args: Any) -> int:

@@ -297,3 +297,42 @@ class CrossCheck(models.Model):
         if not self.compared:
             return None
         return 1 - (self.differing or 0) / self.compared
+
+
+class Reconciliation(models.Model):
+    """A comparison of a bound table with the entry's table in the centre (issue 10 item 7; EXC-7): counts and
+    order-independent content hashes, and the keys that differ.  It reads both tables whole, so it runs as a
+    background job (``exchange.reconcile``); the console runs it in place."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    binding = models.ForeignKey(TableBinding, on_delete=models.PROTECT, related_name="reconciliations")
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
+    job = models.OneToOneField("core.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    equal = models.BooleanField(null=True, blank=True)
+    source_rows = models.BigIntegerField(null=True, blank=True)
+    source_hash = models.CharField(max_length=64, blank=True)
+    source_unstorable = models.BigIntegerField(null=True, blank=True)
+    centre_rows = models.BigIntegerField(null=True, blank=True)
+    centre_hash = models.CharField(max_length=64, blank=True)
+    missing_in_centre = models.JSONField(default=list, blank=True)
+    extra_in_centre = models.JSONField(default=list, blank=True)
+    different = models.JSONField(default=list, blank=True)
+    buckets_differing = models.PositiveIntegerField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.JSONField(null=True, blank=True)  # {"zh": …, "en": …}
+    started_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("reconciliation")
+
+    def __str__(self) -> str:
+        return f"{self.binding.entry.code} reconciliation #{self.pk}"

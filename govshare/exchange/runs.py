@@ -35,10 +35,11 @@ from govshare.exchange import bindings
 from govshare.exchange.engine import copy
 from govshare.exchange.engine import sources as engine
 from govshare.exchange.engine.rules import RuleSet
-from govshare.exchange.models import ExchangeRun, TableBinding
+from govshare.exchange.models import ExchangeRun, Reconciliation, TableBinding
 from govshare.exchange.sources import explain, spec_for
 
 RUN_JOB = "exchange.copy"
+RECONCILE_JOB = "exchange.reconcile"
 log = logging.getLogger("govshare.exchange")
 
 STORE_WORDS: dict[str, Any] = {
@@ -350,3 +351,53 @@ def _held(entry: dict[str, Any]) -> dict[str, Any]:
     return {"key": str(entry.get("key", "")), "item": str(entry.get("item", "")),
             "reason": str(words) if words is not None else str(entry.get("reason", "")),
             "code": code if words is not None else "", "detail": detail if words is not None else ""}
+
+
+# ------------------------------------------------------------------ reconciliation (issue 10 item 7)
+
+def reconcile_now(rec: Reconciliation) -> Reconciliation:
+    """Compare the source and the centre for ``rec`` and record the outcome once (audit 4204: outcome success
+    when equal, failure when they differ or cannot be compared)."""
+    from dataclasses import asdict
+
+    rec = Reconciliation.objects.select_related("binding__entry__current_version", "binding__entry__provider",
+                                                "binding__source").get(pk=rec.pk)
+    if rec.status in (Reconciliation.Status.SUCCEEDED, Reconciliation.Status.FAILED):
+        return rec
+    Reconciliation.objects.filter(pk=rec.pk).update(status=Reconciliation.Status.RUNNING)
+    binding = rec.binding
+    error: GovshareError | None = None
+    values: dict[str, Any] = {}
+    try:
+        with open_store() as store:
+            report = copy.reconcile(plan_for(binding), store)
+        values = asdict(report)
+        values["equal"] = report.equal
+    except engine.SourceError as exc:
+        error = explain(exc, binding.source, table=binding.table_text())
+    except StoreError as exc:
+        error = GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
+                              detail=exc.detail[:300])
+    with transaction.atomic():
+        if error is not None:
+            values = {"status": Reconciliation.Status.FAILED, "error_code": error.code,
+                      "error_message": {"zh": error.render("zh-hans"), "en": error.render("en")}}
+        else:
+            values["status"] = Reconciliation.Status.SUCCEEDED
+        Reconciliation.objects.filter(pk=rec.pk).update(finished_at=timezone.now(), **values)
+        rec.refresh_from_db()
+        audit.record(AuditCode.RECONCILED, actor=None, obj=binding, object_department=binding.entry.provider,
+                     outcome="success" if rec.equal else "failure",
+                     detail={"entry": binding.entry.code, "reconciliation": rec.pk, "source_rows": rec.source_rows,
+                             "centre_rows": rec.centre_rows, "unstorable": rec.source_unstorable,
+                             "missing": len(rec.missing_in_centre), "extra": len(rec.extra_in_centre),
+                             "different": len(rec.different), **({"error": error.code} if error else {}),
+                             **({"started_by": rec.started_by_id} if rec.started_by_id else {})})
+    return rec
+
+
+@jobs.handler(RECONCILE_JOB)
+def run_reconcile(ctx: jobs.JobContext) -> dict[str, Any]:
+    rec = reconcile_now(Reconciliation.objects.get(pk=ctx.params["reconciliation"]))
+    ctx.log(f"reconciliation {rec.pk}: {rec.status}, equal={rec.equal}")
+    return {"reconciliation": rec.pk, "status": rec.status, "equal": rec.equal}

@@ -356,17 +356,24 @@ class RunQuery(PageQuery):
 
 
 class ReconciliationOut(Schema):
-    equal: bool
-    source_rows: int = Field(description="rows of the source table the centre can store")
+    id: int
+    binding_id: int
+    status: str = Field(description="queued, running, succeeded, failed (a background job: it reads both tables)")
+    equal: bool | None = Field(description="same row count and content hash (null until done)")
+    source_rows: int | None = Field(description="rows of the source table the centre can store")
     source_hash: str
-    source_unstorable: int = Field(description="source rows with a value the centre cannot store (quarantined)")
-    centre_rows: int
+    source_unstorable: int | None = Field(description="source rows with a value the centre cannot store "
+                                                      "(quarantined)")
+    centre_rows: int | None
     centre_hash: str
     missing_in_centre: list[str] = Field(description="keys the source has and the centre has not (at most 100)")
     extra_in_centre: list[str] = Field(description="keys the centre has and the source has not (at most 100)")
     different: list[str] = Field(description="keys whose values differ (at most 100)")
-    buckets_differing: int
-    seconds: float
+    buckets_differing: int | None
+    seconds: float | None
+    error: RunError | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
 
 
 class QualityOut(Schema):

@@ -17,15 +17,11 @@ from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
 from govshare.core.permissions import get_for, require
 from govshare.core.roles import Capability
-from govshare.datastore.centre import open_store, table_for
-from govshare.datastore.engine.store import StoreError
+from govshare.datastore.centre import table_for
 from govshare.exchange import bindings
-from govshare.exchange.engine import copy
-from govshare.exchange.engine import sources as engine
-from govshare.exchange.models import ExchangeRun, TableBinding
+from govshare.exchange.models import ExchangeRun, Reconciliation, TableBinding
 from govshare.exchange.permissions import CHANGE
-from govshare.exchange.runs import RUN_JOB, STORE_WORDS, plan_for
-from govshare.exchange.sources import explain
+from govshare.exchange.runs import RECONCILE_JOB, RUN_JOB, reconcile_now
 
 
 def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, dict[str, Any] | None]:
@@ -238,30 +234,27 @@ def settle_orphaned_runs() -> int:
     return count
 
 
-def do_reconcile(actor: Any, binding: TableBinding, *, operator: bool = False) -> copy.Reconciliation:
+def do_reconcile(actor: Any, binding: TableBinding, *, operator: bool = False) -> Reconciliation:
     """Compare the bound table with the entry's table in the centre (issue 10 item 7): counts, content hashes,
-    the differing keys.  Reads both whole — for the console and the API; recorded in the audit log
-    (RECONCILED, outcome success when equal)."""
+    the differing keys.  It reads both whole: queued as a background job (``exchange.reconcile``) for people;
+    the machine operator at the console (``operator``) runs it in place.  The binding is checked first."""
     if not operator:
         binding = get_for(actor, CHANGE, TableBinding.objects.select_related(
             "entry__current_version", "entry__provider", "source"), pk=binding.pk)
+    else:
+        actor = None
     judgement = bindings.verify(binding)
     if not judgement.ok:
         raise judgement.problems[0]
-    plan = plan_for(binding)
-    try:
-        with open_store() as store:
-            report = copy.reconcile(plan, store)
-    except engine.SourceError as exc:
-        raise explain(exc, binding.source, table=binding.table_text()) from None
-    except StoreError as exc:
-        raise GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
-                            detail=exc.detail[:300]) from None
     with transaction.atomic():
-        audit.record(AuditCode.RECONCILED, actor=None if operator else actor, obj=binding,
-                     object_department=binding.entry.provider, outcome="success" if report.equal else "failure",
-                     detail={"entry": binding.entry.code, "source_rows": report.source_rows,
-                             "centre_rows": report.centre_rows, "unstorable": report.source_unstorable,
-                             "missing": len(report.missing_in_centre), "extra": len(report.extra_in_centre),
-                             "different": len(report.different)})
-    return report
+        rec = Reconciliation.objects.create(binding=binding, started_by=actor)
+        if not operator:
+            job = jobs.create_job(RECONCILE_JOB, messages.message(_("Reconciliation of %(entry)s with its source"),
+                                                                  entry=binding.entry.code),
+                                  {"reconciliation": rec.pk}, user=actor, department=binding.entry.provider)
+            Reconciliation.objects.filter(pk=rec.pk).update(job=job)
+            rec.job = job
+    if operator:
+        reconcile_now(rec)
+        rec.refresh_from_db()
+    return rec

@@ -245,7 +245,11 @@ def _by_field(exc: GovshareError) -> dict[str, list[str]]:
 @exchange_view
 @require_safe
 def binding_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The binding; ``?part=reconciliation``: only the last comparison's block (htmx, while it runs)."""
     binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    if request.GET.get("part") == "reconciliation":
+        return render(request, "exchange/_reconciliation.html", {"binding": binding,
+                                                                 "report": binding.reconciliations.first()})
     return _binding_page(request, binding)
 
 
@@ -263,6 +267,7 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
     return render(request, "exchange/binding_detail.html", {
         "binding": binding, "may_change": may_change, "runs": runs, "stale_copy": schedule.is_stale(binding),
         "mode_form": mode_form, "held_run": held_run, "items": items, "rule_kinds": RULE_KINDS,
+        "report": binding.reconciliations.first(),
         "rules_shown": [_rule_shown(row) for row in binding.rules if isinstance(row, dict)],
         "last_success": schedule.last_success(binding), "interval": schedule.interval_of(binding),
         "stale": binding.entry.current_version_id != binding.version_id, **extra}, status=status)
@@ -372,7 +377,8 @@ RULE_KINDS = [("id_number", gettext_lazy("Citizen ID number (GB 11643)")), ("usc
 def _rule_shown(row: dict[str, Any]) -> dict[str, Any]:
     """A stored rule as the page lists it (a template must not look up ``values`` on a dict: that is its
     method)."""
-    rule = row.get("rule") if isinstance(row.get("rule"), dict) else {}
+    found = row.get("rule")
+    rule: dict[str, Any] = found if isinstance(found, dict) else {}
     return {"item": row.get("item", ""), "kind": rule.get("kind", ""),
             "label": dict(RULE_KINDS).get(str(rule.get("kind")), rule.get("kind", "")),
             "allowed": ", ".join(map(str, rule.get("values") or [])), "min": rule.get("min"), "max": rule.get("max"),
@@ -460,12 +466,13 @@ def run_stop(request: HttpRequest, pk: int) -> HttpResponse:
 @exchange_view
 @require_POST
 def binding_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
-    """Compare the source table and the centre's copy now; the report on the binding's page."""
+    """Queue a comparison of the source table and the centre's copy; the binding's page follows it."""
     binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
     try:
-        report = actions.do_reconcile(request.user, binding)
+        actions.do_reconcile(request.user, binding)
     except GovshareError as exc:
         if exc.status == 404:
             raise
         return _binding_page(request, binding, start_errors=[exc.render()], status=exc.status)
-    return _binding_page(request, binding, report=report)
+    return after(request, _("The comparison is queued: a worker reads both tables now."), "exchange:binding_detail",
+                 binding.pk)
