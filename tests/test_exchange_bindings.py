@@ -257,6 +257,12 @@ def test_the_api_proposes_binds_and_checks(setup: Any, client_for: Any) -> None:
     outsider = client_for(setup.org.market_admin)
     assert outsider.get(f"/api/v1/exchange/bindings/{body['id']}").status_code == 404
     assert outsider.get("/api/v1/exchange/bindings").json()["total"] == 0
+    # checking reads the provider's source: another department's staff get 404 (not theirs), the auditor — who
+    # sees the binding but may bind nothing — 403, as for pausing
+    assert outsider.post(f"/api/v1/exchange/bindings/{body['id']}/check").status_code == 404
+    auditor = client_for(setup.org.auditor)
+    assert auditor.post(f"/api/v1/exchange/bindings/{body['id']}/check").status_code == 403
+    assert auditor.post(f"/api/v1/exchange/bindings/{body['id']}/pause").status_code == 403
 
 
 def test_the_api_reports_every_mapping_problem_with_its_field(setup: Any, client_for: Any) -> None:

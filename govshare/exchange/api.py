@@ -20,8 +20,8 @@ from govshare.catalog.schemas import dept_ref
 from govshare.core.api_helpers import known, named, page, user_of
 from govshare.core.errors import GovshareError, NotFound
 from govshare.core.models import Department
-from govshare.core.permissions import get_for, is_anonymous, restrict
-from govshare.core.roles import Role
+from govshare.core.permissions import get_for, is_anonymous, require, restrict
+from govshare.core.roles import Capability, Role
 from govshare.core.validators import MAX_DB_ID
 from govshare.exchange import actions, bindings, quality, schedule
 from govshare.exchange import schemas as s
@@ -222,7 +222,9 @@ def bind_table(request: HttpRequest, payload: s.BindIn) -> Any:
 @router.post("/bindings/{binding_id}/check", response={200: s.CheckOut},
              summary="Check a binding against the entry's current version and the table as it is now")
 def check_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
-    binding = get_for(user_of(request), USE_BINDING, _binding_qs(), pk=binding_id)
+    user = user_of(request)
+    require(user, Capability.BIND_TABLES)  # like every write of a binding: no capability → 403, not yours → 404
+    binding = get_for(user, USE_BINDING, _binding_qs(), pk=binding_id)
     judgement = bindings.verify(binding)
     return {"ok": judgement.ok, "problems": [_problem_out(p) for p in judgement.problems],
             "warnings": [_problem_out(w) for w in judgement.warnings]}
