@@ -4,7 +4,7 @@
 * ``pg_source_url``: ``postgresql://govshare@127.0.0.1:PORT/postgres`` — ``govshare`` is a superuser
   without a password (trust), every other account needs its password over TCP (scram-sha-256); the server
   offers TLS with a self-signed certificate for ``localhost``; members of the role ``tls_only`` are turned
-  away without TLS (``hostnossl ... reject``).
+  away without TLS (``hostnossl ... reject``); ``wal_level=logical`` (log mode's replication slots).
 * ``mysql_source_url``: ``mysql://root:PASSWORD@127.0.0.1:PORT/`` — no TLS.
 
 :func:`make_pg_database` and :func:`make_mysql_database` make a database from a SQL script with two
@@ -96,7 +96,10 @@ def pg_source_url() -> Iterator[str]:
         pytest.fail(f"the exchange tests need a PostgreSQL source server: {exc.code} (.ci/run installs it)")
     with tempfile.TemporaryDirectory(prefix="govshare-pgsrc-tls-") as tls_dir:
         cert, key = _self_signed(Path(tls_dir))
-        settings = f"-c max_connections=40 -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
+        # wal_level=logical: log mode reads the source's changes through replication slots (issue 10 item 5;
+        # PostgreSQL's default max_replication_slots, 10, is enough: each test drops its slots)
+        settings = (f"-c max_connections=40 -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key} "
+                    "-c wal_level=logical")
         with with_postgres.throwaway_server(settings=settings, prefix="govshare-pgsrc-") as url:
             with psycopg.connect(url, autocommit=True) as conn:
                 (hba_file,) = conn.execute("SHOW hba_file").fetchone()  # type: ignore[misc]

@@ -1,0 +1,664 @@
+"""Log mode (govshare/exchange/engine/logical.py; EXC-1 实时 table exchange, issue 10 items 5 and 6): changes read
+from the session's throwaway PostgreSQL source (``wal_level=logical``) through a logical replication slot, with
+the built-in test_decoding plugin and with wal2json, applied to the centre's store on SQLite and PostgreSQL —
+in commit order, deletes included, each batch committed with its position before the slot moves, resumable
+anywhere without losing or repeating a change; the slot's lag watched; clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from govshare.datastore.engine.store import Store, StoreColumn
+from govshare.exchange.engine import logical
+from govshare.exchange.engine.copy import CopyPlan, full_copy
+from govshare.exchange.engine.logical import TOAST, Change, LogError, log_copy, parse_test_decoding
+from govshare.exchange.engine.sources import SourceError, SourceSpec
+from tests import test_exchange_copy as copy_tests
+from tests.source_servers import as_nobody, pg_admin
+from tests.test_exchange_copy import (
+    PEOPLE,
+    PEOPLE_EXPECTED,
+    PEOPLE_ITEMS,
+    PEOPLE_MORE,
+    Source,
+    live,
+    sequence_numbers,
+)
+from tests.test_exchange_incremental import _killed_copy
+
+# fixtures of the copy's tests, found by pytest under these names
+make_source = copy_tests.make_source
+make_store = copy_tests.make_store
+
+#: engine tests do not touch the platform's database; every test here uses the source server
+pytestmark = [pytest.mark.once, pytest.mark.xdist_group("sources")]
+
+GOODS = ("CREATE TABLE goods (id integer PRIMARY KEY, name varchar(40), amount numeric(10, 2), "
+         "code text UNIQUE);")
+ITEMS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 40)),
+         ("amount", StoreColumn("金额", "N"))]
+BOTH = ["test_decoding", "wal2json"]
+
+
+@dataclass
+class Log:
+    source: Source
+    url: str
+    slot: str
+    plugin: str
+
+    def write(self, sql: str) -> None:
+        """Run ``sql`` as the table's owner: one transaction unless it says BEGIN/COMMIT itself; flushed at
+        commit (the throwaway server's default is ``synchronous_commit=off``, and decoding reads flushed WAL)."""
+        self.source.admin("SET synchronous_commit = on;\n" + sql)
+
+    def plan(self, *, batch_rows: int = 3, key: tuple[str, ...] = ("id",),
+             columns: list[tuple[str, StoreColumn]] | None = None, table: str = "goods") -> CopyPlan:
+        return self.source.plan(table, ITEMS if columns is None else columns, key, batch_rows=batch_rows)
+
+    def rows(self, table: str = "goods") -> dict[Any, tuple[Any, ...]]:
+        with pg_admin(self.url, self.source.spec.database) as conn:
+            return {row[0]: tuple(row) for row in conn.execute(
+                f"SELECT id, name, amount FROM {table} ORDER BY id")}  # noqa: S608 — the tests' own names
+
+    def sql(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with pg_admin(self.url, self.source.spec.database) as conn:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def copy(self, store: Store, plan: CopyPlan, run_id: str = "r1", **kwargs: Any) -> logical.LogResult:
+        return log_copy(plan, store, run_id=run_id, slot=self.slot, plugin=self.plugin, **kwargs)
+
+
+@pytest.fixture
+def make_log(make_source: Callable[[str, str], Source], request: pytest.FixtureRequest) -> Iterator[
+        Callable[..., Log]]:
+    """``make_log(sql, plugin=…)``: a fresh source database made by ``sql`` whose reader account has the
+    REPLICATION attribute (unless ``replication=False``) and a slot made *before* any data is written."""
+    made: list[tuple[str, str]] = []
+
+    def make(sql: str, *, plugin: str = "test_decoding", replication: bool = True, slot: bool = True) -> Log:
+        source = make_source("postgresql", sql)
+        url = request.getfixturevalue("pg_source_url")
+        if replication:
+            with pg_admin(url) as admin:
+                admin.execute(f'ALTER ROLE "{source.spec.user}" REPLICATION')
+        name = f"s_{source.spec.database}"
+        if slot:
+            made.append((url, name))
+            logical.create_slot(source.spec, name, plugin)
+        return Log(source, url, name, plugin)
+
+    yield make
+    for url, name in made:  # a slot holds the server's WAL: never left behind
+        with pg_admin(url) as admin:
+            admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                          "WHERE slot_name = %s", (name,))
+
+
+def failure(work: Callable[[], Any]) -> SourceError:
+    with pytest.raises(SourceError) as caught:
+        work()
+    return caught.value
+
+
+def stop_after(batches: int) -> tuple[Callable[[Any], None], Callable[[], bool]]:
+    done: list[Any] = []
+    return done.append, lambda: len(done) >= batches
+
+
+def cases(*plugins_and_stores: tuple[str, str]) -> list[Any]:
+    return [pytest.param(*case, id="-".join(case)) for case in plugins_and_stores]
+
+
+EVERYWHERE = cases(("test_decoding", "sqlite"), ("test_decoding", "postgresql"), ("wal2json", "sqlite"),
+                   ("wal2json", "postgresql"))
+
+
+# -- changes arrive --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("plugin", "store_kind"), EVERYWHERE)
+def test_inserts_updates_and_deletes_arrive_in_commit_order_and_the_centre_ends_as_the_source(
+        plugin: str, store_kind: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """EXC-1 实时 / issue 10 item 5: inserts, updates (one row twice in one transaction) and deletes, each in
+    its own transaction, applied in commit order in batches of three: the centre holds the source's rows, the
+    deleted ones as tombstones (deletes are caught directly); each row changed once has one sequence number; a
+    second call finds nothing new and writes nothing."""
+    log = make_log(GOODS, plugin=plugin)
+    store = make_store(store_kind)
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, '物品' || n, n + 0.5 FROM generate_series(1, 7) n;")
+    log.write("UPDATE goods SET name = '改一' WHERE id = 2; UPDATE goods SET name = '改二' WHERE id = 2;")
+    log.write("DELETE FROM goods WHERE id IN (3, 6);")
+    log.write("UPDATE goods SET amount = 0 WHERE id = 7;")
+    result = log.copy(store, log.plan())
+    assert result.complete and result.changes == 7 + 2 + 2 + 1
+    assert live(store) == log.rows()
+    assert {k for k, row in _all(store).items() if row[-1]} == {3, 6}
+    assert (result.inserted, result.deleted, result.rejected) == (7, 2, 0)
+    assert live(store)[2] == (2, "改二", Decimal("2.5")) and live(store)[7] == (7, "物品7", Decimal(0))
+    before = sequence_numbers(store), result.batches
+    again = log.copy(store, log.plan())
+    assert again.complete and again.changes == 0 and (sequence_numbers(store), again.batches) == before
+    state = logical.slot_state(log.source.spec, log.slot)
+    assert state.confirmed_flush_lsn == store.position("e_copy", "r1")["lsn"]  # type: ignore[index]
+
+
+def _all(store: Store) -> dict[Any, tuple[Any, ...]]:
+    return {row[0]: row for row in store.changes_since("e_copy", 0, 1_000_000)}
+
+
+@pytest.mark.parametrize("plugin", BOTH)
+def test_every_type_arrives_as_a_full_copy_stores_it(plugin: str, make_log: Callable[..., Log],
+                                                     make_store: Callable[[str], Store]) -> None:
+    """EXC-1: each item of each row written after the slot was made — every letter of the guide (a timestamptz
+    in UTC, bytes, NULLs, quotes in text) — reaches the centre exactly as a full copy of the same table stores
+    it: the same rows, the same content hash (EXC-7)."""
+    log = make_log(PEOPLE["postgresql"].split(";")[0] + ";", plugin=plugin)
+    log.write(PEOPLE["postgresql"].split(";", 1)[1] + PEOPLE_MORE.format(zone="+00"))
+    by_log, by_copy = make_store("sqlite"), make_store("postgresql")
+    plan = log.plan(columns=PEOPLE_ITEMS, table="people", batch_rows=2)
+    result = log.copy(by_log, plan)
+    copied = full_copy(plan, by_copy, run_id="r1")
+    assert live(by_log) == live(by_copy) == PEOPLE_EXPECTED
+    assert by_log.summary("e_copy").content_hash == by_copy.summary("e_copy").content_hash == copied.read_hash
+    assert result.read_hash == copied.read_hash
+
+
+def test_values_that_cannot_be_converted_are_quarantined_like_the_copies_do(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """EXC-7 on the way in: a change whose value does not fit its item (a name longer than the item's ten
+    characters, a date PostgreSQL calls infinity) is not applied; it is quarantined with its key and reason and
+    counted; the other rows of its batch are applied."""
+    log = make_log("CREATE TABLE goods (id integer PRIMARY KEY, name text, day date);")
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods VALUES (1, 'short', '2024-01-02'), (2, 'much too long a name', '2024-01-02'), "
+              "(3, 'ok', 'infinity');")
+    items = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 10)),
+             ("day", StoreColumn("日期", "D"))]
+    result = log.copy(store, log.plan(columns=items, batch_rows=10))
+    assert (result.inserted, result.rejected) == (1, 2) and sorted(live(store)) == [1]
+    reasons = {entry["key"]: entry["reason"] for entry in store.quarantine("e_copy")}
+    assert reasons["2"].startswith("too_long") and reasons["3"].startswith("not_a_date")
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_a_delete_then_an_insert_of_one_key_ends_alive_in_one_batch_and_across_batches(
+        store_kind: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 5: order matters — within one batch the last change of a key wins (a DELETE then an
+    INSERT of key 1 ends alive with the new values, an INSERT then a DELETE of key 9 ends absent); across
+    batches of one change each, the tombstone of key 2 is revived by its later INSERT."""
+    log = make_log(GOODS)
+    store = make_store(store_kind)
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1), (2, 'b', 2);")
+    log.write("DELETE FROM goods WHERE id = 1; INSERT INTO goods (id, name, amount) VALUES (1, '又来', 11);"
+              "INSERT INTO goods (id, name, amount) VALUES (9, 'x', 9); DELETE FROM goods WHERE id = 9;")
+    result = log.copy(store, log.plan(batch_rows=10))
+    assert live(store) == {1: (1, "又来", Decimal(11)), 2: (2, "b", Decimal(2))} and 9 not in _all(store)
+    log.write("DELETE FROM goods WHERE id = 2;")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (2, '复活', 22);")
+    again = log.copy(store, log.plan(batch_rows=1))
+    assert live(store)[2] == (2, "复活", Decimal(22)) and again.deleted == result.deleted + 1
+
+
+@pytest.mark.parametrize(("plugin", "identity"), [("test_decoding", "DEFAULT"), ("test_decoding", "FULL"),
+                                                  ("wal2json", "DEFAULT")])
+def test_an_update_that_changes_the_key_tombstones_the_old_key_and_inserts_the_new(
+        plugin: str, identity: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 5: ``UPDATE … SET id = 10 WHERE id = 1`` — the old key's row is tombstoned, the new key's
+    inserted with the row's values; an update that keeps the key changes the row in place."""
+    log = make_log(GOODS + f"ALTER TABLE goods REPLICA IDENTITY {identity};", plugin=plugin)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1), (2, 'b', 2);")
+    log.copy(store, log.plan())
+    log.write("UPDATE goods SET id = 10 WHERE id = 1; UPDATE goods SET name = 'bb' WHERE id = 2;")
+    result = log.copy(store, log.plan())
+    assert live(store) == {10: (10, "a", Decimal(1)), 2: (2, "bb", Decimal(2))}
+    assert _all(store)[1][-1] is True and result.deleted == 1
+
+
+# -- positions: batches, stops, crashes -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("plugin", "store_kind"), cases(("test_decoding", "sqlite"), ("wal2json", "postgresql")))
+def test_a_transaction_bigger_than_a_batch_spans_batches_and_a_stop_inside_it_resumes_exactly(
+        plugin: str, store_kind: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 6: one transaction of 25 inserts, batches of 4 — the run stops after two batches, inside
+    the transaction (the position names the transaction and the 8 changes applied; the slot stays before it);
+    the next call reads the transaction again from its start, skips those 8 and applies the other 17: every row
+    once, one sequence number each, 25 in all."""
+    log = make_log(GOODS, plugin=plugin)
+    store = make_store(store_kind)
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM generate_series(1, 25) n;")
+    on_batch, should_stop = stop_after(2)
+    first = log.copy(store, log.plan(batch_rows=4), on_batch=on_batch, should_stop=should_stop)
+    assert not first.complete and first.batches == 2 and sorted(live(store)) == list(range(1, 9))
+    position = store.position("e_copy", "r1")
+    assert position is not None and position["xid"] and position["skip"] == 8
+    assert logical.slot_state(log.source.spec, log.slot).confirmed_flush_lsn == position["lsn"]
+    second = log.copy(store, log.plan(batch_rows=4))
+    assert second.complete and second.resumed_from_batch == 2 and second.changes == 17
+    assert sorted(live(store)) == list(range(1, 26))
+    assert (second.rows_read, second.inserted, second.unchanged) == (25, 25, 0)
+    assert sorted(sequence_numbers(store).values()) == list(range(1, 26))
+
+
+def test_a_stop_inside_a_transaction_that_began_before_another_committed_resumes_exactly(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 6: change LSNs are not ordered across transactions — T1 writes first, T2 writes and
+    commits, T1 writes again and commits: T2's changes come first (commit order), then T1's, whose first LSN is
+    lower than T2's.  A run stopped after every single batch resumes each time at the right change: the centre
+    ends with T2's then T1's values, each change applied once."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3);")
+    log.copy(store, log.plan())
+    before = store.summary("e_copy").last_seq
+    with psycopg.connect(log.url.rsplit("/", 1)[0] + "/" + log.source.spec.database, autocommit=True) as t1, \
+            psycopg.connect(log.url.rsplit("/", 1)[0] + "/" + log.source.spec.database, autocommit=True) as t2:
+        for conn in (t1, t2):
+            conn.execute("SET synchronous_commit = on")
+        t1.execute("BEGIN")
+        t1.execute("UPDATE goods SET name = 'T1-first' WHERE id = 1")
+        t2.execute("UPDATE goods SET name = 'T2' WHERE id = 2")
+        t1.execute("UPDATE goods SET name = 'T1-second' WHERE id = 3")
+        t1.execute("UPDATE goods SET amount = 99 WHERE id = 2")
+        t1.execute("COMMIT")
+    rounds = 0
+    while True:
+        on_batch, should_stop = stop_after(1)
+        result = log.copy(store, log.plan(batch_rows=1), on_batch=on_batch, should_stop=should_stop)
+        rounds += 1
+        if result.complete:
+            break
+        assert rounds < 10
+    assert live(store) == {1: (1, "T1-first", Decimal(1)), 2: (2, "T2", Decimal(99)),
+                           3: (3, "T1-second", Decimal(3))}
+    assert store.summary("e_copy").last_seq == before + 4  # four changes, each once
+
+
+def test_a_crash_between_the_centres_commit_and_the_slots_advance_reads_nothing_twice(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 item 6: the worker dies right after the centre committed its batches, before the slot moved
+    (the slot still holds those changes).  The next call first moves the slot to the centre's position and
+    reads on from there: the receipts count each change once, nothing is counted unchanged, every row has one
+    sequence number."""
+    log = make_log(GOODS)
+    store = make_store("postgresql")
+    for n in range(1, 7):
+        log.write(f"INSERT INTO goods (id, name, amount) VALUES ({n}, 'n{n}', {n});")
+    log.write("UPDATE goods SET amount = 20 WHERE id = 2;")
+    log.write("DELETE FROM goods WHERE id = 3;")
+    real = logical._advance
+
+    def crash(*args: Any) -> None:
+        monkeypatch.setattr(logical, "_advance", real)
+        raise RuntimeError("killed between the commit and the advance")
+
+    monkeypatch.setattr(logical, "_advance", crash)
+    on_batch, should_stop = stop_after(2)  # two batches committed, then the advance: the crash
+    with pytest.raises(RuntimeError):
+        log.copy(store, log.plan(batch_rows=2), on_batch=on_batch, should_stop=should_stop)
+    position = store.position("e_copy", "r1")
+    assert position is not None and store.last_batch("e_copy", "r1") == 2
+    behind = logical.slot_state(log.source.spec, log.slot).confirmed_flush_lsn
+    assert logical.lsn_number(behind or "0/0") < logical.lsn_number(position["lsn"])  # the slot was not moved
+    result = log.copy(store, log.plan(batch_rows=2))
+    assert result.complete and live(store) == log.rows()
+    assert (result.rows_read, result.inserted, result.updated, result.unchanged, result.deleted) == (8, 6, 1, 0, 1)
+    assert store.summary("e_copy").last_seq == 8
+
+
+def test_a_crash_between_a_batchs_upserts_and_its_deletes_finishes_the_deletes_next_time(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 item 6: a batch with upserts and deletes is two commits of the store; the first carries the
+    deletes still to do.  The worker dies between them: the next call tombstones those keys first, then goes
+    on — no delete is lost, no upsert repeated."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1), (2, 'b', 2);")
+    log.copy(store, log.plan())
+    log.write("DELETE FROM goods WHERE id = 1; INSERT INTO goods (id, name, amount) VALUES (3, 'c', 3);")
+    log.write("UPDATE goods SET name = 'later' WHERE id = 2;")
+    real = store.tombstone
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(store, "tombstone", real)
+        raise RuntimeError("killed between the upserts and the deletes")
+
+    monkeypatch.setattr(store, "tombstone", crash)
+    with pytest.raises(RuntimeError):
+        log.copy(store, log.plan(batch_rows=2))
+    assert 1 in live(store) and 3 in live(store)  # the upserts are in, the delete is not yet
+    result = log.copy(store, log.plan(batch_rows=2))
+    assert live(store) == {2: (2, "later", Decimal(2)), 3: (3, "c", Decimal(3))}
+    assert (result.inserted, result.updated, result.deleted, result.unchanged) == (3, 1, 1, 0)
+
+
+def test_a_worker_that_finds_its_batch_committed_by_another_goes_on_from_the_committed_position(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 6 (two workers on one run): the first, presumed dead but still running, has committed
+    batch 1 when a second takes the run over and reads it to the end.  The first then finds its batch 2
+    committed with another position: it starts again from what the second committed — nothing is applied
+    twice, the slot is not moved backwards, the run has one last batch."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    url = f"sqlite:///{store._conn.execute('PRAGMA database_list').fetchone()[2]}"
+    for n in range(1, 10):
+        log.write(f"INSERT INTO goods (id, name, amount) VALUES ({n}, 'n{n}', {n});")
+    log.write("UPDATE goods SET amount = 0 WHERE id = 4; DELETE FROM goods WHERE id = 5;")
+
+    def take_over(receipt: Any) -> None:
+        if receipt.batch == 1:
+            with Store.open(url) as other:
+                log.copy(other, log.plan(batch_rows=5))
+
+    log.copy(store, log.plan(batch_rows=2), on_batch=take_over)
+    assert live(store) == log.rows() and store.summary("e_copy").last_seq == 11
+    receipts = store.receipts("e_copy", "r1")
+    assert sum(r.unchanged for r in receipts) == 0 and receipts[-1].position["done"]
+    # the last batch (its upserts and its deletes: two receipts) is the only one that caught up
+    assert [r.position["part"] for r in receipts if r.position["done"]] == ["upserts", "deletes"]
+    state = logical.slot_state(log.source.spec, log.slot)
+    assert state.confirmed_flush_lsn == receipts[-1].position["lsn"]
+
+
+def test_kill_9_at_10_moments_of_a_log_run_loses_and_duplicates_nothing(
+        make_log: Callable[..., Log], tmp_path: Path) -> None:
+    """Issue 10 item 6: a log-mode run over 4 300 changes (inserts in transactions of 100, updates, a
+    transaction of 500 updates spanning ten batches, 300 deletes) is killed with SIGKILL at 10 random moments
+    — reading, converting, writing, committing, between the commit and the advance — and then run to its end.
+    Its receipts are numbered without a gap and add up exactly to those of an uninterrupted run of the same
+    changes through another slot: the same rows read, inserted, updated, deleted, none unchanged (nothing
+    applied twice), the same sequence numbers, the same content."""
+    log = make_log(GOODS)
+    reference = "s_reference_" + log.source.spec.database
+    logical.create_slot(log.source.spec, reference)
+    try:
+        for start in range(0, 3000, 100):
+            log.write(f"INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM "
+                      f"generate_series({start + 1}, {start + 100}) n;")
+        for start in range(0, 500, 50):
+            log.write(f"UPDATE goods SET amount = amount + 1 WHERE id > {start} AND id <= {start + 50};")
+        log.write("UPDATE goods SET name = 'big' WHERE id > 1000 AND id <= 1500;")
+        log.write("DELETE FROM goods WHERE id % 10 = 7;")
+        plan = log.plan(batch_rows=50)
+        centre = tmp_path / "killed.sqlite3"
+
+        def work(store: Store) -> None:
+            while True:  # the killed process's server session may still hold the slot for a moment
+                try:
+                    log_copy(plan, store, run_id="killed", slot=log.slot)
+                    return
+                except LogError as error:
+                    if error.code != "slot_in_use":
+                        raise
+                    time.sleep(0.01)
+
+        seed = int.from_bytes(os.urandom(4), "big")
+        progress = _killed_copy(work, centre, "killed", 10, seed)
+        assert progress == sorted(progress) and progress[-1] > 0, f"seed {seed}: {progress}"
+        with Store.open(f"sqlite:///{centre}") as store, Store.open(f"sqlite:///{tmp_path}/ref.sqlite3") as ref:
+            work(store)
+            expected = log_copy(plan, ref, run_id="ref", slot=reference)
+            result = log_copy(plan, store, run_id="killed", slot=log.slot)
+            receipts = store.receipts("e_copy", "killed")
+            assert [r.batch for r in receipts] == list(range(1, len(receipts) + 1)), f"seed {seed}"
+            counts = ("rows_read", "inserted", "updated", "deleted", "unchanged", "batches")
+            assert [getattr(result, c) for c in counts] == [getattr(expected, c) for c in counts], f"seed {seed}"
+            assert result.unchanged == 0 and result.deleted == 300 and result.inserted == 3000
+            assert store.summary("e_copy") == ref.summary("e_copy") and live(store) == log.rows()
+    finally:
+        with pg_admin(log.url) as admin:
+            admin.execute("SELECT pg_drop_replication_slot(%s)", (reference,))
+
+
+def test_a_new_run_goes_on_from_the_last_position_of_the_run_before(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 6: a later run (another run id) given the position where the one before ended reads only
+    the changes made since; its receipts are its own."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1);")
+    log.copy(store, log.plan(), run_id="r1")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (2, 'b', 2);")
+    second = log.copy(store, log.plan(), run_id="r2", since=store.position("e_copy", "r1"))
+    assert (second.changes, second.inserted, second.batches) == (1, 1, 1) and sorted(live(store)) == [1, 2]
+
+
+@pytest.mark.parametrize("plugin", BOTH)
+def test_a_truncate_tombstones_every_row_and_later_inserts_live(
+        plugin: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 5: ``TRUNCATE`` at the source (also of several tables at once) tombstones every live row
+    of the centre's copy, in batches; rows inserted after it are live."""
+    log = make_log(GOODS + "CREATE TABLE other (id integer PRIMARY KEY);", plugin=plugin)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n', n FROM generate_series(1, 7) n;")
+    log.write("TRUNCATE other, goods;")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (8, 'after', 8);")
+    result = log.copy(store, log.plan(batch_rows=3))
+    assert live(store) == {8: (8, "after", Decimal(8))} and result.deleted == 7
+
+
+# -- TOAST -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("plugin", BOTH)
+def test_an_unchanged_toasted_value_is_read_again_from_the_source_never_written_as_a_value(
+        plugin: str, make_log: Callable[..., Log], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 item 5: an UPDATE that leaves a large (TOASTed, out-of-line) value as it was does not log it
+    (test_decoding: ``unchanged-toast-datum``; wal2json: the column left out) — the row is read again from the
+    source by key, the centre keeps the whole value; a row updated so and deleted later in the stream is simply
+    deleted."""
+    log = make_log("CREATE TABLE goods (id integer PRIMARY KEY, name text, note text);", plugin=plugin)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods SELECT n, 'n' || n, (SELECT string_agg(md5(g::text || n), '') "
+              "FROM generate_series(1, 1000) g) FROM generate_series(1, 3) n;")
+    items = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 40)),
+             ("note", StoreColumn("备注", "M"))]
+    log.copy(store, log.plan(columns=items))
+    log.write("UPDATE goods SET name = '改' WHERE id IN (1, 2);")
+    log.write("DELETE FROM goods WHERE id = 2;")
+    read_again: list[int] = []
+    reread = logical._Run._reread
+
+    def spy(self: Any, raws: list[list[Any]]) -> Any:
+        read_again.extend(raw[0] for raw in raws)
+        return reread(self, raws)
+
+    monkeypatch.setattr(logical._Run, "_reread", spy)
+    log.copy(store, log.plan(columns=items, batch_rows=1))
+    notes = {row[0]: row[2] for row in log.sql("SELECT id, name, note FROM goods")}
+    assert live(store)[1] == (1, "改", notes[1]) and len(notes[1]) == 32_000
+    assert sorted(live(store)) == [1, 3] and read_again == [1, 2]
+
+
+def test_the_test_decoding_parser_reads_quoted_names_doubled_quotes_arrays_bytea_and_old_keys() -> None:
+    """The text of test_decoding, read exactly: quoted column names with spaces and doubled double quotes,
+    values with doubled single quotes, spaces and new lines, ``null``, bit strings, arrays and bytea,
+    ``old-key:`` … ``new-tuple:``, ``unchanged-toast-datum``, another table's line ignored."""
+    table = ("my schema", 'Tab"le')
+    line = ('table "my schema"."Tab""le": UPDATE: old-key: id[integer]:1 new-tuple: id[integer]:2 '
+            '"a ""b"""[text]:\'it\'\'s [x]: y\nz\' n[numeric]:-1.50 e[text]:null bits[bit varying]:B\'101\' '
+            'arr[character varying[]]:\'{"a b",c}\' raw[bytea]:\'\\x00ff\' big[text]:unchanged-toast-datum')
+    change = parse_test_decoding(line, table)
+    assert change == Change("U", {"id": ("integer", "2"), 'a "b"': ("text", "it's [x]: y\nz"),
+                                  "n": ("numeric", "-1.50"), "e": ("text", None), "bits": ("bit varying", "101"),
+                                  "arr": ("character varying[]", '{"a b",c}'), "raw": ("bytea", "\\x00ff"),
+                                  "big": ("text", TOAST)}, {"id": ("integer", "1")})
+    assert parse_test_decoding('table "my schema"."Tab""le": DELETE: (no-tuple-data)', table) == Change("D")
+    assert parse_test_decoding("table public.other: INSERT: id[integer]:1", table) is None
+    assert parse_test_decoding('table public.a, "my schema"."Tab""le": TRUNCATE: (no-flags)', table) == Change("T")
+    with pytest.raises(SourceError) as caught:
+        parse_test_decoding('table "my schema"."Tab""le": INSERT: id[integer]:\'open', table)
+    assert caught.value.code == "protocol"
+
+
+# -- the slot's lag --------------------------------------------------------------------------------------------
+
+def test_the_slots_lag_grows_while_nobody_reads_and_falls_after_a_read(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 5 "the slot's lag watched": while no consumer reads, the WAL the slot holds on the source
+    grows with every change and the alarm fires past its limit (the time since the consumer last caught up
+    counts too); after a read the slot has moved, the lag is back near zero, and once the source has logged
+    its running transactions the next call frees the WAL held too: the alarm is quiet.  Any account that may
+    connect can watch (no REPLICATION needed)."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    watcher = SourceSpec(**{**as_nobody(log.source.spec.__dict__)})
+    start = logical.slot_state(watcher, log.slot)
+    assert start.exists and start.plugin == "test_decoding" and not start.active
+    log.write("INSERT INTO goods SELECT n, 'n', n, repeat(md5(n::text), 6) FROM generate_series(1, 3000) n;")
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    grown = logical.slot_state(watcher, log.slot, caught_up_at=earlier)
+    assert (grown.lag_bytes or 0) > (start.lag_bytes or 0) + 500_000 and (grown.held_bytes or 0) > 500_000
+    assert grown.lag_seconds is not None and grown.lag_seconds >= 600
+    assert logical.lag_alarm(grown, max_bytes=100_000)
+    assert logical.lag_alarm(grown, max_bytes=10**9, max_seconds=300)
+    assert not logical.lag_alarm(grown, max_bytes=10**9)
+    result = log.copy(store, log.plan(batch_rows=1000))
+    caught_up = logical.slot_state(watcher, log.slot, caught_up_at=result.caught_up_at)
+    assert caught_up.confirmed_flush_lsn == result.lsn and (caught_up.lag_bytes or 0) < 10_000
+    assert caught_up.lag_seconds is not None and caught_up.lag_seconds < 60
+    assert not logical.lag_alarm(caught_up, max_bytes=(grown.held_bytes or 0) + 100_000, max_seconds=300)
+    # the WAL of the burst stays held until decoding passes the source's next running-transactions record
+    # (a checkpoint writes one; the server also does every 15 s when busy): the next call moves the slot past it
+    log.sql("CHECKPOINT")
+    log.copy(store, log.plan(batch_rows=1000), idle_advance_bytes=100_000)
+    freed = logical.slot_state(watcher, log.slot)
+    assert (freed.held_bytes or 0) < 100_000 and not logical.lag_alarm(freed, max_bytes=100_000)
+    # one transaction over three batches: its commit is known to the last one
+    assert len(result.lag_seconds) == 1 and 0 <= result.lag_seconds[0] < 60
+    assert logical.lag_alarm(logical.slot_state(watcher, "no_such_slot"), max_bytes=10**9)
+
+
+def test_a_slot_moved_on_only_by_other_databases_wal_is_advanced_once_it_holds_enough(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """The slot sees no transaction of its database while other databases write: a call that read nothing
+    leaves it (no receipt) until it holds ``idle_advance_bytes``, then moves it with an empty receipt —
+    else an idle table on a busy server would hold WAL for ever."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    log.copy(store, log.plan())
+    with pg_admin(log.url) as admin:  # another database of the same server
+        admin.execute("SET synchronous_commit = on")
+        admin.execute("CREATE TABLE IF NOT EXISTS logical_filler (t text)")
+        admin.execute("INSERT INTO logical_filler SELECT repeat('y', 500) FROM generate_series(1, 5000)")
+    quiet = log.copy(store, log.plan(), idle_advance_bytes=10**9)
+    assert quiet.complete and quiet.batches == 0
+    held = logical.slot_state(log.source.spec, log.slot).lag_bytes or 0
+    assert held > 1_000_000
+    moved = log.copy(store, log.plan(), idle_advance_bytes=1_000_000)
+    assert moved.batches == 1 and (moved.inserted, moved.rows_read) == (0, 0)
+    assert (logical.slot_state(log.source.spec, log.slot).lag_bytes or 0) < 10_000
+    with pg_admin(log.url) as admin:
+        admin.execute("DROP TABLE logical_filler")
+
+
+# -- clear errors ----------------------------------------------------------------------------------------------
+
+def test_slots_are_made_and_dropped_with_clear_errors(make_log: Callable[..., Log],
+                                                      make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 5: a missing slot is ``no_slot`` (reading and dropping), a name taken ``slot_exists``, a
+    plugin the server does not have ``plugin_missing`` (found by trying, not from the extensions), a slot
+    another session holds ``slot_in_use``, a slot of another plugin ``no_slot``; unsafe names never reach the
+    server."""
+    log = make_log(GOODS)
+    spec = log.source.spec
+    store = make_store("sqlite")
+    assert failure(lambda: log_copy(log.plan(), store, run_id="r1", slot="no_such_slot")).code == "no_slot"
+    assert failure(lambda: logical.drop_slot(spec, "no_such_slot")).code == "no_slot"
+    assert failure(lambda: logical.create_slot(spec, log.slot, "test_decoding")).code == "slot_exists"
+    assert failure(lambda: logical.create_slot(spec, "s_other", "no_such_plugin")).code == "plugin_missing"
+    assert logical.plugin_available(spec, "wal2json") and logical.plugin_available(spec, "test_decoding")
+    assert not logical.plugin_available(spec, "no_such_plugin")
+    assert failure(lambda: log_copy(log.plan(), store, run_id="r1", slot=log.slot, plugin="wal2json")).code == \
+        "no_slot"
+    with pg_admin(log.url, spec.database) as holder:  # a temporary slot belongs to its session while it lives
+        holder.execute("SELECT pg_create_logical_replication_slot('held_slot', 'test_decoding', true)")
+        error = failure(lambda: log_copy(log.plan(), store, run_id="r1", slot="held_slot"))
+        assert error.code == "slot_in_use" and isinstance(error, LogError)
+    for bad in ("Upper", "a-b", "x" * 64, "", "a;drop"):
+        with pytest.raises(ValueError):
+            logical.create_slot(spec, bad)
+    assert store.receipts("e_copy", "r1") == []
+
+
+def test_an_account_without_the_replication_privilege_is_told_so(make_log: Callable[..., Log],
+                                                                 make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 5: the reader account of a front-end database (SELECT only: neither superuser nor
+    REPLICATION) can neither make a slot nor read one: ``no_replication_privilege``, before anything is
+    written."""
+    log = make_log(GOODS, replication=False, slot=False)
+    store = make_store("sqlite")
+    assert failure(lambda: logical.create_slot(log.source.spec, log.slot)).code == "no_replication_privilege"
+    assert failure(lambda: log.copy(store, log.plan())).code == "no_replication_privilege"
+    assert store.receipts("e_copy", "r1") == []
+
+
+def test_a_table_whose_replica_identity_does_not_cover_the_key_is_refused_before_reading(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """A DELETE logs only the replica identity's old values: a table without a primary key, or a plan keyed on
+    another unique column than the primary key, is refused with ``no_replica_identity`` (and what to do);
+    ``REPLICA IDENTITY FULL`` makes it readable."""
+    log = make_log(GOODS + "CREATE TABLE loose (id integer, name varchar(40), amount numeric);")
+    error = failure(lambda: log.copy(make_store("sqlite"), log.plan(table="loose")))
+    assert error.code == "no_replica_identity" and "REPLICA IDENTITY FULL" in error.detail
+    by_code = [("code", StoreColumn("代码", "C", 20)), ("name", StoreColumn("名称", "C", 40))]
+    error = failure(lambda: log.copy(make_store("sqlite"), log.plan(columns=by_code, key=("code",))))
+    assert error.code == "no_replica_identity"
+    log.write("ALTER TABLE loose REPLICA IDENTITY FULL; INSERT INTO loose VALUES (1, 'a', 1);"
+              "DELETE FROM loose WHERE id = 1;")
+    assert log.copy(make_store("sqlite"), log.plan(table="loose")).deleted == 0  # inserted, then deleted
+
+
+def test_a_delete_logged_without_its_key_stops_the_run_with_no_key_in_change(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """A DELETE logged while the table's replica identity was NOTHING carries no key: the run stops with
+    ``no_key_in_change`` at that batch — the batches before it stay committed, the slot never passes the
+    centre's position."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1), (2, 'b', 2);")
+    log.write("ALTER TABLE goods REPLICA IDENTITY NOTHING;")
+    log.write("DELETE FROM goods WHERE id = 1;")
+    log.write("ALTER TABLE goods REPLICA IDENTITY DEFAULT;")
+    error = failure(lambda: log.copy(store, log.plan(batch_rows=2)))
+    assert error.code == "no_key_in_change" and "DELETE" in error.detail
+    assert sorted(live(store)) == [1, 2] and store.last_batch("e_copy", "r1") == 1
+    position = store.position("e_copy", "r1")
+    assert position is not None
+    confirmed = logical.slot_state(log.source.spec, log.slot).confirmed_flush_lsn
+    assert logical.lsn_number(confirmed or "0/0") <= logical.lsn_number(position["lsn"])
+
+
+def test_a_slot_moved_past_the_centre_and_a_column_gone_are_named(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """A slot found past the centre's position (its changes read elsewhere — two bindings on one slot,
+    someone advancing it) is ``slot_moved``: a full copy is needed, nothing is applied.  A plan column the
+    table no longer has is ``column_gone``; so is a table dropped and made again under the same name."""
+    log = make_log(GOODS)
+    store = make_store("sqlite")
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1);")
+    log.copy(store, log.plan())
+    log.write("INSERT INTO goods (id, name, amount) VALUES (2, 'b', 2);")
+    log.sql("SELECT pg_replication_slot_advance(%s, pg_current_wal_lsn())", (log.slot,))
+    assert failure(lambda: log.copy(store, log.plan())).code == "slot_moved"
+    assert sorted(live(store)) == [1]
+    other = make_log(GOODS)
+    fresh = make_store("sqlite")
+    other.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1);")
+    other.copy(fresh, other.plan())
+    other.write("ALTER TABLE goods DROP COLUMN amount;")
+    error = failure(lambda: other.copy(fresh, other.plan()))
+    assert error.code == "column_gone" and "amount" in error.detail
+    other.write("DROP TABLE goods;" + GOODS)
+    assert failure(lambda: other.copy(fresh, other.plan())).code == "column_gone"
