@@ -114,6 +114,9 @@ class Config:
     login_throttle_window_minutes: int
     login_known_address_days: int
     # --- front-end databases (issue 10, EXC-6): where SQLite sources may lie, which addresses may be reached
+    #: log mode: the WAL a replication slot may hold on a source, and how far behind it may be, before the alarm
+    slot_alarm_mb: int
+    slot_alarm_minutes: int
     source_dir: Path
     source_allow_loopback: bool
     source_allow_networks: list[str]
@@ -189,6 +192,8 @@ class Config:
             # cloud metadata addresses, the platform's own databases, and GOVSHARE_SOURCE_DENY_NETWORKS
             source_allow_networks=_networks("GOVSHARE_SOURCE_ALLOW_NETWORKS"),
             source_deny_networks=_networks("GOVSHARE_SOURCE_DENY_NETWORKS"),
+            slot_alarm_mb=max(1, _int("GOVSHARE_SLOT_ALARM_MB", 1024)),
+            slot_alarm_minutes=max(1, _int("GOVSHARE_SLOT_ALARM_MINUTES", 60)),
             datastore_url=_datastore_url(data_dir, database_url),
         )
 

@@ -28,6 +28,8 @@ GOVSHARE_SOURCE_DIR = CONFIG.source_dir
 GOVSHARE_SOURCE_ALLOW_LOOPBACK = CONFIG.source_allow_loopback
 GOVSHARE_SOURCE_ALLOW_NETWORKS = CONFIG.source_allow_networks
 GOVSHARE_SOURCE_DENY_NETWORKS = CONFIG.source_deny_networks
+GOVSHARE_SLOT_ALARM_MB = CONFIG.slot_alarm_mb
+GOVSHARE_SLOT_ALARM_MINUTES = CONFIG.slot_alarm_minutes
 #: the data resource centre (数据资源中心): its own database, SQLite file by default (issue 10)
 GOVSHARE_DATASTORE_URL = CONFIG.datastore_url
 

@@ -180,6 +180,7 @@ class AuditCode(IntEnum):
     DELETES_HELD = 4205  # the mass-delete guard held a run's deletions for a person to confirm
     DELETES_CONFIRMED = 4206  # a person confirmed held deletions (the run goes on and deletes them)
     DELETES_REFUSED = 4207  # a person refused held deletions (the run ends without deleting)
+    SLOT_ALARM = 4208  # log mode: a replication slot holds too much of the source's log, lags, or is gone
     # --- exchange: quality (一数一源 cross-source checks) 43xx
     CROSS_CHECK_DECLARED = 4300
     CROSS_CHECKED = 4301  # two entries compared in the centre: outcome failure when values differ
@@ -361,6 +362,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.DELETES_HELD: _("Mass-delete guard held a copy's deletions"),
         AuditCode.DELETES_CONFIRMED: _("Held deletions confirmed"),
         AuditCode.DELETES_REFUSED: _("Held deletions refused"),
+        AuditCode.SLOT_ALARM: _("Replication slot alarm (the source's log piles up)"),
         AuditCode.CROSS_CHECK_DECLARED: _("Cross-source check declared"),
         AuditCode.CROSS_CHECKED: _("Cross-source check run"),
         AuditCode.CROSS_CHECK_CHANGED: _("Cross-source check changed"),

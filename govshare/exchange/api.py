@@ -154,6 +154,7 @@ def binding_out(binding: TableBinding) -> dict[str, Any]:
         "update_column": binding.update_column, "overlap_seconds": binding.overlap_seconds,
         "sweep_hours": binding.sweep_hours, "delete_guard_percent": binding.delete_guard_percent,
         "rules": binding.rules, "reject_limit_percent": binding.reject_limit_percent,
+        "slot_name": binding.slot_name, "plugin": binding.plugin, "slot_state": binding.slot_state,
         "last_success_at": schedule.last_success(binding), "stale": schedule.is_stale(binding),
         "created_at": binding.created_at, "updated_at": binding.updated_at,
     }
@@ -284,7 +285,7 @@ def set_binding_mode(request: HttpRequest, payload: s.ModeIn, binding_id: int = 
     binding = actions.do_set_binding_mode(user, _binding(user, binding_id), mode=payload.mode,
                                           update_column=payload.update_column,
                                           overlap_seconds=payload.overlap_seconds, sweep_hours=payload.sweep_hours,
-                                          delete_guard_percent=payload.delete_guard_percent)
+                                          delete_guard_percent=payload.delete_guard_percent, plugin=payload.plugin)
     return binding_out(_binding(user, binding.pk))
 
 

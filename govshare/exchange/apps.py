@@ -9,8 +9,11 @@ class ExchangeConfig(AppConfig):
 
     def ready(self) -> None:
         from govshare.core.access_log import register_route_objects
-        from govshare.exchange import demo, navigation, permissions, runs, schedule  # noqa: F401  (registration)
-        from govshare.exchange.actions import checks  # noqa: F401  (the daily cross-source checks)
+
+        # registration: demo loader, menu, permission rules, job handlers, periodic hooks (the schedule, log
+        # mode's replication slots watched every minute)
+        from govshare.exchange import demo, navigation, permissions, runs, schedule  # noqa: F401
+        from govshare.exchange.actions import checks, slots  # noqa: F401  (daily cross-source checks, slots)
 
         # reads of a front-end database's settings and tables are found by the auditors' object filter
         register_route_objects({"exchange": "exchange.datasource", "exchange/sources": "exchange.datasource",

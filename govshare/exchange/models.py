@@ -120,6 +120,7 @@ class TableBinding(models.Model):
     class Mode(models.TextChoices):
         FULL = "full", _("Full copy each time")
         WATERMARK = "watermark", _("Changed rows by an update-time column")
+        LOG = "log", _("Every change from the database's log (PostgreSQL logical decoding)")
 
     #: how each scheduled copy reads the source (issue 10 item 5); the first copy is always a full one
     mode = models.CharField(_("copy mode"), max_length=12, choices=Mode.choices, default=Mode.FULL)
@@ -131,6 +132,14 @@ class TableBinding(models.Model):
     sweep_hours = models.PositiveIntegerField(_("check for deleted rows every (hours)"), default=24)
     #: the mass-delete guard: a run that would delete more than this share of the table waits for a person
     delete_guard_percent = models.PositiveSmallIntegerField(_("mass-delete guard (% of the table)"), default=10)
+    #: log mode: the replication slot on the source (made when the binding enters log mode, dropped when it
+    #: leaves) and its output plugin
+    slot_name = models.CharField(_("replication slot"), max_length=63, blank=True)
+    plugin = models.CharField(_("output plugin"), max_length=20, default="test_decoding",
+                              choices=[("test_decoding", "test_decoding"), ("wal2json", "wal2json")])
+    #: log mode: the slot as last seen (WAL held, lag), and when its alarm was last sent
+    slot_state = models.JSONField(null=True, blank=True)
+    slot_alarm_at = models.DateTimeField(null=True, blank=True)
     #: the provider's value rules (EXC-7): ``[{"item": name, "rule": {"kind": …, …}}]``
     #: (:mod:`govshare.exchange.engine.rules`); a row that breaks one is quarantined with the reason
     rules = models.JSONField(_("value rules"), default=list, blank=True)
@@ -146,8 +155,10 @@ class TableBinding(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(delete_guard_percent__gte=1, delete_guard_percent__lte=100),
                                    name="exchange_binding_guard_percent"),
-            models.CheckConstraint(condition=models.Q(mode="full") | ~models.Q(update_column=""),
+            models.CheckConstraint(condition=~models.Q(mode="watermark") | ~models.Q(update_column=""),
                                    name="exchange_binding_watermark_has_column"),
+            models.CheckConstraint(condition=~models.Q(mode="log") | ~models.Q(slot_name=""),
+                                   name="exchange_binding_log_has_slot"),
             models.CheckConstraint(condition=models.Q(reject_limit_percent__gte=1, reject_limit_percent__lte=100),
                                    name="exchange_binding_reject_limit"),
         ]
@@ -176,6 +187,7 @@ class ExchangeRun(models.Model):
     class Kind(models.TextChoices):
         FULL = "full", _("Full copy")
         INCREMENTAL = "incremental", _("Incremental copy")
+        LOG = "log", _("Changes from the log")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

@@ -128,8 +128,20 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
             ctx.progress(run.rows_read, total=expected,  # raises JobCancelled when stopped
                          message=f"batch {receipt.batch} ({phase})")
 
+        log_position: dict[str, Any] | None = None
         with open_store() as store:
-            if run.kind == ExchangeRun.Kind.INCREMENTAL:
+            if run.kind == ExchangeRun.Kind.LOG:
+                from govshare.exchange.engine import logical
+
+                logged = logical.log_copy(plan, store, run_id=run.run_id, slot=binding.slot_name,
+                                          plugin=binding.plugin, since=(run.since or {}).get("position"),
+                                          on_batch=on_batch)
+                result: copy.CopyResult = logged
+                log_position = store.position(plan.target, run.run_id) or (run.since or {}).get("position")
+                ctx.log(f"log: {logged.changes} changes up to {logged.lsn}")
+                if logged.caught_up_at is not None:
+                    log_position = {**(log_position or {}), "caught_up_at": logged.caught_up_at.isoformat()}
+            elif run.kind == ExchangeRun.Kind.INCREMENTAL:
                 since = (run.since or {}).get("value")
                 result = copy.watermark_copy(plan, store, run_id=run.run_id, since=since,
                                              overlap_seconds=binding.overlap_seconds, on_batch=on_batch)
@@ -150,8 +162,11 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                     _hold(run, outcome)
                     return {"run": run.pk, "status": ExchangeRun.Status.HELD, "pending_deletes": outcome.pending}
                 ctx.log(f"deletions: {outcome.deleted} rows the source no longer has")
-        watermark = None
-        if plan.watermark and result.watermark is not None:
+        watermark: dict[str, Any] | None = None
+        if binding.mode == TableBinding.Mode.LOG and binding.slot_name:
+            # where the next log run starts: the position this one ended at (a full copy: the slot's own)
+            watermark = {"slot": binding.slot_name, "position": log_position}
+        elif plan.watermark and result.watermark is not None:
             watermark = {"column": plan.watermark, "value": result.watermark}
     except jobs.JobCancelled:
         # cancelled — or taken over by another worker after this one was presumed dead: then that worker
@@ -269,8 +284,11 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None,
 
 
 def _provider_staff(run: ExchangeRun) -> list[User]:
-    entry = run.binding.entry
-    return list(User.objects.filter(department_id=entry.provider_id, is_active=True,
+    return _staff_of_provider(run.binding.entry.provider_id)
+
+
+def _staff_of_provider(department_id: int) -> list[User]:
+    return list(User.objects.filter(department_id=department_id, is_active=True,
                                     role_assignments__role__in=[Role.DATA_SPECIALIST, Role.DEPT_ADMIN]).distinct())
 
 

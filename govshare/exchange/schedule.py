@@ -46,6 +46,8 @@ INTERVALS: dict[str, dt.timedelta] = {
     UpdateCycle.OTHER: dt.timedelta(days=30),
 }
 FIRST_RETRY = dt.timedelta(minutes=5)
+#: log mode: how often the slot's changes are read once the first full copy is done
+LOG_INTERVAL = dt.timedelta(minutes=1)
 
 
 def interval_of(binding: TableBinding) -> dt.timedelta:
@@ -90,7 +92,7 @@ def _consecutive_failures(binding: TableBinding, since: dt.datetime | None) -> t
 
 def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     now = now or timezone.now()
-    interval = interval_of(binding)
+    interval = LOG_INTERVAL if binding.mode == TableBinding.Mode.LOG else interval_of(binding)
     success = last_success(binding)
     if success is not None and now - success < interval:
         return False

@@ -182,7 +182,7 @@ class BindingOut(Schema):
     is_active: bool
     schedule: str = Field(description="cycle: copied by itself at the entry's update cycle; manual: only by hand")
     mode: str = Field(description="full: a full copy each time; watermark: the rows changed since the last copy, by "
-                                  "update_column")
+                                  "update_column; log: every change from a PostgreSQL source's log")
     update_column: str = Field(description="watermark mode: the source column with each row's last update time")
     overlap_seconds: int = Field(description="watermark mode: how far back before the last copy's end each copy "
                                              "reads again (late commits, clocks that differ)")
@@ -190,6 +190,10 @@ class BindingOut(Schema):
                                          "deleted at the source (0: every copy)")
     delete_guard_percent: int = Field(description="mass-delete guard: a copy that would delete more than this share "
                                                   "of the table waits for a person to confirm")
+    slot_name: str = Field(description="log mode: the replication slot on the source")
+    plugin: str = Field(description="log mode: test_decoding or wal2json")
+    slot_state: dict[str, Any] | None = Field(description="log mode: the slot as last seen (held_bytes, lag_bytes, "
+                                                          "lag_seconds, wal_status, alarm, at)")
     rules: list[RuleRow] = Field(description="the provider's value rules per item (EXC-7)")
     reject_limit_percent: int = Field(description="a batch with more quarantined rows than this share fails the "
                                                   "copy")
@@ -209,7 +213,9 @@ class RulesIn(InSchema):
 
 
 class ModeIn(InSchema):
-    mode: str = Field(..., max_length=12, json_schema_extra=_choices("full", "watermark"))
+    mode: str = Field(..., max_length=12, json_schema_extra=_choices("full", "watermark", "log"))
+    plugin: str = Field("", max_length=20, json_schema_extra=_choices("", "test_decoding", "wal2json"),
+                        description="log mode: the output plugin (absent: test_decoding, or unchanged)")
     update_column: str = Field("", max_length=128, description="watermark mode: the update-time column")
     overlap_seconds: int | None = Field(None, ge=0, le=MAX_DB_ID, description="absent: unchanged")
     sweep_hours: int | None = Field(None, ge=0, le=MAX_DB_ID, description="absent: unchanged")

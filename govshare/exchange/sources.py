@@ -26,6 +26,26 @@ MEANINGS: dict[str, Any] = {
     "not_found": _("There is no table or view %(table)s."),
     "protocol": _("What answers at %(address)s is not a %(kind)s server."),
     "other": _("The connection failed: %(detail)s"),
+    # log mode (PostgreSQL logical decoding: govshare.exchange.engine.logical)
+    "no_slot": _("The replication slot of this binding is gone from %(address)s: switch the binding to log mode "
+                 "again (a full copy follows)."),
+    "slot_exists": _("A replication slot of this name already exists on %(address)s."),
+    "slot_in_use": _("Another session is reading the replication slot: try again in a minute."),
+    "slot_lost": _("The source removed log the replication slot still needed (max_slot_wal_keep_size): a full "
+                   "copy is needed."),
+    "slot_moved": _("The replication slot was read by someone else: changes were lost to this binding, a full "
+                    "copy is needed."),
+    "slot_limit": _("The source has no free replication slot (max_replication_slots)."),
+    "no_replication_privilege": _("The user %(user)s may not use logical decoding: give it the REPLICATION "
+                                  "attribute."),
+    "wal_level": _("The source is not set up for logical decoding: set wal_level = logical and restart it."),
+    "plugin_missing": _("The output plugin is not installed on the source (wal2json: Debian's "
+                        "postgresql-15-wal2json), or choose test_decoding."),
+    "no_replica_identity": _("Table %(table)s does not log the key of a deleted row: give it a primary key or "
+                             "REPLICA IDENTITY FULL."),
+    "no_key_in_change": _("A deleted row of %(table)s came without its key: set REPLICA IDENTITY on the table."),
+    "column_gone": _("Table %(table)s changed (a column dropped or renamed, the table replaced): check the "
+                     "binding (%(detail)s)."),
 }
 
 

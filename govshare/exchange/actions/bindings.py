@@ -8,6 +8,7 @@ in one transaction.  Warnings (values that may not fit an item) are kept with th
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.db import transaction
@@ -134,16 +135,55 @@ def do_set_binding_schedule(actor: Any, binding: TableBinding, schedule: str) ->
     return binding
 
 
+def slot_name_for(binding: TableBinding) -> str:
+    """The binding's replication slot on its source: ``govshare_`` and the entry's resource code."""
+    from govshare.datastore.centre import table_for
+
+    return ("govshare_" + table_for(binding.entry).removeprefix("e_"))[:63]
+
+
+def _slot_change(actor: Any, binding: TableBinding, mode: str, plugin: str) -> str:
+    """Make the replication slot when the binding enters log mode (or changes its plugin), drop it when it
+    leaves — a forgotten slot makes the source keep its log for ever.  Outside any transaction (it talks to
+    the source); returns the slot's name in the new mode ("" outside log mode)."""
+    from govshare.exchange.engine import logical
+    from govshare.exchange.sources import spec_for
+
+    keep = mode == TableBinding.Mode.LOG and binding.slot_name and plugin == binding.plugin
+    if keep:
+        return binding.slot_name
+    try:
+        spec = spec_for(binding.source)
+        if binding.slot_name:
+            with contextlib.suppress(logical.LogError):  # already gone is fine
+                logical.drop_slot(spec, binding.slot_name)
+        if mode != TableBinding.Mode.LOG:
+            return ""
+        slot = slot_name_for(binding)
+        logical.create_slot(spec, slot, plugin)
+        return slot
+    except guard.AddressRefused as exc:
+        audit.record_now(AuditCode.SOURCE_REFUSED, actor=actor, obj=binding.source, outcome="denied",
+                         object_department=binding.source.department, detail={"reason": exc.reason})
+        raise
+    except engine.SourceError as exc:
+        error = explain(exc, binding.source, table=binding.table_text())
+        raise ValidationFailed(error.code, error.message, field="mode", **error.params) from None
+
+
 def do_set_binding_mode(actor: Any, binding: TableBinding, *, mode: str, update_column: str = "",
                         overlap_seconds: int | None = None, sweep_hours: int | None = None,
-                        delete_guard_percent: int | None = None) -> TableBinding:
-    """How the binding's copies read the source (issue 10 item 5): ``full`` (a full copy each time) or
+                        delete_guard_percent: int | None = None, plugin: str = "") -> TableBinding:
+    """How the binding's copies read the source (issue 10 item 5): ``full`` (a full copy each time),
     ``watermark`` (the rows changed since the last run, by ``update_column``, read again over
-    ``overlap_seconds``; every ``sweep_hours`` a run also reads every key to find deleted rows), and the
-    mass-delete guard (``delete_guard_percent`` of the table).  The update-time column is checked against the
-    table as it is now (a read of the source, outside the transaction)."""
+    ``overlap_seconds``; every ``sweep_hours`` a run also reads every key to find deleted rows) or ``log``
+    (PostgreSQL sources: every change from the database's log through a replication slot made here, with
+    ``plugin`` test_decoding or wal2json; the slot is dropped when the binding leaves log mode), and the
+    mass-delete guard (``delete_guard_percent`` of the table).  The update-time column and the slot are checked
+    and made on the source as it is now (outside the transaction)."""
     require(actor, Capability.BIND_TABLES)
-    binding = get_for(actor, CHANGE, TableBinding.objects.select_related("entry__provider", "source"), pk=binding.pk)
+    binding = get_for(actor, CHANGE, TableBinding.objects.select_related("entry__provider", "source__department"),
+                      pk=binding.pk)
     if mode not in TableBinding.Mode.values:
         raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="mode",
                                choices=", ".join(TableBinding.Mode.values))
@@ -170,9 +210,20 @@ def do_set_binding_mode(actor: Any, binding: TableBinding, *, mode: str, update_
                 problems.append(problem)
     else:
         update_column = ""
+    plugin = (plugin or binding.plugin or "test_decoding").strip()
+    if mode == TableBinding.Mode.LOG:
+        if binding.source.kind != "postgresql":
+            problems.append(ValidationFailed("log_needs_postgresql", _("Log mode reads a PostgreSQL database's log: "
+                                                                       "%(name)s is not PostgreSQL."),
+                                             field="mode", name=binding.source.name))
+        if plugin not in ("test_decoding", "wal2json"):
+            problems.append(ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="plugin",
+                                             choices="test_decoding, wal2json"))
     if problems:
         raise problems[0] if len(problems) == 1 else ManyProblems(problems)
-    values.update(mode=mode, update_column=update_column)
+    slot = _slot_change(actor, binding, mode, plugin)
+    values.update(mode=mode, update_column=update_column, slot_name=slot,
+                  plugin=plugin if mode == TableBinding.Mode.LOG else binding.plugin)
     with transaction.atomic():
         binding = TableBinding.objects.select_for_update().select_related("entry__provider").get(pk=binding.pk)
         changes = {name: [getattr(binding, name), value] for name, value in values.items()

@@ -34,9 +34,22 @@ def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, 
 
     from django.utils import timezone
 
-    if requested not in ("", "auto", ExchangeRun.Kind.FULL, ExchangeRun.Kind.INCREMENTAL):
+    if requested not in ("", "auto", ExchangeRun.Kind.FULL, ExchangeRun.Kind.INCREMENTAL, ExchangeRun.Kind.LOG):
         raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="kind",
-                               choices="auto, full, incremental")
+                               choices="auto, full, incremental, log")
+    if binding.mode == TableBinding.Mode.LOG and requested != ExchangeRun.Kind.FULL:
+        # log mode: a full copy after the slot was made, then the changes the slot holds from there on
+        last_log = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False)
+                    .order_by("-finished_at", "-pk").first())
+        if last_log is not None and isinstance(last_log.watermark, dict) and \
+                last_log.watermark.get("slot") == binding.slot_name:
+            return ExchangeRun.Kind.LOG, False, last_log.watermark
+        if requested in (ExchangeRun.Kind.INCREMENTAL, ExchangeRun.Kind.LOG):
+            raise ValidationFailed("no_watermark", _("The first copy through replication slot %(column)s is a full "
+                                                     "one."), field="kind", column=binding.slot_name)
+        return ExchangeRun.Kind.FULL, True, None
+    if requested == ExchangeRun.Kind.LOG:
+        raise ValidationFailed("not_log", _("The binding is not in log mode."), field="kind")
     if requested == ExchangeRun.Kind.FULL or binding.mode != TableBinding.Mode.WATERMARK:
         if requested == ExchangeRun.Kind.INCREMENTAL:
             raise ValidationFailed("not_incremental", _("The binding copies the whole table each time: set an "
@@ -81,8 +94,9 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, k
     judgement = bindings.verify(binding)
     if not judgement.ok:
         raise judgement.problems[0] if len(judgement.problems) == 1 else ManyProblems(judgement.problems)
-    title = (_("Incremental copy of %(entry)s into the data resource centre")
-             if run_kind == ExchangeRun.Kind.INCREMENTAL else _("Full copy of %(entry)s into the data resource centre"))
+    titles: dict[str, Any] = {ExchangeRun.Kind.INCREMENTAL: _("Incremental copy of %(entry)s into the data resource centre"),
+              ExchangeRun.Kind.LOG: _("Changes of %(entry)s from the log into the data resource centre")}
+    title = titles.get(run_kind, _("Full copy of %(entry)s into the data resource centre"))
     try:
         with transaction.atomic():
             run = ExchangeRun.objects.create(binding=binding, kind=run_kind, target=table_for(entry),

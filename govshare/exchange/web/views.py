@@ -260,6 +260,7 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
                 .order_by("-created_at", "-pk")[:20])
     mode_form = extra.pop("mode_form", None) or {
         "mode": binding.mode, "update_column": binding.update_column, "overlap_seconds": binding.overlap_seconds,
+        "plugin": binding.plugin,
         "sweep_hours": binding.sweep_hours, "delete_guard_percent": binding.delete_guard_percent}
     held_run = next((r for r in runs if r.status == ExchangeRun.Status.HELD), None)
     version = binding.entry.current_version
@@ -357,12 +358,13 @@ def binding_mode(request: HttpRequest, pk: int) -> HttpResponse:
                                     update_column=post.get("update_column", ""),
                                     overlap_seconds=_whole(post.get("overlap_seconds")),
                                     sweep_hours=_whole(post.get("sweep_hours")),
-                                    delete_guard_percent=_whole(post.get("delete_guard_percent")))
+                                    delete_guard_percent=_whole(post.get("delete_guard_percent")),
+                                    plugin=post.get("plugin", ""))
     except GovshareError as exc:
         if exc.status == 404:
             raise
         errors = _by_field(exc)
-        known = {"mode", "update_column", "overlap_seconds", "sweep_hours", "delete_guard_percent"}
+        known = {"mode", "update_column", "overlap_seconds", "sweep_hours", "delete_guard_percent", "plugin"}
         errors["other"] = [m for field, messages in errors.items() if field not in known for m in messages]
         form = {name: post.get(name, "") for name in known}
         return _binding_page(request, binding, mode_form=form, mode_errors=errors, status=exc.status)
