@@ -14,6 +14,9 @@ into SQL.  System columns of every row:
 * ``_deleted`` — the tombstone of a row deleted at the source (the row keeps its last values).
 * ``_hash`` — :func:`row_hash` of the row's values: a row whose hash is unchanged is not rewritten.
 * ``_run`` — the run that last changed the row.
+* ``_bucket`` — the hash bucket of the row's key at its source, as the last compare run that read the row found it
+  (:mod:`govshare.exchange.engine.compare`; NULL when no compare run has read it).  Setting it is not a change:
+  no new ``_seq``.  Added to tables made before it existed by :meth:`Store.ensure_table`.
 
 Each batch is one transaction: its rows, its receipt (``_gs_receipts``: counts, hashes, the source position to
 resume from) and its quarantined values (``_gs_quarantine``).  A batch number already committed for a run is a
@@ -163,6 +166,23 @@ class TableSummary:
     deleted_rows: int
     content_hash: str  # combine() of the live rows' hashes
     last_seq: int
+
+
+@dataclass(frozen=True)
+class BucketMap:
+    """A source table's rows by hash bucket of their key, as a compare run found them
+    (:mod:`govshare.exchange.engine.compare`): ``buckets`` (how many: a power of two), ``signature`` (what
+    the counts and digests were computed over: another signature makes the map useless), and for each
+    non-empty bucket its number of rows and the sum of their digests modulo 2**64 (as a signed 64-bit int).
+    ``at``: when it was kept (ISO 8601, UTC)."""
+
+    buckets: int
+    signature: str
+    counts: dict[int, tuple[int, int]]
+    at: str = ""
+
+
+_INT64 = 1 << 64
 
 
 # -- hashes ------------------------------------------------------------------------------------------------
@@ -454,6 +474,8 @@ class Store:
         self._conn = conn
         self._shapes: dict[str, _Shape] = {}
         self._key_tables: set[str] = set()
+        self._bucket_columns: set[str] = set()  # tables known to have the _bucket column
+        self._bucket_tables = False  # _gs_buckets and _gs_bucket_maps known to exist
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -596,6 +618,7 @@ class Store:
                     self._run("UPDATE _gs_tables SET columns = ? WHERE table_name = ?", (columns_json, table))
                     scratch = "_gs_b_" + hashlib.sha256(table.encode()).hexdigest()[:16]  # made again with them
                     self._conn.execute(f"DROP TABLE IF EXISTS {'temp.' if self.kind == 'sqlite' else ''}{scratch}")
+                self._add_bucket_column(table)
                 self._shapes[table] = shape
                 return
             if exists:
@@ -604,13 +627,27 @@ class Store:
             system = ("_seq INTEGER NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0, _hash BLOB NOT NULL, "
                       if self.kind == "sqlite" else
                       "_seq BIGINT NOT NULL, _deleted BOOLEAN NOT NULL DEFAULT false, _hash BYTEA NOT NULL, ")
-            system += "_run TEXT"
+            system += "_run TEXT, _bucket INTEGER"
             typed = ", ".join(f"c{i} {types[c.letter]}" for i, c in enumerate(shape.columns, 1))
             self._conn.execute(f'CREATE TABLE "{table}" ({typed}, {system}, '
                                f"PRIMARY KEY ({', '.join(shape.key_columns)}), UNIQUE (_seq))")
             self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq) "
                       "VALUES (?, ?, ?, ?, 0)", (table, columns_json, key_json, _now()))
         self._shapes[table] = shape
+
+    def _add_bucket_column(self, table: str) -> None:
+        """The ``_bucket`` column, added to a table made before it existed (nullable, no default: PostgreSQL and
+        SQLite add it without rewriting the table)."""
+        if table in self._bucket_columns:
+            return
+        if self.kind == "sqlite":
+            sql = "SELECT count(*) FROM pragma_table_info(?) WHERE name = '_bucket'"
+        else:
+            sql = ("SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass(quote_ident(?)) "
+                   "AND attname = '_bucket' AND NOT attisdropped")
+        if not self._run(sql, (table,)).fetchone()[0]:
+            self._conn.execute(f'ALTER TABLE "{table}" ADD COLUMN _bucket INTEGER')
+        self._bucket_columns.add(table)
 
     def _shape(self, table: str) -> _Shape:
         _check_table(table)
@@ -648,12 +685,12 @@ class Store:
         name = "_gs_b_" + hashlib.sha256(table.encode()).hexdigest()[:16]
         if self.kind == "sqlite":
             items = ", ".join(f"c{i}" for i in range(1, len(shape.columns) + 1))  # no affinity: as bound
-            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n INTEGER, {items}, _hash BLOB)")
+            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n INTEGER, {items}, _hash BLOB, _bucket)")
             self._conn.execute(f"DELETE FROM temp.{name}")  # noqa: S608 — a name made here
         else:
             items = ", ".join(f"c{i} {_PG_TYPES[c.letter]}" for i, c in enumerate(shape.columns, 1))
-            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n BIGINT, {items}, _hash BYTEA) "
-                               "ON COMMIT DELETE ROWS")
+            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n BIGINT, {items}, _hash BYTEA, "
+                               "_bucket INTEGER) ON COMMIT DELETE ROWS")
         return name
 
     def _keys(self, table: str, shape: _Shape) -> str:
@@ -733,7 +770,7 @@ class Store:
     def apply(self, table: str, rows: Sequence[Sequence[Any]], *, run_id: str, batch: int,
               position: dict[str, Any], rows_read: int, read_hash: str,
               rejects: Sequence[tuple[str, str, str]] = (), remember: bool = True,
-              seen: Sequence[Sequence[Any]] = ()) -> BatchReceipt:
+              seen: Sequence[Sequence[Any]] = (), buckets: Sequence[int] | None = None) -> BatchReceipt:
         """Upsert a batch of converted rows (values in item order) by key, in one transaction with its receipt
         and its quarantined values (``rejects``: (row key, item, reason)).  Unchanged rows (same hash, not
         tombstoned) are not rewritten; new, changed and revived rows get the next ``_seq`` in row order.
@@ -745,10 +782,20 @@ class Store:
         equal on conversion) is quarantined instead of overwriting the other; ``seen``: keys of rows read but
         rejected, remembered too (the source has them: they must not look deleted).  Without ``remember`` (a
         run that reads changed rows, where a row changed again during the run is read twice) the later read
-        wins."""
+        wins.
+
+        ``buckets`` (a compare run): each row's hash bucket at the source (an int from 0 to 2**31 - 1, in row
+        order), kept in ``_bucket``: written with a new or changed row; an unchanged row whose ``_bucket`` is
+        another (or NULL) gets it without a new ``_seq`` and still counts as unchanged.  Without it (None) a
+        row's ``_bucket`` is left as it is (NULL for a new row)."""
         shape = self._shape(table)
         self._check_batch(run_id, batch, position)
         normal = self._keyed(rows, shape.columns, shape.key_index)
+        if buckets is not None:
+            buckets = list(buckets)
+            if len(buckets) != len(normal) or any(
+                    isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < 1 << 31 for b in buckets):
+                raise StoreError("other", "buckets: one int from 0 to 2**31 - 1 per row")
         key_columns = [shape.columns[i] for i in shape.key_index]
         seen_keys = self._keyed(seen, key_columns, range(len(key_columns))) if seen else []
         if remember:
@@ -778,7 +825,12 @@ class Store:
                     (n, *map(_to_sqlite, letters, values), hashes[n]) for n, values in enumerate(normal))
             else:
                 loaded = ((n, *values, hashes[n]) for n, values in enumerate(normal))
-            self._load(scratch, ["n", *names, "_hash"], loaded)
+            bucketed = buckets is not None
+            if bucketed:
+                self._add_bucket_column(table)
+                assert buckets is not None
+                loaded = ((*row, bucket) for row, bucket in zip(loaded, buckets, strict=True))
+            self._load(scratch, ["n", *names, "_hash", *(["_bucket"] if bucketed else [])], loaded)
             collided: list[int] = []
             if remember:
                 # a key this same run already read in an earlier batch: two source rows whose keys became equal on
@@ -802,16 +854,21 @@ class Store:
             if changed:
                 updates = ", ".join(f"{n} = excluded.{n}"
                                     for n in [*names, "_seq", "_deleted", "_hash", "_run"])
+                bucket_column, bucket_value = (", _bucket", ", b._bucket") if bucketed else ("", "")
+                if bucketed:
+                    updates += f', _bucket = coalesce(excluded._bucket, "{table}"._bucket)'
                 cursor = self._run(
-                    f'INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run) '  # noqa: S608
+                    f'INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run{bucket_column}) '  # noqa: S608
                     f"SELECT {', '.join('b.' + n for n in names)}, ? + row_number() OVER (ORDER BY b.n), "
-                    f"false, b._hash, ? FROM {scratch} {changed_rows} "
+                    f"false, b._hash, ?{bucket_value} FROM {scratch} {changed_rows} "
                     f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
                     f'WHERE "{table}"._hash <> excluded._hash OR "{table}"._deleted', (base, run_id))
                 if cursor.rowcount != len(changed):
                     raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
                 self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
                           (base + len(changed), table))
+            if bucketed and len(changed) < len(normal) - len(collided):  # rows left unchanged: their buckets
+                self._set_buckets(table, shape, scratch)
             if remember:  # the keys this run has read, also those it left unchanged or had to reject
                 self._run(f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
                           f"SELECT ?, {', '.join('b.' + k for k in keys)} FROM {scratch} b", (run_id,))
@@ -826,6 +883,22 @@ class Store:
                 written_hash=combine(hashes[n] for n, _ in changed), position=position, at=_now())
             self._record(table, receipt, rejects)
         return receipt
+
+    def _set_buckets(self, table: str, shape: _Shape, scratch: str) -> None:
+        """The batch's ``_bucket`` on its stored rows that have another (or none): not a change (no ``_seq``).
+        The batch drives the look-up (SQLite must be told: it would otherwise scan the table)."""
+        keys = shape.key_columns
+        join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
+        if self.kind == "postgresql":
+            self._run(f'UPDATE "{table}" s SET _bucket = b._bucket FROM {scratch} b '  # noqa: S608 — names made here
+                      f"WHERE {join} AND b._bucket IS NOT NULL AND s._bucket IS DISTINCT FROM b._bucket")
+            return
+        moved = self._conn.execute(
+            f'SELECT b._bucket, {", ".join("s." + k for k in keys)} FROM temp.{scratch} b '  # noqa: S608
+            f'CROSS JOIN "{table}" s WHERE {join} AND b._bucket IS NOT NULL AND s._bucket IS NOT b._bucket').fetchall()
+        if moved:
+            where = " AND ".join(f"{k} = ?" for k in keys)
+            self._conn.executemany(f'UPDATE "{table}" SET _bucket = ? WHERE {where}', moved)  # noqa: S608
 
     def tombstone(self, table: str, keys: Sequence[Sequence[Any]], *, run_id: str, batch: int,
                   position: dict[str, Any]) -> BatchReceipt:
@@ -924,30 +997,43 @@ class Store:
             normal.append(values)
         return normal
 
-    def _unseen_sql(self, table: str, shape: _Shape, select: str) -> str:
+    def _unseen_sql(self, table: str, shape: _Shape, select: str, buckets: Sequence[int] | None = None,
+                    shift: int = 0) -> str:
         keys = shape.key_columns
         key_list = self._keys(table, shape)
         match = " AND ".join(f"x.{k} = s.{k}" for k in keys)
-        return (f'SELECT {select} FROM "{table}" s WHERE NOT s._deleted AND NOT EXISTS '  # noqa: S608
+        within = ""
+        if buckets is not None:
+            if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < 31:
+                raise StoreError("other", f"shift {shift!r}: 0 to 30")
+            numbers = sorted({int(b) for b in buckets})
+            self._add_bucket_column(table)
+            # the numbers are ints made here: written into the statement (there may be tens of thousands)
+            within = f" AND (s._bucket >> {shift}) IN ({', '.join(map(str, numbers))})" if numbers else " AND false"
+        return (f'SELECT {select} FROM "{table}" s WHERE NOT s._deleted{within} AND NOT EXISTS '  # noqa: S608
                 f"(SELECT 1 FROM {key_list} x WHERE x.run_id = ? AND {match})")
 
-    def count_unseen(self, table: str, run_id: str) -> tuple[int, int]:
+    def count_unseen(self, table: str, run_id: str, *, buckets: Sequence[int] | None = None,
+                     shift: int = 0) -> tuple[int, int]:
         """(live rows of the table whose key the run has not read, live rows): after a run has read every key
-        of its source, the rows the source no longer has."""
+        of its source, the rows the source no longer has.  ``buckets`` (a compare run, which reads only the rows
+        of some buckets): only the rows whose ``_bucket >> shift`` is one of them are counted as unseen (rows
+        whose ``_bucket`` is NULL are not); the live rows are still the whole table's."""
         shape = self._shape(table)
         with _errors():
-            (unseen,) = self._run(self._unseen_sql(table, shape, "count(*)"), (run_id,)).fetchone()
+            (unseen,) = self._run(self._unseen_sql(table, shape, "count(*)", buckets, shift), (run_id,)).fetchone()
             (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
         return int(unseen), int(live)
 
-    def unseen(self, table: str, run_id: str, limit: int) -> list[tuple[Any, ...]]:
+    def unseen(self, table: str, run_id: str, limit: int, *, buckets: Sequence[int] | None = None,
+               shift: int = 0) -> list[tuple[Any, ...]]:
         """Up to ``limit`` keys (values of the key items) of live rows the run has not read, oldest change
-        first."""
+        first; ``buckets``, ``shift``: as :meth:`count_unseen`."""
         shape = self._shape(table)
         letters = [shape.columns[i].letter for i in shape.key_index]
         select = ", ".join(f"s.{k}" for k in shape.key_columns)
         with _errors():
-            rows = self._run(self._unseen_sql(table, shape, select) + " ORDER BY s._seq LIMIT ?",
+            rows = self._run(self._unseen_sql(table, shape, select, buckets, shift) + " ORDER BY s._seq LIMIT ?",
                              (run_id, int(limit))).fetchall()
         if self.kind == "sqlite":
             return [tuple(_from_sqlite(letter, v) for letter, v in zip(letters, row, strict=True)) for row in rows]
@@ -959,6 +1045,105 @@ class Store:
         with _errors():
             key_list = self._keys(table, shape)
             self._run(f"DELETE FROM {key_list} WHERE run_id = ?", (run_id,))  # noqa: S608 — a name made here
+
+    # -- bucket maps (compare runs) ------------------------------------------------------------------------
+
+    def _bucket_map_tables(self) -> None:
+        """``_gs_bucket_maps`` (one row per map: the table's, run ``''``, and each open compare run's) and
+        ``_gs_buckets`` (a map's non-empty buckets), made on first use."""
+        if self._bucket_tables:
+            return
+        integer = "INTEGER" if self.kind == "sqlite" else "BIGINT"
+        with self._transaction():
+            if self.kind == "postgresql":
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS _gs_bucket_maps (table_name TEXT NOT NULL, run_id TEXT NOT NULL, "
+                f"buckets {integer} NOT NULL, signature TEXT NOT NULL, at TEXT NOT NULL, "
+                "PRIMARY KEY (table_name, run_id))")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS _gs_buckets (table_name TEXT NOT NULL, run_id TEXT NOT NULL, "
+                f"bucket {integer} NOT NULL, n_rows {integer} NOT NULL, digest {integer} NOT NULL, "
+                "PRIMARY KEY (table_name, run_id, bucket))")
+        self._bucket_tables = True
+
+    def bucket_map(self, table: str, run_id: str = "") -> BucketMap | None:
+        """The table's bucket map (``run_id`` ``''``: the one its last complete compare run left), or the map
+        an open compare run keeps (its run id); None: there is none."""
+        _check_table(table)
+        with _errors():
+            self._bucket_map_tables()
+            with self._transaction(snapshot=True):
+                header = self._run("SELECT buckets, signature, at FROM _gs_bucket_maps WHERE table_name = ? "
+                                   "AND run_id = ?", (table, run_id)).fetchone()
+                if header is None:
+                    return None
+                rows = self._run("SELECT bucket, n_rows, digest FROM _gs_buckets WHERE table_name = ? "
+                                 "AND run_id = ?", (table, run_id)).fetchall()
+        return BucketMap(int(header[0]), str(header[1]), {int(b): (int(n), int(d)) for b, n, d in rows},
+                         str(header[2]))
+
+    def keep_bucket_map(self, table: str, run_id: str, found: BucketMap) -> BucketMap:
+        """Keep ``found`` as the map of compare run ``run_id`` (one transaction) — unless the run keeps one
+        already (a resumed run, or another worker of the same run was first): then that one is returned, unchanged.
+        Digests are taken modulo 2**64."""
+        self._shape(table)
+        if not isinstance(run_id, str) or not run_id or len(run_id) > 200 or "\x00" in run_id:
+            raise StoreError("other", "a run id is 1 to 200 characters")
+        count = found.buckets
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1 or count & (count - 1):
+            raise StoreError("other", f"buckets {count!r}: a power of two")
+        rows = []
+        for bucket, (n_rows, digest) in sorted(found.counts.items()):
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (bucket, n_rows, digest)) \
+                    or not -1 <= bucket < count or not 0 <= n_rows <= _INT_MAX:
+                raise StoreError("other", f"not a bucket: {bucket!r} {n_rows!r} {digest!r}")
+            digest %= _INT64
+            rows.append((table, run_id, bucket, n_rows, digest - _INT64 if digest > _INT_MAX else digest))
+        with _errors():
+            self._bucket_map_tables()
+            with self._transaction():
+                self._lock(table)
+                kept = self._run("SELECT count(*) FROM _gs_bucket_maps WHERE table_name = ? AND run_id = ?",
+                                 (table, run_id)).fetchone()[0]
+                if not kept:
+                    self._run("INSERT INTO _gs_bucket_maps (table_name, run_id, buckets, signature, at) "
+                              "VALUES (?, ?, ?, ?, ?)", (table, run_id, count, str(found.signature), _now()))
+                    self._run("DELETE FROM _gs_buckets WHERE table_name = ? AND run_id = ?", (table, run_id))
+                    if self.kind == "postgresql":
+                        with self._conn.cursor() as cursor, cursor.copy(
+                                "COPY _gs_buckets (table_name, run_id, bucket, n_rows, digest) FROM STDIN") as copy:
+                            for row in rows:
+                                copy.write_row(row)
+                    else:
+                        self._conn.executemany("INSERT INTO _gs_buckets (table_name, run_id, bucket, n_rows, "
+                                               "digest) VALUES (?, ?, ?, ?, ?)", rows)
+        kept_map = self.bucket_map(table, run_id)
+        assert kept_map is not None
+        return kept_map
+
+    def promote_bucket_map(self, table: str, run_id: str) -> bool:
+        """The map run ``run_id`` keeps becomes the table's (one transaction); the maps of runs that began before
+        it (abandoned) go.  False: the run keeps none (already promoted)."""
+        self._shape(table)
+        with _errors():
+            self._bucket_map_tables()
+            with self._transaction():
+                self._lock(table)
+                found = self._run("SELECT at FROM _gs_bucket_maps WHERE table_name = ? AND run_id = ?",
+                                  (table, run_id)).fetchone()
+                if found is None or run_id == "":
+                    return False
+                older = ("SELECT run_id FROM _gs_bucket_maps WHERE table_name = ? "
+                         "AND (run_id = '' OR (run_id <> ? AND at <= ?))")
+                self._run(f"DELETE FROM _gs_buckets WHERE table_name = ? AND run_id IN ({older})",  # noqa: S608
+                          (table, table, run_id, found[0]))
+                self._run(f"DELETE FROM _gs_bucket_maps WHERE table_name = ? AND run_id IN ({older})",  # noqa: S608
+                          (table, table, run_id, found[0]))
+                for name in ("_gs_buckets", "_gs_bucket_maps"):
+                    self._run(f"UPDATE {name} SET run_id = '' WHERE table_name = ? AND run_id = ?",  # noqa: S608
+                              (table, run_id))
+        return True
 
     # -- reading -------------------------------------------------------------------------------------------
 
