@@ -242,3 +242,36 @@ def test_the_run_page_of_a_held_copy_lets_the_provider_decide_and_nobody_else(in
     refused = provider.post(f"/exchange/runs/{held.pk}/refuse-deletes/")
     assert refused.status_code == 302
     assert ExchangeRun.objects.get(pk=held.pk).status == "stopped"
+
+
+# ------------------------------------------------------------------ compare mode
+
+def test_compare_mode_reads_only_the_changed_buckets_and_catches_deletes_behind_the_guard(
+        bound: Any, start: Any, django_capture_on_commit_callbacks: Any) -> None:  # noqa: F811
+    """A table without a usable update time: the source hashes its rows per key bucket and only the buckets whose
+    hashes changed are read; rows gone from them are tombstoned — unless too many, then held like any copy."""
+    from govshare.core import jobs
+
+    binding = do_set_binding_mode(bound.org.police_specialist, bound.binding, mode="compare")
+    first = start(bound.org.police_specialist, binding)
+    assert (first.kind, first.status, first.inserted, first.rows_read) == ("compare", "succeeded", 120, 120)
+    unchanged = start(bound.org.police_specialist, binding)
+    assert (unchanged.status, unchanged.rows_read, unchanged.updated) == ("succeeded", 0, 0)
+    rows = list(ROWS)
+    rows[7] = (rows[7][0], "改名七", rows[7][2])
+    front_end(rows[:-1])  # one changed, one deleted
+    changed = start(bound.org.police_specialist, binding)
+    assert (changed.status, changed.updated, changed.deleted) == ("succeeded", 1, 1)
+    assert 0 < changed.rows_read < 60  # only the rows of the changed buckets travelled
+    front_end(rows[:40])  # a half-read source: 79 of 119 rows missing
+    held = start(bound.org.police_specialist, binding)
+    assert (held.status, held.pending_deletes, held.deleted) == ("held", 79, 0)
+    from govshare.exchange.actions import do_confirm_deletes
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = do_confirm_deletes(bound.org.police_admin, held)
+        assert run.job is not None
+        jobs.execute(run.job.pk, "test")
+    run.refresh_from_db()
+    assert (run.status, run.deleted) == ("succeeded", 79)
+    assert len([row for row in centre_rows(bound.entry) if not row[-1]]) == 40

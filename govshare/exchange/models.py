@@ -120,6 +120,7 @@ class TableBinding(models.Model):
     class Mode(models.TextChoices):
         FULL = "full", _("Full copy each time")
         WATERMARK = "watermark", _("Changed rows by an update-time column")
+        COMPARE = "compare", _("Changed rows found by comparing hashes (no update time needed)")
         LOG = "log", _("Every change from the database's log (PostgreSQL logical decoding)")
 
     #: how each scheduled copy reads the source (issue 10 item 5); the first copy is always a full one
@@ -187,6 +188,7 @@ class ExchangeRun(models.Model):
     class Kind(models.TextChoices):
         FULL = "full", _("Full copy")
         INCREMENTAL = "incremental", _("Incremental copy")
+        COMPARE = "compare", _("Compared copy")
         LOG = "log", _("Changes from the log")
 
     class Status(models.TextChoices):

@@ -141,6 +141,22 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                 ctx.log(f"log: {logged.changes} changes up to {logged.lsn}")
                 if logged.caught_up_at is not None:
                     log_position = {**(log_position or {}), "caught_up_at": logged.caught_up_at.isoformat()}
+            elif run.kind == ExchangeRun.Kind.COMPARE:
+                from govshare.exchange.engine import compare
+
+                compared = compare.compare_copy(plan, store, run_id=run.run_id,
+                                                guard_share=binding.delete_guard_percent / 100,
+                                                confirmed=None if confirmed is None else int(confirmed),
+                                                on_batch=on_batch)
+                result = compared.copy
+                ctx.log(f"compare: {compared.buckets_read} of {compared.compared or compared.buckets} buckets read "
+                        f"({'a full pass' if compared.full_pass else 'changed buckets only'}), aggregate "
+                        f"{compared.aggregate_seconds:.1f} s")
+                if compared.deletions.held:
+                    ctx.log(f"held: {compared.deletions.pending} of {compared.deletions.live} rows would be deleted")
+                    _hold(run, compared.deletions)
+                    return {"run": run.pk, "status": ExchangeRun.Status.HELD,
+                            "pending_deletes": compared.deletions.pending}
             elif run.kind == ExchangeRun.Kind.INCREMENTAL:
                 since = (run.since or {}).get("value")
                 result = copy.watermark_copy(plan, store, run_id=run.run_id, since=since,
@@ -151,7 +167,7 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                 result = copy.full_copy(plan, store, run_id=run.run_id, on_batch=on_batch)
             ctx.log(f"rows: {result.rows_read} read, {result.inserted} inserted, {result.updated} updated, "
                     f"{result.unchanged} unchanged, {result.rejected} quarantined")
-            if run.checks_deletes:
+            if run.checks_deletes and run.kind != ExchangeRun.Kind.COMPARE:  # compare finds its own
                 outcome = copy.delete_unseen(plan, store, run_id=run.run_id,
                                              guard_share=binding.delete_guard_percent / 100,
                                              confirmed=None if confirmed is None else int(confirmed),

@@ -34,9 +34,10 @@ def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, 
 
     from django.utils import timezone
 
-    if requested not in ("", "auto", ExchangeRun.Kind.FULL, ExchangeRun.Kind.INCREMENTAL, ExchangeRun.Kind.LOG):
+    if requested not in ("", "auto", ExchangeRun.Kind.FULL, ExchangeRun.Kind.INCREMENTAL, ExchangeRun.Kind.LOG,
+                         ExchangeRun.Kind.COMPARE):
         raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="kind",
-                               choices="auto, full, incremental, log")
+                               choices="auto, full, incremental, compare, log")
     if binding.mode == TableBinding.Mode.LOG and requested != ExchangeRun.Kind.FULL:
         # log mode: a full copy after the slot was made, then the changes the slot holds from there on
         last_log = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False)
@@ -50,6 +51,9 @@ def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, 
         return ExchangeRun.Kind.FULL, True, None
     if requested == ExchangeRun.Kind.LOG:
         raise ValidationFailed("not_log", _("The binding is not in log mode."), field="kind")
+    if binding.mode == TableBinding.Mode.COMPARE and requested != ExchangeRun.Kind.FULL:
+        # its first run reads everything (no map of the source's hashes yet); later ones only what changed
+        return ExchangeRun.Kind.COMPARE, True, None
     if requested == ExchangeRun.Kind.FULL or binding.mode != TableBinding.Mode.WATERMARK:
         if requested == ExchangeRun.Kind.INCREMENTAL:
             raise ValidationFailed("not_incremental", _("The binding copies the whole table each time: set an "
@@ -95,6 +99,7 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, k
     if not judgement.ok:
         raise judgement.problems[0] if len(judgement.problems) == 1 else ManyProblems(judgement.problems)
     titles: dict[str, Any] = {ExchangeRun.Kind.INCREMENTAL: _("Incremental copy of %(entry)s into the data resource centre"),
+              ExchangeRun.Kind.COMPARE: _("Compared copy of %(entry)s into the data resource centre"),
               ExchangeRun.Kind.LOG: _("Changes of %(entry)s from the log into the data resource centre")}
     title = titles.get(run_kind, _("Full copy of %(entry)s into the data resource centre"))
     try:
