@@ -68,7 +68,8 @@ def plan_for(binding: TableBinding, *, batch_rows: int = 5000) -> copy.CopyPlan:
         items=tuple(StoreColumn(i.name, i.data_type, i.length) for i in items),
         key=tuple(binding.key_columns), target=table_for(entry), batch_rows=batch_rows,
         watermark=binding.update_column if binding.mode == TableBinding.Mode.WATERMARK else "",
-        rules=RuleSet(rules) if rules else None, reject_limit=binding.reject_limit_percent / 100)
+        rules=RuleSet(rules) if rules else None, reject_limit=binding.reject_limit_percent / 100,
+        key_unique=not binding.key_chosen)
 
 
 def _totals(run: ExchangeRun) -> dict[str, Any]:

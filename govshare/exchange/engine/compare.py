@@ -387,7 +387,7 @@ def _read_rows(conn: Any, plan: CopyPlan, store: Store, key_at: list[int], reade
         rows_read = len(raw_rows)
         full = len(raw_rows) == plan.batch_rows
         last = tuple(raw_rows[-1][i] for i in key_at) if raw_rows else after
-        if full and last is not None:  # rows of this bucket beyond the page with the page's last key
+        if full and last is not None and not plan.key_unique:  # rows of this bucket beyond the page with its last key
             (same,) = _fetch(conn, reader.count_key, last)[0]
             surplus = int(same) - sum(1 for raw in raw_rows if tuple(raw[i] for i in key_at) == last)
             if surplus > 0:
