@@ -705,8 +705,11 @@ class Store:
         types = _SQLITE_TYPES if self.kind == "sqlite" else _PG_TYPES
         typed = ", ".join(f"{c} {types[shape.columns[i].letter]}" for c, i in zip(columns, shape.key_index,
                                                                                  strict=True))
-        self._conn.execute(f"CREATE TABLE IF NOT EXISTS {name} (run_id TEXT NOT NULL, {typed}, "
-                           f"PRIMARY KEY (run_id, {', '.join(columns)}))")
+        with self._transaction():
+            if self.kind == "postgresql":  # two writers making it at once would collide in PostgreSQL's catalog
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {name} (run_id TEXT NOT NULL, {typed}, "
+                               f"PRIMARY KEY (run_id, {', '.join(columns)}))")
         self._key_tables.add(name)
         return name
 
