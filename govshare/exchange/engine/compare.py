@@ -403,7 +403,7 @@ def _read_rows(conn: Any, plan: CopyPlan, store: Store, key_at: list[int], reade
                 **summary}
         receipt = store.apply(plan.target, rows, run_id=run_id, batch=batch, position=sent, rows_read=rows_read,
                               read_hash=combine(hashes), rejects=rejects,
-                              seen=rejected_keys, buckets=buckets)
+                              seen=rejected_keys, buckets=buckets, hashes=hashes)
         if receipt.position != sent:  # another worker of this run committed this batch first: go on from there
             if receipt.position.get("done") or phase_of(receipt.position) != "rows":
                 return True

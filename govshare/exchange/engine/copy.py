@@ -675,7 +675,7 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                     "mark": mark}
             receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
                                   rows_read=rows_read, read_hash=combine(hashes), rejects=rejects,
-                                  seen=rejected_keys)
+                                  seen=rejected_keys, hashes=hashes)
             if receipt.position != sent:
                 # another worker committed this batch first (this one was presumed dead and taken over): what
                 # it committed is the truth — go on after *its* position, never after this page's
@@ -810,7 +810,7 @@ def watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[lis
                     "mark": mark, "lower": None if lower is None else encode_key([lower]), "update_at": at}
             receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
                                   rows_read=len(raw_rows), read_hash=combine(hashes), rejects=rejects,
-                                  remember=False)
+                                  remember=False, hashes=hashes)
             if receipt.position != sent:  # taken over: go on from what the other worker committed
                 if receipt.position.get("done"):
                     return _result(store, plan, run_id, resumed, started, True)

@@ -711,7 +711,7 @@ class _Run:
                rejects: list[tuple[str, str, str]], sent: dict[str, Any]) -> None:
         receipt = self.store.apply(self.plan.target, rows, run_id=self.run_id, batch=self._next(), position=sent,
                                    rows_read=rows_read, read_hash=combine(hashes), rejects=rejects,
-                                   remember=False)
+                                   remember=False, hashes=hashes)
         self._committed(receipt, sent)
 
     def _tombstone(self, keys: Sequence[Sequence[Any]], sent: dict[str, Any]) -> None:
