@@ -350,3 +350,39 @@ def test_kill_9_at_20_moments_of_a_full_copy_and_20_of_an_incremental_run_loses_
     assert (summary.live_rows, summary.deleted_rows) == (19_700, 300)
     assert summary.last_seq == 22_300, f"seed {seed}"
     assert summary.content_hash == live_hash(source), f"seed {seed}"
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(("sqlite", "sqlite"), ("postgresql", "sqlite"),
+                                                              ("mysql", "sqlite")))
+def test_an_update_time_far_ahead_of_the_sources_clock_does_not_hide_the_real_updates(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """A "never" sentinel (2099-12-31) or a writer with a wrong clock: the run reads up to the source's own
+    clock (plus a day), so the next update at the real time is still read; the sentinel row is read in full."""
+    source = make_source(source_kind, table_sql(source_kind, [(1, "", T0), (2, "", "2099-12-31 00:00:00")]))
+    store = make_store(store_kind)
+    plan = plan_of(source)
+    first = full_copy(plan, store, run_id="r1")
+    assert first.inserted == 2 and stamp_of(first).startswith(T0[:19])
+    now = dt.datetime.now().replace(microsecond=0) - dt.timedelta(minutes=5)
+    source.admin(f"UPDATE goods SET amount = 9 WHERE id = 1; UPDATE goods SET updated_at = '{now.isoformat(sep=' ')}' "
+                 "WHERE id = 1;")
+    second = watermark_copy(plan, store, run_id="r2", since=first.watermark, overlap_seconds=0)
+    assert second.updated == 1 and live(store)[1][2] == Decimal(9)
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(("sqlite", "sqlite"), ("postgresql", "postgresql")))
+def test_rows_sharing_a_chosen_key_are_quarantined_not_the_end_of_the_copy(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    """A key the provider chose need not be unique: three rows with one key in a page are quarantined (and that
+    key counts as read), the copy goes on; a small last batch with a bad row is not judged by the limit."""
+    sql = ("CREATE TABLE goods (id integer, name varchar(40), amount numeric(10, 2), updated_at TEXT);\n"
+           "INSERT INTO goods VALUES (1, 'a', 1, NULL), (1, 'b', 2, NULL), (1, 'c', 3, NULL), (2, 'd', 4, NULL),"
+           " (3, 'e', 5, NULL);")
+    source = make_source(source_kind, sql)
+    store = make_store(store_kind)
+    plan = CopyPlan(**{**plan_of(source, batch_rows=10, watermark="").__dict__, "reject_limit": 0.1})
+    result = full_copy(plan, store, run_id="r1")
+    assert (result.rows_read, result.inserted, result.rejected) == (5, 3, 2)  # the first of the three is kept
+    assert delete_unseen(plan, store, run_id="r1", guard_share=0.5).deleted == 0

@@ -143,3 +143,32 @@ def test_a_slot_that_holds_too_much_log_or_is_gone_raises_the_alarm_once(
     page = login(Client(), logged.org.police_specialist).get(f"/exchange/bindings/{binding.pk}/").content.decode()
     assert 'data-alarm="1"' in page
     assert ExchangeRun.objects.count() == 0
+
+
+def test_a_quiet_log_run_keeps_the_position_and_a_new_slot_starts_with_a_full_copy(logged: Any, start: Any) -> None:
+    """A log run that finds nothing of the table commits nothing: the next one still goes on from the slot
+    (review: it used to fail for ever). Changing the plugin makes a new slot (another name): the next copy is
+    a full one, never a log run from the old slot's position."""
+    binding = do_set_binding_mode(logged.org.police_specialist, logged.binding, mode="log")
+    assert start(logged.org.police_specialist, binding).kind == "full"
+    quiet = start(logged.org.police_specialist, binding)
+    assert (quiet.kind, quiet.status, quiet.rows_read) == ("log", "succeeded", 0), quiet.error_message
+    logged.source_db.run(f"UPDATE rkxx SET xm = '静后改名' WHERE gmsfhm = '{ROWS[1][0]}';")
+    after = start(logged.org.police_specialist, binding)
+    assert (after.kind, after.status, after.updated) == ("log", "succeeded", 1), after.error_message
+    old_slot = binding.slot_name
+    binding = do_set_binding_mode(logged.org.police_specialist, binding, mode="log", plugin="wal2json")
+    assert binding.slot_name != old_slot and logged.source_db.slots() == [binding.slot_name]
+    again = start(logged.org.police_specialist, binding)
+    assert (again.kind, again.status) == ("full", "succeeded"), again.error_message
+    assert start(logged.org.police_specialist, binding).kind == "log"
+
+
+def test_a_log_binding_is_not_moved_to_another_table_or_server_while_its_slot_lives(logged: Any) -> None:
+    from govshare.exchange.actions import do_change_source
+
+    binding = do_set_binding_mode(logged.org.police_specialist, logged.binding, mode="log")
+    with pytest.raises(ValidationFailed) as caught:
+        do_change_source(logged.org.police_admin, logged.source, database="elsewhere")
+    assert caught.value.code == "source_has_slots"
+    assert TableBinding.objects.get(pk=binding.pk).slot_name == binding.slot_name

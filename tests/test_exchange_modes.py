@@ -97,7 +97,8 @@ def test_only_the_providers_staff_change_the_mode_through_the_api(bound: Any, cl
 def test_the_first_copy_is_full_and_the_next_reads_only_the_changed_rows(incremental: Any, start: Any) -> None:
     first = start(incremental.org.police_specialist, incremental.binding)
     assert (first.kind, first.status, first.inserted, first.checks_deletes) == ("full", "succeeded", 120, True)
-    assert first.watermark == {"column": "gxsj", "value": [["str", T0]]}
+    assert first.watermark == {"column": "gxsj", "value": [["str", T0]],
+                               "table": f"{incremental.source.pk}:main.rkxx"}
     stamp({3: ("改名三", "2024-05-02 09:00:00"), 4: ("改名四", "2024-05-02 09:00:00")})
     second = start(incremental.org.police_specialist, incremental.binding)
     assert (second.kind, second.status, second.since) == ("incremental", "succeeded", first.watermark)
@@ -275,3 +276,30 @@ def test_compare_mode_reads_only_the_changed_buckets_and_catches_deletes_behind_
     run.refresh_from_db()
     assert (run.status, run.deleted) == ("succeeded", 79)
     assert len([row for row in centre_rows(bound.entry) if not row[-1]]) == 40
+
+
+# ------------------------------------------------------------------ review fixes
+
+def test_a_binding_moved_to_another_table_starts_with_a_full_copy(incremental: Any, start: Any) -> None:
+    """A watermark belongs to the table it was read from: re-bound to another table with the same column, the
+    next copy is a full one (it used to read from the old table's watermark and miss every row)."""
+    start(incremental.org.police_specialist, incremental.binding)
+    with sqlite3.connect(Path(settings.GOVSHARE_SOURCE_DIR) / "ga.sqlite3") as db:
+        db.execute("CREATE TABLE rkxx2 AS SELECT * FROM rkxx")
+    db.close()
+    from govshare.exchange.actions import do_bind_table
+
+    binding = do_bind_table(incremental.org.police_specialist, incremental.entry, source=incremental.source,
+                            schema="main", table="rkxx2", mapping={"公民身份号码": "gmsfhm", "姓名": "xm",
+                                                                   "出生日期": "csrq"}, key_columns=["gmsfhm"])
+    assert binding.mode == "watermark"
+    assert start(incremental.org.police_specialist, binding).kind == "full"
+
+
+def test_the_mode_cannot_change_while_a_copy_waits_for_confirmation(incremental: Any, start: Any) -> None:
+    start(incremental.org.police_specialist, incremental.binding)
+    stamp(delete=range(0, 60))
+    cli(["exchange", "run", incremental.entry.code, "--kind", "full", "--here"])
+    with pytest.raises(Conflict) as caught:
+        do_set_binding_mode(incremental.org.police_specialist, incremental.binding, mode="full")
+    assert caught.value.code == "run_open"

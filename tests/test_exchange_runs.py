@@ -324,3 +324,39 @@ def test_the_binding_page_reconciles_and_says_what_differs(bound: Any, start: An
     assert 'id="reconcile-block"' in block and "<html" not in block
     assert login(Client(), bound.org.market_admin).post(
         f"/exchange/bindings/{bound.binding.pk}/reconcile/").status_code == 404
+
+
+def test_a_comparison_whose_source_file_is_gone_ends_failed_and_its_keys_are_the_providers(
+        bound: Any, start: Any, client_for: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review: a comparison whose source can no longer be read stayed "running" for ever; the differing keys
+    (ID numbers) were shown to auditors."""
+    from govshare.exchange.actions import do_reconcile
+
+    start(bound.org.police_specialist, bound.binding)
+    front_end(ROWS[:-1])
+    with django_capture_on_commit_callbacks(execute=True):
+        rec = do_reconcile(bound.org.police_specialist, bound.binding)
+    url = f"/api/v1/exchange/reconciliations/{rec.pk}"
+    assert client_for(bound.org.police_specialist).get(url).json()["extra_in_centre"] == [ROWS[-1][0]]
+    seen = client_for(bound.org.auditor).get(url).json()
+    assert seen["equal"] is False and seen["extra_in_centre"] == []
+    from govshare.core import jobs
+
+    queued = do_reconcile(bound.org.police_specialist, bound.binding)  # queued, then the source file disappears
+    (Path(settings.GOVSHARE_SOURCE_DIR) / "ga.sqlite3").unlink()
+    assert queued.job is not None
+    jobs.execute(queued.job.pk, "test")
+    queued.refresh_from_db()
+    assert queued.status == "failed" and queued.error_message["zh"] and queued.finished_at is not None
+
+
+def test_a_binding_that_keeps_failing_the_same_way_tells_people_once(bound: Any, settings: Any, tmp_path: Path,
+                                                                     start: Any) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{blocker / 'datastore.sqlite3'}"
+    first = start(bound.org.police_specialist, bound.binding)
+    second = start(bound.org.police_specialist, bound.binding)
+    assert first.status == second.status == ExchangeRun.Status.FAILED
+    assert Notification.objects.filter(kind="exchange.run_failed", recipient__username="police_admin").count() == 1
+    assert AuditEvent.objects.filter(code=AuditCode.RUN_FAILED).count() == 2

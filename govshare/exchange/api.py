@@ -20,8 +20,8 @@ from govshare.catalog.schemas import dept_ref
 from govshare.core.api_helpers import known, named, page, user_of
 from govshare.core.errors import GovshareError, NotFound
 from govshare.core.models import Department
-from govshare.core.permissions import get_for, is_anonymous, require, restrict
-from govshare.core.roles import Capability, Role
+from govshare.core.permissions import get_for, require, restrict
+from govshare.core.roles import Capability
 from govshare.core.validators import MAX_DB_ID
 from govshare.exchange import actions, bindings, quality, schedule
 from govshare.exchange import schemas as s
@@ -231,12 +231,14 @@ def check_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]:
             "warnings": [_problem_out(w) for w in judgement.warnings]}
 
 
-def reconciliation_out(rec: Reconciliation) -> dict[str, Any]:
+def reconciliation_out(rec: Reconciliation, *, with_keys: bool = True) -> dict[str, Any]:
+    """``with_keys``: the differing keys (they may be ID numbers: the provider's staff only; others get counts)."""
     return {"id": rec.pk, "binding_id": rec.binding_id, "status": rec.status, "equal": rec.equal,
             "source_rows": rec.source_rows, "source_hash": rec.source_hash, "source_unstorable": rec.source_unstorable,
             "centre_rows": rec.centre_rows, "centre_hash": rec.centre_hash,
-            "missing_in_centre": rec.missing_in_centre, "extra_in_centre": rec.extra_in_centre,
-            "different": rec.different, "buckets_differing": rec.buckets_differing, "seconds": rec.seconds,
+            "missing_in_centre": rec.missing_in_centre if with_keys else [],
+            "extra_in_centre": rec.extra_in_centre if with_keys else [],
+            "different": rec.different if with_keys else [], "buckets_differing": rec.buckets_differing, "seconds": rec.seconds,
             "error": {"code": rec.error_code, "message_zh": (rec.error_message or {}).get("zh", ""),
                       "message_en": (rec.error_message or {}).get("en", "")} if rec.error_code else None,
             "created_at": rec.created_at, "finished_at": rec.finished_at}
@@ -258,7 +260,8 @@ def get_reconciliation(request: HttpRequest, reconciliation_id: int = ID) -> dic
     rec = Reconciliation.objects.filter(pk=reconciliation_id).first()
     if rec is None or not restrict(TableBinding, user, VIEW).filter(pk=rec.binding_id).exists():
         raise NotFound()
-    return reconciliation_out(rec)
+    return reconciliation_out(rec, with_keys=restrict(TableBinding, user, USE_BINDING).filter(
+        pk=rec.binding_id).exists())
 
 
 @router.post("/bindings/{binding_id}/pause", response={200: s.BindingOut}, by_alias=True,
@@ -423,8 +426,9 @@ def base_libraries(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 def cross_check_out(check: CrossCheck, user: Any) -> dict[str, Any]:
-    sees_values = is_centre(user) or (user.has_role(Role.AUDITOR) if not is_anonymous(user) else False) or \
-        dept_of(user) in (check.left_entry.provider_id, check.right_entry.provider_id)
+    # the differing values are the two providers' data (names, numbers): the providers and the centre see them,
+    # auditors the counts
+    sees_values = is_centre(user) or dept_of(user) in (check.left_entry.provider_id, check.right_entry.provider_id)
     return {"id": check.pk, "name": check.name, "is_active": check.is_active, "checked_at": check.checked_at,
             "left": {"entry": {"id": check.left_entry_id, "code": check.left_entry.code}, "key": check.left_key,
                      "item": check.left_item},

@@ -245,7 +245,7 @@ def parse_rules(version: EntryVersion, data: Any) -> tuple[dict[int, list[Any]],
         name = str(row.get("item", "")) if isinstance(row, dict) else ""
         if name not in position:
             problems.append(ValidationFailed("rule_item_unknown", RULE_WORDS["rule_item_unknown"],
-                                             field=f"rules.{n}.item", item=name))
+                                             field=f"rules.{n}.item", label=name or "—", item=name))
             continue
         item = items[position[name]]
         try:

@@ -43,7 +43,7 @@ def measure(store: Store, target: str, rows_read: int, rejected: int) -> dict[st
     completeness = fill.completeness
     return {"completeness": None if completeness is None else round(completeness, 4), "items": items,
             "live_rows": fill.live_rows,
-            "validity": round(1 - rejected / rows_read, 4) if rows_read else None}
+            "validity": round(max(0.0, 1 - rejected / rows_read), 4) if rows_read else None}
 
 
 @dataclass

@@ -72,6 +72,11 @@ def plan_for(binding: TableBinding, *, batch_rows: int = 5000) -> copy.CopyPlan:
         key_unique=not binding.key_chosen)
 
 
+def table_identity(binding: TableBinding) -> str:
+    """Which table a watermark was read from: a binding moved to another source or table starts again."""
+    return f"{binding.source_id}:{binding.table_text()}"
+
+
 def _totals(run: ExchangeRun) -> dict[str, Any]:
     """The run's totals from the centre's receipts (authoritative: a batch committed just before a crash
     counts, though its progress update was lost), and the content hash of the entry's table after it."""
@@ -84,7 +89,8 @@ def _totals(run: ExchangeRun) -> dict[str, Any]:
             "inserted": sum(r.inserted for r in rows), "updated": sum(r.updated for r in rows),
             "unchanged": sum(r.unchanged for r in rows), "rejected": sum(r.rejected for r in receipts),
             "keys_read": sum(r.rows_read for r in keys), "deleted": sum(r.deleted for r in receipts),
-            "content_hash": summary.content_hash if summary else ""}
+            "content_hash": summary.content_hash if summary else "",
+            "_rows_rejected": sum(r.rejected for r in rows)}  # for validity: rows read, not keys scanned
 
 
 @jobs.handler(RUN_JOB)
@@ -130,6 +136,7 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                          message=f"batch {receipt.batch} ({phase})")
 
         log_position: dict[str, Any] | None = None
+        caught_up: str | None = None
         with open_store() as store:
             if run.kind == ExchangeRun.Kind.LOG:
                 from govshare.exchange.engine import logical
@@ -138,10 +145,13 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                                           plugin=binding.plugin, since=(run.since or {}).get("position"),
                                           on_batch=on_batch)
                 result: copy.CopyResult = logged
+                # where the next run goes on: this run's last committed position; a run that found nothing of
+                # the table committed none — then the one it started from (None: from the slot itself)
                 log_position = store.position(plan.target, run.run_id) or (run.since or {}).get("position")
+                if not isinstance(log_position, dict) or "lsn" not in log_position:
+                    log_position = None
                 ctx.log(f"log: {logged.changes} changes up to {logged.lsn}")
-                if logged.caught_up_at is not None:
-                    log_position = {**(log_position or {}), "caught_up_at": logged.caught_up_at.isoformat()}
+                caught_up = logged.caught_up_at.isoformat() if logged.caught_up_at is not None else None
             elif run.kind == ExchangeRun.Kind.COMPARE:
                 from govshare.exchange.engine import compare
 
@@ -182,9 +192,9 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
         watermark: dict[str, Any] | None = None
         if binding.mode == TableBinding.Mode.LOG and binding.slot_name:
             # where the next log run starts: the position this one ended at (a full copy: the slot's own)
-            watermark = {"slot": binding.slot_name, "position": log_position}
+            watermark = {"slot": binding.slot_name, "position": log_position, "caught_up_at": caught_up}
         elif plan.watermark and result.watermark is not None:
-            watermark = {"column": plan.watermark, "value": result.watermark}
+            watermark = {"column": plan.watermark, "value": result.watermark, "table": table_identity(binding)}
     except jobs.JobCancelled:
         # cancelled — or taken over by another worker after this one was presumed dead: then that worker
         # carries on with the run, and nothing is recorded here
@@ -230,6 +240,7 @@ def _hold(run: ExchangeRun, outcome: copy.Deletions) -> None:
         totals = _totals(run)
     except StoreError:
         totals = {}
+    totals.pop("_rows_rejected", None)
     with transaction.atomic():
         moved = ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
             status=ExchangeRun.Status.HELD, pending_deletes=outcome.pending, live_rows=outcome.live, **totals)
@@ -269,12 +280,13 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None,
         totals = _totals(run)
     except StoreError:
         totals = {}
+    rows_rejected = totals.pop("_rows_rejected", 0)
     if status == ExchangeRun.Status.SUCCEEDED and totals:
         from govshare.exchange.quality import measure
 
         try:
             with open_store() as store:
-                totals["quality"] = measure(store, run.target, totals["rows_read"], totals["rejected"])
+                totals["quality"] = measure(store, run.target, totals["rows_read"], rows_rejected)
         except StoreError:
             log.warning("could not measure the quality of run %s", run.run_id)
     code: dict[str, AuditCode] = {ExchangeRun.Status.SUCCEEDED: AuditCode.RUN_FINISHED,
@@ -314,7 +326,14 @@ def _centre_staff() -> list[User]:
 
 
 def tell_failure(run: ExchangeRun, error: GovshareError | None) -> None:
+    """Tell the provider's staff and the centre — once per incident: a copy that fails as the one before it did
+    (same reason) is recorded and audited, not sent again."""
     entry = run.binding.entry
+    before = (ExchangeRun.objects.filter(binding_id=run.binding_id, finished_at__isnull=False)
+              .exclude(pk=run.pk).order_by("-finished_at", "-pk").first())
+    if before is not None and before.status == ExchangeRun.Status.FAILED and error is not None \
+            and before.error_code == error.code:
+        return
     recipients = [*_provider_staff(run), *_centre_staff()]
     subject = messages.message(_("Copy of %(entry)s into the data resource centre failed"), entry=entry.code)
     body = messages.message(error.message, **error.params) if error else ""
@@ -413,6 +432,12 @@ def reconcile_now(rec: Reconciliation) -> Reconciliation:
     except StoreError as exc:
         error = GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
                               detail=exc.detail[:300])
+    except GovshareError as exc:  # the address refused, the file gone, the binding no longer matching
+        error = exc
+    except Exception as exc:  # anything else ends the comparison too: none stays "running" for ever
+        log.exception("reconciliation %s", rec.pk)
+        error = GovshareError("run_error", _("The copy stopped on an unexpected error: %(detail)s"),
+                              detail=f"{type(exc).__name__}: {exc}"[:300])
     with transaction.atomic():
         if error is not None:
             values = {"status": Reconciliation.Status.FAILED, "error_code": error.code,
@@ -436,3 +461,13 @@ def run_reconcile(ctx: jobs.JobContext) -> dict[str, Any]:
     rec = reconcile_now(Reconciliation.objects.get(pk=ctx.params["reconciliation"]))
     ctx.log(f"reconciliation {rec.pk}: {rec.status}, equal={rec.equal}")
     return {"reconciliation": rec.pk, "status": rec.status, "equal": rec.equal}
+
+
+def settle_orphaned_reconciliations() -> int:
+    """Comparisons whose job ended without them (a worker gone for good, a job cancelled): ended as failed."""
+    ended = Reconciliation.objects.filter(status__in=[Reconciliation.Status.QUEUED, Reconciliation.Status.RUNNING],
+                                          job__status__in=[Job.Status.FAILED, Job.Status.CANCELLED,
+                                                           Job.Status.SUCCEEDED])
+    return ended.update(status=Reconciliation.Status.FAILED, finished_at=timezone.now(), error_code="job_ended",
+                        error_message={"zh": "后台任务已结束，比对未完成。", "en": "The background job ended before the "
+                                                                             "comparison was done."})

@@ -101,7 +101,9 @@ def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
         return False
     failures, last_failure = _consecutive_failures(binding, success)
     if failures and last_failure is not None:
-        wait = min(FIRST_RETRY * 2 ** min(failures - 1, 16), interval)
+        # after failures the wait doubles up to the entry's cycle (a failing log-mode binding is not retried
+        # every minute)
+        wait = min(FIRST_RETRY * 2 ** min(failures - 1, 16), interval_of(binding))
         if now - last_failure < wait:
             return False
     return True

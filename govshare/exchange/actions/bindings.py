@@ -8,7 +8,6 @@ in one transaction.  Warnings (values that may not fit an item) are kept with th
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from govshare.catalog.models import CatalogEntry
 from govshare.core import audit
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.exchange import bindings, guard
@@ -79,6 +78,11 @@ def do_bind_table(actor: Any, entry: CatalogEntry, *, source: DataSource, schema
                 for w in judgement.warnings]
     with transaction.atomic():
         existing = TableBinding.objects.select_for_update().filter(entry=entry).first()
+        if existing is not None and existing.mode == TableBinding.Mode.LOG and (
+                existing.source_id != source.pk or existing.table_name != shape.name):
+            raise ValidationFailed("binding_in_log_mode", _("The binding copies from the log of %(table)s through a "
+                                                            "replication slot: switch it out of log mode first."),
+                                   field="table", table=existing.table_text())
         values = {"version": version, "source": source, "schema_name": shape.schema if schema else "",
                   "table_name": shape.name, "mapping": rows, "key_columns": keys,
                   "key_chosen": keys != list(shape.primary_key), "warnings": warnings}
@@ -136,10 +140,13 @@ def do_set_binding_schedule(actor: Any, binding: TableBinding, schedule: str) ->
 
 
 def slot_name_for(binding: TableBinding) -> str:
-    """The binding's replication slot on its source: ``govshare_`` and the entry's resource code."""
+    """A new replication slot's name: ``govshare_``, the entry's resource code and a random tail — a slot made
+    again (another plugin, a slot lost) has another name, so no copy takes the old one's position for its."""
+    import secrets
+
     from govshare.datastore.centre import table_for
 
-    return ("govshare_" + table_for(binding.entry).removeprefix("e_"))[:63]
+    return ("govshare_" + table_for(binding.entry).removeprefix("e_"))[:54] + "_" + secrets.token_hex(4)
 
 
 def _slot_change(actor: Any, binding: TableBinding, mode: str, plugin: str) -> str:
@@ -150,13 +157,18 @@ def _slot_change(actor: Any, binding: TableBinding, mode: str, plugin: str) -> s
     from govshare.exchange.sources import spec_for
 
     keep = mode == TableBinding.Mode.LOG and binding.slot_name and plugin == binding.plugin
-    if keep:
-        return binding.slot_name
     try:
         spec = spec_for(binding.source)
-        if binding.slot_name:
-            with contextlib.suppress(logical.LogError):  # already gone is fine
+        if keep:
+            if logical.slot_state(spec, binding.slot_name).exists:
+                return binding.slot_name
+            # the slot is gone from the source: a new one (the next copy is a full one)
+        elif binding.slot_name:
+            try:
                 logical.drop_slot(spec, binding.slot_name)
+            except logical.LogError as exc:
+                if exc.code != "no_slot":  # already gone is fine; anything else must not leave it behind unseen
+                    raise
         if mode != TableBinding.Mode.LOG:
             return ""
         slot = slot_name_for(binding)
@@ -184,6 +196,11 @@ def do_set_binding_mode(actor: Any, binding: TableBinding, *, mode: str, update_
     require(actor, Capability.BIND_TABLES)
     binding = get_for(actor, CHANGE, TableBinding.objects.select_related("entry__provider", "source__department"),
                       pk=binding.pk)
+    from govshare.exchange.models import ExchangeRun
+
+    if binding.runs.filter(status__in=ExchangeRun.BLOCKING_STATUSES).exists():
+        raise Conflict("run_open", _("A copy of this binding is queued, running or waiting for confirmation: change "
+                                     "the mode once it has ended."), field="mode")
     if mode not in TableBinding.Mode.values:
         raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="mode",
                                choices=", ".join(TableBinding.Mode.values))

@@ -7,6 +7,7 @@ refused (409), also when two requests arrive at once (a partial unique index dec
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -21,7 +22,14 @@ from govshare.datastore.centre import table_for
 from govshare.exchange import bindings
 from govshare.exchange.models import ExchangeRun, Reconciliation, TableBinding
 from govshare.exchange.permissions import CHANGE
-from govshare.exchange.runs import RECONCILE_JOB, RUN_JOB, reconcile_now
+from govshare.exchange.runs import (
+    RECONCILE_JOB,
+    RUN_JOB,
+    forget_keys,
+    reconcile_now,
+    settle_orphaned_reconciliations,
+    table_identity,
+)
 
 
 def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, dict[str, Any] | None]:
@@ -61,7 +69,8 @@ def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, 
         return ExchangeRun.Kind.FULL, True, None
     last = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False)
             .order_by("-finished_at", "-pk").first())
-    if last is None or not isinstance(last.watermark, dict) or last.watermark.get("column") != binding.update_column:
+    if last is None or not isinstance(last.watermark, dict) or last.watermark.get("column") != binding.update_column \
+            or last.watermark.get("table") != table_identity(binding):
         if requested == ExchangeRun.Kind.INCREMENTAL:
             raise ValidationFailed("no_watermark", _("No copy by update-time column %(column)s has finished yet: "
                                                      "the first copy is a full one."), field="kind",
@@ -135,9 +144,8 @@ def _held_run(actor: Any, run: ExchangeRun, operator: bool) -> tuple[TableBindin
 def do_confirm_deletes(actor: Any, run: ExchangeRun, *, pending: int | None = None,
                        operator: bool = False) -> ExchangeRun:
     """Confirm the deletions the mass-delete guard held (issue 10 item 5): the run goes on (a new job, the same
-    run) and tombstones the rows the source no longer has — as long as they are no more than the number the
-    person saw (``pending``, the run's count when not given: a source that lost more rows meanwhile is held
-    again)."""
+    run) and tombstones the rows it found missing when it was held (the source is not read again) — as long as
+    they are no more than the number the person confirms (``pending``, the run's count when not given)."""
     with transaction.atomic():
         binding, run = _held_run(actor, run, operator)
         actor = None if operator else actor
@@ -161,7 +169,6 @@ def do_refuse_deletes(actor: Any, run: ExchangeRun, *, operator: bool = False) -
     if the rows are still missing."""
     from django.utils import timezone
 
-    from govshare.exchange.runs import forget_keys
 
     with transaction.atomic():
         binding, run = _held_run(actor, run, operator)
@@ -218,6 +225,8 @@ def do_stop_run(actor: Any, run: ExchangeRun) -> ExchangeRun:
             run.status = ExchangeRun.Status.STOPPED
             run.finished_at = timezone.now()
             run.save(update_fields=["status", "finished_at"])
+            stopped = run
+            transaction.on_commit(lambda: forget_keys(stopped))  # a confirmed run may have a key list
             audit.record(AuditCode.RUN_STOPPED, actor=actor, obj=run, object_department=binding.entry.provider,
                          detail={"entry": binding.entry.code, "run": run.run_id, "status": run.status})
     return run
@@ -246,6 +255,7 @@ def settle_orphaned_runs() -> int:
                     "en": f"The background job ended ({run.job.status}): {run.job.message}"})
             if moved:
                 count += 1
+                transaction.on_commit(functools.partial(forget_keys, run))  # the run's key list in the centre
                 audit.record(AuditCode.RUN_STOPPED if status == "stopped" else AuditCode.RUN_FAILED, actor=None,
                              obj=run, object_department=run.binding.entry.provider, outcome="failure",
                              detail={"entry": run.binding.entry.code, "run": run.run_id, "status": status,
@@ -258,10 +268,15 @@ def do_reconcile(actor: Any, binding: TableBinding, *, operator: bool = False) -
     the differing keys.  It reads both whole: queued as a background job (``exchange.reconcile``) for people;
     the machine operator at the console (``operator``) runs it in place.  The binding is checked first."""
     if not operator:
+        require(actor, Capability.BIND_TABLES)
         binding = get_for(actor, CHANGE, TableBinding.objects.select_related(
             "entry__current_version", "entry__provider", "source"), pk=binding.pk)
     else:
         actor = None
+    settle_orphaned_reconciliations()
+    if binding.reconciliations.filter(status__in=[Reconciliation.Status.QUEUED, Reconciliation.Status.RUNNING]).exists():
+        raise Conflict("reconcile_open", _("A comparison of %(entry)s is already under way: its result comes on the "
+                                           "binding's page."), field="binding", entry=binding.entry.code)
     judgement = bindings.verify(binding)
     if not judgement.ok:
         raise judgement.problems[0]

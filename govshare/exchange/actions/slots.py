@@ -37,7 +37,7 @@ REMIND_AFTER = dt.timedelta(hours=6)
 def _caught_up_at(binding: TableBinding) -> dt.datetime | None:
     last = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, kind=ExchangeRun.Kind.LOG)
             .order_by("-finished_at", "-pk").first())
-    text = ((last.watermark or {}).get("position") or {}).get("caught_up_at") if last is not None else None
+    text = (last.watermark or {}).get("caught_up_at") if last is not None else None
     try:
         return dt.datetime.fromisoformat(text) if text else None
     except ValueError:

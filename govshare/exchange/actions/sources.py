@@ -203,6 +203,12 @@ def do_change_source(actor: Any, source: DataSource, *, password: str | None = N
         if name in values and values[name] != getattr(source, name):
             diff[name] = [getattr(source, name), values[name]]
             setattr(source, name, values[name])
+    if {"kind", "host", "port", "database"} & set(diff) and source.bindings.filter(mode="log").exists():
+        # a replication slot lives on the server as it was: moving the binding's source would leave it there,
+        # unwatched, keeping that server's log for ever
+        raise ValidationFailed("source_has_slots", _("Bindings of this database copy from its log through a "
+                                                     "replication slot there: switch them out of log mode first."),
+                               field="host")
     if source.kind == DataSource.Kind.SQLITE and source.password_encrypted:
         new_password = ""
     if new_password is not None and (new_password != source.password()):

@@ -100,10 +100,15 @@ class BatchRefused(Exception):
         self.reasons = reasons[:5]
 
 
+#: the quarantine limit judges batches of at least this many rows (a last page of 3 rows with one bad row, or a
+#: minute of log with one, is no sign of a broken source: its rows are quarantined and the copy goes on)
+LIMIT_MIN_ROWS = 100
+
+
 def _limit(plan: CopyPlan, batch: int, rows_read: int, accepted: int,
            rejects: list[tuple[str, str, str]]) -> None:
     rejected = rows_read - accepted
-    if rejected and plan.reject_limit < 1 and rejected > plan.reject_limit * rows_read:
+    if rejected and plan.reject_limit < 1 and rows_read >= LIMIT_MIN_ROWS and rejected > plan.reject_limit * rows_read:
         raise BatchRefused(batch, rows_read, rejected, plan.reject_limit, rejects)
 
 
@@ -521,9 +526,54 @@ class _Reader:
             condition, params = f"{self.keys[0]} >= {self.mark} AND {condition}", [after[0], *params]
         return f"{self.select} AND {condition}{self.order}", (*self.fixed, *params)
 
-    def highest(self, column: str) -> tuple[str, tuple[Any, ...]]:
-        """The largest value of ``column`` (the update-time column) in the table."""
-        return f"SELECT max({self.quote(column)}) FROM {self.table}", ()  # noqa: S608 — quoted names
+    def highest(self, column: str, until: Any = None) -> tuple[str, tuple[Any, ...]]:
+        """The largest value of ``column`` (the update-time column) in the table (not after ``until``)."""
+        if until is None:
+            return f"SELECT max({self.quote(column)}) FROM {self.table}", ()  # noqa: S608 — quoted names
+        return (f"SELECT max({self.quote(column)}) FROM {self.table} "  # noqa: S608 — quoted names
+                f"WHERE {self.quote(column)} <= {self.mark}", (until,))
+
+
+#: how far ahead of the source's clock an update time may be before it is taken for a sentinel or a wrong clock
+AHEAD = dt.timedelta(days=1)
+_SOURCE_NOW = {"postgresql": "SELECT LOCALTIMESTAMP, now()", "mysql": "SELECT NOW(6), NULL",
+               "sqlite": "SELECT datetime('now', 'localtime'), NULL"}
+
+
+def _mark(conn: Any, plan: CopyPlan, reader: _Reader) -> Any:
+    """Where a watermark run reads up to: the update-time column's largest value — but never a time still ahead
+    of the source's own clock (a "never" sentinel such as 2099-12-31, a writer with a wrong clock): such a value
+    would make every later run start after all real updates.  Rows with a time ahead are read once it has come.
+    Numbers (row versions, epoch seconds) are taken as they are."""
+    (highest,) = _fetch(conn, *reader.highest(plan.watermark))[0]
+    if highest is None or isinstance(highest, (bool, int, float, Decimal)):
+        return highest
+    local, aware = _fetch(conn, _SOURCE_NOW[plan.source.kind], ())[0]
+    # "ahead" means more than a day ahead: a writer's time zone (naive times written in local time, a session in
+    # another zone) is never taken for a wrong clock
+    now: Any
+    if isinstance(highest, dt.datetime):
+        now = aware if highest.tzinfo is not None and aware is not None else local
+        if isinstance(now, str):
+            now = dt.datetime.fromisoformat(now)
+        now = now + AHEAD
+    elif isinstance(highest, dt.date):
+        today = local.date() if isinstance(local, dt.datetime) else dt.date.fromisoformat(str(local)[:10])
+        now = today + AHEAD
+    elif isinstance(highest, str):  # text times (SQLite): written the way the column writes them
+        moment = (local if isinstance(local, dt.datetime) else dt.datetime.fromisoformat(str(local))) + AHEAD
+        text = moment.isoformat(sep=" ", timespec="seconds")
+        now = text[:10] if len(highest.strip()) == 10 else text.replace(" ", "T") if "T" in highest else text
+    else:
+        return highest
+    try:
+        ahead = highest > now
+    except TypeError:
+        return highest
+    if not ahead:
+        return highest
+    (capped,) = _fetch(conn, *reader.highest(plan.watermark, until=now))[0]
+    return capped
 
 
 def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -646,7 +696,7 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
     with sources.connect(plan.source) as conn:
         mark = position.get("mark") if position else None
         if plan.watermark and position is None:
-            (highest,) = _fetch(conn, *reader.highest(plan.watermark))[0]
+            highest = _mark(conn, plan, reader)
             mark = None if highest is None else encode_key([highest])
         while True:
             if should_stop is not None and should_stop():
@@ -784,7 +834,7 @@ def watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[lis
     order_at = [columns.index(name) for name in order]
     with sources.connect(plan.source) as conn:
         if position is None:
-            (highest,) = _fetch(conn, *_Reader(plan).highest(plan.watermark))[0]
+            highest = _mark(conn, plan, _Reader(plan))
             mark = None if highest is None else encode_key([highest])
             lower = None if since is None else earlier(decode_key(since)[0], overlap_seconds)
             after = None

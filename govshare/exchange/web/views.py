@@ -248,7 +248,8 @@ def binding_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The binding; ``?part=reconciliation``: only the last comparison's block (htmx, while it runs)."""
     binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
     if request.GET.get("part") == "reconciliation":
-        return render(request, "exchange/_reconciliation.html", {"binding": binding,
+        may_change = restrict(TableBinding, request.user, CHANGE).filter(pk=binding.pk).exists()
+        return render(request, "exchange/_reconciliation.html", {"binding": binding, "may_change": may_change,
                                                                  "report": binding.reconciliations.first()})
     return _binding_page(request, binding)
 
