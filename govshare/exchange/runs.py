@@ -83,8 +83,8 @@ def _totals(run: ExchangeRun) -> dict[str, Any]:
     with open_store() as store:
         receipts = store.receipts(run.target, run.run_id)
         summary = store.summary(run.target) if receipts else None
-    rows = [r for r in receipts if copy.phase_of(r.position) == "rows"]
-    keys = [r for r in receipts if copy.phase_of(r.position) == "keys"]
+    rows = [r for r in receipts if copy.phase_of(r.position) == "rows" or r.position.get("restore")]
+    keys = [r for r in receipts if copy.phase_of(r.position) == "keys" and not r.position.get("restore")]
     return {"batches": len(receipts), "rows_read": sum(r.rows_read for r in rows),
             "inserted": sum(r.inserted for r in rows), "updated": sum(r.updated for r in rows),
             "unchanged": sum(r.unchanged for r in rows), "rejected": sum(r.rejected for r in receipts),
@@ -122,7 +122,7 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                 ExchangeRun.objects.filter(pk=run.pk).update(rows_expected=expected)
 
         def on_batch(receipt: Any) -> None:
-            phase = copy.phase_of(receipt.position)
+            phase = "rows" if receipt.position.get("restore") else copy.phase_of(receipt.position)
             counted = {"rows": {"rows_read": F("rows_read") + receipt.rows_read,
                                 "inserted": F("inserted") + receipt.inserted,
                                 "updated": F("updated") + receipt.updated,

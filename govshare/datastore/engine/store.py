@@ -1036,6 +1036,26 @@ class Store:
         return (f'SELECT {select} FROM "{table}" s WHERE NOT s._deleted{within} AND NOT EXISTS '  # noqa: S608
                 f"(SELECT 1 FROM {key_list} x WHERE x.run_id = ? AND {match})")
 
+    def live_keys(self, table: str, keys: Sequence[Sequence[Any]]) -> set[tuple[Any, ...]]:
+        """Those of ``keys`` (values of the key items, as converted) that the table holds as live rows."""
+        shape = self._shape(table)
+        key_columns = [shape.columns[i] for i in shape.key_index]
+        letters = [c.letter for c in key_columns]
+        normal = [tuple(k) for k in self._keyed_loosely(keys, key_columns)]
+        found: set[tuple[Any, ...]] = set()
+        names = shape.key_columns
+        for start in range(0, len(normal), 200):
+            chunk = normal[start:start + 200]
+            match = " OR ".join("(" + " AND ".join(f"{n} = ?" for n in names) + ")" for _ in chunk)
+            params = [v for key in chunk for v in (map(_to_sqlite, letters, key) if self.kind == "sqlite" else key)]
+            sql = f'SELECT {", ".join(names)} FROM "{table}" WHERE NOT _deleted AND ({match})'  # noqa: S608
+            with _errors():
+                rows = self._run(sql, params).fetchall()
+            for row in rows:
+                found.add(tuple(_from_sqlite(letter, v) for letter, v in zip(letters, row, strict=True))
+                          if self.kind == "sqlite" else tuple(row))
+        return found
+
     def count_unseen(self, table: str, run_id: str, *, buckets: Sequence[int] | None = None,
                      shift: int = 0) -> tuple[int, int]:
         """(live rows of the table whose key the run has not read, live rows): after a run has read every key

@@ -526,6 +526,11 @@ class _Reader:
             condition, params = f"{self.keys[0]} >= {self.mark} AND {condition}", [after[0], *params]
         return f"{self.select} AND {condition}{self.order}", (*self.fixed, *params)
 
+    def by_keys(self, keys: Sequence[Sequence[Any]]) -> tuple[str, tuple[Any, ...]]:
+        """The rows of these keys (source values, as a page gave them)."""
+        match = " OR ".join("(" + " AND ".join(f"{k} = {self.mark}" for k in self.keys) + ")" for _ in keys)
+        return f"{self.select} AND ({match})", (*self.fixed, *(v for key in keys for v in key))
+
     def highest(self, column: str, until: Any = None) -> tuple[str, tuple[Any, ...]]:
         """The largest value of ``column`` (the update-time column) in the table (not after ``until``)."""
         if until is None:
@@ -614,8 +619,8 @@ _PHASES = ("", "rows", "keys", "deletes")
 def _result(store: Store, plan: CopyPlan, run_id: str, resumed: int, started: float,
             complete: bool) -> CopyResult:
     receipts = store.receipts(plan.target, run_id)
-    rows = [r for r in receipts if phase_of(r.position) == "rows"]
-    keys = [r for r in receipts if phase_of(r.position) == "keys"]
+    rows = [r for r in receipts if phase_of(r.position) == "rows" or r.position.get("restore")]
+    keys = [r for r in receipts if phase_of(r.position) == "keys" and not r.position.get("restore")]
     mark = receipts[-1].position.get("mark") if receipts else None
     return CopyResult(
         run_id=run_id, batches=len(receipts), rows_read=sum(r.rows_read for r in rows),
@@ -893,6 +898,7 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
     mark = position.get("mark") if position else None
     key_items = [plan.items[i] for i in key_at]
     reader = _Reader(plan, columns=plan.key)
+    reader_all = _Reader(plan)
     with sources.connect(plan.source) as conn:
         while True:
             if should_stop is not None and should_stop():
@@ -907,6 +913,32 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
                     rejects.append((_key_text(list(raw)), _key_items(plan, key_at), str(exc)))
             full = len(raw_keys) == plan.batch_rows
             last = tuple(raw_keys[-1]) if raw_keys else after
+            # keys the source has and the centre has not (live): rows the incremental reads missed — committed
+            # later than the overlap window allowed, restored at the source with old update times, without an
+            # update time — read again by key and applied, before the keys are remembered (a crash between the
+            # two reads this page again: the restored rows are then unchanged)
+            raw_of = {tuple(key): raw for key, raw in zip(keys, (r for r in raw_keys if _converts(r, key_items)),
+                                                          strict=True)}
+            present = store.live_keys(plan.target, keys) if keys else set()
+            absent = [raw for key, raw in raw_of.items() if key not in present]
+            if absent:
+                rows = [row for start in range(0, len(absent), 200)
+                        for row in _fetch(conn, *reader_all.by_keys(absent[start:start + 200]))]
+                accepted, hashes, restore_rejects, _seen = _convert_page(plan, key_at, rows)
+                batch += 1
+                restore = {"phase": "keys", "after": None if after is None else encode_key(after), "done": False,
+                           "mark": mark, "restore": True}
+                receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=restore,
+                                      rows_read=len(rows), read_hash=combine(hashes), rejects=restore_rejects,
+                                      remember=False, hashes=hashes)
+                if receipt.position != restore:  # taken over: go on from what the other worker committed
+                    if receipt.position.get("done") or phase_of(receipt.position) != "keys":
+                        return _result(store, plan, run_id, resumed, started, True)
+                    stored = receipt.position.get("after")
+                    after = decode_key(stored) if stored is not None else None
+                    continue
+                if on_batch is not None:
+                    on_batch(receipt)
             batch += 1
             sent = {"phase": "keys", "after": None if last is None else encode_key(last), "done": not full,
                     "mark": mark}
@@ -923,6 +955,15 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
             if not full:
                 return _result(store, plan, run_id, resumed, started, True)
             after = last
+
+
+def _converts(raw: Sequence[Any], key_items: Sequence[StoreColumn]) -> bool:
+    try:
+        for item, value in zip(key_items, raw, strict=True):
+            convert(value, item)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
