@@ -172,3 +172,25 @@ def test_a_log_binding_is_not_moved_to_another_table_or_server_while_its_slot_li
         do_change_source(logged.org.police_admin, logged.source, database="elsewhere")
     assert caught.value.code == "source_has_slots"
     assert TableBinding.objects.get(pk=binding.pk).slot_name == binding.slot_name
+
+
+def test_a_truncate_or_mass_delete_in_the_log_is_held_until_a_person_confirms(
+        logged: Any, start: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """The mass-delete guard holds log mode too: a DELETE without WHERE at the source stops the copy with
+    nothing deleted; confirmed, the same run goes on from the same changes and tombstones them."""
+    from govshare.core import jobs
+    from govshare.exchange.actions import do_confirm_deletes
+
+    binding = do_set_binding_mode(logged.org.police_specialist, logged.binding, mode="log")
+    start(logged.org.police_specialist, binding)
+    logged.source_db.run("DELETE FROM rkxx;")
+    held = start(logged.org.police_specialist, binding)
+    assert (held.kind, held.status, held.pending_deletes, held.live_rows) == ("log", "held", 40, 40)
+    assert len([row for row in centre_rows(logged.entry) if not row[-1]]) == 40
+    with django_capture_on_commit_callbacks(execute=True):
+        run = do_confirm_deletes(logged.org.police_admin, held)
+        assert run.job is not None
+        jobs.execute(run.job.pk, "test")
+    run.refresh_from_db()
+    assert (run.status, run.deleted) == ("succeeded", 40), run.error_message
+    assert [row for row in centre_rows(logged.entry) if not row[-1]] == []

@@ -141,9 +141,15 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
             if run.kind == ExchangeRun.Kind.LOG:
                 from govshare.exchange.engine import logical
 
-                logged = logical.log_copy(plan, store, run_id=run.run_id, slot=binding.slot_name,
-                                          plugin=binding.plugin, since=(run.since or {}).get("position"),
-                                          on_batch=on_batch)
+                try:
+                    logged = logical.log_copy(plan, store, run_id=run.run_id, slot=binding.slot_name,
+                                              plugin=binding.plugin, since=(run.since or {}).get("position"),
+                                              on_batch=on_batch, guard_share=binding.delete_guard_percent / 100,
+                                              confirmed=None if confirmed is None else int(confirmed))
+                except logical.DeletesHeld as held:  # a TRUNCATE, a DELETE without WHERE: a person decides
+                    ctx.log(f"held: {held.pending} of {held.live} rows would be deleted")
+                    _hold(run, copy.Deletions(held.pending, held.live, 0, True))
+                    return {"run": run.pk, "status": ExchangeRun.Status.HELD, "pending_deletes": held.pending}
                 result: copy.CopyResult = logged
                 # where the next run goes on: this run's last committed position; a run that found nothing of
                 # the table committed none — then the one it started from (None: from the slot itself)

@@ -590,6 +590,20 @@ def _load_json(data: str) -> dict[str, Any]:
 
 # -- the run -----------------------------------------------------------------------------------------------
 
+class DeletesHeld(Exception):
+    """The mass-delete guard (issue 10 item 5) in log mode: the call's deletions — a ``TRUNCATE``, a ``DELETE``
+    without a ``WHERE`` — would take more than the guard's share of the table.  Nothing of the batch that would
+    do it was committed, and the slot stays where the centre is: the next call (with ``confirmed``) goes on."""
+
+    def __init__(self, pending: int, live: int) -> None:
+        super().__init__(f"{pending} of {live} rows would be deleted")
+        self.pending, self.live = pending, live
+
+
+#: deletions of one call below this many are never held (no count of the table for a few deletes)
+GUARD_MIN_ROWS = 10
+
+
 class _TakenOver(Exception):
     """Another worker committed the batch this one was about to: start again from what it committed."""
 
@@ -668,8 +682,11 @@ def _slot(conn: psycopg.Connection[Any], slot: str, plugin: str) -> _Slot:
 class _Run:
     def __init__(self, plan: CopyPlan, store: Store, run_id: str, slot: str, plugin: str, max_changes: int,
                  on_batch: Callable[[BatchReceipt], None] | None, should_stop: Callable[[], bool] | None,
-                 idle_advance_bytes: int) -> None:
+                 idle_advance_bytes: int, guard_share: float = 1.0, confirmed: int | None = None) -> None:
         self.plan, self.store, self.run_id, self.slot, self.plugin = plan, store, run_id, slot, plugin
+        self.guard_share, self.confirmed = guard_share, confirmed
+        self.deleting = 0
+        self.live: int | None = None
         self.max_changes, self.on_batch, self.should_stop = max_changes, on_batch, should_stop
         self.idle_advance_bytes = idle_advance_bytes
         self.key_at = _check(plan)
@@ -718,6 +735,20 @@ class _Run:
         receipt = self.store.tombstone(self.plan.target, keys, run_id=self.run_id, batch=self._next(),
                                        position=sent)
         self._committed(receipt, sent)
+
+    def _live(self) -> int:
+        if self.live is None:
+            _unseen, self.live = self.store.count_unseen(self.plan.target, self.run_id)  # no key list: all live
+        return self.live
+
+    def _guard(self, more: int) -> None:
+        """Count ``more`` deletions of this call against the mass-delete guard (before any of them commits)."""
+        total = self.deleting + more
+        if self.guard_share < 1 and total >= GUARD_MIN_ROWS:
+            live = self._live()
+            if total > self.guard_share * max(live, 1) and (self.confirmed is None or total > self.confirmed):
+                raise DeletesHeld(total, live)
+        self.deleting = total
 
     def _truncate(self, base: dict[str, Any]) -> None:
         """Tombstone every live row, a batch at a time (the run's key list is empty: ``unseen`` is all)."""
@@ -884,6 +915,8 @@ class _Run:
         rows_read = len(upserts) + unplaced
         batch = self._next()
         _limit(self.plan, batch, rows_read, len(accepted), rejects)
+        if deletes:
+            self._guard(len(deletes))
         base = {"phase": "rows", **at, "relid": self.relid}
         if deletes and rows_read:
             self._apply(accepted, hashes, rows_read, rejects,
@@ -973,6 +1006,7 @@ class _Run:
                         self._flush(conn, transformer, batch, self._at(last_commit, xid, in_txn - 1, False),
                                     commit_times)
                         batch, commit_times = [], []
+                    self._guard(self._live())  # a TRUNCATE deletes every live row
                     self._truncate({"phase": "rows", **self._at(last_commit, xid, in_txn, False),
                                     "relid": self.relid})
                     in_batch = False
@@ -1085,7 +1119,8 @@ def log_copy(plan: CopyPlan, store: Store, *, run_id: str, slot: str, plugin: st
              since: dict[str, Any] | None = None, max_changes: int = 1_000_000,
              on_batch: Callable[[BatchReceipt], None] | None = None,
              should_stop: Callable[[], bool] | None = None,
-             idle_advance_bytes: int = IDLE_ADVANCE_BYTES) -> LogResult:
+             idle_advance_bytes: int = IDLE_ADVANCE_BYTES, guard_share: float = 1.0,
+             confirmed: int | None = None) -> LogResult:
     """Apply the changes the slot holds for ``plan``'s table to ``plan.target``, batches of at most
     ``plan.batch_rows`` changes, each committed with its position, the slot advanced after the commits; up to
     the WAL flushed when the call started (a busy source still ends its call), or until ``max_changes``
@@ -1094,11 +1129,14 @@ def log_copy(plan: CopyPlan, store: Store, *, run_id: str, slot: str, plugin: st
     position of the run before: ``store.position(target, previous_run)``) or, without it, from the slot.
     ``plan.source``'s account needs REPLICATION (see the module's documentation).  Errors:
     :class:`LogError`/:class:`SourceError` from the source, :class:`StoreError` from the centre,
-    :class:`~govshare.exchange.engine.copy.BatchRefused` (the plan's reject limit); the committed batches
+    :class:`~govshare.exchange.engine.copy.BatchRefused` (the plan's reject limit), :class:`DeletesHeld` (more
+    deletions in this call — a ``TRUNCATE``, a mass ``DELETE`` — than ``guard_share`` of the table's live rows,
+    and not ``confirmed`` by a person for at least that many); the committed batches
     stay."""
     _slot_name(slot)
     if plugin not in PLUGINS:
         raise ValueError(f"log mode decodes {' or '.join(PLUGINS)}, not {plugin!r}")
     if isinstance(max_changes, bool) or not isinstance(max_changes, int) or max_changes < 1:
         raise ValueError("max_changes: at least 1")
-    return _Run(plan, store, run_id, slot, plugin, max_changes, on_batch, should_stop, idle_advance_bytes).run(since)
+    return _Run(plan, store, run_id, slot, plugin, max_changes, on_batch, should_stop, idle_advance_bytes,
+                guard_share, confirmed).run(since)
