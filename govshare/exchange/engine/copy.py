@@ -631,6 +631,19 @@ def _result(store: Store, plan: CopyPlan, run_id: str, resumed: int, started: fl
         keys_read=sum(r.rows_read for r in keys), deleted=sum(r.deleted for r in receipts), watermark=mark)
 
 
+def _elsewhere(receipt: BatchReceipt, sent: dict[str, Any], phase: str = "rows"
+               ) -> tuple[bool, tuple[Any, ...] | None] | None:
+    """None when ``receipt`` is this worker's batch.  Else another worker committed that batch first (this one
+    was presumed dead and taken over): what it committed is the truth — (its phase is done, the key to go on
+    after), never this page's."""
+    if receipt.position == sent:
+        return None
+    if receipt.position.get("done") or phase_of(receipt.position) != phase:
+        return True, None
+    stored = receipt.position.get("after")
+    return False, decode_key(stored) if stored is not None else None
+
+
 def _convert_page(plan: CopyPlan, key_at: list[int], raw_rows: list[tuple[Any, ...]]
                   ) -> tuple[list[list[Any]], list[bytes], list[tuple[str, str, str]], list[list[Any]]]:
     """The page's rows converted, their hashes, the quarantine entries (row key, item, reason) of the rows
@@ -731,14 +744,11 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
                                   rows_read=rows_read, read_hash=combine(hashes), rejects=rejects,
                                   seen=rejected_keys, hashes=hashes)
-            if receipt.position != sent:
-                # another worker committed this batch first (this one was presumed dead and taken over): what
-                # it committed is the truth — go on after *its* position, never after this page's
-                if receipt.position.get("done"):
+            taken = _elsewhere(receipt, sent)
+            if taken is not None:
+                if taken[0]:
                     return _result(store, plan, run_id, resumed, started, True)
-                stored = receipt.position.get("after")
-                after = decode_key(stored) if stored is not None else None
-                mark = receipt.position.get("mark")
+                after, mark = taken[1], receipt.position.get("mark")
                 continue
             if on_batch is not None:
                 on_batch(receipt)
@@ -866,11 +876,11 @@ def watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[lis
             receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=sent,
                                   rows_read=len(raw_rows), read_hash=combine(hashes), rejects=rejects,
                                   remember=False, hashes=hashes)
-            if receipt.position != sent:  # taken over: go on from what the other worker committed
-                if receipt.position.get("done"):
+            taken = _elsewhere(receipt, sent)
+            if taken is not None:
+                if taken[0]:
                     return _result(store, plan, run_id, resumed, started, True)
-                stored = receipt.position.get("after")
-                after = decode_key(stored) if stored is not None else None
+                after = taken[1]
                 continue
             if on_batch is not None:
                 on_batch(receipt)
@@ -931,11 +941,11 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
                 receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=restore,
                                       rows_read=len(rows), read_hash=combine(hashes), rejects=restore_rejects,
                                       remember=False, hashes=hashes)
-                if receipt.position != restore:  # taken over: go on from what the other worker committed
-                    if receipt.position.get("done") or phase_of(receipt.position) != "keys":
+                taken = _elsewhere(receipt, restore, "keys")
+                if taken is not None:
+                    if taken[0]:
                         return _result(store, plan, run_id, resumed, started, True)
-                    stored = receipt.position.get("after")
-                    after = decode_key(stored) if stored is not None else None
+                    after = taken[1]
                     continue
                 if on_batch is not None:
                     on_batch(receipt)
@@ -944,11 +954,11 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
                     "mark": mark}
             receipt = store.remember(plan.target, keys, run_id=run_id, batch=batch, position=sent,
                                      rows_read=len(raw_keys), rejects=rejects)
-            if receipt.position != sent:
-                if receipt.position.get("done") or phase_of(receipt.position) != "keys":
+            taken = _elsewhere(receipt, sent, "keys")
+            if taken is not None:
+                if taken[0]:
                     return _result(store, plan, run_id, resumed, started, True)
-                stored = receipt.position.get("after")
-                after = decode_key(stored) if stored is not None else None
+                after = taken[1]
                 continue
             if on_batch is not None:
                 on_batch(receipt)
