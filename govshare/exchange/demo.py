@@ -10,7 +10,7 @@
   rules (GB 32100 credit codes, the registration states): three rows with a broken credit code are quarantined.
   The history: a full copy two days ago, an incremental one yesterday, one today;
 * 税务局 docks its own front-end database with 纳税人登记信息 (the same enterprises, four under another name),
-  binds and copies it — three days ago: its copy is **stale** (a daily entry);
+  binds it to copy by hand, and copied it three days ago: its copy is **stale** (a daily entry);
 * the centre declares the 一数一源 check 企业名称 (market) ↔ 纳税人名称 (tax) by credit code and runs it: four
   names differ, and both providers are told.
 """
@@ -178,7 +178,12 @@ def _tax_register() -> None:
     """税务局's front-end database: the taxpayer register of the same enterprises (480 of them), four of them
     under another name than the market register's — bound, copied three days ago (stale now)."""
     from govshare.catalog.models import CatalogEntry
-    from govshare.exchange.actions import do_bind_table, do_register_source, do_test_source
+    from govshare.exchange.actions import (
+        do_bind_table,
+        do_register_source,
+        do_set_binding_schedule,
+        do_test_source,
+    )
 
     admin = User.objects.filter(username="tax_admin").first()
     entry = CatalogEntry.objects.filter(provider__code="LNSW", status=CatalogEntry.Status.PUBLISHED,
@@ -210,6 +215,8 @@ def _tax_register() -> None:
         binding = do_bind_table(admin, entry, source=source, schema="main", table="nsrdjxx", mapping={
             "纳税人识别号": "nsrsbh", "纳税人名称": "nsrmc", "登记注册类型": "djzclx", "法定代表人姓名": "fddbrxm",
             "生产经营地址": "scjydz", "主管税务所": "zgswjg", "登记日期": "djrq", "纳税人状态": "nsrzt"})
+        # the tax bureau copies by hand — and has not for three days: the centre sees its copy stale
+        binding = do_set_binding_schedule(admin, binding, "manual")
         _backdate(_copy_now(admin, binding), 3)
 
 
