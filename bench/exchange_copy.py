@@ -21,7 +21,9 @@ is checked.
   simplest thing in Python.
 * ``govshare`` — ``govshare.exchange.engine.copy.full_copy`` into a ``Store`` on a fresh centre database, exactly
   as the worker's job runs it (``plan_for``: keyset pages of 5 000 rows, each converted, hashed and committed with
-  its receipt); ``govshare-sqlite``: the same into a SQLite-file centre (WAL, ``synchronous = FULL``).
+  its receipt); ``govshare-sqlite``: the same into a SQLite-file centre (WAL, ``synchronous = FULL``);
+  ``govshare-fast``: ``govshare.exchange.engine.fastcopy.fast_full_copy`` (the PostgreSQL → PostgreSQL server-side
+  pipeline of decision 0004; the key declared unique) into a PostgreSQL store.
 * ``sling``, ``ingestr``, ``dlt`` — installed by this script, each into its own virtualenv under ``--peers-venv``
   (kept and reused), never into the project's: ``sling==1.4.11`` + ``sling-linux-amd64==1.4.11`` (run: the wheel's
   binary, ``run --mode full-refresh``), ``ingestr==1.1.0`` (``ingest``, its defaults: ``replace``, 5 extract
@@ -100,7 +102,7 @@ PEERS: dict[str, list[str]] = {
     "ingestr": ["ingestr==1.1.0"],
     "dlt": ["dlt[postgres,sql-database]==1.31.0", "pyarrow", "pymysql"],
 }
-CONTENDERS = ["limit", "python-pipe", "govshare", "govshare-sqlite", "sling", "ingestr", "dlt"]
+CONTENDERS = ["limit", "python-pipe", "govshare", "govshare-fast", "govshare-sqlite", "sling", "ingestr", "dlt"]
 
 # -- the table -------------------------------------------------------------------------------------------------
 
@@ -438,10 +440,14 @@ def child_govshare(spec: dict[str, Any]) -> None:
 
     plan = CopyPlan(source=SourceSpec(**spec["source"]), schema=spec["schema"], table=TABLE, columns=tuple(NAMES),
                     items=tuple(StoreColumn(item, letter, length) for _n, _p, _m, item, letter, length in COLUMNS),
-                    key=("id",), target=STORE_TABLE, batch_rows=spec["batch_rows"])
+                    key=("id",), target=STORE_TABLE, batch_rows=spec["batch_rows"], key_unique=bool(spec.get("fast")))
 
     def run() -> Any:
         with Store.open(spec["store"]) as store:
+            if spec.get("fast"):
+                from govshare.exchange.engine.fastcopy import fast_full_copy
+
+                return fast_full_copy(plan, store, run_id="bench")
             return full_copy(plan, store, run_id="bench")
 
     if spec.get("profile"):
@@ -577,6 +583,13 @@ class Bench:
                     "batch_rows": self.args.batch_rows, "profile": self.profile("postgresql"), "tree": str(self.tree)}
             self.run(outcome("govshare", f"{self.govshare} full_copy → PostgreSQL store"), child("govshare", spec),
                      None, done(db, STORE_TABLE))
+        if self.wanted("govshare-fast"):
+            db = target("govshare_fast")
+            spec = {"source": src_spec, "schema": "public", "store": centre.url(db, "postgresql"),
+                    "batch_rows": self.args.batch_rows, "profile": self.profile("postgresql-fast"),
+                    "tree": str(self.tree), "fast": True}
+            self.run(outcome("govshare-fast", f"{self.govshare} fast_full_copy → PostgreSQL store"),
+                     child("govshare", spec), None, done(db, STORE_TABLE))
         if self.wanted("govshare-sqlite"):
             path = self.work / "centre-pg.sqlite3"
             for suffix in ("", "-wal", "-shm"):

@@ -194,3 +194,22 @@ def test_a_truncate_or_mass_delete_in_the_log_is_held_until_a_person_confirms(
     run.refresh_from_db()
     assert (run.status, run.deleted) == ("succeeded", 40), run.error_message
     assert [row for row in centre_rows(logged.entry) if not row[-1]] == []
+
+
+def test_a_postgresql_source_into_a_postgresql_centre_takes_the_binary_copy_path(
+        logged: Any, start: Any, settings: Any, pg_source_url: str) -> None:
+    """docs/decisions/0004: the pair PostgreSQL → PostgreSQL copies in full by binary COPY into the centre,
+    converted and hashed there — the same rows and hashes as the keyset copy; a second copy rewrites nothing."""
+    from govshare.datastore.centre import open_store
+    from tests.source_servers import _script
+
+    # the centre on a server of its own: the guard refuses a source on the platform's own database servers
+    with _script("with_postgres").throwaway_server(prefix="govshare-centre-") as centre:
+        settings.GOVSHARE_DATASTORE_URL = centre
+        first = start(logged.org.police_specialist, logged.binding)
+        assert (first.status, first.inserted) == ("succeeded", 40), first.error_message
+        assert first.job is not None and "binary COPY" in first.job.log
+        second = start(logged.org.police_specialist, logged.binding)
+        assert (second.status, second.inserted, second.updated, second.unchanged) == ("succeeded", 0, 0, 40)
+        with open_store() as store:
+            assert store.summary(first.target).content_hash == first.content_hash == second.content_hash

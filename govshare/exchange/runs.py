@@ -181,7 +181,7 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                 if run.checks_deletes:
                     copy.key_scan(plan, store, run_id=run.run_id, on_batch=on_batch)
             else:
-                result = copy.full_copy(plan, store, run_id=run.run_id, on_batch=on_batch)
+                result = _full_copy(ctx, plan, store, run.run_id, on_batch)
             ctx.log(f"rows: {result.rows_read} read, {result.inserted} inserted, {result.updated} updated, "
                     f"{result.unchanged} unchanged, {result.rejected} quarantined")
             if run.checks_deletes and run.kind != ExchangeRun.Kind.COMPARE:  # compare finds its own
@@ -237,6 +237,22 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
         raise
     totals = _finish(run, ExchangeRun.Status.SUCCEEDED, watermark=watermark)
     return {"run": run.pk, **totals}
+
+
+def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: str, on_batch: Any) -> copy.CopyResult:
+    """A full copy by the fastest path the pair allows (docs/decisions/0004): PostgreSQL → PostgreSQL centre
+    converts and hashes in the centre's SQL when every item allows it (:func:`fastcopy.eligible`, the same rows,
+    hashes, receipts and quarantine as the keyset copy); every other pair, and a plan with value rules, floats or
+    a chosen key, takes the keyset copy.  The run's log says which and why."""
+    from govshare.exchange.engine import fastcopy
+
+    if plan.source.kind == "postgresql" and store.kind == "postgresql":
+        why = fastcopy.eligible(plan, store, fastcopy.source_types(plan))
+        if why is None:
+            ctx.log("path: binary COPY into the centre, converted and hashed there")
+            return fastcopy.fast_full_copy(plan, store, run_id=run_id, on_batch=on_batch)
+        ctx.log(f"path: keyset copy ({why})")
+    return copy.full_copy(plan, store, run_id=run_id, on_batch=on_batch)
 
 
 def _hold(run: ExchangeRun, outcome: copy.Deletions) -> None:

@@ -70,7 +70,7 @@ import os
 import re
 import sqlite3
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -185,6 +185,32 @@ class BucketMap:
 
 
 _INT64 = 1 << 64
+
+
+@dataclass(frozen=True)
+class _Filled:
+    """What a batch's ``fill`` put into the scratch table (:meth:`Store._apply_scratch`): ``rows`` rows, each
+    one's hash by its ``n``; the batch's counts, read hash, quarantined values and the keys of its rejected
+    rows (normalised); ``key_text(n)``: row n's key as a quarantine entry shows it."""
+
+    rows: int
+    rows_read: int
+    read_hash: str
+    rejects: Sequence[tuple[str, str, str]]
+    seen: Sequence[Sequence[Any]]
+    hashes: Sequence[bytes] | Mapping[int, bytes]
+    key_text: Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """What :meth:`Store.apply_staged`'s ``fill`` reports of the rows it put into the scratch table:
+    ``rows_read`` (all rows read for the batch, rejected ones included), the quarantined values (row key, item,
+    reason) and the keys (converted) of the rejected rows the source has."""
+
+    rows_read: int
+    rejects: Sequence[tuple[str, str, str]] = ()
+    seen: Sequence[Sequence[Any]] = ()
 
 
 # -- hashes ------------------------------------------------------------------------------------------------
@@ -806,6 +832,7 @@ class Store:
         # keys of rejected rows may repeat (three rows with one key, '7' and '07' into an integer): once each
         seen_keys = [list(k) for k in dict.fromkeys(tuple(k) for k in self._keyed_loosely(seen, key_columns))] \
             if seen else []
+        key_list = ""
         if remember:
             with _errors():
                 key_list = self._keys(table, shape)
@@ -816,8 +843,83 @@ class Store:
             raise StoreError("other", f"{rows_read - len(normal)} rows rejected without a reason")
         if hashes is None or len(hashes) != len(normal):  # the caller's: row_hash() of the same (converted) values
             hashes = [row_hash(values) for values in normal]
+        row_hashes: Sequence[bytes] = hashes
         letters = [column.letter for column in shape.columns]
         names = [f"c{i}" for i in range(1, len(letters) + 1)]
+        bucketed = buckets is not None
+
+        def fill(scratch: str) -> _Filled:
+            if self.kind == "sqlite":
+                loaded: Iterable[Sequence[Any]] = (
+                    (n, *map(_to_sqlite, letters, values), row_hashes[n]) for n, values in enumerate(normal))
+            else:
+                loaded = ((n, *values, row_hashes[n]) for n, values in enumerate(normal))
+            if bucketed:
+                self._add_bucket_column(table)
+                assert buckets is not None
+                loaded = ((*row, bucket) for row, bucket in zip(loaded, buckets, strict=True))
+            self._load(scratch, ["n", *names, "_hash", *(["_bucket"] if bucketed else [])], loaded)
+            return _Filled(rows=len(normal), rows_read=rows_read, read_hash=str(read_hash), rejects=rejects,
+                           seen=seen_keys, hashes=row_hashes,
+                           key_text=lambda n: ", ".join(str(normal[n][i]) for i in shape.key_index))
+
+        return self._apply_scratch(table, shape, fill, run_id=run_id, batch=batch, position=position,
+                                   remember=remember, bucketed=bucketed, key_list=key_list)
+
+    def apply_staged(self, table: str, fill: Callable[[Any, str], StagedBatch], *, run_id: str, batch: int,
+                     position: dict[str, Any], remember: bool = True) -> BatchReceipt:
+        """A batch whose rows the caller converts and hashes in SQL (PostgreSQL only: the fast full copy,
+        :mod:`govshare.exchange.engine.fastcopy`); otherwise as :meth:`apply`, the same transaction, receipt
+        and key-list rules.  ``fill(connection, scratch)`` is called in the batch's transaction, the table
+        locked and the batch not committed before (else the stored receipt is returned and ``fill`` is not
+        called); it inserts the accepted rows into the scratch table — ``n`` (the row order: sequence numbers
+        follow it), ``c1`` … ``cN`` in the store's types, ``_hash`` exactly :func:`row_hash` of those values —
+        and reports the batch's rows read, quarantined values and rejected rows' keys (:class:`StagedBatch`).
+        The batch's ``read_hash`` combines the hashes of the rows it inserted."""
+        if self.kind != "postgresql":
+            raise StoreError("other", "apply_staged: a PostgreSQL store only")
+        shape = self._shape(table)
+        self._check_batch(run_id, batch, position)
+        key_columns = [shape.columns[i] for i in shape.key_index]
+        key_list = ""
+        if remember:
+            with _errors():
+                key_list = self._keys(table, shape)
+
+        def staged(scratch: str) -> _Filled:
+            report = fill(self._conn, scratch)
+            hashes = {int(n): bytes(h) for n, h in self._conn.execute(
+                f"SELECT n, _hash FROM {scratch}")}  # noqa: S608 — a name made here
+            rows_read = report.rows_read
+            if isinstance(rows_read, bool) or not isinstance(rows_read, int) or rows_read < len(hashes):
+                raise StoreError("other", f"rows_read {rows_read!r} is less than the {len(hashes)} rows given")
+            rejects = [(str(key), str(item), str(reason)) for key, item, reason in report.rejects]
+            if rows_read > len(hashes) and not rejects:
+                raise StoreError("other", f"{rows_read - len(hashes)} rows rejected without a reason")
+            seen = [list(k) for k in dict.fromkeys(
+                tuple(k) for k in self._keyed_loosely(report.seen, key_columns))] if report.seen else []
+            self._conn.execute(f"ANALYZE {scratch}")  # else the planner guesses its size and may scan the table
+
+            def key_text(n: int) -> str:
+                found = self._conn.execute(f"SELECT {', '.join(shape.key_columns)} FROM {scratch} "  # noqa: S608
+                                           "WHERE n = %s", (n,)).fetchone()
+                return ", ".join(str(value) for value in found) if found else str(n)
+
+            return _Filled(rows=len(hashes), rows_read=rows_read, read_hash=combine(hashes.values()),
+                           rejects=rejects, seen=seen, hashes=hashes, key_text=key_text)
+
+        return self._apply_scratch(table, shape, staged, run_id=run_id, batch=batch, position=position,
+                                   remember=remember, bucketed=False, key_list=key_list)
+
+    def _apply_scratch(self, table: str, shape: _Shape, fill: Callable[[str], _Filled], *, run_id: str,
+                       batch: int, position: dict[str, Any], remember: bool, bucketed: bool,
+                       key_list: str) -> BatchReceipt:
+        """The write of a batch once its rows are known (:meth:`apply`, :meth:`apply_staged`): in one
+        transaction, with the table locked — the stored receipt when the batch is committed already; else
+        ``fill`` puts the batch's rows (``n``, ``c1`` … ``cN``, ``_hash``, maybe ``_bucket``) into the
+        scratch table, then the keys this run already read are quarantined, the new and changed rows are
+        upserted with their sequence numbers, the keys remembered, the receipt recorded."""
+        names = [f"c{i}" for i in range(1, len(shape.columns) + 1)]
         keys = shape.key_columns
         join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
         # new (no stored row), changed or tombstoned: with the table locked, the same rows in both statements
@@ -829,17 +931,9 @@ class Store:
             if stored is not None:
                 return stored
             scratch = self._scratch(table, shape)
-            if self.kind == "sqlite":
-                loaded: Iterable[Sequence[Any]] = (
-                    (n, *map(_to_sqlite, letters, values), hashes[n]) for n, values in enumerate(normal))
-            else:
-                loaded = ((n, *values, hashes[n]) for n, values in enumerate(normal))
-            bucketed = buckets is not None
-            if bucketed:
-                self._add_bucket_column(table)
-                assert buckets is not None
-                loaded = ((*row, bucket) for row, bucket in zip(loaded, buckets, strict=True))
-            self._load(scratch, ["n", *names, "_hash", *(["_bucket"] if bucketed else [])], loaded)
+            filled = fill(scratch)
+            rejects = list(filled.rejects)
+            hashes = filled.hashes
             collided: list[int] = []
             if remember:
                 # a key this same run already read in an earlier batch: two source rows whose keys became equal on
@@ -853,11 +947,11 @@ class Store:
                     f"SELECT b.n FROM {scratch} b {cross} {key_list} x {on} x.run_id = ? "  # noqa: S608
                     f"AND {seen_join}", (run_id,))})
             if collided:
-                self._run(f"DELETE FROM {scratch} WHERE n IN ({', '.join(map(str, collided))})")  # noqa: S608
                 key_names = ", ".join(shape.key)
-                rejects = [*rejects, *((", ".join(str(normal[n][i]) for i in shape.key_index), key_names,
+                rejects = [*rejects, *((filled.key_text(n), key_names,
                                         "duplicate_key: another row of this copy has the same key after "
                                         "conversion") for n in collided)]
+                self._run(f"DELETE FROM {scratch} WHERE n IN ({', '.join(map(str, collided))})")  # noqa: S608
             sql = f"SELECT b.n, s.{keys[0]} IS NULL FROM {scratch} {changed_rows} ORDER BY b.n"  # noqa: S608
             changed = [(int(n), bool(new)) for n, new in self._conn.execute(sql)]
             if changed:
@@ -876,19 +970,19 @@ class Store:
                     raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
                 self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
                           (base + len(changed), table))
-            if bucketed and len(changed) < len(normal) - len(collided):  # rows left unchanged: their buckets
+            if bucketed and len(changed) < filled.rows - len(collided):  # rows left unchanged: their buckets
                 self._set_buckets(table, shape, scratch)
             if remember:  # the keys this run has read, also those it left unchanged or had to reject
                 self._run(f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
                           f"SELECT ?, {', '.join('b.' + k for k in keys)} FROM {scratch} b", (run_id,))
-                if seen_keys:
-                    self._remember(key_list, shape, run_id, seen_keys)
+                if filled.seen:
+                    self._remember(key_list, shape, run_id, filled.seen)
             inserted = sum(1 for _, new in changed if new)
-            applied = len(normal) - len(collided)
+            applied = filled.rows - len(collided)
             receipt = BatchReceipt(
-                run_id=run_id, batch=batch, rows_read=rows_read, inserted=inserted,
+                run_id=run_id, batch=batch, rows_read=filled.rows_read, inserted=inserted,
                 updated=len(changed) - inserted, unchanged=applied - len(changed),
-                rejected=rows_read - applied, read_hash=str(read_hash),
+                rejected=filled.rows_read - applied, read_hash=filled.read_hash,
                 written_hash=combine(hashes[n] for n, _ in changed), position=position, at=_now())
             self._record(table, receipt, rejects)
         if self.kind == "postgresql" and batch in _ANALYZE_AT:

@@ -1,0 +1,405 @@
+"""The fast full copy PostgreSQL → PostgreSQL centre (issue 10; docs/decisions/0004-table-copy-paths.md, point 3).
+Django-free.
+
+The same copy as :func:`govshare.exchange.engine.copy.full_copy` — the same batches, positions, receipts,
+quarantine reasons, hashes and resumption — done as a server-side pipeline instead of a Python loop over the
+values.  Page by page (keyset pages of ``plan.batch_rows`` rows, the page's upper key read first):
+
+1. the source's binary ``COPY (SELECT … ORDER BY key) TO STDOUT`` is piped chunk by chunk, never decoded, into
+   ``COPY … FROM STDIN`` of a temporary staging table of the centre's connection that has the source's exact
+   column types (binary COPY is type-specific);
+2. in the batch's transaction (:meth:`Store.apply_staged`), one ``INSERT … SELECT`` converts the staged rows to
+   the store's types with SQL casts and computes each row's ``_hash`` in SQL, byte for byte what
+   :func:`row_hash` computes for the converted values;
+3. the rows a check flags (a C value longer than its length, an N/Y value with too many digits, NaN or
+   infinity, dates and times outside years 1–9999 or near their ends) are not converted in SQL: they are read
+   back into Python (a handful) and given to :func:`copy.convert` — so quarantine reasons are exactly the Python
+   path's, and a row the checks flag too eagerly is still applied with Python's values and hash;
+4. from the scratch table on, the store's own batch write (collisions with the run's key list, the changed-rows
+   join, the upsert with ``_seq``, the key list, the receipt).
+
+Only where both sides agree exactly: :func:`eligible` says when (PostgreSQL source and store, no value rules, a
+declared primary key, items of letters C M N Y I D T L G from source columns of matching built-in types).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from govshare.datastore.engine.store import BatchReceipt, StagedBatch, Store, StoreColumn, StoreError
+from govshare.exchange.engine import sources
+from govshare.exchange.engine.copy import (
+    CopyPlan,
+    CopyResult,
+    _check,
+    _convert_page,
+    _fetch,
+    _key_items,
+    _limit,
+    _mark,
+    _Reader,
+    _result,
+    decode_key,
+    encode_key,
+    phase_of,
+)
+from govshare.exchange.engine.sources import _DateOrText, _TimestampOrText, _TimestamptzOrText
+
+_TEXT = frozenset({"text", "character varying"})
+_INTEGER = {"smallint": 5, "integer": 10, "bigint": 19}  # most digits of each
+_NUMBER = frozenset({"numeric", *_INTEGER})
+_TIMES = frozenset({"timestamp without time zone", "timestamp with time zone"})
+#: the source column types each letter takes on this path (base types, without their modifiers)
+ALLOWED: dict[str, frozenset[str]] = {
+    "C": _TEXT, "M": _TEXT, "N": _NUMBER, "Y": _NUMBER, "I": frozenset(_INTEGER), "D": frozenset({"date"}),
+    "T": _TIMES, "L": frozenset({"boolean"}), "G": frozenset({"bytea"})}
+#: most digits of an N or Y value without a length (copy.MAX_DIGITS)
+_MAX_DIGITS = 1000
+#: bytes of the source's COPY stream sent on to the centre at once
+_PIECE = 1 << 20
+_MODIFIER = re.compile(r"\(([0-9, ]*)\)")
+
+_TYPES_SQL = """
+SELECT a.attname,
+       CASE WHEN t.typnamespace = 'pg_catalog'::regnamespace THEN format_type(a.atttypid, a.atttypmod)
+            ELSE 'not built-in: ' || format_type(a.atttypid, a.atttypmod) END
+  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+ WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"""
+
+
+def _table_name(plan: CopyPlan) -> str:
+    """The source table's quoted (qualified) name as ``to_regclass`` reads it."""
+    return _Reader(plan).table.replace("%%", "%")
+
+
+def read_source_types(conn: Any, plan: CopyPlan) -> dict[str, str]:
+    """Each column of the source table with its type as ``format_type`` writes it (``character varying(40)``,
+    ``numeric(14,2)``, ``timestamp with time zone``); a type outside ``pg_catalog`` (a domain, an enum, an
+    extension's) is ``not built-in: …``.  An empty dict: no such table."""
+    return {str(name): str(kind) for name, kind in _fetch(conn, _TYPES_SQL, (_table_name(plan),))}
+
+
+def source_types(plan: CopyPlan) -> dict[str, str]:
+    """:func:`read_source_types` on a connection of its own (for :func:`eligible` before a run)."""
+    with sources.connect(plan.source) as conn:
+        return read_source_types(conn, plan)
+
+
+def _base(kind: str) -> tuple[str, list[int]]:
+    """A ``format_type`` text without its modifiers, and the modifiers (``numeric(14,2)`` → numeric, [14, 2])."""
+    found = _MODIFIER.search(kind)
+    modifiers = [int(part) for part in found.group(1).split(",") if part.strip()] if found else []
+    return _MODIFIER.sub("", kind).strip(), modifiers
+
+
+def eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str]) -> str | None:
+    """None when :func:`fast_full_copy` copies this plan exactly as :func:`full_copy` would; else why not."""
+    if plan.source.kind != "postgresql":
+        return f"the source is {plan.source.kind}, not PostgreSQL"
+    if store.kind != "postgresql":
+        return f"the centre's store is {store.kind}, not PostgreSQL"
+    if plan.rules is not None:
+        return "the entry has value rules (they run in Python)"
+    if not plan.key_unique:
+        return "the key is not the table's declared primary key"
+    try:
+        _check(plan)
+    except ValueError as exc:
+        return str(exc)
+    if not source_types:
+        return "the source table's column types cannot be read"
+    for column, item in zip(plan.columns, plan.items, strict=True):
+        if item.letter not in ALLOWED:
+            return f"item {item.name!r} is of type {item.letter} (B and F: Python's float text is not SQL's)"
+        kind = source_types.get(column)
+        if kind is None:
+            return f"the source has no column {column!r}"
+        base, _ = _base(kind)
+        if base not in ALLOWED[item.letter]:
+            return f"item {item.name!r} ({item.letter}) from a column of type {kind}"
+    return None
+
+
+# -- SQL of a batch ----------------------------------------------------------------------------------------
+
+def _bytea(data: bytes) -> str:
+    return f"'\\x{data.hex()}'::bytea"
+
+
+_NULL = _bytea(b"\0" * 7 + b"\1" + b"0")  # row_hash's NULL: length 1, "0"
+
+
+def _tagged(tag: bytes, text_sql: str) -> str:
+    """row_hash's part of a non-NULL value whose canonical text ``text_sql`` computes: 8-byte length, tag,
+    the text as UTF-8."""
+    return (f"int8send(octet_length({text_sql})::int8 + {len(tag)}) || {_bytea(tag)} "
+            f"|| convert_to({text_sql}, 'UTF8')")
+
+
+def _fixed(tag: bytes, text_sql: str, width: int) -> str:
+    """As :func:`_tagged` for a text of known length."""
+    return f"{_bytea((width + len(tag)).to_bytes(8, 'big') + tag)} || convert_to({text_sql}, 'UTF8')"
+
+
+def _part(letter: str, v: str) -> str:
+    """The SQL of one value's part of the row hash, ``v`` the converted value (store type)."""
+    if letter in "CM":
+        value = f"{_bytea(b'S')} || convert_to({v}, 'UTF8')"
+        return f"CASE WHEN {v} IS NULL THEN {_NULL} ELSE int8send(octet_length({v})::int8 + 1) || {value} END"
+    if letter == "I":
+        return f"CASE WHEN {v} IS NULL THEN {_NULL} ELSE {_tagged(b'I', f'{v}::text')} END"
+    if letter in "NY":
+        return f"CASE WHEN {v} IS NULL THEN {_NULL} ELSE {_tagged(b'N', f'trim_scale({v})::text')} END"
+    if letter == "D":
+        day = _fixed(b"D", f"to_char({v}, 'YYYY-MM-DD')", 10)
+        return f"CASE WHEN {v} IS NULL THEN {_NULL} ELSE {day} END"
+    if letter == "T":
+        whole = _fixed(b"T", f"""to_char({v}, 'YYYY-MM-DD"T"HH24:MI:SS')""", 19)
+        fraction = _fixed(b"T", f"""to_char({v}, 'YYYY-MM-DD"T"HH24:MI:SS.US')""", 26)
+        return (f"CASE WHEN {v} IS NULL THEN {_NULL} WHEN date_trunc('second', {v}) = {v} THEN {whole} "
+                f"ELSE {fraction} END")
+    if letter == "L":
+        true, false = _bytea(bytes(7) + b"\2L1"), _bytea(bytes(7) + b"\2L0")
+        return f"CASE WHEN {v} IS NULL THEN {_NULL} WHEN {v} THEN {true} ELSE {false} END"
+    if letter == "G":
+        return (f"CASE WHEN {v} IS NULL THEN {_NULL} "
+                f"ELSE int8send(octet_length({v})::int8 + 1) || {_bytea(b'G')} || {v} END")
+    raise ValueError(f"no SQL hash for type {letter}")
+
+
+def _converted(letter: str, kind: str, s: str) -> str:
+    """The SQL converting a staged value ``s`` (source type ``kind``) to the store's type of ``letter``."""
+    base, _ = _base(kind)
+    if letter in "CM":
+        return f"{s}::text"
+    if letter in "NY":
+        return f"{s}::numeric"
+    if letter == "I":
+        return f"{s}::bigint"
+    if letter == "T":
+        return f"({s} AT TIME ZONE 'UTC')" if base == "timestamp with time zone" else f"{s}::timestamp"
+    return s  # D, L, G: the same type
+
+
+def _flag(item: StoreColumn, kind: str, s: str, infinite_numbers: bool) -> str | None:
+    """SQL true for a staged value that :func:`copy.convert` might refuse (then Python decides); None: the
+    column's type never has such values.  Never NULL."""
+    base, modifiers = _base(kind)
+    letter = item.letter
+    if letter == "C" and item.length:
+        if base == "character varying" and modifiers and modifiers[0] <= item.length:
+            return None
+        return f"coalesce(char_length({s}) > {int(item.length)}, false)"
+    if letter in "NY":
+        limit = item.length or _MAX_DIGITS
+        if base in _INTEGER:
+            return None if _INTEGER[base] <= limit else f"coalesce(abs({s}::numeric) >= 1e{int(limit)}, false)"
+        special = "'NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric" if infinite_numbers \
+            else "'NaN'::numeric"
+        if modifiers and modifiers[0] <= limit:
+            return f"coalesce({s} IN ({special}), false)"
+        text = f"trim_scale(abs({s}))::text"
+        digits = (f"(CASE WHEN abs({s}) < 1 THEN 0 ELSE length(split_part({text}, '.', 1)) END "
+                  f"+ length(split_part({text}, '.', 2)))")
+        return (f"CASE WHEN {s} IS NULL THEN false WHEN {s} IN ({special}) THEN true "
+                f"WHEN {s} = 0 THEN false ELSE {digits} > {int(limit)} END")
+    if letter == "D":
+        return f"coalesce(NOT ({s} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'), false)"
+    if letter == "T":
+        if base == "timestamp with time zone":  # near the ends: the source's zone may take it out of range
+            return (f"coalesce(NOT ({s} >= TIMESTAMPTZ '0001-01-03 00:00:00+00' "
+                    f"AND {s} < TIMESTAMPTZ '9999-12-30 00:00:00+00'), false)")
+        return f"coalesce(NOT ({s} >= TIMESTAMP '0001-01-01' AND {s} < TIMESTAMP '10000-01-01'), false)"
+    return None
+
+
+class _Batch:
+    """The statements of a plan's batches on the centre's side."""
+
+    def __init__(self, plan: CopyPlan, types: Mapping[str, str], infinite_numbers: bool) -> None:
+        self.plan = plan
+        self.kinds = [types[column] for column in plan.columns]
+        staged = [f"s{i}" for i in range(1, len(plan.columns) + 1)]
+        self.staged = staged
+        digest = hashlib.sha256(json.dumps([plan.target, self.kinds]).encode()).hexdigest()[:16]
+        self.staging = f"_gs_s_{digest}"
+        typed = ", ".join(f"{s} {kind}" for s, kind in zip(staged, self.kinds, strict=True))
+        self.create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} "
+                       f"(n BIGINT GENERATED ALWAYS AS IDENTITY, {typed}) ON COMMIT DELETE ROWS")
+        self.copy_in = f"COPY {self.staging} ({', '.join(staged)}) FROM STDIN (FORMAT BINARY)"
+        flags = [f for f in (_flag(item, kind, s, infinite_numbers)
+                             for item, kind, s in zip(plan.items, self.kinds, staged, strict=True)) if f]
+        self.flagged = " OR ".join(f"({f})" for f in flags) if flags else "false"
+        self.converted = [_converted(item.letter, kind, s)
+                          for item, kind, s in zip(plan.items, self.kinds, staged, strict=True)]
+        values = [f"v{i}" for i in range(1, len(plan.items) + 1)]
+        parts = " || ".join(_part(item.letter, v) for item, v in zip(plan.items, values, strict=True))
+        self.values = values
+        self.hash = f"substring(sha256({parts}) FROM 1 FOR 16)"
+
+    def insert(self, scratch: str) -> str:
+        names = ", ".join(f"c{i}" for i in range(1, len(self.values) + 1))
+        converted = ", ".join(f"{sql} AS {v}" for sql, v in zip(self.converted, self.values, strict=True))
+        return (f"INSERT INTO {scratch} (n, {names}, _hash) "  # noqa: S608 — names made here
+                f"SELECT n, {', '.join(self.values)}, {self.hash} "
+                f"FROM (SELECT n, {converted} FROM {self.staging} WHERE NOT ({self.flagged}) OFFSET 0) q")
+
+    def flagged_rows(self) -> str:
+        return (f"SELECT n, {', '.join(self.staged)} FROM {self.staging} "  # noqa: S608 — names made here
+                f"WHERE {self.flagged} ORDER BY n")
+
+
+def _flagged(centre: Any, statements: _Batch, scratch: str, zone: str, plan: CopyPlan, key_at: list[int]
+             ) -> tuple[int, list[tuple[str, str, str]], list[list[Any]]]:
+    """The staged rows a check flagged, converted by :func:`copy.convert` exactly as :func:`full_copy` converts
+    them (read with the source's loaders and in its session's time zone, so that keys show as there): those
+    it accepts go into the scratch table with their values and hash; the others are counted, their reasons
+    and keys returned."""
+    centre.execute("SELECT set_config('TimeZone', %s, true)", (zone,))
+    with centre.cursor() as cursor:
+        for type_name, loader in (("date", _DateOrText), ("timestamp", _TimestampOrText),
+                                  ("timestamptz", _TimestamptzOrText)):
+            cursor.adapters.register_loader(type_name, loader)
+        rows = cursor.execute(statements.flagged_rows()).fetchall()
+    centre.execute("SELECT set_config('TimeZone', 'UTC', true)")
+    rejected = 0
+    rejects: list[tuple[str, str, str]] = []
+    seen: list[list[Any]] = []
+    names = ", ".join(f"c{i}" for i in range(1, len(plan.items) + 1))
+    marks = ", ".join(["%s"] * (len(plan.items) + 2))
+    for n, *raw in rows:
+        accepted, hashes, row_rejects, row_keys = _convert_page(plan, key_at, [tuple(raw)])
+        if accepted:  # flagged, but Python takes it: its values and hash as full_copy would apply them
+            centre.execute(f"INSERT INTO {scratch} (n, {names}, _hash) VALUES ({marks})",  # noqa: S608
+                           (n, *accepted[0], hashes[0]))
+            continue
+        rejected += 1
+        rejects.extend(row_rejects)
+        seen.extend(row_keys)
+    return rejected, rejects, seen
+
+
+# -- the copy ----------------------------------------------------------------------------------------------
+
+def _without_order(sql: str, reader: _Reader) -> str:
+    assert sql.endswith(reader.order)
+    return sql[:-len(reader.order)]
+
+
+def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
+                   on_batch: Callable[[BatchReceipt], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> CopyResult:
+    """:func:`govshare.exchange.engine.copy.full_copy` for an :func:`eligible` plan, at the speed of the
+    servers: the same batches, positions, receipts, quarantine and hashes, and a run begun by either one may be
+    resumed by the other.  ``ValueError`` when the plan is not eligible (the reason)."""
+    started = time.monotonic()
+    key_at = _check(plan)
+    if plan.source.kind != "postgresql" or store.kind != "postgresql":
+        raise ValueError("the fast copy is PostgreSQL → PostgreSQL only")
+    store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in key_at])
+    batch = resumed = store.last_batch(plan.target, run_id)
+    position = store.position(plan.target, run_id) if batch else None
+    if position and (position.get("done") or phase_of(position) != "rows"):
+        return _result(store, plan, run_id, resumed, started, True)
+    after = decode_key(position["after"]) if position and position.get("after") is not None else None
+    reader = _Reader(plan)
+    keys = _Reader(plan, columns=plan.key)
+    order = ", ".join(keys.keys)
+    descending = ", ".join(f"{k} DESC" for k in keys.keys)
+    bound = keys.keys[0] if len(keys.keys) == 1 else f"({', '.join(keys.keys)})"
+    bound_marks = "%s" if len(keys.keys) == 1 else f"({', '.join(['%s'] * len(keys.keys))})"
+    key_items = _key_items(plan, key_at)
+    with sources.connect(plan.source) as conn:
+        types = read_source_types(conn, plan)
+        reason = eligible(plan, store, types)
+        if reason is not None:
+            raise ValueError(f"not for the fast copy: {reason}")
+        conn.execute("SET client_encoding TO 'UTF8'")  # text crosses the pipe as bytes: UTF-8 on both sides
+        (zone,) = _fetch(conn, "SELECT current_setting('TimeZone')", ())[0]
+        mark = position.get("mark") if position else None
+        if plan.watermark and position is None:
+            highest = _mark(conn, plan, reader)
+            mark = None if highest is None else encode_key([highest])
+        statements: dict[str, _Batch] = {}
+
+        def prepared(centre: Any) -> _Batch:
+            if "batch" not in statements:
+                encoding, version = centre.execute(
+                    "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int"
+                ).fetchone()
+                if encoding != "UTF8":
+                    raise StoreError("other", f"the fast copy needs a UTF8 centre database, not {encoding}")
+                statements["batch"] = _Batch(plan, types, version >= 140000)
+            return statements["batch"]
+
+        while True:
+            if should_stop is not None and should_stop():
+                return _result(store, plan, run_id, resumed, started, False)
+            page_sql, page_params = keys.page(after)
+            page_sql = _without_order(page_sql, keys)
+            upper_rows = _fetch(conn, f"{page_sql} ORDER BY {order} OFFSET {int(plan.batch_rows) - 1} LIMIT 1",
+                                page_params)
+            full = bool(upper_rows)
+            if full:
+                last: tuple[Any, ...] | None = tuple(upper_rows[0])
+            else:
+                found = _fetch(conn, f"{page_sql} ORDER BY {descending} LIMIT 1", page_params)
+                last = tuple(found[0]) if found else after
+            select_sql, select_params = reader.page(after)
+            select_sql = _without_order(select_sql, reader)
+            if full:
+                select_sql += f" AND {bound} <= {bound_marks}"
+                select_params = (*select_params, *(last or ()))
+            copy_out = f"COPY ({select_sql} ORDER BY {order}) TO STDOUT (FORMAT BINARY)"
+            empty = 0
+            if not full:
+                (counted,) = _fetch(conn, reader.count_empty, ())[0]
+                empty = int(counted)
+            batch += 1
+            sent = {"phase": "rows", "after": None if last is None else encode_key(last), "done": not full,
+                    "mark": mark}
+
+            def fill(centre: Any, scratch: str, *, number: int = batch, out: str = copy_out,
+                     params: Sequence[Any] = select_params, empty: int = empty) -> StagedBatch:
+                statements_ = prepared(centre)
+                centre.execute(statements_.create)
+                with conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
+                    with source_cursor.copy(out, params) as source_copy, \
+                            centre_cursor.copy(statements_.copy_in) as into:
+                        buffered = bytearray()
+                        for chunk in source_copy:  # a row a chunk: sent on in pieces of ~1 MB
+                            buffered += chunk
+                            if len(buffered) >= _PIECE:
+                                into.write(bytes(buffered))
+                                buffered.clear()
+                        if buffered:
+                            into.write(bytes(buffered))
+                    copied = centre_cursor.rowcount
+                converted = centre.execute(statements_.insert(scratch)).rowcount
+                rejected, rejects, seen = (0, [], []) if converted == copied else \
+                    _flagged(centre, statements_, scratch, zone, plan, key_at)
+                rows_read = int(copied) + empty
+                if empty:
+                    rejects.append(("", key_items, f"empty_key: {empty} rows without a value in the key"))
+                _limit(plan, number, rows_read, int(copied) - rejected, rejects)
+                return StagedBatch(rows_read=rows_read, rejects=rejects, seen=seen)
+
+            receipt = store.apply_staged(plan.target, fill, run_id=run_id, batch=batch, position=sent)
+            if receipt.position != sent:
+                # another worker committed this batch first: what it committed is the truth (as full_copy)
+                if receipt.position.get("done"):
+                    return _result(store, plan, run_id, resumed, started, True)
+                stored = receipt.position.get("after")
+                after = decode_key(stored) if stored is not None else None
+                mark = receipt.position.get("mark")
+                continue
+            if on_batch is not None:
+                on_batch(receipt)
+            if not full:
+                return _result(store, plan, run_id, resumed, started, True)
+            after = last

@@ -1,0 +1,259 @@
+"""The fast full copy PostgreSQL → PostgreSQL centre (govshare/exchange/engine/fastcopy.py; issue 10,
+docs/decisions/0004-table-copy-paths.md point 3): the same centre rows, hashes, receipts and quarantine as
+:func:`full_copy`, value by value for every letter it takes; resumption; when it refuses a plan."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from govshare.datastore.engine.store import Store, StoreColumn
+from govshare.exchange.engine.copy import CopyPlan, full_copy
+from govshare.exchange.engine.fastcopy import eligible, fast_full_copy, source_types
+from govshare.exchange.engine.rules import RuleSet
+from tests import test_exchange_copy as _copy_tests
+from tests.test_exchange_copy import Source, cases, live, reconciles, sequence_numbers, stop_after
+
+make_source = _copy_tests.make_source  # the fixtures of the full copy's tests
+make_store = _copy_tests.make_store
+
+pytestmark = pytest.mark.once
+
+EVERY_SQL = r"""
+CREATE TABLE every (id integer PRIMARY KEY, c varchar(20), m text, n numeric, y numeric(12, 2), i bigint,
+                    i2 smallint, d date, t timestamp, tz timestamptz, l boolean, g bytea, small integer,
+                    cv varchar(4), t3 timestamp(3));
+INSERT INTO every (id) VALUES (1);
+INSERT INTO every VALUES
+ (2, '张三', '备注：第一行，中文', 0, 0.00, 0, 0, '2024-01-31', '2024-01-01 00:00:00', '2024-01-01 08:00:00+08',
+  true, '\x', 0, '', '2024-01-01 00:00:00.123'),
+ (3, '', '', -0.01, 1.50, -9223372036854775808, -32768, '9999-12-31', '2024-01-01 12:34:56.789',
+  '1999-12-31 23:59:59.000001-05:30', false, '\x00ff', -999, 'abcd', '2024-01-01 00:00:01'),
+ (4, 'O''Brien"x', E'tab\there\nnewline \\ back', 100, 100.00, 9223372036854775807, 32767, '0001-01-01',
+  '0001-01-01 00:00:00', '2024-06-30 23:59:59.5+00', true, '\x0001474946', 999, '中文四字', NULL),
+ (5, '一二三四五六七八九十', 'x', 1.50, -1234.5, 7, 7, '0099-03-04', '1970-01-01 00:00:00.000001',
+  '9999-12-30 12:00:00+00', NULL, '\xdeadbeef', 100, 'x', '9999-12-31 23:59:59.999'),
+ (6, 'abcdefghijk', 'too long', 1, 1, 1, 1, '2020-01-01', '2020-01-01', '2020-01-01 00:00+00', true, '\x', 1,
+  'a', NULL),
+ (7, 'nan', 'x', 'NaN', 1, 1, 1, '2020-01-01', '2020-01-01', '2020-01-01 00:00+00', true, '\x', 1, 'a', NULL),
+ (8, 'inf date', 'x', 1, 1, 1, 1, 'infinity', '2020-01-01', '2020-01-01 00:00+00', true, '\x', 1, 'a', NULL),
+ (9, 'inf time', 'x', 1, 1, 1, 1, '2020-01-01', '-infinity', 'infinity', true, '\x', 1, 'a', NULL),
+ (10, 'digits', 'x', 1, 1234.56, 1, 1, '2020-01-01', '2020-01-01', '2020-01-01 00:00+00', true, '\x', 1000,
+  'a', NULL),
+ (11, 'bc', 'x', 123456789012345678901234567890.12345678901234567890, 9999999999.99, 1, 1,
+  '0044-03-15 BC', '2020-01-01', '2020-01-01 00:00+00', true, '\x', -1000, 'a', NULL),
+ (12, 'tiny', 'x', 0.00000000000000000001000, 0.01, 1, 1, '2020-02-29', '2020-01-01 00:00:00.100000',
+  '0001-01-02 00:00:00+00', false, '\x', 5, 'a', '2020-01-01 00:00:00.1'),
+ (13, '十个字正好十个字啊啊', 'x', -123.000, -0.10, 1, 1, '2020-02-29', '2020-01-01', '2020-01-01 00:00+14',
+  false, '\x', 5, 'a', NULL);
+INSERT INTO every (id, m) SELECT g, 'row ' || g FROM generate_series(14, 30) g;
+"""
+EVERY_COLUMNS = [("id", StoreColumn("编号", "I")), ("c", StoreColumn("名称", "C", 10)), ("m", StoreColumn("备注", "M")),
+                 ("n", StoreColumn("数", "N")), ("y", StoreColumn("金额", "Y", 5)), ("i", StoreColumn("大数", "I")),
+                 ("i2", StoreColumn("小数", "I")), ("d", StoreColumn("日期", "D")), ("t", StoreColumn("时间", "T")),
+                 ("tz", StoreColumn("带时区", "T")), ("l", StoreColumn("有效", "L")), ("g", StoreColumn("照片", "G")),
+                 ("small", StoreColumn("三位", "N", 3)), ("cv", StoreColumn("短", "C", 4)),
+                 ("t3", StoreColumn("毫秒", "T"))]
+
+
+def _hashes(store: Store, table: str = "e_copy") -> dict[Any, bytes]:
+    return {key: bytes(digest) for key, digest in store._conn.execute(f'SELECT c1, _hash FROM "{table}"')}
+
+
+def _centre(store: Store, table: str = "e_copy") -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in store.changes_since(table, 0, 1_000_000)]
+
+
+def _quarantine(store: Store, run_id: str) -> list[tuple[Any, ...]]:
+    return [(q["key"], q["item"], q["reason"]) for q in store.quarantine("e_copy", run_id)]
+
+
+def _receipts(store: Store, run_id: str) -> list[tuple[Any, ...]]:
+    return [(r.batch, r.rows_read, r.inserted, r.updated, r.unchanged, r.rejected, r.read_hash, r.written_hash,
+             r.position) for r in store.receipts("e_copy", run_id)]
+
+
+def _unique(plan: CopyPlan) -> CopyPlan:
+    return dataclasses.replace(plan, key_unique=True)
+
+
+@pytest.mark.parametrize("batch_rows", [4, 5000])
+@pytest.mark.xdist_group("sources")
+def test_the_fast_copy_gives_exactly_what_full_copy_gives_for_every_letter(
+        batch_rows: int, make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """The test that matters (decision 0004): for every letter the fast path takes, with NULLs, Chinese text,
+    empty text and bytes, zeros, negatives, trailing zeros, the ends of the date range, micro- and whole
+    seconds, a zone — the same centre rows and sequence numbers, the same _hash per row, the same content hash,
+    the same receipts, and the same rows quarantined with the same reasons, word for word."""
+    source = make_source("postgresql", EVERY_SQL)
+    plan = _unique(source.plan("every", EVERY_COLUMNS, ("id",), batch_rows=batch_rows))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    assert eligible(plan, fast, source_types(plan)) is None
+    expected = full_copy(plan, slow, run_id="r1")
+    got = fast_full_copy(plan, fast, run_id="r1")
+    assert dataclasses.replace(got, seconds=0) == dataclasses.replace(expected, seconds=0)
+    assert (got.rows_read, got.rejected, got.complete) == (30, 6, True)
+    assert _centre(fast) == _centre(slow)
+    assert _hashes(fast) == _hashes(slow)
+    assert fast.summary("e_copy") == slow.summary("e_copy")
+    assert _receipts(fast, "r1") == _receipts(slow, "r1")
+    assert _quarantine(fast, "r1") == _quarantine(slow, "r1")
+    codes = [(key, item, reason.split(":")[0]) for key, item, reason in _quarantine(fast, "r1")]
+    assert codes == [("6", "名称", "too_long"), ("7", "数", "not_finite"), ("8", "日期", "not_a_date"),
+                     ("9", "时间", "not_a_datetime"), ("9", "带时区", "not_a_datetime"),
+                     ("10", "金额", "too_many_digits"), ("10", "三位", "too_many_digits"),
+                     ("11", "金额", "too_many_digits"), ("11", "日期", "not_a_datetime"),  # full_copy's word for BC
+                     ("11", "三位", "too_many_digits")]
+    assert reconciles(fast, got)
+    # each copy finds the other's rows unchanged: the hashes are the same bytes
+    again = full_copy(plan, fast, run_id="r2")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 24)
+    again = fast_full_copy(plan, slow, run_id="r2")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 24)
+
+
+ITEMS_SQL = ("CREATE TABLE items (id integer PRIMARY KEY, name varchar(40), amount numeric(12, 2));\n"
+             "INSERT INTO items SELECT g, '物品' || g, g + 0.25 FROM generate_series(1, 23) g;")
+ITEMS_COLUMNS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 40)),
+                 ("amount", StoreColumn("金额", "N"))]
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_stopped_fast_copy_resumes_after_its_last_committed_batch(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Checkpoints as full_copy's: stopped after batch 2, two batches and their position committed; resumed,
+    receipts 1…n without a gap and the totals of one copy; a run begun by one path is finished by the other."""
+    source = make_source("postgresql", ITEMS_SQL)
+    plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=5))
+    store, other = make_store("postgresql"), make_store("postgresql")
+    on_batch, should_stop = stop_after(2)
+    stopped = fast_full_copy(plan, store, run_id="r1", on_batch=on_batch, should_stop=should_stop)
+    assert (stopped.complete, stopped.batches, stopped.rows_read) == (False, 2, 10)
+    assert store.position("e_copy", "r1") == {"phase": "rows", "after": [["int", "10"]], "done": False, "mark": None}
+    seen: list[int] = []
+    resumed = fast_full_copy(plan, store, run_id="r1", on_batch=lambda receipt: seen.append(receipt.batch))
+    assert (resumed.complete, resumed.resumed_from_batch, seen) == (True, 2, [3, 4, 5])
+    assert (resumed.batches, resumed.rows_read, resumed.inserted, resumed.unchanged) == (5, 23, 23, 0)
+    assert sorted(live(store)) == list(range(1, 24)) and reconciles(store, resumed)
+    again = fast_full_copy(plan, store, run_id="r1")
+    assert (again.batches, again.rows_read, again.resumed_from_batch) == (5, 23, 5)
+    # begun fast, finished by full_copy (and the other way round): the same receipts as one copy
+    on_batch, should_stop = stop_after(2)
+    fast_full_copy(plan, other, run_id="r1", on_batch=on_batch, should_stop=should_stop)
+    finished = full_copy(plan, other, run_id="r1")
+    assert _receipts(other, "r1") == _receipts(store, "r1") and reconciles(other, finished)
+    on_batch, should_stop = stop_after(3)
+    full_copy(plan, other, run_id="r2", on_batch=on_batch, should_stop=should_stop)
+    finished = fast_full_copy(plan, other, run_id="r2")
+    assert (finished.batches, finished.unchanged, finished.resumed_from_batch) == (5, 23, 3)
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_fast_worker_that_finds_its_batch_committed_by_another_goes_on_from_the_committed_position(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Two workers on one run — the second, presumed dead but still running, continues from what the first
+    committed, not from its own page: no row is lost, one batch is the last."""
+    source = make_source("postgresql", "CREATE TABLE t (id integer PRIMARY KEY, v text);"
+                                       "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 9) g;")
+    plan = _unique(source.plan("t", [("id", StoreColumn("编号", "I")), ("v", StoreColumn("值", "C", 20))], ("id",),
+                               batch_rows=3))
+    a = make_store("postgresql")
+    info = a._conn.info
+    url = f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+
+    class Late(Store):  # asked for the last batch before the other worker committed batch 1
+        first = True
+
+        def last_batch(self, table: str, run_id: str) -> int:
+            if self.first:
+                self.first = False
+                return 0
+            return super().last_batch(table, run_id)
+
+    def on_batch(receipt: Any) -> None:
+        if receipt.batch == 1:
+            source.admin("DELETE FROM t WHERE id = 2;")  # deleted at the source meanwhile
+            with Store.open(url) as opened:
+                fast_full_copy(plan, Late("postgresql", opened._conn), run_id="r1")
+
+    fast_full_copy(plan, a, run_id="r1", on_batch=on_batch)
+    assert sorted(live(a)) == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # 2 was copied before it went; 4 is not lost
+    receipts = a.receipts("e_copy", "r1")
+    assert [r.batch for r in receipts] == list(range(1, len(receipts) + 1))
+    assert len([r for r in receipts if r.position.get("done")]) == 1
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_second_fast_copy_of_an_unchanged_source_rewrites_nothing(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Unchanged rows are not rewritten: every row unchanged, every _seq kept; one update and one insert at the
+    source give exactly those two rows new sequence numbers, in key order."""
+    source = make_source("postgresql", ITEMS_SQL)
+    store = make_store("postgresql")
+    plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=7))
+    first = fast_full_copy(plan, store, run_id="r1")
+    assert (first.batches, first.inserted, first.updated, first.unchanged) == (4, 23, 0, 0)
+    before = sequence_numbers(store)
+    second = fast_full_copy(plan, store, run_id="r2")
+    assert (second.inserted, second.updated, second.unchanged, second.rows_read) == (0, 0, 23, 23)
+    assert sequence_numbers(store) == before and reconciles(store, second)
+    assert all(r.written_hash == "0" * 32 for r in store.receipts("e_copy", "r2"))
+    source.admin("UPDATE items SET amount = 99.99 WHERE id = 5; INSERT INTO items VALUES (24, '新物品', 1);")
+    third = fast_full_copy(plan, store, run_id="r3")
+    assert (third.inserted, third.updated, third.unchanged) == (1, 1, 22)
+    changed = {key: seq for key, seq in sequence_numbers(store).items() if before.get(key) != seq}
+    assert changed == {5: 24, 24: 25} and reconciles(store, third)
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_composite_key_pages_exactly(make_source: Callable[[str, str], Source],
+                                       make_store: Callable[[str], Store]) -> None:
+    """Keyset pages on a composite key (a date, Chinese text, a decimal) as full_copy's, row for row."""
+    sql = ("CREATE TABLE visits (day date, 名称 varchar(20), 序号 numeric(6, 1), note varchar(40), "
+           "PRIMARY KEY (day, 名称, 序号));"
+           "INSERT INTO visits SELECT DATE '2024-01-01' + g % 3, (ARRAY['张三', '李四', '王五'])[(g / 3) % 3 + 1], "
+           "g / 9 + 0.5, CASE WHEN g % 5 = 0 THEN NULL ELSE '第' || g || '次' END FROM generate_series(1, 40) g;")
+    source = make_source("postgresql", sql)
+    columns = [("day", StoreColumn("日期", "D")), ("名称", StoreColumn("名称", "C", 20)),
+               ("序号", StoreColumn("序号", "N")), ("note", StoreColumn("说明", "C", 40))]
+    plan = _unique(source.plan("visits", columns, ("day", "名称", "序号"), batch_rows=6))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    expected = full_copy(plan, slow, run_id="r1")
+    got = fast_full_copy(plan, fast, run_id="r1")
+    assert (got.rows_read, got.inserted, got.batches) == (expected.rows_read, expected.inserted, expected.batches)
+    assert _centre(fast) == _centre(slow) and _receipts(fast, "r1") == _receipts(slow, "r1")
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), cases(("postgresql", "postgresql"), ("sqlite", "postgresql"),
+                                                              ("postgresql", "sqlite")))
+def test_eligible_says_why_a_plan_cannot_take_the_fast_path(
+        source_kind: str, store_kind: str, make_source: Callable[[str, str], Source],
+        make_store: Callable[[str], Store]) -> None:
+    sql = ("CREATE TABLE t (id integer PRIMARY KEY, name varchar(10), code char(4), score double precision, "
+           "note text)")
+    source = make_source(source_kind, sql)
+    store = make_store(store_kind)
+    columns = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 10))]
+    plan = _unique(source.plan("t", columns, ("id",)))
+    if source_kind == "sqlite":
+        assert "not PostgreSQL" in str(eligible(plan, store, {"id": "integer", "name": "text"}))
+        return
+    types = source_types(plan)
+    assert types["code"] == "character(4)" and types["name"] == "character varying(10)"
+    if store_kind == "sqlite":
+        assert "store is sqlite" in str(eligible(plan, store, types))
+        return
+    assert eligible(plan, store, types) is None
+    assert "value rules" in str(eligible(dataclasses.replace(plan, rules=RuleSet({})), store, types))
+    assert "primary key" in str(eligible(dataclasses.replace(plan, key_unique=False), store, types))
+    with_char = source.plan("t", [*columns, ("code", StoreColumn("代码", "C", 4))], ("id",))
+    assert "character(4)" in str(eligible(_unique(with_char), store, types))
+    with_float = source.plan("t", [*columns, ("score", StoreColumn("评分", "B"))], ("id",))
+    assert "type B" in str(eligible(_unique(with_float), store, types))
+    text_as_number = source.plan("t", [*columns, ("note", StoreColumn("数", "N"))], ("id",))
+    assert "from a column of type text" in str(eligible(_unique(text_as_number), store, types))
+    with pytest.raises(ValueError, match="primary key"):
+        fast_full_copy(dataclasses.replace(plan, key_unique=False), store, run_id="r1")
