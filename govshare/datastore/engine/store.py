@@ -952,38 +952,48 @@ class Store:
                                         "duplicate_key: another row of this copy has the same key after "
                                         "conversion") for n in collided)]
                 self._run(f"DELETE FROM {scratch} WHERE n IN ({', '.join(map(str, collided))})")  # noqa: S608
-            sql = f"SELECT b.n, s.{keys[0]} IS NULL FROM {scratch} {changed_rows} ORDER BY b.n"  # noqa: S608
-            changed = [(int(n), bool(new)) for n, new in self._conn.execute(sql)]
-            if changed:
-                updates = ", ".join(f"{n} = excluded.{n}"
-                                    for n in [*names, "_seq", "_deleted", "_hash", "_run"])
-                bucket_column, bucket_value = (", _bucket", ", b._bucket") if bucketed else ("", "")
-                if bucketed:
-                    updates += f', _bucket = coalesce(excluded._bucket, "{table}"._bucket)'
-                cursor = self._run(
-                    f'INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run{bucket_column}) '  # noqa: S608
-                    f"SELECT {', '.join('b.' + n for n in names)}, ? + row_number() OVER (ORDER BY b.n), "
-                    f"false, b._hash, ?{bucket_value} FROM {scratch} {changed_rows} "
-                    f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
-                    f'WHERE "{table}"._hash <> excluded._hash OR "{table}"._deleted', (base, run_id))
-                if cursor.rowcount != len(changed):
-                    raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
+            updates = ", ".join(f"{n} = excluded.{n}" for n in [*names, "_seq", "_deleted", "_hash", "_run"])
+            bucket_column, bucket_value = (", _bucket", ", b._bucket") if bucketed else ("", "")
+            if bucketed:
+                updates += f', _bucket = coalesce(excluded._bucket, "{table}"._bucket)'
+            upsert = (f'INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run{bucket_column}) '  # noqa: S608
+                      f"SELECT {', '.join('b.' + n for n in names)}, ? + row_number() OVER (ORDER BY b.n), "
+                      f"false, b._hash, ?{bucket_value} FROM {scratch} {changed_rows} "
+                      f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+                      f'WHERE "{table}"._hash <> excluded._hash OR "{table}"._deleted')
+            written: list[tuple[bool, bytes]]  # (inserted, hash) of each row written
+            if self.kind == "postgresql":
+                # one pass: the rows written come back (a row inserted has no xmax), no separate look-up of the
+                # changed rows first; their sequence numbers must still be base+1 … base+k without a gap
+                found = self._run(upsert + " RETURNING xmax = 0, _hash, _seq", (base, run_id)).fetchall()
+                written = [(bool(new), bytes(h)) for new, h, _seq in found]
+                if found and max(int(q) for *_rest, q in found) != base + len(found):
+                    raise StoreError("other", f"{len(found)} rows written with a gap in their sequence numbers")
+            else:
+                sql = f"SELECT b.n, s.{keys[0]} IS NULL FROM {scratch} {changed_rows} ORDER BY b.n"  # noqa: S608
+                changed = [(int(n), bool(new)) for n, new in self._conn.execute(sql)]
+                if changed:
+                    cursor = self._run(upsert, (base, run_id))
+                    if cursor.rowcount != len(changed):
+                        raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
+                written = [(new, hashes[n]) for n, new in changed]
+            if written:
                 self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
-                          (base + len(changed), table))
-            if bucketed and len(changed) < filled.rows - len(collided):  # rows left unchanged: their buckets
+                          (base + len(written), table))
+            if bucketed and len(written) < filled.rows - len(collided):  # rows left unchanged: their buckets
                 self._set_buckets(table, shape, scratch)
             if remember:  # the keys this run has read, also those it left unchanged or had to reject
                 self._run(f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
                           f"SELECT ?, {', '.join('b.' + k for k in keys)} FROM {scratch} b", (run_id,))
                 if filled.seen:
                     self._remember(key_list, shape, run_id, filled.seen)
-            inserted = sum(1 for _, new in changed if new)
+            inserted = sum(1 for new, _ in written if new)
             applied = filled.rows - len(collided)
             receipt = BatchReceipt(
                 run_id=run_id, batch=batch, rows_read=filled.rows_read, inserted=inserted,
-                updated=len(changed) - inserted, unchanged=applied - len(changed),
+                updated=len(written) - inserted, unchanged=applied - len(written),
                 rejected=filled.rows_read - applied, read_hash=filled.read_hash,
-                written_hash=combine(hashes[n] for n, _ in changed), position=position, at=_now())
+                written_hash=combine(h for _, h in written), position=position, at=_now())
             self._record(table, receipt, rejects)
         if self.kind == "postgresql" and batch in _ANALYZE_AT:
             self._analyze(table, shape if remember else None)
