@@ -1167,6 +1167,10 @@ class Store:
         of some buckets): only the rows whose ``_bucket >> shift`` is one of them are counted as unseen (rows
         whose ``_bucket`` is NULL are not); the live rows are still the whole table's."""
         shape = self._shape(table)
+        if self.kind == "postgresql":
+            # the run's key list has just grown by every key of the source: without fresh statistics PostgreSQL
+            # takes it for empty and scans it once per row of the table (200 000 rows: minutes, measured)
+            self._analyze(table, shape)
         with _errors():
             (unseen,) = self._run(self._unseen_sql(table, shape, "count(*)", buckets, shift), (run_id,)).fetchone()
             (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
