@@ -1148,6 +1148,13 @@ class Store:
         normal = [tuple(k) for k in self._keyed_loosely(keys, key_columns)]
         found: set[tuple[Any, ...]] = set()
         names = shape.key_columns
+        if not normal:
+            return found
+        if self.kind == "postgresql" and len(names) == 1:  # one statement for a page of keys
+            sql = f'SELECT {names[0]} FROM "{table}" WHERE NOT _deleted AND {names[0]} = ANY(%s)'  # noqa: S608
+            with _errors():
+                found = {(row[0],) for row in self._conn.execute(sql, ([key[0] for key in normal],))}
+            return found
         for start in range(0, len(normal), 200):
             chunk = normal[start:start + 200]
             match = " OR ".join("(" + " AND ".join(f"{n} = ?" for n in names) + ")" for _ in chunk)
