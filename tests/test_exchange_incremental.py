@@ -407,3 +407,21 @@ def test_the_key_check_also_brings_in_rows_the_incremental_reads_missed(
     assert delete_unseen(plan, store, run_id="r2", guard_share=0.5).deleted == 0
     again = key_scan(plan, store, run_id="r2")  # a finished scan changes nothing
     assert again.inserted == 1 and reconciles(store, full_copy(plan, store, run_id="r3"))
+
+
+@pytest.mark.parametrize("store_kind", cases(("sqlite",), ("postgresql",)))
+def test_a_page_of_keys_is_remembered_once_each_whatever_repeats(store_kind: str,
+                                                                 make_store: Callable[[str], Store]) -> None:
+    """The key list takes a page of keys at once (PostgreSQL: COPY, then one INSERT … ON CONFLICT): keys repeated
+    within a page or across pages count once, and the rows whose keys were read are not taken for deleted."""
+    store = make_store(store_kind)
+    items = [c for _, c in ITEMS]
+    store.ensure_table("e_copy", items, ["编号"])
+    store.apply("e_copy", [[n, f"物品{n}", Decimal(n)] for n in range(1, 151)], run_id="r1", batch=1, position={},
+                rows_read=150, read_hash="0" * 32, remember=False)
+    first = store.remember("e_copy", [[n] for n in range(1, 101)] + [[n] for n in range(1, 31)], run_id="r2",
+                           batch=1, position={"phase": "keys"})
+    second = store.remember("e_copy", [[n] for n in range(71, 141)], run_id="r2", batch=2, position={"phase": "keys"})
+    assert (first.rows_read, second.rows_read) == (130, 70)
+    assert store.count_unseen("e_copy", "r2") == (10, 150)
+    assert sorted(k[0] for k in store.unseen("e_copy", "r2", 100)) == list(range(141, 151))

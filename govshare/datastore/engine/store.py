@@ -1074,8 +1074,21 @@ class Store:
         return receipt
 
     def _remember(self, key_list: str, shape: _Shape, run_id: str, keys: Sequence[Sequence[Any]]) -> None:
+        """Add keys to the run's key list (inside the caller's transaction); a key already there counts once."""
         columns = shape.key_columns
         letters = [shape.columns[i].letter for i in shape.key_index]
+        if self.kind == "postgresql" and len(keys) > 50:
+            # a page of keys: COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING (executemany
+            # sends a statement per key)
+            staging = "_gs_r_" + key_list.removeprefix("_gs_k_")
+            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {key_list}) ON COMMIT DELETE ROWS")
+            with self._conn.cursor() as cursor, cursor.copy(
+                    f"COPY {staging} (run_id, {', '.join(columns)}) FROM STDIN") as copy:
+                for key in keys:
+                    copy.write_row((run_id, *key))
+            self._conn.execute(f"INSERT INTO {key_list} (run_id, {', '.join(columns)}) "  # noqa: S608
+                               f"SELECT run_id, {', '.join(columns)} FROM {staging} ON CONFLICT DO NOTHING")
+            return
         marks = ", ".join("?" * (len(columns) + 1))
         rows: Iterable[Sequence[Any]] = (
             (run_id, *(map(_to_sqlite, letters, key) if self.kind == "sqlite" else key)) for key in keys)
