@@ -340,11 +340,12 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None,
 
 
 def _provider_staff(run: ExchangeRun) -> list[User]:
-    return _staff_of_provider(run.binding.entry.provider_id)
+    return staff_of(run.binding.entry.provider_id)
 
 
-def _staff_of_provider(department_id: int) -> list[User]:
-    return list(User.objects.filter(department_id=department_id, is_active=True,
+def staff_of(*department_ids: int) -> list[User]:
+    """The data specialists and administrators of these departments: who is told about their copies."""
+    return list(User.objects.filter(department_id__in=department_ids, is_active=True,
                                     role_assignments__role__in=[Role.DATA_SPECIALIST, Role.DEPT_ADMIN]).distinct())
 
 

@@ -19,16 +19,16 @@ from govshare.catalog.models import CatalogEntry
 from govshare.core import audit, messages, periodic
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
-from govshare.core.models import User
 from govshare.core.notify import notify
 from govshare.core.permissions import get_for, require
-from govshare.core.roles import Capability, Role
+from govshare.core.roles import Capability
 from govshare.datastore.centre import open_store, table_for
 from govshare.datastore.engine.profile import cross_compare
 from govshare.datastore.engine.store import StoreError
 from govshare.exchange import bindings
 from govshare.exchange.models import CrossCheck
 from govshare.exchange.permissions import CHANGE
+from govshare.exchange.runs import staff_of
 
 log = logging.getLogger("govshare.exchange")
 
@@ -92,11 +92,6 @@ def do_set_cross_check_active(actor: Any, check: CrossCheck, active: bool) -> Cr
     return check
 
 
-def _staff_of(*department_ids: int) -> list[User]:
-    return list(User.objects.filter(department_id__in=department_ids, is_active=True,
-                                    role_assignments__role__in=[Role.DATA_SPECIALIST, Role.DEPT_ADMIN]).distinct())
-
-
 def do_run_cross_check(actor: Any, check: CrossCheck, *, operator: bool = False) -> CrossCheck:
     """Compare the two entries in the centre now (the centre, or the machine operator / the daily hook)."""
     if not operator:
@@ -132,7 +127,7 @@ def do_run_cross_check(actor: Any, check: CrossCheck, *, operator: bool = False)
                      detail={"compared": check.compared, "differing": check.differing, "left_only": check.left_only,
                              "right_only": check.right_only, **({"error": error.code} if error else {})})
         if result is not None and result.differing:
-            recipients = _staff_of(left.provider_id, right.provider_id)
+            recipients = staff_of(left.provider_id, right.provider_id)
             subject = messages.message(_("Cross-source check %(name)s: %(n)s values differ"), name=check.name,
                                        n=result.differing)
             body = messages.message(_("%(left)s (%(left_item)s) and %(right)s (%(right_item)s) hold different "

@@ -74,7 +74,7 @@ def do_check_slot(binding: TableBinding, now: dt.datetime | None = None) -> dict
 
 
 def _tell(binding: TableBinding, seen: dict[str, Any]) -> None:
-    from govshare.exchange.runs import _centre_staff, _staff_of_provider
+    from govshare.exchange.runs import _centre_staff, staff_of
 
     entry = binding.entry
     held = round((seen.get("held_bytes") or 0) / (1 << 20))
@@ -94,7 +94,7 @@ def _tell(binding: TableBinding, seen: dict[str, Any]) -> None:
                                   "(the slot is then dropped)."),
                                 slot=binding.slot_name, source=binding.source.name, held=held,
                                 minutes=minutes if minutes is not None else "?")
-    recipients = [*_staff_of_provider(entry.provider_id), *_centre_staff()]
+    recipients = [*staff_of(entry.provider_id), *_centre_staff()]
     transaction.on_commit(lambda: notify(recipients, "exchange.slot_alarm", subject, body,
                                          url=f"/exchange/bindings/{binding.pk}/", obj=binding))
 

@@ -916,19 +916,21 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
             raw_keys = _fetch(conn, *reader.page(after))
             keys: list[list[Any]] = []
             rejects: list[tuple[str, str, str]] = []
+            raw_of: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # converted key → the key as the source gave it
             for raw in raw_keys:
                 try:
-                    keys.append([convert(value, item) for item, value in zip(key_items, raw, strict=True)])
+                    key = [convert(value, item) for item, value in zip(key_items, raw, strict=True)]
                 except ValueError as exc:
                     rejects.append((_key_text(list(raw)), _key_items(plan, key_at), str(exc)))
+                    continue
+                keys.append(key)
+                raw_of[tuple(key)] = tuple(raw)
             full = len(raw_keys) == plan.batch_rows
             last = tuple(raw_keys[-1]) if raw_keys else after
             # keys the source has and the centre has not (live): rows the incremental reads missed — committed
             # later than the overlap window allowed, restored at the source with old update times, without an
             # update time — read again by key and applied, before the keys are remembered (a crash between the
             # two reads this page again: the restored rows are then unchanged)
-            raw_of = {tuple(key): raw for key, raw in zip(keys, (r for r in raw_keys if _converts(r, key_items)),
-                                                          strict=True)}
             present = store.live_keys(plan.target, keys) if keys else set()
             absent = [raw for key, raw in raw_of.items() if key not in present]
             if absent:
@@ -965,15 +967,6 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
             if not full:
                 return _result(store, plan, run_id, resumed, started, True)
             after = last
-
-
-def _converts(raw: Sequence[Any], key_items: Sequence[StoreColumn]) -> bool:
-    try:
-        for item, value in zip(key_items, raw, strict=True):
-            convert(value, item)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass
