@@ -1,4 +1,4 @@
-"""Compare mode (govshare/exchange/engine/compare.py; issue 10 items 5 and 6) from real front-end databases —
+"""Compare mode (EXC-1 incremental copies; govshare/exchange/engine/compare.py; issue 10 items 5 and 6) from real front-end databases —
 SQLite files, the session's throwaway PostgreSQL and MariaDB — into the centre's store on SQLite and PostgreSQL:
 hash buckets of the key computed by the source, only the rows of the buckets that changed travel, deletions
 tombstoned behind the mass-delete guard, a run resumable at any moment (a real process killed with SIGKILL)."""

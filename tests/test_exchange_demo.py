@@ -1,4 +1,4 @@
-"""The exchange demo (issue 10 item 11): several bound entries with history — a full copy, then incremental
+"""The exchange demo (issue 10 item 11; EXC-1, EXC-7): several bound entries with history — a full copy, then incremental
 ones by update time; one copy stale; one with quarantined rows (value rules); a 一数一源 check with
 differences.  The demo is loaded once per test run (tests/conftest.py) and only read here."""
 

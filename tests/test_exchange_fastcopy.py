@@ -1,4 +1,4 @@
-"""The fast full copy PostgreSQL → PostgreSQL centre (govshare/exchange/engine/fastcopy.py; issue 10,
+"""The fast full copy PostgreSQL → PostgreSQL centre (EXC-1; govshare/exchange/engine/fastcopy.py; issue 10,
 docs/decisions/0004-table-copy-paths.md point 3): the same centre rows, hashes, receipts and quarantine as
 :func:`full_copy`, value by value for every letter it takes; resumption; when it refuses a plan."""
 
