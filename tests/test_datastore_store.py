@@ -278,6 +278,98 @@ def test_tombstones_and_revivals_get_new_sequence_numbers(store: Store) -> None:
     assert store.summary("e_1").content_hash == combine(map(row_hash, rows))
 
 
+def key_list(store: Store, run_id: str, table: str = "e_1") -> list[Any]:
+    """The keys in a run's key list (looked up behind the API)."""
+    name = store._keys(table, store._shape(table))
+    return sorted(row[0] for row in raw(store, f"SELECT c1 FROM {name} WHERE run_id = '{run_id}'"))
+
+
+def test_a_run_that_begins_on_an_empty_table_inserts_and_keeps_no_key_list_of_what_it_wrote(
+        store: Store, store_url: str) -> None:
+    """EXC-1 first copy (存量数据一次性拷贝): a run whose first batch finds the table empty is *fresh* — its batches
+    are plain inserts (gap-free _seq in row order, exact receipts), it keeps no key list of the rows it wrote,
+    yet after it every row it wrote counts as read (nothing looks deleted) — also to a process that resumes it."""
+    store.ensure_table("e_1", ITEMS, KEY)
+    first = [["a", Decimal(1), None], ["b", Decimal("2.50"), dt.date(2024, 2, 29)]]
+    one = apply(store, first)
+    two = apply(store, [["c", None, None]], batch=2)
+    assert (one.inserted, one.updated, one.unchanged, two.inserted) == (2, 0, 0, 1)
+    assert one.written_hash == combine(map(row_hash, first))
+    assert seqs(store) == {"a": (1, "r1"), "b": (2, "r1"), "c": (3, "r1")}
+    assert key_list(store, "r1") == []
+    assert raw(store, "SELECT table_name, run_id FROM _gs_fresh_runs") == [("e_1", "r1")]
+    assert store.count_unseen("e_1", "r1") == (0, 3)
+    assert store.unseen("e_1", "r1", 10) == []
+    with Store.open(store_url) as other:  # another process resuming the run knows it is fresh
+        assert other.count_unseen("e_1", "r1") == (0, 3)
+        assert other.apply("e_1", [["d", None, None]], run_id="r1", batch=3, position={}, rows_read=1,
+                           read_hash="0" * 32).inserted == 1
+    assert key_list(store, "r1") == []
+    store.forget("e_1", "r1")
+    assert raw(store, "SELECT count(*) FROM _gs_fresh_runs") == [(0,)]
+    # the next run is not fresh: it keeps its key list, and what it did not read looks deleted
+    again = apply(store, [["a", Decimal(1), None], ["c", None, None]], run_id="r2")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    assert key_list(store, "r2") == ["a", "c"]
+    assert store.count_unseen("e_1", "r2") == (2, 4)
+    assert sorted(store.unseen("e_1", "r2", 10)) == [("b",), ("d",)]
+
+
+def test_a_fresh_run_quarantines_a_key_it_already_wrote_or_rejected(store: Store) -> None:
+    """EXC-7 in a fresh run: a row whose key the run wrote in an earlier batch (two source rows whose keys became
+    equal on conversion) is quarantined, not written over the first — the table's primary key finds it, and the
+    rest of the batch is applied; a row whose key the run rejected earlier is quarantined too (the key list then
+    holds just the rejected keys).  Sequence numbers stay gap-free."""
+    store.ensure_table("e_1", ITEMS, KEY)
+    apply(store, [["a", Decimal(1), None]], rows_read=2, rejects=[("x", "日期", "no_such_date: '2023-02-30'")],
+          seen=[["x"]])
+    assert key_list(store, "r1") == ["x"]
+    receipt = apply(store, [["b", None, None], ["a", Decimal(9), None], ["x", Decimal(5), None],
+                            ["c", None, None]], batch=2)
+    assert (receipt.rows_read, receipt.inserted, receipt.rejected) == (4, 2, 2)
+    assert receipt.written_hash == combine(map(row_hash, [["b", None, None], ["c", None, None]]))
+    assert seqs(store) == {"a": (1, "r1"), "b": (2, "r1"), "c": (3, "r1")}
+    assert raw(store, "SELECT c2 FROM e_1 WHERE c1 = 'a'")[0][0] in (Decimal(1), "1")
+    held = [(q["key"], q["reason"].split(":")[0]) for q in store.quarantine("e_1", "r1") if q["batch"] == 2]
+    assert sorted(held) == [("a", "duplicate_key"), ("x", "duplicate_key")]
+    assert store.summary("e_1").last_seq == 3
+    assert store.count_unseen("e_1", "r1") == (0, 3)
+
+
+def test_the_postgresql_server_adds_up_row_hashes_exactly_as_combine(store: Store) -> None:
+    """EXC-1 receipts: the sum of a batch's row hashes that PostgreSQL computes for the fast copy (no hash crosses
+    the wire) equals :func:`combine` — halves with the top bit set, carries, the wrap-around at 2**128 — and a
+    hash of another length is refused."""
+    if store.kind != "postgresql":
+        pytest.skip("the server-side sum is PostgreSQL's")
+    hashes = [bytes([255] * 16), bytes([128] + [0] * 15), bytes([0] * 8 + [255] * 8), bytes(range(16)),
+              bytes([255] * 15 + [254]), row_hash(["a"]), row_hash([Decimal(1)])]
+    with store._transaction():
+        store._conn.execute("CREATE TEMP TABLE sums (_hash BYTEA) ON COMMIT DROP")
+        assert store._sum_hashes("sums") == (0, combine([]))
+        for count in range(1, len(hashes) + 1):
+            store._conn.execute("DELETE FROM sums")
+            with store._conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO sums VALUES (%s)", [(h,) for h in hashes[:count]])
+            assert store._sum_hashes("sums") == (count, combine(hashes[:count]))
+        store._conn.execute("INSERT INTO sums VALUES ('\\x00'::bytea)")
+        with pytest.raises(StoreError, match="not 16 bytes"):
+            store._sum_hashes("sums")
+
+
+def test_a_table_that_holds_only_tombstones_is_not_fresh(store: Store) -> None:
+    """EXC-1: a table whose rows were all deleted at the source still holds their tombstones: a run on it is not
+    fresh — a row that comes back is revived (updated, a new _seq), not inserted twice."""
+    store.ensure_table("e_1", ITEMS, KEY)
+    apply(store, [["a", Decimal(1), None]])
+    store.tombstone("e_1", [["a"]], run_id="d1", batch=1, position={})
+    back = apply(store, [["a", Decimal(1), None], ["b", None, None]], run_id="r2")
+    assert (back.inserted, back.updated) == (1, 1)
+    assert raw(store, "SELECT run_id FROM _gs_fresh_runs ORDER BY run_id") == [("r1",)]
+    assert key_list(store, "r2") == ["a", "b"]
+    assert seqs(store) == {"a": (3, "r2"), "b": (4, "r2")}
+
+
 def test_consumers_resume_from_their_own_sequence_number(store: Store) -> None:
     """EXC-1: every later channel reads changes_since(its position) in _seq order — inserts, updates and
     tombstones — and resumes from where it stopped, without a per-consumer log."""
@@ -425,7 +517,7 @@ def test_a_postgresql_store_without_its_database_is_unavailable(pg_source_url: s
         assert second.kind == "postgresql"
     with psycopg.connect(url) as conn:
         found = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_gs\\_%'").fetchone()
-        assert found == (3,)
+        assert found == (4,)  # _gs_tables, _gs_receipts, _gs_quarantine, _gs_fresh_runs
 
 
 def test_sqlite_store_is_a_wal_file(tmp_path: Path) -> None:

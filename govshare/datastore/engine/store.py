@@ -70,7 +70,7 @@ import os
 import re
 import sqlite3
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -112,12 +112,15 @@ def _metadata(integer: str, identity: str) -> list[str]:
         f"run_id TEXT NOT NULL, batch {integer} NOT NULL, row_key TEXT NOT NULL, item TEXT NOT NULL, "
         "reason TEXT NOT NULL, at TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS _gs_quarantine_run ON _gs_quarantine (table_name, run_id, batch)",
+        # runs whose first batch found their table empty (Store._fresh)
+        "CREATE TABLE IF NOT EXISTS _gs_fresh_runs (table_name TEXT NOT NULL, run_id TEXT NOT NULL, "
+        "PRIMARY KEY (table_name, run_id))",
     ]
 
 
 _METADATA = {"postgresql": _metadata("BIGINT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
              "sqlite": _metadata("INTEGER", "INTEGER PRIMARY KEY")}
-_METADATA_TABLES = ("_gs_tables", "_gs_receipts", "_gs_quarantine")
+_METADATA_TABLES = ("_gs_tables", "_gs_receipts", "_gs_quarantine", "_gs_fresh_runs")
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ class _Filled:
     read_hash: str
     rejects: Sequence[tuple[str, str, str]]
     seen: Sequence[Sequence[Any]]
-    hashes: Sequence[bytes] | Mapping[int, bytes]
+    hashes: Sequence[bytes] | None  # None: the scratch table's ``_hash`` column is all there is (apply_staged)
     key_text: Callable[[int], str]
 
 
@@ -549,8 +552,9 @@ class Store:
                     raise StoreError("unavailable", f"the SQLite store cannot use a WAL journal ({mode})")
                 self._conn.execute("PRAGMA synchronous = FULL")
                 self._conn.execute("PRAGMA temp_store = MEMORY")
+                marks = ", ".join("?" * len(_METADATA_TABLES))
                 (present,) = self._conn.execute(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+                    f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",  # noqa: S608 — marks only
                     _METADATA_TABLES).fetchone()
             else:
                 self._conn.execute("SET TIME ZONE 'UTC'")
@@ -741,7 +745,7 @@ class Store:
         self._key_tables.add(name)
         return name
 
-    def _load(self, scratch: str, names: list[str], rows: Iterable[Sequence[Any]]) -> None:
+    def _load(self, scratch: str, names: list[str], rows: Iterable[Sequence[Any]], *, analyze: bool = True) -> None:
         if self.kind == "sqlite":
             marks = ", ".join("?" * len(names))
             sql = f"INSERT INTO temp.{scratch} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
@@ -751,7 +755,8 @@ class Store:
         with self._conn.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
-        self._conn.execute(f"ANALYZE {scratch}")  # else the planner guesses its size and may scan the table
+        if analyze:
+            self._conn.execute(f"ANALYZE {scratch}")  # else the planner guesses its size and may scan the table
 
     def _record(self, table: str, receipt: BatchReceipt, rejects: Sequence[tuple[str, str, str]]) -> None:
         self._run("INSERT INTO _gs_receipts (table_name, run_id, batch, rows_read, inserted, updated, "
@@ -858,7 +863,7 @@ class Store:
                 self._add_bucket_column(table)
                 assert buckets is not None
                 loaded = ((*row, bucket) for row, bucket in zip(loaded, buckets, strict=True))
-            self._load(scratch, ["n", *names, "_hash", *(["_bucket"] if bucketed else [])], loaded)
+            self._load(scratch, ["n", *names, "_hash", *(["_bucket"] if bucketed else [])], loaded, analyze=False)
             return _Filled(rows=len(normal), rows_read=rows_read, read_hash=str(read_hash), rejects=rejects,
                            seen=seen_keys, hashes=row_hashes,
                            key_text=lambda n: ", ".join(str(normal[n][i]) for i in shape.key_index))
@@ -888,28 +893,80 @@ class Store:
 
         def staged(scratch: str) -> _Filled:
             report = fill(self._conn, scratch)
-            hashes = {int(n): bytes(h) for n, h in self._conn.execute(
-                f"SELECT n, _hash FROM {scratch}")}  # noqa: S608 — a name made here
+            rows, read_hash = self._sum_hashes(scratch)
             rows_read = report.rows_read
-            if isinstance(rows_read, bool) or not isinstance(rows_read, int) or rows_read < len(hashes):
-                raise StoreError("other", f"rows_read {rows_read!r} is less than the {len(hashes)} rows given")
+            if isinstance(rows_read, bool) or not isinstance(rows_read, int) or rows_read < rows:
+                raise StoreError("other", f"rows_read {rows_read!r} is less than the {rows} rows given")
             rejects = [(str(key), str(item), str(reason)) for key, item, reason in report.rejects]
-            if rows_read > len(hashes) and not rejects:
-                raise StoreError("other", f"{rows_read - len(hashes)} rows rejected without a reason")
+            if rows_read > rows and not rejects:
+                raise StoreError("other", f"{rows_read - rows} rows rejected without a reason")
             seen = [list(k) for k in dict.fromkeys(
                 tuple(k) for k in self._keyed_loosely(report.seen, key_columns))] if report.seen else []
-            self._conn.execute(f"ANALYZE {scratch}")  # else the planner guesses its size and may scan the table
 
             def key_text(n: int) -> str:
                 found = self._conn.execute(f"SELECT {', '.join(shape.key_columns)} FROM {scratch} "  # noqa: S608
                                            "WHERE n = %s", (n,)).fetchone()
                 return ", ".join(str(value) for value in found) if found else str(n)
 
-            return _Filled(rows=len(hashes), rows_read=rows_read, read_hash=combine(hashes.values()),
-                           rejects=rejects, seen=seen, hashes=hashes, key_text=key_text)
+            return _Filled(rows=rows, rows_read=rows_read, read_hash=read_hash, rejects=rejects, seen=seen,
+                           hashes=None, key_text=key_text)
 
         return self._apply_scratch(table, shape, staged, run_id=run_id, batch=batch, position=position,
                                    remember=remember, bucketed=False, key_list=key_list)
+
+    def _sum_hashes(self, scratch: str) -> tuple[int, str]:
+        """(rows, :func:`combine` of their ``_hash``) of a PostgreSQL scratch table, added up by the server: the
+        sum of the hashes' first and last 8 bytes as signed 64-bit integers (the first half's sign drops out
+        modulo 2**128; each negative second half lacks 2**64)."""
+        half = "('x' || encode(substring(_hash FROM {} FOR 8), 'hex'))::bit(64)::bigint"
+        first, second = half.format(1), half.format(9)
+        found = self._conn.execute(
+            f"SELECT count(*), coalesce(sum({first}), 0), coalesce(sum({second}), 0), "  # noqa: S608
+            f"count(*) FILTER (WHERE {second} < 0), count(*) FILTER (WHERE octet_length(_hash) <> {HASH_BYTES}) "
+            f"FROM {scratch}").fetchone()
+        rows, high, low, negative, wrong = (int(value) for value in found)
+        if wrong:
+            raise StoreError("other", f"{wrong} rows with a hash that is not {HASH_BYTES} bytes")
+        return rows, f"{((high << 64) + low + (negative << 64)) % _MODULUS:032x}"
+
+    def _fresh(self, table: str, run_id: str, batch: int) -> bool:
+        """Whether the run is *fresh*: its first batch found the table without a single row (live or
+        tombstoned).  Decided once, in that batch's transaction (the table locked), and kept in
+        ``_gs_fresh_runs`` so that a resumed run — in another process, after ``kill -9`` — knows it too.
+
+        Every row of a fresh run's table is one the run has written itself (``_run``), so its batches are
+        plain inserts: no changed-rows join, no key list of the rows it wrote, no ``RETURNING`` — the
+        first copy of a table (存量数据一次性拷贝) at close to the speed of the store's own ``INSERT``.  A key the
+        run wrote before (two source rows whose keys became equal on conversion) trips the table's primary
+        key: the batch is retried without those rows, which are quarantined as in any run."""
+        if batch == 1:
+            (empty,) = self._run(f'SELECT NOT EXISTS (SELECT 1 FROM "{table}")').fetchone()  # noqa: S608
+            if empty:
+                self._run("INSERT INTO _gs_fresh_runs (table_name, run_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                          (table, run_id))
+            return bool(empty)
+        return self._is_fresh(table, run_id)
+
+    def _is_fresh(self, table: str, run_id: str) -> bool:
+        (found,) = self._run("SELECT count(*) FROM _gs_fresh_runs WHERE table_name = ? AND run_id = ?",
+                             (table, run_id)).fetchone()
+        return bool(found)
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A savepoint inside the caller's transaction: rolled back (and the error raised) when the block fails."""
+        if self.kind == "postgresql":
+            with self._conn.transaction():
+                yield
+            return
+        self._conn.execute("SAVEPOINT gs_batch")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO gs_batch")
+            self._conn.execute("RELEASE gs_batch")
+            raise
+        self._conn.execute("RELEASE gs_batch")
 
     def _apply_scratch(self, table: str, shape: _Shape, fill: Callable[[str], _Filled], *, run_id: str,
                        batch: int, position: dict[str, Any], remember: bool, bucketed: bool,
@@ -918,84 +975,129 @@ class Store:
         transaction, with the table locked — the stored receipt when the batch is committed already; else
         ``fill`` puts the batch's rows (``n``, ``c1`` … ``cN``, ``_hash``, maybe ``_bucket``) into the
         scratch table, then the keys this run already read are quarantined, the new and changed rows are
-        upserted with their sequence numbers, the keys remembered, the receipt recorded."""
+        upserted with their sequence numbers, the keys remembered, the receipt recorded.  A fresh run
+        (:meth:`_fresh`) inserts instead."""
         names = [f"c{i}" for i in range(1, len(shape.columns) + 1)]
         keys = shape.key_columns
         join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
         # new (no stored row), changed or tombstoned: with the table locked, the same rows in both statements
         changed_rows = (f'b LEFT JOIN "{table}" s ON {join} '
                         f"WHERE s.{keys[0]} IS NULL OR s._hash <> b._hash OR s._deleted")
+        # the batch drives the look-ups below (its rows are few; the other side is indexed by key): SQLite must
+        # be told — it would otherwise scan the whole other side for each batch
+        cross, on = ("CROSS JOIN", "WHERE") if self.kind == "sqlite" else ("JOIN", "ON")
         with _errors(), self._transaction():
             base = self._lock(table)
             stored = self._committed(table, run_id, batch)
             if stored is not None:
                 return stored
+            fresh = remember and self._fresh(table, run_id, batch)
             scratch = self._scratch(table, shape)
             filled = fill(scratch)
             rejects = list(filled.rejects)
             hashes = filled.hashes
             collided: list[int] = []
-            if remember:
+
+            def analyze() -> None:  # before a join: else the planner guesses the batch's size and may scan the table
+                if self.kind == "postgresql":
+                    self._conn.execute(f"ANALYZE {scratch}")
+
+            if not fresh:
+                analyze()
+            if remember and (not fresh or self._run(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {key_list} WHERE run_id = ? LIMIT 1) x",  # noqa: S608
+                    (run_id,)).fetchone()[0]):
                 # a key this same run already read in an earlier batch: two source rows whose keys became equal on
                 # conversion ('2024-01-31' and '2024/01/31' for a date, '7' and '07' for an integer) — neither may
-                # silently overwrite the other: the later one is quarantined.  The batch drives the look-up (its
-                # rows are few; the key list is indexed by key): SQLite must be told — it would otherwise scan
-                # the whole list for each batch
+                # silently overwrite the other: the later one is quarantined.  (A fresh run's key list holds only
+                # the keys of rows it rejected; the rows it wrote are in the table, and its primary key finds them.)
                 seen_join = " AND ".join(f"x.{k} = b.{k}" for k in keys)
-                cross, on = ("CROSS JOIN", "WHERE") if self.kind == "sqlite" else ("JOIN", "ON")
+                if fresh:
+                    analyze()
                 collided = sorted({int(n) for (n,) in self._run(
                     f"SELECT b.n FROM {scratch} b {cross} {key_list} x {on} x.run_id = ? "  # noqa: S608
                     f"AND {seen_join}", (run_id,))})
+            key_names = ", ".join(shape.key)
+
+            def drop(found: list[int]) -> None:
+                rejects.extend((filled.key_text(n), key_names, "duplicate_key: another row of this copy has the "
+                                "same key after conversion") for n in found)
+                self._run(f"DELETE FROM {scratch} WHERE n IN ({', '.join(map(str, found))})")  # noqa: S608
+
             if collided:
-                key_names = ", ".join(shape.key)
-                rejects = [*rejects, *((filled.key_text(n), key_names,
-                                        "duplicate_key: another row of this copy has the same key after "
-                                        "conversion") for n in collided)]
-                self._run(f"DELETE FROM {scratch} WHERE n IN ({', '.join(map(str, collided))})")  # noqa: S608
-            updates = ", ".join(f"{n} = excluded.{n}" for n in [*names, "_seq", "_deleted", "_hash", "_run"])
+                drop(collided)
             bucket_column, bucket_value = (", _bucket", ", b._bucket") if bucketed else ("", "")
-            if bucketed:
-                updates += f', _bucket = coalesce(excluded._bucket, "{table}"._bucket)'
-            upsert = (f'INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run{bucket_column}) '  # noqa: S608
-                      f"SELECT {', '.join('b.' + n for n in names)}, ? + row_number() OVER (ORDER BY b.n), "
-                      f"false, b._hash, ?{bucket_value} FROM {scratch} {changed_rows} "
-                      f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
-                      f'WHERE "{table}"._hash <> excluded._hash OR "{table}"._deleted')
             written: list[tuple[bool, bytes]]  # (inserted, hash) of each row written
-            if self.kind == "postgresql":
-                # one pass: the rows written come back (a row inserted has no xmax), no separate look-up of the
-                # changed rows first; their sequence numbers must still be base+1 … base+k without a gap
-                found = self._run(upsert + " RETURNING xmax = 0, _hash, _seq", (base, run_id)).fetchall()
-                written = [(bool(new), bytes(h)) for new, h, _seq in found]
-                if found and max(int(q) for *_rest, q in found) != base + len(found):
-                    raise StoreError("other", f"{len(found)} rows written with a gap in their sequence numbers")
+            if fresh:
+                insert = (f'INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run{bucket_column}) '  # noqa: S608
+                          f"SELECT {', '.join('b.' + n for n in names)}, ? + row_number() OVER (ORDER BY b.n), "
+                          f"false, b._hash, ?{bucket_value} FROM {scratch} b")
+                try:
+                    with self._savepoint():
+                        self._run(insert, (base, run_id))
+                except (psycopg.errors.UniqueViolation, sqlite3.IntegrityError):
+                    # a key this run wrote in an earlier batch (the table held nothing else when it began)
+                    analyze()
+                    again = sorted({int(n) for (n,) in self._run(
+                        f'SELECT b.n FROM {scratch} b {cross} "{table}" s {on} {join}')})  # noqa: S608
+                    if not again:
+                        raise
+                    collided = sorted({*collided, *again})
+                    drop(again)
+                    self._run(insert, (base, run_id))
+                if hashes is None:  # the scratch table holds just the rows inserted
+                    count, written_hash = (filled.rows, filled.read_hash) if not collided else \
+                        self._sum_hashes(scratch)
+                else:
+                    skipped = set(collided)
+                    count = len(hashes) - len(skipped)
+                    written_hash = combine(h for n, h in enumerate(hashes) if n not in skipped)
+                inserted, updated = count, 0
             else:
-                sql = f"SELECT b.n, s.{keys[0]} IS NULL FROM {scratch} {changed_rows} ORDER BY b.n"  # noqa: S608
-                changed = [(int(n), bool(new)) for n, new in self._conn.execute(sql)]
-                if changed:
-                    cursor = self._run(upsert, (base, run_id))
-                    if cursor.rowcount != len(changed):
-                        raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
-                written = [(new, hashes[n]) for n, new in changed]
-            if written:
+                updates = ", ".join(f"{n} = excluded.{n}" for n in [*names, "_seq", "_deleted", "_hash", "_run"])
+                if bucketed:
+                    updates += f', _bucket = coalesce(excluded._bucket, "{table}"._bucket)'
+                upsert = (f'INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run{bucket_column}) '  # noqa: S608
+                          f"SELECT {', '.join('b.' + n for n in names)}, ? + row_number() OVER (ORDER BY b.n), "
+                          f"false, b._hash, ?{bucket_value} FROM {scratch} {changed_rows} "
+                          f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+                          f'WHERE "{table}"._hash <> excluded._hash OR "{table}"._deleted')
+                if self.kind == "postgresql":
+                    # one pass: the rows written come back (a row inserted has no xmax), no separate look-up of the
+                    # changed rows first; their sequence numbers must still be base+1 … base+k without a gap
+                    found = self._run(upsert + " RETURNING xmax = 0, _hash, _seq", (base, run_id)).fetchall()
+                    written = [(bool(new), bytes(h)) for new, h, _seq in found]
+                    if found and max(int(q) for *_rest, q in found) != base + len(found):
+                        raise StoreError("other", f"{len(found)} rows written with a gap in their sequence numbers")
+                else:
+                    sql = f"SELECT b.n, s.{keys[0]} IS NULL FROM {scratch} {changed_rows} ORDER BY b.n"  # noqa: S608
+                    changed = [(int(n), bool(new)) for n, new in self._conn.execute(sql)]
+                    if changed:
+                        cursor = self._run(upsert, (base, run_id))
+                        if cursor.rowcount != len(changed):
+                            raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
+                    assert hashes is not None  # apply_staged is PostgreSQL only
+                    written = [(new, hashes[n]) for n, new in changed]
+                inserted = sum(1 for new, _ in written if new)
+                updated = len(written) - inserted
+                written_hash = combine(h for _, h in written)
+            if inserted + updated:
                 self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
-                          (base + len(written), table))
-            if bucketed and len(written) < filled.rows - len(collided):  # rows left unchanged: their buckets
+                          (base + inserted + updated, table))
+            if bucketed and inserted + updated < filled.rows - len(collided):  # rows left unchanged: their buckets
                 self._set_buckets(table, shape, scratch)
-            if remember:  # the keys this run has read, also those it left unchanged or had to reject
+            if remember and not fresh:  # the keys this run has read, also those it left unchanged or had to reject
                 self._run(f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
                           f"SELECT ?, {', '.join('b.' + k for k in keys)} FROM {scratch} b", (run_id,))
-                if filled.seen:
-                    self._remember(key_list, shape, run_id, filled.seen)
-            inserted = sum(1 for new, _ in written if new)
+            if remember and filled.seen:  # keys of rows read but rejected: the source has them
+                self._remember(key_list, shape, run_id, filled.seen)
             applied = filled.rows - len(collided)
             receipt = BatchReceipt(
-                run_id=run_id, batch=batch, rows_read=filled.rows_read, inserted=inserted,
-                updated=len(written) - inserted, unchanged=applied - len(written),
-                rejected=filled.rows_read - applied, read_hash=filled.read_hash,
-                written_hash=combine(h for _, h in written), position=position, at=_now())
+                run_id=run_id, batch=batch, rows_read=filled.rows_read, inserted=inserted, updated=updated,
+                unchanged=applied - inserted - updated, rejected=filled.rows_read - applied,
+                read_hash=filled.read_hash, written_hash=written_hash, position=position, at=_now())
             self._record(table, receipt, rejects)
-        if self.kind == "postgresql" and batch in _ANALYZE_AT:
+        if self.kind == "postgresql" and batch in _ANALYZE_AT and not fresh:
             self._analyze(table, shape if remember else None)
         return receipt
 
@@ -1137,8 +1239,10 @@ class Store:
             normal.append(values)
         return normal
 
-    def _unseen_sql(self, table: str, shape: _Shape, select: str, buckets: Sequence[int] | None = None,
-                    shift: int = 0) -> str:
+    def _unseen_sql(self, table: str, shape: _Shape, run_id: str, select: str,
+                    buckets: Sequence[int] | None = None, shift: int = 0) -> tuple[str, list[Any]]:
+        """The statement (and its parameters) selecting the live rows the run has not read: whose key is not in
+        its key list — and, for a fresh run (:meth:`_fresh`), that it did not write itself."""
         keys = shape.key_columns
         key_list = self._keys(table, shape)
         match = " AND ".join(f"x.{k} = s.{k}" for k in keys)
@@ -1150,8 +1254,13 @@ class Store:
             self._add_bucket_column(table)
             # the numbers are ints made here: written into the statement (there may be tens of thousands)
             within = f" AND (s._bucket >> {shift}) IN ({', '.join(map(str, numbers))})" if numbers else " AND false"
-        return (f'SELECT {select} FROM "{table}" s WHERE NOT s._deleted{within} AND NOT EXISTS '  # noqa: S608
-                f"(SELECT 1 FROM {key_list} x WHERE x.run_id = ? AND {match})")
+        params: list[Any] = []
+        if self._is_fresh(table, run_id):
+            within += " AND (s._run IS NULL OR s._run <> ?)"
+            params.append(run_id)
+        sql = (f'SELECT {select} FROM "{table}" s WHERE NOT s._deleted{within} AND NOT EXISTS '  # noqa: S608
+               f"(SELECT 1 FROM {key_list} x WHERE x.run_id = ? AND {match})")
+        return sql, [*params, run_id]
 
     def live_keys(self, table: str, keys: Sequence[Sequence[Any]]) -> set[tuple[Any, ...]]:
         """Those of ``keys`` (values of the key items, as converted) that the table holds as live rows."""
@@ -1192,7 +1301,8 @@ class Store:
             # takes it for empty and scans it once per row of the table (200 000 rows: minutes, measured)
             self._analyze(table, shape)
         with _errors():
-            (unseen,) = self._run(self._unseen_sql(table, shape, "count(*)", buckets, shift), (run_id,)).fetchone()
+            sql, params = self._unseen_sql(table, shape, run_id, "count(*)", buckets, shift)
+            (unseen,) = self._run(sql, params).fetchone()
             (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
         return int(unseen), int(live)
 
@@ -1204,8 +1314,8 @@ class Store:
         letters = [shape.columns[i].letter for i in shape.key_index]
         select = ", ".join(f"s.{k}" for k in shape.key_columns)
         with _errors():
-            rows = self._run(self._unseen_sql(table, shape, select, buckets, shift) + " ORDER BY s._seq LIMIT ?",
-                             (run_id, int(limit))).fetchall()
+            sql, params = self._unseen_sql(table, shape, run_id, select, buckets, shift)
+            rows = self._run(sql + " ORDER BY s._seq LIMIT ?", (*params, int(limit))).fetchall()
         if self.kind == "sqlite":
             return [tuple(_from_sqlite(letter, v) for letter, v in zip(letters, row, strict=True)) for row in rows]
         return [tuple(row) for row in rows]
@@ -1215,7 +1325,9 @@ class Store:
         shape = self._shape(table)
         with _errors():
             key_list = self._keys(table, shape)
-            self._run(f"DELETE FROM {key_list} WHERE run_id = ?", (run_id,))  # noqa: S608 — a name made here
+            with self._transaction():
+                self._run(f"DELETE FROM {key_list} WHERE run_id = ?", (run_id,))  # noqa: S608 — a name made here
+                self._run("DELETE FROM _gs_fresh_runs WHERE table_name = ? AND run_id = ?", (table, run_id))
 
     # -- bucket maps (compare runs) ------------------------------------------------------------------------
 
