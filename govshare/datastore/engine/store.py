@@ -503,6 +503,7 @@ class Store:
     def __init__(self, kind: str, conn: Any) -> None:
         self.kind = kind
         self._conn = conn
+        self._url = ""  # set by open(): twin() opens another connection to the same database
         self._shapes: dict[str, _Shape] = {}
         self._key_tables: set[str] = set()
         self._bucket_columns: set[str] = set()  # tables known to have the _bucket column
@@ -534,6 +535,7 @@ class Store:
             store = cls("postgresql", conn)
         else:
             raise StoreError("unavailable", "the store URL is sqlite:////path or postgresql://…")
+        store._url = url
         try:
             store._prepare()
         except StoreError as exc:
@@ -566,6 +568,12 @@ class Store:
             with self._transaction():
                 for statement in _METADATA[self.kind]:
                     self._conn.execute(statement)
+
+    def twin(self) -> Store | None:
+        """Another store on the same database, with a connection of its own (a second writer for a pipelined copy:
+        one connection prepares a batch while the other commits the one before); None when this store was not
+        made by :meth:`open`."""
+        return Store.open(self._url) if self._url else None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -872,15 +880,17 @@ class Store:
                                    remember=remember, bucketed=bucketed, key_list=key_list)
 
     def apply_staged(self, table: str, fill: Callable[[Any, str], StagedBatch], *, run_id: str, batch: int,
-                     position: dict[str, Any], remember: bool = True) -> BatchReceipt:
+                     position: dict[str, Any], remember: bool = True,
+                     before_lock: Callable[[], None] | None = None) -> BatchReceipt:
         """A batch whose rows the caller converts and hashes in SQL (PostgreSQL only: the fast full copy,
         :mod:`govshare.exchange.engine.fastcopy`); otherwise as :meth:`apply`, the same transaction, receipt
-        and key-list rules.  ``fill(connection, scratch)`` is called in the batch's transaction, the table
-        locked and the batch not committed before (else the stored receipt is returned and ``fill`` is not
-        called); it inserts the accepted rows into the scratch table — ``n`` (the row order: sequence numbers
+        and key-list rules.  ``fill(connection, scratch)`` is called in the batch's transaction before the table
+        is locked (a batch then found committed already returns its stored receipt, ``fill``'s work discarded);
+        it inserts the accepted rows into the scratch table — ``n`` (the row order: sequence numbers
         follow it), ``c1`` … ``cN`` in the store's types, ``_hash`` exactly :func:`row_hash` of those values —
         and reports the batch's rows read, quarantined values and rejected rows' keys (:class:`StagedBatch`).
-        The batch's ``read_hash`` combines the hashes of the rows it inserted."""
+        The batch's ``read_hash`` combines the hashes of the rows it inserted.  ``before_lock`` (a pipelined
+        copy: wait until the batch before has committed) runs between ``fill`` and the lock."""
         if self.kind != "postgresql":
             raise StoreError("other", "apply_staged: a PostgreSQL store only")
         shape = self._shape(table)
@@ -912,7 +922,7 @@ class Store:
                            hashes=None, key_text=key_text)
 
         return self._apply_scratch(table, shape, staged, run_id=run_id, batch=batch, position=position,
-                                   remember=remember, bucketed=False, key_list=key_list)
+                                   remember=remember, bucketed=False, key_list=key_list, before_lock=before_lock)
 
     def _sum_hashes(self, scratch: str) -> tuple[int, str]:
         """(rows, :func:`combine` of their ``_hash``) of a PostgreSQL scratch table, added up by the server: the
@@ -970,13 +980,13 @@ class Store:
 
     def _apply_scratch(self, table: str, shape: _Shape, fill: Callable[[str], _Filled], *, run_id: str,
                        batch: int, position: dict[str, Any], remember: bool, bucketed: bool,
-                       key_list: str) -> BatchReceipt:
-        """The write of a batch once its rows are known (:meth:`apply`, :meth:`apply_staged`): in one
-        transaction, with the table locked — the stored receipt when the batch is committed already; else
-        ``fill`` puts the batch's rows (``n``, ``c1`` … ``cN``, ``_hash``, maybe ``_bucket``) into the
-        scratch table, then the keys this run already read are quarantined, the new and changed rows are
-        upserted with their sequence numbers, the keys remembered, the receipt recorded.  A fresh run
-        (:meth:`_fresh`) inserts instead."""
+                       key_list: str, before_lock: Callable[[], None] | None = None) -> BatchReceipt:
+        """The write of a batch once its rows are known (:meth:`apply`, :meth:`apply_staged`), in one
+        transaction: ``fill`` puts the batch's rows (``n``, ``c1`` … ``cN``, ``_hash``, maybe ``_bucket``) into
+        the scratch table; then, the table locked, the stored receipt when the batch is committed already (the
+        scratch rows are discarded) — else the keys this run already read are quarantined, the new and
+        changed rows are upserted with their sequence numbers, the keys remembered, the receipt recorded.  A
+        fresh run (:meth:`_fresh`) inserts instead."""
         names = [f"c{i}" for i in range(1, len(shape.columns) + 1)]
         keys = shape.key_columns
         join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
@@ -987,13 +997,15 @@ class Store:
         # be told — it would otherwise scan the whole other side for each batch
         cross, on = ("CROSS JOIN", "WHERE") if self.kind == "sqlite" else ("JOIN", "ON")
         with _errors(), self._transaction():
+            scratch = self._scratch(table, shape)
+            filled = fill(scratch)  # before the lock: another writer's batch may commit meanwhile
+            if before_lock is not None:
+                before_lock()
             base = self._lock(table)
             stored = self._committed(table, run_id, batch)
             if stored is not None:
                 return stored
             fresh = remember and self._fresh(table, run_id, batch)
-            scratch = self._scratch(table, shape)
-            filled = fill(scratch)
             rejects = list(filled.rejects)
             hashes = filled.hashes
             collided: list[int] = []
