@@ -21,7 +21,8 @@ server-side), plus an index on ``updated_at``.  Then:
 4. each mode, on its own clone, timed end to end (wall clock around the engine's calls, in this process):
 
    a. watermark: ``watermark_copy`` from the initial copy's watermark (overlap 300 s, the bindings' default) +
-      ``key_scan`` + ``delete_unseen`` (guard 0.5), all under one run id — target ≤ 10 s;
+      the key check (``fast_key_scan``, 50 000 keys a page, as a run takes it for PostgreSQL → PostgreSQL;
+      ``--keys keyset``: ``key_scan``) + ``delete_unseen`` (guard 0.5), all under one run id — target ≤ 10 s;
    b. compare: ``compare_copy`` (guard 0.5) — for reference against the same 10 s;
    c. log: ``log_copy`` draining the slot — target ≤ 5 s;
 
@@ -256,6 +257,21 @@ class Bench:
 
     # -- the modes --------------------------------------------------------------------------------------------
 
+    def profiled(self, label: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """``function(*args, **kwargs)``, under cProfile with ``--profile`` (the top of it into the work dir)."""
+        if not self.args.profile:
+            return function(*args, **kwargs)
+        import cProfile
+        import io
+        import pstats
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(function, *args, **kwargs)
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
+        (self.work / f"profile-{label}.txt").write_text(text.getvalue(), encoding="utf-8")
+        return result
+
     def watermark_mode(self) -> None:
         from govshare.exchange.engine.copy import delete_unseen, key_scan, watermark_copy
 
@@ -266,7 +282,13 @@ class Bench:
             t0 = time.perf_counter()
             rows = watermark_copy(self.plan, store, run_id="wm-2", since=self.watermark, overlap_seconds=300)
             t1 = time.perf_counter()
-            keys = key_scan(self.plan, store, run_id="wm-2")
+            if self.args.keys == "fast":  # as a run takes it for this pair (runs._key_scan)
+                from govshare.exchange.engine.fastcopy import fast_key_scan
+
+                keys = self.profiled("key_scan", fast_key_scan, dataclasses.replace(self.plan, batch_rows=50_000),
+                                     store, run_id="wm-2")
+            else:
+                keys = self.profiled("key_scan", key_scan, self.plan, store, run_id="wm-2")
             t2 = time.perf_counter()
             self.explain_unseen(database)
             gone = delete_unseen(self.plan, store, run_id="wm-2", guard_share=0.5)
@@ -314,7 +336,8 @@ class Bench:
         print("log mode …", end="", flush=True)
         with self.store(database) as store:
             t0 = time.perf_counter()
-            result = log_copy(self.plan, store, run_id="log-1", slot=SLOT, guard_share=0.5)
+            result = self.profiled("log_copy", log_copy, self.plan, store, run_id="log-1", slot=SLOT,
+                                   guard_share=0.5)
             took = time.perf_counter() - t0
         parts = (f"{result.changes:,} changes, {result.batches} batches, {result.updated:,} updated, "
                  f"{result.deleted:,} deleted, complete {result.complete}")
@@ -403,6 +426,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=True,
                         help="ANALYZE each cloned centre database before the modes run (default: yes; --no-analyze: "
                              "the statistics the initial copy left)")
+    parser.add_argument("--keys", choices=("fast", "keyset"), default="fast",
+                        help="watermark mode's key check: fast_key_scan, 50 000 keys a page, as a run takes it "
+                             "(default), or key_scan (keyset pages of --batch-rows)")
+    parser.add_argument("--profile", action="store_true", help="cProfile key_scan and log_copy (into the work dir)")
     parser.add_argument("--workdir", default="", help="logs and results (default tmp/bench-exchange-incremental)")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--spec", default="", help=argparse.SUPPRESS)

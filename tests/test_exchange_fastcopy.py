@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 
 from govshare.datastore.engine.store import Store, StoreColumn
-from govshare.exchange.engine.copy import CopyPlan, full_copy
-from govshare.exchange.engine.fastcopy import eligible, fast_full_copy, source_types
+from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy, key_scan
+from govshare.exchange.engine.fastcopy import (
+    eligible,
+    fast_full_copy,
+    fast_key_scan,
+    keys_eligible,
+    source_types,
+)
 from govshare.exchange.engine.rules import RuleSet
 from tests import test_exchange_copy as _copy_tests
 from tests.test_exchange_copy import Source, cases, live, reconciles, sequence_numbers, stop_after
@@ -295,3 +301,54 @@ def test_eligible_says_why_a_plan_cannot_take_the_fast_path(
     assert "from a column of type text" in str(eligible(_unique(text_as_number), store, types))
     with pytest.raises(ValueError, match="primary key"):
         fast_full_copy(dataclasses.replace(plan, key_unique=False), store, run_id="r1")
+
+
+# -- the fast key scan (watermark mode's key reconciliation) -------------------------------------------------
+
+KEYS_SQL = ("CREATE TABLE k (code varchar(12) PRIMARY KEY, v text);"
+            "INSERT INTO k SELECT 'c' || lpad(g::text, 2, '0'), 'v' || g FROM generate_series(1, 23) g;"
+            "INSERT INTO k VALUES ('toolong-key1', 'x'), ('b中文', 'y');")
+KEYS_COLUMNS = [("code", StoreColumn("代码", "C", 8)), ("v", StoreColumn("值", "C", 20))]
+PAIRS_SQL = ("CREATE TABLE p (n integer, d date, v text, PRIMARY KEY (n, d));"
+             "INSERT INTO p SELECT g % 4, date '2024-01-01' + g, 'v' || g FROM generate_series(1, 17) g;")
+PAIRS_COLUMNS = [("n", StoreColumn("编号", "I")), ("d", StoreColumn("日期", "D")), ("v", StoreColumn("值", "C", 20))]
+
+
+@pytest.mark.parametrize("table", ["k", "p"])
+@pytest.mark.xdist_group("sources")
+def test_the_fast_key_scan_gives_exactly_what_key_scan_gives(
+        table: str, make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """EXC-1 watermark mode's key reconciliation by binary COPY (keys converted, hashed and listed in the centre's
+    SQL): against the keyset key scan, the same receipts (pages, positions, read hashes), the same rows restored
+    (a row the incremental reads missed), the same quarantine (a key too long for its item), the same rows found
+    gone and tombstoned — for a one-column text key and a composite integer + date key; and a scan begun by one
+    path is finished by the other."""
+    sql, columns, key = (KEYS_SQL, KEYS_COLUMNS, ("code",)) if table == "k" else \
+        (PAIRS_SQL, PAIRS_COLUMNS, ("n", "d"))
+    source = make_source("postgresql", sql)
+    plan = _unique(source.plan(table, columns, key, batch_rows=5))
+    slow, fast, mixed = make_store("postgresql"), make_store("postgresql"), make_store("postgresql")
+    assert keys_eligible(plan, fast, source_types(plan)) is None
+    for store in (slow, fast, mixed):
+        full_copy(plan, store, run_id="r1")
+    first = "'c99', 'late'" if table == "k" else "9, date '2020-01-01', 'late'"
+    gone = "code IN ('c03', 'c07')" if table == "k" else "v IN ('v3', 'v7')"
+    source.admin(f"DELETE FROM {table} WHERE {gone}; INSERT INTO {table} VALUES ({first});")
+    expected = key_scan(plan, slow, run_id="r2")
+    got = fast_key_scan(plan, fast, run_id="r2")
+    assert (got.batches, got.keys_read, got.rows_read, got.inserted) == \
+        (expected.batches, expected.keys_read, expected.rows_read, expected.inserted) == \
+        (expected.batches, (25 if table == "k" else 17) - 2 + 1, 1, 1)
+    assert _receipts(fast, "r2") == _receipts(slow, "r2")
+    assert _quarantine(fast, "r2") == _quarantine(slow, "r2")
+    if table == "k":
+        assert [reason.split(":")[0] for _key, _item, reason in _quarantine(fast, "r2")] == ["too_long"]
+    assert fast.count_unseen("e_copy", "r2") == slow.count_unseen("e_copy", "r2")
+    assert fast.count_unseen("e_copy", "r2")[0] == 2
+    for store in (slow, fast):
+        assert delete_unseen(plan, store, run_id="r2", guard_share=0.5).deleted == 2
+    assert live(fast) == live(slow) and fast.summary("e_copy") == slow.summary("e_copy")
+    on_batch, should_stop = stop_after(2)
+    fast_key_scan(plan, mixed, run_id="r2", on_batch=on_batch, should_stop=should_stop)
+    key_scan(plan, mixed, run_id="r2")
+    assert _receipts(mixed, "r2") == [r for r in _receipts(slow, "r2") if r[-1]["phase"] == "keys"]

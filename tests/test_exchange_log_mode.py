@@ -213,3 +213,14 @@ def test_a_postgresql_source_into_a_postgresql_centre_takes_the_binary_copy_path
         assert (second.status, second.inserted, second.updated, second.unchanged) == ("succeeded", 0, 0, 40)
         with open_store() as store:
             assert store.summary(first.target).content_hash == first.content_hash == second.content_hash
+        # watermark mode: its key check lists the keys in the centre's SQL too, and finds the row deleted
+        logged.source_db.run("ALTER TABLE rkxx ADD COLUMN gxsj timestamp NOT NULL DEFAULT now();")
+        binding = do_set_binding_mode(logged.org.police_specialist, logged.binding, mode="watermark",
+                                      update_column="gxsj", sweep_hours=0)
+        assert start(logged.org.police_specialist, binding).kind == "full"
+        logged.source_db.run(f"DELETE FROM rkxx WHERE gmsfhm = '{ROWS[5][0]}';")
+        checked = start(logged.org.police_specialist, binding)
+        assert (checked.kind, checked.checks_deletes, checked.status) == ("incremental", True, "succeeded"), \
+            checked.error_message
+        assert (checked.keys_read, checked.deleted) == (39, 1)
+        assert checked.job is not None and "key check: binary COPY" in checked.job.log

@@ -183,7 +183,7 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                 result = copy.watermark_copy(plan, store, run_id=run.run_id, since=since,
                                              overlap_seconds=binding.overlap_seconds, on_batch=on_batch)
                 if run.checks_deletes:
-                    copy.key_scan(plan, store, run_id=run.run_id, on_batch=on_batch)
+                    _key_scan(ctx, plan, store, run.run_id, on_batch)
             else:
                 result = _full_copy(ctx, plan, store, run.run_id, on_batch)
             ctx.log(f"rows: {result.rows_read} read, {result.inserted} inserted, {result.updated} updated, "
@@ -258,6 +258,22 @@ def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: st
             return fastcopy.fast_full_copy(plan, store, run_id=run_id, on_batch=on_batch)
         ctx.log(f"path: keyset copy ({why})")
     return copy.full_copy(plan, store, run_id=run_id, on_batch=on_batch)
+
+
+def _key_scan(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: str, on_batch: Any) -> copy.CopyResult:
+    """Watermark mode's key reconciliation by the fastest path the pair allows: PostgreSQL → PostgreSQL centre
+    lists the keys in the centre's SQL (:func:`fastcopy.keys_eligible`; the same pages, receipts and restored
+    rows as the keyset scan), every other pair reads them page by page in Python.  The run's log says which."""
+    from govshare.exchange.engine import fastcopy
+
+    if plan.source.kind == "postgresql" and store.kind == "postgresql":
+        why = fastcopy.keys_eligible(plan, store, fastcopy.source_types(plan))
+        if why is None:
+            ctx.log(f"key check: binary COPY of the keys into the centre, {FAST_BATCH_ROWS} keys a page")
+            return fastcopy.fast_key_scan(dataclasses.replace(plan, batch_rows=FAST_BATCH_ROWS), store,
+                                          run_id=run_id, on_batch=on_batch)
+        ctx.log(f"key check: keyset pages ({why})")
+    return copy.key_scan(plan, store, run_id=run_id, on_batch=on_batch)
 
 
 def _hold(run: ExchangeRun, outcome: copy.Deletions) -> None:

@@ -508,6 +508,7 @@ class Store:
         self._key_tables: set[str] = set()
         self._bucket_columns: set[str] = set()  # tables known to have the _bucket column
         self._bucket_tables = False  # _gs_buckets and _gs_bucket_maps known to exist
+        self._staged_keys: dict[str, tuple[str, StagedBatch]] = {}  # stage_keys → remember_staged
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -1238,6 +1239,63 @@ class Store:
             self._record(table, receipt, [(str(k), str(i), str(r)) for k, i, r in rejects])
         return receipt
 
+    def stage_keys(self, table: str, fill: Callable[[Any, str], StagedBatch]) -> tuple[StagedBatch, list[tuple[Any, ...]]]:
+        """A page of a key scan whose keys the caller converts and hashes in SQL (PostgreSQL only: the fast key
+        scan, :func:`govshare.exchange.engine.fastcopy.fast_key_scan`).  ``fill(connection, scratch)`` inserts
+        the page's accepted keys into the connection's key scratch table — ``n``, the key columns in the store's
+        types (the table's own names), ``_hash`` exactly :func:`row_hash` of the key — and reports the keys read
+        and the quarantine entries of those it rejected.  Returns that report and the keys (in row order) of
+        which the table holds no live row: rows to read again (the incremental reads missed them).  The page
+        stays staged for :meth:`remember_staged`, which commits it; nothing is written before."""
+        if self.kind != "postgresql":
+            raise StoreError("other", "stage_keys: a PostgreSQL store only")
+        shape = self._shape(table)
+        keys = shape.key_columns
+        name = "_gs_q_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+        typed = ", ".join(f"{k} {_PG_TYPES[shape.columns[i].letter]}" for k, i in zip(keys, shape.key_index,
+                                                                                    strict=True))
+        join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
+        self._staged_keys.pop(table, None)
+        with _errors(), self._transaction():
+            self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n BIGINT, {typed}, _hash BYTEA)")
+            self._conn.execute(f"TRUNCATE {name}")
+            report = fill(self._conn, name)
+            self._conn.execute(f"ANALYZE {name}")
+            absent = [tuple(row) for row in self._conn.execute(
+                f"SELECT {', '.join('b.' + k for k in keys)} FROM {name} b WHERE NOT EXISTS "  # noqa: S608
+                f'(SELECT 1 FROM "{table}" s WHERE {join} AND NOT s._deleted) ORDER BY b.n')]
+        self._staged_keys[table] = (name, report)
+        return report, absent
+
+    def remember_staged(self, table: str, *, run_id: str, batch: int, position: dict[str, Any]) -> BatchReceipt:
+        """:meth:`remember` of the page :meth:`stage_keys` staged last for ``table`` on this store: the same
+        transaction, receipt (the keys' hashes added up by the server) and key-list rules."""
+        if table not in self._staged_keys:
+            raise StoreError("other", f"no staged page of keys for {table} (stage_keys first)")
+        name, report = self._staged_keys[table]
+        shape = self._shape(table)
+        self._check_batch(run_id, batch, position)
+        keys = shape.key_columns
+        with _errors():
+            key_list = self._keys(table, shape)
+        with _errors(), self._transaction():
+            self._lock(table)
+            stored = self._committed(table, run_id, batch)
+            if stored is not None:
+                return stored
+            count, read_hash = self._sum_hashes(name)
+            read = report.rows_read
+            if isinstance(read, bool) or not isinstance(read, int) or read < count:
+                raise StoreError("other", f"rows_read {read!r} is less than the {count} keys given")
+            self._run(f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
+                      f"SELECT ?, {', '.join(keys)} FROM {name} ON CONFLICT DO NOTHING", (run_id,))
+            receipt = BatchReceipt(
+                run_id=run_id, batch=batch, rows_read=read, inserted=0, updated=0, unchanged=count,
+                rejected=read - count, read_hash=read_hash, written_hash=EMPTY_HASH, position=position, at=_now())
+            self._record(table, receipt, [(str(k), str(i), str(r)) for k, i, r in report.rejects])
+        del self._staged_keys[table]
+        return receipt
+
     @staticmethod
     def _keyed_loosely(keys: Sequence[Sequence[Any]], columns: Sequence[StoreColumn]) -> list[list[Any]]:
         """Keys normalised; a NULL part is the caller's error, a repeated key is not."""
@@ -1300,6 +1358,14 @@ class Store:
                 found.add(tuple(_from_sqlite(letter, v) for letter, v in zip(letters, row, strict=True))
                           if self.kind == "sqlite" else tuple(row))
         return found
+
+    def live_rows(self, table: str) -> int:
+        """The table's live rows (not tombstoned): one count, no key list (the mass-delete guard's denominator
+        for runs that do not read every key)."""
+        self._shape(table)
+        with _errors():
+            (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
+        return int(live)
 
     def count_unseen(self, table: str, run_id: str, *, buckets: Sequence[int] | None = None,
                      shift: int = 0) -> tuple[int, int]:

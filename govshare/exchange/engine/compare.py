@@ -324,7 +324,7 @@ def compare_copy(plan: CopyPlan, store: Store, *, run_id: str, guard_share: floa
         raise ValueError(f"run {run_id} is not a compare run")
     run_map = store.bucket_map(plan.target, run_id)
     if run_map is None and phase == "deletes" and position and position.get("done"):  # done, map promoted
-        live = store.count_unseen(plan.target, run_id)[1]
+        live = store.live_rows(plan.target)
         deleted = sum(r.deleted for r in store.receipts(plan.target, run_id))
         return CompareResult(_result(store, plan, run_id, resumed, started, True),
                              Deletions(deleted, live + deleted, deleted, False), int(first["buckets"]),

@@ -38,19 +38,30 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from govshare.datastore.engine.store import BatchReceipt, StagedBatch, Store, StoreColumn, StoreError
+from govshare.datastore.engine.store import (
+    BatchReceipt,
+    StagedBatch,
+    Store,
+    StoreColumn,
+    StoreError,
+    combine,
+    row_hash,
+)
 from govshare.exchange.engine import sources
 from govshare.exchange.engine.copy import (
     CopyPlan,
     CopyResult,
     _check,
     _convert_page,
+    _elsewhere,
     _fetch,
     _key_items,
+    _key_text,
     _limit,
     _mark,
     _Reader,
     _result,
+    convert,
     decode_key,
     encode_key,
     phase_of,
@@ -522,3 +533,185 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
                 with contextlib.suppress(Exception):  # cancelled, or failed without committing: the outcome stands
                     future.result()
     return outcome
+
+
+# -- the fast key scan -------------------------------------------------------------------------------------
+
+#: the key items' letters a fast key scan takes, and their source column types: a key read back from the centre
+#: (converted) finds its row at the source by equality (no time zone, no float in between)
+KEY_ALLOWED: dict[str, frozenset[str]] = {"C": _TEXT, "M": _TEXT, "N": _NUMBER, "Y": _NUMBER,
+                                          "I": frozenset(_INTEGER), "D": frozenset({"date"})}
+
+
+def keys_eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str]) -> str | None:
+    """None when :func:`fast_key_scan` reads this plan's keys exactly as :func:`copy.key_scan` would; else why
+    not."""
+    if plan.source.kind != "postgresql":
+        return f"the source is {plan.source.kind}, not PostgreSQL"
+    if store.kind != "postgresql":
+        return f"the centre's store is {store.kind}, not PostgreSQL"
+    try:
+        key_at = _check(plan)
+    except ValueError as exc:
+        return str(exc)
+    if not source_types:
+        return "the source table's column types cannot be read"
+    for i in key_at:
+        item, column = plan.items[i], plan.columns[i]
+        kind = source_types.get(column)
+        if kind is None:
+            return f"the source has no column {column!r}"
+        if item.letter not in KEY_ALLOWED or _base(kind)[0] not in KEY_ALLOWED[item.letter]:
+            return f"key item {item.name!r} ({item.letter}) from a column of type {kind}"
+    return None
+
+
+class _KeyPage:
+    """The statements of a plan's key pages on the centre's side."""
+
+    def __init__(self, plan: CopyPlan, key_at: list[int], types: Mapping[str, str], store_keys: list[str],
+                 infinite_numbers: bool) -> None:
+        self.items = [plan.items[i] for i in key_at]
+        self.kinds = [types[plan.columns[i]] for i in key_at]
+        staged = [f"s{i}" for i in range(1, len(key_at) + 1)]
+        self.staged = staged
+        digest = hashlib.sha256(json.dumps([plan.target, self.kinds, "keys"]).encode()).hexdigest()[:16]
+        self.staging = f"_gs_sk_{digest}"
+        typed = ", ".join(f"{s} {kind}" for s, kind in zip(staged, self.kinds, strict=True))
+        self.create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} "
+                       f"(n BIGINT GENERATED ALWAYS AS IDENTITY, {typed}) ON COMMIT DELETE ROWS")
+        self.copy_in = f"COPY {self.staging} ({', '.join(staged)}) FROM STDIN (FORMAT BINARY)"
+        flags = [f for f in (_flag(item, kind, s, infinite_numbers)
+                             for item, kind, s in zip(self.items, self.kinds, staged, strict=True)) if f]
+        self.flagged = " OR ".join(f"({f})" for f in flags) if flags else "false"
+        converted = [_converted(item.letter, kind, s) for item, kind, s in zip(self.items, self.kinds, staged,
+                                                                               strict=True)]
+        values = [f"v{i}" for i in range(1, len(key_at) + 1)]
+        parts = " || ".join(_part(item.letter, v) for item, v in zip(self.items, values, strict=True))
+        self.store_keys = store_keys
+        selected = ", ".join(f"{sql} AS {v}" for sql, v in zip(converted, values, strict=True))
+        self.values = values
+        self.select = (f"SELECT n, {', '.join(values)}, substring(sha256({parts}) FROM 1 FOR 16) "  # noqa: S608
+                       f"FROM (SELECT n, {selected} FROM {self.staging} WHERE NOT ({self.flagged}) OFFSET 0) q")
+        self.flagged_rows = (f"SELECT n, {', '.join(staged)} FROM {self.staging} "  # noqa: S608 — names made here
+                             f"WHERE {self.flagged} ORDER BY n")
+        self.last = f"SELECT {', '.join(staged)} FROM {self.staging} ORDER BY n DESC LIMIT 1"  # noqa: S608
+
+    def insert(self, scratch: str) -> str:
+        return f"INSERT INTO {scratch} (n, {', '.join(self.store_keys)}, _hash) {self.select}"  # noqa: S608
+
+
+def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
+                  on_batch: Callable[[BatchReceipt], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> CopyResult:
+    """:func:`govshare.exchange.engine.copy.key_scan` for a :func:`keys_eligible` plan: the same pages, positions,
+    receipts, restored rows and quarantine, but the keys cross from the source into the centre by binary
+    ``COPY`` and are converted, hashed and added to the run's key list in the centre's SQL (no key passes
+    through Python but the last of each page and those a check flags).  Pages of ``plan.batch_rows`` keys; a
+    run begun by either one may be resumed by the other.  ``ValueError`` when the plan is not eligible."""
+    started = time.monotonic()
+    key_at = _check(plan)
+    batch = resumed = store.last_batch(plan.target, run_id)
+    position = store.position(plan.target, run_id) if batch else None
+    phase = phase_of(position)
+    if phase == "deletes" or (phase == "keys" and position and position.get("done")):
+        return _result(store, plan, run_id, resumed, started, True)
+    after = decode_key(position["after"]) if phase == "keys" and position and position.get("after") is not None \
+        else None
+    mark = position.get("mark") if position else None
+    key_items = [plan.items[i] for i in key_at]
+    names = _key_items(plan, key_at)
+    reader = _Reader(plan, columns=plan.key)
+    reader_all = _Reader(plan)
+    shape_keys = [f"c{i + 1}" for i in key_at]
+    with sources.connect(plan.source) as conn:
+        types = read_source_types(conn, plan)
+        reason = keys_eligible(plan, store, types)
+        if reason is not None:
+            raise ValueError(f"not for the fast key scan: {reason}")
+        conn.execute("SET client_encoding TO 'UTF8'")
+        (zone,) = _fetch(conn, "SELECT current_setting('TimeZone')", ())[0]
+        statements: dict[str, _KeyPage] = {}
+        while True:
+            if should_stop is not None and should_stop():
+                return _result(store, plan, run_id, resumed, started, False)
+            page_sql, page_params = reader.page(after)
+            copy_out = f"COPY ({page_sql}) TO STDOUT (FORMAT BINARY)"
+            found: dict[str, Any] = {}
+
+            def fill(centre: Any, scratch: str, *, out: str = copy_out, params: Any = page_params,
+                     found: dict[str, Any] = found) -> StagedBatch:
+                if "page" not in statements:
+                    (version,) = centre.execute("SELECT current_setting('server_version_num')::int").fetchone()
+                    statements["page"] = _KeyPage(plan, key_at, types, shape_keys, version >= 140000)
+                page = statements["page"]
+                centre.execute(page.create)
+                with conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
+                    with source_cursor.copy(out, params) as source_copy, centre_cursor.copy(page.copy_in) as into:
+                        buffered = bytearray()
+                        for chunk in source_copy:
+                            buffered += chunk
+                            if len(buffered) >= _PIECE:
+                                into.write(bytes(buffered))
+                                buffered.clear()
+                        if buffered:
+                            into.write(bytes(buffered))
+                    copied = int(centre_cursor.rowcount)
+                centre.execute(page.insert(scratch))
+                centre.execute("SELECT set_config('TimeZone', %s, true)", (zone,))
+                rejects: list[tuple[str, str, str]] = []
+                with centre.cursor() as cursor:  # read as the source's session reads them (its loaders, its zone)
+                    for type_name, loader in (("date", _DateOrText), ("timestamp", _TimestampOrText),
+                                              ("timestamptz", _TimestamptzOrText)):
+                        cursor.adapters.register_loader(type_name, loader)
+                    last = cursor.execute(page.last).fetchone()
+                    flagged = cursor.execute(page.flagged_rows).fetchall()
+                centre.execute("SELECT set_config('TimeZone', 'UTC', true)")
+                for n, *raw in flagged:
+                    try:
+                        key = [convert(value, item) for item, value in zip(key_items, raw, strict=True)]
+                    except ValueError as exc:
+                        rejects.append((_key_text(list(raw)), names, str(exc)))
+                        continue
+                    marks = ", ".join(["%s"] * (len(key) + 2))
+                    centre.execute(f"INSERT INTO {scratch} (n, {', '.join(shape_keys)}, _hash) "  # noqa: S608
+                                   f"VALUES ({marks})", (n, *key, row_hash(key)))
+                found["copied"], found["last"] = copied, None if last is None else tuple(last)
+                return StagedBatch(rows_read=copied, rejects=rejects)
+
+            _report, absent = store.stage_keys(plan.target, fill)
+            full = found["copied"] == plan.batch_rows
+            last = found["last"] if found["last"] is not None else after
+            if absent:  # rows the incremental reads missed: read again by key and applied first (as key_scan)
+                rows = [row for start in range(0, len(absent), 200)
+                        for row in _fetch(conn, *reader_all.by_keys(absent[start:start + 200]))]
+                accepted, hashes, restore_rejects, _seen = _convert_page(plan, key_at, rows)
+                batch += 1
+                restore = {"phase": "keys", "after": None if after is None else encode_key(after), "done": False,
+                           "mark": mark, "restore": True}
+                receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=restore,
+                                      rows_read=len(rows), read_hash=combine(hashes), rejects=restore_rejects,
+                                      remember=False, hashes=hashes)
+                taken = _elsewhere(receipt, restore, "keys")
+                if taken is not None:
+                    if taken[0]:
+                        return _result(store, plan, run_id, resumed, started, True)
+                    after = taken[1]
+                    continue
+                if on_batch is not None:
+                    on_batch(receipt)
+            batch += 1
+            sent = {"phase": "keys", "after": None if last is None else encode_key(last), "done": not full,
+                    "mark": mark}
+            receipt = store.remember_staged(plan.target, run_id=run_id, batch=batch, position=sent)
+            taken = _elsewhere(receipt, sent, "keys")
+            if taken is not None:
+                if taken[0]:
+                    return _result(store, plan, run_id, resumed, started, True)
+                after = taken[1]
+                continue
+            if on_batch is not None:
+                on_batch(receipt)
+            if not full:
+                return _result(store, plan, run_id, resumed, started, True)
+            after = last

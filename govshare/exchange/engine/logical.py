@@ -738,7 +738,7 @@ class _Run:
 
     def _live(self) -> int:
         if self.live is None:
-            _unseen, self.live = self.store.count_unseen(self.plan.target, self.run_id)  # no key list: all live
+            self.live = self.store.live_rows(self.plan.target)
         return self.live
 
     def _guard(self, more: int) -> None:
