@@ -5,13 +5,15 @@ docs/decisions/0004-table-copy-paths.md point 3): the same centre rows, hashes, 
 from __future__ import annotations
 
 import dataclasses
+import os
+import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from govshare.datastore.engine.store import Store, StoreColumn
-from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy, key_scan
+from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy, key_scan, watermark_copy
 from govshare.exchange.engine.fastcopy import (
     eligible,
     fast_full_copy,
@@ -352,3 +354,94 @@ def test_the_fast_key_scan_gives_exactly_what_key_scan_gives(
     fast_key_scan(plan, mixed, run_id="r2", on_batch=on_batch, should_stop=should_stop)
     key_scan(plan, mixed, run_id="r2")
     assert _receipts(mixed, "r2") == [r for r in _receipts(slow, "r2") if r[-1]["phase"] == "keys"]
+
+
+# -- kill -9 of the pipelined fast paths (issue 10: "0 rows lost, 0 duplicated") ------------------------------
+
+def _committed(url: str, run_id: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        (last,) = conn.execute("SELECT coalesce(max(batch), 0) FROM _gs_receipts WHERE run_id = %s",
+                               (run_id,)).fetchone()
+        return int(last)
+
+
+def _killed(work: Callable[[Store], Any], url: str, run_id: str, kills: int, seed: int) -> list[int]:
+    """As tests/test_exchange_incremental.py's ``_killed_copy``, for a PostgreSQL centre: ``work`` in a forked
+    process (its own connections, its pipeline's threads), SIGKILLed once it has committed a random number of
+    further batches plus a random fraction of a batch's time; the committed batch count after each kill."""
+    import multiprocessing
+    import signal
+    import time
+
+    chance = random.Random(seed)
+    fork = multiprocessing.get_context("fork")
+    progress: list[int] = []
+
+    def child() -> None:
+        with Store.open(url) as store:
+            work(store)
+
+    for _ in range(kills):
+        target = (progress[-1] if progress else 0) + chance.randint(1, 4)
+        process = fork.Process(target=child, daemon=True)
+        process.start()
+        deadline = time.monotonic() + 60
+        while _committed(url, run_id) < target and process.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(chance.uniform(0, 0.01))
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(30)
+        assert process.exitcode == -signal.SIGKILL, f"seed {seed}: the copy ended before it was killed"
+        progress.append(_committed(url, run_id))
+    return progress
+
+
+GOODS_SQL = ("CREATE TABLE goods (id integer PRIMARY KEY, name text, amount numeric(12, 2), updated_at timestamp);"
+             "INSERT INTO goods SELECT g, '物品' || g, g * 0.25, timestamp '2024-01-01' + (g % 5000) * interval '1 minute' "
+             "FROM generate_series(1, 20000) g;")
+GOODS_COLUMNS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 20)),
+                 ("amount", StoreColumn("金额", "N", 12))]
+
+
+@pytest.mark.xdist_group("sources")
+def test_kill_9_at_20_moments_of_a_fast_copy_and_20_of_a_fast_key_check_loses_and_duplicates_nothing(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """The pipelined fast copy (two centre connections, a thread each) killed 20 times, then run to its end;
+    then 2 000 rows change and 300 are deleted at the source, and an incremental run — changed rows by update
+    time, the fast key check, the tombstones — killed 20 times and run to its end.  Each time: receipts numbered
+    without a gap, every row applied exactly once (20 000 inserted; 2 000 updated; 300 deleted; sequence numbers
+    end at 22 300), and the centre's content hash equal to a keyset copy's of the same source."""
+    source = make_source("postgresql", GOODS_SQL)
+    plan = dataclasses.replace(_unique(source.plan("goods", GOODS_COLUMNS, ("id",), batch_rows=200)),
+                               watermark="updated_at")
+    store, reference = make_store("postgresql"), make_store("postgresql")
+    url = store._url
+    seed = int.from_bytes(os.urandom(4), "big")
+    full = _killed(lambda opened: fast_full_copy(plan, opened, run_id="full"), url, "full", 20, seed)
+    assert full == sorted(full) and 0 < full[-1] < 101, f"seed {seed}: {full}"
+    first = fast_full_copy(plan, store, run_id="full")
+    assert (first.rows_read, first.inserted, first.updated, first.unchanged) == (20_000, 20_000, 0, 0)
+    assert [r.batch for r in store.receipts("e_copy", "full")] == list(range(1, 102)), f"seed {seed}"
+    assert sorted(sequence_numbers(store).values()) == list(range(1, 20_001)), f"seed {seed}"
+    source.admin("UPDATE goods SET amount = amount + 1, updated_at = '2024-06-01 00:00:00' WHERE id % 10 = 3;"
+                 "DELETE FROM goods WHERE id % 50 = 7 AND id <= 15000;")
+
+    def incremental(opened: Store) -> None:
+        watermark_copy(plan, opened, run_id="inc", since=first.watermark, overlap_seconds=60)
+        fast_key_scan(plan, opened, run_id="inc")
+        delete_unseen(plan, opened, run_id="inc", guard_share=0.5)
+
+    inc = _killed(incremental, url, "inc", 20, seed + 1)
+    assert inc == sorted(inc) and inc[-1] > 0, f"seed {seed}: {inc}"
+    incremental(store)
+    receipts = store.receipts("e_copy", "inc")
+    assert [r.batch for r in receipts] == list(range(1, len(receipts) + 1)), f"seed {seed}"
+    assert sum(r.updated for r in receipts) == 2_000 and sum(r.inserted for r in receipts) == 0, f"seed {seed}"
+    assert sum(r.deleted for r in receipts) == 300, f"seed {seed}"
+    summary = store.summary("e_copy")
+    assert (summary.live_rows, summary.deleted_rows, summary.last_seq) == (19_700, 300, 22_300), f"seed {seed}"
+    full_copy(plan, reference, run_id="reference")
+    assert summary.content_hash == reference.summary("e_copy").content_hash, f"seed {seed}"
