@@ -1258,21 +1258,29 @@ class Store:
         typed = ", ".join(f"{k} {_PG_TYPES[shape.columns[i].letter]}" for k, i in zip(keys, shape.key_index,
                                                                                     strict=True))
         join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
+        first = keys[0]
         self._staged_keys.pop(table, None)
         with _errors(), self._transaction():
             self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n BIGINT, {typed}, _hash BYTEA)")
             self._conn.execute(f"TRUNCATE {name}")
             report = fill(self._conn, name)
             self._conn.execute(f"ANALYZE {name}")
+            # the table's side limited to the page's range of the first key column (in the centre's own order,
+            # so no key of the page falls outside it): an index range, not the whole table for every page
             absent = [tuple(row) for row in self._conn.execute(
-                f"SELECT {', '.join('b.' + k for k in keys)} FROM {name} b WHERE NOT EXISTS "  # noqa: S608
-                f'(SELECT 1 FROM "{table}" s WHERE {join} AND NOT s._deleted) ORDER BY b.n')]
+                f"WITH r AS MATERIALIZED (SELECT min({first}) AS low, max({first}) AS high FROM {name}) "  # noqa: S608
+                f"SELECT {', '.join('b.' + k for k in keys)} FROM {name} b WHERE NOT EXISTS "
+                f'(SELECT 1 FROM "{table}" s, r WHERE s.{first} BETWEEN r.low AND r.high AND {join} '
+                "AND NOT s._deleted) ORDER BY b.n")]
         self._staged_keys[table] = (name, report)
         return report, absent
 
-    def remember_staged(self, table: str, *, run_id: str, batch: int, position: dict[str, Any]) -> BatchReceipt:
+    def remember_staged(self, table: str, *, run_id: str, batch: int, position: dict[str, Any],
+                        unique: bool = False) -> BatchReceipt:
         """:meth:`remember` of the page :meth:`stage_keys` staged last for ``table`` on this store: the same
-        transaction, receipt (the keys' hashes added up by the server) and key-list rules."""
+        transaction, receipt (the keys' hashes added up by the server) and key-list rules.  ``unique``: the keys
+        come from a unique key of the source, in pages that do not overlap — listed by a plain insert (a key
+        found listed already all the same falls back to the insert that skips it)."""
         if table not in self._staged_keys:
             raise StoreError("other", f"no staged page of keys for {table} (stage_keys first)")
         name, report = self._staged_keys[table]
@@ -1290,8 +1298,15 @@ class Store:
             read = report.rows_read
             if isinstance(read, bool) or not isinstance(read, int) or read < count:
                 raise StoreError("other", f"rows_read {read!r} is less than the {count} keys given")
-            self._run(f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
-                      f"SELECT ?, {', '.join(keys)} FROM {name} ON CONFLICT DO NOTHING", (run_id,))
+            listed = (f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
+                      f"SELECT ?, {', '.join(keys)} FROM {name}")
+            try:  # keys of a unique source key, in pages that do not overlap: a plain insert (no speculative one)
+                if not unique:
+                    raise psycopg.errors.UniqueViolation
+                with self._savepoint():
+                    self._run(listed, (run_id,))
+            except psycopg.errors.UniqueViolation:  # a key listed already (read twice): once
+                self._run(listed + " ON CONFLICT DO NOTHING", (run_id,))
             receipt = BatchReceipt(
                 run_id=run_id, batch=batch, rows_read=read, inserted=0, updated=0, unchanged=count,
                 rejected=read - count, read_hash=read_hash, written_hash=EMPTY_HASH, position=position, at=_now())

@@ -703,7 +703,8 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
             batch += 1
             sent = {"phase": "keys", "after": None if last is None else encode_key(last), "done": not full,
                     "mark": mark}
-            receipt = store.remember_staged(plan.target, run_id=run_id, batch=batch, position=sent)
+            receipt = store.remember_staged(plan.target, run_id=run_id, batch=batch, position=sent,
+                                            unique=plan.key_unique)
             taken = _elsewhere(receipt, sent, "keys")
             if taken is not None:
                 if taken[0]:
