@@ -6,6 +6,8 @@ anywhere without losing or repeating a change; the slot's lag watched; clear err
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import os
 import time
@@ -64,7 +66,11 @@ class Log:
 
     def plan(self, *, batch_rows: int = 3, key: tuple[str, ...] = ("id",),
              columns: list[tuple[str, StoreColumn]] | None = None, table: str = "goods") -> CopyPlan:
-        return self.source.plan(table, ITEMS if columns is None else columns, key, batch_rows=batch_rows)
+        """The tables' key ``id`` is their declared primary key: a PostgreSQL centre takes the fast path
+        (rows read again by key, converted in the centre: fastcopy.KeyedReader), a SQLite centre the values of
+        the log."""
+        plan = self.source.plan(table, ITEMS if columns is None else columns, key, batch_rows=batch_rows)
+        return dataclasses.replace(plan, key_unique=key == ("id",))
 
     def rows(self, table: str = "goods") -> dict[Any, tuple[Any, ...]]:
         with pg_admin(self.url, self.source.spec.database) as conn:
@@ -133,7 +139,8 @@ def test_inserts_updates_and_deletes_arrive_in_commit_order_and_the_centre_ends_
     """EXC-1 实时 / issue 10 item 5: inserts, updates (one row twice in one transaction) and deletes, each in
     its own transaction, applied in commit order in batches of three: the centre holds the source's rows, the
     deleted ones as tombstones (deletes are caught directly); each row changed once has one sequence number; a
-    second call finds nothing new and writes nothing."""
+    second call finds nothing new and writes nothing.  Into a PostgreSQL centre the changed rows are read again
+    as they are now (the fast path): rows inserted and deleted before the read never reach the centre."""
     log = make_log(GOODS, plugin=plugin)
     store = make_store(store_kind)
     log.write("INSERT INTO goods (id, name, amount) SELECT n, '物品' || n, n + 0.5 FROM generate_series(1, 7) n;")
@@ -143,8 +150,12 @@ def test_inserts_updates_and_deletes_arrive_in_commit_order_and_the_centre_ends_
     result = log.copy(store, log.plan())
     assert result.complete and result.changes == 7 + 2 + 2 + 1
     assert live(store) == log.rows()
-    assert {k for k, row in _all(store).items() if row[-1]} == {3, 6}
-    assert (result.inserted, result.deleted, result.rejected) == (7, 2, 0)
+    if store_kind == "sqlite":  # the values of the log, batch by batch: 3 and 6 were in the centre, then deleted
+        assert {k for k, row in _all(store).items() if row[-1]} == {3, 6}
+        assert (result.inserted, result.deleted, result.rejected) == (7, 2, 0)
+    else:  # the fast path reads the rows as they are now: 3 and 6, gone by then, never reach the centre
+        assert {k for k, row in _all(store).items() if row[-1]} == set() and 3 not in _all(store)
+        assert (result.inserted, result.deleted, result.rejected) == (5, 0, 0)
     assert live(store)[2] == (2, "改二", Decimal("2.5")) and live(store)[7] == (7, "物品7", Decimal(0))
     before = sequence_numbers(store), result.batches
     again = log.copy(store, log.plan())
@@ -157,21 +168,65 @@ def _all(store: Store) -> dict[Any, tuple[Any, ...]]:
     return {row[0]: row for row in store.changes_since("e_copy", 0, 1_000_000)}
 
 
-@pytest.mark.parametrize("plugin", BOTH)
-def test_every_type_arrives_as_a_full_copy_stores_it(plugin: str, make_log: Callable[..., Log],
+@pytest.mark.parametrize(("plugin", "store_kind"), EVERYWHERE)
+def test_every_type_arrives_as_a_full_copy_stores_it(plugin: str, store_kind: str, make_log: Callable[..., Log],
                                                      make_store: Callable[[str], Store]) -> None:
     """EXC-1: each item of each row written after the slot was made — every letter of the guide (a timestamptz
     in UTC, bytes, NULLs, quotes in text) — reaches the centre exactly as a full copy of the same table stores
-    it: the same rows, the same content hash (EXC-7)."""
+    it: the same rows, the same content hash (EXC-7); from the log's values into a SQLite centre, and read
+    again by key and converted in a PostgreSQL centre (the fast path)."""
     log = make_log(PEOPLE["postgresql"].split(";")[0] + ";", plugin=plugin)
     log.write(PEOPLE["postgresql"].split(";", 1)[1] + PEOPLE_MORE.format(zone="+00"))
-    by_log, by_copy = make_store("sqlite"), make_store("postgresql")
+    by_log, by_copy = make_store(store_kind), make_store("postgresql")
     plan = log.plan(columns=PEOPLE_ITEMS, table="people", batch_rows=2)
     result = log.copy(by_log, plan)
     copied = full_copy(plan, by_copy, run_id="r1")
     assert live(by_log) == live(by_copy) == PEOPLE_EXPECTED
     assert by_log.summary("e_copy").content_hash == by_copy.summary("e_copy").content_hash == copied.read_hash
     assert result.read_hash == copied.read_hash
+
+
+@pytest.mark.parametrize("plugin", BOTH)
+def test_the_fast_log_path_stores_every_letter_and_quarantines_as_a_full_copy_does(
+        plugin: str, make_log: Callable[..., Log], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EXC-1 / EXC-7, PostgreSQL → PostgreSQL centre: log mode takes only the keys from the log and reads their
+    rows again by binary COPY, converted and hashed in the centre (fastcopy.KeyedReader) — every letter the fast
+    copy takes (Chinese text, zero-length bytes, the ends of the date range, a zone, NaN, infinity, too many
+    digits) ends as a full copy stores it: the same live rows and content hash, the same rows quarantined for the
+    same reasons; then updates, a key changed and deletes arrive too."""
+    from govshare.exchange.engine import fastcopy
+    from tests.test_exchange_fastcopy import EVERY_COLUMNS, EVERY_SQL
+
+    create, rows = EVERY_SQL.split(";", 1)
+    log = make_log(create + ";", plugin=plugin)
+    log.write(rows)
+    fast, reference = make_store("postgresql"), make_store("postgresql")
+    plan = log.plan(columns=EVERY_COLUMNS, table="every", batch_rows=4)
+    reads: list[int] = []
+    real = fastcopy.KeyedReader.apply
+
+    def counted(self: Any, store: Store, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(len(keys))
+        return real(self, store, keys, *args, **kwargs)
+
+    monkeypatch.setattr(fastcopy.KeyedReader, "apply", counted)
+    result = log.copy(fast, plan)
+    assert result.complete and sum(reads) == 30
+    full_copy(plan, reference, run_id="r1")
+    assert live(fast) == live(reference)
+    assert fast.summary("e_copy").content_hash == reference.summary("e_copy").content_hash
+    reasons = sorted((q["key"], q["item"], q["reason"]) for q in fast.quarantine("e_copy"))
+    assert reasons == sorted((q["key"], q["item"], q["reason"]) for q in reference.quarantine("e_copy"))
+    assert len({key for key, _item, _reason in reasons}) == 6
+    log.write("UPDATE every SET m = '改了' WHERE id IN (2, 3); UPDATE every SET id = 99 WHERE id = 4;"
+              "DELETE FROM every WHERE id IN (5, 14);")
+    log.copy(fast, plan, run_id="r2")
+    reference = make_store("postgresql")  # the source as it is now, copied afresh
+    full_copy(plan, reference, run_id="r2")
+    assert live(fast) == live(reference)
+    assert 4 not in live(fast) and live(fast)[99][0] == 99 and live(fast)[2][2] == "改了"
+    assert fast.summary("e_copy").content_hash == reference.summary("e_copy").content_hash
 
 
 def test_values_that_cannot_be_converted_are_quarantined_like_the_copies_do(
@@ -305,13 +360,15 @@ def test_a_crash_between_the_centres_commit_and_the_slots_advance_reads_nothing_
 
     monkeypatch.setattr(logical, "_advance", crash)
     on_batch, should_stop = stop_after(2)  # two batches committed, then the advance: the crash
+    # the values of the log, not the fast path's rows read again: each change counted as it was made
+    plan = dataclasses.replace(log.plan(batch_rows=2), key_unique=False)
     with pytest.raises(RuntimeError):
-        log.copy(store, log.plan(batch_rows=2), on_batch=on_batch, should_stop=should_stop)
+        log.copy(store, plan, on_batch=on_batch, should_stop=should_stop)
     position = store.position("e_copy", "r1")
     assert position is not None and store.last_batch("e_copy", "r1") == 2
     behind = logical.slot_state(log.source.spec, log.slot).confirmed_flush_lsn
     assert logical.lsn_number(behind or "0/0") < logical.lsn_number(position["lsn"])  # the slot was not moved
-    result = log.copy(store, log.plan(batch_rows=2))
+    result = log.copy(store, plan)
     assert result.complete and live(store) == log.rows()
     assert (result.rows_read, result.inserted, result.updated, result.unchanged, result.deleted) == (8, 6, 1, 0, 1)
     assert store.summary("e_copy").last_seq == 8
@@ -500,6 +557,11 @@ def test_the_test_decoding_parser_reads_quoted_names_doubled_quotes_arrays_bytea
     with pytest.raises(SourceError) as caught:
         parse_test_decoding('table "my schema"."Tab""le": INSERT: id[integer]:\'open', table)
     assert caught.value.code == "protocol"
+    # the fast path wants the key only: the line is read up to it, the old key whole
+    keyed = parse_test_decoding(line, table, only=frozenset({"n", "id"}))
+    assert keyed == Change("U", {"id": ("integer", "2"), 'a "b"': ("text", "it's [x]: y\nz"),
+                                 "n": ("numeric", "-1.50")}, {"id": ("integer", "1")})
+    assert parse_test_decoding(line, table, only=frozenset({"missing"})) == change
 
 
 # -- the slot's lag --------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from govshare.datastore.engine.store import (
@@ -716,3 +716,72 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
             if not full:
                 return _result(store, plan, run_id, resumed, started, True)
             after = last
+
+
+# -- rows read again by key (log mode, PostgreSQL → PostgreSQL) ------------------------------------------------
+
+class KeyedReader:
+    """Log mode's fast path (:mod:`govshare.exchange.engine.logical`): the log says which keys changed; their rows
+    as the source has them now are read by key with a binary ``COPY`` into the centre and converted and hashed
+    there, as :func:`fast_full_copy` does — no value of theirs passes through Python.  A row read now may be newer
+    than the change that named it (a later change in the log then finds it unchanged), and a row gone since is
+    not read (its DELETE follows in the log).  For an :func:`eligible` plan; ``conn``: a read-only session of the
+    source (never the one reading the log)."""
+
+    def __init__(self, plan: CopyPlan, conn: Any, types: Mapping[str, str]) -> None:
+        self.plan, self.conn, self.types = plan, conn, types
+        self.key_at = _check(plan)
+        conn.execute("SET client_encoding TO 'UTF8'")  # text crosses the pipe as bytes: UTF-8 on both sides
+        (self.zone,) = _fetch(conn, "SELECT current_setting('TimeZone')", ())[0]
+        reader = _Reader(plan)
+        keys = [reader.quote(k) for k in plan.key]
+        if len(keys) == 1:
+            match = f"{keys[0]} = ANY(%s::{_base(types[plan.key[0]])[0]}[])"
+        else:
+            arrays = ", ".join(f"%s::{_base(types[k])[0]}[]" for k in plan.key)
+            match = f"({', '.join(keys)}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608 — quoted names, built-in type names
+        self.copy_out = (f"COPY ({reader.select} AND {match} ORDER BY {', '.join(keys)}) "
+                         "TO STDOUT (FORMAT BINARY)")
+        self.fixed = reader.fixed
+        self.statements: _Batch | None = None
+
+    def apply(self, store: Store, keys: Sequence[Sequence[Any]], unplaced: int,
+              rejects: list[tuple[str, str, str]], *, run_id: str, batch: int,
+              position: dict[str, Any]) -> BatchReceipt:
+        """One batch: the rows of ``keys`` (source values, in key order) read again and upserted, with
+        ``unplaced`` rows whose key could not be converted (their reasons in ``rejects``) counted as read."""
+        columns = [[key[i] for key in keys] for i in range(len(self.plan.key))]
+        params = (*self.fixed, *columns)
+
+        def fill(centre: Any, scratch: str) -> StagedBatch:
+            if self.statements is None:
+                encoding, version = centre.execute(
+                    "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int"
+                ).fetchone()
+                if encoding != "UTF8":
+                    raise StoreError("other", f"the fast path needs a UTF8 centre database, not {encoding}")
+                self.statements = _Batch(self.plan, self.types, version >= 140000)
+            statements = self.statements
+            centre.execute(statements.create)
+            with self.conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
+                with source_cursor.copy(self.copy_out, params) as source_copy, \
+                        centre_cursor.copy(statements.copy_in) as into:
+                    buffered = bytearray()
+                    for chunk in source_copy:
+                        buffered += chunk
+                        if len(buffered) >= _PIECE:
+                            into.write(bytes(buffered))
+                            buffered.clear()
+                    if buffered:
+                        into.write(bytes(buffered))
+                copied = int(centre_cursor.rowcount)
+            converted = centre.execute(statements.insert(scratch)).rowcount
+            rejected, found, seen = (0, [], []) if converted == copied else \
+                _flagged(centre, statements, scratch, self.zone, self.plan, self.key_at)
+            reasons = [*rejects, *found]
+            rows_read = copied + unplaced
+            _limit(self.plan, batch, rows_read, copied - rejected, reasons)
+            return StagedBatch(rows_read=rows_read, rejects=reasons, seen=seen)
+
+        return store.apply_staged(self.plan.target, fill, run_id=run_id, batch=batch, position=position,
+                                  remember=False)

@@ -463,9 +463,12 @@ def _qualified(text: str, at: int) -> tuple[tuple[str, str], int]:
     return (schema, table), at
 
 
-def _tuple(text: str, at: int, stop: str | None = None) -> tuple[dict[str, tuple[int | str, Any]], int]:
-    """``name[type]:value`` … separated by single spaces, up to the end or to ``stop`` (``new-tuple:``)."""
+def _tuple(text: str, at: int, stop: str | None = None, only: frozenset[str] | None = None
+           ) -> tuple[dict[str, tuple[int | str, Any]], int]:
+    """``name[type]:value`` … separated by single spaces, up to the end or to ``stop`` (``new-tuple:``) — or, with
+    ``only``, as soon as those columns are read (the rest of the line is not parsed)."""
     columns: dict[str, tuple[int | str, Any]] = {}
+    wanted = len(only) if only is not None else -1
     end = len(text)
     match_column = _COLUMN.match
     while at < end:
@@ -490,6 +493,10 @@ def _tuple(text: str, at: int, stop: str | None = None) -> tuple[dict[str, tuple
             value = token
         columns[name] = (type_name, value)
         at = match.end()
+        if only is not None and name in only:
+            wanted -= 1
+            if not wanted:
+                break
         if at < end:
             if text[at] != " ":
                 raise SourceError("protocol", f"no space after column {name!r}")
@@ -497,11 +504,14 @@ def _tuple(text: str, at: int, stop: str | None = None) -> tuple[dict[str, tuple
     return columns, at
 
 
-def parse_test_decoding(data: str, table: tuple[str, str], prefix: str = "") -> Change | None:
+def parse_test_decoding(data: str, table: tuple[str, str], prefix: str = "",
+                        only: frozenset[str] | None = None) -> Change | None:
     """A ``test_decoding`` change line of ``table`` (schema, name) as a :class:`Change`; None for another
     table's line.  ``table s.t: INSERT: a[integer]:1 b[text]:'it''s'``; ``UPDATE: old-key: … new-tuple: …``;
     ``DELETE: …`` (the old key) or ``(no-tuple-data)``; ``table s.a, s.t: TRUNCATE: (no-flags)``.  ``prefix``:
-    the line's start for this table as the server quotes it (``table s.t:``), read without parsing it."""
+    the line's start for this table as the server quotes it (``table s.t:``), read without parsing it.
+    ``only``: the new tuple's columns that are wanted (the key, for log mode's fast path): the line is read up to
+    them (the old key and a DELETE's key are read whole)."""
     if not data.startswith("table "):
         return None
     names: list[tuple[str, str]] = []
@@ -541,7 +551,7 @@ def parse_test_decoding(data: str, table: tuple[str, str], prefix: str = "") -> 
         if not data.startswith("new-tuple: ", at):
             raise SourceError("protocol", "old-key: without new-tuple:")
         at += len("new-tuple: ")
-    new, _ = _tuple(data, at)
+    new, _ = _tuple(data, at, only=only)
     return Change(action[0], new, old)
 
 
@@ -696,6 +706,7 @@ class _Run:
         self.caught_up_at: dt.datetime | None = None
         self.types: dict[int | str, Any] = {}
         self.reader: Any = None  # a read-only session for TOAST re-reads, opened when needed
+        self.fast: Any = None  # fastcopy.KeyedReader: rows read again by key, converted in the centre
         self.name = (plan.schema or "public", plan.table)
         self.position: dict[str, Any] = {}
         self.advanced = 0
@@ -868,9 +879,71 @@ class _Run:
 
     # -- batches -----------------------------------------------------------------------------------------
 
+    def _flush_fast(self, conn: psycopg.Connection[Any], transformer: Any, changes: list[Change],
+                    at: dict[str, Any], commit_times: list[dt.datetime]) -> None:
+        """:meth:`_flush` by :class:`fastcopy.KeyedReader`: only the keys are taken from the log; the rows of the
+        keys inserted or updated are read again from the source, as it is now, and converted in the centre."""
+        ops: dict[tuple[Any, ...], tuple[str, Any]] = {}
+        rejects: list[tuple[str, str, str]] = []
+        unplaced = 0
+        key_names = _key_items(self.plan, self.key_at)
+        for change in changes:
+            if change.action == "D":
+                raw_old = self._old_key(conn, transformer, change, required=True)
+                assert raw_old is not None
+                with contextlib.suppress(ValueError):  # a key the centre cannot hold: its row is not there
+                    ops[self._convert_key(raw_old)] = ("D", raw_old)
+                continue
+            new = change.new or {}
+            raw_key: list[Any] = []
+            for column in self.plan.key:
+                if column not in new:
+                    raise LogError("column_gone", f"a change of {self.plan.table} without the column {column}")
+                raw_key.append(self._value(conn, transformer, new[column]))
+            old = self._old_key(conn, transformer, change, required=False) if change.action == "U" else None
+            try:
+                if any(value is TOAST for value in raw_key):
+                    raise ValueError("empty_key: the key's value is not in the log (unchanged TOAST)")
+                key: tuple[Any, ...] | None = self._convert_key(raw_key)
+            except ValueError as exc:
+                key = None
+                unplaced += 1
+                rejects.append((_key_text(raw_key), key_names, str(exc)))
+            if old is not None:
+                with contextlib.suppress(ValueError):
+                    old_key = self._convert_key(old)
+                    if old_key != key:
+                        ops[old_key] = ("D", old)
+            if key is not None:
+                ops.pop(key, None)  # re-inserted at the end: the dict keeps the stream's order
+                ops[key] = ("U", raw_key)
+        keys = [raw for op, raw in ops.values() if op == "U"]
+        deletes = [list(key) for key, (op, _) in ops.items() if op == "D"]
+        if deletes:
+            self._guard(len(deletes))
+        base = {"phase": "rows", **at, "relid": self.relid}
+
+        def upsert(sent: dict[str, Any]) -> None:
+            receipt = self.fast.apply(self.store, keys, unplaced, rejects, run_id=self.run_id, batch=self._next(),
+                                      position=sent)
+            self._committed(receipt, sent)
+
+        if deletes and (keys or unplaced):
+            upsert({**base, "part": "upserts", "tombstones": [encode_key(key) for key in deletes]})
+        if deletes:
+            self._tombstone(deletes, {**base, "part": "deletes"})
+        else:
+            upsert({**base, "part": "upserts"})
+        if commit_times:
+            now = dt.datetime.now(dt.UTC)
+            self.lags.append(round(max(0.0, (now - min(commit_times)).total_seconds()), 3))
+
     def _flush(self, conn: psycopg.Connection[Any], transformer: Any, changes: list[Change],
                at: dict[str, Any], commit_times: list[dt.datetime]) -> None:
         """Apply a batch of changes (in stream order; the last change of a key wins) with its position."""
+        if self.fast is not None:
+            self._flush_fast(conn, transformer, changes, at, commit_times)
+            return
         ops: dict[tuple[Any, ...], tuple[str, Any]] = {}
         rejects: list[tuple[str, str, str]] = []
         unplaced = 0
@@ -947,6 +1020,7 @@ class _Run:
         the call must stop: ``should_stop`` or ``max_changes``)."""
         transformer = Transformer(conn)
         sql, extra = self._peek_sql(table)
+        only = frozenset(self.plan.key) if self.fast is not None else None  # the fast path needs the keys only
         position = self.position
         last_commit = position["lsn"]
         skip_xid, skip = position.get("xid"), int(position.get("skip") or 0)
@@ -967,7 +1041,7 @@ class _Run:
                     if data.startswith("COMMIT") and matched is None:
                         raise SourceError("protocol", f"an unknown COMMIT line: {data[:80]!r}")
                     commit = matched is not None
-                    change = None if commit else parse_test_decoding(data, name, table.prefix)
+                    change = None if commit else parse_test_decoding(data, name, table.prefix, only)
                     stamp = matched.group(2) if matched else None
                 else:
                     record = _load_json(data)
@@ -1045,6 +1119,7 @@ class _Run:
         self.store.ensure_table(self.plan.target, self.plan.items, [item.name for item in self.key_items])
         resumed = self.store.last_batch(self.plan.target, self.run_id)
         with self._stack, _replication(self.plan.source) as conn:
+            self._choose_path(conn)
             while True:
                 try:
                     complete = self._call(conn, since)
@@ -1054,6 +1129,24 @@ class _Run:
                 except psycopg.Error as exc:  # translated here, before the reader's session sees it
                     raise _error(exc) from exc
         return self._result(resumed, started, complete)
+
+    def _choose_path(self, conn: psycopg.Connection[Any]) -> None:
+        """PostgreSQL → PostgreSQL centre, for a plan the fast copy takes (:func:`fastcopy.eligible`): the changed
+        rows are read again by key by binary COPY and converted and hashed in the centre (:class:`KeyedReader`);
+        otherwise every value of the log is loaded, converted and hashed here."""
+        from govshare.exchange.engine import fastcopy
+
+        if self.store.kind != "postgresql" or self.plan.rules is not None:
+            return
+        try:
+            types = fastcopy.read_source_types(conn, self.plan)
+        except psycopg.Error:
+            return
+        if fastcopy.eligible(self.plan, self.store, types) is not None:
+            return
+        if self.reader is None:
+            self.reader = self._stack.enter_context(sources.connect(self.plan.source))
+        self.fast = fastcopy.KeyedReader(self.plan, self.reader, types)
 
     def _call(self, conn: psycopg.Connection[Any], since: dict[str, Any] | None) -> bool:
         call_end, now = _require(conn)
