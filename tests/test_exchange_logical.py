@@ -7,7 +7,6 @@ anywhere without losing or repeating a change; the slot's lag watched; clear err
 from __future__ import annotations
 
 import dataclasses
-
 import datetime as dt
 import os
 import time

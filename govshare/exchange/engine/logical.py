@@ -895,12 +895,16 @@ class _Run:
                     ops[self._convert_key(raw_old)] = ("D", raw_old)
                 continue
             new = change.new or {}
-            raw_key: list[Any] = []
-            for column in self.plan.key:
-                if column not in new:
-                    raise LogError("column_gone", f"a change of {self.plan.table} without the column {column}")
-                raw_key.append(self._value(conn, transformer, new[column]))
             old = self._old_key(conn, transformer, change, required=False) if change.action == "U" else None
+            raw_key: list[Any] = []
+            for position, column in enumerate(self.plan.key):
+                typed = new.get(column)
+                value = TOAST if typed is None else self._value(conn, transformer, typed)
+                if value is TOAST and change.action == "U" and old is not None:
+                    value = old[position]  # an unchanged large key value is not logged again: it is the old one
+                elif typed is None and not (change.action == "U" and self.plugin == "wal2json"):
+                    raise LogError("column_gone", f"a change of {self.plan.table} without the column {column}")
+                raw_key.append(value)
             try:
                 if any(value is TOAST for value in raw_key):
                     raise ValueError("empty_key: the key's value is not in the log (unchanged TOAST)")
