@@ -356,6 +356,24 @@ def test_the_fast_key_scan_gives_exactly_what_key_scan_gives(
     assert _receipts(mixed, "r2") == [r for r in _receipts(slow, "r2") if r[-1]["phase"] == "keys"]
 
 
+@pytest.mark.xdist_group("sources")
+def test_a_percent_sign_in_a_column_name_reaches_the_source_as_written(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Review: quoting doubles ``%`` for statements with parameters; the first page's COPY has none, and psycopg
+    then sends the statement as written — a key column named ``code%`` must still be found by the fast copy, the
+    fast key check and the keyset copy alike."""
+    source = make_source("postgresql", 'CREATE TABLE pct ("code%" integer PRIMARY KEY, "v%" text);'
+                                       "INSERT INTO pct SELECT g, 'v' || g FROM generate_series(1, 7) g;")
+    plan = _unique(source.plan("pct", [("code%", StoreColumn("编号", "I")), ("v%", StoreColumn("值", "C", 10))],
+                               ("code%",), batch_rows=50))
+    fast, slow = make_store("postgresql"), make_store("postgresql")
+    assert fast_full_copy(plan, fast, run_id="r1").inserted == 7
+    assert full_copy(plan, slow, run_id="r1").inserted == 7
+    assert fast_key_scan(plan, fast, run_id="r2").keys_read == 7
+    assert key_scan(plan, slow, run_id="r2").keys_read == 7
+    assert _receipts(fast, "r2") == _receipts(slow, "r2") and live(fast) == live(slow)
+
+
 # -- kill -9 of the pipelined fast paths (issue 10: "0 rows lost, 0 duplicated") ------------------------------
 
 def _committed(url: str, run_id: str) -> int:

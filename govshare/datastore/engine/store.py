@@ -1305,6 +1305,8 @@ class Store:
             read = report.rows_read
             if isinstance(read, bool) or not isinstance(read, int) or read < count:
                 raise StoreError("other", f"rows_read {read!r} is less than the {count} keys given")
+            if read > count and not report.rejects:
+                raise StoreError("other", f"{read - count} keys rejected without a reason")
             listed = (f"INSERT INTO {key_list} (run_id, {', '.join(keys)}) "  # noqa: S608 — names made here
                       f"SELECT ?, {', '.join(keys)} FROM {name}")
             try:  # keys of a unique source key, in pages that do not overlap: a plain insert (no speculative one)

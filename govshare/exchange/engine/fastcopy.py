@@ -80,6 +80,10 @@ ALLOWED: dict[str, frozenset[str]] = {
 _MAX_DIGITS = 1000
 #: bytes of the source's COPY stream sent on to the centre at once
 _PIECE = 1 << 20
+#: how long log mode's fast path waits for the transactions of a batch to be visible (KeyedReader.wait_visible)
+VISIBLE_SECONDS = 60.0
+#: row numbers of the rows log mode takes from the log's values (after those read again: KeyedReader)
+_LOGGED = 1 << 40
 #: connections of the centre a fast copy pipelines its batches over (:class:`_Pipeline`).  Measured on 2 cores,
 #: 1 M rows (bench/exchange_copy.py): 1 → 106 600 rows/s, 2 → 178 200, 3 → 169 600
 CONNECTIONS = 2
@@ -307,6 +311,12 @@ def _flagged(centre: Any, statements: _Batch, scratch: str, zone: str, plan: Cop
 
 # -- the copy ----------------------------------------------------------------------------------------------
 
+def _copy_statement(sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any] | None]:
+    """A COPY statement for ``cursor.copy``: psycopg fills in parameters only when there are some, so a statement
+    without them must not have the ``%%`` that quoting doubled (a column named ``rate%``) — review."""
+    return (sql, params) if params else (sql.replace("%%", "%"), None)
+
+
 def _without_order(sql: str, reader: _Reader) -> str:
     assert sql.endswith(reader.order)
     return sql[:-len(reader.order)]
@@ -377,7 +387,10 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
     twins: list[Store] = []
     try:
         for _ in range(connections - 1):
-            twin = store.twin()
+            try:
+                twin = store.twin()
+            except StoreError:  # the centre takes no more connections now: the copy goes on with fewer
+                break
             if twin is not None:
                 twins.append(twin)
         stores = [store, *twins]
@@ -474,7 +487,7 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
                 centre.execute(statements_.create)
                 try:
                     with conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
-                        with source_cursor.copy(copy_out, select_params) as source_copy, \
+                        with source_cursor.copy(*_copy_statement(copy_out, select_params)) as source_copy, \
                                 centre_cursor.copy(statements_.copy_in) as into:
                             buffered = bytearray()
                             for chunk in source_copy:  # a row a chunk: sent on in pieces of ~1 MB
@@ -642,12 +655,17 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
             def fill(centre: Any, scratch: str, *, out: str = copy_out, params: Any = page_params,
                      found: dict[str, Any] = found) -> StagedBatch:
                 if "page" not in statements:
-                    (version,) = centre.execute("SELECT current_setting('server_version_num')::int").fetchone()
+                    encoding, version = centre.execute(
+                        "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int"
+                    ).fetchone()
+                    if encoding != "UTF8":  # the keys' hashes are taken over their UTF-8 bytes
+                        raise StoreError("other", f"the fast key check needs a UTF8 centre database, not {encoding}")
                     statements["page"] = _KeyPage(plan, key_at, types, shape_keys, version >= 140000)
                 page = statements["page"]
                 centre.execute(page.create)
                 with conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
-                    with source_cursor.copy(out, params) as source_copy, centre_cursor.copy(page.copy_in) as into:
+                    with source_cursor.copy(*_copy_statement(out, params)) as source_copy, \
+                            centre_cursor.copy(page.copy_in) as into:
                         buffered = bytearray()
                         for chunk in source_copy:
                             buffered += chunk
@@ -746,10 +764,12 @@ class KeyedReader:
         self.statements: _Batch | None = None
 
     def apply(self, store: Store, keys: Sequence[Sequence[Any]], unplaced: int,
-              rejects: list[tuple[str, str, str]], *, run_id: str, batch: int,
-              position: dict[str, Any]) -> BatchReceipt:
-        """One batch: the rows of ``keys`` (source values, in key order) read again and upserted, with
-        ``unplaced`` rows whose key could not be converted (their reasons in ``rejects``) counted as read."""
+              rejects: list[tuple[str, str, str]], *, run_id: str, batch: int, position: dict[str, Any],
+              logged: Callable[[Sequence[Sequence[Any]]], list[tuple[Any, ...]]] | None = None) -> BatchReceipt:
+        """One batch: the rows of ``keys`` (source values) read again and upserted, with ``unplaced`` rows whose
+        key could not be converted (their reasons in ``rejects``) counted as read.  ``logged(found)``: given the
+        keys the re-read found (source values), the rows (source values) to apply instead for the keys it did not
+        find — converted and hashed in Python, as the keyset copy does."""
         columns = [[key[i] for key in keys] for i in range(len(self.plan.key))]
         params = (*self.fixed, *columns)
 
@@ -764,7 +784,7 @@ class KeyedReader:
             statements = self.statements
             centre.execute(statements.create)
             with self.conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
-                with source_cursor.copy(self.copy_out, params) as source_copy, \
+                with source_cursor.copy(*_copy_statement(self.copy_out, params)) as source_copy, \
                         centre_cursor.copy(statements.copy_in) as into:
                     buffered = bytearray()
                     for chunk in source_copy:
@@ -779,9 +799,63 @@ class KeyedReader:
             rejected, found, seen = (0, [], []) if converted == copied else \
                 _flagged(centre, statements, scratch, self.zone, self.plan, self.key_at)
             reasons = [*rejects, *found]
-            rows_read = copied + unplaced
-            _limit(self.plan, batch, rows_read, copied - rejected, reasons)
+            extra = 0
+            if logged is not None and copied < len(keys):
+                rows = logged(self._found(centre, statements))
+                accepted, hashes, more, _seen = _convert_page(self.plan, self.key_at, list(rows))
+                reasons.extend(more)
+                rejected += len(rows) - len(accepted)
+                extra = len(rows)
+                names = ", ".join(f"c{i}" for i in range(1, len(self.plan.items) + 1))
+                marks = ", ".join(["%s"] * (len(self.plan.items) + 2))
+                with centre.cursor() as cursor:
+                    cursor.executemany(f"INSERT INTO {scratch} (n, {names}, _hash) VALUES ({marks})",  # noqa: S608
+                                       [(_LOGGED + n, *values, digest)
+                                        for n, (values, digest) in enumerate(zip(accepted, hashes, strict=True))])
+            rows_read = copied + extra + unplaced
+            _limit(self.plan, batch, rows_read, copied + extra - rejected, reasons)
             return StagedBatch(rows_read=rows_read, rejects=reasons, seen=seen)
 
         return store.apply_staged(self.plan.target, fill, run_id=run_id, batch=batch, position=position,
                                   remember=False)
+
+    def wait_visible(self, xids: set[int], *, seconds: float = VISIBLE_SECONDS) -> None:
+        """Wait until every transaction of ``xids`` (32-bit ids, as the log gives them) is visible to a new
+        statement of the reading session.  A commit is in the log before other sessions see it — at once as a
+        rule, but a commit waiting for a synchronous standby stays invisible until the standby answers; a re-read
+        before then would find the row as it was (or not at all) and the slot would move past the change.  A
+        ``SourceError`` (``timeout``) when they are still not visible after ``seconds``: the run fails, the slot
+        stays where it was and the next run reads the changes again."""
+        if not xids:
+            return
+        deadline = time.monotonic() + seconds
+        sql = ("WITH s AS (SELECT txid_current_snapshot() AS snap) "
+               "SELECT count(*) FROM s, unnest(%s::bigint[]) AS x(xid), "
+               "LATERAL (SELECT (txid_snapshot_xmax(s.snap) >> 32 << 32) | x.xid AS full) f "
+               "WHERE NOT txid_visible_in_snapshot(CASE WHEN f.full >= txid_snapshot_xmax(s.snap) "
+               "THEN f.full - 4294967296 ELSE f.full END, s.snap)")
+        wanted = sorted(xids)
+        pause = 0.005
+        while True:
+            (hidden,) = _fetch(self.conn, sql, (wanted,))[0]
+            if not hidden:
+                return
+            if time.monotonic() >= deadline:
+                raise sources.SourceError(
+                    "timeout", f"{hidden} transactions in the source's log are not visible after {seconds:.0f} s "
+                               "(a commit waiting for a synchronous standby?): the changes are read again next time")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    def _found(self, centre: Any, statements: _Batch) -> list[tuple[Any, ...]]:
+        """The keys the re-read brought (source values, read with the source's loaders and in its time zone)."""
+        positions = [self.plan.columns.index(k) for k in self.plan.key]
+        columns = ", ".join(statements.staged[i] for i in positions)
+        centre.execute("SELECT set_config('TimeZone', %s, true)", (self.zone,))
+        with centre.cursor() as cursor:
+            for type_name, loader in (("date", _DateOrText), ("timestamp", _TimestampOrText),
+                                      ("timestamptz", _TimestamptzOrText)):
+                cursor.adapters.register_loader(type_name, loader)
+            found = [tuple(row) for row in cursor.execute(f"SELECT {columns} FROM {statements.staging}")]  # noqa: S608
+        centre.execute("SELECT set_config('TimeZone', 'UTC', true)")
+        return found
