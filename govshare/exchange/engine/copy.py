@@ -908,7 +908,6 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
     mark = position.get("mark") if position else None
     key_items = [plan.items[i] for i in key_at]
     reader = _Reader(plan, columns=plan.key)
-    reader_all = _Reader(plan)
     with sources.connect(plan.source) as conn:
         while True:
             if should_stop is not None and should_stop():
@@ -934,15 +933,9 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
             present = store.live_keys(plan.target, keys) if keys else set()
             absent = [raw for key, raw in raw_of.items() if key not in present]
             if absent:
-                rows = [row for start in range(0, len(absent), 200)
-                        for row in _fetch(conn, *reader_all.by_keys(absent[start:start + 200]))]
-                accepted, hashes, restore_rejects, _seen = _convert_page(plan, key_at, rows)
                 batch += 1
-                restore = {"phase": "keys", "after": None if after is None else encode_key(after), "done": False,
-                           "mark": mark, "restore": True}
-                receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=restore,
-                                      rows_read=len(rows), read_hash=combine(hashes), rejects=restore_rejects,
-                                      remember=False, hashes=hashes)
+                receipt, restore = _restore(plan, store, conn, absent, run_id=run_id, batch=batch, after=after,
+                                            mark=mark)
                 taken = _elsewhere(receipt, restore, "keys")
                 if taken is not None:
                     if taken[0]:
@@ -967,6 +960,22 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
             if not full:
                 return _result(store, plan, run_id, resumed, started, True)
             after = last
+
+
+def _restore(plan: CopyPlan, store: Store, conn: Any, absent: Sequence[Sequence[Any]], *, run_id: str, batch: int,
+             after: tuple[Any, ...] | None, mark: Any) -> tuple[BatchReceipt, dict[str, Any]]:
+    """A key check's batch of the rows whose keys the source has and the centre has not (``absent``, source
+    values): read again by key and applied, before the page's keys are listed.  (receipt, position sent)."""
+    reader = _Reader(plan)
+    rows = [row for start in range(0, len(absent), 200)
+            for row in _fetch(conn, *reader.by_keys(absent[start:start + 200]))]
+    key_at = _check(plan)
+    accepted, hashes, rejects, _seen = _convert_page(plan, key_at, rows)
+    restore = {"phase": "keys", "after": None if after is None else encode_key(after), "done": False,
+               "mark": mark, "restore": True}
+    receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=restore, rows_read=len(rows),
+                          read_hash=combine(hashes), rejects=rejects, remember=False, hashes=hashes)
+    return receipt, restore
 
 
 @dataclass

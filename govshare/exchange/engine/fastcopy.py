@@ -44,7 +44,6 @@ from govshare.datastore.engine.store import (
     Store,
     StoreColumn,
     StoreError,
-    combine,
     row_hash,
 )
 from govshare.exchange.engine import sources
@@ -60,6 +59,7 @@ from govshare.exchange.engine.copy import (
     _limit,
     _mark,
     _Reader,
+    _restore,
     _result,
     convert,
     decode_key,
@@ -317,6 +317,32 @@ def _copy_statement(sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]
     return (sql, params) if params else (sql.replace("%%", "%"), None)
 
 
+def _pipe(source: Any, sql: str, params: Sequence[Any], centre: Any, copy_in: str) -> int:
+    """The source's binary COPY ``sql`` sent, never decoded, into the centre's ``copy_in``; the rows copied.
+    The source gives a row a chunk: they go on in pieces of ~1 MB."""
+    with source.cursor() as source_cursor, centre.cursor() as centre_cursor:
+        with source_cursor.copy(*_copy_statement(sql, params)) as source_copy, centre_cursor.copy(copy_in) as into:
+            buffered = bytearray()
+            for chunk in source_copy:
+                buffered += chunk
+                if len(buffered) >= _PIECE:
+                    into.write(bytes(buffered))
+                    buffered.clear()
+            if buffered:
+                into.write(bytes(buffered))
+        return int(centre_cursor.rowcount)
+
+
+def _centre_version(centre: Any, what: str) -> int:
+    """The centre's ``server_version_num``; a ``StoreError`` unless its database is UTF8 (hashes are taken over
+    the UTF-8 bytes of text, as :func:`row_hash` does)."""
+    encoding, version = centre.execute(
+        "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int").fetchone()
+    if encoding != "UTF8":
+        raise StoreError("other", f"{what} needs a UTF8 centre database, not {encoding}")
+    return int(version)
+
+
 def _without_order(sql: str, reader: _Reader) -> str:
     assert sql.endswith(reader.order)
     return sql[:-len(reader.order)]
@@ -442,12 +468,7 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
     def prepared(centre: Any) -> _Batch:
         with lock:
             if "batch" not in statements:
-                encoding, version = centre.execute(
-                    "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int"
-                ).fetchone()
-                if encoding != "UTF8":
-                    raise StoreError("other", f"the fast copy needs a UTF8 centre database, not {encoding}")
-                statements["batch"] = _Batch(plan, types, version >= 140000)
+                statements["batch"] = _Batch(plan, types, _centre_version(centre, "the fast copy") >= 140000)
             return statements["batch"]
 
     line = _Pipeline(batch + 1, after)
@@ -486,18 +507,7 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
                 statements_ = prepared(centre)
                 centre.execute(statements_.create)
                 try:
-                    with conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
-                        with source_cursor.copy(*_copy_statement(copy_out, select_params)) as source_copy, \
-                                centre_cursor.copy(statements_.copy_in) as into:
-                            buffered = bytearray()
-                            for chunk in source_copy:  # a row a chunk: sent on in pieces of ~1 MB
-                                buffered += chunk
-                                if len(buffered) >= _PIECE:
-                                    into.write(bytes(buffered))
-                                    buffered.clear()
-                            if buffered:
-                                into.write(bytes(buffered))
-                        copied = centre_cursor.rowcount
+                    copied = _pipe(conn, copy_out, select_params, centre, statements_.copy_in)
                 finally:
                     line.hand_on(number)  # the next batch may read the source while this one is hashed
                 converted = centre.execute(statements_.insert(scratch)).rowcount
@@ -635,7 +645,6 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
     key_items = [plan.items[i] for i in key_at]
     names = _key_items(plan, key_at)
     reader = _Reader(plan, columns=plan.key)
-    reader_all = _Reader(plan)
     shape_keys = [f"c{i + 1}" for i in key_at]
     with sources.connect(plan.source) as conn:
         types = read_source_types(conn, plan)
@@ -655,26 +664,11 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
             def fill(centre: Any, scratch: str, *, out: str = copy_out, params: Any = page_params,
                      found: dict[str, Any] = found) -> StagedBatch:
                 if "page" not in statements:
-                    encoding, version = centre.execute(
-                        "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int"
-                    ).fetchone()
-                    if encoding != "UTF8":  # the keys' hashes are taken over their UTF-8 bytes
-                        raise StoreError("other", f"the fast key check needs a UTF8 centre database, not {encoding}")
+                    version = _centre_version(centre, "the fast key check")
                     statements["page"] = _KeyPage(plan, key_at, types, shape_keys, version >= 140000)
                 page = statements["page"]
                 centre.execute(page.create)
-                with conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
-                    with source_cursor.copy(*_copy_statement(out, params)) as source_copy, \
-                            centre_cursor.copy(page.copy_in) as into:
-                        buffered = bytearray()
-                        for chunk in source_copy:
-                            buffered += chunk
-                            if len(buffered) >= _PIECE:
-                                into.write(bytes(buffered))
-                                buffered.clear()
-                        if buffered:
-                            into.write(bytes(buffered))
-                    copied = int(centre_cursor.rowcount)
+                copied = _pipe(conn, out, params, centre, page.copy_in)
                 centre.execute(page.insert(scratch))
                 centre.execute("SELECT set_config('TimeZone', %s, true)", (zone,))
                 rejects: list[tuple[str, str, str]] = []
@@ -701,15 +695,9 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
             full = found["copied"] == plan.batch_rows
             last = found["last"] if found["last"] is not None else after
             if absent:  # rows the incremental reads missed: read again by key and applied first (as key_scan)
-                rows = [row for start in range(0, len(absent), 200)
-                        for row in _fetch(conn, *reader_all.by_keys(absent[start:start + 200]))]
-                accepted, hashes, restore_rejects, _seen = _convert_page(plan, key_at, rows)
                 batch += 1
-                restore = {"phase": "keys", "after": None if after is None else encode_key(after), "done": False,
-                           "mark": mark, "restore": True}
-                receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=restore,
-                                      rows_read=len(rows), read_hash=combine(hashes), rejects=restore_rejects,
-                                      remember=False, hashes=hashes)
+                receipt, restore = _restore(plan, store, conn, absent, run_id=run_id, batch=batch, after=after,
+                                            mark=mark)
                 taken = _elsewhere(receipt, restore, "keys")
                 if taken is not None:
                     if taken[0]:
@@ -737,6 +725,41 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
 
 
 # -- rows read again by key (log mode, PostgreSQL → PostgreSQL) ------------------------------------------------
+
+#: a 32-bit transaction id (``{xid}``, as the log gives it) as the 64-bit one nearest the snapshot's ``{xmax}``:
+#: the log's transactions are recent, and a commit still waiting is at or above xmax (review: not "xmax's epoch").
+#: For a statement with parameters (``%%`` is the modulo)
+FULL_XID_SQL = ("({xmax} + (((({xid} - ({xmax} & 4294967295) + 2147483648) %% 4294967296) + 4294967296) "
+                "%% 4294967296) - 2147483648)")
+
+
+def wait_visible(conn: Any, xids: set[int], *, seconds: float = VISIBLE_SECONDS) -> None:
+    """Wait until every transaction of ``xids`` (32-bit ids, as the log gives them) is visible to a new statement
+    of the PostgreSQL session ``conn`` (autocommit: each statement its own snapshot).  A commit is in the log
+    before other sessions see it — at once as a rule, but a commit waiting for a synchronous standby stays
+    invisible until the standby answers; a re-read before then would find the row as it was (or not at all) and
+    the slot would move past the change.  A ``SourceError`` (``timeout``) when they are still not visible after
+    ``seconds``: the run fails, the slot stays where it was and the next run reads the changes again."""
+    if not xids:
+        return
+    deadline = time.monotonic() + seconds
+    full = FULL_XID_SQL.format(xmax="m.xmax", xid="x.xid")
+    sql = ("WITH m AS (SELECT snap, txid_snapshot_xmax(snap) AS xmax FROM (SELECT txid_current_snapshot() AS snap) s) "  # noqa: S608
+           f"SELECT count(*) FROM m, unnest(%s::bigint[]) AS x(xid), LATERAL (SELECT {full} AS id) f "
+           "WHERE f.id > 0 AND NOT txid_visible_in_snapshot(f.id, m.snap)")
+    wanted = sorted(xids)
+    pause = 0.005
+    while True:
+        (hidden,) = _fetch(conn, sql, (wanted,))[0]
+        if not hidden:
+            return
+        if time.monotonic() >= deadline:
+            raise sources.SourceError(
+                "timeout", f"{hidden} transactions in the source's log are not visible after {seconds:.0f} s "
+                           "(a commit waiting for a synchronous standby?): the changes are read again next time")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
 
 class KeyedReader:
     """Log mode's fast path (:mod:`govshare.exchange.engine.logical`): the log says which keys changed; their rows
@@ -775,26 +798,11 @@ class KeyedReader:
 
         def fill(centre: Any, scratch: str) -> StagedBatch:
             if self.statements is None:
-                encoding, version = centre.execute(
-                    "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int"
-                ).fetchone()
-                if encoding != "UTF8":
-                    raise StoreError("other", f"the fast path needs a UTF8 centre database, not {encoding}")
+                version = _centre_version(centre, "log mode's fast path")
                 self.statements = _Batch(self.plan, self.types, version >= 140000)
             statements = self.statements
             centre.execute(statements.create)
-            with self.conn.cursor() as source_cursor, centre.cursor() as centre_cursor:
-                with source_cursor.copy(*_copy_statement(self.copy_out, params)) as source_copy, \
-                        centre_cursor.copy(statements.copy_in) as into:
-                    buffered = bytearray()
-                    for chunk in source_copy:
-                        buffered += chunk
-                        if len(buffered) >= _PIECE:
-                            into.write(bytes(buffered))
-                            buffered.clear()
-                    if buffered:
-                        into.write(bytes(buffered))
-                copied = int(centre_cursor.rowcount)
+            copied = _pipe(self.conn, self.copy_out, params, centre, statements.copy_in)
             converted = centre.execute(statements.insert(scratch)).rowcount
             rejected, found, seen = (0, [], []) if converted == copied else \
                 _flagged(centre, statements, scratch, self.zone, self.plan, self.key_at)
@@ -820,32 +828,8 @@ class KeyedReader:
                                   remember=False)
 
     def wait_visible(self, xids: set[int], *, seconds: float = VISIBLE_SECONDS) -> None:
-        """Wait until every transaction of ``xids`` (32-bit ids, as the log gives them) is visible to a new
-        statement of the reading session.  A commit is in the log before other sessions see it — at once as a
-        rule, but a commit waiting for a synchronous standby stays invisible until the standby answers; a re-read
-        before then would find the row as it was (or not at all) and the slot would move past the change.  A
-        ``SourceError`` (``timeout``) when they are still not visible after ``seconds``: the run fails, the slot
-        stays where it was and the next run reads the changes again."""
-        if not xids:
-            return
-        deadline = time.monotonic() + seconds
-        sql = ("WITH s AS (SELECT txid_current_snapshot() AS snap) "
-               "SELECT count(*) FROM s, unnest(%s::bigint[]) AS x(xid), "
-               "LATERAL (SELECT (txid_snapshot_xmax(s.snap) >> 32 << 32) | x.xid AS full) f "
-               "WHERE NOT txid_visible_in_snapshot(CASE WHEN f.full >= txid_snapshot_xmax(s.snap) "
-               "THEN f.full - 4294967296 ELSE f.full END, s.snap)")
-        wanted = sorted(xids)
-        pause = 0.005
-        while True:
-            (hidden,) = _fetch(self.conn, sql, (wanted,))[0]
-            if not hidden:
-                return
-            if time.monotonic() >= deadline:
-                raise sources.SourceError(
-                    "timeout", f"{hidden} transactions in the source's log are not visible after {seconds:.0f} s "
-                               "(a commit waiting for a synchronous standby?): the changes are read again next time")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+        """:func:`wait_visible` on the reading session."""
+        wait_visible(self.conn, xids, seconds=seconds)
 
     def _found(self, centre: Any, statements: _Batch) -> list[tuple[Any, ...]]:
         """The keys the re-read brought (source values, read with the source's loaders and in its time zone)."""

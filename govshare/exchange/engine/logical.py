@@ -1007,6 +1007,12 @@ class _Run:
                 ops[key] = ("R" if toast else "U", raw)
         again = [value for value in ops.values() if value[0] == "R"]
         if again:
+            from govshare.exchange.engine.fastcopy import wait_visible
+
+            if self.reader is None:
+                self.reader = self._stack.enter_context(sources.connect(self.plan.source))
+            # the re-read must see what the log says was committed (review: a commit waiting for a standby)
+            wait_visible(self.reader, {int(change.xid) for change in changes if change.xid and change.action != "D"})
             current = self._reread([[value[1][i] for i in self.key_at] for value in again])
             for key, (op, _raw) in list(ops.items()):
                 if op == "R":
