@@ -416,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--deleted", type=float, default=0.001, help="share of rows deleted (default 0.001)")
     parser.add_argument("--skip-log", action="store_true", help="no log mode, no lag test")
     parser.add_argument("--skip-compare", action="store_true", help="no compare mode")
+    parser.add_argument("--skip-watermark", action="store_true", help="no watermark mode")
     parser.add_argument("--rate", type=int, default=1000, help="lag test: single-row UPDATEs a second")
     parser.add_argument("--seconds", type=int, default=60, help="lag test: how long the writer writes")
     parser.add_argument("--initial", choices=("fast", "keyset"), default="fast",
@@ -454,7 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(args, source, centre, work)
         bench.prepare()
         bench.change()
-        bench.watermark_mode()
+        if not args.skip_watermark:
+            bench.watermark_mode()
         if not args.skip_compare:
             bench.compare_mode()
         if not args.skip_log:
