@@ -83,7 +83,7 @@ def main() -> int:
                     schema="public", table=bench.TABLE, columns=tuple(bench.NAMES), items=items, key=("id",),
                     target="t", batch_rows=rows, key_unique=True)
     types = {str(n): str(k) for n, k in src.execute(fastcopy._TYPES_SQL, (bench.TABLE,)).fetchall()}
-    statements = fastcopy._Batch(plan, types, True)
+    statements = fastcopy._Batch.of_rows(plan, types, True)
     ctr.execute(statements.create.replace(" ON COMMIT DELETE ROWS", ""))
     ctr.commit()
     timed("the pipe into the staging table", lambda: pipe(statements.staging, ", ".join(statements.staged)))

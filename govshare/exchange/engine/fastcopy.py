@@ -244,39 +244,47 @@ def _flag(item: StoreColumn, kind: str, s: str, infinite_numbers: bool) -> str |
 
 
 class _Batch:
-    """The statements of a plan's batches on the centre's side."""
+    """The statements on the centre's side for staged values: of a plan's rows (every item), or of its keys (the
+    key items, ``names`` the store's key columns, ``tag`` keeping their staging table apart)."""
 
-    def __init__(self, plan: CopyPlan, types: Mapping[str, str], infinite_numbers: bool) -> None:
-        self.plan = plan
-        self.kinds = [types[column] for column in plan.columns]
-        staged = [f"s{i}" for i in range(1, len(plan.columns) + 1)]
+    def __init__(self, target: str, items: Sequence[StoreColumn], kinds: Sequence[str], infinite_numbers: bool,
+                 *, names: Sequence[str] | None = None, tag: str = "") -> None:
+        self.items, self.kinds = list(items), list(kinds)
+        staged = [f"s{i}" for i in range(1, len(self.items) + 1)]
         self.staged = staged
-        digest = hashlib.sha256(json.dumps([plan.target, self.kinds]).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps([target, self.kinds, tag]).encode()).hexdigest()[:16]
         self.staging = f"_gs_s_{digest}"
         typed = ", ".join(f"{s} {kind}" for s, kind in zip(staged, self.kinds, strict=True))
         self.create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} "
                        f"(n BIGINT GENERATED ALWAYS AS IDENTITY, {typed}) ON COMMIT DELETE ROWS")
         self.copy_in = f"COPY {self.staging} ({', '.join(staged)}) FROM STDIN (FORMAT BINARY)"
         flags = [f for f in (_flag(item, kind, s, infinite_numbers)
-                             for item, kind, s in zip(plan.items, self.kinds, staged, strict=True)) if f]
+                             for item, kind, s in zip(self.items, self.kinds, staged, strict=True)) if f]
         self.flagged = " OR ".join(f"({f})" for f in flags) if flags else "false"
         self.converted = [_converted(item.letter, kind, s)
-                          for item, kind, s in zip(plan.items, self.kinds, staged, strict=True)]
-        values = [f"v{i}" for i in range(1, len(plan.items) + 1)]
-        parts = " || ".join(_part(item.letter, v) for item, v in zip(plan.items, values, strict=True))
+                          for item, kind, s in zip(self.items, self.kinds, staged, strict=True)]
+        values = [f"v{i}" for i in range(1, len(self.items) + 1)]
+        parts = " || ".join(_part(item.letter, v) for item, v in zip(self.items, values, strict=True))
         self.values = values
+        self.names = list(names) if names is not None else [f"c{i}" for i in range(1, len(values) + 1)]
         self.hash = f"substring(sha256({parts}) FROM 1 FOR 16)"
 
+    @classmethod
+    def of_rows(cls, plan: CopyPlan, types: Mapping[str, str], infinite_numbers: bool) -> _Batch:
+        return cls(plan.target, plan.items, [types[column] for column in plan.columns], infinite_numbers)
+
     def insert(self, scratch: str) -> str:
-        names = ", ".join(f"c{i}" for i in range(1, len(self.values) + 1))
         converted = ", ".join(f"{sql} AS {v}" for sql, v in zip(self.converted, self.values, strict=True))
-        return (f"INSERT INTO {scratch} (n, {names}, _hash) "  # noqa: S608 — names made here
+        return (f"INSERT INTO {scratch} (n, {', '.join(self.names)}, _hash) "  # noqa: S608 — names made here
                 f"SELECT n, {', '.join(self.values)}, {self.hash} "
                 f"FROM (SELECT n, {converted} FROM {self.staging} WHERE NOT ({self.flagged}) OFFSET 0) q")
 
     def flagged_rows(self) -> str:
         return (f"SELECT n, {', '.join(self.staged)} FROM {self.staging} "  # noqa: S608 — names made here
                 f"WHERE {self.flagged} ORDER BY n")
+
+    def last(self) -> str:
+        return f"SELECT {', '.join(self.staged)} FROM {self.staging} ORDER BY n DESC LIMIT 1"  # noqa: S608
 
 
 def _flagged(centre: Any, statements: _Batch, scratch: str, zone: str, plan: CopyPlan, key_at: list[int]
@@ -468,7 +476,7 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
     def prepared(centre: Any) -> _Batch:
         with lock:
             if "batch" not in statements:
-                statements["batch"] = _Batch(plan, types, _centre_version(centre, "the fast copy") >= 140000)
+                statements["batch"] = _Batch.of_rows(plan, types, _centre_version(centre, "the fast copy") >= 140000)
             return statements["batch"]
 
     line = _Pipeline(batch + 1, after)
@@ -589,41 +597,6 @@ def keys_eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str])
     return None
 
 
-class _KeyPage:
-    """The statements of a plan's key pages on the centre's side."""
-
-    def __init__(self, plan: CopyPlan, key_at: list[int], types: Mapping[str, str], store_keys: list[str],
-                 infinite_numbers: bool) -> None:
-        self.items = [plan.items[i] for i in key_at]
-        self.kinds = [types[plan.columns[i]] for i in key_at]
-        staged = [f"s{i}" for i in range(1, len(key_at) + 1)]
-        self.staged = staged
-        digest = hashlib.sha256(json.dumps([plan.target, self.kinds, "keys"]).encode()).hexdigest()[:16]
-        self.staging = f"_gs_sk_{digest}"
-        typed = ", ".join(f"{s} {kind}" for s, kind in zip(staged, self.kinds, strict=True))
-        self.create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} "
-                       f"(n BIGINT GENERATED ALWAYS AS IDENTITY, {typed}) ON COMMIT DELETE ROWS")
-        self.copy_in = f"COPY {self.staging} ({', '.join(staged)}) FROM STDIN (FORMAT BINARY)"
-        flags = [f for f in (_flag(item, kind, s, infinite_numbers)
-                             for item, kind, s in zip(self.items, self.kinds, staged, strict=True)) if f]
-        self.flagged = " OR ".join(f"({f})" for f in flags) if flags else "false"
-        converted = [_converted(item.letter, kind, s) for item, kind, s in zip(self.items, self.kinds, staged,
-                                                                               strict=True)]
-        values = [f"v{i}" for i in range(1, len(key_at) + 1)]
-        parts = " || ".join(_part(item.letter, v) for item, v in zip(self.items, values, strict=True))
-        self.store_keys = store_keys
-        selected = ", ".join(f"{sql} AS {v}" for sql, v in zip(converted, values, strict=True))
-        self.values = values
-        self.select = (f"SELECT n, {', '.join(values)}, substring(sha256({parts}) FROM 1 FOR 16) "  # noqa: S608
-                       f"FROM (SELECT n, {selected} FROM {self.staging} WHERE NOT ({self.flagged}) OFFSET 0) q")
-        self.flagged_rows = (f"SELECT n, {', '.join(staged)} FROM {self.staging} "  # noqa: S608 — names made here
-                             f"WHERE {self.flagged} ORDER BY n")
-        self.last = f"SELECT {', '.join(staged)} FROM {self.staging} ORDER BY n DESC LIMIT 1"  # noqa: S608
-
-    def insert(self, scratch: str) -> str:
-        return f"INSERT INTO {scratch} (n, {', '.join(self.store_keys)}, _hash) {self.select}"  # noqa: S608
-
-
 def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
                   on_batch: Callable[[BatchReceipt], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> CopyResult:
@@ -653,7 +626,7 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
             raise ValueError(f"not for the fast key scan: {reason}")
         conn.execute("SET client_encoding TO 'UTF8'")
         (zone,) = _fetch(conn, "SELECT current_setting('TimeZone')", ())[0]
-        statements: dict[str, _KeyPage] = {}
+        statements: dict[str, _Batch] = {}
         while True:
             if should_stop is not None and should_stop():
                 return _result(store, plan, run_id, resumed, started, False)
@@ -665,7 +638,8 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
                      found: dict[str, Any] = found) -> StagedBatch:
                 if "page" not in statements:
                     version = _centre_version(centre, "the fast key check")
-                    statements["page"] = _KeyPage(plan, key_at, types, shape_keys, version >= 140000)
+                    statements["page"] = _Batch(plan.target, key_items, [types[plan.columns[i]] for i in key_at],
+                                                version >= 140000, names=shape_keys, tag="keys")
                 page = statements["page"]
                 centre.execute(page.create)
                 copied = _pipe(conn, out, params, centre, page.copy_in)
@@ -676,8 +650,8 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
                     for type_name, loader in (("date", _DateOrText), ("timestamp", _TimestampOrText),
                                               ("timestamptz", _TimestamptzOrText)):
                         cursor.adapters.register_loader(type_name, loader)
-                    last = cursor.execute(page.last).fetchone()
-                    flagged = cursor.execute(page.flagged_rows).fetchall()
+                    last = cursor.execute(page.last()).fetchone()
+                    flagged = cursor.execute(page.flagged_rows()).fetchall()
                 centre.execute("SELECT set_config('TimeZone', 'UTC', true)")
                 for n, *raw in flagged:
                     try:
@@ -799,7 +773,7 @@ class KeyedReader:
         def fill(centre: Any, scratch: str) -> StagedBatch:
             if self.statements is None:
                 version = _centre_version(centre, "log mode's fast path")
-                self.statements = _Batch(self.plan, self.types, version >= 140000)
+                self.statements = _Batch.of_rows(self.plan, self.types, version >= 140000)
             statements = self.statements
             centre.execute(statements.create)
             copied = _pipe(self.conn, self.copy_out, params, centre, statements.copy_in)

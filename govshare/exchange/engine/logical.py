@@ -693,6 +693,11 @@ def _slot(conn: psycopg.Connection[Any], slot: str, plugin: str) -> _Slot:
     return _Slot(str(found_plugin), lsn_number(confirmed), lsn_number(restart or confirmed))
 
 
+def _written_by(changes: Sequence[Change]) -> set[int]:
+    """The transactions (32-bit ids) of a batch's inserts and updates."""
+    return {int(change.xid) for change in changes if change.xid and change.action != "D"}
+
+
 class _Run:
     def __init__(self, plan: CopyPlan, store: Store, run_id: str, slot: str, plugin: str, max_changes: int,
                  on_batch: Callable[[BatchReceipt], None] | None, should_stop: Callable[[], bool] | None,
@@ -893,10 +898,7 @@ class _Run:
         key_names = _key_items(self.plan, self.key_at)
         for change in changes:
             if change.action == "D":
-                raw_old = self._old_key(conn, transformer, change, required=True)
-                assert raw_old is not None
-                with contextlib.suppress(ValueError):  # a key the centre cannot hold: its row is not there
-                    ops[self._convert_key(raw_old)] = ("D", raw_old)
+                self._op_delete(ops, conn, transformer, change)
                 continue
             new = change.new or {}
             old = self._old_key(conn, transformer, change, required=False) if change.action == "U" else None
@@ -909,22 +911,7 @@ class _Run:
                 elif typed is None and not (change.action == "U" and self.plugin == "wal2json"):
                     raise LogError("column_gone", f"a change of {self.plan.table} without the column {column}")
                 raw_key.append(value)
-            try:
-                if any(value is TOAST for value in raw_key):
-                    raise ValueError("empty_key: the key's value is not in the log (unchanged TOAST)")
-                key: tuple[Any, ...] | None = self._convert_key(raw_key)
-            except ValueError as exc:
-                key = None
-                unplaced += 1
-                rejects.append((_key_text(raw_key), key_names, str(exc)))
-            if old is not None:
-                with contextlib.suppress(ValueError):
-                    old_key = self._convert_key(old)
-                    if old_key != key:
-                        ops[old_key] = ("D", old)
-            if key is not None:
-                ops.pop(key, None)  # re-inserted at the end: the dict keeps the stream's order
-                ops[key] = ("U", (raw_key, change))
+            unplaced += self._op_upsert(ops, rejects, key_names, raw_key, old, "U", (raw_key, change))
         keys = [value[0] for op, value in ops.values() if op == "U"]
         deletes = [list(key) for key, (op, _) in ops.items() if op == "D"]
         if deletes:
@@ -954,22 +941,14 @@ class _Run:
             return rows
 
         if keys:  # the re-read must see what the log says was committed (review: synchronous standbys)
-            self.fast.wait_visible({int(change.xid) for change in changes if change.xid and change.action != "D"})
+            self.fast.wait_visible(_written_by(changes))
 
         def upsert(sent: dict[str, Any]) -> None:
             receipt = self.fast.apply(self.store, keys, unplaced, rejects, run_id=self.run_id, batch=self._next(),
                                       position=sent, logged=logged)
             self._committed(receipt, sent)
 
-        if deletes and (keys or unplaced):
-            upsert({**base, "part": "upserts", "tombstones": [encode_key(key) for key in deletes]})
-        if deletes:
-            self._tombstone(deletes, {**base, "part": "deletes"})
-        else:
-            upsert({**base, "part": "upserts"})
-        if commit_times:
-            now = dt.datetime.now(dt.UTC)
-            self.lags.append(round(max(0.0, (now - min(commit_times)).total_seconds()), 3))
+        self._write(upsert, bool(keys or unplaced), deletes, base, commit_times)
 
     def _flush(self, conn: psycopg.Connection[Any], transformer: Any, changes: list[Change],
                at: dict[str, Any], commit_times: list[dt.datetime]) -> None:
@@ -983,28 +962,12 @@ class _Run:
         key_names = _key_items(self.plan, self.key_at)
         for change in changes:
             if change.action == "D":
-                raw_old = self._old_key(conn, transformer, change, required=True)
-                assert raw_old is not None
-                with contextlib.suppress(ValueError):  # a key the centre cannot hold: its row is not there
-                    ops[self._convert_key(raw_old)] = ("D", raw_old)
+                self._op_delete(ops, conn, transformer, change)
                 continue
             raw, toast = self._row(conn, transformer, change)
             raw_key = [raw[i] for i in self.key_at]
             old = self._old_key(conn, transformer, change, required=False) if change.action == "U" else None
-            try:
-                key = self._convert_key(raw_key)
-            except ValueError as exc:
-                key = None
-                unplaced += 1
-                rejects.append((_key_text(raw_key), key_names, str(exc)))
-            if old is not None:
-                with contextlib.suppress(ValueError):
-                    old_key = self._convert_key(old)
-                    if old_key != key:
-                        ops[old_key] = ("D", old)
-            if key is not None:
-                ops.pop(key, None)  # re-inserted at the end: the dict keeps the stream's order
-                ops[key] = ("R" if toast else "U", raw)
+            unplaced += self._op_upsert(ops, rejects, key_names, raw_key, old, "R" if toast else "U", raw)
         again = [value for value in ops.values() if value[0] == "R"]
         if again:
             from govshare.exchange.engine.fastcopy import wait_visible
@@ -1012,7 +975,7 @@ class _Run:
             if self.reader is None:
                 self.reader = self._stack.enter_context(sources.connect(self.plan.source))
             # the re-read must see what the log says was committed (review: a commit waiting for a standby)
-            wait_visible(self.reader, {int(change.xid) for change in changes if change.xid and change.action != "D"})
+            wait_visible(self.reader, _written_by(changes))
             current = self._reread([[value[1][i] for i in self.key_at] for value in again])
             for key, (op, _raw) in list(ops.items()):
                 if op == "R":
@@ -1030,13 +993,50 @@ class _Run:
         if deletes:
             self._guard(len(deletes))
         base = {"phase": "rows", **at, "relid": self.relid}
-        if deletes and rows_read:
-            self._apply(accepted, hashes, rows_read, rejects,
-                        {**base, "part": "upserts", "tombstones": [encode_key(key) for key in deletes]})
+        self._write(lambda sent: self._apply(accepted, hashes, rows_read, rejects, sent), bool(rows_read), deletes,
+                    base, commit_times)
+
+    def _op_delete(self, ops: dict[tuple[Any, ...], tuple[str, Any]], conn: psycopg.Connection[Any],
+                   transformer: Any, change: Change) -> None:
+        """A DELETE in a batch's operations: the last change of its key."""
+        raw_old = self._old_key(conn, transformer, change, required=True)
+        assert raw_old is not None
+        with contextlib.suppress(ValueError):  # a key the centre cannot hold: its row is not there
+            ops[self._convert_key(raw_old)] = ("D", raw_old)
+
+    def _op_upsert(self, ops: dict[tuple[Any, ...], tuple[str, Any]], rejects: list[tuple[str, str, str]],
+                   key_names: str, raw_key: list[Any], old: list[Any] | None, op: str, value: Any) -> int:
+        """An INSERT or UPDATE in a batch's operations (``op``, ``value``: what to apply); an UPDATE that changed
+        the key deletes the old one.  1 when the key cannot be converted (quarantined), else 0."""
+        unplaced = 0
+        try:
+            if any(part is TOAST for part in raw_key):
+                raise ValueError("empty_key: the key's value is not in the log (unchanged TOAST)")
+            key: tuple[Any, ...] | None = self._convert_key(raw_key)
+        except ValueError as exc:
+            key = None
+            unplaced = 1
+            rejects.append((_key_text(raw_key), key_names, str(exc)))
+        if old is not None:
+            with contextlib.suppress(ValueError):
+                old_key = self._convert_key(old)
+                if old_key != key:
+                    ops[old_key] = ("D", old)
+        if key is not None:
+            ops.pop(key, None)  # re-inserted at the end: the dict keeps the stream's order
+            ops[key] = (op, value)
+        return unplaced
+
+    def _write(self, upsert: Callable[[dict[str, Any]], None], rows: bool, deletes: list[list[Any]],
+               base: dict[str, Any], commit_times: list[dt.datetime]) -> None:
+        """A batch's commits: the upserts (carrying the deletes still to do), then the tombstones — or the
+        upserts alone (also a batch without rows: it commits the position)."""
+        if deletes and rows:
+            upsert({**base, "part": "upserts", "tombstones": [encode_key(key) for key in deletes]})
         if deletes:
             self._tombstone(deletes, {**base, "part": "deletes"})
         else:
-            self._apply(accepted, hashes, rows_read, rejects, {**base, "part": "upserts"})
+            upsert({**base, "part": "upserts"})
         if commit_times:
             now = dt.datetime.now(dt.UTC)
             self.lags.append(round(max(0.0, (now - min(commit_times)).total_seconds()), 3))
