@@ -932,34 +932,45 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
             # two reads this page again: the restored rows are then unchanged)
             present = store.live_keys(plan.target, keys) if keys else set()
             absent = [raw for key, raw in raw_of.items() if key not in present]
-            if absent:
-                batch += 1
-                receipt, restore = _restore(plan, store, conn, absent, run_id=run_id, batch=batch, after=after,
-                                            mark=mark)
-                taken = _elsewhere(receipt, restore, "keys")
-                if taken is not None:
-                    if taken[0]:
-                        return _result(store, plan, run_id, resumed, started, True)
-                    after = taken[1]
-                    continue
-                if on_batch is not None:
-                    on_batch(receipt)
-            batch += 1
-            sent = {"phase": "keys", "after": None if last is None else encode_key(last), "done": not full,
-                    "mark": mark}
-            receipt = store.remember(plan.target, keys, run_id=run_id, batch=batch, position=sent,
-                                     rows_read=len(raw_keys), rejects=rejects)
-            taken = _elsewhere(receipt, sent, "keys")
-            if taken is not None:
-                if taken[0]:
-                    return _result(store, plan, run_id, resumed, started, True)
-                after = taken[1]
-                continue
-            if on_batch is not None:
-                on_batch(receipt)
-            if not full:
+            read = len(raw_keys)
+
+            def listed(number: int, sent: dict[str, Any], keys: list[list[Any]] = keys, read: int = read,
+                       rejects: list[tuple[str, str, str]] = rejects) -> BatchReceipt:
+                return store.remember(plan.target, keys, run_id=run_id, batch=number, position=sent, rows_read=read,
+                                      rejects=rejects)
+
+            done, batch, after = _key_page(
+                plan, store, conn, absent, listed,
+                run_id=run_id, batch=batch, after=after, last=last, full=full, mark=mark, on_batch=on_batch)
+            if done:
                 return _result(store, plan, run_id, resumed, started, True)
-            after = last
+
+
+def _key_page(plan: CopyPlan, store: Store, conn: Any, absent: Sequence[Sequence[Any]],
+              remember: Callable[[int, dict[str, Any]], BatchReceipt], *, run_id: str, batch: int,
+              after: tuple[Any, ...] | None, last: tuple[Any, ...] | None, full: bool, mark: Any,
+              on_batch: Callable[[BatchReceipt], None] | None) -> tuple[bool, int, tuple[Any, ...] | None]:
+    """The commits of one page of a key check (:func:`key_scan`, ``fastcopy.fast_key_scan``): the rows the centre
+    lacks restored (:func:`_restore`), then the page's keys listed (``remember(batch, position)``).  Returns (done:
+    the check is over — its last page, or another worker finished it; the last batch number; the key to go on
+    after — another worker's, when it committed one of these batches first)."""
+    if absent:
+        batch += 1
+        receipt, restore = _restore(plan, store, conn, absent, run_id=run_id, batch=batch, after=after, mark=mark)
+        taken = _elsewhere(receipt, restore, "keys")
+        if taken is not None:
+            return taken[0], batch, taken[1]
+        if on_batch is not None:
+            on_batch(receipt)
+    batch += 1
+    sent = {"phase": "keys", "after": None if last is None else encode_key(last), "done": not full, "mark": mark}
+    receipt = remember(batch, sent)
+    taken = _elsewhere(receipt, sent, "keys")
+    if taken is not None:
+        return taken[0], batch, taken[1]
+    if on_batch is not None:
+        on_batch(receipt)
+    return not full, batch, last
 
 
 def _restore(plan: CopyPlan, store: Store, conn: Any, absent: Sequence[Sequence[Any]], *, run_id: str, batch: int,

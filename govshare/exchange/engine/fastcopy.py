@@ -52,14 +52,13 @@ from govshare.exchange.engine.copy import (
     CopyResult,
     _check,
     _convert_page,
-    _elsewhere,
     _fetch,
     _key_items,
+    _key_page,
     _key_text,
     _limit,
     _mark,
     _Reader,
-    _restore,
     _result,
     convert,
     decode_key,
@@ -668,34 +667,14 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
             _report, absent = store.stage_keys(plan.target, fill)
             full = found["copied"] == plan.batch_rows
             last = found["last"] if found["last"] is not None else after
-            if absent:  # rows the incremental reads missed: read again by key and applied first (as key_scan)
-                batch += 1
-                receipt, restore = _restore(plan, store, conn, absent, run_id=run_id, batch=batch, after=after,
-                                            mark=mark)
-                taken = _elsewhere(receipt, restore, "keys")
-                if taken is not None:
-                    if taken[0]:
-                        return _result(store, plan, run_id, resumed, started, True)
-                    after = taken[1]
-                    continue
-                if on_batch is not None:
-                    on_batch(receipt)
-            batch += 1
-            sent = {"phase": "keys", "after": None if last is None else encode_key(last), "done": not full,
-                    "mark": mark}
-            receipt = store.remember_staged(plan.target, run_id=run_id, batch=batch, position=sent,
-                                            unique=plan.key_unique)
-            taken = _elsewhere(receipt, sent, "keys")
-            if taken is not None:
-                if taken[0]:
-                    return _result(store, plan, run_id, resumed, started, True)
-                after = taken[1]
-                continue
-            if on_batch is not None:
-                on_batch(receipt)
-            if not full:
+            # rows the incremental reads missed are read again by key and applied first, then the keys listed
+            done, batch, after = _key_page(
+                plan, store, conn, absent,
+                lambda number, sent: store.remember_staged(plan.target, run_id=run_id, batch=number, position=sent,
+                                                           unique=plan.key_unique),
+                run_id=run_id, batch=batch, after=after, last=last, full=full, mark=mark, on_batch=on_batch)
+            if done:
                 return _result(store, plan, run_id, resumed, started, True)
-            after = last
 
 
 # -- rows read again by key (log mode, PostgreSQL → PostgreSQL) ------------------------------------------------
