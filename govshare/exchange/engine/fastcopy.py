@@ -23,6 +23,14 @@ values.  Page by page (keyset pages of ``plan.batch_rows`` rows, the page's uppe
 
 Only where both sides agree exactly: :func:`eligible` says when (PostgreSQL source and store, no value rules, a
 declared primary key, items of letters C M N Y I D T L G from source columns of matching built-in types).
+
+The same staged conversion serves two more paths of the pair:
+
+* :func:`fast_key_scan` — watermark mode's key check: each page of keys by binary COPY into the centre, converted,
+  hashed and listed there (:meth:`Store.stage_keys`, :meth:`Store.remember_staged`); the same pages and receipts
+  as :func:`copy.key_scan` (:func:`keys_eligible` says when);
+* :class:`KeyedReader` — log mode (:mod:`govshare.exchange.engine.logical`): the log gives the keys, their rows are
+  read again by key, after :func:`wait_visible` has seen the log's transactions visible to the reading session.
 """
 
 from __future__ import annotations
