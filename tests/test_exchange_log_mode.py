@@ -224,3 +224,10 @@ def test_a_postgresql_source_into_a_postgresql_centre_takes_the_binary_copy_path
             checked.error_message
         assert (checked.keys_read, checked.deleted) == (39, 1)
         assert checked.job is not None and "key check: binary COPY" in checked.job.log
+        # log mode: the keys from the log, the rows read again by key and converted in the centre
+        binding = do_set_binding_mode(logged.org.police_specialist, binding, mode="log")
+        assert start(logged.org.police_specialist, binding).kind == "full"
+        logged.source_db.run(f"UPDATE rkxx SET xm = '新名' WHERE gmsfhm = '{ROWS[7][0]}';")
+        fresh = start(logged.org.police_specialist, binding)
+        assert (fresh.kind, fresh.status, fresh.updated) == ("log", "succeeded", 1), fresh.error_message
+        assert fresh.job is not None and "read again by key" in fresh.job.log

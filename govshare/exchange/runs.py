@@ -160,7 +160,8 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                 log_position = store.position(plan.target, run.run_id) or (run.since or {}).get("position")
                 if not isinstance(log_position, dict) or "lsn" not in log_position:
                     log_position = None
-                ctx.log(f"log: {logged.changes} changes up to {logged.lsn}")
+                ctx.log(f"log: {logged.changes} changes up to {logged.lsn}"
+                        + (" (rows read again by key by binary COPY, converted in the centre)" if logged.keyed else ""))
                 caught_up = logged.caught_up_at.isoformat() if logged.caught_up_at is not None else None
             elif run.kind == ExchangeRun.Kind.COMPARE:
                 from govshare.exchange.engine import compare

@@ -196,12 +196,14 @@ class LogResult(CopyResult):
     where the centre's position (and the slot) stand; ``changes``, the table's changes read;
     ``lag_seconds``, per batch committed, the seconds from the source's commit of its oldest transaction to the
     centre's commit (clocks of two machines: as good as their agreement); ``caught_up_at``, when the call
-    read everything committed up to its start (the source's clock; None when it stopped before)."""
+    read everything committed up to its start (the source's clock; None when it stopped before); ``keyed``: the
+    changed rows were read again by key and converted in the centre (the fast path), not taken from the log."""
 
     lsn: str = ""
     changes: int = 0
     lag_seconds: list[float] = field(default_factory=list)
     caught_up_at: dt.datetime | None = None
+    keyed: bool = False
 
 
 # -- names, LSNs, errors -----------------------------------------------------------------------------------
@@ -1242,7 +1244,7 @@ class _Run:
             seconds=round(time.monotonic() - started, 3), complete=complete,
             deleted=sum(r.deleted for r in receipts),
             lsn=str(receipts[-1].position.get("lsn", "")) if receipts else "", changes=self.changes,
-            lag_seconds=self.lags, caught_up_at=self.caught_up_at if complete else None)
+            lag_seconds=self.lags, caught_up_at=self.caught_up_at if complete else None, keyed=self.fast is not None)
 
 
 def _advance(conn: psycopg.Connection[Any], slot: str, target: int) -> None:
