@@ -370,6 +370,49 @@ def test_a_table_that_holds_only_tombstones_is_not_fresh(store: Store) -> None:
     assert seqs(store) == {"a": (3, "r2"), "b": (4, "r2")}
 
 
+def test_the_live_row_count_is_kept_by_every_write_and_counted_once_for_an_older_table(store: Store) -> None:
+    """EXC-1, the mass-delete guard's denominator: ``live_rows`` is kept by each write in its transaction — rows
+    inserted by a fresh run (a collision quarantined), by a later run, updated rows, tombstones, a tombstone
+    revived, a bucketed (compare) batch — and always equals the table's live rows; a table whose counter is
+    unknown (made before it existed) is counted once, then kept."""
+    store.ensure_table("e_1", ITEMS, KEY)
+
+    def check() -> None:
+        assert store.live_rows("e_1") == store.summary("e_1").live_rows
+
+    assert store.live_rows("e_1") == 0
+    apply(store, [["a", Decimal(1), None], ["b", None, None]])
+    apply(store, [["a", Decimal(9), None], ["c", None, None]], batch=2)  # a collision in a fresh run
+    check()
+    apply(store, [["a", Decimal(2), None], ["d", None, None], ["e", None, None]], run_id="r2")
+    check()
+    store.tombstone("e_1", [["b"], ["d"], ["zz"]], run_id="d1", batch=1, position={})
+    assert store.live_rows("e_1") == 3
+    check()
+    apply(store, [["b", Decimal(5), None], ["f", None, None]], run_id="r3", buckets=[7, 8])  # b revived
+    assert store.live_rows("e_1") == 5
+    check()
+    apply(store, [["b", Decimal(5), None]], run_id="r4")  # unchanged: nothing counted
+    check()
+    store._run("UPDATE _gs_tables SET live_rows = NULL WHERE table_name = ?", ("e_1",))  # a table from before
+    assert store.live_rows("e_1") == 5
+    assert raw(store, "SELECT live_rows FROM _gs_tables WHERE table_name = 'e_1'") == [(5,)]
+    store.tombstone("e_1", [["e"]], run_id="d2", batch=1, position={})
+    check()
+
+
+def test_a_store_made_before_the_live_row_counter_gets_it_when_opened(store: Store, store_url: str) -> None:
+    """An older centre database (``_gs_tables`` without ``live_rows``) takes the column when opened; its tables'
+    live rows are counted when first asked, then kept."""
+    store.ensure_table("e_1", ITEMS, KEY)
+    apply(store, [["a", None, None], ["b", None, None]])
+    store._conn.execute("ALTER TABLE _gs_tables DROP COLUMN live_rows")
+    with Store.open(store_url) as reopened:
+        assert reopened.live_rows("e_1") == 2
+        reopened.tombstone("e_1", [["a"]], run_id="d1", batch=1, position={})
+        assert reopened.live_rows("e_1") == 1 == reopened.summary("e_1").live_rows
+
+
 def test_consumers_resume_from_their_own_sequence_number(store: Store) -> None:
     """EXC-1: every later channel reads changes_since(its position) in _seq order — inserts, updates and
     tombstones — and resumes from where it stopped, without a per-consumer log."""

@@ -109,7 +109,8 @@ def _metadata(integer: str, identity: str) -> list[str]:
     counts = ", ".join(f"{name} {integer} NOT NULL" for name in names)
     return [
         "CREATE TABLE IF NOT EXISTS _gs_tables (table_name TEXT PRIMARY KEY, columns TEXT NOT NULL, "
-        f"key_items TEXT NOT NULL, created_at TEXT NOT NULL, last_seq {integer} NOT NULL DEFAULT 0)",
+        f"key_items TEXT NOT NULL, created_at TEXT NOT NULL, last_seq {integer} NOT NULL DEFAULT 0, "
+        f"live_rows {integer})",
         f"CREATE TABLE IF NOT EXISTS _gs_receipts (table_name TEXT NOT NULL, run_id TEXT NOT NULL, {counts}, "
         "read_hash TEXT NOT NULL, written_hash TEXT NOT NULL, position TEXT NOT NULL, at TEXT NOT NULL, "
         "PRIMARY KEY (table_name, run_id, batch))",
@@ -569,11 +570,30 @@ class Store:
                 (present,) = self._conn.execute(
                     "SELECT count(to_regclass(name)) FROM unnest(%s::text[]) AS name",
                     (list(_METADATA_TABLES),)).fetchone()
-            if present == len(_METADATA_TABLES):
-                return
+            if present < len(_METADATA_TABLES):
+                with self._transaction():
+                    for statement in _METADATA[self.kind]:
+                        self._conn.execute(statement)
+            self._live_rows_column()
+
+    def _live_rows_column(self) -> None:
+        """``_gs_tables.live_rows``, added to a store made before it existed (NULL: counted when first asked)."""
+        if self.kind == "postgresql":
+            sql = ("SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass('_gs_tables') "
+                   "AND attname = 'live_rows' AND NOT attisdropped")
+        else:
+            sql = "SELECT count(*) FROM pragma_table_info('_gs_tables') WHERE name = 'live_rows'"
+        if self._conn.execute(sql).fetchone()[0]:
+            return
+        try:
             with self._transaction():
-                for statement in _METADATA[self.kind]:
-                    self._conn.execute(statement)
+                if self.kind == "postgresql":
+                    self._conn.execute("ALTER TABLE _gs_tables ADD COLUMN IF NOT EXISTS live_rows BIGINT")
+                else:
+                    self._conn.execute("ALTER TABLE _gs_tables ADD COLUMN live_rows INTEGER")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
 
     def twin(self) -> Store | None:
         """Another store on the same database, with a connection of its own (a second writer for a pipelined copy:
@@ -677,8 +697,8 @@ class Store:
             typed = ", ".join(f"c{i} {types[c.letter]}" for i, c in enumerate(shape.columns, 1))
             self._conn.execute(f'CREATE TABLE "{table}" ({typed}, {system}, '
                                f"PRIMARY KEY ({', '.join(shape.key_columns)}), UNIQUE (_seq))")
-            self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq) "
-                      "VALUES (?, ?, ?, ?, 0)", (table, columns_json, key_json, _now()))
+            self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq, live_rows) "
+                      "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
         self._shapes[table] = shape
 
     def _add_bucket_column(self, table: str) -> None:
@@ -1070,7 +1090,7 @@ class Store:
                     skipped = set(collided)
                     count = len(hashes) - len(skipped)
                     written_hash = combine(h for n, h in enumerate(hashes) if n not in skipped)
-                inserted, updated = count, 0
+                inserted, updated, revived = count, 0, 0
             else:
                 updates = ", ".join(f"{n} = excluded.{n}" for n in [*names, "_seq", "_deleted", "_hash", "_run"])
                 if bucketed:
@@ -1081,27 +1101,42 @@ class Store:
                           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
                           f'WHERE "{table}"._hash <> excluded._hash OR "{table}"._deleted')
                 if self.kind == "postgresql":
-                    # one pass: the rows written come back (a row inserted has no xmax), no separate look-up of the
-                    # changed rows first; their sequence numbers must still be base+1 … base+k without a gap
-                    found = self._run(upsert + " RETURNING xmax = 0, _hash, _seq", (base, run_id)).fetchall()
-                    written = [(bool(new), bytes(h)) for new, h, _seq in found]
-                    if found and max(int(q) for *_rest, q in found) != base + len(found):
+                    # one pass: the changed rows (with whether each was a tombstone: a revival counts as live again)
+                    # are written and come back (a row inserted has no xmax), no separate look-up of them first;
+                    # their sequence numbers must still be base+1 … base+k without a gap
+                    carried = [*names, "n", "_hash", *(["_bucket"] if bucketed else [])]
+                    found = self._run(
+                        f"WITH c AS MATERIALIZED (SELECT {', '.join('b.' + n for n in carried)}, s._deleted AS was "  # noqa: S608
+                        f"FROM {scratch} {changed_rows}), "
+                        f'w AS (INSERT INTO "{table}" ({", ".join(names)}, _seq, _deleted, _hash, _run{bucket_column}) '
+                        f"SELECT {', '.join('c.' + n for n in names)}, ? + row_number() OVER (ORDER BY c.n), false, "
+                        f"c._hash, ?{', c._bucket' if bucketed else ''} FROM c "
+                        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+                        f'WHERE "{table}"._hash <> excluded._hash OR "{table}"._deleted '
+                        "RETURNING xmax = 0 AS new, _hash, _seq) "
+                        "SELECT w.new, w._hash, w._seq, (SELECT count(*) FROM c WHERE c.was) FROM w",
+                        (base, run_id)).fetchall()
+                    written = [(bool(new), bytes(h)) for new, h, _seq, _was in found]
+                    revived = int(found[0][3]) if found else 0
+                    if found and max(int(row[2]) for row in found) != base + len(found):
                         raise StoreError("other", f"{len(found)} rows written with a gap in their sequence numbers")
                 else:
-                    sql = f"SELECT b.n, s.{keys[0]} IS NULL FROM {scratch} {changed_rows} ORDER BY b.n"  # noqa: S608
-                    changed = [(int(n), bool(new)) for n, new in self._conn.execute(sql)]
+                    sql = (f"SELECT b.n, s.{keys[0]} IS NULL, coalesce(s._deleted, 0) FROM {scratch} "  # noqa: S608
+                           f"{changed_rows} ORDER BY b.n")
+                    changed = [(int(n), bool(new), bool(was)) for n, new, was in self._conn.execute(sql)]
                     if changed:
                         cursor = self._run(upsert, (base, run_id))
                         if cursor.rowcount != len(changed):
                             raise StoreError("other", f"{cursor.rowcount} rows written, {len(changed)} expected")
                     assert hashes is not None  # apply_staged is PostgreSQL only
-                    written = [(new, hashes[n]) for n, new in changed]
+                    written = [(new, hashes[n]) for n, new, _was in changed]
+                    revived = sum(1 for _n, _new, was in changed if was)
                 inserted = sum(1 for new, _ in written if new)
                 updated = len(written) - inserted
                 written_hash = combine(h for _, h in written)
-            if inserted + updated:
-                self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
-                          (base + inserted + updated, table))
+            if inserted + updated:  # the live rows: the inserted ones and the tombstones revived (NULL stays unknown)
+                self._run("UPDATE _gs_tables SET last_seq = ?, live_rows = live_rows + ? WHERE table_name = ?",
+                          (base + inserted + updated, inserted + revived, table))
             if bucketed and inserted + updated < filled.rows - len(collided):  # rows left unchanged: their buckets
                 self._set_buckets(table, shape, scratch)
             if remember and not fresh:  # the keys this run has read, also those it left unchanged or had to reject
@@ -1188,8 +1223,8 @@ class Store:
                     params.append((base + offset, run_id, *values))
                 sql = f'UPDATE "{table}" SET _deleted = true, _seq = ?, _run = ? WHERE {where}'  # noqa: S608
                 self._many(sql, params)
-                self._run("UPDATE _gs_tables SET last_seq = ? WHERE table_name = ?",
-                          (base + len(found), table))
+                self._run("UPDATE _gs_tables SET last_seq = ?, live_rows = live_rows - ? WHERE table_name = ?",
+                          (base + len(found), len(found), table))
             receipt = BatchReceipt(
                 run_id=run_id, batch=batch, rows_read=len(normal), inserted=0, updated=0,
                 unchanged=len(normal) - len(found), rejected=0,
@@ -1387,11 +1422,18 @@ class Store:
         return found
 
     def live_rows(self, table: str) -> int:
-        """The table's live rows (not tombstoned): one count, no key list (the mass-delete guard's denominator
-        for runs that do not read every key)."""
+        """The table's live rows (not tombstoned) — the mass-delete guard's denominator.  Kept in
+        ``_gs_tables.live_rows`` by every write (rows inserted, tombstones revived, rows tombstoned) in the write's
+        transaction; counted once (and kept) for a table made before the counter existed."""
         self._shape(table)
         with _errors():
-            (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
+            (live,) = self._run("SELECT live_rows FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+            if live is not None:
+                return int(live)
+            with self._transaction():
+                self._lock(table)  # no writer between the count and the counter
+                (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
+                self._run("UPDATE _gs_tables SET live_rows = ? WHERE table_name = ?", (int(live), table))
         return int(live)
 
     def count_unseen(self, table: str, run_id: str, *, buckets: Sequence[int] | None = None,
@@ -1409,8 +1451,7 @@ class Store:
         with _errors():
             sql, params = self._unseen_sql(table, shape, run_id, "count(*)", buckets, shift)
             (unseen,) = self._run(sql, params).fetchone()
-            (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
-        return int(unseen), int(live)
+        return int(unseen), self.live_rows(table)
 
     def unseen(self, table: str, run_id: str, limit: int, *, buckets: Sequence[int] | None = None,
                shift: int = 0) -> list[tuple[Any, ...]]:
