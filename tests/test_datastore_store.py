@@ -374,7 +374,8 @@ def test_the_live_row_count_is_kept_by_every_write_and_counted_once_for_an_older
     """EXC-1, the mass-delete guard's denominator: ``live_rows`` is kept by each write in its transaction — rows
     inserted by a fresh run (a collision quarantined), by a later run, updated rows, tombstones, a tombstone
     revived, a bucketed (compare) batch — and always equals the table's live rows; a table whose counter is
-    unknown (made before it existed) is counted once, then kept."""
+    unknown (made before it existed) is counted once, then kept; a counter gone wrong behind the store's back
+    is forgotten by the next summary."""
     store.ensure_table("e_1", ITEMS, KEY)
 
     def check() -> None:
@@ -399,6 +400,13 @@ def test_the_live_row_count_is_kept_by_every_write_and_counted_once_for_an_older
     assert raw(store, "SELECT live_rows FROM _gs_tables WHERE table_name = 'e_1'") == [(5,)]
     store.tombstone("e_1", [["e"]], run_id="d2", batch=1, position={})
     check()
+    # a writer that does not keep the counter (an older worker, a hand-made change): the next summary — every
+    # run ends with one — forgets it, and the next reader counts again
+    store._run("UPDATE e_1 SET _deleted = ? WHERE c1 = 'a'", (True,))
+    assert store.live_rows("e_1") == 4  # wrong until the summary sees it
+    assert store.summary("e_1").live_rows == 3
+    assert raw(store, "SELECT live_rows FROM _gs_tables WHERE table_name = 'e_1'") == [(None,)]
+    assert store.live_rows("e_1") == 3
 
 
 def test_a_store_made_before_the_live_row_counter_gets_it_when_opened(store: Store, store_url: str) -> None:
