@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -386,35 +385,11 @@ def _committed(url: str, run_id: str) -> int:
 
 
 def _killed(work: Callable[[Store], Any], url: str, run_id: str, kills: int, seed: int) -> list[int]:
-    """As tests/test_exchange_incremental.py's ``_killed_copy``, for a PostgreSQL centre: ``work`` in a forked
-    process (its own connections, its pipeline's threads), SIGKILLed once it has committed a random number of
-    further batches plus a random fraction of a batch's time; the committed batch count after each kill."""
-    import multiprocessing
-    import signal
-    import time
+    """tests/test_exchange_incremental.py's ``_killed_copy`` on a PostgreSQL centre (the work's own connections,
+    its pipeline's threads)."""
+    from tests.test_exchange_incremental import _killed_copy
 
-    chance = random.Random(seed)
-    fork = multiprocessing.get_context("fork")
-    progress: list[int] = []
-
-    def child() -> None:
-        with Store.open(url) as store:
-            work(store)
-
-    for _ in range(kills):
-        target = (progress[-1] if progress else 0) + chance.randint(1, 4)
-        process = fork.Process(target=child, daemon=True)
-        process.start()
-        deadline = time.monotonic() + 60
-        while _committed(url, run_id) < target and process.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.002)
-        time.sleep(chance.uniform(0, 0.01))
-        assert process.pid is not None
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(30)
-        assert process.exitcode == -signal.SIGKILL, f"seed {seed}: the copy ended before it was killed"
-        progress.append(_committed(url, run_id))
-    return progress
+    return _killed_copy(work, url, run_id, kills, seed, counted=lambda: _committed(url, run_id), step=4, jitter=0.01)
 
 
 GOODS_SQL = ("CREATE TABLE goods (id integer PRIMARY KEY, name text, amount numeric(12, 2), updated_at timestamp);"

@@ -249,35 +249,44 @@ def test_a_full_copy_knows_about_how_many_rows_to_expect(source_kind: str,
 
 # -- kill -9 at 20 random moments (issue 10: "0 rows lost, 0 duplicated") ---------------------------------
 
-def _killed_copy(work: Callable[[Store], Any], centre: Path, run_id: str, kills: int, seed: int) -> list[int]:
-    """Run ``work`` in a forked process and SIGKILL it ``kills`` times, each once it has committed a random
-    number of further batches plus a random fraction of a batch's time (so the kill lands anywhere: reading,
-    converting, writing, committing); returns the committed batch count after each kill."""
+def _killed_copy(work: Callable[[Store], Any], centre: Path | str, run_id: str, kills: int, seed: int, *,
+                 counted: Callable[[], int] | None = None, step: int = 6, jitter: float = 0.004) -> list[int]:
+    """Run ``work`` in a forked process (on its own store: a SQLite file ``centre``, or a store URL) and SIGKILL
+    it ``kills`` times, each once it has committed a random number of further batches (1 … ``step``; ``counted``:
+    how many are committed, read from outside) plus a random fraction of a batch's time (so the kill lands
+    anywhere: reading, converting, writing, committing); returns the committed batch count after each kill."""
     import multiprocessing
     import signal
     import time
+
+    url = centre if isinstance(centre, str) else f"sqlite:///{centre}"
+    if counted is None:
+        path = Path(centre)
+
+        def counted() -> int:
+            return committed(path, run_id)
 
     chance = random.Random(seed)
     fork = multiprocessing.get_context("fork")
     progress: list[int] = []
 
     def child() -> None:
-        with Store.open(f"sqlite:///{centre}") as store:
+        with Store.open(url) as store:
             work(store)
 
     for _ in range(kills):
-        target = (progress[-1] if progress else 0) + chance.randint(1, 6)
+        target = (progress[-1] if progress else 0) + chance.randint(1, step)
         process = fork.Process(target=child, daemon=True)
         process.start()
-        deadline = time.monotonic() + 30
-        while committed(centre, run_id) < target and process.is_alive() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while counted() < target and process.is_alive() and time.monotonic() < deadline:
             time.sleep(0.001)
-        time.sleep(chance.uniform(0, 0.004))
+        time.sleep(chance.uniform(0, jitter))
         assert process.pid is not None
         os.kill(process.pid, signal.SIGKILL)
         process.join(30)
         assert process.exitcode == -signal.SIGKILL, f"seed {seed}: the copy ended before it was killed"
-        progress.append(committed(centre, run_id))
+        progress.append(counted())
     return progress
 
 
