@@ -410,7 +410,7 @@ def test_the_live_row_count_is_kept_by_every_write_and_counted_once_for_an_older
 
 
 def test_a_store_made_before_the_live_row_counter_gets_it_when_opened(store: Store, store_url: str) -> None:
-    """An older centre database (``_gs_tables`` without ``live_rows``) takes the column when opened; its tables'
+    """EXC-1: an older centre database (``_gs_tables`` without ``live_rows``) takes the column when opened; its tables'
     live rows are counted when first asked, then kept."""
     store.ensure_table("e_1", ITEMS, KEY)
     apply(store, [["a", None, None], ["b", None, None]])

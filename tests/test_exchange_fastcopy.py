@@ -358,9 +358,9 @@ def test_the_fast_key_scan_gives_exactly_what_key_scan_gives(
 @pytest.mark.xdist_group("sources")
 def test_a_percent_sign_in_a_column_name_reaches_the_source_as_written(
         make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
-    """Review: quoting doubles ``%`` for statements with parameters; the first page's COPY has none, and psycopg
-    then sends the statement as written — a key column named ``code%`` must still be found by the fast copy, the
-    fast key check and the keyset copy alike."""
+    """EXC-6 / EXC-1 (review): quoting doubles ``%`` for statements with parameters; the first page's COPY has none,
+    and psycopg then sends the statement as written — a key column named ``code%`` must still be found by the fast
+    copy, the fast key check and the keyset copy alike."""
     source = make_source("postgresql", 'CREATE TABLE pct ("code%" integer PRIMARY KEY, "v%" text);'
                                        "INSERT INTO pct SELECT g, 'v' || g FROM generate_series(1, 7) g;")
     plan = _unique(source.plan("pct", [("code%", StoreColumn("编号", "I")), ("v%", StoreColumn("值", "C", 10))],
@@ -393,7 +393,8 @@ def _killed(work: Callable[[Store], Any], url: str, run_id: str, kills: int, see
 
 
 GOODS_SQL = ("CREATE TABLE goods (id integer PRIMARY KEY, name text, amount numeric(12, 2), updated_at timestamp);"
-             "INSERT INTO goods SELECT g, '物品' || g, g * 0.25, timestamp '2024-01-01' + (g % 5000) * interval '1 minute' "
+             "INSERT INTO goods SELECT g, '物品' || g, g * 0.25, "
+             "timestamp '2024-01-01' + (g % 5000) * interval '1 minute' "
              "FROM generate_series(1, 20000) g;")
 GOODS_COLUMNS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 20)),
                  ("amount", StoreColumn("金额", "N", 12))]
@@ -402,11 +403,12 @@ GOODS_COLUMNS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名�
 @pytest.mark.xdist_group("sources")
 def test_kill_9_at_20_moments_of_a_fast_copy_and_20_of_a_fast_key_check_loses_and_duplicates_nothing(
         make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
-    """The pipelined fast copy (two centre connections, a thread each) killed 20 times, then run to its end;
-    then 2 000 rows change and 300 are deleted at the source, and an incremental run — changed rows by update
-    time, the fast key check, the tombstones — killed 20 times and run to its end.  Each time: receipts numbered
-    without a gap, every row applied exactly once (20 000 inserted; 2 000 updated; 300 deleted; sequence numbers
-    end at 22 300), and the centre's content hash equal to a keyset copy's of the same source."""
+    """EXC-1 checkpoints (issue 10 item 6): the pipelined fast copy (two centre connections, a thread each) killed
+    20 times, then run to its end; then 2 000 rows change and 300 are deleted at the source, and an incremental run
+    — changed rows by update time, the fast key check, the tombstones — killed 20 times and run to its end.  Each
+    time: receipts numbered without a gap, every row applied exactly once (20 000 inserted; 2 000 updated; 300
+    deleted; sequence numbers end at 22 300), and the centre's content hash equal to a keyset copy's of the same
+    source."""
     source = make_source("postgresql", GOODS_SQL)
     plan = dataclasses.replace(_unique(source.plan("goods", GOODS_COLUMNS, ("id",), batch_rows=200)),
                                watermark="updated_at")

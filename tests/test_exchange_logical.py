@@ -226,9 +226,9 @@ def test_the_fast_log_path_stores_every_letter_and_quarantines_as_a_full_copy_do
 
 def test_the_fast_log_path_takes_the_logs_values_for_a_row_the_source_does_not_show_yet(
         make_log: Callable[..., Log], make_store: Callable[[str], Store], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Review: a committed change can be in the log before other sessions see its row (a commit still waiting for
-    a synchronous standby).  The fast path's re-read then misses the row; it must not be taken for deleted (the
-    slot moves on: the row would be lost) — the row is applied with the values the log has."""
+    """EXC-1 实时 (review): a committed change can be in the log before other sessions see its row (a commit still
+    waiting for a synchronous standby).  The fast path's re-read then misses the row; it must not be taken for
+    deleted (the slot moves on: the row would be lost) — the row is applied with the values the log has."""
     from govshare.exchange.engine import fastcopy
 
     log = make_log(GOODS)
@@ -251,10 +251,10 @@ def test_the_fast_log_path_takes_the_logs_values_for_a_row_the_source_does_not_s
 
 def test_the_fast_log_path_waits_until_the_logs_transactions_are_visible_to_its_re_read(
         make_log: Callable[..., Log]) -> None:
-    """Review: the re-read must see every transaction the log says committed — else it reads the row as it was
-    before and the slot moves past the change.  A transaction still in progress is waited for, and after the
-    time allowed the call fails (the slot stays; the next run reads the changes again); one that is done is
-    visible at once."""
+    """EXC-1 实时 (review): the re-read must see every transaction the log says committed — else it reads the row as
+    it was before and the slot moves past the change.  A transaction still in progress is waited for, and after the
+    time allowed the call fails (the slot stays; the next run reads the changes again); one that is done is visible
+    at once."""
     from govshare.exchange.engine import fastcopy, sources
 
     log = make_log(GOODS)
@@ -775,11 +775,11 @@ def test_a_slot_moved_past_the_centre_and_a_column_gone_are_named(
 
 def test_kill_9_at_20_moments_of_log_modes_fast_path_loses_and_duplicates_nothing(
         make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
-    """Log mode into a PostgreSQL centre (keys from the log, rows read again by key) killed 20 times while it
-    applies 8 000 inserts in one transaction (a transaction spanning many batches: a resumed run skips what it
-    applied), 1 000 updates, a key changed, 300 deletes; then run to its end.  Receipts numbered without a gap,
-    the centre's live rows and content hash equal to a full copy of the source, the slot at the centre's
-    position."""
+    """EXC-1 checkpoints (issue 10 item 6): log mode into a PostgreSQL centre (keys from the log, rows read again by
+    key) killed 20 times while it applies 8 000 inserts in one transaction (a transaction spanning many batches: a
+    resumed run skips what it applied), 1 000 updates, a key changed, 300 deletes; then run to its end.  Receipts
+    numbered without a gap, the centre's live rows and content hash equal to a full copy of the source, the slot at
+    the centre's position."""
     from tests.test_exchange_fastcopy import _committed, _killed
 
     log = make_log(GOODS)

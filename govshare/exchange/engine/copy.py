@@ -899,13 +899,10 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
     that does not convert is quarantined (its row cannot be in the centre)."""
     started = time.monotonic()
     key_at = _check(plan)
-    batch = resumed = store.last_batch(plan.target, run_id)
-    position = store.position(plan.target, run_id) if batch else None
-    phase = phase_of(position)
-    if phase == "deletes" or (phase == "keys" and position and position.get("done")):
+    done, batch, after, mark = _keys_resume(plan, store, run_id)
+    resumed = batch
+    if done:
         return _result(store, plan, run_id, resumed, started, True)
-    after = decode_key(position["after"]) if phase == "keys" and position and position.get("after") is not None         else None
-    mark = position.get("mark") if position else None
     key_items = [plan.items[i] for i in key_at]
     reader = _Reader(plan, columns=plan.key)
     with sources.connect(plan.source) as conn:
@@ -944,6 +941,18 @@ def key_scan(plan: CopyPlan, store: Store, *, run_id: str, on_batch: Callable[[B
                 run_id=run_id, batch=batch, after=after, last=last, full=full, mark=mark, on_batch=on_batch)
             if done:
                 return _result(store, plan, run_id, resumed, started, True)
+
+
+def _keys_resume(plan: CopyPlan, store: Store, run_id: str) -> tuple[bool, int, tuple[Any, ...] | None, Any]:
+    """Where a key check (:func:`key_scan`, ``fastcopy.fast_key_scan``) of this run stands: (done — its keys are
+    all listed, or its deletes begun; the last committed batch; the key to go on after; the run's mark)."""
+    batch = store.last_batch(plan.target, run_id)
+    position = store.position(plan.target, run_id) if batch else None
+    phase = phase_of(position)
+    done = phase == "deletes" or (phase == "keys" and bool(position and position.get("done")))
+    after = decode_key(position["after"]) if phase == "keys" and position and position.get("after") is not None \
+        else None
+    return done, batch, after, position.get("mark") if position else None
 
 
 def _key_page(plan: CopyPlan, store: Store, conn: Any, absent: Sequence[Sequence[Any]],

@@ -64,6 +64,7 @@ from govshare.exchange.engine.copy import (
     _key_items,
     _key_page,
     _key_text,
+    _keys_resume,
     _limit,
     _mark,
     _Reader,
@@ -614,14 +615,10 @@ def fast_key_scan(plan: CopyPlan, store: Store, *, run_id: str,
     run begun by either one may be resumed by the other.  ``ValueError`` when the plan is not eligible."""
     started = time.monotonic()
     key_at = _check(plan)
-    batch = resumed = store.last_batch(plan.target, run_id)
-    position = store.position(plan.target, run_id) if batch else None
-    phase = phase_of(position)
-    if phase == "deletes" or (phase == "keys" and position and position.get("done")):
+    done, batch, after, mark = _keys_resume(plan, store, run_id)
+    resumed = batch
+    if done:
         return _result(store, plan, run_id, resumed, started, True)
-    after = decode_key(position["after"]) if phase == "keys" and position and position.get("after") is not None \
-        else None
-    mark = position.get("mark") if position else None
     key_items = [plan.items[i] for i in key_at]
     names = _key_items(plan, key_at)
     reader = _Reader(plan, columns=plan.key)
@@ -705,7 +702,8 @@ def wait_visible(conn: Any, xids: set[int], *, seconds: float = VISIBLE_SECONDS)
         return
     deadline = time.monotonic() + seconds
     full = FULL_XID_SQL.format(xmax="m.xmax", xid="x.xid")
-    sql = ("WITH m AS (SELECT snap, txid_snapshot_xmax(snap) AS xmax FROM (SELECT txid_current_snapshot() AS snap) s) "  # noqa: S608
+    sql = ("WITH m AS (SELECT snap, txid_snapshot_xmax(snap) AS xmax "  # noqa: S608 — no outside text in it
+           "FROM (SELECT txid_current_snapshot() AS snap) s) "
            f"SELECT count(*) FROM m, unnest(%s::bigint[]) AS x(xid), LATERAL (SELECT {full} AS id) f "
            "WHERE f.id > 0 AND NOT txid_visible_in_snapshot(f.id, m.snap)")
     wanted = sorted(xids)
@@ -741,7 +739,8 @@ class KeyedReader:
             match = f"{keys[0]} = ANY(%s::{_base(types[plan.key[0]])[0]}[])"
         else:
             arrays = ", ".join(f"%s::{_base(types[k])[0]}[]" for k in plan.key)
-            match = f"({', '.join(keys)}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608 — quoted names, built-in type names
+            # quoted names, built-in type names
+            match = f"({', '.join(keys)}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608
         self.copy_out = (f"COPY ({reader.select} AND {match} ORDER BY {', '.join(keys)}) "
                          "TO STDOUT (FORMAT BINARY)")
         self.fixed = reader.fixed
