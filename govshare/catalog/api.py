@@ -17,11 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Annotated, Any
+from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import register_converter
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema, Status
 
@@ -40,10 +39,10 @@ from govshare.catalog.models import (
     UpdateTask,
 )
 from govshare.catalog.permissions import is_centre
+from govshare.catalog.refs import EntryRefPath, entry_qs, get_entry
 from govshare.core import access_log
 from govshare.core.api_helpers import PUBLIC, known, page_of
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import NotFound
 from govshare.core.models import Department, Jurisdiction
 from govshare.core.permissions import Action, can, get_for, is_anonymous, require, restrict
 from govshare.core.roles import Capability
@@ -53,46 +52,10 @@ from govshare.core.workdays import WorkCalendar
 router = Router(tags=["catalog"])
 
 
-class EntryRefConverter:
-    """An entry id (``42``) or a resource code (``301/000001``) in a path."""
-
-    regex = r"[0-9]{1,30}(?:/[0-9]{1,30})?"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: Any) -> str:
-        return str(value)
-
-
-register_converter(EntryRefConverter, "entryref")
-
-#: the entry in a path, as the document states it (issue 9): what the converter above accepts
-EntryRefPath = Annotated[str, Path(pattern=rf"^{EntryRefConverter.regex}$",
-                                   description="the entry's id (42) or resource code (301/000001)")]
-
-
-
-
 # ------------------------------------------------------------------ helpers
 
 def _user(request: HttpRequest) -> Any:
     return request.user
-
-
-def _entry_qs() -> QuerySet[CatalogEntry]:
-    return CatalogEntry.objects.select_related("provider", "project", "current_version__classification",
-                                               "open_version__classification")
-
-
-def get_entry(user: Any, ref: str) -> CatalogEntry:
-    """The entry with this id or resource code, if ``user`` may see it (else 404, missing or not)."""
-    if "/" in ref:
-        return get_for(user, Action.VIEW, _entry_qs(), code=ref)
-    pk = int(ref)
-    if not 1 <= pk <= MAX_DB_ID:
-        raise NotFound("catalogentry")
-    return get_for(user, Action.VIEW, _entry_qs(), pk=pk)
 
 
 def with_open_visibility(qs: QuerySet[CatalogEntry], user: Any) -> QuerySet[CatalogEntry]:
@@ -102,7 +65,7 @@ def with_open_visibility(qs: QuerySet[CatalogEntry], user: Any) -> QuerySet[Cata
 
 
 def entry_detail(user: Any, entry: CatalogEntry) -> dict[str, Any]:
-    entry = (_entry_qs().prefetch_related("current_version__items", "open_version__items").get(pk=entry.pk))
+    entry = (entry_qs().prefetch_related("current_version__items", "open_version__items").get(pk=entry.pk))
     open_version = entry.open_version
     if open_version is not None and not can(user, Action.VIEW, open_version):
         open_version = None
@@ -170,7 +133,7 @@ class EntryListQuery(s.PageQuery):
 @router.get("/entries", response=s.EntryPageOut, auth=PUBLIC, summary="Browse catalog entries (CAT-3, CAT-9)")
 def list_entries(request: HttpRequest, query: Query[EntryListQuery]) -> dict[str, Any]:
     user = _user(request)
-    qs = restrict(_entry_qs(), user, Action.VIEW)
+    qs = restrict(entry_qs(), user, Action.VIEW)
     if query.provider:
         qs = qs.filter(provider__code__in=query.provider)
     if query.status:
@@ -552,7 +515,7 @@ def create_project(request: HttpRequest, payload: s.ProjectIn) -> Any:
 def get_project(request: HttpRequest, code: str) -> Project:
     user = _user(request)
     project = _project(user, code)
-    entries = with_open_visibility(restrict(_entry_qs(), user, Action.VIEW).filter(project=project), user)
+    entries = with_open_visibility(restrict(entry_qs(), user, Action.VIEW).filter(project=project), user)
     project.visible_entries = list(entries.order_by("code"))  # type: ignore[attr-defined]
     return project
 

@@ -23,6 +23,7 @@ from govshare.catalog.enums import (
     ShareType,
     UpdateCycle,
 )
+from govshare.core import masking
 from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
 from govshare.core.validators import has_control_characters
 
@@ -237,6 +238,8 @@ def check_items(raw_items: Any, problems: list[GovshareError]) -> list[dict[str,
         if sensitive and not masking:
             _p(problems, "masking_required", _("A sensitive item needs its masking rule."),
                f"{where}.masking_rule")
+        elif masking:
+            _check_masking_rule(problems, masking, data_type, sensitive, f"{where}.masking_rule")
         items.append({
             "name": name[:100], "data_type": data_type, "length": length,
             "description": _clean_text(problems, raw.get("description") or "", f"{where}.description", 500),
@@ -244,6 +247,32 @@ def check_items(raw_items: Any, problems: list[GovshareError]) -> list[dict[str,
             "masking_rule": masking,
         })
     return items
+
+
+def _check_masking_rule(problems: list[GovshareError], rule: str, data_type: str, sensitive: bool,
+                        field: str) -> None:
+    """A masking rule every delivery channel can apply (SEC-3, :mod:`govshare.core.masking`): one it understands,
+    that hides something on a sensitive item, and fits the item's data type."""
+    try:
+        mask = masking.parse(rule)
+    except masking.MaskRuleError:
+        _p(problems, "masking_rule_unknown", MASKING_RULE_HELP, field, rule=rule)
+        return
+    if sensitive and not mask.hides_value:
+        _p(problems, "masking_hides_nothing", _("A sensitive item needs a masking rule that hides something, "
+                                                "not %(rule)s."), field, rule=rule)
+    elif mask.kind == "date" and data_type not in ("D", "T", "C"):
+        _p(problems, "masking_wrong_type", _("%(rule)s masks dates; the item's data type is %(type)s."), field,
+           rule=rule, type=data_type)
+    elif mask.kind == "round" and data_type not in ("N", "Y", "I", "B", "F"):
+        _p(problems, "masking_wrong_type", _("%(rule)s rounds numbers; the item's data type is %(type)s."), field,
+           rule=rule, type=data_type)
+
+
+#: what a masking rule may say (shown when one is not understood)
+MASKING_RULE_HELP = _("The masking rule %(rule)s is not understood. Write it like: 保留前6位和后4位，其余以*替代; "
+                      "仅保留后4位; 保留姓氏; 自然人保留姓氏，单位名称不脱敏; 保留至乡镇（街道）一级; 日期保留到月; "
+                      "取整; 保留2位小数; 四舍五入到百位; 假名化; 不提供明文.")
 
 
 TRUE_WORDS = {"1", "true", "yes", "y", "是", "√", "✓", "t"}

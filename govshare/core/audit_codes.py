@@ -185,6 +185,8 @@ class AuditCode(IntEnum):
     CROSS_CHECK_DECLARED = 4300
     CROSS_CHECKED = 4301  # two entries compared in the centre: outcome failure when values differ
     CROSS_CHECK_CHANGED = 4302
+    # --- datastore: delivery to consumers 50xx
+    DATA_ROWS_READ = 5000  # rows of an entry read through the data API (who, grant, purpose, filters, row count)
 
 
 DOMAINS = {
@@ -366,6 +368,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.CROSS_CHECK_DECLARED: _("Cross-source check declared"),
         AuditCode.CROSS_CHECKED: _("Cross-source check run"),
         AuditCode.CROSS_CHECK_CHANGED: _("Cross-source check changed"),
+        AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),
     }
 
 

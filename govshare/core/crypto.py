@@ -54,3 +54,14 @@ def audit_chain_key() -> bytes:
 @lru_cache(maxsize=4)
 def _chain_key(key: str) -> bytes:
     return _derive(b"audit-chain")
+
+
+def pseudonym_secret() -> bytes:
+    """The secret the per-grant pseudonym keys are derived from (SEC-3, :func:`govshare.core.masking.grant_key`):
+    the same person gets the same token inside one grant, other tokens in other grants."""
+    return _pseudonym_secret(settings.GOVSHARE_FIELD_KEY)
+
+
+@lru_cache(maxsize=4)
+def _pseudonym_secret(key: str) -> bytes:
+    return _derive(b"pseudonyms")

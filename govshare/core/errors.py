@@ -27,6 +27,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "change_reason": gettext_lazy("reason for the change"),
     "channel": gettext_lazy("share method"),
     "classification": gettext_lazy("classification"),
+    "cursor": gettext_lazy("page cursor"),
     "pending": gettext_lazy("number of deletions confirmed"),
     "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
     "binding": gettext_lazy("table binding"),

@@ -727,6 +727,42 @@ class Store:
             self._shapes[table] = _shape_from_json(*found)
         return self._shapes[table]
 
+    # -- reading (the delivery channels: govshare.datastore.engine.reader) --------------------------------
+
+    def describe(self, table: str) -> tuple[list[StoreColumn], list[str]]:
+        """The table's items (in column order: item ``i`` is column ``c{i+1}``) and its key (item names)."""
+        shape = self._shape(table)
+        return list(shape.columns), list(shape.key)
+
+    def has_table(self, table: str) -> bool:
+        """Whether the centre holds a table of this name (made by a copy)."""
+        _check_table(table)
+        with _errors():
+            return self._run("SELECT count(*) FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()[0] > 0
+
+    def read(self, sql: str, params: Sequence[Any], letters: Sequence[str | None]) -> list[tuple[Any, ...]]:
+        """Run one read-only statement (``?`` placeholders, SQL made by the caller from checked names only) and
+        return its rows with each column's values as :meth:`apply` takes them (``letters``: the item letter of
+        each column; None: as the database gives it)."""
+        with _errors():
+            rows = self._run(sql, params).fetchall()
+        if self.kind == "postgresql":
+            return [tuple(row) for row in rows]
+        return [tuple(v if letter is None else _from_sqlite(letter, v)
+                      for letter, v in zip(letters, row, strict=True)) for row in rows]
+
+    def param(self, letter: str, value: Any) -> Any:
+        """A value of an item of type ``letter`` as a statement parameter for this database."""
+        return _to_sqlite(letter, value) if self.kind == "sqlite" else value
+
+    def estimate(self, sql: str, params: Sequence[Any]) -> int | None:
+        """PostgreSQL's planned row count of a statement (None on SQLite, which has no estimate)."""
+        if self.kind != "postgresql":
+            return None
+        with _errors():
+            plan = self._run("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0]
+        return int(plan[0]["Plan"]["Plan Rows"])
+
     # -- writing -------------------------------------------------------------------------------------------
 
     def _lock(self, table: str) -> int:

@@ -12,7 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.models import CatalogEntry
+from govshare.catalog.validation import MASKING_RULE_HELP
 from govshare.core import audit
+from govshare.core import masking as masks
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, ValidationFailed
 from govshare.core.notify import bilingual, notify
@@ -69,6 +71,11 @@ def check_masking(masking: Any, items: list[str]) -> dict[str, str]:
                                    field="masking", item=name)
         text = optional_text(rule, f"masking.{name}", 200)
         if text:
+            try:
+                masks.parse(text)  # every channel applies it (SEC-3): one it understands, or none at all
+            except masks.MaskRuleError:
+                raise ValidationFailed("masking_rule_unknown", MASKING_RULE_HELP, field=f"masking.{name}",
+                                       rule=text) from None
             clean[name] = text
     return clean
 

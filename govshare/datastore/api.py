@@ -1,0 +1,218 @@
+"""The data API (接口 / 联机查询; issue 11 item 3, SHR-4, SEC-3, SEC-4), mounted at ``/api/v1/data``.
+
+``GET /api/v1/data/{entry}/rows`` — the rows the centre holds for a catalog entry, for a consumer whose
+department holds a usable grant over the 接口 channel (or the provider, its own data):
+
+* ``purpose`` (required): the grant's purpose — data may be used only for the purpose granted;
+* ``fields``: item names, comma-separated (default: the grant's items);
+* filters, one query parameter each, ``<item>__<op>=<value>`` with ``op`` one of ``eq`` (the default:
+  ``<item>=<value>``), ``in`` (comma-separated values; repeat the parameter for a value with a comma in it),
+  ``gte``, ``gt``, ``lte``, ``lt``, ``prefix`` (text items), ``null`` (``true``/``false``);
+* ``sort``: item names, comma-separated, ``-`` before a name for descending (the key always follows);
+* ``limit`` (1–1000, default 100) and ``cursor`` (the ``next`` link's): keyset pages;
+* ``format``: ``json`` (default), ``csv`` (UTF-8 with BOM) or ``xlsx`` — one page, the next page's link in the
+  ``Link`` header;
+* ``count``: ``true`` (default) counts the matching rows exactly up to 10 000 and estimates beyond
+  (``count_kind``: ``exact``, ``estimate`` or ``at_least``) — never a silently truncated answer.
+
+Only granted items are returned, masked by the grant's rules; masked items cannot be filtered or sorted on.
+Every answer is in the access log (who, entry, grant, purpose, filters, row count); a refusal is in the audit
+log (``ACCESS_DENIED``) with its reasons.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from ninja import Field, Query, Router, Schema
+
+from govshare.catalog.enums import ShareMethod
+from govshare.catalog.refs import EntryRefPath, get_entry
+from govshare.core import access_log, exports
+from govshare.core.api_helpers import user_of
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import ValidationFailed
+from govshare.datastore import centre, delivery
+from govshare.datastore.engine import reader
+from govshare.datastore.engine.store import StoreError
+
+router = Router(tags=["data"])
+api_prefix = "/data"
+
+#: matching rows are counted exactly up to this many, estimated beyond
+COUNT_LIMIT = 10_000
+MAX_LIMIT = 1000
+RESERVED = frozenset({"purpose", "fields", "sort", "limit", "cursor", "format", "count"})
+_SPLIT = re.compile(r"[,，]")
+
+
+class RowsQuery(Schema):
+    purpose: str = Field(..., min_length=1, max_length=40, description="the grant's purpose")
+    fields: str = Field("", max_length=4000, description="item names, comma-separated (default: the grant's)")
+    sort: str = Field("", max_length=2000, description="item names, comma-separated; '-' first: descending")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    cursor: str = Field("", max_length=4000, description="the next link's cursor")
+    format: Literal["json", "csv", "xlsx"] = "json"
+    count: bool = True
+
+
+class FieldOut(Schema):
+    name: str
+    type: str
+    masked: str | None
+
+
+class EntryBrief(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class RowsOut(Schema):
+    entry: EntryBrief
+    basis: str
+    grant: str | None
+    purpose: str
+    fields: list[FieldOut]
+    rows: list[dict[str, Any]]
+    count: int | None
+    count_kind: str | None
+    limit: int
+    cursor: str | None
+    next: str | None
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in _SPLIT.split(text) if name.strip()]
+
+
+def _filters(request: HttpRequest, columns: dict[str, Any], masked: dict[str, str]) -> list[reader.Filter]:
+    found: list[reader.Filter] = []
+    for name in sorted(set(request.GET.keys()) - RESERVED):
+        item, _sep, op = name.rpartition("__") if "__" in name else (name, "", "eq")
+        if op not in reader.OPERATORS:
+            raise ValidationFailed("bad_operator", _("Unknown filter %(op)s in %(param)s; use eq, in, gte, gt, lte, "
+                                                     "lt, prefix or null."), field=name, op=op, param=name)
+        if item not in columns:
+            raise ValidationFailed("unknown_field", _("%(item)s is not an item you may read here."), field=name,
+                                   item=item)
+        try:
+            reader.check_operator(columns[item], op)
+        except reader.QueryError:
+            raise ValidationFailed("bad_operator", _("%(item)s (type %(type)s) cannot be filtered with %(op)s."),
+                                   field=name, item=item, type=columns[item].letter, op=op) from None
+        if item in masked:
+            raise ValidationFailed("masked_item", _("%(item)s is masked under your grant (%(rule)s): it cannot be "
+                                                    "filtered on."), field=name, item=item, rule=masked[item])
+        texts = request.GET.getlist(name)
+        if op == "in":
+            texts = [part for text in texts for part in (text.split(",") if len(texts) == 1 else [text])]
+        elif len(texts) > 1:
+            raise ValidationFailed("repeated_filter", _("%(param)s is given more than once."), field=name,
+                                   param=name)
+        try:
+            if op == "null":
+                value = texts[0].strip().lower()
+                if value not in ("true", "false", "1", "0"):
+                    raise reader.QueryError("bad_value", "true or false")
+                values: tuple[Any, ...] = (value in ("true", "1"),)
+            else:
+                values = tuple(reader.parse_value(columns[item], text) for text in texts)
+        except reader.QueryError:
+            raise ValidationFailed("bad_value", _("%(value)s is not a valid value of %(item)s (type %(type)s)."),
+                                   field=name, value=texts[0][:60], item=item,
+                                   type=columns[item].letter) from None
+        found.append(reader.Filter(item, op, values))
+    return found
+
+
+def _sort(text: str, columns: dict[str, Any], masked: dict[str, str]) -> list[tuple[str, bool]]:
+    order: list[tuple[str, bool]] = []
+    for part in _names(text):
+        name, desc = (part[1:].strip(), True) if part.startswith("-") else (part, False)
+        if name not in columns:
+            raise ValidationFailed("unknown_field", _("%(item)s is not an item you may read here."), field="sort",
+                                   item=name)
+        if name in masked:
+            raise ValidationFailed("masked_item", _("%(item)s is masked under your grant (%(rule)s): it cannot be "
+                                                    "sorted on."), field="sort", item=name, rule=masked[name])
+        if name not in [n for n, _d in order]:
+            order.append((name, desc))
+    return order
+
+
+@router.get("/{entryref:ref}/rows", response={200: RowsOut},
+            summary="Rows of an entry through a grant: granted items only, masked (接口 / 联机查询)")
+def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery]) -> Any:
+    user = user_of(request)
+    entry = get_entry(user, ref)
+    asked = _names(query.fields) or None
+    granted = delivery.authorise(entry, user=user, purpose=query.purpose, items=asked, channel=ShareMethod.API)
+    table = centre.table_for(entry)
+    try:
+        with centre.open_store() as store:
+            if not store.has_table(table):
+                raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."),
+                                      code=entry.code)
+            shape, _key = store.describe(table)
+            readable = set(granted.items) | set(granted.filterable)
+            columns = {column.name: column for column in shape if column.name in readable}
+            missing = [name for name in granted.items if name not in columns]
+            if missing:
+                raise delivery.NoData("no_data_for_items", _("The data resource centre holds no data of %(items)s "
+                                                             "of %(code)s."), items="、".join(missing),
+                                      code=entry.code)
+            masked = granted.masked
+            hidden = {**granted.masked_anywhere, **masked}
+            row_query = reader.RowQuery(table, granted.items, _filters(request, columns, hidden),
+                                        _sort(query.sort, columns, hidden), limit=query.limit)
+            fingerprint = delivery.query_fingerprint(entry, granted.decision, row_query)
+            if query.cursor:
+                row_query.after = delivery.read_cursor(fingerprint, query.cursor)
+            page = reader.read_rows(store, row_query)
+            counted = reader.count_rows(store, row_query, COUNT_LIMIT) if query.count else None
+    except reader.QueryError as exc:
+        raise ValidationFailed(exc.code, _("The query cannot be run: %(detail)s"), detail=exc.detail) from None
+    except StoreError as exc:
+        raise delivery.NoData("centre_unavailable", _("The data resource centre cannot be read now (%(code)s); try "
+                                                      "again later."), code=exc.code) from None
+    rows = [granted.mask(row) for row in page.rows]
+    cursor = delivery.sign_cursor(fingerprint, page.after) if page.after is not None else None
+    next_url = None
+    if cursor is not None:
+        params = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "cursor"]
+        next_url = request.build_absolute_uri(request.path) + "?" + urlencode([*params, ("cursor", cursor)])
+    access_log.note(request, AuditCode.DATA_ROWS_READ, entry, results=len(rows),
+                    query={"purpose": query.purpose, "fields": granted.items,
+                           "filters": [[f.item, f.op, [delivery.jsonable(v) for v in f.values]]
+                                       for f in row_query.filters],
+                           "sort": [("-" if d else "") + n for n, d in row_query.sort], "page": bool(query.cursor),
+                           "format": query.format},
+                    grant=granted.decision.grant.number if granted.decision.grant else None,
+                    basis=granted.decision.basis, channel=ShareMethod.API.value)
+    if query.format != "json":
+        response: Any = exports.export_response(query.format, f"{entry.code.replace('/', '-')}-rows",
+                                                         granted.items, rows)
+        if next_url:
+            response["Link"] = f'<{next_url}>; rel="next"'
+        return response
+    return {
+        "entry": {"id": entry.pk, "code": entry.code,
+                  "name": entry.current_version.name if entry.current_version else ""},
+        "basis": granted.decision.basis,
+        "grant": granted.decision.grant.number if granted.decision.grant else None,
+        "purpose": query.purpose,
+        "fields": [{"name": name, "type": columns[name].letter,
+                    "masked": masked.get(name)} for name in granted.items],
+        "rows": [dict(zip(granted.items, (delivery.jsonable(v) for v in row), strict=True)) for row in rows],
+        "count": counted[0] if counted else None,
+        "count_kind": counted[1] if counted else None,
+        "limit": query.limit,
+        "cursor": cursor,
+        "next": next_url,
+    }
+

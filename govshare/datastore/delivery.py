@@ -1,0 +1,191 @@
+"""What every delivery channel does before a row leaves the centre (issue 11; SHR-4, SEC-3, SEC-4).
+
+1. :func:`authorise` — the one access check (:func:`govshare.sharing.access.check_access`, recorded when it
+   refuses) for the items asked, the purpose and the channel; the decision names the grant and its masking.
+2. :func:`masks_for` — the grant's masking rules parsed by the one masking library
+   (:mod:`govshare.core.masking`), with the grant's own pseudonym key.  A rule that does not parse refuses the
+   delivery (fail closed): the item would otherwise leave unmasked.
+3. Rows are read from the centre (:mod:`govshare.datastore.engine.reader`) and masked by
+   :func:`govshare.core.masking.mask_row` on the way out; filters and sorts never touch a masked item (they
+   would reveal what the mask hides).
+
+Paging cursors are signed (:func:`sign_cursor`): bound to the entry, the grant and the query, so a cursor
+changed by hand, or used with another query, is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core import signing
+from django.utils.translation import gettext_lazy as _
+
+from govshare.catalog.models import CatalogEntry
+from govshare.core import crypto, masking
+from govshare.core.errors import Forbidden, GovshareError, ValidationFailed
+from govshare.core.messages import Text
+from govshare.datastore.engine import reader
+from govshare.sharing.access import Decision, check_access
+from govshare.sharing.models import Grant
+
+CURSOR_SALT = "govshare.datastore.cursor.v1"
+
+
+class AccessRefused(Forbidden):
+    """The access check said no: the reasons, in the reader's language, say what to do."""
+
+
+class NoData(GovshareError):
+    status = 404
+
+
+@dataclass
+class Delivery:
+    """An allowed delivery: the decision, the items in order with their masks (None: unmasked)."""
+
+    entry: CatalogEntry
+    decision: Decision
+    items: list[str]
+    masks: list[masking.Mask | None]
+    key: bytes | None  # the grant's pseudonym key
+
+    @property
+    def masked(self) -> dict[str, str]:
+        return {name: mask.canonical() for name, mask in zip(self.items, self.masks, strict=True)
+                if mask is not None and mask.hides_value}
+
+    @property
+    def filterable(self) -> list[str]:
+        """The items a query may filter on: every item the grant covers (returned or not; the provider: every
+        item of its entry) — filters on masked ones are refused (:attr:`masked_anywhere`)."""
+        grant = self.decision.grant
+        if grant is None:
+            assert self.entry.current_version is not None
+            return [item.name for item in self.entry.current_version.items.all()]
+        return [name for name in grant.items if isinstance(name, str)]
+
+    @property
+    def masked_anywhere(self) -> dict[str, str]:
+        """The grant's masking rules of every item it covers (a filter or sort on one would reveal what it hides)."""
+        grant = self.decision.grant
+        return {} if grant is None else {name: str(rule) for name, rule in (grant.masking or {}).items() if rule}
+
+    def mask(self, row: tuple[Any, ...]) -> list[Any]:
+        return masking.mask_row(self.masks, row, key=self.key)
+
+
+def authorise(entry: CatalogEntry, *, user: Any, purpose: str, items: list[str] | None, channel: str) -> Delivery:
+    """The delivery of ``items`` (None: every item the grant covers … the published version's) to ``user``, or
+    :class:`AccessRefused` with the access check's reasons (the refusal is in the audit log)."""
+    if items is None:
+        items = default_items(entry, user=user, purpose=purpose, channel=channel)
+    decision = check_access(entry=entry, purpose=purpose, items=items, user=user, channel=channel, record=True)
+    if not decision.allowed:
+        # the reasons rendered in the language each reader asks for (message, message_zh, message_en)
+        raise AccessRefused("access_denied", _("No access: %(reasons)s"), reasons=Text(decision.explain().node))
+    return Delivery(entry, decision, list(decision.items), *masks_for(decision))
+
+
+def default_items(entry: CatalogEntry, *, user: Any, purpose: str, channel: str) -> list[str] | None:
+    """The items a consumer gets when it names none: those of its newest usable grant for this purpose and
+    channel (None — every item — for the provider's own data, or when it holds no such grant: the access check
+    then says why)."""
+    department = getattr(user, "department_id", None)
+    if department is None or department == entry.provider_id:
+        return None
+    grant = (Grant.objects.usable().filter(entry=entry, consumer_id=department, purpose=purpose, channel=channel)
+             .order_by("-granted_at", "-id").only("items").first())
+    return list(grant.items) if grant is not None and grant.items else None
+
+
+def masks_for(decision: Decision) -> tuple[list[masking.Mask | None], bytes | None]:
+    masks: list[masking.Mask | None] = []
+    for name in decision.items:
+        rule = decision.masking.get(name)
+        if not rule:
+            masks.append(None)
+            continue
+        try:
+            masks.append(masking.parse(rule))
+        except masking.MaskRuleError:
+            raise AccessRefused("masking_rule_unusable",
+                                _("The masking rule of %(item)s (%(rule)s) cannot be applied, so the item is not "
+                                  "delivered; ask the provider to correct the grant's masking."),
+                                item=name, rule=rule) from None
+    key = None
+    if decision.grant is not None and any(m is not None and m.kind == "pseudonym" for m in masks):
+        key = masking.grant_key(crypto.pseudonym_secret(), str(decision.grant.number or decision.grant.pk))
+    return masks, key
+
+
+# -- values on the way out -----------------------------------------------------------------------------------
+
+def jsonable(value: Any) -> Any:
+    """A centre value for JSON: decimals as text (no precision lost), dates and times ISO, bytes base64."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+def _tagged(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return ["l", value]
+    if isinstance(value, int):
+        return ["i", value]
+    if isinstance(value, float):
+        return ["f", repr(value)]
+    if isinstance(value, Decimal):
+        return ["n", format(value, "f")]
+    if isinstance(value, dt.datetime):
+        return ["t", value.isoformat()]
+    if isinstance(value, dt.date):
+        return ["d", value.isoformat()]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return ["b", base64.b64encode(bytes(value)).decode("ascii")]
+    return ["s", str(value)]
+
+
+def _untagged(value: Any) -> Any:
+    if value is None:
+        return None
+    tag, raw = value
+    readers: dict[str, Any] = {"l": bool, "i": int, "f": float, "n": Decimal, "t": dt.datetime.fromisoformat,
+                               "d": dt.date.fromisoformat, "b": base64.b64decode, "s": str}
+    return readers[tag](raw)
+
+
+def query_fingerprint(entry: CatalogEntry, decision: Decision, query: reader.RowQuery) -> str:
+    """What a cursor is bound to: the entry, the grant, the items, filters and sort."""
+    grant = decision.grant.pk if decision.grant is not None else 0
+    shape = [entry.pk, grant, list(query.items), [[f.item, f.op, [_tagged(v) for v in f.values]]
+                                                   for f in query.filters], [list(s) for s in query.sort]]
+    return hashlib.sha256(json.dumps(shape, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def sign_cursor(fingerprint: str, after: list[Any]) -> str:
+    return signing.dumps({"q": fingerprint, "a": [_tagged(v) for v in after]}, salt=CURSOR_SALT, compress=True)
+
+
+def read_cursor(fingerprint: str, text: str) -> list[Any]:
+    """The position a cursor holds, if it was made by this platform for this very query."""
+    try:
+        found = signing.loads(text, salt=CURSOR_SALT)
+        if not isinstance(found, dict) or found.get("q") != fingerprint:
+            raise ValueError
+        return [_untagged(v) for v in found["a"]]
+    except (signing.BadSignature, ValueError, KeyError, TypeError, IndexError):
+        raise ValidationFailed("bad_cursor", _("The page cursor is not valid for this query (changed, or made for "
+                                               "other filters): start again from the first page."),
+                               field="cursor") from None

@@ -1,0 +1,263 @@
+"""Reading the centre's rows for the delivery channels (issue 11: the data API, downloads; EXC-3 联机查询).
+Django-free: who may read which items, and masking, are decided before a :class:`RowQuery` is made.
+
+A query names the items to return, filters on items (``eq``, ``in``, ``gte``/``gt``/``lte``/``lt``, ``prefix``,
+``null``), a sort (items, each ascending or descending; the table's key always follows, so the order is total)
+and a page: **keyset pagination** — the next page starts after the sort values of the last row given
+(:attr:`RowPage.after`), so a page costs the same wherever it is and a row is never given twice or skipped when
+rows change between pages (a row changed to sort elsewhere moves, as in any live table).  Tombstoned rows are
+never read.  NULLs sort after every value, in both directions.
+
+Counting: :func:`count_rows` counts exactly up to a limit; beyond it PostgreSQL's planner estimate is given
+(``estimate``), or on SQLite "more than the limit" (``at_least``) — never a silently truncated answer.
+
+SQLite keeps decimals (N, Y) as canonical text: equality compares that text exactly, ranges and sorts compare
+them as doubles (``CAST … AS REAL``: 15–17 significant digits).  Dates and times are ISO text there and compare
+as such.  Only item positions and checked operators make the SQL; every value is a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from govshare.datastore.engine.store import Store, StoreColumn, decimal_text
+
+OPERATORS = ("eq", "in", "gte", "gt", "lte", "lt", "prefix", "null")
+#: the most values an ``in`` filter takes
+MAX_IN = 1000
+_COMPARE = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
+
+
+class QueryError(ValueError):
+    """A query that cannot be run as asked; ``code`` and ``params`` name the place (the item, the value)."""
+
+    def __init__(self, code: str, detail: str, **params: Any) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.params = code, detail, params
+
+
+@dataclass(frozen=True)
+class Filter:
+    item: str
+    op: str
+    values: tuple[Any, ...] = ()  # converted to the item's type (parse_value); ``null``: (True,) or (False,)
+
+
+@dataclass
+class RowQuery:
+    table: str
+    items: Sequence[str]  # what to return, in this order
+    filters: Sequence[Filter] = ()
+    sort: Sequence[tuple[str, bool]] = ()  # (item, descending)
+    after: Sequence[Any] | None = None  # the sort values then the key values of the last row of the page before
+    limit: int = 100
+
+
+@dataclass
+class RowPage:
+    rows: list[tuple[Any, ...]]  # values of ``items`` in order
+    after: list[Any] | None  # where the next page starts (None: this was the last)
+    order: list[str] = field(default_factory=list)  # the items whose values ``after`` holds
+
+
+def parse_value(column: StoreColumn, text: str) -> Any:
+    """A filter's text as a value of ``column``'s type; :class:`QueryError` (``bad_value``) naming what was
+    expected."""
+    letter = column.letter
+    raw = text.strip() if letter not in "CM" else text
+    try:
+        if letter in "CM":
+            if "\x00" in text:
+                raise ValueError
+            return text
+        if letter in "NY":
+            number = Decimal(raw)
+            if not number.is_finite():
+                raise ValueError
+            return number
+        if letter == "I":
+            return int(raw)
+        if letter in "BF":
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError
+            return value
+        if letter == "D":
+            return dt.date.fromisoformat(raw)
+        if letter == "T":
+            moment = dt.datetime.fromisoformat(raw)
+            return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        if letter == "L":
+            lowered = raw.lower()
+            if lowered in ("true", "1", "是", "t", "yes"):
+                return True
+            if lowered in ("false", "0", "否", "f", "no"):
+                return False
+            raise ValueError
+    except (ValueError, InvalidOperation, OverflowError):
+        pass
+    else:
+        raise QueryError("bad_value", f"item {column.name!r} ({letter}) cannot be filtered", item=column.name)
+    expected = {"N": "a number", "Y": "a number", "I": "an integer", "B": "a number", "F": "a number",
+                "D": "a date (YYYY-MM-DD)", "T": "a date and time (YYYY-MM-DDTHH:MM:SS)", "L": "true or false",
+                "C": "text without NUL", "M": "text without NUL"}.get(letter, letter)
+    raise QueryError("bad_value", f"{column.name}: {text[:60]!r} is not {expected}", item=column.name,
+                     value=text[:60], expected=expected)
+
+
+def check_operator(column: StoreColumn, op: str) -> None:
+    """:class:`QueryError` (``bad_operator``) unless ``op`` filters items of ``column``'s type."""
+    if op not in OPERATORS:
+        raise QueryError("bad_operator", f"unknown operator {op!r}", item=column.name, op=op)
+    if op == "prefix" and column.letter not in "CM":
+        raise QueryError("bad_operator", f"{column.name}: prefix filters take text items only", item=column.name,
+                         op=op)
+    if op in _COMPARE and column.letter in "LGM":
+        raise QueryError("bad_operator", f"{column.name}: no range filters on this type ({column.letter})",
+                         item=column.name, op=op)
+
+
+class _Built:
+    """The SQL pieces of one query on one store."""
+
+    def __init__(self, store: Store, query: RowQuery) -> None:
+        columns, key = store.describe(query.table)
+        self.store, self.query = store, query
+        self.index = {column.name: i for i, column in enumerate(columns)}
+        self.columns = columns
+        self.key = key
+        for name in [*query.items, *(f.item for f in query.filters), *(s for s, _ in query.sort)]:
+            if name not in self.index:
+                raise QueryError("unknown_item", f"the table has no item {name!r}", item=name)
+        self.params: list[Any] = []
+        self.where = self._where()
+
+    def column(self, name: str) -> str:
+        return f"c{self.index[name] + 1}"
+
+    def letter(self, name: str) -> str:
+        return self.columns[self.index[name]].letter
+
+    def ordered(self, name: str) -> str:
+        """The expression an item sorts and compares by."""
+        if self.store.kind == "sqlite" and self.letter(name) in "NY":
+            return f"CAST({self.column(name)} AS REAL)"
+        return self.column(name)
+
+    def ordered_param(self, name: str, value: Any) -> Any:
+        if self.store.kind == "sqlite" and self.letter(name) in "NY":
+            return float(value)
+        return self.store.param(self.letter(name), value)
+
+    def _where(self) -> list[str]:
+        parts = ["NOT _deleted"]
+        for one in self.query.filters:
+            check_operator(self.columns[self.index[one.item]], one.op)
+            column, letter = self.column(one.item), self.letter(one.item)
+            if one.op == "null":
+                parts.append(f"{column} IS {'' if one.values and one.values[0] else 'NOT '}NULL")
+            elif one.op in ("eq", "in"):
+                if not one.values:
+                    raise QueryError("bad_value", f"{one.item}: no value given", item=one.item)
+                if len(one.values) > MAX_IN:
+                    raise QueryError("too_many_values", f"{one.item}: more than {MAX_IN} values", item=one.item,
+                                     limit=MAX_IN)
+                marks = ", ".join("?" * len(one.values))
+                parts.append(f"{column} = ?" if len(one.values) == 1 else f"{column} IN ({marks})")
+                self.params.extend(self._exact(letter, v) for v in one.values)
+            elif one.op == "prefix":
+                prefix = str(one.values[0])
+                # substr/length, not LIKE: no wildcard in the value can widen the match, no collation narrows it
+                parts.append(f"substr({column}, 1, ?) = ?")
+                self.params.extend([len(prefix), prefix])
+            else:
+                parts.append(f"{self.ordered(one.item)} {_COMPARE[one.op]} ?")
+                self.params.append(self.ordered_param(one.item, one.values[0]))
+        return parts
+
+    def _exact(self, letter: str, value: Any) -> Any:
+        if self.store.kind == "sqlite" and letter in "NY":
+            return decimal_text(value)
+        return self.store.param(letter, value)
+
+    def order(self) -> list[tuple[str, bool, bool]]:
+        """(item, descending, nullable) of the whole order: the sort, then the key items not in it."""
+        seen = {name for name, _ in self.query.sort}
+        order = [(name, desc, name not in self.key) for name, desc in self.query.sort]
+        order += [(name, False, False) for name in self.key if name not in seen]
+        return order
+
+    def after(self, order: list[tuple[str, bool, bool]], values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """The condition "strictly after ``values``" in ``order`` (NULLs last in both directions)."""
+        if len(values) != len(order):
+            raise QueryError("bad_cursor", "the cursor does not fit this query")
+        alternatives: list[str] = []
+        params: list[Any] = []
+        equal: list[str] = []
+        equal_params: list[Any] = []
+        for (name, desc, _nullable), value in zip(order, values, strict=True):
+            expr = self.ordered(name)
+            if value is None:
+                beyond, beyond_params = "1 = 0", []  # after a NULL come only NULLs (equal ones)
+                same, same_params = f"{expr} IS NULL", []
+            else:
+                param = self.ordered_param(name, value)
+                beyond = f"({expr} {'<' if desc else '>'} ? OR {expr} IS NULL)"
+                beyond_params = [param]
+                same, same_params = f"{expr} = ?", [param]
+            alternatives.append("(" + " AND ".join([*equal, beyond]) + ")")
+            params.extend([*equal_params, *beyond_params])
+            equal.append(same)
+            equal_params.extend(same_params)
+        return "(" + " OR ".join(alternatives) + ")", params
+
+
+def read_rows(store: Store, query: RowQuery) -> RowPage:
+    """One page of ``query``: up to ``limit`` rows and where the next page starts."""
+    if isinstance(query.limit, bool) or not isinstance(query.limit, int) or not 1 <= query.limit <= 10_000:
+        raise QueryError("bad_limit", "limit: 1 to 10 000")
+    built = _Built(store, query)
+    order = built.order()
+    where, params = list(built.where), list(built.params)
+    if query.after is not None:
+        condition, more = built.after(order, query.after)
+        where.append(condition)
+        params.extend(more)
+    wanted = list(query.items)
+    extra = [name for name, _d, _n in order if name not in wanted]
+    selected = [*wanted, *extra]
+    keys = ", ".join(
+        (f"({built.ordered(name)} IS NULL), " if nullable else "") + built.ordered(name) + (" DESC" if desc else "")
+        for name, desc, nullable in order)
+    sql = (f'SELECT {", ".join(built.column(n) for n in selected)} FROM "{query.table}" '  # noqa: S608 — checked names
+           f"WHERE {' AND '.join(where)} ORDER BY {keys} LIMIT ?")
+    rows = store.read(sql, [*params, query.limit + 1], [built.letter(n) for n in selected])
+    more_rows = len(rows) > query.limit
+    rows = rows[:query.limit]
+    after = None
+    if more_rows and rows:
+        last = rows[-1]
+        position = {name: last[i] for i, name in enumerate(selected)}
+        after = [position[name] for name, _d, _n in order]
+    return RowPage([row[:len(wanted)] for row in rows], after, [name for name, _d, _n in order])
+
+
+def count_rows(store: Store, query: RowQuery, limit: int) -> tuple[int, str]:
+    """How many rows match ``query``'s filters: (n, ``exact``) up to ``limit``; beyond it (PostgreSQL's estimate,
+    at least ``limit`` + 1, ``estimate``) or (``limit``, ``at_least``) on SQLite."""
+    built = _Built(store, RowQuery(query.table, query.items[:1], query.filters))
+    where = " AND ".join(built.where)
+    inner = f'SELECT 1 FROM "{query.table}" WHERE {where}'  # noqa: S608 — checked names
+    found = store.read(f"SELECT count(*) FROM ({inner} LIMIT ?) s",  # noqa: S608 — checked names
+                       [*built.params, limit + 1], [None])
+    counted = int(found[0][0])
+    if counted <= limit:
+        return counted, "exact"
+    estimate = store.estimate(inner, built.params)
+    if estimate is None:
+        return limit, "at_least"
+    return max(estimate, limit + 1), "estimate"

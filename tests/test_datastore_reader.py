@@ -1,0 +1,159 @@
+"""Reading the centre's rows for the delivery channels (govshare/datastore/engine/reader.py; issue 11 item 3, the
+data API's engine): filters of every operator on every type, sorts with NULLs last, keyset pages that give every
+live row exactly once, counts that are exact up to a limit and never silently truncated — on a SQLite and on a
+PostgreSQL store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from govshare.datastore.engine import reader
+from govshare.datastore.engine.reader import Filter, QueryError, RowQuery, count_rows, parse_value, read_rows
+from govshare.datastore.engine.store import Store, StoreColumn, combine
+from tests.test_datastore_store import store, store_url  # noqa: F401 — the fixtures (SQLite and PostgreSQL)
+
+pytestmark = pytest.mark.once
+
+TABLE = "e_reader"
+ITEMS = [StoreColumn("编号", "C", 18), StoreColumn("金额", "N"), StoreColumn("日期", "D"), StoreColumn("人数", "I"),
+         StoreColumn("名称", "C", 100), StoreColumn("时间", "T"), StoreColumn("有效", "L")]
+KEY = ["编号"]
+ALL = [c.name for c in ITEMS]
+
+
+def _rows(n: int) -> list[list[Any]]:
+    rng = random.Random(7)
+    rows = []
+    for i in range(n):
+        rows.append([f"K{i:05d}", None if i % 7 == 0 else Decimal(rng.randrange(-5000, 5000)) / 100,
+                     None if i % 5 == 0 else dt.date(2020, 1, 1) + dt.timedelta(days=rng.randrange(0, 1500)),
+                     rng.randrange(0, 50), rng.choice(["龙南稀土", "赣州", "龙南市", "南康", "%_通配"]) + str(i % 3),
+                     dt.datetime(2024, 5, 1, 8, 0) + dt.timedelta(minutes=i), i % 2 == 0])
+    return rows
+
+
+def _fill(store: Store, rows: list[list[Any]]) -> None:
+    store.ensure_table(TABLE, ITEMS, KEY)
+    store.apply(TABLE, rows, run_id="r1", batch=1, position={}, rows_read=len(rows), read_hash=combine(()))
+
+
+def _all_pages(store: Store, query: RowQuery) -> list[tuple[Any, ...]]:
+    got: list[tuple[Any, ...]] = []
+    pages = 0
+    while True:
+        page = read_rows(store, query)
+        got.extend(page.rows)
+        pages += 1
+        assert pages < 1000
+        if page.after is None:
+            return got
+        query = RowQuery(query.table, query.items, query.filters, query.sort, page.after, query.limit)
+
+
+def _python_order(rows: list[list[Any]], sort: list[tuple[str, bool]]) -> list[tuple[Any, ...]]:
+    """The order the reader promises: each sort item (NULLs last in both directions), then the key."""
+    at = {name: i for i, name in enumerate(ALL)}
+    ordered = sorted(rows, key=lambda r: r[0])
+    for name, desc in reversed(sort):
+        present = [r for r in ordered if r[at[name]] is not None]
+        absent = [r for r in ordered if r[at[name]] is None]
+        ordered = sorted(present, key=lambda r, i=at[name]: r[i], reverse=desc) + absent
+    return [tuple(r) for r in ordered]
+
+
+@pytest.mark.parametrize("sort", [[], [("金额", False)], [("金额", True)], [("日期", True), ("人数", False)],
+                                  [("名称", False), ("金额", True)], [("编号", True)]])
+def test_keyset_pages_give_every_live_row_once_in_the_promised_order(store: Store, sort: list[tuple[str, bool]]
+                                                                      ) -> None:
+    rows = _rows(230)
+    _fill(store, rows)
+    got = _all_pages(store, RowQuery(TABLE, ALL, sort=sort, limit=17))
+    assert got == _python_order(rows, sort)
+
+
+def test_tombstoned_rows_are_never_read(store: Store) -> None:
+    rows = _rows(40)
+    _fill(store, rows)
+    store.tombstone(TABLE, [["K00003"], ["K00010"]], run_id="r2", batch=1, position={})
+    got = _all_pages(store, RowQuery(TABLE, ["编号"], limit=7))
+    assert [g[0] for g in got] == [r[0] for r in rows if r[0] not in ("K00003", "K00010")]
+    assert count_rows(store, RowQuery(TABLE, ["编号"]), 100) == (38, "exact")
+
+
+def test_filters_of_every_operator_match_what_python_finds(store: Store) -> None:
+    rows = _rows(200)
+    _fill(store, rows)
+    at = {name: i for i, name in enumerate(ALL)}
+    cases: list[tuple[list[Filter], Any]] = [
+        ([Filter("金额", "gte", (Decimal("10.5"),))], lambda r: r[1] is not None and r[1] >= Decimal("10.5")),
+        ([Filter("金额", "lt", (Decimal(0),))], lambda r: r[1] is not None and r[1] < 0),
+        ([Filter("金额", "eq", (Decimal("-12.30"),))], lambda r: r[1] == Decimal("-12.3")),
+        ([Filter("日期", "gt", (dt.date(2022, 6, 1),)), Filter("日期", "lte", (dt.date(2023, 1, 1),))],
+         lambda r: r[2] is not None and dt.date(2022, 6, 1) < r[2] <= dt.date(2023, 1, 1)),
+        ([Filter("人数", "in", (1, 2, 3))], lambda r: r[3] in (1, 2, 3)),
+        ([Filter("名称", "prefix", ("龙南",))], lambda r: r[4].startswith("龙南")),
+        ([Filter("名称", "prefix", ("%_",))], lambda r: r[4].startswith("%_")),  # no wildcard widens it
+        ([Filter("金额", "null", (True,))], lambda r: r[1] is None),
+        ([Filter("日期", "null", (False,)), Filter("有效", "eq", (True,))], lambda r: r[2] is not None and r[6]),
+        ([Filter("时间", "gte", (dt.datetime(2024, 5, 1, 10, 0),))], lambda r: r[5] >= dt.datetime(2024, 5, 1, 10)),
+        ([Filter("编号", "eq", ("K00042",))], lambda r: r[0] == "K00042"),
+    ]
+    for filters, wanted in cases:
+        expected = [tuple(r) for r in rows if wanted(r)]
+        got = _all_pages(store, RowQuery(TABLE, ALL, filters, limit=50))
+        assert got == expected, filters
+        assert count_rows(store, RowQuery(TABLE, ALL, filters), 1000) == (len(expected), "exact"), filters
+    assert at  # the positions used above follow ALL
+
+
+def test_a_count_beyond_its_limit_is_an_estimate_or_at_least_never_a_truncated_exact_number(store: Store) -> None:
+    _fill(store, _rows(120))
+    n, kind = count_rows(store, RowQuery(TABLE, ["编号"]), 50)
+    if store.kind == "postgresql":
+        assert kind == "estimate" and n > 50
+    else:
+        assert (n, kind) == (50, "at_least")
+    assert count_rows(store, RowQuery(TABLE, ["编号"]), 120) == (120, "exact")
+
+
+def test_only_the_items_asked_for_are_returned_in_their_order(store: Store) -> None:
+    _fill(store, _rows(5))
+    page = read_rows(store, RowQuery(TABLE, ["名称", "编号"], sort=[("金额", True)], limit=2))
+    assert all(len(row) == 2 and row[1].startswith("K") for row in page.rows)
+    assert page.order == ["金额", "编号"] and page.after is not None and len(page.after) == 2
+
+
+@pytest.mark.parametrize(("column", "text", "value"), [
+    (StoreColumn("n", "N"), " 12.50 ", Decimal("12.50")), (StoreColumn("i", "I"), "-7", -7),
+    (StoreColumn("d", "D"), "2024-02-29", dt.date(2024, 2, 29)), (StoreColumn("l", "L"), "是", True),
+    (StoreColumn("t", "T"), "2024-05-01T08:00:00+08:00", dt.datetime(2024, 5, 1, 0, 0)),
+    (StoreColumn("c", "C"), " 龙南 ", " 龙南 ")])
+def test_filter_values_are_read_as_the_items_type(column: StoreColumn, text: str, value: Any) -> None:
+    assert parse_value(column, text) == value
+
+
+@pytest.mark.parametrize(("letter", "text"), [("N", "12,5"), ("N", "NaN"), ("I", "1.5"), ("D", "2023-02-29"),
+                                              ("L", "maybe"), ("T", "yesterday"), ("C", "a\x00b"), ("B", "inf")])
+def test_a_filter_value_that_is_not_of_the_items_type_is_refused_naming_the_item(letter: str, text: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_value(StoreColumn("成立日期", letter), text)
+    assert caught.value.code == "bad_value" and caught.value.params["item"] == "成立日期"
+
+
+def test_unknown_items_limits_and_operators_are_refused(store: Store) -> None:
+    _fill(store, _rows(3))
+    with pytest.raises(QueryError, match="no item"):
+        read_rows(store, RowQuery(TABLE, ["不存在"]))
+    with pytest.raises(QueryError, match="limit"):
+        read_rows(store, RowQuery(TABLE, ["编号"], limit=0))
+    with pytest.raises(QueryError, match="prefix"):
+        read_rows(store, RowQuery(TABLE, ["编号"], [Filter("金额", "prefix", ("1",))]))
+    with pytest.raises(QueryError, match="more than"):
+        read_rows(store, RowQuery(TABLE, ["编号"], [Filter("人数", "in", tuple(range(reader.MAX_IN + 1)))]))
+    with pytest.raises(QueryError, match="cursor"):
+        read_rows(store, RowQuery(TABLE, ["编号"], after=["K1", "K2"]))
