@@ -48,3 +48,14 @@ def get_entry(user: Any, ref: str) -> CatalogEntry:
     if not 1 <= pk <= MAX_DB_ID:
         raise NotFound("catalogentry")
     return get_for(user, Action.VIEW, entry_qs(), pk=pk)
+
+
+def get_published_entry(ref: str) -> CatalogEntry:
+    """The published entry with this id or resource code, for a caller that is not a user (a consuming system
+    with its key: government, so every published entry is in its catalog); else 404."""
+    qs = entry_qs().filter(status=CatalogEntry.Status.PUBLISHED)
+    found = qs.filter(code=ref).first() if "/" in ref else \
+        (qs.filter(pk=int(ref)).first() if 1 <= int(ref) <= MAX_DB_ID else None)
+    if found is None:
+        raise NotFound("catalogentry")
+    return found

@@ -126,6 +126,9 @@ def _department_of(obj: models.Model) -> tuple[int | None, str]:
 
 
 def _recorded(request: HttpRequest) -> bool:
+    """A signed-in user's request, or a consuming system's (its key: ``request.consuming_system``)."""
+    if getattr(request, "consuming_system", None) is not None:
+        return True
     user = getattr(request, "user", None)
     return user is not None and user.is_authenticated
 
@@ -324,11 +327,12 @@ def rows_for(request: HttpRequest, response: HttpResponse | None) -> list[dict[s
     notes: list[Note] = list(getattr(request, _NOTES, None) or [])
     status = response.status_code if response is not None else None
     token = getattr(request, "api_token", None)
+    system = getattr(request, "consuming_system", None)
     if not notes and _recorded(request):
         reading = request.method in ("GET", "HEAD") and getattr(request, "resolver_match", None) is not None
         where = _path_object(request)
         code: AuditCode | None = None
-        if token is not None:
+        if token is not None or system is not None:
             code = AuditCode.API_REQUEST
         elif reading and status in (403, 404) and where.view not in NO_SUCH_ADDRESS_VIEWS:
             code = AuditCode.READ_REFUSED
@@ -345,11 +349,20 @@ def rows_for(request: HttpRequest, response: HttpResponse | None) -> list[dict[s
         for n in notes:
             n.detail = {**n.detail, "client_request_id": str(incoming)[:100]}
     user = request.user
-    department_id = getattr(user, "department_id", None)
+    if system is not None:  # a consuming system with its key: the system acts, for its department
+        key = getattr(request, "system_key", None)
+        actor: dict[str, Any] = {
+            "actor_id": None, "actor_username": f"system:{system.code}"[:150], "actor_name": system.name[:100],
+            "department_id": system.department_id, "department_name": system.department.name}
+        for n in notes:
+            n.detail = {**n.detail, "system": system.code, "system_key": getattr(key, "prefix", "")}
+    else:
+        department_id = getattr(user, "department_id", None)
+        actor = {"actor_id": user.pk, "actor_username": user.get_username(),
+                 "actor_name": getattr(user, "real_name", ""), "department_id": department_id,
+                 "department_name": _department_name(user, department_id)}
     common = {
-        "outcome": _outcome(status), "actor_id": user.pk, "actor_username": user.get_username(),
-        "actor_name": getattr(user, "real_name", ""), "department_id": department_id,
-        "department_name": _department_name(user, department_id), "token_id": getattr(token, "pk", None),
+        "outcome": _outcome(status), **actor, "token_id": getattr(token, "pk", None),
         "ip": client_ip(request), "request_id": str(getattr(request, "request_id", ""))[:36],
         "method": str(request.method or "")[:8], "path": request.path[:300], "status": status,
     }

@@ -122,6 +122,8 @@ TOKEN_REJECTIONS: dict[str, tuple[int, str, str]] = {
     "revoked": (401, "API 令牌已被吊销。", "The API token has been revoked."),
     "expired": (401, "API 令牌已过期。", "The API token has expired."),
     "user_inactive": (401, "该账号已停用。", "The account is deactivated."),
+    "system_inactive": (401, "该系统或其所属部门已停用，密钥不可用。",
+                        "The system (or its department) is deactivated: its keys are refused."),
     "read_only": (403, "只读令牌不能执行写操作: 令牌没有写权限。",
                   "A read-only token cannot be used to write: the token lacks write scope."),
 }

@@ -115,6 +115,9 @@ class AuditCode(IntEnum):
     # --- sharing: consuming systems 30xx
     SYSTEM_REGISTERED = 3001
     SYSTEM_UPDATED = 3002
+    SYSTEM_KEY_ISSUED = 3003  # a consuming system's key for the data API (the secret is shown once, never kept)
+    SYSTEM_KEY_REVOKED = 3004
+    SYSTEM_KEY_REJECTED = 3005  # a request with a system key that is unknown, revoked, expired or of an inactive system
     # --- sharing: applications 31xx
     SHARE_APPLIED = 3100
     SHARE_RESUBMITTED = 3101
@@ -369,6 +372,9 @@ def _labels() -> dict[int, Any]:
         AuditCode.CROSS_CHECKED: _("Cross-source check run"),
         AuditCode.CROSS_CHECK_CHANGED: _("Cross-source check changed"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),
+        AuditCode.SYSTEM_KEY_ISSUED: _("Key issued to a consuming system"),
+        AuditCode.SYSTEM_KEY_REVOKED: _("Key of a consuming system revoked"),
+        AuditCode.SYSTEM_KEY_REJECTED: _("Key of a consuming system refused"),
     }
 
 

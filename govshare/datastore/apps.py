@@ -8,7 +8,10 @@ class DatastoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from govshare.core.access_log import register_route_objects
         from govshare.core.views import register_health_check
         from govshare.datastore.centre import health
 
         register_health_check("datastore", health)
+        # the data API's reads name their catalog entry for the auditors' object filter
+        register_route_objects({"data": "catalog.catalogentry"})

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core import signing
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.models import CatalogEntry
@@ -80,27 +81,33 @@ class Delivery:
         return masking.mask_row(self.masks, row, key=self.key)
 
 
-def authorise(entry: CatalogEntry, *, user: Any, purpose: str, items: list[str] | None, channel: str) -> Delivery:
-    """The delivery of ``items`` (None: every item the grant covers … the published version's) to ``user``, or
-    :class:`AccessRefused` with the access check's reasons (the refusal is in the audit log)."""
+def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str, items: list[str] | None,
+              channel: str) -> Delivery:
+    """The delivery of ``items`` (None: every item of the consumer's grant; the provider: of its entry) to ``user``
+    or ``system``, or :class:`AccessRefused` with the access check's reasons (the refusal is in the audit log)."""
     if items is None:
-        items = default_items(entry, user=user, purpose=purpose, channel=channel)
-    decision = check_access(entry=entry, purpose=purpose, items=items, user=user, channel=channel, record=True)
+        items = default_items(entry, user=user, system=system, purpose=purpose, channel=channel)
+    decision = check_access(entry=entry, purpose=purpose, items=items, user=user, system=system, channel=channel,
+                            record=True)
     if not decision.allowed:
         # the reasons rendered in the language each reader asks for (message, message_zh, message_en)
         raise AccessRefused("access_denied", _("No access: %(reasons)s"), reasons=Text(decision.explain().node))
     return Delivery(entry, decision, list(decision.items), *masks_for(decision))
 
 
-def default_items(entry: CatalogEntry, *, user: Any, purpose: str, channel: str) -> list[str] | None:
+def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str,
+                  channel: str) -> list[str] | None:
     """The items a consumer gets when it names none: those of its newest usable grant for this purpose and
-    channel (None — every item — for the provider's own data, or when it holds no such grant: the access check
-    then says why)."""
-    department = getattr(user, "department_id", None)
+    channel (a system: a grant for it or for no system in particular; a user: any, and a grant for a system
+    only is refused by the access check with that reason; None — every item — for the provider's own data, or
+    when there is no such grant: the access check then says why)."""
+    department = getattr(system if system is not None else user, "department_id", None)
     if department is None or department == entry.provider_id:
         return None
-    grant = (Grant.objects.usable().filter(entry=entry, consumer_id=department, purpose=purpose, channel=channel)
-             .order_by("-granted_at", "-id").only("items").first())
+    grants = Grant.objects.usable().filter(entry=entry, consumer_id=department, purpose=purpose, channel=channel)
+    if system is not None:
+        grants = grants.filter(Q(system__isnull=True) | Q(system=system))
+    grant = grants.order_by("-granted_at", "-id").only("items").first()
     return list(grant.items) if grant is not None and grant.items else None
 
 

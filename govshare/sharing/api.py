@@ -60,6 +60,7 @@ from govshare.sharing.models import (
     Grant,
     GrantQuerySet,
     HighFrequencyMark,
+    SystemKey,
 )
 from govshare.sharing.permissions import VIEW
 
@@ -172,6 +173,36 @@ def deactivate_system(request: HttpRequest, system_id: int = ID) -> dict[str, An
     user = _user(request)
     system = actions.do_set_system_active(user, _system(user, system_id), False)
     return _system_out(_system(user, system.pk))
+
+
+def _key_out(key: SystemKey) -> dict[str, Any]:
+    return {"id": key.pk, "name": key.name, "prefix": key.prefix,
+            "system": {"id": key.system.pk, "code": key.system.code, "name": key.system.name},
+            "created_at": key.created_at, "expires_at": key.expires_at, "revoked_at": key.revoked_at,
+            "last_used_at": key.last_used_at, "usable": key.is_usable()}
+
+
+@router.get("/systems/{system_id}/keys", response={200: list[s.SystemKeyOut]},
+            summary="A system's keys for the data API (never their secrets)")
+def list_system_keys(request: HttpRequest, system_id: int = ID) -> list[dict[str, Any]]:
+    system = _system(_user(request), system_id)
+    return [_key_out(key) for key in system.keys.select_related("system")]
+
+
+@router.post("/systems/{system_id}/keys", response={201: s.NewSystemKeyOut},
+             summary="Issue a key to a system (its department's administrators): the secret is shown once")
+def issue_system_key(request: HttpRequest, payload: s.SystemKeyIn, system_id: int = ID) -> Any:
+    user = _user(request)
+    issued = actions.do_issue_system_key(user, _system(user, system_id), name=payload.name, days=payload.days)
+    return Status(201, {**_key_out(issued.key), "secret": issued.secret})
+
+
+@router.post("/systems/{system_id}/keys/{key_id}/revoke", response={200: s.SystemKeyOut},
+             summary="Revoke a system's key: refused at once")
+def revoke_system_key(request: HttpRequest, system_id: int = ID, key_id: int = ID) -> dict[str, Any]:
+    user = _user(request)
+    key = get_for(user, VIEW, SystemKey.objects.select_related("system"), pk=key_id, system_id=system_id)
+    return _key_out(actions.do_revoke_system_key(user, key))
 
 
 # ------------------------------------------------------------------ applications (SHR-1, SHR-2)

@@ -188,6 +188,34 @@ class ConsumingSystem(models.Model):
         return self.name
 
 
+class SystemKey(models.Model):
+    """A consuming system's own credential for the data API and the other channels (issue 11 item 3): only a
+    SHA-256 of the secret is stored; the secret (``gsk_<prefix>_…``) is shown once.  Revocable at once; it
+    ends on its expiry date; a deactivated system's keys are refused with it."""
+
+    system = models.ForeignKey(ConsumingSystem, on_delete=models.CASCADE, related_name="keys",
+                               verbose_name=_("consuming information system"))
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("system key")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: dt.datetime | None = None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
 class Application(Clocked, models.Model):
     """A share application (共享申请) for one catalog entry by one consumer department.
 

@@ -32,6 +32,7 @@ from govshare.sharing.models import (
     ErrorReport,
     Grant,
     HighFrequencyMark,
+    SystemKey,
 )
 
 VIEW, CONSUME, ANSWER, REVIEW, CHANGE = "view", "consume", "answer", "review", "change"
@@ -130,6 +131,15 @@ def _system_rule(user: Any, action: str) -> Q | bool:
     if user.has_role(Role.DEPT_ADMIN) and dept_of(user):
         return Q(department_id=dept_of(user))
     return False
+
+
+@rule(SystemKey)
+def _system_key_rule(user: Any, action: str) -> Q | bool:
+    """A system's keys: as the system (its department's administrators manage them, the centre's too)."""
+    allowed = _system_rule(user, action)
+    if isinstance(allowed, bool):
+        return allowed
+    return Q(system__department_id=dept_of(user)) if dept_of(user) else False
 
 
 @rule(HighFrequencyMark)

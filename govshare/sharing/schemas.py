@@ -95,6 +95,27 @@ class SystemIn(InSchema):
                                    description="department code (centre administrators); default: yours")
 
 
+class SystemKeyOut(Schema):
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first part (gsk_<prefix>_…): which key a log row names")
+    system: SystemRef
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    usable: bool
+
+
+class NewSystemKeyOut(SystemKeyOut):
+    secret: str = Field(description="the key itself — shown this once, never again (only its hash is kept)")
+
+
+class SystemKeyIn(InSchema):
+    name: str = Field("", max_length=100)
+    days: int = Field(365, ge=1, le=1095, description="days until the key expires")
+
+
 # ------------------------------------------------------------------ applications (SHR-1, SHR-2)
 
 class ApplicationListItemOut(ClockFields):

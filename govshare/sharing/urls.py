@@ -75,5 +75,7 @@ urlpatterns = [
     # department settings
     path("systems/", admin_views.systems, name="systems"),
     path("systems/<int:pk>/active/", admin_views.system_active, name="system_active"),
+    path("systems/<int:pk>/keys/", admin_views.system_key_issue, name="system_key_issue"),
+    path("systems/<int:pk>/keys/<int:key_pk>/revoke/", admin_views.system_key_revoke, name="system_key_revoke"),
     path("digest/", admin_views.digest, name="digest"),
 ]

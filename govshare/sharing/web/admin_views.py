@@ -16,7 +16,7 @@ from govshare.core.permissions import Action, get_for, has_capability, require, 
 from govshare.core.roles import Capability
 from govshare.sharing import actions
 from govshare.sharing.forms import DigestForm, SystemForm
-from govshare.sharing.models import ConsumingSystem, DigestSetting
+from govshare.sharing.models import ConsumingSystem, DigestSetting, SystemKey
 from govshare.sharing.permissions import is_centre
 from govshare.sharing.web.common import (
     after,
@@ -35,8 +35,10 @@ def _systems_page(request: HttpRequest, form: SystemForm | None = None, status: 
     if not is_centre(user):
         qs = qs.filter(department_id=own_department(user).pk)
     may_manage = has_capability(user, Capability.MANAGE_SYSTEMS) and user.department_id is not None
+    systems = list(qs.order_by("department__code", "name").prefetch_related("keys"))
     return render(request, "sharing/systems.html", {
-        "systems": list(qs.order_by("department__code", "name")),
+        "systems": systems,
+        "new_key": extra.pop("new_key", None),
         "may_manage": may_manage,
         "changeable": set(restrict(ConsumingSystem, user, Action.CHANGE).values_list("pk", flat=True))
         if may_manage else set(),
@@ -81,6 +83,39 @@ def system_active(request: HttpRequest, pk: int) -> HttpResponse:
         return _systems_page(request, status=exc.status, action_errors=problems(exc))
     done = _("System %(name)s is active again.") if active else _("System %(name)s is deactivated.")
     return after(request, done % {"name": system.name}, "sharing:systems")
+
+
+@sharing_view
+@require_POST
+def system_key_issue(request: HttpRequest, pk: int) -> HttpResponse:
+    """Issue a key to a system: the page shows its secret this once (the answer is not cached)."""
+    user: Any = request.user
+    system = get_for(user, Action.VIEW, ConsumingSystem, pk=pk)
+    try:
+        days = int(request.POST.get("days") or 365)
+    except ValueError:
+        days = 0
+    try:
+        issued = actions.do_issue_system_key(user, system, name=request.POST.get("name", ""), days=days)
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        return _systems_page(request, status=exc.status, action_errors=problems(exc))
+    response = _systems_page(request, new_key=issued)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@sharing_view
+@require_POST
+def system_key_revoke(request: HttpRequest, pk: int, key_pk: int) -> HttpResponse:
+    """Revoke a system's key at once."""
+    user: Any = request.user
+    key = get_for(user, Action.VIEW, SystemKey.objects.select_related("system"), pk=key_pk, system_id=pk)
+    actions.do_revoke_system_key(user, key)
+    return after(request, _("Key %(name)s of %(system)s is revoked.") % {"name": key.name,
+                                                                          "system": key.system.name},
+                 "sharing:systems")
 
 
 @sharing_view

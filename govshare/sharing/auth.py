@@ -1,0 +1,39 @@
+"""How a consuming system authenticates on the delivery channels (issue 11 item 3): its own key,
+``Authorization: Bearer gsk_…`` (:mod:`govshare.sharing.actions.system_keys`).  A request with a system key acts
+as the system, never as a user: the access check (:func:`govshare.sharing.access.check_access`) gets the system,
+and the access log names the system and its department."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+from ninja.errors import AuthenticationError
+from ninja.security import HttpBearer
+
+from govshare.core import context
+from govshare.sharing.actions.system_keys import KEY_PREFIX, authenticate_system_key
+
+
+class SystemKeyAuth(HttpBearer):
+    """A system key; any other bearer token is left to the next authentication (a personal token).  A key that
+    is refused answers 401 with its reason (``token_revoked``, ``token_expired``, ``token_system_inactive`` …)."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        if not token.startswith(KEY_PREFIX + "_"):
+            return None
+        context.set_user(None)
+        request.user = AnonymousUser()
+        system, key, reason = authenticate_system_key(token)
+        if system is None:
+            request.auth_rejection = reason  # type: ignore[attr-defined]
+            raise AuthenticationError
+        request.consuming_system = system  # type: ignore[attr-defined]
+        request.system_key = key  # type: ignore[attr-defined]
+        return system
+
+
+def system_of(request: HttpRequest) -> Any:
+    """The consuming system a request authenticated as (None: a user, or nobody)."""
+    return getattr(request, "consuming_system", None)
