@@ -18,6 +18,8 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 #: the catalog search index (tantivy); rebuilt with `govshare catalog reindex`
 GOVSHARE_SEARCH_DIR = DATA_DIR / "search"
 GOVSHARE_LETTERS_DIR = DATA_DIR / "sharing" / "letters"
+#: what the demo keeps for its next start (the demo system key of the data API, shown once otherwise)
+GOVSHARE_DEMO_DIR = DATA_DIR / "demo"
 GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
 GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 #: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)

@@ -263,6 +263,7 @@ def _private_sources(settings: Any, tmp_path: Any) -> None:
     settings.GOVSHARE_SOURCE_DIR = tmp_path / "sources"
     settings.GOVSHARE_SOURCE_ALLOW_LOOPBACK = True
     settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{tmp_path / 'datastore.sqlite3'}"  # the centre's own database
+    settings.GOVSHARE_DEMO_DIR = tmp_path / "demo"
 
 
 @pytest.fixture(autouse=True)
@@ -314,7 +315,7 @@ class SharedStates:
         from tests import db_states
 
         values = {**FAST, "GOVSHARE_SEARCH_DIR": self.tmp / "search", "GOVSHARE_LETTERS_DIR": self.tmp / "letters",
-                  **extra}
+                  "GOVSHARE_DEMO_DIR": self.tmp / "demo", **extra}
         with self.blocker.unblock(), override_settings(**values), \
                 context.bind(user=None, ip="", request_id=""), db_states.rolled_back_build():
             try:

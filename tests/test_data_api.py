@@ -327,3 +327,14 @@ def test_an_in_filter_with_too_many_values_is_refused_naming_the_item(data: Any)
     many = ",".join((dt.date(1900, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(1001))
     refused = _rows(login(Client(), data.org.market_specialist), data.entry, 出生日期__in=many).json()["error"]
     assert refused["code"] == "too_many_values" and "出生日期" in refused["message_zh"]
+
+
+def test_the_grant_page_shows_the_consumer_how_to_call_the_data_api(data: Any) -> None:
+    page = login(Client(), data.org.market_specialist).get(f"/sharing/grants/{data.grant.pk}/").content.decode()
+    assert 'data-panel="data-api"' in page and f"/api/v1/data/{data.entry.code}/rows?purpose=" in page
+    assert "5" in page.split('data-panel="data-api"')[1].split("</p>")[0]  # the rows the centre holds
+    provider = login(Client(), data.org.police_specialist).get(f"/sharing/grants/{data.grant.pk}/").content.decode()
+    assert 'data-panel="data-api"' in provider
+    do_revoke_grant(data.org.police_admin, data.grant, reason="停止共享")
+    gone = login(Client(), data.org.market_specialist).get(f"/sharing/grants/{data.grant.pk}/").content.decode()
+    assert 'data-panel="data-api"' not in gone

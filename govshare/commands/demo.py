@@ -135,13 +135,15 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str], *, poll: floa
 def run(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
-    from govshare.core.demo import DEMO_PASSWORD, load_demo
+    from govshare.core.demo import DEMO_NOTES, DEMO_PASSWORD, load_demo
 
     call_command("migrate", interactive=False, verbosity=0)
     accounts = load_demo()
     print(f"演示账号 / demo logins (password / 密码: {DEMO_PASSWORD})")
     for username, label in accounts:
         print(f"  {username:<18} {label}")
+    for note in DEMO_NOTES:
+        print(note)
     if args.no_serve:
         return 0
     from django.db import connections

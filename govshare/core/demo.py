@@ -89,6 +89,8 @@ ACCOUNTS = [
 
 #: later apps add their demo data here (each loader must be idempotent); called in order
 DEMO_LOADERS: list[Callable[[], None]] = []
+#: lines a loader wants printed after the demo logins (e.g. how to call the data API), filled by the loaders
+DEMO_NOTES: list[str] = []
 
 
 def register_loader(fn: Callable[[], None]) -> Callable[[], None]:
@@ -101,6 +103,7 @@ def load_demo() -> list[tuple[str, str]]:
     with transaction.atomic():
         if not User.objects.filter(username="centre_admin").exists():
             _create()
+    DEMO_NOTES.clear()
     for loader in DEMO_LOADERS:
         loader()
     labels = []

@@ -15,3 +15,4 @@ class DatastoreConfig(AppConfig):
         register_health_check("datastore", health)
         # the data API's reads name their catalog entry for the auditors' object filter
         register_route_objects({"data": "catalog.catalogentry"})
+        from govshare.datastore import demo, panels  # noqa: F401 — the demo's system key, the grant page's panel

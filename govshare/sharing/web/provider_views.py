@@ -18,6 +18,7 @@ from govshare.core.roles import Capability, Role
 from govshare.sharing import actions
 from govshare.sharing.forms import ReasonForm
 from govshare.sharing.models import Application, ErrorReport, Grant
+from govshare.sharing.panels import grant_panels
 from govshare.sharing.permissions import ANSWER, CONSUME
 from govshare.sharing.web.common import (
     Clocks,
@@ -84,6 +85,7 @@ def _grant_page(request: HttpRequest, grant: Grant, status: int = 200, **extra: 
         "item_rows": [(name, (grant.masking or {}).get(name, "")) for name in grant.items],
         "revoke_form": extra.pop("revoke_form", None) or ReasonForm(label=_("reason for revoking"), required=True),
         "action_errors": extra.pop("action_errors", []),
+        "panels": grant_panels(request, grant),
     }
     context.update(extra)
     return render(request, "sharing/grant_detail.html", context, status=status)

@@ -1,0 +1,38 @@
+"""The grant page's "how to get the data" panel for the data API (issue 11 items 3 and 10): the call with an
+example, for the consumer's staff and the provider's; whether the centre holds the entry's data yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils.http import urlencode
+
+from govshare.catalog.enums import ShareMethod
+from govshare.core.permissions import can
+from govshare.datastore import centre
+from govshare.datastore.engine.store import StoreError
+from govshare.sharing.panels import register_grant_panel
+from govshare.sharing.permissions import CONSUME
+
+
+@register_grant_panel
+def data_api_panel(request: Any, grant: Any) -> str:
+    if grant.channel != ShareMethod.API or grant.revoked_at is not None:
+        return ""
+    user = request.user
+    if not (can(user, CONSUME, grant) or getattr(user, "department_id", None) == grant.provider_id):
+        return ""
+    path = f"/api/v1/data/{grant.entry.code}/rows"
+    query = urlencode({"purpose": grant.purpose, "fields": ",".join(grant.items), "limit": 100})
+    url = request.build_absolute_uri(path) + "?" + query
+    live: int | None = None
+    try:
+        with centre.open_store() as store:
+            table = centre.table_for(grant.entry)
+            if store.has_table(table):
+                live = store.live_rows(table)
+    except StoreError:
+        live = None
+    return render_to_string("datastore/grant_api_panel.html", {
+        "grant": grant, "url": url, "live": live, "system_only": grant.system is not None}, request=request)
