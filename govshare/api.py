@@ -87,7 +87,11 @@ api = GovshareAPI(
 
 @api.exception_handler(GovshareError)
 def _govshare_error(request: HttpRequest, exc: GovshareError) -> HttpResponse:
-    return api.create_response(request, {"error": exc.as_dict()}, status=exc.status)
+    response = api.create_response(request, {"error": exc.as_dict()}, status=exc.status)
+    retry_after = exc.params.get("retry_after")
+    if isinstance(retry_after, int) and retry_after > 0:  # TooManyRequests: when to try again
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @api.exception_handler(AuthenticationError)

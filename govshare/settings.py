@@ -20,6 +20,8 @@ GOVSHARE_SEARCH_DIR = DATA_DIR / "search"
 GOVSHARE_LETTERS_DIR = DATA_DIR / "sharing" / "letters"
 #: what the demo keeps for its next start (the demo system key of the data API, shown once otherwise)
 GOVSHARE_DEMO_DIR = DATA_DIR / "demo"
+#: online verification (SHR-9): calls a minute per consuming system or user
+GOVSHARE_VERIFY_PER_MINUTE = CONFIG.verify_per_minute
 GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
 GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 #: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)

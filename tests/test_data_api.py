@@ -338,3 +338,86 @@ def test_the_grant_page_shows_the_consumer_how_to_call_the_data_api(data: Any) -
     do_revoke_grant(data.org.police_admin, data.grant, reason="停止共享")
     gone = login(Client(), data.org.market_specialist).get(f"/sharing/grants/{data.grant.pk}/").content.decode()
     assert 'data-panel="data-api"' not in gone
+
+
+# ------------------------------------------------------------------ online verification (联机核验, SHR-9)
+
+def _verify(client: Client, entry: Any, key: dict[str, str], claims: dict[str, str], purpose: str = PURPOSE) -> Any:
+    return client.post(f"{API}/verify/{entry.code}", {"purpose": purpose, "key": key, "claims": claims},
+                       content_type="application/json")
+
+
+def test_verification_answers_match_or_mismatch_per_item_never_the_value(data: Any) -> None:
+    client = login(Client(), data.org.market_specialist)
+    answer = _verify(client, data.entry, {"公民身份号码": "36078319850505432x"},  # a lower-case check character
+                     {"姓名": " 欧阳娜娜 ", "出生日期": "1985-05-06"})
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["found"] is True and body["grant"] == data.grant.number
+    assert {k: v["result"] for k, v in body["fields"].items()} == {"姓名": "match", "出生日期": "mismatch"}
+    assert "1985-05-05" not in answer.content.decode()
+    full_width = _verify(client, data.entry, {"公民身份号码": "３６０７８３１９９００１０１１２３４"}, {"姓名": "张三"})
+    assert full_width.json()["fields"]["姓名"]["result"] == "match"
+    nobody = _verify(client, data.entry, {"公民身份号码": "360783199001019999"}, {"姓名": "张三"}).json()
+    assert nobody["found"] is False and nobody["fields"] == {}
+    invalid = _verify(client, data.entry, {"公民身份号码": "360783199001011234"}, {"出生日期": "1990-02-30"}).json()
+    assert invalid["fields"]["出生日期"]["result"] == "invalid"
+    row = AccessEvent.objects.filter(code=AuditCode.DATA_VERIFIED).order_by("id").first()
+    assert row is not None and row.detail["verdicts"] == {"姓名": "match", "出生日期": "mismatch"}
+    assert "36078319850505432" not in str(row.detail) and len(row.detail["key_digest"]) == 64
+
+
+def test_verification_goes_through_the_grant_like_every_channel(data: Any) -> None:
+    tax = do_create_department(data.org.centre_admin, name="龙南市税务局", short_name="税务局",
+                               uscc=make_uscc("360783", 9), code="SW", jurisdiction=data.org.county)
+    outsider = data.org.user("tax_specialist", tax, Role.DATA_SPECIALIST)
+    refused = _verify(login(Client(), outsider), data.entry, {"公民身份号码": "360783199001011234"}, {"姓名": "张三"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "access_denied"
+    client = login(Client(), data.org.market_specialist)
+    assert _verify(client, data.entry, {"公民身份号码": "360783199001011234"}, {"姓名": "张三"},
+                   purpose="统计分析").status_code == 403
+    do_revoke_grant(data.org.police_admin, data.grant, reason="停止共享")
+    assert _verify(client, data.entry, {"公民身份号码": "360783199001011234"}, {"姓名": "张三"}).status_code == 403
+
+
+@pytest.mark.parametrize(("key", "claims", "code"), [
+    ({"姓名": "张三"}, {"出生日期": "1990-01-01"}, "key_required"),
+    ({"公民身份号码": "360783199001011234"}, {}, "no_claims"),
+    ({"公民身份号码": "360783199001011234"}, {"籍贯": "龙南"}, "access_denied")])
+def test_a_verification_without_the_key_or_claims_or_with_an_unknown_item_is_refused(
+        data: Any, key: dict[str, str], claims: dict[str, str], code: str) -> None:
+    answer = _verify(login(Client(), data.org.market_specialist), data.entry, key, claims)
+    assert answer.status_code in (400, 403) and answer.json()["error"]["code"] == code
+
+
+def test_verification_is_rate_limited_per_caller_with_retry_after(data: Any, settings: Any) -> None:
+    settings.GOVSHARE_VERIFY_PER_MINUTE = 3
+    client = login(Client(), data.org.market_specialist)
+    codes = [_verify(client, data.entry, {"公民身份号码": "360783199001011234"}, {"姓名": "张三"}).status_code
+             for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = _verify(client, data.entry, {"公民身份号码": "360783199001011234"}, {"姓名": "张三"})
+    assert limited.json()["error"]["code"] == "rate_limited" and 1 <= int(limited["Retry-After"]) <= 60
+    # another caller has its own window
+    assert _verify(login(Client(), data.org.market_admin), data.entry, {"公民身份号码": "360783199001011234"},
+                   {"姓名": "张三"}).status_code == 200
+
+
+def test_a_call_window_starts_again_after_a_minute() -> None:
+    from govshare.datastore.actions import take_call
+
+    start = dt.datetime(2026, 12, 6, 10, 0, tzinfo=dt.UTC)
+    assert [take_call("user:1", "verify", 2, now=start + dt.timedelta(seconds=s)) for s in (0, 10, 20)] == [0, 0, 40]
+    assert take_call("user:1", "verify", 2, now=start + dt.timedelta(seconds=61)) == 0
+    assert take_call("user:2", "verify", 2, now=start + dt.timedelta(seconds=20)) == 0
+
+
+def test_a_system_verifies_with_its_key_and_its_own_window(system_grant: Any, settings: Any) -> None:
+    settings.GOVSHARE_VERIFY_PER_MINUTE = 1
+    secret = _issue(login(Client(), system_grant.org.market_admin), system_grant.market_system).json()["secret"]
+    system = _bearer(secret)
+    first = _verify(system, system_grant.entry, {"公民身份号码": PEOPLE[0][0]}, {"姓名": "赵六"})
+    assert first.status_code == 200 and first.json()["fields"]["姓名"]["result"] == "match"
+    assert _verify(system, system_grant.entry, {"公民身份号码": PEOPLE[0][0]}, {"姓名": "赵六"}).status_code == 429
+    row = AccessEvent.objects.filter(code=AuditCode.DATA_VERIFIED).get()
+    assert row.actor_username == "system:SJ-DJ" and row.detail["grant"] == system_grant.grant.number

@@ -190,6 +190,7 @@ class AuditCode(IntEnum):
     CROSS_CHECK_CHANGED = 4302
     # --- datastore: delivery to consumers 50xx
     DATA_ROWS_READ = 5000  # rows of an entry read through the data API (who, grant, purpose, filters, row count)
+    DATA_VERIFIED = 5001  # claimed values verified against the centre's (items, verdicts, a keyed digest of the key)
 
 
 DOMAINS = {
@@ -372,6 +373,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.CROSS_CHECKED: _("Cross-source check run"),
         AuditCode.CROSS_CHECK_CHANGED: _("Cross-source check changed"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),
+        AuditCode.DATA_VERIFIED: _("Values verified online against the data resource centre"),
         AuditCode.SYSTEM_KEY_ISSUED: _("Key issued to a consuming system"),
         AuditCode.SYSTEM_KEY_REVOKED: _("Key of a consuming system revoked"),
         AuditCode.SYSTEM_KEY_REJECTED: _("Key of a consuming system refused"),

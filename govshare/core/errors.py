@@ -199,6 +199,12 @@ class Conflict(GovshareError):
     status = 409
 
 
+class TooManyRequests(GovshareError):
+    """Too many calls in a window; ``retry_after`` (seconds) becomes the answer's ``Retry-After``."""
+
+    status = 429
+
+
 class ManyProblems(ValidationFailed):
     """Several problems found at once (an import, a form): each keeps its own place and message.
 

@@ -1,4 +1,5 @@
-"""The data API (接口 / 联机查询; issue 11 item 3, SHR-4, SEC-3, SEC-4), mounted at ``/api/v1/data``.
+"""The data API (接口 / 联机查询; issue 11 item 3, SHR-4, SEC-3, SEC-4) and online verification (联机核验, item 6,
+SHR-9), mounted at ``/api/v1``.
 
 ``GET /api/v1/data/{entry}/rows`` — the rows the centre holds for a catalog entry, for a consumer whose
 department holds a usable grant over the 接口 channel (or the provider, its own data):
@@ -22,9 +23,12 @@ log (``ACCESS_DENIED``) with its reasons.
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from typing import Any, Literal
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -32,23 +36,27 @@ from ninja import Field, Query, Router, Schema
 
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.refs import EntryRefPath, get_entry, get_published_entry
-from govshare.core import access_log, exports
+from govshare.core import access_log, crypto, exports
+from govshare.core.api import InSchema
 from govshare.core.api_helpers import SessionAuth, TokenAuth, user_of
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import ValidationFailed
+from govshare.core.errors import TooManyRequests, ValidationFailed
 from govshare.datastore import centre, delivery
-from govshare.datastore.engine import reader
+from govshare.datastore.actions import take_call
+from govshare.datastore.engine import reader, verify
 from govshare.datastore.engine.store import StoreError
 from govshare.sharing.auth import SystemKeyAuth, system_of
 
 router = Router(tags=["data"])
-api_prefix = "/data"
+#: at the root of /api/v1: /data/{entry}/rows and /verify/{entry}
+api_prefix = "/"
 
 #: matching rows are counted exactly up to this many, estimated beyond
 COUNT_LIMIT = 10_000
 MAX_LIMIT = 1000
 RESERVED = frozenset({"purpose", "fields", "sort", "limit", "cursor", "format", "count"})
 _SPLIT = re.compile(r"[,，]")
+
 
 
 class RowsQuery(Schema):
@@ -150,7 +158,7 @@ def _sort(text: str, columns: dict[str, Any], masked: dict[str, str]) -> list[tu
 DATA_AUTH = [SystemKeyAuth(), TokenAuth(), SessionAuth()]
 
 
-@router.get("/{entryref:ref}/rows", response={200: RowsOut}, auth=DATA_AUTH,
+@router.get("/data/{entryref:ref}/rows", response={200: RowsOut}, auth=DATA_AUTH,
             summary="Rows of an entry through a grant: granted items only, masked (接口 / 联机查询)")
 def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery]) -> Any:
     system = system_of(request)
@@ -227,3 +235,101 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
         "next": next_url,
     }
 
+
+
+# ------------------------------------------------------------------ online verification (联机核验, SHR-9)
+
+class VerifyIn(InSchema):
+    purpose: str = Field(..., min_length=1, max_length=40, description="the grant's purpose")
+    key: dict[str, str] = Field(..., description="the entry's key items and their values (e.g. 公民身份号码)")
+    claims: dict[str, str] = Field(..., description="items and the values the caller was given, to verify")
+
+
+class VerdictOut(Schema):
+    result: Literal["match", "mismatch", "invalid"]
+    label: str
+
+
+class VerifyOut(Schema):
+    entry: EntryBrief
+    grant: str | None
+    found: bool
+    fields: dict[str, VerdictOut]
+
+
+#: the most claims one verification carries
+MAX_CLAIMS = 50
+_LABELS = {verify.MATCH: _("match (一致)"), verify.MISMATCH: _("mismatch (不一致)"),
+           verify.INVALID: _("not a valid value of the item")}
+
+
+@router.post("/verify/{entryref:ref}", response={200: VerifyOut}, auth=DATA_AUTH,
+             summary="Verify claimed values against the centre's (一致 / 不一致 per item, never the value; SHR-9)")
+def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) -> Any:
+    system = system_of(request)
+    user = None if system is not None else user_of(request)
+    entry = get_published_entry(ref) if system is not None else get_entry(user, ref)
+    if not payload.claims:
+        raise ValidationFailed("no_claims", _("Name at least one item to verify."), field="claims")
+    if len(payload.claims) > MAX_CLAIMS or len(payload.key) > MAX_CLAIMS:
+        raise ValidationFailed("too_many_claims", _("At most %(limit)s items in one verification."), field="claims",
+                               limit=MAX_CLAIMS)
+    caller = f"system:{system.pk}" if system is not None else f"user:{getattr(user, 'pk', '')}"
+    wait = take_call(caller, "verify", int(settings.GOVSHARE_VERIFY_PER_MINUTE))
+    if wait:
+        raise TooManyRequests("rate_limited", _("Too many verifications: at most %(limit)s a minute; try again in "
+                                            "%(seconds)s s."), limit=settings.GOVSHARE_VERIFY_PER_MINUTE,
+                          seconds=wait, retry_after=wait)
+    items = list(dict.fromkeys([*payload.key, *payload.claims]))
+    granted = delivery.authorise(entry, user=user, system=system, purpose=payload.purpose, items=items,
+                                 channel=ShareMethod.API)
+    table = centre.table_for(entry)
+    try:
+        with centre.open_store() as store:
+            if not store.has_table(table):
+                raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."),
+                                      code=entry.code)
+            shape, key = store.describe(table)
+            columns = {column.name: column for column in shape}
+            if sorted(payload.key) != sorted(key):
+                raise ValidationFailed("key_required", _("Give exactly the key of %(code)s: %(items)s."),
+                                       field="key", code=entry.code, items="、".join(key))
+            filters = []
+            for name in key:
+                try:
+                    value = reader.parse_value(columns[name], unicodedata.normalize("NFKC", payload.key[name]).strip())
+                except reader.QueryError:
+                    raise ValidationFailed("bad_value", _("%(value)s is not a valid value of %(item)s (type "
+                                                          "%(type)s)."), field=f"key.{name}",
+                                           value=payload.key[name][:60], item=name,
+                                           type=columns[name].letter) from None
+                filters.append(reader.Filter(name, "eq", (value,)))
+            claimed = list(payload.claims)
+            missing = [name for name in claimed if name not in columns]
+            if missing:
+                raise delivery.NoData("no_data_for_items", _("The data resource centre holds no data of %(items)s "
+                                                             "of %(code)s."), items="、".join(missing),
+                                      code=entry.code)
+            page = reader.read_rows(store, reader.RowQuery(table, claimed, filters, limit=1))
+            capitals = [reader.Filter(f.item, "eq", (f.values[0].upper(),)) if isinstance(f.values[0], str) else f
+                        for f in filters]
+            if not page.rows and capitals != filters:
+                # codes are written in capitals (GB 11643's check character X, GB 32100): a key given in small
+                # letters and not found as written is looked up in capitals
+                page = reader.read_rows(store, reader.RowQuery(table, claimed, capitals, limit=1))
+    except StoreError as exc:
+        raise delivery.NoData("centre_unavailable", _("The data resource centre cannot be read now (%(code)s); try "
+                                                      "again later."), code=exc.code) from None
+    found = bool(page.rows)
+    verdicts = {name: verify.compare(columns[name], page.rows[0][i], payload.claims[name])
+                for i, name in enumerate(claimed)} if found else {}
+    access_log.note(request, AuditCode.DATA_VERIFIED, entry, results=int(found),
+                    query={"purpose": payload.purpose, "key_items": list(payload.key), "items": claimed},
+                    key_digest=crypto.digest(json.dumps([payload.key[k] for k in key], ensure_ascii=False)),
+                    verdicts=verdicts, grant=granted.decision.grant.number if granted.decision.grant else None,
+                    basis=granted.decision.basis, channel=ShareMethod.API.value)
+    return {"entry": {"id": entry.pk, "code": entry.code,
+                      "name": entry.current_version.name if entry.current_version else ""},
+            "grant": granted.decision.grant.number if granted.decision.grant else None,
+            "found": found,
+            "fields": {name: {"result": result, "label": str(_LABELS[result])} for name, result in verdicts.items()}}
