@@ -100,6 +100,8 @@ class Config:
     public_url: str
     letter_max_mb: int
     verify_per_minute: int
+    download_dir: Path | None
+    download_keep_days: int
     digest_hour: int
     worker_stale_seconds: int
     # --- HTTPS, proxies and login protection (issue 9)
@@ -163,6 +165,9 @@ class Config:
             public_url=os.environ.get("GOVSHARE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
             letter_max_mb=_int("GOVSHARE_LETTER_MAX_MB", 10),  # stamped application letters (SHR-2)
             verify_per_minute=_int("GOVSHARE_VERIFY_PER_MINUTE", 600),  # online verification per caller (SHR-9)
+            download_dir=Path(os.environ["GOVSHARE_DOWNLOAD_DIR"]).resolve()
+            if os.environ.get("GOVSHARE_DOWNLOAD_DIR") else None,  # batch downloads (issue 11): shared storage
+            download_keep_days=_int("GOVSHARE_DOWNLOAD_KEEP_DAYS", 7),
             digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
             # a running job whose worker has not sent a heartbeat for this long is resumed elsewhere (issue 9);
             # with a beat every sixth of it, a dead worker is found within 25 + 25/6 < 30 s

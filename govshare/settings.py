@@ -22,6 +22,9 @@ GOVSHARE_LETTERS_DIR = DATA_DIR / "sharing" / "letters"
 GOVSHARE_DEMO_DIR = DATA_DIR / "demo"
 #: online verification (SHR-9): calls a minute per consuming system or user
 GOVSHARE_VERIFY_PER_MINUTE = CONFIG.verify_per_minute
+#: batch downloads (issue 11): where their files are built and how many days they are kept
+GOVSHARE_DOWNLOAD_DIR = CONFIG.download_dir or DATA_DIR / "downloads"
+GOVSHARE_DOWNLOAD_KEEP_DAYS = CONFIG.download_keep_days
 GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
 GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 #: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)

@@ -264,6 +264,7 @@ def _private_sources(settings: Any, tmp_path: Any) -> None:
     settings.GOVSHARE_SOURCE_ALLOW_LOOPBACK = True
     settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{tmp_path / 'datastore.sqlite3'}"  # the centre's own database
     settings.GOVSHARE_DEMO_DIR = tmp_path / "demo"
+    settings.GOVSHARE_DOWNLOAD_DIR = tmp_path / "downloads"
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,8 @@ def test_each_installed_app_mounts_its_router_at_its_label_or_the_prefix_it_decl
 def test_each_installed_app_mounts_its_pages_and_the_root_app_comes_last() -> None:
     includes = plugins.url_includes()
     assert [(p, ns) for p, _module, ns in includes] == [("catalog/", "catalog"), ("sharing/", "sharing"),
-                                                             ("exchange/", "exchange"), ("", "core")]
+                                                             ("data/", "datastore"), ("exchange/", "exchange"),
+                                                             ("", "core")]
 
 
 @pytest.mark.django_db

@@ -191,6 +191,8 @@ class AuditCode(IntEnum):
     # --- datastore: delivery to consumers 50xx
     DATA_ROWS_READ = 5000  # rows of an entry read through the data API (who, grant, purpose, filters, row count)
     DATA_VERIFIED = 5001  # claimed values verified against the centre's (items, verdicts, a keyed digest of the key)
+    DOWNLOAD_REQUESTED = 5002  # a batch download of a grant's data asked for (format, items, filters)
+    DATA_DOWNLOADED = 5003  # a batch download's file fetched (its SHA-256, rows, the grant: the fingerprint)
 
 
 DOMAINS = {
@@ -374,6 +376,8 @@ def _labels() -> dict[int, Any]:
         AuditCode.CROSS_CHECK_CHANGED: _("Cross-source check changed"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),
         AuditCode.DATA_VERIFIED: _("Values verified online against the data resource centre"),
+        AuditCode.DOWNLOAD_REQUESTED: _("Batch download requested"),
+        AuditCode.DATA_DOWNLOADED: _("Batch download fetched"),
         AuditCode.SYSTEM_KEY_ISSUED: _("Key issued to a consuming system"),
         AuditCode.SYSTEM_KEY_REVOKED: _("Key of a consuming system revoked"),
         AuditCode.SYSTEM_KEY_REJECTED: _("Key of a consuming system refused"),

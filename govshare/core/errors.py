@@ -27,6 +27,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "change_reason": gettext_lazy("reason for the change"),
     "channel": gettext_lazy("share method"),
     "classification": gettext_lazy("classification"),
+    "claims": gettext_lazy("items to verify"),
     "cursor": gettext_lazy("page cursor"),
     "pending": gettext_lazy("number of deletions confirmed"),
     "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
@@ -48,6 +49,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "file": gettext_lazy("file"),
     "filters": gettext_lazy("filters"),
     "format": gettext_lazy("format"),
+    "key": gettext_lazy("key"),
     "id_number": gettext_lazy("ID card number"),
     "is_workday": gettext_lazy("working day"),
     "items": gettext_lazy("information items"),

@@ -23,16 +23,19 @@ log (``ACCESS_DENIED``) with its reasons.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import unicodedata
+import uuid
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.refs import EntryRefPath, get_entry, get_published_entry
@@ -40,11 +43,16 @@ from govshare.core import access_log, crypto, exports
 from govshare.core.api import InSchema
 from govshare.core.api_helpers import SessionAuth, TokenAuth, user_of
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import TooManyRequests, ValidationFailed
+from govshare.core.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
+from govshare.core.permissions import require, restrict
+from govshare.core.roles import Capability
 from govshare.datastore import centre, delivery
-from govshare.datastore.actions import take_call
+from govshare.datastore.actions import do_request_download, record_fetch, take_call
+from govshare.datastore.actions.downloads import file_of, recheck
 from govshare.datastore.engine import reader, verify
 from govshare.datastore.engine.store import StoreError
+from govshare.datastore.models import Download
+from govshare.datastore.permissions import FETCH, VIEW
 from govshare.sharing.auth import SystemKeyAuth, system_of
 
 router = Router(tags=["data"])
@@ -99,9 +107,11 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in _SPLIT.split(text) if name.strip()]
 
 
-def _filters(request: HttpRequest, columns: dict[str, Any], masked: dict[str, str]) -> list[reader.Filter]:
+def _filters(given: Any, columns: dict[str, Any], masked: dict[str, str]) -> list[reader.Filter]:
+    """The filters among ``given`` (a query dict, or ``{parameter: value}``): ``<item>`` or ``<item>__<op>``."""
     found: list[reader.Filter] = []
-    for name in sorted(set(request.GET.keys()) - RESERVED):
+    getlist = given.getlist if hasattr(given, "getlist") else (lambda name: [given[name]])
+    for name in sorted(set(given.keys()) - RESERVED):
         item, _sep, op = name.rpartition("__") if "__" in name else (name, "", "eq")
         if op not in reader.OPERATORS:
             raise ValidationFailed("bad_operator", _("Unknown filter %(op)s in %(param)s; use eq, in, gte, gt, lte, "
@@ -117,7 +127,7 @@ def _filters(request: HttpRequest, columns: dict[str, Any], masked: dict[str, st
         if item in masked:
             raise ValidationFailed("masked_item", _("%(item)s is masked under your grant (%(rule)s): it cannot be "
                                                     "filtered on."), field=name, item=item, rule=masked[item])
-        texts = request.GET.getlist(name)
+        texts = list(getlist(name))
         if op == "in":
             texts = [part for text in texts for part in (text.split(",") if len(texts) == 1 else [text])]
         elif len(texts) > 1:
@@ -183,7 +193,7 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
                                       code=entry.code)
             masked = granted.masked
             hidden = {**granted.masked_anywhere, **masked}
-            row_query = reader.RowQuery(table, granted.items, _filters(request, columns, hidden),
+            row_query = reader.RowQuery(table, granted.items, _filters(request.GET, columns, hidden),
                                         _sort(query.sort, columns, hidden), limit=query.limit)
             fingerprint = delivery.query_fingerprint(entry, granted.decision, row_query)
             if query.cursor:
@@ -268,6 +278,8 @@ _LABELS = {verify.MATCH: _("match (一致)"), verify.MISMATCH: _("mismatch (不�
 def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) -> Any:
     system = system_of(request)
     user = None if system is not None else user_of(request)
+    if user is not None:  # a person verifies for a department that uses shared data (an auditor never does)
+        require(user, Capability.APPLY_SHARE)
     entry = get_published_entry(ref) if system is not None else get_entry(user, ref)
     if not payload.claims:
         raise ValidationFailed("no_claims", _("Name at least one item to verify."), field="claims")
@@ -333,3 +345,130 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
             "grant": granted.decision.grant.number if granted.decision.grant else None,
             "found": found,
             "fields": {name: {"result": result, "label": str(_LABELS[result])} for name, result in verdicts.items()}}
+
+
+# ------------------------------------------------------------------ batch downloads (部门批量下载, the 文件 channel)
+
+class DownloadIn(InSchema):
+    purpose: str = Field(..., min_length=1, max_length=40, description="the grant's purpose")
+    fields: list[str] = Field(default_factory=list, max_length=1000, description="item names (default: the grant's)")
+    filters: dict[str, str] = Field(default_factory=dict, description="as the rows' query parameters: "
+                                                                     "{\"登记状态\": \"存续\", \"成立日期__gte\": \"2020-01-01\"}")
+    format: Literal["csv", "xlsx", "jsonl"] = "csv"
+
+
+class DownloadOut(Schema):
+    id: str
+    entry: EntryBrief
+    grant: str | None
+    purpose: str
+    format: str
+    items: list[str]
+    status: str
+    progress_done: int | None
+    progress_total: int | None
+    rows: int | None
+    bytes: int | None
+    sha256: str
+    message: str
+    created_at: dt.datetime
+    ready_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    file: str | None = Field(description="where to fetch the file (ready downloads, for the department only)")
+
+
+def _download_out(request: HttpRequest, download: Download) -> dict[str, Any]:
+    job = download.job
+    ready = download.status == Download.Status.READY
+    return {
+        "id": str(download.pk), "entry": {"id": download.entry.pk, "code": download.entry.code,
+                                          "name": download.entry.current_version.name
+                                          if download.entry.current_version else ""},
+        "grant": download.grant.number if download.grant else None, "purpose": download.purpose,
+        "format": download.format, "items": list(download.items), "status": download.status,
+        "progress_done": job.progress_done if job else None, "progress_total": job.progress_total if job else None,
+        "rows": download.rows, "bytes": download.bytes, "sha256": download.sha256, "message": download.message,
+        "created_at": download.created_at, "ready_at": download.ready_at, "expires_at": download.expires_at,
+        "file": request.build_absolute_uri(f"/api/v1/data/downloads/{download.pk}/file") if ready else None,
+    }
+
+
+def _downloads(request: HttpRequest, action: str) -> Any:
+    """The downloads the caller may see (``view``) or fetch (``fetch``): a system, those it asked for."""
+    qs = Download.objects.select_related("entry__current_version", "grant", "job")
+    system = system_of(request)
+    if system is not None:
+        return qs.filter(system=system)
+    return restrict(qs, user_of(request), action)
+
+
+@router.post("/data/{entryref:ref}/downloads", response={202: DownloadOut}, auth=DATA_AUTH,
+             summary="Ask for a grant's data as a file (CSV, XLSX, JSON Lines), built in the background (文件 channel)")
+def request_download(request: HttpRequest, ref: EntryRefPath, payload: DownloadIn) -> Any:
+    system = system_of(request)
+    user = None if system is not None else user_of(request)
+    if user is not None:  # department staff ask for their department's files (an auditor never does)
+        require(user, Capability.APPLY_SHARE)
+    entry = get_published_entry(ref) if system is not None else get_entry(user, ref)
+    asked = list(dict.fromkeys(name.strip() for name in payload.fields if name.strip())) or None
+    granted = delivery.authorise(entry, user=user, system=system, purpose=payload.purpose, items=asked,
+                                 channel=ShareMethod.FILE)
+    try:
+        with centre.open_store() as store:
+            table = centre.table_for(entry)
+            if not store.has_table(table):
+                raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."),
+                                      code=entry.code)
+            shape, _key = store.describe(table)
+    except StoreError as exc:
+        raise delivery.NoData("centre_unavailable", _("The data resource centre cannot be read now (%(code)s); try "
+                                                      "again later."), code=exc.code) from None
+    readable = set(granted.items) | set(granted.filterable)
+    columns = {column.name: column for column in shape if column.name in readable}
+    filters = _filters(payload.filters, columns, {**granted.masked_anywhere, **granted.masked})
+    download = do_request_download(user=user, system=system, entry=entry, purpose=payload.purpose,
+                                   items=granted.items, filters=filters, fmt=payload.format)
+    return Status(202, _download_out(request, Download.objects.select_related(
+        "entry__current_version", "grant", "job").get(pk=download.pk)))
+
+
+@router.get("/data/downloads", response={200: list[DownloadOut]}, auth=DATA_AUTH,
+            summary="Batch downloads: your department's (a system: those it asked for), newest first")
+def list_downloads(request: HttpRequest, limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
+    return [_download_out(request, d) for d in _downloads(request, VIEW).order_by("-created_at")[:limit]]
+
+
+@router.get("/data/downloads/{download_id}", response={200: DownloadOut}, auth=DATA_AUTH)
+def get_download(request: HttpRequest, download_id: uuid.UUID) -> dict[str, Any]:
+    download = _downloads(request, VIEW).filter(pk=download_id).first()
+    if download is None:
+        raise NotFound("download")
+    return _download_out(request, download)
+
+
+@router.get("/data/downloads/{download_id}/file", auth=DATA_AUTH,
+            summary="The file of a ready download — its department only, while its grant still allows it")
+def fetch_download(request: HttpRequest, download_id: uuid.UUID) -> Any:
+    download = _downloads(request, FETCH).filter(pk=download_id).first()
+    if download is None:
+        raise NotFound("download")
+    if download.status != Download.Status.READY:
+        raise Conflict("not_ready", _("The download is %(status)s, not ready."), status=download.get_status_display())
+    recheck(download)  # revoked or expired since: refused (and audited) like any channel
+    path = file_of(download)
+    if not path.exists():
+        raise Conflict("file_missing", _("The file of this download is gone; ask for it again."))
+    record_fetch(download)
+    access_log.note(request, AuditCode.DATA_DOWNLOADED, download.entry, results=download.rows,
+                    download=str(download.pk), sha256=download.sha256, format=download.format,
+                    grant=download.grant.number if download.grant else None, purpose=download.purpose)
+    stamp = timezone.localtime(download.ready_at).strftime("%Y%m%d") if download.ready_at else ""
+    response = FileResponse(open(path, "rb"), as_attachment=True,  # noqa: SIM115 — FileResponse closes it
+                            filename=f"{download.entry.code.replace('/', '-')}-{stamp}.{download.format}",
+                            content_type=CONTENT_TYPES[download.format])
+    response["X-Content-SHA256"] = download.sha256
+    return response
+
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8",
+                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}

@@ -14,5 +14,8 @@ class DatastoreConfig(AppConfig):
 
         register_health_check("datastore", health)
         # the data API's reads name their catalog entry for the auditors' object filter
-        register_route_objects({"data": "catalog.catalogentry"})
-        from govshare.datastore import demo, panels  # noqa: F401 — the demo's system key, the grant page's panel
+        register_route_objects({"data": "catalog.catalogentry", "data/downloads": "datastore.download",
+                                "data/grants": "sharing.grant", "verify": "catalog.catalogentry"})
+        # the demo's system key, the grant page's panel, the download job and its expiry, the permission rules
+        from govshare.datastore import demo, hooks, navigation, panels, permissions  # noqa: F401
+        from govshare.datastore.actions import downloads  # noqa: F401

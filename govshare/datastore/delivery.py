@@ -144,7 +144,8 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _tagged(value: Any) -> Any:
+def tag(value: Any) -> Any:
+    """A centre value as typed JSON (cursors, download filters and checkpoints)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -164,7 +165,8 @@ def _tagged(value: Any) -> Any:
     return ["s", str(value)]
 
 
-def _untagged(value: Any) -> Any:
+def untag(value: Any) -> Any:
+    """The value :func:`tag` made JSON of."""
     if value is None:
         return None
     tag, raw = value
@@ -176,13 +178,13 @@ def _untagged(value: Any) -> Any:
 def query_fingerprint(entry: CatalogEntry, decision: Decision, query: reader.RowQuery) -> str:
     """What a cursor is bound to: the entry, the grant, the items, filters and sort."""
     grant = decision.grant.pk if decision.grant is not None else 0
-    shape = [entry.pk, grant, list(query.items), [[f.item, f.op, [_tagged(v) for v in f.values]]
+    shape = [entry.pk, grant, list(query.items), [[f.item, f.op, [tag(v) for v in f.values]]
                                                    for f in query.filters], [list(s) for s in query.sort]]
     return hashlib.sha256(json.dumps(shape, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def sign_cursor(fingerprint: str, after: list[Any]) -> str:
-    return signing.dumps({"q": fingerprint, "a": [_tagged(v) for v in after]}, salt=CURSOR_SALT, compress=True)
+    return signing.dumps({"q": fingerprint, "a": [tag(v) for v in after]}, salt=CURSOR_SALT, compress=True)
 
 
 def read_cursor(fingerprint: str, text: str) -> list[Any]:
@@ -191,7 +193,7 @@ def read_cursor(fingerprint: str, text: str) -> list[Any]:
         found = signing.loads(text, salt=CURSOR_SALT)
         if not isinstance(found, dict) or found.get("q") != fingerprint:
             raise ValueError
-        return [_untagged(v) for v in found["a"]]
+        return [untag(v) for v in found["a"]]
     except (signing.BadSignature, ValueError, KeyError, TypeError, IndexError):
         raise ValidationFailed("bad_cursor", _("The page cursor is not valid for this query (changed, or made for "
                                                "other filters): start again from the first page."),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class CallWindow(models.Model):
@@ -20,3 +24,58 @@ class CallWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller} {self.channel} {self.calls}"
+
+
+class Download(models.Model):
+    """A batch download of a grant's data (部门批量下载, the 文件 channel; issue 11 item 4): built as a background
+    job into a file under ``GOVSHARE_DOWNLOAD_DIR``, masked like every channel, kept for
+    ``GOVSHARE_DOWNLOAD_KEEP_DAYS``, fetched only by the grant's consumer department (or the system that asked).
+    Its content hash and the grant are the fingerprint leak tracing starts from."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+        JSONL = "jsonl", "JSON Lines"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        BUILDING = "building", _("being built")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    entry = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="+",
+                              verbose_name=_("catalog entry"))
+    grant = models.ForeignKey("sharing.Grant", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    department = models.ForeignKey("core.Department", on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("department"))
+    requested_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    system = models.ForeignKey("sharing.ConsumingSystem", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+")
+    purpose = models.CharField(_("purpose"), max_length=40)
+    items = models.JSONField(default=list)
+    filters = models.JSONField(default=list, blank=True)  # [[item, op, [tagged values]]]
+    format = models.CharField(_("format"), max_length=5, choices=Format.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    job = models.ForeignKey("core.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    rows = models.BigIntegerField(null=True, blank=True)
+    bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    message = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("batch download")
+        indexes = [models.Index(fields=["department", "created_at"]), models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} {self.format} {str(self.id)[:8]}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.{self.format}"

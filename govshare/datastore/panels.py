@@ -12,6 +12,7 @@ from govshare.catalog.enums import ShareMethod
 from govshare.core.permissions import can
 from govshare.datastore import centre
 from govshare.datastore.engine.store import StoreError
+from govshare.datastore.models import Download
 from govshare.sharing.panels import register_grant_panel
 from govshare.sharing.permissions import CONSUME
 
@@ -36,3 +37,13 @@ def data_api_panel(request: Any, grant: Any) -> str:
         live = None
     return render_to_string("datastore/grant_api_panel.html", {
         "grant": grant, "url": url, "live": live, "system_only": grant.system is not None}, request=request)
+
+
+@register_grant_panel
+def download_panel(request: Any, grant: Any) -> str:
+    """File-channel grants: ask for the data as a file; the department's last downloads of this grant."""
+    if grant.channel != ShareMethod.FILE or grant.revoked_at is not None or not can(request.user, CONSUME, grant):
+        return ""
+    recent = list(Download.objects.filter(grant=grant).select_related("job").order_by("-created_at")[:5])
+    return render_to_string("datastore/grant_download_panel.html", {
+        "grant": grant, "recent": recent, "formats": Download.Format.choices}, request=request)

@@ -1,0 +1,232 @@
+"""Batch downloads (部门批量下载, the 文件 channel; issue 11 item 4; SHR-4, SEC-3, SEC-4).
+
+A consumer asks for a grant's data as CSV (UTF-8 with BOM, formula-safe), XLSX or JSON Lines
+(:func:`do_request_download`, checked by the one access check over the file channel); a background job builds the
+file page by page with constant memory, masked, into ``GOVSHARE_DOWNLOAD_DIR`` (:func:`build_download`: progress
+on the job row; CSV and JSON Lines resume after a ``kill -9`` from their last written page, XLSX starts again);
+the department fetches it until it expires (``GOVSHARE_DOWNLOAD_KEEP_DAYS``; :func:`expire_downloads` removes it).
+Its SHA-256 and the grant are kept: the fingerprint of what left the centre."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.catalog.enums import ShareMethod
+from govshare.catalog.models import CatalogEntry
+from govshare.core import audit, exports, jobs
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import GovshareError, ValidationFailed
+from govshare.core.messages import message
+from govshare.core.notify import bilingual, notify
+from govshare.datastore import centre, delivery
+from govshare.datastore.engine import reader
+from govshare.datastore.models import Download
+
+DOWNLOAD_JOB = "datastore.download"
+#: rows read from the centre per page while a file is built
+PAGE_ROWS = 5000
+
+
+def download_dir() -> Path:
+    return Path(settings.GOVSHARE_DOWNLOAD_DIR)
+
+
+def file_of(download: Download) -> Path:
+    return download_dir() / download.filename
+
+
+def do_request_download(*, user: Any = None, system: Any = None, entry: CatalogEntry, purpose: str,
+                        items: list[str] | None, filters: list[reader.Filter], fmt: str) -> Download:
+    """Queue a download of ``items`` (None: the grant's) matching ``filters`` — after the access check over the
+    file channel (a refusal is audited by it)."""
+    if fmt not in Download.Format.values:
+        raise ValidationFailed("invalid_choice", _("Unknown format %(value)s: csv, xlsx or jsonl."), field="format",
+                               value=fmt)
+    granted = delivery.authorise(entry, user=user, system=system, purpose=purpose, items=items,
+                                 channel=ShareMethod.FILE)
+    department = system.department if system is not None else user.department
+    with transaction.atomic():
+        download = Download.objects.create(
+            entry=entry, grant=granted.decision.grant, department=department, requested_by=user, system=system,
+            purpose=purpose, items=granted.items, format=fmt,
+            filters=[[f.item, f.op, [delivery.tag(v) for v in f.values]] for f in filters])
+        download.job = jobs.create_job(
+            DOWNLOAD_JOB, message(_("Download of %(code)s (%(format)s)"), code=entry.code, format=fmt.upper()),
+            {"download": str(download.pk)}, user=user, department=department)
+        download.save(update_fields=["job"])
+        audit.record(AuditCode.DOWNLOAD_REQUESTED, actor=user, obj=download, department=department,
+                     detail={"entry": entry.code, "grant": granted.decision.grant.number if granted.decision.grant
+                             else None, "format": fmt, "items": granted.items[:100], "filters": download.filters,
+                             "system": system.code if system is not None else ""})
+    return download
+
+
+def _requester(download: Download) -> dict[str, Any]:
+    return {"system": download.system} if download.system_id else {"user": download.requested_by}
+
+
+def recheck(download: Download) -> delivery.Delivery:
+    """The access check again, as the download was asked for (its grant may have been revoked since)."""
+    return delivery.authorise(download.entry, purpose=download.purpose, items=list(download.items),
+                              channel=ShareMethod.FILE, **_requester(download))
+
+
+@jobs.handler(DOWNLOAD_JOB)
+def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
+    download = Download.objects.select_related("entry__current_version", "requested_by", "system__department",
+                                               "grant").get(pk=ctx.params["download"])
+    if download.status in (Download.Status.READY, Download.Status.EXPIRED):
+        return {"download": str(download.pk), "rows": download.rows}
+    try:
+        granted = recheck(download)
+    except GovshareError as exc:
+        _fail(download, exc.bilingual())
+        raise
+    Download.objects.filter(pk=download.pk).update(status=Download.Status.BUILDING)
+    filters = [reader.Filter(item, op, tuple(delivery.untag(v) for v in values))
+               for item, op, values in download.filters]
+    target = file_of(download)
+    part = target.with_name(target.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = _write(ctx, download, granted, filters, part)
+    except GovshareError as exc:
+        _fail(download, exc.bilingual())
+        raise
+    digest, size = _sha256(part)
+    os.replace(part, target)
+    now = timezone.now()
+    with transaction.atomic():
+        Download.objects.filter(pk=download.pk).update(
+            status=Download.Status.READY, rows=rows, bytes=size, sha256=digest, ready_at=now,
+            expires_at=now + dt.timedelta(days=settings.GOVSHARE_DOWNLOAD_KEEP_DAYS), message="")
+        if download.requested_by is not None:
+            notify([download.requested_by], "datastore.download_ready",
+                   bilingual(_("Your download of %(code)s is ready"), code=download.entry.code),
+                   body=bilingual(_("%(rows)s rows, kept until %(date)s."), rows=rows,
+                                  date=timezone.localtime(now + dt.timedelta(days=settings.GOVSHARE_DOWNLOAD_KEEP_DAYS))
+                                  .date().isoformat()),
+                   url=f"/api/v1/data/downloads/{download.pk}")
+    ctx.log(f"{rows} rows, {size} bytes, sha256 {digest}")
+    return {"download": str(download.pk), "rows": rows, "bytes": size, "sha256": digest}
+
+
+def _fail(download: Download, text: str) -> None:
+    Download.objects.filter(pk=download.pk).update(status=Download.Status.FAILED, message=text[:300])
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _pages(store: Any, query: reader.RowQuery, granted: delivery.Delivery) -> Iterator[tuple[list[list[Any]], Any]]:
+    """(masked rows, the position after them) page by page."""
+    while True:
+        page = reader.read_rows(store, query)
+        yield [granted.mask(row) for row in page.rows], page.after
+        if page.after is None:
+            return
+        query = reader.RowQuery(query.table, query.items, query.filters, query.sort, page.after, query.limit)
+
+
+def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, filters: list[reader.Filter],
+           part: Path) -> int:
+    table = centre.table_for(download.entry)
+    items = list(download.items)
+    with centre.open_store() as store:
+        if not store.has_table(table):
+            raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."),
+                                  code=download.entry.code)
+        query = reader.RowQuery(table, items, filters, limit=PAGE_ROWS)
+        total, _kind = reader.count_rows(store, query, 10_000_000)
+        ctx.progress(0, total, str(_("building the file")))
+        checkpoint = ctx.checkpoint if download.format != Download.Format.XLSX else {}
+        if checkpoint.get("rows") and part.exists():  # a worker died: go on after its last written page
+            query.after = [delivery.untag(v) for v in checkpoint["after"]]
+            rows, size = int(checkpoint["rows"]), int(checkpoint["bytes"])
+            with open(part, "r+b") as partial:
+                partial.truncate(size)
+            ctx.log(f"resuming after {rows} rows")
+        else:
+            rows = 0
+            part.unlink(missing_ok=True)
+        if download.format == Download.Format.XLSX:
+            def counted() -> Iterator[list[Any]]:
+                nonlocal rows
+                for page, _after in _pages(store, query, granted):
+                    yield from page
+                    rows += len(page)
+                    ctx.progress(rows)
+
+            with open(part, "wb") as book:
+                exports.write_xlsx(book, items, counted(), sheet_title=download.entry.code.replace("/", "-"))
+            return rows
+        with open(part, "ab") as out:
+            if rows == 0:
+                out.write(_header(download.format, items))
+            for page, after in _pages(store, query, granted):
+                out.write(_lines(download.format, items, page))
+                out.flush()
+                os.fsync(out.fileno())
+                rows += len(page)
+                if after is not None:
+                    ctx.save_checkpoint({"after": [delivery.tag(v) for v in after], "rows": rows,
+                                         "bytes": out.tell()}, done=rows)
+    return rows
+
+
+def _header(fmt: str, items: list[str]) -> bytes:
+    if fmt == Download.Format.CSV:
+        return _csv_text([items], bom=True)
+    return b""
+
+
+def _csv_text(rows: list[list[Any]], *, bom: bool = False) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([exports.csv_cell(v) for v in row])
+    return ((exports.BOM if bom else "") + buffer.getvalue()).encode("utf-8")
+
+
+def _lines(fmt: str, items: list[str], page: list[list[Any]]) -> bytes:
+    if fmt == Download.Format.CSV:
+        return _csv_text(page)
+    return "".join(json.dumps(dict(zip(items, (delivery.jsonable(v) for v in row), strict=True)), ensure_ascii=False)
+                   + "\n" for row in page).encode("utf-8")
+
+
+def record_fetch(download: Download) -> None:
+    """Count a fetch of the file (bookkeeping; the fetch itself is in the access log)."""
+    Download.objects.filter(pk=download.pk).update(fetched=F("fetched") + 1)
+
+
+def expire_downloads(now: dt.datetime | None = None) -> int:
+    """Remove the files of downloads past their time; they stay listed as expired (with their fingerprint)."""
+    now = now or timezone.now()
+    done = 0
+    for download in Download.objects.filter(status=Download.Status.READY, expires_at__lte=now):
+        file_of(download).unlink(missing_ok=True)
+        done += Download.objects.filter(pk=download.pk, status=Download.Status.READY).update(
+            status=Download.Status.EXPIRED)
+    return done

@@ -1,0 +1,13 @@
+"""Periodic datastore work run by every worker (see :mod:`govshare.core.periodic`)."""
+
+from __future__ import annotations
+
+from govshare.core import periodic
+
+
+@periodic.register("datastore.expire_downloads", every_seconds=600)
+def expire_downloads() -> int:
+    """Batch downloads past their time lose their files (issue 11 item 4)."""
+    from govshare.datastore.actions.downloads import expire_downloads as expire
+
+    return expire()

@@ -1,0 +1,189 @@
+"""Batch downloads (部门批量下载, the 文件 channel; issue 11 item 4; SHR-4, SEC-3, SEC-4): a consumer's grant as
+CSV (UTF-8 with BOM), XLSX or JSON Lines, built by a background job page by page, masked, fetched only by the
+grant's department while the grant allows it, kept for a limited time, its SHA-256 recorded — and a job killed
+half-way goes on from its last written page.  Owner, colleague, outsider, auditor."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from typing import Any
+
+import openpyxl
+import pytest
+from django.test import Client
+
+from govshare.core import jobs
+from govshare.core.audit_codes import AuditCode
+from govshare.core.models import AccessEvent, AuditEvent, Job
+from govshare.datastore import delivery
+from govshare.datastore.actions import downloads
+from govshare.datastore.models import Download
+from govshare.sharing.actions import do_revoke_grant
+from govshare.sharing.models import Grant
+from tests.conftest import API, login
+from tests.test_data_api import PEOPLE, PURPOSE, data  # noqa: F401 — the fixture: 5 people in the centre
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def filed(data: Any) -> Any:  # noqa: F811
+    """The market's grant delivers through the file channel."""
+    Grant.objects.filter(pk=data.grant.pk).update(channel="file")
+    return data
+
+
+def _ask(client: Client, entry: Any, capture: Any, **body: Any) -> Any:
+    body.setdefault("purpose", PURPOSE)
+    with capture(execute=True):  # the job runs when the request's transaction commits
+        return client.post(f"{API}/data/{entry.code}/downloads", body, content_type="application/json")
+
+
+def _file(client: Client, download_id: str) -> Any:
+    return client.get(f"{API}/data/downloads/{download_id}/file")
+
+
+def test_a_csv_download_is_built_masked_and_fetched_with_its_fingerprint(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks)
+    assert asked.status_code == 202, asked.content
+    status = client.get(f"{API}/data/downloads/{asked.json()['id']}").json()
+    assert status["status"] == "ready" and status["rows"] == 5 and status["progress_done"] == 5
+    answer = _file(client, status["id"])
+    assert answer.status_code == 200 and answer["Content-Disposition"].startswith("attachment")
+    body = b"".join(answer.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == status["sha256"] == answer["X-Content-SHA256"]
+    text = body.decode("utf-8")
+    assert text.startswith("\ufeff")
+    lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert lines[0] == ["公民身份号码", "姓名", "出生日期"]
+    assert lines[1] == ["360783********0033", "赵*", "1966-10-10"] and len(lines) == 6
+    assert "张三" not in text and "360783199001011234" not in text
+    logged = AccessEvent.objects.get(code=AuditCode.DATA_DOWNLOADED)
+    assert logged.detail["sha256"] == status["sha256"] and logged.results == 5
+    assert logged.detail["grant"] == filed.grant.number
+    assert AuditEvent.objects.filter(code=AuditCode.DOWNLOAD_REQUESTED).count() == 1
+    assert Download.objects.get().fetched == 1
+
+
+def test_json_lines_and_xlsx_with_a_filter_and_chosen_items(filed: Any, django_capture_on_commit_callbacks: Any
+                                                            ) -> None:
+    client = login(Client(), filed.org.market_specialist)
+    lines = _ask(client, filed.entry, django_capture_on_commit_callbacks, format="jsonl", fields=["姓名", "出生日期"],
+                 filters={"出生日期__gte": "1980-01-01"}).json()
+    body = b"".join(_file(client, lines["id"]).streaming_content).decode()
+    assert [json.loads(line) for line in body.splitlines()] == [
+        {"姓名": "欧阳**", "出生日期": "1985-05-05"}, {"姓名": "张*", "出生日期": "1990-01-01"}]
+    book = _ask(client, filed.entry, django_capture_on_commit_callbacks, format="xlsx").json()
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(_file(client, book["id"]).streaming_content)),
+                                   read_only=True).active
+    values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert values[0] == ["公民身份号码", "姓名", "出生日期"] and values[1][:2] == ["360783********0033", "赵*"]
+    assert len(values) == 6
+
+
+def test_only_the_grants_department_fetches_the_file(filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    asked = _ask(login(Client(), filed.org.market_specialist), filed.entry, django_capture_on_commit_callbacks).json()
+    colleague = login(Client(), filed.org.market_admin)
+    assert _file(colleague, asked["id"]).status_code == 200
+    for outsider in (filed.org.police_specialist, filed.org.centre_admin):
+        assert _file(login(Client(), outsider), asked["id"]).status_code == 404
+    auditor = login(Client(), filed.org.auditor)
+    assert auditor.get(f"{API}/data/downloads/{asked['id']}").status_code == 200  # the record, not the data
+    assert _file(auditor, asked["id"]).status_code == 404
+    assert login(Client(), filed.org.police_specialist).get(f"{API}/data/downloads").json() == []
+
+
+def test_a_revoked_grant_stops_the_fetch_and_another_channel_is_refused(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()
+    do_revoke_grant(filed.org.police_admin, filed.grant, reason="停止共享")
+    refused = _file(client, asked["id"])
+    assert refused.status_code == 403 and "revoked" in refused.json()["error"]["message_en"]
+    Grant.objects.filter(pk=filed.grant.pk).update(revoked_at=None, channel="api")
+    wrong = _ask(client, filed.entry, django_capture_on_commit_callbacks)
+    assert wrong.status_code == 403 and "through" in wrong.json()["error"]["message_en"]
+
+
+def test_a_filter_on_a_masked_item_or_an_unknown_format_is_refused(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), filed.org.market_specialist)
+    masked = _ask(client, filed.entry, django_capture_on_commit_callbacks, filters={"姓名": "张三"})
+    assert masked.status_code == 400 and masked.json()["error"]["code"] == "masked_item"
+    assert _ask(client, filed.entry, django_capture_on_commit_callbacks, format="pdf").status_code == 422
+    assert Download.objects.count() == 0
+
+
+def test_an_expired_download_loses_its_file_and_keeps_its_record(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    import datetime as dt
+
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()
+    download = Download.objects.get()
+    assert downloads.file_of(download).exists() and download.sha256
+    assert downloads.expire_downloads(download.expires_at - dt.timedelta(seconds=1)) == 0
+    assert downloads.expire_downloads(download.expires_at + dt.timedelta(seconds=1)) == 1
+    assert not downloads.file_of(download).exists()
+    gone = client.get(f"{API}/data/downloads/{asked['id']}").json()
+    assert gone["status"] == "expired" and gone["sha256"] == download.sha256 and gone["file"] is None
+    assert _file(client, asked["id"]).json()["error"]["code"] == "not_ready"
+
+
+def test_a_job_killed_half_way_goes_on_from_its_last_written_page(
+        filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """The worker died after its page of 2 rows was committed to the file and a part of the next page was
+    written: the next attempt cuts the file back to the checkpoint and writes the rest — the same file as an
+    uninterrupted build."""
+    monkeypatch.setattr(downloads, "PAGE_ROWS", 2)
+    client = login(Client(), filed.org.market_specialist)
+    whole = b"".join(_file(client, _ask(client, filed.entry, django_capture_on_commit_callbacks).json()["id"])
+                     .streaming_content)
+    prefix = whole[:whole.index(b"\r\n", whole.index(b"\r\n", whole.index(b"\r\n") + 2) + 2) + 2]  # header + 2 rows
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
+                               content_type="application/json")
+    download = Download.objects.get(pk=response.json()["id"])
+    part = downloads.file_of(download).with_name(download.filename + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(prefix + b"360783198505054,half a line")
+    Job.objects.filter(pk=download.job_id).update(
+        checkpoint={"after": [delivery.tag(PEOPLE[1][0])], "rows": 2, "bytes": len(prefix)}, attempts=1)
+    assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+    download.refresh_from_db()
+    assert download.status == "ready" and download.rows == 5
+    assert downloads.file_of(download).read_bytes() == whole
+    assert download.sha256 == hashlib.sha256(whole).hexdigest()
+
+
+def test_the_grant_page_prepares_a_file_and_the_downloads_page_offers_it(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), filed.org.market_specialist)
+    page = client.get(f"/sharing/grants/{filed.grant.pk}/").content.decode()
+    assert 'data-panel="download"' in page and 'data-panel="data-api"' not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/data/grants/{filed.grant.pk}/downloads/", {"format": "jsonl"})
+    assert answer.status_code == 302 and answer["Location"] == "/data/downloads/"
+    listing = client.get("/data/downloads/").content.decode()
+    download = Download.objects.get()
+    assert f'data-download="{download.pk}" data-status="ready"' in listing
+    assert f"/api/v1/data/downloads/{download.pk}/file" in listing and 'hx-trigger="every 2s"' not in listing
+    assert download.sha256[:12] in listing
+    # the provider's staff and another department see neither the panel's form nor the download
+    provider = login(Client(), filed.org.police_specialist)
+    assert 'data-panel="download"' not in provider.get(f"/sharing/grants/{filed.grant.pk}/").content.decode()
+    assert str(download.pk) not in provider.get("/data/downloads/").content.decode()
+    assert provider.post(f"/data/grants/{filed.grant.pk}/downloads/", {"format": "csv"}).status_code == 404
+    assert Download.objects.count() == 1
+
+
+def test_a_download_being_built_refreshes_its_row(filed: Any) -> None:
+    client = login(Client(), filed.org.market_specialist)
+    client.post(f"/data/grants/{filed.grant.pk}/downloads/", {"format": "csv"})  # no commit: stays queued
+    listing = client.get("/data/downloads/").content.decode()
+    assert 'data-status="queued"' in listing and 'hx-trigger="every 2s"' in listing and "<progress" in listing
