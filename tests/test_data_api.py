@@ -421,3 +421,26 @@ def test_a_system_verifies_with_its_key_and_its_own_window(system_grant: Any, se
     assert _verify(system, system_grant.entry, {"公民身份号码": PEOPLE[0][0]}, {"姓名": "赵六"}).status_code == 429
     row = AccessEvent.objects.filter(code=AuditCode.DATA_VERIFIED).get()
     assert row.actor_username == "system:SJ-DJ" and row.detail["grant"] == system_grant.grant.number
+
+
+# ------------------------------------------------------------------ usage records per grant (SEC-4, LN-§23)
+
+def test_usage_records_of_a_grant_for_its_provider_and_its_consumer(data: Any) -> None:
+    consumer = login(Client(), data.org.market_specialist)
+    _rows(consumer, data.entry, fields="姓名", 出生日期__gte="1980-01-01")
+    _rows(consumer, data.entry)
+    _verify(consumer, data.entry, {"公民身份号码": PEOPLE[3][0]}, {"姓名": "张三"})
+    _rows(consumer, data.entry, purpose="统计分析")  # refused: not a use
+    for user in (data.org.market_admin, data.org.police_specialist):  # the consumer's colleague, the provider
+        usage = login(Client(), user).get(f"{API}/data/grants/{data.grant.pk}/usage")
+        assert usage.status_code == 200, usage.content
+        body = usage.json()
+        assert body["totals"]["rows"] == {"calls": 2, "rows": 7} and body["totals"]["verify"]["calls"] == 1
+        assert [item["kind"] for item in body["items"]] == ["verify", "rows", "rows"]
+        assert body["items"][2]["detail"]["query"]["filters"] == [["出生日期", "gte", ["1980-01-01"]]]
+        page = login(Client(), user).get(f"/sharing/grants/{data.grant.pk}/").content.decode()
+        assert 'data-panel="usage"' in page and page.count("data-usage=") == 3
+    tax = do_create_department(data.org.centre_admin, name="龙南市税务局", short_name="税务局",
+                               uscc=make_uscc("360783", 9), code="SW", jurisdiction=data.org.county)
+    outsider = data.org.user("tax_specialist", tax, Role.DATA_SPECIALIST)
+    assert login(Client(), outsider).get(f"{API}/data/grants/{data.grant.pk}/usage").status_code == 404

@@ -35,7 +35,7 @@ from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Path, Query, Router, Schema, Status
 
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.refs import EntryRefPath, get_entry, get_published_entry
@@ -44,8 +44,9 @@ from govshare.core.api import InSchema
 from govshare.core.api_helpers import SessionAuth, TokenAuth, user_of
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
-from govshare.core.permissions import require, restrict
+from govshare.core.permissions import get_for, require, restrict
 from govshare.core.roles import Capability
+from govshare.core.validators import MAX_DB_ID
 from govshare.datastore import centre, delivery
 from govshare.datastore.actions import do_request_download, record_fetch, take_call
 from govshare.datastore.actions.downloads import file_of, recheck
@@ -53,7 +54,10 @@ from govshare.datastore.engine import reader, verify
 from govshare.datastore.engine.store import StoreError
 from govshare.datastore.models import Download
 from govshare.datastore.permissions import FETCH, VIEW
+from govshare.datastore.usage import usage_of, usage_totals
 from govshare.sharing.auth import SystemKeyAuth, system_of
+from govshare.sharing.models import Grant
+from govshare.sharing.permissions import VIEW as VIEW_GRANT
 
 router = Router(tags=["data"])
 #: at the root of /api/v1: /data/{entry}/rows and /verify/{entry}
@@ -472,3 +476,37 @@ def fetch_download(request: HttpRequest, download_id: uuid.UUID) -> Any:
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8",
                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+# ------------------------------------------------------------------ usage records per grant (SEC-4, LN-§23)
+
+class UsageRowOut(Schema):
+    at: dt.datetime
+    kind: Literal["rows", "verify", "download"]
+    actor: str
+    department: str
+    rows: int | None
+    detail: dict[str, Any]
+
+
+class UsageOut(Schema):
+    grant: str | None
+    totals: dict[str, dict[str, int]]
+    items: list[UsageRowOut]
+
+
+_KINDS = {int(AuditCode.DATA_ROWS_READ): "rows", int(AuditCode.DATA_VERIFIED): "verify",
+          int(AuditCode.DATA_DOWNLOADED): "download"}
+
+
+@router.get("/data/grants/{grant_id}/usage", response={200: UsageOut},
+            summary="Usage records of a grant: queries, verifications, downloads (its provider, its consumer)")
+def grant_usage(request: HttpRequest, grant_id: int = Path(..., ge=1, le=MAX_DB_ID),
+                limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    grant = get_for(user_of(request), VIEW_GRANT, Grant, pk=grant_id)
+    rows = usage_of(grant)[:limit]
+    return {"grant": grant.number, "totals": usage_totals(grant), "items": [
+        {"at": r.occurred_at, "kind": _KINDS[int(r.code)], "actor": r.actor_name or r.actor_username,
+         "department": r.department_name, "rows": r.results,
+         "detail": {k: v for k, v in r.detail.items() if k in ("query", "format", "sha256", "verdicts", "system")}}
+        for r in rows]}

@@ -47,3 +47,17 @@ def download_panel(request: Any, grant: Any) -> str:
     recent = list(Download.objects.filter(grant=grant).select_related("job").order_by("-created_at")[:5])
     return render_to_string("datastore/grant_download_panel.html", {
         "grant": grant, "recent": recent, "formats": Download.Format.choices}, request=request)
+
+
+@register_grant_panel
+def usage_panel(request: Any, grant: Any) -> str:
+    """Usage records of the grant (SEC-4, LN-§23): for everyone who sees the grant's page — its provider's and
+    consumer's staff, the centre, auditors."""
+    from govshare.datastore.usage import usage_of, usage_totals
+
+    rows = list(usage_of(grant)[:20])
+    totals = usage_totals(grant)
+    if not rows and grant.channel not in (ShareMethod.API, ShareMethod.FILE):
+        return ""
+    return render_to_string("datastore/grant_usage_panel.html", {
+        "grant": grant, "rows": rows, "totals": totals}, request=request)

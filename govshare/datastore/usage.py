@@ -1,0 +1,33 @@
+"""Usage records per grant (SEC-4, LN-§23; issue 11 item 9): every query, verification and download fetched
+under a grant, from the access log — for the provider's and the consumer's staff (the grant page, the API).
+Pushing them to both departments comes with the oversight issue; the records are complete now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet, Sum
+
+from govshare.core.audit_codes import AuditCode
+from govshare.core.models import AccessEvent
+
+#: the access-log rows of data that left the centre under a grant
+USAGE_CODES = (AuditCode.DATA_ROWS_READ, AuditCode.DATA_VERIFIED, AuditCode.DATA_DOWNLOADED)
+
+
+def usage_of(grant: Any) -> QuerySet[AccessEvent]:
+    """The grant's usage rows, newest first (answered ones: a refused call is not a use)."""
+    return (AccessEvent.objects.filter(code__in=[int(c) for c in USAGE_CODES], object_type="catalog.catalogentry",
+                                       object_id=str(grant.entry_id), detail__grant=grant.number, status__lt=400)
+            .order_by("-occurred_at", "-id"))
+
+
+def usage_totals(grant: Any) -> dict[str, dict[str, int]]:
+    """Per kind (``rows``, ``verify``, ``download``): calls and rows."""
+    names = {int(AuditCode.DATA_ROWS_READ): "rows", int(AuditCode.DATA_VERIFIED): "verify",
+             int(AuditCode.DATA_DOWNLOADED): "download"}
+    totals = {name: {"calls": 0, "rows": 0} for name in names.values()}
+    for code, calls, rows in usage_of(grant).order_by().values("code").annotate(
+            calls=Count("id"), rows=Sum("results")).values_list("code", "calls", "rows"):
+        totals[names[int(code)]] = {"calls": int(calls), "rows": int(rows or 0)}
+    return totals
