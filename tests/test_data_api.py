@@ -444,3 +444,19 @@ def test_usage_records_of_a_grant_for_its_provider_and_its_consumer(data: Any) -
                                uscc=make_uscc("360783", 9), code="SW", jurisdiction=data.org.county)
     outsider = data.org.user("tax_specialist", tax, Role.DATA_SPECIALIST)
     assert login(Client(), outsider).get(f"{API}/data/grants/{data.grant.pk}/usage").status_code == 404
+
+
+#: session, user, the grant, the totals, the records, the access log's chain head and row
+USAGE_QUERIES = 7
+
+
+def test_the_usage_records_cost_a_fixed_number_of_queries(data: Any, django_assert_max_num_queries: Any) -> None:
+    consumer = login(Client(), data.org.market_specialist)
+    _rows(consumer, data.entry)
+    consumer.get(f"{API}/data/grants/{data.grant.pk}/usage")
+    with django_assert_max_num_queries(USAGE_QUERIES):
+        consumer.get(f"{API}/data/grants/{data.grant.pk}/usage")
+    for _ in range(5):
+        _rows(consumer, data.entry, limit=1)
+    with django_assert_max_num_queries(USAGE_QUERIES):  # the same for six records as for one
+        assert len(consumer.get(f"{API}/data/grants/{data.grant.pk}/usage").json()["items"]) == 6

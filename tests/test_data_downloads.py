@@ -187,3 +187,22 @@ def test_a_download_being_built_refreshes_its_row(filed: Any) -> None:
     client.post(f"/data/grants/{filed.grant.pk}/downloads/", {"format": "csv"})  # no commit: stays queued
     listing = client.get("/data/downloads/").content.decode()
     assert 'data-status="queued"' in listing and 'hx-trigger="every 2s"' in listing and "<progress" in listing
+
+
+#: session, user, the list (joined), the access log's row
+LIST_QUERIES = 5
+
+
+def test_the_downloads_list_costs_a_fixed_number_of_queries(
+        filed: Any, django_capture_on_commit_callbacks: Any, django_assert_max_num_queries: Any) -> None:
+    client = login(Client(), filed.org.market_specialist)
+    _ask(client, filed.entry, django_capture_on_commit_callbacks)
+    client.get(f"{API}/data/downloads")
+    with django_assert_max_num_queries(LIST_QUERIES):
+        assert len(client.get(f"{API}/data/downloads").json()) == 1
+    for fmt in ("jsonl", "xlsx", "csv"):
+        _ask(client, filed.entry, django_capture_on_commit_callbacks, format=fmt)
+    with django_assert_max_num_queries(LIST_QUERIES):  # the same for four downloads as for one
+        assert len(client.get(f"{API}/data/downloads").json()) == 4
+    with django_assert_max_num_queries(LIST_QUERIES + 2):
+        assert client.get("/data/downloads/").status_code == 200
