@@ -16,7 +16,8 @@ def test_each_installed_app_brings_its_console_commands_and_an_app_left_out_brin
     found = [m.__name__ for m in plugins.command_modules(["govshare.core", "govshare.catalog", "django.contrib.auth"])]
     assert found == ["govshare.catalog.commands"]
     everything = [m.__name__ for m in plugins.command_modules()]
-    assert everything == ["govshare.catalog.commands", "govshare.sharing.commands", "govshare.exchange.commands"]
+    assert everything == ["govshare.catalog.commands", "govshare.sharing.commands", "govshare.datastore.commands",
+                          "govshare.exchange.commands"]
 
 
 def test_the_console_lists_the_platforms_commands_then_the_apps(capsys: Any) -> None:

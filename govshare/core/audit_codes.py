@@ -193,6 +193,7 @@ class AuditCode(IntEnum):
     DATA_VERIFIED = 5001  # claimed values verified against the centre's (items, verdicts, a keyed digest of the key)
     DOWNLOAD_REQUESTED = 5002  # a batch download of a grant's data asked for (format, items, filters)
     DATA_DOWNLOADED = 5003  # a batch download's file fetched (its SHA-256, rows, the grant: the fingerprint)
+    DATA_TRACED = 5004  # a file found outside traced to the deliveries it can have come from (govshare datastore trace)
 
 
 DOMAINS = {
@@ -378,6 +379,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.DATA_VERIFIED: _("Values verified online against the data resource centre"),
         AuditCode.DOWNLOAD_REQUESTED: _("Batch download requested"),
         AuditCode.DATA_DOWNLOADED: _("Batch download fetched"),
+        AuditCode.DATA_TRACED: _("File traced to the deliveries it can come from"),
         AuditCode.SYSTEM_KEY_ISSUED: _("Key issued to a consuming system"),
         AuditCode.SYSTEM_KEY_REVOKED: _("Key of a consuming system revoked"),
         AuditCode.SYSTEM_KEY_REJECTED: _("Key of a consuming system refused"),
