@@ -460,3 +460,19 @@ def test_the_usage_records_cost_a_fixed_number_of_queries(data: Any, django_asse
         _rows(consumer, data.entry, limit=1)
     with django_assert_max_num_queries(USAGE_QUERIES):  # the same for six records as for one
         assert len(consumer.get(f"{API}/data/grants/{data.grant.pk}/usage").json()["items"]) == 6
+
+
+def test_a_page_cursor_does_not_reveal_the_masked_key_it_holds(data: Any) -> None:
+    """The cursor holds the last row's key (an ID number the grant masks): it is sealed, not only signed."""
+    import base64
+    import zlib
+
+    body = _rows(login(Client(), data.org.market_specialist), data.entry, limit=1).json()
+    cursor = body["cursor"]
+    assert body["rows"][0]["公民身份号码"] == "360783********0033"
+    decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    for blob in (cursor.encode(), decoded):
+        assert b"360783196610100033" not in blob and b"19661010" not in blob
+        with pytest.raises(zlib.error):
+            zlib.decompress(blob)
+    assert "196610100033" not in body["next"]

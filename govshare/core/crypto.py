@@ -65,3 +65,19 @@ def pseudonym_secret() -> bytes:
 @lru_cache(maxsize=4)
 def _pseudonym_secret(key: str) -> bytes:
     return _derive(b"pseudonyms")
+
+
+def seal(data: bytes, purpose: str) -> str:
+    """``data`` encrypted and authenticated (Fernet) under a key of its own for ``purpose`` — for tokens handed to
+    clients that must neither be read nor changed by them (the data API's page cursors hold key values)."""
+    return _sealer(settings.GOVSHARE_FIELD_KEY, purpose).encrypt(data).decode("ascii")
+
+
+def unseal(token: str, purpose: str) -> bytes:
+    """What :func:`seal` sealed; ``cryptography.fernet.InvalidToken`` for anything else."""
+    return _sealer(settings.GOVSHARE_FIELD_KEY, purpose).decrypt(token.encode("ascii"))
+
+
+@lru_cache(maxsize=16)
+def _sealer(key: str, purpose: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_derive(b"sealed:" + purpose.encode("utf-8"))))

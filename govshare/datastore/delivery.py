@@ -9,8 +9,8 @@
    :func:`govshare.core.masking.mask_row` on the way out; filters and sorts never touch a masked item (they
    would reveal what the mask hides).
 
-Paging cursors are signed (:func:`sign_cursor`): bound to the entry, the grant and the query, so a cursor
-changed by hand, or used with another query, is refused.
+Paging cursors are sealed (:func:`sign_cursor`: encrypted and authenticated, they hold key values): bound to the
+entry, the grant and the query, so a cursor changed by hand, or used with another query, is refused.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core import signing
+from cryptography.fernet import InvalidToken
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -184,17 +185,20 @@ def query_fingerprint(entry: CatalogEntry, decision: Decision, query: reader.Row
 
 
 def sign_cursor(fingerprint: str, after: list[Any]) -> str:
-    return signing.dumps({"q": fingerprint, "a": [tag(v) for v in after]}, salt=CURSOR_SALT, compress=True)
+    """The next page's cursor: sealed (encrypted and authenticated), since it holds the last row's sort and key
+    values — a masked key's real value among them, which the consumer must not read."""
+    body = json.dumps({"q": fingerprint, "a": [tag(v) for v in after]}, ensure_ascii=False).encode("utf-8")
+    return crypto.seal(zlib.compress(body), CURSOR_SALT)
 
 
 def read_cursor(fingerprint: str, text: str) -> list[Any]:
     """The position a cursor holds, if it was made by this platform for this very query."""
     try:
-        found = signing.loads(text, salt=CURSOR_SALT)
+        found = json.loads(zlib.decompress(crypto.unseal(text, CURSOR_SALT)).decode("utf-8"))
         if not isinstance(found, dict) or found.get("q") != fingerprint:
             raise ValueError
         return [untag(v) for v in found["a"]]
-    except (signing.BadSignature, ValueError, KeyError, TypeError, IndexError):
+    except (InvalidToken, zlib.error, UnicodeError, ValueError, KeyError, TypeError, IndexError):
         raise ValidationFailed("bad_cursor", _("The page cursor is not valid for this query (changed, or made for "
                                                "other filters): start again from the first page."),
                                field="cursor") from None
