@@ -476,3 +476,56 @@ def test_a_page_cursor_does_not_reveal_the_masked_key_it_holds(data: Any) -> Non
         with pytest.raises(zlib.error):
             zlib.decompress(blob)
     assert "196610100033" not in body["next"]
+
+
+
+# ------------------------------------------------------------------ review findings
+
+def test_a_cell_its_mask_cannot_handle_leaves_as_nothing_not_as_it_is(data: Any) -> None:
+    """Review M1: a date rule on a text that is not a date gave a 500 (and a stuck download)."""
+    Grant.objects.filter(pk=data.grant.pk).update(masking={"公民身份号码": "保留前6位和后4位", "姓名": "日期保留到月"})
+    body = _rows(login(Client(), data.org.market_specialist), data.entry).json()
+    assert [row["姓名"] for row in body["rows"]] == [None] * 5
+
+
+def test_a_grant_rule_that_does_not_fit_the_item_or_hides_nothing_on_a_sensitive_item_is_refused(share: Any) -> None:
+    from govshare.core.errors import ValidationFailed
+    from govshare.sharing.actions.grants import check_masking
+
+    version = share.conditional.current_version
+    for masking in ({"出生日期": "取整"}, {"公民身份号码": "不脱敏"}, {"姓名": "取整"}):
+        with pytest.raises(ValidationFailed):
+            check_masking(masking, ["公民身份号码", "姓名", "出生日期"], version)
+    assert check_masking({"姓名": "仅显示姓"}, ["姓名"], version) == {"姓名": "仅显示姓"}
+
+
+def test_the_catalogs_rule_masks_a_sensitive_item_the_grant_leaves_unmasked(data: Any) -> None:
+    """Review M3: a grant made before an item became sensitive (or with a rule hiding nothing) kept delivering
+    it in clear."""
+    Grant.objects.filter(pk=data.grant.pk).update(masking={"公民身份号码": "不脱敏"})
+    body = _rows(login(Client(), data.org.market_specialist), data.entry).json()
+    assert body["rows"][0]["公民身份号码"] == "360783********0033" and body["rows"][0]["姓名"] == "赵*"
+    masked = _rows(login(Client(), data.org.market_specialist), data.entry, 公民身份号码="360783196610100033")
+    assert masked.json()["error"]["code"] == "masked_item"
+
+
+def test_items_delivered_as_nothing_or_as_pseudonyms_cannot_be_verified(data: Any) -> None:
+    """Review M4: verification is an oracle; on an item the grant never reveals it would reveal it."""
+    Grant.objects.filter(pk=data.grant.pk).update(masking={"公民身份号码": "保留前6位和后4位", "姓名": "不提供明文",
+                                                            "出生日期": "假名化"})
+    client = login(Client(), data.org.market_specialist)
+    for claims in ({"姓名": "张三"}, {"出生日期": "1990-01-01"}):
+        refused = _verify(client, data.entry, {"公民身份号码": PEOPLE[3][0]}, claims)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_verifiable"
+
+
+def test_only_the_systems_own_department_administrator_issues_keys_the_centre_may_revoke(system_grant: Any) -> None:
+    """Review H5: the centre administrator issued a key to a department's system and read that department's data
+    through it."""
+    system = system_grant.market_system
+    centre = login(Client(), system_grant.org.centre_admin)
+    refused = _issue(centre, system)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_own_system"
+    key = _issue(login(Client(), system_grant.org.market_admin), system).json()
+    revoked = centre.post(f"{API}/sharing/systems/{system.pk}/keys/{key['id']}/revoke")
+    assert revoked.status_code == 200 and revoked.json()["usable"] is False

@@ -18,7 +18,6 @@ from django.test import Client
 from govshare.core import jobs
 from govshare.core.audit_codes import AuditCode
 from govshare.core.models import AccessEvent, AuditEvent, Job
-from govshare.datastore import delivery
 from govshare.datastore.actions import downloads
 from govshare.datastore.models import Download
 from govshare.sharing.actions import do_revoke_grant
@@ -153,8 +152,11 @@ def test_a_job_killed_half_way_goes_on_from_its_last_written_page(
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(prefix + b"360783198505054,half a line")
     Job.objects.filter(pk=download.job_id).update(
-        checkpoint={"after": [delivery.tag(PEOPLE[1][0])], "rows": 2, "bytes": len(prefix)}, attempts=1)
+        checkpoint={"after": downloads._sealed([PEOPLE[1][0]]), "rows": 2, "bytes": len(prefix)}, attempts=2)
     assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+    job = Job.objects.get(pk=download.job_id)
+    # review H3: the resumed job's log names the checkpoint, sealed: no key in clear for the requester to read
+    assert "resuming" in job.log and PEOPLE[1][0] not in job.log and PEOPLE[1][0][:14] not in str(job.checkpoint)
     download.refresh_from_db()
     assert download.status == "ready" and download.rows == 5
     assert downloads.file_of(download).read_bytes() == whole
@@ -206,3 +208,36 @@ def test_the_downloads_list_costs_a_fixed_number_of_queries(
         assert len(client.get(f"{API}/data/downloads").json()) == 4
     with django_assert_max_num_queries(LIST_QUERIES + 2):
         assert client.get("/data/downloads/").status_code == 200
+
+
+
+def test_a_download_a_system_asked_for_is_fetched_by_that_system_only(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review H1: the department's staff fetched a file made under a grant limited to one system."""
+    from govshare.sharing.actions import do_issue_system_key
+
+    Grant.objects.filter(pk=filed.grant.pk).update(system=filed.market_system)
+    secret = do_issue_system_key(filed.org.market_admin, filed.market_system, name="下载").secret
+    system = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = system.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
+                            content_type="application/json")
+    assert asked.status_code == 202, asked.content
+    assert _file(system, asked.json()["id"]).status_code == 200
+    for person in (filed.org.market_specialist, filed.org.market_admin):
+        assert _file(login(Client(), person), asked.json()["id"]).status_code == 404
+
+
+def test_another_grant_never_stands_in_for_the_revoked_grant_a_file_was_made_under(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review H2: after its grant was revoked, a file masked under it was delivered under a second grant with
+    other masks."""
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()
+    do_revoke_grant(filed.org.police_admin, filed.grant, reason="停止共享")
+    second = Grant.objects.get(pk=filed.grant.pk)
+    second.pk, second.number, second.revoked_at, second.revoked_by = None, "SQ2026-999999", None, None
+    second.masking = {"公民身份号码": "保留前6位", "姓名": "不提供明文"}
+    second.save()
+    refused = _file(client, asked["id"])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "grant_changed"

@@ -157,3 +157,16 @@ def test_unknown_items_limits_and_operators_are_refused(store: Store) -> None:
         read_rows(store, RowQuery(TABLE, ["编号"], [Filter("人数", "in", tuple(range(reader.MAX_IN + 1)))]))
     with pytest.raises(QueryError, match="cursor"):
         read_rows(store, RowQuery(TABLE, ["编号"], after=["K1", "K2"]))
+
+
+def test_decimal_keys_beyond_a_doubles_precision_are_all_read_page_by_page(store: Store) -> None:
+    """Review H6: on SQLite decimals sort as doubles; keys differing beyond 15 digits tied and a page ended
+    between them — rows were skipped.  The exact text now breaks the tie."""
+    store.ensure_table("e_wide", [StoreColumn("号", "N"), StoreColumn("名", "C")], ["号"])
+    keys = [Decimal(36078300000000000000 + i) for i in range(6)]
+    store.apply("e_wide", [[k, f"n{i}"] for i, k in enumerate(keys)], run_id="r", batch=1, position={},
+                rows_read=6, read_hash=combine(()))
+    for desc in (False, True):
+        got = _all_pages(store, RowQuery("e_wide", ["号"], sort=[("号", desc)], limit=2))
+        assert sorted(g[0] for g in got) == keys and len(got) == 6
+    assert len(_all_pages(store, RowQuery("e_wide", ["名"], limit=2))) == 6

@@ -251,13 +251,20 @@ def check_items(raw_items: Any, problems: list[GovshareError]) -> list[dict[str,
 
 def _check_masking_rule(problems: list[GovshareError], rule: str, data_type: str, sensitive: bool,
                         field: str) -> None:
-    """A masking rule every delivery channel can apply (SEC-3, :mod:`govshare.core.masking`): one it understands,
-    that hides something on a sensitive item, and fits the item's data type."""
+    problem = masking_rule_problem(rule, data_type, sensitive, field)
+    if problem is not None:
+        problems.append(problem)
+
+
+def masking_rule_problem(rule: str, data_type: str, sensitive: bool, field: str) -> GovshareError | None:
+    """Why a masking rule cannot go with an item, or None: every delivery channel must be able to apply it (SEC-3,
+    :mod:`govshare.core.masking`): one it understands, that hides something on a sensitive item, and fits the item's
+    data type.  The catalog's items and the grants' masking are both checked with it."""
+    problems: list[GovshareError] = []
     try:
         mask = masking.parse(rule)
     except masking.MaskRuleError:
-        _p(problems, "masking_rule_unknown", MASKING_RULE_HELP, field, rule=rule)
-        return
+        return ValidationFailed("masking_rule_unknown", MASKING_RULE_HELP, field=field, rule=rule)
     if sensitive and not mask.hides_value:
         _p(problems, "masking_hides_nothing", _("A sensitive item needs a masking rule that hides something, "
                                                 "not %(rule)s."), field, rule=rule)
@@ -267,6 +274,7 @@ def _check_masking_rule(problems: list[GovshareError], rule: str, data_type: str
     elif mask.kind == "round" and data_type not in ("N", "Y", "I", "B", "F"):
         _p(problems, "masking_wrong_type", _("%(rule)s rounds numbers; the item's data type is %(type)s."), field,
            rule=rule, type=data_type)
+    return problems[0] if problems else None
 
 
 #: what a masking rule may say (shown when one is not understood)

@@ -112,17 +112,19 @@ COMPOUND_SURNAMES = frozenset({
     "独孤", "南宫", "万俟", "闻人", "百里", "西门", "呼延", "澹台", "公冶", "太史", "申屠", "淳于", "濮阳", "钟离", "宗政", "仲孙",
     "拓跋", "赫连", "单于"})
 #: characters of a name that ``surname`` leaves in place (besides whitespace)
-NAME_SEPARATORS = frozenset("·•・‧")
+NAME_SEPARATORS = frozenset("·•・‧.．-‐‑")
 #: organisation markers that count anywhere in a value (person_surname)
 ORGANISATION_WORDS = ("公司", "企业", "集团", "中心", "委员会", "医院", "银行", "协会", "学会", "基金会", "研究",
-                      "合作社", "事务所", "工作室", "门市", "商行", "个体", "政府", "街道")
+                      "合作社", "事务所", "工作室", "门市", "商行", "个体", "政府", "街道", "有限", "股份", "学校",
+                      "幼儿园", "超市", "酒店", "饭店", "商店", "农场", "工厂", "经营部", "服务部", "管理局", "办事处")
 #: organisation markers that count as a value's last character (a person's given name may hold them)
-ORGANISATION_ENDINGS = frozenset("厂店社局委办院校学所部站馆队会处科室行村组")
+#: (characters common in given names — 学 会 行 科 … — are not among them: 张文学 is a person)
+ORGANISATION_ENDINGS = frozenset("厂店社局委院校所站馆")
 #: Latin-script organisation words (whole words, case-insensitive)
 LATIN_ORGANISATION_WORDS = frozenset({"co", "ltd", "limited", "inc", "llc", "corp", "corporation", "company",
                                       "gmbh", "bank", "university", "association", "foundation", "institute"})
 TOWNSHIP_MARKERS = ("街道", "镇", "乡", "苏木")
-COUNTY_MARKERS = "县区市旗"
+COUNTY_MARKERS = "县区市"  # and 旗 after a 盟 (Inner Mongolia): 红旗大道 is a road
 #: how many leading characters of an address without a township marker are searched for a county marker
 COUNTY_SEARCH = 12
 
@@ -158,8 +160,8 @@ def _fill_problem(fill: Any) -> str | None:
         return "the fill must be one character"
     if fill.isspace() or unicodedata.category(fill).startswith("C"):
         return "the fill must be a visible character"
-    if fill.isdigit():
-        return "the fill must not be a digit"
+    if fill.isdigit() or fill in "〇零OoIl" or fill in NAME_SEPARATORS:
+        return "the fill must not be a digit, a letter like one or a name separator (a masked value must not look real)"
     if fill in ",:=;、。\"'" or unicodedata.normalize("NFKC", fill) != fill:
         return "the fill must not be punctuation of the rule syntax or a full-width form"
     return None
@@ -247,6 +249,11 @@ class Mask:
 #: GB 32100-2015: the characters of a unified social credit code and the weights of its check character
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+#: GB 32100-2015 登记管理部门代码: the first character of a credit code
+USCC_AUTHORITIES = frozenset("123456789ANY")
+#: GB 11643-1999: the weights of an identity number's check character and the character for each remainder
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
 
 
 # ------------------------------------------------------------------ parsing
@@ -480,10 +487,27 @@ def _text(value: Any, kind: str) -> str:
                                           f"not on a {_kind_of(value)} value")
 
 
+def is_id_number(text: str) -> bool:
+    """Whether ``text`` is a citizen's identity number (GB 11643-1999): 17 digits, a valid birth date at 7–14, the
+    check character (digit or X)."""
+    if len(text) != 18 or not text[:17].isascii() or not text[:17].isdigit() or text[17] not in "0123456789X":
+        return False
+    try:
+        dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+    except ValueError:
+        return False
+    total = sum(int(ch) * weight for ch, weight in zip(text[:17], ID_WEIGHTS, strict=True))
+    return ID_CHECK[total % 11] == text[17]
+
+
 def is_uscc(text: str) -> bool:
-    """Whether ``text`` is a unified social credit code (GB 32100-2015) with a valid check character — an
-    organisation's code, which ``keep:…,person`` leaves as it is."""
+    """Whether ``text`` is an organisation's unified social credit code (GB 32100-2015) — the structure
+    (registration authority, category, a 6-digit area code) and the check character — and *not* a valid citizen's
+    identity number (one in 31 of which passes the credit code's check by chance: those are persons, masked).
+    ``keep:…,person`` leaves only such codes as they are."""
     if len(text) != 18 or any(ch not in USCC_ALPHABET for ch in text):
+        return False
+    if text[0] not in USCC_AUTHORITIES or not text[2:8].isdigit() or is_id_number(text):
         return False
     total = sum(USCC_ALPHABET.index(ch) * weight for ch, weight in zip(text[:17], USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31] == text[17]
@@ -536,20 +560,15 @@ def _surname(mask: Mask, value: Any, key: bytes | None) -> str:
 def is_organisation(name: str) -> bool:
     """Whether ``person_surname`` takes ``name`` for an organisation — a heuristic on the value, erring
     towards masking (a person name taken for an organisation would be delivered unmasked): a marker of
-    :data:`ORGANISATION_WORDS` anywhere, or a last character of :data:`ORGANISATION_ENDINGS`, or more than
-    6 characters besides separators — unless the name holds a separator · (a transliterated person name)
-    or is in Latin script, which count as organisations by a marker (:data:`LATIN_ORGANISATION_WORDS`)
-    only."""
+    :data:`ORGANISATION_WORDS` anywhere, or a last character of :data:`ORGANISATION_ENDINGS` (none common in given
+    names); a name in Latin script by a marker of :data:`LATIN_ORGANISATION_WORDS` only.  An organisation without
+    a marker is masked like a person (the safe side)."""
     text = name.strip()
-    if any(word in text for word in ORGANISATION_WORDS):
-        return True
-    if text and text[-1] in ORGANISATION_ENDINGS:
-        return True
     if _is_latin(text):
         return any(word in LATIN_ORGANISATION_WORDS for word in re.findall(r"[^\W\d_]+", text.lower()))
-    if any(ch in NAME_SEPARATORS for ch in text):
-        return False
-    return sum(1 for ch in text if not _is_separator(ch)) > 6
+    if any(word in text for word in ORGANISATION_WORDS):
+        return True
+    return bool(text) and text[-1] in ORGANISATION_ENDINGS  # length alone is no evidence (阿不都热合曼买买提)
 
 
 def _person_surname(mask: Mask, value: Any, key: bytes | None) -> str:
@@ -560,11 +579,22 @@ def _person_surname(mask: Mask, value: Any, key: bytes | None) -> str:
 def _address(mask: Mask, value: Any, key: bytes | None) -> str:
     text = _text(value, "address")
     found = [(at, at + len(marker)) for marker in TOWNSHIP_MARKERS if (at := text.find(marker)) >= 0]
+    # a township marker counts only before the street level: after a road, a number or a house it is part of a
+    # place's name (红旗大道36号江南乡韵小区) and keeping up to it would keep the house
+    street = _STREET.search(text)
+    found = [place for place in found if street is None or place[1] <= street.start()]
     if found:
         end = min(found)[1]
     else:
-        end = max(text.rfind(marker, 0, COUNTY_SEARCH) for marker in COUNTY_MARKERS) + 1
+        markers = COUNTY_MARKERS + ("旗" if "盟" in text[:COUNTY_SEARCH] else "")  # 旗 is a county in a 盟 only
+        end = max(text.rfind(marker, 0, COUNTY_SEARCH) for marker in markers) + 1
+        if street is not None and end > street.start():
+            end = 0
     return text[:end] + mask.fill * (len(text) - end)
+
+
+#: the street level of an address: a road, lane, number, building, or any digit
+_STREET = re.compile(r"[0-9０-９]|大道|大街|路|街(?!道)|巷|弄|胡同|号|栋|幢|楼|室|小区|村委|组")
 
 
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ].*)?|([0-9]{4})([0-9]{2})([0-9]{2})", re.S)

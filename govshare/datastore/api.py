@@ -145,10 +145,10 @@ def _filters(given: Any, columns: dict[str, Any], masked: dict[str, str]) -> lis
                 values: tuple[Any, ...] = (value in ("true", "1"),)
             else:
                 values = tuple(reader.parse_value(columns[item], text) for text in texts)
-        except reader.QueryError:
+        except reader.QueryError as exc:
+            bad = str(exc.params.get("value", texts[0]))
             raise ValidationFailed("bad_value", _("%(value)s is not a valid value of %(item)s (type %(type)s)."),
-                                   field=name, value=texts[0][:60], item=item,
-                                   type=columns[item].letter) from None
+                                   field=name, value=bad[:60], item=item, type=columns[item].letter) from None
         found.append(reader.Filter(item, op, values))
     return found
 
@@ -299,6 +299,14 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
     items = list(dict.fromkeys([*payload.key, *payload.claims]))
     granted = delivery.authorise(entry, user=user, system=system, purpose=payload.purpose, items=items,
                                  channel=ShareMethod.API)
+    # an item the grant delivers as nothing or as a pseudonym is not to be learnt at all: verifying claims on it
+    # would reveal it one guess at a time (review M4)
+    sealed = [name for name, mask in zip(granted.items, granted.masks, strict=True)
+              if mask is not None and mask.kind in ("null", "pseudonym") and name in payload.claims]
+    if sealed:
+        raise ValidationFailed("not_verifiable", _("%(items)s cannot be verified under your grant: it delivers them "
+                                                   "masked as nothing or as pseudonyms."), field="claims",
+                               items="、".join(sealed))
     table = centre.table_for(entry)
     try:
         with centre.open_store() as store:
@@ -398,12 +406,14 @@ def _download_out(request: HttpRequest, download: Download) -> dict[str, Any]:
 
 
 def _downloads(request: HttpRequest, action: str) -> Any:
-    """The downloads the caller may see (``view``) or fetch (``fetch``): a system, those it asked for."""
+    """The downloads the caller may see (``view``) or fetch (``fetch``): a system, those it asked for; a person,
+    those of the department — but never the file of one a system asked for (review H1)."""
     qs = Download.objects.select_related("entry__current_version", "grant", "job")
     system = system_of(request)
     if system is not None:
         return qs.filter(system=system)
-    return restrict(qs, user_of(request), action)
+    qs = restrict(qs, user_of(request), action)
+    return qs.filter(system__isnull=True) if action == FETCH else qs
 
 
 @router.post("/data/{entryref:ref}/downloads", response={202: DownloadOut}, auth=DATA_AUTH,
@@ -456,9 +466,14 @@ def fetch_download(request: HttpRequest, download_id: uuid.UUID) -> Any:
     download = _downloads(request, FETCH).filter(pk=download_id).first()
     if download is None:
         raise NotFound("download")
+    if download.status == Download.Status.READY and download.expires_at is not None \
+            and download.expires_at <= timezone.now():
+        download.status = Download.Status.EXPIRED  # the periodic clean-up has not come by yet
     if download.status != Download.Status.READY:
         raise Conflict("not_ready", _("The download is %(status)s, not ready."), status=download.get_status_display())
-    recheck(download)  # revoked or expired since: refused (and audited) like any channel
+    system = system_of(request)
+    # revoked or expired since, or another grant now: refused (and audited) like any channel — for the one fetching
+    recheck(download, **({"system": system} if system is not None else {"user": user_of(request)}))
     path = file_of(download)
     if not path.exists():
         raise Conflict("file_missing", _("The file of this download is gone; ask for it again."))

@@ -76,10 +76,26 @@ class Delivery:
     def masked_anywhere(self) -> dict[str, str]:
         """The grant's masking rules of every item it covers (a filter or sort on one would reveal what it hides)."""
         grant = self.decision.grant
-        return {} if grant is None else {name: str(rule) for name, rule in (grant.masking or {}).items() if rule}
+        if grant is None:
+            return {}
+        rules = {name: str(rule) for name, rule in (grant.masking or {}).items() if rule and _hides(str(rule))}
+        for name, rule in catalog_masking(self.entry).items():  # as masks_for applies them
+            rules.setdefault(name, rule)
+        return rules
 
     def mask(self, row: tuple[Any, ...]) -> list[Any]:
-        return masking.mask_row(self.masks, row, key=self.key)
+        """The row as it may leave: each masked cell by its mask; a cell its mask cannot handle (a date rule on a
+        text that is not a date) leaves as nothing — never as it is (fail closed)."""
+        out: list[Any] = []
+        for mask, value in zip(self.masks, row, strict=True):
+            if mask is None or value is None:
+                out.append(value)
+                continue
+            try:
+                out.append(mask.apply(value, key=self.key))
+            except masking.MaskRuleError:
+                out.append(None)
+        return out
 
 
 def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str, items: list[str] | None,
@@ -93,7 +109,7 @@ def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purp
     if not decision.allowed:
         # the reasons rendered in the language each reader asks for (message, message_zh, message_en)
         raise AccessRefused("access_denied", _("No access: %(reasons)s"), reasons=Text(decision.explain().node))
-    return Delivery(entry, decision, list(decision.items), *masks_for(decision))
+    return Delivery(entry, decision, list(decision.items), *masks_for(decision, entry))
 
 
 def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str,
@@ -112,10 +128,25 @@ def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, 
     return list(grant.items) if grant is not None and grant.items else None
 
 
-def masks_for(decision: Decision) -> tuple[list[masking.Mask | None], bytes | None]:
+def catalog_masking(entry: CatalogEntry) -> dict[str, str]:
+    """The masking rules of the entry's sensitive items as the catalog has them now."""
+    version = entry.current_version
+    if version is None:
+        return {}
+    return {name: rule for name, rule in version.items.filter(is_sensitive=True).values_list("name", "masking_rule")
+            if rule}
+
+
+def masks_for(decision: Decision, entry: CatalogEntry | None = None) -> tuple[list[masking.Mask | None], bytes | None]:
+    """The masks of the decision's items: the grant's rules — and, given ``entry``, the catalog's current rule for a
+    sensitive item the grant leaves unmasked (an item that became sensitive after the grant, a grant rule that
+    hides nothing: review M3).  The provider's own data is not masked."""
     masks: list[masking.Mask | None] = []
+    catalog = catalog_masking(entry) if entry is not None and decision.grant is not None else {}
     for name in decision.items:
         rule = decision.masking.get(name)
+        if name in catalog and (not rule or not _hides(rule)):
+            rule = catalog[name]
         if not rule:
             masks.append(None)
             continue
@@ -130,6 +161,13 @@ def masks_for(decision: Decision) -> tuple[list[masking.Mask | None], bytes | No
     if decision.grant is not None and any(m is not None and m.kind == "pseudonym" for m in masks):
         key = masking.grant_key(crypto.pseudonym_secret(), str(decision.grant.number or decision.grant.pk))
     return masks, key
+
+
+def _hides(rule: str) -> bool:
+    try:
+        return masking.parse(rule).hides_value
+    except masking.MaskRuleError:
+        return True  # refused below with its reason
 
 
 # -- values on the way out -----------------------------------------------------------------------------------

@@ -747,7 +747,7 @@ def _groups(entry: CatalogEntry, columns: list[str], checked: EntryChecked, repo
                             masking={n: r for n, r in ((grant.masking or {}) if grant else {}).items()
                                      if n in covered and r}, basis="grant" if grant else "own_data")
         try:
-            masks, key = delivery.masks_for(decision)
+            masks, key = delivery.masks_for(decision, entry)  # as the channels mask: the catalog too
         except delivery.AccessRefused as exc:
             candidate.notes.append(Note("masking_unusable", {"reason": exc.bilingual()}))
             report.candidates.append(candidate)

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.models import CatalogEntry
-from govshare.core import audit, exports, jobs
+from govshare.core import audit, crypto, exports, jobs
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.messages import message
@@ -79,10 +79,19 @@ def _requester(download: Download) -> dict[str, Any]:
     return {"system": download.system} if download.system_id else {"user": download.requested_by}
 
 
-def recheck(download: Download) -> delivery.Delivery:
-    """The access check again, as the download was asked for (its grant may have been revoked since)."""
-    return delivery.authorise(download.entry, purpose=download.purpose, items=list(download.items),
-                              channel=ShareMethod.FILE, **_requester(download))
+def recheck(download: Download, **fetcher: Any) -> delivery.Delivery:
+    """The access check again — as the download was asked for (building), or as ``fetcher`` (``user=`` or
+    ``system=``: fetching) — and by **the download's own grant**: the file was masked under it, so another grant
+    of the department (other masks, other pseudonyms) never stands in for a revoked one (review H2)."""
+    granted = delivery.authorise(download.entry, purpose=download.purpose, items=list(download.items),
+                                 channel=ShareMethod.FILE, **(fetcher or _requester(download)))
+    grant = granted.decision.grant
+    if (grant.pk if grant is not None else None) != download.grant_id:
+        raise delivery.AccessRefused(
+            "grant_changed", _("This file was made under grant %(grant)s, which no longer allows it; ask for the "
+                               "data again under the grant that does."),
+            grant=download.grant.number if download.grant else "—")
+    return granted
 
 
 @jobs.handler(DOWNLOAD_JOB)
@@ -104,8 +113,13 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     part.parent.mkdir(parents=True, exist_ok=True)
     try:
         rows = _write(ctx, download, granted, filters, part)
+    except jobs.JobCancelled:
+        raise  # stopped, or taken over by another worker: that one goes on
     except GovshareError as exc:
         _fail(download, exc.bilingual())
+        raise
+    except Exception as exc:
+        _fail(download, f"{type(exc).__name__}: {exc}")
         raise
     digest, size = _sha256(part)
     os.replace(part, target)
@@ -162,7 +176,7 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         ctx.progress(0, total, str(_("building the file")))
         checkpoint = ctx.checkpoint if download.format != Download.Format.XLSX else {}
         if checkpoint.get("rows") and part.exists():  # a worker died: go on after its last written page
-            query.after = [delivery.untag(v) for v in checkpoint["after"]]
+            query.after = _unsealed(checkpoint["after"])
             rows, size = int(checkpoint["rows"]), int(checkpoint["bytes"])
             with open(part, "r+b") as partial:
                 partial.truncate(size)
@@ -190,9 +204,21 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
                 os.fsync(out.fileno())
                 rows += len(page)
                 if after is not None:
-                    ctx.save_checkpoint({"after": [delivery.tag(v) for v in after], "rows": rows,
-                                         "bytes": out.tell()}, done=rows)
+                    ctx.save_checkpoint({"after": _sealed(after), "rows": rows, "bytes": out.tell()}, done=rows)
     return rows
+
+
+def _sealed(after: list[Any]) -> str:
+    """Where a build goes on, sealed: it holds the last row's key, which the job's log and page must not show
+    (review H3: a masked ID number in clear in the job log)."""
+    return crypto.seal(json.dumps([delivery.tag(v) for v in after]).encode("utf-8"), CHECKPOINT_SEAL)
+
+
+def _unsealed(text: str) -> list[Any]:
+    return [delivery.untag(v) for v in json.loads(crypto.unseal(text, CHECKPOINT_SEAL))]
+
+
+CHECKPOINT_SEAL = "govshare.datastore.download-checkpoint.v1"
 
 
 def _header(fmt: str, items: list[str]) -> bytes:
@@ -229,4 +255,9 @@ def expire_downloads(now: dt.datetime | None = None) -> int:
         file_of(download).unlink(missing_ok=True)
         done += Download.objects.filter(pk=download.pk, status=Download.Status.READY).update(
             status=Download.Status.EXPIRED)
+    # what failed builds left half-written (masked data all the same) goes after the same time
+    stale = now - dt.timedelta(days=settings.GOVSHARE_DOWNLOAD_KEEP_DAYS)
+    for download in Download.objects.filter(status=Download.Status.FAILED, created_at__lte=stale):
+        part = file_of(download)
+        part.with_name(part.name + ".part").unlink(missing_ok=True)
     return done

@@ -191,21 +191,33 @@ class _Built:
         order += [(name, False, False) for name in self.key if name not in seen]
         return order
 
+    def terms(self, order: list[tuple[str, bool, bool]]) -> list[tuple[str, bool, bool, str, Any]]:
+        """The order's SQL terms: (expression, descending, nullable, item, parameter of a value).  A decimal on
+        SQLite is two terms: as a double, then its exact text — decimals equal as doubles (beyond 15 digits) still
+        have one order, and a page never ends between them (review H6)."""
+        found: list[tuple[str, bool, bool, str, Any]] = []
+        for name, desc, nullable in order:
+            found.append((self.ordered(name), desc, nullable, name, lambda v, n=name: self.ordered_param(n, v)))
+            if self.store.kind == "sqlite" and self.letter(name) in "NY":
+                found.append((self.column(name), desc, nullable, name, decimal_text))
+        return found
+
     def after(self, order: list[tuple[str, bool, bool]], values: Sequence[Any]) -> tuple[str, list[Any]]:
         """The condition "strictly after ``values``" in ``order`` (NULLs last in both directions)."""
         if len(values) != len(order):
             raise QueryError("bad_cursor", "the cursor does not fit this query")
+        given = dict(zip([name for name, _d, _n in order], values, strict=True))
         alternatives: list[str] = []
         params: list[Any] = []
         equal: list[str] = []
         equal_params: list[Any] = []
-        for (name, desc, _nullable), value in zip(order, values, strict=True):
-            expr = self.ordered(name)
+        for expr, desc, _nullable, name, param_of in self.terms(order):
+            value = given[name]
             if value is None:
                 beyond, beyond_params = "1 = 0", []  # after a NULL come only NULLs (equal ones)
                 same, same_params = f"{expr} IS NULL", []
             else:
-                param = self.ordered_param(name, value)
+                param = param_of(value)
                 beyond = f"({expr} {'<' if desc else '>'} ? OR {expr} IS NULL)"
                 beyond_params = [param]
                 same, same_params = f"{expr} = ?", [param]
@@ -230,9 +242,8 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
     wanted = list(query.items)
     extra = [name for name, _d, _n in order if name not in wanted]
     selected = [*wanted, *extra]
-    keys = ", ".join(
-        (f"({built.ordered(name)} IS NULL), " if nullable else "") + built.ordered(name) + (" DESC" if desc else "")
-        for name, desc, nullable in order)
+    keys = ", ".join((f"({expr} IS NULL), " if nullable else "") + expr + (" DESC" if desc else "")
+                     for expr, desc, nullable, _name, _param in built.terms(order))
     sql = (f'SELECT {", ".join(built.column(n) for n in selected)} FROM "{query.table}" '  # noqa: S608 — checked names
            f"WHERE {' AND '.join(where)} ORDER BY {keys} LIMIT ?")
     rows = store.read(sql, [*params, query.limit + 1], [built.letter(n) for n in selected])

@@ -468,7 +468,7 @@ def do_answer(actor: Any, app: Application, *, decision: str, items: list[str] |
     problems = []
     chosen = collect(problems, check_items, version, items if items is not None else app.items,
                       allowed=app.items)
-    mask = collect(problems, check_masking, masking, chosen or []) if chosen else {}
+    mask = collect(problems, check_masking, masking, chosen or [], version) if chosen else {}
     cond = collect(problems, optional_text, conditions, "conditions")
     expiry = expires_on or app.period_end
     if expiry is not None and expiry < today:

@@ -152,7 +152,7 @@ def do_settle_case(actor: Any, case: CoordinationCase, *, outcome: str, reason: 
                                              field="expires_on"))
         elif expires_on < timezone.localdate():
             problems.append(ValidationFailed("expiry_past", _("The expiry date has passed."), field="expires_on"))
-        mask = collect(problems, check_masking, masking, chosen) if chosen else {}
+        mask = collect(problems, check_masking, masking, chosen, entry.current_version) if chosen else {}
         if problems:
             raise ManyProblems(problems)
         grant = make_grant(actor, source=Grant.Source.COORDINATION, entry=entry, consumer_id=case.consumer_id,

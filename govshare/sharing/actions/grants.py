@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.models import CatalogEntry
-from govshare.catalog.validation import MASKING_RULE_HELP
+from govshare.catalog.validation import MASKING_RULE_HELP, masking_rule_problem
 from govshare.core import audit
 from govshare.core import masking as masks
 from govshare.core.audit_codes import AuditCode
@@ -59,7 +59,9 @@ def default_masking(entry: CatalogEntry, items: list[str]) -> dict[str, str]:
             if i.name in items and i.is_sensitive and i.masking_rule}
 
 
-def check_masking(masking: Any, items: list[str]) -> dict[str, str]:
+def check_masking(masking: Any, items: list[str], version: Any = None) -> dict[str, str]:
+    """A grant's masking (item → rule): rules every channel can apply; given the entry's ``version``, each fitting
+    its item's data type, and one that hides something on a sensitive item (review M1, M3)."""
     if masking in (None, ""):
         return {}
     if not isinstance(masking, dict):
@@ -71,6 +73,11 @@ def check_masking(masking: Any, items: list[str]) -> dict[str, str]:
                                    field="masking", item=name)
         text = optional_text(rule, f"masking.{name}", 200)
         if text:
+            item = version.items.filter(name=name).first() if version is not None else None
+            if item is not None:
+                problem = masking_rule_problem(text, item.data_type, item.is_sensitive, f"masking.{name}")
+                if problem is not None:
+                    raise problem
             try:
                 masks.parse(text)  # every channel applies it (SEC-3): one it understands, or none at all
             except masks.MaskRuleError:

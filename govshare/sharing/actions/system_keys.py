@@ -16,8 +16,9 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.core import audit, crypto
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, ValidationFailed
+from govshare.core.errors import Conflict, Forbidden, ValidationFailed
 from govshare.core.permissions import Action, get_for
+from govshare.core.roles import Role
 from govshare.sharing.actions._common import required_text
 from govshare.sharing.models import ConsumingSystem, SystemKey
 
@@ -42,8 +43,13 @@ def parse_system_key(raw: str) -> str | None:
 
 @transaction.atomic
 def do_issue_system_key(actor: Any, system: ConsumingSystem, *, name: str, days: int = 365) -> NewSystemKey:
-    """A new key for ``system`` (its department's administrator, or the centre's)."""
+    """A new key for ``system`` (its department's administrator only)."""
     system = get_for(actor, Action.CHANGE, ConsumingSystem.objects.select_for_update(), pk=system.pk)
+    if not (actor.has_role(Role.DEPT_ADMIN) and actor.department_id == system.department_id):
+        # review H5: a key reads as its department (own data unmasked): only that department's administrator issues
+        # one — not the centre's, who may still revoke any
+        raise Forbidden("not_own_system", _("Only the administrator of %(department)s issues keys to its systems."),
+                        department=system.department.name)
     name = required_text(name, "name", 100)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_KEY_DAYS:
         raise ValidationFailed("key_days", _("A key must expire within 1 to %(max)d days."), max=MAX_KEY_DAYS,
@@ -55,6 +61,8 @@ def do_issue_system_key(actor: Any, system: ConsumingSystem, *, name: str, days:
         raise Conflict("duplicate_key_name", _("The system already has a key named %(name)s."), name=name,
                        field="name")
     prefix = secrets.token_hex(4)
+    while SystemKey.objects.filter(prefix=prefix).exists():  # 4 random bytes: a collision is rare, not impossible
+        prefix = secrets.token_hex(4)
     secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     key = SystemKey.objects.create(system=system, name=name, prefix=prefix, secret_hash=crypto.token_hash(secret),
                                    created_by=actor, expires_at=timezone.now() + dt.timedelta(days=days))
