@@ -12,7 +12,9 @@ What the script does:
    does not use.  The demo grants 市场主体登记信息（营业执照） (provider 市场监管局) over the api channel to 公安局's
    system GA-JWZH for 业务协同 and issues the system a key (``demo/system-key-GA-JWZH.txt``).  The demo grant has
    no masking (none of the entry's items is sensitive), so the bench gives it three rules (ORM update in the
-   throwaway database): 法定代表人姓名 保留姓氏, 住所 保留至乡镇（街道）一级, 注册资本 取整 — masking is on.
+   throwaway database): 法定代表人姓名 保留姓氏, 住所 保留至乡镇（街道）一级, 注册资本 取整 — masking is on — and
+   a copy of that grant over the 文件 channel (number SQ2026-900005, same items and masking) for the batch
+   download; then ``govshare worker --batch`` runs the demo's queued jobs, before any timing.
 2. **The centre's table**, in a fresh SQLite centre file (``WORK/centre.sqlite3``, the file both servers
    read): ``Store.ensure_table`` for the entry's 11 published items (``c1`` … ``c11``, key 统一社会信用代码),
    then N (1 000 000) generated market entities written by ``Store.apply`` in 20 000-row batches of one fresh
@@ -33,7 +35,8 @@ What the script does:
    system key (``Authorization: Bearer gsk_…``): the access check, the grant's items, masking and the access
    log on every request.  Datasette's ask for the same 11 columns (``_col``) and ``_deleted__exact=0`` (govshare
    reads live rows only: ``NOT _deleted``).  Both order by the key (or the sort, then the key).  Every pair of
-   answers is checked: the same number of rows, the same first and last key.  Requests are sequential on
+   answers is checked: the same number of rows, the same first and last key, and where both count, govshare's
+   exact count equal to Datasette's (its ``at_least`` below it).  Requests are sequential on
    keep-alive connections (``http.client``), the two servers interleaved query by query (who goes first
    alternates), after a warm-up (the centre file read once into the page cache, then 10 pages each).  Three
    configurations, the same queries each:
@@ -49,10 +52,13 @@ What the script does:
 5. **CSV export of the whole table** (N rows, the 11 items): Datasette's streamed CSV
    (``.csv?_stream=on&_size=max``: one response, read internally in pages of ``max_returned_rows`` = 1 000)
    against govshare's data API in CSV pages (``format=csv&limit=1000``, following the ``Link: <…>;
-   rel="next"`` header until there is none) — the batch download channel (部门批量下载) is not built yet, so
-   govshare's figure is page by page, one request a page; once with its default ``count=true`` and once with
-   ``count=false``.  Rows are counted in what arrives (lines less the header of each page) and checked
-   against N.  rows/s and govshare ÷ Datasette (≥ 1: the target is met).
+   rel="next"`` header until there is none), one request a page, once with its default ``count=true`` and
+   once with ``count=false`` — and govshare's batch download (部门批量下载, 文件 channel): ``POST
+   /api/v1/data/{entry}/downloads`` ``{"format": "csv"}`` with the system key, built by a resident ``govshare
+   worker`` (started 5 s before, polling every 0.2 s) in pages of 5 000 rows into a file, its state polled every
+   0.5 s, then the file fetched: timed from the request to the file's last byte (the build alone is reported
+   too).  Rows are counted in what arrives (lines less the header of each page or file) and checked against N.
+   rows/s and govshare ÷ Datasette (≥ 1: the target is met).
 6. ``--profile``: after the servers are stopped, one process with the metadata database and the centre runs
    the page queries through Django's test client under cProfile (top functions to ``WORK/profile-*.txt``), and
    times the parts of a request directly: opening the store, the page query (``reader.read_rows``), the count
@@ -96,13 +102,15 @@ ROOT = HERE.parent.parent
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 DEFAULT_WORKDIR = ROOT / "tmp" / "bench-data-api"
 PEER = ["datasette==0.65.5"]
-BUILD_VERSION = 1  # bump when the generated table changes: --reuse then rebuilds
+BUILD_VERSION = 2  # bump when the generated table or the site changes: --reuse then rebuilds
 
 ENTRY_NAME = "市场主体登记信息（营业执照）"
 SYSTEM = "GA-JWZH"
 PURPOSE = "业务协同"
 #: the rules the bench gives the demo grant (ORM, throwaway database): masking on
 MASKING = {"法定代表人姓名": "保留姓氏", "住所": "保留至乡镇（街道）一级，其后以*替代", "注册资本": "取整"}
+#: the number of the bench's copy of that grant over the 文件 channel (batch downloads)
+FILE_GRANT = "SQ2026-900005"
 BATCH_ROWS = 20_000
 PAGE = 100
 CSV_PAGE = 1000
@@ -413,6 +421,10 @@ class Bench:
         if built_run.returncode:
             raise RuntimeError(f"build: exit {built_run.returncode}: {tail(log)}")
         built = json.loads(built_run.stdout.decode().strip().splitlines()[-1])
+        with open(self.work / "worker-drain.log", "wb") as out:  # the demo's queued jobs, before any timing
+            subprocess.run([str(PROJECT_PYTHON), "-m", "govshare.cli", "worker", "--batch"],
+                           env=govshare_env(self.work, self.centre), cwd=str(ROOT), stdout=out,
+                           stderr=subprocess.STDOUT, check=False, timeout=900)
         built.update(wanted, at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
         marker.write_text(json.dumps(built, ensure_ascii=False), encoding="utf-8")
         built["reused"] = False
@@ -485,6 +497,12 @@ class Bench:
                                         f"datasette {len(ds_keys)} rows {ds_keys[:1]}")
             found.counts.append((query.label(), gs.get("count"), gs.get("count_kind"),
                                  ds.get("filtered_table_rows_count")))
+            theirs = ds.get("filtered_table_rows_count")
+            if theirs is not None and gs.get("count_kind") in ("exact", "at_least") and (
+                    (gs["count_kind"] == "exact" and gs["count"] != theirs)
+                    or (gs["count_kind"] == "at_least" and theirs <= gs["count"])):
+                found.mismatches.append(f"{query.label()}: govshare counts {gs['count']} ({gs['count_kind']}), "
+                                        f"datasette {theirs}")
             if (i + 1) % 50 == 0:
                 print(f"    {config}: {i + 1}/{len(queries)}", flush=True)
         return found
@@ -520,6 +538,58 @@ class Bench:
                 path = None
         return {"rows": rows, "bytes": size, "seconds": time.perf_counter() - started, "requests": pages}
 
+    def download(self) -> dict[str, Any]:
+        """govshare's batch download (文件 channel) of the whole table as CSV: asked for with the system key, built
+        by a worker (``govshare worker``, resident, started before), fetched; timed from the request to the last
+        byte of the file."""
+        assert self.gs is not None
+        log = self.work / "worker.log"
+        with open(log, "wb") as out:
+            worker = subprocess.Popen([str(PROJECT_PYTHON), "-m", "govshare.cli", "worker", "--interval", "0.2"],
+                                      env=govshare_env(self.work, self.centre), cwd=str(ROOT), stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            time.sleep(5)  # the worker's start (Django, its first poll) is not the download's
+            if worker.poll() is not None:
+                raise RuntimeError(f"govshare worker exited: {tail(log)}")
+            conn = http.client.HTTPConnection("127.0.0.1", self.gs.port, timeout=900)
+            body = json.dumps({"purpose": PURPOSE, "format": "csv"}, ensure_ascii=False).encode()
+            started = time.perf_counter()
+            conn.request("POST", self.entry_path.removesuffix("/rows") + "/downloads", body=body,
+                         headers={**self.gs.headers, "Content-Type": "application/json"})
+            answer = conn.getresponse()
+            asked = json.loads(answer.read())
+            if answer.status != 202:
+                raise RuntimeError(f"download request: {answer.status} {asked}")
+            state = asked
+            while state["status"] not in ("ready", "failed"):
+                if time.perf_counter() - started > 1800:
+                    raise RuntimeError("the download was not ready within 30 minutes")
+                time.sleep(0.5)
+                status, _headers, raw, _seconds = self.gs.get(f"/api/v1/data/downloads/{asked['id']}")
+                if status != 200:
+                    raise RuntimeError(f"download status: {status} {raw[:300]!r}")
+                state = json.loads(raw)
+            built = time.perf_counter() - started
+            if state["status"] != "ready":
+                raise RuntimeError(f"download failed: {state['message']}")
+            parts = urlsplit(state["file"])
+            status, _headers, lines, size, fetch = self.gs.stream_lines(parts.path)
+            if status != 200:
+                raise RuntimeError(f"download fetch: {status}")
+            conn.close()
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=10)
+        seconds = time.perf_counter() - started
+        return {"rows": lines - 1, "bytes": size, "seconds": seconds, "build_seconds": built,
+                "fetch_seconds": fetch, "requests": 1, "grant": state["grant"], "reported_rows": state["rows"]}
+
     # -- the run -------------------------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -528,12 +598,17 @@ class Bench:
         now = dt.datetime.now(dt.UTC)
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=False).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, check=False).stdout.strip())
-        self.results.update(started=now.isoformat(timespec="seconds"), commit=commit, dirty=dirty,
+        changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, check=False).stdout.split("\n")
+        # the code measured: HEAD and the tracked files changed in the working tree (this script's own aside)
+        changed = [line[3:] for line in changed if line.strip() and not line[3:].startswith("bench/")]
+        dirty = bool(changed)
+        self.results.update(started=now.isoformat(timespec="seconds"), commit=commit, changed_files=changed,
                             cores=os.cpu_count(), load_start=load_average())
         print(f"data API vs Datasette — {now:%Y-%m-%d %H:%M} UTC, govshare {commit}{' (+ changes)' if dirty else ''}, "
               f"{os.cpu_count()} cores, load {load_average()}")
+        if changed:
+            print(f"  changed in the working tree: {', '.join(changed)}")
         started = time.perf_counter()
         venv = ensure_peer(self.work / "peers", self.work / "install-datasette.log")
         version = subprocess.run([str(venv / "bin" / "datasette"), "--version"], capture_output=True, text=True,
@@ -582,6 +657,15 @@ class Bench:
                 print(f" {csv['govshare']['seconds']:.1f} s; govshare count=false …", end="", flush=True)
                 csv["govshare-nocount"] = self.csv_govshare(False)
                 print(f" {csv['govshare-nocount']['seconds']:.1f} s")
+                if not args.skip_download:
+                    print("  CSV export: govshare batch download …", end="", flush=True)
+                    try:
+                        csv["govshare-download"] = self.download()
+                        print(f" {csv['govshare-download']['seconds']:.1f} s "
+                              f"(built in {csv['govshare-download']['build_seconds']:.1f} s)")
+                    except Exception as exc:  # noqa: BLE001 — reported, the run goes on
+                        print(f" failed: {exc}")
+                        self.results["download_error"] = str(exc)[:600]
                 for one in csv.values():
                     one["rows_per_s"] = one["rows"] / one["seconds"]
                     one["complete"] = one["rows"] == built["rows"]
@@ -668,7 +752,8 @@ class Bench:
             print("\nCSV export of the whole table")
             print(f"{'system':<28} {'rows':>10} {'requests':>9} {'seconds':>8} {'rows/s':>9} {'MB':>7} {'÷ datasette':>11}")
             labels = {"datasette": "datasette _stream=on", "govshare": "govshare pages, count=true",
-                      "govshare-nocount": "govshare pages, count=false"}
+                      "govshare-nocount": "govshare pages, count=false",
+                      "govshare-download": "govshare batch download"}
             for name, one in csv.items():
                 flag = "" if one["complete"] else "  *** INCOMPLETE"
                 print(f"{labels[name]:<28} {one['rows']:>10,} {one['requests']:>9,} {one['seconds']:8.1f} "
@@ -679,7 +764,7 @@ class Bench:
             faster = gs["p50"] < ds["p50"] and gs["p95"] < ds["p95"]
             verdicts[f"page p50/p95 faster ({config})"] = "met" if faster else "not met"
         if csv:
-            for name in ("govshare", "govshare-nocount"):
+            for name in [n for n in ("govshare", "govshare-nocount", "govshare-download") if n in csv]:
                 ok = csv[name]["rows_per_s"] >= csv["datasette"]["rows_per_s"] and csv[name]["complete"]
                 verdicts[f"CSV rows/s ≥ datasette ({name})"] = "met" if ok else "not met"
         r["verdicts"] = verdicts
@@ -690,7 +775,11 @@ class Bench:
         if profile:
             print("\nprofile (in-process, Django test client; ms per request, median over the sampled queries):")
             for name, value in profile["parts"].items():
-                print(f"  {name:<44} {value:8.2f}")
+                print(f"  {name:<50} {value:8.2f}")
+            print("under cProfile (its overhead inflates Python-heavy parts), ms per request: JSON page (count=true) "
+                  "| CSV page of 1 000 rows:")
+            for name, value in profile["profiled_page"].items():
+                print(f"  {name:<50} {value:8.2f} | {profile['profiled_csv_page'][name]:8.2f}")
             print(f"  top functions: {profile['file']}")
 
 
@@ -716,6 +805,11 @@ def child_build(spec: dict[str, Any]) -> None:
         raise RuntimeError(f"the entry's items are not the bench's: {names}")
     grant = Grant.objects.usable().get(entry=entry, system__code=SYSTEM, channel="api", purpose=PURPOSE)
     Grant.objects.filter(pk=grant.pk).update(masking=MASKING)
+    # the same grant over the 文件 channel (batch downloads), checked after the api one by the access check
+    twin = Grant.objects.get(pk=grant.pk)
+    twin.pk, twin.number, twin.channel = None, FILE_GRANT, "file"
+    twin.granted_at = grant.granted_at - dt.timedelta(minutes=1)
+    twin.save()
     table = centre.table_for(entry)
     rows = int(spec["rows"])
     rng = random.Random(20261206)
@@ -732,15 +826,50 @@ def child_build(spec: dict[str, Any]) -> None:
         live = store.live_rows(table)
     seconds = time.perf_counter() - started
     path = centre.url()[len("sqlite:///"):]
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     print(json.dumps({"entry_code": entry.code, "table": table, "rows": live, "seconds": seconds,
                       "grant": grant.number, "masking": MASKING, "key": key_file().read_text().strip(),
                       "file_mb": os.path.getsize(path) / 1e6, "items": names}, ensure_ascii=False))
 
 
+#: (label, file ending, function): the parts of a request whose cumulative time the profile reports
+PROFILED_PARTS = [
+    ("whole request, the body read (test client)", "bench/data_api.py", "request"),
+    ("Django handler (a CSV body is written after it)", "django/core/handlers/base.py", "get_response"),
+    ("system key (authenticate_system_key)", "sharing/actions/system_keys.py", "authenticate_system_key"),
+    ("entry (get_published_entry)", "catalog/refs.py", "get_published_entry"),
+    ("access check (delivery.authorise)", "datastore/delivery.py", "authorise"),
+    ("Store.open (connect, PRAGMAs, metadata check)", "datastore/engine/store.py", "open"),
+    ("Store.has_table + describe", "datastore/engine/store.py", ("has_table", "describe")),
+    ("reader.read_rows (the page)", "datastore/engine/reader.py", "read_rows"),
+    ("reader.count_rows", "datastore/engine/reader.py", "count_rows"),
+    ("masking (Delivery.mask)", "datastore/delivery.py", "mask"),
+    ("cursor (query_fingerprint + sign_cursor)", "datastore/delivery.py", ("query_fingerprint", "sign_cursor")),
+    ("api.py list comprehensions (masking, rows as dicts)", "datastore/api.py", "<listcomp>"),
+    ("CSV lines (exports.csv_lines)", "core/exports.py", "csv_lines"),
+    ("ninja: response validation + JSON", "ninja/operation.py", "_result_to_response"),
+    ("access log (access_log.flush: one INSERT, commit)", "core/access_log.py", "flush"),
+]
+
+
+def profiled_parts(profiler: Any, requests: int) -> dict[str, float]:
+    """ms per request of each of :data:`PROFILED_PARTS` (cumulative, under the profiler's own overhead)."""
+    import pstats
+
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    found: dict[str, float] = {}
+    for label, ending, names in PROFILED_PARTS:
+        wanted = (names,) if isinstance(names, str) else names
+        total = sum(values[3] for (path, _line, name), values in stats.items()
+                    if path.endswith(ending) and name in wanted)
+        found[label] = total * 1000 / requests
+    return found
+
+
 def child_profile(spec: dict[str, Any], n_queries: int) -> None:
-    """The page queries in one process: cProfile over Django's test client, and the parts of a request timed."""
+    """The page queries in one process (Django's test client): the parts of a request timed directly, then
+    cProfile over the same requests and over CSV pages."""
     import cProfile
     import io
     import pstats
@@ -756,11 +885,18 @@ def child_profile(spec: dict[str, Any], n_queries: int) -> None:
     queries = make_queries(n_queries)[: int(spec["n"])]
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {spec['key']}")
 
-    def request(query: Query, count: bool) -> float:
-        started = time.perf_counter()
-        response = client.get(spec["entry_path"], dict(query.govshare(count)))
+    def request(query: Query, count: bool, *, limit: int = PAGE, fmt: str = "json", path: str = "") -> Any:
+        response = client.get(path) if path else client.get(spec["entry_path"],
+                                                             dict(query.govshare(count, limit=limit, fmt=fmt)))
         if response.status_code != 200:
             raise RuntimeError(f"{response.status_code}: {response.content[:300]!r}")
+        if response.streaming:
+            b"".join(response.streaming_content)  # type: ignore[attr-defined]
+        return response
+
+    def timed(call: Any) -> float:
+        started = time.perf_counter()
+        call()
         return time.perf_counter() - started
 
     for query in queries[:5]:
@@ -768,47 +904,72 @@ def child_profile(spec: dict[str, Any], n_queries: int) -> None:
     parts: dict[str, list[float]] = {k: [] for k in (
         "request, count=true (test client)", "request, count=false (test client)", "Store.open + describe",
         "reader.read_rows (page + 1 rows)", "reader.count_rows (up to 10 001)", "SQLite: Datasette's count(*)")}
-    profiler = cProfile.Profile()
+    path = centre.url()[len("sqlite:///"):]
     for query in queries:
-        profiler.enable()
-        parts["request, count=true (test client)"].append(request(query, True))
-        profiler.disable()
-        parts["request, count=false (test client)"].append(request(query, False))
+        parts["request, count=true (test client)"].append(timed(lambda q=query: request(q, True)))
+        parts["request, count=false (test client)"].append(timed(lambda q=query: request(q, False)))
         started = time.perf_counter()
         with centre.open_store() as store:
             store.has_table(spec["table"])
             columns, _key = store.describe(spec["table"])
             parts["Store.open + describe"].append(time.perf_counter() - started)
+            typed = {column.name: column for column in columns}
             row_query = reader.RowQuery(spec["table"], list(COLUMN), [
-                reader.Filter(item, op, (reader.parse_value(next(c for c in columns if c.name == item), value),))
+                reader.Filter(item, op, (reader.parse_value(typed[item], value),))
                 for item, op, value in query.filters], [query.sort] if query.sort else [], limit=PAGE)
-            started = time.perf_counter()
-            reader.read_rows(store, row_query)
-            parts["reader.read_rows (page + 1 rows)"].append(time.perf_counter() - started)
-            started = time.perf_counter()
-            reader.count_rows(store, row_query, 10_000)
-            parts["reader.count_rows (up to 10 001)"].append(time.perf_counter() - started)
+            parts["reader.read_rows (page + 1 rows)"].append(timed(lambda s=store, r=row_query: reader.read_rows(s, r)))
+            parts["reader.count_rows (up to 10 001)"].append(
+                timed(lambda s=store, r=row_query: reader.count_rows(s, r, 10_000)))
         where, params = [], []
         for item, op, value in query.filters:
-            column = COLUMN[item]
             if op == "prefix":
-                where.append(f"{column} LIKE ?")
+                where.append(f"{COLUMN[item]} LIKE ?")
                 params.append(value + "%")
             else:
-                where.append(f"{column} {({'eq': '=', 'gte': '>=', 'lt': '<'})[op]} ?")
+                where.append(f"{COLUMN[item]} {({'eq': '=', 'gte': '>=', 'lt': '<'})[op]} ?")
                 params.append(value)
         sql = f'SELECT count(*) FROM "{spec["table"]}" WHERE _deleted = 0 AND {" AND ".join(where)}'  # noqa: S608
-        with sqlite3.connect(centre.url()[len("sqlite:///"):]) as conn:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            parts["SQLite: Datasette's count(*)"].append(
+                timed(lambda c=conn, q=sql, p=params: c.execute(q, p).fetchone()))
+    pages = cProfile.Profile()
+    for query in queries:
+        pages.enable()
+        request(query, True)
+        pages.disable()
+    csv_pages = cProfile.Profile()
+    csv_times: list[float] = []
+    csv_count = 0
+    for profiled in (False, True):  # the same pages: timed, then under the profiler
+        csv_path = ""
+        csv_count = 0
+        while csv_count < int(spec.get("csv_pages", 20)):
             started = time.perf_counter()
-            conn.execute(sql, params).fetchone()
-            parts["SQLite: Datasette's count(*)"].append(time.perf_counter() - started)
+            if profiled:
+                csv_pages.enable()
+            response = request(Query("export", []), True, limit=CSV_PAGE, fmt="csv", path=csv_path)
+            if profiled:
+                csv_pages.disable()
+            else:
+                csv_times.append(time.perf_counter() - started)
+            csv_count += 1
+            link = re.search(r'<([^>]+)>;\s*rel="next"', response.get("Link", ""))
+            if link is None:
+                break
+            parts_of = urlsplit(link.group(1))
+            csv_path = parts_of.path + "?" + parts_of.query
+    parts["CSV page of 1 000 rows, count=true (test client)"] = csv_times
     text = io.StringIO()
-    stats = pstats.Stats(profiler, stream=text)
-    stats.sort_stats("cumulative").print_stats(45)
-    stats.sort_stats("tottime").print_stats(30)
+    for title, profiler in (("JSON pages of 100 rows, count=true", pages), ("CSV pages of 1 000 rows", csv_pages)):
+        text.write(f"==== {title}\n")
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
     Path(spec["out"]).write_text(text.getvalue(), encoding="utf-8")
-    print(json.dumps({"file": spec["out"], "queries": len(queries),
-                      "parts": {k: statistics.median(v) * 1000 for k, v in parts.items()}}))
+    print(json.dumps({"file": spec["out"], "queries": len(queries), "csv_pages": csv_count,
+                      "parts": {k: statistics.median(v) * 1000 for k, v in parts.items()},
+                      "profiled_page": profiled_parts(pages, len(queries)),
+                      "profiled_csv_page": profiled_parts(csv_pages, csv_count)}))
 
 
 def main() -> int:
@@ -820,6 +981,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORKDIR, help="work dir (tmp/bench-data-api)")
     parser.add_argument("--reuse", action="store_true", help="keep the site and the table of an earlier run")
     parser.add_argument("--skip-csv", action="store_true", help="no CSV export")
+    parser.add_argument("--skip-download", action="store_true", help="no batch download (CSV pages only)")
     parser.add_argument("--profile", action="store_true", help="profile govshare's page requests in-process")
     parser.add_argument("--profile-queries", type=int, default=40, help="queries profiled (40)")
     parser.add_argument("--child", choices=["build", "profile"], help=argparse.SUPPRESS)
