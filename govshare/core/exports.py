@@ -80,8 +80,12 @@ def neutralise(text: str) -> str:
 
 
 def csv_cell(value: Any) -> str:
+    kind = type(value)
+    if kind is str:  # the common case first (a data download writes millions of cells)
+        return "'" + value if value and value.startswith(FORMULA_PREFIXES) else value
     # numbers are data, not text: a negative number stays a number
-    if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
+    if kind is int or kind is float or kind is decimal.Decimal or (
+            isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)):
         return str(value)
     return neutralise(to_text(value))
 
@@ -166,10 +170,28 @@ def _filename(stem: str, fmt: str) -> str:
     return f"{stem}.{fmt}"
 
 
+#: a streamed CSV leaves in pieces of about this many bytes — not one socket write per row (measured: 3 009
+#: ``sendto`` calls for three pages of 1 000 rows, 72 ms a page over HTTP against 30 ms in the process)
+STREAM_CHUNK = 64 * 1024
+
+
+def _chunks(lines: Iterable[str]) -> Iterator[bytes]:
+    pending: list[bytes] = []
+    size = 0
+    for line in lines:
+        data = line.encode("utf-8")
+        pending.append(data)
+        size += len(data)
+        if size >= STREAM_CHUNK:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
 def csv_response(filename_stem: str, header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> StreamingHttpResponse:
-    """A streaming CSV download: rows are read while the response is sent."""
-    response = StreamingHttpResponse((line.encode("utf-8") for line in csv_lines(header, rows)),
-                                     content_type=CONTENT_TYPES["csv"])
+    """A streaming CSV download: rows are read while the response is sent (in pieces of :data:`STREAM_CHUNK`)."""
+    response = StreamingHttpResponse(_chunks(csv_lines(header, rows)), content_type=CONTENT_TYPES["csv"])
     response["Content-Disposition"] = content_disposition_header(True, _filename(filename_stem, "csv"))
     response["X-Content-Type-Options"] = "nosniff"
     return response
