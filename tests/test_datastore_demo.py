@@ -35,3 +35,15 @@ def test_the_demo_system_gets_a_key_and_the_demo_prints_a_call_that_authenticate
     DEMO_NOTES.clear()
     demo.load_data_api_demo()  # a second start: the same key, printed again
     assert secret in DEMO_NOTES[0] and SystemKey.objects.filter(system__code=demo.SYSTEM).count() == 1
+
+
+def test_the_demo_has_a_file_grant_with_a_download_asked_for(demo_data: Any) -> None:
+    """Every channel has data behind it in the demo: 交通运输局's file grant on the market register, and its data
+    specialist's CSV download, which the worker builds when the demo starts."""
+    from govshare.datastore.models import Download
+    from govshare.sharing.models import Grant
+
+    grant = Grant.objects.get(consumer__code="LNJT", channel="file", entry__current_version__name=demo.ENTRY)
+    download = Download.objects.get(grant=grant)
+    assert download.requested_by is not None and download.requested_by.username == "transport_specialist"
+    assert download.format == "csv" and download.job is not None

@@ -353,7 +353,8 @@ def plan_codes(specs: list[Spec]) -> dict[str, str]:
 def share_methods(spec: Spec) -> list[str]:
     if spec.share == "N":
         return []
-    by_format = {"database": ["api"] if spec.share == "C" else ["table", "api"], "service": ["api"],
+    # an unconditionally shared table is also offered as a batch download (部门批量下载, the 文件 channel)
+    by_format = {"database": ["api"] if spec.share == "C" else ["table", "api", "file"], "service": ["api"],
                  "stream": ["api"], "self_describing": ["file", "api"]}
     return by_format.get(spec.format_class, ["file"])
 

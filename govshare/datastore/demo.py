@@ -1,7 +1,9 @@
-"""Demo of the data API (issue 11): 公安局's 警务综合信息平台 (GA-JWZH) holds a grant on 市场主体登记信息（营业执照）
-over the api (purpose 业务协同, the sharing demo) and gets a key; ``govshare demo`` prints the call to try, with
-the key kept in the data dir (``GOVSHARE_DEMO_DIR``: ``demo/system-key-GA-JWZH.txt``, readable by its owner only) so that every later
-start prints it again (a key's secret is otherwise shown once)."""
+"""Demo of delivery (issue 11).  The data API: 公安局's 警务综合信息平台 (GA-JWZH) holds a grant on
+市场主体登记信息（营业执照） over the api (purpose 业务协同, the sharing demo) and gets a key; ``govshare demo`` prints the
+call to try.  Batch download: 交通运输局 holds a grant on the same entry over the file channel, and its data
+specialist (``transport_specialist``) has asked for it as CSV — the worker builds it when the demo starts, and the
+page 批量下载 offers it.  The key is kept in the data dir (``GOVSHARE_DEMO_DIR``: ``system-key-GA-JWZH.txt``,
+readable by its owner only) so that every later start prints it again (a key's secret is otherwise shown once)."""
 
 from __future__ import annotations
 
@@ -55,3 +57,23 @@ def load_data_api_demo() -> None:
     DEMO_NOTES.append(f"数据接口 / data API ({system.name} {SYSTEM}, {grant.number}):\n"
                       f'  curl -H "Authorization: Bearer {secret}" '
                       f'"http://127.0.0.1:8000/api/v1/data/{entry.code}/rows?{query}"')
+
+
+@register_loader
+def load_download_demo() -> None:
+    """交通运输局's file grant on the market register, and its data specialist's CSV download (asked once)."""
+    from govshare.catalog.models import CatalogEntry
+    from govshare.core.models import User
+    from govshare.datastore.actions import do_request_download
+    from govshare.datastore.models import Download
+    from govshare.sharing.models import Grant
+
+    entry = CatalogEntry.objects.filter(current_version__name=ENTRY).first()
+    user = User.objects.filter(username="transport_specialist").first()
+    if entry is None or user is None:
+        return
+    grant = Grant.objects.usable().filter(entry=entry, consumer_id=user.department_id, channel="file").first()
+    if grant is None or Download.objects.filter(grant=grant).exists():
+        return
+    with context.bind(user=user, ip="demo"):
+        do_request_download(user=user, entry=entry, purpose=grant.purpose, items=None, filters=[], fmt="csv")

@@ -415,7 +415,7 @@ class _Loader:
             grant, moment = self.do(spec.days_ago, self.editors[spec.consumer], do_subscribe_entry,
                                     self.entries[spec.entry], purpose=spec.purpose, purpose_detail=spec.detail,
                                     items=list(spec.items) or None, channel=spec.channel,
-                                    system=self.systems[spec.system])
+                                    system=self.systems[spec.system] if spec.system else None)
             assert grant.application_id is not None
             self.moments[grant.application_id] = [moment]
 
