@@ -244,25 +244,12 @@ def load_average() -> list[float]:
 
 def ensure_peer(root: Path, log: Path) -> Path:
     """Datasette's own virtualenv under ``root`` (made and installed once, reused while the requirement is the
-    same); RuntimeError with pip's last lines when that fails."""
-    venv = root / "datasette"
-    marker = venv / ".bench-installed"
-    wanted = "\n".join(PEER)
-    if marker.exists() and marker.read_text(encoding="utf-8") == wanted:
-        return venv
-    root.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as out:
-        made = subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], stdout=out,
-                              stderr=subprocess.STDOUT, check=False)
-        if made.returncode:
-            raise RuntimeError(f"venv: {tail(log, 3)}")
-        installed = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                                    *PEER], stdout=out, stderr=subprocess.STDOUT, check=False)
-    if installed.returncode:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if "is ignored" not in line]
-        raise RuntimeError("pip install " + " ".join(PEER) + ": " + " | ".join(lines[-4:]))
-    marker.write_text(wanted, encoding="utf-8")
-    return venv
+    same) — by the exchange benchmark's installer; RuntimeError with pip's last lines when that fails."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import exchange_copy
+
+    exchange_copy.PEERS.setdefault("datasette", list(PEER))
+    return Path(exchange_copy.ensure_peer("datasette", root, log))
 
 
 def govshare_env(work: Path, centre: Path) -> dict[str, str]:

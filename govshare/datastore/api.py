@@ -107,6 +107,15 @@ class RowsOut(Schema):
     next: str | None
 
 
+def _centre_table(store: Any, entry: Any) -> tuple[str, list[Any], list[str]]:
+    """The entry's table in the centre: (name, its items, its key) — or 404 ``no_data`` when no copy made it yet."""
+    table = centre.table_for(entry)
+    if not store.has_table(table):
+        raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."), code=entry.code)
+    shape, key = store.describe(table)
+    return table, shape, key
+
+
 def _names(text: str) -> list[str]:
     return [name.strip() for name in _SPLIT.split(text) if name.strip()]
 
@@ -181,13 +190,9 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
     asked = _names(query.fields) or None
     granted = delivery.authorise(entry, user=user, system=system, purpose=query.purpose, items=asked,
                                  channel=ShareMethod.API)
-    table = centre.table_for(entry)
     try:
         with centre.open_store() as store:
-            if not store.has_table(table):
-                raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."),
-                                      code=entry.code)
-            shape, _key = store.describe(table)
+            table, shape, _key = _centre_table(store, entry)
             readable = set(granted.items) | set(granted.filterable)
             columns = {column.name: column for column in shape if column.name in readable}
             missing = [name for name in granted.items if name not in columns]
@@ -307,13 +312,9 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
         raise ValidationFailed("not_verifiable", _("%(items)s cannot be verified under your grant: it delivers them "
                                                    "masked as nothing or as pseudonyms."), field="claims",
                                items="、".join(sealed))
-    table = centre.table_for(entry)
     try:
         with centre.open_store() as store:
-            if not store.has_table(table):
-                raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."),
-                                      code=entry.code)
-            shape, key = store.describe(table)
+            table, shape, key = _centre_table(store, entry)
             columns = {column.name: column for column in shape}
             if sorted(payload.key) != sorted(key):
                 raise ValidationFailed("key_required", _("Give exactly the key of %(code)s: %(items)s."),
@@ -429,11 +430,7 @@ def request_download(request: HttpRequest, ref: EntryRefPath, payload: DownloadI
                                  channel=ShareMethod.FILE)
     try:
         with centre.open_store() as store:
-            table = centre.table_for(entry)
-            if not store.has_table(table):
-                raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."),
-                                      code=entry.code)
-            shape, _key = store.describe(table)
+            _table, shape, _key = _centre_table(store, entry)
     except StoreError as exc:
         raise delivery.NoData("centre_unavailable", _("The data resource centre cannot be read now (%(code)s); try "
                                                       "again later."), code=exc.code) from None
