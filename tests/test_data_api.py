@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 from typing import Any
 
 import openpyxl
@@ -529,3 +530,44 @@ def test_only_the_systems_own_department_administrator_issues_keys_the_centre_ma
     key = _issue(login(Client(), system_grant.org.market_admin), system).json()
     revoked = centre.post(f"{API}/sharing/systems/{system.pk}/keys/{key['id']}/revoke")
     assert revoked.status_code == 200 and revoked.json()["usable"] is False
+
+
+def test_a_key_delivered_as_nothing_cannot_be_guessed_through_verification(data: Any) -> None:
+    """Review 2: a claim on the item was refused, but the same item as the key answered found: true/false."""
+    Grant.objects.filter(pk=data.grant.pk).update(masking={"公民身份号码": "不提供明文", "姓名": "保留姓"})
+    refused = _verify(login(Client(), data.org.market_specialist), data.entry, {"公民身份号码": PEOPLE[3][0]},
+                      {"姓名": "张三"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_verifiable"
+    Grant.objects.filter(pk=data.grant.pk).update(masking={"公民身份号码": "保留前6位和后4位", "出生日期": "日期保留到年"})
+    year = _verify(login(Client(), data.org.market_specialist), data.entry, {"公民身份号码": PEOPLE[3][0]},
+                   {"出生日期": "1990-01-01"})
+    assert year.json()["error"]["code"] == "not_verifiable"
+
+
+@pytest.mark.parametrize(("letter", "value"), [("N", "1E999999999999999999"), ("N", "1E300000000"),
+                                               ("N", "9" * 500), ("I", "9" * 500), ("I", "99999999999999999999")])
+def test_a_huge_number_in_a_filter_is_refused_not_written_out(letter: str, value: str) -> None:
+    """Review 2: 1E300000000 grew the process by 2.5 GiB; an int beyond 64 bits crashed the SQLite driver."""
+    from govshare.datastore.engine.reader import QueryError, parse_value
+    from govshare.datastore.engine.store import StoreColumn
+
+    with pytest.raises(QueryError):
+        parse_value(StoreColumn("金额", letter), value)
+    assert parse_value(StoreColumn("金额", "N"), "99999999999999999999.5") == Decimal("99999999999999999999.5")
+
+
+def test_a_lone_surrogate_in_a_key_or_a_filter_is_a_clear_error(data: Any) -> None:
+    """Review 2: "\\ud800" in a verification key or a download filter gave a 500."""
+    body = '{"purpose": "' + PURPOSE + '", "key": {"公民身份号码": "\\ud800"}, "claims": {"姓名": "张三"}}'
+    answer = login(Client(), data.org.market_specialist).post(f"{API}/verify/{data.entry.code}", body,
+                                                              content_type="application/json")
+    assert answer.status_code in (400, 422), answer.content
+
+
+def test_the_centre_sees_usage_records_without_the_filters_values(data: Any) -> None:
+    """Review 2: the usage records gave the centre's staff the values consumers filtered on (ID numbers …)."""
+    _rows(login(Client(), data.org.market_specialist), data.entry, fields="姓名", 出生日期="1990-01-01")
+    centre = login(Client(), data.org.reviewer).get(f"{API}/data/grants/{data.grant.pk}/usage").json()
+    assert centre["items"][0]["detail"]["query"]["filters"] == [["出生日期", "eq", ["…"]]]
+    provider = login(Client(), data.org.police_specialist).get(f"{API}/data/grants/{data.grant.pk}/usage").json()
+    assert provider["items"][0]["detail"]["query"]["filters"] == [["出生日期", "eq", ["1990-01-01"]]]

@@ -240,4 +240,26 @@ def test_another_grant_never_stands_in_for_the_revoked_grant_a_file_was_made_und
     second.masking = {"公民身份号码": "保留前6位", "姓名": "不提供明文"}
     second.save()
     refused = _file(client, asked["id"])
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "grant_changed"
+    assert refused.status_code == 403 and "revoked" in refused.json()["error"]["message_en"]
+
+
+
+def test_a_newer_grant_does_not_make_a_valid_grants_file_unfetchable(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review 2: the fetch judged by the department's best grant refused the file of a grant still valid."""
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()
+    newer = Grant.objects.get(pk=filed.grant.pk)
+    newer.pk, newer.number = None, "SQ2026-999998"
+    newer.save()
+    assert _file(client, asked["id"]).status_code == 200
+
+
+def test_a_file_masked_otherwise_than_the_data_is_now_is_not_delivered(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review 2: after an item became sensitive, a file built before still gave it in clear."""
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()
+    filed.entry.current_version.items.filter(name="出生日期").update(is_sensitive=True, masking_rule="不提供明文")
+    refused = _file(client, asked["id"])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "masking_changed"

@@ -352,7 +352,7 @@ def test_surname_keeps_separators_and_spaces_and_uses_the_fill() -> None:
 # ------------------------------------------------------------------ person_surname: owners
 
 @pytest.mark.parametrize("organisation", ["江西龙南稀土有限公司", "龙南市公安局", "龙南县第二中学校", "龙南市人民医院",
-                                          "杨村镇人民政府", "龙南县金塘大道个体工商户", "Longnan Rare Earth Co., Ltd."])
+                                          "杨村镇人民政府", "龙南县金塘大道便民超市", "Longnan Rare Earth Co., Ltd."])
 def test_person_surname_leaves_organisation_names_unmasked(organisation: str) -> None:
     assert parse(DEMO_RULES["owner"][0]).apply(organisation) == organisation
 
@@ -610,3 +610,24 @@ def test_a_valid_citizens_id_number_is_masked_even_when_it_passes_the_credit_cod
 def test_a_fill_that_makes_a_masked_value_look_real_is_refused(fill: str) -> None:
     with pytest.raises(MaskRuleError):
         Mask("keep", first=6, last=4, fill=fill)
+
+
+
+@pytest.mark.parametrize("person", ["个体户张三", "张三（个体工商户）", "吴局", "郑店", "张院"])
+def test_person_surname_masks_persons_the_organisation_words_used_to_let_through(person: str) -> None:
+    """Review 2: 个体 kept a sole trader's own name whole; a two-character name ending in 局/店/院 was taken for an
+    organisation."""
+    assert parse(DEMO_RULES["owner"][0]).apply(person) != person
+
+
+def test_a_mistyped_id_number_is_still_a_persons_and_masked() -> None:
+    """Review 2: an ID number with a wrong check character could pass the credit code's check and leave whole."""
+    mask = masking.parse("自然人保留前6位和后4位，其余以*替代；单位不脱敏")
+    assert mask.apply("360783199802091200") == "360783********1200"
+    assert masking.looks_like_id_number("360783199802091200") and not masking.is_uscc("360783199802091200")
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("龙南市人民医院家属区", "龙南市*******"), ("龙南市教师新村区", "龙南市*****")])
+def test_the_county_fallback_never_keeps_a_whole_address(address: str, expected: str) -> None:
+    assert parse(DEMO_RULES["address"][0]).apply(address) == expected

@@ -265,7 +265,7 @@ def masking_rule_problem(rule: str, data_type: str, sensitive: bool, field: str)
         mask = masking.parse(rule)
     except masking.MaskRuleError:
         return ValidationFailed("masking_rule_unknown", MASKING_RULE_HELP, field=field, rule=rule)
-    if sensitive and not mask.hides_value:
+    if sensitive and (not mask.hides_value or (mask.kind == "round" and mask.digits >= 0 and data_type == "I")):
         _p(problems, "masking_hides_nothing", _("A sensitive item needs a masking rule that hides something, "
                                                 "not %(rule)s."), field, rule=rule)
     elif mask.kind == "date" and data_type not in ("D", "T", "C"):

@@ -115,7 +115,7 @@ COMPOUND_SURNAMES = frozenset({
 NAME_SEPARATORS = frozenset("·•・‧.．-‐‑")
 #: organisation markers that count anywhere in a value (person_surname)
 ORGANISATION_WORDS = ("公司", "企业", "集团", "中心", "委员会", "医院", "银行", "协会", "学会", "基金会", "研究",
-                      "合作社", "事务所", "工作室", "门市", "商行", "个体", "政府", "街道", "有限", "股份", "学校",
+                      "合作社", "事务所", "工作室", "门市", "商行", "政府", "街道", "有限", "股份", "学校",
                       "幼儿园", "超市", "酒店", "饭店", "商店", "农场", "工厂", "经营部", "服务部", "管理局", "办事处")
 #: organisation markers that count as a value's last character (a person's given name may hold them)
 #: (characters common in given names — 学 会 行 科 … — are not among them: 张文学 is a person)
@@ -487,6 +487,18 @@ def _text(value: Any, kind: str) -> str:
                                           f"not on a {_kind_of(value)} value")
 
 
+def looks_like_id_number(text: str) -> bool:
+    """17 digits, a plausible birth date at 7–14 and a last digit or X — a citizen's identity number, its check
+    character right or mistyped (a mistyped one is still a person's: review 2)."""
+    if len(text) != 18 or not text[:17].isascii() or not text[:17].isdigit() or text[17] not in "0123456789X":
+        return False
+    try:
+        born = dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+    except ValueError:
+        return False
+    return 1800 <= born.year <= 2200
+
+
 def is_id_number(text: str) -> bool:
     """Whether ``text`` is a citizen's identity number (GB 11643-1999): 17 digits, a valid birth date at 7–14, the
     check character (digit or X)."""
@@ -507,7 +519,7 @@ def is_uscc(text: str) -> bool:
     ``keep:…,person`` leaves only such codes as they are."""
     if len(text) != 18 or any(ch not in USCC_ALPHABET for ch in text):
         return False
-    if text[0] not in USCC_AUTHORITIES or not text[2:8].isdigit() or is_id_number(text):
+    if text[0] not in USCC_AUTHORITIES or not text[2:8].isdigit() or looks_like_id_number(text):
         return False
     total = sum(USCC_ALPHABET.index(ch) * weight for ch, weight in zip(text[:17], USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31] == text[17]
@@ -568,7 +580,8 @@ def is_organisation(name: str) -> bool:
         return any(word in LATIN_ORGANISATION_WORDS for word in re.findall(r"[^\W\d_]+", text.lower()))
     if any(word in text for word in ORGANISATION_WORDS):
         return True
-    return bool(text) and text[-1] in ORGANISATION_ENDINGS  # length alone is no evidence (阿不都热合曼买买提)
+    # an ending counts on three characters or more (吴局, 张院 are persons); length alone is no evidence
+    return len(text) >= 3 and text[-1] in ORGANISATION_ENDINGS
 
 
 def _person_surname(mask: Mask, value: Any, key: bytes | None) -> str:
@@ -590,6 +603,8 @@ def _address(mask: Mask, value: Any, key: bytes | None) -> str:
         end = max(text.rfind(marker, 0, COUNTY_SEARCH) for marker in markers) + 1
         if street is not None and end > street.start():
             end = 0
+        if end >= len(text):  # 龙南市人民医院家属区: the last "区" is not a county — keep up to the first 市 at most
+            end = text.find("市", 0, COUNTY_SEARCH) + 1 if text.find("市", 0, COUNTY_SEARCH) + 1 < len(text) else 0
     return text[:end] + mask.fill * (len(text) - end)
 
 
@@ -677,15 +692,22 @@ _APPLY: dict[str, Callable[[Mask, Any, bytes | None], Any]] = {
     "null": _null, "date": _date, "round": _round, "pseudonym": _pseudonym}
 
 
-def mask_row(masks: Sequence[Mask | None], row: Sequence[Any], *, key: bytes | None = None) -> list[Any]:
+def mask_row(masks: Sequence[Mask | None], row: Sequence[Any], *, key: bytes | None = None,
+             fail_closed: bool = False) -> list[Any]:
     """``row`` masked position-wise by ``masks`` (``None`` or a ``none`` mask: the value as is); the two
-    must have the same length (ValueError)."""
+    must have the same length (ValueError).  ``fail_closed`` (what every channel does): a value its mask cannot
+    handle becomes ``None`` instead of raising :class:`MaskRuleError` — never the value as it is."""
     if len(masks) != len(row):
         raise ValueError(f"{len(masks)} masks for a row of {len(row)} values")
     out: list[Any] = []
     for mask, value in zip(masks, row, strict=True):
         if mask is None or mask.kind == "none" or value is None:
             out.append(value)
-        else:
+            continue
+        try:
             out.append(_APPLY[mask.kind](mask, value, key))
+        except MaskRuleError:
+            if not fail_closed:
+                raise
+            out.append(None)
     return out

@@ -54,7 +54,7 @@ from govshare.datastore.engine import reader, verify
 from govshare.datastore.engine.store import StoreError
 from govshare.datastore.models import Download
 from govshare.datastore.permissions import FETCH, VIEW
-from govshare.datastore.usage import usage_of, usage_totals
+from govshare.datastore.usage import is_party, shown_detail, usage_of, usage_totals
 from govshare.sharing.auth import SystemKeyAuth, system_of
 from govshare.sharing.models import Grant
 from govshare.sharing.permissions import VIEW as VIEW_GRANT
@@ -76,7 +76,7 @@ class RowsQuery(Schema):
     fields: str = Field("", max_length=4000, description="item names, comma-separated (default: the grant's)")
     sort: str = Field("", max_length=2000, description="item names, comma-separated; '-' first: descending")
     limit: int = Field(100, ge=1, le=MAX_LIMIT)
-    cursor: str = Field("", max_length=4000, description="the next link's cursor")
+    cursor: str = Field("", max_length=20000, description="the next link's cursor")
     format: Literal["json", "csv", "xlsx"] = "json"
     count: bool = True
 
@@ -143,6 +143,9 @@ def _filters(given: Any, columns: dict[str, Any], masked: dict[str, str]) -> lis
         texts = list(getlist(name))
         if op == "in":
             texts = [part for text in texts for part in (text.split(",") if len(texts) == 1 else [text])]
+            if len(texts) > reader.MAX_IN:
+                raise ValidationFailed("too_many_values", _("%(item)s: at most %(limit)s values in one filter."),
+                                       field=name, item=item, limit=reader.MAX_IN)
         elif len(texts) > 1:
             raise ValidationFailed("repeated_filter", _("%(param)s is given more than once."), field=name,
                                    param=name)
@@ -278,6 +281,8 @@ class VerifyOut(Schema):
 
 #: the most claims one verification carries
 MAX_CLAIMS = 50
+#: masks under which an item is not verified (as a claim or as the key): see verify_claims
+UNVERIFIABLE = frozenset({"null", "pseudonym", "date", "round"})
 _LABELS = {verify.MATCH: _("match (一致)"), verify.MISMATCH: _("mismatch (不一致)"),
            verify.INVALID: _("not a valid value of the item")}
 
@@ -304,14 +309,15 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
     items = list(dict.fromkeys([*payload.key, *payload.claims]))
     granted = delivery.authorise(entry, user=user, system=system, purpose=payload.purpose, items=items,
                                  channel=ShareMethod.API)
-    # an item the grant delivers as nothing or as a pseudonym is not to be learnt at all: verifying claims on it
-    # would reveal it one guess at a time (review M4)
+    # an item the grant delivers as nothing or as a pseudonym is not to be learnt at all, and one it delivers as a
+    # year, a month or a rounded number leaves too few values to guess from: verifying it — as a claim, or as the
+    # key whose existence "found" answers — would reveal it one guess at a time (reviews M4, 2)
     sealed = [name for name, mask in zip(granted.items, granted.masks, strict=True)
-              if mask is not None and mask.kind in ("null", "pseudonym") and name in payload.claims]
+              if mask is not None and mask.kind in UNVERIFIABLE and (name in payload.claims or name in payload.key)]
     if sealed:
         raise ValidationFailed("not_verifiable", _("%(items)s cannot be verified under your grant: it delivers them "
-                                                   "masked as nothing or as pseudonyms."), field="claims",
-                               items="、".join(sealed))
+                                                   "masked as nothing, as pseudonyms, as dates or as rounded "
+                                                   "numbers."), field="claims", items="、".join(sealed))
     try:
         with centre.open_store() as store:
             table, shape, key = _centre_table(store, entry)
@@ -515,10 +521,11 @@ _KINDS = {int(AuditCode.DATA_ROWS_READ): "rows", int(AuditCode.DATA_VERIFIED): "
             summary="Usage records of a grant: queries, verifications, downloads (its provider, its consumer)")
 def grant_usage(request: HttpRequest, grant_id: int = Path(..., ge=1, le=MAX_DB_ID),
                 limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-    grant = get_for(user_of(request), VIEW_GRANT, Grant, pk=grant_id)
+    user = user_of(request)
+    grant = get_for(user, VIEW_GRANT, Grant, pk=grant_id)
     rows = usage_of(grant)[:limit]
+    party = is_party(user, grant)
     return {"grant": grant.number, "totals": usage_totals(grant), "items": [
         {"at": r.occurred_at, "kind": _KINDS[int(r.code)], "actor": r.actor_name or r.actor_username,
-         "department": r.department_name, "rows": r.results,
-         "detail": {k: v for k, v in r.detail.items() if k in ("query", "format", "sha256", "verdicts", "system")}}
+         "department": r.department_name, "rows": r.results, "detail": shown_detail(r.detail, party)}
         for r in rows]}

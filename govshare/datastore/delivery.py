@@ -58,6 +58,12 @@ class Delivery:
     key: bytes | None  # the grant's pseudonym key
 
     @property
+    def canonical_masks(self) -> dict[str, str]:
+        """Every item's mask in its structured form (what a file was built with)."""
+        return {name: (mask.canonical() if mask is not None else "none")
+                for name, mask in zip(self.items, self.masks, strict=True)}
+
+    @property
     def masked(self) -> dict[str, str]:
         return {name: mask.canonical() for name, mask in zip(self.items, self.masks, strict=True)
                 if mask is not None and mask.hides_value}
@@ -86,26 +92,17 @@ class Delivery:
     def mask(self, row: tuple[Any, ...]) -> list[Any]:
         """The row as it may leave: each masked cell by its mask; a cell its mask cannot handle (a date rule on a
         text that is not a date) leaves as nothing — never as it is (fail closed)."""
-        out: list[Any] = []
-        for mask, value in zip(self.masks, row, strict=True):
-            if mask is None or value is None:
-                out.append(value)
-                continue
-            try:
-                out.append(mask.apply(value, key=self.key))
-            except masking.MaskRuleError:
-                out.append(None)
-        return out
+        return masking.mask_row(self.masks, row, key=self.key, fail_closed=True)
 
 
 def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str, items: list[str] | None,
-              channel: str) -> Delivery:
+              channel: str, grant: Any = None) -> Delivery:
     """The delivery of ``items`` (None: every item of the consumer's grant; the provider: of its entry) to ``user``
     or ``system``, or :class:`AccessRefused` with the access check's reasons (the refusal is in the audit log)."""
     if items is None:
         items = default_items(entry, user=user, system=system, purpose=purpose, channel=channel)
     decision = check_access(entry=entry, purpose=purpose, items=items, user=user, system=system, channel=channel,
-                            record=True)
+                            record=True, grant=grant)
     if not decision.allowed:
         # the reasons rendered in the language each reader asks for (message, message_zh, message_en)
         raise AccessRefused("access_denied", _("No access: %(reasons)s"), reasons=Text(decision.explain().node))

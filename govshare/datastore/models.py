@@ -56,6 +56,7 @@ class Download(models.Model):
     purpose = models.CharField(_("purpose"), max_length=40)
     items = models.JSONField(default=list)
     filters = models.JSONField(default=list, blank=True)  # [[item, op, [tagged values]]]
+    masking = models.JSONField(default=dict, blank=True)  # item → the mask the file was built with (structured)
     format = models.CharField(_("format"), max_length=5, choices=Format.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     job = models.ForeignKey("core.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")

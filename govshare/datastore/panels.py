@@ -53,9 +53,12 @@ def download_panel(request: Any, grant: Any) -> str:
 def usage_panel(request: Any, grant: Any) -> str:
     """Usage records of the grant (SEC-4, LN-§23): for everyone who sees the grant's page — its provider's and
     consumer's staff, the centre, auditors."""
-    from govshare.datastore.usage import usage_of, usage_totals
+    from govshare.datastore.usage import is_party, shown_detail, usage_of, usage_totals
 
     rows = list(usage_of(grant)[:20])
+    party = is_party(request.user, grant)
+    for row in rows:
+        row.detail = shown_detail(row.detail, party)
     totals = usage_totals(grant)
     if not rows and grant.channel not in (ShareMethod.API, ShareMethod.FILE):
         return ""

@@ -803,10 +803,8 @@ def _match(entry: CatalogEntry, columns: list[str], groups: list[_Group], counts
                 for row in page.rows:
                     for group, at, seen in plan:
                         values = [row[i] if i is not None else None for i in at]
-                        try:
-                            masked = masking.mask_row(group.masks, values, key=group.key)
-                        except masking.MaskRuleError:
-                            continue  # a value the channel could not have delivered either
+                        # as every channel masks: a value its mask cannot handle left as nothing
+                        masked = masking.mask_row(group.masks, values, key=group.key, fail_closed=True)
                         digest = row_digest([cell(v) for v in masked])
                         if digest in seen:
                             group.found.add(digest)

@@ -31,3 +31,19 @@ def usage_totals(grant: Any) -> dict[str, dict[str, int]]:
             calls=Count("id"), rows=Sum("results")).values_list("code", "calls", "rows"):
         totals[names[int(code)]] = {"calls": int(calls), "rows": int(rows or 0)}
     return totals
+
+
+def is_party(user: Any, grant: Any) -> bool:
+    """The provider's or the consumer's staff: they see the filters' values (their own data, their own queries);
+    the centre and auditors see the records without them (the values may be ID numbers — review 2)."""
+    return getattr(user, "department_id", None) in (grant.provider_id, grant.consumer_id)
+
+
+def shown_detail(detail: dict[str, Any], party: bool) -> dict[str, Any]:
+    """A usage row's detail as ``party`` (or not) sees it."""
+    shown = {k: v for k, v in detail.items() if k in ("query", "format", "sha256", "verdicts", "system")}
+    if not party and isinstance(shown.get("query"), dict):
+        query = dict(shown["query"])
+        query["filters"] = [[f[0], f[1], ["…"]] for f in query.get("filters") or [] if len(f) >= 2]
+        shown["query"] = query
+    return shown

@@ -126,12 +126,12 @@ def _grant_problems(grant: Grant, *, items: list[str], purpose: str, channel: st
 
 def check_access(*, entry: CatalogEntry | int, purpose: str, items: list[str] | None = None, user: Any = None,
                  system: ConsumingSystem | None = None, channel: str | None = None,
-                 today: dt.date | None = None, record: bool = False) -> Decision:
+                 today: dt.date | None = None, record: bool = False, grant: Grant | None = None) -> Decision:
     """May ``user`` (or ``system``) receive ``items`` of ``entry`` for ``purpose``?
 
     ``items=None`` asks for every item of the entry's published version.  With ``record=True`` a
     refusal is written to the audit log (ACCESS_DENIED) — channels pass it; screens that only
-    explain do not."""
+    explain do not.  ``grant``: judge by this grant only (a file made under it), not the department's best."""
     today = today or timezone.localdate()
     if not isinstance(entry, CatalogEntry):
         found = CatalogEntry.objects.select_related("current_version").filter(pk=entry).first()
@@ -139,7 +139,8 @@ def check_access(*, entry: CatalogEntry | int, purpose: str, items: list[str] | 
             return _denied(None, list(items or []), purpose,
                            _reason("no_such_entry", _("There is no catalog entry %(id)s."), id=entry))
         entry = found
-    decision = _decide(entry, purpose=purpose, items=items, user=user, system=system, channel=channel, today=today)
+    decision = _decide(entry, purpose=purpose, items=items, user=user, system=system, channel=channel, today=today,
+                       only=grant)
     if record and not decision.allowed:
         from govshare.core import audit
         from govshare.core.audit_codes import AuditCode
@@ -152,7 +153,8 @@ def check_access(*, entry: CatalogEntry | int, purpose: str, items: list[str] | 
 
 
 def _decide(entry: CatalogEntry, *, purpose: str, items: list[str] | None, user: Any,
-            system: ConsumingSystem | None, channel: str | None, today: dt.date) -> Decision:
+            system: ConsumingSystem | None, channel: str | None, today: dt.date,
+            only: Grant | None = None) -> Decision:
     asked = list(dict.fromkeys(items)) if items else []
     if (user is None) == (system is None):
         return _denied(entry, asked, purpose, _reason("who_missing", _("Name exactly one user or one system.")))
@@ -195,6 +197,8 @@ def _decide(entry: CatalogEntry, *, purpose: str, items: list[str] | None, user:
         return Decision(True, entry.pk, asked, purpose, basis="own_data")
     grants = list(Grant.objects.filter(entry=entry, consumer_id=department_id).select_related("system")
                   .order_by("-granted_at", "-id"))
+    if only is not None:  # this grant alone (what a file was made under), not the best of the department's
+        grants = [g for g in grants if g.pk == only.pk]
     if not grants:
         return _denied(entry, asked, purpose, _reason("no_grant", _("Your department holds no grant for %(code)s; "
                                                                     "apply for it in the sharing portal."),

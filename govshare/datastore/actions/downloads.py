@@ -81,16 +81,21 @@ def _requester(download: Download) -> dict[str, Any]:
 
 def recheck(download: Download, **fetcher: Any) -> delivery.Delivery:
     """The access check again — as the download was asked for (building), or as ``fetcher`` (``user=`` or
-    ``system=``: fetching) — and by **the download's own grant**: the file was masked under it, so another grant
-    of the department (other masks, other pseudonyms) never stands in for a revoked one (review H2)."""
+    ``system=``: fetching) — by **the download's own grant** alone: the file was masked under it, so another
+    grant of the department (other masks, other pseudonyms) never stands in for a revoked one (review H2), and a
+    newer grant does not make a valid one's file unfetchable (review 2); and with the masks it was built with."""
     granted = delivery.authorise(download.entry, purpose=download.purpose, items=list(download.items),
-                                 channel=ShareMethod.FILE, **(fetcher or _requester(download)))
+                                 channel=ShareMethod.FILE, grant=download.grant, **(fetcher or _requester(download)))
     grant = granted.decision.grant
-    if (grant.pk if grant is not None else None) != download.grant_id:
+    if (grant.pk if grant is not None else None) != download.grant_id:  # own data then, a grant now (or back)
         raise delivery.AccessRefused(
             "grant_changed", _("This file was made under grant %(grant)s, which no longer allows it; ask for the "
                                "data again under the grant that does."),
             grant=download.grant.number if download.grant else "—")
+    if download.masking and download.masking != granted.canonical_masks:
+        # the file's masks are no longer the ones the data leaves with (an item became sensitive since: review 2)
+        raise delivery.AccessRefused(
+            "masking_changed", _("This file was masked otherwise than the data is masked now; ask for it again."))
     return granted
 
 
@@ -105,7 +110,8 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     except GovshareError as exc:
         _fail(download, exc.bilingual())
         raise
-    Download.objects.filter(pk=download.pk).update(status=Download.Status.BUILDING)
+    Download.objects.filter(pk=download.pk).update(status=Download.Status.BUILDING,
+                                                   masking=granted.canonical_masks)
     filters = [reader.Filter(item, op, tuple(delivery.untag(v) for v in values))
                for item, op, values in download.filters]
     target = file_of(download)

@@ -27,6 +27,10 @@ from typing import Any
 from govshare.datastore.engine.store import Store, StoreColumn, decimal_text
 
 OPERATORS = ("eq", "in", "gte", "gt", "lte", "lt", "prefix", "null")
+#: the longest number a filter takes (characters), and the largest decimal exponent (digits before or after the
+#: point): beyond them the value cannot be one the centre holds
+MAX_NUMBER_TEXT = 120
+MAX_DECIMAL_DIGITS = 100
 #: the most values an ``in`` filter takes
 MAX_IN = 1000
 _COMPARE = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
@@ -71,16 +75,24 @@ def parse_value(column: StoreColumn, text: str) -> Any:
     raw = text.strip() if letter not in "CM" else text
     try:
         if letter in "CM":
-            if "\x00" in text:
+            if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):  # NUL, lone surrogates
                 raise ValueError
             return text
         if letter in "NY":
+            if len(raw) > MAX_NUMBER_TEXT:
+                raise ValueError
             number = Decimal(raw)
-            if not number.is_finite():
+            # a finite decimal of sane size: 1E999999999 would be written out digit by digit (review 2: GiBs)
+            if not number.is_finite() or abs(number.adjusted()) > MAX_DECIMAL_DIGITS:
                 raise ValueError
             return number
         if letter == "I":
-            return int(raw)
+            if len(raw) > MAX_NUMBER_TEXT:
+                raise ValueError
+            whole = int(raw)
+            if not -(1 << 63) <= whole < (1 << 63):  # the centre's integers are 64-bit
+                raise ValueError
+            return whole
         if letter in "BF":
             value = float(raw)
             if value != value or value in (float("inf"), float("-inf")):
