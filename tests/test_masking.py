@@ -631,3 +631,24 @@ def test_a_mistyped_id_number_is_still_a_persons_and_masked() -> None:
     ("龙南市人民医院家属区", "龙南市*******"), ("龙南市教师新村区", "龙南市*****")])
 def test_the_county_fallback_never_keeps_a_whole_address(address: str, expected: str) -> None:
     assert parse(DEMO_RULES["address"][0]).apply(address) == expected
+
+
+def test_the_fast_paths_give_what_the_general_ones_give() -> None:
+    """Rounding without a new decimal context and Chinese names without a per-character script check (a download
+    masks millions of values) answer exactly as the general code does."""
+    import random
+    from decimal import localcontext
+
+    rng = random.Random(11)
+    for _ in range(3000):
+        number = Decimal(rng.randrange(-10**12, 10**12)).scaleb(-rng.randrange(0, 6))
+        for digits in (-4, -2, 0, 1, 2):
+            with localcontext() as context:
+                context.prec = 60
+                slow = number.quantize(Decimal(1).scaleb(-digits), rounding="ROUND_HALF_UP")
+                if digits < 0:
+                    slow = slow.quantize(Decimal(1))
+                slow = slow.copy_abs() if slow.is_zero() else slow
+            assert masking._round_decimal(number, digits) == slow, (number, digits)
+    assert Mask("surname").apply("诸葛亮") == "诸葛*" and Mask("surname").apply("诸葛") == "诸*"
+    assert Mask("surname").apply("㐀𠀀王") == "㐀**" and Mask("surname").apply("王") == "*"

@@ -546,7 +546,15 @@ def _is_latin(text: str) -> bool:
     return bool(letters) and all(ch.isascii() or "LATIN" in unicodedata.name(ch, "") for ch in letters)
 
 
+#: a name of Chinese characters only (the common case, masked without looking at each character's script)
+_HAN_NAME = re.compile(r"[\u3400-\u9fff\U00020000-\U0003134f]+")
+
+
 def _surname_text(text: str, fill: str) -> str:
+    if _HAN_NAME.fullmatch(text):  # the same result as below, faster (a download masks millions of names)
+        count = len(text)
+        end = 0 if count == 1 else 2 if count > 2 and text[:2] in COMPOUND_SURNAMES else 1
+        return text[:end] + fill * (count - end)
     start = next((i for i, ch in enumerate(text) if not _is_separator(ch)), len(text))
     if start == len(text):
         return text
@@ -642,9 +650,19 @@ def _round_int(number: int, digits: int) -> int:
     return -rounded if number < 0 else rounded
 
 
+_ONE = Decimal(1)
+_STEPS = {d: Decimal(1).scaleb(-d) for d in range(-12, 13)}
+
+
 def _round_decimal(number: Decimal, digits: int) -> Decimal:
     if not number.is_finite():
         return number
+    if abs(number.adjusted()) + abs(digits) + 3 <= 28:  # the default context holds it (most values): no new context
+        rounded = number.quantize(_STEPS[digits], rounding=ROUND_HALF_UP) if digits in _STEPS else \
+            number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+        if digits < 0:
+            rounded = rounded.quantize(_ONE)
+        return rounded.copy_abs() if rounded.is_zero() else rounded
     with localcontext() as context:
         context.prec = max(context.prec, abs(number.adjusted()) + abs(digits) + 3)
         rounded = number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)

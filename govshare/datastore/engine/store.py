@@ -748,8 +748,20 @@ class Store:
             rows = self._run(sql, params).fetchall()
         if self.kind == "postgresql":
             return [tuple(row) for row in rows]
-        return [tuple(v if letter is None else _from_sqlite(letter, v)
-                      for letter, v in zip(letters, row, strict=True)) for row in rows]
+        # only the columns SQLite keeps otherwise than Python gives them are converted (text, integers, bytes as is)
+        convert = [(i, letter) for i, letter in enumerate(letters) if letter is not None and letter in "NYDTLBF"]
+        if len(letters) != (len(rows[0]) if rows else len(letters)):
+            raise StoreError("other", f"{len(letters)} letters for rows of {len(rows[0])} values")
+        if not convert:
+            return [tuple(row) for row in rows]
+        out = []
+        for row in rows:
+            values = list(row)
+            for i, letter in convert:
+                if values[i] is not None:
+                    values[i] = _from_sqlite(letter, values[i])
+            out.append(tuple(values))
+        return out
 
     def param(self, letter: str, value: Any) -> Any:
         """A value of an item of type ``letter`` as a statement parameter for this database."""
