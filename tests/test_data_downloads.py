@@ -263,3 +263,16 @@ def test_a_file_masked_otherwise_than_the_data_is_now_is_not_delivered(
     filed.entry.current_version.items.filter(name="出生日期").update(is_sensitive=True, masking_rule="不提供明文")
     refused = _file(client, asked["id"])
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "masking_changed"
+
+
+def test_a_build_records_where_it_stands_as_it_goes(
+        filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """The checkpoint a killed build resumes from is recorded at most every CHECKPOINT_SECONDS (here: each page),
+    sealed, with the bytes written so far."""
+    monkeypatch.setattr(downloads, "PAGE_ROWS", 2)
+    monkeypatch.setattr(downloads, "CHECKPOINT_SECONDS", 0)
+    asked = _ask(login(Client(), filed.org.market_specialist), filed.entry, django_capture_on_commit_callbacks).json()
+    download = Download.objects.get(pk=asked["id"])
+    checkpoint = Job.objects.get(pk=download.job_id).checkpoint
+    assert checkpoint["rows"] == 4 and 0 < checkpoint["bytes"] < download.bytes
+    assert downloads._unsealed(checkpoint["after"]) == [PEOPLE[3][0]]

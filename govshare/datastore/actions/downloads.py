@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from govshare.datastore.models import Download
 DOWNLOAD_JOB = "datastore.download"
 #: rows read from the centre per page while a file is built
 PAGE_ROWS = 5000
+#: a build records where it stands (and syncs the file) at most this often: a worker killed redoes the pages since
+CHECKPOINT_SECONDS = 1.0
 
 
 def download_dir() -> Path:
@@ -204,13 +207,19 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         with open(part, "ab") as out:
             if rows == 0:
                 out.write(_header(download.format, items))
+            last = time.monotonic()
             for page, after in _pages(store, query, granted):
                 out.write(_lines(download.format, items, page))
-                out.flush()
-                os.fsync(out.fileno())
                 rows += len(page)
-                if after is not None:
+                if after is not None and time.monotonic() - last >= CHECKPOINT_SECONDS:
+                    # what the checkpoint names is on disk before it is named; a worker dying later redoes at most
+                    # the pages since (the file is cut back to the checkpoint's bytes)
+                    out.flush()
+                    os.fsync(out.fileno())
                     ctx.save_checkpoint({"after": _sealed(after), "rows": rows, "bytes": out.tell()}, done=rows)
+                    last = time.monotonic()
+            out.flush()
+            os.fsync(out.fileno())
     return rows
 
 
