@@ -276,3 +276,12 @@ def test_a_build_records_where_it_stands_as_it_goes(
     checkpoint = Job.objects.get(pk=download.job_id).checkpoint
     assert checkpoint["rows"] == 4 and 0 < checkpoint["bytes"] < download.bytes
     assert downloads._unsealed(checkpoint["after"]) == [PEOPLE[3][0]]
+
+
+def test_a_csv_file_keeps_a_date_times_fractions_of_a_second() -> None:
+    """Data, not a list of the platform's: a date-time is written in full (the export helper cuts it to the
+    second)."""
+    import datetime as dt
+
+    text = downloads._lines("csv", ["时间"], [[dt.datetime(2024, 5, 1, 8, 0, 0, 123456)]]).decode()
+    assert text == "2024-05-01 08:00:00.123456\r\n"

@@ -236,8 +236,9 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
                     grant=granted.decision.grant.number if granted.decision.grant else None,
                     basis=granted.decision.basis, channel=ShareMethod.API.value)
     if query.format != "json":
+        cells = [delivery.exact_cells(row) for row in rows] if query.format == "csv" else rows
         response: Any = exports.export_response(query.format, f"{entry.code.replace('/', '-')}-rows",
-                                                         granted.items, rows)
+                                                granted.items, cells)
         if next_url:
             response["Link"] = f'<{next_url}>; rel="next"'
         return response

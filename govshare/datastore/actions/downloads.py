@@ -252,7 +252,7 @@ def _csv_text(rows: list[list[Any]], *, bom: bool = False) -> bytes:
 
 def _lines(fmt: str, items: list[str], page: list[list[Any]]) -> bytes:
     if fmt == Download.Format.CSV:
-        return _csv_text(page)
+        return _csv_text([delivery.exact_cells(row) for row in page])
     return "".join(json.dumps(dict(zip(items, (delivery.jsonable(v) for v in row), strict=True)), ensure_ascii=False)
                    + "\n" for row in page).encode("utf-8")
 
