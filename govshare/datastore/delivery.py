@@ -32,7 +32,7 @@ from govshare.catalog.models import CatalogEntry
 from govshare.core import crypto, masking
 from govshare.core.errors import Forbidden, GovshareError, ValidationFailed
 from govshare.core.messages import Text
-from govshare.datastore.engine import reader
+from govshare.datastore.engine import reader, typed
 from govshare.sharing.access import Decision, check_access
 from govshare.sharing.models import Grant
 
@@ -187,34 +187,13 @@ def exact_cells(row: list[Any]) -> list[Any]:
 
 
 def tag(value: Any) -> Any:
-    """A centre value as typed JSON (cursors, download filters and checkpoints)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return ["l", value]
-    if isinstance(value, int):
-        return ["i", value]
-    if isinstance(value, float):
-        return ["f", repr(value)]
-    if isinstance(value, Decimal):
-        return ["n", format(value, "f")]
-    if isinstance(value, dt.datetime):
-        return ["t", value.isoformat()]
-    if isinstance(value, dt.date):
-        return ["d", value.isoformat()]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return ["b", base64.b64encode(bytes(value)).decode("ascii")]
-    return ["s", str(value)]
+    """A centre value as typed JSON (cursors, download filters and checkpoints): :mod:`…engine.typed`'s form."""
+    return typed.encode([value])[0]
 
 
 def untag(value: Any) -> Any:
     """The value :func:`tag` made JSON of."""
-    if value is None:
-        return None
-    tag, raw = value
-    readers: dict[str, Any] = {"l": bool, "i": int, "f": float, "n": Decimal, "t": dt.datetime.fromisoformat,
-                               "d": dt.date.fromisoformat, "b": base64.b64decode, "s": str}
-    return readers[tag](raw)
+    return typed.decode([value])[0]
 
 
 def query_fingerprint(entry: CatalogEntry, decision: Decision, query: reader.RowQuery) -> str:

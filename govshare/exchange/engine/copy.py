@@ -32,7 +32,6 @@ changed during the copy is read as it is when its page is read; the incremental 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import ipaddress
@@ -46,6 +45,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from govshare.datastore.engine import typed
 from govshare.datastore.engine.store import BatchReceipt, Store, StoreColumn, combine, merge, row_hash
 from govshare.exchange.engine import sources
 from govshare.exchange.engine.rules import RuleSet
@@ -412,45 +412,22 @@ def convert(value: Any, column: StoreColumn) -> Any:
 
 def encode_key(values: Sequence[Any]) -> list[list[Any]]:
     """Source key values as JSON, each with its type, so that :func:`decode_key` gives back the exact values
-    (dates, decimals, bytes, aware times …) to compare the source's column with."""
+    (dates, decimals, bytes, aware times …) to compare the source's column with — the
+    :mod:`govshare.datastore.engine.typed` form, without NULL (a key has no empty part)."""
     encoded: list[list[Any]] = []
     for value in values:
-        if isinstance(value, (bytearray, memoryview)):
-            value = bytes(value)
-        if isinstance(value, bool):
-            encoded.append(["bool", value])
-        elif isinstance(value, int):
-            encoded.append(["int", str(value)])
-        elif isinstance(value, float):
-            encoded.append(["float", repr(value)])
-        elif isinstance(value, Decimal):
-            encoded.append(["decimal", str(value)])
-        elif isinstance(value, str):
-            encoded.append(["str", value])
-        elif isinstance(value, dt.datetime):
-            encoded.append(["datetime", value.isoformat()])
-        elif isinstance(value, dt.date):
-            encoded.append(["date", value.isoformat()])
-        elif isinstance(value, dt.time):
-            encoded.append(["time", value.isoformat()])
-        elif isinstance(value, dt.timedelta):
-            encoded.append(["timedelta", value.days, value.seconds, value.microseconds])
-        elif isinstance(value, bytes):
-            encoded.append(["bytes", base64.b64encode(value).decode("ascii")])
-        elif isinstance(value, uuid.UUID):
-            encoded.append(["uuid", str(value)])
-        else:
+        try:
+            part = typed.encode([value])[0]
+        except TypeError:
+            part = None
+        if part is None:
             raise SourceError("other", f"a key of type {type(value).__name__} cannot be a copy position")
+        encoded.append(part)
     return encoded
 
 
 def decode_key(encoded: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
-    decoders: dict[str, Callable[..., Any]] = {
-        "bool": bool, "int": int, "float": float, "decimal": Decimal, "str": str,
-        "datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat, "time": dt.time.fromisoformat,
-        "timedelta": lambda days, seconds, micro: dt.timedelta(days, seconds, micro),
-        "bytes": base64.b64decode, "uuid": uuid.UUID}
-    return tuple(decoders[kind](*parts) for kind, *parts in encoded)
+    return typed.decode(encoded)
 
 
 def _key_text(values: Sequence[Any]) -> str:
