@@ -107,6 +107,18 @@ class RowsOut(Schema):
     next: str | None
 
 
+def _caller(request: HttpRequest) -> tuple[Any, Any]:
+    """(user, system) of a channel's request: a consuming system with its key acts as itself, never as a user."""
+    system = system_of(request)
+    return (None if system is not None else user_of(request)), system
+
+
+def _entry(ref: str, user: Any, system: Any) -> Any:
+    """The entry named in the path: a person's through the permission chokepoint; a system's among the published
+    (a government system's catalog is every published entry; its grant decides the rest)."""
+    return get_published_entry(ref) if system is not None else get_entry(user, ref)
+
+
 def _centre_table(store: Any, entry: Any) -> tuple[str, list[Any], list[str]]:
     """The entry's table in the centre: (name, its items, its key) — or 404 ``no_data`` when no copy made it yet."""
     table = centre.table_for(entry)
@@ -187,9 +199,8 @@ DATA_AUTH = [SystemKeyAuth(), TokenAuth(), SessionAuth()]
 @router.get("/data/{entryref:ref}/rows", response={200: RowsOut}, auth=DATA_AUTH,
             summary="Rows of an entry through a grant: granted items only, masked (接口 / 联机查询)")
 def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery]) -> Any:
-    system = system_of(request)
-    user = None if system is not None else user_of(request)
-    entry = get_published_entry(ref) if system is not None else get_entry(user, ref)
+    user, system = _caller(request)
+    entry = _entry(ref, user, system)
     asked = _names(query.fields) or None
     granted = delivery.authorise(entry, user=user, system=system, purpose=query.purpose, items=asked,
                                  channel=ShareMethod.API)
@@ -291,11 +302,10 @@ _LABELS = {verify.MATCH: _("match (一致)"), verify.MISMATCH: _("mismatch (不�
 @router.post("/verify/{entryref:ref}", response={200: VerifyOut}, auth=DATA_AUTH,
              summary="Verify claimed values against the centre's (一致 / 不一致 per item, never the value; SHR-9)")
 def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) -> Any:
-    system = system_of(request)
-    user = None if system is not None else user_of(request)
+    user, system = _caller(request)
     if user is not None:  # a person verifies for a department that uses shared data (an auditor never does)
         require(user, Capability.APPLY_SHARE)
-    entry = get_published_entry(ref) if system is not None else get_entry(user, ref)
+    entry = _entry(ref, user, system)
     if not payload.claims:
         raise ValidationFailed("no_claims", _("Name at least one item to verify."), field="claims")
     if len(payload.claims) > MAX_CLAIMS or len(payload.key) > MAX_CLAIMS:
@@ -427,11 +437,10 @@ def _downloads(request: HttpRequest, action: str) -> Any:
 @router.post("/data/{entryref:ref}/downloads", response={202: DownloadOut}, auth=DATA_AUTH,
              summary="Ask for a grant's data as a file (CSV, XLSX, JSON Lines), built in the background (文件 channel)")
 def request_download(request: HttpRequest, ref: EntryRefPath, payload: DownloadIn) -> Any:
-    system = system_of(request)
-    user = None if system is not None else user_of(request)
+    user, system = _caller(request)
     if user is not None:  # department staff ask for their department's files (an auditor never does)
         require(user, Capability.APPLY_SHARE)
-    entry = get_published_entry(ref) if system is not None else get_entry(user, ref)
+    entry = _entry(ref, user, system)
     asked = list(dict.fromkeys(name.strip() for name in payload.fields if name.strip())) or None
     granted = delivery.authorise(entry, user=user, system=system, purpose=payload.purpose, items=asked,
                                  channel=ShareMethod.FILE)
@@ -475,9 +484,9 @@ def fetch_download(request: HttpRequest, download_id: uuid.UUID) -> Any:
         download.status = Download.Status.EXPIRED  # the periodic clean-up has not come by yet
     if download.status != Download.Status.READY:
         raise Conflict("not_ready", _("The download is %(status)s, not ready."), status=download.get_status_display())
-    system = system_of(request)
+    user, system = _caller(request)
     # revoked or expired since, or another grant now: refused (and audited) like any channel — for the one fetching
-    recheck(download, **({"system": system} if system is not None else {"user": user_of(request)}))
+    recheck(download, **({"system": system} if system is not None else {"user": user}))
     path = file_of(download)
     if not path.exists():
         raise Conflict("file_missing", _("The file of this download is gone; ask for it again."))
