@@ -1,4 +1,4 @@
-"""The data API in the demo (issue 11 item 10): 公安局's 警务综合信息平台 gets a key for its grant on 市场主体登记信息
+"""The data API in the demo (issue 11 item 10; SHR-4 grants that deliver, SHR-9 联机查询): 公安局's 警务综合信息平台 gets a key for its grant on 市场主体登记信息
 over the api, and ``govshare demo`` prints the call to try — with the key kept, readable by its owner only, for the
 next start (a key's secret is otherwise shown once)."""
 

@@ -1,5 +1,5 @@
 """Reading the centre's rows for the delivery channels (govshare/datastore/engine/reader.py; issue 11 item 3, the
-data API's engine): filters of every operator on every type, sorts with NULLs last, keyset pages that give every
+data API's engine — SHR-9 联机查询, SHR-4: what a grant delivers, page by page): filters of every operator on every type, sorts with NULLs last, keyset pages that give every
 live row exactly once, counts that are exact up to a limit and never silently truncated — on a SQLite and on a
 PostgreSQL store."""
 

@@ -1,4 +1,4 @@
-"""Reading the centre's rows for the delivery channels (issue 11: the data API, downloads; EXC-3 联机查询).
+"""Reading the centre's rows for the delivery channels (issue 11: the data API — SHR-9 联机查询 — and downloads, SHR-4).
 Django-free: who may read which items, and masking, are decided before a :class:`RowQuery` is made.
 
 A query names the items to return, filters on items (``eq``, ``in``, ``gte``/``gt``/``lte``/``lt``, ``prefix``,
