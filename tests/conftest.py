@@ -35,7 +35,8 @@ from govshare.core.demo import make_id_number, make_uscc
 from govshare.core.roles import Role
 
 pytest_plugins = ["tests.guard_actions",  # every domain write goes through an action (issue 8)
-                  "tests.source_servers"]  # the exchange tests' PostgreSQL and MariaDB source servers (issue 10)
+                  "tests.source_servers",  # the exchange tests' PostgreSQL and MariaDB source servers (issue 10)
+                  "tests.delivery_targets"]  # consumers' front-end databases receiving deliveries (issue 11)
 
 PASSWORD = "Correct-horse-42"
 

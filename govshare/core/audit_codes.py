@@ -188,12 +188,20 @@ class AuditCode(IntEnum):
     CROSS_CHECK_DECLARED = 4300
     CROSS_CHECKED = 4301  # two entries compared in the centre: outcome failure when values differ
     CROSS_CHECK_CHANGED = 4302
+    # --- exchange: delivery into consumers' front-end tables 44xx
+    DELIVERY_BOUND = 4400  # a grant bound to a table of the consumer's front-end database
+    DELIVERY_PAUSED = 4401
+    DELIVERY_RESUMED = 4402
+    DELIVERY_STARTED = 4403  # a delivery (or receipt check) queued, by a person or after a copy into the centre
+    DELIVERY_FAILED = 4404  # a delivery ended without delivering everything: why (revoked grant, target refused)
+    DELIVERY_CHECKED = 4405  # the consumer's table checked against the centre (counts, hashes): failure if they differ
     # --- datastore: delivery to consumers 50xx
     DATA_ROWS_READ = 5000  # rows of an entry read through the data API (who, grant, purpose, filters, row count)
     DATA_VERIFIED = 5001  # claimed values verified against the centre's (items, verdicts, a keyed digest of the key)
     DOWNLOAD_REQUESTED = 5002  # a batch download of a grant's data asked for (format, items, filters)
     DATA_DOWNLOADED = 5003  # a batch download's file fetched (its SHA-256, rows, the grant: the fingerprint)
     DATA_TRACED = 5004  # a file found outside traced to the deliveries it can have come from (govshare datastore trace)
+    DATA_DELIVERED = 5005  # rows delivered into a consumer's front-end table (grant, system, table, changes, receipt)
 
 
 DOMAINS = {
@@ -375,11 +383,18 @@ def _labels() -> dict[int, Any]:
         AuditCode.CROSS_CHECK_DECLARED: _("Cross-source check declared"),
         AuditCode.CROSS_CHECKED: _("Cross-source check run"),
         AuditCode.CROSS_CHECK_CHANGED: _("Cross-source check changed"),
+        AuditCode.DELIVERY_BOUND: _("Grant bound to a table of the consumer's front-end database"),
+        AuditCode.DELIVERY_PAUSED: _("Delivery into a front-end table paused"),
+        AuditCode.DELIVERY_RESUMED: _("Delivery into a front-end table resumed"),
+        AuditCode.DELIVERY_STARTED: _("Delivery into a front-end table started"),
+        AuditCode.DELIVERY_FAILED: _("Delivery into a front-end table failed or stopped"),
+        AuditCode.DELIVERY_CHECKED: _("Front-end table checked against the data resource centre"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),
         AuditCode.DATA_VERIFIED: _("Values verified online against the data resource centre"),
         AuditCode.DOWNLOAD_REQUESTED: _("Batch download requested"),
         AuditCode.DATA_DOWNLOADED: _("Batch download fetched"),
         AuditCode.DATA_TRACED: _("File traced to the deliveries it can come from"),
+        AuditCode.DATA_DELIVERED: _("Rows delivered into a consumer's front-end table"),
         AuditCode.SYSTEM_KEY_ISSUED: _("Key issued to a consuming system"),
         AuditCode.SYSTEM_KEY_REVOKED: _("Key of a consuming system revoked"),
         AuditCode.SYSTEM_KEY_REJECTED: _("Key of a consuming system refused"),

@@ -62,6 +62,7 @@ class Capability(models.TextChoices):
     MANAGE_SOURCES = "manage_sources", _("Register the department's front-end databases")
     BIND_TABLES = "bind_tables", _("Bind front-end tables to the department's catalog entries")
     SUPERVISE_QUALITY = "supervise_quality", _("Declare and run cross-source checks of the shared data (一数一源)")
+    RECEIVE_DELIVERIES = "receive_deliveries", _("Have the department's grants delivered into its front-end tables")
 
 
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -97,4 +98,6 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # the provider's staff say which column holds each item of their entries (issue 10)
     Capability.BIND_TABLES: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST, Role.CENTRE_ADMIN}),
     Capability.SUPERVISE_QUALITY: frozenset({Role.CENTRE_ADMIN, Role.CENTRE_REVIEWER}),
+    # the consumer's staff bind a grant (库表 channel) to a table of their own front-end database (issue 11)
+    Capability.RECEIVE_DELIVERIES: frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST}),
 }

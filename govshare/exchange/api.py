@@ -25,7 +25,15 @@ from govshare.core.roles import Capability
 from govshare.core.validators import MAX_DB_ID
 from govshare.exchange import actions, bindings, quality, schedule
 from govshare.exchange import schemas as s
-from govshare.exchange.models import CrossCheck, DataSource, ExchangeRun, Reconciliation, TableBinding
+from govshare.exchange.models import (
+    CrossCheck,
+    DataSource,
+    DeliveryBinding,
+    DeliveryRun,
+    ExchangeRun,
+    Reconciliation,
+    TableBinding,
+)
 from govshare.exchange.permissions import CHANGE as USE_BINDING
 from govshare.exchange.permissions import VIEW
 from govshare.exchange.runs import run_receipts
@@ -42,7 +50,7 @@ def source_out(source: DataSource) -> dict[str, Any]:
         "department": dept_ref(source.department), "kind": source.kind, "host": source.host, "port": source.port,
         "database": source.database, "username": source.username, "has_password": source.has_password,
         "tls": source.tls, "connect_timeout": source.connect_timeout, "statement_timeout": source.statement_timeout,
-        "is_active": source.is_active,
+        "is_active": source.is_active, "receives_deliveries": source.receives_deliveries,
         "last_test": {"at": source.last_test_at, "ok": source.last_test_ok, "code": source.last_test_code,
                       "server_version": source.last_test_version, "tables": source.last_test_tables,
                       "elapsed_ms": source.last_test_ms},
@@ -475,3 +483,90 @@ def run_cross_check(request: HttpRequest, check_id: int = ID) -> dict[str, Any]:
     user = user_of(request)
     check = actions.do_run_cross_check(user, get_for(user, VIEW, _checks(), pk=check_id))
     return cross_check_out(get_for(user, VIEW, _checks(), pk=check.pk), user)
+
+
+# -- deliveries into consumers' front-end tables (issue 11 item 1) --------------------------------------------------
+
+def delivery_run_out(run: DeliveryRun) -> dict[str, Any]:
+    return {"id": run.pk, "kind": run.kind, "status": run.status, "batches": run.batches, "written": run.written,
+            "deleted": run.deleted, "rows": run.rows, "seq_from": run.seq_from, "seq_to": run.seq_to,
+            "content_hash": run.content_hash, "created_table": run.created_table, "rebuilt": run.rebuilt,
+            "error_code": run.error_code, "error_message": run.error_message,
+            "job": str(run.job_id) if run.job_id else None, "created_at": run.created_at,
+            "started_at": run.started_at, "finished_at": run.finished_at}
+
+
+def delivery_out(binding: DeliveryBinding, *, runs: int = 10) -> dict[str, Any]:
+    grant = binding.grant
+    return {"id": binding.pk, "grant": grant.pk, "grant_number": grant.number, "entry": grant.entry.code,
+            "consumer": dept_ref(grant.consumer), "system": binding.system.code, "target": binding.target_id,
+            "target_code": binding.target.code, "schema": binding.schema_name, "table": binding.table_name,
+            "columns": binding.columns, "is_active": binding.is_active, "grant_in_force": grant.state == "active",
+            "last_seq": binding.last_seq, "rows": binding.rows, "content_hash": binding.content_hash,
+            "delivered_at": binding.delivered_at, "stopped": binding.stopped, "checked_at": binding.checked_at,
+            "last_check": binding.last_check,
+            "runs": [delivery_run_out(r) for r in binding.runs.order_by("-created_at", "-pk")[:runs]],
+            "created_at": binding.created_at}
+
+
+def _deliveries(user: Any) -> Any:
+    return restrict(DeliveryBinding.objects.select_related("grant__entry", "grant__consumer", "system", "target"),
+                    user, VIEW)
+
+
+@router.get("/deliveries", response={200: list[s.DeliveryOut]}, by_alias=True,
+            summary="Deliveries into front-end tables (库表): your department's as consumer and as provider")
+def list_deliveries(request: HttpRequest) -> list[dict[str, Any]]:
+    return [delivery_out(b, runs=1) for b in _deliveries(user_of(request)).order_by("-created_at", "-pk")[:500]]
+
+
+@router.get("/deliveries/{delivery_id}", response={200: s.DeliveryOut}, by_alias=True)
+def get_delivery(request: HttpRequest, delivery_id: int = ID) -> dict[str, Any]:
+    return delivery_out(get_for(user_of(request), VIEW, _deliveries(user_of(request)), pk=delivery_id))
+
+
+@router.post("/deliveries", response={201: s.DeliveryOut}, by_alias=True,
+             summary="Bind your department's grant (table channel) to a table of its front-end database; the first "
+                     "delivery is queued")
+def bind_delivery(request: HttpRequest, payload: s.DeliveryIn) -> Any:
+    from govshare.exchange.actions.deliveries import do_bind_delivery
+    from govshare.sharing.models import ConsumingSystem, Grant
+
+    user = user_of(request)
+    grant = get_for(user, VIEW, Grant.objects.all(), pk=payload.grant)
+    system = ConsumingSystem.objects.filter(pk=payload.system).first()
+    target = get_for(user, VIEW, DataSource.objects.all(), pk=payload.target)
+    if system is None:
+        raise NotFound("system")
+    binding = do_bind_delivery(user, grant, system=system, target=target, table=payload.table,
+                               schema=payload.schema_, columns=payload.columns)
+    return Status(201, delivery_out(get_for(user, VIEW, _deliveries(user), pk=binding.pk)))
+
+
+@router.post("/deliveries/{delivery_id}/runs", response={202: s.DeliveryRunOut},
+             summary="Deliver now, or check the table against the centre (it delivers what is pending first)")
+def start_delivery(request: HttpRequest, payload: s.DeliveryRunIn, delivery_id: int = ID) -> Any:
+    from govshare.exchange.actions.deliveries import do_start_delivery
+
+    user = user_of(request)
+    run = do_start_delivery(user, get_for(user, VIEW, _deliveries(user), pk=delivery_id), kind=payload.kind)
+    return Status(202, delivery_run_out(run))
+
+
+@router.post("/deliveries/{delivery_id}/pause", response={200: s.DeliveryOut}, by_alias=True,
+             summary="Pause a delivery (a running one stops before its next batch)")
+def pause_delivery(request: HttpRequest, delivery_id: int = ID) -> dict[str, Any]:
+    from govshare.exchange.actions.deliveries import do_set_delivery_active
+
+    user = user_of(request)
+    binding = do_set_delivery_active(user, get_for(user, VIEW, _deliveries(user), pk=delivery_id), False)
+    return delivery_out(get_for(user, VIEW, _deliveries(user), pk=binding.pk))
+
+
+@router.post("/deliveries/{delivery_id}/resume", response={200: s.DeliveryOut}, by_alias=True)
+def resume_delivery(request: HttpRequest, delivery_id: int = ID) -> dict[str, Any]:
+    from govshare.exchange.actions.deliveries import do_set_delivery_active
+
+    user = user_of(request)
+    binding = do_set_delivery_active(user, get_for(user, VIEW, _deliveries(user), pk=delivery_id), True)
+    return delivery_out(get_for(user, VIEW, _deliveries(user), pk=binding.pk))

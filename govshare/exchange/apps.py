@@ -12,12 +12,13 @@ class ExchangeConfig(AppConfig):
 
         # registration: demo loader, menu, permission rules, job handlers, periodic hooks (the schedule, log
         # mode's replication slots watched every minute)
-        from govshare.exchange import demo, navigation, permissions, runs, schedule  # noqa: F401
+        from govshare.exchange import deliveries, demo, navigation, permissions, runs, schedule  # noqa: F401
         from govshare.exchange.actions import checks, slots  # noqa: F401  (daily cross-source checks, slots)
 
         # reads of a front-end database's settings and tables are found by the auditors' object filter
         register_route_objects({"exchange": "exchange.datasource", "exchange/sources": "exchange.datasource",
                                 "exchange/bindings": "exchange.tablebinding", "exchange/runs": "exchange.exchangerun",
                                 "exchange/cross-checks": "exchange.crosscheck",
+                                "exchange/deliveries": "exchange.deliverybinding",
                                 "exchange/reconciliations": "exchange.reconciliation",
                                 "exchange/quality": "catalog.catalogentry"})

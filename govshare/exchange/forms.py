@@ -27,7 +27,8 @@ class SourceForm(forms.Form):
                                help_text=_("The database name; for SQLite the file's path inside the folder the "
                                            "operator set for SQLite sources."))
     username = forms.CharField(label=_("user name"), required=False, max_length=120,
-                               help_text=_("A user with SELECT only: the platform never writes to a source."))
+                               help_text=_("A user with SELECT only: the platform never writes to a source (unless it receives "
+                                           "deliveries, below)."))
     password = forms.CharField(label=_("password"), required=False, max_length=200, strip=False,
                                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
                                help_text=_("Stored encrypted and never shown again."))
@@ -37,6 +38,10 @@ class SourceForm(forms.Form):
     statement_timeout = forms.CharField(label=_("statement timeout (seconds)"), required=False, max_length=10,
                                         initial=600)
     description = forms.CharField(label=_("description"), required=False, max_length=500)
+    receives_deliveries = forms.BooleanField(
+        label=_("receives deliveries"), required=False,
+        help_text=_("Your department's grants over the database-table channel may be delivered into this database: "
+                    "govshare creates and writes its own tables in it, so the account needs those privileges."))
 
 
 class SourceChangeForm(SourceForm):

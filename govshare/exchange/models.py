@@ -41,6 +41,9 @@ class DataSource(models.Model):
     connect_timeout = models.PositiveIntegerField(_("connect timeout (seconds)"), default=10)
     statement_timeout = models.PositiveIntegerField(_("statement timeout (seconds)"), default=600)
     is_active = models.BooleanField(_("active"), default=True)
+    #: the department's grants may be delivered into this database (issue 11 item 1): govshare creates and writes
+    #: tables in it with this account, which then needs those privileges; otherwise it is only ever read
+    receives_deliveries = models.BooleanField(_("receives deliveries"), default=False)
     # the last "test connection": when, whether it worked, why not (the engine's code), what it saw
     last_test_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
@@ -350,3 +353,111 @@ class Reconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.binding.entry.code} reconciliation #{self.pk}"
+
+
+class DeliveryBinding(models.Model):
+    """A grant delivered into a table of the consumer's own front-end database (库表 channel; issue 11 item 1,
+    SHR-4, EXC-6): govshare creates the table with the granted items only (the column names the consumer chose),
+    copies the centre's rows once and then every change from the centre's change sequence, masked as the grant
+    says (:mod:`govshare.exchange.engine.deliver`).
+
+    The authoritative position is the state row in the target itself, committed with each batch; this row
+    mirrors it (the last change delivered, the rows, their combined hash) and says why delivery stopped."""
+
+    grant = models.ForeignKey("sharing.Grant", on_delete=models.PROTECT, related_name="deliveries",
+                              verbose_name=_("grant"))
+    #: the consuming system that owns the front-end database: the access check is made for it
+    system = models.ForeignKey("sharing.ConsumingSystem", on_delete=models.PROTECT, related_name="deliveries",
+                               verbose_name=_("consuming system"))
+    target = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="deliveries",
+                               verbose_name=_("front-end database"))
+    schema_name = models.CharField(_("schema"), max_length=63, blank=True)
+    table_name = models.CharField(_("table"), max_length=63)
+    #: the consumer's column for each granted item ``{item: column}``
+    columns = models.JSONField(_("column of each item"), default=dict)
+    #: the binding's name in the target's state table (``_govshare_delivery``)
+    token = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    # the target's state after the last run
+    last_seq = models.BigIntegerField(default=0)
+    rows = models.BigIntegerField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    #: why the last run could not deliver (a revoked grant, a target that refused): {"code", "zh", "en"}
+    stopped = models.JSONField(null=True, blank=True)
+    #: the last receipt check: source → centre → this consumer (counts and hashes, :class:`…deliver.CheckResult`)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    last_check = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("delivery binding")
+        constraints = [
+            models.UniqueConstraint(fields=["target", "schema_name", "table_name"],
+                                    name="exchange_delivery_one_binding_per_table"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grant} → {self.target.code}:{self.table_text()}"
+
+    def table_text(self) -> str:
+        return f"{self.schema_name}.{self.table_name}" if self.schema_name else self.table_name
+
+    @property
+    def name(self) -> str:
+        """The binding's name in the target's state table."""
+        return f"delivery-{self.token}"
+
+
+class DeliveryRun(models.Model):
+    """One delivery into a consumer's table (or one check of it): a core job (``exchange.deliver``), resumed after a
+    crash from the target's own state.  Totals are the batches' receipts."""
+
+    class Kind(models.TextChoices):
+        DELIVER = "deliver", _("Delivery")
+        CHECK = "check", _("Receipt check")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped")
+
+    OPEN_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    binding = models.ForeignKey(DeliveryBinding, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.DELIVER)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED,
+                              db_index=True)
+    job = models.OneToOneField("core.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    batches = models.PositiveIntegerField(default=0)
+    written = models.BigIntegerField(default=0)
+    deleted = models.BigIntegerField(default=0)
+    seq_from = models.BigIntegerField(null=True, blank=True)
+    seq_to = models.BigIntegerField(null=True, blank=True)
+    rows = models.BigIntegerField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    #: the table was made (first delivery) or made again (the grant's items or masks changed)
+    created_table = models.BooleanField(default=False)
+    rebuilt = models.BooleanField(default=False)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.JSONField(null=True, blank=True)  # {"zh": …, "en": …}
+    started_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("delivery run")
+        constraints = [
+            models.UniqueConstraint(fields=["binding"], condition=models.Q(status__in=["queued", "running"]),
+                                    name="exchange_one_open_delivery_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.binding_id} {self.kind} #{self.pk}"

@@ -4,6 +4,10 @@
 * use (test the connection, list and describe its tables, later bind them): the department's
   administrators and data specialists, and the centre administrator;
 * change (edit, deactivate): the department's administrators and the centre administrator.
+
+Deliveries into a consumer's front-end table (issue 11 item 1) are the consumer's: its administrators and data
+specialists bind, pause and run them; the provider's staff see where their entry's data is delivered; the centre
+and auditors see every one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from django.db.models import Q
 from govshare.catalog.permissions import dept_of, is_centre
 from govshare.core.permissions import has_capability, is_anonymous, rule
 from govshare.core.roles import Capability, Role
-from govshare.exchange.models import CrossCheck, DataSource, ExchangeRun, TableBinding
+from govshare.exchange.models import (
+    CrossCheck,
+    DataSource,
+    DeliveryBinding,
+    DeliveryRun,
+    ExchangeRun,
+    TableBinding,
+)
 
 VIEW, USE, CHANGE = "view", "use", "change"
 DEPT_STAFF = frozenset({Role.DEPT_ADMIN, Role.DATA_SPECIALIST})
@@ -77,3 +88,26 @@ def _cross_check_rule(user: Any, action: str) -> Q | bool:
     if action == VIEW and dept is not None and user.role_set() & DEPT_STAFF:
         return Q(left_entry__provider_id=dept) | Q(right_entry__provider_id=dept)
     return False
+
+
+@rule(DeliveryBinding)
+def _delivery_rule(user: Any, action: str) -> Q | bool:
+    if is_anonymous(user):
+        return False
+    if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
+        return True
+    dept = dept_of(user)
+    if dept is None or not user.role_set() & DEPT_STAFF:
+        return False
+    if action == VIEW:
+        return Q(grant__consumer_id=dept) | Q(grant__provider_id=dept)
+    return Q(grant__consumer_id=dept)
+
+
+@rule(DeliveryRun)
+def _delivery_run_rule(user: Any, action: str) -> Q | bool:
+    """A delivery run is seen by whoever sees its binding; the worker changes it."""
+    if action != VIEW:
+        return False
+    verdict = _delivery_rule(user, VIEW)
+    return verdict if isinstance(verdict, bool) else Q(binding__in=DeliveryBinding.objects.filter(verdict).values("pk"))

@@ -352,8 +352,19 @@ def _finish(run: ExchangeRun, status: str, error: GovshareError | None = None,
                              **{k: v for k, v in totals.items() if k != "quality"}})
         if status == ExchangeRun.Status.FAILED:
             tell_failure(run, error)
+        if status == ExchangeRun.Status.SUCCEEDED:  # the consumers' front-end tables follow (issue 11 item 1)
+            transaction.on_commit(lambda: _deliver_after(entry.pk))
     forget_keys(run)
     return totals
+
+
+def _deliver_after(entry_id: int) -> None:
+    from govshare.exchange.actions.deliveries import start_for_entries
+
+    try:
+        start_for_entries([entry_id])
+    except Exception:  # noqa: BLE001 — the copy succeeded; the periodic hook tries the deliveries again
+        log.exception("deliveries of entry %s not started", entry_id)
 
 
 def _provider_staff(run: ExchangeRun) -> list[User]:
@@ -498,7 +509,18 @@ def reconcile_now(rec: Reconciliation) -> Reconciliation:
                              "missing": len(rec.missing_in_centre), "extra": len(rec.extra_in_centre),
                              "different": len(rec.different), **({"error": error.code} if error else {}),
                              **({"started_by": rec.started_by_id} if rec.started_by_id else {})})
+        if error is None:  # the report spans source → centre → each consumer: their tables are checked next
+            transaction.on_commit(lambda: _check_deliveries(binding.entry_id))
     return rec
+
+
+def _check_deliveries(entry_id: int) -> None:
+    from govshare.exchange.actions.deliveries import start_checks
+
+    try:
+        start_checks(entry_id)
+    except Exception:  # noqa: BLE001 — the reconciliation itself is recorded; a check can be started by hand
+        log.exception("checks of the deliveries of entry %s not started", entry_id)
 
 
 @jobs.handler(RECONCILE_JOB)

@@ -48,6 +48,7 @@ class SourceOut(Schema):
     connect_timeout: int
     statement_timeout: int
     is_active: bool
+    receives_deliveries: bool = Field(description="the department's grants may be delivered into it (库表 channel)")
     last_test: LastTestOut
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -79,6 +80,8 @@ class SourceIn(InSchema):
     tls: str = Field("prefer", max_length=20, json_schema_extra=_choices(*TLS_MODES))
     connect_timeout: int = Field(10, description="seconds, 1–120")
     statement_timeout: int = Field(600, description="seconds, 1–86400")
+    receives_deliveries: bool = Field(False, description="the department's grants may be delivered into it: govshare "
+                                                         "creates and writes its tables with this account")
     department: str | None = Field(None, max_length=20,
                                    description="department code (centre administrators); default: yours")
 
@@ -97,6 +100,7 @@ class SourceChangeIn(InSchema):
     tls: str | None = Field(None, max_length=20, json_schema_extra=_choices(*TLS_MODES))
     connect_timeout: int | None = Field(None, description="seconds, 1–120")
     statement_timeout: int | None = Field(None, description="seconds, 1–86400")
+    receives_deliveries: bool | None = None
 
 
 class TestOut(Schema):
@@ -431,3 +435,68 @@ class CrossCheckOut(Schema):
     sample: list[dict[str, Any]] = Field(description="the first differing keys with both values (the two providers, "
                                                      "the centre and auditors only)")
     error: dict[str, str] | None
+
+
+# -- deliveries into consumers' front-end tables (issue 11 item 1) --------------------------------------------------
+
+class DeliveryIn(InSchema):
+    grant: int = Field(ge=1, le=2**31 - 1, description="the grant (your department's, over the table channel)")
+    system: int = Field(ge=1, le=2**31 - 1, description="the consuming system that owns the front-end database")
+    target: int = Field(ge=1, le=2**31 - 1, description="your department's front-end database that receives deliveries")
+    table: str = Field(max_length=200, description="the table govshare creates (it must not exist yet)")
+    schema_: str = Field("", alias="schema", max_length=200, description="PostgreSQL only: the schema")
+    columns: dict[str, str] = Field(default_factory=dict, max_length=500,
+                                    description="{item: column}; an item not named keeps its own name")
+
+
+class DeliveryRunIn(InSchema):
+    kind: str = Field("deliver", max_length=10, description="deliver, or check (delivers what is pending, then "
+                                                            "compares the table with the centre)")
+
+
+class DeliveryRunOut(Schema):
+    id: int
+    kind: str
+    status: str
+    batches: int
+    written: int
+    deleted: int
+    rows: int | None
+    seq_from: int | None
+    seq_to: int | None
+    content_hash: str
+    created_table: bool
+    rebuilt: bool
+    error_code: str
+    error_message: dict[str, str] | None
+    job: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class DeliveryOut(Schema):
+    id: int
+    grant: int
+    grant_number: str
+    entry: str
+    consumer: DepartmentRef
+    system: str
+    target: int
+    target_code: str
+    schema_: str = Field(alias="schema")
+    table: str
+    columns: dict[str, str]
+    is_active: bool
+    grant_in_force: bool
+    last_seq: int
+    rows: int | None
+    content_hash: str
+    delivered_at: dt.datetime | None
+    stopped: dict[str, str] | None = Field(description="why the last run could not deliver: code, zh, en")
+    checked_at: dt.datetime | None
+    last_check: dict[str, Any] | None = Field(description="the last receipt check: counts and hashes of the centre's "
+                                                          "rows (masked) and of the table, rows missing, extra, "
+                                                          "different")
+    runs: list[DeliveryRunOut]
+    created_at: dt.datetime

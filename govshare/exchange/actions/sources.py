@@ -103,6 +103,11 @@ def _check(fields: dict[str, Any], *, actor: Any, department: Any, current: Data
     out.take("connect_timeout", _number, fields.get("connect_timeout", 10), "connect_timeout", CONNECT_TIMEOUT)
     out.take("statement_timeout", _number, fields.get("statement_timeout", 600), "statement_timeout",
              STATEMENT_TIMEOUT)
+    receives = fields.get("receives_deliveries", False)
+    if not isinstance(receives, bool):
+        out.problems.append(ValidationFailed("invalid_choice", _("Choose yes or no."), field="receives_deliveries"))
+    else:
+        out.values["receives_deliveries"] = receives
     if kind == DataSource.Kind.SQLITE:
         out.values.update(host="", port=None, username="", tls=DataSource.Tls.DISABLE)
         path = out.take("database", _text, fields.get("database"), "database", 255, required=True)
@@ -165,7 +170,7 @@ def do_register_source(actor: Any, *, department: Any = None, **fields: Any) -> 
     """Register a front-end database of the actor's department (the centre administrator: of ``department``).
 
     ``fields``: name, code, kind, host, port, database, username, password, tls, connect_timeout,
-    statement_timeout, description."""
+    statement_timeout, description, receives_deliveries (the department's grants may be delivered into it)."""
     require(actor, Capability.MANAGE_SOURCES)
     dept = department if department is not None and actor.has_role(Role.CENTRE_ADMIN) else actor.department
     if dept is None:
@@ -182,7 +187,7 @@ def do_register_source(actor: Any, *, department: Any = None, **fields: Any) -> 
 
 
 EDITABLE = ("name", "description", "kind", "host", "port", "database", "username", "tls", "connect_timeout",
-            "statement_timeout")
+            "statement_timeout", "receives_deliveries")
 
 
 @transaction.atomic

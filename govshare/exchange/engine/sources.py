@@ -281,13 +281,14 @@ def _pg_error(exc: BaseException) -> SourceError:
     return SourceError(next((code for pattern, code in _PG_MESSAGES if pattern.search(unquoted)), "other"), text)
 
 
-def _open_pg(spec: SourceSpec) -> _PgConnection:
+def _open_pg(spec: SourceSpec, write: bool = False) -> _PgConnection:
+    read_only = "" if write else "-c default_transaction_read_only=on "
     params: dict[str, Any] = {
         "host": spec.host or spec.address, "port": spec.port or DEFAULT_PORTS["postgresql"], "dbname": spec.database,
         "user": spec.user, "password": spec.password, "sslmode": spec.tls,
         "connect_timeout": max(1, math.ceil(spec.connect_timeout)),  # whole seconds, libpq makes 1 into 2
         "application_name": APPLICATION_NAME,
-        "options": f"-c default_transaction_read_only=on -c statement_timeout={math.ceil(spec.statement_timeout * 1000)}",
+        "options": f"{read_only}-c statement_timeout={math.ceil(spec.statement_timeout * 1000)}",
         # nothing from this machine's environment: no GSSAPI ticket, no ~/.pgpass, no client certificate
         "gssencmode": "disable", "passfile": NO_FILE,
     }
@@ -534,7 +535,7 @@ class _MySQLConnection(pymysql.connections.Connection):
             raise
 
 
-def _open_mysql(spec: SourceSpec) -> Any:
+def _open_mysql(spec: SourceSpec, write: bool = False) -> Any:
     port = spec.port or DEFAULT_PORTS["mysql"]
     try:
         conn = _MySQLConnection(
@@ -575,7 +576,8 @@ def _open_mysql(spec: SourceSpec) -> Any:
     conn.statement_deadline = _guard_seconds(spec)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            if not write:
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
             if "mariadb" in str(conn.get_server_info()).lower():
                 cursor.execute("SET SESSION max_statement_time = %s", (float(spec.statement_timeout),))
             else:
@@ -701,8 +703,13 @@ def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, database
     return sqlite3.SQLITE_OK
 
 
-def _open_sqlite(spec: SourceSpec) -> sqlite3.Connection:
+def _open_sqlite(spec: SourceSpec, write: bool = False) -> sqlite3.Connection:
     path = spec.database
+    if write and not os.path.lexists(path):  # a delivery target not made yet: an empty database file is made
+        try:
+            sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=rwc", uri=True).close()
+        except Exception as exc:
+            raise _sqlite_error(exc) from exc
     try:
         with open(path, "rb") as file:
             header = file.read(len(SQLITE_HEADER))
@@ -712,17 +719,18 @@ def _open_sqlite(spec: SourceSpec) -> sqlite3.Connection:
         raise SourceError("no_database", _message(exc)) from exc
     except OSError as exc:
         raise SourceError("other", _message(exc)) from exc
-    if header != SQLITE_HEADER:
+    if header != SQLITE_HEADER and not (write and header == b""):
         raise SourceError("no_database", f"{path} is not a SQLite database")
     try:
-        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True, isolation_level=None,
-                               timeout=spec.connect_timeout)
+        conn = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode={'rw' if write else 'ro'}", uri=True,
+                               isolation_level=None, timeout=spec.connect_timeout)
     except Exception as exc:
         raise _sqlite_error(exc) from exc
     try:
         # a hostile file: its views and triggers call no function with side effects; nothing is written
         conn.execute("PRAGMA trusted_schema = OFF")
-        conn.execute("PRAGMA query_only = ON")
+        if not write:
+            conn.execute("PRAGMA query_only = ON")
     except Exception as exc:
         conn.close()
         raise _sqlite_error(exc) from exc
@@ -795,7 +803,7 @@ _DRIVER_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
 
 
 @contextlib.contextmanager
-def connect(spec: SourceSpec) -> Iterator[Any]:
+def connect(spec: SourceSpec, *, write: bool = False) -> Iterator[Any]:
     """A read-only DB-API connection to the source, in autocommit mode (each statement its own read-only
     transaction; open one explicitly for a consistent snapshot), closed at the end of the block.
 
@@ -804,9 +812,14 @@ def connect(spec: SourceSpec) -> Iterator[Any]:
     (MySQL, ms).  SQLite: opened ``mode=ro`` with ``query_only``, ATTACH and writing pragmas refused, each
     statement interrupted after ``statement_timeout`` from its start.  PostgreSQL and MySQL statements also
     have a client-side deadline a little after the server's.  The drivers' errors raised in the block leave
-    it as :class:`SourceError`."""
+    it as :class:`SourceError`.
+
+    ``write=True`` (a consumer's front-end database receiving deliveries, issue 11 item 1; only the delivery
+    engine asks for it): the same session without the read-only settings — what it may write is then the
+    account's privileges; a SQLite target file that does not exist yet is made (the caller checked its path),
+    ATTACH and pragmas outside the list stay refused."""
     _check(spec)
-    opened: Any = {"postgresql": _open_pg, "mysql": _open_mysql, "sqlite": _open_sqlite}[spec.kind](spec)
+    opened: Any = {"postgresql": _open_pg, "mysql": _open_mysql, "sqlite": _open_sqlite}[spec.kind](spec, write)
     translate = {"postgresql": _pg_error, "mysql": _mysql_error, "sqlite": _sqlite_error}[spec.kind]
     try:
         yield opened

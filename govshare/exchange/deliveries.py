@@ -1,0 +1,323 @@
+"""Delivery of grants into consumers' front-end tables (库表 channel; issue 11 item 1, SHR-4, SEC-3, SEC-4): the job
+that runs them on the worker, and when they run.
+
+A delivery run is a core job (``exchange.deliver``).  It makes the one access check every channel makes
+(:func:`govshare.datastore.delivery.authorise`, for the consuming system that owns the front-end database, the
+grant's purpose, the table channel, judged by the binding's own grant), masks with the grant's rules through the
+one masking library, and writes the centre's changes after the target's own position
+(:mod:`govshare.exchange.engine.deliver`: each batch and the target's state row in one target transaction).
+Before every batch the grant is checked again: a revoked or expired grant stops the delivery there, and the run
+says why.  Every batch is in the access log (``DATA_DELIVERED``: the grant, the system, the table, the changes,
+the receipt) — the grant's usage records.
+
+When: after every successful copy of the entry into the centre, and every minute for a binding behind the centre
+(the periodic hook), or by hand.  A *check* run first delivers what is pending, then recomputes the consumer's
+table against the centre's rows masked the same way (counts and hashes: source → centre → each consumer)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.core import access_log, audit, crypto, jobs, masking, messages, periodic
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import GovshareError
+from govshare.core.notify import bilingual, notify
+from govshare.datastore import delivery
+from govshare.datastore.centre import open_store, table_for
+from govshare.datastore.engine.store import Store, StoreError
+from govshare.exchange.engine import deliver
+from govshare.exchange.engine import sources as engine
+from govshare.exchange.models import DeliveryBinding, DeliveryRun
+from govshare.exchange.sources import explain, spec_for
+from govshare.sharing.access import check_access
+from govshare.sharing.models import Grant
+
+DELIVER_JOB = "exchange.deliver"
+BATCH_ROWS = 5000
+#: how many centre rows a check reads per page
+CHECK_PAGE = 20_000
+log = logging.getLogger("govshare.exchange")
+
+WORDS: dict[str, Any] = {
+    "table_exists": _("The table %(table)s already exists in the front-end database and was not made by govshare: "
+                      "choose another table name (govshare never writes into a table it did not make)."),
+    "table_taken": _("The table %(table)s receives another delivery: choose another table name."),
+    "conflict": _("Another process delivered into %(table)s at the same time; the delivery will go on from there."),
+    "stopped": _("Delivery stopped: %(detail)s"),
+    "target": _("The front-end database refused the delivery (%(detail)s)."),
+    "not_in_centre": _("The data resource centre holds no data of %(entry)s yet: it is delivered after the first copy "
+                       "into the centre."),
+    "item_not_in_centre": _("The data resource centre's table of %(entry)s has no item %(item)s yet (the entry "
+                            "changed): it is delivered after the next copy into the centre."),
+    "store": _("The data resource centre's database cannot be read (%(detail)s)."),
+}
+
+
+class DeliveryFailed(GovshareError):
+    status = 409
+
+
+def failure(code: str, **params: Any) -> DeliveryFailed:
+    return DeliveryFailed(f"delivery_{code}", WORDS.get(code, WORDS["target"]), **params)
+
+
+@dataclass
+class Prepared:
+    """Everything a delivery of ``binding`` needs, as of now."""
+
+    binding: DeliveryBinding
+    grant: Grant
+    plan: deliver.DeliveryPlan
+    centre_table: str
+    key_positions: list[int]
+    item_positions: list[int]
+    mask: Any
+    secret: bytes
+    masks: dict[str, str]
+
+
+def grant_secret(grant: Grant) -> bytes:
+    """The grant's own key: ``_gs_key`` of its delivered rows (and its pseudonyms) cannot be joined across grants."""
+    return masking.grant_key(crypto.pseudonym_secret(), str(grant.number or grant.pk))
+
+
+def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
+    """The plan of a delivery: the access check (refused: :class:`…delivery.AccessRefused`, recorded), the
+    masks, the centre's positions of the key and the granted items, the target's columns and shape."""
+    grant = Grant.objects.select_related("entry__current_version", "entry__provider").get(pk=binding.grant_id)
+    entry = grant.entry
+    allowed = delivery.authorise(entry, system=binding.system, purpose=grant.purpose, items=list(grant.items or []),
+                                 channel=grant.channel, grant=grant)
+    table = table_for(entry)
+    if not store.has_table(table):
+        raise failure("not_in_centre", entry=entry.code)
+    columns, key = store.describe(table)
+    position = {c.name: i for i, c in enumerate(columns)}
+    missing = [name for name in allowed.items if name not in position]
+    if missing:
+        raise failure("item_not_in_centre", entry=entry.code, item=missing[0])
+    targets: list[deliver.TargetColumn] = []
+    for name, mask in zip(allowed.items, allowed.masks, strict=True):
+        column = columns[position[name]]
+        hides = mask is not None and mask.kind != "none"
+        targets.append(deliver.TargetColumn(
+            str(binding.columns.get(name) or name), mask.output_letter(column.letter) if hides and mask else column.letter,
+            None if hides else column.length))
+    canonical = allowed.canonical_masks
+    shape = deliver.shape_of(targets, [canonical[name] for name in allowed.items], [*allowed.items], key=key)
+    plan = deliver.DeliveryPlan(target=spec_for(binding.target, interactive=False), schema=binding.schema_name,
+                                table=binding.table_name, binding=binding.name, columns=tuple(targets), shape=shape,
+                                batch_rows=BATCH_ROWS)
+    return Prepared(binding, grant, plan, table, [position[k] for k in key], [position[n] for n in allowed.items],
+                    allowed.mask, grant_secret(grant), allowed.masked)
+
+
+def still_allowed(prepared: Prepared) -> str | None:
+    """Why the delivery must stop now (None: go on) — asked before every batch: the grant revoked or expired,
+    the binding paused, the system or the front-end database deactivated, the masks changed."""
+    binding = DeliveryBinding.objects.select_related("system", "target").get(pk=prepared.binding.pk)
+    if not binding.is_active:
+        return str(bilingual(_("the delivery was paused")))
+    if not binding.target.is_active:
+        return str(bilingual(_("the front-end database was deactivated")))
+    grant = Grant.objects.select_related("entry__current_version").get(pk=prepared.grant.pk)
+    decision = check_access(entry=grant.entry, purpose=grant.purpose, items=list(grant.items or []),
+                            system=binding.system, channel=grant.channel, grant=grant, record=True)
+    if not decision.allowed:
+        return str(decision.explain())
+    masks, _key = delivery.masks_for(decision, grant.entry)
+    now = {name: (m.canonical() if m is not None and m.hides_value else "") for name, m in zip(decision.items, masks,
+                                                                                               strict=True)}
+    if {k: v for k, v in now.items() if v} != prepared.masks:
+        return str(bilingual(_("the masking rules changed (the next delivery rebuilds the table)")))
+    return None
+
+
+def changes_of(prepared: Prepared, store: Store) -> Any:
+    keys, items = prepared.key_positions, prepared.item_positions
+
+    def changes(seq: int, limit: int) -> list[deliver.Change]:
+        return [(tuple(row[i] for i in keys), tuple(row[i] for i in items), int(row[-2]), bool(row[-1]))
+                for row in store.changes_since(prepared.centre_table, seq, limit)]
+
+    return changes
+
+
+def centre_rows(prepared: Prepared, store: Store) -> Any:
+    """The centre's live rows ``(key, granted values)``, page by page along ``_seq``."""
+    keys, items = prepared.key_positions, prepared.item_positions
+    seq = 0
+    while True:
+        page = store.changes_since(prepared.centre_table, seq, CHECK_PAGE)
+        for row in page:
+            if not row[-1]:
+                yield tuple(row[i] for i in keys), tuple(row[i] for i in items)
+        if len(page) < CHECK_PAGE:
+            return
+        seq = int(page[-1][-2])
+
+
+# -- the job ----------------------------------------------------------------------------------------------------
+
+def _explained(exc: BaseException, binding: DeliveryBinding) -> GovshareError:
+    if isinstance(exc, GovshareError):
+        return exc
+    if isinstance(exc, deliver.DeliveryError):
+        return failure(exc.code, table=binding.table_text(), detail=exc.detail)
+    if isinstance(exc, engine.SourceError):
+        return explain(exc, binding.target, table=binding.table_text())
+    if isinstance(exc, StoreError):
+        return failure("store", detail=str(exc))
+    raise exc
+
+
+@jobs.handler(DELIVER_JOB)
+def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
+    run = DeliveryRun.objects.select_related("binding__grant__entry", "binding__system", "binding__target").get(
+        pk=ctx.params["run"])
+    if run.status not in DeliveryRun.OPEN_STATUSES:
+        ctx.log(f"delivery run {run.pk} has already ended ({run.status})")
+        return {"run": run.pk, "status": run.status}
+    DeliveryRun.objects.filter(pk=run.pk, status__in=DeliveryRun.OPEN_STATUSES).update(
+        status=DeliveryRun.Status.RUNNING, started_at=run.started_at or timezone.now())
+    binding = run.binding
+    totals: dict[str, Any] = {"batches": 0, "written": 0, "deleted": 0}
+    try:
+        with open_store() as store:
+            prepared = prepare(binding, store)
+            ctx.log(f"{run.kind} {binding.grant.number} -> {binding.target.code}:{binding.table_text()}")
+            summary = store.summary(prepared.centre_table)
+
+            def on_batch(receipt: deliver.BatchReceipt) -> None:
+                totals["batches"] += 1
+                totals["written"] += receipt.written
+                totals["deleted"] += receipt.deleted
+                totals.setdefault("seq_from", receipt.seq_from)
+                totals.update(seq_to=receipt.seq_to, rows=receipt.rows, content_hash=receipt.content_hash)
+                DeliveryRun.objects.filter(pk=run.pk).update(**totals)
+                record_batch(binding, prepared.grant, receipt)
+                ctx.progress(receipt.seq_to - int(totals["seq_from"]), max(1, summary.last_seq - int(totals["seq_from"])),
+                             f"{receipt.rows} rows")
+
+            result = deliver.deliver(prepared.plan, changes_of(prepared, store), prepared.mask, prepared.secret,
+                                     allowed=lambda: still_allowed(prepared), on_batch=on_batch)
+            totals.update(rows=result.rows, content_hash=result.content_hash, seq_to=result.last_seq,
+                          created_table=result.created, rebuilt=result.rebuilt)
+            if result.rebuilt:
+                ctx.log("the grant's items or masks changed: the table was made again and everything delivered anew")
+            check = None
+            if run.kind == DeliveryRun.Kind.CHECK:
+                last_seq = store.summary(prepared.centre_table).last_seq
+                check = deliver.check(prepared.plan, centre_rows(prepared, store), prepared.mask, prepared.secret,
+                                      last_seq)
+                ctx.log(f"check: {'equal' if check.equal else 'DIFFERENT'} ({check.target_rows} rows in the table, "
+                        f"{check.centre_rows} in the centre)")
+    except Exception as exc:  # noqa: BLE001 — explained below, or raised again
+        error = _explained(exc, binding)
+        stopped = isinstance(exc, deliver.DeliveryError) and exc.code == "stopped" or \
+            isinstance(exc, delivery.AccessRefused)
+        finish(run, DeliveryRun.Status.STOPPED if stopped else DeliveryRun.Status.FAILED, totals, error=error)
+        return {"run": run.pk, "status": "stopped" if stopped else "failed", "error": error.code}
+    finish(run, DeliveryRun.Status.SUCCEEDED, totals, check=check)
+    return {"run": run.pk, "status": "succeeded", **{k: v for k, v in totals.items() if k != "content_hash"}}
+
+
+def record_batch(binding: DeliveryBinding, grant: Grant, receipt: deliver.BatchReceipt) -> None:
+    """The batch in the access log (SEC-4: the grant's usage records, leak tracing)."""
+    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, results=receipt.written + receipt.deleted,
+                      via="worker", grant=grant.number, purpose=grant.purpose, system=f"system:{binding.system.code}",
+                      department=binding.system.department_id, delivery=binding.pk,
+                      target=f"{binding.target.code}:{binding.table_text()}", seq=[receipt.seq_from, receipt.seq_to],
+                      written=receipt.written, deleted=receipt.deleted, rows=receipt.rows, hash=receipt.content_hash)
+
+
+def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: GovshareError | None = None,
+           check: deliver.CheckResult | None = None) -> None:
+    """The run's end, once (a conditional UPDATE from an open status), mirrored on the binding; a failure is audited
+    and told to the consumer's staff (once per incident)."""
+    now = timezone.now()
+    words = {"code": error.code, "zh": error.render("zh-hans"), "en": error.render("en")} if error else None
+    with transaction.atomic():
+        moved = DeliveryRun.objects.filter(pk=run.pk, status__in=DeliveryRun.OPEN_STATUSES).update(
+            status=status, finished_at=now, error_code=error.code if error else "",
+            error_message={"zh": words["zh"], "en": words["en"]} if words else None, **totals)
+        if not moved:
+            return
+        binding = DeliveryBinding.objects.select_for_update().get(pk=run.binding_id)
+        mirror: dict[str, Any] = {"stopped": words, "updated_at": now}
+        if "rows" in totals:
+            mirror.update(rows=totals["rows"], content_hash=totals.get("content_hash", ""),
+                          last_seq=totals.get("seq_to", binding.last_seq))
+        if totals.get("batches") or status == DeliveryRun.Status.SUCCEEDED:
+            mirror["delivered_at"] = now
+        if check is not None:
+            mirror.update(checked_at=now, last_check=check.as_dict())
+        DeliveryBinding.objects.filter(pk=binding.pk).update(**mirror)
+        grant = run.binding.grant
+        detail = {"grant": grant.number, "target": f"{run.binding.target.code}:{run.binding.table_text()}",
+                  "status": status, **{k: v for k, v in totals.items() if k != "content_hash"},
+                  **({"error": error.code} if error else {})}
+        if check is not None:
+            audit.record(AuditCode.DELIVERY_CHECKED, actor=None, obj=run.binding, object_department=grant.consumer,
+                         outcome="success" if check.equal else "failure",
+                         detail={**detail, "equal": check.equal, "missing": check.missing, "extra": check.extra,
+                                 "different": check.different})
+        if status != DeliveryRun.Status.SUCCEEDED:
+            audit.record(AuditCode.DELIVERY_FAILED, actor=None, obj=run.binding, object_department=grant.consumer,
+                         outcome="failure", detail=detail)
+            _tell(run, error)
+        elif check is not None and not check.equal:
+            _tell(run, None, check=check)
+
+
+def _tell(run: DeliveryRun, error: GovshareError | None, *, check: deliver.CheckResult | None = None) -> None:
+    from govshare.exchange.runs import staff_of
+
+    before = (DeliveryRun.objects.filter(binding_id=run.binding_id, finished_at__isnull=False)
+              .exclude(pk=run.pk).order_by("-finished_at", "-pk").first())
+    if error is not None and before is not None and before.error_code == error.code:
+        return  # the same incident as the last run: recorded, not sent again
+    grant = run.binding.grant
+    recipients = staff_of(grant.consumer_id)
+    if check is not None:
+        subject = messages.message(_("The front-end table of grant %(grant)s differs from the data resource centre"),
+                                   grant=grant.number)
+        body = messages.message(_("%(missing)s rows missing, %(extra)s rows extra, %(different)s rows different."),
+                                missing=check.missing, extra=check.extra, different=check.different)
+    else:
+        subject = messages.message(_("Delivery of grant %(grant)s into the front-end table stopped"), grant=grant.number)
+        body = messages.message(error.message, **error.params) if error else messages.message("")
+    transaction.on_commit(lambda: notify(recipients, "exchange.delivery_failed", subject, body,
+                                         url=f"/sharing/grants/{grant.pk}/", obj=run.binding))
+
+
+def settle_orphaned() -> int:
+    """Delivery runs whose job ended without them (cancelled, failed for good): ended to match."""
+    from govshare.core.models import Job
+
+    ended: dict[str, str] = {Job.Status.CANCELLED: DeliveryRun.Status.STOPPED,
+                             Job.Status.FAILED: DeliveryRun.Status.FAILED, Job.Status.SUCCEEDED: DeliveryRun.Status.FAILED}
+    count = 0
+    for run in DeliveryRun.objects.filter(status__in=DeliveryRun.OPEN_STATUSES, job__status__in=list(ended)) \
+            .select_related("job", "binding__grant"):
+        assert run.job is not None
+        count += DeliveryRun.objects.filter(pk=run.pk, status__in=DeliveryRun.OPEN_STATUSES).update(
+            status=ended[run.job.status], finished_at=timezone.now(), error_code="job_ended",
+            error_message={"zh": f"后台任务已结束（{run.job.status}）", "en": f"The background job ended ({run.job.status})"})
+    return count
+
+
+@periodic.register("exchange.deliveries", every_seconds=60)
+def start_behind() -> dict[str, int]:
+    """Queue a delivery for every active binding whose usable grant's entry has changes in the centre it has not
+    delivered (after a copy into the centre, a crash, a pause)."""
+    from govshare.exchange.actions.deliveries import start_for_entries
+
+    settle_orphaned()
+    return start_for_entries(None)

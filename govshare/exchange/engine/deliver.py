@@ -1,0 +1,661 @@
+"""Delivery of a grant's rows into the consumer's front-end database (库表 channel; issue 11 item 1, SHR-4,
+EXC-6).  Django-free: the caller gives the target's connection settings, the centre's change feed and the
+mask; this module creates the table, writes the batches and keeps the delivery's state in the target.
+
+The target table holds the granted items only (each a column the consumer named, typed by the masked value's
+data-type letter) and three system columns:
+
+* ``_gs_key`` — 64 hex digits, the row's identity: HMAC-SHA256 of the centre's key under the grant's own key
+  (a masked key is no longer unique, and the real key must not be derivable from it); the primary key;
+* ``_gs_seq`` — the centre's change sequence number of the row's last change (the consumer may order by it);
+* ``_gs_hash`` — the masked row's :func:`~govshare.datastore.engine.store.row_hash` (32 hex digits).
+
+**Exactly once.** The state table ``_govshare_delivery`` (in the same schema) has one row per delivery
+binding: the centre's last change delivered (``last_seq``), the rows the table should hold, their combined hash
+and the shape (items, types, masks) they were made with.  Each batch — the rows changed in the centre after
+``last_seq`` (tombstones included) — is written in **one target transaction together with the state row**, by a
+conditional update on the ``last_seq`` it started from: a process killed at any moment leaves either the
+whole batch and its new ``last_seq`` or neither, and the next run reads the state from the target itself and
+goes on from there.  Nothing is delivered twice, nothing skipped.
+
+**Receipts.** The state's row count and combined hash are kept exact batch by batch (a changed row's old
+hash is subtracted, a deleted row's too): :func:`check` recomputes both from the target's actual values and
+from the centre's rows masked the same way, so the consumer is shown to hold exactly what the centre released.
+
+**Shape changes.** A different shape (the grant's items, a masking rule, a type) rebuilds the table: it is
+dropped and made again and everything delivered anew — rows masked one way are never left next to rows masked
+another way.  A table that exists without a state row is the consumer's own: it is never touched.
+
+**Stopping.** ``allowed()`` is asked before every batch (a revoked or expired grant stops the delivery at the
+next batch, and the result says why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from govshare.datastore.engine.store import HASH_BYTES, decimal_text, row_hash
+from govshare.exchange.engine import sources
+from govshare.exchange.engine.sources import SourceError, SourceSpec
+
+STATE_TABLE = "_govshare_delivery"
+SYSTEM_PREFIX = "_gs_"
+_MODULUS = 2 ** (8 * HASH_BYTES)
+ROW_KEY_CONTEXT = b"govshare delivery row key v1\x00"
+#: keys per ``IN (…)`` list
+_IN_CHUNK = 500
+#: the longest name a column or table may have, in UTF-8 bytes (PostgreSQL's limit; MySQL's is 64 characters)
+NAME_BYTES = 63
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f\"`\\%]")
+
+
+class DeliveryError(Exception):
+    """The delivery cannot go on: ``code`` says why (``table_exists``, ``table_taken``, ``stopped``, ``conflict``,
+    ``bad_name``, ``target`` — the target refused, ``detail`` has its message)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail[:2000]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else self.code
+
+
+@dataclass(frozen=True)
+class TargetColumn:
+    name: str  # the consumer's column name
+    letter: str  # the data-type letter of the value delivered (the masked value's)
+    length: int | None = None  # a text column's length, when the value is not masked
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    target: SourceSpec
+    schema: str  # PostgreSQL: the schema ("" — the account's default); MySQL: "" or the database; SQLite: ""
+    table: str
+    binding: str  # the binding's name in the state table
+    columns: tuple[TargetColumn, ...]
+    #: what the rows are made with (items, types, masks): a different one rebuilds the table
+    shape: str
+    batch_rows: int = 5000
+
+
+@dataclass
+class BatchReceipt:
+    batch: int
+    seq_from: int
+    seq_to: int
+    written: int  # rows inserted or updated
+    deleted: int
+    rows: int  # rows in the target after the batch
+    content_hash: str
+
+
+@dataclass
+class DeliveryResult:
+    last_seq: int
+    rows: int
+    content_hash: str
+    batches: list[BatchReceipt] = field(default_factory=list)
+    rebuilt: bool = False
+    created: bool = False
+
+    @property
+    def written(self) -> int:
+        return sum(b.written for b in self.batches)
+
+    @property
+    def deleted(self) -> int:
+        return sum(b.deleted for b in self.batches)
+
+
+@dataclass
+class State:
+    last_seq: int
+    rows: int
+    content_hash: str
+    shape: str
+    batches: int
+
+
+@dataclass
+class CheckResult:
+    """The target's table against the centre's rows masked the same way (receipts: count + hash)."""
+
+    equal: bool
+    centre_rows: int
+    centre_hash: str
+    target_rows: int
+    target_hash: str
+    state_rows: int | None
+    state_hash: str
+    state_seq: int | None
+    centre_seq: int
+    missing: int = 0  # in the centre, not in the target
+    extra: int = 0  # in the target, not in the centre
+    different: int = 0  # in both, other values
+    sample: list[str] = field(default_factory=list)  # _gs_key of some differing rows
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def shape_of(columns: Sequence[TargetColumn], masks: Sequence[str], items: Sequence[str],
+             key: Sequence[str] = ()) -> str:
+    """The shape a table is made with: items, column names, types and masks (canonical), and the centre's key
+    (``_gs_key`` is made of it)."""
+    body: list[Any] = [[item, c.name, c.letter, c.length, mask]
+                       for item, c, mask in zip(items, columns, masks, strict=True)]
+    body.append(list(key))
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def row_key(secret: bytes, key_values: Sequence[Any]) -> str:
+    """``_gs_key``: the centre key's HMAC under the grant's key (hex)."""
+    return hmac.new(secret, ROW_KEY_CONTEXT + row_hash(key_values), hashlib.sha256).hexdigest()
+
+
+def check_name(name: str, what: str = "column") -> str | None:
+    """Why ``name`` cannot name a target table or column (None: it can): every kind of target takes it quoted."""
+    if not name or name != name.strip():
+        return f"a {what} name is needed, without spaces at either end"
+    if len(name.encode("utf-8")) > NAME_BYTES:
+        return f"the {what} name {name!r} is longer than {NAME_BYTES} bytes (UTF-8; a Chinese character is 3)"
+    if _BAD_NAME.search(name):
+        return f"the {what} name {name!r} has a quote, backslash, percent sign or control character"
+    if name.lower().startswith(SYSTEM_PREFIX) or name.lower() == STATE_TABLE:
+        return f"the {what} name {name!r} is reserved (names starting with {SYSTEM_PREFIX} are govshare's)"
+    return None
+
+
+# -- dialects ----------------------------------------------------------------------------------------------------
+
+class _Dialect:
+    kind = ""
+    ph = "%s"
+
+    def __init__(self, conn: Any, plan: DeliveryPlan) -> None:
+        self.conn = conn
+        self.plan = plan
+
+    def q(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def qualified(self, table: str) -> str:
+        return f"{self.q(self.plan.schema)}.{self.q(table)}" if self.plan.schema else self.q(table)
+
+    def column_type(self, column: TargetColumn) -> str:
+        raise NotImplementedError
+
+    key_type = "CHAR(64)"
+    hash_type = "CHAR(32)"
+    text_type = "TEXT"
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self.conn.cursor()
+        cursor.execute(sql, tuple(params))
+        return cursor
+
+    def many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.cursor().executemany(sql, rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def lock(self) -> str:
+        return " FOR UPDATE"
+
+    def table_exists(self, table: str) -> bool:
+        raise NotImplementedError
+
+    def upsert_sql(self, names: list[str]) -> str:
+        raise NotImplementedError
+
+    def to_target(self, letter: str, value: Any) -> Any:
+        return value
+
+    def from_target(self, letter: str, value: Any) -> Any:
+        return normal(letter, value)
+
+
+class _Postgres(_Dialect):
+    kind = "postgresql"
+    _TYPES = {"C": "TEXT", "M": "TEXT", "N": "NUMERIC", "Y": "NUMERIC", "I": "BIGINT", "B": "DOUBLE PRECISION",
+              "F": "DOUBLE PRECISION", "D": "DATE", "T": "TIMESTAMP", "L": "BOOLEAN", "G": "BYTEA"}
+
+    def column_type(self, column: TargetColumn) -> str:
+        return self._TYPES[column.letter]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    def table_exists(self, table: str) -> bool:
+        schema = self.plan.schema
+        where = "%s" if schema else "current_schema()"
+        sql = ("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "  # noqa: S608
+               f"WHERE c.relname = %s AND n.nspname = {where}")
+        found = self.execute(sql, (table, schema) if schema else (table,)).fetchone()
+        return found is not None
+
+    def upsert_sql(self, names: list[str]) -> str:
+        quoted = [self.q(n) for n in names]
+        marks = ", ".join(["%s"] * len(names))
+        updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in quoted if n != '"_gs_key"')
+        return (f"INSERT INTO {self.qualified(self.plan.table)} ({', '.join(quoted)}) VALUES ({marks}) "  # noqa: S608
+                f'ON CONFLICT ("_gs_key") DO UPDATE SET {updates}')
+
+
+class _MySQL(_Dialect):
+    kind = "mysql"
+    key_type = "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin"
+    hash_type = "CHAR(32) CHARACTER SET ascii"
+    text_type = "LONGTEXT"
+    _TYPES = {"M": "LONGTEXT", "N": "DECIMAL(65, 30)", "Y": "DECIMAL(65, 30)", "I": "BIGINT", "B": "DOUBLE",
+              "F": "DOUBLE", "D": "DATE", "T": "DATETIME(6)", "L": "BOOLEAN", "G": "LONGBLOB"}
+
+    def q(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def qualified(self, table: str) -> str:
+        return self.q(table)  # the connection's database (a schema other than it is refused by the caller)
+
+    def column_type(self, column: TargetColumn) -> str:
+        if column.letter == "C":
+            return f"VARCHAR({column.length})" if column.length and column.length <= 4000 else "LONGTEXT"
+        return self._TYPES[column.letter]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.begin()
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def table_exists(self, table: str) -> bool:
+        found = self.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() "
+                             "AND table_name = %s", (table,)).fetchone()
+        return found is not None
+
+    def upsert_sql(self, names: list[str]) -> str:
+        quoted = [self.q(n) for n in names]
+        marks = ", ".join(["%s"] * len(names))
+        updates = ", ".join(f"{n} = VALUES({n})" for n in quoted if n != "`_gs_key`")
+        return (f"INSERT INTO {self.qualified(self.plan.table)} ({', '.join(quoted)}) VALUES ({marks}) "  # noqa: S608
+                f"ON DUPLICATE KEY UPDATE {updates}")
+
+    def to_target(self, letter: str, value: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+
+class _SQLite(_Dialect):
+    kind = "sqlite"
+    ph = "?"
+    key_type = "TEXT"
+    hash_type = "TEXT"
+    _TYPES = {"C": "TEXT", "M": "TEXT", "N": "TEXT", "Y": "TEXT", "I": "INTEGER", "B": "REAL", "F": "REAL",
+              "D": "TEXT", "T": "TEXT", "L": "INTEGER", "G": "BLOB"}
+
+    def column_type(self, column: TargetColumn) -> str:
+        return self._TYPES[column.letter]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql.replace("%s", "?"), tuple(params))
+
+    def many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.executemany(sql.replace("%s", "?"), rows)
+
+    def lock(self) -> str:
+        return ""  # BEGIN IMMEDIATE holds the database
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def table_exists(self, table: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (table,)).fetchone() is not None
+
+    def upsert_sql(self, names: list[str]) -> str:
+        quoted = [self.q(n) for n in names]
+        marks = ", ".join(["?"] * len(names))
+        updates = ", ".join(f"{n} = excluded.{n}" for n in quoted if n != '"_gs_key"')
+        return (f"INSERT INTO {self.qualified(self.plan.table)} ({', '.join(quoted)}) VALUES ({marks}) "  # noqa: S608
+                f'ON CONFLICT ("_gs_key") DO UPDATE SET {updates}')
+
+    def to_target(self, letter: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if letter in "NY":
+            return decimal_text(Decimal(value))
+        if letter == "D":
+            return value.isoformat()
+        if letter == "T":
+            if value.tzinfo is not None:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            return value.isoformat(sep=" ")
+        if letter == "L":
+            return int(value)
+        return value
+
+
+_DIALECTS: dict[str, type[_Dialect]] = {"postgresql": _Postgres, "mysql": _MySQL, "sqlite": _SQLite}
+
+
+def normal(letter: str, value: Any) -> Any:
+    """A value read back from any kind of target as the Python type the centre's letter has (what was hashed)."""
+    if value is None:
+        return None
+    if letter in "NY":
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+    if letter == "I":
+        return int(value)
+    if letter in "BF":
+        return float(value)
+    if letter == "D":
+        if isinstance(value, dt.datetime):
+            return value.date()
+        return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    if letter == "T":
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+        return dt.datetime.fromisoformat(str(value))
+    if letter == "L":
+        return bool(value)
+    if letter == "G":
+        return bytes(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _hash_int(text: str) -> int:
+    return int(text, 16) if text else 0
+
+
+def _hex(total: int) -> str:
+    return f"{total % _MODULUS:032x}"
+
+
+# -- the delivery ---------------------------------------------------------------------------------------------
+
+class Target:
+    """An open writable session on the consumer's database for one plan."""
+
+    def __init__(self, conn: Any, plan: DeliveryPlan) -> None:
+        self.plan = plan
+        self.d = _DIALECTS[plan.target.kind](conn, plan)
+        self.names = [c.name for c in plan.columns]
+
+    # state ---------------------------------------------------------------------------------------------------
+    def ensure_state_table(self) -> None:
+        d = self.d
+        if d.table_exists(STATE_TABLE):
+            return
+        d.execute(f"CREATE TABLE IF NOT EXISTS {d.qualified(STATE_TABLE)} ("
+                  f"binding VARCHAR(64) NOT NULL PRIMARY KEY, table_name VARCHAR(200) NOT NULL, "
+                  f"shape VARCHAR(64) NOT NULL, last_seq BIGINT NOT NULL, row_count BIGINT NOT NULL, "
+                  f"content_hash VARCHAR(32) NOT NULL, batches BIGINT NOT NULL, updated_at VARCHAR(40) NOT NULL)")
+
+    def state(self, *, lock: bool = False) -> State | None:
+        d = self.d
+        row = d.execute(f"SELECT last_seq, row_count, content_hash, shape, batches, table_name "  # noqa: S608
+                        f"FROM {d.qualified(STATE_TABLE)} WHERE binding = %s" + (d.lock() if lock else ""),
+                        (self.plan.binding,)).fetchone()
+        if row is None:
+            return None
+        if str(row[5]) != self.plan.table:
+            raise DeliveryError("table_taken", f"the state names table {row[5]!r}, not {self.plan.table!r}")
+        return State(int(row[0]), int(row[1]), str(row[2]), str(row[3]), int(row[4]))
+
+    def _owner_of_table(self) -> str | None:
+        d = self.d
+        row = d.execute(f"SELECT binding FROM {d.qualified(STATE_TABLE)} WHERE table_name = %s "  # noqa: S608
+                        f"AND binding <> %s", (self.plan.table, self.plan.binding)).fetchone()
+        return str(row[0]) if row else None
+
+    def _put_state(self, state: State) -> None:
+        d = self.d
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        d.execute(f"DELETE FROM {d.qualified(STATE_TABLE)} WHERE binding = %s", (self.plan.binding,))  # noqa: S608
+        d.execute(f"INSERT INTO {d.qualified(STATE_TABLE)} (binding, table_name, shape, last_seq, row_count, "  # noqa: S608
+                  "content_hash, batches, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                  (self.plan.binding, self.plan.table, state.shape, state.last_seq, state.rows, state.content_hash,
+                   state.batches, now))
+
+    # the table -----------------------------------------------------------------------------------------------
+    def _create_table(self) -> None:
+        d = self.d
+        columns = ", ".join(f"{d.q(c.name)} {d.column_type(c)}" for c in self.plan.columns)
+        d.execute(f"CREATE TABLE {d.qualified(self.plan.table)} ({columns}, "
+                  f'{d.q("_gs_key")} {d.key_type} NOT NULL PRIMARY KEY, {d.q("_gs_seq")} BIGINT NOT NULL, '
+                  f'{d.q("_gs_hash")} {d.hash_type} NOT NULL)')
+
+    def prepare(self) -> tuple[State, bool, bool]:
+        """The state to go on from: (state, created, rebuilt).  Makes the table (and the state table) when
+        needed; a table of another shape is rebuilt; a table that is not govshare's is refused."""
+        self.ensure_state_table()
+        d = self.d
+        state = self.state()
+        owner = self._owner_of_table()
+        if owner is not None:
+            raise DeliveryError("table_taken", f"the table {self.plan.table!r} receives another delivery ({owner})")
+        exists = d.table_exists(self.plan.table)
+        if state is None and exists:
+            raise DeliveryError("table_exists", f"the table {self.plan.table!r} exists and was not made by govshare")
+        if state is not None and state.shape == self.plan.shape and exists:
+            return state, False, False
+        rebuilt = state is not None
+        # DDL commits by itself on MySQL: the state row is written last, so a crash before it rebuilds again
+        if exists:
+            d.execute(f"DROP TABLE {d.qualified(self.plan.table)}")
+        self._create_table()
+        fresh = State(0, 0, _hex(0), self.plan.shape, 0)
+        with d.transaction():
+            self._put_state(fresh)
+        return fresh, not rebuilt, rebuilt
+
+    def _old_hashes(self, keys: list[str]) -> dict[str, str]:
+        d = self.d
+        found: dict[str, str] = {}
+        table = d.qualified(self.plan.table)
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start:start + _IN_CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            for key, hashed in d.execute(f'SELECT {d.q("_gs_key")}, {d.q("_gs_hash")} FROM {table} '  # noqa: S608
+                                         f'WHERE {d.q("_gs_key")} IN ({marks})', chunk).fetchall():
+                found[str(key)] = str(hashed)
+        return found
+
+    def apply(self, state: State, rows: list[tuple[str, int, bool, list[Any]]]) -> tuple[State, BatchReceipt]:
+        """One batch ``(_gs_key, _seq, deleted, masked values)`` in ``_seq`` order, with the state row, in one
+        transaction; the state row must still say ``state.last_seq`` (else another process delivered meanwhile)."""
+        d = self.d
+        letters = [c.letter for c in self.plan.columns]
+        latest: dict[str, tuple[int, bool, list[Any]]] = {}
+        for key, seq, deleted, values in rows:  # one change per key per batch (the centre gives one, be sure)
+            latest[key] = (seq, deleted, values)
+        total = _hash_int(state.content_hash)
+        count = state.rows
+        written: list[Sequence[Any]] = []
+        gone: list[str] = []
+        with d.transaction():
+            now = self.state(lock=True)
+            if now is None or now.last_seq != state.last_seq or now.shape != state.shape:
+                raise DeliveryError("conflict", "another process delivered to this table meanwhile")
+            old = self._old_hashes(list(latest)) if state.rows else {}
+            for key, (seq, deleted, values) in latest.items():
+                before = old.get(key)
+                if before is not None:
+                    total -= int(before, 16)
+                if deleted:
+                    if before is not None:
+                        count -= 1
+                        gone.append(key)
+                    continue
+                hashed = row_hash(values).hex()
+                total += int(hashed, 16)
+                if before is None:
+                    count += 1
+                written.append([*(d.to_target(letter, v) for letter, v in zip(letters, values, strict=True)),
+                                key, seq, hashed])
+            d.many(d.upsert_sql([*self.names, "_gs_key", "_gs_seq", "_gs_hash"]), written)
+            table = d.qualified(self.plan.table)
+            for start in range(0, len(gone), _IN_CHUNK):
+                chunk = gone[start:start + _IN_CHUNK]
+                d.execute(f'DELETE FROM {table} WHERE {d.q("_gs_key")} IN ({", ".join(["%s"] * len(chunk))})',  # noqa: S608
+                          chunk)
+            seq_to = max((seq for _, seq, _, _ in rows), default=state.last_seq)
+            after = State(seq_to, count, _hex(total), state.shape, state.batches + 1)
+            self._put_state(after)
+        receipt = BatchReceipt(after.batches, state.last_seq, seq_to, len(written), len(gone), count,
+                               after.content_hash)
+        return after, receipt
+
+    def read_rows(self, size: int = 5000) -> Iterator[tuple[str, list[Any]]]:
+        """Every row of the target table: (``_gs_key``, values as the centre's letters), in pages by key."""
+        d = self.d
+        letters = [c.letter for c in self.plan.columns]
+        names = ", ".join(d.q(n) for n in self.names)
+        table = d.qualified(self.plan.table)
+        after = ""
+        while True:
+            rows = d.execute(f'SELECT {d.q("_gs_key")}, {names} FROM {table} WHERE {d.q("_gs_key")} > %s '  # noqa: S608
+                             f'ORDER BY {d.q("_gs_key")} LIMIT {int(size)}', (after,)).fetchall()
+            for row in rows:
+                yield str(row[0]), [d.from_target(letter, v) for letter, v in zip(letters, row[1:], strict=True)]
+            if len(rows) < size:
+                return
+            after = str(rows[-1][0])
+
+
+#: a centre row on its way: (key values, values of the granted items in order, _seq, deleted)
+Change = tuple[tuple[Any, ...], tuple[Any, ...], int, bool]
+
+
+def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mask: Callable[[tuple[Any, ...]], list[Any]],
+            secret: bytes, *, allowed: Callable[[], str | None] = lambda: None,
+            on_batch: Callable[[BatchReceipt], None] = lambda receipt: None,
+            max_batches: int | None = None) -> DeliveryResult:
+    """Deliver every change of the centre after the target's ``last_seq``: ``changes(seq, limit)`` gives the
+    centre's next changes; ``mask`` masks the granted values; ``secret`` keys ``_gs_key``.  ``allowed()`` is
+    asked before each batch: a reason stops the delivery (:class:`DeliveryError` ``stopped``, its detail the
+    reason; what was committed stays)."""
+    try:
+        with sources.connect(plan.target, write=True) as conn:
+            target = Target(conn, plan)
+            state, created, rebuilt = target.prepare()
+            result = DeliveryResult(state.last_seq, state.rows, state.content_hash, created=created,
+                                    rebuilt=rebuilt)
+            while max_batches is None or len(result.batches) < max_batches:
+                reason = allowed()
+                if reason:
+                    raise DeliveryError("stopped", reason)
+                found = changes(state.last_seq, plan.batch_rows)
+                if not found:
+                    break
+                batch = [(row_key(secret, key), seq, deleted, mask(values)) for key, values, seq, deleted in found]
+                state, receipt = target.apply(state, batch)
+                result.batches.append(receipt)
+                result.last_seq, result.rows, result.content_hash = state.last_seq, state.rows, state.content_hash
+                on_batch(receipt)
+            return result
+    except (DeliveryError, SourceError):
+        raise
+    except sqlite3.Error as exc:
+        raise DeliveryError("target", str(exc)) from exc
+
+
+def target_state(plan: DeliveryPlan) -> State | None:
+    """The delivery's state as the target holds it (None: nothing delivered yet)."""
+    with sources.connect(plan.target, write=True) as conn:
+        target = Target(conn, plan)
+        if not target.d.table_exists(STATE_TABLE):
+            return None
+        return target.state()
+
+
+def check(plan: DeliveryPlan, centre_rows: Iterable[tuple[tuple[Any, ...], tuple[Any, ...]]],
+          mask: Callable[[tuple[Any, ...]], list[Any]], secret: bytes, centre_seq: int, *,
+          sample: int = 20) -> CheckResult:
+    """The target's table recomputed from its actual values against ``centre_rows`` — the centre's live rows
+    ``(key values, granted values)`` — masked and keyed as :func:`deliver` does."""
+    expected: dict[str, bytes] = {}
+    centre_total = centre_count = 0
+    for key, values in centre_rows:
+        hashed = row_hash(mask(values))
+        expected[row_key(secret, key)] = hashed
+        centre_total += int.from_bytes(hashed, "big")
+        centre_count += 1
+    missing = extra = different = 0
+    differing: list[str] = []
+    target_total = target_rows = 0
+    with sources.connect(plan.target, write=True) as conn:
+        target = Target(conn, plan)
+        state = target.state() if target.d.table_exists(STATE_TABLE) else None
+        if target.d.table_exists(plan.table):
+            for row_id, found in target.read_rows():
+                hashed = row_hash(found)
+                target_rows += 1
+                target_total += int.from_bytes(hashed, "big")
+                wanted = expected.pop(row_id, None)
+                if wanted is None:
+                    extra += 1
+                elif wanted != hashed:
+                    different += 1
+                else:
+                    continue
+                if len(differing) < sample:
+                    differing.append(row_id)
+    missing = len(expected)
+    differing.extend(list(expected)[:max(0, sample - len(differing))])
+    result = CheckResult(
+        equal=not (missing or extra or different), centre_rows=centre_count,
+        centre_hash=_hex(centre_total), target_rows=target_rows, target_hash=_hex(target_total),
+        state_rows=state.rows if state else None, state_hash=state.content_hash if state else "",
+        state_seq=state.last_seq if state else None, centre_seq=centre_seq, missing=missing, extra=extra,
+        different=different, sample=differing)
+    return result
+
+
+def probe(spec: SourceSpec, schema: str, table: str, binding: str) -> str | None:
+    """Before a binding is saved: a writable session opens, and the table is free — None, or why not
+    (``table_exists``: a table govshare did not make; ``table_taken``: another delivery's).  Writes nothing."""
+    plan = DeliveryPlan(target=spec, schema=schema, table=table, binding=binding, columns=(), shape="")
+    with sources.connect(spec, write=True) as conn:
+        target = Target(conn, plan)
+        exists = target.d.table_exists(table)
+        if not target.d.table_exists(STATE_TABLE):
+            return "table_exists" if exists else None
+        if target._owner_of_table() is not None:
+            return "table_taken"
+        mine = target.d.execute(f"SELECT 1 FROM {target.d.qualified(STATE_TABLE)} WHERE binding = %s",  # noqa: S608
+                                (binding,)).fetchone()
+        return "table_exists" if exists and mine is None else None

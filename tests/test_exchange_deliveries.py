@@ -1,0 +1,227 @@
+"""Delivery into the consumer's front-end database (库表 channel; issue 11 item 1; SHR-4, SEC-3, SEC-4): the market
+binds its grant on the police's 户籍人口基本信息 to a table of its own front-end database; the worker creates the
+table with the granted items, masked, copies the centre's rows and then every change, deletes included; receipts
+prove the table equals the centre's rows masked the same way; a revoked grant stops the next delivery and says
+why; every batch is in the access log.  Owner, colleague, outsider, auditor."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from govshare.core import jobs
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import GovshareError, NotFound
+from govshare.core.models import AccessEvent, AuditEvent
+from govshare.datastore.centre import open_store, table_for
+from govshare.exchange.actions import do_register_source
+from govshare.exchange.actions.deliveries import do_bind_delivery, do_set_delivery_active, do_start_delivery
+from govshare.exchange.models import DeliveryBinding, DeliveryRun
+from govshare.sharing.actions import do_revoke_grant
+from govshare.sharing.models import Grant
+from tests.conftest import API, login
+from tests.test_data_api import PEOPLE, data  # noqa: F401 — the fixture: 5 people in the centre
+
+pytestmark = pytest.mark.django_db
+
+
+def target_file(name: str = "market_fe.sqlite3") -> Path:
+    folder = Path(settings.GOVSHARE_SOURCE_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    sqlite3.connect(path).close()  # an empty database file, as the consumer's operator makes it
+    return path
+
+
+@pytest.fixture
+def tabled(data: Any) -> Any:  # noqa: F811
+    """The market's grant delivers into a database table; the market's SQLite front-end database receives
+    deliveries."""
+    Grant.objects.filter(pk=data.grant.pk).update(channel="table")
+    data.grant.refresh_from_db()
+    data.path = target_file()
+    data.target = do_register_source(data.org.market_admin, name="市场监管前置库", code="SC-QZK", kind="sqlite",
+                                     database="market_fe.sqlite3", receives_deliveries=True)
+    return data
+
+
+def _rows(path: Path, table: str = "户籍人口") -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(f'SELECT "身份号码", "姓名", "出生日期" FROM "{table}" ORDER BY "身份号码"').fetchall()
+
+
+def _bind(tabled: Any, capture: Any, user: Any = None, **overrides: Any) -> DeliveryBinding:
+    values: dict[str, Any] = {"system": tabled.market_system, "target": tabled.target, "table": "户籍人口",
+                              "columns": {"公民身份号码": "身份号码"}}
+    values.update(overrides)
+    with capture(execute=True):
+        binding = do_bind_delivery(user or tabled.org.market_specialist, tabled.grant, **values)
+    return binding
+
+
+def _start(capture: Any, user: Any, binding: DeliveryBinding, kind: str = "deliver") -> DeliveryRun:
+    """Start a run as the action would; its job runs when the transaction commits."""
+    with capture(execute=True):
+        run = do_start_delivery(user, binding, kind=kind)
+    run.refresh_from_db()
+    return run
+
+
+def _change(entry: Any, rows: list[list[Any]], run_id: str) -> None:
+    """A later copy into the centre (its own run)."""
+    with open_store() as store:
+        store.apply(table_for(entry), rows, run_id=run_id, batch=1, position={}, rows_read=len(rows), read_hash="")
+
+
+def _work() -> None:
+    """Run every job still queued, as the worker would."""
+    from govshare.core.models import Job
+
+    for job in Job.objects.filter(status=Job.Status.QUEUED).order_by("created_at"):
+        jobs.execute(job.pk, "test-worker")
+
+
+def test_binding_a_grant_creates_the_table_and_delivers_the_granted_items_masked(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    binding = _bind(tabled, django_capture_on_commit_callbacks)  # the job runs when the binding commits
+    run = DeliveryRun.objects.get(binding=binding)
+    assert run.status == "succeeded" and run.kind == "deliver", run.error_message
+    assert run.written == 5 and run.rows == 5 and run.created_table
+    assert _rows(tabled.path) == [
+        ("360783********0011", "李**", None), ("360783********0022", "王*", "1977-02-28"),
+        ("360783********0033", "赵*", "1966-10-10"), ("360783********1234", "张*", "1990-01-01"),
+        ("360783********432X", "欧阳**", "1985-05-05")]
+    text = tabled.path.read_bytes()
+    assert "张三".encode() not in text and b"360783199001011234" not in text
+    binding.refresh_from_db()
+    assert binding.rows == 5 and binding.last_seq > 0 and binding.delivered_at is not None and binding.stopped is None
+    logged = AccessEvent.objects.get(code=AuditCode.DATA_DELIVERED)
+    assert logged.results == 5 and logged.detail["grant"] == tabled.grant.number
+    assert logged.detail["system"] == "system:SJ-DJ" and logged.detail["target"] == "SC-QZK:户籍人口"
+    assert AuditEvent.objects.filter(code=AuditCode.DELIVERY_BOUND).count() == 1
+
+
+def test_changes_and_deletes_in_the_centre_follow_and_the_check_proves_the_table_equal(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    _work()
+    _change(tabled.entry, [["360783199001011234", "张四", PEOPLE[3][2]], ["360783201001010018", "孙七", None]], "r2")
+    with open_store() as store:
+        store.tombstone(table_for(tabled.entry), [["360783196610100033"]], run_id="gone", batch=1, position={})
+    run = _start(django_capture_on_commit_callbacks, tabled.org.market_admin, binding, "check")  # delivers first
+    assert run.status == "succeeded" and run.written == 2 and run.deleted == 1
+    assert [r[0] for r in _rows(tabled.path)] == ["360783********0011", "360783********0018", "360783********0022",
+                                                  "360783********1234", "360783********432X"]
+    binding.refresh_from_db()
+    assert binding.last_check["equal"] is True and binding.last_check["target_rows"] == 5
+    assert binding.last_check["target_hash"] == binding.last_check["centre_hash"] == binding.content_hash
+    assert AuditEvent.objects.get(code=AuditCode.DELIVERY_CHECKED).outcome == "success"
+    # the consumer's own hands change a row: the next check says so
+    with sqlite3.connect(tabled.path) as db:
+        db.execute('UPDATE "户籍人口" SET "姓名" = \'X\' WHERE "身份号码" = \'360783********0022\'')
+    _start(django_capture_on_commit_callbacks, tabled.org.market_admin, binding, "check")
+    binding.refresh_from_db()
+    assert binding.last_check["equal"] is False and binding.last_check["different"] == 1
+
+
+def test_a_revoked_grant_stops_delivery_and_the_next_run_says_why(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    _work()
+    do_revoke_grant(tabled.org.police_admin, tabled.grant, reason="停止共享")
+    _change(tabled.entry, [["360783201001010018", "孙七", None]], "r2")
+    run = _start(django_capture_on_commit_callbacks, tabled.org.market_specialist, binding)
+    assert run.status == "stopped" and run.written == 0
+    assert "revoked" in run.error_message["en"] and "撤销" in run.error_message["zh"]
+    assert len(_rows(tabled.path)) == 5  # nothing more delivered
+    binding.refresh_from_db()
+    assert binding.stopped is not None and "revoked" in binding.stopped["en"]
+    assert AuditEvent.objects.filter(code=AuditCode.DELIVERY_FAILED).exists()
+    # the periodic pass records the reason once, not on every pass
+    from govshare.exchange.actions.deliveries import start_for_entries
+
+    start_for_entries(None)
+    start_for_entries(None)
+    assert DeliveryRun.objects.filter(binding=binding, error_code="grant_not_usable").count() == 1
+
+
+def test_only_the_consumers_staff_bind_and_run_and_the_provider_sees_where_its_data_goes(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    org = tabled.org
+    for outsider in (org.police_specialist, org.centre_admin, org.auditor):
+        with pytest.raises(GovshareError):
+            _bind(tabled, django_capture_on_commit_callbacks, user=outsider)
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    with pytest.raises(NotFound):
+        do_start_delivery(org.police_specialist, binding)
+    do_set_delivery_active(org.market_admin, binding, False)  # a colleague pauses it
+    with pytest.raises(GovshareError) as paused:
+        do_start_delivery(org.market_specialist, binding)
+    assert paused.value.code == "delivery_paused"
+    for who, seen in ((org.market_specialist, 1), (org.police_specialist, 1), (org.auditor, 1),
+                      (org.centre_admin, 1)):
+        listed = login(Client(), who).get(f"{API}/exchange/deliveries")
+        assert listed.status_code == 200 and len(listed.json()) == seen
+    other = login(Client(), org.market_specialist).get(f"{API}/exchange/deliveries/{binding.pk}")
+    assert other.status_code == 200 and other.json()["table"] == "户籍人口"
+
+
+@pytest.mark.parametrize("overrides, code", [
+    ({"table": "_gs_x"}, "bad_table_name"),
+    ({"table": "a\"b"}, "bad_table_name"),
+    ({"columns": {"公民身份号码": "姓名"}}, "duplicate_column"),
+    ({"columns": {"不存在": "x"}}, "not_granted"),
+    ({"schema": "public"}, "bad_schema"),
+])
+def test_bad_names_are_refused_naming_the_field(tabled: Any, django_capture_on_commit_callbacks: Any,
+                                                overrides: dict[str, Any], code: str) -> None:
+    with pytest.raises(GovshareError) as refused:
+        _bind(tabled, django_capture_on_commit_callbacks, **overrides)
+    assert refused.value.code == code
+    assert not DeliveryBinding.objects.exists()
+
+
+def test_a_table_the_consumer_made_itself_or_a_source_not_receiving_deliveries_is_refused(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    with sqlite3.connect(tabled.path) as db:
+        db.execute('CREATE TABLE "户籍人口" (x INTEGER)')
+    with pytest.raises(GovshareError) as exists:
+        _bind(tabled, django_capture_on_commit_callbacks)
+    assert exists.value.code == "table_exists"
+    target_file("read_only.sqlite3")
+    reader = do_register_source(tabled.org.market_admin, name="只读前置库", code="SC-RO", kind="sqlite",
+                                database="read_only.sqlite3")
+    with pytest.raises(GovshareError) as not_target:
+        _bind(tabled, django_capture_on_commit_callbacks, target=reader, table="t2")
+    assert not_target.value.code == "not_a_target"
+    Grant.objects.filter(pk=tabled.grant.pk).update(channel="api")
+    with pytest.raises(GovshareError) as channel:
+        _bind(tabled, django_capture_on_commit_callbacks, table="t3")
+    assert channel.value.code == "not_table_channel"
+
+
+def test_a_delivery_over_the_api_binds_runs_and_reports(tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), tabled.org.market_specialist)
+    with django_capture_on_commit_callbacks(execute=True):
+        made = client.post(f"{API}/exchange/deliveries", {
+            "grant": tabled.grant.pk, "system": tabled.market_system.pk, "target": tabled.target.pk,
+            "table": "户籍人口", "columns": {"公民身份号码": "身份号码"}}, content_type="application/json")
+    assert made.status_code == 201, made.content
+    _work()
+    shown = client.get(f"{API}/exchange/deliveries/{made.json()['id']}").json()
+    assert shown["rows"] == 5 and shown["runs"][0]["status"] == "succeeded" and shown["columns"]["公民身份号码"] == "身份号码"
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(f"{API}/exchange/deliveries/{made.json()['id']}/runs", {"kind": "check"},
+                              content_type="application/json")
+    assert started.status_code == 202, started.content
+    _work()
+    assert client.get(f"{API}/exchange/deliveries/{made.json()['id']}").json()["last_check"]["equal"] is True
+    bad = client.post(f"{API}/exchange/deliveries", {
+        "grant": tabled.grant.pk, "system": tabled.market_system.pk, "target": tabled.target.pk, "table": "户籍人口"},
+        content_type="application/json")
+    assert bad.status_code == 409 and bad.json()["error"]["code"] == "table_taken"
