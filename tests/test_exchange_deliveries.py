@@ -90,7 +90,8 @@ def test_binding_a_grant_creates_the_table_and_delivers_the_granted_items_masked
         tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
     binding = _bind(tabled, django_capture_on_commit_callbacks)  # the job runs when the binding commits
     run = DeliveryRun.objects.get(binding=binding)
-    assert run.status == "succeeded" and run.kind == "deliver", run.error_message
+    from govshare.core.models import Job
+    assert run.status == "succeeded" and run.kind == "deliver", (run.error_message, list(Job.objects.values("status", "message", "log")))
     assert run.written == 5 and run.rows == 5 and run.created_table
     assert _rows(tabled.path) == [
         ("360783********0011", "李**", None), ("360783********0022", "王*", "1977-02-28"),
@@ -102,7 +103,10 @@ def test_binding_a_grant_creates_the_table_and_delivers_the_granted_items_masked
     assert binding.rows == 5 and binding.last_seq > 0 and binding.delivered_at is not None and binding.stopped is None
     logged = AccessEvent.objects.get(code=AuditCode.DATA_DELIVERED)
     assert logged.results == 5 and logged.detail["grant"] == tabled.grant.number
-    assert logged.detail["system"] == "system:SJ-DJ" and logged.detail["target"] == "SC-QZK:户籍人口"
+    assert logged.actor_username == "system:SJ-DJ" and logged.department_id == tabled.org.market.pk
+    assert logged.detail["system"] == "SJ-DJ" and logged.detail["target"] == "SC-QZK:户籍人口"
+    usage = login(Client(), tabled.org.police_specialist).get(f"{API}/data/grants/{tabled.grant.pk}/usage").json()
+    assert usage["totals"]["deliver"] == {"calls": 1, "rows": 5} and usage["items"][0]["kind"] == "deliver"
     assert AuditEvent.objects.filter(code=AuditCode.DELIVERY_BOUND).count() == 1
 
 
@@ -225,3 +229,32 @@ def test_a_delivery_over_the_api_binds_runs_and_reports(tabled: Any, django_capt
         "grant": tabled.grant.pk, "system": tabled.market_system.pk, "target": tabled.target.pk, "table": "户籍人口"},
         content_type="application/json")
     assert bad.status_code == 409 and bad.json()["error"]["code"] == "table_taken"
+
+
+def test_the_grant_page_offers_the_consumer_the_binding_form_and_shows_the_provider_the_state(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    org = tabled.org
+    page = login(Client(), org.market_specialist).get(f"/sharing/grants/{tabled.grant.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-panel="delivery"' in html and "data-bind-delivery" in html and "市场监管前置库" in html
+    client = login(Client(), org.market_specialist)
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = client.post(f"/exchange/grants/{tabled.grant.pk}/deliveries/", {
+            "target": tabled.target.pk, "system": tabled.market_system.pk, "table": "户籍人口",
+            "column:公民身份号码": "身份号码", "column:姓名": "姓名", "column:出生日期": "出生日期"})
+    assert posted.status_code == 302
+    binding = DeliveryBinding.objects.get()
+    assert binding.rows == 5 and len(_rows(tabled.path)) == 5
+    provider = login(Client(), org.police_specialist).get(f"/sharing/grants/{tabled.grant.pk}/").content.decode()
+    assert "SC-QZK:户籍人口" in provider and "data-bind-delivery" not in provider and "Deliver now" not in provider \
+        and "立即交付" not in provider
+    # a bad table name comes back as a message naming the problem, nothing saved
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(f"/exchange/grants/{tabled.grant.pk}/deliveries/", {
+            "target": tabled.target.pk, "system": tabled.market_system.pk, "table": "_gs_bad"}, follow=True)
+    assert "_gs_bad" in again.content.decode() and DeliveryBinding.objects.count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/exchange/deliveries/{binding.pk}/run/", {"kind": "check"})
+    binding.refresh_from_db()
+    assert binding.last_check is not None and binding.last_check["equal"] is True

@@ -54,6 +54,7 @@ from govshare.datastore.engine import reader, verify
 from govshare.datastore.engine.store import StoreError
 from govshare.datastore.models import Download
 from govshare.datastore.permissions import FETCH, VIEW
+from govshare.datastore.usage import KINDS as USAGE_KINDS
 from govshare.datastore.usage import is_party, shown_detail, usage_of, usage_totals
 from govshare.sharing.auth import SystemKeyAuth, system_of
 from govshare.sharing.models import Grant
@@ -510,7 +511,7 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjso
 
 class UsageRowOut(Schema):
     at: dt.datetime
-    kind: Literal["rows", "verify", "download"]
+    kind: Literal["rows", "verify", "download", "deliver"]
     actor: str
     department: str
     rows: int | None
@@ -523,8 +524,6 @@ class UsageOut(Schema):
     items: list[UsageRowOut]
 
 
-_KINDS = {int(AuditCode.DATA_ROWS_READ): "rows", int(AuditCode.DATA_VERIFIED): "verify",
-          int(AuditCode.DATA_DOWNLOADED): "download"}
 
 
 @router.get("/data/grants/{grant_id}/usage", response={200: UsageOut},
@@ -536,6 +535,6 @@ def grant_usage(request: HttpRequest, grant_id: int = Path(..., ge=1, le=MAX_DB_
     rows = usage_of(grant)[:limit]
     party = is_party(user, grant)
     return {"grant": grant.number, "totals": usage_totals(grant), "items": [
-        {"at": r.occurred_at, "kind": _KINDS[int(r.code)], "actor": r.actor_name or r.actor_username,
+        {"at": r.occurred_at, "kind": USAGE_KINDS[int(r.code)], "actor": r.actor_name or r.actor_username,
          "department": r.department_name, "rows": r.results, "detail": shown_detail(r.detail, party)}
         for r in rows]}

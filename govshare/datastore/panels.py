@@ -60,7 +60,7 @@ def usage_panel(request: Any, grant: Any) -> str:
     for row in rows:
         row.detail = shown_detail(row.detail, party)
     totals = usage_totals(grant)
-    if not rows and grant.channel not in (ShareMethod.API, ShareMethod.FILE):
+    if not rows and grant.channel not in (ShareMethod.API, ShareMethod.FILE, ShareMethod.TABLE):
         return ""
     return render_to_string("datastore/grant_usage_panel.html", {
         "grant": grant, "rows": rows, "totals": totals}, request=request)

@@ -89,7 +89,9 @@ LISTED_READS = 20
 FEW_ROWS = 3
 SNIFF_BYTES = 64 * 1024
 ENTRY_TYPE = "catalog.catalogentry"
-DELIVERY_CODES = (int(AuditCode.DATA_ROWS_READ), int(AuditCode.DATA_DOWNLOADED))
+DELIVERY_CODES = (int(AuditCode.DATA_ROWS_READ), int(AuditCode.DATA_DOWNLOADED), int(AuditCode.DATA_DELIVERED))
+#: answered: a refused call delivered nothing; the worker's deliveries into front-end tables have no HTTP status
+ANSWERED = Q(status__lt=400) | Q(status__isnull=True)
 
 
 # ------------------------------------------------------------------ the report
@@ -713,8 +715,8 @@ def _entries(header: list[str]) -> list[tuple[CatalogEntry, list[str]]]:
         return []
     delivered = set(Download.objects.filter(entry_id__in=chosen).values_list("entry_id", flat=True).distinct())
     delivered |= {int(pk) for pk in AccessEvent.objects.filter(
-        code__in=DELIVERY_CODES, object_type=ENTRY_TYPE, object_id__in=[str(pk) for pk in chosen],
-        status__lt=400).values_list("object_id", flat=True).distinct()}
+        ANSWERED, code__in=DELIVERY_CODES, object_type=ENTRY_TYPE, object_id__in=[str(pk) for pk in chosen],
+        ).values_list("object_id", flat=True).distinct()}
     found = CatalogEntry.objects.filter(pk__in=delivered).select_related("current_version", "provider")
     return sorted(((entry, [n for n in wanted if n in chosen[entry.pk]]) for entry in found),
                   key=lambda pair: (-len(pair[1]), pair[0].code))
@@ -724,7 +726,7 @@ def _groups(entry: CatalogEntry, columns: list[str], checked: EntryChecked, repo
     """The candidates of ``entry`` (grants named by its deliveries, and its provider's own reads), grouped by what
     they deliver of ``columns``."""
     numbers: set[Any] = set(AccessEvent.objects.filter(
-        code__in=DELIVERY_CODES, object_type=ENTRY_TYPE, object_id=str(entry.pk), status__lt=400)
+        ANSWERED, code__in=DELIVERY_CODES, object_type=ENTRY_TYPE, object_id=str(entry.pk))
         .values_list("detail__grant", flat=True).distinct())
     grant_ids = set(Download.objects.filter(entry=entry).values_list("grant_id", flat=True).distinct())
     own = None in numbers or None in grant_ids

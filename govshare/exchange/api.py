@@ -501,7 +501,7 @@ def delivery_out(binding: DeliveryBinding, *, runs: int = 10) -> dict[str, Any]:
     return {"id": binding.pk, "grant": grant.pk, "grant_number": grant.number, "entry": grant.entry.code,
             "consumer": dept_ref(grant.consumer), "system": binding.system.code, "target": binding.target_id,
             "target_code": binding.target.code, "schema": binding.schema_name, "table": binding.table_name,
-            "columns": binding.columns, "is_active": binding.is_active, "grant_in_force": grant.state == "active",
+            "columns": binding.columns, "is_active": binding.is_active, "grant_in_force": grant.state() == "active",
             "last_seq": binding.last_seq, "rows": binding.rows, "content_hash": binding.content_hash,
             "delivered_at": binding.delivered_at, "stopped": binding.stopped, "checked_at": binding.checked_at,
             "last_check": binding.last_check,

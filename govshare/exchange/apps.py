@@ -12,7 +12,7 @@ class ExchangeConfig(AppConfig):
 
         # registration: demo loader, menu, permission rules, job handlers, periodic hooks (the schedule, log
         # mode's replication slots watched every minute)
-        from govshare.exchange import deliveries, demo, navigation, permissions, runs, schedule  # noqa: F401
+        from govshare.exchange import deliveries, demo, navigation, panels, permissions, runs, schedule  # noqa: F401
         from govshare.exchange.actions import checks, slots  # noqa: F401  (daily cross-source checks, slots)
 
         # reads of a front-end database's settings and tables are found by the auditors' object filter

@@ -230,9 +230,9 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
 
 def record_batch(binding: DeliveryBinding, grant: Grant, receipt: deliver.BatchReceipt) -> None:
     """The batch in the access log (SEC-4: the grant's usage records, leak tracing)."""
-    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, results=receipt.written + receipt.deleted,
-                      via="worker", grant=grant.number, purpose=grant.purpose, system=f"system:{binding.system.code}",
-                      department=binding.system.department_id, delivery=binding.pk,
+    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, system=binding.system,
+                      results=receipt.written + receipt.deleted, via="worker", grant=grant.number, purpose=grant.purpose,
+                      delivery=binding.pk,
                       target=f"{binding.target.code}:{binding.table_text()}", seq=[receipt.seq_from, receipt.seq_to],
                       written=receipt.written, deleted=receipt.deleted, rows=receipt.rows, hash=receipt.content_hash)
 

@@ -119,6 +119,7 @@ def load_exchange_demo() -> None:
         _bind_market_table(market)
         _tax_register()
         _cross_check()
+        _deliver_to_tax()
 
 
 def _backdate(run: Any, days: float) -> None:
@@ -210,7 +211,8 @@ def _tax_register() -> None:
     db.close()
     with context.bind(ip="demo"):
         source = do_register_source(admin, name="税务局前置库", code="LNSW-QZK", kind="sqlite", database=str(TAX_FILE),
-                                    description="单位纳税人税务登记信息，每日从征管系统导出")
+                                    description="单位纳税人税务登记信息，每日从征管系统导出；接收共享的库表数据",
+                                    receives_deliveries=True)
         do_test_source(admin, source)
         binding = do_bind_table(admin, entry, source=source, schema="main", table="nsrdjxx", mapping={
             "纳税人识别号": "nsrsbh", "纳税人名称": "nsrmc", "登记注册类型": "djzclx", "法定代表人姓名": "fddbrxm",
@@ -218,6 +220,44 @@ def _tax_register() -> None:
         # the tax bureau copies by hand — and has not for three days: the centre sees its copy stale
         binding = do_set_binding_schedule(admin, binding, "manual")
         _backdate(_copy_now(admin, binding), 3)
+
+
+DELIVERED_TABLE = "gx_scztdjxx"
+
+
+def _deliver_to_tax() -> None:
+    """税务局's table grant on the market register (the sharing demo, system 税收征管信息系统) delivered into a table
+    of its own front-end database — created, filled and checked here, so the demo opens with it done."""
+    from govshare.catalog.models import CatalogEntry
+    from govshare.core import jobs
+    from govshare.core.demo import DEMO_NOTES
+    from govshare.exchange.actions.deliveries import do_bind_delivery, do_start_delivery
+    from govshare.exchange.models import DataSource, DeliveryRun
+    from govshare.sharing.models import ConsumingSystem, Grant
+
+    admin = User.objects.filter(username="tax_admin").first()
+    market = CatalogEntry.objects.filter(provider__code="LNSJ", current_version__name="市场主体登记信息（营业执照）").first()
+    system = ConsumingSystem.objects.filter(code="SW-ZGXT").first()
+    target = DataSource.objects.filter(code="LNSW-QZK").first()
+    if admin is None or market is None or system is None or target is None:
+        return
+    grant = Grant.objects.usable().filter(entry=market, consumer_id=admin.department_id, channel="table").first()
+    if grant is None:
+        return
+    columns = {"统一社会信用代码": "tyshxydm", "企业名称": "qymc", "市场主体类型": "scztlx", "法定代表人姓名": "fddbrxm",
+               "注册资本": "zczb", "成立日期": "clrq", "住所": "zs", "经营范围": "jyfw", "登记机关": "djjg",
+               "登记状态": "djzt", "核准日期": "hzrq"}
+    with context.bind(ip="demo"):
+        binding = do_bind_delivery(admin, grant, system=system, target=target, table=DELIVERED_TABLE,
+                                   columns={k: v for k, v in columns.items() if k in (grant.items or [])})
+        for run in DeliveryRun.objects.filter(binding=binding, status=DeliveryRun.Status.QUEUED):
+            if run.job_id is not None:
+                jobs.execute(run.job_id, "demo")
+        check = do_start_delivery(admin, binding, kind=DeliveryRun.Kind.CHECK)
+        if check.job_id is not None:
+            jobs.execute(check.job_id, "demo")
+    DEMO_NOTES.append(f"库表交付 / table delivery: {grant.number} → {target.name} "
+                      f"({Path(settings.GOVSHARE_SOURCE_DIR) / TAX_FILE}) 表 {DELIVERED_TABLE}")
 
 
 def _cross_check() -> None:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from govshare.exchange.web import quality, views
+from govshare.exchange.web import deliveries, quality, views
 
 app_name = "exchange"
 
@@ -25,6 +25,9 @@ urlpatterns = [
     path("runs/<int:pk>/refuse-deletes/", views.run_refuse, name="run_refuse"),
     path("bindings/<int:pk>/mode/", views.binding_mode, name="binding_mode"),
     path("bindings/<int:pk>/rules/", views.binding_rules, name="binding_rules"),
+    path("grants/<int:grant_pk>/deliveries/", deliveries.delivery_bind, name="delivery_bind"),
+    path("deliveries/<int:pk>/run/", deliveries.delivery_run, name="delivery_run"),
+    path("deliveries/<int:pk>/active/", deliveries.delivery_active, name="delivery_active"),
     path("quality/<int:entry_id>/", quality.entry_quality, name="quality"),
     path("base/", quality.base_libraries, name="base_libraries"),
     path("cross-checks/", quality.cross_checks, name="cross_checks"),

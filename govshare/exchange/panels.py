@@ -1,0 +1,43 @@
+"""The grant page's panel for the 库表 channel (issue 11 items 1 and 10): where the grant is delivered — each front-end
+table with its state, the last receipt check, why it stopped — and, for the consumer's staff, the form that binds
+the grant to a table of their own front-end database and the buttons that deliver, check, pause and resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from govshare.catalog.enums import ShareMethod
+from govshare.core.permissions import can, has_capability, restrict
+from govshare.core.roles import Capability
+from govshare.exchange.models import DataSource, DeliveryBinding
+from govshare.exchange.permissions import CHANGE, USE, VIEW
+from govshare.sharing.models import ConsumingSystem
+from govshare.sharing.panels import register_grant_panel
+
+
+@register_grant_panel
+def delivery_panel(request: Any, grant: Any) -> str:
+    if grant.channel != ShareMethod.TABLE:
+        return ""
+    user = request.user
+    bindings = list(restrict(DeliveryBinding.objects.filter(grant=grant).select_related("target", "system"), user,
+                             VIEW).order_by("-created_at"))
+    for binding in bindings:
+        binding.can_change = can(user, CHANGE, binding)  # type: ignore[attr-defined]
+        binding.latest = binding.runs.order_by("-created_at", "-pk").first()  # type: ignore[attr-defined]
+    consumer = getattr(user, "department_id", None) == grant.consumer_id and has_capability(
+        user, Capability.RECEIVE_DELIVERIES)
+    if not bindings and not consumer:
+        return ""
+    targets = systems = []
+    if consumer and grant.state() == "active":
+        targets = list(restrict(DataSource.objects.filter(department_id=grant.consumer_id, receives_deliveries=True,
+                                                          is_active=True), user, USE))
+        systems = list(ConsumingSystem.objects.filter(department_id=grant.consumer_id, is_active=True))
+        if grant.system_id is not None:
+            systems = [s for s in systems if s.pk == grant.system_id]
+    return render_to_string("exchange/grant_delivery_panel.html", {
+        "grant": grant, "bindings": bindings, "consumer": consumer, "targets": targets, "systems": systems,
+        "items": list(grant.items or []), "in_force": grant.state() == "active"}, request=request)
