@@ -516,10 +516,10 @@ def head(using: str = DEFAULT_DB_ALIAS) -> tuple[int, str]:
 
 
 def record(code: AuditCode, obj: models.Model | None = None, *, actor: Any = None, object_type: str = "", object_id: Any = "", object_repr: str = "", results: int | None = None,
-           system: Any = None, **detail: Any) -> None:
+           as_system: Any = None, **detail: Any) -> None:
     """Write one row at once, outside any request — the operator's console (``govshare sharing
     check-access``), the worker: no request id, IP or path; ``actor`` None means the operating-system user, named
-    in the detail — or ``system``, a consuming system the worker delivers to (named ``system:<code>``, with its
+    in the detail — or ``as_system``, a consuming system the worker delivers to (named ``system:<code>``, with its
     department, as the data API names a system's calls).  Like the request's rows, it fails loudly rather than
     leave the read unrecorded."""
     import getpass
@@ -540,15 +540,15 @@ def record(code: AuditCode, obj: models.Model | None = None, *, actor: Any = Non
     department_id = getattr(actor, "department_id", None) if actor is not None else None
     username = actor.get_username() if actor is not None else ""
     name = getattr(actor, "real_name", "") if actor is not None else ""
-    if actor is None and system is not None:
-        department_id, username, name = system.department_id, f"system:{system.code}", system.name
-        detail = {**detail, "system": system.code}
+    if actor is None and as_system is not None:
+        department_id, username, name = as_system.department_id, f"system:{as_system.code}", as_system.name
+        detail = {**detail, "system": as_system.code}
     write([{
         "occurred_at": row.occurred_at, "code": int(code), "action": code.name.lower(),
         "outcome": "success",
         "actor_id": getattr(actor, "pk", None), "actor_username": username,
         "actor_name": name, "department_id": department_id,
-        "department_name": _department_name(actor if actor is not None else system, department_id), "token_id": None,
+        "department_name": _department_name(actor if actor is not None else as_system, department_id), "token_id": None,
         "object_department_id": row.object_department_id, "object_department_name": row.object_department_name,
         "object_type": row.object_type[:60], "object_id": row.object_id[:64], "object_repr": row.object_repr[:200],
         "detail": _jsonable(detail), "results": results, "ip": "", "request_id": "", "method": "", "path": "",

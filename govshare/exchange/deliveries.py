@@ -230,7 +230,7 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
 
 def record_batch(binding: DeliveryBinding, grant: Grant, receipt: deliver.BatchReceipt) -> None:
     """The batch in the access log (SEC-4: the grant's usage records, leak tracing)."""
-    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, system=binding.system,
+    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, as_system=binding.system,
                       results=receipt.written + receipt.deleted, via="worker", grant=grant.number, purpose=grant.purpose,
                       delivery=binding.pk,
                       target=f"{binding.target.code}:{binding.table_text()}", seq=[receipt.seq_from, receipt.seq_to],

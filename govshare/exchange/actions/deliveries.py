@@ -46,11 +46,11 @@ def _names(grant: Grant, table: str, schema: str, columns: dict[str, str], targe
     if schema and target.kind != DataSource.Kind.POSTGRESQL and not (
             target.kind == DataSource.Kind.MYSQL and schema == target.database):
         problems.append(ValidationFailed("bad_schema", _("Only a PostgreSQL database has schemas: leave the schema "
-                                                         "empty."), field="schema"))
+                                                         "empty."), field="schema_name"))
     elif schema and target.kind == DataSource.Kind.MYSQL:
         schema = ""
     elif schema and (why := deliver.check_name(schema, "schema")):
-        problems.append(ValidationFailed("bad_schema", _("The schema name cannot be used: %(why)s."), field="schema",
+        problems.append(ValidationFailed("bad_schema", _("The schema name cannot be used: %(why)s."), field="schema_name",
                                          why=why))
     items = [str(name) for name in grant.items or []]
     chosen: dict[str, str] = {}
