@@ -225,6 +225,20 @@ class _Dialect:
     def upsert_sql(self, names: list[str]) -> str:
         raise NotImplementedError
 
+    def insert_sql(self, names: list[str]) -> str:
+        marks = ", ".join([self.ph] * len(names))
+        return (f"INSERT INTO {self.qualified(self.plan.table)} ({', '.join(self.q(n) for n in names)}) "  # noqa: S608
+                f"VALUES ({marks})")
+
+    def write(self, names: list[str], rows: list[Sequence[Any]], *, fresh: bool) -> None:
+        """Write the batch's rows: ``fresh`` — the table held none of their keys when the run began (a plain insert;
+        a key that is there after all raises the driver's integrity error, and the batch is done again, not
+        fresh); otherwise an upsert by ``_gs_key``."""
+        self.many(self.insert_sql(names) if fresh else self.upsert_sql(names), rows)
+
+    def is_duplicate(self, exc: BaseException) -> bool:
+        return False
+
     def to_target(self, letter: str, value: Any) -> Any:
         return value
 
@@ -259,6 +273,31 @@ class _Postgres(_Dialect):
         updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in quoted if n != '"_gs_key"')
         return (f"INSERT INTO {self.qualified(self.plan.table)} ({', '.join(quoted)}) VALUES ({marks}) "  # noqa: S608
                 f'ON CONFLICT ("_gs_key") DO UPDATE SET {updates}')
+
+    def write(self, names: list[str], rows: list[Sequence[Any]], *, fresh: bool) -> None:
+        """COPY (measured ~5× ``executemany``): straight into the table when fresh, else into a temporary table
+        that one ``INSERT … ON CONFLICT`` upserts from."""
+        if not rows:
+            return
+        quoted = ", ".join(self.q(n) for n in names)
+        table = self.qualified(self.plan.table)
+        into = table
+        if not fresh:
+            into = '"_gs_batch"'
+            self.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {into} (LIKE {table}) ON COMMIT DELETE ROWS")
+        cursor = self.conn.cursor()
+        with cursor.copy(f"COPY {into} ({quoted}) FROM STDIN") as copy:  # noqa: S608
+            for row in rows:
+                copy.write_row(row)
+        if not fresh:
+            updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in (self.q(n) for n in names) if n != '"_gs_key"')
+            self.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {into} "  # noqa: S608
+                         f'ON CONFLICT ("_gs_key") DO UPDATE SET {updates}')
+
+    def is_duplicate(self, exc: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(exc, psycopg.errors.UniqueViolation)
 
 
 class _MySQL(_Dialect):
@@ -296,6 +335,11 @@ class _MySQL(_Dialect):
                              "AND table_name = %s", (table,)).fetchone()
         return found is not None
 
+    def is_duplicate(self, exc: BaseException) -> bool:
+        import pymysql
+
+        return isinstance(exc, pymysql.err.IntegrityError) and bool(exc.args) and exc.args[0] == 1062
+
     def upsert_sql(self, names: list[str]) -> str:
         quoted = [self.q(n) for n in names]
         marks = ", ".join(["%s"] * len(names))
@@ -329,6 +373,9 @@ class _SQLite(_Dialect):
 
     def lock(self) -> str:
         return ""  # BEGIN IMMEDIATE holds the database
+
+    def is_duplicate(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -494,9 +541,13 @@ class Target:
                 found[str(key)] = str(hashed)
         return found
 
-    def apply(self, state: State, rows: list[tuple[str, int, bool, list[Any]]]) -> tuple[State, BatchReceipt]:
+    def apply(self, state: State, rows: list[tuple[str, int, bool, list[Any]]], *,
+              fresh: bool = False) -> tuple[State, BatchReceipt]:
         """One batch ``(_gs_key, _seq, deleted, masked values)`` in ``_seq`` order, with the state row, in one
-        transaction; the state row must still say ``state.last_seq`` (else another process delivered meanwhile)."""
+        transaction; the state row must still say ``state.last_seq`` (else another process delivered meanwhile).
+        ``fresh``: the table was empty when the run began — no row's old hash is looked up and rows are inserted, not
+        upserted (the first copy's speed); a key found there after all (a row the centre changed again during the
+        run) raises :class:`_NotFresh`, the transaction is rolled back and the caller does the batch again."""
         d = self.d
         letters = [c.letter for c in self.plan.columns]
         latest: dict[str, tuple[int, bool, list[Any]]] = {}
@@ -510,7 +561,12 @@ class Target:
             now = self.state(lock=True)
             if now is None or now.last_seq != state.last_seq or now.shape != state.shape:
                 raise DeliveryError("conflict", "another process delivered to this table meanwhile")
-            old = self._old_hashes(list(latest)) if state.rows else {}
+            if not state.rows:
+                old = {}
+            elif fresh:  # a row delivered earlier in this run and deleted since: its delete is not lost
+                old = self._old_hashes([key for key, (_seq, deleted, _v) in latest.items() if deleted])
+            else:
+                old = self._old_hashes(list(latest))
             for key, (seq, deleted, values) in latest.items():
                 before = old.get(key)
                 if before is not None:
@@ -526,7 +582,12 @@ class Target:
                     count += 1
                 written.append([*(d.to_target(letter, v) for letter, v in zip(letters, values, strict=True)),
                                 key, seq, hashed])
-            d.many(d.upsert_sql([*self.names, "_gs_key", "_gs_seq", "_gs_hash"]), written)
+            try:
+                d.write([*self.names, "_gs_key", "_gs_seq", "_gs_hash"], written, fresh=fresh)
+            except Exception as exc:
+                if fresh and d.is_duplicate(exc):
+                    raise _NotFresh from exc
+                raise
             table = d.qualified(self.plan.table)
             for start in range(0, len(gone), _IN_CHUNK):
                 chunk = gone[start:start + _IN_CHUNK]
@@ -556,6 +617,10 @@ class Target:
             after = str(rows[-1][0])
 
 
+class _NotFresh(Exception):
+    """A fresh batch met a key already in the table: done again as an upsert."""
+
+
 #: a centre row on its way: (key values, values of the granted items in order, _seq, deleted)
 Change = tuple[tuple[Any, ...], tuple[Any, ...], int, bool]
 
@@ -574,6 +639,7 @@ def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mas
             state, created, rebuilt = target.prepare()
             result = DeliveryResult(state.last_seq, state.rows, state.content_hash, created=created,
                                     rebuilt=rebuilt)
+            fresh = state.rows == 0  # nothing in the table: insert, no old hashes to look up
             while max_batches is None or len(result.batches) < max_batches:
                 reason = allowed()
                 if reason:
@@ -582,7 +648,11 @@ def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mas
                 if not found:
                     break
                 batch = [(row_key(secret, key), seq, deleted, mask(values)) for key, values, seq, deleted in found]
-                state, receipt = target.apply(state, batch)
+                try:
+                    state, receipt = target.apply(state, batch, fresh=fresh)
+                except _NotFresh:
+                    fresh = False
+                    state, receipt = target.apply(state, batch)
                 result.batches.append(receipt)
                 result.last_seq, result.rows, result.content_hash = state.last_seq, state.rows, state.content_hash
                 on_batch(receipt)
