@@ -102,6 +102,9 @@ class Config:
     verify_per_minute: int
     download_dir: Path | None
     download_keep_days: int
+    upload_dir: Path | None
+    upload_max_mb: int
+    upload_max_rows: int
     digest_hour: int
     worker_stale_seconds: int
     # --- HTTPS, proxies and login protection (issue 9)
@@ -168,6 +171,10 @@ class Config:
             download_dir=Path(os.environ["GOVSHARE_DOWNLOAD_DIR"]).resolve()
             if os.environ.get("GOVSHARE_DOWNLOAD_DIR") else None,  # batch downloads (issue 11): shared storage
             download_keep_days=_int("GOVSHARE_DOWNLOAD_KEEP_DAYS", 7),
+            upload_dir=Path(os.environ["GOVSHARE_UPLOAD_DIR"]).resolve()
+            if os.environ.get("GOVSHARE_UPLOAD_DIR") else None,  # spreadsheet uploads (EXC-3): shared storage
+            upload_max_mb=max(1, _int("GOVSHARE_UPLOAD_MAX_MB", 100)),
+            upload_max_rows=max(1, _int("GOVSHARE_UPLOAD_MAX_ROWS", 1_000_000)),
             digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
             # a running job whose worker has not sent a heartbeat for this long is resumed elsewhere (issue 9);
             # with a beat every sixth of it, a dead worker is found within 25 + 25/6 < 30 s

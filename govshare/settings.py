@@ -25,6 +25,10 @@ GOVSHARE_VERIFY_PER_MINUTE = CONFIG.verify_per_minute
 #: batch downloads (issue 11): where their files are built and how many days they are kept
 GOVSHARE_DOWNLOAD_DIR = CONFIG.download_dir or DATA_DIR / "downloads"
 GOVSHARE_DOWNLOAD_KEEP_DAYS = CONFIG.download_keep_days
+#: spreadsheet uploads (EXC-3, issue 11 item 8): where the files are kept, the largest file and the most rows
+GOVSHARE_UPLOAD_DIR = CONFIG.upload_dir or DATA_DIR / "uploads"
+GOVSHARE_UPLOAD_MAX_MB = CONFIG.upload_max_mb
+GOVSHARE_UPLOAD_MAX_ROWS = CONFIG.upload_max_rows
 GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
 GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 #: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)

@@ -266,6 +266,7 @@ def _private_sources(settings: Any, tmp_path: Any) -> None:
     settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{tmp_path / 'datastore.sqlite3'}"  # the centre's own database
     settings.GOVSHARE_DEMO_DIR = tmp_path / "demo"
     settings.GOVSHARE_DOWNLOAD_DIR = tmp_path / "downloads"
+    settings.GOVSHARE_UPLOAD_DIR = tmp_path / "uploads"
 
 
 @pytest.fixture(autouse=True)
@@ -317,7 +318,13 @@ class SharedStates:
         from tests import db_states
 
         values = {**FAST, "GOVSHARE_SEARCH_DIR": self.tmp / "search", "GOVSHARE_LETTERS_DIR": self.tmp / "letters",
-                  "GOVSHARE_DEMO_DIR": self.tmp / "demo", **extra}
+                  "GOVSHARE_DEMO_DIR": self.tmp / "demo",
+                  # the demo's front-end databases, centre, downloads and uploads: the session's own, never the
+                  # developer's data dir (a centre left from an earlier run made the demo's copies "unchanged")
+                  "GOVSHARE_SOURCE_DIR": self.tmp / "sources", "GOVSHARE_SOURCE_ALLOW_LOOPBACK": True,
+                  "GOVSHARE_DATASTORE_URL": f"sqlite:///{self.tmp / 'datastore.sqlite3'}",
+                  "GOVSHARE_DOWNLOAD_DIR": self.tmp / "downloads", "GOVSHARE_UPLOAD_DIR": self.tmp / "uploads",
+                  **extra}
         with self.blocker.unblock(), override_settings(**values), \
                 context.bind(user=None, ip="", request_id=""), db_states.rolled_back_build():
             try:

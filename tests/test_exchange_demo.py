@@ -37,3 +37,26 @@ def test_the_demo_has_bound_entries_with_history_one_stale_one_with_quarantined_
     check = CrossCheck.objects.get()
     assert (check.compared, check.differing) == (480, 4) and len(check.sample) == 4
     assert ExchangeRun.objects.filter(status="failed").count() == 0
+
+
+def test_the_demo_delivers_the_tax_bureaus_table_grant_into_its_front_end_database(loaded: None) -> None:
+    """Issue 11 item 1: 税务局's grant on the market register (库表) arrives in its own front-end database, masked,
+    checked equal to the centre."""
+    from govshare.exchange.models import DeliveryBinding
+
+    binding = DeliveryBinding.objects.get(target__code="LNSW-QZK")
+    assert binding.table_name == "gx_scztdjxx" and binding.rows is not None and binding.rows > 500
+    assert binding.last_check is not None and binding.last_check["equal"] is True
+    assert binding.last_check["target_rows"] == binding.rows and binding.stopped is None
+    assert binding.runs.filter(status="succeeded", written=binding.rows).exists()
+
+
+def test_the_demo_has_a_refused_and_a_loaded_spreadsheet_upload(loaded: None) -> None:
+    """Issue 11 item 8: 民政局's 养老机构信息 comes as filled-in templates; the first had a broken credit code and a
+    formula, named by row and column; the corrected one is loaded."""
+    from govshare.exchange.models import Upload
+
+    first, second = Upload.objects.order_by("created_at", "pk")
+    assert first.status == "refused" and {(p["row"], p["code"]) for p in first.problems} == {(6, "rule"),
+                                                                                          (11, "formula")}
+    assert second.status == "loaded" and second.rows == 24 and second.inserted == 24, (second.inserted, second.updated, second.unchanged, second.batches, second.deleted)

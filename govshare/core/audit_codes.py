@@ -195,6 +195,13 @@ class AuditCode(IntEnum):
     DELIVERY_STARTED = 4403  # a delivery (or receipt check) queued, by a person or after a copy into the centre
     DELIVERY_FAILED = 4404  # a delivery ended without delivering everything: why (revoked grant, target refused)
     DELIVERY_CHECKED = 4405  # the consumer's table checked against the centre (counts, hashes): failure if they differ
+    # --- exchange: spreadsheet uploads (EXC-3) 45xx
+    UPLOAD_RECEIVED = 4500  # a filled-in template received (file name, size, SHA-256, mode)
+    UPLOAD_REFUSED = 4501  # refused: a hostile or wrong file, or rows with problems (how many; nothing stored)
+    UPLOAD_LOADED = 4502  # loaded into the centre (rows inserted, updated, deleted; content hash)
+    UPLOAD_FAILED = 4503  # the load failed (the centre refused); resumed by the next attempt
+    UPLOAD_RULES_CHANGED = 4504  # the value rules uploads are checked with
+    UPLOAD_REMINDED = 4505  # the provider reminded that an upload is due by the entry's update cycle
     # --- datastore: delivery to consumers 50xx
     DATA_ROWS_READ = 5000  # rows of an entry read through the data API (who, grant, purpose, filters, row count)
     DATA_VERIFIED = 5001  # claimed values verified against the centre's (items, verdicts, a keyed digest of the key)
@@ -389,6 +396,12 @@ def _labels() -> dict[int, Any]:
         AuditCode.DELIVERY_STARTED: _("Delivery into a front-end table started"),
         AuditCode.DELIVERY_FAILED: _("Delivery into a front-end table failed or stopped"),
         AuditCode.DELIVERY_CHECKED: _("Front-end table checked against the data resource centre"),
+        AuditCode.UPLOAD_RECEIVED: _("Spreadsheet upload received"),
+        AuditCode.UPLOAD_REFUSED: _("Spreadsheet upload refused"),
+        AuditCode.UPLOAD_LOADED: _("Spreadsheet upload loaded into the data resource centre"),
+        AuditCode.UPLOAD_FAILED: _("Spreadsheet upload failed to load"),
+        AuditCode.UPLOAD_RULES_CHANGED: _("Value rules of spreadsheet uploads changed"),
+        AuditCode.UPLOAD_REMINDED: _("Provider reminded that a spreadsheet upload is due"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),
         AuditCode.DATA_VERIFIED: _("Values verified online against the data resource centre"),
         AuditCode.DOWNLOAD_REQUESTED: _("Batch download requested"),

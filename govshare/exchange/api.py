@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Path, Query, Router, Status
+from ninja import File, Form, Path, Query, Router, Status, UploadedFile
 
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.permissions import dept_of, is_centre
@@ -33,6 +33,7 @@ from govshare.exchange.models import (
     ExchangeRun,
     Reconciliation,
     TableBinding,
+    Upload,
 )
 from govshare.exchange.permissions import CHANGE as USE_BINDING
 from govshare.exchange.permissions import VIEW
@@ -570,3 +571,89 @@ def resume_delivery(request: HttpRequest, delivery_id: int = ID) -> dict[str, An
     user = user_of(request)
     binding = do_set_delivery_active(user, get_for(user, VIEW, _deliveries(user), pk=delivery_id), True)
     return delivery_out(get_for(user, VIEW, _deliveries(user), pk=binding.pk))
+
+
+# -- spreadsheet uploads (EXC-3, issue 11 item 8) --------------------------------------------------------------------
+
+def upload_out(upload: Upload) -> dict[str, Any]:
+    from govshare.exchange.uploads import problem_text
+
+    return {"id": upload.pk, "entry": upload.feed.entry.code, "file_name": upload.file_name, "size": upload.size,
+            "sha256": upload.sha256, "mode": upload.mode, "status": upload.status, "rows": upload.rows,
+            "problem_count": upload.problem_count,
+            "problems": [{**{k: p.get(k) for k in ("sheet", "row", "column", "item", "code")},
+                          "detail": str(p.get("detail") or ""), "message": problem_text(p)}
+                         for p in upload.problems or []],
+            "batches": upload.batches, "inserted": upload.inserted, "updated": upload.updated,
+            "unchanged": upload.unchanged, "deleted": upload.deleted, "content_hash": upload.content_hash,
+            "error_code": upload.error_code, "error_message": upload.error_message,
+            "job": str(upload.job_id) if upload.job_id else None,
+            "uploaded_by": upload.uploaded_by.get_username() if upload.uploaded_by else "",
+            "created_at": upload.created_at, "finished_at": upload.finished_at}
+
+
+def _uploads(user: Any) -> Any:
+    return restrict(Upload.objects.select_related("feed__entry", "uploaded_by"), user, VIEW)
+
+
+def _provider_entry(user: Any, entry_id: int) -> CatalogEntry:
+    return get_for(user, VIEW, CatalogEntry.objects.select_related("current_version", "provider"), pk=entry_id)
+
+
+@router.get("/entries/{entry_id}/template", summary="The data template of a 库表 entry (XLSX, EXC-3): typed columns, "
+                                                  "the key marked, drop-downs for allowed values")
+def upload_template(request: HttpRequest, entry_id: int = ID) -> HttpResponse:
+    from urllib.parse import quote
+
+    from govshare.exchange.actions.uploads import template_of
+
+    user = user_of(request)
+    name, data = template_of(user, _provider_entry(user, entry_id))
+    response = HttpResponse(data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+    return response
+
+
+@router.post("/entries/{entry_id}/uploads", response={202: s.UploadOut},
+             summary="Upload a filled-in data template (multipart: file, mode = upsert | append | replace); every row "
+                     "is checked, all or nothing, then loaded")
+def upload_data(request: HttpRequest, file: UploadedFile = File(...), mode: str = Form("upsert"),  # noqa: B008
+                entry_id: int = ID) -> Any:
+    from django.conf import settings
+
+    from govshare.core import files
+    from govshare.exchange.actions.uploads import do_upload
+
+    user = user_of(request)
+    entry = _provider_entry(user, entry_id)
+    limit = settings.GOVSHARE_UPLOAD_MAX_MB * files.MB
+    if file.size is not None:
+        files.check_size(int(file.size), limit, where=file.name or "file", field="file")
+    data = file.read(limit + 1)
+    files.check_size(len(data), limit, where=file.name or "file", field="file")
+    upload = do_upload(user, entry, file_name=file.name or "upload.xlsx", data=data, mode=mode)
+    return Status(202, upload_out(get_for(user, VIEW, _uploads(user), pk=upload.pk)))
+
+
+@router.put("/entries/{entry_id}/upload-rules", response={200: list[s.RuleRow]},
+            summary="The value rules uploads of the entry are checked with (as a binding's)")
+def set_upload_rules(request: HttpRequest, payload: s.UploadRulesIn, entry_id: int = ID) -> list[dict[str, Any]]:
+    from govshare.exchange.actions.uploads import do_set_upload_rules
+
+    user = user_of(request)
+    feed = do_set_upload_rules(user, _provider_entry(user, entry_id), rules=[r.model_dump() for r in payload.rules])
+    return list(feed.rules)
+
+
+@router.get("/uploads", response={200: list[s.UploadOut]}, summary="Spreadsheet uploads, newest first")
+def list_uploads(request: HttpRequest, entry: int | None = Query(None, ge=1, le=MAX_DB_ID)) -> list[dict[str, Any]]:
+    qs = _uploads(user_of(request))
+    if entry is not None:
+        qs = qs.filter(feed__entry_id=entry)
+    return [upload_out(u) for u in qs.order_by("-created_at", "-pk")[:200]]
+
+
+@router.get("/uploads/{upload_id}", response={200: s.UploadOut})
+def get_upload(request: HttpRequest, upload_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    return upload_out(get_for(user, VIEW, _uploads(user), pk=upload_id))

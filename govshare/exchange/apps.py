@@ -12,7 +12,16 @@ class ExchangeConfig(AppConfig):
 
         # registration: demo loader, menu, permission rules, job handlers, periodic hooks (the schedule, log
         # mode's replication slots watched every minute)
-        from govshare.exchange import deliveries, demo, navigation, panels, permissions, runs, schedule  # noqa: F401
+        from govshare.exchange import (  # noqa: F401
+            deliveries,
+            demo,
+            navigation,
+            panels,
+            permissions,
+            runs,
+            schedule,
+            uploads,
+        )
         from govshare.exchange.actions import checks, slots  # noqa: F401  (daily cross-source checks, slots)
 
         # reads of a front-end database's settings and tables are found by the auditors' object filter
@@ -20,5 +29,6 @@ class ExchangeConfig(AppConfig):
                                 "exchange/bindings": "exchange.tablebinding", "exchange/runs": "exchange.exchangerun",
                                 "exchange/cross-checks": "exchange.crosscheck",
                                 "exchange/deliveries": "exchange.deliverybinding",
+                                "exchange/uploads": "exchange.upload",
                                 "exchange/reconciliations": "exchange.reconciliation",
                                 "exchange/quality": "catalog.catalogentry"})

@@ -120,6 +120,7 @@ def load_exchange_demo() -> None:
         _tax_register()
         _cross_check()
         _deliver_to_tax()
+        _civil_uploads()
 
 
 def _backdate(run: Any, days: float) -> None:
@@ -258,6 +259,83 @@ def _deliver_to_tax() -> None:
             jobs.execute(check.job_id, "demo")
     DEMO_NOTES.append(f"库表交付 / table delivery: {grant.number} → {target.name} "
                       f"({Path(settings.GOVSHARE_SOURCE_DIR) / TAX_FILE}) 表 {DELIVERED_TABLE}")
+
+
+UPLOAD_ENTRY = "养老机构信息"
+
+
+def _civil_uploads() -> None:
+    """民政局 has no business system for its 养老机构信息 (quarterly): its data specialist (``civil_specialist``)
+    fills in the data template.  The first file had a broken credit code and a formula — refused, with the rows
+    and columns named; the corrected one is loaded."""
+    from govshare.catalog.models import CatalogEntry
+    from govshare.core import jobs
+    from govshare.exchange.actions.uploads import do_set_upload_rules, do_upload, template_of
+
+    user = User.objects.filter(username="civil_specialist").first()
+    entry = CatalogEntry.objects.filter(provider__code="LNMZ", status=CatalogEntry.Status.PUBLISHED,
+                                        current_version__name=UPLOAD_ENTRY).first()
+    if user is None or entry is None or entry.current_version is None:
+        return
+    items = list(entry.current_version.items.order_by("position"))
+    rng = random.Random(11)
+    kinds = ["公办", "民办", "公建民营"]
+    takes = ["自理老人", "半失能老人", "失能老人", "自理、半失能及失能老人"]
+    with context.bind(ip="demo"):
+        if any(i.name == "机构性质" and i.data_type == "C" for i in items):
+            do_set_upload_rules(user, entry, rules=[{"item": "机构性质", "rule": {"kind": "enum", "values": kinds}}])
+        rows = []
+        for n in range(24):
+            town = _TOWNS[n % len(_TOWNS)]
+            values = {"统一社会信用代码": make_uscc(REGION, 700 + n, "52"), "机构名称": f"龙南市{town}敬老院" if n % 3
+                      else f"龙南市{town}颐养中心", "机构性质": kinds[n % 3], "床位数": 40 + rng.randrange(0, 160),
+                      "收住对象": takes[n % 4], "地址": f"江西省赣州市龙南市{town}{rng.randrange(1, 90)}号",
+                      "咨询电话": f"0797-35{rng.randrange(10000, 99999)}",
+                      "备案日期": dt.date(2015, 1, 1) + dt.timedelta(days=rng.randrange(0, 3000))}
+            rows.append([_cell(values.get(item.name), item.data_type) for item in items])
+        name, data = template_of(user, entry)
+        for file_name, content in ((f"{UPLOAD_ENTRY}（第一版）.xlsx", _spoiled(data, rows, items)),
+                                   (f"{UPLOAD_ENTRY}.xlsx", _filled(data, rows))):
+            upload = do_upload(user, entry, file_name=file_name, data=content, mode="replace")
+            if upload.job_id is not None:
+                jobs.execute(upload.job_id, "demo")
+
+
+def _cell(value: Any, letter: str) -> Any:
+    if value is None:
+        return None
+    if letter in "CM":
+        return str(value)
+    if letter == "I":
+        return int(value) if isinstance(value, int) else None
+    return value
+
+
+def _filled(template: bytes, rows: list[list[Any]]) -> bytes:
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(template))
+    sheet = book["数据"]
+    for r, row in enumerate(rows, start=2):
+        for c, value in enumerate(row, start=1):
+            sheet.cell(row=r, column=c, value=value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _spoiled(template: bytes, rows: list[list[Any]], items: list[Any]) -> bytes:
+    """The first attempt: a credit code with a wrong check character, a formula where a name belongs."""
+    bad = [list(row) for row in rows]
+    names = [i.name for i in items]
+    if "统一社会信用代码" in names:
+        code = bad[4][names.index("统一社会信用代码")]
+        bad[4][names.index("统一社会信用代码")] = code[:-1] + ("0" if code[-1] != "0" else "1")
+    if "机构名称" in names:
+        bad[9][names.index("机构名称")] = "=VLOOKUP(A10,机构表!A:B,2,FALSE)"
+    return _filled(template, bad)
 
 
 def _cross_check() -> None:

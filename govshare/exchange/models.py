@@ -461,3 +461,92 @@ class DeliveryRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.binding_id} {self.kind} #{self.pk}"
+
+
+class UploadFeed(models.Model):
+    """A published 库表 entry whose provider has no business system to copy from: its data comes as filled-in
+    spreadsheet templates (EXC-3; issue 11 item 8).  Made with the entry's first upload or its value rules; it
+    carries the value rules the uploads are checked with (the same form as a binding's) and when the provider was
+    last reminded that an upload is due by the entry's update cycle."""
+
+    entry = models.OneToOneField("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="upload_feed",
+                                 verbose_name=_("catalog entry"))
+    #: the provider's value rules (EXC-7): ``[{"item": name, "rule": {"kind": …, …}}]``, as a binding's
+    rules = models.JSONField(_("value rules"), default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["entry_id"]
+        verbose_name = _("spreadsheet upload feed")
+
+    def __str__(self) -> str:
+        return f"{self.entry} ← Excel"
+
+
+class Upload(models.Model):
+    """One uploaded spreadsheet (EXC-3): every row checked (sheet, row, column, reason) — all or nothing — then
+    loaded into the entry's table in the centre as a run of batches with receipts (a worker killed half-way goes on
+    from the last committed batch), in the mode the provider chose."""
+
+    class Mode(models.TextChoices):
+        UPSERT = "upsert", _("Add new rows, update rows with the same key")
+        APPEND = "append", _("Only add rows (a key already in the centre is refused)")
+        REPLACE = "replace", _("Replace: rows not in the file are deleted")
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        CHECKING = "checking", _("Checking")
+        REFUSED = "refused", _("Refused: see the problems")
+        LOADING = "loading", _("Loading")
+        LOADED = "loaded", _("Loaded")
+        FAILED = "failed", _("Failed")
+
+    OPEN_STATUSES = (Status.RECEIVED, Status.CHECKING, Status.LOADING)
+
+    feed = models.ForeignKey(UploadFeed, on_delete=models.PROTECT, related_name="uploads")
+    version = models.ForeignKey("catalog.EntryVersion", on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.UPSERT)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED,
+                              db_index=True)
+    #: the upload's run name in the centre's database (receipts): never reused
+    token = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    job = models.OneToOneField("core.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    file_name = models.CharField(_("file name"), max_length=255)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    #: data rows read; the problems found (the first 200: sheet, row, column, item, code, detail) and how many
+    rows = models.BigIntegerField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    problem_count = models.PositiveIntegerField(default=0)
+    batches = models.PositiveIntegerField(default=0)
+    inserted = models.BigIntegerField(default=0)
+    updated = models.BigIntegerField(default=0)
+    unchanged = models.BigIntegerField(default=0)
+    deleted = models.BigIntegerField(default=0)
+    #: the order-independent content hash of the entry's table in the centre after the load
+    content_hash = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.JSONField(null=True, blank=True)  # {"zh": …, "en": …}
+    uploaded_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("spreadsheet upload")
+        constraints = [
+            models.UniqueConstraint(fields=["feed"], condition=models.Q(status__in=["received", "checking", "loading"]),
+                                    name="exchange_one_open_upload_per_feed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} #{self.pk}"
+
+    @property
+    def run_id(self) -> str:
+        return f"upload-{self.token}"

@@ -26,6 +26,8 @@ from govshare.exchange.models import (
     DeliveryRun,
     ExchangeRun,
     TableBinding,
+    Upload,
+    UploadFeed,
 )
 
 VIEW, USE, CHANGE = "view", "use", "change"
@@ -111,3 +113,22 @@ def _delivery_run_rule(user: Any, action: str) -> Q | bool:
         return False
     verdict = _delivery_rule(user, VIEW)
     return verdict if isinstance(verdict, bool) else Q(binding__in=DeliveryBinding.objects.filter(verdict).values("pk"))
+
+
+@rule(UploadFeed)
+def _feed_rule(user: Any, action: str) -> Q | bool:
+    """Spreadsheet uploads are the provider's, like its bindings (the same people: its administrators and data
+    specialists; the centre administrator for the centre's own entries); the centre and auditors see every one."""
+    return _binding_rule(user, action)  # the same field path: entry__provider_id
+
+
+@rule(Upload)
+def _upload_rule(user: Any, action: str) -> Q | bool:
+    if is_anonymous(user):
+        return False
+    if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
+        return True
+    dept = dept_of(user)
+    if dept is not None and user.role_set() & (DEPT_STAFF | {Role.CENTRE_ADMIN}):
+        return Q(feed__entry__provider_id=dept)
+    return False

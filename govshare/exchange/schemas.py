@@ -500,3 +500,44 @@ class DeliveryOut(Schema):
                                                           "different")
     runs: list[DeliveryRunOut]
     created_at: dt.datetime
+
+
+# -- spreadsheet uploads (EXC-3, issue 11 item 8) --------------------------------------------------------------------
+
+class UploadProblemOut(Schema):
+    sheet: str
+    row: int | None
+    column: str | None
+    item: str | None
+    code: str
+    detail: str
+    message: str = Field(description="where and why, in the reader's language")
+
+
+class UploadOut(Schema):
+    id: int
+    entry: str
+    file_name: str
+    size: int
+    sha256: str
+    mode: str = Field(description="upsert, append or replace")
+    status: str = Field(description="received, checking, refused, loading, loaded, failed")
+    rows: int | None
+    problem_count: int
+    problems: list[UploadProblemOut] = Field(description="the first 200 problems")
+    batches: int
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    content_hash: str
+    error_code: str
+    error_message: dict[str, str] | None
+    job: str | None
+    uploaded_by: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class UploadRulesIn(InSchema):
+    rules: list[RuleRow] = Field(max_length=500)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from govshare.exchange.web import deliveries, quality, views
+from govshare.exchange.web import deliveries, quality, uploads, views
 
 app_name = "exchange"
 
@@ -28,6 +28,8 @@ urlpatterns = [
     path("grants/<int:grant_pk>/deliveries/", deliveries.delivery_bind, name="delivery_bind"),
     path("deliveries/<int:pk>/run/", deliveries.delivery_run, name="delivery_run"),
     path("deliveries/<int:pk>/active/", deliveries.delivery_active, name="delivery_active"),
+    path("uploads/", uploads.uploads, name="uploads"),
+    path("uploads/<int:pk>/", uploads.upload_detail, name="upload_detail"),
     path("quality/<int:entry_id>/", quality.entry_quality, name="quality"),
     path("base/", quality.base_libraries, name="base_libraries"),
     path("cross-checks/", quality.cross_checks, name="cross_checks"),

@@ -1,0 +1,367 @@
+"""Spreadsheet uploads for departments without a business system (EXC-3; issue 11 item 8): the template, the job
+that checks and loads an upload, and the reminder when one is due.
+
+* :func:`columns_for` — the entry's items as template columns: typed, the key marked, the value rules' allowed values
+  as drop-downs.  Items named like an ID number (公民身份号码, 身份证号…) or a credit code (统一社会信用代码) get the
+  ``id_number`` / ``uscc`` rule when the provider set none for them: a wrong check character never enters the centre.
+* The job ``exchange.upload`` reads the whole file (:mod:`govshare.exchange.engine.workbook`): every problem with
+  its sheet, row, column and reason; any problem refuses the whole upload and nothing is stored.  ``append`` also
+  refuses keys the centre already holds.  Otherwise the rows go into the entry's table in the centre in batches of
+  5 000, each committed with its receipt under the upload's own run name: a worker killed half-way goes on from the
+  last committed batch (the store applies nothing twice).  ``replace`` then deletes (tombstones) the rows the file
+  does not have.  The consumers' front-end tables follow (:mod:`govshare.exchange.deliveries`).
+* An upload is **due** by the entry's update cycle (the same intervals as a binding's copies); the periodic hook
+  reminds the provider's staff once per cycle, and the uploads page flags the entry **stale** like a bound one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from govshare.catalog.models import CatalogEntry, EntryVersion
+from govshare.core import audit, jobs, messages, periodic
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import GovshareError
+from govshare.core.notify import notify
+from govshare.datastore.centre import open_store, table_for
+from govshare.datastore.engine.store import StoreColumn, StoreError, combine, row_hash
+from govshare.exchange import bindings
+from govshare.exchange.engine.rules import RuleSet, parse_rule
+from govshare.exchange.models import Upload, UploadFeed
+from govshare.exchange.schedule import INTERVALS
+
+UPLOAD_JOB = "exchange.upload"
+BATCH_ROWS = 5000
+log = logging.getLogger("govshare.exchange")
+
+#: what each problem code of the workbook reader means, in the reader's language
+PROBLEM_WORDS: dict[str, Any] = {
+    "unreadable": _("The workbook cannot be read (%(detail)s): save it again as an Excel workbook (.xlsx)."),
+    "no_sheet": _("The workbook has no sheet named 数据: use the template downloaded for this entry."),
+    "missing_column": _("The column %(item)s is missing from the header row."),
+    "unknown_column": _("The header %(detail)s is not an item of the entry."),
+    "duplicate_column": _("The column %(item)s appears twice."),
+    "too_many_rows": _("More than %(detail)s rows: split the file."),
+    "formula": _("A formula is not data (%(detail)s): write the value itself."),
+    "key_missing": _("The key item %(item)s is empty."),
+    "bad_character": _("A control character in %(detail)s."),
+    "digits_lost": _("The number %(detail)s has more than 15 digits and Excel kept only 15: format the column as text "
+                     "and type it again."),
+    "wrong_type": _("%(detail)s is not a text value."),
+    "too_long": _("Too long (%(detail)s characters)."),
+    "not_a_number": _("%(detail)s is not a number."),
+    "not_an_integer": _("%(detail)s is not a whole number."),
+    "out_of_range": _("%(detail)s is too large."),
+    "not_a_date": _("%(detail)s is not a date (write 2024-05-01)."),
+    "has_time": _("%(detail)s has a time of day: a date is expected."),
+    "not_a_datetime": _("%(detail)s is not a date and time (write 2024-05-01 08:30:00)."),
+    "not_a_boolean": _("%(detail)s is not 是 or 否."),
+    "not_in_choices": _("%(detail)s is not one of the allowed values."),
+    "duplicate_key": _("The same key as row %(detail)s."),
+    "rule": _("%(detail)s"),
+    "key_exists": _("The centre already holds this key (mode “append” only adds rows)."),
+}
+
+#: items whose name says what they hold: the rule a value must pass when the provider set none
+_NAMED_RULES = ((re.compile(r"身份(证)?号码|身份证号|身份证件号码"), "id_number"),
+                (re.compile(r"统一社会信用代码"), "uscc"))
+
+
+def problem_text(problem: dict[str, Any], language: str | None = None) -> str:
+    """A stored problem in words: where (sheet, row, column, item) and why."""
+    words = PROBLEM_WORDS.get(str(problem.get("code")), _("%(detail)s"))
+    why = messages.render(messages.to_node(messages.message(words, item=problem.get("item") or "",
+                                                            detail=problem.get("detail") or "")), language)
+    place = [str(problem.get("sheet") or "")]
+    if problem.get("row"):
+        place.append(str(messages.render(messages.to_node(messages.message(_("row %(row)s"), row=problem["row"])),
+                                         language)))
+    if problem.get("column"):
+        place.append(str(messages.render(messages.to_node(messages.message(_("column %(column)s"),
+                                                                           column=problem["column"])), language)))
+    if problem.get("item"):
+        place.append(str(problem["item"]))
+    return f"{' · '.join(p for p in place if p)}: {why}"
+
+
+def rules_of(version: EntryVersion, feed: UploadFeed | None) -> dict[int, list[Any]]:
+    """The value rules uploads of ``version`` are checked with: the feed's, and the named items' own."""
+    rules: dict[int, list[Any]] = {}
+    if feed is not None and feed.rules:
+        rules, _problems = bindings.parse_rules(version, feed.rules)
+    for position, item in enumerate(bindings.items_of(version)):
+        if rules.get(position) or item.data_type != "C":
+            continue
+        for pattern, kind in _NAMED_RULES:
+            if pattern.search(item.name):
+                rules[position] = [parse_rule({"kind": kind}, "C")]
+                break
+    return rules
+
+
+def _rule_words(rule: Any) -> str:
+    kind = getattr(rule, "kind", "")
+    if kind == "id_number":
+        return "公民身份号码（GB 11643 校验位）"
+    if kind == "uscc":
+        return "统一社会信用代码（GB 32100 校验位）"
+    if kind == "phone":
+        return "电话号码"
+    if kind == "regex":
+        return f"格式：{getattr(rule, 'pattern', '')}"
+    if kind == "range":
+        low, high = getattr(rule, "min", None), getattr(rule, "max", None)
+        return f"范围：{'' if low is None else low} ～ {'' if high is None else high}"
+    return ""
+
+
+def columns_for(version: EntryVersion, feed: UploadFeed | None) -> list[Any]:
+    """The template's columns (:class:`govshare.exchange.engine.workbook.Column`)."""
+    from govshare.exchange.engine import workbook
+
+    rules = rules_of(version, feed)
+    columns = []
+    for position, item in enumerate(bindings.items_of(version)):
+        choices: tuple[str, ...] = ()
+        words: list[str] = []
+        for rule in rules.get(position, []):
+            if rule.kind == "enum":
+                choices = tuple(str(v) for v in rule.values)
+            elif _rule_words(rule):
+                words.append(_rule_words(rule))
+        columns.append(workbook.Column(item.name, item.data_type, item.length, item.is_primary_key,
+                                       item.description, choices, tuple(words)))
+    return columns
+
+
+def uploadable(entry: CatalogEntry) -> GovshareError | None:
+    """Why an entry takes no uploads (None: it does): published, a 库表, no binary item, not copied from a bound
+    front-end table (the copies would overwrite the uploads and the uploads the copies)."""
+    problem = bindings.bindable(entry)
+    if problem is not None:
+        return problem
+    version = entry.current_version
+    assert version is not None
+    if any(item.data_type == "G" for item in version.items.all()):
+        return GovshareError("binary_item", _("Entry %(code)s has a binary item: a spreadsheet cannot hold it."),
+                             field="entry", code=entry.code)
+    binding = getattr(entry, "table_binding", None)
+    if binding is not None and binding.is_active:
+        return GovshareError("entry_bound", _("Entry %(code)s is copied from a front-end table (%(table)s): pause that "
+                                              "binding before uploading spreadsheets."), field="entry",
+                             code=entry.code, table=binding.table_text())
+    return None
+
+
+def template(entry: CatalogEntry) -> tuple[str, bytes]:
+    """The entry's data template: its file name and bytes."""
+    from govshare.exchange.engine import workbook
+
+    version = entry.current_version
+    assert version is not None
+    feed = UploadFeed.objects.filter(entry=entry).first()
+    notes = [f"资源代码 {entry.code}；版本 {version.number}；更新周期 {version.get_update_cycle_display()}",
+             "请在“数据”表中每行填写一条记录；带 * 的列为主键，必须填写且不得重复。",
+             "身份证号码、统一社会信用代码等长数字请保持文本格式；不要填写公式。",
+             "上传后平台逐行校验，有任何问题则整份文件不入库，并列出表、行、列和原因。"]
+    data = workbook.make_template(columns_for(version, feed), title=f"{version.name} 数据模板", notes=notes)
+    return f"{entry.code.replace('/', '-')}-数据模板.xlsx", data
+
+
+def upload_dir() -> Path:
+    return Path(settings.GOVSHARE_UPLOAD_DIR)
+
+
+def file_of(upload: Upload) -> Path:
+    return upload_dir() / f"{upload.token}.xlsx"
+
+
+# -- the job --------------------------------------------------------------------------------------------------------
+
+STORE_WORDS: dict[str, Any] = {
+    "shape_changed": _("The centre's table of this entry has other columns than the entry's items now (%(detail)s)."),
+    "unavailable": _("The data resource centre's database cannot be reached (%(detail)s)."),
+    "full": _("The data resource centre's disk is full (%(detail)s)."),
+    "other": _("The data resource centre's database refused the load (%(detail)s)."),
+}
+
+
+@jobs.handler(UPLOAD_JOB)
+def run_upload(ctx: jobs.JobContext) -> dict[str, Any]:
+    upload = Upload.objects.select_related("feed__entry__provider", "version", "uploaded_by").get(
+        pk=ctx.params["upload"])
+    if upload.status not in Upload.OPEN_STATUSES:
+        ctx.log(f"upload {upload.pk} has already ended ({upload.status})")
+        return {"upload": upload.pk, "status": upload.status}
+    Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
+        started_at=upload.started_at or timezone.now())
+    try:
+        return _run(ctx, upload)
+    except StoreError as exc:
+        error = GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
+                              detail=exc.detail[:300])
+        _end(upload, Upload.Status.FAILED, error=error)
+        return {"upload": upload.pk, "status": "failed", "error": error.code}
+    except OSError as exc:
+        error = GovshareError("upload_file_gone", _("The uploaded file cannot be read any more (%(detail)s): upload "
+                                                    "it again."), detail=str(exc)[:300])
+        _end(upload, Upload.Status.FAILED, error=error)
+        return {"upload": upload.pk, "status": "failed", "error": error.code}
+
+
+def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
+    from govshare.exchange.engine import workbook
+
+    entry = upload.feed.entry
+    version = upload.version
+    table = table_for(entry)
+    items = bindings.items_of(version)
+    ctx.log(f"{upload.mode} upload {upload.file_name} ({upload.size} bytes) -> {table} ({upload.run_id})")
+    with open_store() as store:
+        done = store.last_batch(table, upload.run_id) if store.has_table(table) else 0
+        if upload.status != Upload.Status.LOADING:
+            Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.CHECKING)
+        columns = columns_for(version, upload.feed)
+        rules = rules_of(version, upload.feed)
+        checks = RuleSet(rules).check_row if rules else None
+        parsed = workbook.read_upload(file_of(upload).read_bytes(), columns, checks=checks,
+                                      max_rows=settings.GOVSHARE_UPLOAD_MAX_ROWS)
+        ctx.log(f"read {parsed.total_rows} rows, {parsed.problem_count} problems")
+        problems = [vars(p) for p in parsed.problems]
+        count = parsed.problem_count
+        key = [n for n, item in enumerate(items) if item.is_primary_key]
+        if not count and upload.mode == Upload.Mode.APPEND and not done and store.has_table(table):
+            keys = [[row[n] for n in key] for row in parsed.rows]
+            found: set[tuple[Any, ...]] = set()
+            for start in range(0, len(keys), 5000):
+                found |= store.live_keys(table, keys[start:start + 5000])
+            for row, number in zip(parsed.rows, parsed.row_numbers, strict=True):
+                if tuple(row[n] for n in key) in found:
+                    count += 1
+                    if len(problems) < 200:
+                        problems.append({"sheet": workbook.DATA_SHEET, "row": number, "column": None,
+                                         "item": items[key[0]].name, "code": "key_exists", "detail": ""})
+        if count:
+            _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count)
+            return {"upload": upload.pk, "status": "refused", "problems": count}
+        Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.LOADING, rows=parsed.total_rows)
+        store.ensure_table(table, [StoreColumn(i.name, i.data_type, i.length) for i in items],
+                           [items[n].name for n in key])
+        replace = upload.mode == Upload.Mode.REPLACE
+        batches = [parsed.rows[start:start + BATCH_ROWS] for start in range(0, len(parsed.rows), BATCH_ROWS)]
+        for number, rows in enumerate(batches, start=1):
+            if number <= done:
+                continue  # committed before a crash: the store has its receipt
+            hashes = [row_hash(row) for row in rows]
+            store.apply(table, rows, run_id=upload.run_id, batch=number, position={"rows": number * BATCH_ROWS},
+                        rows_read=len(rows), read_hash=combine(hashes), remember=replace, hashes=hashes)
+            ctx.progress(min(number * BATCH_ROWS, len(parsed.rows)), len(parsed.rows), f"{number}/{len(batches)}")
+        if replace:
+            number = max(len(batches), done)
+            while True:
+                gone = store.unseen(table, upload.run_id, BATCH_ROWS)
+                if not gone:
+                    break
+                number += 1
+                store.tombstone(table, gone, run_id=upload.run_id, batch=number, position={"phase": "delete"})
+            store.forget(table, upload.run_id)
+        receipts = store.receipts(table, upload.run_id)
+        summary = store.summary(table)
+    totals: dict[str, Any] = {"batches": len(receipts), "inserted": sum(r.inserted for r in receipts),
+              "updated": sum(r.updated for r in receipts), "unchanged": sum(r.unchanged for r in receipts),
+              "deleted": sum(r.deleted for r in receipts), "content_hash": summary.content_hash}
+    _end(upload, Upload.Status.LOADED, rows=parsed.total_rows, **totals)
+    return {"upload": upload.pk, "status": "loaded", **{k: v for k, v in totals.items() if k != "content_hash"}}
+
+
+def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **values: Any) -> None:
+    """The upload's end, once (a conditional UPDATE from an open status); audited; the uploader is told."""
+    with transaction.atomic():
+        moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
+            status=status, finished_at=timezone.now(), error_code=error.code if error else "",
+            error_message={"zh": error.render("zh-hans"), "en": error.render("en")} if error else None, **values)
+        if not moved:
+            return
+        upload.refresh_from_db()
+        entry = upload.feed.entry
+        codes: dict[str, AuditCode] = {Upload.Status.LOADED: AuditCode.UPLOAD_LOADED,
+                                       Upload.Status.REFUSED: AuditCode.UPLOAD_REFUSED}
+        code = codes.get(status, AuditCode.UPLOAD_FAILED)
+        audit.record(code, actor=None, obj=upload, object_department=entry.provider,
+                     outcome="success" if status == Upload.Status.LOADED else "failure",
+                     detail={"entry": entry.code, "upload": upload.pk, "mode": upload.mode, "rows": upload.rows,
+                             "problems": upload.problem_count, "inserted": upload.inserted, "updated": upload.updated,
+                             "deleted": upload.deleted, **({"error": error.code} if error else {})})
+        if upload.uploaded_by is not None:
+            subjects: dict[str, Any] = {
+                Upload.Status.LOADED: _("Your upload %(file)s of %(entry)s is loaded"),
+                Upload.Status.REFUSED: _("Your upload %(file)s of %(entry)s was refused: %(count)s problems")}
+            subject = subjects.get(status, _("Your upload %(file)s of %(entry)s failed"))
+            message = messages.message(subject, file=upload.file_name, entry=entry.code, count=upload.problem_count)
+            who = upload.uploaded_by
+            transaction.on_commit(lambda: notify([who], "exchange.upload", message, "",
+                                                 url=f"/exchange/uploads/{upload.pk}/", obj=upload))
+        if status == Upload.Status.LOADED:
+            transaction.on_commit(lambda: _deliver_after(entry.pk))
+
+
+def _deliver_after(entry_id: int) -> None:
+    from govshare.exchange.actions.deliveries import start_for_entries
+
+    try:
+        start_for_entries([entry_id])
+    except Exception:  # noqa: BLE001 — the upload is loaded; the periodic hook tries the deliveries again
+        log.exception("deliveries of entry %s not started", entry_id)
+
+
+# -- due, stale, reminded --------------------------------------------------------------------------------------------
+
+def interval_of(feed: UploadFeed) -> dt.timedelta:
+    version = feed.entry.current_version
+    return INTERVALS.get(version.update_cycle if version else "", INTERVALS["other"])
+
+
+def with_last_load(qs: Any) -> Any:
+    return qs.annotate(last_load_at=Max("uploads__finished_at", filter=Q(uploads__status=Upload.Status.LOADED)))
+
+
+def last_load(feed: UploadFeed) -> dt.datetime | None:
+    if hasattr(feed, "last_load_at"):
+        return feed.last_load_at  # type: ignore[no-any-return]
+    return feed.uploads.filter(status=Upload.Status.LOADED).aggregate(at=Max("finished_at"))["at"]
+
+
+def is_stale(feed: UploadFeed, now: dt.datetime | None = None) -> bool:
+    """Never loaded, or the last load is older than the entry's update cycle plus a tenth of it (as copies)."""
+    at = last_load(feed)
+    if at is None:
+        return True
+    interval = interval_of(feed)
+    return (now or timezone.now()) - at > interval + interval / 10
+
+
+@periodic.register("exchange.upload_reminders", every_seconds=3600)
+def remind_due(now: dt.datetime | None = None) -> int:
+    """Remind the provider's data specialists and administrators, once per cycle, that an upload is due
+    (:func:`govshare.exchange.actions.uploads.do_remind_upload`); returns how many feeds were reminded."""
+    from govshare.exchange.actions.uploads import do_remind_upload
+
+    now = now or timezone.now()
+    reminded = 0
+    for feed in with_last_load(UploadFeed.objects.filter(is_active=True, entry__status=CatalogEntry.Status.PUBLISHED)
+                               .select_related("entry__current_version", "entry__provider")):
+        interval = interval_of(feed)
+        if not is_stale(feed, now) or (feed.reminded_at is not None and now - feed.reminded_at < interval):
+            continue
+        reminded += do_remind_upload(feed, now)
+    return reminded

@@ -1,0 +1,91 @@
+"""Spreadsheet uploads (EXC-3; issue 11 item 8), for departments without a business system:
+
+* ``uploads`` — the department's published 库表 entries that take uploads: the template to download, the form to
+  upload a filled-in one (mode: upsert, append, replace), the last uploads, whether an upload is due (stale);
+* ``upload_detail`` — one upload: its state (refreshing itself while it is checked or loaded), the totals, and every
+  problem with its sheet, row, column and reason.
+Writes go through :mod:`govshare.exchange.actions.uploads`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_safe
+
+from govshare.catalog.models import CatalogEntry
+from govshare.catalog.permissions import dept_of
+from govshare.catalog.web.common import catalog_view
+from govshare.core import files
+from govshare.core.errors import GovshareError, ManyProblems
+from govshare.core.permissions import Action, get_for, has_capability, restrict
+from govshare.core.roles import Capability
+from govshare.exchange.actions.uploads import do_upload
+from govshare.exchange.models import Upload, UploadFeed
+from govshare.exchange.permissions import VIEW
+from govshare.exchange.uploads import is_stale, problem_text, uploadable, with_last_load
+
+
+def _entries(request: HttpRequest) -> list[Any]:
+    """The user's department's published 库表 entries that take uploads, with their feed and last uploads."""
+    dept = dept_of(request.user)
+    if dept is None:
+        return []
+    found = []
+    qs = restrict(CatalogEntry.objects.filter(provider_id=dept, status=CatalogEntry.Status.PUBLISHED)
+                  .select_related("current_version", "provider"), request.user, Action.CHANGE).order_by("code")
+    feeds = {f.entry_id: f for f in with_last_load(UploadFeed.objects.filter(entry__provider_id=dept)
+                                                   .select_related("entry__current_version"))}
+    for entry in qs:
+        if uploadable(entry) is not None:
+            continue
+        feed = feeds.get(entry.pk)
+        found.append({"entry": entry, "feed": feed, "stale": is_stale(feed) if feed is not None else None,
+                      "recent": list(Upload.objects.filter(feed__entry=entry).order_by("-created_at", "-pk")[:3])})
+    return found
+
+
+@catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
+@require_http_methods(["GET", "POST"])
+def uploads(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        entry = get_for(request.user, Action.CHANGE, CatalogEntry.objects.all(), pk=int(request.POST.get("entry") or 0)
+                        if (request.POST.get("entry") or "").isdigit() else 0)
+        upload = request.FILES.get("file")
+        if upload is None:
+            messages.error(request, _("Choose the filled-in template to upload."))
+            return redirect("exchange:uploads")
+        try:
+            from django.conf import settings
+
+            limit = settings.GOVSHARE_UPLOAD_MAX_MB * files.MB
+            files.check_size(int(upload.size or 0), limit, where=upload.name or "file", field="file")
+            made = do_upload(request.user, entry, file_name=upload.name or "upload.xlsx", data=upload.read(limit + 1),
+                             mode=request.POST.get("mode", "upsert"))
+        except GovshareError as exc:
+            if exc.status == 404:
+                raise
+            for problem in exc.problems if isinstance(exc, ManyProblems) else [exc]:
+                messages.error(request, problem.render())
+            return redirect("exchange:uploads")
+        messages.success(request, _("The file is received; every row is being checked."))
+        return redirect("exchange:upload_detail", made.pk)
+    recent = list(restrict(Upload.objects.select_related("feed__entry__current_version", "uploaded_by"),
+                           request.user, VIEW).order_by("-created_at", "-pk")[:30])
+    return render(request, "exchange/uploads.html", {
+        "entries": _entries(request), "recent": recent, "modes": Upload.Mode.choices,
+        "may_upload": has_capability(request.user, Capability.BIND_TABLES)})
+
+
+@catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
+@require_safe
+def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    upload = get_for(request.user, VIEW, Upload.objects.select_related("feed__entry__current_version", "uploaded_by",
+                                                                       "job"), pk=pk)
+    shown = [{**p, "text": problem_text(p)} for p in upload.problems or []]
+    template = "exchange/_upload_state.html" if request.headers.get("HX-Request") else "exchange/upload_detail.html"
+    return render(request, template, {"upload": upload, "problems": shown,
+                                      "open": upload.status in Upload.OPEN_STATUSES})

@@ -1,0 +1,257 @@
+"""Spreadsheet uploads for departments without a business system (EXC-3; issue 11 item 8): the police's 库表 entry
+户籍人口基本信息 gets a data template generated from its items; a filled-in template is checked row by row (sheet,
+row, column, reason) — all or nothing — and loaded into the centre as a run of batches with receipts, in upsert,
+append or replace mode; hostile or wrong files are refused and audited; an upload is due by the update cycle.
+Owner, colleague, outsider, auditor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, override_settings
+
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import GovshareError, NotFound
+from govshare.core.idcodes import id_check_char
+from govshare.core.models import AuditEvent, Notification
+from govshare.datastore.centre import open_store, table_for
+from govshare.exchange.actions.uploads import do_set_upload_rules, do_upload
+from govshare.exchange.models import Upload, UploadFeed
+from govshare.exchange.uploads import remind_due
+from tests.conftest import API, login
+
+pytestmark = pytest.mark.django_db
+
+
+def person(n: int) -> str:
+    base = f"36078319900101{n:03d}"
+    return base + id_check_char(base)
+
+
+@pytest.fixture
+def entry(cat: Any) -> Any:
+    cat.entry = cat.published()
+    return cat
+
+
+def template(client: Client, entry: Any) -> openpyxl.Workbook:
+    answer = client.get(f"{API}/exchange/entries/{entry.pk}/template")
+    assert answer.status_code == 200, answer.content
+    return openpyxl.load_workbook(io.BytesIO(answer.content))
+
+
+def filled(entry: Any, client: Client, rows: list[list[Any]]) -> bytes:
+    book = template(client, entry)
+    sheet = book["数据"]
+    for r, row in enumerate(rows, start=2):
+        for c, value in enumerate(row, start=1):
+            sheet.cell(row=r, column=c, value=value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def upload(client: Client, entry: Any, data: bytes, capture: Any, mode: str = "upsert", name: str = "户籍.xlsx") -> Any:
+    with capture(execute=True):  # the job runs when the request's transaction commits
+        return client.post(f"{API}/exchange/entries/{entry.pk}/uploads",
+                           {"file": SimpleUploadedFile(name, data), "mode": mode})
+
+
+def centre_rows(entry: Any) -> dict[str, tuple[Any, ...]]:
+    with open_store() as store:
+        table = table_for(entry)
+        if not store.has_table(table):
+            return {}
+        return {row[0]: tuple(row[1:-2]) for row in store.changes_since(table, 0, 10**6) if not row[-1]}
+
+
+ROWS = [[person(n), f"张{n}", dt.date(1990, 1, 1 + n)] for n in range(1, 6)]
+
+
+def test_the_template_has_the_items_as_typed_columns_with_the_key_marked(entry: Any) -> None:
+    book = template(login(Client(), entry.org.police_specialist), entry.entry)
+    sheet = book["数据"]
+    assert [c.value for c in sheet[1]] == ["公民身份号码 *", "姓名", "出生日期"]
+    assert "说明" in book.sheetnames
+    assert template(login(Client(), entry.org.police_admin), entry.entry)  # a colleague
+    outsider = login(Client(), entry.org.market_specialist).get(f"{API}/exchange/entries/{entry.entry.pk}/template")
+    assert outsider.status_code == 404  # another department's entry: as if it did not exist
+    auditor = login(Client(), entry.org.auditor).get(f"{API}/exchange/entries/{entry.entry.pk}/template")
+    assert auditor.status_code == 403  # auditors read records; they upload nothing
+
+
+def test_a_filled_template_is_checked_and_loaded_with_a_receipt(entry: Any,
+                                                               django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    answer = upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    assert answer.status_code == 202, answer.content
+    shown = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
+    assert shown["status"] == "loaded" and shown["rows"] == 5 and shown["inserted"] == 5 and shown["problems"] == []
+    assert len(shown["content_hash"]) == 32 and shown["batches"] == 1
+    rows = centre_rows(entry.entry)
+    assert rows[person(1)] == ("张1", dt.date(1990, 1, 2))
+    assert AuditEvent.objects.filter(code=AuditCode.UPLOAD_RECEIVED).count() == 1
+    assert AuditEvent.objects.get(code=AuditCode.UPLOAD_LOADED).outcome == "success"
+    assert Notification.objects.filter(recipient=entry.org.police_specialist, kind="exchange.upload").exists()
+
+
+def test_every_problem_is_named_by_sheet_row_and_column_and_nothing_is_stored(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    bad = [[person(1), "张1", dt.date(1990, 1, 2)],
+           [person(2)[:-1] + ("0" if person(2)[-1] != "0" else "1"), "李二", dt.date(1990, 1, 3)],  # check digit
+           [person(3), '=HYPERLINK("http://evil.example","点我")', dt.date(1990, 1, 4)],  # a formula
+           [person(4), "王四", "昨天"],  # not a date
+           [person(1), "重复", dt.date(1990, 1, 5)]]  # the key of row 2 again
+    answer = upload(client, entry.entry, filled(entry.entry, client, bad), django_capture_on_commit_callbacks)
+    body = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
+    assert body["status"] == "refused" and body["problem_count"] == 4
+    found = {(p["row"], p["column"], p["code"]) for p in body["problems"]}
+    assert found == {(3, "A", "rule"), (4, "B", "formula"), (5, "C", "not_a_date"), (6, "A", "duplicate_key")}
+    text = " ".join(p["message"] for p in body["problems"])
+    assert "数据" in text and "第" in text or "row" in text
+    assert centre_rows(entry.entry) == {}
+    assert AuditEvent.objects.get(code=AuditCode.UPLOAD_REFUSED).outcome == "failure"
+
+
+def test_a_wrong_header_is_refused_before_any_row(entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "数据"
+    sheet.append(["身份证", "姓名", "出生日期"])
+    sheet.append([person(1), "张一", dt.date(1990, 1, 1)])
+    out = io.BytesIO()
+    book.save(out)
+    body = client.get(f"{API}/exchange/uploads/"
+                      f"{upload(client, entry.entry, out.getvalue(), django_capture_on_commit_callbacks).json()['id']}"
+                      ).json()
+    assert {p["code"] for p in body["problems"]} == {"missing_column", "unknown_column"}
+    assert centre_rows(entry.entry) == {}
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "not_xlsx"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old_excel_format"),
+])
+def test_a_file_that_is_not_a_workbook_is_refused_and_audited(entry: Any, django_capture_on_commit_callbacks: Any,
+                                                              data: bytes, code: str) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    answer = upload(client, entry.entry, data, django_capture_on_commit_callbacks)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == code
+    assert not Upload.objects.exists()
+    assert AuditEvent.objects.get(code=AuditCode.UPLOAD_REFUSED).detail["reason"] == code
+
+
+@override_settings(GOVSHARE_UPLOAD_MAX_MB=1)
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(entry: Any,
+                                                                 django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    answer = upload(client, entry.entry, b"PK\x03\x04" + b"\x00" * (2 * 1024 * 1024), django_capture_on_commit_callbacks)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "file_too_large"
+    assert not Upload.objects.exists()
+
+
+def test_append_refuses_keys_the_centre_holds_and_replace_deletes_the_rows_not_in_the_file(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    again = upload(client, entry.entry, filled(entry.entry, client, ROWS[:2] + [[person(9), "新人", None]]),
+                   django_capture_on_commit_callbacks, mode="append")
+    body = client.get(f"{API}/exchange/uploads/{again.json()['id']}").json()
+    assert body["status"] == "refused" and {(p["row"], p["code"]) for p in body["problems"]} == {
+        (2, "key_exists"), (3, "key_exists")}
+    changed = [[person(1), "张一改", dt.date(1990, 1, 2)], [person(2), "张2", dt.date(1990, 1, 3)]]
+    replaced = upload(client, entry.entry, filled(entry.entry, client, changed), django_capture_on_commit_callbacks,
+                      mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{replaced.json()['id']}").json()
+    assert body["status"] == "loaded" and (body["updated"], body["unchanged"], body["deleted"]) == (1, 1, 3)
+    assert set(centre_rows(entry.entry)) == {person(1), person(2)}
+    assert centre_rows(entry.entry)[person(1)][0] == "张一改"
+
+
+def test_an_enumeration_rule_gives_a_drop_down_and_is_checked(entry: Any,
+                                                               django_capture_on_commit_callbacks: Any) -> None:
+    do_set_upload_rules(entry.org.police_specialist, entry.entry,
+                        rules=[{"item": "姓名", "rule": {"kind": "enum", "values": ["张一", "李二"]}}])
+    client = login(Client(), entry.org.police_specialist)
+    sheet = template(client, entry.entry)["数据"]
+    lists = [v.formula1 for v in sheet.data_validations.dataValidation if v.type == "list"]
+    assert any("张一" in (f or "") for f in lists)
+    answer = upload(client, entry.entry, filled(entry.entry, client, [[person(1), "王五", None]]),
+                    django_capture_on_commit_callbacks)
+    body = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
+    assert [(p["row"], p["column"], p["code"]) for p in body["problems"]] == [(2, "B", "not_in_choices")]
+
+
+def test_only_the_providers_staff_upload_and_others_see_nothing(entry: Any) -> None:
+    org = entry.org
+    with pytest.raises(NotFound):
+        do_upload(org.market_specialist, entry.entry, file_name="x.xlsx", data=b"PK")
+    with pytest.raises(GovshareError):
+        do_upload(org.auditor, entry.entry, file_name="x.xlsx", data=b"PK")
+    assert login(Client(), org.market_specialist).get(f"{API}/exchange/uploads").json() == []
+
+
+def test_an_upload_is_due_by_the_update_cycle_and_the_provider_is_reminded_once(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    assert remind_due() == 0  # a daily entry loaded just now
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remind_due(later) == 1
+    assert remind_due(later + dt.timedelta(hours=1)) == 0
+    assert Notification.objects.filter(kind="exchange.upload_due", recipient=entry.org.police_specialist).count() == 1
+    assert UploadFeed.objects.get().reminded_at is not None
+
+
+def test_the_uploads_page_offers_the_template_and_lists_the_problems_of_a_refused_upload(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    page = client.get("/exchange/uploads/").content.decode()
+    assert f"/api/v1/exchange/entries/{entry.entry.pk}/template" in page and "data-upload-form" in page
+    data = filled(entry.entry, client, [[person(1), "=1+1", None]])
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = client.post("/exchange/uploads/", {"entry": entry.entry.pk, "mode": "upsert",
+                                                   "file": SimpleUploadedFile("户籍.xlsx", data)})
+    assert posted.status_code == 302
+    detail = client.get(posted["Location"]).content.decode()
+    assert 'data-status="refused"' in detail and 'data-problem="formula"' in detail
+    assert "data-upload-form" not in login(Client(), entry.org.market_specialist).get("/exchange/uploads/").content.decode()
+
+
+def test_a_load_killed_half_way_goes_on_from_its_last_committed_batch(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """The worker died after the first batch (2 rows) was committed in the centre with its receipt: the next attempt
+    skips it and loads the rest — nothing twice, nothing lost."""
+    from govshare.core import jobs
+    from govshare.datastore.engine.store import StoreColumn, combine, row_hash
+    from govshare.exchange import uploads
+    from govshare.exchange.engine import workbook
+
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    client = login(Client(), entry.org.police_specialist)
+    data = filled(entry.entry, client, ROWS)
+    with django_capture_on_commit_callbacks(execute=False):
+        answer = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
+                             {"file": SimpleUploadedFile("户籍.xlsx", data), "mode": "upsert"})
+    made = Upload.objects.get(pk=answer.json()["id"])
+    first = workbook.read_upload(data, uploads.columns_for(made.version, made.feed)).rows[:2]
+    with open_store() as store:  # what the dead worker committed
+        table = table_for(entry.entry)
+        store.ensure_table(table, [StoreColumn("公民身份号码", "C", 18), StoreColumn("姓名", "C", 50),
+                                   StoreColumn("出生日期", "D")], ["公民身份号码"])
+        hashes = [row_hash(r) for r in first]
+        store.apply(table, first, run_id=made.run_id, batch=1, position={"rows": 2}, rows_read=2,
+                    read_hash=combine(hashes), remember=False, hashes=hashes)
+    Upload.objects.filter(pk=made.pk).update(status=Upload.Status.LOADING)
+    assert jobs.execute(made.job_id, "test-worker") == "succeeded"
+    made.refresh_from_db()
+    assert made.status == "loaded" and made.batches == 3 and made.inserted == 5 and made.unchanged == 0
+    assert set(centre_rows(entry.entry)) == {row[0] for row in ROWS}
