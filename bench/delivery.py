@@ -82,12 +82,12 @@ def pipe(centre: str, target: str) -> float:
         conn.execute("CREATE TABLE pipe (c1 TEXT PRIMARY KEY, c2 TEXT, c3 TEXT, c4 NUMERIC, c5 DATE, c6 TEXT, "
                      "c7 TIMESTAMP)")
     started = time.monotonic()
-    with psycopg.connect(centre) as out_conn, psycopg.connect(target) as in_conn:
-        with out_conn.cursor() as out_cur, in_conn.cursor() as in_cur, \
-                out_cur.copy(f"COPY (SELECT {columns} FROM {TABLE}) TO STDOUT (FORMAT BINARY)") as out, \
-                in_cur.copy(f"COPY pipe ({columns}) FROM STDIN (FORMAT BINARY)") as into:
-            for data in out:
-                into.write(data)
+    with psycopg.connect(centre) as out_conn, psycopg.connect(target) as in_conn, \
+            out_conn.cursor() as out_cur, in_conn.cursor() as in_cur, \
+            out_cur.copy(f"COPY (SELECT {columns} FROM {TABLE}) TO STDOUT (FORMAT BINARY)") as out, \
+            in_cur.copy(f"COPY pipe ({columns}) FROM STDIN (FORMAT BINARY)") as into:
+        for data in out:
+            into.write(data)
     return time.monotonic() - started
 
 

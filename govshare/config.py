@@ -105,6 +105,8 @@ class Config:
     upload_dir: Path | None
     upload_max_mb: int
     upload_max_rows: int
+    file_dir: Path | None
+    file_max_mb: int
     digest_hour: int
     worker_stale_seconds: int
     # --- HTTPS, proxies and login protection (issue 9)
@@ -175,6 +177,9 @@ class Config:
             if os.environ.get("GOVSHARE_UPLOAD_DIR") else None,  # spreadsheet uploads (EXC-3): shared storage
             upload_max_mb=max(1, _int("GOVSHARE_UPLOAD_MAX_MB", 100)),
             upload_max_rows=max(1, _int("GOVSHARE_UPLOAD_MAX_ROWS", 1_000_000)),
+            file_dir=Path(os.environ["GOVSHARE_FILE_DIR"]).resolve()
+            if os.environ.get("GOVSHARE_FILE_DIR") else None,  # shared files (EXC-2): put on shared storage
+            file_max_mb=max(1, _int("GOVSHARE_FILE_MAX_MB", 1024)),
             digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
             # a running job whose worker has not sent a heartbeat for this long is resumed elsewhere (issue 9);
             # with a beat every sixth of it, a dead worker is found within 25 + 25/6 < 30 s

@@ -60,3 +60,13 @@ def test_the_demo_has_a_refused_and_a_loaded_spreadsheet_upload(loaded: None) ->
     assert first.status == "refused" and {(p["row"], p["code"]) for p in first.problems} == {(6, "rule"),
                                                                                           (11, "formula")}
     assert second.status == "loaded" and second.rows == 24 and second.inserted == 24, (second.inserted, second.updated, second.unchanged, second.batches, second.deleted)
+
+
+def test_the_demo_shares_a_file_in_two_versions_with_a_consumer_holding_a_file_grant(loaded: None) -> None:
+    """Issue 11 item 7: 民政局's division codes, two versions kept; 交通运输局 takes them over the file channel."""
+    from govshare.exchange.models import EntryFile
+    from govshare.sharing.models import Grant
+
+    shared = EntryFile.objects.get(name="龙南市行政区划代码表")
+    assert list(shared.versions.order_by("number").values_list("number", "kind")) == [(1, "text"), (2, "text")]
+    assert Grant.objects.usable().filter(entry=shared.entry, consumer__code="LNJT", channel="file").exists()

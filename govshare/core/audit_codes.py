@@ -202,6 +202,9 @@ class AuditCode(IntEnum):
     UPLOAD_FAILED = 4503  # the load failed (the centre refused); resumed by the next attempt
     UPLOAD_RULES_CHANGED = 4504  # the value rules uploads are checked with
     UPLOAD_REMINDED = 4505  # the provider reminded that an upload is due by the entry's update cycle
+    # --- exchange: shared files (EXC-2) 46xx
+    FILE_VERSION_ADDED = 4600  # a file or a new version of it shared under a file-kind entry (size, SHA-256, kind)
+    FILE_REFUSED = 4601  # a file refused by its content (what it is, why), nothing kept
     # --- datastore: delivery to consumers 50xx
     DATA_ROWS_READ = 5000  # rows of an entry read through the data API (who, grant, purpose, filters, row count)
     DATA_VERIFIED = 5001  # claimed values verified against the centre's (items, verdicts, a keyed digest of the key)
@@ -209,6 +212,7 @@ class AuditCode(IntEnum):
     DATA_DOWNLOADED = 5003  # a batch download's file fetched (its SHA-256, rows, the grant: the fingerprint)
     DATA_TRACED = 5004  # a file found outside traced to the deliveries it can have come from (govshare datastore trace)
     DATA_DELIVERED = 5005  # rows delivered into a consumer's front-end table (grant, system, table, changes, receipt)
+    FILE_FETCHED = 5006  # a version of a shared file downloaded under a grant (its SHA-256, the grant, the purpose)
 
 
 DOMAINS = {
@@ -402,12 +406,15 @@ def _labels() -> dict[int, Any]:
         AuditCode.UPLOAD_FAILED: _("Spreadsheet upload failed to load"),
         AuditCode.UPLOAD_RULES_CHANGED: _("Value rules of spreadsheet uploads changed"),
         AuditCode.UPLOAD_REMINDED: _("Provider reminded that a spreadsheet upload is due"),
+        AuditCode.FILE_VERSION_ADDED: _("Shared file or new version added"),
+        AuditCode.FILE_REFUSED: _("Shared file refused by its content"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),
         AuditCode.DATA_VERIFIED: _("Values verified online against the data resource centre"),
         AuditCode.DOWNLOAD_REQUESTED: _("Batch download requested"),
         AuditCode.DATA_DOWNLOADED: _("Batch download fetched"),
         AuditCode.DATA_TRACED: _("File traced to the deliveries it can come from"),
         AuditCode.DATA_DELIVERED: _("Rows delivered into a consumer's front-end table"),
+        AuditCode.FILE_FETCHED: _("Shared file downloaded"),
         AuditCode.SYSTEM_KEY_ISSUED: _("Key issued to a consuming system"),
         AuditCode.SYSTEM_KEY_REVOKED: _("Key of a consuming system revoked"),
         AuditCode.SYSTEM_KEY_REJECTED: _("Key of a consuming system refused"),

@@ -511,7 +511,7 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjso
 
 class UsageRowOut(Schema):
     at: dt.datetime
-    kind: Literal["rows", "verify", "download", "deliver"]
+    kind: Literal["rows", "verify", "download", "deliver", "file"]
     actor: str
     department: str
     rows: int | None

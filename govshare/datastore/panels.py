@@ -8,7 +8,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils.http import urlencode
 
-from govshare.catalog.enums import ShareMethod
+from govshare.catalog.enums import FormatClass, ShareMethod
 from govshare.core.permissions import can
 from govshare.datastore import centre
 from govshare.datastore.engine.store import StoreError
@@ -44,6 +44,9 @@ def download_panel(request: Any, grant: Any) -> str:
     """File-channel grants: ask for the data as a file; the department's last downloads of this grant."""
     if grant.channel != ShareMethod.FILE or grant.revoked_at is not None or not can(request.user, CONSUME, grant):
         return ""
+    version = grant.entry.current_version
+    if version is not None and version.format_class in (FormatClass.FILE, FormatClass.IMAGE, FormatClass.STREAM):
+        return ""  # documents, images, media: the files themselves (exchange's panel), no rows to download
     recent = list(Download.objects.filter(grant=grant).select_related("job").order_by("-created_at")[:5])
     return render_to_string("datastore/grant_download_panel.html", {
         "grant": grant, "recent": recent, "formats": Download.Format.choices}, request=request)

@@ -12,10 +12,12 @@ from govshare.core.audit_codes import AuditCode
 from govshare.core.models import AccessEvent
 
 #: the access-log rows of data that left the centre under a grant
-USAGE_CODES = (AuditCode.DATA_ROWS_READ, AuditCode.DATA_VERIFIED, AuditCode.DATA_DOWNLOADED, AuditCode.DATA_DELIVERED)
+USAGE_CODES = (AuditCode.DATA_ROWS_READ, AuditCode.DATA_VERIFIED, AuditCode.DATA_DOWNLOADED, AuditCode.DATA_DELIVERED,
+               AuditCode.FILE_FETCHED)
 #: the kind of use each code records (the API's ``kind``)
 KINDS = {int(AuditCode.DATA_ROWS_READ): "rows", int(AuditCode.DATA_VERIFIED): "verify",
-         int(AuditCode.DATA_DOWNLOADED): "download", int(AuditCode.DATA_DELIVERED): "deliver"}
+         int(AuditCode.DATA_DOWNLOADED): "download", int(AuditCode.DATA_DELIVERED): "deliver",
+         int(AuditCode.FILE_FETCHED): "file"}
 
 
 def usage_of(grant: Any) -> QuerySet[AccessEvent]:
@@ -46,7 +48,7 @@ def is_party(user: Any, grant: Any) -> bool:
 def shown_detail(detail: dict[str, Any], party: bool) -> dict[str, Any]:
     """A usage row's detail as ``party`` (or not) sees it."""
     shown = {k: v for k, v in detail.items() if k in ("query", "format", "sha256", "verdicts", "system", "target",
-                                                      "written", "deleted", "hash")}
+                                                      "written", "deleted", "hash", "file", "version")}
     if not party and isinstance(shown.get("query"), dict):
         query = dict(shown["query"])
         query["filters"] = [[f[0], f[1], ["…"]] for f in query.get("filters") or [] if len(f) >= 2]

@@ -657,3 +657,133 @@ def list_uploads(request: HttpRequest, entry: int | None = Query(None, ge=1, le=
 def get_upload(request: HttpRequest, upload_id: int = ID) -> dict[str, Any]:
     user = user_of(request)
     return upload_out(get_for(user, VIEW, _uploads(user), pk=upload_id))
+
+
+# -- shared files (EXC-2, issue 11 item 7) ---------------------------------------------------------------------------
+
+def _file_out(found: Any, purpose: str) -> dict[str, Any]:
+    from urllib.parse import urlencode
+
+    query = f"?{urlencode({'purpose': purpose})}" if purpose else ""
+    return {"id": found.pk, "name": found.name, "description": found.description, "versions": [
+        {"number": v.number, "original_name": v.original_name, "kind": v.kind, "media_type": v.media_type,
+         "size": v.size, "sha256": v.sha256, "note": v.note, "uploaded_at": v.uploaded_at,
+         "content": f"/api/v1/exchange/files/{found.pk}/versions/{v.number}/content{query}"}
+        for v in found.versions.order_by("-number")]}
+
+
+@router.get("/entries/{entry_id}/files", response={200: list[s.EntryFileOut]},
+            summary="The files shared under an entry of a file kind, every version (a consumer: ?purpose= of its "
+                    "grant over the file channel)")
+def list_entry_files(request: HttpRequest, entry_id: int = ID,
+                     purpose: str = Query("", max_length=100)) -> list[dict[str, Any]]:
+    from govshare.exchange.entryfiles import reader_of
+    from govshare.exchange.models import EntryFile
+
+    user = user_of(request)
+    entry = get_for(user, VIEW, CatalogEntry.objects.select_related("current_version", "provider"), pk=entry_id)
+    reader_of(user, entry, purpose)  # the access check (a refusal is recorded)
+    return [_file_out(f, purpose) for f in EntryFile.objects.filter(entry=entry).prefetch_related("versions")]
+
+
+@router.post("/entries/{entry_id}/files", response={201: s.FileVersionOut},
+             summary="Share a file, or a new version of one (multipart: file, name, note, file_id); large files: "
+                     "the resumable upload")
+def share_file(request: HttpRequest, file: UploadedFile = File(...), name: str = Form(""),  # noqa: B008
+               note: str = Form(""), file_id: int | None = Form(None), entry_id: int = ID) -> Any:  # noqa: B008
+    from govshare.core import files as core_files
+    from govshare.exchange.actions.files import do_share_file
+
+    user = user_of(request)
+    entry = _provider_entry(user, entry_id)
+    limit = 100 * core_files.MB  # a whole file in one request; larger ones through the resumable upload
+    core_files.check_size(int(file.size or 0), limit, where=file.name or "file", field="file")
+    version = do_share_file(user, entry, name=name, original_name=file.name or "file", data=file.read(limit + 1),
+                            note=note, file_id=file_id)
+    return Status(201, _file_out(version.file, "")["versions"][0])
+
+
+def _upload_out(upload: Any) -> dict[str, Any]:
+    return {"id": str(upload.token), "offset": upload.received, "size": upload.size, "status": upload.status,
+            "version": upload.version.number if upload.version_id else None, "error": upload.error}
+
+
+@router.post("/entries/{entry_id}/file-uploads", response={201: s.FileUploadOut},
+             summary="Start a resumable upload of a large file: then PATCH /file-uploads/{id} with the header "
+                     "Upload-Offset and the bytes (pieces up to 16 MB)")
+def start_file_upload(request: HttpRequest, payload: s.FileUploadIn, entry_id: int = ID) -> Any:
+    from govshare.exchange.actions.files import do_start_file_upload
+
+    user = user_of(request)
+    upload = do_start_file_upload(user, _provider_entry(user, entry_id), name=payload.name,
+                                  original_name=payload.file_name, size=payload.size, sha256=payload.sha256,
+                                  note=payload.note, file_id=payload.file)
+    return Status(201, _upload_out(upload))
+
+
+def _file_upload(user: Any, token: str) -> Any:
+    import uuid
+
+    from govshare.exchange.models import FileUpload
+
+    try:
+        key = uuid.UUID(token)
+    except ValueError:
+        raise NotFound("file_upload") from None
+    found = FileUpload.objects.select_related("version").filter(token=key, created_by=user).first()
+    if found is None:
+        raise NotFound("file_upload")
+    return found
+
+
+@router.get("/file-uploads/{token}", response={200: s.FileUploadOut}, summary="How much of an upload has arrived")
+def get_file_upload(request: HttpRequest, token: str = Path(..., max_length=40)) -> dict[str, Any]:
+    return _upload_out(_file_upload(user_of(request), token))
+
+
+@router.patch("/file-uploads/{token}", response={200: s.FileUploadOut},
+              summary="Send the next piece (raw body; header Upload-Offset: the offset the server holds)")
+def append_file_upload(request: HttpRequest, token: str = Path(..., max_length=40)) -> dict[str, Any]:
+    from govshare.core.errors import ValidationFailed
+    from govshare.exchange.actions.files import MAX_PIECE, do_append_file_upload
+
+    user = user_of(request)
+    upload = _file_upload(user, token)
+    offset = request.headers.get("Upload-Offset", "")
+    if not offset.isdigit() or len(offset) > 15:
+        raise ValidationFailed("bad_offset", "Upload-Offset: the offset in bytes, a whole number.", field="offset")
+    piece = request.read(MAX_PIECE + 1)
+    upload = do_append_file_upload(user, upload, offset=int(offset), piece=piece)
+    return _upload_out(upload)
+
+
+@router.get("/files/{file_id}/versions/{number}/content",
+            summary="Download a version of a shared file (the provider; a consumer with ?purpose= of its file grant; "
+                    "recorded with the file's SHA-256)")
+def file_content(request: HttpRequest, file_id: int = ID, number: int = Path(..., ge=1, le=100000),
+                 purpose: str = Query("", max_length=100)) -> Any:
+    from urllib.parse import quote
+
+    from django.http import FileResponse
+
+    from govshare.core import access_log
+    from govshare.core.audit_codes import AuditCode
+    from govshare.exchange.entryfiles import download_name, reader_of, stored_path
+    from govshare.exchange.models import FileVersion
+
+    user = user_of(request)
+    version = FileVersion.objects.select_related("file__entry__provider").filter(file_id=file_id, number=number).first()
+    if version is None:
+        raise NotFound("file")
+    entry = get_for(user, VIEW, CatalogEntry.objects.select_related("current_version", "provider"),
+                    pk=version.file.entry_id)
+    reader = reader_of(user, entry, purpose)
+    if reader.basis == "records":
+        raise NotFound("file")  # the centre and auditors see the list, not the content
+    access_log.note(request, AuditCode.FILE_FETCHED, entry, results=1, file=version.file.name, version=number,
+                    sha256=version.sha256, size=version.size, purpose=purpose,
+                    grant=reader.grant.number if reader.grant is not None else None)
+    response = FileResponse(stored_path(version.token).open("rb"), content_type=version.media_type)
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(download_name(version.file.name, version.kind))}"
+    response["X-Content-SHA256"] = version.sha256
+    return response

@@ -30,5 +30,6 @@ class ExchangeConfig(AppConfig):
                                 "exchange/cross-checks": "exchange.crosscheck",
                                 "exchange/deliveries": "exchange.deliverybinding",
                                 "exchange/uploads": "exchange.upload",
+                                "exchange/files": "exchange.entryfile",
                                 "exchange/reconciliations": "exchange.reconciliation",
                                 "exchange/quality": "catalog.catalogentry"})

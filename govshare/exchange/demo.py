@@ -121,6 +121,7 @@ def load_exchange_demo() -> None:
         _cross_check()
         _deliver_to_tax()
         _civil_uploads()
+        _shared_files()
 
 
 def _backdate(run: Any, days: float) -> None:
@@ -299,6 +300,35 @@ def _civil_uploads() -> None:
             upload = do_upload(user, entry, file_name=file_name, data=content, mode="replace")
             if upload.job_id is not None:
                 jobs.execute(upload.job_id, "demo")
+
+
+FILE_ENTRY = "行政区划信息"
+
+
+def _shared_files() -> None:
+    """民政局 shares the county's division codes as a file (电子表格, yearly) — last year's version and this year's —
+    and 交通运输局 takes it over the file channel (an unconditional entry: a grant at once)."""
+    from govshare.catalog.models import CatalogEntry
+    from govshare.exchange.actions.files import do_share_file
+    from govshare.sharing.actions import do_subscribe_entry
+
+    civil = User.objects.filter(username="civil_specialist").first()
+    transport = User.objects.filter(username="transport_specialist").first()
+    entry = CatalogEntry.objects.filter(provider__code="LNMZ", status=CatalogEntry.Status.PUBLISHED,
+                                        current_version__name=FILE_ENTRY).first()
+    if civil is None or entry is None:
+        return
+    header = "行政区划代码,行政区划名称,上级行政区划代码,层级\r\n"
+    towns = [(f"360727{100 + n:03d}000", town, "360727000000", "乡级") for n, town in enumerate(_TOWNS)]
+    lines = [("360727000000", "龙南市", "360700000000", "县级"), *towns]
+    with context.bind(ip="demo"):
+        for year, note, rows in (("2025", "2025年版", lines[:-1]), ("2026", "2026年版：新增东江乡", lines)):
+            text = header + "".join(",".join(row) + "\r\n" for row in rows)
+            do_share_file(civil, entry, name="龙南市行政区划代码表", original_name=f"行政区划代码表{year}.csv",
+                          data=("\ufeff" + text).encode("utf-8"), note=note)
+        if transport is not None:
+            do_subscribe_entry(transport, entry, purpose="业务协同", purpose_detail="道路运输业户所在乡镇按区划代码统计。",
+                               channel="file")
 
 
 def _cell(value: Any, letter: str) -> Any:

@@ -550,3 +550,84 @@ class Upload(models.Model):
     @property
     def run_id(self) -> str:
         return f"upload-{self.token}"
+
+
+class EntryFile(models.Model):
+    """A file a provider shares under a catalog entry of a file kind (电子文件, 电子表格, 图形图像, 流媒体, 自描述格式;
+    EXC-2, issue 11 item 7): a named document whose versions are all kept.  Consumers with a grant over the file
+    channel download its versions."""
+
+    entry = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="files",
+                              verbose_name=_("catalog entry"))
+    name = models.CharField(_("file name"), max_length=200)
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["entry_id", "name"]
+        verbose_name = _("shared file")
+        constraints = [models.UniqueConstraint(fields=["entry", "name"], name="exchange_entryfile_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FileVersion(models.Model):
+    """One version of a shared file: its content checked (type by content, hostile structures refused), its size
+    and SHA-256; kept under ``GOVSHARE_FILE_DIR`` by its own token, never by the name the uploader gave."""
+
+    file = models.ForeignKey(EntryFile, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    token = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    original_name = models.CharField(max_length=255)
+    kind = models.CharField(_("content type"), max_length=20)  # the checked kind: pdf, docx, xlsx, png, mp4 …
+    media_type = models.CharField(max_length=100)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    note = models.CharField(_("what changed"), max_length=500, blank=True)
+    uploaded_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["file_id", "-number"]
+        verbose_name = _("file version")
+        constraints = [models.UniqueConstraint(fields=["file", "number"], name="exchange_fileversion_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.file.name} v{self.number}"
+
+
+class FileUpload(models.Model):
+    """A resumable upload of a large file (EXC-2): the bytes arrive in pieces at the offset the server holds; when
+    all have arrived the content is checked and a new version made.  An upload left unfinished expires."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Receiving")
+        DONE = "done", _("Done")
+        REFUSED = "refused", _("Refused")
+        EXPIRED = "expired", _("Expired")
+
+    token = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    entry = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="+")
+    #: the file it adds a version to (None: a new file called ``name``)
+    file = models.ForeignKey(EntryFile, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    name = models.CharField(max_length=200)
+    original_name = models.CharField(max_length=255)
+    note = models.CharField(max_length=500, blank=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, blank=True)  # what the uploader says the whole file's digest is
+    received = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    version = models.ForeignKey(FileVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    error = models.JSONField(null=True, blank=True)  # {"code", "zh", "en"} when refused
+    created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("file upload")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.received}/{self.size})"

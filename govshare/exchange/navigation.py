@@ -16,6 +16,7 @@ register_group(GROUP, gettext_lazy("Exchange"), 30, home="exchange:home")
 register("exchange:home", gettext_lazy("Front-end databases"), STAFF, 0, GROUP)
 register("exchange:bindings", gettext_lazy("Table bindings"), STAFF, 10, GROUP)
 register("exchange:uploads", gettext_lazy("Spreadsheet uploads"), STAFF, 15, GROUP)
+register("exchange:files", gettext_lazy("Shared files"), STAFF, 16, GROUP)
 register("exchange:base_libraries", gettext_lazy("Base libraries"), STAFF, 20, GROUP)
 register("exchange:cross_checks", gettext_lazy("Cross-source checks"), STAFF, 30, GROUP)
 

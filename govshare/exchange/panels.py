@@ -41,3 +41,26 @@ def delivery_panel(request: Any, grant: Any) -> str:
     return render_to_string("exchange/grant_delivery_panel.html", {
         "grant": grant, "bindings": bindings, "consumer": consumer, "targets": targets, "systems": systems,
         "items": list(grant.items or []), "in_force": grant.state() == "active"}, request=request)
+
+
+@register_grant_panel
+def files_panel(request: Any, grant: Any) -> str:
+    """File-channel grants on entries that share files (EXC-2): every shared file, its latest version to download
+    (with the grant's purpose), its earlier versions."""
+    from urllib.parse import urlencode
+
+    from govshare.exchange.entryfiles import FILE_KINDS
+    from govshare.exchange.models import EntryFile
+    from govshare.sharing.permissions import CONSUME
+
+    version = grant.entry.current_version
+    if grant.channel != ShareMethod.FILE or version is None or version.format_class not in FILE_KINDS:
+        return ""
+    user = request.user
+    consumer = can(user, CONSUME, grant)
+    if not consumer and getattr(user, "department_id", None) != grant.provider_id:
+        return ""
+    shared = list(EntryFile.objects.filter(entry=grant.entry).prefetch_related("versions"))
+    query = "?" + urlencode({"purpose": grant.purpose}) if consumer else ""
+    return render_to_string("exchange/grant_files_panel.html", {
+        "grant": grant, "files": shared, "query": query, "usable": grant.state() == "active"}, request=request)

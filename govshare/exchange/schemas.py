@@ -541,3 +541,42 @@ class UploadOut(Schema):
 
 class UploadRulesIn(InSchema):
     rules: list[RuleRow] = Field(max_length=500)
+
+
+# -- shared files (EXC-2, issue 11 item 7) ---------------------------------------------------------------------------
+
+class FileVersionOut(Schema):
+    number: int
+    original_name: str
+    kind: str
+    media_type: str
+    size: int
+    sha256: str
+    note: str
+    uploaded_at: dt.datetime
+    content: str = Field(description="where to download it (add ?purpose=… as a consumer)")
+
+
+class EntryFileOut(Schema):
+    id: int
+    name: str
+    description: str
+    versions: list[FileVersionOut] = Field(description="every version, newest first")
+
+
+class FileUploadIn(InSchema):
+    name: str = Field("", max_length=200, description="the shared file's name (default: the file name)")
+    file_name: str = Field(max_length=255, description="the name of the file on the uploader's machine")
+    size: int = Field(ge=1, le=2**53, description="bytes")
+    sha256: str = Field("", max_length=64, description="the whole file's SHA-256, checked when all has arrived")
+    note: str = Field("", max_length=500)
+    file: int | None = Field(None, ge=1, le=MAX_DB_ID, description="a new version of this shared file")
+
+
+class FileUploadOut(Schema):
+    id: str = Field(description="the upload's token: PATCH /exchange/file-uploads/{id} with Upload-Offset")
+    offset: int = Field(description="bytes the server holds: send the next piece from here")
+    size: int
+    status: str = Field(description="open, done, refused, expired")
+    version: int | None = Field(description="the version made when the upload completed")
+    error: dict[str, str] | None

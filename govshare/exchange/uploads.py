@@ -365,3 +365,11 @@ def remind_due(now: dt.datetime | None = None) -> int:
             continue
         reminded += do_remind_upload(feed, now)
     return reminded
+
+
+@periodic.register("exchange.file_uploads_expiry", every_seconds=3600)
+def expire_file_uploads() -> int:
+    """Resumable file uploads idle for a day expire (:func:`govshare.exchange.actions.files.expire_uploads`)."""
+    from govshare.exchange.actions.files import expire_uploads
+
+    return expire_uploads()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from govshare.exchange.web import deliveries, quality, uploads, views
+from govshare.exchange.web import deliveries, files, quality, uploads, views
 
 app_name = "exchange"
 
@@ -29,6 +29,7 @@ urlpatterns = [
     path("deliveries/<int:pk>/run/", deliveries.delivery_run, name="delivery_run"),
     path("deliveries/<int:pk>/active/", deliveries.delivery_active, name="delivery_active"),
     path("uploads/", uploads.uploads, name="uploads"),
+    path("files/", files.shared_files, name="files"),
     path("uploads/<int:pk>/", uploads.upload_detail, name="upload_detail"),
     path("quality/<int:entry_id>/", quality.entry_quality, name="quality"),
     path("base/", quality.base_libraries, name="base_libraries"),
