@@ -29,6 +29,8 @@ FIELD_LABELS: dict[str, Promise] = {
     "classification": gettext_lazy("classification"),
     "claims": gettext_lazy("items to verify"),
     "cursor": gettext_lazy("page cursor"),
+    "offset": gettext_lazy("upload offset"),  # a resumable upload's position (bytes the server holds)
+    "size": gettext_lazy("file size"),
     "pending": gettext_lazy("number of deletions confirmed"),
     "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
     "binding": gettext_lazy("table binding"),
