@@ -258,3 +258,77 @@ def test_the_grant_page_offers_the_consumer_the_binding_form_and_shows_the_provi
         client.post(f"/exchange/deliveries/{binding.pk}/run/", {"kind": "check"})
     binding.refresh_from_db()
     assert binding.last_check is not None and binding.last_check["equal"] is True
+
+
+# -- review of the 10th session: each finding, fixed --------------------------------------------------------------
+
+def test_a_tightened_masking_rule_reaches_a_table_already_delivered_without_any_change_in_the_centre(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review M4: the periodic pass queued a delivery only for new changes in the centre."""
+    from govshare.exchange.actions.deliveries import start_for_entries
+
+    _bind(tabled, django_capture_on_commit_callbacks)
+    assert ("360783********0022", "王*", "1977-02-28") in _rows(tabled.path)
+    tabled.entry.current_version.items.filter(name="出生日期").update(is_sensitive=True, masking_rule="置空")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert start_for_entries(None)["started"] == 1
+    assert {r[2] for r in _rows(tabled.path)} == {None}
+    assert DeliveryRun.objects.filter(rebuilt=True).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert start_for_entries(None)["started"] == 0  # delivered as it is now: nothing more
+
+
+def test_a_batch_committed_in_the_target_but_missing_from_the_access_log_is_recorded_by_the_next_run(
+        tabled: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Review M6: the worker died between the target's commit and the access-log row."""
+    from govshare.exchange import deliveries
+
+    def lost(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the worker died here")
+
+    monkeypatch.setattr(deliveries, "record_batch", lost)
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    assert len(_rows(tabled.path)) == 5 and not AccessEvent.objects.filter(code=AuditCode.DATA_DELIVERED).exists()
+    monkeypatch.undo()
+    DeliveryRun.objects.filter(binding=binding).update(status="failed")
+    _start(django_capture_on_commit_callbacks, tabled.org.market_specialist, binding)
+    recovered = AccessEvent.objects.get(code=AuditCode.DATA_DELIVERED)
+    assert recovered.detail["recovered"] is True and recovered.detail["rows"] == 5
+    assert recovered.detail["grant"] == tabled.grant.number
+
+
+def test_a_database_that_no_longer_receives_deliveries_gets_no_more_rows_and_cannot_be_moved(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review M7: unticking "receives deliveries" did not stop writes; the address could be changed under a binding."""
+    from govshare.exchange.actions import do_change_source
+    from govshare.exchange.actions.deliveries import start_for_entries
+
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    with pytest.raises(GovshareError) as moved:
+        do_change_source(tabled.org.market_admin, tabled.target, database="other.sqlite3")
+    assert moved.value.code in ("source_has_deliveries", "no_such_file")
+    do_change_source(tabled.org.market_admin, tabled.target, receives_deliveries=False)
+    _change(tabled.entry, [["360783201001010018", "孙七", None]], "r2")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert start_for_entries(None)["started"] == 0
+    run = _start(django_capture_on_commit_callbacks, tabled.org.market_specialist, binding)
+    assert run.status == "stopped" and len(_rows(tabled.path)) == 5
+
+
+def test_a_stopped_delivery_is_retried_with_growing_waits_not_every_minute(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review L11: each periodic pass added a run, an ACCESS_DENIED and a DELIVERY_FAILED."""
+    import datetime as dt
+
+    from govshare.exchange.actions.deliveries import backing_off, start_for_entries
+    from govshare.sharing.models import ConsumingSystem
+
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    ConsumingSystem.objects.filter(pk=tabled.market_system.pk).update(is_active=False)
+    assert _start(django_capture_on_commit_callbacks, tabled.org.market_specialist, binding).status == "stopped"
+    binding.refresh_from_db()
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            start_for_entries(None)
+    assert DeliveryRun.objects.filter(binding=binding).count() == 2  # the first delivery, the stopped one
+    assert backing_off(binding) and not backing_off(binding, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6))

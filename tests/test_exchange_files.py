@@ -165,3 +165,98 @@ def test_the_provider_page_shares_files_and_the_grant_page_offers_them_to_the_co
     grant_page = login(Client(), shared.org.market_specialist).get(f"/sharing/grants/{shared.grant.pk}/")
     html = grant_page.content.decode()
     assert 'data-panel="files"' in html and "purpose=" in html and 'data-panel="download"' not in html
+
+
+# -- review of the 10th session: each finding, fixed --------------------------------------------------------------
+
+_CT = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+       b'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships'
+       b'+xml"/><Default Extension="xml" ContentType="application/xml"/></Types>')
+_RELS = (b'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+         b'2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+         b'relationships/officeDocument" Target="word/document.xml"/></Relationships>')
+_DOC = (b'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
+        b'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>hi</w:t></w:r></w:p></w:body></w:document>')
+
+
+def _docx(document_rels: bytes | None) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", _CT)
+        archive.writestr("_rels/.rels", _RELS)
+        archive.writestr("word/document.xml", _DOC)
+        if document_rels is not None:
+            archive.writestr("word/_rels/document.xml.rels", document_rels)
+    return out.getvalue()
+
+
+def test_a_word_file_with_an_external_ole_object_or_template_is_refused_and_a_plain_one_taken(shared: Any) -> None:
+    """Review H1: relationships to outside the package (the "Follina" OLE link, a remote template) are refused;
+    an external hyperlink is a link, not content, and passes."""
+    outside = (b'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+               b'relationships"><Relationship Id="rId9" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+               b'relationships/oleObject" Target="http://attacker.example/x.html!" TargetMode="External"/>'
+               b'</Relationships>')
+    link = outside.replace(b"relationships/oleObject", b"relationships/hyperlink")
+    client = login(Client(), shared.org.police_specialist)
+    refused = _share(client, shared.entry, _docx(outside), name="年报.docx")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "external_links"
+    assert _share(client, shared.entry, _docx(link), name="年报.docx").json()["kind"] == "docx"
+
+
+def test_an_archive_with_an_ofd_xml_member_is_not_an_ofd_document(shared: Any) -> None:
+    """Review H1: any ZIP with a member named OFD.xml was taken as OFD, its other members unchecked."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("OFD.xml", b'<?xml version="1.0"?><ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"/>')
+        archive.writestr("tools/setup.exe", b"MZ" + b"\x00" * 500)
+    answer = _share(login(Client(), shared.org.police_specialist), shared.entry, out.getvalue(), name="年报.ofd")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "archive_not_document"
+
+
+@pytest.mark.parametrize("tail", [b"PK\x03\x04" + b"\x00" * 40, b"<html><script>alert(1)</script></html>"])
+def test_an_image_with_something_after_the_picture_is_refused(cat: Any, tail: bytes) -> None:
+    """Review M2: images are decoded whole by the letters' check (nothing after the picture, no page, no archive)."""
+    entry = cat.published(name="辖区警务地图", format_class="image", format="PNG", share_methods=["file"])
+    answer = _share(login(Client(), cat.org.police_specialist), entry, PNG + tail, name="地图.png")
+    assert answer.status_code == 400 and not FileVersion.objects.exists()
+
+
+def test_text_is_checked_whole_not_only_its_first_64_kilobytes(shared: Any) -> None:
+    """Review M2: NUL bytes and an executable after 64 KiB of letters."""
+    data = b"a" * (64 * 1024) + b"\x00\x00MZ" + b"\x00" * 64
+    answer = _share(login(Client(), shared.org.police_specialist), shared.entry, data, name="说明.txt")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "binary_text"
+
+
+def test_an_auditor_of_the_providing_department_reads_the_list_but_not_the_content(shared: Any) -> None:
+    """Review M5: an auditor in the providing department was taken for the provider's staff."""
+    from govshare.catalog.models import CatalogEntry
+
+    _share(login(Client(), shared.org.police_specialist), shared.entry, PDF)
+    CatalogEntry.objects.filter(pk=shared.entry.pk).update(provider_id=shared.org.auditor.department_id)
+    auditor = login(Client(), shared.org.auditor)
+    assert auditor.get(f"{API}/exchange/entries/{shared.entry.pk}/files").status_code == 200
+    link = f"{API}/exchange/files/{EntryFile.objects.get().pk}/versions/1/content"
+    assert auditor.get(link).status_code == 404
+
+
+def test_a_resumable_upload_is_not_completed_by_someone_who_lost_the_right_to_share(shared: Any) -> None:
+    """Review L14: the last piece checks the uploader's right again (here: the entry withdrawn meanwhile)."""
+    from govshare.catalog.models import CatalogEntry
+
+    client = login(Client(), shared.org.police_specialist)
+    token = client.post(f"{API}/exchange/entries/{shared.entry.pk}/file-uploads",
+                        {"file_name": "年报.pdf", "size": len(PDF)}, content_type="application/json").json()["id"]
+    CatalogEntry.objects.filter(pk=shared.entry.pk).update(status=CatalogEntry.Status.WITHDRAWN)
+    answer = client.patch(f"{API}/exchange/file-uploads/{token}", PDF, content_type="application/offset+octet-stream",
+                          HTTP_UPLOAD_OFFSET="0")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "entry_not_published"
+    assert not FileVersion.objects.exists()
+
+
+def test_a_form_id_that_is_not_ascii_digits_is_not_found_rather_than_a_server_error(shared: Any) -> None:
+    """Review L13: "²" passes str.isdigit and failed int()."""
+    client = login(Client(), shared.org.police_specialist)
+    answer = client.post("/exchange/files/", {"entry": "²", "file": SimpleUploadedFile("a.pdf", PDF)})
+    assert answer.status_code == 404

@@ -255,3 +255,70 @@ def test_a_load_killed_half_way_goes_on_from_its_last_committed_batch(
     made.refresh_from_db()
     assert made.status == "loaded" and made.batches == 3 and made.inserted == 5 and made.unchanged == 0
     assert set(centre_rows(entry.entry)) == {row[0] for row in ROWS}
+
+
+# -- review of the 10th session: each finding, fixed --------------------------------------------------------------
+
+def test_replacing_with_a_blank_template_is_refused_rather_than_deleting_everything(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review M8: no rows, no problems — and every row of the entry tombstoned."""
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    blank = upload(client, entry.entry, filled(entry.entry, client, []), django_capture_on_commit_callbacks,
+                   mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{blank.json()['id']}").json()
+    assert body["status"] == "refused" and body["problems"][0]["code"] == "empty_replace"
+    assert len(centre_rows(entry.entry)) == 5
+
+
+def test_a_second_upload_while_one_is_open_is_a_conflict_not_a_server_error(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review L12."""
+    client = login(Client(), entry.org.police_specialist)
+    data = filled(entry.entry, client, ROWS)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
+                            {"file": SimpleUploadedFile("a.xlsx", data), "mode": "upsert"})
+        second = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
+                             {"file": SimpleUploadedFile("b.xlsx", data), "mode": "upsert"})
+    assert first.status_code == 202 and second.status_code == 409
+    assert second.json()["error"]["code"] == "upload_open"
+
+
+def test_a_load_resumed_after_a_crash_goes_on_with_the_rules_the_file_passed_with(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Review M9: a rule set after the load began refused an upload whose first batches were already in the centre."""
+    from govshare.core import jobs
+    from govshare.datastore.engine.store import StoreColumn, combine, row_hash
+    from govshare.exchange import uploads
+    from govshare.exchange.engine import workbook
+
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    client = login(Client(), entry.org.police_specialist)
+    data = filled(entry.entry, client, ROWS)
+    with django_capture_on_commit_callbacks(execute=False):
+        answer = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
+                             {"file": SimpleUploadedFile("户籍.xlsx", data), "mode": "upsert"})
+    made = Upload.objects.get(pk=answer.json()["id"])
+    first = workbook.read_upload(data, uploads.columns_for(made.version, made.feed)).rows[:2]
+    with open_store() as store:  # the dead worker committed batch 1 after the file had passed
+        table = table_for(entry.entry)
+        store.ensure_table(table, [StoreColumn("公民身份号码", "C", 18), StoreColumn("姓名", "C", 50),
+                                   StoreColumn("出生日期", "D")], ["公民身份号码"])
+        hashes = [row_hash(r) for r in first]
+        store.apply(table, first, run_id=made.run_id, batch=1, position={"rows": 2}, rows_read=2,
+                    read_hash=combine(hashes), remember=False, hashes=hashes)
+    Upload.objects.filter(pk=made.pk).update(status=Upload.Status.LOADING, rules_used=[])
+    do_set_upload_rules(entry.org.police_specialist, entry.entry,
+                        rules=[{"item": "姓名", "rule": {"kind": "enum", "values": ["只有我"]}}])
+    assert jobs.execute(made.job_id, "test-worker") == "succeeded"
+    made.refresh_from_db()
+    assert made.status == "loaded" and made.inserted == 5
+    assert len(centre_rows(entry.entry)) == 5
+
+
+def test_a_form_entry_id_that_is_not_ascii_digits_is_not_found(entry: Any) -> None:
+    """Review L13: "²" passes str.isdigit and failed int()."""
+    answer = login(Client(), entry.org.police_specialist).post(
+        "/exchange/uploads/", {"entry": "²", "file": SimpleUploadedFile("a.xlsx", b"PK")})
+    assert answer.status_code == 404

@@ -308,6 +308,27 @@ def check_office_package(zf: zipfile.ZipFile, *, where: str | None = None, field
     if any("/embeddings/" in n or "/activex/" in n for n in lowered):
         raise refuse("embedded_objects", _("The file contains embedded objects; remove them and try again."),
                      where=where, field=field)
+    for info in zf.infolist():  # relationships to outside the package: an OLE object, a template, a frame …
+        if not info.filename.lower().endswith(".rels") or info.file_size > MB:
+            continue
+        outside: list[str] = []
+
+        def relation(name: str, attrs: dict[str, str], found: list[str] = outside) -> None:
+            if name.endswith("Relationship") and attrs.get("TargetMode", "").lower() == "external" and \
+                    not attrs.get("Type", "").endswith("/hyperlink"):
+                found.append(attrs.get("Type", "").rsplit("/", 1)[-1])
+
+        try:
+            with zf.open(info) as part:
+                expat_parse(part, relation)
+        except ForbiddenXml:
+            raise xml_doctype(info.filename, where=where, field=field) from None
+        except Exception:  # noqa: BLE001 — a relationship part that is not XML: the package is not sound
+            raise refuse("damaged_zip", _("The file is a damaged ZIP archive and cannot be read."), where=where,
+                         field=field) from None
+        if outside:
+            raise refuse("external_links", _("The file links to other files or external data; replace the links by "
+                                             "their values and try again."), where=where, field=field)
 
 
 # ------------------------------------------------------------------ XML

@@ -42,6 +42,15 @@ _ID_FORMAT = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
 _USCC_REGION = re.compile(r"[0-9]{6}", re.ASCII)
 
 
+def number(value: str | None) -> int:
+    """A form's whole-number field as a database id: ASCII digits only (``"²"`` passes ``str.isdigit`` and then
+    fails ``int``), else 0 — which finds nothing, so the caller answers "not found" rather than a 500."""
+    import re
+
+    text = (value or "").strip()
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else 0
+
+
 def has_control_characters(value: str) -> bool:
     return bool(_CONTROL.search(value))
 

@@ -8,6 +8,7 @@ the tables of a source that cannot be reached answers 502 with the reason."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -750,7 +751,7 @@ def append_file_upload(request: HttpRequest, token: str = Path(..., max_length=4
     user = user_of(request)
     upload = _file_upload(user, token)
     offset = request.headers.get("Upload-Offset", "")
-    if not offset.isdigit() or len(offset) > 15:
+    if not re.fullmatch(r"[0-9]{1,15}", offset):
         raise ValidationFailed("bad_offset", "Upload-Offset: the offset in bytes, a whole number.", field="offset")
     piece = request.read(MAX_PIECE + 1)
     upload = do_append_file_upload(user, upload, offset=int(offset), piece=piece)

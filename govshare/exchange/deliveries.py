@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from govshare.core import access_log, audit, crypto, jobs, masking, messages, periodic
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError
+from govshare.core.models import AccessEvent
 from govshare.core.notify import bilingual, notify
 from govshare.datastore import delivery
 from govshare.datastore.centre import open_store, table_for
@@ -82,6 +83,19 @@ class Prepared:
     masks: dict[str, str]
 
 
+def signature(binding: DeliveryBinding, grant: Grant) -> str:
+    """What a delivered table is made with, from the platform's records alone (no access check, no centre read):
+    the grant's items and masking, the catalog's masking of the entry's sensitive items, the consumer's columns, the
+    entry's version.  When it differs from the last delivery's, the next pass delivers — and the engine rebuilds the
+    table if its shape changed (a tightened rule reaches rows already delivered, not only new ones)."""
+    import hashlib
+    import json
+
+    body = [sorted(str(i) for i in grant.items or []), grant.masking or {}, delivery.catalog_masking(grant.entry),
+            binding.columns or {}, grant.entry.current_version_id]
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def grant_secret(grant: Grant) -> bytes:
     """The grant's own key: ``_gs_key`` of its delivered rows (and its pseudonyms) cannot be joined across grants."""
     return masking.grant_key(crypto.pseudonym_secret(), str(grant.number or grant.pk))
@@ -126,6 +140,8 @@ def still_allowed(prepared: Prepared) -> str | None:
         return str(bilingual(_("the delivery was paused")))
     if not binding.target.is_active:
         return str(bilingual(_("the front-end database was deactivated")))
+    if not binding.target.receives_deliveries:
+        return str(bilingual(_("the front-end database no longer receives deliveries")))
     grant = Grant.objects.select_related("entry__current_version").get(pk=prepared.grant.pk)
     decision = check_access(entry=grant.entry, purpose=grant.purpose, items=list(grant.items or []),
                             system=binding.system, channel=grant.channel, grant=grant, record=True)
@@ -206,9 +222,11 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
                              f"{receipt.rows} rows")
 
             result = deliver.deliver(prepared.plan, changes_of(prepared, store), prepared.mask, prepared.secret,
-                                     allowed=lambda: still_allowed(prepared), on_batch=on_batch)
+                                     allowed=lambda: still_allowed(prepared), on_batch=on_batch,
+                                     on_state=lambda state: record_gap(binding, prepared.grant, state))
             totals.update(rows=result.rows, content_hash=result.content_hash, seq_to=result.last_seq,
                           created_table=result.created, rebuilt=result.rebuilt)
+            made_with = signature(binding, prepared.grant)
             if result.rebuilt:
                 ctx.log("the grant's items or masks changed: the table was made again and everything delivered anew")
             check = None
@@ -224,8 +242,25 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
             isinstance(exc, delivery.AccessRefused)
         finish(run, DeliveryRun.Status.STOPPED if stopped else DeliveryRun.Status.FAILED, totals, error=error)
         return {"run": run.pk, "status": "stopped" if stopped else "failed", "error": error.code}
-    finish(run, DeliveryRun.Status.SUCCEEDED, totals, check=check)
+    finish(run, DeliveryRun.Status.SUCCEEDED, totals, check=check, made_with=made_with)
     return {"run": run.pk, "status": "succeeded", **{k: v for k, v in totals.items() if k != "content_hash"}}
+
+
+def record_gap(binding: DeliveryBinding, grant: Grant, state: deliver.State) -> None:
+    """Batches the target committed that the access log lacks (the worker died between the target's commit and its
+    record): one row for them, marked recovered — a delivery is never missing from the usage records and traces."""
+    logged = 0
+    for seq in AccessEvent.objects.filter(code=int(AuditCode.DATA_DELIVERED), object_type="catalog.catalogentry",
+                                          object_id=str(grant.entry_id), detail__delivery=binding.pk
+                                          ).values_list("detail__seq", flat=True):
+        if isinstance(seq, list) and len(seq) == 2 and isinstance(seq[1], int):
+            logged = max(logged, seq[1])
+    if state.last_seq <= logged or state.batches == 0:
+        return
+    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, as_system=binding.system, results=None,
+                      via="worker", grant=grant.number, purpose=grant.purpose, delivery=binding.pk,
+                      target=f"{binding.target.code}:{binding.table_text()}", seq=[logged, state.last_seq],
+                      rows=state.rows, hash=state.content_hash, recovered=True)
 
 
 def record_batch(binding: DeliveryBinding, grant: Grant, receipt: deliver.BatchReceipt) -> None:
@@ -238,7 +273,7 @@ def record_batch(binding: DeliveryBinding, grant: Grant, receipt: deliver.BatchR
 
 
 def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: GovshareError | None = None,
-           check: deliver.CheckResult | None = None) -> None:
+           check: deliver.CheckResult | None = None, made_with: str = "") -> None:
     """The run's end, once (a conditional UPDATE from an open status), mirrored on the binding; a failure is audited
     and told to the consumer's staff (once per incident)."""
     now = timezone.now()
@@ -258,6 +293,8 @@ def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: Govs
             mirror["delivered_at"] = now
         if check is not None:
             mirror.update(checked_at=now, last_check=check.as_dict())
+        if made_with:
+            mirror["signature"] = made_with
         DeliveryBinding.objects.filter(pk=binding.pk).update(**mirror)
         grant = run.binding.grant
         detail = {"grant": grant.number, "target": f"{run.binding.target.code}:{run.binding.table_text()}",

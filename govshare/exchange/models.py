@@ -385,6 +385,9 @@ class DeliveryBinding(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     #: why the last run could not deliver (a revoked grant, a target that refused): {"code", "zh", "en"}
     stopped = models.JSONField(null=True, blank=True)
+    #: what the table was last delivered with (the grant's items and masking, the catalog's masking, the columns):
+    #: a different one — a tightened rule — queues a delivery that rebuilds the table, even with no change in the centre
+    signature = models.CharField(max_length=64, blank=True)
     #: the last receipt check: source → centre → this consumer (counts and hashes, :class:`…deliver.CheckResult`)
     checked_at = models.DateTimeField(null=True, blank=True)
     last_check = models.JSONField(null=True, blank=True)
@@ -522,6 +525,8 @@ class Upload(models.Model):
     rows = models.BigIntegerField(null=True, blank=True)
     problems = models.JSONField(default=list, blank=True)
     problem_count = models.PositiveIntegerField(default=0)
+    #: the value rules the file passed with (a load resumed after a crash goes on with these, not later ones)
+    rules_used = models.JSONField(null=True, blank=True)
     batches = models.PositiveIntegerField(default=0)
     inserted = models.BigIntegerField(default=0)
     updated = models.BigIntegerField(default=0)

@@ -70,6 +70,7 @@ PROBLEM_WORDS: dict[str, Any] = {
     "duplicate_key": _("The same key as row %(detail)s."),
     "rule": _("%(detail)s"),
     "key_exists": _("The centre already holds this key (mode “append” only adds rows)."),
+    "empty_replace": _("The file has no data rows: replacing with it would delete every row of the entry."),
 }
 
 #: items whose name says what they hold: the rule a value must pass when the provider set none
@@ -231,8 +232,12 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
         done = store.last_batch(table, upload.run_id) if store.has_table(table) else 0
         if upload.status != Upload.Status.LOADING:
             Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.CHECKING)
-        columns = columns_for(version, upload.feed)
-        rules = rules_of(version, upload.feed)
+        resumed = upload.status == Upload.Status.LOADING and upload.rules_used is not None
+        feed = upload.feed
+        if resumed:  # the rules the file passed with when its load began, not any set since
+            feed = UploadFeed(entry=feed.entry, rules=upload.rules_used)
+        columns = columns_for(version, feed)
+        rules = rules_of(version, feed)
         checks = RuleSet(rules).check_row if rules else None
         parsed = workbook.read_upload(file_of(upload).read_bytes(), columns, checks=checks,
                                       max_rows=settings.GOVSHARE_UPLOAD_MAX_ROWS)
@@ -251,10 +256,15 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
                     if len(problems) < 200:
                         problems.append({"sheet": workbook.DATA_SHEET, "row": number, "column": None,
                                          "item": items[key[0]].name, "code": "key_exists", "detail": ""})
-        if count:
+        if not count and upload.mode == Upload.Mode.REPLACE and not parsed.rows:
+            count = 1  # a blank template would delete the whole entry, in the centre and at every consumer
+            problems.append({"sheet": workbook.DATA_SHEET, "row": None, "column": None, "item": None,
+                             "code": "empty_replace", "detail": ""})
+        if count and not (resumed and done):
             _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count)
             return {"upload": upload.pk, "status": "refused", "problems": count}
-        Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.LOADING, rows=parsed.total_rows)
+        Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.LOADING, rows=parsed.total_rows,
+                                                   rules_used=feed.rules or [])
         store.ensure_table(table, [StoreColumn(i.name, i.data_type, i.length) for i in items],
                            [items[n].name for n in key])
         replace = upload.mode == Upload.Mode.REPLACE

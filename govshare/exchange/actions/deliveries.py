@@ -10,6 +10,7 @@ transaction; the first delivery is queued after commit."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -25,7 +26,7 @@ from govshare.core.roles import Capability
 from govshare.datastore.centre import open_store, table_for
 from govshare.datastore.engine.store import StoreError
 from govshare.exchange import guard
-from govshare.exchange.deliveries import DELIVER_JOB, WORDS, settle_orphaned
+from govshare.exchange.deliveries import DELIVER_JOB, WORDS, settle_orphaned, signature
 from govshare.exchange.engine import deliver
 from govshare.exchange.engine import sources as engine
 from govshare.exchange.models import DataSource, DeliveryBinding, DeliveryRun
@@ -219,8 +220,9 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
     """Queue a delivery for every active binding (of these entries, or these bindings) that has changes in the
     centre it has not delivered and no open run.  A binding whose grant is no longer in force gets one stopped run
     that says why (not one per pass)."""
-    found = DeliveryBinding.objects.filter(is_active=True, target__is_active=True).select_related(
-        "grant__entry", "grant__consumer", "target").exclude(runs__status__in=DeliveryRun.OPEN_STATUSES)
+    found = DeliveryBinding.objects.filter(is_active=True, target__is_active=True, target__receives_deliveries=True
+                                           ).select_related("grant__entry", "grant__consumer", "target"
+                                                            ).exclude(runs__status__in=DeliveryRun.OPEN_STATUSES)
     if entry_ids is not None:
         found = found.filter(grant__entry_id__in=entry_ids)
     if bindings is not None:
@@ -240,8 +242,13 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
                 if entry not in last:
                     table = table_for(binding.grant.entry)
                     last[entry] = store.summary(table).last_seq if store.has_table(table) else None
-                if last[entry] is None or (binding.rows is not None and binding.last_seq >= (last[entry] or 0)
-                                           and not binding.stopped):
+                if last[entry] is None:
+                    continue
+                current = binding.rows is not None and binding.last_seq >= (last[entry] or 0) and \
+                    binding.signature == signature(binding, binding.grant)
+                if current and not binding.stopped:
+                    continue
+                if binding.stopped and backing_off(binding):
                     continue
                 try:
                     _queue(None, binding, DeliveryRun.Kind.DELIVER)
@@ -251,6 +258,27 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
     except StoreError:
         return {"started": started, "not_started": refused}
     return {"started": started, "not_started": refused}
+
+
+#: after a stopped or failed delivery, the periodic pass waits this long before the next try, doubling per failure
+FIRST_RETRY = dt.timedelta(minutes=5)
+LONGEST_WAIT = dt.timedelta(days=1)
+
+
+def backing_off(binding: DeliveryBinding, now: dt.datetime | None = None) -> bool:
+    """A stopped binding is tried again after 5 minutes, then 10, 20 … at most a day (its failures are recorded
+    once per try, not once a minute)."""
+    now = now or timezone.now()
+    failed = 0
+    latest = None
+    for status, finished in binding.runs.order_by("-created_at", "-pk").values_list("status", "finished_at")[:20]:
+        if status not in (DeliveryRun.Status.FAILED, DeliveryRun.Status.STOPPED):
+            break
+        failed += 1
+        latest = latest or finished
+    if not failed or latest is None:
+        return False
+    return now - latest < min(FIRST_RETRY * 2 ** min(failed - 1, 16), LONGEST_WAIT)
 
 
 def start_checks(entry_id: int) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def do_share_file(actor: Any, entry: CatalogEntry, *, name: str, original_name: 
     name = _name(name or original_name)
     target = _target(entry, name, file_id)
     files.check_size(len(data), entryfiles.max_bytes(), where=original_name, field="file")
-    scratch = entryfiles.incoming_dir() / f"whole-{os.getpid()}-{hashlib.sha256(data[:4096]).hexdigest()[:12]}-{len(data)}"
+    scratch = entryfiles.incoming_dir() / f"whole-{uuid.uuid4()}"  # its own: another request never writes it
     scratch.parent.mkdir(parents=True, exist_ok=True)
     scratch.write_bytes(data)
     return _keep(actor, entry, path=scratch, size=len(data), name=target.name if target else name,
@@ -145,28 +146,30 @@ def do_append_file_upload(actor: Any, upload: FileUpload, *, offset: int, piece:
     upload = FileUpload.objects.select_related("entry__current_version", "entry__provider").get(pk=upload.pk)
     if upload.created_by_id != getattr(actor, "pk", None):
         raise NotFound("file_upload")
-    if upload.status != FileUpload.Status.OPEN:
-        raise Conflict("upload_closed", _("This upload has ended (%(status)s): start a new one."), field="offset",
-                       status=upload.get_status_display())
-    if offset != upload.received:
-        raise Conflict("wrong_offset", _("The server holds %(received)s bytes of this upload: send from there."),
-                       field="offset", received=upload.received)
-    if not piece or len(piece) > MAX_PIECE or upload.received + len(piece) > upload.size:
+    _entry(actor, upload.entry)  # still the uploader's to share: the department, the role, the entry published
+    if not piece or len(piece) > MAX_PIECE:
         raise ValidationFailed("bad_piece", _("A piece is 1 byte to %(max)s MB and does not go past the announced "
                                               "size (%(size)s bytes)."), field="offset", max=MAX_PIECE // files.MB,
                                size=upload.size)
-    part = _part(upload)
-    with part.open("r+b") as out:
-        out.seek(offset)
-        out.write(piece)
-        out.truncate()
-        out.flush()
-        os.fsync(out.fileno())
-    moved = FileUpload.objects.filter(pk=upload.pk, status=FileUpload.Status.OPEN, received=offset).update(
-        received=offset + len(piece), updated_at=timezone.now())
-    if not moved:
-        raise Conflict("wrong_offset", _("Another piece arrived at the same time: ask for the offset and go on."),
-                       field="offset", received=upload.received)
+    with transaction.atomic():  # one piece at a time per upload: the row locked while the piece is written
+        upload = FileUpload.objects.select_for_update().select_related(
+            "entry__current_version", "entry__provider", "file").get(pk=upload.pk)
+        if upload.status != FileUpload.Status.OPEN:
+            raise Conflict("upload_closed", _("This upload has ended (%(status)s): start a new one."), field="offset",
+                           status=upload.get_status_display())
+        if offset != upload.received:
+            raise Conflict("wrong_offset", _("The server holds %(received)s bytes of this upload: send from there."),
+                           field="offset", received=upload.received)
+        if upload.received + len(piece) > upload.size:
+            raise ValidationFailed("bad_piece", _("A piece is 1 byte to %(max)s MB and does not go past the announced "
+                                                  "size (%(size)s bytes)."), field="offset",
+                                   max=MAX_PIECE // files.MB, size=upload.size)
+        with _part(upload).open("r+b") as out:
+            out.seek(offset)
+            out.write(piece)
+            out.flush()
+            os.fsync(out.fileno())
+        FileUpload.objects.filter(pk=upload.pk).update(received=offset + len(piece), updated_at=timezone.now())
     upload.refresh_from_db()
     if upload.received < upload.size:
         return upload

@@ -214,6 +214,11 @@ def do_change_source(actor: Any, source: DataSource, *, password: str | None = N
         raise ValidationFailed("source_has_slots", _("Bindings of this database copy from its log through a "
                                                      "replication slot there: switch them out of log mode first."),
                                field="host")
+    if {"kind", "host", "port", "database"} & set(diff) and source.deliveries.filter(is_active=True).exists():
+        # the tables delivered there, their positions and receipts live in that database: pointing the source
+        # elsewhere would start writing grants' data into another database
+        raise ValidationFailed("source_has_deliveries", _("Grants are delivered into tables of this database: pause "
+                                                          "those deliveries first."), field="host")
     if source.kind == DataSource.Kind.SQLITE and source.password_encrypted:
         new_password = ""
     if new_password is not None and (new_password != source.password()):

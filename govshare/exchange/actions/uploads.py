@@ -87,6 +87,10 @@ def do_upload(actor: Any, entry: CatalogEntry, *, file_name: str, data: bytes, m
     digest = hashlib.sha256(data).hexdigest()
     version = entry.current_version
     assert version is not None
+    if Upload.objects.filter(feed__entry=entry, status__in=Upload.OPEN_STATUSES).exists():
+        raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
+                       field="file", entry=entry.code)
+    upload: Upload | None = None
     try:
         with transaction.atomic():
             feed, _made = UploadFeed.objects.get_or_create(entry=entry, defaults={"created_by": actor})
@@ -106,7 +110,8 @@ def do_upload(actor: Any, entry: CatalogEntry, *, file_name: str, data: bytes, m
                          detail={"entry": entry.code, "file": name, "size": len(data), "sha256": digest,
                                  "mode": mode, "version": version.number})
     except IntegrityError:
-        file_of(upload).unlink(missing_ok=True)
+        if upload is not None and upload.pk:
+            file_of(upload).unlink(missing_ok=True)
         raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
                        field="file", entry=entry.code) from None
     return upload

@@ -49,6 +49,8 @@ from govshare.exchange.engine import sources
 from govshare.exchange.engine.sources import SourceError, SourceSpec
 
 STATE_TABLE = "_govshare_delivery"
+#: the state row's shape while a MySQL table is being made (its DDL commits by itself)
+CREATING = "creating"
 SYSTEM_PREFIX = "_gs_"
 _MODULUS = 2 ** (8 * HASH_BYTES)
 ROW_KEY_CONTEXT = b"govshare delivery row key v1\x00"
@@ -519,14 +521,24 @@ class Target:
             raise DeliveryError("table_exists", f"the table {self.plan.table!r} exists and was not made by govshare")
         if state is not None and state.shape == self.plan.shape and exists:
             return state, False, False
-        rebuilt = state is not None
-        # DDL commits by itself on MySQL: the state row is written last, so a crash before it rebuilds again
-        if exists:
-            d.execute(f"DROP TABLE {d.qualified(self.plan.table)}")
-        self._create_table()
+        rebuilt = state is not None and state.shape != CREATING
         fresh = State(0, 0, _hex(0), self.plan.shape, 0)
-        with d.transaction():
-            self._put_state(fresh)
+        if d.kind == "mysql":
+            # DDL commits by itself on MySQL: a "creating" state row first (the table is govshare's from then on),
+            # the real one last — a crash in between finds the marker and makes the table again
+            with d.transaction():
+                self._put_state(State(0, 0, _hex(0), CREATING, 0))
+            if exists:
+                d.execute(f"DROP TABLE {d.qualified(self.plan.table)}")
+            self._create_table()
+            with d.transaction():
+                self._put_state(fresh)
+        else:  # PostgreSQL and SQLite: the drop, the new table and its state row in one transaction
+            with d.transaction():
+                if exists:
+                    d.execute(f"DROP TABLE {d.qualified(self.plan.table)}")
+                self._create_table()
+                self._put_state(fresh)
         return fresh, not rebuilt, rebuilt
 
     def _old_hashes(self, keys: list[str]) -> dict[str, str]:
@@ -628,15 +640,18 @@ Change = tuple[tuple[Any, ...], tuple[Any, ...], int, bool]
 def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mask: Callable[[tuple[Any, ...]], list[Any]],
             secret: bytes, *, allowed: Callable[[], str | None] = lambda: None,
             on_batch: Callable[[BatchReceipt], None] = lambda receipt: None,
+            on_state: Callable[[State], None] = lambda state: None,
             max_batches: int | None = None) -> DeliveryResult:
     """Deliver every change of the centre after the target's ``last_seq``: ``changes(seq, limit)`` gives the
     centre's next changes; ``mask`` masks the granted values; ``secret`` keys ``_gs_key``.  ``allowed()`` is
     asked before each batch: a reason stops the delivery (:class:`DeliveryError` ``stopped``, its detail the
-    reason; what was committed stays)."""
+    reason; what was committed stays).  ``on_state`` is told the state the target holds before the first batch (the
+    caller's record of what was delivered can be brought up to it: a batch committed just before a crash)."""
     try:
         with sources.connect(plan.target, write=True) as conn:
             target = Target(conn, plan)
             state, created, rebuilt = target.prepare()
+            on_state(state)
             result = DeliveryResult(state.last_seq, state.rows, state.content_hash, created=created,
                                     rebuilt=rebuilt)
             fresh = state.rows == 0  # nothing in the table: insert, no old hashes to look up

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from govshare.catalog.web.common import catalog_view
 from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import get_for
+from govshare.core.validators import number
 from govshare.exchange.actions.deliveries import do_bind_delivery, do_set_delivery_active, do_start_delivery
 from govshare.exchange.models import DataSource, DeliveryBinding
 from govshare.exchange.permissions import VIEW
@@ -26,7 +27,7 @@ def _problems(request: HttpRequest, exc: GovshareError) -> None:
 
 
 def _number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and len(value) < 10 else 0
+    return number(value)
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)

@@ -20,6 +20,7 @@ from govshare.core import files
 from govshare.core.errors import GovshareError
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
+from govshare.core.validators import number
 from govshare.exchange.actions.files import do_share_file
 from govshare.exchange.entryfiles import ACCEPTED, FILE_KINDS, KIND_NAMES
 from govshare.exchange.models import EntryFile
@@ -48,8 +49,7 @@ def _entries(request: HttpRequest) -> list[dict[str, Any]]:
 @require_http_methods(["GET", "POST"])
 def shared_files(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        raw = request.POST.get("entry") or ""
-        entry = get_for(request.user, Action.CHANGE, CatalogEntry.objects.all(), pk=int(raw) if raw.isdigit() else 0)
+        entry = get_for(request.user, Action.CHANGE, CatalogEntry.objects.all(), pk=number(request.POST.get("entry")))
         upload = request.FILES.get("file")
         if upload is None:
             messages.error(request, _("Choose the file to share."))

@@ -23,6 +23,7 @@ from govshare.core import files
 from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
+from govshare.core.validators import number
 from govshare.exchange.actions.uploads import do_upload
 from govshare.exchange.models import Upload, UploadFeed
 from govshare.exchange.permissions import VIEW
@@ -52,8 +53,7 @@ def _entries(request: HttpRequest) -> list[Any]:
 @require_http_methods(["GET", "POST"])
 def uploads(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        entry = get_for(request.user, Action.CHANGE, CatalogEntry.objects.all(), pk=int(request.POST.get("entry") or 0)
-                        if (request.POST.get("entry") or "").isdigit() else 0)
+        entry = get_for(request.user, Action.CHANGE, CatalogEntry.objects.all(), pk=number(request.POST.get("entry")))
         upload = request.FILES.get("file")
         if upload is None:
             messages.error(request, _("Choose the filled-in template to upload."))
