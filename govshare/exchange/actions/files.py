@@ -152,7 +152,7 @@ def do_append_file_upload(actor: Any, upload: FileUpload, *, offset: int, piece:
                                               "size (%(size)s bytes)."), field="offset", max=MAX_PIECE // files.MB,
                                size=upload.size)
     with transaction.atomic():  # one piece at a time per upload: the row locked while the piece is written
-        upload = FileUpload.objects.select_for_update().select_related(
+        upload = FileUpload.objects.select_for_update(of=("self",)).select_related(
             "entry__current_version", "entry__provider", "file").get(pk=upload.pk)
         if upload.status != FileUpload.Status.OPEN:
             raise Conflict("upload_closed", _("This upload has ended (%(status)s): start a new one."), field="offset",
