@@ -252,12 +252,14 @@ def ensure_peer(root: Path, log: Path) -> Path:
     return Path(exchange_copy.ensure_peer("datasette", root, log))
 
 
-def govshare_env(work: Path, centre: Path) -> dict[str, str]:
+def govshare_env(work: Path, centre: Path | str) -> dict[str, str]:
+    """The site's environment; ``centre`` a SQLite file or a database URL (bench/data_api_pg.py's PostgreSQL)."""
     data = work / "data"
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "GOVSHARE_DATASTORE_URL", "GOVSHARE_DATA_DIR", "DEBUG")}
+    store_url = centre if isinstance(centre, str) and "://" in centre else f"sqlite:///{centre}"
     env.update(GOVSHARE_DATA_DIR=str(data), DATABASE_URL=f"sqlite:///{data / 'meta.sqlite3'}",
-               GOVSHARE_DATASTORE_URL=f"sqlite:///{centre}", DJANGO_SETTINGS_MODULE="govshare.settings",
+               GOVSHARE_DATASTORE_URL=store_url, DJANGO_SETTINGS_MODULE="govshare.settings",
                PYTHONPATH=str(ROOT))
     return env
 
@@ -815,12 +817,15 @@ def child_build(spec: dict[str, Any]) -> None:
         store.forget(table, "bench-data-api")
         live = store.live_rows(table)
     seconds = time.perf_counter() - started
-    path = centre.url()[len("sqlite:///"):]
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = 0.0
+    if centre.url().startswith("sqlite:///"):
+        path = centre.url()[len("sqlite:///"):]
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = os.path.getsize(path) / 1e6
     print(json.dumps({"entry_code": entry.code, "table": table, "rows": live, "seconds": seconds,
                       "grant": grant.number, "masking": MASKING, "key": key_file().read_text().strip(),
-                      "file_mb": os.path.getsize(path) / 1e6, "items": names}, ensure_ascii=False))
+                      "file_mb": size, "items": names}, ensure_ascii=False))
 
 
 #: (label, file ending, function): the parts of a request whose cumulative time the profile reports

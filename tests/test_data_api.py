@@ -571,3 +571,21 @@ def test_the_centre_sees_usage_records_without_the_filters_values(data: Any) -> 
     assert centre["items"][0]["detail"]["query"]["filters"] == [["出生日期", "eq", ["…"]]]
     provider = login(Client(), data.org.police_specialist).get(f"{API}/data/grants/{data.grant.pk}/usage").json()
     assert provider["items"][0]["detail"]["query"]["filters"] == [["出生日期", "eq", ["1990-01-01"]]]
+
+
+def test_the_data_api_keeps_one_centre_connection_per_thread_and_replaces_one_that_is_not_idle(
+        settings: Any, tmp_path: Any) -> None:
+    """No connection made per request (a PostgreSQL connect cost ~10 ms of each page), but never a store left in a
+    transaction or with a table's shape another process may have changed since."""
+    from govshare.datastore import centre
+
+    with centre.reading_store() as first:
+        first.ensure_table("e_x", [StoreColumn("编号", "C", 10)], ["编号"])
+    with centre.reading_store() as again:
+        assert again is first and "e_x" not in again._shapes  # what it knew of the tables: forgotten
+        again._conn.execute("BEGIN")  # left in a transaction (a failed request)
+    with centre.reading_store() as third:
+        assert third is not first
+    settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    with centre.reading_store() as other:
+        assert other is not third and other.url.endswith("other.sqlite3")

@@ -206,7 +206,7 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
     granted = delivery.authorise(entry, user=user, system=system, purpose=query.purpose, items=asked,
                                  channel=ShareMethod.API)
     try:
-        with centre.open_store() as store:
+        with centre.reading_store() as store:
             table, shape, _key = _centre_table(store, entry)
             readable = set(granted.items) | set(granted.filterable)
             columns = {column.name: column for column in shape if column.name in readable}
@@ -331,7 +331,7 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
                                                    "masked as nothing, as pseudonyms, as dates or as rounded "
                                                    "numbers."), field="claims", items="、".join(sealed))
     try:
-        with centre.open_store() as store:
+        with centre.reading_store() as store:
             table, shape, key = _centre_table(store, entry)
             columns = {column.name: column for column in shape}
             if sorted(payload.key) != sorted(key):

@@ -606,6 +606,24 @@ class Store:
         with contextlib.suppress(Exception):
             self._conn.close()
 
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def fresh_for_reading(self) -> bool:
+        """Whether this open store can serve another reader as it is — its connection alive and idle (no transaction
+        left open) — with what it knows of the tables forgotten (another process may have changed a table's shape
+        since: it is read again).  False: close it and open another."""
+        self._shapes.clear()
+        self._key_tables.clear()
+        self._bucket_columns.clear()
+        self._bucket_tables = False
+        self._staged_keys.clear()
+        if self.kind == "sqlite":
+            return not self._conn.in_transaction
+        info = self._conn.info
+        return not self._conn.closed and info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
     def __enter__(self) -> Store:
         return self
 
