@@ -52,19 +52,24 @@ def _source_rule(user: Any, action: str) -> Q | bool:
     return False
 
 
-@rule(TableBinding)
-def _binding_rule(user: Any, action: str) -> Q | bool:
-    """Bindings are the provider's: its administrators and data specialists bind and pause them (the centre
-    administrator those of the centre's own entries, as it edits only those); the centre and auditors see
-    every one."""
+def _providers_rule(user: Any, action: str, provider: str) -> Q | bool:
+    """What feeds an entry's data is its provider's: its administrators and data specialists (the centre
+    administrator for the centre's own entries, as it edits only those); the centre and auditors see every one.
+    ``provider``: the lookup of the entry's provider from the model."""
     if is_anonymous(user):
         return False
     if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
         return True
     dept = dept_of(user)
     if dept is not None and user.role_set() & (DEPT_STAFF | {Role.CENTRE_ADMIN}):
-        return Q(entry__provider_id=dept)
+        return Q(**{provider: dept})
     return False
+
+
+@rule(TableBinding)
+def _binding_rule(user: Any, action: str) -> Q | bool:
+    """Bindings are the provider's: they bind and pause them."""
+    return _providers_rule(user, action, "entry__provider_id")
 
 
 @rule(ExchangeRun)
@@ -119,16 +124,9 @@ def _delivery_run_rule(user: Any, action: str) -> Q | bool:
 def _feed_rule(user: Any, action: str) -> Q | bool:
     """Spreadsheet uploads are the provider's, like its bindings (the same people: its administrators and data
     specialists; the centre administrator for the centre's own entries); the centre and auditors see every one."""
-    return _binding_rule(user, action)  # the same field path: entry__provider_id
+    return _providers_rule(user, action, "entry__provider_id")
 
 
 @rule(Upload)
 def _upload_rule(user: Any, action: str) -> Q | bool:
-    if is_anonymous(user):
-        return False
-    if action == VIEW and (is_centre(user) or user.has_role(Role.AUDITOR)):
-        return True
-    dept = dept_of(user)
-    if dept is not None and user.role_set() & (DEPT_STAFF | {Role.CENTRE_ADMIN}):
-        return Q(feed__entry__provider_id=dept)
-    return False
+    return _providers_rule(user, action, "feed__entry__provider_id")
