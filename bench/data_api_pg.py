@@ -75,10 +75,10 @@ def main() -> int:
             conn.execute(f'VACUUM ANALYZE "{built["table"]}"')
             (size,) = conn.execute(f"SELECT pg_total_relation_size('\"{built['table']}\"')").fetchone()  # type: ignore[misc]
         print(f"  table and indexes: {size / 1e9:.1f} GB")
-        with open(work / "worker-drain.log", "wb") as out:
+        with open(work / "worker-drain.log", "wb") as out:  # the demo's own jobs, on the demo's own centre
             subprocess.run([str(base.PROJECT_PYTHON), "-m", "govshare.cli", "worker", "--batch"],
-                           env=base.govshare_env(work, centre), cwd=str(base.ROOT), stdout=out,
-                           stderr=subprocess.STDOUT, check=False, timeout=900)
+                           env=base.govshare_env(work, work / "data" / "demo-centre.sqlite3"), cwd=str(base.ROOT),
+                           stdout=out, stderr=subprocess.STDOUT, check=False, timeout=900)
         sys.path.insert(0, str(base.ROOT))
         from govshare.commands.serve import gunicorn_argv
 

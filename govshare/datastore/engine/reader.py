@@ -219,18 +219,29 @@ class _Built:
         if len(values) != len(order):
             raise QueryError("bad_cursor", "the cursor does not fit this query")
         given = dict(zip([name for name, _d, _n in order], values, strict=True))
+        terms = self.terms(order)
+        if all(not nullable for _e, _d, nullable, _n, _p in terms) and len({desc for _e, desc, *_rest in terms}) == 1 \
+                and all(given[name] is not None for _e, _d, _nl, name, _p in terms):
+            # the usual case — the key, or a sort on key items: one row-value comparison, which the key's index
+            # serves as a range (the OR form below made PostgreSQL read the index from its start on every page)
+            desc = terms[0][1]
+            left = ", ".join(expr for expr, *_rest in terms)
+            marks = ", ".join("?" for _ in terms)
+            return f"(({left}) {'<' if desc else '>'} ({marks}))", [param(given[name])
+                                                                   for _e, _d, _nl, name, param in terms]
         alternatives: list[str] = []
         params: list[Any] = []
         equal: list[str] = []
         equal_params: list[Any] = []
-        for expr, desc, _nullable, name, param_of in self.terms(order):
+        for expr, desc, nullable, name, param_of in terms:
             value = given[name]
             if value is None:
                 beyond, beyond_params = "1 = 0", []  # after a NULL come only NULLs (equal ones)
                 same, same_params = f"{expr} IS NULL", []
             else:
                 param = param_of(value)
-                beyond = f"({expr} {'<' if desc else '>'} ? OR {expr} IS NULL)"
+                beyond = f"({expr} {'<' if desc else '>'} ? OR {expr} IS NULL)" if nullable else \
+                    f"{expr} {'<' if desc else '>'} ?"
                 beyond_params = [param]
                 same, same_params = f"{expr} = ?", [param]
             alternatives.append("(" + " AND ".join([*equal, beyond]) + ")")
