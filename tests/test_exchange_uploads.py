@@ -115,6 +115,7 @@ def test_every_problem_is_named_by_sheet_row_and_column_and_nothing_is_stored(
     assert found == {(3, "A", "rule"), (4, "B", "formula"), (5, "C", "not_a_date"), (6, "A", "duplicate_key")}
     text = " ".join(p["message"] for p in body["problems"])
     assert "数据" in text and "第" in text or "row" in text
+    assert "bad_id" not in text  # the rule's reason in words, not its code
     assert centre_rows(entry.entry) == {}
     assert AuditEvent.objects.get(code=AuditCode.UPLOAD_REFUSED).outcome == "failure"
 

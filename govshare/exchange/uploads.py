@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.models import CatalogEntry, EntryVersion
@@ -79,10 +79,20 @@ _NAMED_RULES = ((re.compile(r"身份(证)?号码|身份证号|身份证件号码
 
 
 def problem_text(problem: dict[str, Any], language: str | None = None) -> str:
-    """A stored problem in words: where (sheet, row, column, item) and why."""
-    words = PROBLEM_WORDS.get(str(problem.get("code")), _("%(detail)s"))
-    why = messages.render(messages.to_node(messages.message(words, item=problem.get("item") or "",
-                                                            detail=problem.get("detail") or "")), language)
+    """A stored problem in words: where (sheet, row, column, item) and why (a value rule's reason in the reader's
+    language, as the copies' quarantine shows it, its detail after it)."""
+    from govshare.exchange.runs import REASONS
+
+    code, detail = str(problem.get("code")), str(problem.get("detail") or "")
+    words = PROBLEM_WORDS.get(code, _("%(detail)s"))
+    if code == "rule":
+        reason, _sep, rest = detail.partition(": ")
+        if reason in REASONS:
+            with translation.override(language or translation.get_language()):
+                said = str(REASONS[reason])
+            detail = f"{said} ({rest})" if rest else said
+    why = messages.render(messages.to_node(messages.message(words, item=problem.get("item") or "", detail=detail)),
+                          language)
     place = [str(problem.get("sheet") or "")]
     if problem.get("row"):
         place.append(str(messages.render(messages.to_node(messages.message(_("row %(row)s"), row=problem["row"])),
