@@ -329,7 +329,9 @@ def test_kill_9_at_20_moments_of_a_full_copy_and_20_of_an_incremental_run_loses_
                     "e_goods", batch_rows=200, watermark="updated_at")
     seed = int.from_bytes(os.urandom(4), "big")
     full = _killed_copy(lambda store: full_copy(plan, store, run_id="full"), centre, "full", 20, seed)
-    assert full == sorted(full) and 0 < full[-1] < 100, f"seed {seed}: {full}"
+    # 101 batches in all (the rows', then the last): a kill may land after the last commit, before the process ends
+    # (each kill asserts the process was still running) — seed 1047558941 did, on a loaded machine
+    assert full == sorted(full) and 0 < full[-1] <= 101, f"seed {seed}: {full}"
     with Store.open(f"sqlite:///{centre}") as store:
         first = full_copy(plan, store, run_id="full")
         assert (first.rows_read, first.inserted, first.updated, first.unchanged) == (20_000, 20_000, 0, 0)
