@@ -249,12 +249,12 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
 def record_gap(binding: DeliveryBinding, grant: Grant, state: deliver.State) -> None:
     """Batches the target committed that the access log lacks (the worker died between the target's commit and its
     record): one row for them, marked recovered — a delivery is never missing from the usage records and traces."""
-    logged = 0
-    for seq in AccessEvent.objects.filter(code=int(AuditCode.DATA_DELIVERED), object_type="catalog.catalogentry",
-                                          object_id=str(grant.entry_id), detail__delivery=binding.pk
-                                          ).values_list("detail__seq", flat=True):
-        if isinstance(seq, list) and len(seq) == 2 and isinstance(seq[1], int):
-            logged = max(logged, seq[1])
+    # the binding's latest row says how far the log goes (one row read, not every batch ever delivered; after a
+    # rebuild the sequence starts again, and the latest row is the rebuilt table's)
+    seq = (AccessEvent.objects.filter(code=int(AuditCode.DATA_DELIVERED), object_type="catalog.catalogentry",
+                                      object_id=str(grant.entry_id), detail__delivery=binding.pk)
+           .order_by("-id").values_list("detail__seq", flat=True).first())
+    logged = seq[1] if isinstance(seq, list) and len(seq) == 2 and isinstance(seq[1], int) else 0
     if state.last_seq <= logged or state.batches == 0:
         return
     access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, as_system=binding.system, results=None,

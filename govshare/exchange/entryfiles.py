@@ -255,13 +255,6 @@ def check_file(path: Path, size: int, format_class: str, where: str) -> Checked:
     return Checked(kind, MEDIA_TYPES[kind])
 
 
-def check_bytes(data: bytes, format_class: str, where: str, scratch: Path) -> Checked:
-    """:func:`check_file` of bytes already in memory (written to ``scratch`` first: the same checks either way)."""
-    scratch.parent.mkdir(parents=True, exist_ok=True)
-    scratch.write_bytes(data)
-    return check_file(scratch, len(data), format_class, where)
-
-
 def download_name(name: str, kind: str) -> str:
     """The name a version is downloaded as: the shared file's name with the extension of its checked kind."""
     extension = EXTENSIONS.get(kind, kind)
@@ -269,7 +262,7 @@ def download_name(name: str, kind: str) -> str:
     return f"{base}.{extension}"
 
 
-__all__ = ["ACCEPTED", "FILE_KINDS", "Checked", "check_bytes", "check_file", "download_name", "file_dir",
+__all__ = ["ACCEPTED", "FILE_KINDS", "Checked", "check_file", "download_name", "file_dir",
            "incoming_dir", "max_bytes", "stored_path"]
 
 

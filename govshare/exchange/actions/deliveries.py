@@ -296,8 +296,4 @@ def start_checks(entry_id: int) -> int:
     return started
 
 
-def deliveries_of(grant: Grant) -> Any:
-    return DeliveryBinding.objects.filter(grant=grant).select_related("target", "system")
-
-
 __all__ = ["do_bind_delivery", "do_set_delivery_active", "do_start_delivery", "start_for_entries"]

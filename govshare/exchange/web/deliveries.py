@@ -26,17 +26,13 @@ def _problems(request: HttpRequest, exc: GovshareError) -> None:
         messages.error(request, problem.render())
 
 
-def _number(value: str | None) -> int:
-    return number(value)
-
-
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
 @require_POST
 def delivery_bind(request: HttpRequest, grant_pk: int) -> HttpResponse:
     grant = get_for(request.user, CONSUME, Grant.objects.all(), pk=grant_pk)
     columns = {key[len("column:"):]: str(value) for key, value in request.POST.items() if key.startswith("column:")}
-    system = ConsumingSystem.objects.filter(pk=_number(request.POST.get("system"))).first()
-    target = DataSource.objects.filter(pk=_number(request.POST.get("target"))).first()
+    system = ConsumingSystem.objects.filter(pk=number(request.POST.get("system"))).first()
+    target = DataSource.objects.filter(pk=number(request.POST.get("target"))).first()
     if system is None or target is None:
         messages.error(request, _("Choose a front-end database and a system."))
         return redirect("sharing:grant_detail", grant.pk)
