@@ -107,6 +107,7 @@ class Config:
     upload_max_rows: int
     file_dir: Path | None
     file_max_mb: int
+    max_query_indexes: int
     digest_hour: int
     worker_stale_seconds: int
     # --- HTTPS, proxies and login protection (issue 9)
@@ -180,6 +181,8 @@ class Config:
             file_dir=Path(os.environ["GOVSHARE_FILE_DIR"]).resolve()
             if os.environ.get("GOVSHARE_FILE_DIR") else None,  # shared files (EXC-2): put on shared storage
             file_max_mb=max(1, _int("GOVSHARE_FILE_MAX_MB", 1024)),
+            # items of one entry's centre table indexed for filters and sorts (issue 11): two indexes each
+            max_query_indexes=max(0, _int("GOVSHARE_MAX_QUERY_INDEXES", 8)),
             digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
             # a running job whose worker has not sent a heartbeat for this long is resumed elsewhere (issue 9);
             # with a beat every sixth of it, a dead worker is found within 25 + 25/6 < 30 s

@@ -32,6 +32,7 @@ GOVSHARE_UPLOAD_MAX_ROWS = CONFIG.upload_max_rows
 #: files shared under file-kind entries (EXC-2, issue 11 item 7): where every version is kept, the largest file
 GOVSHARE_FILE_DIR = CONFIG.file_dir or DATA_DIR / "files"
 GOVSHARE_FILE_MAX_MB = CONFIG.file_max_mb
+GOVSHARE_MAX_QUERY_INDEXES = CONFIG.max_query_indexes
 GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
 GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 #: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)

@@ -170,3 +170,90 @@ def test_decimal_keys_beyond_a_doubles_precision_are_all_read_page_by_page(store
         got = _all_pages(store, RowQuery("e_wide", ["号"], sort=[("号", desc)], limit=2))
         assert sorted(g[0] for g in got) == keys and len(got) == 6
     assert len(_all_pages(store, RowQuery("e_wide", ["名"], limit=2))) == 6
+
+
+# -- query indexes (govshare/datastore/engine/indexes.py: the data API's speed target, issue 11) --------------------
+
+def _plan(store: Store, query: RowQuery) -> str:
+    """The plan of the statement :func:`read_rows` runs for ``query`` (text of EXPLAIN)."""
+    seen: list[tuple[str, list[Any]]] = []
+    original = store.read
+
+    def spy(sql: str, params: Any, letters: Any) -> Any:
+        seen.append((sql, list(params)))
+        return original(sql, params, letters)
+
+    store.read = spy  # type: ignore[method-assign]
+    try:
+        read_rows(store, query)
+    finally:
+        del store.read
+    sql, params = seen[0]
+    if store.kind == "sqlite":
+        return " ".join(str(r[-1]) for r in store._conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+    store._conn.execute("SET enable_seqscan = off")  # a small table: ask whether the index *can* serve it
+    try:
+        return " ".join(str(r[0]) for r in store._conn.execute("EXPLAIN " + sql.replace("?", "%s"), params))
+    finally:
+        store._conn.execute("RESET enable_seqscan")
+
+
+@pytest.mark.parametrize("sort", [[("金额", True)], [("金额", False)], [("日期", True)], [("名称", False)]])
+def test_a_query_index_serves_the_sort_on_its_item_and_pages_stay_exactly_as_without_it(
+        store: Store, sort: list[tuple[str, bool]]) -> None:
+    from govshare.datastore.engine import indexes
+
+    rows = _rows(230)
+    _fill(store, rows)
+    query = RowQuery(TABLE, ALL, sort=sort, limit=17)
+    before = _all_pages(store, query)
+    assert indexes.sync(store, TABLE, [sort[0][0]]) == {}
+    name = indexes.names_of(TABLE, ALL.index(sort[0][0]) + 1)[1 if sort[0][1] else 0]
+    assert name in _plan(store, RowQuery(TABLE, ALL, sort=sort, limit=17))
+    assert _all_pages(store, query) == before == _python_order(rows, sort)
+
+
+def test_a_query_index_serves_equality_and_range_filters_on_its_item(store: Store) -> None:
+    from govshare.datastore.engine import indexes
+
+    _fill(store, _rows(230))
+    indexes.sync(store, TABLE, ["日期", "名称"])
+    on_date = _plan(store, RowQuery(TABLE, ALL, [Filter("日期", "gte", (dt.date(2023, 1, 1),))],
+                                    sort=[("日期", True)], limit=5))
+    assert indexes.prefix_of(TABLE) in on_date
+    assert indexes.prefix_of(TABLE) in _plan(store, RowQuery(TABLE, ALL, [Filter("名称", "eq", ("赣州1",))], limit=5))
+
+
+def test_sync_makes_the_tables_indexes_exactly_those_asked_for_and_says_why_an_item_cannot_have_one(
+        store: Store) -> None:
+    from govshare.datastore.engine import indexes
+
+    _fill(store, _rows(20))
+    prefix = indexes.prefix_of(TABLE)
+    assert indexes.sync(store, TABLE, ["金额", "日期", "编号", "没有"]) == {"编号": "key", "没有": "unknown_item"}
+    assert sorted(store.indexes(TABLE, prefix)) == sorted([*indexes.names_of(TABLE, 2), *indexes.names_of(TABLE, 3)])
+    assert all(store.indexes(TABLE, prefix).values())
+    assert indexes.sync(store, TABLE, ["日期"]) == {}  # 金额 dropped, 日期 kept (not built again)
+    assert sorted(store.indexes(TABLE, prefix)) == sorted(indexes.names_of(TABLE, 3))
+    assert indexes.sync(store, TABLE, []) == {}
+    assert store.indexes(TABLE, prefix) == {}
+    assert indexes.unindexable(StoreColumn("备注", "M"), ["编号"]) == "type"
+    assert indexes.unindexable(StoreColumn("照片", "G"), ["编号"]) == "type"
+    assert indexes.unindexable(StoreColumn("长文", "C", indexes.MAX_INDEXED_CHARS + 1), ["编号"]) == "too_long"
+    assert indexes.unindexable(StoreColumn("名称", "C", indexes.MAX_INDEXED_CHARS), ["编号"]) is None
+
+
+def test_an_index_an_interrupted_build_left_unusable_is_built_again(store: Store) -> None:
+    from govshare.datastore.engine import indexes
+
+    if store.kind != "postgresql":
+        pytest.skip("only PostgreSQL builds concurrently (and can leave an invalid index behind)")
+    _fill(store, _rows(20))
+    ascending, descending = indexes.names_of(TABLE, 3)
+    # what a killed CREATE INDEX CONCURRENTLY leaves: the index, marked not valid
+    store._conn.execute(f'CREATE INDEX {ascending} ON "{TABLE}" (c3) WHERE NOT _deleted')
+    store._conn.execute("UPDATE pg_catalog.pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
+                        (ascending,))
+    assert store.indexes(TABLE, indexes.prefix_of(TABLE)) == {ascending: False}
+    assert indexes.sync(store, TABLE, ["日期"]) == {}
+    assert store.indexes(TABLE, indexes.prefix_of(TABLE)) == {ascending: True, descending: True}

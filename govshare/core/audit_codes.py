@@ -213,6 +213,9 @@ class AuditCode(IntEnum):
     DATA_TRACED = 5004  # a file found outside traced to the deliveries it can have come from (govshare datastore trace)
     DATA_DELIVERED = 5005  # rows delivered into a consumer's front-end table (grant, system, table, changes, receipt)
     FILE_FETCHED = 5006  # a version of a shared file downloaded under a grant (its SHA-256, the grant, the purpose)
+    # --- datastore: the centre's tables 51xx
+    QUERY_INDEXES_SET = 5100  # the items of an entry's centre table indexed for filters and sorts (before → after)
+    QUERY_INDEXES_BUILT = 5101  # the indexes built (or dropped); failure: which items and why
 
 
 DOMAINS = {
@@ -415,6 +418,8 @@ def _labels() -> dict[int, Any]:
         AuditCode.DATA_TRACED: _("File traced to the deliveries it can come from"),
         AuditCode.DATA_DELIVERED: _("Rows delivered into a consumer's front-end table"),
         AuditCode.FILE_FETCHED: _("Shared file downloaded"),
+        AuditCode.QUERY_INDEXES_SET: _("Query indexes chosen"),
+        AuditCode.QUERY_INDEXES_BUILT: _("Query indexes built"),
         AuditCode.SYSTEM_KEY_ISSUED: _("Key issued to a consuming system"),
         AuditCode.SYSTEM_KEY_REVOKED: _("Key of a consuming system revoked"),
         AuditCode.SYSTEM_KEY_REJECTED: _("Key of a consuming system refused"),

@@ -48,12 +48,14 @@ from govshare.core.permissions import get_for, require, restrict
 from govshare.core.roles import Capability
 from govshare.core.validators import MAX_DB_ID
 from govshare.datastore import centre, delivery
-from govshare.datastore.actions import do_request_download, record_fetch, take_call
+from govshare.datastore.actions import do_request_download, do_set_query_indexes, record_fetch, take_call
 from govshare.datastore.actions.downloads import file_of, recheck
+from govshare.datastore.actions.indexes import columns_of, reason
 from govshare.datastore.engine import reader, verify
+from govshare.datastore.engine.indexes import unindexable
 from govshare.datastore.engine.store import StoreError
-from govshare.datastore.models import Download
-from govshare.datastore.permissions import FETCH, VIEW
+from govshare.datastore.models import Download, QueryIndex
+from govshare.datastore.permissions import FETCH, VIEW, may_view_indexes
 from govshare.datastore.usage import KINDS as USAGE_KINDS
 from govshare.datastore.usage import is_party, shown_detail, usage_of, usage_totals
 from govshare.sharing.auth import SystemKeyAuth, system_of
@@ -538,3 +540,52 @@ def grant_usage(request: HttpRequest, grant_id: int = Path(..., ge=1, le=MAX_DB_
         {"at": r.occurred_at, "kind": USAGE_KINDS[int(r.code)], "actor": r.actor_name or r.actor_username,
          "department": r.department_name, "rows": r.results, "detail": shown_detail(r.detail, party)}
         for r in rows]}
+
+
+class QueryIndexOut(Schema):
+    item: str
+    state: Literal["building", "ready", "failed"]
+    reason: str = Field("", description="why it failed, in the reader's language")
+    ready_at: dt.datetime | None = None
+
+
+class QueryIndexesOut(Schema):
+    entry: str
+    limit: int = Field(..., description="the most items of one entry indexed (GOVSHARE_MAX_QUERY_INDEXES)")
+    indexable: list[str] = Field(..., description="the items of the centre's table that can be indexed")
+    items: list[QueryIndexOut]
+
+
+class QueryIndexesIn(InSchema):
+    items: list[str] = Field(..., max_length=200, description="exactly the items to index (none: [])")
+
+
+def _indexes_out(entry: Any) -> dict[str, Any]:
+    try:
+        found = columns_of(entry)
+    except StoreError:
+        found = None
+    columns, key = found or ([], [])
+    return {"entry": entry.code, "limit": settings.GOVSHARE_MAX_QUERY_INDEXES,
+            "indexable": [c.name for c in columns if unindexable(c, key) is None],
+            "items": [{"item": row.item, "state": row.state, "reason": str(reason(row.message)) if row.message else "",
+                       "ready_at": row.ready_at} for row in QueryIndex.objects.filter(entry=entry)]}
+
+
+@router.get("/data/{entryref:ref}/indexes", response={200: QueryIndexesOut},
+            summary="The items of an entry's centre table indexed for filters and sorts (its provider, the centre)")
+def query_indexes(request: HttpRequest, ref: EntryRefPath) -> dict[str, Any]:
+    user = user_of(request)
+    entry = get_entry(user, ref)
+    if not may_view_indexes(user, entry):
+        raise NotFound("entry")
+    return _indexes_out(entry)
+
+
+@router.put("/data/{entryref:ref}/indexes", response={202: QueryIndexesOut},
+            summary="Choose the items of an entry's centre table to index (its provider); built in the background")
+def set_query_indexes(request: HttpRequest, ref: EntryRefPath, payload: QueryIndexesIn) -> Any:
+    user = user_of(request)
+    entry = get_entry(user, ref)
+    do_set_query_indexes(user, entry, payload.items)
+    return Status(202, _indexes_out(entry))

@@ -80,3 +80,30 @@ class Download(models.Model):
     @property
     def filename(self) -> str:
         return f"{self.id}.{self.format}"
+
+
+class QueryIndex(models.Model):
+    """An item of an entry's centre table that the centre indexes for the data API's filters and sorts (issue 11;
+    SHR-9), chosen by the entry's provider (:mod:`govshare.datastore.actions.indexes`); the indexes themselves are
+    built by a background job (:func:`govshare.datastore.engine.indexes.sync`)."""
+
+    class State(models.TextChoices):
+        BUILDING = "building", _("being built")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
+
+    entry = models.ForeignKey("catalog.CatalogEntry", on_delete=models.CASCADE, related_name="query_indexes",
+                              verbose_name=_("catalog entry"))
+    item = models.CharField(_("information item"), max_length=200)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.BUILDING)
+    message = models.CharField(max_length=300, blank=True, default="")
+    requested_by = models.ForeignKey("core.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["entry", "pk"]
+        constraints = [models.UniqueConstraint(fields=["entry", "item"], name="datastore_query_index_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} {self.item} {self.state}"

@@ -10,4 +10,5 @@ url_prefix = "data/"
 urlpatterns = [
     path("downloads/", views.downloads, name="downloads"),
     path("grants/<int:grant_pk>/downloads/", views.request_download, name="request_download"),
+    path("entries/<int:entry_pk>/indexes/", views.query_indexes, name="query_indexes"),
 ]

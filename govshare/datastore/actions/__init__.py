@@ -1,5 +1,5 @@
 """The datastore actions layer: its writes in the platform database (one module per noun: ``calls``,
-``downloads``)."""
+``downloads``, ``indexes``)."""
 
 from govshare.datastore.actions.calls import take_call
 from govshare.datastore.actions.downloads import (
@@ -8,5 +8,6 @@ from govshare.datastore.actions.downloads import (
     expire_downloads,
     record_fetch,
 )
+from govshare.datastore.actions.indexes import build_query_indexes, do_set_query_indexes
 
-__all__ = ["build_download", "do_request_download", "expire_downloads", "record_fetch", "take_call"]
+__all__ = ["build_download", "build_query_indexes", "do_request_download", "do_set_query_indexes", "expire_downloads", "record_fetch", "take_call"]

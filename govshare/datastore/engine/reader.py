@@ -214,6 +214,21 @@ class _Built:
                 found.append((self.column(name), desc, nullable, name, decimal_text))
         return found
 
+    def order_by(self, order: list[tuple[str, bool, bool]]) -> list[str]:
+        """The ORDER BY terms of ``order`` — NULLs after every value in both directions: PostgreSQL's own
+        ``NULLS LAST``; on SQLite ``(expr IS NULL)`` first (its NULLs sort first).  The same terms are the columns of
+        the query indexes (:func:`index_terms`), so an index made for a sort is one the planner takes for it."""
+        found: list[str] = []
+        for expr, desc, nullable, _name, _param in self.terms(order):
+            term = expr + (" DESC" if desc else "")
+            if nullable and self.store.kind == "postgresql":
+                found.append(term + " NULLS LAST")
+            elif nullable:
+                found.extend([f"({expr} IS NULL)", term])
+            else:
+                found.append(term)
+        return found
+
     def after(self, order: list[tuple[str, bool, bool]], values: Sequence[Any]) -> tuple[str, list[Any]]:
         """The condition "strictly after ``values``" in ``order`` (NULLs last in both directions)."""
         if len(values) != len(order):
@@ -265,8 +280,7 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
     wanted = list(query.items)
     extra = [name for name, _d, _n in order if name not in wanted]
     selected = [*wanted, *extra]
-    keys = ", ".join((f"({expr} IS NULL), " if nullable else "") + expr + (" DESC" if desc else "")
-                     for expr, desc, nullable, _name, _param in built.terms(order))
+    keys = ", ".join(built.order_by(order))
     sql = (f'SELECT {", ".join(built.column(n) for n in selected)} FROM "{query.table}" '  # noqa: S608 — checked names
            f"WHERE {' AND '.join(where)} ORDER BY {keys} LIMIT ?")
     rows = store.read(sql, [*params, query.limit + 1], [built.letter(n) for n in selected])
@@ -278,6 +292,13 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
         position = {name: last[i] for i, name in enumerate(selected)}
         after = [position[name] for name, _d, _n in order]
     return RowPage([row[:len(wanted)] for row in rows], after, [name for name, _d, _n in order])
+
+
+def index_terms(store: Store, table: str, item: str, descending: bool) -> list[str]:
+    """The columns of a query index serving a sort on ``item`` (either direction, then the key) and the filters on
+    it: exactly the ORDER BY terms :func:`read_rows` writes for that sort (:meth:`_Built.order_by`)."""
+    built = _Built(store, RowQuery(table, [item], sort=[(item, descending)]))
+    return built.order_by(built.order())
 
 
 def count_rows(store: Store, query: RowQuery, limit: int) -> tuple[int, str]:

@@ -793,6 +793,47 @@ class Store:
             plan = self._run("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0]
         return int(plan[0]["Plan"]["Plan Rows"])
 
+    # -- query indexes (chosen per entry: govshare.datastore.indexes) -----------------------------------------
+
+    def indexes(self, table: str, prefix: str) -> dict[str, bool]:
+        """The indexes of ``table`` whose names start with ``prefix``, each with whether it is usable (PostgreSQL: an
+        index a concurrent build left behind when it failed or was killed is not)."""
+        _check_table(table)
+        with _errors():
+            if self.kind == "sqlite":
+                rows = self._run("SELECT name, 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                                 "AND substr(name, 1, ?) = ?", (table, len(prefix), prefix)).fetchall()
+            else:
+                rows = self._run("SELECT c.relname, i.indisvalid AND i.indisready FROM pg_catalog.pg_index i "
+                                 "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+                                 "WHERE i.indrelid = to_regclass(quote_ident(?)) AND substr(c.relname, 1, ?) = ?",
+                                 (table, len(prefix), prefix)).fetchall()
+        return {str(name): bool(valid) for name, valid in rows}
+
+    def create_index(self, name: str, table: str, terms: Sequence[str]) -> None:
+        """An index of the table's live rows on ``terms`` (checked expressions of its columns: the reader's ORDER BY
+        terms).  PostgreSQL builds it ``CONCURRENTLY`` — readers and writers of the table go on meanwhile; one left
+        unusable by an earlier attempt is dropped first.  SQLite holds the write lock while it builds."""
+        _check_table(table)
+        if not TABLE_NAME.match(name):
+            raise StoreError("other", f"not an index name: {name[:80]!r}")
+        columns = ", ".join(terms)
+        with _errors():
+            if self.kind == "sqlite":
+                self._conn.execute(f'CREATE INDEX IF NOT EXISTS {name} ON "{table}" ({columns}) WHERE NOT _deleted')
+                self._conn.execute(f'ANALYZE "{table}"')
+                return
+            if self.indexes(table, name).get(name) is False:
+                self._conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            self._conn.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON "{table}" ({columns}) '
+                               "WHERE NOT _deleted")
+
+    def drop_index(self, name: str) -> None:
+        if not TABLE_NAME.match(name):
+            raise StoreError("other", f"not an index name: {name[:80]!r}")
+        with _errors():
+            self._conn.execute(f"DROP INDEX {'CONCURRENTLY ' if self.kind == 'postgresql' else ''}IF EXISTS {name}")
+
     # -- writing -------------------------------------------------------------------------------------------
 
     def _lock(self, table: str) -> int:

@@ -1,22 +1,29 @@
 """Web pages of the datastore (namespace ``datastore``, under ``/data/``): the department's batch downloads
-(issue 11 item 4) — asked for from a grant's page, followed while they are built, fetched from here."""
+(issue 11 item 4) — asked for from a grant's page, followed while they are built, fetched from here; and the query
+indexes of an entry's centre table."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from govshare.catalog.models import CatalogEntry
 from govshare.catalog.web.common import catalog_view
-from govshare.core.errors import GovshareError
-from govshare.core.permissions import get_for, restrict
-from govshare.datastore.actions import do_request_download
-from govshare.datastore.models import Download
-from govshare.datastore.permissions import VIEW
+from govshare.core.errors import GovshareError, NotFound
+from govshare.core.permissions import Action, can, get_for, has_capability, restrict
+from govshare.core.roles import Capability
+from govshare.datastore.actions import do_request_download, do_set_query_indexes
+from govshare.datastore.actions.indexes import columns_of, reason
+from govshare.datastore.engine.indexes import unindexable
+from govshare.datastore.engine.store import StoreError
+from govshare.datastore.models import Download, QueryIndex
+from govshare.datastore.permissions import VIEW, may_view_indexes
 from govshare.sharing.models import Grant
 from govshare.sharing.permissions import CONSUME
 
@@ -52,3 +59,49 @@ def request_download(request: HttpRequest, grant_pk: int) -> HttpResponse:
         return redirect("sharing:grant_detail", grant.pk)
     messages.success(request, _("The file is being built; it appears below when it is ready."))
     return redirect("datastore:downloads")
+
+
+@catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
+def query_indexes(request: HttpRequest, entry_pk: int) -> HttpResponse:
+    """Which items of an entry's centre table are indexed for consumers' filters and sorts (the data API, issue 11):
+    seen by the provider's staff, the centre and auditors; chosen by the provider's administrators and data
+    specialists.  The page refreshes itself (htmx) while indexes are being built."""
+    entry = get_for(request.user, Action.VIEW, CatalogEntry.objects.select_related("provider", "current_version"),
+                    pk=entry_pk)
+    if not may_view_indexes(request.user, entry):
+        raise NotFound("entry")
+    may_change = can(request.user, Action.CHANGE, entry) and has_capability(request.user, Capability.BIND_TABLES)
+    if request.method == "POST":
+        if not may_change:
+            raise NotFound("entry")
+        try:
+            do_set_query_indexes(request.user, entry, request.POST.getlist("items"))
+        except GovshareError as exc:
+            if exc.status == 404:
+                raise
+            for problem in getattr(exc, "problems", None) or [exc]:
+                messages.error(request, problem.render())
+        else:
+            messages.success(request, _("Saved: the indexes are being built in the background; consumers' queries "
+                                        "work meanwhile."))
+        return redirect("datastore:query_indexes", entry.pk)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405)
+    try:
+        found = columns_of(entry)
+        unreachable = False
+    except StoreError:
+        found, unreachable = None, True
+    columns, key = found or ([], [])
+    rows = {row.item: row for row in QueryIndex.objects.filter(entry=entry)}
+    items = []
+    for column in columns:
+        why = unindexable(column, key)
+        row = rows.get(column.name)
+        items.append({"name": column.name, "letter": column.letter, "length": column.length,
+                      "why": reason(why) if why else "", "row": row,
+                      "reason": reason(row.message) if row is not None and row.message else ""})
+    return render(request, "datastore/query_indexes.html", {
+        "entry": entry, "items": items, "has_table": found is not None, "unreachable": unreachable,
+        "may_change": may_change, "limit": settings.GOVSHARE_MAX_QUERY_INDEXES,
+        "building": any(r.state == QueryIndex.State.BUILDING for r in rows.values())})

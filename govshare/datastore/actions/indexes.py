@@ -1,0 +1,145 @@
+"""Query indexes of an entry's centre table (issue 11: the data API's speed target; SHR-9).
+
+The entry's provider chooses the items consumers filter and sort on (:func:`do_set_query_indexes`: the
+provider's administrators and data specialists, who bind its tables); a background job makes the centre's indexes
+those (:func:`build_query_indexes`, :func:`govshare.datastore.engine.indexes.sync`: built without stopping readers
+or copies on PostgreSQL, run again safely after a crash) and records each item ready or failed, with why.  At most
+``GOVSHARE_MAX_QUERY_INDEXES`` items per entry (each costs two indexes: disk, and time on every write)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+
+from govshare.catalog.models import CatalogEntry
+from govshare.core import audit, jobs
+from govshare.core.audit_codes import AuditCode
+from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
+from govshare.core.messages import message
+from govshare.core.permissions import Action, get_for, require
+from govshare.core.roles import Capability
+from govshare.datastore.centre import open_store, table_for
+from govshare.datastore.engine import indexes
+from govshare.datastore.engine.store import StoreColumn, StoreError
+from govshare.datastore.models import QueryIndex
+
+INDEX_JOB = "datastore.indexes"
+ITEMS = _("indexed items")
+
+#: why an item has no index, by code (the engine's and the job's)
+REASONS: dict[str, Any] = {
+    "unknown_item": _("the centre's table has no such item"),
+    "key": _("it is the table's key, which is always indexed"),
+    "type": _("long text and binary items are not filtered or sorted on"),
+    "too_long": lazy(lambda: str(_("text items longer than %(n)s characters cannot be indexed"))
+                     % {"n": indexes.MAX_INDEXED_CHARS}, str)(),
+    "no_data": _("the centre holds no data of this entry yet"),
+    "unavailable": _("the centre's database could not be reached"),
+}
+
+
+def reason(code: str) -> Any:
+    """A failure code of an item (``QueryIndex.message``: a code, or a store error's ``code: detail``), lazy: in the
+    reader's language when shown."""
+    found = REASONS.get(code.split(":", 1)[0])
+    if found is not None:
+        return found
+    return lazy(lambda: str(_("the database refused: %(detail)s")) % {"detail": code}, str)()
+
+
+def columns_of(entry: CatalogEntry) -> tuple[list[StoreColumn], list[str]] | None:
+    """The items of the entry's centre table and its key; None while the centre holds no table of it."""
+    table = table_for(entry)
+    with open_store() as store:
+        if not store.has_table(table):
+            return None
+        return store.describe(table)
+
+
+def do_set_query_indexes(actor: Any, entry: CatalogEntry, items: list[str]) -> list[QueryIndex]:
+    """Index exactly ``items`` of the entry's centre table (an empty list: none).  Checked all at once — every item
+    the table has, of an indexable type, no more than the limit — then saved with its audit event; the job that
+    builds and drops the indexes is queued after commit."""
+    require(actor, Capability.BIND_TABLES)
+    entry = get_for(actor, Action.CHANGE, CatalogEntry.objects.select_related("provider"), pk=entry.pk)
+    wanted = list(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+    limit = settings.GOVSHARE_MAX_QUERY_INDEXES
+    if len(wanted) > limit:
+        raise ValidationFailed("too_many", _("At most %(limit)s items of an entry are indexed; %(count)s chosen."),
+                               field="items", label=ITEMS, limit=limit, count=len(wanted))
+    try:
+        found = columns_of(entry)
+    except StoreError as exc:
+        raise ValidationFailed("centre_unavailable", _("The centre's database could not be reached: %(detail)s"),
+                               detail=exc.code) from exc
+    if found is None and wanted:
+        raise ValidationFailed("no_data", _("The centre holds no data of this entry yet: choose the items to index "
+                                            "after its first copy or upload."), field="items", label=ITEMS)
+    columns, key = found or ([], [])
+    by_name = {column.name: column for column in columns}
+    problems: list[GovshareError] = []
+    for item in wanted:
+        column = by_name.get(item)
+        why = "unknown_item" if column is None else indexes.unindexable(column, key)
+        if why is not None:
+            problems.append(ValidationFailed(why, _("%(item)s cannot be indexed: %(reason)s."), field="items",
+                                             label=ITEMS, item=item, reason=reason(why)))
+    if problems:
+        raise problems[0] if len(problems) == 1 else ManyProblems(problems)
+    with transaction.atomic():
+        rows = {row.item: row for row in QueryIndex.objects.select_for_update().filter(entry=entry)}
+        before = sorted(rows)
+        QueryIndex.objects.filter(entry=entry).exclude(item__in=wanted).delete()
+        kept: list[QueryIndex] = []
+        for item in wanted:
+            row = rows.get(item)
+            if row is None:
+                row = QueryIndex.objects.create(entry=entry, item=item, requested_by=actor)
+            elif row.state == QueryIndex.State.FAILED:  # tried again
+                row.state, row.message, row.requested_by = QueryIndex.State.BUILDING, "", actor
+                row.save(update_fields=["state", "message", "requested_by"])
+            kept.append(row)
+        jobs.create_job(INDEX_JOB, message(_("Query indexes of %(code)s"), code=entry.code), {"entry": entry.pk},
+                        user=actor, department=entry.provider)
+        audit.record(AuditCode.QUERY_INDEXES_SET, actor=actor, obj=entry, department=getattr(actor, "department", None),
+                     object_department=entry.provider, changes={"items": [before, wanted]},
+                     detail={"entry": entry.code, "table": table_for(entry)})
+    return kept
+
+
+@jobs.handler(INDEX_JOB)
+def build_query_indexes(ctx: jobs.JobContext) -> dict[str, Any]:
+    """Make the centre's indexes of the entry those its rows ask for; record each item ready or failed."""
+    entry = CatalogEntry.objects.select_related("provider").get(pk=ctx.params["entry"])
+    wanted = list(QueryIndex.objects.filter(entry=entry).values_list("item", flat=True))
+    table = table_for(entry)
+
+    def progress(item: str, done: int, total: int) -> None:
+        ctx.progress(done, total, item)
+        ctx.log(f"building the indexes of {item}")
+
+    with open_store() as store:
+        if store.has_table(table):
+            failed = indexes.sync(store, table, wanted, progress=progress)
+        else:
+            failed = dict.fromkeys(wanted, "no_data")
+    now = timezone.now()
+    with transaction.atomic():
+        for row in QueryIndex.objects.select_for_update().filter(entry=entry, item__in=wanted):
+            if row.item in failed:
+                row.state, row.message = QueryIndex.State.FAILED, failed[row.item][:300]
+            else:
+                row.state, row.message, row.ready_at = QueryIndex.State.READY, "", row.ready_at or now
+            row.save(update_fields=["state", "message", "ready_at"])
+        audit.record(AuditCode.QUERY_INDEXES_BUILT, obj=entry, object_department=entry.provider,
+                     outcome="failure" if failed else "success",
+                     detail={"entry": entry.code, "table": table, "ready": [i for i in wanted if i not in failed],
+                             "failed": failed})
+    ready = len(wanted) - len(failed)
+    ctx.log(f"{ready} items indexed" + (f"; failed: {failed}" if failed else ""))
+    return {"entry": entry.code, "ready": ready, "failed": failed}
