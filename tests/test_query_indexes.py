@@ -138,3 +138,20 @@ def test_the_entry_page_links_to_the_indexes_page_where_the_provider_chooses_the
     assert page not in outsider.get(f"/catalog/entries/{data.entry.pk}/").content.decode()
     assert outsider.get(page).status_code == 404
     assert list(QueryIndex.objects.values_list("item", flat=True)) == ["出生日期"]
+
+
+def test_the_console_lists_and_sets_an_entrys_query_indexes_as_a_user_of_its_provider(
+        data: Any, django_capture_on_commit_callbacks: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from govshare.cli import main
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert main(["datastore", "indexes", data.entry.code, "--set", "出生日期，姓名"]) == 0
+    assert main(["datastore", "indexes", data.entry.code]) == 0
+    out = capsys.readouterr().out
+    assert "出生日期\t可用 / ready" in out and "姓名\t可用 / ready" in out
+    assert main(["datastore", "indexes", data.entry.code, "--set", "公民身份号码"]) == 2
+    assert "key" in capsys.readouterr().err
+    assert main(["datastore", "indexes", data.entry.code, "--set", "姓名", "--as",
+                 data.org.market_specialist.username]) == 2  # an outsider: the same "not found" as a missing entry
+    assert main(["datastore", "indexes", "999/999999"]) == 2
+    assert sorted(QueryIndex.objects.values_list("item", flat=True)) == ["出生日期", "姓名"]

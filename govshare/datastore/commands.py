@@ -7,6 +7,7 @@ file's (certain), then the grants ranked by the share of the file's rows found i
 their downloads and data-API reads — who, when, which filters.  It only reads.
 
     govshare datastore trace FILE [--json] [--max-rows N]
+    govshare datastore indexes ENTRY [--set ITEM,ITEM] [--as USER]   (the query indexes of an entry's centre table)
 
 Exit status: 0 something matched, 1 nothing matched, 2 the file cannot be read (refused as hostile, not a table,
 missing) or another error — printed in Chinese and English.
@@ -69,6 +70,14 @@ def register(sub: Any) -> None:
     t.add_argument("--max-rows", type=int, default=None, metavar="N",
                    help="最多比对的行数 (缺省 200000) / the most rows compared (default 200000)")
     t.set_defaults(handler=run_trace, needs_django=True)
+    x = inner.add_parser("indexes", help="目录资源在数据资源中心的查询索引 (列出, 或 --set 设置) / the query indexes of an "
+                                         "entry's centre table (list them, or choose them with --set)")
+    x.add_argument("entry", metavar="ENTRY", help="资源代码或编号 / resource code or id")
+    x.add_argument("--set", dest="items", default=None, metavar="ITEM,ITEM",
+                   help="要建索引的数据项, 逗号分隔 (空串: 全部去掉) / the items to index, comma-separated ('' drops all)")
+    x.add_argument("--as", dest="as_user", default=None,
+                   help="以该提供部门用户身份设置 (缺省: 部门管理员或数据专员) / act as this user of the provider")
+    x.set_defaults(handler=run_indexes, needs_django=True)
     p.set_defaults(handler=lambda args: print_help(p), needs_django=False)
 
 
@@ -109,6 +118,52 @@ def run_trace(args: argparse.Namespace) -> int:
     else:
         _print(report)
     return 0 if report.matched else NOTHING
+
+
+def run_indexes(args: argparse.Namespace) -> int:
+    """List an entry's query indexes, or choose them (``--set``) as a user of its provider; the worker builds them."""
+    from govshare.catalog.commands import _editor, _user
+    from govshare.catalog.models import CatalogEntry
+    from govshare.core.errors import GovshareError, ManyProblems
+    from govshare.datastore.actions import do_set_query_indexes
+    from govshare.datastore.actions.indexes import reason
+    from govshare.datastore.models import QueryIndex
+
+    ref = args.entry.strip()
+    entry = CatalogEntry.objects.select_related("provider").filter(code=ref).first() or (
+        CatalogEntry.objects.select_related("provider").filter(pk=int(ref)).first() if ref.isdigit() else None)
+    if entry is None:
+        print(f"错误 / error: 没有该目录资源 / no such entry: {ref}", file=sys.stderr)
+        return 2
+    if args.items is not None:
+        actor = _user(args.as_user) if args.as_user else _editor(entry.provider, None)
+        items = [i.strip() for i in args.items.replace("，", ",").split(",") if i.strip()]
+        try:
+            do_set_query_indexes(actor, entry, items)
+        except ManyProblems as exc:
+            for problem in exc.problems:
+                print(f"错误 / error: {problem.bilingual()}", file=sys.stderr)
+            return 2
+        except GovshareError as exc:
+            print(f"错误 / error: {exc.bilingual()}", file=sys.stderr)
+            return 2
+        print(f"已保存, 由后台任务建立 / saved, built by the worker ({actor.username}): {', '.join(items) or '—'}")
+    states = {"building": "建立中 / being built", "ready": "可用 / ready", "failed": "失败 / failed"}
+    rows = list(QueryIndex.objects.filter(entry=entry))
+    if not rows:
+        print(f"{entry.code}: 无查询索引 / no query indexes")
+    for row in rows:
+        why = ""
+        if row.message:
+            from django.utils import translation
+
+            with translation.override("zh-hans"):
+                zh = str(reason(row.message))
+            with translation.override("en"):
+                en = str(reason(row.message))
+            why = f" — {zh} / {en}"
+        print(f"{entry.code}\t{row.item}\t{states.get(row.state, row.state)}{why}")
+    return 0
 
 
 # ------------------------------------------------------------------ the readable report
