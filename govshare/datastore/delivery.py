@@ -56,6 +56,7 @@ class Delivery:
     items: list[str]
     masks: list[masking.Mask | None]
     key: bytes | None  # the grant's pseudonym key
+    catalog: dict[str, str] | None = None  # catalog_masking(entry), read once (None: not read yet)
 
     @property
     def canonical_masks(self) -> dict[str, str]:
@@ -85,7 +86,9 @@ class Delivery:
         if grant is None:
             return {}
         rules = {name: str(rule) for name, rule in (grant.masking or {}).items() if rule and _hides(str(rule))}
-        for name, rule in catalog_masking(self.entry).items():  # as masks_for applies them
+        if self.catalog is None:
+            self.catalog = catalog_masking(self.entry)
+        for name, rule in self.catalog.items():  # as masks_for applies them
             rules.setdefault(name, rule)
         return rules
 
@@ -106,7 +109,9 @@ def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purp
     if not decision.allowed:
         # the reasons rendered in the language each reader asks for (message, message_zh, message_en)
         raise AccessRefused("access_denied", _("No access: %(reasons)s"), reasons=Text(decision.explain().node))
-    return Delivery(entry, decision, list(decision.items), *masks_for(decision, entry))
+    catalog = catalog_masking(entry) if decision.grant is not None else {}
+    return Delivery(entry, decision, list(decision.items), *masks_for(decision, entry, catalog=catalog),
+                    catalog=catalog)
 
 
 def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str,
@@ -134,12 +139,14 @@ def catalog_masking(entry: CatalogEntry) -> dict[str, str]:
             if rule}
 
 
-def masks_for(decision: Decision, entry: CatalogEntry | None = None) -> tuple[list[masking.Mask | None], bytes | None]:
+def masks_for(decision: Decision, entry: CatalogEntry | None = None, *,
+              catalog: dict[str, str] | None = None) -> tuple[list[masking.Mask | None], bytes | None]:
     """The masks of the decision's items: the grant's rules — and, given ``entry``, the catalog's current rule for a
     sensitive item the grant leaves unmasked (an item that became sensitive after the grant, a grant rule that
-    hides nothing: review M3).  The provider's own data is not masked."""
+    hides nothing: review M3).  The provider's own data is not masked.  ``catalog``: those rules, already read."""
     masks: list[masking.Mask | None] = []
-    catalog = catalog_masking(entry) if entry is not None and decision.grant is not None else {}
+    if catalog is None:
+        catalog = catalog_masking(entry) if entry is not None and decision.grant is not None else {}
     for name in decision.items:
         rule = decision.masking.get(name)
         if name in catalog and (not rule or not _hides(rule)):

@@ -84,6 +84,10 @@ def do_revoke_system_key(actor: Any, key: SystemKey) -> SystemKey:
     return key
 
 
+#: how often a key's "last used" is written (each call of a system is in the access log anyway)
+LAST_USED_EVERY = dt.timedelta(minutes=1)
+
+
 def authenticate_system_key(raw: str) -> tuple[ConsumingSystem | None, SystemKey | None, str]:
     """(system, key, "") for a usable key; else (None, the key if known, the reason: ``malformed``,
     ``unknown``, ``revoked``, ``expired``, ``system_inactive``), the refusal audited."""
@@ -102,12 +106,15 @@ def authenticate_system_key(raw: str) -> tuple[ConsumingSystem | None, SystemKey
             reason = "expired"
         elif not key.system.is_active or not key.system.department.is_active:
             reason = "system_inactive"
-    with transaction.atomic():
-        if reason:
+    if reason:
+        with transaction.atomic():
             audit.record(AuditCode.SYSTEM_KEY_REJECTED, obj=key, outcome="denied",
                          department=key.system.department if key else None,
                          detail={"reason": reason, "system": key.system.code if key else ""})
-            return None, key, reason
-        assert key is not None
-        SystemKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        return None, key, reason
+    assert key is not None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
+        # "last used" to the minute: a system calling many times a second does not write the key's row each time
+        SystemKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return key.system, key, ""
