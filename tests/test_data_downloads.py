@@ -285,3 +285,31 @@ def test_a_csv_file_keeps_a_date_times_fractions_of_a_second() -> None:
 
     text = downloads._lines("csv", ["时间"], [[dt.datetime(2024, 5, 1, 8, 0, 0, 123456)]]).decode()
     assert text == "2024-05-01 08:00:00.123456\r\n"
+
+
+def test_a_csv_files_cells_are_written_as_the_platforms_csv_cells_with_date_times_in_full() -> None:
+    """The download's fast cell writer (exports.data_cells) writes every kind of value the centre holds — and what
+    masks make of them — exactly as csv_cell after exact_cells does: text neutralised (=, +, -, @, tab, CR first),
+    None empty, booleans true/false, numbers as numbers, dates ISO, date-times in full."""
+    import csv
+    import datetime as dt
+    import io
+    from decimal import Decimal
+
+    from govshare.core import exports
+    from govshare.datastore import delivery
+
+    values = ["", "张三", "=HYPERLINK(\"x\")", "+1", "-2", "@a", "\tx", "\rx", "a,b", 'say "hi"', "line\nbreak",
+              None, True, False, 0, -7, 3.5, float("inf"), Decimal("-12.50"), Decimal("1E+3"), dt.date(2024, 2, 29),
+              dt.datetime(2024, 5, 1, 8, 0), dt.datetime(2024, 5, 1, 8, 0, 0, 5),
+              dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC), b"\x00\x01", ["x"], {"a": 1}]
+
+    def old(rows: list[list[object]]) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        for row in rows:
+            writer.writerow([exports.csv_cell(v) for v in delivery.exact_cells(row)])
+        return buffer.getvalue()
+
+    rows = [[v] for v in values] + [values]
+    assert downloads._lines("csv", ["x"], rows).decode() == old(rows)

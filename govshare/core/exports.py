@@ -90,6 +90,32 @@ def csv_cell(value: Any) -> str:
     return neutralise(to_text(value))
 
 
+_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)  # each one character
+#: types csv.writer writes as :func:`csv_cell` would after :func:`govshare.datastore.delivery.exact_cells` —
+#: ``str()`` of each: numbers as numbers, dates ISO, date-times in full with a space
+_AS_THEY_ARE = frozenset({int, float, decimal.Decimal, dt.date, dt.datetime})
+
+
+def data_cells(row: Sequence[Any]) -> list[Any]:
+    """A data row's cells for csv.writer, each written as :func:`csv_cell` writes it with date-times in full (a
+    data download's millions of rows: text neutralised, ``None`` empty, booleans ``true``/``false``, the types
+    above left for the writer, anything else through :func:`csv_cell`)."""
+    out: list[Any] = []
+    for value in row:
+        kind = type(value)
+        if kind is str:
+            out.append("'" + value if value and value[0] in _FORMULA_FIRST else value)
+        elif value is None:
+            out.append("")
+        elif kind in _AS_THEY_ARE:
+            out.append(value)
+        elif kind is bool:
+            out.append("true" if value else "false")
+        else:
+            out.append(csv_cell(value))
+    return out
+
+
 class _Echo:
     """A file-like object whose write() hands the line back (for streaming csv.writer)."""
 

@@ -20,7 +20,8 @@ import datetime as dt
 import hashlib
 import json
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -57,6 +58,7 @@ class Delivery:
     masks: list[masking.Mask | None]
     key: bytes | None  # the grant's pseudonym key
     catalog: dict[str, str] | None = None  # catalog_masking(entry), read once (None: not read yet)
+    _masker: Callable[[Sequence[Any]], list[Any]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def canonical_masks(self) -> dict[str, str]:
@@ -95,7 +97,9 @@ class Delivery:
     def mask(self, row: tuple[Any, ...]) -> list[Any]:
         """The row as it may leave: each masked cell by its mask; a cell its mask cannot handle (a date rule on a
         text that is not a date) leaves as nothing — never as it is (fail closed)."""
-        return masking.mask_row(self.masks, row, key=self.key, fail_closed=True)
+        if self._masker is None:
+            self._masker = masking.row_masker(self.masks, key=self.key, fail_closed=True)
+        return self._masker(row)
 
 
 def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str, items: list[str] | None,

@@ -252,7 +252,9 @@ def _csv_text(rows: list[list[Any]], *, bom: bool = False) -> bytes:
 
 def _lines(fmt: str, items: list[str], page: list[list[Any]]) -> bytes:
     if fmt == Download.Format.CSV:
-        return _csv_text([delivery.exact_cells(row) for row in page])
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerows(map(exports.data_cells, page))
+        return buffer.getvalue().encode("utf-8")
     return "".join(json.dumps(dict(zip(items, (delivery.jsonable(v) for v in row), strict=True)), ensure_ascii=False)
                    + "\n" for row in page).encode("utf-8")
 
