@@ -46,6 +46,8 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--work", type=Path, default=base.ROOT / "tmp" / "bench-data-api-pg")
     parser.add_argument("--skip-download", action="store_true")
+    parser.add_argument("--random-page-cost", type=float, default=1.1,
+                        help="the server's random_page_cost (1.1, docs/operations.md §7; PostgreSQL's default is 4)")
     args = parser.parse_args()
     work = args.work.resolve()
     if work.exists():
@@ -54,8 +56,10 @@ def main() -> int:
     commit = subprocess.run(["git", "-C", str(base.ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False).stdout.strip()
     print(f"data API on a PostgreSQL centre — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, govshare {commit}, "
-          f"{os.cpu_count()} cores, {args.rows:,} rows")
-    options = "-c shared_buffers=512MB -c fsync=off -c synchronous_commit=off -c max_wal_size=4GB"
+          f"{os.cpu_count()} cores, {args.rows:,} rows, random_page_cost {args.random_page_cost}")
+    # random_page_cost 1.1: the SSD setting docs/operations.md §7 recommends for a centre on PostgreSQL
+    options = ("-c shared_buffers=512MB -c fsync=off -c synchronous_commit=off -c max_wal_size=4GB "
+               f"-c random_page_cost={args.random_page_cost}")
     with throwaway_postgres(options, "govshare-bench-api-pg-") as server:
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute('CREATE DATABASE "centre"')

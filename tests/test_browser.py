@@ -64,7 +64,7 @@ PAGES: dict[str | None, list[str]] = {
     # the exchange demo: the market binding (by update time, with rules), its first run (quarantined rows), the
     # 一数一源 check with differing names, the entry's quality
     "market_admin": ["/exchange/bindings/1/", "/exchange/runs/1/", "/exchange/cross-checks/1/",
-                     "/exchange/quality/{market}/"],
+                     "/exchange/quality/{market}/", "/data/entries/{market}/indexes/"],
     "citizen": ["/", "/catalog/", "/account/", "/tokens/", "/inbox/"],
     None: ["/login/", "/catalog/", "{entry}"],
 }
@@ -284,9 +284,10 @@ def test_the_main_pages_of_every_role_fit_a_phone_and_a_laptop_speak_chinese_and
             if not entry:
                 entry = _entry_url(tab.page, server)
             for path in paths:
-                if "{market}" in path:  # the market register's quality page, linked from the base libraries
+                if "{market}" in path:  # the market register (its quality page is linked from the base libraries)
                     tab.page.goto(f"{server}/exchange/base/")
-                    path = str(tab.page.locator("a[href*='/exchange/quality/']").first.get_attribute("href"))
+                    quality = str(tab.page.locator("a[href*='/exchange/quality/']").first.get_attribute("href"))
+                    path = path.replace("{market}", quality.rstrip("/").rsplit("/", 1)[-1])
                 url = server + (entry if path == "{entry}" else path)
                 problems.extend(f"{username or 'anonymous'} {url.removeprefix(server)}: {p}"
                                 for p in tab.check(url, menu=path == "/"))

@@ -17,8 +17,11 @@ from govshare.core.models import AuditEvent, Job
 from govshare.datastore.centre import open_store, table_for
 from govshare.datastore.engine import indexes
 from govshare.datastore.models import QueryIndex
+from tests import test_data_api
 from tests.conftest import API, login
-from tests.test_data_api import PEOPLE, _load, _rows, data  # noqa: F401 — the fixture
+from tests.test_data_api import PEOPLE, _load, _rows
+
+data = test_data_api.data  # the fixture: the police's people in the centre, the market's api grant
 
 pytestmark = pytest.mark.django_db
 
@@ -104,19 +107,38 @@ def test_an_item_that_cannot_be_indexed_is_refused_naming_it_and_nothing_changes
     assert not AuditEvent.objects.filter(code=AuditCode.QUERY_INDEXES_SET).exists()
 
 
-def test_more_items_than_the_limit_or_an_entry_without_data_is_refused(
-        data: Any, django_capture_on_commit_callbacks: Any, settings: Any) -> None:
-    client = login(Client(), data.org.police_specialist)
+def test_more_items_than_the_limit_are_refused(data: Any, django_capture_on_commit_callbacks: Any,
+                                               settings: Any) -> None:
     settings.GOVSHARE_MAX_QUERY_INDEXES = 1
-    answer = _put(client, data.entry, ["姓名", "出生日期"], django_capture_on_commit_callbacks)
+    answer = _put(login(Client(), data.org.police_specialist), data.entry, ["姓名", "出生日期"],
+                  django_capture_on_commit_callbacks)
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "too_many"
-    entries = type(data.entry).objects.filter(provider=data.entry.provider).exclude(pk=data.entry.pk)
-    empty = entries.first()
-    assert empty is not None
-    answer = _put(client, empty, ["姓名"], django_capture_on_commit_callbacks)
-    assert answer.status_code == 400 and answer.json()["error"]["code"] == "no_data"
-    assert "no data" in answer.json()["error"]["message_en"]
+    assert "At most 1" in answer.json()["error"]["message_en"] and "最多" in answer.json()["error"]["message_zh"]
     assert not QueryIndex.objects.exists()
+
+
+def test_items_chosen_before_the_first_copy_wait_for_it_and_are_built_after_it(
+        share: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Chosen from the catalog's items while the centre holds nothing of the entry; the periodic hook queues the
+    build once a copy has made the table (and never twice while one is queued)."""
+    from govshare.datastore.actions.indexes import build_waiting
+
+    entry = share.unconditional
+    client = login(Client(), share.org.police_specialist)
+    assert _put(client, entry, ["公民身份号码"], django_capture_on_commit_callbacks).json()["error"]["code"] == "key"
+    answer = _put(client, entry, ["姓名"], django_capture_on_commit_callbacks)
+    assert answer.status_code == 202, answer.content
+    assert [(i["item"], i["state"]) for i in answer.json()["items"]] == [("姓名", "waiting")]
+    assert build_waiting() == 0  # still no table
+    _load(entry, PEOPLE)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert build_waiting() == 1
+        assert build_waiting() == 0  # queued already: not twice
+    assert QueryIndex.objects.get(entry=entry).state == "building"
+    for callback in queued:
+        callback()
+    assert QueryIndex.objects.get(entry=entry).state == "ready"
+    assert len(_in_centre(entry)) == 2
 
 
 def test_the_entry_page_links_to_the_indexes_page_where_the_provider_chooses_them(

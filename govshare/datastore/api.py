@@ -50,7 +50,7 @@ from govshare.core.validators import MAX_DB_ID
 from govshare.datastore import centre, delivery
 from govshare.datastore.actions import do_request_download, do_set_query_indexes, record_fetch, take_call
 from govshare.datastore.actions.downloads import file_of, recheck
-from govshare.datastore.actions.indexes import columns_of, reason
+from govshare.datastore.actions.indexes import choosable, reason
 from govshare.datastore.engine import reader, verify
 from govshare.datastore.engine.indexes import unindexable
 from govshare.datastore.engine.store import StoreError
@@ -544,7 +544,7 @@ def grant_usage(request: HttpRequest, grant_id: int = Path(..., ge=1, le=MAX_DB_
 
 class QueryIndexOut(Schema):
     item: str
-    state: Literal["building", "ready", "failed"]
+    state: Literal["waiting", "building", "ready", "failed"]
     reason: str = Field("", description="why it failed, in the reader's language")
     ready_at: dt.datetime | None = None
 
@@ -552,7 +552,8 @@ class QueryIndexOut(Schema):
 class QueryIndexesOut(Schema):
     entry: str
     limit: int = Field(..., description="the most items of one entry indexed (GOVSHARE_MAX_QUERY_INDEXES)")
-    indexable: list[str] = Field(..., description="the items of the centre's table that can be indexed")
+    indexable: list[str] = Field(..., description="the items that can be indexed (the centre's table's; before its "
+                                                  "first copy, the catalog's: chosen ones wait for it)")
     items: list[QueryIndexOut]
 
 
@@ -562,10 +563,9 @@ class QueryIndexesIn(InSchema):
 
 def _indexes_out(entry: Any) -> dict[str, Any]:
     try:
-        found = columns_of(entry)
+        columns, key, _has_table = choosable(entry)
     except StoreError:
-        found = None
-    columns, key = found or ([], [])
+        columns, key = [], []
     return {"entry": entry.code, "limit": settings.GOVSHARE_MAX_QUERY_INDEXES,
             "indexable": [c.name for c in columns if unindexable(c, key) is None],
             "items": [{"item": row.item, "state": row.state, "reason": str(reason(row.message)) if row.message else "",

@@ -122,7 +122,6 @@ def run_trace(args: argparse.Namespace) -> int:
 
 def run_indexes(args: argparse.Namespace) -> int:
     """List an entry's query indexes, or choose them (``--set``) as a user of its provider; the worker builds them."""
-    from govshare.catalog.commands import _editor, _user
     from govshare.catalog.models import CatalogEntry
     from govshare.core.errors import GovshareError, ManyProblems
     from govshare.datastore.actions import do_set_query_indexes
@@ -136,7 +135,11 @@ def run_indexes(args: argparse.Namespace) -> int:
         print(f"错误 / error: 没有该目录资源 / no such entry: {ref}", file=sys.stderr)
         return 2
     if args.items is not None:
-        actor = _user(args.as_user) if args.as_user else _editor(entry.provider, None)
+        actor = _provider_user(entry, args.as_user)
+        if actor is None:
+            print(f"错误 / error: 没有该用户或提供部门无管理员、数据专员 / no such user, or the provider has no active "
+                  f"administrator or data specialist: {args.as_user or entry.provider.name}", file=sys.stderr)
+            return 2
         items = [i.strip() for i in args.items.replace("，", ",").split(",") if i.strip()]
         try:
             do_set_query_indexes(actor, entry, items)
@@ -148,7 +151,8 @@ def run_indexes(args: argparse.Namespace) -> int:
             print(f"错误 / error: {exc.bilingual()}", file=sys.stderr)
             return 2
         print(f"已保存, 由后台任务建立 / saved, built by the worker ({actor.username}): {', '.join(items) or '—'}")
-    states = {"building": "建立中 / being built", "ready": "可用 / ready", "failed": "失败 / failed"}
+    states = {"waiting": "等待首次汇聚 / waiting for the first copy", "building": "建立中 / being built",
+              "ready": "可用 / ready", "failed": "失败 / failed"}
     rows = list(QueryIndex.objects.filter(entry=entry))
     if not rows:
         print(f"{entry.code}: 无查询索引 / no query indexes")
@@ -164,6 +168,22 @@ def run_indexes(args: argparse.Namespace) -> int:
             why = f" — {zh} / {en}"
         print(f"{entry.code}\t{row.item}\t{states.get(row.state, row.state)}{why}")
     return 0
+
+
+def _provider_user(entry: Any, username: str | None) -> Any:
+    """The --as user (any active one: the action decides), else the provider's first active department
+    administrator, then data specialist; None when there is none."""
+    from govshare.core.models import RoleAssignment, User
+    from govshare.core.roles import Role
+
+    if username:
+        return User.objects.filter(username=username, is_active=True).first()
+    for role in (Role.DEPT_ADMIN, Role.DATA_SPECIALIST):
+        row = RoleAssignment.objects.filter(user__department_id=entry.provider_id, user__is_active=True,
+                                            role=role).select_related("user").order_by("user__pk").first()
+        if row is not None:
+            return row.user
+    return None
 
 
 # ------------------------------------------------------------------ the readable report

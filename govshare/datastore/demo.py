@@ -77,3 +77,24 @@ def load_download_demo() -> None:
         return
     with context.bind(user=user, ip="demo"):
         do_request_download(user=user, entry=entry, purpose=grant.purpose, items=None, filters=[], fmt="csv")
+
+
+@register_loader
+def load_query_index_demo() -> None:
+    """市场监管局 indexes 登记状态 and 成立日期 of its market register — the items consumers filter and sort the register
+    on; the worker builds them once the first copy has filled the centre."""
+    from govshare.catalog.models import CatalogEntry
+    from govshare.core.models import User
+    from govshare.datastore.actions import do_set_query_indexes
+    from govshare.datastore.models import QueryIndex
+
+    entry = CatalogEntry.objects.filter(current_version__name=ENTRY).select_related("current_version").first()
+    user = User.objects.filter(username="market_admin").first()
+    if entry is None or user is None or entry.current_version is None or QueryIndex.objects.filter(
+            entry=entry).exists():
+        return
+    names = set(entry.current_version.items.values_list("name", flat=True))
+    wanted = [name for name in ("登记状态", "成立日期") if name in names]
+    if wanted:
+        with context.bind(user=user, ip="demo"):
+            do_set_query_indexes(user, entry, wanted)

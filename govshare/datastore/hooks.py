@@ -11,3 +11,11 @@ def expire_downloads() -> int:
     from govshare.datastore.actions.downloads import expire_downloads as expire
 
     return expire()
+
+
+@periodic.register("datastore.query_indexes", every_seconds=60)
+def build_waiting_query_indexes() -> int:
+    """Query indexes chosen before an entry's first copy are built once the centre holds its table."""
+    from govshare.datastore.actions.indexes import build_waiting
+
+    return build_waiting()

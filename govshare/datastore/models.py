@@ -88,6 +88,7 @@ class QueryIndex(models.Model):
     built by a background job (:func:`govshare.datastore.engine.indexes.sync`)."""
 
     class State(models.TextChoices):
+        WAITING = "waiting", _("waiting for the first copy")
         BUILDING = "building", _("being built")
         READY = "ready", _("ready")
         FAILED = "failed", _("failed")

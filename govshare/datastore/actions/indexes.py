@@ -8,6 +8,7 @@ or copies on PostgreSQL, run again safely after a crash) and records each item r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from govshare.core import audit, jobs
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ManyProblems, ValidationFailed
 from govshare.core.messages import message
+from govshare.core.models import Job
 from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.datastore.centre import open_store, table_for
@@ -38,7 +40,6 @@ REASONS: dict[str, Any] = {
     "type": _("long text and binary items are not filtered or sorted on"),
     "too_long": lazy(lambda: str(_("text items longer than %(n)s characters cannot be indexed"))
                      % {"n": indexes.MAX_INDEXED_CHARS}, str)(),
-    "no_data": _("the centre holds no data of this entry yet"),
     "unavailable": _("the centre's database could not be reached"),
 }
 
@@ -61,26 +62,35 @@ def columns_of(entry: CatalogEntry) -> tuple[list[StoreColumn], list[str]] | Non
         return store.describe(table)
 
 
-def do_set_query_indexes(actor: Any, entry: CatalogEntry, items: list[str]) -> list[QueryIndex]:
+def choosable(entry: CatalogEntry) -> tuple[list[StoreColumn], list[str], bool]:
+    """The items an index can be chosen among and the key: the centre's table's, or — before its first copy or
+    upload — the catalog's current version's (the table is made from them); and whether the table exists."""
+    found = columns_of(entry)
+    if found is not None:
+        return found[0], found[1], True
+    version = entry.current_version
+    items = list(version.items.order_by("position", "pk")) if version is not None else []
+    return ([StoreColumn(i.name, i.data_type, i.length) for i in items], [i.name for i in items if i.is_primary_key],
+            False)
+
+
+def do_set_query_indexes(actor: Any, entry: CatalogEntry, items: Sequence[str]) -> list[QueryIndex]:
     """Index exactly ``items`` of the entry's centre table (an empty list: none).  Checked all at once — every item
     the table has, of an indexable type, no more than the limit — then saved with its audit event; the job that
     builds and drops the indexes is queued after commit."""
     require(actor, Capability.BIND_TABLES)
-    entry = get_for(actor, Action.CHANGE, CatalogEntry.objects.select_related("provider"), pk=entry.pk)
+    entry = get_for(actor, Action.CHANGE, CatalogEntry.objects.select_related("provider", "current_version"),
+                    pk=entry.pk)
     wanted = list(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
     limit = settings.GOVSHARE_MAX_QUERY_INDEXES
     if len(wanted) > limit:
         raise ValidationFailed("too_many", _("At most %(limit)s items of an entry are indexed; %(count)s chosen."),
                                field="items", label=ITEMS, limit=limit, count=len(wanted))
     try:
-        found = columns_of(entry)
+        columns, key, has_table = choosable(entry)
     except StoreError as exc:
         raise ValidationFailed("centre_unavailable", _("The centre's database could not be reached: %(detail)s"),
                                detail=exc.code) from exc
-    if found is None and wanted:
-        raise ValidationFailed("no_data", _("The centre holds no data of this entry yet: choose the items to index "
-                                            "after its first copy or upload."), field="items", label=ITEMS)
-    columns, key = found or ([], [])
     by_name = {column.name: column for column in columns}
     problems: list[GovshareError] = []
     for item in wanted:
@@ -96,16 +106,19 @@ def do_set_query_indexes(actor: Any, entry: CatalogEntry, items: list[str]) -> l
         before = sorted(rows)
         QueryIndex.objects.filter(entry=entry).exclude(item__in=wanted).delete()
         kept: list[QueryIndex] = []
+        # no table yet: the items wait for the first copy or upload (build_waiting queues the job then)
+        state = QueryIndex.State.BUILDING if has_table else QueryIndex.State.WAITING
         for item in wanted:
             row = rows.get(item)
             if row is None:
-                row = QueryIndex.objects.create(entry=entry, item=item, requested_by=actor)
-            elif row.state == QueryIndex.State.FAILED:  # tried again
-                row.state, row.message, row.requested_by = QueryIndex.State.BUILDING, "", actor
+                row = QueryIndex.objects.create(entry=entry, item=item, requested_by=actor, state=state)
+            elif row.state in (QueryIndex.State.FAILED, QueryIndex.State.WAITING):  # tried again
+                row.state, row.message, row.requested_by = state, "", actor
                 row.save(update_fields=["state", "message", "requested_by"])
             kept.append(row)
-        jobs.create_job(INDEX_JOB, message(_("Query indexes of %(code)s"), code=entry.code), {"entry": entry.pk},
-                        user=actor, department=entry.provider)
+        if has_table:
+            jobs.create_job(INDEX_JOB, message(_("Query indexes of %(code)s"), code=entry.code),
+                            {"entry": entry.pk}, user=actor, department=entry.provider)
         audit.record(AuditCode.QUERY_INDEXES_SET, actor=actor, obj=entry, department=getattr(actor, "department", None),
                      object_department=entry.provider, changes={"items": [before, wanted]},
                      detail={"entry": entry.code, "table": table_for(entry)})
@@ -124,10 +137,12 @@ def build_query_indexes(ctx: jobs.JobContext) -> dict[str, Any]:
         ctx.log(f"building the indexes of {item}")
 
     with open_store() as store:
-        if store.has_table(table):
-            failed = indexes.sync(store, table, wanted, progress=progress)
-        else:
-            failed = dict.fromkeys(wanted, "no_data")
+        waiting = not store.has_table(table)
+        failed = {} if waiting else indexes.sync(store, table, wanted, progress=progress)
+    if waiting:  # built once the first copy or upload has made the table (build_waiting)
+        QueryIndex.objects.filter(entry=entry, item__in=wanted).update(state=QueryIndex.State.WAITING, message="")
+        ctx.log("the centre holds no data of this entry yet: the indexes are built after its first copy")
+        return {"entry": entry.code, "waiting": len(wanted)}
     now = timezone.now()
     with transaction.atomic():
         for row in QueryIndex.objects.select_for_update().filter(entry=entry, item__in=wanted):
@@ -143,3 +158,24 @@ def build_query_indexes(ctx: jobs.JobContext) -> dict[str, Any]:
     ready = len(wanted) - len(failed)
     ctx.log(f"{ready} items indexed" + (f"; failed: {failed}" if failed else ""))
     return {"entry": entry.code, "ready": ready, "failed": failed}
+
+
+def build_waiting() -> int:
+    """Queue the build of the indexes chosen before the centre held the entry's table, once it does (the periodic
+    hook ``datastore.query_indexes``); an entry whose build is already queued or running is left to it."""
+    entries = set(QueryIndex.objects.filter(state=QueryIndex.State.WAITING).values_list("entry_id", flat=True))
+    if not entries:
+        return 0
+    queued = 0
+    with open_store() as store:
+        for entry in CatalogEntry.objects.filter(pk__in=entries).select_related("provider"):
+            if not store.has_table(table_for(entry)) or Job.objects.filter(
+                    kind=INDEX_JOB, status__in=[Job.Status.QUEUED, Job.Status.RUNNING], params__entry=entry.pk).exists():
+                continue
+            with transaction.atomic():
+                QueryIndex.objects.filter(entry=entry, state=QueryIndex.State.WAITING).update(
+                    state=QueryIndex.State.BUILDING)
+                jobs.create_job(INDEX_JOB, message(_("Query indexes of %(code)s"), code=entry.code),
+                                {"entry": entry.pk}, department=entry.provider)
+            queued += 1
+    return queued

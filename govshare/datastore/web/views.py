@@ -19,7 +19,7 @@ from govshare.core.errors import GovshareError, NotFound
 from govshare.core.permissions import Action, can, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.datastore.actions import do_request_download, do_set_query_indexes
-from govshare.datastore.actions.indexes import columns_of, reason
+from govshare.datastore.actions.indexes import choosable, reason
 from govshare.datastore.engine.indexes import unindexable
 from govshare.datastore.engine.store import StoreError
 from govshare.datastore.models import Download, QueryIndex
@@ -88,11 +88,10 @@ def query_indexes(request: HttpRequest, entry_pk: int) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405)
     try:
-        found = columns_of(entry)
+        columns, key, has_table = choosable(entry)
         unreachable = False
     except StoreError:
-        found, unreachable = None, True
-    columns, key = found or ([], [])
+        columns, key, has_table, unreachable = [], [], False, True
     rows = {row.item: row for row in QueryIndex.objects.filter(entry=entry)}
     items = []
     for column in columns:
@@ -102,6 +101,7 @@ def query_indexes(request: HttpRequest, entry_pk: int) -> HttpResponse:
                       "why": reason(why) if why else "", "row": row,
                       "reason": reason(row.message) if row is not None and row.message else ""})
     return render(request, "datastore/query_indexes.html", {
-        "entry": entry, "items": items, "has_table": found is not None, "unreachable": unreachable,
+        "entry": entry, "items": items, "has_table": has_table, "unreachable": unreachable,
         "may_change": may_change, "limit": settings.GOVSHARE_MAX_QUERY_INDEXES,
-        "building": any(r.state == QueryIndex.State.BUILDING for r in rows.values())})
+        "building": any(r.state in (QueryIndex.State.BUILDING, QueryIndex.State.WAITING) and has_table
+                        or r.state == QueryIndex.State.BUILDING for r in rows.values())})
