@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -207,7 +208,7 @@ def test_a_query_index_serves_the_sort_on_its_item_and_pages_stay_exactly_as_wit
     _fill(store, rows)
     query = RowQuery(TABLE, ALL, sort=sort, limit=17)
     before = _all_pages(store, query)
-    assert indexes.sync(store, TABLE, [sort[0][0]]) == {}
+    assert indexes.sync(store, TABLE, [sort[0][0]]) == ([sort[0][0]], {})
     name = indexes.names_of(TABLE, ALL.index(sort[0][0]) + 1)[1 if sort[0][1] else 0]
     assert name in _plan(store, RowQuery(TABLE, ALL, sort=sort, limit=17))
     assert _all_pages(store, query) == before == _python_order(rows, sort)
@@ -230,17 +231,22 @@ def test_sync_makes_the_tables_indexes_exactly_those_asked_for_and_says_why_an_i
 
     _fill(store, _rows(20))
     prefix = indexes.prefix_of(TABLE)
-    assert indexes.sync(store, TABLE, ["金额", "日期", "编号", "没有"]) == {"编号": "key", "没有": "unknown_item"}
+    assert indexes.sync(store, TABLE, ["金额", "日期", "编号", "没有"])[1] == {"编号": "key", "没有": "unknown_item"}
     assert sorted(store.indexes(TABLE, prefix)) == sorted([*indexes.names_of(TABLE, 2), *indexes.names_of(TABLE, 3)])
     assert all(store.indexes(TABLE, prefix).values())
-    assert indexes.sync(store, TABLE, ["日期"]) == {}  # 金额 dropped, 日期 kept (not built again)
+    assert indexes.sync(store, TABLE, ["日期"]) == (["日期"], {})  # 金额 dropped, 日期 kept (not built again)
     assert sorted(store.indexes(TABLE, prefix)) == sorted(indexes.names_of(TABLE, 3))
-    assert indexes.sync(store, TABLE, []) == {}
+    assert indexes.sync(store, TABLE, lambda: []) == ([], {})
     assert store.indexes(TABLE, prefix) == {}
-    assert indexes.unindexable(StoreColumn("备注", "M"), ["编号"]) == "type"
-    assert indexes.unindexable(StoreColumn("照片", "G"), ["编号"]) == "type"
-    assert indexes.unindexable(StoreColumn("长文", "C", indexes.MAX_INDEXED_CHARS + 1), ["编号"]) == "too_long"
-    assert indexes.unindexable(StoreColumn("名称", "C", indexes.MAX_INDEXED_CHARS), ["编号"]) is None
+    key = [StoreColumn("编号", "C", 18)]
+    assert indexes.unindexable(StoreColumn("备注", "M"), key, ["编号"]) == "type"
+    assert indexes.unindexable(StoreColumn("照片", "G"), key, ["编号"]) == "type"
+    # an index entry holds the item and the key: 4 bytes a character at most, 2 600 bytes in all
+    assert indexes.unindexable(StoreColumn("名称", "C", 632), key, ["编号"]) is None  # 2 528 + 72
+    assert indexes.unindexable(StoreColumn("长文", "C", 633), key, ["编号"]) == "too_long"
+    assert indexes.unindexable(StoreColumn("名称", "C", 100), [StoreColumn("编号", "C", 600)], ["编号"]) == "too_long"
+    assert indexes.unindexable(StoreColumn("名称", "C"), key, ["编号"]) == "too_long"  # no length: no bound
+    assert indexes.unindexable(StoreColumn("日期", "D"), [StoreColumn("编号", "C")], ["编号"]) == "too_long"
 
 
 def test_an_index_an_interrupted_build_left_unusable_is_built_again(store: Store) -> None:
@@ -255,5 +261,39 @@ def test_an_index_an_interrupted_build_left_unusable_is_built_again(store: Store
     store._conn.execute("UPDATE pg_catalog.pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
                         (ascending,))
     assert store.indexes(TABLE, indexes.prefix_of(TABLE)) == {ascending: False}
-    assert indexes.sync(store, TABLE, ["日期"]) == {}
+    assert indexes.sync(store, TABLE, ["日期"]) == (["日期"], {})
     assert store.indexes(TABLE, indexes.prefix_of(TABLE)) == {ascending: True, descending: True}
+
+
+def test_an_item_lengthened_beyond_what_an_index_entry_holds_loses_its_index_and_copies_go_on(store: Store) -> None:
+    """Review of the 11th session: a new version of the entry may lengthen an indexed item; its index would make
+    writes of the longer values fail (PostgreSQL: "index row size exceeds …") — the store drops it as it widens the
+    table."""
+    from govshare.datastore.engine import indexes
+
+    table = "e_grows"
+    store.ensure_table(table, [StoreColumn("号", "C", 18), StoreColumn("名", "C", 100)], ["号"])
+    indexes.sync(store, table, ["名"])
+    assert len(store.indexes(table, indexes.prefix_of(table))) == 2
+    store.ensure_table(table, [StoreColumn("号", "C", 18), StoreColumn("名", "C", 5000)], ["号"])
+    assert store.indexes(table, indexes.prefix_of(table)) == {}
+    store.apply(table, [["K1", "稀" * 3000]], run_id="r", batch=1, position={}, rows_read=1, read_hash=combine(()))
+    assert indexes.sync(store, table, ["名"]) == (["名"], {"名": "too_long"})
+
+
+def test_a_page_deep_in_a_sort_on_an_indexed_nullable_item_starts_the_index_at_the_cursor(store: Store) -> None:
+    """Review of the 11th session: the page after a value reads the item's index from that value on (a bound the
+    index can start at), then the rows without a value — not the index from its start on every page."""
+    from govshare.datastore.engine import indexes
+
+    rows = _rows(230)
+    _fill(store, rows)
+    indexes.sync(store, TABLE, ["日期"])
+    for desc in (False, True):
+        first = read_rows(store, RowQuery(TABLE, ALL, sort=[("日期", desc)], limit=100))
+        plan = _plan(store, RowQuery(TABLE, ALL, sort=[("日期", desc)], after=first.after, limit=100))
+        assert indexes.prefix_of(TABLE) in plan
+        if store.kind == "postgresql":
+            assert re.search(r"Index Cond: \(+c3 [<>]=", plan), plan
+        else:
+            assert "c3>?" in plan or "c3<?" in plan, plan

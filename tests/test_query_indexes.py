@@ -177,3 +177,34 @@ def test_the_console_lists_and_sets_an_entrys_query_indexes_as_a_user_of_its_pro
                  data.org.market_specialist.username]) == 2  # an outsider: the same "not found" as a missing entry
     assert main(["datastore", "indexes", "999/999999"]) == 2
     assert sorted(QueryIndex.objects.values_list("item", flat=True)) == ["出生日期", "姓名"]
+
+
+def test_a_centre_that_cannot_be_reached_fails_each_item_with_why_and_the_audit_says_so(
+        data: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of the 11th session: a store error outside an index's build (opening the centre, reading its
+    indexes) left the items "being built" for ever, with no 5101 event."""
+    from govshare.datastore.actions import indexes as actions
+    from govshare.datastore.engine.store import StoreError
+
+    client = login(Client(), data.org.police_specialist)
+    real = actions.open_store
+
+    def unreachable() -> Any:
+        raise StoreError("unavailable", "connection refused")
+
+    monkeypatch.setattr(actions, "open_store", unreachable)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        monkeypatch.setattr(actions, "open_store", real)  # the choice itself reads the centre's items
+        answer = client.put(f"{API}/data/{data.entry.code}/indexes", json.dumps({"items": ["姓名"]}),
+                            content_type="application/json")
+        monkeypatch.setattr(actions, "open_store", unreachable)
+    assert answer.status_code == 202
+    for callback in queued:
+        callback()
+    body = client.get(f"{API}/data/{data.entry.code}/indexes", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["items"][0]["state"] == "failed"
+    event = AuditEvent.objects.get(code=AuditCode.QUERY_INDEXES_BUILT)
+    assert event.outcome == "failure" and event.detail["failed"] == {"姓名": "unavailable: connection refused"}
+    monkeypatch.setattr(actions, "open_store", real)
+    assert _put(client, data.entry, ["姓名"], django_capture_on_commit_callbacks).status_code == 202  # chosen again
+    assert QueryIndex.objects.get(entry=data.entry).state == "ready"

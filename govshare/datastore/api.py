@@ -566,10 +566,16 @@ def _indexes_out(entry: Any) -> dict[str, Any]:
         columns, key, _has_table = choosable(entry)
     except StoreError:
         columns, key = [], []
+    why = {c.name: unindexable(c, columns, key) for c in columns}
+    items = []
+    for row in QueryIndex.objects.filter(entry=entry):
+        state, code = row.state, row.message
+        if why.get(row.item):  # the item changed since (a longer length): its indexes are gone
+            state, code = QueryIndex.State.FAILED, str(why[row.item])
+        items.append({"item": row.item, "state": state, "reason": str(reason(code)) if code else "",
+                      "ready_at": row.ready_at if state == QueryIndex.State.READY else None})
     return {"entry": entry.code, "limit": settings.GOVSHARE_MAX_QUERY_INDEXES,
-            "indexable": [c.name for c in columns if unindexable(c, key) is None],
-            "items": [{"item": row.item, "state": row.state, "reason": str(reason(row.message)) if row.message else "",
-                       "ready_at": row.ready_at} for row in QueryIndex.objects.filter(entry=entry)]}
+            "indexable": [name for name, problem in why.items() if problem is None], "items": items}
 
 
 @router.get("/data/{entryref:ref}/indexes", response={200: QueryIndexesOut},

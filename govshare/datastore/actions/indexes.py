@@ -38,8 +38,8 @@ REASONS: dict[str, Any] = {
     "unknown_item": _("the centre's table has no such item"),
     "key": _("it is the table's key, which is always indexed"),
     "type": _("long text and binary items are not filtered or sorted on"),
-    "too_long": lazy(lambda: str(_("text items longer than %(n)s characters cannot be indexed"))
-                     % {"n": indexes.MAX_INDEXED_CHARS}, str)(),
+    "too_long": lazy(lambda: str(_("its values (with the key's) can be longer than an index entry holds (%(n)s "
+                                   "bytes)")) % {"n": indexes.QUERY_INDEX_MAX_BYTES}, str)(),
     "unavailable": _("the centre's database could not be reached"),
 }
 
@@ -95,13 +95,15 @@ def do_set_query_indexes(actor: Any, entry: CatalogEntry, items: Sequence[str]) 
     problems: list[GovshareError] = []
     for item in wanted:
         column = by_name.get(item)
-        why = "unknown_item" if column is None else indexes.unindexable(column, key)
+        why = "unknown_item" if column is None else indexes.unindexable(column, columns, key)
         if why is not None:
             problems.append(ValidationFailed(why, _("%(item)s cannot be indexed: %(reason)s."), field="items",
                                              label=ITEMS, item=item, reason=reason(why)))
     if problems:
         raise problems[0] if len(problems) == 1 else ManyProblems(problems)
     with transaction.atomic():
+        # one choice of an entry's indexes at a time (two first choices at once: the second waits, then sees the first)
+        CatalogEntry.objects.select_for_update().filter(pk=entry.pk).values_list("pk", flat=True).first()
         rows = {row.item: row for row in QueryIndex.objects.select_for_update().filter(entry=entry)}
         before = sorted(rows)
         QueryIndex.objects.filter(entry=entry).exclude(item__in=wanted).delete()
@@ -129,20 +131,28 @@ def do_set_query_indexes(actor: Any, entry: CatalogEntry, items: Sequence[str]) 
 def build_query_indexes(ctx: jobs.JobContext) -> dict[str, Any]:
     """Make the centre's indexes of the entry those its rows ask for; record each item ready or failed."""
     entry = CatalogEntry.objects.select_related("provider").get(pk=ctx.params["entry"])
-    wanted = list(QueryIndex.objects.filter(entry=entry).values_list("item", flat=True))
     table = table_for(entry)
 
     def progress(item: str, done: int, total: int) -> None:
         ctx.progress(done, total, item)
         ctx.log(f"building the indexes of {item}")
 
-    with open_store() as store:
-        waiting = not store.has_table(table)
-        failed = {} if waiting else indexes.sync(store, table, wanted, progress=progress)
+    def chosen() -> list[str]:  # read once the table's sync lock is held: what is wanted then
+        return list(QueryIndex.objects.filter(entry=entry).values_list("item", flat=True))
+
+    try:
+        with open_store() as store:
+            waiting = not store.has_table(table)
+            wanted, failed = (chosen(), {}) if waiting else indexes.sync(store, table, chosen, progress=progress)
+    except StoreError as exc:  # the centre unreachable, a statement refused: each item says so (chosen again retries)
+        wanted = chosen()
+        failed = dict.fromkeys(wanted, f"{exc.code}: {exc.detail}" if exc.detail else exc.code)
+        waiting = False
     if waiting:  # built once the first copy or upload has made the table (build_waiting)
         QueryIndex.objects.filter(entry=entry, item__in=wanted).update(state=QueryIndex.State.WAITING, message="")
         ctx.log("the centre holds no data of this entry yet: the indexes are built after its first copy")
         return {"entry": entry.code, "waiting": len(wanted)}
+    ctx.log(f"{len(wanted) - len(failed)} of {len(wanted)} items indexed")  # and this worker still holds the job
     now = timezone.now()
     with transaction.atomic():
         for row in QueryIndex.objects.select_for_update().filter(entry=entry, item__in=wanted):
@@ -155,9 +165,7 @@ def build_query_indexes(ctx: jobs.JobContext) -> dict[str, Any]:
                      outcome="failure" if failed else "success",
                      detail={"entry": entry.code, "table": table, "ready": [i for i in wanted if i not in failed],
                              "failed": failed})
-    ready = len(wanted) - len(failed)
-    ctx.log(f"{ready} items indexed" + (f"; failed: {failed}" if failed else ""))
-    return {"entry": entry.code, "ready": ready, "failed": failed}
+    return {"entry": entry.code, "ready": len(wanted) - len(failed), "failed": failed}
 
 
 def build_waiting() -> int:

@@ -14,19 +14,23 @@ ones and those an interrupted build left unusable — and can be run again at an
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
 from govshare.datastore.engine import reader
-from govshare.datastore.engine.store import Store, StoreColumn, StoreError
+from govshare.datastore.engine.store import (
+    QUERY_INDEX_MAX_BYTES,
+    Store,
+    StoreColumn,
+    StoreError,
+    query_index_prefix,
+    query_index_problem,
+)
 
-#: the longest text item (characters) that can be indexed: a PostgreSQL index entry holds at most ~2 700 bytes, and
-#: a value of an indexed item longer than that would make every later write of its row fail
-MAX_INDEXED_CHARS = 600
+__all__ = ["QUERY_INDEX_MAX_BYTES", "names_of", "prefix_of", "sync", "unindexable"]
 
 
 def prefix_of(table: str) -> str:
-    return f"gsq_{hashlib.sha256(table.encode()).hexdigest()[:12]}_"
+    return query_index_prefix(table)
 
 
 def names_of(table: str, position: int) -> tuple[str, str]:
@@ -35,50 +39,48 @@ def names_of(table: str, position: int) -> tuple[str, str]:
     return base + "a", base + "d"
 
 
-def unindexable(column: StoreColumn, key: Sequence[str]) -> str | None:
-    """Why ``column`` cannot be given a query index (a code), or None."""
-    if list(key) == [column.name]:
-        return "key"  # the key's own index serves it already
-    if column.letter in "MG":
-        return "type"  # long text, binary: no filters or sorts the API offers on them
-    if column.letter == "C" and (column.length is None or column.length > MAX_INDEXED_CHARS):
-        return "too_long"
-    return None
+def unindexable(column: StoreColumn, columns: Sequence[StoreColumn], key: Sequence[str]) -> str | None:
+    """Why ``column`` cannot be given a query index (``key``, ``type``, ``too_long``), or None
+    (:func:`govshare.datastore.engine.store.query_index_problem`: the store drops an index that a longer item
+    makes too long)."""
+    return query_index_problem(column, columns, key)
 
 
-def sync(store: Store, table: str, items: Iterable[str], *,
-         progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
-    """Make ``table``'s query indexes those of ``items``: the others dropped, the missing (or unusable) ones built.
-    Returns each item's failure code (``unknown_item``, ``key``, ``type``, ``too_long``, or a store error's
-    ``code: detail``);
-    the items missing from the result have their indexes ready.  ``progress(item, done, total)`` before each
-    build."""
-    columns, key = store.describe(table)
-    position = {column.name: i for i, column in enumerate(columns, 1)}
-    wanted: dict[str, tuple[str, str]] = {}
-    failed: dict[str, str] = {}
-    for item in dict.fromkeys(items):
-        if item not in position:
-            failed[item] = "unknown_item"
-            continue
-        why = unindexable(columns[position[item] - 1], key)
-        if why is not None:
-            failed[item] = why
-            continue
-        wanted[item] = names_of(table, position[item])
-    present = store.indexes(table, prefix_of(table))
-    keep = {name for pair in wanted.values() for name in pair}
-    for name in sorted(set(present) - keep):
-        store.drop_index(name)
-    for done, (item, pair) in enumerate(wanted.items()):
-        if all(present.get(name) for name in pair):
-            continue
-        if progress is not None:
-            progress(item, done, len(wanted))
-        try:
-            for name, descending in zip(pair, (False, True), strict=True):
-                if not present.get(name):
-                    store.create_index(name, table, reader.index_terms(store, table, item, descending))
-        except StoreError as exc:  # "code: detail" — what the database said
-            failed[item] = f"{exc.code}: {exc.detail}" if exc.detail else exc.code
-    return failed
+def sync(store: Store, table: str, items: Iterable[str] | Callable[[], Iterable[str]], *,
+         progress: Callable[[str, int, int], None] | None = None) -> tuple[list[str], dict[str, str]]:
+    """Make ``table``'s query indexes those of ``items`` — the others dropped, the missing (or unusable) ones built —
+    one sync of the table at a time (:meth:`Store.query_index_lock`); ``items`` a callable is read once the lock is
+    held (so a sync never builds what a later choice no longer wants).  Returns the items synced and each one's
+    failure code (``unknown_item``, ``key``, ``type``, ``too_long``, or a store error's ``code: detail``); an item
+    without one has its indexes ready.  ``progress(item, done, total)`` before each build."""
+    with store.query_index_lock(table):
+        chosen = list(dict.fromkeys(items() if callable(items) else items))
+        columns, key = store.describe(table)
+        position = {column.name: i for i, column in enumerate(columns, 1)}
+        wanted: dict[str, tuple[str, str]] = {}
+        failed: dict[str, str] = {}
+        for item in chosen:
+            if item not in position:
+                failed[item] = "unknown_item"
+                continue
+            why = unindexable(columns[position[item] - 1], columns, key)
+            if why is not None:
+                failed[item] = why
+                continue
+            wanted[item] = names_of(table, position[item])
+        present = store.indexes(table, prefix_of(table))
+        keep = {name for pair in wanted.values() for name in pair}
+        for name in sorted(set(present) - keep):
+            store.drop_index(name)
+        for done, (item, pair) in enumerate(wanted.items()):
+            if all(present.get(name) for name in pair):
+                continue
+            if progress is not None:
+                progress(item, done, len(wanted))
+            try:
+                for name, descending in zip(pair, (False, True), strict=True):
+                    if not present.get(name):
+                        store.create_index(name, table, reader.index_terms(store, table, item, descending))
+            except StoreError as exc:  # "code: detail" — what the database said
+                failed[item] = f"{exc.code}: {exc.detail}" if exc.detail else exc.code
+    return chosen, failed

@@ -272,18 +272,33 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
         raise QueryError("bad_limit", "limit: 1 to 10 000")
     built = _Built(store, query)
     order = built.order()
-    where, params = list(built.where), list(built.params)
-    if query.after is not None:
-        condition, more = built.after(order, query.after)
-        where.append(condition)
-        params.extend(more)
     wanted = list(query.items)
     extra = [name for name, _d, _n in order if name not in wanted]
     selected = [*wanted, *extra]
     keys = ", ".join(built.order_by(order))
-    sql = (f'SELECT {", ".join(built.column(n) for n in selected)} FROM "{query.table}" '  # noqa: S608 — checked names
-           f"WHERE {' AND '.join(where)} ORDER BY {keys} LIMIT ?")
-    rows = store.read(sql, [*params, query.limit + 1], [built.letter(n) for n in selected])
+    letters = [built.letter(n) for n in selected]
+
+    def page(conditions: list[str], more: list[Any], limit: int) -> list[tuple[Any, ...]]:
+        sql = (f'SELECT {", ".join(built.column(n) for n in selected)} FROM "{query.table}" '  # noqa: S608 — checked
+               f"WHERE {' AND '.join([*built.where, *conditions])} ORDER BY {keys} LIMIT ?")
+        return store.read(sql, [*built.params, *more, limit], letters)
+
+    if query.after is None:
+        rows = page([], [], query.limit + 1)
+    else:
+        condition, more = built.after(order, query.after)
+        first_expr, first_desc, first_nullable, first_name, first_param = built.terms(order)[0]
+        first_value = dict(zip([name for name, _d, _n in order], query.after, strict=True))[first_name]
+        if first_nullable and first_value is not None:
+            # a page after a value of a nullable sort item: the rows with a value after it — bounded, so that the
+            # item's index is read from the cursor on, not from its start (review of the 11th session) — then, if
+            # the page is not full, the rows without one (they come last, all of them after any value)
+            bound = f"{first_expr} {'<=' if first_desc else '>='} ?"
+            rows = page([bound, condition], [first_param(first_value), *more], query.limit + 1)
+            if len(rows) <= query.limit:
+                rows += page([f"{first_expr} IS NULL"], [], query.limit + 1 - len(rows))
+        else:
+            rows = page([condition], more, query.limit + 1)
     more_rows = len(rows) > query.limit
     rows = rows[:query.limit]
     after = None

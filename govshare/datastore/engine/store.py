@@ -93,6 +93,39 @@ _INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
 APPLICATION_NAME = "govshare-datastore"
 #: the advisory lock that serialises creating tables on PostgreSQL
 _PG_DDL_LOCK = 8_410_001
+#: the most bytes an entry of a query index (an item, then the key) may need: a PostgreSQL B-tree entry holds
+#: at most ~2 700 bytes, and a longer one makes the write of its row fail (govshare.datastore.engine.indexes)
+QUERY_INDEX_MAX_BYTES = 2600
+
+
+def query_index_prefix(table: str) -> str:
+    """The names of ``table``'s query indexes start with this (``gsq_<12 hex digits of the name>_``)."""
+    return f"gsq_{hashlib.sha256(table.encode()).hexdigest()[:12]}_"
+
+
+def _most_bytes(column: StoreColumn) -> int | None:
+    """The most bytes a value of ``column`` takes in an index entry (None: no bound)."""
+    if column.letter in "CM":
+        return 4 * column.length if column.length else None  # UTF-8: at most 4 bytes a character
+    if column.letter in "NY":
+        return (column.length or 1000) // 2 + 10  # PostgreSQL numeric: two digits a byte, and a header
+    if column.letter == "G":
+        return None
+    return 8  # I D T L
+
+
+def query_index_problem(column: StoreColumn, columns: Sequence[StoreColumn], key: Sequence[str]) -> str | None:
+    """Why ``column`` of a table of ``columns`` keyed by ``key`` cannot have a query index (a code), or None:
+    ``key`` (the key's own index serves it), ``type`` (long text, binary: not filtered or sorted on), ``too_long``
+    (the item and the key together could exceed :data:`QUERY_INDEX_MAX_BYTES`)."""
+    if list(key) == [column.name]:
+        return "key"
+    if column.letter in "MG":
+        return "type"
+    sizes = [_most_bytes(column), *(_most_bytes(c) for c in columns if c.name in key and c.name != column.name)]
+    if any(size is None for size in sizes) or sum(size or 0 for size in sizes) > QUERY_INDEX_MAX_BYTES:
+        return "too_long"
+    return None
 #: batches of a run after which a PostgreSQL store refreshes the statistics of the table it writes
 _ANALYZE_AT = frozenset({2, 20, 200, 2000})
 #: a table whose statistics already count this many rows is not analysed again by a run (Store._analyze)
@@ -701,6 +734,13 @@ class Store:
                         letter = shape.columns[index].letter
                         self._conn.execute(f'ALTER TABLE "{table}" ADD COLUMN c{index + 1} {types[letter]}')
                     self._run("UPDATE _gs_tables SET columns = ? WHERE table_name = ?", (columns_json, table))
+                    # a query index on an item (or with a key) now allowed longer values than an index entry holds
+                    # would make writes of such values fail: it goes (the item shows as too long to index)
+                    for position, column in enumerate(shape.columns, 1):
+                        if query_index_problem(column, shape.columns, shape.key) == "too_long":
+                            for suffix in "ad":
+                                self._conn.execute(
+                                    f"DROP INDEX IF EXISTS {query_index_prefix(table)}c{position}{suffix}")
                     scratch = "_gs_b_" + hashlib.sha256(table.encode()).hexdigest()[:16]  # made again with them
                     self._conn.execute(f"DROP TABLE IF EXISTS {'temp.' if self.kind == 'sqlite' else ''}{scratch}")
                 self._add_bucket_column(table)
@@ -809,6 +849,22 @@ class Store:
                                  "WHERE i.indrelid = to_regclass(quote_ident(?)) AND substr(c.relname, 1, ?) = ?",
                                  (table, len(prefix), prefix)).fetchall()
         return {str(name): bool(valid) for name, valid in rows}
+
+    @contextlib.contextmanager
+    def query_index_lock(self, table: str) -> Iterator[None]:
+        """One sync of ``table``'s query indexes at a time (PostgreSQL: a session advisory lock — the builds run
+        outside transactions; SQLite: its builds already take the write lock one at a time)."""
+        if self.kind != "postgresql":
+            yield
+            return
+        key = int.from_bytes(hashlib.sha256(b"gsq:" + table.encode()).digest()[:8], "big", signed=True)
+        with _errors():
+            self._conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def create_index(self, name: str, table: str, terms: Sequence[str]) -> None:
         """An index of the table's live rows on ``terms`` (checked expressions of its columns: the reader's ORDER BY

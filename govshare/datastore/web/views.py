@@ -95,7 +95,7 @@ def query_indexes(request: HttpRequest, entry_pk: int) -> HttpResponse:
     rows = {row.item: row for row in QueryIndex.objects.filter(entry=entry)}
     items = []
     for column in columns:
-        why = unindexable(column, key)
+        why = unindexable(column, columns, key)
         row = rows.get(column.name)
         items.append({"name": column.name, "letter": column.letter, "length": column.length,
                       "why": reason(why) if why else "", "row": row,
