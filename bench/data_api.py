@@ -807,6 +807,11 @@ def child_build(spec: dict[str, Any]) -> None:
     from govshare.exchange.models import DeliveryBinding
 
     DeliveryBinding.objects.update(is_active=False)
+    # like for like with Datasette, which serves the same file: no query indexes (the demo chooses two on this
+    # entry; bench/data_api_pg.py measures them)
+    from govshare.datastore.models import QueryIndex
+
+    QueryIndex.objects.all().delete()
     table = centre.table_for(entry)
     rows = int(spec["rows"])
     rng = random.Random(20261206)
