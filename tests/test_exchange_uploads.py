@@ -227,19 +227,16 @@ def test_the_uploads_page_offers_the_template_and_lists_the_problems_of_a_refuse
     assert "data-upload-form" not in login(Client(), entry.org.market_specialist).get("/exchange/uploads/").content.decode()
 
 
-def test_a_load_killed_half_way_goes_on_from_its_last_committed_batch(
-        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
-    """The worker died after the first batch (2 rows) was committed in the centre with its receipt: the next attempt
-    skips it and loads the rest — nothing twice, nothing lost."""
-    from govshare.core import jobs
+def _killed_after_first_batch(entry: Any, client: Client, capture: Any, monkeypatch: Any) -> Any:
+    """An upload (2-row batches) whose worker died after committing batch 1 in the centre with its receipt: the
+    upload, left loading."""
     from govshare.datastore.engine.store import StoreColumn, combine, row_hash
     from govshare.exchange import uploads
     from govshare.exchange.engine import workbook
 
     monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
-    client = login(Client(), entry.org.police_specialist)
     data = filled(entry.entry, client, ROWS)
-    with django_capture_on_commit_callbacks(execute=False):
+    with capture(execute=False):
         answer = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
                              {"file": SimpleUploadedFile("户籍.xlsx", data), "mode": "upsert"})
     made = Upload.objects.get(pk=answer.json()["id"])
@@ -251,6 +248,17 @@ def test_a_load_killed_half_way_goes_on_from_its_last_committed_batch(
         hashes = [row_hash(r) for r in first]
         store.apply(table, first, run_id=made.run_id, batch=1, position={"rows": 2}, rows_read=2,
                     read_hash=combine(hashes), remember=False, hashes=hashes)
+    return made
+
+
+def test_a_load_killed_half_way_goes_on_from_its_last_committed_batch(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """The worker died after the first batch (2 rows) was committed in the centre with its receipt: the next attempt
+    skips it and loads the rest — nothing twice, nothing lost."""
+    from govshare.core import jobs
+
+    client = login(Client(), entry.org.police_specialist)
+    made = _killed_after_first_batch(entry, client, django_capture_on_commit_callbacks, monkeypatch)
     Upload.objects.filter(pk=made.pk).update(status=Upload.Status.LOADING)
     assert jobs.execute(made.job_id, "test-worker") == "succeeded"
     made.refresh_from_db()
@@ -290,25 +298,9 @@ def test_a_load_resumed_after_a_crash_goes_on_with_the_rules_the_file_passed_wit
         entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
     """Review M9: a rule set after the load began refused an upload whose first batches were already in the centre."""
     from govshare.core import jobs
-    from govshare.datastore.engine.store import StoreColumn, combine, row_hash
-    from govshare.exchange import uploads
-    from govshare.exchange.engine import workbook
 
-    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
     client = login(Client(), entry.org.police_specialist)
-    data = filled(entry.entry, client, ROWS)
-    with django_capture_on_commit_callbacks(execute=False):
-        answer = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
-                             {"file": SimpleUploadedFile("户籍.xlsx", data), "mode": "upsert"})
-    made = Upload.objects.get(pk=answer.json()["id"])
-    first = workbook.read_upload(data, uploads.columns_for(made.version, made.feed)).rows[:2]
-    with open_store() as store:  # the dead worker committed batch 1 after the file had passed
-        table = table_for(entry.entry)
-        store.ensure_table(table, [StoreColumn("公民身份号码", "C", 18), StoreColumn("姓名", "C", 50),
-                                   StoreColumn("出生日期", "D")], ["公民身份号码"])
-        hashes = [row_hash(r) for r in first]
-        store.apply(table, first, run_id=made.run_id, batch=1, position={"rows": 2}, rows_read=2,
-                    read_hash=combine(hashes), remember=False, hashes=hashes)
+    made = _killed_after_first_batch(entry, client, django_capture_on_commit_callbacks, monkeypatch)
     Upload.objects.filter(pk=made.pk).update(status=Upload.Status.LOADING, rules_used=[])
     do_set_upload_rules(entry.org.police_specialist, entry.entry,
                         rules=[{"item": "姓名", "rule": {"kind": "enum", "values": ["只有我"]}}])

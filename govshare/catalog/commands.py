@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from govshare.commands._util import add, print_help
+from govshare.commands._util import add, department_editor, named_user, print_help
 
 EXPORT_CHOICES = ("xlsx", "json", "dcat-jsonld", "dcat-ttl")
 
@@ -110,33 +110,8 @@ def _department(code: str) -> Any:
     return dept
 
 
-def _user(username: str) -> Any:
-    from govshare.core.errors import NotFound
-    from govshare.core.models import User
-
-    user = User.objects.filter(username=username, is_active=True).first()
-    if user is None:
-        raise NotFound("user")
-    return user
-
-
-def _editor(dept: Any, username: str | None) -> Any:
-    """The --as user, else the department's first active department administrator (then data specialist)."""
-    from django.utils.translation import gettext_lazy as _
-
-    from govshare.core.errors import ValidationFailed
-    from govshare.core.models import RoleAssignment
-    from govshare.core.roles import Role
-
-    if username:
-        return _user(username)
-    for role in (Role.DEPT_ADMIN, Role.DATA_SPECIALIST):
-        row = RoleAssignment.objects.filter(user__department=dept, user__is_active=True, role=role).select_related(
-            "user").order_by("user__pk").first()
-        if row is not None:
-            return row.user
-    raise ValidationFailed("no_editor", _("%(department)s has no active department administrator or data "
-                                          "specialist; name one with --as."), department=dept.name, field="--as")
+_user = named_user
+_editor = department_editor
 
 
 def _open_output(path: str | None) -> tuple[IO[bytes], bool]:

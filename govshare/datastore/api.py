@@ -50,9 +50,8 @@ from govshare.core.validators import MAX_DB_ID
 from govshare.datastore import centre, delivery
 from govshare.datastore.actions import do_request_download, do_set_query_indexes, record_fetch, take_call
 from govshare.datastore.actions.downloads import file_of, recheck
-from govshare.datastore.actions.indexes import choosable, reason
+from govshare.datastore.actions.indexes import states_of
 from govshare.datastore.engine import reader, verify
-from govshare.datastore.engine.indexes import unindexable
 from govshare.datastore.engine.store import StoreError
 from govshare.datastore.models import Download, QueryIndex
 from govshare.datastore.permissions import FETCH, VIEW, may_view_indexes
@@ -562,20 +561,12 @@ class QueryIndexesIn(InSchema):
 
 
 def _indexes_out(entry: Any) -> dict[str, Any]:
-    try:
-        columns, key, _has_table = choosable(entry)
-    except StoreError:
-        columns, key = [], []
-    why = {c.name: unindexable(c, columns, key) for c in columns}
-    items = []
-    for row in QueryIndex.objects.filter(entry=entry):
-        state, code = row.state, row.message
-        if why.get(row.item):  # the item changed since (a longer length): its indexes are gone
-            state, code = QueryIndex.State.FAILED, str(why[row.item])
-        items.append({"item": row.item, "state": state, "reason": str(reason(code)) if code else "",
-                      "ready_at": row.ready_at if state == QueryIndex.State.READY else None})
+    items, _has_table, _unreachable = states_of(entry)
     return {"entry": entry.code, "limit": settings.GOVSHARE_MAX_QUERY_INDEXES,
-            "indexable": [name for name, problem in why.items() if problem is None], "items": items}
+            "indexable": [i.name for i in items if i.column and not i.why],
+            "items": [{"item": i.name, "state": i.state, "reason": i.reason,
+                       "ready_at": i.row.ready_at if i.state == QueryIndex.State.READY else None}
+                      for i in items if i.row is not None]}
 
 
 @router.get("/data/{entryref:ref}/indexes", response={200: QueryIndexesOut},

@@ -20,7 +20,7 @@ import json
 import sys
 from typing import Any
 
-from govshare.commands._util import add, print_help
+from govshare.commands._util import add, department_editor, print_help
 
 NOTHING = 1
 UNREADABLE = 2
@@ -135,13 +135,9 @@ def run_indexes(args: argparse.Namespace) -> int:
         print(f"错误 / error: 没有该目录资源 / no such entry: {ref}", file=sys.stderr)
         return 2
     if args.items is not None:
-        actor = _provider_user(entry, args.as_user)
-        if actor is None:
-            print(f"错误 / error: 没有该用户或提供部门无管理员、数据专员 / no such user, or the provider has no active "
-                  f"administrator or data specialist: {args.as_user or entry.provider.name}", file=sys.stderr)
-            return 2
         items = [i.strip() for i in args.items.replace("，", ",").split(",") if i.strip()]
         try:
+            actor = department_editor(entry.provider, args.as_user)
             do_set_query_indexes(actor, entry, items)
         except ManyProblems as exc:
             for problem in exc.problems:
@@ -157,33 +153,21 @@ def run_indexes(args: argparse.Namespace) -> int:
     if not rows:
         print(f"{entry.code}: 无查询索引 / no query indexes")
     for row in rows:
-        why = ""
-        if row.message:
-            from django.utils import translation
-
-            with translation.override("zh-hans"):
-                zh = str(reason(row.message))
-            with translation.override("en"):
-                en = str(reason(row.message))
-            why = f" — {zh} / {en}"
-        print(f"{entry.code}\t{row.item}\t{states.get(row.state, row.state)}{why}")
+        state = states.get(row.state, row.state)
+        why = f" — {_both(lambda row=row: reason(row.message))}" if row.message else ""
+        print(f"{entry.code}\t{row.item}\t{state}{why}")
     return 0
 
 
-def _provider_user(entry: Any, username: str | None) -> Any:
-    """The --as user (any active one: the action decides), else the provider's first active department
-    administrator, then data specialist; None when there is none."""
-    from govshare.core.models import RoleAssignment, User
-    from govshare.core.roles import Role
+def _both(text: Any) -> str:
+    """``text()`` in Chinese, then in English (the console serves both)."""
+    from django.utils import translation
 
-    if username:
-        return User.objects.filter(username=username, is_active=True).first()
-    for role in (Role.DEPT_ADMIN, Role.DATA_SPECIALIST):
-        row = RoleAssignment.objects.filter(user__department_id=entry.provider_id, user__is_active=True,
-                                            role=role).select_related("user").order_by("user__pk").first()
-        if row is not None:
-            return row.user
-    return None
+    with translation.override("zh-hans"):
+        zh = str(text())
+    with translation.override("en"):
+        en = str(text())
+    return zh if zh == en else f"{zh} / {en}"
 
 
 # ------------------------------------------------------------------ the readable report

@@ -9,6 +9,7 @@ or copies on PostgreSQL, run again safely after a crash) and records each item r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -53,25 +54,54 @@ def reason(code: str) -> Any:
     return lazy(lambda: str(_("the database refused: %(detail)s")) % {"detail": code}, str)()
 
 
-def columns_of(entry: CatalogEntry) -> tuple[list[StoreColumn], list[str]] | None:
-    """The items of the entry's centre table and its key; None while the centre holds no table of it."""
-    table = table_for(entry)
-    with open_store() as store:
-        if not store.has_table(table):
-            return None
-        return store.describe(table)
-
-
 def choosable(entry: CatalogEntry) -> tuple[list[StoreColumn], list[str], bool]:
     """The items an index can be chosen among and the key: the centre's table's, or — before its first copy or
     upload — the catalog's current version's (the table is made from them); and whether the table exists."""
-    found = columns_of(entry)
-    if found is not None:
-        return found[0], found[1], True
+    table = table_for(entry)
+    with open_store() as store:
+        if store.has_table(table):
+            columns, key = store.describe(table)
+            return columns, key, True
     version = entry.current_version
     items = list(version.items.order_by("position", "pk")) if version is not None else []
     return ([StoreColumn(i.name, i.data_type, i.length) for i in items], [i.name for i in items if i.is_primary_key],
             False)
+
+
+@dataclass
+class ItemState:
+    """One item as the page and the API show it: why it cannot be indexed (a code, or ""), its choice if chosen,
+    the state shown (an item made unindexable since it was chosen — a longer length — shows as failed: the store
+    dropped its indexes) and, in the reader's language, why it cannot be indexed or why its build failed."""
+
+    name: str
+    why: str
+    row: QueryIndex | None
+    state: str
+    reason: str
+    column: bool = True  # an item of the table (or the catalog's version), not only a choice on record
+
+
+def states_of(entry: CatalogEntry) -> tuple[list[ItemState], bool, bool]:
+    """Every item of the entry with its index state, then any chosen item not among them (the centre unreachable:
+    every choice, as recorded); whether the centre holds its table; whether it could not be reached."""
+    try:
+        columns, key, has_table = choosable(entry)
+        unreachable = False
+    except StoreError:
+        columns, key, has_table, unreachable = [], [], False, True
+    rows = {row.item: row for row in QueryIndex.objects.filter(entry=entry)}
+    found: list[ItemState] = []
+    for column in columns:
+        why = indexes.unindexable(column, columns, key) or ""
+        row = rows.pop(column.name, None)
+        state = "" if row is None else QueryIndex.State.FAILED if why else row.state
+        code = why or (row.message if row is not None else "")
+        found.append(ItemState(column.name, why, row, state, str(reason(code)) if code else ""))
+    for row in rows.values():  # chosen, and not among the items read (the centre unreachable)
+        found.append(ItemState(row.item, "", row, row.state, str(reason(row.message)) if row.message else "",
+                               column=False))
+    return found, has_table, unreachable
 
 
 def do_set_query_indexes(actor: Any, entry: CatalogEntry, items: Sequence[str]) -> list[QueryIndex]:

@@ -70,7 +70,8 @@ def sync(store: Store, table: str, items: Iterable[str] | Callable[[], Iterable[
             wanted[item] = names_of(table, position[item])
         present = store.indexes(table, prefix_of(table))
         keep = {name for pair in wanted.values() for name in pair}
-        for name in sorted(set(present) - keep):
+        # those no longer chosen, and those a killed build left unusable (built again below)
+        for name in sorted(name for name, usable in present.items() if name not in keep or not usable):
             store.drop_index(name)
         for done, (item, pair) in enumerate(wanted.items()):
             if all(present.get(name) for name in pair):

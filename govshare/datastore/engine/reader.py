@@ -287,8 +287,8 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
         rows = page([], [], query.limit + 1)
     else:
         condition, more = built.after(order, query.after)
-        first_expr, first_desc, first_nullable, first_name, first_param = built.terms(order)[0]
-        first_value = dict(zip([name for name, _d, _n in order], query.after, strict=True))[first_name]
+        first_expr, first_desc, first_nullable, _name, first_param = built.terms(order)[0]
+        first_value = query.after[0]  # the cursor's values are in the order's order (checked by after())
         if first_nullable and first_value is not None:
             # a page after a value of a nullable sort item: the rows with a value after it — bounded, so that the
             # item's index is read from the cursor on, not from its start (review of the 11th session) — then, if

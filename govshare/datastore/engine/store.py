@@ -868,8 +868,9 @@ class Store:
 
     def create_index(self, name: str, table: str, terms: Sequence[str]) -> None:
         """An index of the table's live rows on ``terms`` (checked expressions of its columns: the reader's ORDER BY
-        terms).  PostgreSQL builds it ``CONCURRENTLY`` — readers and writers of the table go on meanwhile; one left
-        unusable by an earlier attempt is dropped first.  SQLite holds the write lock while it builds."""
+        terms), unless one of that name exists (drop one an earlier attempt left unusable first: :meth:`indexes`
+        says which).  PostgreSQL builds it ``CONCURRENTLY`` — readers and writers of the table go on meanwhile.
+        SQLite holds the write lock while it builds."""
         _check_table(table)
         if not TABLE_NAME.match(name):
             raise StoreError("other", f"not an index name: {name[:80]!r}")
@@ -879,8 +880,6 @@ class Store:
                 self._conn.execute(f'CREATE INDEX IF NOT EXISTS {name} ON "{table}" ({columns}) WHERE NOT _deleted')
                 self._conn.execute(f'ANALYZE "{table}"')
                 return
-            if self.indexes(table, name).get(name) is False:
-                self._conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             self._conn.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON "{table}" ({columns}) '
                                "WHERE NOT _deleted")
 

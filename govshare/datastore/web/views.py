@@ -19,9 +19,7 @@ from govshare.core.errors import GovshareError, NotFound
 from govshare.core.permissions import Action, can, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.datastore.actions import do_request_download, do_set_query_indexes
-from govshare.datastore.actions.indexes import choosable, reason
-from govshare.datastore.engine.indexes import unindexable
-from govshare.datastore.engine.store import StoreError
+from govshare.datastore.actions.indexes import states_of
 from govshare.datastore.models import Download, QueryIndex
 from govshare.datastore.permissions import VIEW, may_view_indexes
 from govshare.sharing.models import Grant
@@ -87,21 +85,11 @@ def query_indexes(request: HttpRequest, entry_pk: int) -> HttpResponse:
         return redirect("datastore:query_indexes", entry.pk)
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405)
-    try:
-        columns, key, has_table = choosable(entry)
-        unreachable = False
-    except StoreError:
-        columns, key, has_table, unreachable = [], [], False, True
-    rows = {row.item: row for row in QueryIndex.objects.filter(entry=entry)}
-    items = []
-    for column in columns:
-        why = unindexable(column, columns, key)
-        row = rows.get(column.name)
-        items.append({"name": column.name, "letter": column.letter, "length": column.length,
-                      "why": reason(why) if why else "", "row": row,
-                      "reason": reason(row.message) if row is not None and row.message else ""})
+    items, has_table, unreachable = states_of(entry)
+    items = [i for i in items if i.column]
     return render(request, "datastore/query_indexes.html", {
         "entry": entry, "items": items, "has_table": has_table, "unreachable": unreachable,
         "may_change": may_change, "limit": settings.GOVSHARE_MAX_QUERY_INDEXES,
-        "building": any(r.state in (QueryIndex.State.BUILDING, QueryIndex.State.WAITING) and has_table
-                        or r.state == QueryIndex.State.BUILDING for r in rows.values())})
+        # refreshed while a build is to come: being built, or waiting with the table there (the hook queues it)
+        "building": any(i.state == QueryIndex.State.BUILDING or i.state == QueryIndex.State.WAITING and has_table
+                        for i in items)})
