@@ -108,6 +108,8 @@ class Config:
     file_dir: Path | None
     file_max_mb: int
     max_query_indexes: int
+    count_ms: int
+    download_parts: int
     digest_hour: int
     worker_stale_seconds: int
     # --- HTTPS, proxies and login protection (issue 9)
@@ -183,6 +185,11 @@ class Config:
             file_max_mb=max(1, _int("GOVSHARE_FILE_MAX_MB", 1024)),
             # items of one entry's centre table indexed for filters and sorts (issue 11): two indexes each
             max_query_indexes=max(0, _int("GOVSHARE_MAX_QUERY_INDEXES", 8)),
+            # the data API's exact count of a page's matching rows (PostgreSQL centre): one that takes longer is
+            # stopped and the planner's estimate given instead, labelled so (0: no limit)
+            count_ms=max(0, _int("GOVSHARE_DATA_COUNT_MS", 25)),
+            # a large batch download is built in this many parts at once, a process each (1: one at a time)
+            download_parts=max(1, _int("GOVSHARE_DOWNLOAD_PARTS", min(4, os.cpu_count() or 1))),
             digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
             # a running job whose worker has not sent a heartbeat for this long is resumed elsewhere (issue 9);
             # with a beat every sixth of it, a dead worker is found within 25 + 25/6 < 30 s

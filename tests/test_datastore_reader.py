@@ -8,14 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+import threading
+import time
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 
 from govshare.datastore.engine import reader
 from govshare.datastore.engine.reader import Filter, QueryError, RowQuery, count_rows, parse_value, read_rows
-from govshare.datastore.engine.store import Store, StoreColumn, combine
+from govshare.datastore.engine.store import Store, StoreColumn, StoreError, combine
 from tests.test_datastore_store import store, store_url  # noqa: F401 — the fixtures (SQLite and PostgreSQL)
 
 pytestmark = pytest.mark.once
@@ -53,7 +56,7 @@ def _all_pages(store: Store, query: RowQuery) -> list[tuple[Any, ...]]:
         assert pages < 1000
         if page.after is None:
             return got
-        query = RowQuery(query.table, query.items, query.filters, query.sort, page.after, query.limit)
+        query = RowQuery(query.table, query.items, query.filters, query.sort, page.after, query.limit, query.until)
 
 
 def _python_order(rows: list[list[Any]], sort: list[tuple[str, bool]]) -> list[tuple[Any, ...]]:
@@ -120,6 +123,72 @@ def test_a_count_beyond_its_limit_is_an_estimate_or_at_least_never_a_truncated_e
     else:
         assert (n, kind) == (50, "at_least")
     assert count_rows(store, RowQuery(TABLE, ["编号"]), 120) == (120, "exact")
+
+
+@pytest.mark.parametrize("sort", [[], [("金额", False)], [("日期", True), ("人数", False)]])
+def test_parts_split_at_positions_give_every_row_once_in_order(store: Store, sort: list[tuple[str, bool]]) -> None:
+    """A large download is built in parts (issue 11, CSV ≥ 100 k rows/s): the rows at or before a position, then
+    the rows after it — together exactly the whole, in the whole's order, NULLs of a sort item included."""
+    rows = _rows(230)
+    _fill(store, rows)
+    filters = [Filter("人数", "lt", (40,))]
+    whole = _all_pages(store, RowQuery(TABLE, ALL, filters, sort=sort, limit=17))
+    bounds = reader.positions_at(store, RowQuery(TABLE, ALL, filters, sort=sort), [0, 59, 130, len(whole) - 1,
+                                                                                   len(whole)])
+    assert bounds[-1] is None  # past the last row
+    edges = [None, *bounds[:-1], None]
+    got: list[tuple[Any, ...]] = []
+    for after, until in zip(edges, edges[1:], strict=False):
+        got += _all_pages(store, RowQuery(TABLE, ALL, filters, sort=sort, after=after, limit=17, until=until))
+    assert got == whole
+    first = _all_pages(store, RowQuery(TABLE, ALL, filters, sort=sort, limit=17, until=bounds[1]))
+    assert first == whole[:60]
+
+
+def test_a_count_that_outlasts_its_time_is_stopped_and_estimated_and_the_connection_is_left_clean(
+        store: Store, store_url: str) -> None:
+    """SHR-9: a page's count is bounded in time on a PostgreSQL centre (the server stops it), never a wrong exact
+    number; SQLite has no such stop and counts exactly.  The count is held up here by a lock another session holds
+    on the table until after the count's time is up."""
+    _fill(store, _rows(120))
+    query = RowQuery(TABLE, ["编号"], [Filter("人数", "lt", (25,))])
+    exact = count_rows(store, query, 1000)
+    assert exact[1] == "exact" and 0 < exact[0] < 120
+    if store.kind == "sqlite":
+        assert count_rows(store, query, 1000, milliseconds=1) == exact
+        return
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(store_url.replace("postgresql+psycopg", "postgresql")) as other:
+            other.execute(f'LOCK TABLE "{TABLE}" IN ACCESS EXCLUSIVE MODE')
+            locked.set()
+            release.wait(10)
+            time.sleep(0.3)  # well after the count's 100 ms: the estimate (planning needs the table too) waits
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        release.set()
+        started = time.monotonic()
+        n, kind = count_rows(store, query, 1000, milliseconds=100)
+    finally:
+        release.set()
+        holder.join()
+    assert kind == "estimate" and n >= 0 and time.monotonic() - started >= 0.1
+    # the time limit was the count's own (SET LOCAL): later statements have none, and the store reads on
+    assert store.read("SHOW statement_timeout", [], [None]) == [("0",)]
+    assert count_rows(store, query, 1000, milliseconds=10_000) == exact
+
+
+def test_a_time_limited_read_inside_another_transaction_is_refused(store: Store) -> None:
+    """Its SET LOCAL would outlive the read (to the end of the outer transaction)."""
+    if store.kind == "sqlite":
+        pytest.skip("SQLite reads have no time limit")
+    _fill(store, _rows(3))
+    with store._conn.transaction(), pytest.raises(StoreError, match="not inside another transaction"):
+        store.read_within("SELECT 1", [], [None], 50)
 
 
 def test_only_the_items_asked_for_are_returned_in_their_order(store: Store) -> None:

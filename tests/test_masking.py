@@ -550,6 +550,33 @@ def test_mask_row_passes_the_grants_key_to_pseudonyms() -> None:
         mask_row([Mask("pseudonym")], ["张三"])
 
 
+def test_a_page_masked_column_by_column_is_what_masking_each_row_gives() -> None:
+    """The many-row channels (batch downloads) mask a page a column at a time (column_masker): the same values as
+    mask_row on each row — the unmasked columns not even copied, a value its mask cannot handle None when failing
+    closed (the rest of its column still masked), an error otherwise."""
+    import random
+
+    from govshare.core.masking import column_masker
+
+    rng = random.Random(5)
+    masks = [None, parse("保留姓氏"), parse(DEMO_RULES["id"][0]), Mask("none"), parse("日期保留到月"), Mask("null"),
+             Mask("pseudonym"), parse("取整"), parse("保留至乡镇（街道）一级")]
+    pool = [["A001", "B2", None], ["李小龙", "欧阳娜娜", "Ann Lee", None, ""], ["360727199001011234", "12", None],
+            [3.5, None, "x"], [dt.date(1990, 1, 1), "2024-02-30", "1990-05-06", None, 7],
+            ["J45", None], ["张三", 42, None], [Decimal("12.5"), -3, 2.5, "9.51", "abc", None],
+            ["龙南市龙南镇金水大道8号", "江西省赣州市龙南市", None]]
+    rows = [[rng.choice(values) for values in pool] for _ in range(300)]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    masked = column_masker(masks, key=KEY, fail_closed=True)(columns)
+    assert [list(row) for row in zip(*masked, strict=True)] == [mask_row(masks, row, key=KEY, fail_closed=True)
+                                                                for row in rows]
+    assert masked[0] is columns[0] and masked[3] is columns[3]  # not copied
+    with pytest.raises(MaskRuleError):
+        column_masker(masks, key=KEY)(columns)  # "2024-02-30" is no date
+    with pytest.raises(ValueError, match="9 masks for 2 columns"):
+        column_masker(masks, key=KEY)(columns[:2])
+
+
 def test_mask_row_refuses_a_row_of_another_length() -> None:
     with pytest.raises(ValueError, match="2 masks for a row of 1"):
         mask_row([None, None], ["x"])

@@ -116,6 +116,24 @@ def data_cells(row: Sequence[Any]) -> list[Any]:
     return out
 
 
+_NONE_TYPE = type(None)
+_STR_OR_NONE = frozenset({str, _NONE_TYPE})
+_AS_THEY_ARE_OR_NONE = _AS_THEY_ARE | {_NONE_TYPE}
+
+
+def data_column(values: Sequence[Any]) -> Sequence[Any]:
+    """:func:`data_cells` for one column of a page (the values of one item in each row): what csv.writer writes of
+    the result is what it writes of each value through :func:`data_cells` (``None`` stays ``None``: the writer
+    writes it as it writes ``""``).  A column of one type — text, or numbers or dates — is done in one pass or none
+    at all; a mixed one value by value."""
+    kinds = set(map(type, values))
+    if kinds <= _STR_OR_NONE:
+        return [("'" + value) if value and value[0] in _FORMULA_FIRST else value for value in values]
+    if kinds <= _AS_THEY_ARE_OR_NONE:
+        return values
+    return [None if value is None else data_cells((value,))[0] for value in values]
+
+
 class _Echo:
     """A file-like object whose write() hands the line back (for streaming csv.writer)."""
 

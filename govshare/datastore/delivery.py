@@ -59,6 +59,8 @@ class Delivery:
     key: bytes | None  # the grant's pseudonym key
     catalog: dict[str, str] | None = None  # catalog_masking(entry), read once (None: not read yet)
     _masker: Callable[[Sequence[Any]], list[Any]] | None = field(default=None, repr=False, compare=False)
+    _column_masker: Callable[[list[Sequence[Any]]], list[Sequence[Any]]] | None = field(
+        default=None, repr=False, compare=False)
 
     @property
     def canonical_masks(self) -> dict[str, str]:
@@ -100,6 +102,14 @@ class Delivery:
         if self._masker is None:
             self._masker = masking.row_masker(self.masks, key=self.key, fail_closed=True)
         return self._masker(row)
+
+    def mask_columns(self, rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+        """A page of rows as it may leave, column by column (``[i]``: the values of ``items[i]``), masked as
+        :meth:`mask` masks each row — one pass per masked column, for the channels that write many rows."""
+        if self._column_masker is None:
+            self._column_masker = masking.column_masker(self.masks, key=self.key, fail_closed=True)
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in self.items]
+        return self._column_masker(columns)
 
 
 def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str, items: list[str] | None,

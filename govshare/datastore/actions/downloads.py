@@ -9,14 +9,21 @@ Its SHA-256 and the grant are kept: the fingerprint of what left the centre."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import ctypes
+import dataclasses
 import datetime as dt
 import hashlib
 import io
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -162,14 +169,24 @@ def _sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _pages(store: Any, query: reader.RowQuery, granted: delivery.Delivery) -> Iterator[tuple[list[list[Any]], Any]]:
-    """(masked rows, the position after them) page by page."""
-    while True:
-        page = reader.read_rows(store, query)
-        yield [granted.mask(row) for row in page.rows], page.after
-        if page.after is None:
-            return
-        query = reader.RowQuery(query.table, query.items, query.filters, query.sort, page.after, query.limit)
+def _pages(store: Any, query: reader.RowQuery, granted: delivery.Delivery) -> Iterator[tuple[list[Sequence[Any]], Any]]:
+    """(masked columns of a page, the position after it) page by page — the next page read (a thread of its own,
+    the store's connection used by it alone meanwhile) while this one is masked and written: the database's time
+    and the job's overlap."""
+    with ThreadPoolExecutor(1, thread_name_prefix="govshare-download-read") as reading:
+        pending = reading.submit(reader.read_rows, store, query)
+        while True:
+            page = pending.result()
+            if page.after is not None:
+                query = dataclasses.replace(query, after=page.after)
+                pending = reading.submit(reader.read_rows, store, query)
+            yield granted.mask_columns(page.rows), page.after
+            if page.after is None:
+                return
+
+
+def _length(columns: list[Sequence[Any]]) -> int:
+    return len(columns[0]) if columns else 0
 
 
 def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, filters: list[reader.Filter],
@@ -193,12 +210,16 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         else:
             rows = 0
             part.unlink(missing_ok=True)
+        parts = _parts_wanted(download.format, total)
+        if checkpoint.get("parts") or (parts > 1 and not checkpoint.get("rows")):
+            part.unlink(missing_ok=True)
+            return _write_parts(ctx, download, granted, store, query, total, parts, part)
         if download.format == Download.Format.XLSX:
             def counted() -> Iterator[list[Any]]:
                 nonlocal rows
-                for page, _after in _pages(store, query, granted):
-                    yield from page
-                    rows += len(page)
+                for columns, _after in _pages(store, query, granted):
+                    yield from zip(*columns, strict=True)
+                    rows += _length(columns)
                     ctx.progress(rows)
 
             with open(part, "wb") as book:
@@ -208,9 +229,9 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
             if rows == 0:
                 out.write(_header(download.format, items))
             last = time.monotonic()
-            for page, after in _pages(store, query, granted):
-                out.write(_lines(download.format, items, page))
-                rows += len(page)
+            for columns, after in _pages(store, query, granted):
+                out.write(_lines(download.format, items, columns))
+                rows += _length(columns)
                 if after is not None and time.monotonic() - last >= CHECKPOINT_SECONDS:
                     # what the checkpoint names is on disk before it is named; a worker dying later redoes at most
                     # the pages since (the file is cut back to the checkpoint's bytes)
@@ -221,6 +242,167 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
             out.flush()
             os.fsync(out.fileno())
     return rows
+
+
+# ------------------------------------------------------------------ a large file in parts, built in parallel
+
+#: the fewest rows a part of a parallel build is given (below that a process's start is not worth it)
+PART_MIN_ROWS = 100_000
+
+
+def _parts_wanted(fmt: str, total: int) -> int:
+    """Into how many parts a file of ``total`` rows is built: CSV and JSON Lines (an XLSX book is one stream) of at
+    least two parts' rows, by up to ``GOVSHARE_DOWNLOAD_PARTS`` processes."""
+    if fmt == Download.Format.XLSX or os.name != "posix":
+        return 1
+    return max(1, min(settings.GOVSHARE_DOWNLOAD_PARTS, total // PART_MIN_ROWS))
+
+
+def _part_file(part: Path, k: int) -> Path:
+    return part.with_name(f"{part.name}.{k}")
+
+
+def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, store: Any,
+                 query: reader.RowQuery, total: int, parts: int, part: Path) -> int:
+    """The file built as ``parts`` key ranges, each by a process of its own (forked: it has what this one has)
+    writing a file of its own, then joined after the header.  Each part records where it stands in the job's
+    checkpoint (sealed), so a build resumes each part after its last written page; a part's process ends with
+    the worker that started it."""
+    saved = ctx.checkpoint.get("parts")
+    if saved:
+        states = json.loads(crypto.unseal(saved, CHECKPOINT_SEAL))
+        ctx.log(f"resuming {len(states)} parts after {sum(s['rows'] for s in states)} rows")
+    else:
+        offsets = [total * k // parts - 1 for k in range(1, parts)]
+        bounds: list[Any] = []
+        for position in reader.positions_at(store, query, offsets):
+            if position is not None and (not bounds or position != bounds[-1]):
+                bounds.append(position)
+        edges = [None, *bounds, None]
+        states = [{"after": _tagged(edges[k]), "until": _tagged(edges[k + 1]), "rows": 0, "bytes": 0, "done": False}
+                  for k in range(len(edges) - 1)]
+        for k in range(len(states)):
+            _part_file(part, k).unlink(missing_ok=True)
+    fork = multiprocessing.get_context("fork")
+    running: dict[Any, tuple[int, Any]] = {}
+    try:
+        for k, state in enumerate(states):
+            if state["done"]:
+                continue
+            receiving, sending = fork.Pipe(duplex=False)
+            process = fork.Process(target=_part_process, args=(k, state, granted, query, _part_file(part, k),
+                                                               download.format, sending), daemon=True)
+            process.start()
+            sending.close()
+            running[receiving] = (k, process)
+        last = 0.0
+        while running:
+            ready: list[Any] = multiprocessing.connection.wait(list(running), timeout=1.0)
+            for conn in ready:
+                k, process = running[conn]
+                try:
+                    kind, values = conn.recv()
+                except EOFError:
+                    process.join()
+                    del running[conn]
+                    if not states[k]["done"]:
+                        raise RuntimeError(f"part {k + 1} of the file ended without finishing "
+                                           f"(exit code {process.exitcode})") from None
+                    continue
+                if kind == "failed":
+                    raise RuntimeError(f"part {k + 1} of the file: {values}")
+                states[k].update(values)
+            rows = sum(state["rows"] for state in states)
+            if time.monotonic() - last >= CHECKPOINT_SECONDS:  # also the worker's sign of life; JobCancelled
+                ctx.save_checkpoint({"parts": crypto.seal(json.dumps(states).encode("utf-8"), CHECKPOINT_SEAL)},
+                                    done=rows)
+                last = time.monotonic()
+    finally:
+        for conn, (_k, process) in running.items():
+            process.kill()
+            process.join()
+            conn.close()
+    ctx.save_checkpoint({"parts": crypto.seal(json.dumps(states).encode("utf-8"), CHECKPOINT_SEAL)},
+                        done=sum(state["rows"] for state in states))
+    with open(part, "wb") as out:  # header, then each part (in the kernel where it can)
+        out.write(_header(download.format, list(download.items)))
+        for k, state in enumerate(states):
+            with open(_part_file(part, k), "rb") as piece:
+                _copy(piece, out, state["bytes"])
+        out.flush()
+        os.fsync(out.fileno())
+    for k in range(len(states)):
+        _part_file(part, k).unlink(missing_ok=True)
+    return sum(state["rows"] for state in states)
+
+
+def _copy(source: Any, target: Any, size: int) -> None:
+    target.flush()
+    done = 0
+    while done < size:
+        sent = os.sendfile(target.fileno(), source.fileno(), done, size - done)
+        if sent == 0:
+            raise RuntimeError("a part of the file is shorter than its build recorded")
+        done += sent
+    target.seek(0, os.SEEK_END)
+
+
+def _tagged(position: list[Any] | None) -> list[Any] | None:
+    return None if position is None else [delivery.tag(v) for v in position]
+
+
+def _untagged(position: list[Any] | None) -> list[Any] | None:
+    return None if position is None else [delivery.untag(v) for v in position]
+
+
+def _part_process(k: int, state: dict[str, Any], granted: delivery.Delivery, query: reader.RowQuery, path: Path,
+                  fmt: str, conn: Any) -> None:
+    """One part, in a forked process: its rows after ``state["after"]`` up to ``state["until"]``, appended to
+    ``path`` (cut back first to the bytes its last report named); reports ``("progress", state)`` once a second
+    after the file is synced, then ``("done", state)``, or ``("failed", why)``.  It touches nothing it inherited
+    but the masks (a store connection of its own) and leaves with ``os._exit`` (no inherited connection closed
+    under the worker's feet); it ends when the worker does."""
+    try:
+        _die_with_parent()
+        parent = os.getppid()
+        rows, size = int(state["rows"]), int(state["bytes"])
+        after = state.get("position") or state["after"]
+        part_query = reader.RowQuery(query.table, query.items, query.filters, query.sort, _untagged(after),
+                                     query.limit, until=_untagged(state["until"]))
+        with centre.open_store() as store, open(path, "ab") as out:
+            out.truncate(size)
+            out.seek(size)
+            last = time.monotonic()
+            position = after
+            for columns, page_after in _pages(store, part_query, granted):
+                out.write(_lines(fmt, list(query.items), columns))
+                rows += _length(columns)
+                if page_after is not None:
+                    position = _tagged(page_after)
+                if time.monotonic() - last >= CHECKPOINT_SECONDS:
+                    out.flush()
+                    os.fsync(out.fileno())
+                    conn.send(("progress", {"position": position, "rows": rows, "bytes": out.tell()}))
+                    last = time.monotonic()
+                    if os.getppid() != parent:
+                        os._exit(1)
+            out.flush()
+            os.fsync(out.fileno())
+            conn.send(("progress", {"position": position, "rows": rows, "bytes": out.tell(), "done": True}))
+    except BaseException as exc:  # noqa: BLE001 — whatever it was, the worker says it (and this process leaves)
+        with contextlib.suppress(BaseException):
+            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        os._exit(1)
+    conn.close()
+    os._exit(0)
+
+
+def _die_with_parent() -> None:
+    """Linux: this process is killed when the one that forked it dies (a worker killed with -9 leaves no part
+    writing on); elsewhere the part checks its parent once a second."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _sealed(after: list[Any]) -> str:
@@ -250,13 +432,14 @@ def _csv_text(rows: list[list[Any]], *, bom: bool = False) -> bytes:
     return ((exports.BOM if bom else "") + buffer.getvalue()).encode("utf-8")
 
 
-def _lines(fmt: str, items: list[str], page: list[list[Any]]) -> bytes:
+def _lines(fmt: str, items: list[str], columns: list[Sequence[Any]]) -> bytes:
+    """A page's lines, from its masked columns."""
     if fmt == Download.Format.CSV:
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\r\n").writerows(map(exports.data_cells, page))
+        csv.writer(buffer, lineterminator="\r\n").writerows(zip(*map(exports.data_column, columns), strict=True))
         return buffer.getvalue().encode("utf-8")
     return "".join(json.dumps(dict(zip(items, (delivery.jsonable(v) for v in row), strict=True)), ensure_ascii=False)
-                   + "\n" for row in page).encode("utf-8")
+                   + "\n" for row in zip(*columns, strict=True)).encode("utf-8")
 
 
 def record_fetch(download: Download) -> None:
@@ -275,6 +458,8 @@ def expire_downloads(now: dt.datetime | None = None) -> int:
     # what failed builds left half-written (masked data all the same) goes after the same time
     stale = now - dt.timedelta(days=settings.GOVSHARE_DOWNLOAD_KEEP_DAYS)
     for download in Download.objects.filter(status=Download.Status.FAILED, created_at__lte=stale):
-        part = file_of(download)
-        part.with_name(part.name + ".part").unlink(missing_ok=True)
+        part = file_of(download).with_name(file_of(download).name + ".part")
+        part.unlink(missing_ok=True)
+        for piece in part.parent.glob(part.name + ".*"):  # the parts of a parallel build
+            piece.unlink(missing_ok=True)
     return done

@@ -59,6 +59,7 @@ class RowQuery:
     sort: Sequence[tuple[str, bool]] = ()  # (item, descending)
     after: Sequence[Any] | None = None  # the sort values then the key values of the last row of the page before
     limit: int = 100
+    until: Sequence[Any] | None = None  # a position (as ``after``): rows at or before it only (a download's part)
 
 
 @dataclass
@@ -229,8 +230,10 @@ class _Built:
                 found.append(term)
         return found
 
-    def after(self, order: list[tuple[str, bool, bool]], values: Sequence[Any]) -> tuple[str, list[Any]]:
-        """The condition "strictly after ``values``" in ``order`` (NULLs last in both directions)."""
+    def after(self, order: list[tuple[str, bool, bool]], values: Sequence[Any], *,
+              inclusive_before: bool = False) -> tuple[str, list[Any]]:
+        """The condition "strictly after ``values``" in ``order`` (NULLs last in both directions) — or, with
+        ``inclusive_before``, its opposite: "at or before" them."""
         if len(values) != len(order):
             raise QueryError("bad_cursor", "the cursor does not fit this query")
         given = dict(zip([name for name, _d, _n in order], values, strict=True))
@@ -242,8 +245,8 @@ class _Built:
             desc = terms[0][1]
             left = ", ".join(expr for expr, *_rest in terms)
             marks = ", ".join("?" for _ in terms)
-            return f"(({left}) {'<' if desc else '>'} ({marks}))", [param(given[name])
-                                                                   for _e, _d, _nl, name, param in terms]
+            operator = ("<" if desc else ">") if not inclusive_before else (">=" if desc else "<=")
+            return f"(({left}) {operator} ({marks}))", [param(given[name]) for _e, _d, _nl, name, param in terms]
         alternatives: list[str] = []
         params: list[Any] = []
         equal: list[str] = []
@@ -263,6 +266,8 @@ class _Built:
             params.extend([*equal_params, *beyond_params])
             equal.append(same)
             equal_params.extend(same_params)
+        if inclusive_before:
+            return "(NOT (" + " OR ".join(alternatives) + "))", params
         return "(" + " OR ".join(alternatives) + ")", params
 
 
@@ -272,6 +277,10 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
         raise QueryError("bad_limit", "limit: 1 to 10 000")
     built = _Built(store, query)
     order = built.order()
+    if query.until is not None:  # at or before: not after (the key ends every order, so no two rows are equal)
+        beyond, beyond_params = built.after(order, query.until, inclusive_before=True)
+        built.where.append(beyond)
+        built.params.extend(beyond_params)
     wanted = list(query.items)
     extra = [name for name, _d, _n in order if name not in wanted]
     selected = [*wanted, *extra]
@@ -309,6 +318,21 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
     return RowPage([row[:len(wanted)] for row in rows], after, [name for name, _d, _n in order])
 
 
+def positions_at(store: Store, query: RowQuery, offsets: Sequence[int]) -> list[list[Any] | None]:
+    """The position (as :attr:`RowQuery.after` takes it) of the row at each of ``offsets`` (0: the first) among the
+    rows ``query`` matches, in its order; None past the last — where a download splits the rows into parts."""
+    built = _Built(store, query)
+    order = built.order()
+    names = [name for name, _d, _n in order]
+    sql = (f'SELECT {", ".join(built.column(n) for n in names)} FROM "{query.table}" '  # noqa: S608 — checked names
+           f"WHERE {' AND '.join(built.where)} ORDER BY {', '.join(built.order_by(order))} LIMIT 1 OFFSET ?")
+    found: list[list[Any] | None] = []
+    for offset in offsets:
+        rows = store.read(sql, [*built.params, int(offset)], [built.letter(n) for n in names])
+        found.append(list(rows[0]) if rows else None)
+    return found
+
+
 def index_terms(store: Store, table: str, item: str, descending: bool) -> list[str]:
     """The columns of a query index serving a sort on ``item`` (either direction, then the key) and the filters on
     it: exactly the ORDER BY terms :func:`read_rows` writes for that sort (:meth:`_Built.order_by`)."""
@@ -316,14 +340,18 @@ def index_terms(store: Store, table: str, item: str, descending: bool) -> list[s
     return built.order_by(built.order())
 
 
-def count_rows(store: Store, query: RowQuery, limit: int) -> tuple[int, str]:
+def count_rows(store: Store, query: RowQuery, limit: int, *, milliseconds: int = 0) -> tuple[int, str]:
     """How many rows match ``query``'s filters: (n, ``exact``) up to ``limit``; beyond it (PostgreSQL's estimate,
-    at least ``limit`` + 1, ``estimate``) or (``limit``, ``at_least``) on SQLite."""
+    at least ``limit`` + 1, ``estimate``) or (``limit``, ``at_least``) on SQLite.  ``milliseconds`` (PostgreSQL;
+    0: none): a count not done by then is stopped and the planner's estimate given instead (``estimate``, whatever
+    its size) — a page of a 10 M-row table whose filter no index serves is not held up by its count."""
     built = _Built(store, RowQuery(query.table, query.items[:1], query.filters))
     where = " AND ".join(built.where)
     inner = f'SELECT 1 FROM "{query.table}" WHERE {where}'  # noqa: S608 — checked names
-    found = store.read(f"SELECT count(*) FROM ({inner} LIMIT ?) s",  # noqa: S608 — checked names
-                       [*built.params, limit + 1], [None])
+    found = store.read_within(f"SELECT count(*) FROM ({inner} LIMIT ?) s",  # noqa: S608 — checked names
+                              [*built.params, limit + 1], [None], milliseconds)
+    if found is None:  # stopped: the estimate, whatever it says (0 when the planner expects nothing)
+        return max(store.estimate(inner, built.params) or 0, 0), "estimate"
     counted = int(found[0][0])
     if counted <= limit:
         return counted, "exact"

@@ -825,6 +825,23 @@ class Store:
         """A value of an item of type ``letter`` as a statement parameter for this database."""
         return _to_sqlite(letter, value) if self.kind == "sqlite" else value
 
+    def read_within(self, sql: str, params: Sequence[Any], letters: Sequence[str | None],
+                    milliseconds: int) -> list[tuple[Any, ...]] | None:
+        """:meth:`read`, stopped by the server after ``milliseconds`` (None then; PostgreSQL: the statement's own
+        ``statement_timeout``, so a stopped count costs the server no more than that); SQLite, or 0: no limit."""
+        if self.kind != "postgresql" or milliseconds <= 0:
+            return self.read(sql, params, letters)
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise StoreError("other", "read_within: not inside another transaction (its timeout would outlive it)")
+        try:
+            with _errors(), self._conn.transaction():
+                self._conn.execute(f"SET LOCAL statement_timeout = {int(milliseconds)}")
+                return [tuple(row) for row in self._run(sql, params).fetchall()]
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
+                return None
+            raise
+
     def estimate(self, sql: str, params: Sequence[Any]) -> int | None:
         """PostgreSQL's planned row count of a statement (None on SQLite, which has no estimate)."""
         if self.kind != "postgresql":
