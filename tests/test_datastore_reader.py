@@ -179,7 +179,13 @@ def test_a_count_that_outlasts_its_time_is_stopped_and_estimated_and_the_connect
     assert kind == "estimate" and n >= 0 and time.monotonic() - started >= 0.1
     # the time limit was the count's own (SET LOCAL): later statements have none, and the store reads on
     assert store.read("SHOW statement_timeout", [], [None]) == [("0",)]
+    assert store.read("SHOW jit", [], [None]) == [(_server_jit(store),)]
     assert count_rows(store, query, 1000, milliseconds=10_000) == exact
+
+
+def _server_jit(store: Store) -> str:
+    with psycopg.connect(store.url.replace("postgresql+psycopg", "postgresql")) as other:
+        return str(other.execute("SHOW jit").fetchone()[0])  # type: ignore[index]
 
 
 def test_a_time_limited_read_inside_another_transaction_is_refused(store: Store) -> None:
