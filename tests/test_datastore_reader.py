@@ -179,13 +179,15 @@ def test_a_count_that_outlasts_its_time_is_stopped_and_estimated_and_the_connect
     assert kind == "estimate" and n >= 0 and time.monotonic() - started >= 0.1
     # the time limit was the count's own (SET LOCAL): later statements have none, and the store reads on
     assert store.read("SHOW statement_timeout", [], [None]) == [("0",)]
-    assert store.read("SHOW jit", [], [None]) == [(_server_jit(store),)]
+    assert [store.read(f"SHOW {name}", [], [None])[0][0] for name in ("jit", "max_parallel_workers_per_gather")] \
+        == _server_settings(store, "jit", "max_parallel_workers_per_gather")
     assert count_rows(store, query, 1000, milliseconds=10_000) == exact
 
 
-def _server_jit(store: Store) -> str:
+def _server_settings(store: Store, *names: str) -> list[str]:
+    """The settings a new session of the store's server has."""
     with psycopg.connect(store.url.replace("postgresql+psycopg", "postgresql")) as other:
-        return str(other.execute("SHOW jit").fetchone()[0])  # type: ignore[index]
+        return [str(other.execute(f"SHOW {name}").fetchone()[0]) for name in names]  # type: ignore[index]
 
 
 def test_a_time_limited_read_inside_another_transaction_is_refused(store: Store) -> None:
