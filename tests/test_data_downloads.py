@@ -149,6 +149,36 @@ def test_a_build_in_parts_killed_half_way_goes_on_from_each_parts_last_written_p
     assert downloads.file_of(download).read_bytes() == header + b"".join(rows) == whole
 
 
+def test_a_build_in_parts_whose_files_are_gone_starts_again_instead_of_padding_them(
+        filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
+    """A checkpoint naming bytes the parts' files no longer hold (the folder cleaned, another machine) builds the
+    file again — a part is never cut "back" to a length it never had (the gap would be NUL bytes)."""
+    client = login(Client(), filed.org.market_specialist)
+    monkeypatch.setattr(downloads, "PAGE_ROWS", 1)
+    whole = b"".join(_file(client, _ask(client, filed.entry, django_capture_on_commit_callbacks).json()["id"])
+                     .streaming_content)
+    monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
+    settings.GOVSHARE_DOWNLOAD_PARTS = 2
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
+                               content_type="application/json")
+    download = Download.objects.get(pk=response.json()["id"])
+    part = downloads.file_of(download).with_name(download.filename + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    downloads._part_file(part, 0).write_bytes(b"360783")  # shorter than its record; part 2's file is gone
+    keys = [person[0] for person in PEOPLE]
+    states = [{"after": None, "until": downloads._tagged([keys[1]]), "rows": 1, "bytes": 40,
+               "position": downloads._tagged([keys[0]]), "done": False},
+              {"after": downloads._tagged([keys[1]]), "until": None, "rows": 3, "bytes": 120,
+               "position": downloads._tagged([keys[4]]), "done": True}]
+    sealed = downloads.crypto.seal(json.dumps(states).encode(), downloads.CHECKPOINT_SEAL)
+    Job.objects.filter(pk=download.job_id).update(checkpoint={"parts": sealed}, attempts=2)
+    assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+    assert "building the file again" in Job.objects.get(pk=download.job_id).log
+    download.refresh_from_db()
+    assert download.rows == 5 and downloads.file_of(download).read_bytes() == whole
+
+
 def test_a_part_that_fails_fails_the_build_saying_why_and_nothing_is_offered(
         filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
     monkeypatch.setattr(downloads, "PAGE_ROWS", 1)

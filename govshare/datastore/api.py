@@ -15,7 +15,7 @@ department holds a usable grant over the 接口 channel (or the provider, its ow
   ``Link`` header;
 * ``count``: ``true`` (default) counts the matching rows exactly up to 10 000 and estimates beyond
   (``count_kind``: ``exact``, ``estimate`` or ``at_least``) — never a silently truncated answer; on a PostgreSQL
-  centre a count not done within ``GOVSHARE_DATA_COUNT_MS`` (25 ms) is stopped and estimated (``estimate``).
+  centre a count not done within ``GOVSHARE_DATA_COUNT_MS`` (20 ms) is stopped and estimated (``estimate``).
 
 Only granted items are returned, masked by the grant's rules; masked items cannot be filtered or sorted on.
 Every answer is in the access log (who, entry, grant, purpose, filters, row count); a refusal is in the audit

@@ -269,10 +269,13 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
     checkpoint (sealed), so a build resumes each part after its last written page; a part's process ends with
     the worker that started it."""
     saved = ctx.checkpoint.get("parts")
-    if saved:
-        states = json.loads(crypto.unseal(saved, CHECKPOINT_SEAL))
+    states = json.loads(crypto.unseal(saved, CHECKPOINT_SEAL)) if saved else []
+    if states and all(_part_file(part, k).exists() and _part_file(part, k).stat().st_size >= state["bytes"]
+                      for k, state in enumerate(states)):
         ctx.log(f"resuming {len(states)} parts after {sum(s['rows'] for s in states)} rows")
-    else:
+    else:  # a new build — or the parts' files are not (all) there any more (another machine, a cleaned folder)
+        if states:
+            ctx.log("the parts written before are gone: building the file again")
         offsets = [total * k // parts - 1 for k in range(1, parts)]
         bounds: list[Any] = []
         for position in reader.positions_at(store, query, offsets):
@@ -281,8 +284,8 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
         edges = [None, *bounds, None]
         states = [{"after": _tagged(edges[k]), "until": _tagged(edges[k + 1]), "rows": 0, "bytes": 0, "done": False}
                   for k in range(len(edges) - 1)]
-        for k in range(len(states)):
-            _part_file(part, k).unlink(missing_ok=True)
+        for piece in part.parent.glob(part.name + ".*"):
+            piece.unlink(missing_ok=True)
     fork = multiprocessing.get_context("fork")
     running: dict[Any, tuple[int, Any]] = {}
     try:
@@ -291,7 +294,7 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
                 continue
             receiving, sending = fork.Pipe(duplex=False)
             process = fork.Process(target=_part_process, args=(k, state, granted, query, _part_file(part, k),
-                                                               download.format, sending), daemon=True)
+                                                               download.format, sending, os.getpid()), daemon=True)
             process.start()
             sending.close()
             running[receiving] = (k, process)
@@ -356,15 +359,18 @@ def _untagged(position: list[Any] | None) -> list[Any] | None:
 
 
 def _part_process(k: int, state: dict[str, Any], granted: delivery.Delivery, query: reader.RowQuery, path: Path,
-                  fmt: str, conn: Any) -> None:
+                  fmt: str, conn: Any, parent: int) -> None:
     """One part, in a forked process: its rows after ``state["after"]`` up to ``state["until"]``, appended to
     ``path`` (cut back first to the bytes its last report named); reports ``("progress", state)`` once a second
     after the file is synced, then ``("done", state)``, or ``("failed", why)``.  It touches nothing it inherited
     but the masks (a store connection of its own) and leaves with ``os._exit`` (no inherited connection closed
     under the worker's feet); it ends when the worker does."""
     try:
+        for number in (signal.SIGTERM, signal.SIGINT):  # not the worker's own handlers: a signal ends a part
+            signal.signal(number, signal.SIG_DFL)
         _die_with_parent()
-        parent = os.getppid()
+        if os.getppid() != parent:  # the worker died before the line above
+            os._exit(1)
         rows, size = int(state["rows"]), int(state["bytes"])
         after = state.get("position") or state["after"]
         part_query = reader.RowQuery(query.table, query.items, query.filters, query.sort, _untagged(after),
