@@ -179,23 +179,210 @@ def test_a_build_in_parts_whose_files_are_gone_starts_again_instead_of_padding_t
     assert download.rows == 5 and downloads.file_of(download).read_bytes() == whole
 
 
+def _unsealed_parts(sealed: str) -> list[dict[str, Any]]:
+    return list(json.loads(downloads.crypto.unseal(sealed, downloads.CHECKPOINT_SEAL)))
+
+
+def test_a_checkpoint_taken_just_after_a_parts_last_page_resumes_without_writing_it_twice(
+        filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
+    """Review of the 12th session: a part reported its last page's bytes with the position of the page before —
+    a worker killed then resumed into that page twice. Every checkpoint of an uninterrupted build, resumed from,
+    gives the uninterrupted file."""
+    client = login(Client(), filed.org.market_specialist)
+    monkeypatch.setattr(downloads, "PAGE_ROWS", 2)
+    whole = b"".join(_file(client, _ask(client, filed.entry, django_capture_on_commit_callbacks).json()["id"])
+                     .streaming_content)
+    monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
+    monkeypatch.setattr(downloads, "CHECKPOINT_SECONDS", 0.0)  # every report saved
+    settings.GOVSHARE_DOWNLOAD_PARTS = 2
+    saved: list[tuple[dict[str, Any], list[bytes]]] = []
+    real_save = jobs.JobContext.save_checkpoint
+
+    def saving(self: Any, checkpoint: dict[str, Any], done: int | None = None) -> None:
+        if "parts" in checkpoint:
+            part = downloads.file_of(Download.objects.get(pk=self.params["download"]))
+            part = part.with_name(part.name + ".part")
+            pieces = [downloads._part_file(part, k) for k in range(len(_unsealed_parts(checkpoint["parts"])))]
+            saved.append((checkpoint, [p.read_bytes() if p.exists() else b"" for p in pieces]))
+        real_save(self, checkpoint, done)
+
+    monkeypatch.setattr(jobs.JobContext, "save_checkpoint", saving)
+    _ask(client, filed.entry, django_capture_on_commit_callbacks)
+    monkeypatch.setattr(jobs.JobContext, "save_checkpoint", real_save)
+    assert len(saved) >= 2
+    for checkpoint, pieces in saved:  # the worker killed -9 right after this checkpoint: another one resumes
+        with django_capture_on_commit_callbacks(execute=False):
+            response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
+                                   content_type="application/json")
+        download = Download.objects.get(pk=response.json()["id"])
+        part = downloads.file_of(download).with_name(download.filename + ".part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        for k, written in enumerate(pieces):
+            downloads._part_file(part, k).write_bytes(written)
+        Job.objects.filter(pk=download.job_id).update(checkpoint=checkpoint, attempts=2)
+        assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+        download.refresh_from_db()
+        assert (download.rows, downloads.file_of(download).read_bytes()) == (5, whole)
+
+
+def test_rows_loaded_while_a_file_is_split_into_parts_are_never_written_twice(
+        filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
+    """Review of the 12th session: the parts' bounds were read one statement each — a load committed in between
+    (rows sorting before the first bound) made the ranges overlap. They are read in one snapshot now."""
+    from govshare.datastore.engine.store import Store
+    from tests.test_data_api import _load
+
+    client = login(Client(), filed.org.market_specialist)
+    monkeypatch.setattr(downloads, "PAGE_ROWS", 2)
+    monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
+    settings.GOVSHARE_DOWNLOAD_PARTS = 3
+    newcomers = [[f"11010119000101{n:04d}", f"新{n}", None] for n in range(1, 4)]  # keys before all of PEOPLE
+    real_read = Store.read
+    loaded: list[bool] = []
+
+    def read(self: Store, sql: str, params: Any, letters: Any) -> Any:
+        rows = real_read(self, sql, params, letters)
+        if "OFFSET" in sql and not loaded:  # a centre load commits between the bounds' statements
+            loaded.append(True)
+            _load(filed.entry, [*PEOPLE, *newcomers])
+        return rows
+
+    monkeypatch.setattr(Store, "read", read)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks, format="jsonl").json()
+    assert loaded and Download.objects.get(pk=asked["id"]).status == "ready"
+    keys = [json.loads(line)["公民身份号码"] for line in
+            b"".join(_file(client, asked["id"]).streaming_content).decode().splitlines()]
+    assert len(keys) == len(set(keys)) == len(PEOPLE) + len(newcomers)
+
+
+def _children() -> set[int]:
+    """The processes this one started (the parts of a build run in the test's process)."""
+    import os
+    from pathlib import Path
+
+    found: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        found |= {int(pid) for pid in (task / "children").read_text().split()}
+    return found
+
+
+@pytest.fixture
+def many(filed: Any, monkeypatch: Any, settings: Any) -> Any:
+    """1 200 more people, read a row a page and each page reported: parts that live long enough to be signalled."""
+    from tests.test_data_api import _load
+
+    _load(filed.entry, [[f"3607831990{n:08d}", f"张{n}", None] for n in range(1200)])
+    monkeypatch.setattr(downloads, "PAGE_ROWS", 1)
+    monkeypatch.setattr(downloads, "CHECKPOINT_SECONDS", 0.0)
+    settings.GOVSHARE_DOWNLOAD_PARTS = 1
+    return filed
+
+
+def _signal_parts(numbers: list[Any], *, each: bool = False, written: bool = True) -> tuple[Any, Any, list[int]]:
+    """A thread that sends ``numbers`` to the build's parts once they have written something (``each``: to every
+    part process that appears, as it appears)."""
+    import os
+    import threading
+    import time
+
+    before, signalled, stop = _children(), [], threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            new = _children() - before - set(signalled)
+            pieces = [p for p in downloads.download_dir().glob("*.part.*") if p.stat().st_size > 0]
+            if (each and new) or (len(new) >= 2 and (pieces or not written)):
+                for pid in new:
+                    for number in numbers:
+                        os.kill(pid, number)
+                signalled.extend(new)
+                if not each:
+                    return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher, stop, signalled
+
+
+def test_a_stop_signal_to_the_workers_processes_does_not_fail_a_build_in_parts(
+        many: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
+    """Review of the 12th session: Ctrl-C or `systemctl stop` signal every process of the worker; the worker
+    finishes its job — its parts must too (they ignore the stop and die only with the worker)."""
+    import signal
+
+    client = login(Client(), many.org.market_specialist)
+    monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
+    settings.GOVSHARE_DOWNLOAD_PARTS = 2
+    watcher, stop, signalled = _signal_parts([signal.SIGTERM, signal.SIGINT])
+    try:
+        asked = _ask(client, many.entry, django_capture_on_commit_callbacks)
+    finally:
+        stop.set()
+        watcher.join()
+    download = Download.objects.get(pk=asked.json()["id"])
+    assert signalled and download.status == "ready" and download.rows == 1205, download.message
+    assert "started again" not in Job.objects.get(pk=download.job_id).log
+
+
+def test_a_part_whose_process_is_killed_is_started_again_from_where_it_stood(
+        many: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
+    """A part's process killed (out of memory, SIGKILL) is started again from its last report — the file the same
+    as one process builds — and only a part that keeps dying fails the build."""
+    import signal
+
+    client = login(Client(), many.org.market_specialist)
+    whole = b"".join(_file(client, _ask(client, many.entry, django_capture_on_commit_callbacks).json()["id"])
+                     .streaming_content)
+    monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
+    settings.GOVSHARE_DOWNLOAD_PARTS = 2
+    watcher, stop, signalled = _signal_parts([signal.SIGKILL])
+    try:
+        asked = _ask(client, many.entry, django_capture_on_commit_callbacks).json()
+    finally:
+        stop.set()
+        watcher.join()
+    download = Download.objects.get(pk=asked["id"])
+    assert signalled and download.status == "ready", download.message
+    assert "started again" in Job.objects.get(pk=download.job_id).log
+    assert downloads.file_of(download).read_bytes() == whole
+
+    watcher, stop, signalled = _signal_parts([signal.SIGKILL], each=True)  # every part process, as it starts
+    try:
+        failed = Download.objects.get(pk=_ask(client, many.entry, django_capture_on_commit_callbacks).json()["id"])
+    finally:
+        stop.set()
+        watcher.join()
+    assert failed.status == "failed" and "ended without finishing" in failed.message, failed.message
+    assert len(signalled) == 2 * (downloads.PART_RESTARTS + 1)
+
+
 def test_a_part_that_fails_fails_the_build_saying_why_and_nothing_is_offered(
         filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
+    """A part that cannot go on (here: a recorded position that does not fit the rows' order) fails the build with
+    its reason; the file is not offered, and what the parts wrote goes after the keeping time."""
+    client = login(Client(), filed.org.market_specialist)
     monkeypatch.setattr(downloads, "PAGE_ROWS", 1)
     monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
     settings.GOVSHARE_DOWNLOAD_PARTS = 2
-    real = downloads._lines
-
-    def failing(fmt: str, items: list[str], columns: list[Any]) -> bytes:
-        if "张三" in columns[1] or "张*" in columns[1]:
-            raise OSError(28, "No space left on device")
-        return real(fmt, items, columns)
-
-    monkeypatch.setattr(downloads, "_lines", failing)  # what the forked parts run too
-    client = login(Client(), filed.org.market_specialist)
-    _ask(client, filed.entry, django_capture_on_commit_callbacks)
-    download = Download.objects.get()
-    assert download.status == "failed" and "No space left on device" in download.message
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
+                               content_type="application/json")
+    download = Download.objects.get(pk=response.json()["id"])
+    part = downloads.file_of(download).with_name(download.filename + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    keys = [person[0] for person in PEOPLE]
+    downloads._part_file(part, 0).write_bytes(b"")
+    downloads._part_file(part, 1).write_bytes(b"")
+    states = [{"after": None, "until": downloads._tagged([keys[1]]), "rows": 0, "bytes": 0, "done": False},
+              {"after": downloads._tagged([keys[1]]), "until": None, "rows": 0, "bytes": 0, "done": False,
+               "position": downloads._tagged([keys[2], "a second value"])}]
+    sealed = downloads.crypto.seal(json.dumps(states).encode(), downloads.CHECKPOINT_SEAL)
+    Job.objects.filter(pk=download.job_id).update(checkpoint={"parts": sealed}, attempts=2)
+    jobs.execute(download.job_id, "test-worker")
+    download.refresh_from_db()
+    assert download.status == "failed" and "part 2 of the file" in download.message, download.message
+    assert "cursor" in download.message
     assert _file(client, str(download.pk)).status_code == 409  # no file to fetch: it is not ready
     # what the failed parts wrote (masked all the same) goes after the download's keeping time
     assert list(downloads.download_dir().glob("*.part.*"))

@@ -744,6 +744,12 @@ def row_masker(masks: Sequence[Mask | None], *, key: bytes | None = None,
     return apply
 
 
+def columns_of(rows: Sequence[Sequence[Any]], width: int) -> list[Sequence[Any]]:
+    """A page of rows column by column (``[i]``: the ``i``-th value of each row; ``width`` empty columns for no
+    rows) — what :func:`column_masker`'s masker takes."""
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+
+
 def column_masker(masks: Sequence[Mask | None], *, key: bytes | None = None,
                   fail_closed: bool = False) -> Callable[[list[Sequence[Any]]], list[Sequence[Any]]]:
     """:func:`row_masker` for a page held column by column (``columns[i]``: the values of ``masks[i]``'s item in

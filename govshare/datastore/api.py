@@ -27,9 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 import unicodedata
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from django.conf import settings
@@ -197,13 +198,33 @@ def _sort(text: str, columns: dict[str, Any], masked: dict[str, str]) -> list[tu
 
 
 #: a page's count runs beside the page (a thread of its own, with a centre connection of its own): the answer waits
-#: for the longer of the two, not for both one after the other
-_COUNTING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="govshare-count")
+#: for the longer of the two, not for both one after the other — up to COUNT_THREADS at once per process; beyond
+#: that a request counts in its own thread (never queued behind other requests' counts)
+COUNT_THREADS = 4
+_COUNTING = ThreadPoolExecutor(max_workers=COUNT_THREADS, thread_name_prefix="govshare-count")
+_COUNT_SLOTS = threading.BoundedSemaphore(COUNT_THREADS)
 
 
 def _count(row_query: reader.RowQuery) -> tuple[int, str]:
     with centre.reading_store() as store:
         return reader.count_rows(store, row_query, COUNT_LIMIT, milliseconds=settings.GOVSHARE_DATA_COUNT_MS)
+
+
+def _count_beside(row_query: reader.RowQuery) -> Future[tuple[int, str]]:
+    if not _COUNT_SLOTS.acquire(blocking=False):
+        done: Future[tuple[int, str]] = Future()
+        try:
+            done.set_result(_count(row_query))
+        except BaseException as exc:  # noqa: BLE001 — raised where the result is read, as from the pool
+            done.set_exception(exc)
+        return done
+    try:
+        counting = _COUNTING.submit(_count, row_query)
+    except BaseException:
+        _COUNT_SLOTS.release()
+        raise
+    counting.add_done_callback(lambda _f: _COUNT_SLOTS.release())
+    return counting
 
 
 #: a consuming system's key first (``Bearer gsk_…``), then a personal token or the browser session
@@ -235,11 +256,9 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
             fingerprint = delivery.query_fingerprint(entry, granted.decision, row_query)
             if query.cursor:
                 row_query.after = delivery.read_cursor(fingerprint, query.cursor)
-            counting = _COUNTING.submit(_count, row_query) if query.count else None
-            try:
-                page = reader.read_rows(store, row_query)
-            finally:
-                counted = counting.result() if counting is not None else None
+            counting = _count_beside(row_query) if query.count else None
+            page = reader.read_rows(store, row_query)  # an error here leaves the count to end on its own
+            counted = counting.result() if counting is not None else None
     except reader.QueryError as exc:
         if exc.code == "too_many_values":
             raise ValidationFailed(exc.code, _("%(item)s: at most %(limit)s values in one filter."),

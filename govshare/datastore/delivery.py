@@ -108,8 +108,7 @@ class Delivery:
         :meth:`mask` masks each row — one pass per masked column, for the channels that write many rows."""
         if self._column_masker is None:
             self._column_masker = masking.column_masker(self.masks, key=self.key, fail_closed=True)
-        columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in self.items]
-        return self._column_masker(columns)
+        return self._column_masker(masking.columns_of(rows, len(self.items)))
 
 
 def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str, items: list[str] | None,

@@ -22,7 +22,7 @@ import multiprocessing.connection
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,13 +35,14 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.models import CatalogEntry
-from govshare.core import audit, crypto, exports, jobs
+from govshare.core import audit, crypto, exports, jobs, masking
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.messages import message
 from govshare.core.notify import bilingual, notify
-from govshare.datastore import centre, delivery
+from govshare.datastore import centre, delivery, download_parts
 from govshare.datastore.engine import reader
+from govshare.datastore.engine.store import Store
 from govshare.datastore.models import Download
 
 DOWNLOAD_JOB = "datastore.download"
@@ -169,7 +170,9 @@ def _sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _pages(store: Any, query: reader.RowQuery, granted: delivery.Delivery) -> Iterator[tuple[list[Sequence[Any]], Any]]:
+def _pages(store: Any, query: reader.RowQuery,
+           mask_columns: Callable[[list[tuple[Any, ...]]], list[Sequence[Any]]]
+           ) -> Iterator[tuple[list[Sequence[Any]], Any]]:
     """(masked columns of a page, the position after it) page by page — the next page read (a thread of its own,
     the store's connection used by it alone meanwhile) while this one is masked and written: the database's time
     and the job's overlap."""
@@ -180,7 +183,7 @@ def _pages(store: Any, query: reader.RowQuery, granted: delivery.Delivery) -> It
             if page.after is not None:
                 query = dataclasses.replace(query, after=page.after)
                 pending = reading.submit(reader.read_rows, store, query)
-            yield granted.mask_columns(page.rows), page.after
+            yield mask_columns(page.rows), page.after
             if page.after is None:
                 return
 
@@ -201,7 +204,9 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         total, _kind = reader.count_rows(store, query, 10_000_000)
         ctx.progress(0, total, str(_("building the file")))
         checkpoint = ctx.checkpoint if download.format != Download.Format.XLSX else {}
-        if checkpoint.get("rows") and part.exists():  # a worker died: go on after its last written page
+        if checkpoint.get("rows") and part.exists() and part.stat().st_size >= int(checkpoint["bytes"]):
+            # a worker died: go on after its last written page (a file shorter than that record is built again —
+            # never padded out to it)
             query.after = _unsealed(checkpoint["after"])
             rows, size = int(checkpoint["rows"]), int(checkpoint["bytes"])
             with open(part, "r+b") as partial:
@@ -210,6 +215,9 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         else:
             rows = 0
             part.unlink(missing_ok=True)
+        if not checkpoint.get("parts"):  # pieces of an earlier attempt in parts that never recorded them
+            for piece in part.parent.glob(part.name + ".*"):
+                piece.unlink(missing_ok=True)
         parts = _parts_wanted(download.format, total)
         if checkpoint.get("parts") or (parts > 1 and not checkpoint.get("rows")):
             part.unlink(missing_ok=True)
@@ -217,7 +225,7 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         if download.format == Download.Format.XLSX:
             def counted() -> Iterator[list[Any]]:
                 nonlocal rows
-                for columns, _after in _pages(store, query, granted):
+                for columns, _after in _pages(store, query, granted.mask_columns):
                     yield from zip(*columns, strict=True)
                     rows += _length(columns)
                     ctx.progress(rows)
@@ -229,7 +237,7 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
             if rows == 0:
                 out.write(_header(download.format, items))
             last = time.monotonic()
-            for columns, after in _pages(store, query, granted):
+            for columns, after in _pages(store, query, granted.mask_columns):
                 out.write(_lines(download.format, items, columns))
                 rows += _length(columns)
                 if after is not None and time.monotonic() - last >= CHECKPOINT_SECONDS:
@@ -248,6 +256,10 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
 
 #: the fewest rows a part of a parallel build is given (below that a process's start is not worth it)
 PART_MIN_ROWS = 100_000
+#: a part's process that ends without finishing is started again (from its last report) at most this often
+PART_RESTARTS = 2
+#: a part that reports nothing for this long (a page of 5 000 rows takes well under a second) is taken for hung
+PART_STALL_SECONDS = 300
 
 
 def _parts_wanted(fmt: str, total: int) -> int:
@@ -264,7 +276,7 @@ def _part_file(part: Path, k: int) -> Path:
 
 def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, store: Any,
                  query: reader.RowQuery, total: int, parts: int, part: Path) -> int:
-    """The file built as ``parts`` key ranges, each by a process of its own (forked: it has what this one has)
+    """The file built as ``parts`` key ranges, each by a process of its own (spawned: a fresh interpreter)
     writing a file of its own, then joined after the header.  Each part records where it stands in the job's
     checkpoint (sealed), so a build resumes each part after its last written page; a part's process ends with
     the worker that started it."""
@@ -286,18 +298,43 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
                   for k in range(len(edges) - 1)]
         for piece in part.parent.glob(part.name + ".*"):
             piece.unlink(missing_ok=True)
-    fork = multiprocessing.get_context("fork")
+    spawn = multiprocessing.get_context("spawn")  # not fork: see govshare/datastore/download_parts.py
     running: dict[Any, tuple[int, Any]] = {}
+    heard: dict[int, float] = {}  # part → when it last said something
+    restarts = [0] * len(states)
+
+    def start(k: int) -> None:
+        receiving, sending = spawn.Pipe(duplex=False)
+        spec = {"k": k, "state": states[k], "masks": granted.masks, "key": granted.key, "query": query,
+                "path": str(_part_file(part, k)), "format": download.format, "store": centre.url(),
+                "parent": os.getpid(), "checkpoint_seconds": CHECKPOINT_SECONDS}
+        process = spawn.Process(target=download_parts.main, args=(spec, sending), daemon=True)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, download_parts.STOP_SIGNALS)
+        try:
+            process.start()  # with the stop signals blocked until it ignores them
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        sending.close()
+        running[receiving] = (k, process)
+        heard[k] = time.monotonic()
+
+    def ended(conn: Any, why: str) -> None:
+        """A part's process ended or was ended without finishing: started again from where it last said it stood
+        (its file is cut back to that), at most PART_RESTARTS times."""
+        k, process = running.pop(conn)
+        process.kill()
+        process.join()
+        conn.close()
+        if restarts[k] >= PART_RESTARTS:
+            raise RuntimeError(f"part {k + 1} of the file {why}, {restarts[k] + 1} times")
+        restarts[k] += 1
+        ctx.log(f"part {k + 1} {why}: started again after its row {states[k]['rows']}")
+        start(k)
+
     try:
         for k, state in enumerate(states):
-            if state["done"]:
-                continue
-            receiving, sending = fork.Pipe(duplex=False)
-            process = fork.Process(target=_part_process, args=(k, state, granted, query, _part_file(part, k),
-                                                               download.format, sending, os.getpid()), daemon=True)
-            process.start()
-            sending.close()
-            running[receiving] = (k, process)
+            if not state["done"]:
+                start(k)
         last = 0.0
         while running:
             ready: list[Any] = multiprocessing.connection.wait(list(running), timeout=1.0)
@@ -306,15 +343,20 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
                 try:
                     kind, values = conn.recv()
                 except EOFError:
-                    process.join()
-                    del running[conn]
-                    if not states[k]["done"]:
-                        raise RuntimeError(f"part {k + 1} of the file ended without finishing "
-                                           f"(exit code {process.exitcode})") from None
+                    if states[k].get("done"):
+                        del running[conn]
+                        process.join()
+                        conn.close()
+                    else:  # killed (a signal, out of memory) or gone without a word
+                        ended(conn, f"ended without finishing (exit code {process.exitcode})")
                     continue
                 if kind == "failed":
                     raise RuntimeError(f"part {k + 1} of the file: {values}")
                 states[k].update(values)
+                heard[k] = time.monotonic()
+            for conn, (k, _process) in list(running.items()):
+                if time.monotonic() - heard[k] > PART_STALL_SECONDS:  # hung (a lock a forked thread held?)
+                    ended(conn, f"said nothing for {PART_STALL_SECONDS} s")
             rows = sum(state["rows"] for state in states)
             if time.monotonic() - last >= CHECKPOINT_SECONDS:  # also the worker's sign of life; JobCancelled
                 ctx.save_checkpoint({"parts": crypto.seal(json.dumps(states).encode("utf-8"), CHECKPOINT_SEAL)},
@@ -330,8 +372,8 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
     with open(part, "wb") as out:  # header, then each part (in the kernel where it can)
         out.write(_header(download.format, list(download.items)))
         for k, state in enumerate(states):
-            with open(_part_file(part, k), "rb") as piece:
-                _copy(piece, out, state["bytes"])
+            with open(_part_file(part, k), "rb") as written:
+                _copy(written, out, state["bytes"])
         out.flush()
         os.fsync(out.fileno())
     for k in range(len(states)):
@@ -358,39 +400,43 @@ def _untagged(position: list[Any] | None) -> list[Any] | None:
     return None if position is None else [delivery.untag(v) for v in position]
 
 
-def _part_process(k: int, state: dict[str, Any], granted: delivery.Delivery, query: reader.RowQuery, path: Path,
-                  fmt: str, conn: Any, parent: int) -> None:
-    """One part, in a forked process: its rows after ``state["after"]`` up to ``state["until"]``, appended to
-    ``path`` (cut back first to the bytes its last report named); reports ``("progress", state)`` once a second
-    after the file is synced, then ``("done", state)``, or ``("failed", why)``.  It touches nothing it inherited
-    but the masks (a store connection of its own) and leaves with ``os._exit`` (no inherited connection closed
-    under the worker's feet); it ends when the worker does."""
+def build_part(spec: dict[str, Any], conn: Any) -> None:
+    """One part, in a process of its own (:mod:`govshare.datastore.download_parts`): the rows after the part's
+    position up to its ``until``, masked with the grant's masks and key, appended to its file (cut back first to the
+    bytes its last report named); reports ``("progress", state)`` once a second after the file is synced — never
+    after the last page, whose rows go with ``done`` — or ``("failed", why)``.  It ends when the worker does."""
     try:
-        for number in (signal.SIGTERM, signal.SIGINT):  # not the worker's own handlers: a signal ends a part
-            signal.signal(number, signal.SIG_DFL)
-        _die_with_parent()
-        if os.getppid() != parent:  # the worker died before the line above
+        _die_with_parent()  # (the stop signals are ignored: download_parts.main)
+        if os.getppid() != spec["parent"]:  # the worker died before the line above
             os._exit(1)
+        state, query = spec["state"], spec["query"]
         rows, size = int(state["rows"]), int(state["bytes"])
         after = state.get("position") or state["after"]
-        part_query = reader.RowQuery(query.table, query.items, query.filters, query.sort, _untagged(after),
-                                     query.limit, until=_untagged(state["until"]))
-        with centre.open_store() as store, open(path, "ab") as out:
+        part_query = dataclasses.replace(query, after=_untagged(after), until=_untagged(state["until"]))
+        masker = masking.column_masker(spec["masks"], key=spec["key"], fail_closed=True)
+        width = len(spec["masks"])
+
+        def mask_columns(page: list[tuple[Any, ...]]) -> list[Sequence[Any]]:
+            return masker(masking.columns_of(page, width))
+
+        with Store.open(spec["store"]) as store, open(spec["path"], "ab") as out:
             out.truncate(size)
             out.seek(size)
             last = time.monotonic()
             position = after
-            for columns, page_after in _pages(store, part_query, granted):
-                out.write(_lines(fmt, list(query.items), columns))
+            for columns, page_after in _pages(store, part_query, mask_columns):
+                out.write(_lines(spec["format"], list(query.items), columns))
                 rows += _length(columns)
-                if page_after is not None:
-                    position = _tagged(page_after)
-                if time.monotonic() - last >= CHECKPOINT_SECONDS:
+                if page_after is None:
+                    break  # the last page: what it wrote is reported as done below (a report naming the page
+                    # before with these bytes would make a resumed part write the last page twice)
+                position = _tagged(page_after)
+                if time.monotonic() - last >= spec["checkpoint_seconds"]:
                     out.flush()
                     os.fsync(out.fileno())
                     conn.send(("progress", {"position": position, "rows": rows, "bytes": out.tell()}))
                     last = time.monotonic()
-                    if os.getppid() != parent:
+                    if os.getppid() != spec["parent"]:
                         os._exit(1)
             out.flush()
             os.fsync(out.fileno())
@@ -459,6 +505,8 @@ def expire_downloads(now: dt.datetime | None = None) -> int:
     done = 0
     for download in Download.objects.filter(status=Download.Status.READY, expires_at__lte=now):
         file_of(download).unlink(missing_ok=True)
+        for piece in download_dir().glob(download.filename + ".part*"):  # a job cancelled half-way left them
+            piece.unlink(missing_ok=True)
         done += Download.objects.filter(pk=download.pk, status=Download.Status.READY).update(
             status=Download.Status.EXPIRED)
     # what failed builds left half-written (masked data all the same) goes after the same time

@@ -320,16 +320,18 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
 
 def positions_at(store: Store, query: RowQuery, offsets: Sequence[int]) -> list[list[Any] | None]:
     """The position (as :attr:`RowQuery.after` takes it) of the row at each of ``offsets`` (0: the first) among the
-    rows ``query`` matches, in its order; None past the last — where a download splits the rows into parts."""
+    rows ``query`` matches, in its order (all read in one snapshot: in increasing order); None past the last — where
+    a download splits the rows into parts."""
     built = _Built(store, query)
     order = built.order()
     names = [name for name, _d, _n in order]
     sql = (f'SELECT {", ".join(built.column(n) for n in names)} FROM "{query.table}" '  # noqa: S608 — checked names
            f"WHERE {' AND '.join(built.where)} ORDER BY {', '.join(built.order_by(order))} LIMIT 1 OFFSET ?")
     found: list[list[Any] | None] = []
-    for offset in offsets:
-        rows = store.read(sql, [*built.params, int(offset)], [built.letter(n) for n in names])
-        found.append(list(rows[0]) if rows else None)
+    with store.snapshot():  # one state of the table for all of them: rows committed meanwhile cannot reorder them
+        for offset in offsets:
+            rows = store.read(sql, [*built.params, int(offset)], [built.letter(n) for n in names])
+            found.append(list(rows[0]) if rows else None)
     return found
 
 

@@ -847,6 +847,12 @@ class Store:
                 return None
             raise
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the database throughout (:meth:`read` inside; no writes)."""
+        with _errors(), self._transaction(snapshot=True):
+            yield
+
     def estimate(self, sql: str, params: Sequence[Any]) -> int | None:
         """PostgreSQL's planned row count of a statement (None on SQLite, which has no estimate)."""
         if self.kind != "postgresql":
