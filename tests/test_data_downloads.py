@@ -43,6 +43,23 @@ def _ask(client: Client, entry: Any, capture: Any, **body: Any) -> Any:
         return client.post(f"{API}/data/{entry.code}/downloads", body, content_type="application/json")
 
 
+def _queued(client: Client, entry: Any, capture: Any) -> tuple[Download, Any]:
+    """A download asked for and not built yet (its job not run), and the path of its file being built."""
+    with capture(execute=False):
+        response = client.post(f"{API}/data/{entry.code}/downloads", {"purpose": PURPOSE},
+                               content_type="application/json")
+    download = Download.objects.get(pk=response.json()["id"])
+    part = downloads.file_of(download).with_name(download.filename + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    return download, part
+
+
+def _checkpointed(download: Download, states: list[dict[str, Any]]) -> None:
+    """The download's job as a worker killed during a build in parts left it (``states``: the parts' records)."""
+    sealed = downloads.crypto.seal(json.dumps(states).encode(), downloads.CHECKPOINT_SEAL)
+    Job.objects.filter(pk=download.job_id).update(checkpoint={"parts": sealed}, attempts=2)
+
+
 def _file(client: Client, download_id: str) -> Any:
     return client.get(f"{API}/data/downloads/{download_id}/file")
 
@@ -125,12 +142,7 @@ def test_a_build_in_parts_killed_half_way_goes_on_from_each_parts_last_written_p
     header, rows = lines[0] + b"\r\n", [line + b"\r\n" for line in lines[1:6]]
     monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
     settings.GOVSHARE_DOWNLOAD_PARTS = 2
-    with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
-                               content_type="application/json")
-    download = Download.objects.get(pk=response.json()["id"])
-    part = downloads.file_of(download).with_name(download.filename + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
+    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
     keys = [person[0] for person in PEOPLE]  # the key order is the people's order
     # part 1: rows 1–2, one recorded, half of the next line written since; part 2: rows 3–5, one recorded
     downloads._part_file(part, 0).write_bytes(rows[0] + b"360783198505054,half a line")
@@ -139,8 +151,7 @@ def test_a_build_in_parts_killed_half_way_goes_on_from_each_parts_last_written_p
                "position": downloads._tagged([keys[0]]), "done": False},
               {"after": downloads._tagged([keys[1]]), "until": None, "rows": 1, "bytes": len(rows[2]),
                "position": downloads._tagged([keys[2]]), "done": False}]
-    sealed = downloads.crypto.seal(json.dumps(states).encode(), downloads.CHECKPOINT_SEAL)
-    Job.objects.filter(pk=download.job_id).update(checkpoint={"parts": sealed}, attempts=2)
+    _checkpointed(download, states)
     assert jobs.execute(download.job_id, "test-worker") == "succeeded"
     job = Job.objects.get(pk=download.job_id)
     assert "resuming 2 parts" in job.log and keys[0][:14] not in str(job.checkpoint)
@@ -159,20 +170,14 @@ def test_a_build_in_parts_whose_files_are_gone_starts_again_instead_of_padding_t
                      .streaming_content)
     monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
     settings.GOVSHARE_DOWNLOAD_PARTS = 2
-    with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
-                               content_type="application/json")
-    download = Download.objects.get(pk=response.json()["id"])
-    part = downloads.file_of(download).with_name(download.filename + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
+    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
     downloads._part_file(part, 0).write_bytes(b"360783")  # shorter than its record; part 2's file is gone
     keys = [person[0] for person in PEOPLE]
     states = [{"after": None, "until": downloads._tagged([keys[1]]), "rows": 1, "bytes": 40,
                "position": downloads._tagged([keys[0]]), "done": False},
               {"after": downloads._tagged([keys[1]]), "until": None, "rows": 3, "bytes": 120,
                "position": downloads._tagged([keys[4]]), "done": True}]
-    sealed = downloads.crypto.seal(json.dumps(states).encode(), downloads.CHECKPOINT_SEAL)
-    Job.objects.filter(pk=download.job_id).update(checkpoint={"parts": sealed}, attempts=2)
+    _checkpointed(download, states)
     assert jobs.execute(download.job_id, "test-worker") == "succeeded"
     assert "building the file again" in Job.objects.get(pk=download.job_id).log
     download.refresh_from_db()
@@ -211,12 +216,7 @@ def test_a_checkpoint_taken_just_after_a_parts_last_page_resumes_without_writing
     monkeypatch.setattr(jobs.JobContext, "save_checkpoint", real_save)
     assert len(saved) >= 2
     for checkpoint, pieces in saved:  # the worker killed -9 right after this checkpoint: another one resumes
-        with django_capture_on_commit_callbacks(execute=False):
-            response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
-                                   content_type="application/json")
-        download = Download.objects.get(pk=response.json()["id"])
-        part = downloads.file_of(download).with_name(download.filename + ".part")
-        part.parent.mkdir(parents=True, exist_ok=True)
+        download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
         for k, written in enumerate(pieces):
             downloads._part_file(part, k).write_bytes(written)
         Job.objects.filter(pk=download.job_id).update(checkpoint=checkpoint, attempts=2)
@@ -365,20 +365,14 @@ def test_a_part_that_fails_fails_the_build_saying_why_and_nothing_is_offered(
     monkeypatch.setattr(downloads, "PAGE_ROWS", 1)
     monkeypatch.setattr(downloads, "PART_MIN_ROWS", 1)
     settings.GOVSHARE_DOWNLOAD_PARTS = 2
-    with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
-                               content_type="application/json")
-    download = Download.objects.get(pk=response.json()["id"])
-    part = downloads.file_of(download).with_name(download.filename + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
+    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
     keys = [person[0] for person in PEOPLE]
     downloads._part_file(part, 0).write_bytes(b"")
     downloads._part_file(part, 1).write_bytes(b"")
     states = [{"after": None, "until": downloads._tagged([keys[1]]), "rows": 0, "bytes": 0, "done": False},
               {"after": downloads._tagged([keys[1]]), "until": None, "rows": 0, "bytes": 0, "done": False,
                "position": downloads._tagged([keys[2], "a second value"])}]
-    sealed = downloads.crypto.seal(json.dumps(states).encode(), downloads.CHECKPOINT_SEAL)
-    Job.objects.filter(pk=download.job_id).update(checkpoint={"parts": sealed}, attempts=2)
+    _checkpointed(download, states)
     jobs.execute(download.job_id, "test-worker")
     download.refresh_from_db()
     assert download.status == "failed" and "part 2 of the file" in download.message, download.message
@@ -449,12 +443,7 @@ def test_a_job_killed_half_way_goes_on_from_its_last_written_page(
     whole = b"".join(_file(client, _ask(client, filed.entry, django_capture_on_commit_callbacks).json()["id"])
                      .streaming_content)
     prefix = whole[:whole.index(b"\r\n", whole.index(b"\r\n", whole.index(b"\r\n") + 2) + 2) + 2]  # header + 2 rows
-    with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(f"{API}/data/{filed.entry.code}/downloads", {"purpose": PURPOSE},
-                               content_type="application/json")
-    download = Download.objects.get(pk=response.json()["id"])
-    part = downloads.file_of(download).with_name(download.filename + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
+    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
     part.write_bytes(prefix + b"360783198505054,half a line")
     Job.objects.filter(pk=download.job_id).update(
         checkpoint={"after": downloads._sealed([PEOPLE[1][0]]), "rows": 2, "bytes": len(prefix)}, attempts=2)
