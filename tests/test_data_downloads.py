@@ -256,13 +256,20 @@ def test_rows_loaded_while_a_file_is_split_into_parts_are_never_written_twice(
 
 
 def _children() -> set[int]:
-    """The processes this one started (the parts of a build run in the test's process)."""
+    """The parts this process started (a build's job runs in the test's process): spawned interpreters — not
+    multiprocessing's resource tracker, which spawning starts too."""
     import os
     from pathlib import Path
 
     found: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        found |= {int(pid) for pid in (task / "children").read_text().split()}
+        for pid in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue  # gone already
+            if b"spawn_main" in command and b"resource_tracker" not in command:
+                found.add(int(pid))
     return found
 
 
@@ -281,6 +288,7 @@ def many(filed: Any, monkeypatch: Any, settings: Any) -> Any:
 def _signal_parts(numbers: list[Any], *, each: bool = False, written: bool = True) -> tuple[Any, Any, list[int]]:
     """A thread that sends ``numbers`` to the build's parts once they have written something (``each``: to every
     part process that appears, as it appears)."""
+    import contextlib
     import os
     import threading
     import time
@@ -294,7 +302,8 @@ def _signal_parts(numbers: list[Any], *, each: bool = False, written: bool = Tru
             if (each and new) or (len(new) >= 2 and (pieces or not written)):
                 for pid in new:
                     for number in numbers:
-                        os.kill(pid, number)
+                        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                            os.kill(pid, number)
                 signalled.extend(new)
                 if not each:
                     return
@@ -354,7 +363,9 @@ def test_a_part_whose_process_is_killed_is_started_again_from_where_it_stood(
         stop.set()
         watcher.join()
     assert failed.status == "failed" and "ended without finishing" in failed.message, failed.message
-    assert len(signalled) == 2 * (downloads.PART_RESTARTS + 1)
+    # a part started PART_RESTARTS times again, then given up (the other part's last start may not have come)
+    assert f"{downloads.PART_RESTARTS + 1} times" in failed.message
+    assert downloads.PART_RESTARTS + 1 <= len(signalled) <= 2 * (downloads.PART_RESTARTS + 1)
 
 
 def test_a_part_that_fails_fails_the_build_saying_why_and_nothing_is_offered(
