@@ -281,7 +281,7 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
     checkpoint (sealed), so a build resumes each part after its last written page; a part's process ends with
     the worker that started it."""
     saved = ctx.checkpoint.get("parts")
-    states = json.loads(crypto.unseal(saved, CHECKPOINT_SEAL)) if saved else []
+    states = _unseal(saved) if saved else []
     if states and all(_part_file(part, k).exists() and _part_file(part, k).stat().st_size >= state["bytes"]
                       for k, state in enumerate(states)):
         ctx.log(f"resuming {len(states)} parts after {sum(s['rows'] for s in states)} rows")
@@ -357,18 +357,15 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
             for conn, (k, _process) in list(running.items()):
                 if time.monotonic() - heard[k] > PART_STALL_SECONDS:  # hung (a lock a forked thread held?)
                     ended(conn, f"said nothing for {PART_STALL_SECONDS} s")
-            rows = sum(state["rows"] for state in states)
             if time.monotonic() - last >= CHECKPOINT_SECONDS:  # also the worker's sign of life; JobCancelled
-                ctx.save_checkpoint({"parts": crypto.seal(json.dumps(states).encode("utf-8"), CHECKPOINT_SEAL)},
-                                    done=rows)
+                ctx.save_checkpoint({"parts": _seal(states)}, done=sum(state["rows"] for state in states))
                 last = time.monotonic()
     finally:
         for conn, (_k, process) in running.items():
             process.kill()
             process.join()
             conn.close()
-    ctx.save_checkpoint({"parts": crypto.seal(json.dumps(states).encode("utf-8"), CHECKPOINT_SEAL)},
-                        done=sum(state["rows"] for state in states))
+    ctx.save_checkpoint({"parts": _seal(states)}, done=sum(state["rows"] for state in states))
     with open(part, "wb") as out:  # header, then each part (in the kernel where it can)
         out.write(_header(download.format, list(download.items)))
         for k, state in enumerate(states):
@@ -460,11 +457,20 @@ def _die_with_parent() -> None:
 def _sealed(after: list[Any]) -> str:
     """Where a build goes on, sealed: it holds the last row's key, which the job's log and page must not show
     (review H3: a masked ID number in clear in the job log)."""
-    return crypto.seal(json.dumps([delivery.tag(v) for v in after]).encode("utf-8"), CHECKPOINT_SEAL)
+    return _seal(_tagged(after))
 
 
 def _unsealed(text: str) -> list[Any]:
-    return [delivery.untag(v) for v in json.loads(crypto.unseal(text, CHECKPOINT_SEAL))]
+    return _untagged(_unseal(text)) or []
+
+
+def _seal(value: Any) -> str:
+    """A checkpoint's JSON, sealed (it holds key values)."""
+    return crypto.seal(json.dumps(value).encode("utf-8"), CHECKPOINT_SEAL)
+
+
+def _unseal(text: str) -> Any:
+    return json.loads(crypto.unseal(text, CHECKPOINT_SEAL))
 
 
 CHECKPOINT_SEAL = "govshare.datastore.download-checkpoint.v1"

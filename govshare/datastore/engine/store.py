@@ -841,7 +841,7 @@ class Store:
                 # interruptible) and no parallel workers (their start and stop made a 25 ms limit take 50)
                 self._conn.execute("SET LOCAL jit = off")
                 self._conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                return [tuple(row) for row in self._run(sql, params).fetchall()]
+                return self.read(sql, params, letters)
         except StoreError as exc:
             if isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
                 return None
