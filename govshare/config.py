@@ -110,6 +110,7 @@ class Config:
     max_query_indexes: int
     count_ms: int
     download_parts: int
+    delivery_streams: int
     digest_hour: int
     worker_stale_seconds: int
     # --- HTTPS, proxies and login protection (issue 9)
@@ -191,6 +192,9 @@ class Config:
             count_ms=max(0, _int("GOVSHARE_DATA_COUNT_MS", 20)),
             # a large batch download is built in this many parts at once, a process each (1: one at a time)
             download_parts=max(1, _int("GOVSHARE_DOWNLOAD_PARTS", min(4, os.cpu_count() or 1))),
+            # a first delivery made in SQL (PostgreSQL centre and front-end database) reads the centre in this many
+            # sessions at once, each masking and hashing a part of every batch (1: one)
+            delivery_streams=max(1, min(16, _int("GOVSHARE_DELIVERY_STREAMS", min(4, os.cpu_count() or 1)))),
             digest_hour=_int("GOVSHARE_DIGEST_HOUR", 8),  # local hour after which daily digests go out
             # a running job whose worker has not sent a heartbeat for this long is resumed elsewhere (issue 9);
             # with a beat every sixth of it, a dead worker is found within 25 + 25/6 < 30 s

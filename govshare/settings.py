@@ -35,6 +35,7 @@ GOVSHARE_FILE_MAX_MB = CONFIG.file_max_mb
 GOVSHARE_MAX_QUERY_INDEXES = CONFIG.max_query_indexes
 GOVSHARE_DATA_COUNT_MS = CONFIG.count_ms
 GOVSHARE_DOWNLOAD_PARTS = CONFIG.download_parts
+GOVSHARE_DELIVERY_STREAMS = CONFIG.delivery_streams
 GOVSHARE_LETTER_MAX_BYTES = CONFIG.letter_max_mb * 1024 * 1024  # stamped application letters (SHR-2)
 GOVSHARE_DIGEST_HOUR = CONFIG.digest_hour
 #: a worker beats every sixth of this; a job of a worker silent this long is resumed elsewhere (core.jobs)

@@ -332,3 +332,63 @@ def test_a_stopped_delivery_is_retried_with_growing_waits_not_every_minute(
             start_for_entries(None)
     assert DeliveryRun.objects.filter(binding=binding).count() == 2  # the first delivery, the stopped one
     assert backing_off(binding) and not backing_off(binding, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6))
+
+
+# ------------------------------------------------------------------ production's pair: PostgreSQL on both sides
+
+@pytest.fixture(scope="module")
+def centre_server() -> Any:
+    """A PostgreSQL server of the centre's own (a front-end database on the platform's server is refused)."""
+    from tests.source_servers import _script
+
+    with _script("with_postgres").throwaway_server(prefix="govshare-centre-") as url:
+        yield url
+
+
+@pytest.fixture
+def pg_datastore(settings: Any, centre_server: str) -> str:
+    """The centre on PostgreSQL (set before the people are loaded into it)."""
+    import secrets
+
+    from tests.source_servers import pg_admin
+
+    name = f"centre_{secrets.token_hex(4)}"
+    with pg_admin(centre_server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    settings.GOVSHARE_DATASTORE_URL = centre_server.rsplit("/", 1)[0] + f"/{name}"
+    return name
+
+
+@pytest.mark.once
+@pytest.mark.xdist_group("sources")
+def test_a_first_delivery_from_a_postgresql_centre_into_a_postgresql_database_is_made_in_sql_and_checks_equal(
+        pg_datastore: str, tabled: Any, pg_source_url: str, django_capture_on_commit_callbacks: Any) -> None:
+    from tests.delivery_targets import make_pg_target, query
+
+    spec = make_pg_target(pg_source_url, f"market_{pg_datastore}")
+    target = do_register_source(tabled.org.market_admin, name="市场监管 PostgreSQL 前置库", code="SC-PG",
+                                kind="postgresql", host=spec["address"], port=spec["port"], database=spec["database"],
+                                username=spec["user"], password=spec["password"], tls="prefer", connect_timeout=5,
+                                receives_deliveries=True)
+    with open_store() as store:
+        assert store.kind == "postgresql"
+    binding = _bind(tabled, django_capture_on_commit_callbacks, target=target)
+    run = DeliveryRun.objects.get(binding=binding)
+    assert run.status == "succeeded" and run.rows == 5 and run.created_table, run.error_message
+    from govshare.exchange.engine.sources import SourceSpec
+
+    plain = SourceSpec(**spec)
+    rows = query(plain, 'SELECT "身份号码", "姓名", "出生日期"::text FROM "户籍人口" ORDER BY "身份号码"')
+    assert rows == [("360783********0011", "李**", None), ("360783********0022", "王*", "1977-02-28"),
+                    ("360783********0033", "赵*", "1966-10-10"), ("360783********1234", "张*", "1990-01-01"),
+                    ("360783********432X", "欧阳**", "1985-05-05")]
+    assert run.job is not None
+    run.job.refresh_from_db()
+    assert "first copy made in SQL by the centre: 1 batches" in run.job.log, run.job.log
+    assert query(plain, "SELECT count(*) FROM pg_constraint WHERE conrelid = '\"户籍人口\"'::regclass "
+                        "AND contype = 'p'") == [(1,)]
+    checked = _start(django_capture_on_commit_callbacks, tabled.org.market_admin, binding, "check")
+    assert checked.status == "succeeded"
+    binding.refresh_from_db()
+    assert binding.last_check["equal"] is True and binding.content_hash == binding.last_check["centre_hash"]
+    assert AccessEvent.objects.filter(code=AuditCode.DATA_DELIVERED).count() == 1

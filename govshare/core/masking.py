@@ -527,7 +527,7 @@ def is_uscc(text: str) -> bool:
 
 def _keep(mask: Mask, value: Any, key: bytes | None) -> str:
     text = _text(value, "keep")
-    if mask.unit == "person" and is_uscc(text.upper()):
+    if mask.unit == "person" and len(text) == 18 and is_uscc(text.upper()):  # (upper() may lengthen: "ﬀ" → "FF")
         return text
     size, first, last = len(text), mask.first, mask.last
     if first + last and size <= first + last:
@@ -780,3 +780,143 @@ def column_masker(masks: Sequence[Mask | None], *, key: bytes | None = None,
         return out
 
     return apply
+
+
+# ------------------------------------------------------------------ the same masks in SQL (PostgreSQL)
+
+@dataclass(frozen=True)
+class SqlMask:
+    """A mask as PostgreSQL expressions over a column (:func:`sql_mask`): ``lets`` — stages of ``(name, SQL)`` pairs
+    computed first, stage by stage (each over the column and the names of the stages before it); ``value`` — the masked value, over the column
+    and the lets' names; ``flag`` — SQL true for a value these expressions do not mask exactly as :meth:`Mask.apply`
+    does (a name outside the Han script, an address without a township), never NULL; such rows are masked in Python.  ``letter``: the masked value's
+    data-type letter."""
+
+    value: str
+    letter: str
+    lets: tuple[tuple[tuple[str, str], ...], ...] = ()
+    flag: str | None = None
+
+
+#: the text-typed letters the SQL forms of the text kinds take (a value's text is the value itself)
+_SQL_TEXT = "CM"
+_HAN_SQL = r"^[\u3400-\u9fff\U00020000-\U0003134f]+$"
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+#: the street level (:data:`_STREET`) as separate searches: PostgreSQL's regular expressions are slow on the whole
+_STREET_WORDS = ("大道", "大街", "路", "巷", "弄", "胡同", "号", "栋", "幢", "楼", "室", "小区", "村委", "组")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _bytes_literal(data: bytes) -> str:
+    return f"'\\x{data.hex()}'::bytea"
+
+
+def _in_list(values: Sequence[str] | frozenset[str]) -> str:
+    return ", ".join(_literal(v) for v in sorted(values))
+
+
+def _surname_sql(v: str, fill: str) -> str:
+    """:func:`_surname_text` of a name of Han characters only (the flag sends the others to Python)."""
+    n = f"char_length({v})"
+    end = (f"(CASE WHEN {n} = 1 THEN 0 WHEN {n} > 2 AND left({v}, 2) IN ({_in_list(COMPOUND_SURNAMES)}) THEN 2 "
+           f"ELSE 1 END)")
+    return f"(left({v}, {end}) || repeat({_literal(fill)}, {n} - {end}))"
+
+
+def _hmac_sql(key: bytes, message: str) -> str:
+    """HMAC-SHA256 (RFC 2104) of the bytea ``message`` under ``key``: two ``sha256()`` calls, the pads made here."""
+    block = hashlib.sha256(key).digest() if len(key) > 64 else key
+    block = block.ljust(64, b"\0")
+    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+    return f"sha256({_bytes_literal(outer)} || sha256({_bytes_literal(inner)} || {message}))"
+
+
+def hmac_sql(key: bytes, message: str) -> str:
+    """The SQL of HMAC-SHA256 of the bytea expression ``message`` under ``key`` (PostgreSQL 11+)."""
+    return _hmac_sql(key, message)
+
+
+def sql_mask(mask: Mask | None, letter: str, value: str, *, key: bytes | None = None, name: str = "x"
+             ) -> SqlMask | None:
+    """``mask`` of an item of type ``letter`` as PostgreSQL expressions over the column ``value`` (an identifier),
+    giving exactly what :meth:`Mask.apply` gives (``None`` stays NULL; a value the SQL cannot mask exactly is flagged
+    for Python) — or None: this mask of this type has no SQL form (the channel masks every value in Python).
+    ``key``: the grant's pseudonym key; ``name``: a prefix for the lets' names, unique per column.  The database
+    must be UTF8 (characters are code points, as Python counts them)."""
+    if letter not in LETTERS or len(letter) != 1:
+        raise ValueError(f"unknown data-type letter {letter!r}; letters: {LETTERS}")
+    v = value
+    if mask is None or mask.kind == "none":
+        return SqlMask(v, letter)
+    kind = mask.kind
+    if kind == "null":
+        return SqlMask("NULL", letter)
+    if kind == "date":
+        if letter not in "DT":
+            return None
+        return SqlMask(f"to_char({v}, {_literal('YYYY-MM' if mask.unit == 'month' else 'YYYY')})", "C")
+    if kind == "round":
+        if letter in "NY":
+            flag = f"coalesce({v} IN ('NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric), false)"
+            return SqlMask(f"round({v}, {int(mask.digits)})", letter, flag=flag)
+        if letter == "I":
+            if mask.digits >= 0:
+                return SqlMask(v, letter)
+            return SqlMask(f"round({v}::numeric, {int(mask.digits)})::bigint", letter,
+                           flag=f"coalesce(abs({v}::numeric) > 9000000000000000000, false)")
+        return None
+    if kind == "pseudonym":
+        if not key or letter not in _SQL_TEXT + "I":
+            return None
+        text = f"convert_to({v}, 'UTF8')" if letter in _SQL_TEXT else f"convert_to({v}::text, 'UTF8')"
+        bits = f"{name}_b"
+        lets: tuple[tuple[tuple[str, str], ...], ...] = (
+            ((bits, f"('x' || encode(substring({_hmac_sql(key, text)} FROM 1 FOR 10), 'hex'))::bit(80)"),),)
+        chars = " || ".join(f"substr({_literal(_BASE32)}, substring({bits} FROM {5 * i + 1} FOR 5)::int + 1, 1)"
+                            for i in range(16))
+        return SqlMask(f"CASE WHEN {v} IS NULL THEN NULL ELSE 'P' || {chars} END", "C", lets=lets)
+    if letter not in _SQL_TEXT and not (kind == "keep" and letter == "I"):
+        return None
+    text = v if letter in _SQL_TEXT else f"{v}::text"
+    if kind == "keep":
+        first, last, fill = mask.first, mask.last, _literal(mask.fill)
+        n = f"char_length({text})"
+        if first + last == 0:
+            masked = f"repeat({fill}, {n})"
+        else:
+            short_first = f"({n} / 2 * {first} / {first + last})"
+            short_last = f"({n} / 2 - {short_first})"
+            masked = (f"CASE WHEN {n} <= {first + last} THEN left({text}, {short_first}) || "
+                      f"repeat({fill}, {n} - {short_first} - {short_last}) || right({text}, {short_last}) "
+                      f"ELSE left({text}, {first}) || repeat({fill}, {n} - {first + last}) || right({text}, {last}) END")
+        person = f"coalesce({n} = 18, false)" if mask.unit == "person" else None  # maybe a credit code: Python's
+        return SqlMask(masked, "C", flag=person)
+    han = f"coalesce({v} !~ {_literal(_HAN_SQL)}, false)"
+    if kind == "surname":
+        return SqlMask(_surname_sql(v, mask.fill), "C", flag=han)
+    if kind == "person_surname":
+        words = " OR ".join(f"strpos({v}, {_literal(word)}) > 0" for word in ORGANISATION_WORDS)
+        ending = f"(char_length({v}) >= 3 AND right({v}, 1) IN ({_in_list(list(ORGANISATION_ENDINGS))}))"
+        return SqlMask(f"CASE WHEN {words} OR {ending} THEN {v} ELSE {_surname_sql(v, mask.fill)} END", "C",
+                       flag=han)
+    if kind == "address":
+        # each township marker's first place (NULL: none) and the street level's first character; then the earliest
+        # marker before the street level; then where the kept text ends — each computed once (lets)
+        street, start, end = f"{name}_s", f"{name}_e", f"{name}_n"
+        places = [(f"{name}_p{i}", marker) for i, marker in enumerate(TOWNSHIP_MARKERS)]
+        lone = (f"CASE WHEN strpos({v}, '街') = 0 THEN NULL WHEN strpos({v}, '街') <> strpos({v}, '街道') "
+                f"THEN strpos({v}, '街') ELSE nullif(regexp_instr({v}, '街(?!道)'), 0) END")
+        searches = [f"nullif(regexp_instr({v}, '[0-9０-９]'), 0)", lone,
+                    *(f"nullif(strpos({v}, {_literal(word)}), 0)" for word in _STREET_WORDS)]
+        qualified = [f"CASE WHEN {at} + {len(marker)} <= coalesce({street}, 2147483647) THEN {at} END"
+                     for at, marker in places]
+        ends = " ".join(f"WHEN {at} THEN {start} - 1 + {len(marker)}" for at, marker in places)
+        lets = (((street, f"least({', '.join(searches)})"),
+                 *((at, f"nullif(strpos({v}, {_literal(marker)}), 0)") for at, marker in places)),
+                ((start, f"least({', '.join(qualified)})"),), ((end, f"CASE {start} {ends} END"),))
+        masked = f"left({v}, {end}) || repeat({_literal(mask.fill)}, char_length({v}) - {end})"
+        return SqlMask(masked, "C", lets=lets, flag=f"({v} IS NOT NULL AND {start} IS NULL)")
+    return None

@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -81,6 +82,8 @@ class Prepared:
     mask: Any
     secret: bytes
     masks: dict[str, str]
+    #: the centre's table for a first copy in SQL (a PostgreSQL centre: deliver.fast_problem decides)
+    centre: deliver.CentreTable | None = None
 
 
 def signature(binding: DeliveryBinding, grant: Grant) -> str:
@@ -128,8 +131,12 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
     plan = deliver.DeliveryPlan(target=spec_for(binding.target, interactive=False), schema=binding.schema_name,
                                 table=binding.table_name, binding=binding.name, columns=tuple(targets), shape=shape,
                                 batch_rows=BATCH_ROWS)
+    letters = [(f"c{position[name] + 1}", columns[position[name]].letter) for name in allowed.items]
+    centre = deliver.CentreTable(
+        store.url, table, key=tuple((f"c{position[k] + 1}", columns[position[k]].letter) for k in key),
+        items=tuple(letters), masks=tuple(allowed.masks), mask_key=allowed.key) if store.kind == "postgresql" else None
     return Prepared(binding, grant, plan, table, [position[k] for k in key], [position[n] for n in allowed.items],
-                    allowed.mask, grant_secret(grant), allowed.masked)
+                    allowed.mask, grant_secret(grant), allowed.masked, centre)
 
 
 def still_allowed(prepared: Prepared) -> str | None:
@@ -223,10 +230,16 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
 
             result = deliver.deliver(prepared.plan, changes_of(prepared, store), prepared.mask, prepared.secret,
                                      allowed=lambda: still_allowed(prepared), on_batch=on_batch,
-                                     on_state=lambda state: record_gap(binding, prepared.grant, state))
+                                     on_state=lambda state: record_gap(binding, prepared.grant, state),
+                                     centre=prepared.centre, streams=settings.GOVSHARE_DELIVERY_STREAMS)
             totals.update(rows=result.rows, content_hash=result.content_hash, seq_to=result.last_seq,
                           created_table=result.created, rebuilt=result.rebuilt)
             made_with = signature(binding, prepared.grant)
+            if result.in_sql:
+                ctx.log(f"first copy made in SQL by the centre: {result.in_sql} batches, "
+                        f"{settings.GOVSHARE_DELIVERY_STREAMS} centre sessions")
+            elif result.not_in_sql and prepared.plan.target.kind == "postgresql":
+                ctx.log(f"first copy made in Python: {result.not_in_sql}")
             if result.rebuilt:
                 ctx.log("the grant's items or masks changed: the table was made again and everything delivered anew")
             check = None
