@@ -138,7 +138,8 @@ def delivery(store: Store, url: str, table: str, masks: list[masking.Mask | None
             seq = int(page[-1][-2])
 
     started = time.monotonic()
-    check = deliver.check(the_plan, live(), mask, SECRET, result.last_seq)  # type: ignore[arg-type]
+    check = deliver.check(the_plan, live(), mask, SECRET, result.last_seq,  # type: ignore[arg-type]
+                          centre=centre, streams=streams)
     checked = time.monotonic() - started
     assert check.equal and check.target_rows == result.rows, check
     return took, checked

@@ -246,7 +246,7 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
             if run.kind == DeliveryRun.Kind.CHECK:
                 last_seq = store.summary(prepared.centre_table).last_seq
                 check = deliver.check(prepared.plan, centre_rows(prepared, store), prepared.mask, prepared.secret,
-                                      last_seq)
+                                      last_seq, centre=prepared.centre, streams=settings.GOVSHARE_DELIVERY_STREAMS)
                 ctx.log(f"check: {'equal' if check.equal else 'DIFFERENT'} ({check.target_rows} rows in the table, "
                         f"{check.centre_rows} in the centre)")
     except Exception as exc:  # noqa: BLE001 — explained below, or raised again

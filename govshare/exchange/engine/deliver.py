@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import heapq
 import hmac
 import itertools
 import json
@@ -52,7 +53,7 @@ import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -837,12 +838,48 @@ class _FastSql:
         parts = " || ".join(_part(form.letter, f"m{i}") for i, form in enumerate(self.forms, 1))
         hashed = f"encode(substring(sha256({parts}) FROM 1 FOR 16), 'hex')"
         self.rows = f"SELECT {values}, {row_key}, _seq, {hashed} FROM ({inner} OFFSET 0) lm"  # noqa: S608
+        #: the check's: (_gs_key, _gs_hash) in key order (byte order: "C")
+        self.pairs = f'SELECT {row_key} COLLATE "C" AS k, {hashed} FROM ({inner} OFFSET 0) lm ORDER BY 1'  # noqa: S608
         self.flagged = (f"SELECT {', '.join(key_columns)}, {', '.join(item_columns)}, _seq "  # noqa: S608
                         f"FROM ({level} OFFSET 0) lv WHERE {self.flag} ORDER BY _seq") if self.flag else ""
 
 
 def _bytea(data: bytes) -> str:
     return f"'\\x{data.hex()}'::bytea"
+
+
+@contextlib.contextmanager
+def _centre_sessions(centre: CentreTable, streams: int) -> Iterator[tuple[list[Any], int]]:
+    """``streams`` sessions of the centre sharing one snapshot (REPEATABLE READ, read only, the first exporting it),
+    and the table's last change number in it.  Text as UTF-8, standard strings (the SQL's literals need them), no
+    JIT (measured slower here), TCP keepalives (a centre that vanished is noticed, not waited for).  Errors in setting
+    them up are the centre's (:class:`_CentreFailed`); the caller's block has errors of its own."""
+    import psycopg
+
+    with contextlib.ExitStack() as opened:
+        sources: list[Any] = []
+        with _on_centre():
+            snapshot = ""
+            for _ in range(max(1, streams)):
+                conn = psycopg.connect(centre.url, connect_timeout=10, application_name="govshare delivery",
+                                       client_encoding="UTF8", keepalives=1, keepalives_idle=60, keepalives_interval=10,
+                                       keepalives_count=6, options="-c standard_conforming_strings=on -c jit=off")
+                opened.enter_context(conn)
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+                if not sources:
+                    from govshare.exchange.engine.fastcopy import _centre_version
+
+                    _centre_version(conn, "a delivery in SQL")
+                    conn.rollback()
+                    exported = conn.execute("SELECT pg_export_snapshot()").fetchone() if streams > 1 else None
+                    snapshot = str(exported[0]) if exported is not None else ""
+                else:  # the same snapshot as the first: every stream sees one state of the centre
+                    conn.execute("SET TRANSACTION SNAPSHOT " + _literal(snapshot))
+                sources.append(conn)
+            found = sources[0].execute("SELECT last_seq FROM _gs_tables WHERE table_name = %s",
+                                       (centre.table,)).fetchone()
+        yield sources, int(found[0]) if found is not None else 0
 
 
 def _fast_copy(target: Target, state: State, centre: CentreTable, *args: Any, **kwargs: Any) -> State:
@@ -880,10 +917,6 @@ def _fast_copy_in(target: Target, state: State, centre: CentreTable, mask: Calla
     table held none of the rows).  Values a mask's SQL form flags are masked in Python and written in the same batch.
     ``streams``: centre sessions sharing one snapshot, each masking and hashing a part of every batch's range (the
     centre's work is most of a delivery's); their rows go into the target's one COPY."""
-    import psycopg
-
-    from govshare.exchange.engine.fastcopy import _centre_version
-
     d = target.d
     statements = _FastSql(centre, secret)
     names = [*target.names, "_gs_key", "_gs_seq", "_gs_hash"]
@@ -891,28 +924,8 @@ def _fast_copy_in(target: Target, state: State, centre: CentreTable, mask: Calla
                "FROM STDIN (FORMAT BINARY)")
     letters = [c.letter for c in target.plan.columns]
     d.execute("SET client_encoding = 'UTF8'")  # the centre's text comes as UTF-8 bytes (a UTF8 target: fast_problem)
-    with contextlib.ExitStack() as opened, _on_centre():
-        sources: list[Any] = []
-        for _ in range(max(1, streams)):
-            # the text goes over as UTF-8 and the SQL's literals need standard strings, whatever the environment says;
-            # keepalives: a centre that vanished is noticed, not waited for
-            conn = psycopg.connect(centre.url, connect_timeout=10, application_name="govshare delivery",
-                                   client_encoding="UTF8", keepalives=1, keepalives_idle=60, keepalives_interval=10,
-                                   keepalives_count=6, options="-c standard_conforming_strings=on -c jit=off")
-            opened.enter_context(conn)
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            if not sources:
-                _centre_version(conn, "a delivery in SQL")
-                conn.rollback()
-                exported = conn.execute("SELECT pg_export_snapshot()").fetchone() if streams > 1 else None
-                snapshot = str(exported[0]) if exported is not None else ""
-            else:  # the same snapshot as the first: every stream sees one state of the centre
-                conn.execute("SET TRANSACTION SNAPSHOT " + _literal(snapshot))
-            sources.append(conn)
+    with _centre_sessions(centre, streams) as (sources, end):
         source = sources[0]
-        found = source.execute("SELECT last_seq FROM _gs_tables WHERE table_name = %s", (centre.table,)).fetchone()
-        end = int(found[0]) if found is not None else 0
         while state.last_seq < end and (max_batches is None or len(result.batches) < max_batches):
             reason = allowed()
             if reason:  # the table is left settled (its key made, its hash taken): it may stay as it is for long
@@ -1066,11 +1079,128 @@ def target_state(plan: DeliveryPlan) -> State | None:
         return target.state()
 
 
+def _copy_pairs(conn: Any, sql: str) -> Iterator[tuple[str, str]]:
+    """The rows ``(key, hash)`` of ``sql`` (two ASCII columns), read as a text COPY."""
+    with conn.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:
+        pending = b""
+        for chunk in copy:
+            lines = (pending + bytes(chunk)).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                key, hashed = line.split(b"\t")
+                yield key.decode("ascii").rstrip(), hashed.decode("ascii")
+        if pending:
+            raise DeliveryError("target", "a COPY ended inside a row")
+
+
+def _centre_pairs(conn: Any, sql: str) -> Generator[tuple[str, str], None, None]:
+    with _on_centre():
+        yield from _copy_pairs(conn, sql)
+
+
+def _check_in_sql(plan: DeliveryPlan, target: Target, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
+                  secret: bytes, streams: int, sample: int) -> CheckResult:
+    """:func:`check` with both sides computed by their servers: the centre's live rows masked, keyed and hashed in SQL
+    (the values a mask's SQL form flags in Python) in ``streams`` sessions of one snapshot, the target's rows hashed
+    from their actual values in SQL — each side in key order, compared as they come (the memory of a few rows)."""
+    from govshare.exchange.engine.fastcopy import _part
+
+    d = target.d
+    statements = _FastSql(centre, secret)
+    parts = " || ".join(_part(c.letter, d.q(c.name)) for c in plan.columns)
+    target_sql = (f'SELECT {d.q("_gs_key")} COLLATE "C" AS k, encode(substring(sha256({parts}) FROM 1 FOR 16), '  # noqa: S608
+                  f"'hex') FROM {d.qualified(plan.table)} ORDER BY 1")
+    state = target.state() if d.table_exists(STATE_TABLE) else None
+    exists = d.table_exists(plan.table)
+    with _centre_sessions(centre, streams) as (sources, end):
+        flagged: list[tuple[str, str]] = []
+        if statements.flagged:
+            width = len(centre.key)
+            with _on_centre():
+                found = sources[0].execute(statements.flagged.replace("{after}", "0").replace("{upto}", str(end)))
+                for row in found.fetchall():
+                    flagged.append((row_key(secret, row[:width]), row_hash(mask(tuple(row[width:-1]))).hex()))
+        flagged.sort()
+        cuts = [end * i // len(sources) for i in range(len(sources) + 1)]
+        streams_of = [_centre_pairs(conn, statements.pairs.replace("{after}", str(low)).replace("{upto}", str(high)))
+                      for conn, (low, high) in zip(sources, itertools.pairwise(cuts), strict=True)]
+        expected = heapq.merge(*streams_of, iter(flagged))
+        actual: Iterator[tuple[str, str]] = iter(())
+        if exists:
+            d.execute("SET client_encoding = 'UTF8'")
+            actual = _copy_pairs(d.conn, target_sql)
+        try:
+            return _compared(expected, actual, state, end, sample)
+        except BaseException:  # the centre's COPYs stop (a session closed in the middle of one would wait for it)
+            for conn in sources:
+                with contextlib.suppress(Exception):
+                    conn.cancel_safe(timeout=10)
+            for stream in streams_of:
+                with contextlib.suppress(Exception):
+                    stream.close()
+            raise
+
+
+def _compared(expected: Iterator[tuple[str, str]], actual: Iterator[tuple[str, str]], state: State | None, end: int,
+              sample: int) -> CheckResult:
+    """The check's merge: both sides ``(_gs_key, _gs_hash)`` in key order."""
+    centre_total = centre_count = target_total = target_rows = 0
+    missing = extra = different = 0
+    differing: list[str] = []
+    want = next(expected, None)
+    got = next(actual, None)
+    while want is not None or got is not None:
+        if got is None or (want is not None and want[0] < got[0]):
+            assert want is not None
+            centre_count += 1
+            centre_total += int(want[1], 16)
+            missing += 1
+            if len(differing) < sample:
+                differing.append(want[0])
+            want = next(expected, None)
+            continue
+        target_rows += 1
+        target_total += int(got[1], 16)
+        if want is None or got[0] < want[0]:
+            extra += 1
+            if len(differing) < sample:
+                differing.append(got[0])
+            got = next(actual, None)
+            continue
+        centre_count += 1
+        centre_total += int(want[1], 16)
+        if want[1] != got[1]:
+            different += 1
+            if len(differing) < sample:
+                differing.append(got[0])
+        want, got = next(expected, None), next(actual, None)
+    return CheckResult(
+        equal=not (missing or extra or different), centre_rows=centre_count, centre_hash=_hex(centre_total),
+        target_rows=target_rows, target_hash=_hex(target_total), state_rows=state.rows if state else None,
+        state_hash=state.content_hash if state else "", state_seq=state.last_seq if state else None, centre_seq=end,
+        missing=missing, extra=extra, different=different, sample=differing)
+
+
 def check(plan: DeliveryPlan, centre_rows: Iterable[tuple[tuple[Any, ...], tuple[Any, ...]]],
           mask: Callable[[tuple[Any, ...]], list[Any]], secret: bytes, centre_seq: int, *,
-          sample: int = 20) -> CheckResult:
+          sample: int = 20, centre: CentreTable | None = None, streams: int = 1) -> CheckResult:
     """The target's table recomputed from its actual values against ``centre_rows`` — the centre's live rows
-    ``(key values, granted values)`` — masked and keyed as :func:`deliver` does."""
+    ``(key values, granted values)`` — masked and keyed as :func:`deliver` does.  Given ``centre`` and where
+    :func:`fast_problem` allows it (a PostgreSQL centre and UTF8 target), both sides are computed by their servers
+    instead (:func:`_check_in_sql`; ``centre_rows`` is then not read); a target whose columns the consumer changed so
+    that SQL cannot hash them is checked in Python."""
+    if centre is not None and fast_problem(plan, centre) is None:
+        import psycopg
+
+        try:
+            with sources.connect(plan.target, write=True) as conn:
+                target = Target(conn, plan)
+                if target.utf8():
+                    return _check_in_sql(plan, target, centre, mask, secret, streams, sample)
+        except _CentreFailed as exc:
+            raise DeliveryError("store", str(exc.__cause__ or exc)) from exc.__cause__
+        except (SourceError, psycopg.Error):  # the target's table as the consumer changed it: Python reads it
+            pass
     expected: dict[str, bytes] = {}
     centre_total = centre_count = 0
     for key, values in centre_rows:
