@@ -335,3 +335,35 @@ def test_a_target_column_the_consumer_changed_is_checked_in_python(
     seq = pg_centre.store.summary(TABLE).last_seq
     result = deliver.check(plan, pg_centre.live(), mask_with(MASKS), SECRET, seq, centre=table)
     assert result.equal and result.target_rows == 60
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_many_changes_after_the_first_copy_are_delivered_in_sql_exactly_as_in_python(
+        make_target: Callable[[str], SourceSpec], pg_centre: PgCentre, streams: int) -> None:
+    spec = make_target("postgresql")
+    plans = {name: plan_for(spec, table=name, binding=name) for name in ("快", "慢")}
+    table = pg_centre.table(MASKS)
+
+    def deliver_both() -> dict[str, deliver.DeliveryResult]:
+        return {"快": deliver.deliver(plans["快"], pg_centre.changes, mask_with(MASKS), SECRET, centre=table,
+                                      streams=streams, sql_changes=1, fast_batch=15),
+                "慢": deliver.deliver(plans["慢"], pg_centre.changes, mask_with(MASKS), SECRET)}
+
+    deliver_both()
+    changed = people(6, start=10)
+    changed[0][1] = "钱七"  # Han only: masked by the server
+    changed[1][1] = "Qian Qi"  # masked in Python
+    changed[2][2] = None
+    pg_centre.put(changed + people(4, start=200))  # six changed, four new
+    pg_centre.delete([people(1, start=20)[0][0], people(1, start=11)[0][0], "no such key"])  # 11: just changed
+    results = deliver_both()
+    fast, slow = results["快"], results["慢"]
+    assert fast.in_sql and (fast.written, fast.deleted) == (slow.written, slow.deleted) == (8, 2)
+    assert (fast.rows, fast.content_hash) == (slow.rows, slow.content_hash) == (62, slow.content_hash)
+    assert everything(spec, plans["快"]) == everything(spec, plans["慢"])
+    check = deliver.check(plans["快"], iter(()), mask_with(MASKS), SECRET, 0, centre=table)
+    assert check.equal and check.state_hash == check.target_hash == fast.content_hash
+    # a few changes go in Python (no centre sessions opened for them)
+    pg_centre.put(people(1, start=300))
+    few = deliver.deliver(plans["快"], pg_centre.changes, mask_with(MASKS), SECRET, centre=table)
+    assert not few.in_sql and few.written == 1 and few.rows == 63

@@ -846,17 +846,18 @@ def test_a_source_error_keeps_its_code_through_pickling_and_a_spec_hides_its_pas
 
 def test_the_engine_imports_nothing_of_django_or_the_platform() -> None:
     """The engine is Django-free: it runs in a worker or a script without settings (it may use the data
-    resource centre's engine, and core's check-digit arithmetic — the one home of GB 11643 / GB 32100 —
-    Django-free too)."""
+    resource centre's engine, core's check-digit arithmetic — the one home of GB 11643 / GB 32100 — and core's
+    masking — the one home of SEC-3's masks, which the delivery applies in SQL — both Django-free too)."""
     root = Path(engine.__file__).parent
-    idcodes = root.parent.parent / "core" / "idcodes.py"
-    for path in [*root.glob("*.py"), idcodes]:
+    core = root.parent.parent / "core"
+    for path in [*root.glob("*.py"), core / "idcodes.py", core / "masking.py"]:
         text = path.read_text(encoding="utf-8")
         assert "import django" not in text and "from django" not in text, path
         for line in text.splitlines():
             if line.startswith(("import govshare", "from govshare")):
                 assert line.startswith(("from govshare.exchange.engine", "from govshare.datastore.engine",
-                                        "from govshare.core.idcodes")), (path, line)
+                                        "from govshare.core.idcodes", "from govshare.core import masking")), \
+                    (path, line)
 
 
 def test_the_environment_does_not_leak_into_a_postgresql_connection(postgresql_sample: dict[str, Any],

@@ -71,6 +71,9 @@ PENDING = "pending"
 SQL_LETTERS = "CMNYIDTLG"
 #: centre change numbers per batch of a first copy in SQL
 FAST_BATCH = 100_000
+#: how far the centre's change counter must be ahead of a delivered table for its changes to be delivered in SQL too
+#: (fewer go in Python: opening the centre's sessions costs more than it saves)
+SQL_CHANGES = 20_000
 #: the state row's shape while a MySQL table is being made (its DDL commits by itself)
 CREATING = "creating"
 SYSTEM_PREFIX = "_gs_"
@@ -728,14 +731,15 @@ def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mas
             on_batch: Callable[[BatchReceipt], None] = lambda receipt: None,
             on_state: Callable[[State], None] = lambda state: None,
             max_batches: int | None = None, centre: CentreTable | None = None,
-            fast_batch: int = FAST_BATCH, streams: int = 1) -> DeliveryResult:
+            fast_batch: int = FAST_BATCH, streams: int = 1, sql_changes: int = SQL_CHANGES) -> DeliveryResult:
     """Deliver every change of the centre after the target's ``last_seq``: ``changes(seq, limit)`` gives the
     centre's next changes; ``mask`` masks the granted values; ``secret`` keys ``_gs_key``.  ``allowed()`` is
     asked before each batch: a reason stops the delivery (:class:`DeliveryError` ``stopped``, its detail the
     reason; what was committed stays).  ``on_state`` is told the state the target holds before the first batch (the
     caller's record of what was delivered can be brought up to it: a batch committed just before a crash).
     ``centre``: where the rows come from, for a first copy in SQL when :func:`fast_problem` allows it (then
-    ``fast_batch`` change numbers a batch, read by ``streams`` centre sessions at once)."""
+    ``fast_batch`` change numbers a batch, read by ``streams`` centre sessions at once) — and the changes after it
+    in SQL too when the centre's change counter is ``sql_changes`` or more ahead of the table."""
     try:
         with sources.connect(plan.target, write=True) as conn:
             target = Target(conn, plan)
@@ -754,6 +758,12 @@ def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mas
                     state = _fast_copy(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
                                        fast_batch, streams)
                     result.in_sql = len(result.batches) - before
+            elif centre is not None and changes(state.last_seq + max(1, sql_changes) - 1, 1) \
+                    and fast_problem(plan, centre) is None and target.utf8():  # many changes: in SQL as well
+                before = len(result.batches)
+                state = _sql_changes(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
+                                     fast_batch, streams)
+                result.in_sql = len(result.batches) - before
             fresh = state.rows == 0  # nothing in the table: insert, no old hashes to look up
             while max_batches is None or len(result.batches) < max_batches:
                 reason = allowed()
@@ -803,9 +813,10 @@ def fast_problem(plan: DeliveryPlan, centre: CentreTable | None) -> str | None:
 
 
 class _FastSql:
-    """The centre's statements of a first copy in SQL: the rows of a range of change numbers, masked, keyed and
-    hashed by the server exactly as :func:`deliver` does in Python (a binary COPY of the target's columns), and the
-    rows a mask's SQL form flags (masked in Python)."""
+    """The centre's statements of a delivery in SQL: the rows of a range of change numbers (live ones for a first
+    copy, with their tombstones after it), masked, keyed and hashed by the server exactly as :func:`deliver` does in
+    Python (a binary COPY of the target's columns), the rows a mask's SQL form flags (masked in Python), and the
+    check's pairs."""
 
     def __init__(self, centre: CentreTable, secret: bytes) -> None:
         from govshare.exchange.engine.fastcopy import _part
@@ -818,30 +829,43 @@ class _FastSql:
         assert all(form is not None for form in forms)
         self.forms = [form for form in forms if form is not None]
         needed = list(dict.fromkeys([*item_columns, *key_columns]))
-        level = (f"SELECT {', '.join(needed)}, _seq FROM {table} "  # noqa: S608 — names made here
-                 "WHERE _seq > {after} AND _seq <= {upto} AND NOT _deleted")
-        for stage in range(max((len(form.lets) for form in self.forms), default=0)):
-            lets = [let for form in self.forms if len(form.lets) > stage for let in form.lets[stage]]
-            computed = ", ".join(f"{sql} AS {name}" for name, sql in lets)
-            level = f"SELECT *, {computed} FROM ({level} OFFSET 0) l{stage}"  # noqa: S608 — names made here
         flags = [form.flag for form in self.forms if form.flag]
         self.flag = " OR ".join(f"({flag})" for flag in flags) if flags else ""
         types = _Postgres._TYPES
         masked = ", ".join(f"({form.value})::{types[form.letter]} AS m{i}" for i, form in enumerate(self.forms, 1))
-        where = f" WHERE NOT ({self.flag})" if self.flag else ""
-        inner = (f"SELECT {masked}, {', '.join(key_columns)}, _seq "  # noqa: S608
-                 f"FROM ({level} OFFSET 0) lv{where}")
         values = ", ".join(f"m{i}" for i, form in enumerate(self.forms, 1))
         key_parts = " || ".join(_part(letter, column) for column, letter in centre.key)
         key_hash = f"substring(sha256({key_parts}) FROM 1 FOR 16)"
         row_key = f"encode({masking.hmac_sql(secret, _bytea(ROW_KEY_CONTEXT) + ' || ' + key_hash)}, 'hex')"
         parts = " || ".join(_part(form.letter, f"m{i}") for i, form in enumerate(self.forms, 1))
         hashed = f"encode(substring(sha256({parts}) FROM 1 FOR 16), 'hex')"
-        self.rows = f"SELECT {values}, {row_key}, _seq, {hashed} FROM ({inner} OFFSET 0) lm"  # noqa: S608
+
+        def levels(tombstones: bool) -> str:
+            """The rows of the range (live ones; or with their tombstones, ``_deleted`` carried) and the lets."""
+            level = (f"SELECT {', '.join(needed)}, _seq, _deleted FROM {table} "  # noqa: S608 — names made here
+                     "WHERE _seq > {after} AND _seq <= {upto}" + ("" if tombstones else " AND NOT _deleted"))
+            for stage in range(max((len(form.lets) for form in self.forms), default=0)):
+                lets = [let for form in self.forms if len(form.lets) > stage for let in form.lets[stage]]
+                computed = ", ".join(f"{sql} AS {name}" for name, sql in lets)
+                level = f"SELECT *, {computed} FROM ({level} OFFSET 0) l{stage}"  # noqa: S608 — names made here
+            return level
+
+        def inner(tombstones: bool) -> str:
+            taken = f"NOT ({self.flag})" if self.flag else ""
+            if tombstones and taken:
+                taken = f"_deleted OR {taken}"  # a tombstone's values are not delivered: only its key is needed
+            return (f"SELECT {masked}, {', '.join(key_columns)}, _seq, _deleted "  # noqa: S608
+                    f"FROM ({levels(tombstones)} OFFSET 0) lv" + (f" WHERE {taken}" if taken else ""))
+
+        self.rows = f"SELECT {values}, {row_key}, _seq, {hashed} FROM ({inner(False)} OFFSET 0) lm"  # noqa: S608
+        #: the changes after a first copy: the same with tombstones and ``_deleted`` last
+        self.changes = (f"SELECT {values}, {row_key}, _seq, {hashed}, _deleted "  # noqa: S608
+                        f"FROM ({inner(True)} OFFSET 0) lm")
         #: the check's: (_gs_key, _gs_hash) in key order (byte order: "C")
-        self.pairs = f'SELECT {row_key} COLLATE "C" AS k, {hashed} FROM ({inner} OFFSET 0) lm ORDER BY 1'  # noqa: S608
+        self.pairs = (f'SELECT {row_key} COLLATE "C" AS k, {hashed} FROM ({inner(False)} OFFSET 0) lm '  # noqa: S608
+                      "ORDER BY 1")
         self.flagged = (f"SELECT {', '.join(key_columns)}, {', '.join(item_columns)}, _seq "  # noqa: S608
-                        f"FROM ({level} OFFSET 0) lv WHERE {self.flag} ORDER BY _seq") if self.flag else ""
+                        f"FROM ({levels(False)} OFFSET 0) lv WHERE {self.flag} ORDER BY _seq") if self.flag else ""
 
 
 def _bytea(data: bytes) -> str:
@@ -982,6 +1006,95 @@ _PIECE = 1 << 20
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_changes(target: Target, state: State, centre: CentreTable, *args: Any, **kwargs: Any) -> State:
+    """:func:`_sql_changes_in`, the centre's errors said to be the centre's."""
+    try:
+        return _sql_changes_in(target, state, centre, *args, **kwargs)
+    except _CentreFailed as exc:
+        raise DeliveryError("store", str(exc.__cause__ or exc)) from exc.__cause__
+
+
+def _sql_changes_in(target: Target, state: State, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
+                    secret: bytes, result: DeliveryResult, allowed: Callable[[], str | None],
+                    on_batch: Callable[[BatchReceipt], None], max_batches: int | None, batch: int,
+                    streams: int = 1) -> State:
+    """The centre's changes after a first copy (tombstones included) made in SQL like the first copy: each batch's rows
+    masked, keyed and hashed by the centre's servers, sent by binary COPY into a temporary table of the target, then —
+    in the batch's one transaction with its state row — the rows of those keys deleted from the table (their old
+    hashes summed by the target first) and the live ones inserted: the receipt exact batch by batch, as in Python."""
+    d = target.d
+    statements = _FastSql(centre, secret)
+    table = d.qualified(target.plan.table)
+    stage = '"_gs_stage_' + hashlib.sha256(target.plan.table.encode()).hexdigest()[:12] + '"'
+    columns = [*target.names, "_gs_key", "_gs_seq", "_gs_hash"]
+    quoted = ", ".join(d.q(n) for n in columns)
+    copy_in = f"COPY {stage} ({quoted}, _gs_deleted) FROM STDIN (FORMAT BINARY)"  # noqa: S608
+    letters = [c.letter for c in target.plan.columns]
+    key, hashed = d.q("_gs_key"), d.q("_gs_hash")
+    sums = ", ".join(f"coalesce(sum(substring(('x' || h)::bit(128) FROM {1 + 32 * i} FOR 32)::bigint), 0)"
+                     for i in range(4))
+    d.execute("SET client_encoding = 'UTF8'")
+    d.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+              f"SELECT {quoted}, false AS _gs_deleted FROM {table} WITH NO DATA")
+    with _centre_sessions(centre, streams) as (sources, end):
+        while state.last_seq < end and (max_batches is None or len(result.batches) < max_batches):
+            reason = allowed()
+            if reason:
+                raise DeliveryError("stopped", reason)
+            upto = min(end, state.last_seq + batch)
+
+            def bounded(sql: str, after: int = state.last_seq, upto: int = upto) -> str:
+                return sql.replace("{after}", str(int(after))).replace("{upto}", str(int(upto)))
+
+            python_rows: list[list[Any]] = []
+            if statements.flagged:
+                width = len(centre.key)
+                with _on_centre():
+                    flagged = sources[0].execute(bounded(statements.flagged)).fetchall()
+                for row in flagged:
+                    values = mask(tuple(row[width:-1]))
+                    python_rows.append([*(d.to_target(letter, v) for letter, v in zip(letters, values, strict=True)),
+                                        row_key(secret, row[:width]), int(row[-1]), row_hash(values).hex(), False])
+            with d.transaction():
+                now = target.state(lock=True)
+                if now is None or now.last_seq != state.last_seq or now.shape != state.shape:
+                    raise DeliveryError("conflict", "another process delivered to this table meanwhile")
+                cuts = [state.last_seq + (upto - state.last_seq) * i // len(sources) for i in range(len(sources) + 1)]
+                _relay(sources, [bounded(statements.changes, low, high) for low, high in itertools.pairwise(cuts)],
+                       d.conn, copy_in, len(columns) + 1)
+                if python_rows:
+                    with d.conn.cursor() as cursor, cursor.copy(f"COPY {stage} ({quoted}, _gs_deleted) FROM STDIN") as copy:
+                        for row in python_rows:
+                            copy.write_row(row)
+                d.execute(f"ANALYZE {stage}")  # (a temporary table has no statistics: the joins below need them)
+                old = d.execute(f"SELECT gone, count(*), {sums} FROM (SELECT s._gs_deleted AS gone, "  # noqa: S608
+                                f"t.{hashed} AS h FROM {table} t JOIN {stage} s ON s.{key} = t.{key}) o "
+                                "GROUP BY 1").fetchall()
+                d.execute(f"DELETE FROM {table} t USING {stage} s WHERE t.{key} = s.{key}")  # noqa: S608
+                d.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {stage} "  # noqa: S608
+                          "WHERE NOT _gs_deleted")
+                new = d.execute(f"SELECT count(*), {sums} FROM (SELECT {hashed} AS h FROM {stage} "  # noqa: S608
+                                "WHERE NOT _gs_deleted) n").fetchone()
+                total = _hash_int(state.content_hash)
+                count = state.rows
+                deleted = 0
+                for was_deleted, many, *parts in old:
+                    count -= int(many)
+                    total -= sum(int(part) << (32 * (3 - i)) for i, part in enumerate(parts))
+                    deleted += int(many) if was_deleted else 0
+                written = int(new[0])
+                count += written
+                total += sum(int(part) << (32 * (3 - i)) for i, part in enumerate(new[1:]))
+                after = State(upto, count, _hex(total), state.shape, state.batches + 1)
+                target._put_state(after)
+            receipt = BatchReceipt(after.batches, state.last_seq, upto, written, deleted, count, after.content_hash)
+            state = after
+            result.batches.append(receipt)
+            result.last_seq, result.rows, result.content_hash = state.last_seq, state.rows, state.content_hash
+            on_batch(receipt)
+    return state
 
 
 def _relay(sources: Sequence[Any], statements: Sequence[str], target: Any, copy_in: str, width: int) -> int:
