@@ -248,7 +248,9 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
                 check = deliver.check(prepared.plan, centre_rows(prepared, store), prepared.mask, prepared.secret,
                                       last_seq, centre=prepared.centre, streams=settings.GOVSHARE_DELIVERY_STREAMS)
                 ctx.log(f"check: {'equal' if check.equal else 'DIFFERENT'} ({check.target_rows} rows in the table, "
-                        f"{check.centre_rows} in the centre)")
+                        f"{check.centre_rows} in the centre; computed in {check.method}"
+                        + (f": {check.not_in_sql}" if check.not_in_sql and prepared.plan.target.kind == "postgresql"
+                           else "") + ")")
     except Exception as exc:  # noqa: BLE001 — explained below, or raised again
         error = _explained(exc, binding)
         stopped = isinstance(exc, deliver.DeliveryError) and exc.code == "stopped" or \

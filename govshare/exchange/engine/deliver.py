@@ -53,7 +53,7 @@ import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -193,6 +193,8 @@ class CheckResult:
     extra: int = 0  # in the target, not in the centre
     different: int = 0  # in both, other values
     sample: list[str] = field(default_factory=list)  # _gs_key of some differing rows
+    method: str = "python"  # "sql": both sides computed by their servers (:func:`_check_in_sql`)
+    not_in_sql: str = ""  # why not, where it might have been
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -1192,40 +1194,81 @@ def target_state(plan: DeliveryPlan) -> State | None:
         return target.state()
 
 
-def _copy_pairs(conn: Any, sql: str) -> Iterator[tuple[str, str]]:
-    """The rows ``(key, hash)`` of ``sql`` (two ASCII columns), read as a text COPY."""
-    with conn.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:
-        pending = b""
-        for chunk in copy:
-            lines = (pending + bytes(chunk)).split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                key, hashed = line.split(b"\t")
-                yield key.decode("ascii").rstrip(), hashed.decode("ascii")
-        if pending:
-            raise DeliveryError("target", "a COPY ended inside a row")
+#: a ``_gs_key`` as govshare writes it; the check's merge reads only such keys in order (a key the consumer wrote in
+#: another form can match nothing: it is counted as extra)
+_KEY_FORM = "^[0-9a-f]{64}$"
 
 
-def _centre_pairs(conn: Any, sql: str) -> Generator[tuple[str, str], None, None]:
+class _Unfit(Exception):
+    """The target's table cannot be checked in SQL (its columns as the consumer changed them): Python checks it."""
+
+
+def _pairs(copy: Any, side: str) -> Iterator[tuple[str, str]]:
+    """The rows ``(key, hash)`` of a text COPY of two ASCII columns (keys of :data:`_KEY_FORM`: nothing escaped)."""
+    pending = b""
+    for chunk in copy:
+        lines = (pending + bytes(chunk)).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            key, hashed = line.split(b"\t")
+            yield key.decode("ascii"), hashed.decode("ascii")
+    if pending:
+        raise DeliveryError(side, "a COPY ended inside a row")
+
+
+def _centre_pairs(copy: Any) -> Iterator[tuple[str, str]]:
     with _on_centre():
-        yield from _copy_pairs(conn, sql)
+        yield from _pairs(copy, "store")
+
+
+def _target_types(target: Target) -> bool:
+    """Whether the target table's columns still have the types govshare made them with (the SQL hash of a value
+    depends on its type: a ``timestamptz`` renders in the session's zone, a ``char(n)`` pads)."""
+    d = target.d
+    wanted = {c.name: _Postgres._TYPES[c.letter].lower() for c in target.plan.columns}
+    found = d.execute("SELECT attname, format_type(atttypid, NULL) FROM pg_catalog.pg_attribute "
+                      "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                      (d.qualified(target.plan.table),)).fetchall()
+    have = {str(name): str(kind).lower() for name, kind in found}
+    aliases = {"timestamp": "timestamp without time zone"}
+    return all(have.get(name) == aliases.get(kind, kind) for name, kind in wanted.items()) and \
+        have.get("_gs_key") in ("character", "text", "character varying")
 
 
 def _check_in_sql(plan: DeliveryPlan, target: Target, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
                   secret: bytes, streams: int, sample: int) -> CheckResult:
     """:func:`check` with both sides computed by their servers: the centre's live rows masked, keyed and hashed in SQL
     (the values a mask's SQL form flags in Python) in ``streams`` sessions of one snapshot, the target's rows hashed
-    from their actual values in SQL — each side in key order, compared as they come (the memory of a few rows)."""
+    from their actual values in SQL — each side in key order, every COPY started before any is read (so the sessions
+    work at once), compared as they come (the memory of a few rows and of the flagged ones).  Target rows whose key is
+    not of govshare's form are counted as extra apart; rows without a key are not read (as in Python)."""
+    import psycopg
+
     from govshare.exchange.engine.fastcopy import _part
 
     d = target.d
     statements = _FastSql(centre, secret)
+    key = d.q("_gs_key")
     parts = " || ".join(_part(c.letter, d.q(c.name)) for c in plan.columns)
-    target_sql = (f'SELECT {d.q("_gs_key")} COLLATE "C" AS k, encode(substring(sha256({parts}) FROM 1 FOR 16), '  # noqa: S608
-                  f"'hex') FROM {d.qualified(plan.table)} ORDER BY 1")
+    hashed = f"encode(substring(sha256({parts}) FROM 1 FOR 16), 'hex')"
+    table = d.qualified(plan.table)
     state = target.state() if d.table_exists(STATE_TABLE) else None
     exists = d.table_exists(plan.table)
-    with _centre_sessions(centre, streams) as (sources, end):
+    if exists and not _target_types(target):
+        raise _Unfit("the table's column types changed")
+    d.execute("SET client_encoding = 'UTF8'")
+    d.execute("SET statement_timeout = 0")  # the COPY stays open for the whole comparison
+    odd_rows: list[tuple[str, str]] = []
+    if exists:
+        try:
+            odd_rows = [(str(k), str(h)) for k, h in d.execute(
+                f"SELECT {key}::text, {hashed} FROM {table} WHERE {key} > '' "  # noqa: S608
+                f"AND {key}::text !~ '{_KEY_FORM}'").fetchall()]
+        except psycopg.Error as exc:
+            if (exc.sqlstate or "")[:2] in ("42", "22"):  # a value SQL cannot hash as it is: Python reads the table
+                raise _Unfit(str(exc)) from exc
+            raise
+    with _centre_sessions(centre, streams) as (sources, end), contextlib.ExitStack() as copies:
         flagged: list[tuple[str, str]] = []
         if statements.flagged:
             width = len(centre.key)
@@ -1235,31 +1278,46 @@ def _check_in_sql(plan: DeliveryPlan, target: Target, centre: CentreTable, mask:
                     flagged.append((row_key(secret, row[:width]), row_hash(mask(tuple(row[width:-1]))).hex()))
         flagged.sort()
         cuts = [end * i // len(sources) for i in range(len(sources) + 1)]
-        streams_of = [_centre_pairs(conn, statements.pairs.replace("{after}", str(low)).replace("{upto}", str(high)))
-                      for conn, (low, high) in zip(sources, itertools.pairwise(cuts), strict=True)]
-        expected = heapq.merge(*streams_of, iter(flagged))
-        actual: Iterator[tuple[str, str]] = iter(())
-        if exists:
-            d.execute("SET client_encoding = 'UTF8'")
-            actual = _copy_pairs(d.conn, target_sql)
+        streams_of: list[Iterator[tuple[str, str]]] = []
         try:
-            return _compared(expected, actual, state, end, sample)
-        except BaseException:  # the centre's COPYs stop (a session closed in the middle of one would wait for it)
-            for conn in sources:
+            with _on_centre():  # every centre COPY sent first: each session masks, hashes and sorts its part at once
+                for conn, (low, high) in zip(sources, itertools.pairwise(cuts), strict=True):
+                    sql = statements.pairs.replace("{after}", str(low)).replace("{upto}", str(high))
+                    cursor = copies.enter_context(conn.cursor())
+                    streams_of.append(_centre_pairs(copies.enter_context(cursor.copy(f"COPY ({sql}) TO STDOUT"))))
+            actual: Iterator[tuple[str, str]] = iter(())
+            if exists:
+                cursor = copies.enter_context(d.conn.cursor())
+                actual = _pairs(copies.enter_context(cursor.copy(
+                    f'COPY (SELECT {key} COLLATE "C" AS k, {hashed} FROM {table} '  # noqa: S608
+                    f"WHERE {key} ~ '{_KEY_FORM}' ORDER BY 1) TO STDOUT")), "target")
+            return _compared(heapq.merge(*streams_of, iter(flagged)), actual, odd_rows, state, end, sample)
+        except BaseException:  # the COPYs stop (a session closed or rolled back in the middle of one would wait)
+            for conn in [*sources, d.conn]:
                 with contextlib.suppress(Exception):
                     conn.cancel_safe(timeout=10)
-            for stream in streams_of:
-                with contextlib.suppress(Exception):
-                    stream.close()
             raise
 
 
-def _compared(expected: Iterator[tuple[str, str]], actual: Iterator[tuple[str, str]], state: State | None, end: int,
-              sample: int) -> CheckResult:
-    """The check's merge: both sides ``(_gs_key, _gs_hash)`` in key order."""
-    centre_total = centre_count = target_total = target_rows = 0
-    missing = extra = different = 0
-    differing: list[str] = []
+def _ordered(pairs: Iterator[tuple[str, str]], side: str) -> Iterator[tuple[str, str]]:
+    """``pairs`` checked to come in strictly rising key order (the merge counts wrong otherwise: fail, never guess)."""
+    last = ""
+    for pair in pairs:
+        if pair[0] <= last:
+            raise DeliveryError(side, f"the check's rows came out of key order ({last!r}, then {pair[0]!r})")
+        last = pair[0]
+        yield pair
+
+
+def _compared(expected: Iterator[tuple[str, str]], actual: Iterator[tuple[str, str]], odd: list[tuple[str, str]],
+              state: State | None, end: int, sample: int) -> CheckResult:
+    """The check's merge: both sides ``(_gs_key, _gs_hash)`` in key order; ``odd``: the target's rows whose key is not
+    of govshare's form (extra, whatever their values)."""
+    centre_total = centre_count = 0
+    target_rows, target_total = len(odd), sum(int(h, 16) for _k, h in odd)
+    missing, extra, different = 0, len(odd), 0
+    differing: list[str] = [k for k, _h in odd[:sample]]
+    expected, actual = _ordered(expected, "store"), _ordered(actual, "target")
     want = next(expected, None)
     got = next(actual, None)
     while want is not None or got is not None:
@@ -1291,7 +1349,7 @@ def _compared(expected: Iterator[tuple[str, str]], actual: Iterator[tuple[str, s
         equal=not (missing or extra or different), centre_rows=centre_count, centre_hash=_hex(centre_total),
         target_rows=target_rows, target_hash=_hex(target_total), state_rows=state.rows if state else None,
         state_hash=state.content_hash if state else "", state_seq=state.last_seq if state else None, centre_seq=end,
-        missing=missing, extra=extra, different=different, sample=differing)
+        missing=missing, extra=extra, different=different, sample=differing, method="sql")
 
 
 def check(plan: DeliveryPlan, centre_rows: Iterable[tuple[tuple[Any, ...], tuple[Any, ...]]],
@@ -1302,18 +1360,18 @@ def check(plan: DeliveryPlan, centre_rows: Iterable[tuple[tuple[Any, ...], tuple
     :func:`fast_problem` allows it (a PostgreSQL centre and UTF8 target), both sides are computed by their servers
     instead (:func:`_check_in_sql`; ``centre_rows`` is then not read); a target whose columns the consumer changed so
     that SQL cannot hash them is checked in Python."""
-    if centre is not None and fast_problem(plan, centre) is None:
-        import psycopg
-
+    unfit = "no centre table given" if centre is None else fast_problem(plan, centre) or ""
+    if centre is not None and not unfit:
         try:
             with sources.connect(plan.target, write=True) as conn:
                 target = Target(conn, plan)
                 if target.utf8():
                     return _check_in_sql(plan, target, centre, mask, secret, streams, sample)
+                unfit = "the front-end database is not UTF8"
         except _CentreFailed as exc:
             raise DeliveryError("store", str(exc.__cause__ or exc)) from exc.__cause__
-        except (SourceError, psycopg.Error):  # the target's table as the consumer changed it: Python reads it
-            pass
+        except _Unfit as exc:  # the target's table as the consumer changed it: Python reads it
+            unfit = str(exc)
     expected: dict[str, bytes] = {}
     centre_total = centre_count = 0
     for key, values in centre_rows:
@@ -1348,7 +1406,7 @@ def check(plan: DeliveryPlan, centre_rows: Iterable[tuple[tuple[Any, ...], tuple
         centre_hash=_hex(centre_total), target_rows=target_rows, target_hash=_hex(target_total),
         state_rows=state.rows if state else None, state_hash=state.content_hash if state else "",
         state_seq=state.last_seq if state else None, centre_seq=centre_seq, missing=missing, extra=extra,
-        different=different, sample=differing)
+        different=different, sample=differing, not_in_sql=unfit)
     return result
 
 
