@@ -55,10 +55,11 @@ def plan_for(spec: SourceSpec, *, table: str = "人员", binding: str = "b-1", m
 
 
 class Centre:
-    """A real centre store (SQLite file) with the people table, and what the delivery engine asks of it."""
+    """A real centre store (a SQLite file, or a store URL) with the people table, and what the delivery engine asks
+    of it."""
 
-    def __init__(self, path: Path) -> None:
-        self.store = Store.open(f"sqlite:///{path}")
+    def __init__(self, path: Path | str) -> None:
+        self.store = Store.open(path if isinstance(path, str) else f"sqlite:///{path}")
         self.store.ensure_table(TABLE, ITEMS, KEY)
         self.batch = 0
 

@@ -1,4 +1,4 @@
-"""A first delivery made in SQL (issue 11 item 1's speed; govshare/exchange/engine/deliver.py ``_fast_copy``): from a
+"""A first delivery made in SQL (issue 11 item 1's speed; govshare/exchange/engine/deliver.py ``_fast_copy_in``): from a
 PostgreSQL centre into a PostgreSQL front-end database, the centre's server masks, keys and hashes the rows and they go
 over as binary COPY.  It must give exactly what the Python path gives — the same values, ``_gs_key``, ``_gs_hash`` and
 receipt — with the values a mask's SQL form cannot handle masked in Python in the same batch; a copy cut short (a
@@ -23,38 +23,19 @@ from govshare.exchange.engine.deliver import CentreTable, DeliveryError
 from govshare.exchange.engine.sources import SourceSpec
 from tests.delivery_targets import query, quoted
 from tests.source_servers import pg_admin
-from tests.test_exchange_deliver import GRANTED, ITEMS, KEY, MASKS, SECRET, TABLE, people, plan_for
+from tests.test_exchange_deliver import GRANTED, ITEMS, KEY, MASKS, SECRET, TABLE, Centre, people, plan_for
 
 pytestmark = [pytest.mark.once, pytest.mark.xdist_group("sources")]
 
 SYSTEM = ["_gs_key", "_gs_seq", "_gs_hash"]
 
 
-class PgCentre:
+class PgCentre(Centre):
     """A real centre store in its own database on the suite's PostgreSQL server."""
 
     def __init__(self, url: str) -> None:
+        super().__init__(url)
         self.url = url
-        self.store = Store.open(url)
-        self.store.ensure_table(TABLE, ITEMS, KEY)
-        self.batch = 0
-
-    def put(self, rows: list[list[Any]]) -> None:
-        self.batch += 1
-        self.store.apply(TABLE, rows, run_id="r", batch=self.batch, position={}, rows_read=len(rows), read_hash="",
-                         remember=False)
-
-    def delete(self, keys: list[str]) -> None:
-        self.batch += 1
-        self.store.tombstone(TABLE, [[k] for k in keys], run_id="r", batch=self.batch, position={})
-
-    def changes(self, seq: int, limit: int) -> list[deliver.Change]:
-        return [((row[0],), tuple(row[i] for i in GRANTED), int(row[-2]), bool(row[-1]))
-                for row in self.store.changes_since(TABLE, seq, limit)]
-
-    def live(self) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
-        return [((row[0],), tuple(row[i] for i in GRANTED)) for row in self.store.changes_since(TABLE, 0, 10**9)
-                if not row[-1]]
 
     def table(self, masks: list[Any], granted: list[int] = GRANTED) -> CentreTable:
         columns = [(f"c{i + 1}", item.letter) for i, item in enumerate(ITEMS)]

@@ -64,7 +64,7 @@ from govshare.exchange.engine import sources
 from govshare.exchange.engine.sources import SourceError, SourceSpec
 
 STATE_TABLE = "_govshare_delivery"
-#: the state's content hash while a first copy in SQL is under way (:func:`_fast_copy`): the table's hash is taken when
+#: the state's content hash while a first copy in SQL is under way (:func:`_fast_copy_in`): the table's hash is taken when
 #: the copy ends, or by the next run (:meth:`Target.settle`)
 PENDING = "pending"
 #: the letters whose values the centre hashes and keys in SQL exactly as :func:`row_hash` (not B/F: float text)
@@ -153,7 +153,7 @@ class DeliveryResult:
     batches: list[BatchReceipt] = field(default_factory=list)
     rebuilt: bool = False
     created: bool = False
-    #: the batches of a first copy made in SQL (:func:`_fast_copy`), and why not when it could have been (a first copy
+    #: the batches of a first copy made in SQL (:func:`_fast_copy_in`), and why not when it could have been (a first copy
     #: of a PostgreSQL target made in Python)
     in_sql: int = 0
     not_in_sql: str = ""
@@ -757,13 +757,13 @@ def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mas
                                                                    "the front-end database is not UTF8")
                 if not result.not_in_sql:
                     before = len(result.batches)
-                    state = _fast_copy(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
+                    state = _centre_errors(_fast_copy_in)(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
                                        fast_batch, streams)
                     result.in_sql = len(result.batches) - before
             elif centre is not None and changes(state.last_seq + max(1, sql_changes) - 1, 1) \
                     and fast_problem(plan, centre) is None and target.utf8():  # many changes: in SQL as well
                 before = len(result.batches)
-                state = _sql_changes(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
+                state = _centre_errors(_sql_changes_in)(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
                                      fast_batch, streams)
                 result.in_sql = len(result.batches) - before
             fresh = state.rows == 0  # nothing in the table: insert, no old hashes to look up
@@ -908,12 +908,15 @@ def _centre_sessions(centre: CentreTable, streams: int) -> Iterator[tuple[list[A
         yield sources, int(found[0]) if found is not None else 0
 
 
-def _fast_copy(target: Target, state: State, centre: CentreTable, *args: Any, **kwargs: Any) -> State:
-    """:func:`_fast_copy_in`, the centre's errors said to be the centre's (not the front-end database's)."""
-    try:
-        return _fast_copy_in(target, state, centre, *args, **kwargs)
-    except _CentreFailed as exc:
-        raise DeliveryError("store", str(exc.__cause__ or exc)) from exc.__cause__
+def _centre_errors(work: Callable[..., State]) -> Callable[..., State]:
+    """``work`` with the centre's errors said to be the centre's (``store``), not the front-end database's."""
+    def wrapped(*args: Any, **kwargs: Any) -> State:
+        try:
+            return work(*args, **kwargs)
+        except _CentreFailed as exc:
+            raise DeliveryError("store", str(exc.__cause__ or exc)) from exc.__cause__
+
+    return wrapped
 
 
 class _CentreFailed(Exception):
@@ -959,18 +962,7 @@ def _fast_copy_in(target: Target, state: State, centre: CentreTable, mask: Calla
                 raise DeliveryError("stopped", reason)
             upto = min(end, state.last_seq + batch)
             last = upto >= end
-
-            def bounded(sql: str, after: int = state.last_seq, upto: int = upto) -> str:
-                return sql.replace("{after}", str(int(after))).replace("{upto}", str(int(upto)))
-
-            python_rows: list[Sequence[Any]] = []
-            if statements.flagged:
-                width = len(centre.key)
-                with _on_centre():
-                    flagged = source.execute(bounded(statements.flagged)).fetchall()
-                for row in flagged:
-                    values = mask(tuple(row[width:-1]))
-                    python_rows.append([*values, row_key(secret, row[:width]), int(row[-1]), row_hash(values).hex()])
+            python_rows = _flagged_rows(source, statements, state.last_seq, upto, centre, mask, secret)
             with d.transaction():
                 now = target.state(lock=True)
                 if now is None or now.last_seq != state.last_seq or now.shape != state.shape:
@@ -978,11 +970,11 @@ def _fast_copy_in(target: Target, state: State, centre: CentreTable, mask: Calla
                 key_name = target.primary_key()
                 if key_name is not None and not last:
                     d.execute(f"ALTER TABLE {d.qualified(target.plan.table)} DROP CONSTRAINT {d.q(key_name)}")
-                cuts = [state.last_seq + (upto - state.last_seq) * i // len(sources) for i in range(len(sources) + 1)]
-                copied = _relay(sources, [bounded(statements.rows, low, high) for low, high in itertools.pairwise(cuts)],
+                copied = _relay(sources, [_bounded(statements.rows, low, high)
+                                          for low, high in _parts_of(state.last_seq, upto, len(sources))],
                                 d.conn, copy_in, len(names))
-                d.write(names, [[*(d.to_target(letter, v) for letter, v in zip(letters, row[:-3], strict=True)),
-                                 *row[-3:]] for row in python_rows], fresh=True)
+                d.write(names, [[*(d.to_target(letter, v) for letter, v in zip(letters, values, strict=True)),
+                                 key, seq, hashed] for values, key, seq, hashed in python_rows], fresh=True)
                 written = copied + len(python_rows)
                 rows, content_hash = state.rows + written, PENDING
                 if last:
@@ -1000,6 +992,33 @@ def _fast_copy_in(target: Target, state: State, centre: CentreTable, mask: Calla
     return state
 
 
+def _bounded(sql: str, after: int, upto: int) -> str:
+    """A statement of :class:`_FastSql` for the change numbers after ``after`` up to ``upto``."""
+    return sql.replace("{after}", str(int(after))).replace("{upto}", str(int(upto)))
+
+
+def _parts_of(after: int, upto: int, sessions: int) -> list[tuple[int, int]]:
+    """The range of change numbers (after, upto] in ``sessions`` consecutive parts, one per centre session."""
+    cuts = [after + (upto - after) * i // sessions for i in range(sessions + 1)]
+    return list(itertools.pairwise(cuts))
+
+
+def _flagged_rows(source: Any, statements: _FastSql, after: int, upto: int, centre: CentreTable,
+                  mask: Callable[[tuple[Any, ...]], list[Any]], secret: bytes) -> list[tuple[list[Any], str, int, str]]:
+    """The live rows of the range whose values a mask's SQL form leaves to Python: (masked values, ``_gs_key``,
+    ``_seq``, ``_gs_hash``)."""
+    if not statements.flagged:
+        return []
+    width = len(centre.key)
+    with _on_centre():
+        found = source.execute(_bounded(statements.flagged, after, upto)).fetchall()
+    rows = []
+    for row in found:
+        values = mask(tuple(row[width:-1]))
+        rows.append((values, row_key(secret, row[:width]), int(row[-1]), row_hash(values).hex()))
+    return rows
+
+
 #: PostgreSQL's binary COPY header (signature, no flags, no extension) and trailer
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_TRAILER = b"\xff\xff"
@@ -1008,14 +1027,6 @@ _PIECE = 1 << 20
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _sql_changes(target: Target, state: State, centre: CentreTable, *args: Any, **kwargs: Any) -> State:
-    """:func:`_sql_changes_in`, the centre's errors said to be the centre's."""
-    try:
-        return _sql_changes_in(target, state, centre, *args, **kwargs)
-    except _CentreFailed as exc:
-        raise DeliveryError("store", str(exc.__cause__ or exc)) from exc.__cause__
 
 
 def _sql_changes_in(target: Target, state: State, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
@@ -1046,25 +1057,16 @@ def _sql_changes_in(target: Target, state: State, centre: CentreTable, mask: Cal
             if reason:
                 raise DeliveryError("stopped", reason)
             upto = min(end, state.last_seq + batch)
-
-            def bounded(sql: str, after: int = state.last_seq, upto: int = upto) -> str:
-                return sql.replace("{after}", str(int(after))).replace("{upto}", str(int(upto)))
-
-            python_rows: list[list[Any]] = []
-            if statements.flagged:
-                width = len(centre.key)
-                with _on_centre():
-                    flagged = sources[0].execute(bounded(statements.flagged)).fetchall()
-                for row in flagged:
-                    values = mask(tuple(row[width:-1]))
-                    python_rows.append([*(d.to_target(letter, v) for letter, v in zip(letters, values, strict=True)),
-                                        row_key(secret, row[:width]), int(row[-1]), row_hash(values).hex(), False])
+            python_rows = [[*(d.to_target(letter, v) for letter, v in zip(letters, values, strict=True)),
+                            key_of, seq, hashed_of, False]
+                           for values, key_of, seq, hashed_of in _flagged_rows(sources[0], statements, state.last_seq,
+                                                                               upto, centre, mask, secret)]
             with d.transaction():
                 now = target.state(lock=True)
                 if now is None or now.last_seq != state.last_seq or now.shape != state.shape:
                     raise DeliveryError("conflict", "another process delivered to this table meanwhile")
-                cuts = [state.last_seq + (upto - state.last_seq) * i // len(sources) for i in range(len(sources) + 1)]
-                _relay(sources, [bounded(statements.changes, low, high) for low, high in itertools.pairwise(cuts)],
+                _relay(sources, [_bounded(statements.changes, low, high)
+                                 for low, high in _parts_of(state.last_seq, upto, len(sources))],
                        d.conn, copy_in, len(columns) + 1)
                 if python_rows:
                     with d.conn.cursor() as cursor, cursor.copy(f"COPY {stage} ({quoted}, _gs_deleted) FROM STDIN") as copy:
@@ -1269,20 +1271,13 @@ def _check_in_sql(plan: DeliveryPlan, target: Target, centre: CentreTable, mask:
                 raise _Unfit(str(exc)) from exc
             raise
     with _centre_sessions(centre, streams) as (sources, end), contextlib.ExitStack() as copies:
-        flagged: list[tuple[str, str]] = []
-        if statements.flagged:
-            width = len(centre.key)
-            with _on_centre():
-                found = sources[0].execute(statements.flagged.replace("{after}", "0").replace("{upto}", str(end)))
-                for row in found.fetchall():
-                    flagged.append((row_key(secret, row[:width]), row_hash(mask(tuple(row[width:-1]))).hex()))
-        flagged.sort()
-        cuts = [end * i // len(sources) for i in range(len(sources) + 1)]
+        flagged = sorted((key_of, hashed_of) for _values, key_of, _seq, hashed_of
+                         in _flagged_rows(sources[0], statements, 0, end, centre, mask, secret))
         streams_of: list[Iterator[tuple[str, str]]] = []
         try:
             with _on_centre():  # every centre COPY sent first: each session masks, hashes and sorts its part at once
-                for conn, (low, high) in zip(sources, itertools.pairwise(cuts), strict=True):
-                    sql = statements.pairs.replace("{after}", str(low)).replace("{upto}", str(high))
+                for conn, (low, high) in zip(sources, _parts_of(0, end, len(sources)), strict=True):
+                    sql = _bounded(statements.pairs, low, high)
                     cursor = copies.enter_context(conn.cursor())
                     streams_of.append(_centre_pairs(copies.enter_context(cursor.copy(f"COPY ({sql}) TO STDOUT"))))
             actual: Iterator[tuple[str, str]] = iter(())
