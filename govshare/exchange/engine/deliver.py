@@ -1218,6 +1218,27 @@ def _pairs(copy: Any, side: str) -> Iterator[tuple[str, str]]:
         raise DeliveryError(side, "a COPY ended inside a row")
 
 
+_UNESCAPE = {b"t": b"\t", b"n": b"\n", b"r": b"\r", b"b": b"\b", b"f": b"\f", b"v": b"\v", b"\\": b"\\"}
+
+
+def _target_pairs(copy: Any, odd: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """The target's rows ``(key, hash, key of govshare's form)`` of a text COPY: those of govshare's form given in key
+    order, the others put in ``odd`` (their key as written, for the sample)."""
+    pending = b""
+    for chunk in copy:
+        lines = (pending + bytes(chunk)).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            key, hashed, ok = line.rsplit(b"\t", 2)
+            if ok == b"t":
+                yield key.decode("ascii"), hashed.decode("ascii")
+            else:
+                raw = re.sub(rb"\\(.)", lambda m: _UNESCAPE.get(m.group(1), m.group(1)), key)
+                odd.append((raw.decode("utf-8", "replace"), hashed.decode("ascii")))
+    if pending:
+        raise DeliveryError("target", "a COPY ended inside a row")
+
+
 def _centre_pairs(copy: Any) -> Iterator[tuple[str, str]]:
     with _on_centre():
         yield from _pairs(copy, "store")
@@ -1244,7 +1265,6 @@ def _check_in_sql(plan: DeliveryPlan, target: Target, centre: CentreTable, mask:
     from their actual values in SQL — each side in key order, every COPY started before any is read (so the sessions
     work at once), compared as they come (the memory of a few rows and of the flagged ones).  Target rows whose key is
     not of govshare's form are counted as extra apart; rows without a key are not read (as in Python)."""
-    import psycopg
 
     from govshare.exchange.engine.fastcopy import _part
 
@@ -1261,15 +1281,6 @@ def _check_in_sql(plan: DeliveryPlan, target: Target, centre: CentreTable, mask:
     d.execute("SET client_encoding = 'UTF8'")
     d.execute("SET statement_timeout = 0")  # the COPY stays open for the whole comparison
     odd_rows: list[tuple[str, str]] = []
-    if exists:
-        try:
-            odd_rows = [(str(k), str(h)) for k, h in d.execute(
-                f"SELECT {key}::text, {hashed} FROM {table} WHERE {key} > '' "  # noqa: S608
-                f"AND {key}::text !~ '{_KEY_FORM}'").fetchall()]
-        except psycopg.Error as exc:
-            if (exc.sqlstate or "")[:2] in ("42", "22"):  # a value SQL cannot hash as it is: Python reads the table
-                raise _Unfit(str(exc)) from exc
-            raise
     with _centre_sessions(centre, streams) as (sources, end), contextlib.ExitStack() as copies:
         flagged = sorted((key_of, hashed_of) for _values, key_of, _seq, hashed_of
                          in _flagged_rows(sources[0], statements, 0, end, centre, mask, secret))
@@ -1283,9 +1294,9 @@ def _check_in_sql(plan: DeliveryPlan, target: Target, centre: CentreTable, mask:
             actual: Iterator[tuple[str, str]] = iter(())
             if exists:
                 cursor = copies.enter_context(d.conn.cursor())
-                actual = _pairs(copies.enter_context(cursor.copy(
-                    f'COPY (SELECT {key} COLLATE "C" AS k, {hashed} FROM {table} '  # noqa: S608
-                    f"WHERE {key} ~ '{_KEY_FORM}' ORDER BY 1) TO STDOUT")), "target")
+                actual = _target_pairs(copies.enter_context(cursor.copy(
+                    f'COPY (SELECT {key} COLLATE "C" AS k, {hashed}, {key} COLLATE "C" ~ \'{_KEY_FORM}\' '  # noqa: S608
+                    f"FROM {table} WHERE {key} > '' ORDER BY 1) TO STDOUT")), odd_rows)
             return _compared(heapq.merge(*streams_of, iter(flagged)), actual, odd_rows, state, end, sample)
         except BaseException:  # the COPYs stop (a session closed or rolled back in the middle of one would wait)
             for conn in [*sources, d.conn]:
@@ -1307,11 +1318,10 @@ def _ordered(pairs: Iterator[tuple[str, str]], side: str) -> Iterator[tuple[str,
 def _compared(expected: Iterator[tuple[str, str]], actual: Iterator[tuple[str, str]], odd: list[tuple[str, str]],
               state: State | None, end: int, sample: int) -> CheckResult:
     """The check's merge: both sides ``(_gs_key, _gs_hash)`` in key order; ``odd``: the target's rows whose key is not
-    of govshare's form (extra, whatever their values)."""
-    centre_total = centre_count = 0
-    target_rows, target_total = len(odd), sum(int(h, 16) for _k, h in odd)
-    missing, extra, different = 0, len(odd), 0
-    differing: list[str] = [k for k, _h in odd[:sample]]
+    of govshare's form, filled while ``actual`` is read (extra, whatever their values)."""
+    centre_total = centre_count = target_total = target_rows = 0
+    missing = extra = different = 0
+    differing: list[str] = []
     expected, actual = _ordered(expected, "store"), _ordered(actual, "target")
     want = next(expected, None)
     got = next(actual, None)
@@ -1340,6 +1350,12 @@ def _compared(expected: Iterator[tuple[str, str]], actual: Iterator[tuple[str, s
             if len(differing) < sample:
                 differing.append(got[0])
         want, got = next(expected, None), next(actual, None)
+    for odd_key, odd_hash in odd:  # (filled as the target's rows were read)
+        target_rows += 1
+        target_total += int(odd_hash, 16)
+        extra += 1
+        if len(differing) < sample:
+            differing.append(odd_key)
     return CheckResult(
         equal=not (missing or extra or different), centre_rows=centre_count, centre_hash=_hex(centre_total),
         target_rows=target_rows, target_hash=_hex(target_total), state_rows=state.rows if state else None,
