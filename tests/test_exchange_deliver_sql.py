@@ -1,4 +1,4 @@
-"""A first delivery made in SQL (issue 11 item 1's speed; govshare/exchange/engine/deliver.py ``_fast_copy_in``): from a
+"""A first delivery made in SQL (issue 11 item 1's speed; govshare/exchange/engine/deliver.py ``_fast_copy``; SHR-4, EXC-6, SEC-3): from a
 PostgreSQL centre into a PostgreSQL front-end database, the centre's server masks, keys and hashes the rows and they go
 over as binary COPY.  It must give exactly what the Python path gives — the same values, ``_gs_key``, ``_gs_hash`` and
 receipt — with the values a mask's SQL form cannot handle masked in Python in the same batch; a copy cut short (a

@@ -806,16 +806,18 @@ _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _STREET_WORDS = ("大道", "大街", "路", "巷", "弄", "胡同", "号", "栋", "幢", "楼", "室", "小区", "村委", "组")
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a PostgreSQL string literal (standard_conforming_strings on)."""
     return "'" + text.replace("'", "''") + "'"
 
 
-def _bytes_literal(data: bytes) -> str:
+def sql_bytes(data: bytes) -> str:
+    """``data`` as a PostgreSQL bytea literal (standard_conforming_strings on)."""
     return f"'\\x{data.hex()}'::bytea"
 
 
 def _in_list(values: Sequence[str] | frozenset[str]) -> str:
-    return ", ".join(_literal(v) for v in sorted(values))
+    return ", ".join(sql_literal(v) for v in sorted(values))
 
 
 def _surname_sql(v: str, fill: str) -> str:
@@ -823,20 +825,16 @@ def _surname_sql(v: str, fill: str) -> str:
     n = f"char_length({v})"
     end = (f"(CASE WHEN {n} = 1 THEN 0 WHEN {n} > 2 AND left({v}, 2) IN ({_in_list(COMPOUND_SURNAMES)}) THEN 2 "
            f"ELSE 1 END)")
-    return f"(left({v}, {end}) || repeat({_literal(fill)}, {n} - {end}))"
-
-
-def _hmac_sql(key: bytes, message: str) -> str:
-    """HMAC-SHA256 (RFC 2104) of the bytea ``message`` under ``key``: two ``sha256()`` calls, the pads made here."""
-    block = hashlib.sha256(key).digest() if len(key) > 64 else key
-    block = block.ljust(64, b"\0")
-    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    return f"sha256({_bytes_literal(outer)} || sha256({_bytes_literal(inner)} || {message}))"
+    return f"(left({v}, {end}) || repeat({sql_literal(fill)}, {n} - {end}))"
 
 
 def hmac_sql(key: bytes, message: str) -> str:
-    """The SQL of HMAC-SHA256 of the bytea expression ``message`` under ``key`` (PostgreSQL 11+)."""
-    return _hmac_sql(key, message)
+    """The SQL of HMAC-SHA256 (RFC 2104) of the bytea expression ``message`` under ``key`` (PostgreSQL 11+): two
+    ``sha256()`` calls, the pads made here."""
+    block = hashlib.sha256(key).digest() if len(key) > 64 else key
+    block = block.ljust(64, b"\0")
+    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+    return f"sha256({sql_bytes(outer)} || sha256({sql_bytes(inner)} || {message}))"
 
 
 def sql_mask(mask: Mask | None, letter: str, value: str, *, key: bytes | None = None, name: str = "x"
@@ -857,7 +855,7 @@ def sql_mask(mask: Mask | None, letter: str, value: str, *, key: bytes | None = 
     if kind == "date":
         if letter not in "DT":
             return None
-        return SqlMask(f"to_char({v}, {_literal('YYYY-MM' if mask.unit == 'month' else 'YYYY')})", "C")
+        return SqlMask(f"to_char({v}, {sql_literal('YYYY-MM' if mask.unit == 'month' else 'YYYY')})", "C")
     if kind == "round":
         if letter in "NY":
             flag = f"coalesce({v} IN ('NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric), false)"
@@ -874,15 +872,15 @@ def sql_mask(mask: Mask | None, letter: str, value: str, *, key: bytes | None = 
         text = f"convert_to({v}, 'UTF8')" if letter in _SQL_TEXT else f"convert_to({v}::text, 'UTF8')"
         bits = f"{name}_b"
         lets: tuple[tuple[tuple[str, str], ...], ...] = (
-            ((bits, f"('x' || encode(substring({_hmac_sql(key, text)} FROM 1 FOR 10), 'hex'))::bit(80)"),),)
-        chars = " || ".join(f"substr({_literal(_BASE32)}, substring({bits} FROM {5 * i + 1} FOR 5)::int + 1, 1)"
+            ((bits, f"('x' || encode(substring({hmac_sql(key, text)} FROM 1 FOR 10), 'hex'))::bit(80)"),),)
+        chars = " || ".join(f"substr({sql_literal(_BASE32)}, substring({bits} FROM {5 * i + 1} FOR 5)::int + 1, 1)"
                             for i in range(16))
         return SqlMask(f"CASE WHEN {v} IS NULL THEN NULL ELSE 'P' || {chars} END", "C", lets=lets)
     if letter not in _SQL_TEXT and not (kind == "keep" and letter == "I"):
         return None
     text = v if letter in _SQL_TEXT else f"{v}::text"
     if kind == "keep":
-        first, last, fill = mask.first, mask.last, _literal(mask.fill)
+        first, last, fill = mask.first, mask.last, sql_literal(mask.fill)
         n = f"char_length({text})"
         if first + last == 0:
             masked = f"repeat({fill}, {n})"
@@ -894,11 +892,11 @@ def sql_mask(mask: Mask | None, letter: str, value: str, *, key: bytes | None = 
                       f"ELSE left({text}, {first}) || repeat({fill}, {n} - {first + last}) || right({text}, {last}) END")
         person = f"coalesce({n} = 18, false)" if mask.unit == "person" else None  # maybe a credit code: Python's
         return SqlMask(masked, "C", flag=person)
-    han = f"coalesce({v} !~ {_literal(_HAN_SQL)}, false)"
+    han = f"coalesce({v} !~ {sql_literal(_HAN_SQL)}, false)"
     if kind == "surname":
         return SqlMask(_surname_sql(v, mask.fill), "C", flag=han)
     if kind == "person_surname":
-        words = " OR ".join(f"strpos({v}, {_literal(word)}) > 0" for word in ORGANISATION_WORDS)
+        words = " OR ".join(f"strpos({v}, {sql_literal(word)}) > 0" for word in ORGANISATION_WORDS)
         ending = f"(char_length({v}) >= 3 AND right({v}, 1) IN ({_in_list(list(ORGANISATION_ENDINGS))}))"
         return SqlMask(f"CASE WHEN {words} OR {ending} THEN {v} ELSE {_surname_sql(v, mask.fill)} END", "C",
                        flag=han)
@@ -910,13 +908,13 @@ def sql_mask(mask: Mask | None, letter: str, value: str, *, key: bytes | None = 
         lone = (f"CASE WHEN strpos({v}, '街') = 0 THEN NULL WHEN strpos({v}, '街') <> strpos({v}, '街道') "
                 f"THEN strpos({v}, '街') ELSE nullif(regexp_instr({v}, '街(?!道)'), 0) END")
         searches = [f"nullif(regexp_instr({v}, '[0-9０-９]'), 0)", lone,
-                    *(f"nullif(strpos({v}, {_literal(word)}), 0)" for word in _STREET_WORDS)]
+                    *(f"nullif(strpos({v}, {sql_literal(word)}), 0)" for word in _STREET_WORDS)]
         qualified = [f"CASE WHEN {at} + {len(marker)} <= coalesce({street}, 2147483647) THEN {at} END"
                      for at, marker in places]
         ends = " ".join(f"WHEN {at} THEN {start} - 1 + {len(marker)}" for at, marker in places)
         lets = (((street, f"least({', '.join(searches)})"),
-                 *((at, f"nullif(strpos({v}, {_literal(marker)}), 0)") for at, marker in places)),
+                 *((at, f"nullif(strpos({v}, {sql_literal(marker)}), 0)") for at, marker in places)),
                 ((start, f"least({', '.join(qualified)})"),), ((end, f"CASE {start} {ends} END"),))
-        masked = f"left({v}, {end}) || repeat({_literal(mask.fill)}, char_length({v}) - {end})"
+        masked = f"left({v}, {end}) || repeat({sql_literal(mask.fill)}, char_length({v}) - {end})"
         return SqlMask(masked, "C", lets=lets, flag=f"({v} IS NOT NULL AND {start} IS NULL)")
     return None

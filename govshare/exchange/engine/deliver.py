@@ -64,7 +64,7 @@ from govshare.exchange.engine import sources
 from govshare.exchange.engine.sources import SourceError, SourceSpec
 
 STATE_TABLE = "_govshare_delivery"
-#: the state's content hash while a first copy in SQL is under way (:func:`_fast_copy_in`): the table's hash is taken when
+#: the state's content hash while a first copy in SQL is under way (:func:`_fast_copy`): the table's hash is taken when
 #: the copy ends, or by the next run (:meth:`Target.settle`)
 PENDING = "pending"
 #: the letters whose values the centre hashes and keys in SQL exactly as :func:`row_hash` (not B/F: float text)
@@ -153,7 +153,7 @@ class DeliveryResult:
     batches: list[BatchReceipt] = field(default_factory=list)
     rebuilt: bool = False
     created: bool = False
-    #: the batches of a first copy made in SQL (:func:`_fast_copy_in`), and why not when it could have been (a first copy
+    #: the batches of a first copy made in SQL (:func:`_fast_copy`), and why not when it could have been (a first copy
     #: of a PostgreSQL target made in Python)
     in_sql: int = 0
     not_in_sql: str = ""
@@ -492,6 +492,16 @@ def normal(letter: str, value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
+#: SQL summing the hex hashes ``h`` of a set of rows as four 32-bit parts (bigint sums cannot overflow), and the total
+_HASH_SUMS = ", ".join(f"coalesce(sum(substring(('x' || h)::bit(128) FROM {1 + 32 * i} FOR 32)::bigint), 0)"
+                       for i in range(4))
+
+
+def _summed(parts: Sequence[Any]) -> int:
+    """The total of :data:`_HASH_SUMS`' four parts."""
+    return sum(int(part) << (32 * (3 - i)) for i, part in enumerate(parts))
+
+
 def _hash_int(text: str) -> int:
     return int(text, 16) if text else 0
 
@@ -674,12 +684,9 @@ class Target:
     def table_total(self) -> tuple[int, str]:
         """(rows, combined hash) of the table as it is, summed by the target (PostgreSQL)."""
         d = self.d
-        column = d.q("_gs_hash")
-        sums = ", ".join(f"coalesce(sum(substring(b FROM {1 + 32 * i} FOR 32)::bigint), 0)" for i in range(4))
-        row = d.execute(f"SELECT count(*), {sums} FROM (SELECT ('x' || {column})::bit(128) AS b "  # noqa: S608
-                        f"FROM {d.qualified(self.plan.table)} OFFSET 0) q").fetchone()
-        total = sum(int(part) << (32 * (3 - i)) for i, part in enumerate(row[1:]))
-        return int(row[0]), _hex(total)
+        row = d.execute(f"SELECT count(*), {_HASH_SUMS} FROM (SELECT {d.q('_gs_hash')} AS h "  # noqa: S608
+                        f"FROM {d.qualified(self.plan.table)}) q").fetchone()
+        return int(row[0]), _hex(_summed(row[1:]))
 
     def whole_table_statements(self) -> None:
         """In this transaction, no statement time limit (the account's is for a batch, not for making the primary key
@@ -757,13 +764,13 @@ def deliver(plan: DeliveryPlan, changes: Callable[[int, int], list[Change]], mas
                                                                    "the front-end database is not UTF8")
                 if not result.not_in_sql:
                     before = len(result.batches)
-                    state = _centre_errors(_fast_copy_in)(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
+                    state = _fast_copy(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
                                        fast_batch, streams)
                     result.in_sql = len(result.batches) - before
             elif centre is not None and changes(state.last_seq + max(1, sql_changes) - 1, 1) \
                     and fast_problem(plan, centre) is None and target.utf8():  # many changes: in SQL as well
                 before = len(result.batches)
-                state = _centre_errors(_sql_changes_in)(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
+                state = _sql_changes(target, state, centre, mask, secret, result, allowed, on_batch, max_batches,
                                      fast_batch, streams)
                 result.in_sql = len(result.batches) - before
             fresh = state.rows == 0  # nothing in the table: insert, no old hashes to look up
@@ -838,7 +845,7 @@ class _FastSql:
         values = ", ".join(f"m{i}" for i, form in enumerate(self.forms, 1))
         key_parts = " || ".join(_part(letter, column) for column, letter in centre.key)
         key_hash = f"substring(sha256({key_parts}) FROM 1 FOR 16)"
-        row_key = f"encode({masking.hmac_sql(secret, _bytea(ROW_KEY_CONTEXT) + ' || ' + key_hash)}, 'hex')"
+        row_key = f"encode({masking.hmac_sql(secret, masking.sql_bytes(ROW_KEY_CONTEXT) + ' || ' + key_hash)}, 'hex')"
         parts = " || ".join(_part(form.letter, f"m{i}") for i, form in enumerate(self.forms, 1))
         hashed = f"encode(substring(sha256({parts}) FROM 1 FOR 16), 'hex')"
 
@@ -870,10 +877,6 @@ class _FastSql:
                         f"FROM ({levels(False)} OFFSET 0) lv WHERE {self.flag} ORDER BY _seq") if self.flag else ""
 
 
-def _bytea(data: bytes) -> str:
-    return f"'\\x{data.hex()}'::bytea"
-
-
 @contextlib.contextmanager
 def _centre_sessions(centre: CentreTable, streams: int) -> Iterator[tuple[list[Any], int]]:
     """``streams`` sessions of the centre sharing one snapshot (REPEATABLE READ, read only, the first exporting it),
@@ -901,7 +904,7 @@ def _centre_sessions(centre: CentreTable, streams: int) -> Iterator[tuple[list[A
                     exported = conn.execute("SELECT pg_export_snapshot()").fetchone() if streams > 1 else None
                     snapshot = str(exported[0]) if exported is not None else ""
                 else:  # the same snapshot as the first: every stream sees one state of the centre
-                    conn.execute("SET TRANSACTION SNAPSHOT " + _literal(snapshot))
+                    conn.execute("SET TRANSACTION SNAPSHOT " + masking.sql_literal(snapshot))
                 sources.append(conn)
             found = sources[0].execute("SELECT last_seq FROM _gs_tables WHERE table_name = %s",
                                        (centre.table,)).fetchone()
@@ -933,7 +936,8 @@ def _on_centre() -> Iterator[None]:
         raise _CentreFailed(str(exc)) from exc
 
 
-def _fast_copy_in(target: Target, state: State, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
+@_centre_errors
+def _fast_copy(target: Target, state: State, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
                secret: bytes, result: DeliveryResult, allowed: Callable[[], str | None],
                on_batch: Callable[[BatchReceipt], None], max_batches: int | None, batch: int,
                streams: int = 1) -> State:
@@ -1025,11 +1029,8 @@ _COPY_TRAILER = b"\xff\xff"
 _PIECE = 1 << 20
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _sql_changes_in(target: Target, state: State, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
+@_centre_errors
+def _sql_changes(target: Target, state: State, centre: CentreTable, mask: Callable[[tuple[Any, ...]], list[Any]],
                     secret: bytes, result: DeliveryResult, allowed: Callable[[], str | None],
                     on_batch: Callable[[BatchReceipt], None], max_batches: int | None, batch: int,
                     streams: int = 1) -> State:
@@ -1046,8 +1047,6 @@ def _sql_changes_in(target: Target, state: State, centre: CentreTable, mask: Cal
     copy_in = f"COPY {stage} ({quoted}, _gs_deleted) FROM STDIN (FORMAT BINARY)"  # noqa: S608
     letters = [c.letter for c in target.plan.columns]
     key, hashed = d.q("_gs_key"), d.q("_gs_hash")
-    sums = ", ".join(f"coalesce(sum(substring(('x' || h)::bit(128) FROM {1 + 32 * i} FOR 32)::bigint), 0)"
-                     for i in range(4))
     d.execute("SET client_encoding = 'UTF8'")
     d.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
               f"SELECT {quoted}, false AS _gs_deleted FROM {table} WITH NO DATA")
@@ -1073,24 +1072,24 @@ def _sql_changes_in(target: Target, state: State, centre: CentreTable, mask: Cal
                         for row in python_rows:
                             copy.write_row(row)
                 d.execute(f"ANALYZE {stage}")  # (a temporary table has no statistics: the joins below need them)
-                old = d.execute(f"SELECT gone, count(*), {sums} FROM (SELECT s._gs_deleted AS gone, "  # noqa: S608
+                old = d.execute(f"SELECT gone, count(*), {_HASH_SUMS} FROM (SELECT s._gs_deleted AS gone, "  # noqa: S608
                                 f"t.{hashed} AS h FROM {table} t JOIN {stage} s ON s.{key} = t.{key}) o "
                                 "GROUP BY 1").fetchall()
                 d.execute(f"DELETE FROM {table} t USING {stage} s WHERE t.{key} = s.{key}")  # noqa: S608
                 d.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {stage} "  # noqa: S608
                           "WHERE NOT _gs_deleted")
-                new = d.execute(f"SELECT count(*), {sums} FROM (SELECT {hashed} AS h FROM {stage} "  # noqa: S608
+                new = d.execute(f"SELECT count(*), {_HASH_SUMS} FROM (SELECT {hashed} AS h FROM {stage} "  # noqa: S608
                                 "WHERE NOT _gs_deleted) n").fetchone()
                 total = _hash_int(state.content_hash)
                 count = state.rows
                 deleted = 0
                 for was_deleted, many, *parts in old:
                     count -= int(many)
-                    total -= sum(int(part) << (32 * (3 - i)) for i, part in enumerate(parts))
+                    total -= _summed(parts)
                     deleted += int(many) if was_deleted else 0
                 written = int(new[0])
                 count += written
-                total += sum(int(part) << (32 * (3 - i)) for i, part in enumerate(new[1:]))
+                total += _summed(new[1:])
                 after = State(upto, count, _hex(total), state.shape, state.batches + 1)
                 target._put_state(after)
             receipt = BatchReceipt(after.batches, state.last_seq, upto, written, deleted, count, after.content_hash)
@@ -1205,17 +1204,22 @@ class _Unfit(Exception):
     """The target's table cannot be checked in SQL (its columns as the consumer changed them): Python checks it."""
 
 
-def _pairs(copy: Any, side: str) -> Iterator[tuple[str, str]]:
-    """The rows ``(key, hash)`` of a text COPY of two ASCII columns (keys of :data:`_KEY_FORM`: nothing escaped)."""
+def _lines(copy: Any, side: str) -> Iterator[bytes]:
+    """The rows of a text COPY, each a line without its end."""
     pending = b""
     for chunk in copy:
         lines = (pending + bytes(chunk)).split(b"\n")
         pending = lines.pop()
-        for line in lines:
-            key, hashed = line.split(b"\t")
-            yield key.decode("ascii"), hashed.decode("ascii")
+        yield from lines
     if pending:
         raise DeliveryError(side, "a COPY ended inside a row")
+
+
+def _pairs(copy: Any, side: str) -> Iterator[tuple[str, str]]:
+    """The rows ``(key, hash)`` of a text COPY of two ASCII columns (keys of :data:`_KEY_FORM`: nothing escaped)."""
+    for line in _lines(copy, side):
+        key, hashed = line.split(b"\t")
+        yield key.decode("ascii"), hashed.decode("ascii")
 
 
 _UNESCAPE = {b"t": b"\t", b"n": b"\n", b"r": b"\r", b"b": b"\b", b"f": b"\f", b"v": b"\v", b"\\": b"\\"}
@@ -1224,19 +1228,13 @@ _UNESCAPE = {b"t": b"\t", b"n": b"\n", b"r": b"\r", b"b": b"\b", b"f": b"\f", b"
 def _target_pairs(copy: Any, odd: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
     """The target's rows ``(key, hash, key of govshare's form)`` of a text COPY: those of govshare's form given in key
     order, the others put in ``odd`` (their key as written, for the sample)."""
-    pending = b""
-    for chunk in copy:
-        lines = (pending + bytes(chunk)).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            key, hashed, ok = line.rsplit(b"\t", 2)
-            if ok == b"t":
-                yield key.decode("ascii"), hashed.decode("ascii")
-            else:
-                raw = re.sub(rb"\\(.)", lambda m: _UNESCAPE.get(m.group(1), m.group(1)), key)
-                odd.append((raw.decode("utf-8", "replace"), hashed.decode("ascii")))
-    if pending:
-        raise DeliveryError("target", "a COPY ended inside a row")
+    for line in _lines(copy, "target"):
+        key, hashed, ok = line.rsplit(b"\t", 2)
+        if ok == b"t":
+            yield key.decode("ascii"), hashed.decode("ascii")
+        else:
+            raw = re.sub(rb"\\(.)", lambda m: _UNESCAPE.get(m.group(1), m.group(1)), key)
+            odd.append((raw.decode("utf-8", "replace"), hashed.decode("ascii")))
 
 
 def _centre_pairs(copy: Any) -> Iterator[tuple[str, str]]:
