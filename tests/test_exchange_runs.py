@@ -184,6 +184,37 @@ def test_a_full_copy_into_a_postgresql_centre(bound: Any, settings: Any, pg_sour
         assert store.kind == "postgresql" and store.summary(run.target).live_rows == 120
 
 
+def test_a_copy_from_mariadb_into_a_postgresql_centre_takes_the_servers_path_and_says_so(
+        cat: Any, settings: Any, pg_source_url: str, request: Any, start: Any) -> None:
+    """Issue 10 item 4, decision 0004 "MySQL": a MariaDB front-end database into a PostgreSQL centre is copied by
+    the path where the source's server writes COPY lines (tests/test_exchange_mysqlcopy.py); the run's log says
+    so, and a value that exists only in MySQL (the zero date) is quarantined with its reason, as ever."""
+    from tests.source_servers import make_mysql_database, pg_admin
+
+    with pg_admin(pg_source_url) as admin:
+        admin.execute("DROP DATABASE IF EXISTS centre_store_my WITH (FORCE)")
+        admin.execute("CREATE DATABASE centre_store_my")
+    settings.GOVSHARE_DATASTORE_URL = pg_source_url.rsplit("/", 1)[0] + "/centre_store_my"
+    spec = make_mysql_database(
+        request.getfixturevalue("mysql_source_url"), "runs_fast",
+        "SET SESSION sql_mode = ''; CREATE TABLE rkxx (gmsfhm char(18) PRIMARY KEY, xm varchar(50), csrq date) "
+        "ENGINE=InnoDB; INSERT INTO rkxx SELECT CONCAT('62120019900101', LPAD(seq, 4, '0')), CONCAT('姓名', seq), "
+        "IF(seq = 7, '0000-00-00', DATE_ADD('1990-01-01', INTERVAL seq DAY)) FROM seq_1_to_120;")
+    entry = cat.published()
+    source = do_register_source(cat.org.police_admin, name="公安 MariaDB 前置库", code="GA-MY", kind="mysql",
+                                host=spec["address"], port=spec["port"], database=spec["database"],
+                                username=spec["user"], password=spec["password"], tls="disable", connect_timeout=5)
+    binding = do_bind_table(cat.org.police_specialist, entry, source=source, schema=spec["database"], table="rkxx",
+                            mapping={"公民身份号码": "gmsfhm", "姓名": "xm", "出生日期": "csrq"})
+    run = start(cat.org.police_specialist, binding)
+    assert run.status == ExchangeRun.Status.SUCCEEDED, run.error_message
+    assert (run.rows_read, run.inserted, run.rejected) == (120, 119, 1)
+    assert run.job is not None and "path: rows written as COPY lines by the source's server" in run.job.log
+    with open_store() as store:
+        assert store.summary(run.target).live_rows == 119
+        assert [q["reason"].split(":")[0] for q in store.quarantine(run.target, run.run_id)] == ["no_such_date"]
+
+
 # ------------------------------------------------------------------ who, and every channel
 
 def test_the_provider_starts_a_copy_through_the_api_and_another_department_sees_nothing(

@@ -245,16 +245,22 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
 
 
 def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: str, on_batch: Any) -> copy.CopyResult:
-    """A full copy by the fastest path the pair allows (docs/decisions/0004): PostgreSQL → PostgreSQL centre
-    converts and hashes in the centre's SQL when every item allows it (:func:`fastcopy.eligible`, the same rows,
-    hashes, receipts and quarantine as the keyset copy); every other pair, and a plan with value rules, floats or
-    a chosen key, takes the keyset copy.  The run's log says which and why."""
-    from govshare.exchange.engine import fastcopy
+    """A full copy by the fastest path the pair allows (docs/decisions/0004): a PostgreSQL or MySQL/MariaDB source
+    into a PostgreSQL centre is converted and hashed in the centre's SQL when every item allows it
+    (:func:`fastcopy.eligible`, :func:`mysqlcopy.eligible`: the same rows, hashes, receipts and quarantine as the
+    keyset copy); every other pair, and a plan with value rules, floats or a chosen key, takes the keyset copy.
+    The run's log says which and why."""
+    from govshare.exchange.engine import fastcopy, mysqlcopy
 
-    if plan.source.kind == "postgresql" and store.kind == "postgresql":
-        why = fastcopy.eligible(plan, store, fastcopy.source_types(plan))
+    if plan.source.kind in ("postgresql", "mysql") and store.kind == "postgresql":
+        if plan.source.kind == "postgresql":
+            why = fastcopy.eligible(plan, store, fastcopy.source_types(plan))
+            how = "binary COPY into the centre"
+        else:
+            why = mysqlcopy.eligible(plan, store, mysqlcopy.source_types(plan))
+            how = "rows written as COPY lines by the source's server"
         if why is None:
-            ctx.log(f"path: binary COPY into the centre, converted and hashed there, {FAST_BATCH_ROWS} rows a batch")
+            ctx.log(f"path: {how}, converted and hashed there, {FAST_BATCH_ROWS} rows a batch")
             plan = dataclasses.replace(plan, batch_rows=FAST_BATCH_ROWS)
             return fastcopy.fast_full_copy(plan, store, run_id=run_id, on_batch=on_batch)
         ctx.log(f"path: keyset copy ({why})")

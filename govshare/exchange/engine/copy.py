@@ -444,13 +444,15 @@ class _Reader:
     where the driver formats parameters), every value a parameter."""
 
     def __init__(self, plan: CopyPlan, *, columns: Sequence[str] | None = None,
-                 order: Sequence[str] | None = None, upper: Any = None) -> None:
+                 order: Sequence[str] | None = None, upper: Any = None, extra: str = "") -> None:
         """``columns``: what to select (the plan's columns); ``order``: the keyset's columns (the plan's key);
-        ``upper``: an inclusive upper bound of the first order column (watermark mode)."""
+        ``upper``: an inclusive upper bound of the first order column (watermark mode); ``extra``: an expression
+        selected after the columns (made by the caller from quoted names)."""
         kind = plan.source.kind
         self.kind = kind
         self.mark = "?" if kind == "sqlite" else "%s"
-        selected = ", ".join(self.quote(c) for c in (plan.columns if columns is None else columns))
+        selected = ", ".join([*(self.quote(c) for c in (plan.columns if columns is None else columns)),
+                              *([extra] if extra else [])])
         table = self.quote(plan.table)
         if plan.schema:
             table = f"{self.quote(plan.schema)}.{table}"

@@ -251,25 +251,54 @@ def _flag(item: StoreColumn, kind: str, s: str, infinite_numbers: bool) -> str |
     return None
 
 
+class Dialect:
+    """How a source's values arrive in the staging table and become the store's (:class:`_Batch`): the staging
+    column's type for a source column type, the SQL converting a staged value ``s`` to the store's type of its
+    item, the SQL flagging a value :func:`copy.convert` might refuse (None: never), the COPY format, and staged
+    columns beyond the values (name, type, flag SQL).  This one: PostgreSQL's binary COPY, the source's own
+    types; :mod:`govshare.exchange.engine.mysqlcopy` has MySQL's."""
+
+    name = "postgresql"
+    copy_format = "BINARY"
+    extra: tuple[tuple[str, str, str], ...] = ()
+
+    def staged_type(self, item: StoreColumn, kind: str) -> str:
+        return kind
+
+    def converted(self, item: StoreColumn, kind: str, s: str) -> str:
+        return _converted(item.letter, kind, s)
+
+    def flag(self, item: StoreColumn, kind: str, s: str, infinite_numbers: bool) -> str | None:
+        return _flag(item, kind, s, infinite_numbers)
+
+
+POSTGRESQL = Dialect()
+
+
 class _Batch:
     """The statements on the centre's side for staged values: of a plan's rows (every item), or of its keys (the
     key items, ``names`` the store's key columns, ``tag`` keeping their staging table apart)."""
 
     def __init__(self, target: str, items: Sequence[StoreColumn], kinds: Sequence[str], infinite_numbers: bool,
-                 *, names: Sequence[str] | None = None, tag: str = "") -> None:
+                 *, names: Sequence[str] | None = None, tag: str = "", dialect: Dialect | None = None) -> None:
+        dialect = dialect or POSTGRESQL
         self.items, self.kinds = list(items), list(kinds)
         staged = [f"s{i}" for i in range(1, len(self.items) + 1)]
         self.staged = staged
-        digest = hashlib.sha256(json.dumps([target, self.kinds, tag]).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps([target, self.kinds, tag, dialect.name]).encode()).hexdigest()[:16]
         self.staging = f"_gs_s_{digest}"
-        typed = ", ".join(f"{s} {kind}" for s, kind in zip(staged, self.kinds, strict=True))
+        typed = ", ".join(f"{s} {dialect.staged_type(item, kind)}"
+                          for s, item, kind in zip(staged, self.items, self.kinds, strict=True))
+        extra = "".join(f", {name} {kind}" for name, kind, _ in dialect.extra)
         self.create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} "
-                       f"(n BIGINT GENERATED ALWAYS AS IDENTITY, {typed}) ON COMMIT DELETE ROWS")
-        self.copy_in = f"COPY {self.staging} ({', '.join(staged)}) FROM STDIN (FORMAT BINARY)"
-        flags = [f for f in (_flag(item, kind, s, infinite_numbers)
+                       f"(n BIGINT GENERATED ALWAYS AS IDENTITY, {typed}{extra}) ON COMMIT DELETE ROWS")
+        copied = ", ".join([*staged, *(name for name, _, _ in dialect.extra)])
+        self.copy_in = f"COPY {self.staging} ({copied}) FROM STDIN (FORMAT {dialect.copy_format})"
+        flags = [f for f in (dialect.flag(item, kind, s, infinite_numbers)
                              for item, kind, s in zip(self.items, self.kinds, staged, strict=True)) if f]
+        flags.extend(flag for _, _, flag in dialect.extra)
         self.flagged = " OR ".join(f"({f})" for f in flags) if flags else "false"
-        self.converted = [_converted(item.letter, kind, s)
+        self.converted = [dialect.converted(item, kind, s)
                           for item, kind, s in zip(self.items, self.kinds, staged, strict=True)]
         values = [f"v{i}" for i in range(1, len(self.items) + 1)]
         parts = " || ".join(_part(item.letter, v) for item, v in zip(self.items, values, strict=True))
@@ -308,13 +337,21 @@ def _flagged(centre: Any, statements: _Batch, scratch: str, zone: str, plan: Cop
             cursor.adapters.register_loader(type_name, loader)
         rows = cursor.execute(statements.flagged_rows()).fetchall()
     centre.execute("SELECT set_config('TimeZone', 'UTC', true)")
+    return take_flagged(centre, scratch, plan, key_at, [(int(n), tuple(raw)) for n, *raw in rows])
+
+
+def take_flagged(centre: Any, scratch: str, plan: CopyPlan, key_at: list[int],
+                 rows: Sequence[tuple[int, tuple[Any, ...]]]) -> tuple[int, list[tuple[str, str, str]], list[list[Any]]]:
+    """Flagged rows ``(n, source values)`` converted by :func:`copy.convert`: the accepted ones go into the scratch
+    table at their row number ``n``, with their values and hash; the others are counted, and their quarantine
+    entries and (converted) keys returned."""
     rejected = 0
     rejects: list[tuple[str, str, str]] = []
     seen: list[list[Any]] = []
     names = ", ".join(f"c{i}" for i in range(1, len(plan.items) + 1))
     marks = ", ".join(["%s"] * (len(plan.items) + 2))
-    for n, *raw in rows:
-        accepted, hashes, row_rejects, row_keys = _convert_page(plan, key_at, [tuple(raw)])
+    for n, raw in rows:
+        accepted, hashes, row_rejects, row_keys = _convert_page(plan, key_at, [raw])
         if accepted:  # flagged, but Python takes it: its values and hash as full_copy would apply them
             centre.execute(f"INSERT INTO {scratch} (n, {names}, _hash) VALUES ({marks})",  # noqa: S608
                            (n, *accepted[0], hashes[0]))
@@ -415,15 +452,22 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                    should_stop: Callable[[], bool] | None = None, connections: int = CONNECTIONS) -> CopyResult:
     """:func:`govshare.exchange.engine.copy.full_copy` for an :func:`eligible` plan, at the speed of the
     servers: the same batches, positions, receipts, quarantine and hashes, and a run begun by either one may be
-    resumed by the other.  ``ValueError`` when the plan is not eligible (the reason).
+    resumed by the other.  ``ValueError`` when the plan is not eligible (the reason).  A MySQL/MariaDB source
+    takes :mod:`govshare.exchange.engine.mysqlcopy`'s pages (:func:`mysqlcopy.eligible`) through the same
+    pipeline.
 
     Pipelined (:class:`_Pipeline`) over ``connections`` connections of the centre when the store can open more
     (:meth:`Store.twin`); ``on_batch`` and ``should_stop`` are called on the caller's thread, after each batch
     commits, in order — a copy told to stop commits no batch after the one it was told after."""
     started = time.monotonic()
     key_at = _check(plan)
-    if plan.source.kind != "postgresql" or store.kind != "postgresql":
-        raise ValueError("the fast copy is PostgreSQL → PostgreSQL only")
+    if plan.source.kind not in ("postgresql", "mysql") or store.kind != "postgresql":
+        raise ValueError("the fast copy is PostgreSQL or MySQL → PostgreSQL only")
+    read_types, why, pages = read_source_types, eligible, _copy_pages
+    if plan.source.kind == "mysql":
+        from govshare.exchange.engine import mysqlcopy
+
+        read_types, why, pages = mysqlcopy.read_source_types, mysqlcopy.eligible, mysqlcopy.copy_pages
     store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in key_at])
     resumed = store.last_batch(plan.target, run_id)
     twins: list[Store] = []
@@ -437,12 +481,10 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                 twins.append(twin)
         stores = [store, *twins]
         with sources.connect(plan.source) as conn:
-            types = read_source_types(conn, plan)
-            reason = eligible(plan, store, types)
+            types = read_types(conn, plan)
+            reason = why(plan, store, types)
             if reason is not None:
                 raise ValueError(f"not for the fast copy: {reason}")
-            conn.execute("SET client_encoding TO 'UTF8'")  # text crosses the pipe as bytes: UTF-8 on both sides
-            (zone,) = _fetch(conn, "SELECT current_setting('TimeZone')", ())[0]
             while True:  # one pass from the last committed position; again when another worker went ahead
                 batch = store.last_batch(plan.target, run_id)
                 position = store.position(plan.target, run_id) if batch else None
@@ -454,8 +496,8 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                 if plan.watermark and position is None:
                     highest = _mark(conn, plan, _Reader(plan))
                     mark = None if highest is None else encode_key([highest])
-                outcome = _copy_pages(plan, stores, conn, types, zone, key_at, run_id, batch, position, mark,
-                                      on_batch, should_stop)
+                outcome = pages(plan, stores, conn, types, key_at, run_id, batch, position, mark, on_batch,
+                                should_stop)
                 if outcome != "elsewhere":
                     return _result(store, plan, run_id, resumed, started, outcome == "done")
     finally:
@@ -463,13 +505,54 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             twin.close()
 
 
-def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[str, str], zone: str,
-                key_at: list[int], run_id: str, batch: int, position: dict[str, Any] | None, mark: Any,
+def run_batches(stores: list[Store], batch: int, line: _Pipeline,
+                one: Callable[[int, Store], tuple[BatchReceipt, dict[str, Any]] | None],
+                on_batch: Callable[[BatchReceipt], None] | None, should_stop: Callable[[], bool] | None) -> str:
+    """The batches after ``batch``, each made by ``one(number, store)`` on the store (connection of the centre)
+    its turn gives it, ``len(stores)`` at once, their receipts taken in order: ``done``, ``stopped`` or
+    ``elsewhere`` (see :func:`_copy_pages`).  ``one`` returns None when the batch before was the last."""
+    width = len(stores)
+    outcome = "done"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=width, thread_name_prefix="fastcopy") as pool:
+        pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque(
+            pool.submit(one, batch + 1 + i, stores[i]) for i in range(width))
+        number = batch + 1
+        try:
+            while pending:
+                done = pending.popleft().result()
+                if done is None:  # the page before was the last
+                    break
+                receipt, sent = done
+                if receipt.position != sent:  # another worker committed this batch first: what it committed rules
+                    outcome = "elsewhere"
+                    break
+                if on_batch is not None:
+                    on_batch(receipt)
+                if sent["done"]:
+                    break
+                if should_stop is not None and should_stop():
+                    outcome = "stopped"
+                    break
+                line.grant(number + 1)
+                pending.append(pool.submit(one, number + width, stores[(number + width - batch - 1) % width]))
+                number += 1
+        finally:
+            line.stop()  # the batches still on their way give up before they lock (nothing of them commits)
+            for future in pending:
+                with contextlib.suppress(Exception):  # cancelled, or failed without committing: the outcome stands
+                    future.result()
+    return outcome
+
+
+def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[str, str], key_at: list[int],
+                run_id: str, batch: int, position: dict[str, Any] | None, mark: Any,
                 on_batch: Callable[[BatchReceipt], None] | None,
                 should_stop: Callable[[], bool] | None) -> str:
     """The batches after ``batch`` (committed, at ``position``), pipelined over ``stores``: ``done`` (the last
     page is committed), ``stopped`` (``should_stop``), ``elsewhere`` (another worker committed a batch of this
     run first: go on from what it committed)."""
+    conn.execute("SET client_encoding TO 'UTF8'")  # text crosses the pipe as bytes: UTF-8 on both sides
+    (zone,) = _fetch(conn, "SELECT current_setting('TimeZone')", ())[0]
     after = decode_key(position["after"]) if position and position.get("after") is not None else None
     reader = _Reader(plan)
     keys = _Reader(plan, columns=plan.key)
@@ -541,37 +624,7 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
         finally:
             line.hand_on(number)
 
-    width = len(stores)
-    outcome = "done"
-    with concurrent.futures.ThreadPoolExecutor(max_workers=width, thread_name_prefix="fastcopy") as pool:
-        pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque(
-            pool.submit(one, batch + 1 + i, stores[i]) for i in range(width))
-        number = batch + 1
-        try:
-            while pending:
-                done = pending.popleft().result()
-                if done is None:  # the page before was the last
-                    break
-                receipt, sent = done
-                if receipt.position != sent:  # another worker committed this batch first: what it committed rules
-                    outcome = "elsewhere"
-                    break
-                if on_batch is not None:
-                    on_batch(receipt)
-                if sent["done"]:
-                    break
-                if should_stop is not None and should_stop():
-                    outcome = "stopped"
-                    break
-                line.grant(number + 1)
-                pending.append(pool.submit(one, number + width, stores[(number + width - batch - 1) % width]))
-                number += 1
-        finally:
-            line.stop()  # the batches still on their way give up before they lock (nothing of them commits)
-            for future in pending:
-                with contextlib.suppress(Exception):  # cancelled, or failed without committing: the outcome stands
-                    future.result()
-    return outcome
+    return run_batches(stores, batch, line, one, on_batch, should_stop)
 
 
 # -- the fast key scan -------------------------------------------------------------------------------------

@@ -1,0 +1,272 @@
+"""The fast full copy MySQL/MariaDB → PostgreSQL centre (EXC-1, EXC-7; govshare/exchange/engine/mysqlcopy.py;
+issue 10, docs/decisions/0004 "MySQL"): against a real MariaDB, the same centre rows, hashes, receipts and
+quarantine as :func:`full_copy`'s keyset copy, value by value for every letter it takes — zero and impossible
+dates, NUL characters, escapes, unsigned integers past 2^63 included; resumption either way; a source whose
+values stop fitting its column types; kill -9."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+import pytest
+
+from govshare.datastore.engine.store import Store, StoreColumn
+from govshare.exchange.engine.copy import CopyPlan, full_copy
+from govshare.exchange.engine.fastcopy import fast_full_copy
+from govshare.exchange.engine.mysqlcopy import eligible, source_types
+from govshare.exchange.engine.rules import RuleSet
+from govshare.exchange.engine.sources import SourceError
+from tests import test_exchange_copy as _copy_tests
+from tests.test_exchange_copy import Source, live, reconciles, sequence_numbers, stop_after
+from tests.test_exchange_fastcopy import _centre, _hashes, _killed, _quarantine, _receipts, _unique
+
+make_source = _copy_tests.make_source  # the fixtures of the full copy's tests
+make_store = _copy_tests.make_store
+
+pytestmark = [pytest.mark.once, pytest.mark.xdist_group("sources")]
+
+EVERY_SQL = r"""
+SET SESSION sql_mode = 'ALLOW_INVALID_DATES';
+CREATE TABLE every (id int PRIMARY KEY, c varchar(20), m text, n decimal(40, 12), y decimal(12, 2), i bigint,
+                    i2 smallint, d date, t datetime, ts timestamp NULL DEFAULT NULL, l tinyint(1), g blob,
+                    small int, cv char(4), t3 datetime(3), t6 datetime(6), u bigint unsigned, e enum('甲', '乙'),
+                    nu mediumint unsigned, bn binary(3)) ENGINE=InnoDB;
+INSERT INTO every (id) VALUES (1);
+INSERT INTO every VALUES
+ (2, '张三', '备注：第一行，中文', 0, 0.00, 0, 0, '2024-01-31', '2024-01-01 00:00:00', '2024-01-01 08:00:00', 1, '',
+  0, '', '2024-01-01 00:00:00.123', '2024-01-01 00:00:00.000000', 0, '甲', 0, 'ab'),
+ (3, '', '', -0.01, 1.50, -9223372036854775808, -32768, '9999-12-31', '2024-01-01 12:34:56', '2038-01-19 03:14:07',
+  0, X'00ff', -999, 'abcd', '2024-01-01 00:00:01', '1999-12-31 23:59:59.000001', 999999999999999999, '乙',
+  16777215, X'000102'),
+ (4, 'O''Brien"x', CONCAT('tab', CHAR(9), 'here', CHAR(10), 'newline ', CHAR(92), ' back', CHAR(13), 'cr'), 100,
+  100.00, 9223372036854775807, 32767, '0001-01-01', '0001-01-01 00:00:00', '1970-01-02 00:00:01', 1,
+  X'0001474946', 999, '中文四字', NULL, '9999-12-31 23:59:59.999999', 1000000000000000000, NULL, 1, NULL),
+ (5, '一二三四五六七八九十', CONCAT(CHAR(92), 'N'), 1.5, -1234.5, 7, 7, '0099-03-04', '1970-01-01 00:00:00', NULL, NULL,
+  X'deadbeef', 100, 'x', '9999-12-31 23:59:59.999', NULL, 9223372036854775807, '甲', 5, 'x'),
+ (6, 'abcdefghijk', 'too long', 1, 1, 1, 1, '2020-01-01', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲',
+  1, NULL),
+ (7, 'nul', CONCAT('a', CHAR(0), 'b'), 1, 1, 1, 1, '2020-01-01', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1,
+  '甲', 1, NULL),
+ (8, 'zero date', 'x', 1, 1, 1, 1, '0000-00-00', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL),
+ (9, '30 Feb', 'x', 1, 1, 1, 1, '2024-02-30', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL),
+ (10, 'leap', 'x', 1, 1, 1, 1, '2024-02-29', '2023-02-29 10:00:00', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1,
+  NULL),
+ (11, 'zero time', 'x', 1, 1, 1, 1, '2020-01-01', '0000-00-00 00:00:00', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲',
+  1, NULL),
+ (12, 'two', 'x', 1, 1, 1, 1, '2020-01-01', '2020-01-01', NULL, 2, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL),
+ (13, 'digits', 'x', 1, 1234.56, 1, 1, '2020-01-01', '2020-01-01', NULL, 1, '', 1000, 'a', NULL, NULL, 1, '甲',
+  1, NULL),
+ (14, 'huge', 'x', 123456789012345678901234567.123456789012, 1, 1, 1, '2023-04-31', '2020-01-01', NULL, 0, '', 5,
+  'a', NULL, NULL, 18446744073709551615, '乙', 99999999, NULL),
+ (15, '\\N', 'NULL', 0.000000000010, -0.10, 1, 1, '2020-12-31', '2020-01-01 23:59:59', '2000-02-29 12:00:00', 0,
+  X'5c4e', -5, '\\', '2020-01-01 00:00:00.100', '2020-01-01 00:00:00.120000', 10, '乙', 8, X'5c0909'),
+ (16, '十个字正好十个字啊啊', 'x', -123.000, -0.10, 1, 1, '2000-02-29', '1900-02-28 00:00:00', NULL, 0, '', 5, 'a',
+  NULL, NULL, 1, '甲', 1, NULL);
+INSERT INTO every (id, d) VALUES (17, '2024-00-10'), (18, '0000-01-01');
+INSERT INTO every (id, d, t, ts) VALUES (19, '2024-05-00', '0000-01-01 00:00:00', '0000-00-00 00:00:00');
+INSERT INTO every (id, m) SELECT seq, CONCAT('row ', seq) FROM seq_20_to_30;
+"""
+EVERY_COLUMNS = [("id", StoreColumn("编号", "I")), ("c", StoreColumn("名称", "C", 10)), ("m", StoreColumn("备注", "M")),
+                 ("n", StoreColumn("数", "N", 30)), ("y", StoreColumn("金额", "Y", 5)), ("i", StoreColumn("大数", "I")),
+                 ("i2", StoreColumn("小数", "I")), ("d", StoreColumn("日期", "D")), ("t", StoreColumn("时间", "T")),
+                 ("ts", StoreColumn("时间戳", "T")), ("l", StoreColumn("有效", "L")), ("g", StoreColumn("照片", "G")),
+                 ("small", StoreColumn("三位", "N", 3)), ("cv", StoreColumn("短", "C", 4)),
+                 ("t3", StoreColumn("毫秒", "T")), ("t6", StoreColumn("微秒", "T")), ("u", StoreColumn("无符号", "I")),
+                 ("e", StoreColumn("类别", "C", 1)), ("nu", StoreColumn("中整数", "N", 8)),
+                 ("bn", StoreColumn("定长字节", "G"))]
+
+
+def _same(plan: CopyPlan, slow: Store, fast: Store, run_id: str = "r1") -> None:
+    assert _centre(fast) == _centre(slow)
+    assert _hashes(fast) == _hashes(slow)
+    assert fast.summary("e_copy") == slow.summary("e_copy")
+    assert _receipts(fast, run_id) == _receipts(slow, run_id)
+    assert _quarantine(fast, run_id) == _quarantine(slow, run_id)
+
+
+@pytest.mark.parametrize("batch_rows", [4, 5000])
+def test_the_mysql_fast_copy_gives_exactly_what_the_keyset_copy_gives_for_every_letter(
+        batch_rows: int, make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """The test that matters: for every letter the path takes from MariaDB — NULLs, Chinese, empty text and
+    bytes, tab / newline / CR / backslash and the text ``\\N``, a NUL character, decimals with trailing zeros,
+    the ends of the integer types and an unsigned bigint past 2^63, years 1 and 9999, the zero date, year 0, month
+    0, day 0, 30 February and 31 April (``ALLOW_INVALID_DATES``), 29 February in and out of leap years, fractional seconds of 0, 3 and 6
+    digits, TIMESTAMP, a boolean of 2, an enum, padded BINARY — the same centre rows and sequence numbers, the
+    same _hash per row, the same receipts, and the same rows quarantined with the same reasons, word for word."""
+    source = make_source("mysql", EVERY_SQL)
+    plan = _unique(source.plan("every", EVERY_COLUMNS, ("id",), batch_rows=batch_rows))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    assert eligible(plan, fast, source_types(plan)) is None
+    expected = full_copy(plan, slow, run_id="r1")
+    got = fast_full_copy(plan, fast, run_id="r1")
+    assert dataclasses.replace(got, seconds=0) == dataclasses.replace(expected, seconds=0)
+    assert (got.rows_read, got.complete) == (30, True)
+    _same(plan, slow, fast)
+    codes = [(key, item, reason.split(":")[0]) for key, item, reason in _quarantine(fast, "r1")]
+    assert codes == [("6", "名称", "too_long"), ("7", "备注", "nul_character"), ("8", "日期", "no_such_date"),
+                     ("9", "日期", "no_such_date"), ("10", "时间", "no_such_date"), ("11", "时间", "no_such_date"),
+                     ("12", "有效", "not_logical"), ("13", "金额", "too_many_digits"), ("13", "三位", "too_many_digits"),
+                     ("14", "数", "too_many_digits"), ("14", "日期", "no_such_date"),
+                     ("14", "无符号", "out_of_range"), ("17", "日期", "no_such_date"), ("18", "日期", "no_such_date"),
+                     ("19", "日期", "no_such_date"), ("19", "时间", "no_such_date"), ("19", "时间戳", "no_such_date")]
+    assert reconciles(fast, got)
+    # each copy finds the other's rows unchanged: the hashes are the same bytes
+    again = full_copy(plan, fast, run_id="r2")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 18)
+
+
+def test_a_row_whose_line_outgrows_the_servers_packet_is_read_again_and_copied_exactly(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store], request: pytest.FixtureRequest
+        ) -> None:
+    """A blob of 700 bytes is 1 400 hex digits in its line: past a ``max_allowed_packet`` of 1 024 the server gives
+    NULL for the line (with a warning, not an error).  The row stands as flagged and is read again by key: the same
+    centre as the keyset copy, nothing lost."""
+    from tests.source_servers import mysql_admin
+
+    source = make_source("mysql", "CREATE TABLE files (id int PRIMARY KEY, body blob, note varchar(10)) ENGINE=InnoDB;"
+                                  "INSERT INTO files VALUES (1, REPEAT(X'AB', 700), '大'), (2, X'01', '小'), "
+                                  "(3, NULL, NULL);")
+    columns = [("id", StoreColumn("编号", "I")), ("body", StoreColumn("内容", "G")), ("note", StoreColumn("备注", "C", 10))]
+    plan = _unique(source.plan("files", columns, ("id",)))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    full_copy(plan, slow, run_id="r1")
+    url = request.getfixturevalue("mysql_source_url")
+    with mysql_admin(url) as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.max_allowed_packet")
+        (before,) = cursor.fetchone()
+        cursor.execute("SET GLOBAL max_allowed_packet = 1024")  # the copy's new sessions take it
+    try:
+        got = fast_full_copy(plan, fast, run_id="r1")
+    finally:
+        with mysql_admin(url) as admin, admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL max_allowed_packet = %s", (int(before),))
+    assert (got.rows_read, got.inserted, got.rejected) == (3, 3, 0)
+    _same(plan, slow, fast)
+
+
+ITEMS_SQL = ("CREATE TABLE items (id int PRIMARY KEY, name varchar(40), amount decimal(12, 2), day date) ENGINE=InnoDB;"
+             "INSERT INTO items SELECT seq, CONCAT('物品', seq), seq * 1.25, DATE_ADD('2024-01-01', INTERVAL seq DAY) "
+             "FROM seq_1_to_23;")
+ITEMS_COLUMNS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 40)),
+                 ("amount", StoreColumn("金额", "N", 12)), ("day", StoreColumn("日期", "D"))]
+
+
+def test_a_stopped_mysql_fast_copy_resumes_and_either_path_finishes_the_others_run(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """EXC-1 checkpoints: stopped after batch 2, the position is the keyset copy's; resumed, batches 3…5 and the
+    totals of one copy; begun by one path and finished by the other, the same receipts as one copy."""
+    source = make_source("mysql", ITEMS_SQL)
+    plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=5))
+    store, other = make_store("postgresql"), make_store("postgresql")
+    on_batch, should_stop = stop_after(2)
+    stopped = fast_full_copy(plan, store, run_id="r1", on_batch=on_batch, should_stop=should_stop)
+    assert (stopped.complete, stopped.batches, stopped.rows_read) == (False, 2, 10)
+    assert store.position("e_copy", "r1") == {"phase": "rows", "after": [["int", "10"]], "done": False, "mark": None}
+    seen: list[int] = []
+    resumed = fast_full_copy(plan, store, run_id="r1", on_batch=lambda receipt: seen.append(receipt.batch))
+    assert (resumed.complete, resumed.resumed_from_batch, seen) == (True, 2, [3, 4, 5])
+    assert (resumed.batches, resumed.rows_read, resumed.inserted) == (5, 23, 23)
+    assert sorted(live(store)) == list(range(1, 24)) and reconciles(store, resumed)
+    on_batch, should_stop = stop_after(2)
+    fast_full_copy(plan, other, run_id="r1", on_batch=on_batch, should_stop=should_stop)
+    finished = full_copy(plan, other, run_id="r1")
+    assert _receipts(other, "r1") == _receipts(store, "r1") and reconciles(other, finished)
+    on_batch, should_stop = stop_after(3)
+    full_copy(plan, other, run_id="r2", on_batch=on_batch, should_stop=should_stop)
+    finished = fast_full_copy(plan, other, run_id="r2")
+    assert (finished.batches, finished.unchanged, finished.resumed_from_batch) == (5, 23, 3)
+
+
+def test_a_composite_key_with_text_pages_exactly_on_mariadb(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Keys (region, id), text first, pages of 3: MariaDB's expanded keyset condition, the same batches and
+    positions as the keyset copy."""
+    source = make_source("mysql", "CREATE TABLE places (region varchar(10), id int, name varchar(20), "
+                                  "PRIMARY KEY (region, id)) ENGINE=InnoDB;"
+                                  "INSERT INTO places SELECT ELT(seq % 3 + 1, '甲', 'b', 'A'), seq, CONCAT('地', seq) "
+                                  "FROM seq_1_to_14;")
+    columns = [("region", StoreColumn("区", "C", 10)), ("id", StoreColumn("编号", "I")),
+               ("name", StoreColumn("名称", "C", 20))]
+    plan = _unique(source.plan("places", columns, ("region", "id"), batch_rows=3))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    full_copy(plan, slow, run_id="r1")
+    got = fast_full_copy(plan, fast, run_id="r1")
+    assert (got.rows_read, got.batches) == (14, 5)
+    _same(plan, slow, fast)
+
+
+def test_eligible_says_why_a_mysql_plan_cannot_take_the_fast_path(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    source = make_source("mysql", "CREATE TABLE odd (id int PRIMARY KEY, f double, big longtext, t time, "
+                                  "b bit(1), v varchar(5)) ENGINE=InnoDB;")
+    store = make_store("postgresql")
+    base = [("id", StoreColumn("编号", "I")), ("v", StoreColumn("名称", "C", 5))]
+    plan = _unique(source.plan("odd", base, ("id",)))
+    types = source_types(plan)
+    assert eligible(plan, store, types) is None
+    assert types["id"] == "int" and types["v"] == "varchar(5)"
+
+    def why(columns: list[tuple[str, StoreColumn]], **changes: object) -> str | None:
+        changed = dataclasses.replace(_unique(source.plan("odd", columns, ("id",))), **changes)  # type: ignore[arg-type]
+        return eligible(changed, store, types)
+
+    assert "B and F" in (why([*base, ("f", StoreColumn("数", "F"))]) or "")
+    assert "longtext" in (why([*base, ("big", StoreColumn("正文", "M"))]) or "")
+    assert "time" in (why([*base, ("t", StoreColumn("时刻", "T"))]) or "")
+    assert "bit" in (why([*base, ("b", StoreColumn("是否", "L"))]) or "")
+    assert "value rules" in (why(base, rules=RuleSet({})) or "")
+    assert "primary key" in (why(base, key_unique=False) or "")
+    assert "sqlite" in (eligible(plan, make_store("sqlite"), types) or "")
+    assert "no column" in (eligible(plan, store, {"id": "int"}) or "")
+
+
+def test_a_source_whose_values_stop_fitting_its_column_types_fails_the_batch_and_keeps_the_ones_before(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Bad input (issue 10): a source that changes a column's type under a running copy — amount becomes text
+    holding words — fails with the source named ("protocol", the value quoted), not the centre; the batches
+    before stay, nothing of the failed one is written; mended, the copy resumes and reconciles."""
+    source = make_source("mysql", ITEMS_SQL)
+    plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=5))
+    store = make_store("postgresql")
+
+    def on_batch(receipt: object) -> None:
+        if getattr(receipt, "batch", 0) == 1:
+            source.admin("ALTER TABLE items MODIFY amount varchar(20); UPDATE items SET amount = '一百' WHERE id > 10;")
+
+    with pytest.raises(SourceError) as failed:
+        fast_full_copy(plan, store, run_id="r1", on_batch=on_batch)
+    assert failed.value.code == "protocol" and "一百" in failed.value.detail
+    committed = [r.batch for r in store.receipts("e_copy", "r1")]
+    assert committed == [1, 2]
+    assert sorted(live(store)) == list(range(1, 11))
+    source.admin("UPDATE items SET amount = '1.25' WHERE id > 10; ALTER TABLE items MODIFY amount decimal(12, 2);")
+    resumed = fast_full_copy(plan, store, run_id="r1")
+    assert (resumed.complete, resumed.rows_read, resumed.resumed_from_batch) == (True, 23, 2)
+    assert sorted(sequence_numbers(store).values()) == list(range(1, 24))
+
+
+GOODS_SQL = ("CREATE TABLE goods (id int PRIMARY KEY, name varchar(20), amount decimal(12, 2)) ENGINE=InnoDB;"
+             "INSERT INTO goods SELECT seq, CONCAT('物品', seq), seq * 0.25 FROM seq_1_to_20000;")
+GOODS_COLUMNS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 20)),
+                 ("amount", StoreColumn("金额", "N", 12))]
+
+
+def test_kill_9_at_20_moments_of_a_mysql_fast_copy_loses_and_duplicates_nothing(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """EXC-1 checkpoints (issue 10 item 6): the pipelined copy from MariaDB (two source sessions in their
+    snapshots, two centre connections) killed 20 times, then run to its end: receipts without a gap, every row
+    applied once, and the content hash of a keyset copy of the same source."""
+    source = make_source("mysql", GOODS_SQL)
+    plan = _unique(source.plan("goods", GOODS_COLUMNS, ("id",), batch_rows=200))
+    store, reference = make_store("postgresql"), make_store("postgresql")
+    seed = int.from_bytes(os.urandom(4), "big")
+    kills = _killed(lambda opened: fast_full_copy(plan, opened, run_id="full"), store._url, "full", 20, seed)
+    assert kills == sorted(kills) and 0 < kills[-1] < 101, f"seed {seed}: {kills}"
+    done = fast_full_copy(plan, store, run_id="full")
+    assert (done.rows_read, done.inserted, done.updated, done.unchanged) == (20_000, 20_000, 0, 0)
+    assert [r.batch for r in store.receipts("e_copy", "full")] == list(range(1, 102)), f"seed {seed}"
+    assert sorted(sequence_numbers(store).values()) == list(range(1, 20_001)), f"seed {seed}"
+    full_copy(plan, reference, run_id="reference")
+    assert store.summary("e_copy").content_hash == reference.summary("e_copy").content_hash, f"seed {seed}"
