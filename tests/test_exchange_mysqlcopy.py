@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 
@@ -32,38 +33,38 @@ SET SESSION sql_mode = 'ALLOW_INVALID_DATES';
 CREATE TABLE every (id int PRIMARY KEY, c varchar(20), m text, n decimal(40, 12), y decimal(12, 2), i bigint,
                     i2 smallint, d date, t datetime, ts timestamp NULL DEFAULT NULL, l tinyint(1), g blob,
                     small int, cv char(4), t3 datetime(3), t6 datetime(6), u bigint unsigned, e enum('甲', '乙'),
-                    nu mediumint unsigned, bn binary(3)) ENGINE=InnoDB;
+                    nu mediumint unsigned, bn binary(3), z tinyint(3) zerofill) ENGINE=InnoDB;
 INSERT INTO every (id) VALUES (1);
 INSERT INTO every VALUES
  (2, '张三', '备注：第一行，中文', 0, 0.00, 0, 0, '2024-01-31', '2024-01-01 00:00:00', '2024-01-01 08:00:00', 1, '',
-  0, '', '2024-01-01 00:00:00.123', '2024-01-01 00:00:00.000000', 0, '甲', 0, 'ab'),
+  0, '', '2024-01-01 00:00:00.123', '2024-01-01 00:00:00.000000', 0, '甲', 0, 'ab', 1),
  (3, '', '', -0.01, 1.50, -9223372036854775808, -32768, '9999-12-31', '2024-01-01 12:34:56', '2038-01-19 03:14:07',
   0, X'00ff', -999, 'abcd', '2024-01-01 00:00:01', '1999-12-31 23:59:59.000001', 999999999999999999, '乙',
-  16777215, X'000102'),
+  16777215, X'000102', 0),
  (4, 'O''Brien"x', CONCAT('tab', CHAR(9), 'here', CHAR(10), 'newline ', CHAR(92), ' back', CHAR(13), 'cr'), 100,
   100.00, 9223372036854775807, 32767, '0001-01-01', '0001-01-01 00:00:00', '1970-01-02 00:00:01', 1,
-  X'0001474946', 999, '中文四字', NULL, '9999-12-31 23:59:59.999999', 1000000000000000000, NULL, 1, NULL),
+  X'0001474946', 999, '中文四字', NULL, '9999-12-31 23:59:59.999999', 1000000000000000000, NULL, 1, NULL, NULL),
  (5, '一二三四五六七八九十', CONCAT(CHAR(92), 'N'), 1.5, -1234.5, 7, 7, '0099-03-04', '1970-01-01 00:00:00', NULL, NULL,
-  X'deadbeef', 100, 'x', '9999-12-31 23:59:59.999', NULL, 9223372036854775807, '甲', 5, 'x'),
+  X'deadbeef', 100, 'x', '9999-12-31 23:59:59.999', NULL, 9223372036854775807, '甲', 5, 'x', NULL),
  (6, 'abcdefghijk', 'too long', 1, 1, 1, 1, '2020-01-01', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲',
-  1, NULL),
+  1, NULL, NULL),
  (7, 'nul', CONCAT('a', CHAR(0), 'b'), 1, 1, 1, 1, '2020-01-01', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1,
-  '甲', 1, NULL),
- (8, 'zero date', 'x', 1, 1, 1, 1, '0000-00-00', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL),
- (9, '30 Feb', 'x', 1, 1, 1, 1, '2024-02-30', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL),
+  '甲', 1, NULL, NULL),
+ (8, 'zero date', 'x', 1, 1, 1, 1, '0000-00-00', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL, NULL),
+ (9, '30 Feb', 'x', 1, 1, 1, 1, '2024-02-30', '2020-01-01', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL, NULL),
  (10, 'leap', 'x', 1, 1, 1, 1, '2024-02-29', '2023-02-29 10:00:00', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲', 1,
-  NULL),
+  NULL, NULL),
  (11, 'zero time', 'x', 1, 1, 1, 1, '2020-01-01', '0000-00-00 00:00:00', NULL, 1, '', 1, 'a', NULL, NULL, 1, '甲',
-  1, NULL),
- (12, 'two', 'x', 1, 1, 1, 1, '2020-01-01', '2020-01-01', NULL, 2, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL),
+  1, NULL, NULL),
+ (12, 'two', 'x', 1, 1, 1, 1, '2020-01-01', '2020-01-01', NULL, 2, '', 1, 'a', NULL, NULL, 1, '甲', 1, NULL, NULL),
  (13, 'digits', 'x', 1, 1234.56, 1, 1, '2020-01-01', '2020-01-01', NULL, 1, '', 1000, 'a', NULL, NULL, 1, '甲',
-  1, NULL),
+  1, NULL, NULL),
  (14, 'huge', 'x', 123456789012345678901234567.123456789012, 1, 1, 1, '2023-04-31', '2020-01-01', NULL, 0, '', 5,
-  'a', NULL, NULL, 18446744073709551615, '乙', 99999999, NULL),
+  'a', NULL, NULL, 18446744073709551615, '乙', 99999999, NULL, NULL),
  (15, '\\N', 'NULL', 0.000000000010, -0.10, 1, 1, '2020-12-31', '2020-01-01 23:59:59', '2000-02-29 12:00:00', 0,
-  X'5c4e', -5, '\\', '2020-01-01 00:00:00.100', '2020-01-01 00:00:00.120000', 10, '乙', 8, X'5c0909'),
+  X'5c4e', -5, '\\', '2020-01-01 00:00:00.100', '2020-01-01 00:00:00.120000', 10, '乙', 8, X'5c0909', 1),
  (16, '十个字正好十个字啊啊', 'x', -123.000, -0.10, 1, 1, '2000-02-29', '1900-02-28 00:00:00', NULL, 0, '', 5, 'a',
-  NULL, NULL, 1, '甲', 1, NULL);
+  NULL, NULL, 1, '甲', 1, NULL, NULL);
 INSERT INTO every (id, d) VALUES (17, '2024-00-10'), (18, '0000-01-01');
 INSERT INTO every (id, d, t, ts) VALUES (19, '2024-05-00', '0000-01-01 00:00:00', '0000-00-00 00:00:00');
 INSERT INTO every (id, m) SELECT seq, CONCAT('row ', seq) FROM seq_20_to_30;
@@ -75,7 +76,7 @@ EVERY_COLUMNS = [("id", StoreColumn("编号", "I")), ("c", StoreColumn("名称",
                  ("small", StoreColumn("三位", "N", 3)), ("cv", StoreColumn("短", "C", 4)),
                  ("t3", StoreColumn("毫秒", "T")), ("t6", StoreColumn("微秒", "T")), ("u", StoreColumn("无符号", "I")),
                  ("e", StoreColumn("类别", "C", 1)), ("nu", StoreColumn("中整数", "N", 8)),
-                 ("bn", StoreColumn("定长字节", "G"))]
+                 ("bn", StoreColumn("定长字节", "G")), ("z", StoreColumn("补零布尔", "L"))]
 
 
 def _same(plan: CopyPlan, slow: Store, fast: Store, run_id: str = "r1") -> None:
@@ -93,7 +94,7 @@ def test_the_mysql_fast_copy_gives_exactly_what_the_keyset_copy_gives_for_every_
     bytes, tab / newline / CR / backslash and the text ``\\N``, a NUL character, decimals with trailing zeros,
     the ends of the integer types and an unsigned bigint past 2^63, years 1 and 9999, the zero date, year 0, month
     0, day 0, 30 February and 31 April (``ALLOW_INVALID_DATES``), 29 February in and out of leap years, fractional seconds of 0, 3 and 6
-    digits, TIMESTAMP, a boolean of 2, an enum, padded BINARY — the same centre rows and sequence numbers, the
+    digits, TIMESTAMP, a boolean of 2 and a ZEROFILL one, an enum, padded BINARY — the same centre rows and sequence numbers, the
     same _hash per row, the same receipts, and the same rows quarantined with the same reasons, word for word."""
     source = make_source("mysql", EVERY_SQL)
     plan = _unique(source.plan("every", EVERY_COLUMNS, ("id",), batch_rows=batch_rows))
@@ -117,12 +118,14 @@ def test_the_mysql_fast_copy_gives_exactly_what_the_keyset_copy_gives_for_every_
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 18)
 
 
+@pytest.mark.parametrize("mode", ["", "ORACLE", "EMPTY_STRING_IS_NULL"])
 def test_a_row_whose_line_outgrows_the_servers_packet_is_read_again_and_copied_exactly(
-        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store], request: pytest.FixtureRequest
-        ) -> None:
+        mode: str, make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+        request: pytest.FixtureRequest) -> None:
     """A blob of 700 bytes is 1 400 hex digits in its line: past a ``max_allowed_packet`` of 1 024 the server gives
     NULL for the line (with a warning, not an error).  The row stands as flagged and is read again by key: the same
-    centre as the keyset copy, nothing lost."""
+    centre as the keyset copy, nothing lost — also when the server's sql_mode is Oracle's (whose CONCAT skips a
+    NULL) or turns every '' into NULL (review: the path's sessions leave those two modes out)."""
     from tests.source_servers import mysql_admin
 
     source = make_source("mysql", "CREATE TABLE files (id int PRIMARY KEY, body blob, note varchar(10)) ENGINE=InnoDB;"
@@ -134,14 +137,16 @@ def test_a_row_whose_line_outgrows_the_servers_packet_is_read_again_and_copied_e
     full_copy(plan, slow, run_id="r1")
     url = request.getfixturevalue("mysql_source_url")
     with mysql_admin(url) as admin, admin.cursor() as cursor:
-        cursor.execute("SELECT @@GLOBAL.max_allowed_packet")
-        (before,) = cursor.fetchone()
+        cursor.execute("SELECT @@GLOBAL.max_allowed_packet, @@GLOBAL.sql_mode")
+        before, modes = cursor.fetchone()
         cursor.execute("SET GLOBAL max_allowed_packet = 1024")  # the copy's new sessions take it
+        cursor.execute("SET GLOBAL sql_mode = %s", (mode,))
     try:
         got = fast_full_copy(plan, fast, run_id="r1")
     finally:
         with mysql_admin(url) as admin, admin.cursor() as cursor:
             cursor.execute("SET GLOBAL max_allowed_packet = %s", (int(before),))
+            cursor.execute("SET GLOBAL sql_mode = %s", (modes,))
     assert (got.rows_read, got.inserted, got.rejected) == (3, 3, 0)
     _same(plan, slow, fast)
 
@@ -222,11 +227,11 @@ def test_eligible_says_why_a_mysql_plan_cannot_take_the_fast_path(
     assert "no column" in (eligible(plan, store, {"id": "int"}) or "")
 
 
-def test_a_source_whose_values_stop_fitting_its_column_types_fails_the_batch_and_keeps_the_ones_before(
+def test_a_source_whose_column_turns_to_text_under_the_copy_fails_it_and_keeps_the_batches_before(
         make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
     """Bad input (issue 10): a source that changes a column's type under a running copy — amount becomes text
-    holding words — fails with the source named ("protocol", the value quoted), not the centre; the batches
-    before stay, nothing of the failed one is written; mended, the copy resumes and reconciles."""
+    holding words — fails with the source named ("protocol", the column and both types), not the centre; the
+    batches before stay, nothing of the failed one is written; mended, the copy resumes and reconciles."""
     source = make_source("mysql", ITEMS_SQL)
     plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=5))
     store = make_store("postgresql")
@@ -237,7 +242,8 @@ def test_a_source_whose_values_stop_fitting_its_column_types_fails_the_batch_and
 
     with pytest.raises(SourceError) as failed:
         fast_full_copy(plan, store, run_id="r1", on_batch=on_batch)
-    assert failed.value.code == "protocol" and "一百" in failed.value.detail
+    assert failed.value.code == "protocol" and "amount" in failed.value.detail
+    assert "varchar(20)" in failed.value.detail
     committed = [r.batch for r in store.receipts("e_copy", "r1")]
     assert committed == [1, 2]
     assert sorted(live(store)) == list(range(1, 11))
@@ -245,6 +251,48 @@ def test_a_source_whose_values_stop_fitting_its_column_types_fails_the_batch_and
     resumed = fast_full_copy(plan, store, run_id="r1")
     assert (resumed.complete, resumed.rows_read, resumed.resumed_from_batch) == (True, 23, 2)
     assert sorted(sequence_numbers(store).values()) == list(range(1, 24))
+
+
+def test_a_column_type_changed_under_the_copy_stops_it_and_the_next_run_reads_the_new_type_exactly(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Review: the staging reads each value as its column's type when the copy began; amount widened to four
+    decimals under the copy would be rounded to two.  Each page checks the types under the page's metadata lock:
+    the copy stops naming the column, the batches before stay, and the copy run again reads the new type — the
+    same centre as a keyset copy of the changed table."""
+    source = make_source("mysql", ITEMS_SQL)
+    plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=5))
+    store, reference = make_store("postgresql"), make_store("postgresql")
+
+    def on_batch(receipt: object) -> None:
+        if getattr(receipt, "batch", 0) == 1:
+            source.admin("ALTER TABLE items MODIFY amount decimal(12, 4); "
+                         "UPDATE items SET amount = amount + 0.0049 WHERE id > 15;")
+
+    with pytest.raises(SourceError) as failed:
+        fast_full_copy(plan, store, run_id="r1", on_batch=on_batch)
+    assert failed.value.code == "protocol" and "amount" in failed.value.detail and "decimal(12,4)" in failed.value.detail
+    resumed = fast_full_copy(plan, store, run_id="r1")
+    assert (resumed.complete, resumed.rows_read) == (True, 23)
+    full_copy(plan, reference, run_id="r1")
+    assert _centre(store) == _centre(reference) and _hashes(store) == _hashes(reference)
+
+
+def test_keys_that_become_equal_on_their_way_are_quarantined_as_the_keyset_copy_does(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Review: two GBK user-defined characters (rare characters of names) both reach the centre as "?" — two rows,
+    one key.  The keyset copy keeps the first and quarantines the second (duplicate_key); so does this path, not a
+    failed batch."""
+    source = make_source("mysql", "CREATE TABLE gk (k varchar(5) CHARACTER SET gbk COLLATE gbk_bin PRIMARY KEY, "
+                                  "v int) ENGINE=InnoDB; INSERT INTO gk VALUES ('a', 0), (X'AAA1', 1), (X'AAA2', 2), "
+                                  "('中', 3);")
+    columns = [("k", StoreColumn("代码", "C", 5)), ("v", StoreColumn("值", "I"))]
+    plan = _unique(source.plan("gk", columns, ("k",)))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    expected = full_copy(plan, slow, run_id="r1")
+    got = fast_full_copy(plan, fast, run_id="r1")
+    assert (got.rows_read, got.rejected) == (expected.rows_read, expected.rejected) == (4, 1)
+    _same(plan, slow, fast)
+    assert [reason.split(":")[0] for _, _, reason in _quarantine(fast, "r1")] == ["duplicate_key"]
 
 
 GOODS_SQL = ("CREATE TABLE goods (id int PRIMARY KEY, name varchar(20), amount decimal(12, 2)) ENGINE=InnoDB;"
@@ -270,3 +318,17 @@ def test_kill_9_at_20_moments_of_a_mysql_fast_copy_loses_and_duplicates_nothing(
     assert sorted(sequence_numbers(store).values()) == list(range(1, 20_001)), f"seed {seed}"
     full_copy(plan, reference, run_id="reference")
     assert store.summary("e_copy").content_hash == reference.summary("e_copy").content_hash, f"seed {seed}"
+
+
+def test_a_line_that_is_not_bytes_or_names_another_key_is_the_sources_error() -> None:
+    """Review: a server (or something between) that answers the line as text, or with the line of another row,
+    is refused as the source's error — never applied under the wrong key."""
+    from govshare.exchange.engine.mysqlcopy import _lines, _same_key
+
+    assert _lines([(1, b'1,"a",'), (2, None)], 2) == b'1,"a",\n,,1\n'
+    with pytest.raises(SourceError, match="as str, not bytes"):
+        _lines([(1, '1,"a",')], 2)
+    assert _same_key((7, "a b"), (7, "a\x00 b"))  # the line drops a NUL (and flags it)
+    assert _same_key((None, "x"), ("2024-02-30", "x"))  # a value the source flagged arrives as NULL
+    assert not _same_key((2,), (3,)) and not _same_key(("b",), ("a",))
+    assert _same_key((Decimal("12.50"),), (Decimal("12.5"),)) and _same_key((b"\x01",), (b"\x01",))

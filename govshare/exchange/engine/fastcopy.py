@@ -350,9 +350,18 @@ def take_flagged(centre: Any, scratch: str, plan: CopyPlan, key_at: list[int],
     seen: list[list[Any]] = []
     names = ", ".join(f"c{i}" for i in range(1, len(plan.items) + 1))
     marks = ", ".join(["%s"] * (len(plan.items) + 2))
+    taken: set[tuple[Any, ...]] = set()
     for n, raw in rows:
         accepted, hashes, row_rejects, row_keys = _convert_page(plan, key_at, [raw])
+        key = tuple(accepted[0][i] for i in key_at) if accepted else None
+        if key is not None and key in taken:  # as _convert_page finds a key repeated in a page
+            accepted = []
+            row_rejects = [(_key_text([raw[i] for i in key_at]), _key_items(plan, key_at),
+                            "duplicate_key: the key of an earlier row")]
+            row_keys = [list(key)]
         if accepted:  # flagged, but Python takes it: its values and hash as full_copy would apply them
+            assert key is not None
+            taken.add(key)
             centre.execute(f"INSERT INTO {scratch} (n, {names}, _hash) VALUES ({marks})",  # noqa: S608
                            (n, *accepted[0], hashes[0]))
             continue

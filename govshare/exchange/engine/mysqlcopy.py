@@ -72,8 +72,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "C": _TEXT, "M": _TEXT, "N": _NUMBER, "Y": _NUMBER, "I": frozenset(_INTEGER), "D": frozenset({"date"}),
     "T": frozenset({"datetime", "timestamp"}), "L": frozenset({"tinyint"}),
     "G": frozenset({"binary", "varbinary", "tinyblob", "blob"})}
-#: keys of flagged rows read again in one statement
-_REREAD = 200
 
 _TYPES_SQL = """
 SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH
@@ -168,6 +166,8 @@ def _value(letter: str, column: str) -> str:
     if letter == "G":
         return f"IF({column} IS NULL, {_NULL}, CONCAT(X'5C78', HEX({column})))"
     bad = _bad(letter, column)
+    if letter == "L":  # t / f: a ZEROFILL tinyint shows 001
+        return f"CASE WHEN {column} IS NULL OR ({bad}) THEN {_NULL} WHEN {column} = 1 THEN 't' ELSE 'f' END"
     if bad is not None:
         return f"CASE WHEN {column} IS NULL OR ({bad}) THEN {_NULL} ELSE {column} END"
     return f"COALESCE({column}, {_NULL})"
@@ -244,35 +244,107 @@ MYSQL = MySQLDialect()
 
 # -- the copy ----------------------------------------------------------------------------------------------
 
+def _repeated_keys(statements: _Batch, key_at: list[int]) -> str:
+    """SQL flagging the staged rows whose key another staged row has too."""
+    keys = ", ".join(statements.staged[i] for i in key_at)
+    return (f"UPDATE {statements.staging} SET f = coalesce(f, '') || 'k' WHERE ({keys}) IN "  # noqa: S608
+            f"(SELECT {keys} FROM {statements.staging} GROUP BY {keys} HAVING count(*) > 1)")
+
+
+def _same_key(staged: Sequence[Any], read: Sequence[Any]) -> bool:
+    """Whether a line's key fields (as the centre parsed them; NULL where the source flagged the value) name the
+    key read beside it (PyMySQL's values)."""
+    for mine, theirs in zip(staged, read, strict=True):
+        if mine is None or theirs is None:
+            continue
+        if isinstance(theirs, str) and isinstance(mine, str):
+            equal = mine == theirs.replace("\x00", "")  # the line drops a NUL character (and flags it)
+        elif isinstance(theirs, (bytes, bytearray, memoryview)):
+            equal = bytes(mine) == bytes(theirs)
+        else:
+            try:
+                equal = mine == theirs
+            except TypeError:
+                equal = str(mine) == str(theirs)
+        if not equal:
+            return False
+    return True
+
+
 def _reread(centre: Any, statements: _Batch, scratch: str, source: Any, plan: CopyPlan, key_at: list[int],
-            keys: Sequence[tuple[Any, ...]]) -> tuple[int, list[tuple[str, str, str]], list[list[Any]]]:
-    """The flagged rows of the staging table read again by key from ``source`` (the page's snapshot) and
-    converted in Python (:func:`fastcopy.take_flagged`)."""
+            keys: Sequence[tuple[Any, ...]], page: tuple[str, Sequence[Any]], order: str
+            ) -> tuple[int, list[tuple[str, str, str]], list[list[Any]]]:
+    """The flagged rows of the staging table read again from ``source`` and converted in Python
+    (:func:`fastcopy.take_flagged`): (rejected, quarantine entries, rejected keys).  Read again *by their place in
+    the page* — the page's statement (``page``, its ``order`` clause replaced by a window over the flagged rows)
+    in the page's snapshot — not by key: a key the centre cannot name exactly (a GBK character shown as "?", a
+    TIMESTAMP in the hour a clock goes back) is read back all the same.  Each row read must have the key read
+    beside its line; else the table changed under the page (a table without transactions, MyISAM or Aria, has no
+    snapshot) or the line was another row's: the source's error, the batch not written."""
     staging = statements.staging
+    staged_keys = ", ".join(statements.staged[i] for i in key_at)
     numbered = centre.execute(  # n counts on from batch to batch in a session: the page's rows from its first
-        f"SELECT n, n - (SELECT min(n) FROM {staging}) FROM {staging} "  # noqa: S608 — names made here
+        f"SELECT n, n - (SELECT min(n) FROM {staging}), {staged_keys} FROM {staging} "  # noqa: S608 — names made here
         f"WHERE {statements.flagged} ORDER BY n").fetchall()
-    flagged = [int(n) for n, _ in numbered]
-    reader = _Reader(plan)
-    found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    wanted = [keys[int(at)] for _, at in numbered]
-    for start in range(0, len(wanted), _REREAD):
-        for raw in _fetch(source, *reader.by_keys(wanted[start:start + _REREAD])):
-            found[tuple(raw[i] for i in key_at)] = raw
+    places = [int(row[1]) for row in numbered]
+    for row, at in zip(numbered, places, strict=True):
+        if not _same_key(row[2:], keys[at]):
+            raise SourceError("protocol", f"the source's line for row {_key_text(keys[at])} holds another key "
+                                          f"({_key_text(row[2:])})")
+    first, last = places[0], places[-1]
+    sql, params = page
+    assert sql.endswith(order)
+    window = f"{sql[:-len(order)]}{order.split(' LIMIT ')[0]} LIMIT {last - first + 1} OFFSET {first}"
+    again = _fetch(source, window, params)
     rows: list[tuple[int, tuple[Any, ...]]] = []
-    for n, key in zip(flagged, wanted, strict=True):
-        again = found.get(tuple(key))
-        if again is None:
-            raise SourceError("protocol", f"row {_key_text(key)} was not found again in the same snapshot")
-        rows.append((n, again))
+    for row, at in zip(numbered, places, strict=True):
+        raw = again[at - first] if at - first < len(again) else None
+        if raw is None or tuple(raw[i] for i in key_at) != keys[at]:
+            raise SourceError("protocol", f"row {_key_text(keys[at])} of the page was not there when read again: "
+                                          f"the table changed while its page was read (a table without "
+                                          f"transactions?); the next run reads the page again")
+        rows.append((int(row[0]), tuple(raw)))
     return take_flagged(centre, scratch, plan, key_at, rows)
+
+
+#: sql_mode flags that change what this path's SQL means: in Oracle mode CONCAT skips a NULL (a field past
+#: max_allowed_packet would vanish from its line), EMPTY_STRING_IS_NULL makes every '' NULL.  Neither changes how a
+#: stored value is read.
+_MODES_OFF = frozenset({"ORACLE", "EMPTY_STRING_IS_NULL"})
+
+
+def _session(source: Any) -> None:
+    """A source session of this path: snapshots that hold for the page and its re-read; the server's sql_mode but
+    for :data:`_MODES_OFF`."""
+    _fetch(source, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", ())
+    (mode,) = _fetch(source, "SELECT @@SESSION.sql_mode", ())[0]
+    modes = [m for m in sources._text(mode or "").split(",") if m]
+    if any(m.upper() in _MODES_OFF for m in modes):
+        _fetch(source, "SET SESSION sql_mode = %s", (",".join(m for m in modes if m.upper() not in _MODES_OFF),))
+
+
+def _unchanged(now: Mapping[str, str], before: Mapping[str, str], plan: CopyPlan) -> None:
+    for column in plan.columns:
+        if now.get(column) != before.get(column):
+            raise SourceError("protocol", f"column {column} of {plan.table} changed from {before.get(column)} to "
+                                          f"{now.get(column) or 'nothing'} during the copy; the next run reads it "
+                                          "as it is now")
 
 
 def _lines(rows: Sequence[tuple[Any, ...]], width: int) -> bytes:
     """The page's lines as COPY data; a line the server could not make (NULL: longer than its
     ``max_allowed_packet``) stands as a row of NULLs marked flagged — it is read again."""
     missing = b"," * width + b"1"
-    return b"".join((missing if row[-1] is None else bytes(row[-1])) + b"\n" for row in rows)
+    data = bytearray()
+    for row in rows:
+        line = row[-1]
+        if line is None:
+            line = missing
+        elif not isinstance(line, (bytes, bytearray)):
+            raise SourceError("protocol", f"the source sent its line as {type(line).__name__}, not bytes")
+        data += line
+        data += b"\n"
+    return bytes(data)
 
 
 def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[str, str], key_at: list[int],
@@ -305,7 +377,7 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                 break
         stores = stores[:len(readers)]
         for source in readers:
-            _fetch(source, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", ())
+            _session(source)
         line = _Pipeline(batch + 1, after)
 
         def one(number: int, centre_store: Store) -> tuple[BatchReceipt, dict[str, Any]] | None:
@@ -315,7 +387,11 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                 if line.finished:
                     return None
                 _fetch(source, "START TRANSACTION WITH CONSISTENT SNAPSHOT", ())
-                rows = _fetch(source, *reader.page(line.after))
+                after = line.after
+                rows = _fetch(source, *reader.page(after))
+                # the page's read holds the table's metadata lock until the snapshot ends: the types now are the
+                # types of its rows — a column changed since the copy began would be read wrongly by the staging
+                _unchanged(read_source_types(source, plan), types, plan)
                 full = len(rows) == plan.batch_rows
                 last = tuple(rows[-1][:width]) if rows else line.after
                 empty = 0 if full else int(_fetch(source, whole.count_empty, ())[0][0])
@@ -339,6 +415,10 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                         with cursor.copy(statements_.copy_in) as into:
                             into.write(_lines(rows, len(plan.items)))
                         copied = int(cursor.rowcount)
+                    # keys that became equal on their way (a GBK character with no Unicode twin shown as "?", a
+                    # TIMESTAMP key in the hour a clock goes back): flagged, so that Python keeps the first and
+                    # quarantines the others, as the keyset copy does
+                    centre.execute(_repeated_keys(statements_, key_at))
                     converted = centre.execute(statements_.insert(scratch)).rowcount
                 except psycopg.DataError as exc:  # class 22: what the source sent does not fit its column types
                     raise SourceError("protocol", f"the source sent a value its column type cannot hold: "
@@ -346,7 +426,7 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                 if copied != len(rows):
                     raise SourceError("protocol", f"{len(rows)} rows read, {copied} lines made of them")
                 rejected, rejects, seen = (0, [], []) if converted == copied else \
-                    _reread(centre, statements_, scratch, source, plan, key_at, keys)
+                    _reread(centre, statements_, scratch, source, plan, key_at, keys, whole.page(after), whole.order)
                 _fetch(source, "ROLLBACK", ())  # the snapshot's end (it only read): not held while the batch waits
                 if empty:
                     rejects.append(("", key_items, f"empty_key: {empty} rows without a value in the key"))
