@@ -332,3 +332,20 @@ def test_a_line_that_is_not_bytes_or_names_another_key_is_the_sources_error() ->
     assert _same_key((None, "x"), ("2024-02-30", "x"))  # a value the source flagged arrives as NULL
     assert not _same_key((2,), (3,)) and not _same_key(("b",), ("a",))
     assert _same_key((Decimal("12.50"),), (Decimal("12.5"),)) and _same_key((b"\x01",), (b"\x01",))
+
+
+def test_text_that_is_not_utf8_at_the_source_is_the_sources_error_on_both_paths(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Review: MariaDB keeps the bytes of a lone surrogate (ED A0 80) in a utf8mb4 column.  Both paths refuse the
+    batch as the source's error ("protocol") — the keyset copy used to end on the driver's raw UnicodeDecodeError —
+    and nothing of it is written."""
+    source = make_source("mysql", "SET SESSION sql_mode = ''; CREATE TABLE bad (id int PRIMARY KEY, name varchar(10)) "
+                                  "ENGINE=InnoDB; INSERT INTO bad VALUES (1, 'ok'), (2, X'EDA080');")
+    plan = _unique(source.plan("bad", [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 10))],
+                               ("id",)))
+    for copy in (full_copy, fast_full_copy):
+        store = make_store("postgresql")
+        with pytest.raises(SourceError) as failed:
+            copy(plan, store, run_id="r1")
+        assert failed.value.code == "protocol", (copy.__name__, failed.value)
+        assert store.receipts("e_copy", "r1") == []

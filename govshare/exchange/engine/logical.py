@@ -108,14 +108,12 @@ and the codes of :mod:`~govshare.exchange.engine.sources` (``not_found``: no suc
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import json
 import math
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -727,12 +725,6 @@ class _Run:
         self.restart = 0
         self.batch = 0
         self._stack = contextlib.ExitStack()
-        # log mode's fast path writes a batch on a thread of its own while the next one is read from the log
-        self._main = threading.get_ident()
-        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: concurrent.futures.Future[None] | None = None
-        self._receipts: list[BatchReceipt] = []
-        self._writer_transformer: Any = None
 
     # -- the centre --------------------------------------------------------------------------------------
 
@@ -746,32 +738,8 @@ class _Run:
             raise _TakenOver
         self.batch = receipt.batch
         self.position = sent
-        if threading.get_ident() != self._main:
-            self._receipts.append(receipt)  # on_batch hears of it on the caller's thread (_drain)
-        elif self.on_batch is not None:
+        if self.on_batch is not None:
             self.on_batch(receipt)
-
-    def _drain(self) -> None:
-        """Wait for the batch being written (:meth:`_flush_fast`); its error is raised here, and ``on_batch``
-        hears of its commits here, on the caller's thread.  Everything on the caller's thread that touches the
-        store or reads the run's position drains first."""
-        pending, self._pending = self._pending, None
-        try:
-            if pending is not None:
-                pending.result()
-        finally:
-            receipts, self._receipts = self._receipts, []
-            if self.on_batch is not None:
-                for receipt in receipts:
-                    self.on_batch(receipt)
-
-    def _submit(self, write: Callable[[], None]) -> None:
-        """``write`` (a batch's commits) on the writer's thread, after the batch before has been written."""
-        self._drain()
-        if self._writer is None:
-            self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="logwriter")
-            self._stack.callback(self._writer.shutdown)
-        self._pending = self._writer.submit(write)
 
     def _next(self) -> int:
         """This worker's next batch number (its own count, as the copies do: a number the store already has
@@ -948,8 +916,9 @@ class _Run:
             unplaced += self._op_upsert(ops, rejects, key_names, raw_key, old, "U", (raw_key, change))
         keys = [value[0] for op, value in ops.values() if op == "U"]
         deletes = [list(key) for key, (op, _) in ops.items() if op == "D"]
+        if deletes:
+            self._guard(len(deletes))
         base = {"phase": "rows", **at, "relid": self.relid}
-        written = _written_by(changes)
 
         def logged(found: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
             """The rows, as the log has them, of the keys the re-read did not find: not visible yet to other
@@ -968,28 +937,20 @@ class _Run:
                 whole = change if change.line is None else parse_test_decoding(change.line, self.name)
                 if whole is None:
                     continue
-                # on the writer's thread: the source's reading session loads the values (the log's session is
-                # busy reading the next batch)
-                if self._writer_transformer is None:
-                    self._writer_transformer = Transformer(self.reader)
-                row, toast = self._row(self.reader, self._writer_transformer, whole)
+                row, toast = self._row(conn, transformer, whole)
                 if not toast:
                     rows.append(tuple(row))
             return rows
+
+        if keys:  # the re-read must see what the log says was committed (review: synchronous standbys)
+            self.fast.wait_visible(_written_by(changes))
 
         def upsert(sent: dict[str, Any]) -> None:
             receipt = self.fast.apply(self.store, keys, unplaced, rejects, run_id=self.run_id, batch=self._next(),
                                       position=sent, logged=logged)
             self._committed(receipt, sent)
 
-        def write() -> None:
-            if deletes:
-                self._guard(len(deletes))
-            if keys:  # the re-read must see what the log says was committed (review: synchronous standbys)
-                self.fast.wait_visible(written)
-            self._write(upsert, bool(keys or unplaced), deletes, base, commit_times)
-
-        self._submit(write)
+        self._write(upsert, bool(keys or unplaced), deletes, base, commit_times)
 
     def _flush(self, conn: psycopg.Connection[Any], transformer: Any, changes: list[Change],
                at: dict[str, Any], commit_times: list[dt.datetime]) -> None:
@@ -997,7 +958,6 @@ class _Run:
         if self.fast is not None:
             self._flush_fast(conn, transformer, changes, at, commit_times)
             return
-        self._drain()
         ops: dict[tuple[Any, ...], tuple[str, Any]] = {}
         rejects: list[tuple[str, str, str]] = []
         unplaced = 0
@@ -1151,15 +1111,9 @@ class _Run:
                         xid, in_txn = row_xid, in_txn + 1
                         continue
                 if len(batch) >= self.plan.batch_rows:
-                    if self.fast is not None:  # the batch before is written first: should_stop has heard of it
-                        self._drain()
-                        if self.should_stop is not None and self.should_stop():
-                            self._advance(conn, lsn_number(self.position["lsn"]))
-                            return moved, True
                     self._flush(conn, transformer, batch, self._at(last_commit, xid, in_txn, False), commit_times)
                     batch, commit_times, in_batch = [], [], False
                     if self._stopped():
-                        self._drain()
                         self._advance(conn, lsn_number(self.position["lsn"]))
                         return moved, True
                 xid, in_txn = row_xid, in_txn + 1
@@ -1169,7 +1123,6 @@ class _Run:
                         self._flush(conn, transformer, batch, self._at(last_commit, xid, in_txn - 1, False),
                                     commit_times)
                         batch, commit_times = [], []
-                    self._drain()
                     self._guard(self._live())  # a TRUNCATE deletes every live row
                     self._truncate({"phase": "rows", **self._at(last_commit, xid, in_txn, False),
                                     "relid": self.relid})
@@ -1178,7 +1131,6 @@ class _Run:
                 change.xid = row_xid
                 batch.append(change)
                 in_batch = True
-        self._drain()
         committed = lsn_number(self.position["lsn"])
         if final:
             if skip_xid is not None:
@@ -1195,7 +1147,6 @@ class _Run:
                 self._flush(conn, transformer, batch, self._at(lsn_text(target), None, 0, True), commit_times)
         elif batch or lsn_number(last_commit) > committed:
             self._flush(conn, transformer, batch, self._at(last_commit, None, 0, False), commit_times)
-        self._drain()
         # the slot follows the centre once per peek, after the commits (each advance decodes the WAL from the
         # slot's restart point again: after every batch it would cost as much as the peek)
         self._advance(conn, lsn_number(self.position["lsn"]))

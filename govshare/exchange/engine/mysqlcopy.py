@@ -22,9 +22,12 @@ calls it; :func:`eligible` says when):
    :class:`fastcopy._Batch` then converts (mostly nothing to do) and hashes in SQL, and flags in addition what
    the item allows and the source's type does not promise (a length, a number of digits, an unsigned bigint
    past 2^63 − 1).
-3. Flagged rows (a handful) are read again by key in the page's snapshot, with the same driver and types as the
-   keyset copy, and converted by :func:`copy.convert` (:func:`fastcopy.take_flagged`): quarantine reasons and
-   hashes are exactly the keyset copy's.  The snapshot ends there, before the batch waits for its turn.
+3. Flagged rows (a handful) — and rows whose keys became equal on their way — are read again by their place in
+   the page, in the page's snapshot, with the same driver and types as the keyset copy, and converted by
+   :func:`copy.convert` (:func:`fastcopy.take_flagged`): quarantine reasons and hashes are exactly the keyset
+   copy's.  The snapshot ends there, before the batch waits for its turn.  Each page also reads the column types
+   again under its metadata lock: a column changed since the copy began stops it (the staging would read the new
+   values as the old type).
 4. From the scratch table on, the store's own batch write; batches pipelined over two connections of the centre
    and two sessions of the source (:func:`fastcopy.run_batches`).
 """

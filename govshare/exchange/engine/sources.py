@@ -799,7 +799,9 @@ def _sqlite_describe(conn: Any, schema: str, name: str) -> TableShape:
 # -- the API -----------------------------------------------------------------------------------------------
 
 _DRIVER_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
-    "postgresql": (psycopg.Error,), "mysql": (pymysql.err.Error,), "sqlite": (sqlite3.Error,)}
+    # PyMySQL decodes text as it reads a row: bytes that are not text in the connection's character set (a utf8mb4
+    # column holding a lone surrogate's bytes, which MariaDB accepts) raise UnicodeDecodeError from the driver
+    "postgresql": (psycopg.Error,), "mysql": (pymysql.err.Error, UnicodeDecodeError), "sqlite": (sqlite3.Error,)}
 
 
 @contextlib.contextmanager
