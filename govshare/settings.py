@@ -113,7 +113,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections kept, as on PostgreSQL: a new SQLite connection per request (Django's ~30 functions, the
+    # PRAGMAs, the schema parsed again at its first statement) cost ~5 ms of a data-API page over HTTP (issue 11;
+    # docs/benchmarks.md "Kept SQLite connections").  Each server thread keeps its own; WAL lets the worker write.
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and CONFIG.pg_prepared_statements:
     # Server-side parameters and prepared statements: a query run a few times on a connection is
     # planned once (the entry page's joins cost ~3 ms of planning each time otherwise; issue 9 load).
