@@ -132,8 +132,16 @@ def _base(kind: str) -> tuple[str, list[int]]:
 
 def eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str]) -> str | None:
     """None when :func:`fast_full_copy` copies this plan exactly as :func:`full_copy` would; else why not."""
-    if plan.source.kind != "postgresql":
-        return f"the source is {plan.source.kind}, not PostgreSQL"
+    return eligible_for(plan, store, source_types, ("postgresql", "PostgreSQL"), ALLOWED, lambda kind: _base(kind)[0])
+
+
+def eligible_for(plan: CopyPlan, store: Store, source_types: Mapping[str, str], source: tuple[str, str],
+                 allowed: Mapping[str, frozenset[str]], base: Callable[[str], str]) -> str | None:
+    """The rules every server-side path shares: ``source`` (kind, name) into a PostgreSQL store, no value rules, a
+    declared key, and each item's letter in ``allowed`` from a source column whose ``base`` type the letter
+    takes there; None, or why not."""
+    if plan.source.kind != source[0]:
+        return f"the source is {plan.source.kind}, not {source[1]}"
     if store.kind != "postgresql":
         return f"the centre's store is {store.kind}, not PostgreSQL"
     if plan.rules is not None:
@@ -147,13 +155,12 @@ def eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str]) -> s
     if not source_types:
         return "the source table's column types cannot be read"
     for column, item in zip(plan.columns, plan.items, strict=True):
-        if item.letter not in ALLOWED:
+        if item.letter not in allowed:
             return f"item {item.name!r} is of type {item.letter} (B and F: Python's float text is not SQL's)"
         kind = source_types.get(column)
         if kind is None:
             return f"the source has no column {column!r}"
-        base, _ = _base(kind)
-        if base not in ALLOWED[item.letter]:
+        if base(kind) not in allowed[item.letter]:
             return f"item {item.name!r} ({item.letter}) from a column of type {kind}"
     return None
 

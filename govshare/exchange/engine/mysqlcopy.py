@@ -45,7 +45,6 @@ from govshare.datastore.engine.store import BatchReceipt, StagedBatch, Store, St
 from govshare.exchange.engine import sources
 from govshare.exchange.engine.copy import (
     CopyPlan,
-    _check,
     _fetch,
     _key_items,
     _key_text,
@@ -60,6 +59,7 @@ from govshare.exchange.engine.fastcopy import (
     _centre_version,
     _flag,
     _Pipeline,
+    eligible_for,
     run_batches,
     take_flagged,
 )
@@ -112,29 +112,7 @@ def _base(kind: str) -> str:
 
 def eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str]) -> str | None:
     """None when :func:`copy_pages` copies this plan exactly as :func:`full_copy` would; else why not."""
-    if plan.source.kind != "mysql":
-        return f"the source is {plan.source.kind}, not MySQL"
-    if store.kind != "postgresql":
-        return f"the centre's store is {store.kind}, not PostgreSQL"
-    if plan.rules is not None:
-        return "the entry has value rules (they run in Python)"
-    if not plan.key_unique:
-        return "the key is not the table's declared primary key"
-    try:
-        _check(plan)
-    except ValueError as exc:
-        return str(exc)
-    if not source_types:
-        return "the source table's column types cannot be read"
-    for column, item in zip(plan.columns, plan.items, strict=True):
-        if item.letter not in ALLOWED:
-            return f"item {item.name!r} is of type {item.letter} (B and F: Python's float text is not SQL's)"
-        kind = source_types.get(column)
-        if kind is None:
-            return f"the source has no column {column!r}"
-        if _base(kind) not in ALLOWED[item.letter]:
-            return f"item {item.name!r} ({item.letter}) from a column of type {kind}"
-    return None
+    return eligible_for(plan, store, source_types, ("mysql", "MySQL"), ALLOWED, _base)
 
 
 # -- the source's side: one line of COPY text per row -------------------------------------------------------
