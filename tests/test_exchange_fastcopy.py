@@ -87,6 +87,31 @@ def _unique(plan: CopyPlan) -> CopyPlan:
     return dataclasses.replace(plan, key_unique=True)
 
 
+def resumes_either_way(plan: CopyPlan, store: Store, other: Store) -> None:
+    """23 rows in pages of 5 (ids 1…23): stopped after batch 2, resumed; begun by one path, finished by the other
+    — the same receipts as one copy (this file's and tests/test_exchange_mysqlcopy.py's test of checkpoints)."""
+    on_batch, should_stop = stop_after(2)
+    stopped = fast_full_copy(plan, store, run_id="r1", on_batch=on_batch, should_stop=should_stop)
+    assert (stopped.complete, stopped.batches, stopped.rows_read) == (False, 2, 10)
+    assert store.position("e_copy", "r1") == {"phase": "rows", "after": [["int", "10"]], "done": False, "mark": None}
+    seen: list[int] = []
+    resumed = fast_full_copy(plan, store, run_id="r1", on_batch=lambda receipt: seen.append(receipt.batch))
+    assert (resumed.complete, resumed.resumed_from_batch, seen) == (True, 2, [3, 4, 5])
+    assert (resumed.batches, resumed.rows_read, resumed.inserted, resumed.unchanged) == (5, 23, 23, 0)
+    assert sorted(live(store)) == list(range(1, 24)) and reconciles(store, resumed)
+    again = fast_full_copy(plan, store, run_id="r1")
+    assert (again.batches, again.rows_read, again.resumed_from_batch) == (5, 23, 5)
+    # begun fast, finished by full_copy (and the other way round): the same receipts as one copy
+    on_batch, should_stop = stop_after(2)
+    fast_full_copy(plan, other, run_id="r1", on_batch=on_batch, should_stop=should_stop)
+    finished = full_copy(plan, other, run_id="r1")
+    assert _receipts(other, "r1") == _receipts(store, "r1") and reconciles(other, finished)
+    on_batch, should_stop = stop_after(3)
+    full_copy(plan, other, run_id="r2", on_batch=on_batch, should_stop=should_stop)
+    finished = fast_full_copy(plan, other, run_id="r2")
+    assert (finished.batches, finished.unchanged, finished.resumed_from_batch) == (5, 23, 3)
+
+
 @pytest.mark.parametrize("batch_rows", [4, 5000])
 @pytest.mark.xdist_group("sources")
 def test_the_fast_copy_gives_exactly_what_full_copy_gives_for_every_letter(
@@ -136,26 +161,7 @@ def test_a_stopped_fast_copy_resumes_after_its_last_committed_batch(
     source = make_source("postgresql", ITEMS_SQL)
     plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=5))
     store, other = make_store("postgresql"), make_store("postgresql")
-    on_batch, should_stop = stop_after(2)
-    stopped = fast_full_copy(plan, store, run_id="r1", on_batch=on_batch, should_stop=should_stop)
-    assert (stopped.complete, stopped.batches, stopped.rows_read) == (False, 2, 10)
-    assert store.position("e_copy", "r1") == {"phase": "rows", "after": [["int", "10"]], "done": False, "mark": None}
-    seen: list[int] = []
-    resumed = fast_full_copy(plan, store, run_id="r1", on_batch=lambda receipt: seen.append(receipt.batch))
-    assert (resumed.complete, resumed.resumed_from_batch, seen) == (True, 2, [3, 4, 5])
-    assert (resumed.batches, resumed.rows_read, resumed.inserted, resumed.unchanged) == (5, 23, 23, 0)
-    assert sorted(live(store)) == list(range(1, 24)) and reconciles(store, resumed)
-    again = fast_full_copy(plan, store, run_id="r1")
-    assert (again.batches, again.rows_read, again.resumed_from_batch) == (5, 23, 5)
-    # begun fast, finished by full_copy (and the other way round): the same receipts as one copy
-    on_batch, should_stop = stop_after(2)
-    fast_full_copy(plan, other, run_id="r1", on_batch=on_batch, should_stop=should_stop)
-    finished = full_copy(plan, other, run_id="r1")
-    assert _receipts(other, "r1") == _receipts(store, "r1") and reconciles(other, finished)
-    on_batch, should_stop = stop_after(3)
-    full_copy(plan, other, run_id="r2", on_batch=on_batch, should_stop=should_stop)
-    finished = fast_full_copy(plan, other, run_id="r2")
-    assert (finished.batches, finished.unchanged, finished.resumed_from_batch) == (5, 23, 3)
+    resumes_either_way(plan, store, other)
 
 
 @pytest.mark.xdist_group("sources")

@@ -20,8 +20,16 @@ from govshare.exchange.engine.mysqlcopy import eligible, source_types
 from govshare.exchange.engine.rules import RuleSet
 from govshare.exchange.engine.sources import SourceError
 from tests import test_exchange_copy as _copy_tests
-from tests.test_exchange_copy import Source, live, reconciles, sequence_numbers, stop_after
-from tests.test_exchange_fastcopy import _centre, _hashes, _killed, _quarantine, _receipts, _unique
+from tests.test_exchange_copy import Source, live, reconciles, sequence_numbers
+from tests.test_exchange_fastcopy import (
+    _centre,
+    _hashes,
+    _killed,
+    _quarantine,
+    _receipts,
+    _unique,
+    resumes_either_way,
+)
 
 make_source = _copy_tests.make_source  # the fixtures of the full copy's tests
 make_store = _copy_tests.make_store
@@ -165,23 +173,7 @@ def test_a_stopped_mysql_fast_copy_resumes_and_either_path_finishes_the_others_r
     source = make_source("mysql", ITEMS_SQL)
     plan = _unique(source.plan("items", ITEMS_COLUMNS, ("id",), batch_rows=5))
     store, other = make_store("postgresql"), make_store("postgresql")
-    on_batch, should_stop = stop_after(2)
-    stopped = fast_full_copy(plan, store, run_id="r1", on_batch=on_batch, should_stop=should_stop)
-    assert (stopped.complete, stopped.batches, stopped.rows_read) == (False, 2, 10)
-    assert store.position("e_copy", "r1") == {"phase": "rows", "after": [["int", "10"]], "done": False, "mark": None}
-    seen: list[int] = []
-    resumed = fast_full_copy(plan, store, run_id="r1", on_batch=lambda receipt: seen.append(receipt.batch))
-    assert (resumed.complete, resumed.resumed_from_batch, seen) == (True, 2, [3, 4, 5])
-    assert (resumed.batches, resumed.rows_read, resumed.inserted) == (5, 23, 23)
-    assert sorted(live(store)) == list(range(1, 24)) and reconciles(store, resumed)
-    on_batch, should_stop = stop_after(2)
-    fast_full_copy(plan, other, run_id="r1", on_batch=on_batch, should_stop=should_stop)
-    finished = full_copy(plan, other, run_id="r1")
-    assert _receipts(other, "r1") == _receipts(store, "r1") and reconciles(other, finished)
-    on_batch, should_stop = stop_after(3)
-    full_copy(plan, other, run_id="r2", on_batch=on_batch, should_stop=should_stop)
-    finished = fast_full_copy(plan, other, run_id="r2")
-    assert (finished.batches, finished.unchanged, finished.resumed_from_batch) == (5, 23, 3)
+    resumes_either_way(plan, store, other)
 
 
 def test_a_composite_key_with_text_pages_exactly_on_mariadb(
