@@ -665,7 +665,8 @@ def test_a_slot_moved_on_only_by_other_databases_wal_is_advanced_once_it_holds_e
     assert held > 1_000_000
     moved = log.copy(store, log.plan(), idle_advance_bytes=1_000_000)
     assert moved.batches == 1 and (moved.inserted, moved.rows_read) == (0, 0)
-    assert (logical.slot_state(log.source.spec, log.slot).lag_bytes or 0) < 10_000
+    # moved to the WAL's end of the call (other tests' databases on the same server may write a little since)
+    assert (logical.slot_state(log.source.spec, log.slot).lag_bytes or 0) < held // 4
     with pg_admin(log.url) as admin:
         admin.execute("DROP TABLE logical_filler")
 
