@@ -253,7 +253,7 @@ def _same_key(staged: Sequence[Any], read: Sequence[Any]) -> bool:
 
 
 def _reread(centre: Any, statements: _Batch, scratch: str, source: Any, plan: CopyPlan, key_at: list[int],
-            keys: Sequence[tuple[Any, ...]], page: tuple[str, Sequence[Any]], order: str
+            keys: Sequence[tuple[Any, ...]], page: tuple[str, Sequence[Any]], order: str, keys_sql: Sequence[str]
             ) -> tuple[int, list[tuple[str, str, str]], list[list[Any]]]:
     """The flagged rows of the staging table read again from ``source`` and converted in Python
     (:func:`fastcopy.take_flagged`): (rejected, quarantine entries, rejected keys).  Read again *by their place in
@@ -275,7 +275,8 @@ def _reread(centre: Any, statements: _Batch, scratch: str, source: Any, plan: Co
     first, last = places[0], places[-1]
     sql, params = page
     assert sql.endswith(order)
-    window = f"{sql[:-len(order)]}{order.split(' LIMIT ')[0]} LIMIT {last - first + 1} OFFSET {first}"
+    window = (f"{sql[:-len(order)]} ORDER BY {', '.join(keys_sql)} "  # noqa: S608 — quoted names
+              f"LIMIT {last - first + 1} OFFSET {first}")
     again = _fetch(source, window, params)
     rows: list[tuple[int, tuple[Any, ...]]] = []
     for row, at in zip(numbered, places, strict=True):
@@ -407,7 +408,8 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                 if copied != len(rows):
                     raise SourceError("protocol", f"{len(rows)} rows read, {copied} lines made of them")
                 rejected, rejects, seen = (0, [], []) if converted == copied else \
-                    _reread(centre, statements_, scratch, source, plan, key_at, keys, whole.page(after), whole.order)
+                    _reread(centre, statements_, scratch, source, plan, key_at, keys, whole.page(after), whole.order,
+                            whole.keys)
                 _fetch(source, "ROLLBACK", ())  # the snapshot's end (it only read): not held while the batch waits
                 if empty:
                     rejects.append(("", key_items, f"empty_key: {empty} rows without a value in the key"))
