@@ -357,3 +357,21 @@ def test_a_key_column_named_like_sql_pages_and_reads_flagged_rows_again(
     got = fast_full_copy(plan, fast, run_id="r1")
     assert (got.rows_read, got.rejected) == (3, 1)
     _same(plan, slow, fast)
+
+
+def test_a_key_that_does_not_come_back_as_stored_stops_both_paths_instead_of_paging_for_ever(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Second review (older than this path): a GBK user-defined character in the key is read as "?"; when it ends
+    a page, the next page (key > "?") starts over — for ever.  A page ending where one ended before stops the copy
+    as the source's error, naming the key; the batches before stay."""
+    source = make_source("mysql", "CREATE TABLE gk (k varchar(5) CHARACTER SET gbk COLLATE gbk_bin PRIMARY KEY, "
+                                  "v int) ENGINE=InnoDB; INSERT INTO gk VALUES ('a', 0), (X'AAA1', 1), (X'AAA2', 2), "
+                                  "('中', 3);")
+    plan = _unique(source.plan("gk", [("k", StoreColumn("代码", "C", 5)), ("v", StoreColumn("值", "I"))], ("k",),
+                               batch_rows=2))
+    for copy in (full_copy, fast_full_copy):
+        store = make_store("postgresql")
+        with pytest.raises(SourceError) as failed:
+            copy(plan, store, run_id="r1")
+        assert failed.value.code == "protocol" and "?" in failed.value.detail, (copy.__name__, failed.value)
+        assert [r.batch for r in store.receipts("e_copy", "r1")] == [1]

@@ -690,6 +690,7 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
     after = decode_key(position["after"]) if position and position.get("after") is not None else None
     reader = _Reader(plan)
     key_items = _key_items(plan, key_at)
+    passed: set[str] = set()
     with sources.connect(plan.source) as conn:
         mark = position.get("mark") if position else None
         if plan.watermark and position is None:
@@ -703,6 +704,8 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             rows_read = len(raw_rows)
             full = len(raw_rows) == plan.batch_rows
             last = tuple(raw_rows[-1][i] for i in key_at) if raw_rows else after
+            if full:
+                moving_on(passed, last, plan)
             if full and last is not None and not plan.key_unique:
                 # rows beyond the page with the same key as its last row would be skipped by the next page
                 (same,) = _fetch(conn, reader.count_key, last)[0]
@@ -734,6 +737,18 @@ def full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             if not full:
                 return _result(store, plan, run_id, resumed, started, True)
             after = last
+
+
+def moving_on(passed: set[str], last: Any, plan: CopyPlan) -> None:
+    """A full page ends at ``last``: keyset pages only move forward, so a position met before means the key does
+    not come back from the source as it is stored (a character the connection's character set cannot show, read
+    as "?") and the next page would start over — for ever.  The source's error, naming the key."""
+    seen = json.dumps(encode_key(last), sort_keys=True)
+    if seen in passed:
+        raise SourceError("protocol", f"the key {_key_text(last)} of {plan.table} does not come back from the source "
+                                      "as it is stored (a character its character set cannot show?): the table "
+                                      "cannot be read page by page in key order")
+    passed.add(seen)
 
 
 def estimate_rows(plan: CopyPlan) -> int | None:

@@ -52,6 +52,7 @@ from govshare.exchange.engine.copy import (
     _Reader,
     decode_key,
     encode_key,
+    moving_on,
 )
 from govshare.exchange.engine.fastcopy import (
     Dialect,
@@ -361,6 +362,7 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
         for source in readers:
             _session(source)
         line = _Pipeline(batch + 1, after)
+        passed: set[str] = set()
 
         def one(number: int, centre_store: Store) -> tuple[BatchReceipt, dict[str, Any]] | None:
             source = readers[next(i for i, s in enumerate(stores) if s is centre_store)]
@@ -376,6 +378,8 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                 _unchanged(read_source_types(source, plan), types, plan)
                 full = len(rows) == plan.batch_rows
                 last = tuple(rows[-1][:width]) if rows else line.after
+                if full:
+                    moving_on(passed, last, plan)
                 empty = 0 if full else int(_fetch(source, whole.count_empty, ())[0][0])
                 line.after, line.finished = last, not full
             except BaseException:
