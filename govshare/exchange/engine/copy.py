@@ -482,18 +482,21 @@ class _Reader:
             return ("`" + name.replace("`", "``") + "`").replace("%", "%%")
         return ('"' + name.replace('"', '""') + '"').replace("%", "%%")
 
-    def page(self, after: tuple[Any, ...] | None, lower: Any = None) -> tuple[str, tuple[Any, ...]]:
+    def page(self, after: tuple[Any, ...] | None, lower: Any = None, *,
+             window: tuple[int, int] | None = None) -> tuple[str, tuple[Any, ...]]:
         """The next page after the key ``after`` (None: the first page — from ``lower`` on, inclusive, in
-        the first order column when given)."""
+        the first order column when given); ``window`` (offset, rows): those rows of that page instead."""
+        order = self.order if window is None else \
+            f" ORDER BY {', '.join(self.keys)} LIMIT {int(window[1])} OFFSET {int(window[0])}"
         if after is None:
             if lower is not None:
-                return f"{self.select} AND {self.keys[0]} >= {self.mark}{self.order}", (*self.fixed, lower)
-            return self.select + self.order, self.fixed
+                return f"{self.select} AND {self.keys[0]} >= {self.mark}{order}", (*self.fixed, lower)
+            return self.select + order, self.fixed
         if self.kind != "mysql":  # row values: PostgreSQL, SQLite ≥ 3.15 (both use the key's index)
             if len(self.keys) == 1:
-                return f"{self.select} AND {self.keys[0]} > {self.mark}{self.order}", (*self.fixed, *after)
+                return f"{self.select} AND {self.keys[0]} > {self.mark}{order}", (*self.fixed, *after)
             row = ", ".join([self.mark] * len(self.keys))
-            return (f"{self.select} AND ({', '.join(self.keys)}) > ({row}){self.order}",
+            return (f"{self.select} AND ({', '.join(self.keys)}) > ({row}){order}",
                     (*self.fixed, *after))
         # MariaDB (10.11) reads the index from its start for a row-value comparison (measured: 10 105 index
         # reads for a page of 100 rows); it ranges over k1 >= a AND (k1 > a OR (k1 = a AND k2 > b)): 100 reads
@@ -503,7 +506,7 @@ class _Reader:
             params = [value, value, *params]
         if len(self.keys) > 1:
             condition, params = f"{self.keys[0]} >= {self.mark} AND {condition}", [after[0], *params]
-        return f"{self.select} AND {condition}{self.order}", (*self.fixed, *params)
+        return f"{self.select} AND {condition}{order}", (*self.fixed, *params)
 
     def by_keys(self, keys: Sequence[Sequence[Any]]) -> tuple[str, tuple[Any, ...]]:
         """The rows of these keys (source values, as a page gave them)."""

@@ -1323,30 +1323,30 @@ def _compared(expected: Iterator[tuple[str, str]], actual: Iterator[tuple[str, s
     expected, actual = _ordered(expected, "store"), _ordered(actual, "target")
     want = next(expected, None)
     got = next(actual, None)
+
+    def differs(key: str) -> int:
+        if len(differing) < sample:
+            differing.append(key)
+        return 1
+
     while want is not None or got is not None:
         if got is None or (want is not None and want[0] < got[0]):
             assert want is not None
             centre_count += 1
             centre_total += int(want[1], 16)
-            missing += 1
-            if len(differing) < sample:
-                differing.append(want[0])
+            missing += differs(want[0])
             want = next(expected, None)
             continue
         target_rows += 1
         target_total += int(got[1], 16)
         if want is None or got[0] < want[0]:
-            extra += 1
-            if len(differing) < sample:
-                differing.append(got[0])
+            extra += differs(got[0])
             got = next(actual, None)
             continue
         centre_count += 1
         centre_total += int(want[1], 16)
         if want[1] != got[1]:
-            different += 1
-            if len(differing) < sample:
-                differing.append(got[0])
+            different += differs(got[0])
         want, got = next(expected, None), next(actual, None)
     for odd_key, odd_hash in odd:  # (filled as the target's rows were read)
         target_rows += 1

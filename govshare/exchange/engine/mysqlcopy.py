@@ -77,19 +77,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "T": frozenset({"datetime", "timestamp"}), "L": frozenset({"tinyint"}),
     "G": frozenset({"binary", "varbinary", "tinyblob", "blob"})}
 
-_TYPES_SQL = """
-SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH
-  FROM information_schema.COLUMNS
- WHERE TABLE_SCHEMA = COALESCE(NULLIF(%s, ''), DATABASE()) AND TABLE_NAME = %s"""
-
-
 def read_source_types(conn: Any, plan: CopyPlan) -> dict[str, str]:
-    """Each column of the source table with its type: ``DATA_TYPE``, ``unsigned`` after an unsigned integer,
-    a decimal's precision and scale, a char's or varchar's length (``decimal(18,2)``, ``bigint unsigned``,
-    ``varchar(40)``, ``text``).  Empty: no such table visible to the source's account."""
+    """Each column of the source table with its type (from :func:`sources.mysql_columns`): ``DATA_TYPE``,
+    ``unsigned`` after an unsigned integer, a decimal's precision and scale, a char's or varchar's length
+    (``decimal(18,2)``, ``bigint unsigned``, ``varchar(40)``, ``text``).  Empty: no such table visible to the
+    source's account."""
     found: dict[str, str] = {}
-    for name, data_type, column_type, precision, scale, length in _fetch(conn, _TYPES_SQL,
-                                                                          (plan.schema, plan.table)):
+    for row in sources.mysql_columns(conn, plan.schema or plan.source.database, plan.table):
+        name, data_type, length, precision, scale, column_type = row[2], row[3], row[5], row[6], row[7], row[9]
         kind = sources._text(data_type).lower()
         if kind == "decimal" and precision is not None:
             kind += f"({int(precision)},{int(scale or 0)})"
@@ -200,11 +195,9 @@ class MySQLDialect(Dialect):
         return {"D": "date", "T": "timestamp", "L": "boolean", "G": "bytea"}[letter]
 
     def converted(self, item: StoreColumn, kind: str, s: str) -> str:
-        if item.letter in "NY" and _base(kind) != "decimal" and kind != "bigint unsigned":
-            return f"{s}::numeric"
-        if item.letter == "I" and kind == "bigint unsigned":
-            return f"{s}::bigint"
-        return s
+        """A cast where the staged type is not the store's (N/Y numeric, I bigint); else the value as staged."""
+        store = {"N": "numeric", "Y": "numeric", "I": "bigint"}.get(item.letter)
+        return f"{s}::{store}" if store and not self.staged_type(item, kind).startswith(store) else s
 
     def flag(self, item: StoreColumn, kind: str, s: str, infinite_numbers: bool) -> str | None:
         letter, base = item.letter, _base(kind)
@@ -254,12 +247,12 @@ def _same_key(staged: Sequence[Any], read: Sequence[Any]) -> bool:
 
 
 def _reread(centre: Any, statements: _Batch, scratch: str, source: Any, plan: CopyPlan, key_at: list[int],
-            keys: Sequence[tuple[Any, ...]], page: tuple[str, Sequence[Any]], order: str, keys_sql: Sequence[str]
+            keys: Sequence[tuple[Any, ...]], after: tuple[Any, ...] | None
             ) -> tuple[int, list[tuple[str, str, str]], list[list[Any]]]:
     """The flagged rows of the staging table read again from ``source`` and converted in Python
     (:func:`fastcopy.take_flagged`): (rejected, quarantine entries, rejected keys).  Read again *by their place in
-    the page* — the page's statement (``page``, its ``order`` clause replaced by a window over the flagged rows)
-    in the page's snapshot — not by key: a key the centre cannot name exactly (a GBK character shown as "?", a
+    the page* — the statement of the page after ``after``, a window over the flagged rows of it — in the page's
+    snapshot — not by key: a key the centre cannot name exactly (a GBK character shown as "?", a
     TIMESTAMP in the hour a clock goes back) is read back all the same.  Each row read must have the key read
     beside its line; else the table changed under the page (a table without transactions, MyISAM or Aria, has no
     snapshot) or the line was another row's: the source's error, the batch not written."""
@@ -274,11 +267,7 @@ def _reread(centre: Any, statements: _Batch, scratch: str, source: Any, plan: Co
             raise SourceError("protocol", f"the source's line for row {_key_text(keys[at])} holds another key "
                                           f"({_key_text(row[2:])})")
     first, last = places[0], places[-1]
-    sql, params = page
-    assert sql.endswith(order)
-    window = (f"{sql[:-len(order)]} ORDER BY {', '.join(keys_sql)} "  # noqa: S608 — quoted names
-              f"LIMIT {last - first + 1} OFFSET {first}")
-    again = _fetch(source, window, params)
+    again = _fetch(source, *_Reader(plan).page(after, window=(first, last - first + 1)))
     rows: list[tuple[int, tuple[Any, ...]]] = []
     for row, at in zip(numbered, places, strict=True):
         raw = again[at - first] if at - first < len(again) else None
@@ -412,8 +401,7 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                 if copied != len(rows):
                     raise SourceError("protocol", f"{len(rows)} rows read, {copied} lines made of them")
                 rejected, rejects, seen = (0, [], []) if converted == copied else \
-                    _reread(centre, statements_, scratch, source, plan, key_at, keys, whole.page(after), whole.order,
-                            whole.keys)
+                    _reread(centre, statements_, scratch, source, plan, key_at, keys, after)
                 _fetch(source, "ROLLBACK", ())  # the snapshot's end (it only read): not held while the batch waits
                 if empty:
                     rejects.append(("", key_items, f"empty_key: {empty} rows without a value in the key"))
@@ -423,11 +411,9 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
             try:
                 receipt = centre_store.apply_staged(plan.target, fill, run_id=run_id, batch=number, position=sent,
                                                     before_lock=lambda: line.wait(lambda: line.granted >= number))
-            except BaseException:
+            finally:  # the snapshot's end, also for a batch found committed already (never filled) or failed
                 with contextlib.suppress(Exception):
                     _fetch(source, "ROLLBACK", ())
-                raise
-            _fetch(source, "ROLLBACK", ())  # a batch found committed already never filled
             return receipt, sent
 
         return run_batches(stores, batch, line, one, on_batch, should_stop)

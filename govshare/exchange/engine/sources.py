@@ -628,18 +628,26 @@ _MYSQL_LENGTHS = ("char", "varchar", "binary", "varbinary")
 _DECIMALS = ("decimal", "numeric")
 
 
+def mysql_columns(conn: Any, database: str, name: str) -> list[tuple[Any, ...]]:
+    """``information_schema.COLUMNS`` of one table or view, in column order: TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME,
+    DATA_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION,
+    COLUMN_TYPE — only rows whose names are exactly these (the server may compare them without case)."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, "
+            "NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, COLUMN_TYPE FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (database, name))
+        return [tuple(row) for row in cursor.fetchall() if (_text(row[0]), _text(row[1])) == (database, name)]
+
+
 def _mysql_describe(conn: Any, database: str, schema: str, name: str) -> TableShape:
     if schema not in ("", database):
         raise SourceError("not_found", f"{schema} is not the source's database {database}")
     found = _mysql_tables(conn, database, name)
     if not found:
         raise SourceError("not_found", f"no table or view {database}.{name} visible to this user")
+    column_rows = mysql_columns(conn, database, name)
     with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, "
-            "NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, COLUMN_TYPE FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (database, name))
-        column_rows = cursor.fetchall()
         cursor.execute(
             "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
             "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' "
@@ -647,8 +655,6 @@ def _mysql_describe(conn: Any, database: str, schema: str, name: str) -> TableSh
         key_rows = cursor.fetchall()
     columns: list[ColumnInfo] = []
     for row in column_rows:
-        if (_text(row[0]), _text(row[1])) != (database, name):
-            continue
         data_type = _text(row[3]).lower()
         length = int(row[5]) if data_type in _MYSQL_LENGTHS and row[5] is not None else None
         column_type = _text(row[9]).lower()
