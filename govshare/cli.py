@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 #: the order the platform's own commands are listed in ``govshare --help`` (others follow, by name)
-FIRST = ["demo", "serve", "worker", "migrate", "createadmin", "auditor", "workdays", "policy", "audit", "jobs",
-         "tick"]
+FIRST = ["demo", "serve", "worker", "migrate", "check", "createadmin", "auditor", "workdays", "policy", "audit",
+         "jobs", "tick"]
 
 
 class Parser(argparse.ArgumentParser):

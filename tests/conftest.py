@@ -270,6 +270,14 @@ def _private_sources(settings: Any, tmp_path: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_kept_answers() -> None:
+    """Each test starts with no answers kept under a stamp (govshare.core.stamps) by an earlier one."""
+    from govshare.core import stamps
+
+    stamps.clear_all()
+
+
+@pytest.fixture(autouse=True)
 def _private_letters(settings: Any, tmp_path: Any) -> None:
     """Uploaded application letters go to the test's own directory."""
     settings.GOVSHARE_LETTERS_DIR = tmp_path / "letters"

@@ -225,6 +225,10 @@ def test_a_page_costs_a_fixed_number_of_queries(data: Any, django_assert_max_num
 
 @pytest.fixture
 def system_grant(share: Any) -> Any:
+    return with_system_grant(share)
+
+
+def with_system_grant(share: Any) -> Any:
     """The market's registration system holds a conditional grant on the police's 违法犯罪人员信息 (公民身份号码 +
     姓名, 行政依据, api) limited to that system; the centre holds 3 rows of the entry."""
     from govshare.sharing.actions import do_answer, do_first_review

@@ -633,7 +633,9 @@ def test_the_slots_lag_grows_while_nobody_reads_and_falls_after_a_read(
     assert not logical.lag_alarm(grown, max_bytes=10**9)
     result = log.copy(store, log.plan(batch_rows=1000))
     caught_up = logical.slot_state(watcher, log.slot, caught_up_at=result.caught_up_at)
-    assert caught_up.confirmed_flush_lsn == result.lsn and (caught_up.lag_bytes or 0) < 10_000
+    # other tests share this server and write WAL meanwhile: "near zero" is a tenth of what the burst grew
+    assert caught_up.confirmed_flush_lsn == result.lsn
+    assert (caught_up.lag_bytes or 0) < (grown.lag_bytes or 0) // 10
     assert caught_up.lag_seconds is not None and caught_up.lag_seconds < 60
     assert not logical.lag_alarm(caught_up, max_bytes=(grown.held_bytes or 0) + 100_000, max_seconds=300)
     # the WAL of the burst stays held until decoding passes the source's next running-transactions record

@@ -16,6 +16,9 @@ class CoreConfig(AppConfig):
         from govshare.core.keys import system_check
 
         checks.register(system_check, "govshare")  # the key fits the database (SEC-5)
+        from govshare.core import stamps
+
+        checks.register(stamps.system_check, checks.Tags.database)  # the stamps' triggers are there (issue 11)
         post_migrate.connect(_classify_old_notices, sender=self, dispatch_uid="govshare.core.classify_notices")
 
 

@@ -600,3 +600,14 @@ class LoginAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.ip}"
+
+
+class Stamp(models.Model):
+    """A value the database's triggers change with every write to the tables an answer depends on
+    (:mod:`govshare.core.stamps`): processes keep such answers while it stays the same."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -71,6 +71,7 @@ api_prefix = "/"
 #: matching rows are counted exactly up to this many, estimated beyond
 COUNT_LIMIT = 10_000
 MAX_LIMIT = 1000
+JSON_TYPE = "application/json; charset=utf-8"
 RESERVED = frozenset({"purpose", "fields", "sort", "limit", "cursor", "format", "count"})
 _SPLIT = re.compile(r"[,，]")
 
@@ -235,10 +236,13 @@ DATA_AUTH = [SystemKeyAuth(), TokenAuth(), SessionAuth()]
             summary="Rows of an entry through a grant: granted items only, masked (接口 / 联机查询)")
 def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery]) -> Any:
     user, system = _caller(request)
-    entry = _entry(ref, user, system)
     asked = _names(query.fields) or None
-    granted = delivery.authorise(entry, user=user, system=system, purpose=query.purpose, items=asked,
-                                 channel=ShareMethod.API)
+    if system is not None:
+        entry, granted = delivery.authorise_system(ref, system, purpose=query.purpose, items=asked,
+                                                   channel=ShareMethod.API)
+    else:
+        entry = get_entry(user, ref)
+        granted = delivery.authorise(entry, user=user, purpose=query.purpose, items=asked, channel=ShareMethod.API)
     try:
         with centre.reading_store() as store:
             table, shape, _key = _centre_table(store, entry)
@@ -268,7 +272,8 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
     except StoreError as exc:
         raise delivery.NoData("centre_unavailable", _("The data resource centre cannot be read now (%(code)s); try "
                                                       "again later."), code=exc.code) from None
-    rows = [granted.mask(row) for row in page.rows]
+    rows: list[Any] = (delivery.json_rows(granted, [columns[name].letter for name in granted.items], page.rows)
+                       if query.format == "json" else [granted.mask(row) for row in page.rows])
     cursor = delivery.sign_cursor(fingerprint, page.after) if page.after is not None else None
     next_url = None
     if cursor is not None:
@@ -289,7 +294,8 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
         if next_url:
             response["Link"] = f'<{next_url}>; rel="next"'
         return response
-    return {
+    # RowsOut, written here: ninja's validation of a page it did not build (~1 ms of a ~10 ms call) is skipped
+    body = {
         "entry": {"id": entry.pk, "code": entry.code,
                   "name": entry.current_version.name if entry.current_version else ""},
         "basis": granted.decision.basis,
@@ -297,13 +303,14 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
         "purpose": query.purpose,
         "fields": [{"name": name, "type": columns[name].letter,
                     "masked": masked.get(name)} for name in granted.items],
-        "rows": [dict(zip(granted.items, (delivery.jsonable(v) for v in row), strict=True)) for row in rows],
+        "rows": rows,
         "count": counted[0] if counted else None,
         "count_kind": counted[1] if counted else None,
         "limit": query.limit,
         "cursor": cursor,
         "next": next_url,
     }
+    return HttpResponse(json.dumps(body, ensure_ascii=False, allow_nan=False), content_type=JSON_TYPE)
 
 
 

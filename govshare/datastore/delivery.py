@@ -27,10 +27,12 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.models import CatalogEntry
-from govshare.core import crypto, masking
+from govshare.catalog.refs import get_published_entry
+from govshare.core import crypto, masking, stamps
 from govshare.core.errors import Forbidden, GovshareError, ValidationFailed
 from govshare.core.messages import Text
 from govshare.datastore.engine import reader, typed
@@ -127,6 +129,29 @@ def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purp
                     catalog=catalog)
 
 
+#: a consuming system's allowed deliveries, kept while the access stamp stays the same (any write to the entry, its
+#: versions and items, grants, systems, keys or departments changes it): (entry ref, system, purpose, items asked,
+#: channel, today) → (entry, delivery).  Refusals are never kept: each is checked and audited again.
+_SYSTEM_DELIVERIES = stamps.StampedCache(size=2048)
+
+
+def authorise_system(ref: str, system: Any, *, purpose: str, items: list[str] | None,
+                     channel: str) -> tuple[CatalogEntry, Delivery]:
+    """The published entry named ``ref`` and :func:`authorise`'s delivery of it to ``system`` — answered from what
+    this process kept when nothing they depend on was written since (the stamp is read before anything is
+    computed, so a change committed meanwhile is never kept under the earlier value).  The day is part of the
+    question: a grant's first and last days count from midnight."""
+    stamp = stamps.read(stamps.ACCESS)
+    asked = (ref, system.pk, purpose, tuple(items) if items is not None else None, channel, timezone.localdate())
+    kept = _SYSTEM_DELIVERIES.get(asked, stamp)
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
+    entry = get_published_entry(ref)
+    granted = authorise(entry, system=system, purpose=purpose, items=items, channel=channel)
+    _SYSTEM_DELIVERIES.put(asked, stamp, (entry, granted))
+    return entry, granted
+
+
 def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str,
                   channel: str) -> list[str] | None:
     """The items a consumer gets when it names none: those of its newest usable grant for this purpose and
@@ -198,6 +223,23 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
     return value
+
+
+#: item letters whose values are JSON as the centre gives them (text, integers, booleans, floats)
+_JSON_NATIVE = frozenset("CMLIBF")
+
+
+def json_rows(granted: Delivery, letters: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """A page of centre rows as the data API's JSON rows (item → value): masked column by column
+    (:meth:`Delivery.mask_columns`, the same values as :meth:`Delivery.mask` row by row), and only the columns that
+    need it made JSON (:func:`jsonable`: decimals, dates, times, bytes — and every masked column, whatever its
+    mask made of it).  ``letters``: each item's type letter."""
+    columns = granted.mask_columns(rows)
+    for i, (mask, letter) in enumerate(zip(granted.masks, letters, strict=True)):
+        if mask is not None or letter not in _JSON_NATIVE:
+            columns[i] = [jsonable(value) for value in columns[i]]
+    items = granted.items
+    return [dict(zip(items, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def exact_cells(row: list[Any]) -> list[Any]:

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from govshare.core import audit, crypto
+from govshare.core import audit, crypto, stamps
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, Forbidden, ValidationFailed
 from govshare.core.permissions import Action, get_for
@@ -88,24 +88,45 @@ def do_revoke_system_key(actor: Any, key: SystemKey) -> SystemKey:
 LAST_USED_EVERY = dt.timedelta(minutes=1)
 
 
+#: usable keys by the SHA-256 of their secret, with their system and its department, kept while the access stamp
+#: stays the same (any write to keys, systems or departments but a key's "last used" changes it)
+_USABLE_KEYS = stamps.StampedCache(size=1024)
+
+
+def _refusal(key: SystemKey, now: dt.datetime) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at <= now:
+        return "expired"
+    if not key.system.is_active or not key.system.department.is_active:
+        return "system_inactive"
+    return ""
+
+
 def authenticate_system_key(raw: str) -> tuple[ConsumingSystem | None, SystemKey | None, str]:
     """(system, key, "") for a usable key; else (None, the key if known, the reason: ``malformed``,
-    ``unknown``, ``revoked``, ``expired``, ``system_inactive``), the refusal audited."""
+    ``unknown``, ``revoked``, ``expired``, ``system_inactive``), the refusal audited.  A key found usable is
+    kept under the access stamp (:mod:`govshare.core.stamps`): the next call reads one row, not three tables —
+    and a revocation, a deactivation or any other change of them counts from the next call on."""
     prefix = parse_system_key(raw)
     key = None
     reason = ""
+    now = timezone.now()
     if prefix is None:
         reason = "malformed"
     else:
+        digest = crypto.token_hash(raw.strip())
+        stamp = stamps.read(stamps.ACCESS)
+        kept = _USABLE_KEYS.get(digest, stamp)
+        if kept is not None and not _refusal(kept, now):
+            return kept.system, kept, _touch(kept, now)
         key = SystemKey.objects.select_related("system", "system__department").filter(prefix=prefix).first()
-        if key is None or not secrets.compare_digest(key.secret_hash, crypto.token_hash(raw.strip())):
+        if key is None or not secrets.compare_digest(key.secret_hash, digest):
             reason, key = "unknown", None
-        elif key.revoked_at is not None:
-            reason = "revoked"
-        elif key.expires_at <= timezone.now():
-            reason = "expired"
-        elif not key.system.is_active or not key.system.department.is_active:
-            reason = "system_inactive"
+        else:
+            reason = _refusal(key, now)
+            if not reason:
+                _USABLE_KEYS.put(digest, stamp, key)
     if reason:
         with transaction.atomic():
             audit.record(AuditCode.SYSTEM_KEY_REJECTED, obj=key, outcome="denied",
@@ -113,8 +134,13 @@ def authenticate_system_key(raw: str) -> tuple[ConsumingSystem | None, SystemKey
                          detail={"reason": reason, "system": key.system.code if key else ""})
         return None, key, reason
     assert key is not None
-    now = timezone.now()
+    return key.system, key, _touch(key, now)
+
+
+def _touch(key: SystemKey, now: dt.datetime) -> str:
+    """Write the key's "last used" to the minute: a system calling many times a second does not write its row
+    each time (nor does it change the access stamp: the column is not watched).  Returns "" (no refusal)."""
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
-        # "last used" to the minute: a system calling many times a second does not write the key's row each time
+        key.last_used_at = now
         SystemKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    return key.system, key, ""
+    return ""

@@ -1,0 +1,206 @@
+"""Stamps (govshare.core.stamps; issue 11, the data API's speed — SHR-4, SEC-3): a consuming system's access check
+is kept between calls only while nothing it depends on changed.  Every write to a watched table — through the
+actions, a queryset ``update()`` that sends no signal, or SQL — gives the stamp a new value in the same
+transaction, and the next call checks again: a revoked grant or key, a deactivated system or department, a
+withdrawn entry, a new masking rule count from the very next call, as without the cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from govshare.catalog.models import CatalogEntry, EntryVersion, InformationItem
+from govshare.core import stamps
+from govshare.core.models import Department
+from govshare.sharing.actions import do_issue_system_key
+from govshare.sharing.models import ConsumingSystem, Grant, SystemKey
+from tests.test_data_api import _bearer, _rows, with_system_grant
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def system_grant(share: Any) -> Any:
+    """The market's registration system's grant on 违法犯罪人员信息 (3 rows in the centre; tests/test_data_api.py)."""
+    return with_system_grant(share)
+
+
+def _stamp() -> int | None:
+    return stamps.read(stamps.ACCESS)
+
+
+def _moves(write: Any) -> bool:
+    before = _stamp()
+    write()
+    return _stamp() != before
+
+
+def test_every_write_to_a_watched_table_gives_the_access_stamp_a_new_value(system_grant: Any) -> None:
+    org, entry = system_grant.org, system_grant.entry
+    version = entry.current_version
+    item = version.items.order_by("position").first()
+    assert _stamp() is not None  # a value from the migration on: answers are kept from the first call
+    assert _moves(lambda: Department.objects.filter(pk=org.market.pk).update(short_name="市场局"))
+    assert _moves(lambda: CatalogEntry.objects.filter(pk=entry.pk).update(request_ref="R-1"))
+    assert _moves(lambda: EntryVersion.objects.filter(pk=version.pk).update(summary="改"))
+    assert _moves(lambda: InformationItem.objects.filter(pk=item.pk).update(masking_rule="保留姓氏"))
+    assert _moves(lambda: Grant.objects.filter(pk=system_grant.grant.pk).update(conditions="只用于登记"))
+    assert _moves(lambda: ConsumingSystem.objects.filter(pk=system_grant.market_system.pk).update(description="x"))
+    issued: list[Any] = []
+    assert _moves(lambda: issued.append(do_issue_system_key(org.market_admin, system_grant.market_system,
+                                                            name="新接口", days=30)))  # an INSERT
+    assert _moves(lambda: SystemKey.objects.filter(pk=issued[0].key.pk).delete())  # a DELETE
+    with connection.cursor() as cursor:  # SQL, past the ORM
+        assert _moves(lambda: cursor.execute("UPDATE sharing_grant SET purpose = purpose WHERE id = %s",
+                                             [system_grant.grant.pk]))
+    # a write elsewhere leaves it
+    assert not _moves(lambda: org.market_admin.__class__.objects.filter(pk=org.market_admin.pk).update(
+        email="a@b.cn"))
+
+
+def test_a_keys_last_use_leaves_the_stamp_and_a_change_of_any_other_column_moves_it(system_grant: Any) -> None:
+    """Every column of a key but "last used" (written once a minute by the calls themselves) is watched — a
+    column added to the model later must be added to the watch (sharing's migrations) or this test fails."""
+    key = do_issue_system_key(system_grant.org.market_admin, system_grant.market_system, name="接口", days=30).key
+    other = system_grant.org.market_admin
+    values = {"system_id": ConsumingSystem.objects.exclude(pk=key.system_id).values_list("pk", flat=True).first(),
+              "name": "改名", "prefix": "0123abcd", "secret_hash": "0" * 64, "created_by_id": other.pk,
+              "created_at": timezone.now() - dt.timedelta(days=1), "expires_at": timezone.now(),
+              "revoked_at": timezone.now(), "revoked_by_id": other.pk, "last_used_at": timezone.now()}
+    columns = {field.attname for field in SystemKey._meta.concrete_fields} - {"id"}
+    assert columns == set(values), "a new column of SystemKey: watch it in sharing's migrations"
+    for column, value in values.items():
+        moved = _moves(lambda c=column, v=value: SystemKey.objects.filter(pk=key.pk).update(**{c: v}))
+        assert moved == (column != "last_used_at"), column
+
+
+def test_a_rolled_back_write_puts_the_old_value_back_and_what_was_kept_under_its_value_is_never_served(
+        system_grant: Any) -> None:
+    cache = stamps.StampedCache()
+    before = _stamp()
+    cache.get("q", before)
+    cache.put("q", before, "as before")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Grant.objects.filter(pk=system_grant.grant.pk).update(revoked_at=timezone.now())
+        inside = _stamp()
+        assert inside != before
+        assert cache.get("q", inside) is None  # another value: everything kept is dropped
+        cache.put("q", inside, "revoked")
+        raise RuntimeError
+    assert _stamp() == before  # the rows and the stamp back together
+    assert cache.get("q", before) is None  # the answer kept inside is not served under the old value
+    assert cache.get("q", inside) is None
+
+
+def test_an_answer_computed_while_another_request_read_another_value_is_not_kept() -> None:
+    cache = stamps.StampedCache(size=2)
+    cache.get("a", 1)
+    cache.get("b", 2)  # a request that read a later (or earlier: not known) value
+    cache.put("a", 1, "computed under 1")
+    assert cache.get("a", 1) is None
+    cache.get("b", 2)
+    cache.put("b", 2, "B")
+    cache.put("c", 2, "C")
+    cache.put("d", 2, "D")  # at most two: the least recently used goes
+    assert (cache.get("b", 2), cache.get("c", 2), cache.get("d", 2)) == (None, "C", "D")
+    assert cache.get("c", None) is None  # no stamp in the database: nothing is served
+
+
+def _secret(grant: Any) -> str:
+    issued = do_issue_system_key(grant.org.market_admin, grant.market_system, name="登记系统接口", days=30)
+    return issued.secret
+
+
+def test_a_systems_second_call_reads_no_table_of_the_access_check(system_grant: Any) -> None:
+    """The first call reads the key, the entry, the items and the grants; the next one only the stamp (twice:
+    the key, the delivery) and writes its access-log row."""
+    client = _bearer(_secret(system_grant))
+    assert _rows(client, system_grant.entry).status_code == 200
+    with CaptureQueriesContext(connection) as first:
+        assert _rows(client, system_grant.entry, fields="姓名").status_code == 200
+    with CaptureQueriesContext(connection) as kept:
+        assert _rows(client, system_grant.entry, fields="姓名").status_code == 200
+    tables = " ".join(q["sql"] for q in kept.captured_queries)
+    assert "sharing_grant" in " ".join(q["sql"] for q in first.captured_queries)
+    for table in ("sharing_systemkey", "sharing_grant", "catalog_catalogentry", "catalog_informationitem"):
+        assert f'FROM "{table}"' not in tables, table
+    assert tables.count("core_stamp") == 2
+    assert len(kept.captured_queries) < len(first.captured_queries)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("grant_revoked", (403, "access_denied")),
+    ("item_renamed", (403, "access_denied")),
+    ("key_revoked", (401, "token_revoked")),
+    ("key_expired", (401, "token_expired")),
+    ("system_inactive", (401, "token_system_inactive")),
+    ("department_inactive", (401, "token_system_inactive")),
+    ("entry_withdrawn", (404, "not_found")),
+])
+def test_a_change_made_past_the_actions_counts_from_the_very_next_call(system_grant: Any, change: str,
+                                                                      expected: tuple[int, str]) -> None:
+    """Queryset updates send no signal and go past the actions: only the database's triggers see them."""
+    client = _bearer(_secret(system_grant))
+    for _ in range(2):  # kept after the first
+        assert _rows(client, system_grant.entry).status_code == 200
+    now = timezone.now()
+    grant, system = Grant.objects.filter(pk=system_grant.grant.pk), system_grant.market_system
+    {
+        "grant_revoked": lambda: grant.update(revoked_at=now),
+        "item_renamed": lambda: InformationItem.objects.filter(version=system_grant.entry.current_version,
+                                                               name="姓名").update(name="姓名（曾用）"),
+        "key_revoked": lambda: SystemKey.objects.filter(system=system).update(revoked_at=now),
+        "key_expired": lambda: SystemKey.objects.filter(system=system).update(expires_at=now),
+        "system_inactive": lambda: ConsumingSystem.objects.filter(pk=system.pk).update(is_active=False),
+        "department_inactive": lambda: Department.objects.filter(pk=system.department_id).update(is_active=False),
+        "entry_withdrawn": lambda: CatalogEntry.objects.filter(pk=system_grant.entry.pk).update(
+            status=CatalogEntry.Status.WITHDRAWN),
+    }[change]()
+    answer = _rows(client, system_grant.entry)
+    assert (answer.status_code, answer.json()["error"]["code"]) == expected, answer.content
+    assert "赵" not in answer.content.decode()
+
+
+def test_a_new_masking_rule_or_fewer_items_apply_from_the_next_call(system_grant: Any) -> None:
+    client = _bearer(_secret(system_grant))
+    assert _rows(client, system_grant.entry).json()["rows"][0]["姓名"] == "赵*"
+    grant = Grant.objects.filter(pk=system_grant.grant.pk)
+    grant.update(masking={**system_grant.grant.masking, "姓名": "不予提供"})
+    assert _rows(client, system_grant.entry).json()["rows"][0]["姓名"] is None
+    grant.update(items=["姓名"])
+    assert [f["name"] for f in _rows(client, system_grant.entry).json()["fields"]] == ["姓名"]
+
+
+def test_a_grant_that_ends_today_delivers_until_midnight_and_not_after_even_when_kept(system_grant: Any) -> None:
+    today = timezone.localdate()
+    Grant.objects.filter(pk=system_grant.grant.pk).update(expires_on=today)
+    client = _bearer(_secret(system_grant))
+    assert _rows(client, system_grant.entry).status_code == 200
+    assert _rows(client, system_grant.entry).status_code == 200
+    midnight = timezone.make_aware(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 0, 1)))
+    with time_machine.travel(midnight, tick=False):
+        answer = _rows(client, system_grant.entry)
+    assert answer.status_code == 403 and "expired" in answer.json()["error"]["message_en"]
+
+
+def test_the_system_check_names_a_watched_table_whose_triggers_are_missing() -> None:
+    """``govshare check`` (docs/operations.md §8): quiet on a migrated database; a trigger
+    dropped by hand is named (DDL is rolled back with the test on both databases)."""
+    from govshare.cli import main
+
+    assert stamps.missing_triggers() == []
+    assert stamps.system_check(databases=["default"]) == []
+    assert main(["check"]) == 0
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        cursor.execute(stamps.drop_sql(vendor, stamps.ACCESS, "sharing_grant")[0])
+    assert stamps.missing_triggers() == ["access:sharing_grant"]
+    errors = stamps.system_check(databases=["default"])
+    assert [e.id for e in errors] == ["govshare.E902"] and "sharing_grant" in errors[0].msg
+    assert main(["check"]) == 1
