@@ -359,6 +359,26 @@ def test_a_key_column_named_like_sql_pages_and_reads_flagged_rows_again(
     _same(plan, slow, fast)
 
 
+def test_a_zero_date_in_a_not_null_key_is_quarantined_once_not_also_counted_as_an_empty_key(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """MariaDB's `d IS NULL` matches '0000-00-00' in a NOT NULL DATE column: the row, read by the pages and
+    quarantined as no such date, was counted a second time as a row without a key (rows_read 4 for 3 rows, and an
+    `empty_key` entry) — on both paths (review of the 14th session)."""
+    source = make_source("mysql", "SET SESSION sql_mode = ''; CREATE TABLE days (d date NOT NULL PRIMARY KEY, v int) "
+                                  "ENGINE=InnoDB; INSERT INTO days VALUES ('0000-00-00', 1), ('2024-01-02', 2), "
+                                  "('2024-01-03', 3);")
+    plan = _unique(source.plan("days", [("d", StoreColumn("日期", "D")), ("v", StoreColumn("值", "I"))], ("d",),
+                               batch_rows=2))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    expected = full_copy(plan, slow, run_id="r1")
+    got = fast_full_copy(plan, fast, run_id="r1")
+    for result, store in ((expected, slow), (got, fast)):
+        assert (result.rows_read, result.rejected, result.complete) == (3, 1, True)
+        assert [(item, reason.split(":")[0]) for _key, item, reason in _quarantine(store, "r1")] == \
+            [("日期", "no_such_date")]
+    _same(plan, slow, fast)
+
+
 def test_a_key_that_does_not_come_back_as_stored_stops_both_paths_instead_of_paging_for_ever(
         make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
     """Second review (older than this path): a GBK user-defined character in the key is read as "?"; when it ends

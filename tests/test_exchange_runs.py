@@ -215,6 +215,50 @@ def test_a_copy_from_mariadb_into_a_postgresql_centre_takes_the_servers_path_and
         assert [q["reason"].split(":")[0] for q in store.quarantine(run.target, run.run_id)] == ["no_such_date"]
 
 
+def test_a_table_without_transactions_that_changes_under_the_servers_path_is_finished_by_the_keyset_copy(
+        cat: Any, settings: Any, pg_source_url: str, request: Any, start: Any, monkeypatch: Any) -> None:
+    """A MyISAM table keeps no snapshot: a flagged row (a zero date) deleted between its page and its re-read
+    failed the batch, and on a busy table the next run's too, for ever. Now the run goes on by the keyset copy,
+    which needs no snapshot, from the last batch written — and its log says why (review of the 14th session)."""
+    from govshare.exchange.engine import copy as copy_engine
+    from tests.source_servers import make_mysql_database, mysql_admin, pg_admin
+
+    with pg_admin(pg_source_url) as admin:
+        admin.execute("DROP DATABASE IF EXISTS centre_store_myisam WITH (FORCE)")
+        admin.execute("CREATE DATABASE centre_store_myisam")
+    settings.GOVSHARE_DATASTORE_URL = pg_source_url.rsplit("/", 1)[0] + "/centre_store_myisam"
+    mysql_url = request.getfixturevalue("mysql_source_url")
+    spec = make_mysql_database(
+        mysql_url, "runs_myisam",
+        "SET SESSION sql_mode = ''; CREATE TABLE rkxx (gmsfhm char(18) PRIMARY KEY, xm varchar(50), csrq date) "
+        "ENGINE=MyISAM; INSERT INTO rkxx SELECT CONCAT('62120019900101', LPAD(seq, 4, '0')), CONCAT('姓名', seq), "
+        "IF(seq = 7, '0000-00-00', DATE_ADD('1990-01-01', INTERVAL seq DAY)) FROM seq_1_to_120;")
+    page = copy_engine._Reader.page
+    deleted: list[bool] = []
+
+    def busy(self: Any, after: Any, lower: Any = None, *, window: Any = None) -> Any:
+        if window is not None and not deleted:  # another system deletes the flagged row meanwhile
+            with mysql_admin(mysql_url, "runs_myisam") as admin, admin.cursor() as cursor:
+                cursor.execute("DELETE FROM rkxx WHERE gmsfhm = '621200199001010007'")
+            deleted.append(True)
+        return page(self, after, lower, window=window)
+
+    monkeypatch.setattr(copy_engine._Reader, "page", busy)
+    entry = cat.published()
+    source = do_register_source(cat.org.police_admin, name="公安 MyISAM 前置库", code="GA-MYI", kind="mysql",
+                                host=spec["address"], port=spec["port"], database=spec["database"],
+                                username=spec["user"], password=spec["password"], tls="disable", connect_timeout=5)
+    binding = do_bind_table(cat.org.police_specialist, entry, source=source, schema=spec["database"], table="rkxx",
+                            mapping={"公民身份号码": "gmsfhm", "姓名": "xm", "出生日期": "csrq"})
+    run = start(cat.org.police_specialist, binding)
+    assert deleted and run.status == ExchangeRun.Status.SUCCEEDED, run.error_message
+    assert (run.rows_read, run.inserted, run.rejected) == (119, 119, 0)
+    assert run.job is not None and "path: keyset copy for the rest of the run" in run.job.log
+    assert "the table changed while its page was read" in run.job.log
+    with open_store() as store:
+        assert store.summary(run.target).live_rows == 119
+
+
 # ------------------------------------------------------------------ who, and every channel
 
 def test_the_provider_starts_a_copy_through_the_api_and_another_department_sees_nothing(

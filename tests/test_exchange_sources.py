@@ -277,6 +277,22 @@ def test_an_unreachable_server_fails_the_test_within_its_timeout(org: Any) -> No
     assert str(port) in result.error.render("en")  # type: ignore[union-attr]
 
 
+def test_what_a_copy_could_not_use_of_a_servers_answers_is_said_with_its_detail_in_both_languages(org: Any) -> None:
+    """The engine's "protocol" failures are many (a column's type changed under the copy, a page changed under its
+    re-read, text that is not UTF-8): the message names which, not only "not a MySQL server"."""
+    from govshare.exchange.engine.sources import SourceError
+    from govshare.exchange.sources import explain
+
+    source = do_register_source(org.police_admin, **server_fields(host="127.0.0.1", port=3306, kind="mysql"))
+    error = explain(SourceError("protocol", "column csrq of rkxx changed from date to varchar(10) during the copy"),
+                    source, table="rkxx")
+    assert error.code == "source_protocol"
+    for language in ("en", "zh-hans"):
+        assert "column csrq of rkxx changed from date to varchar(10)" in error.render(language)
+        assert "127.0.0.1:3306" in error.render(language)
+    assert "MySQL" in error.render("zh-hans") and "未按" in error.render("zh-hans")
+
+
 def test_a_source_whose_file_was_moved_out_of_the_folder_fails_the_test_without_reading_it(org: Any) -> None:
     source = register_sqlite(org)
     path = folder() / "qzk.sqlite3"

@@ -261,9 +261,15 @@ def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: st
             how = "rows written as COPY lines by the source's server"
         if why is None:
             ctx.log(f"path: {how}, converted and hashed there, {FAST_BATCH_ROWS} rows a batch")
-            plan = dataclasses.replace(plan, batch_rows=FAST_BATCH_ROWS)
-            return fastcopy.fast_full_copy(plan, store, run_id=run_id, on_batch=on_batch)
-        ctx.log(f"path: keyset copy ({why})")
+            try:
+                return fastcopy.fast_full_copy(dataclasses.replace(plan, batch_rows=FAST_BATCH_ROWS), store,
+                                               run_id=run_id, on_batch=on_batch)
+            except mysqlcopy.PageChanged as exc:
+                # a busy table without transactions would fail this path's batches again and again: the keyset
+                # copy, which needs no snapshot, goes on from the last batch written (the failed one was not)
+                ctx.log(f"path: keyset copy for the rest of the run — {exc}")
+        else:
+            ctx.log(f"path: keyset copy ({why})")
     return copy.full_copy(plan, store, run_id=run_id, on_batch=on_batch)
 
 

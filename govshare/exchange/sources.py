@@ -24,7 +24,9 @@ MEANINGS: dict[str, Any] = {
     "tls": _("The TLS connection failed: the server offers no TLS, or its certificate was not accepted "
              "(TLS setting: %(tls)s)."),
     "not_found": _("There is no table or view %(table)s."),
-    "protocol": _("What answers at %(address)s is not a %(kind)s server."),
+    # also what the copy could not use of a server's answers (a column's type changed under it, a page that
+    # changed under its re-read, text that is not UTF-8 …): the detail says which
+    "protocol": _("%(address)s did not answer as a %(kind)s server does: %(detail)s"),
     "other": _("The connection failed: %(detail)s"),
     # log mode (PostgreSQL logical decoding: govshare.exchange.engine.logical)
     "no_slot": _("The replication slot of this binding is gone from %(address)s: switch the binding to log mode "

@@ -246,6 +246,12 @@ def _same_key(staged: Sequence[Any], read: Sequence[Any]) -> bool:
     return True
 
 
+class PageChanged(SourceError):
+    """A flagged row was not where its page had it when read again: the table changed under the page (an engine
+    without transactions — MyISAM, Aria — keeps no snapshot).  The run goes on by the keyset copy, which needs
+    none (govshare.exchange.runs)."""
+
+
 def _reread(centre: Any, statements: _Batch, scratch: str, source: Any, plan: CopyPlan, key_at: list[int],
             keys: Sequence[tuple[Any, ...]], after: tuple[Any, ...] | None
             ) -> tuple[int, list[tuple[str, str, str]], list[list[Any]]]:
@@ -272,7 +278,7 @@ def _reread(centre: Any, statements: _Batch, scratch: str, source: Any, plan: Co
     for row, at in zip(numbered, places, strict=True):
         raw = again[at - first] if at - first < len(again) else None
         if raw is None or tuple(raw[i] for i in key_at) != keys[at]:
-            raise SourceError("protocol", f"row {_key_text(keys[at])} of the page was not there when read again: "
+            raise PageChanged("protocol", f"row {_key_text(keys[at])} of the page was not there when read again: "
                                           f"the table changed while its page was read (a table without "
                                           f"transactions?); the next run reads the page again")
         rows.append((int(row[0]), tuple(raw)))
