@@ -35,8 +35,10 @@ calls it; :func:`eligible` says when):
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -309,15 +311,37 @@ def _unchanged(now: Mapping[str, str], before: Mapping[str, str], plan: CopyPlan
                                           "as it is now")
 
 
-def _lines(rows: Sequence[tuple[Any, ...]], width: int) -> bytes:
-    """The page's lines as COPY data; a line the server could not make (NULL: longer than its
-    ``max_allowed_packet``) stands as a row of NULLs marked flagged — it is read again."""
-    missing = b"," * width + b"1"
+def _key_field(letter: str, value: Any) -> str:
+    """A key value PyMySQL read, as a field of a line (:func:`_value`'s form) — for a line the server could not make;
+    empty (NULL) for a value it would not have written as such."""
+    if value is None:
+        return ""
+    if letter in "CM" and isinstance(value, str):
+        return '"' + value.replace("\x00", "").replace('"', '""') + '"'
+    if letter in "NYI" and isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return format(value, "f") if isinstance(value, Decimal) else str(value)
+    if letter == "D" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if letter == "T" and isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if letter == "G" and isinstance(value, (bytes, bytearray)):
+        return "\\x" + bytes(value).hex()
+    return ""
+
+
+def _lines(rows: Sequence[tuple[Any, ...]], width: int, key_at: Sequence[int] = (),
+           key_letters: Sequence[str] = ()) -> bytes:
+    """The page's lines as COPY data (each row: its key values, then its line); a line the server could not make
+    (NULL: longer than its ``max_allowed_packet``) stands as its key read beside it and NULLs, marked flagged — it
+    is read again, and a key it shares with another row after conversion is seen (:func:`_repeated_keys`)."""
     data = bytearray()
     for row in rows:
         line = row[-1]
         if line is None:
-            line = missing
+            fields = [""] * width
+            for i, (at, letter) in enumerate(zip(key_at, key_letters, strict=True)):
+                fields[at] = _key_field(letter, row[i])
+            line = (",".join(fields) + ",1").encode("utf-8")
         elif not isinstance(line, (bytes, bytearray)):
             raise SourceError("protocol", f"the source sent its line as {type(line).__name__}, not bytes")
         data += line
@@ -334,6 +358,7 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
     whole = _Reader(plan)
     reader = _Reader(plan, columns=plan.key, extra=line_sql(plan, whole))
     key_items = _key_items(plan, key_at)
+    key_letters = [plan.items[at].letter for at in key_at]
     width = len(plan.key)
     statements: dict[str, _Batch] = {}
     lock = threading.Lock()
@@ -394,7 +419,7 @@ def copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[st
                 try:
                     with centre.cursor() as cursor:
                         with cursor.copy(statements_.copy_in) as into:
-                            into.write(_lines(rows, len(plan.items)))
+                            into.write(_lines(rows, len(plan.items), key_at, key_letters))
                         copied = int(cursor.rowcount)
                     # keys that became equal on their way (a GBK character with no Unicode twin shown as "?", a
                     # TIMESTAMP key in the hour a clock goes back): flagged, so that Python keeps the first and
