@@ -603,11 +603,13 @@ class LoginAddress(models.Model):
 
 
 class Stamp(models.Model):
-    """A value the database's triggers change with every write to the tables an answer depends on
-    (:mod:`govshare.core.stamps`): processes keep such answers while it stays the same."""
+    """A row the database's triggers add with every write to a table a stamp watches (:mod:`govshare.core.stamps`):
+    the stamp's value is the number of its rows and the highest id — processes keep answers while it stays."""
 
-    name = models.CharField(max_length=40, primary_key=True)
-    value = models.BigIntegerField()
+    name = models.CharField(max_length=40)
+
+    class Meta:
+        indexes = [models.Index(fields=["name", "id"], name="core_stamp_name_id")]
 
     def __str__(self) -> str:
-        return f"{self.name}={self.value}"
+        return f"{self.name}#{self.pk}"

@@ -1,82 +1,98 @@
 """Stamps: a value the database changes whenever any row an answer depends on changes — so that a process may keep
-that answer between requests and still never serve it one request after a change (issue 11, the data API's speed).
+that answer between requests and still never serve it one request after a change (issue 11, the data API's speed;
+docs/decisions/0006).
 
-A stamp is one row of ``core_stamp`` (name → a random 64-bit value).  Triggers on the watched tables — created by
-each table's own app in its migrations with :func:`trigger_sql` — give it a new random value in the same
-transaction as every INSERT, UPDATE (of the columns that matter) and DELETE, PostgreSQL's TRUNCATE too, whether
-the write came through the ORM, a queryset ``update()`` or a SQL console.  A random value rather than a counter:
-a rolled-back transaction puts the old value back together with the old rows, so a value never names two states.
+A stamp is the rows of ``core_stamp`` under its name: triggers on the watched tables (:data:`WATCHED`) *add a row*
+in the same transaction as every INSERT, UPDATE (of the columns that matter) and DELETE — PostgreSQL's TRUNCATE
+too — whether the write came through the ORM, a queryset ``update()``, ``bulk_create`` or a SQL console.  The
+stamp's value is ``(number of rows, highest id)``: a commit that adds rows changes it; a transaction rolled back
+leaves it (and the rows) as they were.  Adding rows takes no lock another writer waits for (an UPDATE of one shared
+row would: two transactions taking it and a row of a watched table in opposite orders would deadlock), and no
+``OR IGNORE`` / ``OR REPLACE`` of the outer statement can turn the insert into a conflict (SQLite applies the
+outer statement's conflict clause inside its triggers).  :func:`prune` drops all but a new last row in one
+transaction (the highest id grows, so no value repeats); the worker runs it every minute and :func:`read` when the
+rows pile up.
 
-:class:`StampedCache` keeps answers under the stamp read *before* they were computed: a change committed while one
-is computed gives the stamp a value the cache never saw, so the next request computes again.  A stamp that is not
-there (a fresh or flushed database, before the first write) caches nothing.  Reading one is a single-row SELECT
-without the ORM (~6 µs on SQLite).
+The triggers are made (again, if a migration rebuilt a table: SQLite drops a table's triggers with it) after every
+``migrate`` (:func:`ensure_triggers`, a ``post_migrate`` handler); a process keeps nothing when one is missing
+(:func:`enabled`), and ``govshare check`` names it (``govshare.E902``).
 
-``ACCESS``: what the delivery channels' access check of a consuming system reads — its key, the system and its
-department, the entry, its version and items, the grants (:mod:`govshare.sharing.actions.system_keys`,
-:func:`govshare.datastore.delivery.authorise_system`).
+:class:`StampedCache` keeps answers under the value read *before* they were computed: a change committed while one
+is computed gives the stamp a value the cache never saw, so the next request computes again.  No stamp (no row:
+a flushed database) keeps nothing.
+
+``ACCESS``: what a consuming system's access check reads — its key, the system and its department, the entry, its
+versions and items, the grants (:mod:`govshare.sharing.auth`, :func:`govshare.datastore.delivery.authorise_system`).
 """
 
 from __future__ import annotations
 
-import secrets
+import logging
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 
-#: the stamp of the consuming systems' access check (the tables are listed in the migrations that watch them)
+log = logging.getLogger("govshare.stamps")
+
+#: the stamp of the consuming systems' access check
 ACCESS = "access"
 
-#: the tables each stamp watches now (what the migrations made; :func:`system_check` finds a trigger missing)
-WATCHED: dict[str, tuple[str, ...]] = {
-    ACCESS: ("core_department", "catalog_catalogentry", "catalog_entryversion", "catalog_informationitem",
-             "sharing_grant", "sharing_consumingsystem", "sharing_systemkey"),
+#: the tables each stamp watches: table → the columns whose updates count (empty: every column)
+WATCHED: dict[str, dict[str, tuple[str, ...]]] = {
+    ACCESS: {
+        "core_department": (),
+        "catalog_catalogentry": (),
+        "catalog_entryversion": (),
+        "catalog_informationitem": (),
+        "sharing_grant": (),
+        "sharing_consumingsystem": (),
+        # a key's "last used" (written once a minute by its calls) is not watched
+        "sharing_systemkey": ("id", "system_id", "name", "prefix", "secret_hash", "created_by_id", "created_at",
+                              "expires_at", "revoked_at", "revoked_by_id"),
+    },
 }
 
+#: rows of a stamp past which :func:`read` prunes them itself (the worker's minute keeps far fewer)
+PRUNE_AT = 2000
+
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_0123456789")
+Value = tuple[int, int]
 
 
 def _checked(name: str) -> str:
     if not name or set(name) - _NAME_CHARS:
-        raise ValueError(f"not a stamp or table name: {name!r}")
+        raise ValueError(f"not a stamp, table or column name: {name!r}")
     return name
 
 
-def read(name: str, *, using: str = "default") -> int | None:
-    """The stamp's value now (None: no write has set it yet)."""
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT value FROM core_stamp WHERE name = %s", [name])
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
-
+# -- the triggers ----------------------------------------------------------------------------------------------
 
 def trigger_sql(vendor: str, stamp: str, table: str, *, columns: Sequence[str] = ()) -> list[str]:
-    """The statements that make every write to ``table`` give ``stamp`` a new value (``columns``: only updates
-    of these, e.g. not a key's "last used"; none: any update).  ``vendor``: ``sqlite`` or ``postgresql``."""
+    """The statements that make every write to ``table`` add a row to ``stamp`` (``columns``: only updates of these
+    count; none: any update).  ``vendor``: ``sqlite`` or ``postgresql``.  Names are checked: nothing here comes
+    from a request."""
     _checked(stamp), _checked(table)
     for column in columns:
         _checked(column)
     name = f"gs_stamp_{stamp}_{table}"
     of = f" OF {', '.join(columns)}" if columns else ""
+    insert = f"INSERT INTO core_stamp (name) VALUES ('{stamp}')"  # noqa: S608 — checked names
     if vendor == "sqlite":
-        # names checked above (lower-case letters, digits, "_"): nothing here comes from a request
-        bump = f"INSERT OR REPLACE INTO core_stamp (name, value) VALUES ('{stamp}', random());"  # noqa: S608
-        return [f"CREATE TRIGGER {name}_{event[0].lower()} AFTER {event} ON {table} BEGIN {bump} END"
-                for event in ("INSERT", f"UPDATE{of}", "DELETE")]
+        return [f"CREATE TRIGGER IF NOT EXISTS {name}_{event[0].lower()} AFTER {event} ON {table} "
+                f"BEGIN {insert}; END" for event in ("INSERT", f"UPDATE{of}", "DELETE")]
     if vendor == "postgresql":
         function = f"gs_stamp_{stamp}"
-        upsert = (f"INSERT INTO core_stamp (name, value) VALUES ('{stamp}', (random() * 9e18)::bigint) "  # noqa: S608
-                  "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;")
         return [
             f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN {upsert} RETURN NULL; END $$",
-            f"CREATE TRIGGER {name} AFTER INSERT OR UPDATE{of} OR DELETE ON {table} "
+            f"BEGIN {insert}; RETURN NULL; END $$",
+            f"CREATE OR REPLACE TRIGGER {name} AFTER INSERT OR UPDATE{of} OR DELETE ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-            f"CREATE TRIGGER {name}_t AFTER TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+            f"CREATE OR REPLACE TRIGGER {name}_t AFTER TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         ]
     raise ValueError(f"stamps: no triggers for {vendor}")
 
@@ -88,69 +104,158 @@ def drop_sql(vendor: str, stamp: str, table: str) -> list[str]:
     return [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP TRIGGER IF EXISTS {name}_t ON {table}"]
 
 
-def watch(stamp: str, tables: dict[str, Sequence[str]]) -> Any:
-    """A migration operation that watches ``tables`` (name → the columns whose updates count; empty: all)."""
-    from django.db import migrations
-
-    def forward(apps: Any, schema_editor: Any) -> None:
-        for table, columns in tables.items():
-            for sql in trigger_sql(schema_editor.connection.vendor, stamp, table, columns=columns):
-                schema_editor.execute(sql)
-        # a first value: answers may be kept from the start, not only after the first write
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute("DELETE FROM core_stamp WHERE name = %s", [stamp])
-            cursor.execute("INSERT INTO core_stamp (name, value) VALUES (%s, %s)", [stamp, secrets.randbits(62)])
-
-    def backward(apps: Any, schema_editor: Any) -> None:
-        for table in tables:
-            for sql in drop_sql(schema_editor.connection.vendor, stamp, table):
-                schema_editor.execute(sql)
-
-    return migrations.RunPython(forward, backward, elidable=False)
+def _trigger_names(vendor: str, stamp: str, table: str) -> list[str]:
+    name = f"gs_stamp_{stamp}_{table}"
+    return [f"{name}_i", f"{name}_u", f"{name}_d"] if vendor == "sqlite" else [name, f"{name}_t"]
 
 
-def missing_triggers(*, using: str = "default") -> list[str]:
-    """The watched tables (``stamp:table``) whose triggers are not in the database (a schema not made by the
-    migrations, a trigger dropped by hand)."""
-    conn = connections[using]
+def _present(conn: Any) -> set[str]:
     with conn.cursor() as cursor:
         if conn.vendor == "sqlite":
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'gs_stamp_%'")
-        else:
-            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'gs_stamp_%' AND NOT tgisinternal")
-        found = {row[0] for row in cursor.fetchall()}
-    suffixes = ("_i", "_u", "_d") if conn.vendor == "sqlite" else ("", "_t")
+        else:  # a trigger disabled by hand (ALTER TABLE … DISABLE TRIGGER) counts as missing
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'gs_stamp_%' AND NOT tgisinternal "
+                           "AND tgenabled <> 'D'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def missing_triggers(*, using: str = "default") -> list[str]:
+    """The watched tables (``stamp:table``) whose triggers are not all in the database (or not enabled)."""
+    conn = connections[using]
+    found = _present(conn)
     return [f"{stamp}:{table}" for stamp, tables in WATCHED.items() for table in tables
-            if any(f"gs_stamp_{stamp}_{table}{suffix}" not in found for suffix in suffixes)]
+            if any(name not in found for name in _trigger_names(conn.vendor, stamp, table))]
+
+
+def ensure_triggers(using: str = "default", **kwargs: Any) -> None:
+    """Make the watched tables' missing triggers (``post_migrate``: after the migrations, and again after a
+    migration that rebuilt a table); tables not there yet are left for the next ``migrate``."""
+    conn = connections[using]
+    if conn.vendor not in ("sqlite", "postgresql"):
+        return
+    tables = set(conn.introspection.table_names())
+    if "core_stamp" not in tables:
+        return
+    found = _present(conn)
+    with transaction.atomic(using=using), conn.cursor() as cursor:
+        for stamp, watched in WATCHED.items():
+            for table, columns in watched.items():
+                if table not in tables or all(n in found for n in _trigger_names(conn.vendor, stamp, table)):
+                    continue
+                for sql in drop_sql(conn.vendor, stamp, table) + trigger_sql(conn.vendor, stamp, table,
+                                                                              columns=columns):
+                    cursor.execute(sql)
+            cursor.execute("SELECT count(*) FROM core_stamp WHERE name = %s", [stamp])
+            if not cursor.fetchone()[0]:  # a first value: answers may be kept from the start
+                cursor.execute("INSERT INTO core_stamp (name) VALUES (%s)", [stamp])
+    forget()
+
+
+def drop_triggers(using: str = "default") -> None:
+    """Drop every stamp trigger (the migration that removes ``core_stamp`` does first)."""
+    conn = connections[using]
+    with conn.cursor() as cursor:
+        for stamp, watched in WATCHED.items():
+            for table in watched:
+                if table in conn.introspection.table_names():
+                    for sql in drop_sql(conn.vendor, stamp, table):
+                        cursor.execute(sql)
+        if conn.vendor == "postgresql":
+            for stamp in WATCHED:
+                cursor.execute(f"DROP FUNCTION IF EXISTS gs_stamp_{_checked(stamp)}()")
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+_ENABLED: dict[str, bool] = {}
+_ENABLED_LOCK = threading.Lock()
+
+
+def enabled(using: str = "default") -> bool:
+    """Whether every watched table has its triggers (checked once per process; :func:`forget` checks again)."""
+    found = _ENABLED.get(using)
+    if found is None:
+        with _ENABLED_LOCK:
+            try:
+                missing = missing_triggers(using=using)
+            except DatabaseError:
+                return False
+            if missing:
+                log.warning("stamps: triggers missing on %s — nothing is kept between requests (govshare check)",
+                            ", ".join(missing))
+            found = _ENABLED[using] = not missing
+    return found
+
+
+def read(name: str, *, using: str = "default") -> Value | None:
+    """The stamp's value now: (rows, highest id) — None when there is none, or its triggers are not all there."""
+    if not enabled(using):
+        return None
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT count(*), max(id) FROM core_stamp WHERE name = %s", [name])
+        count, highest = cursor.fetchone()
+    if not count:
+        return None
+    if count > PRUNE_AT:
+        try:
+            prune(name, using=using)
+        except DatabaseError:  # a read-only moment (a replica, a locked file): pruned next time
+            log.warning("stamps: %s not pruned", name, exc_info=True)
+        return read(name, using=using)
+    return int(count), int(highest)
+
+
+def prune(name: str, *, using: str = "default") -> int:
+    """Drop the stamp's rows but a new last one, in one transaction (the highest id grows: no value comes back).
+    Rows of transactions still open are not seen, so not dropped: their commit changes the value as ever."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("INSERT INTO core_stamp (name) VALUES (%s)", [name])
+        cursor.execute("SELECT max(id) FROM core_stamp WHERE name = %s", [name])
+        (last,) = cursor.fetchone()
+        cursor.execute("DELETE FROM core_stamp WHERE name = %s AND id < %s", [name, last])
+        return int(cursor.rowcount)
+
+
+def forget() -> None:
+    """Check the triggers again at the next read, and drop every answer kept (tests; after ``migrate``)."""
+    _ENABLED.clear()
+    for cache in list(_ALL):
+        cache.clear()
 
 
 def system_check(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
-    """``govshare check``: an error naming each watched table without its triggers."""
+    """``govshare check``: an error naming each watched table whose triggers are missing or disabled."""
+    from pathlib import Path
+
     from django.core import checks
-    from django.db import DatabaseError
-    from django.db.migrations.executor import MigrationExecutor
 
     if not databases or "default" not in databases:
         return []
+    conn = connections["default"]
+    name = str(conn.settings_dict.get("NAME") or "")
+    if conn.vendor == "sqlite" and not name.startswith(("file:", ":memory:")) and "mode=memory" not in name \
+            and not Path(name).exists():
+        return []  # no database yet: migrate makes it (and its triggers); do not create an empty file here
     try:
-        applied = MigrationExecutor(connections["default"]).loader.applied_migrations
-        if ("sharing", "0005_access_stamp") not in applied or ("catalog", "0005_access_stamp") not in applied:
-            return []  # not migrated yet: migrate makes them
+        if "core_stamp" not in conn.introspection.table_names():
+            return []  # not migrated yet
         missing = missing_triggers()
-    except DatabaseError:
-        return []
-    return [checks.Error(f"The triggers of the stamp {name.split(':')[0]} on {name.split(':')[1]} are missing: "
-                         "answers kept by the server processes would outlive changes of that table.",
-                         hint="See docs/operations.md §8.", id="govshare.E902") for name in missing]
+    except DatabaseError as exc:
+        return [checks.Error(f"The database could not be read: {str(exc).strip()[:200]}", id="govshare.E903")]
+    return [checks.Error(f"The triggers of the stamp {name.split(':')[0]} on {name.split(':')[1]} are missing or "
+                         "disabled: the server processes keep no access check between calls until they are back.",
+                         hint="Run `govshare migrate` (it makes them); see docs/operations.md §8.", id="govshare.E902")
+            for name in missing]
 
+
+# -- keeping answers -------------------------------------------------------------------------------------------
 
 _ALL: weakref.WeakSet[StampedCache] = weakref.WeakSet()
 
 
 def clear_all() -> None:
-    """Forget every answer kept (a test starts with none: its settings may differ from the last test's)."""
-    for cache in list(_ALL):
-        cache.clear()
+    """Forget every answer kept and the triggers' check (a test starts with none: its settings may differ)."""
+    forget()
 
 
 class StampedCache:
@@ -160,11 +265,11 @@ class StampedCache:
     def __init__(self, size: int = 2048) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._stamp: int | None = None
+        self._stamp: Hashable | None = None
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         _ALL.add(self)
 
-    def get(self, key: Hashable, stamp: int | None) -> Any:
+    def get(self, key: Hashable, stamp: Hashable | None) -> Any:
         """The answer kept for ``key`` under ``stamp`` (read before this request computed anything), or None."""
         if stamp is None:
             return None
@@ -178,7 +283,7 @@ class StampedCache:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: Hashable, stamp: int | None, value: Any) -> None:
+    def put(self, key: Hashable, stamp: Hashable | None, value: Any) -> None:
         """Keep ``value`` for ``key``, computed after ``stamp`` was read (not kept if the stamp moved since)."""
         if stamp is None or value is None:
             return
@@ -195,3 +300,21 @@ class StampedCache:
         with self._lock:
             self._items.clear()
             self._stamp = None
+
+
+def _prune_all() -> int:
+    """The worker's minute: each stamp's rows pruned to one (a stamp without rows — a flushed database — is left)."""
+    pruned = 0
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT name, count(*) FROM core_stamp GROUP BY name")
+        counts = dict(cursor.fetchall())
+    for name in WATCHED:
+        if counts.get(name, 0) > 1:
+            pruned += prune(name)
+    return pruned
+
+
+def _register_prune() -> None:
+    from govshare.core import periodic
+
+    periodic.register("core.prune_stamps", every_seconds=60)(_prune_all)

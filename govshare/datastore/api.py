@@ -60,7 +60,7 @@ from govshare.datastore.models import Download, QueryIndex
 from govshare.datastore.permissions import FETCH, VIEW, may_view_indexes
 from govshare.datastore.usage import KINDS as USAGE_KINDS
 from govshare.datastore.usage import is_party, shown_detail, usage_of, usage_totals
-from govshare.sharing.auth import SystemKeyAuth, system_of
+from govshare.sharing.auth import SystemKeyAuth, access_stamp_of, system_of
 from govshare.sharing.models import Grant
 from govshare.sharing.permissions import VIEW as VIEW_GRANT
 
@@ -239,7 +239,7 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
     asked = _names(query.fields) or None
     if system is not None:
         entry, granted = delivery.authorise_system(ref, system, purpose=query.purpose, items=asked,
-                                                   channel=ShareMethod.API)
+                                                   channel=ShareMethod.API, stamp=access_stamp_of(request))
     else:
         entry = get_entry(user, ref)
         granted = delivery.authorise(entry, user=user, purpose=query.purpose, items=asked, channel=ShareMethod.API)

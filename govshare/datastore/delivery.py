@@ -114,13 +114,13 @@ class Delivery:
 
 
 def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str, items: list[str] | None,
-              channel: str, grant: Any = None) -> Delivery:
+              channel: str, grant: Any = None, today: dt.date | None = None) -> Delivery:
     """The delivery of ``items`` (None: every item of the consumer's grant; the provider: of its entry) to ``user``
     or ``system``, or :class:`AccessRefused` with the access check's reasons (the refusal is in the audit log)."""
     if items is None:
         items = default_items(entry, user=user, system=system, purpose=purpose, channel=channel)
     decision = check_access(entry=entry, purpose=purpose, items=items, user=user, system=system, channel=channel,
-                            record=True, grant=grant)
+                            record=True, grant=grant, today=today)
     if not decision.allowed:
         # the reasons rendered in the language each reader asks for (message, message_zh, message_en)
         raise AccessRefused("access_denied", _("No access: %(reasons)s"), reasons=Text(decision.explain().node))
@@ -135,19 +135,22 @@ def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purp
 _SYSTEM_DELIVERIES = stamps.StampedCache(size=2048)
 
 
-def authorise_system(ref: str, system: Any, *, purpose: str, items: list[str] | None,
-                     channel: str) -> tuple[CatalogEntry, Delivery]:
+def authorise_system(ref: str, system: Any, *, purpose: str, items: list[str] | None, channel: str,
+                     stamp: Any) -> tuple[CatalogEntry, Delivery]:
     """The published entry named ``ref`` and :func:`authorise`'s delivery of it to ``system`` — answered from what
-    this process kept when nothing they depend on was written since (the stamp is read before anything is
-    computed, so a change committed meanwhile is never kept under the earlier value).  The day is part of the
-    question: a grant's first and last days count from midnight."""
-    stamp = stamps.read(stamps.ACCESS)
-    asked = (ref, system.pk, purpose, tuple(items) if items is not None else None, channel, timezone.localdate())
+    this process kept when nothing they depend on was written since.  ``stamp``: the access stamp as the request
+    read it *first*, before its key and system were found (:func:`govshare.sharing.auth.access_stamp_of`): the
+    system object and this answer are kept under that one value, so a change committed meanwhile is never kept
+    under the earlier value.  The day is part of the question (a grant's first and last days count from
+    midnight), and the check is asked for that same day."""
+    today = timezone.localdate()
+    asked = (ref, system.pk, system.department_id, purpose, tuple(items) if items is not None else None, channel,
+             today)
     kept = _SYSTEM_DELIVERIES.get(asked, stamp)
     if kept is not None:
         return kept  # type: ignore[no-any-return]
     entry = get_published_entry(ref)
-    granted = authorise(entry, system=system, purpose=purpose, items=items, channel=channel)
+    granted = authorise(entry, system=system, purpose=purpose, items=items, channel=channel, today=today)
     _SYSTEM_DELIVERIES.put(asked, stamp, (entry, granted))
     return entry, granted
 

@@ -1,8 +1,13 @@
-# Issue 11 (the data API's speed): stamps (govshare.core.stamps) — and the access stamp's watch on departments
-# (a deactivated department's systems receive nothing from the next request on).
+# Issue 11 (the data API's speed): stamps (govshare.core.stamps, docs/decisions/0006).  The triggers on the watched
+# tables are made after every migrate (stamps.ensure_triggers, post_migrate), since they span apps; going back
+# drops them before the table they write to.
 from django.db import migrations, models
 
-from govshare.core import stamps
+
+def drop_triggers(apps, schema_editor):  # type: ignore[no-untyped-def]
+    from govshare.core import stamps
+
+    stamps.drop_triggers(schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):
@@ -15,9 +20,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Stamp',
             fields=[
-                ('name', models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ('value', models.BigIntegerField()),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=40)),
             ],
+            options={
+                'indexes': [models.Index(fields=['name', 'id'], name='core_stamp_name_id')],
+            },
         ),
-        stamps.watch(stamps.ACCESS, {"core_department": ()}),
+        migrations.RunPython(migrations.RunPython.noop, drop_triggers, elidable=False),
     ]

@@ -103,11 +103,16 @@ def _refusal(key: SystemKey, now: dt.datetime) -> str:
     return ""
 
 
-def authenticate_system_key(raw: str) -> tuple[ConsumingSystem | None, SystemKey | None, str]:
+_UNREAD: Any = object()
+
+
+def authenticate_system_key(raw: str, *, stamp: Any = _UNREAD) -> tuple[ConsumingSystem | None, SystemKey | None,
+                                                                        str]:
     """(system, key, "") for a usable key; else (None, the key if known, the reason: ``malformed``,
     ``unknown``, ``revoked``, ``expired``, ``system_inactive``), the refusal audited.  A key found usable is
-    kept under the access stamp (:mod:`govshare.core.stamps`): the next call reads one row, not three tables —
-    and a revocation, a deactivation or any other change of them counts from the next call on."""
+    kept under the access stamp (:mod:`govshare.core.stamps`; ``stamp``: its value as the request read it first,
+    before anything else — read here if not given): the next call reads the stamp, not three tables — and a
+    revocation, a deactivation or any other change of them counts from the next call on."""
     prefix = parse_system_key(raw)
     key = None
     reason = ""
@@ -116,7 +121,8 @@ def authenticate_system_key(raw: str) -> tuple[ConsumingSystem | None, SystemKey
         reason = "malformed"
     else:
         digest = crypto.token_hash(raw.strip())
-        stamp = stamps.read(stamps.ACCESS)
+        if stamp is _UNREAD:
+            stamp = stamps.read(stamps.ACCESS)
         kept = _USABLE_KEYS.get(digest, stamp)
         if kept is not None and not _refusal(kept, now):
             return kept.system, kept, _touch(kept, now)
