@@ -318,6 +318,28 @@ def test_a_line_past_the_packet_whose_key_becomes_another_rows_is_quarantined_as
     assert [reason.split(":")[0] for _, _, reason in _quarantine(fast, "r1")] == ["duplicate_key"]
 
 
+def test_a_key_read_beside_a_missing_line_is_written_as_the_servers_line_writes_it() -> None:
+    """The staged key of a line past ``max_allowed_packet`` (so that ``_repeated_keys`` sees its collisions): each
+    letter as the MySQL side's ``_value`` writes it — text quoted with quotes doubled and NUL dropped, numbers
+    plain, dates ISO, bytes as ``\\x`` and hex, booleans t / f (second review) — and empty for what that side
+    would leave empty."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from govshare.exchange.engine.mysqlcopy import _key_field, _lines
+
+    assert _key_field("C", 'a"b\x00c') == '"a""bc"'
+    assert (_key_field("I", 7), _key_field("N", Decimal("1.50")), _key_field("N", Decimal("1E+2"))) == \
+        ("7", "1.50", "100")
+    assert _key_field("D", dt.date(2024, 2, 29)) == "2024-02-29"
+    assert _key_field("T", dt.datetime(2024, 1, 1, 8, 0, 0, 123000)) == "2024-01-01 08:00:00.123000"
+    assert _key_field("G", b"\x01\xab") == "\\x01ab"
+    assert (_key_field("L", 1), _key_field("L", 0), _key_field("L", 2), _key_field("L", True)) == ("t", "f", "", "t")
+    assert (_key_field("D", None), _key_field("D", "0000-00-00"), _key_field("I", True)) == ("", "", "")
+    rows = [(1, "中", b'1,"x",t,'), (2, "?", None)]
+    assert _lines(rows, 3, [0, 1], ["I", "C"]) == b'1,"x",t,\n2,"?",,1\n'
+
+
 GOODS_SQL = ("CREATE TABLE goods (id int PRIMARY KEY, name varchar(20), amount decimal(12, 2)) ENGINE=InnoDB;"
              "INSERT INTO goods SELECT seq, CONCAT('物品', seq), seq * 0.25 FROM seq_1_to_20000;")
 GOODS_COLUMNS = [("id", StoreColumn("编号", "I")), ("name", StoreColumn("名称", "C", 20)),

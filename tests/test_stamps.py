@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -130,7 +130,8 @@ def test_a_systems_second_call_reads_no_table_of_the_access_check(system_grant: 
     assert "sharing_grant" in " ".join(q["sql"] for q in first.captured_queries)
     for table in ("sharing_systemkey", "sharing_grant", "catalog_catalogentry", "catalog_informationitem"):
         assert f'FROM "{table}"' not in tables, table
-    assert tables.count("core_stamp") == 1 and "core_stamp" in kept.captured_queries[0]["sql"]
+    statements = [q["sql"] for q in kept.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert tables.count("core_stamp") == 1 and "core_stamp" in statements[0]  # (a savepoint around it in a test)
     assert len(kept.captured_queries) < len(first.captured_queries)
 
 
@@ -260,22 +261,129 @@ def test_a_write_committed_while_a_call_is_in_flight_is_seen_by_the_next_call(sy
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "access_denied", answer.content
 
 
-def test_pruning_keeps_the_rows_few_and_every_value_new(system_grant: Any) -> None:
+def _rows_of_stamp() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM core_stamp WHERE name = 'access'")
+        return int(cursor.fetchone()[0])
+
+
+def test_pruning_keeps_the_rows_few_and_the_value_growing(system_grant: Any, monkeypatch: Any) -> None:
     from govshare.core import periodic
 
-    seen = {_stamp()}
+    seen = [_stamp()]
     for n in range(5):
         Grant.objects.filter(pk=system_grant.grant.pk).update(conditions=f"第{n}次")
-        seen.add(_stamp())
-    before = _stamp()
+        seen.append(_stamp())
+    assert seen == sorted(seen) and len(set(seen)) == 6  # each write raised it
     assert periodic.run_due(force=True, only={"core.prune_stamps"})["core.prune_stamps"] >= 5
-    after = _stamp()
-    assert after is not None and after not in seen and after[0] == 1  # one row left, a value never seen before
-    assert before != after
+    assert _rows_of_stamp() == 1 and _stamp() == seen[-1] + 1  # one row left; a value never seen before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_prunes_rows_past_the_limit_itself_and_never_retries_a_prune_that_cannot_write(
+        monkeypatch: Any) -> None:
+    """Outside a transaction (a request's), a read past PRUNE_AT rows prunes them, without waiting for the database;
+    a prune that cannot write (a standby, the SQLite file locked by another writer) leaves the read as it was —
+    the second review found it retried for ever (RecursionError, or 20 s waits on SQLite)."""
+    stamps.ensure_triggers()
+    stamps.prune(stamps.ACCESS)
+    seen = [_stamp()]
+    assert seen[0] is not None
     with connection.cursor() as cursor:  # past PRUNE_AT rows a read prunes them itself
-        cursor.executemany("INSERT INTO core_stamp (name) VALUES (%s)", [("access",)] * (stamps.PRUNE_AT + 1))
-    value = _stamp()
-    assert value is not None and value[0] == 1
+        cursor.executemany("INSERT INTO core_stamp (name, weight) VALUES (%s, 1)", [("access",)] * (stamps.PRUNE_AT + 1))
+    before = seen[-1] + stamps.PRUNE_AT + 1
+    assert _stamp() == before and _rows_of_stamp() == 1
+    assert _stamp() == before + 1  # the prune's own row
+    # a prune that cannot write (a standby, the file locked by another writer) leaves the read as it was: no retry
+    with connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO core_stamp (name, weight) VALUES (%s, 1)", [("access",)] * (stamps.PRUNE_AT + 1))
+    tried: list[int] = []
+
+    def locked(name: str, *, using: str = "default") -> int:
+        tried.append(1)
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(stamps, "prune", locked)
+    assert _stamp() == before + 1 + stamps.PRUNE_AT + 1 and tried == [1]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite rebuilds a table in a migration")
+def test_triggers_made_again_after_a_table_was_rebuilt_move_the_stamp(system_grant: Any) -> None:
+    """Second review: SQLite drops a table's triggers when a migration rebuilds it; what was written until
+    post_migrate made them again went unseen — making them again now moves the stamp."""
+    client = _bearer(_secret(system_grant))
+    assert _rows(client, system_grant.entry).status_code == 200
+    with connection.cursor() as cursor:
+        for sql in stamps.drop_sql("sqlite", stamps.ACCESS, "sharing_systemkey"):
+            cursor.execute(sql)  # what the rebuild does
+    SystemKey.objects.filter(system=system_grant.market_system).update(revoked_at=timezone.now())  # unseen
+    stamps.ensure_triggers()  # post_migrate
+    assert stamps.missing_triggers() == []
+    answer = _rows(client, system_grant.entry)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (401, "token_revoked")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="writers committing out of order: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_prune_between_writers_committing_out_of_order_never_brings_a_value_back(share: Any) -> None:
+    """Second review: with the value (rows, highest id), a revocation L holding an earlier id, a prune, and a write
+    B committed between the prune's insert and its commit brought back the value a call had kept its answer under
+    — the revoked key was served.  The sum of weights only grows."""
+    import threading
+
+    from django.db import connections
+
+    granted = with_system_grant(share)
+    client = _bearer(_secret(granted))
+    key = SystemKey.objects.get(system=granted.market_system)
+    assert _rows(client, granted.entry).status_code == 200
+    stamps.prune(stamps.ACCESS)
+    Department.objects.filter(pk=granted.org.market.pk).update(short_name="市场1")
+    l_wrote, l_go, p_paused, p_go = (threading.Event() for _ in range(4))
+    errors: list[BaseException] = []
+
+    def revoker() -> None:
+        try:
+            with transaction.atomic():
+                SystemKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+                l_wrote.set()
+                assert l_go.wait(20)
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def pruner() -> None:
+        def pause(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            if sql.startswith("DELETE FROM core_stamp"):
+                p_paused.set()
+                assert p_go.wait(20)
+            return execute(sql, params, many, context)
+        try:
+            with connection.execute_wrapper(pause):
+                stamps.prune(stamps.ACCESS)
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    revoking = threading.Thread(target=revoker)
+    revoking.start()
+    assert l_wrote.wait(20)
+    pruning = threading.Thread(target=pruner)
+    pruning.start()
+    assert p_paused.wait(20)
+    Department.objects.filter(pk=granted.org.market.pk).update(short_name="市场2")  # B commits meanwhile
+    seen = _stamp()
+    assert _rows(client, granted.entry).status_code == 200  # kept under `seen`
+    p_go.set()
+    pruning.join(20)
+    l_go.set()
+    revoking.join(20)
+    assert not errors, errors
+    assert _stamp() not in (None, seen)
+    answer = _rows(client, granted.entry)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (401, "token_revoked")
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")

@@ -604,9 +604,11 @@ class LoginAddress(models.Model):
 
 class Stamp(models.Model):
     """A row the database's triggers add with every write to a table a stamp watches (:mod:`govshare.core.stamps`):
-    the stamp's value is the number of its rows and the highest id — processes keep answers while it stays."""
+    the stamp's value is the sum of its rows' weights — processes keep answers while it stays."""
 
     name = models.CharField(max_length=40)
+    #: 1 for a write; a pruned stamp's row carries the weights of the rows it replaced, plus one
+    weight = models.BigIntegerField(default=1)
 
     class Meta:
         indexes = [models.Index(fields=["name", "id"], name="core_stamp_name_id")]

@@ -3,15 +3,18 @@ that answer between requests and still never serve it one request after a change
 docs/decisions/0006).
 
 A stamp is the rows of ``core_stamp`` under its name: triggers on the watched tables (:data:`WATCHED`) *add a row*
-in the same transaction as every INSERT, UPDATE (of the columns that matter) and DELETE — PostgreSQL's TRUNCATE
-too — whether the write came through the ORM, a queryset ``update()``, ``bulk_create`` or a SQL console.  The
-stamp's value is ``(number of rows, highest id)``: a commit that adds rows changes it; a transaction rolled back
+of weight 1 in the same transaction as every INSERT, UPDATE (of the columns that matter) and DELETE — PostgreSQL's
+TRUNCATE too — whether the write came through the ORM, a queryset ``update()``, ``bulk_create`` or a SQL console.
+The stamp's value is the *sum of the weights*: every commit that adds rows raises it; a transaction rolled back
 leaves it (and the rows) as they were.  Adding rows takes no lock another writer waits for (an UPDATE of one shared
 row would: two transactions taking it and a row of a watched table in opposite orders would deadlock), and no
 ``OR IGNORE`` / ``OR REPLACE`` of the outer statement can turn the insert into a conflict (SQLite applies the
-outer statement's conflict clause inside its triggers).  :func:`prune` drops all but a new last row in one
-transaction (the highest id grows, so no value repeats); the worker runs it every minute and :func:`read` when the
-rows pile up.
+outer statement's conflict clause inside its triggers).  :func:`prune` replaces the rows it sees by one row
+carrying their weights plus one, in one transaction — so the value only ever grows, whatever order writers and
+pruners commit in (rows of transactions still open are not seen, so not replaced: their commit raises the value as
+ever).  The first row weighs the time in microseconds: a table made again (a migration back and forth) starts above
+any value a running process may have kept.  The worker prunes every minute; :func:`read` prunes when the rows pile
+up.
 
 The triggers are made (again, if a migration rebuilt a table: SQLite drops a table's triggers with it) after every
 ``migrate`` (:func:`ensure_triggers`, a ``post_migrate`` handler); a process keeps nothing when one is missing
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -60,7 +64,7 @@ WATCHED: dict[str, dict[str, tuple[str, ...]]] = {
 PRUNE_AT = 2000
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_0123456789")
-Value = tuple[int, int]
+Value = int
 
 
 def _checked(name: str) -> str:
@@ -80,7 +84,7 @@ def trigger_sql(vendor: str, stamp: str, table: str, *, columns: Sequence[str] =
         _checked(column)
     name = f"gs_stamp_{stamp}_{table}"
     of = f" OF {', '.join(columns)}" if columns else ""
-    insert = f"INSERT INTO core_stamp (name) VALUES ('{stamp}')"  # noqa: S608 — checked names
+    insert = f"INSERT INTO core_stamp (name, weight) VALUES ('{stamp}', 1)"  # noqa: S608 — checked names
     if vendor == "sqlite":
         return [f"CREATE TRIGGER IF NOT EXISTS {name}_{event[0].lower()} AFTER {event} ON {table} "
                 f"BEGIN {insert}; END" for event in ("INSERT", f"UPDATE{of}", "DELETE")]
@@ -139,15 +143,20 @@ def ensure_triggers(using: str = "default", **kwargs: Any) -> None:
     found = _present(conn)
     with transaction.atomic(using=using), conn.cursor() as cursor:
         for stamp, watched in WATCHED.items():
+            made = False
             for table, columns in watched.items():
                 if table not in tables or all(n in found for n in _trigger_names(conn.vendor, stamp, table)):
                     continue
                 for sql in drop_sql(conn.vendor, stamp, table) + trigger_sql(conn.vendor, stamp, table,
                                                                               columns=columns):
                     cursor.execute(sql)
+                made = True
             cursor.execute("SELECT count(*) FROM core_stamp WHERE name = %s", [stamp])
-            if not cursor.fetchone()[0]:  # a first value: answers may be kept from the start
-                cursor.execute("INSERT INTO core_stamp (name) VALUES (%s)", [stamp])
+            if not cursor.fetchone()[0]:  # a first value, above any a running process may have kept
+                cursor.execute("INSERT INTO core_stamp (name, weight) VALUES (%s, %s)",
+                               [stamp, int(time.time() * 1_000_000)])
+            elif made:  # writes while a trigger was missing (a table rebuilt by a migration) went unseen
+                cursor.execute("INSERT INTO core_stamp (name, weight) VALUES (%s, 1)", [stamp])
     forget()
 
 
@@ -188,32 +197,62 @@ def enabled(using: str = "default") -> bool:
 
 
 def read(name: str, *, using: str = "default") -> Value | None:
-    """The stamp's value now: (rows, highest id) — None when there is none, or its triggers are not all there."""
+    """The stamp's value now (the sum of its rows' weights) — None when there is none (no row, no table), or its
+    triggers are not all there."""
     if not enabled(using):
         return None
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT count(*), max(id) FROM core_stamp WHERE name = %s", [name])
-        count, highest = cursor.fetchone()
+    conn = connections[using]
+    sql = "SELECT count(*), sum(weight) FROM core_stamp WHERE name = %s"
+    try:
+        if conn.in_atomic_block:  # a failure must not spoil the caller's transaction
+            with transaction.atomic(using=using), conn.cursor() as cursor:
+                cursor.execute(sql, [name])
+                count, value = cursor.fetchone()
+        else:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, [name])
+                count, value = cursor.fetchone()
+    except DatabaseError:  # core_stamp not there (a migration going back): nothing is kept
+        return None
     if not count:
         return None
-    if count > PRUNE_AT:
+    if count > PRUNE_AT and not conn.in_atomic_block:
+        _prune_now(name, using)  # the value read stands: pruning leaves it or raises it, never lowers it
+    return int(value)
+
+
+def _prune_now(name: str, using: str) -> None:
+    """:func:`prune` from a read, never waiting for the database (SQLite: no busy wait) and never failing it."""
+    conn = connections[using]
+    try:
+        if conn.vendor != "sqlite":
+            prune(name, using=using)
+            return
+        with conn.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout")
+            (waited,) = cursor.fetchone()
+            cursor.execute("PRAGMA busy_timeout = 0")
         try:
             prune(name, using=using)
-        except DatabaseError:  # a read-only moment (a replica, a locked file): pruned next time
-            log.warning("stamps: %s not pruned", name, exc_info=True)
-        return read(name, using=using)
-    return int(count), int(highest)
+        finally:
+            with conn.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {int(waited)}")
+    except DatabaseError:  # a read-only moment (a standby, the file locked): the worker prunes
+        log.info("stamps: %s not pruned now", name, exc_info=True)
 
 
 def prune(name: str, *, using: str = "default") -> int:
-    """Drop the stamp's rows but a new last one, in one transaction (the highest id grows: no value comes back).
-    Rows of transactions still open are not seen, so not dropped: their commit changes the value as ever."""
+    """Replace the stamp's rows this transaction sees by one row carrying their weights plus one: the value grows
+    by one, and stays above every value before it whatever order other writers commit in (their rows, not seen
+    here, keep their own weight).  Returns the rows replaced."""
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute("INSERT INTO core_stamp (name) VALUES (%s)", [name])
-        cursor.execute("SELECT max(id) FROM core_stamp WHERE name = %s", [name])
+        cursor.execute("INSERT INTO core_stamp (name, weight) VALUES (%s, 1) RETURNING id", [name])
         (last,) = cursor.fetchone()
-        cursor.execute("DELETE FROM core_stamp WHERE name = %s AND id < %s", [name, last])
-        return int(cursor.rowcount)
+        cursor.execute("DELETE FROM core_stamp WHERE name = %s AND id < %s RETURNING weight", [name, last])
+        weights = [int(row[0]) for row in cursor.fetchall()]
+        if weights:
+            cursor.execute("UPDATE core_stamp SET weight = weight + %s WHERE id = %s", [sum(weights), last])
+        return len(weights)
 
 
 def forget() -> None:

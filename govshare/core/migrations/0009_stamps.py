@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=40)),
+                ('weight', models.BigIntegerField(default=1)),
             ],
             options={
                 'indexes': [models.Index(fields=['name', 'id'], name='core_stamp_name_id')],

@@ -326,6 +326,8 @@ def _key_field(letter: str, value: Any) -> str:
         return value.isoformat(sep=" ")
     if letter == "G" and isinstance(value, (bytes, bytearray)):
         return "\\x" + bytes(value).hex()
+    if letter == "L" and isinstance(value, int) and value in (0, 1):  # as _value writes it: t / f
+        return "t" if value else "f"
     return ""
 
 
