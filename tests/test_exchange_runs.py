@@ -19,6 +19,7 @@ from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, ValidationFailed
 from govshare.core.models import AuditEvent, Notification
 from govshare.datastore.centre import open_store, table_for
+from govshare.exchange import runs
 from govshare.exchange.actions import do_bind_table, do_register_source, do_start_run
 from govshare.exchange.models import ExchangeRun
 from tests.conftest import login
@@ -215,8 +216,10 @@ def test_a_copy_from_mariadb_into_a_postgresql_centre_takes_the_servers_path_and
         assert [q["reason"].split(":")[0] for q in store.quarantine(run.target, run.run_id)] == ["no_such_date"]
 
 
+@pytest.mark.parametrize("fast_batch_rows", [50_000, 50])  # the page that changes: the first, or the third
 def test_a_table_without_transactions_that_changes_under_the_servers_path_is_finished_by_the_keyset_copy(
-        cat: Any, settings: Any, pg_source_url: str, request: Any, start: Any, monkeypatch: Any) -> None:
+        fast_batch_rows: int, cat: Any, settings: Any, pg_source_url: str, request: Any, start: Any,
+        monkeypatch: Any) -> None:
     """A MyISAM table keeps no snapshot: a flagged row (a zero date) deleted between its page and its re-read
     failed the batch, and on a busy table the next run's too, for ever. Now the run goes on by the keyset copy,
     which needs no snapshot, from the last batch written — and its log says why (review of the 14th session)."""
@@ -232,18 +235,19 @@ def test_a_table_without_transactions_that_changes_under_the_servers_path_is_fin
         mysql_url, "runs_myisam",
         "SET SESSION sql_mode = ''; CREATE TABLE rkxx (gmsfhm char(18) PRIMARY KEY, xm varchar(50), csrq date) "
         "ENGINE=MyISAM; INSERT INTO rkxx SELECT CONCAT('62120019900101', LPAD(seq, 4, '0')), CONCAT('姓名', seq), "
-        "IF(seq = 7, '0000-00-00', DATE_ADD('1990-01-01', INTERVAL seq DAY)) FROM seq_1_to_120;")
+        "IF(seq = 107, '0000-00-00', DATE_ADD('1990-01-01', INTERVAL seq DAY)) FROM seq_1_to_120;")
     page = copy_engine._Reader.page
     deleted: list[bool] = []
 
     def busy(self: Any, after: Any, lower: Any = None, *, window: Any = None) -> Any:
         if window is not None and not deleted:  # another system deletes the flagged row meanwhile
             with mysql_admin(mysql_url, "runs_myisam") as admin, admin.cursor() as cursor:
-                cursor.execute("DELETE FROM rkxx WHERE gmsfhm = '621200199001010007'")
+                cursor.execute("DELETE FROM rkxx WHERE gmsfhm = '621200199001010107'")
             deleted.append(True)
         return page(self, after, lower, window=window)
 
     monkeypatch.setattr(copy_engine._Reader, "page", busy)
+    monkeypatch.setattr(runs, "FAST_BATCH_ROWS", fast_batch_rows)
     entry = cat.published()
     source = do_register_source(cat.org.police_admin, name="公安 MyISAM 前置库", code="GA-MYI", kind="mysql",
                                 host=spec["address"], port=spec["port"], database=spec["database"],
@@ -257,6 +261,12 @@ def test_a_table_without_transactions_that_changes_under_the_servers_path_is_fin
     assert "the table changed while its page was read" in run.job.log
     with open_store() as store:
         assert store.summary(run.target).live_rows == 119
+        receipts = store.receipts(run.target, run.run_id)
+    # the batches the servers' path wrote before the page that changed stay; the keyset copy goes on after them
+    assert [r.batch for r in receipts] == list(range(1, len(receipts) + 1))
+    assert sum(r.rows_read for r in receipts) == 119
+    if fast_batch_rows == 50:
+        assert [r.rows_read for r in receipts[:2]] == [50, 50]
 
 
 # ------------------------------------------------------------------ who, and every channel

@@ -118,7 +118,7 @@ def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purp
     """The delivery of ``items`` (None: every item of the consumer's grant; the provider: of its entry) to ``user``
     or ``system``, or :class:`AccessRefused` with the access check's reasons (the refusal is in the audit log)."""
     if items is None:
-        items = default_items(entry, user=user, system=system, purpose=purpose, channel=channel)
+        items = default_items(entry, user=user, system=system, purpose=purpose, channel=channel, today=today)
     decision = check_access(entry=entry, purpose=purpose, items=items, user=user, system=system, channel=channel,
                             record=True, grant=grant, today=today)
     if not decision.allowed:
@@ -156,7 +156,7 @@ def authorise_system(ref: str, system: Any, *, purpose: str, items: list[str] | 
 
 
 def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, purpose: str,
-                  channel: str) -> list[str] | None:
+                  channel: str, today: dt.date | None = None) -> list[str] | None:
     """The items a consumer gets when it names none: those of its newest usable grant for this purpose and
     channel (a system: a grant for it or for no system in particular; a user: any, and a grant for a system
     only is refused by the access check with that reason; None — every item — for the provider's own data, or
@@ -164,7 +164,7 @@ def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, 
     department = getattr(system if system is not None else user, "department_id", None)
     if department is None or department == entry.provider_id:
         return None
-    grants = Grant.objects.usable().filter(entry=entry, consumer_id=department, purpose=purpose, channel=channel)
+    grants = Grant.objects.usable(today).filter(entry=entry, consumer_id=department, purpose=purpose, channel=channel)
     if system is not None:
         grants = grants.filter(Q(system__isnull=True) | Q(system=system))
     grant = grants.order_by("-granted_at", "-id").only("items").first()
