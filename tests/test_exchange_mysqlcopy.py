@@ -6,9 +6,10 @@ values stop fitting its column types; kill -9."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -126,6 +127,27 @@ def test_the_mysql_fast_copy_gives_exactly_what_the_keyset_copy_gives_for_every_
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 18)
 
 
+@contextlib.contextmanager
+def _small_packets(request: pytest.FixtureRequest, mode: str | None = None) -> Iterator[None]:
+    """The MariaDB source's ``max_allowed_packet`` at 1 024 bytes (and its sql_mode, given one) for the sessions
+    opened meanwhile — the copy's — then as it was."""
+    from tests.source_servers import mysql_admin
+
+    url = request.getfixturevalue("mysql_source_url")
+    with mysql_admin(url) as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.max_allowed_packet, @@GLOBAL.sql_mode")
+        before, modes = cursor.fetchone()
+        cursor.execute("SET GLOBAL max_allowed_packet = 1024")
+        if mode is not None:
+            cursor.execute("SET GLOBAL sql_mode = %s", (mode,))
+    try:
+        yield
+    finally:
+        with mysql_admin(url) as admin, admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL max_allowed_packet = %s", (int(before),))
+            cursor.execute("SET GLOBAL sql_mode = %s", (modes,))
+
+
 @pytest.mark.parametrize("mode", ["", "ORACLE", "EMPTY_STRING_IS_NULL"])
 def test_a_row_whose_line_outgrows_the_servers_packet_is_read_again_and_copied_exactly(
         mode: str, make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
@@ -134,8 +156,6 @@ def test_a_row_whose_line_outgrows_the_servers_packet_is_read_again_and_copied_e
     NULL for the line (with a warning, not an error).  The row stands as flagged and is read again by key: the same
     centre as the keyset copy, nothing lost — also when the server's sql_mode is Oracle's (whose CONCAT skips a
     NULL) or turns every '' into NULL (review: the path's sessions leave those two modes out)."""
-    from tests.source_servers import mysql_admin
-
     source = make_source("mysql", "CREATE TABLE files (id int PRIMARY KEY, body blob, note varchar(10)) ENGINE=InnoDB;"
                                   "INSERT INTO files VALUES (1, REPEAT(X'AB', 700), '大'), (2, X'01', '小'), "
                                   "(3, NULL, NULL);")
@@ -143,18 +163,8 @@ def test_a_row_whose_line_outgrows_the_servers_packet_is_read_again_and_copied_e
     plan = _unique(source.plan("files", columns, ("id",)))
     slow, fast = make_store("postgresql"), make_store("postgresql")
     full_copy(plan, slow, run_id="r1")
-    url = request.getfixturevalue("mysql_source_url")
-    with mysql_admin(url) as admin, admin.cursor() as cursor:
-        cursor.execute("SELECT @@GLOBAL.max_allowed_packet, @@GLOBAL.sql_mode")
-        before, modes = cursor.fetchone()
-        cursor.execute("SET GLOBAL max_allowed_packet = 1024")  # the copy's new sessions take it
-        cursor.execute("SET GLOBAL sql_mode = %s", (mode,))
-    try:
+    with _small_packets(request, mode):
         got = fast_full_copy(plan, fast, run_id="r1")
-    finally:
-        with mysql_admin(url) as admin, admin.cursor() as cursor:
-            cursor.execute("SET GLOBAL max_allowed_packet = %s", (int(before),))
-            cursor.execute("SET GLOBAL sql_mode = %s", (modes,))
     assert (got.rows_read, got.inserted, got.rejected) == (3, 3, 0)
     _same(plan, slow, fast)
 
@@ -294,8 +304,6 @@ def test_a_line_past_the_packet_whose_key_becomes_another_rows_is_quarantined_as
     staged without its key, so a key it shares after conversion (two GBK user-defined characters, both "?") went
     unseen and the batch failed as a centre error, run after run.  Its key now stands in its staged line (as read
     beside it): both rows are read again, the first kept and the second quarantined (duplicate_key)."""
-    from tests.source_servers import mysql_admin
-
     source = make_source("mysql", "CREATE TABLE gkb (k varchar(5) CHARACTER SET gbk COLLATE gbk_bin PRIMARY KEY, "
                                   "body blob) ENGINE=InnoDB; INSERT INTO gkb VALUES ('a', X'01'), (X'AAA1', X'02'), "
                                   "(X'AAA2', REPEAT(X'AB', 700)), ('中', NULL);")
@@ -303,16 +311,8 @@ def test_a_line_past_the_packet_whose_key_becomes_another_rows_is_quarantined_as
     plan = _unique(source.plan("gkb", columns, ("k",)))
     slow, fast = make_store("postgresql"), make_store("postgresql")
     expected = full_copy(plan, slow, run_id="r1")
-    url = request.getfixturevalue("mysql_source_url")
-    with mysql_admin(url) as admin, admin.cursor() as cursor:
-        cursor.execute("SELECT @@GLOBAL.max_allowed_packet")
-        (before,) = cursor.fetchone()
-        cursor.execute("SET GLOBAL max_allowed_packet = 1024")  # the copy's new sessions take it
-    try:
+    with _small_packets(request):
         got = fast_full_copy(plan, fast, run_id="r1")
-    finally:
-        with mysql_admin(url) as admin, admin.cursor() as cursor:
-            cursor.execute("SET GLOBAL max_allowed_packet = %s", (int(before),))
     assert (got.rows_read, got.rejected) == (expected.rows_read, expected.rejected) == (4, 1)
     _same(plan, slow, fast)
     assert [reason.split(":")[0] for _, _, reason in _quarantine(fast, "r1")] == ["duplicate_key"]

@@ -185,6 +185,16 @@ def test_a_full_copy_into_a_postgresql_centre(bound: Any, settings: Any, pg_sour
         assert store.kind == "postgresql" and store.summary(run.target).live_rows == 120
 
 
+def _bound_rkxx(cat: Any, spec: dict[str, Any], code: str) -> Any:
+    """The police's MariaDB front-end database ``spec`` registered as source ``code``, its table rkxx bound to the
+    catalog's published entry (公民身份号码, 姓名, 出生日期)."""
+    source = do_register_source(cat.org.police_admin, name=f"公安 MariaDB 前置库 {code}", code=code, kind="mysql",
+                                host=spec["address"], port=spec["port"], database=spec["database"],
+                                username=spec["user"], password=spec["password"], tls="disable", connect_timeout=5)
+    return do_bind_table(cat.org.police_specialist, cat.published(), source=source, schema=spec["database"],
+                         table="rkxx", mapping={"公民身份号码": "gmsfhm", "姓名": "xm", "出生日期": "csrq"})
+
+
 def test_a_copy_from_mariadb_into_a_postgresql_centre_takes_the_servers_path_and_says_so(
         cat: Any, settings: Any, pg_source_url: str, request: Any, start: Any) -> None:
     """Issue 10 item 4, decision 0004 "MySQL": a MariaDB front-end database into a PostgreSQL centre is copied by
@@ -201,13 +211,7 @@ def test_a_copy_from_mariadb_into_a_postgresql_centre_takes_the_servers_path_and
         "SET SESSION sql_mode = ''; CREATE TABLE rkxx (gmsfhm char(18) PRIMARY KEY, xm varchar(50), csrq date) "
         "ENGINE=InnoDB; INSERT INTO rkxx SELECT CONCAT('62120019900101', LPAD(seq, 4, '0')), CONCAT('姓名', seq), "
         "IF(seq = 7, '0000-00-00', DATE_ADD('1990-01-01', INTERVAL seq DAY)) FROM seq_1_to_120;")
-    entry = cat.published()
-    source = do_register_source(cat.org.police_admin, name="公安 MariaDB 前置库", code="GA-MY", kind="mysql",
-                                host=spec["address"], port=spec["port"], database=spec["database"],
-                                username=spec["user"], password=spec["password"], tls="disable", connect_timeout=5)
-    binding = do_bind_table(cat.org.police_specialist, entry, source=source, schema=spec["database"], table="rkxx",
-                            mapping={"公民身份号码": "gmsfhm", "姓名": "xm", "出生日期": "csrq"})
-    run = start(cat.org.police_specialist, binding)
+    run = start(cat.org.police_specialist, _bound_rkxx(cat, spec, "GA-MY"))
     assert run.status == ExchangeRun.Status.SUCCEEDED, run.error_message
     assert (run.rows_read, run.inserted, run.rejected) == (120, 119, 1)
     assert run.job is not None and "path: rows written as COPY lines by the source's server" in run.job.log
@@ -248,13 +252,7 @@ def test_a_table_without_transactions_that_changes_under_the_servers_path_is_fin
 
     monkeypatch.setattr(copy_engine._Reader, "page", busy)
     monkeypatch.setattr(runs, "FAST_BATCH_ROWS", fast_batch_rows)
-    entry = cat.published()
-    source = do_register_source(cat.org.police_admin, name="公安 MyISAM 前置库", code="GA-MYI", kind="mysql",
-                                host=spec["address"], port=spec["port"], database=spec["database"],
-                                username=spec["user"], password=spec["password"], tls="disable", connect_timeout=5)
-    binding = do_bind_table(cat.org.police_specialist, entry, source=source, schema=spec["database"], table="rkxx",
-                            mapping={"公民身份号码": "gmsfhm", "姓名": "xm", "出生日期": "csrq"})
-    run = start(cat.org.police_specialist, binding)
+    run = start(cat.org.police_specialist, _bound_rkxx(cat, spec, "GA-MYI"))
     assert deleted and run.status == ExchangeRun.Status.SUCCEEDED, run.error_message
     assert (run.rows_read, run.inserted, run.rejected) == (119, 119, 0)
     assert run.job is not None and "path: keyset copy for the rest of the run" in run.job.log
