@@ -436,3 +436,24 @@ def test_the_worker_making_a_change_effective_and_a_subscription_of_the_same_ent
     for thread in threads:
         thread.join(30)
     assert outcome == {"subscriber": "ok", "worker": "ok"}, outcome
+
+
+def test_a_systems_verifications_are_checked_from_what_was_kept_until_the_grant_changes(
+        system_grant: Any, settings: Any) -> None:
+    """Online verification (SHR-9) by a system: its entry and grant kept like the data API's (no table of the access
+    check read on the second call), and a revocation made past the actions refuses the very next one."""
+    from tests.test_data_api import PEOPLE, _verify
+
+    settings.GOVSHARE_VERIFY_PER_MINUTE = 100
+    client = _bearer(_secret(system_grant))
+    claim = ({"公民身份号码": PEOPLE[0][0]}, {"姓名": "赵六"})
+    assert _verify(client, system_grant.entry, *claim).status_code == 200
+    with CaptureQueriesContext(connection) as kept:
+        answer = _verify(client, system_grant.entry, *claim)
+    assert answer.status_code == 200 and answer.json()["fields"]["姓名"]["result"] == "match"
+    tables = " ".join(q["sql"] for q in kept.captured_queries)
+    for table in ("sharing_systemkey", "sharing_grant", "catalog_catalogentry", "catalog_informationitem"):
+        assert f'FROM "{table}"' not in tables, table
+    Grant.objects.filter(pk=system_grant.grant.pk).update(revoked_at=timezone.now())
+    refused = _verify(client, system_grant.entry, *claim)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "access_denied")

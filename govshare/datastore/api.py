@@ -348,7 +348,8 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
     user, system = _caller(request)
     if user is not None:  # a person verifies for a department that uses shared data (an auditor never does)
         require(user, Capability.APPLY_SHARE)
-    entry = _entry(ref, user, system)
+    # a system's entry and grant are kept between its calls under the access stamp (govshare.core.stamps)
+    entry = delivery.published_entry(ref, access_stamp_of(request)) if system is not None else get_entry(user, ref)
     if not payload.claims:
         raise ValidationFailed("no_claims", _("Name at least one item to verify."), field="claims")
     if len(payload.claims) > MAX_CLAIMS or len(payload.key) > MAX_CLAIMS:
@@ -361,8 +362,11 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
                                             "%(seconds)s s."), limit=settings.GOVSHARE_VERIFY_PER_MINUTE,
                           seconds=wait, retry_after=wait)
     items = list(dict.fromkeys([*payload.key, *payload.claims]))
-    granted = delivery.authorise(entry, user=user, system=system, purpose=payload.purpose, items=items,
-                                 channel=ShareMethod.API)
+    if system is not None:
+        granted = delivery.authorise_system(ref, system, purpose=payload.purpose, items=items,
+                                            channel=ShareMethod.API, stamp=access_stamp_of(request))[1]
+    else:
+        granted = delivery.authorise(entry, user=user, purpose=payload.purpose, items=items, channel=ShareMethod.API)
     # an item the grant delivers as nothing or as a pseudonym is not to be learnt at all, and one it delivers as a
     # year, a month or a rounded number leaves too few values to guess from: verifying it — as a claim, or as the
     # key whose existence "found" answers — would reveal it one guess at a time (reviews M4, 2)

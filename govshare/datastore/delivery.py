@@ -133,6 +133,19 @@ def authorise(entry: CatalogEntry, *, user: Any = None, system: Any = None, purp
 #: versions and items, grants, systems, keys or departments changes it): (entry ref, system, purpose, items asked,
 #: channel, today) → (entry, delivery).  Refusals are never kept: each is checked and audited again.
 _SYSTEM_DELIVERIES = stamps.StampedCache(size=2048)
+#: published entries by the reference a system's call names them by, kept likewise
+_PUBLISHED = stamps.StampedCache(size=2048)
+
+
+def published_entry(ref: str, stamp: Any) -> CatalogEntry:
+    """:func:`get_published_entry` for a consuming system's call, kept under the access stamp ``stamp`` (as the
+    request read it first); a reference that names nothing is never kept (404 each time)."""
+    kept = _PUBLISHED.get(ref, stamp)
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
+    entry = get_published_entry(ref)
+    _PUBLISHED.put(ref, stamp, entry)
+    return entry
 
 
 def authorise_system(ref: str, system: Any, *, purpose: str, items: list[str] | None, channel: str,
@@ -149,7 +162,7 @@ def authorise_system(ref: str, system: Any, *, purpose: str, items: list[str] | 
     kept = _SYSTEM_DELIVERIES.get(asked, stamp)
     if kept is not None:
         return kept  # type: ignore[no-any-return]
-    entry = get_published_entry(ref)
+    entry = published_entry(ref, stamp)
     granted = authorise(entry, system=system, purpose=purpose, items=items, channel=channel, today=today)
     _SYSTEM_DELIVERIES.put(asked, stamp, (entry, granted))
     return entry, granted
