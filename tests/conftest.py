@@ -274,7 +274,7 @@ def _no_kept_answers() -> None:
     """Each test starts with no answers kept under a stamp (govshare.core.stamps) by an earlier one."""
     from govshare.core import stamps
 
-    stamps.clear_all()
+    stamps.forget()
 
 
 @pytest.fixture(autouse=True)

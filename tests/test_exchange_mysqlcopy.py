@@ -11,11 +11,12 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from govshare.datastore.engine.store import Store, StoreColumn
-from govshare.exchange.engine.copy import CopyPlan, full_copy
+from govshare.exchange.engine.copy import CopyPlan, CopyResult, full_copy
 from govshare.exchange.engine.fastcopy import fast_full_copy
 from govshare.exchange.engine.mysqlcopy import eligible, source_types
 from govshare.exchange.engine.rules import RuleSet
@@ -96,6 +97,17 @@ def _same(plan: CopyPlan, slow: Store, fast: Store, run_id: str = "r1") -> None:
     assert _quarantine(fast, run_id) == _quarantine(slow, run_id)
 
 
+def _both(plan: CopyPlan, make_store: Callable[[str], Store], during: Any = None
+          ) -> tuple[CopyResult, CopyResult, Store, Store]:
+    """The plan copied into two fresh PostgreSQL centres: by the keyset copy, then by the MySQL fast path (inside
+    ``during``, a context such as :func:`_small_packets`): (keyset result, fast result, their stores)."""
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    expected = full_copy(plan, slow, run_id="r1")
+    with during if during is not None else contextlib.nullcontext():
+        got = fast_full_copy(plan, fast, run_id="r1")
+    return expected, got, slow, fast
+
+
 @pytest.mark.parametrize("batch_rows", [4, 5000])
 def test_the_mysql_fast_copy_gives_exactly_what_the_keyset_copy_gives_for_every_letter(
         batch_rows: int, make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
@@ -161,10 +173,7 @@ def test_a_row_whose_line_outgrows_the_servers_packet_is_read_again_and_copied_e
                                   "(3, NULL, NULL);")
     columns = [("id", StoreColumn("编号", "I")), ("body", StoreColumn("内容", "G")), ("note", StoreColumn("备注", "C", 10))]
     plan = _unique(source.plan("files", columns, ("id",)))
-    slow, fast = make_store("postgresql"), make_store("postgresql")
-    full_copy(plan, slow, run_id="r1")
-    with _small_packets(request, mode):
-        got = fast_full_copy(plan, fast, run_id="r1")
+    _expected, got, slow, fast = _both(plan, make_store, _small_packets(request, mode))
     assert (got.rows_read, got.inserted, got.rejected) == (3, 3, 0)
     _same(plan, slow, fast)
 
@@ -197,9 +206,7 @@ def test_a_composite_key_with_text_pages_exactly_on_mariadb(
     columns = [("region", StoreColumn("区", "C", 10)), ("id", StoreColumn("编号", "I")),
                ("name", StoreColumn("名称", "C", 20))]
     plan = _unique(source.plan("places", columns, ("region", "id"), batch_rows=3))
-    slow, fast = make_store("postgresql"), make_store("postgresql")
-    full_copy(plan, slow, run_id="r1")
-    got = fast_full_copy(plan, fast, run_id="r1")
+    _expected, got, slow, fast = _both(plan, make_store)
     assert (got.rows_read, got.batches) == (14, 5)
     _same(plan, slow, fast)
 
@@ -289,9 +296,7 @@ def test_keys_that_become_equal_on_their_way_are_quarantined_as_the_keyset_copy_
                                   "('中', 3);")
     columns = [("k", StoreColumn("代码", "C", 5)), ("v", StoreColumn("值", "I"))]
     plan = _unique(source.plan("gk", columns, ("k",)))
-    slow, fast = make_store("postgresql"), make_store("postgresql")
-    expected = full_copy(plan, slow, run_id="r1")
-    got = fast_full_copy(plan, fast, run_id="r1")
+    expected, got, slow, fast = _both(plan, make_store)
     assert (got.rows_read, got.rejected) == (expected.rows_read, expected.rejected) == (4, 1)
     _same(plan, slow, fast)
     assert [reason.split(":")[0] for _, _, reason in _quarantine(fast, "r1")] == ["duplicate_key"]
@@ -309,10 +314,7 @@ def test_a_line_past_the_packet_whose_key_becomes_another_rows_is_quarantined_as
                                   "(X'AAA2', REPEAT(X'AB', 700)), ('中', NULL);")
     columns = [("k", StoreColumn("代码", "C", 5)), ("body", StoreColumn("内容", "G"))]
     plan = _unique(source.plan("gkb", columns, ("k",)))
-    slow, fast = make_store("postgresql"), make_store("postgresql")
-    expected = full_copy(plan, slow, run_id="r1")
-    with _small_packets(request):
-        got = fast_full_copy(plan, fast, run_id="r1")
+    expected, got, slow, fast = _both(plan, make_store, _small_packets(request))
     assert (got.rows_read, got.rejected) == (expected.rows_read, expected.rejected) == (4, 1)
     _same(plan, slow, fast)
     assert [reason.split(":")[0] for _, _, reason in _quarantine(fast, "r1")] == ["duplicate_key"]
@@ -405,9 +407,7 @@ def test_a_key_column_named_like_sql_pages_and_reads_flagged_rows_again(
                                   "(3, '2024-01-03');")
     plan = _unique(source.plan("odd", [("a LIMIT b", StoreColumn("编号", "I")), ("d", StoreColumn("日期", "D"))],
                                ("a LIMIT b",), batch_rows=2))
-    slow, fast = make_store("postgresql"), make_store("postgresql")
-    full_copy(plan, slow, run_id="r1")
-    got = fast_full_copy(plan, fast, run_id="r1")
+    _expected, got, slow, fast = _both(plan, make_store)
     assert (got.rows_read, got.rejected) == (3, 1)
     _same(plan, slow, fast)
 
@@ -422,9 +422,7 @@ def test_a_zero_date_in_a_not_null_key_is_quarantined_once_not_also_counted_as_a
                                   "('2024-01-03', 3);")
     plan = _unique(source.plan("days", [("d", StoreColumn("日期", "D")), ("v", StoreColumn("值", "I"))], ("d",),
                                batch_rows=2))
-    slow, fast = make_store("postgresql"), make_store("postgresql")
-    expected = full_copy(plan, slow, run_id="r1")
-    got = fast_full_copy(plan, fast, run_id="r1")
+    expected, got, slow, fast = _both(plan, make_store)
     for result, store in ((expected, slow), (got, fast)):
         assert (result.rows_read, result.rejected, result.complete) == (3, 1, True)
         assert [(item, reason.split(":")[0]) for _key, item, reason in _quarantine(store, "r1")] == \

@@ -5,7 +5,6 @@ not there yet is not created by checking it: the database checks wait for ``govs
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from govshare.commands._util import add
@@ -21,10 +20,12 @@ def run(args: argparse.Namespace) -> int:
     from django.core.management.base import SystemCheckError
     from django.db import DatabaseError, connections
 
+    from govshare.core.db import no_database_yet
+
     conn = connections["default"]
-    name = str(conn.settings_dict.get("NAME") or "")
     databases = ["default"]
-    if conn.vendor == "sqlite" and not name.startswith(("file:", ":memory:")) and not Path(name).exists():
+    if no_database_yet(conn):
+        name = conn.settings_dict.get("NAME")
         print(f"数据库尚不存在（{name}）：先运行 govshare migrate / no database yet ({name}): run govshare migrate first")
         databases = []
     try:

@@ -19,8 +19,8 @@ class CoreConfig(AppConfig):
         from govshare.core import stamps
 
         checks.register(stamps.system_check, checks.Tags.database)  # the stamps' triggers are there (issue 11)
+        # the triggers after every migrate; the worker prunes the stamps' rows every minute (core.prune_stamps)
         post_migrate.connect(stamps.ensure_triggers, sender=self, dispatch_uid="govshare.core.stamp_triggers")
-        stamps._register_prune()  # the worker prunes the stamps' rows every minute
         post_migrate.connect(_classify_old_notices, sender=self, dispatch_uid="govshare.core.classify_notices")
 
 

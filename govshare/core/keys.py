@@ -179,9 +179,9 @@ def system_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """``manage.py check``: an error when the key does not fit the database (read-only)."""
     from django.core import checks
 
-    name = connection.settings_dict.get("NAME")
-    in_memory = str(name).startswith((":memory:", "file:")) or "mode=memory" in str(name)
-    if connection.vendor == "sqlite" and not in_memory and (not name or not Path(str(name)).exists()):
+    from govshare.core.db import no_database_yet
+
+    if no_database_yet(connection):
         return []  # no database yet (do not create an empty file by connecting)
     try:
         reason = problem(record=False)

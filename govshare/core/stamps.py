@@ -30,6 +30,7 @@ versions and items, the grants (:mod:`govshare.sharing.auth`, :func:`govshare.da
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -39,6 +40,8 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
+
+from govshare.core import periodic
 
 log = logging.getLogger("govshare.stamps")
 
@@ -202,16 +205,12 @@ def read(name: str, *, using: str = "default") -> Value | None:
     if not enabled(using):
         return None
     conn = connections[using]
-    sql = "SELECT count(*), sum(weight) FROM core_stamp WHERE name = %s"
+    # inside a transaction, a savepoint: a failure must not spoil the caller's transaction
+    guard = transaction.atomic(using=using) if conn.in_atomic_block else contextlib.nullcontext()
     try:
-        if conn.in_atomic_block:  # a failure must not spoil the caller's transaction
-            with transaction.atomic(using=using), conn.cursor() as cursor:
-                cursor.execute(sql, [name])
-                count, value = cursor.fetchone()
-        else:
-            with conn.cursor() as cursor:
-                cursor.execute(sql, [name])
-                count, value = cursor.fetchone()
+        with guard, conn.cursor() as cursor:
+            cursor.execute("SELECT count(*), sum(weight) FROM core_stamp WHERE name = %s", [name])
+            count, value = cursor.fetchone()
     except DatabaseError:  # core_stamp not there (a migration going back): nothing is kept
         return None
     if not count:
@@ -264,17 +263,15 @@ def forget() -> None:
 
 def system_check(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
     """``govshare check``: an error naming each watched table whose triggers are missing or disabled."""
-    from pathlib import Path
-
     from django.core import checks
+
+    from govshare.core.db import no_database_yet
 
     if not databases or "default" not in databases:
         return []
     conn = connections["default"]
-    name = str(conn.settings_dict.get("NAME") or "")
-    if conn.vendor == "sqlite" and not name.startswith(("file:", ":memory:")) and "mode=memory" not in name \
-            and not Path(name).exists():
-        return []  # no database yet: migrate makes it (and its triggers); do not create an empty file here
+    if no_database_yet(conn):
+        return []  # migrate makes it (and its triggers); do not create an empty file here
     try:
         if "core_stamp" not in conn.introspection.table_names():
             return []  # not migrated yet
@@ -290,11 +287,6 @@ def system_check(app_configs: Any = None, databases: Any = None, **kwargs: Any) 
 # -- keeping answers -------------------------------------------------------------------------------------------
 
 _ALL: weakref.WeakSet[StampedCache] = weakref.WeakSet()
-
-
-def clear_all() -> None:
-    """Forget every answer kept and the triggers' check (a test starts with none: its settings may differ)."""
-    forget()
 
 
 class StampedCache:
@@ -341,6 +333,7 @@ class StampedCache:
             self._stamp = None
 
 
+@periodic.register("core.prune_stamps", every_seconds=60)
 def _prune_all() -> int:
     """The worker's minute: each stamp's rows pruned to one (a stamp without rows — a flushed database — is left)."""
     pruned = 0
@@ -352,8 +345,3 @@ def _prune_all() -> int:
             pruned += prune(name)
     return pruned
 
-
-def _register_prune() -> None:
-    from govshare.core import periodic
-
-    periodic.register("core.prune_stamps", every_seconds=60)(_prune_all)

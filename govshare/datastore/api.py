@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -71,7 +71,6 @@ api_prefix = "/"
 #: matching rows are counted exactly up to this many, estimated beyond
 COUNT_LIMIT = 10_000
 MAX_LIMIT = 1000
-JSON_TYPE = "application/json; charset=utf-8"
 RESERVED = frozenset({"purpose", "fields", "sort", "limit", "cursor", "format", "count"})
 _SPLIT = re.compile(r"[,，]")
 
@@ -310,7 +309,7 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
         "cursor": cursor,
         "next": next_url,
     }
-    return HttpResponse(json.dumps(body, ensure_ascii=False, allow_nan=False), content_type=JSON_TYPE)
+    return JsonResponse(body, json_dumps_params={"ensure_ascii": False, "allow_nan": False})
 
 
 

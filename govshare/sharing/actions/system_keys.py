@@ -103,15 +103,12 @@ def _refusal(key: SystemKey, now: dt.datetime) -> str:
     return ""
 
 
-_UNREAD: Any = object()
-
-
-def authenticate_system_key(raw: str, *, stamp: Any = _UNREAD) -> tuple[ConsumingSystem | None, SystemKey | None,
-                                                                        str]:
+def authenticate_system_key(raw: str, *, stamp: Any) -> tuple[ConsumingSystem | None, SystemKey | None, str]:
     """(system, key, "") for a usable key; else (None, the key if known, the reason: ``malformed``,
     ``unknown``, ``revoked``, ``expired``, ``system_inactive``), the refusal audited.  A key found usable is
     kept under the access stamp (:mod:`govshare.core.stamps`; ``stamp``: its value as the request read it first,
-    before anything else — read here if not given): the next call reads the stamp, not three tables — and a
+    before anything else — :class:`govshare.sharing.auth.SystemKeyAuth`): the next call reads the stamp, not three
+    tables — and a
     revocation, a deactivation or any other change of them counts from the next call on."""
     prefix = parse_system_key(raw)
     key = None
@@ -121,11 +118,10 @@ def authenticate_system_key(raw: str, *, stamp: Any = _UNREAD) -> tuple[Consumin
         reason = "malformed"
     else:
         digest = crypto.token_hash(raw.strip())
-        if stamp is _UNREAD:
-            stamp = stamps.read(stamps.ACCESS)
         kept = _USABLE_KEYS.get(digest, stamp)
         if kept is not None and not _refusal(kept, now):
-            return kept.system, kept, _touch(kept, now)
+            _touch(kept, now)
+            return kept.system, kept, ""
         key = SystemKey.objects.select_related("system", "system__department").filter(prefix=prefix).first()
         if key is None or not secrets.compare_digest(key.secret_hash, digest):
             reason, key = "unknown", None
@@ -140,13 +136,13 @@ def authenticate_system_key(raw: str, *, stamp: Any = _UNREAD) -> tuple[Consumin
                          detail={"reason": reason, "system": key.system.code if key else ""})
         return None, key, reason
     assert key is not None
-    return key.system, key, _touch(key, now)
+    _touch(key, now)
+    return key.system, key, ""
 
 
-def _touch(key: SystemKey, now: dt.datetime) -> str:
+def _touch(key: SystemKey, now: dt.datetime) -> None:
     """Write the key's "last used" to the minute: a system calling many times a second does not write its row
-    each time (nor does it change the access stamp: the column is not watched).  Returns "" (no refusal)."""
+    each time (nor does it change the access stamp: the column is not watched)."""
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
         key.last_used_at = now
         SystemKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    return ""
