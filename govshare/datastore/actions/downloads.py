@@ -41,13 +41,15 @@ from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.messages import message
 from govshare.core.notify import bilingual, notify
 from govshare.datastore import centre, delivery, download_parts
-from govshare.datastore.engine import reader
+from govshare.datastore.engine import csvcopy, reader
 from govshare.datastore.engine.store import Store
 from govshare.datastore.models import Download
 
 DOWNLOAD_JOB = "datastore.download"
 #: rows read from the centre per page while a file is built
 PAGE_ROWS = 5000
+#: rows the centre's server writes per statement when it writes the CSV (:mod:`govshare.datastore.engine.csvcopy`)
+COPY_ROWS = 20_000
 #: a build records where it stands (and syncs the file) at most this often: a worker killed redoes the pages since
 CHECKPOINT_SECONDS = 1.0
 
@@ -188,6 +190,39 @@ def _pages(store: Any, query: reader.RowQuery,
                 return
 
 
+def _copy_problem(store: Any, fmt: str, query: reader.RowQuery, masks: Sequence[masking.Mask | None],
+                  key: bytes | None) -> str | None:
+    """Why the centre's server does not write this file's lines (:mod:`~govshare.datastore.engine.csvcopy`; None:
+    it does)."""
+    if fmt != Download.Format.CSV:
+        return f"the format is {fmt.upper()}"
+    found = csvcopy.problem(store)
+    if found is None:
+        plan = csvcopy.plan(reader.item_columns(store, query.table, query.items), masks, key)
+        found = plan if isinstance(plan, str) else None
+    return found
+
+
+def _chunks(store: Any, query: reader.RowQuery, fmt: str, masks: Sequence[masking.Mask | None], key: bytes | None,
+            mask_columns: Callable[[list[tuple[Any, ...]]], list[Sequence[Any]]], in_sql: bool
+            ) -> Iterator[tuple[bytes, Any, int]]:
+    """The file's lines after ``query``'s position, a piece at a time: (bytes, the position after them — None after
+    the last —, rows) — written by the centre's server (``in_sql``: :func:`_copy_problem` said it can; the rows its
+    SQL leaves to Python masked and written here) or page by page here."""
+    if not in_sql:
+        for columns, after in _pages(store, query, mask_columns):
+            yield _lines(fmt, list(query.items), columns), after, _length(columns)
+        return
+    plan = csvcopy.plan(reader.item_columns(store, query.table, query.items), masks, key)
+    assert not isinstance(plan, str), plan
+
+    def render(rows: list[tuple[Any, ...]]) -> list[bytes]:
+        masked = mask_columns(rows)
+        return [_lines(fmt, list(query.items), [[value] for value in row]) for row in zip(*masked, strict=True)]
+
+    yield from csvcopy.batches(store, dataclasses.replace(query, limit=PAGE_ROWS), plan, COPY_ROWS, render)
+
+
 def _length(columns: list[Sequence[Any]]) -> int:
     return len(columns[0]) if columns else 0
 
@@ -218,10 +253,13 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         if not checkpoint.get("parts"):  # pieces of an earlier attempt in parts that never recorded them
             for piece in part.parent.glob(part.name + ".*"):
                 piece.unlink(missing_ok=True)
+        not_in_sql = _copy_problem(store, download.format, query, granted.masks, granted.key)
+        ctx.log("the lines written by the centre's server (COPY)" if not_in_sql is None
+                else f"the lines written by Python: {not_in_sql}")
         parts = _parts_wanted(download.format, total)
         if checkpoint.get("parts") or (parts > 1 and not checkpoint.get("rows")):
             part.unlink(missing_ok=True)
-            return _write_parts(ctx, download, granted, store, query, total, parts, part)
+            return _write_parts(ctx, download, granted, store, query, total, parts, part, not_in_sql is None)
         if download.format == Download.Format.XLSX:
             def counted() -> Iterator[list[Any]]:
                 nonlocal rows
@@ -237,9 +275,10 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
             if rows == 0:
                 out.write(_header(download.format, items))
             last = time.monotonic()
-            for columns, after in _pages(store, query, granted.mask_columns):
-                out.write(_lines(download.format, items, columns))
-                rows += _length(columns)
+            for lines, after, count in _chunks(store, query, download.format, granted.masks, granted.key,
+                                               granted.mask_columns, not_in_sql is None):
+                out.write(lines)
+                rows += count
                 if after is not None and time.monotonic() - last >= CHECKPOINT_SECONDS:
                     # what the checkpoint names is on disk before it is named; a worker dying later redoes at most
                     # the pages since (the file is cut back to the checkpoint's bytes)
@@ -275,7 +314,7 @@ def _part_file(part: Path, k: int) -> Path:
 
 
 def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, store: Any,
-                 query: reader.RowQuery, total: int, parts: int, part: Path) -> int:
+                 query: reader.RowQuery, total: int, parts: int, part: Path, in_sql: bool) -> int:
     """The file built as ``parts`` key ranges, each by a process of its own (spawned: a fresh interpreter)
     writing a file of its own, then joined after the header.  Each part records where it stands in the job's
     checkpoint (sealed), so a build resumes each part after its last written page; a part's process ends with
@@ -307,7 +346,7 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
         receiving, sending = spawn.Pipe(duplex=False)
         spec = {"k": k, "state": states[k], "masks": granted.masks, "key": granted.key, "query": query,
                 "path": str(_part_file(part, k)), "format": download.format, "store": centre.url(),
-                "parent": os.getpid(), "checkpoint_seconds": CHECKPOINT_SECONDS}
+                "parent": os.getpid(), "checkpoint_seconds": CHECKPOINT_SECONDS, "in_sql": in_sql}
         process = spawn.Process(target=download_parts.main, args=(spec, sending), daemon=True)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, download_parts.STOP_SIGNALS)
         try:
@@ -421,9 +460,10 @@ def build_part(spec: dict[str, Any], conn: Any) -> None:
             out.seek(size)
             last = time.monotonic()
             position = after
-            for columns, page_after in _pages(store, part_query, mask_columns):
-                out.write(_lines(spec["format"], list(query.items), columns))
-                rows += _length(columns)
+            for lines, page_after, count in _chunks(store, part_query, spec["format"], spec["masks"], spec["key"],
+                                                    mask_columns, bool(spec.get("in_sql"))):
+                out.write(lines)
+                rows += count
                 if page_after is None:
                     break  # the last page: what it wrote is reported as done below (a report naming the page
                     # before with these bytes would make a resumed part write the last page twice)

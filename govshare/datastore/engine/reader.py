@@ -318,6 +318,57 @@ def read_rows(store: Store, query: RowQuery) -> RowPage:
     return RowPage([row[:len(wanted)] for row in rows], after, [name for name, _d, _n in order])
 
 
+def _bounded(store: Store, query: RowQuery) -> tuple[_Built, list[tuple[str, bool, bool]]]:
+    """The query's pieces with its ``after`` (strictly after) and ``until`` (at or before) in its conditions."""
+    built = _Built(store, query)
+    order = built.order()
+    for name, value in (("after", query.after), ("until", query.until)):
+        if value is not None:
+            condition, more = built.after(order, value, inclusive_before=name == "until")
+            built.where.append(condition)
+            built.params.extend(more)
+    return built, order
+
+
+def selection(store: Store, query: RowQuery, limit: int) -> tuple[str, list[Any]]:
+    """Every column of the first ``limit`` rows ``query`` matches after its ``after`` (at or before its ``until``),
+    in its order — a PostgreSQL statement with ``%s`` placeholders, and its parameters."""
+    built, order = _bounded(store, query)
+    sql = (f'SELECT * FROM "{query.table}" WHERE {" AND ".join(built.where)} '  # noqa: S608 — checked names
+           f"ORDER BY {', '.join(built.order_by(order))} LIMIT {int(limit)}")
+    return sql.replace("?", "%s"), built.params
+
+
+def position_of(store: Store, query: RowQuery, seq: int) -> list[Any] | None:
+    """The position (as :attr:`RowQuery.after` takes it) of the live row with change number ``seq`` in ``query``'s
+    order — None: no such row."""
+    built = _Built(store, query)
+    names = [name for name, _d, _n in built.order()]
+    sql = (f'SELECT {", ".join(built.column(n) for n in names)} FROM "{query.table}" '  # noqa: S608 — checked names
+           "WHERE NOT _deleted AND _seq = ?")
+    rows = store.read(sql, [int(seq)], [built.letter(n) for n in names])
+    return list(rows[0]) if rows else None
+
+
+def item_columns(store: Store, table: str, items: Sequence[str]) -> list[tuple[str, str]]:
+    """(the centre's column, its letter) of each of ``items`` — what SQL over the table names them by."""
+    built = _Built(store, RowQuery(table, list(items)))
+    return [(built.column(name), built.letter(name)) for name in items]
+
+
+def rows_by_seq(store: Store, table: str, items: Sequence[str], seqs: Sequence[int]) -> list[tuple[Any, ...]]:
+    """(change number, the values of ``items``) of the live rows with those change numbers."""
+    built = _Built(store, RowQuery(table, list(items)))
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(seqs), MAX_IN):
+        chunk = [int(seq) for seq in seqs[start:start + MAX_IN]]
+        marks = ", ".join("?" * len(chunk))
+        sql = (f'SELECT _seq, {", ".join(built.column(n) for n in items)} FROM "{table}" '  # noqa: S608 — checked
+               f"WHERE NOT _deleted AND _seq IN ({marks})")
+        found += store.read(sql, chunk, [None, *(built.letter(n) for n in items)])
+    return found
+
+
 def positions_at(store: Store, query: RowQuery, offsets: Sequence[int]) -> list[list[Any] | None]:
     """The position (as :attr:`RowQuery.after` takes it) of the row at each of ``offsets`` (0: the first) among the
     rows ``query`` matches, in its order (all read in one snapshot: in increasing order); None past the last — where
