@@ -12,13 +12,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.test import Client
 
-from govshare.core import masking
+from govshare.core import exports, jobs, masking
+from govshare.core.models import Job
 from govshare.datastore.actions import downloads
 from govshare.datastore.engine import csvcopy, reader
 from govshare.datastore.engine.store import Store, StoreColumn, combine, row_hash
-from tests.test_data_api import data  # noqa: F401 — the fixtures: 5 people in the centre, the file grant
-from tests.test_data_downloads import filed  # noqa: F401
+from govshare.datastore.models import Download
+from tests import test_data_downloads as downloads_tests
+from tests.conftest import login
+from tests.test_data_api import PEOPLE, _load, data  # noqa: F401 — data: the fixture of 5 people in the centre
+from tests.test_data_downloads import _ask, _queued, filed  # noqa: F401 — filed: the file grant
 from tests.test_datastore_store import pg_store_url
 
 pytestmark = [pytest.mark.once, pytest.mark.xdist_group("sources")]
@@ -39,8 +44,8 @@ AMOUNTS = [Decimal("0"), Decimal("0.0000001"), Decimal("0.0000000"), Decimal("-0
            Decimal("123.45"), Decimal("-5.5"), Decimal("1E+5"), Decimal("99999999999999999999.99"), Decimal("0.5"),
            Decimal("-0.4"), Decimal("1.50")]
 DATES = [dt.date(2024, 2, 29), dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(99, 7, 4)]
-TIMES = [dt.datetime(2024, 5, 1, 8, 30), dt.datetime(2024, 5, 1, 8, 30, 0, 500000), dt.datetime(2024, 5, 1, 23, 59, 59, 1),
-         dt.datetime(1, 1, 1, 0, 0)]
+TIMES = [dt.datetime(2024, 5, 1, 8, 30), dt.datetime(2024, 5, 1, 8, 30, 0, 500000),
+         dt.datetime(2024, 5, 1, 23, 59, 59, 1), dt.datetime(1, 1, 1, 0, 0)]
 
 
 def _rows(n: int) -> list[list[Any]]:
@@ -87,11 +92,11 @@ def _file(store: Store, query: reader.RowQuery, masks: list[masking.Mask | None]
     return b"".join(lines for lines, _after, _count in pieces)
 
 
-def _csv_rows(data: bytes) -> list[list[str]]:
+def _csv_rows(written: bytes) -> list[list[str]]:
     import csv
     import io
 
-    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    return list(csv.reader(io.StringIO(written.decode("utf-8"), newline="")))
 
 
 MASKINGS = [
@@ -130,11 +135,11 @@ def test_rows_the_sql_leaves_to_python_are_written_by_python(store: Store) -> No
     """SEC-3: a name outside the Han script (``John Smith``) and an address without a township are masked by Python
     (the marker line never reaches the file), in their place in key order."""
     masks = _masks(MASKINGS[1])
-    data = _file(store, reader.RowQuery(TABLE, NAMES, limit=13), masks, in_sql=True)
-    rows = _csv_rows(data)
+    written = _file(store, reader.RowQuery(TABLE, NAMES, limit=13), masks, in_sql=True)
+    rows = _csv_rows(written)
     assert not any(row[0].startswith("=") for row in rows)
     assert [row[0] for row in rows] == sorted(row[0] for row in rows)
-    assert "John Smith" not in data.decode()
+    assert "John Smith" not in written.decode()
     assert masking.parse("保留姓氏").apply("John Smith") == "John *****"
     assert {"John *****", "Ａ*"} <= {row[1] for row in rows}
     assert "无乡******" in {row[2] for row in rows}
@@ -149,9 +154,7 @@ def test_what_the_centres_copy_cannot_write_is_written_by_python(store: Store, p
                                              KEY))
     assert "written by Python" in str(csvcopy.plan([("c1", "C"), ("c2", "F")], [None, None], KEY))
     assert csvcopy.cell_sql("m1", "G") is None and csvcopy.cell_sql("m1", "B") is None
-    from govshare.core import exports
-
-    assert csvcopy.FORMULA_CODES == tuple(map(ord, exports.FORMULA_PREFIXES))  # the SQL neutralises what Python does
+    assert tuple(map(ord, exports.FORMULA_PREFIXES)) == csvcopy.FORMULA_CODES  # the SQL neutralises what Python does
     query = reader.RowQuery(TABLE, NAMES[:1])
     assert "one item" in str(downloads._copy_problem(store, "csv", query, [None], KEY))
     assert "JSONL" in str(downloads._copy_problem(store, "jsonl", reader.RowQuery(TABLE, NAMES), _masks({}), KEY))
@@ -190,18 +193,11 @@ def pg_centre(settings: Any, pg_source_url: str) -> str:
 @pytest.mark.django_db
 @pytest.mark.parametrize("parts", [1, 3])
 def test_a_csv_download_from_a_postgresql_centre_is_written_by_its_server_and_is_pythons_file(
-        pg_centre: str, filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any,
-        parts: int) -> None:
+        pg_centre: str, filed: Any, django_capture_on_commit_callbacks: Any,  # noqa: F811
+        monkeypatch: Any, settings: Any, parts: int) -> None:
     """Issue 11 (CSV ≥ 100 k rows/s): the job says the centre's server wrote the lines; the file (one process, or
     parts) is byte for byte the file Python writes, masked as the grant says; a name outside the Han script is
     masked by Python in its place."""
-    from django.test import Client
-
-    from govshare.core.models import Job
-    from govshare.datastore.models import Download
-    from tests.conftest import login
-    from tests.test_data_api import _load
-    from tests.test_data_downloads import _ask, _file
 
     _load(filed.entry, [[f"3607831990{n:08d}", "Wang Wu" if n % 17 == 0 else f"张{n}", dt.date(1990, 1, 1 + n % 28)]
                         for n in range(300)])
@@ -213,10 +209,34 @@ def test_a_csv_download_from_a_postgresql_centre_is_written_by_its_server_and_is
     download = Download.objects.get(pk=made["id"])
     assert download.status == "ready", download.message
     assert "the lines written by the centre's server (COPY)" in Job.objects.get(pk=download.job_id).log
-    body = b"".join(_file(client, made["id"]).streaming_content)
+    body = b"".join(downloads_tests._file(client, made["id"]).streaming_content)
     monkeypatch.setattr(downloads, "_copy_problem", lambda *args: "Python's, to compare")
     python = _ask(client, filed.entry, django_capture_on_commit_callbacks, format="csv").json()
     assert "the lines written by Python: Python's, to compare" in Job.objects.get(
         pk=Download.objects.get(pk=python["id"]).job_id).log
-    assert body == b"".join(_file(client, python["id"]).streaming_content)
+    assert body == b"".join(downloads_tests._file(client, python["id"]).streaming_content)
     assert download.rows == 305 and "张*" in body.decode() and "Wang **" in body.decode()
+
+
+@pytest.mark.django_db
+def test_a_build_the_centres_server_writes_goes_on_after_a_kill_from_its_last_written_batch(
+        pg_centre: str, filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any  # noqa: F811
+) -> None:
+    """The worker died after a batch of 2 rows was committed to the file and part of the next was written: the next
+    attempt cuts the file back to the checkpoint and the centre's server writes the rest — the uninterrupted file."""
+
+    monkeypatch.setattr(downloads, "COPY_ROWS", 2)
+    client = login(Client(), filed.org.market_specialist)
+    first = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()["id"]
+    whole = b"".join(downloads_tests._file(client, first).streaming_content)
+    prefix = whole[:whole.index(b"\r\n", whole.index(b"\r\n", whole.index(b"\r\n") + 2) + 2) + 2]  # header + 2 rows
+    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
+    part.write_bytes(prefix + b"360783198505054,half a line")
+    Job.objects.filter(pk=download.job_id).update(
+        checkpoint={"after": downloads._sealed([PEOPLE[1][0]]), "rows": 2, "bytes": len(prefix)}, attempts=2)
+    assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+    log = Job.objects.get(pk=download.job_id).log
+    assert "resuming" in log and "the lines written by the centre's server (COPY)" in log
+    download = Download.objects.get(pk=download.pk)
+    assert download.status == "ready" and download.rows == 5
+    assert downloads.file_of(download).read_bytes() == whole
