@@ -863,8 +863,10 @@ def sql_mask(mask: Mask | None, letter: str, value: str, *, key: bytes | None = 
         if letter == "I":
             if mask.digits >= 0:
                 return SqlMask(v, letter)
-            return SqlMask(f"round({v}::numeric, {int(mask.digits)})::bigint", letter,
-                           flag=f"coalesce(abs({v}::numeric) > 9000000000000000000, false)")
+            # a value the flag sends to Python is not rounded here: its rounding can pass the bigint limit (review)
+            near = f"abs({v}::numeric) > 9000000000000000000"
+            return SqlMask(f"CASE WHEN {near} THEN NULL ELSE round({v}::numeric, {int(mask.digits)})::bigint END",
+                           letter, flag=f"coalesce({near}, false)")
         return None
     if kind == "pseudonym":
         if not key or letter not in _SQL_TEXT + "I":

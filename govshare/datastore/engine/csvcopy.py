@@ -21,7 +21,7 @@ from typing import Any
 
 from govshare.core import masking
 from govshare.datastore.engine import reader
-from govshare.datastore.engine.store import Store
+from govshare.datastore.engine.store import PG_TYPES, Store
 
 #: the cell types this writes as the Python path does (after masking): text, numbers, integers, dates, date-times,
 #: booleans — not bytes or floating-point numbers (Python's float text)
@@ -97,7 +97,8 @@ def plan(columns: Sequence[tuple[str, str]], masks: Sequence[masking.Mask | None
             while len(lets) <= stage:
                 lets.append([])
             lets[stage].extend(pairs)
-        masked.append(f"{form.value} AS m{i}")
+        # typed as the letter says: a bare NULL (the null mask) would be text to the cell's SQL (review)
+        masked.append(f"({form.value})::{PG_TYPES[form.letter]} AS m{i}")
         cells.append(cell[0])
         if form.flag:
             flags.append(form.flag)  # over the centre's columns and the lets
@@ -178,8 +179,11 @@ def _batch(store: Store, query: reader.RowQuery, csv_plan: CsvPlan, rows: int, a
                            strict=True))
         for i, seq in flagged.items():
             pieces[i] = written[seq][:-2] + b"\n"  # ended as the others, for the one ending below
+    count = len(pieces)
     data = b"".join(pieces)
     if b'"' not in data:  # no quoted cell: every newline ends a line
-        return data.replace(b"\n", b"\r\n"), len(pieces), end
-    return b"".join([piece[:-1] + b"\r\n" for piece in pieces]), len(pieces), end
+        del pieces  # (not held with the two copies below)
+        return data.replace(b"\n", b"\r\n"), count, end
+    del data
+    return b"".join([piece[:-1] + b"\r\n" for piece in pieces]), count, end
 

@@ -335,8 +335,9 @@ def selection(store: Store, query: RowQuery, limit: int) -> tuple[str, list[Any]
     in its order — a PostgreSQL statement with ``%s`` placeholders, and its parameters."""
     built, order = _bounded(store, query)
     sql = (f'SELECT * FROM "{query.table}" WHERE {" AND ".join(built.where)} '  # noqa: S608 — checked names
-           f"ORDER BY {', '.join(built.order_by(order))} LIMIT {int(limit)}")
-    return sql.replace("?", "%s"), built.params
+           f"ORDER BY {', '.join(built.order_by(order))} LIMIT ?")
+    # (the limit a parameter: a statement always has one, so the client binds it — and undoubles its %%)
+    return sql.replace("?", "%s"), [*built.params, int(limit)]
 
 
 def position_of(store: Store, query: RowQuery, seq: int) -> list[Any] | None:

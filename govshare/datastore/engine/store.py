@@ -131,8 +131,8 @@ _ANALYZE_AT = frozenset({2, 20, 200, 2000})
 #: a table whose statistics already count this many rows is not analysed again by a run (Store._analyze)
 _ANALYZED_ROWS = 100_000
 
-_PG_TYPES = {"C": "TEXT", "M": "TEXT", "N": "NUMERIC", "Y": "NUMERIC", "I": "BIGINT", "B": "DOUBLE PRECISION",
-             "F": "DOUBLE PRECISION", "D": "DATE", "T": "TIMESTAMP", "L": "BOOLEAN", "G": "BYTEA"}
+PG_TYPES = {"C": "TEXT", "M": "TEXT", "N": "NUMERIC", "Y": "NUMERIC", "I": "BIGINT", "B": "DOUBLE PRECISION",
+           "F": "DOUBLE PRECISION", "D": "DATE", "T": "TIMESTAMP", "L": "BOOLEAN", "G": "BYTEA"}
 _SQLITE_TYPES = {"C": "TEXT", "M": "TEXT", "N": "TEXT", "Y": "TEXT", "I": "INTEGER", "B": "REAL", "F": "REAL",
                  "D": "TEXT", "T": "TEXT", "L": "INTEGER", "G": "BLOB"}
 
@@ -729,7 +729,7 @@ class Store:
                 if not exists:
                     raise StoreError("other", f"{table} is recorded in _gs_tables but missing")
                 if differences:  # the entry's new version: longer or shorter items, items added at the end
-                    types = _SQLITE_TYPES if self.kind == "sqlite" else _PG_TYPES
+                    types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
                     for index in range(len(old.columns), len(shape.columns)):
                         letter = shape.columns[index].letter
                         self._conn.execute(f'ALTER TABLE "{table}" ADD COLUMN c{index + 1} {types[letter]}')
@@ -748,7 +748,7 @@ class Store:
                 return
             if exists:
                 raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
-            types = _SQLITE_TYPES if self.kind == "sqlite" else _PG_TYPES
+            types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
             system = ("_seq INTEGER NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0, _hash BLOB NOT NULL, "
                       if self.kind == "sqlite" else
                       "_seq BIGINT NOT NULL, _deleted BOOLEAN NOT NULL DEFAULT false, _hash BYTEA NOT NULL, ")
@@ -836,12 +836,16 @@ class Store:
         reads every row after it, batch after batch)."""
         if self.kind != "postgresql":
             raise StoreError("other", "copy_csv: PostgreSQL only")
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+            raise StoreError("other", "copy_csv: inside snapshot() only (its settings are the transaction's)")
+        if not params:
+            raise StoreError("other", "copy_csv: the statement's %% are bound by the client only with parameters")
         with _errors():
             for setting in ("client_encoding = 'UTF8'", "DateStyle = 'ISO, YMD'", "standard_conforming_strings = on",
                             "jit = off", "enable_sort = off", "max_parallel_workers_per_gather = 0"):
                 self._conn.execute("SET LOCAL " + setting)
             with self._conn.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)",
-                                                            params or None) as copy:
+                                                            params) as copy:
                 return [bytes(piece) for piece in copy]
 
     def param(self, letter: str, value: Any) -> Any:
@@ -968,7 +972,7 @@ class Store:
             self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n INTEGER, {items}, _hash BLOB, _bucket)")
             self._conn.execute(f"DELETE FROM temp.{name}")  # noqa: S608 — a name made here
         else:
-            items = ", ".join(f"c{i} {_PG_TYPES[c.letter]}" for i, c in enumerate(shape.columns, 1))
+            items = ", ".join(f"c{i} {PG_TYPES[c.letter]}" for i, c in enumerate(shape.columns, 1))
             self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n BIGINT, {items}, _hash BYTEA, "
                                "_bucket INTEGER) ON COMMIT DELETE ROWS")
         return name
@@ -982,7 +986,7 @@ class Store:
         if name in self._key_tables:
             return name
         columns = shape.key_columns
-        types = _SQLITE_TYPES if self.kind == "sqlite" else _PG_TYPES
+        types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
         typed = ", ".join(f"{c} {types[shape.columns[i].letter]}" for c, i in zip(columns, shape.key_index,
                                                                                  strict=True))
         with self._transaction():
@@ -1514,7 +1518,7 @@ class Store:
         shape = self._shape(table)
         keys = shape.key_columns
         name = "_gs_q_" + hashlib.sha256(table.encode()).hexdigest()[:16]
-        typed = ", ".join(f"{k} {_PG_TYPES[shape.columns[i].letter]}" for k, i in zip(keys, shape.key_index,
+        typed = ", ".join(f"{k} {PG_TYPES[shape.columns[i].letter]}" for k, i in zip(keys, shape.key_index,
                                                                                     strict=True))
         join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
         first = keys[0]
