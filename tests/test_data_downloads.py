@@ -444,21 +444,27 @@ def test_an_expired_download_loses_its_file_and_keeps_its_record(
     assert _file(client, asked["id"]).json()["error"]["code"] == "not_ready"
 
 
+def killed_after_two_rows(filed: Any, capture: Any) -> tuple[Download, bytes]:
+    """A CSV built whole, then the same download as a worker killed after its first 2 rows (and half a line after
+    them) left it, run again: (that download, the whole file)."""
+    client = login(Client(), filed.org.market_specialist)
+    whole = b"".join(_file(client, _ask(client, filed.entry, capture).json()["id"]).streaming_content)
+    prefix = whole[:whole.index(b"\r\n", whole.index(b"\r\n", whole.index(b"\r\n") + 2) + 2) + 2]  # header + 2 rows
+    download, part = _queued(client, filed.entry, capture)
+    part.write_bytes(prefix + b"360783198505054,half a line")
+    Job.objects.filter(pk=download.job_id).update(
+        checkpoint={"after": downloads._sealed([PEOPLE[1][0]]), "rows": 2, "bytes": len(prefix)}, attempts=2)
+    assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+    return download, whole
+
+
 def test_a_job_killed_half_way_goes_on_from_its_last_written_page(
         filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
     """The worker died after its page of 2 rows was committed to the file and a part of the next page was
     written: the next attempt cuts the file back to the checkpoint and writes the rest — the same file as an
     uninterrupted build."""
     monkeypatch.setattr(downloads, "PAGE_ROWS", 2)
-    client = login(Client(), filed.org.market_specialist)
-    whole = b"".join(_file(client, _ask(client, filed.entry, django_capture_on_commit_callbacks).json()["id"])
-                     .streaming_content)
-    prefix = whole[:whole.index(b"\r\n", whole.index(b"\r\n", whole.index(b"\r\n") + 2) + 2) + 2]  # header + 2 rows
-    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
-    part.write_bytes(prefix + b"360783198505054,half a line")
-    Job.objects.filter(pk=download.job_id).update(
-        checkpoint={"after": downloads._sealed([PEOPLE[1][0]]), "rows": 2, "bytes": len(prefix)}, attempts=2)
-    assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+    download, whole = killed_after_two_rows(filed, django_capture_on_commit_callbacks)
     job = Job.objects.get(pk=download.job_id)
     # review H3: the resumed job's log names the checkpoint, sealed: no key in clear for the requester to read
     assert "resuming" in job.log and PEOPLE[1][0] not in job.log and PEOPLE[1][0][:14] not in str(job.checkpoint)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from govshare.core import exports, jobs, masking
+from govshare.core import exports, masking
 from govshare.core.models import Job
 from govshare.datastore.actions import downloads
 from govshare.datastore.engine import csvcopy, reader
@@ -22,8 +22,8 @@ from govshare.datastore.engine.store import Store, StoreColumn, combine, row_has
 from govshare.datastore.models import Download
 from tests import test_data_downloads as downloads_tests
 from tests.conftest import login
-from tests.test_data_api import PEOPLE, _load, data  # noqa: F401 — data: the fixture of 5 people in the centre
-from tests.test_data_downloads import _ask, _queued, filed  # noqa: F401 — filed: the file grant
+from tests.test_data_api import _load, data  # noqa: F401 — data: the fixture of 5 people in the centre
+from tests.test_data_downloads import _ask, filed  # noqa: F401 — filed: the file grant
 from tests.test_datastore_store import pg_store_url
 
 pytestmark = [pytest.mark.once, pytest.mark.xdist_group("sources")]
@@ -250,17 +250,8 @@ def test_a_build_the_centres_server_writes_goes_on_after_a_kill_from_its_last_wr
 ) -> None:
     """The worker died after a batch of 2 rows was committed to the file and part of the next was written: the next
     attempt cuts the file back to the checkpoint and the centre's server writes the rest — the uninterrupted file."""
-
     monkeypatch.setattr(downloads, "COPY_ROWS", 2)
-    client = login(Client(), filed.org.market_specialist)
-    first = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()["id"]
-    whole = b"".join(downloads_tests._file(client, first).streaming_content)
-    prefix = whole[:whole.index(b"\r\n", whole.index(b"\r\n", whole.index(b"\r\n") + 2) + 2) + 2]  # header + 2 rows
-    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
-    part.write_bytes(prefix + b"360783198505054,half a line")
-    Job.objects.filter(pk=download.job_id).update(
-        checkpoint={"after": downloads._sealed([PEOPLE[1][0]]), "rows": 2, "bytes": len(prefix)}, attempts=2)
-    assert jobs.execute(download.job_id, "test-worker") == "succeeded"
+    download, whole = downloads_tests.killed_after_two_rows(filed, django_capture_on_commit_callbacks)
     log = Job.objects.get(pk=download.job_id).log
     assert "resuming" in log and "the lines written by the centre's server (COPY)" in log
     download = Download.objects.get(pk=download.pk)
