@@ -15,8 +15,8 @@ is byte for byte what the Python path writes (tests/test_download_copy.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from govshare.core import masking
@@ -34,7 +34,7 @@ _FORMULA_FIRST = ", ".join(map(str, FORMULA_CODES))
 MARKER = b"="
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CsvPlan:
     """The SQL of one download's cells: ``lets`` and ``masked`` (the masks' forms over the centre's columns),
     ``cells`` (each masked value ``m1 … mN`` as its CSV cell's text, or NULL for an empty cell), ``flag`` (SQL over
@@ -126,8 +126,7 @@ def batches(store: Store, query: reader.RowQuery, csv_plan: CsvPlan, rows: int,
     values in item order → one line each, ``\\r\\n`` ended)."""
     position = list(query.after) if query.after is not None else None
     while True:
-        found = _batch(store, query, csv_plan, rows, position, render)
-        lines, count, end = found
+        lines, count, end = _batch(store, query, csv_plan, rows, position, render)
         yield lines, end, count
         if end is None:
             return
@@ -158,8 +157,6 @@ def _statement(csv_plan: CsvPlan, select: str) -> str:
 
 def _batch(store: Store, query: reader.RowQuery, csv_plan: CsvPlan, rows: int, after: list[Any] | None,
            render: Callable[[list[tuple[Any, ...]]], list[bytes]]) -> tuple[bytes, int, list[Any] | None]:
-    import dataclasses
-
     bounded = dataclasses.replace(query, after=after)
     end: list[Any] | None = None
     with store.snapshot():  # the rows Python writes read again as the COPY saw them
