@@ -90,7 +90,9 @@ def _file(store: Store, query: reader.RowQuery, masks: list[masking.Mask | None]
     def mask_columns(page: list[tuple[Any, ...]]) -> list[Any]:
         return masker(masking.columns_of(page, len(masks)))
 
-    pieces = list(downloads._chunks(store, query, "csv", masks, KEY, mask_columns, in_sql))
+    plan = downloads._copy_plan(store, "csv", query, masks, KEY) if in_sql else None
+    assert not isinstance(plan, str), plan
+    pieces = list(downloads._chunks(store, query, "csv", mask_columns, plan))
     assert pieces[-1][1] is None  # the last piece says so
     assert sum(count for _lines, _after, count in pieces) == len(_csv_rows(b"".join(p[0] for p in pieces)))
     return b"".join(lines for lines, _after, _count in pieces)
@@ -182,8 +184,8 @@ def test_what_the_centres_copy_cannot_write_is_written_by_python(store: Store, p
     assert csvcopy.cell_sql("m1", "G") is None and csvcopy.cell_sql("m1", "B") is None
     assert tuple(map(ord, exports.FORMULA_PREFIXES)) == csvcopy.FORMULA_CODES  # the SQL neutralises what Python does
     query = reader.RowQuery(TABLE, NAMES[:1])
-    assert "one item" in str(downloads._copy_problem(store, "csv", query, [None], KEY))
-    assert "JSONL" in str(downloads._copy_problem(store, "jsonl", reader.RowQuery(TABLE, NAMES), _masks({}), KEY))
+    assert "one item" in str(downloads._copy_plan(store, "csv", query, [None], KEY))
+    assert "JSONL" in str(downloads._copy_plan(store, "jsonl", reader.RowQuery(TABLE, NAMES), _masks({}), KEY))
 
 
 def test_a_sqlite_centre_is_written_by_python(tmp_path: Any) -> None:
@@ -236,7 +238,7 @@ def test_a_csv_download_from_a_postgresql_centre_is_written_by_its_server_and_is
     assert download.status == "ready", download.message
     assert "the lines written by the centre's server (COPY)" in Job.objects.get(pk=download.job_id).log
     body = b"".join(downloads_tests._file(client, made["id"]).streaming_content)
-    monkeypatch.setattr(downloads, "_copy_problem", lambda *args: "Python's, to compare")
+    monkeypatch.setattr(downloads, "_copy_plan", lambda *args: "Python's, to compare")
     python = _ask(client, filed.entry, django_capture_on_commit_callbacks, format="csv").json()
     assert "the lines written by Python: Python's, to compare" in Job.objects.get(
         pk=Download.objects.get(pk=python["id"]).job_id).log

@@ -190,38 +190,32 @@ def _pages(store: Any, query: reader.RowQuery,
                 return
 
 
-def _copy_problem(store: Any, fmt: str, query: reader.RowQuery, masks: Sequence[masking.Mask | None],
-                  key: bytes | None) -> str | None:
-    """Why the centre's server does not write this file's lines (:mod:`~govshare.datastore.engine.csvcopy`; None:
-    it does)."""
+def _copy_plan(store: Any, fmt: str, query: reader.RowQuery, masks: Sequence[masking.Mask | None],
+               key: bytes | None) -> csvcopy.CsvPlan | str:
+    """How the centre's server writes this file's lines (:mod:`~govshare.datastore.engine.csvcopy`) — or why it
+    does not (Python writes them)."""
     if fmt != Download.Format.CSV:
         return f"the format is {fmt.upper()}"
-    found = csvcopy.problem(store)
-    if found is None:
-        plan = csvcopy.plan(reader.item_columns(store, query.table, query.items), masks, key)
-        found = plan if isinstance(plan, str) else None
-    return found
+    return csvcopy.problem(store) or csvcopy.plan(reader.item_columns(store, query.table, query.items), masks, key)
 
 
-def _chunks(store: Any, query: reader.RowQuery, fmt: str, masks: Sequence[masking.Mask | None], key: bytes | None,
-            mask_columns: Callable[[list[tuple[Any, ...]]], list[Sequence[Any]]], in_sql: bool
+def _chunks(store: Any, query: reader.RowQuery, fmt: str,
+            mask_columns: Callable[[list[tuple[Any, ...]]], list[Sequence[Any]]], plan: csvcopy.CsvPlan | None
             ) -> Iterator[tuple[bytes, Any, int]]:
     """The file's lines after ``query``'s position, a piece at a time: (bytes, the position after them — None after
-    the last —, rows) — written by the centre's server (``in_sql``: :func:`_copy_problem` said it can; the rows its
-    SQL leaves to Python masked and written here) or page by page here."""
-    if not in_sql:
+    the last —, rows) — written by the centre's server with ``plan`` (:func:`_copy_plan`; the rows its SQL leaves to
+    Python masked and written here) or, without one, page by page here."""
+    items = list(query.items)
+    if plan is None:
         for columns, after in _pages(store, query, mask_columns):
-            yield _lines(fmt, list(query.items), columns), after, _length(columns)
+            yield _lines(fmt, items, columns), after, _length(columns)
         return
-    plan = csvcopy.plan(reader.item_columns(store, query.table, query.items), masks, key)
-    assert not isinstance(plan, str), plan
 
     def render(rows: list[tuple[Any, ...]]) -> list[bytes]:
-        masked = mask_columns(rows)
-        return [_lines(fmt, list(query.items), [[value] for value in row]) for row in zip(*masked, strict=True)]
+        return [_lines(fmt, items, [[value] for value in row]) for row in zip(*mask_columns(rows), strict=True)]
 
     # a batch is held in memory a few times over (its lines, joined, ended): long texts make it a tenth as long
-    long_text = any(letter == "M" for _column, letter in reader.item_columns(store, query.table, query.items))
+    long_text = any(letter == "M" for _column, letter in reader.item_columns(store, query.table, items))
     rows = max(1, COPY_ROWS // 10) if long_text else COPY_ROWS
     yield from csvcopy.batches(store, dataclasses.replace(query, limit=PAGE_ROWS), plan, rows, render)
 
@@ -256,13 +250,14 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         if not checkpoint.get("parts"):  # pieces of an earlier attempt in parts that never recorded them
             for piece in part.parent.glob(part.name + ".*"):
                 piece.unlink(missing_ok=True)
-        not_in_sql = _copy_problem(store, download.format, query, granted.masks, granted.key)
-        ctx.log("the lines written by the centre's server (COPY)" if not_in_sql is None
-                else f"the lines written by Python: {not_in_sql}")
+        plan = _copy_plan(store, download.format, query, granted.masks, granted.key)
+        ctx.log(f"the lines written by Python: {plan}" if isinstance(plan, str)
+                else "the lines written by the centre's server (COPY)")
+        copy_plan = None if isinstance(plan, str) else plan
         parts = _parts_wanted(download.format, total)
         if checkpoint.get("parts") or (parts > 1 and not checkpoint.get("rows")):
             part.unlink(missing_ok=True)
-            return _write_parts(ctx, download, granted, store, query, total, parts, part, not_in_sql is None)
+            return _write_parts(ctx, download, granted, store, query, total, parts, part, copy_plan)
         if download.format == Download.Format.XLSX:
             def counted() -> Iterator[list[Any]]:
                 nonlocal rows
@@ -278,8 +273,7 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
             if rows == 0:
                 out.write(_header(download.format, items))
             last = time.monotonic()
-            for lines, after, count in _chunks(store, query, download.format, granted.masks, granted.key,
-                                               granted.mask_columns, not_in_sql is None):
+            for lines, after, count in _chunks(store, query, download.format, granted.mask_columns, copy_plan):
                 out.write(lines)
                 rows += count
                 if after is not None and time.monotonic() - last >= CHECKPOINT_SECONDS:
@@ -317,7 +311,8 @@ def _part_file(part: Path, k: int) -> Path:
 
 
 def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, store: Any,
-                 query: reader.RowQuery, total: int, parts: int, part: Path, in_sql: bool) -> int:
+                 query: reader.RowQuery, total: int, parts: int, part: Path,
+                 copy_plan: csvcopy.CsvPlan | None) -> int:
     """The file built as ``parts`` key ranges, each by a process of its own (spawned: a fresh interpreter)
     writing a file of its own, then joined after the header.  Each part records where it stands in the job's
     checkpoint (sealed), so a build resumes each part after its last written page; a part's process ends with
@@ -349,7 +344,7 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
         receiving, sending = spawn.Pipe(duplex=False)
         spec = {"k": k, "state": states[k], "masks": granted.masks, "key": granted.key, "query": query,
                 "path": str(_part_file(part, k)), "format": download.format, "store": centre.url(),
-                "parent": os.getpid(), "checkpoint_seconds": CHECKPOINT_SECONDS, "in_sql": in_sql}
+                "parent": os.getpid(), "checkpoint_seconds": CHECKPOINT_SECONDS, "copy_plan": copy_plan}
         process = spawn.Process(target=download_parts.main, args=(spec, sending), daemon=True)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, download_parts.STOP_SIGNALS)
         try:
@@ -463,8 +458,7 @@ def build_part(spec: dict[str, Any], conn: Any) -> None:
             out.seek(size)
             last = time.monotonic()
             position = after
-            for lines, page_after, count in _chunks(store, part_query, spec["format"], spec["masks"], spec["key"],
-                                                    mask_columns, bool(spec.get("in_sql"))):
+            for lines, page_after, count in _chunks(store, part_query, spec["format"], mask_columns, spec["copy_plan"]):
                 out.write(lines)
                 rows += count
                 if page_after is None:
