@@ -21,8 +21,9 @@ server-side), plus an index on ``updated_at``.  Then:
 4. each mode, on its own clone, timed end to end (wall clock around the engine's calls, in this process):
 
    a. watermark: ``watermark_copy`` from the initial copy's watermark (overlap 300 s, the bindings' default) +
-      the key check (``fast_key_scan``, 50 000 keys a page, as a run takes it for PostgreSQL → PostgreSQL;
-      ``--keys keyset``: ``key_scan``) + ``delete_unseen`` (guard 0.5), all under one run id — target ≤ 10 s;
+      the key check as a run takes it (``keyranges.key_check``: digests of key ranges on both servers, keys
+      listed only where they differ; ``--keys fast``: ``fast_key_scan``, every key, 50 000 a page; ``--keys
+      keyset``: ``key_scan``) + ``delete_unseen`` (guard 0.5), all under one run id — target ≤ 10 s;
    b. compare: ``compare_copy`` (guard 0.5) — for reference against the same 10 s;
    c. log: ``log_copy`` draining the slot — target ≤ 5 s;
 
@@ -280,20 +281,33 @@ class Bench:
         print("watermark mode …", end="", flush=True)
         with self.store(database) as store:
             t0 = time.perf_counter()
-            rows = watermark_copy(self.plan, store, run_id="wm-2", since=self.watermark, overlap_seconds=300)
-            t1 = time.perf_counter()
-            if self.args.keys == "fast":  # as a run takes it for this pair (runs._key_scan)
-                from govshare.exchange.engine.fastcopy import fast_key_scan
+            if self.args.keys == "run":  # as a run takes it for this pair (runs.run_copy → keyranges.incremental)
+                from govshare.exchange.engine.keyranges import incremental
 
-                keys = self.profiled("key_scan", fast_key_scan, dataclasses.replace(self.plan, batch_rows=50_000),
-                                     store, run_id="wm-2")
+                rows, checked = self.profiled("incremental", incremental, dataclasses.replace(self.plan, batch_rows=50_000),
+                                              self.plan, store, run_id="wm-2", since=self.watermark,
+                                              overlap_seconds=300, check_keys=True,
+                                              log=lambda text: print(f" [{text}]", end=""))
+                assert checked is not None
+                keys = checked
+                # the copy and the check overlap (the digests run while the rows are copied): each one's own clock
+                t1 = t0 + rows.seconds
             else:
-                keys = self.profiled("key_scan", key_scan, self.plan, store, run_id="wm-2")
+                rows = watermark_copy(self.plan, store, run_id="wm-2", since=self.watermark, overlap_seconds=300)
+                t1 = time.perf_counter()
+                if self.args.keys == "fast":
+                    from govshare.exchange.engine.fastcopy import fast_key_scan
+
+                    keys = self.profiled("key_scan", fast_key_scan, dataclasses.replace(self.plan, batch_rows=50_000),
+                                         store, run_id="wm-2")
+                else:
+                    keys = self.profiled("key_scan", key_scan, self.plan, store, run_id="wm-2")
             t2 = time.perf_counter()
-            self.explain_unseen(database)
-            gone = delete_unseen(self.plan, store, run_id="wm-2", guard_share=0.5)
+            self.explain_unseen(store)
+            deleting = dataclasses.replace(self.plan, batch_rows=50_000) if self.args.keys == "run" else self.plan
+            gone = self.profiled("delete_unseen", delete_unseen, deleting, store, run_id="wm-2", guard_share=0.5)
             t3 = time.perf_counter()
-        parts = (f"watermark_copy {t1 - t0:.2f} s ({rows.rows_read:,} read, {rows.updated:,} updated), key_scan "
+        parts = (f"watermark_copy {t1 - t0:.2f} s ({rows.rows_read:,} read, {rows.updated:,} updated), key check "
                  f"{t2 - t1:.2f} s ({keys.keys_read or keys.rows_read:,} keys), delete_unseen {t3 - t2:.2f} s "
                  f"({gone.deleted:,} deleted{', HELD' if gone.held else ''})")
         print(f" {t3 - t0:.2f} s: {parts}")
@@ -301,14 +315,12 @@ class Bench:
         self.figures.append(Figure("a. watermark + key scan + deletes", t3 - t0, TARGETS["watermark"], parts,
                                    text, ok))
 
-    def explain_unseen(self, database: str) -> None:
-        """The plan PostgreSQL picks for delete_unseen's query (Store.unseen), before it runs (a diagnostic)."""
-        with xc.pg_connect(self.centre, database) as conn:
-            keys = conn.execute("SELECT relname FROM pg_class WHERE relname LIKE '_gs_k_%%' AND relkind = 'r'"
-                                ).fetchone()[0]
-            plan = conn.execute(f"EXPLAIN SELECT s.c1 FROM {xc.STORE_TABLE} s WHERE NOT s._deleted AND NOT EXISTS "
-                                f"(SELECT 1 FROM {keys} x WHERE x.run_id = 'wm-2' AND x.c1 = s.c1) "
-                                "ORDER BY s._seq LIMIT 5000").fetchall()
+    def explain_unseen(self, store: Any) -> None:
+        """The plan PostgreSQL picks for delete_unseen's query (Store.unseen, the store's own statement), before it
+        runs (a diagnostic)."""
+        shape = store._shape(xc.STORE_TABLE)
+        sql, params = store._unseen_sql(xc.STORE_TABLE, shape, "wm-2", "s.c1")
+        plan = store._run("EXPLAIN " + sql + " ORDER BY s._seq LIMIT 5000", params).fetchall()
         (self.work / "unseen-plan.txt").write_text("\n".join(r[0] for r in plan), encoding="utf-8")
 
     def compare_mode(self) -> None:
@@ -427,9 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=True,
                         help="ANALYZE each cloned centre database before the modes run (default: yes; --no-analyze: "
                              "the statistics the initial copy left)")
-    parser.add_argument("--keys", choices=("fast", "keyset"), default="fast",
-                        help="watermark mode's key check: fast_key_scan, 50 000 keys a page, as a run takes it "
-                             "(default), or key_scan (keyset pages of --batch-rows)")
+    parser.add_argument("--keys", choices=("run", "fast", "keyset"), default="run",
+                        help="watermark mode's key check: as a run takes it (keyranges.key_check: by key ranges for "
+                             "this table; the default), fast_key_scan (every key, 50 000 a page) or key_scan "
+                             "(keyset pages of --batch-rows)")
     parser.add_argument("--profile", action="store_true", help="cProfile key_scan and log_copy (into the work dir)")
     parser.add_argument("--workdir", default="", help="logs and results (default tmp/bench-exchange-incremental)")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)

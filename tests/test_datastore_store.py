@@ -568,7 +568,8 @@ def test_a_postgresql_store_without_its_database_is_unavailable(pg_source_url: s
         assert second.kind == "postgresql"
     with psycopg.connect(url) as conn:
         found = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_gs\\_%'").fetchone()
-        assert found == (4,)  # _gs_tables, _gs_receipts, _gs_quarantine, _gs_fresh_runs
+        # _gs_tables, _gs_receipts, _gs_quarantine, _gs_fresh_runs, _gs_ranged_runs, _gs_key_ranges
+        assert found == (6,)
 
 
 def test_sqlite_store_is_a_wal_file(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ docs/decisions/0004-table-copy-paths.md point 3): the same centre rows, hashes, 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from collections.abc import Callable
 from typing import Any
@@ -12,11 +13,19 @@ from typing import Any
 import pytest
 
 from govshare.datastore.engine.store import Store, StoreColumn
-from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy, key_scan, watermark_copy
+from govshare.exchange.engine.copy import (
+    CopyPlan,
+    delete_unseen,
+    encode_key,
+    full_copy,
+    key_scan,
+    watermark_copy,
+)
 from govshare.exchange.engine.fastcopy import (
     eligible,
     fast_full_copy,
     fast_key_scan,
+    fast_watermark_copy,
     keys_eligible,
     source_types,
 )
@@ -446,3 +455,69 @@ def test_kill_9_at_20_moments_of_a_fast_copy_and_20_of_a_fast_key_check_loses_an
     assert (summary.live_rows, summary.deleted_rows, summary.last_seq) == (19_700, 300, 22_300), f"seed {seed}"
     full_copy(plan, reference, run_id="reference")
     assert summary.content_hash == reference.summary("e_copy").content_hash, f"seed {seed}"
+
+
+# -- the fast watermark copy (incremental, PostgreSQL → PostgreSQL) ---------------------------------------------
+
+def test_the_fast_watermark_copy_gives_exactly_what_watermark_copy_gives(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """EXC-1 增量 by update time through binary COPY: ten rows sharing one update time across pages of four, rows
+    changed and added, a row committed late inside the overlap window, every letter of the fast copy — the same
+    receipts (pages, positions with their bounds, read hashes), the same centre (rows, hashes, sequence numbers)
+    and the same watermark as the keyset path; a run stopped on one path is finished by the other."""
+    from tests.test_exchange_incremental import ITEMS, T0, T1, T2, plan_of, table_sql
+
+    rows = [(n, "", T0) for n in range(1, 11)] + [(11, "", T1), (12, "", T1)]
+    source = make_source("postgresql", table_sql("postgresql", rows))
+    plan = _unique(plan_of(source))
+    assert eligible(plan, make_store("postgresql"), source_types(plan)) is None
+    slow, fast, mixed, other = (make_store("postgresql") for _ in range(4))
+    firsts = [full_copy(plan, store, run_id="r1") for store in (slow, fast, mixed, other)]
+    source.admin(f"UPDATE goods SET amount = 0, updated_at = '{T2}' WHERE id IN (2, 5, 11);"
+                 f"INSERT INTO goods VALUES (13, '新', 1, '{T2}'), (14, '新', 2, '{T2}'), "
+                 "(15, '晚到', 3, '2024-03-01 07:58:00');")
+    since = firsts[0].watermark
+    expected = watermark_copy(plan, slow, run_id="r2", since=since, overlap_seconds=300)
+    got = fast_watermark_copy(plan, fast, run_id="r2", since=since, overlap_seconds=300)
+    assert (got.rows_read, got.inserted, got.updated, got.unchanged, got.watermark) == \
+        (expected.rows_read, expected.inserted, expected.updated, expected.unchanged, expected.watermark)
+    assert (expected.inserted, expected.updated) == (3, 3)
+    assert _receipts(fast, "r2") == _receipts(slow, "r2")
+    assert live(fast) == live(slow) and _hashes(fast) == _hashes(slow)
+    assert sequence_numbers(fast) == sequence_numbers(slow)
+    on_batch, should_stop = stop_after(2)
+    fast_watermark_copy(plan, mixed, run_id="r2", since=since, overlap_seconds=300, on_batch=on_batch,
+                        should_stop=should_stop)
+    assert mixed.last_batch("e_copy", "r2") == 2
+    watermark_copy(plan, mixed, run_id="r2", since=since, overlap_seconds=300)
+    assert _receipts(mixed, "r2") == _receipts(slow, "r2") and live(mixed) == live(slow)
+    # and the other way round: begun by the keyset path, finished by the fast one
+    on_batch, should_stop = stop_after(1)
+    watermark_copy(plan, other, run_id="r2", since=since, overlap_seconds=300, on_batch=on_batch,
+                   should_stop=should_stop)
+    fast_watermark_copy(plan, other, run_id="r2", since=since, overlap_seconds=300)
+    assert _receipts(other, "r2") == _receipts(slow, "r2") and _hashes(other) == _hashes(slow)
+    # a run with nothing changed reads only the rows at the watermark again, and rewrites nothing
+    third = fast_watermark_copy(plan, fast, run_id="r3", since=got.watermark, overlap_seconds=0)
+    assert (third.inserted, third.updated, third.unchanged) == (0, 0, 5)
+    assert [name for name, _item in ITEMS] == ["id", "name", "amount"]
+
+
+def test_the_fast_watermark_copy_of_a_table_without_update_times_keeps_the_watermark(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """No row has an update time (the column all NULL): nothing is read, the run ends at once and its watermark
+    stays where it was — as on the keyset path."""
+    from tests.test_exchange_incremental import plan_of
+
+    source = make_source("postgresql", "CREATE TABLE goods (id integer PRIMARY KEY, name varchar(40), "
+                                       "amount numeric(10, 2), updated_at timestamp(6));"
+                                       "INSERT INTO goods (id, name, amount) VALUES (1, 'a', 1), (2, 'b', 2);")
+    plan = _unique(plan_of(source))
+    fast, slow = make_store("postgresql"), make_store("postgresql")
+    for store in (fast, slow):
+        full_copy(plan, store, run_id="r1")
+    since = encode_key([dt.datetime(2024, 1, 1)])
+    got = fast_watermark_copy(plan, fast, run_id="r2", since=since, overlap_seconds=60)
+    expected = watermark_copy(plan, slow, run_id="r2", since=since, overlap_seconds=60)
+    assert (got.rows_read, got.watermark) == (expected.rows_read, expected.watermark) == (0, since)
+    assert _receipts(fast, "r2") == _receipts(slow, "r2")

@@ -180,17 +180,22 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                     return {"run": run.pk, "status": ExchangeRun.Status.HELD,
                             "pending_deletes": compared.deletions.pending}
             elif run.kind == ExchangeRun.Kind.INCREMENTAL:
-                since = (run.since or {}).get("value")
-                result = copy.watermark_copy(plan, store, run_id=run.run_id, since=since,
-                                             overlap_seconds=binding.overlap_seconds, on_batch=on_batch)
-                if run.checks_deletes:
-                    _key_scan(ctx, plan, store, run.run_id, on_batch)
+                from govshare.exchange.engine import keyranges
+
+                # the changed rows, then (every sweep_hours) the key check, by the fastest paths the pair allows
+                result, _keys = keyranges.incremental(
+                    dataclasses.replace(plan, batch_rows=FAST_BATCH_ROWS), plan, store, run_id=run.run_id,
+                    since=(run.since or {}).get("value"), overlap_seconds=binding.overlap_seconds,
+                    check_keys=run.checks_deletes, on_batch=on_batch, log=ctx.log)
             else:
                 result = _full_copy(ctx, plan, store, run.run_id, on_batch)
             ctx.log(f"rows: {result.rows_read} read, {result.inserted} inserted, {result.updated} updated, "
                     f"{result.unchanged} unchanged, {result.rejected} quarantined")
             if run.checks_deletes and run.kind != ExchangeRun.Kind.COMPARE:  # compare finds its own
-                outcome = copy.delete_unseen(plan, store, run_id=run.run_id,
+                # a PostgreSQL centre tombstones in the fast paths' batches (a look for unseen rows each)
+                deleting = dataclasses.replace(plan, batch_rows=FAST_BATCH_ROWS) if store.kind == "postgresql" \
+                    else plan
+                outcome = copy.delete_unseen(deleting, store, run_id=run.run_id,
                                              guard_share=binding.delete_guard_percent / 100,
                                              confirmed=None if confirmed is None else int(confirmed),
                                              on_batch=on_batch)
@@ -271,22 +276,6 @@ def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: st
         else:
             ctx.log(f"path: keyset copy ({why})")
     return copy.full_copy(plan, store, run_id=run_id, on_batch=on_batch)
-
-
-def _key_scan(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: str, on_batch: Any) -> copy.CopyResult:
-    """Watermark mode's key reconciliation by the fastest path the pair allows: PostgreSQL → PostgreSQL centre
-    lists the keys in the centre's SQL (:func:`fastcopy.keys_eligible`; the same pages, receipts and restored
-    rows as the keyset scan), every other pair reads them page by page in Python.  The run's log says which."""
-    from govshare.exchange.engine import fastcopy
-
-    if plan.source.kind == "postgresql" and store.kind == "postgresql":
-        why = fastcopy.keys_eligible(plan, store, fastcopy.source_types(plan))
-        if why is None:
-            ctx.log(f"key check: binary COPY of the keys into the centre, {FAST_BATCH_ROWS} keys a page")
-            return fastcopy.fast_key_scan(dataclasses.replace(plan, batch_rows=FAST_BATCH_ROWS), store,
-                                          run_id=run_id, on_batch=on_batch)
-        ctx.log(f"key check: keyset pages ({why})")
-    return copy.key_scan(plan, store, run_id=run_id, on_batch=on_batch)
 
 
 def _hold(run: ExchangeRun, outcome: copy.Deletions) -> None:

@@ -44,6 +44,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from govshare.datastore.engine.store import (
@@ -52,6 +53,7 @@ from govshare.datastore.engine.store import (
     Store,
     StoreColumn,
     StoreError,
+    combine,
     row_hash,
 )
 from govshare.exchange.engine import sources
@@ -71,6 +73,7 @@ from govshare.exchange.engine.copy import (
     _result,
     convert,
     decode_key,
+    earlier,
     encode_key,
     phase_of,
 )
@@ -479,6 +482,7 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
     key_at = _check(plan)
     if plan.source.kind not in ("postgresql", "mysql") or store.kind != "postgresql":
         raise ValueError("the fast copy is PostgreSQL or MySQL → PostgreSQL only")
+    pages: Callable[..., str]
     read_types, why, pages = read_source_types, eligible, _copy_pages
     if plan.source.kind == "mysql":
         from govshare.exchange.engine import mysqlcopy
@@ -521,6 +525,93 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
             twin.close()
 
 
+def fast_watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[list[Any]] | None,
+                        overlap_seconds: int, on_batch: Callable[[BatchReceipt], None] | None = None,
+                        should_stop: Callable[[], bool] | None = None,
+                        connections: int = CONNECTIONS) -> CopyResult:
+    """:func:`govshare.exchange.engine.copy.watermark_copy` for an :func:`eligible` PostgreSQL plan: the same pages
+    in (update time, key) order from ``since`` minus the overlap up to the run's mark, the same positions,
+    receipts, quarantine and hashes — a run begun by either one may be resumed by the other — but the rows cross
+    by binary ``COPY`` and are converted and hashed in the centre's SQL, pipelined like :func:`fast_full_copy`.
+    ``ValueError`` when the plan is not eligible."""
+    started = time.monotonic()
+    key_at = _check(plan)
+    if not plan.watermark:
+        raise ValueError("a watermark copy needs the plan's update-time column")
+    if plan.source.kind != "postgresql" or store.kind != "postgresql":
+        raise ValueError("the fast watermark copy is PostgreSQL → PostgreSQL only")
+    store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in key_at])
+    resumed = store.last_batch(plan.target, run_id)
+    columns = list(plan.columns)
+    if plan.watermark not in columns:
+        columns.append(plan.watermark)
+    order = (plan.watermark, *[k for k in plan.key if k != plan.watermark])
+    twins: list[Store] = []
+    try:
+        for _ in range(connections - 1):
+            try:
+                twin = store.twin()
+            except StoreError:
+                break
+            if twin is not None:
+                twins.append(twin)
+        with sources.connect(plan.source) as conn:
+            types = read_source_types(conn, plan)
+            reason = eligible(plan, store, types)
+            if reason is not None:
+                raise ValueError(f"not for the fast copy: {reason}")
+            while True:  # one pass from the last committed position; again when another worker went ahead
+                batch = store.last_batch(plan.target, run_id)
+                position = store.position(plan.target, run_id) if batch else None
+                if position and (position.get("done") or phase_of(position) != "rows"):
+                    return _result(store, plan, run_id, resumed, started, True)
+                if should_stop is not None and should_stop():
+                    return _result(store, plan, run_id, resumed, started, False)
+                if position is None:
+                    highest = _mark(conn, plan, _Reader(plan))
+                    mark = None if highest is None else encode_key([highest])
+                    lower = None if since is None else earlier(decode_key(since)[0], overlap_seconds)
+                else:
+                    mark = position.get("mark")
+                    lower = None if position.get("lower") is None else decode_key(position["lower"])[0]
+                if mark is None:  # no row has an update time: nothing to read; the watermark stays
+                    store.apply(plan.target, [], run_id=run_id, batch=batch + 1, rows_read=0, read_hash=combine(()),
+                                position={"phase": "rows", "after": None, "done": True, "mark": since},
+                                remember=False)
+                    return _result(store, plan, run_id, resumed, started, True)
+                window = _Window(order, decode_key(mark)[0], lower, columns.index(plan.watermark))
+                outcome = _copy_pages(plan, [store, *twins], conn, types, key_at, run_id, batch, position, mark,
+                                      on_batch, should_stop, window)
+                if outcome != "elsewhere":
+                    return _result(store, plan, run_id, resumed, started, outcome == "done")
+    finally:
+        for twin in twins:
+            twin.close()
+
+
+def incremental_copy(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str,
+                     since: list[list[Any]] | None, overlap_seconds: int,
+                     on_batch: Callable[[BatchReceipt], None] | None = None,
+                     log: Callable[[str], None] | None = None) -> CopyResult:
+    """Watermark mode's copy of the changed rows by the fastest path the pair allows, saying which through ``log``:
+    PostgreSQL → PostgreSQL centre for an :func:`eligible` plan by :func:`fast_watermark_copy` (batches of
+    ``fast_plan.batch_rows``), else :func:`copy.watermark_copy` (keyset pages of ``plan.batch_rows``).  A run
+    resumed goes on where it was, whichever path began it."""
+    from govshare.exchange.engine.copy import watermark_copy
+
+    note = log or (lambda _message: None)
+    if plan.source.kind == "postgresql" and store.kind == "postgresql":
+        why = eligible(plan, store, source_types(plan))
+        if why is None:
+            note(f"changed rows: binary COPY into the centre, converted and hashed there, "
+                 f"{fast_plan.batch_rows} rows a batch")
+            return fast_watermark_copy(fast_plan, store, run_id=run_id, since=since,
+                                       overlap_seconds=overlap_seconds, on_batch=on_batch)
+        note(f"changed rows: keyset pages ({why})")
+    return watermark_copy(plan, store, run_id=run_id, since=since, overlap_seconds=overlap_seconds,
+                          on_batch=on_batch)
+
+
 def run_batches(stores: list[Store], batch: int, line: _Pipeline,
                 one: Callable[[int, Store], tuple[BatchReceipt, dict[str, Any]] | None],
                 on_batch: Callable[[BatchReceipt], None] | None, should_stop: Callable[[], bool] | None) -> str:
@@ -560,18 +651,36 @@ def run_batches(stores: list[Store], batch: int, line: _Pipeline,
     return outcome
 
 
+@dataclass(frozen=True)
+class _Window:
+    """An incremental copy's pages (watermark mode): in (update time, key) order, from ``lower`` (inclusive; None:
+    from the first row) up to ``upper`` (the run's mark, inclusive); ``at``: the update time's place among the
+    columns :func:`copy.watermark_copy` reads (its positions say so)."""
+
+    order: tuple[str, ...]
+    upper: Any
+    lower: Any
+    at: int
+
+
 def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[str, str], key_at: list[int],
                 run_id: str, batch: int, position: dict[str, Any] | None, mark: Any,
                 on_batch: Callable[[BatchReceipt], None] | None,
-                should_stop: Callable[[], bool] | None) -> str:
+                should_stop: Callable[[], bool] | None, window: _Window | None = None) -> str:
     """The batches after ``batch`` (committed, at ``position``), pipelined over ``stores``: ``done`` (the last
     page is committed), ``stopped`` (``should_stop``), ``elsewhere`` (another worker committed a batch of this
-    run first: go on from what it committed)."""
+    run first: go on from what it committed).  ``window``: the pages of an incremental copy, with the positions
+    :func:`copy.watermark_copy` writes."""
     conn.execute("SET client_encoding TO 'UTF8'")  # text crosses the pipe as bytes: UTF-8 on both sides
     (zone,) = _fetch(conn, "SELECT current_setting('TimeZone')", ())[0]
     after = decode_key(position["after"]) if position and position.get("after") is not None else None
-    reader = _Reader(plan)
-    keys = _Reader(plan, columns=plan.key)
+    if window is None:
+        reader = _Reader(plan)
+        keys = _Reader(plan, columns=plan.key)
+    else:
+        reader = _Reader(plan, order=window.order, upper=window.upper)
+        keys = _Reader(plan, columns=window.order, order=window.order, upper=window.upper)
+    lower = None if window is None else window.lower
     order = ", ".join(keys.keys)
     descending = ", ".join(f"{k} DESC" for k in keys.keys)
     bound = keys.keys[0] if len(keys.keys) == 1 else f"({', '.join(keys.keys)})"
@@ -594,7 +703,7 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
         try:
             if line.finished:
                 return None
-            page_sql, page_params = keys.page(line.after)
+            page_sql, page_params = keys.page(line.after, lower)
             page_sql = _without_order(page_sql, keys)
             upper_rows = _fetch(conn, f"{page_sql} ORDER BY {order} OFFSET {int(plan.batch_rows) - 1} LIMIT 1",
                                 page_params)
@@ -604,19 +713,21 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
             else:
                 found = _fetch(conn, f"{page_sql} ORDER BY {descending} LIMIT 1", page_params)
                 last = tuple(found[0]) if found else line.after
-            select_sql, select_params = reader.page(line.after)
+            select_sql, select_params = reader.page(line.after, lower)
             select_sql = _without_order(select_sql, reader)
             if full:
                 select_sql += f" AND {bound} <= {bound_marks}"
                 select_params = (*select_params, *(last or ()))
             copy_out = f"COPY ({select_sql} ORDER BY {order}) TO STDOUT (FORMAT BINARY)"
             empty = 0
-            if not full:
+            if not full and window is None:  # rows without a key: counted once, by the full copy
                 (counted,) = _fetch(conn, reader.count_empty, ())[0]
                 empty = int(counted)
             line.after, line.finished = last, not full
             sent = {"phase": "rows", "after": None if last is None else encode_key(last), "done": not full,
                     "mark": mark}
+            if window is not None:
+                sent |= {"lower": None if lower is None else encode_key([lower]), "update_at": window.at}
 
             def fill(centre: Any, scratch: str) -> StagedBatch:
                 statements_ = prepared(centre)

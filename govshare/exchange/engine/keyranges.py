@@ -1,0 +1,325 @@
+"""Watermark mode's key check by key ranges (EXC-1, EXC-7; issue 10 items 5 and 7) — Django-free.
+
+The scheduled key check of an incremental run must find the rows the source no longer has (and the rows its
+update-time reads missed).  Listing every key of the source costs a key per key: at 10 M rows ~50 s through
+the binary COPY relay and the key list (docs/benchmarks.md).  For a PostgreSQL source into a PostgreSQL centre,
+with one integer key, this check asks both servers for a *digest per key range* instead — each range some
+:data:`PER_RANGE` keys wide, its digest the count of keys and the sum of ``hashint8`` of each, one hash
+aggregate on each side in the source's single snapshot — and lists keys only within the ranges whose digests
+differ:
+
+* keys the source has and the centre has not (live): rows the incremental reads missed, read again by key and
+  applied (as :func:`copy.key_scan` does);
+* the centre's live rows within those ranges that the source did not list: the rows the source no longer has.
+  The store records the ranges with the run (:meth:`Store.remember_ranges`), so that :func:`copy.delete_unseen`
+  — its mass-delete guard and its resumable tombstone batches — sees exactly those rows as unseen.
+
+Ranges whose digests agree hold the same keys on both sides (two different key sets with the same count and
+the same sum of 32-bit hashes: not a case a real table meets; the next check, whose ranges fall otherwise as
+the table changes, looks again).  When more than :data:`MOST_DIFFERING` of the ranges differ (a source emptied,
+the hash functions of two servers that disagree), listing their keys would cost about as much as listing every key:
+:func:`range_key_check` returns None and the caller lists every key instead.
+
+The check is one batch (phase ``keys``): the rows restored and the keys listed, each committed with its
+receipt; a crash before the second commit does it again (the restored rows are then unchanged).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from govshare.datastore.engine.store import BatchReceipt, Store
+from govshare.exchange.engine import sources
+from govshare.exchange.engine.copy import (
+    CopyPlan,
+    CopyResult,
+    _check,
+    _elsewhere,
+    _keys_resume,
+    _Reader,
+    _restore,
+    _result,
+    key_scan,
+)
+from govshare.exchange.engine.fastcopy import (
+    _INTEGER,
+    _base,
+    _pipe,
+    fast_key_scan,
+    keys_eligible,
+    source_types,
+)
+
+#: keys a range holds on average: at 10 M rows 625 000 ranges (one hash aggregate of that many groups takes
+#: ~1.6 s on either server, measured); 10 000 scattered deletions then make ~10 000 ranges differ, ~160 000 keys
+PER_RANGE = 16
+#: beyond this share of differing ranges, listing every key costs about as much as listing the differing ranges'
+#: keys after two aggregates (one deletion in 50 rows, spread evenly, makes a quarter of the ranges differ)
+MOST_DIFFERING = 0.5
+_BIGINT = 2**63 - 1
+
+
+def eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str]) -> str | None:
+    """None when :func:`range_key_check` can check this plan's keys; else why not."""
+    if plan.source.kind != "postgresql":
+        return f"the source is {plan.source.kind}, not PostgreSQL"
+    if store.kind != "postgresql":
+        return f"the centre's store is {store.kind}, not PostgreSQL"
+    try:
+        key_at = _check(plan)
+    except ValueError as exc:
+        return str(exc)
+    if len(key_at) != 1:
+        return "the key has more than one item"
+    item, column = plan.items[key_at[0]], plan.columns[key_at[0]]
+    if item.letter != "I":
+        return f"key item {item.name!r} is not an integer (I)"
+    kind = source_types.get(column)
+    if kind is None:
+        return f"the source has no column {column!r}"
+    if _base(kind)[0] not in _INTEGER:
+        return f"key item {item.name!r} from a column of type {kind}"
+    return None
+
+
+def floor(key: str) -> str:
+    """SQL: the range of the bigint ``key`` — shifted right by the width's power of two (a parameter): the floor
+    of key ÷ width, negative keys too."""
+    return f"({key} >> %s)"
+
+
+def bounds(r: int, width: int) -> tuple[int, int]:
+    """The inclusive keys of range ``r`` (:func:`floor`), within a bigint's."""
+    return max(r * width, -_BIGINT - 1), min(r * width + width - 1, _BIGINT)
+
+
+def _indexed(conn: Any, plan: CopyPlan) -> bool:
+    """Whether an index of the source table starts with the key column (a view, a chosen key: perhaps none)."""
+    (found,) = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+        "WHERE i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text)) AND a.attname = %s)",
+        (plan.schema or "public", plan.table, plan.key[0])).fetchone()
+    return bool(found)
+
+
+class CannotHash(Exception):
+    """The source refuses ``hashint8`` (a server that speaks PostgreSQL's protocol without being PostgreSQL)."""
+
+
+class Digests:
+    """The two servers' digests of the key ranges, being computed: the source's in one read-only snapshot of its own
+    (kept open: the keys of the ranges that differ are listed in it), the centre's on a connection of its own (the
+    store's :meth:`Store.twin`), each on a thread.  Made by :func:`begin`; closed by :meth:`close` (or as a
+    context manager)."""
+
+    def __init__(self, plan: CopyPlan, store: Store) -> None:
+        self._stack = contextlib.ExitStack()
+        try:
+            self._start(plan, store)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _start(self, plan: CopyPlan, store: Store) -> None:
+        self.plan, self.width = plan, store.key_width(plan.target, PER_RANGE)
+        self.reader = _Reader(plan, columns=plan.key)
+        self.conn = self._stack.enter_context(sources.connect(plan.source))
+        try:  # a server that speaks PostgreSQL's protocol without being PostgreSQL may lack hashint8
+            self.conn.execute("SELECT hashint8(0::bigint)")
+        except Exception as exc:  # noqa: BLE001 — any refusal: every key is listed instead
+            raise CannotHash(str(exc)) from None
+        # one snapshot of the source for the digests and the keys listed: no key comes or goes between the two
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._stack.callback(self._rollback)
+        self._pool = concurrent.futures.ThreadPoolExecutor(2)
+        self._stack.callback(self._pool.shutdown)
+        twin = store.twin()
+        self.centre = twin if twin is not None else store
+        if twin is not None:
+            self._stack.callback(twin.close)
+        key = self.reader.keys[0]
+        # the source's digests, packed by the thousand ranges (a row each, not a million rows through Python)
+        digests = (f"COPY (SELECT array_agg(r), array_agg(n), array_agg(h) FROM (SELECT "  # noqa: S608
+                   f"{floor(key + '::bigint')} AS r, count(*)::bigint AS n, sum(hashint8({key}::bigint))::bigint "
+                   f"AS h FROM {self.reader.table} WHERE {key} IS NOT NULL GROUP BY 1) d GROUP BY r >> 10) "
+                   "TO STDOUT (FORMAT BINARY)")
+        shift = self.width.bit_length() - 1
+
+        def read_source() -> list[bytes]:
+            self.conn.execute("SET LOCAL work_mem = '256MB'")
+            with self.conn.cursor() as cursor, cursor.copy(digests, (shift,)) as copy:
+                return [bytes(chunk) for chunk in copy]
+
+        self._source = self._pool.submit(read_source)
+        self._compared: concurrent.futures.Future[tuple[list[int], int, int]] | None = None
+        if twin is not None:  # the centre's digests, then the comparison, on the twin: all while the rows are copied
+            self._compared = self._pool.submit(self._compare)
+
+    def _compare(self) -> tuple[list[int], int, int]:
+        try:
+            self.centre.range_digests(self.plan.target, width=self.width)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the centre's error is the one to tell
+                self._source.result()
+            raise
+        chunks = self._source.result()  # the source's error, when it failed, is raised here
+        return self.centre.differing_ranges(self.plan.target, chunks)
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(Exception):  # a broken connection: the error on its way says what happened
+            self.conn.execute("ROLLBACK")
+
+    def differing(self) -> tuple[list[int], int, int]:
+        """Wait for both digests and their comparison; (the differing ranges' numbers, in order; the source's keys;
+        its ranges)."""
+        return self._compare() if self._compared is None else self._compared.result()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Digests:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def begin(plan: CopyPlan, store: Store, *, run_id: str, log: Callable[[str], None] | None = None) -> Digests | None:
+    """Start the two digests of :func:`range_key_check` for an :func:`eligible` plan — before the run's changed
+    rows are copied, so that the servers compute them while the copy writes (the copy only adds keys to the centre
+    and changes rows: a range whose digests agree before it holds, after it, at least the source's keys; those it
+    added the source has, or had when the copy read them — a row added and deleted again within the run is found
+    by the next check).  None when the check of this run is done or begun already, or the source cannot hash keys
+    as PostgreSQL does."""
+    done, _batch, after, _mark = _keys_resume(plan, store, run_id)
+    if done or after is not None:
+        return None
+    try:
+        return Digests(plan, store)
+    except CannotHash as exc:
+        (log or (lambda _message: None))(f"key check by ranges: the source cannot hash keys as PostgreSQL does "
+                                         f"({exc})"[:300])
+        return None
+
+
+def incremental(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str, since: list[list[Any]] | None,
+                overlap_seconds: int, check_keys: bool, on_batch: Callable[[BatchReceipt], None] | None = None,
+                log: Callable[[str], None] | None = None) -> tuple[CopyResult, CopyResult | None]:
+    """An incremental run's reads by the fastest paths the pair allows: the changed rows
+    (``fastcopy.incremental_copy``) and, when ``check_keys``, the key check (:func:`key_check`) — for a check by
+    ranges its digests computed by both servers while the changed rows are copied (:func:`begin`).  Returns the
+    two results (the second None without a check); the deletions are the caller's (``copy.delete_unseen``)."""
+    from govshare.exchange.engine.fastcopy import incremental_copy
+
+    with contextlib.ExitStack() as stack:
+        digests = None
+        if check_keys and plan.source.kind == "postgresql" and store.kind == "postgresql" \
+                and eligible(plan, store, source_types(plan)) is None:
+            digests = begin(plan, store, run_id=run_id, log=log)
+            if digests is not None:
+                stack.enter_context(digests)
+        rows = incremental_copy(fast_plan, plan, store, run_id=run_id, since=since, overlap_seconds=overlap_seconds,
+                                on_batch=on_batch, log=log)
+        keys = key_check(fast_plan, plan, store, run_id=run_id, on_batch=on_batch, log=log, digests=digests) \
+            if check_keys else None
+    return rows, keys
+
+
+def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
+                    on_batch: Callable[[BatchReceipt], None] | None = None,
+                    log: Callable[[str], None] | None = None, digests: Digests | None = None) -> CopyResult | None:
+    """The key check of an incremental run by key ranges (module doc), for an :func:`eligible` plan; resumable
+    like :func:`copy.key_scan` (a check already done returns its result).  ``digests``: begun earlier
+    (:func:`begin`, the caller closes them); else begun here.  None — nothing committed — when the check is better
+    done by listing every key: too many ranges differ, or a key scan of this run had begun."""
+    started = time.monotonic()
+    _check(plan)
+    done, batch, after, mark = _keys_resume(plan, store, run_id)
+    resumed = batch
+    if done:
+        return _result(store, plan, run_id, resumed, started, True)
+    if after is not None:  # a key scan of this run listed pages already: it goes on
+        return None
+    note = log or (lambda _message: None)
+    with contextlib.ExitStack() as stack:
+        if digests is None:
+            digests = begin(plan, store, run_id=run_id, log=note)
+            if digests is None:
+                return None
+            stack.enter_context(digests)
+        conn, width, reader = digests.conn, digests.width, digests.reader
+        key = reader.keys[0]
+        differing, counted, compared = digests.differing()
+        if differing and len(differing) > MOST_DIFFERING * max(compared, 1):
+            note(f"key check by ranges: {len(differing)} of {compared} ranges differ — every key listed instead")
+            return None
+        ranges = [bounds(r, width) for r in differing]
+        # the source's keys of those ranges, by binary COPY into the centre: each range read from the key's
+        # index (a key without one: one pass over the table, each key's range looked up in a hash)
+        if _indexed(conn, plan):
+            listing = (f"SELECT t.{key}::bigint FROM unnest(%s::bigint[], %s::bigint[]) AS r (lo, hi) "  # noqa: S608
+                       f"JOIN {reader.table} t ON t.{key} BETWEEN r.lo AND r.hi")
+            params: tuple[Any, ...] = ([lo for lo, _ in ranges], [hi for _, hi in ranges])
+        else:
+            listing = (f"SELECT {key}::bigint FROM {reader.table} "  # noqa: S608
+                       f"WHERE {floor(key + '::bigint')} = ANY(%s::bigint[])")
+            params = (width.bit_length() - 1, differing)
+
+        def fill(centre: Any, scratch: str) -> int:
+            if not ranges:
+                return 0
+            return _pipe(conn, f"COPY ({listing}) TO STDOUT (FORMAT BINARY)", params, centre,
+                         f"COPY {scratch} (k) FROM STDIN (FORMAT BINARY)")
+
+        absent = [(k,) for k in store.stage_range_keys(plan.target, fill)]
+        listed = store.staged_range_keys(plan.target)
+        note(f"key check by ranges: {len(differing)} of {compared} ranges of {width} keys differ, "
+             f"{listed} keys listed of {counted}, {len(absent)} rows to read again")
+        if absent:
+            batch += 1
+            receipt, restore = _restore(plan, store, conn, absent, run_id=run_id, batch=batch, after=None,
+                                        mark=mark)
+            if _elsewhere(receipt, restore, "keys") is not None:
+                return _result(store, plan, run_id, resumed, started, True)
+            if on_batch is not None:
+                on_batch(receipt)
+    batch += 1
+    sent = {"phase": "keys", "after": None, "done": True, "mark": mark,
+            "ranges": {"width": width, "differing": len(differing)}}
+    receipt = store.remember_ranges(plan.target, ranges=ranges, width=width, run_id=run_id, batch=batch,
+                                    position=sent, rows_read=max(counted, listed))
+    if _elsewhere(receipt, sent, "keys") is None and on_batch is not None:
+        on_batch(receipt)
+    return _result(store, plan, run_id, resumed, started, True)
+
+
+def key_check(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str,
+              on_batch: Callable[[BatchReceipt], None] | None = None,
+              log: Callable[[str], None] | None = None, digests: Digests | None = None) -> CopyResult:
+    """Watermark mode's key check by the fastest path the pair allows, saying which through ``log``: PostgreSQL →
+    PostgreSQL centre with one integer key by key ranges (:func:`range_key_check`); else PostgreSQL → PostgreSQL
+    centre listing every key by binary COPY, converted in the centre's SQL (``fastcopy.fast_key_scan``, pages of
+    ``fast_plan.batch_rows`` keys); every other pair by keyset pages of ``plan.batch_rows`` keys in Python
+    (``copy.key_scan``).  A run resumed finds its check where it was, whichever path began it.  ``digests``: the
+    check by ranges begun before the changed rows were copied (:func:`begin`)."""
+    note = log or (lambda _message: None)
+    if plan.source.kind == "postgresql" and store.kind == "postgresql":
+        types = source_types(plan)
+        why = "" if digests is not None else eligible(plan, store, types)
+        if not why:
+            checked = range_key_check(plan, store, run_id=run_id, on_batch=on_batch, log=note, digests=digests)
+            if checked is not None:
+                return checked
+        else:
+            note(f"key check: not by ranges ({why})")
+        why = keys_eligible(plan, store, types)
+        if why is None:
+            note(f"key check: binary COPY of every key into the centre, {fast_plan.batch_rows} keys a page")
+            return fast_key_scan(fast_plan, store, run_id=run_id, on_batch=on_batch)
+        note(f"key check: keyset pages ({why})")
+    return key_scan(plan, store, run_id=run_id, on_batch=on_batch)
