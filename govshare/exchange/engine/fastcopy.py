@@ -478,8 +478,6 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
     Pipelined (:class:`_Pipeline`) over ``connections`` connections of the centre when the store can open more
     (:meth:`Store.twin`); ``on_batch`` and ``should_stop`` are called on the caller's thread, after each batch
     commits, in order — a copy told to stop commits no batch after the one it was told after."""
-    started = time.monotonic()
-    key_at = _check(plan)
     if plan.source.kind not in ("postgresql", "mysql") or store.kind != "postgresql":
         raise ValueError("the fast copy is PostgreSQL or MySQL → PostgreSQL only")
     pages: Callable[..., str]
@@ -488,6 +486,29 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
         from govshare.exchange.engine import mysqlcopy
 
         read_types, why, pages = mysqlcopy.read_source_types, mysqlcopy.eligible, mysqlcopy.copy_pages
+
+    def rows(conn: Any, types: Mapping[str, str], stores: list[Store], key_at: list[int], batch: int,
+             position: dict[str, Any] | None) -> str:
+        mark = position.get("mark") if position else None
+        if plan.watermark and position is None:
+            highest = _mark(conn, plan, _Reader(plan))
+            mark = None if highest is None else encode_key([highest])
+        return pages(plan, stores, conn, types, key_at, run_id, batch, position, mark, on_batch, should_stop)
+
+    return _pipelined(plan, store, run_id, connections, read_types, why, rows, should_stop)
+
+
+def _pipelined(plan: CopyPlan, store: Store, run_id: str, connections: int,
+               read_types: Callable[[Any, CopyPlan], dict[str, str]],
+               why: Callable[[CopyPlan, Store, Mapping[str, str]], str | None],
+               rows: Callable[[Any, Mapping[str, str], list[Store], list[int], int, dict[str, Any] | None], str],
+               should_stop: Callable[[], bool] | None) -> CopyResult:
+    """The frame of a pipelined copy's ``rows`` phase: the store's table, up to ``connections`` centre connections,
+    the source's session and types (``ValueError`` when ``why`` gives a reason), then ``rows(conn, types, stores,
+    key_at, batch, position)`` from the last committed position — again when another worker went ahead
+    (``elsewhere``)."""
+    started = time.monotonic()
+    key_at = _check(plan)
     store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in key_at])
     resumed = store.last_batch(plan.target, run_id)
     twins: list[Store] = []
@@ -499,7 +520,6 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                 break
             if twin is not None:
                 twins.append(twin)
-        stores = [store, *twins]
         with sources.connect(plan.source) as conn:
             types = read_types(conn, plan)
             reason = why(plan, store, types)
@@ -512,12 +532,7 @@ def fast_full_copy(plan: CopyPlan, store: Store, *, run_id: str,
                     return _result(store, plan, run_id, resumed, started, True)
                 if should_stop is not None and should_stop():
                     return _result(store, plan, run_id, resumed, started, False)
-                mark = position.get("mark") if position else None
-                if plan.watermark and position is None:
-                    highest = _mark(conn, plan, _Reader(plan))
-                    mark = None if highest is None else encode_key([highest])
-                outcome = pages(plan, stores, conn, types, key_at, run_id, batch, position, mark, on_batch,
-                                should_stop)
+                outcome = rows(conn, types, [store, *twins], key_at, batch, position)
                 if outcome != "elsewhere":
                     return _result(store, plan, run_id, resumed, started, outcome == "done")
     finally:
@@ -534,59 +549,33 @@ def fast_watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: lis
     receipts, quarantine and hashes — a run begun by either one may be resumed by the other — but the rows cross
     by binary ``COPY`` and are converted and hashed in the centre's SQL, pipelined like :func:`fast_full_copy`.
     ``ValueError`` when the plan is not eligible."""
-    started = time.monotonic()
-    key_at = _check(plan)
     if not plan.watermark:
         raise ValueError("a watermark copy needs the plan's update-time column")
     if plan.source.kind != "postgresql" or store.kind != "postgresql":
         raise ValueError("the fast watermark copy is PostgreSQL → PostgreSQL only")
-    store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in key_at])
-    resumed = store.last_batch(plan.target, run_id)
     columns = list(plan.columns)
     if plan.watermark not in columns:
         columns.append(plan.watermark)
     order = (plan.watermark, *[k for k in plan.key if k != plan.watermark])
-    twins: list[Store] = []
-    try:
-        for _ in range(connections - 1):
-            try:
-                twin = store.twin()
-            except StoreError:
-                break
-            if twin is not None:
-                twins.append(twin)
-        with sources.connect(plan.source) as conn:
-            types = read_source_types(conn, plan)
-            reason = eligible(plan, store, types)
-            if reason is not None:
-                raise ValueError(f"not for the fast copy: {reason}")
-            while True:  # one pass from the last committed position; again when another worker went ahead
-                batch = store.last_batch(plan.target, run_id)
-                position = store.position(plan.target, run_id) if batch else None
-                if position and (position.get("done") or phase_of(position) != "rows"):
-                    return _result(store, plan, run_id, resumed, started, True)
-                if should_stop is not None and should_stop():
-                    return _result(store, plan, run_id, resumed, started, False)
-                if position is None:
-                    highest = _mark(conn, plan, _Reader(plan))
-                    mark = None if highest is None else encode_key([highest])
-                    lower = None if since is None else earlier(decode_key(since)[0], overlap_seconds)
-                else:
-                    mark = position.get("mark")
-                    lower = None if position.get("lower") is None else decode_key(position["lower"])[0]
-                if mark is None:  # no row has an update time: nothing to read; the watermark stays
-                    store.apply(plan.target, [], run_id=run_id, batch=batch + 1, rows_read=0, read_hash=combine(()),
-                                position={"phase": "rows", "after": None, "done": True, "mark": since},
-                                remember=False)
-                    return _result(store, plan, run_id, resumed, started, True)
-                window = _Window(order, decode_key(mark)[0], lower, columns.index(plan.watermark))
-                outcome = _copy_pages(plan, [store, *twins], conn, types, key_at, run_id, batch, position, mark,
-                                      on_batch, should_stop, window)
-                if outcome != "elsewhere":
-                    return _result(store, plan, run_id, resumed, started, outcome == "done")
-    finally:
-        for twin in twins:
-            twin.close()
+
+    def rows(conn: Any, types: Mapping[str, str], stores: list[Store], key_at: list[int], batch: int,
+             position: dict[str, Any] | None) -> str:
+        if position is None:
+            highest = _mark(conn, plan, _Reader(plan))
+            mark = None if highest is None else encode_key([highest])
+            lower = None if since is None else earlier(decode_key(since)[0], overlap_seconds)
+        else:
+            mark = position.get("mark")
+            lower = None if position.get("lower") is None else decode_key(position["lower"])[0]
+        if mark is None:  # no row has an update time: nothing to read; the watermark stays
+            store.apply(plan.target, [], run_id=run_id, batch=batch + 1, rows_read=0, read_hash=combine(()),
+                        position={"phase": "rows", "after": None, "done": True, "mark": since}, remember=False)
+            return "done"
+        window = _Window(order, decode_key(mark)[0], lower, columns.index(plan.watermark))
+        return _copy_pages(plan, stores, conn, types, key_at, run_id, batch, position, mark, on_batch, should_stop,
+                           window)
+
+    return _pipelined(plan, store, run_id, connections, read_source_types, eligible, rows, should_stop)
 
 
 def incremental_copy(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str,

@@ -46,8 +46,6 @@ from govshare.exchange.engine.copy import (
     key_scan,
 )
 from govshare.exchange.engine.fastcopy import (
-    _INTEGER,
-    _base,
     _pipe,
     fast_key_scan,
     keys_eligible,
@@ -65,24 +63,15 @@ _BIGINT = 2**63 - 1
 
 def eligible(plan: CopyPlan, store: Store, source_types: Mapping[str, str]) -> str | None:
     """None when :func:`range_key_check` can check this plan's keys; else why not."""
-    if plan.source.kind != "postgresql":
-        return f"the source is {plan.source.kind}, not PostgreSQL"
-    if store.kind != "postgresql":
-        return f"the centre's store is {store.kind}, not PostgreSQL"
-    try:
-        key_at = _check(plan)
-    except ValueError as exc:
-        return str(exc)
+    reason = keys_eligible(plan, store, source_types)  # PostgreSQL both sides, key columns of types it reads
+    if reason is not None:
+        return reason
+    key_at = _check(plan)
     if len(key_at) != 1:
         return "the key has more than one item"
-    item, column = plan.items[key_at[0]], plan.columns[key_at[0]]
-    if item.letter != "I":
+    item = plan.items[key_at[0]]
+    if item.letter != "I":  # an I item's column is one of the integers (fastcopy.KEY_ALLOWED)
         return f"key item {item.name!r} is not an integer (I)"
-    kind = source_types.get(column)
-    if kind is None:
-        return f"the source has no column {column!r}"
-    if _base(kind)[0] not in _INTEGER:
-        return f"key item {item.name!r} from a column of type {kind}"
     return None
 
 
