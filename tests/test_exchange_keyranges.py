@@ -14,7 +14,7 @@ import pytest
 
 from govshare.datastore.engine.store import Store, StoreColumn
 from govshare.exchange.engine import keyranges
-from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy, watermark_copy
+from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy
 from govshare.exchange.engine.fastcopy import fast_full_copy, fast_key_scan, source_types
 from tests import test_exchange_copy as _copy_tests
 from tests.test_exchange_copy import Source, live, sequence_numbers
