@@ -203,3 +203,38 @@ def test_quoted_names_and_key_types(
     assert gone.deleted == 5
     full_copy(plan, reference, run_id="ref")
     assert live(store) == live(reference)
+
+
+@pytest.mark.parametrize(("source_kind", "store_kind"), [("postgresql", "sqlite"), ("sqlite", "postgresql")])
+def test_other_pairs_fall_back(make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+                               source_kind: str, store_kind: str) -> None:
+    from tests.test_exchange_incremental import plan_of, table_sql
+
+    rows = [(n, "", "2024-03-01 08:00:00") for n in range(1, 40)]
+    source = make_source(source_kind, table_sql(source_kind, rows))
+    plan = _unique(plan_of(source))
+    store = make_store(store_kind)
+    first = full_copy(plan, store, run_id="r1")
+    source.admin("DELETE FROM goods WHERE id IN (3, 30);"
+                 "INSERT INTO goods VALUES (100, 'x', 1, '2024-03-01 09:00:00'), (101, 'y', 1, '2020-01-01 00:00:00');")
+    notes: list[str] = []
+    keyranges.incremental(plan, plan, store, run_id="r2", since=first.watermark, overlap_seconds=0, check_keys=True,
+                          log=notes.append)
+    print(notes)
+    gone = delete_unseen(plan, store, run_id="r2", guard_share=0.5)
+    assert gone.deleted == 2 and {100, 101} <= set(live(store))
+
+
+def test_incremental_with_check_into_a_missing_table(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    source = make_source("postgresql", GOODS_SQL)
+    plan = _goods(source, unique=True)
+    store = make_store("postgresql")
+    notes: list[str] = []
+    try:
+        keyranges.incremental(plan, plan, store, run_id="r2", since=None, overlap_seconds=0, check_keys=True,
+                              log=notes.append)
+    except Exception as exc:  # noqa: BLE001
+        print("missing table ->", type(exc).__name__, exc)
+        raise
+    print(notes)
