@@ -521,3 +521,33 @@ def test_the_fast_watermark_copy_of_a_table_without_update_times_keeps_the_water
     expected = watermark_copy(plan, slow, run_id="r2", since=since, overlap_seconds=60)
     assert (got.rows_read, got.watermark) == (expected.rows_read, expected.watermark) == (0, since)
     assert _receipts(fast, "r2") == _receipts(slow, "r2")
+
+
+def test_a_row_changed_again_while_a_fast_watermark_copy_runs_keeps_its_later_read(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Review: a row read in the run's first batch changes again (its update time still within the run's mark)
+    before the run ends — read twice, its later read wins on both paths, with the same receipts (no key list of the
+    rows: an incremental copy is not a full copy's one pass); a row the copy read and the source deleted before the
+    key check is tombstoned."""
+    from tests.test_exchange_incremental import plan_of, table_sql
+
+    rows = [(n, "", "2024-03-01 08:00:00") for n in range(1, 13)]
+    source = make_source("postgresql", table_sql("postgresql", rows))
+    plan = _unique(plan_of(source))
+    slow, fast = make_store("postgresql"), make_store("postgresql")
+    firsts = [full_copy(plan, store, run_id="r1") for store in (slow, fast)]
+    source.admin("UPDATE goods SET amount = 1, updated_at = '2024-03-01 09:00:00' WHERE id <= 4;"
+                 "UPDATE goods SET amount = 2, updated_at = '2024-03-01 10:00:00' WHERE id > 4;")
+    for store, copy in ((slow, watermark_copy), (fast, fast_watermark_copy)):
+        on_batch, should_stop = stop_after(1)
+        copy(plan, store, run_id="r2", since=firsts[0].watermark, overlap_seconds=0, on_batch=on_batch,
+             should_stop=should_stop)
+    source.admin("UPDATE goods SET amount = 999, updated_at = '2024-03-01 10:00:00' WHERE id = 1;")
+    for store, copy in ((slow, watermark_copy), (fast, fast_watermark_copy)):
+        got = copy(plan, store, run_id="r2", since=firsts[0].watermark, overlap_seconds=0)
+        assert got.rejected == 0 and live(store)[1][2] == 999
+    assert _receipts(fast, "r2") == _receipts(slow, "r2") and _hashes(fast) == _hashes(slow)
+    source.admin("DELETE FROM goods WHERE id = 7;")
+    for store in (slow, fast):
+        fast_key_scan(plan, store, run_id="r2")
+        assert delete_unseen(plan, store, run_id="r2", guard_share=0.5).deleted == 1

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from govshare.datastore.engine.store import Store, StoreColumn
-from govshare.exchange.engine import keyranges
+from govshare.exchange.engine import keyranges, sources
 from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy
 from govshare.exchange.engine.fastcopy import fast_full_copy, fast_key_scan, source_types
 from tests import test_exchange_copy as _copy_tests
@@ -254,3 +254,216 @@ def test_digests_begun_before_the_changed_rows_are_copied_find_exactly_the_same_
     full_copy(plan, reference, run_id="reference")
     assert live(store) == live(reference)
     assert store.summary("e_copy").content_hash == reference.summary("e_copy").content_hash
+
+
+# -- what an adversarial review of the 17th session found (each a defect fixed) ---------------------------------
+
+def _goods(source: Source, *, unique: bool, batch_rows: int = 500) -> CopyPlan:
+    plan = dataclasses.replace(source.plan("goods", GOODS_COLUMNS, ("id",), batch_rows=batch_rows),
+                               watermark="updated_at")
+    return _unique(plan) if unique else plan
+
+
+@pytest.mark.parametrize("unique", [False, True], ids=["keyset-copy", "fast-copy"])
+def test_a_row_back_at_the_source_after_the_digests_is_not_tombstoned(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch, unique: bool) -> None:
+    """Review: rows 100 and 101 deleted at the source; the digests are taken; 101 comes back and a new row 20006
+    is added while the run copies — the keys are listed after the copy, so only 100 is tombstoned."""
+    source = make_source("postgresql", GOODS_SQL)
+    plan = _goods(source, unique=unique)
+    store = make_store("postgresql")
+    first = full_copy(plan, store, run_id="full")
+    source.admin("DELETE FROM goods WHERE id IN (100, 101);"
+                 "INSERT INTO goods SELECT g, 'n', 1, '2024-06-01' FROM generate_series(20001, 20005) g;")
+    original = keyranges.begin
+
+    def begin(*args: Any, **kwargs: Any) -> Any:
+        digests = original(*args, **kwargs)
+        assert digests is not None
+        digests._source.result()  # the source's digests are read
+        source.admin("INSERT INTO goods VALUES (101, 'back', 1, '2024-06-01'), (20006, 'n', 1, '2024-06-01');")
+        return digests
+
+    monkeypatch.setattr(keyranges, "begin", begin)
+    _rows, keys = keyranges.incremental(plan, plan, store, run_id="inc", since=first.watermark, overlap_seconds=60,
+                                        check_keys=True)
+    assert keys is not None
+    assert delete_unseen(plan, store, run_id="inc", guard_share=0.5).deleted == 1
+    rows = live(store)
+    assert 100 not in rows and rows[101][1] == "back" and 20006 in rows
+
+
+VIEW_SQL = GOODS_SQL + (
+    "CREATE TABLE flag (on_ boolean);"
+    "CREATE FUNCTION chk(i integer) RETURNS integer LANGUAGE plpgsql STABLE AS $$ BEGIN "
+    "IF EXISTS (SELECT 1 FROM flag) THEN RAISE EXCEPTION 'the source refuses'; END IF; RETURN i; END $$;"
+    "CREATE VIEW vgoods AS SELECT chk(id) AS id, name, amount, updated_at FROM goods;")
+
+
+@pytest.mark.parametrize("where", ["digests", "listing", "restore"])
+def test_a_source_that_fails_during_the_check_is_named_as_the_source(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """Review: a source error while the digests are read, while the keys are listed (inside the centre's
+    transaction) or while missing rows are read again leaves as the source's ``SourceError`` — a run then says
+    the front-end database failed, not the centre (nor "an unexpected error")."""
+    source = make_source("postgresql", VIEW_SQL)
+    plan = source.plan("vgoods" if where == "digests" else "goods", GOODS_COLUMNS, ("id",), batch_rows=500)
+    store = make_store("postgresql")
+    full_copy(plan, store, run_id="full")
+    source.admin("DELETE FROM goods WHERE id = 100; INSERT INTO goods VALUES (30000, 'x', 1, '2020-01-01');")
+    if where == "digests":
+        source.admin("INSERT INTO flag VALUES (true);")
+    elif where == "listing":
+        original = keyranges._indexed
+
+        def indexed(conn: Any, plan: CopyPlan) -> bool:
+            found = original(conn, plan)
+            source.admin(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
+            return found
+
+        monkeypatch.setattr(keyranges, "_indexed", indexed)
+    else:
+        original_restore = keyranges._restore
+
+        def restore(plan: CopyPlan, store: Store, conn: Any, *args: Any, **kwargs: Any) -> Any:
+            source.admin(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
+            return original_restore(plan, store, conn, *args, **kwargs)
+
+        monkeypatch.setattr(keyranges, "_restore", restore)
+    with pytest.raises(sources.SourceError):
+        keyranges.range_key_check(plan, store, run_id="r2")
+    assert store.last_batch("e_copy", "r2") == 0
+
+
+def test_a_copy_that_fails_while_the_digests_run_stops_them(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: the copy fails while the centre still computes its digests — the run's error leaves, the digests'
+    statements are cancelled, no thread and no session of the check is left behind."""
+    import threading
+    import time
+
+    from govshare.exchange.engine import fastcopy
+
+    source = make_source("postgresql", GOODS_SQL)
+    plan = _goods(source, unique=True)
+    store = make_store("postgresql")
+    first = full_copy(plan, store, run_id="full")
+    original = Store.range_digests
+
+    def slow_digests(self: Store, table: str, *, width: int) -> int:
+        self._conn.execute("SELECT pg_sleep(30)")
+        return original(self, table, width=width)
+
+    def failing_copy(*_args: Any, **_kwargs: Any) -> Any:
+        time.sleep(0.3)
+        raise RuntimeError("the copy failed")
+
+    monkeypatch.setattr(Store, "range_digests", slow_digests)
+    monkeypatch.setattr(fastcopy, "incremental_copy", failing_copy)
+    before = threading.active_count()
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the copy failed"):
+        keyranges.incremental(plan, plan, store, run_id="inc", since=first.watermark, overlap_seconds=60,
+                              check_keys=True)
+    assert time.monotonic() - started < 20, "the centre's 30 s statement was cancelled"
+    assert threading.active_count() == before
+    others = store._conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid() AND state <> 'idle'").fetchone()[0]
+    assert others == 0
+
+
+def test_another_workers_page_of_keys_hands_the_check_to_listing_every_key(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: a worker presumed dead checks by ranges while the one that took the run over lists every key and
+    commits its first page at the same batch number — the check by ranges does not call itself done: the key
+    check goes on from the other's page, and exactly the deleted row is unseen."""
+    source = make_source("postgresql", GOODS_SQL)
+    plan = _goods(source, unique=True)
+    store = make_store("postgresql")
+    other = Store.open(store._url)
+    full_copy(plan, store, run_id="full")
+    source.admin("DELETE FROM goods WHERE id = 100;")
+    original = Store.remember_ranges
+
+    def remember_ranges(self: Store, table: str, **kwargs: Any) -> Any:
+        if self is store:
+            other.remember(table, [[k] for k in range(1, 501) if k != 100], run_id=kwargs["run_id"],
+                           batch=kwargs["batch"], rows_read=499,
+                           position={"phase": "keys", "after": [["int", "500"]], "done": False,
+                                     "mark": kwargs["position"]["mark"]})
+        return original(self, table, **kwargs)
+
+    monkeypatch.setattr(Store, "remember_ranges", remember_ranges)
+    assert keyranges.range_key_check(plan, store, run_id="r2") is None
+    monkeypatch.setattr(Store, "remember_ranges", original)
+    done = keyranges.key_check(plan, plan, store, run_id="r2")
+    other.close()
+    assert done.complete and store.count_unseen("e_copy", "r2") == (1, 20_000)
+
+
+def test_only_a_plain_btree_index_is_read_range_by_range(make_source: Callable[[str, str], Source]) -> None:
+    """Review: a hash, partial or BRIN index starting with the key cannot serve ``BETWEEN`` ranges (the listing
+    would scan the table once per range): such a table is listed in one pass instead; a primary key serves."""
+    source = make_source("postgresql", "CREATE TABLE h (id bigint, v text); CREATE INDEX ON h USING hash (id);"
+                                       "CREATE TABLE p (id bigint, v text, gone boolean);"
+                                       "CREATE UNIQUE INDEX ON p (id) WHERE NOT gone;"
+                                       "CREATE TABLE b (id bigint, v text); CREATE INDEX ON b USING brin (id);"
+                                       "CREATE TABLE k (id bigint PRIMARY KEY, v text);"
+                                       'CREATE SCHEMA "S%"; CREATE TABLE "S%"."K""q" (id bigint PRIMARY KEY);')
+    columns = [("id", StoreColumn("编号", "I")), ("v", StoreColumn("值", "C", 5))]
+    for name, expected in (("h", False), ("p", False), ("b", False), ("k", True)):
+        plan = source.plan(name, columns, ("id",))
+        with sources.connect(plan.source) as conn:
+            assert keyranges._indexed(conn, plan) is expected, name
+    quoted = dataclasses.replace(source.plan('K"q', columns[:1], ("id",)), schema="S%")
+    with sources.connect(quoted.source) as conn:
+        assert keyranges._indexed(conn, quoted)
+
+
+def test_an_incremental_run_with_a_key_check_makes_its_table_first(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Review: an incremental run (with its key check) into a centre without the entry's table makes it, as the
+    copy alone does; every range then differs and every key is listed."""
+    source = make_source("postgresql", GOODS_SQL)
+    plan = _goods(source, unique=True)
+    store = make_store("postgresql")
+    notes: list[str] = []
+    rows, keys = keyranges.incremental(plan, plan, store, run_id="r2", since=None, overlap_seconds=0,
+                                       check_keys=True, log=notes.append)
+    assert rows.inserted == 20_000 and keys is not None and keys.keys_read == 20_000
+    assert any("every key" in note for note in notes), notes
+
+
+def test_a_source_that_ends_idle_transactions_does_not_fail_the_check(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: the check holds no transaction open on the source while the rows are copied (a source whose
+    ``idle_in_transaction_session_timeout`` is 1 s, a copy of 2.5 s) — and no snapshot that would keep the source's
+    vacuum from cleaning up."""
+    import time
+
+    from govshare.exchange.engine import fastcopy
+
+    source = make_source("postgresql", GOODS_SQL)
+    source.admin(f'ALTER ROLE "{source.spec.user}" SET idle_in_transaction_session_timeout = \'1s\'')
+    plan = _goods(source, unique=True)
+    store = make_store("postgresql")
+    first = full_copy(plan, store, run_id="full")
+    source.admin("DELETE FROM goods WHERE id = 100;"
+                 "UPDATE goods SET amount = 0, updated_at = '2024-06-01' WHERE id % 10 = 1;")
+    original = fastcopy.incremental_copy
+
+    def long_copy(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        time.sleep(2.5)
+        return result
+
+    monkeypatch.setattr(fastcopy, "incremental_copy", long_copy)
+    _rows, keys = keyranges.incremental(plan, plan, store, run_id="inc", since=first.watermark, overlap_seconds=60,
+                                        check_keys=True)
+    assert keys is not None and keys.complete
+    assert delete_unseen(plan, store, run_id="inc", guard_share=0.5).deleted == 1

@@ -734,7 +734,10 @@ def _copy_pages(plan: CopyPlan, stores: list[Store], conn: Any, types: Mapping[s
                 _limit(plan, number, rows_read, int(copied) - rejected, rejects)
                 return StagedBatch(rows_read=rows_read, rejects=rejects, seen=seen)
 
+            # an incremental copy keeps no key list of its rows (as copy.watermark_copy): a row changed again while
+            # the run reads is read twice, and its later read wins
             receipt = centre_store.apply_staged(plan.target, fill, run_id=run_id, batch=number, position=sent,
+                                                remember=window is None,
                                                 before_lock=lambda: line.wait(lambda: line.granted >= number))
             return receipt, sent
         finally:

@@ -5,8 +5,9 @@ update-time reads missed).  Listing every key of the source costs a key per key:
 the binary COPY relay and the key list (docs/benchmarks.md).  For a PostgreSQL source into a PostgreSQL centre,
 with one integer key, this check asks both servers for a *digest per key range* instead — each range some
 :data:`PER_RANGE` keys wide, its digest the count of keys and the sum of ``hashint8`` of each, one hash
-aggregate on each side in the source's single snapshot — and lists keys only within the ranges whose digests
-differ:
+aggregate on each side — and lists keys only within the ranges whose digests differ, in a later snapshot of the
+source (after the run's changed rows are copied: :func:`begin` starts the digests before the copy, so that the
+servers compute them while it writes):
 
 * keys the source has and the centre has not (live): rows the incremental reads missed, read again by key and
   applied (as :func:`copy.key_scan` does);
@@ -16,7 +17,9 @@ differ:
 
 Ranges whose digests agree hold the same keys on both sides (two different key sets with the same count and
 the same sum of 32-bit hashes: not a case a real table meets; the next check, whose ranges fall otherwise as
-the table changes, looks again).  When more than :data:`MOST_DIFFERING` of the ranges differ (a source emptied,
+the table changes, looks again).  Within a differing range the comparison is exact as of the listing's snapshot:
+a row is tombstoned only when the source did not have its key then, read again only when the centre lacks it.
+A change at the source after the digests, in a range whose digests agreed, waits for the next check.  When more than :data:`MOST_DIFFERING` of the ranges differ (a source emptied,
 the hash functions of two servers that disagree), listing their keys would cost about as much as listing every key:
 :func:`range_key_check` returns None and the caller lists every key instead.
 
@@ -29,10 +32,12 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from govshare.datastore.engine.store import BatchReceipt, Store
+import psycopg
+
+from govshare.datastore.engine.store import BatchReceipt, Store, StoreError
 from govshare.exchange.engine import sources
 from govshare.exchange.engine.copy import (
     CopyPlan,
@@ -86,51 +91,44 @@ def bounds(r: int, width: int) -> tuple[int, int]:
     return max(r * width, -_BIGINT - 1), min(r * width + width - 1, _BIGINT)
 
 
-def _indexed(conn: Any, plan: CopyPlan) -> bool:
-    """Whether an index of the source table starts with the key column (a view, a chosen key: perhaps none)."""
-    (found,) = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
-        "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
-        "WHERE i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text)) AND a.attname = %s)",
-        (plan.schema or "public", plan.table, plan.key[0])).fetchone()
-    return bool(found)
-
-
 class CannotHash(Exception):
-    """The source refuses ``hashint8`` (a server that speaks PostgreSQL's protocol without being PostgreSQL)."""
+    """The source has no ``hashint8(bigint)`` (a server that speaks PostgreSQL's protocol without being it)."""
 
 
 class Digests:
-    """The two servers' digests of the key ranges, being computed: the source's in one read-only snapshot of its own
-    (kept open: the keys of the ranges that differ are listed in it), the centre's on a connection of its own (the
-    store's :meth:`Store.twin`), each on a thread.  Made by :func:`begin`; closed by :meth:`close` (or as a
-    context manager)."""
+    """The two servers' digests of the key ranges, being computed: the source's on a session of its own, the
+    centre's — and then their comparison — on a connection of its own (the store's :meth:`Store.twin`; the store's
+    own connection, later, when it cannot open one), each on a thread.  Made by :func:`begin`; a context manager:
+    leaving it with an error cancels what still runs and reports the source's driver errors as
+    :class:`SourceError` (the source session's own rule)."""
 
     def __init__(self, plan: CopyPlan, store: Store) -> None:
         self._stack = contextlib.ExitStack()
+        self._twin: Store | None = None
         try:
             self._start(plan, store)
-        except BaseException:
-            self._stack.close()
-            raise
+        except BaseException as exc:
+            if not self._stack.__exit__(type(exc), exc, exc.__traceback__):
+                raise
 
     def _start(self, plan: CopyPlan, store: Store) -> None:
         self.plan, self.width = plan, store.key_width(plan.target, PER_RANGE)
         self.reader = _Reader(plan, columns=plan.key)
         self.conn = self._stack.enter_context(sources.connect(plan.source))
-        try:  # a server that speaks PostgreSQL's protocol without being PostgreSQL may lack hashint8
-            self.conn.execute("SELECT hashint8(0::bigint)")
-        except Exception as exc:  # noqa: BLE001 — any refusal: every key is listed instead
-            raise CannotHash(str(exc)) from None
-        # one snapshot of the source for the digests and the keys listed: no key comes or goes between the two
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        self._stack.callback(self._rollback)
+        (present,) = self.conn.execute("SELECT to_regprocedure('hashint8(bigint)') IS NOT NULL").fetchone()
+        if not present:
+            raise CannotHash("the source has no function hashint8(bigint)")
+        # the session is this check's own: a hash aggregate of up to a million groups in memory
+        self.conn.execute("SET work_mem = '256MB'")
+        try:
+            self._twin = store.twin()
+        except StoreError:  # the centre takes no more connections now: compared later on the store's own
+            self._twin = None
+        self.centre = self._twin if self._twin is not None else store
+        if self._twin is not None:
+            self._stack.callback(self._twin.close)  # after the threads have ended (callbacks run last first)
         self._pool = concurrent.futures.ThreadPoolExecutor(2)
         self._stack.callback(self._pool.shutdown)
-        twin = store.twin()
-        self.centre = twin if twin is not None else store
-        if twin is not None:
-            self._stack.callback(twin.close)
         key = self.reader.keys[0]
         # the source's digests, packed by the thousand ranges (a row each, not a million rows through Python)
         digests = (f"COPY (SELECT array_agg(r), array_agg(n), array_agg(h) FROM (SELECT "  # noqa: S608
@@ -140,83 +138,75 @@ class Digests:
         shift = self.width.bit_length() - 1
 
         def read_source() -> list[bytes]:
-            self.conn.execute("SET LOCAL work_mem = '256MB'")
             with self.conn.cursor() as cursor, cursor.copy(digests, (shift,)) as copy:
                 return [bytes(chunk) for chunk in copy]
 
         self._source = self._pool.submit(read_source)
         self._compared: concurrent.futures.Future[tuple[list[int], int, int]] | None = None
-        if twin is not None:  # the centre's digests, then the comparison, on the twin: all while the rows are copied
+        if self._twin is not None:  # the centre's digests, then the comparison: all while the rows are copied
             self._compared = self._pool.submit(self._compare)
 
     def _compare(self) -> tuple[list[int], int, int]:
         try:
-            self.centre.range_digests(self.plan.target, width=self.width)
+            centre_ranges = self.centre.range_digests(self.plan.target, width=self.width)
         except BaseException:
             with contextlib.suppress(Exception):  # the centre's error is the one to tell
                 self._source.result()
             raise
         chunks = self._source.result()  # the source's error, when it failed, is raised here
-        return self.centre.differing_ranges(self.plan.target, chunks)
-
-    def _rollback(self) -> None:
-        with contextlib.suppress(Exception):  # a broken connection: the error on its way says what happened
-            self.conn.execute("ROLLBACK")
+        differing, counted, source_ranges = self.centre.differing_ranges(self.plan.target, chunks)
+        return differing, counted, max(source_ranges, centre_ranges)
 
     def differing(self) -> tuple[list[int], int, int]:
         """Wait for both digests and their comparison; (the differing ranges' numbers, in order; the source's keys;
-        its ranges)."""
+        the ranges either side has)."""
         return self._compare() if self._compared is None else self._compared.result()
 
+    def _cancel(self) -> None:
+        """Stop the statements still running on the threads (the copy failed, or the check did)."""
+        for conn in (self.conn, getattr(self._twin, "_conn", None)):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.cancel()
+
     def close(self) -> None:
-        self._stack.close()
+        self.__exit__(None, None, None)
 
     def __enter__(self) -> Digests:
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, trace: Any) -> bool:
+        if kind is not None:
+            self._cancel()
+        return bool(self._stack.__exit__(kind, exc, trace))
 
 
 def begin(plan: CopyPlan, store: Store, *, run_id: str, log: Callable[[str], None] | None = None) -> Digests | None:
     """Start the two digests of :func:`range_key_check` for an :func:`eligible` plan — before the run's changed
-    rows are copied, so that the servers compute them while the copy writes (the copy only adds keys to the centre
-    and changes rows: a range whose digests agree before it holds, after it, at least the source's keys; those it
-    added the source has, or had when the copy read them — a row added and deleted again within the run is found
-    by the next check).  None when the check of this run is done or begun already, or the source cannot hash keys
-    as PostgreSQL does."""
+    rows are copied, so that the servers compute them while the copy writes.  The keys of the differing ranges
+    are listed after the copy, in a later snapshot of the source: a range whose digests agreed before the copy
+    and changed since waits for the next check; nothing is tombstoned that the source has when the keys are
+    listed.  None when the check of this run is done or begun already, or the source cannot hash keys as
+    PostgreSQL does."""
     done, _batch, after, _mark = _keys_resume(plan, store, run_id)
     if done or after is not None:
         return None
     try:
         return Digests(plan, store)
     except CannotHash as exc:
-        (log or (lambda _message: None))(f"key check by ranges: the source cannot hash keys as PostgreSQL does "
-                                         f"({exc})"[:300])
+        (log or (lambda _message: None))(f"key check by ranges: not here — {exc}")
         return None
 
 
-def incremental(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str, since: list[list[Any]] | None,
-                overlap_seconds: int, check_keys: bool, on_batch: Callable[[BatchReceipt], None] | None = None,
-                log: Callable[[str], None] | None = None) -> tuple[CopyResult, CopyResult | None]:
-    """An incremental run's reads by the fastest paths the pair allows: the changed rows
-    (``fastcopy.incremental_copy``) and, when ``check_keys``, the key check (:func:`key_check`) — for a check by
-    ranges its digests computed by both servers while the changed rows are copied (:func:`begin`).  Returns the
-    two results (the second None without a check); the deletions are the caller's (``copy.delete_unseen``)."""
-    from govshare.exchange.engine.fastcopy import incremental_copy
-
-    with contextlib.ExitStack() as stack:
-        digests = None
-        if check_keys and plan.source.kind == "postgresql" and store.kind == "postgresql" \
-                and eligible(plan, store, source_types(plan)) is None:
-            digests = begin(plan, store, run_id=run_id, log=log)
-            if digests is not None:
-                stack.enter_context(digests)
-        rows = incremental_copy(fast_plan, plan, store, run_id=run_id, since=since, overlap_seconds=overlap_seconds,
-                                on_batch=on_batch, log=log)
-        keys = key_check(fast_plan, plan, store, run_id=run_id, on_batch=on_batch, log=log, digests=digests) \
-            if check_keys else None
-    return rows, keys
+def _listed(conn: Any, sql: str, params: Sequence[Any], centre: Any, copy_in: str) -> int:
+    """:func:`fastcopy._pipe` whose source-side failures leave as the source's :class:`SourceError` (the centre's
+    are the store's to name)."""
+    try:
+        return _pipe(conn, sql, params, centre, copy_in)
+    except psycopg.Error as exc:
+        if getattr(exc, "pgconn", None) is not None and exc.pgconn is getattr(centre, "pgconn", None):
+            raise
+        raise sources._pg_error(exc) from exc
 
 
 def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
@@ -225,7 +215,8 @@ def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
     """The key check of an incremental run by key ranges (module doc), for an :func:`eligible` plan; resumable
     like :func:`copy.key_scan` (a check already done returns its result).  ``digests``: begun earlier
     (:func:`begin`, the caller closes them); else begun here.  None — nothing committed — when the check is better
-    done by listing every key: too many ranges differ, or a key scan of this run had begun."""
+    done by listing every key: too many ranges differ, or a key scan of this run had begun (or another worker's
+    goes on)."""
     started = time.monotonic()
     _check(plan)
     done, batch, after, mark = _keys_resume(plan, store, run_id)
@@ -241,50 +232,93 @@ def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
             if digests is None:
                 return None
             stack.enter_context(digests)
-        conn, width, reader = digests.conn, digests.width, digests.reader
+        width, reader = digests.width, digests.reader
         key = reader.keys[0]
         differing, counted, compared = digests.differing()
         if differing and len(differing) > MOST_DIFFERING * max(compared, 1):
             note(f"key check by ranges: {len(differing)} of {compared} ranges differ — every key listed instead")
             return None
         ranges = [bounds(r, width) for r in differing]
-        # the source's keys of those ranges, by binary COPY into the centre: each range read from the key's
-        # index (a key without one: one pass over the table, each key's range looked up in a hash)
-        if _indexed(conn, plan):
-            listing = (f"SELECT t.{key}::bigint FROM unnest(%s::bigint[], %s::bigint[]) AS r (lo, hi) "  # noqa: S608
-                       f"JOIN {reader.table} t ON t.{key} BETWEEN r.lo AND r.hi")
-            params: tuple[Any, ...] = ([lo for lo, _ in ranges], [hi for _, hi in ranges])
-        else:
-            listing = (f"SELECT {key}::bigint FROM {reader.table} "  # noqa: S608
-                       f"WHERE {floor(key + '::bigint')} = ANY(%s::bigint[])")
-            params = (width.bit_length() - 1, differing)
+        # the source's keys of those ranges as they are now (a session of its own: after the rows were copied), by
+        # binary COPY into the centre: each range read from the key's index (without a plain one: one pass, the
+        # ranges in a hash); the rows the centre lacks read again in the same session
+        with sources.connect(plan.source) as now:
+            if _indexed(now, plan):
+                listing = (f"SELECT t.{key}::bigint FROM unnest(%s::bigint[], %s::bigint[]) AS r (lo, hi) "  # noqa: S608
+                           f"JOIN {reader.table} t ON t.{key} BETWEEN r.lo AND r.hi")
+                params: tuple[Any, ...] = ([lo for lo, _ in ranges], [hi for _, hi in ranges])
+            else:
+                listing = (f"SELECT {key}::bigint FROM {reader.table} "  # noqa: S608
+                           f"WHERE {floor(key + '::bigint')} = ANY(%s::bigint[])")
+                params = (width.bit_length() - 1, differing)
 
-        def fill(centre: Any, scratch: str) -> int:
-            if not ranges:
-                return 0
-            return _pipe(conn, f"COPY ({listing}) TO STDOUT (FORMAT BINARY)", params, centre,
-                         f"COPY {scratch} (k) FROM STDIN (FORMAT BINARY)")
+            def fill(centre: Any, scratch: str) -> int:
+                if not ranges:
+                    return 0
+                return _listed(now, f"COPY ({listing}) TO STDOUT (FORMAT BINARY)", params, centre,
+                               f"COPY {scratch} (k) FROM STDIN (FORMAT BINARY)")
 
-        absent = [(k,) for k in store.stage_range_keys(plan.target, fill)]
-        listed = store.staged_range_keys(plan.target)
-        note(f"key check by ranges: {len(differing)} of {compared} ranges of {width} keys differ, "
-             f"{listed} keys listed of {counted}, {len(absent)} rows to read again")
-        if absent:
-            batch += 1
-            receipt, restore = _restore(plan, store, conn, absent, run_id=run_id, batch=batch, after=None,
-                                        mark=mark)
-            if _elsewhere(receipt, restore, "keys") is not None:
-                return _result(store, plan, run_id, resumed, started, True)
-            if on_batch is not None:
-                on_batch(receipt)
+            absent = [(k,) for k in store.stage_range_keys(plan.target, fill)]
+            listed = store.staged_range_keys(plan.target)
+            note(f"key check by ranges: {len(differing)} of {compared} ranges of {width} keys differ, "
+                 f"{listed} keys listed of {counted}, {len(absent)} rows to read again")
+            if absent:
+                batch += 1
+                receipt, restore = _restore(plan, store, now, absent, run_id=run_id, batch=batch, after=None,
+                                            mark=mark)
+                taken = _elsewhere(receipt, restore, "keys")
+                if taken is not None:  # another worker committed this batch first: its check goes on, or is done
+                    return _result(store, plan, run_id, resumed, started, True) if taken[0] else None
+                if on_batch is not None:
+                    on_batch(receipt)
     batch += 1
     sent = {"phase": "keys", "after": None, "done": True, "mark": mark,
             "ranges": {"width": width, "differing": len(differing)}}
     receipt = store.remember_ranges(plan.target, ranges=ranges, width=width, run_id=run_id, batch=batch,
                                     position=sent, rows_read=max(counted, listed))
-    if _elsewhere(receipt, sent, "keys") is None and on_batch is not None:
+    taken = _elsewhere(receipt, sent, "keys")
+    if taken is not None:
+        return _result(store, plan, run_id, resumed, started, True) if taken[0] else None
+    if on_batch is not None:
         on_batch(receipt)
     return _result(store, plan, run_id, resumed, started, True)
+
+
+def _indexed(conn: Any, plan: CopyPlan) -> bool:
+    """Whether a plain (B-tree, valid, not partial) index of the source table starts with the key column — a view, a
+    chosen key, a hash or partial index: not, and the listing takes one pass over the table instead."""
+    (found,) = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_catalog.pg_am am ON am.oid = c.relam JOIN pg_catalog.pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+        "WHERE i.indrelid = to_regclass(format('%%I.%%I', coalesce(nullif(%s::text, ''), current_schema()), "
+        "%s::text)) AND a.attname = %s AND am.amname = 'btree' AND i.indisvalid AND i.indpred IS NULL)",
+        (plan.schema or "", plan.table, plan.key[0])).fetchone()
+    return bool(found)
+
+
+def incremental(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str, since: list[list[Any]] | None,
+                overlap_seconds: int, check_keys: bool, on_batch: Callable[[BatchReceipt], None] | None = None,
+                log: Callable[[str], None] | None = None) -> tuple[CopyResult, CopyResult | None]:
+    """An incremental run's reads by the fastest paths the pair allows: the changed rows
+    (``fastcopy.incremental_copy``) and, when ``check_keys``, the key check (:func:`key_check`) — for a check by
+    ranges its digests computed by both servers while the changed rows are copied (:func:`begin`).  Returns the
+    two results (the second None without a check); the deletions are the caller's (``copy.delete_unseen``)."""
+    from govshare.exchange.engine.fastcopy import incremental_copy
+
+    store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in _check(plan)])
+    with contextlib.ExitStack() as stack:
+        digests = None
+        if check_keys and plan.source.kind == "postgresql" and store.kind == "postgresql" \
+                and eligible(plan, store, source_types(plan)) is None:
+            digests = begin(plan, store, run_id=run_id, log=log)
+            if digests is not None:
+                stack.enter_context(digests)
+        rows = incremental_copy(fast_plan, plan, store, run_id=run_id, since=since, overlap_seconds=overlap_seconds,
+                                on_batch=on_batch, log=log)
+        keys = key_check(fast_plan, plan, store, run_id=run_id, on_batch=on_batch, log=log, digests=digests) \
+            if check_keys else None
+    return rows, keys
 
 
 def key_check(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str,
