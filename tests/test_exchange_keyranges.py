@@ -144,8 +144,8 @@ def test_a_check_stopped_between_its_two_commits_is_done_again_without_a_trace(
     got = keyranges.range_key_check(plan, store, run_id="r2")
     # the rows read again are there now: nothing more to restore, the keys listed in the next batch
     assert got is not None and got.inserted == 2 and store.last_batch("e_copy", "r2") == 2
-    assert [(r.inserted, bool(r.position.get("ranges"))) for r in store.receipts("e_copy", "r2")] == \
-        [(2, False), (0, True)]
+    assert [(r.inserted, r.position.get("restore", False)) for r in store.receipts("e_copy", "r2")] == \
+        [(2, True), (0, False)]
     assert store.count_unseen("e_copy", "r2")[0] == 6
 
 
@@ -467,3 +467,77 @@ def test_a_source_that_ends_idle_transactions_does_not_fail_the_check(
                                         check_keys=True)
     assert keys is not None and keys.complete
     assert delete_unseen(plan, store, run_id="inc", guard_share=0.5).deleted == 1
+
+
+# -- what a second review (of the first review's fixes) found ----------------------------------------------------
+
+def test_a_centre_that_fails_while_the_keys_are_listed_is_named_as_the_centre(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Second review: psycopg's errors do not say which connection raised them — the listing tells the two sides
+    apart by where the error came from: the centre refusing the rows is the centre's error (the store's to name),
+    the source failing to send them is the source's ``SourceError``."""
+    import psycopg
+
+    source = make_source("postgresql", GOODS_SQL)
+    store = make_store("postgresql")
+    store._conn.execute("CREATE TEMP TABLE probe_k (k bigint CHECK (k < 0))")
+    with sources.connect(source.spec) as conn:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            keyranges._listed(conn, "COPY (SELECT 1::bigint) TO STDOUT (FORMAT BINARY)", (), store._conn,
+                              "COPY probe_k (k) FROM STDIN (FORMAT BINARY)")
+        with pytest.raises(sources.SourceError):
+            keyranges._listed(conn, "COPY (SELECT 1 / 0) TO STDOUT (FORMAT BINARY)", (), store._conn,
+                              "COPY probe_k (k) FROM STDIN (FORMAT BINARY)")
+        assert keyranges._listed(conn, "COPY (SELECT -g::bigint FROM generate_series(1, 3) g) TO STDOUT "
+                                       "(FORMAT BINARY)", (), store._conn,
+                                 "COPY probe_k (k) FROM STDIN (FORMAT BINARY)") == 3
+
+
+def test_a_source_account_that_may_not_run_hashint8_falls_back_to_listing_every_key(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Second review: the function exists but the account may not execute it — the check lists every key, the
+    run does not fail."""
+    source = make_source("postgresql", GOODS_SQL)
+    source.admin("REVOKE EXECUTE ON FUNCTION hashint8(bigint) FROM PUBLIC;")
+    plan = _goods(source, unique=True)
+    store = make_store("postgresql")
+    first = full_copy(plan, store, run_id="full")
+    source.admin("DELETE FROM goods WHERE id = 100;")
+    notes: list[str] = []
+    _rows, keys = keyranges.incremental(plan, plan, store, run_id="inc", since=first.watermark, overlap_seconds=60,
+                                        check_keys=True, log=notes.append)
+    assert keys is not None and keys.keys_read == 19_999
+    assert any("not here" in note for note in notes) and any("every key" in note for note in notes), notes
+    assert delete_unseen(plan, store, run_id="inc", guard_share=0.5).deleted == 1
+
+
+def test_another_workers_read_again_at_the_same_batch_is_not_taken_for_the_checks_own(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Second review: a worker listing every key commits its first page's rows read again at the batch number the
+    check by ranges uses for its own — the positions differ (``ranges``), so the check hands over instead of
+    calling itself done, and both missing rows end up in the centre."""
+    from govshare.exchange.engine import copy as copy_engine
+
+    source = make_source("postgresql", GOODS_SQL)
+    plan = _goods(source, unique=True)
+    store = make_store("postgresql")
+    other = Store.open(store._url)
+    full_copy(plan, store, run_id="full")
+    # rows the incremental reads missed: in the source, not live in the centre
+    store.tombstone("e_copy", [[5], [15000]], run_id="gone", batch=1, position={"phase": "deletes", "done": True})
+    original = keyranges._restore
+
+    def restore(plan: CopyPlan, store_: Store, conn: Any, absent: Any, **kwargs: Any) -> Any:
+        copy_engine._restore(plan, other, conn, [(5,)], run_id=kwargs["run_id"], batch=kwargs["batch"], after=None,
+                             mark=kwargs["mark"])
+        return original(plan, store_, conn, absent, **kwargs)
+
+    monkeypatch.setattr(keyranges, "_restore", restore)
+    assert keyranges.range_key_check(plan, store, run_id="r2") is None
+    monkeypatch.setattr(keyranges, "_restore", original)
+    done = keyranges.key_check(plan, plan, store, run_id="r2")
+    other.close()
+    assert done.complete
+    rows = live(store)
+    assert 5 in rows and 15000 in rows

@@ -983,16 +983,18 @@ def _key_page(plan: CopyPlan, store: Store, conn: Any, absent: Sequence[Sequence
 
 
 def _restore(plan: CopyPlan, store: Store, conn: Any, absent: Sequence[Sequence[Any]], *, run_id: str, batch: int,
-             after: tuple[Any, ...] | None, mark: Any) -> tuple[BatchReceipt, dict[str, Any]]:
+             after: tuple[Any, ...] | None, mark: Any,
+             tag: dict[str, Any] | None = None) -> tuple[BatchReceipt, dict[str, Any]]:
     """A key check's batch of the rows whose keys the source has and the centre has not (``absent``, source
-    values): read again by key and applied, before the page's keys are listed.  (receipt, position sent)."""
+    values): read again by key and applied, before the page's keys are listed.  (receipt, position sent);
+    ``tag``: more of the position, telling this check's batch from another's (a check by ranges)."""
     reader = _Reader(plan)
     rows = [row for start in range(0, len(absent), 200)
             for row in _fetch(conn, *reader.by_keys(absent[start:start + 200]))]
     key_at = _check(plan)
     accepted, hashes, rejects, _seen = _convert_page(plan, key_at, rows)
     restore = {"phase": "keys", "after": None if after is None else encode_key(after), "done": False,
-               "mark": mark, "restore": True}
+               "mark": mark, "restore": True, **(tag or {})}
     receipt = store.apply(plan.target, accepted, run_id=run_id, batch=batch, position=restore, rows_read=len(rows),
                           read_hash=combine(hashes), rejects=rejects, remember=False, hashes=hashes)
     return receipt, restore

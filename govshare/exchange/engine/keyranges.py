@@ -51,7 +51,7 @@ from govshare.exchange.engine.copy import (
     key_scan,
 )
 from govshare.exchange.engine.fastcopy import (
-    _pipe,
+    _copy_statement,
     fast_key_scan,
     keys_eligible,
     source_types,
@@ -115,9 +115,10 @@ class Digests:
         self.plan, self.width = plan, store.key_width(plan.target, PER_RANGE)
         self.reader = _Reader(plan, columns=plan.key)
         self.conn = self._stack.enter_context(sources.connect(plan.source))
-        (present,) = self.conn.execute("SELECT to_regprocedure('hashint8(bigint)') IS NOT NULL").fetchone()
-        if not present:
-            raise CannotHash("the source has no function hashint8(bigint)")
+        try:  # run, not looked up: a function the account may not execute is as good as none
+            self.conn.execute("SELECT hashint8(0::bigint)")
+        except (psycopg.Error, sources.SourceError) as exc:
+            raise CannotHash(str(exc)[:200]) from None
         # the session is this check's own: a hash aggregate of up to a million groups in memory
         self.conn.execute("SET work_mem = '256MB'")
         try:
@@ -162,12 +163,16 @@ class Digests:
         the ranges either side has)."""
         return self._compare() if self._compared is None else self._compared.result()
 
+    def _running(self) -> bool:
+        futures = [getattr(self, "_source", None), getattr(self, "_compared", None)]
+        return any(future is not None and not future.done() for future in futures)
+
     def _cancel(self) -> None:
-        """Stop the statements still running on the threads (the copy failed, or the check did)."""
-        for conn in (self.conn, getattr(self._twin, "_conn", None)):
+        """Stop the statements still running on the threads (the copy failed, the check ended without them)."""
+        for conn in (getattr(self, "conn", None), getattr(self._twin, "_conn", None)):
             if conn is not None:
                 with contextlib.suppress(Exception):
-                    conn.cancel()
+                    conn.cancel_safe(timeout=5)  # libpq's own cancel, with a deadline (an unreachable host)
 
     def close(self) -> None:
         self.__exit__(None, None, None)
@@ -176,7 +181,7 @@ class Digests:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, trace: Any) -> bool:
-        if kind is not None:
+        if kind is not None or self._running():
             self._cancel()
         return bool(self._stack.__exit__(kind, exc, trace))
 
@@ -198,15 +203,30 @@ def begin(plan: CopyPlan, store: Store, *, run_id: str, log: Callable[[str], Non
         return None
 
 
+class _CentreFailed(Exception):
+    pass
+
+
 def _listed(conn: Any, sql: str, params: Sequence[Any], centre: Any, copy_in: str) -> int:
-    """:func:`fastcopy._pipe` whose source-side failures leave as the source's :class:`SourceError` (the centre's
-    are the store's to name)."""
-    try:
-        return _pipe(conn, sql, params, centre, copy_in)
-    except psycopg.Error as exc:
-        if getattr(exc, "pgconn", None) is not None and exc.pgconn is getattr(centre, "pgconn", None):
-            raise
-        raise sources._pg_error(exc) from exc
+    """The source's binary COPY ``sql`` sent, never decoded, into the centre's ``copy_in`` (as ``fastcopy._pipe``);
+    the rows copied.  A failure while the source sends leaves as the source's :class:`SourceError`; one while the
+    centre takes the rows (or finishes the COPY) as the centre's own driver error (the store names it)."""
+    with centre.cursor() as centre_cursor:
+        with centre_cursor.copy(copy_in) as into:
+            try:
+                with conn.cursor() as source_cursor, source_cursor.copy(*_copy_statement(sql, params)) as out:
+                    for chunk in out:
+                        try:
+                            into.write(chunk)
+                        except psycopg.Error as exc:
+                            raise _CentreFailed from exc
+            except _CentreFailed as failed:
+                raise failed.__cause__ from None  # type: ignore[misc]
+            except psycopg.Error as exc:
+                if isinstance(exc.__context__, _CentreFailed):  # the source's COPY ended on the centre's error
+                    raise exc.__context__.__cause__ from None  # type: ignore[misc]
+                raise sources._pg_error(exc) from exc
+        return int(centre_cursor.rowcount)
 
 
 def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
@@ -235,6 +255,7 @@ def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
         width, reader = digests.width, digests.reader
         key = reader.keys[0]
         differing, counted, compared = digests.differing()
+        digests.close()  # their sessions are done with: the listing has one of its own
         if differing and len(differing) > MOST_DIFFERING * max(compared, 1):
             note(f"key check by ranges: {len(differing)} of {compared} ranges differ — every key listed instead")
             return None
@@ -265,7 +286,7 @@ def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
             if absent:
                 batch += 1
                 receipt, restore = _restore(plan, store, now, absent, run_id=run_id, batch=batch, after=None,
-                                            mark=mark)
+                                            mark=mark, tag={"ranges": True})
                 taken = _elsewhere(receipt, restore, "keys")
                 if taken is not None:  # another worker committed this batch first: its check goes on, or is done
                     return _result(store, plan, run_id, resumed, started, True) if taken[0] else None
