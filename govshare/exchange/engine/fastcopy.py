@@ -47,6 +47,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from govshare.datastore.engine.store import (
     BatchReceipt,
     StagedBatch,
@@ -389,20 +391,41 @@ def _copy_statement(sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]
     return (sql, params) if params else (sql.replace("%%", "%"), None)
 
 
+class _CentreFailed(Exception):
+    pass
+
+
 def _pipe(source: Any, sql: str, params: Sequence[Any], centre: Any, copy_in: str) -> int:
     """The source's binary COPY ``sql`` sent, never decoded, into the centre's ``copy_in``; the rows copied.
-    The source gives a row a chunk: they go on in pieces of ~1 MB."""
-    with source.cursor() as source_cursor, centre.cursor() as centre_cursor:
-        with source_cursor.copy(*_copy_statement(sql, params)) as source_copy, centre_cursor.copy(copy_in) as into:
-            buffered = bytearray()
-            for chunk in source_copy:
-                buffered += chunk
-                if len(buffered) >= _PIECE:
-                    into.write(bytes(buffered))
-                    buffered.clear()
-            if buffered:
-                into.write(bytes(buffered))
+    The source gives a row a chunk: they go on in pieces of ~1 MB.  psycopg's errors do not say which connection
+    raised them: a failure while the source sends leaves as the source's :class:`SourceError`, one while the
+    centre takes the rows (or finishes its COPY) as the centre's own driver error (the store names it)."""
+    with centre.cursor() as centre_cursor:
+        with centre_cursor.copy(copy_in) as into:
+            try:
+                with source.cursor() as source_cursor, source_cursor.copy(*_copy_statement(sql, params)) as out:
+                    buffered = bytearray()
+                    for chunk in out:
+                        buffered += chunk
+                        if len(buffered) >= _PIECE:
+                            _write(into, buffered)
+                            buffered.clear()
+                    if buffered:
+                        _write(into, buffered)
+            except _CentreFailed as failed:
+                raise failed.__cause__ from None  # type: ignore[misc]
+            except psycopg.Error as exc:
+                if isinstance(exc.__context__, _CentreFailed):  # the source's COPY ended on the centre's error
+                    raise exc.__context__.__cause__ from None  # type: ignore[misc]
+                raise sources._pg_error(exc) from exc
         return int(centre_cursor.rowcount)
+
+
+def _write(into: Any, data: bytearray) -> None:
+    try:
+        into.write(bytes(data))
+    except psycopg.Error as exc:
+        raise _CentreFailed from exc
 
 
 def _centre_version(centre: Any, what: str) -> int:

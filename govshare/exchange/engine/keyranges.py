@@ -51,7 +51,7 @@ from govshare.exchange.engine.copy import (
     key_scan,
 )
 from govshare.exchange.engine.fastcopy import (
-    _copy_statement,
+    _pipe,
     fast_key_scan,
     keys_eligible,
     source_types,
@@ -203,30 +203,10 @@ def begin(plan: CopyPlan, store: Store, *, run_id: str, log: Callable[[str], Non
         return None
 
 
-class _CentreFailed(Exception):
-    pass
-
-
 def _listed(conn: Any, sql: str, params: Sequence[Any], centre: Any, copy_in: str) -> int:
-    """The source's binary COPY ``sql`` sent, never decoded, into the centre's ``copy_in`` (as ``fastcopy._pipe``);
-    the rows copied.  A failure while the source sends leaves as the source's :class:`SourceError`; one while the
-    centre takes the rows (or finishes the COPY) as the centre's own driver error (the store names it)."""
-    with centre.cursor() as centre_cursor:
-        with centre_cursor.copy(copy_in) as into:
-            try:
-                with conn.cursor() as source_cursor, source_cursor.copy(*_copy_statement(sql, params)) as out:
-                    for chunk in out:
-                        try:
-                            into.write(chunk)
-                        except psycopg.Error as exc:
-                            raise _CentreFailed from exc
-            except _CentreFailed as failed:
-                raise failed.__cause__ from None  # type: ignore[misc]
-            except psycopg.Error as exc:
-                if isinstance(exc.__context__, _CentreFailed):  # the source's COPY ended on the centre's error
-                    raise exc.__context__.__cause__ from None  # type: ignore[misc]
-                raise sources._pg_error(exc) from exc
-        return int(centre_cursor.rowcount)
+    """The keys of the differing ranges, piped from the source into the centre (``fastcopy._pipe``: a source failure
+    leaves as the source's :class:`SourceError`, the centre's as its own)."""
+    return _pipe(conn, sql, params, centre, copy_in)
 
 
 def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
