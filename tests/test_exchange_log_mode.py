@@ -231,3 +231,51 @@ def test_a_postgresql_source_into_a_postgresql_centre_takes_the_binary_copy_path
         fresh = start(logged.org.police_specialist, binding)
         assert (fresh.kind, fresh.status, fresh.updated) == ("log", "succeeded", 1), fresh.error_message
         assert fresh.job is not None and "read again by key" in fresh.job.log
+
+
+INTEGER_ITEMS = [
+    {"name": "编号", "data_type": "I", "length": None, "description": "", "is_primary_key": True,
+     "is_sensitive": False, "masking_rule": ""},
+    {"name": "名称", "data_type": "C", "length": 50, "description": "", "is_primary_key": False,
+     "is_sensitive": False, "masking_rule": ""},
+]
+
+
+def test_a_watermark_run_of_a_table_with_an_integer_key_checks_its_keys_by_ranges(
+        cat: Any, start: Any, settings: Any, pg_source_url: str) -> None:
+    """EXC-1 / EXC-7 as a run meets it (docs/decisions/0004, 17th session): a PostgreSQL front-end table keyed by an
+    integer column, bound by update time into a PostgreSQL centre with a key check every run — the changed rows
+    cross by binary COPY, the key check compares key ranges and lists only the differing ones' keys, the rows
+    deleted at the source are tombstoned, the run's log says so."""
+    from govshare.datastore.centre import open_store
+    from tests.source_servers import _script
+
+    source = Source(pg_source_url, f"ranges_{next(_names)}")
+    source.run("CREATE TABLE goods (id bigint PRIMARY KEY, name varchar(50) NOT NULL, "
+               "updated_at timestamp NOT NULL DEFAULT '2024-01-01');"
+               "INSERT INTO goods (id, name) SELECT g, '物品' || g FROM generate_series(1, 2000) g;"
+               f'GRANT SELECT ON goods TO "{source.spec["user"]}";')
+    entry = cat.published(items=INTEGER_ITEMS)
+    registered = do_register_source(cat.org.police_admin, name="公安 物品前置库", code=f"GA-{source.name}",
+                                    kind="postgresql", host=source.spec["address"], port=source.spec["port"],
+                                    database=source.name, username=source.spec["user"],
+                                    password=source.spec["password"], tls="prefer", connect_timeout=5)
+    binding = do_bind_table(cat.org.police_specialist, entry, source=registered, schema="public", table="goods",
+                            mapping={"编号": "id", "名称": "name"})
+    with _script("with_postgres").throwaway_server(prefix="govshare-centre-") as centre:
+        settings.GOVSHARE_DATASTORE_URL = centre
+        binding = do_set_binding_mode(cat.org.police_specialist, binding, mode="watermark",
+                                      update_column="updated_at", sweep_hours=0)
+        first = start(cat.org.police_specialist, binding)
+        assert (first.kind, first.status, first.inserted) == ("full", "succeeded", 2000), first.error_message
+        source.run("DELETE FROM goods WHERE id % 100 = 7;"
+                   "UPDATE goods SET name = '改名', updated_at = '2024-06-01' WHERE id % 100 = 3;")
+        checked = start(cat.org.police_specialist, binding)
+        assert (checked.kind, checked.checks_deletes, checked.status) == ("incremental", True, "succeeded"), \
+            checked.error_message
+        assert (checked.updated, checked.deleted, checked.keys_read) == (20, 20, 1980)
+        assert checked.job is not None
+        assert "changed rows: binary COPY" in checked.job.log and "key check by ranges:" in checked.job.log
+        with open_store() as store:
+            rows = {row[0]: row for row in store.changes_since(checked.target, 0, 10_000) if not row[-1]}
+        assert len(rows) == 1980 and 7 not in rows and rows[3][1] == "改名"
