@@ -956,3 +956,13 @@ def test_mysql_booleans_and_unsigned_integers_are_described_as_such(request: Any
     assert types.family("tinyint(1)") == types.BOOLEAN
     (digits,) = types.problems("N", 19, "bigint unsigned")
     assert digits.code == "too_many_digits" and digits.params["digits"] == 20
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_postgresql_session_watches_for_a_host_gone_from_the_network(postgresql_sample: dict[str, Any]) -> None:
+    """EXC-6: a COPY waiting for its next row has no client-side deadline — TCP keepalives (idle 30 s, every 10 s,
+    3 probes) end the session of a host gone from the network in about a minute, as the session reports them."""
+    with engine.connect(spec(postgresql_sample)) as conn:
+        options = {option.keyword.decode(): (option.val or b"").decode() for option in conn.pgconn.info}
+    assert (options["keepalives"], options["keepalives_idle"], options["keepalives_interval"],
+            options["keepalives_count"]) == ("1", "30", "10", "3")

@@ -291,6 +291,9 @@ def _open_pg(spec: SourceSpec, write: bool = False) -> _PgConnection:
         "options": f"{read_only}-c statement_timeout={math.ceil(spec.statement_timeout * 1000)}",
         # nothing from this machine's environment: no GSSAPI ticket, no ~/.pgpass, no client certificate
         "gssencmode": "disable", "passfile": NO_FILE,
+        # a host gone from the network (not a slow server: its statement_timeout bounds that) is found within about
+        # a minute even while a COPY waits for its next row, which no client-side deadline of a statement covers
+        "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
     }
     if spec.address:
         params["hostaddr"] = spec.address
