@@ -15,7 +15,7 @@ import pytest
 from govshare.datastore.engine.store import Store, StoreColumn
 from govshare.exchange.engine import keyranges, sources
 from govshare.exchange.engine.copy import CopyPlan, delete_unseen, full_copy
-from govshare.exchange.engine.fastcopy import fast_full_copy, fast_key_scan, source_types
+from govshare.exchange.engine.fastcopy import _pipe, fast_full_copy, fast_key_scan, source_types
 from tests import test_exchange_copy as _copy_tests
 from tests.test_exchange_copy import Source, live, sequence_numbers
 from tests.test_exchange_fastcopy import GOODS_COLUMNS, GOODS_SQL, _killed, _receipts, _unique
@@ -264,16 +264,25 @@ def _goods(source: Source, *, unique: bool, batch_rows: int = 500) -> CopyPlan:
     return _unique(plan) if unique else plan
 
 
+def _copied(make_source: Callable[[str, str], Source], make_store: Callable[[str], Store], *, unique: bool = True,
+            before: str = "") -> tuple[Source, CopyPlan, Store, Any]:
+    """The goods table at a PostgreSQL source (``before``: a script run there first) copied in full into a
+    PostgreSQL centre: (source, plan by update time, store, the full copy's result)."""
+    source = make_source("postgresql", GOODS_SQL)
+    if before:
+        source.admin(before)
+    plan = _goods(source, unique=unique)
+    store = make_store("postgresql")
+    return source, plan, store, full_copy(plan, store, run_id="full")
+
+
 @pytest.mark.parametrize("unique", [False, True], ids=["keyset-copy", "fast-copy"])
 def test_a_row_back_at_the_source_after_the_digests_is_not_tombstoned(
         make_source: Callable[[str, str], Source], make_store: Callable[[str], Store],
         monkeypatch: pytest.MonkeyPatch, unique: bool) -> None:
     """Review: rows 100 and 101 deleted at the source; the digests are taken; 101 comes back and a new row 20006
     is added while the run copies — the keys are listed after the copy, so only 100 is tombstoned."""
-    source = make_source("postgresql", GOODS_SQL)
-    plan = _goods(source, unique=unique)
-    store = make_store("postgresql")
-    first = full_copy(plan, store, run_id="full")
+    source, plan, store, first = _copied(make_source, make_store, unique=unique)
     source.admin("DELETE FROM goods WHERE id IN (100, 101);"
                  "INSERT INTO goods SELECT g, 'n', 1, '2024-06-01' FROM generate_series(20001, 20005) g;")
     original = keyranges.begin
@@ -347,10 +356,7 @@ def test_a_copy_that_fails_while_the_digests_run_stops_them(
 
     from govshare.exchange.engine import fastcopy
 
-    source = make_source("postgresql", GOODS_SQL)
-    plan = _goods(source, unique=True)
-    store = make_store("postgresql")
-    first = full_copy(plan, store, run_id="full")
+    _source, plan, store, first = _copied(make_source, make_store)
     original = Store.range_digests
 
     def slow_digests(self: Store, table: str, *, width: int) -> int:
@@ -381,11 +387,8 @@ def test_another_workers_page_of_keys_hands_the_check_to_listing_every_key(
     """Review: a worker presumed dead checks by ranges while the one that took the run over lists every key and
     commits its first page at the same batch number — the check by ranges does not call itself done: the key
     check goes on from the other's page, and exactly the deleted row is unseen."""
-    source = make_source("postgresql", GOODS_SQL)
-    plan = _goods(source, unique=True)
-    store = make_store("postgresql")
+    source, plan, store, _first = _copied(make_source, make_store)
     other = Store.open(store._url)
-    full_copy(plan, store, run_id="full")
     source.admin("DELETE FROM goods WHERE id = 100;")
     original = Store.remember_ranges
 
@@ -448,11 +451,8 @@ def test_a_source_that_ends_idle_transactions_does_not_fail_the_check(
 
     from govshare.exchange.engine import fastcopy
 
-    source = make_source("postgresql", GOODS_SQL)
+    source, plan, store, first = _copied(make_source, make_store)
     source.admin(f'ALTER ROLE "{source.spec.user}" SET idle_in_transaction_session_timeout = \'1s\'')
-    plan = _goods(source, unique=True)
-    store = make_store("postgresql")
-    first = full_copy(plan, store, run_id="full")
     source.admin("DELETE FROM goods WHERE id = 100;"
                  "UPDATE goods SET amount = 0, updated_at = '2024-06-01' WHERE id % 10 = 1;")
     original = fastcopy.incremental_copy
@@ -483,12 +483,12 @@ def test_a_centre_that_fails_while_the_keys_are_listed_is_named_as_the_centre(
     store._conn.execute("CREATE TEMP TABLE probe_k (k bigint CHECK (k < 0))")
     with sources.connect(source.spec) as conn:
         with pytest.raises(psycopg.errors.CheckViolation):
-            keyranges._listed(conn, "COPY (SELECT 1::bigint) TO STDOUT (FORMAT BINARY)", (), store._conn,
+            _pipe(conn, "COPY (SELECT 1::bigint) TO STDOUT (FORMAT BINARY)", (), store._conn,
                               "COPY probe_k (k) FROM STDIN (FORMAT BINARY)")
         with pytest.raises(sources.SourceError):
-            keyranges._listed(conn, "COPY (SELECT 1 / 0) TO STDOUT (FORMAT BINARY)", (), store._conn,
+            _pipe(conn, "COPY (SELECT 1 / 0) TO STDOUT (FORMAT BINARY)", (), store._conn,
                               "COPY probe_k (k) FROM STDIN (FORMAT BINARY)")
-        assert keyranges._listed(conn, "COPY (SELECT -g::bigint FROM generate_series(1, 3) g) TO STDOUT "
+        assert _pipe(conn, "COPY (SELECT -g::bigint FROM generate_series(1, 3) g) TO STDOUT "
                                        "(FORMAT BINARY)", (), store._conn,
                                  "COPY probe_k (k) FROM STDIN (FORMAT BINARY)") == 3
 
@@ -497,11 +497,8 @@ def test_a_source_account_that_may_not_run_hashint8_falls_back_to_listing_every_
         make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
     """Second review: the function exists but the account may not execute it — the check lists every key, the
     run does not fail."""
-    source = make_source("postgresql", GOODS_SQL)
-    source.admin("REVOKE EXECUTE ON FUNCTION hashint8(bigint) FROM PUBLIC;")
-    plan = _goods(source, unique=True)
-    store = make_store("postgresql")
-    first = full_copy(plan, store, run_id="full")
+    source, plan, store, first = _copied(make_source, make_store,
+                                         before="REVOKE EXECUTE ON FUNCTION hashint8(bigint) FROM PUBLIC;")
     source.admin("DELETE FROM goods WHERE id = 100;")
     notes: list[str] = []
     _rows, keys = keyranges.incremental(plan, plan, store, run_id="inc", since=first.watermark, overlap_seconds=60,
@@ -519,11 +516,8 @@ def test_another_workers_read_again_at_the_same_batch_is_not_taken_for_the_check
     calling itself done, and both missing rows end up in the centre."""
     from govshare.exchange.engine import copy as copy_engine
 
-    source = make_source("postgresql", GOODS_SQL)
-    plan = _goods(source, unique=True)
-    store = make_store("postgresql")
+    source, plan, store, _first = _copied(make_source, make_store)
     other = Store.open(store._url)
-    full_copy(plan, store, run_id="full")
     # rows the incremental reads missed: in the source, not live in the centre
     store.tombstone("e_copy", [[5], [15000]], run_id="gone", batch=1, position={"phase": "deletes", "done": True})
     original = keyranges._restore

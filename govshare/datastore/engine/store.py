@@ -461,6 +461,12 @@ def _errors() -> Iterator[None]:
         raise _pg_error(exc) from exc
 
 
+def _named(prefix: str, table: str) -> str:
+    """The name of a helper table of ``table`` (its key list, a scratch table …): ``prefix`` and a hash of the
+    table's name (store tables are named from entry codes: any length, any characters)."""
+    return prefix + hashlib.sha256(table.encode()).hexdigest()[:16]
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -750,7 +756,7 @@ class Store:
                             for suffix in "ad":
                                 self._conn.execute(
                                     f"DROP INDEX IF EXISTS {query_index_prefix(table)}c{position}{suffix}")
-                    scratch = "_gs_b_" + hashlib.sha256(table.encode()).hexdigest()[:16]  # made again with them
+                    scratch = _named("_gs_b_", table)  # made again with them
                     self._conn.execute(f"DROP TABLE IF EXISTS {'temp.' if self.kind == 'sqlite' else ''}{scratch}")
                 self._add_bucket_column(table)
                 self._shapes[table] = shape
@@ -975,7 +981,7 @@ class Store:
 
     def _scratch(self, table: str, shape: _Shape) -> str:
         """The connection's temporary table for the batches of ``table``, empty."""
-        name = "_gs_b_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+        name = _named("_gs_b_", table)
         if self.kind == "sqlite":
             items = ", ".join(f"c{i}" for i in range(1, len(shape.columns) + 1))  # no affinity: as bound
             self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (n INTEGER, {items}, _hash BLOB, _bucket)")
@@ -991,7 +997,7 @@ class Store:
         a table of the centre's database, so that a run resumed in another process after a crash still knows
         every key it read before — to catch keys that became equal on conversion, and to find the rows the
         source no longer has (:meth:`unseen`).  Emptied for a run by :meth:`forget`."""
-        name = "_gs_k_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+        name = _named("_gs_k_", table)
         if name in self._key_tables:
             return name
         columns = shape.key_columns
@@ -1526,7 +1532,7 @@ class Store:
             raise StoreError("other", "stage_keys: a PostgreSQL store only")
         shape = self._shape(table)
         keys = shape.key_columns
-        name = "_gs_q_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+        name = _named("_gs_q_", table)
         typed = ", ".join(f"{k} {PG_TYPES[shape.columns[i].letter]}" for k, i in zip(keys, shape.key_index,
                                                                                     strict=True))
         join = " AND ".join(f"s.{k} = b.{k}" for k in keys)
@@ -1626,9 +1632,9 @@ class Store:
         # a power of two (each side finds a key's range by one shift), the nearest
         return 1 << min(62, max(0, round(math.log2(width)) if width > 1 else 0))
 
-    def _range_tables(self, table: str) -> tuple[str, str]:
-        suffix = hashlib.sha256(table.encode()).hexdigest()[:16]
-        return f"_gs_cr_{suffix}", f"_gs_sr_{suffix}"
+    @staticmethod
+    def _range_tables(table: str) -> tuple[str, str]:
+        return _named("_gs_cr_", table), _named("_gs_sr_", table)
 
     def range_digests(self, table: str, *, width: int) -> int:
         """The digests of the table's live rows by key range, kept in this connection for :meth:`differing_ranges`
@@ -1676,17 +1682,17 @@ class Store:
             self._conn.execute(f"TRUNCATE {centre}")
         return differing, int(counted), int(ranges)
 
-    def stage_range_keys(self, table: str, fill: Callable[[Any, str], int]) -> list[int]:
+    def stage_range_keys(self, table: str, fill: Callable[[Any, str], int]) -> tuple[list[int], int]:
         """The source's keys within the ranges where source and centre differ, staged in this connection for
         :meth:`remember_ranges` (a table keyed by one integer item): ``fill(connection, scratch)`` loads them into
-        ``scratch`` (``k bigint``, as binary ``COPY`` data) and returns how many.  Returns those of them the
-        table holds no live row of, in order: rows the incremental reads missed, to read again."""
+        ``scratch`` (``k bigint``, as binary ``COPY`` data) and returns how many.  Returns (those of them the
+        table holds no live row of, in order: rows the incremental reads missed, to read again; how many)."""
         _shape, key = self._integer_key(table, "stage_range_keys")
-        name = "_gs_rk_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+        name = _named("_gs_rk_", table)
         with _errors(), self._transaction():
             self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (k BIGINT)")
             self._conn.execute(f"TRUNCATE {name}")
-            fill(self._conn, name)
+            staged = int(fill(self._conn, name))
             self._conn.execute(f"ANALYZE {name}")
             # each key looked up by the table's key index (OFFSET 0: else the planner may read the whole table
             # into a hash for 150 000 keys — 3.5 s at 10 M rows, measured)
@@ -1695,16 +1701,7 @@ class Store:
                 f'FROM "{table}" s WHERE s.{key} = b.k AND NOT s._deleted OFFSET 0) f ON true '
                 "WHERE f.found IS NULL ORDER BY b.k")]
         self._staged_range_keys[table] = name
-        return absent
-
-    def staged_range_keys(self, table: str) -> int:
-        """How many keys :meth:`stage_range_keys` staged last for ``table`` on this store."""
-        if table not in self._staged_range_keys:
-            raise StoreError("other", f"no staged keys for {table} (stage_range_keys first)")
-        with _errors():
-            (count,) = self._conn.execute(
-                f"SELECT count(*) FROM {self._staged_range_keys[table]}").fetchone()  # noqa: S608
-        return int(count)
+        return absent, staged
 
     def remember_ranges(self, table: str, *, ranges: Sequence[tuple[int, int]], width: int, run_id: str,
                         batch: int, position: dict[str, Any], rows_read: int) -> BatchReceipt:

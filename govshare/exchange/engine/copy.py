@@ -817,6 +817,34 @@ def earlier(value: Any, seconds: int) -> Any:
     raise SourceError("other", f"a {type(value).__name__} column cannot be an update time")
 
 
+def watermark_order(plan: CopyPlan) -> tuple[list[str], tuple[str, ...], int]:
+    """A watermark run's reads: (the columns it reads — the plan's, and the update time when it is not an item;
+    the order of its pages — update time, then key; the update time's place among the columns)."""
+    columns = list(plan.columns)
+    if plan.watermark not in columns:
+        columns.append(plan.watermark)
+    order = (plan.watermark, *[k for k in plan.key if k != plan.watermark])
+    return columns, order, columns.index(plan.watermark)
+
+
+def watermark_bounds(conn: Any, plan: CopyPlan, store: Store, *, run_id: str, batch: int,
+                     position: dict[str, Any] | None, since: list[list[Any]] | None,
+                     overlap_seconds: int) -> tuple[Any, Any]:
+    """A watermark run's bounds (mark — encoded, None when no row has an update time; lower — as the source gives
+    it, None: from the first row): a new run's from the source (its column's largest value now) and ``since``
+    minus the overlap, a resumed run's from its committed ``position``.  A new run without a mark commits its one
+    empty batch here (nothing to read; the watermark stays at ``since``)."""
+    if position is not None:
+        lower = None if position.get("lower") is None else decode_key(position["lower"])[0]
+        return position.get("mark"), lower
+    highest = _mark(conn, plan, _Reader(plan))
+    if highest is None:
+        store.apply(plan.target, [], run_id=run_id, batch=batch + 1, rows_read=0, read_hash=combine(()),
+                    position={"phase": "rows", "after": None, "done": True, "mark": since}, remember=False)
+        return None, None
+    return encode_key([highest]), None if since is None else earlier(decode_key(since)[0], overlap_seconds)
+
+
 def watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[list[Any]] | None,
                    overlap_seconds: int, on_batch: Callable[[BatchReceipt], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> CopyResult:
@@ -841,26 +869,14 @@ def watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: list[lis
     position = store.position(plan.target, run_id) if batch else None
     if position and (position.get("done") or phase_of(position) != "rows"):
         return _result(store, plan, run_id, resumed, started, True)
-    columns = list(plan.columns)
-    if plan.watermark not in columns:
-        columns.append(plan.watermark)
-    at = columns.index(plan.watermark)
-    order = (plan.watermark, *[k for k in plan.key if k != plan.watermark])
+    columns, order, at = watermark_order(plan)
     order_at = [columns.index(name) for name in order]
     with sources.connect(plan.source) as conn:
-        if position is None:
-            highest = _mark(conn, plan, _Reader(plan))
-            mark = None if highest is None else encode_key([highest])
-            lower = None if since is None else earlier(decode_key(since)[0], overlap_seconds)
-            after = None
-        else:
-            mark = position.get("mark")
-            lower = None if position.get("lower") is None else decode_key(position["lower"])[0]
-            after = decode_key(position["after"]) if position.get("after") is not None else None
-        if mark is None:  # no row has an update time: nothing to read; the watermark stays
-            store.apply(plan.target, [], run_id=run_id, batch=batch + 1, rows_read=0, read_hash=combine(()),
-                        position={"phase": "rows", "after": None, "done": True, "mark": since}, remember=False)
+        mark, lower = watermark_bounds(conn, plan, store, run_id=run_id, batch=batch, position=position,
+                                       since=since, overlap_seconds=overlap_seconds)
+        if mark is None:
             return _result(store, plan, run_id, resumed, started, True)
+        after = decode_key(position["after"]) if position and position.get("after") is not None else None
         reader = _Reader(plan, columns=columns, order=order, upper=decode_key(mark)[0])
         while True:
             if should_stop is not None and should_stop():

@@ -55,7 +55,6 @@ from govshare.datastore.engine.store import (
     Store,
     StoreColumn,
     StoreError,
-    combine,
     row_hash,
 )
 from govshare.exchange.engine import sources
@@ -75,9 +74,10 @@ from govshare.exchange.engine.copy import (
     _result,
     convert,
     decode_key,
-    earlier,
     encode_key,
     phase_of,
+    watermark_bounds,
+    watermark_order,
 )
 from govshare.exchange.engine.sources import _DateOrText, _TimestampOrText, _TimestamptzOrText
 
@@ -576,25 +576,15 @@ def fast_watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: lis
         raise ValueError("a watermark copy needs the plan's update-time column")
     if plan.source.kind != "postgresql" or store.kind != "postgresql":
         raise ValueError("the fast watermark copy is PostgreSQL → PostgreSQL only")
-    columns = list(plan.columns)
-    if plan.watermark not in columns:
-        columns.append(plan.watermark)
-    order = (plan.watermark, *[k for k in plan.key if k != plan.watermark])
+    _columns, order, at = watermark_order(plan)
 
     def rows(conn: Any, types: Mapping[str, str], stores: list[Store], key_at: list[int], batch: int,
              position: dict[str, Any] | None) -> str:
-        if position is None:
-            highest = _mark(conn, plan, _Reader(plan))
-            mark = None if highest is None else encode_key([highest])
-            lower = None if since is None else earlier(decode_key(since)[0], overlap_seconds)
-        else:
-            mark = position.get("mark")
-            lower = None if position.get("lower") is None else decode_key(position["lower"])[0]
-        if mark is None:  # no row has an update time: nothing to read; the watermark stays
-            store.apply(plan.target, [], run_id=run_id, batch=batch + 1, rows_read=0, read_hash=combine(()),
-                        position={"phase": "rows", "after": None, "done": True, "mark": since}, remember=False)
+        mark, lower = watermark_bounds(conn, plan, store, run_id=run_id, batch=batch, position=position,
+                                       since=since, overlap_seconds=overlap_seconds)
+        if mark is None:
             return "done"
-        window = _Window(order, decode_key(mark)[0], lower, columns.index(plan.watermark))
+        window = _Window(order, decode_key(mark)[0], lower, at)
         return _copy_pages(plan, stores, conn, types, key_at, run_id, batch, position, mark, on_batch, should_stop,
                            window)
 
@@ -604,16 +594,18 @@ def fast_watermark_copy(plan: CopyPlan, store: Store, *, run_id: str, since: lis
 def incremental_copy(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str,
                      since: list[list[Any]] | None, overlap_seconds: int,
                      on_batch: Callable[[BatchReceipt], None] | None = None,
-                     log: Callable[[str], None] | None = None) -> CopyResult:
+                     log: Callable[[str], None] | None = None,
+                     types: Mapping[str, str] | None = None) -> CopyResult:
     """Watermark mode's copy of the changed rows by the fastest path the pair allows, saying which through ``log``:
     PostgreSQL → PostgreSQL centre for an :func:`eligible` plan by :func:`fast_watermark_copy` (batches of
     ``fast_plan.batch_rows``), else :func:`copy.watermark_copy` (keyset pages of ``plan.batch_rows``).  A run
-    resumed goes on where it was, whichever path began it."""
+    resumed goes on where it was, whichever path began it.  ``types``: the source's column types, when the caller
+    read them already (:func:`source_types`)."""
     from govshare.exchange.engine.copy import watermark_copy
 
     note = log or (lambda _message: None)
     if plan.source.kind == "postgresql" and store.kind == "postgresql":
-        why = eligible(plan, store, source_types(plan))
+        why = eligible(plan, store, source_types(plan) if types is None else types)
         if why is None:
             note(f"changed rows: binary COPY into the centre, converted and hashed there, "
                  f"{fast_plan.batch_rows} rows a batch")

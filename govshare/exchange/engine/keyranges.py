@@ -19,9 +19,10 @@ Ranges whose digests agree hold the same keys on both sides (two different key s
 the same sum of 32-bit hashes: not a case a real table meets; the next check, whose ranges fall otherwise as
 the table changes, looks again).  Within a differing range the comparison is exact as of the listing's snapshot:
 a row is tombstoned only when the source did not have its key then, read again only when the centre lacks it.
-A change at the source after the digests, in a range whose digests agreed, waits for the next check.  When more than :data:`MOST_DIFFERING` of the ranges differ (a source emptied,
-the hash functions of two servers that disagree), listing their keys would cost about as much as listing every key:
-:func:`range_key_check` returns None and the caller lists every key instead.
+A change at the source after the digests, in a range whose digests agreed, waits for the next check.  When more
+than :data:`MOST_DIFFERING` of the ranges differ (a source emptied, the hash functions of two servers that
+disagree), listing their keys would cost about as much as listing every key: :func:`range_key_check` returns
+None and the caller lists every key instead.
 
 The check is one batch (phase ``keys``): the rows restored and the keys listed, each committed with its
 receipt; a crash before the second commit does it again (the restored rows are then unchanged).
@@ -32,7 +33,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -203,12 +204,6 @@ def begin(plan: CopyPlan, store: Store, *, run_id: str, log: Callable[[str], Non
         return None
 
 
-def _listed(conn: Any, sql: str, params: Sequence[Any], centre: Any, copy_in: str) -> int:
-    """The keys of the differing ranges, piped from the source into the centre (``fastcopy._pipe``: a source failure
-    leaves as the source's :class:`SourceError`, the centre's as its own)."""
-    return _pipe(conn, sql, params, centre, copy_in)
-
-
 def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
                     on_batch: Callable[[BatchReceipt], None] | None = None,
                     log: Callable[[str], None] | None = None, digests: Digests | None = None) -> CopyResult | None:
@@ -256,11 +251,12 @@ def range_key_check(plan: CopyPlan, store: Store, *, run_id: str,
             def fill(centre: Any, scratch: str) -> int:
                 if not ranges:
                     return 0
-                return _listed(now, f"COPY ({listing}) TO STDOUT (FORMAT BINARY)", params, centre,
-                               f"COPY {scratch} (k) FROM STDIN (FORMAT BINARY)")
+                # a failure of the source's side leaves as the source's SourceError (fastcopy._pipe)
+                return _pipe(now, f"COPY ({listing}) TO STDOUT (FORMAT BINARY)", params, centre,
+                             f"COPY {scratch} (k) FROM STDIN (FORMAT BINARY)")
 
-            absent = [(k,) for k in store.stage_range_keys(plan.target, fill)]
-            listed = store.staged_range_keys(plan.target)
+            missing, listed = store.stage_range_keys(plan.target, fill)
+            absent = [(k,) for k in missing]
             note(f"key check by ranges: {len(differing)} of {compared} ranges of {width} keys differ, "
                  f"{listed} keys listed of {counted}, {len(absent)} rows to read again")
             if absent:
@@ -310,30 +306,33 @@ def incremental(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: st
     store.ensure_table(plan.target, plan.items, [plan.items[i].name for i in _check(plan)])
     with contextlib.ExitStack() as stack:
         digests = None
-        if check_keys and plan.source.kind == "postgresql" and store.kind == "postgresql" \
-                and eligible(plan, store, source_types(plan)) is None:
+        both = plan.source.kind == "postgresql" and store.kind == "postgresql"
+        types = source_types(plan) if both else None  # read once, for every path's choice
+        if check_keys and types is not None and eligible(plan, store, types) is None:
             digests = begin(plan, store, run_id=run_id, log=log)
             if digests is not None:
                 stack.enter_context(digests)
         rows = incremental_copy(fast_plan, plan, store, run_id=run_id, since=since, overlap_seconds=overlap_seconds,
-                                on_batch=on_batch, log=log)
-        keys = key_check(fast_plan, plan, store, run_id=run_id, on_batch=on_batch, log=log, digests=digests) \
-            if check_keys else None
+                                on_batch=on_batch, log=log, types=types)
+        keys = key_check(fast_plan, plan, store, run_id=run_id, on_batch=on_batch, log=log, digests=digests,
+                         types=types) if check_keys else None
     return rows, keys
 
 
 def key_check(fast_plan: CopyPlan, plan: CopyPlan, store: Store, *, run_id: str,
               on_batch: Callable[[BatchReceipt], None] | None = None,
-              log: Callable[[str], None] | None = None, digests: Digests | None = None) -> CopyResult:
+              log: Callable[[str], None] | None = None, digests: Digests | None = None,
+              types: Mapping[str, str] | None = None) -> CopyResult:
     """Watermark mode's key check by the fastest path the pair allows, saying which through ``log``: PostgreSQL →
     PostgreSQL centre with one integer key by key ranges (:func:`range_key_check`); else PostgreSQL → PostgreSQL
     centre listing every key by binary COPY, converted in the centre's SQL (``fastcopy.fast_key_scan``, pages of
     ``fast_plan.batch_rows`` keys); every other pair by keyset pages of ``plan.batch_rows`` keys in Python
     (``copy.key_scan``).  A run resumed finds its check where it was, whichever path began it.  ``digests``: the
-    check by ranges begun before the changed rows were copied (:func:`begin`)."""
+    check by ranges begun before the changed rows were copied (:func:`begin`); ``types``: the source's column
+    types, when the caller read them already."""
     note = log or (lambda _message: None)
     if plan.source.kind == "postgresql" and store.kind == "postgresql":
-        types = source_types(plan)
+        types = source_types(plan) if types is None else types
         why = "" if digests is not None else eligible(plan, store, types)
         if not why:
             checked = range_key_check(plan, store, run_id=run_id, on_batch=on_batch, log=note, digests=digests)
