@@ -278,6 +278,23 @@ def test_tombstones_and_revivals_get_new_sequence_numbers(store: Store) -> None:
     assert store.summary("e_1").content_hash == combine(map(row_hash, rows))
 
 
+def test_tombstones_take_sequence_numbers_in_the_order_of_the_keys_given(store: Store) -> None:
+    """EXC-1: the rows of a batch of deletes are numbered in the order the keys came (a consumer sees them in
+    the source's order), one number each and none skipped among keys unknown or already deleted; the live-row
+    count follows; a key given twice is refused."""
+    store.ensure_table("e_1", ITEMS, KEY)
+    apply(store, [[k, Decimal(n), None] for n, k in enumerate("abcdef")])
+    store.tombstone("e_1", [["f"]], run_id="d0", batch=1, position={})
+    with pytest.raises(StoreError, match="twice"):
+        store.tombstone("e_1", [["e"], ["e"]], run_id="d1", batch=1, position={})
+    receipt = store.tombstone("e_1", [["e"], ["zz"], ["b"], ["f"], ["a"]], run_id="d1", batch=1, position={})
+    assert (receipt.deleted, receipt.unchanged, receipt.rows_read) == (3, 2, 5)
+    assert [(row[0], row[3]) for row in store.changes_since("e_1", 7, 10)] == [("e", 8), ("b", 9), ("a", 10)]
+    summary = store.summary("e_1")
+    assert (summary.live_rows, summary.deleted_rows, summary.last_seq) == (2, 4, 10)
+    assert store.live_rows("e_1") == 2
+
+
 def key_list(store: Store, run_id: str, table: str = "e_1") -> list[Any]:
     """The keys in a run's key list (looked up behind the API)."""
     name = store._keys(table, store._shape(table))

@@ -21,7 +21,7 @@ import pytest
 
 from govshare.datastore.engine.store import Store, StoreColumn
 from govshare.exchange.engine import logical
-from govshare.exchange.engine.copy import CopyPlan, full_copy
+from govshare.exchange.engine.copy import BatchRefused, CopyPlan, full_copy
 from govshare.exchange.engine.logical import TOAST, Change, LogError, log_copy, parse_test_decoding
 from govshare.exchange.engine.sources import SourceError, SourceSpec
 from tests import test_exchange_copy as copy_tests
@@ -334,18 +334,22 @@ def test_a_transaction_bigger_than_a_batch_spans_batches_and_a_stop_inside_it_re
     """Issue 10 item 6: one transaction of 25 inserts, batches of 4 — the run stops after two batches, inside
     the transaction (the position names the transaction and the 8 changes applied; the slot stays before it);
     the next call reads the transaction again from its start, skips those 8 and applies the other 17: every row
-    once, one sequence number each, 25 in all."""
+    once, one sequence number each, 25 in all.  (Into a PostgreSQL centre the batches are pipelined, two on their
+    way at a time: the stop, asked before each batch, may come one or two batches later — still inside the
+    transaction.)"""
     log = make_log(GOODS, plugin=plugin)
     store = make_store(store_kind)
     log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM generate_series(1, 25) n;")
     on_batch, should_stop = stop_after(2)
     first = log.copy(store, log.plan(batch_rows=4), on_batch=on_batch, should_stop=should_stop)
-    assert not first.complete and first.batches == 2 and sorted(live(store)) == list(range(1, 9))
+    done = first.batches
+    assert (done == 2) if store_kind == "sqlite" else (2 <= done <= 4)
+    assert not first.complete and sorted(live(store)) == list(range(1, 4 * done + 1))
     position = store.position("e_copy", "r1")
-    assert position is not None and position["xid"] and position["skip"] == 8
+    assert position is not None and position["xid"] and position["skip"] == 4 * done
     assert logical.slot_state(log.source.spec, log.slot).confirmed_flush_lsn == position["lsn"]
     second = log.copy(store, log.plan(batch_rows=4))
-    assert second.complete and second.resumed_from_batch == 2 and second.changes == 17
+    assert second.complete and second.resumed_from_batch == done and second.changes == 25 - 4 * done
     assert sorted(live(store)) == list(range(1, 26))
     assert (second.rows_read, second.inserted, second.unchanged) == (25, 25, 0)
     assert sorted(sequence_numbers(store).values()) == list(range(1, 26))
@@ -445,15 +449,19 @@ def test_a_crash_between_a_batchs_upserts_and_its_deletes_finishes_the_deletes_n
     assert (result.inserted, result.updated, result.deleted, result.unchanged) == (3, 1, 1, 0)
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.xdist_group("sources"))])
 def test_a_worker_that_finds_its_batch_committed_by_another_goes_on_from_the_committed_position(
-        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+        store_kind: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
     """Issue 10 item 6 (two workers on one run): the first, presumed dead but still running, has committed
     batch 1 when a second takes the run over and reads it to the end.  The first then finds its batch 2
     committed with another position: it starts again from what the second committed — nothing is applied
-    twice, the slot is not moved backwards, the run has one last batch."""
+    twice, the slot is not moved backwards, the run has one last batch.  (Into a PostgreSQL centre the first
+    worker's batch 2 is on its way meanwhile, on its second connection: whichever commits batch 2 first, the
+    other finds it committed.)"""
     log = make_log(GOODS)
-    store = make_store("sqlite")
-    url = f"sqlite:///{store._conn.execute('PRAGMA database_list').fetchone()[2]}"
+    store = make_store(store_kind)
+    url = store.url if store_kind == "postgresql" else \
+        f"sqlite:///{store._conn.execute('PRAGMA database_list').fetchone()[2]}"
     for n in range(1, 10):
         log.write(f"INSERT INTO goods (id, name, amount) VALUES ({n}, 'n{n}', {n});")
     log.write("UPDATE goods SET amount = 0 WHERE id = 4; DELETE FROM goods WHERE id = 5;")
@@ -464,23 +472,30 @@ def test_a_worker_that_finds_its_batch_committed_by_another_goes_on_from_the_com
                 log.copy(other, log.plan(batch_rows=5))
 
     log.copy(store, log.plan(batch_rows=2), on_batch=take_over)
-    assert live(store) == log.rows() and store.summary("e_copy").last_seq == 11
+    # (the fast path reads row 4 again when it is inserted, as it is now — with the later update: that update
+    # then finds it unchanged, and takes no sequence number)
+    fast = store_kind == "postgresql"
+    assert live(store) == log.rows() and store.summary("e_copy").last_seq == (10 if fast else 11)
     receipts = store.receipts("e_copy", "r1")
-    assert sum(r.unchanged for r in receipts) == 0 and receipts[-1].position["done"]
+    assert sum(r.unchanged for r in receipts) == int(fast) and receipts[-1].position["done"]
     # the last batch (its upserts and its deletes: two receipts) is the only one that caught up
     assert [r.position["part"] for r in receipts if r.position["done"]] == ["upserts", "deletes"]
     state = logical.slot_state(log.source.spec, log.slot)
     assert state.confirmed_flush_lsn == receipts[-1].position["lsn"]
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.xdist_group("sources"))])
 def test_kill_9_at_10_moments_of_a_log_run_loses_and_duplicates_nothing(
-        make_log: Callable[..., Log], tmp_path: Path) -> None:
+        store_kind: str, make_log: Callable[..., Log], make_store: Callable[[str], Store], tmp_path: Path) -> None:
     """Issue 10 item 6: a log-mode run over 4 300 changes (inserts in transactions of 100, updates, a
     transaction of 500 updates spanning ten batches, 300 deletes) is killed with SIGKILL at 10 random moments
     — reading, converting, writing, committing, between the commit and the advance — and then run to its end.
     Its receipts are numbered without a gap and add up exactly to those of an uninterrupted run of the same
     changes through another slot: the same rows read, inserted, updated, deleted, none unchanged (nothing
-    applied twice), the same sequence numbers, the same content."""
+    applied twice), the same sequence numbers, the same content.  Into a PostgreSQL centre the run takes the
+    pipelined fast path (rows read again by key, two batches on their way): the kill lands in either of them;
+    its reference is a run of the same path (a row read again may be newer than the change that named it, so
+    a later change of it finds it unchanged there)."""
     log = make_log(GOODS)
     reference = "s_reference_" + log.source.spec.database
     logical.create_slot(log.source.spec, reference)
@@ -493,7 +508,14 @@ def test_kill_9_at_10_moments_of_a_log_run_loses_and_duplicates_nothing(
         log.write("UPDATE goods SET name = 'big' WHERE id > 1000 AND id <= 1500;")
         log.write("DELETE FROM goods WHERE id % 10 = 7;")
         plan = log.plan(batch_rows=50)
-        centre = tmp_path / "killed.sqlite3"
+        centre: Path | str = tmp_path / "killed.sqlite3"
+        reference_store = f"sqlite:///{tmp_path}/ref.sqlite3"
+        counted = None
+        if store_kind == "postgresql":
+            from tests.test_exchange_fastcopy import _committed
+
+            killed_url, reference_store = make_store("postgresql").url, make_store("postgresql").url
+            centre, counted = killed_url, (lambda: _committed(killed_url, "killed"))
 
         def work(store: Store) -> None:
             while True:  # the killed process's server session may still hold the slot for a moment
@@ -506,21 +528,60 @@ def test_kill_9_at_10_moments_of_a_log_run_loses_and_duplicates_nothing(
                     time.sleep(0.01)
 
         seed = int.from_bytes(os.urandom(4), "big")
-        progress = _killed_copy(work, centre, "killed", 10, seed)
+        progress = _killed_copy(work, centre, "killed", 10, seed, counted=counted)
         assert progress == sorted(progress) and progress[-1] > 0, f"seed {seed}: {progress}"
-        with Store.open(f"sqlite:///{centre}") as store, Store.open(f"sqlite:///{tmp_path}/ref.sqlite3") as ref:
+        url = centre if isinstance(centre, str) else f"sqlite:///{centre}"
+        with Store.open(url) as store, Store.open(reference_store) as ref:
             work(store)
             expected = log_copy(plan, ref, run_id="ref", slot=reference)
             result = log_copy(plan, store, run_id="killed", slot=log.slot)
+            assert result.keyed == expected.keyed == (store_kind == "postgresql")
             receipts = store.receipts("e_copy", "killed")
             assert [r.batch for r in receipts] == list(range(1, len(receipts) + 1)), f"seed {seed}"
-            counts = ("rows_read", "inserted", "updated", "deleted", "unchanged", "batches")
+            counts = ("rows_read", "inserted", "updated", "deleted", "unchanged")
             assert [getattr(result, c) for c in counts] == [getattr(expected, c) for c in counts], f"seed {seed}"
-            assert result.unchanged == 0 and result.deleted == 300 and result.inserted == 3000
+            # the same batches with rows (a call may add one without: the slot moved on over other databases' WAL)
+            assert [r.rows_read for r in receipts if r.rows_read] == \
+                [r.rows_read for r in ref.receipts("e_copy", "ref") if r.rows_read], f"seed {seed}"
+            assert result.deleted == 300 and result.inserted == 3000
+            assert result.unchanged == 0 or store_kind == "postgresql"
             assert store.summary("e_copy") == ref.summary("e_copy") and live(store) == log.rows()
     finally:
         with pg_admin(log.url) as admin:
             admin.execute("SELECT pg_drop_replication_slot(%s)", (reference,))
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_refused_batch_into_a_postgresql_centre_stops_the_batches_behind_it_and_the_run_resumes_there(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 items 6 and 9: the pipelined fast path has the next batch on its way when a batch fails (here
+    batch 4: its 100 names are too long for the item, more than the plan's reject limit).  Nothing after the
+    failed batch commits: the run keeps batches 1–3, its position and the slot stay there; once the provider
+    allows the rejects, the next call goes on from batch 4 and every row is applied once."""
+    log = make_log(GOODS)
+    store = make_store("postgresql")
+    for start in range(0, 700, 50):
+        name = "'a name far too long'" if 300 <= start < 400 else "'n' || n"
+        log.write(f"INSERT INTO goods (id, name, amount) SELECT n, {name}, n FROM "
+                  f"generate_series({start + 1}, {start + 50}) n;")
+    columns = [ITEMS[0], ("name", StoreColumn("名称", "C", 10)), ITEMS[2]]
+    plan = dataclasses.replace(log.plan(batch_rows=100, columns=columns), reject_limit=0.5)
+    with pytest.raises(BatchRefused) as refused:
+        log.copy(store, plan)
+    assert refused.value.batch == 4
+    receipts = store.receipts("e_copy", "r1")
+    assert [r.batch for r in receipts] == [1, 2, 3] and sorted(live(store)) == list(range(1, 301))
+    position = store.position("e_copy", "r1")
+    assert position is not None and position["skip"] == 0 and not position["done"]
+    # the slot moves after a peek's commits: not past the centre's position (the next call moves it there)
+    slot = logical.slot_state(log.source.spec, log.slot).confirmed_flush_lsn
+    assert logical.lsn_number(slot) <= logical.lsn_number(position["lsn"])
+    result = log.copy(store, dataclasses.replace(plan, reject_limit=1.0))
+    assert result.keyed and result.complete and result.resumed_from_batch == 3
+    assert [r.batch for r in store.receipts("e_copy", "r1")] == list(range(1, 8))
+    assert sorted(live(store)) == [*range(1, 301), *range(401, 701)]
+    assert (result.rows_read, result.inserted, result.rejected) == (700, 600, 100)
+    assert sorted(sequence_numbers(store).values()) == list(range(1, 601))
 
 
 def test_a_new_run_goes_on_from_the_last_position_of_the_run_before(

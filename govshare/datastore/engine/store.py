@@ -1273,8 +1273,8 @@ class Store:
                 if self.kind == "postgresql":
                     self._conn.execute(f"ANALYZE {scratch}")
 
-            if not fresh:
-                analyze()
+            if remember and not fresh:  # (a batch that keeps no key list joins the table alone, by its key: the
+                analyze()               # planner's estimate of the batch's size from its pages is enough)
             if remember and (not fresh or self._run(
                     f"SELECT count(*) FROM (SELECT 1 FROM {key_list} WHERE run_id = ? LIMIT 1) x",  # noqa: S608
                     (run_id,)).fetchone()[0]):
@@ -1445,7 +1445,31 @@ class Store:
                     (n, *map(_to_sqlite, key_letters, values)) for n, values in enumerate(normal))
             else:
                 loaded = ((n, *values) for n, values in enumerate(normal))
-            self._load(scratch, ["n", *key_columns], loaded)
+            # joined to the table alone, by its key: no statistics needed (the planner sizes the batch by its pages)
+            self._load(scratch, ["n", *key_columns], loaded, analyze=False)
+            if self.kind == "postgresql":
+                # one statement, not one per key: the live rows of the keys (each key once: _keyed), numbered in
+                # the keys' order, marked deleted; they come back with their hashes
+                by_key = " AND ".join(f"s.{k} = f.{k}" for k in key_columns)
+                written = self._run(
+                    f"WITH f AS MATERIALIZED (SELECT {', '.join('b.' + k for k in key_columns)}, "  # noqa: S608
+                    f"row_number() OVER (ORDER BY b.n) AS k FROM {scratch} b JOIN \"{table}\" s ON {join} "
+                    "WHERE NOT s._deleted) "
+                    f'UPDATE "{table}" s SET _deleted = true, _seq = ? + f.k, _run = ? FROM f WHERE {by_key} '
+                    "RETURNING s._seq, s._hash", (base, run_id)).fetchall()
+                if written and max(int(seq) for seq, _ in written) != base + len(written):
+                    raise StoreError("other", f"{len(written)} rows deleted with a gap in their sequence numbers")
+                if written:
+                    self._run("UPDATE _gs_tables SET last_seq = ?, live_rows = live_rows - ? WHERE table_name = ?",
+                              (base + len(written), len(written), table))
+                receipt = BatchReceipt(
+                    run_id=run_id, batch=batch, rows_read=len(normal), inserted=0, updated=0,
+                    unchanged=len(normal) - len(written), rejected=0,
+                    read_hash=combine(row_hash(values) for values in normal),
+                    written_hash=combine(bytes(h) for _, h in written), position=position, at=_now(),
+                    deleted=len(written))
+                self._record(table, receipt, ())
+                return receipt
             sql = (f'SELECT b.n, s._hash FROM {scratch} b JOIN "{table}" s ON {join} '  # noqa: S608
                    "WHERE NOT s._deleted ORDER BY b.n")
             found = [(int(n), bytes(h)) for n, h in self._conn.execute(sql)]

@@ -935,11 +935,15 @@ class KeyedReader:
 
     def apply(self, store: Store, keys: Sequence[Sequence[Any]], unplaced: int,
               rejects: list[tuple[str, str, str]], *, run_id: str, batch: int, position: dict[str, Any],
-              logged: Callable[[Sequence[Sequence[Any]]], list[tuple[Any, ...]]] | None = None) -> BatchReceipt:
+              logged: Callable[[Sequence[Sequence[Any]]], list[tuple[Any, ...]]] | None = None,
+              after_read: Callable[[], None] | None = None,
+              before_lock: Callable[[], None] | None = None) -> BatchReceipt:
         """One batch: the rows of ``keys`` (source values) read again and upserted, with ``unplaced`` rows whose
         key could not be converted (their reasons in ``rejects``) counted as read.  ``logged(found)``: given the
         keys the re-read found (source values), the rows (source values) to apply instead for the keys it did not
-        find — converted and hashed in Python, as the keyset copy does."""
+        find — converted and hashed in Python, as the keyset copy does.  A pipelined caller: ``after_read`` runs
+        once the source's session is no longer needed, ``before_lock`` before the table is locked (as
+        :meth:`Store.apply_staged`'s)."""
         columns = [[key[i] for key in keys] for i in range(len(self.plan.key))]
         params = (*self.fixed, *columns)
 
@@ -949,7 +953,11 @@ class KeyedReader:
                 self.statements = _Batch.of_rows(self.plan, self.types, version >= 140000)
             statements = self.statements
             centre.execute(statements.create)
-            copied = _pipe(self.conn, self.copy_out, params, centre, statements.copy_in)
+            try:
+                copied = _pipe(self.conn, self.copy_out, params, centre, statements.copy_in)
+            finally:
+                if after_read is not None:
+                    after_read()
             converted = centre.execute(statements.insert(scratch)).rowcount
             rejected, found, seen = (0, [], []) if converted == copied else \
                 _flagged(centre, statements, scratch, self.zone, self.plan, self.key_at)
@@ -972,7 +980,7 @@ class KeyedReader:
             return StagedBatch(rows_read=rows_read, rejects=reasons, seen=seen)
 
         return store.apply_staged(self.plan.target, fill, run_id=run_id, batch=batch, position=position,
-                                  remember=False)
+                                  remember=False, before_lock=before_lock)
 
     def wait_visible(self, xids: set[int], *, seconds: float = VISIBLE_SECONDS) -> None:
         """:func:`wait_visible` on the reading session."""

@@ -56,6 +56,14 @@ TOAST: an UPDATE that leaves a large ("TOASTed") value unchanged does not log it
 (:func:`govshare.exchange.engine.sources.connect`, read-only) and applied as they are then — or not at all if
 the row is gone (its DELETE follows in the stream).
 
+The fast path (PostgreSQL → PostgreSQL centre, a plan :func:`fastcopy.eligible` takes): only the keys are taken
+from the log; the rows of the keys inserted or updated are read again by key with a binary ``COPY`` into the
+centre, converted and hashed there (:class:`fastcopy.KeyedReader`).  Its batches are pipelined over two
+connections of the centre (:class:`_Writer`): batch k + 1's rows are read and converted while batch k is
+written, and the log is read meanwhile; the batches still commit one after the other, in the log's order, and
+nothing after a failed batch commits.  ``should_stop`` is asked before each batch, as on the other path, but up
+to two batches may be on their way then: they commit before the call returns.
+
 The first copy: create the slot *before* the initial full copy; log mode then replays the changes made since
 the slot's start (those the copy already saw are unchanged, not rewritten; the others converge to the source).
 
@@ -77,8 +85,10 @@ down) makes the department's database fill its disk.  Therefore:
 
 Throughput, measured on a 2-core machine with the source, a PostgreSQL centre and the worker on it (batches of
 5 000, a 300 000-row table, 30 000 updates and 3 000 deletes): ≈ 19 000 changes/s into a SQLite centre,
-≈ 8 000–10 000 into PostgreSQL (its :meth:`Store.apply` is ~40 % of the time), test_decoding a little faster
-than wal2json; at 1 000 changes/s, polled every 0.25 s, the lag per batch is ≈ 0.4 s (p95).  ``lag_seconds``
+≈ 8 000–10 000 into PostgreSQL by the values of the log (its :meth:`Store.apply` is ~40 % of the time),
+test_decoding a little faster than wal2json; at 1 000 changes/s, polled every 0.25 s, the lag per batch is
+≈ 0.4 s (p95).  The pipelined fast path applied 110 000 changes to a 10 M-row PostgreSQL centre in 3.6–4.5 s
+(≈ 25 000–30 000 changes/s; docs/benchmarks.md, 18th session).  ``lag_seconds``
 of :class:`LogResult` lists, per batch committed, the seconds from the source's commit of its oldest
 transaction to the centre's commit.
 
@@ -108,12 +118,15 @@ and the codes of :mod:`~govshare.exchange.engine.sources` (``not_found``: no suc
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
 import math
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -123,7 +136,7 @@ import psycopg
 from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
-from govshare.datastore.engine.store import BatchReceipt, Store, combine, merge
+from govshare.datastore.engine.store import BatchReceipt, Store, StoreError, combine, merge
 from govshare.exchange.engine import sources
 from govshare.exchange.engine.copy import (
     CopyPlan,
@@ -700,6 +713,76 @@ def _written_by(changes: Sequence[Change]) -> set[int]:
     return {int(change.xid) for change in changes if change.xid and change.action != "D"}
 
 
+class _Writer:
+    """Log mode's fast path, pipelined over the centre connections of the run (``_Run.stores``): batch k + 1's rows
+    are read again from the source and converted on one connection while batch k is written on the other, and
+    the main thread reads the log meanwhile.  Batches still commit one after the other, in the log's order: an
+    item holds the source's session in its turn and locks the table only once the item before has committed
+    all of its commits (``fastcopy._Pipeline``).  The main thread takes the commits in order
+    (:meth:`_Run._committed`: positions, ``on_batch``, takeovers) — before it reads the run's position or uses
+    the run's first connection itself, it drains (:meth:`drain`)."""
+
+    def __init__(self, run: _Run, stores: list[Store]) -> None:
+        from govshare.exchange.engine.fastcopy import _Pipeline
+
+        self.run, self.stores = run, stores
+        self.line = _Pipeline(0, None)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(stores), thread_name_prefix="logmode")
+        self.pending: collections.deque[concurrent.futures.Future[list[tuple[BatchReceipt, dict[str, Any]]]]] = \
+            collections.deque()
+        self.turn = 0
+        self.number = run.batch + 1
+
+    def take(self, count: int) -> int:
+        """The first of ``count`` batch numbers for the next item (after every number given or committed)."""
+        first = self.number if self.pending else self.run.batch + 1
+        self.number = first + count
+        return first
+
+    def submit(self, work: Callable[[Store, int], list[tuple[BatchReceipt, dict[str, Any]]]]) -> None:
+        """``work(store, turn)`` on the next turn's connection, once a connection is free."""
+        while len(self.pending) >= len(self.stores):
+            self._take()
+        turn = self.turn
+        self.turn += 1
+        store = self.stores[turn % len(self.stores)]
+        self.pending.append(self.pool.submit(self._one, work, store, turn))
+
+    def _one(self, work: Callable[[Store, int], list[tuple[BatchReceipt, dict[str, Any]]]], store: Store,
+             turn: int) -> list[tuple[BatchReceipt, dict[str, Any]]]:
+        try:
+            done = work(store, turn)
+        except BaseException:
+            self.line.stop()  # the items after it give up before they lock: nothing of them commits
+            raise
+        if any(receipt.position != sent for receipt, sent in done):
+            self.line.stop()  # taken over: the main thread starts again from what the other worker committed
+        else:
+            self.line.grant(turn + 1)
+        return done
+
+    def _take(self) -> None:
+        future = self.pending.popleft()
+        try:
+            for receipt, sent in future.result():
+                self.run._committed(receipt, sent)
+        except BaseException:
+            self.close()
+            raise
+
+    def drain(self) -> None:
+        while self.pending:
+            self._take()
+
+    def close(self) -> None:
+        """Stop: the items still on their way give up before they lock; wait for them."""
+        self.line.stop()
+        while self.pending:
+            with contextlib.suppress(Exception):  # cancelled, or failed without committing
+                self.pending.popleft().result()
+        self.pool.shutdown(wait=True)
+
+
 class _Run:
     def __init__(self, plan: CopyPlan, store: Store, run_id: str, slot: str, plugin: str, max_changes: int,
                  on_batch: Callable[[BatchReceipt], None] | None, should_stop: Callable[[], bool] | None,
@@ -718,6 +801,11 @@ class _Run:
         self.types: dict[int | str, Any] = {}
         self.reader: Any = None  # a read-only session for TOAST re-reads, opened when needed
         self.fast: Any = None  # fastcopy.KeyedReader: rows read again by key, converted in the centre
+        self.stores: list[Store] = [store]  # the fast path's centre connections (a second one: pipelined)
+        self.writer: _Writer | None = None  # the fast path's batches on their way (one peek's)
+        self.aux: Any = None  # a session of the source for the fast path's rows rebuilt from the log
+        self.aux_types: dict[int | str, Any] = {}
+        self.aux_lock = threading.Lock()
         self.name = (plan.schema or "public", plan.table)
         self.position: dict[str, Any] = {}
         self.advanced = 0
@@ -754,9 +842,15 @@ class _Run:
         self._committed(receipt, sent)
 
     def _tombstone(self, keys: Sequence[Sequence[Any]], sent: dict[str, Any]) -> None:
+        self._drain()
         receipt = self.store.tombstone(self.plan.target, keys, run_id=self.run_id, batch=self._next(),
                                        position=sent)
         self._committed(receipt, sent)
+
+    def _drain(self) -> None:
+        """Wait for the fast path's batches on their way and take their commits (positions, ``on_batch``)."""
+        if self.writer is not None:
+            self.writer.drain()
 
     def _live(self) -> int:
         if self.live is None:
@@ -767,6 +861,8 @@ class _Run:
         """Count ``more`` deletions of this call against the mass-delete guard (before any of them commits)."""
         total = self.deleting + more
         if self.guard_share < 1 and total >= GUARD_MIN_ROWS:
+            if self.live is None:
+                self._drain()  # the count is read on the run's first connection, which a writer may be using
             live = self._live()
             if total > self.guard_share * max(live, 1) and (self.confirmed is None or total > self.confirmed):
                 raise DeletesHeld(total, live)
@@ -808,7 +904,8 @@ class _Run:
 
     def _loader(self, conn: psycopg.Connection[Any], transformer: Any, kind: int | str) -> Any:
         """The psycopg loader of a type (an oid, or a name as test_decoding prints it); a domain's base type."""
-        loader = self.types.get(kind)
+        types = self.aux_types if conn is self.aux else self.types
+        loader = types.get(kind)
         if loader is None:
             row = None
             where = "%s::oid" if isinstance(kind, int) else "pg_catalog.to_regtype(%s)"
@@ -820,7 +917,7 @@ class _Run:
                 row = conn.execute(sql, (kind,)).fetchone()
             oid = int(row[0]) if row is not None else 0
             loader = transformer.get_loader(oid or 25, Format.TEXT)
-            self.types[kind] = loader
+            types[kind] = loader
         return loader
 
     def _value(self, conn: psycopg.Connection[Any], transformer: Any, typed: tuple[int | str, Any]) -> Any:
@@ -919,38 +1016,76 @@ class _Run:
         if deletes:
             self._guard(len(deletes))
         base = {"phase": "rows", **at, "relid": self.relid}
+        xids = _written_by(changes) if keys else set()
+        rows = bool(keys or unplaced)
+        # the batch's commits, as _write makes them: the upserts (carrying the deletes still to do), then the
+        # tombstones — or the upserts alone (also a batch without rows: it commits the position)
+        upserts = None if deletes and not rows else \
+            {**base, "part": "upserts", **({"tombstones": [encode_key(key) for key in deletes]} if deletes else {})}
+        tombstones = {**base, "part": "deletes"} if deletes else None
 
         def logged(found: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
             """The rows, as the log has them, of the keys the re-read did not find: not visible yet to other
             sessions (a commit still waiting for a synchronous standby) — or deleted since, and then tombstoned
             by the DELETE that follows in the log.  A row whose logged values lack an unchanged large value
-            cannot be rebuilt: left to that DELETE, as the values' path leaves it."""
+            cannot be rebuilt: left to that DELETE, as the values' path leaves it.  (On a writer's thread: the
+            values are loaded with a session of the source of their own, not the log's.)"""
             seen = set()
             for raw in found:
                 with contextlib.suppress(ValueError):
                     seen.add(self._convert_key(list(raw)))
+            missing = [value[1] for key, (op, value) in ops.items() if op == "U" and key not in seen]
+            if not missing:
+                return []
             rows: list[tuple[Any, ...]] = []
-            for key, (op, value) in ops.items():
-                if op != "U" or key in seen:
-                    continue
-                change = value[1]
-                whole = change if change.line is None else parse_test_decoding(change.line, self.name)
-                if whole is None:
-                    continue
-                row, toast = self._row(conn, transformer, whole)
-                if not toast:
-                    rows.append(tuple(row))
+            with self.aux_lock:
+                if self.aux is None:
+                    self.aux = self._stack.enter_context(_replication(self.plan.source))
+                aux = self.aux
+                loading = Transformer(aux)
+                for change in missing:
+                    whole = change if change.line is None else parse_test_decoding(change.line, self.name)
+                    if whole is None:
+                        continue
+                    row, toast = self._row(aux, loading, whole)
+                    if not toast:
+                        rows.append(tuple(row))
             return rows
 
-        if keys:  # the re-read must see what the log says was committed (review: synchronous standbys)
-            self.fast.wait_visible(_written_by(changes))
+        assert self.writer is not None
+        writer = self.writer
+        line = writer.line
+        number = writer.take(int(upserts is not None) + int(tombstones is not None))
 
-        def upsert(sent: dict[str, Any]) -> None:
-            receipt = self.fast.apply(self.store, keys, unplaced, rejects, run_id=self.run_id, batch=self._next(),
-                                      position=sent, logged=logged)
-            self._committed(receipt, sent)
+        def work(store: Store, turn: int) -> list[tuple[BatchReceipt, dict[str, Any]]]:
+            """The batch's commits on ``store``: its rows read again while it holds the source's turn, its commits
+            once the batch before has committed."""
+            done: list[tuple[BatchReceipt, dict[str, Any]]] = []
+            line.wait(lambda: line.source == turn)
+            try:
+                if keys:  # the re-read must see what the log says was committed (review: synchronous standbys)
+                    self.fast.wait_visible(xids)
+                if upserts is not None:
+                    receipt = self.fast.apply(
+                        store, keys, unplaced, rejects, run_id=self.run_id, batch=number, position=upserts,
+                        logged=logged, after_read=lambda: line.hand_on(turn),
+                        before_lock=lambda: line.wait(lambda: line.granted >= turn))
+                    done.append((receipt, upserts))
+                    if receipt.position != upserts:  # taken over: the other worker's commits rule
+                        return done
+            finally:
+                line.hand_on(turn)
+            if tombstones is not None:
+                line.wait(lambda: line.granted >= turn)
+                receipt = store.tombstone(self.plan.target, deletes, run_id=self.run_id,
+                                          batch=number + int(upserts is not None), position=tombstones)
+                done.append((receipt, tombstones))
+            if commit_times:
+                now = dt.datetime.now(dt.UTC)
+                self.lags.append(round(max(0.0, (now - min(commit_times)).total_seconds()), 3))
+            return done
 
-        self._write(upsert, bool(keys or unplaced), deletes, base, commit_times)
+        writer.submit(work)
 
     def _flush(self, conn: psycopg.Connection[Any], transformer: Any, changes: list[Change],
                at: dict[str, Any], commit_times: list[dt.datetime]) -> None:
@@ -1058,7 +1193,18 @@ class _Run:
 
     def _session(self, conn: psycopg.Connection[Any], table: _Table, upto: int, final: bool) -> tuple[bool, bool]:
         """One peek up to ``upto``: its changes applied batch by batch.  (a transaction was read to its end,
-        the call must stop: ``should_stop`` or ``max_changes``)."""
+        the call must stop: ``should_stop`` or ``max_changes``).  The fast path's batches go through a
+        :class:`_Writer`, drained before the peek ends."""
+        if self.fast is None:
+            return self._peek(conn, table, upto, final)
+        self.writer = _Writer(self, self.stores)
+        try:
+            return self._peek(conn, table, upto, final)
+        finally:
+            writer, self.writer = self.writer, None
+            writer.close()
+
+    def _peek(self, conn: psycopg.Connection[Any], table: _Table, upto: int, final: bool) -> tuple[bool, bool]:
         transformer = Transformer(conn)
         sql, extra = self._peek_sql(table)
         only = frozenset(self.plan.key) if self.fast is not None else None  # the fast path needs the keys only
@@ -1114,6 +1260,7 @@ class _Run:
                     self._flush(conn, transformer, batch, self._at(last_commit, xid, in_txn, False), commit_times)
                     batch, commit_times, in_batch = [], [], False
                     if self._stopped():
+                        self._drain()
                         self._advance(conn, lsn_number(self.position["lsn"]))
                         return moved, True
                 xid, in_txn = row_xid, in_txn + 1
@@ -1123,6 +1270,7 @@ class _Run:
                         self._flush(conn, transformer, batch, self._at(last_commit, xid, in_txn - 1, False),
                                     commit_times)
                         batch, commit_times = [], []
+                    self._drain()
                     self._guard(self._live())  # a TRUNCATE deletes every live row
                     self._truncate({"phase": "rows", **self._at(last_commit, xid, in_txn, False),
                                     "relid": self.relid})
@@ -1131,6 +1279,7 @@ class _Run:
                 change.xid = row_xid
                 batch.append(change)
                 in_batch = True
+        self._drain()
         committed = lsn_number(self.position["lsn"])
         if final:
             if skip_xid is not None:
@@ -1147,6 +1296,7 @@ class _Run:
                 self._flush(conn, transformer, batch, self._at(lsn_text(target), None, 0, True), commit_times)
         elif batch or lsn_number(last_commit) > committed:
             self._flush(conn, transformer, batch, self._at(last_commit, None, 0, False), commit_times)
+        self._drain()
         # the slot follows the centre once per peek, after the commits (each advance decodes the WAL from the
         # slot's restart point again: after every batch it would cost as much as the peek)
         self._advance(conn, lsn_number(self.position["lsn"]))
@@ -1191,6 +1341,13 @@ class _Run:
         if self.reader is None:
             self.reader = self._stack.enter_context(sources.connect(self.plan.source))
         self.fast = fastcopy.KeyedReader(self.plan, self.reader, types)
+        try:
+            twin = self.store.twin()
+        except StoreError:  # the centre takes no more connections now: one batch at a time
+            twin = None
+        if twin is not None:
+            self._stack.callback(twin.close)
+            self.stores = [self.store, twin]
 
     def _call(self, conn: psycopg.Connection[Any], since: dict[str, Any] | None) -> bool:
         call_end, now = _require(conn)
