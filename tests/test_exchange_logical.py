@@ -584,6 +584,116 @@ def test_a_refused_batch_into_a_postgresql_centre_stops_the_batches_behind_it_an
     assert sorted(sequence_numbers(store).values()) == list(range(1, 601))
 
 
+@pytest.mark.parametrize(("plugin", "store_kind"), EVERYWHERE)
+def test_a_number_that_is_not_finite_is_quarantined_whichever_plugin_wrote_it(
+        plugin: str, store_kind: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """EXC-7 (review): a numeric ``NaN`` at the source is quarantined with its reason on every path — wal2json
+    writes it as JSON null unless numbers come as strings, and the row was then stored with an empty amount."""
+    log = make_log(GOODS, plugin=plugin)
+    store = make_store(store_kind)
+    log.write("INSERT INTO goods (id, name, amount) VALUES (1, 'a', 'NaN'), (2, 'b', 2.5);")
+    result = log.copy(store, log.plan(batch_rows=10))
+    assert result.rejected == 1 and live(store) == {2: (2, "b", Decimal("2.5"))}
+    assert [(q["key"], q["reason"].split(":")[0]) for q in store.quarantine("e_copy")] == [("1", "not_finite")]
+
+
+def _refused_at_batch_4(log: Log) -> CopyPlan:
+    """700 inserts in transactions of 50, rows 301–400 with names too long for their item: batches of 100, the
+    fourth refused (more than half its rows quarantined)."""
+    for start in range(0, 700, 50):
+        name = "'a name far too long'" if 300 <= start < 400 else "'n' || n"
+        log.write(f"INSERT INTO goods (id, name, amount) SELECT n, {name}, n FROM "
+                  f"generate_series({start + 1}, {start + 50}) n;")
+    columns = [ITEMS[0], ("name", StoreColumn("名称", "C", 10)), ITEMS[2]]
+    return dataclasses.replace(log.plan(batch_rows=100, columns=columns), reject_limit=0.5)
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_refused_batch_does_not_cancel_the_batch_before_it_still_on_its_way(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 items 6 and 9 (review of the pipelined fast path): batch 3 is slow — its rows are not visible to
+    the re-read yet, so it rebuilds them from the log's values on a session of its own — while batch 4 is
+    refused.  Batch 3 still commits and is reported; the run fails with batch 4's own error (the reasons of its
+    quarantine), not with the pipeline's cancellation."""
+    from govshare.exchange.engine import fastcopy
+
+    log = make_log(GOODS)
+    store = make_store("postgresql")
+    plan = _refused_at_batch_4(log)
+    real = fastcopy.KeyedReader.__init__
+
+    def hiding(self: Any, *args: Any, **kwargs: Any) -> None:  # rows 201–300 not visible to the re-read yet
+        real(self, *args, **kwargs)
+        self.copy_out = self.copy_out.replace(" ORDER BY", " AND (id <= 200 OR id > 300) ORDER BY")
+
+    monkeypatch.setattr(fastcopy.KeyedReader, "__init__", hiding)
+    seen: list[int] = []
+    with pytest.raises(BatchRefused) as refused:
+        log.copy(store, plan, on_batch=lambda receipt: seen.append(receipt.batch))
+    assert refused.value.batch == 4
+    assert [r.batch for r in store.receipts("e_copy", "r1")] == seen == [1, 2, 3]
+    assert sorted(live(store)) == list(range(1, 301))
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_refused_batch_lets_the_batch_before_it_finish_its_deletes(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 item 6 (review): batch 2 has upserts and deletes — two commits — and is slow between them
+    (here its statistics refresh) while batch 3 is refused: batch 2's deletes still commit and both of its
+    commits are reported; the run fails with batch 3's error; a later call with the rejects allowed goes on
+    from there and ends equal to the source."""
+    log = make_log(GOODS)
+    store = make_store("postgresql")
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM generate_series(1, 100) n;")
+    log.write("DELETE FROM goods WHERE id <= 5; INSERT INTO goods (id, name, amount) "
+              "SELECT n, 'n' || n, n FROM generate_series(101, 195) n;")
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'a name far too long', n "
+              "FROM generate_series(201, 300) n;")
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM generate_series(301, 400) n;")
+    columns = [ITEMS[0], ("name", StoreColumn("名称", "C", 10)), ITEMS[2]]
+    plan = dataclasses.replace(log.plan(batch_rows=100, columns=columns), reject_limit=0.5)
+    real = Store._analyze
+
+    def slow(self: Store, *args: Any, **kwargs: Any) -> None:  # runs after batch 2's upserts commit
+        time.sleep(0.5)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "_analyze", slow)
+    seen: list[tuple[int, str]] = []
+    with pytest.raises(BatchRefused):
+        log.copy(store, plan, on_batch=lambda receipt: seen.append((receipt.batch, receipt.position["part"])))
+    assert [(r.batch, r.position["part"]) for r in store.receipts("e_copy", "r1")] == seen == \
+        [(1, "upserts"), (2, "upserts"), (3, "deletes")]
+    monkeypatch.setattr(Store, "_analyze", real)
+    again = log.copy(store, dataclasses.replace(plan, reject_limit=1.0))
+    assert again.complete and [r.batch for r in store.receipts("e_copy", "r1")] == list(range(1, 6))
+    assert live(store) == {k: v for k, v in log.rows().items() if not 200 < k <= 300}
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.xdist_group("sources"))])
+def test_an_on_batch_that_raises_stops_the_run_after_that_batch(
+        store_kind: str, make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
+    """Issue 10 item 8 (review): the platform stops a run by raising from ``on_batch`` (a paused job, a worker
+    whose job another took over).  Nothing commits after the batch it was told about — also on the pipelined
+    path, where the next batch is already read and converted then — and the next call goes on from there."""
+    log = make_log(GOODS)
+    store = make_store(store_kind)
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM generate_series(1, 40) n;")
+
+    class Paused(Exception):
+        pass
+
+    def on_batch(receipt: Any) -> None:
+        if receipt.batch == 2:
+            time.sleep(0.3)  # the platform's progress write takes a while: the next batch is ready meanwhile
+            raise Paused
+
+    with pytest.raises(Paused):
+        log.copy(store, log.plan(batch_rows=4), on_batch=on_batch)
+    assert [r.batch for r in store.receipts("e_copy", "r1")] == [1, 2] and sorted(live(store)) == list(range(1, 9))
+    assert log.copy(store, log.plan(batch_rows=4)).complete and live(store) == log.rows()
+
+
 def test_a_new_run_goes_on_from_the_last_position_of_the_run_before(
         make_log: Callable[..., Log], make_store: Callable[[str], Store]) -> None:
     """Issue 10 item 6: a later run (another run id) given the position where the one before ended reads only

@@ -61,8 +61,9 @@ from the log; the rows of the keys inserted or updated are read again by key wit
 centre, converted and hashed there (:class:`fastcopy.KeyedReader`).  Its batches are pipelined over two
 connections of the centre (:class:`_Writer`): batch k + 1's rows are read and converted while batch k is
 written, and the log is read meanwhile; the batches still commit one after the other, in the log's order, and
-nothing after a failed batch commits.  ``should_stop`` is asked before each batch, as on the other path, but up
-to two batches may be on their way then: they commit before the call returns.
+nothing commits after a failed batch, after an ``on_batch`` that raises, or after a takeover.  ``should_stop`` is
+asked before each batch, as on the other path, but up to two batches may be on their way then: they commit
+before the call returns.
 
 The first copy: create the slot *before* the initial full copy; log mode then replays the changes made since
 the slot's start (those the copy already saw are unchanged, not rewritten; the others converge to the source).
@@ -167,6 +168,8 @@ IDLE_ADVANCE_BYTES = 8 << 20
 #: keys per statement when rows are read again from the source (TOAST)
 REREAD_KEYS = 500
 _FETCH_ROWS = 2000
+#: the fast path's main thread takes the batches written meanwhile every so many changes it reads
+_POLL_CHANGES = 256
 
 
 class LogError(SourceError):
@@ -585,11 +588,19 @@ def _json_value(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
+#: numeric, real, double precision: wal2json writes their NaN and infinities as JSON null, like a NULL
+_FLOATING = frozenset({1700, 700, 701})
+
+
 def _json_columns(items: Any, bytea_oid: int = 17) -> dict[str, tuple[int | str, Any]]:
+    """A wal2json tuple's columns: (type oid, value as PostgreSQL's text).  A null number may be a NaN or an
+    infinity (wal2json 2.5 cannot say which): it stands as :data:`TOAST` — not in the log — and its row is read
+    again from the source, as for an unchanged large value (review 18: a NaN was stored as NULL)."""
     columns: dict[str, tuple[int | str, Any]] = {}
     for item in items:
         oid = int(item.get("typeoid") or 0)
-        value = _json_value(item.get("value"))
+        raw = item.get("value")
+        value = TOAST if raw is None and oid in _FLOATING else _json_value(raw)
         if oid == bytea_oid and isinstance(value, str):  # wal2json writes bytea as bare hex digits
             value = "\\x" + value
         columns[str(item["name"])] = (oid, value)
@@ -717,10 +728,13 @@ class _Writer:
     """Log mode's fast path, pipelined over the centre connections of the run (``_Run.stores``): batch k + 1's rows
     are read again from the source and converted on one connection while batch k is written on the other, and
     the main thread reads the log meanwhile.  Batches still commit one after the other, in the log's order: an
-    item holds the source's session in its turn and locks the table only once the item before has committed
-    all of its commits (``fastcopy._Pipeline``).  The main thread takes the commits in order
-    (:meth:`_Run._committed`: positions, ``on_batch``, takeovers) — before it reads the run's position or uses
-    the run's first connection itself, it drains (:meth:`drain`)."""
+    item holds the source's session in its turn (``fastcopy._Pipeline``) and locks the table only once the main
+    thread has taken every commit of the item before (:meth:`_take`: :meth:`_Run._committed` — positions,
+    ``on_batch``, takeovers — then the grant).  So an item that fails, or whose ``on_batch`` raises, or that finds
+    itself taken over, lets nothing behind it commit; the items behind wait for their turn until the main thread
+    reaches the failure, in order, and stops them (:meth:`close`).  Before the main thread reads the run's
+    position or uses the run's first connection itself, it drains (:meth:`drain`); while it reads the log it
+    takes the items already done (:meth:`poll`), so the next one need not wait for its turn."""
 
     def __init__(self, run: _Run, stores: list[Store]) -> None:
         from govshare.exchange.engine.fastcopy import _Pipeline
@@ -728,8 +742,7 @@ class _Writer:
         self.run, self.stores = run, stores
         self.line = _Pipeline(0, None)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(stores), thread_name_prefix="logmode")
-        self.pending: collections.deque[concurrent.futures.Future[list[tuple[BatchReceipt, dict[str, Any]]]]] = \
-            collections.deque()
+        self.pending: collections.deque[tuple[int, concurrent.futures.Future[_Done]]] = collections.deque()
         self.turn = 0
         self.number = run.batch + 1
 
@@ -739,36 +752,44 @@ class _Writer:
         self.number = first + count
         return first
 
-    def submit(self, work: Callable[[Store, int], list[tuple[BatchReceipt, dict[str, Any]]]]) -> None:
-        """``work(store, turn)`` on the next turn's connection, once a connection is free."""
+    def submit(self, work: Callable[[Store, int, list[tuple[BatchReceipt, dict[str, Any]]]], None]) -> None:
+        """``work(store, turn, done)`` on the next turn's connection, once a connection is free; ``work``
+        appends each commit it makes to ``done`` (its receipt and the position sent)."""
         while len(self.pending) >= len(self.stores):
             self._take()
         turn = self.turn
         self.turn += 1
         store = self.stores[turn % len(self.stores)]
-        self.pending.append(self.pool.submit(self._one, work, store, turn))
+        self.pending.append((turn, self.pool.submit(self._one, work, store, turn)))
 
-    def _one(self, work: Callable[[Store, int], list[tuple[BatchReceipt, dict[str, Any]]]], store: Store,
-             turn: int) -> list[tuple[BatchReceipt, dict[str, Any]]]:
+    @staticmethod
+    def _one(work: Callable[[Store, int, list[tuple[BatchReceipt, dict[str, Any]]]], None], store: Store,
+             turn: int) -> _Done:
+        done: list[tuple[BatchReceipt, dict[str, Any]]] = []
         try:
-            done = work(store, turn)
-        except BaseException:
-            self.line.stop()  # the items after it give up before they lock: nothing of them commits
-            raise
-        if any(receipt.position != sent for receipt, sent in done):
-            self.line.stop()  # taken over: the main thread starts again from what the other worker committed
-        else:
-            self.line.grant(turn + 1)
-        return done
+            work(store, turn, done)
+        except BaseException as exc:  # the commits made before it are still taken, in order
+            return done, exc
+        return done, None
 
     def _take(self) -> None:
-        future = self.pending.popleft()
+        """The oldest item's commits, in order; then the next item may lock — or its failure, raised."""
+        turn, future = self.pending.popleft()
         try:
-            for receipt, sent in future.result():
-                self.run._committed(receipt, sent)
+            done, error = future.result()
+            for receipt, sent in done:
+                self.run._committed(receipt, sent)  # raises _TakenOver; on_batch may raise
+            if error is not None:
+                raise error
         except BaseException:
             self.close()
             raise
+        self.line.grant(turn + 1)
+
+    def poll(self) -> None:
+        """Take the items already done (no wait)."""
+        while self.pending and self.pending[0][1].done():
+            self._take()
 
     def drain(self) -> None:
         while self.pending:
@@ -779,8 +800,12 @@ class _Writer:
         self.line.stop()
         while self.pending:
             with contextlib.suppress(Exception):  # cancelled, or failed without committing
-                self.pending.popleft().result()
+                self.pending.popleft()[1].result()
         self.pool.shutdown(wait=True)
+
+
+#: what an item of :class:`_Writer` did: its commits (receipt, position sent), and the error that stopped it
+_Done = tuple[list[tuple[BatchReceipt, dict[str, Any]]], BaseException | None]
 
 
 class _Run:
@@ -1057,10 +1082,9 @@ class _Run:
         line = writer.line
         number = writer.take(int(upserts is not None) + int(tombstones is not None))
 
-        def work(store: Store, turn: int) -> list[tuple[BatchReceipt, dict[str, Any]]]:
+        def work(store: Store, turn: int, done: list[tuple[BatchReceipt, dict[str, Any]]]) -> None:
             """The batch's commits on ``store``: its rows read again while it holds the source's turn, its commits
-            once the batch before has committed."""
-            done: list[tuple[BatchReceipt, dict[str, Any]]] = []
+            once the batch before has been taken."""
             line.wait(lambda: line.source == turn)
             try:
                 if keys:  # the re-read must see what the log says was committed (review: synchronous standbys)
@@ -1072,7 +1096,7 @@ class _Run:
                         before_lock=lambda: line.wait(lambda: line.granted >= turn))
                     done.append((receipt, upserts))
                     if receipt.position != upserts:  # taken over: the other worker's commits rule
-                        return done
+                        return
             finally:
                 line.hand_on(turn)
             if tombstones is not None:
@@ -1083,7 +1107,6 @@ class _Run:
             if commit_times:
                 now = dt.datetime.now(dt.UTC)
                 self.lags.append(round(max(0.0, (now - min(commit_times)).total_seconds()), 3))
-            return done
 
         writer.submit(work)
 
@@ -1249,6 +1272,8 @@ class _Run:
                     continue
                 if change is None:
                     continue
+                if self.writer is not None and not self.changes % _POLL_CHANGES:
+                    self.writer.poll()  # a batch written meanwhile: the next may lock
                 if skip_xid is not None:
                     if row_xid != skip_xid:
                         raise LogError("slot_moved", f"the transaction {skip_xid} the centre had begun is not "
