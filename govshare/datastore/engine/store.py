@@ -687,6 +687,10 @@ class Store:
             with self._conn.transaction():
                 if snapshot:
                     self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                else:
+                    # a batch's statements run once each over tens of thousands of rows: PostgreSQL would compile
+                    # every one (JIT, 0.1 s and more a statement) and never use it again — ~8 % of a full copy
+                    self._conn.execute("SET LOCAL jit = off")
                 yield
             return
         self._conn.execute("BEGIN" if snapshot else "BEGIN IMMEDIATE")
