@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from govshare.datastore.engine.store import Store, StoreColumn
+from govshare.datastore.engine.store import Store, StoreColumn, StoreError
 from govshare.exchange.engine import logical
 from govshare.exchange.engine.copy import BatchRefused, CopyPlan, full_copy
 from govshare.exchange.engine.logical import TOAST, Change, LogError, log_copy, parse_test_decoding
@@ -595,6 +595,36 @@ def test_a_number_that_is_not_finite_is_quarantined_whichever_plugin_wrote_it(
     result = log.copy(store, log.plan(batch_rows=10))
     assert result.rejected == 1 and live(store) == {2: (2, "b", Decimal("2.5"))}
     assert [(q["key"], q["reason"].split(":")[0]) for q in store.quarantine("e_copy")] == [("1", "not_finite")]
+
+
+@pytest.mark.xdist_group("sources")
+def test_the_fast_path_opens_its_second_centre_connection_only_for_a_call_of_more_than_one_batch(
+        make_log: Callable[..., Log], make_store: Callable[[str], Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    """EXC-1 实时 (review): a table in log mode is read every few seconds, mostly a batch or none at a time; the
+    second connection to the centre that lets batches overlap is opened only when a call has a second batch, and
+    once for the call; with none to be had (the centre at its connection limit) batches go one at a time."""
+    log = make_log(GOODS)
+    store = make_store("postgresql")
+    opened: list[Store | None] = []
+    real = Store.twin
+
+    def twin(self: Store) -> Store | None:
+        opened.append(real(self))
+        return opened[-1]
+
+    monkeypatch.setattr(Store, "twin", twin)
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM generate_series(1, 3) n;")
+    assert log.copy(store, log.plan(batch_rows=10)).complete and opened == []
+    log.write("INSERT INTO goods (id, name, amount) SELECT n, 'n' || n, n FROM generate_series(4, 40) n;")
+    assert log.copy(store, log.plan(batch_rows=4)).complete and len(opened) == 1 and live(store) == log.rows()
+
+    def none(self: Store) -> Store | None:
+        raise StoreError("unavailable", "too many connections")
+
+    monkeypatch.setattr(Store, "twin", none)
+    log.write("UPDATE goods SET amount = amount + 1;")
+    result = log.copy(store, log.plan(batch_rows=4))
+    assert result.complete and result.updated == 40 and live(store) == log.rows()
 
 
 def _refused_at_batch_4(log: Log) -> CopyPlan:

@@ -736,12 +736,13 @@ class _Writer:
     position or uses the run's first connection itself, it drains (:meth:`drain`); while it reads the log it
     takes the items already done (:meth:`poll`), so the next one need not wait for its turn."""
 
-    def __init__(self, run: _Run, stores: list[Store]) -> None:
+    def __init__(self, run: _Run) -> None:
         from govshare.exchange.engine.fastcopy import _Pipeline
 
-        self.run, self.stores = run, stores
+        self.run = run
+        self.stores = [run.store]  # the second connection is opened with the second item (_Run.pipelined)
         self.line = _Pipeline(0, None)
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(stores), thread_name_prefix="logmode")
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="logmode")
         self.pending: collections.deque[tuple[int, concurrent.futures.Future[_Done]]] = collections.deque()
         self.turn = 0
         self.number = run.batch + 1
@@ -755,6 +756,8 @@ class _Writer:
     def submit(self, work: Callable[[Store, int, list[tuple[BatchReceipt, dict[str, Any]]]], None]) -> None:
         """``work(store, turn, done)`` on the next turn's connection, once a connection is free; ``work``
         appends each commit it makes to ``done`` (its receipt and the position sent)."""
+        if self.turn == 1:  # a second item: it may be prepared on a second connection while the first is written
+            self.stores = self.run.pipelined()
         while len(self.pending) >= len(self.stores):
             self._take()
         turn = self.turn
@@ -826,7 +829,8 @@ class _Run:
         self.types: dict[int | str, Any] = {}
         self.reader: Any = None  # a read-only session for TOAST re-reads, opened when needed
         self.fast: Any = None  # fastcopy.KeyedReader: rows read again by key, converted in the centre
-        self.stores: list[Store] = [store]  # the fast path's centre connections (a second one: pipelined)
+        self.twin: Store | None = None  # the fast path's second centre connection (_Writer), opened when needed
+        self.twin_tried = False
         self.writer: _Writer | None = None  # the fast path's batches on their way (one peek's)
         self.aux: Any = None  # a session of the source for the fast path's rows rebuilt from the log
         self.aux_types: dict[int | str, Any] = {}
@@ -1220,7 +1224,7 @@ class _Run:
         :class:`_Writer`, drained before the peek ends."""
         if self.fast is None:
             return self._peek(conn, table, upto, final)
-        self.writer = _Writer(self, self.stores)
+        self.writer = _Writer(self)
         try:
             return self._peek(conn, table, upto, final)
         finally:
@@ -1366,13 +1370,19 @@ class _Run:
         if self.reader is None:
             self.reader = self._stack.enter_context(sources.connect(self.plan.source))
         self.fast = fastcopy.KeyedReader(self.plan, self.reader, types)
-        try:
-            twin = self.store.twin()
-        except StoreError:  # the centre takes no more connections now: one batch at a time
-            twin = None
-        if twin is not None:
-            self._stack.callback(twin.close)
-            self.stores = [self.store, twin]
+
+    def pipelined(self) -> list[Store]:
+        """The fast path's centre connections: the run's own and, from the second batch of a call on, a second
+        one of the same centre, opened once a run (a call with one batch — a quiet table — opens none)."""
+        if not self.twin_tried:
+            self.twin_tried = True
+            try:
+                self.twin = self.store.twin()
+            except StoreError:  # the centre takes no more connections now: one batch at a time
+                self.twin = None
+            if self.twin is not None:
+                self._stack.callback(self.twin.close)
+        return [self.store] if self.twin is None else [self.store, self.twin]
 
     def _call(self, conn: psycopg.Connection[Any], since: dict[str, Any] | None) -> bool:
         call_end, now = _require(conn)
