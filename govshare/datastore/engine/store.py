@@ -1455,45 +1455,34 @@ class Store:
                 # one statement, not one per key: the live rows of the keys (each key once: _keyed), numbered in
                 # the keys' order, marked deleted; they come back with their hashes
                 by_key = " AND ".join(f"s.{k} = f.{k}" for k in key_columns)
-                written = self._run(
+                marked = self._run(
                     f"WITH f AS MATERIALIZED (SELECT {', '.join('b.' + k for k in key_columns)}, "  # noqa: S608
                     f"row_number() OVER (ORDER BY b.n) AS k FROM {scratch} b JOIN \"{table}\" s ON {join} "
                     "WHERE NOT s._deleted) "
                     f'UPDATE "{table}" s SET _deleted = true, _seq = ? + f.k, _run = ? FROM f WHERE {by_key} '
                     "RETURNING s._seq, s._hash", (base, run_id)).fetchall()
-                if written and max(int(seq) for seq, _ in written) != base + len(written):
-                    raise StoreError("other", f"{len(written)} rows deleted with a gap in their sequence numbers")
-                if written:
-                    self._run("UPDATE _gs_tables SET last_seq = ?, live_rows = live_rows - ? WHERE table_name = ?",
-                              (base + len(written), len(written), table))
-                receipt = BatchReceipt(
-                    run_id=run_id, batch=batch, rows_read=len(normal), inserted=0, updated=0,
-                    unchanged=len(normal) - len(written), rejected=0,
-                    read_hash=combine(row_hash(values) for values in normal),
-                    written_hash=combine(bytes(h) for _, h in written), position=position, at=_now(),
-                    deleted=len(written))
-                self._record(table, receipt, ())
-                return receipt
-            sql = (f'SELECT b.n, s._hash FROM {scratch} b JOIN "{table}" s ON {join} '  # noqa: S608
-                   "WHERE NOT s._deleted ORDER BY b.n")
-            found = [(int(n), bytes(h)) for n, h in self._conn.execute(sql)]
-            if found:
+                if marked and max(int(seq) for seq, _ in marked) != base + len(marked):
+                    raise StoreError("other", f"{len(marked)} rows deleted with a gap in their sequence numbers")
+                written = [bytes(h) for _, h in marked]
+            else:
+                sql = (f'SELECT b.n, s._hash FROM {scratch} b JOIN "{table}" s ON {join} '  # noqa: S608
+                       "WHERE NOT s._deleted ORDER BY b.n")
+                found = [(int(n), bytes(h)) for n, h in self._conn.execute(sql)]
                 where = " AND ".join(f"{k} = ?" for k in key_columns)
-                params = []
-                for offset, (n, _) in enumerate(found, 1):
-                    values = normal[n]
-                    if self.kind == "sqlite":
-                        values = list(map(_to_sqlite, key_letters, values))
-                    params.append((base + offset, run_id, *values))
-                sql = f'UPDATE "{table}" SET _deleted = true, _seq = ?, _run = ? WHERE {where}'  # noqa: S608
-                self._many(sql, params)
+                params = [(base + offset, run_id, *map(_to_sqlite, key_letters, normal[n]))
+                          for offset, (n, _) in enumerate(found, 1)]
+                if params:
+                    self._many(f'UPDATE "{table}" SET _deleted = true, _seq = ?, _run = ? WHERE {where}',  # noqa: S608
+                               params)
+                written = [h for _, h in found]
+            if written:
                 self._run("UPDATE _gs_tables SET last_seq = ?, live_rows = live_rows - ? WHERE table_name = ?",
-                          (base + len(found), len(found), table))
+                          (base + len(written), len(written), table))
             receipt = BatchReceipt(
                 run_id=run_id, batch=batch, rows_read=len(normal), inserted=0, updated=0,
-                unchanged=len(normal) - len(found), rejected=0,
+                unchanged=len(normal) - len(written), rejected=0,
                 read_hash=combine(row_hash(values) for values in normal),
-                written_hash=combine(h for _, h in found), position=position, at=_now(), deleted=len(found))
+                written_hash=combine(written), position=position, at=_now(), deleted=len(written))
             self._record(table, receipt, ())
         return receipt
 
