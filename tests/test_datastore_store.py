@@ -278,6 +278,27 @@ def test_tombstones_and_revivals_get_new_sequence_numbers(store: Store) -> None:
     assert store.summary("e_1").content_hash == combine(map(row_hash, rows))
 
 
+def test_a_postgresql_stores_write_transactions_run_without_jit_and_its_reads_keep_it(store: Store) -> None:
+    """EXC-1 (speed): a batch's statements run once each over many rows — PostgreSQL's JIT would compile each and
+    throw it away — so a write transaction turns JIT off for itself; snapshots (a whole table's summary) and
+    anything after the transaction keep the server's setting, also a write nested in a snapshot."""
+    if store.kind != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+
+    def jit() -> str:
+        return str(store._conn.execute("SHOW jit").fetchone()[0])
+
+    default = jit()
+    with store._transaction():
+        assert jit() == "off"
+    assert jit() == default
+    with store._transaction(snapshot=True):
+        assert jit() == default
+        with store._transaction():
+            pass
+        assert jit() == default
+
+
 def test_tombstones_take_sequence_numbers_in_the_order_of_the_keys_given(store: Store) -> None:
     """EXC-1: the rows of a batch of deletes are numbered in the order the keys came (a consumer sees them in
     the source's order), one number each and none skipped among keys unknown or already deleted; the live-row

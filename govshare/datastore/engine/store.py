@@ -684,10 +684,11 @@ class Store:
         30 s); PostgreSQL: writers of a table wait for its row lock (:meth:`_lock`) — or, ``snapshot``, a
         read-only one that sees one state of the database throughout."""
         if self.kind == "postgresql":
+            outer = self._conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             with self._conn.transaction():
                 if snapshot:
                     self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                else:
+                elif outer:  # (a savepoint inside another transaction would leave its setting to the outer one)
                     # a batch's statements run once each over tens of thousands of rows: PostgreSQL would compile
                     # every one (JIT, 0.1 s and more a statement) and never use it again — ~8 % of a full copy
                     self._conn.execute("SET LOCAL jit = off")

@@ -725,9 +725,10 @@ def _written_by(changes: Sequence[Change]) -> set[int]:
 
 
 class _Writer:
-    """Log mode's fast path, pipelined over the centre connections of the run (``_Run.stores``): batch k + 1's rows
-    are read again from the source and converted on one connection while batch k is written on the other, and
-    the main thread reads the log meanwhile.  Batches still commit one after the other, in the log's order: an
+    """Log mode's fast path, pipelined over two centre connections (``stores``: the run's own and, from the second
+    item on, the run's second one, :meth:`_Run.pipelined`): batch k + 1's rows are read again from the source and
+    converted on one connection while batch k is written on the other, and the main thread reads the log
+    meanwhile.  Batches still commit one after the other, in the log's order: an
     item holds the source's session in its turn (``fastcopy._Pipeline``) and locks the table only once the main
     thread has taken every commit of the item before (:meth:`_take`: :meth:`_Run._committed` — positions,
     ``on_batch``, takeovers — then the grant).  So an item that fails, or whose ``on_batch`` raises, or that finds
