@@ -1666,8 +1666,10 @@ class Store:
             raise StoreError("other", f"width {width!r}: a power of two from 1 to 2**62")
         centre, _source = self._range_tables(table)
         with _errors(), self._transaction():
-            # one hash aggregate of the whole table, in memory (some 16 keys a range: up to a million groups)
+            # one hash aggregate of the whole table, in memory (some 16 keys a range: up to a million groups); one
+            # statement over every row, which the server's JIT may compile (the batches' writes run without it)
             self._conn.execute("SET LOCAL work_mem = '256MB'")
+            self._conn.execute("SET LOCAL jit TO DEFAULT")
             self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {centre} (r BIGINT, n BIGINT, h BIGINT)")
             self._conn.execute(f"TRUNCATE {centre}")
             cursor = self._conn.execute(
