@@ -11,6 +11,8 @@ import datetime as dt
 import os
 import random
 import sqlite3
+import tempfile
+import traceback
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -270,9 +272,15 @@ def _killed_copy(work: Callable[[Store], Any], centre: Path | str, run_id: str, 
     fork = multiprocessing.get_context("fork")
     progress: list[int] = []
 
+    failures = Path(tempfile.mkdtemp(prefix="govshare-killed-"))
+
     def child() -> None:
-        with Store.open(url) as store:
-            work(store)
+        try:
+            with Store.open(url) as store:
+                work(store)
+        except BaseException:  # said in the parent's failure (a forked child's stderr may not reach the report)
+            (failures / f"{os.getpid()}.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            raise
 
     for _ in range(kills):
         target = (progress[-1] if progress else 0) + chance.randint(1, step)
@@ -283,9 +291,14 @@ def _killed_copy(work: Callable[[Store], Any], centre: Path | str, run_id: str, 
             time.sleep(0.001)
         time.sleep(chance.uniform(0, jitter))
         assert process.pid is not None
-        os.kill(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # ended already: said below, with how
+            os.kill(process.pid, signal.SIGKILL)
         process.join(30)
-        assert process.exitcode == -signal.SIGKILL, f"seed {seed}: the copy ended before it was killed"
+        if process.exitcode != -signal.SIGKILL:
+            said = failures / f"{process.pid}.txt"
+            raise AssertionError(f"seed {seed}: the work ended before it was killed (exit code {process.exitcode}, "
+                                 f"{counted()} batches committed, waiting for {target})"
+                                 + (f":\n{said.read_text(encoding='utf-8')}" if said.exists() else ""))
         progress.append(counted())
     return progress
 
