@@ -1047,12 +1047,7 @@ class _Run:
             self._guard(len(deletes))
         base = {"phase": "rows", **at, "relid": self.relid}
         xids = _written_by(changes) if keys else set()
-        rows = bool(keys or unplaced)
-        # the batch's commits, as _write makes them: the upserts (carrying the deletes still to do), then the
-        # tombstones — or the upserts alone (also a batch without rows: it commits the position)
-        upserts = None if deletes and not rows else \
-            {**base, "part": "upserts", **({"tombstones": [encode_key(key) for key in deletes]} if deletes else {})}
-        tombstones = {**base, "part": "deletes"} if deletes else None
+        upserts, tombstones = self._commits(bool(keys or unplaced), deletes, base)
 
         def logged(found: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
             """The rows, as the log has them, of the keys the re-read did not find: not visible yet to other
@@ -1109,9 +1104,7 @@ class _Run:
                 receipt = store.tombstone(self.plan.target, deletes, run_id=self.run_id,
                                           batch=number + int(upserts is not None), position=tombstones)
                 done.append((receipt, tombstones))
-            if commit_times:
-                now = dt.datetime.now(dt.UTC)
-                self.lags.append(round(max(0.0, (now - min(commit_times)).total_seconds()), 3))
+            self._lag(commit_times)
 
         writer.submit(work)
 
@@ -1192,19 +1185,30 @@ class _Run:
             ops[key] = (op, value)
         return unplaced
 
-    def _write(self, upsert: Callable[[dict[str, Any]], None], rows: bool, deletes: list[list[Any]],
-               base: dict[str, Any], commit_times: list[dt.datetime]) -> None:
-        """A batch's commits: the upserts (carrying the deletes still to do), then the tombstones — or the
-        upserts alone (also a batch without rows: it commits the position)."""
-        if deletes and rows:
-            upsert({**base, "part": "upserts", "tombstones": [encode_key(key) for key in deletes]})
-        if deletes:
-            self._tombstone(deletes, {**base, "part": "deletes"})
-        else:
-            upsert({**base, "part": "upserts"})
+    @staticmethod
+    def _commits(rows: bool, deletes: list[list[Any]], base: dict[str, Any]
+                 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """A batch's commits, as positions (None: not made): the upserts (carrying the deletes still to do), then
+        the tombstones — or the upserts alone (also a batch without rows: it commits the position)."""
+        upserts = None if deletes and not rows else \
+            {**base, "part": "upserts", **({"tombstones": [encode_key(key) for key in deletes]} if deletes else {})}
+        return upserts, ({**base, "part": "deletes"} if deletes else None)
+
+    def _lag(self, commit_times: list[dt.datetime]) -> None:
+        """After a batch's commits: the seconds from the source's commit of its oldest transaction."""
         if commit_times:
             now = dt.datetime.now(dt.UTC)
             self.lags.append(round(max(0.0, (now - min(commit_times)).total_seconds()), 3))
+
+    def _write(self, upsert: Callable[[dict[str, Any]], None], rows: bool, deletes: list[list[Any]],
+               base: dict[str, Any], commit_times: list[dt.datetime]) -> None:
+        """A batch's commits (:meth:`_commits`), one after the other."""
+        upserts, tombstones = self._commits(rows, deletes, base)
+        if upserts is not None:
+            upsert(upserts)
+        if tombstones is not None:
+            self._tombstone(deletes, tombstones)
+        self._lag(commit_times)
 
     def _peek_sql(self, table: _Table) -> tuple[str, list[Any]]:
         if self.plugin == "test_decoding":
