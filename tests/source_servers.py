@@ -3,9 +3,9 @@
 
 * ``pg_source_url``: ``postgresql://govshare@127.0.0.1:PORT/postgres`` — ``govshare`` is a superuser
   without a password (trust), every other account needs its password over TCP (scram-sha-256); the server
-  offers TLS with a self-signed certificate for ``localhost``; members of the role ``tls_only`` are turned
+  offers TLS with a certificate for ``localhost`` issued by a test CA (``source_ca``, trusted by no system); members of the role ``tls_only`` are turned
   away without TLS (``hostnossl ... reject``); ``wal_level=logical`` (log mode's replication slots).
-* ``mysql_source_url``: ``mysql://root:PASSWORD@127.0.0.1:PORT/`` — no TLS.
+* ``mysql_source_url``: ``mysql://root:PASSWORD@127.0.0.1:PORT/`` — offers TLS with the same certificate.
 
 :func:`make_pg_database` and :func:`make_mysql_database` make a database from a SQL script with two
 accounts, ``<name>_reader`` (SELECT on everything in it) and ``<name>_nobody`` (may connect, nothing more),
@@ -57,67 +57,110 @@ def _script(name: str) -> ModuleType:
     return module
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for ``localhost`` / 127.0.0.1 that no system store trusts, and its key."""
+def make_ca(common_name: str = "govshare test CA") -> tuple[Any, Any, str]:
+    """A certificate authority nobody's system trusts: its key, its certificate and that as PEM."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    return key, cert, cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _server_certificate(directory: Path) -> tuple[Path, Path, str]:
+    """A certificate for ``localhost`` / 127.0.0.1 issued by a test CA no system store trusts, its key, and
+    the CA's certificate as PEM (what a department's administrator pastes with the source)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_key, ca_cert, ca_pem = make_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
             .not_valid_after(now + dt.timedelta(days=2))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                            critical=False)
-            .sign(key, hashes.SHA256()))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
     cert_file, key_file = directory / "server.crt", directory / "server.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     key_file.chmod(0o600)
-    if os.geteuid() == 0:  # the server runs as postgres and must own its key
+    (directory / "ca.pem").write_text(ca_pem, encoding="ascii")
+    if os.geteuid() == 0:  # the server runs as postgres and must own its key (MariaDB runs as root there)
         postgres = pwd.getpwnam("postgres")
         for path in (directory, cert_file, key_file):
             os.chown(path, postgres.pw_uid, postgres.pw_gid)
-    return cert_file, key_file
+    return cert_file, key_file, ca_pem
 
 
 @pytest.fixture(scope="session")
-def pg_source_url() -> Iterator[str]:
+def source_tls() -> Iterator[tuple[Path, Path, str]]:
+    """The source servers' TLS: certificate file, key file, and the PEM of the CA that issued the certificate."""
+    with tempfile.TemporaryDirectory(prefix="govshare-src-tls-") as tls_dir:
+        yield _server_certificate(Path(tls_dir))
+
+
+@pytest.fixture(scope="session")
+def source_ca(source_tls: tuple[Path, Path, str]) -> str:
+    """The PEM of the CA that issued the source servers' certificates (trusted by no system store)."""
+    return source_tls[2]
+
+
+@pytest.fixture(scope="session")
+def pg_source_url(source_tls: tuple[Path, Path, str]) -> Iterator[str]:
     """A throwaway PostgreSQL server playing a department's front-end database."""
     with_postgres = _script("with_postgres")
     try:
         with_postgres.find_bindir()
     except SystemExit as exc:
         pytest.fail(f"the exchange tests need a PostgreSQL source server: {exc.code} (.ci/run installs it)")
-    with tempfile.TemporaryDirectory(prefix="govshare-pgsrc-tls-") as tls_dir:
-        cert, key = _self_signed(Path(tls_dir))
-        # wal_level=logical: log mode reads the source's changes through replication slots (issue 10 item 5;
-        # PostgreSQL's default max_replication_slots, 10, is enough: each test drops its slots)
-        settings = (f"-c max_connections=40 -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key} "
-                    "-c wal_level=logical")
-        with with_postgres.throwaway_server(settings=settings, prefix="govshare-pgsrc-") as url:
-            with psycopg.connect(url, autocommit=True) as conn:
-                (hba_file,) = conn.execute("SHOW hba_file").fetchone()  # type: ignore[misc]
-                Path(hba_file).write_text(PG_HBA, encoding="utf-8")
-                conn.execute(f"CREATE ROLE {TLS_ONLY_ROLE} NOLOGIN")
-                conn.execute("SELECT pg_reload_conf()")
-            yield url
+    cert, key, _ca = source_tls
+    # wal_level=logical: log mode reads the source's changes through replication slots (issue 10 item 5;
+    # PostgreSQL's default max_replication_slots, 10, is enough: each test drops its slots)
+    settings = (f"-c max_connections=40 -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key} "
+                "-c wal_level=logical")
+    with with_postgres.throwaway_server(settings=settings, prefix="govshare-pgsrc-") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            (hba_file,) = conn.execute("SHOW hba_file").fetchone()  # type: ignore[misc]
+            Path(hba_file).write_text(PG_HBA, encoding="utf-8")
+            conn.execute(f"CREATE ROLE {TLS_ONLY_ROLE} NOLOGIN")
+            conn.execute("SELECT pg_reload_conf()")
+        yield url
 
 
 @pytest.fixture(scope="session")
-def mysql_source_url() -> Iterator[str]:
-    """A throwaway MariaDB server playing a department's front-end database."""
+def mysql_source_url(source_tls: tuple[Path, Path, str]) -> Iterator[str]:
+    """A throwaway MariaDB server playing a department's front-end database (TLS offered, not required)."""
     with_mariadb = _script("with_mariadb")
     try:
         with_mariadb.find_binaries()
     except with_mariadb.ServerMissing as exc:
         pytest.fail(f"the exchange tests need a MariaDB source server: {exc} (.ci/run installs it)")
-    with with_mariadb.throwaway_server(prefix="govshare-mariadb-src-") as url:
+    cert, key, _ca = source_tls
+    with with_mariadb.throwaway_server(prefix="govshare-mariadb-src-",
+                                       options=[f"--ssl-cert={cert}", f"--ssl-key={key}"]) as url:
         yield url
 
 

@@ -11,6 +11,7 @@ it through ``connect()`` is ``no_privilege``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import pickle
 import socket
 import sqlite3
@@ -25,10 +26,12 @@ import psycopg
 import pytest
 
 from govshare.exchange.engine import sources as engine
+from govshare.exchange.engine import tls
 from govshare.exchange.engine.sources import SourceError, SourceSpec
 from tests.source_servers import (
     as_admin,
     as_nobody,
+    make_ca,
     make_mysql_database,
     make_pg_database,
     mysql_admin,
@@ -368,14 +371,14 @@ def fake_spec(kind: str, port: int, **changes: Any) -> SourceSpec:
 def test_test_connection_reports_the_version_the_readable_tables_the_time_and_tls(sample: dict[str, Any]) -> None:
     """EXC-6: "Test connection" tells who answers, how many tables and views the account can read (what
     list_tables lists), how long it took and whether TLS protects the connection (the PostgreSQL source
-    offers TLS, the MariaDB source does not, SQLite is a file)."""
+    offers TLS, the MariaDB source too, SQLite is a file)."""
     kind = sample["kind"]
     report = engine.test_connection(spec(sample))
     assert report.server_version.startswith({"postgresql": "PostgreSQL 15", "mysql": "MariaDB 10.11",
                                              "sqlite": "SQLite 3."}[kind])
     assert report.tables == len(SAMPLE_TABLES[kind]) == len(engine.list_tables(spec(sample)))
     assert 0 < report.elapsed_ms < 5000
-    assert report.tls_in_use is {"postgresql": True, "mysql": False, "sqlite": None}[kind]
+    assert report.tls_in_use is {"postgresql": True, "mysql": True, "sqlite": None}[kind]
 
 
 def test_an_empty_database_is_a_working_source_with_no_tables(server_sample: dict[str, Any],
@@ -636,26 +639,139 @@ def test_a_chinese_postgresql_server_s_refusals_are_understood(message: str) -> 
 
 # -- TLS ------------------------------------------------------------------------------------------------------
 
-def test_tls_required_of_a_server_without_tls_is_tls(mysql_sample: dict[str, Any], fake_server: Any) -> None:
-    """EXC-6/SEC: "require" never falls back to plain text.  MariaDB here offers no TLS; a PostgreSQL server
-    without TLS answers "N" to the client's SSLRequest, as this listener does."""
+def mysql_without_tls(conn: socket.socket, server: FakeServer) -> None:
+    conn.sendall(mysql_greeting())
+    server.hold(conn)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_tls_required_of_a_server_without_tls_is_tls(kind: str, fake_server: Any) -> None:
+    """EXC-6/SEC: "require" never falls back to plain text.  A PostgreSQL server without TLS answers "N" to the
+    client's SSLRequest; a MySQL server's greeting lacks the SSL capability — as these listeners do."""
+    server = fake_server(pg_without_tls if kind == "postgresql" else mysql_without_tls)
     for mode in ("require", "verify-full"):
-        assert failure(engine.test_connection, spec(mysql_sample, tls=mode))[0].code == "tls"
-    server = fake_server(pg_without_tls)
-    error, _ = failure(lambda: engine.test_connection(fake_spec("postgresql", server.port, tls="require")))
-    assert error.code == "tls", error.detail
+        error, _ = failure(lambda mode=mode: engine.test_connection(fake_spec(kind, server.port, tls=mode)))
+        assert error.code == "tls", (mode, error.detail)
+    assert b"Secret-Passw0rd-42" not in server.received
 
 
-def test_tls_is_used_when_asked_and_offered_on_postgresql(postgresql_sample: dict[str, Any]) -> None:
+def test_tls_is_used_when_asked_and_offered(server_sample: dict[str, Any]) -> None:
     """EXC-6: prefer and require use the server's TLS; disable does not."""
     for mode, used in [("prefer", True), ("require", True), ("disable", False)]:
-        assert engine.test_connection(spec(postgresql_sample, tls=mode)).tls_in_use is used, mode
+        assert engine.test_connection(spec(server_sample, tls=mode)).tls_in_use is used, mode
 
 
-def test_a_certificate_nobody_trusts_fails_verify_full_as_tls(postgresql_sample: dict[str, Any]) -> None:
-    """SEC: verify-full checks the certificate against the system's CAs (the source's is self-signed)."""
-    error, _ = failure(lambda: engine.test_connection(spec(postgresql_sample, tls="verify-full")))
+def test_a_certificate_nobody_trusts_fails_verify_full_as_tls(server_sample: dict[str, Any]) -> None:
+    """SEC: without CA certificates of its own, verify-full checks the certificate against the system's CAs (the
+    sources' test CA is in no system store)."""
+    error, _ = failure(lambda: engine.test_connection(spec(server_sample, tls="verify-full")))
     assert error.code == "tls", error.detail
+
+
+def test_verify_full_trusts_the_ca_given_with_the_source_and_no_other(server_sample: dict[str, Any],
+                                                                     source_ca: str) -> None:
+    """EXC-6/SEC: a department's own CA, pasted with the source, is what the server's certificate is checked
+    against — on PostgreSQL (libpq reads it from a private file) and MySQL alike; a certificate from another CA
+    is refused, and the password never crosses a connection that failed its check."""
+    report = engine.test_connection(spec(server_sample, tls="verify-full", tls_ca=source_ca))
+    assert report.tls_in_use is True and report.tables > 0
+    _key, _cert, other = make_ca("another department's CA")
+    error, _ = failure(lambda: engine.test_connection(spec(server_sample, tls="verify-full", tls_ca=other)))
+    assert error.code == "tls", error.detail
+    # both: any of the CAs given may have issued it
+    assert engine.test_connection(spec(server_sample, tls="verify-full", tls_ca=other + source_ca)).tls_in_use
+
+
+def test_verify_ca_checks_the_issuer_but_not_the_host_name(server_sample: dict[str, Any], source_ca: str) -> None:
+    """EXC-6: a server reached by a name its certificate does not carry passes verify-ca (its CA is checked), not
+    verify-full (the name is checked too)."""
+    renamed = spec(server_sample, host="db.example.test", tls_ca=source_ca)  # the address stays 127.0.0.1
+    assert engine.test_connection(dataclasses.replace(renamed, tls="verify-ca")).tls_in_use is True
+    error, _ = failure(lambda: engine.test_connection(dataclasses.replace(renamed, tls="verify-full")))
+    assert error.code == "tls", error.detail
+    _key, _cert, other = make_ca("another department's CA")
+    error, _ = failure(lambda: engine.test_connection(dataclasses.replace(renamed, tls="verify-ca", tls_ca=other)))
+    assert error.code == "tls", error.detail
+
+
+@pytest.mark.parametrize(("mode", "ca"), [("verify-ca", ""), ("require", "PEM"), ("prefer", "PEM"),
+                                          ("disable", "PEM")])
+def test_ca_certificates_go_with_a_checking_mode_only(mode: str, ca: str, source_ca: str) -> None:
+    """SEC: verify-ca without a CA of the source's own would take any public CA's certificate; CA certificates
+    with a mode that checks nothing would look like protection and be none."""
+    error, _ = failure(lambda: engine.test_connection(
+        fake_spec("postgresql", 1, tls=mode, tls_ca=source_ca if ca else "")))
+    assert error.code == "other" and ("verify-ca" in error.detail), error.detail
+
+
+def test_log_mode_sessions_trust_the_same_ca(postgresql_sample: dict[str, Any], source_ca: str) -> None:
+    """EXC-6: the replication session of log mode takes the source's TLS settings from the same place."""
+    from govshare.exchange.engine import logical
+
+    checked = spec(postgresql_sample, tls="verify-full", tls_ca=source_ca)
+    with logical._replication(checked) as conn:
+        assert conn.pgconn.ssl_in_use
+    with pytest.raises(SourceError) as caught, logical._replication(dataclasses.replace(checked, tls_ca="")):
+        pass
+    assert caught.value.code == "tls"
+
+
+def test_pasted_certificates_are_kept_as_their_pem_blocks_with_what_a_person_checks(source_ca: str) -> None:
+    """EXC-6: text around the blocks (``openssl`` prints "Bag Attributes", people add comments) is dropped; the
+    subject, issuer, validity and SHA-256 fingerprint are what the page shows."""
+    kept, found = tls.read_certificates(f"# our CA\r\nBag Attributes: x\n{source_ca}\n\ntrailing words")
+    assert kept == source_ca
+    (cert,) = found
+    assert cert.subject == cert.issuer == "CN=govshare test CA" and cert.is_ca and not cert.expired()
+    assert len(cert.sha256) == 95 and cert.sha256.count(":") == 31
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("", "no_certificate"),
+    ("just words", "no_certificate"),
+    ("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", "private_key"),
+    ("-----BEGIN EC PRIVATE KEY-----\nMIIB\n-----END EC PRIVATE KEY-----\n", "private_key"),
+    ("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n", "not_certificate"),
+    ("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n", "unreadable"),
+    ("-----BEGIN CERTIFICATE-----\n\u8bc1\u4e66\n-----END CERTIFICATE-----\n", "unreadable"),
+    ("0\x82\x03\x1d0\x82\x02\x05\xa0\x03", "not_text"),
+    ("x" * (tls.MAX_PEM_CHARS + 1), "too_long"),
+])
+def test_what_is_not_a_usable_ca_certificate_is_refused_by_name(text: str, code: str) -> None:
+    """SEC (hostile input): a private key pasted by mistake is named as such; anything else that is not a
+    certificate says what it is."""
+    with pytest.raises(tls.CertificateError) as caught:
+        tls.read_certificates(text)
+    assert caught.value.code == code
+
+
+def test_a_key_beside_the_certificate_is_refused_too(source_ca: str) -> None:
+    """SEC: a bundle of the CA's certificate and its key (a common export) must not be stored."""
+    key, _cert, pem = make_ca()
+    from cryptography.hazmat.primitives import serialization
+
+    bundle = pem + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                     serialization.NoEncryption()).decode()
+    with pytest.raises(tls.CertificateError) as caught:
+        tls.read_certificates(bundle)
+    assert (caught.value.code, caught.value.number) == ("private_key", 2)
+    with pytest.raises(tls.CertificateError) as caught:
+        tls.read_certificates(source_ca * (tls.MAX_CERTIFICATES + 1))
+    assert caught.value.code == "too_many"
+
+
+def test_the_ca_file_handed_to_libpq_is_private_and_made_again_when_removed(source_ca: str) -> None:
+    """SEC: libpq reads trusted CAs from a file: it lives in a directory only this process's user may enter."""
+    path = Path(tls.ca_file(source_ca))
+    assert path.read_text() == source_ca and (path.parent.stat().st_mode & 0o777) == 0o700
+    assert tls.ca_file(source_ca) == str(path)
+    path.unlink()
+    assert Path(tls.ca_file(source_ca)).read_text() == source_ca
+    import shutil
+
+    shutil.rmtree(path.parent)
+    again = Path(tls.ca_file(source_ca))
+    assert again.read_text() == source_ca and again.parent != path.parent
 
 
 def test_a_server_that_wants_tls_turns_away_a_plain_connection_as_tls(postgresql_sample: dict[str, Any],

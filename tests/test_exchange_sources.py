@@ -624,3 +624,78 @@ def test_a_person_waits_at_most_30_seconds_on_a_source_a_copy_as_long_as_the_sou
     source = register_sqlite(org, statement_timeout=7200)
     assert spec_for(source).statement_timeout == INTERACTIVE_SECONDS == 30
     assert spec_for(source, interactive=False).statement_timeout == 7200
+
+
+# ------------------------------------------------------------------ TLS checked against the department's own CA
+
+def test_a_source_checked_against_the_departments_own_ca_connects_shows_the_ca_and_audits_it(
+        org: Any, client_for: Any, request: Any, source_ca: str, pg_source_url: str) -> None:
+    """EXC-6/SEC: a department's front-end database whose certificate comes from the department's own CA: the
+    administrator pastes the CA's certificate (a browser sends CR LF), the test connects with the certificate and
+    the host checked, the source's page and API show what is trusted (subject, validity, fingerprint), the audit
+    log names it by fingerprint; without it the same server fails the check, in words."""
+    source = server_source(org, request, "postgresql", "xca", tls="verify-full",
+                           tls_ca="# 龙南市政务CA\r\n" + source_ca.replace("\n", "\r\n"))
+    assert source.tls_ca == source_ca
+    specialist = client_for(org.police_specialist)
+    body = specialist.post(f"/api/v1/exchange/sources/{source.pk}/test").json()
+    assert body["ok"] is True, body
+    out = specialist.get(f"/api/v1/exchange/sources/{source.pk}").json()
+    (cert,) = out["tls_ca_certificates"]
+    assert (cert["subject"], cert["is_ca"], cert["expired"]) == ("CN=govshare test CA", True, False)
+    assert out["tls"] == "verify-full" and out["tls_ca"] == source_ca
+    registered = AuditEvent.objects.filter(code=AuditCode.SOURCE_REGISTERED, object_id=str(source.pk)).get()
+    assert registered.detail["tls_ca"] == [cert["sha256"]]
+    page = login(Client(), org.police_specialist).get(f"/exchange/sources/{source.pk}/").content.decode()
+    assert 'id="tls-ca"' in page and cert["sha256"] in page and "CN=govshare test CA" in page
+
+    answer = api_json(client_for(org.police_admin), "patch", f"/exchange/sources/{source.pk}", {"tls_ca": ""})
+    assert answer.status_code == 200 and answer.json()["tls_ca_certificates"] == []
+    changed = AuditEvent.objects.filter(code=AuditCode.SOURCE_CHANGED, object_id=str(source.pk)).get()
+    assert changed.changes == {"tls_ca": [[cert["sha256"]], []]}
+    body = specialist.post(f"/api/v1/exchange/sources/{source.pk}/test").json()
+    assert body["ok"] is False and body["code"] == "source_tls"
+    assert "CA" in body["message_zh"] and "CA" in body["message_en"]
+
+
+@pytest.mark.parametrize(("fields", "code"), [
+    ({"tls": "prefer", "tls_ca": "CA"}, "tls_ca_unused"),
+    ({"tls": "require", "tls_ca": "CA"}, "tls_ca_unused"),
+    ({"tls": "verify-ca"}, "tls_ca_missing"),
+    ({"tls": "verify-full", "tls_ca": "CA-AND-KEY"}, "tls_ca_private_key"),
+    ({"tls": "verify-full", "tls_ca": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"},
+     "tls_ca_not_certificate"),
+    ({"tls": "verify-full", "tls_ca": "hello"}, "tls_ca_no_certificate"),
+])
+def test_ca_certificates_that_cannot_protect_a_source_are_refused_saying_why(
+        org: Any, client_for: Any, source_ca: str, fields: dict[str, str], code: str) -> None:
+    """SEC (hostile or mistaken input): a CA with a setting that checks nothing, verify-ca without a CA (any public
+    CA's certificate would pass), a private key (refused by name, never stored), what is not a certificate."""
+    from tests.source_servers import make_ca
+
+    key, _cert, _pem = make_ca()
+    from cryptography.hazmat.primitives import serialization
+
+    pasted = {"CA": source_ca, "CA-AND-KEY": source_ca + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()}
+    fields = {name: pasted.get(value, value) for name, value in fields.items()}
+    answer = api_json(client_for(org.police_admin), "post", "/exchange/sources", server_fields(**fields))
+    assert answer.status_code == 400, answer.content
+    error = answer.json()["error"]
+    assert [(e["code"], e.get("field")) for e in error.get("errors") or [error]] == [(code, "tls_ca")]
+    assert not DataSource.objects.filter(code="GA-QZK").exists()
+    page = login(Client(), org.police_admin).post("/exchange/", {
+        **server_fields(**fields), "connect_timeout": 10, "statement_timeout": 600})
+    assert page.status_code == 400 and 'data-field="tls_ca"' in page.content.decode()
+    assert "PRIVATE KEY" not in page.content.decode() or code != "tls_ca_private_key"
+
+
+def test_a_sqlite_source_keeps_no_ca_and_a_change_of_ca_forgets_the_last_test(org: Any, source_ca: str) -> None:
+    """EXC-6: a file has no TLS; a new CA is a new connection setting: the last test no longer speaks for it."""
+    source = register_sqlite(org, tls="verify-full", tls_ca=source_ca)
+    assert source.tls_ca == "" and source.tls == "disable"
+    server = do_register_source(org.police_admin, **server_fields(tls="verify-full"))
+    server.last_test_ok = True
+    server.save(update_fields=["last_test_ok"])
+    server = do_change_source(org.police_admin, server, tls_ca=source_ca)
+    assert server.last_test_ok is None and [c.subject for c in server.certificates()] == ["CN=govshare test CA"]

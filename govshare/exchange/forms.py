@@ -34,6 +34,13 @@ class SourceForm(forms.Form):
                                help_text=_("Stored encrypted and never shown again."))
     tls = forms.ChoiceField(label=_("TLS"), required=False, choices=DataSource.Tls.choices,
                             initial=DataSource.Tls.PREFER)
+    tls_ca = forms.CharField(
+        label=_("CA certificates (PEM)"), required=False, max_length=64 * 1024, strip=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono", "spellcheck": "false",
+                                     "placeholder": "-----BEGIN CERTIFICATE-----"}),
+        help_text=_("Your department's own CA, when the database's certificate comes from it: then only this CA is "
+                    "trusted for the source. Needed by the setting that checks the certificate but not the host "
+                    "name; empty with the full check: the system's CAs. The certificate, never a key."))
     connect_timeout = forms.CharField(label=_("connect timeout (seconds)"), required=False, max_length=10, initial=10)
     statement_timeout = forms.CharField(label=_("statement timeout (seconds)"), required=False, max_length=10,
                                         initial=600)
@@ -42,6 +49,14 @@ class SourceForm(forms.Form):
         label=_("receives deliveries"), required=False,
         help_text=_("Your department's grants over the database-table channel may be delivered into this database: "
                     "govshare creates and writes its own tables in it, so the account needs those privileges."))
+
+
+    def forget_private_key(self) -> None:
+        """A private key pasted by mistake is not written back into the page (the action refused it by name)."""
+        if "PRIVATE KEY" in str(self.data.get("tls_ca", "")):
+            data = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict
+            data["tls_ca"] = ""
+            self.data = data
 
 
 class SourceChangeForm(SourceForm):

@@ -4,6 +4,7 @@ the department shares.  Only SELECT is ever run on it (the engine opens read-onl
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -22,6 +23,7 @@ class DataSource(models.Model):
         DISABLE = "disable", _("No TLS")
         PREFER = "prefer", _("TLS when the server offers it")
         REQUIRE = "require", _("TLS required")
+        VERIFY_CA = "verify-ca", _("TLS required, certificate checked against the CA given (not the host name)")
         VERIFY_FULL = "verify-full", _("TLS required, certificate and host name checked")
 
     department = models.ForeignKey("core.Department", on_delete=models.PROTECT, related_name="data_sources",
@@ -38,6 +40,9 @@ class DataSource(models.Model):
     #: Fernet-encrypted like ID numbers (SEC-3); never shown again once saved
     password_encrypted = models.TextField(blank=True, default="")
     tls = models.CharField(_("TLS"), max_length=20, choices=Tls.choices, default=Tls.PREFER)
+    #: the CA certificates (PEM, as :func:`govshare.exchange.engine.tls.read_certificates` keeps them) trusted for
+    #: verify-ca / verify-full instead of the system's: a department's own CA; public, shown to who sees the source
+    tls_ca = models.TextField(_("CA certificates (PEM)"), blank=True, default="")
     connect_timeout = models.PositiveIntegerField(_("connect timeout (seconds)"), default=10)
     statement_timeout = models.PositiveIntegerField(_("statement timeout (seconds)"), default=600)
     is_active = models.BooleanField(_("active"), default=True)
@@ -80,6 +85,17 @@ class DataSource(models.Model):
 
     def password(self) -> str:
         return crypto.decrypt(self.password_encrypted) if self.password_encrypted else ""
+
+    def certificates(self) -> list[Any]:
+        """The CA certificates trusted for this source (subject, issuer, validity, fingerprint)."""
+        from govshare.exchange.engine.tls import CertificateError, read_certificates
+
+        if not self.tls_ca:
+            return []
+        try:
+            return read_certificates(self.tls_ca)[1]
+        except CertificateError:  # stored by hand, bypassing the action's check: shown as nothing trusted
+            return []
 
     def address_text(self) -> str:
         """How a person names the source: host:port/database, or the SQLite file."""

@@ -14,9 +14,10 @@ from ninja import Field, Schema
 from govshare.catalog.schemas import DepartmentRef, PageQuery
 from govshare.core.api import InSchema
 from govshare.core.validators import MAX_DB_ID
+from govshare.exchange.engine import tls
 
 KINDS = ["postgresql", "mysql", "sqlite"]
-TLS_MODES = ["disable", "prefer", "require", "verify-full"]
+TLS_MODES = list(tls.MODES)
 
 
 def _choices(*values: str) -> dict[str, Any]:
@@ -32,6 +33,16 @@ class LastTestOut(Schema):
     elapsed_ms: int | None
 
 
+class CertificateOut(Schema):
+    subject: str
+    issuer: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    sha256: str = Field(description="the fingerprint (SHA-256 of the DER form), colon-separated hex")
+    is_ca: bool = Field(description="a CA's certificate (basicConstraints CA:TRUE); false: a server's own")
+    expired: bool
+
+
 class SourceOut(Schema):
     id: int
     code: str
@@ -45,6 +56,9 @@ class SourceOut(Schema):
     username: str
     has_password: bool = Field(description="a password is stored (it is never shown)")
     tls: str
+    tls_ca: str = Field(description="the CA certificates (PEM) trusted for verify-ca / verify-full instead of the "
+                                    "system's; empty: none given")
+    tls_ca_certificates: list[CertificateOut]
     connect_timeout: int
     statement_timeout: int
     is_active: bool
@@ -78,6 +92,9 @@ class SourceIn(InSchema):
     username: str = Field("", max_length=120)
     password: str = Field("", max_length=200, description="stored encrypted, never shown again")
     tls: str = Field("prefer", max_length=20, json_schema_extra=_choices(*TLS_MODES))
+    tls_ca: str = Field("", max_length=65536, description="PEM: your own CA's certificates, trusted instead of the "
+                                                          "system's (required by verify-ca; only with verify-ca or "
+                                                          "verify-full)")
     connect_timeout: int = Field(10, description="seconds, 1–120")
     statement_timeout: int = Field(600, description="seconds, 1–86400")
     receives_deliveries: bool = Field(False, description="the department's grants may be delivered into it: govshare "
@@ -98,6 +115,7 @@ class SourceChangeIn(InSchema):
     username: str | None = Field(None, max_length=120)
     password: str | None = Field(None, max_length=200)
     tls: str | None = Field(None, max_length=20, json_schema_extra=_choices(*TLS_MODES))
+    tls_ca: str | None = Field(None, max_length=65536, description="PEM; \"\" removes them")
     connect_timeout: int | None = Field(None, description="seconds, 1–120")
     statement_timeout: int | None = Field(None, description="seconds, 1–86400")
     receives_deliveries: bool | None = None

@@ -22,7 +22,8 @@ MEANINGS: dict[str, Any] = {
     "no_database": _("There is no database %(database)s there (or the file is not a SQLite database)."),
     "no_privilege": _("The user %(user)s may not read this: grant it SELECT (nothing more is needed)."),
     "tls": _("The TLS connection failed: the server offers no TLS, or its certificate was not accepted "
-             "(TLS setting: %(tls)s)."),
+             "(TLS setting: %(tls)s). A certificate from your department's own CA is accepted once that CA's "
+             "certificate is pasted with the source."),
     "not_found": _("There is no table or view %(table)s."),
     # also what the copy could not use of a server's answers (a column's type changed under it, a page that
     # changed under its re-read, text that is not UTF-8 …): the detail says which
@@ -75,7 +76,7 @@ def spec_for(source: DataSource, *, password: str | None = None, interactive: bo
     return engine.SourceSpec(
         kind=source.kind, host=source.host, address=address, port=source.port, database=source.database,
         user=source.username, password=source.password() if password is None else password, tls=source.tls,
-        connect_timeout=float(source.connect_timeout), statement_timeout=seconds)
+        tls_ca=source.tls_ca, connect_timeout=float(source.connect_timeout), statement_timeout=seconds)
 
 
 def explain(exc: engine.SourceError, source: DataSource, *, table: str = "") -> SourceUnusable:

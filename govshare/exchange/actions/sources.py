@@ -26,6 +26,7 @@ from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability, Role
 from govshare.exchange import guard
 from govshare.exchange.engine import sources as engine
+from govshare.exchange.engine import tls as engine_tls
 from govshare.exchange.models import DataSource
 from govshare.exchange.permissions import USE
 from govshare.exchange.sources import SourceUnusable, explain, spec_for
@@ -75,6 +76,38 @@ def _choice(value: Any, field: str, choices: type[Any]) -> str:
     return str(value)
 
 
+#: what is wrong with pasted CA certificates, by :class:`engine_tls.CertificateError` code
+CERTIFICATE_PROBLEMS: dict[str, Any] = {
+    "too_long": _("At most %(max)s characters: paste the CA certificates only."),
+    "not_text": _("Paste the certificates as PEM text (-----BEGIN CERTIFICATE----- …), not a binary file."),
+    "no_certificate": _("No certificate found: paste PEM text that starts with -----BEGIN CERTIFICATE-----."),
+    "private_key": _("This is a private key: never paste a key anywhere. Paste the CA's certificate instead, and "
+                     "ask whoever holds the key to replace it if it may have been seen."),
+    "not_certificate": _("Block %(number)s is a %(label)s, not a certificate."),
+    "unreadable": _("Certificate %(number)s cannot be read: %(detail)s"),
+    "too_many": _("At most %(max)s certificates."),
+}
+
+
+def _certificates(value: Any) -> str:
+    """Pasted CA certificates, kept as just their PEM blocks; empty: none (the system's CAs for verify-full)."""
+    text = value if isinstance(value, str) else ""
+    if not text.strip():
+        return ""
+    try:
+        return engine_tls.read_certificates(text.replace("\r\n", "\n"))[0]
+    except engine_tls.CertificateError as exc:
+        raise ValidationFailed(f"tls_ca_{exc.code}", CERTIFICATE_PROBLEMS[exc.code], field="tls_ca",
+                               number=exc.number or "", label=exc.detail, detail=exc.detail or "—",
+                               max=engine_tls.MAX_CERTIFICATES if exc.code == "too_many"
+                               else engine_tls.MAX_PEM_CHARS) from None
+
+
+def fingerprints(pem: str) -> list[str]:
+    """The SHA-256 fingerprints of stored CA certificates (what the audit records of a change)."""
+    return [cert.sha256 for cert in engine_tls.read_certificates(pem)[1]] if pem else []
+
+
 @dataclass
 class _Fields:
     values: dict[str, Any]
@@ -109,7 +142,7 @@ def _check(fields: dict[str, Any], *, actor: Any, department: Any, current: Data
     else:
         out.values["receives_deliveries"] = receives
     if kind == DataSource.Kind.SQLITE:
-        out.values.update(host="", port=None, username="", tls=DataSource.Tls.DISABLE)
+        out.values.update(host="", port=None, username="", tls=DataSource.Tls.DISABLE, tls_ca="")
         path = out.take("database", _text, fields.get("database"), "database", 255, required=True)
         if path:
             _address(out, actor, department, guard.stored_sqlite_path, path, field="database")
@@ -122,7 +155,17 @@ def _check(fields: dict[str, Any], *, actor: Any, department: Any, current: Data
         port = out.take("port", _number, fields.get("port"), "port", (1, 65535), optional=True)
         out.take("database", _text, fields.get("database"), "database", 255, required=True)
         out.take("username", _text, fields.get("username"), "username", 120, required=True)
-        out.take("tls", _choice, fields.get("tls") or DataSource.Tls.PREFER, "tls", DataSource.Tls)
+        mode = out.take("tls", _choice, fields.get("tls") or DataSource.Tls.PREFER, "tls", DataSource.Tls)
+        ca = out.take("tls_ca", _certificates, fields.get("tls_ca"))
+        if ca and mode and mode not in engine_tls.VERIFYING:
+            out.problems.append(ValidationFailed(
+                "tls_ca_unused", _("CA certificates are used only to check the server's certificate: choose a TLS "
+                                   "setting that checks it, or remove them."), field="tls_ca"))
+        if ca == "" and mode == DataSource.Tls.VERIFY_CA:
+            out.problems.append(ValidationFailed(
+                "tls_ca_missing", _("This setting checks the server's certificate against your CA: paste the CA's "
+                                    "certificate (any public CA's certificate would pass otherwise)."),
+                field="tls_ca"))
         if host and not any(p.field == "port" for p in out.problems):
             _address(out, actor, department, guard.checked_address, kind, host, port, field="host")
     password = fields.get("password")
@@ -169,7 +212,7 @@ def _address(out: _Fields, actor: Any, department: Any, fn: Any, *args: Any, fie
 def do_register_source(actor: Any, *, department: Any = None, **fields: Any) -> DataSource:
     """Register a front-end database of the actor's department (the centre administrator: of ``department``).
 
-    ``fields``: name, code, kind, host, port, database, username, password, tls, connect_timeout,
+    ``fields``: name, code, kind, host, port, database, username, password, tls, tls_ca, connect_timeout,
     statement_timeout, description, receives_deliveries (the department's grants may be delivered into it)."""
     require(actor, Capability.MANAGE_SOURCES)
     dept = department if department is not None and actor.has_role(Role.CENTRE_ADMIN) else actor.department
@@ -182,12 +225,13 @@ def do_register_source(actor: Any, *, department: Any = None, **fields: Any) -> 
     source.save()
     audit.record(AuditCode.SOURCE_REGISTERED, actor=actor, obj=source, object_department=dept,
                  detail={"code": source.code, "kind": source.kind, "address": source.address_text(),
-                         "password": "set" if password else "none"})
+                         "password": "set" if password else "none", "tls": source.tls,
+                         **({"tls_ca": fingerprints(source.tls_ca)} if source.tls_ca else {})})
     return source
 
 
-EDITABLE = ("name", "description", "kind", "host", "port", "database", "username", "tls", "connect_timeout",
-            "statement_timeout", "receives_deliveries")
+EDITABLE = ("name", "description", "kind", "host", "port", "database", "username", "tls", "tls_ca",
+            "connect_timeout", "statement_timeout", "receives_deliveries")
 
 
 @transaction.atomic
@@ -206,7 +250,9 @@ def do_change_source(actor: Any, source: DataSource, *, password: str | None = N
     diff: dict[str, list[Any]] = {}
     for name in EDITABLE:
         if name in values and values[name] != getattr(source, name):
-            diff[name] = [getattr(source, name), values[name]]
+            # certificates by their fingerprints: what a reader of the audit log compares
+            diff[name] = [fingerprints(getattr(source, name)), fingerprints(values[name])] if name == "tls_ca" \
+                else [getattr(source, name), values[name]]
             setattr(source, name, values[name])
     if {"kind", "host", "port", "database"} & set(diff) and source.bindings.filter(mode="log").exists():
         # a replication slot lives on the server as it was: moving the binding's source would leave it there,
@@ -226,7 +272,7 @@ def do_change_source(actor: Any, source: DataSource, *, password: str | None = N
         source.set_password(new_password)
     if diff:
         source.updated_at = timezone.now()
-        if {"kind", "host", "port", "database", "username", "password", "tls"} & set(diff):
+        if {"kind", "host", "port", "database", "username", "password", "tls", "tls_ca"} & set(diff):
             source.last_test_ok = None  # what was tested is no longer what is registered
             source.last_test_code = ""
         source.save()

@@ -292,19 +292,14 @@ def _replication(spec: SourceSpec) -> Iterator[psycopg.Connection[Any]]:
     sources._check(spec)
     params: dict[str, Any] = {
         "host": spec.host or spec.address, "port": spec.port or sources.DEFAULT_PORTS["postgresql"],
-        "dbname": spec.database, "user": spec.user, "password": spec.password, "sslmode": spec.tls,
+        "dbname": spec.database, "user": spec.user, "password": spec.password,
         "connect_timeout": max(1, math.ceil(spec.connect_timeout)), "application_name": sources.APPLICATION_NAME,
         "options": f"-c statement_timeout={math.ceil(spec.statement_timeout * 1000)} -c TimeZone=UTC",
         "gssencmode": "disable", "passfile": sources.NO_FILE,
     }
     if spec.address:
         params["hostaddr"] = spec.address
-    if psycopg.pq.version() >= 160000:
-        params["sslcertmode"] = "disable"
-        if spec.tls in ("disable", "prefer"):
-            params["require_auth"] = "!password"
-        if spec.tls == "verify-full":
-            params["sslrootcert"] = "system"
+    params.update(sources._pg_tls(spec))
     try:
         conn = sources._PgConnection.connect(autocommit=True, prepare_threshold=None,
                                              cursor_factory=sources._PgCursor, **params)

@@ -40,7 +40,6 @@ tables an account has no privilege on: see :func:`describe_table`.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
 import re
@@ -60,8 +59,10 @@ import psycopg.types.datetime
 import pymysql
 from psycopg import pq
 
+from govshare.exchange.engine import tls
+
 KINDS = ("postgresql", "mysql", "sqlite")
-TLS_MODES = ("disable", "prefer", "require", "verify-full")
+TLS_MODES = tls.MODES
 CODES = ("unreachable", "timeout", "auth", "no_database", "no_privilege", "tls", "not_found", "protocol", "other")
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -88,6 +89,8 @@ class SourceSpec:
     user: str = ""
     password: str = field(default="", repr=False)
     tls: str = "prefer"
+    #: PEM of the CAs trusted for ``verify-ca`` / ``verify-full`` instead of the system's (:mod:`.tls`)
+    tls_ca: str = field(default="", repr=False)
     connect_timeout: float = 10.0
     statement_timeout: float = 60.0
 
@@ -151,6 +154,12 @@ def _check(spec: SourceSpec) -> None:
         raise SourceError("other", f"unknown kind of source {spec.kind!r}")
     if spec.tls not in TLS_MODES:
         raise SourceError("other", f"unknown TLS mode {spec.tls!r}")
+    if spec.tls_ca and spec.tls not in tls.VERIFYING:
+        raise SourceError("other", "CA certificates are used only to check the server's certificate "
+                                   "(verify-ca, verify-full)")
+    if spec.tls == "verify-ca" and not spec.tls_ca:
+        raise SourceError("other", "verify-ca checks the server's certificate against the CA certificates given "
+                                   "with it: none were given")
     if not (0 < spec.connect_timeout <= 3600 and 0 < spec.statement_timeout <= 86400):
         raise SourceError("other", "timeouts must be positive (at most an hour to connect, a day per statement)")
     if any("\x00" in value for value in (spec.host, spec.address, spec.database, spec.user, spec.password)):
@@ -285,7 +294,7 @@ def _open_pg(spec: SourceSpec, write: bool = False) -> _PgConnection:
     read_only = "" if write else "-c default_transaction_read_only=on "
     params: dict[str, Any] = {
         "host": spec.host or spec.address, "port": spec.port or DEFAULT_PORTS["postgresql"], "dbname": spec.database,
-        "user": spec.user, "password": spec.password, "sslmode": spec.tls,
+        "user": spec.user, "password": spec.password,
         "connect_timeout": max(1, math.ceil(spec.connect_timeout)),  # whole seconds, libpq makes 1 into 2
         "application_name": APPLICATION_NAME,
         "options": f"{read_only}-c statement_timeout={math.ceil(spec.statement_timeout * 1000)}",
@@ -297,12 +306,7 @@ def _open_pg(spec: SourceSpec, write: bool = False) -> _PgConnection:
     }
     if spec.address:
         params["hostaddr"] = spec.address
-    if _LIBPQ_VERSION >= 160000:
-        params["sslcertmode"] = "disable"
-        if spec.tls in ("disable", "prefer"):
-            params["require_auth"] = "!password"  # no cleartext password outside TLS
-        if spec.tls == "verify-full":
-            params["sslrootcert"] = "system"
+    params.update(_pg_tls(spec))
     try:
         conn = _PgConnection.connect(autocommit=True, prepare_threshold=None, cursor_factory=_PgCursor, **params)
     except Exception as exc:
@@ -495,23 +499,23 @@ class _CachingSha2OutsideTls:
         return answer
 
 
-@functools.cache
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    """verify: the system's CAs and the host name (loaded once: 25 ms); else encryption only."""
-    if verify:
-        return ssl.create_default_context()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+def _pg_tls(spec: SourceSpec) -> dict[str, Any]:
+    """libpq's TLS parameters of a source (:func:`tls.pg_params`; also log mode's replication sessions)."""
+    try:
+        return tls.pg_params(spec.tls, spec.tls_ca, _LIBPQ_VERSION)
+    except OSError as exc:  # the CA file could not be written
+        raise SourceError("tls", f"the CA certificates could not be handed to libpq: {exc}") from exc
 
 
-def _mysql_tls(mode: str) -> dict[str, Any]:
-    if mode == "disable":
+def _mysql_tls(spec: SourceSpec) -> dict[str, Any]:
+    if spec.tls == "disable":
         return {"ssl_disabled": True}
-    if mode == "prefer":
+    if spec.tls == "prefer":
         return {}  # PyMySQL's default: TLS when the server offers it, certificate not checked
-    return {"ssl": _tls_context(mode == "verify-full")}
+    try:
+        return {"ssl": tls.mysql_context(spec.tls, spec.tls_ca)}
+    except (ssl.SSLError, ValueError) as exc:
+        raise SourceError("tls", f"the CA certificates cannot be used: {exc}") from exc
 
 
 class _MySQLConnection(pymysql.connections.Connection):
@@ -521,7 +525,7 @@ class _MySQLConnection(pymysql.connections.Connection):
 
     def _create_ssl_ctx(self, sslp: Any) -> Any:
         """For "prefer", PyMySQL would load the system's CAs at each connection, and not use them."""
-        return _tls_context(False) if sslp == {} else super()._create_ssl_ctx(sslp)
+        return tls.mysql_context("prefer", "") if sslp == {} else super()._create_ssl_ctx(sslp)
 
     def query(self, sql: Any, unbuffered: bool = False) -> int:
         sock = self._sock
@@ -550,7 +554,9 @@ def _open_mysql(spec: SourceSpec, write: bool = False) -> Any:
             auth_plugin_map={"mysql_clear_password": _ClearTextRefused, "dialog": _ClearTextRefused,
                              "sha256_password": _Sha256OutsideTlsRefused,
                              "caching_sha2_password": _CachingSha2OutsideTls},
-            **_mysql_tls(spec.tls))
+            **_mysql_tls(spec))
+    except SourceError:
+        raise
     except Exception as exc:
         raise SourceError("other", _message(exc)) from exc
     # the TCP connection is made here, to the checked address (PyMySQL would resolve ``host``)

@@ -72,6 +72,7 @@ def home(request: HttpRequest) -> HttpResponse:
             if exc.status in (403, 404):
                 raise
             apply_errors(form, exc)
+            form.forget_private_key()
         else:
             return after(request, _("Front-end database %(name)s is registered. Test its connection now.")
                          % {"name": source.name}, "exchange:source_detail", source.pk)
@@ -114,6 +115,7 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 if exc.status == 404:
                     raise
                 apply_errors(form, exc)
+                form.forget_private_key()
             else:
                 return after(request, _("Front-end database %(name)s is changed.") % {"name": source.name},
                              "exchange:source_detail", source.pk)
