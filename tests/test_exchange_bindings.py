@@ -112,6 +112,34 @@ def test_without_a_declared_key_the_items_marked_as_key_are_proposed_and_full_pi
     assert not proposal.key_declared
 
 
+def test_columns_named_otherwise_are_proposed_by_what_their_comments_name() -> None:
+    """EXC-6 item 2: departments' columns are often numbered or abbreviated, their Chinese names in the column
+    comments — the proposal reads those after the names, each column proposed once; an English comment names an
+    item only whole."""
+    def column(name: str, ordinal: int, comment: str) -> ColumnInfo:
+        return ColumnInfo(name, "varchar", True, 50, None, None, ordinal, comment)
+
+    shape = TableShape("public", "t", "table", (
+        column("c01", 1, "公民身份号码（18位，含校验码）"), column("c02", 2, "xm: 姓名"),
+        column("c03", 3, "住址"), column("zz", 4, "户籍地址"), column("c05", 5, "出生日期 yyyymmdd"),
+        column("c06", 6, "Name of the holder"), column("c07", 7, "联系电话；联系电话"), column("c08", 8, "联系电话"),
+        column("c09", 9, "")), ())
+
+    class Version:
+        def __init__(self) -> None:
+            self.items = self
+
+        def order_by(self, *_: Any) -> list[Any]:
+            return [type("I", (), {"name": name, "is_primary_key": key})()
+                    for name, key in [("公民身份号码", True), ("姓名", False), ("住址", False), ("出生日期", False),
+                                      ("name", False), ("联系电话", False), ("民族", False)]]
+
+    proposal = bindings.propose(Version(), shape)  # type: ignore[arg-type]
+    assert proposal.mapping == {"公民身份号码": "c01", "姓名": "c02", "住址": "zz", "出生日期": "c05", "name": None,
+                                "联系电话": "c07", "民族": None}
+    assert proposal.key_columns == ["c01"]
+
+
 # ------------------------------------------------------------------ binding
 
 def test_a_data_specialist_binds_a_table_and_it_is_audited(setup: Any) -> None:

@@ -426,6 +426,32 @@ def test_describe_table_reports_types_lengths_precision_nullability_and_order(sa
     assert columns["born"].nullable
 
 
+@pytest.mark.parametrize("kind", grouped(*SERVERS))
+def test_describe_table_reads_each_columns_comment_made_safe_to_show(kind: str, request: pytest.FixtureRequest) -> None:
+    """EXC-6 item 2: departments name columns ``c01`` or ``zjhm`` and write the Chinese name in the column's
+    comment (PostgreSQL ``COMMENT ON COLUMN``, MySQL ``COMMENT``): it is read with the shape — control characters
+    made spaces, at most ``COMMENT_CHARS`` characters (a source's text is hostile until checked)."""
+    long = "长" * 1000
+    if kind == "postgresql":
+        settings = make_pg_database(request.getfixturevalue("pg_source_url"), "commented",
+                                    "CREATE TABLE t (c01 VARCHAR(18) PRIMARY KEY, c02 TEXT, c03 INT);"
+                                    "COMMENT ON COLUMN t.c01 IS '公民身份号码（18位）';"
+                                    "COMMENT ON COLUMN t.c02 IS E'姓名\\n<script>\\x01';"
+                                    "COMMENT ON TABLE t IS '人口';")
+        with pg_admin(request.getfixturevalue("pg_source_url"), "commented") as admin:
+            admin.execute(f"COMMENT ON COLUMN t.c03 IS '{long}'")
+    else:
+        settings = make_mysql_database(request.getfixturevalue("mysql_source_url"), "commented",
+                                       "CREATE TABLE t (c01 VARCHAR(18) PRIMARY KEY COMMENT '公民身份号码（18位）', "
+                                       "c02 TEXT COMMENT '姓名\\n<script>\\x01', "
+                                       f"c03 INT COMMENT '{long[:1024]}')")
+    shape = engine.describe_table(spec(settings), "public" if kind == "postgresql" else "commented", "t")
+    comments = [c.comment for c in shape.columns]
+    # (MySQL reads \\x as x: only the newline is a control character there)
+    assert comments[:2] == ["公民身份号码（18位）", "姓名 <script>" + ("" if kind == "postgresql" else "x01")]
+    assert comments[2] == "长" * engine.COMMENT_CHARS
+
+
 def test_a_composite_primary_key_comes_in_key_order_not_column_order(sample: dict[str, Any]) -> None:
     """EXC-1/EXC-6: incremental exchange keys rows by the declared primary key, in its declared order."""
     shape = engine.describe_table(spec(sample), SCHEMA[sample["kind"]], "visits")

@@ -494,8 +494,9 @@ def test_the_demo_market_database_holds_600_registrations_with_valid_credit_code
 
 SAMPLE = {
     "postgresql": "CREATE TABLE rkxx (sfzh VARCHAR(18) PRIMARY KEY, xm VARCHAR(50) NOT NULL, csrq DATE);"
+                  "COMMENT ON COLUMN rkxx.xm IS '姓名';"
                   "INSERT INTO rkxx VALUES ('360783199001010011', '张三', '1990-01-01');",
-    "mysql": "CREATE TABLE rkxx (sfzh VARCHAR(18) PRIMARY KEY, xm VARCHAR(50) NOT NULL, csrq DATE);"
+    "mysql": "CREATE TABLE rkxx (sfzh VARCHAR(18) PRIMARY KEY, xm VARCHAR(50) NOT NULL COMMENT '姓名', csrq DATE);"
              "INSERT INTO rkxx VALUES ('360783199001010011', '张三', '1990-01-01');",
 }
 
@@ -526,7 +527,11 @@ def test_a_server_source_is_tested_and_its_tables_read_through_the_api(org: Any,
     schema = tables[0]["schema"]
     shape = client.get(f"/api/v1/exchange/sources/{source.pk}/tables/{schema}/rkxx").json()
     assert shape["primary_key"] == ["sfzh"]
-    assert [(c["name"], c["length"]) for c in shape["columns"]][:2] == [("sfzh", 18), ("xm", 50)]
+    assert [(c["name"], c["length"], c["comment"]) for c in shape["columns"]] == [
+        ("sfzh", 18, ""), ("xm", 50, "姓名"), ("csrq", None, "")]
+    page = login(Client(), org.police_specialist).get(
+        f"/exchange/sources/{source.pk}/?schema={schema}&table=rkxx").content.decode()
+    assert "<td>姓名</td>" in page
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])

@@ -48,7 +48,7 @@ def _plain(text: str) -> str:
 def _spellings(name: str) -> set[str]:
     """The item's name as a column may spell it: itself, its pinyin, its pinyin initials."""
     found = {_plain(name)}
-    if any("\u4e00" <= ch <= "\u9fff" for ch in name):
+    if _has_han(name):
         found.add(_plain("".join(lazy_pinyin(name))))
         found.add(_plain("".join(lazy_pinyin(name, style=Style.FIRST_LETTER))))
     return found
@@ -77,18 +77,52 @@ def items_of(version: EntryVersion) -> list[InformationItem]:
     return list(version.items.order_by("position"))
 
 
+#: where a column comment's name ends and its explanation begins ("姓名（中文）", "公民身份号码，18位", "xm: 姓名" …)
+_COMMENT_PARTS = re.compile(r"[,，;；:：、/|（(\[【<《—]+")
+
+
+def _has_han(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _comment_names(comment: str) -> set[str]:
+    """What a column comment may name: the whole comment, each part between separators ("xm: 姓名" names 姓名,
+    "公民身份号码（18位）" names 公民身份号码), and the Chinese words of a part ("证件号码 18位").  An English
+    comment names only what its parts say whole ("Name of the holder" names no item called "name")."""
+    if not comment:
+        return set()
+    found = {_plain(comment)}
+    for part in _COMMENT_PARTS.split(comment):
+        if part.strip():
+            found.add(_plain(part))
+            found.update(_plain(word) for word in part.split() if _has_han(word))
+    return found
+
+
 def propose(version: EntryVersion, shape: engine.TableShape) -> Proposal:
+    """A column for each item: first the columns whose name spells the item (itself, its pinyin, its pinyin
+    initials), then, for the items left, a column whose comment names the item — departments' columns are often
+    abbreviations (``c07``, ``zjhm``) with the Chinese name in their comment.  Each column is proposed once."""
     columns = {_plain(c.name): c.name for c in shape.columns}
     taken: set[str] = set()
     mapping: dict[str, str | None] = {}
-    for item in items_of(version):
+    items = items_of(version)
+    for item in items:
         match = next((columns[s] for s in _spellings(item.name) if s in columns and columns[s] not in taken), None)
         mapping[item.name] = match
         if match:
             taken.add(match)
+    for item in items:
+        if mapping[item.name] is None:
+            name = _plain(item.name)
+            match = next((c.name for c in shape.columns if c.name not in taken and name in _comment_names(c.comment)),
+                         None)
+            mapping[item.name] = match
+            if match:
+                taken.add(match)
     if shape.primary_key:
         return Proposal(shape, mapping, list(shape.primary_key), True)
-    key = [mapping[i.name] for i in items_of(version) if i.is_primary_key and mapping.get(i.name)]
+    key = [mapping[i.name] for i in items if i.is_primary_key and mapping.get(i.name)]
     return Proposal(shape, mapping, [k for k in key if k], False)
 
 

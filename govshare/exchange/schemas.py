@@ -148,6 +148,7 @@ class ColumnOut(Schema):
     precision: int | None
     scale: int | None
     ordinal: int
+    comment: str = Field(description="the source's comment on the column (PostgreSQL, MySQL; empty: none)")
 
 
 class TableShapeOut(Schema):

@@ -132,6 +132,20 @@ class ColumnInfo:
     precision: int | None
     scale: int | None
     ordinal: int  # 1, 2, ... in the table's order
+    #: what the source's designers wrote about the column (PostgreSQL ``COMMENT ON COLUMN``, MySQL ``COMMENT``;
+    #: SQLite has none): departments' columns are often pinyin abbreviations with the Chinese name here
+    comment: str = ""
+
+
+def _comment(value: Any) -> str:
+    """A column's comment as the source gives it, made safe to show: control characters gone, at most
+    :data:`COMMENT_CHARS` characters (a source's text, hostile until checked)."""
+    text = _text(value) if value is not None else ""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()[:COMMENT_CHARS]
+
+
+#: the longest column comment kept (PostgreSQL's may be any length, MySQL's 1 024 characters)
+COMMENT_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -391,13 +405,13 @@ def _pg_describe(conn: Any, schema: str, name: str) -> TableShape:
     if not readable:
         raise SourceError("no_privilege", f"{schema}.{name} is not readable by this user")
     columns = []
-    for ordinal, (column, data_type, notnull, typname, typmod) in enumerate(conn.execute(
-            "SELECT a.attname, pg_catalog.format_type(a.atttypid, NULL), a.attnotnull, t.typname, a.atttypmod "
-            "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    for ordinal, (column, data_type, notnull, typname, typmod, comment) in enumerate(conn.execute(
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, NULL), a.attnotnull, t.typname, a.atttypmod, "
+            "pg_catalog.col_description(a.attrelid, a.attnum) FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (oid,)), 1):
         length, precision, scale = _pg_typmod(str(typname), int(typmod))
         columns.append(ColumnInfo(str(column), str(data_type).lower(), not notnull, length, precision, scale,
-                                  ordinal))
+                                  ordinal, _comment(comment)))
     key = conn.execute(
         "SELECT a.attname FROM pg_catalog.pg_constraint k "
         "CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY AS u(attnum, position) "
@@ -640,11 +654,12 @@ _DECIMALS = ("decimal", "numeric")
 def mysql_columns(conn: Any, database: str, name: str) -> list[tuple[Any, ...]]:
     """``information_schema.COLUMNS`` of one table or view, in column order: TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME,
     DATA_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION,
-    COLUMN_TYPE — only rows whose names are exactly these (the server may compare them without case)."""
+    COLUMN_TYPE, COLUMN_COMMENT — only rows whose names are exactly these (the server may compare them without case)."""
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, "
-            "NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, COLUMN_TYPE FROM information_schema.COLUMNS "
+            "NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION, COLUMN_TYPE, COLUMN_COMMENT "
+            "FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (database, name))
         return [tuple(row) for row in cursor.fetchall() if (_text(row[0]), _text(row[1])) == (database, name)]
 
@@ -675,7 +690,7 @@ def _mysql_describe(conn: Any, database: str, schema: str, name: str) -> TableSh
         precision = int(row[6]) if decimal and row[6] is not None else None
         scale = int(row[7]) if decimal and row[7] is not None else None
         columns.append(ColumnInfo(_text(row[2]), data_type, _text(row[4]).upper() == "YES", length, precision,
-                                  scale, len(columns) + 1))
+                                  scale, len(columns) + 1, _comment(row[10])))
     key = tuple(_text(row[2]) for row in key_rows if (_text(row[0]), _text(row[1])) == (database, name))
     return TableShape(database, name, found[0].kind, tuple(columns), key)
 
