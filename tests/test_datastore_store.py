@@ -26,6 +26,7 @@ from govshare.datastore.engine.store import (
     StoreError,
     combine,
     merge,
+    query_index_prefix,
     row_hash,
 )
 from tests.source_servers import pg_admin
@@ -207,6 +208,45 @@ def test_a_table_takes_an_entry_version_that_only_grows_lengths_changed_and_item
     receipt = store.apply("e_1", [["a", Decimal(1), None, "补充"]], run_id="r2", batch=1, position={},
                           rows_read=1, read_hash="")
     assert receipt.updated == 1 and store.changes_since("e_1", 1, 10)[0][3] == "补充"
+
+
+def test_a_table_is_made_again_for_a_version_it_cannot_take_keeping_its_history_and_sequence(store: Store) -> None:
+    """EXC-1 (an entry's new version removed, reordered or retyped its items): ``rebuild_table`` makes the table
+    again, empty, in the new shape — its rows, key list, query indexes and bucket maps go; the receipts of its
+    runs stay; sequence numbers go on after the old table's last, so whoever follows its changes sees the next
+    copy's rows as new; the next copy into it is a first one (fresh), and this connection's scratch tables are
+    made again in the new types."""
+    store.ensure_table("e_1", ITEMS, KEY)
+    apply(store, [["a", Decimal(1), None], ["b", Decimal(2), None]])
+    apply(store, [["c", Decimal(3), None]], batch=2)
+    store.remember("e_1", [["a"]], run_id="r9", batch=1, position={}, rows_read=1)  # a key list with a run in it
+    from govshare.datastore.engine import indexes
+
+    assert indexes.sync(store, "e_1", ["金额"]) == (["金额"], {})
+    assert store.indexes("e_1", query_index_prefix("e_1"))
+    retyped = [StoreColumn("编号", "C", 18), StoreColumn("金额", "I"), StoreColumn("备注", "M")]
+    assert store.rebuild_table("e_1", retyped, KEY) == 3
+    assert declared(store, "e_1")["c2"] == {"sqlite": "INTEGER", "postgresql": "bigint"}[store.kind]
+    assert store.describe("e_1") == (retyped, KEY) and store.changes_since("e_1", 0, 10) == []
+    assert [r.batch for r in store.receipts("e_1", "r1")] == [1, 2]  # the history of its runs
+    assert store.summary("e_1").live_rows == 0
+    index_names = raw(store, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'e_1'"
+                      if store.kind == "sqlite" else "SELECT indexname FROM pg_indexes WHERE tablename = 'e_1'")
+    assert not [name for (name,) in index_names if name.startswith(query_index_prefix("e_1"))]
+    assert store.indexes("e_1", query_index_prefix("e_1")) == {}
+    receipt = apply(store, [["x", 7, "新"], ["y", 8, None]], run_id="r10")
+    assert (receipt.inserted, receipt.rejected) == (2, 0)
+    assert sorted(seq for seq, _run in seqs(store).values()) == [4, 5]  # after the old table's 3
+    # another connection (a worker that had written batches before) sees the new shape too
+    with Store.open(store.url) as other:
+        assert other.describe("e_1")[0] == retyped
+        assert other.apply("e_1", [["z", 9, None]], run_id="r11", batch=1, position={}, rows_read=1,
+                           read_hash="").inserted == 1
+    assert store.rebuild_table("e_new", ITEMS, KEY) == 0 and store.describe("e_new") == (ITEMS, KEY)
+    store._conn.execute('CREATE TABLE "e_foreign" (x integer)')
+    with pytest.raises(StoreError) as caught:
+        store.rebuild_table("e_foreign", ITEMS, KEY)
+    assert caught.value.code == "shape_changed"
 
 
 # -- batches -----------------------------------------------------------------------------------------------

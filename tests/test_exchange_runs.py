@@ -443,3 +443,144 @@ def test_a_binding_that_keeps_failing_the_same_way_tells_people_once(bound: Any,
     assert first.status == second.status == ExchangeRun.Status.FAILED
     assert Notification.objects.filter(kind="exchange.run_failed", recipient__username="police_admin").count() == 1
     assert AuditEvent.objects.filter(code=AuditCode.RUN_FAILED).count() == 2
+
+
+# ------------------------------------------------------------------ a new version the centre's table cannot take
+
+def _retyped_version(cat: Any) -> None:
+    """A new version of the entry whose 出生日期 is text now (another type: the table cannot take it as it is),
+    published, and the binding moved to it."""
+    from govshare.catalog.actions import do_edit_entry
+    from tests.catalog_helpers import content
+
+    items = content()["items"]
+    items[2] = {**items[2], "data_type": "C", "length": 10}
+    do_edit_entry(cat.org.police_specialist, cat.entry, content(items=items), change_reason="出生日期改为文本")
+    cat.entry = cat.publish(cat.entry)
+    cat.binding = do_bind_table(cat.org.police_specialist, cat.entry, source=cat.source, schema="main",
+                                table="rkxx", mapping={"公民身份号码": "gmsfhm", "姓名": "xm", "出生日期": "csrq"})
+
+
+def test_a_version_the_centres_table_cannot_take_is_copied_after_a_rebuild_the_provider_confirms(
+        bound: Any, start: Any, client_for: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-1 (an entry's new version retyped an item): copies fail "shape_changed" and the binding's page says to
+    rebuild; the provider confirms (refused unconfirmed), the table is made again in the new shape when the full
+    copy starts and filled by it — sequence numbers after the old table's, the old receipts kept, both steps
+    audited, the binding's generation counted (deliveries make their tables again by it); an outsider cannot."""
+    first = start(bound.org.police_specialist, bound.binding)
+    assert first.status == ExchangeRun.Status.SUCCEEDED
+    _retyped_version(bound)
+    failed = start(bound.org.police_specialist, bound.binding)
+    assert failed.status == ExchangeRun.Status.FAILED and failed.error_code == "store_shape_changed"
+    page = login(Client(), bound.org.police_specialist).get(f"/exchange/bindings/{bound.binding.pk}/").content.decode()
+    assert 'id="shape-changed"' in page and 'id="rebuild-form"' in page
+    assert 'id="rebuild-form"' not in login(Client(), bound.org.auditor).get(
+        f"/exchange/bindings/{bound.binding.pk}/").content.decode()
+
+    with pytest.raises(ValidationFailed) as caught:
+        actions_rebuild(bound.org.police_specialist, bound.binding, confirm=False)
+    assert caught.value.code == "confirm_rebuild"
+    outsider = client_for(bound.org.market_admin)
+    assert outsider.post(f"/api/v1/exchange/bindings/{bound.binding.pk}/rebuild", {"confirm": True},
+                         content_type="application/json").status_code == 404
+    refused = client_for(bound.org.auditor).post(f"/api/v1/exchange/bindings/{bound.binding.pk}/rebuild",
+                                                 {"confirm": True}, content_type="application/json")
+    assert refused.status_code in (403, 404)
+    bound.binding.refresh_from_db()
+    assert not bound.binding.rebuild_pending and not ExchangeRun.objects.filter(status="queued").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client_for(bound.org.police_specialist).post(
+            f"/api/v1/exchange/bindings/{bound.binding.pk}/rebuild", {"confirm": True},
+            content_type="application/json")
+    assert answer.status_code == 201, answer.content
+    run = ExchangeRun.objects.get(pk=answer.json()["id"])
+    assert run.kind == ExchangeRun.Kind.FULL and run.status == ExchangeRun.Status.SUCCEEDED, run.error_message
+    assert run.inserted == 120
+    with open_store() as store:
+        columns, _key = store.describe(run.target)
+        assert [c.letter for c in columns] == ["C", "C", "C"]
+        rows = store.changes_since(run.target, 0, 10_000)
+        assert len(rows) == 120 and min(r[-2] for r in rows) == 121  # after the old table's 120
+        assert store.receipts(run.target, first.run_id)  # the history of the first copy
+    assert {r[2] for r in rows} >= {"1990-01-01"}  # the dates, now text
+    bound.binding.refresh_from_db()
+    assert (bound.binding.rebuild_pending, bound.binding.generation) == (False, 2) and bound.binding.rebuilt_at
+    rebuilt = AuditEvent.objects.get(code=AuditCode.CENTRE_TABLE_REBUILT)
+    assert rebuilt.detail["rows_dropped"] == 120 and rebuilt.detail["generation"] == 2
+    assert AuditEvent.objects.filter(code=AuditCode.REBUILD_REQUESTED,
+                                     actor_id=bound.org.police_specialist.pk).count() == 1
+    body = client_for(bound.org.police_specialist).get(f"/api/v1/exchange/bindings/{bound.binding.pk}").json()
+    assert body["generation"] == 2 and body["rebuild_pending"] is False
+    again = start(bound.org.police_specialist, bound.binding)  # an ordinary copy again: nothing changed
+    assert (again.status, again.inserted, again.unchanged) == (ExchangeRun.Status.SUCCEEDED, 0, 120)
+
+
+def test_a_rebuild_waits_for_the_open_copy_and_a_failed_one_leaves_the_next_copy_full(
+        bound: Any, start: Any, settings: Any) -> None:
+    """EXC-1: no rebuild while a copy is queued; a rebuild whose copy fails (the source gone) leaves the table to be
+    made again by the next copy — which is full whatever the mode asks, and an incremental one is refused."""
+    from govshare.exchange.actions import do_set_binding_mode
+    from govshare.exchange.actions.runs import choose_kind
+
+    start(bound.org.police_specialist, bound.binding)
+    queued = do_start_run(bound.org.police_specialist, bound.binding)  # its job is not run (no commit)
+    with pytest.raises(Conflict):
+        actions_rebuild(bound.org.police_specialist, bound.binding, confirm=True)
+    ExchangeRun.objects.filter(pk=queued.pk).update(status=ExchangeRun.Status.STOPPED)
+    do_set_binding_mode(bound.org.police_specialist, bound.binding, mode="watermark", update_column="csrq")
+    bound.binding.refresh_from_db()
+    TableBindingModel().objects.filter(pk=bound.binding.pk).update(rebuild_pending=True)
+    bound.binding.refresh_from_db()
+    assert choose_kind(bound.binding)[0] == ExchangeRun.Kind.FULL
+    with pytest.raises(ValidationFailed) as caught:
+        choose_kind(bound.binding, ExchangeRun.Kind.INCREMENTAL)
+    assert caught.value.code == "rebuild_pending"
+    # rebuilt (the table made again), then the copy failed: the last good watermark is from before the rebuild
+    from django.utils import timezone
+
+    TableBindingModel().objects.filter(pk=bound.binding.pk).update(rebuild_pending=False, generation=2,
+                                                                   rebuilt_at=timezone.now())
+    bound.binding.refresh_from_db()
+    assert choose_kind(bound.binding)[0] == ExchangeRun.Kind.FULL
+
+
+def test_a_delivered_tables_shape_changes_with_the_centre_tables_generation() -> None:
+    """Issue 11 with EXC-1: a table delivered from a centre table made again is made again too; the shapes of
+    tables delivered before any rebuild stay as they were."""
+    from govshare.exchange.engine.deliver import TargetColumn, shape_of
+
+    columns = [TargetColumn("姓名", "C", 50)]
+    before = shape_of(columns, ["none"], ["姓名"], key=["姓名"])
+    assert shape_of(columns, ["none"], ["姓名"], key=["姓名"], generation=1) == before
+    assert shape_of(columns, ["none"], ["姓名"], key=["姓名"], generation=2) not in (before, shape_of(
+        columns, ["none"], ["姓名"], key=["姓名"], generation=3))
+
+
+def actions_rebuild(*args: Any, **kwargs: Any) -> Any:
+    from govshare.exchange.actions import do_rebuild_centre_table
+
+    return do_rebuild_centre_table(*args, **kwargs)
+
+
+def TableBindingModel() -> Any:  # noqa: N802 — a model class
+    from govshare.exchange.models import TableBinding
+
+    return TableBinding
+
+
+def test_the_page_and_the_console_rebuild_only_when_confirmed(bound: Any, start: Any, capsys: Any,
+                                                              settings: Any) -> None:
+    """EXC-1: the binding's page refuses a rebuild whose box is not ticked, saying why; the console asks for
+    --yes, then rebuilds and copies (here, without a worker)."""
+    start(bound.org.police_specialist, bound.binding)
+    _retyped_version(bound)
+    client = login(Client(), bound.org.police_specialist)
+    page = client.post(f"/exchange/bindings/{bound.binding.pk}/rebuild/")
+    assert page.status_code == 400 and 'id="rebuild-errors"' in page.content.decode()
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}  # no worker: --here runs it
+    assert cli(["exchange", "rebuild", bound.entry.code, "--here"]) != 0
+    assert cli(["exchange", "rebuild", bound.entry.code, "--yes", "--here"]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    with open_store() as store:
+        assert [c.letter for c in store.describe(table_for(bound.entry))[0]] == ["C", "C", "C"]

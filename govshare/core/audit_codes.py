@@ -174,6 +174,8 @@ class AuditCode(IntEnum):
     BINDING_CHANGED = 4101
     BINDING_PAUSED = 4102
     BINDING_RESUMED = 4103
+    REBUILD_REQUESTED = 4104  # the centre's table of a binding's entry to be made again (a new version it cannot take)
+    CENTRE_TABLE_REBUILT = 4105  # the centre's table made again, empty, in the entry's new shape (rows it held)
     # --- exchange: runs (copies into the data resource centre) 42xx
     RUN_STARTED = 4200
     RUN_FINISHED = 4201
@@ -385,6 +387,8 @@ def _labels() -> dict[int, Any]:
         AuditCode.BINDING_CHANGED: _("Table binding changed"),
         AuditCode.BINDING_PAUSED: _("Table binding paused"),
         AuditCode.BINDING_RESUMED: _("Table binding resumed"),
+        AuditCode.REBUILD_REQUESTED: _("Rebuild of the centre's table requested"),
+        AuditCode.CENTRE_TABLE_REBUILT: _("Centre's table rebuilt for the entry's new version"),
         AuditCode.RUN_STARTED: _("Copy into the data resource centre started"),
         AuditCode.RUN_FINISHED: _("Copy into the data resource centre finished"),
         AuditCode.RUN_FAILED: _("Copy into the data resource centre failed"),

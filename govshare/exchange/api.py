@@ -168,6 +168,7 @@ def binding_out(binding: TableBinding) -> dict[str, Any]:
         "rules": binding.rules, "reject_limit_percent": binding.reject_limit_percent,
         "slot_name": binding.slot_name, "plugin": binding.plugin, "slot_state": binding.slot_state,
         "last_success_at": schedule.last_success(binding), "stale": schedule.is_stale(binding),
+        "rebuild_pending": binding.rebuild_pending, "generation": binding.generation, "rebuilt_at": binding.rebuilt_at,
         "created_at": binding.created_at, "updated_at": binding.updated_at,
     }
 
@@ -360,6 +361,16 @@ def _run_qs() -> Any:
 def start_run(request: HttpRequest, binding_id: int = ID, payload: s.StartIn | None = None) -> Any:
     user = user_of(request)
     run = actions.do_start_run(user, _binding(user, binding_id), kind=payload.kind if payload else "")
+    return Status(201, run_out(get_for(user, VIEW, _run_qs(), pk=run.pk)))
+
+
+@router.post("/bindings/{binding_id}/rebuild", response={201: s.RunOut},
+             summary="Make the centre's table of the entry again in the shape of its current version and copy the "
+                     "whole source table into it (for a new version the table cannot take: items removed, "
+                     "reordered, retyped, another key); the table is emptied when the copy starts")
+def rebuild_centre_table(request: HttpRequest, payload: s.RebuildIn, binding_id: int = ID) -> Any:
+    user = user_of(request)
+    run = actions.do_rebuild_centre_table(user, _binding(user, binding_id), confirm=payload.confirm)
     return Status(201, run_out(get_for(user, VIEW, _run_qs(), pk=run.pk)))
 
 

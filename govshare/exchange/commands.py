@@ -51,6 +51,13 @@ def register(sub: Any) -> None:
     r.add_argument("--here", action="store_true",
                    help="在本进程中立即执行, 不经后台工作进程 / run it in this process now, not on a worker")
     r.set_defaults(handler=_run, needs_django=True)
+    rb = inner.add_parser("rebuild", help="重建数据资源中心的表并全量拷贝 (资源新版本改了信息项) / make the centre's table "
+                                          "again for the entry's current items and copy the whole table into it")
+    rb.add_argument("entry", help="资源代码 / resource code")
+    rb.add_argument("--yes", action="store_true", help="确认: 拷贝结束前该表只有已拷贝的行 / confirm: until the copy "
+                                                       "ends the table holds only what it has copied")
+    rb.add_argument("--here", action="store_true", help="在本进程中立即执行 / run it in this process now")
+    rb.set_defaults(handler=_rebuild, needs_django=True)
     cf = inner.add_parser("confirm-deletes", help="确认被批量删除保护拦下的删除 / confirm the deletions the "
                                                   "mass-delete guard held")
     cf.add_argument("run", type=int, help="拷贝编号 / the run's number")
@@ -177,6 +184,23 @@ def _run(args: Any) -> int:
         return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
     run = do_start_run(None, binding, operator=True, kind=args.kind)
     print(f"已排队 / queued: {run.kind} run {run.pk} ({run.run_id}) -> {run.target}")
+    if not args.here:
+        return 0
+    assert run.job is not None
+    jobs.execute(run.job.pk, "cli")
+    return _outcome(ExchangeRun.objects.get(pk=run.pk))
+
+
+def _rebuild(args: Any) -> int:
+    from govshare.core import jobs
+    from govshare.exchange.actions import do_rebuild_centre_table
+    from govshare.exchange.models import ExchangeRun
+
+    binding = _binding(args.entry)
+    if binding is None:
+        return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
+    run = do_rebuild_centre_table(None, binding, confirm=args.yes, operator=True)
+    print(f"已排队 / queued: the centre's table {run.target} is made again, then full run {run.pk} ({run.run_id})")
     if not args.here:
         return 0
     assert run.job is not None

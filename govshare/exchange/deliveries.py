@@ -35,7 +35,7 @@ from govshare.datastore.centre import open_store, table_for
 from govshare.datastore.engine.store import Store, StoreError
 from govshare.exchange.engine import deliver
 from govshare.exchange.engine import sources as engine
-from govshare.exchange.models import DeliveryBinding, DeliveryRun
+from govshare.exchange.models import DeliveryBinding, DeliveryRun, TableBinding
 from govshare.exchange.sources import explain, spec_for
 from govshare.sharing.access import check_access
 from govshare.sharing.models import Grant
@@ -127,7 +127,9 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
             str(binding.columns.get(name) or name), mask.output_letter(column.letter) if hides and mask else column.letter,
             None if hides else column.length))
     canonical = allowed.canonical_masks
-    shape = deliver.shape_of(targets, [canonical[name] for name in allowed.items], [*allowed.items], key=key)
+    generation = TableBinding.objects.filter(entry=entry).values_list("generation", flat=True).first() or 1
+    shape = deliver.shape_of(targets, [canonical[name] for name in allowed.items], [*allowed.items], key=key,
+                             generation=generation)
     plan = deliver.DeliveryPlan(target=spec_for(binding.target, interactive=False), schema=binding.schema_name,
                                 table=binding.table_name, binding=binding.name, columns=tuple(targets), shape=shape,
                                 batch_rows=BATCH_ROWS)

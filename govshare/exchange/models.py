@@ -152,6 +152,13 @@ class TableBinding(models.Model):
     sweep_hours = models.PositiveIntegerField(_("check for deleted rows every (hours)"), default=24)
     #: the mass-delete guard: a run that would delete more than this share of the table waits for a person
     delete_guard_percent = models.PositiveSmallIntegerField(_("mass-delete guard (% of the table)"), default=10)
+    #: the centre's table of the entry is made again at the start of the next (full) copy: an entry version it cannot
+    #: take (items removed, reordered, retyped, another key) — asked for by a person (do_rebuild_centre_table)
+    rebuild_pending = models.BooleanField(default=False)
+    #: how many times the centre's table was made (1: never rebuilt); a delivery's shape changes with it
+    generation = models.PositiveIntegerField(default=1)
+    #: when the centre's table was last made again: no copy that ended before it says what the table holds
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
     #: log mode: the replication slot on the source (made when the binding enters log mode, dropped when it
     #: leaves) and its output plugin
     slot_name = models.CharField(_("replication slot"), max_length=63, blank=True)

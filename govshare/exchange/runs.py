@@ -49,7 +49,8 @@ log = logging.getLogger("govshare.exchange")
 STORE_WORDS: dict[str, Any] = {
     "unavailable": _("The data resource centre's database cannot be reached (%(detail)s)."),
     "shape_changed": _("The centre's table of this entry has other columns than the binding now gives "
-                       "(%(detail)s): the entry's items changed since the last copy."),
+                       "(%(detail)s): the entry's items changed since the last copy. Rebuild the centre's table "
+                       "from the binding's page."),
     "full": _("The data resource centre's disk is full (%(detail)s)."),
     "other": _("The data resource centre's database refused the copy (%(detail)s)."),
 }
@@ -116,6 +117,9 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
             raise judgement.problems[0]
         plan = plan_for(binding)
         ctx.log(f"{run.kind} copy {binding.source.code}:{binding.table_text()} -> {run.target} ({run.run_id})")
+        if run.kind == ExchangeRun.Kind.FULL and TableBinding.objects.filter(pk=binding.pk,
+                                                                              rebuild_pending=True).exists():
+            _rebuild(ctx, run, binding, plan)
         expected = None
         if run.kind == ExchangeRun.Kind.FULL:
             try:  # the progress bar's total (an estimate): a source that cannot say leaves it open
@@ -247,6 +251,32 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
         raise
     totals = _finish(run, ExchangeRun.Status.SUCCEEDED, watermark=watermark)
     return {"run": run.pk, **totals}
+
+
+def _rebuild(ctx: jobs.JobContext, run: ExchangeRun, binding: TableBinding, plan: copy.CopyPlan) -> None:
+    """Make the centre's table again in the shape the binding now gives (asked for by
+    :func:`govshare.exchange.actions.runs.do_rebuild_centre_table`), before the full copy fills it.  The store's
+    part is one transaction; a worker killed before the binding says it is done makes the (still empty) table
+    again, harmlessly.  The entry's query indexes are built again once the table exists (``build_waiting``);
+    deliveries see the binding's new generation and make their tables again."""
+    from govshare.datastore.models import QueryIndex
+
+    key = [plan.items[i].name for i in copy._check(plan)]
+    with open_store() as store:
+        dropped = store.rebuild_table(plan.target, plan.items, key)
+    with transaction.atomic():
+        changed = TableBinding.objects.filter(pk=binding.pk, rebuild_pending=True).update(
+            rebuild_pending=False, generation=F("generation") + 1, rebuilt_at=timezone.now())
+        if changed:
+            binding.refresh_from_db(fields=["rebuild_pending", "generation", "rebuilt_at"])
+            QueryIndex.objects.filter(entry_id=binding.entry_id).update(state=QueryIndex.State.WAITING, message="",
+                                                                         ready_at=None)
+            audit.record(AuditCode.CENTRE_TABLE_REBUILT, obj=binding, object_department=binding.entry.provider,
+                         detail={"entry": binding.entry.code, "table": plan.target, "run": run.run_id,
+                                 "rows_dropped": dropped, "generation": binding.generation,
+                                 "items": [item.name for item in plan.items], "key": key})
+    ctx.log(f"the centre's table {plan.target} was made again for the entry's items as they are now "
+            f"({dropped} rows of the old table dropped); the full copy fills it")
 
 
 def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: str, on_batch: Any) -> copy.CopyResult:

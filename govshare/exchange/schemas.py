@@ -222,8 +222,16 @@ class BindingOut(Schema):
                                                   "copy")
     last_success_at: dt.datetime | None = Field(description="end of the last successful copy into the centre")
     stale: bool = Field(description="never copied, or the last successful copy is older than the update cycle")
+    rebuild_pending: bool = Field(description="the centre's table is made again when the next (full) copy starts")
+    generation: int = Field(description="how many times the centre's table was made (1: never rebuilt)")
+    rebuilt_at: dt.datetime | None = Field(description="when the centre's table was last made again")
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class RebuildIn(InSchema):
+    confirm: bool = Field(False, description="true: you know the centre's table is emptied until the full copy "
+                                             "that follows has filled it again, and delivered tables are made again")
 
 
 class ScheduleIn(InSchema):

@@ -17,6 +17,7 @@ urlpatterns = [
     path("bindings/<int:pk>/check/", views.binding_check, name="binding_check"),
     path("bindings/<int:pk>/active/", views.binding_active, name="binding_active"),
     path("bindings/<int:pk>/run/", views.binding_run, name="binding_run"),
+    path("bindings/<int:pk>/rebuild/", views.binding_rebuild, name="binding_rebuild"),
     path("bindings/<int:pk>/schedule/", views.binding_schedule, name="binding_schedule"),
     path("bindings/<int:pk>/reconcile/", views.binding_reconcile, name="binding_reconcile"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),

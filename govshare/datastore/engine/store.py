@@ -768,17 +768,77 @@ class Store:
                 return
             if exists:
                 raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
-            types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
-            system = ("_seq INTEGER NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0, _hash BLOB NOT NULL, "
-                      if self.kind == "sqlite" else
-                      "_seq BIGINT NOT NULL, _deleted BOOLEAN NOT NULL DEFAULT false, _hash BYTEA NOT NULL, ")
-            system += "_run TEXT, _bucket INTEGER"
-            typed = ", ".join(f"c{i} {types[c.letter]}" for i, c in enumerate(shape.columns, 1))
-            self._conn.execute(f'CREATE TABLE "{table}" ({typed}, {system}, '
-                               f"PRIMARY KEY ({', '.join(shape.key_columns)}), UNIQUE (_seq))")
+            self._create_table(table, shape)
             self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq, live_rows) "
                       "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
         self._shapes[table] = shape
+
+    def _create_table(self, table: str, shape: _Shape) -> None:
+        types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
+        system = ("_seq INTEGER NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0, _hash BLOB NOT NULL, "
+                  if self.kind == "sqlite" else
+                  "_seq BIGINT NOT NULL, _deleted BOOLEAN NOT NULL DEFAULT false, _hash BYTEA NOT NULL, ")
+        system += "_run TEXT, _bucket INTEGER"
+        typed = ", ".join(f"c{i} {types[c.letter]}" for i, c in enumerate(shape.columns, 1))
+        self._conn.execute(f'CREATE TABLE "{table}" ({typed}, {system}, '
+                           f"PRIMARY KEY ({', '.join(shape.key_columns)}), UNIQUE (_seq))")
+
+    def rebuild_table(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str]) -> int:
+        """Make ``table`` again, empty, for these items and key: an entry whose new version changed its items
+        otherwise than :meth:`ensure_table` takes (an item removed, reordered, of another type, another key).  Its
+        rows go with the old table, and with them everything kept of it — query indexes, the runs' key lists and
+        key ranges, the bucket maps of compare runs; receipts and quarantine entries stay (the history of its
+        runs).  Sequence numbers go on from the old table's last one: whoever follows the table's changes sees
+        every row of the next copy as new.  Returns how many live rows the old table held; a table the store does
+        not know is simply made."""
+        _check_table(table)
+        shape = _check_shape(columns, key)
+        columns_json, key_json = _shape_json(shape)
+        with _errors(), self._transaction():
+            if self.kind == "postgresql":
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+            found = self._run("SELECT live_rows FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+            if found is None:
+                if self._table_exists(table):
+                    raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
+                self._create_table(table, shape)
+                self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq, live_rows) "
+                          "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
+                self._forget_table(table, shape)
+                return 0
+            live = 0
+            if self._table_exists(table):
+                (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
+            self._conn.execute(f'DROP TABLE IF EXISTS "{table}"')  # its indexes, query indexes included, with it
+            self._conn.execute(f"DROP TABLE IF EXISTS {_named('_gs_k_', table)}")  # the key list, typed by the key
+            for meta in ("_gs_fresh_runs", "_gs_ranged_runs", "_gs_key_ranges"):
+                self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
+            if self._bucket_maps_exist():
+                for meta in ("_gs_bucket_maps", "_gs_buckets"):
+                    self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
+            self._create_table(table, shape)
+            self._run("UPDATE _gs_tables SET columns = ?, key_items = ?, created_at = ?, live_rows = 0 "
+                      "WHERE table_name = ?", (columns_json, key_json, _now(), table))
+            self._forget_table(table, shape)
+        return int(live)
+
+    def _bucket_maps_exist(self) -> bool:
+        if self.kind == "sqlite":
+            sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_gs_buckets'"
+        else:
+            sql = "SELECT count(to_regclass('_gs_buckets'))"
+        return bool(self._conn.execute(sql).fetchone()[0])
+
+    def _forget_table(self, table: str, shape: _Shape) -> None:
+        """What this connection knew of a table made again: its shape, its key list, its scratch tables."""
+        self._shapes[table] = shape
+        self._key_tables.discard(_named("_gs_k_", table))
+        self._bucket_columns.add(table)  # made with the column
+        self._staged_keys.pop(table, None)
+        self._staged_range_keys.pop(table, None)
+        for prefix in ("_gs_b_", "_gs_q_", "_gs_rk_", "_gs_cr_", "_gs_sr_"):  # this connection's own, typed
+            self._conn.execute(f"DROP TABLE IF EXISTS {'temp' if self.kind == 'sqlite' else 'pg_temp'}."
+                               f"{_named(prefix, table)}")
 
     def _add_bucket_column(self, table: str) -> None:
         """The ``_bucket`` column, added to a table made before it existed (nullable, no default: PostgreSQL and

@@ -46,9 +46,17 @@ def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, 
                          ExchangeRun.Kind.COMPARE):
         raise ValidationFailed("invalid_choice", _("Choose one of: %(choices)s."), field="kind",
                                choices="auto, full, incremental, compare, log")
+    if binding.rebuild_pending:  # the centre's table is made again at the start of a full copy
+        if requested not in ("", "auto", ExchangeRun.Kind.FULL):
+            raise ValidationFailed("rebuild_pending", _("The centre's table of this entry is to be made again: the "
+                                                        "next copy is a full one."), field="kind")
+        return ExchangeRun.Kind.FULL, True, None
+    # what a copy ended before the centre's table was last made again says nothing of the table as it is now
+    since_rebuild = ({"finished_at__gt": binding.rebuilt_at} if binding.rebuilt_at is not None else {})
     if binding.mode == TableBinding.Mode.LOG and requested != ExchangeRun.Kind.FULL:
         # log mode: a full copy after the slot was made, then the changes the slot holds from there on
-        last_log = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False)
+        last_log = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False,
+                                        **since_rebuild)
                     .order_by("-finished_at", "-pk").first())
         if last_log is not None and isinstance(last_log.watermark, dict) and \
                 last_log.watermark.get("slot") == binding.slot_name:
@@ -67,7 +75,7 @@ def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, 
             raise ValidationFailed("not_incremental", _("The binding copies the whole table each time: set an "
                                                         "update-time column first."), field="kind")
         return ExchangeRun.Kind.FULL, True, None
-    last = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False)
+    last = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, watermark__isnull=False, **since_rebuild)
             .order_by("-finished_at", "-pk").first())
     if last is None or not isinstance(last.watermark, dict) or last.watermark.get("column") != binding.update_column \
             or last.watermark.get("table") != table_identity(binding):
@@ -127,6 +135,39 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, k
         raise Conflict("run_open", _("A copy of %(entry)s is already queued or running."), field="binding",
                        entry=entry.code) from None
     return run
+
+
+@transaction.atomic
+def do_rebuild_centre_table(actor: Any, binding: TableBinding, *, confirm: bool = False,
+                            operator: bool = False) -> ExchangeRun:
+    """Make the centre's table of the binding's entry again, in the shape of the entry's current version, and copy
+    the whole source table into it: for a new version the table cannot take as it is (an item removed, reordered,
+    of another type, another key: the copies fail "shape_changed").  The table is emptied when the full copy this
+    queues starts (:func:`govshare.exchange.runs.run_copy`), so the entry's data channels serve less until it ends;
+    consumers' delivered tables are made again after it.  ``confirm`` must be true (a person was told that)."""
+    if operator:
+        actor = None
+        binding = TableBinding.objects.select_for_update().select_related("entry__provider", "version").get(
+            pk=binding.pk)
+    else:
+        require(actor, Capability.BIND_TABLES)
+        binding = get_for(actor, CHANGE, TableBinding.objects.select_for_update().select_related(
+            "entry__provider", "version"), pk=binding.pk)
+    entry = binding.entry
+    if not confirm:
+        raise ValidationFailed("confirm_rebuild", _("Rebuilding empties the centre's table of %(entry)s until the "
+                                                    "full copy that follows has read the source table again, and "
+                                                    "makes consumers' delivered tables again: confirm to go on."),
+                               field="confirm", entry=entry.code)
+    if binding.runs.filter(status__in=ExchangeRun.BLOCKING_STATUSES).exists():
+        raise Conflict("run_open", _("A copy of %(entry)s is already queued or running."), field="binding",
+                       entry=entry.code)
+    if not binding.rebuild_pending:
+        TableBinding.objects.filter(pk=binding.pk).update(rebuild_pending=True)
+        binding.rebuild_pending = True
+    audit.record(AuditCode.REBUILD_REQUESTED, actor=actor, obj=binding, object_department=entry.provider,
+                 detail={"entry": entry.code, "table": table_for(entry), "version": binding.version.number})
+    return do_start_run(actor, binding, operator=operator, kind=ExchangeRun.Kind.FULL)
 
 
 def _held_run(actor: Any, run: ExchangeRun, operator: bool) -> tuple[TableBinding, ExchangeRun]:

@@ -201,12 +201,15 @@ class CheckResult:
 
 
 def shape_of(columns: Sequence[TargetColumn], masks: Sequence[str], items: Sequence[str],
-             key: Sequence[str] = ()) -> str:
+             key: Sequence[str] = (), generation: int = 1) -> str:
     """The shape a table is made with: items, column names, types and masks (canonical), and the centre's key
-    (``_gs_key`` is made of it)."""
+    (``_gs_key`` is made of it); ``generation``: how many times the centre's table was made (a table made again
+    holds other rows under other sequence numbers: every table delivered from it is made again too)."""
     body: list[Any] = [[item, c.name, c.letter, c.length, mask]
                        for item, c, mask in zip(items, columns, masks, strict=True)]
     body.append(list(key))
+    if generation > 1:  # (shapes of tables delivered before any rebuild stay what they were)
+        body.append(["generation", generation])
     return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()[:32]
 
 

@@ -274,7 +274,8 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
         "report": binding.reconciliations.first(),
         "rules_shown": [_rule_shown(row) for row in binding.rules if isinstance(row, dict)],
         "last_success": schedule.last_success(binding), "interval": schedule.interval_of(binding),
-        "stale": binding.entry.current_version_id != binding.version_id, **extra}, status=status)
+        "stale": binding.entry.current_version_id != binding.version_id,
+        "shape_changed": bool(runs) and runs[0].error_code == "store_shape_changed", **extra}, status=status)
 
 
 @exchange_view
@@ -313,6 +314,22 @@ def binding_run(request: HttpRequest, pk: int) -> HttpResponse:
         return _binding_page(request, binding, start_errors=[p.render() for p in (
             exc.problems if isinstance(exc, ManyProblems) else [exc])], status=exc.status)
     return after(request, _("The copy is queued: a worker runs it now."), "exchange:run_detail", run.pk)
+
+
+@exchange_view
+@require_POST
+def binding_rebuild(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make the centre's table again for the entry's current version; the full copy's page follows it."""
+    binding = get_for(request.user, VIEW, _binding_qs(), pk=pk)
+    try:
+        run = actions.do_rebuild_centre_table(request.user, binding, confirm=request.POST.get("confirm") == "1")
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        return _binding_page(request, binding, rebuild_errors=[p.render() for p in (
+            exc.problems if isinstance(exc, ManyProblems) else [exc])], status=exc.status)
+    return after(request, _("The centre's table is made again when the full copy starts: a worker runs it now."),
+                 "exchange:run_detail", run.pk)
 
 
 @exchange_view
