@@ -190,6 +190,38 @@ def test_an_enumeration_rule_gives_a_drop_down_and_is_checked(entry: Any,
     assert [(p["row"], p["column"], p["code"]) for p in body["problems"]] == [(2, "B", "not_in_choices")]
 
 
+def test_the_provider_sets_the_upload_rules_on_a_page_of_their_own_and_others_cannot(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-3/EXC-7: the value rules of an entry's uploads have a page (they were set by API only): a rule added is
+    listed, audited and checked at the next upload; every problem of a bad rule is shown; a rule is removed; the
+    colleague of another department and the auditor get nothing."""
+    client = login(Client(), entry.org.police_specialist)
+    uploads_page = client.get("/exchange/uploads/").content.decode()
+    rules_url = f"/exchange/uploads/entries/{entry.entry.pk}/rules/"
+    assert rules_url in uploads_page
+    assert 'id="rule-form"' in client.get(rules_url).content.decode()
+    bad = client.post(rules_url, {"item": "姓名", "kind": "range", "min": "9", "max": "1"})
+    assert bad.status_code == 400 and 'id="rule-errors"' in bad.content.decode()
+    added = client.post(rules_url, {"item": "姓名", "kind": "enum", "values": "张一\n李二\n"})
+    assert added.status_code == 302
+    assert UploadFeed.objects.get(entry=entry.entry).rules == [
+        {"item": "姓名", "rule": {"kind": "enum", "values": ["张一", "李二"]}}]
+    page = client.get(rules_url).content.decode()
+    assert 'data-rule="enum"' in page and "张一, 李二" in page and 'id="id_reject_limit"' not in page
+    assert AuditEvent.objects.filter(code=AuditCode.UPLOAD_RULES_CHANGED).count() == 1
+    answer = upload(client, entry.entry, filled(entry.entry, client, [[person(1), "王五", None]]),
+                    django_capture_on_commit_callbacks)
+    body = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
+    assert [p["code"] for p in body["problems"]] == ["not_in_choices"]
+    assert client.post(rules_url, {"remove": "0"}).status_code == 302
+    assert UploadFeed.objects.get(entry=entry.entry).rules == []
+    assert login(Client(), entry.org.market_specialist).get(rules_url).status_code == 404
+    assert login(Client(), entry.org.market_specialist).post(rules_url, {"remove": "0"}).status_code == 404
+    assert login(Client(), entry.org.auditor).post(
+        rules_url, {"item": "姓名", "kind": "enum", "values": "x"}).status_code in (403, 404)
+    assert AuditEvent.objects.filter(code=AuditCode.UPLOAD_RULES_CHANGED).count() == 2
+
+
 def test_only_the_providers_staff_upload_and_others_see_nothing(entry: Any) -> None:
     org = entry.org
     with pytest.raises(NotFound):

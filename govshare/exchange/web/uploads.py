@@ -3,7 +3,8 @@
 * ``uploads`` — the department's published 库表 entries that take uploads: the template to download, the form to
   upload a filled-in one (mode: upsert, append, replace), the last uploads, whether an upload is due (stale);
 * ``upload_detail`` — one upload: its state (refreshing itself while it is checked or loaded), the totals, and every
-  problem with its sheet, row, column and reason.
+  problem with its sheet, row, column and reason;
+* ``upload_rules`` — the value rules an entry's uploads are checked with (as a binding's: the same form).
 Writes go through :mod:`govshare.exchange.actions.uploads`."""
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.core.validators import number
-from govshare.exchange.actions.uploads import do_upload
+from govshare.exchange import bindings
+from govshare.exchange.actions.uploads import do_set_upload_rules, do_upload
 from govshare.exchange.models import Upload, UploadFeed
 from govshare.exchange.permissions import VIEW
 from govshare.exchange.uploads import is_stale, problem_text, uploadable, with_last_load
@@ -89,3 +91,46 @@ def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
     template = "exchange/_upload_state.html" if request.headers.get("HX-Request") else "exchange/upload_detail.html"
     return render(request, template, {"upload": upload, "problems": shown,
                                       "open": upload.status in Upload.OPEN_STATUSES})
+
+
+@catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
+@require_http_methods(["GET", "POST"])
+def upload_rules(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """The value rules of an entry's uploads: listed to whoever may change the entry; POST adds one (``item``,
+    ``kind`` and its fields) or removes one (``remove``: its position) — every problem shown at once."""
+    from govshare.exchange.uploads import uploadable as takes_uploads
+    from govshare.exchange.web.views import RULE_KINDS, rule_from, rule_shown
+
+    entry = get_for(request.user, Action.CHANGE, CatalogEntry.objects.select_related("current_version", "provider"),
+                    pk=entry_id)
+    problem = takes_uploads(entry)
+    if problem is not None:
+        raise problem
+    feed = UploadFeed.objects.filter(entry=entry).first()
+    rules = list(feed.rules if feed is not None else [])
+    errors: list[str] = []
+    status = 200
+    post: Any = {}
+    if request.method == "POST":
+        post = request.POST
+        changed = list(rules)
+        if post.get("remove", "").isdigit() and int(post["remove"]) < len(changed):
+            del changed[int(post["remove"])]
+        else:
+            changed.append({"item": post.get("item", ""), "rule": rule_from(post)})
+        try:
+            do_set_upload_rules(request.user, entry, rules=changed)
+        except GovshareError as exc:
+            if exc.status == 404:
+                raise
+            errors = [p.render() for p in (exc.problems if isinstance(exc, ManyProblems) else [exc])]
+            status = exc.status
+        else:
+            messages.success(request, _("The value rules are saved."))
+            return redirect("exchange:upload_rules", entry.pk)
+    version = entry.current_version
+    return render(request, "exchange/upload_rules.html", {
+        "entry": entry, "rules_shown": [rule_shown(row) for row in rules if isinstance(row, dict)],
+        "items": bindings.items_of(version) if version is not None else [], "rule_kinds": RULE_KINDS,
+        "rule_form": post, "rule_errors": errors,
+        "may_change": has_capability(request.user, Capability.BIND_TABLES)}, status=status)

@@ -272,7 +272,7 @@ def _binding_page(request: HttpRequest, binding: TableBinding, *, status: int = 
         "binding": binding, "may_change": may_change, "runs": runs, "stale_copy": schedule.is_stale(binding),
         "mode_form": mode_form, "held_run": held_run, "items": items, "rule_kinds": RULE_KINDS,
         "report": binding.reconciliations.first(),
-        "rules_shown": [_rule_shown(row) for row in binding.rules if isinstance(row, dict)],
+        "rules_shown": [rule_shown(row) for row in binding.rules if isinstance(row, dict)],
         "last_success": schedule.last_success(binding), "interval": schedule.interval_of(binding),
         "stale": binding.entry.current_version_id != binding.version_id,
         "shape_changed": bool(runs) and runs[0].error_code == "store_shape_changed", **extra}, status=status)
@@ -396,7 +396,7 @@ RULE_KINDS = [("id_number", gettext_lazy("Citizen ID number (GB 11643)")), ("usc
               ("range", gettext_lazy("Within a range")), ("regex", gettext_lazy("Matches a pattern"))]
 
 
-def _rule_shown(row: dict[str, Any]) -> dict[str, Any]:
+def rule_shown(row: dict[str, Any]) -> dict[str, Any]:
     """A stored rule as the page lists it (a template must not look up ``values`` on a dict: that is its
     method)."""
     found = row.get("rule")
@@ -407,7 +407,7 @@ def _rule_shown(row: dict[str, Any]) -> dict[str, Any]:
             "pattern": rule.get("pattern", "")}
 
 
-def _rule_from(post: Any) -> dict[str, Any]:
+def rule_from(post: Any) -> dict[str, Any]:
     """A value rule as the page's form gives it (values one per line)."""
     kind = post.get("kind", "")
     rule: dict[str, Any] = {"kind": kind}
@@ -433,7 +433,7 @@ def binding_rules(request: HttpRequest, pk: int) -> HttpResponse:
     if post.get("remove", "").isdigit() and int(post["remove"]) < len(rules):
         del rules[int(post["remove"])]
     elif post.get("action") == "add":
-        rules.append({"item": post.get("item", ""), "rule": _rule_from(post)})
+        rules.append({"item": post.get("item", ""), "rule": rule_from(post)})
     try:
         actions.do_set_binding_rules(request.user, binding, rules=rules,
                                      reject_limit_percent=_whole(post.get("reject_limit_percent")))
