@@ -74,6 +74,36 @@ def test_the_consumer_downloads_under_its_file_grant_and_the_fetch_is_recorded(s
     assert auditor.get(link.split("?")[0]).status_code == 404  # the list, not the content
 
 
+def test_a_consuming_system_fetches_files_with_its_own_key_under_its_grant_and_the_log_names_it(shared: Any) -> None:
+    """EXC-2/SHR: a consuming system reads shared files with its own key (``Bearer gsk_…``), as it reads the data
+    API — under a grant for it (or for no system in particular) over the file channel, for the grant's purpose; the
+    fetch is recorded under the system's name; another purpose, or a wrong key, gets nothing."""
+    from govshare.sharing.actions import do_register_system
+
+    _share(login(Client(), shared.org.police_specialist), shared.entry, PDF)
+    system = do_register_system(shared.org.market_admin, name="市场监管档案系统", code="SJ-DA")
+    grant = shared.grant  # the department's grant over the file channel, for no system in particular
+    issued = login(Client(), shared.org.market_admin).post(f"{API}/sharing/systems/{system.pk}/keys",
+                                                           {"name": "档案接口", "days": 30},
+                                                           content_type="application/json")
+    assert issued.status_code == 201, issued.content
+    bearer = Client(HTTP_AUTHORIZATION=f"Bearer {issued.json()['secret']}")
+    listed = bearer.get(f"{API}/exchange/entries/{shared.entry.pk}/files?purpose={PURPOSE}")
+    assert listed.status_code == 200, listed.content
+    link = listed.json()[0]["versions"][0]["content"]
+    got = bearer.get(link)
+    assert got.status_code == 200 and b"".join(got.streaming_content) == PDF
+    logged = AccessEvent.objects.filter(code=AuditCode.FILE_FETCHED).latest("id")
+    assert logged.actor_id is None and logged.actor_username == "system:SJ-DA"
+    assert logged.detail["grant"] == grant.number and logged.detail["system"] == "SJ-DA"
+    assert bearer.get(link.split("?")[0] + "?purpose=其他").status_code == 403
+    assert bearer.get(f"{API}/exchange/entries/{shared.entry.pk}/files?purpose=其他").status_code == 403
+    assert Client(HTTP_AUTHORIZATION="Bearer gsk_nothing_here").get(link).status_code == 401
+    # a key is for reading: sharing a file with it is refused like any call outside the channels
+    assert bearer.post(f"{API}/exchange/entries/{shared.entry.pk}/files",
+                       {"file": SimpleUploadedFile("x.pdf", PDF)}).status_code in (401, 403)
+
+
 @pytest.mark.parametrize("data, name, code", [
     (b"MZ\x90\x00" + b"\x00" * 200, "年报.pdf", "disguised_file"),
     (None, "附件.zip", "archive_not_document"),

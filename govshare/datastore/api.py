@@ -44,7 +44,7 @@ from govshare.catalog.enums import ShareMethod
 from govshare.catalog.refs import EntryRefPath, get_entry, get_published_entry
 from govshare.core import access_log, crypto, exports
 from govshare.core.api import InSchema
-from govshare.core.api_helpers import SessionAuth, TokenAuth, user_of
+from govshare.core.api_helpers import user_of
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from govshare.core.permissions import get_for, require, restrict
@@ -60,7 +60,7 @@ from govshare.datastore.models import Download, QueryIndex
 from govshare.datastore.permissions import FETCH, VIEW, may_view_indexes
 from govshare.datastore.usage import KINDS as USAGE_KINDS
 from govshare.datastore.usage import is_party, shown_detail, usage_of, usage_totals
-from govshare.sharing.auth import SystemKeyAuth, access_stamp_of, system_of
+from govshare.sharing.auth import access_stamp_of, channel_auth, system_of
 from govshare.sharing.models import Grant
 from govshare.sharing.permissions import VIEW as VIEW_GRANT
 
@@ -228,7 +228,7 @@ def _count_beside(row_query: reader.RowQuery) -> Future[tuple[int, str]]:
 
 
 #: a consuming system's key first (``Bearer gsk_…``), then a personal token or the browser session
-DATA_AUTH = [SystemKeyAuth(), TokenAuth(), SessionAuth()]
+DATA_AUTH = channel_auth()
 
 
 @router.get("/data/{entryref:ref}/rows", response={200: RowsOut}, auth=DATA_AUTH,

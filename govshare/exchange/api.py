@@ -40,6 +40,7 @@ from govshare.exchange.permissions import CHANGE as USE_BINDING
 from govshare.exchange.permissions import VIEW
 from govshare.exchange.runs import run_receipts
 from govshare.exchange.sources import propose_for, shape_of, tables_of
+from govshare.sharing.auth import channel_auth
 
 router = Router(tags=["exchange"])
 
@@ -675,6 +676,9 @@ def get_upload(request: HttpRequest, upload_id: int = ID) -> dict[str, Any]:
 
 # -- shared files (EXC-2, issue 11 item 7) ---------------------------------------------------------------------------
 
+#: a consuming system's key first, then a personal token or the browser session (as the data API)
+FILE_AUTH = channel_auth()
+
 def _file_out(found: Any, purpose: str) -> dict[str, Any]:
     from urllib.parse import urlencode
 
@@ -686,17 +690,31 @@ def _file_out(found: Any, purpose: str) -> dict[str, Any]:
         for v in found.versions.order_by("-number")]}
 
 
-@router.get("/entries/{entry_id}/files", response={200: list[s.EntryFileOut]},
-            summary="The files shared under an entry of a file kind, every version (a consumer: ?purpose= of its "
-                    "grant over the file channel)")
-def list_entry_files(request: HttpRequest, entry_id: int = ID,
-                     purpose: str = Query("", max_length=100)) -> list[dict[str, Any]]:
+def _file_reader(request: HttpRequest, entry_id: int, purpose: str) -> tuple[Any, Any]:
+    """(entry, how the caller may read its files): a consuming system with its key (``Bearer gsk_…``) acts as
+    itself under its grants over the file channel, as on the data API; a person through the permission
+    chokepoint.  A refusal is recorded (the access check)."""
+    from govshare.catalog.refs import get_published_entry
     from govshare.exchange.entryfiles import reader_of
-    from govshare.exchange.models import EntryFile
+    from govshare.sharing.auth import system_of
 
+    system = system_of(request)
+    if system is not None:
+        entry = get_published_entry(str(entry_id))
+        return entry, reader_of(None, entry, purpose, system=system)
     user = user_of(request)
     entry = get_for(user, VIEW, CatalogEntry.objects.select_related("current_version", "provider"), pk=entry_id)
-    reader_of(user, entry, purpose)  # the access check (a refusal is recorded)
+    return entry, reader_of(user, entry, purpose)
+
+
+@router.get("/entries/{entry_id}/files", response={200: list[s.EntryFileOut]}, auth=FILE_AUTH,
+            summary="The files shared under an entry of a file kind, every version (a consumer: ?purpose= of its "
+                    "grant over the file channel; a consuming system may call with its own key)")
+def list_entry_files(request: HttpRequest, entry_id: int = ID,
+                     purpose: str = Query("", max_length=100)) -> list[dict[str, Any]]:
+    from govshare.exchange.models import EntryFile
+
+    entry, _reader = _file_reader(request, entry_id, purpose)
     return [_file_out(f, purpose) for f in EntryFile.objects.filter(entry=entry).prefetch_related("versions")]
 
 
@@ -771,9 +789,9 @@ def append_file_upload(request: HttpRequest, token: str = Path(..., max_length=4
     return _upload_out(upload)
 
 
-@router.get("/files/{file_id}/versions/{number}/content",
-            summary="Download a version of a shared file (the provider; a consumer with ?purpose= of its file grant; "
-                    "recorded with the file's SHA-256)")
+@router.get("/files/{file_id}/versions/{number}/content", auth=FILE_AUTH,
+            summary="Download a version of a shared file (the provider; a consumer with ?purpose= of its file grant, "
+                    "a consuming system with its own key too; recorded with the file's SHA-256)")
 def file_content(request: HttpRequest, file_id: int = ID, number: int = Path(..., ge=1, le=100000),
                  purpose: str = Query("", max_length=100)) -> Any:
     from urllib.parse import quote
@@ -782,16 +800,13 @@ def file_content(request: HttpRequest, file_id: int = ID, number: int = Path(...
 
     from govshare.core import access_log
     from govshare.core.audit_codes import AuditCode
-    from govshare.exchange.entryfiles import download_name, reader_of, stored_path
+    from govshare.exchange.entryfiles import download_name, stored_path
     from govshare.exchange.models import FileVersion
 
-    user = user_of(request)
     version = FileVersion.objects.select_related("file__entry__provider").filter(file_id=file_id, number=number).first()
     if version is None:
         raise NotFound("file")
-    entry = get_for(user, VIEW, CatalogEntry.objects.select_related("current_version", "provider"),
-                    pk=version.file.entry_id)
-    reader = reader_of(user, entry, purpose)
+    entry, reader = _file_reader(request, version.file.entry_id, purpose)
     if reader.basis == "records":
         raise NotFound("file")  # the centre and auditors see the list, not the content
     access_log.note(request, AuditCode.FILE_FETCHED, entry, results=1, file=version.file.name, version=number,

@@ -45,3 +45,11 @@ def access_stamp_of(request: HttpRequest) -> Any:
 def system_of(request: HttpRequest) -> Any:
     """The consuming system a request authenticated as (None: a user, or nobody)."""
     return getattr(request, "consuming_system", None)
+
+
+def channel_auth() -> list[Any]:
+    """The authentication of the data channels' endpoints (the data API, shared files): a consuming system's key
+    first (``Bearer gsk_…``), then a personal token or the browser session."""
+    from govshare.core.api_helpers import SessionAuth, TokenAuth
+
+    return [SystemKeyAuth(), TokenAuth(), SessionAuth()]
