@@ -236,10 +236,15 @@ def test_the_run_page_of_a_held_copy_lets_the_provider_decide_and_nobody_else(in
     provider = login(Client(), incremental.org.police_specialist)
     page = provider.get(f"/exchange/runs/{held.pk}/").content.decode()
     assert 'id="run-held"' in page and 'id="held-actions"' in page and 'data-pending="60"' in page
+    # what the provider is asked to confirm: the keys of the first 20 rows it would delete
+    sample = page[page.index('id="held-sample"'):page.index('id="held-actions"')]
+    shown = [row[0] for row in ROWS[:60] if row[0] in sample]
+    assert len(shown) == 20 and "20" in sample and "60" in sample
     binding_page = provider.get(f"/exchange/bindings/{incremental.binding.pk}/").content.decode()
     assert 'id="held-banner"' in binding_page
     auditor_page = login(Client(), incremental.org.auditor).get(f"/exchange/runs/{held.pk}/").content.decode()
     assert 'id="run-held"' in auditor_page and 'id="held-actions"' not in auditor_page
+    assert 'id="held-sample"' not in auditor_page and ROWS[0][0] not in auditor_page
     refused = provider.post(f"/exchange/runs/{held.pk}/refuse-deletes/")
     assert refused.status_code == 302
     assert ExchangeRun.objects.get(pk=held.pk).status == "stopped"

@@ -25,6 +25,8 @@ from govshare.catalog.web.common import apply_errors, catalog_view, form_status,
 from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
+from govshare.datastore.centre import open_store
+from govshare.datastore.engine.store import StoreError
 from govshare.exchange import actions, bindings, schedule
 from govshare.exchange.api import run_out
 from govshare.exchange.engine.copy import decode_key
@@ -348,13 +350,24 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     may_decide = run.status == ExchangeRun.Status.HELD and provider
     if not provider:  # quarantined values are the provider's data as it came (ID numbers, names)
         quarantine = []
+    pending_sample: list[str] = []
+    if may_decide and run.kind in (ExchangeRun.Kind.FULL, ExchangeRun.Kind.INCREMENTAL) and run.pending_deletes:
+        # what the person is asked to confirm: the first rows it would delete (the run's key list is still there)
+        with contextlib.suppress(StoreError), open_store() as store:
+            pending_sample = [", ".join(str(v) for v in key)
+                              for key in store.unseen(run.target, run.run_id, PENDING_SAMPLE)]
     since_text = ""
     if isinstance(run.since, dict) and run.since.get("value"):
         with contextlib.suppress(Exception):
             since_text = str(decode_key(run.since["value"])[0])
     return render(request, "exchange/run_detail.html", {"run": run, "data": data, "receipts": receipts,
                                                         "quarantine": quarantine, "may_stop": may_stop,
-                                                        "may_decide": may_decide, "since_text": since_text})
+                                                        "may_decide": may_decide, "since_text": since_text,
+                                                        "pending_sample": pending_sample})
+
+
+#: how many of the rows a held copy would delete its page lists (the oldest change first)
+PENDING_SAMPLE = 20
 
 
 def _whole(value: str | None) -> int | None:
