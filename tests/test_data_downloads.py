@@ -632,3 +632,27 @@ def test_a_csv_files_cells_are_written_as_the_platforms_csv_cells_with_date_time
         assert downloads._lines("csv", ["x"] * len(rows[0]), columns(rows)).decode() == old(rows)
     for value in values:
         assert downloads._lines("csv", ["x"], columns([[value]])).decode() == old([[value]])
+
+
+def test_a_file_built_while_the_centres_table_is_made_again_is_refused_not_offered(
+        filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """EXC-1 with SHR (review of the 19th session): a file whose pages were read partly before and partly after the
+    centre's table was made again (a new version: items in other places) would mix the two — the build compares
+    the table's incarnation at its end and fails, saying to ask again; nothing is offered."""
+    from govshare.datastore.centre import open_store, table_for
+
+    real = downloads._write
+
+    def rebuilt_meanwhile(*args: Any, **kwargs: Any) -> int:
+        rows = real(*args, **kwargs)
+        with open_store() as store:
+            table = table_for(filed.entry)
+            store.rebuild_table(table, *store.describe(table))
+        return rows
+
+    monkeypatch.setattr(downloads, "_write", rebuilt_meanwhile)
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks)
+    status = client.get(f"{API}/data/downloads/{asked.json()['id']}").json()
+    assert status["status"] == "failed" and "ask for the download again" in status["message"], status
+    assert _file(client, status["id"]).status_code in (404, 409)

@@ -392,3 +392,22 @@ def test_a_first_delivery_from_a_postgresql_centre_into_a_postgresql_database_is
     binding.refresh_from_db()
     assert binding.last_check["equal"] is True and binding.content_hash == binding.last_check["centre_hash"]
     assert AccessEvent.objects.filter(code=AuditCode.DATA_DELIVERED).count() == 1
+
+
+def test_a_delivery_stops_when_the_centres_table_is_made_again_under_it(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-1 with issue 11 (review of the 19th session): a delivery works out the positions of its items once; a
+    centre table made again meanwhile (a new version's items in other places) would give it other items' values —
+    it stops at its next batch instead (the check before every batch compares the table's incarnation)."""
+    from govshare.exchange.deliveries import prepare, still_allowed
+
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    table = table_for(tabled.entry)
+    with open_store() as store:
+        prepared = prepare(binding, store)
+        assert prepared.incarnation and still_allowed(prepared) is None
+        columns, key = store.describe(table)
+        store.rebuild_table(table, columns, key)  # made again (here in the same shape)
+        assert store.incarnation(table) != prepared.incarnation
+    reason = still_allowed(prepared)
+    assert reason is not None and "made again" in reason

@@ -543,6 +543,13 @@ def test_a_rebuild_waits_for_the_open_copy_and_a_failed_one_leaves_the_next_copy
                                                                    rebuilt_at=timezone.now())
     bound.binding.refresh_from_db()
     assert choose_kind(bound.binding)[0] == ExchangeRun.Kind.FULL
+    # …and the binding is stale and due at once: no copy since the table was made again holds its rows
+    from govshare.exchange import schedule
+
+    assert schedule.last_success(bound.binding) is None and schedule.is_stale(bound.binding)
+    assert schedule.is_due(bound.binding)
+    listed = schedule.bindings_shown().get(pk=bound.binding.pk)
+    assert listed.last_success_at is None
 
 
 def test_a_delivered_tables_shape_changes_with_the_centre_tables_generation() -> None:

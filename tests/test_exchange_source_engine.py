@@ -450,6 +450,8 @@ def test_describe_table_reads_each_columns_comment_made_safe_to_show(kind: str, 
     # (MySQL reads \\x as x: only the newline is a control character there)
     assert comments[:2] == ["公民身份号码（18位）", "姓名 <script>" + ("" if kind == "postgresql" else "x01")]
     assert comments[2] == "长" * engine.COMMENT_CHARS
+    # characters that reorder or hide text (a comment is shown beside the column it explains)
+    assert engine._comment("姓名\u202e（反向）\u200b") == "姓名 （反向）"
 
 
 def test_a_composite_primary_key_comes_in_key_order_not_column_order(sample: dict[str, Any]) -> None:

@@ -688,10 +688,17 @@ def test_ca_certificates_that_cannot_protect_a_source_are_refused_saying_why(
     assert answer.status_code == 400, answer.content
     error = answer.json()["error"]
     assert [(e["code"], e.get("field")) for e in error.get("errors") or [error]] == [(code, "tls_ca")]
+    for problem in error.get("errors") or [error]:  # every parameter filled in, the field named
+        assert "%(" not in problem["message"] and not problem["message"].startswith(":"), problem["message"]
     assert not DataSource.objects.filter(code="GA-QZK").exists()
     page = login(Client(), org.police_admin).post("/exchange/", {
         **server_fields(**fields), "connect_timeout": 10, "statement_timeout": 600})
     assert page.status_code == 400 and 'data-field="tls_ca"' in page.content.decode()
+    assert "PRIVATE KEY" not in page.content.decode() or code != "tls_ca_private_key"
+    # a form refused for another reason (a port out of range) does not show a pasted key back either
+    page = login(Client(), org.police_admin).post("/exchange/", {
+        **server_fields(**fields), "port": "123456789012", "connect_timeout": 10, "statement_timeout": 600})
+    assert page.status_code == 400
     assert "PRIVATE KEY" not in page.content.decode() or code != "tls_ca_private_key"
 
 

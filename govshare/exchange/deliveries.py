@@ -58,6 +58,8 @@ WORDS: dict[str, Any] = {
     "item_not_in_centre": _("The data resource centre's table of %(entry)s has no item %(item)s yet (the entry "
                             "changed): it is delivered after the next copy into the centre."),
     "store": _("The data resource centre's database cannot be read (%(detail)s)."),
+    "centre_rebuilding": _("The data resource centre's table of %(entry)s is to be made again for the entry's new "
+                           "version: it is delivered after that copy."),
 }
 
 
@@ -84,6 +86,9 @@ class Prepared:
     masks: dict[str, str]
     #: the centre's table for a first copy in SQL (a PostgreSQL centre: deliver.fast_problem decides)
     centre: deliver.CentreTable | None = None
+    #: the centre's table as the positions were read from it (``Store.incarnation``): made again since, the
+    #: delivery stops (its positions would take other items' values)
+    incarnation: str = ""
 
 
 def signature(binding: DeliveryBinding, grant: Grant) -> str:
@@ -94,8 +99,11 @@ def signature(binding: DeliveryBinding, grant: Grant) -> str:
     import hashlib
     import json
 
-    body = [sorted(str(i) for i in grant.items or []), grant.masking or {}, delivery.catalog_masking(grant.entry),
-            binding.columns or {}, grant.entry.current_version_id]
+    body: list[Any] = [sorted(str(i) for i in grant.items or []), grant.masking or {},
+                       delivery.catalog_masking(grant.entry), binding.columns or {}, grant.entry.current_version_id]
+    generation = TableBinding.objects.filter(entry_id=grant.entry_id).values_list("generation", flat=True).first()
+    if generation is not None and generation > 1:  # the centre's table made again (unchanged signatures before)
+        body.append(["generation", generation])
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -114,6 +122,9 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
     table = table_for(entry)
     if not store.has_table(table):
         raise failure("not_in_centre", entry=entry.code)
+    if TableBinding.objects.filter(entry=entry, rebuild_pending=True).exists():
+        raise failure("centre_rebuilding", entry=entry.code)
+    incarnation = store.incarnation(table)
     columns, key = store.describe(table)
     position = {c.name: i for i, c in enumerate(columns)}
     missing = [name for name in allowed.items if name not in position]
@@ -138,7 +149,7 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
         store.url, table, key=tuple((f"c{position[k] + 1}", columns[position[k]].letter) for k in key),
         items=tuple(letters), masks=tuple(allowed.masks), mask_key=allowed.key) if store.kind == "postgresql" else None
     return Prepared(binding, grant, plan, table, [position[k] for k in key], [position[n] for n in allowed.items],
-                    allowed.mask, grant_secret(grant), allowed.masked, centre)
+                    allowed.mask, grant_secret(grant), allowed.masked, centre, incarnation)
 
 
 def still_allowed(prepared: Prepared) -> str | None:
@@ -151,6 +162,14 @@ def still_allowed(prepared: Prepared) -> str | None:
         return str(bilingual(_("the front-end database was deactivated")))
     if not binding.target.receives_deliveries:
         return str(bilingual(_("the front-end database no longer receives deliveries")))
+    if TableBinding.objects.filter(entry_id=prepared.grant.entry_id, rebuild_pending=True).exists():
+        return str(bilingual(_("the centre's table of the entry is to be made again (the next delivery after it "
+                               "makes the table again)")))
+    if prepared.incarnation:
+        with open_store() as store:
+            if store.incarnation(prepared.centre_table) != prepared.incarnation:
+                return str(bilingual(_("the centre's table of the entry was made again (the next delivery makes "
+                                       "the table again)")))
     grant = Grant.objects.select_related("entry__current_version").get(pk=prepared.grant.pk)
     decision = check_access(entry=grant.entry, purpose=grant.purpose, items=list(grant.items or []),
                             system=binding.system, channel=grant.channel, grant=grant, record=True)

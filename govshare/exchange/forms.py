@@ -53,7 +53,9 @@ class SourceForm(forms.Form):
 
     def forget_private_key(self) -> None:
         """A private key pasted by mistake is not written back into the page (the action refused it by name)."""
-        if "PRIVATE KEY" in str(self.data.get("tls_ca", "")):
+        from govshare.exchange.engine.tls import looks_like_private_key
+
+        if looks_like_private_key(str(self.data.get("tls_ca", ""))):
             data = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict
             data["tls_ca"] = ""
             self.data = data

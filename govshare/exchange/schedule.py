@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from govshare.catalog.enums import UpdateCycle
@@ -56,15 +56,22 @@ def interval_of(binding: TableBinding) -> dt.timedelta:
 
 
 def last_success(binding: TableBinding) -> dt.datetime | None:
+    """The end of the binding's last successful copy — since the centre's table was last made again (a copy before
+    that says nothing of the table as it is)."""
     found = getattr(binding, "last_success_at", None)  # annotated by with_last_success()
     if found is not None or hasattr(binding, "last_success_at"):
         return found
-    return (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED).aggregate(at=Max("finished_at"))["at"])
+    runs = binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED)
+    if binding.rebuilt_at is not None:
+        runs = runs.filter(finished_at__gt=binding.rebuilt_at)
+    return runs.aggregate(at=Max("finished_at"))["at"]
 
 
 def with_last_success(qs: Any) -> Any:
-    """Bindings with ``last_success_at`` (one query for a list)."""
-    return qs.annotate(last_success_at=Max("runs__finished_at", filter=Q(runs__status=ExchangeRun.Status.SUCCEEDED)))
+    """Bindings with ``last_success_at`` (one query for a list; as :func:`last_success`)."""
+    since_rebuild = Q(rebuilt_at__isnull=True) | Q(runs__finished_at__gt=F("rebuilt_at"))
+    return qs.annotate(last_success_at=Max("runs__finished_at",
+                                           filter=Q(runs__status=ExchangeRun.Status.SUCCEEDED) & since_rebuild))
 
 
 def bindings_shown() -> Any:
@@ -99,7 +106,7 @@ def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     # deletions a person refused: the source is being looked at — the next copy waits a whole cycle
     if binding.runs.filter(error_code="deletes_refused", finished_at__gt=now - interval).exists():
         return False
-    failures, last_failure = _consecutive_failures(binding, success)
+    failures, last_failure = _consecutive_failures(binding, success or binding.rebuilt_at)
     if failures and last_failure is not None:
         # after failures the wait doubles up to the entry's cycle (a failing log-mode binding is not retried
         # every minute)

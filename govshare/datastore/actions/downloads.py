@@ -131,7 +131,16 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     part = target.with_name(target.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
     try:
+        with centre.open_store() as store:
+            made = store.incarnation(centre.table_for(download.entry))
         rows = _write(ctx, download, granted, filters, part)
+        with centre.open_store() as store:
+            if store.incarnation(centre.table_for(download.entry)) != made:
+                # the table was made again for a new version of the entry while the file was written: its pages would
+                # mix the two tables' columns
+                raise GovshareError("centre_rebuilt", _("The centre's table of %(code)s was made again while the file "
+                                                        "was written: ask for the download again."),
+                                    code=download.entry.code)
     except jobs.JobCancelled:
         raise  # stopped, or taken over by another worker: that one goes on
     except GovshareError as exc:

@@ -798,6 +798,7 @@ class Store:
             if self.kind == "postgresql":
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
             found = self._run("SELECT live_rows FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+            # (the live rows kept by every write: counting them would hold the DDL lock over the whole table)
             if found is None:
                 if self._table_exists(table):
                     raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
@@ -806,8 +807,8 @@ class Store:
                           "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
                 self._forget_table(table, shape)
                 return 0
-            live = 0
-            if self._table_exists(table):
+            live = found[0] or 0
+            if found[0] is None and self._table_exists(table):  # an older table whose count was never kept
                 (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
             self._conn.execute(f'DROP TABLE IF EXISTS "{table}"')  # its indexes, query indexes included, with it
             self._conn.execute(f"DROP TABLE IF EXISTS {_named('_gs_k_', table)}")  # the key list, typed by the key
@@ -817,8 +818,13 @@ class Store:
                 for meta in ("_gs_bucket_maps", "_gs_buckets"):
                     self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
             self._create_table(table, shape)
+            (before,) = self._run("SELECT created_at FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+            made = _now()
+            if made <= str(before):  # (within a millisecond of the last: still another incarnation)
+                made = (dt.datetime.fromisoformat(str(before)) + dt.timedelta(milliseconds=1)).isoformat(
+                    timespec="milliseconds")
             self._run("UPDATE _gs_tables SET columns = ?, key_items = ?, created_at = ?, live_rows = 0 "
-                      "WHERE table_name = ?", (columns_json, key_json, _now(), table))
+                      "WHERE table_name = ?", (columns_json, key_json, made, table))
             self._forget_table(table, shape)
         return int(live)
 
@@ -836,7 +842,7 @@ class Store:
         self._bucket_columns.add(table)  # made with the column
         self._staged_keys.pop(table, None)
         self._staged_range_keys.pop(table, None)
-        for prefix in ("_gs_b_", "_gs_q_", "_gs_rk_", "_gs_cr_", "_gs_sr_"):  # this connection's own, typed
+        for prefix in ("_gs_b_", "_gs_q_", "_gs_r_", "_gs_rk_", "_gs_cr_", "_gs_sr_"):  # this connection's own, typed
             self._conn.execute(f"DROP TABLE IF EXISTS {'temp' if self.kind == 'sqlite' else 'pg_temp'}."
                                f"{_named(prefix, table)}")
 
@@ -871,6 +877,14 @@ class Store:
         """The table's items (in column order: item ``i`` is column ``c{i+1}``) and its key (item names)."""
         shape = self._shape(table)
         return list(shape.columns), list(shape.key)
+
+    def incarnation(self, table: str) -> str:
+        """When the table was made (again: :meth:`rebuild_table`); "" when the store has no such table.  A reader
+        that works out the positions of items once and reads for a long time compares it at the end."""
+        _check_table(table)
+        with _errors():
+            found = self._run("SELECT created_at FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+        return str(found[0]) if found is not None else ""
 
     def has_table(self, table: str) -> bool:
         """Whether the centre holds a table of this name (made by a copy)."""

@@ -90,9 +90,12 @@ def choose_kind(binding: TableBinding, requested: str = "") -> tuple[str, bool, 
     return ExchangeRun.Kind.INCREMENTAL, not checked, last.watermark
 
 
-def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, kind: str = "") -> ExchangeRun:
+def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, kind: str = "",
+                 verified: bool = False) -> ExchangeRun:
     """Queue a copy of ``binding``'s table (``kind``: "full", "incremental", or chosen by the binding's mode:
-    :func:`choose_kind`).  ``operator``: the machine operator at the console."""
+    :func:`choose_kind`).  ``operator``: the machine operator at the console.  ``verified``: the caller checked
+    the binding against the entry and the table just before, outside its transaction (the check reads the
+    source: never inside a transaction)."""
     if operator:
         actor = None
         binding = TableBinding.objects.select_related("entry__provider", "entry__current_version",
@@ -112,9 +115,8 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, k
         raise ValidationFailed("source_inactive", _("Front-end database %(name)s is deactivated."), field="binding",
                                name=binding.source.name)
     run_kind, checks_deletes, since = choose_kind(binding, kind)
-    judgement = bindings.verify(binding)
-    if not judgement.ok:
-        raise judgement.problems[0] if len(judgement.problems) == 1 else ManyProblems(judgement.problems)
+    if not verified:
+        _verify(binding)
     titles: dict[str, Any] = {ExchangeRun.Kind.INCREMENTAL: _("Incremental copy of %(entry)s into the data resource centre"),
               ExchangeRun.Kind.COMPARE: _("Compared copy of %(entry)s into the data resource centre"),
               ExchangeRun.Kind.LOG: _("Changes of %(entry)s from the log into the data resource centre")}
@@ -137,7 +139,12 @@ def do_start_run(actor: Any, binding: TableBinding, *, operator: bool = False, k
     return run
 
 
-@transaction.atomic
+def _verify(binding: TableBinding) -> None:
+    judgement = bindings.verify(binding)
+    if not judgement.ok:
+        raise judgement.problems[0] if len(judgement.problems) == 1 else ManyProblems(judgement.problems)
+
+
 def do_rebuild_centre_table(actor: Any, binding: TableBinding, *, confirm: bool = False,
                             operator: bool = False) -> ExchangeRun:
     """Make the centre's table of the binding's entry again, in the shape of the entry's current version, and copy
@@ -145,29 +152,47 @@ def do_rebuild_centre_table(actor: Any, binding: TableBinding, *, confirm: bool 
     of another type, another key: the copies fail "shape_changed").  The table is emptied when the full copy this
     queues starts (:func:`govshare.exchange.runs.run_copy`), so the entry's data channels serve less until it ends;
     consumers' delivered tables are made again after it.  ``confirm`` must be true (a person was told that)."""
+    related = ("entry__provider", "entry__current_version", "version", "source")
     if operator:
         actor = None
-        binding = TableBinding.objects.select_for_update().select_related("entry__provider", "version").get(
-            pk=binding.pk)
+        binding = TableBinding.objects.select_related(*related).get(pk=binding.pk)
     else:
         require(actor, Capability.BIND_TABLES)
-        binding = get_for(actor, CHANGE, TableBinding.objects.select_for_update().select_related(
-            "entry__provider", "version"), pk=binding.pk)
+        binding = get_for(actor, CHANGE, TableBinding.objects.select_related(*related), pk=binding.pk)
     entry = binding.entry
     if not confirm:
         raise ValidationFailed("confirm_rebuild", _("Rebuilding empties the centre's table of %(entry)s until the "
                                                     "full copy that follows has read the source table again, and "
                                                     "makes consumers' delivered tables again: confirm to go on."),
                                field="confirm", entry=entry.code)
-    if binding.runs.filter(status__in=ExchangeRun.BLOCKING_STATUSES).exists():
+    _refuse_while_busy(binding)
+    _verify(binding)  # before the transaction: it reads the source
+    with transaction.atomic():
+        TableBinding.objects.select_for_update().filter(pk=binding.pk).first()
+        _refuse_while_busy(binding)  # again, under the binding's lock
+        if not binding.rebuild_pending:
+            TableBinding.objects.filter(pk=binding.pk).update(rebuild_pending=True)
+            binding.rebuild_pending = True
+        audit.record(AuditCode.REBUILD_REQUESTED, actor=actor, obj=binding, object_department=entry.provider,
+                     detail={"entry": entry.code, "table": table_for(entry), "version": binding.version.number})
+        return do_start_run(actor, binding, operator=operator, kind=ExchangeRun.Kind.FULL, verified=True)
+
+
+def _refuse_while_busy(binding: TableBinding) -> None:
+    """A rebuild waits for the binding's open or held copy, and for the deliveries of its entry that are running (they
+    read the table by the positions of its items: a table made again under them would mix its items)."""
+    from govshare.exchange.models import DeliveryRun
+
+    entry = binding.entry
+    if binding.runs.filter(status=ExchangeRun.Status.HELD).exists():
+        raise Conflict("run_held", _("A copy of %(entry)s has deletions waiting for confirmation: confirm or refuse "
+                                     "them first."), field="binding", entry=entry.code)
+    if binding.runs.filter(status__in=ExchangeRun.OPEN_STATUSES).exists():
         raise Conflict("run_open", _("A copy of %(entry)s is already queued or running."), field="binding",
                        entry=entry.code)
-    if not binding.rebuild_pending:
-        TableBinding.objects.filter(pk=binding.pk).update(rebuild_pending=True)
-        binding.rebuild_pending = True
-    audit.record(AuditCode.REBUILD_REQUESTED, actor=actor, obj=binding, object_department=entry.provider,
-                 detail={"entry": entry.code, "table": table_for(entry), "version": binding.version.number})
-    return do_start_run(actor, binding, operator=operator, kind=ExchangeRun.Kind.FULL)
+    if DeliveryRun.objects.filter(binding__grant__entry=entry, status__in=DeliveryRun.OPEN_STATUSES).exists():
+        raise Conflict("deliveries_running", _("Deliveries of %(entry)s are running: rebuild when they have ended."),
+                       field="binding", entry=entry.code)
 
 
 def _held_run(actor: Any, run: ExchangeRun, operator: bool) -> tuple[TableBinding, ExchangeRun]:

@@ -83,7 +83,7 @@ CERTIFICATE_PROBLEMS: dict[str, Any] = {
     "no_certificate": _("No certificate found: paste PEM text that starts with -----BEGIN CERTIFICATE-----."),
     "private_key": _("This is a private key: never paste a key anywhere. Paste the CA's certificate instead, and "
                      "ask whoever holds the key to replace it if it may have been seen."),
-    "not_certificate": _("Block %(number)s is a %(label)s, not a certificate."),
+    "not_certificate": _("Block %(number)s is a %(kind)s, not a certificate."),
     "unreadable": _("Certificate %(number)s cannot be read: %(detail)s"),
     "too_many": _("At most %(max)s certificates."),
 }
@@ -98,7 +98,7 @@ def _certificates(value: Any) -> str:
         return engine_tls.read_certificates(text.replace("\r\n", "\n"))[0]
     except engine_tls.CertificateError as exc:
         raise ValidationFailed(f"tls_ca_{exc.code}", CERTIFICATE_PROBLEMS[exc.code], field="tls_ca",
-                               number=exc.number or "", label=exc.detail, detail=exc.detail or "—",
+                               number=exc.number or "", kind=exc.detail, detail=exc.detail or "—",
                                max=engine_tls.MAX_CERTIFICATES if exc.code == "too_many"
                                else engine_tls.MAX_PEM_CHARS) from None
 

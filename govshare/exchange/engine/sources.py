@@ -49,6 +49,7 @@ import ssl
 import struct
 import threading
 import time
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -141,7 +142,10 @@ def _comment(value: Any) -> str:
     """A column's comment as the source gives it, made safe to show: control characters gone, at most
     :data:`COMMENT_CHARS` characters (a source's text, hostile until checked)."""
     text = _text(value) if value is not None else ""
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()[:COMMENT_CHARS]
+    # control characters, and the invisible ones that reorder or hide text (U+202E …): a comment is shown beside
+    # the column it explains and must read as it is
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
+    return re.sub(r" {2,}", " ", text).strip()[:COMMENT_CHARS]
 
 
 #: the longest column comment kept (PostgreSQL's may be any length, MySQL's 1 024 characters)

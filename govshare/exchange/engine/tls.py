@@ -39,8 +39,16 @@ VERIFYING = frozenset({"verify-ca", "verify-full"})
 MAX_PEM_CHARS = 64 * 1024
 MAX_CERTIFICATES = 20
 
+#: a private key in any of the forms people export them: PEM (PKCS#1, #8, EC, OpenSSH, encrypted), PuTTY's .ppk
+_PRIVATE_KEY = re.compile(r"PRIVATE KEY-----|^Private-Lines:|^PuTTY-User-Key-File-", re.MULTILINE)
+
+
+def looks_like_private_key(text: str) -> bool:
+    """Whether pasted text holds a private key (it must be refused by name and never shown back)."""
+    return bool(_PRIVATE_KEY.search(text))
+
+
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
-_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
 
 
 class CertificateError(ValueError):
@@ -78,9 +86,9 @@ def read_certificates(pem: str) -> tuple[str, list[Certificate]]:
         raise CertificateError("too_long")
     if _BINARY.search(pem):  # a DER file's bytes; text around the blocks may be in any script
         raise CertificateError("not_text")
-    blocks = list(_BLOCK.finditer(pem))
-    if any("PRIVATE KEY" in block.group(1) for block in blocks) or "PRIVATE KEY-----" in pem:
-        number = next((i for i, block in enumerate(blocks, 1) if "PRIVATE KEY" in block.group(1)), 0)
+    blocks = _blocks(pem)
+    if looks_like_private_key(pem):
+        number = next((i for i, (label, _text) in enumerate(blocks, 1) if "PRIVATE KEY" in label), 0)
         raise CertificateError("private_key", number)
     if not blocks:
         raise CertificateError("no_certificate")
@@ -88,10 +96,9 @@ def read_certificates(pem: str) -> tuple[str, list[Certificate]]:
         raise CertificateError("too_many")
     found: list[Certificate] = []
     kept: list[str] = []
-    for number, block in enumerate(blocks, 1):
-        if block.group(1) != "CERTIFICATE":
-            raise CertificateError("not_certificate", number, block.group(1))
-        text = block.group(0)
+    for number, (label, text) in enumerate(blocks, 1):
+        if label != "CERTIFICATE":
+            raise CertificateError("not_certificate", number, label)
         try:
             cert = x509.load_pem_x509_certificate(text.encode("ascii"))
             constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value \
@@ -110,6 +117,24 @@ def read_certificates(pem: str) -> tuple[str, list[Certificate]]:
     except (ssl.SSLError, ValueError) as exc:
         raise CertificateError("unreadable", 0, str(exc)[:200]) from None
     return "".join(kept), found
+
+
+_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,40})-----")
+
+
+def _blocks(pem: str) -> list[tuple[str, str]]:
+    """The PEM blocks of a text, (label, the block), in one pass: each BEGIN is matched with the first END of the same
+    label after it (a lazy regular expression over hostile text would take quadratic time)."""
+    found: list[tuple[str, str]] = []
+    at = 0
+    while (begin := _BEGIN.search(pem, at)) is not None:
+        end_marker = f"-----END {begin.group(1)}-----"
+        end = pem.find(end_marker, begin.end())
+        if end < 0:
+            break
+        found.append((begin.group(1), pem[begin.start():end + len(end_marker)]))
+        at = end + len(end_marker)
+    return found
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------------
@@ -142,9 +167,10 @@ def pg_params(mode: str, ca: str, libpq_version: int) -> dict[str, Any]:
         params["sslcertmode"] = "disable"  # no client certificate from this machine's ~/.postgresql
         if mode in ("disable", "prefer"):
             params["require_auth"] = "!password"  # no cleartext password outside TLS
-    if mode in VERIFYING:
-        # never ~/.postgresql/root.crt of whoever runs the platform
-        params["sslrootcert"] = ca_file(ca) if ca else "system"
+    if mode in VERIFYING and ca:
+        params["sslrootcert"] = ca_file(ca)
+    elif mode in VERIFYING and libpq_version >= 160000:
+        params["sslrootcert"] = "system"  # the system's CAs, never ~/.postgresql/root.crt of whoever runs it
     return params
 
 

@@ -74,10 +74,10 @@ def home(request: HttpRequest) -> HttpResponse:
             if exc.status in (403, 404):
                 raise
             apply_errors(form, exc)
-            form.forget_private_key()
         else:
             return after(request, _("Front-end database %(name)s is registered. Test its connection now.")
                          % {"name": source.name}, "exchange:source_detail", source.pk)
+    form.forget_private_key()  # refused by name, never written back into the page
     return _home_page(request, form, status=form_status(form))
 
 
@@ -117,10 +117,10 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 if exc.status == 404:
                     raise
                 apply_errors(form, exc)
-                form.forget_private_key()
             else:
                 return after(request, _("Front-end database %(name)s is changed.") % {"name": source.name},
                              "exchange:source_detail", source.pk)
+        form.forget_private_key()  # refused by name, never written back into the page
         return _detail_page(request, source, form=form, status=form_status(form))
     extra: dict[str, Any] = {}
     status = 200
