@@ -656,3 +656,30 @@ def test_a_file_built_while_the_centres_table_is_made_again_is_refused_not_offer
     status = client.get(f"{API}/data/downloads/{asked.json()['id']}").json()
     assert status["status"] == "failed" and "ask for the download again" in status["message"], status
     assert _file(client, status["id"]).status_code in (404, 409)
+
+
+def test_a_file_whose_pages_fail_on_a_table_made_again_without_an_item_says_to_ask_again(
+        filed: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any, settings: Any) -> None:
+    """EXC-1 with SHR (second review of the 19th session): the usual rebuild removes an item — the pages read after it
+    by the old columns fail; the download says why in words (ask again), not the database's error."""
+    from govshare.datastore.centre import open_store, table_for
+
+    monkeypatch.setattr(downloads, "PAGE_ROWS", 1)
+    settings.GOVSHARE_DOWNLOAD_PARTS = 1
+    real = downloads._lines
+    calls = {"n": 0}
+
+    def lines(*args: Any, **kwargs: Any) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first page written: the table made again without 出生日期
+            with open_store() as store:
+                table = table_for(filed.entry)
+                columns, key = store.describe(table)
+                store.rebuild_table(table, [c for c in columns if c.name != "出生日期"], key)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(downloads, "_lines", lines)
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks)
+    status = client.get(f"{API}/data/downloads/{asked.json()['id']}").json()
+    assert status["status"] == "failed" and "ask for the download again" in status["message"], status["message"]

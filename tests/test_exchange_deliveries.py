@@ -411,3 +411,34 @@ def test_a_delivery_stops_when_the_centres_table_is_made_again_under_it(
         assert store.incarnation(table) != prepared.incarnation
     reason = still_allowed(prepared)
     assert reason is not None and "made again" in reason
+
+
+def test_deliveries_wait_for_a_pending_rebuild_without_failing_and_go_on_at_once_after_it(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-1 with issue 11 (second review of the 19th session): while the entry's centre table is to be made again no
+    delivery is queued by the periodic pass or by hand (nothing fails, nobody is told of a failure); one that failed
+    or stopped because of the rebuild does not make the delivery wait after it."""
+    from django.utils import timezone
+
+    from govshare.core.errors import Conflict
+    from govshare.exchange.actions.deliveries import backing_off, start_for_entries
+    from govshare.exchange.models import TableBinding
+
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    assert DeliveryRun.objects.get(binding=binding).status == "succeeded"
+    source = do_register_source(tabled.org.police_admin, name="公安前置库", code="GA-X", kind="sqlite",
+                                database="market_fe.sqlite3")
+    TableBinding.objects.create(entry=tabled.entry, version=tabled.entry.current_version, source=source,
+                                table_name="t", rebuild_pending=True)
+    _change(tabled.entry, [[PEOPLE[0][0], "改", PEOPLE[0][2]]], "later-1")
+    assert start_for_entries(None)["started"] == 0
+    with pytest.raises(Conflict) as caught:
+        do_start_delivery(tabled.org.market_specialist, binding)
+    assert caught.value.code == "delivery_centre_rebuilding"
+    # a run the rebuild stopped (it was running when the rebuild was asked for), then the rebuild made the table
+    DeliveryRun.objects.create(binding=binding, kind="deliver", status="stopped", finished_at=timezone.now())
+    assert backing_off(binding)
+    TableBinding.objects.filter(entry=tabled.entry).update(rebuild_pending=False, generation=2,
+                                                           rebuilt_at=timezone.now())
+    assert not backing_off(binding)
+    assert start_for_entries([tabled.entry.pk])["started"] == 1

@@ -536,6 +536,9 @@ def test_a_rebuild_waits_for_the_open_copy_and_a_failed_one_leaves_the_next_copy
     with pytest.raises(ValidationFailed) as caught:
         choose_kind(bound.binding, ExchangeRun.Kind.INCREMENTAL)
     assert caught.value.code == "rebuild_pending"
+    from govshare.exchange import schedule
+
+    assert schedule.is_due(bound.binding)  # a copy succeeded a moment ago, but the rebuild is still to be done
     # rebuilt (the table made again), then the copy failed: the last good watermark is from before the rebuild
     from django.utils import timezone
 

@@ -32,6 +32,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "offset": gettext_lazy("upload offset"),  # a resumable upload's position (bytes the server holds)
     "size": gettext_lazy("file size"),
     "pending": gettext_lazy("number of deletions confirmed"),
+    "confirm": gettext_lazy("confirmation"),
     "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
     "binding": gettext_lazy("table binding"),
     "code": gettext_lazy("code"),

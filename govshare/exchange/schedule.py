@@ -101,7 +101,9 @@ def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     now = now or timezone.now()
     interval = LOG_INTERVAL if binding.mode == TableBinding.Mode.LOG else interval_of(binding)
     success = last_success(binding)
-    if success is not None and now - success < interval:
+    # a rebuild asked for and not done (its copy failed before it made the table again) is tried again with the
+    # usual backoff, not a whole cycle later
+    if success is not None and now - success < interval and not binding.rebuild_pending:
         return False
     # deletions a person refused: the source is being looked at — the next copy waits a whole cycle
     if binding.runs.filter(error_code="deletes_refused", finished_at__gt=now - interval).exists():

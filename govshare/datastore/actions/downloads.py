@@ -42,7 +42,7 @@ from govshare.core.messages import message
 from govshare.core.notify import bilingual, notify
 from govshare.datastore import centre, delivery, download_parts
 from govshare.datastore.engine import csvcopy, reader
-from govshare.datastore.engine.store import Store
+from govshare.datastore.engine.store import Store, StoreError
 from govshare.datastore.models import Download
 
 DOWNLOAD_JOB = "datastore.download"
@@ -130,23 +130,23 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     target = file_of(download)
     part = target.with_name(target.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
+    made = _incarnation(download)
     try:
-        with centre.open_store() as store:
-            made = store.incarnation(centre.table_for(download.entry))
         rows = _write(ctx, download, granted, filters, part)
-        with centre.open_store() as store:
-            if store.incarnation(centre.table_for(download.entry)) != made:
-                # the table was made again for a new version of the entry while the file was written: its pages would
-                # mix the two tables' columns
-                raise GovshareError("centre_rebuilt", _("The centre's table of %(code)s was made again while the file "
-                                                        "was written: ask for the download again."),
-                                    code=download.entry.code)
+        if _incarnation(download) != made:
+            # the table was made again for a new version of the entry while the file was written: its pages would
+            # mix the two tables' columns
+            raise _rebuilt(download)
     except jobs.JobCancelled:
         raise  # stopped, or taken over by another worker: that one goes on
     except GovshareError as exc:
         _fail(download, exc.bilingual())
         raise
     except Exception as exc:
+        if _incarnation(download) != made:  # a page read by the old table's columns failed on the new one
+            rebuilt = _rebuilt(download)
+            _fail(download, rebuilt.bilingual())
+            raise rebuilt from exc
         _fail(download, f"{type(exc).__name__}: {exc}")
         raise
     digest, size = _sha256(part)
@@ -165,6 +165,20 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
                    url=f"/api/v1/data/downloads/{download.pk}")
     ctx.log(f"{rows} rows, {size} bytes, sha256 {digest}")
     return {"download": str(download.pk), "rows": rows, "bytes": size, "sha256": digest}
+
+
+def _incarnation(download: Download) -> str:
+    """When the entry's centre table was made (again): a file is built from one table (``""``: unreadable now)."""
+    try:
+        with centre.open_store() as store:
+            return store.incarnation(centre.table_for(download.entry))
+    except StoreError:
+        return ""
+
+
+def _rebuilt(download: Download) -> GovshareError:
+    return GovshareError("centre_rebuilt", _("The centre's table of %(code)s was made again while the file was "
+                                             "written: ask for the download again."), code=download.entry.code)
 
 
 def _fail(download: Download, text: str) -> None:

@@ -29,7 +29,7 @@ from govshare.exchange import guard
 from govshare.exchange.deliveries import DELIVER_JOB, WORDS, settle_orphaned, signature
 from govshare.exchange.engine import deliver
 from govshare.exchange.engine import sources as engine
-from govshare.exchange.models import DataSource, DeliveryBinding, DeliveryRun
+from govshare.exchange.models import DataSource, DeliveryBinding, DeliveryRun, TableBinding
 from govshare.exchange.permissions import CHANGE, USE
 from govshare.exchange.sources import explain, spec_for
 from govshare.sharing.models import ConsumingSystem, Grant
@@ -176,6 +176,10 @@ def do_start_delivery(actor: Any, binding: DeliveryBinding, *, kind: str = Deliv
     settle_orphaned()
     if not binding.is_active:
         raise ValidationFailed("delivery_paused", _("The delivery is paused: resume it first."), field="binding")
+    if TableBinding.objects.filter(entry_id=binding.grant.entry_id, rebuild_pending=True).exists():
+        raise Conflict("delivery_centre_rebuilding", _("The data resource centre's table of %(entry)s is to be made "
+                                                       "again for the entry's new version: it is delivered after "
+                                                       "that copy."), field="binding", entry=binding.grant.entry.code)
     return _queue(actor, binding, kind)
 
 
@@ -223,6 +227,8 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
     found = DeliveryBinding.objects.filter(is_active=True, target__is_active=True, target__receives_deliveries=True
                                            ).select_related("grant__entry", "grant__consumer", "target"
                                                             ).exclude(runs__status__in=DeliveryRun.OPEN_STATUSES)
+    # (an entry whose centre table is to be made again is delivered after that copy: its _deliver_after)
+    found = found.exclude(grant__entry__table_binding__rebuild_pending=True)
     if entry_ids is not None:
         found = found.filter(grant__entry_id__in=entry_ids)
     if bindings is not None:
@@ -271,8 +277,12 @@ def backing_off(binding: DeliveryBinding, now: dt.datetime | None = None) -> boo
     now = now or timezone.now()
     failed = 0
     latest = None
+    # runs that failed or stopped before the centre's table was last made again (those the rebuild stopped) count not
+    rebuilt = TableBinding.objects.filter(entry_id=binding.grant.entry_id).values_list("rebuilt_at", flat=True).first()
     for status, finished in binding.runs.order_by("-created_at", "-pk").values_list("status", "finished_at")[:20]:
         if status not in (DeliveryRun.Status.FAILED, DeliveryRun.Status.STOPPED):
+            break
+        if rebuilt is not None and finished is not None and finished <= rebuilt:
             break
         failed += 1
         latest = latest or finished
@@ -287,7 +297,9 @@ def start_checks(entry_id: int) -> int:
     started = 0
     usable = Grant.objects.usable().filter(entry_id=entry_id).values("pk")
     for binding in DeliveryBinding.objects.filter(is_active=True, target__is_active=True, grant__in=usable).exclude(
-            runs__status__in=DeliveryRun.OPEN_STATUSES).select_related("grant__entry", "grant__consumer", "target"):
+            runs__status__in=DeliveryRun.OPEN_STATUSES).exclude(grant__entry__table_binding__rebuild_pending=True
+                                                                ).select_related("grant__entry", "grant__consumer",
+                                                                                 "target"):
         try:
             _queue(None, binding, DeliveryRun.Kind.CHECK)
             started += 1

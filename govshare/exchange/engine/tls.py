@@ -130,8 +130,9 @@ def _blocks(pem: str) -> list[tuple[str, str]]:
     while (begin := _BEGIN.search(pem, at)) is not None:
         end_marker = f"-----END {begin.group(1)}-----"
         end = pem.find(end_marker, begin.end())
-        if end < 0:
-            break
+        if end < 0:  # a BEGIN without its END (words, a note): the blocks after it still count
+            at = begin.end()
+            continue
         found.append((begin.group(1), pem[begin.start():end + len(end_marker)]))
         at = end + len(end_marker)
     return found
