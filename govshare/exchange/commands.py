@@ -175,33 +175,33 @@ def _binding(code: str) -> Any:
 
 
 def _run(args: Any) -> int:
-    from govshare.core import jobs
     from govshare.exchange.actions import do_start_run
-    from govshare.exchange.models import ExchangeRun
 
     binding = _binding(args.entry)
     if binding is None:
         return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
     run = do_start_run(None, binding, operator=True, kind=args.kind)
     print(f"已排队 / queued: {run.kind} run {run.pk} ({run.run_id}) -> {run.target}")
-    if not args.here:
-        return 0
-    assert run.job is not None
-    jobs.execute(run.job.pk, "cli")
-    return _outcome(ExchangeRun.objects.get(pk=run.pk))
+    return _here(run, args.here)
 
 
 def _rebuild(args: Any) -> int:
-    from govshare.core import jobs
     from govshare.exchange.actions import do_rebuild_centre_table
-    from govshare.exchange.models import ExchangeRun
 
     binding = _binding(args.entry)
     if binding is None:
         return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
     run = do_rebuild_centre_table(None, binding, confirm=args.yes, operator=True)
     print(f"已排队 / queued: the centre's table {run.target} is made again, then full run {run.pk} ({run.run_id})")
-    if not args.here:
+    return _here(run, args.here)
+
+
+def _here(run: Any, here: bool) -> int:
+    """A run just queued: with ``--here`` run in this process now (no worker), its outcome printed; else 0."""
+    from govshare.core import jobs
+    from govshare.exchange.models import ExchangeRun
+
+    if not here:
         return 0
     assert run.job is not None
     jobs.execute(run.job.pk, "cli")
@@ -245,7 +245,6 @@ def _bindings(args: Any) -> int:
 
 
 def _confirm(args: Any) -> int:
-    from govshare.core import jobs
     from govshare.exchange.actions import do_confirm_deletes
     from govshare.exchange.models import ExchangeRun
 
@@ -254,11 +253,7 @@ def _confirm(args: Any) -> int:
         return fail(f"没有拷贝 {args.run} / no run {args.run}")
     run = do_confirm_deletes(None, run, pending=args.pending, operator=True)
     print(f"已确认 / confirmed: {run.confirmed_deletes} 行 / rows, run {run.pk}")
-    if not args.here:
-        return 0
-    assert run.job is not None
-    jobs.execute(run.job.pk, "cli")
-    return _outcome(ExchangeRun.objects.get(pk=run.pk))
+    return _here(run, args.here)
 
 
 def _refuse(args: Any) -> int:
