@@ -110,7 +110,7 @@ def upload_rules(request: HttpRequest, entry_id: int) -> HttpResponse:
     rules = list(feed.rules if feed is not None else [])
     errors: list[str] = []
     status = 200
-    post: Any = {}
+    post: Any = None  # (a dict would show its values() method in the form's fields)
     if request.method == "POST":
         post = request.POST
         changed = list(rules)
