@@ -683,3 +683,17 @@ def test_a_file_whose_pages_fail_on_a_table_made_again_without_an_item_says_to_a
     asked = _ask(client, filed.entry, django_capture_on_commit_callbacks)
     status = client.get(f"{API}/data/downloads/{asked.json()['id']}").json()
     assert status["status"] == "failed" and "ask for the download again" in status["message"], status["message"]
+
+
+def test_a_build_resumed_after_its_worker_died_compares_with_the_table_its_first_pages_came_from(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-1 with SHR (19th session): the table's incarnation rides in every checkpoint — a build resumed after a worker
+    died, with the table made again in between, is refused like one that saw the rebuild itself."""
+    client = login(Client(), filed.org.market_specialist)
+    download, part = _queued(client, filed.entry, django_capture_on_commit_callbacks)
+    part.write_bytes(b"")  # what the dead worker had written
+    Job.objects.filter(pk=download.job_id).update(
+        checkpoint={"after": None, "rows": 0, "bytes": 0, "made": "2020-01-01T00:00:00.000+00:00"}, attempts=2)
+    jobs.execute(download.job_id, "test-worker")
+    download.refresh_from_db()
+    assert download.status == Download.Status.FAILED and "ask for the download again" in download.message

@@ -130,9 +130,11 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     target = file_of(download)
     part = target.with_name(target.name + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
-    made = _incarnation(download)
+    # the table the file is built from: kept in every checkpoint, so that a build resumed after a worker died is
+    # compared with the table its first pages came from
+    made = str(ctx.checkpoint.get("made") or "") or _incarnation(download)
     try:
-        rows = _write(ctx, download, granted, filters, part)
+        rows = _write(ctx, download, granted, filters, part, made)
         if _incarnation(download) != made:
             # the table was made again for a new version of the entry while the file was written: its pages would
             # mix the two tables' columns
@@ -248,7 +250,7 @@ def _length(columns: list[Sequence[Any]]) -> int:
 
 
 def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, filters: list[reader.Filter],
-           part: Path) -> int:
+           part: Path, made: str = "") -> int:
     table = centre.table_for(download.entry)
     items = list(download.items)
     with centre.open_store() as store:
@@ -280,7 +282,7 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
         parts = _parts_wanted(download.format, total)
         if checkpoint.get("parts") or (parts > 1 and not checkpoint.get("rows")):
             part.unlink(missing_ok=True)
-            return _write_parts(ctx, download, granted, store, query, total, parts, part, copy_plan)
+            return _write_parts(ctx, download, granted, store, query, total, parts, part, copy_plan, made)
         if download.format == Download.Format.XLSX:
             def counted() -> Iterator[list[Any]]:
                 nonlocal rows
@@ -304,7 +306,8 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
                     # the pages since (the file is cut back to the checkpoint's bytes)
                     out.flush()
                     os.fsync(out.fileno())
-                    ctx.save_checkpoint({"after": _sealed(after), "rows": rows, "bytes": out.tell()}, done=rows)
+                    ctx.save_checkpoint({"after": _sealed(after), "rows": rows, "bytes": out.tell(), "made": made},
+                                        done=rows)
                     last = time.monotonic()
             out.flush()
             os.fsync(out.fileno())
@@ -335,7 +338,7 @@ def _part_file(part: Path, k: int) -> Path:
 
 def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery, store: Any,
                  query: reader.RowQuery, total: int, parts: int, part: Path,
-                 copy_plan: csvcopy.CsvPlan | None) -> int:
+                 copy_plan: csvcopy.CsvPlan | None, made: str = "") -> int:
     """The file built as ``parts`` key ranges, each by a process of its own (spawned: a fresh interpreter)
     writing a file of its own, then joined after the header.  Each part records where it stands in the job's
     checkpoint (sealed), so a build resumes each part after its last written page; a part's process ends with
@@ -418,14 +421,14 @@ def _write_parts(ctx: jobs.JobContext, download: Download, granted: delivery.Del
                 if time.monotonic() - heard[k] > PART_STALL_SECONDS:  # hung (a lock a forked thread held?)
                     ended(conn, f"said nothing for {PART_STALL_SECONDS} s")
             if time.monotonic() - last >= CHECKPOINT_SECONDS:  # also the worker's sign of life; JobCancelled
-                ctx.save_checkpoint({"parts": _seal(states)}, done=sum(state["rows"] for state in states))
+                ctx.save_checkpoint({"parts": _seal(states), "made": made}, done=sum(state["rows"] for state in states))
                 last = time.monotonic()
     finally:
         for conn, (_k, process) in running.items():
             process.kill()
             process.join()
             conn.close()
-    ctx.save_checkpoint({"parts": _seal(states)}, done=sum(state["rows"] for state in states))
+    ctx.save_checkpoint({"parts": _seal(states), "made": made}, done=sum(state["rows"] for state in states))
     with open(part, "wb") as out:  # header, then each part (in the kernel where it can)
         out.write(_header(download.format, list(download.items)))
         for k, state in enumerate(states):
