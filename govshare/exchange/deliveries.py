@@ -16,6 +16,7 @@ table against the centre's rows masked the same way (counts and hashes: source â
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -101,8 +102,8 @@ def signature(binding: DeliveryBinding, grant: Grant) -> str:
 
     body: list[Any] = [sorted(str(i) for i in grant.items or []), grant.masking or {},
                        delivery.catalog_masking(grant.entry), binding.columns or {}, grant.entry.current_version_id]
-    generation = TableBinding.objects.filter(entry_id=grant.entry_id).values_list("generation", flat=True).first()
-    if generation is not None and generation > 1:  # the centre's table made again (unchanged signatures before)
+    generation = TableBinding.objects.centre_state(grant.entry_id).generation
+    if generation > 1:  # the centre's table made again (signatures made before any rebuild stay as they were)
         body.append(["generation", generation])
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -122,7 +123,8 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
     table = table_for(entry)
     if not store.has_table(table):
         raise failure("not_in_centre", entry=entry.code)
-    if TableBinding.objects.filter(entry=entry, rebuild_pending=True).exists():
+    state = TableBinding.objects.centre_state(entry.pk)
+    if state.rebuild_pending:
         raise failure("centre_rebuilding", entry=entry.code)
     incarnation = store.incarnation(table)
     columns, key = store.describe(table)
@@ -138,9 +140,8 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
             str(binding.columns.get(name) or name), mask.output_letter(column.letter) if hides and mask else column.letter,
             None if hides else column.length))
     canonical = allowed.canonical_masks
-    generation = TableBinding.objects.filter(entry=entry).values_list("generation", flat=True).first() or 1
     shape = deliver.shape_of(targets, [canonical[name] for name in allowed.items], [*allowed.items], key=key,
-                             generation=generation)
+                             generation=state.generation)
     plan = deliver.DeliveryPlan(target=spec_for(binding.target, interactive=False), schema=binding.schema_name,
                                 table=binding.table_name, binding=binding.name, columns=tuple(targets), shape=shape,
                                 batch_rows=BATCH_ROWS)
@@ -152,9 +153,10 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
                     allowed.mask, grant_secret(grant), allowed.masked, centre, incarnation)
 
 
-def still_allowed(prepared: Prepared) -> str | None:
+def still_allowed(prepared: Prepared, store: Store | None = None) -> str | None:
     """Why the delivery must stop now (None: go on) â€” asked before every batch: the grant revoked or expired,
-    the binding paused, the system or the front-end database deactivated, the masks changed."""
+    the binding paused, the system or the front-end database deactivated, the masks changed, the centre's table to
+    be made again or made again.  ``store``: the delivery's own (idle between batches), else one is opened."""
     binding = DeliveryBinding.objects.select_related("system", "target").get(pk=prepared.binding.pk)
     if not binding.is_active:
         return str(bilingual(_("the delivery was paused")))
@@ -162,12 +164,12 @@ def still_allowed(prepared: Prepared) -> str | None:
         return str(bilingual(_("the front-end database was deactivated")))
     if not binding.target.receives_deliveries:
         return str(bilingual(_("the front-end database no longer receives deliveries")))
-    if TableBinding.objects.filter(entry_id=prepared.grant.entry_id, rebuild_pending=True).exists():
+    if TableBinding.objects.centre_state(prepared.grant.entry_id).rebuild_pending:
         return str(bilingual(_("the centre's table of the entry is to be made again (the next delivery after it "
                                "makes the table again)")))
     if prepared.incarnation:
-        with open_store() as store:
-            if store.incarnation(prepared.centre_table) != prepared.incarnation:
+        with contextlib.nullcontext(store) if store is not None else open_store() as centre:
+            if centre.incarnation(prepared.centre_table) != prepared.incarnation:
                 return str(bilingual(_("the centre's table of the entry was made again (the next delivery makes "
                                        "the table again)")))
     grant = Grant.objects.select_related("entry__current_version").get(pk=prepared.grant.pk)
@@ -250,7 +252,7 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
                              f"{receipt.rows} rows")
 
             result = deliver.deliver(prepared.plan, changes_of(prepared, store), prepared.mask, prepared.secret,
-                                     allowed=lambda: still_allowed(prepared), on_batch=on_batch,
+                                     allowed=lambda: still_allowed(prepared, store), on_batch=on_batch,
                                      on_state=lambda state: record_gap(binding, prepared.grant, state),
                                      centre=prepared.centre, streams=settings.GOVSHARE_DELIVERY_STREAMS)
             totals.update(rows=result.rows, content_hash=result.content_hash, seq_to=result.last_seq,

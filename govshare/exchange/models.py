@@ -4,6 +4,7 @@ the department shares.  Only SELECT is ever run on it (the engine opens read-onl
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
@@ -105,6 +106,23 @@ class DataSource(models.Model):
         return f"{self.host}{port}/{self.database}"
 
 
+@dataclass(frozen=True)
+class CentreTableState:
+    """Where the centre's table of an entry stands in its rebuilds (an entry without a binding: never rebuilt)."""
+
+    rebuild_pending: bool = False
+    generation: int = 1
+    rebuilt_at: Any = None
+
+
+class TableBindingQuerySet(models.QuerySet["TableBinding"]):
+    def centre_state(self, entry_id: int) -> CentreTableState:
+        """The rebuild state of the centre's table of ``entry_id`` (one query) — what deliveries, downloads and the
+        schedule ask before they read or write it."""
+        found = self.filter(entry_id=entry_id).values_list("rebuild_pending", "generation", "rebuilt_at").first()
+        return CentreTableState(*found) if found is not None else CentreTableState()
+
+
 class TableBinding(models.Model):
     """A published 库表 catalog entry fed from one table or view of its provider's front-end database
     (issue 10 item 2): which column holds each information item, and the key that identifies a row.
@@ -175,6 +193,8 @@ class TableBinding(models.Model):
     created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = TableBindingQuerySet.as_manager()
 
     class Meta:
         ordering = ["entry_id"]

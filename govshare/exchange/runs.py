@@ -120,8 +120,7 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
             raise judgement.problems[0]
         plan = plan_for(binding)
         ctx.log(f"{run.kind} copy {binding.source.code}:{binding.table_text()} -> {run.target} ({run.run_id})")
-        if run.kind == ExchangeRun.Kind.FULL and TableBinding.objects.filter(pk=binding.pk,
-                                                                              rebuild_pending=True).exists():
+        if run.kind == ExchangeRun.Kind.FULL and TableBinding.objects.centre_state(binding.entry_id).rebuild_pending:
             _rebuild(ctx, run, binding, plan)
         expected = None
         if run.kind == ExchangeRun.Kind.FULL:
@@ -262,7 +261,7 @@ def _rebuild(ctx: jobs.JobContext, run: ExchangeRun, binding: TableBinding, plan
     part is one transaction; a worker killed before the binding says it is done makes the (still empty) table
     again, harmlessly.  The entry's query indexes are built again once the table exists (``build_waiting``);
     deliveries see the binding's new generation and make their tables again."""
-    from govshare.datastore.models import QueryIndex
+    from govshare.datastore.actions.indexes import rebuild_after_remake
     from govshare.exchange.models import DeliveryRun
 
     key = [plan.items[i].name for i in copy._check(plan)]
@@ -284,8 +283,7 @@ def _rebuild(ctx: jobs.JobContext, run: ExchangeRun, binding: TableBinding, plan
             rebuild_pending=False, generation=F("generation") + 1, rebuilt_at=timezone.now())
         if changed:
             binding.refresh_from_db(fields=["rebuild_pending", "generation", "rebuilt_at"])
-            QueryIndex.objects.filter(entry_id=binding.entry_id).update(state=QueryIndex.State.WAITING, message="",
-                                                                         ready_at=None)
+            rebuild_after_remake(binding.entry_id)
             audit.record(AuditCode.CENTRE_TABLE_REBUILT, obj=binding, object_department=binding.entry.provider,
                          detail={"entry": binding.entry.code, "table": plan.target, "run": run.run_id,
                                  "rows_dropped": dropped, "generation": binding.generation,

@@ -198,6 +198,14 @@ def build_query_indexes(ctx: jobs.JobContext) -> dict[str, Any]:
     return {"entry": entry.code, "ready": len(wanted) - len(failed), "failed": failed}
 
 
+def rebuild_after_remake(entry_id: int) -> int:
+    """The centre's table of the entry was made again (its indexes went with the old one): every chosen item waits
+    to be built again (:func:`build_waiting`).  Returns how many.  Called in the transaction that records the
+    remaking."""
+    return QueryIndex.objects.filter(entry_id=entry_id).update(state=QueryIndex.State.WAITING, message="",
+                                                               ready_at=None)
+
+
 def build_waiting() -> int:
     """Queue the build of the indexes chosen before the centre held the entry's table, once it does (the periodic
     hook ``datastore.query_indexes``); an entry whose build is already queued or running is left to it."""

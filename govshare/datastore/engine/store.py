@@ -735,9 +735,7 @@ class Store:
         _check_table(table)
         shape = _check_shape(columns, key)
         columns_json, key_json = _shape_json(shape)
-        with _errors(), self._transaction():
-            if self.kind == "postgresql":
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+        with self._ddl():
             found = self._run("SELECT columns, key_items FROM _gs_tables WHERE table_name = ?",
                               (table,)).fetchone()
             exists = self._table_exists(table)
@@ -773,6 +771,15 @@ class Store:
                       "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
         self._shapes[table] = shape
 
+    @contextlib.contextmanager
+    def _ddl(self) -> Iterator[None]:
+        """A transaction that changes tables, one such at a time on PostgreSQL (two writers making or altering tables
+        at once would collide in its catalog)."""
+        with _errors(), self._transaction():
+            if self.kind == "postgresql":
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+            yield
+
     def _create_table(self, table: str, shape: _Shape) -> None:
         types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
         system = ("_seq INTEGER NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0, _hash BLOB NOT NULL, "
@@ -794,11 +801,12 @@ class Store:
         _check_table(table)
         shape = _check_shape(columns, key)
         columns_json, key_json = _shape_json(shape)
-        with _errors(), self._transaction():
-            if self.kind == "postgresql":
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
-            found = self._run("SELECT live_rows FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
-            # (the live rows kept by every write: counting them would hold the DDL lock over the whole table)
+        self._bucket_map_tables()  # (their rows of the table go with it)
+        with self._ddl():
+            # the live rows kept by every write (counting them would hold the DDL lock over the whole table), and
+            # when the table was made: the new one is made later
+            found = self._run("SELECT live_rows, created_at FROM _gs_tables WHERE table_name = ?",
+                              (table,)).fetchone()
             if found is None:
                 if self._table_exists(table):
                     raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
@@ -814,11 +822,10 @@ class Store:
             self._conn.execute(f"DROP TABLE IF EXISTS {_named('_gs_k_', table)}")  # the key list, typed by the key
             for meta in ("_gs_fresh_runs", "_gs_ranged_runs", "_gs_key_ranges"):
                 self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
-            if self._bucket_maps_exist():
-                for meta in ("_gs_bucket_maps", "_gs_buckets"):
-                    self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
+            for meta in ("_gs_bucket_maps", "_gs_buckets"):
+                self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
             self._create_table(table, shape)
-            (before,) = self._run("SELECT created_at FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+            before = found[1]
             made = _now()
             if made <= str(before):  # (within a millisecond of the last: still another incarnation)
                 made = (dt.datetime.fromisoformat(str(before)) + dt.timedelta(milliseconds=1)).isoformat(
@@ -827,13 +834,6 @@ class Store:
                       "WHERE table_name = ?", (columns_json, key_json, made, table))
             self._forget_table(table, shape)
         return int(live)
-
-    def _bucket_maps_exist(self) -> bool:
-        if self.kind == "sqlite":
-            sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_gs_buckets'"
-        else:
-            sql = "SELECT count(to_regclass('_gs_buckets'))"
-        return bool(self._conn.execute(sql).fetchone()[0])
 
     def _forget_table(self, table: str, shape: _Shape) -> None:
         """What this connection knew of a table made again: its shape, its key list, its scratch tables."""
@@ -1083,9 +1083,7 @@ class Store:
         types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
         typed = ", ".join(f"{c} {types[shape.columns[i].letter]}" for c, i in zip(columns, shape.key_index,
                                                                                  strict=True))
-        with self._transaction():
-            if self.kind == "postgresql":  # two writers making it at once would collide in PostgreSQL's catalog
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+        with self._ddl():
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {name} (run_id TEXT NOT NULL, {typed}, "
                                f"PRIMARY KEY (run_id, {', '.join(columns)}))")
         self._key_tables.add(name)
@@ -1993,9 +1991,7 @@ class Store:
         if self._bucket_tables:
             return
         integer = "INTEGER" if self.kind == "sqlite" else "BIGINT"
-        with self._transaction():
-            if self.kind == "postgresql":
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+        with self._ddl():
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS _gs_bucket_maps (table_name TEXT NOT NULL, run_id TEXT NOT NULL, "
                 f"buckets {integer} NOT NULL, signature TEXT NOT NULL, at TEXT NOT NULL, "

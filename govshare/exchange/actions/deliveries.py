@@ -176,7 +176,7 @@ def do_start_delivery(actor: Any, binding: DeliveryBinding, *, kind: str = Deliv
     settle_orphaned()
     if not binding.is_active:
         raise ValidationFailed("delivery_paused", _("The delivery is paused: resume it first."), field="binding")
-    if TableBinding.objects.filter(entry_id=binding.grant.entry_id, rebuild_pending=True).exists():
+    if TableBinding.objects.centre_state(binding.grant.entry_id).rebuild_pending:
         raise Conflict("delivery_centre_rebuilding", _("The data resource centre's table of %(entry)s is to be made "
                                                        "again for the entry's new version: it is delivered after "
                                                        "that copy."), field="binding", entry=binding.grant.entry.code)
@@ -278,7 +278,7 @@ def backing_off(binding: DeliveryBinding, now: dt.datetime | None = None) -> boo
     failed = 0
     latest = None
     # runs that failed or stopped before the centre's table was last made again (those the rebuild stopped) count not
-    rebuilt = TableBinding.objects.filter(entry_id=binding.grant.entry_id).values_list("rebuilt_at", flat=True).first()
+    rebuilt = TableBinding.objects.centre_state(binding.grant.entry_id).rebuilt_at
     for status, finished in binding.runs.order_by("-created_at", "-pk").values_list("status", "finished_at")[:20]:
         if status not in (DeliveryRun.Status.FAILED, DeliveryRun.Status.STOPPED):
             break
