@@ -229,6 +229,8 @@ def test_the_binding_page_sets_the_mode_and_names_a_wrong_column(bound: Any) -> 
 
 def test_the_run_page_of_a_held_copy_lets_the_provider_decide_and_nobody_else(incremental: Any, start: Any,
                                                                              capsys: Any) -> None:
+    """EXC-1 (the mass-delete guard): the provider sees what a held copy would delete and decides; the auditor sees
+    the count only."""
     start(incremental.org.police_specialist, incremental.binding)
     stamp(delete=range(0, 60))
     cli(["exchange", "run", incremental.entry.code, "--kind", "full", "--here"])
