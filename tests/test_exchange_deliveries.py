@@ -16,7 +16,7 @@ from django.test import Client
 
 from govshare.core import jobs
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import GovshareError, NotFound
+from govshare.core.errors import Conflict, GovshareError, NotFound
 from govshare.core.models import AccessEvent, AuditEvent
 from govshare.datastore.centre import open_store, table_for
 from govshare.exchange.actions import do_register_source
@@ -441,4 +441,28 @@ def test_deliveries_wait_for_a_pending_rebuild_without_failing_and_go_on_at_once
     TableBinding.objects.filter(entry=tabled.entry).update(rebuild_pending=False, generation=2,
                                                            rebuilt_at=timezone.now())
     assert not backing_off(binding)
+    assert start_for_entries([tabled.entry.pk])["started"] == 1
+
+
+def test_an_entry_fed_by_uploads_holds_its_deliveries_while_a_replace_upload_makes_its_table_again(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-3 with issue 11 (20th session): an entry with no binding keeps its centre table's rebuild state on its
+    upload feed — while a replace upload is making the table again no delivery is queued or started; after it the
+    table's generation is part of the delivered table's shape (the next delivery makes the consumer's table again)."""
+    from govshare.exchange.actions.deliveries import start_for_entries
+    from govshare.exchange.deliveries import signature
+    from govshare.exchange.models import TableBinding, UploadFeed
+
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    assert DeliveryRun.objects.get(binding=binding).status == "succeeded"
+    before = signature(binding, tabled.grant)
+    feed = UploadFeed.objects.create(entry=tabled.entry, rebuild_pending=True)
+    _change(tabled.entry, [[PEOPLE[0][0], "改", PEOPLE[0][2]]], "later-1")
+    assert TableBinding.objects.centre_state(tabled.entry.pk).rebuild_pending
+    assert start_for_entries(None)["started"] == 0
+    with pytest.raises(Conflict) as caught:
+        do_start_delivery(tabled.org.market_specialist, binding)
+    assert caught.value.code == "delivery_centre_rebuilding"
+    UploadFeed.objects.filter(pk=feed.pk).update(rebuild_pending=False, generation=2)
+    assert signature(binding, tabled.grant) != before
     assert start_for_entries([tabled.entry.pk])["started"] == 1

@@ -348,3 +348,88 @@ def test_a_form_entry_id_that_is_not_ascii_digits_is_not_found(entry: Any) -> No
     answer = login(Client(), entry.org.police_specialist).post(
         "/exchange/uploads/", {"entry": "²", "file": SimpleUploadedFile("a.xlsx", b"PK")})
     assert answer.status_code == 404
+
+
+# -- a version the centre's table cannot take (19th/20th sessions) ---------------------------------------------------
+
+def _retyped(entry: Any) -> None:
+    """A new version of the entry whose 出生日期 is text now: the centre's table cannot take it as it is."""
+    from govshare.catalog.actions import do_edit_entry
+    from tests.catalog_helpers import content
+
+    items = content()["items"]
+    items[2] = {**items[2], "data_type": "C", "length": 10}
+    do_edit_entry(entry.org.police_specialist, entry.entry, content(items=items), change_reason="出生日期改为文本")
+    entry.entry = entry.publish(entry.entry)
+
+
+def test_a_version_the_table_cannot_take_is_refused_by_upsert_and_loaded_by_replace_which_makes_the_table_again(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-3 with EXC-1: a department without a business system publishes a version that retypes an item.  An upsert
+    would have to write text into a date column: it is refused before anything is stored, saying to upload the whole
+    table in mode "replace"; a replace upload makes the centre's table again in the new shape (sequence numbers go
+    on, the feed counts the table's generation for the deliveries, audited) and loads the file into it."""
+    from govshare.exchange.models import TableBinding
+
+    client = login(Client(), entry.org.police_specialist)
+    first = upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    assert client.get(f"{API}/exchange/uploads/{first.json()['id']}").json()["status"] == "loaded"
+    _retyped(entry)
+    rows = [[person(n), f"张{n}", f"1990年1月{n}日"] for n in range(1, 4)]
+    data = filled(entry.entry, client, rows)
+    refused = upload(client, entry.entry, data, django_capture_on_commit_callbacks)
+    body = client.get(f"{API}/exchange/uploads/{refused.json()['id']}").json()
+    assert body["status"] == "refused" and [p["code"] for p in body["problems"]] == ["needs_replace"]
+    assert "出生日期" in body["problems"][0]["detail"] and "替换" in body["problems"][0]["message"]
+    assert centre_rows(entry.entry)[person(1)] == ("张1", dt.date(1990, 1, 2))  # nothing changed
+    page = client.get(f"/exchange/uploads/{refused.json()['id']}/").content.decode()
+    assert 'data-problem="needs_replace"' in page and "None" not in page
+
+    loaded = upload(client, entry.entry, data, django_capture_on_commit_callbacks, mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{loaded.json()['id']}").json()
+    assert body["status"] == "loaded" and body["rebuilt"] is True and body["inserted"] == 3, body
+    assert body["deleted"] == 0  # the old rows went with the old table, not as deletions
+    assert centre_rows(entry.entry) == {person(n): (f"张{n}", f"1990年1月{n}日") for n in range(1, 4)}
+    with open_store() as store:
+        columns, _key = store.describe(table_for(entry.entry))
+        assert [c.letter for c in columns] == ["C", "C", "C"]
+        assert min(r[-2] for r in store.changes_since(table_for(entry.entry), 0, 100)) == 6  # after the old 5
+    feed = UploadFeed.objects.get(entry=entry.entry)
+    assert (feed.rebuild_pending, feed.generation) == (False, 2) and feed.rebuilt_at is not None
+    assert TableBinding.objects.centre_state(entry.entry.pk).generation == 2
+    event = AuditEvent.objects.get(code=AuditCode.CENTRE_TABLE_REBUILT)
+    assert event.detail["upload"] == body["id"] and event.detail["rows_dropped"] == 5
+    assert 'data-rebuilt' in client.get(f"/exchange/uploads/{body['id']}/").content.decode()
+    again = upload(client, entry.entry, data, django_capture_on_commit_callbacks)  # an ordinary upsert again
+    body = client.get(f"{API}/exchange/uploads/{again.json()['id']}").json()
+    assert (body["status"], body["rebuilt"], body["unchanged"]) == ("loaded", False, 3)
+    assert UploadFeed.objects.get(entry=entry.entry).generation == 2
+
+
+def test_a_replace_killed_between_the_rebuild_and_its_record_makes_the_table_again_and_loads(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """kill -9 after the store made the table again but before the feed recorded it: the next attempt finds the
+    rebuild pending, makes the (empty) table again, records it once and loads the whole file."""
+    from govshare.core import jobs
+    from govshare.datastore.engine.store import StoreColumn
+
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    _retyped(entry)
+    data = filled(entry.entry, client, [[person(1), "张1", "一九九〇"]])
+    with django_capture_on_commit_callbacks(execute=False):
+        answer = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
+                             {"file": SimpleUploadedFile("户籍.xlsx", data), "mode": "replace"})
+    made = Upload.objects.get(pk=answer.json()["id"])
+    UploadFeed.objects.filter(entry=entry.entry).update(rebuild_pending=True)  # what the dead worker had done
+    with open_store() as store:
+        store.rebuild_table(table_for(entry.entry), [StoreColumn("公民身份号码", "C", 18), StoreColumn("姓名", "C", 50),
+                                                     StoreColumn("出生日期", "C", 10)], ["公民身份号码"])
+    Upload.objects.filter(pk=made.pk).update(status=Upload.Status.LOADING, rules_used=[])
+    assert jobs.execute(made.job_id, "test-worker") == "succeeded"
+    made.refresh_from_db()
+    assert made.status == "loaded" and made.rebuilt and made.inserted == 1
+    assert centre_rows(entry.entry) == {person(1): ("张1", "一九九〇")}
+    feed = UploadFeed.objects.get(entry=entry.entry)
+    assert (feed.rebuild_pending, feed.generation) == (False, 2)
+    assert AuditEvent.objects.filter(code=AuditCode.CENTRE_TABLE_REBUILT).count() == 1

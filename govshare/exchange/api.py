@@ -600,8 +600,8 @@ def upload_out(upload: Upload) -> dict[str, Any]:
                           "detail": str(p.get("detail") or ""), "message": problem_text(p)}
                          for p in upload.problems or []],
             "batches": upload.batches, "inserted": upload.inserted, "updated": upload.updated,
-            "unchanged": upload.unchanged, "deleted": upload.deleted, "content_hash": upload.content_hash,
-            "error_code": upload.error_code, "error_message": upload.error_message,
+            "unchanged": upload.unchanged, "deleted": upload.deleted, "rebuilt": upload.rebuilt,
+            "content_hash": upload.content_hash, "error_code": upload.error_code, "error_message": upload.error_message,
             "job": str(upload.job_id) if upload.job_id else None,
             "uploaded_by": upload.uploaded_by.get_username() if upload.uploaded_by else "",
             "created_at": upload.created_at, "finished_at": upload.finished_at}

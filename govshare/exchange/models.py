@@ -108,18 +108,30 @@ class DataSource(models.Model):
 
 @dataclass(frozen=True)
 class CentreTableState:
-    """Where the centre's table of an entry stands in its rebuilds (an entry without a binding: never rebuilt)."""
+    """Where the centre's table of an entry stands in its rebuilds: kept by the entry's binding, or by its upload feed
+    when it has no binding (an entry with neither: never rebuilt)."""
 
     rebuild_pending: bool = False
     generation: int = 1
     rebuilt_at: Any = None
 
+    @staticmethod
+    def pending(entry_path: str) -> models.Q:
+        """Rows whose entry (reached by ``entry_path``, e.g. ``"grant__entry"``) has its centre table to be made
+        again, kept by its binding or its upload feed."""
+        return (models.Q(**{f"{entry_path}__table_binding__rebuild_pending": True})
+                | models.Q(**{f"{entry_path}__upload_feed__rebuild_pending": True}))
+
 
 class TableBindingQuerySet(models.QuerySet["TableBinding"]):
     def centre_state(self, entry_id: int) -> CentreTableState:
-        """The rebuild state of the centre's table of ``entry_id`` (one query) — what deliveries, downloads and the
-        schedule ask before they read or write it."""
-        found = self.filter(entry_id=entry_id).values_list("rebuild_pending", "generation", "rebuilt_at").first()
+        """The rebuild state of the centre's table of ``entry_id`` — what deliveries, downloads and the schedule ask
+        before they read or write it.  The binding keeps it; an entry fed by spreadsheet uploads alone, its feed
+        (:func:`govshare.exchange.uploads.rebuild_for_upload`)."""
+        fields = ("rebuild_pending", "generation", "rebuilt_at")
+        found = self.filter(entry_id=entry_id).values_list(*fields).first()
+        if found is None:
+            found = UploadFeed.objects.filter(entry_id=entry_id).values_list(*fields).first()
         return CentreTableState(*found) if found is not None else CentreTableState()
 
 
@@ -521,6 +533,11 @@ class UploadFeed(models.Model):
     rules = models.JSONField(_("value rules"), default=list, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
+    #: the centre's table's rebuild state when the entry has no binding (a binding keeps its own): as
+    #: TableBinding's — made again by a replace upload of a version the table cannot take
+    rebuild_pending = models.BooleanField(default=False)
+    generation = models.PositiveIntegerField(default=1)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -575,6 +592,8 @@ class Upload(models.Model):
     updated = models.BigIntegerField(default=0)
     unchanged = models.BigIntegerField(default=0)
     deleted = models.BigIntegerField(default=0)
+    #: the centre's table was made again for this upload's version before it was loaded (replace mode)
+    rebuilt = models.BooleanField(default=False)
     #: the order-independent content hash of the entry's table in the centre after the load
     content_hash = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=60, blank=True)

@@ -14,6 +14,7 @@ specialists and administrators and to the centre's administrators."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -257,39 +258,48 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
 
 def _rebuild(ctx: jobs.JobContext, run: ExchangeRun, binding: TableBinding, plan: copy.CopyPlan) -> None:
     """Make the centre's table again in the shape the binding now gives (asked for by
-    :func:`govshare.exchange.actions.runs.do_rebuild_centre_table`), before the full copy fills it.  The store's
-    part is one transaction; a worker killed before the binding says it is done makes the (still empty) table
-    again, harmlessly.  The entry's query indexes are built again once the table exists (``build_waiting``);
-    deliveries see the binding's new generation and make their tables again."""
+    :func:`govshare.exchange.actions.runs.do_rebuild_centre_table`), before the full copy fills it."""
+    key = [plan.items[i].name for i in copy._check(plan)]
+    remake_centre_table(ctx, binding, plan.target, plan.items, key, run=run.run_id)
+
+
+def remake_centre_table(ctx: jobs.JobContext, owner: Any, table: str, items: Any, key: list[str], *,
+                        store: Any = None, **detail: Any) -> None:
+    """Make the centre's table of ``owner``'s entry again, empty, for these items and key — ``owner`` the row
+    that keeps the table's rebuild state (a :class:`TableBinding`, or an upload feed for an entry fed by
+    spreadsheets alone), its ``rebuild_pending`` set by the caller.  The store's part is one transaction; a worker
+    killed before the owner says it is done makes the (still empty) table again, harmlessly.  The entry's query
+    indexes are built again once the table exists (``build_waiting``); deliveries see the new generation and make
+    their tables again.  ``store``: the caller's own (idle), else one is opened; ``detail``: what the audit event adds
+    (the run, the upload)."""
     from govshare.datastore.actions.indexes import rebuild_after_remake
     from govshare.exchange.models import DeliveryRun
 
-    key = [plan.items[i].name for i in copy._check(plan)]
+    entry = owner.entry
     # deliveries of the entry that were running when the rebuild was asked for stop at their next batch (they see
     # rebuild_pending), new ones do not start: wait for them — a table made again under one would mix its items
     deadline = time.monotonic() + REBUILD_WAIT_SECONDS
-    while DeliveryRun.objects.filter(binding__grant__entry_id=binding.entry_id,
+    while DeliveryRun.objects.filter(binding__grant__entry_id=entry.pk,
                                      status__in=DeliveryRun.OPEN_STATUSES, started_at__isnull=False).exists():
         if time.monotonic() > deadline:
             raise GovshareError("deliveries_running", _("Deliveries of %(entry)s are still running: the centre's table "
                                                         "was not made again (start the rebuild again later)."),
-                                entry=binding.entry.code)
+                                entry=entry.code)
         ctx.progress(0, message="waiting for the deliveries of the entry to stop")
         time.sleep(1)
-    with open_store() as store:
-        dropped = store.rebuild_table(plan.target, plan.items, key)
+    with contextlib.nullcontext(store) if store is not None else open_store() as centre:
+        dropped = centre.rebuild_table(table, items, key)
     with transaction.atomic():
-        changed = TableBinding.objects.filter(pk=binding.pk, rebuild_pending=True).update(
+        changed = type(owner).objects.filter(pk=owner.pk, rebuild_pending=True).update(
             rebuild_pending=False, generation=F("generation") + 1, rebuilt_at=timezone.now())
         if changed:
-            binding.refresh_from_db(fields=["rebuild_pending", "generation", "rebuilt_at"])
-            rebuild_after_remake(binding.entry_id)
-            audit.record(AuditCode.CENTRE_TABLE_REBUILT, obj=binding, object_department=binding.entry.provider,
-                         detail={"entry": binding.entry.code, "table": plan.target, "run": run.run_id,
-                                 "rows_dropped": dropped, "generation": binding.generation,
-                                 "items": [item.name for item in plan.items], "key": key})
-    ctx.log(f"the centre's table {plan.target} was made again for the entry's items as they are now "
-            f"({dropped} rows of the old table dropped); the full copy fills it")
+            owner.refresh_from_db(fields=["rebuild_pending", "generation", "rebuilt_at"])
+            rebuild_after_remake(entry.pk)
+            audit.record(AuditCode.CENTRE_TABLE_REBUILT, obj=owner, object_department=entry.provider,
+                         detail={"entry": entry.code, "table": table, **detail, "rows_dropped": dropped,
+                                 "generation": owner.generation, "items": [item.name for item in items], "key": key})
+    ctx.log(f"the centre's table {table} was made again for the entry's items as they are now "
+            f"({dropped} rows of the old table dropped)")
 
 
 def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: str, on_batch: Any) -> copy.CopyResult:

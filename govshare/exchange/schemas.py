@@ -557,6 +557,8 @@ class UploadOut(Schema):
     updated: int
     unchanged: int
     deleted: int
+    rebuilt: bool = Field(description="the centre's table was made again for the upload's entry version before the "
+                                      "load (a replace upload of a version the table could not take as it was)")
     content_hash: str
     error_code: str
     error_message: dict[str, str] | None

@@ -71,6 +71,9 @@ PROBLEM_WORDS: dict[str, Any] = {
     "rule": _("%(detail)s"),
     "key_exists": _("The centre already holds this key (mode “append” only adds rows)."),
     "empty_replace": _("The file has no data rows: replacing with it would delete every row of the entry."),
+    "needs_replace": _("The entry's new version changes the centre's table so that it cannot take rows as it is "
+                       "(%(detail)s): upload the whole table in mode “replace” — the table is then made again from "
+                       "the file, and consumers' delivered tables after it."),
 }
 
 #: items whose name says what they hold: the rule a value must pass when the provider set none
@@ -270,13 +273,24 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
             count = 1  # a blank template would delete the whole entry, in the centre and at every consumer
             problems.append({"sheet": workbook.DATA_SHEET, "row": None, "column": None, "item": None,
                              "code": "empty_replace", "detail": ""})
+        shape = [StoreColumn(i.name, i.data_type, i.length) for i in items]
+        key_names = [items[n].name for n in key]
+        owner = _state_owner(entry)
+        differences = [] if done else store.cannot_take(table, shape, key_names)
+        remake = not done and (bool(differences) or owner.rebuild_pending)
+        if not count and remake and upload.mode != Upload.Mode.REPLACE:
+            count = 1  # the table cannot take this version as it is: only the whole table, in the new shape, can
+            problems.append({"sheet": workbook.DATA_SHEET, "row": None, "column": None, "item": None,
+                             "code": "needs_replace",
+                             "detail": "; ".join(differences)[:300] or "—"})
         if count and not (resumed and done):
             _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count)
             return {"upload": upload.pk, "status": "refused", "problems": count}
         Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.LOADING, rows=parsed.total_rows,
                                                    rules_used=feed.rules or [])
-        store.ensure_table(table, [StoreColumn(i.name, i.data_type, i.length) for i in items],
-                           [items[n].name for n in key])
+        if remake:
+            rebuild_for_upload(ctx, upload, owner, store, table, shape, key_names, differences)
+        store.ensure_table(table, shape, key_names)
         replace = upload.mode == Upload.Mode.REPLACE
         batches = [parsed.rows[start:start + BATCH_ROWS] for start in range(0, len(parsed.rows), BATCH_ROWS)]
         for number, rows in enumerate(batches, start=1):
@@ -302,6 +316,32 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
               "deleted": sum(r.deleted for r in receipts), "content_hash": summary.content_hash}
     _end(upload, Upload.Status.LOADED, rows=parsed.total_rows, **totals)
     return {"upload": upload.pk, "status": "loaded", **{k: v for k, v in totals.items() if k != "content_hash"}}
+
+
+def _state_owner(entry: CatalogEntry) -> Any:
+    """The row that keeps the rebuild state of the entry's table in the centre: its binding (paused while it takes
+    uploads), else its upload feed (:meth:`…TableBindingQuerySet.centre_state` reads the same)."""
+    from govshare.exchange.models import TableBinding
+
+    binding = TableBinding.objects.select_related("entry__provider").filter(entry=entry).first()
+    return binding if binding is not None else UploadFeed.objects.select_related("entry__provider").get(entry=entry)
+
+
+def rebuild_for_upload(ctx: jobs.JobContext, upload: Upload, owner: Any, store: Any, table: str,
+                       shape: list[StoreColumn], key: list[str], differences: list[str]) -> None:
+    """A replace upload of an entry version the centre's table cannot take as it is (an item removed, reordered,
+    retyped, another key — ``differences``): the table is made again, empty, in the version's shape, and the file
+    fills it (EXC-3; as a binding's rebuild, :func:`govshare.exchange.runs.remake_centre_table`).  New deliveries
+    wait while it is pending; running ones stop at their next batch and are waited for; consumers' delivered tables
+    are made again after it.  A worker killed in between finds the state pending and makes the table again."""
+    from govshare.exchange.runs import remake_centre_table
+
+    type(owner).objects.filter(pk=owner.pk).update(rebuild_pending=True)
+    owner.rebuild_pending = True
+    ctx.log("the entry's version changes the centre's table: "
+            + ("; ".join(differences) if differences else "a rebuild was pending") + " — it is made again")
+    remake_centre_table(ctx, owner, table, shape, key, store=store, upload=upload.pk, version=upload.version.number)
+    Upload.objects.filter(pk=upload.pk).update(rebuilt=True)
 
 
 def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **values: Any) -> None:

@@ -771,6 +771,20 @@ class Store:
                       "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
         self._shapes[table] = shape
 
+    def cannot_take(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str]) -> list[str]:
+        """What keeps ``table`` from taking these items and key as it is (:meth:`ensure_table` would fail
+        ``shape_changed``; :meth:`rebuild_table` makes it again): its differences, [] when it takes them (the same,
+        grown, or a table the store does not have)."""
+        _check_table(table)
+        shape = _check_shape(columns, key)
+        with _errors():
+            found = self._run("SELECT columns, key_items FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+        if found is None:
+            return []
+        old = _shape_from_json(*found)
+        differences = _differences(old, shape)
+        return [] if not differences or _grows(old, shape) else differences
+
     @contextlib.contextmanager
     def _ddl(self) -> Iterator[None]:
         """A transaction that changes tables, one such at a time on PostgreSQL (two writers making or altering tables

@@ -29,7 +29,7 @@ from govshare.exchange import guard
 from govshare.exchange.deliveries import DELIVER_JOB, WORDS, settle_orphaned, signature
 from govshare.exchange.engine import deliver
 from govshare.exchange.engine import sources as engine
-from govshare.exchange.models import DataSource, DeliveryBinding, DeliveryRun, TableBinding
+from govshare.exchange.models import CentreTableState, DataSource, DeliveryBinding, DeliveryRun, TableBinding
 from govshare.exchange.permissions import CHANGE, USE
 from govshare.exchange.sources import explain, spec_for
 from govshare.sharing.models import ConsumingSystem, Grant
@@ -228,7 +228,7 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
                                            ).select_related("grant__entry", "grant__consumer", "target"
                                                             ).exclude(runs__status__in=DeliveryRun.OPEN_STATUSES)
     # (an entry whose centre table is to be made again is delivered after that copy: its _deliver_after)
-    found = found.exclude(grant__entry__table_binding__rebuild_pending=True)
+    found = found.exclude(CentreTableState.pending("grant__entry"))
     if entry_ids is not None:
         found = found.filter(grant__entry_id__in=entry_ids)
     if bindings is not None:
@@ -297,7 +297,7 @@ def start_checks(entry_id: int) -> int:
     started = 0
     usable = Grant.objects.usable().filter(entry_id=entry_id).values("pk")
     for binding in DeliveryBinding.objects.filter(is_active=True, target__is_active=True, grant__in=usable).exclude(
-            runs__status__in=DeliveryRun.OPEN_STATUSES).exclude(grant__entry__table_binding__rebuild_pending=True
+            runs__status__in=DeliveryRun.OPEN_STATUSES).exclude(CentreTableState.pending("grant__entry")
                                                                 ).select_related("grant__entry", "grant__consumer",
                                                                                  "target"):
         try:
