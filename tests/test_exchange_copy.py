@@ -701,3 +701,41 @@ def test_a_postgresql_infinity_date_is_quarantined_not_the_end_of_the_copy(make_
     assert (result.rows_read, result.inserted, result.rejected) == (10, 8, 2)
     reasons = {q["key"]: q["reason"] for q in store.quarantine("e_copy")}
     assert set(reasons) == {"7", "8"} and "infinity" in reasons["7"]
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_text_that_is_not_utf8_in_a_sqlite_source_is_quarantined_by_row_and_the_copy_goes_on(
+        store_kind: str, make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """EXC-7 (a source that lies about its text): a SQLite file written by a GBK program holds bytes that are not
+    UTF-8 in TEXT columns — in a value and in a key.  Each such row is quarantined with the reason and its key
+    (shown as hex when the key itself is not text); every other row is copied, across pages and a resume, none
+    skipped — by the full copy, watermark mode's key check, compare mode and the reconciliation alike."""
+    from govshare.exchange.engine.compare import compare_copy
+    from govshare.exchange.engine.copy import delete_unseen, key_scan, reconcile
+
+    gbk = "张三".encode("gbk").hex()
+    source = make_source("sqlite", "CREATE TABLE t (code TEXT PRIMARY KEY, name TEXT);" + "".join(
+        f"INSERT INTO t VALUES ('k{n:02d}', '名{n}');" for n in range(1, 10))
+        + f"INSERT INTO t VALUES ('k05x', CAST(x'{gbk}' AS TEXT));"
+        + f"INSERT INTO t VALUES (CAST(x'6b3035{gbk}' AS TEXT), '键坏了');")  # k05…: after k05x, before k06
+    store = make_store(store_kind)
+    plan = source.plan("t", [("code", StoreColumn("代码", "C", 20)), ("name", StoreColumn("名称", "C", 20))],
+                       ("code",), batch_rows=7)  # the first page ends on the key that is not text
+    stopped = full_copy(plan, store, run_id="r1", should_stop=iter([False, True]).__next__)
+    assert not stopped.complete and stopped.rows_read == 7
+    result = full_copy(plan, store, run_id="r1")  # resumed from the position kept with the first batch
+    assert (result.rows_read, result.inserted, result.rejected) == (11, 9, 2)
+    assert sorted(live(store)) == [f"k{n:02d}" for n in range(1, 10)]
+    held = {q["item"]: q for q in store.quarantine("e_copy", "r1")}
+    assert held["名称"]["key"] == "k05x" and held["名称"]["reason"].startswith("not_text")
+    assert held["代码"]["reason"].startswith("not_text") and gbk in held["代码"]["reason"]
+    again = full_copy(plan, store, run_id="r2")  # the next copy: the same, nothing deleted or duplicated
+    assert (again.rows_read, again.inserted, again.unchanged, again.rejected) == (11, 0, 9, 2)
+    keys = key_scan(plan, store, run_id="r3")  # watermark mode's key check reads the same keys
+    assert keys.keys_read == 11 and keys.rejected == 2  # (rows the centre lacks are read again: held again)
+    assert delete_unseen(plan, store, run_id="r3", guard_share=0.5).deleted == 0
+    compared = compare_copy(plan, store, run_id="r4", guard_share=0.5)  # compare mode: nothing changed
+    assert compared.complete and compared.deletions.deleted == 0 and sorted(live(store)) == [f"k{n:02d}" for n in range(1, 10)]
+    report = reconcile(plan, store)
+    assert (report.source_rows, report.source_unstorable, report.centre_rows) == (9, 2, 9), report
+    assert report.source_hash == report.centre_hash and not report.missing_in_centre

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ from govshare.exchange.engine.copy import (
     CopyPlan,
     CopyResult,
     Deletions,
+    NotUtf8,
     _check,
     _convert_page,
     _fetch,
@@ -129,10 +131,11 @@ class CompareResult:
 
 # -- the source's statements -------------------------------------------------------------------------------
 
-def _bucket_sql(kind: str, keys: list[str]) -> str:
-    """The fine bucket of a row's key, computed by the source (``keys``: quoted key columns)."""
+def _bucket_sql(kind: str, keys: list[str], hexed: bool = False) -> str:
+    """The fine bucket of a row's key, computed by the source (``keys``: quoted key columns; ``hexed``: a SQLite
+    source's TEXT passed as hex, :func:`_passed`)."""
     if kind == "sqlite":
-        return f"gs_bucket({', '.join(keys)})"
+        return f"gs_bucket_hex({', '.join(_passed(k) for k in keys)})" if hexed else f"gs_bucket({', '.join(keys)})"
     if kind == "mysql":
         text = keys[0] if len(keys) == 1 else f"JSON_ARRAY({', '.join(keys)})"
         return f"CAST(CONV(SUBSTRING(MD5({text}), 1, {FINE_BITS // 4}), 16, 10) AS UNSIGNED)"
@@ -147,10 +150,12 @@ def _digest_sql(kind: str, columns: list[str]) -> str:
     return f"('x' || substr(md5(ROW({', '.join(columns)})::text), 1, 16))::bit(64)::bigint"
 
 
-def _aggregate_sql(reader: _Reader, plan: CopyPlan) -> str:
+def _aggregate_sql(reader: _Reader, plan: CopyPlan, hexed: bool = False) -> str:
     columns = [reader.quote(c) for c in plan.columns]
     keys = [reader.quote(k) for k in plan.key]
     if reader.kind == "sqlite":
+        if hexed:
+            return f"SELECT gs_map_hex({', '.join(_passed(c) for c in columns)}) FROM {reader.table}"  # noqa: S608
         return f"SELECT gs_map({', '.join(columns)}) FROM {reader.table}"  # noqa: S608 — quoted names
     empty = " OR ".join(f"{k} IS NULL" for k in keys)
     return (f"SELECT CASE WHEN {empty} THEN NULL ELSE {_bucket_sql(reader.kind, keys)} END, "  # noqa: S608
@@ -164,9 +169,42 @@ def _md5(values: tuple[Any, ...]) -> bytes:
     return hashlib.md5(repr(values).encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
 
 
+def _passed(column: str) -> str:
+    """A SQLite source's column as our ``…_hex`` functions take it: TEXT as ``T`` and its bytes in hex, anything
+    else as it is.  SQLite's module hands a function its TEXT arguments decoded as UTF-8 and fails the whole
+    statement on one that is not (a file written by a GBK program): :func:`_taken` decodes them, such a value then
+    as :class:`~govshare.exchange.engine.copy.NotUtf8` bytes (its row is read and quarantined).  The same maps and
+    buckets as the plain functions for every other value, at about twice their cost: used only after a plain
+    statement failed so (:func:`_text_failure`)."""
+    return f"CASE WHEN typeof({column}) = 'text' THEN 'T' || hex({column}) ELSE {column} END"
+
+
+def _taken(value: Any) -> Any:
+    if isinstance(value, str):
+        raw = bytes.fromhex(value[1:])
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return NotUtf8(raw)
+    return value
+
+
+def _text_failure(exc: BaseException) -> bool:
+    """Whether a SQLite statement calling our functions failed on a TEXT argument that is not UTF-8 (the sqlite3
+    module says so in several forms)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UnicodeDecodeError) or (
+                isinstance(seen, sqlite3.OperationalError) and "user-defined" in str(seen)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _sqlite_functions(conn: Any, key_at: list[int]) -> None:
     """``gs_bucket(k1, …)`` and the aggregate ``gs_map(c1, …)`` (JSON: fine bucket → [rows, digest sum]) on our
-    connection to a SQLite source: one Python call per row."""
+    connection to a SQLite source: one Python call per row; ``gs_bucket_hex`` and ``gs_map_hex`` the same of the
+    values passed by :func:`_passed`."""
     def bucket(*key: Any) -> int | None:
         if any(part is None for part in key):
             return None
@@ -187,8 +225,15 @@ def _sqlite_functions(conn: Any, key_at: list[int]) -> None:
         def finalize(self) -> str:
             return json.dumps(self.found)
 
+    class HexMap(Map):
+        def step(self, *values: Any) -> None:
+            super().step(*(_taken(value) for value in values))
+
     conn.create_function("gs_bucket", len(key_at), bucket, deterministic=True)
     conn.create_aggregate("gs_map", -1, Map)
+    conn.create_function("gs_bucket_hex", len(key_at), lambda *key: bucket(*(_taken(part) for part in key)),
+                         deterministic=True)
+    conn.create_aggregate("gs_map_hex", -1, HexMap)
 
 
 def _aggregate(conn: Any, sql: str, kind: str) -> dict[int, tuple[int, int]]:
@@ -339,19 +384,36 @@ def compare_copy(plan: CopyPlan, store: Store, *, run_id: str, guard_share: floa
         with sources.connect(plan.source) as conn:
             if plan.source.kind == "sqlite":
                 _sqlite_functions(conn, key_at)
+            hexed = False  # a SQLite source's text that is not UTF-8: our functions take it as hex (_passed)
             if run_map is None:
                 sql = _aggregate_sql(reader, plan)
                 clock = time.monotonic()
-                fine = _aggregate(conn, sql, plan.source.kind)
+                try:
+                    fine = _aggregate(conn, sql, plan.source.kind)
+                except Exception as exc:
+                    if plan.source.kind != "sqlite" or not _text_failure(exc):
+                        raise
+                    hexed = True
+                    fine = _aggregate(conn, _aggregate_sql(reader, plan, hexed=True), plan.source.kind)
                 aggregate_seconds = round(time.monotonic() - clock, 3)
+                # (the signature of the plain statement: the hexed one makes the same map)
                 run_map = store.keep_bucket_map(plan.target, run_id,
                                                 _new_map(fine, table_map, _signature(plan, sql)))
             scope = _scope(table_map, run_map)
             summary = {"buckets": run_map.buckets, "compared": scope.compared,
                        "read": scope.compared if scope.everything else len(scope.read),
                        "source_rows": sum(n for n, _ in run_map.counts.values())}
-            rows_done = _read_rows(conn, plan, store, key_at, reader, scope, run_id, batch, position, summary,
-                                   on_batch, should_stop)
+            try:
+                rows_done = _read_rows(conn, plan, store, key_at, reader, scope, run_id, batch, position, summary,
+                                       on_batch, should_stop, hexed=hexed)
+            except Exception as exc:
+                if hexed or plan.source.kind != "sqlite" or not _text_failure(exc):
+                    raise
+                # again from the last committed batch (the plain pages' buckets are the hexed ones)
+                batch = store.last_batch(plan.target, run_id)
+                position = store.position(plan.target, run_id) if batch else None
+                rows_done = _read_rows(conn, plan, store, key_at, _Reader(plan), scope, run_id, batch, position,
+                                       summary, on_batch, should_stop, hexed=True)
     scope = _scope(table_map, run_map)
     if not rows_done:
         deletions, done = Deletions(0, 0, 0, False), False
@@ -367,10 +429,11 @@ def compare_copy(plan: CopyPlan, store: Store, *, run_id: str, guard_share: floa
 
 def _read_rows(conn: Any, plan: CopyPlan, store: Store, key_at: list[int], reader: _Reader, scope: _Scope,
                run_id: str, batch: int, position: dict[str, Any] | None, summary: dict[str, int],
-               on_batch: Callable[[BatchReceipt], None] | None, should_stop: Callable[[], bool] | None) -> bool:
+               on_batch: Callable[[BatchReceipt], None] | None, should_stop: Callable[[], bool] | None, *,
+               hexed: bool = False) -> bool:
     """Phase ``rows``: the rows of the scope's buckets, in keyset pages, each page one committed batch (its rows
     with their buckets, its receipt, its position — with the run's ``summary``).  False: stopped."""
-    bucket = _bucket_sql(reader.kind, reader.keys)
+    bucket = _bucket_sql(reader.kind, reader.keys, hexed)
     within = scope.sql(bucket)
     columns = ", ".join(reader.quote(c) for c in plan.columns)
     not_null = " AND ".join(f"{k} IS NOT NULL" for k in reader.keys)

@@ -38,6 +38,7 @@ import ipaddress
 import json
 import math
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -410,12 +411,36 @@ def convert(value: Any, column: StoreColumn) -> Any:
 
 # -- positions ---------------------------------------------------------------------------------------------
 
+class NotUtf8(bytes):
+    """A TEXT value of a SQLite source whose bytes are not UTF-8 (a file written by a GBK program, by a program that
+    cut a character in half): its page is read again with such values as these bytes (:func:`_fetch`).  As a value
+    it is quarantined (``not_text``, :func:`convert`); as a page's last key it is compared with the column as TEXT
+    (``CAST(? AS TEXT)``: a BLOB parameter sorts after every TEXT value and would skip the rest of the table)."""
+
+    __slots__ = ()
+
+
+def _text_or_bytes(data: bytes) -> Any:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return NotUtf8(data)
+
+
+#: what SQLite's module says of a TEXT value that is not UTF-8
+_NOT_UTF8 = "Could not decode to UTF-8"
+
+
 def encode_key(values: Sequence[Any]) -> list[list[Any]]:
     """Source key values as JSON, each with its type, so that :func:`decode_key` gives back the exact values
     (dates, decimals, bytes, aware times …) to compare the source's column with — the
-    :mod:`govshare.datastore.engine.typed` form, without NULL (a key has no empty part)."""
+    :mod:`govshare.datastore.engine.typed` form, without NULL (a key has no empty part); a SQLite TEXT key that is
+    not UTF-8 as ``["not_utf8", hex]``."""
     encoded: list[list[Any]] = []
     for value in values:
+        if isinstance(value, NotUtf8):
+            encoded.append(["not_utf8", value.hex()])
+            continue
         try:
             part = typed.encode([value])[0]
         except TypeError:
@@ -427,7 +452,8 @@ def encode_key(values: Sequence[Any]) -> list[list[Any]]:
 
 
 def decode_key(encoded: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
-    return typed.decode(encoded)
+    return tuple(NotUtf8(bytes.fromhex(part[1])) if part and part[0] == "not_utf8" else typed.decode([part])[0]
+                 for part in encoded)
 
 
 def _key_text(values: Sequence[Any]) -> str:
@@ -485,6 +511,10 @@ class _Reader:
             return ("`" + name.replace("`", "``") + "`").replace("%", "%%")
         return ('"' + name.replace('"', '""') + '"').replace("%", "%%")
 
+    def _at(self, value: Any) -> str:
+        """The placeholder of a value compared with a column: a SQLite TEXT value that is not UTF-8 as TEXT."""
+        return f"CAST({self.mark} AS TEXT)" if isinstance(value, NotUtf8) else self.mark
+
     def page(self, after: tuple[Any, ...] | None, lower: Any = None, *,
              window: tuple[int, int] | None = None) -> tuple[str, tuple[Any, ...]]:
         """The next page after the key ``after`` (None: the first page — from ``lower`` on, inclusive, in
@@ -497,8 +527,8 @@ class _Reader:
             return self.select + order, self.fixed
         if self.kind != "mysql":  # row values: PostgreSQL, SQLite ≥ 3.15 (both use the key's index)
             if len(self.keys) == 1:
-                return f"{self.select} AND {self.keys[0]} > {self.mark}{order}", (*self.fixed, *after)
-            row = ", ".join([self.mark] * len(self.keys))
+                return f"{self.select} AND {self.keys[0]} > {self._at(after[0])}{order}", (*self.fixed, *after)
+            row = ", ".join(self._at(value) for value in after)
             return (f"{self.select} AND ({', '.join(self.keys)}) > ({row}){order}",
                     (*self.fixed, *after))
         # MariaDB (10.11) reads the index from its start for a row-value comparison (measured: 10 105 index
@@ -513,7 +543,8 @@ class _Reader:
 
     def by_keys(self, keys: Sequence[Sequence[Any]]) -> tuple[str, tuple[Any, ...]]:
         """The rows of these keys (source values, as a page gave them)."""
-        match = " OR ".join("(" + " AND ".join(f"{k} = {self.mark}" for k in self.keys) + ")" for _ in keys)
+        match = " OR ".join("(" + " AND ".join(f"{k} = {self._at(v)}" for k, v in zip(self.keys, key, strict=True))
+                            + ")" for key in keys)
         return f"{self.select} AND ({match})", (*self.fixed, *(v for key in keys for v in key))
 
     def highest(self, column: str, until: Any = None) -> tuple[str, tuple[Any, ...]]:
@@ -567,6 +598,22 @@ def _mark(conn: Any, plan: CopyPlan, reader: _Reader) -> Any:
 
 
 def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of one statement.  A SQLite source's TEXT that is not UTF-8 fails the read in SQLite's module: the
+    statement is read again with such values as :class:`NotUtf8` bytes (each then one quarantined row, not the end
+    of the copy); only then, so that the usual read keeps the module's own decoding."""
+    try:
+        return _rows(conn, sql, params)
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith(_NOT_UTF8):
+            raise
+    conn.text_factory = _text_or_bytes
+    try:
+        return _rows(conn, sql, params)
+    finally:
+        conn.text_factory = str
+
+
+def _rows(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     cursor = conn.cursor()
     try:
         cursor.execute(sql, tuple(params))
