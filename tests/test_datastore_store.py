@@ -249,6 +249,41 @@ def test_a_table_is_made_again_for_a_version_it_cannot_take_keeping_its_history_
     assert caught.value.code == "shape_changed"
 
 
+def test_a_rebuild_waits_for_the_tables_readers_in_short_tries_so_new_readers_are_never_held_behind_it(
+        store: Store) -> None:
+    """EXC-1 with issue 11 (19th session's note): on PostgreSQL a DROP TABLE waiting for a reader (a download's
+    snapshot) queues every later reader behind it — the data API would stop answering.  The rebuild tries in short
+    lock waits: a reader arriving meanwhile is answered at once; when the first reader ends the rebuild goes
+    through; a reader that stays longer than the rebuild may wait fails it as "busy", the table untouched."""
+    import threading
+    import time
+
+    import psycopg
+
+    if store.kind != "postgresql":
+        pytest.skip("SQLite readers do not hold a table against a DROP")
+    store.ensure_table("e_1", ITEMS, KEY)
+    apply(store, [["a", Decimal(1), None], ["b", Decimal(2), None]])
+    with psycopg.connect(store.url) as holder:  # a download: a snapshot that has read the table
+        holder.execute('SELECT count(*) FROM "e_1"').fetchone()
+        with pytest.raises(StoreError) as caught:
+            store.rebuild_table("e_1", ITEMS, KEY, lock_wait=1.5)
+        assert caught.value.code == "busy" and "being read" in caught.value.detail
+        assert store.summary("e_1").live_rows == 2  # as it was
+        done: list[Any] = []
+        worker = threading.Thread(target=lambda: done.append(store.rebuild_table("e_1", ITEMS, KEY, lock_wait=30)))
+        worker.start()
+        time.sleep(0.8)  # the rebuild is trying now
+        with psycopg.connect(store.url, autocommit=True) as reader:
+            # (queued behind a DROP that waits for the download, it would wait until the download ends: never here)
+            reader.execute("SET statement_timeout = '5s'")
+            assert reader.execute('SELECT count(*) FROM "e_1"').fetchone() == (2,)
+        assert worker.is_alive() and not done
+        holder.rollback()  # the download ends
+        worker.join(10)
+    assert done == [2] and store.summary("e_1").live_rows == 0
+
+
 # -- batches -----------------------------------------------------------------------------------------------
 
 def test_unchanged_rows_are_not_rewritten_and_counts_are_exact(store: Store) -> None:

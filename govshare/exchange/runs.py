@@ -56,6 +56,8 @@ STORE_WORDS: dict[str, Any] = {
                        "(%(detail)s): the entry's items changed since the last copy. Rebuild the centre's table "
                        "from the binding's page."),
     "full": _("The data resource centre's disk is full (%(detail)s)."),
+    "busy": _("The centre's table of this entry is being read by a download or a long query and could not be made "
+              "again (%(detail)s): the next copy tries again."),
     "other": _("The data resource centre's database refused the copy (%(detail)s)."),
 }
 

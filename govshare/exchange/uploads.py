@@ -206,6 +206,8 @@ STORE_WORDS: dict[str, Any] = {
     "shape_changed": _("The centre's table of this entry has other columns than the entry's items now (%(detail)s)."),
     "unavailable": _("The data resource centre's database cannot be reached (%(detail)s)."),
     "full": _("The data resource centre's disk is full (%(detail)s)."),
+    "busy": _("The centre's table of this entry is being read by a download or a long query and could not be made "
+              "again (%(detail)s): upload the file again later."),
     "other": _("The data resource centre's database refused the load (%(detail)s)."),
 }
 

@@ -74,6 +74,7 @@ import os
 import re
 import sqlite3
 import struct
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -83,7 +84,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 LETTERS = "CNYDTLMGBIF"
-CODES = ("unavailable", "shape_changed", "full", "other")
+CODES = ("unavailable", "shape_changed", "full", "busy", "other")
 #: a store table name (chosen by the caller, e.g. ``e_102001_000001``)
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 #: most items a table may have (PostgreSQL allows 1 600 columns)
@@ -94,6 +95,11 @@ _INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
 APPLICATION_NAME = "govshare-datastore"
 #: the advisory lock that serialises creating tables on PostgreSQL
 _PG_DDL_LOCK = 8_410_001
+#: a rebuild's DROP TABLE on PostgreSQL: each try waits this long for the table's readers (new readers queue behind a
+#: waiting DROP), then pauses, for at most REBUILD_LOCK_WAIT seconds in all
+LOCK_TRY = 0.5
+LOCK_PAUSE = 1.0
+REBUILD_LOCK_WAIT = 600.0
 #: the most bytes an entry of a query index (an item, then the key) may need: a PostgreSQL B-tree entry holds
 #: at most ~2 700 bytes, and a longer one makes the write of its row fail (govshare.datastore.engine.indexes)
 QUERY_INDEX_MAX_BYTES = 2600
@@ -180,7 +186,8 @@ class StoreColumn:
 
 class StoreError(Exception):
     """The store could not do it; ``code``: ``unavailable`` (cannot reach or open the database, or it is
-    busy), ``shape_changed`` (the table exists with other items or key), ``full`` (disk, quota), ``other``."""
+    busy), ``shape_changed`` (the table exists with other items or key), ``full`` (disk, quota), ``busy`` (a table
+    its readers hold could not be made again: :meth:`Store.rebuild_table`), ``other``."""
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(code, detail)
@@ -804,49 +811,70 @@ class Store:
         self._conn.execute(f'CREATE TABLE "{table}" ({typed}, {system}, '
                            f"PRIMARY KEY ({', '.join(shape.key_columns)}), UNIQUE (_seq))")
 
-    def rebuild_table(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str]) -> int:
+    def rebuild_table(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str], *,
+                      lock_wait: float = REBUILD_LOCK_WAIT) -> int:
         """Make ``table`` again, empty, for these items and key: an entry whose new version changed its items
         otherwise than :meth:`ensure_table` takes (an item removed, reordered, of another type, another key).  Its
         rows go with the old table, and with them everything kept of it — query indexes, the runs' key lists and
         key ranges, the bucket maps of compare runs; receipts and quarantine entries stay (the history of its
         runs).  Sequence numbers go on from the old table's last one: whoever follows the table's changes sees
         every row of the next copy as new.  Returns how many live rows the old table held; a table the store does
-        not know is simply made."""
+        not know is simply made.
+
+        PostgreSQL: the table's readers (a download's snapshot, a long query) hold it; the DROP waits for them in
+        tries of :data:`LOCK_TRY` seconds (a waiting DROP queues every new reader behind it: the data API would stop
+        answering), for at most ``lock_wait`` seconds, then fails ``busy`` with the table as it was."""
         _check_table(table)
         shape = _check_shape(columns, key)
         columns_json, key_json = _shape_json(shape)
         self._bucket_map_tables()  # (their rows of the table go with it)
-        with self._ddl():
-            # the live rows kept by every write (counting them would hold the DDL lock over the whole table), and
-            # when the table was made: the new one is made later
-            found = self._run("SELECT live_rows, created_at FROM _gs_tables WHERE table_name = ?",
-                              (table,)).fetchone()
-            if found is None:
-                if self._table_exists(table):
-                    raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
-                self._create_table(table, shape)
-                self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq, live_rows) "
-                          "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
-                self._forget_table(table, shape)
-                return 0
-            live = found[0] or 0
-            if found[0] is None and self._table_exists(table):  # an older table whose count was never kept
-                (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
-            self._conn.execute(f'DROP TABLE IF EXISTS "{table}"')  # its indexes, query indexes included, with it
-            self._conn.execute(f"DROP TABLE IF EXISTS {_named('_gs_k_', table)}")  # the key list, typed by the key
-            for meta in ("_gs_fresh_runs", "_gs_ranged_runs", "_gs_key_ranges"):
-                self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
-            for meta in ("_gs_bucket_maps", "_gs_buckets"):
-                self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                with self._ddl():
+                    if self.kind == "postgresql":
+                        self._conn.execute(f"SET LOCAL lock_timeout = '{int(LOCK_TRY * 1000)}ms'")
+                    return self._remake(table, shape, columns_json, key_json)
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                    raise
+                if time.monotonic() + LOCK_PAUSE > deadline:
+                    raise StoreError("busy", f"{table} is being read (a download, a long query) for more than "
+                                             f"{lock_wait:.0f} s: it was not made again") from exc
+            time.sleep(LOCK_PAUSE)
+
+    def _remake(self, table: str, shape: _Shape, columns_json: str, key_json: str) -> int:
+        """:meth:`rebuild_table`'s work, in its transaction."""
+        # the live rows kept by every write (counting them would hold the DDL lock over the whole table), and
+        # when the table was made: the new one is made later
+        found = self._run("SELECT live_rows, created_at FROM _gs_tables WHERE table_name = ?",
+                          (table,)).fetchone()
+        if found is None:
+            if self._table_exists(table):
+                raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
             self._create_table(table, shape)
-            before = found[1]
-            made = _now()
-            if made <= str(before):  # (within a millisecond of the last: still another incarnation)
-                made = (dt.datetime.fromisoformat(str(before)) + dt.timedelta(milliseconds=1)).isoformat(
-                    timespec="milliseconds")
-            self._run("UPDATE _gs_tables SET columns = ?, key_items = ?, created_at = ?, live_rows = 0 "
-                      "WHERE table_name = ?", (columns_json, key_json, made, table))
+            self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq, live_rows) "
+                      "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
             self._forget_table(table, shape)
+            return 0
+        live = found[0] or 0
+        if found[0] is None and self._table_exists(table):  # an older table whose count was never kept
+            (live,) = self._run(f'SELECT count(*) FROM "{table}" WHERE NOT _deleted').fetchone()  # noqa: S608
+        self._conn.execute(f'DROP TABLE IF EXISTS "{table}"')  # its indexes, query indexes included, with it
+        self._conn.execute(f"DROP TABLE IF EXISTS {_named('_gs_k_', table)}")  # the key list, typed by the key
+        for meta in ("_gs_fresh_runs", "_gs_ranged_runs", "_gs_key_ranges"):
+            self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
+        for meta in ("_gs_bucket_maps", "_gs_buckets"):
+            self._run(f"DELETE FROM {meta} WHERE table_name = ?", (table,))  # noqa: S608 — our own names
+        self._create_table(table, shape)
+        before = found[1]
+        made = _now()
+        if made <= str(before):  # (within a millisecond of the last: still another incarnation)
+            made = (dt.datetime.fromisoformat(str(before)) + dt.timedelta(milliseconds=1)).isoformat(
+                timespec="milliseconds")
+        self._run("UPDATE _gs_tables SET columns = ?, key_items = ?, created_at = ?, live_rows = 0 "
+                  "WHERE table_name = ?", (columns_json, key_json, made, table))
+        self._forget_table(table, shape)
         return int(live)
 
     def _forget_table(self, table: str, shape: _Shape) -> None:
