@@ -593,3 +593,35 @@ def test_the_data_api_keeps_one_centre_connection_per_thread_and_replaces_one_th
     settings.GOVSHARE_DATASTORE_URL = f"sqlite:///{tmp_path / 'other.sqlite3'}"
     with centre.reading_store() as other:
         assert other is not third and other.url.endswith("other.sqlite3")
+
+
+def test_a_table_made_again_between_its_shape_and_its_rows_is_read_again_never_by_the_old_positions(
+        data: Any, monkeypatch: Any) -> None:
+    """SEC-3 with EXC-1 (19th session's note): the data API reads the centre table's shape, then its rows by the
+    positions of the items.  A rebuild landing in between (the new version put 姓名 where 公民身份号码 was) would give
+    an item another item's values, masked by another rule; the request notices the table changed and reads it
+    again; a table made again at every try is "ask again" (409), never a wrong answer."""
+    from govshare.datastore import api as data_api
+
+    real = data_api.reader.read_rows
+    rebuilds = [1]
+
+    def rebuilt_first(store: Any, query: Any) -> Any:
+        if rebuilds[0]:
+            rebuilds[0] -= 1
+            with open_store() as other:
+                table = table_for(data.entry)
+                swapped = [StoreColumn("姓名", "C", 50), StoreColumn("公民身份号码", "C", 18), StoreColumn("出生日期", "D")]
+                other.rebuild_table(table, swapped, ["公民身份号码"])
+                other.apply(table, [[name, pid, born] for pid, name, born in PEOPLE], run_id="again", batch=1,
+                            position={}, rows_read=5, read_hash=combine(()))
+        return real(store, query)
+
+    monkeypatch.setattr(data_api.reader, "read_rows", rebuilt_first)
+    client = login(Client(), data.org.market_specialist)
+    body = _rows(client, data.entry).json()
+    assert body["rows"][3] == {"公民身份号码": "360783********1234", "姓名": "张*", "出生日期": "1990-01-01"}
+    rebuilds[0] = 2
+    answer = _rows(client, data.entry)
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "centre_rebuilding"
+    assert "张三" not in answer.content.decode()

@@ -30,8 +30,9 @@ import re
 import threading
 import unicodedata
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, JsonResponse
@@ -112,6 +113,9 @@ class RowsOut(Schema):
     next: str | None
 
 
+T = TypeVar("T")
+
+
 def _caller(request: HttpRequest) -> tuple[Any, Any]:
     """(user, system) of a channel's request: a consuming system with its key acts as itself, never as a user."""
     system = system_of(request)
@@ -126,11 +130,33 @@ def _entry(ref: str, user: Any, system: Any) -> Any:
 
 def _centre_table(store: Any, entry: Any) -> tuple[str, list[Any], list[str]]:
     """The entry's table in the centre: (name, its items, its key) — or 404 ``no_data`` when no copy made it yet."""
+    table, shape, key, _made = _centre_shape(store, entry)
+    return table, shape, key
+
+
+def _centre_shape(store: Any, entry: Any) -> tuple[str, list[Any], list[str], str]:
+    """As :func:`_centre_table`, with the table's incarnation (:meth:`Store.incarnation`)."""
     table = centre.table_for(entry)
-    if not store.has_table(table):
+    made = store.incarnation(table)
+    if not made:
         raise delivery.NoData("no_data", _("The data resource centre holds no data of %(code)s yet."), code=entry.code)
     shape, key = store.describe(table)
-    return table, shape, key
+    return table, shape, key, made
+
+
+def _one_table(store: Any, entry: Any, read: Callable[[str, list[Any], list[str]], T]) -> T:
+    """``read(table, items, key)`` of the entry's centre table — its rows read by the positions of its items — with
+    the table the same from its shape to its rows: one made again in between (a rebuild for a new version: items in
+    other columns, another item's values under a name, masked by another rule) is read again, once; a second time,
+    the caller is told to ask again."""
+    for _attempt in range(2):
+        table, shape, key, made = _centre_shape(store, entry)
+        result = read(table, shape, key)
+        if store.incarnation(table) == made:
+            return result
+        store.fresh_for_reading()  # (what it knew of the table's shape)
+    raise Conflict("centre_rebuilding", _("The data resource centre is making the table of %(code)s again: ask again "
+                                          "in a moment."), code=entry.code)
 
 
 def _names(text: str) -> list[str]:
@@ -242,26 +268,30 @@ def entry_rows(request: HttpRequest, ref: EntryRefPath, query: Query[RowsQuery])
     else:
         entry = get_entry(user, ref)
         granted = delivery.authorise(entry, user=user, purpose=query.purpose, items=asked, channel=ShareMethod.API)
+    masked = granted.masked
+    hidden = {**granted.masked_anywhere, **masked}
+
+    def read(table: str, shape: list[Any], _key: list[str]) -> Any:
+        readable = set(granted.items) | set(granted.filterable)
+        columns = {column.name: column for column in shape if column.name in readable}
+        missing = [name for name in granted.items if name not in columns]
+        if missing:
+            raise delivery.NoData("no_data_for_items", _("The data resource centre holds no data of %(items)s "
+                                                         "of %(code)s."), items="、".join(missing),
+                                  code=entry.code)
+        row_query = reader.RowQuery(table, granted.items, _filters(request.GET, columns, hidden),
+                                    _sort(query.sort, columns, hidden), limit=query.limit)
+        fingerprint = delivery.query_fingerprint(entry, granted.decision, row_query)
+        if query.cursor:
+            row_query.after = delivery.read_cursor(fingerprint, query.cursor)
+        counting = _count_beside(row_query) if query.count else None
+        page = reader.read_rows(store, row_query)  # an error here leaves the count to end on its own
+        counted = counting.result() if counting is not None else None
+        return columns, row_query, fingerprint, page, counted
+
     try:
         with centre.reading_store() as store:
-            table, shape, _key = _centre_table(store, entry)
-            readable = set(granted.items) | set(granted.filterable)
-            columns = {column.name: column for column in shape if column.name in readable}
-            missing = [name for name in granted.items if name not in columns]
-            if missing:
-                raise delivery.NoData("no_data_for_items", _("The data resource centre holds no data of %(items)s "
-                                                             "of %(code)s."), items="、".join(missing),
-                                      code=entry.code)
-            masked = granted.masked
-            hidden = {**granted.masked_anywhere, **masked}
-            row_query = reader.RowQuery(table, granted.items, _filters(request.GET, columns, hidden),
-                                        _sort(query.sort, columns, hidden), limit=query.limit)
-            fingerprint = delivery.query_fingerprint(entry, granted.decision, row_query)
-            if query.cursor:
-                row_query.after = delivery.read_cursor(fingerprint, query.cursor)
-            counting = _count_beside(row_query) if query.count else None
-            page = reader.read_rows(store, row_query)  # an error here leaves the count to end on its own
-            counted = counting.result() if counting is not None else None
+            columns, row_query, fingerprint, page, counted = _one_table(store, entry, read)
     except reader.QueryError as exc:
         if exc.code == "too_many_values":
             raise ValidationFailed(exc.code, _("%(item)s: at most %(limit)s values in one filter."),
@@ -375,36 +405,39 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
         raise ValidationFailed("not_verifiable", _("%(items)s cannot be verified under your grant: it delivers them "
                                                    "masked as nothing, as pseudonyms, as dates or as rounded "
                                                    "numbers."), field="claims", items="、".join(sealed))
+    def read(table: str, shape: list[Any], key: list[str]) -> Any:
+        columns = {column.name: column for column in shape}
+        if sorted(payload.key) != sorted(key):
+            raise ValidationFailed("key_required", _("Give exactly the key of %(code)s: %(items)s."),
+                                   field="key", code=entry.code, items="、".join(key))
+        filters = []
+        for name in key:
+            try:
+                value = reader.parse_value(columns[name], unicodedata.normalize("NFKC", payload.key[name]).strip())
+            except reader.QueryError:
+                raise ValidationFailed("bad_value", _("%(value)s is not a valid value of %(item)s (type "
+                                                      "%(type)s)."), field=f"key.{name}",
+                                       value=payload.key[name][:60], item=name,
+                                       type=columns[name].letter) from None
+            filters.append(reader.Filter(name, "eq", (value,)))
+        claimed = list(payload.claims)
+        missing = [name for name in claimed if name not in columns]
+        if missing:
+            raise delivery.NoData("no_data_for_items", _("The data resource centre holds no data of %(items)s "
+                                                         "of %(code)s."), items="、".join(missing),
+                                  code=entry.code)
+        page = reader.read_rows(store, reader.RowQuery(table, claimed, filters, limit=1))
+        capitals = [reader.Filter(f.item, "eq", (f.values[0].upper(),)) if isinstance(f.values[0], str) else f
+                    for f in filters]
+        if not page.rows and capitals != filters:
+            # codes are written in capitals (GB 11643's check character X, GB 32100): a key given in small
+            # letters and not found as written is looked up in capitals
+            page = reader.read_rows(store, reader.RowQuery(table, claimed, capitals, limit=1))
+        return columns, key, claimed, page
+
     try:
         with centre.reading_store() as store:
-            table, shape, key = _centre_table(store, entry)
-            columns = {column.name: column for column in shape}
-            if sorted(payload.key) != sorted(key):
-                raise ValidationFailed("key_required", _("Give exactly the key of %(code)s: %(items)s."),
-                                       field="key", code=entry.code, items="、".join(key))
-            filters = []
-            for name in key:
-                try:
-                    value = reader.parse_value(columns[name], unicodedata.normalize("NFKC", payload.key[name]).strip())
-                except reader.QueryError:
-                    raise ValidationFailed("bad_value", _("%(value)s is not a valid value of %(item)s (type "
-                                                          "%(type)s)."), field=f"key.{name}",
-                                           value=payload.key[name][:60], item=name,
-                                           type=columns[name].letter) from None
-                filters.append(reader.Filter(name, "eq", (value,)))
-            claimed = list(payload.claims)
-            missing = [name for name in claimed if name not in columns]
-            if missing:
-                raise delivery.NoData("no_data_for_items", _("The data resource centre holds no data of %(items)s "
-                                                             "of %(code)s."), items="、".join(missing),
-                                      code=entry.code)
-            page = reader.read_rows(store, reader.RowQuery(table, claimed, filters, limit=1))
-            capitals = [reader.Filter(f.item, "eq", (f.values[0].upper(),)) if isinstance(f.values[0], str) else f
-                        for f in filters]
-            if not page.rows and capitals != filters:
-                # codes are written in capitals (GB 11643's check character X, GB 32100): a key given in small
-                # letters and not found as written is looked up in capitals
-                page = reader.read_rows(store, reader.RowQuery(table, claimed, capitals, limit=1))
+            columns, key, claimed, page = _one_table(store, entry, read)
     except StoreError as exc:
         raise delivery.NoData("centre_unavailable", _("The data resource centre cannot be read now (%(code)s); try "
                                                       "again later."), code=exc.code) from None
