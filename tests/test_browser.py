@@ -65,8 +65,9 @@ PAGES: dict[str | None, list[str]] = {
     # 一数一源 check with differing names, the entry's quality
     "market_admin": ["/exchange/bindings/1/", "/exchange/runs/1/", "/exchange/cross-checks/1/",
                      "/exchange/quality/{market}/", "/data/entries/{market}/indexes/"],
-    # spreadsheet uploads: the civil-affairs bureau's 养老机构 entry and the value rules its uploads are checked with
-    "civil_specialist": ["/exchange/uploads/", "{upload_rules}"],
+    # spreadsheet uploads: the civil-affairs bureau's 养老机构 entry, the value rules its uploads are checked with, and
+    # the half-filled upload the mass-delete guard holds
+    "civil_specialist": ["/exchange/uploads/", "{upload_rules}", "{held_upload}"],
     "citizen": ["/", "/catalog/", "/account/", "/tokens/", "/inbox/"],
     None: ["/login/", "/catalog/", "{entry}"],
 }
@@ -293,6 +294,9 @@ def test_the_main_pages_of_every_role_fit_a_phone_and_a_laptop_speak_chinese_and
                 if path == "{upload_rules}":  # the first entry on the uploads page
                     tab.page.goto(f"{server}/exchange/uploads/")
                     path = str(tab.page.locator("a[data-rules]").first.get_attribute("href"))
+                if path == "{held_upload}":  # the half-filled upload the mass-delete guard holds
+                    tab.page.goto(f"{server}/exchange/uploads/")
+                    path = str(tab.page.locator("tr[data-status=held] a").first.get_attribute("href"))
                 url = server + (entry if path == "{entry}" else path)
                 problems.extend(f"{username or 'anonymous'} {url.removeprefix(server)}: {p}"
                                 for p in tab.check(url, menu=path == "/"))

@@ -51,12 +51,14 @@ def test_the_demo_delivers_the_tax_bureaus_table_grant_into_its_front_end_databa
     assert binding.runs.filter(status="succeeded", written=binding.rows).exists()
 
 
-def test_the_demo_has_a_refused_and_a_loaded_spreadsheet_upload(loaded: None) -> None:
+def test_the_demo_has_a_refused_a_loaded_and_a_held_spreadsheet_upload(loaded: None) -> None:
     """Issue 11 item 8: 民政局's 养老机构信息 comes as filled-in templates; the first had a broken credit code and a
-    formula, named by row and column; the corrected one is loaded."""
+    formula, named by row and column; the corrected one is loaded; a half-filled one in mode "replace" waits for
+    someone to confirm its 16 deletions (the mass-delete guard)."""
     from govshare.exchange.models import Upload
 
-    first, second = Upload.objects.order_by("created_at", "pk")
+    first, second, third = Upload.objects.order_by("created_at", "pk")
+    assert (third.status, third.pending_deletes, len(third.pending_keys)) == ("held", 16, 16)
     assert first.status == "refused" and {(p["row"], p["code"]) for p in first.problems} == {(6, "rule"),
                                                                                           (11, "formula")}
     assert second.status == "loaded" and second.rows == 24 and second.inserted == 24, (second.inserted, second.updated, second.unchanged, second.batches, second.deleted)

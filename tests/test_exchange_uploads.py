@@ -167,6 +167,7 @@ def test_append_refuses_keys_the_centre_holds_and_replace_deletes_the_rows_not_i
     body = client.get(f"{API}/exchange/uploads/{again.json()['id']}").json()
     assert body["status"] == "refused" and {(p["row"], p["code"]) for p in body["problems"]} == {
         (2, "key_exists"), (3, "key_exists")}
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)  # (the guard: below)
     changed = [[person(1), "张一改", dt.date(1990, 1, 2)], [person(2), "张2", dt.date(1990, 1, 3)]]
     replaced = upload(client, entry.entry, filled(entry.entry, client, changed), django_capture_on_commit_callbacks,
                       mode="replace")
@@ -433,3 +434,107 @@ def test_a_replace_killed_between_the_rebuild_and_its_record_makes_the_table_aga
     feed = UploadFeed.objects.get(entry=entry.entry)
     assert (feed.rebuild_pending, feed.generation) == (False, 2)
     assert AuditEvent.objects.filter(code=AuditCode.CENTRE_TABLE_REBUILT).count() == 1
+
+
+
+# -- the mass-delete guard of replace uploads (20th session) -------------------------------------------------------
+
+def test_a_replace_that_would_delete_more_than_the_guards_share_is_held_until_someone_confirms_the_number(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """EXC-3 with issue 10 item 5: a half-filled template uploaded in mode "replace" looks like a mass delete.  It is
+    held with nothing stored (the number, the first keys — to the provider's staff only — audited, the uploader told);
+    a person confirms the number on its page and the file is loaded, deleting them.  Owner, colleague, outsider,
+    auditor."""
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    half = upload(client, entry.entry, filled(entry.entry, client, ROWS[:2]), django_capture_on_commit_callbacks,
+                  mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{half.json()['id']}").json()
+    assert (body["status"], body["pending_deletes"], body["confirmed_deletes"]) == ("held", 3, None)
+    assert len(centre_rows(entry.entry)) == 5  # nothing stored
+    held = Upload.objects.get(pk=body["id"])
+    assert held.pending_keys == [person(3), person(4), person(5)]
+    event = AuditEvent.objects.get(code=AuditCode.UPLOAD_HELD)
+    assert event.detail["pending"] == 3 and event.detail["live"] == 5 and event.detail["guard_percent"] == 10
+    assert Notification.objects.filter(recipient=entry.org.police_specialist, kind="exchange.upload",
+                                       object_id=str(held.pk)).count() == 1
+    page = client.get(f"/exchange/uploads/{held.pk}/").content.decode()
+    assert 'id="upload-held"' in page and person(3) in page and 'id="held-actions"' in page
+    colleague = login(Client(), entry.org.police_admin)
+    assert 'id="held-actions"' in colleague.get(f"/exchange/uploads/{held.pk}/").content.decode()
+    auditor = login(Client(), entry.org.auditor).get(f"/exchange/uploads/{held.pk}/").content.decode()
+    assert 'id="upload-held"' in auditor and person(3) not in auditor and 'id="held-actions"' not in auditor
+    outsider = login(Client(), entry.org.market_specialist)
+    assert outsider.get(f"/exchange/uploads/{held.pk}/").status_code == 404
+    assert outsider.post(f"{API}/exchange/uploads/{held.pk}/confirm-deletes", {"pending": 3},
+                         content_type="application/json").status_code == 404
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = colleague.post(f"/exchange/uploads/{held.pk}/decide/", {"decision": "confirm", "pending": "3"})
+    assert answer.status_code == 302
+    held.refresh_from_db()
+    assert (held.status, held.deleted, held.confirmed_deletes, held.confirmed_by) == (
+        "loaded", 3, 3, entry.org.police_admin)
+    assert set(centre_rows(entry.entry)) == {person(1), person(2)}
+    assert AuditEvent.objects.get(code=AuditCode.UPLOAD_DELETES_CONFIRMED).detail["confirmed"] == 3
+    assert 'data-confirmed' in client.get(f"/exchange/uploads/{held.pk}/").content.decode()
+
+
+def test_a_held_upload_confirmed_for_fewer_rows_than_it_would_now_delete_is_held_again_and_can_be_discarded(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """The confirmation is of a number: no more rows than that are deleted (a confirmation of 1 for a file that would
+    delete 3 holds it again).  Discarding it stores nothing and removes its file; a newer upload takes the place of
+    a held one (confirming the older later would undo the newer)."""
+    from govshare.core.errors import Conflict
+    from govshare.exchange.actions.uploads import do_confirm_upload_deletes, do_discard_upload
+    from govshare.exchange.uploads import file_of
+
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    half = upload(client, entry.entry, filled(entry.entry, client, ROWS[:2]), django_capture_on_commit_callbacks,
+                  mode="replace")
+    held = Upload.objects.get(pk=half.json()["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"{API}/exchange/uploads/{held.pk}/confirm-deletes", {"pending": 1},
+                             content_type="application/json")
+    assert answer.status_code == 200, answer.content
+    held.refresh_from_db()
+    assert (held.status, held.pending_deletes, held.confirmed_deletes) == ("held", 3, 1)
+    assert len(centre_rows(entry.entry)) == 5
+    with django_capture_on_commit_callbacks(execute=True):
+        body = client.post(f"{API}/exchange/uploads/{held.pk}/discard").json()
+    assert body["status"] == "refused" and body["error_code"] == "deletes_refused"
+    assert not file_of(held).exists() and len(centre_rows(entry.entry)) == 5
+    with pytest.raises(Conflict):
+        do_discard_upload(entry.org.police_specialist, held)
+    # a newer upload takes a held one's place
+    other = upload(client, entry.entry, filled(entry.entry, client, ROWS[:1]), django_capture_on_commit_callbacks,
+                   mode="replace")
+    older = Upload.objects.get(pk=other.json()["id"])
+    assert older.status == "held"
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    older.refresh_from_db()
+    assert older.status == "refused" and older.error_code == "upload_superseded"
+    with pytest.raises(Conflict):
+        do_confirm_upload_deletes(entry.org.police_specialist, older, pending=4)
+
+
+def test_the_provider_sets_the_guards_share_on_the_rules_page_and_by_api(entry: Any) -> None:
+    client = login(Client(), entry.org.police_specialist)
+    page = client.get(f"/exchange/uploads/entries/{entry.entry.pk}/rules/").content.decode()
+    assert 'id="guard-percent"' in page and 'value="10"' in page
+    answer = client.post(f"/exchange/uploads/entries/{entry.entry.pk}/rules/", {"delete_guard_percent": "35"})
+    assert answer.status_code == 302
+    assert UploadFeed.objects.get(entry=entry.entry).delete_guard_percent == 35
+    bad = client.post(f"/exchange/uploads/entries/{entry.entry.pk}/rules/", {"delete_guard_percent": "0"})
+    assert bad.status_code == 400 and 'id="rule-errors"' in bad.content.decode()
+    assert UploadFeed.objects.get(entry=entry.entry).delete_guard_percent == 35
+    api = client.put(f"{API}/exchange/entries/{entry.entry.pk}/upload-rules",
+                     {"rules": [], "delete_guard_percent": 50}, content_type="application/json")
+    assert api.status_code == 200 and UploadFeed.objects.get(entry=entry.entry).delete_guard_percent == 50
+    event = AuditEvent.objects.filter(code=AuditCode.UPLOAD_RULES_CHANGED).order_by("-id").first()
+    assert event is not None and event.changes == {"delete_guard_percent": [35, 50]}
+    outsider = login(Client(), entry.org.market_specialist).put(
+        f"{API}/exchange/entries/{entry.entry.pk}/upload-rules", {"rules": [], "delete_guard_percent": 100},
+        content_type="application/json")
+    assert outsider.status_code == 404

@@ -204,6 +204,8 @@ class AuditCode(IntEnum):
     UPLOAD_FAILED = 4503  # the load failed (the centre refused); resumed by the next attempt
     UPLOAD_RULES_CHANGED = 4504  # the value rules uploads are checked with
     UPLOAD_REMINDED = 4505  # the provider reminded that an upload is due by the entry's update cycle
+    UPLOAD_HELD = 4506  # a replace upload would delete more than the guard's share: held, nothing stored (how many)
+    UPLOAD_DELETES_CONFIRMED = 4507  # a person confirmed a held upload's deletions (the number): it is loaded
     # --- exchange: shared files (EXC-2) 46xx
     FILE_VERSION_ADDED = 4600  # a file or a new version of it shared under a file-kind entry (size, SHA-256, kind)
     FILE_REFUSED = 4601  # a file refused by its content (what it is, why), nothing kept
@@ -413,6 +415,8 @@ def _labels() -> dict[int, Any]:
         AuditCode.UPLOAD_FAILED: _("Spreadsheet upload failed to load"),
         AuditCode.UPLOAD_RULES_CHANGED: _("Value rules of spreadsheet uploads changed"),
         AuditCode.UPLOAD_REMINDED: _("Provider reminded that a spreadsheet upload is due"),
+        AuditCode.UPLOAD_HELD: _("Mass-delete guard held a spreadsheet upload"),
+        AuditCode.UPLOAD_DELETES_CONFIRMED: _("A held upload's deletions confirmed"),
         AuditCode.FILE_VERSION_ADDED: _("Shared file or new version added"),
         AuditCode.FILE_REFUSED: _("Shared file refused by its content"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),

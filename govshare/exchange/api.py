@@ -601,6 +601,7 @@ def upload_out(upload: Upload) -> dict[str, Any]:
                          for p in upload.problems or []],
             "batches": upload.batches, "inserted": upload.inserted, "updated": upload.updated,
             "unchanged": upload.unchanged, "deleted": upload.deleted, "rebuilt": upload.rebuilt,
+            "pending_deletes": upload.pending_deletes, "confirmed_deletes": upload.confirmed_deletes,
             "content_hash": upload.content_hash, "error_code": upload.error_code, "error_message": upload.error_message,
             "job": str(upload.job_id) if upload.job_id else None,
             "uploaded_by": upload.uploaded_by.get_username() if upload.uploaded_by else "",
@@ -656,7 +657,8 @@ def set_upload_rules(request: HttpRequest, payload: s.UploadRulesIn, entry_id: i
     from govshare.exchange.actions.uploads import do_set_upload_rules
 
     user = user_of(request)
-    feed = do_set_upload_rules(user, _provider_entry(user, entry_id), rules=[r.model_dump() for r in payload.rules])
+    feed = do_set_upload_rules(user, _provider_entry(user, entry_id), rules=[r.model_dump() for r in payload.rules],
+                               delete_guard_percent=payload.delete_guard_percent)
     return list(feed.rules)
 
 
@@ -672,6 +674,28 @@ def list_uploads(request: HttpRequest, entry: int | None = Query(None, ge=1, le=
 def get_upload(request: HttpRequest, upload_id: int = ID) -> dict[str, Any]:
     user = user_of(request)
     return upload_out(get_for(user, VIEW, _uploads(user), pk=upload_id))
+
+
+@router.post("/uploads/{upload_id}/confirm-deletes", response={200: s.UploadOut},
+             summary="Confirm the deletions the mass-delete guard held a replace upload for: it is checked and loaded")
+def confirm_upload_deletes(request: HttpRequest, payload: s.ConfirmIn | None = None,
+                           upload_id: int = ID) -> dict[str, Any]:
+    from govshare.exchange.actions.uploads import do_confirm_upload_deletes
+
+    user = user_of(request)
+    upload = do_confirm_upload_deletes(user, get_for(user, VIEW, _uploads(user), pk=upload_id),
+                                       pending=payload.pending if payload else None)
+    return upload_out(get_for(user, VIEW, _uploads(user), pk=upload.pk))
+
+
+@router.post("/uploads/{upload_id}/discard", response={200: s.UploadOut},
+             summary="Discard an upload the mass-delete guard held: nothing of it is stored")
+def discard_upload(request: HttpRequest, upload_id: int = ID) -> dict[str, Any]:
+    from govshare.exchange.actions.uploads import do_discard_upload
+
+    user = user_of(request)
+    upload = do_discard_upload(user, get_for(user, VIEW, _uploads(user), pk=upload_id))
+    return upload_out(get_for(user, VIEW, _uploads(user), pk=upload.pk))
 
 
 # -- shared files (EXC-2, issue 11 item 7) ---------------------------------------------------------------------------

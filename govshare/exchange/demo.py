@@ -296,7 +296,9 @@ def _civil_uploads() -> None:
             rows.append([_cell(values.get(item.name), item.data_type) for item in items])
         name, data = template_of(user, entry)
         for file_name, content in ((f"{UPLOAD_ENTRY}（第一版）.xlsx", _spoiled(data, rows, items)),
-                                   (f"{UPLOAD_ENTRY}.xlsx", _filled(data, rows))):
+                                   (f"{UPLOAD_ENTRY}.xlsx", _filled(data, rows)),
+                                   # a half-filled template: the mass-delete guard holds it for a person to decide
+                                   (f"{UPLOAD_ENTRY}（部分）.xlsx", _filled(data, rows[:8]))):
             upload = do_upload(user, entry, file_name=file_name, data=content, mode="replace")
             if upload.job_id is not None:
                 jobs.execute(upload.job_id, "demo")

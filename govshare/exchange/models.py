@@ -538,6 +538,9 @@ class UploadFeed(models.Model):
     rebuild_pending = models.BooleanField(default=False)
     generation = models.PositiveIntegerField(default=1)
     rebuilt_at = models.DateTimeField(null=True, blank=True)
+    #: the mass-delete guard of "replace" uploads: one that would delete more than this share of the table's rows
+    #: waits for a person to confirm the number (a half-filled template looks like a mass delete), as a binding's
+    delete_guard_percent = models.PositiveSmallIntegerField(_("mass-delete guard (% of the table)"), default=10)
     created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -567,6 +570,7 @@ class Upload(models.Model):
         LOADING = "loading", _("Loading")
         LOADED = "loaded", _("Loaded")
         FAILED = "failed", _("Failed")
+        HELD = "held", _("Held: deletions to confirm")
 
     OPEN_STATUSES = (Status.RECEIVED, Status.CHECKING, Status.LOADING)
 
@@ -594,6 +598,12 @@ class Upload(models.Model):
     deleted = models.BigIntegerField(default=0)
     #: the centre's table was made again for this upload's version before it was loaded (replace mode)
     rebuilt = models.BooleanField(default=False)
+    #: replace mode's mass-delete guard: the rows the file would delete when it held the upload (nothing stored), the
+    #: keys of the first of them (shown to the provider's staff), and the number a person confirmed, and who
+    pending_deletes = models.BigIntegerField(null=True, blank=True)
+    pending_keys = models.JSONField(default=list, blank=True)
+    confirmed_deletes = models.BigIntegerField(null=True, blank=True)
+    confirmed_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     #: the order-independent content hash of the entry's table in the centre after the load
     content_hash = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=60, blank=True)

@@ -559,6 +559,9 @@ class UploadOut(Schema):
     deleted: int
     rebuilt: bool = Field(description="the centre's table was made again for the upload's entry version before the "
                                       "load (a replace upload of a version the table could not take as it was)")
+    pending_deletes: int | None = Field(description="held (status held): the rows the replace would delete; nothing "
+                                                    "is stored until a person confirms the number or discards it")
+    confirmed_deletes: int | None = Field(description="the number of deletions a person confirmed")
     content_hash: str
     error_code: str
     error_message: dict[str, str] | None
@@ -570,6 +573,8 @@ class UploadOut(Schema):
 
 class UploadRulesIn(InSchema):
     rules: list[RuleRow] = Field(max_length=500)
+    delete_guard_percent: int | None = Field(None, ge=1, le=100, description="a replace upload that would delete more "
+                                             "than this share of the table waits for a person (absent: kept)")
 
 
 # -- shared files (EXC-2, issue 11 item 7) ---------------------------------------------------------------------------

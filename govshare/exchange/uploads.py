@@ -288,6 +288,12 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
         if count and not (resumed and done):
             _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count)
             return {"upload": upload.pk, "status": "refused", "problems": count}
+        if upload.mode == Upload.Mode.REPLACE and not done and not remake and store.has_table(table):
+            file_keys = [tuple(row[n] for n in key) for row in parsed.rows]
+            held = _guarded(store, table, file_keys, key, upload, upload.feed)
+            if held is not None:
+                _hold(upload, parsed.total_rows, *held)
+                return {"upload": upload.pk, "status": "held", "pending_deletes": held[0]}
         Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.LOADING, rows=parsed.total_rows,
                                                    rules_used=feed.rules or [])
         if remake:
@@ -318,6 +324,62 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
               "deleted": sum(r.deleted for r in receipts), "content_hash": summary.content_hash}
     _end(upload, Upload.Status.LOADED, rows=parsed.total_rows, **totals)
     return {"upload": upload.pk, "status": "loaded", **{k: v for k, v in totals.items() if k != "content_hash"}}
+
+
+#: how many keys of the rows a held replace upload would delete are shown to the provider's staff
+PENDING_SAMPLE = 20
+
+
+def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], key_at: list[int], upload: Upload,
+             feed: UploadFeed) -> tuple[int, int, list[str]] | None:
+    """Replace mode's mass-delete guard, before anything is stored: (rows the file would delete, the table's live rows,
+    the keys of the first of them) when they are more than the feed's guard share of the table and more than a
+    person confirmed for this upload; None: go on."""
+    live = store.live_rows(table)
+    found: set[tuple[Any, ...]] = set()
+    for start in range(0, len(keys), 5000):
+        found |= store.live_keys(table, keys[start:start + 5000])
+    deleting = live - len(found)
+    if deleting <= live * feed.delete_guard_percent / 100:
+        return None
+    if upload.confirmed_deletes is not None and deleting <= upload.confirmed_deletes:
+        return None
+    given = set(keys)
+    sample: list[str] = []
+    seq = 0
+    while len(sample) < PENDING_SAMPLE:  # the centre's rows in change order: the first live ones the file lacks
+        rows = store.changes_since(table, seq, 1000)
+        if not rows:
+            break
+        for row in rows:
+            found_key = tuple(row[n] for n in key_at)
+            if not row[-1] and found_key not in given and len(sample) < PENDING_SAMPLE:
+                sample.append(" / ".join(str(v) for v in found_key))
+        seq = rows[-1][-2]
+    return deleting, live, sample
+
+
+def _hold(upload: Upload, rows: int, deleting: int, live: int, sample: list[str]) -> None:
+    """The upload waits for a person (nothing stored): the number and the first keys it would delete; audited; the
+    uploader is told."""
+    with transaction.atomic():
+        moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
+            status=Upload.Status.HELD, rows=rows, pending_deletes=deleting, pending_keys=sample,
+            finished_at=timezone.now())
+        if not moved:
+            return
+        entry = upload.feed.entry
+        audit.record(AuditCode.UPLOAD_HELD, actor=None, obj=upload, object_department=entry.provider,
+                     outcome="failure", detail={"entry": entry.code, "upload": upload.pk, "rows": rows,
+                                                "pending": deleting, "live": live,
+                                                "guard_percent": upload.feed.delete_guard_percent,
+                                                "confirmed": upload.confirmed_deletes})
+        if upload.uploaded_by is not None:
+            message = messages.message(_("Your upload %(file)s of %(entry)s would delete %(count)s rows: confirm or "
+                                         "discard it"), file=upload.file_name, entry=entry.code, count=deleting)
+            who = upload.uploaded_by
+            transaction.on_commit(lambda: notify([who], "exchange.upload", message, "",
+                                                 url=f"/exchange/uploads/{upload.pk}/", obj=upload))
 
 
 def _state_owner(entry: CatalogEntry) -> Any:

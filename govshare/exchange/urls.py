@@ -32,6 +32,7 @@ urlpatterns = [
     path("uploads/", uploads.uploads, name="uploads"),
     path("files/", files.shared_files, name="files"),
     path("uploads/<int:pk>/", uploads.upload_detail, name="upload_detail"),
+    path("uploads/<int:pk>/decide/", uploads.upload_decide, name="upload_decide"),
     path("uploads/entries/<int:entry_id>/rules/", uploads.upload_rules, name="upload_rules"),
     path("quality/<int:entry_id>/", quality.entry_quality, name="quality"),
     path("base/", quality.base_libraries, name="base_libraries"),

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from govshare.catalog.models import CatalogEntry
 from govshare.core import audit, files, jobs, messages
 from govshare.core.audit_codes import AuditCode
-from govshare.core.errors import Conflict, GovshareError, ManyProblems, ValidationFailed
+from govshare.core.errors import Conflict, GovshareError, ManyProblems, NotFound, ValidationFailed
 from govshare.core.files import MB, OLE2_MAGIC, ZIP_MAGIC
 from govshare.core.notify import notify
 from govshare.core.permissions import Action, get_for, require
@@ -96,6 +96,8 @@ def do_upload(actor: Any, entry: CatalogEntry, *, file_name: str, data: bytes, m
             feed, _made = UploadFeed.objects.get_or_create(entry=entry, defaults={"created_by": actor})
             upload = Upload.objects.create(feed=feed, version=version, mode=mode, file_name=name, size=len(data),
                                            sha256=digest, uploaded_by=actor)
+            for held in Upload.objects.select_for_update().filter(feed=feed, status=Upload.Status.HELD):
+                _discard(actor, held, upload)  # a held upload confirmed after this one would undo it
             path = file_of(upload)
             upload_dir().mkdir(parents=True, exist_ok=True)
             part = path.with_name(path.name + ".part")
@@ -118,22 +120,100 @@ def do_upload(actor: Any, entry: CatalogEntry, *, file_name: str, data: bytes, m
 
 
 @transaction.atomic
-def do_set_upload_rules(actor: Any, entry: CatalogEntry, *, rules: list[dict[str, Any]]) -> UploadFeed:
-    """The value rules uploads of ``entry`` are checked with (the same form and checks as a binding's)."""
+def do_set_upload_rules(actor: Any, entry: CatalogEntry, *, rules: list[dict[str, Any]] | None = None,
+                        delete_guard_percent: int | None = None) -> UploadFeed:
+    """The value rules uploads of ``entry`` are checked with (the same form and checks as a binding's), and the
+    share of the table a replace upload may delete before a person must confirm it (1–100 %); None: kept."""
     entry = _entry(actor, entry)
     version = entry.current_version
     assert version is not None
-    _found, problems = bindings.parse_rules(version, rules)
+    problems: list[GovshareError] = []
+    if rules is not None:
+        _found, problems = bindings.parse_rules(version, rules)
+    guard = delete_guard_percent
+    if guard is not None and (isinstance(guard, bool) or not isinstance(guard, int) or not 1 <= guard <= 100):
+        problems.append(ValidationFailed("invalid", _("The mass-delete guard is a share of the table from 1 to 100 %."),
+                                         field="delete_guard_percent"))
     if problems:
         raise problems[0] if len(problems) == 1 else ManyProblems(problems)
     feed, _made = UploadFeed.objects.select_for_update().get_or_create(entry=entry, defaults={"created_by": actor})
-    before = feed.rules
-    feed.rules = rules
+    changes: dict[str, Any] = {}
+    if rules is not None and rules != feed.rules:
+        changes["rules"] = [feed.rules, rules]
+        feed.rules = rules
+    if guard is not None and guard != feed.delete_guard_percent:
+        changes["delete_guard_percent"] = [feed.delete_guard_percent, guard]
+        feed.delete_guard_percent = guard
     feed.updated_at = timezone.now()
-    feed.save(update_fields=["rules", "updated_at"])
+    feed.save(update_fields=["rules", "delete_guard_percent", "updated_at"])
     audit.record(AuditCode.UPLOAD_RULES_CHANGED, actor=actor, obj=feed, object_department=entry.provider,
-                 changes={"rules": [before, rules]}, detail={"entry": entry.code})
+                 changes=changes, detail={"entry": entry.code})
     return feed
+
+
+def _held(actor: Any, upload: Upload) -> Upload:
+    """The held upload, locked, for a person who may change its entry (others: 404 as if it did not exist)."""
+    entry = _entry(actor, upload.feed.entry)
+    found = Upload.objects.select_for_update().select_related("feed__entry__provider").filter(
+        pk=upload.pk, feed__entry=entry).first()
+    if found is None:
+        raise NotFound("upload")
+    if found.status != Upload.Status.HELD:
+        raise Conflict("upload_not_held", _("This upload has no deletions waiting for confirmation."), field="upload")
+    return found
+
+
+def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None = None) -> Upload:
+    """Confirm the deletions the mass-delete guard held a replace upload for: it is checked and loaded again, and
+    deletes no more than the number confirmed (``pending``: the count the person was shown; another count since —
+    a newer load changed the table — holds it again)."""
+    seen = upload.pending_deletes if pending is None else pending
+    if isinstance(seen, bool) or not isinstance(seen, int) or seen < 0:
+        raise ValidationFailed("invalid", _("Enter the number of deletions you confirm."), field="pending")
+    try:
+        with transaction.atomic():
+            upload = _held(actor, upload)
+            entry = upload.feed.entry
+            job = jobs.create_job(UPLOAD_JOB, messages.message(_("Check and load %(file)s into %(entry)s"),
+                                                               file=upload.file_name, entry=entry.code),
+                                  {"upload": upload.pk}, user=actor, department=entry.provider)
+            Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.RECEIVED, job=job, confirmed_deletes=seen,
+                                                       confirmed_by=actor, finished_at=None)
+            audit.record(AuditCode.UPLOAD_DELETES_CONFIRMED, actor=actor, obj=upload, object_department=entry.provider,
+                         detail={"entry": entry.code, "upload": upload.pk, "confirmed": seen,
+                                 "pending": upload.pending_deletes})
+    except IntegrityError:  # another upload of the entry is open
+        raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
+                       field="upload", entry=upload.feed.entry.code) from None
+    upload.refresh_from_db()
+    return upload
+
+
+def do_discard_upload(actor: Any, upload: Upload, *, superseded_by: Upload | None = None) -> Upload:
+    """Discard a held upload: nothing of it is stored (it ends refused, saying why) and its file is removed."""
+    with transaction.atomic():
+        upload = _held(actor, upload)
+        _discard(actor, upload, superseded_by)
+    upload.refresh_from_db()
+    return upload
+
+
+def _discard(actor: Any, upload: Upload, superseded_by: Upload | None) -> None:
+    entry = upload.feed.entry
+    if superseded_by is not None:
+        error = GovshareError("upload_superseded", _("A newer upload of the entry (%(file)s) took its place: nothing "
+                                                     "of this one was stored."), file=superseded_by.file_name)
+    else:
+        error = GovshareError("deletes_refused", _("The %(pending)s deletions were refused: nothing of the file was "
+                                                   "stored."), pending=upload.pending_deletes)
+    Upload.objects.filter(pk=upload.pk, status=Upload.Status.HELD).update(
+        status=Upload.Status.REFUSED, finished_at=timezone.now(), error_code=error.code,
+        error_message={"zh": error.render("zh-hans"), "en": error.render("en")})
+    audit.record(AuditCode.UPLOAD_REFUSED, actor=actor, obj=upload, object_department=entry.provider,
+                 outcome="failure", detail={"entry": entry.code, "upload": upload.pk, "reason": error.code,
+                                            "pending": upload.pending_deletes})
+    held = upload
+    transaction.on_commit(lambda: file_of(held).unlink(missing_ok=True))
 
 
 def do_remind_upload(feed: UploadFeed, now: dt.datetime) -> bool:
@@ -166,4 +246,5 @@ def template_of(actor: Any, entry: CatalogEntry) -> tuple[str, bytes]:
     return template(_entry(actor, entry))
 
 
-__all__ = ["GovshareError", "check_file", "do_remind_upload", "do_set_upload_rules", "do_upload", "template_of"]
+__all__ = ["GovshareError", "check_file", "do_confirm_upload_deletes", "do_discard_upload", "do_remind_upload",
+           "do_set_upload_rules", "do_upload", "template_of"]

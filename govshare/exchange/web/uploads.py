@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.permissions import dept_of
@@ -26,7 +26,12 @@ from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.core.validators import number
 from govshare.exchange import bindings
-from govshare.exchange.actions.uploads import do_set_upload_rules, do_upload
+from govshare.exchange.actions.uploads import (
+    do_confirm_upload_deletes,
+    do_discard_upload,
+    do_set_upload_rules,
+    do_upload,
+)
 from govshare.exchange.models import Upload, UploadFeed
 from govshare.exchange.permissions import VIEW
 from govshare.exchange.uploads import is_stale, problem_text, uploadable, with_last_load
@@ -89,8 +94,31 @@ def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                                                        "job"), pk=pk)
     shown = [{**p, "text": problem_text(p)} for p in upload.problems or []]
     template = "exchange/_upload_state.html" if request.headers.get("HX-Request") else "exchange/upload_detail.html"
-    return render(request, template, {"upload": upload, "problems": shown,
+    # the keys of the rows a held upload would delete, and the decision: the provider's staff only
+    may_decide = upload.status == Upload.Status.HELD and has_capability(request.user, Capability.BIND_TABLES) and \
+        restrict(CatalogEntry.objects.filter(pk=upload.feed.entry_id), request.user, Action.CHANGE).exists()
+    return render(request, template, {"upload": upload, "problems": shown, "may_decide": may_decide,
                                       "open": upload.status in Upload.OPEN_STATUSES})
+
+
+@catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
+@require_POST
+def upload_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """A held replace upload: ``confirm`` the number of deletions shown (``pending``), or ``discard`` it."""
+    upload = get_for(request.user, VIEW, Upload.objects.select_related("feed__entry"), pk=pk)
+    try:
+        if request.POST.get("decision") == "confirm":
+            pending = request.POST.get("pending", "")
+            do_confirm_upload_deletes(request.user, upload, pending=int(pending) if pending.isdigit() else -1)
+            messages.success(request, _("Confirmed: the file is checked and loaded again, deleting those rows."))
+        else:
+            do_discard_upload(request.user, upload)
+            messages.success(request, _("Discarded: nothing of the file was stored."))
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.render())
+    return redirect("exchange:upload_detail", upload.pk)
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
@@ -114,23 +142,31 @@ def upload_rules(request: HttpRequest, entry_id: int) -> HttpResponse:
     if request.method == "POST":
         post = request.POST
         changed = list(rules)
-        if post.get("remove", "").isdigit() and int(post["remove"]) < len(changed):
+        guard: int | None = None
+        if "delete_guard_percent" in post:  # the guard's own form
+            given = post.get("delete_guard_percent", "").strip()
+            guard = int(given) if given.isdigit() and len(given) <= 3 else 0
+            changed = rules
+        elif post.get("remove", "").isdigit() and int(post["remove"]) < len(changed):
             del changed[int(post["remove"])]
         else:
             changed.append({"item": post.get("item", ""), "rule": rule_from(post)})
         try:
-            do_set_upload_rules(request.user, entry, rules=changed)
+            do_set_upload_rules(request.user, entry, rules=changed, delete_guard_percent=guard)
         except GovshareError as exc:
             if exc.status == 404:
                 raise
             errors = [p.render() for p in (exc.problems if isinstance(exc, ManyProblems) else [exc])]
             status = exc.status
         else:
-            messages.success(request, _("The value rules are saved."))
+            messages.success(request, _("The mass-delete guard is saved.") if guard is not None
+                             else _("The value rules are saved."))
             return redirect("exchange:upload_rules", entry.pk)
     version = entry.current_version
     return render(request, "exchange/upload_rules.html", {
         "entry": entry, "rules_shown": [rule_shown(row) for row in rules if isinstance(row, dict)],
         "items": bindings.items_of(version) if version is not None else [], "rule_kinds": RULE_KINDS,
         "rule_form": post, "rule_errors": errors,
+        "guard_percent": feed.delete_guard_percent if feed is not None else UploadFeed._meta.get_field(
+            "delete_guard_percent").default,
         "may_change": has_capability(request.user, Capability.BIND_TABLES)}, status=status)
