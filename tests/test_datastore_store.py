@@ -254,7 +254,8 @@ def test_a_rebuild_waits_for_the_tables_readers_in_short_tries_so_new_readers_ar
     """EXC-1 with issue 11 (19th session's note): on PostgreSQL a DROP TABLE waiting for a reader (a download's
     snapshot) queues every later reader behind it — the data API would stop answering.  The rebuild tries in short
     lock waits: a reader arriving meanwhile is answered at once; when the first reader ends the rebuild goes
-    through; a reader that stays longer than the rebuild may wait fails it as "busy", the table untouched."""
+    through; a reader that stays longer than the rebuild may wait fails it as "busy", the table untouched — and the
+    same for the ALTER of a version that grows the table."""
     import threading
     import time
 
@@ -282,6 +283,17 @@ def test_a_rebuild_waits_for_the_tables_readers_in_short_tries_so_new_readers_ar
         holder.rollback()  # the download ends
         worker.join(10)
     assert done == [2] and store.summary("e_1").live_rows == 0
+    # the same for a version that grows the table (ALTER TABLE … ADD COLUMN)
+    grown = [*ITEMS, StoreColumn("新增", "C", 10)]
+    with psycopg.connect(store.url) as holder:
+        holder.execute('SELECT count(*) FROM "e_1"').fetchone()
+        with pytest.raises(StoreError) as caught:
+            store.ensure_table("e_1", grown, KEY, lock_wait=1.5)
+        assert caught.value.code == "busy"
+    with Store.open(store.url) as other:
+        assert other.describe("e_1")[0] == ITEMS  # nothing changed
+    store.ensure_table("e_1", grown, KEY)
+    assert store.describe("e_1")[0] == grown
 
 
 # -- batches -----------------------------------------------------------------------------------------------

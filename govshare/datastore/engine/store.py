@@ -78,10 +78,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+
+T = TypeVar("T")
 
 LETTERS = "CNYDTLMGBIF"
 CODES = ("unavailable", "shape_changed", "full", "busy", "other")
@@ -734,49 +736,72 @@ class Store:
             sql = "SELECT count(to_regclass(quote_ident(?)))"
         return bool(self._run(sql, (table,)).fetchone()[0])
 
-    def ensure_table(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str]) -> None:
+    def ensure_table(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str], *,
+                     lock_wait: float = REBUILD_LOCK_WAIT) -> None:
         """Create ``table`` for these items (``key``: item names) unless it exists with the same items and
         key.  A table made for an earlier version of the entry takes the new one when it only grows (lengths
         changed, items added at the end: :func:`_grows`); any other change is ``shape_changed``, naming what
-        differs, nothing altered."""
+        differs, nothing altered.  Altering a table its readers hold waits for them as :meth:`rebuild_table`'s DROP
+        does (``busy`` after ``lock_wait`` seconds)."""
         _check_table(table)
         shape = _check_shape(columns, key)
         columns_json, key_json = _shape_json(shape)
-        with self._ddl():
-            found = self._run("SELECT columns, key_items FROM _gs_tables WHERE table_name = ?",
-                              (table,)).fetchone()
-            exists = self._table_exists(table)
-            if found is not None:
-                old = _shape_from_json(*found)
-                differences = _differences(old, shape)
-                if differences and not _grows(old, shape):
-                    raise StoreError("shape_changed", f"{table}: " + "; ".join(differences))
-                if not exists:
-                    raise StoreError("other", f"{table} is recorded in _gs_tables but missing")
-                if differences:  # the entry's new version: longer or shorter items, items added at the end
-                    types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
-                    for index in range(len(old.columns), len(shape.columns)):
-                        letter = shape.columns[index].letter
-                        self._conn.execute(f'ALTER TABLE "{table}" ADD COLUMN c{index + 1} {types[letter]}')
-                    self._run("UPDATE _gs_tables SET columns = ? WHERE table_name = ?", (columns_json, table))
-                    # a query index on an item (or with a key) now allowed longer values than an index entry holds
-                    # would make writes of such values fail: it goes (the item shows as too long to index)
-                    for position, column in enumerate(shape.columns, 1):
-                        if query_index_problem(column, shape.columns, shape.key) == "too_long":
-                            for suffix in "ad":
-                                self._conn.execute(
-                                    f"DROP INDEX IF EXISTS {query_index_prefix(table)}c{position}{suffix}")
-                    scratch = _named("_gs_b_", table)  # made again with them
-                    self._conn.execute(f"DROP TABLE IF EXISTS {'temp.' if self.kind == 'sqlite' else ''}{scratch}")
-                self._add_bucket_column(table)
-                self._shapes[table] = shape
-                return
-            if exists:
-                raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
-            self._create_table(table, shape)
-            self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq, live_rows) "
-                      "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
+        self._ddl_tries(table, lock_wait, lambda: self._ensure(table, shape, columns_json, key_json))
         self._shapes[table] = shape
+
+    def _ensure(self, table: str, shape: _Shape, columns_json: str, key_json: str) -> None:
+        """:meth:`ensure_table`'s work, in its transaction."""
+        found = self._run("SELECT columns, key_items FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
+        exists = self._table_exists(table)
+        if found is not None:
+            old = _shape_from_json(*found)
+            differences = _differences(old, shape)
+            if differences and not _grows(old, shape):
+                raise StoreError("shape_changed", f"{table}: " + "; ".join(differences))
+            if not exists:
+                raise StoreError("other", f"{table} is recorded in _gs_tables but missing")
+            if differences:  # the entry's new version: longer or shorter items, items added at the end
+                types = _SQLITE_TYPES if self.kind == "sqlite" else PG_TYPES
+                for index in range(len(old.columns), len(shape.columns)):
+                    letter = shape.columns[index].letter
+                    self._conn.execute(f'ALTER TABLE "{table}" ADD COLUMN c{index + 1} {types[letter]}')
+                self._run("UPDATE _gs_tables SET columns = ? WHERE table_name = ?", (columns_json, table))
+                # a query index on an item (or with a key) now allowed longer values than an index entry holds
+                # would make writes of such values fail: it goes (the item shows as too long to index)
+                for position, column in enumerate(shape.columns, 1):
+                    if query_index_problem(column, shape.columns, shape.key) == "too_long":
+                        for suffix in "ad":
+                            self._conn.execute(
+                                f"DROP INDEX IF EXISTS {query_index_prefix(table)}c{position}{suffix}")
+                scratch = _named("_gs_b_", table)  # made again with them
+                self._conn.execute(f"DROP TABLE IF EXISTS {'temp.' if self.kind == 'sqlite' else ''}{scratch}")
+            self._add_bucket_column(table)
+            return
+        if exists:
+            raise StoreError("shape_changed", f"a table {table} exists that the store did not make")
+        self._create_table(table, shape)
+        self._run("INSERT INTO _gs_tables (table_name, columns, key_items, created_at, last_seq, live_rows) "
+                  "VALUES (?, ?, ?, ?, 0, 0)", (table, columns_json, key_json, _now()))
+
+    def _ddl_tries(self, table: str, lock_wait: float, work: Callable[[], T]) -> T:
+        """``work()`` in a :meth:`_ddl` transaction.  PostgreSQL: a table's readers (a download's snapshot, a long
+        query) hold it against an ALTER or DROP, and a waiting ALTER or DROP queues every new reader behind it (the
+        data API would stop answering) — so each try waits at most :data:`LOCK_TRY` seconds, then pauses, for at most
+        ``lock_wait`` seconds in all, then fails ``busy`` with nothing changed."""
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                with self._ddl():
+                    if self.kind == "postgresql":
+                        self._conn.execute(f"SET LOCAL lock_timeout = '{int(LOCK_TRY * 1000)}ms'")
+                    return work()
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                    raise
+                if time.monotonic() + LOCK_PAUSE > deadline:
+                    raise StoreError("busy", f"{table} is being read (a download, a long query) for more than "
+                                             f"{lock_wait:.0f} s: it was not changed") from exc
+            time.sleep(LOCK_PAUSE)
 
     def cannot_take(self, table: str, columns: Sequence[StoreColumn], key: Sequence[str]) -> list[str]:
         """What keeps ``table`` from taking these items and key as it is (:meth:`ensure_table` would fail
@@ -822,26 +847,13 @@ class Store:
         not know is simply made.
 
         PostgreSQL: the table's readers (a download's snapshot, a long query) hold it; the DROP waits for them in
-        tries of :data:`LOCK_TRY` seconds (a waiting DROP queues every new reader behind it: the data API would stop
-        answering), for at most ``lock_wait`` seconds, then fails ``busy`` with the table as it was."""
+        short tries (:meth:`_ddl_tries`), for at most ``lock_wait`` seconds, then fails ``busy`` with the table as it
+        was."""
         _check_table(table)
         shape = _check_shape(columns, key)
         columns_json, key_json = _shape_json(shape)
         self._bucket_map_tables()  # (their rows of the table go with it)
-        deadline = time.monotonic() + lock_wait
-        while True:
-            try:
-                with self._ddl():
-                    if self.kind == "postgresql":
-                        self._conn.execute(f"SET LOCAL lock_timeout = '{int(LOCK_TRY * 1000)}ms'")
-                    return self._remake(table, shape, columns_json, key_json)
-            except StoreError as exc:
-                if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
-                    raise
-                if time.monotonic() + LOCK_PAUSE > deadline:
-                    raise StoreError("busy", f"{table} is being read (a download, a long query) for more than "
-                                             f"{lock_wait:.0f} s: it was not made again") from exc
-            time.sleep(LOCK_PAUSE)
+        return self._ddl_tries(table, lock_wait, lambda: self._remake(table, shape, columns_json, key_json))
 
     def _remake(self, table: str, shape: _Shape, columns_json: str, key_json: str) -> int:
         """:meth:`rebuild_table`'s work, in its transaction."""
