@@ -625,3 +625,27 @@ def test_a_table_made_again_between_its_shape_and_its_rows_is_read_again_never_b
     answer = _rows(client, data.entry)
     assert answer.status_code == 409 and answer.json()["error"]["code"] == "centre_rebuilding"
     assert "张三" not in answer.content.decode()
+
+
+def test_a_table_made_again_without_an_item_during_the_read_answers_as_the_new_table_does(
+        data: Any, monkeypatch: Any) -> None:
+    """Review 6 of the 20th session: a rebuild that dropped an item made the read itself fail ("centre unavailable");
+    the request now reads the new table, which holds no such item (404 no_data_for_items), never a server error."""
+    from govshare.datastore import api as data_api
+    from govshare.datastore.engine.store import StoreError
+
+    real = data_api.reader.read_rows
+    rebuilds = [1]
+
+    def rebuilt_during(store: Any, query: Any) -> Any:
+        if rebuilds[0]:
+            rebuilds[0] -= 1
+            with open_store() as other:
+                other.rebuild_table(table_for(data.entry), [StoreColumn("公民身份号码", "C", 18),
+                                                            StoreColumn("姓名", "C", 50)], ["公民身份号码"])
+            raise StoreError("other", 'column "c3" does not exist')
+        return real(store, query)
+
+    monkeypatch.setattr(data_api.reader, "read_rows", rebuilt_during)
+    answer = _rows(login(Client(), data.org.market_specialist), data.entry)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "no_data_for_items"

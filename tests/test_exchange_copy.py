@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -739,3 +739,22 @@ def test_text_that_is_not_utf8_in_a_sqlite_source_is_quarantined_by_row_and_the_
     report = reconcile(plan, store)
     assert (report.source_rows, report.source_unstorable, report.centre_rows) == (9, 2, 9), report
     assert report.source_hash == report.centre_hash and not report.missing_in_centre
+
+
+def test_an_update_time_that_is_not_utf8_stops_watermark_mode_saying_so_instead_of_keeping_bytes(
+        make_source: Callable[[str, str], Source], make_store: Callable[[str], Store]) -> None:
+    """Review 5 of the 20th session: a GBK update time became the watermark (as TEXT it sorts after every real time),
+    and the next runs read nothing.  Now the run fails naming the column and the value; no position is kept."""
+    from govshare.exchange.engine.copy import watermark_copy
+
+    gbk = "2024年5月1日".encode("gbk").hex()
+    source = make_source("sqlite", "CREATE TABLE t (code TEXT PRIMARY KEY, upd TEXT);"
+                                   "INSERT INTO t VALUES ('k1', '2024-05-01 08:00:00');"
+                                   f"INSERT INTO t VALUES ('k2', CAST(x'{gbk}' AS TEXT));")
+    store = make_store("sqlite")
+    plan = source.plan("t", [("code", StoreColumn("代码", "C", 20)), ("upd", StoreColumn("更新时间", "C", 40))],
+                       ("code",))
+    plan = replace(plan, watermark="upd")
+    with pytest.raises(SourceError) as caught:
+        watermark_copy(plan, store, run_id="w1", since=None, overlap_seconds=0)
+    assert "not UTF-8" in caught.value.detail and "upd" in caught.value.detail

@@ -466,3 +466,22 @@ def test_an_entry_fed_by_uploads_holds_its_deliveries_while_a_replace_upload_mak
     UploadFeed.objects.filter(pk=feed.pk).update(rebuild_pending=False, generation=2)
     assert signature(binding, tabled.grant) != before
     assert start_for_entries([tabled.entry.pk])["started"] == 1
+
+
+def test_a_feeds_pending_flag_is_ignored_once_the_entry_has_a_binding(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review 8 of the 20th session: the binding keeps the table's state once there is one — a feed's flag left
+    behind does not hold the entry's deliveries for ever."""
+    from govshare.exchange.actions.deliveries import start_for_entries
+    from govshare.exchange.models import TableBinding, UploadFeed
+
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    assert DeliveryRun.objects.get(binding=binding).status == "succeeded"
+    UploadFeed.objects.create(entry=tabled.entry, rebuild_pending=True)
+    source = do_register_source(tabled.org.police_admin, name="公安前置库", code="GA-Y", kind="sqlite",
+                                database="market_fe.sqlite3")
+    TableBinding.objects.create(entry=tabled.entry, version=tabled.entry.current_version, source=source,
+                                table_name="t")
+    _change(tabled.entry, [[PEOPLE[0][0], "改", PEOPLE[0][2]]], "later-2")
+    assert not TableBinding.objects.centre_state(tabled.entry.pk).rebuild_pending
+    assert start_for_entries([tabled.entry.pk])["started"] == 1

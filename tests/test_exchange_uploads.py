@@ -386,6 +386,7 @@ def test_a_version_the_table_cannot_take_is_refused_by_upsert_and_loaded_by_repl
     page = client.get(f"/exchange/uploads/{refused.json()['id']}/").content.decode()
     assert 'data-problem="needs_replace"' in page and "None" not in page
 
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=50)  # 2 of 5 may go
     loaded = upload(client, entry.entry, data, django_capture_on_commit_callbacks, mode="replace")
     body = client.get(f"{API}/exchange/uploads/{loaded.json()['id']}").json()
     assert body["status"] == "loaded" and body["rebuilt"] is True and body["inserted"] == 3, body
@@ -538,3 +539,150 @@ def test_the_provider_sets_the_guards_share_on_the_rules_page_and_by_api(entry: 
         f"{API}/exchange/entries/{entry.entry.pk}/upload-rules", {"rules": [], "delete_guard_percent": 100},
         content_type="application/json")
     assert outsider.status_code == 404
+
+
+
+# -- review of the 20th session: each finding, fixed ---------------------------------------------------------------
+
+def _five_then_retyped(entry: Any, client: Client, capture: Any) -> None:
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), capture)
+    _retyped(entry)
+
+
+def test_a_replace_that_makes_the_table_again_is_held_by_the_guard_like_any_other(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review 2: a replace of a new version with 1 row of 5 made the table again and deleted 4 rows unasked."""
+    client = login(Client(), entry.org.police_specialist)
+    _five_then_retyped(entry, client, django_capture_on_commit_callbacks)
+    one = upload(client, entry.entry, filled(entry.entry, client, [[person(1), "张1", "一九九〇"]]),
+                 django_capture_on_commit_callbacks, mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{one.json()['id']}").json()
+    assert (body["status"], body["pending_deletes"], body["rebuilt"]) == ("held", 4, False)
+    assert len(centre_rows(entry.entry)) == 5 and not UploadFeed.objects.get(entry=entry.entry).rebuild_pending
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"{API}/exchange/uploads/{body['id']}/confirm-deletes", {"pending": 4},
+                    content_type="application/json")
+    body = client.get(f"{API}/exchange/uploads/{body['id']}").json()
+    assert (body["status"], body["rebuilt"]) == ("loaded", True) and centre_rows(entry.entry) == {
+        person(1): ("张1", "一九九〇")}
+
+
+def test_a_load_that_fails_after_the_table_was_made_again_keeps_deliveries_waiting_and_the_next_replace_finishes_it(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Review 3: the rebuild was settled before the load, so a failed load left an empty table that deliveries took
+    for the new generation.  Now the table stays "to be made again" until a load into it ends."""
+    from govshare.datastore.engine.store import Store, StoreError
+    from govshare.exchange.models import TableBinding
+
+    client = login(Client(), entry.org.police_specialist)
+    _five_then_retyped(entry, client, django_capture_on_commit_callbacks)
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)
+    data = filled(entry.entry, client, [[person(n), f"张{n}", "一九九〇"] for n in range(1, 6)])
+
+    def full(*_args: Any, **_kwargs: Any) -> Any:
+        raise StoreError("full", "no space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "apply", full)
+        failed = upload(client, entry.entry, data, django_capture_on_commit_callbacks, mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{failed.json()['id']}").json()
+    assert (body["status"], body["error_code"], body["rebuilt"]) == ("failed", "store_full", False)
+    state = TableBinding.objects.centre_state(entry.entry.pk)
+    assert state.rebuild_pending and state.generation == 1  # deliveries wait; no new generation of an empty table
+    again = upload(client, entry.entry, data, django_capture_on_commit_callbacks, mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{again.json()['id']}").json()
+    assert (body["status"], body["rebuilt"], body["inserted"]) == ("loaded", True, 5)
+    state = TableBinding.objects.centre_state(entry.entry.pk)
+    assert not state.rebuild_pending and state.generation == 2
+    upsert = upload(client, entry.entry, data, django_capture_on_commit_callbacks)  # no rebuild pending any more
+    assert client.get(f"{API}/exchange/uploads/{upsert.json()['id']}").json()["status"] == "loaded"
+
+
+def test_an_upload_whose_rebuild_waits_too_long_for_deliveries_ends_failed_and_frees_the_entry(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Review 1: the rebuild's "deliveries still running" left the upload loading for ever (every later upload: 409)."""
+    from govshare.exchange import runs
+    from govshare.exchange.models import DeliveryRun
+
+    client = login(Client(), entry.org.police_specialist)
+    _five_then_retyped(entry, client, django_capture_on_commit_callbacks)
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)
+    monkeypatch.setattr(runs, "REBUILD_WAIT_SECONDS", -1)
+    monkeypatch.setattr(DeliveryRun.objects, "filter", lambda *a, **k: _Exists())
+    data = filled(entry.entry, client, [[person(1), "张1", "一九九〇"]])
+    answer = upload(client, entry.entry, data, django_capture_on_commit_callbacks, mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
+    assert (body["status"], body["error_code"]) == ("failed", "deliveries_running")
+    assert len(centre_rows(entry.entry)) == 5  # the table as it was
+    monkeypatch.undo()
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)
+    later = upload(client, entry.entry, data, django_capture_on_commit_callbacks, mode="replace")
+    assert later.status_code == 202
+    assert client.get(f"{API}/exchange/uploads/{later.json()['id']}").json()["status"] == "loaded"
+
+
+class _Exists:
+    """A queryset stand-in that always has rows (deliveries of the entry that do not stop)."""
+
+    def exists(self) -> bool:
+        return True
+
+
+def test_a_held_upload_of_an_older_version_cannot_be_confirmed_and_can_always_be_discarded(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review 4: once the entry had a new version (or took no uploads), a held upload could neither be discarded nor
+    safely confirmed (it would load an old version's file)."""
+    from govshare.core.errors import Conflict
+    from govshare.exchange.actions.uploads import do_confirm_upload_deletes, do_discard_upload
+
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    half = upload(client, entry.entry, filled(entry.entry, client, ROWS[:2]), django_capture_on_commit_callbacks,
+                  mode="replace")
+    held = Upload.objects.get(pk=half.json()["id"])
+    assert held.status == "held"
+    _retyped(entry)
+    with pytest.raises(Conflict) as caught:
+        do_confirm_upload_deletes(entry.org.police_specialist, held, pending=3)
+    assert caught.value.code == "upload_outdated"
+    assert do_discard_upload(entry.org.police_specialist, held).status == "refused"
+    outsider = login(Client(), entry.org.market_specialist)
+    assert outsider.post(f"{API}/exchange/uploads/{held.pk}/discard").status_code == 404
+
+
+def test_a_confirmation_is_of_the_table_as_it_was_when_held(entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review 4: rows written into the centre after the hold (another load, a copy) make the confirmation void: the
+    upload is held again with the counts of now, rather than undoing them."""
+    from govshare.datastore.engine.store import combine
+
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    half = upload(client, entry.entry, filled(entry.entry, client, ROWS[:2]), django_capture_on_commit_callbacks,
+                  mode="replace")
+    held = Upload.objects.get(pk=half.json()["id"])
+    with open_store() as store:  # a row written since (as a copy would)
+        store.apply(table_for(entry.entry), [[person(3), "改过", dt.date(1990, 1, 4)]], run_id="other", batch=1,
+                    position={}, rows_read=1, read_hash=combine(()))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"{API}/exchange/uploads/{held.pk}/confirm-deletes", {"pending": 3},
+                    content_type="application/json")
+    held.refresh_from_db()
+    assert held.status == "held" and held.pending_deletes == 3 and centre_rows(entry.entry)[person(3)][0] == "改过"
+
+
+def test_an_append_of_a_version_with_another_key_is_told_to_replace(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review 7: the append's key check ran with the new key against the old table: a store error."""
+    from govshare.catalog.actions import do_edit_entry
+    from tests.catalog_helpers import content
+
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    items = content()["items"]
+    items[1] = {**items[1], "is_primary_key": True}
+    do_edit_entry(entry.org.police_specialist, entry.entry, content(items=items), change_reason="姓名也作主键")
+    entry.entry = entry.publish(entry.entry)
+    answer = upload(client, entry.entry, filled(entry.entry, client, ROWS[:1]), django_capture_on_commit_callbacks,
+                    mode="append")
+    body = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
+    assert (body["status"], [p["code"] for p in body["problems"]]) == ("refused", ["needs_replace"])

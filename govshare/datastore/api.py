@@ -151,9 +151,14 @@ def _one_table(store: Any, entry: Any, read: Callable[[str, list[Any], list[str]
     the caller is told to ask again."""
     for _attempt in range(2):
         table, shape, key, made = _centre_shape(store, entry)
-        result = read(table, shape, key)
-        if store.incarnation(table) == made:
-            return result
+        try:
+            result = read(table, shape, key)
+        except (StoreError, reader.QueryError):  # a column gone with the old table …
+            if store.incarnation(table) == made:
+                raise
+        else:
+            if store.incarnation(table) == made:
+                return result
         store.fresh_for_reading()  # (what it knew of the table's shape)
     raise Conflict("centre_rebuilding", _("The data resource centre is making the table of %(code)s again: ask again "
                                           "in a moment."), code=entry.code)

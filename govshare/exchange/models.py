@@ -118,9 +118,10 @@ class CentreTableState:
     @staticmethod
     def pending(entry_path: str) -> models.Q:
         """Rows whose entry (reached by ``entry_path``, e.g. ``"grant__entry"``) has its centre table to be made
-        again, kept by its binding or its upload feed."""
+        again: by its binding's state, or its upload feed's when it has no binding (as :meth:`centre_state`)."""
         return (models.Q(**{f"{entry_path}__table_binding__rebuild_pending": True})
-                | models.Q(**{f"{entry_path}__upload_feed__rebuild_pending": True}))
+                | models.Q(**{f"{entry_path}__table_binding__isnull": True,
+                              f"{entry_path}__upload_feed__rebuild_pending": True}))
 
 
 class TableBindingQuerySet(models.QuerySet["TableBinding"]):
@@ -604,6 +605,8 @@ class Upload(models.Model):
     pending_keys = models.JSONField(default=list, blank=True)
     confirmed_deletes = models.BigIntegerField(null=True, blank=True)
     confirmed_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    #: the table's last change when the upload was held: a confirmation is of the table as it was then
+    held_seq = models.BigIntegerField(null=True, blank=True)
     #: the order-independent content hash of the entry's table in the centre after the load
     content_hash = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=60, blank=True)

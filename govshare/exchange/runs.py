@@ -266,15 +266,14 @@ def _rebuild(ctx: jobs.JobContext, run: ExchangeRun, binding: TableBinding, plan
 
 
 def remake_centre_table(ctx: jobs.JobContext, owner: Any, table: str, items: Any, key: list[str], *,
-                        store: Any = None, **detail: Any) -> None:
+                        store: Any = None, settle: bool = True, **detail: Any) -> None:
     """Make the centre's table of ``owner``'s entry again, empty, for these items and key — ``owner`` the row
     that keeps the table's rebuild state (a :class:`TableBinding`, or an upload feed for an entry fed by
     spreadsheets alone), its ``rebuild_pending`` set by the caller.  The store's part is one transaction; a worker
-    killed before the owner says it is done makes the (still empty) table again, harmlessly.  The entry's query
-    indexes are built again once the table exists (``build_waiting``); deliveries see the new generation and make
-    their tables again.  ``store``: the caller's own (idle), else one is opened; ``detail``: what the audit event adds
-    (the run, the upload)."""
-    from govshare.datastore.actions.indexes import rebuild_after_remake
+    killed before the owner says it is done makes the (still empty) table again, harmlessly.  ``settle``: the owner
+    says so at once (:func:`settle_rebuild`; a binding: its full copy fills the table after); False: the caller
+    settles when the table is filled (a replace upload: deliveries wait until then).  ``store``: the caller's own
+    (idle), else one is opened; ``detail``: what the audit event adds (the run, the upload)."""
     from govshare.exchange.models import DeliveryRun
 
     entry = owner.entry
@@ -285,23 +284,35 @@ def remake_centre_table(ctx: jobs.JobContext, owner: Any, table: str, items: Any
                                      status__in=DeliveryRun.OPEN_STATUSES, started_at__isnull=False).exists():
         if time.monotonic() > deadline:
             raise GovshareError("deliveries_running", _("Deliveries of %(entry)s are still running: the centre's table "
-                                                        "was not made again (start the rebuild again later)."),
+                                                        "was not made again (try again later)."),
                                 entry=entry.code)
         ctx.progress(0, message="waiting for the deliveries of the entry to stop")
         time.sleep(1)
     with contextlib.nullcontext(store) if store is not None else open_store() as centre:
         dropped = centre.rebuild_table(table, items, key)
     with transaction.atomic():
-        changed = type(owner).objects.filter(pk=owner.pk, rebuild_pending=True).update(
-            rebuild_pending=False, generation=F("generation") + 1, rebuilt_at=timezone.now())
-        if changed:
-            owner.refresh_from_db(fields=["rebuild_pending", "generation", "rebuilt_at"])
-            rebuild_after_remake(entry.pk)
-            audit.record(AuditCode.CENTRE_TABLE_REBUILT, obj=owner, object_department=entry.provider,
-                         detail={"entry": entry.code, "table": table, **detail, "rows_dropped": dropped,
-                                 "generation": owner.generation, "items": [item.name for item in items], "key": key})
+        if settle:
+            settle_rebuild(owner)
+        audit.record(AuditCode.CENTRE_TABLE_REBUILT, obj=owner, object_department=entry.provider,
+                     detail={"entry": entry.code, "table": table, **detail, "rows_dropped": dropped,
+                             "generation": owner.generation + (0 if settle else 1),
+                             "items": [item.name for item in items], "key": key})
     ctx.log(f"the centre's table {table} was made again for the entry's items as they are now "
             f"({dropped} rows of the old table dropped)")
+
+
+def settle_rebuild(owner: Any) -> bool:
+    """The centre's table of ``owner``'s entry is made again (and filled, for a replace upload): no longer pending,
+    one generation more (deliveries make their tables again), its query indexes built again.  Once: a conditional
+    UPDATE from pending (False: it was not pending).  In the caller's transaction."""
+    from govshare.datastore.actions.indexes import rebuild_after_remake
+
+    changed = type(owner).objects.filter(pk=owner.pk, rebuild_pending=True).update(
+        rebuild_pending=False, generation=F("generation") + 1, rebuilt_at=timezone.now())
+    owner.refresh_from_db(fields=["rebuild_pending", "generation", "rebuilt_at"])
+    if changed:
+        rebuild_after_remake(owner.entry_id)
+    return bool(changed)
 
 
 def _full_copy(ctx: jobs.JobContext, plan: copy.CopyPlan, store: Any, run_id: str, on_batch: Any) -> copy.CopyResult:

@@ -233,6 +233,14 @@ def run_upload(ctx: jobs.JobContext) -> dict[str, Any]:
                                                     "it again."), detail=str(exc)[:300])
         _end(upload, Upload.Status.FAILED, error=error)
         return {"upload": upload.pk, "status": "failed", "error": error.code}
+    except GovshareError as exc:  # deliveries still running when the table was to be made again, …
+        _end(upload, Upload.Status.FAILED, error=exc)
+        return {"upload": upload.pk, "status": "failed", "error": exc.code}
+    except Exception:
+        _end(upload, Upload.Status.FAILED, error=GovshareError(
+            "upload_unexpected", _("The load failed unexpectedly: nothing more of the file was stored. Upload it "
+                                   "again; if it fails again, tell the centre.")))
+        raise  # (the job's log keeps the traceback)
 
 
 def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
@@ -260,7 +268,12 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
         problems = [vars(p) for p in parsed.problems]
         count = parsed.problem_count
         key = [n for n, item in enumerate(items) if item.is_primary_key]
-        if not count and upload.mode == Upload.Mode.APPEND and not done and store.has_table(table):
+        shape = [StoreColumn(i.name, i.data_type, i.length) for i in items]
+        key_names = [items[n].name for n in key]
+        owner = _state_owner(entry)
+        differences = [] if done else store.cannot_take(table, shape, key_names)
+        remake = not done and (bool(differences) or owner.rebuild_pending)
+        if not count and upload.mode == Upload.Mode.APPEND and not done and not remake and store.has_table(table):
             keys = [[row[n] for n in key] for row in parsed.rows]
             found: set[tuple[Any, ...]] = set()
             for start in range(0, len(keys), 5000):
@@ -275,11 +288,6 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
             count = 1  # a blank template would delete the whole entry, in the centre and at every consumer
             problems.append({"sheet": workbook.DATA_SHEET, "row": None, "column": None, "item": None,
                              "code": "empty_replace", "detail": ""})
-        shape = [StoreColumn(i.name, i.data_type, i.length) for i in items]
-        key_names = [items[n].name for n in key]
-        owner = _state_owner(entry)
-        differences = [] if done else store.cannot_take(table, shape, key_names)
-        remake = not done and (bool(differences) or owner.rebuild_pending)
         if not count and remake and upload.mode != Upload.Mode.REPLACE:
             count = 1  # the table cannot take this version as it is: only the whole table, in the new shape, can
             problems.append({"sheet": workbook.DATA_SHEET, "row": None, "column": None, "item": None,
@@ -288,9 +296,9 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
         if count and not (resumed and done):
             _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count)
             return {"upload": upload.pk, "status": "refused", "problems": count}
-        if upload.mode == Upload.Mode.REPLACE and not done and not remake and store.has_table(table):
+        if upload.mode == Upload.Mode.REPLACE and not done and store.has_table(table):
             file_keys = [tuple(row[n] for n in key) for row in parsed.rows]
-            held = _guarded(store, table, file_keys, key, upload, upload.feed)
+            held = _guarded(store, table, file_keys, shape, key_names, upload, upload.feed)
             if held is not None:
                 _hold(upload, parsed.total_rows, *held)
                 return {"upload": upload.pk, "status": "held", "pending_deletes": held[0]}
@@ -330,20 +338,29 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
 PENDING_SAMPLE = 20
 
 
-def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], key_at: list[int], upload: Upload,
-             feed: UploadFeed) -> tuple[int, int, list[str]] | None:
+def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], shape: list[StoreColumn], key_names: list[str],
+             upload: Upload, feed: UploadFeed) -> tuple[int, int, int, list[str]] | None:
     """Replace mode's mass-delete guard, before anything is stored: (rows the file would delete, the table's live rows,
-    the keys of the first of them) when they are more than the feed's guard share of the table and more than a
-    person confirmed for this upload; None: go on."""
+    its last change, the keys of the first of them) when they are more than the feed's guard share of the table and
+    more than a person confirmed for this upload — or the table changed since they confirmed; None: go on.  A table
+    to be made again with another key (a rebuild) cannot be matched by key: its rows beyond the file's count."""
     live = store.live_rows(table)
+    columns, old_key = store.describe(table)
+    same_key = old_key == key_names and [c.letter for c in columns if c.name in old_key] == \
+        [c.letter for c in shape if c.name in key_names]
     found: set[tuple[Any, ...]] = set()
-    for start in range(0, len(keys), 5000):
-        found |= store.live_keys(table, keys[start:start + 5000])
-    deleting = live - len(found)
+    if same_key:
+        for start in range(0, len(keys), 5000):
+            found |= store.live_keys(table, keys[start:start + 5000])
+    deleting = live - len(found) if same_key else max(0, live - len(keys))
+    last_seq = store.summary(table).last_seq
     if deleting <= live * feed.delete_guard_percent / 100:
         return None
-    if upload.confirmed_deletes is not None and deleting <= upload.confirmed_deletes:
+    if upload.confirmed_deletes is not None and deleting <= upload.confirmed_deletes and last_seq == upload.held_seq:
         return None
+    if not same_key:
+        return deleting, live, last_seq, []
+    key_at = [n for n, column in enumerate(columns) if column.name in old_key]
     given = set(keys)
     sample: list[str] = []
     seq = 0
@@ -356,15 +373,15 @@ def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], key_at: list[i
             if not row[-1] and found_key not in given and len(sample) < PENDING_SAMPLE:
                 sample.append(" / ".join(str(v) for v in found_key))
         seq = rows[-1][-2]
-    return deleting, live, sample
+    return deleting, live, last_seq, sample
 
 
-def _hold(upload: Upload, rows: int, deleting: int, live: int, sample: list[str]) -> None:
+def _hold(upload: Upload, rows: int, deleting: int, live: int, last_seq: int, sample: list[str]) -> None:
     """The upload waits for a person (nothing stored): the number and the first keys it would delete; audited; the
     uploader is told."""
     with transaction.atomic():
         moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
-            status=Upload.Status.HELD, rows=rows, pending_deletes=deleting, pending_keys=sample,
+            status=Upload.Status.HELD, rows=rows, pending_deletes=deleting, pending_keys=sample, held_seq=last_seq,
             finished_at=timezone.now())
         if not moved:
             return
@@ -397,25 +414,38 @@ def rebuild_for_upload(ctx: jobs.JobContext, upload: Upload, owner: Any, store: 
     retyped, another key — ``differences``): the table is made again, empty, in the version's shape, and the file
     fills it (EXC-3; as a binding's rebuild, :func:`govshare.exchange.runs.remake_centre_table`).  New deliveries
     wait while it is pending; running ones stop at their next batch and are waited for; consumers' delivered tables
-    are made again after it.  A worker killed in between finds the state pending and makes the table again."""
+    are made again after it.  The state stays pending until the load has ended (:func:`_end`: the table is full), so a
+    worker killed before the first batch makes the table again, one killed later goes on loading, and a load that
+    failed leaves the next replace upload to do it again — deliveries wait meanwhile."""
     from govshare.exchange.runs import remake_centre_table
 
     type(owner).objects.filter(pk=owner.pk).update(rebuild_pending=True)
     owner.rebuild_pending = True
     ctx.log("the entry's version changes the centre's table: "
             + ("; ".join(differences) if differences else "a rebuild was pending") + " — it is made again")
-    remake_centre_table(ctx, owner, table, shape, key, store=store, upload=upload.pk, version=upload.version.number)
-    Upload.objects.filter(pk=upload.pk).update(rebuilt=True)
+    # still pending until the file is in it (settled with the load's end): deliveries would deliver a part of it
+    remake_centre_table(ctx, owner, table, shape, key, store=store, settle=False, upload=upload.pk,
+                        version=upload.version.number)
 
 
 def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **values: Any) -> None:
     """The upload's end, once (a conditional UPDATE from an open status); audited; the uploader is told."""
+    from govshare.exchange.runs import settle_rebuild
+
     with transaction.atomic():
+        remade = None
+        if status == Upload.Status.LOADED and upload.mode == Upload.Mode.REPLACE:
+            owner = _state_owner(upload.feed.entry)
+            if owner.rebuild_pending:  # the table this upload made again is full: deliveries go on with it
+                remade = owner
+                values["rebuilt"] = True
         moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
             status=status, finished_at=timezone.now(), error_code=error.code if error else "",
             error_message={"zh": error.render("zh-hans"), "en": error.render("en")} if error else None, **values)
         if not moved:
             return
+        if remade is not None:
+            settle_rebuild(remade)
         upload.refresh_from_db()
         entry = upload.feed.entry
         codes: dict[str, AuditCode] = {Upload.Status.LOADED: AuditCode.UPLOAD_LOADED,

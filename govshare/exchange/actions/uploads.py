@@ -151,15 +151,25 @@ def do_set_upload_rules(actor: Any, entry: CatalogEntry, *, rules: list[dict[str
     return feed
 
 
-def _held(actor: Any, upload: Upload) -> Upload:
-    """The held upload, locked, for a person who may change its entry (others: 404 as if it did not exist)."""
-    entry = _entry(actor, upload.feed.entry)
+def _held(actor: Any, upload: Upload, *, loading: bool) -> Upload:
+    """The held upload, locked, for a person who may change its entry (others: 404 as if it did not exist).
+    ``loading`` (a confirmation): the entry must still take uploads, in the version the file was made for."""
+    require(actor, Capability.BIND_TABLES)
+    entry = get_for(actor, Action.CHANGE, CatalogEntry.objects.select_related("current_version", "provider"),
+                    pk=upload.feed.entry_id)
     found = Upload.objects.select_for_update().select_related("feed__entry__provider").filter(
         pk=upload.pk, feed__entry=entry).first()
     if found is None:
         raise NotFound("upload")
     if found.status != Upload.Status.HELD:
         raise Conflict("upload_not_held", _("This upload has no deletions waiting for confirmation."), field="upload")
+    if loading:
+        problem = uploadable(entry)
+        if problem is not None:
+            raise problem
+        if found.version_id != entry.current_version_id:
+            raise Conflict("upload_outdated", _("The entry has a newer version than this file was made for: discard it "
+                                                "and upload the new version's template."), field="upload")
     return found
 
 
@@ -172,7 +182,7 @@ def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None
         raise ValidationFailed("invalid", _("Enter the number of deletions you confirm."), field="pending")
     try:
         with transaction.atomic():
-            upload = _held(actor, upload)
+            upload = _held(actor, upload, loading=True)
             entry = upload.feed.entry
             job = jobs.create_job(UPLOAD_JOB, messages.message(_("Check and load %(file)s into %(entry)s"),
                                                                file=upload.file_name, entry=entry.code),
@@ -189,11 +199,11 @@ def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None
     return upload
 
 
-def do_discard_upload(actor: Any, upload: Upload, *, superseded_by: Upload | None = None) -> Upload:
+def do_discard_upload(actor: Any, upload: Upload) -> Upload:
     """Discard a held upload: nothing of it is stored (it ends refused, saying why) and its file is removed."""
     with transaction.atomic():
-        upload = _held(actor, upload)
-        _discard(actor, upload, superseded_by)
+        upload = _held(actor, upload, loading=False)
+        _discard(actor, upload, None)
     upload.refresh_from_db()
     return upload
 

@@ -488,7 +488,7 @@ class _Reader:
         self.select = f"SELECT {selected} FROM {table} WHERE {not_null}"  # noqa: S608 — quoted names
         self.fixed: tuple[Any, ...] = ()
         if upper is not None:
-            self.select += f" AND {self.keys[0]} <= {self.mark}"
+            self.select += f" AND {self.keys[0]} <= {self._at(upper)}"
             self.fixed = (upper,)
         self.order = f" ORDER BY {', '.join(self.keys)} LIMIT {int(plan.batch_rows)}"
         plan_keys = [self.quote(k) for k in plan.key]
@@ -523,7 +523,7 @@ class _Reader:
             f" ORDER BY {', '.join(self.keys)} LIMIT {int(window[1])} OFFSET {int(window[0])}"
         if after is None:
             if lower is not None:
-                return f"{self.select} AND {self.keys[0]} >= {self.mark}{order}", (*self.fixed, lower)
+                return f"{self.select} AND {self.keys[0]} >= {self._at(lower)}{order}", (*self.fixed, lower)
             return self.select + order, self.fixed
         if self.kind != "mysql":  # row values: PostgreSQL, SQLite ≥ 3.15 (both use the key's index)
             if len(self.keys) == 1:
@@ -567,6 +567,10 @@ def _mark(conn: Any, plan: CopyPlan, reader: _Reader) -> Any:
     would make every later run start after all real updates.  Rows with a time ahead are read once it has come.
     Numbers (row versions, epoch seconds) are taken as they are."""
     (highest,) = _fetch(conn, *reader.highest(plan.watermark))[0]
+    if isinstance(highest, NotUtf8):  # (as TEXT it sorts after every real time: it would always be the mark)
+        raise SourceError("other", f"the update-time column {plan.watermark} holds text that is not UTF-8 "
+                                   f"({_shown(highest)}): no position can be kept after it — correct the source's "
+                                   f"value, or copy the table in another mode")
     if highest is None or isinstance(highest, (bool, int, float, Decimal)):
         return highest
     local, aware = _fetch(conn, _SOURCE_NOW[plan.source.kind], ())[0]
