@@ -686,3 +686,146 @@ def test_an_append_of_a_version_with_another_key_is_told_to_replace(
                     mode="append")
     body = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
     assert (body["status"], [p["code"] for p in body["problems"]]) == ("refused", ["needs_replace"])
+
+
+# -- second review of the 20th session: each finding, fixed --------------------------------------------------------
+
+class _Killed(BaseException):
+    """kill -9 at this moment (nothing after it runs)."""
+
+
+def _held_back(entry: Any, client: Client, capture: Any, data: bytes, mode: str) -> Upload:
+    with capture(execute=False):
+        answer = client.post(f"{API}/exchange/entries/{entry.entry.pk}/uploads",
+                             {"file": SimpleUploadedFile("户籍.xlsx", data), "mode": mode})
+    return Upload.objects.get(pk=answer.json()["id"])
+
+
+def test_a_replace_killed_after_its_deletions_and_before_it_was_recorded_deletes_nothing_more_when_resumed(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Second review 1 (critical): the key list went before the upload was recorded as loaded; resumed, the deletions
+    found every row unseen and tombstoned the whole table."""
+    from govshare.core import jobs
+    from govshare.core.models import Job
+    from govshare.exchange import uploads
+
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)
+    made = _held_back(entry, client, django_capture_on_commit_callbacks, filled(entry.entry, client, ROWS[:4]),
+                      "replace")
+    real = uploads._end
+
+    def killed_at_the_end(up: Any, status: str, **values: Any) -> None:
+        if status == Upload.Status.LOADED:
+            raise _Killed
+        real(up, status, **values)
+
+    monkeypatch.setattr(uploads, "_end", killed_at_the_end)
+    with pytest.raises(_Killed):
+        jobs.execute(made.job_id, "w1")
+    monkeypatch.undo()
+    assert Upload.objects.get(pk=made.pk).status == "loading" and len(centre_rows(entry.entry)) == 4
+    Job.objects.filter(pk=made.job_id).update(status=Job.Status.QUEUED)  # the job taken up again
+    assert jobs.execute(made.job_id, "w2") == "succeeded"
+    made.refresh_from_db()
+    assert (made.status, made.deleted) == ("loaded", 1) and len(centre_rows(entry.entry)) == 4
+
+
+def test_an_upload_whose_job_was_cancelled_is_ended_and_does_not_block_the_next(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Second review 2: nothing ended an upload whose job ended without it (cancelled while queued, given up after
+    its workers died): every later upload of the entry was a 409 for ever."""
+    from govshare.core.actions.jobs import do_cancel_job
+
+    client = login(Client(), entry.org.police_specialist)
+    made = _held_back(entry, client, django_capture_on_commit_callbacks, filled(entry.entry, client, ROWS), "upsert")
+    assert made.job is not None
+    do_cancel_job(entry.org.police_specialist, made.job)
+    again = upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    assert again.status_code == 202, again.content
+    made.refresh_from_db()
+    assert (made.status, made.error_code) == ("failed", "job_ended")
+    assert client.get(f"{API}/exchange/uploads/{again.json()['id']}").json()["status"] == "loaded"
+
+
+def test_a_worker_that_lost_its_job_to_another_leaves_the_upload_to_it(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Second review 3: a worker presumed dead whose job another took over ended the upload failed (the catch-all),
+    while the other loaded it."""
+    from govshare.core import jobs
+    from govshare.core.models import Job
+
+    client = login(Client(), entry.org.police_specialist)
+    made = _held_back(entry, client, django_capture_on_commit_callbacks, filled(entry.entry, client, ROWS), "upsert")
+    real = jobs.JobContext.progress
+
+    def taken_over(self: Any, done: int, total: int | None = None, message: str = "") -> None:
+        if self.worker_id == "w1":
+            raise jobs.JobCancelled(str(self.job.pk))
+        real(self, done, total, message)
+
+    monkeypatch.setattr(jobs.JobContext, "progress", taken_over)
+    assert jobs.execute(made.job_id, "w1") == "cancelled"
+    assert Upload.objects.get(pk=made.pk).status == "loading"  # left to the worker that has the job
+    Job.objects.filter(pk=made.job_id).update(status=Job.Status.QUEUED)
+    assert jobs.execute(made.job_id, "w2") == "succeeded"
+    assert Upload.objects.get(pk=made.pk).status == "loaded" and len(centre_rows(entry.entry)) == 5
+
+
+def test_after_a_failed_rebuilding_load_the_next_replace_is_guarded_against_the_table_as_it_was(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Second review 4: a load that failed in a rebuilt table left 2 of 5 rows; a replace with those 2 was then
+    measured against the half-filled table and deleted the other 3 unasked."""
+    from govshare.datastore.engine.store import Store, StoreError
+    from govshare.exchange import uploads
+
+    client = login(Client(), entry.org.police_specialist)
+    _five_then_retyped(entry, client, django_capture_on_commit_callbacks)
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)
+    whole = filled(entry.entry, client, [[person(n), f"张{n}", "一九九〇"] for n in range(1, 6)])
+    real = Store.apply
+
+    def second_batch_fails(self: Any, table: str, rows: Any, **kwargs: Any) -> Any:
+        if kwargs.get("batch") == 2:
+            raise StoreError("full", "no space left on device")
+        return real(self, table, rows, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "apply", second_batch_fails)
+        failed = upload(client, entry.entry, whole, django_capture_on_commit_callbacks, mode="replace")
+    assert client.get(f"{API}/exchange/uploads/{failed.json()['id']}").json()["status"] == "failed"
+    assert len(centre_rows(entry.entry)) == 2 and UploadFeed.objects.get(entry=entry.entry).rows_before_rebuild == 5
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=10)
+    two = upload(client, entry.entry, filled(entry.entry, client, [[person(n), f"张{n}", "一九九〇"] for n in (1, 2)]),
+                 django_capture_on_commit_callbacks, mode="replace")
+    body = client.get(f"{API}/exchange/uploads/{two.json()['id']}").json()
+    assert (body["status"], body["pending_deletes"]) == ("held", 3)
+    loaded = upload(client, entry.entry, whole, django_capture_on_commit_callbacks, mode="replace")
+    assert client.get(f"{API}/exchange/uploads/{loaded.json()['id']}").json()["status"] == "loaded"
+    assert UploadFeed.objects.get(entry=entry.entry).rows_before_rebuild is None
+
+
+def test_a_binding_is_not_resumed_or_made_while_an_upload_is_open_and_an_upload_is_refused_once_one_copies(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Second review 5: a paused binding resumed while an upload was open, and the upload then loaded into the table
+    the binding copies into (a rebuild of either would drop the other's rows)."""
+    from govshare.core import jobs
+    from govshare.core.errors import Conflict
+    from govshare.exchange.actions.bindings import do_set_binding_active
+    from govshare.exchange.models import DataSource, TableBinding
+
+    client = login(Client(), entry.org.police_specialist)
+    made = _held_back(entry, client, django_capture_on_commit_callbacks, filled(entry.entry, client, ROWS), "upsert")
+    source = DataSource.objects.create(department=entry.entry.provider, name="公安前置库", code="GA-Z", kind="sqlite",
+                                       database="x.sqlite3")
+    binding = TableBinding.objects.create(entry=entry.entry, version=entry.entry.current_version, source=source,
+                                          table_name="rkxx", is_active=False)
+    with pytest.raises(Conflict) as caught:
+        do_set_binding_active(entry.org.police_specialist, binding, True)
+    assert caught.value.code == "upload_open"
+    TableBinding.objects.filter(pk=binding.pk).update(is_active=True)  # (resumed another way, e.g. before the fix)
+    assert jobs.execute(made.job_id, "w1") == "succeeded"
+    made.refresh_from_db()
+    assert (made.status, made.error_code) == ("refused", "entry_bound") and centre_rows(entry.entry) == {}

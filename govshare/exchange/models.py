@@ -542,6 +542,9 @@ class UploadFeed(models.Model):
     #: the mass-delete guard of "replace" uploads: one that would delete more than this share of the table's rows
     #: waits for a person to confirm the number (a half-filled template looks like a mass delete), as a binding's
     delete_guard_percent = models.PositiveSmallIntegerField(_("mass-delete guard (% of the table)"), default=10)
+    #: the live rows of the entry's table before a replace upload began making it again, until a load into the new
+    #: table ends: later replace uploads are guarded against it (a failed load leaves part of a file in the table)
+    rows_before_rebuild = models.BigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

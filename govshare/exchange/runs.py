@@ -270,7 +270,8 @@ def remake_centre_table(ctx: jobs.JobContext, owner: Any, table: str, items: Any
     """Make the centre's table of ``owner``'s entry again, empty, for these items and key — ``owner`` the row
     that keeps the table's rebuild state (a :class:`TableBinding`, or an upload feed for an entry fed by
     spreadsheets alone), its ``rebuild_pending`` set by the caller.  The store's part is one transaction; a worker
-    killed before the owner says it is done makes the (still empty) table again, harmlessly.  ``settle``: the owner
+    killed before the owner says it is done makes the (still empty) table again, harmlessly.  The entry's query
+    indexes are built again once the table exists (``build_waiting``).  ``settle``: the owner
     says so at once (:func:`settle_rebuild`; a binding: its full copy fills the table after); False: the caller
     settles when the table is filled (a replace upload: deliveries wait until then).  ``store``: the caller's own
     (idle), else one is opened; ``detail``: what the audit event adds (the run, the upload)."""
@@ -288,9 +289,12 @@ def remake_centre_table(ctx: jobs.JobContext, owner: Any, table: str, items: Any
                                 entry=entry.code)
         ctx.progress(0, message="waiting for the deliveries of the entry to stop")
         time.sleep(1)
+    from govshare.datastore.actions.indexes import rebuild_after_remake
+
     with contextlib.nullcontext(store) if store is not None else open_store() as centre:
         dropped = centre.rebuild_table(table, items, key)
     with transaction.atomic():
+        rebuild_after_remake(entry.pk)  # (its query indexes went with the old table)
         if settle:
             settle_rebuild(owner)
         audit.record(AuditCode.CENTRE_TABLE_REBUILT, obj=owner, object_department=entry.provider,
@@ -303,15 +307,11 @@ def remake_centre_table(ctx: jobs.JobContext, owner: Any, table: str, items: Any
 
 def settle_rebuild(owner: Any) -> bool:
     """The centre's table of ``owner``'s entry is made again (and filled, for a replace upload): no longer pending,
-    one generation more (deliveries make their tables again), its query indexes built again.  Once: a conditional
-    UPDATE from pending (False: it was not pending).  In the caller's transaction."""
-    from govshare.datastore.actions.indexes import rebuild_after_remake
-
+    one generation more (deliveries make their tables again).  Once: a conditional UPDATE from pending (False: it was
+    not pending).  In the caller's transaction."""
     changed = type(owner).objects.filter(pk=owner.pk, rebuild_pending=True).update(
         rebuild_pending=False, generation=F("generation") + 1, rebuilt_at=timezone.now())
     owner.refresh_from_db(fields=["rebuild_pending", "generation", "rebuilt_at"])
-    if changed:
-        rebuild_after_remake(owner.entry_id)
     return bool(changed)
 
 

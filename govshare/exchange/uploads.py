@@ -16,6 +16,7 @@ that checks and loads an upload, and the reminder when one is due.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -74,6 +75,8 @@ PROBLEM_WORDS: dict[str, Any] = {
     "needs_replace": _("The entry's new version changes the centre's table so that it cannot take rows as it is "
                        "(%(detail)s): upload the whole table in mode “replace” — the table is then made again from "
                        "the file, and consumers' delivered tables after it."),
+    "rebuild_pending": _("The centre's table of this entry is being made again for its new version (an earlier "
+                         "upload did not finish loading it): upload the whole table in mode “replace”."),
 }
 
 #: items whose name says what they hold: the rule a value must pass when the provider set none
@@ -233,6 +236,8 @@ def run_upload(ctx: jobs.JobContext) -> dict[str, Any]:
                                                     "it again."), detail=str(exc)[:300])
         _end(upload, Upload.Status.FAILED, error=error)
         return {"upload": upload.pk, "status": "failed", "error": error.code}
+    except jobs.JobCancelled:
+        raise  # cancelled (settle_orphaned_uploads ends the upload) or taken over by another worker (it goes on)
     except GovshareError as exc:  # deliveries still running when the table was to be made again, …
         _end(upload, Upload.Status.FAILED, error=exc)
         return {"upload": upload.pk, "status": "failed", "error": exc.code}
@@ -253,6 +258,10 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
     ctx.log(f"{upload.mode} upload {upload.file_name} ({upload.size} bytes) -> {table} ({upload.run_id})")
     with open_store() as store:
         done = store.last_batch(table, upload.run_id) if store.has_table(table) else 0
+        problem = uploadable(CatalogEntry.objects.select_related("current_version").get(pk=entry.pk))
+        if problem is not None and not done:  # a binding resumed since the file came (the copies would write too)
+            _end(upload, Upload.Status.REFUSED, error=problem)
+            return {"upload": upload.pk, "status": "refused", "error": problem.code}
         if upload.status != Upload.Status.LOADING:
             Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.CHECKING)
         resumed = upload.status == Upload.Status.LOADING and upload.rules_used is not None
@@ -291,8 +300,8 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
         if not count and remake and upload.mode != Upload.Mode.REPLACE:
             count = 1  # the table cannot take this version as it is: only the whole table, in the new shape, can
             problems.append({"sheet": workbook.DATA_SHEET, "row": None, "column": None, "item": None,
-                             "code": "needs_replace",
-                             "detail": "; ".join(differences)[:300] or "—"})
+                             "code": "needs_replace" if differences else "rebuild_pending",
+                             "detail": "; ".join(differences)[:300]})
         if count and not (resumed and done):
             _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count)
             return {"upload": upload.pk, "status": "refused", "problems": count}
@@ -324,13 +333,16 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
                     break
                 number += 1
                 store.tombstone(table, gone, run_id=upload.run_id, batch=number, position={"phase": "delete"})
-            store.forget(table, upload.run_id)
         receipts = store.receipts(table, upload.run_id)
         summary = store.summary(table)
     totals: dict[str, Any] = {"batches": len(receipts), "inserted": sum(r.inserted for r in receipts),
               "updated": sum(r.updated for r in receipts), "unchanged": sum(r.unchanged for r in receipts),
               "deleted": sum(r.deleted for r in receipts), "content_hash": summary.content_hash}
     _end(upload, Upload.Status.LOADED, rows=parsed.total_rows, **totals)
+    if upload.mode == Upload.Mode.REPLACE:  # the key list goes only once the upload is recorded as loaded: a worker
+        # killed before that goes on from the deletions, which without it would take every row for unseen
+        with contextlib.suppress(StoreError), open_store() as store:
+            store.forget(table, upload.run_id)
     return {"upload": upload.pk, "status": "loaded", **{k: v for k, v in totals.items() if k != "content_hash"}}
 
 
@@ -348,6 +360,9 @@ def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], shape: list[St
     columns, old_key = store.describe(table)
     same_key = old_key == key_names and [c.letter for c in columns if c.name in old_key] == \
         [c.letter for c in shape if c.name in key_names]
+    before = UploadFeed.objects.filter(pk=feed.pk).values_list("rows_before_rebuild", flat=True).first()
+    if before is not None and before > live:  # a rebuild not finished (a load failed in it): the table as it was
+        live, same_key = before, False
     found: set[tuple[Any, ...]] = set()
     if same_key:
         for start in range(0, len(keys), 5000):
@@ -421,6 +436,10 @@ def rebuild_for_upload(ctx: jobs.JobContext, upload: Upload, owner: Any, store: 
 
     type(owner).objects.filter(pk=owner.pk).update(rebuild_pending=True)
     owner.rebuild_pending = True
+    # what the guard of later replace uploads counts against until a load into the new table ends (the first
+    # attempt's: a failed one leaves part of the file in the new table)
+    UploadFeed.objects.filter(pk=upload.feed_id, rows_before_rebuild__isnull=True).update(
+        rows_before_rebuild=store.live_rows(table) if store.has_table(table) else 0)
     ctx.log("the entry's version changes the centre's table: "
             + ("; ".join(differences) if differences else "a rebuild was pending") + " — it is made again")
     # still pending until the file is in it (settled with the load's end): deliveries would deliver a part of it
@@ -446,6 +465,7 @@ def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **v
             return
         if remade is not None:
             settle_rebuild(remade)
+            UploadFeed.objects.filter(pk=upload.feed_id).update(rows_before_rebuild=None)
         upload.refresh_from_db()
         entry = upload.feed.entry
         codes: dict[str, AuditCode] = {Upload.Status.LOADED: AuditCode.UPLOAD_LOADED,
@@ -476,6 +496,25 @@ def _deliver_after(entry_id: int) -> None:
         start_for_entries([entry_id])
     except Exception:  # noqa: BLE001 — the upload is loaded; the periodic hook tries the deliveries again
         log.exception("deliveries of entry %s not started", entry_id)
+
+
+@periodic.register("exchange.upload_settle", every_seconds=60)
+def settle_orphaned_uploads() -> int:
+    """Uploads whose job ended without them (cancelled while queued, failed for good after its workers died, gone):
+    ended failed, so that none stays open for ever and blocks the entry's next upload.  A rebuild it had begun stays
+    pending (deliveries wait for a load into the new table).  Returns how many."""
+    from govshare.core.models import Job
+
+    count = 0
+    ended = Upload.objects.filter(status__in=Upload.OPEN_STATUSES).filter(
+        Q(job__isnull=True) | Q(job__status__in=[Job.Status.CANCELLED, Job.Status.FAILED, Job.Status.SUCCEEDED]))
+    for upload in ended.select_related("feed__entry__provider", "uploaded_by", "job"):
+        status = upload.job.status if upload.job is not None else "gone"
+        _end(upload, Upload.Status.FAILED, error=GovshareError(
+            "job_ended", _("The background job of this upload ended without it (%(status)s): nothing more of the file "
+                           "was stored. Upload it again."), status=status))
+        count += 1
+    return count
 
 
 # -- due, stale, reminded --------------------------------------------------------------------------------------------

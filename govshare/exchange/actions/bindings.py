@@ -23,7 +23,7 @@ from govshare.core.roles import Capability
 from govshare.exchange import bindings, guard
 from govshare.exchange.bindings import bindable
 from govshare.exchange.engine import sources as engine
-from govshare.exchange.models import DataSource, TableBinding
+from govshare.exchange.models import DataSource, TableBinding, Upload, UploadFeed
 from govshare.exchange.permissions import CHANGE, USE
 from govshare.exchange.sources import explain, spec_for
 
@@ -87,7 +87,11 @@ def do_bind_table(actor: Any, entry: CatalogEntry, *, source: DataSource, schema
                   "table_name": shape.name, "mapping": rows, "key_columns": keys,
                   "key_chosen": keys != list(shape.primary_key), "warnings": warnings}
         if existing is None:
-            binding = TableBinding.objects.create(entry=entry, created_by=actor, **values)
+            _refuse_while_uploading(entry)
+            # an entry fed by uploads until now: the centre table's rebuild state goes on in the binding
+            state: dict[str, Any] = dict(UploadFeed.objects.filter(entry=entry).values(
+                "rebuild_pending", "generation", "rebuilt_at").first() or {})
+            binding = TableBinding.objects.create(entry=entry, created_by=actor, **values, **state)
             audit.record(AuditCode.BINDING_CREATED, actor=actor, obj=binding, object_department=entry.provider,
                          detail={"entry": entry.code, "source": source.code, "table": binding.table_text(),
                                  "key": keys, "warnings": len(warnings)})
@@ -106,12 +110,23 @@ def do_bind_table(actor: Any, entry: CatalogEntry, *, source: DataSource, schema
         return existing
 
 
+def _refuse_while_uploading(entry: CatalogEntry) -> None:
+    """A binding copies into the entry's centre table: not while a spreadsheet upload is being checked or loaded
+    into it (the two would write the same rows, and a rebuild of either would drop the other's)."""
+    if Upload.objects.filter(feed__entry=entry, status__in=Upload.OPEN_STATUSES).exists():
+        raise Conflict("upload_open", _("A spreadsheet upload of %(entry)s is being checked or loaded: let it end "
+                                        "before the front-end table copies into the entry."), field="binding",
+                       entry=entry.code)
+
+
 @transaction.atomic
 def do_set_binding_active(actor: Any, binding: TableBinding, active: bool) -> TableBinding:
     """Pause (``active`` False) or resume a binding: a paused binding is not run."""
     require(actor, Capability.BIND_TABLES)
     binding = get_for(actor, CHANGE, TableBinding.objects.select_for_update().select_related("entry__provider"),
                       pk=binding.pk)
+    if active and not binding.is_active:
+        _refuse_while_uploading(binding.entry)
     if binding.is_active != active:
         binding.is_active = active
         binding.updated_at = timezone.now()

@@ -30,7 +30,7 @@ from govshare.core.permissions import Action, get_for, require
 from govshare.core.roles import Capability
 from govshare.exchange import bindings
 from govshare.exchange.models import Upload, UploadFeed
-from govshare.exchange.uploads import UPLOAD_JOB, file_of, upload_dir, uploadable
+from govshare.exchange.uploads import UPLOAD_JOB, file_of, settle_orphaned_uploads, upload_dir, uploadable
 
 #: the most parts of an uploaded workbook, and how much more than the file it may unpack to
 MAX_PARTS = 300
@@ -86,6 +86,7 @@ def do_upload(actor: Any, entry: CatalogEntry, *, file_name: str, data: bytes, m
         raise
     digest = hashlib.sha256(data).hexdigest()
     version = entry.current_version
+    settle_orphaned_uploads()  # an upload whose job ended without it must not block this one
     assert version is not None
     if Upload.objects.filter(feed__entry=entry, status__in=Upload.OPEN_STATUSES).exists():
         raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
@@ -180,6 +181,7 @@ def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None
     seen = upload.pending_deletes if pending is None else pending
     if isinstance(seen, bool) or not isinstance(seen, int) or seen < 0:
         raise ValidationFailed("invalid", _("Enter the number of deletions you confirm."), field="pending")
+    settle_orphaned_uploads()
     try:
         with transaction.atomic():
             upload = _held(actor, upload, loading=True)
