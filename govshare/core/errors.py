@@ -35,6 +35,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "confirm": gettext_lazy("confirmation"),
     "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
     "binding": gettext_lazy("table binding"),
+    "upload": gettext_lazy("spreadsheet upload"),
     "code": gettext_lazy("code"),
     "contact_phone": gettext_lazy("contact phone"),
     "date": gettext_lazy("date"),
