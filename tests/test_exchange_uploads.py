@@ -375,7 +375,10 @@ def test_a_version_the_table_cannot_take_is_refused_by_upsert_and_loaded_by_repl
     client = login(Client(), entry.org.police_specialist)
     first = upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
     assert client.get(f"{API}/exchange/uploads/{first.json()['id']}").json()["status"] == "loaded"
+    assert "data-replace-only" not in client.get("/exchange/uploads/").content.decode()
     _retyped(entry)
+    page = client.get("/exchange/uploads/").content.decode()  # said before anyone uploads, "replace" chosen
+    assert "data-replace-only" in page and "出生日期" in page and '<option value="replace" selected>' in page
     rows = [[person(n), f"张{n}", f"1990年1月{n}日"] for n in range(1, 4)]
     data = filled(entry.entry, client, rows)
     refused = upload(client, entry.entry, data, django_capture_on_commit_callbacks)
@@ -406,6 +409,7 @@ def test_a_version_the_table_cannot_take_is_refused_by_upsert_and_loaded_by_repl
     body = client.get(f"{API}/exchange/uploads/{again.json()['id']}").json()
     assert (body["status"], body["rebuilt"], body["unchanged"]) == ("loaded", False, 3)
     assert UploadFeed.objects.get(entry=entry.entry).generation == 2
+    assert "data-replace-only" not in client.get("/exchange/uploads/").content.decode()
 
 
 def test_a_replace_killed_between_the_rebuild_and_its_record_makes_the_table_again_and_loads(

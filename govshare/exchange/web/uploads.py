@@ -9,6 +9,7 @@ Writes go through :mod:`govshare.exchange.actions.uploads`."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.contrib import messages
@@ -25,6 +26,8 @@ from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.core.validators import number
+from govshare.datastore.centre import open_store, table_for
+from govshare.datastore.engine.store import StoreColumn, StoreError
 from govshare.exchange import bindings
 from govshare.exchange.actions.uploads import (
     do_confirm_upload_deletes,
@@ -47,13 +50,37 @@ def _entries(request: HttpRequest) -> list[Any]:
                   .select_related("current_version", "provider"), request.user, Action.CHANGE).order_by("code")
     feeds = {f.entry_id: f for f in with_last_load(UploadFeed.objects.filter(entry__provider_id=dept)
                                                    .select_related("entry__current_version"))}
-    for entry in qs:
-        if uploadable(entry) is not None:
-            continue
-        feed = feeds.get(entry.pk)
-        found.append({"entry": entry, "feed": feed, "stale": is_stale(feed) if feed is not None else None,
-                      "recent": list(Upload.objects.filter(feed__entry=entry).order_by("-created_at", "-pk")[:3])})
+    with contextlib.ExitStack() as stack:
+        store: Any = None
+        for entry in qs:
+            if uploadable(entry) is not None:
+                continue
+            if store is None:
+                with contextlib.suppress(StoreError):
+                    store = stack.enter_context(open_store())
+            feed = feeds.get(entry.pk)
+            found.append({"entry": entry, "feed": feed, "stale": is_stale(feed) if feed is not None else None,
+                          "recent": list(Upload.objects.filter(feed__entry=entry).order_by("-created_at", "-pk")[:3]),
+                          "replace_only": _replace_only(entry, feed, store)})
     return found
+
+
+def _replace_only(entry: CatalogEntry, feed: UploadFeed | None, store: Any) -> str | None:
+    """Why only a replace upload can load the entry now (its version changes the centre's table, or a rebuild of it is
+    pending: :func:`govshare.exchange.uploads._run` refuses the other modes), said before anyone uploads; None: any
+    mode.  The centre unreachable (``store`` None, or failing): None — the upload's check says it."""
+    if feed is not None and feed.rebuild_pending:
+        return "rebuild_pending"
+    version = entry.current_version
+    if version is None or store is None:
+        return None
+    items = bindings.items_of(version)
+    try:
+        differences = store.cannot_take(table_for(entry), [StoreColumn(i.name, i.data_type, i.length) for i in items],
+                                        [i.name for i in items if i.is_primary_key])
+    except StoreError:
+        return None
+    return "; ".join(differences) if differences else None
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
