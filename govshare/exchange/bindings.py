@@ -24,6 +24,7 @@ from pypinyin import Style, lazy_pinyin
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.models import CatalogEntry, EntryVersion, InformationItem
 from govshare.core.errors import GovshareError, ValidationFailed
+from govshare.datastore.engine.store import StoreColumn
 from govshare.exchange.engine import sources as engine
 from govshare.exchange.engine import types
 
@@ -75,6 +76,12 @@ def bindable(entry: CatalogEntry) -> ValidationFailed | None:
 
 def items_of(version: EntryVersion) -> list[InformationItem]:
     return list(version.items.order_by("position"))
+
+
+def store_shape(version: EntryVersion) -> tuple[list[StoreColumn], list[str]]:
+    """The centre's table for the version's items: a store column per item, in order, and the key's item names."""
+    items = items_of(version)
+    return [StoreColumn(i.name, i.data_type, i.length) for i in items], [i.name for i in items if i.is_primary_key]
 
 
 #: where a column comment's name ends and its explanation begins ("姓名（中文）", "公民身份号码，18位", "xm: 姓名" …)

@@ -135,6 +135,13 @@ class TableBindingQuerySet(models.QuerySet["TableBinding"]):
             found = UploadFeed.objects.filter(entry_id=entry_id).values_list(*fields).first()
         return CentreTableState(*found) if found is not None else CentreTableState()
 
+    def state_owner(self, entry_id: int) -> Any:
+        """The row that keeps that state, to change it: the entry's binding (paused while it takes uploads), else its
+        upload feed (which an upload always has)."""
+        binding = self.select_related("entry__provider").filter(entry_id=entry_id).first()
+        return binding if binding is not None else UploadFeed.objects.select_related("entry__provider").get(
+            entry_id=entry_id)
+
 
 class TableBinding(models.Model):
     """A published 库表 catalog entry fed from one table or view of its provider's front-end database

@@ -37,8 +37,9 @@ from govshare.core.notify import notify
 from govshare.datastore.centre import open_store, table_for
 from govshare.datastore.engine.store import StoreColumn, StoreError, combine, row_hash
 from govshare.exchange import bindings
+from govshare.exchange.engine.copy import GUARD_SAMPLE, guard_holds
 from govshare.exchange.engine.rules import RuleSet, parse_rule
-from govshare.exchange.models import Upload, UploadFeed
+from govshare.exchange.models import TableBinding, Upload, UploadFeed
 from govshare.exchange.schedule import INTERVALS
 
 UPLOAD_JOB = "exchange.upload"
@@ -277,9 +278,8 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
         problems = [vars(p) for p in parsed.problems]
         count = parsed.problem_count
         key = [n for n, item in enumerate(items) if item.is_primary_key]
-        shape = [StoreColumn(i.name, i.data_type, i.length) for i in items]
-        key_names = [items[n].name for n in key]
-        owner = _state_owner(entry)
+        shape, key_names = bindings.store_shape(version)
+        owner = TableBinding.objects.state_owner(entry.pk)
         differences = [] if done else store.cannot_take(table, shape, key_names)
         remake = not done and (bool(differences) or owner.rebuild_pending)
         if not count and upload.mode == Upload.Mode.APPEND and not done and not remake and store.has_table(table):
@@ -346,10 +346,6 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
     return {"upload": upload.pk, "status": "loaded", **{k: v for k, v in totals.items() if k != "content_hash"}}
 
 
-#: how many keys of the rows a held replace upload would delete are shown to the provider's staff
-PENDING_SAMPLE = 20
-
-
 def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], shape: list[StoreColumn], key_names: list[str],
              upload: Upload, feed: UploadFeed) -> tuple[int, int, int, list[str]] | None:
     """Replace mode's mass-delete guard, before anything is stored: (rows the file would delete, the table's live rows,
@@ -369,9 +365,9 @@ def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], shape: list[St
             found |= store.live_keys(table, keys[start:start + 5000])
     deleting = live - len(found) if same_key else max(0, live - len(keys))
     last_seq = store.summary(table).last_seq
-    if deleting <= live * feed.delete_guard_percent / 100:
-        return None
-    if upload.confirmed_deletes is not None and deleting <= upload.confirmed_deletes and last_seq == upload.held_seq:
+    # (a confirmation is of the table as it was when held)
+    confirmed = upload.confirmed_deletes if last_seq == upload.held_seq else None
+    if not guard_holds(deleting, live, feed.delete_guard_percent / 100, confirmed):
         return None
     if not same_key:
         return deleting, live, last_seq, []
@@ -379,13 +375,13 @@ def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], shape: list[St
     given = set(keys)
     sample: list[str] = []
     seq = 0
-    while len(sample) < PENDING_SAMPLE:  # the centre's rows in change order: the first live ones the file lacks
+    while len(sample) < GUARD_SAMPLE:  # the centre's rows in change order: the first live ones the file lacks
         rows = store.changes_since(table, seq, 1000)
         if not rows:
             break
         for row in rows:
             found_key = tuple(row[n] for n in key_at)
-            if not row[-1] and found_key not in given and len(sample) < PENDING_SAMPLE:
+            if not row[-1] and found_key not in given and len(sample) < GUARD_SAMPLE:
                 sample.append(" / ".join(str(v) for v in found_key))
         seq = rows[-1][-2]
     return deleting, live, last_seq, sample
@@ -412,15 +408,6 @@ def _hold(upload: Upload, rows: int, deleting: int, live: int, last_seq: int, sa
             who = upload.uploaded_by
             transaction.on_commit(lambda: notify([who], "exchange.upload", message, "",
                                                  url=f"/exchange/uploads/{upload.pk}/", obj=upload))
-
-
-def _state_owner(entry: CatalogEntry) -> Any:
-    """The row that keeps the rebuild state of the entry's table in the centre: its binding (paused while it takes
-    uploads), else its upload feed (:meth:`…TableBindingQuerySet.centre_state` reads the same)."""
-    from govshare.exchange.models import TableBinding
-
-    binding = TableBinding.objects.select_related("entry__provider").filter(entry=entry).first()
-    return binding if binding is not None else UploadFeed.objects.select_related("entry__provider").get(entry=entry)
 
 
 def rebuild_for_upload(ctx: jobs.JobContext, upload: Upload, owner: Any, store: Any, table: str,
@@ -454,7 +441,7 @@ def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **v
     with transaction.atomic():
         remade = None
         if status == Upload.Status.LOADED and upload.mode == Upload.Mode.REPLACE:
-            owner = _state_owner(upload.feed.entry)
+            owner = TableBinding.objects.state_owner(upload.feed.entry_id)
             if owner.rebuild_pending:  # the table this upload made again is full: deliveries go on with it
                 remade = owner
                 values["rebuilt"] = True

@@ -533,6 +533,13 @@ def _describe(column: StoreColumn) -> str:
     return f"{column.letter}({column.length})" if column.length else column.letter
 
 
+def _refused(old: _Shape, new: _Shape) -> list[str]:
+    """What keeps a table made for ``old`` from taking ``new`` as it is (its differences; [] when it takes it: the
+    same, or grown, :func:`_grows`)."""
+    differences = _differences(old, new)
+    return [] if not differences or _grows(old, new) else differences
+
+
 def _grows(old: _Shape, new: _Shape) -> bool:
     """A change the table takes as it is: the same key, the old items first with their data types (a length
     is only a bound the copy checks: the columns' types do not depend on it), new items added at the end (new
@@ -755,9 +762,10 @@ class Store:
         exists = self._table_exists(table)
         if found is not None:
             old = _shape_from_json(*found)
+            refused = _refused(old, shape)
+            if refused:
+                raise StoreError("shape_changed", f"{table}: " + "; ".join(refused))
             differences = _differences(old, shape)
-            if differences and not _grows(old, shape):
-                raise StoreError("shape_changed", f"{table}: " + "; ".join(differences))
             if not exists:
                 raise StoreError("other", f"{table} is recorded in _gs_tables but missing")
             if differences:  # the entry's new version: longer or shorter items, items added at the end
@@ -811,11 +819,7 @@ class Store:
         shape = _check_shape(columns, key)
         with _errors():
             found = self._run("SELECT columns, key_items FROM _gs_tables WHERE table_name = ?", (table,)).fetchone()
-        if found is None:
-            return []
-        old = _shape_from_json(*found)
-        differences = _differences(old, shape)
-        return [] if not differences or _grows(old, shape) else differences
+        return [] if found is None else _refused(_shape_from_json(*found), shape)
 
     @contextlib.contextmanager
     def _ddl(self) -> Iterator[None]:

@@ -87,6 +87,7 @@ from govshare.exchange.engine.copy import (
     convert,
     decode_key,
     encode_key,
+    guard_holds,
     phase_of,
 )
 
@@ -523,7 +524,7 @@ def _delete_unseen(plan: CopyPlan, store: Store, run_id: str, guard_share: float
     deleted = sum(r.deleted for r in store.receipts(plan.target, run_id)) if begun else 0
     if begun and position and position.get("done"):
         return Deletions(pending + deleted, live + deleted, deleted, False), True
-    if not begun and pending and pending > guard_share * live and (confirmed is None or pending > confirmed):
+    if not begun and guard_holds(pending, live, guard_share, confirmed):
         return Deletions(pending, live, 0, True), False
     total, live_before = pending + deleted, live + deleted
     while True:

@@ -1083,6 +1083,16 @@ class Deletions:
         return self.pending / self.live if self.live else 0.0
 
 
+#: how many keys of the rows held deletions would remove are shown to the provider's staff (runs, uploads)
+GUARD_SAMPLE = 20
+
+
+def guard_holds(pending: int, live: int, guard_share: float, confirmed: int | None) -> bool:
+    """The mass-delete guard's rule: ``pending`` deletions of a table of ``live`` rows wait for a person when they are
+    more than ``guard_share`` of it and more than the number a person confirmed (``confirmed``, None: none)."""
+    return bool(pending) and pending > guard_share * live and (confirmed is None or pending > confirmed)
+
+
 def delete_unseen(plan: CopyPlan, store: Store, *, run_id: str, guard_share: float, confirmed: int | None = None,
                   on_batch: Callable[[BatchReceipt], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> Deletions:
@@ -1103,7 +1113,7 @@ def delete_unseen(plan: CopyPlan, store: Store, *, run_id: str, guard_share: flo
     deleted = sum(r.deleted for r in store.receipts(plan.target, run_id)) if begun else 0
     if begun and position and position.get("done"):
         return Deletions(pending + deleted, live + deleted, deleted, False)
-    if not begun and pending and pending > guard_share * live and (confirmed is None or pending > confirmed):
+    if not begun and guard_holds(pending, live, guard_share, confirmed):
         return Deletions(pending, live, 0, True)
     while True:
         if should_stop is not None and should_stop():

@@ -27,7 +27,7 @@ from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.core.validators import number
 from govshare.datastore.centre import open_store, table_for
-from govshare.datastore.engine.store import StoreColumn, StoreError
+from govshare.datastore.engine.store import StoreError
 from govshare.exchange import bindings
 from govshare.exchange.actions.uploads import (
     do_confirm_upload_deletes,
@@ -74,10 +74,8 @@ def _replace_only(entry: CatalogEntry, feed: UploadFeed | None, store: Any) -> s
     version = entry.current_version
     if version is None or store is None:
         return None
-    items = bindings.items_of(version)
     try:
-        differences = store.cannot_take(table_for(entry), [StoreColumn(i.name, i.data_type, i.length) for i in items],
-                                        [i.name for i in items if i.is_primary_key])
+        differences = store.cannot_take(table_for(entry), *bindings.store_shape(version))
     except StoreError:
         return None
     return "; ".join(differences) if differences else None

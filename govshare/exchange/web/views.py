@@ -29,7 +29,7 @@ from govshare.datastore.centre import open_store
 from govshare.datastore.engine.store import StoreError
 from govshare.exchange import actions, bindings, schedule
 from govshare.exchange.api import run_out
-from govshare.exchange.engine.copy import decode_key
+from govshare.exchange.engine.copy import GUARD_SAMPLE, decode_key
 from govshare.exchange.forms import SourceChangeForm, SourceForm
 from govshare.exchange.models import DataSource, ExchangeRun, TableBinding
 from govshare.exchange.permissions import CHANGE, USE, VIEW
@@ -355,7 +355,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # what the person is asked to confirm: the first rows it would delete (the run's key list is still there)
         with contextlib.suppress(StoreError), open_store() as store:
             pending_sample = [", ".join(str(v) for v in key)
-                              for key in store.unseen(run.target, run.run_id, PENDING_SAMPLE)]
+                              for key in store.unseen(run.target, run.run_id, GUARD_SAMPLE)]
     since_text = ""
     if isinstance(run.since, dict) and run.since.get("value"):
         with contextlib.suppress(Exception):
@@ -364,10 +364,6 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                                         "quarantine": quarantine, "may_stop": may_stop,
                                                         "may_decide": may_decide, "since_text": since_text,
                                                         "pending_sample": pending_sample})
-
-
-#: how many of the rows a held copy would delete its page lists (the oldest change first)
-PENDING_SAMPLE = 20
 
 
 def _whole(value: str | None) -> int | None:
