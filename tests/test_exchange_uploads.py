@@ -833,3 +833,152 @@ def test_a_binding_is_not_resumed_or_made_while_an_upload_is_open_and_an_upload_
     assert jobs.execute(made.job_id, "w1") == "succeeded"
     made.refresh_from_db()
     assert (made.status, made.error_code) == ("refused", "entry_bound") and centre_rows(entry.entry) == {}
+
+
+# -- a failed load is resumed (EXC-3; the brief: imports are all-or-nothing or resumable) ----------------------------
+
+def _failing_at(patch: Any, batch: int) -> None:
+    """The centre refuses the load's batch ``batch`` (a full disk, a table being read for too long)."""
+    from govshare.datastore.engine.store import Store, StoreError
+
+    real = Store.apply
+
+    def apply(self: Any, table: str, rows: Any, **kwargs: Any) -> Any:
+        if kwargs.get("batch") == batch:
+            raise StoreError("full", "no space left on device")
+        return real(self, table, rows, **kwargs)
+
+    patch.setattr(Store, "apply", apply)
+
+
+def test_a_load_the_centre_refused_half_way_says_what_it_stored_and_is_resumed_from_its_last_batch(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """EXC-3: the centre refused the second batch of five rows (batches of 2).  The upload ends failed saying what it
+    had stored (1 batch, 2 rows) and why; its page warns that the table has only that part and offers to resume to
+    the provider's staff only.  Resumed, it goes on from batch 2 with the rules the file passed with: nothing twice,
+    nothing lost; audited.  Owner, colleague, outsider, auditor."""
+    from govshare.exchange import uploads
+
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    client = login(Client(), entry.org.police_specialist)
+    data = filled(entry.entry, client, ROWS)
+    with monkeypatch.context() as patch:
+        _failing_at(patch, 2)
+        failed = upload(client, entry.entry, data, django_capture_on_commit_callbacks)
+    body = client.get(f"{API}/exchange/uploads/{failed.json()['id']}").json()
+    assert (body["status"], body["error_code"], body["batches"], body["inserted"]) == ("failed", "store_full", 1, 2)
+    assert set(centre_rows(entry.entry)) == {person(1), person(2)}
+    assert AuditEvent.objects.get(code=AuditCode.UPLOAD_FAILED).detail["batches"] == 1
+    pk = body["id"]
+    page = client.get(f"/exchange/uploads/{pk}/").content.decode()
+    assert 'data-batches="1"' in page and 'id="resume-actions"' in page
+    colleague = login(Client(), entry.org.police_admin)
+    assert 'id="resume-actions"' in colleague.get(f"/exchange/uploads/{pk}/").content.decode()
+    auditor = login(Client(), entry.org.auditor)
+    shown = auditor.get(f"/exchange/uploads/{pk}/").content.decode()
+    assert 'data-batches="1"' in shown and 'id="resume-actions"' not in shown
+    assert auditor.post(f"{API}/exchange/uploads/{pk}/resume").status_code == 403
+    outsider = login(Client(), entry.org.market_specialist)
+    assert outsider.post(f"{API}/exchange/uploads/{pk}/resume").status_code == 404
+    assert outsider.post(f"/exchange/uploads/{pk}/resume/").status_code == 404
+    assert Upload.objects.get(pk=pk).status == "failed"
+
+    do_set_upload_rules(entry.org.police_specialist, entry.entry,  # a rule set since: the file passed without it
+                        rules=[{"item": "姓名", "rule": {"kind": "enum", "values": ["只有我"]}}])
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = colleague.post(f"/exchange/uploads/{pk}/resume/")
+    assert answer.status_code == 302
+    done = Upload.objects.get(pk=pk)
+    assert (done.status, done.batches, done.inserted, done.unchanged, done.error_code) == ("loaded", 3, 5, 0, "")
+    assert set(centre_rows(entry.entry)) == {row[0] for row in ROWS}
+    event = AuditEvent.objects.get(code=AuditCode.UPLOAD_RESUMED)
+    assert event.actor_id == entry.org.police_admin.pk and event.detail == {
+        "entry": entry.entry.code, "upload": pk, "error": "store_full", "batches": 1}
+    assert client.post(f"{API}/exchange/uploads/{pk}/resume").json()["error"]["code"] == "upload_not_failed"
+
+
+def test_a_resumed_replace_deletes_only_the_rows_the_file_lacks(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """A replace whose second batch the centre refused: its first batch is stored, nothing deleted yet.  Resumed by
+    the API it loads the rest and deletes the one row the file lacks — not the rows of its first batch."""
+    from govshare.exchange import uploads
+
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    client = login(Client(), entry.org.police_specialist)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)
+    changed = [[key, name + "改", born] for key, name, born in ROWS[:4]]
+    with monkeypatch.context() as patch:
+        _failing_at(patch, 2)
+        failed = upload(client, entry.entry, filled(entry.entry, client, changed), django_capture_on_commit_callbacks,
+                        mode="replace")
+    pk = failed.json()["id"]
+    assert (Upload.objects.get(pk=pk).status, len(centre_rows(entry.entry))) == ("failed", 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"{API}/exchange/uploads/{pk}/resume")
+    assert answer.status_code == 200 and answer.json()["status"] == "loading"
+    done = Upload.objects.get(pk=pk)
+    assert (done.status, done.updated, done.deleted) == ("loaded", 4, 1)
+    assert {key: row[0] for key, row in centre_rows(entry.entry).items()} == {
+        person(n): f"张{n}改" for n in range(1, 5)}
+
+
+def test_a_failed_load_is_not_resumed_after_a_later_upload_a_new_version_or_without_its_file(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Resuming would load an older file over a later upload's rows, or a file of an older version: refused, saying
+    why; a file no longer kept is told to be uploaded again.  A later upload that stored nothing (refused) does not
+    stand in the way."""
+    from govshare.core.errors import Conflict
+    from govshare.exchange.actions.uploads import do_resume_upload
+    from govshare.exchange.uploads import file_of
+
+    client = login(Client(), entry.org.police_specialist)
+    data = filled(entry.entry, client, ROWS)
+    with monkeypatch.context() as patch:
+        _failing_at(patch, 1)
+        first = Upload.objects.get(pk=upload(client, entry.entry, data, django_capture_on_commit_callbacks).json()["id"])
+    assert (first.status, first.batches) == ("failed", 0)
+    refused = upload(client, entry.entry, filled(entry.entry, client, [[person(1), "张1", "昨天"]]),
+                     django_capture_on_commit_callbacks)
+    assert Upload.objects.get(pk=refused.json()["id"]).status == "refused"  # (stored nothing)
+    path = file_of(first)
+    kept = path.read_bytes()
+    path.unlink()
+    with pytest.raises(Conflict) as caught:
+        do_resume_upload(entry.org.police_specialist, first)
+    assert caught.value.code == "upload_file_gone"
+    path.write_bytes(kept)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS[:1]), django_capture_on_commit_callbacks)
+    with pytest.raises(Conflict) as caught:
+        do_resume_upload(entry.org.police_specialist, first)
+    assert caught.value.code == "upload_superseded" and "户籍.xlsx" in caught.value.render("en")
+    Upload.objects.exclude(pk=first.pk).delete()
+    _retyped(entry)
+    with pytest.raises(Conflict) as caught:
+        do_resume_upload(entry.org.police_specialist, first)
+    assert caught.value.code == "upload_outdated"
+    assert Upload.objects.get(pk=first.pk).status == "failed"
+
+
+def test_a_resumed_load_into_a_table_made_again_ends_its_rebuild(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """A replace that made the table again for a retyped version and failed before its first batch: deliveries wait
+    (the rebuild stays pending); resumed, it fills the new table and the rebuild ends with it (a new generation)."""
+    from govshare.exchange.models import TableBinding
+
+    client = login(Client(), entry.org.police_specialist)
+    _five_then_retyped(entry, client, django_capture_on_commit_callbacks)
+    do_set_upload_rules(entry.org.police_specialist, entry.entry, delete_guard_percent=100)
+    data = filled(entry.entry, client, [[person(n), f"张{n}", "一九九〇"] for n in range(1, 6)])
+    with monkeypatch.context() as patch:
+        _failing_at(patch, 1)
+        failed = upload(client, entry.entry, data, django_capture_on_commit_callbacks, mode="replace")
+    pk = failed.json()["id"]
+    assert TableBinding.objects.centre_state(entry.entry.pk).rebuild_pending
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"{API}/exchange/uploads/{pk}/resume").status_code == 200
+    done = Upload.objects.get(pk=pk)
+    assert (done.status, done.rebuilt, done.inserted) == ("loaded", True, 5)
+    state = TableBinding.objects.centre_state(entry.entry.pk)
+    assert not state.rebuild_pending and state.generation == 2
+    assert {row[1] for row in centre_rows(entry.entry).values()} == {"一九九〇"}

@@ -201,11 +201,12 @@ class AuditCode(IntEnum):
     UPLOAD_RECEIVED = 4500  # a filled-in template received (file name, size, SHA-256, mode)
     UPLOAD_REFUSED = 4501  # refused: a hostile or wrong file, or rows with problems (how many; nothing stored)
     UPLOAD_LOADED = 4502  # loaded into the centre (rows inserted, updated, deleted; content hash)
-    UPLOAD_FAILED = 4503  # the load failed (the centre refused); resumed by the next attempt
+    UPLOAD_FAILED = 4503  # the load failed (the centre refused; what it had stored: batches, rows); may be resumed
     UPLOAD_RULES_CHANGED = 4504  # the value rules uploads are checked with
     UPLOAD_REMINDED = 4505  # the provider reminded that an upload is due by the entry's update cycle
     UPLOAD_HELD = 4506  # a replace upload would delete more than the guard's share: held, nothing stored (how many)
     UPLOAD_DELETES_CONFIRMED = 4507  # a person confirmed a held upload's deletions (the number): it is loaded
+    UPLOAD_RESUMED = 4508  # a person resumed a failed load: it goes on from its last committed batch
     # --- exchange: shared files (EXC-2) 46xx
     FILE_VERSION_ADDED = 4600  # a file or a new version of it shared under a file-kind entry (size, SHA-256, kind)
     FILE_REFUSED = 4601  # a file refused by its content (what it is, why), nothing kept
@@ -417,6 +418,7 @@ def _labels() -> dict[int, Any]:
         AuditCode.UPLOAD_REMINDED: _("Provider reminded that a spreadsheet upload is due"),
         AuditCode.UPLOAD_HELD: _("Mass-delete guard held a spreadsheet upload"),
         AuditCode.UPLOAD_DELETES_CONFIRMED: _("A held upload's deletions confirmed"),
+        AuditCode.UPLOAD_RESUMED: _("A failed spreadsheet load resumed"),
         AuditCode.FILE_VERSION_ADDED: _("Shared file or new version added"),
         AuditCode.FILE_REFUSED: _("Shared file refused by its content"),
         AuditCode.DATA_ROWS_READ: _("Rows read through the data API"),

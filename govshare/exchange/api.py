@@ -688,6 +688,16 @@ def confirm_upload_deletes(request: HttpRequest, payload: s.ConfirmIn | None = N
     return upload_out(get_for(user, VIEW, _uploads(user), pk=upload.pk))
 
 
+@router.post("/uploads/{upload_id}/resume", response={200: s.UploadOut},
+             summary="Resume a failed load from its last committed batch (the rows it stored stay)")
+def resume_upload(request: HttpRequest, upload_id: int = ID) -> dict[str, Any]:
+    from govshare.exchange.actions.uploads import do_resume_upload
+
+    user = user_of(request)
+    upload = do_resume_upload(user, get_for(user, VIEW, _uploads(user), pk=upload_id))
+    return upload_out(get_for(user, VIEW, _uploads(user), pk=upload.pk))
+
+
 @router.post("/uploads/{upload_id}/discard", response={200: s.UploadOut},
              summary="Discard an upload the mass-delete guard held: nothing of it is stored")
 def discard_upload(request: HttpRequest, upload_id: int = ID) -> dict[str, Any]:

@@ -244,8 +244,8 @@ def run_upload(ctx: jobs.JobContext) -> dict[str, Any]:
         return {"upload": upload.pk, "status": "failed", "error": exc.code}
     except Exception:
         _end(upload, Upload.Status.FAILED, error=GovshareError(
-            "upload_unexpected", _("The load failed unexpectedly: nothing more of the file was stored. Upload it "
-                                   "again; if it fails again, tell the centre.")))
+            "upload_unexpected", _("The load failed unexpectedly: nothing more of the file was stored. Resume it, or "
+                                   "upload it again; if it fails again, tell the centre.")))
         raise  # (the job's log keeps the traceback)
 
 
@@ -434,10 +434,27 @@ def rebuild_for_upload(ctx: jobs.JobContext, upload: Upload, owner: Any, store: 
                         version=upload.version.number)
 
 
+def stored_by(upload: Upload) -> dict[str, int]:
+    """What the upload's load has committed in the centre so far (its receipts: batches, rows added, updated,
+    unchanged, deleted) — a failed load's part, kept and shown until it is resumed; {} when the centre cannot say."""
+    try:
+        with open_store() as store:
+            table = table_for(upload.feed.entry)
+            receipts = store.receipts(table, upload.run_id) if store.has_table(table) else []
+    except StoreError:
+        return {}
+    return {"batches": len(receipts), "inserted": sum(r.inserted for r in receipts),
+            "updated": sum(r.updated for r in receipts), "unchanged": sum(r.unchanged for r in receipts),
+            "deleted": sum(r.deleted for r in receipts)}
+
+
 def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **values: Any) -> None:
-    """The upload's end, once (a conditional UPDATE from an open status); audited; the uploader is told."""
+    """The upload's end, once (a conditional UPDATE from an open status); audited; the uploader is told.  A failed
+    load records what it had stored (:func:`stored_by`): the rows stay, and resuming it goes on from there."""
     from govshare.exchange.runs import settle_rebuild
 
+    if status == Upload.Status.FAILED and "batches" not in values:
+        values.update(stored_by(upload))
     with transaction.atomic():
         remade = None
         if status == Upload.Status.LOADED and upload.mode == Upload.Mode.REPLACE:
@@ -461,8 +478,9 @@ def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **v
         audit.record(code, actor=None, obj=upload, object_department=entry.provider,
                      outcome="success" if status == Upload.Status.LOADED else "failure",
                      detail={"entry": entry.code, "upload": upload.pk, "mode": upload.mode, "rows": upload.rows,
-                             "problems": upload.problem_count, "inserted": upload.inserted, "updated": upload.updated,
-                             "deleted": upload.deleted, **({"error": error.code} if error else {})})
+                             "problems": upload.problem_count, "batches": upload.batches, "inserted": upload.inserted,
+                             "updated": upload.updated, "deleted": upload.deleted,
+                             **({"error": error.code} if error else {})})
         if upload.uploaded_by is not None:
             subjects: dict[str, Any] = {
                 Upload.Status.LOADED: _("Your upload %(file)s of %(entry)s is loaded"),
@@ -499,7 +517,7 @@ def settle_orphaned_uploads() -> int:
         status = upload.job.status if upload.job is not None else "gone"
         _end(upload, Upload.Status.FAILED, error=GovshareError(
             "job_ended", _("The background job of this upload ended without it (%(status)s): nothing more of the file "
-                           "was stored. Upload it again."), status=status))
+                           "was stored. Resume it, or upload it again."), status=status))
         count += 1
     return count
 

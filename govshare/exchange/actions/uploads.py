@@ -152,9 +152,10 @@ def do_set_upload_rules(actor: Any, entry: CatalogEntry, *, rules: list[dict[str
     return feed
 
 
-def _held(actor: Any, upload: Upload, *, loading: bool) -> Upload:
-    """The held upload, locked, for a person who may change its entry (others: 404 as if it did not exist).
-    ``loading`` (a confirmation): the entry must still take uploads, in the version the file was made for."""
+def _held(actor: Any, upload: Upload, *, loading: bool, status: str = Upload.Status.HELD) -> Upload:
+    """The held (or failed: ``status``) upload, locked, for a person who may change its entry (others: 404 as if it
+    did not exist).  ``loading`` (a confirmation, a resume): the entry must still take uploads, in the version the
+    file was made for."""
     require(actor, Capability.BIND_TABLES)
     entry = get_for(actor, Action.CHANGE, CatalogEntry.objects.select_related("current_version", "provider"),
                     pk=upload.feed.entry_id)
@@ -162,7 +163,9 @@ def _held(actor: Any, upload: Upload, *, loading: bool) -> Upload:
         pk=upload.pk, feed__entry=entry).first()
     if found is None:
         raise NotFound("upload")
-    if found.status != Upload.Status.HELD:
+    if found.status != status:
+        if status == Upload.Status.FAILED:
+            raise Conflict("upload_not_failed", _("Only a load that failed can be resumed."), field="upload")
         raise Conflict("upload_not_held", _("This upload has no deletions waiting for confirmation."), field="upload")
     if loading:
         problem = uploadable(entry)
@@ -194,6 +197,43 @@ def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None
             audit.record(AuditCode.UPLOAD_DELETES_CONFIRMED, actor=actor, obj=upload, object_department=entry.provider,
                          detail={"entry": entry.code, "upload": upload.pk, "confirmed": seen,
                                  "pending": upload.pending_deletes})
+    except IntegrityError:  # another upload of the entry is open
+        raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
+                       field="upload", entry=upload.feed.entry.code) from None
+    upload.refresh_from_db()
+    return upload
+
+
+def do_resume_upload(actor: Any, upload: Upload) -> Upload:
+    """Resume a failed load (the centre refused a batch, the worker's job ended without it …): the rows it stored stay,
+    it goes on from its last committed batch with the rules the file passed with, and a replace then deletes what the
+    file lacks — the rest of the file, not all of it again.  Not after a later upload that may have stored rows (this
+    older file would overwrite them), nor once the entry has a newer version or no longer takes uploads."""
+    settle_orphaned_uploads()
+    try:
+        with transaction.atomic():
+            upload = _held(actor, upload, loading=True, status=Upload.Status.FAILED)
+            entry = upload.feed.entry
+            later = Upload.objects.filter(feed_id=upload.feed_id, pk__gt=upload.pk).exclude(
+                status__in=[Upload.Status.REFUSED, Upload.Status.HELD]).order_by("pk").first()
+            if later is not None:
+                raise Conflict("upload_superseded", _("A later upload of the entry (%(file)s) may have stored rows: "
+                                                      "resuming this older file would overwrite them. Upload it again "
+                                                      "if it is still wanted."), field="upload", file=later.file_name)
+            if not file_of(upload).is_file():
+                raise Conflict("upload_file_gone", _("The uploaded file is no longer kept: upload it again."),
+                               field="upload")
+            job = jobs.create_job(UPLOAD_JOB, messages.message(_("Check and load %(file)s into %(entry)s"),
+                                                               file=upload.file_name, entry=entry.code),
+                                  {"upload": upload.pk}, user=actor, department=entry.provider)
+            # a load that had begun goes on loading with the rules it passed with; one that failed while it was
+            # checked is checked again
+            status = Upload.Status.LOADING if upload.rules_used is not None else Upload.Status.RECEIVED
+            Upload.objects.filter(pk=upload.pk).update(status=status, job=job, finished_at=None, error_code="",
+                                                       error_message=None)
+            audit.record(AuditCode.UPLOAD_RESUMED, actor=actor, obj=upload, object_department=entry.provider,
+                         detail={"entry": entry.code, "upload": upload.pk, "error": upload.error_code,
+                                 "batches": upload.batches})
     except IntegrityError:  # another upload of the entry is open
         raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
                        field="upload", entry=upload.feed.entry.code) from None

@@ -32,6 +32,7 @@ from govshare.exchange import bindings
 from govshare.exchange.actions.uploads import (
     do_confirm_upload_deletes,
     do_discard_upload,
+    do_resume_upload,
     do_set_upload_rules,
     do_upload,
 )
@@ -120,10 +121,28 @@ def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
     shown = [{**p, "text": problem_text(p)} for p in upload.problems or []]
     template = "exchange/_upload_state.html" if request.headers.get("HX-Request") else "exchange/upload_detail.html"
     # the keys of the rows a held upload would delete, and the decision: the provider's staff only
-    may_decide = upload.status == Upload.Status.HELD and has_capability(request.user, Capability.BIND_TABLES) and \
+    may_act = upload.status in (Upload.Status.HELD, Upload.Status.FAILED) and \
+        has_capability(request.user, Capability.BIND_TABLES) and \
         restrict(CatalogEntry.objects.filter(pk=upload.feed.entry_id), request.user, Action.CHANGE).exists()
-    return render(request, template, {"upload": upload, "problems": shown, "may_decide": may_decide,
+    return render(request, template, {"upload": upload, "problems": shown,
+                                      "may_decide": may_act and upload.status == Upload.Status.HELD,
+                                      "may_resume": may_act and upload.status == Upload.Status.FAILED,
                                       "open": upload.status in Upload.OPEN_STATUSES})
+
+
+@catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
+@require_POST
+def upload_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    """A failed load goes on from its last committed batch (:func:`do_resume_upload`)."""
+    upload = get_for(request.user, VIEW, Upload.objects.select_related("feed__entry"), pk=pk)
+    try:
+        do_resume_upload(request.user, upload)
+        messages.success(request, _("Resumed: the load goes on from its last stored batch."))
+    except GovshareError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.render())
+    return redirect("exchange:upload_detail", upload.pk)
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
