@@ -13,6 +13,7 @@ datetimes (shown in the site's time zone, Asia/Shanghai), or dicts/lists (writte
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import decimal
@@ -33,6 +34,8 @@ from govshare.core.errors import ValidationFailed
 BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_CELL = 32767  # Excel's limit on characters in one cell
+XLSX_NUMBER_DIGITS = 15  # Excel keeps 15 significant digits of a number: longer ones are written as text
+XLSX_FIRST_YEAR = 1900  # Excel's dates begin in 1900: earlier ones are written as text
 XLSX_MAX_SHEET_TITLE = 31
 FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {
@@ -58,9 +61,11 @@ def _local_naive(value: dt.datetime) -> dt.datetime:
 
 
 def to_text(value: Any) -> str:
-    """The plain text of a value, before any neutralisation."""
+    """The plain text of a value, before any neutralisation (bytes: base64, as the JSON channels give them)."""
     if value is None:
         return ""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
@@ -87,6 +92,8 @@ def csv_cell(value: Any) -> str:
     if kind is int or kind is float or kind is decimal.Decimal or (
             isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)):
         return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return to_text(value)  # base64 (A–Z a–z 0–9 + / =) calls nothing, even starting with "+": left as it is
     return neutralise(to_text(value))
 
 
@@ -167,17 +174,30 @@ def _xlsx_value(ws: Any, value: Any) -> Any:
         return None
     if isinstance(value, bool):
         return value
+    # a cell holds what Excel can hold exactly; anything else is written as its exact text (review of the 21st
+    # session: digits, microseconds and the last instant of 9999 were lost without a word)
     if isinstance(value, int | float | decimal.Decimal):
-        return value
-    if isinstance(value, dt.datetime):
-        cell = WriteOnlyCell(ws, value=_local_naive(value))
-        cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        return cell
-    if isinstance(value, dt.date):
-        cell = WriteOnlyCell(ws, value=value)
-        cell.number_format = "yyyy-mm-dd"
-        return cell
-    text = ILLEGAL_CHARACTERS_RE.sub("", to_text(value))[:XLSX_MAX_CELL]
+        if isinstance(value, float) or len(value.as_tuple().digits if isinstance(value, decimal.Decimal)
+                                           else str(abs(value))) <= XLSX_NUMBER_DIGITS:
+            return value
+        value = format(value, "f") if isinstance(value, decimal.Decimal) else str(value)
+    elif isinstance(value, dt.datetime):
+        moment = _local_naive(value)
+        if moment.year >= XLSX_FIRST_YEAR and moment.year < 9999 and not moment.microsecond % 1000:
+            cell = WriteOnlyCell(ws, value=moment)
+            cell.number_format = "yyyy-mm-dd hh:mm:ss.000" if moment.microsecond else "yyyy-mm-dd hh:mm:ss"
+            return cell
+        value = moment.isoformat(sep=" ")
+    elif isinstance(value, dt.date):
+        if value.year >= XLSX_FIRST_YEAR:
+            cell = WriteOnlyCell(ws, value=value)
+            cell.number_format = "yyyy-mm-dd"
+            return cell
+        value = value.isoformat()
+    text = ILLEGAL_CHARACTERS_RE.sub("", to_text(value))
+    if len(text) > XLSX_MAX_CELL:  # Excel's limit: cut, and say so in the cell
+        note = str(_("… (cut: %(n)s characters in all; a CSV or JSON file holds the whole value)") % {"n": len(text)})
+        text = text[:XLSX_MAX_CELL - len(note)] + note
     cell = WriteOnlyCell(ws, value=text)
     cell.data_type = "s"  # a plain string, never a formula, whatever it starts with
     return cell

@@ -642,11 +642,19 @@ def _date(mask: Mask, value: Any, key: bytes | None) -> str:
     return f"{year:04d}-{month:02d}" if mask.unit == "month" else f"{year:04d}"
 
 
+#: an I item's values are 64-bit (the centre's and every target's bigint)
+_INT_LIMITS = (-(2**63), 2**63 - 1)
+
+
 def _round_int(number: int, digits: int) -> int:
+    """Half away from zero to a multiple of 10^-digits; a result past the 64-bit limits (9223372036854775807 to tens
+    would be …810, which no channel's bigint holds) is the nearest multiple within them, one step toward zero."""
     if digits >= 0:
         return number
     step = 10 ** -digits
     rounded = (abs(number) + step // 2) // step * step
+    if rounded > (-_INT_LIMITS[0] if number < 0 else _INT_LIMITS[1]):
+        rounded -= step
     return -rounded if number < 0 else rounded
 
 

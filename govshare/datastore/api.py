@@ -415,29 +415,45 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
         if sorted(payload.key) != sorted(key):
             raise ValidationFailed("key_required", _("Give exactly the key of %(code)s: %(items)s."),
                                    field="key", code=entry.code, items="、".join(key))
-        filters = []
-        for name in key:
-            try:
-                value = reader.parse_value(columns[name], unicodedata.normalize("NFKC", payload.key[name]).strip())
-            except reader.QueryError:
-                raise ValidationFailed("bad_value", _("%(value)s is not a valid value of %(item)s (type "
-                                                      "%(type)s)."), field=f"key.{name}",
-                                       value=payload.key[name][:60], item=name,
-                                       type=columns[name].letter) from None
-            filters.append(reader.Filter(name, "eq", (value,)))
+        def filters_of(typed: bool) -> list[reader.Filter] | None:
+            """The key as given (None: not a value of its type as it stands) or as typed by a person — NFKC
+            (full-width digits and letters of an input method) and without surrounding spaces."""
+            filters = []
+            for name in key:
+                given = payload.key[name]
+                try:
+                    value = reader.parse_value(columns[name], unicodedata.normalize("NFKC", given).strip()
+                                               if typed else given)
+                except reader.QueryError:
+                    if not typed:
+                        return None
+                    raise ValidationFailed("bad_value", _("%(value)s is not a valid value of %(item)s (type "
+                                                          "%(type)s)."), field=f"key.{name}", value=given[:60],
+                                           item=name, type=columns[name].letter) from None
+                filters.append(reader.Filter(name, "eq", (value,)))
+            return filters
+
+        typed = filters_of(True)
+        assert typed is not None
         claimed = list(payload.claims)
         missing = [name for name in claimed if name not in columns]
         if missing:
             raise delivery.NoData("no_data_for_items", _("The data resource centre holds no data of %(items)s "
                                                          "of %(code)s."), items="、".join(missing),
                                   code=entry.code)
-        page = reader.read_rows(store, reader.RowQuery(table, claimed, filters, limit=1))
-        capitals = [reader.Filter(f.item, "eq", (f.values[0].upper(),)) if isinstance(f.values[0], str) else f
-                    for f in filters]
-        if not page.rows and capitals != filters:
-            # codes are written in capitals (GB 11643's check character X, GB 32100): a key given in small
-            # letters and not found as written is looked up in capitals
-            page = reader.read_rows(store, reader.RowQuery(table, claimed, capitals, limit=1))
+        # the key exactly as given first (as the data API handed it out: a key the centre holds with spaces or
+        # full-width characters is found — review of the 21st session), then as a person types it; codes are
+        # written in capitals (GB 11643's check character X, GB 32100): a key in small letters last in capitals
+        tries: list[list[reader.Filter]] = []
+        for filters in (filters_of(False), typed,
+                        [reader.Filter(f.item, "eq", (f.values[0].upper(),)) if isinstance(f.values[0], str) else f
+                         for f in typed]):
+            if filters is not None and filters not in tries:
+                tries.append(filters)
+        for filters in tries:
+            page = reader.read_rows(store, reader.RowQuery(table, claimed, filters, limit=1))
+            if page.rows:
+                break
         return columns, key, claimed, page
 
     try:

@@ -59,6 +59,8 @@ WORDS: dict[str, Any] = {
     "item_not_in_centre": _("The data resource centre's table of %(entry)s has no item %(item)s yet (the entry "
                             "changed): it is delivered after the next copy into the centre."),
     "store": _("The data resource centre's database cannot be read (%(detail)s)."),
+    "unexpected": _("The delivery failed unexpectedly (%(detail)s): what was committed stays, the next delivery goes "
+                    "on from there; if it fails again, tell the centre."),
     "centre_rebuilding": _("The data resource centre's table of %(entry)s is to be made again for the entry's new "
                            "version: it is delivered after that copy."),
 }
@@ -138,7 +140,7 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
         hides = mask is not None and mask.kind != "none"
         targets.append(deliver.TargetColumn(
             str(binding.columns.get(name) or name), mask.output_letter(column.letter) if hides and mask else column.letter,
-            None if hides else column.length))
+            None if hides else column.length, digits=column.length if column.letter in "NY" else None))
     canonical = allowed.canonical_masks
     shape = deliver.shape_of(targets, [canonical[name] for name in allowed.items], [*allowed.items], key=key,
                              generation=state.generation)
@@ -220,7 +222,7 @@ def _explained(exc: BaseException, binding: DeliveryBinding) -> GovshareError:
         return explain(exc, binding.target, table=binding.table_text())
     if isinstance(exc, StoreError):
         return failure("store", detail=str(exc))
-    raise exc
+    return failure("unexpected", detail=f"{type(exc).__name__}: {exc}"[:300])
 
 
 @jobs.handler(DELIVER_JOB)
@@ -274,11 +276,15 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
                         f"{check.centre_rows} in the centre; computed in {check.method}"
                         + (f": {check.not_in_sql}" if check.not_in_sql and prepared.plan.target.kind == "postgresql"
                            else "") + ")")
-    except Exception as exc:  # noqa: BLE001 — explained below, or raised again
+    except jobs.JobCancelled:
+        raise  # stopped by a person or taken over by another worker: the job layer ends or goes on with the run
+    except Exception as exc:  # noqa: BLE001 — explained below (an unexpected one is raised again once recorded)
         error = _explained(exc, binding)
         stopped = isinstance(exc, deliver.DeliveryError) and exc.code == "stopped" or \
             isinstance(exc, delivery.AccessRefused)
         finish(run, DeliveryRun.Status.STOPPED if stopped else DeliveryRun.Status.FAILED, totals, error=error)
+        if error.code == "delivery_unexpected":
+            raise  # ended failed, saying so; the job's log keeps the traceback
         return {"run": run.pk, "status": "stopped" if stopped else "failed", "error": error.code}
     finish(run, DeliveryRun.Status.SUCCEEDED, totals, check=check, made_with=made_with)
     return {"run": run.pk, "status": "succeeded", **{k: v for k, v in totals.items() if k != "content_hash"}}

@@ -104,6 +104,9 @@ class TargetColumn:
     name: str  # the consumer's column name
     letter: str  # the data-type letter of the value delivered (the masked value's)
     length: int | None = None  # a text column's length, when the value is not masked
+    #: a number item's own length (its most digits, masked or not): what MySQL's decimal column must hold — not part
+    #: of the table's shape (tables made before it was known keep their shape)
+    digits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,10 @@ class _Dialect:
     def column_type(self, column: TargetColumn) -> str:
         raise NotImplementedError
 
+    def column_types(self, columns: Sequence[TargetColumn]) -> list[str]:
+        """Each column's type in the CREATE TABLE (a dialect may weigh them together)."""
+        return [self.column_type(c) for c in columns]
+
     key_type = "CHAR(64)"
     hash_type = "CHAR(32)"
     text_type = "TEXT"
@@ -366,10 +373,34 @@ class _MySQL(_Dialect):
     def qualified(self, table: str) -> str:
         return self.q(table)  # the connection's database (a schema other than it is refused by the caller)
 
+    #: DECIMAL(65, 30) holds 35 integer and 30 fraction digits: every value of a number item of up to 30 digits (its
+    #: integer digits and its fraction digits each at most the length, one more integer digit after rounding)
+    DECIMAL_DIGITS = 30
+    #: the bytes of a row's VARCHAR columns MySQL allows (65 535 for the whole row, less the key, hash and others)
+    ROW_BUDGET = 60_000
+
     def column_type(self, column: TargetColumn) -> str:
         if column.letter == "C":
             return f"VARCHAR({column.length})" if column.length and column.length <= 4000 else "LONGTEXT"
+        if column.letter in "NY":
+            digits = column.digits or column.length
+            if digits is not None and digits <= self.DECIMAL_DIGITS:
+                return "DECIMAL(65, 30)"
+            # more digits than any DECIMAL holds exactly: the canonical text (sign, point and a carried digit)
+            return f"VARCHAR({digits + 3})" if digits is not None and digits <= 4000 else "LONGTEXT"
         return self._TYPES[column.letter]
+
+    def column_types(self, columns: Sequence[TargetColumn]) -> list[str]:
+        """As :meth:`column_type`, but a row's VARCHARs must fit MySQL's row size (4 bytes a character in utf8mb4):
+        the longest become TEXT (stored off the row) until they do — else five items of 4 000 characters could not
+        be delivered at all."""
+        types = super().column_types(columns)
+        sizes = {n: int(t[8:-1]) * 4 + 2 for n, t in enumerate(types) if t.startswith("VARCHAR(")}
+        for n in sorted(sizes, key=lambda n: -sizes[n]):
+            if sum(sizes.values()) <= self.ROW_BUDGET:
+                break
+            types[n] = "TEXT" if sizes.pop(n) <= 65_535 else "LONGTEXT"
+        return types
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -402,6 +433,8 @@ class _MySQL(_Dialect):
     def to_target(self, letter: str, value: Any) -> Any:
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             return value.astimezone(dt.UTC).replace(tzinfo=None)
+        if letter in "NY" and value is not None:  # as exact text (PyMySQL would write 1E-7, a float to MySQL)
+            return decimal_text(Decimal(value))
         return value
 
 
@@ -562,7 +595,8 @@ class Target:
     # the table -----------------------------------------------------------------------------------------------
     def _create_table(self) -> None:
         d = self.d
-        columns = ", ".join(f"{d.q(c.name)} {d.column_type(c)}" for c in self.plan.columns)
+        columns = ", ".join(f"{d.q(c.name)} {kind}"
+                            for c, kind in zip(self.plan.columns, d.column_types(self.plan.columns), strict=True))
         d.execute(f"CREATE TABLE {d.qualified(self.plan.table)} ({columns}, "
                   f'{d.q("_gs_key")} {d.key_type} NOT NULL PRIMARY KEY, {d.q("_gs_seq")} BIGINT NOT NULL, '
                   f'{d.q("_gs_hash")} {d.hash_type} NOT NULL)')
