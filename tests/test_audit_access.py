@@ -246,3 +246,30 @@ def test_viewing_a_missing_event_raises_not_found(org: Org) -> None:
 
     with pytest.raises(NotFound):
         do_view_audit_event(org.auditor, 999999)
+
+
+def test_a_read_of_the_access_log_is_opened_by_its_own_id_not_a_write_of_the_same_number(
+        org: Org, client_for: Any) -> None:
+    """The two logs number their rows each on its own: /audit/events/{id} gave the write of a read's number (the QA
+    walk-through of the 21st session opened 1400 查阅审计日志 for a 5000 read).  ``log=read`` names the access log;
+    the reads' rows of the page link to it.  Owner (auditor), colleague (centre administrator), outsiders: 404."""
+    from govshare.core import access_log
+    from govshare.core.models import AccessEvent
+
+    access_log.record(AuditCode.READ_ACCESS_CHECK, object_type="catalog.catalogentry", object_repr="某目录")
+    read = AccessEvent.objects.order_by("-id").first()
+    assert read is not None
+    auditor = client_for(org.auditor)
+    body = auditor.get(f"/api/v1/audit/events/{read.pk}", {"log": "read"}).json()
+    assert (body["log"], body["code"], body["row_hash"], body["object_repr"]) == (
+        "read", AuditCode.READ_ACCESS_CHECK, read.row_hash, "某目录")
+    viewed = AuditEvent.objects.order_by("-id").first()
+    assert (viewed.code, viewed.object_type, viewed.object_id) == (AuditCode.AUDIT_VIEWED, "core.accessevent",
+                                                                    str(read.pk))
+    page = auditor.get(reverse("core:audit"), {"log": "reads"}).content.decode()
+    link = reverse("core:audit_event", args=[read.pk]) + "?log=read"
+    assert link in page
+    detail = auditor.get(link).content.decode()
+    assert "data-read-request" in detail and read.row_hash in detail
+    for who in NOT_AUDITORS:
+        assert client_for(getattr(org, who)).get(f"/api/v1/audit/events/{read.pk}", {"log": "read"}).status_code == 404

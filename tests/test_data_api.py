@@ -649,3 +649,13 @@ def test_a_table_made_again_without_an_item_during_the_read_answers_as_the_new_t
     monkeypatch.setattr(data_api.reader, "read_rows", rebuilt_during)
     answer = _rows(login(Client(), data.org.market_specialist), data.entry)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "no_data_for_items"
+
+
+def test_a_systems_verification_with_bad_input_is_told_what_is_wrong_not_refused_a_right(system_grant: Any) -> None:
+    """The permission gate weighed a system's request as an anonymous person's: a verification naming no item
+    answered 403 "no right (apply_share)" and audited a denial without anyone (QA walk-through, 21st session)."""
+    secret = _issue(login(Client(), system_grant.org.market_admin), system_grant.market_system).json()["secret"]
+    denials = AuditEvent.objects.filter(code=AuditCode.PERMISSION_DENIED).count()
+    answer = _verify(_bearer(secret), system_grant.entry, {"公民身份号码": "360783199001011234"}, {})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "no_claims"
+    assert AuditEvent.objects.filter(code=AuditCode.PERMISSION_DENIED).count() == denials

@@ -172,8 +172,10 @@ def list_events(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]
 
 
 @router.get("/events/{event_id}", response=AuditEventDetailOut, summary="One audit event with its hashes")
-def get_event(request: HttpRequest, event_id: int) -> AuditEvent:
-    return audit_actions.do_view_audit_event(request.user, event_id)
+def get_event(request: HttpRequest, event_id: int,
+              log: Literal["write", "read"] = Query("write", description="the log the id is of: write (the audit "
+                                                                         "log) or read (the access log)")) -> Any:
+    return audit_actions.do_view_audit_event(request.user, event_id, log=log)
 
 
 @router.get("/verify", response=VerifyOut, summary="Check the whole hash chain now; names the first broken row")

@@ -423,6 +423,15 @@ def personal(func: Any) -> Any:
     return func
 
 
+def _gated(request: HttpRequest) -> bool:
+    """Whether a refused input is weighed by :func:`permission_gate`: a person's request.  A request made by a
+    machine (a consuming system's key: no user, its grants decide) or by nobody (a public endpoint) gets the input's
+    own error — a system whose verification named no item was told "no right (apply_share)" and the denial was
+    audited without anyone (the QA walk-through of the 21st session)."""
+    user = getattr(request, "user", None)
+    return user is not None and user.is_authenticated
+
+
 def permission_gate(operation: Any, user: Any) -> None:
     """Refuse a write the user can never make (403, audited), whatever its input.
 
@@ -499,7 +508,7 @@ def install_permission_gates(api: Any) -> None:
                     try:
                         return _original(request, *args)
                     except (SchemaError, HttpError) as exc:
-                        if getattr(exc, "status_code", 422) in _INPUT_STATUSES:
+                        if getattr(exc, "status_code", 422) in _INPUT_STATUSES and _gated(request):
                             permission_gate(_op, request.user)
                         raise
 
@@ -508,7 +517,7 @@ def install_permission_gates(api: Any) -> None:
                     try:
                         return _view(request, *args, **kwargs)
                     except GovshareError as exc:
-                        if exc.status in _INPUT_STATUSES:
+                        if exc.status in _INPUT_STATUSES and _gated(request):
                             permission_gate(_op, request.user)
                         raise
 

@@ -283,11 +283,13 @@ def do_search_audit(actor: Any, filters: AuditFilters | Mapping[str, Any] | None
     return qs
 
 
-def do_view_audit_event(actor: Any, event_id: int) -> AuditEvent:
-    """One event: the same 404 for a missing event and for a non-auditor (the denial is audited)."""
-    event = get_for(actor, Action.VIEW, AuditEvent, pk=event_id)
+def do_view_audit_event(actor: Any, event_id: int, *, log: str = "write") -> Any:
+    """One event of the audit log (``log="write"``) or of the access log (``"read"``: the two logs number their rows
+    each on its own): the same 404 for a missing event and for a non-auditor (the denial is audited)."""
+    model: Any = AccessEvent if log == "read" else AuditEvent
+    event = get_for(actor, Action.VIEW, model, pk=event_id)
     with transaction.atomic():
-        audit.record(AuditCode.AUDIT_VIEWED, actor=actor, object_type="core.auditevent", object_id=str(event.pk),
+        audit.record(AuditCode.AUDIT_VIEWED, actor=actor, object_type=model._meta.label_lower, object_id=str(event.pk),
                      object_repr=f"#{event.pk} {event.code} {event.action}")
     return event
 

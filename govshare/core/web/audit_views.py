@@ -136,7 +136,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @_renders_errors
 def audit_event(request: HttpRequest, event_id: int) -> HttpResponse:
     """One event with the before/after of each changed field and its place in the chain."""
-    event = audit_actions.do_view_audit_event(request.user, event_id)
+    log = "read" if request.GET.get("log") == "read" else "write"
+    event = audit_actions.do_view_audit_event(request.user, event_id, log=log)
     _decorate([event])
     detail = json.dumps(event.detail or {}, ensure_ascii=False, indent=2, sort_keys=True)
     return render(request, "core/audit_detail.html", {"event": event, "detail_json": detail})
