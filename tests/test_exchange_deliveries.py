@@ -190,6 +190,19 @@ def test_bad_names_are_refused_naming_the_field(tabled: Any, django_capture_on_c
     assert not DeliveryBinding.objects.exists()
 
 
+def test_a_table_name_that_is_not_an_identifier_is_refused_in_the_readers_language(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """QA walk-through (21st session): "gx; drop table x" was made (quoted) in the consumer's database, and a refused
+    name's reason was English inside the Chinese message."""
+    with pytest.raises(GovshareError) as refused:
+        _bind(tabled, django_capture_on_commit_callbacks, table="gx; drop table x")
+    assert refused.value.code == "bad_table_name"
+    chinese = refused.value.render("zh-hans")
+    assert "gx; drop table x" in chinese and "only letters" not in chinese and "字母" in chinese
+    assert "only letters" in refused.value.render("en")
+    assert not DeliveryBinding.objects.exists()
+
+
 def test_a_table_the_consumer_made_itself_or_a_source_not_receiving_deliveries_is_refused(
         tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
     with sqlite3.connect(tabled.path) as db:

@@ -261,6 +261,18 @@ def test_the_uploads_page_offers_the_template_and_lists_the_problems_of_a_refuse
     assert "data-upload-form" not in login(Client(), entry.org.market_specialist).get("/exchange/uploads/").content.decode()
 
 
+def test_a_file_refused_at_the_door_keeps_the_mode_it_was_sent_with(entry: Any) -> None:
+    """QA walk-through (21st session): after "not an Excel workbook" the form came back in mode upsert — re-picking
+    only the file sent a replace as an upsert."""
+    client = login(Client(), entry.org.police_specialist)
+    refused = client.post("/exchange/uploads/", {"entry": entry.entry.pk, "mode": "replace",
+                                                 "file": SimpleUploadedFile("户籍.xlsx", b"not a workbook")})
+    assert refused.status_code == 302 and f"#upload-{entry.entry.pk}" in refused["Location"]
+    page = client.get(refused["Location"]).content.decode()
+    assert '<option value="replace" selected>' in page and '<option value="upsert" selected>' not in page
+    assert '<option value="upsert" selected>' in client.get("/exchange/uploads/").content.decode()
+
+
 def _killed_after_first_batch(entry: Any, client: Client, capture: Any, monkeypatch: Any) -> Any:
     """An upload (2-row batches) whose worker died after committing batch 1 in the centre with its receipt: the
     upload, left loading."""
@@ -488,8 +500,9 @@ def test_a_replace_that_would_delete_more_than_the_guards_share_is_held_until_so
 def test_a_held_upload_confirmed_for_fewer_rows_than_it_would_now_delete_is_held_again_and_can_be_discarded(
         entry: Any, django_capture_on_commit_callbacks: Any) -> None:
     """The confirmation is of a number: no more rows than that are deleted (a confirmation of 1 for a file that would
-    delete 3 holds it again).  Discarding it stores nothing and removes its file; a newer upload takes the place of
-    a held one (confirming the older later would undo the newer)."""
+    delete 3 is refused at once — it was queued and held again, the uploader told twice: QA walk-through, 21st
+    session).  Discarding it stores nothing and removes its file; a newer upload takes the place of a held one
+    (confirming the older later would undo the newer)."""
     from govshare.core.errors import Conflict
     from govshare.exchange.actions.uploads import do_confirm_upload_deletes, do_discard_upload
     from govshare.exchange.uploads import file_of
@@ -502,10 +515,11 @@ def test_a_held_upload_confirmed_for_fewer_rows_than_it_would_now_delete_is_held
     with django_capture_on_commit_callbacks(execute=True):
         answer = client.post(f"{API}/exchange/uploads/{held.pk}/confirm-deletes", {"pending": 1},
                              content_type="application/json")
-    assert answer.status_code == 200, answer.content
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "deletes_not_confirmed"
     held.refresh_from_db()
-    assert (held.status, held.pending_deletes, held.confirmed_deletes) == ("held", 3, 1)
+    assert (held.status, held.pending_deletes, held.confirmed_deletes) == ("held", 3, None)
     assert len(centre_rows(entry.entry)) == 5
+    assert Notification.objects.filter(kind="exchange.upload", object_id=str(held.pk)).count() == 1
     with django_capture_on_commit_callbacks(execute=True):
         body = client.post(f"{API}/exchange/uploads/{held.pk}/discard").json()
     assert body["status"] == "refused" and body["error_code"] == "deletes_refused"
@@ -543,6 +557,24 @@ def test_the_provider_sets_the_guards_share_on_the_rules_page_and_by_api(entry: 
         f"{API}/exchange/entries/{entry.entry.pk}/upload-rules", {"rules": [], "delete_guard_percent": 100},
         content_type="application/json")
     assert outsider.status_code == 404
+
+
+def test_the_guard_alone_is_changed_by_api_keeping_the_rules_and_both_are_read_back(entry: Any) -> None:
+    """QA walk-through (21st session): the API refused the guard without the whole list of rules (422), and had no
+    way to read them first — a client risked wiping them.  ``rules`` absent: kept; GET reads both (the provider's
+    staff only: others 404)."""
+    client = login(Client(), entry.org.police_specialist)
+    url = f"{API}/exchange/entries/{entry.entry.pk}/upload-rules"
+    assert client.get(url).json() == {"rules": [], "delete_guard_percent": 10}
+    rule = {"item": "姓名", "rule": {"kind": "enum", "values": ["张一", "李二"]}}
+    assert client.put(url, {"rules": [rule]}, content_type="application/json").status_code == 200
+    answer = client.put(url, {"delete_guard_percent": 20}, content_type="application/json")
+    assert answer.status_code == 200 and len(answer.json()) == 1
+    body = client.get(url).json()
+    assert body["delete_guard_percent"] == 20 and [r["item"] for r in body["rules"]] == ["姓名"]
+    assert login(Client(), entry.org.police_admin).get(url).status_code == 200
+    for outsider in (entry.org.market_specialist, entry.org.auditor):
+        assert login(Client(), outsider).get(url).status_code == 404
 
 
 

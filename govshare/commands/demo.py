@@ -135,7 +135,7 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str], *, poll: floa
 def run(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
-    from govshare.core.demo import DEMO_NOTES, DEMO_PASSWORD, load_demo
+    from govshare.core.demo import DEMO_NOTES, DEMO_ORIGIN, DEMO_PASSWORD, load_demo
 
     call_command("migrate", interactive=False, verbosity=0)
     accounts = load_demo()
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     for username, label in accounts:
         print(f"  {username:<18} {label}")
     for note in DEMO_NOTES:
-        print(note)
+        print(note.replace(DEMO_ORIGIN, f"http://127.0.0.1:{args.port}"))
     if args.no_serve:
         return 0
     from django.db import connections

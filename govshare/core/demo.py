@@ -91,6 +91,8 @@ ACCOUNTS = [
 DEMO_LOADERS: list[Callable[[], None]] = []
 #: lines a loader wants printed after the demo logins (e.g. how to call the data API), filled by the loaders
 DEMO_NOTES: list[str] = []
+#: the site's address in a note; ``govshare demo --port`` prints its own in its place
+DEMO_ORIGIN = "http://127.0.0.1:8000"
 
 
 def register_loader(fn: Callable[[], None]) -> Callable[[], None]:

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 
 from govshare.core import context
-from govshare.core.demo import DEMO_NOTES, register_loader
+from govshare.core.demo import DEMO_NOTES, DEMO_ORIGIN, register_loader
 
 SYSTEM = "GA-JWZH"
 KEY_NAME = "演示密钥"
@@ -56,7 +56,7 @@ def load_data_api_demo() -> None:
     query = urlencode({"purpose": grant.purpose, "limit": 5}, quote_via=quote)
     DEMO_NOTES.append(f"数据接口 / data API ({system.name} {SYSTEM}, {grant.number}):\n"
                       f'  curl -H "Authorization: Bearer {secret}" '
-                      f'"http://127.0.0.1:8000/api/v1/data/{entry.code}/rows?{query}"')
+                      f'"{DEMO_ORIGIN}/api/v1/data/{entry.code}/rows?{query}"')
 
 
 @register_loader

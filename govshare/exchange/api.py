@@ -21,7 +21,7 @@ from govshare.catalog.schemas import dept_ref
 from govshare.core.api_helpers import known, named, page, user_of
 from govshare.core.errors import GovshareError, NotFound
 from govshare.core.models import Department
-from govshare.core.permissions import get_for, require, restrict
+from govshare.core.permissions import Action, get_for, require, restrict
 from govshare.core.roles import Capability
 from govshare.core.validators import MAX_DB_ID
 from govshare.exchange import actions, bindings, quality, schedule
@@ -35,6 +35,7 @@ from govshare.exchange.models import (
     Reconciliation,
     TableBinding,
     Upload,
+    UploadFeed,
 )
 from govshare.exchange.permissions import CHANGE as USE_BINDING
 from govshare.exchange.permissions import VIEW
@@ -657,9 +658,20 @@ def set_upload_rules(request: HttpRequest, payload: s.UploadRulesIn, entry_id: i
     from govshare.exchange.actions.uploads import do_set_upload_rules
 
     user = user_of(request)
-    feed = do_set_upload_rules(user, _provider_entry(user, entry_id), rules=[r.model_dump() for r in payload.rules],
+    rules = None if payload.rules is None else [r.model_dump() for r in payload.rules]
+    feed = do_set_upload_rules(user, _provider_entry(user, entry_id), rules=rules,
                                delete_guard_percent=payload.delete_guard_percent)
     return list(feed.rules)
+
+
+@router.get("/entries/{entry_id}/upload-rules", response={200: s.UploadRulesOut},
+            summary="The value rules uploads of the entry are checked with, and its mass-delete guard (the provider's "
+                    "staff)")
+def get_upload_rules(request: HttpRequest, entry_id: int = ID) -> dict[str, Any]:
+    user = user_of(request)
+    entry = get_for(user, Action.CHANGE, CatalogEntry.objects.all(), pk=entry_id)
+    feed = UploadFeed.objects.filter(entry=entry).first() or UploadFeed(entry=entry)
+    return {"rules": list(feed.rules or []), "delete_guard_percent": feed.delete_guard_percent}
 
 
 @router.get("/uploads", response={200: list[s.UploadOut]}, summary="Spreadsheet uploads, newest first")

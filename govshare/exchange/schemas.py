@@ -572,9 +572,15 @@ class UploadOut(Schema):
 
 
 class UploadRulesIn(InSchema):
-    rules: list[RuleRow] = Field(max_length=500)
+    rules: list[RuleRow] | None = Field(None, max_length=500, description="the whole list (absent: kept)")
     delete_guard_percent: int | None = Field(None, ge=1, le=100, description="a replace upload that would delete more "
                                              "than this share of the table waits for a person (absent: kept)")
+
+
+class UploadRulesOut(Schema):
+    rules: list[RuleRow]
+    delete_guard_percent: int = Field(description="a replace upload that would delete more than this share of the "
+                                                  "table waits for a person")
 
 
 # -- shared files (EXC-2, issue 11 item 7) ---------------------------------------------------------------------------

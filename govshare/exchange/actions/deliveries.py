@@ -34,6 +34,20 @@ from govshare.exchange.permissions import CHANGE, USE
 from govshare.exchange.sources import explain, spec_for
 from govshare.sharing.models import ConsumingSystem, Grant
 
+#: why a table, schema or column name cannot be used (:func:`deliver.check_name`'s codes), in the reader's language
+NAME_WORDS: dict[str, Any] = {
+    "empty": _("a name is needed, without spaces at either end"),
+    "too_long": _("%(name)s is longer than %(limit)s bytes (a Chinese character takes 3)"),
+    "bad_character": _("%(name)s has a quote, backslash, percent sign or control character"),
+    "reserved": _("%(name)s is reserved: names starting with _gs_ and the table _govshare_delivery are govshare's"),
+    "not_identifier": _("%(name)s may hold only letters (of any script), digits and _, and may not start with a "
+                        "digit"),
+}
+
+
+def _why(code: str, name: str) -> Any:
+    return messages.text(NAME_WORDS[code], name=name, limit=deliver.NAME_BYTES)
+
 
 def _names(grant: Grant, table: str, schema: str, columns: dict[str, str], target: DataSource) -> tuple[str, str, dict[str, str]]:
     problems: list[GovshareError] = []
@@ -41,7 +55,7 @@ def _names(grant: Grant, table: str, schema: str, columns: dict[str, str], targe
     why = deliver.check_name(table, "table")
     if why:
         problems.append(ValidationFailed("bad_table_name", _("The table name cannot be used: %(why)s."), field="table",
-                                         why=why))
+                                         why=_why(why, table)))
     if target.kind == DataSource.Kind.SQLITE and schema in ("main",):
         schema = ""
     if schema and target.kind != DataSource.Kind.POSTGRESQL and not (
@@ -52,7 +66,7 @@ def _names(grant: Grant, table: str, schema: str, columns: dict[str, str], targe
         schema = ""
     elif schema and (why := deliver.check_name(schema, "schema")):
         problems.append(ValidationFailed("bad_schema", _("The schema name cannot be used: %(why)s."), field="schema_name",
-                                         why=why))
+                                         why=_why(why, schema)))
     items = [str(name) for name in grant.items or []]
     chosen: dict[str, str] = {}
     seen: dict[str, str] = {}
@@ -66,7 +80,7 @@ def _names(grant: Grant, table: str, schema: str, columns: dict[str, str], targe
         if why:
             problems.append(ValidationFailed("bad_column_name", _("The column name for %(item)s cannot be used: "
                                                                   "%(why)s."), field=f"columns.{item}", item=item,
-                                             why=why))
+                                             why=_why(why, column)))
             continue
         if column.lower() in seen:
             problems.append(ValidationFailed("duplicate_column", _("%(item)s and %(other)s have the same column name "

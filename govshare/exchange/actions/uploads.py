@@ -189,6 +189,10 @@ def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None
         with transaction.atomic():
             upload = _held(actor, upload, loading=True)
             entry = upload.feed.entry
+            if seen < (upload.pending_deletes or 0):  # would only be held again (and the uploader told twice)
+                raise Conflict("deletes_not_confirmed", _("This upload would delete %(pending)s rows, not %(given)s: "
+                                                          "confirm that number, or discard the upload."),
+                               field="pending", pending=upload.pending_deletes, given=seen)
             job = jobs.create_job(UPLOAD_JOB, messages.message(_("Check and load %(file)s into %(entry)s"),
                                                                file=upload.file_name, entry=entry.code),
                                   {"upload": upload.pk}, user=actor, department=entry.provider)

@@ -84,6 +84,7 @@ _IN_CHUNK = 500
 #: the longest name a column or table may have, in UTF-8 bytes (PostgreSQL's limit; MySQL's is 64 characters)
 NAME_BYTES = 63
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f\"`\\%]")
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
 
 
 class DeliveryError(Exception):
@@ -222,15 +223,22 @@ def row_key(secret: bytes, key_values: Sequence[Any]) -> str:
 
 
 def check_name(name: str, what: str = "column") -> str | None:
-    """Why ``name`` cannot name a target table or column (None: it can): every kind of target takes it quoted."""
+    """Why ``name`` cannot name a target table, schema or column (None: it can) — a code the caller words in the
+    reader's language: ``empty`` (or spaces at either end), ``too_long`` (more than :data:`NAME_BYTES` bytes in
+    UTF-8), ``bad_character`` (a quote, backslash, percent sign or control character), ``reserved`` (govshare's own
+    names), ``not_identifier`` (a table or schema: letters of any script, digits and ``_``, not a digit first — a
+    name the consumer's own tools take unquoted).  A column may be an item's name as written (``注册资本（万元）``):
+    every kind of target takes it quoted."""
     if not name or name != name.strip():
-        return f"a {what} name is needed, without spaces at either end"
+        return "empty"
     if len(name.encode("utf-8")) > NAME_BYTES:
-        return f"the {what} name {name!r} is longer than {NAME_BYTES} bytes (UTF-8; a Chinese character is 3)"
+        return "too_long"
     if _BAD_NAME.search(name):
-        return f"the {what} name {name!r} has a quote, backslash, percent sign or control character"
+        return "bad_character"
     if name.lower().startswith(SYSTEM_PREFIX) or name.lower() == STATE_TABLE:
-        return f"the {what} name {name!r} is reserved (names starting with {SYSTEM_PREFIX} are govshare's)"
+        return "reserved"
+    if what != "column" and not _IDENTIFIER.fullmatch(name):
+        return "not_identifier"
     return None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -90,7 +91,7 @@ def uploads(request: HttpRequest) -> HttpResponse:
         upload = request.FILES.get("file")
         if upload is None:
             messages.error(request, _("Choose the filled-in template to upload."))
-            return redirect("exchange:uploads")
+            return _back_to_form(entry, request.POST.get("mode", ""))
         try:
             from django.conf import settings
 
@@ -103,14 +104,27 @@ def uploads(request: HttpRequest) -> HttpResponse:
                 raise
             for problem in exc.problems if isinstance(exc, ManyProblems) else [exc]:
                 messages.error(request, problem.render())
-            return redirect("exchange:uploads")
+            return _back_to_form(entry, request.POST.get("mode", ""))
         messages.success(request, _("The file is received; every row is being checked."))
         return redirect("exchange:upload_detail", made.pk)
     recent = list(restrict(Upload.objects.select_related("feed__entry__current_version", "uploaded_by"),
                            request.user, VIEW).order_by("-created_at", "-pk")[:30])
+    entries = _entries(request)
+    chosen = request.GET.get("mode") if request.GET.get("mode") in Upload.Mode.values else None
+    for e in entries:  # the mode a refused file was sent with stays chosen (QA walk-through, 21st session)
+        e["mode"] = chosen if chosen and request.GET.get("entry") == str(e["entry"].pk) else \
+            Upload.Mode.REPLACE if e["replace_only"] else Upload.Mode.UPSERT
     return render(request, "exchange/uploads.html", {
-        "entries": _entries(request), "recent": recent, "modes": Upload.Mode.choices,
+        "entries": entries, "recent": recent, "modes": Upload.Mode.choices,
         "may_upload": has_capability(request.user, Capability.BIND_TABLES)})
+
+
+def _back_to_form(entry: CatalogEntry, mode: str) -> HttpResponse:
+    """Back to the entry's upload form with the mode it was sent with still chosen."""
+    from urllib.parse import urlencode
+
+    query = urlencode({"entry": entry.pk, **({"mode": mode} if mode in Upload.Mode.values else {})})
+    return redirect(f"{reverse('exchange:uploads')}?{query}#upload-{entry.pk}")
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
