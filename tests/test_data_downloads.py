@@ -495,6 +495,23 @@ def test_the_grant_page_prepares_a_file_and_the_downloads_page_offers_it(
     assert Download.objects.count() == 1
 
 
+def test_the_downloads_page_links_a_file_only_for_whom_may_fetch_it_while_the_grant_allows_it(
+        filed: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """QA walk-through (21st session): the centre and auditors saw 下载 links that answered a JSON 404 (each click an
+    audited denial), and a revoked grant's file still read 就绪 with a link to a raw JSON refusal.  Owner, colleague,
+    the centre, the auditor."""
+    asked = _ask(login(Client(), filed.org.market_specialist), filed.entry, django_capture_on_commit_callbacks).json()
+    link = f"/api/v1/data/downloads/{asked['id']}/file"
+    for who, linked in ((filed.org.market_specialist, True), (filed.org.market_admin, True),
+                        (filed.org.centre_admin, False), (filed.org.auditor, False)):
+        listing = login(Client(), who).get("/data/downloads/").content.decode()
+        assert f'data-download="{asked["id"]}"' in listing and (link in listing) is linked, who
+    assert filed.org.market_specialist.get_full_name() in listing  # who asked: for the centre's oversight
+    do_revoke_grant(filed.org.police_admin, filed.grant, reason="停止共享")
+    listing = login(Client(), filed.org.market_specialist).get("/data/downloads/").content.decode()
+    assert link not in listing and "data-grant-ended" in listing
+
+
 def test_a_download_being_built_refreshes_its_row(filed: Any) -> None:
     client = login(Client(), filed.org.market_specialist)
     client.post(f"/data/grants/{filed.grant.pk}/downloads/", {"format": "csv"})  # no commit: stays queued
@@ -697,3 +714,49 @@ def test_a_build_resumed_after_its_worker_died_compares_with_the_table_its_first
     jobs.execute(download.job_id, "test-worker")
     download.refresh_from_db()
     assert download.status == Download.Status.FAILED and "ask for the download again" in download.message
+
+
+# -- a grant that changes between the request and the fetch (review of the 21st session) ------------------------------
+
+def test_a_fetch_refused_because_the_masking_changed_is_audited(filed: Any, django_capture_on_commit_callbacks: Any
+                                                                 ) -> None:
+    """Every refusal of a channel is audited (ACCESS_DENIED): the fetch refused for a changed mask was not."""
+    client = login(Client(), filed.org.market_specialist)
+    asked = _ask(client, filed.entry, django_capture_on_commit_callbacks).json()
+    Grant.objects.filter(pk=filed.grant.pk).update(masking={**filed.grant.masking, "出生日期": "日期保留到月"})
+    before = AuditEvent.objects.filter(code=AuditCode.ACCESS_DENIED).count()
+    refused = _file(client, asked["id"])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "masking_changed"
+    assert AuditEvent.objects.filter(code=AuditCode.ACCESS_DENIED).count() == before + 1
+
+
+def _narrowed(filed: Any, change: str) -> None:
+    if change == "mask_added":
+        Grant.objects.filter(pk=filed.grant.pk).update(masking={**filed.grant.masking, "出生日期": "日期保留到年"})
+    else:
+        Grant.objects.filter(pk=filed.grant.pk).update(items=["公民身份号码", "姓名"])
+
+
+@pytest.mark.parametrize("change", ["mask_added", "item_removed"])
+def test_a_file_whose_rows_a_filter_chose_on_an_item_the_grant_now_hides_is_neither_built_nor_fetched(
+        filed: Any, django_capture_on_commit_callbacks: Any, change: str) -> None:
+    """A file of 公民身份号码 and 姓名 asked for with a filter on 出生日期 (unmasked, granted then): after the provider
+    masks 出生日期 to the year (or takes it from the grant) the data API refuses that filter — it would tell who was
+    born that day — but the file was built and fetched with it: exactly 张*, born on 1990-01-01.  Queued before the
+    change: not built; built before: not fetched; both audited."""
+    client = login(Client(), filed.org.market_specialist)
+    body = {"purpose": PURPOSE, "fields": ["公民身份号码", "姓名"], "filters": {"出生日期": "1990-01-01"}}
+    with django_capture_on_commit_callbacks(execute=False):  # asked for; the worker has not built it yet
+        queued = client.post(f"{API}/data/{filed.entry.code}/downloads", body, content_type="application/json")
+    assert queued.status_code == 202, queued.content
+    ready = _ask(client, filed.entry, django_capture_on_commit_callbacks, fields=body["fields"],
+                 filters=body["filters"]).json()
+    assert client.get(f"{API}/data/downloads/{ready['id']}").json()["status"] == "ready"
+    _narrowed(filed, change)
+    built = Download.objects.get(pk=queued.json()["id"])
+    assert jobs.execute(built.job_id, "test-worker") == "failed"  # the refused build fails its job
+    built.refresh_from_db()
+    assert built.status == "failed" and _file(client, str(built.pk)).status_code != 200
+    fetched = _file(client, ready["id"])
+    assert fetched.status_code == 403 and fetched.json()["error"]["code"] == "filter_not_allowed"
+    assert AuditEvent.objects.filter(code=AuditCode.ACCESS_DENIED, detail__reasons=["filter_not_allowed"]).count() == 2

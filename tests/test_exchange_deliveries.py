@@ -498,3 +498,56 @@ def test_a_feeds_pending_flag_is_ignored_once_the_entry_has_a_binding(
     _change(tabled.entry, [[PEOPLE[0][0], "改", PEOPLE[0][2]]], "later-2")
     assert not TableBinding.objects.centre_state(tabled.entry.pk).rebuild_pending
     assert start_for_entries([tabled.entry.pk])["started"] == 1
+
+
+# -- a grant that changes during a delivery (review of the 21st session: every channel stops at once) ---------------
+
+def _delivered(path: Any, table: str = "户籍人口") -> tuple[list[str], list[tuple[Any, ...]]]:
+    with sqlite3.connect(path) as db:
+        cursor = db.execute(f'SELECT * FROM "{table}"')
+        return [c[0] for c in cursor.description], cursor.fetchall()
+
+
+def _after_first_batch(monkeypatch: Any, change: Any) -> None:
+    """Batches of 2 rows; ``change`` made (committed, as by another process) right after the first batch."""
+    from govshare.exchange import deliveries
+
+    monkeypatch.setattr(deliveries, "BATCH_ROWS", 2)
+    original = deliveries.record_batch
+    calls = {"n": 0}
+
+    def record(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            change()
+
+    monkeypatch.setattr(deliveries, "record_batch", record)
+
+
+def test_an_item_taken_from_the_grant_during_a_delivery_stops_it_at_the_next_batch(
+        tabled: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """The grant loses 出生日期 (unmasked) after the run's first batch.  The run compared only the masks of the grant's
+    items as they were then, and wrote 出生日期 to the end of the run."""
+    _after_first_batch(monkeypatch, lambda: Grant.objects.filter(pk=tabled.grant.pk).update(
+        items=["公民身份号码", "姓名"]))
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    run = DeliveryRun.objects.get(binding=binding)
+    columns, rows = _delivered(tabled.path)
+    assert (run.status, run.batches) == ("stopped", 1), (run.status, run.batches)
+    assert "items changed" in run.error_message["en"]
+    assert len([r for r in rows if r[columns.index("出生日期")] is not None]) <= 2
+
+
+def test_a_grant_moved_from_the_table_channel_stops_its_delivery_during_a_run_and_at_the_next(
+        tabled: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """The access check was given the grant's own channel, so a grant moved to the API channel went on delivering."""
+    with monkeypatch.context() as patch:
+        _after_first_batch(patch, lambda: Grant.objects.filter(pk=tabled.grant.pk).update(channel="api"))
+        binding = _bind(tabled, django_capture_on_commit_callbacks)
+    run = DeliveryRun.objects.get(binding=binding)
+    assert (run.status, run.batches) == ("stopped", 1), (run.status, run.batches, run.written)
+    written = len(_delivered(tabled.path)[1])
+    _change(tabled.entry, [["360783201001010018", "孙七", None]], "r2")
+    again = _start(django_capture_on_commit_callbacks, tabled.org.market_specialist, binding)
+    assert again.status == "stopped" and again.written == 0 and len(_delivered(tabled.path)[1]) == written

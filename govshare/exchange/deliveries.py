@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from govshare.catalog.enums import ShareMethod
 from govshare.core import access_log, audit, crypto, jobs, masking, messages, periodic
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError
@@ -92,6 +93,8 @@ class Prepared:
     #: the centre's table as the positions were read from it (``Store.incarnation``): made again since, the
     #: delivery stops (its positions would take other items' values)
     incarnation: str = ""
+    #: the items delivered, in order: the grant's items otherwise since, the delivery stops at its next batch
+    items: tuple[str, ...] = ()
 
 
 def signature(binding: DeliveryBinding, grant: Grant) -> str:
@@ -120,8 +123,10 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
     masks, the centre's positions of the key and the granted items, the target's columns and shape."""
     grant = Grant.objects.select_related("entry__current_version", "entry__provider").get(pk=binding.grant_id)
     entry = grant.entry
+    # a delivery into a table is the table channel, whatever the grant says now (a grant moved to the API channel
+    # stops its deliveries — review of the 21st session: the grant's own channel was passed, which always passed)
     allowed = delivery.authorise(entry, system=binding.system, purpose=grant.purpose, items=list(grant.items or []),
-                                 channel=grant.channel, grant=grant)
+                                 channel=ShareMethod.TABLE, grant=grant)
     table = table_for(entry)
     if not store.has_table(table):
         raise failure("not_in_centre", entry=entry.code)
@@ -152,7 +157,7 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
         store.url, table, key=tuple((f"c{position[k] + 1}", columns[position[k]].letter) for k in key),
         items=tuple(letters), masks=tuple(allowed.masks), mask_key=allowed.key) if store.kind == "postgresql" else None
     return Prepared(binding, grant, plan, table, [position[k] for k in key], [position[n] for n in allowed.items],
-                    allowed.mask, grant_secret(grant), allowed.masked, centre, incarnation)
+                    allowed.mask, grant_secret(grant), allowed.masked, centre, incarnation, tuple(allowed.items))
 
 
 def still_allowed(prepared: Prepared, store: Store | None = None) -> str | None:
@@ -176,9 +181,11 @@ def still_allowed(prepared: Prepared, store: Store | None = None) -> str | None:
                                        "the table again)")))
     grant = Grant.objects.select_related("entry__current_version").get(pk=prepared.grant.pk)
     decision = check_access(entry=grant.entry, purpose=grant.purpose, items=list(grant.items or []),
-                            system=binding.system, channel=grant.channel, grant=grant, record=True)
+                            system=binding.system, channel=ShareMethod.TABLE, grant=grant, record=True)
     if not decision.allowed:
         return str(decision.explain())
+    if prepared.items and tuple(decision.items) != prepared.items:  # an item taken from the grant (or added) since
+        return str(bilingual(_("the grant's items changed (the next delivery makes the table again)")))
     masks, _key = delivery.masks_for(decision, grant.entry)
     now = {name: (m.canonical() if m is not None and m.hides_value else "") for name, m in zip(decision.items, masks,
                                                                                                strict=True)}

@@ -97,18 +97,37 @@ def recheck(download: Download, **fetcher: Any) -> delivery.Delivery:
     ``system=``: fetching) — by **the download's own grant** alone: the file was masked under it, so another
     grant of the department (other masks, other pseudonyms) never stands in for a revoked one (review H2), and a
     newer grant does not make a valid one's file unfetchable (review 2); and with the masks it was built with."""
+    who = fetcher or _requester(download)
     granted = delivery.authorise(download.entry, purpose=download.purpose, items=list(download.items),
-                                 channel=ShareMethod.FILE, grant=download.grant, **(fetcher or _requester(download)))
+                                 channel=ShareMethod.FILE, grant=download.grant, **who)
     grant = granted.decision.grant
+    refusal: delivery.AccessRefused | None = None
     if (grant.pk if grant is not None else None) != download.grant_id:  # own data then, a grant now (or back)
-        raise delivery.AccessRefused(
+        refusal = delivery.AccessRefused(
             "grant_changed", _("This file was made under grant %(grant)s, which no longer allows it; ask for the "
                                "data again under the grant that does."),
             grant=download.grant.number if download.grant else "—")
-    if download.masking and download.masking != granted.canonical_masks:
+    elif download.masking and download.masking != granted.canonical_masks:
         # the file's masks are no longer the ones the data leaves with (an item became sensitive since: review 2)
-        raise delivery.AccessRefused(
+        refusal = delivery.AccessRefused(
             "masking_changed", _("This file was masked otherwise than the data is masked now; ask for it again."))
+    else:
+        # its rows were chosen by its filters: an item the grant now masks or no longer covers must not choose them
+        # (the file would tell who was born on a day the grant now hides — review of the 21st session)
+        filtered = {str(item) for item, _op, _values in download.filters or []}
+        barred = sorted((filtered & set(granted.masked_anywhere)) | (filtered - set(granted.filterable)))
+        if barred:
+            refusal = delivery.AccessRefused(
+                "filter_not_allowed", _("This file's rows were chosen by %(items)s, which the grant no longer lets "
+                                        "you filter on (masked, or not granted); ask for the data again."),
+                items="、".join(barred))
+    if refusal is not None:  # refused and audited, like every channel's refusal
+        audit.record_now(AuditCode.ACCESS_DENIED, actor=who.get("user"), obj=download.entry, outcome="denied",
+                         detail={"system": who["system"].code if who.get("system") is not None else "",
+                                 "purpose": download.purpose, "items": list(download.items)[:50],
+                                 "channel": ShareMethod.FILE.value, "reasons": [refusal.code],
+                                 "download": str(download.pk)})
+        raise refusal
     return granted
 
 

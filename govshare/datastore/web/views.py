@@ -21,13 +21,13 @@ from govshare.core.roles import Capability
 from govshare.datastore.actions import do_request_download, do_set_query_indexes
 from govshare.datastore.actions.indexes import states_of
 from govshare.datastore.models import Download, QueryIndex
-from govshare.datastore.permissions import VIEW, may_view_indexes
+from govshare.datastore.permissions import FETCH, VIEW, may_view_indexes
 from govshare.sharing.models import Grant
 from govshare.sharing.permissions import CONSUME
 
 
 def _listed(request: HttpRequest) -> Any:
-    return (restrict(Download.objects.select_related("entry__current_version", "grant", "job", "requested_by"),
+    return (restrict(Download.objects.select_related("entry__current_version", "grant", "job", "requested_by", "department"),
                      request.user, VIEW).order_by("-created_at"))
 
 
@@ -37,6 +37,13 @@ def downloads(request: HttpRequest) -> HttpResponse:
     """The downloads of the user's department (the centre and auditors: every one), newest first; the rows of
     downloads being built refresh themselves (htmx) until they are ready."""
     rows = list(_listed(request)[:200])
+    # a 下载 link only where this user may fetch the file: its department's, while the grant allows it (the centre
+    # and auditors see every download but fetch none; a revoked grant's file says so — QA walk-through, 21st session)
+    fetchable = set(restrict(Download.objects.filter(pk__in=[d.pk for d in rows]), request.user, FETCH)
+                    .values_list("pk", flat=True))
+    for d in rows:
+        d.grant_ended = d.grant is not None and not d.grant.is_usable()
+        d.may_fetch = d.pk in fetchable and not d.grant_ended
     return render(request, "datastore/downloads.html", {
         "downloads": rows, "building": any(d.status in ("queued", "building") for d in rows)})
 
