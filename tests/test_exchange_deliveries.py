@@ -267,6 +267,15 @@ def test_the_grant_page_offers_the_consumer_the_binding_form_and_shows_the_provi
         again = client.post(f"/exchange/grants/{tabled.grant.pk}/deliveries/", {
             "target": tabled.target.pk, "system": tabled.market_system.pk, "table": "_gs_bad"}, follow=True)
     assert "_gs_bad" in again.content.decode() and DeliveryBinding.objects.count() == 1
+    # … and the form comes back open, as it was sent (QA walk-through, 21st session: it lost every value)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(f"/exchange/grants/{tabled.grant.pk}/deliveries/", {
+            "target": tabled.target.pk, "system": tabled.market_system.pk, "table": "户籍人口",
+            "column:姓名": "xm_custom"}, follow=True)
+    form = again.content.decode()
+    assert '<details id="delivery-form" open>' in form and 'value="户籍人口"' in form and 'value="xm_custom"' in form
+    later = client.get(f"/sharing/grants/{tabled.grant.pk}/").content.decode()  # once: a later visit starts afresh
+    assert 'value="xm_custom"' not in later and '<details id="delivery-form" open>' not in later
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/exchange/deliveries/{binding.pk}/run/", {"kind": "check"})
     binding.refresh_from_db()

@@ -118,7 +118,7 @@ def test_an_id_number_with_a_wrong_check_digit_is_bad() -> None:
     number = make_id()
     wrong = number[:17] + next(ch for ch in "0123456789X" if ch != number[17])
     reason = reason_of(wrong, "id_number")
-    assert reason is not None and reason.startswith(f"bad_id_check: check character {wrong[17]}, expected {number[17]}")
+    assert reason is not None and reason.startswith(f"bad_id_check: {wrong[17]} → {number[17]}")
 
 
 def test_an_id_number_with_a_lower_case_x_is_bad_because_the_standard_writes_x_in_capitals() -> None:
@@ -188,7 +188,7 @@ def test_a_uscc_with_a_wrong_check_character_is_bad() -> None:
     code = make_uscc()
     wrong = code[:17] + next(ch for ch in USCC_ALPHABET if ch != code[17])
     reason = reason_of(wrong, "uscc")
-    assert reason is not None and reason.startswith(f"bad_uscc_check: check character {wrong[17]}, expected {code[17]}")
+    assert reason is not None and reason.startswith(f"bad_uscc_check: {wrong[17]} → {code[17]}")
 
 
 def test_a_uscc_in_lower_case_is_bad_because_the_standard_writes_capitals() -> None:
@@ -215,7 +215,7 @@ def test_a_uscc_of_the_wrong_length_is_bad(code: str) -> None:
 def test_a_uscc_padded_with_spaces_is_good_and_a_reason_quotes_it() -> None:
     assert reason_of(PUBLISHED_USCC + "  ", "uscc") is None
     assert reason_of(PUBLISHED_USCC[:17] + "0", "uscc") == (
-        f"bad_uscc_check: check character 0, expected 3: {PUBLISHED_USCC[:17] + '0'!r}")
+        f"bad_uscc_check: 0 → 3: {PUBLISHED_USCC[:17] + '0'!r}")
 
 
 # -- phone -------------------------------------------------------------------------------------------------

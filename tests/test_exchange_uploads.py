@@ -473,6 +473,7 @@ def test_a_replace_that_would_delete_more_than_the_guards_share_is_held_until_so
     assert held.pending_keys == [person(3), person(4), person(5)]
     event = AuditEvent.objects.get(code=AuditCode.UPLOAD_HELD)
     assert event.detail["pending"] == 3 and event.detail["live"] == 5 and event.detail["guard_percent"] == 10
+    assert event.detail["uploaded_by"] == entry.org.police_specialist.get_username()  # (QA: who, for the auditor)
     assert Notification.objects.filter(recipient=entry.org.police_specialist, kind="exchange.upload",
                                        object_id=str(held.pk)).count() == 1
     page = client.get(f"/exchange/uploads/{held.pk}/").content.decode()

@@ -35,6 +35,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "confirm": gettext_lazy("confirmation"),
     "table": gettext_lazy("table or view"),  # a source table (exchange bindings)
     "binding": gettext_lazy("table binding"),
+    "delivery": gettext_lazy("delivery"),  # a delivery into a consumer's front-end table
     "upload": gettext_lazy("spreadsheet upload"),
     "code": gettext_lazy("code"),
     "contact_phone": gettext_lazy("contact phone"),

@@ -17,6 +17,16 @@ from govshare.sharing.panels import register_grant_panel
 from govshare.sharing.permissions import CONSUME
 
 
+def _live_rows(grant: Any) -> int | None:
+    """The entry's live rows in the centre (None: it holds none of its data yet, or cannot be read now)."""
+    try:
+        with centre.open_store() as store:
+            table = centre.table_for(grant.entry)
+            return store.live_rows(table) if store.has_table(table) else None
+    except StoreError:
+        return None
+
+
 @register_grant_panel
 def data_api_panel(request: Any, grant: Any) -> str:
     if grant.channel != ShareMethod.API or grant.revoked_at is not None:
@@ -27,14 +37,7 @@ def data_api_panel(request: Any, grant: Any) -> str:
     path = f"/api/v1/data/{grant.entry.code}/rows"
     query = urlencode({"purpose": grant.purpose, "fields": ",".join(grant.items), "limit": 100})
     url = request.build_absolute_uri(path) + "?" + query
-    live: int | None = None
-    try:
-        with centre.open_store() as store:
-            table = centre.table_for(grant.entry)
-            if store.has_table(table):
-                live = store.live_rows(table)
-    except StoreError:
-        live = None
+    live = _live_rows(grant)
     return render_to_string("datastore/grant_api_panel.html", {
         "grant": grant, "url": url, "live": live, "system_only": grant.system is not None}, request=request)
 
@@ -49,7 +52,8 @@ def download_panel(request: Any, grant: Any) -> str:
         return ""  # documents, images, media: the files themselves (exchange's panel), no rows to download
     recent = list(Download.objects.filter(grant=grant).select_related("job").order_by("-created_at")[:5])
     return render_to_string("datastore/grant_download_panel.html", {
-        "grant": grant, "recent": recent, "formats": Download.Format.choices}, request=request)
+        "grant": grant, "recent": recent, "formats": Download.Format.choices, "live": _live_rows(grant)},
+        request=request)
 
 
 @register_grant_panel

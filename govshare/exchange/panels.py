@@ -16,6 +16,9 @@ from govshare.exchange.permissions import CHANGE, USE, VIEW
 from govshare.sharing.models import ConsumingSystem
 from govshare.sharing.panels import register_grant_panel
 
+#: the session key of a delivery form refused for its input (its values, shown again once)
+FORM_KEY = "exchange.delivery_form.%s"
+
 
 @register_grant_panel
 def delivery_panel(request: Any, grant: Any) -> str:
@@ -38,9 +41,14 @@ def delivery_panel(request: Any, grant: Any) -> str:
         systems = list(ConsumingSystem.objects.filter(department_id=grant.consumer_id, is_active=True))
         if grant.system_id is not None:
             systems = [s for s in systems if s.pk == grant.system_id]
+    session = getattr(request, "session", None)
+    popped = session.pop(FORM_KEY % grant.pk, None) if session is not None else None
+    sent: dict[str, Any] = popped if isinstance(popped, dict) else {}
+    given: dict[str, Any] = sent["columns"] if isinstance(sent.get("columns"), dict) else {}
+    items = [(name, str(given.get(name, name))) for name in grant.items or []]
     return render_to_string("exchange/grant_delivery_panel.html", {
         "grant": grant, "bindings": bindings, "consumer": consumer, "targets": targets, "systems": systems,
-        "items": list(grant.items or []), "in_force": grant.state() == "active"}, request=request)
+        "items": items, "sent": sent, "in_force": grant.state() == "active"}, request=request)
 
 
 @register_grant_panel

@@ -399,6 +399,8 @@ def _hold(upload: Upload, rows: int, deleting: int, live: int, last_seq: int, sa
         entry = upload.feed.entry
         audit.record(AuditCode.UPLOAD_HELD, actor=None, obj=upload, object_department=entry.provider,
                      outcome="failure", detail={"entry": entry.code, "upload": upload.pk, "rows": rows,
+                                                "uploaded_by": upload.uploaded_by.get_username()
+                                                if upload.uploaded_by else "",
                                                 "pending": deleting, "live": live,
                                                 "guard_percent": upload.feed.delete_guard_percent,
                                                 "confirmed": upload.confirmed_deletes})
@@ -478,6 +480,7 @@ def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **v
         audit.record(code, actor=None, obj=upload, object_department=entry.provider,
                      outcome="success" if status == Upload.Status.LOADED else "failure",
                      detail={"entry": entry.code, "upload": upload.pk, "mode": upload.mode, "rows": upload.rows,
+                             "uploaded_by": upload.uploaded_by.get_username() if upload.uploaded_by else "",
                              "problems": upload.problem_count, "batches": upload.batches, "inserted": upload.inserted,
                              "updated": upload.updated, "deleted": upload.deleted,
                              **({"error": error.code} if error else {})})

@@ -189,11 +189,11 @@ def do_start_delivery(actor: Any, binding: DeliveryBinding, *, kind: str = Deliv
                                                                                  "target"), pk=binding.pk)
     settle_orphaned()
     if not binding.is_active:
-        raise ValidationFailed("delivery_paused", _("The delivery is paused: resume it first."), field="binding")
+        raise ValidationFailed("delivery_paused", _("The delivery is paused: resume it first."), field="delivery")
     if TableBinding.objects.centre_state(binding.grant.entry_id).rebuild_pending:
         raise Conflict("delivery_centre_rebuilding", _("The data resource centre's table of %(entry)s is to be made "
                                                        "again for the entry's new version: it is delivered after "
-                                                       "that copy."), field="binding", entry=binding.grant.entry.code)
+                                                       "that copy."), field="delivery", entry=binding.grant.entry.code)
     return _queue(actor, binding, kind)
 
 
@@ -224,7 +224,7 @@ def _queue(actor: Any, binding: DeliveryBinding, kind: str, *, refused: Govshare
                          detail={"grant": grant.number, "kind": kind, "run": run.pk,
                                  "target": f"{binding.target.code}:{binding.table_text()}"})
     except IntegrityError:
-        raise Conflict("delivery_open", _("A delivery into %(table)s is already queued or running."), field="binding",
+        raise Conflict("delivery_open", _("A delivery into %(table)s is already queued or running."), field="delivery",
                        table=binding.table_text()) from None
     return run
 

@@ -349,7 +349,7 @@ def _id_number_checker(today: dt.date) -> Checker:
                     f"to {today.isoformat()}): {shown(mask_id_number(text))}")
         expected = id_check_char(text[:17])
         if text[17] != expected:
-            return f"bad_id_check: check character {text[17]}, expected {expected}: {shown(mask_id_number(text))}"
+            return f"bad_id_check: {text[17]} → {expected}: {shown(mask_id_number(text))}"  # (shown in any language)
         return None
 
     return test
@@ -374,7 +374,7 @@ def _uscc_test(value: Any) -> str | None:
         return _uscc_format_reason(code)
     expected = uscc_check_char(code[:17])
     if code[17] != expected:
-        return f"bad_uscc_check: check character {code[17]}, expected {expected}: {shown(code)}"
+        return f"bad_uscc_check: {code[17]} → {expected}: {shown(code)}"
     return None
 
 

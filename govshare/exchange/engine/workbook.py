@@ -446,6 +446,10 @@ def _decimal_value(value: object) -> Decimal:
 
 def _integer_value(value: object) -> int:
     number: int | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= _DIGITS_EXCEL_KEEPS:
+        # a number cell of 16 or more digits: Excel kept 15 of them (the template's validation stops at 15); a longer
+        # integer is written as text
+        raise _Invalid("digits_lost", shown(value))
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, float) and math.isfinite(value) and value.is_integer():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -16,6 +17,7 @@ from govshare.core.permissions import get_for
 from govshare.core.validators import number
 from govshare.exchange.actions.deliveries import do_bind_delivery, do_set_delivery_active, do_start_delivery
 from govshare.exchange.models import DataSource, DeliveryBinding
+from govshare.exchange.panels import FORM_KEY
 from govshare.exchange.permissions import VIEW
 from govshare.sharing.models import ConsumingSystem, Grant
 from govshare.sharing.permissions import CONSUME
@@ -44,7 +46,12 @@ def delivery_bind(request: HttpRequest, grant_pk: int) -> HttpResponse:
         if exc.status == 404:
             raise
         _problems(request, exc)
-        return redirect("sharing:grant_detail", grant.pk)
+        # the form comes back as it was sent, open (it lost every value: QA walk-through, 21st session)
+        request.session[FORM_KEY % grant.pk] = {"target": target.pk, "system": system.pk,
+                                                "table": request.POST.get("table", "")[:200],
+                                                "schema": request.POST.get("schema", "")[:200],
+                                                "columns": {k: v[:200] for k, v in list(columns.items())[:500]}}
+        return redirect(f"{reverse('sharing:grant_detail', args=[grant.pk])}#delivery-form")
     messages.success(request, _("The table %(table)s is being created and filled; its state is shown below.")
                      % {"table": binding.table_text()})
     return redirect("sharing:grant_detail", grant.pk)
