@@ -359,8 +359,8 @@ def test_tombstones_and_revivals_get_new_sequence_numbers(store: Store) -> None:
     assert (summary.live_rows, summary.deleted_rows, summary.last_seq) == (2, 1, 4)
     assert summary.content_hash == combine(map(row_hash, [rows[0], rows[2]]))
     assert store.changes_since("e_1", 3, 10) == [("b", Decimal(2), None, 4, True)]
-    revived = apply(store, [rows[1]], run_id="r2")
-    assert (revived.inserted, revived.updated, revived.unchanged) == (0, 1, 0)
+    revived = apply(store, [rows[1]], run_id="r2")  # counted as added again (QA walk-through, 21st session)
+    assert (revived.inserted, revived.updated, revived.unchanged) == (1, 0, 0)
     assert store.changes_since("e_1", 4, 10) == [("b", Decimal(2), None, 5, False)]
     assert store.summary("e_1").content_hash == combine(map(row_hash, rows))
 
@@ -484,12 +484,13 @@ def test_the_postgresql_server_adds_up_row_hashes_exactly_as_combine(store: Stor
 
 def test_a_table_that_holds_only_tombstones_is_not_fresh(store: Store) -> None:
     """EXC-1: a table whose rows were all deleted at the source still holds their tombstones: a run on it is not
-    fresh — a row that comes back is revived (updated, a new _seq), not inserted twice."""
+    fresh — a row that comes back is revived (one row, a new _seq; counted as added again), not inserted twice."""
     store.ensure_table("e_1", ITEMS, KEY)
     apply(store, [["a", Decimal(1), None]])
     store.tombstone("e_1", [["a"]], run_id="d1", batch=1, position={})
     back = apply(store, [["a", Decimal(1), None], ["b", None, None]], run_id="r2")
-    assert (back.inserted, back.updated) == (1, 1)
+    assert (back.inserted, back.updated, store.summary("e_1").live_rows) == (2, 0, 2)
+    assert raw(store, "SELECT count(*) FROM e_1") == [(2,)]
     assert raw(store, "SELECT run_id FROM _gs_fresh_runs ORDER BY run_id") == [("r1",)]
     assert key_list(store, "r2") == ["a", "b"]
     assert seqs(store) == {"a": (3, "r2"), "b": (4, "r2")}

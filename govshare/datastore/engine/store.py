@@ -203,7 +203,7 @@ class StoreError(Exception):
 @dataclass(frozen=True)
 class BatchReceipt:
     """What one committed batch did.  ``rows_read`` = accepted + ``rejected``; accepted = ``inserted`` +
-    ``updated`` + ``unchanged``.  A tombstone batch: ``rows_read`` keys, ``deleted`` rows tombstoned, the
+    ``updated`` + ``unchanged`` (a tombstone brought back counts as inserted).  A tombstone batch: ``rows_read`` keys, ``deleted`` rows tombstoned, the
     rest ``unchanged`` (absent or already deleted).  ``at``: commit time, ISO 8601 in UTC."""
 
     run_id: str
@@ -1502,12 +1502,13 @@ class Store:
                     assert hashes is not None  # apply_staged is PostgreSQL only
                     written = [(new, hashes[n]) for n, new, _was in changed]
                     revived = sum(1 for _n, _new, was in changed if was)
-                inserted = sum(1 for new, _ in written if new)
+                # a tombstone brought back (the source restored the row) is a row added again, not an update
+                inserted = sum(1 for new, _ in written if new) + revived
                 updated = len(written) - inserted
                 written_hash = combine(h for _, h in written)
-            if inserted + updated:  # the live rows: the inserted ones and the tombstones revived (NULL stays unknown)
+            if inserted + updated:  # the live rows: the inserted ones, tombstones revived among them (NULL: unknown)
                 self._run("UPDATE _gs_tables SET last_seq = ?, live_rows = live_rows + ? WHERE table_name = ?",
-                          (base + inserted + updated, inserted + revived, table))
+                          (base + inserted + updated, inserted, table))
             if bucketed and inserted + updated < filled.rows - len(collided):  # rows left unchanged: their buckets
                 self._set_buckets(table, shape, scratch)
             if remember and not fresh:  # the keys this run has read, also those it left unchanged or had to reject
