@@ -60,7 +60,8 @@ def render() -> str:
     lines += [
         "",
         "Filter by code or domain in the auditor's page, the API (`/api/v1/audit/events?code=1001`,",
-        "`?domain=core`) or the console (`govshare audit export --code 1001 ...`).",
+        "`?domain=core`) or the console (`govshare audit export --code 1001 ...`). The access log (reads, 5xxx) numbers",
+        "its rows on its own: `?log=reads` lists them, `/api/v1/audit/events/{id}?log=read` opens one.",
         "",
         "| Code | Event | Domain | Group |",
         "|-----:|-------|--------|-------|",
