@@ -158,7 +158,8 @@ def test_masked_items_cannot_be_filtered_or_sorted_on(data: Any) -> None:
 @pytest.mark.parametrize(("params", "code"), [
     ({"出生日期__gte": "1990-02-30"}, "bad_value"), ({"出生日期__like": "1990"}, "bad_operator"),
     ({"籍贯": "龙南"}, "unknown_field"), ({"出生日期__prefix": "1990"}, "bad_operator"),
-    ({"sort": "籍贯"}, "unknown_field"), ({"cursor": "not-a-cursor"}, "bad_cursor")])
+    ({"sort": "籍贯"}, "unknown_field"), ({"cursor": "not-a-cursor"}, "bad_cursor"),
+    ({"出生日期__null": "yes"}, "bad_value"), ({"sort": "-"}, "bad_sort")])  # (the last two: QA, 21st session)
 def test_bad_queries_get_a_clear_error_naming_the_place(data: Any, params: dict[str, str], code: str) -> None:
     answer = _rows(login(Client(), data.org.market_specialist), data.entry, **params)
     assert answer.status_code == 400, answer.content

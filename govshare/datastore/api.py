@@ -201,7 +201,8 @@ def _filters(given: Any, columns: dict[str, Any], masked: dict[str, str]) -> lis
             if op == "null":
                 value = texts[0].strip().lower()
                 if value not in ("true", "false", "1", "0"):
-                    raise reader.QueryError("bad_value", "true or false")
+                    raise ValidationFailed("bad_value", _("%(param)s takes true (empty) or false (not empty), not "
+                                                          "%(value)s."), field=name, param=name, value=texts[0][:60])
                 values: tuple[Any, ...] = (value in ("true", "1"),)
             else:
                 values = tuple(reader.parse_value(columns[item], text) for text in texts)
@@ -217,6 +218,9 @@ def _sort(text: str, columns: dict[str, Any], masked: dict[str, str]) -> list[tu
     order: list[tuple[str, bool]] = []
     for part in _names(text):
         name, desc = (part[1:].strip(), True) if part.startswith("-") else (part, False)
+        if not name:
+            raise ValidationFailed("bad_sort", _("Name an item after “-” (a descending sort): sort=-成立日期."),
+                                   field="sort")
         if name not in columns:
             raise ValidationFailed("unknown_field", _("%(item)s is not an item you may read here."), field="sort",
                                    item=name)

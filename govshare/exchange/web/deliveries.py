@@ -78,10 +78,14 @@ def delivery_run(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def delivery_active(request: HttpRequest, pk: int) -> HttpResponse:
     binding = get_for(request.user, VIEW, DeliveryBinding.objects.all(), pk=pk)
+    active = request.POST.get("active") == "1"
     try:
-        do_set_delivery_active(request.user, binding, request.POST.get("active") == "1")
+        do_set_delivery_active(request.user, binding, active)
     except GovshareError as exc:
         if exc.status == 404:
             raise
         _problems(request, exc)
+    else:
+        messages.success(request, _("The delivery runs again.") if active else
+                         _("The delivery is paused: nothing more is written until it is resumed."))
     return redirect("sharing:grant_detail", binding.grant_id)
