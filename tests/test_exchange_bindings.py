@@ -307,10 +307,13 @@ def test_the_pages_propose_bind_and_check_a_table(setup: Any) -> None:
     query = {"entry": setup.entry.pk, "source": setup.source.pk, "table": "main.rkxx"}
     page = client.get("/exchange/bindings/new/", query).content.decode()
     assert 'name="item:公民身份号码"' in page and '<option value="gmsfhm" selected>' in page
+    # a key checkbox beside every item, whatever its column (QA walk-through, 21st session: only beside a proposed one)
+    assert page.count('name="key_item"') == len(GOOD)
     answer = client.post("/exchange/bindings/new/", query | {f"item:{k}": v for k, v in GOOD.items()}
-                         | {"key": "gmsfhm"})
+                         | {"key_item": "公民身份号码"})
     assert answer.status_code == 302
     binding = TableBinding.objects.get()
+    assert binding.key_columns == ["gmsfhm"]
     page = client.post(f"/exchange/bindings/{binding.pk}/check/").content.decode()
     assert 'data-ok="1"' in page
     assert "rkxx" in client.get("/exchange/bindings/").content.decode()

@@ -205,7 +205,11 @@ def binding_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         mapping = {key.removeprefix("item:"): str(request.POST.get(key, "")) for key in request.POST
                    if key.startswith("item:")}
-        keys = request.POST.getlist("key")
+        # the key is ticked per item (a checkbox beside every item, whatever column is chosen for it — before, one
+        # appeared only beside a column already proposed: QA walk-through, 21st session) and taken as its column
+        keys = list(dict.fromkeys([*request.POST.getlist("key"),
+                                   *[mapping[item] for item in request.POST.getlist("key_item")
+                                     if mapping.get(item)]]))
         try:
             binding = actions.do_bind_table(user, entry, source=source, schema=schema, table=name, mapping=mapping,
                                             key_columns=keys)
