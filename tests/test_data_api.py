@@ -660,3 +660,15 @@ def test_a_systems_verification_with_bad_input_is_told_what_is_wrong_not_refused
     answer = _verify(_bearer(secret), system_grant.entry, {"公民身份号码": "360783199001011234"}, {})
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "no_claims"
     assert AuditEvent.objects.filter(code=AuditCode.PERMISSION_DENIED).count() == denials
+
+
+def test_after_a_new_version_drops_an_item_a_default_call_gets_the_granted_items_it_still_has(data: Any) -> None:
+    """The provider's entry drops 出生日期 in a new version (here: the item removed from the current version): every
+    call naming no fields was refused ``unknown_items`` although 公民身份号码 and 姓名 are still granted (review of the
+    21st session).  It now gets those two."""
+    data.entry.current_version.items.filter(name="出生日期").delete()
+    client = login(Client(), data.org.market_specialist)
+    answer = _rows(client, data.entry)
+    assert answer.status_code == 200, answer.json()
+    assert set(answer.json()["rows"][0]) == {"公民身份号码", "姓名"}
+    assert _rows(client, data.entry, fields="公民身份号码,出生日期").status_code == 403  # named: still refused

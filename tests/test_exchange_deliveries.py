@@ -560,3 +560,16 @@ def test_a_grant_moved_from_the_table_channel_stops_its_delivery_during_a_run_an
     _change(tabled.entry, [["360783201001010018", "孙七", None]], "r2")
     again = _start(django_capture_on_commit_callbacks, tabled.org.market_specialist, binding)
     assert again.status == "stopped" and again.written == 0 and len(_delivered(tabled.path)[1]) == written
+
+
+def test_after_a_new_version_drops_an_item_the_delivery_goes_on_with_the_items_still_granted(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Review of the 21st session: the delivery stopped for good (``unknown_items``), with no way to name the items
+    left.  The table is made again without the dropped item and the rest goes on."""
+    binding = _bind(tabled, django_capture_on_commit_callbacks)
+    tabled.entry.current_version.items.filter(name="出生日期").delete()
+    _change(tabled.entry, [["360783201001010018", "孙七", None]], "r2")
+    run = _start(django_capture_on_commit_callbacks, tabled.org.market_specialist, binding)
+    assert run.status == "succeeded", (run.status, run.error_message)
+    columns, rows = _delivered(tabled.path)
+    assert "出生日期" not in columns and len(rows) == 6

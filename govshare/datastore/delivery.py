@@ -181,7 +181,21 @@ def default_items(entry: CatalogEntry, *, user: Any = None, system: Any = None, 
     if system is not None:
         grants = grants.filter(Q(system__isnull=True) | Q(system=system))
     grant = grants.order_by("-granted_at", "-id").only("items").first()
-    return list(grant.items) if grant is not None and grant.items else None
+    return granted_items(entry, grant) if grant is not None and grant.items else None
+
+
+def granted_items(entry: CatalogEntry, grant: Any) -> list[str]:
+    """The grant's items that the entry's current version still has — what a consumer gets when it names none, and
+    what a delivery into its table carries (an item the provider's new version dropped is no longer delivered; the
+    rest go on — review of the 21st session: every default call was refused ``unknown_items``).  All of them when
+    none remains, so that the access check names them."""
+    listed = [name for name in grant.items or [] if isinstance(name, str)]
+    version = entry.current_version
+    if version is None:
+        return listed
+    present = set(version.items.values_list("name", flat=True))
+    kept = [name for name in listed if name in present]
+    return kept or listed
 
 
 def catalog_masking(entry: CatalogEntry) -> dict[str, str]:

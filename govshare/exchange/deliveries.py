@@ -125,8 +125,8 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
     entry = grant.entry
     # a delivery into a table is the table channel, whatever the grant says now (a grant moved to the API channel
     # stops its deliveries — review of the 21st session: the grant's own channel was passed, which always passed)
-    allowed = delivery.authorise(entry, system=binding.system, purpose=grant.purpose, items=list(grant.items or []),
-                                 channel=ShareMethod.TABLE, grant=grant)
+    allowed = delivery.authorise(entry, system=binding.system, purpose=grant.purpose,
+                                 items=delivery.granted_items(entry, grant), channel=ShareMethod.TABLE, grant=grant)
     table = table_for(entry)
     if not store.has_table(table):
         raise failure("not_in_centre", entry=entry.code)
@@ -180,7 +180,7 @@ def still_allowed(prepared: Prepared, store: Store | None = None) -> str | None:
                 return str(bilingual(_("the centre's table of the entry was made again (the next delivery makes "
                                        "the table again)")))
     grant = Grant.objects.select_related("entry__current_version").get(pk=prepared.grant.pk)
-    decision = check_access(entry=grant.entry, purpose=grant.purpose, items=list(grant.items or []),
+    decision = check_access(entry=grant.entry, purpose=grant.purpose, items=delivery.granted_items(grant.entry, grant),
                             system=binding.system, channel=ShareMethod.TABLE, grant=grant, record=True)
     if not decision.allowed:
         return str(decision.explain())
