@@ -193,19 +193,29 @@ def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None
                 raise Conflict("deletes_not_confirmed", _("This upload would delete %(pending)s rows, not %(given)s: "
                                                           "confirm that number, or discard the upload."),
                                field="pending", pending=upload.pending_deletes, given=seen)
-            job = jobs.create_job(UPLOAD_JOB, messages.message(_("Check and load %(file)s into %(entry)s"),
-                                                               file=upload.file_name, entry=entry.code),
-                                  {"upload": upload.pk}, user=actor, department=entry.provider)
-            Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.RECEIVED, job=job, confirmed_deletes=seen,
-                                                       confirmed_by=actor, finished_at=None)
+            _queue_again(actor, upload, Upload.Status.RECEIVED, confirmed_deletes=seen, confirmed_by=actor)
             audit.record(AuditCode.UPLOAD_DELETES_CONFIRMED, actor=actor, obj=upload, object_department=entry.provider,
                          detail={"entry": entry.code, "upload": upload.pk, "confirmed": seen,
                                  "pending": upload.pending_deletes})
     except IntegrityError:  # another upload of the entry is open
-        raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
-                       field="upload", entry=upload.feed.entry.code) from None
+        raise _open_already(upload) from None
     upload.refresh_from_db()
     return upload
+
+
+def _queue_again(actor: Any, upload: Upload, status: str, **values: Any) -> None:
+    """A new job for ``upload`` (a held one confirmed, a failed one resumed), its row open again (``status``); in the
+    caller's transaction — another open upload of the entry makes it raise IntegrityError (:func:`_open_already`)."""
+    entry = upload.feed.entry
+    job = jobs.create_job(UPLOAD_JOB, messages.message(_("Check and load %(file)s into %(entry)s"),
+                                                       file=upload.file_name, entry=entry.code),
+                          {"upload": upload.pk}, user=actor, department=entry.provider)
+    Upload.objects.filter(pk=upload.pk).update(status=status, job=job, finished_at=None, **values)
+
+
+def _open_already(upload: Upload) -> Conflict:
+    return Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
+                    field="upload", entry=upload.feed.entry.code)
 
 
 def do_resume_upload(actor: Any, upload: Upload) -> Upload:
@@ -227,20 +237,15 @@ def do_resume_upload(actor: Any, upload: Upload) -> Upload:
             if not file_of(upload).is_file():
                 raise Conflict("upload_file_gone", _("The uploaded file is no longer kept: upload it again."),
                                field="upload")
-            job = jobs.create_job(UPLOAD_JOB, messages.message(_("Check and load %(file)s into %(entry)s"),
-                                                               file=upload.file_name, entry=entry.code),
-                                  {"upload": upload.pk}, user=actor, department=entry.provider)
             # a load that had begun goes on loading with the rules it passed with; one that failed while it was
             # checked is checked again
-            status = Upload.Status.LOADING if upload.rules_used is not None else Upload.Status.RECEIVED
-            Upload.objects.filter(pk=upload.pk).update(status=status, job=job, finished_at=None, error_code="",
-                                                       error_message=None)
+            _queue_again(actor, upload, Upload.Status.LOADING if upload.rules_used is not None else
+                         Upload.Status.RECEIVED, error_code="", error_message=None)
             audit.record(AuditCode.UPLOAD_RESUMED, actor=actor, obj=upload, object_department=entry.provider,
                          detail={"entry": entry.code, "upload": upload.pk, "error": upload.error_code,
                                  "batches": upload.batches})
     except IntegrityError:  # another upload of the entry is open
-        raise Conflict("upload_open", _("An upload of %(entry)s is being checked or loaded: wait for it to end."),
-                       field="upload", entry=upload.feed.entry.code) from None
+        raise _open_already(upload) from None
     upload.refresh_from_db()
     return upload
 

@@ -149,14 +149,12 @@ def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def upload_resume(request: HttpRequest, pk: int) -> HttpResponse:
     """A failed load goes on from its last committed batch (:func:`do_resume_upload`)."""
     upload = get_for(request.user, VIEW, Upload.objects.select_related("feed__entry"), pk=pk)
-    try:
+
+    def resume() -> str:
         do_resume_upload(request.user, upload)
-        messages.success(request, _("Resumed: the load goes on from its last stored batch."))
-    except GovshareError as exc:
-        if exc.status == 404:
-            raise
-        messages.error(request, exc.render())
-    return redirect("exchange:upload_detail", upload.pk)
+        return _("Resumed: the load goes on from its last stored batch.")
+
+    return _acted(request, upload, resume)
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
@@ -164,14 +162,22 @@ def upload_resume(request: HttpRequest, pk: int) -> HttpResponse:
 def upload_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """A held replace upload: ``confirm`` the number of deletions shown (``pending``), or ``discard`` it."""
     upload = get_for(request.user, VIEW, Upload.objects.select_related("feed__entry"), pk=pk)
-    try:
+
+    def decide() -> str:
         if request.POST.get("decision") == "confirm":
             pending = request.POST.get("pending", "")
             do_confirm_upload_deletes(request.user, upload, pending=int(pending) if pending.isdigit() else -1)
-            messages.success(request, _("Confirmed: the file is checked and loaded again, deleting those rows."))
-        else:
-            do_discard_upload(request.user, upload)
-            messages.success(request, _("Discarded: nothing of the file was stored."))
+            return _("Confirmed: the file is checked and loaded again, deleting those rows.")
+        do_discard_upload(request.user, upload)
+        return _("Discarded: nothing of the file was stored.")
+
+    return _acted(request, upload, decide)
+
+
+def _acted(request: HttpRequest, upload: Upload, act: Any) -> HttpResponse:
+    """Do ``act`` (it returns what to say) and go back to the upload's page, saying it or why not (404 stays 404)."""
+    try:
+        messages.success(request, act())
     except GovshareError as exc:
         if exc.status == 404:
             raise
