@@ -119,6 +119,10 @@ def test_values_that_cannot_be_stored_are_quarantined_with_their_reason_not_drop
     # the values are the provider's data as it came (ID numbers): the auditor sees the counts, not them
     seen = client_for(bound.org.auditor).get(f"/api/v1/exchange/runs/{run.pk}").json()
     assert seen["rejected"] == 2 and seen["quarantine"] == []
+    # the run's job is linked for the one who started it, not for the auditor (its page would answer 404: QA, 21st)
+    job_link = f"/jobs/{run.job_id}/"
+    assert job_link in client_for(bound.org.police_specialist).get(f"/exchange/runs/{run.pk}/").content.decode()
+    assert job_link not in client_for(bound.org.auditor).get(f"/exchange/runs/{run.pk}/").content.decode()
 
 
 # ------------------------------------------------------------------ refused before it starts, failing while it runs

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.web.common import apply_errors, catalog_view, form_status, require_government
 from govshare.core.errors import GovshareError, ManyProblems
-from govshare.core.permissions import Action, get_for, has_capability, restrict
+from govshare.core.permissions import Action, can, get_for, has_capability, restrict
 from govshare.core.roles import Capability
 from govshare.datastore.centre import open_store
 from govshare.datastore.engine.store import StoreError
@@ -364,10 +364,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if isinstance(run.since, dict) and run.since.get("value"):
         with contextlib.suppress(Exception):
             since_text = str(decode_key(run.since["value"])[0])
+    # the job's page only for whom may open it (the one who started it, the centre): an auditor got a 404 and an
+    # audited denial for each click (QA walk-through, 21st session)
+    job_visible = run.job is not None and can(request.user, Action.VIEW, run.job)
     return render(request, "exchange/run_detail.html", {"run": run, "data": data, "receipts": receipts,
                                                         "quarantine": quarantine, "may_stop": may_stop,
                                                         "may_decide": may_decide, "since_text": since_text,
-                                                        "pending_sample": pending_sample})
+                                                        "pending_sample": pending_sample, "job_visible": job_visible})
 
 
 def _whole(value: str | None) -> int | None:
