@@ -230,3 +230,20 @@ def test_a_mariadb_table_takes_an_entry_whose_long_text_items_pass_its_row_size_
     kinds = dict(query(SourceSpec(**spec), "SELECT column_name, data_type FROM information_schema.columns "
                                            "WHERE table_schema = DATABASE() AND table_name = 't'"))
     assert kinds["编号"] == "varchar" and sorted(kinds[f"说明{i}"] for i in range(5)).count("varchar") >= 2
+
+
+@pytest.mark.xdist_group("sources")
+def test_a_mariadb_table_holds_a_long_number_with_a_fraction_written_before_lengths_were_checked(
+        share: Any, django_capture_on_commit_callbacks: Any, request: Any) -> None:
+    """Review of the 21st session: the exact-text column of a number item of over 30 digits was sized for the item's
+    length in all (length + 3): a value written before uploads checked digits (31 integer + 5 fraction digits for
+    N(31)) failed every delivery, where DECIMAL(65, 30) had held it.  The text column holds both parts at full length."""
+    from govshare.exchange.engine.sources import SourceSpec
+    from tests.delivery_targets import query
+
+    value = Decimal("1234567890123456789012345678901.12345")
+    _entry_, grant = _entry(share, [("编号", "C", 10, False, ""), ("金额", "N", 31, False, "")], [["K1", value]])
+    target, spec = _mysql_target(share, request)
+    run = _bind(share, grant, target, django_capture_on_commit_callbacks)
+    assert run.status == "succeeded", run.error_message
+    assert [Decimal(v) for (v,) in query(SourceSpec(**spec), "SELECT `金额` FROM `t`")] == [value]

@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, NotFound
 from govshare.core.idcodes import id_check_char
-from govshare.core.models import AuditEvent, Notification
+from govshare.core.models import AuditEvent, Job, Notification
 from govshare.datastore.centre import open_store, table_for
 from govshare.exchange.actions.uploads import do_set_upload_rules, do_upload
 from govshare.exchange.models import Upload, UploadFeed
@@ -347,7 +347,7 @@ def test_a_load_resumed_after_a_crash_goes_on_with_the_rules_the_file_passed_wit
 
     client = login(Client(), entry.org.police_specialist)
     made = _killed_after_first_batch(entry, client, django_capture_on_commit_callbacks, monkeypatch)
-    Upload.objects.filter(pk=made.pk).update(status=Upload.Status.LOADING, rules_used=[])
+    Upload.objects.filter(pk=made.pk).update(status=Upload.Status.LOADING, rules_used=[], rows=len(ROWS))  # (as loading sets)
     do_set_upload_rules(entry.org.police_specialist, entry.entry,
                         rules=[{"item": "姓名", "rule": {"kind": "enum", "values": ["只有我"]}}])
     assert jobs.execute(made.job_id, "test-worker") == "succeeded"
@@ -1015,3 +1015,134 @@ def test_a_resumed_load_into_a_table_made_again_ends_its_rebuild(
     state = TableBinding.objects.centre_state(entry.entry.pk)
     assert not state.rebuild_pending and state.generation == 2
     assert {row[1] for row in centre_rows(entry.entry).values()} == {"一九九〇"}
+
+
+# -- review of the 21st session: resuming, each finding fixed --------------------------------------------------------
+
+def test_a_cancelled_job_still_deleting_and_the_resumed_job_wipe_the_table(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Review of the 21st session: a replace upload's job is cancelled by its owner while it tombstones (the loop
+    reported no progress, so the worker went on); the upload reads failed and is resumed; a second job finishes the
+    load and drops the run's key list.  The first worker, still in its loop, took every row for unseen: the table
+    ended EMPTY.  Now the loop stops once the upload is another job's, and only the job it belongs to ends it."""
+    from govshare.core import jobs
+    from govshare.core.actions.jobs import do_cancel_job
+    from govshare.datastore.engine.store import Store
+    from govshare.exchange import uploads
+    from govshare.exchange.actions.uploads import do_resume_upload
+
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    owner = entry.org.police_specialist
+    client = login(Client(), owner)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    do_set_upload_rules(owner, entry.entry, delete_guard_percent=100)
+    assert len(centre_rows(entry.entry)) == 5
+
+    real = Store.tombstone
+    state = {"nested": False}
+
+    def tombstone(self: Any, table: str, keys: Any, **kwargs: Any) -> Any:
+        if not state["nested"]:
+            state["nested"] = True
+            # the owner cancels the long-running job J1 while it deletes; J1's worker goes on (no progress report in
+            # the loop).  The owner resumes the upload (it reads failed: job cancelled); J2 runs to the end.
+            first = Upload.objects.get(status="loading")
+            do_cancel_job(owner, Job.objects.get(pk=first.job_id))
+            resumed = do_resume_upload(owner, first)
+            assert resumed.status == "loading" and resumed.job_id != first.job_id
+            assert jobs.execute(resumed.job_id, "w2") == "succeeded"
+            assert Upload.objects.get(pk=first.pk).status == "loaded"
+            assert set(centre_rows(entry.entry)) == {person(1), person(2)}  # right so far
+        return real(self, table, keys, **kwargs)
+
+    monkeypatch.setattr(Store, "tombstone", tombstone)
+    keep = [[key, name + "新", born] for key, name, born in ROWS[:2]]
+    answer = upload(client, entry.entry, filled(entry.entry, client, keep), django_capture_on_commit_callbacks,
+                    mode="replace")
+    done = Upload.objects.get(pk=answer.json()["id"])
+    assert done.status == "loaded"
+    # the file's two rows must be in the table; the zombie J1 deleted them after J2 forgot the key list
+    assert set(centre_rows(entry.entry)) == {person(1), person(2)}, centre_rows(entry.entry)
+
+
+def test_a_resumed_replace_deletes_rows_a_binding_copied_after_it_failed_without_the_guard(
+        entry: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Review of the 21st session: a replace upload fails after its first batch; a binding's copy then writes 100
+    newer rows into the centre and is paused.  Resuming the old upload (only later *uploads* were looked for) wrote
+    the older file over them and deleted 96 rows past the guard.  A resume is refused once the table changed."""
+    from govshare.datastore.engine.store import combine, row_hash
+    from govshare.exchange import bindings, uploads
+    from govshare.exchange.models import DataSource, TableBinding
+
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    owner = entry.org.police_specialist
+    client = login(Client(), owner)
+    upload(client, entry.entry, filled(entry.entry, client, ROWS), django_capture_on_commit_callbacks)
+    assert (Upload.objects.get().status, len(centre_rows(entry.entry))) == ("loaded", 5)
+    do_set_upload_rules(owner, entry.entry, delete_guard_percent=50)  # 5 → 4 rows: 1 deletion, under the guard
+    with monkeypatch.context() as patch:
+        _failing_at(patch, 2)
+        failed = upload(client, entry.entry, filled(entry.entry, client, ROWS[:4]), django_capture_on_commit_callbacks,
+                        mode="replace")
+    pk = failed.json()["id"]
+    assert Upload.objects.get(pk=pk).status == "failed"
+
+    # a binding is made and copies (simulated: the copy's run writes into the centre table), then it is paused
+    source = DataSource.objects.create(department=entry.entry.provider, name="公安前置库", code="GA-Z", kind="sqlite",
+                                       database="x.sqlite3")
+    TableBinding.objects.create(entry=entry.entry, version=entry.entry.current_version, source=source,
+                                table_name="rkxx", is_active=False)
+    import datetime as dt
+    copied = [[person(n), f"copy{n}", dt.date(1991, 1, 1)] for n in range(1, 101)]
+    with open_store() as store:
+        table = table_for(entry.entry)
+        shape, key = bindings.store_shape(entry.entry.current_version)
+        for start in range(0, 100, 50):
+            rows = copied[start:start + 50]
+            hashes = [row_hash(r) for r in rows]
+            store.apply(table, rows, run_id="copy-1", batch=start // 50 + 1, position={}, rows_read=len(rows),
+                        read_hash=combine(hashes), remember=False, hashes=hashes)
+    assert len(centre_rows(entry.entry)) == 100
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"{API}/exchange/uploads/{pk}/resume")
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "upload_table_changed", answer.content
+    rows = centre_rows(entry.entry)
+    assert Upload.objects.get(pk=pk).status == "failed" and len(rows) == 100 and rows[person(1)][0] == "copy1"
+
+
+def test_a_resume_after_a_check_changed_skips_a_row_and_its_replace_deletes_it(
+        cat: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any) -> None:
+    """Review of the 21st session: a replace upload fails after its first batch; before it is resumed the checks
+    change (a platform update: ``digits_lost`` for a 16-digit number cell of an integer item).  The resumed load read
+    the file again without that row, so every later batch started a row later: K3 was never loaded and the replace
+    deleted it.  A resumed load whose file no longer reads as it did stops, saying so; nothing is deleted."""
+    from govshare.exchange import uploads
+    from govshare.exchange.engine import workbook
+
+    spec = [{"name": "编号", "data_type": "C", "length": 10, "description": "", "is_primary_key": True,
+             "is_sensitive": False, "masking_rule": ""},
+            {"name": "数量", "data_type": "I", "length": None, "description": "", "is_primary_key": False,
+             "is_sensitive": False, "masking_rule": ""}]
+    entry = cat.published(name="计数表", items=spec)
+    monkeypatch.setattr(uploads, "BATCH_ROWS", 2)
+    owner = cat.org.police_specialist
+    client = login(Client(), owner)
+    first = [["K1", 1], ["K2", 2], ["K3", 3], ["K4", 4], ["K5", 5]]
+    upload(client, entry, filled(entry, client, first), django_capture_on_commit_callbacks)
+    assert len(centre_rows(entry)) == 5
+    do_set_upload_rules(owner, entry, delete_guard_percent=100)
+    second = [["K1", 1234567890123456], ["K2", 20], ["K3", 30], ["K4", 40], ["K5", 50]]
+    with monkeypatch.context() as patch:
+        patch.setattr(workbook, "_DIGITS_EXCEL_KEEPS", 10**30)  # the checks as they were when the file came
+        _failing_at(patch, 2)
+        failed = upload(client, entry, filled(entry, client, second), django_capture_on_commit_callbacks,
+                        mode="replace")
+    pk = failed.json()["id"]
+    assert Upload.objects.get(pk=pk).status == "failed"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"{API}/exchange/uploads/{pk}/resume").status_code == 200
+    done = Upload.objects.get(pk=pk)
+    rows = centre_rows(entry)
+    assert (done.status, done.error_code) == ("failed", "upload_reads_otherwise")
+    assert set(rows) == {"K1", "K2", "K3", "K4", "K5"} and rows["K3"] == (3,)

@@ -455,3 +455,25 @@ def test_problem_codes_are_listed() -> None:
     assert len(set(PROBLEM_CODES)) == len(PROBLEM_CODES)
     assert {"no_sheet", "formula", "digits_lost", "duplicate_key", "rule", "too_many_rows"} <= set(PROBLEM_CODES)
     assert Problem(DATA_SHEET, None, None, None, "no_sheet").detail == ""
+
+
+def test_a_number_with_more_digits_than_its_item_is_a_problem_at_its_cell() -> None:
+    """Review of the 21st session: an upload never checked a number against its item's length (a copy does), so a
+    value a MariaDB delivery could not hold reached the centre."""
+    import io
+    from decimal import Decimal
+
+    from govshare.exchange.engine import workbook
+
+    columns = [workbook.Column("编号", "C", 10, key=True), workbook.Column("金额", "N", 31)]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = workbook.DATA_SHEET
+    sheet.append(["编号 *", "金额"])
+    sheet.append(["K1", "1234567890123456789012345678901.12345"])  # 31 integer + 5 fraction digits: 36 > 31
+    sheet.append(["K2", "0.50"])
+    out = io.BytesIO()
+    book.save(out)
+    parsed = workbook.read_upload(out.getvalue(), columns)
+    assert [(p.row, p.code, p.detail) for p in parsed.problems] == [(2, "too_many_digits", "36 > 31")]
+    assert parsed.rows == [["K2", Decimal("0.50")]] and parsed.total_rows == 2

@@ -617,6 +617,8 @@ class Upload(models.Model):
     confirmed_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     #: the table's last change when the upload was held: a confirmation is of the table as it was then
     held_seq = models.BigIntegerField(null=True, blank=True)
+    #: the table's last change when the load failed: a resume is refused once anything else wrote to the table
+    failed_seq = models.BigIntegerField(null=True, blank=True)
     #: the order-independent content hash of the entry's table in the centre after the load
     content_hash = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=60, blank=True)

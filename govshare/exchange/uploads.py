@@ -61,6 +61,7 @@ PROBLEM_WORDS: dict[str, Any] = {
                      "and type it again."),
     "wrong_type": _("%(detail)s is not a text value."),
     "too_long": _("Too long (%(detail)s characters)."),
+    "too_many_digits": _("Too many digits for the item (%(detail)s)."),
     "not_a_number": _("%(detail)s is not a number."),
     "not_an_integer": _("%(detail)s is not a whole number."),
     "out_of_range": _("%(detail)s is too large."),
@@ -223,6 +224,9 @@ def run_upload(ctx: jobs.JobContext) -> dict[str, Any]:
     if upload.status not in Upload.OPEN_STATUSES:
         ctx.log(f"upload {upload.pk} has already ended ({upload.status})")
         return {"upload": upload.pk, "status": upload.status}
+    if upload.job_id is not None and upload.job_id != ctx.job.pk:  # a job the upload was taken from (resumed by
+        ctx.log(f"upload {upload.pk} belongs to job {upload.job_id} now")  # another after this one was cancelled)
+        return {"upload": upload.pk, "status": upload.status}
     Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
         started_at=upload.started_at or timezone.now())
     try:
@@ -230,22 +234,22 @@ def run_upload(ctx: jobs.JobContext) -> dict[str, Any]:
     except StoreError as exc:
         error = GovshareError(f"store_{exc.code}", STORE_WORDS.get(exc.code, STORE_WORDS["other"]),
                               detail=exc.detail[:300])
-        _end(upload, Upload.Status.FAILED, error=error)
+        _end(upload, Upload.Status.FAILED, error=error, job=ctx.job.pk)
         return {"upload": upload.pk, "status": "failed", "error": error.code}
     except OSError as exc:
         error = GovshareError("upload_file_gone", _("The uploaded file cannot be read any more (%(detail)s): upload "
                                                     "it again."), detail=str(exc)[:300])
-        _end(upload, Upload.Status.FAILED, error=error)
+        _end(upload, Upload.Status.FAILED, error=error, job=ctx.job.pk)
         return {"upload": upload.pk, "status": "failed", "error": error.code}
     except jobs.JobCancelled:
         raise  # cancelled (settle_orphaned_uploads ends the upload) or taken over by another worker (it goes on)
     except GovshareError as exc:  # deliveries still running when the table was to be made again, …
-        _end(upload, Upload.Status.FAILED, error=exc)
+        _end(upload, Upload.Status.FAILED, error=exc, job=ctx.job.pk)
         return {"upload": upload.pk, "status": "failed", "error": exc.code}
     except Exception:
         _end(upload, Upload.Status.FAILED, error=GovshareError(
             "upload_unexpected", _("The load failed unexpectedly: nothing more of the file was stored. Resume it, or "
-                                   "upload it again; if it fails again, tell the centre.")))
+                                   "upload it again; if it fails again, tell the centre.")), job=ctx.job.pk)
         raise  # (the job's log keeps the traceback)
 
 
@@ -261,7 +265,7 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
         done = store.last_batch(table, upload.run_id) if store.has_table(table) else 0
         problem = uploadable(CatalogEntry.objects.select_related("current_version").get(pk=entry.pk))
         if problem is not None and not done:  # a binding resumed since the file came (the copies would write too)
-            _end(upload, Upload.Status.REFUSED, error=problem)
+            _end(upload, Upload.Status.REFUSED, error=problem, job=ctx.job.pk)
             return {"upload": upload.pk, "status": "refused", "error": problem.code}
         if upload.status != Upload.Status.LOADING:
             Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.CHECKING)
@@ -302,14 +306,21 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
             problems.append({"sheet": workbook.DATA_SHEET, "row": None, "column": None, "item": None,
                              "code": "needs_replace" if differences else "rebuild_pending",
                              "detail": "; ".join(differences)[:300]})
+        if resumed and done and (count or parsed.total_rows != upload.rows):
+            # batches are matched by number: a file that no longer reads as it did when its load began (a check
+            # added by an update of the platform since) would shift every later batch by a row — stop instead
+            raise GovshareError("upload_reads_otherwise", _("The file no longer passes the checks it passed when its "
+                                                            "load began (the platform was updated since): nothing more "
+                                                            "of it is loaded. Upload it again."))
         if count and not (resumed and done):
-            _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count)
+            _end(upload, Upload.Status.REFUSED, rows=parsed.total_rows, problems=problems, problem_count=count,
+                 job=ctx.job.pk)
             return {"upload": upload.pk, "status": "refused", "problems": count}
         if upload.mode == Upload.Mode.REPLACE and not done and store.has_table(table):
             file_keys = [tuple(row[n] for n in key) for row in parsed.rows]
             held = _guarded(store, table, file_keys, shape, key_names, upload, upload.feed)
             if held is not None:
-                _hold(upload, parsed.total_rows, *held)
+                _hold(upload, parsed.total_rows, *held, job=ctx.job.pk)
                 return {"upload": upload.pk, "status": "held", "pending_deletes": held[0]}
         Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.LOADING, rows=parsed.total_rows,
                                                    rules_used=feed.rules or [])
@@ -331,16 +342,22 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
                 gone = store.unseen(table, upload.run_id, BATCH_ROWS)
                 if not gone:
                     break
+                # only while the upload is still this job's and loading: its key list goes once another job has
+                # recorded it loaded, and "unseen" read after that would be every row (review of the 21st session)
+                if not Upload.objects.filter(pk=upload.pk, job_id=ctx.job.pk, status=Upload.Status.LOADING).exists():
+                    raise jobs.JobCancelled(str(ctx.job.pk))
                 number += 1
                 store.tombstone(table, gone, run_id=upload.run_id, batch=number, position={"phase": "delete"})
+                ctx.progress(len(parsed.rows), len(parsed.rows), f"{number - len(batches)} deletion batches")
         receipts = store.receipts(table, upload.run_id)
         summary = store.summary(table)
     totals: dict[str, Any] = {"batches": len(receipts), "inserted": sum(r.inserted for r in receipts),
               "updated": sum(r.updated for r in receipts), "unchanged": sum(r.unchanged for r in receipts),
               "deleted": sum(r.deleted for r in receipts), "content_hash": summary.content_hash}
-    _end(upload, Upload.Status.LOADED, rows=parsed.total_rows, **totals)
-    if upload.mode == Upload.Mode.REPLACE:  # the key list goes only once the upload is recorded as loaded: a worker
-        # killed before that goes on from the deletions, which without it would take every row for unseen
+    ended = _end(upload, Upload.Status.LOADED, rows=parsed.total_rows, job=ctx.job.pk, **totals)
+    if ended and upload.mode == Upload.Mode.REPLACE:  # the key list goes only once the upload is recorded as loaded
+        # (by this job): a worker killed before that goes on from the deletions, which without it would take every
+        # row for unseen
         with contextlib.suppress(StoreError), open_store() as store:
             store.forget(table, upload.run_id)
     return {"upload": upload.pk, "status": "loaded", **{k: v for k, v in totals.items() if k != "content_hash"}}
@@ -387,11 +404,11 @@ def _guarded(store: Any, table: str, keys: list[tuple[Any, ...]], shape: list[St
     return deleting, live, last_seq, sample
 
 
-def _hold(upload: Upload, rows: int, deleting: int, live: int, last_seq: int, sample: list[str]) -> None:
+def _hold(upload: Upload, rows: int, deleting: int, live: int, last_seq: int, sample: list[str], *, job: Any) -> None:
     """The upload waits for a person (nothing stored): the number and the first keys it would delete; audited; the
-    uploader is told."""
+    uploader is told — while the upload is still ``job``'s."""
     with transaction.atomic():
-        moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
+        moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES, job_id=job).update(
             status=Upload.Status.HELD, rows=rows, pending_deletes=deleting, pending_keys=sample, held_seq=last_seq,
             finished_at=timezone.now())
         if not moved:
@@ -442,17 +459,21 @@ def stored_by(upload: Upload) -> dict[str, int]:
     try:
         with open_store() as store:
             table = table_for(upload.feed.entry)
-            receipts = store.receipts(table, upload.run_id) if store.has_table(table) else []
+            exists = store.has_table(table)
+            receipts = store.receipts(table, upload.run_id) if exists else []
+            last_seq = store.summary(table).last_seq if exists else 0
     except StoreError:
         return {}
     return {"batches": len(receipts), "inserted": sum(r.inserted for r in receipts),
             "updated": sum(r.updated for r in receipts), "unchanged": sum(r.unchanged for r in receipts),
-            "deleted": sum(r.deleted for r in receipts)}
+            "deleted": sum(r.deleted for r in receipts), "failed_seq": last_seq}
 
 
-def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **values: Any) -> None:
+def _end(upload: Upload, status: str, *, error: GovshareError | None = None, job: Any = None, **values: Any) -> bool:
     """The upload's end, once (a conditional UPDATE from an open status); audited; the uploader is told.  A failed
-    load records what it had stored (:func:`stored_by`): the rows stay, and resuming it goes on from there."""
+    load records what it had stored (:func:`stored_by`): the rows stay, and resuming it goes on from there.  ``job``:
+    only while the upload is still that job's (a job the upload was taken from — cancelled, then resumed by another —
+    ends nothing).  Returns whether it ended the upload."""
     from govshare.exchange.runs import settle_rebuild
 
     if status == Upload.Status.FAILED and "batches" not in values:
@@ -464,11 +485,12 @@ def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **v
             if owner.rebuild_pending:  # the table this upload made again is full: deliveries go on with it
                 remade = owner
                 values["rebuilt"] = True
-        moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES).update(
+        mine = {"job_id": job} if job is not None else {}
+        moved = Upload.objects.filter(pk=upload.pk, status__in=Upload.OPEN_STATUSES, **mine).update(
             status=status, finished_at=timezone.now(), error_code=error.code if error else "",
             error_message={"zh": error.render("zh-hans"), "en": error.render("en")} if error else None, **values)
         if not moved:
-            return
+            return False
         if remade is not None:
             settle_rebuild(remade)
             UploadFeed.objects.filter(pk=upload.feed_id).update(rows_before_rebuild=None)
@@ -495,6 +517,7 @@ def _end(upload: Upload, status: str, *, error: GovshareError | None = None, **v
                                                  url=f"/exchange/uploads/{upload.pk}/", obj=upload))
         if status == Upload.Status.LOADED:
             transaction.on_commit(lambda: _deliver_after(entry.pk))
+    return True
 
 
 def _deliver_after(entry_id: int) -> None:

@@ -203,6 +203,23 @@ def do_confirm_upload_deletes(actor: Any, upload: Upload, *, pending: int | None
     return upload
 
 
+def _table_changed_since(upload: Upload) -> bool:
+    """Whether anything but this upload wrote to the entry's centre table since its load failed (review of the 21st
+    session: a binding's copies in between were overwritten and, by a replace, deleted past the guard).  A centre
+    that cannot be read, or a failure that could not read it, counts as changed: nothing is resumed blind."""
+    from govshare.datastore.centre import open_store, table_for
+    from govshare.datastore.engine.store import StoreError
+
+    if upload.failed_seq is None:
+        return True
+    try:
+        with open_store() as store:
+            table = table_for(upload.feed.entry)
+            return (store.summary(table).last_seq if store.has_table(table) else 0) != upload.failed_seq
+    except StoreError:
+        return True
+
+
 def _queue_again(actor: Any, upload: Upload, status: str, **values: Any) -> None:
     """A new job for ``upload`` (a held one confirmed, a failed one resumed), its row open again (``status``); in the
     caller's transaction — another open upload of the entry makes it raise IntegrityError (:func:`_open_already`)."""
@@ -237,6 +254,11 @@ def do_resume_upload(actor: Any, upload: Upload) -> Upload:
             if not file_of(upload).is_file():
                 raise Conflict("upload_file_gone", _("The uploaded file is no longer kept: upload it again."),
                                field="upload")
+            if _table_changed_since(upload):  # a copy, another load: this older file would be written over it
+                raise Conflict("upload_table_changed", _("The entry's table in the centre changed since this load "
+                                                         "failed (a copy or another load): resuming would write this "
+                                                         "older file over it. Upload it again if it is still "
+                                                         "wanted."), field="upload")
             # a load that had begun goes on loading with the rules it passed with; one that failed while it was
             # checked is checked again
             _queue_again(actor, upload, Upload.Status.LOADING if upload.rules_used is not None else

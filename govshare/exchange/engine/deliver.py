@@ -394,8 +394,9 @@ class _MySQL(_Dialect):
             digits = column.digits or column.length
             if digits is not None and digits <= self.DECIMAL_DIGITS:
                 return "DECIMAL(65, 30)"
-            # more digits than any DECIMAL holds exactly: the canonical text (sign, point and a carried digit)
-            return f"VARCHAR({digits + 3})" if digits is not None and digits <= 4000 else "LONGTEXT"
+            # more digits than any DECIMAL holds exactly: the canonical text — integer and fraction digits each up to
+            # the length (a value written before lengths were checked everywhere), a sign, a point, a carried digit
+            return f"VARCHAR({2 * digits + 3})" if digits is not None and 2 * digits + 3 <= 4000 else "LONGTEXT"
         return self._TYPES[column.letter]
 
     def column_types(self, columns: Sequence[TargetColumn]) -> list[str]:

@@ -72,7 +72,8 @@ PROBLEM_CODES = (
     # the header row
     "missing_column", "unknown_column", "duplicate_column",
     # a cell
-    "formula", "key_missing", "bad_character", "digits_lost", "wrong_type", "too_long", "not_a_number",
+    "formula", "key_missing", "bad_character", "digits_lost", "wrong_type", "too_long", "too_many_digits",
+    "not_a_number",
     "not_an_integer", "out_of_range", "not_a_date", "has_time", "not_a_datetime", "not_a_boolean",
     "not_in_choices",
     # a row
@@ -434,6 +435,17 @@ def _text_value(column: Column, value: object) -> str:
     return text
 
 
+def _digits(value: Decimal) -> int:
+    """Integer digits + fraction digits of the value without trailing zeros, as an N item's length counts them."""
+    _sign, digits, exponent = value.as_tuple()  # (not normalize(): it rounds to the context's 28 digits)
+    assert isinstance(exponent, int)
+    count = len(digits)
+    while count > 1 and digits[count - 1] == 0:
+        count -= 1
+        exponent += 1
+    return max(count + exponent, 0) + max(-exponent, 0)
+
+
 def _decimal_value(value: object) -> Decimal:
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
@@ -703,6 +715,9 @@ def _read_rows(ws: Any, columns: Sequence[Column], layout: _Layout, problems: _P
                     raise _Invalid(_WRONG[column.letter], shown(value))
                 converter = converters[i]
                 typed = _text_value(column, value) if converter is None else converter(value)
+                if column.letter in "NY" and column.length is not None and isinstance(typed, Decimal) and typed \
+                        and _digits(typed) > column.length:  # as a copy refuses it (copy._to_decimal)
+                    raise _Invalid("too_many_digits", f"{_digits(typed)} > {column.length}")
                 if i in choices and not choices[i].allows(typed):
                     raise _Invalid("not_in_choices", shown(value))
                 values[i] = typed
