@@ -453,9 +453,10 @@ def rebuild_for_upload(ctx: jobs.JobContext, upload: Upload, owner: Any, store: 
                         version=upload.version.number)
 
 
-def stored_by(upload: Upload) -> dict[str, int]:
+def stored_by(upload: Upload) -> dict[str, int | None]:
     """What the upload's load has committed in the centre so far (its receipts: batches, rows added, updated,
-    unchanged, deleted) — a failed load's part, kept and shown until it is resumed; {} when the centre cannot say."""
+    unchanged, deleted) and the table's last change — a failed load's part, kept and shown until it is resumed; only
+    ``failed_seq`` None when the centre cannot say."""
     try:
         with open_store() as store:
             table = table_for(upload.feed.entry)
@@ -463,7 +464,7 @@ def stored_by(upload: Upload) -> dict[str, int]:
             receipts = store.receipts(table, upload.run_id) if exists else []
             last_seq = store.summary(table).last_seq if exists else 0
     except StoreError:
-        return {}
+        return {"failed_seq": None}  # (unknown: a resume is refused rather than made blind)
     return {"batches": len(receipts), "inserted": sum(r.inserted for r in receipts),
             "updated": sum(r.updated for r in receipts), "unchanged": sum(r.unchanged for r in receipts),
             "deleted": sum(r.deleted for r in receipts), "failed_seq": last_seq}
