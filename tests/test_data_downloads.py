@@ -506,7 +506,7 @@ def test_the_downloads_page_links_a_file_only_for_whom_may_fetch_it_while_the_gr
                         (filed.org.centre_admin, False), (filed.org.auditor, False)):
         listing = login(Client(), who).get("/data/downloads/").content.decode()
         assert f'data-download="{asked["id"]}"' in listing and (link in listing) is linked, who
-    assert filed.org.market_specialist.get_full_name() in listing  # who asked: for the centre's oversight
+    assert filed.org.market_specialist.real_name in listing  # who asked: for the centre's oversight
     do_revoke_grant(filed.org.police_admin, filed.grant, reason="停止共享")
     listing = login(Client(), filed.org.market_specialist).get("/data/downloads/").content.decode()
     assert link not in listing and "data-grant-ended" in listing

@@ -27,8 +27,8 @@ from govshare.sharing.permissions import CONSUME
 
 
 def _listed(request: HttpRequest) -> Any:
-    return (restrict(Download.objects.select_related("entry__current_version", "grant", "job", "requested_by", "department"),
-                     request.user, VIEW).order_by("-created_at"))
+    return (restrict(Download.objects.select_related("entry__current_version", "grant", "job", "requested_by",
+                                                     "department", "system"), request.user, VIEW).order_by("-created_at"))
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
