@@ -838,7 +838,10 @@ def test_the_slots_lag_grows_while_nobody_reads_and_falls_after_a_read(
     assert caught_up.confirmed_flush_lsn == result.lsn
     assert (caught_up.lag_bytes or 0) < (grown.lag_bytes or 0) // 10
     assert caught_up.lag_seconds is not None and caught_up.lag_seconds < 60
-    assert not logical.lag_alarm(caught_up, max_bytes=(grown.held_bytes or 0) + 100_000, max_seconds=300)
+    # (the WAL held is the burst's until the next running-transactions record — below — plus what the other tests on
+    # this server wrote meanwhile: a CI run once held 2.4 MB more than the burst; the alarm is about lag and time here)
+    held = max(grown.held_bytes or 0, caught_up.held_bytes or 0)
+    assert not logical.lag_alarm(caught_up, max_bytes=held + 100_000, max_seconds=300)
     # the WAL of the burst stays held until decoding passes the source's next running-transactions record
     # (a checkpoint writes one; the server also does every 15 s when busy): the next call moves the slot past it
     log.sql("CHECKPOINT")
