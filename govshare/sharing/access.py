@@ -142,14 +142,21 @@ def check_access(*, entry: CatalogEntry | int, purpose: str, items: list[str] | 
     decision = _decide(entry, purpose=purpose, items=items, user=user, system=system, channel=channel, today=today,
                        only=grant)
     if record and not decision.allowed:
-        from govshare.core import audit
-        from govshare.core.audit_codes import AuditCode
-
-        audit.record_now(AuditCode.ACCESS_DENIED, actor=user, obj=entry, outcome="denied",
-                         detail={"system": system.code if system else "", "purpose": purpose,
-                                 "items": decision.items[:50], "channel": channel or "",
-                                 "reasons": [r.code for r in decision.reasons]})
+        record_refusal(entry, user=user, system=system, purpose=purpose, items=decision.items, channel=channel or "",
+                       reasons=[r.code for r in decision.reasons])
     return decision
+
+
+def record_refusal(entry: CatalogEntry, *, user: Any, system: Any, purpose: str, items: list[str], channel: str,
+                   reasons: list[str], **detail: Any) -> None:
+    """A channel's refusal in the audit log (ACCESS_DENIED) at once — whatever becomes of the request's transaction:
+    the access check's own, and a channel's later ones (a download whose grant changed since it was asked for)."""
+    from govshare.core import audit
+    from govshare.core.audit_codes import AuditCode
+
+    audit.record_now(AuditCode.ACCESS_DENIED, actor=user, obj=entry, outcome="denied",
+                     detail={"system": system.code if system else "", "purpose": purpose, "items": items[:50],
+                             "channel": channel, "reasons": reasons, **detail})
 
 
 def _decide(entry: CatalogEntry, *, purpose: str, items: list[str] | None, user: Any,

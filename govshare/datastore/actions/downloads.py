@@ -44,6 +44,7 @@ from govshare.datastore import centre, delivery, download_parts
 from govshare.datastore.engine import csvcopy, reader
 from govshare.datastore.engine.store import Store, StoreError
 from govshare.datastore.models import Download
+from govshare.sharing.access import record_refusal
 
 DOWNLOAD_JOB = "datastore.download"
 #: rows read from the centre per page while a file is built
@@ -122,11 +123,9 @@ def recheck(download: Download, **fetcher: Any) -> delivery.Delivery:
                                         "you filter on (masked, or not granted); ask for the data again."),
                 items="、".join(barred))
     if refusal is not None:  # refused and audited, like every channel's refusal
-        audit.record_now(AuditCode.ACCESS_DENIED, actor=who.get("user"), obj=download.entry, outcome="denied",
-                         detail={"system": who["system"].code if who.get("system") is not None else "",
-                                 "purpose": download.purpose, "items": list(download.items)[:50],
-                                 "channel": ShareMethod.FILE.value, "reasons": [refusal.code],
-                                 "download": str(download.pk)})
+        record_refusal(download.entry, user=who.get("user"), system=who.get("system"), purpose=download.purpose,
+                       items=list(download.items), channel=ShareMethod.FILE.value, reasons=[refusal.code],
+                       download=str(download.pk))
         raise refusal
     return granted
 

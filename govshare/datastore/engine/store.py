@@ -273,6 +273,18 @@ class StagedBatch:
 
 # -- hashes ------------------------------------------------------------------------------------------------
 
+def decimal_digits(value: Decimal) -> int:
+    """Integer digits + fraction digits of a finite decimal without trailing zeros (``0.05`` → 2, ``100`` → 3,
+    ``1.50`` → 2) — what an N or Y item's length counts (copies and uploads refuse more)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    count = len(digits)
+    while count > 1 and digits[count - 1] == 0:
+        count -= 1
+        exponent += 1
+    return max(count + exponent, 0) + max(-exponent, 0)
+
+
 def decimal_text(value: Decimal) -> str:
     """The canonical text of a finite decimal: no exponent, no trailing zeros (``1.50`` → ``1.5``, ``1E+2`` →
     ``100``, ``-0.0`` → ``0``)."""

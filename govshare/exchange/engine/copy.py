@@ -47,7 +47,15 @@ from decimal import Decimal
 from typing import Any
 
 from govshare.datastore.engine import typed
-from govshare.datastore.engine.store import BatchReceipt, Store, StoreColumn, combine, merge, row_hash
+from govshare.datastore.engine.store import (
+    BatchReceipt,
+    Store,
+    StoreColumn,
+    combine,
+    decimal_digits,
+    merge,
+    row_hash,
+)
 from govshare.exchange.engine import sources
 from govshare.exchange.engine.rules import RuleSet
 from govshare.exchange.engine.sources import SourceError, SourceSpec
@@ -203,17 +211,6 @@ def _to_text(value: Any, column: StoreColumn) -> str:
     return text
 
 
-def _digits(value: Decimal) -> int:
-    """Integer digits + fraction digits of the value without trailing zeros (``0.05`` → 2, ``100`` → 3)."""
-    _, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite
-    count = len(digits)
-    while count > 1 and digits[count - 1] == 0:
-        count -= 1
-        exponent += 1
-    return max(count + exponent, 0) + max(-exponent, 0)
-
-
 def _to_decimal(value: Any, column: StoreColumn) -> Decimal:
     value = _decoded(value)
     if isinstance(value, bool):
@@ -236,7 +233,7 @@ def _to_decimal(value: Any, column: StoreColumn) -> Decimal:
     if not number.is_finite():
         raise _reject("not_finite", _shown(value))
     if number:
-        digits = _digits(number)
+        digits = decimal_digits(number)
         limit = column.length or MAX_DIGITS
         if digits > limit:
             raise _reject("too_many_digits", f"{digits} digits, at most {limit}: {_shown(value)}")

@@ -59,6 +59,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from govshare.datastore.engine.store import decimal_digits
+
 DATA_SHEET = "数据"
 GUIDE_SHEET = "说明"
 LISTS_SHEET = "取值"
@@ -435,17 +437,6 @@ def _text_value(column: Column, value: object) -> str:
     return text
 
 
-def _digits(value: Decimal) -> int:
-    """Integer digits + fraction digits of the value without trailing zeros, as an N item's length counts them."""
-    _sign, digits, exponent = value.as_tuple()  # (not normalize(): it rounds to the context's 28 digits)
-    assert isinstance(exponent, int)
-    count = len(digits)
-    while count > 1 and digits[count - 1] == 0:
-        count -= 1
-        exponent += 1
-    return max(count + exponent, 0) + max(-exponent, 0)
-
-
 def _decimal_value(value: object) -> Decimal:
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
@@ -716,8 +707,8 @@ def _read_rows(ws: Any, columns: Sequence[Column], layout: _Layout, problems: _P
                 converter = converters[i]
                 typed = _text_value(column, value) if converter is None else converter(value)
                 if column.letter in "NY" and column.length is not None and isinstance(typed, Decimal) and typed \
-                        and _digits(typed) > column.length:  # as a copy refuses it (copy._to_decimal)
-                    raise _Invalid("too_many_digits", f"{_digits(typed)} > {column.length}")
+                        and decimal_digits(typed) > column.length:  # as a copy refuses it (copy._to_decimal)
+                    raise _Invalid("too_many_digits", f"{decimal_digits(typed)} > {column.length}")
                 if i in choices and not choices[i].allows(typed):
                     raise _Invalid("not_in_choices", shown(value))
                 values[i] = typed
