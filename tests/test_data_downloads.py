@@ -671,8 +671,15 @@ def test_a_file_built_while_the_centres_table_is_made_again_is_refused_not_offer
     client = login(Client(), filed.org.market_specialist)
     asked = _ask(client, filed.entry, django_capture_on_commit_callbacks)
     status = client.get(f"{API}/data/downloads/{asked.json()['id']}").json()
-    assert status["status"] == "failed" and "ask for the download again" in status["message"], status
+    assert status["status"] == "failed" and "请重新申请下载" in status["message"], status
     assert _file(client, status["id"]).status_code in (404, 409)
+    # why it failed is kept as what it means: each reader gets it in their language (not one "中文 / English" text)
+    assert "请重新申请下载" in client.get("/data/downloads/").content.decode()
+    client.cookies["django_language"] = "en"
+    english = client.get(f"{API}/data/downloads/{status['id']}").json()
+    assert "ask for the download again" in english["message"] and "请" not in english["message"], english
+    page = client.get("/data/downloads/").content.decode()
+    assert "ask for the download again" in page and "请重新申请下载" not in page
 
 
 def test_a_file_whose_pages_fail_on_a_table_made_again_without_an_item_says_to_ask_again(
@@ -698,6 +705,7 @@ def test_a_file_whose_pages_fail_on_a_table_made_again_without_an_item_says_to_a
     monkeypatch.setattr(downloads, "_lines", lines)
     client = login(Client(), filed.org.market_specialist)
     asked = _ask(client, filed.entry, django_capture_on_commit_callbacks)
+    client.cookies["django_language"] = "en"
     status = client.get(f"{API}/data/downloads/{asked.json()['id']}").json()
     assert status["status"] == "failed" and "ask for the download again" in status["message"], status["message"]
 

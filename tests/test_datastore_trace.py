@@ -14,6 +14,9 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import signal
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -334,3 +337,267 @@ def test_every_trace_leaves_an_access_log_row_naming_the_file_and_the_verdict(
     assert _cli(capsys, str(path))[0] == 1
     row = AccessEvent.objects.get(code=AuditCode.DATA_TRACED)
     assert row.detail["matched"] is False and row.object_type == "datastore.trace" and len(row.detail["sha256"]) == 64
+
+
+# ------------------------------------------------------------------ review of the 22nd session
+def _excel_date(text: str) -> str:
+    """What Excel on a Chinese Windows writes back for a date cell it recognised: 1990-01-01 -> 1990/1/1."""
+    if not text:
+        return text
+    day = dt.date.fromisoformat(text)
+    return f"{day.year}/{day.month}/{day.day}"
+
+
+def _tax_extract(two: Any, columns: list[str]) -> list[list[str]]:
+    _read(two.org.market_specialist, two.entry)  # the market's grant is a candidate too
+    delivered = _csv_rows(_read(two.tax_specialist, two.entry, format="csv"))
+    return _extract(delivered, columns, list(range(1, len(delivered))))
+
+
+# ------------------------------------------------------------------ 1. Excel re-typed dates: nothing matched
+
+
+def test_dates_excel_wrote_back_still_trace_to_the_grant_whose_pseudonyms_are_in_the_file(two: Any,
+                                                                                       tmp_path: Path) -> None:
+    """The tax extract (pseudonymised ID + birth date) opened in Excel and saved again as CSV: dates become
+    1990/1/1.  The pseudonym column alone names the tax grant, yet every row digest includes the date."""
+    rows = _tax_extract(two, [ID, BORN])
+    resaved = [rows[0], *[[token, _excel_date(born)] for token, born in rows[1:]]]
+    with open(tmp_path / "外泄.csv", "w", encoding="gb18030", newline="") as out:
+        out.write("\r\n".join(",".join(r) for r in resaved) + "\r\n")
+    report = trace(tmp_path / "外泄.csv")
+    best = report.best
+    # expected: the tax grant, all 5 rows (its tokens are all there); actual: 1 / 5 (20 %: only 李小龙, whose
+    # birth date is empty) with the note "partial: the data may have changed since" — without that row it is
+    # "nothing matched" (exit 1)
+    assert best is not None and best.grant == two.tax_grant.number
+    assert (best.matched_rows, best.file_rows) == (5, 5), \
+        [(c.label, c.matched_rows, c.file_rows) for c in report.candidates]
+
+
+# ------------------------------------------------------------------ 2. a title row above the header
+
+
+@pytest.mark.parametrize("saved_as", ["xlsx", "csv"])
+def test_a_title_row_above_the_header_is_skipped(two: Any, tmp_path: Path, saved_as: str) -> None:
+    """Chinese office sheets nearly always carry a title row (often merged over the columns) above the header;
+    trace.py says HEADER_SEARCH is for "a title, blank rows", but the first non-empty row is taken as header."""
+    rows = _tax_extract(two, [ID, NAME, BORN])
+    titled = [["户籍人口基本信息（税务局）", "", ""], *rows]
+    path = tmp_path / f"外泄.{saved_as}"
+    if saved_as == "xlsx":
+        book = openpyxl.Workbook()
+        sheet = book.active
+        for row in titled:
+            sheet.append(row)
+        sheet.merge_cells("A1:C1")
+        book.save(path)
+    else:
+        _write_csv(path, titled, encoding="utf-8-sig")
+    report = trace(path)
+    # expected: header found in row 2 and the tax grant named; actual: header == ['户籍人口基本信息（税务局）'],
+    # note no_entry, nothing matched
+    assert report.columns[:3] == [ID, NAME, BORN], report.columns
+    assert report.best is not None and report.best.grant == two.tax_grant.number
+
+
+# ------------------------------------------------------------------ 3. the leaker's own columns outnumber items
+
+
+def test_a_sheet_with_more_of_the_leakers_own_columns_than_items_still_traces(two: Any, tmp_path: Path) -> None:
+    """序号 / 联系电话 / 备注 added around two delivered columns: 2 of 5 names are items (< half): no entry at all."""
+    rows = _tax_extract(two, [ID, NAME])
+    sheet = [["序号", ID, NAME, "联系电话", "备注"],
+             *[[str(i), token, name, "13800000000", "核查"] for i, (token, name) in enumerate(rows[1:], 1)]]
+    report = trace(_write_csv(tmp_path / "核查名单.csv", sheet))
+    # expected: the tax grant (its tokens are all there); actual: no_entry, nothing matched
+    assert report.best is not None and report.best.grant == two.tax_grant.number, [n.code for n in report.notes]
+
+
+# ------------------------------------------------------------------ 4. a grant that covers fewer columns ranks first
+
+
+def test_a_grant_of_fewer_columns_does_not_outrank_the_grant_whose_tokens_and_names_match(
+        two: Any, tmp_path: Path) -> None:
+    """A third department holds a grant of 姓名 only (保留姓).  The tax extract [公民身份号码 (tokens), 姓名]; since
+    the delivery one ID number was corrected at the source (old key deleted, new key inserted: same person).
+    The tax grant explains 4/5 rows with its own tokens; the 姓名-only grant is compared on 姓名 alone, finds
+    5/5 and becomes "the most likely source" although it cannot have produced the 公民身份号码 column."""
+    civil = do_create_department(two.org.centre_admin, name="龙南市民政局", short_name="民政局",
+                                 uscc=make_uscc("360783", 7), code="MZ", jurisdiction=two.org.county)
+    civil_user = two.org.user("civil_specialist", civil, Role.DATA_SPECIALIST)
+    names_only = do_subscribe_entry(civil_user, two.entry, purpose=PURPOSE, channel="api", items=[NAME])
+    _read(civil_user, two.entry)
+    found = _write_csv(tmp_path / "found.csv", _tax_extract(two, [ID, NAME]))
+    with open_store() as store:  # 张三's ID number corrected at the source
+        table = table_for(two.entry)
+        store.tombstone(table, [[PEOPLE[3][0]]], run_id="fix", batch=1, position={})
+        store.apply(table, [["360783199001011239", "张三", dt.date(1990, 1, 1)]], run_id="fix", batch=2,
+                    position={}, rows_read=1, read_hash=combine(()))
+    report = trace(found)
+    ranking = [(c.label, c.columns, c.matched_rows) for c in report.candidates]
+    # actual: [(names_only, ['姓名'], 5), (tax, ['公民身份号码', '姓名'], 4), ...]
+    assert report.best is not None and report.best.grant == two.tax_grant.number, ranking
+    assert report.best.grant != names_only.number
+
+
+# ------------------------------------------------------------------ 5. a tiny JSON file exhausts memory
+
+
+def test_a_huge_exponent_in_a_json_file_is_bounded_not_a_memory_error(db: None, tmp_path: Path) -> None:
+    """A 40-byte JSON Lines file: text_of(Decimal('1e999999999999')) formats the number without exponent, a
+    string of 10^12 digits: MemoryError escapes trace() (the command crashes with a traceback).  1e999999999 is a
+    1 GB string (and its NFKC copy) per cell instead."""
+    path = tmp_path / "found.jsonl"
+    path.write_text('{"公民身份号码": 1e999999999999}\n', encoding="utf-8")
+    report = trace(path)  # actual: MemoryError
+    assert not report.matched
+
+
+class Blocked(Exception):  # noqa: N818 — not an OSError (open_suspect turns those into a refusal)
+    pass
+
+
+# ------------------------------------------------------------------ 6. a FIFO (or /dev/zero) hangs the command
+
+
+def test_a_path_that_is_not_a_regular_file_is_refused_not_read_forever(db: None, tmp_path: Path) -> None:
+    """file_fingerprint() reads until EOF and open_suspect() opens the path again: a named pipe (or /dev/zero,
+    /dev/stdin) blocks or never ends.  Expected: refused as not a regular file."""
+    fifo = tmp_path / "found.csv"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "w") as out:
+            out.write(f"{ID}\nx\n")
+
+    threading.Thread(target=writer, daemon=True).start()
+
+    def timeout(*_: Any) -> None:
+        # unblock the second open() so the test can end
+        threading.Thread(target=writer, daemon=True).start()
+        raise Blocked("trace() blocked on a named pipe")
+
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(5)
+    try:
+        with pytest.raises(FileRefused):
+            trace(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ------------------------------------------------------------------ 7. a JSON document is loaded whole
+
+
+def test_a_json_list_is_read_in_bounded_memory(db: None, tmp_path: Path) -> None:
+    """A JSON list (not JSON Lines) is parsed whole (json.loads of up to MAX_BYTES = 100 MB), all of it even past
+    MAX_ROWS: an 8 MB file of small objects takes ~450 MB of Python objects (20 MB: 1.1 GB RSS; 100 MB: ~5 GB).
+    The same rows as CSV or JSON Lines stream in a few MB."""
+    import tracemalloc
+
+    from govshare.datastore.trace import open_suspect
+
+    path = tmp_path / "found.json"
+    path.write_text("[" + ",".join(['{"a":1}'] * 1_000_000) + "]", encoding="utf-8")
+    tracemalloc.start()
+    try:
+        with open_suspect(path) as suspect:
+            for _ in suspect.rows:
+                pass
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # expected: memory follows MAX_ROWS digests, not the document (say < 64 MB); actual: ~ 400+ MB
+    assert peak < 64 * 1024 * 1024, f"peak {peak / 2**20:.0f} MB for an 8 MB file"
+
+
+# ------------------------------------------------------------------ 8. byte-identical downloads of two grants
+
+
+def test_the_same_file_downloaded_under_two_grants_names_both_as_indistinguishable_not_one_as_certain(
+        two: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Two departments with the same masking (the catalog's) download the same CSV: the files are byte for byte
+    the same (nothing of the grant is in them), so the hash cannot say which one leaked.  The report still says
+    "certain — the file is download <first> (grant <one of them>)", ranks both as exact, and gives no
+    "cannot tell apart" — a wrong certain attribution for one of the two departments."""
+
+    civil = do_create_department(two.org.centre_admin, name="龙南市民政局", short_name="民政局",
+                                 uscc=make_uscc("360783", 7), code="MZ", jurisdiction=two.org.county)
+    civil_user = two.org.user("civil_specialist", civil, Role.DATA_SPECIALIST)
+    civil_grant = do_subscribe_entry(civil_user, two.entry, purpose=PURPOSE, channel="api")
+    Grant.objects.filter(pk__in=[two.grant.pk, civil_grant.pk]).update(channel="file")
+    bodies = []
+    for user in (two.org.market_specialist, civil_user):
+        client = login(Client(), user)
+        with django_capture_on_commit_callbacks(execute=True):
+            asked = client.post(f"{API}/data/{two.entry.code}/downloads", {"purpose": PURPOSE, "format": "csv"},
+                                content_type="application/json").json()
+        bodies.append(b"".join(client.get(f"{API}/data/downloads/{asked['id']}/file").streaming_content))
+    assert bodies[0] == bodies[1]  # the precondition: the two grants' files are the same bytes
+    assert Download.objects.filter(sha256__isnull=False).values("sha256").distinct().count() == 1
+    found = tmp_path / "found.csv"
+    found.write_bytes(bodies[0])
+    report = trace(found)
+    assert {d.grant for d in report.exact} == {two.grant.number, civil_grant.number}
+    code, out, _err = _cli(capsys, str(found))
+    verdict = out.strip().splitlines()[-1]
+    # expected: both grants named as indistinguishable; actual: report.ambiguous == [] and the verdict names one
+    assert sorted(report.ambiguous) == sorted([two.grant.number, civil_grant.number]), verdict
+    assert two.grant.number in verdict and civil_grant.number in verdict, verdict
+
+
+# ------------------------------------------------------------------ 9. English reasons inside the Chinese message
+
+
+def test_a_refusal_reason_is_in_the_readers_language(db: None, tmp_path: Path) -> None:
+    """_unreadable() puts untranslated English reasons ("JSON that is not a list of rows…", "line N: …", "JSON:
+    …") into the translated message: the zh-hans text is half English."""
+    path = tmp_path / "found.json"
+    path.write_text("[1, 2, 3]", encoding="utf-8")
+    with pytest.raises(FileRefused) as refused:
+        trace(path)
+    shown = refused.value.render("zh-hans")
+    assert "无法按表格" in shown
+    assert "JSON that is not a list" not in shown, shown
+
+
+# ------------------------------------------------------------------ 10. a NUL in a column name (PostgreSQL)
+
+
+def test_a_nul_in_a_column_name_is_refused_or_ignored_not_a_database_error(data: Any, tmp_path: Path) -> None:  # noqa: F811
+    """normalise() replaces NUL in cells, _header_name() does not; the names go into the catalog query
+    (items__name__in): PostgreSQL refuses a NUL in a string ("A string literal cannot contain NUL") and the trace
+    crashes.  A UTF-16 CSV (NUL bytes are allowed there) or a JSON key "\\u0000" carries one.  Passes on SQLite;
+    fails on PostgreSQL: python scripts/with_postgres.py -- python -m pytest tests/test_review_trace.py -k nul"""
+    path = tmp_path / "found.jsonl"
+    path.write_text('{"姓名\\u0000": "张*", "出生日期": "1990-01-01"}\n', encoding="utf-8")
+    report = trace(path)  # PostgreSQL: ValueError escapes
+    assert report.rows_read == 1
+
+
+def test_a_file_whose_other_columns_were_all_edited_still_names_the_grant_by_its_pseudonyms(
+        two: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review of the 22nd session: the pseudonymised column is compared on its own too — every birth date of the tax
+    extract overwritten ("保密") matches no whole row, yet the tokens are the tax grant's alone."""
+    rows = _tax_extract(two, [ID, BORN])
+    edited = [rows[0], *[[token, "保密"] for token, _born in rows[1:]]]
+    found = _write_csv(tmp_path / "外泄.csv", edited)
+    report = trace(found)
+    best = report.best
+    assert best is not None and best.grant == two.tax_grant.number
+    assert (best.matched_rows, best.pseudonym_rows, best.pseudonym_columns) == (0, 5, [ID])
+    assert any(n.code == "pseudonyms_match" for n in best.notes)
+    market = next(c for c in report.candidates if c.grant == two.grant.number)
+    assert (market.matched_rows, market.pseudonym_rows) == (0, 0)
+    code, out, _err = _cli(capsys, str(found))
+    assert code == 0 and two.tax_grant.number in out.strip().splitlines()[-1] and "100.0%" in out
+
+
+def test_spreadsheet_dates_normalise_to_iso_and_impossible_ones_stay_as_written() -> None:
+    assert [normalise(t) for t in ("1990/1/1", "1990-1-1", "1990.01.02", "1990年1月3日", "1990/1/1 8:05",
+                                   "1990/1/1 0:00", "1990/2/30", "1990/13/1")] == [
+        "1990-01-01", "1990-01-01", "1990-01-02", "1990-01-03", "1990-01-01 08:05:00", "1990-01-01", "1990/2/30",
+        "1990/13/1"]

@@ -5,9 +5,14 @@ with nothing of it applied.  The rules engine's own tests: tests/test_exchange_r
 
 from __future__ import annotations
 
+import math
+import re
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from govshare.cli import main as cli
@@ -15,7 +20,7 @@ from govshare.core.errors import ManyProblems, ValidationFailed
 from govshare.core.idcodes import id_check_char
 from govshare.exchange.actions import do_set_binding_rules
 from govshare.exchange.models import TableBinding
-from tests.conftest import login
+from tests.conftest import API, login
 from tests.test_exchange_runs import ROWS, bound, centre_rows, front_end, start  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.django_db
@@ -109,12 +114,13 @@ def test_a_successful_copy_leaves_its_quality_and_the_score_is_shown_to_those_wh
     rows[5] = (rows[5][0], rows[5][1], "2023-02-30")  # quarantined: no such day
     front_end(rows)
     run = start(bound.org.police_specialist, bound.binding)
-    assert run.quality["items"]["出生日期"] == round(89 / 119, 4) and run.quality["items"]["姓名"] == 1.0
-    assert run.quality["validity"] == round(1 - 1 / 120, 4)
+    # shares to four places, rounded down (89 / 119 = 0.74789…; 119 / 120 = 0.99166…)
+    assert run.quality["items"]["出生日期"] == 0.7478 and run.quality["items"]["姓名"] == 1.0
+    assert run.quality["validity"] == 0.9916
     url = f"/api/v1/exchange/quality/{bound.entry.pk}"
     body = client_for(bound.org.police_specialist).get(url).json()
     assert (body["timeliness"], body["consistency"], body["stale"]) == (1.0, None, False)
-    expected = round(100 * (run.quality["completeness"] + run.quality["validity"] + 1.0) / 3)
+    expected = math.floor(100 * (run.quality["completeness"] + run.quality["validity"] + 1.0) / 3)  # down
     assert body["score"] == expected and body["live_rows"] == 119
     assert client_for(bound.org.centre_admin).get(url).status_code == 200
     assert client_for(bound.org.auditor).get(url).status_code == 200
@@ -234,3 +240,166 @@ def test_the_base_libraries_show_what_keeps_each_entry_from_its_consumers(cat: A
     page = login(Client(), cat.org.auditor).get("/exchange/base/").content.decode()
     assert f'data-entry="{population.code}"' in page and 'data-problems="not_bound"' in page
     assert cli(["exchange", "base"]) == 1
+
+
+def _people(n: int) -> list[tuple[Any, ...]]:
+    return [(f"3607831990{i:07d}{i % 10}", f"张{i}", "1990-01-02") for i in range(n)]
+
+
+# ------------------------------------------------------------------ review of the 22nd session: score arithmetic
+
+def test_one_quarantined_row_in_300_is_never_shown_as_100_percent_nor_scored_100(
+        bound: Any, start: Any, client_for: Any) -> None:  # noqa: F811
+    rows = _people(300)
+    rows[5] = (rows[5][0], rows[5][1], "2023-02-30")  # quarantined: no such day
+    front_end(rows)
+    run = start(bound.org.police_specialist, bound.binding)
+    assert (run.status, run.rejected) == ("succeeded", 1)
+    body = client_for(bound.org.police_specialist).get(f"{API}/exchange/quality/{bound.entry.pk}").json()
+    page = login(Client(), bound.org.police_specialist).get(f"/exchange/quality/{bound.entry.pk}/").content.decode()
+    validity = re.search(r'data-measure="validity">([^<]*)<', page).group(1).strip()
+    # a quarantined row exists: neither the validity nor the score may read as perfect
+    assert validity == "99.6 %", f"validity shown as {validity!r} although 1 of 300 rows was quarantined"
+    assert body["validity"] == 0.9966 and body["score"] == 99, body  # 299 / 300 = 0.99666…, down
+
+
+def test_an_empty_table_has_no_score_not_a_perfect_one(bound: Any, start: Any, client_for: Any) -> None:  # noqa: F811
+    front_end([])
+    run = start(bound.org.police_specialist, bound.binding)
+    assert run.status == "succeeded", run.error_message
+    body = client_for(bound.org.police_specialist).get(f"{API}/exchange/quality/{bound.entry.pk}").json()
+    assert body["live_rows"] == 0 and body["completeness"] is None and body["validity"] is None
+    # nothing measured but timeliness: a table with no data must not be shown as "score 100" (perfect quality)
+    assert body["score"] != 100, body
+
+
+# ------------------------------------------------------------------ cross-checks
+
+def _declare(bound: Any, market_entry: Any) -> Any:
+    from govshare.exchange.actions import do_declare_cross_check
+
+    return do_declare_cross_check(bound.org.centre_admin, name="人员姓名一致性", left_entry=bound.entry,
+                                  left_key="公民身份号码", left_item="姓名", right_entry=market_entry,
+                                  right_key="公民身份号码", right_item="姓名")
+
+
+def test_a_check_that_now_fails_drops_its_old_result_and_no_longer_counts_in_the_score(
+        bound: Any, start: Any, client_for: Any, monkeypatch: Any) -> None:  # noqa: F811
+    from govshare.datastore.engine.store import StoreError
+    from govshare.exchange.actions import checks, do_run_cross_check
+
+    start(bound.org.police_specialist, bound.binding)
+    market_entry, market_binding = market_register(bound, {3: "张三丰", 9: "李九"})
+    start(bound.org.market_specialist, market_binding)
+    check = _declare(bound, market_entry)
+    assert do_run_cross_check(bound.org.centre_admin, check).consistency == 0.98
+
+    def broken(*args: Any, **kwargs: Any) -> Any:  # e.g. the compared item is gone from a new version's table
+        raise StoreError("shape_changed", "t has no item '姓名'")
+
+    monkeypatch.setattr(checks, "cross_compare", broken)
+    failed = do_run_cross_check(bound.org.centre_admin, check)
+    assert failed.error  # the check cannot be made any more
+    body = client_for(bound.org.centre_admin).get(f"{API}/exchange/cross-checks/{check.pk}").json()
+    quality = client_for(bound.org.police_specialist).get(f"{API}/exchange/quality/{bound.entry.pk}").json()
+    # the old counts are still presented (and scored) as the check's result next to its error
+    assert (body["compared"], body["differing"]) == (None, None), body
+    assert quality["consistency"] is None, quality
+
+
+def test_an_unchanged_mismatch_is_notified_once_not_on_every_run(
+        bound: Any, start: Any, django_capture_on_commit_callbacks: Any) -> None:  # noqa: F811
+    from govshare.core.models import Notification
+    from govshare.exchange.actions import do_run_cross_check
+
+    start(bound.org.police_specialist, bound.binding)
+    market_entry, market_binding = market_register(bound, {3: "张三丰"})
+    start(bound.org.market_specialist, market_binding)
+    check = _declare(bound, market_entry)
+    for _day in range(3):  # the daily hook, three days, nothing changed
+        with django_capture_on_commit_callbacks(execute=True):
+            do_run_cross_check(None, check, operator=True)
+    sent = Notification.objects.filter(kind="exchange.cross_check", recipient=bound.org.police_specialist).count()
+    assert sent == 1, f"{sent} identical notices for one unchanged mismatch"
+
+
+def test_fixed_width_char_padding_does_not_make_compared_values_differ(bound: Any, start: Any) -> None:  # noqa: F811
+    """One provider keeps 姓名 in a fixed-width CHAR(50) column (padded with spaces, as PostgreSQL/Oracle return it);
+    the rules engine strips such padding, the cross-check does not."""
+    from govshare.exchange.actions import do_run_cross_check
+
+    start(bound.org.police_specialist, bound.binding)
+    market_entry, market_binding = market_register(bound, {3: "张三丰"})
+    path = Path(settings.GOVSHARE_SOURCE_DIR) / "sj.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE ryxx SET xm = substr(xm || '                                                  ', 1, 50)")
+    db.close()
+    start(bound.org.market_specialist, market_binding)
+    done = do_run_cross_check(bound.org.centre_admin, _declare(bound, market_entry))
+    assert done.compared == 100
+    assert done.differing == 1, f"{done.differing} of 100 reported as differing; only 张3/张三丰 really differs"
+
+
+# ------------------------------------------------------------------ base libraries (EXC-8) and uploads
+
+def test_a_base_library_fed_by_uploads_is_in_order_and_has_a_score(
+        cat: Any, django_capture_on_commit_callbacks: Any) -> None:
+    from tests.test_exchange_uploads import ROWS as UPLOAD_ROWS
+    from tests.test_exchange_uploads import filled, upload
+
+    population = cat.published(classification="101")
+    client = login(Client(), cat.org.police_specialist)
+    answer = upload(client, population, filled(population, client, UPLOAD_ROWS), django_capture_on_commit_callbacks)
+    assert answer.status_code == 202
+    assert client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()["status"] == "loaded"
+    rows = login(Client(), cat.org.centre_admin).get(f"{API}/exchange/base-libraries").json()
+    problems = {row["entry"]["code"]: row["problems"] for row in rows}
+    quality = client.get(f"{API}/exchange/quality/{population.pk}")
+    # the entry's data is in the centre, fresh, loaded by the provider today
+    assert quality.status_code == 200, "the provider gets 404 for its own entry's quality score"
+    assert problems[population.code] == [], problems
+    score = quality.json()
+    assert (score["validity"], score["timeliness"], score["stale"]) == (1.0, 1.0, False), score
+    assert score["live_rows"] == len(UPLOAD_ROWS) and score["completeness"] is not None and score["score"], score
+    page = client.get(f"/exchange/quality/{population.pk}/").content.decode()
+    assert "最近一次成功导入" in page and f'data-score="{score["score"]}"' in page
+
+
+# ------------------------------------------------------------------ permissions
+
+def test_a_consumers_quality_page_lists_no_cross_check_the_check_rule_hides_from_it(
+        bound: Any, start: Any, client_for: Any) -> None:  # noqa: F811
+    """A third department with a grant on the police entry: the CrossCheck rule gives it no view of the check
+    (API 404), but the quality page lists the check's name and its mismatch counts."""
+    import datetime as dt
+
+    from govshare.core.actions import do_create_department
+    from govshare.core.demo import make_uscc
+    from govshare.core.roles import Role
+    from govshare.exchange.actions import do_run_cross_check
+    from govshare.sharing.models import Grant
+
+    start(bound.org.police_specialist, bound.binding)
+    market_entry, market_binding = market_register(bound, {3: "张三丰", 9: "李九"})
+    start(bound.org.market_specialist, market_binding)
+    check = do_run_cross_check(bound.org.centre_admin, _declare(bound, market_entry))
+    tax = do_create_department(bound.org.centre_admin, name="龙南市税务局", short_name="税务局",
+                               uscc=make_uscc("360783", 9), code="SW", jurisdiction=bound.org.county)
+    clerk = bound.org.user("tax_specialist", tax, Role.DATA_SPECIALIST)
+    Grant.objects.create(source="unconditional", entry=bound.entry, provider=bound.entry.provider, consumer=tax,
+                         items=["姓名"], purpose="行政依据", channel="table", valid_from=dt.date(2020, 1, 1))
+    assert client_for(clerk).get(f"{API}/exchange/cross-checks/{check.pk}").status_code == 404
+    page = login(Client(), clerk).get(f"/exchange/quality/{bound.entry.pk}/").content.decode()
+    assert "人员姓名一致性" not in page, "the check and its counts are on the consumer's page"
+
+
+# ------------------------------------------------------------------ language
+
+def test_a_cross_check_that_cannot_be_made_says_why_in_the_readers_words_only(bound: Any, start: Any) -> None:  # noqa: F811
+    from govshare.exchange.actions import do_run_cross_check
+
+    start(bound.org.police_specialist, bound.binding)
+    market_entry, _binding = market_register(bound, {})
+    not_yet = do_run_cross_check(bound.org.centre_admin, _declare(bound, market_entry))
+    zh = not_yet.error["zh"]
+    assert not re.search(r"[A-Za-z_]{4,}", zh), f"mixed-language message: {zh!r}"

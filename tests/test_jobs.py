@@ -5,6 +5,7 @@ shows progress and polls while the job runs."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -110,6 +111,55 @@ def test_a_job_cancelled_while_running_stops_at_its_next_heartbeat(
         job = _create("test.cancelled", org.police_specialist)
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
+
+
+@jobs.handler("test.fail_translated")
+def _fail_translated(ctx: jobs.JobContext) -> None:
+    from django.utils.translation import gettext_lazy
+
+    ctx.progress(1, 2, message=gettext_lazy("Recomputing open deadlines…"))
+    raise ValidationFailed("job_finished", gettext_lazy("The job has already finished (%(status)s)."), status="x")
+
+
+def test_a_failed_jobs_message_is_shown_in_each_readers_language_not_as_one_bilingual_text(
+        org: Any, django_capture_on_commit_callbacks: Any, client_for: Any) -> None:
+    """Issue 8 ("one language per screen"): what a job's message means is kept (``message_node``) and each reader
+    gets it in their language — on the job page and in the API; the stored ``message`` stays both, for the CLI."""
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _create("test.fail_translated", org.police_specialist)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.message == "作业已结束（x）。 / The job has already finished (x)."
+    client = client_for(org.police_specialist)
+
+    def shown() -> str:  # the message's line of the job page (its log below keeps the technical record)
+        page = client.get(reverse("core:job_progress", args=[job.pk])).content.decode()
+        return re.findall(r'<p class="error" role="status">(.*?)</p>', page)[0]
+
+    assert shown() == "作业已结束（x）。"
+    assert client.get(f"/api/v1/jobs/{job.pk}").json()["message"] == "作业已结束（x）。"
+    client.cookies["django_language"] = "en"
+    assert shown() == "The job has already finished (x)."
+    assert client.get(f"/api/v1/jobs/{job.pk}").json()["message"] == "The job has already finished (x)."
+
+
+def test_a_progress_message_and_a_cancellation_are_shown_in_the_readers_language(
+        org: Any, client_for: Any) -> None:
+    from django.utils.translation import gettext_lazy
+
+    from govshare.core.actions.jobs import do_cancel_job
+
+    job = _create("test.count", org.police_specialist)
+    jobs.claim(job.pk, "w1")
+    jobs.JobContext(Job.objects.get(pk=job.pk), "w1").progress(1, 4, message=gettext_lazy("Recomputing open deadlines…"))
+    client = client_for(org.police_specialist)
+    assert "正在重算未结期限" in client.get(reverse("core:job_progress", args=[job.pk])).content.decode()
+    client.cookies["django_language"] = "en"
+    assert "Recomputing open deadlines" in client.get(reverse("core:job_progress", args=[job.pk])).content.decode()
+    do_cancel_job(org.police_specialist, Job.objects.get(pk=job.pk))
+    english = client.get(f"/api/v1/jobs/{job.pk}").json()["message"]
+    assert english.startswith("Cancelled by ") and "取消" not in english, english
+    client.cookies["django_language"] = "zh-hans"
+    assert client.get(f"/api/v1/jobs/{job.pk}").json()["message"].startswith("已由 ")
 
 
 # ------------------------------------------------------------------ recovery after a worker died

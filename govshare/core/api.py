@@ -249,6 +249,10 @@ class JobOut(Schema):
     def resolve_title(obj: Job) -> str:
         return obj.shown_title  # in the reader's language
 
+    @staticmethod
+    def resolve_message(obj: Job) -> str:
+        return obj.shown_message  # in the reader's language
+
 
 class JobDetailOut(JobOut):
     log: str

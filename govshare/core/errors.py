@@ -18,6 +18,8 @@ from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
+from govshare.core import messages
+
 #: labels of the field names actions and views raise errors about; a name not listed here falls
 #: back to the ``verbose_name`` of a model field of that name (see :func:`field_label`)
 FIELD_LABELS: dict[str, Promise] = {
@@ -166,6 +168,10 @@ class GovshareError(Exception):
     def bilingual(self) -> str:
         zh, en = self.render("zh-hans"), self.render("en")
         return zh if zh == en else f"{zh} / {en}"
+
+    def node(self) -> Any:
+        """The error as a :mod:`govshare.core.messages` node: kept on a row, shown in the reader's language."""
+        return messages.texts(self.render("zh-hans"), self.render("en"))
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -115,12 +115,16 @@ class JobContext:
             if not hasattr(value, "resolve_expression"):
                 setattr(self.job, key, value)
 
-    def progress(self, done: int, total: int | None = None, message: str = "") -> None:
+    def progress(self, done: int, total: int | None = None, message: Any = "") -> None:
+        """Report progress; ``message`` (a lazy ``_()`` text or a :func:`messages.message`) is shown in each reader's
+        language, a plain ``str`` as it is)."""
         fields: dict[str, Any] = {"progress_done": done}
         if total is not None:
             fields["progress_total"] = total
         if message:
-            fields["message"] = message[:300]
+            node = None if type(message) is str else messages.to_node(message)
+            fields["message"] = (message if node is None else messages.bilingual_text(node))[:300]
+            fields["message_node"] = node
         self._touch(**fields)
 
     def log(self, line: str) -> None:
@@ -194,10 +198,11 @@ def _execute(job_id: Any, worker_id: str) -> str:
         return "cancelled"
     except Exception as exc:  # noqa: BLE001 — a job failure is recorded on the row
         message = exc.bilingual() if isinstance(exc, GovshareError) else f"{type(exc).__name__}: {exc}"
+        node = exc.node() if isinstance(exc, GovshareError) else None  # shown in the reader's language
         text = (ctx.job.log + f"ERROR: {message}\n{traceback.format_exc(limit=8)}")[-LOG_LIMIT:]
         # only while this worker still holds the job: taken over or cancelled meanwhile, it writes nothing
         if not _holding(job.pk, worker_id).update(
-                status=Job.Status.FAILED, finished_at=Now(), message=message[:300], log=text):
+                status=Job.Status.FAILED, finished_at=Now(), message=message[:300], message_node=node, log=text):
             return "taken-over"
         _audit_finish(job.pk)
         return "failed"

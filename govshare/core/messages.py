@@ -4,8 +4,9 @@ One language per screen: a text that outlives the request that wrote it (a notif
 description shown in several places) is kept as a *node* — JSON that names the message id and its
 parameters — and rendered in the reader's language when shown.
 
-* a node is a plain string (taken as is), ``{"msgid": str, "params": {name: node | number}}`` or
-  ``{"join": [node, …]}`` (concatenation);
+* a node is a plain string (taken as is), ``{"msgid": str, "params": {name: node | number}}``,
+  ``{"join": [node, …]}`` (concatenation) or ``{"texts": {"zh-hans": str, "en": str}}`` (a text already written
+  in each language, e.g. an error rendered when it happened: :func:`texts`);
 * :class:`Text` renders in the active language when ``str()``-ed (for screens);
 * :class:`Message` is a ``str`` whose value is ``中文 / English`` — what ``notify.bilingual()`` always
   returned, so existing callers that print it keep working — and carries its node too.
@@ -63,6 +64,11 @@ def render(node: Node, language: str | None = None) -> str:
     if isinstance(node, dict):
         if "join" in node:
             return "".join(render(part) for part in node["join"])
+        if "texts" in node:
+            written = node["texts"]
+            language = translation.get_language() or FIRST_LANGUAGE
+            return str(written.get(FIRST_LANGUAGE if language.startswith("zh") else "en")
+                       or written.get(FIRST_LANGUAGE) or "")
         msgid = str(node.get("msgid", ""))
         text_ = gettext(msgid) if msgid else ""
         params = node.get("params") or {}
@@ -74,6 +80,11 @@ def render(node: Node, language: str | None = None) -> str:
                 log.warning("message %r does not fit its parameters %r", msgid, sorted(values))
         return text_
     return str(node)
+
+
+def texts(zh: str, en: str) -> Node:
+    """A node of a text already written in each language (shown in the reader's)."""
+    return {"texts": {FIRST_LANGUAGE: zh, "en": en}}
 
 
 def bilingual_text(node: Node) -> str:

@@ -370,6 +370,8 @@ class Job(models.Model):
     progress_done = models.BigIntegerField(default=0)
     progress_total = models.BigIntegerField(null=True, blank=True)
     message = models.CharField(max_length=300, blank=True, default="")
+    #: what ``message`` means (a :mod:`govshare.core.messages` node), shown in the reader's language
+    message_node = models.JSONField(null=True, blank=True)
     log = models.TextField(blank=True, default="")
     checkpoint = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
@@ -397,6 +399,19 @@ class Job(models.Model):
         from govshare.core.messages import render
 
         return render(self.title_message)
+
+    @property
+    def shown_message(self) -> str:
+        """The message in the active language (the stored text where it was not kept as a node)."""
+        return self.message_in(None)
+
+    def message_in(self, language: str | None) -> str:
+        """The message in ``language`` (None: the active one)."""
+        if self.message_node is None:
+            return self.message
+        from govshare.core.messages import render
+
+        return render(self.message_node, language)[:300]
 
     @property
     def percent(self) -> int | None:

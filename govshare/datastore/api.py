@@ -521,7 +521,7 @@ def _download_out(request: HttpRequest, download: Download) -> dict[str, Any]:
         "grant": download.grant.number if download.grant else None, "purpose": download.purpose,
         "format": download.format, "items": list(download.items), "status": download.status,
         "progress_done": job.progress_done if job else None, "progress_total": job.progress_total if job else None,
-        "rows": download.rows, "bytes": download.bytes, "sha256": download.sha256, "message": download.message,
+        "rows": download.rows, "bytes": download.bytes, "sha256": download.sha256, "message": download.shown_message,
         "created_at": download.created_at, "ready_at": download.ready_at, "expires_at": download.expires_at,
         "file": request.build_absolute_uri(f"/api/v1/data/downloads/{download.pk}/file") if ready else None,
     }

@@ -52,6 +52,12 @@ NOTES = {
     "partial": ("命中 {matched} / {rows} 行: 交付后数据可能已变化, 部分命中仍是证据",
                 "{matched} of {rows} rows matched: the data may have changed since the delivery; a partial match is "
                 "still evidence"),
+    "pseudonyms_match": ("文件中 {matched} / {rows} 行的假名化列 ({columns}) 与该授权交付的一致 (其他列被改动或交付后已变化): "
+                         "假名只属于该授权", "the pseudonymised columns ({columns}) of {matched} of {rows} rows are "
+                         "the grant's (the other columns were edited or have changed since): the tokens are this "
+                         "grant's alone"),
+    "same_file_several_grants": ("同一文件 (相同 SHA-256) 在 {grants} 下都被下载过: 无法区分", "the same file (the same "
+                                 "SHA-256) was downloaded under {grants}: they cannot be told apart"),
     "nothing_matched": ("未找到来源: 文件不是任何一次下载, 其中的行也不在任何授权交付的数据中",
                         "nothing matched: the file is no download, and none of its rows is in what any grant "
                         "delivers"),
@@ -265,6 +271,9 @@ def _candidate(rank: int, candidate: Any) -> None:
     exact = "  完全一致 / exact match" if candidate.exact else ""
     print(f"    命中 / matched: {candidate.matched_rows} / {candidate.file_rows} 行 / rows "
           f"({candidate.share:.1%}), {candidate.distinct_matched} 种不同的行 / distinct{exact}")
+    if candidate.pseudonym_columns:
+        print(f"    假名一致 / pseudonyms matched ({', '.join(candidate.pseudonym_columns)}): "
+              f"{candidate.pseudonym_rows} / {candidate.file_rows} 行 / rows")
     columns = ", ".join(f"{c} [{candidate.masking[c]}]" if c in candidate.masking else c for c in candidate.columns)
     print(f"    比对列 / columns: {columns}")
     if candidate.same_values_as:
@@ -291,6 +300,10 @@ def _candidate(rank: int, candidate: Any) -> None:
 
 
 def _verdict(report: Any) -> str:
+    if report.exact and report.ambiguous:
+        grants = ", ".join(report.ambiguous)
+        return (f"结论 / verdict: 确定是下载过的文件, 但无法区分 {grants} / certain that it is a downloaded file, but "
+                f"cannot tell apart {grants}")
     if report.exact:
         first = report.exact[0]
         return (f"结论 / verdict: 确定 — 该文件就是下载 {first.id} (授权 {first.grant or '—'}) / certain — the file is "
@@ -302,5 +315,9 @@ def _verdict(report: Any) -> str:
         grants = ", ".join(report.ambiguous)
         return f"结论 / verdict: 无法区分 {grants} / cannot tell apart {grants}"
     label = best.grant or f"{best.entry} (提供部门自有数据 / own data)"
+    if best.pseudonym_rows > best.matched_rows:
+        share = best.pseudonym_rows / best.file_rows if best.file_rows else 0.0
+        return (f"结论 / verdict: 最可能的来源 {label}, {share:.1%} 的行的假名与之一致 / most likely source {label}, "
+                f"its pseudonyms in {share:.1%} of the rows")
     return (f"结论 / verdict: 最可能的来源 {label}, 命中 {best.share:.1%} / most likely source {label}, "
             f"{best.share:.1%} of the rows found")

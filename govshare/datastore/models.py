@@ -64,6 +64,8 @@ class Download(models.Model):
     bytes = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, default="")
     message = models.CharField(max_length=300, blank=True, default="")
+    #: what ``message`` means (a :mod:`govshare.core.messages` node), shown in the reader's language
+    message_node = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     ready_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -80,6 +82,15 @@ class Download(models.Model):
     @property
     def filename(self) -> str:
         return f"{self.id}.{self.format}"
+
+    @property
+    def shown_message(self) -> str:
+        """Why it failed, in the active language (the stored text where it was not kept as a node)."""
+        if self.message_node is None:
+            return self.message
+        from govshare.core.messages import render
+
+        return render(self.message_node)
 
 
 class QueryIndex(models.Model):

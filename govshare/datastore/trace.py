@@ -42,9 +42,12 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import math
+import os
 import re
+import stat
 import unicodedata
 import warnings
 from collections import Counter, defaultdict
@@ -60,7 +63,7 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.excel.read import damage_reason
 from govshare.catalog.models import CatalogEntry
-from govshare.core import exports, files, masking
+from govshare.core import exports, files, masking, messages
 from govshare.core.audit_codes import AuditCode
 from govshare.core.models import AccessEvent
 from govshare.datastore import centre, delivery
@@ -76,10 +79,15 @@ MAX_ROWS = 200_000
 MAX_COLUMNS = 1000
 #: the longest line of a text file (characters)
 MAX_LINE = 1 << 20
-#: the largest workbook, or JSON document, read into memory
+#: the largest file read (a workbook is read into memory; a JSON list is read one row at a time)
 MAX_BYTES = 100 * files.MB
+#: the largest JSON document read whole (one that is not a list of rows: a data-API answer saved as it came) and
+#: the longest JSON line or row — a parsed document takes some 50 times its size in memory
+MAX_JSON_DOCUMENT = 4 * files.MB
+#: decimals beyond this exponent are compared as written (``1e999999999`` is not written out in a billion digits)
+MAX_EXPONENT = 60
 XLSX_LIMITS = files.ZipLimits(max_parts=1000, max_unpacked=256 * files.MB, max_ratio=100)
-#: the rows a workbook's header may be preceded by (a title, blank rows)
+#: the rows a table's header may be preceded by (a title, blank rows): :func:`_header_at`
 HEADER_SEARCH = 20
 #: rows read from the centre per page
 PAGE_ROWS = 5000
@@ -191,6 +199,10 @@ class Candidate:
     file_rows: int
     matched_rows: int = 0
     distinct_matched: int = 0
+    #: the pseudonymised columns alone: the file's rows whose tokens the grant delivers (a token is the grant's own,
+    #: even where the row's other cells were edited, re-typed or changed since)
+    pseudonym_columns: list[str] = field(default_factory=list)
+    pseudonym_rows: int = 0
     exact: bool = False  # one of its downloads is this very file
     same_values_as: list[str] = field(default_factory=list)  # grants delivering the same values of the columns
     downloads: list[DownloadRecord] = field(default_factory=list)
@@ -200,6 +212,14 @@ class Candidate:
     @property
     def share(self) -> float:
         return self.matched_rows / self.file_rows if self.file_rows else 0.0
+
+    @property
+    def evidence(self) -> int:
+        """The cells of the file it accounts for: rows matched × columns compared, or — when more — the rows whose
+        pseudonyms it delivers × those columns.  A grant that matched whole rows of more columns outranks one that
+        matched fewer (review of the 22nd session: a grant of 姓名 alone outranked the grant whose tokens were in
+        the file)."""
+        return max(self.matched_rows * len(self.columns), self.pseudonym_rows * len(self.pseudonym_columns))
 
     @property
     def label(self) -> str:
@@ -237,11 +257,11 @@ class TraceReport:
     @property
     def matched(self) -> bool:
         """Whether anything matched: an exact hash, or some of the file's rows under some grant."""
-        return bool(self.exact) or any(c.matched_rows for c in self.candidates)
+        return bool(self.exact) or any(c.matched_rows or c.pseudonym_rows for c in self.candidates)
 
     @property
     def best(self) -> Candidate | None:
-        return self.candidates[0] if self.candidates and self.candidates[0].matched_rows else None
+        return self.candidates[0] if self.candidates and self.candidates[0].evidence else None
 
     def as_dict(self) -> dict[str, Any]:
         body = _plain(asdict(self))
@@ -267,6 +287,10 @@ def _plain(value: Any) -> Any:
 _NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")
 _EXPONENT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]{1,2}")
 _DATETIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(:[0-9]{2})?(?:\.[0-9]{1,9})?")
+#: a date (and time) as a spreadsheet writes it back: ``1990/1/1``, ``1990-1-1``, ``1990.1.1``, ``1990年1月1日``,
+#: with ``8:05`` or ``8:05:09`` after it
+_LOCAL_DATE = re.compile(r"([0-9]{4})(?:[/.-]([0-9]{1,2})[/.-]([0-9]{1,2})|年([0-9]{1,2})月([0-9]{1,2})日?)"
+                         r"(?:[T ]+([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?(?:\.[0-9]{1,9})?)?")
 
 
 def text_of(value: Any) -> str:
@@ -279,7 +303,9 @@ def text_of(value: Any) -> str:
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, Decimal):
-        return format(value, "f") if value.is_finite() else str(value)
+        # a huge exponent is left as written: writing it out would take memory without bound (a 40-byte JSON file
+        # asked for terabytes — review of the 22nd session)
+        return format(value, "f") if value.is_finite() and abs(value.adjusted()) <= MAX_EXPONENT else str(value)
     if isinstance(value, float):
         return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
     if isinstance(value, dt.datetime):
@@ -318,6 +344,18 @@ def normalise(text: str) -> str:
     if moment:
         clock = moment.group(2) + (moment.group(3) or ":00")
         return moment.group(1) if clock == "00:00:00" else f"{moment.group(1)} {clock}"
+    local = _LOCAL_DATE.fullmatch(t)
+    if local:  # Excel's re-typed dates (review of the 22nd session): 1990/1/1 is 1990-01-01
+        year, month, day = int(local.group(1)), int(local.group(2) or local.group(4)), int(local.group(3)
+                                                                                              or local.group(5))
+        try:
+            day_text = dt.date(year, month, day).isoformat()
+        except ValueError:
+            return t
+        if local.group(6) is None:
+            return day_text
+        clock = f"{int(local.group(6)):02d}:{local.group(7)}:{local.group(8) or '00'}"
+        return day_text if clock == "00:00:00" else f"{day_text} {clock}"
     return t
 
 
@@ -363,7 +401,7 @@ def _unreadable(where: str, reason: Any) -> files.FileRefused:
 def _header_name(value: Any) -> str:
     """A column name as written (item names are compared exactly): without a byte-order mark, spaces around or
     CSV's formula-safe quote."""
-    name = text_of(value).lstrip("\ufeff").strip()
+    name = text_of(value).replace("\x00", "\ufffd").lstrip("\ufeff").strip()
     if name[:1] == "'" and name[1:2] and name[1] in exports.FORMULA_PREFIXES:
         name = name[1:].strip()
     return name
@@ -376,6 +414,7 @@ def open_suspect(path: str | Path) -> Iterator[Suspect]:
     dangerous workbook, a line over :data:`MAX_LINE` characters, a file without a header row."""
     path = Path(path)
     where = path.name
+    _regular_file(path)
     with contextlib.ExitStack() as stack:
         try:
             raw: IO[bytes] = stack.enter_context(open(path, "rb"))  # noqa: SIM115 — closed by the stack
@@ -402,9 +441,36 @@ def open_suspect(path: str | Path) -> Iterator[Suspect]:
         text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
         start = head.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
         if start[:1] in ("{", "["):
-            yield _open_json(text, path, where, encoding)
+            yield _open_json(text, path, where, encoding, start)
         else:
             yield _open_csv(text, where, encoding, start)
+
+
+def _regular_file(path: Path) -> None:
+    """Refuse what is not a regular file — a directory, a named pipe (read, it would wait for a writer for ever), a
+    device (``/dev/zero`` never ends) — before opening it (review of the 22nd session)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise files.refuse("file_unreadable", _("The file cannot be read: %(reason)s."), where=path.name,
+                           reason=exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(mode):
+        raise files.refuse("not_a_regular_file", _("%(name)s is not a file but a directory, pipe or device: trace a "
+                                                   "file."), where=path.name, name=path.name)
+
+
+def _header_at(rows: list[list[str]]) -> int:
+    """Which of a table's first non-blank rows (their names, as :func:`_header_name` gives them) is its header: the
+    first that names an item of a catalog entry; else the first with the most names — a title above the header (an
+    office sheet's merged title row, "户籍人口基本信息（税务局）") has fewer (review of the 22nd session)."""
+    names = {name for row in rows for name in row if name}
+    known = set(CatalogEntry.objects.filter(current_version__items__name__in=names)
+                .values_list("current_version__items__name", flat=True)) if names else set()
+    for at, row in enumerate(rows):
+        if known & set(row):
+            return at
+    most = max(sum(1 for name in row if name) for row in rows)
+    return next(at for at, row in enumerate(rows) if sum(1 for name in row if name) == most)
 
 
 def _encoding(head: bytes) -> str:
@@ -446,31 +512,37 @@ def _open_csv(text: IO[str], where: str, encoding: str, start: str) -> Suspect:
     def each() -> Iterator[list[str]]:
         try:
             yield from rows
-        except csv.Error as exc:
-            raise _unreadable(where, f"line {rows.line_num}: {exc}") from None
+        except csv.Error:
+            raise _unreadable(where, messages.text(_("line %(line)s is not valid CSV"), line=rows.line_num)) from None
 
     records = each()
-    header: list[str] = []
+    top: list[list[str]] = []  # the first non-blank records: the header is among them (a title may come first)
     for record in records:
         if any(value.strip() for value in record):
-            header = [_header_name(value) for value in record[:MAX_COLUMNS]]
-            break
-    if not header:
+            top.append(record)
+            if len(top) >= HEADER_SEARCH:
+                break
+    if not top:
         raise _refuse("no_header", _("The file has no header row (the column names) to compare."), where)
+    at = _header_at([[_header_name(value) for value in record[:MAX_COLUMNS]] for record in top])
+    header = [_header_name(value) for value in top[at][:MAX_COLUMNS]]
     width = len(header)
 
     def data() -> Iterator[list[str]]:
-        for record in records:
+        for record in itertools.chain(top[at + 1:], records):
             yield _fit([normalise(value) for value in record[:width]], width)
 
     return Suspect("csv", encoding.replace("-sig", ""), header, data())
 
 
-def _open_json(text: IO[str], path: Path, where: str, encoding: str) -> Suspect:
-    """JSON Lines (an object a line), or one JSON document: a list of objects, or a data-API answer saved whole
-    (its ``rows``; on one line as the API sends it, or indented).  A JSON line may be as long as
-    :data:`MAX_BYTES`."""
-    lines = _lines(text, where, MAX_BYTES)
+def _open_json(text: IO[str], path: Path, where: str, encoding: str, start: str) -> Suspect:
+    """JSON Lines (an object a line), or one JSON document: a list of objects (read one row at a time:
+    :func:`_json_list`), or a data-API answer saved whole (its ``rows``; on one line as the API sends it, or
+    indented).  A JSON line, a row of a list or a document read whole may be as long as :data:`MAX_JSON_DOCUMENT`
+    (review of the 22nd session: a 100 MB list took gigabytes)."""
+    if start[:1] == "[":
+        return _json_rows("json", encoding, where, _json_list(text, where))
+    lines = _lines(text, where, MAX_JSON_DOCUMENT)
     first = ""
     for line in lines:
         if line.strip():
@@ -484,21 +556,94 @@ def _open_json(text: IO[str], path: Path, where: str, encoding: str) -> Suspect:
         return _json_rows("json", encoding, where, iter(_answer_rows(obj) or []))
     if isinstance(obj, dict):
         return _json_rows("jsonl", encoding, where, _json_lines(obj, lines))
-    if path.stat().st_size > MAX_BYTES:
+    if path.stat().st_size > MAX_JSON_DOCUMENT:
         raise files.refuse("file_too_large", _("The file is %(size)s bytes (%(size_mb)s MB); at most %(max)s bytes "
                                                "(%(max_mb)s MB) are accepted."), where=where,
-                           size=path.stat().st_size, max=MAX_BYTES, size_mb=round(path.stat().st_size / files.MB, 1),
-                           max_mb=round(MAX_BYTES / files.MB, 1))
+                           size=path.stat().st_size, max=MAX_JSON_DOCUMENT,
+                           size_mb=round(path.stat().st_size / files.MB, 1),
+                           max_mb=round(MAX_JSON_DOCUMENT / files.MB, 1))
     document = first + "".join(lines)
     try:
         found = json.loads(document, parse_float=Decimal)
-    except (ValueError, RecursionError) as exc:
-        raise _unreadable(where, f"JSON: {str(exc)[:100]}") from None
+    except json.JSONDecodeError as exc:
+        raise _unreadable(where, _json_error(exc)) from None
+    except (ValueError, RecursionError):
+        raise _unreadable(where, _("the JSON is not valid")) from None
     if isinstance(found, dict):
         found = _answer_rows(found)
     if not isinstance(found, list) or not all(isinstance(item, dict) for item in found) or not found:
-        raise _unreadable(where, "JSON that is not a list of rows (objects), JSON Lines or a data-API answer")
+        raise _unreadable(where, _NOT_ROWS)
     return _json_rows("json", encoding, where, iter(found))
+
+
+_NOT_ROWS = _("JSON that is not a list of rows (objects), JSON Lines or a data-API answer")
+
+
+def _json_error(exc: json.JSONDecodeError) -> Any:
+    return messages.text(_("the JSON is not valid at line %(line)s, column %(column)s"), line=exc.lineno,
+                         column=exc.colno)
+
+
+def _json_list(text: IO[str], where: str) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON list, one at a time: memory follows the longest row (at most
+    :data:`MAX_JSON_DOCUMENT`), never the file."""
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    buf, pos, read = "", 0, 0
+    ended = False
+
+    def more() -> bool:
+        nonlocal buf, pos, ended, read
+        if ended:
+            return False
+        chunk = text.read(1 << 16)
+        if not chunk:
+            ended = True
+            return False
+        read += len(chunk)
+        buf, pos = buf[pos:] + chunk, 0
+        return True
+
+    def next_char() -> str:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n\ufeff":
+                pos += 1
+            if pos < len(buf):
+                return buf[pos]
+            if not more():
+                return ""
+
+    if next_char() != "[":
+        raise _unreadable(where, _NOT_ROWS)
+    pos += 1
+    if next_char() == "]":
+        return
+    count = 0
+    while True:
+        while True:
+            try:
+                obj, end = decoder.raw_decode(buf, pos)
+                break
+            except json.JSONDecodeError as exc:
+                if len(buf) - pos > MAX_JSON_DOCUMENT:
+                    raise _refuse("row_too_long", _("A row of the JSON list is longer than %(max)s characters; it "
+                                                    "is not read."), where, max=MAX_JSON_DOCUMENT) from None
+                if not more():
+                    raise _unreadable(where, _json_error(exc)) from None
+            except RecursionError:
+                raise _unreadable(where, _("the JSON is not valid")) from None
+        if not isinstance(obj, dict):
+            raise _unreadable(where, _NOT_ROWS)
+        yield obj
+        count += 1
+        pos = end
+        following = next_char()
+        if following == "]":
+            return
+        if following != ",":
+            raise _unreadable(where, messages.text(_("the JSON list is not valid after row %(row)s"), row=count))
+        pos += 1
+        next_char()
 
 
 def _answer_rows(obj: dict[str, Any]) -> list[Any] | None:
@@ -521,16 +666,19 @@ def _json_lines(first: dict[str, Any], lines: Iterator[str]) -> Iterator[dict[st
         yield obj if isinstance(obj, dict) else {}  # a line that is not an object: a row of nothing
 
 
+#: the JSON rows whose names make the header (a row may leave out a column it has no value for)
+JSON_HEADER_ROWS = 100
+
+
 def _json_rows(fmt: str, encoding: str, where: str, objects: Iterator[dict[str, Any]]) -> Suspect:
-    first = next(objects, None)
-    if not first:
+    first = list(itertools.islice(objects, JSON_HEADER_ROWS))
+    keys = list(dict.fromkeys(key for obj in first for key in obj))[:MAX_COLUMNS]
+    if not keys:
         raise _refuse("no_header", _("The file has no header row (the column names) to compare."), where)
-    keys = list(first)[:MAX_COLUMNS]
     header = [_header_name(key) for key in keys]
 
     def data() -> Iterator[list[str]]:
-        yield [cell(first.get(key)) for key in keys]
-        for obj in objects:
+        for obj in itertools.chain(first, objects):
             yield [cell(obj.get(key)) for key in keys]
 
     return Suspect(fmt, encoding.replace("-sig", ""), header, data())
@@ -572,17 +720,16 @@ def _open_xlsx(path: Path, where: str, stack: contextlib.ExitStack) -> Suspect:
         except Exception as exc:  # noqa: BLE001 — a damaged sheet
             raise _unreadable(where, damage_reason(exc)) from None
 
-    header: list[str] = []
-    header_row = 0
+    first: list[tuple[int, list[str]]] = []  # the first non-blank rows: the header is among them (after a title)
     for number, values in enumerate(rows(max_col=MAX_COLUMNS, max_row=HEADER_SEARCH), start=1):
         names_found = [_header_name(v) for v in values]
         if any(names_found):
             while names_found and not names_found[-1]:
                 names_found.pop()
-            header, header_row = names_found, number
-            break
-    if not header:
+            first.append((number, names_found))
+    if not first:
         raise _refuse("no_header", _("The file has no header row (the column names) to compare."), where)
+    header_row, header = first[_header_at([names for _number, names in first])]
     width = len(header)
 
     def data() -> Iterator[list[str]]:
@@ -626,6 +773,9 @@ class _Group:
     key: bytes | None
     candidates: list[Candidate] = field(default_factory=list)
     found: set[int] = field(default_factory=set)
+    #: its pseudonymised columns, compared on their own too: the file's rows whose tokens it delivers
+    pseudonyms: tuple[str, ...] = ()
+    found_tokens: set[int] = field(default_factory=set)
 
 
 def trace(path: str | Path, *, max_rows: int = MAX_ROWS) -> TraceReport:
@@ -635,7 +785,7 @@ def trace(path: str | Path, *, max_rows: int = MAX_ROWS) -> TraceReport:
     path = Path(path)
     digest, size = file_fingerprint(path)
     report = TraceReport(path=str(path), size=size, sha256=digest, max_rows=max_rows)
-    report.exact = [_download_record(d, ()) for d in _downloads().filter(sha256=digest)]
+    report.exact = [_download_record(d, ()) for d in _downloads().filter(sha256=digest).order_by("created_at", "pk")]
     try:
         with open_suspect(path) as suspect:
             _compare(report, suspect, max_rows)
@@ -646,7 +796,8 @@ def trace(path: str | Path, *, max_rows: int = MAX_ROWS) -> TraceReport:
     exact_grants = {d.grant for d in report.exact}
     for candidate in report.candidates:
         candidate.exact = candidate.grant in exact_grants and any(d.sha256 == digest for d in candidate.downloads)
-    report.candidates.sort(key=lambda c: (not c.exact, -c.share, -len(c.columns), -c.matched_rows, c.label))
+    report.candidates.sort(key=lambda c: (not c.exact, -c.evidence, -c.share, -len(c.columns), -c.matched_rows,
+                                          c.label))
     _ambiguity(report)
     return report
 
@@ -666,6 +817,7 @@ def _compare(report: TraceReport, suspect: Suspect, max_rows: int) -> None:
     # the file's rows, once: per set of compared columns, how often each row (its digest) occurs
     index = {name: i for i, name in reversed(list(enumerate(suspect.header))) if name}
     subsets = {g.columns for _e, _c, groups in plans for g in groups}
+    subsets |= {g.pseudonyms for _e, _c, groups in plans for g in groups if g.pseudonyms}
     counts: dict[tuple[str, ...], Counter[int]] = {s: Counter() for s in subsets}
     positions = {s: [index[name] for name in s] for s in subsets}
     rows = 0
@@ -686,10 +838,16 @@ def _compare(report: TraceReport, suspect: Suspect, max_rows: int) -> None:
         _match(entry, columns, groups, counts, report)
         for group in groups:
             matched = sum(counts[group.columns][h] for h in group.found)
+            tokens = sum(counts[group.pseudonyms][h] for h in group.found_tokens) if group.pseudonyms else 0
             for candidate in group.candidates:
                 candidate.file_rows = rows
                 candidate.matched_rows = matched
                 candidate.distinct_matched = len(group.found)
+                candidate.pseudonym_columns = list(group.pseudonyms)
+                candidate.pseudonym_rows = tokens
+                if tokens > matched:
+                    candidate.notes.append(Note("pseudonyms_match", {"columns": list(group.pseudonyms),
+                                                                     "matched": tokens, "rows": rows}))
                 candidate.same_values_as = [c.label for c in group.candidates if c is not candidate]
                 report.candidates.append(candidate)
 
@@ -709,7 +867,11 @@ def _entries(header: list[str]) -> list[tuple[CatalogEntry, list[str]]]:
     for pk, name in CatalogEntry.objects.filter(current_version__items__name__in=wanted).values_list(
             "pk", "current_version__items__name"):
         items[pk].add(name)
-    needed = max(1, math.ceil(len(wanted) / 2))
+    if not items:
+        return []
+    # half of the file's columns — or as many as the best-covering entry has, when the leaker added more columns of
+    # their own (序号, 联系电话, 备注 …) than the file has items (review of the 22nd session)
+    needed = max(1, min(math.ceil(len(wanted) / 2), max(len(names) for names in items.values())))
     chosen = {pk: names for pk, names in items.items() if len(names) >= needed}
     if not chosen:
         return []
@@ -763,7 +925,10 @@ def _groups(entry: CatalogEntry, columns: list[str], checked: EntryChecked, repo
         signature = (tuple(covered), shape, key if candidate.pseudonymised else None)
         group = groups.get(signature)
         if group is None:
-            group = groups[signature] = _Group(tuple(covered), list(masks), key if candidate.pseudonymised else None)
+            pseudonyms = tuple(name for name, m in zip(covered, masks, strict=True)
+                               if m is not None and m.kind == "pseudonym")
+            group = groups[signature] = _Group(tuple(covered), list(masks), key if candidate.pseudonymised else None,
+                                               pseudonyms=pseudonyms)
         group.candidates.append(candidate)
         checked.candidates += 1
     if not sources:
@@ -798,18 +963,25 @@ def _match(entry: CatalogEntry, columns: list[str], groups: list[_Group], counts
                 checked.notes.append(Note("columns_not_in_centre", {"columns": [c for c in columns
                                                                                 if c not in present]}))
             places = {name: i for i, name in enumerate(wanted)}
-            plan = [(group, [places.get(name) for name in group.columns], counts[group.columns]) for group in groups]
+            plan = [(group, [places.get(name) for name in group.columns], counts[group.columns],
+                     [group.columns.index(name) for name in group.pseudonyms],
+                     counts[group.pseudonyms] if group.pseudonyms else None) for group in groups]
             query = reader.RowQuery(table, wanted, limit=PAGE_ROWS)
             while wanted:
                 page = reader.read_rows(store, query)
                 for row in page.rows:
-                    for group, at, seen in plan:
+                    for group, at, seen, tokens_at, seen_tokens in plan:
                         values = [row[i] if i is not None else None for i in at]
                         # as every channel masks: a value its mask cannot handle left as nothing
-                        masked = masking.mask_row(group.masks, values, key=group.key, fail_closed=True)
-                        digest = row_digest([cell(v) for v in masked])
+                        masked = [cell(v) for v in masking.mask_row(group.masks, values, key=group.key,
+                                                                     fail_closed=True)]
+                        digest = row_digest(masked)
                         if digest in seen:
                             group.found.add(digest)
+                        if seen_tokens is not None:
+                            token = row_digest([masked[i] for i in tokens_at])
+                            if token in seen_tokens:
+                                group.found_tokens.add(token)
                 if page.after is None:
                     break
                 query = reader.RowQuery(table, wanted, after=page.after, limit=PAGE_ROWS)
@@ -891,13 +1063,20 @@ def _reads(entry: CatalogEntry, grant: Grant | None, columns: list[str]) -> Read
 
 
 def _ambiguity(report: TraceReport) -> None:
+    sources = list(dict.fromkeys(d.grant or f"{d.entry} own data" for d in report.exact))
+    if len(sources) > 1:
+        # the same bytes downloaded under several grants (the same masks, or a header-only file): the hash says it is
+        # one of these downloads, not which (review of the 22nd session)
+        report.ambiguous = sources
+        report.notes.append(Note("same_file_several_grants", {"grants": sources}))
+        return
     best = report.best
     if best is None:
         if not report.exact:
             report.notes.append(Note("nothing_matched", {}))
         return
     tied = [c for c in report.candidates if c.matched_rows == best.matched_rows and c.columns == best.columns
-            and c.exact == best.exact]
+            and c.pseudonym_rows == best.pseudonym_rows and c.exact == best.exact]
     if len(tied) > 1 and not best.exact:
         report.ambiguous = [c.label for c in tied]
         report.notes.append(Note("cannot_tell_apart", {"grants": report.ambiguous,

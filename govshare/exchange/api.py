@@ -348,7 +348,7 @@ def run_out(run: ExchangeRun) -> dict[str, Any]:
         "error": {"code": run.error_code, "message_zh": (run.error_message or {}).get("zh", ""),
                   "message_en": (run.error_message or {}).get("en", "")} if run.error_code else None,
         "job": {"id": str(job.pk), "status": job.status, "progress_done": job.progress_done,
-                "message": job.message} if job else None,
+                "message": job.shown_message} if job else None,
         "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
     }
 
@@ -430,12 +430,12 @@ def get_run(request: HttpRequest, run_id: int = ID) -> dict[str, Any]:
                     "provider, the centre, auditors and departments with a usable grant)")
 def entry_quality(request: HttpRequest, entry_id: int = ID) -> dict[str, Any]:
     user = user_of(request)
-    binding = TableBinding.objects.filter(entry_id=entry_id).select_related("entry__current_version").first()
-    if binding is None or not quality.may_see(user, binding.entry):
+    feed = quality.feed_of(entry_id)  # its binding, or its spreadsheet uploads (review of the 22nd session)
+    if feed is None or not quality.may_see(user, feed.entry):
         raise NotFound()
-    version = binding.entry.current_version
-    return {"entry": {"id": binding.entry_id, "code": binding.entry.code, "name": version.name if version else ""},
-            **quality.score_of(binding).as_dict()}
+    version = feed.entry.current_version
+    return {"entry": {"id": feed.entry_id, "code": feed.entry.code, "name": version.name if version else ""},
+            **quality.score_of_feed(feed).as_dict()}
 
 
 @router.get("/base-libraries", response={200: list[s.BaseLibraryRow]},

@@ -621,6 +621,8 @@ class Upload(models.Model):
     failed_seq = models.BigIntegerField(null=True, blank=True)
     #: the order-independent content hash of the entry's table in the centre after the load
     content_hash = models.CharField(max_length=64, blank=True)
+    #: the quality the load left (:func:`govshare.exchange.quality.measure`), as a run's
+    quality = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.JSONField(null=True, blank=True)  # {"zh": …, "en": …}
     uploaded_by = models.ForeignKey("core.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")

@@ -12,13 +12,16 @@ Each bound entry gets four measures, each a share from 0 to 1 (None: not measure
 * **consistency** — over the cross-source checks the entry takes part in (:class:`CrossCheck`), the share of
   shared keys whose compared values agree.
 
-The **score** is the mean of the measured shares × 100, rounded.  Who sees it: the provider's staff, the centre,
+The **score** is the mean of the measured shares × 100, rounded down (100 only when every measure is whole; none for
+a table without rows); shares are kept to four places and shown to one, both rounded down, so that a share short of
+the whole never reads as the whole.  Who sees it: the provider's staff, the centre,
 auditors, and the departments that hold a usable grant on the entry (its consumers) — :func:`may_see`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,20 +33,34 @@ from govshare.core.permissions import is_anonymous
 from govshare.core.roles import Role
 from govshare.datastore.engine.profile import fill_counts
 from govshare.datastore.engine.store import Store
-from govshare.exchange.models import CrossCheck, ExchangeRun, TableBinding
+from govshare.exchange.models import CrossCheck, ExchangeRun, TableBinding, Upload, UploadFeed
 from govshare.exchange.permissions import DEPT_STAFF
 
 
+def share(part: int, whole: int) -> float | None:
+    """``part / whole`` to four places, rounded *down* (None: ``whole`` is 0): a share short of the whole never
+    reads as the whole — one quarantined row in 20 000 is 0.9999, not 1 (review of the 22nd session)."""
+    if whole <= 0:
+        return None
+    return (max(0, min(part, whole)) * 10_000 // whole) / 10_000
+
+
+def percent(value: float | None) -> str:
+    """A share as a percentage to one place, rounded down: ``0.9967`` → ``99.6 %``, ``1`` → ``100 %``."""
+    if value is None:
+        return "—"
+    tenths = math.floor(round(value * 10_000) / 10)  # the share's four places, to tenths of a per cent, down
+    return f"{tenths // 10} %" if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10} %"
+
+
 def measure(store: Store, target: str, rows_read: int, rejected: int) -> dict[str, Any]:
-    """The quality a successful run leaves (kept on the run): completeness per item and overall, validity."""
+    """The quality a successful load leaves (kept on the run or upload): completeness per item and overall,
+    validity."""
     fill = fill_counts(store, target)
     shape = store._shape(target)
-    items = {column.name: (round(n / fill.live_rows, 4) if fill.live_rows else None)
-             for column, n in zip(shape.columns, fill.filled, strict=True)}
-    completeness = fill.completeness
-    return {"completeness": None if completeness is None else round(completeness, 4), "items": items,
-            "live_rows": fill.live_rows,
-            "validity": round(max(0.0, 1 - rejected / rows_read), 4) if rows_read else None}
+    items = {column.name: share(n, fill.live_rows) for column, n in zip(shape.columns, fill.filled, strict=True)}
+    return {"completeness": share(sum(fill.filled), fill.live_rows * len(fill.filled)), "items": items,
+            "live_rows": fill.live_rows, "validity": share(rows_read - rejected, rows_read)}
 
 
 @dataclass
@@ -59,8 +76,25 @@ class Score:
 
     @property
     def score(self) -> int | None:
+        """The mean of the measured shares × 100, rounded down (100 only when every one is whole); None when the
+        centre holds no row of the entry — an empty table has no quality to speak of, whatever its timeliness
+        (review of the 22nd session)."""
+        if not self.live_rows:
+            return None
         parts = [p for p in (self.completeness, self.validity, self.timeliness, self.consistency) if p is not None]
-        return round(100 * sum(parts) / len(parts)) if parts else None
+        if not parts:
+            return None
+        return int(sum(round(p * 10_000) for p in parts) // len(parts) // 100)
+
+    @property
+    def shown(self) -> dict[str, str]:
+        """Each measure as the pages show it (:func:`percent`; "—" not measured)."""
+        return {name: percent(getattr(self, name))
+                for name in ("completeness", "validity", "timeliness", "consistency")}
+
+    @property
+    def shown_items(self) -> list[tuple[str, str]]:
+        return [(name, percent(value)) for name, value in self.items.items()]
 
     def as_dict(self) -> dict[str, Any]:
         return {"score": self.score, "completeness": self.completeness, "validity": self.validity,
@@ -68,24 +102,28 @@ class Score:
                 "live_rows": self.live_rows, "last_success_at": self.last_success_at, "stale": self.stale}
 
 
-def timeliness(binding: TableBinding, now: dt.datetime | None = None) -> float:
-    from govshare.exchange import schedule
-
-    at = schedule.last_success(binding)
+def _timeliness(at: dt.datetime | None, interval: dt.timedelta, now: dt.datetime | None) -> float:
     if at is None:
         return 0.0
-    interval = schedule.interval_of(binding)
     age = (now or timezone.now()) - at
     if age <= interval + interval / 10:
         return 1.0
-    return round(min(1.0, interval / age), 4)
+    return math.floor(min(1.0, interval / age) * 10_000) / 10_000
+
+
+def timeliness(binding: TableBinding, now: dt.datetime | None = None) -> float:
+    from govshare.exchange import schedule
+
+    return _timeliness(schedule.last_success(binding), schedule.interval_of(binding), now)
 
 
 def consistency_of(entry_id: int) -> float | None:
+    """The mean consistency of the entry's active checks whose last run compared something — a check whose last run
+    failed says nothing of the data as it is now and counts for nothing (review of the 22nd session)."""
     checks = [c.consistency for c in CrossCheck.objects.filter(Q(left_entry_id=entry_id) | Q(right_entry_id=entry_id),
-                                                               is_active=True, compared__gt=0)]
+                                                               is_active=True, compared__gt=0, error__isnull=True)]
     measured = [c for c in checks if c is not None]
-    return round(sum(measured) / len(measured), 4) if measured else None
+    return math.floor(sum(measured) / len(measured) * 10_000) / 10_000 if measured else None
 
 
 def score_of(binding: TableBinding, now: dt.datetime | None = None) -> Score:
@@ -98,6 +136,36 @@ def score_of(binding: TableBinding, now: dt.datetime | None = None) -> Score:
                  timeliness=timeliness(binding, now), consistency=consistency_of(binding.entry_id),
                  items=measured.get("items") or {}, live_rows=measured.get("live_rows"),
                  last_success_at=schedule.last_success(binding), stale=schedule.is_stale(binding, now))
+
+
+def score_of_uploads(feed: UploadFeed, now: dt.datetime | None = None) -> Score:
+    """The score of an entry fed by spreadsheet uploads (EXC-3; no binding): as a binding's, from its last loaded
+    upload — validity is the share of the file's rows that passed (a load is all or nothing: 1 once loaded),
+    timeliness by the entry's update cycle (review of the 22nd session: such entries had no score)."""
+    from govshare.exchange import uploads
+
+    last = (feed.uploads.filter(status=Upload.Status.LOADED, quality__isnull=False)
+            .order_by("-finished_at", "-pk").first())
+    measured = (last.quality if last is not None else None) or {}
+    at = uploads.last_load(feed)
+    return Score(completeness=measured.get("completeness"), validity=measured.get("validity"),
+                 timeliness=_timeliness(at, uploads.interval_of(feed), now), consistency=consistency_of(feed.entry_id),
+                 items=measured.get("items") or {}, live_rows=measured.get("live_rows"), last_success_at=at,
+                 stale=uploads.is_stale(feed, now))
+
+
+def feed_of(entry_id: int) -> TableBinding | UploadFeed | None:
+    """What fills the entry's table in the centre: its binding, else its spreadsheet upload feed (None: neither)."""
+    binding = TableBinding.objects.filter(entry_id=entry_id).select_related(
+        "entry__current_version", "entry__provider", "source").first()
+    if binding is not None:
+        return binding
+    return UploadFeed.objects.filter(entry_id=entry_id).select_related("entry__current_version",
+                                                                        "entry__provider").first()
+
+
+def score_of_feed(feed: TableBinding | UploadFeed, now: dt.datetime | None = None) -> Score:
+    return score_of(feed, now) if isinstance(feed, TableBinding) else score_of_uploads(feed, now)
 
 
 def may_see(user: Any, entry: Any) -> bool:
@@ -123,7 +191,7 @@ def base_libraries(user: Any) -> list[dict[str, Any]]:
     every one; a department's staff their own; ``user`` None: the machine operator (every one)."""
     from govshare.catalog.enums import ClassKind, ShareMethod, ShareType
     from govshare.catalog.models import CatalogEntry
-    from govshare.exchange import schedule
+    from govshare.exchange import schedule, uploads
 
     entries = CatalogEntry.objects.filter(status=CatalogEntry.Status.PUBLISHED,
                                           current_version__classification__kind=ClassKind.BASIC)
@@ -138,23 +206,27 @@ def base_libraries(user: Any) -> list[dict[str, Any]]:
         entries = entries.filter(provider_id=dept)
     entries = entries.select_related("current_version__classification", "provider").order_by("code")
     bound = {b.entry_id: b for b in schedule.bindings_shown().filter(entry__in=entries)}
+    uploaded = {f.entry_id: f for f in uploads.with_last_load(UploadFeed.objects.filter(entry__in=entries))}
     rows = []
     for entry in entries:
         version = entry.current_version
         assert version is not None
         binding = bound.get(entry.pk)
+        # an entry fed by spreadsheet uploads (no binding) is in the centre too (review of the 22nd session)
+        feed: TableBinding | UploadFeed | None = binding or uploaded.get(entry.pk)
         table = ShareMethod.TABLE in (version.share_methods or [])
         problems = []
         if version.share_type != ShareType.UNCONDITIONAL:
             problems.append("not_unconditional")
         if not table:
             problems.append("not_a_table")
-        elif binding is None:
+        elif feed is None:
             problems.append("not_bound")
-        elif not binding.is_active:
+        elif not feed.is_active:
             problems.append("paused")
-        score = score_of(binding) if binding is not None else None
+        score = score_of_feed(feed) if feed is not None else None
         if score is not None and score.stale:
             problems.append("stale")
-        rows.append({"entry": entry, "version": version, "binding": binding, "score": score, "problems": problems})
+        rows.append({"entry": entry, "version": version, "binding": binding, "uploads": feed is not None
+                     and binding is None, "score": score, "problems": problems})
     return rows

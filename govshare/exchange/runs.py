@@ -287,7 +287,7 @@ def remake_centre_table(ctx: jobs.JobContext, owner: Any, table: str, items: Any
             raise GovshareError("deliveries_running", _("Deliveries of %(entry)s are still running: the centre's table "
                                                         "was not made again (try again later)."),
                                 entry=entry.code)
-        ctx.progress(0, message="waiting for the deliveries of the entry to stop")
+        ctx.progress(0, message=_("Waiting for the deliveries of the entry to stop…"))
         time.sleep(1)
     from govshare.datastore.actions.indexes import rebuild_after_remake
 

@@ -351,9 +351,17 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
                 ctx.progress(len(parsed.rows), len(parsed.rows), f"{number - len(batches)} deletion batches")
         receipts = store.receipts(table, upload.run_id)
         summary = store.summary(table)
+        try:  # the entry's quality score, as a copy's (every row of a loaded file passed: validity 1)
+            from govshare.exchange.quality import measure
+
+            measured: dict[str, Any] | None = measure(store, table, parsed.total_rows, 0)
+        except StoreError:
+            log.warning("could not measure the quality of upload %s", upload.pk)
+            measured = None
     totals: dict[str, Any] = {"batches": len(receipts), "inserted": sum(r.inserted for r in receipts),
               "updated": sum(r.updated for r in receipts), "unchanged": sum(r.unchanged for r in receipts),
-              "deleted": sum(r.deleted for r in receipts), "content_hash": summary.content_hash}
+              "deleted": sum(r.deleted for r in receipts), "content_hash": summary.content_hash,
+              "quality": measured}
     ended = _end(upload, Upload.Status.LOADED, rows=parsed.total_rows, job=ctx.job.pk, **totals)
     if ended and upload.mode == Upload.Mode.REPLACE:  # the key list goes only once the upload is recorded as loaded
         # (by this job): a worker killed before that goes on from the deletions, which without it would take every

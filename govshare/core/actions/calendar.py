@@ -198,7 +198,7 @@ def _recompute_job(ctx: jobs.JobContext) -> dict[str, Any]:
     reason = str(ctx.params.get("reason", ""))
     actor = ctx.job.created_by
     done = {"after_id": 0, "checked": 0, "changed": 0, **ctx.checkpoint}
-    ctx.progress(done["checked"], message="recomputing open deadlines / 正在重算未结期限")
+    ctx.progress(done["checked"], message=_("Recomputing open deadlines…"))
     while True:
         with context.bind(user=actor), transaction.atomic():
             batch = recompute(years, after_id=done["after_id"], limit=RECOMPUTE_BATCH)

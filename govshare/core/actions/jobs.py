@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from govshare.core import audit
+from govshare.core import audit, messages
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, choice_label
 from govshare.core.models import Job
@@ -22,7 +22,8 @@ def do_cancel_job(actor: Any, job: Job) -> Job:
     require_object(actor, Action.CHANGE, job)
     moved = Job.objects.filter(pk=job.pk, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
         status=Job.Status.CANCELLED, finished_at=timezone.now(),
-        message=str(_("Cancelled by %(user)s.") % {"user": str(actor)})[:300])
+        message=str(_("Cancelled by %(user)s.") % {"user": str(actor)})[:300],
+        message_node=messages.to_node(messages.message(_("Cancelled by %(user)s."), user=str(actor))))
     if not moved:
         job.refresh_from_db()
         raise Conflict("job_finished", _("The job has already finished (%(status)s)."),

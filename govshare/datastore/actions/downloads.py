@@ -139,7 +139,7 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     try:
         granted = recheck(download)
     except GovshareError as exc:
-        _fail(download, exc.bilingual())
+        _fail(download, exc)
         raise
     Download.objects.filter(pk=download.pk).update(status=Download.Status.BUILDING,
                                                    masking=granted.canonical_masks)
@@ -160,12 +160,12 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     except jobs.JobCancelled:
         raise  # stopped, or taken over by another worker: that one goes on
     except GovshareError as exc:
-        _fail(download, exc.bilingual())
+        _fail(download, exc)
         raise
     except Exception as exc:
         if _incarnation(download) != made:  # a page read by the old table's columns failed on the new one
             rebuilt = _rebuilt(download)
-            _fail(download, rebuilt.bilingual())
+            _fail(download, rebuilt)
             raise rebuilt from exc
         _fail(download, f"{type(exc).__name__}: {exc}")
         raise
@@ -175,7 +175,7 @@ def build_download(ctx: jobs.JobContext) -> dict[str, Any]:
     with transaction.atomic():
         Download.objects.filter(pk=download.pk).update(
             status=Download.Status.READY, rows=rows, bytes=size, sha256=digest, ready_at=now,
-            expires_at=now + dt.timedelta(days=settings.GOVSHARE_DOWNLOAD_KEEP_DAYS), message="")
+            expires_at=now + dt.timedelta(days=settings.GOVSHARE_DOWNLOAD_KEEP_DAYS), message="", message_node=None)
         if download.requested_by is not None:
             notify([download.requested_by], "datastore.download_ready",
                    bilingual(_("Your download of %(code)s is ready"), code=download.entry.code),
@@ -201,8 +201,14 @@ def _rebuilt(download: Download) -> GovshareError:
                                              "written: ask for the download again."), code=download.entry.code)
 
 
-def _fail(download: Download, text: str) -> None:
-    Download.objects.filter(pk=download.pk).update(status=Download.Status.FAILED, message=text[:300])
+def _fail(download: Download, why: GovshareError | str) -> None:
+    """The download failed: why, kept to be shown in the reader's language (a plain text where it has one)."""
+    if isinstance(why, GovshareError):
+        Download.objects.filter(pk=download.pk).update(status=Download.Status.FAILED, message=why.bilingual()[:300],
+                                                       message_node=why.node())
+    else:
+        Download.objects.filter(pk=download.pk).update(status=Download.Status.FAILED, message=why[:300],
+                                                       message_node=None)
 
 
 def _sha256(path: Path) -> tuple[str, int]:

@@ -63,7 +63,9 @@ def cross_compare(store: Store, left: str, left_key: str, left_item: str, right:
                   right_item: str, *, limit: int = 200) -> Comparison:
     """Compare ``left_item`` of ``left`` with ``right_item`` of ``right`` for the live rows whose key items
     (``left_key``, ``right_key``: item names) are equal.  A value and an empty value differ; two empty values
-    do not.  Keys that repeat on one side (a key item that is not the table's key) count once per pair."""
+    do not.  Text is compared without the spaces around it (a fixed-width ``CHAR`` column pads its values; the
+    value rules ignore them too), and a text of spaces only is empty.  Keys that repeat on one side (a key item that
+    is not the table's key) count once per pair."""
     lk, _ = _column(store, left, left_key)
     li, left_letter = _column(store, left, left_item)
     rk, _ = _column(store, right, right_key)
@@ -71,14 +73,17 @@ def cross_compare(store: Store, left: str, left_key: str, left_item: str, right:
     differ = "IS NOT" if store.kind == "sqlite" else "IS DISTINCT FROM"
     join = (f'FROM "{left}" a JOIN "{right}" b ON a.{lk} = b.{rk} '  # noqa: S608 — checked names
             "WHERE NOT a._deleted AND NOT b._deleted")
+    a_value = f"nullif(trim(a.{li}), '')" if left_letter in "CM" else f"a.{li}"
+    b_value = f"nullif(trim(b.{ri}), '')" if right_letter in "CM" else f"b.{ri}"
     only = ('SELECT count(*) FROM "{one}" a WHERE NOT a._deleted AND a.{k} IS NOT NULL AND NOT EXISTS '
             '(SELECT 1 FROM "{other}" b WHERE NOT b._deleted AND b.{ok} = a.{k})')
     with _errors():
         compared, differing = store._conn.execute(
-            f"SELECT count(*), coalesce(sum(CASE WHEN a.{li} {differ} b.{ri} THEN 1 ELSE 0 END), 0) {join}"
+            f"SELECT count(*), coalesce(sum(CASE WHEN {a_value} {differ} {b_value} THEN 1 ELSE 0 END), 0) {join}"
         ).fetchone()
         rows = store._conn.execute(
-            f"SELECT a.{lk}, a.{li}, b.{ri} {join} AND a.{li} {differ} b.{ri} ORDER BY a.{lk} LIMIT {int(limit)}"
+            f"SELECT a.{lk}, a.{li}, b.{ri} {join} AND {a_value} {differ} {b_value} ORDER BY a.{lk} "
+            f"LIMIT {int(limit)}"
         ).fetchall()
         (left_only,) = store._conn.execute(only.format(one=left, other=right, k=lk, ok=rk)).fetchone()
         (right_only,) = store._conn.execute(only.format(one=right, other=left, k=rk, ok=lk)).fetchone()

@@ -105,28 +105,37 @@ def do_run_cross_check(actor: Any, check: CrossCheck, *, operator: bool = False)
     result = None
     try:
         with open_store() as store:
-            result = cross_compare(store, table_for(left), check.left_key, check.left_item, table_for(right),
-                                   check.right_key, check.right_item)
-    except StoreError as exc:
-        code = "not_copied" if "no store table" in exc.detail else f"store_{exc.code}"
-        error = GovshareError(code, _("The entries cannot be compared in the data resource centre yet: both must "
-                                      "have been copied into it, with the items named (%(detail)s)."),
-                              detail=exc.detail[:200])
+            error = _not_comparable(store, check)
+            if error is None:
+                result = cross_compare(store, table_for(left), check.left_key, check.left_item, table_for(right),
+                                       check.right_key, check.right_item)
+    except StoreError as exc:  # the store's own words are for the log, not for the reader (review of the 22nd session)
+        log.warning("cross-source check %s: %s: %s", check.pk, exc.code, exc.detail)
+        error = GovshareError(f"store_{exc.code}", _("The data resource centre could not compare the entries now "
+                                                     "(%(code)s); the check runs again tomorrow."), code=exc.code)
     with transaction.atomic():
+        before = CrossCheck.objects.select_for_update().get(pk=check.pk)
         values: dict[str, Any] = {"checked_at": timezone.now()}
         if result is not None:
             values.update(compared=result.compared, differing=result.differing, left_only=result.left_only,
                           right_only=result.right_only, sample=result.sample, error=None)
         else:
             assert error is not None
-            values.update(error={"zh": error.render("zh-hans"), "en": error.render("en")})
+            # a check that cannot be made has no result: the last one described the tables as they were, and would
+            # go on counting in the entries' scores (review of the 22nd session)
+            values.update(compared=None, differing=None, left_only=None, right_only=None, sample=[],
+                          error={"zh": error.render("zh-hans"), "en": error.render("en")})
         CrossCheck.objects.filter(pk=check.pk).update(**values)
         check.refresh_from_db()
+        # the providers are told of a mismatch once, not every day it stays the same
+        news = result is not None and bool(result.differing) and not (
+            before.error is None and before.differing == result.differing and before.compared == result.compared
+            and before.sample == result.sample)
         audit.record(AuditCode.CROSS_CHECKED, actor=actor, obj=check,
                      outcome="success" if result is not None and not result.differing else "failure",
                      detail={"compared": check.compared, "differing": check.differing, "left_only": check.left_only,
                              "right_only": check.right_only, **({"error": error.code} if error else {})})
-        if result is not None and result.differing:
+        if result is not None and news:
             recipients = staff_of(left.provider_id, right.provider_id)
             subject = messages.message(_("Cross-source check %(name)s: %(n)s values differ"), name=check.name,
                                        n=result.differing)
@@ -138,6 +147,27 @@ def do_run_cross_check(actor: Any, check: CrossCheck, *, operator: bool = False)
             transaction.on_commit(lambda: notify(recipients, "exchange.cross_check", subject, body,
                                                  url=f"/exchange/cross-checks/{check.pk}/", obj=check))
     return check
+
+
+def _not_comparable(store: Any, check: CrossCheck) -> GovshareError | None:
+    """Why the centre cannot compare the check's entries now (None: it can): an entry not copied into it yet, or an
+    item no longer in its table (a new version of the entry dropped it) — in the reader's words."""
+    for entry, items in ((check.left_entry, (check.left_key, check.left_item)),
+                         (check.right_entry, (check.right_key, check.right_item))):
+        try:
+            columns, _key = store.describe(table_for(entry))
+        except StoreError as exc:
+            if "no store table" not in exc.detail:
+                raise
+            return GovshareError("not_copied", _("%(code)s has not been copied into the data resource centre yet: the "
+                                                 "check can be made once both entries have been."), code=entry.code)
+        names = {column.name for column in columns}
+        for item in items:
+            if item not in names:
+                return GovshareError("item_gone", _("%(code)s has no item %(item)s in the data resource centre any "
+                                                    "more (a new version of the entry?): change or end the check."),
+                                     code=entry.code, item=item)
+    return None
 
 
 @periodic.register("exchange.cross_checks", every_seconds=24 * 3600)

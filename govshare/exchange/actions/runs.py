@@ -317,8 +317,8 @@ def settle_orphaned_runs() -> int:
             moved = ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
                 status=status, finished_at=timezone.now(), error_code="" if status == "stopped" else "job_ended",
                 error_message=None if status == "stopped" else {
-                    "zh": f"后台任务已结束（{run.job.status}）：{run.job.message}",
-                    "en": f"The background job ended ({run.job.status}): {run.job.message}"})
+                    "zh": f"后台任务已结束（{run.job.status}）：{run.job.message_in('zh-hans')}",
+                    "en": f"The background job ended ({run.job.status}): {run.job.message_in('en')}"})
             if moved:
                 count += 1
                 transaction.on_commit(functools.partial(forget_keys, run))  # the run's key list in the centre

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -27,16 +28,17 @@ exchange_view = catalog_view
 @exchange_view
 @require_safe
 def entry_quality(request: HttpRequest, entry_id: int) -> HttpResponse:
-    binding = TableBinding.objects.filter(entry_id=entry_id).select_related(
-        "entry__current_version", "entry__provider", "source").first()
-    if binding is None or not quality.may_see(request.user, binding.entry):
+    feed = quality.feed_of(entry_id)  # its binding, or its spreadsheet uploads
+    if feed is None or not quality.may_see(request.user, feed.entry):
         raise NotFound()
-    score = quality.score_of(binding)
-    checks = CrossCheck.objects.filter(is_active=True).filter(
-        left_entry_id=entry_id) | CrossCheck.objects.filter(is_active=True, right_entry_id=entry_id)
+    score = quality.score_of_feed(feed)
+    # only the checks the reader may open (a consumer sees the score, not the providers' check results)
+    checks = restrict(CrossCheck.objects.filter(Q(left_entry_id=entry_id) | Q(right_entry_id=entry_id),
+                                                is_active=True), request.user, VIEW)
     return render(request, "exchange/quality.html", {
-        "binding": binding, "entry": binding.entry, "q": score, "checks": checks.select_related("left_entry",
-                                                                                                "right_entry")})
+        "binding": feed if isinstance(feed, TableBinding) else None, "feed_is_uploads": not isinstance(
+            feed, TableBinding), "entry": feed.entry, "q": score,
+        "checks": checks.select_related("left_entry", "right_entry")})
 
 
 @exchange_view
