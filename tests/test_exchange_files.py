@@ -197,6 +197,15 @@ def test_the_provider_page_shares_files_and_the_grant_page_offers_them_to_the_co
     assert 'data-panel="files"' in html and "purpose=" in html and 'data-panel="download"' not in html
 
 
+def test_the_public_cannot_open_the_shared_files_or_downloads_pages_of_departments(shared: Any) -> None:
+    """QA walk-through of the 21st session: a citizen opened the (empty) pages that speak of "your department"."""
+    citizen = login(Client(), shared.org.citizen)
+    assert citizen.get("/exchange/files/").status_code == 403
+    assert citizen.post("/exchange/files/", {"entry": shared.entry.pk}).status_code == 403
+    assert citizen.get("/data/downloads/").status_code == 403
+    assert login(Client(), shared.org.market_specialist).get("/data/downloads/").status_code == 200
+
+
 # -- review of the 10th session: each finding, fixed --------------------------------------------------------------
 
 _CT = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'

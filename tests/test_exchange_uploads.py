@@ -246,6 +246,26 @@ def test_an_upload_is_due_by_the_update_cycle_and_the_provider_is_reminded_once(
     assert UploadFeed.objects.get().reminded_at is not None
 
 
+def test_every_kept_problem_of_a_refused_file_can_be_taken_away_as_a_file_while_the_page_lists_the_first(
+        entry: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """QA walk-through of the 21st session: a refused file listed its first 200 problems and kept no more. Up to
+    10 000 are kept now: the page and the API list 200, the CSV / XLSX export has every one, in the reader's words;
+    only who may see the upload gets it."""
+    client = login(Client(), entry.org.police_specialist)
+    bad = [[person(n), "=1+1", dt.date(1990, 1, 2)] for n in range(1, 251)]  # 250 formulas
+    answer = upload(client, entry.entry, filled(entry.entry, client, bad), django_capture_on_commit_callbacks)
+    body = client.get(f"{API}/exchange/uploads/{answer.json()['id']}").json()
+    assert (body["problem_count"], len(body["problems"]), body["problems_kept"]) == (250, 200, 250)
+    page = client.get(f"/exchange/uploads/{body['id']}/").content.decode()
+    assert page.count('data-problem="formula"') == 200 and body["problems_file"] in page.replace("&amp;", "&")
+    exported = client.get(body["problems_file"])
+    lines = b"".join(exported.streaming_content).decode("utf-8-sig").splitlines()
+    assert len(lines) == 251 and lines[0].startswith("工作表") and "公式" in lines[-1], lines[:2]
+    workbook = client.get(f"/exchange/uploads/{body['id']}/problems/?format=xlsx")
+    assert workbook.status_code == 200 and workbook["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert login(Client(), entry.org.market_specialist).get(body["problems_file"]).status_code == 404
+
+
 def test_the_uploads_page_offers_the_template_and_lists_the_problems_of_a_refused_upload(
         entry: Any, django_capture_on_commit_callbacks: Any) -> None:
     client = login(Client(), entry.org.police_specialist)

@@ -268,6 +268,22 @@ def test_every_message_in_the_catalogue_has_a_chinese_translation() -> None:
     assert untranslated == []
 
 
+def test_the_chinese_interface_calls_each_thing_by_one_name() -> None:
+    """A consuming system is 使用系统 and a start date 起始日期 everywhere; a grant is 撤销 (withdrawn) while a key or
+    token is 吊销 (its credential cancelled) — the grant pages once showed a revoked grant as 已吊销 (QA walk-through
+    of the 21st session)."""
+    import polib
+    from django.utils.translation import gettext, override, pgettext
+
+    po = polib.pofile(str(ROOT / "govshare/locale/zh_Hans/LC_MESSAGES/django.po"))
+    texts = [entry.msgstr for entry in po if entry.msgstr]
+    assert not [t for t in texts if "应用系统" in t or "开始日期" in t]
+    with override("zh-hans"):
+        assert (pgettext("grant", "revoked"), gettext("revoked")) == ("已撤销", "已吊销")
+    grants = [e for e in po if "grant" in e.msgid.lower() and "revok" in e.msgid.lower() and e.msgstr]
+    assert grants and not [e.msgid for e in grants if "吊销" in e.msgstr]
+
+
 def test_the_interactive_api_docs_load_only_local_assets(db: None, client: Client) -> None:
     response = client.get("/api/v1/docs")
     html = response.content.decode()

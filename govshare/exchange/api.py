@@ -592,14 +592,16 @@ def resume_delivery(request: HttpRequest, delivery_id: int = ID) -> dict[str, An
 # -- spreadsheet uploads (EXC-3, issue 11 item 8) --------------------------------------------------------------------
 
 def upload_out(upload: Upload) -> dict[str, Any]:
-    from govshare.exchange.uploads import problem_text
+    from govshare.exchange.uploads import SHOWN_PROBLEMS, problem_text
 
     return {"id": upload.pk, "entry": upload.feed.entry.code, "file_name": upload.file_name, "size": upload.size,
             "sha256": upload.sha256, "mode": upload.mode, "status": upload.status, "rows": upload.rows,
             "problem_count": upload.problem_count,
             "problems": [{**{k: p.get(k) for k in ("sheet", "row", "column", "item", "code")},
                           "detail": str(p.get("detail") or ""), "message": problem_text(p)}
-                         for p in upload.problems or []],
+                         for p in (upload.problems or [])[:SHOWN_PROBLEMS]],
+            "problems_kept": len(upload.problems or []),
+            "problems_file": f"/exchange/uploads/{upload.pk}/problems/?format=csv" if upload.problems else None,
             "batches": upload.batches, "inserted": upload.inserted, "updated": upload.updated,
             "unchanged": upload.unchanged, "deleted": upload.deleted, "rebuilt": upload.rebuilt,
             "pending_deletes": upload.pending_deletes, "confirmed_deletes": upload.confirmed_deletes,

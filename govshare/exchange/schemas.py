@@ -552,6 +552,9 @@ class UploadOut(Schema):
     rows: int | None
     problem_count: int
     problems: list[UploadProblemOut] = Field(description="the first 200 problems")
+    problems_kept: int = Field(0, description="the problems kept (up to 10 000): all of them in the problems file")
+    problems_file: str | None = Field(None, description="every kept problem as CSV (the web page's export; "
+                                                        "?format=xlsx for a workbook), in the reader's language")
     batches: int
     inserted: int
     updated: int

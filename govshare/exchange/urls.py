@@ -32,6 +32,7 @@ urlpatterns = [
     path("uploads/", uploads.uploads, name="uploads"),
     path("files/", files.shared_files, name="files"),
     path("uploads/<int:pk>/", uploads.upload_detail, name="upload_detail"),
+    path("uploads/<int:pk>/problems/", uploads.upload_problems, name="upload_problems"),
     path("uploads/<int:pk>/decide/", uploads.upload_decide, name="upload_decide"),
     path("uploads/<int:pk>/resume/", uploads.upload_resume, name="upload_resume"),
     path("uploads/entries/<int:entry_id>/rules/", uploads.upload_rules, name="upload_rules"),

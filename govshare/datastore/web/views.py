@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from govshare.catalog.models import CatalogEntry
-from govshare.catalog.web.common import catalog_view
+from govshare.catalog.web.common import catalog_view, require_government
 from govshare.core.errors import GovshareError, NotFound
 from govshare.core.permissions import Action, can, get_for, has_capability, restrict
 from govshare.core.roles import Capability
@@ -35,7 +35,9 @@ def _listed(request: HttpRequest) -> Any:
 @require_safe
 def downloads(request: HttpRequest) -> HttpResponse:
     """The downloads of the user's department (the centre and auditors: every one), newest first; the rows of
-    downloads being built refresh themselves (htmx) until they are ready."""
+    downloads being built refresh themselves (htmx) until they are ready.  Government users only: the public has no
+    department to download for (QA walk-through of the 21st session)."""
+    require_government(request.user)
     rows = list(_listed(request)[:200])
     # a 下载 link only where this user may fetch the file: its department's, while the grant allows it (the centre
     # and auditors see every download but fetch none; a revoked grant's file says so — QA walk-through, 21st session)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.permissions import dept_of
-from govshare.catalog.web.common import catalog_view
+from govshare.catalog.web.common import catalog_view, require_government
 from govshare.core import files
 from govshare.core.errors import GovshareError
 from govshare.core.permissions import Action, get_for, has_capability, restrict
@@ -48,6 +48,7 @@ def _entries(request: HttpRequest) -> list[dict[str, Any]]:
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
 @require_http_methods(["GET", "POST"])
 def shared_files(request: HttpRequest) -> HttpResponse:
+    require_government(request.user)  # the public has no department to share or fetch files for
     if request.method == "POST":
         entry = get_for(request.user, Action.CHANGE, CatalogEntry.objects.all(), pk=number(request.POST.get("entry")))
         upload = request.FILES.get("file")

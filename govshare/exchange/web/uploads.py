@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.permissions import dept_of
 from govshare.catalog.web.common import catalog_view
-from govshare.core import files
+from govshare.core import exports, files
 from govshare.core.errors import GovshareError, ManyProblems
 from govshare.core.permissions import Action, get_for, has_capability, restrict
 from govshare.core.roles import Capability
@@ -39,7 +40,7 @@ from govshare.exchange.actions.uploads import (
 )
 from govshare.exchange.models import Upload, UploadFeed
 from govshare.exchange.permissions import VIEW
-from govshare.exchange.uploads import is_stale, problem_text, uploadable, with_last_load
+from govshare.exchange.uploads import SHOWN_PROBLEMS, is_stale, problem_text, uploadable, with_last_load
 
 
 def _entries(request: HttpRequest) -> list[Any]:
@@ -132,7 +133,7 @@ def _back_to_form(entry: CatalogEntry, mode: str) -> HttpResponse:
 def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
     upload = get_for(request.user, VIEW, Upload.objects.select_related("feed__entry__current_version", "uploaded_by",
                                                                        "job"), pk=pk)
-    shown = [{**p, "text": problem_text(p)} for p in upload.problems or []]
+    shown = [{**p, "text": problem_text(p)} for p in (upload.problems or [])[:SHOWN_PROBLEMS]]
     template = "exchange/_upload_state.html" if request.headers.get("HX-Request") else "exchange/upload_detail.html"
     # the keys of the rows a held upload would delete, and the decision: the provider's staff only
     may_act = upload.status in (Upload.Status.HELD, Upload.Status.FAILED) and \
@@ -142,6 +143,19 @@ def upload_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                       "may_decide": may_act and upload.status == Upload.Status.HELD,
                                       "may_resume": may_act and upload.status == Upload.Status.FAILED,
                                       "open": upload.status in Upload.OPEN_STATUSES})
+
+
+@catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)
+@require_safe
+def upload_problems(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Every kept problem of a refused file (up to :data:`KEPT_PROBLEMS`), as CSV or XLSX (``?format=``) in the
+    reader's language: the page lists the first ones only."""
+    upload = get_for(request.user, VIEW, Upload.objects.select_related("feed__entry"), pk=pk)
+    header = [_("sheet"), _("row"), _("column"), _("item"), _("problem code"), _("problem")]
+    rows = ([p.get("sheet") or "", p.get("row") or "", p.get("column") or "", p.get("item") or "", p.get("code") or "",
+             problem_text(p)] for p in upload.problems or [])
+    stem = f"{upload.feed.entry.code.replace('/', '-')}-upload-{upload.pk}-problems"
+    return exports.export_response(request.GET.get("format", "csv"), stem, header, rows, sheet_title="problems")
 
 
 @catalog_view  # login required; an uncaught GovshareError becomes its page (403, 404 …)

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.web.common import apply_errors, catalog_view, form_status, label
@@ -34,7 +35,7 @@ APP_BADGE: dict[str, str] = {
     Application.Status.REFUSED: "bad", Application.Status.REJECTED: "bad", Application.Status.WITHDRAWN: "",
 }
 GRANT_STATE: dict[str, Any] = {"active": _("active"), "pending": _("not yet valid"), "expired": _("expired"),
-                               "revoked": _("revoked")}
+                               "revoked": pgettext_lazy("grant", "revoked")}
 GRANT_BADGE: dict[str, str] = {"active": "ok", "pending": "warn", "expired": "", "revoked": "bad"}
 CASE_BADGE: dict[str, str] = {
     CoordinationCase.Status.OPEN: "warn", CoordinationCase.Status.MEDIATING: "warn",
