@@ -224,7 +224,7 @@ def test_a_job_that_keeps_dying_is_given_up(org: Any) -> None:
     _die_midway(job, 1, attempts_left_behind=jobs.MAX_ATTEMPTS)
     assert jobs.recover_stale() == 0
     job.refresh_from_db()
-    assert job.status == Job.Status.FAILED and "gave up" in job.message
+    assert job.status == Job.Status.FAILED and "Gave up after" in job.message and "放弃" in job.message
 
 
 def test_the_old_worker_cannot_write_after_the_job_was_taken_over(org: Any) -> None:

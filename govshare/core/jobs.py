@@ -37,6 +37,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from govshare.core import messages, periodic
 from govshare.core.errors import GovshareError
@@ -256,8 +257,10 @@ def _requeue(pk: Any, attempts: int, worker_id: str, cutoff: Any) -> bool:
     still_stale = Job.objects.filter(pk=pk, status=Job.Status.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff)
     with transaction.atomic():
         if attempts >= MAX_ATTEMPTS:
-            if still_stale.update(status=Job.Status.FAILED, finished_at=Now(),
-                                  message=f"gave up after {attempts} attempts / 重试 {attempts} 次后放弃"):
+            gave_up = messages.message(_("Gave up after %(attempts)s attempts: its worker stopped each time."),
+                                       attempts=attempts)
+            if still_stale.update(status=Job.Status.FAILED, finished_at=Now(), message=str(gave_up)[:300],
+                                  message_node=gave_up.node):  # not the last progress report's text
                 transaction.on_commit(functools.partial(_audit_finish, pk))
             return False
         if not still_stale.update(status=Job.Status.QUEUED, worker_id=""):

@@ -584,6 +584,10 @@ def _json_error(exc: json.JSONDecodeError) -> Any:
                          column=exc.colno)
 
 
+#: how near the end of what was read a JSON error may be and still be a row cut there (``-Infinit``, ``"\u12``)
+_CUT_MARGIN = 16
+
+
 def _json_list(text: IO[str], where: str) -> Iterator[dict[str, Any]]:
     """The objects of a JSON list, one at a time: memory follows the longest row (at most
     :data:`MAX_JSON_DOCUMENT`), never the file."""
@@ -606,7 +610,7 @@ def _json_list(text: IO[str], where: str) -> Iterator[dict[str, Any]]:
     def next_char() -> str:
         nonlocal pos
         while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n\ufeff":
+            while pos < len(buf) and buf[pos] in " \t\r\n":
                 pos += 1
             if pos < len(buf):
                 return buf[pos]
@@ -625,6 +629,10 @@ def _json_list(text: IO[str], where: str) -> Iterator[dict[str, Any]]:
                 obj, end = decoder.raw_decode(buf, pos)
                 break
             except json.JSONDecodeError as exc:
+                # a row cut at the end of what was read so far reads on; an error before it is the file's
+                cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(buf) - _CUT_MARGIN
+                if not cut:
+                    raise _unreadable(where, _json_error(exc)) from None
                 if len(buf) - pos > MAX_JSON_DOCUMENT:
                     raise _refuse("row_too_long", _("A row of the JSON list is longer than %(max)s characters; it "
                                                     "is not read."), where, max=MAX_JSON_DOCUMENT) from None
@@ -639,6 +647,9 @@ def _json_list(text: IO[str], where: str) -> Iterator[dict[str, Any]]:
         pos = end
         following = next_char()
         if following == "]":
+            pos += 1
+            if next_char():  # as json.loads: nothing may follow the list (second review of the 22nd session)
+                raise _unreadable(where, messages.text(_("the JSON list is not valid after row %(row)s"), row=count))
             return
         if following != ",":
             raise _unreadable(where, messages.text(_("the JSON list is not valid after row %(row)s"), row=count))
@@ -796,8 +807,10 @@ def trace(path: str | Path, *, max_rows: int = MAX_ROWS) -> TraceReport:
     exact_grants = {d.grant for d in report.exact}
     for candidate in report.candidates:
         candidate.exact = candidate.grant in exact_grants and any(d.sha256 == digest for d in candidate.downloads)
-    report.candidates.sort(key=lambda c: (not c.exact, -c.evidence, -c.share, -len(c.columns), -c.matched_rows,
-                                          c.label))
+    # a grant whose tokens are in the file delivered those rows (its tokens are its own): first, before whole rows of
+    # masked values other grants deliver alike (second review of the 22nd session)
+    report.candidates.sort(key=lambda c: (not c.exact, -c.pseudonym_rows, -c.evidence, -c.share, -len(c.columns),
+                                          -c.matched_rows, c.label))
     _ambiguity(report)
     return report
 
@@ -869,9 +882,15 @@ def _entries(header: list[str]) -> list[tuple[CatalogEntry, list[str]]]:
         items[pk].add(name)
     if not items:
         return []
-    # half of the file's columns — or as many as the best-covering entry has, when the leaker added more columns of
-    # their own (序号, 联系电话, 备注 …) than the file has items (review of the 22nd session)
-    needed = max(1, min(math.ceil(len(wanted) / 2), max(len(names) for names in items.values())))
+    # half of the file's columns; when no entry has that many, the best-covering entries if they cover two at least
+    # — the leaker added more columns of their own (序号, 联系电话, 备注 …) than the file has items (review of the 22nd
+    # session) — but never one item column among many (any list of names would do: second review)
+    needed = max(1, math.ceil(len(wanted) / 2))
+    best = max(len(names) for names in items.values())
+    if best < needed:
+        if best < 2:
+            return []
+        needed = best
     chosen = {pk: names for pk, names in items.items() if len(names) >= needed}
     if not chosen:
         return []
@@ -979,9 +998,11 @@ def _match(entry: CatalogEntry, columns: list[str], groups: list[_Group], counts
                         if digest in seen:
                             group.found.add(digest)
                         if seen_tokens is not None:
-                            token = row_digest([masked[i] for i in tokens_at])
-                            if token in seen_tokens:
-                                group.found_tokens.add(token)
+                            tokens = [masked[i] for i in tokens_at]
+                            if any(tokens):  # no value, no token: a blank cell is nobody's (second review)
+                                token = row_digest(tokens)
+                                if token in seen_tokens:
+                                    group.found_tokens.add(token)
                 if page.after is None:
                     break
                 query = reader.RowQuery(table, wanted, after=page.after, limit=PAGE_ROWS)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from django.db.models import Q
@@ -102,13 +103,22 @@ class Score:
                 "live_rows": self.live_rows, "last_success_at": self.last_success_at, "stale": self.stale}
 
 
+def _down(value: Fraction) -> float:
+    """An exact share to four places, rounded down (a float's 0.69 is 0.68999…: computed exactly, not floored)."""
+    return math.floor(min(value, Fraction(1)) * 10_000) / 10_000
+
+
+def _microseconds(delta: dt.timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def _timeliness(at: dt.datetime | None, interval: dt.timedelta, now: dt.datetime | None) -> float:
     if at is None:
         return 0.0
     age = (now or timezone.now()) - at
     if age <= interval + interval / 10:
         return 1.0
-    return math.floor(min(1.0, interval / age) * 10_000) / 10_000
+    return _down(Fraction(_microseconds(interval), _microseconds(age)))
 
 
 def timeliness(binding: TableBinding, now: dt.datetime | None = None) -> float:
@@ -120,10 +130,9 @@ def timeliness(binding: TableBinding, now: dt.datetime | None = None) -> float:
 def consistency_of(entry_id: int) -> float | None:
     """The mean consistency of the entry's active checks whose last run compared something — a check whose last run
     failed says nothing of the data as it is now and counts for nothing (review of the 22nd session)."""
-    checks = [c.consistency for c in CrossCheck.objects.filter(Q(left_entry_id=entry_id) | Q(right_entry_id=entry_id),
-                                                               is_active=True, compared__gt=0, error__isnull=True)]
-    measured = [c for c in checks if c is not None]
-    return math.floor(sum(measured) / len(measured) * 10_000) / 10_000 if measured else None
+    measured = [Fraction(c.compared - min(c.differing or 0, c.compared), c.compared) for c in CrossCheck.objects.filter(
+        Q(left_entry_id=entry_id) | Q(right_entry_id=entry_id), is_active=True, compared__gt=0, error__isnull=True)]
+    return _down(sum(measured, Fraction(0)) / len(measured)) if measured else None
 
 
 def score_of(binding: TableBinding, now: dt.datetime | None = None) -> Score:
