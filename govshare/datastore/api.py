@@ -597,7 +597,12 @@ def fetch_download(request: HttpRequest, download_id: uuid.UUID) -> Any:
     record_fetch(download)
     access_log.note(request, AuditCode.DATA_DOWNLOADED, download.entry, results=download.rows,
                     download=str(download.pk), sha256=download.sha256, format=download.format,
-                    grant=download.grant.number if download.grant else None, purpose=download.purpose)
+                    grant=download.grant.number if download.grant else None, purpose=download.purpose,
+                    # SEC-4: the usage records name the filter (and items) the file was made with, as for a query
+                    query={"purpose": download.purpose, "fields": list(download.items),
+                           "filters": [[item, op, [delivery.jsonable(delivery.untag(v)) for v in values]]
+                                       for item, op, values in (download.filters or [])],
+                           "format": download.format})
     stamp = timezone.localtime(download.ready_at).strftime("%Y%m%d") if download.ready_at else ""
     response = FileResponse(open(path, "rb"), as_attachment=True,  # noqa: SIM115 — FileResponse closes it
                             filename=f"{download.entry.code.replace('/', '-')}-{stamp}.{download.format}",

@@ -329,7 +329,11 @@ def resume_binding(request: HttpRequest, binding_id: int = ID) -> dict[str, Any]
 
 def run_out(run: ExchangeRun) -> dict[str, Any]:
     entry = run.binding.entry
-    seconds = (run.finished_at or timezone.now()) - run.started_at if run.started_at else None
+    # a run held for a person's decision stopped reading when its job ended: its rate is frozen there (it decayed
+    # every second it waited — review of the 22nd session)
+    end = run.finished_at or (run.job.finished_at if run.status == ExchangeRun.Status.HELD and run.job is not None
+                              and run.job.finished_at else None) or timezone.now()
+    seconds = end - run.started_at if run.started_at else None
     rate = round(run.rows_read / seconds.total_seconds(), 1) if seconds and seconds.total_seconds() > 0 else None
     job = run.job
     return {

@@ -274,6 +274,8 @@ def _status(args: Any) -> int:
 
     qs = ExchangeRun.objects.select_related("binding__entry", "binding__version", "job").order_by("-created_at")
     if args.entry:
+        if _binding(args.entry) is None:  # a typo is not "no copies yet" (review of the 22nd session)
+            return fail(f"资源 {args.entry} 没有挂接库表 / entry {args.entry} has no bound table")
         qs = qs.filter(binding__entry__code=args.entry.strip())
     rows = list(qs[:50])
     if args.json:

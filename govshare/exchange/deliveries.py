@@ -258,7 +258,7 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
                 DeliveryRun.objects.filter(pk=run.pk).update(**totals)
                 record_batch(binding, prepared.grant, receipt)
                 ctx.progress(receipt.seq_to - int(totals["seq_from"]), max(1, summary.last_seq - int(totals["seq_from"])),
-                             f"{receipt.rows} rows")
+                             messages.message(_("%(rows)s rows in the table"), rows=receipt.rows))
 
             result = deliver.deliver(prepared.plan, changes_of(prepared, store), prepared.mask, prepared.secret,
                                      allowed=lambda: still_allowed(prepared, store), on_batch=on_batch,
@@ -308,7 +308,10 @@ def record_gap(binding: DeliveryBinding, grant: Grant, state: deliver.State) -> 
     logged = seq[1] if isinstance(seq, list) and len(seq) == 2 and isinstance(seq[1], int) else 0
     if state.last_seq <= logged or state.batches == 0:
         return
-    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, as_system=binding.system, results=None,
+    # the rows: known when nothing of the table was logged before (every row of it came in the gap), else not
+    # (review of the 22nd session: a first delivery's recovered batch counted 0 rows in the usage totals)
+    access_log.record(AuditCode.DATA_DELIVERED, grant.entry, actor=None, as_system=binding.system,
+                      results=state.rows if logged == 0 else None,
                       via="worker", grant=grant.number, purpose=grant.purpose, delivery=binding.pk,
                       target=f"{binding.target.code}:{binding.table_text()}", seq=[logged, state.last_seq],
                       rows=state.rows, hash=state.content_hash, recovered=True)
@@ -324,9 +327,12 @@ def record_batch(binding: DeliveryBinding, grant: Grant, receipt: deliver.BatchR
 
 
 def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: GovshareError | None = None,
-           check: deliver.CheckResult | None = None, made_with: str = "") -> None:
+           check: deliver.CheckResult | None = None, made_with: str = "", by_person: bool = False) -> bool:
     """The run's end, once (a conditional UPDATE from an open status), mirrored on the binding; a failure is audited
-    and told to the consumer's staff (once per incident)."""
+    and told to the consumer's staff (once per incident).  A run a person ended — the delivery paused (a stop while
+    the binding is inactive), its job cancelled (``by_person``) — is no failure: neither audited nor told as one
+    (the pause and the cancellation are audited themselves), and a pause leaves no reason to back off from, so a
+    resume starts at once (review of the 22nd session).  Returns whether it ended the run."""
     now = timezone.now()
     words = {"code": error.code, "zh": error.render("zh-hans"), "en": error.render("en")} if error else None
     with transaction.atomic():
@@ -334,9 +340,11 @@ def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: Govs
             status=status, finished_at=now, error_code=error.code if error else "",
             error_message={"zh": words["zh"], "en": words["en"]} if words else None, **totals)
         if not moved:
-            return
+            return False
         binding = DeliveryBinding.objects.select_for_update().get(pk=run.binding_id)
-        mirror: dict[str, Any] = {"stopped": words, "updated_at": now}
+        paused = status == DeliveryRun.Status.STOPPED and error is not None and error.code == "delivery_stopped" \
+            and not binding.is_active
+        mirror: dict[str, Any] = {"stopped": None if paused else words, "updated_at": now}
         if "rows" in totals:
             mirror.update(rows=totals["rows"], content_hash=totals.get("content_hash", ""),
                           last_seq=totals.get("seq_to", binding.last_seq))
@@ -356,12 +364,13 @@ def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: Govs
                          outcome="success" if check.equal else "failure",
                          detail={**detail, "equal": check.equal, "missing": check.missing, "extra": check.extra,
                                  "different": check.different})
-        if status != DeliveryRun.Status.SUCCEEDED:
+        if status != DeliveryRun.Status.SUCCEEDED and not (paused or by_person):
             audit.record(AuditCode.DELIVERY_FAILED, actor=None, obj=run.binding, object_department=grant.consumer,
                          outcome="failure", detail=detail)
             _tell(run, error)
         elif check is not None and not check.equal:
             _tell(run, None, check=check)
+    return True
 
 
 def _tell(run: DeliveryRun, error: GovshareError | None, *, check: deliver.CheckResult | None = None) -> None:
@@ -385,27 +394,11 @@ def _tell(run: DeliveryRun, error: GovshareError | None, *, check: deliver.Check
                                          url=f"/sharing/grants/{grant.pk}/", obj=run.binding))
 
 
-def settle_orphaned() -> int:
-    """Delivery runs whose job ended without them (cancelled, failed for good): ended to match."""
-    from govshare.core.models import Job
-
-    ended: dict[str, str] = {Job.Status.CANCELLED: DeliveryRun.Status.STOPPED,
-                             Job.Status.FAILED: DeliveryRun.Status.FAILED, Job.Status.SUCCEEDED: DeliveryRun.Status.FAILED}
-    count = 0
-    for run in DeliveryRun.objects.filter(status__in=DeliveryRun.OPEN_STATUSES, job__status__in=list(ended)) \
-            .select_related("job", "binding__grant"):
-        assert run.job is not None
-        count += DeliveryRun.objects.filter(pk=run.pk, status__in=DeliveryRun.OPEN_STATUSES).update(
-            status=ended[run.job.status], finished_at=timezone.now(), error_code="job_ended",
-            error_message={"zh": f"后台任务已结束（{run.job.status}）", "en": f"The background job ended ({run.job.status})"})
-    return count
-
-
 @periodic.register("exchange.deliveries", every_seconds=60)
 def start_behind() -> dict[str, int]:
     """Queue a delivery for every active binding whose usable grant's entry has changes in the centre it has not
     delivered (after a copy into the centre, a crash, a pause)."""
-    from govshare.exchange.actions.deliveries import start_for_entries
+    from govshare.exchange.actions.deliveries import settle_orphaned, start_for_entries
 
     settle_orphaned()
     return start_for_entries(None)

@@ -130,8 +130,10 @@ def timeliness(binding: TableBinding, now: dt.datetime | None = None) -> float:
 def consistency_of(entry_id: int) -> float | None:
     """The mean consistency of the entry's active checks whose last run compared something — a check whose last run
     failed says nothing of the data as it is now and counts for nothing (review of the 22nd session)."""
-    measured = [Fraction(c.compared - min(c.differing or 0, c.compared), c.compared) for c in CrossCheck.objects.filter(
-        Q(left_entry_id=entry_id) | Q(right_entry_id=entry_id), is_active=True, compared__gt=0, error__isnull=True)]
+    counts = CrossCheck.objects.filter(Q(left_entry_id=entry_id) | Q(right_entry_id=entry_id), is_active=True,
+                                       compared__gt=0, error__isnull=True).values_list("compared", "differing")
+    measured = [Fraction(int(compared or 0) - min(int(differing or 0), int(compared or 0)), int(compared or 1))
+                for compared, differing in counts]  # compared > 0: the filter
     return _down(sum(measured, Fraction(0)) / len(measured)) if measured else None
 
 

@@ -113,6 +113,12 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
         # no second audit row, no second notice, no finished run turned back into a running one
         ctx.log(f"run {run.run_id} has already ended ({run.status})")
         return {"run": run.pk, "status": run.status}
+    if not run.binding.is_active and not ctx.params.get("confirmed"):
+        # paused after it was queued (the source under repair): nothing is read — review of the 22nd session
+        ctx.log(f"run {run.run_id}: the binding was paused before it began; nothing read")
+        _finish(run, ExchangeRun.Status.STOPPED, GovshareError(
+            "binding_paused", _("The binding was paused before the copy began: nothing was read.")))
+        return {"run": run.pk, "status": ExchangeRun.Status.STOPPED}
     ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
         status=ExchangeRun.Status.RUNNING, started_at=run.started_at or timezone.now())
     binding = run.binding
@@ -146,7 +152,8 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
                                                          rejected=F("rejected") + receipt.rejected, **counted)
             run.rows_read += receipt.rows_read if phase == "rows" else 0
             ctx.progress(run.rows_read, total=expected,  # raises JobCancelled when stopped
-                         message=f"batch {receipt.batch} ({phase})")
+                         message=messages.message(_("batch %(batch)s (%(phase)s)"), batch=receipt.batch,
+                                                  phase=PHASES.get(phase, phase)))
 
         log_position: dict[str, Any] | None = None
         caught_up: str | None = None
@@ -479,6 +486,9 @@ def run_receipts(run: ExchangeRun, *, quarantine_limit: int = 200) -> tuple[list
              for r in receipts],
             [_held(q) for q in held])
 
+
+#: a copy's phases as its job's progress names them
+PHASES: dict[str, Any] = {"rows": _("rows"), "keys": _("keys"), "deletes": _("deletions")}
 
 #: why a value was quarantined (the copy engine's reason codes), in the reader's language
 REASONS: dict[str, Any] = {

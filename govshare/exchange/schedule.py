@@ -67,6 +67,15 @@ def last_success(binding: TableBinding) -> dt.datetime | None:
     return runs.aggregate(at=Max("finished_at"))["at"]
 
 
+def _last_success_began(binding: TableBinding) -> dt.datetime | None:
+    """When the last successful copy (since the table was last made again) began."""
+    runs = binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED)
+    if binding.rebuilt_at is not None:
+        runs = runs.filter(finished_at__gt=binding.rebuilt_at)
+    last = runs.order_by("-finished_at", "-pk").values_list("started_at", "finished_at").first()
+    return None if last is None else (last[0] or last[1])
+
+
 def with_last_success(qs: Any) -> Any:
     """Bindings with ``last_success_at`` (one query for a list; as :func:`last_success`)."""
     since_rebuild = Q(rebuilt_at__isnull=True) | Q(runs__finished_at__gt=F("rebuilt_at"))
@@ -101,12 +110,23 @@ def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     now = now or timezone.now()
     interval = LOG_INTERVAL if binding.mode == TableBinding.Mode.LOG else interval_of(binding)
     success = last_success(binding)
+    # a cycle is counted from when the last successful copy *began*: a daily copy that takes two hours does not
+    # slide two hours later every day (review of the 22nd session)
+    began = _last_success_began(binding) if success is not None else None
     # a rebuild asked for and not done (its copy failed before it made the table again) is tried again with the
     # usual backoff, not a whole cycle later
-    if success is not None and now - success < interval and not binding.rebuild_pending:
+    if began is not None and now - began < interval and not binding.rebuild_pending:
         return False
-    # deletions a person refused: the source is being looked at — the next copy waits a whole cycle
-    if binding.runs.filter(error_code="deletes_refused", finished_at__gt=now - interval).exists():
+    # deletions a person refused (the source is being looked at), or a copy a person stopped: the next scheduled
+    # copy waits the entry's whole cycle — log mode's one-minute pass included (review of the 22nd session)
+    cycle = interval_of(binding)
+    if binding.runs.filter(error_code="deletes_refused", finished_at__gt=now - cycle).exists():
+        return False
+    stopped = binding.runs.filter(status=ExchangeRun.Status.STOPPED, finished_at__gt=now - cycle).exclude(
+        error_code="binding_paused")
+    if success is not None:
+        stopped = stopped.filter(finished_at__gt=success)
+    if stopped.exists():
         return False
     failures, last_failure = _consecutive_failures(binding, success or binding.rebuilt_at)
     if failures and last_failure is not None:

@@ -341,7 +341,8 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
             hashes = [row_hash(row) for row in rows]
             store.apply(table, rows, run_id=upload.run_id, batch=number, position={"rows": number * BATCH_ROWS},
                         rows_read=len(rows), read_hash=combine(hashes), remember=replace, hashes=hashes)
-            ctx.progress(min(number * BATCH_ROWS, len(parsed.rows)), len(parsed.rows), f"{number}/{len(batches)}")
+            ctx.progress(min(number * BATCH_ROWS, len(parsed.rows)), len(parsed.rows),
+                         messages.message(_("batch %(batch)s of %(batches)s"), batch=number, batches=len(batches)))
         if replace:
             number = max(len(batches), done)
             while True:
@@ -354,7 +355,8 @@ def _run(ctx: jobs.JobContext, upload: Upload) -> dict[str, Any]:
                     raise jobs.JobCancelled(str(ctx.job.pk))
                 number += 1
                 store.tombstone(table, gone, run_id=upload.run_id, batch=number, position={"phase": "delete"})
-                ctx.progress(len(parsed.rows), len(parsed.rows), f"{number - len(batches)} deletion batches")
+                ctx.progress(len(parsed.rows), len(parsed.rows),
+                             messages.message(_("%(n)s deletion batches"), n=number - len(batches)))
         receipts = store.receipts(table, upload.run_id)
         summary = store.summary(table)
         try:  # the entry's quality score, as a copy's (every row of a loaded file passed: validity 1)

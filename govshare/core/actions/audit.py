@@ -653,7 +653,7 @@ def do_start_audit_verify(actor: Any) -> Job:
 @jobs.handler(VERIFY_JOB)
 def _verify_job(ctx: jobs.JobContext) -> dict[str, Any]:
     total = AuditEvent.objects.count()
-    ctx.progress(0, total, str(_("Verifying the audit chain")))
+    ctx.progress(0, total, _("Verifying the audit chain"))
     report = check_chain(progress=lambda done: ctx.progress(done, total))
     ctx.progress(report.checked, total, report.message)
     _record_verification(report, actor=ctx.job.created_by, extra={"job": str(ctx.job.pk)})

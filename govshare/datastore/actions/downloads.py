@@ -283,7 +283,7 @@ def _write(ctx: jobs.JobContext, download: Download, granted: delivery.Delivery,
                                   code=download.entry.code)
         query = reader.RowQuery(table, items, filters, limit=PAGE_ROWS)
         total, _kind = reader.count_rows(store, query, 10_000_000)
-        ctx.progress(0, total, str(_("building the file")))
+        ctx.progress(0, total, _("building the file"))
         checkpoint = ctx.checkpoint if download.format != Download.Format.XLSX else {}
         if checkpoint.get("rows") and part.exists() and part.stat().st_size >= int(checkpoint["bytes"]):
             # a worker died: go on after its last written page (a file shorter than that record is built again —

@@ -21,12 +21,13 @@ from govshare.catalog.enums import ShareMethod
 from govshare.core import audit, jobs, messages
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import Conflict, GovshareError, ManyProblems, NotFound, ValidationFailed
+from govshare.core.models import Job
 from govshare.core.permissions import get_for, require
 from govshare.core.roles import Capability
 from govshare.datastore.centre import open_store, table_for
 from govshare.datastore.engine.store import StoreError
 from govshare.exchange import guard
-from govshare.exchange.deliveries import DELIVER_JOB, WORDS, settle_orphaned, signature
+from govshare.exchange.deliveries import DELIVER_JOB, WORDS, finish, signature
 from govshare.exchange.engine import deliver
 from govshare.exchange.engine import sources as engine
 from govshare.exchange.models import CentreTableState, DataSource, DeliveryBinding, DeliveryRun, TableBinding
@@ -170,7 +171,8 @@ def do_set_delivery_active(actor: Any, binding: DeliveryBinding, active: bool) -
     audit.record(AuditCode.DELIVERY_RESUMED if active else AuditCode.DELIVERY_PAUSED, actor=actor, obj=binding,
                  object_department=binding.grant.consumer, detail={"grant": binding.grant.number})
     if active:
-        transaction.on_commit(lambda: start_for_entries(None, bindings=[binding.pk]))
+        # at once: a person resumed it, whatever the failures before (a pause is no failure to back off from)
+        transaction.on_commit(lambda: start_for_entries(None, bindings=[binding.pk], at_once=True))
     return binding
 
 
@@ -234,10 +236,11 @@ def _grant_refusal(grant: Grant) -> GovshareError:
                                                   "valid): nothing more is delivered."), grant=grant.number)
 
 
-def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None = None) -> dict[str, int]:
+def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None = None,
+                      at_once: bool = False) -> dict[str, int]:
     """Queue a delivery for every active binding (of these entries, or these bindings) that has changes in the
     centre it has not delivered and no open run.  A binding whose grant is no longer in force gets one stopped run
-    that says why (not one per pass)."""
+    that says why (not one per pass).  ``at_once``: whatever the back-off after failures (a person resumed it)."""
     found = DeliveryBinding.objects.filter(is_active=True, target__is_active=True, target__receives_deliveries=True
                                            ).select_related("grant__entry", "grant__consumer", "target"
                                                             ).exclude(runs__status__in=DeliveryRun.OPEN_STATUSES)
@@ -268,7 +271,7 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
                     binding.signature == signature(binding, binding.grant)
                 if current and not binding.stopped:
                     continue
-                if binding.stopped and backing_off(binding):
+                if binding.stopped and not at_once and backing_off(binding):
                     continue
                 try:
                     _queue(None, binding, DeliveryRun.Kind.DELIVER)
@@ -323,3 +326,23 @@ def start_checks(entry_id: int) -> int:
 
 
 __all__ = ["do_bind_delivery", "do_set_delivery_active", "do_start_delivery", "start_for_entries"]
+
+
+def settle_orphaned() -> int:
+    """Delivery runs whose job ended without them (cancelled, failed for good): ended to match."""
+    ended: dict[str, str] = {Job.Status.CANCELLED: DeliveryRun.Status.STOPPED,
+                             Job.Status.FAILED: DeliveryRun.Status.FAILED, Job.Status.SUCCEEDED: DeliveryRun.Status.FAILED}
+    count = 0
+    for run in DeliveryRun.objects.filter(status__in=DeliveryRun.OPEN_STATUSES, job__status__in=list(ended)) \
+            .select_related("job", "binding__grant", "binding__target"):
+        assert run.job is not None
+        status = ended[run.job.status]
+        cancelled = run.job.status == Job.Status.CANCELLED
+        # as a run that ends in its handler: mirrored on the binding (a failure backs off), audited and told — the
+        # periodic pass queued the same delivery again every minute, silently (review of the 22nd session)
+        reason = messages.Text(run.job.message_node) if run.job.message_node is not None else run.job.message
+        error = (GovshareError("delivery_cancelled", _("The delivery's job was cancelled: %(reason)s"), reason=reason)
+                 if cancelled else
+                 GovshareError("delivery_job_ended", _("The delivery's job ended without it: %(reason)s"), reason=reason))
+        count += finish(run, status, {}, error=error, by_person=cancelled)
+    return count

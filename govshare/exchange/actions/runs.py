@@ -29,6 +29,7 @@ from govshare.exchange.runs import (
     reconcile_now,
     settle_orphaned_reconciliations,
     table_identity,
+    tell_failure,
 )
 
 
@@ -256,8 +257,6 @@ def record_unstartable(binding: TableBinding, error: GovshareError) -> ExchangeR
     a failed run — its page and the notice say why, and the next try waits (exchange.schedule backs off)."""
     from django.utils import timezone
 
-    from govshare.exchange.runs import tell_failure
-
     with transaction.atomic():
         run = ExchangeRun.objects.create(
             binding=binding, kind=choose_kind(binding)[0], target=table_for(binding.entry),
@@ -326,6 +325,11 @@ def settle_orphaned_runs() -> int:
                              obj=run, object_department=run.binding.entry.provider, outcome="failure",
                              detail={"entry": run.binding.entry.code, "run": run.run_id, "status": status,
                                      "job": str(run.job_id)})
+                if status == ExchangeRun.Status.FAILED:  # told as a failure in the handler is (review, 22nd session)
+                    reason = messages.Text(run.job.message_node) if run.job.message_node is not None \
+                        else run.job.message
+                    tell_failure(run, GovshareError("job_ended", _("The background job of the copy ended without it: "
+                                                                   "%(reason)s"), reason=reason))
     return count
 
 
