@@ -333,7 +333,9 @@ def run_out(run: ExchangeRun) -> dict[str, Any]:
     # every second it waited — review of the 22nd session)
     end = run.finished_at or (run.job.finished_at if run.status == ExchangeRun.Status.HELD and run.job is not None
                               and run.job.finished_at else None) or timezone.now()
-    seconds = end - run.started_at if run.started_at else None
+    # a run confirmed after a hold read its rows before the wait and goes on after it: no honest rate (its rows read
+    # and its times span the wait)
+    seconds = end - run.started_at if run.started_at and run.confirmed_deletes is None else None
     rate = round(run.rows_read / seconds.total_seconds(), 1) if seconds and seconds.total_seconds() > 0 else None
     job = run.job
     return {
@@ -595,7 +597,9 @@ def resume_delivery(request: HttpRequest, delivery_id: int = ID) -> dict[str, An
 
 # -- spreadsheet uploads (EXC-3, issue 11 item 8) --------------------------------------------------------------------
 
-def upload_out(upload: Upload) -> dict[str, Any]:
+def upload_out(upload: Upload, *, with_problems: bool = True) -> dict[str, Any]:
+    """An upload as the API gives it; ``with_problems`` False (the list): no problems (``problems_kept`` None; the
+    upload's own answer and its problems file have them)."""
     from govshare.exchange.uploads import SHOWN_PROBLEMS, problem_text
 
     return {"id": upload.pk, "entry": upload.feed.entry.code, "file_name": upload.file_name, "size": upload.size,
@@ -603,9 +607,9 @@ def upload_out(upload: Upload) -> dict[str, Any]:
             "problem_count": upload.problem_count,
             "problems": [{**{k: p.get(k) for k in ("sheet", "row", "column", "item", "code")},
                           "detail": str(p.get("detail") or ""), "message": problem_text(p)}
-                         for p in (upload.problems or [])[:SHOWN_PROBLEMS]],
-            "problems_kept": len(upload.problems or []),
-            "problems_file": f"/exchange/uploads/{upload.pk}/problems/?format=csv" if upload.problems else None,
+                         for p in ((upload.problems or []) if with_problems else [])[:SHOWN_PROBLEMS]],
+            "problems_kept": len(upload.problems or []) if with_problems else None,
+            "problems_file": f"/exchange/uploads/{upload.pk}/problems/?format=csv" if upload.problem_count else None,
             "batches": upload.batches, "inserted": upload.inserted, "updated": upload.updated,
             "unchanged": upload.unchanged, "deleted": upload.deleted, "rebuilt": upload.rebuilt,
             "pending_deletes": upload.pending_deletes, "confirmed_deletes": upload.confirmed_deletes,
@@ -685,7 +689,8 @@ def list_uploads(request: HttpRequest, entry: int | None = Query(None, ge=1, le=
     qs = _uploads(user_of(request))
     if entry is not None:
         qs = qs.filter(feed__entry_id=entry)
-    return [upload_out(u) for u in qs.order_by("-created_at", "-pk")[:200]]
+    # the list leaves the problems to each upload's own answer: up to 10 000 are kept an upload (review, 22nd session)
+    return [upload_out(u, with_problems=False) for u in qs.defer("problems").order_by("-created_at", "-pk")[:200]]
 
 
 @router.get("/uploads/{upload_id}", response={200: s.UploadOut})

@@ -160,13 +160,17 @@ def prepare(binding: DeliveryBinding, store: Store) -> Prepared:
                     allowed.mask, grant_secret(grant), allowed.masked, centre, incarnation, tuple(allowed.items))
 
 
+#: why a delivery stopped when a person paused it (the worker saw it: :func:`finish`'s ``paused``)
+PAUSED = _("the delivery was paused")
+
+
 def still_allowed(prepared: Prepared, store: Store | None = None) -> str | None:
     """Why the delivery must stop now (None: go on) — asked before every batch: the grant revoked or expired,
     the binding paused, the system or the front-end database deactivated, the masks changed, the centre's table to
     be made again or made again.  ``store``: the delivery's own (idle between batches), else one is opened."""
     binding = DeliveryBinding.objects.select_related("system", "target").get(pk=prepared.binding.pk)
     if not binding.is_active:
-        return str(bilingual(_("the delivery was paused")))
+        return str(bilingual(PAUSED))
     if not binding.target.is_active:
         return str(bilingual(_("the front-end database was deactivated")))
     if not binding.target.receives_deliveries:
@@ -289,7 +293,9 @@ def run_delivery(ctx: jobs.JobContext) -> dict[str, Any]:
         error = _explained(exc, binding)
         stopped = isinstance(exc, deliver.DeliveryError) and exc.code == "stopped" or \
             isinstance(exc, delivery.AccessRefused)
-        finish(run, DeliveryRun.Status.STOPPED if stopped else DeliveryRun.Status.FAILED, totals, error=error)
+        paused = isinstance(exc, deliver.DeliveryError) and exc.code == "stopped" and exc.detail == str(bilingual(PAUSED))
+        finish(run, DeliveryRun.Status.STOPPED if stopped else DeliveryRun.Status.FAILED, totals, error=error,
+               paused=paused)
         if error.code == "delivery_unexpected":
             raise  # ended failed, saying so; the job's log keeps the traceback
         return {"run": run.pk, "status": "stopped" if stopped else "failed", "error": error.code}
@@ -327,12 +333,16 @@ def record_batch(binding: DeliveryBinding, grant: Grant, receipt: deliver.BatchR
 
 
 def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: GovshareError | None = None,
-           check: deliver.CheckResult | None = None, made_with: str = "", by_person: bool = False) -> bool:
+           check: deliver.CheckResult | None = None, made_with: str = "", by_person: bool = False,
+           paused: bool = False) -> bool:
     """The run's end, once (a conditional UPDATE from an open status), mirrored on the binding; a failure is audited
-    and told to the consumer's staff (once per incident).  A run a person ended — the delivery paused (a stop while
-    the binding is inactive), its job cancelled (``by_person``) — is no failure: neither audited nor told as one
-    (the pause and the cancellation are audited themselves), and a pause leaves no reason to back off from, so a
-    resume starts at once (review of the 22nd session).  Returns whether it ended the run."""
+    and told to the consumer's staff (once per incident).  A run a person ended — stopped because the worker saw the
+    delivery paused (``paused``), its job cancelled (``by_person``) — is no failure: neither audited nor told as one
+    (the pause and the cancellation are audited themselves), recorded as ``delivery_paused`` / ``delivery_cancelled``
+    (which end a back-off streak), and a pause leaves no reason to back off from; one resumed meanwhile is delivered
+    at once (reviews of the 22nd session).  Returns whether it ended the run."""
+    if paused:
+        error = GovshareError("delivery_paused", _("The delivery was paused."))
     now = timezone.now()
     words = {"code": error.code, "zh": error.render("zh-hans"), "en": error.render("en")} if error else None
     with transaction.atomic():
@@ -342,8 +352,6 @@ def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: Govs
         if not moved:
             return False
         binding = DeliveryBinding.objects.select_for_update().get(pk=run.binding_id)
-        paused = status == DeliveryRun.Status.STOPPED and error is not None and error.code == "delivery_stopped" \
-            and not binding.is_active
         mirror: dict[str, Any] = {"stopped": None if paused else words, "updated_at": now}
         if "rows" in totals:
             mirror.update(rows=totals["rows"], content_hash=totals.get("content_hash", ""),
@@ -368,6 +376,10 @@ def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: Govs
             audit.record(AuditCode.DELIVERY_FAILED, actor=None, obj=run.binding, object_department=grant.consumer,
                          outcome="failure", detail=detail)
             _tell(run, error)
+        if paused and binding.is_active:  # resumed while this run was stopping: the resume found it still open
+            from govshare.exchange.actions.deliveries import start_for_entries
+
+            transaction.on_commit(lambda: start_for_entries(None, bindings=[binding.pk], at_once=True))
         elif check is not None and not check.equal:
             _tell(run, None, check=check)
     return True

@@ -114,10 +114,12 @@ def run_copy(ctx: jobs.JobContext) -> dict[str, Any]:
         ctx.log(f"run {run.run_id} has already ended ({run.status})")
         return {"run": run.pk, "status": run.status}
     if not run.binding.is_active and not ctx.params.get("confirmed"):
-        # paused after it was queued (the source under repair): nothing is read — review of the 22nd session
-        ctx.log(f"run {run.run_id}: the binding was paused before it began; nothing read")
+        # paused after it was queued (the source under repair): nothing more is read — review of the 22nd session
+        ctx.log(f"run {run.run_id}: the binding is paused; nothing more read")
         _finish(run, ExchangeRun.Status.STOPPED, GovshareError(
-            "binding_paused", _("The binding was paused before the copy began: nothing was read.")))
+            "binding_paused", _("The binding was paused before the copy began: nothing was read.")
+            if run.started_at is None else _("The binding was paused while the copy waited for a worker to go on: "
+                                              "the batches it committed stay.")))
         return {"run": run.pk, "status": ExchangeRun.Status.STOPPED}
     ExchangeRun.objects.filter(pk=run.pk, status__in=ExchangeRun.OPEN_STATUSES).update(
         status=ExchangeRun.Status.RUNNING, started_at=run.started_at or timezone.now())

@@ -46,6 +46,8 @@ INTERVALS: dict[str, dt.timedelta] = {
     UpdateCycle.OTHER: dt.timedelta(days=30),
 }
 FIRST_RETRY = dt.timedelta(minutes=5)
+#: how long a stopped first copy, rebuild copy or log-mode read holds its binding (others: the entry's cycle)
+STOP_HOLD = dt.timedelta(minutes=30)
 #: log mode: how often the slot's changes are read once the first full copy is done
 LOG_INTERVAL = dt.timedelta(minutes=1)
 
@@ -72,8 +74,11 @@ def _last_success_began(binding: TableBinding) -> dt.datetime | None:
     runs = binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED)
     if binding.rebuilt_at is not None:
         runs = runs.filter(finished_at__gt=binding.rebuilt_at)
-    last = runs.order_by("-finished_at", "-pk").values_list("started_at", "finished_at").first()
-    return None if last is None else (last[0] or last[1])
+    last = runs.order_by("-finished_at", "-pk").values_list("started_at", "finished_at", "confirmed_deletes").first()
+    if last is None:
+        return None
+    # a run held for a person's decision began long before it went on: its cycle is counted from its end
+    return last[1] if last[2] is not None else (last[0] or last[1])
 
 
 def with_last_success(qs: Any) -> Any:
@@ -117,12 +122,17 @@ def is_due(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     # usual backoff, not a whole cycle later
     if began is not None and now - began < interval and not binding.rebuild_pending:
         return False
-    # deletions a person refused (the source is being looked at), or a copy a person stopped: the next scheduled
-    # copy waits the entry's whole cycle — log mode's one-minute pass included (review of the 22nd session)
+    # deletions a person refused (the source is being looked at): the next scheduled copy waits the entry's whole
+    # cycle — log mode's one-minute pass included (review of the 22nd session)
     cycle = interval_of(binding)
     if binding.runs.filter(error_code="deletes_refused", finished_at__gt=now - cycle).exists():
         return False
-    stopped = binding.runs.filter(status=ExchangeRun.Status.STOPPED, finished_at__gt=now - cycle).exclude(
+    # a copy a person stopped: the next scheduled one waits the entry's cycle — but a first copy, a rebuild's copy
+    # (every delivery of the entry waits for it) and a log-mode read (its slot holds the source's WAL meanwhile) at
+    # most STOP_HOLD (second review): pausing the binding is how a person holds it longer
+    held = cycle if success is not None and not binding.rebuild_pending and binding.mode != TableBinding.Mode.LOG \
+        else min(cycle, STOP_HOLD)
+    stopped = binding.runs.filter(status=ExchangeRun.Status.STOPPED, finished_at__gt=now - held).exclude(
         error_code="binding_paused")
     if success is not None:
         stopped = stopped.filter(finished_at__gt=success)

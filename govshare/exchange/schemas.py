@@ -551,8 +551,10 @@ class UploadOut(Schema):
     status: str = Field(description="received, checking, refused, loading, loaded, failed")
     rows: int | None
     problem_count: int
-    problems: list[UploadProblemOut] = Field(description="the first 200 problems")
-    problems_kept: int = Field(0, description="the problems kept (up to 10 000): all of them in the problems file")
+    problems: list[UploadProblemOut] = Field(description="the first 200 problems (the list of uploads: none — GET the "
+                                                         "upload)")
+    problems_kept: int | None = Field(None, description="the problems kept (up to 10 000): all of them in the problems "
+                                                        "file (the list of uploads: null)")
     problems_file: str | None = Field(None, description="every kept problem as CSV (the web page's export; "
                                                         "?format=xlsx for a workbook), in the reader's language")
     batches: int

@@ -283,6 +283,8 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
     return {"started": started, "not_started": refused}
 
 
+#: the codes of runs a person ended (not failures: they end a back-off streak)
+BY_PERSON = ("delivery_paused", "delivery_cancelled")
 #: after a stopped or failed delivery, the periodic pass waits this long before the next try, doubling per failure
 FIRST_RETRY = dt.timedelta(minutes=5)
 LONGEST_WAIT = dt.timedelta(days=1)
@@ -296,9 +298,10 @@ def backing_off(binding: DeliveryBinding, now: dt.datetime | None = None) -> boo
     latest = None
     # runs that failed or stopped before the centre's table was last made again (those the rebuild stopped) count not
     rebuilt = TableBinding.objects.centre_state(binding.grant.entry_id).rebuilt_at
-    for status, finished in binding.runs.order_by("-created_at", "-pk").values_list("status", "finished_at")[:20]:
-        if status not in (DeliveryRun.Status.FAILED, DeliveryRun.Status.STOPPED):
-            break
+    for status, finished, code in binding.runs.order_by("-created_at", "-pk").values_list(
+            "status", "finished_at", "error_code")[:20]:
+        if status not in (DeliveryRun.Status.FAILED, DeliveryRun.Status.STOPPED) or code in BY_PERSON:
+            break  # a success, or a person's pause or cancellation, ends the streak (a pause is no failure)
         if rebuilt is not None and finished is not None and finished <= rebuilt:
             break
         failed += 1

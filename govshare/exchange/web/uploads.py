@@ -63,7 +63,8 @@ def _entries(request: HttpRequest) -> list[Any]:
                     store = stack.enter_context(open_store())
             feed = feeds.get(entry.pk)
             found.append({"entry": entry, "feed": feed, "stale": is_stale(feed) if feed is not None else None,
-                          "recent": list(Upload.objects.filter(feed__entry=entry).order_by("-created_at", "-pk")[:3]),
+                          "recent": list(Upload.objects.filter(feed__entry=entry).defer("problems", "pending_keys")
+                                         .order_by("-created_at", "-pk")[:3]),
                           "replace_only": _replace_only(entry, feed, store)})
     return found
 
@@ -108,8 +109,9 @@ def uploads(request: HttpRequest) -> HttpResponse:
             return _back_to_form(entry, request.POST.get("mode", ""))
         messages.success(request, _("The file is received; every row is being checked."))
         return redirect("exchange:upload_detail", made.pk)
-    recent = list(restrict(Upload.objects.select_related("feed__entry__current_version", "uploaded_by"),
-                           request.user, VIEW).order_by("-created_at", "-pk")[:30])
+    # the list shows counts: the kept problems (up to 10 000 an upload) are not read (review of the 22nd session)
+    recent = list(restrict(Upload.objects.select_related("feed__entry__current_version", "uploaded_by")
+                           .defer("problems", "pending_keys"), request.user, VIEW).order_by("-created_at", "-pk")[:30])
     entries = _entries(request)
     chosen = request.GET.get("mode") if request.GET.get("mode") in Upload.Mode.values else None
     for e in entries:  # the mode a refused file was sent with stays chosen (QA walk-through, 21st session)
