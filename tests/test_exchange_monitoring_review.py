@@ -76,17 +76,22 @@ def test_a_delivery_whose_job_failed_for_good_backs_off_is_audited_and_told(
 
 # ------------------------------------------------------------------ schedule
 
+def in_log_mode(bound: Any, kind: str, started: dt.datetime, finished: dt.datetime) -> TableBinding:  # noqa: F811
+    """The binding in log mode, with one successful copy of ``kind`` between those times."""
+    TableBinding.objects.filter(pk=bound.binding.pk).update(mode=TableBinding.Mode.LOG, slot_name="gs_slot")
+    binding = TableBinding.objects.get(pk=bound.binding.pk)
+    ExchangeRun.objects.create(binding=binding, kind=kind, target="t", status="succeeded", started_at=started,
+                               finished_at=finished, watermark={"slot": "gs_slot", "position": None})
+    return binding
+
+
 def test_refused_deletions_of_a_log_mode_binding_wait_a_whole_cycle_not_a_minute(bound: Any) -> None:  # noqa: F811
     """MEDIUM (stuck/noisy).  is_due() looks for a refusal within ``interval``, which for a log-mode binding is
     LOG_INTERVAL (1 minute), not the entry's cycle.  After a person refuses a TRUNCATE the slot is read again a
     minute later, the same deletions are held again and everyone is notified again: refusing does nothing.
     Expected: not due 2 minutes after the refusal (daily entry); actual: due."""
-    TableBinding.objects.filter(pk=bound.binding.pk).update(mode=TableBinding.Mode.LOG, slot_name="gs_slot")
-    binding = TableBinding.objects.get(pk=bound.binding.pk)
     now = timezone.now()
-    ExchangeRun.objects.create(binding=binding, kind="full", target="t", status="succeeded",
-                               started_at=now - dt.timedelta(hours=3), finished_at=now - dt.timedelta(hours=2),
-                               watermark={"slot": "gs_slot", "position": None})
+    binding = in_log_mode(bound, "full", now - dt.timedelta(hours=3), now - dt.timedelta(hours=2))
     ExchangeRun.objects.create(binding=binding, kind="log", target="t", status="stopped", started_at=now,
                                finished_at=now, error_code="deletes_refused")
     assert schedule.is_due(binding, now + dt.timedelta(minutes=2)) is False
@@ -128,16 +133,11 @@ def test_the_rate_of_a_held_copy_does_not_decay_while_it_waits_for_a_person(boun
 
 # ------------------------------------------------------------------ deliveries: pause / resume
 
-def test_pausing_a_delivery_is_not_reported_as_a_failure_and_resuming_starts_it_at_once(
-        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:  # noqa: F811
-    """MEDIUM.  A colleague pauses a queued/running delivery: the run stops with delivery_stopped, which finish()
-    audits as DELIVERY_FAILED and _tell() sends to every consumer staff member as "Delivery … stopped"; then
-    binding.stopped is set, so resuming (do_set_delivery_active True → start_for_entries) is swallowed by
-    backing_off() for 5 minutes — the person presses Resume and nothing happens.
-    Expected: no failure notice, a new run at resume; actual: a notice, no run."""
+def paused_delivery(tabled: Any, capture: Any) -> tuple[Any, DeliveryRun]:  # noqa: F811
+    """A delivery with a change to deliver, started, and paused by a colleague before its worker ran it (which it
+    then did: it saw the pause and stopped)."""
     from govshare.exchange.actions.deliveries import do_set_delivery_active, do_start_delivery
 
-    capture = django_capture_on_commit_callbacks
     binding = _bind(tabled, capture)
     _change(tabled.entry, [["360783201001010018", "孙七", None]], "r2")
     with capture(execute=False):
@@ -145,6 +145,20 @@ def test_pausing_a_delivery_is_not_reported_as_a_failure_and_resuming_starts_it_
     do_set_delivery_active(tabled.org.market_admin, binding, False)
     with capture(execute=True):
         jobs.execute(run.job_id, "test-worker")
+    return binding, run
+
+
+def test_pausing_a_delivery_is_not_reported_as_a_failure_and_resuming_starts_it_at_once(
+        tabled: Any, django_capture_on_commit_callbacks: Any) -> None:  # noqa: F811
+    """MEDIUM.  A colleague pauses a queued/running delivery: the run stops with delivery_stopped, which finish()
+    audits as DELIVERY_FAILED and _tell() sends to every consumer staff member as "Delivery … stopped"; then
+    binding.stopped is set, so resuming (do_set_delivery_active True → start_for_entries) is swallowed by
+    backing_off() for 5 minutes — the person presses Resume and nothing happens.
+    Expected: no failure notice, a new run at resume; actual: a notice, no run."""
+    from govshare.exchange.actions.deliveries import do_set_delivery_active
+
+    capture = django_capture_on_commit_callbacks
+    binding, run = paused_delivery(tabled, capture)
     run.refresh_from_db()
     assert run.status == DeliveryRun.Status.STOPPED, run.error_message
     notices = Notification.objects.filter(kind="exchange.delivery_failed").count()

@@ -32,16 +32,11 @@ def test_after_a_pause_the_next_real_stop_of_a_delivery_is_told(
     code) is audited DELIVERY_FAILED but sent to nobody.
     Expected: the consumer's staff told of the stop after the resume; actual: no notice."""
     from govshare.exchange import deliveries
-    from govshare.exchange.actions.deliveries import do_set_delivery_active, do_start_delivery
+    from govshare.exchange.actions.deliveries import do_set_delivery_active
+    from tests.test_exchange_monitoring_review import paused_delivery
 
     capture = django_capture_on_commit_callbacks
-    binding = _bind(tabled, capture)
-    _change(tabled.entry, [["360783201001010018", "孙七", None]], "r2")
-    with capture(execute=False):
-        run = do_start_delivery(tabled.org.market_specialist, binding)
-    do_set_delivery_active(tabled.org.market_admin, binding, False)
-    with capture(execute=True):
-        jobs.execute(run.job_id, "test-worker")  # stopped by the pause: silent (as the fix wants)
+    binding, run = paused_delivery(tabled, capture)  # stopped by the pause: silent (as the fix wants)
     assert Notification.objects.filter(kind="exchange.delivery_failed").count() == 0
     # the grant is revoked while the resumed delivery runs: still_allowed() says why, before its first batch
     monkeypatch.setattr(deliveries, "still_allowed", lambda *_a, **_k: "grant revoked / 授权已撤销")
@@ -125,12 +120,10 @@ def test_a_stopped_log_mode_read_does_not_hold_the_slot_for_a_whole_day(bound: A
     time (GOVSHARE_SLOT_ALARM_MINUTES, 60 by default, fires after an hour), though stopping one read says nothing of
     the next (a log read takes seconds; pausing the binding is the way to hold it).
     Expected: due again within the hour; actual: not due for a day."""
-    TableBinding.objects.filter(pk=bound.binding.pk).update(mode=TableBinding.Mode.LOG, slot_name="gs_slot")
-    binding = TableBinding.objects.get(pk=bound.binding.pk)
+    from tests.test_exchange_monitoring_review import in_log_mode
+
     now = timezone.now()
-    ExchangeRun.objects.create(binding=binding, kind="log", target="t", status="succeeded",
-                               started_at=now - dt.timedelta(minutes=3), finished_at=now - dt.timedelta(minutes=3),
-                               watermark={"slot": "gs_slot", "position": None})
+    binding = in_log_mode(bound, "log", now - dt.timedelta(minutes=3), now - dt.timedelta(minutes=3))
     ExchangeRun.objects.create(binding=binding, kind="log", target="t", status="stopped",
                                started_at=now - dt.timedelta(minutes=2), finished_at=now - dt.timedelta(minutes=2))
     assert schedule.is_due(binding, now + dt.timedelta(hours=1)) is True
