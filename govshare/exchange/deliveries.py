@@ -338,8 +338,8 @@ def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: Govs
     """The run's end, once (a conditional UPDATE from an open status), mirrored on the binding; a failure is audited
     and told to the consumer's staff (once per incident).  A run a person ended — stopped because the worker saw the
     delivery paused (``paused``), its job cancelled (``by_person``) — is no failure: neither audited nor told as one
-    (the pause and the cancellation are audited themselves), recorded as ``delivery_paused`` / ``delivery_cancelled``
-    (which end a back-off streak), and a pause leaves no reason to back off from; one resumed meanwhile is delivered
+    (the pause and the cancellation are audited themselves), recorded as ``delivery_paused`` (which ends a back-off
+    streak: a pause leaves no reason to back off from) / ``delivery_cancelled``; one resumed meanwhile is delivered
     at once (reviews of the 22nd session).  Returns whether it ended the run."""
     if paused:
         error = GovshareError("delivery_paused", _("The delivery was paused."))
@@ -376,12 +376,12 @@ def finish(run: DeliveryRun, status: str, totals: dict[str, Any], *, error: Govs
             audit.record(AuditCode.DELIVERY_FAILED, actor=None, obj=run.binding, object_department=grant.consumer,
                          outcome="failure", detail=detail)
             _tell(run, error)
+        elif status == DeliveryRun.Status.SUCCEEDED and check is not None and not check.equal:
+            _tell(run, None, check=check)
         if paused and binding.is_active:  # resumed while this run was stopping: the resume found it still open
             from govshare.exchange.actions.deliveries import start_for_entries
 
             transaction.on_commit(lambda: start_for_entries(None, bindings=[binding.pk], at_once=True))
-        elif check is not None and not check.equal:
-            _tell(run, None, check=check)
     return True
 
 

@@ -283,8 +283,9 @@ def start_for_entries(entry_ids: list[int] | None, *, bindings: list[int] | None
     return {"started": started, "not_started": refused}
 
 
-#: the codes of runs a person ended (not failures: they end a back-off streak)
-BY_PERSON = ("delivery_paused", "delivery_cancelled")
+#: the codes of runs a person paused (no failure: they end a back-off streak; a cancelled run still counts in it, so
+#: that the periodic pass does not start again at once what a person just stopped)
+BY_PERSON = ("delivery_paused",)
 #: after a stopped or failed delivery, the periodic pass waits this long before the next try, doubling per failure
 FIRST_RETRY = dt.timedelta(minutes=5)
 LONGEST_WAIT = dt.timedelta(days=1)
@@ -301,7 +302,7 @@ def backing_off(binding: DeliveryBinding, now: dt.datetime | None = None) -> boo
     for status, finished, code in binding.runs.order_by("-created_at", "-pk").values_list(
             "status", "finished_at", "error_code")[:20]:
         if status not in (DeliveryRun.Status.FAILED, DeliveryRun.Status.STOPPED) or code in BY_PERSON:
-            break  # a success, or a person's pause or cancellation, ends the streak (a pause is no failure)
+            break  # a success, or a person's pause, ends the streak (a pause is no failure)
         if rebuilt is not None and finished is not None and finished <= rebuilt:
             break
         failed += 1
@@ -328,9 +329,6 @@ def start_checks(entry_id: int) -> int:
     return started
 
 
-__all__ = ["do_bind_delivery", "do_set_delivery_active", "do_start_delivery", "start_for_entries"]
-
-
 def settle_orphaned() -> int:
     """Delivery runs whose job ended without them (cancelled, failed for good): ended to match."""
     ended: dict[str, str] = {Job.Status.CANCELLED: DeliveryRun.Status.STOPPED,
@@ -349,3 +347,7 @@ def settle_orphaned() -> int:
                  GovshareError("delivery_job_ended", _("The delivery's job ended without it: %(reason)s"), reason=reason))
         count += finish(run, status, {}, error=error, by_person=cancelled)
     return count
+
+
+__all__ = ["do_bind_delivery", "do_set_delivery_active", "do_start_delivery", "settle_orphaned", "start_for_entries"]
+
