@@ -348,7 +348,9 @@ def test_a_queued_copy_is_stopped_and_the_next_one_may_start(bound: Any, setting
     assert outsider.post(f"/api/v1/exchange/runs/{run.pk}/stop").status_code == 404
     answer = client_for(bound.org.police_admin).post(f"/api/v1/exchange/runs/{run.pk}/stop")
     assert answer.status_code == 200 and answer.json()["status"] == "stopped"
-    assert Job.objects.get(pk=run.job_id).status == Job.Status.CANCELLED
+    job = Job.objects.get(pk=run.job_id)
+    assert job.status == Job.Status.CANCELLED
+    assert (job.message_in("zh-hans").startswith("已由 "), job.message_in("en").startswith("Stopped by ")) == (True, True)
     assert AuditEvent.objects.filter(code=AuditCode.RUN_STOPPED, object_id=str(run.pk)).exists()
     again = client_for(bound.org.police_admin).post(f"/api/v1/exchange/runs/{run.pk}/stop")
     assert again.status_code == 409

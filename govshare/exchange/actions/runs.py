@@ -285,7 +285,8 @@ def do_stop_run(actor: Any, run: ExchangeRun) -> ExchangeRun:
             raise Conflict("run_finished", _("This copy has already ended."))
         if run.job_id is not None:
             Job.objects.filter(pk=run.job_id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
-                status=Job.Status.CANCELLED, finished_at=timezone.now(), message="stopped / 已停止")
+                status=Job.Status.CANCELLED, finished_at=timezone.now(), message="stopped / 已停止",
+                message_node=messages.to_node(messages.message(_("Stopped by %(user)s."), user=str(actor))))
         if run.status == ExchangeRun.Status.QUEUED:
             run.status = ExchangeRun.Status.STOPPED
             run.finished_at = timezone.now()
