@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import ValidationInfo, field_validator
@@ -407,9 +407,10 @@ def list_tokens(request: HttpRequest) -> Any:
 @router.post("/tokens", response={201: NewTokenOut}, tags=["auth"],
              summary="Create a personal API token; the secret is shown once")
 @personal
-def create_token(request: HttpRequest, payload: TokenIn) -> Any:
+def create_token(request: HttpRequest, response: HttpResponse, payload: TokenIn) -> Any:
     _session_only(request, "create_token")
     new = actions.do_create_token(request.user, name=payload.name, scope=payload.scope, days=payload.days)
+    response["Cache-Control"] = "no-store"  # the secret, shown once, is kept by no cache
     return Status(201, {"token": new.token, "secret": new.secret})
 
 

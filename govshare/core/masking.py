@@ -231,6 +231,11 @@ class Mask:
         """Whether the mask changes what is delivered: False only for ``none``."""
         return self.kind != "none"
 
+    @property
+    def shows_nothing(self) -> bool:
+        """Whether no character of the value is delivered: ``null``, and ``keep`` of none at either end (stars)."""
+        return self.kind == "null" or (self.kind == "keep" and self.first == 0 and self.last == 0)
+
     def apply(self, value: Any, *, key: bytes | None = None) -> Any:
         """The masked ``value`` (``None`` stays ``None``); ``key`` is the grant's pseudonym key
         (:func:`grant_key`), needed by ``pseudonym`` only."""

@@ -61,6 +61,7 @@ from govshare.datastore.models import Download, QueryIndex
 from govshare.datastore.permissions import FETCH, VIEW, may_view_indexes
 from govshare.datastore.usage import KINDS as USAGE_KINDS
 from govshare.datastore.usage import is_party, shown_detail, usage_of, usage_totals
+from govshare.sharing.access import record_refusal
 from govshare.sharing.auth import access_stamp_of, channel_auth, system_of
 from govshare.sharing.models import Grant
 from govshare.sharing.permissions import VIEW as VIEW_GRANT
@@ -380,6 +381,13 @@ _LABELS = {verify.MATCH: _("match (一致)"), verify.MISMATCH: _("mismatch (不�
            verify.INVALID: _("not a valid value of the item")}
 
 
+def _refused_verification(entry: Any, user: Any, system: Any, purpose: str, items: list[str], code: str) -> None:
+    """A verification refused after the access check (an item it may not verify, too many a minute): audited as every
+    channel's refusal is — such refusals are what probing looks like (review of the 22nd session)."""
+    record_refusal(entry, user=user, system=system, purpose=purpose, items=list(dict.fromkeys(items)),
+                   channel=ShareMethod.API.value, reasons=[code], verification=True)
+
+
 @router.post("/verify/{entryref:ref}", response={200: VerifyOut}, auth=DATA_AUTH,
              summary="Verify claimed values against the centre's (一致 / 不一致 per item, never the value; SHR-9)")
 def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) -> Any:
@@ -396,6 +404,7 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
     caller = f"system:{system.pk}" if system is not None else f"user:{getattr(user, 'pk', '')}"
     wait = take_call(caller, "verify", int(settings.GOVSHARE_VERIFY_PER_MINUTE))
     if wait:
+        _refused_verification(entry, user, system, payload.purpose, [*payload.key, *payload.claims], "rate_limited")
         raise TooManyRequests("rate_limited", _("Too many verifications: at most %(limit)s a minute; try again in "
                                             "%(seconds)s s."), limit=settings.GOVSHARE_VERIFY_PER_MINUTE,
                           seconds=wait, retry_after=wait)
@@ -408,12 +417,16 @@ def verify_claims(request: HttpRequest, ref: EntryRefPath, payload: VerifyIn) ->
     # an item the grant delivers as nothing or as a pseudonym is not to be learnt at all, and one it delivers as a
     # year, a month or a rounded number leaves too few values to guess from: verifying it — as a claim, or as the
     # key whose existence "found" answers — would reveal it one guess at a time (reviews M4, 2)
+    # (a keep rule of no character is "nothing" written otherwise — review of the 22nd session)
     sealed = [name for name, mask in zip(granted.items, granted.masks, strict=True)
-              if mask is not None and mask.kind in UNVERIFIABLE and (name in payload.claims or name in payload.key)]
+              if mask is not None and (mask.kind in UNVERIFIABLE or mask.shows_nothing)
+              and (name in payload.claims or name in payload.key)]
     if sealed:
-        raise ValidationFailed("not_verifiable", _("%(items)s cannot be verified under your grant: it delivers them "
-                                                   "masked as nothing, as pseudonyms, as dates or as rounded "
-                                                   "numbers."), field="claims", items="、".join(sealed))
+        refused = ValidationFailed("not_verifiable", _("%(items)s cannot be verified under your grant: it delivers "
+                                                       "them masked as nothing, as pseudonyms, as dates or as rounded "
+                                                       "numbers."), field="claims", items="、".join(sealed))
+        _refused_verification(entry, user, system, payload.purpose, items, refused.code)  # probing, audited
+        raise refused
     def read(table: str, shape: list[Any], key: list[str]) -> Any:
         columns = {column.name: column for column in shape}
         if sorted(payload.key) != sorted(key):

@@ -23,7 +23,7 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -191,9 +191,11 @@ def list_system_keys(request: HttpRequest, system_id: int = ID) -> list[dict[str
 
 @router.post("/systems/{system_id}/keys", response={201: s.NewSystemKeyOut},
              summary="Issue a key to a system (its department's administrators): the secret is shown once")
-def issue_system_key(request: HttpRequest, payload: s.SystemKeyIn, system_id: int = ID) -> Any:
+def issue_system_key(request: HttpRequest, response: HttpResponse, payload: s.SystemKeyIn,
+                     system_id: int = ID) -> Any:
     user = _user(request)
     issued = actions.do_issue_system_key(user, _system(user, system_id), name=payload.name, days=payload.days)
+    response["Cache-Control"] = "no-store"  # the secret, shown once, is kept by no cache (as the web page's)
     return Status(201, {**_key_out(issued.key), "secret": issued.secret})
 
 
