@@ -123,9 +123,7 @@ class JobContext:
         if total is not None:
             fields["progress_total"] = total
         if message:
-            node = None if type(message) is str else messages.to_node(message)
-            fields["message"] = (message if node is None else messages.bilingual_text(node))[:300]
-            fields["message_node"] = node
+            fields["message"], fields["message_node"] = messages.stored(message)
         self._touch(**fields)
 
     def log(self, line: str) -> None:
@@ -198,12 +196,12 @@ def _execute(job_id: Any, worker_id: str) -> str:
         log.info("job %s was cancelled or taken over", job_id)
         return "cancelled"
     except Exception as exc:  # noqa: BLE001 — a job failure is recorded on the row
-        message = exc.bilingual() if isinstance(exc, GovshareError) else f"{type(exc).__name__}: {exc}"
-        node = exc.node() if isinstance(exc, GovshareError) else None  # shown in the reader's language
+        # shown in the reader's language where it has one
+        message, node = messages.stored(exc.node() if isinstance(exc, GovshareError) else f"{type(exc).__name__}: {exc}")
         text = (ctx.job.log + f"ERROR: {message}\n{traceback.format_exc(limit=8)}")[-LOG_LIMIT:]
         # only while this worker still holds the job: taken over or cancelled meanwhile, it writes nothing
         if not _holding(job.pk, worker_id).update(
-                status=Job.Status.FAILED, finished_at=Now(), message=message[:300], message_node=node, log=text):
+                status=Job.Status.FAILED, finished_at=Now(), message=message, message_node=node, log=text):
             return "taken-over"
         _audit_finish(job.pk)
         return "failed"
@@ -257,10 +255,10 @@ def _requeue(pk: Any, attempts: int, worker_id: str, cutoff: Any) -> bool:
     still_stale = Job.objects.filter(pk=pk, status=Job.Status.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff)
     with transaction.atomic():
         if attempts >= MAX_ATTEMPTS:
-            gave_up = messages.message(_("Gave up after %(attempts)s attempts: its worker stopped each time."),
-                                       attempts=attempts)
-            if still_stale.update(status=Job.Status.FAILED, finished_at=Now(), message=str(gave_up)[:300],
-                                  message_node=gave_up.node):  # not the last progress report's text
+            message, node = messages.stored(messages.message(
+                _("Gave up after %(attempts)s attempts: its worker stopped each time."), attempts=attempts))
+            if still_stale.update(status=Job.Status.FAILED, finished_at=Now(), message=message,
+                                  message_node=node):  # not the last progress report's text
                 transaction.on_commit(functools.partial(_audit_finish, pk))
             return False
         if not still_stale.update(status=Job.Status.QUEUED, worker_id=""):

@@ -87,6 +87,20 @@ def texts(zh: str, en: str) -> Node:
     return {"texts": {FIRST_LANGUAGE: zh, "en": en}}
 
 
+def stored(value: Any, limit: int = 300) -> tuple[str, Node | None]:
+    """What a row keeps of a message: its text (``中文 / English``, for the console and the log; at most ``limit``
+    characters) and its node (None for a plain ``str``, which is kept as it is) — for :func:`shown`."""
+    if type(value) is str:
+        return value[:limit], None
+    node = value if isinstance(value, dict) else to_node(value)
+    return bilingual_text(node)[:limit], node
+
+
+def shown(node: Node | None, text: str, language: str | None = None) -> str:
+    """A kept message in ``language`` (None: the active one): its node rendered, else the text kept."""
+    return text if node is None else render(node, language)
+
+
 def bilingual_text(node: Node) -> str:
     zh, en = render(node, FIRST_LANGUAGE), render(node, "en")
     return zh if zh == en else f"{zh} / {en}"

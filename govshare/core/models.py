@@ -407,11 +407,16 @@ class Job(models.Model):
 
     def message_in(self, language: str | None) -> str:
         """The message in ``language`` (None: the active one)."""
-        if self.message_node is None:
-            return self.message
-        from govshare.core.messages import render
+        from govshare.core.messages import shown
 
-        return render(self.message_node, language)[:300]
+        return shown(self.message_node, self.message, language)[:300]
+
+    @property
+    def meaning(self) -> Any:
+        """The message as a parameter of another message: rendered in each reader's language where it was kept so."""
+        from govshare.core.messages import Text
+
+        return self.message if self.message_node is None else Text(self.message_node)
 
     @property
     def percent(self) -> int | None:

@@ -86,11 +86,9 @@ class Download(models.Model):
     @property
     def shown_message(self) -> str:
         """Why it failed, in the active language (the stored text where it was not kept as a node)."""
-        if self.message_node is None:
-            return self.message
-        from govshare.core.messages import render
+        from govshare.core.messages import shown
 
-        return render(self.message_node)
+        return shown(self.message_node, self.message)
 
 
 class QueryIndex(models.Model):

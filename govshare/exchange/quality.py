@@ -34,6 +34,7 @@ from govshare.core.permissions import is_anonymous
 from govshare.core.roles import Role
 from govshare.datastore.engine.profile import fill_counts
 from govshare.datastore.engine.store import Store
+from govshare.exchange import schedule
 from govshare.exchange.models import CrossCheck, ExchangeRun, TableBinding, Upload, UploadFeed
 from govshare.exchange.permissions import DEPT_STAFF
 
@@ -41,9 +42,7 @@ from govshare.exchange.permissions import DEPT_STAFF
 def share(part: int, whole: int) -> float | None:
     """``part / whole`` to four places, rounded *down* (None: ``whole`` is 0): a share short of the whole never
     reads as the whole — one quarantined row in 20 000 is 0.9999, not 1 (review of the 22nd session)."""
-    if whole <= 0:
-        return None
-    return (max(0, min(part, whole)) * 10_000 // whole) / 10_000
+    return None if whole <= 0 else _down(Fraction(max(0, part), whole))
 
 
 def percent(value: float | None) -> str:
@@ -115,15 +114,12 @@ def _microseconds(delta: dt.timedelta) -> int:
 def _timeliness(at: dt.datetime | None, interval: dt.timedelta, now: dt.datetime | None) -> float:
     if at is None:
         return 0.0
-    age = (now or timezone.now()) - at
-    if age <= interval + interval / 10:
+    if not schedule.overdue(at, interval, now):
         return 1.0
-    return _down(Fraction(_microseconds(interval), _microseconds(age)))
+    return _down(Fraction(_microseconds(interval), _microseconds((now or timezone.now()) - at)))
 
 
 def timeliness(binding: TableBinding, now: dt.datetime | None = None) -> float:
-    from govshare.exchange import schedule
-
     return _timeliness(schedule.last_success(binding), schedule.interval_of(binding), now)
 
 
@@ -138,15 +134,14 @@ def consistency_of(entry_id: int) -> float | None:
 
 
 def score_of(binding: TableBinding, now: dt.datetime | None = None) -> Score:
-    from govshare.exchange import schedule
-
     last = (binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED, quality__isnull=False)
             .order_by("-finished_at", "-pk").first())
     measured = (last.quality if last is not None else None) or {}
+    at, interval = schedule.last_success(binding), schedule.interval_of(binding)  # read once for all three
     return Score(completeness=measured.get("completeness"), validity=measured.get("validity"),
-                 timeliness=timeliness(binding, now), consistency=consistency_of(binding.entry_id),
+                 timeliness=_timeliness(at, interval, now), consistency=consistency_of(binding.entry_id),
                  items=measured.get("items") or {}, live_rows=measured.get("live_rows"),
-                 last_success_at=schedule.last_success(binding), stale=schedule.is_stale(binding, now))
+                 last_success_at=at, stale=schedule.overdue(at, interval, now))
 
 
 def score_of_uploads(feed: UploadFeed, now: dt.datetime | None = None) -> Score:
@@ -158,11 +153,11 @@ def score_of_uploads(feed: UploadFeed, now: dt.datetime | None = None) -> Score:
     last = (feed.uploads.filter(status=Upload.Status.LOADED, quality__isnull=False)
             .order_by("-finished_at", "-pk").first())
     measured = (last.quality if last is not None else None) or {}
-    at = uploads.last_load(feed)
+    at, interval = uploads.last_load(feed), uploads.interval_of(feed)
     return Score(completeness=measured.get("completeness"), validity=measured.get("validity"),
-                 timeliness=_timeliness(at, uploads.interval_of(feed), now), consistency=consistency_of(feed.entry_id),
+                 timeliness=_timeliness(at, interval, now), consistency=consistency_of(feed.entry_id),
                  items=measured.get("items") or {}, live_rows=measured.get("live_rows"), last_success_at=at,
-                 stale=uploads.is_stale(feed, now))
+                 stale=schedule.overdue(at, interval, now))
 
 
 def feed_of(entry_id: int) -> TableBinding | UploadFeed | None:
@@ -202,7 +197,7 @@ def base_libraries(user: Any) -> list[dict[str, Any]]:
     every one; a department's staff their own; ``user`` None: the machine operator (every one)."""
     from govshare.catalog.enums import ClassKind, ShareMethod, ShareType
     from govshare.catalog.models import CatalogEntry
-    from govshare.exchange import schedule, uploads
+    from govshare.exchange import uploads
 
     entries = CatalogEntry.objects.filter(status=CatalogEntry.Status.PUBLISHED,
                                           current_version__classification__kind=ClassKind.BASIC)

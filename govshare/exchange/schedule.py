@@ -52,9 +52,15 @@ STOP_HOLD = dt.timedelta(minutes=30)
 LOG_INTERVAL = dt.timedelta(minutes=1)
 
 
-def interval_of(binding: TableBinding) -> dt.timedelta:
+def interval_of(binding: Any) -> dt.timedelta:
+    """The update cycle of the entry a binding (or a spreadsheet upload feed) fills."""
     version = binding.entry.current_version
     return INTERVALS.get(version.update_cycle if version else "", INTERVALS[UpdateCycle.OTHER])
+
+
+def overdue(at: dt.datetime | None, interval: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    """The one rule of staleness: never loaded, or the last load is older than the cycle plus a tenth of it."""
+    return at is None or (now or timezone.now()) - at > interval + interval / 10
 
 
 def last_success(binding: TableBinding) -> dt.datetime | None:
@@ -63,18 +69,18 @@ def last_success(binding: TableBinding) -> dt.datetime | None:
     found = getattr(binding, "last_success_at", None)  # annotated by with_last_success()
     if found is not None or hasattr(binding, "last_success_at"):
         return found
+    return _successes(binding).aggregate(at=Max("finished_at"))["at"]
+
+
+def _successes(binding: TableBinding) -> Any:
+    """The binding's successful copies since its table was last made again."""
     runs = binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED)
-    if binding.rebuilt_at is not None:
-        runs = runs.filter(finished_at__gt=binding.rebuilt_at)
-    return runs.aggregate(at=Max("finished_at"))["at"]
+    return runs.filter(finished_at__gt=binding.rebuilt_at) if binding.rebuilt_at is not None else runs
 
 
 def _last_success_began(binding: TableBinding) -> dt.datetime | None:
     """When the last successful copy (since the table was last made again) began."""
-    runs = binding.runs.filter(status=ExchangeRun.Status.SUCCEEDED)
-    if binding.rebuilt_at is not None:
-        runs = runs.filter(finished_at__gt=binding.rebuilt_at)
-    last = runs.order_by("-finished_at", "-pk").values_list("started_at", "finished_at", "confirmed_deletes").first()
+    last = _successes(binding).order_by("-finished_at", "-pk").values_list("started_at", "finished_at", "confirmed_deletes").first()
     if last is None:
         return None
     # a run held for a person's decision began long before it went on: its cycle is counted from its end
@@ -96,11 +102,7 @@ def bindings_shown() -> Any:
 
 def is_stale(binding: TableBinding, now: dt.datetime | None = None) -> bool:
     """Never copied, or the last successful copy is older than the cycle (plus a tenth of it)."""
-    at = last_success(binding)
-    if at is None:
-        return True
-    interval = interval_of(binding)
-    return (now or timezone.now()) - at > interval + interval / 10
+    return overdue(last_success(binding), interval_of(binding), now)
 
 
 def _consecutive_failures(binding: TableBinding, since: dt.datetime | None) -> tuple[int, dt.datetime | None]:

@@ -36,11 +36,10 @@ from govshare.core.errors import GovshareError
 from govshare.core.notify import notify
 from govshare.datastore.centre import open_store, table_for
 from govshare.datastore.engine.store import StoreColumn, StoreError, combine, row_hash
-from govshare.exchange import bindings
+from govshare.exchange import bindings, schedule
 from govshare.exchange.engine.copy import GUARD_SAMPLE, guard_holds
 from govshare.exchange.engine.rules import RuleSet, parse_rule
 from govshare.exchange.models import TableBinding, Upload, UploadFeed
-from govshare.exchange.schedule import INTERVALS
 
 UPLOAD_JOB = "exchange.upload"
 BATCH_ROWS = 5000
@@ -568,8 +567,7 @@ def settle_orphaned_uploads() -> int:
 # -- due, stale, reminded --------------------------------------------------------------------------------------------
 
 def interval_of(feed: UploadFeed) -> dt.timedelta:
-    version = feed.entry.current_version
-    return INTERVALS.get(version.update_cycle if version else "", INTERVALS["other"])
+    return schedule.interval_of(feed)
 
 
 def with_last_load(qs: Any) -> Any:
@@ -584,11 +582,7 @@ def last_load(feed: UploadFeed) -> dt.datetime | None:
 
 def is_stale(feed: UploadFeed, now: dt.datetime | None = None) -> bool:
     """Never loaded, or the last load is older than the entry's update cycle plus a tenth of it (as copies)."""
-    at = last_load(feed)
-    if at is None:
-        return True
-    interval = interval_of(feed)
-    return (now or timezone.now()) - at > interval + interval / 10
+    return schedule.overdue(last_load(feed), interval_of(feed), now)
 
 
 @periodic.register("exchange.upload_reminders", every_seconds=3600)

@@ -20,10 +20,9 @@ def do_cancel_job(actor: Any, job: Job) -> Job:
     """Cancel a queued or running job.  A conditional UPDATE, so a job that finished meanwhile is
     not touched; a running handler notices at its next progress report and stops."""
     require_object(actor, Action.CHANGE, job)
+    message, node = messages.stored(messages.message(_("Cancelled by %(user)s."), user=str(actor)))
     moved = Job.objects.filter(pk=job.pk, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
-        status=Job.Status.CANCELLED, finished_at=timezone.now(),
-        message=str(_("Cancelled by %(user)s.") % {"user": str(actor)})[:300],
-        message_node=messages.to_node(messages.message(_("Cancelled by %(user)s."), user=str(actor))))
+        status=Job.Status.CANCELLED, finished_at=timezone.now(), message=message, message_node=node)
     if not moved:
         job.refresh_from_db()
         raise Conflict("job_finished", _("The job has already finished (%(status)s)."),

@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy as _
 
 from govshare.catalog.enums import ShareMethod
 from govshare.catalog.models import CatalogEntry
-from govshare.core import audit, crypto, exports, jobs, masking
+from govshare.core import audit, crypto, exports, jobs, masking, messages
 from govshare.core.audit_codes import AuditCode
 from govshare.core.errors import GovshareError, ValidationFailed
 from govshare.core.messages import message
@@ -203,12 +203,8 @@ def _rebuilt(download: Download) -> GovshareError:
 
 def _fail(download: Download, why: GovshareError | str) -> None:
     """The download failed: why, kept to be shown in the reader's language (a plain text where it has one)."""
-    if isinstance(why, GovshareError):
-        Download.objects.filter(pk=download.pk).update(status=Download.Status.FAILED, message=why.bilingual()[:300],
-                                                       message_node=why.node())
-    else:
-        Download.objects.filter(pk=download.pk).update(status=Download.Status.FAILED, message=why[:300],
-                                                       message_node=None)
+    message, node = messages.stored(why.node() if isinstance(why, GovshareError) else why)
+    Download.objects.filter(pk=download.pk).update(status=Download.Status.FAILED, message=message, message_node=node)
 
 
 def _sha256(path: Path) -> tuple[str, int]:

@@ -341,7 +341,7 @@ def settle_orphaned() -> int:
         cancelled = run.job.status == Job.Status.CANCELLED
         # as a run that ends in its handler: mirrored on the binding (a failure backs off), audited and told — the
         # periodic pass queued the same delivery again every minute, silently (review of the 22nd session)
-        reason = messages.Text(run.job.message_node) if run.job.message_node is not None else run.job.message
+        reason = run.job.meaning
         error = (GovshareError("delivery_cancelled", _("The delivery's job was cancelled: %(reason)s"), reason=reason)
                  if cancelled else
                  GovshareError("delivery_job_ended", _("The delivery's job ended without it: %(reason)s"), reason=reason))

@@ -284,9 +284,9 @@ def do_stop_run(actor: Any, run: ExchangeRun) -> ExchangeRun:
         if run.status not in ExchangeRun.OPEN_STATUSES:
             raise Conflict("run_finished", _("This copy has already ended."))
         if run.job_id is not None:
+            message, node = messages.stored(messages.message(_("Stopped by %(user)s."), user=str(actor)))
             Job.objects.filter(pk=run.job_id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
-                status=Job.Status.CANCELLED, finished_at=timezone.now(), message="stopped / 已停止",
-                message_node=messages.to_node(messages.message(_("Stopped by %(user)s."), user=str(actor))))
+                status=Job.Status.CANCELLED, finished_at=timezone.now(), message=message, message_node=node)
         if run.status == ExchangeRun.Status.QUEUED:
             run.status = ExchangeRun.Status.STOPPED
             run.finished_at = timezone.now()
@@ -327,10 +327,8 @@ def settle_orphaned_runs() -> int:
                              detail={"entry": run.binding.entry.code, "run": run.run_id, "status": status,
                                      "job": str(run.job_id)})
                 if status == ExchangeRun.Status.FAILED:  # told as a failure in the handler is (review, 22nd session)
-                    reason = messages.Text(run.job.message_node) if run.job.message_node is not None \
-                        else run.job.message
                     tell_failure(run, GovshareError("job_ended", _("The background job of the copy ended without it: "
-                                                                   "%(reason)s"), reason=reason))
+                                                                   "%(reason)s"), reason=run.job.meaning))
     return count
 
 
