@@ -1,4 +1,5 @@
-"""A review of schedules, monitoring and usage records (issue 10 item 8, issue 11 item 9; 22nd session).
+"""A review of schedules, monitoring and usage records (EXC-1, EXC-6, SEC-4; issue 10 item 8, issue 11 item 9; 22nd
+session).
 Each test was a defect the review found (its docstring: what was expected, what happened, how bad), fixed."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Second review of schedules, monitoring and usage records (22nd session): each test was a defect it found in the
-first review's fixes, fixed."""
+"""Second review of schedules, monitoring and usage records (22nd session; EXC-1 and EXC-6 deliveries and copies,
+SEC-4 records): each test was a defect it found in the first review's fixes, fixed."""
 
 from __future__ import annotations
 

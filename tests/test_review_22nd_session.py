@@ -1,5 +1,5 @@
-"""Second review of the 22nd session (of its fixes to leak tracing, quality scores and job messages): each test is a
-defect it found, fixed."""
+"""Second review of the 22nd session (of its fixes to leak tracing — SEC-3, SEC-4 —, quality scores — EXC-7 — and job
+messages): each test is a defect it found, fixed."""
 
 from __future__ import annotations
 
